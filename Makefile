@@ -1,0 +1,17 @@
+# Entry points. Each one installs missing Debian packages itself.
+.PHONY: demo test build bench clean
+
+demo:   ## the end-to-end demo (no hardware, no cloud account)
+	scripts/demo
+
+test:   ## every test: unit, vectors, integration, e2e, short fuzz runs
+	scripts/test
+
+build:  ## build only (gcc, sanitizers on)
+	scripts/setup && cmake -S . -B build/test && cmake --build build/test -j$$(nproc)
+
+bench:  ## benchmarks under bench/ (numbers, not pass/fail)
+	scripts/bench
+
+clean:
+	rm -rf build

@@ -1,0 +1,70 @@
+/*
+ * Internal contract between the simulator's protocol engine (registers, data
+ * link, network and presentation layers: sim/bus.c, sim/link.c, sim/shield.c)
+ * and its application (objects, metadata, access conditions, commands, crypto,
+ * factory provisioning, persistence, Security Monitor: sim/app_*.c).
+ *
+ * The protocol engine hands over complete, reassembled, decrypted command
+ * APDUs together with how they arrived (struct sim_sec), and gets back a
+ * complete response APDU plus the modelled execution time.
+ */
+#ifndef TRUSTM_SIM_APP_H
+#define TRUSTM_SIM_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tma/status.h"
+
+/** Largest command or response APDU (OID 0xE0C6 = 0x0615). */
+#define SIM_APDU_MAX 1557
+
+struct sim_app;
+
+struct sim_app_config {
+    const char *state_path; /**< NVM file; NULL = volatile (tests) */
+    uint64_t seed;          /**< seeds UID, factory keys and the DRBG */
+    uint8_t version;        /**< 3 = Trust M V3 (default), 1 = V1 */
+};
+
+/** How the command arrived over the presentation layer. */
+struct sim_sec {
+    bool prl_used;       /**< presentation layer in use for this message */
+    bool session;        /**< a shielded connection is established */
+    bool cmd_protected;  /**< command was an integrity-protected, encrypted record */
+    bool rsp_protected;  /**< response will be protected */
+};
+
+/** Open (load or create) the chip state. Factory-provisions a new chip. */
+tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *cfg);
+void sim_app_close(struct sim_app *app);
+
+/**
+ * Execute one command APDU at virtual time now_us.
+ * Writes the response APDU (Sta, UnDef, OutLen, OutData) into rsp.
+ * Chip errors are encoded in the response (Sta 0xFF) and 0xF1C2, as the chip
+ * does. *busy_us = modelled execution time (datasheet figures, Security
+ * Monitor delay included). Returns a non-OK status only for internal failure.
+ */
+tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint64_t now_us,
+                           const uint8_t *apdu, size_t apdu_len, uint8_t *rsp, size_t rsp_cap,
+                           size_t *rsp_len, uint32_t *busy_us);
+
+/** Current content of the platform binding secret 0xE140 (used size). */
+tma_status sim_app_pbs(struct sim_app *app, uint8_t *out, size_t cap, size_t *out_len);
+
+/** Any reset (cold, warm, soft): application closed, sessions and last error cleared. */
+void sim_app_reset(struct sim_app *app, bool power_cycle);
+
+/** Opaque presentation-layer context kept across hibernate (NVM on a chip). */
+tma_status sim_app_set_prl_context(struct sim_app *app, const uint8_t *blob, size_t len);
+tma_status sim_app_get_prl_context(struct sim_app *app, uint8_t *out, size_t cap, size_t *out_len);
+
+/** True while the application is hibernated (closed with context saved). */
+bool sim_app_hibernated(const struct sim_app *app);
+
+/** Export the factory CA chain (root then issuing CA) as PEM into dir. */
+tma_status sim_app_export_factory_ca(struct sim_app *app, const char *dir);
+
+#endif

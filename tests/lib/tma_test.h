@@ -1,0 +1,20 @@
+/* Small helpers shared by the C tests (used together with cmocka). */
+#ifndef TMA_TEST_H
+#define TMA_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse hex ("0a 1B:ff" - spaces, colons and newlines ignored) into out.
+ * Returns the number of bytes, or -1 on bad input or overflow. */
+long tma_test_hex(const char *hex, uint8_t *out, size_t cap);
+
+/* Compare; on mismatch print both sides in hex to stderr with a label.
+ * Returns 0 when equal. */
+int tma_test_memcmp(const char *label, const uint8_t *got, size_t got_len,
+                    const uint8_t *want, size_t want_len);
+
+/* Print bytes as hex to stderr. */
+void tma_test_dump(const char *label, const uint8_t *p, size_t n);
+
+#endif
