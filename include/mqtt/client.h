@@ -1,0 +1,233 @@
+/**
+ * @file client.h
+ * @brief MQTT 3.1.1 client state machine: QoS 0/1, keep-alive, subscribe,
+ * in-flight tracking with retransmission after reconnect.
+ *
+ * Sans-I/O core: the client does no allocation, never sleeps and reads time
+ * only from the injected clock. Bytes move through a struct tma_transport
+ * (send/recv return >0 bytes, 0 try again, <0 fatal) given per connection.
+ * All memory is the caller's: a tx buffer (outgoing packets queue there until
+ * the transport takes them), an rx buffer (largest incoming packet must fit),
+ * and an in-flight table (one slot per unacknowledged QoS 1 PUBLISH,
+ * SUBSCRIBE or UNSUBSCRIBE).
+ *
+ * Drive it with mqtt_client_process() from one loop; the *_wait helpers
+ * loop over mqtt_client_process() until a condition or a timeout, and rely on
+ * the transport's recv waiting a little (see tma/tcp.h) to avoid spinning.
+ *
+ * Message bodies are not stored by the client. A QoS 1 PUBLISH carries a
+ * caller tag (e.g. an outbox sequence number). After a reconnect, each
+ * unacknowledged PUBLISH is retransmitted with DUP=1 and the same packet id,
+ * in the original order, by asking the application for its topic and payload
+ * through the `resend` callback; PUBACKs are reported through `on_puback`
+ * with the tag. Incoming QoS 1 PUBLISHes are acknowledged after `on_publish`
+ * returns TMA_OK (at-least-once; a non-OK return withholds the PUBACK).
+ *
+ * Not supported: QoS 2 (publishing it is refused; receiving it ends the
+ * connection with TMA_C_UNSUPPORTED, as IoT Hub never sends it), MQTT 5.
+ * Not thread-safe: one thread drives a client.
+ */
+#ifndef MQTT_CLIENT_H
+#define MQTT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqtt/packet.h"
+#include "tma/status.h"
+#include "tma/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Connection states. */
+enum mqtt_client_state {
+    MQTT_STATE_DISCONNECTED = 0, /**< no connection; mqtt_client_connect() allowed */
+    MQTT_STATE_CONNECTING,       /**< CONNECT queued/sent, waiting for CONNACK */
+    MQTT_STATE_CONNECTED         /**< CONNACK 0 received */
+};
+
+/** In-flight slot kinds (internal, visible for sizing). */
+enum mqtt_inflight_kind {
+    MQTT_INFLIGHT_FREE = 0,
+    MQTT_INFLIGHT_PUBLISH,
+    MQTT_INFLIGHT_SUBSCRIBE,
+    MQTT_INFLIGHT_UNSUBSCRIBE
+};
+
+/** One in-flight slot; the caller provides an array of them. */
+struct mqtt_inflight {
+    uint32_t tag;        /**< caller tag of a PUBLISH */
+    uint32_t seq;        /**< send order, for in-order retransmission */
+    uint16_t packet_id;
+    uint8_t kind;        /**< enum mqtt_inflight_kind */
+    uint8_t resend;      /**< 1: must be retransmitted (after reconnect) */
+};
+
+/** Application callbacks. All optional except `resend` when QoS 1 is used
+ *  across reconnects. Called only from inside client functions. Calling
+ *  client functions from inside a callback is allowed only for
+ *  mqtt_client_state() and the other read-only getters. */
+struct mqtt_client_callbacks {
+    void *user;
+    /** Incoming PUBLISH; views valid during the call only. Return TMA_OK to
+     *  have a QoS 1 message acknowledged, anything else to withhold the PUBACK. */
+    tma_status (*on_publish)(void *user, const struct mqtt_publish *msg);
+    /** PUBACK for one of our QoS 1 PUBLISHes. */
+    void (*on_puback)(void *user, uint16_t packet_id, uint32_t tag);
+    /** SUBACK: one code per filter (0..2 granted QoS, 0x80 failure). */
+    void (*on_suback)(void *user, uint16_t packet_id, const uint8_t *codes, size_t n);
+    /** UNSUBACK. */
+    void (*on_unsuback)(void *user, uint16_t packet_id);
+    /** Retransmission: fill *out_msg (topic, payload, retain; views valid until
+     *  the callback returns) for the message with this tag. Return TMA_OK, or
+     *  an error to drop the slot (the message no longer exists). */
+    tma_status (*resend)(void *user, uint16_t packet_id, uint32_t tag, struct mqtt_publish *out_msg);
+};
+
+/** Everything the client needs; copied by mqtt_client_init(). */
+struct mqtt_client_config {
+    struct tma_clock clock;
+    uint8_t *tx_buf;                 /**< must hold the largest packet we send */
+    size_t tx_cap;
+    uint8_t *rx_buf;                 /**< must hold the largest packet we receive */
+    size_t rx_cap;
+    struct mqtt_inflight *inflight;  /**< slot array */
+    size_t inflight_count;           /**< >= 1 */
+    struct mqtt_client_callbacks cb;
+    uint32_t connack_timeout_ms;     /**< 0: 30000 */
+    uint32_t ping_timeout_ms;        /**< wait for PINGRESP; 0: 30000 */
+};
+
+/** Client context. Fields are private; sized for static allocation. */
+struct mqtt_client {
+    struct mqtt_client_config cfg;
+    struct tma_transport tr;
+    struct mqtt_stream rx;
+    size_t tx_head;          /* first unsent byte */
+    size_t tx_len;           /* bytes queued */
+    uint64_t last_tx_ms;     /* last complete send (keep-alive) */
+    uint64_t ping_sent_ms;
+    uint64_t connect_ms;
+    uint32_t next_seq;
+    uint16_t next_id;
+    uint16_t keep_alive_s;
+    uint8_t state;           /* enum mqtt_client_state */
+    bool ping_outstanding;
+    bool session_present;
+    bool resending;          /* retransmissions pending */
+    tma_status last_error;
+    uint32_t stat_retransmitted;
+    uint32_t stat_pings;
+};
+
+/**
+ * @brief Initialise a client. No I/O.
+ * @return TMA_OK; TMA_C_BAD_PARAM for NULL buffers, an rx/tx buffer smaller than
+ *         16 bytes, no in-flight slot, or a clock without now_ms.
+ */
+tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_config *cfg);
+
+/**
+ * @brief Start a connection over an already-open transport: queues CONNECT and
+ * tries to send it. In-flight PUBLISHes from an earlier connection are marked
+ * for retransmission (DUP) once CONNACK arrives; pending SUBSCRIBE/UNSUBSCRIBE
+ * slots are dropped.
+ * @return TMA_IN_PROGRESS (drive with mqtt_client_process()); TMA_C_STATE if not
+ *         disconnected; TMA_C_BAD_PARAM / TMA_C_TOO_SMALL from encoding; a
+ *         transport error.
+ */
+tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport *tr,
+                               const struct mqtt_connect *opts);
+
+/**
+ * @brief One step: send queued bytes, read and dispatch what arrived,
+ * retransmit, keep-alive. Never blocks longer than the transport does.
+ * @return TMA_OK (connected, nothing fatal), TMA_IN_PROGRESS (still waiting for
+ *         CONNACK), or an error after which the state is DISCONNECTED:
+ *         MQTT_ERR_CONNACK(rc) for a refused CONNECT (e.g. MQTT_E_CONNACK_NOT_AUTHORIZED),
+ *         MQTT_E_KEEPALIVE_TIMEOUT (no PINGRESP / CONNACK in time),
+ *         TMA_C_MALFORMED (bad packet from the server), TMA_C_UNSUPPORTED (QoS 2),
+ *         TMA_C_TOO_SMALL (incoming packet larger than rx buffer),
+ *         a transport status (e.g. TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED)).
+ *         TMA_C_STATE when called while disconnected.
+ */
+tma_status mqtt_client_process(struct mqtt_client *c);
+
+/**
+ * @brief Publish. QoS 0: queued and sent. QoS 1: a packet id is allocated
+ * (msg->packet_id and msg->dup are ignored), the slot is tagged and kept until
+ * PUBACK.
+ * @param tag caller value reported back with on_puback / resend
+ * @param out_packet_id may be NULL; the id used (0 for QoS 0)
+ * @return TMA_OK; TMA_WANT_WRITE when the tx buffer has no room now or
+ *         retransmissions are still pending (call mqtt_client_process() and
+ *         retry; order is kept); TMA_C_FULL (no free in-flight slot);
+ *         TMA_C_STATE (not connected); TMA_C_BAD_PARAM (QoS > 1, bad topic);
+ *         TMA_C_TOO_SMALL (packet larger than the whole tx buffer).
+ */
+tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish *msg, uint32_t tag,
+                               uint16_t *out_packet_id);
+
+/** @brief SUBSCRIBE; result through on_suback. Same returns as publish. */
+tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
+                                 uint16_t *out_packet_id);
+
+/** @brief UNSUBSCRIBE; result through on_unsuback. Same returns as publish. */
+tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span *filters, size_t n,
+                                   uint16_t *out_packet_id);
+
+/**
+ * @brief Send DISCONNECT (best effort: whatever the transport takes now) and go
+ * to DISCONNECTED. In-flight PUBLISHes stay for the next connection. The
+ * transport is not closed (the caller owns it).
+ */
+tma_status mqtt_client_disconnect(struct mqtt_client *c);
+
+/**
+ * @brief Drop the connection without DISCONNECT (e.g. the caller saw the
+ * transport fail). Keeps in-flight PUBLISHes.
+ */
+void mqtt_client_abort(struct mqtt_client *c);
+
+/** @brief Current state (enum mqtt_client_state). */
+enum mqtt_client_state mqtt_client_state(const struct mqtt_client *c);
+/** @brief Session-present flag of the last CONNACK. */
+bool mqtt_client_session_present(const struct mqtt_client *c);
+/** @brief Number of occupied in-flight slots (PUBLISH only). */
+size_t mqtt_client_inflight_publishes(const struct mqtt_client *c);
+/** @brief True while packet_id is awaiting its acknowledgement. */
+bool mqtt_client_is_pending(const struct mqtt_client *c, uint16_t packet_id);
+/** @brief Error that ended the last connection (TMA_OK if none). */
+tma_status mqtt_client_last_error(const struct mqtt_client *c);
+/** @brief PUBLISHes retransmitted with DUP since init. */
+uint32_t mqtt_client_retransmit_count(const struct mqtt_client *c);
+
+/* ------------------------------------------------ blocking helpers */
+
+/**
+ * @brief mqtt_client_connect() then process until CONNACK or timeout_ms.
+ * @return TMA_OK when connected; MQTT_E_KEEPALIVE_TIMEOUT-style
+ *         TMA_ERR(TMA_LAYER_MQTT, TMA_C_TIMEOUT) on timeout (connection
+ *         aborted); any mqtt_client_process() error.
+ */
+tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_transport *tr,
+                                    const struct mqtt_connect *opts, uint32_t timeout_ms);
+
+/**
+ * @brief Process until packet_id is acknowledged (PUBACK/SUBACK/UNSUBACK), or
+ * timeout_ms passes (TMA_ERR(TMA_LAYER_MQTT, TMA_C_TIMEOUT), connection kept).
+ * For a SUBSCRIBE whose SUBACK refused any filter: MQTT_E_SUBSCRIBE_REFUSED.
+ */
+tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint32_t timeout_ms);
+
+/** @brief Process until all queued tx bytes are sent or timeout_ms passes. */
+tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MQTT_CLIENT_H */
