@@ -121,6 +121,10 @@ struct mqtt_client {
     tma_status last_error;
     uint32_t stat_retransmitted;
     uint32_t stat_pings;
+    uint64_t last_rx_ms;     /* last packet received (keep-alive) */
+    tma_status deferred;     /* transport error seen inside publish/subscribe */
+    uint16_t last_ack_id;    /* last SUBACK id and whether it refused a filter */
+    bool last_ack_refused;
 };
 
 /**

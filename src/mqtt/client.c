@@ -1,0 +1,750 @@
+/* MQTT 3.1.1 client state machine. No heap, no sleeping, time from the
+ * injected clock; bytes through the transport given at connect. */
+#include "mqtt/client.h"
+
+#include <string.h>
+
+#define E(code) TMA_ERR(TMA_LAYER_MQTT, (code))
+#define PUBACK_SIZE 4u
+
+static uint64_t now_ms(const struct mqtt_client *c)
+{
+    return c->cfg.clock.now_ms(c->cfg.clock.ctx);
+}
+
+static uint64_t elapsed(uint64_t now, uint64_t since)
+{
+    return now >= since ? now - since : 0;
+}
+
+/* ---------------------------------------------------------- in-flight */
+
+static struct mqtt_inflight *slot_find(struct mqtt_client *c, uint8_t kind, uint16_t id)
+{
+    size_t i;
+    for (i = 0; i < c->cfg.inflight_count; i++) {
+        struct mqtt_inflight *s = &c->cfg.inflight[i];
+        if (s->kind != MQTT_INFLIGHT_FREE && s->packet_id == id &&
+            (kind == MQTT_INFLIGHT_FREE || s->kind == kind)) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static struct mqtt_inflight *slot_free(struct mqtt_client *c)
+{
+    size_t i;
+    for (i = 0; i < c->cfg.inflight_count; i++) {
+        if (c->cfg.inflight[i].kind == MQTT_INFLIGHT_FREE) {
+            return &c->cfg.inflight[i];
+        }
+    }
+    return NULL;
+}
+
+static uint16_t alloc_id(struct mqtt_client *c)
+{
+    for (;;) {
+        uint16_t id = c->next_id++;
+        if (id != 0 && slot_find(c, MQTT_INFLIGHT_FREE, id) == NULL) {
+            return id; /* the table is smaller than 65535, so this ends */
+        }
+    }
+}
+
+static void slot_clear(struct mqtt_inflight *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+/* Connection ended: subscribe/unsubscribe requests die with it, publishes stay. */
+static void drop_requests(struct mqtt_client *c)
+{
+    size_t i;
+    for (i = 0; i < c->cfg.inflight_count; i++) {
+        if (c->cfg.inflight[i].kind != MQTT_INFLIGHT_PUBLISH) {
+            slot_clear(&c->cfg.inflight[i]);
+        }
+    }
+}
+
+static tma_status fail(struct mqtt_client *c, tma_status st)
+{
+    c->state = MQTT_STATE_DISCONNECTED;
+    c->last_error = st;
+    c->resending = false;
+    drop_requests(c);
+    return st;
+}
+
+/* ---------------------------------------------------------- tx queue */
+
+static void tx_compact(struct mqtt_client *c)
+{
+    if (c->tx_head != 0) {
+        memmove(c->cfg.tx_buf, c->cfg.tx_buf + c->tx_head, c->tx_len - c->tx_head);
+        c->tx_len -= c->tx_head;
+        c->tx_head = 0;
+    }
+}
+
+static size_t tx_room(struct mqtt_client *c)
+{
+    tx_compact(c);
+    return c->cfg.tx_cap - c->tx_len;
+}
+
+/* Map an encoder's TOO_SMALL into "wait" or "never fits". */
+static tma_status queued(struct mqtt_client *c, tma_status st, size_t n)
+{
+    if (st == TMA_OK) {
+        c->tx_len += n;
+        return TMA_OK;
+    }
+    if (st == E(TMA_C_TOO_SMALL) && n <= c->cfg.tx_cap) {
+        return TMA_WANT_WRITE;
+    }
+    return st;
+}
+
+static tma_status tx_flush(struct mqtt_client *c)
+{
+    while (c->tx_head < c->tx_len) {
+        size_t left = c->tx_len - c->tx_head;
+        int32_t r = c->tr.send(c->tr.ctx, c->cfg.tx_buf + c->tx_head, left);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0) {
+            return TMA_OK;
+        }
+        if ((size_t)r > left) {
+            return E(TMA_C_INTERNAL); /* transport broke its contract */
+        }
+        c->tx_head += (size_t)r;
+    }
+    c->tx_head = 0;
+    c->tx_len = 0;
+    c->last_tx_ms = now_ms(c);
+    return TMA_OK;
+}
+
+/* Flush inside an API call: a failure is reported by the next process(). */
+static void tx_kick(struct mqtt_client *c)
+{
+    tma_status st = tx_flush(c);
+    if (st < 0 && c->deferred == TMA_OK) {
+        c->deferred = st;
+    }
+}
+
+/* ---------------------------------------------------------- init */
+
+tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_config *cfg)
+{
+    if (c == NULL || cfg == NULL || cfg->tx_buf == NULL || cfg->rx_buf == NULL || cfg->tx_cap < 16 ||
+        cfg->rx_cap < 16 || cfg->inflight == NULL || cfg->inflight_count == 0 ||
+        cfg->inflight_count > 0xFFFEu || cfg->clock.now_ms == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    memset(c, 0, sizeof(*c));
+    c->cfg = *cfg;
+    if (c->cfg.connack_timeout_ms == 0) {
+        c->cfg.connack_timeout_ms = 30000;
+    }
+    if (c->cfg.ping_timeout_ms == 0) {
+        c->cfg.ping_timeout_ms = 30000;
+    }
+    memset(c->cfg.inflight, 0, c->cfg.inflight_count * sizeof(c->cfg.inflight[0]));
+    c->next_id = 1;
+    c->state = MQTT_STATE_DISCONNECTED;
+    return mqtt_stream_init(&c->rx, c->cfg.rx_buf, c->cfg.rx_cap);
+}
+
+/* ---------------------------------------------------------- connect */
+
+tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport *tr,
+                               const struct mqtt_connect *opts)
+{
+    size_t n = 0;
+    tma_status st;
+
+    if (c == NULL || tr == NULL || tr->send == NULL || tr->recv == NULL || opts == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    if (c->state != MQTT_STATE_DISCONNECTED) {
+        return E(TMA_C_STATE);
+    }
+    c->tr = *tr;
+    c->tx_head = 0;
+    c->tx_len = 0;
+    mqtt_stream_reset(&c->rx);
+    drop_requests(c);
+    st = mqtt_encode_connect(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    c->tx_len = n;
+    c->keep_alive_s = opts->keep_alive_s;
+    c->state = MQTT_STATE_CONNECTING;
+    c->connect_ms = now_ms(c);
+    c->last_tx_ms = c->connect_ms;
+    c->last_rx_ms = c->connect_ms;
+    c->ping_outstanding = false;
+    c->session_present = false;
+    c->resending = false;
+    c->last_error = TMA_OK;
+    c->deferred = TMA_OK;
+    st = tx_flush(c);
+    if (st < 0) {
+        return fail(c, st);
+    }
+    return TMA_IN_PROGRESS;
+}
+
+/* ---------------------------------------------------------- receive */
+
+static tma_status on_connack(struct mqtt_client *c, const struct mqtt_packet *pkt)
+{
+    struct mqtt_connack ack;
+    size_t i;
+    tma_status st = mqtt_decode_connack(pkt, &ack);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (ack.return_code != 0) {
+        return MQTT_ERR_CONNACK(ack.return_code);
+    }
+    c->state = MQTT_STATE_CONNECTED;
+    c->session_present = ack.session_present;
+    /* Every unacknowledged PUBLISH goes again with DUP, whatever the session
+     * flag says: at-least-once beats a lost message (docs/design/mqtt.md). */
+    for (i = 0; i < c->cfg.inflight_count; i++) {
+        if (c->cfg.inflight[i].kind == MQTT_INFLIGHT_PUBLISH) {
+            c->cfg.inflight[i].resend = 1;
+            c->resending = true;
+        }
+    }
+    return TMA_OK;
+}
+
+static tma_status on_incoming_publish(struct mqtt_client *c, const struct mqtt_packet *pkt)
+{
+    struct mqtt_publish msg;
+    tma_status st = mqtt_decode_publish(pkt, &msg);
+    tma_status app = TMA_OK;
+    size_t n = 0;
+
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (c->cfg.cb.on_publish != NULL) {
+        app = c->cfg.cb.on_publish(c->cfg.cb.user, &msg);
+    }
+    if (msg.qos == 1 && app == TMA_OK) {
+        /* Room for it was checked before the packet was taken from the stream. */
+        st = mqtt_encode_ack(MQTT_PUBACK, msg.packet_id, c->cfg.tx_buf + c->tx_len,
+                             c->cfg.tx_cap - c->tx_len, &n);
+        if (st != TMA_OK) {
+            return E(TMA_C_INTERNAL);
+        }
+        c->tx_len += n;
+    }
+    return TMA_OK;
+}
+
+static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt)
+{
+    uint16_t id = 0;
+    struct mqtt_inflight *s;
+    tma_status st;
+
+    c->last_rx_ms = now_ms(c);
+    if (c->state == MQTT_STATE_CONNECTING) {
+        /* 3.2.0: the first packet from the server is CONNACK. */
+        return pkt->type == MQTT_CONNACK ? on_connack(c, pkt) : E(TMA_C_MALFORMED);
+    }
+    switch (pkt->type) {
+    case MQTT_PUBLISH:
+        return on_incoming_publish(c, pkt);
+    case MQTT_PUBACK:
+        st = mqtt_decode_ack(pkt, &id);
+        if (st != TMA_OK) {
+            return st;
+        }
+        s = slot_find(c, MQTT_INFLIGHT_PUBLISH, id);
+        if (s != NULL) { /* unknown ids: late duplicates, ignored */
+            uint32_t tag = s->tag;
+            slot_clear(s);
+            if (c->cfg.cb.on_puback != NULL) {
+                c->cfg.cb.on_puback(c->cfg.cb.user, id, tag);
+            }
+        }
+        return TMA_OK;
+    case MQTT_SUBACK: {
+        struct mqtt_suback sa;
+        size_t i;
+        st = mqtt_decode_suback(pkt, &sa);
+        if (st != TMA_OK) {
+            return st;
+        }
+        s = slot_find(c, MQTT_INFLIGHT_SUBSCRIBE, sa.packet_id);
+        if (s != NULL) {
+            slot_clear(s);
+            c->last_ack_id = sa.packet_id;
+            c->last_ack_refused = false;
+            for (i = 0; i < sa.codes.len; i++) {
+                if (sa.codes.ptr[i] == MQTT_SUBACK_FAILURE) {
+                    c->last_ack_refused = true;
+                }
+            }
+            if (c->cfg.cb.on_suback != NULL) {
+                c->cfg.cb.on_suback(c->cfg.cb.user, sa.packet_id, sa.codes.ptr, sa.codes.len);
+            }
+        }
+        return TMA_OK;
+    }
+    case MQTT_UNSUBACK:
+        st = mqtt_decode_ack(pkt, &id);
+        if (st != TMA_OK) {
+            return st;
+        }
+        s = slot_find(c, MQTT_INFLIGHT_UNSUBSCRIBE, id);
+        if (s != NULL) {
+            slot_clear(s);
+            c->last_ack_id = id;
+            c->last_ack_refused = false;
+            if (c->cfg.cb.on_unsuback != NULL) {
+                c->cfg.cb.on_unsuback(c->cfg.cb.user, id);
+            }
+        }
+        return TMA_OK;
+    case MQTT_PINGRESP:
+        st = mqtt_decode_empty(pkt);
+        if (st == TMA_OK) {
+            c->ping_outstanding = false;
+        }
+        return st;
+    case MQTT_PUBREC:
+    case MQTT_PUBREL:
+    case MQTT_PUBCOMP:
+        return E(TMA_C_UNSUPPORTED); /* QoS 2 flow: we never start one */
+    default:
+        return E(TMA_C_MALFORMED); /* a client-to-server packet from the server */
+    }
+}
+
+/* Read what the transport has and dispatch complete packets. */
+static tma_status rx_pump(struct mqtt_client *c)
+{
+    unsigned reads = 0;
+    for (;;) {
+        struct mqtt_packet pkt;
+        tma_status st;
+        size_t space = 0;
+        uint8_t *at;
+        int32_t r;
+
+        /* Dispatch first: a PUBACK we may owe needs tx room before we take
+         * the packet out of the stream, or the application would see it twice. */
+        while (c->state != MQTT_STATE_DISCONNECTED) {
+            if (tx_room(c) < PUBACK_SIZE) {
+                st = tx_flush(c);
+                if (st < 0) {
+                    return st;
+                }
+                if (tx_room(c) < PUBACK_SIZE) {
+                    return TMA_OK; /* back-pressure: continue next time */
+                }
+            }
+            st = mqtt_stream_next(&c->rx, &pkt);
+            if (st == TMA_WANT_READ) {
+                break;
+            }
+            if (st != TMA_OK) {
+                return st;
+            }
+            st = on_packet(c, &pkt);
+            if (st != TMA_OK) {
+                return st;
+            }
+        }
+        if (reads++ >= 8) {
+            return TMA_OK; /* bounded work per step */
+        }
+        at = mqtt_stream_space(&c->rx, &space);
+        if (at == NULL || space == 0) {
+            return E(TMA_C_INTERNAL); /* stream would have said TOO_SMALL */
+        }
+        r = c->tr.recv(c->tr.ctx, at, space);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0) {
+            return TMA_OK;
+        }
+        if ((size_t)r > space) {
+            return E(TMA_C_INTERNAL);
+        }
+        (void)mqtt_stream_commit(&c->rx, (size_t)r);
+    }
+}
+
+/* ---------------------------------------------------------- retransmit */
+
+static tma_status resend_next(struct mqtt_client *c)
+{
+    while (c->resending) {
+        struct mqtt_inflight *pick = NULL;
+        struct mqtt_publish msg;
+        size_t i;
+        size_t n = 0;
+        tma_status st;
+
+        for (i = 0; i < c->cfg.inflight_count; i++) {
+            struct mqtt_inflight *s = &c->cfg.inflight[i];
+            if (s->kind == MQTT_INFLIGHT_PUBLISH && s->resend &&
+                (pick == NULL || (int32_t)(s->seq - pick->seq) < 0)) {
+                pick = s;
+            }
+        }
+        if (pick == NULL) {
+            c->resending = false;
+            return TMA_OK;
+        }
+        if (c->cfg.cb.resend == NULL) {
+            return E(TMA_C_STATE); /* QoS 1 across reconnects needs the hook */
+        }
+        /* Ask for the message only when it can be queued right away. */
+        if (c->tx_head != c->tx_len) {
+            return TMA_OK;
+        }
+        tx_compact(c);
+        memset(&msg, 0, sizeof(msg));
+        st = c->cfg.cb.resend(c->cfg.cb.user, pick->packet_id, pick->tag, &msg);
+        if (st != TMA_OK) {
+            slot_clear(pick); /* the application no longer has it */
+            continue;
+        }
+        msg.qos = 1;
+        msg.dup = true;
+        msg.packet_id = pick->packet_id;
+        st = mqtt_encode_publish(&msg, c->cfg.tx_buf, c->cfg.tx_cap, &n);
+        if (st != TMA_OK) {
+            slot_clear(pick); /* what the application returned cannot be sent */
+            continue;
+        }
+        c->tx_len = n;
+        pick->resend = 0;
+        c->stat_retransmitted++;
+        st = tx_flush(c);
+        if (st < 0) {
+            return st;
+        }
+    }
+    return TMA_OK;
+}
+
+/* ---------------------------------------------------------- step */
+
+tma_status mqtt_client_process(struct mqtt_client *c)
+{
+    tma_status st;
+    uint64_t now;
+
+    if (c == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    if (c->state == MQTT_STATE_DISCONNECTED) {
+        return E(TMA_C_STATE);
+    }
+    if (c->deferred != TMA_OK) {
+        st = c->deferred;
+        c->deferred = TMA_OK;
+        return fail(c, st);
+    }
+    st = tx_flush(c);
+    if (st >= 0) {
+        st = rx_pump(c);
+    }
+    if (st >= 0 && c->state == MQTT_STATE_CONNECTED) {
+        st = resend_next(c);
+    }
+    if (st < 0) {
+        return fail(c, st);
+    }
+    now = now_ms(c);
+    if (c->state == MQTT_STATE_CONNECTING) {
+        if (elapsed(now, c->connect_ms) >= c->cfg.connack_timeout_ms) {
+            return fail(c, MQTT_E_KEEPALIVE_TIMEOUT);
+        }
+    } else if (c->keep_alive_s != 0) {
+        uint64_t ka = (uint64_t)c->keep_alive_s * 1000u;
+        if (c->ping_outstanding) {
+            if (elapsed(now, c->ping_sent_ms) >= c->cfg.ping_timeout_ms) {
+                return fail(c, MQTT_E_KEEPALIVE_TIMEOUT);
+            }
+        } else if (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka) {
+            size_t n = 0;
+            tx_compact(c);
+            st = mqtt_encode_empty(MQTT_PINGREQ, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n);
+            if (st == TMA_OK) { /* no room: try on a later step */
+                c->tx_len += n;
+                c->ping_outstanding = true;
+                c->ping_sent_ms = now;
+                c->stat_pings++;
+            }
+        }
+    }
+    st = tx_flush(c);
+    if (st < 0) {
+        return fail(c, st);
+    }
+    return c->state == MQTT_STATE_CONNECTING ? TMA_IN_PROGRESS : TMA_OK;
+}
+
+/* ---------------------------------------------------------- requests */
+
+static tma_status request_checks(struct mqtt_client *c)
+{
+    if (c->state != MQTT_STATE_CONNECTED) {
+        return E(TMA_C_STATE);
+    }
+    if (c->resending || c->deferred != TMA_OK) {
+        return TMA_WANT_WRITE; /* keep order: retransmissions go first */
+    }
+    return TMA_OK;
+}
+
+tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish *msg, uint32_t tag,
+                               uint16_t *out_packet_id)
+{
+    struct mqtt_publish p;
+    struct mqtt_inflight *s = NULL;
+    size_t n = 0;
+    tma_status st;
+
+    if (c == NULL || msg == NULL || msg->qos > 1) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    st = request_checks(c);
+    if (st != TMA_OK) {
+        return st;
+    }
+    p = *msg;
+    p.dup = false;
+    p.packet_id = 0;
+    if (p.qos == 1) {
+        s = slot_free(c);
+        if (s == NULL) {
+            return E(TMA_C_FULL);
+        }
+        p.packet_id = alloc_id(c);
+    }
+    (void)tx_room(c);
+    st = queued(c, mqtt_encode_publish(&p, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n), n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (s != NULL) {
+        s->kind = MQTT_INFLIGHT_PUBLISH;
+        s->packet_id = p.packet_id;
+        s->tag = tag;
+        s->seq = c->next_seq++;
+        s->resend = 0;
+    }
+    if (out_packet_id != NULL) {
+        *out_packet_id = p.packet_id;
+    }
+    tx_kick(c);
+    return TMA_OK;
+}
+
+static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n,
+                          uint16_t *out_packet_id)
+{
+    struct mqtt_inflight *s;
+    uint16_t id;
+    size_t len = 0;
+    tma_status st = request_checks(c);
+
+    if (st != TMA_OK) {
+        return st;
+    }
+    s = slot_free(c);
+    if (s == NULL) {
+        return E(TMA_C_FULL);
+    }
+    id = alloc_id(c);
+    (void)tx_room(c);
+    if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
+        st = mqtt_encode_subscribe(id, (const struct mqtt_subscription *)items, n, c->cfg.tx_buf + c->tx_len,
+                                   c->cfg.tx_cap - c->tx_len, &len);
+    } else {
+        st = mqtt_encode_unsubscribe(id, (const struct tma_span *)items, n, c->cfg.tx_buf + c->tx_len,
+                                     c->cfg.tx_cap - c->tx_len, &len);
+    }
+    st = queued(c, st, len);
+    if (st != TMA_OK) {
+        return st;
+    }
+    s->kind = kind;
+    s->packet_id = id;
+    s->seq = c->next_seq++;
+    if (out_packet_id != NULL) {
+        *out_packet_id = id;
+    }
+    tx_kick(c);
+    return TMA_OK;
+}
+
+tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
+                                 uint16_t *out_packet_id)
+{
+    if (c == NULL || subs == NULL || n == 0) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    return request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, n, out_packet_id);
+}
+
+tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span *filters, size_t n,
+                                   uint16_t *out_packet_id)
+{
+    if (c == NULL || filters == NULL || n == 0) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    return request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, n, out_packet_id);
+}
+
+tma_status mqtt_client_disconnect(struct mqtt_client *c)
+{
+    size_t n = 0;
+    if (c == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    if (c->state == MQTT_STATE_DISCONNECTED) {
+        return E(TMA_C_STATE);
+    }
+    (void)tx_room(c);
+    if (mqtt_encode_empty(MQTT_DISCONNECT, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n) ==
+        TMA_OK) {
+        c->tx_len += n;
+    }
+    (void)tx_flush(c); /* best effort */
+    (void)fail(c, TMA_OK);
+    return TMA_OK;
+}
+
+void mqtt_client_abort(struct mqtt_client *c)
+{
+    if (c != NULL && c->state != MQTT_STATE_DISCONNECTED) {
+        (void)fail(c, TMA_OK);
+    }
+}
+
+/* ---------------------------------------------------------- getters */
+
+enum mqtt_client_state mqtt_client_state(const struct mqtt_client *c)
+{
+    return c != NULL ? (enum mqtt_client_state)c->state : MQTT_STATE_DISCONNECTED;
+}
+
+bool mqtt_client_session_present(const struct mqtt_client *c)
+{
+    return c != NULL && c->session_present;
+}
+
+size_t mqtt_client_inflight_publishes(const struct mqtt_client *c)
+{
+    size_t i;
+    size_t n = 0;
+    if (c == NULL) {
+        return 0;
+    }
+    for (i = 0; i < c->cfg.inflight_count; i++) {
+        n += c->cfg.inflight[i].kind == MQTT_INFLIGHT_PUBLISH ? 1u : 0u;
+    }
+    return n;
+}
+
+bool mqtt_client_is_pending(const struct mqtt_client *c, uint16_t packet_id)
+{
+    return c != NULL && packet_id != 0 &&
+           slot_find((struct mqtt_client *)(uintptr_t)c, MQTT_INFLIGHT_FREE, packet_id) != NULL;
+}
+
+tma_status mqtt_client_last_error(const struct mqtt_client *c)
+{
+    return c != NULL ? c->last_error : E(TMA_C_BAD_PARAM);
+}
+
+uint32_t mqtt_client_retransmit_count(const struct mqtt_client *c)
+{
+    return c != NULL ? c->stat_retransmitted : 0;
+}
+
+/* ---------------------------------------------------------- blocking */
+
+tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_transport *tr,
+                                    const struct mqtt_connect *opts, uint32_t timeout_ms)
+{
+    uint64_t start;
+    tma_status st = mqtt_client_connect(c, tr, opts);
+    if (st < 0) {
+        return st;
+    }
+    start = now_ms(c);
+    for (;;) {
+        st = mqtt_client_process(c);
+        if (st != TMA_IN_PROGRESS) {
+            return st;
+        }
+        if (elapsed(now_ms(c), start) >= timeout_ms) {
+            (void)fail(c, E(TMA_C_TIMEOUT));
+            return E(TMA_C_TIMEOUT);
+        }
+    }
+}
+
+tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint32_t timeout_ms)
+{
+    uint64_t start;
+    if (c == NULL || packet_id == 0) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    start = now_ms(c);
+    for (;;) {
+        tma_status st = mqtt_client_process(c);
+        if (st < 0) {
+            return st;
+        }
+        if (!mqtt_client_is_pending(c, packet_id)) {
+            return (c->last_ack_id == packet_id && c->last_ack_refused) ? MQTT_E_SUBSCRIBE_REFUSED : TMA_OK;
+        }
+        if (elapsed(now_ms(c), start) >= timeout_ms) {
+            return E(TMA_C_TIMEOUT);
+        }
+    }
+}
+
+tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms)
+{
+    uint64_t start;
+    if (c == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    start = now_ms(c);
+    for (;;) {
+        tma_status st = mqtt_client_process(c);
+        if (st < 0) {
+            return st;
+        }
+        if (c->tx_head == c->tx_len && !c->resending) {
+            return TMA_OK;
+        }
+        if (elapsed(now_ms(c), start) >= timeout_ms) {
+            return E(TMA_C_TIMEOUT);
+        }
+    }
+}

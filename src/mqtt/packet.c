@@ -1,0 +1,880 @@
+/* MQTT 3.1.1 packet codec. Pure functions over caller buffers: no heap, no
+ * I/O. Section numbers refer to the OASIS MQTT 3.1.1 specification. */
+#include "mqtt/packet.h"
+
+#include <string.h>
+
+#define E_PARAM TMA_ERR(TMA_LAYER_MQTT, TMA_C_BAD_PARAM)
+#define E_SMALL TMA_ERR(TMA_LAYER_MQTT, TMA_C_TOO_SMALL)
+#define E_MALFORMED TMA_ERR(TMA_LAYER_MQTT, TMA_C_MALFORMED)
+#define E_UNSUPPORTED TMA_ERR(TMA_LAYER_MQTT, TMA_C_UNSUPPORTED)
+
+/* ------------------------------------------------------------- checks */
+
+bool mqtt_utf8_valid(struct tma_span s)
+{
+    size_t i = 0;
+    if (s.len > 0xFFFFu || (s.ptr == NULL && s.len != 0)) {
+        return false;
+    }
+    while (i < s.len) {
+        uint8_t b = s.ptr[i];
+        uint32_t cp;
+        size_t n;
+        size_t k;
+        if (b == 0) {
+            return false; /* 1.5.3: U+0000 not allowed */
+        }
+        if (b < 0x80u) {
+            i++;
+            continue;
+        }
+        if (b >= 0xC2u && b <= 0xDFu) {
+            n = 1;
+            cp = b & 0x1Fu;
+        } else if (b >= 0xE0u && b <= 0xEFu) {
+            n = 2;
+            cp = b & 0x0Fu;
+        } else if (b >= 0xF0u && b <= 0xF4u) {
+            n = 3;
+            cp = b & 0x07u;
+        } else {
+            return false;
+        }
+        if (s.len - i <= n) {
+            return false;
+        }
+        for (k = 1; k <= n; k++) {
+            uint8_t cb = s.ptr[i + k];
+            if ((cb & 0xC0u) != 0x80u) {
+                return false;
+            }
+            cp = (cp << 6) | (cb & 0x3Fu);
+        }
+        if ((n == 2 && cp < 0x800u) || (n == 3 && (cp < 0x10000u || cp > 0x10FFFFu)) ||
+            (cp >= 0xD800u && cp <= 0xDFFFu)) {
+            return false; /* overlong, out of range, surrogate */
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+bool mqtt_topic_name_valid(struct tma_span s)
+{
+    size_t i;
+    if (s.len == 0 || !mqtt_utf8_valid(s)) {
+        return false;
+    }
+    for (i = 0; i < s.len; i++) {
+        if (s.ptr[i] == '+' || s.ptr[i] == '#') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mqtt_topic_filter_valid(struct tma_span s)
+{
+    size_t i;
+    if (s.len == 0 || !mqtt_utf8_valid(s)) {
+        return false;
+    }
+    for (i = 0; i < s.len; i++) {
+        uint8_t ch = s.ptr[i];
+        bool level_start = (i == 0 || s.ptr[i - 1] == '/');
+        bool level_end = (i + 1 == s.len || s.ptr[i + 1] == '/');
+        if (ch == '#' && !(level_start && i + 1 == s.len)) {
+            return false;
+        }
+        if (ch == '+' && !(level_start && level_end)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mqtt_topic_matches(struct tma_span filter, struct tma_span topic)
+{
+    size_t f = 0;
+    size_t t = 0;
+    if (filter.len == 0 || topic.len == 0) {
+        return false;
+    }
+    /* 4.7.2: wildcards in the first level do not match '$' topics. */
+    if (topic.ptr[0] == '$' && (filter.ptr[0] == '+' || filter.ptr[0] == '#')) {
+        return false;
+    }
+    while (f < filter.len) {
+        uint8_t ch = filter.ptr[f];
+        if (ch == '#') {
+            return true;
+        }
+        if (ch == '+') {
+            while (t < topic.len && topic.ptr[t] != '/') {
+                t++;
+            }
+            f++;
+        } else if (ch == '/') {
+            if (t >= topic.len) {
+                /* "a/#" also matches "a" (4.7.1.2). */
+                return f + 2 == filter.len && filter.ptr[f + 1] == '#';
+            }
+            if (topic.ptr[t] != '/') {
+                return false;
+            }
+            f++;
+            t++;
+        } else {
+            if (t >= topic.len || topic.ptr[t] != ch) {
+                return false;
+            }
+            f++;
+            t++;
+        }
+    }
+    return t == topic.len;
+}
+
+/* ------------------------------------------------------------- framing */
+
+size_t mqtt_varint_encode(uint32_t value, uint8_t out[4])
+{
+    size_t n = 0;
+    if (value > MQTT_MAX_REMAINING_LENGTH) {
+        return 0;
+    }
+    do {
+        uint8_t b = (uint8_t)(value & 0x7Fu);
+        value >>= 7;
+        if (value != 0) {
+            b |= 0x80u;
+        }
+        out[n++] = b;
+    } while (value != 0);
+    return n;
+}
+
+/* Required low-nibble flags per type (2.2.2); PUBLISH is checked apart. */
+static bool flags_ok(uint8_t type, uint8_t flags)
+{
+    if (type == MQTT_PUBLISH) {
+        return ((flags >> 1) & 3u) != 3u; /* QoS 3 is malformed */
+    }
+    if (type == MQTT_PUBREL || type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE) {
+        return flags == 2u;
+    }
+    return flags == 0u;
+}
+
+tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
+{
+    uint32_t value = 0;
+    size_t i;
+    uint8_t type;
+    uint8_t flags;
+
+    if ((buf == NULL && len != 0) || out_pkt == NULL) {
+        return E_PARAM;
+    }
+    if (len < 1) {
+        return TMA_WANT_READ;
+    }
+    type = (uint8_t)(buf[0] >> 4);
+    flags = (uint8_t)(buf[0] & 0x0Fu);
+    if (type == 0 || type == 15 || !flags_ok(type, flags)) {
+        return E_MALFORMED;
+    }
+    for (i = 1;; i++) {
+        uint8_t b;
+        if (i > 4) {
+            return E_MALFORMED; /* more than 4 length bytes */
+        }
+        if (i >= len) {
+            return TMA_WANT_READ;
+        }
+        b = buf[i];
+        value |= (uint32_t)(b & 0x7Fu) << (7u * (unsigned)(i - 1));
+        if ((b & 0x80u) == 0) {
+            /* Minimal encoding: a trailing zero byte after the first is redundant. */
+            if (b == 0 && i > 1) {
+                return E_MALFORMED;
+            }
+            break;
+        }
+    }
+    if ((size_t)value > len - (i + 1)) {
+        return TMA_WANT_READ;
+    }
+    out_pkt->type = type;
+    out_pkt->flags = flags;
+    out_pkt->body.ptr = buf + i + 1;
+    out_pkt->body.len = value;
+    out_pkt->size = i + 1 + value;
+    return TMA_OK;
+}
+
+/* ------------------------------------------------------------- writer */
+
+/* Bounded writer: counts everything, writes only what fits. */
+struct writer {
+    uint8_t *buf;
+    size_t cap;
+    size_t pos;
+};
+
+static void put_u8(struct writer *w, uint8_t b)
+{
+    if (w->pos < w->cap) {
+        w->buf[w->pos] = b;
+    }
+    w->pos++;
+}
+
+static void put_u16(struct writer *w, uint16_t v)
+{
+    put_u8(w, (uint8_t)(v >> 8));
+    put_u8(w, (uint8_t)(v & 0xFFu));
+}
+
+static void put_raw(struct writer *w, const uint8_t *p, size_t n)
+{
+    if (n != 0 && w->pos <= w->cap && w->cap - w->pos >= n) {
+        memcpy(w->buf + w->pos, p, n);
+    }
+    w->pos += n;
+}
+
+static void put_str(struct writer *w, struct tma_span s)
+{
+    put_u16(w, (uint16_t)s.len);
+    put_raw(w, s.ptr, s.len);
+}
+
+/* Writes the fixed header for a body of body_len bytes. */
+static tma_status put_header(struct writer *w, uint8_t first, size_t body_len)
+{
+    uint8_t v[4];
+    size_t n;
+    if (body_len > MQTT_MAX_REMAINING_LENGTH) {
+        return E_PARAM;
+    }
+    n = mqtt_varint_encode((uint32_t)body_len, v);
+    put_u8(w, first);
+    put_raw(w, v, n);
+    return TMA_OK;
+}
+
+static tma_status finish(const struct writer *w, size_t *out_len)
+{
+    *out_len = w->pos;
+    return w->pos <= w->cap ? TMA_OK : E_SMALL;
+}
+
+static bool buf_args_ok(const uint8_t *buf, size_t cap, const size_t *out_len)
+{
+    return out_len != NULL && (buf != NULL || cap == 0);
+}
+
+/* A string field: valid UTF-8, present. */
+static bool str_ok(struct tma_span s)
+{
+    return (s.ptr != NULL || s.len == 0) && mqtt_utf8_valid(s);
+}
+
+/* ------------------------------------------------------------- encoders */
+
+tma_status mqtt_encode_connect(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    static const uint8_t proto[6] = {0, 4, 'M', 'Q', 'T', 'T'};
+    struct writer w;
+    size_t body;
+    uint8_t flags = 0;
+    tma_status st;
+
+    if (c == NULL || !buf_args_ok(buf, cap, out_len)) {
+        return E_PARAM;
+    }
+    if (!str_ok(c->client_id) || (c->client_id.len == 0 && !c->clean_session)) {
+        return E_PARAM; /* 3.1.3.1: empty client id needs clean session */
+    }
+    body = 10 + 2 + c->client_id.len;
+    if (c->has_will) {
+        if (!mqtt_topic_name_valid(c->will.topic) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
+            (c->will.payload.ptr == NULL && c->will.payload.len != 0)) {
+            return E_PARAM;
+        }
+        flags |= (uint8_t)(0x04u | (uint8_t)(c->will.qos << 3) | (c->will.retain ? 0x20u : 0u));
+        body += 4 + c->will.topic.len + c->will.payload.len;
+    }
+    if (c->user_name.ptr != NULL) {
+        if (!mqtt_utf8_valid(c->user_name)) {
+            return E_PARAM;
+        }
+        flags |= 0x80u;
+        body += 2 + c->user_name.len;
+    }
+    if (c->password.ptr != NULL) {
+        if (c->user_name.ptr == NULL || c->password.len > 0xFFFFu) {
+            return E_PARAM; /* 3.1.2.9: password only with a user name */
+        }
+        flags |= 0x40u;
+        body += 2 + c->password.len;
+    }
+    if (c->clean_session) {
+        flags |= 0x02u;
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    st = put_header(&w, (uint8_t)(MQTT_CONNECT << 4), body);
+    if (st != TMA_OK) {
+        return st;
+    }
+    put_raw(&w, proto, sizeof(proto));
+    put_u8(&w, 4);
+    put_u8(&w, flags);
+    put_u16(&w, c->keep_alive_s);
+    put_str(&w, c->client_id);
+    if (c->has_will) {
+        put_str(&w, c->will.topic);
+        put_str(&w, c->will.payload);
+    }
+    if (c->user_name.ptr != NULL) {
+        put_str(&w, c->user_name);
+    }
+    if (c->password.ptr != NULL) {
+        put_str(&w, c->password);
+    }
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_publish(const struct mqtt_publish *p, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct writer w;
+    size_t body;
+    uint8_t first;
+    tma_status st;
+
+    if (p == NULL || !buf_args_ok(buf, cap, out_len)) {
+        return E_PARAM;
+    }
+    if (p->qos > 1) {
+        return p->qos == 2 ? E_UNSUPPORTED : E_PARAM;
+    }
+    if (!mqtt_topic_name_valid(p->topic) || (p->payload.ptr == NULL && p->payload.len != 0) ||
+        (p->qos == 1 && p->packet_id == 0) || (p->qos == 0 && p->dup)) {
+        return E_PARAM; /* 3.3.1.1: DUP must be 0 for QoS 0 */
+    }
+    body = 2 + p->topic.len + (p->qos ? 2u : 0u) + p->payload.len;
+    first = (uint8_t)((MQTT_PUBLISH << 4) | (p->dup ? 0x08u : 0u) | (uint8_t)(p->qos << 1) |
+                      (p->retain ? 0x01u : 0u));
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    st = put_header(&w, first, body);
+    if (st != TMA_OK) {
+        return st;
+    }
+    put_str(&w, p->topic);
+    if (p->qos) {
+        put_u16(&w, p->packet_id);
+    }
+    put_raw(&w, p->payload.ptr, p->payload.len);
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_ack(uint8_t type, uint16_t packet_id, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct writer w;
+    if (!buf_args_ok(buf, cap, out_len) || packet_id == 0 ||
+        !(type == MQTT_PUBACK || type == MQTT_PUBREC || type == MQTT_PUBREL || type == MQTT_PUBCOMP ||
+          type == MQTT_UNSUBACK)) {
+        return E_PARAM;
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    put_u8(&w, (uint8_t)(((unsigned)type << 4) | (type == MQTT_PUBREL ? 2u : 0u)));
+    put_u8(&w, 2);
+    put_u16(&w, packet_id);
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_subscribe(uint16_t packet_id, const struct mqtt_subscription *subs, size_t n,
+                                 uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct writer w;
+    size_t body = 2;
+    size_t i;
+    tma_status st;
+
+    if (subs == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
+        return E_PARAM;
+    }
+    for (i = 0; i < n; i++) {
+        if (!mqtt_topic_filter_valid(subs[i].filter) || subs[i].qos > 2) {
+            return E_PARAM;
+        }
+        body += 3 + subs[i].filter.len;
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    st = put_header(&w, (uint8_t)((MQTT_SUBSCRIBE << 4) | 2u), body);
+    if (st != TMA_OK) {
+        return st;
+    }
+    put_u16(&w, packet_id);
+    for (i = 0; i < n; i++) {
+        put_str(&w, subs[i].filter);
+        put_u8(&w, subs[i].qos);
+    }
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_unsubscribe(uint16_t packet_id, const struct tma_span *filters, size_t n,
+                                   uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct writer w;
+    size_t body = 2;
+    size_t i;
+    tma_status st;
+
+    if (filters == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
+        return E_PARAM;
+    }
+    for (i = 0; i < n; i++) {
+        if (!mqtt_topic_filter_valid(filters[i])) {
+            return E_PARAM;
+        }
+        body += 2 + filters[i].len;
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    st = put_header(&w, (uint8_t)((MQTT_UNSUBSCRIBE << 4) | 2u), body);
+    if (st != TMA_OK) {
+        return st;
+    }
+    put_u16(&w, packet_id);
+    for (i = 0; i < n; i++) {
+        put_str(&w, filters[i]);
+    }
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_empty(uint8_t type, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct writer w;
+    if (!buf_args_ok(buf, cap, out_len) ||
+        !(type == MQTT_PINGREQ || type == MQTT_PINGRESP || type == MQTT_DISCONNECT)) {
+        return E_PARAM;
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    put_u8(&w, (uint8_t)((unsigned)type << 4));
+    put_u8(&w, 0);
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_connack(const struct mqtt_connack *a, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct writer w;
+    if (a == NULL || !buf_args_ok(buf, cap, out_len) || (a->return_code != 0 && a->session_present)) {
+        return E_PARAM; /* 3.2.2.2: session present must be 0 on refusal */
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    put_u8(&w, (uint8_t)(MQTT_CONNACK << 4));
+    put_u8(&w, 2);
+    put_u8(&w, a->session_present ? 1u : 0u);
+    put_u8(&w, a->return_code);
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_suback(uint16_t packet_id, const uint8_t *codes, size_t n,
+                              uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct writer w;
+    size_t i;
+    tma_status st;
+    if (codes == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
+        return E_PARAM;
+    }
+    for (i = 0; i < n; i++) {
+        if (codes[i] > 2 && codes[i] != MQTT_SUBACK_FAILURE) {
+            return E_PARAM;
+        }
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    st = put_header(&w, (uint8_t)(MQTT_SUBACK << 4), 2 + n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    put_u16(&w, packet_id);
+    put_raw(&w, codes, n);
+    return finish(&w, out_len);
+}
+
+tma_status mqtt_publish_set_dup(uint8_t *pkt, size_t len)
+{
+    if (pkt == NULL || len < 2 || (pkt[0] >> 4) != MQTT_PUBLISH || ((pkt[0] >> 1) & 3u) != 1u) {
+        return E_PARAM;
+    }
+    pkt[0] |= 0x08u;
+    return TMA_OK;
+}
+
+/* ------------------------------------------------------------- reader */
+
+struct reader {
+    const uint8_t *p;
+    size_t len;
+    size_t pos;
+    bool bad;
+};
+
+static uint8_t get_u8(struct reader *r)
+{
+    if (r->pos >= r->len) {
+        r->bad = true;
+        return 0;
+    }
+    return r->p[r->pos++];
+}
+
+static uint16_t get_u16(struct reader *r)
+{
+    uint16_t hi = get_u8(r);
+    uint16_t lo = get_u8(r);
+    return (uint16_t)((hi << 8) | lo);
+}
+
+/* A length-prefixed field; utf8 selects the string check. */
+static struct tma_span get_field(struct reader *r, bool utf8)
+{
+    struct tma_span s;
+    size_t n = get_u16(r);
+    s.ptr = NULL;
+    s.len = 0;
+    if (r->bad || r->len - r->pos < n) {
+        r->bad = true;
+        return s;
+    }
+    s.ptr = r->p + r->pos;
+    s.len = n;
+    r->pos += n;
+    if (utf8 && !mqtt_utf8_valid(s)) {
+        r->bad = true;
+    }
+    return s;
+}
+
+static void reader_init(struct reader *r, const struct mqtt_packet *pkt)
+{
+    r->p = pkt->body.ptr;
+    r->len = pkt->body.len;
+    r->pos = 0;
+    r->bad = (pkt->body.ptr == NULL && pkt->body.len != 0);
+}
+
+/* Whole body consumed and nothing went wrong. */
+static tma_status reader_done(const struct reader *r)
+{
+    return (!r->bad && r->pos == r->len) ? TMA_OK : E_MALFORMED;
+}
+
+/* ------------------------------------------------------------- decoders */
+
+tma_status mqtt_decode_connect(const struct mqtt_packet *pkt, struct mqtt_connect *out)
+{
+    struct reader r;
+    struct tma_span name;
+    uint8_t flags;
+
+    if (pkt == NULL || out == NULL || pkt->type != MQTT_CONNECT) {
+        return E_PARAM;
+    }
+    memset(out, 0, sizeof(*out));
+    reader_init(&r, pkt);
+    name = get_field(&r, true);
+    if (r.bad || name.len != 4 || memcmp(name.ptr, "MQTT", 4) != 0) {
+        return E_MALFORMED; /* 3.1.2.1 */
+    }
+    out->protocol_level = get_u8(&r);
+    if (r.bad) {
+        return E_MALFORMED;
+    }
+    if (out->protocol_level != 4) {
+        return E_UNSUPPORTED; /* 3.1.2.2: server answers CONNACK 1 */
+    }
+    flags = get_u8(&r);
+    out->keep_alive_s = get_u16(&r);
+    if (r.bad || (flags & 0x01u) != 0) {
+        return E_MALFORMED; /* reserved flag */
+    }
+    out->clean_session = (flags & 0x02u) != 0;
+    out->has_will = (flags & 0x04u) != 0;
+    out->will.qos = (uint8_t)((flags >> 3) & 3u);
+    out->will.retain = (flags & 0x20u) != 0;
+    if ((!out->has_will && (out->will.qos != 0 || out->will.retain)) || out->will.qos > 2) {
+        return E_MALFORMED; /* 3.1.2.6 / 3.1.2.7 */
+    }
+    if ((flags & 0x40u) && !(flags & 0x80u)) {
+        return E_MALFORMED; /* 3.1.2.9 */
+    }
+    out->client_id = get_field(&r, true);
+    if (out->has_will) {
+        out->will.topic = get_field(&r, true);
+        out->will.payload = get_field(&r, false);
+        if (!r.bad && !mqtt_topic_name_valid(out->will.topic)) {
+            return E_MALFORMED;
+        }
+    }
+    if (flags & 0x80u) {
+        out->user_name = get_field(&r, true);
+    }
+    if (flags & 0x40u) {
+        out->password = get_field(&r, false);
+    }
+    return reader_done(&r);
+}
+
+tma_status mqtt_decode_connack(const struct mqtt_packet *pkt, struct mqtt_connack *out)
+{
+    struct reader r;
+    uint8_t ack;
+    if (pkt == NULL || out == NULL || pkt->type != MQTT_CONNACK) {
+        return E_PARAM;
+    }
+    reader_init(&r, pkt);
+    ack = get_u8(&r);
+    out->return_code = get_u8(&r);
+    out->session_present = (ack & 1u) != 0;
+    if ((ack & 0xFEu) != 0 || (out->session_present && out->return_code != 0)) {
+        return E_MALFORMED; /* 3.2.2.1 reserved bits, 3.2.2.2 */
+    }
+    return reader_done(&r);
+}
+
+tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publish *out)
+{
+    struct reader r;
+    if (pkt == NULL || out == NULL || pkt->type != MQTT_PUBLISH) {
+        return E_PARAM;
+    }
+    out->qos = (uint8_t)((pkt->flags >> 1) & 3u);
+    out->dup = (pkt->flags & 0x08u) != 0;
+    out->retain = (pkt->flags & 0x01u) != 0;
+    out->packet_id = 0;
+    if (out->qos == 3 || (out->qos == 0 && out->dup)) {
+        return E_MALFORMED;
+    }
+    reader_init(&r, pkt);
+    out->topic = get_field(&r, true);
+    if (r.bad || !mqtt_topic_name_valid(out->topic)) {
+        return E_MALFORMED;
+    }
+    if (out->qos > 0) {
+        out->packet_id = get_u16(&r);
+        if (r.bad || out->packet_id == 0) {
+            return E_MALFORMED;
+        }
+    }
+    out->payload.ptr = r.p + r.pos;
+    out->payload.len = r.len - r.pos;
+    return out->qos == 2 ? E_UNSUPPORTED : TMA_OK;
+}
+
+tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_id)
+{
+    struct reader r;
+    if (pkt == NULL || out_packet_id == NULL ||
+        !(pkt->type == MQTT_PUBACK || pkt->type == MQTT_PUBREC || pkt->type == MQTT_PUBREL ||
+          pkt->type == MQTT_PUBCOMP || pkt->type == MQTT_UNSUBACK)) {
+        return E_PARAM;
+    }
+    reader_init(&r, pkt);
+    *out_packet_id = get_u16(&r);
+    if (*out_packet_id == 0) {
+        r.bad = true;
+    }
+    return reader_done(&r);
+}
+
+tma_status mqtt_decode_suback(const struct mqtt_packet *pkt, struct mqtt_suback *out)
+{
+    struct reader r;
+    size_t i;
+    if (pkt == NULL || out == NULL || pkt->type != MQTT_SUBACK) {
+        return E_PARAM;
+    }
+    reader_init(&r, pkt);
+    out->packet_id = get_u16(&r);
+    if (r.bad || out->packet_id == 0 || r.pos == r.len) {
+        return E_MALFORMED;
+    }
+    out->codes.ptr = r.p + r.pos;
+    out->codes.len = r.len - r.pos;
+    for (i = 0; i < out->codes.len; i++) {
+        if (out->codes.ptr[i] > 2 && out->codes.ptr[i] != MQTT_SUBACK_FAILURE) {
+            return E_MALFORMED;
+        }
+    }
+    return TMA_OK;
+}
+
+tma_status mqtt_decode_subscribe(const struct mqtt_packet *pkt, struct mqtt_sub_iter *out)
+{
+    struct reader r;
+    if (pkt == NULL || out == NULL || (pkt->type != MQTT_SUBSCRIBE && pkt->type != MQTT_UNSUBSCRIBE)) {
+        return E_PARAM;
+    }
+    out->with_qos = pkt->type == MQTT_SUBSCRIBE;
+    out->count = 0;
+    reader_init(&r, pkt);
+    out->packet_id = get_u16(&r);
+    if (r.bad || out->packet_id == 0) {
+        return E_MALFORMED;
+    }
+    out->rest.ptr = r.p + r.pos;
+    out->rest.len = r.len - r.pos;
+    while (r.pos < r.len) {
+        struct tma_span f = get_field(&r, true);
+        if (out->with_qos && get_u8(&r) > 2) {
+            return E_MALFORMED; /* 3.8.3-4: reserved bits / QoS 3 */
+        }
+        if (r.bad || !mqtt_topic_filter_valid(f)) {
+            return E_MALFORMED;
+        }
+        out->count++;
+    }
+    return out->count == 0 ? E_MALFORMED : TMA_OK; /* 3.8.3-3 / 3.10.3-2 */
+}
+
+bool mqtt_sub_next(struct mqtt_sub_iter *it, struct mqtt_subscription *out_sub)
+{
+    struct reader r;
+    if (it == NULL || out_sub == NULL || it->rest.len == 0) {
+        return false;
+    }
+    r.p = it->rest.ptr;
+    r.len = it->rest.len;
+    r.pos = 0;
+    r.bad = false;
+    out_sub->filter = get_field(&r, false);
+    out_sub->qos = it->with_qos ? get_u8(&r) : 0u;
+    if (r.bad) {
+        it->rest.len = 0;
+        return false;
+    }
+    it->rest.ptr += r.pos;
+    it->rest.len -= r.pos;
+    return true;
+}
+
+tma_status mqtt_decode_empty(const struct mqtt_packet *pkt)
+{
+    if (pkt == NULL ||
+        !(pkt->type == MQTT_PINGREQ || pkt->type == MQTT_PINGRESP || pkt->type == MQTT_DISCONNECT)) {
+        return E_PARAM;
+    }
+    return pkt->body.len == 0 ? TMA_OK : E_MALFORMED;
+}
+
+/* ------------------------------------------------------------- stream */
+
+tma_status mqtt_stream_init(struct mqtt_stream *s, uint8_t *buf, size_t cap)
+{
+    if (s == NULL || buf == NULL || cap < 2) {
+        return E_PARAM;
+    }
+    s->buf = buf;
+    s->cap = cap;
+    mqtt_stream_reset(s);
+    return TMA_OK;
+}
+
+void mqtt_stream_reset(struct mqtt_stream *s)
+{
+    if (s != NULL) {
+        s->len = 0;
+        s->consumed = 0;
+        s->error = TMA_OK;
+    }
+}
+
+static void drop_consumed(struct mqtt_stream *s)
+{
+    if (s->consumed != 0) {
+        memmove(s->buf, s->buf + s->consumed, s->len - s->consumed);
+        s->len -= s->consumed;
+        s->consumed = 0;
+    }
+}
+
+uint8_t *mqtt_stream_space(struct mqtt_stream *s, size_t *out_space)
+{
+    if (s == NULL || out_space == NULL) {
+        return NULL;
+    }
+    drop_consumed(s);
+    *out_space = s->error == TMA_OK ? s->cap - s->len : 0;
+    return s->buf + s->len;
+}
+
+tma_status mqtt_stream_commit(struct mqtt_stream *s, size_t n)
+{
+    if (s == NULL || s->consumed != 0 || n > s->cap - s->len) {
+        return E_PARAM;
+    }
+    s->len += n;
+    return TMA_OK;
+}
+
+tma_status mqtt_stream_next(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
+{
+    tma_status st;
+    if (s == NULL || out_pkt == NULL) {
+        return E_PARAM;
+    }
+    if (s->error != TMA_OK) {
+        return s->error;
+    }
+    drop_consumed(s);
+    st = mqtt_packet_frame(s->buf, s->len, out_pkt);
+    if (st == TMA_OK) {
+        s->consumed = out_pkt->size;
+        return TMA_OK;
+    }
+    if (st == TMA_WANT_READ && s->len == s->cap) {
+        st = E_SMALL; /* the packet can never fit */
+    }
+    if (st == TMA_WANT_READ) {
+        /* Once the fixed header is complete the size is known: fail early
+         * instead of waiting for a buffer that can never hold the packet. */
+        size_t i = 1;
+        while (i < s->len && i <= 4 && (s->buf[i] & 0x80u) != 0) {
+            i++;
+        }
+        if (i < s->len && i <= 4) {
+            uint32_t v = 0;
+            size_t k;
+            for (k = i; k >= 1; k--) {
+                v = (v << 7) | (uint32_t)(s->buf[k] & 0x7Fu);
+            }
+            if ((size_t)v + i + 1 > s->cap) {
+                st = E_SMALL;
+            }
+        }
+    }
+    if (st < 0) {
+        s->error = st;
+    }
+    return st;
+}
