@@ -1,0 +1,55 @@
+/**
+ * @file storage.h
+ * @brief Record-oriented persistent storage behind the telemetry outbox.
+ *
+ * A record is an opaque byte string named by a sequence number that the
+ * outbox assigns in strictly increasing order. The interface is small enough
+ * for a flash sector log (see docs/design/outbox.md) and for the file-backed
+ * Linux implementation (iothub/storage_file.h).
+ *
+ * Contract every implementation keeps:
+ *  - put() returns TMA_OK only once the record survives a crash (process kill
+ *    or, if the implementation says so, power loss). A put interrupted by a
+ *    crash leaves either the whole record or nothing.
+ *  - del() makes the record disappear; after a crash a deleted record may
+ *    come back (the outbox then sends it again: at-least-once), but a record
+ *    that was never deleted never disappears.
+ *  - Records come back in sequence order.
+ * All functions return TMA_OK or a negative tma_status (layer STORE).
+ */
+#ifndef IOTHUB_STORAGE_H
+#define IOTHUB_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tma/status.h"
+#include "tma/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct iothub_storage {
+    void *ctx;
+    /** Store record @p seq (greater than every seq stored before); the record
+     *  is the concatenation of @p parts (gather write, so callers need no
+     *  staging buffer). */
+    tma_status (*put)(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts);
+    /** Read record @p seq. TMA_C_NOT_FOUND if absent; TMA_C_TOO_SMALL with
+     *  *out_len = record size when @p cap is too small. */
+    tma_status (*get)(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len);
+    /** Delete record @p seq. TMA_C_NOT_FOUND if it is not stored. */
+    tma_status (*del)(void *ctx, uint32_t seq);
+    /** Smallest stored seq >= @p from into *out_seq; TMA_C_NOT_FOUND if none. */
+    tma_status (*next)(void *ctx, uint32_t from, uint32_t *out_seq);
+    /** One past the highest seq ever stored (0 for a fresh store), so numbering
+     *  continues after a restart even when every record was deleted. */
+    uint32_t (*seq_end)(void *ctx);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

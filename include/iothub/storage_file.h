@@ -1,0 +1,68 @@
+/**
+ * @file storage_file.h
+ * @brief File-backed outbox storage for Linux/POSIX (port/storage_file.c).
+ *
+ * One append-only log file: PUT and DEL records, each with a CRC-32. A write
+ * torn by a crash is detected on open and cut off, so a record is either
+ * complete or absent. With @c sync each put/del is fsync()ed before it
+ * returns (survives power loss); without it the data is in the kernel page
+ * cache when the call returns, which survives the process being killed
+ * (SIGKILL) but not a power cut. When deleted records dominate, the log is
+ * compacted into "<path>.tmp", fsync()ed and renamed over the log (atomic),
+ * so a crash during compaction leaves the old or the new log, never a mix.
+ *
+ * Not device core: allocates an in-memory index with malloc.
+ */
+#ifndef IOTHUB_STORAGE_FILE_H
+#define IOTHUB_STORAGE_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iothub/storage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct iothub_file_entry;
+
+struct iothub_file_storage {
+    int fd;
+    char *path;
+    bool sync;
+    struct iothub_file_entry *idx; /* by seq, ascending */
+    size_t n;                      /* entries in idx */
+    size_t cap;
+    size_t first;                  /* entries before this one are all deleted */
+    size_t live;
+    uint64_t size;                 /* valid log bytes */
+    uint64_t live_bytes;
+    uint32_t seq_end;
+    uint64_t compact_min;          /* do not compact logs smaller than this */
+    uint32_t compactions;
+    uint64_t truncated_bytes;      /* torn tail cut off at open */
+};
+
+/**
+ * @brief Open (or create) the log at @p path and recover its records.
+ * @return TMA_OK; TMA_ERR(TMA_LAYER_STORE, TMA_C_IO) with errno kept on a
+ *         system error; TMA_C_BAD_PARAM.
+ */
+tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *path, bool sync);
+
+/** @brief Close and free. Safe on a zeroed or already closed context. */
+void iothub_file_storage_close(struct iothub_file_storage *fs);
+
+/** @brief The storage interface bound to @p fs. */
+struct iothub_storage iothub_file_storage_iface(struct iothub_file_storage *fs);
+
+/** @brief Compact now (normally automatic). */
+tma_status iothub_file_storage_compact(struct iothub_file_storage *fs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,595 @@
+/* File-backed outbox storage: append-only log with CRC-32 records and
+ * rename-based compaction. See include/iothub/storage_file.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "iothub/storage_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define S_ERR(code) TMA_ERR(TMA_LAYER_STORE, (code))
+#define REC_PUT 0x50u  /* 'P' */
+#define REC_DEL 0x44u  /* 'D' */
+#define REC_SEQ 0x53u  /* 'S': seq_end marker written by compaction */
+#define HDR_LEN 9u     /* type, seq (LE32), len (LE32) */
+#define CRC_LEN 4u
+#define MAX_RECORD (16u * 1024u * 1024u)
+#define COMPACT_MIN_DEFAULT (256u * 1024u)
+
+struct iothub_file_entry {
+    uint32_t seq;
+    uint32_t len;   /* data length */
+    uint64_t off;   /* offset of the data in the log */
+    uint8_t live;
+};
+
+static uint32_t crc_table[256];
+static int crc_ready;
+
+static void crc_init(void)
+{
+    uint32_t i, k, c;
+    for (i = 0; i < 256; i++) {
+        c = i;
+        for (k = 0; k < 8; k++) {
+            c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+        crc_table[i] = c;
+    }
+    crc_ready = 1;
+}
+
+static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+    size_t i;
+    if (!crc_ready) {
+        crc_init();
+    }
+    crc = ~crc;
+    for (i = 0; i < n; i++) {
+        crc = crc_table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static tma_status write_all(int fd, const struct iovec *iov_in, int iovcnt)
+{
+    struct iovec iov[8];
+    int i = 0;
+    if (iovcnt > 8) {
+        return S_ERR(TMA_C_INTERNAL);
+    }
+    memcpy(iov, iov_in, sizeof(iov[0]) * (size_t)iovcnt);
+    while (i < iovcnt) {
+        ssize_t w = writev(fd, iov + i, iovcnt - i);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return S_ERR(TMA_C_IO);
+        }
+        while (i < iovcnt && (size_t)w >= iov[i].iov_len) {
+            w -= (ssize_t)iov[i].iov_len;
+            i++;
+        }
+        if (i < iovcnt) {
+            iov[i].iov_base = (char *)iov[i].iov_base + w;
+            iov[i].iov_len -= (size_t)w;
+        }
+    }
+    return TMA_OK;
+}
+
+/* Append one record built from header fields and data parts. */
+static tma_status append_record(struct iothub_file_storage *fs, int fd, uint64_t *size, uint8_t type,
+                                uint32_t seq, const struct tma_span *parts, size_t nparts,
+                                uint64_t *out_data_off)
+{
+    uint8_t hdr[HDR_LEN], crcb[CRC_LEN];
+    struct iovec iov[8];
+    size_t i, total = 0;
+    uint32_t crc;
+    tma_status st;
+    if (nparts > 6) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    for (i = 0; i < nparts; i++) {
+        total += parts[i].len;
+    }
+    if (total > MAX_RECORD) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    hdr[0] = type;
+    put_le32(hdr + 1, seq);
+    put_le32(hdr + 5, (uint32_t)total);
+    crc = crc_update(0, hdr, HDR_LEN);
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = HDR_LEN;
+    for (i = 0; i < nparts; i++) {
+        crc = crc_update(crc, parts[i].ptr, parts[i].len);
+        iov[i + 1].iov_base = (void *)(uintptr_t)parts[i].ptr;
+        iov[i + 1].iov_len = parts[i].len;
+    }
+    put_le32(crcb, crc);
+    iov[nparts + 1].iov_base = crcb;
+    iov[nparts + 1].iov_len = CRC_LEN;
+    if (lseek(fd, (off_t)*size, SEEK_SET) < 0) {
+        return S_ERR(TMA_C_IO);
+    }
+    st = write_all(fd, iov, (int)nparts + 2);
+    if (st == TMA_OK && fs->sync && fdatasync(fd) != 0) {
+        st = S_ERR(TMA_C_IO);
+    }
+    if (st != TMA_OK) {
+        /* Leave no partial record behind for this process either. */
+        if (ftruncate(fd, (off_t)*size) != 0) {
+            /* the torn tail is cut off at the next open */
+        }
+        return st;
+    }
+    if (out_data_off != NULL) {
+        *out_data_off = *size + HDR_LEN;
+    }
+    *size += HDR_LEN + total + CRC_LEN;
+    return TMA_OK;
+}
+
+static tma_status idx_push(struct iothub_file_storage *fs, uint32_t seq, uint32_t len, uint64_t off)
+{
+    if (fs->n == fs->cap) {
+        size_t ncap = fs->cap ? fs->cap * 2 : 64;
+        struct iothub_file_entry *p = realloc(fs->idx, ncap * sizeof(*p));
+        if (p == NULL) {
+            return S_ERR(TMA_C_FULL);
+        }
+        fs->idx = p;
+        fs->cap = ncap;
+    }
+    fs->idx[fs->n].seq = seq;
+    fs->idx[fs->n].len = len;
+    fs->idx[fs->n].off = off;
+    fs->idx[fs->n].live = 1;
+    fs->n++;
+    fs->live++;
+    fs->live_bytes += HDR_LEN + len + CRC_LEN;
+    return TMA_OK;
+}
+
+/* Index of the first entry with seq >= s (n if none). */
+static size_t lower_bound(const struct iothub_file_storage *fs, uint32_t s)
+{
+    size_t lo = fs->first, hi = fs->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fs->idx[mid].seq < s) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static struct iothub_file_entry *find(struct iothub_file_storage *fs, uint32_t seq)
+{
+    size_t i = lower_bound(fs, seq);
+    if (i < fs->n && fs->idx[i].seq == seq && fs->idx[i].live) {
+        return &fs->idx[i];
+    }
+    return NULL;
+}
+
+static void mark_dead(struct iothub_file_storage *fs, struct iothub_file_entry *e)
+{
+    e->live = 0;
+    fs->live--;
+    fs->live_bytes -= HDR_LEN + e->len + CRC_LEN;
+    while (fs->first < fs->n && !fs->idx[fs->first].live) {
+        fs->first++;
+    }
+    /* Reclaim index space once the dead prefix is large. */
+    if (fs->first > 1024 && fs->first * 2 > fs->n) {
+        memmove(fs->idx, fs->idx + fs->first, (fs->n - fs->first) * sizeof(*fs->idx));
+        fs->n -= fs->first;
+        fs->first = 0;
+    }
+}
+
+static tma_status fsync_dir(const char *path)
+{
+    char *dir = strdup(path);
+    char *slash;
+    int dfd;
+    tma_status st = TMA_OK;
+    if (dir == NULL) {
+        return S_ERR(TMA_C_FULL);
+    }
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        strcpy(dir, ".");
+    } else if (slash == dir) {
+        dir[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        st = S_ERR(TMA_C_IO);
+    }
+    if (dfd >= 0) {
+        close(dfd);
+    }
+    free(dir);
+    return st;
+}
+
+static tma_status recover(struct iothub_file_storage *fs)
+{
+    struct stat sb;
+    uint8_t *buf = NULL;
+    uint64_t pos = 0, len;
+    tma_status st = TMA_OK;
+    if (fstat(fs->fd, &sb) != 0) {
+        return S_ERR(TMA_C_IO);
+    }
+    len = (uint64_t)sb.st_size;
+    if (len > 0) {
+        size_t got = 0;
+        buf = malloc((size_t)len);
+        if (buf == NULL) {
+            return S_ERR(TMA_C_FULL);
+        }
+        while (got < len) {
+            ssize_t r = pread(fs->fd, buf + got, (size_t)len - got, (off_t)got);
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            if (r <= 0) {
+                free(buf);
+                return S_ERR(TMA_C_IO);
+            }
+            got += (size_t)r;
+        }
+    }
+    while (pos + HDR_LEN + CRC_LEN <= len) {
+        uint8_t type = buf[pos];
+        uint32_t seq = get_le32(buf + pos + 1);
+        uint32_t dlen = get_le32(buf + pos + 5);
+        uint64_t end = pos + HDR_LEN + (uint64_t)dlen + CRC_LEN;
+        struct iothub_file_entry *e;
+        if (dlen > MAX_RECORD || end > len ||
+            crc_update(0, buf + pos, HDR_LEN + dlen) != get_le32(buf + pos + HDR_LEN + dlen)) {
+            break;
+        }
+        if (type == REC_PUT) {
+            if ((fs->n > 0 && seq <= fs->idx[fs->n - 1].seq) || seq < fs->seq_end) {
+                break; /* out of order: treat as the end of valid data */
+            }
+            st = idx_push(fs, seq, dlen, pos + HDR_LEN);
+            if (st != TMA_OK) {
+                break;
+            }
+            fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
+        } else if (type == REC_DEL) {
+            e = find(fs, seq);
+            if (e != NULL) {
+                mark_dead(fs, e);
+            }
+        } else if (type == REC_SEQ) {
+            if (seq > fs->seq_end) {
+                fs->seq_end = seq;
+            }
+        } else {
+            break;
+        }
+        pos = end;
+    }
+    free(buf);
+    if (st != TMA_OK) {
+        return st;
+    }
+    fs->size = pos;
+    if (pos < len) {
+        fs->truncated_bytes = len - pos;
+        if (ftruncate(fs->fd, (off_t)pos) != 0 || fsync(fs->fd) != 0) {
+            return S_ERR(TMA_C_IO);
+        }
+    }
+    return TMA_OK;
+}
+
+tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *path, bool sync)
+{
+    char *tmp;
+    size_t plen;
+    tma_status st;
+    if (fs == NULL || path == NULL || path[0] == '\0') {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    memset(fs, 0, sizeof(*fs));
+    fs->fd = -1;
+    fs->sync = sync;
+    fs->compact_min = COMPACT_MIN_DEFAULT;
+    fs->path = strdup(path);
+    plen = strlen(path);
+    tmp = malloc(plen + 5);
+    if (fs->path == NULL || tmp == NULL) {
+        free(tmp);
+        iothub_file_storage_close(fs);
+        return S_ERR(TMA_C_FULL);
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    (void)unlink(tmp); /* an interrupted compaction; the log itself is intact */
+    free(tmp);
+    fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fs->fd < 0) {
+        iothub_file_storage_close(fs);
+        return S_ERR(TMA_C_IO);
+    }
+    st = recover(fs);
+    if (st != TMA_OK) {
+        iothub_file_storage_close(fs);
+        return st;
+    }
+    return TMA_OK;
+}
+
+void iothub_file_storage_close(struct iothub_file_storage *fs)
+{
+    if (fs == NULL) {
+        return;
+    }
+    if (fs->fd >= 0) {
+        close(fs->fd);
+    }
+    fs->fd = -1;
+    free(fs->idx);
+    fs->idx = NULL;
+    free(fs->path);
+    fs->path = NULL;
+    fs->n = fs->cap = fs->first = fs->live = 0;
+}
+
+tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
+{
+    char *tmp;
+    int fd;
+    size_t i, plen;
+    uint64_t size = 0;
+    uint8_t *buf = NULL;
+    size_t bufcap = 0;
+    tma_status st = TMA_OK;
+    bool saved_sync;
+    if (fs == NULL || fs->fd < 0) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    plen = strlen(fs->path);
+    tmp = malloc(plen + 5);
+    if (tmp == NULL) {
+        return S_ERR(TMA_C_FULL);
+    }
+    memcpy(tmp, fs->path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(tmp);
+        return S_ERR(TMA_C_IO);
+    }
+    saved_sync = fs->sync;
+    fs->sync = false; /* one fsync at the end */
+    st = append_record(fs, fd, &size, REC_SEQ, fs->seq_end, NULL, 0, NULL);
+    for (i = fs->first; st == TMA_OK && i < fs->n; i++) {
+        struct iothub_file_entry *e = &fs->idx[i];
+        struct tma_span part;
+        size_t got = 0;
+        if (!e->live) {
+            continue;
+        }
+        if (e->len > bufcap) {
+            uint8_t *nb = realloc(buf, e->len);
+            if (nb == NULL) {
+                st = S_ERR(TMA_C_FULL);
+                break;
+            }
+            buf = nb;
+            bufcap = e->len;
+        }
+        while (got < e->len) {
+            ssize_t r = pread(fs->fd, buf + got, e->len - got, (off_t)(e->off + got));
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            if (r <= 0) {
+                st = S_ERR(TMA_C_IO);
+                break;
+            }
+            got += (size_t)r;
+        }
+        if (st != TMA_OK) {
+            break;
+        }
+        part.ptr = buf;
+        part.len = e->len;
+        st = append_record(fs, fd, &size, REC_PUT, e->seq, &part, 1, &e->off);
+    }
+    fs->sync = saved_sync;
+    free(buf);
+    if (st == TMA_OK && fsync(fd) != 0) {
+        st = S_ERR(TMA_C_IO);
+    }
+    if (st == TMA_OK && rename(tmp, fs->path) != 0) {
+        st = S_ERR(TMA_C_IO);
+    }
+    if (st != TMA_OK) {
+        close(fd);
+        (void)unlink(tmp);
+        free(tmp);
+        /* The offsets of entries already rewritten point into the new file;
+         * reopen the old log to get a consistent index back. */
+        {
+            char *path = strdup(fs->path);
+            bool sync = fs->sync;
+            tma_status st2;
+            iothub_file_storage_close(fs);
+            if (path == NULL) {
+                return S_ERR(TMA_C_FULL);
+            }
+            st2 = iothub_file_storage_open(fs, path, sync);
+            free(path);
+            return st2 != TMA_OK ? st2 : st;
+        }
+    }
+    free(tmp);
+    (void)fsync_dir(fs->path);
+    close(fs->fd);
+    fs->fd = fd;
+    fs->size = size;
+    /* Drop dead entries from the index. */
+    {
+        size_t j = 0;
+        for (i = fs->first; i < fs->n; i++) {
+            if (fs->idx[i].live) {
+                fs->idx[j++] = fs->idx[i];
+            }
+        }
+        fs->n = j;
+        fs->first = 0;
+    }
+    fs->compactions++;
+    return TMA_OK;
+}
+
+static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts)
+{
+    struct iothub_file_storage *fs = ctx;
+    uint64_t off = 0;
+    size_t i, total = 0;
+    tma_status st;
+    if (fs == NULL || fs->fd < 0 || (parts == NULL && nparts > 0)) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    if (seq < fs->seq_end || (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq)) {
+        return S_ERR(TMA_C_STATE);
+    }
+    for (i = 0; i < nparts; i++) {
+        total += parts[i].len;
+    }
+    st = append_record(fs, fs->fd, &fs->size, REC_PUT, seq, parts, nparts, &off);
+    if (st != TMA_OK) {
+        return st;
+    }
+    st = idx_push(fs, seq, (uint32_t)total, off);
+    if (st != TMA_OK) {
+        return st;
+    }
+    fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
+    return TMA_OK;
+}
+
+static tma_status fs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct iothub_file_storage *fs = ctx;
+    struct iothub_file_entry *e;
+    size_t got = 0;
+    if (fs == NULL || fs->fd < 0 || out_len == NULL || (buf == NULL && cap > 0)) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    e = find(fs, seq);
+    if (e == NULL) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    *out_len = e->len;
+    if (e->len > cap) {
+        return S_ERR(TMA_C_TOO_SMALL);
+    }
+    while (got < e->len) {
+        ssize_t r = pread(fs->fd, buf + got, e->len - got, (off_t)(e->off + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return S_ERR(TMA_C_IO);
+        }
+        got += (size_t)r;
+    }
+    return TMA_OK;
+}
+
+static tma_status fs_del(void *ctx, uint32_t seq)
+{
+    struct iothub_file_storage *fs = ctx;
+    struct iothub_file_entry *e;
+    tma_status st;
+    if (fs == NULL || fs->fd < 0) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    e = find(fs, seq);
+    if (e == NULL) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    st = append_record(fs, fs->fd, &fs->size, REC_DEL, seq, NULL, 0, NULL);
+    if (st != TMA_OK) {
+        return st;
+    }
+    mark_dead(fs, e);
+    if (fs->size >= fs->compact_min && fs->size > 2 * fs->live_bytes + 4096) {
+        /* A failed compaction leaves the old log in place; the delete above
+         * is already durable, so it is not an error for the caller. */
+        (void)iothub_file_storage_compact(fs);
+    }
+    return TMA_OK;
+}
+
+static tma_status fs_next(void *ctx, uint32_t from, uint32_t *out_seq)
+{
+    struct iothub_file_storage *fs = ctx;
+    size_t i;
+    if (fs == NULL || out_seq == NULL) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    for (i = lower_bound(fs, from); i < fs->n; i++) {
+        if (fs->idx[i].live) {
+            *out_seq = fs->idx[i].seq;
+            return TMA_OK;
+        }
+    }
+    return S_ERR(TMA_C_NOT_FOUND);
+}
+
+static uint32_t fs_seq_end(void *ctx)
+{
+    struct iothub_file_storage *fs = ctx;
+    return fs == NULL ? 0 : fs->seq_end;
+}
+
+struct iothub_storage iothub_file_storage_iface(struct iothub_file_storage *fs)
+{
+    struct iothub_storage s;
+    s.ctx = fs;
+    s.put = fs_put;
+    s.get = fs_get;
+    s.del = fs_del;
+    s.next = fs_next;
+    s.seq_end = fs_seq_end;
+    return s;
+}

@@ -1,0 +1,347 @@
+/* DPS over MQTT: pure functions (spec 6). */
+#include "iothub/dps.h"
+
+#include <string.h>
+
+#include "iothub/json.h"
+#include "wbuf.h"
+
+#define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
+#define D_MAL TMA_ERR(TMA_LAYER_DPS, TMA_C_MALFORMED)
+#define D_NF TMA_ERR(TMA_LAYER_DPS, TMA_C_NOT_FOUND)
+
+static bool out_ok(const char *out, size_t cap, const size_t *out_len)
+{
+    return out_len != NULL && (out != NULL || cap == 0u);
+}
+
+static bool str_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+tma_status dps_username(const char *id_scope, const char *registration_id,
+                        const char *client_version, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if (!str_ok(id_scope) || !str_ok(registration_id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    if (client_version == NULL) {
+        client_version = IOTHUB_CLIENT_TYPE;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, id_scope);
+    wb_str(&w, "/registrations/");
+    wb_str(&w, registration_id);
+    wb_str(&w, "/api-version=" DPS_API_VERSION "&ClientVersion=");
+    wb_enc(&w, client_version, strlen(client_version));
+    return wb_finish(&w, out_len);
+}
+
+tma_status dps_sas_resource(const char *id_scope, const char *registration_id, char *out,
+                            size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if (!str_ok(id_scope) || !str_ok(registration_id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, id_scope);
+    wb_str(&w, "/registrations/");
+    wb_str(&w, registration_id);
+    return wb_finish(&w, out_len);
+}
+
+tma_status dps_register_topic(uint32_t rid, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if (!out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, "$dps/registrations/PUT/iotdps-register/?$rid=");
+    wb_u64(&w, rid);
+    return wb_finish(&w, out_len);
+}
+
+tma_status dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *out, size_t cap,
+                          size_t *out_len)
+{
+    struct wbuf w;
+    if (!out_ok(out, cap, out_len) || operation_id.ptr == NULL || operation_id.len == 0u) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=");
+    wb_u64(&w, rid);
+    wb_str(&w, "&operationId=");
+    wb_enc(&w, (const char *)operation_id.ptr, operation_id.len);
+    return wb_finish(&w, out_len);
+}
+
+tma_status dps_register_body(const char *registration_id, const char *payload_json, char *out,
+                             size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    size_t n = 0u;
+    tma_status st;
+    if (!str_ok(registration_id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    if (payload_json != NULL) {
+        struct tma_span p;
+        p.ptr = (const uint8_t *)payload_json;
+        p.len = strlen(payload_json);
+        if (iothub_json_validate(p) != TMA_OK) {
+            return D_MAL;
+        }
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, "{\"registrationId\":");
+    /* Escape into the remaining room; count the size when it does not fit. */
+    st = iothub_json_write_string(registration_id, w.len < w.cap ? w.p + w.len : NULL,
+                                  w.len < w.cap ? w.cap - w.len : 0u, &n);
+    if (st != TMA_OK && st != IOTHUB_E(TMA_C_TOO_SMALL)) {
+        return st;
+    }
+    if (st != TMA_OK) {
+        w.cap = w.len < w.cap ? w.len : w.cap; /* stop writing; keep counting */
+    }
+    w.len += n;
+    if (payload_json != NULL) {
+        wb_str(&w, ",\"payload\":");
+        wb_str(&w, payload_json);
+    }
+    wb_putc(&w, '}');
+    return wb_finish(&w, out_len);
+}
+
+static bool span_starts(struct tma_span s, const char *lit, size_t *out_n)
+{
+    size_t n = strlen(lit);
+    *out_n = n;
+    return s.len >= n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static bool parse_dec(struct tma_span s, uint64_t max, uint64_t *out)
+{
+    size_t i;
+    uint64_t v = 0u;
+    if (s.len == 0u || s.len > 10u) {
+        return false;
+    }
+    for (i = 0u; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9') {
+            return false;
+        }
+        v = v * 10u + (uint64_t)(s.ptr[i] - '0');
+    }
+    if (v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+tma_status dps_parse_response_topic(struct tma_span topic, struct dps_response_topic *out_res)
+{
+    size_t n, i = 0u;
+    struct tma_span q, k, v, st_span;
+    struct iothub_bag_iter it;
+    bool has, have_rid = false;
+    uint64_t num;
+    tma_status st;
+    if (out_res == NULL || (topic.ptr == NULL && topic.len > 0u)) {
+        return E_BAD;
+    }
+    memset(out_res, 0, sizeof(*out_res));
+    if (!span_starts(topic, "$dps/registrations/res/", &n)) {
+        return D_NF;
+    }
+    q.ptr = topic.ptr + n;
+    q.len = topic.len - n;
+    while (i < q.len && q.ptr[i] != '/') {
+        i++;
+    }
+    st_span.ptr = q.ptr;
+    st_span.len = i;
+    if (i == q.len || i > 3u || !parse_dec(st_span, 999u, &num) || num < 100u) {
+        return D_MAL;
+    }
+    out_res->status = (uint16_t)num;
+    q.ptr += i + 1u;
+    q.len -= i + 1u;
+    if (q.len == 0u || q.ptr[0] != '?') {
+        return D_MAL;
+    }
+    q.ptr++;
+    q.len--;
+    iothub_bag_iter_init(&it, q);
+    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
+        if (iothub_bag_key_is(k, "$rid")) {
+            if (!has || v.len == 0u || have_rid) {
+                return D_MAL;
+            }
+            have_rid = true;
+            out_res->rid = v;
+        } else if (iothub_bag_key_is(k, "retry-after")) {
+            if (!has || out_res->has_retry_after || !parse_dec(v, 86400u, &num)) {
+                return D_MAL;
+            }
+            out_res->has_retry_after = true;
+            out_res->retry_after_s = (uint32_t)num;
+        }
+    }
+    if (st != IOTHUB_E(TMA_C_NOT_FOUND) || !have_rid) {
+        return D_MAL;
+    }
+    return TMA_OK;
+}
+
+static enum dps_status status_of(const struct iothub_json_token *t)
+{
+    if (t->kind != IOTHUB_JSON_STRING) {
+        return DPS_STATUS_UNKNOWN;
+    }
+    if (iothub_json_token_eq(t, "unassigned")) {
+        return DPS_STATUS_UNASSIGNED;
+    }
+    if (iothub_json_token_eq(t, "assigning")) {
+        return DPS_STATUS_ASSIGNING;
+    }
+    if (iothub_json_token_eq(t, "assigned")) {
+        return DPS_STATUS_ASSIGNED;
+    }
+    if (iothub_json_token_eq(t, "failed")) {
+        return DPS_STATUS_FAILED;
+    }
+    if (iothub_json_token_eq(t, "disabled")) {
+        return DPS_STATUS_DISABLED;
+    }
+    return DPS_STATUS_UNKNOWN;
+}
+
+static tma_status want_string(struct iothub_json_reader *r, struct tma_span *dst)
+{
+    struct iothub_json_token v;
+    tma_status st = iothub_json_next(r, &v);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (v.kind == IOTHUB_JSON_NULL) {
+        return TMA_OK;
+    }
+    if (v.kind != IOTHUB_JSON_STRING) {
+        return D_MAL;
+    }
+    *dst = v.text;
+    return TMA_OK;
+}
+
+static tma_status want_int(struct iothub_json_reader *r, struct dps_response *res)
+{
+    struct iothub_json_token v;
+    tma_status st = iothub_json_next(r, &v);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (v.kind != IOTHUB_JSON_NUMBER || iothub_json_token_int64(&v, &res->error_code) != TMA_OK) {
+        return D_MAL;
+    }
+    res->has_error_code = true;
+    return TMA_OK;
+}
+
+/* Members of one object; `state` selects the registrationState field set. */
+static tma_status parse_object(struct iothub_json_reader *r, struct dps_response *res, bool state)
+{
+    struct iothub_json_token t, v;
+    tma_status st;
+    for (;;) {
+        st = iothub_json_next(r, &t);
+        if (st != TMA_OK) {
+            return st == IOTHUB_E(TMA_C_NOT_FOUND) ? D_MAL : st;
+        }
+        if (t.kind == IOTHUB_JSON_END_OBJECT) {
+            return TMA_OK;
+        }
+        if (!state && iothub_json_token_eq(&t, "operationId")) {
+            st = want_string(r, &res->operation_id);
+        } else if (iothub_json_token_eq(&t, "status")) {
+            st = iothub_json_next(r, &v);
+            if (st == TMA_OK) {
+                if (v.kind != IOTHUB_JSON_STRING) {
+                    return D_MAL;
+                }
+                if (state) {
+                    res->registration_status = status_of(&v);
+                } else {
+                    res->status = status_of(&v);
+                }
+            }
+        } else if (iothub_json_token_eq(&t, "errorCode")) {
+            st = want_int(r, res);
+        } else if (!state && iothub_json_token_eq(&t, "message")) {
+            st = want_string(r, &res->message);
+        } else if (!state && iothub_json_token_eq(&t, "registrationState")) {
+            st = iothub_json_next(r, &v);
+            if (st == TMA_OK) {
+                if (v.kind == IOTHUB_JSON_BEGIN_OBJECT) {
+                    st = parse_object(r, res, true);
+                } else if (v.kind != IOTHUB_JSON_NULL) {
+                    return D_MAL;
+                }
+            }
+        } else if (state && iothub_json_token_eq(&t, "assignedHub")) {
+            st = want_string(r, &res->assigned_hub);
+        } else if (state && iothub_json_token_eq(&t, "deviceId")) {
+            st = want_string(r, &res->device_id);
+        } else if (state && iothub_json_token_eq(&t, "substatus")) {
+            st = want_string(r, &res->substatus);
+        } else if (state && iothub_json_token_eq(&t, "errorMessage")) {
+            st = want_string(r, &res->message);
+        } else {
+            st = iothub_json_skip(r, &t);
+        }
+        if (st != TMA_OK) {
+            return st;
+        }
+    }
+}
+
+tma_status dps_parse_response(struct tma_span body, struct dps_response *out_res)
+{
+    struct iothub_json_reader r;
+    struct iothub_json_token t;
+    tma_status st;
+    if (out_res == NULL) {
+        return E_BAD;
+    }
+    memset(out_res, 0, sizeof(*out_res));
+    st = iothub_json_reader_init(&r, body);
+    if (st != TMA_OK) {
+        return st;
+    }
+    st = iothub_json_next(&r, &t);
+    if (st != TMA_OK || t.kind != IOTHUB_JSON_BEGIN_OBJECT) {
+        return st == IOTHUB_E(TMA_C_UNSUPPORTED) ? st : D_MAL;
+    }
+    st = parse_object(&r, out_res, false);
+    if (st != TMA_OK) {
+        return st == IOTHUB_E(TMA_C_UNSUPPORTED) ? st : D_MAL;
+    }
+    if (iothub_json_next(&r, &t) != IOTHUB_E(TMA_C_NOT_FOUND)) {
+        return D_MAL;
+    }
+    if (out_res->status == DPS_STATUS_ASSIGNED &&
+        (out_res->assigned_hub.len == 0u || out_res->device_id.len == 0u)) {
+        return D_MAL;
+    }
+    return TMA_OK;
+}
+
+bool dps_status_is_terminal(enum dps_status s)
+{
+    return s == DPS_STATUS_ASSIGNED || s == DPS_STATUS_FAILED || s == DPS_STATUS_DISABLED;
+}

@@ -1,0 +1,897 @@
+/* Azure IoT Hub pure functions: names, topics, property bags, SAS. */
+#include "iothub/iothub.h"
+
+#include <string.h>
+
+#include "wbuf.h"
+
+#define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
+#define E_MAL IOTHUB_E(TMA_C_MALFORMED)
+#define E_NF IOTHUB_E(TMA_C_NOT_FOUND)
+
+static bool id_ok(const struct iothub_identity *id)
+{
+    return id != NULL && id->host != NULL && id->device_id != NULL && id->host[0] != '\0' &&
+           id->device_id[0] != '\0' && (id->module_id == NULL || id->module_id[0] != '\0');
+}
+
+static bool out_ok(const char *out, size_t cap, const size_t *out_len)
+{
+    return out_len != NULL && (out != NULL || cap == 0u);
+}
+
+static bool span_starts(struct tma_span s, const char *lit, size_t *out_n)
+{
+    size_t n = strlen(lit);
+    *out_n = n;
+    return s.len >= n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static struct tma_span span_from(struct tma_span s, size_t off)
+{
+    struct tma_span r;
+    r.ptr = s.ptr + off;
+    r.len = s.len - off;
+    return r;
+}
+
+static int hexv(uint8_t c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* ---- percent-encoding --------------------------------------------------- */
+
+tma_status iothub_url_encode(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if ((in == NULL && len > 0u) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_enc(&w, in, len);
+    return wb_finish(&w, out_len);
+}
+
+tma_status iothub_url_decode(struct tma_span in, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    size_t i;
+    if ((in.ptr == NULL && in.len > 0u) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    for (i = 0u; i < in.len; i++) {
+        uint8_t c = in.ptr[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2u >= in.len) {
+                return E_MAL;
+            }
+            hi = hexv(in.ptr[i + 1u]);
+            lo = hexv(in.ptr[i + 2u]);
+            if (hi < 0 || lo < 0) {
+                return E_MAL;
+            }
+            wb_putc(&w, (char)(hi << 4 | lo));
+            i += 2u;
+        } else {
+            wb_putc(&w, (char)c);
+        }
+    }
+    return wb_finish(&w, out_len);
+}
+
+/* ---- CONNECT ------------------------------------------------------------ */
+
+tma_status iothub_client_id(const struct iothub_identity *id, char *out, size_t cap,
+                            size_t *out_len)
+{
+    struct wbuf w;
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, id->device_id);
+    if (id->module_id != NULL) {
+        wb_putc(&w, '/');
+        wb_str(&w, id->module_id);
+    }
+    return wb_finish(&w, out_len);
+}
+
+tma_status iothub_username(const struct iothub_identity *id, const char *client_type,
+                           const char *model_id, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    if (client_type == NULL) {
+        client_type = IOTHUB_CLIENT_TYPE;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, id->host);
+    wb_putc(&w, '/');
+    wb_str(&w, id->device_id);
+    wb_putc(&w, '/');
+    if (id->module_id != NULL) {
+        wb_str(&w, id->module_id);
+        wb_putc(&w, '/');
+    }
+    wb_str(&w, "?api-version=" IOTHUB_API_VERSION "&DeviceClientType=");
+    wb_enc(&w, client_type, strlen(client_type));
+    if (model_id != NULL && model_id[0] != '\0') {
+        wb_str(&w, "&model-id=");
+        wb_enc(&w, model_id, strlen(model_id));
+    }
+    return wb_finish(&w, out_len);
+}
+
+const char *iothub_connack_reason(uint8_t return_code)
+{
+    switch (return_code) {
+    case 0:
+        return "accepted";
+    case 1:
+        return "refused: unacceptable protocol version (IoT Hub needs MQTT 3.1.1)";
+    case 2:
+        return "refused: client identifier rejected";
+    case 3:
+        return "refused: server unavailable";
+    case 4:
+        return "refused: bad user name or password";
+    case 5:
+        return "refused: not authorized (IoT Hub's answer to every credential problem: "
+               "wrong or expired SAS token, certificate not accepted, unknown or disabled device)";
+    default:
+        return "refused: unknown CONNACK return code";
+    }
+}
+
+/* ---- Base64 ----------------------------------------------------------- */
+
+static const char b64tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+tma_status iothub_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap,
+                                size_t *out_len)
+{
+    struct wbuf w;
+    size_t i;
+    if ((in == NULL && len > 0u) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    for (i = 0u; i + 2u < len; i += 3u) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1u] << 8 | in[i + 2u];
+        wb_putc(&w, b64tab[(v >> 18) & 63u]);
+        wb_putc(&w, b64tab[(v >> 12) & 63u]);
+        wb_putc(&w, b64tab[(v >> 6) & 63u]);
+        wb_putc(&w, b64tab[v & 63u]);
+    }
+    if (len - i == 1u) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        wb_putc(&w, b64tab[(v >> 18) & 63u]);
+        wb_putc(&w, b64tab[(v >> 12) & 63u]);
+        wb_str(&w, "==");
+    } else if (len - i == 2u) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1u] << 8;
+        wb_putc(&w, b64tab[(v >> 18) & 63u]);
+        wb_putc(&w, b64tab[(v >> 12) & 63u]);
+        wb_putc(&w, b64tab[(v >> 6) & 63u]);
+        wb_putc(&w, '=');
+    }
+    return wb_finish(&w, out_len);
+}
+
+static int b64v(char c)
+{
+    const char *p;
+    if (c == '\0') {
+        return -1;
+    }
+    p = strchr(b64tab, c);
+    return p == NULL ? -1 : (int)(p - b64tab);
+}
+
+tma_status iothub_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap,
+                                size_t *out_len)
+{
+    size_t i, j = 0u, need;
+    if ((in == NULL && len > 0u) || out_len == NULL || (out == NULL && cap > 0u)) {
+        return E_BAD;
+    }
+    if (len % 4u != 0u) {
+        return E_MAL;
+    }
+    need = len / 4u * 3u;
+    if (len > 0u && in[len - 1u] == '=') {
+        need--;
+        if (in[len - 2u] == '=') {
+            need--;
+        }
+    }
+    *out_len = need;
+    if (need > cap) {
+        return IOTHUB_E(TMA_C_TOO_SMALL);
+    }
+    for (i = 0u; i < len; i += 4u) {
+        int a = b64v(in[i]), b = b64v(in[i + 1u]), c, d;
+        uint32_t v;
+        bool last = i + 4u == len;
+        if (a < 0 || b < 0) {
+            return E_MAL;
+        }
+        c = (last && in[i + 2u] == '=' && in[i + 3u] == '=') ? -2 : b64v(in[i + 2u]);
+        d = (last && in[i + 3u] == '=' && c != -1) ? -2 : b64v(in[i + 3u]);
+        if (c == -1 || d == -1) {
+            return E_MAL;
+        }
+        v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)(c < 0 ? 0 : c) << 6 |
+            (uint32_t)(d < 0 ? 0 : d);
+        out[j++] = (uint8_t)(v >> 16);
+        if (c >= 0) {
+            out[j++] = (uint8_t)(v >> 8);
+        } else if ((v & 0xFFFFu) != 0u) {
+            return E_MAL; /* non-canonical padding bits */
+        }
+        if (d >= 0) {
+            out[j++] = (uint8_t)v;
+        } else if (c >= 0 && (v & 0xFFu) != 0u) {
+            return E_MAL;
+        }
+    }
+    return j == need ? TMA_OK : E_MAL;
+}
+
+/* ---- SAS ------------------------------------------------------------------ */
+
+tma_status iothub_sas_resource(const struct iothub_identity *id, char *out, size_t cap,
+                               size_t *out_len)
+{
+    struct wbuf w;
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, id->host);
+    wb_str(&w, "/devices/");
+    wb_str(&w, id->device_id);
+    if (id->module_id != NULL) {
+        wb_str(&w, "/modules/");
+        wb_str(&w, id->module_id);
+    }
+    return wb_finish(&w, out_len);
+}
+
+tma_status iothub_sas_string_to_sign(const char *resource, uint64_t expiry, char *out, size_t cap,
+                                     size_t *out_len)
+{
+    struct wbuf w;
+    if (resource == NULL || resource[0] == '\0' || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_enc(&w, resource, strlen(resource));
+    wb_putc(&w, '\n');
+    wb_u64(&w, expiry);
+    return wb_finish(&w, out_len);
+}
+
+static void wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (n-- > 0u) {
+        *v++ = 0u;
+    }
+}
+
+tma_status iothub_sas_password(const char *resource, const char *key_b64, const char *key_name,
+                               uint64_t expiry, const struct iothub_hmac_ops *ops, char *out,
+                               size_t cap, size_t *out_len)
+{
+    uint8_t key[128];
+    uint8_t mac[32];
+    char sig[48];
+    size_t key_len = 0u, n = 0u, sig_len = 0u;
+    struct wbuf w;
+    tma_status st = IOTHUB_E(TMA_C_FAILED);
+
+    if (resource == NULL || resource[0] == '\0' || key_b64 == NULL || ops == NULL ||
+        ops->hmac_sha256 == NULL || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    if (iothub_base64_decode(key_b64, strlen(key_b64), key, sizeof(key), &key_len) != TMA_OK ||
+        key_len == 0u) {
+        st = E_BAD;
+        goto cleanup;
+    }
+    /* The string to sign goes into the caller's buffer first; the password
+     * (always longer) overwrites it afterwards. */
+    st = iothub_sas_string_to_sign(resource, expiry, out, cap, &n);
+    if (st != TMA_OK) {
+        /* Report the size of the final password instead. */
+        if (st == IOTHUB_E(TMA_C_TOO_SMALL)) {
+            wb_init(&w, NULL, 0u);
+            wb_str(&w, "SharedAccessSignature sr=");
+            wb_enc(&w, resource, strlen(resource));
+            wb_str(&w, "&sig=");
+            wb_str(&w, "0123456789012345678901234567890123456789012%3D"); /* 44 b64 chars, '=' encoded */
+            wb_str(&w, "&se=");
+            wb_u64(&w, expiry);
+            if (key_name != NULL) {
+                wb_str(&w, "&skn=");
+                wb_enc(&w, key_name, strlen(key_name));
+            }
+            *out_len = w.len;
+        }
+        goto cleanup;
+    }
+    st = ops->hmac_sha256(ops->ctx, key, key_len, (const uint8_t *)out, n, mac);
+    if (st != TMA_OK) {
+        goto cleanup;
+    }
+    st = iothub_base64_encode(mac, sizeof(mac), sig, sizeof(sig), &sig_len);
+    if (st != TMA_OK) {
+        goto cleanup;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, "SharedAccessSignature sr=");
+    wb_enc(&w, resource, strlen(resource));
+    wb_str(&w, "&sig=");
+    wb_enc(&w, sig, sig_len);
+    wb_str(&w, "&se=");
+    wb_u64(&w, expiry);
+    if (key_name != NULL) {
+        wb_str(&w, "&skn=");
+        wb_enc(&w, key_name, strlen(key_name));
+    }
+    st = wb_finish(&w, out_len);
+cleanup:
+    wipe(key, sizeof(key));
+    wipe(mac, sizeof(mac));
+    wipe(sig, sizeof(sig));
+    return st;
+}
+
+uint64_t iothub_sas_renew_at(uint64_t issued, uint64_t expiry)
+{
+    if (expiry <= issued) {
+        return issued;
+    }
+    return issued + (expiry - issued) / 5u * 4u;
+}
+
+/* ---- Property bags ------------------------------------------------------ */
+
+static tma_status bag_write(struct wbuf *w, const struct iothub_property *props, size_t n)
+{
+    size_t i;
+    if (props == NULL && n > 0u) {
+        return E_BAD;
+    }
+    for (i = 0u; i < n; i++) {
+        if (props[i].key == NULL || props[i].key[0] == '\0') {
+            return E_BAD;
+        }
+        if (i > 0u) {
+            wb_putc(w, '&');
+        }
+        wb_enc(w, props[i].key, strlen(props[i].key));
+        if (props[i].value != NULL) {
+            wb_putc(w, '=');
+            wb_enc(w, props[i].value, strlen(props[i].value));
+        }
+    }
+    return TMA_OK;
+}
+
+tma_status iothub_property_bag(const struct iothub_property *props, size_t prop_count, char *out,
+                               size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    tma_status st;
+    if (!out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    st = bag_write(&w, props, prop_count);
+    if (st != TMA_OK) {
+        return st;
+    }
+    return wb_finish(&w, out_len);
+}
+
+static void write_identity_prefix(struct wbuf *w, const struct iothub_identity *id)
+{
+    wb_str(w, "devices/");
+    wb_str(w, id->device_id);
+    if (id->module_id != NULL) {
+        wb_str(w, "/modules/");
+        wb_str(w, id->module_id);
+    }
+}
+
+tma_status iothub_telemetry_topic(const struct iothub_identity *id,
+                                  const struct iothub_property *props, size_t prop_count,
+                                  char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    tma_status st;
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    write_identity_prefix(&w, id);
+    wb_str(&w, "/messages/events/");
+    st = bag_write(&w, props, prop_count);
+    if (st != TMA_OK) {
+        return st;
+    }
+    return wb_finish(&w, out_len);
+}
+
+void iothub_bag_iter_init(struct iothub_bag_iter *it, struct tma_span bag)
+{
+    if (it == NULL) {
+        return;
+    }
+    it->bag = bag;
+    if (bag.ptr == NULL) {
+        it->bag.len = 0u;
+    }
+    it->pos = 0u;
+}
+
+static bool escapes_ok(struct tma_span s)
+{
+    size_t i;
+    for (i = 0u; i < s.len; i++) {
+        if (s.ptr[i] == '%') {
+            if (i + 2u >= s.len) {
+                return false;
+            }
+            if (hexv(s.ptr[i + 1u]) < 0 || hexv(s.ptr[i + 2u]) < 0) {
+                return false;
+            }
+            i += 2u;
+        }
+    }
+    return true;
+}
+
+tma_status iothub_bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
+                           struct tma_span *out_value, bool *out_has_value)
+{
+    size_t start, end, eq;
+    if (it == NULL || out_key == NULL || out_value == NULL || out_has_value == NULL) {
+        return E_BAD;
+    }
+    if (it->pos >= it->bag.len) {
+        return E_NF;
+    }
+    start = it->pos;
+    end = start;
+    while (end < it->bag.len && it->bag.ptr[end] != '&') {
+        end++;
+    }
+    /* A trailing '&' leaves nothing after it: the next call ends. An empty
+     * element ("a&&b" or leading '&') is malformed. */
+    it->pos = end + 1u;
+    if (end == start) {
+        return E_MAL;
+    }
+    eq = start;
+    while (eq < end && it->bag.ptr[eq] != '=') {
+        eq++;
+    }
+    if (eq == start) {
+        return E_MAL;
+    }
+    out_key->ptr = it->bag.ptr + start;
+    out_key->len = eq - start;
+    if (eq < end) {
+        *out_has_value = true;
+        out_value->ptr = it->bag.ptr + eq + 1u;
+        out_value->len = end - eq - 1u;
+    } else {
+        *out_has_value = false;
+        out_value->ptr = it->bag.ptr + end;
+        out_value->len = 0u;
+    }
+    if (!escapes_ok(*out_key) || !escapes_ok(*out_value)) {
+        return E_MAL;
+    }
+    return TMA_OK;
+}
+
+bool iothub_bag_key_is(struct tma_span key, const char *name)
+{
+    size_t i = 0u, j = 0u, n;
+    if (name == NULL || (key.ptr == NULL && key.len > 0u)) {
+        return false;
+    }
+    n = strlen(name);
+    while (i < key.len) {
+        uint8_t c = key.ptr[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2u >= key.len) {
+                return false;
+            }
+            hi = hexv(key.ptr[i + 1u]);
+            lo = hexv(key.ptr[i + 2u]);
+            if (hi < 0 || lo < 0) {
+                return false;
+            }
+            c = (uint8_t)(hi << 4 | lo);
+            i += 3u;
+        } else {
+            i++;
+        }
+        if (j >= n || (uint8_t)name[j] != c) {
+            return false;
+        }
+        j++;
+    }
+    return j == n;
+}
+
+tma_status iothub_bag_find(struct tma_span bag, const char *name, struct tma_span *out_value)
+{
+    struct iothub_bag_iter it;
+    struct tma_span k, v;
+    bool has;
+    tma_status st;
+    if (name == NULL || out_value == NULL) {
+        return E_BAD;
+    }
+    iothub_bag_iter_init(&it, bag);
+    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
+        if (iothub_bag_key_is(k, name)) {
+            *out_value = v;
+            return TMA_OK;
+        }
+    }
+    return st;
+}
+
+/* ---- C2D ------------------------------------------------------------------ */
+
+tma_status iothub_c2d_filter(const struct iothub_identity *id, char *out, size_t cap,
+                             size_t *out_len)
+{
+    struct wbuf w;
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    write_identity_prefix(&w, id);
+    wb_str(&w, id->module_id != NULL ? "/#" : "/messages/devicebound/#");
+    return wb_finish(&w, out_len);
+}
+
+tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
+                            struct tma_span *out_bag)
+{
+    size_t n, seg;
+    struct tma_span rest;
+    struct iothub_bag_iter it;
+    struct tma_span k, v;
+    bool has;
+    tma_status st;
+    if (out_bag == NULL || (topic.ptr == NULL && topic.len > 0u) ||
+        (id != NULL && !id_ok(id))) {
+        return E_BAD;
+    }
+    if (!span_starts(topic, "devices/", &n)) {
+        return E_NF;
+    }
+    rest = span_from(topic, n);
+    seg = 0u;
+    while (seg < rest.len && rest.ptr[seg] != '/') {
+        seg++;
+    }
+    if (seg == 0u || seg == rest.len) {
+        return E_NF;
+    }
+    if (id != NULL &&
+        (strlen(id->device_id) != seg || memcmp(rest.ptr, id->device_id, seg) != 0)) {
+        return E_NF;
+    }
+    rest = span_from(rest, seg);
+    if (!span_starts(rest, "/messages/devicebound/", &n)) {
+        return E_NF;
+    }
+    rest = span_from(rest, n);
+    /* Validate the whole bag now so callers can trust it. */
+    iothub_bag_iter_init(&it, rest);
+    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
+    }
+    if (st != E_NF) {
+        return st;
+    }
+    *out_bag = rest;
+    return TMA_OK;
+}
+
+/* ---- Twin ------------------------------------------------------------------ */
+
+tma_status iothub_twin_get_topic(uint32_t rid, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if (!out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, "$iothub/twin/GET/?$rid=");
+    wb_u64(&w, rid);
+    return wb_finish(&w, out_len);
+}
+
+tma_status iothub_twin_patch_topic(uint32_t rid, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if (!out_ok(out, cap, out_len)) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, "$iothub/twin/PATCH/properties/reported/?$rid=");
+    wb_u64(&w, rid);
+    return wb_finish(&w, out_len);
+}
+
+/* Decimal, 1..19 digits, no sign. */
+static bool parse_u64(struct tma_span s, uint64_t max, uint64_t *out)
+{
+    size_t i;
+    uint64_t v = 0u;
+    if (s.len == 0u || s.len > 19u) {
+        return false;
+    }
+    for (i = 0u; i < s.len; i++) {
+        uint8_t c = s.ptr[i];
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        v = v * 10u + (uint64_t)(c - '0');
+    }
+    if (v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Parse "{status}/" at the start of s: returns bytes consumed or 0. */
+static size_t parse_status_seg(struct tma_span s, uint16_t *out_status)
+{
+    size_t i = 0u;
+    uint64_t v;
+    struct tma_span d;
+    while (i < s.len && s.ptr[i] != '/') {
+        i++;
+    }
+    if (i == s.len) {
+        return 0u;
+    }
+    d.ptr = s.ptr;
+    d.len = i;
+    if (i > 3u || !parse_u64(d, 999u, &v) || v < 100u) {
+        return 0u;
+    }
+    *out_status = (uint16_t)v;
+    return i + 1u;
+}
+
+tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
+{
+    size_t n;
+    struct tma_span q, k, v;
+    struct iothub_bag_iter it;
+    bool has, have_rid = false;
+    tma_status st;
+    uint64_t num;
+    if (out_msg == NULL || (topic.ptr == NULL && topic.len > 0u)) {
+        return E_BAD;
+    }
+    memset(out_msg, 0, sizeof(*out_msg));
+    if (span_starts(topic, "$iothub/twin/res/", &n)) {
+        size_t used;
+        out_msg->kind = IOTHUB_TWIN_RESPONSE;
+        q = span_from(topic, n);
+        used = parse_status_seg(q, &out_msg->status);
+        if (used == 0u) {
+            return E_MAL;
+        }
+        q = span_from(q, used);
+    } else if (span_starts(topic, "$iothub/twin/PATCH/properties/desired/", &n)) {
+        out_msg->kind = IOTHUB_TWIN_DESIRED;
+        q = span_from(topic, n);
+    } else {
+        return E_NF;
+    }
+    if (q.len == 0u || q.ptr[0] != '?') {
+        return E_MAL;
+    }
+    q = span_from(q, 1u);
+    iothub_bag_iter_init(&it, q);
+    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
+        if (iothub_bag_key_is(k, "$rid")) {
+            if (!has || v.len == 0u || have_rid) {
+                return E_MAL;
+            }
+            have_rid = true;
+            out_msg->rid = v;
+            out_msg->rid_is_number = parse_u64(v, UINT32_MAX, &num);
+            out_msg->rid_number = out_msg->rid_is_number ? (uint32_t)num : 0u;
+        } else if (iothub_bag_key_is(k, "$version")) {
+            if (!has || out_msg->has_version || !parse_u64(v, (uint64_t)INT64_MAX, &num)) {
+                return E_MAL;
+            }
+            out_msg->has_version = true;
+            out_msg->version = (int64_t)num;
+        }
+    }
+    if (st != E_NF) {
+        return st;
+    }
+    if (out_msg->kind == IOTHUB_TWIN_RESPONSE && !have_rid) {
+        return E_MAL;
+    }
+    if (out_msg->kind == IOTHUB_TWIN_DESIRED && !out_msg->has_version) {
+        return E_MAL;
+    }
+    return TMA_OK;
+}
+
+/* ---- Direct methods ------------------------------------------------------- */
+
+tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
+{
+    size_t n, i = 0u;
+    struct tma_span q;
+    if (out_req == NULL || (topic.ptr == NULL && topic.len > 0u)) {
+        return E_BAD;
+    }
+    memset(out_req, 0, sizeof(*out_req));
+    if (!span_starts(topic, "$iothub/methods/POST/", &n)) {
+        return E_NF;
+    }
+    q = span_from(topic, n);
+    while (i < q.len && q.ptr[i] != '/') {
+        i++;
+    }
+    if (i == 0u || i == q.len) {
+        return E_MAL;
+    }
+    out_req->name.ptr = q.ptr;
+    out_req->name.len = i;
+    q = span_from(q, i + 1u);
+    if (q.len == 0u || q.ptr[0] != '?') {
+        return E_MAL;
+    }
+    q = span_from(q, 1u);
+    if (iothub_bag_find(q, "$rid", &out_req->rid) != TMA_OK || out_req->rid.len == 0u) {
+        return E_MAL;
+    }
+    return TMA_OK;
+}
+
+tma_status iothub_method_response_topic(uint16_t status, struct tma_span rid, char *out,
+                                        size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    if (!out_ok(out, cap, out_len) || rid.ptr == NULL || rid.len == 0u) {
+        return E_BAD;
+    }
+    wb_init(&w, out, cap);
+    wb_str(&w, "$iothub/methods/res/");
+    wb_u64(&w, status);
+    wb_str(&w, "/?$rid=");
+    wb_mem(&w, (const char *)rid.ptr, rid.len);
+    return wb_finish(&w, out_len);
+}
+
+/* ---- Connection strings -------------------------------------------------- */
+
+static bool key_eq(struct tma_span k, const char *name)
+{
+    return k.len == strlen(name) && memcmp(k.ptr, name, k.len) == 0;
+}
+
+static bool ieq(struct tma_span s, const char *lit)
+{
+    size_t i;
+    if (s.len != strlen(lit)) {
+        return false;
+    }
+    for (i = 0u; i < s.len; i++) {
+        uint8_t c = s.ptr[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (uint8_t)(c + 32u);
+        }
+        if (c != (uint8_t)lit[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+tma_status iothub_connection_string_parse(struct tma_span cs,
+                                          struct iothub_connection_string *out_cs)
+{
+    size_t pos = 0u;
+    bool seen_x509 = false;
+    if (out_cs == NULL || (cs.ptr == NULL && cs.len > 0u)) {
+        return E_BAD;
+    }
+    memset(out_cs, 0, sizeof(*out_cs));
+    while (pos < cs.len) {
+        size_t end = pos, eq;
+        struct tma_span k, v, *dst = NULL;
+        while (end < cs.len && cs.ptr[end] != ';') {
+            end++;
+        }
+        eq = pos;
+        while (eq < end && cs.ptr[eq] != '=') {
+            eq++;
+        }
+        if (end == pos) { /* tolerate a trailing ';' only */
+            if (end + 1u < cs.len) {
+                return E_MAL;
+            }
+            pos = end + 1u;
+            continue;
+        }
+        if (eq == pos || eq == end) {
+            return E_MAL;
+        }
+        k.ptr = cs.ptr + pos;
+        k.len = eq - pos;
+        v.ptr = cs.ptr + eq + 1u;
+        v.len = end - eq - 1u;
+        if (v.len == 0u) {
+            return E_MAL;
+        }
+        if (key_eq(k, "HostName")) {
+            dst = &out_cs->host;
+        } else if (key_eq(k, "DeviceId")) {
+            dst = &out_cs->device_id;
+        } else if (key_eq(k, "ModuleId")) {
+            dst = &out_cs->module_id;
+        } else if (key_eq(k, "SharedAccessKey")) {
+            dst = &out_cs->shared_key;
+        } else if (key_eq(k, "SharedAccessKeyName")) {
+            dst = &out_cs->key_name;
+        } else if (key_eq(k, "x509")) {
+            if (seen_x509 || !ieq(v, "true")) {
+                return E_MAL;
+            }
+            seen_x509 = true;
+            out_cs->x509 = true;
+        }
+        /* Unknown keys (e.g. GatewayHostName) are ignored. */
+        if (dst != NULL) {
+            if (dst->len != 0u) {
+                return E_MAL; /* duplicate */
+            }
+            *dst = v;
+        }
+        pos = end + 1u;
+    }
+    if (out_cs->host.len == 0u || out_cs->device_id.len == 0u ||
+        out_cs->x509 == (out_cs->shared_key.len != 0u)) {
+        return E_MAL;
+    }
+    return TMA_OK;
+}

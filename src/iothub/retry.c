@@ -1,0 +1,91 @@
+/* Back-off (spec 8) and chip-key pacing (OPTIGA Security Monitor). */
+#include "iothub/iothub.h"
+
+#define PACER_T_MAX_DEFAULT_MS 5300u
+#define PACER_BURST_DEFAULT 4u
+
+uint32_t iothub_retry_delay_ms(uint32_t attempt, uint32_t min_ms, uint32_t max_ms,
+                               uint32_t jitter_ms, uint32_t op_ms)
+{
+    uint64_t d = (uint64_t)min_ms << (attempt > 31u ? 31u : attempt);
+    if (d > max_ms) {
+        d = max_ms;
+    }
+    if ((uint64_t)max_ms - d > jitter_ms) {
+        d += jitter_ms;
+    }
+    return d > op_ms ? (uint32_t)(d - op_ms) : 0u;
+}
+
+void iothub_key_pacer_init(struct iothub_key_pacer *p, uint32_t t_max_ms, uint32_t burst)
+{
+    if (p == NULL) {
+        return;
+    }
+    p->t_max_ms = t_max_ms == 0u ? PACER_T_MAX_DEFAULT_MS : t_max_ms;
+    p->burst = burst == 0u ? PACER_BURST_DEFAULT : burst;
+    p->full_at_ms = 0u;
+    p->started = false;
+}
+
+/* The bucket is modelled by the time it is full again: each operation adds
+ * t_max to it. An operation is allowed when, after it, the bucket would not
+ * be more than `burst` operations in debt. */
+uint64_t iothub_key_pacer_wait_ms(const struct iothub_key_pacer *p, uint64_t now_ms)
+{
+    uint64_t allowed_debt;
+    if (p == NULL || !p->started || p->full_at_ms <= now_ms) {
+        return 0u;
+    }
+    allowed_debt = (uint64_t)(p->burst - 1u) * p->t_max_ms;
+    if (p->full_at_ms - now_ms <= allowed_debt) {
+        return 0u;
+    }
+    return p->full_at_ms - now_ms - allowed_debt;
+}
+
+void iothub_key_pacer_record(struct iothub_key_pacer *p, uint64_t now_ms)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (!p->started || p->full_at_ms < now_ms) {
+        p->full_at_ms = now_ms;
+    }
+    p->started = true;
+    p->full_at_ms += p->t_max_ms;
+}
+
+void iothub_retry_policy_init(struct iothub_retry_policy *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    p->min_ms = 1000u;
+    p->max_ms = 100000u;
+    p->jitter_max_ms = 5000u;
+    iothub_key_pacer_init(&p->pacer, 0u, 0u);
+}
+
+uint64_t iothub_retry_next_delay_ms(const struct iothub_retry_policy *p, uint32_t attempt,
+                                    uint32_t op_ms, uint32_t random, bool uses_key,
+                                    uint64_t now_ms)
+{
+    uint64_t d, w;
+    uint32_t jitter;
+    if (p == NULL) {
+        return 0u;
+    }
+    jitter = p->jitter_max_ms == UINT32_MAX ? random : random % (p->jitter_max_ms + 1u);
+    d = iothub_retry_delay_ms(attempt, p->min_ms, p->max_ms, jitter, op_ms);
+    if (uses_key) {
+        w = iothub_key_pacer_wait_ms(&p->pacer, now_ms + d);
+        d += w;
+    }
+    return d;
+}
+
+bool iothub_status_retriable(uint16_t status)
+{
+    return status == 429u || (status >= 500u && status <= 599u);
+}

@@ -1,0 +1,29 @@
+/* Private: bounded text writer that keeps counting past the end, so a
+ * builder can report the size it would have needed. */
+#ifndef IOTHUB_WBUF_H
+#define IOTHUB_WBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tma/status.h"
+
+struct wbuf {
+    char *p;
+    size_t cap;
+    size_t len;
+};
+
+void wb_init(struct wbuf *w, char *out, size_t cap);
+void wb_putc(struct wbuf *w, char c);
+void wb_mem(struct wbuf *w, const char *s, size_t n);
+void wb_str(struct wbuf *w, const char *s);
+void wb_u64(struct wbuf *w, uint64_t v);
+/* Percent-encode: everything outside A-Z a-z 0-9 - _ . ~ as %XX (upper hex). */
+void wb_enc(struct wbuf *w, const char *s, size_t n);
+/* NUL-terminate and produce the builder's status and *out_len. */
+tma_status wb_finish(struct wbuf *w, size_t *out_len);
+
+#define IOTHUB_E(code) TMA_ERR(TMA_LAYER_IOTHUB, (code))
+
+#endif

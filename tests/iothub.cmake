@@ -1,0 +1,5 @@
+# Tests of the Azure IoT Hub / DPS client (brief IOTHUB). Prefix: iothub_.
+if(TARGET iothub)
+  tma_add_test(NAME iothub_vectors SOURCES vectors/test_iothub_vectors.c
+    LIBS iothub tma_testlib mbedcrypto LABELS vectors)
+endif()
