@@ -38,6 +38,18 @@ static const struct code_name names[] = {
     {TMA_LAYER_CHIP, 0x2E, "chip: decryption failure"},
     {TMA_LAYER_CHIP, 0x2F, "chip: authorization failure"},
 
+    /* TLS-layer codes (include/tma/tls.h, TMA_TLS_E_*). */
+    {TMA_LAYER_TLS, 0x40, "tls: server certificate not trusted"},
+    {TMA_LAYER_TLS, 0x41, "tls: server certificate does not match the host name"},
+    {TMA_LAYER_TLS, 0x42, "tls: server certificate expired"},
+    {TMA_LAYER_TLS, 0x43, "tls: server certificate not yet valid"},
+    {TMA_LAYER_TLS, 0x44, "tls: server certificate rejected"},
+    {TMA_LAYER_TLS, 0x45, "tls: handshake failed"},
+    {TMA_LAYER_TLS, 0x46, "tls: certificate does not match the key"},
+    {TMA_LAYER_TLS, 0x47, "tls: peer aborted the handshake"},
+    {TMA_LAYER_TLS, 0x48, "tls: signing with the client key failed"},
+    {TMA_LAYER_TLS, 0x49, "tls: cannot connect"},
+
     {0xFF, TMA_C_BAD_PARAM, "bad parameter"},
     {0xFF, TMA_C_TOO_SMALL, "buffer too small"},
     {0xFF, TMA_C_TIMEOUT, "timeout"},

@@ -1,0 +1,400 @@
+/* TLS client transport over TCP (mbedtls_net). Server verification is always
+ * required and the host name always checked: there is no switch to turn
+ * either off. The session of the last connection is kept so the next
+ * connect can resume it (session ticket or id) and skip the signature. */
+#include "tma/tls.h"
+#include "tls_internal.h"
+
+#include <mbedtls/error.h>
+#include <mbedtls/platform_util.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TLS_ERR(code) TMA_ERR(TMA_LAYER_TLS, (code))
+#define DEFAULT_TIMEOUT_MS 10000u
+
+/* AEAD suites with forward secrecy only; both the ECDSA ones (chip key) and
+ * the RSA ones (servers such as IoT Hub that present RSA chains). */
+static const int suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
+static void set_error(struct tma_tls_client *c, const char *msg)
+{
+    (void)snprintf(c->error, sizeof(c->error), "%s", msg);
+}
+
+static void release(struct tma_tls_client *c)
+{
+    mbedtls_net_free(&c->net);
+    mbedtls_ssl_free(&c->ssl);
+    mbedtls_ssl_config_free(&c->conf);
+    mbedtls_ctr_drbg_free(&c->drbg);
+    mbedtls_entropy_free(&c->entropy);
+    mbedtls_x509_crt_free(&c->ca);
+    mbedtls_x509_crt_free(&c->own);
+    mbedtls_ssl_session_free(&c->saved);
+}
+
+tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_client_config *cfg)
+{
+    static const uint8_t pers[] = "tma-tls-client";
+    tma_status st;
+    size_t n = 0;
+    size_t host_len;
+    size_t port_len;
+
+    if (c == NULL || cfg == NULL || cfg->host == NULL || cfg->port == NULL ||
+        cfg->ca.ptr == NULL || cfg->ca.len == 0u ||
+        (cfg->own_chain.ptr != NULL && cfg->own_key == NULL)) {
+        return TLS_ERR(TMA_C_BAD_PARAM);
+    }
+    host_len = strlen(cfg->host);
+    port_len = strlen(cfg->port);
+    if (host_len == 0u || host_len >= sizeof(c->host) || port_len == 0u ||
+        port_len >= sizeof(c->port)) {
+        return TLS_ERR(TMA_C_BAD_PARAM);
+    }
+    memset(c, 0, sizeof(*c));
+    memcpy(c->host, cfg->host, host_len + 1u);
+    memcpy(c->port, cfg->port, port_len + 1u);
+    memcpy(c->address, c->host, host_len + 1u);
+    if (cfg->address != NULL) {
+        size_t n_addr = strlen(cfg->address);
+        if (n_addr == 0u || n_addr >= sizeof(c->address)) {
+            memset(c, 0, sizeof(*c));
+            return TLS_ERR(TMA_C_BAD_PARAM);
+        }
+        memcpy(c->address, cfg->address, n_addr + 1u);
+    }
+    c->own_key = cfg->own_key;
+    mbedtls_net_init(&c->net);
+    mbedtls_ssl_init(&c->ssl);
+    mbedtls_ssl_config_init(&c->conf);
+    mbedtls_ctr_drbg_init(&c->drbg);
+    mbedtls_entropy_init(&c->entropy);
+    mbedtls_x509_crt_init(&c->ca);
+    mbedtls_x509_crt_init(&c->own);
+    mbedtls_ssl_session_init(&c->saved);
+
+    st = tma_tls_parse_certs(&c->ca, cfg->ca, &n);
+    if (st != TMA_OK) {
+        set_error(c, "trust anchors do not parse");
+        goto fail;
+    }
+    if (cfg->own_chain.ptr != NULL) {
+        st = tma_tls_parse_certs(&c->own, cfg->own_chain, &n);
+        if (st != TMA_OK) {
+            set_error(c, "client certificate chain does not parse");
+            goto fail;
+        }
+        st = tma_tls_key_matches_cert(cfg->own_key, &c->own);
+        if (st != TMA_OK) {
+            set_error(c, "client certificate does not carry the key's public key");
+            goto fail;
+        }
+    }
+    if (cfg->rng != NULL) {
+        st = tma_tls_entropy_add(&c->entropy, cfg->rng);
+        if (st != TMA_OK) {
+            goto fail;
+        }
+    }
+    st = TLS_ERR(TMA_C_CRYPTO);
+    if (mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy, pers,
+                              sizeof(pers) - 1u) != 0) {
+        set_error(c, "random generator could not be seeded");
+        goto fail;
+    }
+    if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
+                                    MBEDTLS_SSL_TRANSPORT_STREAM,
+                                    MBEDTLS_SSL_PRESET_DEFAULT) != 0) {
+        goto fail;
+    }
+    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
+    mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+    mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    mbedtls_ssl_conf_read_timeout(&c->conf, cfg->timeout_ms != 0u ? cfg->timeout_ms
+                                                                   : DEFAULT_TIMEOUT_MS);
+    if (cfg->own_chain.ptr != NULL &&
+        mbedtls_ssl_conf_own_cert(&c->conf, &c->own, cfg->own_key) != 0) {
+        goto fail;
+    }
+    if (mbedtls_ssl_setup(&c->ssl, &c->conf) != 0) {
+        goto fail;
+    }
+    c->ssl_ready = true;
+    c->error[0] = '\0';
+    return TMA_OK;
+
+fail:
+    {
+        char keep[sizeof(c->error)];
+        memcpy(keep, c->error, sizeof(keep));
+        release(c);
+        mbedtls_platform_zeroize(c, sizeof(*c));
+        memcpy(c->error, keep, sizeof(keep));
+    }
+    return st;
+}
+
+static const char *alert_name(uint8_t alert)
+{
+    switch (alert) {
+    case 40: return "handshake failure: e.g. no client certificate or no common suite";
+    case 42: return "bad certificate: the server rejected the client certificate";
+    case 43: return "unsupported certificate";
+    case 44: return "certificate revoked";
+    case 45: return "certificate expired: the server rejected the client certificate";
+    case 46: return "certificate unknown";
+    case 48: return "unknown CA: the client certificate's issuer is not trusted by the server";
+    case 51: return "decrypt error: the client signature did not verify (wrong key?)";
+    case 70: return "protocol version";
+    case 71: return "insufficient security";
+    case 80: return "internal error";
+    case 112: return "unrecognized name";
+    default: return "see RFC 5246 section 7.2";
+    }
+}
+
+/* Verification failures, most telling reason first. */
+static tma_status verify_status(struct tma_tls_client *c, uint32_t flags)
+{
+    char info[160];
+    int n = mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+    size_t i;
+    tma_status st;
+    const char *what;
+
+    /* verify_info writes one line per reason: keep the first line only. */
+    for (i = 0; n > 0 && i < (size_t)n && info[i] != '\0'; i++) {
+        if (info[i] == '\n') {
+            info[i] = '\0';
+            break;
+        }
+    }
+    if (n <= 0) {
+        info[0] = '\0';
+    }
+    if ((flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) != 0u) {
+        st = TLS_ERR(TMA_TLS_E_UNTRUSTED);
+        what = "server certificate not trusted: its chain does not end in a configured trust anchor";
+    } else if ((flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) != 0u) {
+        st = TLS_ERR(TMA_TLS_E_HOSTNAME);
+        what = "server certificate is not valid for host name";
+    } else if ((flags & MBEDTLS_X509_BADCERT_EXPIRED) != 0u) {
+        st = TLS_ERR(TMA_TLS_E_EXPIRED);
+        what = "server certificate has expired";
+    } else if ((flags & MBEDTLS_X509_BADCERT_FUTURE) != 0u) {
+        st = TLS_ERR(TMA_TLS_E_NOT_YET_VALID);
+        what = "server certificate is not valid yet";
+    } else {
+        st = TLS_ERR(TMA_TLS_E_VERIFY);
+        what = "server certificate rejected";
+    }
+    if (st == TLS_ERR(TMA_TLS_E_HOSTNAME)) {
+        (void)snprintf(c->error, sizeof(c->error), "%s '%.200s'", what, c->host);
+    } else {
+        (void)snprintf(c->error, sizeof(c->error), "%s (%s)", what, info);
+    }
+    return st;
+}
+
+static tma_status handshake_status(struct tma_tls_client *c, int ret)
+{
+    char msg[96];
+    tma_status signer = tma_tls_key_last_status(c->own_key);
+    if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+        c->verify_flags = mbedtls_ssl_get_verify_result(&c->ssl);
+        return verify_status(c, c->verify_flags);
+    }
+    if (signer != TMA_OK) {
+        (void)snprintf(c->error, sizeof(c->error), "signing with the client key failed: %s",
+                       tma_status_str(signer));
+        return TLS_ERR(TMA_TLS_E_SIGNER);
+    }
+    if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
+        (void)snprintf(c->error, sizeof(c->error), "server aborted the handshake: alert %u (%s)",
+                       (unsigned)c->ssl.in_msg[1], alert_name(c->ssl.in_msg[1]));
+        return TLS_ERR(TMA_TLS_E_PEER_ALERT);
+    }
+    if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
+        ret == MBEDTLS_ERR_NET_RECV_FAILED) {
+        (void)snprintf(c->error, sizeof(c->error),
+                       "server closed the connection during the handshake");
+        return TLS_ERR(TMA_TLS_E_PEER_ALERT);
+    }
+    mbedtls_strerror(ret, msg, sizeof(msg));
+    (void)snprintf(c->error, sizeof(c->error), "TLS handshake failed: %s (-0x%04X)", msg,
+                   (unsigned)-ret);
+    return ret == MBEDTLS_ERR_SSL_TIMEOUT ? TLS_ERR(TMA_C_TIMEOUT) : TLS_ERR(TMA_TLS_E_HANDSHAKE);
+}
+
+tma_status tma_tls_client_connect(struct tma_tls_client *c)
+{
+    int ret;
+    tma_status st;
+
+    if (c == NULL || !c->ssl_ready) {
+        return TLS_ERR(TMA_C_BAD_PARAM);
+    }
+    if (c->connected) {
+        return TLS_ERR(TMA_C_STATE);
+    }
+    c->error[0] = '\0';
+    c->resumed = false;
+    c->verify_flags = 0;
+    if (mbedtls_ssl_session_reset(&c->ssl) != 0 ||
+        mbedtls_ssl_set_hostname(&c->ssl, c->host) != 0) {
+        return TLS_ERR(TMA_C_INTERNAL);
+    }
+    if (c->has_saved && mbedtls_ssl_set_session(&c->ssl, &c->saved) != 0) {
+        c->has_saved = false; /* unusable: do a full handshake */
+    }
+    ret = mbedtls_net_connect(&c->net, c->address, c->port, MBEDTLS_NET_PROTO_TCP);
+    if (ret != 0) {
+        char msg[96];
+        mbedtls_strerror(ret, msg, sizeof(msg));
+        (void)snprintf(c->error, sizeof(c->error), "cannot connect to %.120s port %.7s: %.96s", c->address,
+                       c->port, msg);
+        mbedtls_net_free(&c->net);
+        return TLS_ERR(TMA_TLS_E_CONNECT);
+    }
+    mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
+                        mbedtls_net_recv_timeout);
+    /* Forget a previous signer failure so it is not blamed for this one. */
+    tma_tls_key_reset_status(c->own_key);
+    do {
+        ret = mbedtls_ssl_handshake(&c->ssl);
+    } while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+    if (ret != 0) {
+        st = handshake_status(c, ret);
+        mbedtls_net_free(&c->net);
+        if (c->has_saved) {
+            mbedtls_ssl_session_free(&c->saved);
+            mbedtls_ssl_session_init(&c->saved);
+            c->has_saved = false;
+        }
+        return st;
+    }
+    /* A resumed session keeps the master secret of the one we offered. */
+    c->resumed = c->has_saved && c->ssl.session != NULL &&
+                 memcmp(c->ssl.session->master, c->saved.master,
+                        sizeof(c->saved.master)) == 0;
+    mbedtls_ssl_session_free(&c->saved);
+    mbedtls_ssl_session_init(&c->saved);
+    c->has_saved = mbedtls_ssl_get_session(&c->ssl, &c->saved) == 0;
+    c->connected = true;
+    return TMA_OK;
+}
+
+int32_t tma_tls_client_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct tma_tls_client *c = ctx;
+    int ret;
+
+    if (c == NULL || buf == NULL) {
+        return TLS_ERR(TMA_C_BAD_PARAM);
+    }
+    if (!c->connected) {
+        return TLS_ERR(TMA_C_STATE);
+    }
+    if (len == 0u) {
+        return 0;
+    }
+    if (len > (size_t)INT32_MAX) {
+        len = (size_t)INT32_MAX;
+    }
+    ret = mbedtls_ssl_write(&c->ssl, buf, len);
+    if (ret > 0) {
+        return (int32_t)ret;
+    }
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        return 0;
+    }
+    return ret == MBEDTLS_ERR_NET_CONN_RESET ? TLS_ERR(TMA_C_CLOSED) : TLS_ERR(TMA_C_IO);
+}
+
+int32_t tma_tls_client_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    struct tma_tls_client *c = ctx;
+    int ret;
+
+    if (c == NULL || buf == NULL) {
+        return TLS_ERR(TMA_C_BAD_PARAM);
+    }
+    if (!c->connected) {
+        return TLS_ERR(TMA_C_STATE);
+    }
+    if (len == 0u) {
+        return 0;
+    }
+    if (len > (size_t)INT32_MAX) {
+        len = (size_t)INT32_MAX;
+    }
+    ret = mbedtls_ssl_read(&c->ssl, buf, len);
+    if (ret > 0) {
+        return (int32_t)ret;
+    }
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
+        ret == MBEDTLS_ERR_SSL_TIMEOUT) {
+        return 0;
+    }
+    if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+        ret == MBEDTLS_ERR_NET_CONN_RESET) {
+        return TLS_ERR(TMA_C_CLOSED);
+    }
+    return TLS_ERR(TMA_C_IO);
+}
+
+struct tma_transport tma_tls_client_transport(struct tma_tls_client *c)
+{
+    struct tma_transport t;
+    t.ctx = c;
+    t.send = tma_tls_client_send;
+    t.recv = tma_tls_client_recv;
+    return t;
+}
+
+void tma_tls_client_close(struct tma_tls_client *c)
+{
+    if (c == NULL || !c->connected) {
+        return;
+    }
+    (void)mbedtls_ssl_close_notify(&c->ssl);
+    mbedtls_net_free(&c->net);
+    c->connected = false;
+}
+
+void tma_tls_client_deinit(struct tma_tls_client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    tma_tls_client_close(c);
+    if (c->ssl_ready) {
+        release(c);
+    }
+    mbedtls_platform_zeroize(c, sizeof(*c));
+}
+
+bool tma_tls_client_resumed(const struct tma_tls_client *c)
+{
+    return c != NULL && c->resumed;
+}
+
+const char *tma_tls_client_error(const struct tma_tls_client *c)
+{
+    return c == NULL ? "" : c->error;
+}

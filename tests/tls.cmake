@@ -1,0 +1,22 @@
+# TLS binding tests (prefix tls_). Needs openssl on PATH for the script tests.
+if(TARGET tma_tls)
+  add_library(tls_soft_signer STATIC integration/tls_soft_signer.c)
+  target_link_libraries(tls_soft_signer PUBLIC tma_tls)
+  target_include_directories(tls_soft_signer PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/integration)
+
+  add_executable(tls_test_client integration/tls_test_client.c)
+  target_link_libraries(tls_test_client PRIVATE tls_soft_signer)
+
+  tma_add_test(NAME tls_unit_key SOURCES unit/tls_key_test.c
+               LIBS tls_soft_signer tma_testlib LABELS unit)
+  tma_add_script_test(NAME tls_handshake SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_handshake.sh
+                      LABELS integration TIMEOUT 120)
+  set_property(TEST tls_handshake APPEND PROPERTY ENVIRONMENT
+               "TLS_TEST_CLIENT=$<TARGET_FILE:tls_test_client>")
+  tma_add_fuzz(NAME tls_parse SOURCES fuzz/fuzz_tls_parse.c LIBS tma_tls
+               CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/tls/fuzz)
+endif()
+# The foundation's replay driver uses scandir(), which strict C11 hides.
+if(TARGET fuzz_tls_parse AND NOT TMA_FUZZ)
+  target_compile_definitions(fuzz_tls_parse PRIVATE _POSIX_C_SOURCE=200809L)
+endif()

@@ -1,0 +1,535 @@
+/* Unit tests of the TLS binding's key half: signature normalisation, the
+ * delegated pk (sign/verify through mbedTLS), public-key forms, certificate
+ * input formats, key/certificate matching and the entropy source. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/sha512.h>
+
+#include "tls_soft_signer.h"
+#include "tma/tls.h"
+#include "tma_test.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static unsigned char *slurp_vector(const char *name, size_t *len)
+{
+    char path[512];
+    const char *src = getenv("TMA_SOURCE_DIR");
+    FILE *f;
+    unsigned char *buf;
+    long n;
+    snprintf(path, sizeof(path), "%s/tests/vectors/tls/%s", src ? src : ".", name);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = 0;
+    *len = (size_t)n;
+    return buf;
+}
+
+static void load_soft(struct soft_signer *s, const char *name)
+{
+    size_t len;
+    unsigned char *pem = slurp_vector(name, &len);
+    assert_int_equal(soft_signer_load_buf(s, pem, len + 1), 0);
+    free(pem);
+}
+
+static tma_status expect_der(const char *in_hex, size_t kb, const char *want_hex)
+{
+    uint8_t in[300], want[300], out[TMA_TLS_MAX_SIG_DER];
+    long il = tma_test_hex(in_hex, in, sizeof(in));
+    size_t n = 0;
+    struct tma_span s;
+    tma_status st;
+    assert_true(il >= 0);
+    s.ptr = in;
+    s.len = (size_t)il;
+    st = tma_tls_sig_to_der(s, kb, out, sizeof(out), &n);
+    if (want_hex != NULL) {
+        long wl = tma_test_hex(want_hex, want, sizeof(want));
+        assert_int_equal(st, TMA_OK);
+        assert_int_equal(tma_test_memcmp("der", out, n, want, (size_t)wl), 0);
+    }
+    return st;
+}
+
+#define R32 "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
+#define H32 "8102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
+
+/* ---- signature normalisation -------------------------------------------- */
+
+static void sig_to_der_wraps_chip_integers(void **state)
+{
+    (void)state;
+    /* Chip form: r with 0x00 pad (top bit set), s plain -> SEQUENCE. */
+    expect_der("0221 00" H32 " 0220" R32, 32, "3045 0221 00" H32 " 0220" R32);
+}
+
+static void sig_to_der_strips_non_minimal_zero(void **state)
+{
+    (void)state;
+    /* 02 20 00 7F..: the chip does not shorten a component with top byte 0. */
+    expect_der("0220 007f" "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e"
+               " 0201 05",
+               32,
+               "3024 021f 7f0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e"
+               " 0201 05");
+    /* Two leading zeros in front of a top-bit byte: one must stay. */
+    expect_der("0203 000080 0201 01", 32, "3007 0202 0080 0201 01");
+}
+
+static void sig_to_der_accepts_sequence(void **state)
+{
+    (void)state;
+    expect_der("3006 0201 01 0201 02", 48, "3006 0201 01 0201 02");
+}
+
+static void sig_to_der_rejects_bad_input(void **state)
+{
+    const tma_status bad = TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED);
+    (void)state;
+    assert_int_equal(expect_der("", 32, NULL), bad);
+    assert_int_equal(expect_der("0201 01", 32, NULL), bad);               /* one integer */
+    assert_int_equal(expect_der("0201 81 0201 01", 32, NULL), bad);       /* negative */
+    assert_int_equal(expect_der("0201 00 0201 01", 32, NULL), bad);       /* zero */
+    assert_int_equal(expect_der("0201 01 0201 01 00", 32, NULL), bad);    /* trailing */
+    assert_int_equal(expect_der("0205 01 0201 01", 32, NULL), bad);       /* truncated */
+    assert_int_equal(expect_der("0401 01 0201 01", 32, NULL), bad);       /* not INTEGER */
+    assert_int_equal(expect_der("3007 0201 01 0201 01", 32, NULL), bad);  /* SEQ length */
+    assert_int_equal(expect_der("0221 01" R32 " 0201 01", 32, NULL), bad); /* 33 bytes > P-256 */
+    assert_int_equal(expect_der("0200 0201 01", 32, NULL), bad);          /* empty */
+    assert_int_equal(expect_der("0284 00000001 01 0201 01", 32, NULL), bad);
+}
+
+static void sig_to_der_respects_output_size(void **state)
+{
+    uint8_t in[80], out[72];
+    long il = tma_test_hex("0221 00" H32 " 0221 00" H32, in, sizeof(in));
+    size_t n = 0;
+    struct tma_span s = {in, (size_t)il};
+    (void)state;
+    /* Largest P-256 signature: 72 bytes exactly fits. */
+    assert_int_equal(tma_tls_sig_to_der(s, 32, out, 72, &n), TMA_OK);
+    assert_int_equal(n, 72);
+    n = 0;
+    assert_int_equal(tma_tls_sig_to_der(s, 32, out, 71, &n),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_TOO_SMALL));
+    assert_int_equal(n, 72); /* the size needed */
+    assert_int_equal(tma_tls_sig_to_der(s, 32, NULL, 72, &n),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+}
+
+/* ---- delegated key -------------------------------------------------------- */
+
+struct bound {
+    struct soft_signer soft;
+    struct tma_tls_key key;
+    mbedtls_pk_context pk;
+};
+
+static void bind_soft(struct bound *b, const char *keyfile)
+{
+    struct tma_tls_signer signer;
+    struct tma_span pub;
+    load_soft(&b->soft, keyfile);
+    signer.ctx = &b->soft;
+    signer.sign = soft_signer_sign;
+    pub.ptr = b->soft.pub;
+    pub.len = b->soft.pub_len;
+    mbedtls_pk_init(&b->pk);
+    assert_int_equal(tma_tls_key_bind(&b->key, &b->pk, b->soft.group, pub, &signer), TMA_OK);
+}
+
+static void unbind(struct bound *b)
+{
+    mbedtls_pk_free(&b->pk);
+    soft_signer_free(&b->soft);
+}
+
+static int rng_cb(void *ctx, unsigned char *out, size_t len)
+{
+    (void)ctx;
+    memset(out, 0x5a, len);
+    return 0;
+}
+
+static void pk_sign_goes_through_signer_and_verifies(void **state)
+{
+    struct bound b;
+    uint8_t hash[32], sig[MBEDTLS_ECDSA_MAX_LEN];
+    size_t sig_len;
+    unsigned i;
+    (void)state;
+    bind_soft(&b, "dev-key.pem");
+    assert_int_equal(mbedtls_pk_get_type(&b.pk), MBEDTLS_PK_ECKEY);
+    assert_int_equal(mbedtls_pk_get_bitlen(&b.pk), 256);
+    assert_true(mbedtls_pk_can_do(&b.pk, MBEDTLS_PK_ECDSA));
+    assert_false(mbedtls_pk_can_do(&b.pk, MBEDTLS_PK_RSA));
+    /* Many signatures, so components with leading zero bytes occur and get
+     * re-encoded; every one must verify against the software key. */
+    for (i = 0; i < 300; i++) {
+        memset(hash, (int)i, sizeof(hash));
+        hash[0] = (uint8_t)(i >> 8);
+        memset(sig, 0xEE, sizeof(sig));
+        assert_int_equal(mbedtls_pk_sign(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, &sig_len,
+                                         rng_cb, NULL), 0);
+        assert_true(sig_len <= MBEDTLS_ECDSA_MAX_SIG_LEN(256));
+        assert_int_equal(sig[MBEDTLS_ECDSA_MAX_SIG_LEN(256)], 0xEE); /* nothing beyond 72 */
+        assert_int_equal(mbedtls_pk_verify(&b.soft.priv, MBEDTLS_MD_SHA256, hash, 32, sig,
+                                           sig_len), 0);
+        /* and through the binding's own verify */
+        assert_int_equal(mbedtls_pk_verify(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len), 0);
+    }
+    assert_int_equal(b.key.sign_count, 300);
+    assert_int_equal(b.soft.calls, 300);
+    unbind(&b);
+}
+
+static void sha384_hash_is_truncated_for_p256(void **state)
+{
+    struct bound b;
+    uint8_t hash[48], sig[MBEDTLS_ECDSA_MAX_LEN];
+    size_t sig_len;
+    (void)state;
+    bind_soft(&b, "dev-key.pem");
+    memset(hash, 0xA5, sizeof(hash));
+    hash[40] = 1;
+    assert_int_equal(mbedtls_pk_sign(&b.pk, MBEDTLS_MD_SHA384, hash, 48, sig, &sig_len, rng_cb,
+                                     NULL), 0);
+    assert_int_equal(b.soft.last_hash_len, 32);
+    /* ECDSA semantics: the signature is over the leftmost 32 bytes. */
+    assert_int_equal(mbedtls_ecdsa_read_signature(mbedtls_pk_ec(b.soft.priv), hash, 32, sig,
+                                                  sig_len), 0);
+    unbind(&b);
+}
+
+static void short_hash_and_signer_failure_are_errors(void **state)
+{
+    struct bound b;
+    uint8_t hash[32] = {1}, sig[MBEDTLS_ECDSA_MAX_LEN];
+    size_t sig_len = 99;
+    (void)state;
+    bind_soft(&b, "dev-key.pem");
+    assert_int_not_equal(mbedtls_pk_sign(&b.pk, MBEDTLS_MD_NONE, hash, 9, sig, &sig_len, rng_cb,
+                                         NULL), 0);
+    assert_int_equal(b.soft.calls, 0); /* never reached the chip */
+    b.soft.fail = 1;
+    assert_int_not_equal(mbedtls_pk_sign(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, &sig_len,
+                                         rng_cb, NULL), 0);
+    assert_int_equal(sig_len, 0);
+    assert_int_equal(b.key.last_signer_status, TMA_ERR(TMA_LAYER_CHIP, 0x07));
+    unbind(&b);
+}
+
+static tma_status garbage_signer(void *ctx, const uint8_t *hash, size_t hash_len, uint8_t *out,
+                                 size_t out_size, size_t *out_len)
+{
+    (void)ctx;
+    (void)hash;
+    (void)hash_len;
+    assert_true(out_size >= 8);
+    memcpy(out, "\x02\x01\x81\x02\x01\x01", 6); /* negative r */
+    *out_len = 6;
+    return TMA_OK;
+}
+
+static void malformed_signer_output_is_refused(void **state)
+{
+    struct bound b;
+    struct tma_tls_signer bad = {NULL, garbage_signer};
+    uint8_t hash[32] = {2}, sig[MBEDTLS_ECDSA_MAX_LEN];
+    size_t sig_len = 5;
+    struct tma_span pub;
+    (void)state;
+    load_soft(&b.soft, "dev-key.pem");
+    pub.ptr = b.soft.pub;
+    pub.len = b.soft.pub_len;
+    mbedtls_pk_init(&b.pk);
+    assert_int_equal(tma_tls_key_bind(&b.key, &b.pk, b.soft.group, pub, &bad), TMA_OK);
+    assert_int_not_equal(mbedtls_pk_sign(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, &sig_len,
+                                         rng_cb, NULL), 0);
+    assert_int_equal(sig_len, 0);
+    assert_int_equal(b.key.last_signer_status, TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    unbind(&b);
+}
+
+static void public_key_forms(void **state)
+{
+    struct soft_signer s;
+    struct tma_tls_key key;
+    mbedtls_pk_context pk;
+    struct tma_tls_signer signer = {NULL, soft_signer_sign};
+    uint8_t buf[200];
+    unsigned char spki[200];
+    int spki_len;
+    struct tma_span pub;
+    (void)state;
+    load_soft(&s, "dev-key.pem");
+    signer.ctx = &s;
+
+    /* Chip form: 03 42 00 04 X Y */
+    buf[0] = 0x03;
+    buf[1] = 0x42;
+    buf[2] = 0x00;
+    memcpy(buf + 3, s.pub, 65);
+    pub.ptr = buf;
+    pub.len = 68;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer), TMA_OK);
+    assert_int_equal(mbedtls_ecp_point_cmp(&mbedtls_pk_ec(pk)->Q, &mbedtls_pk_ec(s.priv)->Q), 0);
+    /* Already bound: refused. */
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    mbedtls_pk_free(&pk);
+
+    /* SubjectPublicKeyInfo */
+    spki_len = mbedtls_pk_write_pubkey_der(&s.priv, spki, sizeof(spki));
+    assert_true(spki_len > 0);
+    pub.ptr = spki + sizeof(spki) - (size_t)spki_len;
+    pub.len = (size_t)spki_len;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer), TMA_OK);
+    mbedtls_pk_free(&pk);
+    /* SPKI of the wrong curve */
+    mbedtls_pk_init(&pk);
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP384R1, pub, &signer),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_null(pk.pk_info);
+
+    /* Point not on the curve */
+    memcpy(buf, s.pub, 65);
+    buf[64] ^= 1;
+    pub.ptr = buf;
+    pub.len = 65;
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    /* Wrong length, compressed point, unsupported curve */
+    pub.len = 64;
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    buf[0] = 0x02;
+    pub.len = 33;
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP521R1, pub, &signer),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_UNSUPPORTED));
+    assert_null(pk.pk_info);
+    soft_signer_free(&s);
+}
+
+/* ---- certificates ------------------------------------------------------- */
+
+static void cert_formats_and_key_match(void **state)
+{
+    size_t pem_len, pem2_len, count;
+    unsigned char *pem = slurp_vector("dev-cert.pem", &pem_len);
+    unsigned char *pem2 = slurp_vector("other-cert.pem", &pem2_len);
+    mbedtls_x509_crt a, b;
+    uint8_t wrap[4096];
+    size_t n1, n2, off;
+    struct tma_span in;
+    struct bound k;
+    (void)state;
+
+    mbedtls_x509_crt_init(&a);
+    in.ptr = pem;
+    in.len = pem_len; /* not NUL-terminated on purpose: len excludes it */
+    assert_int_equal(tma_tls_parse_certs(&a, in, &count), TMA_OK);
+    assert_int_equal(count, 1);
+    n1 = a.raw.len;
+
+    mbedtls_x509_crt_init(&b);
+    in.ptr = pem2;
+    in.len = pem2_len;
+    assert_int_equal(tma_tls_parse_certs(&b, in, &count), TMA_OK);
+    n2 = b.raw.len;
+
+    /* TLS-identity wrapper with a chain of two */
+    off = 0;
+    wrap[off++] = 0xC0;
+    wrap[off++] = (uint8_t)((3 + 3 + n1 + 3 + n2) >> 8);
+    wrap[off++] = (uint8_t)(3 + 3 + n1 + 3 + n2);
+    wrap[off++] = 0;
+    wrap[off++] = (uint8_t)((3 + n1 + 3 + n2) >> 8);
+    wrap[off++] = (uint8_t)(3 + n1 + 3 + n2);
+    wrap[off++] = 0;
+    wrap[off++] = (uint8_t)(n1 >> 8);
+    wrap[off++] = (uint8_t)n1;
+    memcpy(wrap + off, a.raw.p, n1);
+    off += n1;
+    wrap[off++] = 0;
+    wrap[off++] = (uint8_t)(n2 >> 8);
+    wrap[off++] = (uint8_t)n2;
+    memcpy(wrap + off, b.raw.p, n2);
+    off += n2;
+    {
+        mbedtls_x509_crt c;
+        mbedtls_x509_crt_init(&c);
+        in.ptr = wrap;
+        in.len = off;
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_OK);
+        assert_int_equal(count, 2);
+        mbedtls_x509_crt_free(&c);
+        /* padding after the wrapper is ignored */
+        wrap[off] = 0;
+        in.len = off + 1;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_OK);
+        mbedtls_x509_crt_free(&c);
+        /* inconsistent inner length */
+        wrap[5] ^= 1;
+        in.len = off;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count),
+                         TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        mbedtls_x509_crt_free(&c);
+        wrap[5] ^= 1;
+        /* truncated object */
+        in.len = off - 10;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count),
+                         TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        mbedtls_x509_crt_free(&c);
+        /* DER list: the two certificates back to back */
+        memcpy(wrap, a.raw.p, n1);
+        memcpy(wrap + n1, b.raw.p, n2);
+        in.ptr = wrap;
+        in.len = n1 + n2;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_OK);
+        assert_int_equal(count, 2);
+        mbedtls_x509_crt_free(&c);
+        /* PEM with the body damaged; PEM without a certificate */
+        in.ptr = (const uint8_t *)"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        in.len = strlen((const char *)in.ptr);
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count),
+                         TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        in.ptr = (const uint8_t *)"hello";
+        in.len = 5;
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count),
+                         TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        mbedtls_x509_crt_free(&c);
+    }
+
+    bind_soft(&k, "dev-key.pem");
+    assert_int_equal(tma_tls_key_matches_cert(&k.pk, &a), TMA_OK);
+    assert_int_equal(tma_tls_key_matches_cert(&k.pk, &b),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_TLS_E_KEY_MISMATCH));
+    unbind(&k);
+
+    mbedtls_x509_crt_free(&a);
+    mbedtls_x509_crt_free(&b);
+    free(pem);
+    free(pem2);
+}
+
+/* ---- entropy ---------------------------------------------------------------- */
+
+struct fake_rng {
+    unsigned calls;
+    size_t max_req, min_req;
+    int fail;
+    uint8_t next;
+};
+
+static tma_status fake_fill(void *ctx, uint8_t *out, size_t len)
+{
+    struct fake_rng *r = ctx;
+    size_t i;
+    r->calls++;
+    if (len > r->max_req) r->max_req = len;
+    if (len < r->min_req) r->min_req = len;
+    if (r->fail) {
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
+    }
+    for (i = 0; i < len; i++) {
+        out[i] = r->next++;
+    }
+    return TMA_OK;
+}
+
+static void entropy_source_chunks_and_fails_cleanly(void **state)
+{
+    struct fake_rng fr = {0, 0, 1000, 0, 0};
+    struct tma_tls_rng rng = {&fr, fake_fill};
+    uint8_t out[200];
+    size_t olen = 0;
+    mbedtls_entropy_context e;
+    (void)state;
+
+    assert_int_equal(tma_tls_entropy_poll(&rng, out, 3, &olen), 0);
+    assert_int_equal(olen, 3);
+    assert_int_equal(fr.min_req, 8); /* the chip never gets asked for < 8 */
+    assert_int_equal(tma_tls_entropy_poll(&rng, out, 130, &olen), 0);
+    assert_int_equal(olen, 130);
+    assert_int_equal(fr.max_req, 64);
+    fr.fail = 1;
+    assert_int_equal(tma_tls_entropy_poll(&rng, out, 16, &olen), MBEDTLS_ERR_ENTROPY_SOURCE_FAILED);
+    assert_int_equal(olen, 0);
+
+    /* Registered with mbedTLS: mbedtls_entropy_func pulls from it. */
+    fr.fail = 0;
+    fr.calls = 0;
+    mbedtls_entropy_init(&e);
+    assert_int_equal(tma_tls_entropy_add(&e, &rng), TMA_OK);
+    assert_int_equal(mbedtls_entropy_func(&e, out, 32), 0);
+    assert_true(fr.calls > 0);
+    mbedtls_entropy_free(&e);
+    assert_int_equal(tma_tls_entropy_add(NULL, &rng), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+}
+
+static void client_init_validates_config(void **state)
+{
+    struct tma_tls_client c;
+    struct tma_tls_client_config cfg;
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    cfg.host = "localhost";
+    cfg.port = "8883";
+    cfg.ca.ptr = (const uint8_t *)"not a certificate";
+    cfg.ca.len = 17;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_string_equal(tma_tls_client_error(&c), "trust anchors do not parse");
+    cfg.host = "";
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sig_to_der_wraps_chip_integers),
+        cmocka_unit_test(sig_to_der_strips_non_minimal_zero),
+        cmocka_unit_test(sig_to_der_accepts_sequence),
+        cmocka_unit_test(sig_to_der_rejects_bad_input),
+        cmocka_unit_test(sig_to_der_respects_output_size),
+        cmocka_unit_test(pk_sign_goes_through_signer_and_verifies),
+        cmocka_unit_test(sha384_hash_is_truncated_for_p256),
+        cmocka_unit_test(short_hash_and_signer_failure_are_errors),
+        cmocka_unit_test(malformed_signer_output_is_refused),
+        cmocka_unit_test(public_key_forms),
+        cmocka_unit_test(cert_formats_and_key_match),
+        cmocka_unit_test(entropy_source_chunks_and_fails_cleanly),
+        cmocka_unit_test(client_init_validates_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
