@@ -50,6 +50,14 @@ static const struct code_name names[] = {
     {TMA_LAYER_TLS, 0x48, "tls: signing with the client key failed"},
     {TMA_LAYER_TLS, 0x49, "tls: cannot connect"},
 
+    /* MQTT-layer codes (include/mqtt/packet.h): CONNACK refusals, SUBACK failure. */
+    {TMA_LAYER_MQTT, 0x41, "mqtt: CONNACK 1 unacceptable protocol version"},
+    {TMA_LAYER_MQTT, 0x42, "mqtt: CONNACK 2 client identifier rejected"},
+    {TMA_LAYER_MQTT, 0x43, "mqtt: CONNACK 3 server unavailable"},
+    {TMA_LAYER_MQTT, 0x44, "mqtt: CONNACK 4 bad user name or password"},
+    {TMA_LAYER_MQTT, 0x45, "mqtt: CONNACK 5 not authorized"},
+    {TMA_LAYER_MQTT, 0x80, "mqtt: subscription refused (SUBACK 0x80)"},
+
     {0xFF, TMA_C_BAD_PARAM, "bad parameter"},
     {0xFF, TMA_C_TOO_SMALL, "buffer too small"},
     {0xFF, TMA_C_TIMEOUT, "timeout"},

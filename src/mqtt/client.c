@@ -543,7 +543,8 @@ tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish 
         p.packet_id = alloc_id(c);
     }
     (void)tx_room(c);
-    st = queued(c, mqtt_encode_publish(&p, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n), n);
+    st = mqtt_encode_publish(&p, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n);
+    st = queued(c, st, n);
     if (st != TMA_OK) {
         return st;
     }
