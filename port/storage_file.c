@@ -281,14 +281,16 @@ static tma_status recover(struct iothub_file_storage *fs)
             break;
         }
         if (type == REC_PUT) {
-            if ((fs->n > 0 && seq <= fs->idx[fs->n - 1].seq) || seq < fs->seq_end) {
+            if (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq) {
                 break; /* out of order: treat as the end of valid data */
             }
             st = idx_push(fs, seq, dlen, pos + HDR_LEN);
             if (st != TMA_OK) {
                 break;
             }
-            fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
+            if (seq >= fs->seq_end) {
+                fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
+            }
         } else if (type == REC_DEL) {
             e = find(fs, seq);
             if (e != NULL) {
@@ -552,7 +554,7 @@ static tma_status fs_del(void *ctx, uint32_t seq)
         return st;
     }
     mark_dead(fs, e);
-    if (fs->size >= fs->compact_min && fs->size > 2 * fs->live_bytes + 4096) {
+    if (fs->size >= fs->compact_min && fs->size > 2 * fs->live_bytes + 64) {
         /* A failed compaction leaves the old log in place; the delete above
          * is already durable, so it is not an error for the caller. */
         (void)iothub_file_storage_compact(fs);
