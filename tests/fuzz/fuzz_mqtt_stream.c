@@ -1,0 +1,198 @@
+/* Fuzz target: the stream splitter and the client's receive path.
+ * Input byte 0 picks the read chunk size; the rest is what the "server"
+ * sends after a CONNACK. The client must never crash, must end either
+ * connected or disconnected with an error status, and what it sends must
+ * always be well-formed packets. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mqtt/client.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(x) \
+    do { \
+        if (!(x)) { \
+            abort(); \
+        } \
+    } while (0)
+
+struct net {
+    const uint8_t *in;
+    size_t in_len;
+    size_t in_pos;
+    size_t chunk;
+    uint8_t out[8192];
+    size_t out_len;
+};
+
+static int32_t net_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct net *n = ctx;
+    if (len > sizeof(n->out) - n->out_len) {
+        n->out_len = 0; /* just keep the tail */
+    }
+    if (len > sizeof(n->out)) {
+        len = sizeof(n->out);
+    }
+    memcpy(n->out + n->out_len, buf, len);
+    n->out_len += len;
+    return (int32_t)len;
+}
+
+static int32_t net_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    struct net *n = ctx;
+    size_t avail = n->in_len - n->in_pos;
+    if (avail == 0) {
+        return 0;
+    }
+    if (len > n->chunk) {
+        len = n->chunk;
+    }
+    if (len > avail) {
+        len = avail;
+    }
+    memcpy(buf, n->in + n->in_pos, len);
+    n->in_pos += len;
+    return (int32_t)len;
+}
+
+static uint64_t clock_ms;
+static uint64_t now(void *ctx)
+{
+    (void)ctx;
+    return clock_ms += 7;
+}
+
+static tma_status on_pub(void *user, const struct mqtt_publish *m)
+{
+    (void)user;
+    CHECK(mqtt_topic_name_valid(m->topic));
+    CHECK(m->qos <= 1);
+    return (m->payload.len & 1) ? TMA_OK : TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL);
+}
+
+static tma_status on_resend(void *user, uint16_t id, uint32_t tag, struct mqtt_publish *out)
+{
+    (void)user;
+    (void)id;
+    out->topic.ptr = (const uint8_t *)"t";
+    out->topic.len = 1;
+    out->payload.ptr = (const uint8_t *)"r";
+    out->payload.len = tag & 1u;
+    return TMA_OK;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t tx[128];
+    static uint8_t rx[200];
+    static struct mqtt_inflight slots[3];
+    static struct net n;
+    struct mqtt_client c;
+    struct mqtt_client_config cfg;
+    struct tma_transport tr;
+    struct mqtt_connect opts;
+    struct mqtt_stream s;
+    struct mqtt_packet pkt;
+    uint8_t sbuf[96];
+    size_t pos;
+    int round;
+
+    if (size < 1) {
+        return 0;
+    }
+    /* 1. the bare stream splitter over the same bytes */
+    CHECK(mqtt_stream_init(&s, sbuf, sizeof(sbuf)) == TMA_OK);
+    pos = 1;
+    for (;;) {
+        tma_status st = mqtt_stream_next(&s, &pkt);
+        if (st == TMA_OK) {
+            CHECK(pkt.size <= sizeof(sbuf) && pkt.body.ptr >= sbuf && pkt.body.ptr + pkt.body.len <= sbuf + sizeof(sbuf));
+            continue;
+        }
+        if (st < 0 || pos >= size) {
+            break;
+        }
+        {
+            size_t space = 0;
+            uint8_t *at = mqtt_stream_space(&s, &space);
+            size_t take = 1 + data[0] % 13;
+            CHECK(at != NULL && space > 0);
+            if (take > space) {
+                take = space;
+            }
+            if (take > size - pos) {
+                take = size - pos;
+            }
+            memcpy(at, data + pos, take);
+            CHECK(mqtt_stream_commit(&s, take) == TMA_OK);
+            pos += take;
+        }
+    }
+
+    /* 2. the client receive path */
+    memset(&n, 0, sizeof(n));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.clock.now_ms = now;
+    cfg.tx_buf = tx;
+    cfg.tx_cap = sizeof(tx);
+    cfg.rx_buf = rx;
+    cfg.rx_cap = sizeof(rx);
+    cfg.inflight = slots;
+    cfg.inflight_count = 3;
+    cfg.cb.on_publish = on_pub;
+    cfg.cb.resend = on_resend;
+    CHECK(mqtt_client_init(&c, &cfg) == TMA_OK);
+    tr.ctx = &n;
+    tr.send = net_send;
+    tr.recv = net_recv;
+    memset(&opts, 0, sizeof(opts));
+    opts.client_id.ptr = (const uint8_t *)"f";
+    opts.client_id.len = 1;
+    opts.keep_alive_s = 1;
+    for (round = 0; round < 2; round++) {
+        static const uint8_t connack[4] = {0x20, 2, 0, 0};
+        uint8_t in[4096 + 4];
+        size_t len = size - 1 > 4096 ? 4096 : size - 1;
+        int steps = 0;
+        memcpy(in, connack, 4);
+        memcpy(in + 4, data + 1, len);
+        n.in = in;
+        n.in_len = len + 4;
+        n.in_pos = 0;
+        n.chunk = 1 + data[0] % 31;
+        CHECK(mqtt_client_connect(&c, &tr, &opts) == TMA_IN_PROGRESS);
+        while (steps++ < 4000) {
+            struct mqtt_publish p;
+            tma_status st = mqtt_client_process(&c);
+            if (st < 0) {
+                CHECK(mqtt_client_state(&c) == MQTT_STATE_DISCONNECTED);
+                break;
+            }
+            CHECK(mqtt_client_state(&c) != MQTT_STATE_DISCONNECTED);
+            if (n.in_pos == n.in_len && steps > 50) {
+                break;
+            }
+            memset(&p, 0, sizeof(p));
+            p.topic.ptr = (const uint8_t *)"up";
+            p.topic.len = 2;
+            p.qos = (uint8_t)(steps & 1);
+            if (st == TMA_OK) {
+                (void)mqtt_client_publish(&c, &p, (uint32_t)steps, NULL);
+            }
+        }
+        mqtt_client_abort(&c);
+        /* everything the client sent frames cleanly */
+        {
+            size_t off = 0;
+            while (off < n.out_len && mqtt_packet_frame(n.out + off, n.out_len - off, &pkt) == TMA_OK) {
+                off += pkt.size;
+            }
+        }
+        n.out_len = 0;
+    }
+    return 0;
+}
