@@ -1,0 +1,67 @@
+/**
+ * @file localhub_pki.h
+ * @brief Certificate and SAS helpers shared by the localhub plugin and CLI
+ *        (OpenSSL 3). All functions return 0 on success, -1 on failure
+ *        unless stated otherwise.
+ */
+#ifndef LOCALHUB_PKI_H
+#define LOCALHUB_PKI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/x509.h>
+
+/** Subject CN of @p cert into @p out (NUL-terminated). */
+int localhub_cert_cn(X509 *cert, char *out, size_t outsz);
+
+/** Upper-case hex SHA-1 (40) and SHA-256 (64) thumbprints of the DER form. */
+int localhub_cert_thumbprints(X509 *cert, char sha1[41], char sha256[65]);
+
+/** 1 if @p thumb (hex, any case) equals one of the certificate's thumbprints. */
+int localhub_thumb_matches(X509 *cert, const char *thumb);
+
+/** Load the first certificate of a PEM file / PEM string; NULL on failure. */
+X509 *localhub_cert_load_file(const char *path);
+X509 *localhub_cert_from_pem(const char *pem);
+
+/** PEM text of @p cert into a malloc'd string (caller frees). */
+char *localhub_cert_to_pem(X509 *cert);
+
+/** 1 if @p cert is currently within its validity period. */
+int localhub_cert_time_valid(X509 *cert);
+
+/**
+ * Verify @p leaf (with the peer-supplied @p untrusted intermediates, may be
+ * NULL) against the trust anchors @p anchors_pem (count @p n). Partial chains
+ * are allowed so an intermediate CA can be the anchor; validity periods are
+ * checked. @return index of the anchor that verified, or -1.
+ */
+int localhub_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, const char *const *anchors_pem, int n);
+
+/** Proof of possession: CN of @p verif equals @p code and the CA's key signed it. */
+int localhub_verify_pop(X509 *ca, X509 *verif, const char *code);
+
+/**
+ * Check a SAS token: HMAC-SHA256(base64dec(@p key_b64), sr_encoded "\n" se)
+ * compared in constant time with the URL-decoded, base64-decoded @p sig_enc.
+ * @return 1 if the signature matches, else 0.
+ */
+int localhub_sas_sig_ok(const char *sr_encoded, int64_t se, const char *sig_enc, const char *key_b64);
+
+/** Base64(HMAC-SHA256(base64dec(@p key_b64), @p msg)) into @p out (>= 45). */
+int localhub_hmac_b64(const char *key_b64, const char *msg, char *out, size_t outsz);
+
+/** New random 32-byte key, base64 (44 chars + NUL). */
+int localhub_random_key_b64(char out[45]);
+
+/** Random lower-case hex string of 2*@p nbytes chars. */
+int localhub_random_hex(char *out, size_t nbytes);
+
+/**
+ * Make a self-signed root CA (RSA-2048, 10 years) and a server certificate
+ * for localhost / 127.0.0.1 / ::1 signed by it; write PEM files.
+ */
+int localhub_make_server_pki(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
+                             const char *extra_dns);
+
+#endif

@@ -1,0 +1,1034 @@
+/*
+ * localhub mosquitto plugin (v5 plugin API, mosquitto 2.0): makes the broker
+ * treat devices the way Azure IoT Hub and DPS do.
+ *
+ *  - BASIC_AUTH: user name / client id / certificate / SAS checks; every
+ *    failure is MOSQ_ERR_AUTH (CONNACK 5 on MQTT 3.1.1).
+ *  - ACL_CHECK: a device subscribes and publishes only to its own topics.
+ *  - MESSAGE: telemetry is stored (telemetry.jsonl), twin / method / DPS
+ *    requests are answered; nothing a device publishes is routed by the broker.
+ *  - TICK: polls the registry for work queued by the CLI (C2D messages,
+ *    desired-property pushes, method calls), kicks expired SAS sessions.
+ *  - DISCONNECT: connection state bookkeeping.
+ *
+ * Options: plugin_opt_state_dir <dir> (required).
+ */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <dlfcn.h>
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+#include <mqtt_protocol.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "localhub_db.h"
+#include "localhub_parse.h"
+#include "localhub_pki.h"
+
+#define D2C_MAX_SIZE (256 * 1024)
+#define TICK_PERIOD_MS 20
+#define CONN_BUCKETS 4096
+
+struct conn {
+    struct mosquitto *client;
+    char id[LOCALHUB_ID_MAX + 1];
+    int is_dps;
+    int subs;               /* LOCALHUB_S_* bits of this session */
+    int64_t sas_expiry_s;   /* 0 when not SAS */
+    const char *auth_type;  /* "x509Certificate" / "sas" */
+    int64_t generation;
+    /* DPS: what the registration will create in the hub */
+    int dps_enabled;
+    char dps_device_id[LOCALHUB_ID_MAX + 1];
+    char dps_auth[24];
+    char dps_thumb[65];
+    char dps_key[64];
+    struct conn *next;
+};
+
+struct kick {
+    char id[LOCALHUB_ID_MAX + 1];
+    struct kick *next;
+};
+
+static struct {
+    mosquitto_plugin_id_t *pid;
+    sqlite3 *db;
+    FILE *telemetry;
+    int tel_dirty;
+    char state_dir[2048];
+    char hostname[LOCALHUB_HOST_MAX + 1];
+    char id_scope[64];
+    int chain_idx;
+    int64_t last_tick_ms;
+    int64_t telemetry_seq;
+    int64_t generation;
+    struct conn *buckets[CONN_BUCKETS];
+    struct kick *kicks;
+} g;
+
+/* ------------------------------------------------------------------ */
+/* connection table                                                    */
+
+static size_t bucket_of(const struct mosquitto *c)
+{
+    uintptr_t p = (uintptr_t)c;
+    return (size_t)((p >> 4) ^ (p >> 16)) % CONN_BUCKETS;
+}
+
+static struct conn *conn_find(const struct mosquitto *client)
+{
+    for (struct conn *c = g.buckets[bucket_of(client)]; c; c = c->next)
+        if (c->client == client) return c;
+    return NULL;
+}
+
+/* Newest authenticated hub connection of device @id. */
+static struct conn *conn_by_id(const char *id, int is_dps)
+{
+    struct conn *best = NULL;
+    for (size_t b = 0; b < CONN_BUCKETS; b++)
+        for (struct conn *c = g.buckets[b]; c; c = c->next)
+            if (c->is_dps == is_dps && strcmp(c->id, id) == 0 && (!best || c->generation > best->generation))
+                best = c;
+    return best;
+}
+
+static void conn_remove(struct mosquitto *client)
+{
+    struct conn **pp = &g.buckets[bucket_of(client)];
+    while (*pp) {
+        if ((*pp)->client == client) {
+            struct conn *dead = *pp;
+            *pp = dead->next;
+            OPENSSL_cleanse(dead->dps_key, sizeof(dead->dps_key));
+            free(dead);
+            return;
+        }
+        pp = &(*pp)->next;
+    }
+}
+
+static void schedule_kick(const char *id)
+{
+    struct kick *k = calloc(1, sizeof(*k));
+    if (!k) return;
+    snprintf(k->id, sizeof(k->id), "%s", id);
+    k->next = g.kicks;
+    g.kicks = k;
+}
+
+/* ------------------------------------------------------------------ */
+/* authentication                                                      */
+
+/* Peer chain the TLS shim stored on the leaf (NULL without the shim). */
+static STACK_OF(X509) *peer_chain(X509 *leaf)
+{
+    return g.chain_idx >= 0 ? (STACK_OF(X509) *)X509_get_ex_data(leaf, g.chain_idx) : NULL;
+}
+
+/* Verify @leaf against the verified CAs (all of them, or just @ca_name). */
+static int chain_to_verified_ca(X509 *leaf, const char *ca_name)
+{
+    sqlite3_stmt *st;
+    const char *pems[256];
+    char *owned[256];
+    int n = 0, ok = 0;
+    if (sqlite3_prepare_v2(g.db,
+                           ca_name ? "SELECT pem FROM cas WHERE verified=1 AND name=?"
+                                   : "SELECT pem FROM cas WHERE verified=1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    if (ca_name) sqlite3_bind_text(st, 1, ca_name, -1, SQLITE_STATIC);
+    while (n < 256 && sqlite3_step(st) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        owned[n] = p ? strdup(p) : NULL;
+        if (owned[n]) {
+            pems[n] = owned[n];
+            n++;
+        }
+    }
+    sqlite3_finalize(st);
+    if (n > 0) ok = localhub_verify_chain(leaf, peer_chain(leaf), pems, n) >= 0;
+    for (int i = 0; i < n; i++) free(owned[i]);
+    return ok;
+}
+
+/* SAS check with sr = expected resource (compared after decoding). */
+static int sas_ok(const char *password, const char *expect_sr, int dps, const char *key1, const char *key2,
+                  int64_t *out_expiry)
+{
+    struct localhub_sas sas;
+    char sr[512];
+    if (!password || localhub_parse_sas(password, &sas) != TMA_OK) return 0;
+    if (sas.se <= localhub_now_s()) return 0;
+    if (localhub_url_decode(sas.sr, strlen(sas.sr), sr, sizeof(sr)) < 0) return 0;
+    if (dps) {
+        if (strcmp(sas.skn, "registration") != 0) return 0;
+        if (strcasecmp(sr, expect_sr) != 0) return 0;
+    } else {
+        /* sr = {host}/devices/{id}: host case-insensitive, id case-sensitive;
+         * device-scoped tokens only (no shared access policies here). */
+        const char *slash = strchr(sr, '/');
+        const char *eslash = strchr(expect_sr, '/');
+        if (sas.skn[0] || !slash || !eslash) return 0;
+        if ((slash - sr) != (eslash - expect_sr) || strncasecmp(sr, expect_sr, (size_t)(slash - sr)) != 0) return 0;
+        if (strcmp(slash, eslash) != 0) return 0;
+    }
+    if (!localhub_sas_sig_ok(sas.sr, sas.se, sas.sig, key1) && !(key2 && localhub_sas_sig_ok(sas.sr, sas.se, sas.sig, key2)))
+        return 0;
+    *out_expiry = sas.se;
+    return 1;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? s : "";
+}
+
+static int auth_device(struct mosquitto *client, const struct localhub_user *u, const char *password, X509 *cert,
+                       struct conn *out)
+{
+    sqlite3_stmt *st;
+    int ok = 0;
+    char cn[256];
+    if (strcasecmp(u->host, g.hostname) != 0 || u->module[0]) return 0;
+    if (strcmp(mosquitto_client_id(client), u->id) != 0) return 0;
+    if (sqlite3_prepare_v2(g.db, "SELECT auth,thumb1,thumb2,key1,key2,status FROM devices WHERE id=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, u->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && strcmp(col(st, 5), "enabled") == 0) {
+        const char *auth = col(st, 0);
+        if (strcmp(auth, "x509-ca") == 0) {
+            ok = cert && localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, u->id) == 0 &&
+                 chain_to_verified_ca(cert, NULL);
+            out->auth_type = "x509Certificate";
+        } else if (strcmp(auth, "x509-thumbprint") == 0) {
+            ok = cert && localhub_cert_time_valid(cert) &&
+                 (localhub_thumb_matches(cert, col(st, 1)) || localhub_thumb_matches(cert, col(st, 2)));
+            out->auth_type = "x509Certificate";
+        } else if (strcmp(auth, "sas") == 0) {
+            char sr[600];
+            snprintf(sr, sizeof(sr), "%s/devices/%s", g.hostname, u->id);
+            ok = sas_ok(password, sr, 0, col(st, 3), col(st, 4), &out->sas_expiry_s);
+            out->auth_type = "sas";
+        }
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static int auth_dps(struct mosquitto *client, const struct localhub_user *u, const char *password, X509 *cert,
+                    struct conn *out)
+{
+    sqlite3_stmt *st;
+    int ok = 0, found = 0;
+    char cn[256], sr[300];
+    if (strcmp(u->scope, g.id_scope) != 0) return 0;
+    if (strcmp(mosquitto_client_id(client), u->id) != 0) return 0;
+    snprintf(sr, sizeof(sr), "%s/registrations/%s", g.id_scope, u->id);
+    /* Individual enrollment first: it takes precedence over groups. */
+    if (sqlite3_prepare_v2(g.db, "SELECT attestation,thumb,key1,key2,device_id,enabled FROM enrollments WHERE reg_id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, u->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        found = 1;
+        const char *att = col(st, 0);
+        if (strcmp(att, "x509") == 0) {
+            ok = cert && localhub_cert_time_valid(cert) && localhub_thumb_matches(cert, col(st, 1)) &&
+                 localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, u->id) == 0;
+            snprintf(out->dps_auth, sizeof(out->dps_auth), "x509-thumbprint");
+            snprintf(out->dps_thumb, sizeof(out->dps_thumb), "%s", col(st, 1));
+            out->auth_type = "x509Certificate";
+        } else {
+            ok = sas_ok(password, sr, 1, col(st, 2), col(st, 3), &out->sas_expiry_s);
+            snprintf(out->dps_auth, sizeof(out->dps_auth), "sas");
+            snprintf(out->dps_key, sizeof(out->dps_key), "%s", col(st, 2));
+            out->auth_type = "sas";
+        }
+        snprintf(out->dps_device_id, sizeof(out->dps_device_id), "%s", *col(st, 4) ? col(st, 4) : u->id);
+        out->dps_enabled = sqlite3_column_int(st, 5);
+    }
+    sqlite3_finalize(st);
+    if (found) return ok;
+
+    if (sqlite3_prepare_v2(g.db, "SELECT id,attestation,ca,key1,key2,enabled FROM enroll_groups ORDER BY created", -1,
+                           &st, NULL) != SQLITE_OK)
+        return 0;
+    while (!ok && sqlite3_step(st) == SQLITE_ROW) {
+        const char *att = col(st, 1);
+        if (strcmp(att, "x509") == 0) {
+            if (!cert) continue;
+            ok = localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, u->id) == 0 &&
+                 chain_to_verified_ca(cert, col(st, 2));
+            if (ok) {
+                snprintf(out->dps_auth, sizeof(out->dps_auth), "x509-ca");
+                out->auth_type = "x509Certificate";
+            }
+        } else {
+            char k1[64] = "", k2[64] = "";
+            if (localhub_hmac_b64(col(st, 3), u->id, k1, sizeof(k1))) continue;
+            if (*col(st, 4)) localhub_hmac_b64(col(st, 4), u->id, k2, sizeof(k2));
+            ok = sas_ok(password, sr, 1, k1, k2[0] ? k2 : NULL, &out->sas_expiry_s);
+            if (ok) {
+                snprintf(out->dps_auth, sizeof(out->dps_auth), "sas");
+                snprintf(out->dps_key, sizeof(out->dps_key), "%s", k1);
+                out->auth_type = "sas";
+            }
+            OPENSSL_cleanse(k1, sizeof(k1));
+            OPENSSL_cleanse(k2, sizeof(k2));
+        }
+        if (ok) {
+            snprintf(out->dps_device_id, sizeof(out->dps_device_id), "%s", u->id);
+            out->dps_enabled = sqlite3_column_int(st, 5);
+        }
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static void set_conn_state(const char *id, const char *state, int subs, int clean)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(g.db,
+                           clean >= 0 ? "UPDATE devices SET conn_state=?,last_activity=?,subs=?,had_session=1 WHERE id=?"
+                                      : "UPDATE devices SET conn_state=?,last_activity=? WHERE id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, localhub_now_s());
+    if (clean >= 0) {
+        sqlite3_bind_int(st, 3, subs);
+        sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    }
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+static int on_basic_auth(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_basic_auth *ev = event_data;
+    struct localhub_user u;
+    struct conn *c = NULL;
+    X509 *cert = NULL;
+    int ok = 0;
+    const char *cid = mosquitto_client_id(ev->client);
+    (void)event;
+    (void)userdata;
+
+    if (!cid || !ev->username || mosquitto_client_protocol_version(ev->client) != 4) goto out;
+    if (localhub_parse_username(ev->username, &u) != TMA_OK) goto out;
+    c = calloc(1, sizeof(*c));
+    if (!c) goto out;
+    cert = mosquitto_client_certificate(ev->client);
+    ok = u.is_dps ? auth_dps(ev->client, &u, ev->password, cert, c) : auth_device(ev->client, &u, ev->password, cert, c);
+out:
+    X509_free(cert);
+    if (!ok) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: refused CONNECT of '%s' (user '%s'): not authorized",
+                             cid ? cid : "", ev->username ? ev->username : "");
+        if (c) OPENSSL_cleanse(c->dps_key, sizeof(c->dps_key));
+        free(c);
+        return MOSQ_ERR_AUTH;
+    }
+    c->client = ev->client;
+    c->is_dps = u.is_dps;
+    c->generation = ++g.generation;
+    snprintf(c->id, sizeof(c->id), "%s", u.id);
+    if (!u.is_dps) {
+        sqlite3_stmt *st;
+        int clean = mosquitto_client_clean_session(ev->client);
+        if (clean) {
+            /* CleanSession=1 drops the session and the queued C2D messages. */
+            if (sqlite3_prepare_v2(g.db, "DELETE FROM c2d WHERE device=?", -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, u.id, -1, SQLITE_STATIC);
+                sqlite3_step(st);
+                sqlite3_finalize(st);
+            }
+        } else if (sqlite3_prepare_v2(g.db, "SELECT subs FROM devices WHERE id=?", -1, &st, NULL) == SQLITE_OK) {
+            /* A persistent session keeps its subscriptions. */
+            sqlite3_bind_text(st, 1, u.id, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) c->subs = sqlite3_column_int(st, 0);
+            sqlite3_finalize(st);
+        }
+        set_conn_state(u.id, "Connected", c->subs, clean);
+    }
+    size_t b = bucket_of(ev->client);
+    c->next = g.buckets[b];
+    g.buckets[b] = c;
+    return MOSQ_ERR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* authorization                                                       */
+
+static int read_allowed(const struct conn *c, const char *topic)
+{
+    char prefix[LOCALHUB_ID_MAX + 40];
+    if (c->is_dps) return strncmp(topic, "$dps/registrations/res/", 23) == 0;
+    snprintf(prefix, sizeof(prefix), "devices/%s/messages/devicebound/", c->id);
+    return strncmp(topic, prefix, strlen(prefix)) == 0 || strncmp(topic, "$iothub/twin/", 13) == 0 ||
+           strncmp(topic, "$iothub/methods/POST/", 21) == 0;
+}
+
+static int on_acl_check(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_acl_check *ev = event_data;
+    struct conn *c = conn_find(ev->client);
+    struct localhub_topic t;
+    (void)event;
+    (void)userdata;
+    if (!c || !ev->topic) return MOSQ_ERR_ACL_DENIED;
+    switch (ev->access) {
+    case MOSQ_ACL_SUBSCRIBE: {
+        int k = localhub_classify_subscription(ev->topic, c->id, c->is_dps);
+        if (k == LOCALHUB_S_NONE) return MOSQ_ERR_ACL_DENIED;
+        c->subs |= k;
+        if (!c->is_dps) set_conn_state(c->id, "Connected", c->subs, 0);
+        return MOSQ_ERR_SUCCESS;
+    }
+    case MOSQ_ACL_UNSUBSCRIBE: {
+        int k = localhub_classify_subscription(ev->topic, c->id, c->is_dps);
+        c->subs &= ~k;
+        if (!c->is_dps) set_conn_state(c->id, "Connected", c->subs, 0);
+        return MOSQ_ERR_SUCCESS;
+    }
+    case MOSQ_ACL_WRITE:
+        if (ev->qos > 1) {
+            schedule_kick(c->id); /* IoT Hub closes the connection on QoS 2 */
+            return MOSQ_ERR_ACL_DENIED;
+        }
+        return localhub_parse_publish_topic(ev->topic, c->id, c->is_dps, &t) == TMA_OK ? MOSQ_ERR_SUCCESS
+                                                                                       : MOSQ_ERR_ACL_DENIED;
+    case MOSQ_ACL_READ:
+        return read_allowed(c, ev->topic) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+    default:
+        return MOSQ_ERR_ACL_DENIED;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* replies                                                             */
+
+static void reply(const struct conn *c, const char *topic, const char *payload, int qos, mosquitto_property *props)
+{
+    const char *cid = mosquitto_client_id(c->client);
+    if (!cid) {
+        mosquitto_property_free_all(&props);
+        return;
+    }
+    mosquitto_broker_publish_copy(cid, topic, payload ? (int)strlen(payload) : 0, payload ? payload : "", qos, false,
+                                  props);
+}
+
+/* ------------------------------------------------------------------ */
+/* telemetry                                                           */
+
+struct bag_ctx {
+    cJSON *sys, *app;
+    size_t size;
+};
+
+static const struct {
+    const char *key, *name;
+} sys_map[] = {
+    {"$.mid", "message-id"},       {"$.cid", "correlation-id"},  {"$.uid", "user-id"},
+    {"$.ct", "content-type"},      {"$.ce", "content-encoding"}, {"$.ctime", "iothub-creation-time-utc"},
+    {"$.sub", "dt-subject"},       {"$.exp", "absolute-expiry-time"}, {"$.to", "to"},
+    {"$.on", "output-name"},       {"$.ifid", "iothub-interface-id"}, {"$.diagid", "diagnostic-id"},
+    {"$.diagctx", "diagnostic-context"},
+};
+
+static int bag_cb(const char *key, const char *value, void *ctx)
+{
+    struct bag_ctx *b = ctx;
+    if (key[0] == '$') {
+        for (size_t i = 0; i < sizeof(sys_map) / sizeof(sys_map[0]); i++) {
+            if (strcmp(key, sys_map[i].key) == 0) {
+                cJSON_DeleteItemFromObjectCaseSensitive(b->sys, sys_map[i].name);
+                cJSON_AddStringToObject(b->sys, sys_map[i].name, value ? value : "");
+                b->size += value ? strlen(value) : 0;
+                return 0;
+            }
+        }
+        return 0; /* unknown system property: ignored, as the hub does */
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(b->app, key);
+    if (value)
+        cJSON_AddStringToObject(b->app, key, value);
+    else
+        cJSON_AddNullToObject(b->app, key);
+    b->size += strlen(key) + (value ? strlen(value) : 0);
+    return 0;
+}
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        if (c == 0) return 0;
+        if (c < 0x80) len = 1;
+        else if ((c & 0xE0) == 0xC0 && c >= 0xC2) len = 2;
+        else if ((c & 0xF0) == 0xE0) len = 3;
+        else if ((c & 0xF8) == 0xF0 && c <= 0xF4) len = 4;
+        else return 0;
+        if (i + len > n) return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static void handle_telemetry(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
+{
+    struct bag_ctx b = {cJSON_CreateObject(), cJSON_CreateObject(), 0};
+    cJSON *rec = cJSON_CreateObject();
+    char now[32], authm[128], *line = NULL;
+    int64_t ms = localhub_now_ms();
+
+    if (localhub_bag_walk(t->bag, strlen(t->bag), bag_cb, &b) != TMA_OK) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a malformed property bag; dropped", c->id);
+        goto out;
+    }
+    if (ev->payloadlen + b.size > D2C_MAX_SIZE) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a message over 256 KB; disconnecting", c->id);
+        schedule_kick(c->id);
+        goto out;
+    }
+    if (ev->retain) cJSON_AddStringToObject(b.app, "mqtt-retain", "true");
+    localhub_iso8601(ms, now);
+    snprintf(authm, sizeof(authm), "{\"scope\":\"device\",\"type\":\"%s\",\"issuer\":\"iothub\"}", c->auth_type);
+    cJSON_AddStringToObject(b.sys, "iothub-connection-device-id", c->id);
+    cJSON_AddStringToObject(b.sys, "iothub-connection-auth-method", authm);
+    cJSON_AddStringToObject(b.sys, "iothub-connection-auth-generation-id", "localhub");
+    cJSON_AddStringToObject(b.sys, "iothub-enqueuedtime", now);
+    cJSON_AddStringToObject(b.sys, "iothub-message-source", "Telemetry");
+
+    cJSON_AddNumberToObject(rec, "seq", (double)++g.telemetry_seq);
+    cJSON_AddStringToObject(rec, "deviceId", c->id);
+    cJSON_AddStringToObject(rec, "enqueuedTime", now);
+    cJSON_AddNumberToObject(rec, "enqueuedTimeMs", (double)ms);
+    cJSON_AddItemToObject(rec, "systemProperties", b.sys);
+    cJSON_AddItemToObject(rec, "applicationProperties", b.app);
+    b.sys = b.app = NULL;
+    if (utf8_valid(ev->payload, ev->payloadlen)) {
+        char *s = malloc((size_t)ev->payloadlen + 1);
+        if (!s) goto out;
+        memcpy(s, ev->payload, ev->payloadlen);
+        s[ev->payloadlen] = '\0';
+        cJSON_AddStringToObject(rec, "payload", s);
+        free(s);
+    } else {
+        char *s = malloc(((size_t)ev->payloadlen + 2) / 3 * 4 + 1);
+        if (!s) goto out;
+        EVP_EncodeBlock((unsigned char *)s, ev->payload, (int)ev->payloadlen);
+        cJSON_AddStringToObject(rec, "payloadBase64", s);
+        free(s);
+    }
+    line = cJSON_PrintUnformatted(rec);
+    if (line && g.telemetry) {
+        fputs(line, g.telemetry);
+        fputc('\n', g.telemetry);
+        g.tel_dirty = 1;
+    }
+out:
+    free(line);
+    cJSON_Delete(b.sys);
+    cJSON_Delete(b.app);
+    cJSON_Delete(rec);
+}
+
+/* ------------------------------------------------------------------ */
+/* twin and methods                                                    */
+
+static void handle_twin_get(struct conn *c, const struct localhub_topic *t)
+{
+    char topic[256];
+    char *doc;
+    if (!(c->subs & LOCALHUB_S_TWIN_RES)) return; /* answers only go to subscribers */
+    doc = localhub_twin_json(g.db, c->id, 0);
+    snprintf(topic, sizeof(topic), "$iothub/twin/res/%d/?$rid=%s", doc ? 200 : 404, t->rid);
+    reply(c, topic, doc ? doc : "", 0, NULL);
+    free(doc);
+}
+
+static void handle_twin_patch(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
+{
+    char topic[300], err[160] = "";
+    int64_t ver = 0;
+    int rc = localhub_twin_patch(g.db, c->id, 0, ev->payload, ev->payloadlen, &ver, err, sizeof(err));
+    if (!(c->subs & LOCALHUB_S_TWIN_RES)) return;
+    if (rc == 0) {
+        snprintf(topic, sizeof(topic), "$iothub/twin/res/204/?$rid=%s&$version=%lld", t->rid, (long long)ver);
+        reply(c, topic, "", 0, NULL);
+    } else {
+        char body[256];
+        cJSON *o = cJSON_CreateObject();
+        char *s;
+        cJSON_AddNumberToObject(o, "errorCode", rc == 400 ? 400004 : rc * 1000);
+        cJSON_AddStringToObject(o, "message", err[0] ? err : "error");
+        s = cJSON_PrintUnformatted(o);
+        snprintf(body, sizeof(body), "%s", s ? s : "");
+        free(s);
+        cJSON_Delete(o);
+        snprintf(topic, sizeof(topic), "$iothub/twin/res/%d/?$rid=%s", rc, t->rid);
+        reply(c, topic, body, 0, NULL);
+    }
+}
+
+static void handle_method_res(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
+{
+    sqlite3_stmt *st;
+    char *end = NULL;
+    long long id = strtoll(t->rid, &end, 10);
+    if (!end || *end) return; /* not one of ours */
+    if (sqlite3_prepare_v2(g.db,
+                           "UPDATE methods SET state='done',status=?,response=? WHERE id=? AND device=? AND state='sent'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int(st, 1, t->status);
+    sqlite3_bind_text(st, 2, ev->payload, (int)ev->payloadlen, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_text(st, 4, c->id, -1, SQLITE_STATIC);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* DPS                                                                 */
+
+static void dps_error(struct conn *c, const char *rid, int code, const char *msg)
+{
+    char topic[256], now[32], tracking[33] = "";
+    cJSON *o = cJSON_CreateObject();
+    char *s;
+    localhub_iso8601(localhub_now_ms(), now);
+    localhub_random_hex(tracking, 16);
+    cJSON_AddNumberToObject(o, "errorCode", code);
+    cJSON_AddStringToObject(o, "trackingId", tracking);
+    cJSON_AddStringToObject(o, "message", msg);
+    cJSON_AddStringToObject(o, "timestampUtc", now);
+    s = cJSON_PrintUnformatted(o);
+    snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s", code / 1000, rid);
+    reply(c, topic, s, 0, NULL);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void handle_dps_register(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
+{
+    char op[96], hex[17], uuid[33], topic[256];
+    sqlite3_stmt *st;
+    if (!(c->subs & LOCALHUB_S_DPS_RES)) return;
+    if (ev->payloadlen > 0) {
+        cJSON *body = cJSON_ParseWithLength(ev->payload, ev->payloadlen);
+        cJSON *rid = body ? cJSON_GetObjectItemCaseSensitive(body, "registrationId") : NULL;
+        int bad = !cJSON_IsObject(body) || (rid && (!cJSON_IsString(rid) || strcmp(rid->valuestring, c->id) != 0));
+        cJSON_Delete(body);
+        if (bad) {
+            /* Node sends a single space as an empty body for polls; be as lenient for registers. */
+            if (!(ev->payloadlen == 1 && ((const char *)ev->payload)[0] == ' ')) {
+                dps_error(c, t->rid, 400004, "The request body is invalid or does not match the registration id.");
+                return;
+            }
+        }
+    }
+    localhub_random_hex(hex, 8);
+    localhub_random_hex(uuid, 16);
+    snprintf(op, sizeof(op), "4.%s.%.8s-%.4s-%.4s-%.4s-%.12s", hex, uuid, uuid + 8, uuid + 12, uuid + 16, uuid + 20);
+    if (sqlite3_prepare_v2(g.db,
+                           "INSERT INTO dps_ops(op_id,reg_id,device_id,auth,thumb,key1,status,created)"
+                           " VALUES(?,?,?,?,?,?,'assigning',?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        dps_error(c, t->rid, 500000, "Internal error.");
+        return;
+    }
+    sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->dps_device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->dps_auth, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, c->dps_thumb, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, c->dps_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, localhub_now_s());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        dps_error(c, t->rid, 500000, "Internal error.");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "operationId", op);
+    cJSON_AddStringToObject(o, "status", "assigning");
+    char *s = cJSON_PrintUnformatted(o);
+    snprintf(topic, sizeof(topic), "$dps/registrations/res/202/?$rid=%s&retry-after=1", t->rid);
+    reply(c, topic, s, 0, NULL);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static int dps_assign(const char *device, const char *auth, const char *thumb, const char *key)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (sqlite3_prepare_v2(g.db,
+                           "INSERT INTO devices(id,auth,thumb1,key1,status,created) VALUES(?1,?2,?3,?4,'enabled',?5)"
+                           " ON CONFLICT(id) DO UPDATE SET auth=?2,thumb1=?3,key1=?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, auth, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, thumb, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, localhub_now_s());
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    if (rc == 0) rc = localhub_twin_ensure(g.db, device);
+    return rc;
+}
+
+static void handle_dps_poll(struct conn *c, const struct localhub_topic *t)
+{
+    sqlite3_stmt *st;
+    char topic[256], now[32], created[32];
+    char device[LOCALHUB_ID_MAX + 1] = "", auth[24] = "", thumb[65] = "", key[64] = "";
+    int found = 0;
+    int64_t created_s = 0;
+    (void)found;
+    if (!(c->subs & LOCALHUB_S_DPS_RES)) return;
+    if (sqlite3_prepare_v2(g.db, "SELECT device_id,auth,thumb,key1,created FROM dps_ops WHERE op_id=? AND reg_id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, t->op_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        found = 1;
+        snprintf(device, sizeof(device), "%s", col(st, 0));
+        snprintf(auth, sizeof(auth), "%s", col(st, 1));
+        snprintf(thumb, sizeof(thumb), "%s", col(st, 2));
+        snprintf(key, sizeof(key), "%s", col(st, 3));
+        created_s = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    if (!found) {
+        dps_error(c, t->rid, 404201, "Operation not found.");
+        return;
+    }
+    localhub_iso8601(localhub_now_ms(), now);
+    localhub_iso8601(created_s * 1000, created);
+    cJSON *o = cJSON_CreateObject(), *rs = cJSON_CreateObject();
+    const char *status = "assigned";
+    int code = 200;
+    if (!c->dps_enabled) {
+        status = "disabled";
+    } else if (dps_assign(device, auth, thumb, key)) {
+        status = "failed";
+        cJSON_AddNumberToObject(rs, "errorCode", 500000);
+        cJSON_AddStringToObject(rs, "errorMessage", "Could not create the device in the hub.");
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    cJSON_AddStringToObject(o, "operationId", t->op_id);
+    cJSON_AddStringToObject(o, "status", status);
+    cJSON_AddStringToObject(rs, "registrationId", c->id);
+    cJSON_AddStringToObject(rs, "createdDateTimeUtc", created);
+    if (strcmp(status, "assigned") == 0) {
+        cJSON_AddStringToObject(rs, "assignedHub", g.hostname);
+        cJSON_AddStringToObject(rs, "deviceId", device);
+        cJSON_AddStringToObject(rs, "substatus", "initialAssignment");
+    }
+    cJSON_AddStringToObject(rs, "status", status);
+    cJSON_AddStringToObject(rs, "lastUpdatedDateTimeUtc", now);
+    cJSON_AddStringToObject(rs, "etag", "\"localhub\"");
+    if (strcmp(c->auth_type, "sas") == 0)
+        cJSON_AddItemToObject(rs, "symmetricKey", cJSON_CreateObject());
+    else
+        cJSON_AddItemToObject(rs, "x509", cJSON_CreateObject());
+    cJSON_AddItemToObject(o, "registrationState", rs);
+    char *s = cJSON_PrintUnformatted(o);
+    snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s", code, t->rid);
+    reply(c, topic, s, 0, NULL);
+    free(s);
+    cJSON_Delete(o);
+    if (sqlite3_prepare_v2(g.db, "UPDATE dps_ops SET status=?,polls=polls+1 WHERE op_id=?", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->op_id, -1, SQLITE_STATIC);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+static int on_message(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_message *ev = event_data;
+    struct conn *c = conn_find(ev->client);
+    struct localhub_topic t;
+    (void)event;
+    (void)userdata;
+    if (!c || !ev->topic) return MOSQ_ERR_ACL_DENIED;
+    if (localhub_parse_publish_topic(ev->topic, c->id, c->is_dps, &t) != TMA_OK) return MOSQ_ERR_ACL_DENIED;
+    switch (t.kind) {
+    case LOCALHUB_T_TELEMETRY: handle_telemetry(c, &t, ev); break;
+    case LOCALHUB_T_TWIN_GET: handle_twin_get(c, &t); break;
+    case LOCALHUB_T_TWIN_PATCH: handle_twin_patch(c, &t, ev); break;
+    case LOCALHUB_T_METHOD_RES: handle_method_res(c, &t, ev); break;
+    case LOCALHUB_T_DPS_REGISTER: handle_dps_register(c, &t, ev); break;
+    case LOCALHUB_T_DPS_POLL: handle_dps_poll(c, &t); break;
+    default: break;
+    }
+    /* The plugin consumed it: nothing a device sends is routed to others. */
+    return MOSQ_ERR_ACL_DENIED;
+}
+
+/* ------------------------------------------------------------------ */
+/* periodic work                                                       */
+
+static void deliver_c2d(int64_t now_s)
+{
+    sqlite3_stmt *st, *del;
+    if (sqlite3_prepare_v2(g.db, "DELETE FROM c2d WHERE expires<=?", -1, &del, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(del, 1, now_s);
+        sqlite3_step(del);
+        sqlite3_finalize(del);
+    }
+    if (sqlite3_prepare_v2(g.db, "SELECT seq,device,bag,payload,expires FROM c2d ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK)
+        return;
+    if (sqlite3_prepare_v2(g.db, "DELETE FROM c2d WHERE seq=?", -1, &del, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *device = col(st, 1);
+        struct conn *c = conn_by_id(device, 0);
+        const char *cid;
+        char topic[4096];
+        mosquitto_property *props = NULL;
+        if (!c || !(c->subs & LOCALHUB_S_C2D) || !(cid = mosquitto_client_id(c->client))) continue;
+        snprintf(topic, sizeof(topic), "devices/%s/messages/devicebound/%s", device, col(st, 2));
+        /* Remaining TTL travels with the message in the broker's session queue. */
+        int64_t left = sqlite3_column_int64(st, 4) - now_s;
+        mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)(left > 0 ? left : 1));
+        /* QoS 1: the broker's persistent session redelivers it until PUBACK. */
+        if (mosquitto_broker_publish_copy(cid, topic, sqlite3_column_bytes(st, 3), sqlite3_column_blob(st, 3), 1, false,
+                                          props) == MOSQ_ERR_SUCCESS) {
+            sqlite3_bind_int64(del, 1, sqlite3_column_int64(st, 0));
+            sqlite3_step(del);
+            sqlite3_reset(del);
+        }
+    }
+    sqlite3_finalize(del);
+    sqlite3_finalize(st);
+}
+
+static void push_desired(void)
+{
+    sqlite3_stmt *st;
+    int64_t last = 0;
+    if (sqlite3_prepare_v2(g.db, "SELECT seq,device,version,patch FROM desired_push ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK)
+        return;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct conn *c = conn_by_id(col(st, 1), 0);
+        last = sqlite3_column_int64(st, 0);
+        if (!c || !(c->subs & LOCALHUB_S_TWIN_DESIRED)) continue; /* not kept for offline devices */
+        cJSON *p = cJSON_Parse(col(st, 3));
+        if (!p) continue;
+        cJSON_AddNumberToObject(p, "$version", (double)sqlite3_column_int64(st, 2));
+        char *s = cJSON_PrintUnformatted(p), topic[128];
+        snprintf(topic, sizeof(topic), "$iothub/twin/PATCH/properties/desired/?$version=%lld",
+                 (long long)sqlite3_column_int64(st, 2));
+        reply(c, topic, s, 0, NULL);
+        free(s);
+        cJSON_Delete(p);
+    }
+    sqlite3_finalize(st);
+    if (last && sqlite3_prepare_v2(g.db, "DELETE FROM desired_push WHERE seq<=?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, last);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+}
+
+static void method_done(int64_t id, int status)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='done',status=? WHERE id=?", -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int(st, 1, status);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+static void run_methods(int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(g.db, "SELECT id,device,name,payload FROM methods WHERE state='new'", -1, &st, NULL) ==
+        SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            struct conn *c = conn_by_id(col(st, 1), 0);
+            if (!c || !(c->subs & LOCALHUB_S_METHODS)) {
+                method_done(id, 404); /* 404103 DeviceNotOnline */
+                continue;
+            }
+            char topic[300];
+            sqlite3_stmt *up;
+            snprintf(topic, sizeof(topic), "$iothub/methods/POST/%s/?$rid=%lld", col(st, 2), (long long)id);
+            reply(c, topic, col(st, 3), 0, NULL);
+            if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='sent',sent=? WHERE id=?", -1, &up, NULL) ==
+                SQLITE_OK) {
+                sqlite3_bind_int64(up, 1, now_ms);
+                sqlite3_bind_int64(up, 2, id);
+                sqlite3_step(up);
+                sqlite3_finalize(up);
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='done',status=504 WHERE state='sent' AND sent+timeout*1000<=?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now_ms);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+}
+
+static int on_tick(int event, void *event_data, void *userdata)
+{
+    int64_t now_ms = localhub_now_ms(), now_s = now_ms / 1000;
+    (void)event;
+    (void)event_data;
+    (void)userdata;
+    if (now_ms - g.last_tick_ms < TICK_PERIOD_MS) return MOSQ_ERR_SUCCESS;
+    g.last_tick_ms = now_ms;
+    if (g.tel_dirty && g.telemetry) {
+        fflush(g.telemetry);
+        g.tel_dirty = 0;
+    }
+    while (g.kicks) {
+        struct kick *k = g.kicks;
+        g.kicks = k->next;
+        mosquitto_kick_client_by_clientid(k->id, false);
+        free(k);
+    }
+    /* SAS tokens: disconnect when the token expires. */
+    for (size_t b = 0; b < CONN_BUCKETS; b++)
+        for (struct conn *c = g.buckets[b]; c; c = c->next)
+            if (c->sas_expiry_s && c->sas_expiry_s <= now_s) {
+                c->sas_expiry_s = 0;
+                mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: SAS token of '%s' expired; disconnecting", c->id);
+                schedule_kick(c->id);
+            }
+    deliver_c2d(now_s);
+    push_desired();
+    run_methods(now_ms);
+    return MOSQ_ERR_SUCCESS;
+}
+
+static int on_disconnect(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_disconnect *ev = event_data;
+    struct conn *c = conn_find(ev->client);
+    (void)event;
+    (void)userdata;
+    if (!c) return MOSQ_ERR_SUCCESS;
+    if (!c->is_dps) {
+        struct conn *newest = conn_by_id(c->id, 0);
+        if (newest == c) set_conn_state(c->id, "Disconnected", 0, -1);
+    }
+    conn_remove(ev->client);
+    return MOSQ_ERR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+
+int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+    for (int i = 0; i < supported_version_count; i++)
+        if (supported_versions[i] == 5) return 5;
+    return -1;
+}
+
+int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, struct mosquitto_opt *opts,
+                          int opt_count)
+{
+    char err[256], path[4096];
+    int (*idx_fn)(void);
+    (void)userdata;
+    memset(&g, 0, sizeof(g));
+    g.pid = identifier;
+    for (int i = 0; i < opt_count; i++)
+        if (strcmp(opts[i].key, "state_dir") == 0) snprintf(g.state_dir, sizeof(g.state_dir), "%s", opts[i].value);
+    if (!g.state_dir[0]) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: plugin_opt_state_dir is required");
+        return MOSQ_ERR_INVAL;
+    }
+    g.db = localhub_db_open(g.state_dir, err, sizeof(err));
+    if (!g.db) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: %s", err);
+        return MOSQ_ERR_UNKNOWN;
+    }
+    if (localhub_db_meta_get(g.db, "hostname", g.hostname, sizeof(g.hostname)))
+        snprintf(g.hostname, sizeof(g.hostname), "localhost");
+    if (localhub_db_meta_get(g.db, "id_scope", g.id_scope, sizeof(g.id_scope))) g.id_scope[0] = '\0';
+    snprintf(path, sizeof(path), "%s/telemetry.jsonl", g.state_dir);
+    g.telemetry = fopen(path, "a");
+    if (!g.telemetry) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot open %s", path);
+        return MOSQ_ERR_UNKNOWN;
+    }
+    *(void **)(&idx_fn) = dlsym(RTLD_DEFAULT, "localhub_tls_chain_index");
+    g.chain_idx = idx_fn ? idx_fn() : -1;
+    if (!idx_fn)
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "localhub: TLS shim not preloaded; intermediate certificates cannot be used");
+    /* Methods left in flight by a previous run cannot be answered any more. */
+    localhub_db_exec(g.db, "UPDATE methods SET state='done',status=504 WHERE state='sent'");
+    localhub_db_exec(g.db, "UPDATE devices SET conn_state='Disconnected'");
+    mosquitto_callback_register(g.pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL);
+    mosquitto_callback_register(g.pid, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL);
+    mosquitto_callback_register(g.pid, MOSQ_EVT_MESSAGE, on_message, NULL, NULL);
+    mosquitto_callback_register(g.pid, MOSQ_EVT_TICK, on_tick, NULL, NULL);
+    mosquitto_callback_register(g.pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, NULL);
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: plugin ready (hub %s, id scope %s)", g.hostname, g.id_scope);
+    return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt_count)
+{
+    (void)userdata;
+    (void)opts;
+    (void)opt_count;
+    mosquitto_callback_unregister(g.pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
+    mosquitto_callback_unregister(g.pid, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+    mosquitto_callback_unregister(g.pid, MOSQ_EVT_MESSAGE, on_message, NULL);
+    mosquitto_callback_unregister(g.pid, MOSQ_EVT_TICK, on_tick, NULL);
+    mosquitto_callback_unregister(g.pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
+    if (g.telemetry) fclose(g.telemetry);
+    for (size_t b = 0; b < CONN_BUCKETS; b++)
+        while (g.buckets[b]) conn_remove(g.buckets[b]->client);
+    while (g.kicks) {
+        struct kick *k = g.kicks;
+        g.kicks = k->next;
+        free(k);
+    }
+    sqlite3_close(g.db);
+    return MOSQ_ERR_SUCCESS;
+}
