@@ -8,3 +8,18 @@ if(TARGET iothub)
     ${PROJECT_SOURCE_DIR}/port/storage_file.c
     LIBS iothub tma_testlib LABELS unit)
 endif()
+if(TARGET iothub)
+  tma_add_test(NAME iothub_core SOURCES unit/test_iothub_core.c LIBS iothub tma_testlib LABELS unit)
+endif()
+if(TARGET iothub)
+  tma_add_fuzz(NAME iothub_topic SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_topic.c
+    LIBS iothub CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub/fuzz/iothub_topic)
+  tma_add_fuzz(NAME iothub_json SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_json.c
+    LIBS iothub CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub/fuzz/iothub_json)
+endif()
+# The shared replay driver uses scandir(), which strict C11 hides.
+foreach(t fuzz_iothub_topic fuzz_iothub_json)
+  if(TARGET ${t})
+    target_compile_definitions(${t} PRIVATE _POSIX_C_SOURCE=200809L)
+  endif()
+endforeach()

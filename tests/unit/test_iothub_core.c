@@ -1,0 +1,329 @@
+/* Unit tests of the IoT Hub pure functions not covered by the vector file:
+ * JSON reader API, twin/DPS bodies, retry and pacing, connection strings,
+ * Base64, bad parameters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "iothub/dps.h"
+#include "iothub/iothub.h"
+#include "iothub/json.h"
+
+#define I_ERR(c) TMA_ERR(TMA_LAYER_IOTHUB, (c))
+#define D_ERR(c) TMA_ERR(TMA_LAYER_DPS, (c))
+
+static struct tma_span sp(const char *s)
+{
+    struct tma_span r;
+    r.ptr = (const uint8_t *)s;
+    r.len = strlen(s);
+    return r;
+}
+
+static void test_json_tokens_in_order(void **state)
+{
+    struct iothub_json_reader r;
+    struct iothub_json_token t;
+    static const enum iothub_json_kind want[] = {
+        IOTHUB_JSON_BEGIN_OBJECT, IOTHUB_JSON_NAME,   IOTHUB_JSON_BEGIN_ARRAY, IOTHUB_JSON_NUMBER,
+        IOTHUB_JSON_STRING,       IOTHUB_JSON_TRUE,   IOTHUB_JSON_FALSE,       IOTHUB_JSON_NULL,
+        IOTHUB_JSON_END_ARRAY,    IOTHUB_JSON_NAME,   IOTHUB_JSON_BEGIN_OBJECT, IOTHUB_JSON_END_OBJECT,
+        IOTHUB_JSON_END_OBJECT};
+    size_t i;
+    (void)state;
+    assert_int_equal(iothub_json_reader_init(&r, sp("{\"a\":[1,\"x\",true,false,null],\"b\":{}}")), TMA_OK);
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+        assert_int_equal(t.kind, want[i]);
+    }
+    assert_int_equal(iothub_json_next(&r, &t), I_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_json_next(&r, &t), I_ERR(TMA_C_NOT_FOUND));
+}
+
+static void test_json_failed_reader_stays_failed(void **state)
+{
+    struct iothub_json_reader r;
+    struct iothub_json_token t;
+    (void)state;
+    assert_int_equal(iothub_json_reader_init(&r, sp("[1,]")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(t.kind, IOTHUB_JSON_NONE);
+    assert_int_equal(iothub_json_next(&r, &t), I_ERR(TMA_C_MALFORMED));
+}
+
+static void test_json_string_unescape_utf8(void **state)
+{
+    struct iothub_json_reader r;
+    struct iothub_json_token t;
+    char out[32];
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(iothub_json_reader_init(&r, sp("\"a\\u00e9\\ud83d\\ude00\\n\\/\"")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_true(t.escaped);
+    assert_int_equal(iothub_json_token_string(&t, out, sizeof(out), &n), TMA_OK);
+    assert_int_equal(n, 1 + 2 + 4 + 1 + 1);
+    assert_memory_equal(out, "a\xc3\xa9\xf0\x9f\x98\x80\n/", n);
+    assert_true(iothub_json_token_eq(&t, "a\xc3\xa9\xf0\x9f\x98\x80\n/"));
+    assert_false(iothub_json_token_eq(&t, "a"));
+    assert_int_equal(iothub_json_token_string(&t, out, 4, &n), I_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(n, 9);
+    /* lone surrogate and NUL are refused when unescaping */
+    assert_int_equal(iothub_json_reader_init(&r, sp("\"\\ud83d\"")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_token_string(&t, out, sizeof(out), &n), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_json_reader_init(&r, sp("\"\\u0000\"")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_token_string(&t, out, sizeof(out), &n), I_ERR(TMA_C_MALFORMED));
+}
+
+static void int_of(const char *doc, tma_status want_st, int64_t want)
+{
+    struct iothub_json_reader r;
+    struct iothub_json_token t;
+    int64_t v = 0;
+    assert_int_equal(iothub_json_reader_init(&r, sp(doc)), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_token_int64(&t, &v), want_st);
+    if (want_st == TMA_OK) {
+        assert_true(v == want);
+    }
+}
+
+static void test_json_int64_limits(void **state)
+{
+    (void)state;
+    int_of("0", TMA_OK, 0);
+    int_of("-1", TMA_OK, -1);
+    int_of("9223372036854775807", TMA_OK, INT64_MAX);
+    int_of("-9223372036854775808", TMA_OK, INT64_MIN);
+    int_of("9223372036854775808", I_ERR(TMA_C_MALFORMED), 0);
+    int_of("-9223372036854775809", I_ERR(TMA_C_MALFORMED), 0);
+    int_of("1.5", I_ERR(TMA_C_MALFORMED), 0);
+    int_of("1e3", I_ERR(TMA_C_MALFORMED), 0);
+}
+
+static void test_json_skip_and_write(void **state)
+{
+    struct iothub_json_reader r;
+    struct iothub_json_token t;
+    char out[64];
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(iothub_json_reader_init(&r, sp("{\"skip\":{\"a\":[1,{\"b\":2}]},\"k\":3}")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_true(iothub_json_token_eq(&t, "skip"));
+    assert_int_equal(iothub_json_skip(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_true(iothub_json_token_eq(&t, "k"));
+    assert_int_equal(iothub_json_write_string("a\"b\\c\n\x01", out, sizeof(out), &n), TMA_OK);
+    assert_string_equal(out, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+    assert_int_equal(iothub_json_validate(sp(out)), TMA_OK);
+    assert_int_equal(iothub_json_write_string("abc", out, 3, &n), I_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(n, 5);
+}
+
+static void test_twin_desired_version(void **state)
+{
+    int64_t v = 0;
+    (void)state;
+    assert_int_equal(iothub_twin_desired_version(
+                         sp("{\"desired\":{\"x\":{\"$version\":99},\"$version\":4},\"reported\":{\"$version\":2}}"),
+                         true, &v),
+                     TMA_OK);
+    assert_int_equal(v, 4);
+    assert_int_equal(iothub_twin_desired_version(sp("{\"device_count\":100,\"$version\":4}"), false, &v), TMA_OK);
+    assert_int_equal(v, 4);
+    assert_int_equal(iothub_twin_desired_version(sp("{\"reported\":{\"$version\":2}}"), true, &v),
+                     I_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_twin_desired_version(sp("{\"$version\":\"4\"}"), false, &v), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_twin_desired_version(sp("{\"$version\":4"), false, &v), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_twin_desired_version(sp("{\"$version\":4} x"), false, &v), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_twin_desired_version(sp("[]"), false, &v), I_ERR(TMA_C_MALFORMED));
+}
+
+static void test_dps_response_bodies(void **state)
+{
+    struct dps_response r;
+    (void)state;
+    assert_int_equal(dps_parse_response(sp("{\"operationId\":\"4.d0a671905ea5b2c8.e7173b7b\",\"status\":\"assigning\"}"), &r), TMA_OK);
+    assert_int_equal(r.status, DPS_STATUS_ASSIGNING);
+    assert_int_equal(r.operation_id.len, strlen("4.d0a671905ea5b2c8.e7173b7b"));
+    assert_false(dps_status_is_terminal(r.status));
+    assert_int_equal(dps_parse_response(sp(
+        "{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":{\"x509\":{},"
+        "\"registrationId\":\"my-device\",\"createdDateTimeUtc\":\"2024-01-01T00:00:00Z\","
+        "\"assignedHub\":\"myhub.azure-devices.net\",\"deviceId\":\"my-device\",\"status\":\"assigned\","
+        "\"substatus\":\"initialAssignment\",\"payload\":{\"a\":[1,2]}}}"), &r), TMA_OK);
+    assert_int_equal(r.status, DPS_STATUS_ASSIGNED);
+    assert_int_equal(r.registration_status, DPS_STATUS_ASSIGNED);
+    assert_memory_equal(r.assigned_hub.ptr, "myhub.azure-devices.net", r.assigned_hub.len);
+    assert_memory_equal(r.device_id.ptr, "my-device", r.device_id.len);
+    assert_true(dps_status_is_terminal(r.status));
+    assert_int_equal(dps_parse_response(sp(
+        "{\"errorCode\":401002,\"trackingId\":\"t\",\"message\":\"Invalid certificate.\",\"timestampUtc\":\"x\"}"), &r), TMA_OK);
+    assert_true(r.has_error_code);
+    assert_int_equal(r.error_code, 401002);
+    assert_memory_equal(r.message.ptr, "Invalid certificate.", r.message.len);
+    /* assigned without the hub is refused */
+    assert_int_equal(dps_parse_response(sp("{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":{\"deviceId\":\"d\"}}"), &r),
+                     D_ERR(TMA_C_MALFORMED));
+    assert_int_equal(dps_parse_response(sp("{\"status\":3}"), &r), D_ERR(TMA_C_MALFORMED));
+    assert_int_equal(dps_parse_response(sp("{\"status\":\"assigning\""), &r), D_ERR(TMA_C_MALFORMED));
+    assert_int_equal(dps_parse_response(sp(""), &r), D_ERR(TMA_C_MALFORMED));
+    assert_int_equal(dps_register_body("d", "{bad", NULL, 0, &(size_t){0}), D_ERR(TMA_C_MALFORMED));
+}
+
+static void test_retry_backoff_and_pacer(void **state)
+{
+    struct iothub_key_pacer p;
+    struct iothub_retry_policy pol;
+    uint64_t now = 1000000;
+    int i;
+    (void)state;
+    assert_int_equal(iothub_retry_delay_ms(0, 1000, 100000, 0, 0), 1000);
+    assert_int_equal(iothub_retry_delay_ms(3, 1000, 100000, 500, 0), 8500);
+    assert_int_equal(iothub_retry_delay_ms(3, 1000, 100000, 500, 9000), 0);
+    assert_int_equal(iothub_retry_delay_ms(10, 1000, 100000, 0, 0), 100000);
+    /* jitter only when it still fits under max */
+    assert_int_equal(iothub_retry_delay_ms(7, 1000, 100000, 5000, 0), 100000);
+    assert_int_equal(iothub_retry_delay_ms(40, 1000, 100000, 5000, 0), 100000);
+    /* pacer: a burst of 4, then one per t_max */
+    iothub_key_pacer_init(&p, 5000, 4);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(iothub_key_pacer_wait_ms(&p, now), 0);
+        iothub_key_pacer_record(&p, now);
+    }
+    assert_int_equal(iothub_key_pacer_wait_ms(&p, now), 5000);
+    assert_int_equal(iothub_key_pacer_wait_ms(&p, now + 4999), 1);
+    assert_int_equal(iothub_key_pacer_wait_ms(&p, now + 5000), 0);
+    /* sustained: 100 operations as fast as allowed take >= 96 * t_max */
+    {
+        uint64_t t = now + 5000;
+        for (i = 0; i < 100; i++) {
+            t += iothub_key_pacer_wait_ms(&p, t);
+            iothub_key_pacer_record(&p, t);
+        }
+        assert_true(t - (now + 5000) >= 99ull * 5000);
+    }
+    /* policy: the pacer stretches the back-off when the key is used */
+    iothub_retry_policy_init(&pol);
+    assert_int_equal(iothub_retry_next_delay_ms(&pol, 0, 0, 0, true, now), 1000);
+    for (i = 0; i < 4; i++) {
+        iothub_key_pacer_record(&pol.pacer, now);
+    }
+    assert_true(iothub_retry_next_delay_ms(&pol, 0, 0, 0, true, now) >= 5300);
+    assert_int_equal(iothub_retry_next_delay_ms(&pol, 0, 0, 0, false, now), 1000);
+    assert_int_equal(iothub_retry_next_delay_ms(&pol, 0, 0, 12345, false, now), 1000 + 12345 % 5001);
+    assert_true(iothub_status_retriable(429));
+    assert_true(iothub_status_retriable(500));
+    assert_true(iothub_status_retriable(503));
+    assert_false(iothub_status_retriable(401));
+    assert_false(iothub_status_retriable(200));
+}
+
+static void test_sas_renewal_time(void **state)
+{
+    (void)state;
+    assert_int_equal(iothub_sas_renew_at(1000, 4600), 1000 + 2880);
+    assert_int_equal(iothub_sas_renew_at(1000, 1000), 1000);
+}
+
+static void test_connection_strings(void **state)
+{
+    struct iothub_connection_string cs;
+    (void)state;
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h.azure-devices.net;DeviceId=dev1;x509=true"), &cs), TMA_OK);
+    assert_true(cs.x509);
+    assert_memory_equal(cs.host.ptr, "h.azure-devices.net", cs.host.len);
+    assert_memory_equal(cs.device_id.ptr, "dev1", cs.device_id.len);
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=d;SharedAccessKey=YWJj=="), &cs), TMA_OK);
+    assert_false(cs.x509);
+    assert_memory_equal(cs.shared_key.ptr, "YWJj==", cs.shared_key.len);
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=YWJj;GatewayHostName=g;"), &cs), TMA_OK);
+    assert_memory_equal(cs.module_id.ptr, "m", cs.module_id.len);
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=d"), &cs), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=d;x509=true;SharedAccessKey=YWJj"), &cs), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;HostName=i;DeviceId=d;x509=true"), &cs), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=;x509=true"), &cs), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;;DeviceId=d;x509=true"), &cs), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=d;x509=false"), &cs), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp("garbage"), &cs), I_ERR(TMA_C_MALFORMED));
+}
+
+static void test_base64_and_urlcoding(void **state)
+{
+    uint8_t bin[64];
+    char txt[64];
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(iothub_base64_encode((const uint8_t *)"abcd", 4, txt, sizeof(txt), &n), TMA_OK);
+    assert_string_equal(txt, "YWJjZA==");
+    assert_int_equal(iothub_base64_decode("YWJjZA==", 8, bin, sizeof(bin), &n), TMA_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(bin, "abcd", 4);
+    assert_int_equal(iothub_base64_decode("YWJjZA=", 7, bin, sizeof(bin), &n), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_base64_decode("YW!jZA==", 8, bin, sizeof(bin), &n), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_base64_decode("YWJjZB==", 8, bin, sizeof(bin), &n), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_base64_decode("=AAA", 4, bin, sizeof(bin), &n), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_base64_decode("YWJjZA==", 8, bin, 3, &n), I_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(iothub_url_decode(sp("a%2Fb%2fc+d"), txt, sizeof(txt), &n), TMA_OK);
+    assert_string_equal(txt, "a/b/c+d");
+    assert_int_equal(iothub_url_decode(sp("a%2"), txt, sizeof(txt), &n), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_url_decode(sp("a%zz"), txt, sizeof(txt), &n), I_ERR(TMA_C_MALFORMED));
+    assert_true(iothub_bag_key_is(sp("%24.mid"), "$.mid"));
+    assert_true(iothub_bag_key_is(sp("$.mid"), "$.mid"));
+    assert_false(iothub_bag_key_is(sp("%24.mi"), "$.mid"));
+    assert_false(iothub_bag_key_is(sp("%2"), "%2"));
+}
+
+static void test_bad_parameters(void **state)
+{
+    struct iothub_identity id = {"h", "d", NULL};
+    struct iothub_identity bad = {"h", "", NULL};
+    char out[64];
+    size_t n;
+    (void)state;
+    assert_int_equal(iothub_client_id(NULL, out, sizeof(out), &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_client_id(&bad, out, sizeof(out), &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_client_id(&id, out, sizeof(out), NULL), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_client_id(&id, NULL, 5, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_client_id(&id, NULL, 0, &n), I_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(n, 1);
+    assert_int_equal(iothub_telemetry_topic(&id, NULL, 1, out, sizeof(out), &n), I_ERR(TMA_C_BAD_PARAM));
+    {
+        struct iothub_property p = {"", "v"};
+        assert_int_equal(iothub_telemetry_topic(&id, &p, 1, out, sizeof(out), &n), I_ERR(TMA_C_BAD_PARAM));
+    }
+    assert_int_equal(iothub_sas_password("r", "!!!!", NULL, 1, NULL, out, sizeof(out), &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_string_equal(iothub_connack_reason(5) != NULL ? "ok" : "null", "ok");
+    assert_non_null(strstr(iothub_connack_reason(5), "not authorized"));
+    assert_non_null(strstr(iothub_connack_reason(77), "unknown"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_tokens_in_order),
+        cmocka_unit_test(test_json_failed_reader_stays_failed),
+        cmocka_unit_test(test_json_string_unescape_utf8),
+        cmocka_unit_test(test_json_int64_limits),
+        cmocka_unit_test(test_json_skip_and_write),
+        cmocka_unit_test(test_twin_desired_version),
+        cmocka_unit_test(test_dps_response_bodies),
+        cmocka_unit_test(test_retry_backoff_and_pacer),
+        cmocka_unit_test(test_sas_renewal_time),
+        cmocka_unit_test(test_connection_strings),
+        cmocka_unit_test(test_base64_and_urlcoding),
+        cmocka_unit_test(test_bad_parameters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
