@@ -123,7 +123,7 @@ struct trustm {
     uint8_t rx_nr; /**< number of the chip's last data frame received */
     uint8_t prl;   /**< presentation layer in use since the last reset */
     uint8_t locked;
-    uint8_t tx[TRUSTM_FRAME_MAX]; /**< the frame in flight (kept for retransmission) */
+    uint8_t tx[TRUSTM_FRAME_MAX + 1]; /**< register byte + the frame in flight (kept for retransmission) */
     uint8_t rx[TRUSTM_FRAME_MAX]; /**< the frame last received */
 #if TRUSTM_CFG_SHIELD
     const struct trustm_crypto_ops *ops;

@@ -1,0 +1,188 @@
+/* AES-128-CCM with an 8-byte tag and an 8-byte nonce (L = 7), streaming, and
+ * the TLS 1.2 PRF with SHA-256, built on the platform's crypto ops (spec 4.4,
+ * 4.5). Only compiled in with TRUSTM_CFG_SHIELD. */
+#include <string.h>
+
+#include "stack.h"
+
+void trustm_wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (n--) {
+        *v++ = 0;
+    }
+}
+
+int trustm_ct_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint8_t d = 0;
+    while (n--) {
+        d = (uint8_t)(d | (*a++ ^ *b++));
+    }
+    return d != 0;
+}
+
+#if TRUSTM_CFG_SHIELD
+
+static void enc(struct trustm_ccm *c, const uint8_t in[16], uint8_t out[16])
+{
+    if (c->ops->aes128_encrypt(c->ops->ctx, c->key, in, out) != TMA_OK) {
+        c->err = 1;
+    }
+}
+
+/* Counter block A_i: flags (L - 1 = 6), nonce, 7-byte counter. */
+static void ctr_block(const struct trustm_ccm *c, uint32_t i, uint8_t a[16])
+{
+    memset(a, 0, 16);
+    a[0] = 6;
+    memcpy(a + 1, c->nonce, 8);
+    a[12] = (uint8_t)(i >> 24);
+    a[13] = (uint8_t)(i >> 16);
+    a[14] = (uint8_t)(i >> 8);
+    a[15] = (uint8_t)i;
+}
+
+void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
+                      const uint8_t key[16], const uint8_t nonce[8])
+{
+    memset(c, 0, sizeof *c);
+    c->ops = ops;
+    c->key = key;
+    memcpy(c->nonce, nonce, 8);
+    c->kpos = 16; /* next key stream byte needs block 1 */
+}
+
+void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen)
+{
+    uint8_t b[16];
+    /* B0: Adata, M' = (8 - 2) / 2 = 3, L' = 6; nonce; 7-byte length. */
+    ctr_block(c, (uint32_t)plen, b);
+    b[0] = 0x5E;
+    enc(c, b, c->x);
+    /* B1: 2-byte AD length 8, the AD, zero padding. */
+    memset(b, 0, 16);
+    b[1] = 8;
+    memcpy(b + 2, ad, 8);
+    {
+        unsigned i;
+        for (i = 0; i < 16; i++) {
+            c->x[i] ^= b[i];
+        }
+    }
+    enc(c, c->x, c->x);
+    c->xpos = 0;
+}
+
+void trustm_ccm_mac(struct trustm_ccm *c, const uint8_t *p, size_t n)
+{
+    while (n--) {
+        c->x[c->xpos++] ^= *p++;
+        if (c->xpos == 16) {
+            enc(c, c->x, c->x);
+            c->xpos = 0;
+        }
+    }
+}
+
+void trustm_ccm_ctr(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n)
+{
+    while (n--) {
+        if (c->kpos == 16) {
+            uint8_t a[16];
+            ctr_block(c, ++c->ctr, a);
+            enc(c, a, c->ks);
+            c->kpos = 0;
+        }
+        *out++ = (uint8_t)(*in++ ^ c->ks[c->kpos++]);
+    }
+}
+
+tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8])
+{
+    uint8_t s0[16];
+    unsigned i;
+    if (c->xpos) {
+        enc(c, c->x, c->x); /* zero padding of the last block */
+        c->xpos = 0;
+    }
+    ctr_block(c, 0, s0);
+    enc(c, s0, s0);
+    for (i = 0; i < 8; i++) {
+        tag[i] = (uint8_t)(c->x[i] ^ s0[i]);
+    }
+    trustm_wipe(s0, sizeof s0);
+    trustm_wipe(c->ks, sizeof c->ks);
+    trustm_wipe(c->x, sizeof c->x);
+    return c->err ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
+}
+
+tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t key[16],
+                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           size_t n, uint8_t *out)
+{
+    struct trustm_ccm c;
+    trustm_ccm_start(&c, ops, key, nonce);
+    trustm_ccm_mac_start(&c, ad, n);
+    trustm_ccm_mac(&c, in, n);
+    trustm_ccm_ctr(&c, in, out, n);
+    return trustm_ccm_tag(&c, out + n);
+}
+
+tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t key[16],
+                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           size_t n, uint8_t *out)
+{
+    struct trustm_ccm c;
+    uint8_t tag[8];
+    tma_status st;
+    trustm_ccm_start(&c, ops, key, nonce);
+    trustm_ccm_mac_start(&c, ad, n);
+    trustm_ccm_ctr(&c, in, out, n);
+    trustm_ccm_mac(&c, out, n);
+    st = trustm_ccm_tag(&c, tag);
+    if (st == TMA_OK && trustm_ct_diff(tag, in + n, 8)) {
+        st = TRUSTM_ST(SHIELD, INTEGRITY);
+    }
+    if (st != TMA_OK) {
+        trustm_wipe(out, n);
+    }
+    return st;
+}
+
+tma_status trustm_prf_sha256(const struct trustm_crypto_ops *ops, const uint8_t *secret,
+                             size_t secret_len, const uint8_t *label, size_t label_len,
+                             const uint8_t *seed, size_t seed_len, uint8_t *out, size_t out_len)
+{
+    /* A(i) || label || seed, with A(0) = label || seed. */
+    uint8_t buf[32 + 16 + 32];
+    uint8_t blk[32];
+    size_t ls = label_len + seed_len;
+    size_t done = 0;
+    tma_status st = TRUSTM_ST(SHIELD, BAD_PARAM);
+
+    if (ls > 48 || out_len > 64) {
+        return st;
+    }
+    memcpy(buf + 32, label, label_len);
+    memcpy(buf + 32 + label_len, seed, seed_len);
+    /* A(1) = HMAC(secret, A(0)) */
+    st = ops->hmac_sha256(ops->ctx, secret, secret_len, buf + 32, ls, buf);
+    while (st == TMA_OK && done < out_len) {
+        size_t k = out_len - done < 32 ? out_len - done : 32;
+        st = ops->hmac_sha256(ops->ctx, secret, secret_len, buf, 32 + ls, blk);
+        if (st != TMA_OK) {
+            break;
+        }
+        memcpy(out + done, blk, k);
+        done += k;
+        /* A(i+1) = HMAC(secret, A(i)) */
+        st = ops->hmac_sha256(ops->ctx, secret, secret_len, buf, 32, blk);
+        memcpy(buf, blk, 32);
+    }
+    trustm_wipe(buf, sizeof buf);
+    trustm_wipe(blk, sizeof blk);
+    return st == TMA_OK ? TMA_OK : TRUSTM_ST(SHIELD, CRYPTO);
+}
+
+#endif /* TRUSTM_CFG_SHIELD */

@@ -1,0 +1,142 @@
+/* Data link layer: CRC-16, frame codec and the acknowledgement state machine
+ * (spec section 2). Pure functions: no I/O, no time. */
+#include "stack.h"
+
+/* CRC-16/KERMIT register (reflected 0x1021, init 0, no final XOR), spec 2.3. */
+uint16_t trustm_crc16(uint16_t crc, const uint8_t *p, size_t n)
+{
+    while (n--) {
+        unsigned i;
+        crc = (uint16_t)(crc ^ *p++);
+        for (i = 0; i < 8; i++) {
+            crc = (uint16_t)((crc & 1u) ? (crc >> 1) ^ 0x8408u : crc >> 1);
+        }
+    }
+    return crc;
+}
+
+size_t trustm_frame_encode(uint8_t *frame, uint8_t fctr, size_t plen)
+{
+    uint16_t crc;
+    frame[0] = fctr;
+    frame[1] = (uint8_t)(plen >> 8);
+    frame[2] = (uint8_t)plen;
+    crc = trustm_crc16(0, frame, plen + 3);
+    /* High byte of the register first (spec 2.3, as the chip's logs show). */
+    frame[plen + 3] = (uint8_t)(crc >> 8);
+    frame[plen + 4] = (uint8_t)crc;
+    return plen + 5;
+}
+
+tma_status trustm_frame_decode(const uint8_t *buf, size_t n, struct trustm_frame *out)
+{
+    uint8_t f;
+    uint16_t len;
+    uint16_t crc;
+
+    out->kind = TRUSTM_FR_BAD;
+    out->nak = 0;
+    out->plen = 0;
+    out->pkt = buf + (n >= 3 ? 3 : 0);
+    if (n < 5) {
+        return TRUSTM_ST(LINK, MALFORMED);
+    }
+    f = buf[0];
+    len = (uint16_t)((buf[1] << 8) | buf[2]);
+    if ((size_t)len + 5u != n) {
+        return TRUSTM_ST(LINK, MALFORMED);
+    }
+    crc = trustm_crc16(0, buf, n - 2);
+    if (buf[n - 2] != (uint8_t)(crc >> 8) || buf[n - 1] != (uint8_t)crc) {
+        return TRUSTM_ST(LINK, INTEGRITY);
+    }
+    /* RFU bit 4 and SEQCTR 11 are invalid in every frame. */
+    if ((f & 0x10u) || (f & 0x60u) == 0x60u) {
+        return TRUSTM_ST(LINK, MALFORMED);
+    }
+    out->frnr = (uint8_t)((f >> 2) & 3u);
+    out->acknr = (uint8_t)(f & 3u);
+    if (f & 0x80u) {
+        /* Control frame: no packet, no frame number. */
+        if (len != 0 || out->frnr != 0) {
+            return TRUSTM_ST(LINK, MALFORMED);
+        }
+        if ((f & 0x60u) == 0x40u) {
+            if (out->acknr != 0) {
+                return TRUSTM_ST(LINK, MALFORMED);
+            }
+            out->kind = TRUSTM_FR_RESYNC;
+        } else {
+            out->kind = (f & 0x20u) ? TRUSTM_FR_NAK : TRUSTM_FR_ACK;
+        }
+        return TMA_OK;
+    }
+    if (len == 0 || (f & 0x40u)) {
+        return TRUSTM_ST(LINK, MALFORMED);
+    }
+    out->kind = TRUSTM_FR_DATA;
+    out->nak = (uint8_t)((f & 0x20u) != 0);
+    out->plen = len;
+    return TMA_OK;
+}
+
+unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
+                          struct trustm_frame *fr)
+{
+    uint8_t next_rx = (uint8_t)((lk->rx_nr + 1u) & 3u);
+
+    if (n == 0) {
+        /* Retransmission timer expired. */
+        return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
+    }
+    if (trustm_frame_decode(buf, n, fr) != TMA_OK) {
+        /* A corrupt 5-byte frame was a control frame: if it may have been
+         * our ACK, send our frame again (the chip re-ACKs a duplicate).
+         * A corrupt data frame is NAKed so the chip resends it at once. */
+        if (n == 5) {
+            return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
+        }
+        return TRUSTM_LK_SEND_NAK;
+    }
+    switch (fr->kind) {
+    case TRUSTM_FR_RESYNC:
+        if (lk->st == TRUSTM_LK_IDLE) {
+            return 0;
+        }
+        lk->tx_nr = 3;
+        lk->rx_nr = 3;
+        return TRUSTM_LK_RESYNC;
+    case TRUSTM_FR_ACK:
+        if (lk->st == TRUSTM_LK_WAIT_ACK && fr->acknr == lk->tx_nr) {
+            lk->st = TRUSTM_LK_WAIT_DATA;
+            return TRUSTM_LK_ACKED;
+        }
+        return 0; /* stale or duplicate ACK */
+    case TRUSTM_FR_NAK:
+        if (lk->st == TRUSTM_LK_WAIT_ACK && fr->acknr == lk->tx_nr) {
+            return TRUSTM_LK_RETX;
+        }
+        return 0;
+    default:
+        break;
+    }
+    /* Data frame. A repeat of the last one means our ACK got lost. */
+    if (fr->frnr == lk->rx_nr) {
+        return TRUSTM_LK_SEND_ACK;
+    }
+    if (fr->acknr != lk->tx_nr) {
+        return 0; /* does not acknowledge our last frame: discard */
+    }
+    if (fr->nak) {
+        return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
+    }
+    if (fr->frnr != next_rx) {
+        return TRUSTM_LK_SEND_NAK;
+    }
+    lk->rx_nr = fr->frnr;
+    if (lk->st == TRUSTM_LK_WAIT_ACK) {
+        lk->st = TRUSTM_LK_WAIT_DATA;
+        return TRUSTM_LK_ACKED | TRUSTM_LK_DATA | TRUSTM_LK_SEND_ACK;
+    }
+    return TRUSTM_LK_DATA | TRUSTM_LK_SEND_ACK;
+}

@@ -1,0 +1,496 @@
+/* Presentation layer (spec section 4): outgoing message producer, incoming
+ * record decoder (both streaming, so chained APDUs never need a full-size
+ * buffer), handshake, hibernate context save/restore. */
+#include <string.h>
+
+#include "stack.h"
+
+#if TRUSTM_CFG_SHIELD
+static uint32_t be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+#endif
+
+/* ---------------- outgoing messages ---------------- */
+
+void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre,
+                        const struct tma_span *seg, size_t nseg, size_t apdu_len)
+{
+    memset(m, 0, sizeof *m);
+    if (npre) {
+        memcpy(m->pre, pre, npre);
+    }
+    m->npre = (uint8_t)npre;
+    m->seg = seg;
+    m->nseg = nseg;
+    m->apdu_len = apdu_len;
+    m->total = npre + apdu_len;
+}
+
+#if TRUSTM_CFG_SHIELD
+/* AD = SCTR || SEQ || PVER 01 || plaintext length (spec 4.5). */
+static void make_ad(uint8_t ad[8], uint8_t nonce[8], const uint8_t *sctr_seq,
+                    const uint8_t *nonce_pre, size_t plen)
+{
+    memcpy(ad, sctr_seq, 5);
+    ad[5] = 1;
+    ad[6] = (uint8_t)(plen >> 8);
+    ad[7] = (uint8_t)plen;
+    memcpy(nonce, nonce_pre, 4);
+    memcpy(nonce + 4, sctr_seq + 1, 4);
+}
+
+void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
+                           const uint8_t key[16], const uint8_t nonce_pre[4])
+{
+    uint8_t ad[8], nonce[8];
+    make_ad(ad, nonce, m->pre, nonce_pre, m->apdu_len);
+    trustm_ccm_start(&m->ccm, ops, key, nonce);
+    trustm_ccm_mac_start(&m->ccm, ad, m->apdu_len);
+    m->prot = 1;
+    m->total += 8;
+}
+#endif
+
+tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
+{
+    while (n) {
+        if (m->pos_pre < m->npre) {
+            *dst++ = m->pre[m->pos_pre++];
+            n--;
+        } else if (m->si < m->nseg) {
+            const struct tma_span *s = &m->seg[m->si];
+            size_t k = s->len - m->so;
+            if (k > n) {
+                k = n;
+            }
+            if (k) {
+#if TRUSTM_CFG_SHIELD
+                if (m->prot) {
+                    trustm_ccm_mac(&m->ccm, s->ptr + m->so, k);
+                    trustm_ccm_ctr(&m->ccm, s->ptr + m->so, dst, k);
+                } else
+#endif
+                {
+                    memcpy(dst, s->ptr + m->so, k);
+                }
+            }
+            dst += k;
+            n -= k;
+            m->so += k;
+            if (m->so == s->len) {
+                m->si++;
+                m->so = 0;
+            }
+        } else {
+#if TRUSTM_CFG_SHIELD
+            if (m->prot && m->pos_tag < 8) {
+                if (m->pos_tag == 0) {
+                    tma_status st = trustm_ccm_tag(&m->ccm, m->tag);
+                    if (st) {
+                        return st;
+                    }
+                }
+                *dst++ = m->tag[m->pos_tag++];
+                n--;
+                continue;
+            }
+#endif
+            return TRUSTM_ST(NET, INTERNAL);
+        }
+    }
+    return TMA_OK;
+}
+
+/* ---------------- incoming records ---------------- */
+
+void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
+                        size_t cap)
+{
+    memset(r, 0, sizeof *r);
+    r->mode = mode;
+    r->sctr = sctr;
+    r->out = out;
+    r->cap = out ? cap : 0;
+    r->phase = mode == TRUSTM_REC_PLAIN ? TRUSTM_RP_HDR : TRUSTM_RP_SCTR;
+}
+
+#if TRUSTM_CFG_SHIELD
+void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
+                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t last_seq)
+{
+    r->ccm.ops = ops;
+    r->ccm.key = key;
+    memcpy(r->nonce_pre, nonce_pre, 4);
+    r->last_seq = last_seq;
+}
+#endif
+
+static tma_status rec_err(const struct trustm_rec_rx *r)
+{
+    return r->mode == TRUSTM_REC_PLAIN ? TRUSTM_ST(NET, MALFORMED) : TRUSTM_ST(SHIELD, MALFORMED);
+}
+
+tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n)
+{
+    if (r->mode == TRUSTM_REC_RAW) {
+        if (n > r->cap - r->raw_len) {
+            return TRUSTM_ST(SHIELD, MALFORMED);
+        }
+        memcpy(r->out + r->raw_len, p, n);
+        r->raw_len += n;
+        return TMA_OK;
+    }
+    while (n) {
+        uint8_t b = *p;
+        switch (r->phase) {
+        case TRUSTM_RP_SCTR:
+            if (b == TRUSTM_SCTR_ALERT_FATAL || b == TRUSTM_SCTR_ALERT_INTEGRITY) {
+                r->phase = TRUSTM_RP_ALERT;
+            } else if (b != r->sctr) {
+                return TRUSTM_ST(SHIELD, MALFORMED);
+            } else {
+                r->phase = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_SEQ : TRUSTM_RP_HDR;
+            }
+            break;
+#if TRUSTM_CFG_SHIELD
+        case TRUSTM_RP_SEQ:
+            r->seq[r->cnt++] = b;
+            if (r->cnt == 4) {
+                uint32_t s = be32(r->seq);
+                uint8_t nonce[8];
+                /* Window (last, last + TRANS_REPEAT], no wrap-around. */
+                if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
+                    return TRUSTM_ST(SHIELD, INTEGRITY);
+                }
+                memcpy(nonce, r->nonce_pre, 4);
+                memcpy(nonce + 4, r->seq, 4);
+                trustm_ccm_start(&r->ccm, r->ccm.ops, r->ccm.key, nonce);
+                r->cnt = 0;
+                r->phase = TRUSTM_RP_HDR;
+            }
+            break;
+#endif
+        case TRUSTM_RP_HDR:
+#if TRUSTM_CFG_SHIELD
+            if (r->mode == TRUSTM_REC_PROT) {
+                trustm_ccm_ctr(&r->ccm, &b, &b, 1);
+            }
+#endif
+            r->hdr[r->cnt++] = b;
+            if (r->cnt == 4) {
+                r->cnt = 0;
+                r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
+                if (r->out_len > TRUSTM_APDU_MAX - 4u) {
+                    return rec_err(r);
+                }
+#if TRUSTM_CFG_SHIELD
+                if (r->mode == TRUSTM_REC_PROT) {
+                    uint8_t ad[8], nonce[8], ss[5];
+                    ss[0] = r->sctr;
+                    memcpy(ss + 1, r->seq, 4);
+                    make_ad(ad, nonce, ss, r->nonce_pre, 4u + r->out_len);
+                    trustm_ccm_mac_start(&r->ccm, ad, 4u + r->out_len);
+                    trustm_ccm_mac(&r->ccm, r->hdr, 4);
+                }
+#endif
+                r->phase = r->out_len ? TRUSTM_RP_DATA
+                                      : (r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_TAG : TRUSTM_RP_DONE);
+            }
+            break;
+        case TRUSTM_RP_DATA: {
+            size_t k = (size_t)(r->out_len - r->done);
+            uint8_t tmp[16];
+            uint8_t *dst;
+            if (k > n) {
+                k = n;
+            }
+            if (r->out_len <= r->cap) {
+                dst = r->out + r->done;
+            } else {
+                dst = tmp; /* too small: drain (and authenticate) only */
+                if (k > sizeof tmp) {
+                    k = sizeof tmp;
+                }
+            }
+#if TRUSTM_CFG_SHIELD
+            if (r->mode == TRUSTM_REC_PROT) {
+                trustm_ccm_ctr(&r->ccm, p, dst, k);
+                trustm_ccm_mac(&r->ccm, dst, k);
+            } else
+#endif
+            {
+                memcpy(dst, p, k);
+            }
+            r->done = (uint16_t)(r->done + k);
+            if (r->done == r->out_len) {
+                r->phase = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_TAG : TRUSTM_RP_DONE;
+            }
+            p += k;
+            n -= k;
+            continue;
+        }
+        case TRUSTM_RP_TAG:
+            r->tag[r->cnt++] = b;
+            if (r->cnt == 8) {
+                r->phase = TRUSTM_RP_DONE;
+            }
+            break;
+        default:
+            return rec_err(r); /* bytes after the end of the record */
+        }
+        p++;
+        n--;
+    }
+    return TMA_OK;
+}
+
+tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
+{
+    if (r->mode == TRUSTM_REC_RAW) {
+        return TMA_OK;
+    }
+    if (r->phase == TRUSTM_RP_ALERT) {
+        return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT);
+    }
+    if (r->phase != TRUSTM_RP_DONE) {
+        return rec_err(r);
+    }
+#if TRUSTM_CFG_SHIELD
+    if (r->mode == TRUSTM_REC_PROT) {
+        uint8_t tag[8];
+        tma_status st = trustm_ccm_tag(&r->ccm, tag);
+        if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
+            st = TRUSTM_ST(SHIELD, INTEGRITY);
+        }
+        if (st) {
+            if (r->out_len <= r->cap) {
+                trustm_wipe(r->out, r->out_len);
+            }
+            trustm_wipe(r->hdr, 4);
+            return st;
+        }
+        r->last_seq = be32(r->seq);
+    }
+#endif
+    out_rsp->sta = r->hdr[0];
+    out_rsp->undef = r->hdr[1];
+    out_rsp->out_len = r->out_len;
+    return r->out_len > r->cap ? TRUSTM_ST(CMD, TOO_SMALL) : TMA_OK;
+}
+
+/* ---------------- session management ---------------- */
+
+#if TRUSTM_CFG_SHIELD
+
+static const uint8_t label[16] = {'P', 'l', 'a', 't', 'f', 'o', 'r', 'm',
+                                  ' ', 'B', 'i', 'n', 'd', 'i', 'n', 'g'};
+
+void trustm_shield_drop(struct trustm *t, uint8_t state)
+{
+    trustm_wipe(&t->sess, sizeof t->sess);
+    t->shield = state;
+}
+
+tma_status trustm_shield_set_secret(struct trustm *t, const struct trustm_crypto_ops *ops,
+                                    const uint8_t *secret, size_t len)
+{
+    if (!t || !ops || !ops->aes128_encrypt || !ops->hmac_sha256 || !secret || len == 0 ||
+        len > TRUSTM_PBS_MAX) {
+        return TRUSTM_ST(SHIELD, BAD_PARAM);
+    }
+    trustm_wipe(t->secret, sizeof t->secret);
+    memcpy(t->secret, secret, len);
+    t->secret_len = (uint8_t)len;
+    t->ops = ops;
+    return TMA_OK;
+}
+
+uint8_t trustm_shield_state(const struct trustm *t)
+{
+    return t ? t->shield : (uint8_t)TRUSTM_SHIELD_NONE;
+}
+
+/* Finished: SCTR 08 || SEQ || CCM(key, nonce_pre || SEQ, AD, RND || SEQ). */
+static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uint8_t *seq,
+                           const uint8_t *key, const uint8_t *nonce_pre, uint8_t msg[49])
+{
+    uint8_t pt[36], ad[8], nonce[8];
+    tma_status st;
+    msg[0] = TRUSTM_SCTR_FINISHED;
+    memcpy(msg + 1, seq, 4);
+    memcpy(pt, rnd, 32);
+    memcpy(pt + 32, seq, 4);
+    make_ad(ad, nonce, msg, nonce_pre, 36);
+    st = trustm_ccm_seal(t->ops, key, nonce, ad, pt, 36, msg + 5);
+    trustm_wipe(pt, sizeof pt);
+    return st;
+}
+
+tma_status trustm_shield_handshake(struct trustm *t)
+{
+    static const uint8_t hello[2] = {TRUSTM_SCTR_HELLO, 0x01};
+    uint8_t in[49], msg[49], expect[49];
+    uint8_t *k;
+    size_t n = 0;
+    tma_status st;
+
+    if (!t) {
+        return TRUSTM_ST(SHIELD, BAD_PARAM);
+    }
+    if (t->shield == TRUSTM_SHIELD_FAILED) {
+        return TRUSTM_ST(SHIELD, FAILED);
+    }
+    if (!t->ops || !t->secret_len) {
+        return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET);
+    }
+    if (t->link != TRUSTM_LINK_OPEN) {
+        return TRUSTM_ST(LINK, STATE);
+    }
+    trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+    k = t->sess.keys;
+    t->prl = 1; /* mandatory from now on until reset */
+    st = trustm_prl_msg(t, hello, 2, in, sizeof in, &n);
+    if (st) {
+        goto out;
+    }
+    st = TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
+    if (n != 38 || in[0] != TRUSTM_SCTR_HELLO || in[1] != 0x01) {
+        goto out;
+    }
+    /* Key block: 16 master key, 16 slave key, 4 master nonce, 4 slave nonce. */
+    if (trustm_prf_sha256(t->ops, t->secret, t->secret_len, label, 16, in + 2, 32, k, 40)) {
+        st = TRUSTM_ST(SHIELD, CRYPTO);
+        goto out;
+    }
+    st = finished(t, in + 2, in + 34, k, k + 32, msg);
+    if (st) {
+        goto out;
+    }
+    memcpy(expect, in, 38); /* keep RND and SSEQ */
+    st = trustm_prl_msg(t, msg, 49, in, sizeof in, &n);
+    if (st) {
+        goto out;
+    }
+    st = TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
+    if (n != 49 || in[0] != TRUSTM_SCTR_FINISHED) {
+        goto out;
+    }
+    /* The chip's Finished must be exactly what its key would produce. */
+    if (finished(t, expect + 2, in + 1, k + 16, k + 36, msg) || trustm_ct_diff(msg, in, 49)) {
+        goto out;
+    }
+    t->sess.sseq = be32(expect + 34);
+    t->sess.mseq = be32(in + 1);
+    t->shield = TRUSTM_SHIELD_ACTIVE;
+    st = TMA_OK;
+out:
+    trustm_wipe(msg, sizeof msg);
+    trustm_wipe(expect, sizeof expect);
+    if (st) {
+        trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+    }
+    return st;
+}
+
+tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_saved)
+{
+    static const uint8_t save[1] = {TRUSTM_SCTR_SAVE};
+    uint8_t in[8];
+    size_t n = 0;
+    tma_status st;
+    if (!t || !out_saved) {
+        return TRUSTM_ST(SHIELD, BAD_PARAM);
+    }
+    if (t->shield != TRUSTM_SHIELD_ACTIVE) {
+        return TRUSTM_ST(SHIELD, STATE);
+    }
+    st = trustm_prl_msg(t, save, 1, in, sizeof in, &n);
+    if (st == TMA_OK && (n != 1 || in[0] != TRUSTM_SCTR_SAVED)) {
+        st = TRUSTM_ST(SHIELD, MALFORMED);
+    }
+    if (st == TMA_OK) {
+        *out_saved = t->sess;
+        trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+    }
+    return st;
+}
+
+tma_status trustm_shield_restore(struct trustm *t, const struct trustm_shield_saved *saved)
+{
+    uint8_t msg[5], in[8];
+    size_t n = 0;
+    tma_status st;
+    if (!t || !saved) {
+        return TRUSTM_ST(SHIELD, BAD_PARAM);
+    }
+    if (!t->ops) {
+        return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET);
+    }
+    if (t->shield == TRUSTM_SHIELD_FAILED) {
+        return TRUSTM_ST(SHIELD, FAILED);
+    }
+    msg[0] = TRUSTM_SCTR_RESTORE;
+    put32(msg + 1, saved->sseq);
+    t->prl = 1;
+    st = trustm_prl_msg(t, msg, 5, in, sizeof in, &n);
+    /* The chip's MSEQ must be ours: a smaller one would reuse nonces. */
+    if (st == TMA_OK && (n != 5 || (in[0] & 0xFCu) != TRUSTM_SCTR_RESTORED ||
+                         be32(in + 1) != saved->mseq)) {
+        st = TRUSTM_ST(SHIELD, MALFORMED);
+    }
+    if (st == TMA_OK) {
+        t->sess = *saved;
+        t->shield = TRUSTM_SHIELD_ACTIVE;
+    }
+    return st;
+}
+
+#else /* !TRUSTM_CFG_SHIELD */
+
+tma_status trustm_shield_set_secret(struct trustm *t, const struct trustm_crypto_ops *ops,
+                                    const uint8_t *secret, size_t len)
+{
+    (void)t;
+    (void)ops;
+    (void)secret;
+    (void)len;
+    return TRUSTM_ST(SHIELD, UNSUPPORTED);
+}
+
+tma_status trustm_shield_handshake(struct trustm *t)
+{
+    (void)t;
+    return TRUSTM_ST(SHIELD, UNSUPPORTED);
+}
+
+uint8_t trustm_shield_state(const struct trustm *t)
+{
+    (void)t;
+    return TRUSTM_SHIELD_NONE;
+}
+
+tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_saved)
+{
+    (void)t;
+    (void)out_saved;
+    return TRUSTM_ST(SHIELD, UNSUPPORTED);
+}
+
+tma_status trustm_shield_restore(struct trustm *t, const struct trustm_shield_saved *saved)
+{
+    (void)t;
+    (void)saved;
+    return TRUSTM_ST(SHIELD, UNSUPPORTED);
+}
+
+#endif

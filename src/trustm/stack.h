@@ -1,0 +1,235 @@
+/*
+ * Private interface between libtrustm's protocol layers. Every layer is a
+ * pure codec plus a small state machine (one state enum, one step function),
+ * so each can be unit-tested and fuzzed without a bus.
+ */
+#ifndef TRUSTM_STACK_H
+#define TRUSTM_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trustm/trustm.h"
+
+#define TRUSTM_ST(layer, code) TMA_ERR(TMA_LAYER_##layer, TMA_C_##code)
+
+/* Internal flow code: the message must be sent again from its first packet
+ * (after a RESYNC, or a chaining error reported by the chip). Never returned
+ * to the caller. */
+#define TRUSTM_RESTART 4
+
+/* ---- physical layer (phys.c) ---- */
+#define TRUSTM_REG_DATA 0x80u
+#define TRUSTM_REG_DATA_REG_LEN 0x81u
+#define TRUSTM_REG_I2C_STATE 0x82u
+#define TRUSTM_REG_SOFT_RESET 0x88u
+
+tma_status trustm_phys_write(struct trustm *t, uint8_t *buf, size_t len);
+tma_status trustm_phys_read_reg(struct trustm *t, uint8_t reg, uint8_t *out, size_t len);
+/* Poll I2C_STATE once; if a frame is ready read it into t->rx.
+ * Returns the frame length (> 0), 0 when nothing is ready (or the chip
+ * NACKed: busy), or an error. */
+int32_t trustm_phys_poll(struct trustm *t);
+tma_status trustm_phys_negotiate(struct trustm *t);
+tma_status trustm_phys_soft_reset(struct trustm *t);
+void trustm_delay_ms(const struct trustm *t, uint32_t ms);
+
+/* ---- data link layer: pure codecs (link.c) ---- */
+uint16_t trustm_crc16(uint16_t crc, const uint8_t *p, size_t n);
+/* frame[0..2] header, packet at frame + 3 (plen bytes); writes FCTR, LEN and
+ * FCS; returns the frame length plen + 5. */
+size_t trustm_frame_encode(uint8_t *frame, uint8_t fctr, size_t plen);
+
+enum trustm_frame_kind {
+    TRUSTM_FR_BAD = 0,
+    TRUSTM_FR_DATA,
+    TRUSTM_FR_ACK,
+    TRUSTM_FR_NAK,
+    TRUSTM_FR_RESYNC
+};
+
+struct trustm_frame {
+    uint8_t kind;  /* enum trustm_frame_kind */
+    uint8_t nak;   /* data frame carrying a NAK (SEQCTR 01) */
+    uint8_t frnr;
+    uint8_t acknr;
+    uint16_t plen;
+    const uint8_t *pkt; /* into the decoded buffer */
+};
+
+/* Decode and check one frame. Never reads outside buf[0..n). */
+tma_status trustm_frame_decode(const uint8_t *buf, size_t n, struct trustm_frame *out);
+
+/* ---- data link layer: state machine (link.c) ---- */
+enum trustm_lk_state { TRUSTM_LK_IDLE = 0, TRUSTM_LK_WAIT_ACK, TRUSTM_LK_WAIT_DATA };
+
+/* Actions returned by trustm_link_step() (bit mask). */
+#define TRUSTM_LK_ACKED 0x01u    /* our frame is acknowledged */
+#define TRUSTM_LK_DATA 0x02u     /* a new packet was delivered */
+#define TRUSTM_LK_SEND_ACK 0x04u /* send control ACK for rx_nr */
+#define TRUSTM_LK_SEND_NAK 0x08u /* send control NAK for rx_nr + 1 */
+#define TRUSTM_LK_RETX 0x10u     /* retransmit our frame */
+#define TRUSTM_LK_RESYNC 0x20u   /* chip resynchronised: counters reset, restart */
+
+struct trustm_lk {
+    uint8_t st; /* enum trustm_lk_state */
+    uint8_t tx_nr;
+    uint8_t rx_nr;
+};
+
+/* One received frame (buf, n; n == 0 means the retransmission timer
+ * expired) -> actions; a delivered packet is returned in out_frame. */
+unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
+                          struct trustm_frame *out_frame);
+
+/* ---- network layer (net.c) ---- */
+#define TRUSTM_PCTR_PRL 0x08u
+#define TRUSTM_CHAIN_SINGLE 0x00u
+#define TRUSTM_CHAIN_FIRST 0x01u
+#define TRUSTM_CHAIN_MID 0x02u
+#define TRUSTM_CHAIN_LAST 0x04u
+#define TRUSTM_CHAIN_ERROR 0x07u
+
+enum trustm_net_state { TRUSTM_NET_FIRST = 0, TRUSTM_NET_CHAIN, TRUSTM_NET_DONE };
+
+struct trustm_net_rx {
+    uint8_t st; /* enum trustm_net_state */
+    uint8_t prl; /* PRESENCE bit of the first packet */
+    uint16_t npkt;
+};
+
+/* PCTR of packet at offset off (payload n bytes) of a message of total bytes. */
+uint8_t trustm_net_pctr(uint8_t prl, size_t off, size_t n, size_t total);
+/* One received packet; on TMA_OK the payload is pkt + 1, plen - 1 bytes and
+ * rx->st says whether the message is complete. TMA_ERR(NET, TRUSTM_E_CHAIN)
+ * for the chip's chaining-error packet, TMA_ERR(NET, MALFORMED) otherwise. */
+tma_status trustm_net_rx_step(struct trustm_net_rx *rx, const uint8_t *pkt, size_t plen,
+                              size_t max_pkt);
+
+/* ---- AES-CCM-8 with 8-byte nonce, streaming (ccm.c) ---- */
+struct trustm_ccm {
+    const struct trustm_crypto_ops *ops;
+    const uint8_t *key;
+    uint8_t nonce[8];
+    uint8_t x[16];  /* CBC-MAC state */
+    uint8_t ks[16]; /* current key stream block */
+    uint32_t ctr;   /* counter of ks */
+    uint8_t kpos;   /* bytes of ks used */
+    uint8_t xpos;   /* bytes absorbed into x */
+    uint8_t err;
+};
+
+void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
+                      const uint8_t key[16], const uint8_t nonce[8]);
+/* Start the CBC-MAC: B0 for plen bytes and the 8-byte associated data. */
+void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen);
+void trustm_ccm_mac(struct trustm_ccm *c, const uint8_t *p, size_t n);
+/* XOR n bytes with the key stream (counter blocks 1, 2, ...). */
+void trustm_ccm_ctr(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n);
+/* The 8-byte tag; TMA_OK or TMA_ERR(SHIELD, CRYPTO) if a primitive failed. */
+tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8]);
+/* One-shot helpers for the handshake (<= 64 bytes). */
+tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t key[16],
+                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           size_t n, uint8_t *out);
+tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t key[16],
+                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           size_t n, uint8_t *out);
+/* P_SHA256(secret, label || seed) truncated to out_len (<= 64) bytes. */
+tma_status trustm_prf_sha256(const struct trustm_crypto_ops *ops, const uint8_t *secret,
+                             size_t secret_len, const uint8_t *label, size_t label_len,
+                             const uint8_t *seed, size_t seed_len, uint8_t *out, size_t out_len);
+int trustm_ct_diff(const uint8_t *a, const uint8_t *b, size_t n);
+void trustm_wipe(void *p, size_t n);
+
+/* ---- presentation layer records (shield.c) ---- */
+#define TRUSTM_SCTR_HELLO 0x00u
+#define TRUSTM_SCTR_FINISHED 0x08u
+#define TRUSTM_SCTR_RECORD 0x20u
+#define TRUSTM_SCTR_ALERT_FATAL 0x40u
+#define TRUSTM_SCTR_ALERT_INTEGRITY 0x44u
+#define TRUSTM_SCTR_SAVE 0x60u
+#define TRUSTM_SCTR_SAVED 0x64u
+#define TRUSTM_SCTR_RESTORE 0x68u
+#define TRUSTM_SCTR_RESTORED 0x6Cu
+
+/* Outgoing message: prefix (PCTR-less: SCTR [SEQ]) + APDU segments
+ * (encrypted when protected) + tag. Produced piece by piece. */
+struct trustm_msg_tx {
+    const struct tma_span *seg;
+    size_t nseg;
+    size_t si, so; /* segment index / offset */
+    size_t total;
+    size_t apdu_len;
+    uint8_t pre[5];
+    uint8_t npre, pos_pre;
+    uint8_t prot;
+    uint8_t pos_tag;
+    uint8_t tag[8];
+    struct trustm_ccm ccm;
+};
+
+/* mode of struct trustm_rec_rx */
+enum trustm_rec_mode {
+    TRUSTM_REC_PLAIN = 0, /* no presentation layer: APDU only */
+    TRUSTM_REC_PRL,       /* SCTR + plain APDU */
+    TRUSTM_REC_PROT,      /* SCTR + SEQ + CCM(APDU) + tag */
+    TRUSTM_REC_RAW        /* a presentation-layer message copied as is */
+};
+
+enum trustm_rec_phase {
+    TRUSTM_RP_SCTR = 0,
+    TRUSTM_RP_SEQ,
+    TRUSTM_RP_HDR,
+    TRUSTM_RP_DATA,
+    TRUSTM_RP_TAG,
+    TRUSTM_RP_DONE,
+    TRUSTM_RP_ALERT
+};
+
+struct trustm_rec_rx {
+    uint8_t mode;  /* enum trustm_rec_mode */
+    uint8_t phase; /* enum trustm_rec_phase */
+    uint8_t sctr;  /* expected SCTR echo */
+    uint8_t cnt;   /* bytes gathered in the current fixed-size phase */
+    uint8_t hdr[4];
+    uint8_t seq[4];
+    uint8_t tag[8];
+    uint8_t nonce_pre[4];
+    uint32_t last_seq; /* last accepted slave sequence number */
+    uint16_t out_len;
+    uint16_t done; /* OutData bytes consumed */
+    size_t raw_len;
+    uint8_t *out;
+    size_t cap;
+    struct trustm_ccm ccm;
+};
+
+void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
+                        size_t cap);
+/* Keys for TRUSTM_REC_PROT: slave key and nonce prefix, last accepted SSEQ. */
+void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
+                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t last_seq);
+tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n);
+/* End of message: TMA_OK (response header in out_rsp), TMA_ERR(CMD, TOO_SMALL),
+ * TMA_ERR(SHIELD, INTEGRITY | MALFORMED | TRUSTM_E_ALERT); for RAW the
+ * message length is in r->raw_len. */
+tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp);
+
+void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre,
+                        const struct tma_span *seg, size_t nseg, size_t apdu_len);
+void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
+                           const uint8_t key[16], const uint8_t nonce_pre[4]);
+tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n);
+
+/* ---- driver (transceive.c) ---- */
+/* Send one message and receive the answer into r. */
+tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,
+                           uint32_t hint_ms, uint32_t rsp_ms, struct trustm_rsp *out_rsp);
+/* Send a presentation-layer message (bytes) and receive the answer into out. */
+tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
+                          size_t cap, size_t *out_len);
+uint32_t trustm_hint_ms(uint8_t cmd, uint8_t param);
+void trustm_shield_drop(struct trustm *t, uint8_t state);
+
+#endif /* TRUSTM_STACK_H */

@@ -1,0 +1,500 @@
+/* The blocking driver: context life cycle, and one loop that moves a message
+ * through network and data link layers and the answer back (spec 2-4). */
+#include <string.h>
+
+#include "stack.h"
+
+static uint32_t now(const struct trustm *t)
+{
+    return t->port->now_ms(t->port->ctx);
+}
+
+static tma_status send_ctrl(struct trustm *t, uint8_t fctr)
+{
+    uint8_t f[6];
+    f[0] = TRUSTM_REG_DATA;
+    trustm_frame_encode(f + 1, fctr, 0);
+    return trustm_phys_write(t, f, 6);
+}
+
+/* Carry out the side effects of a link step. */
+static tma_status act(struct trustm *t, const struct trustm_lk *lk, unsigned a)
+{
+    tma_status st = TMA_OK;
+    t->tx_nr = lk->tx_nr;
+    t->rx_nr = lk->rx_nr;
+    if (a & TRUSTM_LK_SEND_NAK) {
+        st = send_ctrl(t, (uint8_t)(0xA0u | ((lk->rx_nr + 1u) & 3u)));
+    }
+    if (st == TMA_OK && (a & TRUSTM_LK_SEND_ACK)) {
+        st = send_ctrl(t, (uint8_t)(0x80u | lk->rx_nr));
+    }
+    return st;
+}
+
+static tma_status resync(struct trustm *t)
+{
+    t->tx_nr = 3;
+    t->rx_nr = 3;
+    return send_ctrl(t, 0xC0);
+}
+
+/* Send the packet at t->tx + 4 (plen bytes) as the next data frame and wait
+ * for its acknowledgement. *got says whether the ACK came piggy-backed on a
+ * data frame (whose packet is then in fr). */
+static tma_status link_send(struct trustm *t, size_t plen, unsigned *got, struct trustm_frame *fr)
+{
+    struct trustm_lk lk;
+    unsigned retx = 0;
+    size_t len;
+    tma_status st;
+
+    lk.st = TRUSTM_LK_WAIT_ACK;
+    lk.tx_nr = (uint8_t)((t->tx_nr + 1u) & 3u);
+    lk.rx_nr = t->rx_nr;
+    t->tx[0] = TRUSTM_REG_DATA;
+    len = trustm_frame_encode(t->tx + 1, (uint8_t)(lk.tx_nr << 2 | lk.rx_nr), plen);
+    t->tx_nr = lk.tx_nr;
+    for (;;) {
+        uint32_t start, wait = 0;
+        st = trustm_phys_write(t, t->tx, len + 1);
+        if (st) {
+            return st;
+        }
+        start = now(t);
+        for (;;) {
+            unsigned a;
+            int32_t r = trustm_phys_poll(t);
+            if (r < 0) {
+                return r;
+            }
+            if (r == 0 && (uint32_t)(now(t) - start) < TRUSTM_TRANS_TIMEOUT_MS) {
+                wait = wait ? wait * 2u : 1u;
+                trustm_delay_ms(t, wait);
+                continue;
+            }
+            a = trustm_link_step(&lk, t->rx, (size_t)r, fr);
+            st = act(t, &lk, a);
+            if (st) {
+                return st;
+            }
+            if (a & TRUSTM_LK_RESYNC) {
+                return TRUSTM_RESTART;
+            }
+            if (a & TRUSTM_LK_ACKED) {
+                *got = a & TRUSTM_LK_DATA;
+                return TMA_OK;
+            }
+            if (a & TRUSTM_LK_RETX) {
+                break;
+            }
+        }
+        if (++retx > TRUSTM_TRANS_REPEAT) {
+            st = resync(t);
+            return st ? st : TRUSTM_RESTART;
+        }
+    }
+}
+
+/* Wait for the next data frame until deadline: first poll after hint_ms
+ * (the chip's expected busy time), then back off from hint/8 (>= 1 ms),
+ * doubling, at most 64 ms between polls. */
+static tma_status link_recv(struct trustm *t, uint32_t hint_ms, uint32_t deadline,
+                            struct trustm_frame *fr)
+{
+    struct trustm_lk lk;
+    uint32_t wait = hint_ms;
+    uint32_t step = hint_ms / 8u ? hint_ms / 8u : 1u;
+
+    lk.st = TRUSTM_LK_WAIT_DATA;
+    lk.tx_nr = t->tx_nr;
+    lk.rx_nr = t->rx_nr;
+    for (;;) {
+        int32_t r;
+        uint32_t left = (uint32_t)(deadline - now(t));
+        if ((int32_t)left < 0) {
+            left = 0;
+        }
+        if (wait) {
+            trustm_delay_ms(t, wait < left ? wait : left);
+        }
+        r = trustm_phys_poll(t);
+        if (r < 0) {
+            return r;
+        }
+        if (r > 0) {
+            unsigned a = trustm_link_step(&lk, t->rx, (size_t)r, fr);
+            tma_status st = act(t, &lk, a);
+            if (st) {
+                return st;
+            }
+            if (a & TRUSTM_LK_RESYNC) {
+                return TRUSTM_RESTART;
+            }
+            if (a & TRUSTM_LK_DATA) {
+                return TMA_OK;
+            }
+            wait = 0;
+            continue;
+        }
+        if ((int32_t)(now(t) - deadline) >= 0) {
+            return TRUSTM_ST(LINK, TIMEOUT);
+        }
+        wait = step;
+        step = step >= 32u ? 64u : step * 2u;
+    }
+}
+
+tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,
+                           uint32_t hint_ms, uint32_t rsp_ms, struct trustm_rsp *out_rsp)
+{
+    struct trustm_frame fr;
+    struct trustm_net_rx nr;
+    size_t maxp = (size_t)t->frame_size - 5u; /* PCTR + payload */
+    size_t off = 0;
+    unsigned got = 0;
+    tma_status st, err = TMA_OK;
+    uint32_t deadline;
+
+    do {
+        size_t n = m->total - off;
+        if (n > maxp - 1u) {
+            n = maxp - 1u;
+        }
+        t->tx[4] = trustm_net_pctr(t->prl, off, n, m->total);
+        st = trustm_msg_tx_read(m, t->tx + 5, n);
+        if (st == TMA_OK) {
+            st = link_send(t, n + 1u, &got, &fr);
+        }
+        if (st) {
+            return st;
+        }
+        off += n;
+        if (got && off < m->total) {
+            /* The chip answers before the chain is complete: only a chaining
+             * error makes sense here; send the whole message again. */
+            return fr.plen == 1 && fr.pkt[0] == TRUSTM_CHAIN_ERROR ? TRUSTM_RESTART
+                                                                   : TRUSTM_ST(NET, MALFORMED);
+        }
+    } while (off < m->total);
+
+    memset(&nr, 0, sizeof nr);
+    deadline = now(t) + rsp_ms;
+    for (;;) {
+        if (!got) {
+            st = link_recv(t, nr.npkt ? 0u : hint_ms, deadline, &fr);
+            if (st) {
+                return st;
+            }
+        }
+        got = 0;
+        st = trustm_net_rx_step(&nr, fr.pkt, fr.plen, maxp);
+        if (st) {
+            if (st == TMA_ERR(TMA_LAYER_NET, TRUSTM_E_CHAIN) && nr.npkt == 0) {
+                return TRUSTM_RESTART;
+            }
+            /* Broken chain from the chip: tell it (PCTR 0x07) and give up. */
+            t->tx[4] = TRUSTM_CHAIN_ERROR;
+            (void)link_send(t, 1, &got, &fr);
+            return st;
+        }
+        if (err == TMA_OK && nr.prl != (t->prl ? TRUSTM_PCTR_PRL : 0u)) {
+            err = TRUSTM_ST(NET, MALFORMED);
+        }
+        if (err == TMA_OK) {
+            err = trustm_rec_rx_feed(r, fr.pkt + 1, fr.plen - 1u);
+        }
+        if (nr.st == TRUSTM_NET_DONE) {
+            break; /* a bad record is drained to its end before failing */
+        }
+    }
+    return err ? err : trustm_rec_rx_finish(r, out_rsp);
+}
+
+tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
+                          size_t cap, size_t *out_len)
+{
+    struct trustm_msg_tx m;
+    struct trustm_rec_rx r;
+    struct trustm_rsp rsp;
+    struct tma_span s;
+    unsigned i;
+    tma_status st = TRUSTM_ST(LINK, TIMEOUT);
+
+    s.ptr = msg;
+    s.len = n;
+    for (i = 0; i <= TRUSTM_RESYNC_MAX + 1u; i++) {
+        trustm_msg_tx_init(&m, NULL, 0, &s, 1, n);
+        trustm_rec_rx_init(&r, TRUSTM_REC_RAW, 0, out, cap);
+        st = trustm_exchange(t, &m, &r, 2, trustm_rsp_timeout_ms(t, 0, 0), &rsp);
+        if (st != TRUSTM_RESTART) {
+            break;
+        }
+    }
+    *out_len = r.raw_len;
+    return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
+}
+
+/* Expected chip busy time per command (spec section 10, V3, 15 mA): the
+ * first poll for the response comes after it. */
+uint32_t trustm_hint_ms(uint8_t cmd, uint8_t param)
+{
+    switch (cmd & 0x7Fu) {
+    case 0x31: return 60;  /* CalcSign (RSA: 310) */
+    case 0x32: return 80;  /* VerifySign */
+    case 0x33: return 55;  /* CalcSSec */
+    case 0x34: return 45;  /* DeriveKey */
+    case 0x38: return param >= 0x41 && param <= 0x42 ? 2900u : 50u; /* GenKeyPair */
+    case 0x1E: return 35;  /* EncryptAsym */
+    case 0x1F: return 300; /* DecryptAsym */
+    case 0x14:
+    case 0x15: return 25;  /* Encrypt/DecryptSym */
+    case 0x02: return 20;  /* SetDataObject (NVM write) */
+    default: return 2;
+    }
+}
+
+uint32_t trustm_rsp_timeout_ms(const struct trustm *t, uint8_t cmd, uint8_t param)
+{
+    if (t && t->rsp_timeout_ms) {
+        return t->rsp_timeout_ms;
+    }
+    /* RSA key generation can exceed 50 s; everything else stays below
+     * 6 s even with the Security Monitor's 5 s throttling. */
+    if ((cmd & 0x7Fu) == 0x38 && param >= 0x41 && param <= 0x42) {
+        return 180000u;
+    }
+    return 6000u;
+}
+
+uint32_t trustm_transceive_bound_ms(const struct trustm *t, uint8_t cmd, uint8_t param,
+                                    size_t apdu_len)
+{
+    /* Per packet: the write, then per attempt up to TRANS_TIMEOUT of polling
+     * (each poll may wait out NACKs while reading DATA) -> attempt <= 2 NACK
+     * windows + TRANS_TIMEOUT + the last back-off step. */
+    uint32_t att = 2u * TRUSTM_NACK_TIMEOUT_MS + 2u * TRUSTM_TRANS_TIMEOUT_MS + 10u;
+    uint32_t pk = (uint32_t)(apdu_len + 14u + 270u) / 271u;
+    uint32_t one = pk * (TRUSTM_TRANS_REPEAT + 1u) * att + trustm_rsp_timeout_ms(t, cmd, param) +
+                   64u + 7u * (2u * TRUSTM_NACK_TIMEOUT_MS);
+#if TRUSTM_CFG_SHIELD
+    one *= 3u; /* a handshake (two messages) may precede */
+#endif
+    return (TRUSTM_RESYNC_MAX + 2u) * one;
+}
+
+tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma_span *seg,
+                             size_t nseg, uint8_t *out, size_t out_cap, struct trustm_rsp *out_rsp)
+{
+    struct trustm_msg_tx m;
+    struct trustm_rec_rx r;
+    uint8_t pre[5] = {0, 0, 0, 0, 0};
+    uint8_t hdr[2] = {0, 0};
+    uint8_t level = (uint8_t)(protect & 3u);
+    size_t len = 0, i, npre = 0;
+    unsigned k;
+    tma_status st = TRUSTM_ST(LINK, TIMEOUT);
+
+    if (!t || !seg || !out_rsp || nseg == 0 || nseg > TRUSTM_MAX_SEGMENTS ||
+        (protect & 0x7Cu)) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    for (i = 0; i < nseg; i++) {
+        size_t j;
+        if (!seg[i].ptr && seg[i].len) {
+            return TRUSTM_ST(GENERIC, BAD_PARAM);
+        }
+        for (j = 0; j < seg[i].len && len + j < 2u; j++) {
+            hdr[len + j] = seg[i].ptr[j];
+        }
+        len += seg[i].len;
+    }
+    if (len < 4 || len > TRUSTM_APDU_MAX) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    if (t->link != TRUSTM_LINK_OPEN) {
+        return TRUSTM_ST(LINK, STATE);
+    }
+    memset(out_rsp, 0, sizeof *out_rsp);
+    if (!out) {
+        out_cap = 0;
+    }
+#if TRUSTM_CFG_SHIELD
+    if (t->shield == TRUSTM_SHIELD_FAILED) {
+        return TRUSTM_ST(SHIELD, FAILED);
+    }
+    if ((level || (protect & TRUSTM_PROTECT_REHANDSHAKE)) &&
+        (t->shield != TRUSTM_SHIELD_ACTIVE || (protect & TRUSTM_PROTECT_REHANDSHAKE) ||
+         t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
+        st = trustm_shield_handshake(t);
+        if (st) {
+            return st;
+        }
+    }
+#else
+    if (protect) {
+        return TRUSTM_ST(SHIELD, UNSUPPORTED);
+    }
+#endif
+    for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
+        uint8_t mode = TRUSTM_REC_PLAIN;
+        if (t->prl) {
+            pre[0] = (uint8_t)(TRUSTM_SCTR_RECORD | level);
+            npre = 1;
+            mode = TRUSTM_REC_PRL;
+        }
+        trustm_rec_rx_init(&r, mode, pre[0], out, out_cap);
+#if TRUSTM_CFG_SHIELD
+        if (level & TRUSTM_PROTECT_CMD) {
+            uint32_t s = ++t->sess.mseq; /* fresh sequence number per attempt */
+            pre[1] = (uint8_t)(s >> 24);
+            pre[2] = (uint8_t)(s >> 16);
+            pre[3] = (uint8_t)(s >> 8);
+            pre[4] = (uint8_t)s;
+            npre = 5;
+        }
+        trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
+        if (level & TRUSTM_PROTECT_CMD) {
+            trustm_msg_tx_protect(&m, t->ops, t->sess.keys, t->sess.keys + 32);
+        }
+        if (level & TRUSTM_PROTECT_RSP) {
+            r.mode = TRUSTM_REC_PROT;
+            trustm_rec_rx_keys(&r, t->ops, t->sess.keys + 16, t->sess.keys + 36, t->sess.sseq);
+        }
+#else
+        trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
+#endif
+        st = trustm_exchange(t, &m, &r, trustm_hint_ms(hdr[0], hdr[1]),
+                             trustm_rsp_timeout_ms(t, hdr[0], hdr[1]), out_rsp);
+        if (st != TRUSTM_RESTART) {
+            break;
+        }
+    }
+#if TRUSTM_CFG_SHIELD
+    trustm_wipe(&m.ccm, sizeof m.ccm);
+    trustm_wipe(&r.ccm, sizeof r.ccm);
+    if (r.mode == TRUSTM_REC_PROT && (st == TMA_OK || st == TRUSTM_ST(CMD, TOO_SMALL))) {
+        t->sess.sseq = r.last_seq;
+    }
+    if (st == TRUSTM_ST(SHIELD, INTEGRITY)) {
+        trustm_shield_drop(t, TRUSTM_SHIELD_FAILED);
+    } else if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT) && level) {
+        trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+    }
+#endif
+    return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
+}
+
+/* ---------------- context life cycle ---------------- */
+
+tma_status trustm_init(struct trustm *t, const struct trustm_port *port,
+                       const struct trustm_cfg *cfg)
+{
+    struct trustm_cfg d;
+    if (!t || !port || !port->transfer || !port->delay_us || !port->now_ms ||
+        (!port->lock != !port->unlock)) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    memset(&d, 0, sizeof d);
+    if (cfg) {
+        d = *cfg;
+    }
+    if (d.addr > 0x7F || (d.frame_size && (d.frame_size < TRUSTM_FRAME_MIN ||
+                                           d.frame_size > TRUSTM_FRAME_MAX))) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    memset(t, 0, sizeof *t);
+    t->port = port;
+    t->addr = d.addr ? d.addr : (uint8_t)TRUSTM_DEFAULT_ADDR;
+    t->flags = d.flags;
+    t->want_frame = d.frame_size ? d.frame_size : (uint16_t)TRUSTM_FRAME_MAX;
+    t->frame_size = t->want_frame;
+    t->rsp_timeout_ms = d.rsp_timeout_ms;
+    t->tx_nr = 3;
+    t->rx_nr = 3;
+    return TMA_OK;
+}
+
+/* how: 0 = RESYNC only, 1 = soft reset first, 2 = the chip was just reset */
+static tma_status restart_link(struct trustm *t, int how)
+{
+    tma_status st = how == 1 ? trustm_phys_soft_reset(t) : TMA_OK;
+    if (st == TMA_OK) {
+        st = trustm_phys_negotiate(t);
+    }
+    t->tx_nr = 3;
+    t->rx_nr = 3;
+    t->prl = 0;
+#if TRUSTM_CFG_SHIELD
+    trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+#endif
+    if (st == TMA_OK && how == 0) {
+        st = resync(t);
+    }
+    return st;
+}
+
+tma_status trustm_open(struct trustm *t)
+{
+    tma_status st;
+    if (!t || !t->port) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    if (t->link == TRUSTM_LINK_OPEN) {
+        return TMA_OK;
+    }
+    if (t->port->lock && !t->locked) {
+        t->port->lock(t->port->ctx);
+        t->locked = 1;
+    }
+    st = restart_link(t, !(t->flags & TRUSTM_F_NO_RESET));
+    if (st) {
+        trustm_close(t);
+        return st;
+    }
+    t->link = TRUSTM_LINK_OPEN;
+    return TMA_OK;
+}
+
+tma_status trustm_close(struct trustm *t)
+{
+    if (!t || !t->port) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    t->link = TRUSTM_LINK_CLOSED;
+    if (t->locked) {
+        t->locked = 0;
+        t->port->unlock(t->port->ctx);
+    }
+    return TMA_OK;
+}
+
+tma_status trustm_reset(struct trustm *t, enum trustm_reset_kind kind)
+{
+    tma_status st;
+    if (!t || !t->port || kind > TRUSTM_RESET_WARM) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    if (kind != TRUSTM_RESET_SOFT) {
+        if (!t->port->reset) {
+            return TRUSTM_ST(BUS, UNSUPPORTED);
+        }
+        st = t->port->reset(t->port->ctx, kind);
+        if (st) {
+            return st;
+        }
+        trustm_delay_ms(t, TRUSTM_STARTUP_MS);
+    }
+    return restart_link(t, kind == TRUSTM_RESET_SOFT ? 1 : 2);
+}
+
+void trustm_deinit(struct trustm *t)
+{
+    if (!t) {
+        return;
+    }
+    if (t->port) {
+        (void)trustm_close(t);
+    }
+    trustm_wipe(t, sizeof *t);
+}

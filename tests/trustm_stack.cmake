@@ -1,0 +1,29 @@
+# LIB-STACK tests: libtrustm's protocol stack (physical, link, network,
+# presentation layers). Unit tests link the stack sources on their own so
+# they do not depend on the command layer; the layer below is a scripted
+# fake port (tests/unit/trustm_fakeport.c).
+set(TRUSTM_STACK_SOURCES
+  ${PROJECT_SOURCE_DIR}/src/trustm/link.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/net.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/ccm.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/shield.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/phys.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/transceive.c
+  ${PROJECT_SOURCE_DIR}/port/crypto_mbedtls.c)
+
+add_library(trustm_stack_only STATIC ${TRUSTM_STACK_SOURCES})
+target_include_directories(trustm_stack_only PUBLIC ${PROJECT_SOURCE_DIR}/include
+  ${PROJECT_SOURCE_DIR}/src/trustm)
+target_link_libraries(trustm_stack_only PUBLIC tma_common mbedcrypto)
+
+tma_add_test(NAME trustm_stack_unit
+  SOURCES unit/trustm_stack_test.c unit/trustm_fakeport.c
+  LIBS trustm_stack_only tma_testlib LABELS unit)
+
+foreach(f frame chain record)
+  tma_add_fuzz(NAME trustm_${f} SOURCES fuzz/fuzz_trustm_${f}.c
+    LIBS trustm_stack_only
+    CORPUS ${PROJECT_SOURCE_DIR}/tests/vectors/trustm/fuzz/${f})
+  # the gcc replay driver uses scandir()
+  target_compile_definitions(fuzz_trustm_${f} PRIVATE _POSIX_C_SOURCE=200809L)
+endforeach()
