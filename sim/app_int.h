@@ -1,0 +1,268 @@
+/*
+ * Private state of the simulator application (sim/app_*.c only).
+ *
+ * One struct sim_app holds the whole chip: the persistent object store (what a
+ * real chip keeps in NVM), the volatile part (application open flag, session
+ * contexts, last error, Security Monitor RAM state) and the crypto engines.
+ */
+#ifndef TRUSTM_SIM_APP_INT_H
+#define TRUSTM_SIM_APP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/cipher.h>
+#include <mbedtls/md.h>
+
+#include "sim_app.h"
+
+/* ---- chip error codes (spec 6.2) ---- */
+enum {
+    E_NONE = 0x00,
+    E_OID = 0x01,
+    E_PARAM = 0x03,
+    E_LENGTH = 0x04,
+    E_DATA = 0x05,
+    E_INTERNAL = 0x06,
+    E_ACCESS = 0x07,
+    E_BOUNDARY = 0x08,
+    E_METADATA = 0x09,
+    E_COMMAND = 0x0A,
+    E_SEQUENCE = 0x0B,
+    E_NOT_AVAIL = 0x0C,
+    E_MEMORY = 0x0D,
+    E_COUNTER = 0x0E,
+    E_MANIFEST = 0x0F,
+    E_PAYLOAD_VER = 0x10,
+    E_BAD_METADATA = 0x11,
+    E_UNSUPPORTED_ID = 0x24,
+    E_UNSUPPORTED = 0x25,
+    E_CERT_FORMAT = 0x29,
+    E_CERT_UNSUPPORTED = 0x2A,
+    E_SIGNATURE = 0x2C,
+    E_INTEGRITY = 0x2D,
+    E_DECRYPT = 0x2E,
+    E_AUTH = 0x2F
+};
+
+/* Largest InData/OutData (1557 - 4). */
+#define APP_DATA_MAX 1553u
+
+/* ---- objects ---- */
+enum obj_kind {
+    KIND_DATA = 0, /* byte string / counter / certificate / secret */
+    KIND_ECC = 1,  /* private ECC key slot */
+    KIND_RSA = 2,  /* private RSA key slot */
+    KIND_AES = 3   /* symmetric key slot (E200) */
+};
+
+#define AC_MAX 42u     /* an AC value fits in the 44-byte metadata */
+#define META_MAX 44u   /* whole metadata TLV incl. 20 LL */
+#define KEYBLOB_MAX 1100u
+
+struct ac {
+    uint8_t len; /* 0 = tag absent (= NEV) */
+    uint8_t b[AC_MAX];
+};
+
+struct sim_obj {
+    uint16_t oid;
+    uint8_t kind;
+    uint16_t max;  /* data objects: max size; keys: blob capacity */
+    uint16_t used; /* data: used size; keys: blob length (0 = empty) */
+    uint8_t lcso;  /* 0 = tag absent */
+    struct ac change, read, exe, mupd;
+    bool has_type;
+    uint8_t type;
+    bool has_usage;
+    uint8_t usage;
+    uint8_t algo; /* key algorithm (tag E0), 0 = none */
+    bool has_reset;
+    uint8_t reset;
+    bool has_version;
+    uint16_t version;
+    uint8_t *data;
+};
+
+/* ---- session contexts E100..E103 (volatile) ---- */
+enum sess_kind { SESS_EMPTY = 0, SESS_ECC_KEY, SESS_SECRET, SESS_RANDOM };
+
+struct sim_session {
+    uint8_t kind;
+    uint8_t algo;  /* SESS_ECC_KEY: curve id */
+    uint8_t usage; /* SESS_ECC_KEY: key usage */
+    uint8_t len;
+    uint8_t data[80];
+};
+
+#define SESSION_COUNT 4
+#define HASH_CTX_LEN 209u
+#define PRL_CTX_MAX 256u
+#define AUTO_MAX 4
+
+struct sim_app {
+    struct sim_app_config cfg;
+    char *state_path;
+
+    /* persistent store */
+    struct sim_obj *objs;
+    size_t nobjs;
+    uint8_t sec;          /* Security Event Counter (E0C5), NVM */
+    uint32_t boot_count;  /* reseeds the runtime DRBG per start */
+
+    /* hibernate image (NVM while hibernated) */
+    bool hibernated;
+    uint8_t handle[8];
+    struct sim_session saved_sessions[SESSION_COUNT];
+    uint8_t prl_ctx[PRL_CTX_MAX];
+    size_t prl_ctx_len;
+
+    /* volatile */
+    bool open;
+    uint8_t last_error;
+    struct sim_session sessions[SESSION_COUNT];
+    uint16_t auto_oid[AUTO_MAX]; /* Auto() states set by HMAC verify, 0 = free */
+
+    /* streamed hash (CalcHash) */
+    bool hash_active;
+    uint8_t hash_ctx[HASH_CTX_LEN];
+
+    /* streamed symmetric operation (EncryptSym/DecryptSym) */
+    bool sym_active;
+    uint8_t sym_mode;
+    bool sym_decrypt;
+    uint16_t sym_key_oid;
+    uint8_t sym_key[64];
+    size_t sym_key_len;
+    uint8_t sym_iv[16];
+    uint8_t sym_state[16]; /* CBC chaining value / CBC-MAC state */
+    mbedtls_md_context_t sym_md;         /* HMAC in progress */
+    mbedtls_cipher_context_t sym_cipher; /* CMAC in progress */
+
+    /* Security Monitor (RAM part) */
+    uint8_t sec_credit;
+    uint64_t secmon_last_tick_us;
+    uint64_t secmon_last_event_us;
+    bool secmon_time_known;
+
+    /* per-command virtual time of this execute (filled by handlers) */
+    uint32_t busy_us;
+    bool dirty; /* persistent state changed: save after the command */
+    uint8_t last_algo; /* key algorithm the command used (timing model) */
+
+    mbedtls_ctr_drbg_context drbg;
+    uint64_t entropy_ctr; /* deterministic entropy source position */
+};
+
+/* ---- app_core.c ---- */
+int app_random(struct sim_app *app, uint8_t *out, size_t len);
+int app_rng(void *ctx, unsigned char *out, size_t len); /* mbedTLS f_rng */
+
+/* Response builder used by every handler. */
+struct rsp {
+    uint8_t *out; /* OutData area (after the 4-byte header) */
+    size_t cap;
+    size_t len;
+};
+int rsp_put(struct rsp *r, const uint8_t *p, size_t n);
+int rsp_tlv(struct rsp *r, uint8_t tag, const uint8_t *p, size_t n);
+
+struct cmd {
+    uint8_t code; /* without bit 7 */
+    uint8_t param;
+    const uint8_t *in;
+    size_t in_len;
+    const struct sim_sec *sec;
+    uint64_t now_us;
+};
+
+/* TLV walker over InData: finds tag; returns 1 found, 0 absent, <0 error code. */
+struct tlv {
+    uint8_t tag;
+    uint16_t len;
+    const uint8_t *v;
+};
+/* Parse all TLVs of InData into out (max n). Returns count or -E_xxx. */
+int tlv_parse(const uint8_t *in, size_t in_len, struct tlv *out, int n);
+const struct tlv *tlv_find(const struct tlv *t, int n, uint8_t tag);
+uint16_t be16(const uint8_t *p);
+uint32_t be32(const uint8_t *p);
+void put_be16(uint8_t *p, uint16_t v);
+void put_be32(uint8_t *p, uint32_t v);
+
+/* ---- app_objects.c ---- */
+tma_status obj_table_init(struct sim_app *app);
+void obj_table_free(struct sim_app *app);
+struct sim_obj *obj_find(struct sim_app *app, uint16_t oid);
+bool oid_is_key(uint16_t oid);
+bool oid_is_session(uint16_t oid);
+struct sim_session *session_get(struct sim_app *app, uint16_t oid);
+int cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r);
+/* Data content of a readable data object for crypto use (EXE checked by caller). */
+int obj_key_store(struct sim_app *app, struct sim_obj *o, uint8_t algo, uint8_t usage,
+                  const uint8_t *blob, size_t len);
+
+/* ---- app_metadata.c ---- */
+enum access { ACC_READ, ACC_CHANGE, ACC_EXE, ACC_MUPD };
+/* Returns 0 when allowed, else the chip error (E_ACCESS). */
+int ac_check(struct sim_app *app, const struct sim_obj *o, enum access a, const struct cmd *c);
+/* Metadata of o as `20 LL ...` into out (cap >= META_MAX). Returns length. */
+size_t meta_encode(const struct sim_app *app, const struct sim_obj *o, uint8_t *out);
+/* Apply a metadata write (`20 LL` + tags). Returns 0 or chip error. */
+int meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t len,
+               const struct cmd *c);
+/* Validate an access-condition byte string (simple or complex). */
+bool ac_valid(const uint8_t *b, size_t len);
+/* Evaluate an AC string. */
+bool ac_eval(struct sim_app *app, const struct sim_obj *o, const struct ac *ac,
+             const struct cmd *c, enum access a);
+
+/* ---- app_crypto.c ---- */
+int cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_verify_sign(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_gen_symkey(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_encrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int cmd_decrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+/* ECC helpers shared with the factory. */
+int ecc_group_id(uint8_t algo);     /* mbedtls_ecp_group_id or 0 */
+size_t ecc_field_len(uint8_t algo); /* bytes of a coordinate/scalar, 0 if not ECC */
+/* Public key of an ECC private scalar as BIT STRING `03 LL 00 04 X Y`. */
+int ecc_public_bitstring(uint8_t algo, const uint8_t *priv, size_t priv_len, uint8_t *out,
+                         size_t cap, size_t *out_len);
+
+void sym_free(struct sim_app *app);
+
+/* ---- app_secmon.c ---- */
+void secmon_tick(struct sim_app *app, uint64_t now_us);
+/* A security event happened: account it, add throttling delay to busy. */
+void secmon_event(struct sim_app *app, uint64_t now_us);
+void secmon_config(const struct sim_app *app, uint32_t *t_max_us, uint8_t *credit_max);
+
+/* ---- app_factory.c ---- */
+tma_status factory_provision(struct sim_app *app);
+
+/* ---- app_persist.c ---- */
+tma_status persist_load(struct sim_app *app, const char *path);
+tma_status persist_save(struct sim_app *app, const char *path);
+/* Whole persistent state to/from memory (fuzzing: restore a clean chip). */
+tma_status persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len);
+tma_status persist_restore(struct sim_app *app, const uint8_t *p, size_t len);
+/* Test hook: when set to 1, persist_save _exit()s after the temp file is
+ * written and synced but before the rename (simulates a crash). */
+extern int sim_persist_crash_point;
+
+/* ---- app_timing.c ---- */
+uint32_t timing_us(const struct sim_app *app, const struct cmd *c, size_t out_len, bool ok);
+
+#endif
