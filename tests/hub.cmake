@@ -1,0 +1,18 @@
+# Tests of localhub (brief HUB, issue 5). Prefix: hub_.
+# Integration tests start their own hub (mktemp -d state, random port) and
+# drive it with mosquitto_pub/sub and hub_mqttc (a raw MQTT 3.1.1 TLS client).
+if(TARGET localhub)
+  add_executable(hub_mqttc integration/hub_mqttc.c)
+  target_link_libraries(hub_mqttc PRIVATE OpenSSL::SSL)
+  foreach(t lifecycle x509 authz c2d twin methods sas dps restart)
+    tma_add_script_test(NAME hub_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_${t}.sh
+      LABELS integration TIMEOUT 120)
+  endforeach()
+endif()
+if(TARGET localhub_parse)
+  tma_add_fuzz(NAME hub_parse SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_hub_parse.c
+    LIBS localhub_parse CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/hub/fuzz)
+  if(TARGET fuzz_hub_parse)
+    target_compile_definitions(fuzz_hub_parse PRIVATE _POSIX_C_SOURCE=200809L)
+  endif()
+endif()

@@ -1,0 +1,153 @@
+# Shared helpers for the localhub integration tests (sourced, not run).
+# Each test gets its own state folder (mktemp -d) and a random free port; the
+# hub is stopped and the folder removed on exit, also on failure.
+set -euo pipefail
+
+: "${TMA_BUILD_DIR:?set by ctest}"
+L="$TMA_BUILD_DIR/hub/localhub"
+MQTTC="$TMA_BUILD_DIR/tests/hub_mqttc"
+T=$(mktemp -d /tmp/hubtest.XXXXXX)
+export LOCALHUB_HOME="$T/state"
+PORT=""
+FAILED=0
+
+hub_cleanup() {
+  local rc=$?
+  "$L" stop >/dev/null 2>&1 || true
+  # The plugin runs under ASan/UBSan inside mosquitto: any report fails the test.
+  if ls "$LOCALHUB_HOME"/asan* >/dev/null 2>&1; then
+    echo "FAIL: sanitizer report from the broker:" >&2
+    cat "$LOCALHUB_HOME"/asan* >&2
+    rc=1
+  fi
+  if [ $rc -ne 0 ] && [ -f "$LOCALHUB_HOME/broker.log" ]; then
+    echo "--- broker.log (tail)" >&2
+    tail -30 "$LOCALHUB_HOME/broker.log" >&2
+  fi
+  rm -rf "$T"
+  exit $rc
+}
+trap hub_cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok - $*"; }
+
+hub_start() {
+  local i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    PORT=$((20000 + RANDOM % 40000))
+    if "$L" start --port "$PORT" "$@" >"$T/start.out" 2>&1; then
+      CAF="$LOCALHUB_HOME/pki/root-ca.pem"
+      return 0
+    fi
+    # another test may hold the port: try another one
+    grep -q "in use\|exited" "$T/start.out" || { cat "$T/start.out" >&2; return 1; }
+  done
+  cat "$T/start.out" >&2
+  return 1
+}
+
+hub_restart() {
+  "$L" stop >/dev/null
+  "$L" start --port "$PORT" >/dev/null
+}
+
+# mk_ca NAME [PARENT]: EC P-256 CA certificate NAME.pem / NAME.key in $T.
+mk_ca() {
+  local n=$1 parent=${2:-}
+  openssl ecparam -name prime256v1 -genkey -noout -out "$T/$n.key" 2>/dev/null
+  if [ -z "$parent" ]; then
+    openssl req -x509 -new -key "$T/$n.key" -subj "/CN=$n" -days 30 -out "$T/$n.pem" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  else
+    openssl req -new -key "$T/$n.key" -subj "/CN=$n" -out "$T/$n.csr" 2>/dev/null
+    printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >"$T/$n.ext"
+    openssl x509 -req -in "$T/$n.csr" -CA "$T/$parent.pem" -CAkey "$T/$parent.key" -CAcreateserial \
+      -days 30 -extfile "$T/$n.ext" -out "$T/$n.pem" 2>/dev/null
+  fi
+}
+
+# mk_leaf FILE CN CA [selfsigned|expired]: device certificate FILE.pem/.key.
+mk_leaf() {
+  local f=$1 cn=$2 ca=$3 mode=${4:-}
+  openssl ecparam -name prime256v1 -genkey -noout -out "$T/$f.key" 2>/dev/null
+  if [ "$mode" = selfsigned ]; then
+    openssl req -x509 -new -key "$T/$f.key" -subj "/CN=$cn" -days 10 -out "$T/$f.pem" 2>/dev/null
+    return
+  fi
+  openssl req -new -key "$T/$f.key" -subj "/CN=$cn" -out "$T/$f.csr" 2>/dev/null
+  if [ "$mode" = expired ]; then
+    mkdir -p "$T/ca-db"; : >"$T/ca-db/index.txt"; echo 1000 >"$T/ca-db/serial"
+    cat >"$T/ca-db/ca.cnf" <<EOF
+[ca]
+default_ca = c
+[c]
+database = $T/ca-db/index.txt
+new_certs_dir = $T/ca-db
+serial = $T/ca-db/serial
+default_md = sha256
+policy = p
+[p]
+commonName = supplied
+EOF
+    openssl ca -batch -config "$T/ca-db/ca.cnf" -cert "$T/$ca.pem" -keyfile "$T/$ca.key" -in "$T/$f.csr" \
+      -out "$T/$f.pem" -startdate 20200101000000Z -enddate 20200201000000Z -notext >/dev/null 2>&1
+  else
+    openssl x509 -req -in "$T/$f.csr" -CA "$T/$ca.pem" -CAkey "$T/$ca.key" -CAcreateserial -days 10 \
+      -out "$T/$f.pem" 2>/dev/null
+  fi
+}
+
+# ca_add_verified NAME: upload CA NAME and prove possession like the portal flow.
+ca_add_verified() {
+  local n=$1 code
+  code=$("$L" ca add "$n" "$T/$n.pem")
+  openssl ecparam -name prime256v1 -genkey -noout -out "$T/$n-pop.key" 2>/dev/null
+  openssl req -new -key "$T/$n-pop.key" -subj "/CN=$code" -out "$T/$n-pop.csr" 2>/dev/null
+  openssl x509 -req -in "$T/$n-pop.csr" -CA "$T/$n.pem" -CAkey "$T/$n.key" -CAcreateserial -days 1 \
+    -out "$T/$n-pop.pem" 2>/dev/null
+  "$L" ca verify "$n" "$T/$n-pop.pem" >/dev/null
+}
+
+user_for() { echo "localhost/$1/?api-version=2021-04-12"; }
+
+# pub_x509 ID CERTFILE [mosquitto_pub args...]: telemetry with mosquitto_pub.
+pub_x509() {
+  local id=$1 f=$2; shift 2
+  mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/$f.pem" --key "$T/$f.key" -V mqttv311 \
+    -i "$id" -u "$(user_for "$id")" -q 1 "$@"
+}
+
+# expect_refused DESCRIPTION command...: must fail with CONNACK 5 (not authorised).
+expect_refused() {
+  local what=$1 out; shift
+  if out=$("$@" 2>&1); then fail "$what: connection was accepted"; fi
+  echo "$out" | grep -qi "not authori" || fail "$what: expected CONNACK 5 (not authorised), got: $out"
+  ok "$what refused with CONNACK 5"
+}
+
+# mqttc ID [--cert F] [--pass P] ... ACTIONS: the raw test client.
+mqttc() {
+  local id=$1; shift
+  "$MQTTC" --port "$PORT" --cafile "$CAF" --id "$id" --user "$(user_for "$id")" "$@"
+}
+
+x509_args() { echo "--cert $T/$1.pem --key $T/$1.key"; }
+
+# sas_token SR KEY_B64 EXPIRY [SKN]: computed with openssl, independently of localhub.
+urlenc() {
+  local s=$1 out="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case "$c" in [a-zA-Z0-9.~_-]) out+="$c" ;; *) out+=$(printf '%%%02X' "'$c") ;; esac
+  done
+  printf '%s' "$out"
+}
+sas_token() {
+  local sr enc key se=$3 skn=${4:-} sig
+  sr=$1; enc=$(urlenc "$sr")
+  key=$(printf '%s' "$2" | base64 -d | od -An -tx1 | tr -d ' \n')
+  sig=$(printf '%s\n%s' "$enc" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | base64)
+  printf 'SharedAccessSignature sr=%s&sig=%s&se=%s%s' "$enc" "$(urlenc "$sig")" "$se" "${skn:+&skn=$skn}"
+}
