@@ -1,0 +1,225 @@
+/* libtrustm port: client of the trustm-sim socket protocol (Unix socket or
+ * loopback TCP). Request op(1) addr(1) len(2 BE) data; reply status(1)
+ * len(2 BE) data. Status 0x01 = address NACK. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "port_int.h"
+
+#define OP_WRITE 0x01
+#define OP_READ 0x02
+#define OP_WARM 0x03
+#define OP_POWER 0x04
+#define OP_SLEEP 0x07
+
+static int io_all(int fd, uint8_t *p, size_t n, int wr)
+{
+    while (n) {
+        ssize_t k = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* One request/reply. rbuf receives up to rcap data bytes; *rlen their count. */
+static int rpc(struct trustm_port_handle *h, uint8_t op, const uint8_t *d, size_t dlen,
+               uint16_t len, uint8_t *rbuf, size_t rcap, size_t *rlen)
+{
+    uint8_t hdr[4];
+    uint8_t rh[3];
+    size_t n;
+    hdr[0] = op;
+    hdr[1] = h->addr;
+    hdr[2] = (uint8_t)(len >> 8);
+    hdr[3] = (uint8_t)len;
+    if (io_all(h->fd, hdr, 4, 1) || (dlen && io_all(h->fd, (uint8_t *)(uintptr_t)d, dlen, 1)) ||
+        io_all(h->fd, rh, 3, 0)) {
+        return -1;
+    }
+    n = (size_t)(rh[1] << 8 | rh[2]);
+    if (n > rcap) {
+        return -1;
+    }
+    if (n && io_all(h->fd, rbuf, n, 0)) {
+        return -1;
+    }
+    if (rlen) {
+        *rlen = n;
+    }
+    return rh[0];
+}
+
+static void flush_sleep(struct trustm_port_handle *h, uint64_t min_us)
+{
+    while (h->pending_us >= min_us && h->pending_us) {
+        uint32_t us = h->pending_us > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)h->pending_us;
+        uint8_t d[4] = {(uint8_t)(us >> 24), (uint8_t)(us >> 16), (uint8_t)(us >> 8), (uint8_t)us};
+        h->pending_us -= us;
+        (void)rpc(h, OP_SLEEP, d, 4, 4, NULL, 0, NULL);
+    }
+}
+
+static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
+{
+    struct trustm_port_handle *h = ctx;
+    size_t got = 0;
+    int st;
+    if (n != 1 || !m || (m->len && !m->buf)) {
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM);
+    }
+    /* Virtual sleeps shorter than 1 ms (guard times) are batched: the
+     * simulator already accounts the guard time of each transaction. */
+    flush_sleep(h, 1000);
+    h->addr = (uint8_t)m->addr;
+    if (m->flags & TRUSTM_I2C_READ) {
+        st = rpc(h, OP_READ, NULL, 0, m->len, m->buf, m->len, &got);
+        if (st == 0 && got != m->len) {
+            st = -1;
+        }
+    } else {
+        st = rpc(h, OP_WRITE, m->buf, m->len, m->len, NULL, 0, NULL);
+    }
+    if (st == 0) {
+        return TMA_OK;
+    }
+    if (st == 1) {
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_NACK);
+    }
+    return TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
+}
+
+static void delay_us(void *ctx, uint32_t us)
+{
+    struct trustm_port_handle *h = ctx;
+    if (h->realtime) {
+        port_sleep_us(us);
+        return;
+    }
+    h->vnow_us += us;
+    h->pending_us += us;
+}
+
+static uint32_t now_ms(void *ctx)
+{
+    struct trustm_port_handle *h = ctx;
+    return (uint32_t)((h->realtime ? port_mono_us() : h->vnow_us) / 1000u);
+}
+
+static tma_status reset(void *ctx, enum trustm_reset_kind kind)
+{
+    struct trustm_port_handle *h = ctx;
+    if (kind == TRUSTM_RESET_SOFT) {
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM);
+    }
+    flush_sleep(h, 1);
+    return rpc(h, kind == TRUSTM_RESET_COLD ? OP_POWER : OP_WARM, NULL, 0, 0, NULL, 0, NULL) == 0
+               ? TMA_OK
+               : TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
+}
+
+static int connect_to(const char *where)
+{
+    const char *colon = strrchr(where, ':');
+    int fd;
+    if (where[0] != '/' && colon) {
+        /* host:port, loopback only */
+        char host[64];
+        struct addrinfo hints, *ai = NULL;
+        size_t hl = (size_t)(colon - where);
+        int one = 1;
+        if (hl == 0 || hl >= sizeof host) {
+            return -1;
+        }
+        memcpy(host, where, hl);
+        host[hl] = 0;
+        if (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "localhost") != 0 &&
+            strcmp(host, "::1") != 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        memset(&hints, 0, sizeof hints);
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai) {
+            return -1;
+        }
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(ai);
+        if (fd >= 0) {
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        return fd;
+    }
+    {
+        struct sockaddr_un sa;
+        if (strlen(where) >= sizeof sa.sun_path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        strcpy(sa.sun_path, where);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(fd);
+            fd = -1;
+        }
+        return fd;
+    }
+}
+
+tma_status trustm_port_simsock_open(const char *where, bool realtime, struct trustm_port *out_port,
+                                    struct trustm_port_handle **out_handle)
+{
+    struct trustm_port_handle *h;
+    if (!where || !*where || !out_port || !out_handle) {
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM);
+    }
+    h = calloc(1, sizeof *h);
+    if (!h) {
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_INTERNAL);
+    }
+    h->kind = PORT_SIMSOCK;
+    h->addr = 0x30;
+    h->realtime = realtime;
+    h->fd = connect_to(where);
+    if (h->fd < 0) {
+        free(h);
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
+    }
+    port_lock_init(h, where);
+    memset(out_port, 0, sizeof *out_port);
+    out_port->ctx = h;
+    out_port->transfer = xfer;
+    out_port->delay_us = delay_us;
+    out_port->now_ms = now_ms;
+    out_port->reset = reset;
+    out_port->lock = port_lock;
+    out_port->unlock = port_unlock;
+    *out_handle = h;
+    return TMA_OK;
+}
+
+void port_simsock_close(struct trustm_port_handle *h)
+{
+    flush_sleep(h, 1);
+    close(h->fd);
+}
