@@ -8,6 +8,15 @@ if(TARGET mqtt)
                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/mqtt/fuzz/mqtt_decode)
   tma_add_fuzz(NAME mqtt_stream SOURCES fuzz/fuzz_mqtt_stream.c LIBS mqtt
                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/mqtt/fuzz/mqtt_stream)
+  find_program(MQTT_MOSQUITTO mosquitto PATHS /usr/sbin /usr/local/sbin)
+  if(MQTT_MOSQUITTO)
+    tma_add_test(NAME mqtt_broker SOURCES integration/mqtt_broker.c ${PROJECT_SOURCE_DIR}/port/tcp_posix.c
+                 LIBS mqtt LABELS integration TIMEOUT 120)
+    get_filename_component(mqtt_mosq_dir ${MQTT_MOSQUITTO} DIRECTORY)
+    set_property(TEST mqtt_broker APPEND PROPERTY ENVIRONMENT "PATH=${mqtt_mosq_dir}:$ENV{PATH}")
+  else()
+    message(WARNING "mosquitto not found: mqtt_broker integration test not built (scripts/setup installs it)")
+  endif()
   # The shared replay driver uses scandir(), which strict C11 hides.
   foreach(t fuzz_mqtt_decode fuzz_mqtt_stream)
     target_compile_definitions(${t} PRIVATE _POSIX_C_SOURCE=200809L)
