@@ -9,6 +9,7 @@
  * actions (run in order; ${name} in arguments expands captured values):
  *   sub:FILTER          SUBSCRIBE QoS 1, prints "SUBACK <code>"
  *   pub:TOPIC:PAYLOAD   PUBLISH QoS 1 and wait for PUBACK; pub0: QoS 0; pub2: QoS 2
+ *   pubfile:TOPIC:FILE  PUBLISH QoS 1 with the contents of FILE
  *   expect:TEXT         wait for a PUBLISH whose "topic payload" contains TEXT
  *   capture:NAME:KEY    from the last expected message take query KEY (e.g. $rid) of
  *                       the topic, or JSON string/number "KEY" of the payload
@@ -317,21 +318,35 @@ int main(int argc, char **argv)
                 }
                 free(sb);
             }
-        } else if (!strncmp(act, "pub:", 4) || !strncmp(act, "pub0:", 5) || !strncmp(act, "pub2:", 5)) {
-            int qos = act[3] == ':' ? 1 : act[3] - '0';
+        } else if (!strncmp(act, "pub:", 4) || !strncmp(act, "pub0:", 5) || !strncmp(act, "pub2:", 5) ||
+                   !strncmp(act, "pubfile:", 8)) {
+            int fromfile = act[3] == 'f';
+            int qos = (act[3] == ':' || fromfile) ? 1 : act[3] - '0';
             char *topic = strchr(act, ':') + 1, *payload = strchr(topic, ':');
-            /* the topic may contain ':'? not in our tests; payload follows the next ':' */
+            /* the payload follows the next ':' (our topics have none) */
             if (!payload) fail(2, "pub needs TOPIC:PAYLOAD");
             *payload++ = 0;
-            unsigned short mid = next_mid++;
-            n = put_str(buf, topic, strlen(topic));
-            if (qos) {
-                buf[n++] = (unsigned char)(mid >> 8);
-                buf[n++] = (unsigned char)mid;
+            size_t plen = strlen(payload);
+            unsigned char *pk = malloc(strlen(topic) + 4 + 300000 + plen);
+            if (fromfile) {
+                FILE *pf = fopen(payload, "rb");
+                if (!pf) fail(2, "cannot open payload file");
+                plen = fread(pk + strlen(topic) + 4, 1, 300000, pf);
+                fclose(pf);
             }
-            memcpy(buf + n, payload, strlen(payload));
-            n += strlen(payload);
-            send_packet((unsigned char)(0x30 | (qos << 1)), buf, n);
+            unsigned short mid = next_mid++;
+            n = put_str(pk, topic, strlen(topic));
+            if (qos) {
+                pk[n++] = (unsigned char)(mid >> 8);
+                pk[n++] = (unsigned char)mid;
+            }
+            if (fromfile)
+                memmove(pk + n, pk + strlen(topic) + 4, plen);
+            else
+                memcpy(pk + n, payload, plen);
+            n += plen;
+            send_packet((unsigned char)(0x30 | (qos << 1)), pk, n);
+            free(pk);
             if (qos == 1) {
                 long long dl = now_ms() + timeout_s * 1000LL;
                 int pt;

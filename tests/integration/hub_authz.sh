@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# localhub: authorization (a device uses only its own topics), QoS 2 and
+# retain handling, one connection per device.
+. "$(dirname "$0")/hub_lib.sh"
+hub_start
+mk_ca root; ca_add_verified root
+for d in devA devB; do "$L" device create --id $d --auth x509-ca >/dev/null; mk_leaf $d $d root; done
+
+out=$(mqttc devA $(x509_args devA) "sub:devices/devB/messages/devicebound/#" "sub:#" "sub:devices/devA/messages/events/" \
+      "sub:devices/+/messages/devicebound/#" "sub:\$iothub/twin/res/#" "sub:\$iothub/methods/POST/#")
+echo "$out" | sed -n 2,4p | grep -c "SUBACK 128" | grep -qx 3 || fail "foreign/wildcard subscriptions not denied: $out"
+echo "$out" | sed -n 5,7p | grep -c "SUBACK 1" | grep -qx 3 || fail "own subscriptions not granted: $out"
+ok "devA cannot subscribe to devB's C2D, to '#', or to telemetry topics; its own filters get QoS 1"
+
+# devA publishing as devB (and to made-up topics) is dropped, never stored
+mqttc devA $(x509_args devA) "pub:devices/devB/messages/events/:spoofed" "pub:devices/devA/messages/events/:mine" \
+  "pub:foo/bar:junk" "pub0:\$iothub/twin/PATCH/properties/desired/?\$rid=1:{}" >/dev/null
+sleep 0.3
+grep -q '"deviceId":"devA"' "$LOCALHUB_HOME/telemetry.jsonl" || fail "own telemetry not stored"
+grep -q spoofed "$LOCALHUB_HOME/telemetry.jsonl" && fail "devA published as devB"
+grep -q junk "$LOCALHUB_HOME/telemetry.jsonl" && fail "undocumented topic accepted"
+ok "devA cannot publish as devB"
+
+# C2D for devB never reaches devA, even with the '+' filter Embedded C uses
+"$L" c2d send --device devB --data for-b >/dev/null
+out=$(mqttc devA $(x509_args devA) --clean 0 "sub:devices/+/messages/devicebound/#" sleep:800)
+echo "$out" | grep -q for-b && fail "devA received devB's C2D"
+ok "C2D is scoped to the caller"
+
+# QoS 2 PUBLISH closes the connection (spec 1.4)
+set +e
+mqttc devA $(x509_args devA) "pub2:devices/devA/messages/events/:q2" sleep:1500 >/dev/null 2>&1
+rc=$?
+set -e
+[ $rc -eq 4 ] || fail "QoS 2 publish did not close the connection (rc $rc)"
+grep -q '"payload":"q2"' "$LOCALHUB_HOME/telemetry.jsonl" && fail "QoS 2 message stored"
+ok "QoS 2 publish closes the connection"
+
+# RETAIN: not kept, forwarded with mqtt-retain
+pub_x509 devA devA -r -t devices/devA/messages/events/ -m retained-one
+sleep 0.3
+grep '"payload":"retained-one"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"mqtt-retain":"true"' || fail "mqtt-retain missing"
+ok "retained telemetry is stored with mqtt-retain"
+
+# A second connection for the same device drops the first
+mqttc devA $(x509_args devA) sleep:4000 >"$T/first.out" 2>&1 &
+FIRST=$!
+sleep 1
+mqttc devA $(x509_args devA) sleep:300 >/dev/null
+set +e
+wait $FIRST
+rc=$?
+set -e
+[ $rc -eq 4 ] || fail "first connection survived a second CONNECT (rc $rc)"
+ok "a second connection drops the first"
+
+# oversized telemetry (> 256 KB) is refused with a disconnect
+head -c 262000 /dev/zero | tr '\0' 'b' >"$T/fits"
+head -c 262200 /dev/zero | tr '\0' 'a' >"$T/big"
+mqttc devA $(x509_args devA) "pubfile:devices/devA/messages/events/:$T/fits" >/dev/null || fail "262000-byte message refused"
+set +e
+mqttc devA $(x509_args devA) "pubfile:devices/devA/messages/events/:$T/big" sleep:1000 >"$T/big.out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 4 ] || fail "oversized message did not close the connection (rc $rc): $(cat "$T/big.out")"
+sleep 0.3
+grep -q bbbbbbbbbbbbbbbb "$LOCALHUB_HOME/telemetry.jsonl" || fail "message under the limit not stored"
+grep -q aaaaaaaaaaaaaaaa "$LOCALHUB_HOME/telemetry.jsonl" && fail "oversized message stored"
+ok "256 KB limit enforced"
