@@ -23,3 +23,16 @@ foreach(t fuzz_iothub_topic fuzz_iothub_json)
     target_compile_definitions(${t} PRIVATE _POSIX_C_SOURCE=200809L)
   endif()
 endforeach()
+# Integration against a real mosquitto (plain TCP): needs the MQTT client and
+# the TCP transport.
+if(TARGET iothub_client AND EXISTS ${PROJECT_SOURCE_DIR}/port/tcp_posix.c)
+  add_executable(iothub_testdev integration/iothub_testdev.c
+    ${PROJECT_SOURCE_DIR}/port/tcp_posix.c ${PROJECT_SOURCE_DIR}/port/storage_file.c)
+  target_link_libraries(iothub_testdev PRIVATE iothub_client)
+  foreach(s telemetry c2d twin_methods broker_restart sigkill)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_${s}.sh)
+      tma_add_script_test(NAME iothub_it_${s} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_${s}.sh
+        LABELS integration TIMEOUT 180)
+    endif()
+  endforeach()
+endif()

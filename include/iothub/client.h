@@ -1,0 +1,191 @@
+/**
+ * @file client.h
+ * @brief IoT Hub device client: the pure functions of iothub.h wired to the
+ * MQTT client (mqtt/client.h), with the persistent outbox and the
+ * reconnect policy.
+ *
+ * Sans-OS: the client never sleeps, allocates nothing and reads time from
+ * injected clocks. Opening a network connection (TCP, TLS with the chip key)
+ * is the application's, through @c struct iothub_connector; the client asks
+ * for a connection when its retry policy allows one. Drive everything with
+ * iothub_client_step() from one loop.
+ *
+ * Telemetry always goes through the outbox (at-least-once, kept until
+ * PUBACK, survives restarts). C2D, twin and method messages are delivered to
+ * callbacks with views into the receive buffer, valid during the call only.
+ */
+#ifndef IOTHUB_CLIENT_H
+#define IOTHUB_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iothub/iothub.h"
+#include "iothub/outbox.h"
+#include "mqtt/client.h"
+#include "tma/status.h"
+#include "tma/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opens and closes the byte stream to the hub (TCP, TLS, ...). */
+struct iothub_connector {
+    void *ctx;
+    /**
+     * Open a connection; on TMA_OK fill *out_tr. Set *out_used_key when the
+     * connection cost a private-key operation (a full TLS handshake with the
+     * chip key; false for a resumed session or SAS), so the pacer counts it.
+     */
+    tma_status (*open)(void *ctx, struct tma_transport *out_tr, bool *out_used_key);
+    /** Close what open() opened. */
+    void (*close)(void *ctx);
+};
+
+enum iothub_event {
+    IOTHUB_EVENT_CONNECTED = 1,    /**< CONNACK accepted and subscriptions sent */
+    IOTHUB_EVENT_DISCONNECTED = 2, /**< connection lost; a retry is scheduled */
+    IOTHUB_EVENT_AUTH_FAILED = 3   /**< CONNACK refused (5: not authorized...); no automatic retry */
+};
+
+struct iothub_callbacks {
+    void *user;
+    /** Connection events; @p reason is the status that caused it (TMA_OK for CONNECTED). */
+    void (*on_event)(void *user, enum iothub_event ev, tma_status reason);
+    /** C2D message: property bag (validated, still encoded) and body. */
+    void (*on_c2d)(void *user, struct tma_span bag, struct tma_span payload);
+    /** Twin response or desired-properties notification, with its body. */
+    void (*on_twin)(void *user, const struct iothub_twin_msg *msg, struct tma_span payload);
+    /** Direct method call; answer with iothub_client_method_respond() using @p rid
+     *  (copy it if you answer later; it is a view into the receive buffer). */
+    void (*on_method)(void *user, struct tma_span name, struct tma_span rid, struct tma_span payload);
+    /** A stored telemetry message was acknowledged by the hub. */
+    void (*on_telemetry_acked)(void *user, uint32_t seq);
+};
+
+/** Which features to subscribe to at connect (the hub allows 5 subscriptions). */
+#define IOTHUB_SUB_C2D 0x1u
+#define IOTHUB_SUB_TWIN 0x2u
+#define IOTHUB_SUB_METHODS 0x4u
+
+struct iothub_client_config {
+    struct iothub_identity id;
+    const char *model_id;         /**< IoT Plug and Play model or NULL */
+    const char *client_type;      /**< DeviceClientType or NULL for the default */
+    /* Authentication: X.509 (sas_key NULL, the key is in the TLS layer) or SAS. */
+    const char *sas_key;          /**< Base64 device key, or NULL for X.509 */
+    const char *sas_key_name;     /**< policy name or NULL */
+    uint32_t sas_lifetime_s;      /**< 0: 3600; renewed at 80 % by reconnecting */
+    struct iothub_hmac_ops hmac;  /**< SAS only */
+    struct tma_clock clock;       /**< monotonic ms */
+    struct tma_clock wall;        /**< Unix time in ms (SAS expiry); may be unset for X.509 */
+    uint16_t keep_alive_s;        /**< 0: IOTHUB_KEEPALIVE_DEFAULT_S; capped at IOTHUB_KEEPALIVE_MAX_S */
+    uint32_t subscriptions;       /**< IOTHUB_SUB_* mask */
+    bool clean_session;           /**< IoT Hub: false (keeps C2D queued); DPS style true */
+    struct iothub_connector connector;
+    uint32_t (*random)(void *ctx);/**< jitter source; NULL: a fixed LCG */
+    void *random_ctx;
+    struct iothub_retry_policy retry; /**< zeroed: iothub_retry_policy_init() defaults */
+    struct iothub_outbox *outbox; /**< required for telemetry */
+    uint32_t window;              /**< max telemetry in flight (0: inflight_count - 1) */
+    /* Buffers, all owned by the caller. */
+    uint8_t *tx_buf;
+    size_t tx_cap;
+    uint8_t *rx_buf;
+    size_t rx_cap;
+    struct mqtt_inflight *inflight;
+    size_t inflight_count;
+    uint8_t *record_buf;          /**< holds one outbox record (topic + payload) */
+    size_t record_cap;
+    char *cred_buf;               /**< user name, client id and SAS password */
+    size_t cred_cap;
+    struct iothub_callbacks cb;
+};
+
+enum iothub_client_state {
+    IOTHUB_STATE_IDLE = 0,     /**< waiting for the next connect attempt */
+    IOTHUB_STATE_CONNECTING,
+    IOTHUB_STATE_CONNECTED,
+    IOTHUB_STATE_AUTH_FAILED   /**< stays until iothub_client_restart() */
+};
+
+struct iothub_client_stats {
+    uint32_t connects;        /**< successful CONNACKs */
+    uint32_t connect_attempts;
+    uint32_t key_operations;  /**< connections that used the private key */
+    uint32_t published;       /**< telemetry PUBLISHes handed to MQTT (first sends) */
+    uint32_t acked;
+    uint32_t retransmitted;   /**< MQTT DUP retransmissions */
+    uint32_t c2d_received;
+};
+
+struct iothub_client {
+    struct iothub_client_config cfg;
+    struct mqtt_client mqtt;
+    struct tma_transport tr;
+    uint8_t state;
+    bool transport_open;
+    uint32_t attempt;
+    uint64_t next_attempt_ms;
+    uint64_t attempt_started_ms;
+    uint64_t sas_renew_ms;     /* wall time to renew, 0: none */
+    uint32_t rid;
+    uint32_t lcg;
+    struct iothub_client_stats stats;
+    tma_status last_reason;
+};
+
+/**
+ * @brief Check the configuration and set up the MQTT client. No I/O.
+ * @return TMA_OK or TMA_ERR(IOTHUB, TMA_C_BAD_PARAM) naming no field (see
+ *         the log of the caller); connection happens in iothub_client_step().
+ */
+tma_status iothub_client_init(struct iothub_client *c, const struct iothub_client_config *cfg);
+
+/**
+ * @brief One step: connect when due, move MQTT bytes, hand stored telemetry
+ * to MQTT (up to the window), renew the SAS token, schedule reconnects.
+ * @return TMA_OK (nothing fatal; call again), or the status that ended a
+ *         connection attempt in this step (already handled: a retry is
+ *         scheduled, or the state is AUTH_FAILED).
+ */
+tma_status iothub_client_step(struct iothub_client *c);
+
+/** @brief Milliseconds until the next connect attempt (0 when connected or due). */
+uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c);
+
+/**
+ * @brief Store a telemetry message in the outbox; it is sent when connected.
+ * @param props system/application properties (see iothub.h), may be NULL.
+ * @return TMA_OK with *out_seq (may be NULL); the outbox's TMA_C_FULL under
+ *         REFUSE_NEW; TMA_C_TOO_SMALL when the topic does not fit cred_buf.
+ */
+tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct iothub_property *props,
+                                        size_t prop_count, const uint8_t *payload, size_t len,
+                                        uint32_t *out_seq);
+
+/** @brief Twin GET (empty body) with a fresh $rid (*out_rid, may be NULL). TMA_C_STATE when not connected. */
+tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid);
+/** @brief Reported-properties PATCH with JSON @p patch (validated first). */
+tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span patch, uint32_t *out_rid);
+/** @brief Answer a direct method: status and JSON body (empty span for none). */
+tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span rid, uint16_t status,
+                                        struct tma_span payload);
+
+/** @brief Disconnect cleanly (DISCONNECT, close the transport); stays idle. */
+void iothub_client_disconnect(struct iothub_client *c);
+/** @brief Leave AUTH_FAILED (or IDLE) and try to connect at the next step. */
+void iothub_client_restart(struct iothub_client *c);
+
+enum iothub_client_state iothub_client_state(const struct iothub_client *c);
+struct iothub_client_stats iothub_client_stats(const struct iothub_client *c);
+/** @brief Why the last connection ended (TMA_OK if none). */
+tma_status iothub_client_last_reason(const struct iothub_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

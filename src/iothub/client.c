@@ -1,0 +1,582 @@
+/* IoT Hub device client glue: pure functions + MQTT client + outbox +
+ * reconnect policy. No heap, no OS calls; see include/iothub/client.h. */
+#include "iothub/client.h"
+
+#include <string.h>
+
+#include "iothub/json.h"
+#include "wbuf.h"
+
+#define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
+#define E_STATE IOTHUB_E(TMA_C_STATE)
+
+static uint64_t now_ms(const struct iothub_client *c)
+{
+    return c->cfg.clock.now_ms(c->cfg.clock.ctx);
+}
+
+static uint32_t rnd(struct iothub_client *c)
+{
+    if (c->cfg.random != NULL) {
+        return c->cfg.random(c->cfg.random_ctx);
+    }
+    c->lcg = c->lcg * 1664525u + 1013904223u;
+    return c->lcg >> 8;
+}
+
+static bool uses_key(const struct iothub_client *c)
+{
+    return c->cfg.sas_key == NULL;
+}
+
+static void emit(struct iothub_client *c, enum iothub_event ev, tma_status reason)
+{
+    if (c->cfg.cb.on_event != NULL) {
+        c->cfg.cb.on_event(c->cfg.cb.user, ev, reason);
+    }
+}
+
+/* ---- MQTT callbacks ------------------------------------------------------ */
+
+static tma_status on_publish(void *user, const struct mqtt_publish *msg)
+{
+    struct iothub_client *c = user;
+    struct tma_span bag;
+    struct iothub_twin_msg tw;
+    struct iothub_method_request mr;
+    const struct iothub_identity *me = &c->cfg.id;
+    if (me->module_id == NULL && iothub_c2d_parse(me, msg->topic, &bag) == TMA_OK) {
+        c->stats.c2d_received++;
+        if (c->cfg.cb.on_c2d != NULL) {
+            c->cfg.cb.on_c2d(c->cfg.cb.user, bag, msg->payload);
+        }
+        return TMA_OK;
+    }
+    if (iothub_twin_parse(msg->topic, &tw) == TMA_OK) {
+        if (c->cfg.cb.on_twin != NULL) {
+            c->cfg.cb.on_twin(c->cfg.cb.user, &tw, msg->payload);
+        }
+        return TMA_OK;
+    }
+    if (iothub_method_parse(msg->topic, &mr) == TMA_OK) {
+        if (c->cfg.cb.on_method != NULL) {
+            c->cfg.cb.on_method(c->cfg.cb.user, mr.name, mr.rid, msg->payload);
+        }
+        return TMA_OK;
+    }
+    /* Not ours or malformed: acknowledge so the hub does not redeliver a
+     * message we can never parse (a C2D with a bad bag would otherwise come
+     * back forever). */
+    return TMA_OK;
+}
+
+static void on_puback(void *user, uint16_t packet_id, uint32_t tag)
+{
+    struct iothub_client *c = user;
+    (void)packet_id;
+    if (c->cfg.outbox != NULL && iothub_outbox_ack(c->cfg.outbox, tag) == TMA_OK) {
+        c->stats.acked++;
+        if (c->cfg.cb.on_telemetry_acked != NULL) {
+            c->cfg.cb.on_telemetry_acked(c->cfg.cb.user, tag);
+        }
+    }
+}
+
+static tma_status on_resend(void *user, uint16_t packet_id, uint32_t tag, struct mqtt_publish *out)
+{
+    struct iothub_client *c = user;
+    struct iothub_outbox_msg m;
+    tma_status st;
+    (void)packet_id;
+    if (c->cfg.outbox == NULL) {
+        return IOTHUB_E(TMA_C_NOT_FOUND);
+    }
+    st = iothub_outbox_get(c->cfg.outbox, tag, c->cfg.record_buf, c->cfg.record_cap, &m);
+    if (st != TMA_OK) {
+        return st;
+    }
+    memset(out, 0, sizeof(*out));
+    out->topic = m.topic;
+    out->payload = m.payload;
+    out->qos = 1;
+    c->stats.retransmitted++;
+    return TMA_OK;
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+tma_status iothub_client_init(struct iothub_client *c, const struct iothub_client_config *cfg)
+{
+    struct mqtt_client_config mc;
+    tma_status st;
+    if (c == NULL || cfg == NULL || cfg->id.host == NULL || cfg->id.device_id == NULL ||
+        cfg->id.host[0] == '\0' || cfg->id.device_id[0] == '\0' || cfg->clock.now_ms == NULL ||
+        cfg->connector.open == NULL || cfg->connector.close == NULL || cfg->cred_buf == NULL ||
+        cfg->cred_cap < 64u || cfg->record_buf == NULL || cfg->record_cap < 16u ||
+        (cfg->sas_key != NULL && (cfg->hmac.hmac_sha256 == NULL || cfg->wall.now_ms == NULL))) {
+        return E_BAD;
+    }
+    memset(c, 0, sizeof(*c));
+    c->cfg = *cfg;
+    if (c->cfg.retry.min_ms == 0u && c->cfg.retry.max_ms == 0u) {
+        iothub_retry_policy_init(&c->cfg.retry);
+    }
+    if (c->cfg.keep_alive_s == 0u) {
+        c->cfg.keep_alive_s = IOTHUB_KEEPALIVE_DEFAULT_S;
+    }
+    if (c->cfg.keep_alive_s > IOTHUB_KEEPALIVE_MAX_S) {
+        c->cfg.keep_alive_s = IOTHUB_KEEPALIVE_MAX_S;
+    }
+    if (c->cfg.sas_lifetime_s == 0u) {
+        c->cfg.sas_lifetime_s = 3600u;
+    }
+    if (c->cfg.window == 0u || c->cfg.window >= cfg->inflight_count) {
+        c->cfg.window = cfg->inflight_count > 1u ? (uint32_t)cfg->inflight_count - 1u : 1u;
+    }
+    memset(&mc, 0, sizeof(mc));
+    mc.clock = cfg->clock;
+    mc.tx_buf = cfg->tx_buf;
+    mc.tx_cap = cfg->tx_cap;
+    mc.rx_buf = cfg->rx_buf;
+    mc.rx_cap = cfg->rx_cap;
+    mc.inflight = cfg->inflight;
+    mc.inflight_count = cfg->inflight_count;
+    mc.cb.user = c;
+    mc.cb.on_publish = on_publish;
+    mc.cb.on_puback = on_puback;
+    mc.cb.resend = on_resend;
+    st = mqtt_client_init(&c->mqtt, &mc);
+    if (st != TMA_OK) {
+        return st;
+    }
+    c->lcg = 0x2545F491u;
+    c->state = IOTHUB_STATE_IDLE;
+    c->next_attempt_ms = now_ms(c);
+    return TMA_OK;
+}
+
+/* ---- connection management ---------------------------------------------- */
+
+static void close_transport(struct iothub_client *c)
+{
+    if (c->transport_open) {
+        c->cfg.connector.close(c->cfg.connector.ctx);
+        c->transport_open = false;
+    }
+}
+
+static void schedule_retry(struct iothub_client *c, tma_status reason)
+{
+    uint64_t now = now_ms(c);
+    uint64_t spent = now - c->attempt_started_ms;
+    uint32_t op_ms = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
+    uint64_t d = iothub_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
+    close_transport(c);
+    c->attempt++;
+    c->next_attempt_ms = now + d;
+    c->state = IOTHUB_STATE_IDLE;
+    c->last_reason = reason;
+    emit(c, IOTHUB_EVENT_DISCONNECTED, reason);
+}
+
+static bool is_auth_refusal(tma_status st)
+{
+    return st == MQTT_E_CONNACK_NOT_AUTHORIZED || st == MQTT_E_CONNACK_BAD_CREDENTIALS ||
+           st == MQTT_E_CONNACK_IDENTIFIER || st == MQTT_E_CONNACK_PROTOCOL;
+}
+
+/* Lay out client id, user name and password in cred_buf. */
+static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *out)
+{
+    char *p = c->cfg.cred_buf;
+    size_t cap = c->cfg.cred_cap, n = 0, used = 0;
+    tma_status st;
+    memset(out, 0, sizeof(*out));
+    st = iothub_client_id(&c->cfg.id, p, cap, &n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    out->client_id.ptr = (const uint8_t *)p;
+    out->client_id.len = n;
+    used = n + 1u;
+    st = iothub_username(&c->cfg.id, c->cfg.client_type, c->cfg.model_id, p + used, cap - used, &n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    out->user_name.ptr = (const uint8_t *)(p + used);
+    out->user_name.len = n;
+    used += n + 1u;
+    if (c->cfg.sas_key != NULL) {
+        char *res = p + used;
+        size_t rlen = 0;
+        uint64_t wall_s = c->cfg.wall.now_ms(c->cfg.wall.ctx) / 1000u;
+        uint64_t expiry = wall_s + c->cfg.sas_lifetime_s;
+        st = iothub_sas_resource(&c->cfg.id, res, cap - used, &rlen);
+        if (st != TMA_OK) {
+            return st;
+        }
+        /* Password after the resource string; the resource is input. */
+        st = iothub_sas_password(res, c->cfg.sas_key, c->cfg.sas_key_name, expiry, &c->cfg.hmac,
+                                 res + rlen + 1u, cap - used - rlen - 1u, &n);
+        if (st != TMA_OK) {
+            return st;
+        }
+        out->password.ptr = (const uint8_t *)(res + rlen + 1u);
+        out->password.len = n;
+        c->sas_renew_ms = iothub_sas_renew_at(wall_s, expiry) * 1000u;
+    } else {
+        /* X.509: empty password, as Azure Embedded C sends. */
+        out->password.ptr = (const uint8_t *)(p + used - 1u);
+        out->password.len = 0u;
+        c->sas_renew_ms = 0u;
+    }
+    out->keep_alive_s = c->cfg.keep_alive_s;
+    out->clean_session = c->cfg.clean_session;
+    return TMA_OK;
+}
+
+static tma_status start_connect(struct iothub_client *c)
+{
+    struct mqtt_connect opts;
+    bool used_key = false;
+    uint64_t now = now_ms(c);
+    tma_status st;
+    if (uses_key(c)) {
+        uint64_t w = iothub_key_pacer_wait_ms(&c->cfg.retry.pacer, now);
+        if (w > 0u) {
+            c->next_attempt_ms = now + w;
+            return TMA_OK;
+        }
+    }
+    c->attempt_started_ms = now;
+    c->stats.connect_attempts++;
+    st = c->cfg.connector.open(c->cfg.connector.ctx, &c->tr, &used_key);
+    if (used_key) {
+        iothub_key_pacer_record(&c->cfg.retry.pacer, now);
+        c->stats.key_operations++;
+    }
+    if (st != TMA_OK) {
+        schedule_retry(c, st);
+        return st;
+    }
+    c->transport_open = true;
+    st = build_connect(c, &opts);
+    if (st == TMA_OK) {
+        st = mqtt_client_connect(&c->mqtt, &c->tr, &opts);
+        if (st == TMA_IN_PROGRESS) {
+            st = TMA_OK;
+        }
+    }
+    /* The password is not needed any more: CONNECT is encoded. */
+    {
+        volatile char *v = c->cfg.cred_buf;
+        size_t i;
+        for (i = 0u; i < c->cfg.cred_cap; i++) {
+            v[i] = 0;
+        }
+    }
+    if (st != TMA_OK) {
+        mqtt_client_abort(&c->mqtt);
+        schedule_retry(c, st);
+        return st;
+    }
+    c->state = IOTHUB_STATE_CONNECTING;
+    return TMA_OK;
+}
+
+static tma_status subscribe_all(struct iothub_client *c)
+{
+    struct mqtt_subscription subs[4];
+    size_t n = 0, len = 0;
+    tma_status st;
+    if ((c->cfg.subscriptions & IOTHUB_SUB_C2D) != 0u) {
+        st = iothub_c2d_filter(&c->cfg.id, c->cfg.cred_buf, c->cfg.cred_cap, &len);
+        if (st != TMA_OK) {
+            return st;
+        }
+        subs[n].filter.ptr = (const uint8_t *)c->cfg.cred_buf;
+        subs[n].filter.len = len;
+        subs[n].qos = 1;
+        n++;
+    }
+    if ((c->cfg.subscriptions & IOTHUB_SUB_TWIN) != 0u) {
+        subs[n].filter.ptr = (const uint8_t *)IOTHUB_TWIN_RES_FILTER;
+        subs[n].filter.len = strlen(IOTHUB_TWIN_RES_FILTER);
+        subs[n].qos = 0;
+        n++;
+        subs[n].filter.ptr = (const uint8_t *)IOTHUB_TWIN_DESIRED_FILTER;
+        subs[n].filter.len = strlen(IOTHUB_TWIN_DESIRED_FILTER);
+        subs[n].qos = 0;
+        n++;
+    }
+    if ((c->cfg.subscriptions & IOTHUB_SUB_METHODS) != 0u) {
+        subs[n].filter.ptr = (const uint8_t *)IOTHUB_METHODS_FILTER;
+        subs[n].filter.len = strlen(IOTHUB_METHODS_FILTER);
+        subs[n].qos = 0;
+        n++;
+    }
+    if (n == 0u) {
+        return TMA_OK;
+    }
+    st = mqtt_client_subscribe(&c->mqtt, subs, n, NULL);
+    return st == TMA_WANT_WRITE ? TMA_OK : st;
+}
+
+static tma_status pump_outbox(struct iothub_client *c)
+{
+    struct iothub_outbox_msg m;
+    struct mqtt_publish p;
+    tma_status st;
+    if (c->cfg.outbox == NULL) {
+        return TMA_OK;
+    }
+    while (mqtt_client_inflight_publishes(&c->mqtt) < c->cfg.window) {
+        st = iothub_outbox_peek(c->cfg.outbox, c->cfg.record_buf, c->cfg.record_cap, &m);
+        if (st < 0 && TMA_STATUS_CODE(st) == TMA_C_NOT_FOUND) {
+            return TMA_OK;
+        }
+        if (st != TMA_OK) {
+            return st;
+        }
+        memset(&p, 0, sizeof(p));
+        p.topic = m.topic;
+        p.payload = m.payload;
+        p.qos = 1;
+        st = mqtt_client_publish(&c->mqtt, &p, m.seq, NULL);
+        if (st == TMA_WANT_WRITE || (st < 0 && TMA_STATUS_CODE(st) == TMA_C_FULL)) {
+            return TMA_OK;
+        }
+        if (st != TMA_OK) {
+            return st;
+        }
+        iothub_outbox_mark_sent(c->cfg.outbox, m.seq);
+        c->stats.published++;
+    }
+    return TMA_OK;
+}
+
+tma_status iothub_client_step(struct iothub_client *c)
+{
+    tma_status st;
+    if (c == NULL) {
+        return E_BAD;
+    }
+    if (c->state == IOTHUB_STATE_AUTH_FAILED) {
+        return TMA_OK;
+    }
+    if (c->state == IOTHUB_STATE_IDLE) {
+        if (now_ms(c) < c->next_attempt_ms) {
+            return TMA_OK;
+        }
+        st = start_connect(c);
+        if (st != TMA_OK || c->state != IOTHUB_STATE_CONNECTING) {
+            return st;
+        }
+    }
+    st = mqtt_client_process(&c->mqtt);
+    if (st < 0) {
+        if (is_auth_refusal(st)) {
+            close_transport(c);
+            c->state = IOTHUB_STATE_AUTH_FAILED;
+            c->last_reason = st;
+            emit(c, IOTHUB_EVENT_AUTH_FAILED, st);
+            return st;
+        }
+        mqtt_client_abort(&c->mqtt);
+        schedule_retry(c, st);
+        return st;
+    }
+    if (c->state == IOTHUB_STATE_CONNECTING && mqtt_client_state(&c->mqtt) == MQTT_STATE_CONNECTED) {
+        c->state = IOTHUB_STATE_CONNECTED;
+        c->attempt = 0u;
+        c->stats.connects++;
+        st = subscribe_all(c);
+        if (st != TMA_OK) {
+            mqtt_client_abort(&c->mqtt);
+            schedule_retry(c, st);
+            return st;
+        }
+        emit(c, IOTHUB_EVENT_CONNECTED, TMA_OK);
+    }
+    if (c->state != IOTHUB_STATE_CONNECTED) {
+        return TMA_OK;
+    }
+    /* SAS renewal: MQTT 3.1.1 cannot re-authenticate in band, so reconnect. */
+    if (c->sas_renew_ms != 0u && c->cfg.wall.now_ms(c->cfg.wall.ctx) >= c->sas_renew_ms) {
+        (void)mqtt_client_disconnect(&c->mqtt);
+        close_transport(c);
+        c->state = IOTHUB_STATE_IDLE;
+        c->attempt = 0u;
+        c->next_attempt_ms = now_ms(c);
+        c->last_reason = IOTHUB_E(TMA_C_TIMEOUT);
+        emit(c, IOTHUB_EVENT_DISCONNECTED, c->last_reason);
+        return TMA_OK;
+    }
+    st = pump_outbox(c);
+    if (st != TMA_OK) {
+        if (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_STORE) {
+            return st; /* storage trouble: connection stays, caller decides */
+        }
+        mqtt_client_abort(&c->mqtt);
+        schedule_retry(c, st);
+        return st;
+    }
+    return TMA_OK;
+}
+
+uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c)
+{
+    uint64_t now;
+    if (c == NULL || c->state != IOTHUB_STATE_IDLE) {
+        return 0u;
+    }
+    now = now_ms(c);
+    return c->next_attempt_ms > now ? c->next_attempt_ms - now : 0u;
+}
+
+/* ---- application operations -------------------------------------------- */
+
+tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct iothub_property *props,
+                                        size_t prop_count, const uint8_t *payload, size_t len,
+                                        uint32_t *out_seq)
+{
+    size_t n = 0;
+    tma_status st;
+    if (c == NULL || (payload == NULL && len > 0u)) {
+        return E_BAD;
+    }
+    if (c->cfg.outbox == NULL) {
+        return E_STATE;
+    }
+    st = iothub_telemetry_topic(&c->cfg.id, props, prop_count, c->cfg.cred_buf, c->cfg.cred_cap, &n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (n + 2u + len > c->cfg.record_cap) {
+        return IOTHUB_E(TMA_C_TOO_SMALL);
+    }
+    return iothub_outbox_push(c->cfg.outbox, c->cfg.cred_buf, payload, len, out_seq);
+}
+
+static tma_status publish0(struct iothub_client *c, const char *topic, size_t topic_len,
+                           struct tma_span payload)
+{
+    struct mqtt_publish p;
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)topic;
+    p.topic.len = topic_len;
+    p.payload = payload;
+    p.qos = 0;
+    return mqtt_client_publish(&c->mqtt, &p, 0u, NULL);
+}
+
+tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid)
+{
+    size_t n = 0;
+    struct tma_span empty = {NULL, 0u};
+    tma_status st;
+    if (c == NULL) {
+        return E_BAD;
+    }
+    if (c->state != IOTHUB_STATE_CONNECTED) {
+        return E_STATE;
+    }
+    c->rid++;
+    st = iothub_twin_get_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
+    if (st == TMA_OK) {
+        st = publish0(c, c->cfg.cred_buf, n, empty);
+    }
+    if (st == TMA_OK && out_rid != NULL) {
+        *out_rid = c->rid;
+    }
+    return st;
+}
+
+tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span patch, uint32_t *out_rid)
+{
+    size_t n = 0;
+    tma_status st;
+    if (c == NULL || (patch.ptr == NULL && patch.len > 0u)) {
+        return E_BAD;
+    }
+    if (iothub_json_validate(patch) != TMA_OK) {
+        return IOTHUB_E(TMA_C_MALFORMED);
+    }
+    if (c->state != IOTHUB_STATE_CONNECTED) {
+        return E_STATE;
+    }
+    c->rid++;
+    st = iothub_twin_patch_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
+    if (st == TMA_OK) {
+        st = publish0(c, c->cfg.cred_buf, n, patch);
+    }
+    if (st == TMA_OK && out_rid != NULL) {
+        *out_rid = c->rid;
+    }
+    return st;
+}
+
+tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span rid, uint16_t status,
+                                        struct tma_span payload)
+{
+    size_t n = 0;
+    tma_status st;
+    if (c == NULL || (payload.ptr == NULL && payload.len > 0u)) {
+        return E_BAD;
+    }
+    if (payload.len > 0u && iothub_json_validate(payload) != TMA_OK) {
+        return IOTHUB_E(TMA_C_MALFORMED);
+    }
+    if (c->state != IOTHUB_STATE_CONNECTED) {
+        return E_STATE;
+    }
+    st = iothub_method_response_topic(status, rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    return publish0(c, c->cfg.cred_buf, n, payload);
+}
+
+void iothub_client_disconnect(struct iothub_client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (mqtt_client_state(&c->mqtt) != MQTT_STATE_DISCONNECTED) {
+        (void)mqtt_client_flush(&c->mqtt, 1000u);
+        (void)mqtt_client_disconnect(&c->mqtt);
+    }
+    close_transport(c);
+    c->state = IOTHUB_STATE_IDLE;
+    c->next_attempt_ms = UINT64_MAX;
+}
+
+void iothub_client_restart(struct iothub_client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    c->state = IOTHUB_STATE_IDLE;
+    c->attempt = 0u;
+    c->next_attempt_ms = now_ms(c);
+}
+
+enum iothub_client_state iothub_client_state(const struct iothub_client *c)
+{
+    return c == NULL ? IOTHUB_STATE_IDLE : (enum iothub_client_state)c->state;
+}
+
+struct iothub_client_stats iothub_client_stats(const struct iothub_client *c)
+{
+    struct iothub_client_stats s;
+    memset(&s, 0, sizeof(s));
+    if (c != NULL) {
+        s = c->stats;
+    }
+    return s;
+}
+
+tma_status iothub_client_last_reason(const struct iothub_client *c)
+{
+    return c == NULL ? E_BAD : c->last_reason;
+}

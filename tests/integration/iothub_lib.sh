@@ -1,0 +1,71 @@
+# Shared helpers for the iothub integration scripts (sourced).
+set -euo pipefail
+: "${TMA_BUILD_DIR:?}" "${TMA_SOURCE_DIR:?}"
+DEV="$TMA_BUILD_DIR/tests/iothub_testdev"
+WORK=$(mktemp -d /tmp/iothub_it.XXXXXX)
+BROKER_PID=""
+PIDS=()
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}" $BROKER_PID; do
+    kill -9 "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# start_broker [persist]: start mosquitto on a free random loopback port.
+start_broker() {
+  local persist=${1:-}
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    PORT=${PORT_FIXED:-$((20000 + RANDOM % 30000))}
+    {
+      echo "listener $PORT 127.0.0.1"
+      echo "allow_anonymous true"
+      echo "max_queued_messages 0"
+      echo "max_inflight_messages 0"
+      if [ -n "$persist" ]; then
+        echo "persistence true"
+        echo "persistence_location $WORK/"
+      fi
+    } > "$WORK/mosquitto.conf"
+    mosquitto -c "$WORK/mosquitto.conf" > "$WORK/broker.log" 2>&1 &
+    BROKER_PID=$!
+    local i
+    for i in $(seq 1 100); do
+      if ! kill -0 $BROKER_PID 2>/dev/null; then break; fi
+      if grep -q "mosquitto version .* running" "$WORK/broker.log"; then return 0; fi
+      sleep 0.05
+    done
+    kill -9 $BROKER_PID 2>/dev/null || true
+    wait $BROKER_PID 2>/dev/null || true
+    BROKER_PID=""
+    [ -n "${PORT_FIXED:-}" ] && sleep 0.2
+  done
+  cat "$WORK/broker.log" >&2
+  fail "mosquitto did not start"
+}
+
+# restart_broker SIGNAL: stop the broker with SIGNAL and start it again on the same port.
+restart_broker() {
+  kill -"$1" $BROKER_PID 2>/dev/null || true
+  wait $BROKER_PID 2>/dev/null || true
+  BROKER_PID=""
+  PORT_FIXED=$PORT start_broker persist
+}
+
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+  local i
+  for i in $(seq 1 $(( $3 * 20 ))); do
+    if grep -q -- "$2" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "--- $1:" >&2; tail -20 "$1" >&2 || true
+  fail "timeout waiting for '$2' in $1"
+}
