@@ -37,6 +37,8 @@ static const struct code_name names[] = {
     {TMA_LAYER_CHIP, 0x2D, "chip: integrity validation failure"},
     {TMA_LAYER_CHIP, 0x2E, "chip: decryption failure"},
     {TMA_LAYER_CHIP, 0x2F, "chip: authorization failure"},
+    /* Command layer (libtrustm cmd.h TRUSTM_CMD_E_*). */
+    {TMA_LAYER_CMD, 0x40, "command: chip failed without an error code"},
 
     /* TLS-layer codes (include/tma/tls.h, TMA_TLS_E_*). */
     {TMA_LAYER_TLS, 0x40, "tls: server certificate not trusted"},

@@ -1,0 +1,102 @@
+/* Private: APDU builder and response helpers shared by the cmd_*.c files.
+ *
+ * A command APDU is assembled as transceive segments: small fields are copied
+ * into a header buffer kept in the builder (on the caller's stack), large
+ * caller data is referenced without copying. */
+#ifndef TRUSTM_APDU_H
+#define TRUSTM_APDU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trustm/cmd.h"
+
+/* Library-internal symbols carry the trustm_ prefix in the object files. */
+#define apdu_begin trustm_i_apdu_begin
+#define apdu_exec trustm_i_apdu_exec
+#define apdu_find trustm_i_apdu_find
+#define apdu_pubkey trustm_i_apdu_pubkey
+#define apdu_put trustm_i_apdu_put
+#define apdu_tl trustm_i_apdu_tl
+#define apdu_tlv trustm_i_apdu_tlv
+#define apdu_tlv16 trustm_i_apdu_tlv16
+#define apdu_tlv8 trustm_i_apdu_tlv8
+#define apdu_u16 trustm_i_apdu_u16
+#define apdu_u8 trustm_i_apdu_u8
+#define apdu_untag trustm_i_apdu_untag
+#define der_len_size trustm_i_der_len_size
+#define der_put_len trustm_i_der_put_len
+#define put_be16 trustm_i_put_be16
+
+
+/* Bytes of copied fields one APDU may carry (header, tags, OIDs, digests). */
+#define APDU_BUF 144u
+/* Caller data up to this size is copied rather than given its own segment. */
+#define APDU_COPY_MAX 66u
+
+struct apdu {
+    struct tma_span seg[TRUSTM_MAX_SEGMENTS];
+    size_t nseg;
+    size_t used;   /* bytes of buf in use */
+    size_t total;  /* APDU length so far (header + InData) */
+    uint8_t bad;   /* an append did not fit */
+    uint8_t buf[APDU_BUF];
+};
+
+/* Command codes (plain; bit 7 = clear last error first). */
+#define CMD_GET_DATA 0x81u
+#define CMD_SET_DATA 0x82u
+#define CMD_SET_PROTECTED 0x83u
+#define CMD_GET_RANDOM 0x8Cu
+#define CMD_ENCRYPT_SYM 0x94u
+#define CMD_DECRYPT_SYM 0x95u
+#define CMD_ENCRYPT_ASYM 0x9Eu
+#define CMD_DECRYPT_ASYM 0x9Fu
+#define CMD_CALC_HASH 0xB0u
+#define CMD_CALC_SIGN 0xB1u
+#define CMD_VERIFY_SIGN 0xB2u
+#define CMD_CALC_SSEC 0xB3u
+#define CMD_DERIVE_KEY 0xB4u
+#define CMD_GEN_KEYPAIR 0xB8u
+#define CMD_GEN_SYMKEY 0xB9u
+#define CMD_OPEN_APP 0xF0u
+#define CMD_CLOSE_APP 0xF1u
+
+#define CMD_ERR(code) TMA_ERR(TMA_LAYER_CMD, (code))
+
+void apdu_begin(struct apdu *a, uint8_t cmd, uint8_t param);
+/* Append bytes: copied when small, else referenced (must outlive exec). */
+void apdu_put(struct apdu *a, const uint8_t *p, size_t n);
+void apdu_u8(struct apdu *a, uint8_t v);
+void apdu_u16(struct apdu *a, unsigned v);
+/* TLV header: tag, 2-byte length. */
+void apdu_tl(struct apdu *a, uint8_t tag, size_t len);
+/* Tag, length 2, 16-bit value (OIDs). */
+void apdu_tlv16(struct apdu *a, uint8_t tag, unsigned v);
+/* Tag, length 1, 8-bit value. */
+void apdu_tlv8(struct apdu *a, uint8_t tag, uint8_t v);
+/* Tag, length, value. */
+void apdu_tlv(struct apdu *a, uint8_t tag, const uint8_t *p, size_t n);
+/* Public key reference: 04 00 02 OID, or 05 00 01 alg 06 LL <BIT STRING>. */
+void apdu_pubkey(struct apdu *a, const struct trustm_pubkey *k);
+
+/* Send; on Sta 0xFF read 0xF1C2 and return TMA_CHIP_ERROR(code).
+ * On success *out_len (may be NULL) = OutLen. */
+tma_status apdu_exec(struct trustm *t, uint8_t protect, struct apdu *a, uint8_t *out,
+                     size_t cap, size_t *out_len);
+
+/* Expect exactly one TLV `tag LL LL value` filling buf[0..len); move the
+ * value to buf[0]. Returns its length or -1. */
+long apdu_untag(uint8_t *buf, size_t len, uint8_t tag);
+
+/* Find TLV `tag` in buf[0..len) (2-byte lengths); value offset/len. */
+int apdu_find(const uint8_t *buf, size_t len, uint8_t tag, size_t *out_off, size_t *out_len);
+
+/* Length in bytes of a DER length field for n. */
+size_t der_len_size(size_t n);
+/* Write a DER length field; returns its size. */
+size_t der_put_len(uint8_t *p, size_t n);
+
+void put_be16(uint8_t *p, unsigned v);
+
+#endif

@@ -1,0 +1,186 @@
+/* Certificate object formats: raw DER, TLS identity (0xC0), USB Type-C (0xC2). */
+#include "trustm/certobj.h"
+
+#include <string.h>
+
+#include "trustm/der.h"
+
+#define BAD_PARAM TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM)
+#define MALFORMED TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED)
+#define NOT_FOUND TMA_ERR(TMA_LAYER_CMD, TMA_C_NOT_FOUND)
+
+static size_t be(const uint8_t *p, size_t n)
+{
+    size_t v = 0;
+    while (n-- > 0) {
+        v = (v << 8) | *p++;
+    }
+    return v;
+}
+
+/* Size of the DER SEQUENCE starting at p (within len), or 0. */
+static size_t der_cert_size(const uint8_t *p, size_t len)
+{
+    size_t h;
+    size_t n;
+    if (trustm_der_tlv(p, len, 0x30, &h, &n) != TMA_OK || n == 0) {
+        return 0;
+    }
+    return h + n;
+}
+
+/* Walk the entries of a body; entry = [3-byte length] cert (TLS) or cert
+ * (USB-C/DER). Returns the number of certificates, or 0 if malformed.
+ * With want < count stores that certificate in out. */
+static size_t walk(uint8_t format, const uint8_t *p, size_t len, size_t want,
+                   struct tma_span *out)
+{
+    size_t pos = 0;
+    size_t count = 0;
+
+    while (pos < len) {
+        size_t n;
+        size_t c;
+        if (format == TRUSTM_CERTOBJ_TLS) {
+            if (len - pos < 3) {
+                return 0;
+            }
+            n = be(p + pos, 3);
+            pos += 3;
+            if (n > len - pos || der_cert_size(p + pos, n) != n) {
+                return 0;
+            }
+        } else {
+            n = der_cert_size(p + pos, len - pos);
+            if (n == 0) {
+                return 0;
+            }
+        }
+        if (count == want && out != NULL) {
+            out->ptr = p + pos;
+            out->len = n;
+        }
+        c = n;
+        pos += c;
+        count++;
+        if (format == TRUSTM_CERTOBJ_DER) {
+            break;
+        }
+    }
+    return count;
+}
+
+tma_status trustm_certobj_parse(const uint8_t *obj, size_t len, struct trustm_certobj *out)
+{
+    size_t n;
+
+    if (obj == NULL || out == NULL) {
+        return BAD_PARAM;
+    }
+    memset(out, 0, sizeof(*out));
+    if (len == 0 || obj[0] == 0x00) {
+        return NOT_FOUND;
+    }
+    out->format = obj[0];
+    if (obj[0] == TRUSTM_CERTOBJ_DER) {
+        n = der_cert_size(obj, len);
+        if (n == 0) {
+            return MALFORMED;
+        }
+        out->body.ptr = obj;
+        out->body.len = n;
+        out->used = n;
+    } else if (obj[0] == TRUSTM_CERTOBJ_TLS || obj[0] == TRUSTM_CERTOBJ_USBC) {
+        if (len < 3 || (n = be(obj + 1, 2)) > len - 3) {
+            return MALFORMED;
+        }
+        out->used = 3 + n;
+        if (obj[0] == TRUSTM_CERTOBJ_TLS) {
+            if (n < 3 || be(obj + 3, 3) != n - 3) {
+                return MALFORMED;
+            }
+            out->body.ptr = obj + 6;
+            out->body.len = n - 3;
+        } else {
+            out->body.ptr = obj + 3;
+            out->body.len = n;
+        }
+    } else {
+        return MALFORMED;
+    }
+    out->count = walk(out->format, out->body.ptr, out->body.len, 0, NULL);
+    if (out->count == 0) {
+        memset(out, 0, sizeof(*out));
+        return MALFORMED;
+    }
+    return TMA_OK;
+}
+
+tma_status trustm_certobj_cert(const struct trustm_certobj *o, size_t index,
+                               struct tma_span *out_cert)
+{
+    if (o == NULL || out_cert == NULL || o->count == 0) {
+        return BAD_PARAM;
+    }
+    if (index >= o->count) {
+        return NOT_FOUND;
+    }
+    (void)walk(o->format, o->body.ptr, o->body.len, index, out_cert);
+    return TMA_OK;
+}
+
+tma_status trustm_certobj_build(uint8_t format, const struct tma_span *certs, size_t n,
+                                uint8_t *out, size_t cap, size_t *out_len)
+{
+    size_t total = 0;
+    size_t per = format == TRUSTM_CERTOBJ_TLS ? 3u : 0u;
+    size_t hdr = format == TRUSTM_CERTOBJ_TLS ? 6u : format == TRUSTM_CERTOBJ_USBC ? 3u : 0u;
+    size_t pos;
+    size_t i;
+
+    if (certs == NULL || out == NULL || out_len == NULL || n == 0 ||
+        (format != TRUSTM_CERTOBJ_DER && format != TRUSTM_CERTOBJ_TLS &&
+         format != TRUSTM_CERTOBJ_USBC) ||
+        (format == TRUSTM_CERTOBJ_DER && n != 1)) {
+        return BAD_PARAM;
+    }
+    *out_len = 0;
+    for (i = 0; i < n; i++) {
+        if (certs[i].ptr == NULL || der_cert_size(certs[i].ptr, certs[i].len) != certs[i].len) {
+            return BAD_PARAM;
+        }
+        total += per + certs[i].len;
+        if (total > 0xFFF0u) {
+            return BAD_PARAM;
+        }
+    }
+    if (hdr + total > cap) {
+        return TMA_ERR(TMA_LAYER_CMD, TMA_C_TOO_SMALL);
+    }
+    pos = 0;
+    if (hdr != 0) {
+        size_t body = total + hdr - 3;
+        out[0] = format;
+        out[1] = (uint8_t)(body >> 8);
+        out[2] = (uint8_t)body;
+        pos = 3;
+        if (per != 0) {
+            out[3] = (uint8_t)(total >> 16);
+            out[4] = (uint8_t)(total >> 8);
+            out[5] = (uint8_t)total;
+            pos = 6;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (per != 0) {
+            out[pos] = (uint8_t)(certs[i].len >> 16);
+            out[pos + 1] = (uint8_t)(certs[i].len >> 8);
+            out[pos + 2] = (uint8_t)certs[i].len;
+            pos += 3;
+        }
+        memcpy(out + pos, certs[i].ptr, certs[i].len);
+        pos += certs[i].len;
+    }
+    *out_len = pos;
+    return TMA_OK;
+}

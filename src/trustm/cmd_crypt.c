@@ -1,0 +1,202 @@
+/* Random, hash, asymmetric key, signature, key agreement and derivation. */
+#include <string.h>
+
+#include "apdu.h"
+#include "trustm/der.h"
+
+#define BAD_PARAM CMD_ERR(TMA_C_BAD_PARAM)
+#define MALFORMED CMD_ERR(TMA_C_MALFORMED)
+
+tma_status trustm_get_random(struct trustm *t, uint8_t protect, uint8_t rng, uint8_t *out,
+                             size_t len)
+{
+    struct apdu a;
+    size_t n;
+    tma_status st;
+
+    if (out == NULL || len < 8 || len > 256 || rng > TRUSTM_RNG_DRNG) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_GET_RANDOM, rng);
+    apdu_u16(&a, (unsigned)len);
+    st = apdu_exec(t, protect, &a, out, len, &n);
+    return st == TMA_OK && n != len ? MALFORMED : st;
+}
+
+tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t rng,
+                                    uint16_t session, const uint8_t *prefix, size_t prefix_len,
+                                    size_t len, uint8_t *out)
+{
+    struct apdu a;
+    size_t n;
+    int pre = rng == TRUSTM_RNG_PREMASTER;
+    tma_status st;
+
+    if (len < 8 || prefix_len + len > 66 || (prefix == NULL && prefix_len != 0) ||
+        (!pre && (out == NULL || rng > TRUSTM_RNG_DRNG)) || (session & 0xFFFCu) != 0xE100u) {
+        return BAD_PARAM;
+    }
+#if !TRUSTM_CFG_V3
+    if (!pre) {
+        return CMD_ERR(TMA_C_UNSUPPORTED);
+    }
+#endif
+    apdu_begin(&a, CMD_GET_RANDOM, rng);
+    apdu_u16(&a, (unsigned)len);
+    apdu_u16(&a, session);
+    apdu_tlv(&a, 0x41, prefix, prefix_len);
+    st = apdu_exec(t, protect, &a, pre ? NULL : out, pre ? 0 : len, &n);
+    return st == TMA_OK && n != (pre ? 0 : len) ? MALFORMED : st;
+}
+
+/* ---- hash ---------------------------------------------------------------- */
+
+#define HASH_ONESHOT_CHUNK 1536u
+#define HASH_STREAM_CHUNK 1280u
+#define CTX_TLV_LEN (TRUSTM_HASH_CTX_LEN + 3u)
+
+/* Run one CalcHash APDU whose final response is `01 00 20 digest`. */
+static tma_status hash_final(struct trustm *t, uint8_t protect, struct apdu *a, uint8_t *out)
+{
+    uint8_t r[3 + TRUSTM_SHA256_LEN];
+    size_t n;
+    tma_status st = apdu_exec(t, protect, a, r, sizeof(r), &n);
+    if (st == TMA_OK) {
+        if (apdu_untag(r, n, 0x01) != TRUSTM_SHA256_LEN) {
+            return MALFORMED;
+        }
+        memcpy(out, r, TRUSTM_SHA256_LEN);
+    }
+    return st;
+}
+
+tma_status trustm_sha256(struct trustm *t, uint8_t protect, const uint8_t *data, size_t len,
+                         uint8_t *out)
+{
+    struct apdu a;
+    size_t done = 0;
+
+    if ((data == NULL && len != 0) || out == NULL) {
+        return BAD_PARAM;
+    }
+    for (;;) {
+        size_t n = len - done;
+        uint8_t seq;
+        tma_status st;
+        if (n > HASH_ONESHOT_CHUNK) {
+            n = HASH_ONESHOT_CHUNK;
+        }
+        /* 0 start, 1 start&final, 2 continue, 3 final */
+        seq = (uint8_t)((done == 0 ? 0 : 2) | (done + n == len));
+        apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+        apdu_tlv(&a, seq, data + done, n);
+        done += n;
+        if (seq & 1) {
+            return hash_final(t, protect, &a, out);
+        }
+        st = apdu_exec(t, protect, &a, NULL, 0, NULL);
+        if (st != TMA_OK) {
+            return st;
+        }
+    }
+}
+
+tma_status trustm_sha256_oid(struct trustm *t, uint8_t protect, uint16_t oid, uint16_t offset,
+                             uint16_t len, uint8_t *out)
+{
+    struct apdu a;
+    if (out == NULL) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+    apdu_tl(&a, 0x11, 6);
+    apdu_u16(&a, oid);
+    apdu_u16(&a, offset);
+    apdu_u16(&a, len);
+    return hash_final(t, protect, &a, out);
+}
+
+enum { HASH_IDLE = 0, HASH_RUNNING = 0x5A };
+
+tma_status trustm_hash_start(struct trustm_hash *h)
+{
+    if (h == NULL) {
+        return BAD_PARAM;
+    }
+    memset(h, 0, sizeof(*h));
+    h->state = HASH_RUNNING;
+    return TMA_OK;
+}
+
+static void hash_ctx(struct apdu *a, const struct trustm_hash *h)
+{
+    /* The saved context goes back exactly as the chip exported it. */
+    apdu_tl(a, 0x06, TRUSTM_HASH_CTX_LEN);
+    apdu_put(a, h->ctx, TRUSTM_HASH_CTX_LEN);
+}
+
+tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_hash *h,
+                              const uint8_t *data, size_t len)
+{
+    uint8_t r[CTX_TLV_LEN];
+    size_t done = 0;
+    tma_status st = TMA_OK;
+
+    if (h == NULL || (data == NULL && len != 0)) {
+        return BAD_PARAM;
+    }
+    if (h->state != HASH_RUNNING) {
+        return CMD_ERR(TMA_C_STATE);
+    }
+    while (st == TMA_OK && done < len) {
+        struct apdu a;
+        size_t rn;
+        size_t n = len - done;
+        if (n > HASH_STREAM_CHUNK) {
+            n = HASH_STREAM_CHUNK;
+        }
+        apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+        apdu_tlv(&a, h->ctx_len ? 0x02 : 0x00, data + done, n);
+        if (h->ctx_len) {
+            hash_ctx(&a, h);
+        }
+        apdu_tl(&a, 0x07, 0);
+        st = apdu_exec(t, protect, &a, r, sizeof(r), &rn);
+        if (st == TMA_OK) {
+            if (apdu_untag(r, rn, 0x06) != TRUSTM_HASH_CTX_LEN) {
+                st = MALFORMED;
+            } else {
+                memcpy(h->ctx, r, TRUSTM_HASH_CTX_LEN);
+                h->ctx_len = 1;
+                done += n;
+            }
+        }
+    }
+    memset(r, 0, sizeof(r));
+    if (st != TMA_OK) {
+        memset(h, 0, sizeof(*h)); /* a half-fed context is useless */
+    }
+    return st;
+}
+
+tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_hash *h,
+                              uint8_t *out)
+{
+    struct apdu a;
+    tma_status st;
+
+    if (h == NULL || out == NULL) {
+        return BAD_PARAM;
+    }
+    if (h->state != HASH_RUNNING) {
+        return CMD_ERR(TMA_C_STATE);
+    }
+    apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+    apdu_tl(&a, h->ctx_len ? 0x03 : 0x01, 0);
+    if (h->ctx_len) {
+        hash_ctx(&a, h);
+    }
+    st = hash_final(t, protect, &a, out);
+    memset(h, 0, sizeof(*h));
+    return st;
+}

@@ -1,0 +1,325 @@
+/* Asymmetric keys: generation, signatures, ECDH, key derivation, RSA. */
+#include <string.h>
+
+#include "apdu.h"
+#include "trustm/der.h"
+
+#define BAD_PARAM CMD_ERR(TMA_C_BAD_PARAM)
+#define MALFORMED CMD_ERR(TMA_C_MALFORMED)
+#define UNSUPPORTED CMD_ERR(TMA_C_UNSUPPORTED)
+
+static int is_ecc(uint8_t alg)
+{
+    return (alg >= TRUSTM_ALG_P256 && alg <= TRUSTM_ALG_P521) || alg == TRUSTM_ALG_BP256 ||
+           alg == TRUSTM_ALG_BP384 || alg == TRUSTM_ALG_BP512;
+}
+
+static int is_rsa(uint8_t alg)
+{
+    return alg == TRUSTM_ALG_RSA1024 || alg == TRUSTM_ALG_RSA2048;
+}
+
+/* RSA compiled out: the RSA identifiers are simply not accepted. */
+static tma_status check_rsa(void)
+{
+    return TRUSTM_CFG_RSA ? TMA_OK : UNSUPPORTED;
+}
+
+static int key_ok(const struct trustm_pubkey *k)
+{
+    return k != NULL && (k->cert_oid != 0 || (k->key != NULL && k->key_len > 0 &&
+                                              k->key_len <= 600));
+}
+
+tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, uint16_t oid,
+                              uint8_t usage, uint8_t *buf, size_t cap,
+                              struct trustm_keypair *out_key)
+{
+    struct apdu a;
+    size_t n;
+    size_t off;
+    size_t len;
+    size_t h;
+    tma_status st;
+
+    if (buf == NULL || out_key == NULL || !(is_ecc(alg) || is_rsa(alg))) {
+        return BAD_PARAM;
+    }
+    memset(out_key, 0, sizeof(*out_key));
+    if (is_rsa(alg) && check_rsa() != TMA_OK) {
+        return UNSUPPORTED;
+    }
+    apdu_begin(&a, CMD_GEN_KEYPAIR, alg);
+    if (oid == TRUSTM_OID_EXPORT) {
+        apdu_tl(&a, 0x07, 0);
+    } else {
+        apdu_tlv16(&a, 0x01, oid);
+        apdu_tlv8(&a, 0x02, usage);
+    }
+    st = apdu_exec(t, protect, &a, buf, cap, &n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (apdu_find(buf, n, 0x02, &off, &len) != 0 ||
+        trustm_der_bitstring(buf + off, len, &h, &len) != TMA_OK) {
+        return MALFORMED;
+    }
+    out_key->pub.ptr = buf + off + h;
+    out_key->pub.len = len;
+    if (oid == TRUSTM_OID_EXPORT) {
+        size_t vlen;
+        if (apdu_find(buf, n, 0x01, &off, &len) != 0 ||
+            trustm_der_tlv(buf + off, len, 0x04, &h, &vlen) != TMA_OK || h + vlen != len) {
+            memset(buf, 0, n);
+            memset(out_key, 0, sizeof(*out_key));
+            return MALFORMED;
+        }
+        out_key->priv.ptr = buf + off + h;
+        out_key->priv.len = vlen;
+    }
+    return TMA_OK;
+}
+
+static size_t rsa_digest_len(uint8_t scheme)
+{
+    return scheme == TRUSTM_SIG_RSA_SHA256 ? 32u
+           : scheme == TRUSTM_SIG_RSA_SHA384 ? 48u
+           : scheme == TRUSTM_SIG_RSA_SHA512 ? 64u
+                                             : 0u;
+}
+
+/* Digest length rule of a scheme; returns TMA_OK or an error status. */
+static tma_status check_digest(uint8_t scheme, const uint8_t *digest, size_t len)
+{
+    if (digest == NULL) {
+        return BAD_PARAM;
+    }
+    if (scheme == TRUSTM_SIG_ECDSA) {
+        return len >= 10 && len <= 64 ? TMA_OK : BAD_PARAM;
+    }
+    if (rsa_digest_len(scheme) == 0 || rsa_digest_len(scheme) != len) {
+        return BAD_PARAM;
+    }
+    return check_rsa();
+}
+
+tma_status trustm_sign(struct trustm *t, uint8_t protect, uint8_t scheme, uint16_t key_oid,
+                       const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t cap,
+                       size_t *out_len)
+{
+    struct apdu a;
+    size_t n;
+    tma_status st = check_digest(scheme, digest, digest_len);
+
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (sig == NULL || out_len == NULL) {
+        return BAD_PARAM;
+    }
+    *out_len = 0;
+    apdu_begin(&a, CMD_CALC_SIGN, scheme);
+    apdu_tlv(&a, 0x01, digest, digest_len);
+    apdu_tlv16(&a, 0x03, key_oid);
+    st = apdu_exec(t, protect, &a, sig, cap, &n);
+    if (st == TMA_OK) {
+        if (scheme != TRUSTM_SIG_ECDSA) {
+            *out_len = n;
+        } else if (trustm_der_sig_from_chip(sig, n, cap, out_len) != TMA_OK) {
+            /* too small here means the re-encoded form did not fit */
+            st = n + 3 > cap ? CMD_ERR(TMA_C_TOO_SMALL) : MALFORMED;
+        }
+    }
+    return st;
+}
+
+tma_status trustm_ecdsa_sign_rs(struct trustm *t, uint8_t protect, uint16_t key_oid,
+                                const uint8_t *digest, size_t digest_len, size_t comp_len,
+                                uint8_t *out_rs)
+{
+    uint8_t der[TRUSTM_ECDSA_DER_MAX + 3];
+    size_t n;
+    tma_status st;
+
+    if (out_rs == NULL || comp_len == 0 || comp_len > TRUSTM_ECDSA_COMP_MAX) {
+        return BAD_PARAM;
+    }
+    st = trustm_sign(t, protect, TRUSTM_SIG_ECDSA, key_oid, digest, digest_len, der,
+                     sizeof(der), &n);
+    if (st == TMA_OK) {
+        st = trustm_der_sig_to_rs(der, n, comp_len, out_rs);
+    }
+    return st;
+}
+
+tma_status trustm_verify(struct trustm *t, uint8_t protect, uint8_t scheme, const uint8_t *digest,
+                         size_t digest_len, const uint8_t *sig, size_t sig_len,
+                         const struct trustm_pubkey *key)
+{
+    struct apdu a;
+    size_t off = 0;
+    size_t n = sig_len;
+    tma_status st = check_digest(scheme, digest, digest_len);
+
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (sig == NULL || sig_len == 0 || sig_len > 520 || !key_ok(key)) {
+        return BAD_PARAM;
+    }
+    if (scheme == TRUSTM_SIG_ECDSA && trustm_der_sig_body(sig, sig_len, &off, &n) != TMA_OK) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_VERIFY_SIGN, scheme);
+    apdu_tlv(&a, 0x01, digest, digest_len);
+    apdu_tlv(&a, 0x02, sig + off, n);
+    apdu_pubkey(&a, key);
+    return apdu_exec(t, protect, &a, NULL, 0, NULL);
+}
+
+/* Export into out, or store into a session (then out may be NULL). */
+static void target(struct apdu *a, uint16_t session)
+{
+    if (session == TRUSTM_OID_EXPORT) {
+        apdu_tl(a, 0x07, 0);
+    } else {
+        apdu_tlv16(a, 0x08, session);
+    }
+}
+
+static tma_status exec_out(struct trustm *t, uint8_t protect, struct apdu *a, uint16_t session,
+                           uint8_t *out, size_t cap, size_t *out_len)
+{
+    size_t n;
+    tma_status st;
+    if (session == TRUSTM_OID_EXPORT && out == NULL) {
+        return BAD_PARAM;
+    }
+    st = apdu_exec(t, protect, a, session == TRUSTM_OID_EXPORT ? out : NULL, cap, &n);
+    if (st == TMA_OK && (session == TRUSTM_OID_EXPORT) != (n != 0)) {
+        st = MALFORMED;
+    }
+    if (out_len != NULL) {
+        *out_len = st == TMA_OK ? n : 0;
+    }
+    return st;
+}
+
+tma_status trustm_ecdh(struct trustm *t, uint8_t protect, uint16_t priv_oid,
+                       const struct trustm_pubkey *peer, uint16_t session, uint8_t *out,
+                       size_t cap, size_t *out_len)
+{
+    struct apdu a;
+    if (!key_ok(peer) || peer->cert_oid != 0 || !is_ecc(peer->alg)) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_CALC_SSEC, 0x01);
+    apdu_tlv16(&a, 0x01, priv_oid);
+    apdu_pubkey(&a, peer);
+    target(&a, session);
+    return exec_out(t, protect, &a, session, out, cap, out_len);
+}
+
+tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uint16_t secret_oid,
+                             const uint8_t *data, size_t data_len, const uint8_t *info,
+                             size_t info_len, size_t key_len, uint16_t session, uint8_t *out)
+{
+    struct apdu a;
+    size_t n;
+    tma_status st;
+    int hkdf = kdf >= TRUSTM_KDF_HKDF_SHA256 && kdf <= TRUSTM_KDF_HKDF_SHA512;
+
+    if (!hkdf && (kdf < TRUSTM_KDF_PRF_SHA256 || kdf > TRUSTM_KDF_PRF_SHA512)) {
+        return BAD_PARAM;
+    }
+    if ((data == NULL && data_len != 0) || data_len > 1024 || (!hkdf && data_len < 8) ||
+        (info == NULL && info_len != 0) || info_len > 256 || (!hkdf && info_len != 0) ||
+        key_len < 16 || key_len > (session == TRUSTM_OID_EXPORT ? 256u : 66u)) {
+        return BAD_PARAM;
+    }
+    if (!TRUSTM_CFG_V3 && kdf != TRUSTM_KDF_PRF_SHA256) {
+        return UNSUPPORTED;
+    }
+    /* Tag order 01, 03, 07/08, 04, 02 (the chip accepts any order): both
+     * long fields go last, so they travel without copying. */
+    apdu_begin(&a, CMD_DERIVE_KEY, kdf);
+    apdu_tlv16(&a, 0x01, secret_oid);
+    apdu_tlv16(&a, 0x03, (unsigned)key_len);
+    target(&a, session);
+    if (info_len != 0) {
+        apdu_tlv(&a, 0x04, info, info_len);
+    }
+    apdu_tlv(&a, 0x02, data, data_len);
+    st = exec_out(t, protect, &a, session, out, key_len, &n);
+    return st == TMA_OK && session == TRUSTM_OID_EXPORT && n != key_len ? MALFORMED : st;
+}
+
+#if TRUSTM_CFG_RSA
+/* Response `61 LL data` moved to out[0]. */
+static tma_status untag61(tma_status st, uint8_t *out, size_t n, size_t *out_len)
+{
+    long v;
+    if (st != TMA_OK || n == 0) {
+        return st;
+    }
+    v = apdu_untag(out, n, 0x61);
+    if (v < 0) {
+        *out_len = 0;
+        return MALFORMED;
+    }
+    *out_len = (size_t)v;
+    return TMA_OK;
+}
+
+tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *msg,
+                              size_t msg_len, uint16_t session, const struct trustm_pubkey *key,
+                              uint8_t *out, size_t cap, size_t *out_len)
+{
+    struct apdu a;
+    size_t n;
+    tma_status st;
+
+    if (!key_ok(key) || out == NULL || out_len == NULL ||
+        (key->cert_oid == 0 && !is_rsa(key->alg)) ||
+        (msg == NULL ? session == 0 : (session != 0 || msg_len == 0 || msg_len > 245))) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_ENCRYPT_ASYM, 0x11);
+    if (msg != NULL) {
+        apdu_tlv(&a, 0x61, msg, msg_len);
+    } else {
+        apdu_tlv16(&a, 0x02, session);
+    }
+    apdu_pubkey(&a, key);
+    st = apdu_exec(t, protect, &a, out, cap, &n);
+    *out_len = 0;
+    st = untag61(st, out, n, out_len);
+    return st == TMA_OK && *out_len == 0 ? MALFORMED : st;
+}
+
+tma_status trustm_rsa_decrypt(struct trustm *t, uint8_t protect, uint16_t key_oid,
+                              const uint8_t *ct, size_t ct_len, uint16_t session, uint8_t *out,
+                              size_t cap, size_t *out_len)
+{
+    struct apdu a;
+    size_t n;
+    tma_status st;
+
+    if (ct == NULL || (ct_len != 128 && ct_len != 256) ||
+        (session == TRUSTM_OID_EXPORT && out_len == NULL)) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_DECRYPT_ASYM, 0x11);
+    apdu_tlv(&a, 0x61, ct, ct_len);
+    apdu_tlv16(&a, 0x03, key_oid);
+    if (session != TRUSTM_OID_EXPORT) {
+        apdu_tlv16(&a, 0x02, session);
+    }
+    st = exec_out(t, protect, &a, session, out, cap, &n);
+    if (out_len != NULL) {
+        *out_len = 0;
+        st = untag61(st, out, n, out_len);
+    }
+    return st;
+}
+#endif

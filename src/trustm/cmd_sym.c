@@ -1,0 +1,171 @@
+/* V3 symmetric commands: GenSymKey, EncryptSym/DecryptSym, HMAC, Auto state. */
+#include <string.h>
+
+#include "apdu.h"
+
+#if TRUSTM_CFG_V3
+
+#define BAD_PARAM CMD_ERR(TMA_C_BAD_PARAM)
+#define MALFORMED CMD_ERR(TMA_C_MALFORMED)
+
+/* Data per APDU: KeyOID(2) + 0y LL LL + part + 41 00 10 IV <= 640. */
+#define SYM_PART 608u
+
+tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, uint16_t oid,
+                              uint8_t usage, uint8_t *out, size_t cap, size_t *out_len)
+{
+    struct apdu a;
+    size_t n;
+    long v;
+    tma_status st;
+    int exp = oid == TRUSTM_OID_EXPORT;
+
+    if (alg < TRUSTM_ALG_AES128 || alg > TRUSTM_ALG_AES256 ||
+        (exp && (out == NULL || out_len == NULL))) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_GEN_SYMKEY, alg);
+    if (exp) {
+        apdu_tl(&a, 0x07, 0);
+    } else {
+        apdu_tlv16(&a, 0x01, oid);
+        apdu_tlv8(&a, 0x02, usage);
+    }
+    st = apdu_exec(t, protect, &a, exp ? out : NULL, exp ? cap : 0, &n);
+    if (st == TMA_OK && exp) {
+        v = apdu_untag(out, n, 0x01);
+        if (v != 16 + 8 * (long)(alg - TRUSTM_ALG_AES128)) {
+            memset(out, 0, n);
+            return MALFORMED;
+        }
+        *out_len = (size_t)v;
+    }
+    return st;
+}
+
+static size_t mac_len(uint8_t mode)
+{
+    return mode == TRUSTM_SYM_HMAC_SHA256 ? 32u
+           : mode == TRUSTM_SYM_HMAC_SHA384 ? 48u
+           : mode == TRUSTM_SYM_HMAC_SHA512 ? 64u
+                                            : 0u;
+}
+
+static tma_status sym(struct trustm *t, uint8_t protect, uint8_t cmd, uint8_t mode,
+                      uint16_t key_oid, const uint8_t *iv, const uint8_t *in, size_t len,
+                      uint8_t *out, size_t cap, size_t *out_len)
+{
+    size_t done = 0;
+    size_t got = 0;
+    tma_status st = TMA_OK;
+    int hmac = mac_len(mode) != 0;
+
+    int block = mode >= TRUSTM_SYM_ECB && mode <= TRUSTM_SYM_CBC_MAC;
+
+    if (in == NULL || len == 0 || len > 0xFFFFu || out == NULL || out_len == NULL ||
+        (!block && !hmac && mode != TRUSTM_SYM_CMAC) || (block && len % 16 != 0) ||
+        (cmd == CMD_DECRYPT_SYM && mode != TRUSTM_SYM_ECB && mode != TRUSTM_SYM_CBC) ||
+        ((iv != NULL) != (mode == TRUSTM_SYM_CBC))) {
+        return BAD_PARAM;
+    }
+    while (st == TMA_OK && done < len) {
+        struct apdu a;
+        size_t n = len - done;
+        size_t rn;
+        uint8_t seq;
+        if (n > SYM_PART) {
+            n = SYM_PART;
+        }
+        /* 0 start, 1 start&final, 2 continue, 3 final */
+        seq = (uint8_t)((done == 0 ? 0 : 2) | (done + n == len));
+        apdu_begin(&a, cmd, mode);
+        apdu_u16(&a, key_oid);
+        apdu_tlv(&a, seq, in + done, n);
+        if (done == 0 && iv != NULL) {
+            apdu_tlv(&a, 0x41, iv, 16);
+        }
+        st = apdu_exec(t, protect, &a, out + got, cap - got, &rn);
+        if (st == TMA_OK && rn != 0) {
+            long v = apdu_untag(out + got, rn, 0x61);
+            if (v < 0) {
+                st = MALFORMED;
+            } else {
+                got += (size_t)v;
+            }
+        }
+        done += n;
+    }
+    if (st != TMA_OK) {
+        memset(out, 0, got);
+        got = 0;
+    }
+    *out_len = got;
+    return st;
+}
+
+tma_status trustm_sym_encrypt(struct trustm *t, uint8_t protect, uint8_t mode, uint16_t key_oid,
+                              const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *out_len)
+{
+    return sym(t, protect, CMD_ENCRYPT_SYM, mode, key_oid, iv, in, len, out, cap, out_len);
+}
+
+tma_status trustm_sym_decrypt(struct trustm *t, uint8_t protect, uint8_t mode, uint16_t key_oid,
+                              const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *out_len)
+{
+    return sym(t, protect, CMD_DECRYPT_SYM, mode, key_oid, iv, in, len, out, cap, out_len);
+}
+
+tma_status trustm_hmac(struct trustm *t, uint8_t protect, uint8_t mode, uint16_t key_oid,
+                       const uint8_t *in, size_t len, uint8_t *mac, size_t cap, size_t *out_len)
+{
+    if (mac_len(mode) == 0) {
+        return BAD_PARAM;
+    }
+    return sym(t, protect, CMD_ENCRYPT_SYM, mode, key_oid, NULL, in, len, mac, cap, out_len);
+}
+
+tma_status trustm_hmac_verify(struct trustm *t, uint8_t protect, uint8_t mode,
+                              uint16_t autoref_oid, uint16_t session, const uint8_t *m,
+                              size_t m_len, const uint8_t *mac, size_t mac_len_)
+{
+    struct apdu a;
+    size_t ml = mac_len(mode);
+
+    if (ml == 0 || mac == NULL || mac_len_ != ml || (m == NULL && m_len != 0) ||
+        m_len > 630 - ml) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_DECRYPT_SYM, mode);
+    apdu_u16(&a, autoref_oid);
+    apdu_tl(&a, 0x01, 2 + m_len);
+    apdu_u16(&a, session);
+    apdu_put(&a, m, m_len);
+    apdu_tlv(&a, 0x43, mac, ml);
+    return apdu_exec(t, protect, &a, NULL, 0, NULL);
+}
+
+tma_status trustm_clear_auto_state(struct trustm *t, uint8_t protect, uint8_t mode,
+                                   uint16_t autoref_oid)
+{
+    struct apdu a;
+    tma_status st;
+
+    if (mac_len(mode) == 0) {
+        return BAD_PARAM;
+    }
+    apdu_begin(&a, CMD_DECRYPT_SYM, mode);
+    apdu_u16(&a, autoref_oid);
+    apdu_tl(&a, 0x01, 0);
+    apdu_tl(&a, 0x43, 0);
+    st = apdu_exec(t, protect, &a, NULL, 0, NULL);
+    /* The chip refuses the empty verification by design; that refusal is
+     * the way the Auto state is cleared. */
+    if (TMA_IS_CHIP_ERROR(st) || st == CMD_ERR(TRUSTM_CMD_E_NOCODE)) {
+        st = TMA_OK;
+    }
+    return st;
+}
+
+#endif

@@ -1,0 +1,361 @@
+/* Metadata container and access-condition codecs (spec 8). */
+#include "trustm/metadata.h"
+
+#include <string.h>
+
+#define BAD_PARAM TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM)
+#define MALFORMED TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED)
+#define TOO_SMALL TMA_ERR(TMA_LAYER_CMD, TMA_C_TOO_SMALL)
+
+/* Encoded size of a simple condition with this identifier, 0 if unknown. */
+static size_t cond_size(uint8_t id)
+{
+    switch (id) {
+    case TRUSTM_AC_ALW:
+    case TRUSTM_AC_NEV:
+        return 1;
+    case TRUSTM_AC_SECSTAG:
+    case TRUSTM_AC_SECSTAA:
+        return 2;
+    case TRUSTM_AC_CONF:
+    case TRUSTM_AC_INT:
+    case TRUSTM_AC_AUTO:
+    case TRUSTM_AC_LUC:
+    case TRUSTM_AC_LCSG:
+    case TRUSTM_AC_LCSA:
+    case TRUSTM_AC_LCSO:
+        return 3;
+    default:
+        return 0;
+    }
+}
+
+static int is_lcs(uint8_t id)
+{
+    return id == TRUSTM_AC_LCSG || id == TRUSTM_AC_LCSA || id == TRUSTM_AC_LCSO;
+}
+
+static int is_cmp(uint8_t op)
+{
+    return op >= TRUSTM_AC_EQ && op <= TRUSTM_AC_LT;
+}
+
+tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
+{
+    size_t pos = 0;
+
+    if (p == NULL || out == NULL) {
+        return BAD_PARAM;
+    }
+    memset(out, 0, sizeof(*out));
+    if (len == 0) {
+        return MALFORMED;
+    }
+    out->ntok = 1;
+    for (;;) {
+        struct trustm_ac_cond *c;
+        uint8_t id = p[pos];
+        size_t n = cond_size(id);
+        uint8_t tok = (uint8_t)(out->ntok - 1);
+
+        if (n == 0 || n > len - pos || out->ncond[tok] == TRUSTM_AC_MAX_CONDS) {
+            return MALFORMED;
+        }
+        if ((id == TRUSTM_AC_ALW || id == TRUSTM_AC_NEV) && len != 1) {
+            return MALFORMED; /* never part of a complex condition */
+        }
+        c = &out->cond[tok][out->ncond[tok]++];
+        c->id = id;
+        if (n == 2) {
+            c->arg = p[pos + 1];
+        } else if (n == 3 && is_lcs(id)) {
+            if (!is_cmp(p[pos + 1])) {
+                return MALFORMED;
+            }
+            c->op = p[pos + 1];
+            c->arg = p[pos + 2];
+        } else if (n == 3) {
+            c->arg = (uint16_t)((p[pos + 1] << 8) | p[pos + 2]);
+        }
+        pos += n;
+        if (pos == len) {
+            return TMA_OK;
+        }
+        if (pos + 1 == len || (p[pos] != TRUSTM_AC_AND && p[pos] != TRUSTM_AC_OR)) {
+            return MALFORMED; /* dangling or missing operator */
+        }
+        if (p[pos] == TRUSTM_AC_OR) {
+            if (out->ntok == TRUSTM_AC_MAX_TOKENS) {
+                return MALFORMED;
+            }
+            out->ntok++;
+        }
+        pos++;
+    }
+}
+
+tma_status trustm_ac_encode(const struct trustm_ac *ac, uint8_t *out, size_t cap,
+                            size_t *out_len)
+{
+    size_t pos = 0;
+    size_t total = 0;
+    size_t i;
+    size_t j;
+
+    if (ac == NULL || out == NULL || out_len == NULL || ac->ntok == 0 ||
+        ac->ntok > TRUSTM_AC_MAX_TOKENS) {
+        return BAD_PARAM;
+    }
+    for (i = 0; i < ac->ntok; i++) {
+        if (ac->ncond[i] == 0 || ac->ncond[i] > TRUSTM_AC_MAX_CONDS) {
+            return BAD_PARAM;
+        }
+        total += ac->ncond[i];
+    }
+    for (i = 0; i < ac->ntok; i++) {
+        for (j = 0; j < ac->ncond[i]; j++) {
+            const struct trustm_ac_cond *c = &ac->cond[i][j];
+            size_t n = cond_size(c->id);
+            if (n == 0 || (n == 1 && total != 1) || (is_lcs(c->id) && !is_cmp(c->op)) ||
+                (n < 3 && c->arg > 0xFFu) || (is_lcs(c->id) && c->arg > 0xFFu)) {
+                return BAD_PARAM;
+            }
+            if (n + (pos != 0) > cap - pos) {
+                return TOO_SMALL;
+            }
+            if (pos != 0) {
+                out[pos++] = j == 0 ? TRUSTM_AC_OR : TRUSTM_AC_AND;
+            }
+            out[pos++] = c->id;
+            if (is_lcs(c->id)) {
+                out[pos++] = c->op;
+                out[pos++] = (uint8_t)c->arg;
+            } else if (n == 3) {
+                out[pos++] = (uint8_t)(c->arg >> 8);
+                out[pos++] = (uint8_t)c->arg;
+            } else if (n == 2) {
+                out[pos++] = (uint8_t)c->arg;
+            }
+        }
+    }
+    *out_len = pos;
+    return TMA_OK;
+}
+
+/* ---- container ----------------------------------------------------------- */
+
+static tma_status container(const uint8_t *md, size_t len)
+{
+    if (md == NULL) {
+        return BAD_PARAM;
+    }
+    if (len < 2 || md[0] != 0x20 || md[1] != len - 2) {
+        return MALFORMED;
+    }
+    return TMA_OK;
+}
+
+tma_status trustm_md_next(const uint8_t *md, size_t len, size_t *pos, uint8_t *out_tag,
+                          struct tma_span *out_val)
+{
+    size_t p;
+    size_t n;
+    tma_status st = container(md, len);
+
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (pos == NULL || out_tag == NULL || out_val == NULL) {
+        return BAD_PARAM;
+    }
+    p = *pos < 2 ? 2 : *pos;
+    if (p >= len) {
+        return TMA_ERR(TMA_LAYER_CMD, TMA_C_NOT_FOUND);
+    }
+    if (len - p < 2 || md[p + 1] > len - p - 2) {
+        return MALFORMED;
+    }
+    n = md[p + 1];
+    *out_tag = md[p];
+    out_val->ptr = md + p + 2;
+    out_val->len = n;
+    *pos = p + 2 + n;
+    return TMA_OK;
+}
+
+void trustm_md_begin(struct trustm_md_builder *b, uint8_t *buf, size_t cap)
+{
+    if (b == NULL) {
+        return;
+    }
+    b->buf = buf;
+    b->cap = cap > TRUSTM_MD_MAX ? TRUSTM_MD_MAX : cap;
+    b->len = 2;
+    b->err = TMA_OK;
+    if (buf == NULL || cap < 2) {
+        b->err = BAD_PARAM;
+        return;
+    }
+    buf[0] = 0x20;
+    buf[1] = 0;
+}
+
+void trustm_md_add(struct trustm_md_builder *b, uint8_t tag, const uint8_t *v, size_t n)
+{
+    size_t pos = 2;
+    uint8_t t;
+    struct tma_span val;
+
+    if (b == NULL || b->err != TMA_OK) {
+        return;
+    }
+    if (v == NULL || n == 0 || n > TRUSTM_MD_MAX - 4) {
+        b->err = BAD_PARAM;
+        return;
+    }
+    b->buf[1] = (uint8_t)(b->len - 2);
+    while (trustm_md_next(b->buf, b->len, &pos, &t, &val) == TMA_OK) {
+        if (t == tag) {
+            b->err = BAD_PARAM;
+            return;
+        }
+    }
+    if (n + 2 > b->cap - b->len) {
+        b->err = TOO_SMALL;
+        return;
+    }
+    b->buf[b->len] = tag;
+    b->buf[b->len + 1] = (uint8_t)n;
+    memcpy(b->buf + b->len + 2, v, n);
+    b->len += n + 2;
+}
+
+void trustm_md_add_u8(struct trustm_md_builder *b, uint8_t tag, uint8_t v)
+{
+    trustm_md_add(b, tag, &v, 1);
+}
+
+void trustm_md_add_u16(struct trustm_md_builder *b, uint8_t tag, uint16_t v)
+{
+    uint8_t x[2];
+    int two = tag == TRUSTM_MD_VERSION || v > 0xFF;
+    x[0] = (uint8_t)(v >> 8);
+    x[1] = (uint8_t)v;
+    trustm_md_add(b, tag, two ? x : x + 1, two ? 2u : 1u);
+}
+
+void trustm_md_add_ac(struct trustm_md_builder *b, uint8_t tag, const struct trustm_ac *ac)
+{
+    uint8_t x[TRUSTM_MD_MAX];
+    size_t n;
+    tma_status st;
+
+    if (b == NULL || b->err != TMA_OK) {
+        return;
+    }
+    st = trustm_ac_encode(ac, x, sizeof(x), &n);
+    if (st != TMA_OK) {
+        b->err = st;
+        return;
+    }
+    trustm_md_add(b, tag, x, n);
+}
+
+tma_status trustm_md_end(struct trustm_md_builder *b, size_t *out_len)
+{
+    if (b == NULL || out_len == NULL) {
+        return BAD_PARAM;
+    }
+    *out_len = 0;
+    if (b->err != TMA_OK) {
+        return b->err;
+    }
+    b->buf[1] = (uint8_t)(b->len - 2);
+    *out_len = b->len;
+    return TMA_OK;
+}
+
+/* ---- decode -------------------------------------------------------------- */
+
+struct tag_rule {
+    uint8_t tag;
+    uint8_t min;
+    uint8_t max;
+    uint8_t kind; /* 0 u8, 1 u16, 2 AC */
+    uint16_t flag;
+};
+
+static const struct tag_rule rules[] = {
+    {TRUSTM_MD_LCSO, 1, 1, 0, TRUSTM_MDF_LCSO},
+    {TRUSTM_MD_VERSION, 2, 2, 1, TRUSTM_MDF_VERSION},
+    {TRUSTM_MD_MAX_SIZE, 1, 2, 1, TRUSTM_MDF_MAX_SIZE},
+    {TRUSTM_MD_USED_SIZE, 1, 2, 1, TRUSTM_MDF_USED_SIZE},
+    {TRUSTM_MD_CHANGE, 1, 40, 2, TRUSTM_MDF_CHANGE},
+    {TRUSTM_MD_READ, 1, 40, 2, TRUSTM_MDF_READ},
+    {TRUSTM_MD_EXECUTE, 1, 40, 2, TRUSTM_MDF_EXECUTE},
+    {TRUSTM_MD_MUPD, 1, 40, 2, TRUSTM_MDF_MUPD},
+    {TRUSTM_MD_ALGORITHM, 1, 1, 0, TRUSTM_MDF_ALGORITHM},
+    {TRUSTM_MD_KEY_USAGE, 1, 1, 0, TRUSTM_MDF_KEY_USAGE},
+    {TRUSTM_MD_TYPE, 1, 1, 0, TRUSTM_MDF_TYPE},
+    {TRUSTM_MD_RESET_TYPE, 1, 1, 0, TRUSTM_MDF_RESET_TYPE},
+};
+
+tma_status trustm_md_decode(const uint8_t *md, size_t len, struct trustm_md *out)
+{
+    size_t pos = 0;
+    uint8_t tag;
+    struct tma_span v;
+    tma_status st;
+
+    if (out == NULL) {
+        return BAD_PARAM;
+    }
+    memset(out, 0, sizeof(*out));
+    while ((st = trustm_md_next(md, len, &pos, &tag, &v)) == TMA_OK) {
+        const struct tag_rule *r = NULL;
+        size_t i;
+        uint16_t val;
+        for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+            if (rules[i].tag == tag) {
+                r = &rules[i];
+            }
+        }
+        if (r == NULL) {
+            out->unknown_tags++;
+            continue;
+        }
+        if ((out->present & r->flag) != 0 || v.len < r->min || v.len > r->max) {
+            return MALFORMED;
+        }
+        out->present |= r->flag;
+        val = (uint16_t)(v.len == 2 ? (v.ptr[0] << 8) | v.ptr[1] : v.ptr[0]);
+        if (r->kind == 2) {
+            struct trustm_ac ac;
+            struct tma_span *dst = tag == TRUSTM_MD_CHANGE  ? &out->change
+                                   : tag == TRUSTM_MD_READ  ? &out->read
+                                   : tag == TRUSTM_MD_EXECUTE ? &out->execute
+                                                              : &out->mupd;
+            if (trustm_ac_decode(v.ptr, v.len, &ac) != TMA_OK) {
+                return MALFORMED;
+            }
+            *dst = v;
+        } else if (tag == TRUSTM_MD_VERSION) {
+            out->version = val;
+        } else if (tag == TRUSTM_MD_MAX_SIZE) {
+            out->max_size = val;
+        } else if (tag == TRUSTM_MD_USED_SIZE) {
+            out->used_size = val;
+        } else if (tag == TRUSTM_MD_LCSO) {
+            out->lcso = (uint8_t)val;
+        } else if (tag == TRUSTM_MD_ALGORITHM) {
+            out->algorithm = (uint8_t)val;
+        } else if (tag == TRUSTM_MD_KEY_USAGE) {
+            out->key_usage = (uint8_t)val;
+        } else if (tag == TRUSTM_MD_TYPE) {
+            out->type = (uint8_t)val;
+        } else {
+            out->reset_type = (uint8_t)val;
+        }
+    }
+    return st == TMA_ERR(TMA_LAYER_CMD, TMA_C_NOT_FOUND) ? TMA_OK : st;
+}

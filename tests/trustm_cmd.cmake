@@ -1,0 +1,35 @@
+# LIB-CMD tests: the command layer, metadata, UID, DER and certificate-object
+# codecs. The unit tests link the command-layer sources on their own (not the
+# whole libtrustm), so a test-only trustm_transceive() can stand in for the
+# protocol stack and check the APDU bytes.
+set(TRUSTM_CMD_SOURCES
+  ${PROJECT_SOURCE_DIR}/src/trustm/apdu.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/der.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/cmd_data.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/cmd_crypt.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/cmd_key.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/cmd_sym.c)
+set(TRUSTM_CODEC_SOURCES
+  ${PROJECT_SOURCE_DIR}/src/trustm/metadata.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/metadata_text.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/uid.c
+  ${PROJECT_SOURCE_DIR}/src/trustm/certobj.c)
+
+add_library(trustm_cmd_only STATIC ${TRUSTM_CMD_SOURCES} ${TRUSTM_CODEC_SOURCES})
+target_include_directories(trustm_cmd_only PUBLIC ${PROJECT_SOURCE_DIR}/include
+  PRIVATE ${PROJECT_SOURCE_DIR}/src/trustm)
+target_link_libraries(trustm_cmd_only PUBLIC tma_common)
+tma_core_target(trustm_cmd_only)
+
+tma_add_test(NAME trustm_cmd_unit_apdu
+  SOURCES unit/trustm_cmd_apdu.c unit/trustm_cmd_fake.c
+  LIBS trustm_cmd_only tma_testlib LABELS unit)
+tma_add_test(NAME trustm_cmd_unit_codec
+  SOURCES unit/trustm_cmd_codec.c unit/trustm_cmd_fake.c
+  LIBS trustm_cmd_only tma_testlib LABELS unit)
+tma_add_fuzz(NAME trustm_apdu SOURCES fuzz/fuzz_trustm_apdu.c unit/trustm_cmd_fake.c
+  LIBS trustm_cmd_only tma_testlib
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/vectors/trustm/fuzz/apdu)
+if(TARGET fuzz_trustm_apdu)
+  target_compile_definitions(fuzz_trustm_apdu PRIVATE _POSIX_C_SOURCE=200809L)
+endif()
