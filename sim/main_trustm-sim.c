@@ -1,0 +1,179 @@
+/* trustm-sim: the OPTIGA Trust M simulator daemon (docs/sim.md). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trustm_sim/sim.h"
+
+#define VERSION "0.1.0"
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: trustm-sim --socket PATH [options]\n"
+            "Simulated OPTIGA Trust M served on a Unix socket (protocol: docs/sim-socket-protocol.md).\n"
+            "  --socket PATH        Unix socket to listen on (required unless --export-ca only)\n"
+            "  --tcp 127.0.0.1:PORT also listen on a loopback TCP port\n"
+            "  --state FILE         chip NVM state file (default: volatile chip)\n"
+            "  --seed N             seed for UID, factory keys and randoms (default 1)\n"
+            "  --addr 0xNN          7-bit I2C address (default 0x30)\n"
+            "  --chip-version 1|3   Trust M V1 or V3 (default 3)\n"
+            "  --realtime           use wall-clock time instead of virtual time\n"
+            "  --trace FILE|-       log every bus transaction (hex + decoded frame)\n"
+            "  --export-ca DIR      write the factory CA chain (PEM) into DIR\n"
+            "  --version            print the version and exit\n"
+            "  --help               this text\n");
+}
+
+static void trace_file(void *ctx, const char *line)
+{
+    FILE *f = ctx;
+    fprintf(f, "%s\n", line);
+    fflush(f);
+}
+
+static void ready(void *ctx)
+{
+    const char *path = ctx;
+    fprintf(stderr, "trustm-sim: listening on %s\n", path);
+}
+
+static int parse_u64(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    if (!s || !*s || *s == '-') {
+        return -1;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || !end || *end || v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct trustm_sim_config cfg;
+    struct trustm_sim_server srv = {0};
+    const char *trace = NULL;
+    const char *export_dir = NULL;
+    unsigned long long v;
+    FILE *tf = NULL;
+
+    trustm_sim_config_default(&cfg);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("trustm-sim %s\n", VERSION);
+            return 0;
+        } else if (!strcmp(a, "--realtime")) {
+            cfg.realtime = true;
+            continue;
+        }
+        if (!next) {
+            fprintf(stderr, "trustm-sim: %s needs a value (see --help)\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--socket")) {
+            srv.unix_path = next;
+        } else if (!strcmp(a, "--tcp")) {
+            srv.tcp_listen = next;
+        } else if (!strcmp(a, "--state")) {
+            cfg.state_path = next;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_u64(next, ~0ull, &v)) {
+                fprintf(stderr, "trustm-sim: bad --seed '%s'\n", next);
+                return 2;
+            }
+            cfg.seed = v;
+        } else if (!strcmp(a, "--addr")) {
+            if (parse_u64(next, 0x7F, &v) || v < 0x08 || v > 0x77) {
+                fprintf(stderr, "trustm-sim: bad --addr '%s' (7-bit, 0x08..0x77)\n", next);
+                return 2;
+            }
+            cfg.i2c_addr = (uint8_t)v;
+        } else if (!strcmp(a, "--chip-version")) {
+            if (parse_u64(next, 3, &v) || (v != 1 && v != 3)) {
+                fprintf(stderr, "trustm-sim: bad --chip-version '%s' (1 or 3)\n", next);
+                return 2;
+            }
+            cfg.version = (uint8_t)v;
+        } else if (!strcmp(a, "--trace")) {
+            trace = next;
+        } else if (!strcmp(a, "--export-ca")) {
+            export_dir = next;
+        } else {
+            fprintf(stderr, "trustm-sim: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (!srv.unix_path && !export_dir) {
+        fprintf(stderr, "trustm-sim: --socket PATH is required (see --help)\n");
+        return 2;
+    }
+    if (trace) {
+        tf = strcmp(trace, "-") ? fopen(trace, "a") : stdout;
+        if (!tf) {
+            fprintf(stderr, "trustm-sim: cannot open trace file '%s': %s\n", trace, strerror(errno));
+            return 1;
+        }
+        cfg.trace = trace_file;
+        cfg.trace_ctx = tf;
+    }
+    struct trustm_sim *sim = NULL;
+    tma_status st = trustm_sim_create(&cfg, &sim);
+    if (st != TMA_OK) {
+        fprintf(stderr, "trustm-sim: cannot create the chip: %s\n", tma_status_str(st));
+        return 1;
+    }
+    int rc = 0;
+    if (export_dir) {
+        st = trustm_sim_export_ca(sim, export_dir);
+        if (st != TMA_OK) {
+            fprintf(stderr, "trustm-sim: cannot export the factory CA to '%s': %s\n", export_dir,
+                    tma_status_str(st));
+            rc = 1;
+        }
+    }
+    if (rc == 0 && srv.unix_path) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        srv.stop = &stop_flag;
+        srv.ready = ready;
+        srv.ready_ctx = (void *)(uintptr_t)srv.unix_path;
+        st = trustm_sim_serve(sim, &srv);
+        if (st != TMA_OK) {
+            fprintf(stderr, "trustm-sim: cannot serve on '%s'%s%s: %s\n", srv.unix_path,
+                    srv.tcp_listen ? " / " : "", srv.tcp_listen ? srv.tcp_listen : "",
+                    tma_status_str(st));
+            rc = 1;
+        }
+    }
+    trustm_sim_destroy(sim);
+    if (tf && tf != stdout) {
+        fclose(tf);
+    }
+    return rc;
+}

@@ -1,0 +1,348 @@
+/* sim data link and network layers through the bus: NAK, duplicates, RESYNC,
+ * retransmission, chaining both ways, chaining errors, and the fault injector. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim_fake_app.h"
+#include "sim_host.h"
+#include "sim_int.h"
+
+static const uint8_t openapp[] = {0x00, 0xF0, 0x00, 0x00, 0x10, 0xD2, 0x76, 0x00, 0x00, 0x04, 0x47,
+                                  0x65, 0x6E, 0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
+static const uint8_t getrandom[] = {0x00, 0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+
+static void ack(struct trustm_sim *s, uint8_t nr)
+{
+    assert_int_equal(host_send(s, (uint8_t)(0x80 | nr), NULL, 0), TRUSTM_SIM_ACK);
+}
+
+/* Receive the next data frame (skipping control ACKs); returns its length. */
+static size_t recv_data(struct trustm_sim *s, uint8_t *f, size_t cap)
+{
+    size_t n;
+    do {
+        n = host_recv(s, f, cap, 1000, 200000);
+        assert_true(n >= 5);
+    } while (n == 5 && (f[0] & 0xE0) == 0x80);
+    return n;
+}
+
+static void bad_crc_is_naked_then_retransmission_accepted(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t f[64], r[300];
+    size_t n = host_frame(0x03, openapp, sizeof(openapp), f);
+    f[n - 1] ^= 0xFF;
+    assert_int_equal(host_send_raw(s, f, n), TRUSTM_SIM_ACK);
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+    assert_memory_equal(r, "\xA0\x00\x00\x0F\xD7", 5); /* NAK 0 = next expected */
+    assert_int_equal(fake_app.executes, 0);
+    f[n - 1] ^= 0xFF;
+    assert_int_equal(host_send_raw(s, f, n), TRUSTM_SIM_ACK);
+    n = recv_data(s, r, sizeof(r));
+    assert_int_equal(n, 10);
+    assert_int_equal(fake_app.executes, 1);
+    trustm_sim_destroy(s);
+}
+
+static void duplicate_after_lost_ack_is_reacked_not_reexecuted(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    const char *cfg = "{\"lost_ack\":1,\"max_faults\":1}";
+    assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+    uint8_t r[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    /* the control ACK was lost: nothing readable within TRANS_TIMEOUT */
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 3000), 0);
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+    assert_memory_equal(r, "\x80\x00\x00\x0C\xEC", 5);
+    assert_int_equal(recv_data(s, r, sizeof(r)), 10);
+    assert_int_equal(fake_app.executes, 1);
+    ack(s, 0);
+    char json[8192];
+    size_t jl;
+    assert_int_equal(trustm_sim_stats_json(s, json, sizeof(json), &jl), TMA_OK);
+    assert_non_null(strstr(json, "\"duplicates\":1"));
+    assert_non_null(strstr(json, "\"lost_ack\":1"));
+    trustm_sim_destroy(s);
+}
+
+static void host_nak_gets_identical_retransmission(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t r1[300], r2[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    size_t n1 = recv_data(s, r1, sizeof(r1));
+    assert_int_equal(host_send(s, 0xA0, NULL, 0), TRUSTM_SIM_ACK); /* NAK 0 */
+    size_t n2 = recv_data(s, r2, sizeof(r2));
+    assert_int_equal(n1, n2);
+    assert_memory_equal(r1, r2, n1);
+    ack(s, 0);
+    uint8_t st[4];
+    assert_int_equal(host_reg_read(s, 0x82, st, 4), TRUSTM_SIM_ACK);
+    assert_memory_equal(st, "\x08\x80\x00\x00", 4);
+    assert_int_equal(fake_app.executes, 1);
+    trustm_sim_destroy(s);
+}
+
+static void unacknowledged_response_is_resent_after_trans_timeout(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t r1[300], r2[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    size_t n1 = recv_data(s, r1, sizeof(r1));
+    uint8_t st[4];
+    assert_int_equal(host_reg_read(s, 0x82, st, 4), TRUSTM_SIM_ACK);
+    assert_int_equal(st[0] & 0x40, 0);
+    trustm_sim_sleep_us(s, 11000);
+    size_t n2 = recv_data(s, r2, sizeof(r2));
+    assert_int_equal(n1, n2);
+    assert_memory_equal(r1, r2, n1);
+    trustm_sim_destroy(s);
+}
+
+static void resync_resets_frame_numbers(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t r[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    recv_data(s, r, sizeof(r));
+    ack(s, 0);
+    /* wrong frame number: re-ACK of the last good frame */
+    assert_int_equal(host_send(s, 0x0C, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+    assert_memory_equal(r, "\x80\x00\x00\x0C\xEC", 5);
+    assert_int_equal(host_send(s, 0xC0, NULL, 0), TRUSTM_SIM_ACK);
+    assert_int_equal(host_send(s, 0x03, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+    size_t n = recv_data(s, r, sizeof(r));
+    assert_int_equal(n, 5 + 1 + 4 + 32);
+    assert_int_equal(r[0], 0x00); /* FRNR 0, ACK 0 */
+    assert_int_equal(fake_app.executes, 2);
+    trustm_sim_destroy(s);
+}
+
+static void chained_command_is_reassembled(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    static uint8_t apdu[700];
+    uint8_t pkt[272], r[300];
+    apdu[0] = 0x82;
+    apdu[1] = 0x00;
+    apdu[2] = (uint8_t)((sizeof(apdu) - 4) >> 8);
+    apdu[3] = (uint8_t)(sizeof(apdu) - 4);
+    for (size_t i = 4; i < sizeof(apdu); i++) {
+        apdu[i] = (uint8_t)i;
+    }
+    size_t off = 0;
+    uint8_t nr = 0;
+    while (off < sizeof(apdu)) {
+        size_t left = sizeof(apdu) - off;
+        size_t take = left > 271 ? 271 : left;
+        pkt[0] = off == 0 ? 0x01 : left > 271 ? 0x02 : 0x04;
+        memcpy(pkt + 1, apdu + off, take);
+        assert_int_equal(host_send(s, (uint8_t)((nr << 2) | 3), pkt, take + 1), TRUSTM_SIM_ACK);
+        off += take;
+        if (off < sizeof(apdu)) {
+            assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+            assert_int_equal(r[0], 0x80 | nr);
+        }
+        nr++;
+    }
+    size_t n = recv_data(s, r, sizeof(r));
+    assert_int_equal(n, 10);
+    assert_int_equal(r[4], 0xFF); /* the fake rejects SetDataObject */
+    assert_int_equal(fake_app.last_apdu_len, sizeof(apdu));
+    assert_memory_equal(fake_app.last_apdu, apdu, sizeof(apdu));
+    trustm_sim_destroy(s);
+}
+
+static void chaining_errors_are_answered_with_0x07(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t pkt[100] = {0x01}, r[300];
+    assert_int_equal(host_send(s, 0x03, pkt, 100), TRUSTM_SIM_ACK); /* short first packet */
+    size_t n = recv_data(s, r, sizeof(r));
+    assert_int_equal(n, 6);
+    assert_int_equal(r[3], 0x07);
+    ack(s, 0);
+    pkt[0] = 0x04; /* last without first */
+    assert_int_equal(host_send(s, 0x04, pkt, 10), TRUSTM_SIM_ACK);
+    n = recv_data(s, r, sizeof(r));
+    assert_int_equal(n, 6);
+    assert_int_equal(r[3], 0x07);
+    assert_int_equal(fake_app.executes, 0);
+    trustm_sim_destroy(s);
+}
+
+static void host_chaining_error_drops_response(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t r[300];
+    uint8_t get[] = {0x00, 0x81, 0x00, 0x00, 0x06, 0xE0, 0xE0, 0x00, 0x00, 0x06, 0x11};
+    assert_int_equal(host_send(s, 0x03, get, sizeof(get)), TRUSTM_SIM_ACK);
+    assert_int_equal(recv_data(s, r, sizeof(r)), 277);
+    uint8_t err = 0x07;
+    assert_int_equal(host_send(s, 0x04, &err, 1), TRUSTM_SIM_ACK); /* frame 1, ACK 0 */
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+    assert_memory_equal(r, "\x81\x00\x00\x56\x30", 5);
+    uint8_t st[4];
+    trustm_sim_sleep_us(s, 20000);
+    assert_int_equal(host_reg_read(s, 0x82, st, 4), TRUSTM_SIM_ACK);
+    assert_memory_equal(st, "\x08\x80\x00\x00", 4);
+    trustm_sim_destroy(s);
+}
+
+static void new_frame_while_executing_is_naked(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    fake_app.busy_override = 60000;
+    struct trustm_sim *s = host_sim_new();
+    uint8_t r[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5); /* control ACK */
+    uint8_t st[4];
+    assert_int_equal(host_reg_read(s, 0x82, st, 4), TRUSTM_SIM_ACK);
+    assert_memory_equal(st, "\x88\x80\x00\x00", 4); /* BUSY */
+    assert_int_equal(host_send(s, 0x04, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+    assert_memory_equal(r, "\xA1\x00\x00\x55\x0B", 5);
+    assert_int_equal(recv_data(s, r, sizeof(r)), 10);
+    assert_int_equal(fake_app.executes, 1);
+    trustm_sim_destroy(s);
+}
+
+static void fault_bitflip_tx_recovers_by_nak(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    const char *cfg = "{\"bitflip_tx\":1,\"max_faults\":1,\"seed\":3}";
+    assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+    uint8_t r[300];
+    fake_app.busy_override = 1000;
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    size_t n = host_recv(s, r, sizeof(r), 1000, 50000);
+    struct sim_frame fr;
+    assert_int_not_equal(sim_frame_decode(r, n, &fr), SIM_FE_OK);
+    assert_int_equal(host_send(s, 0xA0, NULL, 0), TRUSTM_SIM_ACK);
+    n = host_recv(s, r, sizeof(r), 1000, 50000);
+    assert_int_equal(sim_frame_decode(r, n, &fr), SIM_FE_OK);
+    assert_int_equal(fr.pkt_len, 5);
+    trustm_sim_destroy(s);
+}
+
+static void fault_truncate_and_oversize_break_the_frame(void **state)
+{
+    (void)state;
+    const char *cfgs[] = {"{\"truncate\":1,\"max_faults\":1}", "{\"oversize\":1,\"max_faults\":1}"};
+    for (int i = 0; i < 2; i++) {
+        fake_app_clear();
+        fake_app.busy_override = 1000;
+        struct trustm_sim *s = host_sim_new();
+        assert_int_equal(trustm_sim_faults_json(s, cfgs[i], strlen(cfgs[i])), TMA_OK);
+        uint8_t r[300];
+        assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+        size_t n = host_recv(s, r, sizeof(r), 1000, 50000);
+        assert_true(i == 0 ? n < 10 : n > 10);
+        struct sim_frame fr;
+        assert_int_not_equal(sim_frame_decode(r, n, &fr), SIM_FE_OK);
+        trustm_sim_destroy(s);
+    }
+}
+
+static void fault_spurious_resync_and_nak_storm(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    const char *cfg = "{\"spurious_resync\":1,\"max_faults\":1}";
+    assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+    uint8_t r[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+    assert_memory_equal(r, "\xC0\x00\x00\x0A\x9A", 5);
+    assert_int_equal(fake_app.executes, 0);
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    assert_int_equal(recv_data(s, r, sizeof(r)), 10);
+    ack(s, 0);
+
+    cfg = "{\"nak_storm\":1,\"max_faults\":1,\"nak_storm_len\":3}";
+    assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(host_send(s, 0x04, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+        assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5);
+        assert_memory_equal(r, "\xA1\x00\x00\x55\x0B", 5);
+    }
+    assert_int_equal(host_send(s, 0x04, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+    assert_int_equal(recv_data(s, r, sizeof(r)), 42);
+    trustm_sim_destroy(s);
+}
+
+static void fault_reset_mid_command_and_busy_nack(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    fake_app.busy_override = 40000;
+    struct trustm_sim *s = host_sim_new();
+    const char *cfg = "{\"reset_mid_command\":1,\"max_faults\":1}";
+    assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+    uint8_t r[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    assert_int_equal(host_recv(s, r, sizeof(r), 1000, 10000), 5);
+    /* the response never comes: the chip reset itself */
+    assert_int_equal(host_recv(s, r, sizeof(r), 5000, 100000), 0);
+    assert_int_equal(fake_app.resets, 1);
+
+    cfg = "{\"busy_nack\":1,\"max_faults\":2}";
+    assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+    uint8_t reg = 0x82;
+    assert_int_equal(trustm_sim_i2c_write(s, 0x30, &reg, 1), TRUSTM_SIM_ADDR_NACK);
+    trustm_sim_sleep_us(s, 100);
+    assert_int_equal(trustm_sim_i2c_write(s, 0x30, &reg, 1), TRUSTM_SIM_ADDR_NACK);
+    trustm_sim_sleep_us(s, 100);
+    assert_int_equal(trustm_sim_i2c_write(s, 0x30, &reg, 1), TRUSTM_SIM_ACK);
+    trustm_sim_destroy(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_crc_is_naked_then_retransmission_accepted),
+        cmocka_unit_test(duplicate_after_lost_ack_is_reacked_not_reexecuted),
+        cmocka_unit_test(host_nak_gets_identical_retransmission),
+        cmocka_unit_test(unacknowledged_response_is_resent_after_trans_timeout),
+        cmocka_unit_test(resync_resets_frame_numbers),
+        cmocka_unit_test(chained_command_is_reassembled),
+        cmocka_unit_test(chaining_errors_are_answered_with_0x07),
+        cmocka_unit_test(host_chaining_error_drops_response),
+        cmocka_unit_test(new_frame_while_executing_is_naked),
+        cmocka_unit_test(fault_bitflip_tx_recovers_by_nak),
+        cmocka_unit_test(fault_truncate_and_oversize_break_the_frame),
+        cmocka_unit_test(fault_spurious_resync_and_nak_storm),
+        cmocka_unit_test(fault_reset_mid_command_and_busy_nack),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
