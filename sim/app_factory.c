@@ -201,8 +201,14 @@ static int make_device_cert(struct pki *p, mbedtls_pk_context *dev, const uint8_
         goto out;
     }
     /* The real chip's certificate is 506 bytes; the ECDSA signature length
-     * varies by a byte or two, so re-sign (deterministically) until it fits. */
-    for (int tries = 0; tries < 64; tries++) {
+     * varies by a byte or two and mbedTLS signs deterministically (RFC 6979),
+     * so step the serial number until the DER has the real chip's size. */
+    for (uint8_t step = 0; step < 64; step++) {
+        uint8_t s[4] = {serial[0], serial[1], serial[2], (uint8_t)(serial[3] + step)};
+        if (set_serial(&w, s, sizeof s)) {
+            n = -1;
+            break;
+        }
         n = write_cert(&w, out, cap, d);
         if (n <= 0 || (size_t)n == DEVICE_CERT_TARGET) {
             break;

@@ -8,3 +8,7 @@ if(TARGET trustm_sim)
 
   tma_add_test(NAME sim_app_unit_core SOURCES unit/sim_app_core.c LIBS sim_app_testutil LABELS unit)
 endif()
+if(TARGET trustm_sim)
+  tma_add_test(NAME sim_app_vectors SOURCES vectors/sim_app_vectors.c LIBS sim_app_testutil
+    LABELS vectors ARGS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/sim_app)
+endif()
