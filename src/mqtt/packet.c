@@ -401,67 +401,67 @@ tma_status mqtt_encode_ack(uint8_t type, uint16_t packet_id, uint8_t *buf, size_
     return finish(&w, out_len);
 }
 
-tma_status mqtt_encode_subscribe(uint16_t packet_id, const struct mqtt_subscription *subs, size_t n,
-                                 uint8_t *buf, size_t cap, size_t *out_len)
+/* SUBSCRIBE and UNSUBSCRIBE share one writer: items are struct
+ * mqtt_subscription (SUBSCRIBE) or struct tma_span (UNSUBSCRIBE). */
+static struct mqtt_subscription sub_item(const void *items, size_t i, bool with_qos)
 {
+    struct mqtt_subscription it;
+    if (with_qos) {
+        it = ((const struct mqtt_subscription *)items)[i];
+    } else {
+        it.filter = ((const struct tma_span *)items)[i];
+        it.qos = 0;
+    }
+    return it;
+}
+
+static tma_status encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
+                             uint8_t *buf, size_t cap, size_t *out_len)
+{
+    bool with_qos = type == MQTT_SUBSCRIBE;
     struct writer w;
     size_t body = 2;
     size_t i;
     tma_status st;
 
-    if (subs == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
+    if (items == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
     for (i = 0; i < n; i++) {
-        if (!mqtt_topic_filter_valid(subs[i].filter) || subs[i].qos > 2) {
+        struct mqtt_subscription it = sub_item(items, i, with_qos);
+        if (!mqtt_topic_filter_valid(it.filter) || it.qos > 2) {
             return E_PARAM;
         }
-        body += 3 + subs[i].filter.len;
+        body += 2u + it.filter.len + (with_qos ? 1u : 0u);
     }
     w.buf = buf;
     w.cap = cap;
     w.pos = 0;
-    st = put_header(&w, (uint8_t)((MQTT_SUBSCRIBE << 4) | 2u), body);
+    st = put_header(&w, (uint8_t)(((unsigned)type << 4) | 2u), body);
     if (st != TMA_OK) {
         return st;
     }
     put_u16(&w, packet_id);
     for (i = 0; i < n; i++) {
-        put_str(&w, subs[i].filter);
-        put_u8(&w, subs[i].qos);
+        struct mqtt_subscription it = sub_item(items, i, with_qos);
+        put_str(&w, it.filter);
+        if (with_qos) {
+            put_u8(&w, it.qos);
+        }
     }
     return finish(&w, out_len);
+}
+
+tma_status mqtt_encode_subscribe(uint16_t packet_id, const struct mqtt_subscription *subs, size_t n,
+                                 uint8_t *buf, size_t cap, size_t *out_len)
+{
+    return encode_sub(MQTT_SUBSCRIBE, packet_id, subs, n, buf, cap, out_len);
 }
 
 tma_status mqtt_encode_unsubscribe(uint16_t packet_id, const struct tma_span *filters, size_t n,
                                    uint8_t *buf, size_t cap, size_t *out_len)
 {
-    struct writer w;
-    size_t body = 2;
-    size_t i;
-    tma_status st;
-
-    if (filters == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
-        return E_PARAM;
-    }
-    for (i = 0; i < n; i++) {
-        if (!mqtt_topic_filter_valid(filters[i])) {
-            return E_PARAM;
-        }
-        body += 2 + filters[i].len;
-    }
-    w.buf = buf;
-    w.cap = cap;
-    w.pos = 0;
-    st = put_header(&w, (uint8_t)((MQTT_UNSUBSCRIBE << 4) | 2u), body);
-    if (st != TMA_OK) {
-        return st;
-    }
-    put_u16(&w, packet_id);
-    for (i = 0; i < n; i++) {
-        put_str(&w, filters[i]);
-    }
-    return finish(&w, out_len);
+    return encode_sub(MQTT_UNSUBSCRIBE, packet_id, filters, n, buf, cap, out_len);
 }
 
 tma_status mqtt_encode_empty(uint8_t type, uint8_t *buf, size_t cap, size_t *out_len)
