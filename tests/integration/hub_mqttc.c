@@ -271,10 +271,11 @@ int main(int argc, char **argv)
     int t = read_packet(&b, &bl, now_ms() + timeout_s * 1000LL);
     if (t < 0) fail(2, "no CONNACK");
     if ((t & 0xF0) != 0x20 || bl < 2) fail(2, "expected CONNACK");
-    printf("CONNACK %d sp%d\n", b[1], b[0] & 1);
+    int rc = b[1];
+    printf("CONNACK %d sp%d%s\n", rc, b[0] & 1, rc == 5 ? " (not authorised)" : "");
     fflush(stdout);
-    if (b[1] != 0) return 5;
     free(b);
+    if (rc != 0) return 5;
 
     for (; i < argc; i++) {
         char act[70000];
