@@ -455,6 +455,34 @@ static void restarts(void)
     tma_tcp_close(&sub.tcp);
 }
 
+/* ---------------------------------------------------------- part 3 */
+
+static void transport_errors(void)
+{
+    struct tma_tcp t;
+    uint8_t b[16];
+    int32_t r = 0;
+    uint64_t t0;
+    memset(&t, 0, sizeof(t));
+    CHECK_ST(tma_tcp_connect(&t, NULL, port, 100), TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_BAD_PARAM));
+    CHECK_ST(tma_tcp_connect(&t, "127.0.0.1", 0, 100), TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_BAD_PARAM));
+    /* broker up: connect, then the broker goes away -> recv reports CLOSED */
+    CHECK_ST(tma_tcp_connect(&t, "127.0.0.1", port, 1000), TMA_OK);
+    CHECK(tma_tcp_recv(&t, b, sizeof(b)) == 0); /* nothing to read yet: try again */
+    stop_broker(SIGTERM);
+    t0 = mono_ms(NULL);
+    while (r == 0 && mono_ms(NULL) - t0 < 2000) {
+        r = tma_tcp_recv(&t, b, sizeof(b));
+    }
+    CHECK_ST(r, TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED));
+    tma_tcp_close(&t);
+    tma_tcp_close(&t); /* idempotent */
+    CHECK(tma_tcp_send(&t, b, 1) == TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_BAD_PARAM));
+    /* nobody listening */
+    CHECK_ST(tma_tcp_connect(&t, "127.0.0.1", port, 1000), TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_REFUSED));
+    printf("transport: bad parameters, peer closed, connection refused: ok\n");
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -470,5 +498,6 @@ int main(void)
     printf("mosquitto on 127.0.0.1:%u, data in %s\n", (unsigned)port, dir);
     basic();
     restarts();
+    transport_errors();
     return 0;
 }
