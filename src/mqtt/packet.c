@@ -482,7 +482,8 @@ tma_status mqtt_encode_empty(uint8_t type, uint8_t *buf, size_t cap, size_t *out
 tma_status mqtt_encode_connack(const struct mqtt_connack *a, uint8_t *buf, size_t cap, size_t *out_len)
 {
     struct writer w;
-    if (a == NULL || !buf_args_ok(buf, cap, out_len) || (a->return_code != 0 && a->session_present)) {
+    if (a == NULL || !buf_args_ok(buf, cap, out_len) || (a->return_code != 0 && a->session_present) ||
+        a->return_code > 5) {
         return E_PARAM; /* 3.2.2.2: session present must be 0 on refusal */
     }
     w.buf = buf;
@@ -656,8 +657,8 @@ tma_status mqtt_decode_connack(const struct mqtt_packet *pkt, struct mqtt_connac
     ack = get_u8(&r);
     out->return_code = get_u8(&r);
     out->session_present = (ack & 1u) != 0;
-    if ((ack & 0xFEu) != 0 || (out->session_present && out->return_code != 0)) {
-        return E_MALFORMED; /* 3.2.2.1 reserved bits, 3.2.2.2 */
+    if ((ack & 0xFEu) != 0 || (out->session_present && out->return_code != 0) || out->return_code > 5) {
+        return E_MALFORMED; /* 3.2.2.1 reserved bits, 3.2.2.2, 3.2.2.3 codes 6-255 reserved */
     }
     return reader_done(&r);
 }

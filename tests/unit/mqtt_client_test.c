@@ -285,6 +285,11 @@ static void connack_timeout_and_wrong_first_packet(void **state)
     assert_int_equal(TMA_IN_PROGRESS, mqtt_client_connect(&F.c, &F.tr, &F.opts));
     net_push(&F.net, "d0 00"); /* PINGRESP before CONNACK */
     assert_int_equal(MQ(TMA_C_MALFORMED), mqtt_client_process(&F.c));
+
+    F.net.in_len = F.net.in_pos = 0;
+    assert_int_equal(TMA_IN_PROGRESS, mqtt_client_connect(&F.c, &F.tr, &F.opts));
+    net_push(&F.net, "20 02 00 06"); /* reserved CONNACK code */
+    assert_int_equal(MQ(TMA_C_MALFORMED), mqtt_client_process(&F.c));
 }
 
 static void keepalive_pings_and_times_out(void **state)
