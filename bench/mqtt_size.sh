@@ -55,3 +55,12 @@ syms=$( { arm-none-eabi-nm -t d --defined-only "$out/packet.o"; arm-none-eabi-nm
 kept=$(arm-none-eabi-nm -t d -S --defined-only "$out/fw.elf" | awk '$3 ~ /^[tTrR]$/ {gsub(/\..*/, "", $4); print $4, $2+0}' |
        while read -r name size; do grep -qx "$name" <<<"$syms" && echo "$size"; done | awk '{t+=$1} END {print t}')
 echo "linked for a device (client + the codec functions it uses, --gc-sections): $kept bytes of MQTT code"
+# RAM: context and per-slot sizes on the target ABI (from the compiler, not by hand).
+cat > "$out/ram.c" <<'C'
+#include "mqtt/client.h"
+char mqtt_client_bytes[sizeof(struct mqtt_client)];
+char mqtt_inflight_slot_bytes[sizeof(struct mqtt_inflight)];
+char mqtt_stream_bytes[sizeof(struct mqtt_stream)];
+C
+arm-none-eabi-gcc "${flags[@]}" -fno-common -c "$out/ram.c" -o "$out/ram.o"
+arm-none-eabi-nm -t d -S "$out/ram.o" | awk '{printf "RAM %s: %d bytes\n", $4, $2}'
