@@ -1419,10 +1419,7 @@ int main(int argc, char **argv)
         return 0;
     }
     json_out = flag("--json");
-    if (npos == 0) {
-        fputs(usage, stderr);
-        die("no command given");
-    }
+    if (npos == 0) die("no command given (see --help)");
     /* Make the state path absolute: the broker runs from another folder. */
     if (state_dir[0] != '/') {
         char cwd[1024], abs[3100];

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# localhub: start/stop/status, state folder, CLI error handling (one line,
+# non-zero exit), --help/--json/--version.
+. "$(dirname "$0")/hub_lib.sh"
+
+"$L" --help | grep -q "localhub" || fail "--help"
+"$L" device --help | grep -q "device create" || fail "subcommand --help"
+"$L" --version | grep -q "^localhub " || fail "--version"
+"$L" status | grep -q "status: stopped" || fail "status when stopped"
+
+check_err() {  # DESCRIPTION args...: exit 1 with exactly one line on stderr
+  local what=$1; shift
+  set +e; "$L" "$@" >/dev/null 2>"$T/err"; local rc=$?; set -e
+  [ $rc -eq 1 ] || fail "$what: exit $rc"
+  [ "$(wc -l <"$T/err")" -eq 1 ] || fail "$what: stderr not one line: $(cat "$T/err")"
+  grep -q "error:" "$T/err" || fail "$what: no error prefix"
+}
+check_err "no command"
+check_err "unknown command" frobnicate
+check_err "unknown option" status --frob
+check_err "bad port" start --port 70000
+check_err "port not a number" start --port abc
+check_err "missing value" device create --id
+check_err "missing id" device create
+check_err "bad auth" device create --id x --auth magic
+check_err "bad thumbprint" device create --id x --auth x509-thumbprint --thumbprint xyz
+check_err "unknown device" device show nobody
+check_err "ca add missing file" ca add name /nonexistent.pem
+check_err "ca verify unknown" ca verify nobody /dev/null
+check_err "method when stopped" method invoke --device nobody --name x
+ok "CLI errors: one line, exit 1"
+
+hub_start
+"$L" --json status >"$T/st.json"
+grep -q '"status":[[:space:]]*"running"' "$T/st.json" || fail "status json"
+grep -q "\"port\":[[:space:]]*$PORT" "$T/st.json" || fail "status port"
+[ -f "$LOCALHUB_HOME/registry.db" ] && [ -f "$LOCALHUB_HOME/pki/root-ca.pem" ] && [ -f "$LOCALHUB_HOME/mosquitto.conf" ] \
+  || fail "state folder incomplete"
+openssl verify -CAfile "$LOCALHUB_HOME/pki/root-ca.pem" "$LOCALHUB_HOME/pki/server.pem" >/dev/null || fail "server cert"
+openssl x509 -in "$LOCALHUB_HOME/pki/server.pem" -noout -ext subjectAltName | grep -q "IP Address:127.0.0.1" || fail "SAN"
+# TLS 1.2+ only; the server certificate verifies for localhost
+echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_1 >/dev/null 2>&1 && fail "TLS 1.1 accepted"
+echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -CAfile "$CAF" -verify_hostname localhost -verify_return_error \
+  >/dev/null 2>&1 || fail "TLS 1.2 with server verification failed"
+ok "start: state folder, server certificate for localhost, TLS 1.2+"
+
+check_err "second start" start --port "$PORT"
+# a second hub on the same port fails cleanly
+set +e; LOCALHUB_HOME="$T/other" "$L" start --port "$PORT" >/dev/null 2>"$T/err"; rc=$?; set -e
+[ $rc -eq 1 ] || fail "second hub on a busy port: exit $rc"
+LOCALHUB_HOME="$T/other" "$L" stop >/dev/null
+ok "busy port refused"
+
+"$L" stop | grep -q stopped || fail "stop"
+"$L" status | grep -q "status: stopped" || fail "status after stop"
+"$L" stop | grep -q "not running" || fail "second stop"
+"$L" start --port "$PORT" >/dev/null || fail "start after stop"
+# root CA is kept across restarts (devices keep trusting it)
+ok "stop/start cycle"
