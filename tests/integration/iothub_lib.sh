@@ -12,7 +12,7 @@ cleanup() {
     kill -9 "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  if [ -z "${IOTHUB_KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
 }
 trap cleanup EXIT
 
@@ -28,10 +28,13 @@ start_broker() {
       echo "listener $PORT 127.0.0.1"
       echo "allow_anonymous true"
       echo "max_queued_messages 0"
-      echo "max_inflight_messages 0"
+      echo "max_inflight_messages ${BROKER_INFLIGHT:-0}"
       if [ -n "$persist" ]; then
+        # mosquitto started as root drops to user "mosquitto": the store
+        # directory must be writable for it.
+        chmod 0711 "$WORK" && mkdir -p "$WORK/db" && chmod 0777 "$WORK/db"
         echo "persistence true"
-        echo "persistence_location $WORK/"
+        echo "persistence_location $WORK/db/"
       fi
     } > "$WORK/mosquitto.conf"
     mosquitto -c "$WORK/mosquitto.conf" > "$WORK/broker.log" 2>&1 &
