@@ -27,3 +27,24 @@ foreach(f frame chain record)
   # the gcc replay driver uses scandir()
   target_compile_definitions(fuzz_trustm_${f} PRIVATE _POSIX_C_SOURCE=200809L)
 endforeach()
+
+# Host ports built on their own (tma_port would pull in the whole libtrustm,
+# command layer included, which these tests do not need).
+set(TRUSTM_STACK_PORTS
+  ${PROJECT_SOURCE_DIR}/port/port_open.c
+  ${PROJECT_SOURCE_DIR}/port/port_simsock.c
+  ${PROJECT_SOURCE_DIR}/port/port_linux_i2c.c
+  ${PROJECT_SOURCE_DIR}/port/port_sim.c)
+
+# Simulator-in-the-loop tests, once the simulator builds.
+if(TARGET trustm_sim AND EXISTS ${PROJECT_SOURCE_DIR}/include/trustm_sim/sim.h)
+  add_library(trustm_stack_ports STATIC ${TRUSTM_STACK_PORTS})
+  target_include_directories(trustm_stack_ports PUBLIC ${PROJECT_SOURCE_DIR}/include
+    PRIVATE ${PROJECT_SOURCE_DIR}/port)
+  target_link_libraries(trustm_stack_ports PUBLIC trustm_sim tma_common)
+
+  tma_add_test(NAME trustm_stack_sim
+    SOURCES integration/trustm_stack_sim.c
+    LIBS trustm_stack_only trustm_stack_ports trustm_sim mbedx509 mbedcrypto tma_testlib
+    LABELS integration TIMEOUT 300)
+endif()

@@ -229,7 +229,10 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
 /* Send a presentation-layer message (bytes) and receive the answer into out. */
 tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
                           size_t cap, size_t *out_len);
-uint32_t trustm_hint_ms(uint8_t cmd, uint8_t param);
+uint32_t trustm_hint_ms(const uint8_t *apdu_head10, size_t apdu_len, uint8_t protect);
+/* Commands expected to finish faster than this are answered without a
+ * separate control ACK: the first poll waits for them. */
+#define TRUSTM_SHORT_CMD_MS 7u
 void trustm_shield_drop(struct trustm *t, uint8_t state);
 
 #endif /* TRUSTM_STACK_H */

@@ -42,7 +42,8 @@ static tma_status resync(struct trustm *t)
 /* Send the packet at t->tx + 4 (plen bytes) as the next data frame and wait
  * for its acknowledgement. *got says whether the ACK came piggy-backed on a
  * data frame (whose packet is then in fr). */
-static tma_status link_send(struct trustm *t, size_t plen, unsigned *got, struct trustm_frame *fr)
+static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, unsigned *got,
+                            struct trustm_frame *fr)
 {
     struct trustm_lk lk;
     unsigned retx = 0;
@@ -62,6 +63,12 @@ static tma_status link_send(struct trustm *t, size_t plen, unsigned *got, struct
             return st;
         }
         start = now(t);
+        if (first_wait) {
+            /* a short command answers at once, with the ACK piggy-backed:
+             * do not poll before it can be done */
+            trustm_delay_ms(t, first_wait);
+            first_wait = 0;
+        }
         for (;;) {
             unsigned a;
             int32_t r = trustm_phys_poll(t);
@@ -96,14 +103,14 @@ static tma_status link_send(struct trustm *t, size_t plen, unsigned *got, struct
     }
 }
 
-/* Wait for the next data frame until deadline: first poll after hint_ms
- * (the chip's expected busy time), then back off from hint/8 (>= 1 ms),
- * doubling, at most 64 ms between polls. */
-static tma_status link_recv(struct trustm *t, uint32_t hint_ms, uint32_t deadline,
+/* Wait for the next data frame until deadline: first poll at time `first`
+ * (frame sent + the chip's expected busy time), then back off from 1/8 of
+ * the expected time (>= 1 ms), doubling, at most 64 ms between polls. */
+static tma_status link_recv(struct trustm *t, uint32_t first, uint32_t hint_ms, uint32_t deadline,
                             struct trustm_frame *fr)
 {
     struct trustm_lk lk;
-    uint32_t wait = hint_ms;
+    uint32_t wait = (int32_t)(first - now(t)) > 0 ? first - now(t) : 0u;
     uint32_t step = hint_ms / 8u ? hint_ms / 8u : 1u;
 
     lk.st = TRUSTM_LK_WAIT_DATA;
@@ -154,7 +161,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
     size_t off = 0;
     unsigned got = 0;
     tma_status st, err = TMA_OK;
-    uint32_t deadline;
+    uint32_t deadline, sent = 0;
 
     do {
         size_t n = m->total - off;
@@ -164,7 +171,10 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
         t->tx[4] = trustm_net_pctr(t->prl, off, n, m->total);
         st = trustm_msg_tx_read(m, t->tx + 5, n);
         if (st == TMA_OK) {
-            st = link_send(t, n + 1u, &got, &fr);
+            sent = now(t);
+            st = link_send(t, n + 1u,
+                           off + n >= m->total && hint_ms < TRUSTM_SHORT_CMD_MS ? hint_ms : 0u,
+                           &got, &fr);
         }
         if (st) {
             return st;
@@ -182,7 +192,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
     deadline = now(t) + rsp_ms;
     for (;;) {
         if (!got) {
-            st = link_recv(t, nr.npkt ? 0u : hint_ms, deadline, &fr);
+            st = link_recv(t, nr.npkt ? 0u : sent + hint_ms, nr.npkt ? 1u : hint_ms, deadline, &fr);
             if (st) {
                 return st;
             }
@@ -195,7 +205,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             }
             /* Broken chain from the chip: tell it (PCTR 0x07) and give up. */
             t->tx[4] = TRUSTM_CHAIN_ERROR;
-            (void)link_send(t, 1, &got, &fr);
+            (void)link_send(t, 1, 0, &got, &fr);
             return st;
         }
         if (err == TMA_OK && nr.prl != (t->prl ? TRUSTM_PCTR_PRL : 0u)) {
@@ -226,7 +236,7 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
     for (i = 0; i <= TRUSTM_RESYNC_MAX + 1u; i++) {
         trustm_msg_tx_init(&m, NULL, 0, &s, 1, n);
         trustm_rec_rx_init(&r, TRUSTM_REC_RAW, 0, out, cap);
-        st = trustm_exchange(t, &m, &r, 2, trustm_rsp_timeout_ms(t, 0, 0), &rsp);
+        st = trustm_exchange(t, &m, &r, 1, trustm_rsp_timeout_ms(t, 0, 0), &rsp);
         if (st != TRUSTM_RESTART) {
             break;
         }
@@ -235,23 +245,51 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
     return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
 }
 
-/* Expected chip busy time per command (spec section 10, V3, 15 mA): the
- * first poll for the response comes after it. */
-uint32_t trustm_hint_ms(uint8_t cmd, uint8_t param)
+static uint32_t u16at(const uint8_t *h, unsigned i)
 {
-    switch (cmd & 0x7Fu) {
-    case 0x31: return 60;  /* CalcSign (RSA: 310) */
-    case 0x32: return 80;  /* VerifySign */
-    case 0x33: return 55;  /* CalcSSec */
-    case 0x34: return 45;  /* DeriveKey */
-    case 0x38: return param >= 0x41 && param <= 0x42 ? 2900u : 50u; /* GenKeyPair */
-    case 0x1E: return 35;  /* EncryptAsym */
-    case 0x1F: return 300; /* DecryptAsym */
+    return (uint32_t)h[i] << 8 | h[i + 1];
+}
+
+/* Expected chip busy time in ms for a command APDU whose first 10 bytes are
+ * h (spec section 10: V3 at 400 kHz and 15 mA, plus the size-dependent
+ * parts the datasheet gives for data, random, hash and symmetric commands).
+ * The first poll for the response comes 1 ms after it; where the APDU does
+ * not tell the key type, the fastest (P-256, RSA-1024) is assumed and the
+ * back-off covers the rest. */
+uint32_t trustm_hint_ms(const uint8_t *h, size_t len, uint8_t protect)
+{
+    uint32_t in = (uint32_t)len - 4u;
+    uint32_t us;
+    uint8_t p = h[1];
+    switch (h[0] & 0x7Fu) {
+    case 0x01: /* GetDataObject: 5 ms + 0.1 ms per byte read (assume <= 512) */
+        us = 5000u + 100u * (p ? 32u : (u16at(h, 8) < 512u ? u16at(h, 8) : 512u));
+        break;
+    case 0x02: us = 5000u + 195u * in; break;
+    case 0x0C: us = 3000u + 20u * u16at(h, 4); break;
+    case 0x30: us = 2000u + 67u * in; break;
+    case 0x31: us = p == 0x11 ? 65000u : 80000u; break;
+    case 0x32: us = p == 0x11 ? 85000u : 20000u; break;
+    case 0x33: us = 60000u; break;
+    case 0x34: us = p >= 0x08 ? 130000u : 50000u; break;
+    case 0x38:
+        us = p == 0x42 ? 2900000u : p == 0x41 ? 500000u
+             : (p & 0x0Fu) == 0x04 || p == 0x15 ? 126500u
+             : (p & 0x0Fu) == 0x05 || p == 0x16 ? 247500u : 55000u;
+        break;
+    case 0x39: us = 20000u; break;
+    case 0x1E: us = 20000u; break;
+    case 0x1F: us = 90000u; break;
     case 0x14:
-    case 0x15: return 25;  /* Encrypt/DecryptSym */
-    case 0x02: return 20;  /* SetDataObject (NVM write) */
-    default: return 2;
+    case 0x15: us = p >= 0x20 ? 60000u + 234u * in : 5000u + 90u * in; break;
+    case 0x70: us = p == 0x01 ? 15000u : 5000u; break;
+    case 0x71: us = p == 0x01 ? 30000u : 3000u; break;
+    default: us = 1000u; break;
     }
+    if (protect & 3u) {
+        us += 7000u; /* AES-CCM of the records */
+    }
+    return (us + 999u) / 1000u + 1u;
 }
 
 uint32_t trustm_rsp_timeout_ms(const struct trustm *t, uint8_t cmd, uint8_t param)
@@ -289,7 +327,7 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
     struct trustm_msg_tx m;
     struct trustm_rec_rx r;
     uint8_t pre[5] = {0, 0, 0, 0, 0};
-    uint8_t hdr[2] = {0, 0};
+    uint8_t hdr[10];
     uint8_t level = (uint8_t)(protect & 3u);
     size_t len = 0, i, npre = 0;
     unsigned k;
@@ -304,13 +342,16 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
         if (!seg[i].ptr && seg[i].len) {
             return TRUSTM_ST(GENERIC, BAD_PARAM);
         }
-        for (j = 0; j < seg[i].len && len + j < 2u; j++) {
+        for (j = 0; j < seg[i].len && len + j < sizeof hdr; j++) {
             hdr[len + j] = seg[i].ptr[j];
         }
         len += seg[i].len;
     }
     if (len < 4 || len > TRUSTM_APDU_MAX) {
         return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    for (i = len; i < sizeof hdr; i++) {
+        hdr[i] = 0;
     }
     if (t->link != TRUSTM_LINK_OPEN) {
         return TRUSTM_ST(LINK, STATE);
@@ -364,7 +405,7 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
 #else
         trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
 #endif
-        st = trustm_exchange(t, &m, &r, trustm_hint_ms(hdr[0], hdr[1]),
+        st = trustm_exchange(t, &m, &r, trustm_hint_ms(hdr, len, protect),
                              trustm_rsp_timeout_ms(t, hdr[0], hdr[1]), out_rsp);
         if (st != TRUSTM_RESTART) {
             break;
