@@ -2,6 +2,7 @@
 # Integration tests start their own hub (mktemp -d state, random port) and
 # drive it with mosquitto_pub/sub and hub_mqttc (a raw MQTT 3.1.1 TLS client).
 if(TARGET localhub)
+  find_package(OpenSSL REQUIRED)
   add_executable(hub_mqttc integration/hub_mqttc.c)
   target_link_libraries(hub_mqttc PRIVATE OpenSSL::SSL)
   foreach(t lifecycle x509 authz c2d twin methods sas dps restart)
