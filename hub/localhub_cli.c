@@ -341,8 +341,7 @@ static void cmd_start(void)
             "certfile %s\nkeyfile %s\ncafile %s\n"
             "require_certificate true\n"
             "tls_version tlsv1.2\n"
-            "max_qos 1\n"
-            "max_keepalive 1767\n",
+            "max_qos 1\n",
             pw ? pw->pw_name : "mosquitto", persist, log, LOCALHUB_PLUGIN_PATH, state_dir, port, bind_addr, srv, srvkey,
             ca);
     if (fclose(f)) die("cannot write %s", conf);
@@ -793,10 +792,13 @@ static void cmd_device(const char *sub)
             sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
             step_done(db, st);
         }
+        if (strcmp(sub, "enable") != 0) {
+            /* Like IoT Hub: disabling or deleting a device drops its connection. */
+            st = prep(db, "INSERT INTO kick_requests(device) VALUES(?)");
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            step_done(db, st);
+        }
         sqlite3_close(db);
-        /* Like IoT Hub: disabling or deleting a device drops its connection. A
-         * kick request row would need the plugin; the broker notices on the
-         * next reconnect. */
         if (json_out) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "deviceId", id);

@@ -33,7 +33,8 @@ static const char schema[] =
     "  key1 TEXT, key2 TEXT, device_id TEXT, enabled INTEGER NOT NULL DEFAULT 1, created INTEGER);"
     "CREATE TABLE IF NOT EXISTS dps_ops(op_id TEXT PRIMARY KEY, reg_id TEXT NOT NULL, device_id TEXT,"
     "  auth TEXT, thumb TEXT, key1 TEXT, status TEXT NOT NULL, created INTEGER NOT NULL, polls INTEGER DEFAULT 0,"
-    "  result TEXT);";
+    "  result TEXT);"
+    "CREATE TABLE IF NOT EXISTS kick_requests(device TEXT NOT NULL);";
 
 sqlite3 *localhub_db_open(const char *state_dir, char *err, size_t errsz)
 {

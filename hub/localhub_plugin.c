@@ -936,6 +936,18 @@ static int on_tick(int event, void *event_data, void *userdata)
                 mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: SAS token of '%s' expired; disconnecting", c->id);
                 schedule_kick(c->id);
             }
+    {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(g.db, "SELECT device FROM kick_requests", -1, &st, NULL) == SQLITE_OK) {
+            int any = 0;
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                mosquitto_kick_client_by_clientid(col(st, 0), false);
+                any = 1;
+            }
+            sqlite3_finalize(st);
+            if (any) localhub_db_exec(g.db, "DELETE FROM kick_requests");
+        }
+    }
     deliver_c2d(now_s);
     push_desired();
     run_methods(now_ms);

@@ -81,7 +81,13 @@ expect_refused "MQTT 5 instead of 3.1.1" mosquitto_pub -h localhost -p "$PORT" -
 # enabling the device lets it in; disabling shuts it out again
 "$L" device enable devoff >/dev/null
 pub_x509 devoff devoff -t devices/devoff/messages/events/ -m x || fail "enabled device refused"
+mqttc devoff $(x509_args devoff) sleep:5000 >/dev/null 2>&1 &
+LIVE=$!
+sleep 0.7
 "$L" device disable devoff >/dev/null
+set +e; wait $LIVE; rc=$?; set -e
+[ $rc -eq 4 ] || fail "disabling a connected device did not drop it (rc $rc)"
+ok "disabling a device drops its live connection"
 expect_refused "device disabled again" pub_x509 devoff devoff -t devices/devoff/messages/events/ -m x
 
 # --- thumbprint (self-signed) devices
