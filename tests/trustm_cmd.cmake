@@ -33,3 +33,17 @@ tma_add_fuzz(NAME trustm_apdu SOURCES fuzz/fuzz_trustm_apdu.c unit/trustm_cmd_fa
 if(TARGET fuzz_trustm_apdu)
   target_compile_definitions(fuzz_trustm_apdu PRIVATE _POSIX_C_SOURCE=200809L)
 endif()
+
+# Integration: the whole library (stack + commands) against the in-process
+# simulator, plain and shielded; results checked with mbedTLS.
+if(TARGET trustm AND TARGET trustm_sim AND TARGET tma_port
+   AND EXISTS ${PROJECT_SOURCE_DIR}/src/trustm/transceive.c)
+  tma_add_test(NAME trustm_cmd_it_api_plain SOURCES integration/trustm_api.c
+    LIBS trustm trustm_sim tma_port mbedtls mbedx509 mbedcrypto LABELS integration ARGS plain)
+  add_test(NAME trustm_cmd_it_api_shield COMMAND trustm_cmd_it_api_plain shield)
+  set_tests_properties(trustm_cmd_it_api_shield PROPERTIES LABELS integration TIMEOUT 120)
+  target_compile_definitions(trustm_cmd_it_api_plain PRIVATE _POSIX_C_SOURCE=200809L)
+  tma_add_script_test(NAME trustm_cmd_it_api_openssl
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/trustm_api_openssl.sh LABELS integration
+    TIMEOUT 120)
+endif()

@@ -336,10 +336,12 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
 /**
  * @brief A streamed hash whose intermediate context lives on the host, so
  * any number of hashes may be interleaved with other commands.
- * Caller-owned; initialise with trustm_hash_start(). ~212 bytes.
+ * Caller-owned; initialise with trustm_hash_start(). 217 bytes.
  */
 struct trustm_hash {
-    uint8_t ctx[TRUSTM_HASH_CTX_LEN];
+    /** internal: `06 00 D1 <context> 07 00 00`, the chip's exported context
+     * as it goes back to the chip, followed by the export request */
+    uint8_t tlv[3 + TRUSTM_HASH_CTX_LEN + 3];
     uint8_t ctx_len; /**< 0 until the first chunk went to the chip */
     uint8_t state;   /**< internal */
 };

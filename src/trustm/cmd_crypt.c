@@ -124,15 +124,11 @@ tma_status trustm_hash_start(struct trustm_hash *h)
         return BAD_PARAM;
     }
     memset(h, 0, sizeof(*h));
+    h->tlv[0] = 0x06;
+    h->tlv[2] = TRUSTM_HASH_CTX_LEN;
+    h->tlv[CTX_TLV_LEN] = 0x07;
     h->state = HASH_RUNNING;
     return TMA_OK;
-}
-
-static void hash_ctx(struct apdu *a, const struct trustm_hash *h)
-{
-    /* The saved context goes back exactly as the chip exported it. */
-    apdu_tl(a, 0x06, TRUSTM_HASH_CTX_LEN);
-    apdu_put(a, h->ctx, TRUSTM_HASH_CTX_LEN);
 }
 
 tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_hash *h,
@@ -157,16 +153,19 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
         }
         apdu_begin(&a, CMD_CALC_HASH, 0xE2);
         apdu_tlv(&a, h->ctx_len ? 0x02 : 0x00, data + done, n);
+        /* saved context (as the chip exported it) + export request: one
+         * segment; the very first chunk only asks for the export */
         if (h->ctx_len) {
-            hash_ctx(&a, h);
+            apdu_put(&a, h->tlv, sizeof(h->tlv));
+        } else {
+            apdu_put(&a, h->tlv + CTX_TLV_LEN, 3);
         }
-        apdu_tl(&a, 0x07, 0);
         st = apdu_exec(t, protect, &a, r, sizeof(r), &rn);
         if (st == TMA_OK) {
-            if (apdu_untag(r, rn, 0x06) != TRUSTM_HASH_CTX_LEN) {
+            if (rn != CTX_TLV_LEN || memcmp(r, h->tlv, 3) != 0) {
                 st = MALFORMED;
             } else {
-                memcpy(h->ctx, r, TRUSTM_HASH_CTX_LEN);
+                memcpy(h->tlv, r, CTX_TLV_LEN);
                 h->ctx_len = 1;
                 done += n;
             }
@@ -194,7 +193,7 @@ tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_h
     apdu_begin(&a, CMD_CALC_HASH, 0xE2);
     apdu_tl(&a, h->ctx_len ? 0x03 : 0x01, 0);
     if (h->ctx_len) {
-        hash_ctx(&a, h);
+        apdu_put(&a, h->tlv, CTX_TLV_LEN);
     }
     st = hash_final(t, protect, &a, out);
     memset(h, 0, sizeof(*h));

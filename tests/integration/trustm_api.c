@@ -138,7 +138,7 @@ static void test_factory_certificate(struct trustm *t, struct trustm_sim *sim, u
     size_t n;
     struct trustm_certobj co;
     struct tma_span cert;
-    char dir[] = "/tmp/trustm_api_XXXXXX";
+    char dir[512] = "/tmp/trustm_api_XXXXXX";
     char path[600];
     mbedtls_x509_crt crt;
     mbedtls_x509_crt ca;
@@ -149,24 +149,37 @@ static void test_factory_certificate(struct trustm *t, struct trustm_sim *sim, u
     OK(trustm_certobj_cert(&co, 0, &cert));
     memcpy(dev_der, cert.ptr, cert.len);
     *dev_len = cert.len;
-    CHECK(mkdtemp(dir) != NULL);
-    OK(trustm_sim_export_ca(sim, dir));
-    mbedtls_x509_crt_init(&crt);
-    mbedtls_x509_crt_init(&ca);
-    CHECK(mbedtls_x509_crt_parse_der(&crt, cert.ptr, cert.len) == 0);
-    snprintf(path, sizeof(path), "%s/ca.pem", dir);
-    CHECK(mbedtls_x509_crt_parse_file(&ca, path) == 0);
-    snprintf(path, sizeof(path), "%s/root.pem", dir);
-    CHECK(mbedtls_x509_crt_parse_file(&ca, path) == 0);
-    CHECK(mbedtls_x509_crt_verify(&crt, &ca, NULL, NULL, &flags, NULL, NULL) == 0);
-    mbedtls_x509_crt_free(&crt);
-    mbedtls_x509_crt_free(&ca);
-    /* keep the exported PEMs for the openssl script test, if asked */
-    if (getenv("TRUSTM_API_KEEP") == NULL) {
-        snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-        CHECK(system(path) == 0);
-    } else {
-        printf("exported CA to %s\n", dir);
+    /* TRUSTM_API_EXPORT=<dir>: leave the CA chain and the certificate read
+     * from the chip there, for the openssl check of trustm_api_openssl.sh */
+    {
+        const char *keep = getenv("TRUSTM_API_EXPORT");
+        if (keep != NULL) {
+            FILE *f;
+            snprintf(dir, sizeof(dir), "%s", keep);
+            snprintf(path, sizeof(path), "%s/chip_cert.der", keep);
+            f = fopen(path, "wb");
+            CHECK(f != NULL && fwrite(cert.ptr, 1, cert.len, f) == cert.len);
+            if (f != NULL) {
+                fclose(f);
+            }
+        } else {
+            CHECK(mkdtemp(dir) != NULL);
+        }
+        OK(trustm_sim_export_ca(sim, dir));
+        mbedtls_x509_crt_init(&crt);
+        mbedtls_x509_crt_init(&ca);
+        CHECK(mbedtls_x509_crt_parse_der(&crt, cert.ptr, cert.len) == 0);
+        snprintf(path, sizeof(path), "%s/ca.pem", dir);
+        CHECK(mbedtls_x509_crt_parse_file(&ca, path) == 0);
+        snprintf(path, sizeof(path), "%s/root.pem", dir);
+        CHECK(mbedtls_x509_crt_parse_file(&ca, path) == 0);
+        CHECK(mbedtls_x509_crt_verify(&crt, &ca, NULL, NULL, &flags, NULL, NULL) == 0);
+        mbedtls_x509_crt_free(&crt);
+        mbedtls_x509_crt_free(&ca);
+        if (keep == NULL) {
+            snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+            CHECK(system(path) == 0);
+        }
     }
 
     /* SHA-256 of the certificate computed inside the chip */
