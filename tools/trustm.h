@@ -1,0 +1,124 @@
+/* trustm CLI: shared declarations (tool-internal). */
+#ifndef TRUSTM_TOOL_H
+#define TRUSTM_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tma/status.h"
+#include "trustm/cmd.h"
+#include "trustm/trustm.h"
+
+#define TOOL_VERSION "0.1.0"
+
+struct trustm_sim;
+
+/* ---- device ------------------------------------------------------------- */
+
+struct dev {
+    struct trustm chip;
+    struct trustm_port port;
+    struct trustm_sim *sim; /* in-process simulator, or NULL */
+    int fd;                 /* socket or i2c-dev fd, or -1 */
+    int lock_fd;            /* i2c-dev: flock file, or -1 */
+    uint8_t addr;
+    uint8_t protect;        /* TRUSTM_PROTECT_BOTH once bound, else NONE */
+    bool open;
+    char what[300];         /* device string, for messages */
+};
+
+/* Global options. */
+struct globals {
+    const char *device;  /* --device, default $TRUSTM_DEVICE or "sim" */
+    const char *state;   /* --state for the in-process simulator */
+    const char *binding; /* --binding FILE: host copy of the platform binding secret */
+    bool json;
+};
+
+extern struct globals g;
+
+/* Open the device, the link and the application (and the shielded
+ * connection when a binding file is configured). Prints the error. */
+int dev_open(struct dev *d);
+void dev_close(struct dev *d);
+
+/* ---- errors and output -------------------------------------------------- */
+
+/* Prints "trustm: <msg>" to stderr; returns 1 (the exit code). */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same with ": <status text>" appended. */
+int fail_st(tma_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- options ------------------------------------------------------------ */
+
+struct opt {
+    const char *name;  /* "--slot" */
+    int has_arg;       /* 1: takes a value */
+    const char **val;  /* where the value goes (has_arg) */
+    bool *flag;        /* set true when present (no arg) */
+};
+
+/* Parses argv[1..]; positionals go to pos (up to max_pos). Returns 0, or
+ * prints an error and returns 1. "--help" sets *help. */
+int parse_opts(int argc, char **argv, const struct opt *opts, const char **pos, int max_pos,
+               int *npos, bool *help);
+
+int parse_oid(const char *s, uint16_t *out);
+int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+/* Hex string (spaces/colons allowed) into out. Returns bytes or -1. */
+long parse_hex(const char *s, uint8_t *out, size_t cap);
+void print_hex(const uint8_t *p, size_t n);
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Reads a whole file (malloc, NUL appended). Prints the error. */
+int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max);
+/* Writes atomically (tmp + rename) with mode. Prints the error. */
+int write_file(const char *path, const uint8_t *p, size_t n, int mode);
+/* Writes to path, or stdout when path is NULL or "-". */
+int write_out(const char *path, const uint8_t *p, size_t n);
+
+/* ---- certificates ------------------------------------------------------- */
+
+/* Certificates from a PEM/DER file or buffer: up to max DER spans
+ * (pointing into *store, malloc'd). Returns count, or -1 after printing. */
+int load_certs_file(const char *path, uint8_t **store, struct tma_span *out, int max);
+int pem_write(const char *label, const uint8_t *der, size_t n, char *out, size_t cap);
+
+/* ---- chip helpers ------------------------------------------------------- */
+
+bool tool_oid_is_cert(uint16_t oid);
+bool tool_oid_is_ta(uint16_t oid);
+bool tool_oid_is_ecc_key(uint16_t oid);
+bool tool_oid_is_key(uint16_t oid);
+/* Max and used size of a data object from its metadata. */
+int obj_sizes(struct dev *d, uint16_t oid, size_t *max_size, size_t *used);
+/* Reads a whole object into buf (used size). Returns 0 or 1 (printed). */
+int obj_read(struct dev *d, uint16_t oid, uint8_t *buf, size_t cap, size_t *out_len);
+/* Writes data (erase & write) and reads it back; on a failed write tries to
+ * restore old[0..old_len). Returns 0 or 1 (printed). */
+int obj_replace(struct dev *d, uint16_t oid, const uint8_t *data, size_t len,
+                const uint8_t *old, size_t old_len);
+
+/* ---- subcommands ------------------------------------------------------ */
+
+typedef int (*cmd_fn)(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_metadata(int argc, char **argv);
+int cmd_lock(int argc, char **argv);
+int cmd_current_limit(int argc, char **argv);
+int cmd_random(int argc, char **argv);
+int cmd_counter(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_csr(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
+int cmd_trust_anchor(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_personalize(int argc, char **argv);
+int cmd_bind(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
+
+#endif

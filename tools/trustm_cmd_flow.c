@@ -1,0 +1,585 @@
+/* trustm CLI: personalize (the whole seed flow in one command), bind
+ * (platform binding + shielded connection) and connect (mutual TLS with the
+ * chip identity). */
+#include "trustm_key.h"
+
+#include "trustm/crypto_ops.h"
+#include "trustm/metadata.h"
+
+#include <ctype.h>
+#include <mbedtls/bignum.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HELP(text)           \
+    do {                     \
+        fputs(text, stdout); \
+        return 0;            \
+    } while (0)
+
+/* Azure device ids allow more, but these are the characters that also go
+ * through an X.509 subject string and a MQTT client id unescaped. */
+static int valid_device_id(const char *s)
+{
+    size_t n = strlen(s), i;
+    if (n == 0 || n > 128) return 0;
+    for (i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && !strchr("-._:@", s[i])) return 0;
+    }
+    return 1;
+}
+
+struct ca {
+    mbedtls_x509_crt cert;
+    mbedtls_pk_context key;
+    char subject[512];
+};
+
+static int load_ca(struct ca *ca, const char *cert_f, const char *key_f)
+{
+    uint8_t *buf;
+    size_t len;
+    struct tma_span in;
+    int ret;
+    mbedtls_x509_crt_init(&ca->cert);
+    mbedtls_pk_init(&ca->key);
+    if (read_file(cert_f, &buf, &len, 1u << 20) != 0) return 1;
+    in.ptr = buf;
+    in.len = len;
+    if (len == 0 || tma_tls_parse_certs(&ca->cert, in, NULL) != TMA_OK) {
+        free(buf);
+        return fail("personalize: '%s' holds no valid certificate", cert_f);
+    }
+    free(buf);
+    if (!ca->cert.ca_istrue) return fail("personalize: '%s' is not a CA certificate", cert_f);
+    if (read_file(key_f, &buf, &len, 1u << 20) != 0) return 1;
+    ret = mbedtls_pk_parse_key(&ca->key, buf, len + 1, NULL, 0);
+    if (ret != 0) ret = mbedtls_pk_parse_key(&ca->key, buf, len, NULL, 0);
+    mbedtls_platform_zeroize(buf, len);
+    free(buf);
+    if (ret != 0) return fail("personalize: '%s' is not a private key (PEM or DER, unencrypted)", key_f);
+    if (mbedtls_pk_check_pair(&ca->cert.pk, &ca->key) != 0) {
+        return fail("personalize: '%s' is not the key of '%s'", key_f, cert_f);
+    }
+    if (mbedtls_x509_dn_gets(ca->subject, sizeof(ca->subject), &ca->cert.subject) < 0) {
+        return fail("personalize: the CA subject cannot be rendered");
+    }
+    return 0;
+}
+
+static void free_ca(struct ca *ca)
+{
+    mbedtls_x509_crt_free(&ca->cert);
+    mbedtls_pk_free(&ca->key);
+}
+
+static void fmt_time(time_t t, char *out)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 15, "%Y%m%d%H%M%S", &tm);
+}
+
+/* Issues the device certificate for the CSR's key. der/der_len: output. */
+static int issue(struct ca *ca, struct chipkey *k, const char *device_id, unsigned long days,
+                 uint8_t *der, size_t cap, size_t *der_len)
+{
+    mbedtls_x509write_cert w;
+    struct rng r;
+    mbedtls_mpi serial;
+    uint8_t sbytes[16];
+    char subject[200], nb[16], na[16];
+    static const uint8_t eku[] = {0x30, 0x0A, 0x06, 0x08, 0x2B, 0x06, 0x01,
+                                  0x05, 0x05, 0x07, 0x03, 0x02}; /* clientAuth */
+    int ret, rc = 1;
+    time_t now = time(NULL);
+
+    if (rng_init(&r) != 0) return 1;
+    mbedtls_x509write_crt_init(&w);
+    mbedtls_mpi_init(&serial);
+    if (mbedtls_ctr_drbg_random(&r.d, sbytes, sizeof(sbytes)) != 0) goto out;
+    sbytes[0] &= 0x7F;
+    sbytes[0] |= 0x40; /* positive, 16 bytes */
+    snprintf(subject, sizeof(subject), "CN=%s", device_id);
+    fmt_time(now - 300, nb);
+    fmt_time(now + (time_t)days * 86400, na);
+    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&w, &k->pk);
+    mbedtls_x509write_crt_set_issuer_key(&w, &ca->key);
+    if (mbedtls_mpi_read_binary(&serial, sbytes, sizeof(sbytes)) != 0 ||
+        mbedtls_x509write_crt_set_serial(&w, &serial) != 0 ||
+        mbedtls_x509write_crt_set_subject_name(&w, subject) != 0 ||
+        mbedtls_x509write_crt_set_issuer_name(&w, ca->subject) != 0 ||
+        mbedtls_x509write_crt_set_validity(&w, nb, na) != 0 ||
+        mbedtls_x509write_crt_set_basic_constraints(&w, 0, -1) != 0 ||
+        mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0 ||
+        mbedtls_x509write_crt_set_extension(&w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                                            MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0,
+                                            eku, sizeof(eku)) != 0 ||
+        mbedtls_x509write_crt_set_subject_key_identifier(&w) != 0 ||
+        mbedtls_x509write_crt_set_authority_key_identifier(&w) != 0) {
+        fail("personalize: cannot build the device certificate");
+        goto out;
+    }
+    ret = mbedtls_x509write_crt_der(&w, der, cap, mbedtls_ctr_drbg_random, &r.d);
+    if (ret <= 0) {
+        fail("personalize: the CA could not sign the certificate (-0x%04X)", (unsigned)-ret);
+        goto out;
+    }
+    /* The DER is written at the end of the buffer. */
+    memmove(der, der + cap - (size_t)ret, (size_t)ret);
+    *der_len = (size_t)ret;
+    rc = 0;
+out:
+    mbedtls_mpi_free(&serial);
+    mbedtls_x509write_crt_free(&w);
+    rng_free(&r);
+    return rc;
+}
+
+int cmd_personalize(int argc, char **argv)
+{
+    bool help = false, do_bind = false, do_lock = false, azure = false, chain_f = false;
+    const char *id = NULL, *ca_cert = NULL, *ca_key = NULL, *slot_s = "0xE0F1",
+               *cert_s = "0xE0E1", *ta_s = "0xE0E8", *ta_file = NULL, *days_s = "365",
+               *curve_s = "p256", *out = NULL, *csr_out = NULL, *bind_out = NULL;
+    const struct opt opts[] = {
+        {"--device-id", 1, &id, NULL},     {"--ca-cert", 1, &ca_cert, NULL},
+        {"--ca-key", 1, &ca_key, NULL},    {"--slot", 1, &slot_s, NULL},
+        {"--cert-oid", 1, &cert_s, NULL},  {"--ta-oid", 1, &ta_s, NULL},
+        {"--trust-anchor", 1, &ta_file, NULL}, {"--azure", 0, NULL, &azure},
+        {"--days", 1, &days_s, NULL},      {"--curve", 1, &curve_s, NULL},
+        {"--out", 1, &out, NULL},          {"--csr-out", 1, &csr_out, NULL},
+        {"--chain", 0, NULL, &chain_f},    {"--bind", 0, NULL, &do_bind},
+        {"--binding-out", 1, &bind_out, NULL}, {"--lock", 0, NULL, &do_lock},
+        {NULL, 0, NULL, NULL}};
+    int np, rc = 1;
+    uint16_t slot, cert_oid, ta_oid;
+    unsigned long days;
+    const struct curve *cv;
+    struct ca ca;
+    struct tma_span ta = {NULL, 0};
+    uint8_t *ta_store = NULL;
+    struct dev d;
+    uint8_t pt[97];
+    size_t pl = 0;
+    struct chipkey k;
+    bool key_bound = false, locked = false;
+    unsigned char csr[4096];
+    uint8_t der[2048], obj[4096];
+    size_t der_len = 0, obj_len = 0, max_cert = 0, max_ta = 0;
+    char subj[600], sha1[41], sha256[65];
+
+    if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
+    if (help)
+        HELP("usage: trustm personalize --device-id ID --ca-cert ca.pem --ca-key ca.key\n"
+             "         [--slot 0xE0F1] [--cert-oid 0xE0E1] [--curve p256|p384] [--days 365]\n"
+             "         [--trust-anchor FILE | --azure] [--ta-oid 0xE0E8] [--chain]\n"
+             "         [--out device.pem] [--csr-out device.csr]\n"
+             "         [--bind --binding-out FILE] [--lock]\n"
+             "The seed's personalization in one command: a key pair generated in SLOT, a CSR\n"
+             "signed by that key, the device certificate (CN=ID, clientAuth) issued by the\n"
+             "CA, verified against the CA, then the trust anchor and last the certificate\n"
+             "written to the chip (TLS-identity wrapper; --chain adds the CA certificate).\n"
+             "--bind pairs host and chip (see 'trustm bind'); --lock locks the written\n"
+             "objects and the key slot. Prints what IoT Hub / DPS enrollment needs: the\n"
+             "subject and the SHA-1 and SHA-256 thumbprints.\n"
+             "Every input is checked before the chip is touched; if writing fails, objects\n"
+             "already written are restored.\n");
+    if (id == NULL || !valid_device_id(id)) {
+        return fail("personalize: --device-id is required: 1..128 characters of A-Z a-z 0-9 - . _ : @");
+    }
+    if (ca_cert == NULL || ca_key == NULL) return fail("personalize: --ca-cert and --ca-key are required");
+    if (parse_oid(slot_s, &slot) != 0 || !tool_oid_is_ecc_key(slot)) return fail("personalize: --slot must be 0xE0F0..0xE0F3");
+    if (parse_oid(cert_s, &cert_oid) != 0 || !tool_oid_is_cert(cert_oid)) return fail("personalize: --cert-oid must be 0xE0E0..0xE0E3");
+    if (parse_oid(ta_s, &ta_oid) != 0 || !tool_oid_is_ta(ta_oid)) return fail("personalize: --ta-oid must be 0xE0E8, 0xE0E9 or 0xE0EF");
+    if (parse_uint(days_s, 1, 36500, &days) != 0) return fail("personalize: --days takes 1..36500");
+    if ((cv = curve_by_name(curve_s)) == NULL) return fail("personalize: --curve must be p256 or p384");
+    if (ta_file != NULL && azure) return fail("personalize: --trust-anchor and --azure exclude each other");
+    if (do_bind && bind_out == NULL) return fail("personalize: --bind needs --binding-out FILE for the host copy of the secret");
+    if (load_ca(&ca, ca_cert, ca_key) != 0) {
+        free_ca(&ca);
+        return 1;
+    }
+    if (ta_file != NULL || azure) {
+        char p[512];
+        if (azure && data_file("DigiCert_Global_Root_G2.der", p, sizeof(p)) != 0) goto out_ca;
+        if (ta_prepare(azure ? p : ta_file, &ta_store, &ta) != 0) goto out_ca;
+    }
+    if (dev_open(&d) != 0) goto out_ca;
+
+    /* 1. Check the objects before touching anything. */
+    if (obj_sizes(&d, cert_oid, &max_cert, NULL) != 0 || obj_locked(&d, cert_oid, &locked) != 0) goto out;
+    if (locked) {
+        fail("personalize: 0x%04X is locked; nothing changed", cert_oid);
+        goto out;
+    }
+    if (ta.ptr != NULL) {
+        if (obj_sizes(&d, ta_oid, &max_ta, NULL) != 0 || obj_locked(&d, ta_oid, &locked) != 0) goto out;
+        if (locked || ta.len > max_ta) {
+            fail("personalize: the trust anchor does not fit 0x%04X or it is locked; nothing changed", ta_oid);
+            goto out;
+        }
+    }
+    {
+        uint8_t md[64];
+        size_t ml = 0;
+        struct trustm_md m;
+        if (trustm_read_metadata(&d.chip, d.protect, slot, md, sizeof(md), &ml) == TMA_OK &&
+            trustm_md_decode(md, ml, &m) == TMA_OK && (m.present & TRUSTM_MDF_LCSO) &&
+            m.lcso >= TRUSTM_LCS_OPERATIONAL) {
+            fail("personalize: key slot 0x%04X is locked; nothing changed", slot);
+            goto out;
+        }
+    }
+
+    /* 2. Key on the chip, CSR signed by it (checked), certificate from the CA. */
+    printf("[1/5] generating a %s key in 0x%04X\n", cv->name, slot);
+    if (do_keygen(&d, slot, cv, TRUSTM_KU_AUTH | TRUSTM_KU_SIGN, pt, &pl) != 0) goto out;
+    if (chipkey_bind(&k, &d, slot, cv, pt, pl) != 0) goto out;
+    key_bound = true;
+    printf("[2/5] CSR for CN=%s signed by the chip key\n", id);
+    snprintf(subj, sizeof(subj), "CN=%s", id);
+    if (make_csr(&k, subj, csr, sizeof(csr)) != 0) goto out;
+    if (csr_out != NULL && write_file(csr_out, csr, strlen((char *)csr), 0644) != 0) goto out;
+    printf("[3/5] certificate issued by %s\n", ca.subject);
+    if (issue(&ca, &k, id, days, der, sizeof(der), &der_len) != 0) goto out;
+    {
+        mbedtls_x509_crt leaf;
+        uint32_t flags = 0;
+        int ok;
+        mbedtls_x509_crt_init(&leaf);
+        ok = mbedtls_x509_crt_parse_der(&leaf, der, der_len) == 0 &&
+             mbedtls_x509_crt_verify(&leaf, &ca.cert, NULL, NULL, &flags, NULL, NULL) == 0 &&
+             tma_tls_key_matches_cert(&k.pk, &leaf) == TMA_OK;
+        mbedtls_x509_crt_free(&leaf);
+        if (!ok) {
+            fail("personalize: the issued certificate does not verify against the CA (flags 0x%x)", flags);
+            goto out;
+        }
+    }
+    {
+        struct tma_span chain[2];
+        chain[0].ptr = der;
+        chain[0].len = der_len;
+        chain[1].ptr = ca.cert.raw.p;
+        chain[1].len = ca.cert.raw.len;
+        if (build_certobj(false, chain, chain_f ? 2 : 1, obj, sizeof(obj), &obj_len) != 0 ||
+            obj_len > max_cert) {
+            fail("personalize: the certificate object (%zu bytes) does not fit 0x%04X (%zu bytes); "
+                 "key generated, nothing written", obj_len, cert_oid, max_cert);
+            goto out;
+        }
+    }
+
+    /* 3. Trust anchor, then the certificate last (each restored on failure). */
+    if (ta.ptr != NULL) {
+        printf("[4/5] trust anchor -> 0x%04X\n", ta_oid);
+        if (write_object(&d, ta_oid, ta.ptr, ta.len, "the trust anchor") != 0) goto out;
+    } else {
+        printf("[4/5] trust anchor unchanged (no --trust-anchor / --azure)\n");
+    }
+    printf("[5/5] certificate -> 0x%04X\n", cert_oid);
+    if (write_object(&d, cert_oid, obj, obj_len, "the certificate object") != 0) goto out;
+    if (out != NULL) {
+        char pem[4096];
+        if (pem_write("CERTIFICATE", der, der_len, pem, sizeof(pem)) != 0 ||
+            write_file(out, (uint8_t *)pem, strlen(pem), 0644) != 0) {
+            goto out;
+        }
+    }
+    thumbprints(der, der_len, sha1, sha256);
+    printf("device id:          %s\nsubject:            CN=%s\nissuer:             %s\n"
+           "thumbprint SHA-1:   %s\nthumbprint SHA-256: %s\n"
+           "key slot:           0x%04X\ncertificate object: 0x%04X\n",
+           id, id, ca.subject, sha1, sha256, slot, cert_oid);
+    rc = 0;
+out:
+    if (key_bound) mbedtls_pk_free(&k.pk);
+    dev_close(&d);
+    if (rc == 0 && do_bind) {
+        char *bargv[] = {"bind", "--out", (char *)bind_out, NULL};
+        rc = cmd_bind(3, bargv);
+    }
+    if (rc == 0 && do_lock) {
+        char list[64];
+        char *largv[] = {"lock", "--oid", list, "--yes", NULL};
+        if (ta.ptr != NULL) snprintf(list, sizeof(list), "0x%04X,0x%04X,0x%04X", cert_oid, ta_oid, slot);
+        else snprintf(list, sizeof(list), "0x%04X,0x%04X", cert_oid, slot);
+        rc = cmd_lock(4, largv);
+    }
+out_ca:
+    free(ta_store);
+    free_ca(&ca);
+    return rc;
+}
+
+/* ---- bind ------------------------------------------------------------------ */
+
+int cmd_bind(int argc, char **argv)
+{
+    bool help = false;
+    const char *out = NULL;
+    const struct opt opts[] = {{"--out", 1, &out, NULL}, {NULL, 0, NULL, NULL}};
+    int np, rc = 1;
+    struct dev d;
+    uint8_t secret[64], host[64], md[TRUSTM_MD_MAX];
+    size_t ml = 0, i;
+    struct rng r;
+    bool locked = false;
+    tma_status st;
+    /* Change: LcsO < op || Conf(E140); read: LcsO < op; type PTFBIND. */
+    static const uint8_t chg[] = {0xE1, 0xFC, 0x07, 0xFE, 0x20, 0xE1, 0x40};
+    static const uint8_t rd[] = {0xE1, 0xFC, 0x07};
+    struct trustm_md_builder b;
+
+    if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
+    if (help)
+        HELP("usage: trustm bind --out FILE\n"
+             "Platform binding: a 64-byte secret (chip TRNG mixed with host randomness) is\n"
+             "written to 0xE140 (type PTFBIND, change 'LcsO<op || Conf(E140)', read\n"
+             "'LcsO<op'), 0xE140 is locked so the secret can no longer be read, and the host\n"
+             "copy is kept in FILE (mode 0600). Then a shielded-connection handshake proves\n"
+             "the pairing. Afterwards pass --binding FILE (or $TRUSTM_BINDING) so every\n"
+             "command runs over the shielded connection.\n");
+    if (out == NULL) out = g.binding;
+    if (out == NULL) return fail("bind: --out FILE is required (where the host copy of the secret goes)");
+    if (g.binding != NULL && strcmp(out, g.binding) == 0 && access(out, F_OK) == 0) {
+        /* Rebinding over the shielded connection writes a new file elsewhere. */
+        return fail("bind: '%s' holds the current binding; give a different --out", out);
+    }
+    if (rng_init(&r) != 0) return 1;
+    if (dev_open(&d) != 0) {
+        rng_free(&r);
+        return 1;
+    }
+    if (obj_locked(&d, 0xE140, &locked) != 0) goto out;
+    if (locked && d.protect == TRUSTM_PROTECT_NONE) {
+        fail("bind: 0xE140 is already locked: this chip is bound (use --binding with its secret)");
+        goto out;
+    }
+    st = trustm_get_random(&d.chip, d.protect, TRUSTM_RNG_TRNG, secret, sizeof(secret));
+    if (st != TMA_OK || mbedtls_ctr_drbg_random(&r.d, host, sizeof(host)) != 0) {
+        fail_st(st, "bind: no random secret");
+        goto out;
+    }
+    for (i = 0; i < sizeof(secret); i++) secret[i] ^= host[i];
+    if (write_file(out, secret, sizeof(secret), 0600) != 0) goto out;
+    st = trustm_write_data(&d.chip, d.protect, 0xE140, TRUSTM_WRITE_ERASE, 0, secret, sizeof(secret));
+    if (st != TMA_OK) {
+        unlink(out);
+        fail_st(st, "bind: cannot write the secret to 0xE140 (host file removed)");
+        goto out;
+    }
+    if (!locked) {
+        trustm_md_begin(&b, md, sizeof(md));
+        trustm_md_add(&b, TRUSTM_MD_CHANGE, chg, sizeof(chg));
+        trustm_md_add(&b, TRUSTM_MD_READ, rd, sizeof(rd));
+        trustm_md_add_u8(&b, TRUSTM_MD_TYPE, 0x22);
+        if (trustm_md_end(&b, &ml) != TMA_OK ||
+            (st = trustm_write_metadata(&d.chip, d.protect, 0xE140, md, ml)) != TMA_OK) {
+            fail_st(st, "bind: cannot set the metadata of 0xE140");
+            goto out;
+        }
+        st = trustm_set_lcso(&d.chip, d.protect, 0xE140, TRUSTM_LCS_OPERATIONAL);
+        if (st != TMA_OK) {
+            fail_st(st, "bind: cannot lock 0xE140");
+            goto out;
+        }
+    }
+    /* Prove it: handshake with the new secret and a protected GetRandom. */
+    st = trustm_shield_set_secret(&d.chip, trustm_crypto_mbedtls(), secret, sizeof(secret));
+    if (st == TMA_OK) st = trustm_shield_handshake(&d.chip);
+    if (st == TMA_OK) st = trustm_get_random(&d.chip, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, host, 16);
+    if (st != TMA_OK) {
+        fail_st(st, "bind: the shielded connection with the new secret failed");
+        goto out;
+    }
+    printf("bound: secret in 0xE140 (locked), host copy in %s; shielded connection works\n", out);
+    rc = 0;
+out:
+    mbedtls_platform_zeroize(secret, sizeof(secret));
+    mbedtls_platform_zeroize(host, sizeof(host));
+    rng_free(&r);
+    dev_close(&d);
+    return rc;
+}
+
+/* ---- connect --------------------------------------------------------------- */
+
+int cmd_connect(int argc, char **argv)
+{
+    bool help = false, prove = false;
+    const char *host = NULL, *port = NULL, *address = NULL, *ca_f = NULL, *ca_oids = "0xE0E8",
+               *cert_s = "0xE0E1", *key_s = "0xE0F1", *send = NULL, *expect = NULL,
+               *count_s = "1";
+    const struct opt opts[] = {{"--host", 1, &host, NULL},      {"--port", 1, &port, NULL},
+                               {"--address", 1, &address, NULL}, {"--ca", 1, &ca_f, NULL},
+                               {"--ca-oid", 1, &ca_oids, NULL}, {"--cert-oid", 1, &cert_s, NULL},
+                               {"--key-oid", 1, &key_s, NULL},  {"--send", 1, &send, NULL},
+                               {"--expect", 1, &expect, NULL},  {"--connects", 1, &count_s, NULL},
+                               {"--prove", 0, NULL, &prove},    {NULL, 0, NULL, NULL}};
+    int np, rc = 1;
+    uint16_t cert_oid, key_oid;
+    unsigned long count;
+    struct dev d;
+    uint8_t obj[1728];
+    mbedtls_x509_crt chain, anchors;
+    struct tma_tls_chip_signer signer;
+    struct tma_tls_chip_rng crng;
+    struct tma_tls_rng rng;
+    struct tma_tls_key key;
+    mbedtls_pk_context pk;
+    struct tma_tls_client *cl = NULL;
+    struct tma_tls_client_config cfg;
+    tma_status st;
+    unsigned long i;
+    bool pk_bound = false;
+
+    if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
+    if (help)
+        HELP("usage: trustm connect --host NAME --port N [--address IP]\n"
+             "         [--ca FILE | --ca-oid 0xE0E8[,0xF1E0]] [--cert-oid 0xE0E1] [--key-oid 0xE0F1]\n"
+             "         [--send TEXT [--expect TEXT]] [--connects N] [--prove]\n"
+             "A mutual-TLS handshake (TLS 1.2+, server verified against the trust anchors,\n"
+             "host name checked) with the client certificate chain read from --cert-oid\n"
+             "and the private key operation done by the chip with --key-oid. Entropy from\n"
+             "the chip. Reconnects (--connects) resume the session when the server allows,\n"
+             "without a new signature. --prove checks the key slot against the certificate\n"
+             "first (costs one signature).\n");
+    if (host == NULL || port == NULL) return fail("connect: --host and --port are required");
+    if (parse_oid(cert_s, &cert_oid) != 0 || !tool_oid_is_cert(cert_oid)) return fail("connect: bad --cert-oid");
+    if (parse_oid(key_s, &key_oid) != 0 || !tool_oid_is_ecc_key(key_oid)) return fail("connect: bad --key-oid");
+    if (parse_uint(count_s, 1, 100, &count) != 0) return fail("connect: --connects takes 1..100");
+    if (dev_open(&d) != 0) return 1;
+    mbedtls_x509_crt_init(&chain);
+    mbedtls_x509_crt_init(&anchors);
+    mbedtls_pk_init(&pk);
+    st = tma_tls_chip_load_certs(&d.chip, d.protect, cert_oid, obj, sizeof(obj), &chain, NULL);
+    if (st != TMA_OK) {
+        fail_st(st, "connect: no client certificate in 0x%04X", cert_oid);
+        goto out;
+    }
+    signer.chip = &d.chip;
+    signer.key_oid = key_oid;
+    signer.protect = d.protect;
+    st = tma_tls_chip_key_bind(&key, &pk, &signer, &chain, prove);
+    if (st != TMA_OK) {
+        fail_st(st, "connect: the key in 0x%04X cannot be used with the certificate in 0x%04X",
+                key_oid, cert_oid);
+        goto out;
+    }
+    pk_bound = true;
+    /* Trust anchors: a file, or chip objects (DER each). Collected as DER. */
+    {
+        uint8_t *ca_buf = NULL;
+        size_t ca_len = 0;
+        if (ca_f != NULL) {
+            if (read_file(ca_f, &ca_buf, &ca_len, 1u << 20) != 0) goto out;
+        } else {
+            char tmp[128];
+            char *tok, *save = NULL;
+            const mbedtls_x509_crt *c;
+            if (strlen(ca_oids) >= sizeof(tmp)) {
+                fail("connect: --ca-oid list too long");
+                goto out;
+            }
+            strcpy(tmp, ca_oids);
+            for (tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                uint16_t o;
+                if (parse_oid(tok, &o) != 0) {
+                    fail("connect: bad --ca-oid '%s'", tok);
+                    goto out;
+                }
+                st = tma_tls_chip_load_certs(&d.chip, d.protect, o, obj, sizeof(obj), &anchors, NULL);
+                if (st != TMA_OK) {
+                    fail_st(st, "connect: no trust anchor in 0x%04X", o);
+                    goto out;
+                }
+            }
+            for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) ca_len += c->raw.len;
+            ca_buf = malloc(ca_len);
+            ca_len = 0;
+            for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) {
+                memcpy(ca_buf + ca_len, c->raw.p, c->raw.len);
+                ca_len += c->raw.len;
+            }
+        }
+        crng.chip = &d.chip;
+        crng.protect = d.protect;
+        rng.ctx = &crng;
+        rng.fill = tma_tls_chip_random;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.host = host;
+        cfg.port = port;
+        cfg.address = address;
+        cfg.ca.ptr = ca_buf;
+        cfg.ca.len = ca_len;
+        cfg.own_chain.ptr = chain.raw.p;
+        cfg.own_chain.len = chain.raw.len;
+        cfg.own_key = &pk;
+        cfg.rng = &rng;
+        cfg.timeout_ms = 10000;
+        cl = calloc(1, sizeof(*cl));
+        st = cl == NULL ? TMA_ERR(TMA_LAYER_TLS, TMA_C_INTERNAL) : tma_tls_client_init(cl, &cfg);
+        free(ca_buf);
+        if (st != TMA_OK) {
+            fail("connect: %s", cl ? tma_tls_client_error(cl) : "out of memory");
+            free(cl);
+            cl = NULL;
+            goto out;
+        }
+    }
+    for (i = 1; i <= count; i++) {
+        st = tma_tls_client_connect(cl);
+        if (st != TMA_OK) {
+            fail("connect: %s", tma_tls_client_error(cl));
+            goto out;
+        }
+        if (send != NULL) {
+            struct tma_transport t = tma_tls_client_transport(cl);
+            char buf[512];
+            size_t got = 0, want = expect ? strlen(expect) : 0;
+            int32_t n = t.send(t.ctx, (const uint8_t *)send, strlen(send));
+            if (n != (int32_t)strlen(send)) {
+                fail("connect: send failed: %s", n < 0 ? tma_status_str(n) : "short write");
+                goto out;
+            }
+            while (got < want && got < sizeof(buf) - 1) {
+                n = t.recv(t.ctx, (uint8_t *)buf + got, sizeof(buf) - 1 - got);
+                if (n <= 0) {
+                    fail("connect: no answer: %s", n < 0 ? tma_status_str(n) : "timeout");
+                    goto out;
+                }
+                got += (size_t)n;
+            }
+            buf[got] = 0;
+            if (expect != NULL && strncmp(buf, expect, want) != 0) {
+                fail("connect: got '%s', expected '%s'", buf, expect);
+                goto out;
+            }
+        }
+        printf("connect %lu: ok, TLS 1.2 mutual authentication, resumed=%s, chip signatures so far=%u\n",
+               i, tma_tls_client_resumed(cl) ? "yes" : "no", (unsigned)key.sign_count);
+        tma_tls_client_close(cl);
+    }
+    rc = 0;
+out:
+    if (cl != NULL) {
+        tma_tls_client_deinit(cl);
+        free(cl);
+    }
+    if (pk_bound) mbedtls_pk_free(&pk);
+    mbedtls_x509_crt_free(&chain);
+    mbedtls_x509_crt_free(&anchors);
+    dev_close(&d);
+    return rc;
+}

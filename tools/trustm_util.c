@@ -1,0 +1,373 @@
+/* trustm CLI: options, files, hex, PEM, object helpers. */
+#include "trustm.h"
+
+#include "tma/tls.h"
+#include "trustm/metadata.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mbedtls/pem.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("trustm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int fail_st(tma_status st, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("trustm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", tma_status_str(st));
+    return 1;
+}
+
+int parse_opts(int argc, char **argv, const struct opt *opts, const char **pos, int max_pos,
+               int *npos, bool *help)
+{
+    int i;
+    *npos = 0;
+    *help = false;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const struct opt *o;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *help = true;
+            return 0;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            if (*npos >= max_pos) {
+                return fail("%s: unexpected argument '%s' (see --help)", argv[0], a);
+            }
+            pos[(*npos)++] = a;
+            continue;
+        }
+        for (o = opts; o->name != NULL; o++) {
+            if (!strcmp(o->name, a)) {
+                break;
+            }
+        }
+        if (o->name == NULL) {
+            return fail("%s: unknown option '%s' (see --help)", argv[0], a);
+        }
+        if (o->has_arg) {
+            if (i + 1 >= argc) {
+                return fail("%s: %s needs a value", argv[0], a);
+            }
+            *o->val = argv[++i];
+        } else {
+            *o->flag = true;
+        }
+    }
+    return 0;
+}
+
+int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+    if (s == NULL || *s == '\0' || *s == '-') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoul(s, &end, 0);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_oid(const char *s, uint16_t *out)
+{
+    unsigned long v;
+    if (s == NULL || strncmp(s, "0x", 2) != 0 || strlen(s) != 6 ||
+        parse_uint(s, 0xE000, 0xFFFF, &v) != 0) {
+        return -1;
+    }
+    *out = (uint16_t)v;
+    return 0;
+}
+
+long parse_hex(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    int hi = -1;
+    for (; *s; s++) {
+        int v;
+        if (*s == ' ' || *s == ':' || *s == '\n') {
+            continue;
+        }
+        if (*s >= '0' && *s <= '9') v = *s - '0';
+        else if (*s >= 'a' && *s <= 'f') v = *s - 'a' + 10;
+        else if (*s >= 'A' && *s <= 'F') v = *s - 'A' + 10;
+        else return -1;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            if (n >= cap) {
+                return -1;
+            }
+            out[n++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return hi < 0 ? (long)n : -1;
+}
+
+void print_hex(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        printf("%02x", p[i]);
+    }
+    printf("\n");
+}
+
+int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    uint8_t *buf;
+    size_t n = 0, cap = 4096;
+    if (f == NULL) {
+        return fail("cannot open '%s': %s", path, strerror(errno));
+    }
+    buf = malloc(cap + 1);
+    if (buf == NULL) {
+        if (f != stdin) fclose(f);
+        return fail("out of memory");
+    }
+    for (;;) {
+        size_t r;
+        if (n == cap) {
+            uint8_t *nb;
+            if (cap >= max) {
+                free(buf);
+                if (f != stdin) fclose(f);
+                return fail("'%s' is too large (more than %zu bytes)", path, max);
+            }
+            cap *= 2;
+            nb = realloc(buf, cap + 1);
+            if (nb == NULL) {
+                free(buf);
+                if (f != stdin) fclose(f);
+                return fail("out of memory");
+            }
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        free(buf);
+        if (f != stdin) fclose(f);
+        return fail("cannot read '%s'", path);
+    }
+    if (f != stdin) fclose(f);
+    if (n > max) {
+        free(buf);
+        return fail("'%s' is too large (more than %zu bytes)", path, max);
+    }
+    buf[n] = 0;
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
+int write_file(const char *path, const uint8_t *p, size_t n, int mode)
+{
+    char tmp[4096];
+    int fd;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+        return fail("path too long: %s", path);
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0) {
+        return fail("cannot create '%s': %s", path, strerror(errno));
+    }
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) {
+            close(fd);
+            unlink(tmp);
+            return fail("cannot write '%s': %s", path, strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return fail("cannot write '%s': %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int write_out(const char *path, const uint8_t *p, size_t n)
+{
+    if (path == NULL || strcmp(path, "-") == 0) {
+        if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0) {
+            return fail("cannot write to standard output");
+        }
+        return 0;
+    }
+    return write_file(path, p, n, 0644);
+}
+
+int pem_write(const char *label, const uint8_t *der, size_t n, char *out, size_t cap)
+{
+    char head[64], foot[64];
+    size_t olen = 0;
+    snprintf(head, sizeof(head), "-----BEGIN %s-----\n", label);
+    snprintf(foot, sizeof(foot), "-----END %s-----\n", label);
+    if (mbedtls_pem_write_buffer(head, foot, der, n, (unsigned char *)out, cap, &olen) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int load_certs_file(const char *path, uint8_t **store, struct tma_span *out, int max)
+{
+    uint8_t *buf;
+    size_t len;
+    mbedtls_x509_crt chain;
+    const mbedtls_x509_crt *c;
+    struct tma_span in;
+    size_t count = 0, total = 0, off = 0;
+    tma_status st;
+    int n = 0;
+
+    if (read_file(path, &buf, &len, 1u << 20) != 0) {
+        return -1;
+    }
+    mbedtls_x509_crt_init(&chain);
+    in.ptr = buf;
+    in.len = len;
+    st = len == 0 ? TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED) : tma_tls_parse_certs(&chain, in, &count);
+    free(buf);
+    if (st != TMA_OK || count == 0) {
+        mbedtls_x509_crt_free(&chain);
+        fail("'%s' holds no valid certificate (PEM or DER expected)", path);
+        return -1;
+    }
+    for (c = &chain; c != NULL && c->raw.p != NULL; c = c->next) {
+        total += c->raw.len;
+    }
+    *store = malloc(total);
+    if (*store == NULL) {
+        mbedtls_x509_crt_free(&chain);
+        fail("out of memory");
+        return -1;
+    }
+    for (c = &chain; c != NULL && c->raw.p != NULL; c = c->next) {
+        if (n >= max) {
+            mbedtls_x509_crt_free(&chain);
+            free(*store);
+            fail("'%s' holds more than %d certificates", path, max);
+            return -1;
+        }
+        memcpy(*store + off, c->raw.p, c->raw.len);
+        out[n].ptr = *store + off;
+        out[n].len = c->raw.len;
+        off += c->raw.len;
+        n++;
+    }
+    mbedtls_x509_crt_free(&chain);
+    return n;
+}
+
+bool tool_oid_is_cert(uint16_t oid) { return oid >= 0xE0E0 && oid <= 0xE0E3; }
+bool tool_oid_is_ta(uint16_t oid) { return oid == 0xE0E8 || oid == 0xE0E9 || oid == 0xE0EF; }
+bool tool_oid_is_ecc_key(uint16_t oid) { return oid >= 0xE0F0 && oid <= 0xE0F3; }
+bool tool_oid_is_key(uint16_t oid)
+{
+    return tool_oid_is_ecc_key(oid) || oid == 0xE0FC || oid == 0xE0FD || oid == 0xE200 ||
+           (oid >= 0xE100 && oid <= 0xE103);
+}
+
+int obj_sizes(struct dev *d, uint16_t oid, size_t *max_size, size_t *used)
+{
+    uint8_t md[64];
+    size_t n = 0;
+    struct trustm_md m;
+    tma_status st = trustm_read_metadata(&d->chip, d->protect, oid, md, sizeof(md), &n);
+    if (st != TMA_OK) {
+        return fail_st(st, "cannot read the metadata of 0x%04X", oid);
+    }
+    st = trustm_md_decode(md, n, &m);
+    if (st != TMA_OK) {
+        return fail_st(st, "metadata of 0x%04X does not decode", oid);
+    }
+    if (!(m.present & TRUSTM_MDF_MAX_SIZE)) {
+        return fail("0x%04X has no size (not a data object)", oid);
+    }
+    *max_size = m.max_size;
+    if (used != NULL) {
+        *used = (m.present & TRUSTM_MDF_USED_SIZE) ? m.used_size : m.max_size;
+    }
+    return 0;
+}
+
+int obj_read(struct dev *d, uint16_t oid, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    tma_status st = trustm_read_data(&d->chip, d->protect, oid, 0, buf, cap, out_len);
+    if (st == TMA_CHIP_ERROR(0x08)) {
+        *out_len = 0; /* empty object */
+        return 0;
+    }
+    if (st != TMA_OK) {
+        return fail_st(st, "cannot read 0x%04X", oid);
+    }
+    return 0;
+}
+
+int obj_replace(struct dev *d, uint16_t oid, const uint8_t *data, size_t len,
+                const uint8_t *old, size_t old_len)
+{
+    uint8_t *back;
+    size_t n = 0;
+    tma_status st = trustm_write_data(&d->chip, d->protect, oid, TRUSTM_WRITE_ERASE, 0, data, len);
+    if (st != TMA_OK) {
+        if (old != NULL) {
+            /* A multi-APDU write may have landed its first chunk: put the old
+             * content back (an object that was empty is emptied again). */
+            tma_status rb = old_len > 0
+                                ? trustm_write_data(&d->chip, d->protect, oid, TRUSTM_WRITE_ERASE,
+                                                    0, old, old_len)
+                                : trustm_erase_data(&d->chip, d->protect, oid);
+            (void)rb;
+        }
+        return fail_st(st, "cannot write 0x%04X", oid);
+    }
+    back = malloc(len + 1);
+    if (back == NULL) {
+        return fail("out of memory");
+    }
+    st = trustm_read_data(&d->chip, d->protect, oid, 0, back, len + 1, &n);
+    if (st == TMA_CHIP_ERROR(0x07)) {
+        free(back); /* not readable (e.g. binding secret): trust the write */
+        return 0;
+    }
+    if (st != TMA_OK || n != len || memcmp(back, data, len) != 0) {
+        free(back);
+        return fail("0x%04X does not read back what was written", oid);
+    }
+    free(back);
+    return 0;
+}
