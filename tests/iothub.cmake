@@ -29,7 +29,7 @@ if(TARGET iothub_client AND EXISTS ${PROJECT_SOURCE_DIR}/port/tcp_posix.c)
   add_executable(iothub_testdev integration/iothub_testdev.c
     ${PROJECT_SOURCE_DIR}/port/tcp_posix.c ${PROJECT_SOURCE_DIR}/port/storage_file.c)
   target_link_libraries(iothub_testdev PRIVATE iothub_client)
-  foreach(s telemetry c2d twin_methods broker_restart sigkill)
+  foreach(s telemetry c2d twin_methods dps broker_restart sigkill)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_${s}.sh)
       tma_add_script_test(NAME iothub_it_${s} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_${s}.sh
         LABELS integration TIMEOUT 180)

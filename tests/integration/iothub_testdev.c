@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "iothub/client.h"
+#include "iothub/dps_client.h"
 #include "iothub/storage_file.h"
 #include "tma/tcp.h"
 
@@ -34,10 +35,14 @@ struct opts {
     long retry_min_ms, retry_max_ms, jitter_ms;
     uint32_t window;
     long payload_size;
+    const char *dps_scope;
+    const char *dps_reg;
+    const char *dps_payload;
 };
 
 static struct tma_tcp tcp;
 static struct opts o;
+static const char *hub_host = "localhub.test";
 static volatile sig_atomic_t stop_flag;
 
 static uint64_t mono_ms(void *ctx)
@@ -185,6 +190,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--jitter-ms")) { NEEDV(); o.jitter_ms = atol(v); }
         else if (!strcmp(a, "--window")) { NEEDV(); o.window = (uint32_t)atol(v); }
         else if (!strcmp(a, "--payload-size")) { NEEDV(); o.payload_size = atol(v); }
+        else if (!strcmp(a, "--dps-scope")) { NEEDV(); o.dps_scope = v; }
+        else if (!strcmp(a, "--dps-reg")) { NEEDV(); o.dps_reg = v; }
+        else if (!strcmp(a, "--dps-payload")) { NEEDV(); o.dps_payload = v; }
         else if (!strcmp(a, "--drop-oldest")) { o.drop_oldest = 1; }
         else if (!strcmp(a, "--props")) { o.props = 1; }
         else if (!strcmp(a, "--fsync")) { o.fsync = 1; }
@@ -193,6 +201,51 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--methods")) { o.subs |= IOTHUB_SUB_METHODS; }
         else { usage(); }
 #undef NEEDV
+    }
+    if (o.dps_scope != NULL && o.dps_reg != NULL) {
+        static struct dps_client dc;
+        static char dps_hub[DPS_MAX_HUB], dps_dev[DPS_MAX_DEVICE_ID];
+        struct dps_client_config dcfg;
+        const struct dps_client_result *res;
+        memset(&dcfg, 0, sizeof(dcfg));
+        dcfg.id_scope = o.dps_scope;
+        dcfg.registration_id = o.dps_reg;
+        dcfg.payload_json = o.dps_payload;
+        dcfg.clock.now_ms = mono_ms;
+        dcfg.connector.open = conn_open;
+        dcfg.connector.close = conn_close;
+        dcfg.timeout_ms = 20000;
+        dcfg.tx_buf = tx;
+        dcfg.tx_cap = sizeof(tx);
+        dcfg.rx_buf = rx;
+        dcfg.rx_cap = sizeof(rx);
+        dcfg.inflight = infl;
+        dcfg.inflight_count = 4;
+        dcfg.cred_buf = cred;
+        dcfg.cred_cap = sizeof(cred);
+        rc = dps_client_init(&dc, &dcfg);
+        while (rc == TMA_OK || rc == TMA_IN_PROGRESS) {
+            rc = dps_client_step(&dc);
+            if (rc == TMA_IN_PROGRESS) {
+                struct timespec ts = {0, 2000000};
+                nanosleep(&ts, NULL);
+                rc = TMA_IN_PROGRESS;
+            } else {
+                break;
+            }
+        }
+        res = dps_client_result(&dc);
+        if (rc != TMA_OK) {
+            printf("DPS failed %s status=%u error=%lld\n", tma_status_str(rc), res->last_status,
+                   res->has_error_code ? (long long)res->error_code : 0LL);
+            return 3;
+        }
+        snprintf(dps_hub, sizeof(dps_hub), "%s", res->assigned_hub);
+        snprintf(dps_dev, sizeof(dps_dev), "%s", res->device_id);
+        printf("DPS assigned hub=%s device=%s\n", dps_hub, dps_dev);
+        fflush(stdout);
+        o.device = dps_dev;
+        hub_host = dps_hub;
     }
     if (o.port == 0 || o.device == NULL || o.outbox == NULL || o.window == 0 ||
         o.window >= sizeof(infl) / sizeof(infl[0]) || o.payload_size > 2048) {
@@ -217,7 +270,7 @@ int main(int argc, char **argv)
     printf("RECOVERED %u next=%u\n", iothub_outbox_count(&ob), ob.next_seq);
 
     memset(&cfg, 0, sizeof(cfg));
-    cfg.id.host = "localhub.test";
+    cfg.id.host = hub_host;
     cfg.id.device_id = o.device;
     cfg.clock.now_ms = mono_ms;
     cfg.keep_alive_s = 30;

@@ -1,0 +1,112 @@
+/**
+ * @file dps_client.h
+ * @brief DPS registration over MQTT (spec 6): register, poll with
+ * retry-after and operationId, and return the assigned hub and device id.
+ *
+ * Same model as the hub client: no heap, no OS calls, injected clock, the
+ * application opens the connection through an iothub_connector (TLS with
+ * the chip key for X.509 attestation: the registration id must equal the
+ * certificate's CN). Drive with dps_client_step() until it returns
+ * something other than TMA_IN_PROGRESS, then connect to the hub with
+ * dps_client_result().
+ */
+#ifndef IOTHUB_DPS_CLIENT_H
+#define IOTHUB_DPS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iothub/client.h"
+#include "iothub/dps.h"
+#include "mqtt/client.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DPS_MAX_HUB 256u
+#define DPS_MAX_DEVICE_ID 129u
+#define DPS_MAX_OPERATION_ID 256u
+
+/** Extra DPS-layer status: the service refused the registration (see result.error_code). */
+#define DPS_E_REFUSED TMA_ERR(TMA_LAYER_DPS, TMA_C_REFUSED)
+
+struct dps_client_config {
+    const char *id_scope;
+    const char *registration_id;  /**< X.509: the certificate CN */
+    const char *payload_json;     /**< custom allocation payload or NULL */
+    const char *sas_key;          /**< symmetric-key attestation, or NULL for X.509 */
+    struct iothub_hmac_ops hmac;
+    struct tma_clock wall;        /**< Unix ms, SAS only */
+    uint32_t sas_lifetime_s;      /**< 0: 3600 */
+    struct tma_clock clock;       /**< monotonic ms */
+    struct iothub_connector connector;
+    uint32_t timeout_ms;          /**< whole registration; 0: 120000 */
+    uint8_t *tx_buf;
+    size_t tx_cap;
+    uint8_t *rx_buf;
+    size_t rx_cap;
+    struct mqtt_inflight *inflight;
+    size_t inflight_count;
+    char *cred_buf;               /**< user name, password, topics, body */
+    size_t cred_cap;
+};
+
+struct dps_client_result {
+    char assigned_hub[DPS_MAX_HUB];
+    char device_id[DPS_MAX_DEVICE_ID];
+    uint16_t last_status;         /**< last HTTP-like status from the service */
+    bool has_error_code;
+    int64_t error_code;           /**< e.g. 401002 */
+    enum dps_status status;
+};
+
+enum dps_client_phase {
+    DPS_PHASE_START = 0,
+    DPS_PHASE_CONNECTING,
+    DPS_PHASE_WAIT_REPLY,  /* register or poll sent */
+    DPS_PHASE_WAIT_RETRY,  /* waiting retry-after */
+    DPS_PHASE_DONE,
+    DPS_PHASE_FAILED
+};
+
+struct dps_client {
+    struct dps_client_config cfg;
+    struct mqtt_client mqtt;
+    struct tma_transport tr;
+    bool transport_open;
+    uint8_t phase;
+    uint32_t rid;
+    uint64_t started_ms;
+    uint64_t wait_until_ms;
+    uint64_t sent_ms;
+    char operation_id[DPS_MAX_OPERATION_ID];
+    tma_status final_status;
+    struct dps_client_result result;
+};
+
+/** @brief Check the configuration; no I/O. TMA_C_BAD_PARAM (layer DPS) on a bad one. */
+tma_status dps_client_init(struct dps_client *c, const struct dps_client_config *cfg);
+
+/**
+ * @brief One step.
+ * @return TMA_IN_PROGRESS while registering; TMA_OK once assigned (see
+ *         dps_client_result()); DPS_E_REFUSED when the service answered with
+ *         a final error or a failed/disabled state; TMA_ERR(DPS, TMA_C_TIMEOUT)
+ *         after timeout_ms; a transport/MQTT status when the connection failed
+ *         (CONNACK 5 for a certificate DPS does not accept).
+ */
+tma_status dps_client_step(struct dps_client *c);
+
+/** @brief Result (valid after dps_client_step() returned TMA_OK or DPS_E_REFUSED). */
+const struct dps_client_result *dps_client_result(const struct dps_client *c);
+
+/** @brief Disconnect and close the transport. */
+void dps_client_close(struct dps_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
