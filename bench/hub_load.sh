@@ -35,10 +35,10 @@ openssl req -x509 -new -key "$T/ca.key" -subj "/CN=bench CA" -days 7 -out "$T/ca
   echo "COMMIT;"
 } | sqlite3 "$LOCALHUB_HOME/registry.db"
 mkdir -p "$T/certs"
-"$B/hub_load" --port "$PORT" --cafile "$LOCALHUB_HOME/pki/root-ca.pem" --ca-cert "$T/ca.pem" --ca-key "$T/ca.key" \
+"$B/hub/hub_load" --port "$PORT" --cafile "$LOCALHUB_HOME/pki/root-ca.pem" --ca-cert "$T/ca.pem" --ca-key "$T/ca.key" \
   --dir "$T/certs" --devices "$N" --rate "$RATE" --duration "$DUR" --threads 2 | tee "$T/result"
 sleep 0.5
-stored=$(grep -c '"bench":true' "$LOCALHUB_HOME/telemetry.jsonl" || true)
+stored=$(grep -c '"deviceId":"load-' "$LOCALHUB_HOME/telemetry.jsonl" || true)
 acked=$(sed -n 's/.* acked=\([0-9]*\).*/\1/p' "$T/result")
 echo "stored_in_hub=$stored acked_by_hub=$acked lost_after_puback=$((acked > stored ? acked - stored : 0))"
 echo "broker_rss_kb=$(ps -o rss= -p "$(cat "$LOCALHUB_HOME/broker.pid")")"

@@ -282,7 +282,9 @@ static int file_contains(const char *path, const char *needle, char *last_line, 
         if (strstr(line, needle)) found = 1;
         if (last_line && (strstr(line, "Error") || strstr(line, "error"))) {
             line[strcspn(line, "\n")] = '\0';
-            snprintf(last_line, lsz, "%s", line);
+            size_t k = strlen(line) < lsz ? strlen(line) : lsz - 1;
+            memcpy(last_line, line, k);
+            last_line[k] = '\0';
         }
     }
     fclose(f);
