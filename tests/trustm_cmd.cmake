@@ -27,6 +27,19 @@ tma_add_test(NAME trustm_cmd_unit_apdu
 tma_add_test(NAME trustm_cmd_unit_codec
   SOURCES unit/trustm_cmd_codec.c unit/trustm_cmd_fake.c
   LIBS trustm_cmd_only tma_testlib LABELS unit)
+# The same command layer with RSA, V3 and shielding compiled out: what is
+# left still works and the rest answers "not supported".
+add_library(trustm_cmd_only_min STATIC ${TRUSTM_CMD_SOURCES} ${TRUSTM_CODEC_SOURCES})
+target_include_directories(trustm_cmd_only_min PUBLIC ${PROJECT_SOURCE_DIR}/include
+  PRIVATE ${PROJECT_SOURCE_DIR}/src/trustm)
+target_compile_definitions(trustm_cmd_only_min PUBLIC TRUSTM_CFG_RSA=0 TRUSTM_CFG_V3=0
+  TRUSTM_CFG_SHIELD=0)
+target_link_libraries(trustm_cmd_only_min PUBLIC tma_common)
+tma_core_target(trustm_cmd_only_min)
+tma_add_test(NAME trustm_cmd_unit_apdu_min
+  SOURCES unit/trustm_cmd_apdu.c unit/trustm_cmd_fake.c
+  LIBS trustm_cmd_only_min tma_testlib LABELS unit)
+
 tma_add_fuzz(NAME trustm_apdu SOURCES fuzz/fuzz_trustm_apdu.c unit/trustm_cmd_fake.c
   LIBS trustm_cmd_only tma_testlib
   CORPUS ${PROJECT_SOURCE_DIR}/tests/vectors/trustm/fuzz/apdu)

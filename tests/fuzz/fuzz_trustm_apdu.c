@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     default: {
         struct trustm_ac ac;
-        uint8_t out[64];
+        uint8_t out[128]; /* 3 tokens of 7 three-byte conditions: 83 bytes */
         size_t len;
         /* decode -> encode must reproduce the input exactly */
         if (trustm_ac_decode(d, n, &ac) == TMA_OK) {
