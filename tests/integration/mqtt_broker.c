@@ -32,6 +32,7 @@ static pid_t broker = -1;
 static char dir[256];
 static uint16_t port;
 
+__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...);
 static void die(const char *fmt, ...)
 {
     va_list ap;
