@@ -19,7 +19,7 @@ static uint64_t elapsed(uint64_t now, uint64_t since)
 
 /* ---------------------------------------------------------- in-flight */
 
-static struct mqtt_inflight *slot_find(struct mqtt_client *c, uint8_t kind, uint16_t id)
+static struct mqtt_inflight *slot_find(const struct mqtt_client *c, uint8_t kind, uint16_t id)
 {
     size_t i;
     for (i = 0; i < c->cfg.inflight_count; i++) {
@@ -672,7 +672,7 @@ size_t mqtt_client_inflight_publishes(const struct mqtt_client *c)
 bool mqtt_client_is_pending(const struct mqtt_client *c, uint16_t packet_id)
 {
     return c != NULL && packet_id != 0 &&
-           slot_find((struct mqtt_client *)(uintptr_t)c, MQTT_INFLIGHT_FREE, packet_id) != NULL;
+           slot_find(c, MQTT_INFLIGHT_FREE, packet_id) != NULL;
 }
 
 tma_status mqtt_client_last_error(const struct mqtt_client *c)
