@@ -267,7 +267,8 @@ static void test_data_objects(struct trustm *t, const uint8_t *dev, size_t dev_l
         ST(trustm_counter_add(t, P, 0xE120, 1), TMA_CHIP_ERROR(0x0E));
     }
 
-    /* protected update: a manifest that is not CBOR is refused by the chip */
+    /* protected update: a manifest that is not CBOR is refused by the chip
+     * (the accepted case is test_protected_update) */
     {
         static const uint8_t junk[16] = {0x84, 0x01};
         static const uint8_t frag[8] = {1};
@@ -484,6 +485,81 @@ static void test_pressec(struct trustm *t)
 #endif
 }
 
+/*
+ * Protected update (spec 9.7) of a host-made P-256 private key into E0F2:
+ * COSE_Sign1 manifest signed by the chip's own key E0F0, whose certificate
+ * is the trust anchor in E0E8 (written by test_data_objects). Afterwards the
+ * chip signs with E0F2 and mbedTLS verifies with the host's public key.
+ */
+static void test_protected_update(struct trustm *t)
+{
+    mbedtls_ecp_group g;
+    mbedtls_mpi d;
+    mbedtls_ecp_point q;
+    uint8_t pub[65];
+    size_t ol;
+    uint8_t frag[35] = {0x01, 0x00, 0x20};
+    uint8_t man[60];
+    uint8_t sigst[79];
+    uint8_t cose[138];
+    uint8_t h[32];
+    uint8_t rs[64];
+    uint8_t sig[TRUSTM_ECDSA_DER_MAX];
+    size_t n;
+    uint8_t md[8];
+    static const uint8_t md_int[] = {0x20, 0x05, 0xD0, 0x03, 0x21, 0xE0, 0xE8};
+
+    mbedtls_ecp_group_init(&g);
+    mbedtls_mpi_init(&d);
+    mbedtls_ecp_point_init(&q);
+    CHECK(mbedtls_ecp_group_load(&g, MBEDTLS_ECP_DP_SECP256R1) == 0);
+    CHECK(mbedtls_ecp_gen_keypair(&g, &d, &q, rng, NULL) == 0);
+    CHECK(mbedtls_mpi_write_binary(&d, frag + 3, 32) == 0);
+    CHECK(mbedtls_ecp_point_write_binary(&g, &q, MBEDTLS_ECP_PF_UNCOMPRESSED, &ol, pub,
+                                         sizeof(pub)) == 0);
+    /* manifest [1, null, null, [-3 key, 35, version 1, [P-256, Sign]],
+     *           [[-1, bstr([41 SHA-256, digest])], null], [h'', h'E0F2']] */
+    sha256(frag, sizeof(frag), h);
+    memcpy(man, "\x86\x01\xF6\xF6\x84\x22\x18\x23\x01\x82\x03\x10"
+                "\x82\x82\x20\x58\x25\x82\x18\x29\x58\x20", 22);
+    memcpy(man + 22, h, 32);
+    memcpy(man + 54, "\xF6\x82\x40\x42\xE0\xF2", 6);
+    /* Sig_structure ["Signature1", protected {1: -7}, h'', manifest] */
+    memcpy(sigst, "\x84\x6A" "Signature1" "\x43\xA1\x01\x26\x40\x58\x3C", 19);
+    memcpy(sigst + 19, man, 60);
+    sha256(sigst, sizeof(sigst), h);
+    OK(trustm_ecdsa_sign_rs(t, P, 0xE0F0, h, 32, 32, rs));
+    /* COSE_Sign1 [protected, {4: h'E0E8'}, manifest, signature] */
+    memcpy(cose, "\x84\x43\xA1\x01\x26\xA1\x04\x42\xE0\xE8\x58\x3C", 12);
+    memcpy(cose + 12, man, 60);
+    memcpy(cose + 72, "\x58\x40", 2);
+    memcpy(cose + 74, rs, 64);
+
+    memcpy(md, md_int, sizeof(md_int));
+    OK(trustm_write_metadata(t, P, 0xE0F2, md, sizeof(md_int)));
+    {
+        tma_status st = trustm_protected_update(t, P, cose, sizeof(cose), frag, sizeof(frag));
+        if (st == TMA_CHIP_ERROR(0x25)) {
+            /* trustm-sim does not implement SetObjectProtected yet */
+            printf("NOTE: protected update not supported by the simulator (0x25); "
+                   "import of E0F2 not checked\n");
+            goto out;
+        }
+        OK(st);
+    }
+    /* the same version again is refused (0x10: version not greater) */
+    ST(trustm_protected_update(t, P, cose, sizeof(cose), frag, sizeof(frag)),
+       TMA_CHIP_ERROR(0x10));
+    sha256((const uint8_t *)"imported", 8, h);
+    OK(trustm_sign(t, P, TRUSTM_SIG_ECDSA, 0xE0F2, h, 32, sig, sizeof(sig), &n));
+    CHECK(ecdsa_ok(MBEDTLS_ECP_DP_SECP256R1, pub, 65, h, 32, sig, n));
+out:
+    memset(frag, 0, sizeof(frag));
+    mbedtls_ecp_group_free(&g);
+    mbedtls_mpi_free(&d);
+    mbedtls_ecp_point_free(&q);
+}
+
 #if TRUSTM_CFG_RSA
 static int rsa_from_pub(mbedtls_rsa_context *r, const uint8_t *p, size_t n)
 {
@@ -669,6 +745,7 @@ int main(int argc, char **argv)
     test_random_and_hash(&t);
     test_ecc(&t, dev, dev_len);
     test_pressec(&t);
+    test_protected_update(&t);
 #if TRUSTM_CFG_RSA
     test_rsa(&t);
 #endif
