@@ -20,3 +20,13 @@ endif()
 if(TARGET fuzz_tls_parse AND NOT TMA_FUZZ)
   target_compile_definitions(fuzz_tls_parse PRIVATE _POSIX_C_SOURCE=200809L)
 endif()
+
+# trustm CLI against the simulator (in process and the trustm-sim daemon).
+if(TARGET trustm-cli AND TARGET trustm-sim)
+  foreach(t personalize badinput commands)
+    tma_add_script_test(NAME tls_cli_${t}
+      SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_cli_${t}.sh LABELS integration TIMEOUT 180)
+    set_property(TEST tls_cli_${t} APPEND PROPERTY ENVIRONMENT
+      "TRUSTM_CLI=$<TARGET_FILE:trustm-cli>" "TRUSTM_SIM=$<TARGET_FILE:trustm-sim>")
+  endforeach()
+endif()

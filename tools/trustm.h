@@ -24,6 +24,8 @@ struct dev {
     int lock_fd;            /* i2c-dev: flock file, or -1 */
     uint8_t addr;
     uint8_t protect;        /* TRUSTM_PROTECT_BOTH once bound, else NONE */
+    bool no_sleep_op;       /* socket: daemon lacks the virtual-sleep op */
+    uint64_t virt_us;       /* socket: time slept in the daemon's clock */
     bool open;
     char what[300];         /* device string, for messages */
 };

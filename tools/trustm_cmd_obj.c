@@ -164,11 +164,10 @@ int cmd_data(int argc, char **argv)
              "write refuses data that does not fit the object (checked before writing),\n"
              "and reads the object back afterwards. --erase clears the object first.\n");
     if (oid_s == NULL || parse_oid(oid_s, &oid) != 0) {
-        return fail("data: --oid 0xNNNN is required (e.g. --oid 0xF1D0)");
+        return fail("data: --oid must be an object id 0xE000..0xFFFF (e.g. --oid 0xF1D0)");
     }
-    if (tool_oid_is_key(oid)) {
-        return fail("data: 0x%04X is a key object; keys are never read or written as data", oid);
-    }
+    /* Key objects are not refused here: the chip is the one that refuses
+     * (access condition NEV), and 'data read' shows it. */
     if (off_s != NULL && parse_uint(off_s, 0, 0x7FFF, &off) != 0) {
         return fail("data: bad --offset '%s'", off_s);
     }
@@ -331,7 +330,7 @@ int cmd_metadata(int argc, char **argv)
              "AC is ALW, NEV, LcsO<op, or the condition bytes in hex (e.g. E1FC07, 2 0E140).\n"
              "Locking (LcsO = op) is done with 'trustm lock', never here.\n");
     if (oid_s == NULL || parse_oid(oid_s, &oid) != 0) {
-        return fail("metadata: --oid 0xNNNN is required");
+        return fail("metadata: --oid must be an object id 0xE000..0xFFFF (e.g. --oid 0xE0E1)");
     }
     if (!strcmp(pos[0], "show")) {
         uint8_t md[64];

@@ -117,6 +117,33 @@ static tma_status sock_transfer(void *ctx, struct trustm_i2c_msg *msgs, size_t n
     return TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
 }
 
+/* The daemon's virtual clock only moves with bus traffic, so waits are sent
+ * to it (op 0x07, sim/sock.c) instead of sleeping here; the host clock then
+ * counts them too, so libtrustm's timeouts follow the chip's time. A daemon
+ * without op 0x07 (or in real time) gets a real sleep. */
+static void sock_delay_us(void *ctx, uint32_t us)
+{
+    struct dev *d = ctx;
+    uint8_t v[4];
+    uint8_t buf[16];
+    v[0] = (uint8_t)(us >> 24);
+    v[1] = (uint8_t)(us >> 16);
+    v[2] = (uint8_t)(us >> 8);
+    v[3] = (uint8_t)us;
+    if (!d->no_sleep_op && sock_req(d->fd, 0x07, d->addr, v, 4, 0, buf, sizeof(buf), NULL) == 0) {
+        d->virt_us += us;
+        return;
+    }
+    d->no_sleep_op = true;
+    host_delay_us(ctx, us);
+}
+
+static uint32_t sock_now_ms(void *ctx)
+{
+    struct dev *d = ctx;
+    return host_now_ms(ctx) + (uint32_t)(d->virt_us / 1000u);
+}
+
 static tma_status sock_reset(void *ctx, enum trustm_reset_kind kind)
 {
     struct dev *d = ctx;
@@ -148,8 +175,8 @@ static int open_socket(struct dev *d, const char *path)
     memset(&d->port, 0, sizeof(d->port));
     d->port.ctx = d;
     d->port.transfer = sock_transfer;
-    d->port.delay_us = host_delay_us;
-    d->port.now_ms = host_now_ms;
+    d->port.delay_us = sock_delay_us;
+    d->port.now_ms = sock_now_ms;
     d->port.reset = sock_reset;
     return 0;
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Every trustm subcommand, run as a binary against the simulator (in process
+# with a state file, and the daemon), checked by what another program sees:
+# openssl on keys, CSRs, certificates and signatures, read-backs of objects,
+# the daemon's trace for the shielded connection.
+. "$(dirname "$0")/tls_cli_lib.sh"
+
+make_pki
+step "--version, --help everywhere"
+"$T" --version | grep -q '^trustm [0-9]' || fail "--version"
+"$T" --help | grep -q 'personalize' || fail "--help"
+for c in info keygen csr cert trust-anchor data metadata lock bind current-limit random sign \
+         verify counter personalize connect; do
+  "$T" "$c" --help | grep -q "usage: trustm $c" || fail "$c --help"
+done
+
+step "in-process simulator with a state file: info, keygen persist across runs"
+L=("$T" --device sim --state "$W/local.state")
+"${L[@]}" info | grep -q '^coprocessor UID: *[0-9a-f]\{54\}$' || fail "info"
+"${L[@]}" keygen --slot 0xE0F3 --curve p384 --out p384.pem
+openssl pkey -pubin -in p384.pem -noout -text | grep -q 'NIST CURVE: P-384' || fail "p384 key"
+"${L[@]}" csr --slot 0xE0F3 --pubkey p384.pem --subject "CN=persisted" --out p.csr
+openssl req -in p.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "key did not persist"
+
+start_sim chip
+C=("$T" --device "$DEV")
+step "info --json"
+"${C[@]}" info --json > info.json
+python3 -c 'import json,sys; d=json.load(open("info.json")); assert len(d["uid"])==54 and "0xE0E1" in d["free_objects"] and d["shielded"] is False' \
+  || fail "info --json"
+
+step "keygen / csr (--pubkey, --new-key, from the paired certificate)"
+"${C[@]}" keygen --slot 0xE0F2 --usage sign --out k2.pem
+openssl pkey -pubin -in k2.pem -noout || fail "keygen PEM"
+"${C[@]}" csr --slot 0xE0F2 --pubkey k2.pem --subject "CN=dev-002,O=Example" --out k2.csr
+openssl req -in k2.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "csr --pubkey"
+cmp <(openssl req -in k2.csr -noout -pubkey) k2.pem || fail "CSR key differs from keygen's"
+"${C[@]}" csr --slot 0xE0F1 --new-key --subject "CN=dev-003" > k3.csr
+openssl req -in k3.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "csr --new-key"
+expect_fail "different key" "${C[@]}" csr --slot 0xE0F2 --pubkey p384.pem --subject "CN=x"
+
+step "cert write --chain / cert read --der --chain / csr from the paired certificate"
+openssl x509 -req -in k3.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 10 -out k3.pem 2>/dev/null
+cat k3.pem ca.pem > chain.pem
+"${C[@]}" cert write --oid 0xE0E1 chain.pem --chain
+"${C[@]}" cert read --oid 0xE0E1 --chain > back-chain.pem
+[ "$(grep -c 'BEGIN CERTIFICATE' back-chain.pem)" = 2 ] || fail "chain read back"
+"${C[@]}" cert read --oid 0xE0E1 --der --out leaf.der
+cmp leaf.der <(openssl x509 -in k3.pem -outform DER) || fail "leaf DER"
+"${C[@]}" data read --oid 0xE0E1 --length 1 | grep -q '^c0$' || fail "TLS-identity wrapper"
+"${C[@]}" cert write --oid 0xE0E2 k3.pem --der-object
+"${C[@]}" data read --oid 0xE0E2 --length 1 | grep -q '^30$' || fail "plain DER object"
+"${C[@]}" csr --slot 0xE0F1 --subject "CN=dev-003-renew" --out renew.csr
+openssl req -in renew.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "csr from 0xE0E1"
+
+step "trust-anchor write FILE and --azure"
+"${C[@]}" trust-anchor write --oid 0xE0E9 ca.pem
+cmp <("${C[@]}" data read --oid 0xE0E9 --out -) <(openssl x509 -in ca.pem -outform DER) || fail "TA"
+"${C[@]}" trust-anchor write --azure
+"${C[@]}" data read --oid 0xE0E8 --out - > g2.der
+openssl x509 -inform DER -in g2.der -noout -subject | grep -q 'DigiCert Global Root G2' || fail "G2"
+openssl x509 -inform DER -in g2.der -noout -fingerprint -sha256 | \
+  grep -q 'CB:3C:CB:B7:60:31:E5:E0:13:8F:8D:D3:9A:23:F9:DE:47:FF:C3:5E:43:C1:14:4C:EA:27:D4:6A:5A:B1:CB:5F' \
+  || fail "G2 fingerprint"
+"${C[@]}" data read --oid 0xF1E0 --out - | openssl x509 -inform DER -noout -subject | \
+  grep -q 'Microsoft RSA Root Certificate Authority 2017' || fail "backup root"
+
+step "data write / read, metadata show / set, lock"
+"${C[@]}" data write --oid 0xF1D1 --hex 'de ad be ef'
+"${C[@]}" data read --oid 0xF1D1 | grep -q '^deadbeef$' || fail "data read"
+printf 'hello' > h.bin
+"${C[@]}" data write --oid 0xF1D1 --in h.bin --offset 2
+"${C[@]}" data read --oid 0xF1D1 | grep -q '^dead68656c6c6f$' || fail "data write at offset"
+"${C[@]}" data write --oid 0xF1D1 --in h.bin --erase
+"${C[@]}" data read --oid 0xF1D1 --out got.bin; cmp got.bin h.bin || fail "erase & write"
+"${C[@]}" metadata show --oid 0xE0E8 | grep -q 'type: *TA' || fail "metadata show"
+"${C[@]}" metadata show --oid 0xE0F2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["read"].startswith("NEV") and "Sign" in d["key_usage"], d' \
+  || fail "metadata --json of a key"
+"${C[@]}" metadata set --oid 0xF1D2 --read NEV
+expect_fail "access conditions not satisfied" "${C[@]}" data read --oid 0xF1D2
+"${C[@]}" metadata set --oid 0xF1D2 --read ALW
+"${C[@]}" data read --oid 0xF1D2 >/dev/null || fail "read ALW again"
+"${C[@]}" lock --oid 0xF1D3 --yes | grep -q '0xF1D3 locked' || fail "lock"
+"${C[@]}" metadata show --oid 0xF1D3 | grep -q 'life cycle (LcsO): op' || fail "LcsO op"
+expect_fail "refused the change" "${C[@]}" metadata set --oid 0xF1D3 --read NEV
+
+step "current-limit, random, counter"
+"${C[@]}" current-limit --set 10 | grep -q '^10 mA$' || fail "current-limit set"
+"${C[@]}" current-limit | grep -q '^10 mA$' || fail "current-limit persists"
+r=$("${C[@]}" random --length 16); [ ${#r} = 32 ] || fail "random length"
+[ "$r" != "$("${C[@]}" random --length 16)" ] || fail "random repeats"
+"${C[@]}" random --length 64 --out r.bin; [ "$(stat -c %s r.bin)" = 64 ] || fail "random --out"
+"${C[@]}" counter read --oid 0xE120 | grep -q '^value 0 ' || fail "counter read"
+"${C[@]}" counter add --oid 0xE120 --step 3 | grep -q '^value 3 ' || fail "counter add"
+
+step "sign / verify (chip and openssl)"
+echo "sign me" > m.txt
+"${C[@]}" sign --slot 0xE0F2 --in m.txt --out m.sig
+openssl dgst -sha256 -verify k2.pem -signature m.sig m.txt | grep -q 'Verified OK' || fail "openssl verify"
+"${C[@]}" verify --in m.txt --sig m.sig --pubkey k2.pem | grep -q 'signature valid' || fail "chip verify"
+echo "other" > m2.txt
+expect_fail "does not verify" "${C[@]}" verify --in m2.txt --sig m.sig --pubkey k2.pem
+"${C[@]}" sign --slot 0xE0F1 --in m.txt --out m1.sig
+"${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E2 | grep -q 'signature valid' || fail "verify with cert object"
+
+step "bind: then every command runs over the shielded connection"
+"${C[@]}" bind --out "$W/binding.key" | grep -q 'shielded connection works' || fail "bind"
+[ "$(stat -c %a "$W/binding.key")" = 600 ] || fail "binding file mode"
+expect_fail "access conditions not satisfied" "${C[@]}" data read --oid 0xE140
+B=("$T" --device "$DEV" --binding "$W/binding.key")
+"${B[@]}" info --json | python3 -c 'import json,sys; assert json.load(sys.stdin)["shielded"] is True' \
+  || fail "info over the shielded connection"
+: > chip.trace
+"${B[@]}" sign --slot 0xE0F2 --in m.txt --out m3.sig
+openssl dgst -sha256 -verify k2.pem -signature m3.sig m.txt | grep -q 'Verified OK' || fail "shielded sign"
+grep -q 'CalcSign' chip.trace && fail "CalcSign visible in plaintext after binding"
+grep -q 'PRL SCTR' chip.trace || fail "no protected records in the trace"
+expect_fail "already locked" "${C[@]}" bind --out "$W/other.key"
+echo PASS
