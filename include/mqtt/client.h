@@ -66,8 +66,9 @@ struct mqtt_inflight {
     uint8_t resend;      /**< 1: must be retransmitted (after reconnect) */
 };
 
-/** Application callbacks. All optional except `resend` when QoS 1 is used
- *  across reconnects. Called only from inside client functions. Calling
+/** Application callbacks. All optional; without `resend`, QoS 1 messages
+ *  still unacknowledged when a connection ends are dropped at the next
+ *  CONNACK (at-least-once only within one connection). Called only from inside client functions. Calling
  *  client functions from inside a callback is allowed only for
  *  mqtt_client_state() and the other read-only getters. */
 struct mqtt_client_callbacks {

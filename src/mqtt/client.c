@@ -414,7 +414,8 @@ static tma_status resend_next(struct mqtt_client *c)
             return TMA_OK;
         }
         if (c->cfg.cb.resend == NULL) {
-            return E(TMA_C_STATE); /* QoS 1 across reconnects needs the hook */
+            slot_clear(pick); /* no hook, no bytes: documented as dropped */
+            continue;
         }
         /* Ask for the message only when it can be queued right away. */
         if (c->tx_head != c->tx_len) {

@@ -510,6 +510,25 @@ static void resend_of_vanished_message_drops_slot(void **state)
     assert_int_equal(0, mqtt_client_inflight_publishes(&F.c));
 }
 
+static void without_resend_hook_inflight_dropped_on_reconnect(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    size_t pos;
+    struct mqtt_packet pkt;
+    (void)state;
+    F.c.cfg.cb.resend = NULL;
+    connect_ok(false);
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 1, NULL));
+    mqtt_client_abort(&F.c);
+    memset(&F.net, 0, sizeof(F.net));
+    connect_ok(true);
+    assert_int_equal(0, mqtt_client_inflight_publishes(&F.c));
+    pos = 0;
+    assert_true(net_pop(&F.net, &pos, &pkt)); /* CONNECT */
+    assert_false(net_pop(&F.net, &pos, &pkt)); /* nothing retransmitted */
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 2, NULL)); /* and not stuck */
+}
+
 static void subscribe_suback_failure_reported(void **state)
 {
     struct mqtt_subscription subs[2];
@@ -723,6 +742,7 @@ int main(void)
         cmocka_unit_test_setup(retransmits_with_dup_after_reconnect_in_order, setup),
         cmocka_unit_test_setup(retransmission_waits_for_tx_room_and_keeps_order, setup),
         cmocka_unit_test_setup(resend_of_vanished_message_drops_slot, setup),
+        cmocka_unit_test_setup(without_resend_hook_inflight_dropped_on_reconnect, setup),
         cmocka_unit_test_setup(subscribe_suback_failure_reported, setup),
         cmocka_unit_test_setup(wait_ack_times_out, setup),
         cmocka_unit_test_setup(incoming_qos1_acked_after_callback, setup),
