@@ -348,7 +348,7 @@ struct trustm_hash {
 
 /**
  * @brief One-shot SHA-256 of @p len bytes (any length; more than ~1.5 kB is
- * streamed in ceil(len/1540) APDUs through the chip's own context).
+ * streamed in ceil(len/1536) APDUs through the chip's own context).
  * @param out 32 bytes
  * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM), TMA_ERR(CMD, MALFORMED), or
  *         COMMON. Typ. 15 kB/s.
@@ -371,9 +371,9 @@ tma_status trustm_hash_start(struct trustm_hash *h);
 /**
  * @brief Feed @p len bytes. Each call exports the chip's intermediate
  * context back into @p h (209 bytes each way on the bus).
- * @return TMA_OK, TMA_ERR(CMD, STATE) after finish, TMA_ERR(CMD, MALFORMED)
- *         when the returned context is not 209 bytes, or COMMON;
- *         ceil(len/1300) APDUs.
+ * @return TMA_OK, TMA_ERR(CMD, STATE) after finish or after a failed update
+ *         (a failed update wipes @p h), TMA_ERR(CMD, MALFORMED) when the
+ *         returned context is not 209 bytes, or COMMON; ceil(len/1280) APDUs.
  */
 tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_hash *h,
                               const uint8_t *data, size_t len);
@@ -424,7 +424,7 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
  * non-minimal padding is stripped). RSA (PKCS#1 v1.5): raw key-size bytes.
  * @param scheme  enum trustm_sig_scheme
  * @param key_oid E0F0..E0F3, E0FC/E0FD or a session context
- * @param digest  ECDSA: 10..66 bytes; RSA: exactly the hash length
+ * @param digest  ECDSA: 10..64 bytes; RSA: exactly the hash length
  * @param sig     output (ECDSA P-256: 72 bytes suffice, P-521: 139; RSA: 256)
  * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM), TMA_ERR(CMD, UNSUPPORTED) (RSA
  *         compiled out), TMA_ERR(CMD, MALFORMED), or COMMON:
@@ -504,7 +504,8 @@ tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uin
  * @param msg      message (<= key size - 11), or NULL with @p session set to
  *                 encrypt the pre-master secret held in that session
  * @param key      certificate OID or host RSA key (alg RSA1024/2048)
- * @param out      128/256 bytes of ciphertext
+ * @param out      ciphertext (128/256 bytes); @p cap must be 3 more (131/259)
+ *                 because the response TLV header is removed in place
  * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM), TMA_ERR(CMD, MALFORMED), or
  *         COMMON. 1 APDU, typ. 40 ms.
  */
@@ -516,6 +517,7 @@ tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *
  * @brief DecryptAsym, RSAES-PKCS1-v1_5, with key E0FC/E0FD.
  * @param session TRUSTM_OID_EXPORT to return the plaintext, or a session to
  *                keep it (<= 66 bytes) on the chip
+ * @param out     plaintext; @p cap must be 3 more than the plaintext
  * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM), TMA_ERR(CMD, MALFORMED), or
  *         COMMON (TMA_CHIP_ERROR(0x2E) decryption failure). 1 APDU, typ.
  *         315 ms.
@@ -534,7 +536,7 @@ tma_status trustm_rsa_decrypt(struct trustm *t, uint8_t protect, uint16_t key_oi
  * @brief GenSymKey: AES key into @p oid (0xE200) or exported into @p out.
  * @param alg TRUSTM_ALG_AES128/192/256
  * @param oid 0xE200, or TRUSTM_OID_EXPORT
- * @param out key bytes when exporting (16/24/32)
+ * @param out key bytes when exporting (16/24/32; @p cap 3 more)
  * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM), TMA_ERR(CMD, MALFORMED), COMMON.
  *         1 APDU.
  */
@@ -550,7 +552,9 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
  * @param iv      16-byte IV for CBC (NULL otherwise)
  * @param in      ECB/CBC/CBC-MAC: a multiple of 16 bytes (padding is the
  *                caller's); 1..65535 bytes
- * @param out     ciphertext (len bytes) or MAC (16 / 32 / 48 / 64 bytes)
+ * @param out     ciphertext (len bytes) or MAC (16 / 32 / 48 / 64 bytes);
+ *                @p cap must be 3 more than the result (TLV header of each
+ *                response is removed in place)
  * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM), TMA_ERR(CMD, MALFORMED), COMMON.
  *         ceil(len/608) APDUs, typ. 28 ms per 256 bytes.
  */
@@ -569,7 +573,8 @@ tma_status trustm_sym_decrypt(struct trustm *t, uint8_t protect, uint8_t mode, u
 
 /**
  * @brief HMAC = trustm_sym_encrypt() with an HMAC mode and key_oid a
- * PRESSEC data object or session; @p mac receives 32/48/64 bytes.
+ * PRESSEC data object or session; @p mac receives 32/48/64 bytes (@p cap
+ * 35/51/67).
  */
 tma_status trustm_hmac(struct trustm *t, uint8_t protect, uint8_t mode, uint16_t key_oid,
                        const uint8_t *in, size_t len, uint8_t *mac, size_t cap, size_t *out_len);
@@ -593,8 +598,9 @@ tma_status trustm_hmac_verify(struct trustm *t, uint8_t protect, uint8_t mode,
 /**
  * @brief Clear the Auto(@p autoref_oid) state (an empty HMAC verification,
  * which the chip answers with an error by design; that error is the expected
- * outcome and is reported as TMA_OK; 0xF1C2 is not read).
- * @return TMA_OK or a transceive error. 1 APDU.
+ * outcome and is reported as TMA_OK; 0xF1C2 is read, which clears it).
+ * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM) for a non-HMAC mode, or a
+ *         transceive error. 2 APDUs.
  */
 tma_status trustm_clear_auto_state(struct trustm *t, uint8_t protect, uint8_t mode,
                                    uint16_t autoref_oid);
