@@ -233,6 +233,8 @@ uint32_t trustm_hint_ms(const uint8_t *apdu_head10, size_t apdu_len, uint8_t pro
 /* Commands expected to finish faster than this are answered without a
  * separate control ACK: the first poll waits for them. */
 #define TRUSTM_SHORT_CMD_MS 7u
+/* Wait after writing a frame before the first poll for its ACK. */
+#define TRUSTM_ACK_WAIT_US 200u
 void trustm_shield_drop(struct trustm *t, uint8_t state);
 
 #endif /* TRUSTM_STACK_H */

@@ -42,8 +42,8 @@ static tma_status resync(struct trustm *t)
 /* Send the packet at t->tx + 4 (plen bytes) as the next data frame and wait
  * for its acknowledgement. *got says whether the ACK came piggy-backed on a
  * data frame (whose packet is then in fr). */
-static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, unsigned *got,
-                            struct trustm_frame *fr)
+static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, uint32_t *sent,
+                            unsigned *got, struct trustm_frame *fr)
 {
     struct trustm_lk lk;
     unsigned retx = 0;
@@ -63,11 +63,15 @@ static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, 
             return st;
         }
         start = now(t);
+        *sent = start;
         if (first_wait) {
             /* a short command answers at once, with the ACK piggy-backed:
              * do not poll before it can be done */
             trustm_delay_ms(t, first_wait);
             first_wait = 0;
+        } else {
+            /* the chip needs a moment to check the frame before it ACKs */
+            t->port->delay_us(t->port->ctx, TRUSTM_ACK_WAIT_US);
         }
         for (;;) {
             unsigned a;
@@ -171,10 +175,9 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
         t->tx[4] = trustm_net_pctr(t->prl, off, n, m->total);
         st = trustm_msg_tx_read(m, t->tx + 5, n);
         if (st == TMA_OK) {
-            sent = now(t);
             st = link_send(t, n + 1u,
                            off + n >= m->total && hint_ms < TRUSTM_SHORT_CMD_MS ? hint_ms : 0u,
-                           &got, &fr);
+                           &sent, &got, &fr);
         }
         if (st) {
             return st;
@@ -205,7 +208,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             }
             /* Broken chain from the chip: tell it (PCTR 0x07) and give up. */
             t->tx[4] = TRUSTM_CHAIN_ERROR;
-            (void)link_send(t, 1, 0, &got, &fr);
+            (void)link_send(t, 1, 0, &sent, &got, &fr);
             return st;
         }
         if (err == TMA_OK && nr.prl != (t->prl ? TRUSTM_PCTR_PRL : 0u)) {
