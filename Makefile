@@ -15,3 +15,7 @@ bench:  ## benchmarks under bench/ (numbers, not pass/fail)
 
 clean:
 	rm -rf build
+
+.PHONY: interop
+interop: ## the official Azure IoT Node.js device SDK against localhub
+	tests/interop/hub_node_sdk.sh

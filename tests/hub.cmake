@@ -17,3 +17,10 @@ if(TARGET localhub_parse)
     target_compile_definitions(fuzz_hub_parse PRIVATE _POSIX_C_SOURCE=200809L)
   endif()
 endif()
+# Official Azure IoT Node.js SDK against localhub (vendored packages, offline).
+# Skipped (exit 77) where node is not installed.
+if(TARGET localhub)
+  tma_add_script_test(NAME hub_interop_node SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/interop/hub_node_sdk.sh
+    LABELS "integration;interop" TIMEOUT 180)
+  set_tests_properties(hub_interop_node PROPERTIES SKIP_RETURN_CODE 77)
+endif()
