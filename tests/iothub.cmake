@@ -36,3 +36,10 @@ if(TARGET iothub_client AND EXISTS ${PROJECT_SOURCE_DIR}/port/tcp_posix.c)
     endif()
   endforeach()
 endif()
+# End to end with the samples, the simulated chip and localhub.
+if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET trustm-sim)
+  tma_add_script_test(NAME iothub_e2e_localhub SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_e2e_localhub.sh
+    LABELS e2e TIMEOUT 240)
+  set_tests_properties(iothub_e2e_localhub PROPERTIES ENVIRONMENT
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+endif()

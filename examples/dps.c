@@ -1,0 +1,150 @@
+/* DPS sample: provision with the chip's X.509 certificate (registration id =
+ * certificate CN) or a symmetric key, then connect to the assigned hub as the
+ * assigned device and send --count telemetry messages. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iothub/dps_client.h"
+#include "sample_common.h"
+
+struct state {
+    struct sample_hub *hub;
+    const struct sample_opts *o;
+    long queued;
+    uint64_t next_ms;
+};
+
+static void on_event(void *user, enum iothub_event ev, tma_status reason)
+{
+    (void)user;
+    printf("hub %s: %s\n", ev == IOTHUB_EVENT_CONNECTED ? "connected" : ev == IOTHUB_EVENT_AUTH_FAILED ? "refused" : "disconnected",
+           tma_status_str(reason));
+    fflush(stdout);
+}
+
+static void tick(void *ctx)
+{
+    struct state *s = ctx;
+    uint64_t now = sample_mono_ms(NULL);
+    if (s->queued < s->o->count && now >= s->next_ms) {
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"provisioned\":true,\"n\":%ld}", s->queued);
+        tma_status st = iothub_client_send_telemetry(&s->hub->client, NULL, 0, (const uint8_t *)body, (size_t)n, NULL);
+        printf("message %ld: %s\n", s->queued, tma_status_str(st));
+        s->queued++;
+        s->next_ms = now + (uint64_t)s->o->interval_ms;
+    }
+}
+
+static bool done(void *ctx)
+{
+    struct state *s = ctx;
+    return s->queued >= s->o->count && iothub_outbox_count(&s->hub->outbox) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct sample_net net, hubnet;
+    static struct sample_hub hub;
+    static struct dps_client dc;
+    static uint8_t tx[4096], rx[8192];
+    static char cred[2048], hub_host[DPS_MAX_HUB], device_id[DPS_MAX_DEVICE_ID];
+    static struct mqtt_inflight infl[4];
+    struct sample_opts o;
+    struct dps_client_config cfg;
+    struct iothub_callbacks cb;
+    const struct dps_client_result *res;
+    struct state s;
+    tma_status st;
+    int rc;
+    sample_parse(argc, argv, &o, "iothub-dps",
+                 "Registers with the Device Provisioning Service, then connects to the assigned\n"
+                 "hub and sends --count messages.", true);
+    if (o.sas_key == NULL && sample_chip_open(&net, &o) != 0) {
+        sample_net_close(&net);
+        return 1;
+    }
+    if (o.registration_id == NULL) {
+        if (net.cn[0] == '\0') {
+            fprintf(stderr, "iothub-dps: --registration-id is needed (no certificate CN to use)\n");
+            sample_net_close(&net);
+            return 2;
+        }
+        o.registration_id = net.cn;
+    }
+    if (sample_tls_setup(&net, &o, o.dps_host, o.port) != 0) {
+        sample_net_close(&net);
+        return 1;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.id_scope = o.id_scope;
+    cfg.registration_id = o.registration_id;
+    cfg.sas_key = o.sas_key;
+    cfg.hmac = sample_hmac_ops();
+    cfg.wall.now_ms = sample_wall_ms;
+    cfg.clock.now_ms = sample_mono_ms;
+    cfg.connector = sample_connector(&net);
+    cfg.timeout_ms = (uint32_t)o.timeout_ms;
+    cfg.tx_buf = tx;
+    cfg.tx_cap = sizeof(tx);
+    cfg.rx_buf = rx;
+    cfg.rx_cap = sizeof(rx);
+    cfg.inflight = infl;
+    cfg.inflight_count = 4;
+    cfg.cred_buf = cred;
+    cfg.cred_cap = sizeof(cred);
+    st = dps_client_init(&dc, &cfg);
+    printf("registering %s with scope %s at %s\n", o.registration_id, o.id_scope, o.dps_host);
+    while (st == TMA_OK || st == TMA_IN_PROGRESS) {
+        st = dps_client_step(&dc);
+        if (st == TMA_IN_PROGRESS) {
+            sample_sleep_ms(5);
+            if (sample_stop) {
+                dps_client_close(&dc);
+                sample_net_close(&net);
+                return 1;
+            }
+        } else {
+            break;
+        }
+    }
+    res = dps_client_result(&dc);
+    if (st != TMA_OK) {
+        fprintf(stderr, "provisioning failed: %s (status %u%s)\n", tma_status_str(st), res->last_status,
+                res->has_error_code ? ", see errorCode" : "");
+        if (res->has_error_code) {
+            fprintf(stderr, "  errorCode %lld\n", (long long)res->error_code);
+        }
+        sample_net_close(&net);
+        return 1;
+    }
+    snprintf(hub_host, sizeof(hub_host), "%s", res->assigned_hub);
+    snprintf(device_id, sizeof(device_id), "%s", res->device_id);
+    printf("assigned to %s as %s\n", hub_host, device_id);
+    /* A new TLS client for the hub: other host name, same chip key. */
+    hubnet = net;
+    hubnet.tls = NULL;
+    hubnet.tls_ready = false;
+    tma_tls_client_deinit(net.tls);
+    net.tls_ready = false;
+    if (sample_tls_setup(&hubnet, &o, hub_host, o.port) != 0) {
+        sample_net_close(&hubnet);
+        return 1;
+    }
+    memset(&cb, 0, sizeof(cb));
+    cb.on_event = on_event;
+    if (sample_hub_init(&hub, &hubnet, &o, hub_host, device_id, IOTHUB_SUB_C2D, &cb) != 0) {
+        sample_net_close(&hubnet);
+        return 1;
+    }
+    memset(&s, 0, sizeof(s));
+    s.hub = &hub;
+    s.o = &o;
+    rc = sample_run(&hub, &o, done, &s, tick, &s);
+    sample_hub_close(&hub);
+    free(net.tls);
+    net.tls = NULL;
+    sample_net_close(&hubnet);
+    return rc;
+}

@@ -1,0 +1,588 @@
+/* Shared plumbing of the IoT Hub samples (see sample_common.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "sample_common.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <mbedtls/md.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
+
+#include "trustm/cmd.h"
+#include "trustm/crypto_ops.h"
+
+volatile int sample_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    sample_stop = 1;
+}
+
+static void die(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void die(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static int parse_oid(const char *s, uint16_t *out)
+{
+    char *end;
+    unsigned long v;
+    errno = 0;
+    v = strtoul(s, &end, 16);
+    if (errno != 0 || *end != '\0' || end == s || v < 0xE000 || v > 0xFFFF) {
+        return -1;
+    }
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static long parse_num(const char *name, const char *opt, const char *s, long lo, long hi)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s takes a number in %ld..%ld\n", name, opt, lo, hi);
+        exit(2);
+    }
+    return v;
+}
+
+static char *span_dup(struct tma_span s)
+{
+    char *p = malloc(s.len + 1);
+    if (p == NULL) {
+        exit(1);
+    }
+    memcpy(p, s.ptr, s.len);
+    p[s.len] = '\0';
+    return p;
+}
+
+void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name,
+                  const char *summary, bool dps)
+{
+    int i;
+    memset(o, 0, sizeof(*o));
+    o->cert_oid = 0xE0E1;
+    o->key_oid = 0xE0F1;
+    o->port = "8883";
+    o->count = 10;
+    o->interval_ms = 1000;
+    o->timeout_ms = 120000;
+    o->device = getenv("TRUSTM_DEVICE");
+    o->dps_host = "global.azure-devices-provisioning.net";
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: %s [options]\n%s\n"
+                   "Identity (one of):\n"
+                   "  --connection-string S  'HostName=..;DeviceId=..;x509=true' or with SharedAccessKey=..\n"
+                   "  --host NAME --device-id ID [--module-id ID] [--sas-key BASE64]\n"
+                   "Chip (X.509):\n"
+                   "  --device DEV           sim, sim:/path.sock, tcp:HOST:PORT, /dev/i2c-N[@0x30] (env TRUSTM_DEVICE)\n"
+                   "  --binding FILE         platform binding secret: use the shielded connection\n"
+                   "  --cert-oid OID         client certificate object (default 0xE0E1)\n"
+                   "  --key-oid OID          private key object (default 0xE0F1)\n"
+                   "Server verification (always on):\n"
+                   "  --ca-oid OID           trust anchor object, repeatable (default 0xE0E8)\n"
+                   "  --ca FILE              trust anchors from a PEM/DER file instead\n"
+                   "Network:\n"
+                   "  --port N               default 8883\n"
+                   "  --address IP           connect here, verify the certificate for the host name\n"
+                   "Behaviour:\n"
+                   "  --count N --interval-ms N --run-ms N --timeout-ms N --outbox FILE --model-id DTMI\n"
+                   "%s"
+                   "  --version\n",
+                   name, summary,
+                   dps ? "DPS:\n  --id-scope S --registration-id R (default: certificate CN) --dps-host H\n" : "");
+            exit(0);
+        }
+        if (!strcmp(a, "--version")) {
+            printf("%s 0.1.0 (trustm-azure)\n", name);
+            exit(0);
+        }
+        if (v == NULL) {
+            die(name, "unknown option or missing value: %s (see --help)", a);
+        }
+        i++;
+        if (!strcmp(a, "--device")) o->device = v;
+        else if (!strcmp(a, "--binding")) o->binding = v;
+        else if (!strcmp(a, "--cert-oid")) { if (parse_oid(v, &o->cert_oid)) die(name, "bad --cert-oid %s", v); }
+        else if (!strcmp(a, "--key-oid")) { if (parse_oid(v, &o->key_oid)) die(name, "bad --key-oid %s", v); }
+        else if (!strcmp(a, "--ca-oid")) {
+            if (o->n_ca >= SAMPLE_MAX_CA || parse_oid(v, &o->ca_oids[o->n_ca])) die(name, "bad --ca-oid %s", v);
+            o->n_ca++;
+        }
+        else if (!strcmp(a, "--ca")) o->ca_file = v;
+        else if (!strcmp(a, "--host")) o->host = v;
+        else if (!strcmp(a, "--port")) { (void)parse_num(name, a, v, 1, 65535); o->port = v; }
+        else if (!strcmp(a, "--address")) o->address = v;
+        else if (!strcmp(a, "--connection-string")) o->connection_string = v;
+        else if (!strcmp(a, "--device-id")) o->device_id = v;
+        else if (!strcmp(a, "--module-id")) o->module_id = v;
+        else if (!strcmp(a, "--sas-key")) o->sas_key = v;
+        else if (!strcmp(a, "--outbox")) o->outbox = v;
+        else if (!strcmp(a, "--model-id")) o->model_id = v;
+        else if (!strcmp(a, "--count")) o->count = parse_num(name, a, v, 0, 100000000);
+        else if (!strcmp(a, "--interval-ms")) o->interval_ms = parse_num(name, a, v, 0, 86400000);
+        else if (!strcmp(a, "--run-ms")) o->run_ms = parse_num(name, a, v, 0, 86400000);
+        else if (!strcmp(a, "--timeout-ms")) o->timeout_ms = parse_num(name, a, v, 1, 86400000);
+        else if (dps && !strcmp(a, "--id-scope")) o->id_scope = v;
+        else if (dps && !strcmp(a, "--registration-id")) o->registration_id = v;
+        else if (dps && !strcmp(a, "--dps-host")) o->dps_host = v;
+        else die(name, "unknown option: %s (see --help)", a);
+    }
+    if (o->connection_string != NULL) {
+        struct iothub_connection_string cs;
+        struct tma_span s = {(const uint8_t *)o->connection_string, strlen(o->connection_string)};
+        if (iothub_connection_string_parse(s, &cs) != TMA_OK) {
+            die(name, "%s", "bad connection string: need HostName, DeviceId and x509=true or SharedAccessKey");
+        }
+        o->host = span_dup(cs.host);
+        o->device_id = span_dup(cs.device_id);
+        if (cs.module_id.len) o->module_id = span_dup(cs.module_id);
+        if (cs.shared_key.len) o->sas_key = span_dup(cs.shared_key);
+    }
+    if (!dps && (o->host == NULL || o->device_id == NULL)) {
+        die(name, "%s", "the hub host and device id are needed (--connection-string or --host/--device-id)");
+    }
+    if (dps && o->id_scope == NULL) {
+        die(name, "%s", "--id-scope is needed");
+    }
+    if (o->n_ca == 0) {
+        o->ca_oids[0] = 0xE0E8;
+        o->n_ca = 1;
+    }
+    if (o->device == NULL) {
+        o->device = "sim";
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int fail_st(const char *what, tma_status st)
+{
+    fprintf(stderr, "%s: %s\n", what, tma_status_str(st));
+    return 1;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *out_len)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (f == NULL) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (1 << 20)) {
+        fclose(f);
+        fprintf(stderr, "%s: unusable size\n", path);
+        return 1;
+    }
+    *out = malloc((size_t)n + 1);
+    if (*out == NULL || fread(*out, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        fprintf(stderr, "%s: read failed\n", path);
+        return 1;
+    }
+    (*out)[n] = 0; /* PEM parsing wants the terminating NUL */
+    *out_len = (size_t)n + 1;
+    fclose(f);
+    return 0;
+}
+
+int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
+{
+    static uint8_t obj[1728];
+    tma_status st;
+    const mbedtls_x509_name *nm;
+    st = trustm_port_open(o->device, &n->port, &n->port_handle);
+    if (st != TMA_OK) {
+        return fail_st("chip port", st);
+    }
+    st = trustm_init(&n->chip, &n->port, NULL);
+    if (st == TMA_OK) {
+        st = trustm_open(&n->chip);
+    }
+    if (st != TMA_OK) {
+        return fail_st("no chip answers", st);
+    }
+    n->chip_open = true;
+    n->protect = TRUSTM_PROTECT_NONE;
+    if (o->binding != NULL) {
+        struct stat sb;
+        uint8_t *secret = NULL;
+        size_t len = 0;
+        if (stat(o->binding, &sb) != 0 || (sb.st_mode & 077) != 0) {
+            fprintf(stderr, "binding file %s missing or readable by others\n", o->binding);
+            return 1;
+        }
+        if (read_file(o->binding, &secret, &len) != 0) {
+            return 1;
+        }
+        st = trustm_shield_set_secret(&n->chip, trustm_crypto_mbedtls(), secret, len - 1);
+        mbedtls_platform_zeroize(secret, len);
+        free(secret);
+        if (st != TMA_OK) {
+            return fail_st("binding secret", st);
+        }
+        n->protect = TRUSTM_PROTECT_BOTH;
+    }
+    st = trustm_open_app(&n->chip, n->protect, NULL);
+    if (st != TMA_OK) {
+        return fail_st("open chip application", st);
+    }
+    mbedtls_x509_crt_init(&n->chain);
+    st = tma_tls_chip_load_certs(&n->chip, n->protect, o->cert_oid, obj, sizeof(obj), &n->chain, NULL);
+    if (st != TMA_OK) {
+        fprintf(stderr, "no client certificate in 0x%04X: %s\n", o->cert_oid, tma_status_str(st));
+        return 1;
+    }
+    /* The certificate is read once; reconnects cost the chip one signature
+     * (none when the TLS session is resumed), no object reads. */
+    n->signer.chip = &n->chip;
+    n->signer.key_oid = o->key_oid;
+    n->signer.protect = n->protect;
+    mbedtls_pk_init(&n->pk);
+    st = tma_tls_chip_key_bind(&n->key, &n->pk, &n->signer, &n->chain, false);
+    if (st != TMA_OK) {
+        fprintf(stderr, "key 0x%04X does not fit the certificate in 0x%04X: %s\n", o->key_oid,
+                o->cert_oid, tma_status_str(st));
+        return 1;
+    }
+    n->pk_bound = true;
+    for (nm = &n->chain.subject; nm != NULL; nm = nm->next) {
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &nm->oid) == 0 && nm->val.len < sizeof(n->cn)) {
+            memcpy(n->cn, nm->val.p, nm->val.len);
+            n->cn[nm->val.len] = '\0';
+        }
+    }
+    return 0;
+}
+
+int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const char *host,
+                     const char *port)
+{
+    struct tma_tls_client_config cfg;
+    uint8_t *ca = NULL;
+    size_t ca_len = 0;
+    tma_status st;
+    static uint8_t obj[1728];
+    if (o->ca_file != NULL) {
+        if (read_file(o->ca_file, &ca, &ca_len) != 0) {
+            return 1;
+        }
+    } else {
+        mbedtls_x509_crt anchors;
+        const mbedtls_x509_crt *c;
+        int i;
+        if (!n->chip_open) {
+            fprintf(stderr, "trust anchors: give --ca FILE (no chip is used with SAS)\n");
+            return 1;
+        }
+        mbedtls_x509_crt_init(&anchors);
+        for (i = 0; i < o->n_ca; i++) {
+            st = tma_tls_chip_load_certs(&n->chip, n->protect, o->ca_oids[i], obj, sizeof(obj), &anchors, NULL);
+            if (st != TMA_OK) {
+                fprintf(stderr, "no trust anchor in 0x%04X: %s\n", o->ca_oids[i], tma_status_str(st));
+                mbedtls_x509_crt_free(&anchors);
+                return 1;
+            }
+        }
+        for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) ca_len += c->raw.len;
+        ca = malloc(ca_len);
+        ca_len = 0;
+        for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) {
+            memcpy(ca + ca_len, c->raw.p, c->raw.len);
+            ca_len += c->raw.len;
+        }
+        mbedtls_x509_crt_free(&anchors);
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = host;
+    cfg.port = port;
+    cfg.address = o->address;
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    if (n->pk_bound) {
+        cfg.own_chain.ptr = n->chain.raw.p;
+        cfg.own_chain.len = n->chain.raw.len;
+        cfg.own_key = &n->pk;
+        n->crng.chip = &n->chip;
+        n->crng.protect = n->protect;
+        n->rng.ctx = &n->crng;
+        n->rng.fill = tma_tls_chip_random;
+        cfg.rng = &n->rng;
+    }
+    cfg.timeout_ms = 20; /* recv waits this long; the client loop polls */
+    n->tls = calloc(1, sizeof(*n->tls));
+    st = n->tls == NULL ? TMA_ERR(TMA_LAYER_TLS, TMA_C_INTERNAL) : tma_tls_client_init(n->tls, &cfg);
+    free(ca);
+    if (st != TMA_OK) {
+        fprintf(stderr, "TLS setup: %s\n", n->tls ? tma_tls_client_error(n->tls) : "out of memory");
+        return 1;
+    }
+    n->tls_ready = true;
+    return 0;
+}
+
+static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_used_key)
+{
+    struct sample_net *n = ctx;
+    tma_status st;
+    /* The handshake may wait for the chip and the server: a long read
+     * timeout for it, then a short one so the client loop keeps polling.
+     * (tls.h has no setter; the config is the mbedTLS one.) */
+    mbedtls_ssl_conf_read_timeout(&n->tls->conf, 10000);
+    st = tma_tls_client_connect(n->tls);
+    mbedtls_ssl_conf_read_timeout(&n->tls->conf, 20);
+    *out_used_key = false;
+    if (st != TMA_OK) {
+        fprintf(stderr, "connect: %s\n", tma_tls_client_error(n->tls));
+        /* a failed handshake may still have cost a signature */
+        *out_used_key = n->pk_bound;
+        return st;
+    }
+    *out_used_key = n->pk_bound && !tma_tls_client_resumed(n->tls);
+    *out_tr = tma_tls_client_transport(n->tls);
+    return TMA_OK;
+}
+
+static void conn_close(void *ctx)
+{
+    struct sample_net *n = ctx;
+    tma_tls_client_close(n->tls);
+}
+
+struct iothub_connector sample_connector(struct sample_net *n)
+{
+    struct iothub_connector c;
+    c.ctx = n;
+    c.open = conn_open;
+    c.close = conn_close;
+    return c;
+}
+
+void sample_net_close(struct sample_net *n)
+{
+    if (n->tls_ready) {
+        tma_tls_client_deinit(n->tls);
+        n->tls_ready = false;
+    }
+    free(n->tls);
+    n->tls = NULL;
+    if (n->pk_bound) {
+        mbedtls_pk_free(&n->pk);
+        n->pk_bound = false;
+    }
+    if (n->chip_open) {
+        mbedtls_x509_crt_free(&n->chain);
+        (void)trustm_close(&n->chip);
+        trustm_deinit(&n->chip);
+        n->chip_open = false;
+    }
+    trustm_port_close(n->port_handle);
+    n->port_handle = NULL;
+}
+
+uint64_t sample_mono_ms(void *ctx)
+{
+    struct timespec ts;
+    (void)ctx;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t sample_wall_ms(void *ctx)
+{
+    struct timespec ts;
+    (void)ctx;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static tma_status hmac(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *msg,
+                       size_t msg_len, uint8_t out[32])
+{
+    (void)ctx;
+    return mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, key_len, msg,
+                           msg_len, out) == 0
+               ? TMA_OK
+               : TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_CRYPTO);
+}
+
+struct iothub_hmac_ops sample_hmac_ops(void)
+{
+    struct iothub_hmac_ops o;
+    o.ctx = NULL;
+    o.hmac_sha256 = hmac;
+    return o;
+}
+
+uint32_t sample_random(void *ctx)
+{
+    static uint32_t s;
+    (void)ctx;
+    if (s == 0) {
+        s = (uint32_t)sample_mono_ms(NULL) ^ 0x9E3779B9u;
+    }
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    return s;
+}
+
+void sample_sleep_ms(uint64_t ms)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ms / 1000u);
+    ts.tv_nsec = (long)(ms % 1000u) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sample_opts *o,
+                    const char *host, const char *device_id, uint32_t subs,
+                    const struct iothub_callbacks *cb)
+{
+    static uint8_t tx[16384], rx[16384], rec[8192];
+    static char cred[2048], path[512];
+    static struct mqtt_inflight infl[17];
+    struct iothub_client_config cfg;
+    struct iothub_storage st;
+    tma_status s;
+    if (o->outbox != NULL) {
+        snprintf(path, sizeof(path), "%s", o->outbox);
+    } else {
+        snprintf(path, sizeof(path), "%s.outbox", device_id);
+    }
+    s = iothub_file_storage_open(&h->fs, path, true);
+    if (s != TMA_OK) {
+        fprintf(stderr, "outbox %s: %s\n", path, tma_status_str(s));
+        return 1;
+    }
+    st = iothub_file_storage_iface(&h->fs);
+    s = iothub_outbox_init(&h->outbox, &st, 10000, IOTHUB_OUTBOX_DROP_OLDEST);
+    if (s != TMA_OK) {
+        fprintf(stderr, "outbox %s: %s\n", path, tma_status_str(s));
+        return 1;
+    }
+    if (iothub_outbox_count(&h->outbox) > 0) {
+        printf("outbox: %u unacknowledged message(s) from an earlier run will be sent first\n",
+               iothub_outbox_count(&h->outbox));
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.id.host = host;
+    cfg.id.device_id = device_id;
+    cfg.id.module_id = o->module_id;
+    cfg.model_id = o->model_id;
+    cfg.sas_key = o->sas_key;
+    cfg.hmac = sample_hmac_ops();
+    cfg.clock.now_ms = sample_mono_ms;
+    cfg.wall.now_ms = sample_wall_ms;
+    cfg.subscriptions = subs;
+    cfg.connector = sample_connector(n);
+    cfg.random = sample_random;
+    iothub_retry_policy_init(&cfg.retry);
+    cfg.outbox = &h->outbox;
+    cfg.tx_buf = tx;
+    cfg.tx_cap = sizeof(tx);
+    cfg.rx_buf = rx;
+    cfg.rx_cap = sizeof(rx);
+    cfg.inflight = infl;
+    cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
+    cfg.record_buf = rec;
+    cfg.record_cap = sizeof(rec);
+    cfg.cred_buf = cred;
+    cfg.cred_cap = sizeof(cred);
+    cfg.cb = *cb;
+    s = iothub_client_init(&h->client, &cfg);
+    if (s != TMA_OK) {
+        fprintf(stderr, "client: %s\n", tma_status_str(s));
+        return 1;
+    }
+    return 0;
+}
+
+void sample_hub_close(struct sample_hub *h)
+{
+    iothub_client_disconnect(&h->client);
+    iothub_file_storage_close(&h->fs);
+}
+
+int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(void *), void *ctx,
+               void (*tick)(void *), void *tick_ctx)
+{
+    uint64_t start = sample_mono_ms(NULL), last_connected = start;
+    while (!sample_stop) {
+        uint64_t now;
+        (void)iothub_client_step(&h->client);
+        now = sample_mono_ms(NULL);
+        if (iothub_client_state(&h->client) == IOTHUB_STATE_AUTH_FAILED) {
+            fprintf(stderr, "hub refused the connection: %s\n",
+                    tma_status_str(iothub_client_last_reason(&h->client)));
+            return 1;
+        }
+        if (iothub_client_state(&h->client) == IOTHUB_STATE_CONNECTED) {
+            last_connected = now;
+        } else if (now - last_connected > (uint64_t)o->timeout_ms) {
+            fprintf(stderr, "no connection for %ld ms (last: %s)\n", o->timeout_ms,
+                    tma_status_str(iothub_client_last_reason(&h->client)));
+            return 1;
+        }
+        if (tick != NULL) {
+            tick(tick_ctx);
+        }
+        if (done != NULL && done(ctx)) {
+            return 0;
+        }
+        if (o->run_ms > 0 && now - start >= (uint64_t)o->run_ms) {
+            return 0; /* a timed run that ends is a success; callers check their own goals */
+        }
+        if (iothub_client_state(&h->client) != IOTHUB_STATE_CONNECTED) {
+            uint64_t w = iothub_client_next_attempt_in_ms(&h->client);
+            sample_sleep_ms(w > 100 ? 100 : (w == 0 ? 1 : w));
+        }
+    }
+    return 1;
+}
+
+void sample_print_c2d(struct tma_span bag, struct tma_span payload)
+{
+    struct iothub_bag_iter it;
+    struct tma_span k, v;
+    bool has;
+    char kd[256], vd[1024];
+    size_t kl, vl;
+    printf("C2D message: %.*s\n", (int)payload.len, (const char *)payload.ptr);
+    iothub_bag_iter_init(&it, bag);
+    while (iothub_bag_next(&it, &k, &v, &has) == TMA_OK) {
+        if (iothub_url_decode(k, kd, sizeof(kd), &kl) != TMA_OK ||
+            iothub_url_decode(v, vd, sizeof(vd), &vl) != TMA_OK) {
+            continue;
+        }
+        printf("  property %s%s%s\n", kd, has ? " = " : "", has ? vd : "");
+    }
+    fflush(stdout);
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# End to end: the samples with the key in the simulated chip (trustm-sim
+# daemon), mutual TLS to localhub. Telemetry with properties reaches the hub,
+# a C2D message reaches the sample, the twin and a direct method work, DPS
+# provisions the device with the chip certificate, and a reconnecting run
+# costs the chip one signature per full handshake.
+set -euo pipefail
+: "${TMA_BUILD_DIR:?}" "${IOTHUB_SAMPLES:?}" "${TRUSTM_CLI:?}" "${TRUSTM_SIM:?}" "${LOCALHUB:?}"
+W=$(mktemp -d /tmp/iothub_e2e.XXXXXX)
+export LOCALHUB_HOME="$W/state"
+PIDS=()
+cleanup() {
+  local p
+  "$LOCALHUB" stop >/dev/null 2>&1 || true
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; for f in "$W"/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }; done; exit 1; }
+cd "$W"
+
+for try in 1 2 3 4 5 6 7 8 9 10; do
+  PORT=$((20000 + RANDOM % 40000))
+  "$LOCALHUB" start --port "$PORT" > start.out 2>&1 && break
+  PORT=""
+done
+[ -n "$PORT" ] || fail "localhub did not start"
+CAF="$LOCALHUB_HOME/pki/root-ca.pem"
+
+# Device CA (verified on the hub) and the device identity.
+openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+openssl req -x509 -new -key ca.key -subj "/CN=iothub e2e CA" -days 30 -out ca.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+"$LOCALHUB" ca add devca ca.pem --verified > /dev/null
+"$LOCALHUB" device create --id dev-e2e --auth x509-ca > /dev/null
+
+# The chip: key generated inside, certificate issued by the CA, hub root as trust anchor.
+"$TRUSTM_SIM" --socket "$W/chip.sock" --state "$W/chip.state" > sim.out 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -S "$W/chip.sock" ] && break; sleep 0.05; done
+DEV="sim:$W/chip.sock"
+"$TRUSTM_CLI" --device "$DEV" personalize --device-id dev-e2e --ca-cert ca.pem --ca-key ca.key \
+  --trust-anchor "$CAF" > pers.out 2>&1 || fail "personalize"
+
+CS="HostName=localhost;DeviceId=dev-e2e;x509=true"
+echo "== telemetry + C2D"
+"$IOTHUB_SAMPLES/iothub-telemetry" --device "$DEV" --connection-string "$CS" --port "$PORT" \
+  --count 5 --interval-ms 100 --run-ms 6000 --outbox "$W/tel.outbox" > tel.out 2>&1 &
+P=$!; PIDS+=($P)
+for _ in $(seq 1 100); do grep -q '^connected' tel.out && break; sleep 0.1; done
+grep -q '^connected' tel.out || fail "telemetry sample did not connect"
+"$LOCALHUB" c2d send --device dev-e2e --data 'hello chip' --props 'color=blue;note=50%off!' --message-id m-1 > /dev/null
+wait $P || fail "telemetry sample exit status"
+grep -q '^done: 5 queued, 5 acknowledged, 0 still in the outbox, chip signatures 1$' tel.out || fail "telemetry summary"
+grep -qx 'C2D message: hello chip' tel.out || fail "C2D not printed"
+grep -qx '  property color = blue' tel.out || fail "C2D property color"
+grep -qx '  property note = 50%off!' tel.out || fail "C2D property note"
+grep -qx '  property $.mid = m-1' tel.out || fail "C2D message id"
+"$LOCALHUB" monitor-events --device dev-e2e --from-start --count 5 --timeout 5 --properties all > events.out 2>&1 \
+  || fail "monitor-events"
+grep -q '4-[0-9]*"' events.out || fail "hub did not receive message 4"
+grep -q 'application/json' events.out || fail "content type not seen by the hub"
+
+echo "== twin + methods"
+"$IOTHUB_SAMPLES/iothub-twin-methods" --device "$DEV" --connection-string "$CS" --port "$PORT" \
+  --run-ms 6000 --outbox "$W/twin.outbox" > twin.out 2>&1 &
+P=$!; PIDS+=($P)
+for _ in $(seq 1 100); do grep -q '^reported properties accepted' twin.out && break; sleep 0.1; done
+grep -q '^reported properties accepted (status 204' twin.out || fail "reported PATCH"
+"$LOCALHUB" method invoke --device dev-e2e --name reboot --payload '{"delay":1}' > method.out 2>&1 || fail "method invoke"
+grep -q '200' method.out || fail "method status"
+grep -q 'scheduled' method.out || fail "method payload"
+"$LOCALHUB" twin update --device dev-e2e --desired '{"interval":30}' > /dev/null
+for _ in $(seq 1 50); do grep -q '^desired update, version' twin.out && break; sleep 0.1; done
+grep -q '^desired update, version [0-9]*: {"interval":30' twin.out || fail "desired update"
+wait $P || true
+"$LOCALHUB" twin show --device dev-e2e > twin.json
+grep -q '"sample"' twin.json || fail "reported property not in the twin"
+
+echo "== DPS with the chip certificate"
+SCOPE=$("$LOCALHUB" --json dps show | sed -n 's/.*"idScope":[[:space:]]*"\([^"]*\)".*/\1/p')
+"$LOCALHUB" dps enrollment-group create --group-id g1 --ca devca > /dev/null
+"$TRUSTM_CLI" --device "$DEV" personalize --device-id reg-e2e --ca-cert ca.pem --ca-key ca.key \
+  --trust-anchor "$CAF" > pers2.out 2>&1 || fail "personalize for DPS"
+"$IOTHUB_SAMPLES/iothub-dps" --device "$DEV" --id-scope "$SCOPE" --dps-host localhost --port "$PORT" \
+  --count 2 --interval-ms 50 --timeout-ms 30000 --outbox "$W/dps.outbox" > dps.out 2>&1 || fail "dps sample"
+grep -q '^registering reg-e2e ' dps.out || fail "registration id is not the certificate CN"
+grep -q '^assigned to localhost as reg-e2e' dps.out || fail "assignment"
+grep -c '^message [01]: ok' dps.out | grep -qx 2 || fail "telemetry after DPS"
+"$LOCALHUB" device show --id reg-e2e > /dev/null || fail "DPS did not create the device"
+echo PASS
