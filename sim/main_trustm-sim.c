@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "trustm_sim/sim.h"
 
@@ -146,6 +147,11 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     if (export_dir) {
+        if (mkdir(export_dir, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "trustm-sim: cannot create '%s': %s\n", export_dir, strerror(errno));
+            trustm_sim_destroy(sim);
+            return 1;
+        }
         st = trustm_sim_export_ca(sim, export_dir);
         if (st != TMA_OK) {
             fprintf(stderr, "trustm-sim: cannot export the factory CA to '%s': %s\n", export_dir,

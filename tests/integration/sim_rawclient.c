@@ -625,6 +625,80 @@ static void shielded_checks(void)
           "resent response does not verify");
 }
 
+/* Write E0E1 with 1000 bytes of value v (chained command). With kill_at_end the
+ * last frame's request is sent and the daemon is killed (-9) without waiting. */
+static void write_e0e1(uint8_t v, bool kill_at_end)
+{
+    static uint8_t cmd[8 + 1000];
+    uint8_t r[16];
+    memcpy(cmd, "\x82\x40\x03\xEC\xE0\xE1\x00\x00", 8);
+    memset(cmd + 8, v, 1000);
+    if (!kill_at_end) {
+        size_t n = apdu(cmd, sizeof(cmd), r, sizeof(r));
+        REQUIRE(n == 4 && r[0] == 0, "writing 0xE0E1 failed");
+        return;
+    }
+    uint8_t pkt[272], w[300];
+    size_t off = 0, n = sizeof(cmd);
+    while (n - off > 271) {
+        pkt[0] = off == 0 ? 0x01 : 0x02;
+        memcpy(pkt + 1, cmd + off, 271);
+        send_packet(pkt, 272);
+        off += 271;
+    }
+    size_t take = n - off;
+    pkt[0] = 0x04;
+    memcpy(pkt + 1, cmd + off, take);
+    tx_nr = (uint8_t)((tx_nr + 1) & 3);
+    w[0] = 0x80;
+    w[1] = (uint8_t)((tx_nr << 2) | rx_nr);
+    w[2] = 0;
+    w[3] = (uint8_t)(take + 1);
+    memcpy(w + 4, pkt, take + 1);
+    uint16_t c = crc16(w + 1, take + 4);
+    w[5 + take] = (uint8_t)(c >> 8);
+    w[6 + take] = (uint8_t)c;
+    uint8_t hdr[4] = {0x01, 0x30, 0, (uint8_t)(take + 7)};
+    io_all(true, hdr, 4);
+    io_all(true, w, take + 7);
+    msleep_us((long)(rand() % 3000)); /* race the daemon's NVM write */
+    kill(daemon_pid, SIGKILL);
+    int st;
+    waitpid(daemon_pid, &st, 0);
+    daemon_pid = -1;
+    close(sock_fd);
+}
+
+/* kill -9 while a write is in flight: the state file is the old or the new object, never a mixture. */
+static void kill9_rounds(void)
+{
+    uint8_t v = 1;
+    for (int round = 0; round < 6; round++) {
+        int writes = 1 + rand() % 4;
+        for (int i = 0; i < writes; i++) {
+            write_e0e1(v++, false);
+        }
+        uint8_t last_ok = (uint8_t)(v - 1);
+        write_e0e1(v++, true);
+        tx_nr = rx_nr = 3;
+        start_daemon();
+        open_application();
+        static const uint8_t rd[] = {0x81, 0x00, 0x00, 0x06, 0xE0, 0xE1, 0x00, 0x00, 0x06, 0x11};
+        static uint8_t r[1100];
+        size_t n = apdu(rd, sizeof(rd), r, sizeof(r));
+        REQUIRE(n == 1004 && r[0] == 0, "0xE0E1 unreadable after kill -9 (%zu bytes)", n);
+        uint8_t got = r[4];
+        bool uniform = true;
+        for (size_t i = 4; i < n; i++) {
+            uniform &= r[i] == got;
+        }
+        CHECK(uniform && (got == last_ok || got == (uint8_t)(v - 1)),
+              "after kill -9: object holds %02X (uniform %d), expected %02X or %02X", got, uniform,
+              last_ok, (uint8_t)(v - 1));
+        v = (uint8_t)(got + 1); /* continue from what survived */
+    }
+}
+
 static void malformed_requests(void)
 {
     uint8_t out[16];
@@ -674,6 +748,11 @@ int main(int argc, char **argv)
     start_daemon();
     open_application();
     sign_and_verify("after restart");
+
+    /* kill -9 in the middle of NVM writes */
+    srand(12345);
+    kill9_rounds();
+    sign_and_verify("after kill -9");
 
     /* shielded connection with the new PBS (warm reset first: fresh PRL state) */
     CHECK(rpc(0x03, 0x30, 0, NULL, 0, NULL, 0, NULL) == 0, "warm reset refused");

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# trustm-sim daemon: command line, TCP listener (loopback only), garbage on
+# the socket, trace output, clean exit on SIGTERM (socket removed).
+set -u
+BIN="${TMA_BUILD_DIR:?}/sim/trustm-sim"
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+
+# --- command line
+check '"$BIN" --help | grep -q -- "--socket PATH"' "--help"
+check '"$BIN" --version | grep -q "^trustm-sim [0-9]"' "--version"
+"$BIN" >/dev/null 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 2 ] && [ $(wc -l <"$tmp/err") -eq 1 ]' "no arguments: exit 2 with one line (rc $rc)"
+"$BIN" --socket "$tmp/s" --addr 0x99 2>/dev/null; rc=$?
+check '[ $rc -eq 2 ]' "bad --addr accepted (rc $rc)"
+"$BIN" --socket "$tmp/s" --seed -4 2>/dev/null; rc=$?
+check '[ $rc -eq 2 ]' "bad --seed accepted (rc $rc)"
+"$BIN" --socket "$tmp/s" --bogus 2>/dev/null; rc=$?
+check '[ $rc -eq 2 ]' "unknown option accepted (rc $rc)"
+"$BIN" --socket "$tmp/s" --tcp 10.1.2.3:5000 2>/dev/null; rc=$?
+check '[ $rc -ne 0 ] && [ ! -e "$tmp/s" ]' "non-loopback TCP accepted (rc $rc)"
+"$BIN" --export-ca "$tmp/ca" 2>/dev/null; rc=$?
+check '[ $rc -eq 0 ] && openssl x509 -in "$tmp/ca/root.pem" -noout 2>/dev/null && openssl x509 -in "$tmp/ca/ca.pem" -noout 2>/dev/null' "--export-ca (rc $rc)"
+
+# --- daemon on a Unix socket and a random loopback TCP port
+port=""
+for try in 1 2 3 4 5 6 7 8; do
+  cand=$((20000 + RANDOM % 40000))
+  "$BIN" --socket "$tmp/s" --tcp "127.0.0.1:$cand" --trace "$tmp/trace" --seed 5 2>"$tmp/daemon.err" &
+  pid=$!
+  for i in $(seq 1 100); do
+    grep -q listening "$tmp/daemon.err" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$pid" 2>/dev/null && grep -q listening "$tmp/daemon.err"; then port=$cand; break; fi
+  wait "$pid" 2>/dev/null; pid=""
+done
+check '[ -n "$port" ]' "daemon did not start"
+[ -n "$port" ] || { echo "sim_daemon: $pass passed, $fail failed"; exit 1; }
+
+# request: hex string; prints the reply header+data as hex (reads n bytes)
+req() { # $1 = request hex, $2 = reply bytes to read
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf "$(echo "$1" | sed 's/\([0-9A-Fa-f][0-9A-Fa-f]\)/\\x\1/g; s/ //g')" >&3
+  timeout 5 head -c "$2" <&3 | od -An -tx1 | tr -d ' \n'
+  exec 3>&-
+}
+# I2C_STATE over TCP: write register pointer, read 4 bytes
+r=$(req "01 30 00 01 82" 3); check '[ "$r" = "000000" ]' "write ACK over TCP ($r)"
+r=$(req "02 30 00 04" 7); check '[ "$r" = "00000408800000" ]' "I2C_STATE over TCP ($r)"
+r=$(req "0A 30 00 00" 3); check '[ "$r" = "100000" ]' "unknown op -> 0x10 ($r)"
+r=$(req "01 31 00 01 82" 3); check '[ "$r" = "010000" ]' "other address -> NACK ($r)"
+r=$(req "01 30 00 02 82 00" 3); check '[ "$r" = "020000" ]' "write to read-only register -> data NACK ($r)"
+# garbage and half requests must not disturb the daemon
+for i in 1 2 3 4 5; do
+  exec 3<>"/dev/tcp/127.0.0.1/$port"; head -c $((RANDOM % 3000)) /dev/urandom >&3; exec 3>&-
+done
+exec 4<>"/dev/tcp/127.0.0.1/$port"; printf '\x01\x30\x10' >&4   # half a header, left open
+r=$(req "02 30 00 04" 7); check '[ "${r:0:8}" = "00000408" ]' "daemon still serving after garbage ($r)"
+exec 4>&-
+r=$(req "05 30 00 00" 3); check '[ "${r:0:2}" = "00" ]' "statistics op"
+check 'grep -q "DL \|\[ACK\]" "$tmp/trace"' "trace has transactions"
+
+# --- clean exit on SIGTERM
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
+check '[ $rc -eq 0 ]' "SIGTERM exit code $rc"
+check '[ ! -e "$tmp/s" ]' "socket file removed on exit"
+
+echo "sim_daemon: $pass passed, $fail failed"
+[ $fail -eq 0 ]
