@@ -166,8 +166,9 @@ int cmd_personalize(int argc, char **argv)
     unsigned long days;
     const struct curve *cv;
     struct ca ca;
-    struct tma_span ta = {NULL, 0};
-    uint8_t *ta_store = NULL;
+    struct tma_span ta = {NULL, 0}, backup = {NULL, 0};
+    uint8_t *ta_store = NULL, *backup_store = NULL;
+    const uint16_t backup_oid = 0xF1E0;
     struct dev d;
     uint8_t pt[97];
     size_t pl = 0;
@@ -183,6 +184,8 @@ int cmd_personalize(int argc, char **argv)
         HELP("usage: trustm personalize --device-id ID --ca-cert ca.pem --ca-key ca.key\n"
              "         [--slot 0xE0F1] [--cert-oid 0xE0E1] [--curve p256|p384] [--days 365]\n"
              "         [--trust-anchor FILE | --azure] [--ta-oid 0xE0E8] [--chain]\n"
+             "         (--azure: DigiCert Global Root G2 -> --ta-oid, Microsoft RSA Root CA\n"
+             "          2017 -> 0xF1E0, as 'trust-anchor write --azure')\n"
              "         [--out device.pem] [--csr-out device.csr]\n"
              "         [--bind --binding-out FILE] [--lock]\n"
              "The seed's personalization in one command: a key pair generated in SLOT, a CSR\n"
@@ -213,6 +216,10 @@ int cmd_personalize(int argc, char **argv)
         char p[512];
         if (azure && data_file("DigiCert_Global_Root_G2.der", p, sizeof(p)) != 0) goto out_ca;
         if (ta_prepare(azure ? p : ta_file, &ta_store, &ta) != 0) goto out_ca;
+        if (azure && (data_file("Microsoft_RSA_Root_Certificate_Authority_2017.der", p, sizeof(p)) != 0 ||
+                      ta_prepare(p, &backup_store, &backup) != 0)) {
+            goto out_ca;
+        }
     }
     if (dev_open(&d) != 0) goto out_ca;
 
@@ -226,6 +233,14 @@ int cmd_personalize(int argc, char **argv)
         if (obj_sizes(&d, ta_oid, &max_ta, NULL) != 0 || obj_locked(&d, ta_oid, &locked) != 0) goto out;
         if (locked || ta.len > max_ta) {
             fail("personalize: the trust anchor does not fit 0x%04X or it is locked; nothing changed", ta_oid);
+            goto out;
+        }
+    }
+    if (backup.ptr != NULL) {
+        size_t max_b = 0;
+        if (obj_sizes(&d, backup_oid, &max_b, NULL) != 0 || obj_locked(&d, backup_oid, &locked) != 0) goto out;
+        if (locked || backup.len > max_b) {
+            fail("personalize: the backup root does not fit 0x%04X or it is locked; nothing changed", backup_oid);
             goto out;
         }
     }
@@ -284,6 +299,10 @@ int cmd_personalize(int argc, char **argv)
     if (ta.ptr != NULL) {
         printf("[4/5] trust anchor -> 0x%04X\n", ta_oid);
         if (write_object(&d, ta_oid, ta.ptr, ta.len, "the trust anchor") != 0) goto out;
+        if (backup.ptr != NULL) {
+            printf("      backup root (Microsoft RSA Root CA 2017) -> 0x%04X\n", backup_oid);
+            if (write_object(&d, backup_oid, backup.ptr, backup.len, "the backup root") != 0) goto out;
+        }
     } else {
         printf("[4/5] trust anchor unchanged (no --trust-anchor / --azure)\n");
     }
@@ -318,6 +337,7 @@ out:
     }
 out_ca:
     free(ta_store);
+    free(backup_store);
     free_ca(&ca);
     return rc;
 }
@@ -443,6 +463,7 @@ int cmd_connect(int argc, char **argv)
     tma_status st;
     unsigned long i;
     bool pk_bound = false;
+    uint8_t *own_buf = NULL;
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
@@ -523,8 +544,25 @@ int cmd_connect(int argc, char **argv)
         cfg.address = address;
         cfg.ca.ptr = ca_buf;
         cfg.ca.len = ca_len;
-        cfg.own_chain.ptr = chain.raw.p;
-        cfg.own_chain.len = chain.raw.len;
+        /* The whole chain the object holds (leaf first) goes to the server. */
+        {
+            const mbedtls_x509_crt *c;
+            size_t total = 0;
+            for (c = &chain; c != NULL && c->raw.p != NULL; c = c->next) total += c->raw.len;
+            own_buf = malloc(total);
+            if (own_buf == NULL) {
+                free(ca_buf);
+                fail("connect: out of memory");
+                goto out;
+            }
+            total = 0;
+            for (c = &chain; c != NULL && c->raw.p != NULL; c = c->next) {
+                memcpy(own_buf + total, c->raw.p, c->raw.len);
+                total += c->raw.len;
+            }
+            cfg.own_chain.ptr = own_buf;
+            cfg.own_chain.len = total;
+        }
         cfg.own_key = &pk;
         cfg.rng = &rng;
         cfg.timeout_ms = 10000;
@@ -578,6 +616,7 @@ out:
         free(cl);
     }
     if (pk_bound) mbedtls_pk_free(&pk);
+    free(own_buf);
     mbedtls_x509_crt_free(&chain);
     mbedtls_x509_crt_free(&anchors);
     dev_close(&d);

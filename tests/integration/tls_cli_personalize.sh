@@ -58,4 +58,28 @@ fi
 step "a direct read of the key is refused by the chip"
 expect_fail "access conditions not satisfied" "$T" --device "$DEV" data read --oid 0xE0F1
 grep -qE '81 00 00 0[26] E0 F1' chip.trace || fail "the refused read is not in the trace"
+
+step "personalize --azure --chain --bind --lock on a second chip; connect over the shielded link"
+start_sim chip2
+"$T" --device "$DEV" personalize --device-id dev-002 --ca-cert ca.pem --ca-key ca.key --azure \
+  --chain --bind --binding-out "$W/b2.key" --lock | tee p2.out
+grep -q '^bound: ' p2.out || fail "no binding"
+for o in 0xE0E1 0xE0E8 0xE0F1; do
+  "$T" --device "$DEV" --binding "$W/b2.key" metadata show --oid $o | grep -q 'life cycle (LcsO): op' \
+    || fail "$o not locked"
+done
+"$T" --device "$DEV" --binding "$W/b2.key" data read --oid 0xE0E8 --out - | \
+  openssl x509 -inform DER -noout -subject | grep -q 'DigiCert Global Root G2' || fail "azure TA"
+"$T" --device "$DEV" --binding "$W/b2.key" data read --oid 0xF1E0 --out - | \
+  openssl x509 -inform DER -noout -subject | grep -q 'Microsoft RSA Root' || fail "azure backup"
+expect_fail "locked" "$T" --device "$DEV" --binding "$W/b2.key" personalize --device-id dev-003 \
+  --ca-cert ca.pem --ca-key ca.key
+start_tls_server srv.pem srv.key ca.pem 1
+: > chip2.trace
+"$T" --device "$DEV" --binding "$W/b2.key" connect --host localhost --port "$PORT" --ca ca.pem \
+  --send $'abc\n' --expect cba || fail "connect over the shielded connection"
+sleep 0.2
+grep -q 'Peer certificate: CN = dev-002' "$SRV_LOG" || fail "server did not see dev-002"
+grep -q 'CalcSign' chip2.trace && fail "CalcSign in plaintext on a bound chip"
+grep -q 'PRL SCTR' chip2.trace || fail "no protected records"
 echo PASS
