@@ -23,7 +23,9 @@ static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
     if (n != 1 || !m || (m->len && !m->buf) || m->addr > 0x7F) {
         return TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM);
     }
-    im.addr = m->addr;
+    /* The address comes from the device string ("/dev/i2c-1@0x30"): the
+     * port owns the bus topology, whatever trustm_cfg.addr says. */
+    im.addr = h->addr;
     im.flags = (m->flags & TRUSTM_I2C_READ) ? I2C_M_RD : 0;
     im.len = m->len;
     im.buf = m->buf;

@@ -48,3 +48,16 @@ if(TARGET trustm_sim AND EXISTS ${PROJECT_SOURCE_DIR}/include/trustm_sim/sim.h)
     LIBS trustm_stack_only trustm_stack_ports trustm_sim mbedx509 mbedcrypto tma_testlib
     LABELS integration TIMEOUT 300)
 endif()
+
+# The Linux i2c-dev port through an LD_PRELOAD shim onto the daemon's socket.
+if(TARGET trustm_stack_ports AND TARGET trustm-sim)
+  add_library(trustm_i2cdev_shim SHARED integration/i2cdev_shim.c)
+  target_compile_options(trustm_i2cdev_shim PRIVATE -fno-sanitize=all)
+  target_link_options(trustm_i2cdev_shim PRIVATE -fno-sanitize=all)
+  target_link_libraries(trustm_i2cdev_shim PRIVATE dl)
+  add_executable(trustm_i2cdev_client integration/trustm_i2cdev_client.c)
+  target_link_libraries(trustm_i2cdev_client PRIVATE trustm_stack_only trustm_stack_ports)
+  tma_add_script_test(NAME trustm_stack_i2cdev
+    SCRIPT ${PROJECT_SOURCE_DIR}/tests/integration/trustm_i2cdev.sh LABELS integration TIMEOUT 120)
+  add_dependencies(trustm_i2cdev_client trustm_i2cdev_shim trustm-sim)
+endif()

@@ -63,7 +63,8 @@ tma_status trustm_port_simsock_open(const char *where, bool realtime, struct tru
 /**
  * @brief Linux i2c-dev port: one I2C_RDWR message per transfer; an address
  * NACK (EREMOTEIO/ENXIO/EIO from the adapter) maps to TMA_C_NACK; no reset
- * line (reset() is NULL: use the soft reset).
+ * line (reset() is NULL: use the soft reset). Every transfer goes to addr,
+ * whatever address libtrustm puts in the message.
  * @param path  e.g. "/dev/i2c-1"
  * @param addr  7-bit address (0x30 for Trust M)
  */
