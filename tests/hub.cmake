@@ -24,3 +24,8 @@ if(TARGET localhub)
     LABELS "integration;interop" TIMEOUT 180)
   set_tests_properties(hub_interop_node PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+# Our own device client (examples/iothub-*) against localhub.
+if(TARGET localhub AND TARGET iothub_telemetry AND TARGET iothub_twin_methods AND TARGET iothub_dps)
+  tma_add_script_test(NAME hub_e2e_devclient SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hub_e2e_devclient.sh
+    LABELS e2e TIMEOUT 120)
+endif()
