@@ -507,98 +507,69 @@ tma_status mqtt_client_process(struct mqtt_client *c)
 
 /* ---------------------------------------------------------- requests */
 
-static tma_status request_checks(struct mqtt_client *c)
+/* Queue a PUBLISH (items = struct mqtt_publish), SUBSCRIBE or UNSUBSCRIBE;
+ * everything but QoS 0 takes an in-flight slot and a fresh packet id. */
+static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
+                          uint16_t *out_packet_id)
 {
+    struct mqtt_inflight *s = NULL;
+    struct mqtt_publish p;
+    uint16_t id = 0;
+    size_t len = 0;
+    uint8_t *at;
+    size_t room;
+    tma_status st;
+
     if (c->state != MQTT_STATE_CONNECTED) {
         return E(TMA_C_STATE);
     }
     if (c->resending || c->deferred != TMA_OK) {
         return TMA_WANT_WRITE; /* keep order: retransmissions go first */
     }
+    if (kind != MQTT_INFLIGHT_PUBLISH || ((const struct mqtt_publish *)items)->qos != 0) {
+        s = slot_free(c);
+        if (s == NULL) {
+            return E(TMA_C_FULL);
+        }
+        id = alloc_id(c);
+    }
+    room = tx_room(c);
+    at = c->cfg.tx_buf + c->tx_len;
+    if (kind == MQTT_INFLIGHT_PUBLISH) {
+        p = *(const struct mqtt_publish *)items;
+        p.dup = false;
+        p.packet_id = id;
+        st = mqtt_encode_publish(&p, at, room, &len);
+    } else if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
+        st = mqtt_encode_subscribe(id, (const struct mqtt_subscription *)items, n, at, room, &len);
+    } else {
+        st = mqtt_encode_unsubscribe(id, (const struct tma_span *)items, n, at, room, &len);
+    }
+    st = queued(c, st, len);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (s != NULL) {
+        s->kind = kind;
+        s->packet_id = id;
+        s->tag = tag;
+        s->seq = c->next_seq++;
+        s->resend = 0;
+    }
+    if (out_packet_id != NULL) {
+        *out_packet_id = id;
+    }
+    tx_kick(c);
     return TMA_OK;
 }
 
 tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish *msg, uint32_t tag,
                                uint16_t *out_packet_id)
 {
-    struct mqtt_publish p;
-    struct mqtt_inflight *s = NULL;
-    size_t n = 0;
-    tma_status st;
-
     if (c == NULL || msg == NULL || msg->qos > 1) {
         return E(TMA_C_BAD_PARAM);
     }
-    st = request_checks(c);
-    if (st != TMA_OK) {
-        return st;
-    }
-    p = *msg;
-    p.dup = false;
-    p.packet_id = 0;
-    if (p.qos == 1) {
-        s = slot_free(c);
-        if (s == NULL) {
-            return E(TMA_C_FULL);
-        }
-        p.packet_id = alloc_id(c);
-    }
-    (void)tx_room(c);
-    st = mqtt_encode_publish(&p, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n);
-    st = queued(c, st, n);
-    if (st != TMA_OK) {
-        return st;
-    }
-    if (s != NULL) {
-        s->kind = MQTT_INFLIGHT_PUBLISH;
-        s->packet_id = p.packet_id;
-        s->tag = tag;
-        s->seq = c->next_seq++;
-        s->resend = 0;
-    }
-    if (out_packet_id != NULL) {
-        *out_packet_id = p.packet_id;
-    }
-    tx_kick(c);
-    return TMA_OK;
-}
-
-static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n,
-                          uint16_t *out_packet_id)
-{
-    struct mqtt_inflight *s;
-    uint16_t id;
-    size_t len = 0;
-    tma_status st = request_checks(c);
-
-    if (st != TMA_OK) {
-        return st;
-    }
-    s = slot_free(c);
-    if (s == NULL) {
-        return E(TMA_C_FULL);
-    }
-    id = alloc_id(c);
-    (void)tx_room(c);
-    if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
-        st = mqtt_encode_subscribe(id, (const struct mqtt_subscription *)items, n, c->cfg.tx_buf + c->tx_len,
-                                   c->cfg.tx_cap - c->tx_len, &len);
-    } else {
-        st = mqtt_encode_unsubscribe(id, (const struct tma_span *)items, n, c->cfg.tx_buf + c->tx_len,
-                                     c->cfg.tx_cap - c->tx_len, &len);
-    }
-    st = queued(c, st, len);
-    if (st != TMA_OK) {
-        return st;
-    }
-    s->kind = kind;
-    s->packet_id = id;
-    s->seq = c->next_seq++;
-    if (out_packet_id != NULL) {
-        *out_packet_id = id;
-    }
-    tx_kick(c);
-    return TMA_OK;
+    return request(c, MQTT_INFLIGHT_PUBLISH, msg, 1, tag, out_packet_id);
 }
 
 tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
@@ -607,7 +578,7 @@ tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscr
     if (c == NULL || subs == NULL || n == 0) {
         return E(TMA_C_BAD_PARAM);
     }
-    return request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, n, out_packet_id);
+    return request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0, out_packet_id);
 }
 
 tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span *filters, size_t n,
@@ -616,7 +587,7 @@ tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span 
     if (c == NULL || filters == NULL || n == 0) {
         return E(TMA_C_BAD_PARAM);
     }
-    return request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, n, out_packet_id);
+    return request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, n, 0, out_packet_id);
 }
 
 tma_status mqtt_client_disconnect(struct mqtt_client *c)
@@ -688,65 +659,62 @@ uint32_t mqtt_client_retransmit_count(const struct mqtt_client *c)
 
 /* ---------------------------------------------------------- blocking */
 
+enum wait_what { WAIT_CONNACK, WAIT_ACK, WAIT_FLUSH };
+
+/* One loop for the three blocking helpers. */
+static tma_status wait_for(struct mqtt_client *c, enum wait_what what, uint16_t id, uint32_t timeout_ms)
+{
+    uint64_t start = now_ms(c);
+    for (;;) {
+        bool done;
+        tma_status st = mqtt_client_process(c);
+        if (st < 0) {
+            return st;
+        }
+        if (what == WAIT_CONNACK) {
+            done = st == TMA_OK;
+        } else if (what == WAIT_ACK) {
+            done = !mqtt_client_is_pending(c, id);
+            if (done && c->last_ack_id == id && c->last_ack_refused) {
+                return MQTT_E_SUBSCRIBE_REFUSED;
+            }
+        } else {
+            done = c->tx_head == c->tx_len && !c->resending;
+        }
+        if (done) {
+            return TMA_OK;
+        }
+        if (elapsed(now_ms(c), start) >= timeout_ms) {
+            if (what == WAIT_CONNACK) {
+                (void)fail(c, E(TMA_C_TIMEOUT));
+            }
+            return E(TMA_C_TIMEOUT);
+        }
+    }
+}
+
 tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_transport *tr,
                                     const struct mqtt_connect *opts, uint32_t timeout_ms)
 {
-    uint64_t start;
     tma_status st = mqtt_client_connect(c, tr, opts);
     if (st < 0) {
         return st;
     }
-    start = now_ms(c);
-    for (;;) {
-        st = mqtt_client_process(c);
-        if (st != TMA_IN_PROGRESS) {
-            return st;
-        }
-        if (elapsed(now_ms(c), start) >= timeout_ms) {
-            (void)fail(c, E(TMA_C_TIMEOUT));
-            return E(TMA_C_TIMEOUT);
-        }
-    }
+    return wait_for(c, WAIT_CONNACK, 0, timeout_ms);
 }
 
 tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint32_t timeout_ms)
 {
-    uint64_t start;
     if (c == NULL || packet_id == 0) {
         return E(TMA_C_BAD_PARAM);
     }
-    start = now_ms(c);
-    for (;;) {
-        tma_status st = mqtt_client_process(c);
-        if (st < 0) {
-            return st;
-        }
-        if (!mqtt_client_is_pending(c, packet_id)) {
-            return (c->last_ack_id == packet_id && c->last_ack_refused) ? MQTT_E_SUBSCRIBE_REFUSED : TMA_OK;
-        }
-        if (elapsed(now_ms(c), start) >= timeout_ms) {
-            return E(TMA_C_TIMEOUT);
-        }
-    }
+    return wait_for(c, WAIT_ACK, packet_id, timeout_ms);
 }
 
 tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms)
 {
-    uint64_t start;
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
-    start = now_ms(c);
-    for (;;) {
-        tma_status st = mqtt_client_process(c);
-        if (st < 0) {
-            return st;
-        }
-        if (c->tx_head == c->tx_len && !c->resending) {
-            return TMA_OK;
-        }
-        if (elapsed(now_ms(c), start) >= timeout_ms) {
-            return E(TMA_C_TIMEOUT);
-        }
-    }
+    return wait_for(c, WAIT_FLUSH, 0, timeout_ms);
 }
