@@ -254,10 +254,54 @@ static tma_status on_incoming_publish(struct mqtt_client *c, const struct mqtt_p
     return TMA_OK;
 }
 
+/* PUBACK, SUBACK, UNSUBACK: free the matching slot, then tell the application.
+ * Unknown ids (late duplicates after a reconnect) are ignored. */
+static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
+{
+    struct mqtt_suback sa;
+    struct mqtt_inflight *s;
+    uint8_t kind;
+    uint32_t tag;
+    tma_status st;
+
+    sa.codes.ptr = NULL;
+    sa.codes.len = 0;
+    if (pkt->type == MQTT_SUBACK) {
+        kind = MQTT_INFLIGHT_SUBSCRIBE;
+        st = mqtt_decode_suback(pkt, &sa);
+    } else {
+        kind = pkt->type == MQTT_PUBACK ? MQTT_INFLIGHT_PUBLISH : MQTT_INFLIGHT_UNSUBSCRIBE;
+        st = mqtt_decode_ack(pkt, &sa.packet_id);
+    }
+    if (st != TMA_OK) {
+        return st;
+    }
+    s = slot_find(c, kind, sa.packet_id);
+    if (s == NULL) {
+        return TMA_OK;
+    }
+    tag = s->tag;
+    slot_clear(s);
+    if (kind == MQTT_INFLIGHT_PUBLISH) {
+        if (c->cfg.cb.on_puback != NULL) {
+            c->cfg.cb.on_puback(c->cfg.cb.user, sa.packet_id, tag);
+        }
+        return TMA_OK;
+    }
+    c->last_ack_id = sa.packet_id;
+    c->last_ack_refused = sa.codes.len != 0 && memchr(sa.codes.ptr, MQTT_SUBACK_FAILURE, sa.codes.len) != NULL;
+    if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
+        if (c->cfg.cb.on_suback != NULL) {
+            c->cfg.cb.on_suback(c->cfg.cb.user, sa.packet_id, sa.codes.ptr, sa.codes.len);
+        }
+    } else if (c->cfg.cb.on_unsuback != NULL) {
+        c->cfg.cb.on_unsuback(c->cfg.cb.user, sa.packet_id);
+    }
+    return TMA_OK;
+}
+
 static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt)
 {
-    uint16_t id = 0;
-    struct mqtt_inflight *s;
     tma_status st;
 
     c->last_rx_ms = now_ms(c);
@@ -269,57 +313,9 @@ static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt
     case MQTT_PUBLISH:
         return on_incoming_publish(c, pkt);
     case MQTT_PUBACK:
-        st = mqtt_decode_ack(pkt, &id);
-        if (st != TMA_OK) {
-            return st;
-        }
-        s = slot_find(c, MQTT_INFLIGHT_PUBLISH, id);
-        if (s != NULL) { /* unknown ids: late duplicates, ignored */
-            uint32_t tag = s->tag;
-            slot_clear(s);
-            if (c->cfg.cb.on_puback != NULL) {
-                c->cfg.cb.on_puback(c->cfg.cb.user, id, tag);
-            }
-        }
-        return TMA_OK;
-    case MQTT_SUBACK: {
-        struct mqtt_suback sa;
-        size_t i;
-        st = mqtt_decode_suback(pkt, &sa);
-        if (st != TMA_OK) {
-            return st;
-        }
-        s = slot_find(c, MQTT_INFLIGHT_SUBSCRIBE, sa.packet_id);
-        if (s != NULL) {
-            slot_clear(s);
-            c->last_ack_id = sa.packet_id;
-            c->last_ack_refused = false;
-            for (i = 0; i < sa.codes.len; i++) {
-                if (sa.codes.ptr[i] == MQTT_SUBACK_FAILURE) {
-                    c->last_ack_refused = true;
-                }
-            }
-            if (c->cfg.cb.on_suback != NULL) {
-                c->cfg.cb.on_suback(c->cfg.cb.user, sa.packet_id, sa.codes.ptr, sa.codes.len);
-            }
-        }
-        return TMA_OK;
-    }
+    case MQTT_SUBACK:
     case MQTT_UNSUBACK:
-        st = mqtt_decode_ack(pkt, &id);
-        if (st != TMA_OK) {
-            return st;
-        }
-        s = slot_find(c, MQTT_INFLIGHT_UNSUBSCRIBE, id);
-        if (s != NULL) {
-            slot_clear(s);
-            c->last_ack_id = id;
-            c->last_ack_refused = false;
-            if (c->cfg.cb.on_unsuback != NULL) {
-                c->cfg.cb.on_unsuback(c->cfg.cb.user, id);
-            }
-        }
-        return TMA_OK;
+        return on_ack(c, pkt);
     case MQTT_PINGRESP:
         st = mqtt_decode_empty(pkt);
         if (st == TMA_OK) {
