@@ -198,6 +198,9 @@ static tma_status exec_out(struct trustm *t, uint8_t protect, struct apdu *a, ui
     st = apdu_exec(t, protect, a, session == TRUSTM_OID_EXPORT ? out : NULL, cap, &n);
     if (st == TMA_OK && (session == TRUSTM_OID_EXPORT) != (n != 0)) {
         st = MALFORMED;
+        if (out != NULL) {
+            memset(out, 0, n); /* never hand out half a secret */
+        }
     }
     if (out_len != NULL) {
         *out_len = st == TMA_OK ? n : 0;
@@ -251,7 +254,11 @@ tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uin
     }
     apdu_tlv(&a, 0x02, data, data_len);
     st = exec_out(t, protect, &a, session, out, key_len, &n);
-    return st == TMA_OK && session == TRUSTM_OID_EXPORT && n != key_len ? MALFORMED : st;
+    if (st == TMA_OK && session == TRUSTM_OID_EXPORT && n != key_len) {
+        memset(out, 0, n);
+        st = MALFORMED;
+    }
+    return st;
 }
 
 #if TRUSTM_CFG_RSA

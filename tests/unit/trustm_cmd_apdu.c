@@ -527,6 +527,14 @@ static void derive_prf_and_hkdf(void **state)
                                        seed, 48, NULL, 0, 40, TRUSTM_OID_EXPORT, key),
                      TMA_OK);
     assert_int_equal(fake_last_protect, TRUSTM_PROTECT_CMD);
+    /* a short key is refused and not left behind in the output */
+    fake_expect(NULL, 0, (const uint8_t *)"\0\0\0\x10" "0123456789abcdef", 20);
+    assert_int_equal(trustm_derive_key(T, NONE, TRUSTM_KDF_PRF_SHA256, 0xE100, seed, 48, NULL,
+                                       0, 40, TRUSTM_OID_EXPORT, key),
+                     TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    for (size_t i = 0; i < 16; i++) {
+        assert_int_equal(key[i], 0);
+    }
 #if !TRUSTM_CFG_V3
     assert_int_equal(trustm_derive_key(T, NONE, TRUSTM_KDF_HKDF_SHA256, 0xF1D0, salt, 4, info,
                                        3, 32, TRUSTM_OID_EXPORT, key),
