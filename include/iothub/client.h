@@ -31,6 +31,13 @@
 extern "C" {
 #endif
 
+/** Set to 0 to compile out SAS authentication (X.509 only): saves the
+ *  Base64/HMAC/token code on small targets. A config with sas_key then gets
+ *  TMA_C_UNSUPPORTED. */
+#ifndef IOTHUB_CFG_SAS
+#define IOTHUB_CFG_SAS 1
+#endif
+
 /** Opens and closes the byte stream to the hub (TCP, TLS, ...). */
 struct iothub_connector {
     void *ctx;

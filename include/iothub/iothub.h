@@ -121,6 +121,7 @@ tma_status iothub_sas_resource(const struct iothub_identity *id, char *out, size
 
 /**
  * @brief The string to sign: urlenc(@p resource) "\n" @p expiry (decimal).
+ * @p expiry (Unix seconds) must fit 32 bits (until 2106), else TMA_C_BAD_PARAM.
  */
 tma_status iothub_sas_string_to_sign(const char *resource, uint64_t expiry, char *out, size_t cap,
                                      size_t *out_len);

@@ -116,6 +116,11 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
         (cfg->sas_key != NULL && (cfg->hmac.hmac_sha256 == NULL || cfg->wall.now_ms == NULL))) {
         return E_BAD;
     }
+#if !IOTHUB_CFG_SAS
+    if (cfg->sas_key != NULL) {
+        return IOTHUB_E(TMA_C_UNSUPPORTED);
+    }
+#endif
     memset(c, 0, sizeof(*c));
     c->cfg = *cfg;
     if (c->cfg.retry.min_ms == 0u && c->cfg.retry.max_ms == 0u) {
@@ -206,6 +211,7 @@ static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *ou
     out->user_name.ptr = (const uint8_t *)(p + used);
     out->user_name.len = n;
     used += n + 1u;
+#if IOTHUB_CFG_SAS
     if (c->cfg.sas_key != NULL) {
         char *res = p + used;
         size_t rlen = 0;
@@ -224,7 +230,9 @@ static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *ou
         out->password.ptr = (const uint8_t *)(res + rlen + 1u);
         out->password.len = n;
         c->sas_renew_ms = iothub_sas_renew_at(wall_s, expiry) * 1000u;
-    } else {
+    } else
+#endif
+    {
         /* X.509: empty password, as Azure Embedded C sends. */
         out->password.ptr = (const uint8_t *)(p + used - 1u);
         out->password.len = 0u;
@@ -401,6 +409,7 @@ tma_status iothub_client_step(struct iothub_client *c)
     if (c->state != IOTHUB_STATE_CONNECTED) {
         return TMA_OK;
     }
+#if IOTHUB_CFG_SAS
     /* SAS renewal: MQTT 3.1.1 cannot re-authenticate in band, so reconnect. */
     if (c->sas_renew_ms != 0u && c->cfg.wall.now_ms(c->cfg.wall.ctx) >= c->sas_renew_ms) {
         (void)mqtt_client_disconnect(&c->mqtt);
@@ -412,6 +421,7 @@ tma_status iothub_client_step(struct iothub_client *c)
         emit(c, IOTHUB_EVENT_DISCONNECTED, c->last_reason);
         return TMA_OK;
     }
+#endif
     st = pump_outbox(c);
     if (st != TMA_OK) {
         if (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_STORE) {

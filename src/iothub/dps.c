@@ -61,7 +61,7 @@ tma_status dps_register_topic(uint32_t rid, char *out, size_t cap, size_t *out_l
     }
     wb_init(&w, out, cap);
     wb_str(&w, "$dps/registrations/PUT/iotdps-register/?$rid=");
-    wb_u64(&w, rid);
+    wb_u32(&w, rid);
     return wb_finish(&w, out_len);
 }
 
@@ -74,7 +74,7 @@ tma_status dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *out,
     }
     wb_init(&w, out, cap);
     wb_str(&w, "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=");
-    wb_u64(&w, rid);
+    wb_u32(&w, rid);
     wb_str(&w, "&operationId=");
     wb_enc(&w, (const char *)operation_id.ptr, operation_id.len);
     return wb_finish(&w, out_len);

@@ -60,7 +60,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         return TMA_OK;
     }
     wb_init(&w, ridtxt, sizeof(ridtxt));
-    wb_u64(&w, c->rid);
+    wb_u32(&w, c->rid);
     (void)wb_finish(&w, &n);
     if (rt.rid.len != n || memcmp(rt.rid.ptr, ridtxt, n) != 0) {
         return TMA_OK; /* a stale reply */
@@ -166,6 +166,7 @@ static tma_status do_connect(struct dps_client *c)
     opts.user_name.ptr = (const uint8_t *)p;
     opts.user_name.len = n;
     used = n + 1u;
+#if IOTHUB_CFG_SAS
     if (c->cfg.sas_key != NULL) {
         char *res = p + used;
         size_t rlen = 0;
@@ -182,6 +183,11 @@ static tma_status do_connect(struct dps_client *c)
         opts.password.ptr = (const uint8_t *)(res + rlen + 1u);
         opts.password.len = n;
     }
+#else
+    if (c->cfg.sas_key != NULL) {
+        return D_ERR(TMA_C_UNSUPPORTED);
+    }
+#endif
     opts.keep_alive_s = 60u;
     opts.clean_session = true; /* DPS sessions are never persistent (spec 6.1) */
     st = c->cfg.connector.open(c->cfg.connector.ctx, &c->tr, &used_key);

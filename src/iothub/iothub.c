@@ -277,13 +277,14 @@ tma_status iothub_sas_string_to_sign(const char *resource, uint64_t expiry, char
                                      size_t *out_len)
 {
     struct wbuf w;
-    if (resource == NULL || resource[0] == '\0' || !out_ok(out, cap, out_len)) {
+    if (resource == NULL || resource[0] == '\0' || !out_ok(out, cap, out_len) ||
+        expiry > UINT32_MAX) {
         return E_BAD;
     }
     wb_init(&w, out, cap);
     wb_enc(&w, resource, strlen(resource));
     wb_putc(&w, '\n');
-    wb_u64(&w, expiry);
+    wb_u32(&w, (uint32_t)expiry);
     return wb_finish(&w, out_len);
 }
 
@@ -307,7 +308,7 @@ tma_status iothub_sas_password(const char *resource, const char *key_b64, const 
     tma_status st = IOTHUB_E(TMA_C_FAILED);
 
     if (resource == NULL || resource[0] == '\0' || key_b64 == NULL || ops == NULL ||
-        ops->hmac_sha256 == NULL || !out_ok(out, cap, out_len)) {
+        ops->hmac_sha256 == NULL || !out_ok(out, cap, out_len) || expiry > UINT32_MAX) {
         return E_BAD;
     }
     if (iothub_base64_decode(key_b64, strlen(key_b64), key, sizeof(key), &key_len) != TMA_OK ||
@@ -327,7 +328,7 @@ tma_status iothub_sas_password(const char *resource, const char *key_b64, const 
             wb_str(&w, "&sig=");
             wb_str(&w, "0123456789012345678901234567890123456789012%3D"); /* 44 b64 chars, '=' encoded */
             wb_str(&w, "&se=");
-            wb_u64(&w, expiry);
+            wb_u32(&w, (uint32_t)expiry);
             if (key_name != NULL) {
                 wb_str(&w, "&skn=");
                 wb_enc(&w, key_name, strlen(key_name));
@@ -350,7 +351,7 @@ tma_status iothub_sas_password(const char *resource, const char *key_b64, const 
     wb_str(&w, "&sig=");
     wb_enc(&w, sig, sig_len);
     wb_str(&w, "&se=");
-    wb_u64(&w, expiry);
+    wb_u32(&w, (uint32_t)expiry);
     if (key_name != NULL) {
         wb_str(&w, "&skn=");
         wb_enc(&w, key_name, strlen(key_name));
@@ -634,7 +635,7 @@ tma_status iothub_twin_get_topic(uint32_t rid, char *out, size_t cap, size_t *ou
     }
     wb_init(&w, out, cap);
     wb_str(&w, "$iothub/twin/GET/?$rid=");
-    wb_u64(&w, rid);
+    wb_u32(&w, rid);
     return wb_finish(&w, out_len);
 }
 
@@ -646,7 +647,7 @@ tma_status iothub_twin_patch_topic(uint32_t rid, char *out, size_t cap, size_t *
     }
     wb_init(&w, out, cap);
     wb_str(&w, "$iothub/twin/PATCH/properties/reported/?$rid=");
-    wb_u64(&w, rid);
+    wb_u32(&w, rid);
     return wb_finish(&w, out_len);
 }
 
@@ -796,7 +797,7 @@ tma_status iothub_method_response_topic(uint16_t status, struct tma_span rid, ch
     }
     wb_init(&w, out, cap);
     wb_str(&w, "$iothub/methods/res/");
-    wb_u64(&w, status);
+    wb_u32(&w, status);
     wb_str(&w, "/?$rid=");
     wb_mem(&w, (const char *)rid.ptr, rid.len);
     return wb_finish(&w, out_len);

@@ -30,9 +30,10 @@ void wb_str(struct wbuf *w, const char *s)
     wb_mem(w, s, strlen(s));
 }
 
-void wb_u64(struct wbuf *w, uint64_t v)
+void wb_u32(struct wbuf *w, uint32_t v)
 {
-    char tmp[20];
+    /* 32-bit on purpose: no 64-bit division helper on small targets. */
+    char tmp[10];
     size_t n = 0u;
     do {
         tmp[n++] = (char)('0' + (int)(v % 10u));

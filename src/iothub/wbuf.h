@@ -18,7 +18,7 @@ void wb_init(struct wbuf *w, char *out, size_t cap);
 void wb_putc(struct wbuf *w, char c);
 void wb_mem(struct wbuf *w, const char *s, size_t n);
 void wb_str(struct wbuf *w, const char *s);
-void wb_u64(struct wbuf *w, uint64_t v);
+void wb_u32(struct wbuf *w, uint32_t v);
 /* Percent-encode: everything outside A-Z a-z 0-9 - _ . ~ as %XX (upper hex). */
 void wb_enc(struct wbuf *w, const char *s, size_t n);
 /* NUL-terminate and produce the builder's status and *out_len. */

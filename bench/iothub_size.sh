@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Cortex-M4 -Os code size of the MQTT client plus the IoT Hub client, linked
+# with --gc-sections into a dummy application that references the features of
+# each row (so only what a device would link is counted). newlib-nano; the
+# first row is the empty application (C runtime start-up) to subtract.
+# Usage: bench/iothub_size.sh   (needs gcc-arm-none-eabi, libnewlib-arm-none-eabi)
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+CC="arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os -std=c99 -ffunction-sections -fdata-sections -I$SRC/include"
+cat > "$W/app.c" <<'C'
+#include "iothub/client.h"
+#include "iothub/dps_client.h"
+struct iothub_client c; struct iothub_client_config cfg; struct dps_client d; struct dps_client_config dcfg;
+int main(void) {
+#ifdef WITH_HUB
+  iothub_client_init(&c, &cfg);
+  for (;;) {
+    struct tma_span s = {0, 0};
+    iothub_client_step(&c); iothub_client_send_telemetry(&c, 0, 0, 0, 0, 0);
+#ifdef WITH_TWIN
+    iothub_client_twin_get(&c, 0); iothub_client_twin_patch(&c, s, 0); iothub_client_method_respond(&c, s, 200, s);
+#endif
+#ifdef WITH_DPS
+    dps_client_init(&d, &dcfg); dps_client_step(&d);
+#endif
+    (void)s;
+  }
+#endif
+  return 0;
+}
+void _exit(int x); void _exit(int x) { (void)x; for (;;) {} }
+C
+printf '%-8s %-38s %8s\n' "SAS" "features" "text"
+for sas in 0 1; do
+  rm -f "$W"/*.o
+  for f in "$SRC"/src/iothub/{wbuf,json,iothub,twin,dps,retry,outbox,client,dps_client}.c; do
+    $CC -DIOTHUB_CFG_SAS=$sas -I"$SRC/src/iothub" -c "$f" -o "$W/ih_$(basename "$f" .c).o"
+  done
+  for f in "$SRC"/src/mqtt/{packet,client}.c "$SRC"/src/common/status.c; do
+    $CC -c "$f" -o "$W/x_$(basename "$f" .c).o"
+  done
+  for feat in "" "-DWITH_HUB" "-DWITH_HUB -DWITH_TWIN" "-DWITH_HUB -DWITH_TWIN -DWITH_DPS"; do
+    $CC -DIOTHUB_CFG_SAS=$sas $feat "$W/app.c" "$W"/ih_*.o "$W"/x_*.o -Wl,--gc-sections \
+      -specs=nano.specs -specs=nosys.specs -o "$W/app.elf" 2>/dev/null
+    text=$(arm-none-eabi-size "$W/app.elf" | awk 'NR==2 {print $1}')
+    name=${feat:-"(empty application)"}
+    name=${name//-DWITH_HUB/hub: telemetry+C2D}
+    name=${name//-DWITH_TWIN/+twin+methods}
+    name=${name//-DWITH_DPS/+DPS}
+    printf '%-8s %-38s %8s\n' "$sas" "$name" "$text"
+  done
+done
