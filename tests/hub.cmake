@@ -29,3 +29,10 @@ if(TARGET localhub AND TARGET iothub_telemetry AND TARGET iothub_twin_methods AN
   tma_add_script_test(NAME hub_e2e_devclient SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hub_e2e_devclient.sh
     LABELS e2e TIMEOUT 120)
 endif()
+if(TARGET localhub_core)
+  tma_add_fuzz(NAME hub_twin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_hub_twin.c
+    LIBS localhub_core CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/hub/fuzz_twin)
+  if(TARGET fuzz_hub_twin)
+    target_compile_definitions(fuzz_hub_twin PRIVATE _POSIX_C_SOURCE=200809L)
+  endif()
+endif()
