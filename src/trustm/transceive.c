@@ -248,50 +248,55 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
     return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
 }
 
-static uint32_t u16at(const uint8_t *h, unsigned i)
-{
-    return (uint32_t)h[i] << 8 | h[i + 1];
-}
+/* Expected busy time of a command: base ms, plus per_us for every byte of
+ * the length `len` names: 1 = InLen, 2 = the u16 at offset 4 (GetRandom),
+ * 3 = the u16 at offset 8 (GetDataObject; counted up to 512, a typical
+ * certificate). param 0 matches any. First match wins. */
+struct hint {
+    uint8_t cmd, param, per_us, len;
+    uint16_t base_ms;
+};
+
+static const struct hint hints[] = {
+    {0x01, 0x01, 0, 0, 8},     {0x01, 0, 100, 3, 5},     {0x02, 0, 195, 1, 5},
+    {0x0C, 0, 20, 2, 3},       {0x30, 0, 67, 1, 2},      {0x31, 0x11, 0, 0, 65},
+    {0x31, 0, 0, 0, 80},       {0x32, 0x11, 0, 0, 85},   {0x32, 0, 0, 0, 20},
+    {0x33, 0, 0, 0, 60},       {0x34, 0x08, 0, 0, 130},  {0x34, 0x09, 0, 0, 130},
+    {0x34, 0x0A, 0, 0, 130},   {0x34, 0, 0, 0, 50},      {0x38, 0x42, 0, 0, 2900},
+    {0x38, 0x41, 0, 0, 500},   {0x38, 0x04, 0, 0, 127},  {0x38, 0x15, 0, 0, 127},
+    {0x38, 0x05, 0, 0, 248},   {0x38, 0x16, 0, 0, 248},  {0x38, 0, 0, 0, 55},
+    {0x39, 0, 0, 0, 20},       {0x1E, 0, 0, 0, 20},      {0x1F, 0, 0, 0, 90},
+    {0x14, 0x20, 234, 1, 60},  {0x14, 0x21, 234, 1, 60}, {0x14, 0x22, 234, 1, 60},
+    {0x14, 0, 90, 1, 5},       {0x15, 0, 90, 1, 5},      {0x70, 0x01, 0, 0, 15},
+    {0x70, 0, 0, 0, 5},        {0x71, 0x01, 0, 0, 30},   {0x71, 0, 0, 0, 3},
+};
 
 /* Expected chip busy time in ms for a command APDU whose first 10 bytes are
  * h (spec section 10: V3 at 400 kHz and 15 mA, plus the size-dependent
- * parts the datasheet gives for data, random, hash and symmetric commands).
- * The first poll for the response comes 1 ms after it; where the APDU does
- * not tell the key type, the fastest (P-256, RSA-1024) is assumed and the
- * back-off covers the rest. */
+ * parts the datasheet gives for data, random, hash and symmetric commands),
+ * rounded up, plus 1 ms. Where the APDU does not tell the key type, the
+ * fastest (P-256, RSA-1024) is assumed and the back-off covers the rest. */
 uint32_t trustm_hint_ms(const uint8_t *h, size_t len, uint8_t protect)
 {
-    uint32_t in = (uint32_t)len - 4u;
-    uint32_t us;
-    uint8_t p = h[1];
-    switch (h[0] & 0x7Fu) {
-    case 0x01: /* GetDataObject: 5 ms + 0.1 ms per byte read (assume <= 512) */
-        us = 5000u + 100u * (p ? 32u : (u16at(h, 8) < 512u ? u16at(h, 8) : 512u));
-        break;
-    case 0x02: us = 5000u + 195u * in; break;
-    case 0x0C: us = 3000u + 20u * u16at(h, 4); break;
-    case 0x30: us = 2000u + 67u * in; break;
-    case 0x31: us = p == 0x11 ? 65000u : 80000u; break;
-    case 0x32: us = p == 0x11 ? 85000u : 20000u; break;
-    case 0x33: us = 60000u; break;
-    case 0x34: us = p >= 0x08 ? 130000u : 50000u; break;
-    case 0x38:
-        us = p == 0x42 ? 2900000u : p == 0x41 ? 500000u
-             : (p & 0x0Fu) == 0x04 || p == 0x15 ? 126500u
-             : (p & 0x0Fu) == 0x05 || p == 0x16 ? 247500u : 55000u;
-        break;
-    case 0x39: us = 20000u; break;
-    case 0x1E: us = 20000u; break;
-    case 0x1F: us = 90000u; break;
-    case 0x14:
-    case 0x15: us = p >= 0x20 ? 60000u + 234u * in : 5000u + 90u * in; break;
-    case 0x70: us = p == 0x01 ? 15000u : 5000u; break;
-    case 0x71: us = p == 0x01 ? 30000u : 3000u; break;
-    default: us = 1000u; break;
+    const struct hint *e = hints;
+    uint32_t n = 0, us;
+    uint8_t c = (uint8_t)(h[0] & 0x7Fu);
+    while (e < hints + sizeof hints / sizeof hints[0] &&
+           (e->cmd != c || (e->param && e->param != h[1]))) {
+        e++;
     }
-    if (protect & 3u) {
-        us += 7000u; /* AES-CCM of the records */
+    if (e == hints + sizeof hints / sizeof hints[0]) {
+        return 2;
     }
+    if (e->len == 1) {
+        n = (uint32_t)len - 4u;
+    } else if (e->len > 1) {
+        n = (uint32_t)h[e->len == 2 ? 4 : 8] << 8 | h[e->len == 2 ? 5 : 9];
+        if (e->len == 3 && n > 512u) {
+            n = 512u;
+        }
+    }
+    us = e->base_ms * 1000u + e->per_us * n + ((protect & 3u) ? 7000u : 0u);
     return (us + 999u) / 1000u + 1u;
 }
 
