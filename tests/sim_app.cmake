@@ -22,3 +22,9 @@ if(TARGET trustm_sim)
   # the shared replay driver needs scandir() (POSIX 2008) under -std=c11
   target_compile_definitions(fuzz_sim_apdu PRIVATE _POSIX_C_SOURCE=200809L)
 endif()
+# Through the daemon (SIM-PROTO's trustm-sim): persistence across restarts and kill -9.
+if(TARGET trustm_sim AND TARGET trustm-sim)
+  add_executable(sim_app_client integration/sim_app_client.c)
+  tma_add_script_test(NAME sim_app_persist SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/sim_app_persist.sh
+    LABELS integration TIMEOUT 180 ARGS $<TARGET_FILE:trustm-sim> $<TARGET_FILE:sim_app_client>)
+endif()
