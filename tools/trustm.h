@@ -12,20 +12,15 @@
 
 #define TOOL_VERSION "0.1.0"
 
-struct trustm_sim;
+struct trustm_port_handle;
 
 /* ---- device ------------------------------------------------------------- */
 
 struct dev {
     struct trustm chip;
     struct trustm_port port;
-    struct trustm_sim *sim; /* in-process simulator, or NULL */
-    int fd;                 /* socket or i2c-dev fd, or -1 */
-    int lock_fd;            /* i2c-dev: flock file, or -1 */
-    uint8_t addr;
+    struct trustm_port_handle *handle; /* port_open.h: owns the connection */
     uint8_t protect;        /* TRUSTM_PROTECT_BOTH once bound, else NONE */
-    bool no_sleep_op;       /* socket: daemon lacks the virtual-sleep op */
-    uint64_t virt_us;       /* socket: time slept in the daemon's clock */
     bool open;
     char what[300];         /* device string, for messages */
 };

@@ -565,7 +565,6 @@ int cmd_trust_anchor(int argc, char **argv)
     char p1[512], p2[512];
 
     memset(&d, 0, sizeof(d));
-    d.fd = -1;
     if (parse_opts(argc, argv, opts, pos, 2, &np, &help) != 0) return 1;
     if (help || np == 0)
         HELP("usage: trustm trust-anchor write [--oid 0xE0E8] FILE\n"
@@ -624,7 +623,7 @@ int cmd_trust_anchor(int argc, char **argv)
     }
     rc = 0;
 done:
-    if (d.open || d.sim || d.fd >= 0) dev_close(&d);
+    dev_close(&d);
     free(s1);
     free(s2);
     return rc;

@@ -84,8 +84,8 @@ key_unchanged
 unchanged
 
 step "missing device"
-expect_fail "cannot reach the simulator" "$T" --device "sim:$W/nothing.sock" info
-expect_fail "cannot open '/dev/i2c-99'" "$T" --device /dev/i2c-99 info
+expect_fail "nothing.sock.: No such file or directory (is trustm-sim running?)" "$T" --device "sim:$W/nothing.sock" info
+expect_fail "cannot open ./dev/i2c-99.: No such file or directory" "$T" --device /dev/i2c-99 info
 expect_fail "unknown device" "$T" --device bogus info
 expect_fail "bad I2C address" "$T" --device /dev/i2c-1@0x99 info
 
