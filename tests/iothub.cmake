@@ -43,3 +43,7 @@ if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET 
   set_tests_properties(iothub_e2e_localhub PROPERTIES ENVIRONMENT
     "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
 endif()
+if(TARGET iothub_client)
+  tma_add_test(NAME iothub_glue SOURCES unit/test_iothub_client.c
+    LIBS iothub_client tma_testlib mbedcrypto LABELS unit)
+endif()

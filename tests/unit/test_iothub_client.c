@@ -1,0 +1,463 @@
+/* iothub_client glue against an in-memory fake broker (the real MQTT codec
+ * on both sides) and a fake clock: CONNECT fields, SAS token and renewal,
+ * CONNACK refusal, pacing of chip-key connects, the telemetry window, and
+ * bad incoming messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <mbedtls/md.h>
+
+#include "iothub/client.h"
+#include "mqtt/packet.h"
+
+/* ---- RAM storage for the outbox --------------------------------------- */
+#define RS_MAX 256
+struct ram_store {
+    uint8_t data[RS_MAX][512];
+    size_t len[RS_MAX];
+    uint8_t live[RS_MAX];
+    uint32_t end;
+};
+static struct ram_store rs;
+
+static tma_status rs_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t n)
+{
+    size_t i, off = 0;
+    (void)ctx;
+    if (seq >= RS_MAX) return TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL);
+    for (i = 0; i < n; i++) {
+        memcpy(rs.data[seq] + off, parts[i].ptr, parts[i].len);
+        off += parts[i].len;
+    }
+    rs.len[seq] = off;
+    rs.live[seq] = 1;
+    rs.end = seq + 1;
+    return TMA_OK;
+}
+static tma_status rs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    (void)ctx;
+    if (seq >= RS_MAX || !rs.live[seq]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
+    *out_len = rs.len[seq];
+    if (rs.len[seq] > cap) return TMA_ERR(TMA_LAYER_STORE, TMA_C_TOO_SMALL);
+    memcpy(buf, rs.data[seq], rs.len[seq]);
+    return TMA_OK;
+}
+static tma_status rs_del(void *ctx, uint32_t seq)
+{
+    (void)ctx;
+    if (seq >= RS_MAX || !rs.live[seq]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
+    rs.live[seq] = 0;
+    return TMA_OK;
+}
+static tma_status rs_next(void *ctx, uint32_t from, uint32_t *out)
+{
+    uint32_t i;
+    (void)ctx;
+    for (i = from; i < RS_MAX; i++) {
+        if (rs.live[i]) { *out = i; return TMA_OK; }
+    }
+    return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
+}
+static uint32_t rs_end(void *ctx) { (void)ctx; return rs.end; }
+
+/* ---- fake clock and broker ---------------------------------------------- */
+static uint64_t mono, wall;
+static uint64_t mono_ms(void *ctx) { (void)ctx; return mono; }
+static uint64_t wall_ms(void *ctx) { (void)ctx; return wall; }
+
+struct broker {
+    uint8_t in[65536];  /* client -> broker, not yet parsed */
+    size_t in_len;
+    uint8_t out[65536]; /* broker -> client */
+    size_t out_len;
+    uint8_t connack_rc;
+    bool auto_puback;
+    bool open;
+    int connects, disconnects, publishes, pubacks_from_client, subscribes;
+    char last_user[512], last_pass[512], last_client_id[256];
+    bool last_clean;
+    uint16_t last_keepalive;
+    uint16_t pending_ids[256];
+    int n_pending;
+    int open_calls;
+    bool refuse_open;
+    bool open_uses_key;
+};
+static struct broker bk;
+
+static void bk_emit(const uint8_t *p, size_t n)
+{
+    assert_true(bk.out_len + n <= sizeof(bk.out));
+    memcpy(bk.out + bk.out_len, p, n);
+    bk.out_len += n;
+}
+
+static void bk_parse(void)
+{
+    struct mqtt_packet pkt;
+    uint8_t tmp[64];
+    size_t n;
+    while (bk.in_len > 0 && mqtt_packet_frame(bk.in, bk.in_len, &pkt) == TMA_OK) {
+        if (pkt.type == MQTT_CONNECT) {
+            struct mqtt_connect c;
+            struct mqtt_connack a = {false, bk.connack_rc};
+            assert_int_equal(mqtt_decode_connect(&pkt, &c), TMA_OK);
+            snprintf(bk.last_user, sizeof(bk.last_user), "%.*s", (int)c.user_name.len, (const char *)c.user_name.ptr);
+            snprintf(bk.last_pass, sizeof(bk.last_pass), "%.*s", (int)c.password.len,
+                     c.password.ptr ? (const char *)c.password.ptr : "");
+            snprintf(bk.last_client_id, sizeof(bk.last_client_id), "%.*s", (int)c.client_id.len, (const char *)c.client_id.ptr);
+            bk.last_clean = c.clean_session;
+            bk.last_keepalive = c.keep_alive_s;
+            assert_non_null(c.password.ptr); /* X.509: empty but present */
+            bk.connects++;
+            assert_int_equal(mqtt_encode_connack(&a, tmp, sizeof(tmp), &n), TMA_OK);
+            bk_emit(tmp, n);
+        } else if (pkt.type == MQTT_PUBLISH) {
+            struct mqtt_publish p;
+            assert_int_equal(mqtt_decode_publish(&pkt, &p), TMA_OK);
+            bk.publishes++;
+            if (p.qos == 1) {
+                if (bk.auto_puback) {
+                    assert_int_equal(mqtt_encode_ack(MQTT_PUBACK, p.packet_id, tmp, sizeof(tmp), &n), TMA_OK);
+                    bk_emit(tmp, n);
+                } else {
+                    bk.pending_ids[bk.n_pending++] = p.packet_id;
+                }
+            }
+        } else if (pkt.type == MQTT_SUBSCRIBE) {
+            struct mqtt_sub_iter it;
+            struct mqtt_subscription s;
+            uint8_t codes[8];
+            size_t k = 0;
+            assert_int_equal(mqtt_decode_subscribe(&pkt, &it), TMA_OK);
+            while (mqtt_sub_next(&it, &s)) codes[k++] = s.qos > 1 ? 1 : s.qos;
+            bk.subscribes++;
+            assert_int_equal(mqtt_encode_suback(it.packet_id, codes, k, tmp, sizeof(tmp), &n), TMA_OK);
+            bk_emit(tmp, n);
+        } else if (pkt.type == MQTT_PUBACK) {
+            bk.pubacks_from_client++;
+        } else if (pkt.type == MQTT_DISCONNECT) {
+            bk.disconnects++;
+        } else if (pkt.type == MQTT_PINGREQ) {
+            assert_int_equal(mqtt_encode_empty(MQTT_PINGRESP, tmp, sizeof(tmp), &n), TMA_OK);
+            bk_emit(tmp, n);
+        }
+        memmove(bk.in, bk.in + pkt.size, bk.in_len - pkt.size);
+        bk.in_len -= pkt.size;
+    }
+}
+
+static int32_t t_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
+    memcpy(bk.in + bk.in_len, buf, len);
+    bk.in_len += len;
+    bk_parse();
+    return (int32_t)len;
+}
+
+static int32_t t_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    size_t n;
+    (void)ctx;
+    if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
+    n = bk.out_len < len ? bk.out_len : len;
+    if (n == 0) return 0;
+    memcpy(buf, bk.out, n);
+    memmove(bk.out, bk.out + n, bk.out_len - n);
+    bk.out_len -= n;
+    return (int32_t)n;
+}
+
+static tma_status c_open(void *ctx, struct tma_transport *tr, bool *used_key)
+{
+    (void)ctx;
+    bk.open_calls++;
+    *used_key = bk.open_uses_key;
+    if (bk.refuse_open) return TMA_ERR(TMA_LAYER_TLS, 0x45);
+    bk.open = true;
+    bk.in_len = bk.out_len = 0;
+    tr->ctx = NULL;
+    tr->send = t_send;
+    tr->recv = t_recv;
+    return TMA_OK;
+}
+static void c_close(void *ctx) { (void)ctx; bk.open = false; }
+
+static tma_status hmac(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len, uint8_t out[32])
+{
+    (void)ctx;
+    return mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, key_len, msg, msg_len, out) == 0
+               ? TMA_OK : TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_CRYPTO);
+}
+
+/* ---- client set-up -------------------------------------------------------- */
+static struct iothub_client cl;
+static struct iothub_outbox ob;
+static uint8_t tx[8192], rx[8192], rec[1024];
+static char cred[1024];
+static struct mqtt_inflight infl[9];
+static int ev_connected, ev_disconnected, ev_auth;
+static tma_status ev_reason;
+static int c2d_seen;
+
+static void on_event(void *u, enum iothub_event ev, tma_status r)
+{
+    (void)u;
+    ev_reason = r;
+    if (ev == IOTHUB_EVENT_CONNECTED) ev_connected++;
+    if (ev == IOTHUB_EVENT_DISCONNECTED) ev_disconnected++;
+    if (ev == IOTHUB_EVENT_AUTH_FAILED) ev_auth++;
+}
+static void on_c2d(void *u, struct tma_span bag, struct tma_span payload)
+{
+    (void)u; (void)bag; (void)payload;
+    c2d_seen++;
+}
+
+static void setup_client(const char *sas_key, uint32_t window)
+{
+    struct iothub_client_config cfg;
+    struct iothub_storage st = {NULL, rs_put, rs_get, rs_del, rs_next, rs_end};
+    memset(&rs, 0, sizeof(rs));
+    memset(&bk, 0, sizeof(bk));
+    bk.auto_puback = true;
+    bk.open_uses_key = sas_key == NULL;
+    mono = 1000000;
+    wall = 1767225600000ull;
+    ev_connected = ev_disconnected = ev_auth = c2d_seen = 0;
+    assert_int_equal(iothub_outbox_init(&ob, &st, 200, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.id.host = "myhub.azure-devices.net";
+    cfg.id.device_id = "dev-01";
+    cfg.sas_key = sas_key;
+    cfg.hmac.hmac_sha256 = hmac;
+    cfg.clock.now_ms = mono_ms;
+    cfg.wall.now_ms = wall_ms;
+    cfg.subscriptions = IOTHUB_SUB_C2D | IOTHUB_SUB_TWIN | IOTHUB_SUB_METHODS;
+    cfg.connector.open = c_open;
+    cfg.connector.close = c_close;
+    cfg.outbox = &ob;
+    cfg.window = window;
+    cfg.tx_buf = tx; cfg.tx_cap = sizeof(tx);
+    cfg.rx_buf = rx; cfg.rx_cap = sizeof(rx);
+    cfg.inflight = infl; cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
+    cfg.record_buf = rec; cfg.record_cap = sizeof(rec);
+    cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
+    cfg.cb.on_event = on_event;
+    cfg.cb.on_c2d = on_c2d;
+    assert_int_equal(iothub_client_init(&cl, &cfg), TMA_OK);
+}
+
+static void steps(int n, uint64_t dt_ms)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        (void)iothub_client_step(&cl);
+        mono += dt_ms;
+        wall += dt_ms;
+    }
+}
+
+static void test_client_x509_connect_fields_and_telemetry(void **state)
+{
+    int i;
+    (void)state;
+    setup_client(NULL, 0);
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_string_equal(bk.last_client_id, "dev-01");
+    assert_string_equal(bk.last_user, "myhub.azure-devices.net/dev-01/?api-version=2021-04-12&DeviceClientType=trustm-azure%2F0.1.0");
+    assert_string_equal(bk.last_pass, "");
+    assert_false(bk.last_clean);
+    assert_int_equal(bk.last_keepalive, 240);
+    assert_int_equal(bk.subscribes, 1);
+    assert_int_equal(ev_connected, 1);
+    for (i = 0; i < 20; i++) {
+        char m[16];
+        snprintf(m, sizeof(m), "m%d", i);
+        assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)m, strlen(m), NULL), TMA_OK);
+    }
+    steps(20, 1);
+    assert_int_equal(bk.publishes, 20);
+    assert_int_equal(iothub_outbox_count(&ob), 0);
+    assert_int_equal(iothub_client_stats(&cl).acked, 20);
+    assert_int_equal(iothub_client_stats(&cl).key_operations, 1);
+    /* cred_buf holds no credentials after CONNECT */
+    {
+        size_t k;
+        for (k = 0; k < 64; k++) assert_int_equal(cred[k] == 'S' && cred[k + 1] == 'h', 0);
+    }
+}
+
+static void test_client_window_bounds_inflight(void **state)
+{
+    int i;
+    (void)state;
+    setup_client(NULL, 4);
+    steps(5, 1);
+    bk.auto_puback = false;
+    for (i = 0; i < 30; i++) {
+        assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)"x", 1, NULL), TMA_OK);
+    }
+    steps(20, 1);
+    assert_int_equal(bk.publishes, 4); /* nothing beyond the window without PUBACKs */
+    /* Drop the connection: after the reconnect the same 4 are retransmitted (DUP), no more. */
+    bk.open = false;
+    bk.n_pending = 0;
+    steps(5, 1);
+    bk.auto_puback = true;
+    for (i = 0; i < 2000 && iothub_outbox_count(&ob) > 0; i++) steps(1, 50);
+    assert_int_equal(iothub_outbox_count(&ob), 0);
+    assert_int_equal(iothub_client_stats(&cl).retransmitted, 4);
+    assert_int_equal(bk.publishes, 34);
+    assert_true(ev_disconnected >= 1);
+}
+
+static void test_client_sas_token_and_renewal(void **state)
+{
+    char want_prefix[256];
+    char se[32];
+    (void)state;
+    setup_client("dHJ1c3RtLWF6dXJlIHRlc3Qga2V5IDAxMjM0NTY3ODk=", 0);
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    snprintf(want_prefix, sizeof(want_prefix), "SharedAccessSignature sr=myhub.azure-devices.net%%2Fdevices%%2Fdev-01&sig=");
+    assert_memory_equal(bk.last_pass, want_prefix, strlen(want_prefix));
+    snprintf(se, sizeof(se), "&se=%llu", (unsigned long long)(1767225600ull + 3600ull));
+    assert_non_null(strstr(bk.last_pass, se));
+    assert_int_equal(iothub_client_stats(&cl).key_operations, 0);
+    /* 80 % of 3600 s later the client renews by reconnecting */
+    mono += 2870000; wall += 2870000;
+    steps(3, 1);
+    assert_int_equal(bk.connects, 1);
+    mono += 20000; wall += 20000;
+    steps(5, 1);
+    assert_int_equal(bk.disconnects, 1);
+    assert_int_equal(bk.connects, 2);
+    snprintf(se, sizeof(se), "&se=%llu", (unsigned long long)((wall / 1000) + 3600ull));
+    assert_non_null(strstr(bk.last_pass, "&se=1767232"));
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+}
+
+static void test_client_connack_refusal_stops(void **state)
+{
+    (void)state;
+    setup_client(NULL, 0);
+    bk.connack_rc = 5;
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_AUTH_FAILED);
+    assert_int_equal(ev_auth, 1);
+    assert_int_equal(ev_reason, MQTT_E_CONNACK_NOT_AUTHORIZED);
+    steps(100, 10000); /* 1000 s: no new attempt */
+    assert_int_equal(bk.connects, 1);
+    bk.connack_rc = 0;
+    iothub_client_restart(&cl);
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+}
+
+static void test_client_paces_chip_key_connects(void **state)
+{
+    uint64_t start;
+    int ops;
+    (void)state;
+    setup_client(NULL, 0);
+    bk.refuse_open = true; /* every handshake fails after using the key */
+    start = mono;
+    while (mono - start < 600000) steps(1, 10); /* 10 minutes */
+    ops = (int)iothub_client_stats(&cl).key_operations;
+    /* burst 4, then at most one per 5.3 s; back-off caps at 100 s + jitter */
+    assert_true(ops <= 4 + 600000 / 5300 + 1);
+    assert_true(ops >= 6);
+    assert_int_equal(ops, bk.open_calls);
+    /* Without pacing pressure (fast failures, SAS) the back-off alone rules */
+    fprintf(stderr, "key operations in 10 min of failing connects: %d\n", ops);
+}
+
+static void test_client_pacer_under_flapping_connection(void **state)
+{
+    uint64_t start, first = 0, last = 0;
+    int ops;
+    (void)state;
+    setup_client(NULL, 0);
+    /* connects succeed but drop right away: attempt resets each time, so only the pacer limits */
+    start = mono;
+    while (mono - start < 120000) {
+        steps(1, 10);
+        if (bk.open && iothub_client_state(&cl) == IOTHUB_STATE_CONNECTED) {
+            if (first == 0) first = mono;
+            last = mono;
+            bk.open = false;
+        }
+    }
+    ops = (int)iothub_client_stats(&cl).key_operations;
+    fprintf(stderr, "key operations in 120 s of a flapping connection: %d\n", ops);
+    assert_true(ops <= 4 + 120000 / 5300 + 1);
+    assert_true(ops >= 120000 / 5300 - 2);
+    (void)first; (void)last;
+}
+
+static void test_client_bad_incoming_acked_not_delivered(void **state)
+{
+    uint8_t pkt[256];
+    size_t n;
+    struct mqtt_publish p;
+    (void)state;
+    setup_client(NULL, 0);
+    steps(5, 1);
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)"devices/dev-01/messages/devicebound/a=%zz";
+    p.topic.len = strlen((const char *)p.topic.ptr);
+    p.qos = 1;
+    p.packet_id = 77;
+    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    bk_emit(pkt, n);
+    p.topic.ptr = (const uint8_t *)"devices/dev-01/messages/devicebound/%24.mid=1";
+    p.topic.len = strlen((const char *)p.topic.ptr);
+    p.packet_id = 78;
+    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    bk_emit(pkt, n);
+    steps(5, 1);
+    assert_int_equal(c2d_seen, 1);
+    assert_int_equal(bk.pubacks_from_client, 2);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+}
+
+static void test_client_rejects_bad_config_and_calls(void **state)
+{
+    struct iothub_client_config cfg;
+    struct tma_span bad = {(const uint8_t *)"{nope", 5};
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(iothub_client_init(&cl, &cfg), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_client_init(NULL, &cfg), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+    setup_client(NULL, 0);
+    assert_int_equal(iothub_client_twin_get(&cl, NULL), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_STATE));
+    steps(5, 1);
+    assert_int_equal(iothub_client_twin_patch(&cl, bad, NULL), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED));
+    assert_int_equal(iothub_client_method_respond(&cl, bad, 200, bad), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_client_x509_connect_fields_and_telemetry),
+        cmocka_unit_test(test_client_window_bounds_inflight),
+        cmocka_unit_test(test_client_sas_token_and_renewal),
+        cmocka_unit_test(test_client_connack_refusal_stops),
+        cmocka_unit_test(test_client_paces_chip_key_connects),
+        cmocka_unit_test(test_client_pacer_under_flapping_connection),
+        cmocka_unit_test(test_client_bad_incoming_acked_not_delivered),
+        cmocka_unit_test(test_client_rejects_bad_config_and_calls),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
