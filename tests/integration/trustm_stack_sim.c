@@ -243,6 +243,38 @@ static void hibernate_keeps_shielded_session(void **state)
     assert_int_equal(tm.sess.mseq, mseq + 1); /* same session, no new handshake */
 }
 
+static void life_cycle_resets_and_reopen(void **state)
+{
+    struct trustm_rsp rsp;
+    static const uint8_t rnd[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+    (void)state;
+    /* warm reset (RST pin through the port): the application is closed */
+    assert_int_equal(trustm_reset(&tm, TRUSTM_RESET_WARM), TMA_OK);
+    assert_int_equal(xchg(0, rnd, sizeof rnd, NULL, 0, buf, sizeof buf, &rsp), TMA_OK);
+    assert_int_equal(rsp.sta, 0xFF); /* command not available: app closed */
+    ok_apdu(0, OPEN_APP, sizeof OPEN_APP, NULL, 0, NULL, 0, &rsp);
+    ok_apdu(0, rnd, sizeof rnd, NULL, 0, buf, sizeof buf, &rsp);
+    /* close the link: exchanges are refused, nothing reaches the bus */
+    assert_int_equal(trustm_close(&tm), TMA_OK);
+    assert_int_equal(xchg(0, rnd, sizeof rnd, NULL, 0, buf, sizeof buf, &rsp),
+                     TMA_ERR(TMA_LAYER_LINK, TMA_C_STATE));
+    /* reopen without a reset (RESYNC only): the application is still open */
+    struct trustm_cfg cfg = {0, TRUSTM_F_NO_RESET, 0, 0};
+    assert_int_equal(trustm_init(&tm, &port, &cfg), TMA_OK);
+    assert_int_equal(trustm_open(&tm), TMA_OK);
+    assert_int_equal(trustm_open(&tm), TMA_OK); /* idempotent */
+    ok_apdu(0, rnd, sizeof rnd, NULL, 0, buf, sizeof buf, &rsp);
+    /* a smaller frame size: every APDU is chained in 64-byte frames */
+    trustm_deinit(&tm);
+    struct trustm_cfg small = {0, 0, 64, 0};
+    assert_int_equal(trustm_init(&tm, &port, &small), TMA_OK);
+    assert_int_equal(trustm_open(&tm), TMA_OK);
+    assert_int_equal(tm.frame_size, 64);
+    ok_apdu(0, OPEN_APP, sizeof OPEN_APP, NULL, 0, NULL, 0, &rsp);
+    cert_1728_roundtrip(0, 0);
+    assert_int_equal(worst_ratio_ms, 0);
+}
+
 /* ---------------- fault test ---------------- */
 
 static mbedtls_pk_context devkey;
@@ -408,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(shielded_corrupt_mac_fails_until_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(hibernate_keeps_shielded_session, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_mid_command_then_next_succeeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(life_cycle_resets_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(faults_10000_mixed_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(faults_mixed_shielded, setup, teardown),
     };
