@@ -21,6 +21,20 @@ grep -q spoofed "$LOCALHUB_HOME/telemetry.jsonl" && fail "devA published as devB
 grep -q junk "$LOCALHUB_HOME/telemetry.jsonl" && fail "undocumented topic accepted"
 ok "devA cannot publish as devB"
 
+# hostile telemetry: a malformed property bag is dropped (the connection stays),
+# a binary body is stored base64-encoded
+printf '\x00\xff\xfebinary' >"$T/bin"
+out=$(mqttc devA $(x509_args devA) 'pub:devices/devA/messages/events/a=%zz&b:bad-bag' \
+      'pub:devices/devA/messages/events/&&:empty-pairs' "pubfile:devices/devA/messages/events/:$T/bin" \
+      'pub:devices/devA/messages/events/x=1:still-connected')
+[ "$(echo "$out" | grep -c PUBACK)" -eq 4 ] || fail "hostile telemetry broke the session: $out"
+sleep 0.3
+grep -q bad-bag "$LOCALHUB_HOME/telemetry.jsonl" && fail "malformed bag stored"
+grep -q empty-pairs "$LOCALHUB_HOME/telemetry.jsonl" && fail "empty bag pairs stored"
+grep -q '"payload":"still-connected"' "$LOCALHUB_HOME/telemetry.jsonl" || fail "session lost after bad input"
+grep -q "\"payloadBase64\":\"$(base64 <"$T/bin")\"" "$LOCALHUB_HOME/telemetry.jsonl" || fail "binary body not base64"
+ok "malformed property bags dropped, binary bodies kept as base64"
+
 # C2D for devB never reaches devA, even with the '+' filter Embedded C uses
 "$L" c2d send --device devB --data for-b >/dev/null
 out=$(mqttc devA $(x509_args devA) --clean 0 "sub:devices/+/messages/devicebound/#" sleep:800)
