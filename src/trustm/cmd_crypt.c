@@ -11,7 +11,7 @@ tma_status trustm_get_random(struct trustm *t, uint8_t protect, uint8_t rng, uin
                              size_t len)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     tma_status st;
 
     if (out == NULL || len < 8 || len > 256 || rng > TRUSTM_RNG_DRNG) {
@@ -28,7 +28,7 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
                                     size_t len, uint8_t *out)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     int pre = rng == TRUSTM_RNG_PREMASTER;
     tma_status st;
 
@@ -59,7 +59,7 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
 static tma_status hash_final(struct trustm *t, uint8_t protect, struct apdu *a, uint8_t *out)
 {
     uint8_t r[3 + TRUSTM_SHA256_LEN];
-    size_t n;
+    size_t n = 0;
     tma_status st = apdu_exec(t, protect, a, r, sizeof(r), &n);
     if (st == TMA_OK) {
         if (apdu_untag(r, n, 0x01) != TRUSTM_SHA256_LEN) {
@@ -146,7 +146,7 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
     }
     while (st == TMA_OK && done < len) {
         struct apdu a;
-        size_t rn;
+        size_t rn = 0;
         size_t n = len - done;
         if (n > HASH_STREAM_CHUNK) {
             n = HASH_STREAM_CHUNK;

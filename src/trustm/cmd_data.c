@@ -20,7 +20,7 @@ tma_status trustm_open_app(struct trustm *t, uint8_t protect, const uint8_t *han
 tma_status trustm_close_app(struct trustm *t, uint8_t protect, uint8_t *out_handle)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     tma_status st;
 
     apdu_begin(&a, CMD_CLOSE_APP, out_handle != NULL);
@@ -60,7 +60,7 @@ tma_status trustm_read_data(struct trustm *t, uint8_t protect, uint16_t oid, uin
     }
     while (done < cap) {
         size_t want = cap - done;
-        size_t n;
+        size_t n = 0;
         if (want > TRUSTM_READ_CHUNK) {
             want = TRUSTM_READ_CHUNK;
         }
@@ -163,7 +163,7 @@ tma_status trustm_counter_read(struct trustm *t, uint8_t protect, uint16_t oid,
                                uint32_t *out_value, uint32_t *out_threshold)
 {
     uint8_t b[8];
-    size_t n;
+    size_t n = 0;
     tma_status st;
 
     if (out_value == NULL || out_threshold == NULL) {

@@ -36,7 +36,7 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
                               struct trustm_keypair *out_key)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     size_t off;
     size_t len;
     size_t h;
@@ -108,7 +108,7 @@ tma_status trustm_sign(struct trustm *t, uint8_t protect, uint8_t scheme, uint16
                        size_t *out_len)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     tma_status st = check_digest(scheme, digest, digest_len);
 
     if (st != TMA_OK) {
@@ -138,7 +138,7 @@ tma_status trustm_ecdsa_sign_rs(struct trustm *t, uint8_t protect, uint16_t key_
                                 uint8_t *out_rs)
 {
     uint8_t der[TRUSTM_ECDSA_DER_MAX + 3];
-    size_t n;
+    size_t n = 0;
     tma_status st;
 
     if (out_rs == NULL || comp_len == 0 || comp_len > TRUSTM_ECDSA_COMP_MAX) {
@@ -190,12 +190,11 @@ static void target(struct apdu *a, uint16_t session)
 static tma_status exec_out(struct trustm *t, uint8_t protect, struct apdu *a, uint16_t session,
                            uint8_t *out, size_t cap, size_t *out_len)
 {
-    size_t n;
-    tma_status st;
-    if (session == TRUSTM_OID_EXPORT && out == NULL) {
-        return BAD_PARAM;
+    size_t n = 0;
+    tma_status st = BAD_PARAM;
+    if (session != TRUSTM_OID_EXPORT || out != NULL) {
+        st = apdu_exec(t, protect, a, session == TRUSTM_OID_EXPORT ? out : NULL, cap, &n);
     }
-    st = apdu_exec(t, protect, a, session == TRUSTM_OID_EXPORT ? out : NULL, cap, &n);
     if (st == TMA_OK && (session == TRUSTM_OID_EXPORT) != (n != 0)) {
         st = MALFORMED;
         if (out != NULL) {
@@ -228,7 +227,7 @@ tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uin
                              size_t info_len, size_t key_len, uint16_t session, uint8_t *out)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     tma_status st;
     int hkdf = kdf >= TRUSTM_KDF_HKDF_SHA256 && kdf <= TRUSTM_KDF_HKDF_SHA512;
 
@@ -283,7 +282,7 @@ tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *
                               uint8_t *out, size_t cap, size_t *out_len)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     tma_status st;
 
     if (!key_ok(key) || out == NULL || out_len == NULL ||
@@ -309,7 +308,7 @@ tma_status trustm_rsa_decrypt(struct trustm *t, uint8_t protect, uint16_t key_oi
                               size_t cap, size_t *out_len)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     tma_status st;
 
     if (ct == NULL || (ct_len != 128 && ct_len != 256) ||

@@ -15,7 +15,7 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
                               uint8_t usage, uint8_t *out, size_t cap, size_t *out_len)
 {
     struct apdu a;
-    size_t n;
+    size_t n = 0;
     long v;
     tma_status st;
     int exp = oid == TRUSTM_OID_EXPORT;
@@ -71,7 +71,7 @@ static tma_status sym(struct trustm *t, uint8_t protect, uint8_t cmd, uint8_t mo
     while (st == TMA_OK && done < len) {
         struct apdu a;
         size_t n = len - done;
-        size_t rn;
+        size_t rn = 0;
         uint8_t seq;
         if (n > SYM_PART) {
             n = SYM_PART;

@@ -313,7 +313,7 @@ static void ecdsa_sign_p256_spec_example(void **state)
     uint8_t want[80];
     size_t n;
     long wn;
-    char rsp[512];
+    static char rsp[8400];
     (void)state;
     snprintf(rsp, sizeof(rsp), "%s", cat("00 00 00 45 02 20", R, 32, ""));
     snprintf(rsp + strlen(rsp), sizeof(rsp) - strlen(rsp), "%s", cat(" 02 21 00", S, 32, ""));
@@ -341,7 +341,7 @@ static void ecdsa_sign_strips_chip_padding_and_gives_rs(void **state)
     uint8_t rs[64];
     uint8_t r[32];
     size_t n;
-    char rsp[512];
+    static char rsp[8400];
     (void)state;
     memcpy(r, R, 32);
     r[0] = 0x00;
@@ -395,7 +395,7 @@ static void genkeypair_p256_into_e0f1(void **state)
     struct trustm_keypair kp;
     (void)state;
     {
-        char rsp[400];
+        static char rsp[8400];
         snprintf(rsp, sizeof(rsp), "%s", cat("00 00 00 47 02 00 44 03 42 00 04", X, 32, ""));
         snprintf(rsp + strlen(rsp), sizeof(rsp) - strlen(rsp), "%s", cat(" ", Y, 32, ""));
         fake_expect_hex("B8 03 00 09 01 00 02 E0 F1 02 00 01 10", rsp);
@@ -415,7 +415,7 @@ static void genkeypair_export(void **state)
 {
     uint8_t buf[200];
     struct trustm_keypair kp;
-    char rsp[600];
+    static char rsp[8400];
     (void)state;
     snprintf(rsp, sizeof(rsp), "%s", cat("00 00 00 6C 01 00 22 04 20", S, 32, ""));
     snprintf(rsp + strlen(rsp), sizeof(rsp) - strlen(rsp), "%s",
@@ -445,7 +445,7 @@ static void verify_with_host_key_and_certificate(void **state)
     uint8_t sig[72];
     size_t sn;
     struct trustm_pubkey key;
-    char cmd[1024];
+    static char cmd[8400];
     (void)state;
     tma_test_hex(SHA_ABC, d, 32);
     pt[0] = 0x04;
@@ -489,7 +489,7 @@ static void ecdh_export_and_session(void **state)
     uint8_t sec[32];
     size_t n;
     struct trustm_pubkey peer = {0, TRUSTM_ALG_P256, pt, 65};
-    char cmd[600];
+    static char cmd[8400];
     (void)state;
     pt[0] = 4;
     memcpy(pt + 1, X, 32);
@@ -516,7 +516,7 @@ static void derive_prf_and_hkdf(void **state)
     uint8_t key[40];
     uint8_t salt[4] = {0xA1, 0xA2, 0xA3, 0xA4};
     uint8_t info[3] = {0xB1, 0xB2, 0xB3};
-    char cmd[600];
+    static char cmd[8400];
     (void)state;
     memset(seed, 0x5C, sizeof(seed));
     /* PRF SHA-256 from the session, 40 bytes exported */
