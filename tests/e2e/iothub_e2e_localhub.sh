@@ -35,7 +35,7 @@ openssl req -x509 -new -key ca.key -subj "/CN=iothub e2e CA" -days 30 -out ca.pe
 "$LOCALHUB" device create --id dev-e2e --auth x509-ca > /dev/null
 
 # The chip: key generated inside, certificate issued by the CA, hub root as trust anchor.
-"$TRUSTM_SIM" --socket "$W/chip.sock" --state "$W/chip.state" > sim.out 2>&1 &
+"$TRUSTM_SIM" --socket "$W/chip.sock" --state "$W/chip.state" --trace "$W/chip.trace" > sim.out 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do [ -S "$W/chip.sock" ] && break; sleep 0.05; done
 DEV="sim:$W/chip.sock"
@@ -60,6 +60,28 @@ grep -qx '  property $.mid = m-1' tel.out || fail "C2D message id"
   || fail "monitor-events"
 grep -q '4-[0-9]*"' events.out || fail "hub did not receive message 4"
 grep -q 'application/json' events.out || fail "content type not seen by the hub"
+
+echo "== reconnects cost the chip no object reads, and one signature per full handshake"
+count() { grep -c "$1" chip.trace || true; }
+reads0=$(count 'GetDataObject'); signs0=$(count 'CalcSign')
+"$IOTHUB_SAMPLES/iothub-telemetry" --device "$DEV" --connection-string "$CS" --port "$PORT" \
+  --count 30 --interval-ms 100 --outbox "$W/rec.outbox" --timeout-ms 30000 > rec.out 2>&1 &
+P=$!; PIDS+=($P)
+for _ in $(seq 1 100); do grep -q '^message 5 acknowledged' rec.out && break; sleep 0.1; done
+"$LOCALHUB" stop > /dev/null
+sleep 0.5
+"$LOCALHUB" start --port "$PORT" > restart.out 2>&1 || fail "localhub restart"
+wait $P || fail "telemetry across a hub restart"
+grep -q '^done: 30 queued, 30 acknowledged, 0 still in the outbox' rec.out || fail "messages lost across the restart"
+connects=$(grep -c '^connected' rec.out)
+[ "$connects" -ge 2 ] || fail "no reconnect happened"
+reads=$(( $(count 'GetDataObject') - reads0 )); signs=$(( $(count 'CalcSign') - signs0 ))
+sig_line=$(sed -n 's/.*chip signatures \([0-9]*\)$/\1/p' rec.out)
+echo "connections=$connects chip object reads=$reads signatures(trace)=$signs signatures(binding)=$sig_line"
+# Reads happen once at start-up (certificate chain, trust anchor), never per connect.
+[ "$reads" -eq 2 ] || fail "expected 2 object reads (0xE0E1 chain, 0xE0E8 anchor) for $connects connections, saw $reads"
+[ "$signs" -le "$connects" ] || fail "more signatures than connections"
+[ "$signs" -eq "$sig_line" ] || fail "trace and binding disagree on signatures"
 
 echo "== twin + methods"
 "$IOTHUB_SAMPLES/iothub-twin-methods" --device "$DEV" --connection-string "$CS" --port "$PORT" \
