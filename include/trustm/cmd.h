@@ -32,6 +32,9 @@
  *   but 0xF1C2 read back as 0x00 or could not be read with Sta 0x00.
  * - any error of trustm_transceive() (bus, link, network, shield layers; see
  *   trustm/trustm.h), returned unchanged.
+ * - TMA_ERR(TMA_LAYER_CMD, TMA_C_INTERNAL): an APDU did not fit the builder's
+ *   segments (an internal invariant; no command built by this library can
+ *   cause it, the unit tests check the segment counts).
  *
  * @par Timeouts
  * This layer never waits on its own: each APDU is bounded by the stack's
