@@ -213,10 +213,14 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
  */
 tma_status tma_tls_client_connect(struct tma_tls_client *c);
 
-/** @brief Send (transport contract): >0 bytes, 0 try again, <0 status. */
+/** @brief Send (transport contract): >0 bytes, 0 try again, <0 status:
+ * TMA_ERR(TLS, TMA_C_STATE) when not connected, TMA_ERR(TLS, TMA_C_CLOSED)
+ * or TMA_ERR(TLS, TMA_C_IO) when the connection broke. After any error call
+ * tma_tls_client_close() before tma_tls_client_connect() again. */
 int32_t tma_tls_client_send(void *c, const uint8_t *buf, size_t len);
 /** @brief Receive (transport contract): >0 bytes, 0 nothing within the timeout,
- * <0 status (TMA_ERR(TLS, TMA_C_CLOSED) when the peer closed). */
+ * <0 status (TMA_ERR(TLS, TMA_C_CLOSED) when the peer closed, TMA_C_STATE when
+ * not connected, TMA_C_IO otherwise); same rule as send after an error. */
 int32_t tma_tls_client_recv(void *c, uint8_t *buf, size_t len);
 
 /** @brief The transport view of @p c. */

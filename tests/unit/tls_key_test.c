@@ -514,6 +514,40 @@ static void client_init_validates_config(void **state)
     assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
 }
 
+static void client_states_and_connect_failure(void **state)
+{
+    struct tma_tls_client c;
+    struct tma_tls_client_config cfg;
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    uint8_t buf[8] = {0};
+    struct tma_transport t;
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "localhost";
+    cfg.port = "1"; /* nothing listens on port 1 here (tests do not run as a server on it) */
+    cfg.address = "127.0.0.1";
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+    t = tma_tls_client_transport(&c);
+    /* Not connected: send/recv say so instead of touching a socket. */
+    assert_int_equal(t.send(t.ctx, buf, sizeof(buf)), TMA_ERR(TMA_LAYER_TLS, TMA_C_STATE));
+    assert_int_equal(t.recv(t.ctx, buf, sizeof(buf)), TMA_ERR(TMA_LAYER_TLS, TMA_C_STATE));
+    assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_TLS_E_CONNECT));
+    assert_non_null(strstr(tma_tls_client_error(&c), "cannot connect to 127.0.0.1 port 1"));
+    assert_false(tma_tls_client_resumed(&c));
+    tma_tls_client_close(&c); /* no-op when not connected */
+    tma_tls_client_deinit(&c);
+    tma_tls_client_deinit(&c); /* twice is harmless */
+    /* A client chain without a key is a bad parameter, never a silent
+     * anonymous client. */
+    cfg.own_chain.ptr = ca;
+    cfg.own_chain.len = ca_len;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    free(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +564,7 @@ int main(void)
         cmocka_unit_test(cert_formats_and_key_match),
         cmocka_unit_test(entropy_source_chunks_and_fails_cleanly),
         cmocka_unit_test(client_init_validates_config),
+        cmocka_unit_test(client_states_and_connect_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
