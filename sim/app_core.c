@@ -16,23 +16,23 @@
 static const uint8_t AID[16] = {0xD2, 0x76, 0x00, 0x00, 0x04, 0x47, 0x65, 0x6E,
                                 0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
 
-uint16_t be16(const uint8_t *p)
+uint16_t app_be16(const uint8_t *p)
 {
     return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-uint32_t be32(const uint8_t *p)
+uint32_t app_be32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-void put_be16(uint8_t *p, uint16_t v)
+void app_put_be16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);
     p[1] = (uint8_t)v;
 }
 
-void put_be32(uint8_t *p, uint32_t v)
+void app_put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
@@ -40,7 +40,7 @@ void put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-int rsp_put(struct rsp *r, const uint8_t *p, size_t n)
+int app_rsp_put(struct rsp *r, const uint8_t *p, size_t n)
 {
     if (n > r->cap - r->len) {
         return E_MEMORY;
@@ -52,17 +52,17 @@ int rsp_put(struct rsp *r, const uint8_t *p, size_t n)
     return 0;
 }
 
-int rsp_tlv(struct rsp *r, uint8_t tag, const uint8_t *p, size_t n)
+int app_rsp_tlv(struct rsp *r, uint8_t tag, const uint8_t *p, size_t n)
 {
     uint8_t h[3] = {tag, (uint8_t)(n >> 8), (uint8_t)n};
     if (n > 0xFFFF || 3 + n > r->cap - r->len) {
         return E_MEMORY;
     }
-    rsp_put(r, h, 3);
-    return rsp_put(r, p, n);
+    app_rsp_put(r, h, 3);
+    return app_rsp_put(r, p, n);
 }
 
-int tlv_parse(const uint8_t *in, size_t in_len, struct tlv *out, int n)
+int app_tlv_parse(const uint8_t *in, size_t in_len, struct tlv *out, int n)
 {
     int count = 0;
     size_t i = 0;
@@ -70,7 +70,7 @@ int tlv_parse(const uint8_t *in, size_t in_len, struct tlv *out, int n)
         if (in_len - i < 3) {
             return -E_LENGTH;
         }
-        uint16_t l = be16(in + i + 1);
+        uint16_t l = app_be16(in + i + 1);
         if (l > in_len - i - 3) {
             return -E_LENGTH;
         }
@@ -91,7 +91,7 @@ int tlv_parse(const uint8_t *in, size_t in_len, struct tlv *out, int n)
     return count;
 }
 
-const struct tlv *tlv_find(const struct tlv *t, int n, uint8_t tag)
+const struct tlv *app_tlv_find(const struct tlv *t, int n, uint8_t tag)
 {
     for (int i = 0; i < n; i++) {
         if (t[i].tag == tag) {
@@ -112,7 +112,7 @@ static int seeded_entropy(void *ctx, unsigned char *out, size_t len)
             in[i] = (uint8_t)(app->cfg.seed >> (56 - 8 * i));
             in[12 + i] = (uint8_t)(app->entropy_ctr >> (56 - 8 * i));
         }
-        put_be32(in + 8, app->boot_count);
+        app_put_be32(in + 8, app->boot_count);
         app->entropy_ctr++;
         mbedtls_sha256_ret(in, sizeof in, h, 0);
         size_t n = len < sizeof h ? len : sizeof h;
@@ -167,10 +167,10 @@ static void volatile_reset(struct sim_app *app)
     memset(app->auto_oid, 0, sizeof app->auto_oid);
     app->hash_active = false;
     mbedtls_platform_zeroize(app->hash_ctx, sizeof app->hash_ctx);
-    sym_free(app);
+    app_sym_free(app);
     app->sec_credit = 0;
     app->secmon_time_known = false;
-    struct sim_obj *g = obj_find(app, 0xE0C1);
+    struct sim_obj *g = app_obj_find(app, 0xE0C1);
     if (g) {
         g->data[0] = 0x20; /* boot-phase flag set after reset */
     }
@@ -203,13 +203,13 @@ tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *c
         }
         app->cfg.state_path = app->state_path;
     }
-    st = obj_table_init(app);
+    st = app_obj_table_init(app);
     if (st != TMA_OK) {
         goto fail;
     }
     bool fresh = true;
     if (app->state_path) {
-        st = persist_load(app, app->state_path);
+        st = app_persist_load(app, app->state_path);
         if (st == TMA_OK) {
             fresh = false;
         } else if (st != TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND)) {
@@ -218,7 +218,7 @@ tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *c
     }
     if (fresh) {
         app->boot_count = 0;
-        st = factory_provision(app);
+        st = app_factory_provision(app);
         if (st != TMA_OK) {
             goto fail;
         }
@@ -230,7 +230,7 @@ tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *c
     }
     volatile_reset(app);
     if (app->state_path) {
-        st = persist_save(app, app->state_path); /* records the boot count */
+        st = app_persist_save(app, app->state_path); /* records the boot count */
         if (st != TMA_OK) {
             goto fail;
         }
@@ -247,8 +247,8 @@ void sim_app_close(struct sim_app *app)
     if (!app) {
         return;
     }
-    sym_free(app);
-    obj_table_free(app);
+    app_sym_free(app);
+    app_obj_table_free(app);
     mbedtls_ctr_drbg_free(&app->drbg);
     free(app->state_path);
     mbedtls_platform_zeroize(app, sizeof *app);
@@ -278,7 +278,7 @@ tma_status sim_app_set_prl_context(struct sim_app *app, const uint8_t *blob, siz
     }
     app->prl_ctx_len = len;
     if (app->state_path) {
-        return persist_save(app, app->state_path);
+        return app_persist_save(app, app->state_path);
     }
     return TMA_OK;
 }
@@ -303,7 +303,7 @@ tma_status sim_app_pbs(struct sim_app *app, uint8_t *out, size_t cap, size_t *ou
     if (!app || !out_len || (!out && cap)) {
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_BAD_PARAM);
     }
-    struct sim_obj *o = obj_find(app, 0xE140);
+    struct sim_obj *o = app_obj_find(app, 0xE140);
     if (!o) {
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_INTERNAL);
     }
@@ -361,8 +361,8 @@ static int cmd_open_app(struct sim_app *app, const struct cmd *c)
     }
     app->open = true;
     app->hash_active = false;
-    sym_free(app);
-    struct sim_obj *a = obj_find(app, 0xF1C1);
+    app_sym_free(app);
+    struct sim_obj *a = app_obj_find(app, 0xF1C1);
     if (a) {
         a->data[0] = 0x20; /* boot-phase flag of the application */
     }
@@ -390,7 +390,7 @@ static int cmd_close_app(struct sim_app *app, const struct cmd *c, struct rsp *r
         app->hibernated = true;
         app->prl_ctx_len = 0; /* the protocol engine stores its context next */
         app->dirty = true;
-        int e = rsp_put(r, h, sizeof h);
+        int e = app_rsp_put(r, h, sizeof h);
         if (e) {
             return e;
         }
@@ -398,7 +398,7 @@ static int cmd_close_app(struct sim_app *app, const struct cmd *c, struct rsp *r
     sessions_clear(app->sessions);
     memset(app->auto_oid, 0, sizeof app->auto_oid);
     app->hash_active = false;
-    sym_free(app);
+    app_sym_free(app);
     app->open = false;
     return 0;
 }
@@ -406,10 +406,24 @@ static int cmd_close_app(struct sim_app *app, const struct cmd *c, struct rsp *r
 static bool command_known(const struct sim_app *app, uint8_t code)
 {
     switch (code) {
-    case 0x01: case 0x02: case 0x03: case 0x0C: case 0x1E: case 0x1F: case 0x30: case 0x31:
-    case 0x32: case 0x33: case 0x34: case 0x38: case 0x70: case 0x71:
+    case 0x01:
+    case 0x02:
+    case 0x03:
+    case 0x0C:
+    case 0x1E:
+    case 0x1F:
+    case 0x30:
+    case 0x31:
+    case 0x32:
+    case 0x33:
+    case 0x34:
+    case 0x38:
+    case 0x70:
+    case 0x71:
         return true;
-    case 0x14: case 0x15: case 0x39:
+    case 0x14:
+    case 0x15:
+    case 0x39:
         return app->cfg.version >= 3;
     default:
         return false;
@@ -419,24 +433,42 @@ static bool command_known(const struct sim_app *app, uint8_t code)
 static int dispatch(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     switch (c->code) {
-    case 0x01: return cmd_get_data(app, c, r);
-    case 0x02: return cmd_set_data(app, c, r);
-    case 0x03: return E_UNSUPPORTED; /* SetObjectProtected: not implemented */
-    case 0x0C: return cmd_get_random(app, c, r);
-    case 0x14: return cmd_encrypt_sym(app, c, r);
-    case 0x15: return cmd_decrypt_sym(app, c, r);
-    case 0x1E: return cmd_encrypt_asym(app, c, r);
-    case 0x1F: return cmd_decrypt_asym(app, c, r);
-    case 0x30: return cmd_calc_hash(app, c, r);
-    case 0x31: return cmd_calc_sign(app, c, r);
-    case 0x32: return cmd_verify_sign(app, c, r);
-    case 0x33: return cmd_calc_ssec(app, c, r);
-    case 0x34: return cmd_derive_key(app, c, r);
-    case 0x38: return cmd_gen_keypair(app, c, r);
-    case 0x39: return cmd_gen_symkey(app, c, r);
-    case 0x70: return cmd_open_app(app, c);
-    case 0x71: return cmd_close_app(app, c, r);
-    default: return E_COMMAND;
+    case 0x01:
+        return app_cmd_get_data(app, c, r);
+    case 0x02:
+        return app_cmd_set_data(app, c, r);
+    case 0x03:
+        return E_UNSUPPORTED; /* SetObjectProtected: not implemented */
+    case 0x0C:
+        return app_cmd_get_random(app, c, r);
+    case 0x14:
+        return app_cmd_encrypt_sym(app, c, r);
+    case 0x15:
+        return app_cmd_decrypt_sym(app, c, r);
+    case 0x1E:
+        return app_cmd_encrypt_asym(app, c, r);
+    case 0x1F:
+        return app_cmd_decrypt_asym(app, c, r);
+    case 0x30:
+        return app_cmd_calc_hash(app, c, r);
+    case 0x31:
+        return app_cmd_calc_sign(app, c, r);
+    case 0x32:
+        return app_cmd_verify_sign(app, c, r);
+    case 0x33:
+        return app_cmd_calc_ssec(app, c, r);
+    case 0x34:
+        return app_cmd_derive_key(app, c, r);
+    case 0x38:
+        return app_cmd_gen_keypair(app, c, r);
+    case 0x39:
+        return app_cmd_gen_symkey(app, c, r);
+    case 0x70:
+        return cmd_open_app(app, c);
+    case 0x71:
+        return cmd_close_app(app, c, r);
+    default:
+        return E_COMMAND;
     }
 }
 
@@ -453,7 +485,7 @@ tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint6
     app->busy_us = 0;
     app->dirty = false;
     app->last_algo = 0;
-    secmon_tick(app, now_us);
+    app_secmon_tick(app, now_us);
 
     struct cmd c = {0};
     c.sec = sec ? sec : &plain;
@@ -475,7 +507,7 @@ tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint6
         c.in_len = apdu_len - 4;
         if (!command_known(app, c.code)) {
             err = E_COMMAND;
-        } else if (be16(apdu + 2) != apdu_len - 4) {
+        } else if (app_be16(apdu + 2) != apdu_len - 4) {
             err = E_LENGTH;
         } else if (apdu_len - 4 > APP_DATA_MAX) {
             err = E_LENGTH;
@@ -487,7 +519,7 @@ tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint6
     }
     tma_status st = TMA_OK;
     if (app->dirty && app->state_path) {
-        st = persist_save(app, app->state_path);
+        st = app_persist_save(app, app->state_path);
         if (st != TMA_OK && !err) {
             err = E_INTERNAL; /* NVM write failed: the command did not happen */
         }
@@ -505,9 +537,9 @@ tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint6
     } else {
         rsp[0] = 0x00;
         rsp[1] = 0x00;
-        put_be16(rsp + 2, (uint16_t)r.len);
+        app_put_be16(rsp + 2, (uint16_t)r.len);
     }
     *rsp_len = 4 + r.len;
-    *busy_us = timing_us(app, &c, r.len, err == 0) + app->busy_us;
+    *busy_us = app_timing_us(app, &c, r.len, err == 0) + app->busy_us;
     return st;
 }

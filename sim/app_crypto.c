@@ -54,27 +54,41 @@ static size_t der_len(uint8_t *out, size_t n)
     return 3;
 }
 
-int ecc_group_id(uint8_t algo)
+int app_ecc_group_id(uint8_t algo)
 {
     switch (algo) {
-    case 0x03: return MBEDTLS_ECP_DP_SECP256R1;
-    case 0x04: return MBEDTLS_ECP_DP_SECP384R1;
-    case 0x05: return MBEDTLS_ECP_DP_SECP521R1;
-    case 0x13: return MBEDTLS_ECP_DP_BP256R1;
-    case 0x15: return MBEDTLS_ECP_DP_BP384R1;
-    case 0x16: return MBEDTLS_ECP_DP_BP512R1;
-    default: return 0;
+    case 0x03:
+        return MBEDTLS_ECP_DP_SECP256R1;
+    case 0x04:
+        return MBEDTLS_ECP_DP_SECP384R1;
+    case 0x05:
+        return MBEDTLS_ECP_DP_SECP521R1;
+    case 0x13:
+        return MBEDTLS_ECP_DP_BP256R1;
+    case 0x15:
+        return MBEDTLS_ECP_DP_BP384R1;
+    case 0x16:
+        return MBEDTLS_ECP_DP_BP512R1;
+    default:
+        return 0;
     }
 }
 
-size_t ecc_field_len(uint8_t algo)
+size_t app_ecc_field_len(uint8_t algo)
 {
     switch (algo) {
-    case 0x03: case 0x13: return 32;
-    case 0x04: case 0x15: return 48;
-    case 0x05: return 66;
-    case 0x16: return 64;
-    default: return 0;
+    case 0x03:
+    case 0x13:
+        return 32;
+    case 0x04:
+    case 0x15:
+        return 48;
+    case 0x05:
+        return 66;
+    case 0x16:
+        return 64;
+    default:
+        return 0;
     }
 }
 
@@ -83,12 +97,12 @@ static bool algo_supported(const struct sim_app *app, uint8_t algo)
     if (algo == 0x03 || algo == 0x04 || algo == 0x41 || algo == 0x42) {
         return true;
     }
-    return app->cfg.version >= 3 && ecc_field_len(algo) != 0;
+    return app->cfg.version >= 3 && app_ecc_field_len(algo) != 0;
 }
 
 static int load_group(mbedtls_ecp_group *grp, uint8_t algo)
 {
-    int id = ecc_group_id(algo);
+    int id = app_ecc_group_id(algo);
     if (!id || mbedtls_ecp_group_load(grp, (mbedtls_ecp_group_id)id) != 0) {
         return E_INTERNAL;
     }
@@ -117,8 +131,8 @@ static int point_bitstring(const mbedtls_ecp_group *grp, const mbedtls_ecp_point
     return 0;
 }
 
-int ecc_public_bitstring(uint8_t algo, const uint8_t *priv, size_t priv_len, uint8_t *out,
-                         size_t cap, size_t *out_len)
+int app_ecc_public_bitstring(uint8_t algo, const uint8_t *priv, size_t priv_len, uint8_t *out,
+                             size_t cap, size_t *out_len)
 {
     mbedtls_ecp_group grp;
     mbedtls_ecp_point q;
@@ -148,7 +162,7 @@ static int parse_point(const mbedtls_ecp_group *grp, uint8_t algo, const uint8_t
     const unsigned char *end = p + n;
     size_t l;
     if (mbedtls_asn1_get_tag(&c, end, &l, MBEDTLS_ASN1_BIT_STRING) || c + l != end || l < 2 ||
-        c[0] != 0x00 || c[1] != 0x04 || l - 1 != 1 + 2 * ecc_field_len(algo)) {
+        c[0] != 0x00 || c[1] != 0x04 || l - 1 != 1 + 2 * app_ecc_field_len(algo)) {
         return E_DATA;
     }
     if (mbedtls_ecp_point_read_binary(grp, q, c + 1, l - 1) || mbedtls_ecp_check_pubkey(grp, q)) {
@@ -162,7 +176,7 @@ static int rsa_to_blob(mbedtls_rsa_context *rsa, uint8_t *blob, size_t *len)
 {
     size_t nb = mbedtls_rsa_get_len(rsa);
     uint8_t *p = blob;
-    put_be16(p, (uint16_t)nb);
+    app_put_be16(p, (uint16_t)nb);
     p += 2;
     if (mbedtls_rsa_export_raw(rsa, p, nb, p + 2 * nb + 4, nb / 2, p + 2 * nb + 4 + nb / 2, nb / 2,
                                p + nb + 4, nb, p + nb, 4)) {
@@ -177,7 +191,7 @@ static int rsa_from_blob(mbedtls_rsa_context *rsa, const uint8_t *blob, size_t l
     if (len < 2) {
         return E_SEQUENCE;
     }
-    size_t nb = be16(blob);
+    size_t nb = app_be16(blob);
     if (len != 2 + 3 * nb + 4) {
         return E_INTERNAL;
     }
@@ -252,9 +266,8 @@ static int rsa_parse_pub(mbedtls_rsa_context *rsa, const uint8_t *p, size_t n, s
         c != end) {
         goto out;
     }
-    if (mbedtls_mpi_bitlen(&N) != want_bits ||
-        mbedtls_rsa_import(rsa, &N, NULL, NULL, NULL, &E) || mbedtls_rsa_complete(rsa) ||
-        mbedtls_rsa_check_pubkey(rsa)) {
+    if (mbedtls_mpi_bitlen(&N) != want_bits || mbedtls_rsa_import(rsa, &N, NULL, NULL, NULL, &E) ||
+        mbedtls_rsa_complete(rsa) || mbedtls_rsa_check_pubkey(rsa)) {
         goto out;
     }
     e = 0;
@@ -280,8 +293,8 @@ struct key {
 static int key_for_use(struct sim_app *app, const struct cmd *c, uint16_t oid, struct key *k)
 {
     memset(k, 0, sizeof *k);
-    if (oid_is_session(oid)) {
-        struct sim_session *s = session_get(app, oid);
+    if (app_oid_is_session(oid)) {
+        struct sim_session *s = app_session_get(app, oid);
         if (s->kind != SESS_ECC_KEY) {
             return E_SEQUENCE;
         }
@@ -294,14 +307,14 @@ static int key_for_use(struct sim_app *app, const struct cmd *c, uint16_t oid, s
         k->priv_len = s->len;
         return 0;
     }
-    struct sim_obj *o = obj_find(app, oid);
+    struct sim_obj *o = app_obj_find(app, oid);
     if (!o) {
         return E_OID;
     }
     if (o->kind != KIND_ECC && o->kind != KIND_RSA) {
         return E_OID;
     }
-    int e = ac_check(app, o, ACC_EXE, c);
+    int e = app_ac_check(app, o, ACC_EXE, c);
     if (e) {
         return e;
     }
@@ -319,7 +332,7 @@ static int key_for_use(struct sim_app *app, const struct cmd *c, uint16_t oid, s
 
 /* ---- GetRandom ---- */
 
-int cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     if (c->param != 0x00 && c->param != 0x01 && c->param != 0x04) {
         return E_PARAM;
@@ -327,7 +340,7 @@ int cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (c->in_len < 2) {
         return E_LENGTH;
     }
-    uint16_t n = be16(c->in);
+    uint16_t n = app_be16(c->in);
     if (n < 8 || n > 256) {
         return E_DATA;
     }
@@ -345,14 +358,14 @@ int cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r)
         if (c->param != 0x04 && app->cfg.version < 3) {
             return E_DATA;
         }
-        uint16_t oid = be16(c->in + 2);
-        if (!oid_is_session(oid)) {
+        uint16_t oid = app_be16(c->in + 2);
+        if (!app_oid_is_session(oid)) {
             return E_OID;
         }
-        if (c->in[4] != 0x41 || be16(c->in + 5) != c->in_len - 7) {
+        if (c->in[4] != 0x41 || app_be16(c->in + 5) != c->in_len - 7) {
             return E_DATA;
         }
-        s = session_get(app, oid);
+        s = app_session_get(app, oid);
         prefix = c->in + 7;
         plen = c->in_len - 7;
         size_t limit = app->cfg.version >= 3 ? 66 : 48;
@@ -366,7 +379,7 @@ int cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r)
     }
     int e = 0;
     if (c->param != 0x04) {
-        e = rsp_put(r, rnd, n);
+        e = app_rsp_put(r, rnd, n);
     }
     if (!e && s) {
         mbedtls_platform_zeroize(s, sizeof *s);
@@ -404,10 +417,10 @@ static void hash_export(const struct sim_app *app, const mbedtls_sha256_context 
 {
     memset(ctx, 0, HASH_CTX_LEN);
     ctx[0] = 0x01;
-    put_be32(ctx + 1, h->total[1]);
-    put_be32(ctx + 5, h->total[0]);
+    app_put_be32(ctx + 1, h->total[1]);
+    app_put_be32(ctx + 5, h->total[0]);
     for (int i = 0; i < 8; i++) {
-        put_be32(ctx + 9 + 4 * i, h->state[i]);
+        app_put_be32(ctx + 9 + 4 * i, h->state[i]);
     }
     memcpy(ctx + 41, h->buffer, 64);
     ctx_mac(app, ctx, ctx + HASH_CTX_LEN - 32);
@@ -422,22 +435,22 @@ static int hash_import(const struct sim_app *app, const uint8_t *ctx, mbedtls_sh
     }
     mbedtls_sha256_init(h);
     mbedtls_sha256_starts_ret(h, 0);
-    h->total[1] = be32(ctx + 1);
-    h->total[0] = be32(ctx + 5);
+    h->total[1] = app_be32(ctx + 1);
+    h->total[0] = app_be32(ctx + 5);
     for (int i = 0; i < 8; i++) {
-        h->state[i] = be32(ctx + 9 + 4 * i);
+        h->state[i] = app_be32(ctx + 9 + 4 * i);
     }
     memcpy(h->buffer, ctx + 41, 64);
     return 0;
 }
 
-int cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     if (c->param != 0xE2) {
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
@@ -480,15 +493,15 @@ int cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r)
         if (data->len != 6) {
             return E_LENGTH;
         }
-        uint16_t oid = be16(data->v), off = be16(data->v + 2), len = be16(data->v + 4);
-        struct sim_obj *o = obj_find(app, oid);
+        uint16_t oid = app_be16(data->v), off = app_be16(data->v + 2), len = app_be16(data->v + 4);
+        struct sim_obj *o = app_obj_find(app, oid);
         if (!o) {
-            return oid_is_session(oid) ? E_ACCESS : E_OID;
+            return app_oid_is_session(oid) ? E_ACCESS : E_OID;
         }
         if (o->kind != KIND_DATA) {
             return E_ACCESS;
         }
-        int e = ac_check(app, o, ACC_READ, c);
+        int e = app_ac_check(app, o, ACC_READ, c);
         if (e) {
             return e;
         }
@@ -521,7 +534,7 @@ int cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r)
         uint8_t d[32];
         mbedtls_sha256_context keep = h;
         mbedtls_sha256_finish_ret(&h, d);
-        e = rsp_tlv(r, 0x01, d, sizeof d);
+        e = app_rsp_tlv(r, 0x01, d, sizeof d);
         if (e) {
             goto out;
         }
@@ -536,7 +549,7 @@ int cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r)
         hash_export(app, &h, app->hash_ctx);
         app->hash_active = true;
         if (exp) {
-            e = rsp_tlv(r, 0x06, app->hash_ctx, HASH_CTX_LEN);
+            e = app_rsp_tlv(r, 0x06, app->hash_ctx, HASH_CTX_LEN);
         }
     }
 out:
@@ -549,10 +562,18 @@ out:
 static mbedtls_md_type_t rsa_md(uint8_t param, size_t *hlen)
 {
     switch (param) {
-    case 0x01: *hlen = 32; return MBEDTLS_MD_SHA256;
-    case 0x02: *hlen = 48; return MBEDTLS_MD_SHA384;
-    case 0x03: *hlen = 64; return MBEDTLS_MD_SHA512;
-    default: *hlen = 0; return MBEDTLS_MD_NONE;
+    case 0x01:
+        *hlen = 32;
+        return MBEDTLS_MD_SHA256;
+    case 0x02:
+        *hlen = 48;
+        return MBEDTLS_MD_SHA384;
+    case 0x03:
+        *hlen = 64;
+        return MBEDTLS_MD_SHA512;
+    default:
+        *hlen = 0;
+        return MBEDTLS_MD_NONE;
     }
 }
 
@@ -571,10 +592,10 @@ static int put_int(struct rsp *r, const mbedtls_mpi *v, size_t width)
     }
     b[off - 2] = 0x02;
     b[off - 1] = (uint8_t)n;
-    return rsp_put(r, b + off - 2, n + 2);
+    return app_rsp_put(r, b + off - 2, n + 2);
 }
 
-int cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     size_t hlen = 0;
     mbedtls_md_type_t md = rsa_md(c->param, &hlen);
@@ -582,16 +603,16 @@ int cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *dg = tlv_find(t, nt, 0x01), *ko = tlv_find(t, nt, 0x03);
+    const struct tlv *dg = app_tlv_find(t, nt, 0x01), *ko = app_tlv_find(t, nt, 0x03);
     if (!dg || !ko || ko->len != 2 || nt != 2) {
         return E_DATA;
     }
     struct key k;
-    int e = key_for_use(app, c, be16(ko->v), &k);
+    int e = key_for_use(app, c, app_be16(ko->v), &k);
     if (e) {
         return e;
     }
@@ -603,10 +624,10 @@ int cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
         return E_UNSUPPORTED_ID;
     }
     if (!k.is_session) {
-        secmon_event(app, c->now_us);
+        app_secmon_event(app, c->now_us);
     }
     if (!rsa_key) {
-        size_t fl = ecc_field_len(k.algo);
+        size_t fl = app_ecc_field_len(k.algo);
         if (dg->len < 10 || dg->len > fl) {
             return E_DATA;
         }
@@ -645,7 +666,7 @@ int cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
         e = E_INTERNAL;
     }
     if (!e) {
-        e = rsp_put(r, sig, mbedtls_rsa_get_len(&rsa));
+        e = app_rsp_put(r, sig, mbedtls_rsa_get_len(&rsa));
     }
     mbedtls_rsa_free(&rsa);
     return e;
@@ -697,14 +718,14 @@ static int pubkey_from_tlv(struct sim_app *app, const struct tlv *alg, const str
 static int pubkey_from_cert(struct sim_app *app, const struct cmd *c, uint16_t oid,
                             unsigned usage_mask, struct pubkey *p)
 {
-    struct sim_obj *o = obj_find(app, oid);
+    struct sim_obj *o = app_obj_find(app, oid);
     if (!o) {
         return E_OID;
     }
     if (o->kind != KIND_DATA) {
         return E_ACCESS;
     }
-    int e = ac_check(app, o, ACC_EXE, c);
+    int e = app_ac_check(app, o, ACC_EXE, c);
     if (e) {
         return e;
     }
@@ -739,7 +760,7 @@ static int pubkey_from_cert(struct sim_app *app, const struct cmd *c, uint16_t o
             mbedtls_ecp_keypair *kp = mbedtls_pk_ec(crt.pk);
             p->algo = 0;
             for (uint8_t a = 1; a < 0x20 && !p->algo; a++) {
-                if (ecc_group_id(a) == (int)kp->grp.id) {
+                if (app_ecc_group_id(a) == (int)kp->grp.id) {
                     p->algo = a;
                 }
             }
@@ -749,7 +770,8 @@ static int pubkey_from_cert(struct sim_app *app, const struct cmd *c, uint16_t o
             }
         } else if (t == MBEDTLS_PK_RSA) {
             size_t bits = mbedtls_pk_get_bitlen(&crt.pk);
-            if ((bits != 1024 && bits != 2048) || mbedtls_rsa_copy(&p->rsa, mbedtls_pk_rsa(crt.pk))) {
+            if ((bits != 1024 && bits != 2048) ||
+                mbedtls_rsa_copy(&p->rsa, mbedtls_pk_rsa(crt.pk))) {
                 e = E_CERT_UNSUPPORTED;
             } else {
                 p->algo = bits == 1024 ? 0x41 : 0x42;
@@ -764,7 +786,7 @@ static int pubkey_from_cert(struct sim_app *app, const struct cmd *c, uint16_t o
 
 /* ---- VerifySign ---- */
 
-int cmd_verify_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_verify_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     (void)r;
     size_t hlen = 0;
@@ -773,26 +795,26 @@ int cmd_verify_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *dg = tlv_find(t, nt, 0x01), *sg = tlv_find(t, nt, 0x02);
-    const struct tlv *co = tlv_find(t, nt, 0x04), *al = tlv_find(t, nt, 0x05),
-                     *pk = tlv_find(t, nt, 0x06);
-    if (!dg || !sg || (co && (al || pk)) || (!co && !(al && pk)) || sg->len > 520 ||
-        dg->len > 64 || dg->len == 0) {
+    const struct tlv *dg = app_tlv_find(t, nt, 0x01), *sg = app_tlv_find(t, nt, 0x02);
+    const struct tlv *co = app_tlv_find(t, nt, 0x04), *al = app_tlv_find(t, nt, 0x05),
+                     *pk = app_tlv_find(t, nt, 0x06);
+    if (!dg || !sg || (co && (al || pk)) || (!co && !(al && pk)) || sg->len > 520 || dg->len > 64 ||
+        dg->len == 0) {
         return E_DATA;
     }
     struct pubkey p;
     pubkey_init(&p);
     int e;
     if (co) {
-        e = co->len == 2 ? pubkey_from_cert(app, c, be16(co->v),
-                                            MBEDTLS_X509_KU_DIGITAL_SIGNATURE |
-                                                MBEDTLS_X509_KU_KEY_CERT_SIGN,
-                                            &p)
-                         : E_DATA;
+        e = co->len == 2
+                ? pubkey_from_cert(
+                      app, c, app_be16(co->v),
+                      MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_CERT_SIGN, &p)
+                : E_DATA;
     } else {
         e = pubkey_from_tlv(app, al, pk, &p);
     }
@@ -816,7 +838,7 @@ int cmd_verify_sign(struct sim_app *app, const struct cmd *c, struct rsp *r)
         }
         goto out;
     }
-    if (dg->len > ecc_field_len(p.algo)) {
+    if (dg->len > app_ecc_field_len(p.algo)) {
         e = E_DATA;
         goto out;
     }
@@ -838,7 +860,7 @@ out:
 
 /* ---- GenKeyPair ---- */
 
-int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     uint8_t algo = c->param;
     if (!algo_supported(app, algo)) {
@@ -846,39 +868,40 @@ int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r)
     }
     bool rsa = algo == 0x41 || algo == 0x42;
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *ko = tlv_find(t, nt, 0x01), *ku = tlv_find(t, nt, 0x02),
-                     *ex = tlv_find(t, nt, 0x07);
+    const struct tlv *ko = app_tlv_find(t, nt, 0x01), *ku = app_tlv_find(t, nt, 0x02),
+                     *ex = app_tlv_find(t, nt, 0x07);
     bool export = ex != NULL;
-    if (export ? (ex->len != 0 || nt != 1) : (!ko || !ku || nt != 2 || ko->len != 2 || ku->len != 1)) {
+    if (export ? (ex->len != 0 || nt != 1)
+               : (!ko || !ku || nt != 2 || ko->len != 2 || ku->len != 1)) {
         return E_DATA;
     }
     struct sim_obj *o = NULL;
     struct sim_session *s = NULL;
     uint8_t usage = 0;
     if (!export) {
-        uint16_t oid = be16(ko->v);
+        uint16_t oid = app_be16(ko->v);
         usage = ku->v[0];
         if (usage == 0 || (usage & (uint8_t)~0x33u)) {
             return E_DATA;
         }
-        if (oid_is_session(oid)) {
+        if (app_oid_is_session(oid)) {
             if (rsa) {
                 return E_DATA;
             }
-            s = session_get(app, oid);
+            s = app_session_get(app, oid);
         } else {
-            o = obj_find(app, oid);
+            o = app_obj_find(app, oid);
             if (!o) {
                 return E_OID;
             }
             if (o->kind != (rsa ? KIND_RSA : KIND_ECC)) {
                 return o->kind == KIND_DATA ? E_OID : E_DATA;
             }
-            int e = ac_check(app, o, ACC_CHANGE, c);
+            int e = app_ac_check(app, o, ACC_CHANGE, c);
             if (e) {
                 return e;
             }
@@ -894,7 +917,7 @@ int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r)
         mbedtls_ecp_group_init(&grp);
         mbedtls_ecp_point_init(&q);
         mbedtls_mpi_init(&d);
-        size_t fl = ecc_field_len(algo);
+        size_t fl = app_ecc_field_len(algo);
         uint8_t priv[66];
         e = load_group(&grp, algo);
         if (!e && (mbedtls_ecp_gen_keypair(&grp, &d, &q, app_rng, app) ||
@@ -907,14 +930,14 @@ int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r)
         if (!e && export) {
             uint8_t os[2 + 66] = {0x04, (uint8_t)fl};
             memcpy(os + 2, priv, fl);
-            e = rsp_tlv(r, 0x01, os, fl + 2);
+            e = app_rsp_tlv(r, 0x01, os, fl + 2);
             mbedtls_platform_zeroize(os, sizeof os);
         }
         if (!e) {
-            e = rsp_tlv(r, 0x02, pub, pub_len);
+            e = app_rsp_tlv(r, 0x02, pub, pub_len);
         }
         if (!e && o) {
-            e = obj_key_store(app, o, algo, usage, priv, fl);
+            e = app_obj_key_store(app, o, algo, usage, priv, fl);
         }
         if (!e && s) {
             mbedtls_platform_zeroize(s, sizeof *s);
@@ -947,19 +970,19 @@ int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r)
         if (mbedtls_rsa_export_raw(&ctx, NULL, 0, NULL, 0, NULL, 0, os + h, nb, NULL, 0)) {
             e = E_INTERNAL;
         } else {
-            e = rsp_tlv(r, 0x01, os, h + nb);
+            e = app_rsp_tlv(r, 0x01, os, h + nb);
         }
         mbedtls_platform_zeroize(os, sizeof os);
     }
     if (!e) {
-        e = rsp_tlv(r, 0x02, pub, pub_len);
+        e = app_rsp_tlv(r, 0x02, pub, pub_len);
     }
     if (!e && o) {
         uint8_t blob[KEYBLOB_MAX];
         size_t bl = 0;
         e = rsa_to_blob(&ctx, blob, &bl);
         if (!e) {
-            e = obj_key_store(app, o, algo, usage, blob, bl);
+            e = app_obj_key_store(app, o, algo, usage, blob, bl);
         }
         mbedtls_platform_zeroize(blob, sizeof blob);
     }
@@ -969,26 +992,27 @@ int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r)
 
 /* ---- GenSymKey ---- */
 
-int cmd_gen_symkey(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_gen_symkey(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     size_t kl = c->param == 0x81 ? 16 : c->param == 0x82 ? 24 : c->param == 0x83 ? 32 : 0;
     if (!kl) {
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *ko = tlv_find(t, nt, 0x01), *ku = tlv_find(t, nt, 0x02),
-                     *ex = tlv_find(t, nt, 0x07);
+    const struct tlv *ko = app_tlv_find(t, nt, 0x01), *ku = app_tlv_find(t, nt, 0x02),
+                     *ex = app_tlv_find(t, nt, 0x07);
     bool export = ex != NULL;
-    if (export ? (ex->len != 0 || nt != 1) : (!ko || !ku || nt != 2 || ko->len != 2 || ku->len != 1)) {
+    if (export ? (ex->len != 0 || nt != 1)
+               : (!ko || !ku || nt != 2 || ko->len != 2 || ku->len != 1)) {
         return E_DATA;
     }
     struct sim_obj *o = NULL;
     if (!export) {
-        o = obj_find(app, be16(ko->v));
+        o = app_obj_find(app, app_be16(ko->v));
         if (!o || o->kind != KIND_AES) {
             return E_OID;
         }
@@ -1005,39 +1029,40 @@ int cmd_gen_symkey(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (app_random(app, key, kl)) {
         return E_INTERNAL;
     }
-    int e = export ? rsp_tlv(r, 0x01, key, kl) : obj_key_store(app, o, c->param, ku->v[0], key, kl);
+    int e = export ? app_rsp_tlv(r, 0x01, key, kl)
+                   : app_obj_key_store(app, o, c->param, ku->v[0], key, kl);
     mbedtls_platform_zeroize(key, sizeof key);
     return e;
 }
 
 /* ---- CalcSSec ---- */
 
-int cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     if (c->param != 0x01) {
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *ko = tlv_find(t, nt, 0x01), *cv = tlv_find(t, nt, 0x05),
-                     *pk = tlv_find(t, nt, 0x06), *ex = tlv_find(t, nt, 0x07),
-                     *st = tlv_find(t, nt, 0x08);
+    const struct tlv *ko = app_tlv_find(t, nt, 0x01), *cv = app_tlv_find(t, nt, 0x05),
+                     *pk = app_tlv_find(t, nt, 0x06), *ex = app_tlv_find(t, nt, 0x07),
+                     *st = app_tlv_find(t, nt, 0x08);
     if (!ko || ko->len != 2 || !cv || cv->len != 1 || !pk || (ex && st) || (!ex && !st) ||
         (ex && ex->len) || (st && st->len != 2) || nt != 4) {
         return E_DATA;
     }
     struct sim_session *dst = NULL;
     if (st) {
-        if (!oid_is_session(be16(st->v))) {
+        if (!app_oid_is_session(app_be16(st->v))) {
             return E_OID;
         }
-        dst = session_get(app, be16(st->v));
+        dst = app_session_get(app, app_be16(st->v));
     }
     struct key k;
-    int e = key_for_use(app, c, be16(ko->v), &k);
+    int e = key_for_use(app, c, app_be16(ko->v), &k);
     if (e) {
         return e;
     }
@@ -1054,7 +1079,7 @@ int cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r)
     mbedtls_ecp_point_init(&q);
     mbedtls_mpi_init(&d);
     mbedtls_mpi_init(&z);
-    size_t fl = ecc_field_len(k.algo);
+    size_t fl = app_ecc_field_len(k.algo);
     uint8_t secret[66];
     e = load_group(&grp, k.algo);
     if (!e) {
@@ -1072,7 +1097,7 @@ int cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r)
             dst->len = (uint8_t)fl;
             memcpy(dst->data, secret, fl);
         } else {
-            e = rsp_put(r, secret, fl);
+            e = app_rsp_put(r, secret, fl);
         }
     }
     mbedtls_platform_zeroize(secret, sizeof secret);
@@ -1122,8 +1147,8 @@ static int secret_for_use(struct sim_app *app, const struct cmd *c, uint16_t oid
                           const uint8_t **out, size_t *out_len, bool *persistent)
 {
     *persistent = false;
-    if (oid_is_session(oid)) {
-        struct sim_session *s = session_get(app, oid);
+    if (app_oid_is_session(oid)) {
+        struct sim_session *s = app_session_get(app, oid);
         if (s->kind != SESS_SECRET) {
             return E_SEQUENCE;
         }
@@ -1131,14 +1156,14 @@ static int secret_for_use(struct sim_app *app, const struct cmd *c, uint16_t oid
         *out_len = s->len;
         return 0;
     }
-    struct sim_obj *o = obj_find(app, oid);
+    struct sim_obj *o = app_obj_find(app, oid);
     if (!o) {
         return E_OID;
     }
     if (o->kind != KIND_DATA) {
         return E_OID;
     }
-    int e = ac_check(app, o, ACC_EXE, c);
+    int e = app_ac_check(app, o, ACC_EXE, c);
     if (e) {
         return e;
     }
@@ -1154,37 +1179,53 @@ static int secret_for_use(struct sim_app *app, const struct cmd *c, uint16_t oid
     return 0;
 }
 
-int cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     mbedtls_md_type_t mdt;
     bool hkdf = false;
     switch (c->param) {
-    case 0x01: mdt = MBEDTLS_MD_SHA256; break;
-    case 0x02: mdt = MBEDTLS_MD_SHA384; break;
-    case 0x03: mdt = MBEDTLS_MD_SHA512; break;
-    case 0x08: mdt = MBEDTLS_MD_SHA256; hkdf = true; break;
-    case 0x09: mdt = MBEDTLS_MD_SHA384; hkdf = true; break;
-    case 0x0A: mdt = MBEDTLS_MD_SHA512; hkdf = true; break;
-    default: return E_PARAM;
+    case 0x01:
+        mdt = MBEDTLS_MD_SHA256;
+        break;
+    case 0x02:
+        mdt = MBEDTLS_MD_SHA384;
+        break;
+    case 0x03:
+        mdt = MBEDTLS_MD_SHA512;
+        break;
+    case 0x08:
+        mdt = MBEDTLS_MD_SHA256;
+        hkdf = true;
+        break;
+    case 0x09:
+        mdt = MBEDTLS_MD_SHA384;
+        hkdf = true;
+        break;
+    case 0x0A:
+        mdt = MBEDTLS_MD_SHA512;
+        hkdf = true;
+        break;
+    default:
+        return E_PARAM;
     }
     if (app->cfg.version < 3 && c->param != 0x01) {
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *so = tlv_find(t, nt, 0x01), *dd = tlv_find(t, nt, 0x02),
-                     *kl = tlv_find(t, nt, 0x03), *in = tlv_find(t, nt, 0x04),
-                     *ex = tlv_find(t, nt, 0x07), *st = tlv_find(t, nt, 0x08);
+    const struct tlv *so = app_tlv_find(t, nt, 0x01), *dd = app_tlv_find(t, nt, 0x02),
+                     *kl = app_tlv_find(t, nt, 0x03), *in = app_tlv_find(t, nt, 0x04),
+                     *ex = app_tlv_find(t, nt, 0x07), *st = app_tlv_find(t, nt, 0x08);
     int expect = 3 + (dd ? 1 : 0) + (in ? 1 : 0);
     if (!so || so->len != 2 || !kl || kl->len != 2 || (ex && st) || (!ex && !st) ||
         (ex && ex->len) || (st && st->len != 2) || nt != expect || (in && !hkdf) ||
         (!hkdf && !dd)) {
         return E_DATA;
     }
-    size_t klen = be16(kl->v);
+    size_t klen = app_be16(kl->v);
     size_t max = st ? (app->cfg.version >= 3 ? 66u : 48u) : 256u;
     if (klen < 16 || klen > max) {
         return E_DATA;
@@ -1195,15 +1236,15 @@ int cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r)
     }
     struct sim_session *dst = NULL;
     if (st) {
-        if (!oid_is_session(be16(st->v))) {
+        if (!app_oid_is_session(app_be16(st->v))) {
             return E_OID;
         }
-        dst = session_get(app, be16(st->v));
+        dst = app_session_get(app, app_be16(st->v));
     }
     const uint8_t *secret;
     size_t slen;
     bool persistent;
-    int e = secret_for_use(app, c, be16(so->v), 0x21, &secret, &slen, &persistent);
+    int e = secret_for_use(app, c, app_be16(so->v), 0x21, &secret, &slen, &persistent);
     if (e) {
         return e;
     }
@@ -1211,7 +1252,7 @@ int cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r)
         return E_ACCESS; /* session secrets are exported only over a protected command */
     }
     if (persistent) {
-        secmon_event(app, c->now_us);
+        app_secmon_event(app, c->now_us);
     }
     uint8_t out[256];
     if (hkdf) {
@@ -1229,7 +1270,7 @@ int cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r)
             dst->len = (uint8_t)klen;
             memcpy(dst->data, out, klen);
         } else {
-            e = rsp_put(r, out, klen);
+            e = app_rsp_put(r, out, klen);
         }
     }
     mbedtls_platform_zeroize(out, sizeof out);
@@ -1238,19 +1279,19 @@ int cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r)
 
 /* ---- EncryptAsym / DecryptAsym ---- */
 
-int cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     if (c->param != 0x11) {
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *msg = tlv_find(t, nt, 0x61), *so = tlv_find(t, nt, 0x02),
-                     *co = tlv_find(t, nt, 0x04), *al = tlv_find(t, nt, 0x05),
-                     *pk = tlv_find(t, nt, 0x06);
+    const struct tlv *msg = app_tlv_find(t, nt, 0x61), *so = app_tlv_find(t, nt, 0x02),
+                     *co = app_tlv_find(t, nt, 0x04), *al = app_tlv_find(t, nt, 0x05),
+                     *pk = app_tlv_find(t, nt, 0x06);
     if ((msg && so) || (!msg && !so) || (co && (al || pk)) || (!co && !(al && pk)) ||
         (so && so->len != 2) || (co && co->len != 2) || nt != (co ? 2 : 3)) {
         return E_DATA;
@@ -1258,7 +1299,7 @@ int cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
     const uint8_t *m;
     size_t mlen;
     if (so) {
-        struct sim_session *s = session_get(app, be16(so->v));
+        struct sim_session *s = app_session_get(app, app_be16(so->v));
         if (!s) {
             return E_OID;
         }
@@ -1276,9 +1317,9 @@ int cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
     }
     struct pubkey p;
     pubkey_init(&p);
-    int e = co ? pubkey_from_cert(app, c, be16(co->v),
-                                  MBEDTLS_X509_KU_KEY_ENCIPHERMENT | MBEDTLS_X509_KU_DATA_ENCIPHERMENT,
-                                  &p)
+    int e = co ? pubkey_from_cert(
+                     app, c, app_be16(co->v),
+                     MBEDTLS_X509_KU_KEY_ENCIPHERMENT | MBEDTLS_X509_KU_DATA_ENCIPHERMENT, &p)
                : pubkey_from_tlv(app, al, pk, &p);
     app->last_algo = p.algo;
     if (!e && p.algo != 0x41 && p.algo != 0x42) {
@@ -1292,38 +1333,38 @@ int cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
         e = E_INTERNAL;
     }
     if (!e) {
-        e = rsp_tlv(r, 0x61, ct, mbedtls_rsa_get_len(&p.rsa));
+        e = app_rsp_tlv(r, 0x61, ct, mbedtls_rsa_get_len(&p.rsa));
     }
     pubkey_free(&p);
     return e;
 }
 
-int cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     if (c->param != 0x11) {
         return E_PARAM;
     }
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in, c->in_len, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in, c->in_len, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *ct = tlv_find(t, nt, 0x61), *ko = tlv_find(t, nt, 0x03),
-                     *so = tlv_find(t, nt, 0x02);
+    const struct tlv *ct = app_tlv_find(t, nt, 0x61), *ko = app_tlv_find(t, nt, 0x03),
+                     *so = app_tlv_find(t, nt, 0x02);
     if (!ct || !ko || ko->len != 2 || (so && so->len != 2) || nt != (so ? 3 : 2)) {
         return E_DATA;
     }
     struct sim_session *dst = NULL;
     if (so) {
-        dst = session_get(app, be16(so->v));
+        dst = app_session_get(app, app_be16(so->v));
         if (!dst) {
             return E_OID;
         }
     } else if (c->sec->session && !c->sec->rsp_protected) {
         return E_ACCESS; /* exported plaintext needs a protected response */
     }
-    uint16_t oid = be16(ko->v);
-    if (oid_is_session(oid)) {
+    uint16_t oid = app_be16(ko->v);
+    if (app_oid_is_session(oid)) {
         return E_OID;
     }
     struct key k;
@@ -1343,10 +1384,10 @@ int cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
     uint8_t pt[256];
     size_t plen = 0;
     if (!e) {
-        secmon_event(app, c->now_us);
+        app_secmon_event(app, c->now_us);
         if (mbedtls_rsa_pkcs1_decrypt(&rsa, app_rng, app, MBEDTLS_RSA_PRIVATE, &plen, ct->v, pt,
                                       sizeof pt)) {
-            secmon_event(app, c->now_us); /* decryption failures are security events */
+            app_secmon_event(app, c->now_us); /* decryption failures are security events */
             e = E_DECRYPT;
         }
     }
@@ -1362,7 +1403,7 @@ int cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
                 memcpy(dst->data, pt, plen);
             }
         } else {
-            e = rsp_tlv(r, 0x61, pt, plen);
+            e = app_rsp_tlv(r, 0x61, pt, plen);
         }
     }
     mbedtls_platform_zeroize(pt, sizeof pt);
@@ -1372,7 +1413,7 @@ int cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r)
 
 /* ---- EncryptSym / DecryptSym (V3) ---- */
 
-void sym_free(struct sim_app *app)
+void app_sym_free(struct sim_app *app)
 {
     if (app->sym_active) {
         mbedtls_md_free(&app->sym_md);
@@ -1387,10 +1428,18 @@ void sym_free(struct sim_app *app)
 static mbedtls_md_type_t hmac_md(uint8_t mode, size_t *hl)
 {
     switch (mode) {
-    case 0x20: *hl = 32; return MBEDTLS_MD_SHA256;
-    case 0x21: *hl = 48; return MBEDTLS_MD_SHA384;
-    case 0x22: *hl = 64; return MBEDTLS_MD_SHA512;
-    default: *hl = 0; return MBEDTLS_MD_NONE;
+    case 0x20:
+        *hl = 32;
+        return MBEDTLS_MD_SHA256;
+    case 0x21:
+        *hl = 48;
+        return MBEDTLS_MD_SHA384;
+    case 0x22:
+        *hl = 64;
+        return MBEDTLS_MD_SHA512;
+    default:
+        *hl = 0;
+        return MBEDTLS_MD_NONE;
     }
 }
 
@@ -1421,7 +1470,7 @@ static int hmac_verify(struct sim_app *app, const struct cmd *c, uint16_t key_oi
 {
     size_t hl;
     mbedtls_md_type_t mdt = hmac_md(c->param, &hl);
-    struct sim_obj *o = obj_find(app, key_oid);
+    struct sim_obj *o = app_obj_find(app, key_oid);
     if (!o || o->kind != KIND_DATA) {
         return E_OID;
     }
@@ -1432,14 +1481,14 @@ static int hmac_verify(struct sim_app *app, const struct cmd *c, uint16_t key_oi
     if (!o->has_type || o->type != 0x31) {
         return E_ACCESS;
     }
-    int e = ac_check(app, o, ACC_EXE, c);
+    int e = app_ac_check(app, o, ACC_EXE, c);
     if (e) {
         return e;
     }
     if (data->len < 2 || vv->len != hl || o->used == 0) {
         return E_DATA;
     }
-    struct sim_session *s = session_get(app, be16(data->v));
+    struct sim_session *s = app_session_get(app, app_be16(data->v));
     if (!s) {
         return E_OID;
     }
@@ -1449,8 +1498,8 @@ static int hmac_verify(struct sim_app *app, const struct cmd *c, uint16_t key_oi
     mbedtls_platform_zeroize(s, sizeof *s); /* the stored random is single-use */
     uint8_t mac[64];
     bool ok = false;
-    if (random_ok && mbedtls_md_hmac(mbedtls_md_info_from_type(mdt), o->data, o->used, m, mlen,
-                                     mac) == 0) {
+    if (random_ok &&
+        mbedtls_md_hmac(mbedtls_md_info_from_type(mdt), o->data, o->used, m, mlen, mac) == 0) {
         ok = ct_equal(mac, vv->v, hl);
     }
     mbedtls_platform_zeroize(mac, sizeof mac);
@@ -1473,13 +1522,13 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
     if (c->in_len < 2) {
         return E_LENGTH;
     }
-    uint16_t key_oid = be16(c->in);
+    uint16_t key_oid = app_be16(c->in);
     struct tlv t[MAX_TLV];
-    int nt = tlv_parse(c->in + 2, c->in_len - 2, t, MAX_TLV);
+    int nt = app_tlv_parse(c->in + 2, c->in_len - 2, t, MAX_TLV);
     if (nt < 0) {
         return -nt;
     }
-    const struct tlv *data = NULL, *iv = tlv_find(t, nt, 0x41), *vv = tlv_find(t, nt, 0x43);
+    const struct tlv *data = NULL, *iv = app_tlv_find(t, nt, 0x41), *vv = app_tlv_find(t, nt, 0x43);
     for (int i = 0; i < nt; i++) {
         if (t[i].tag <= 0x03) {
             if (data) {
@@ -1524,7 +1573,7 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
     }
     if (!start) {
         if (!app->sym_active || app->sym_mode != mode || app->sym_decrypt != decrypt) {
-            sym_free(app);
+            app_sym_free(app);
             return E_SEQUENCE;
         }
     } else {
@@ -1532,11 +1581,11 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
         const uint8_t *key = NULL;
         size_t kl = 0;
         if (aes) {
-            struct sim_obj *o = obj_find(app, key_oid);
+            struct sim_obj *o = app_obj_find(app, key_oid);
             if (!o || o->kind != KIND_AES) {
                 return E_OID;
             }
-            int e = ac_check(app, o, ACC_EXE, c);
+            int e = app_ac_check(app, o, ACC_EXE, c);
             if (e) {
                 return e;
             }
@@ -1548,7 +1597,7 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
             }
             key = o->data;
             kl = o->used;
-            secmon_event(app, c->now_us);
+            app_secmon_event(app, c->now_us);
         } else {
             bool persistent;
             int e = secret_for_use(app, c, key_oid, 0x21, &key, &kl, &persistent);
@@ -1556,10 +1605,10 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
                 return e;
             }
             if (persistent) {
-                secmon_event(app, c->now_us);
+                app_secmon_event(app, c->now_us);
             }
         }
-        sym_free(app);
+        app_sym_free(app);
         memcpy(app->sym_key, key, kl);
         app->sym_key_len = kl;
         app->sym_mode = mode;
@@ -1576,16 +1625,16 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
             size_t h2;
             if (mbedtls_md_setup(&app->sym_md, mbedtls_md_info_from_type(hmac_md(mode, &h2)), 1) ||
                 mbedtls_md_hmac_starts(&app->sym_md, key, kl)) {
-                sym_free(app);
+                app_sym_free(app);
                 return E_INTERNAL;
             }
         } else if (mode == 0x0B) {
-            mbedtls_cipher_type_t ct = kl == 16 ? MBEDTLS_CIPHER_AES_128_ECB
-                                     : kl == 24 ? MBEDTLS_CIPHER_AES_192_ECB
-                                                : MBEDTLS_CIPHER_AES_256_ECB;
+            mbedtls_cipher_type_t ct = kl == 16   ? MBEDTLS_CIPHER_AES_128_ECB
+                                       : kl == 24 ? MBEDTLS_CIPHER_AES_192_ECB
+                                                  : MBEDTLS_CIPHER_AES_256_ECB;
             if (mbedtls_cipher_setup(&app->sym_cipher, mbedtls_cipher_info_from_type(ct)) ||
                 mbedtls_cipher_cmac_starts(&app->sym_cipher, key, kl * 8)) {
-                sym_free(app);
+                app_sym_free(app);
                 return E_INTERNAL;
             }
         }
@@ -1647,21 +1696,21 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
         }
     }
     if (!e && out_len) {
-        e = rsp_tlv(r, 0x61, out, out_len);
+        e = app_rsp_tlv(r, 0x61, out, out_len);
     }
     mbedtls_platform_zeroize(out, sizeof out);
     if (e || final) {
-        sym_free(app);
+        app_sym_free(app);
     }
     return e;
 }
 
-int cmd_encrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_encrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     return sym_common(app, c, r, false);
 }
 
-int cmd_decrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_decrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     return sym_common(app, c, r, true);
 }

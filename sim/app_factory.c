@@ -43,7 +43,7 @@ static int det_entropy(void *ctx, unsigned char *out, size_t len)
             in[i] = (uint8_t)(d->seed >> (56 - 8 * i));
             in[12 + i] = (uint8_t)(d->ctr >> (56 - 8 * i));
         }
-        put_be32(in + 8, d->domain);
+        app_put_be32(in + 8, d->domain);
         d->ctr++;
         mbedtls_sha256_ret(in, sizeof in, h, 0);
         size_t n = len < 32 ? len : 32;
@@ -110,8 +110,8 @@ static int set_serial(mbedtls_x509write_cert *w, const uint8_t *b, size_t n)
 }
 
 static int make_ca_cert(mbedtls_pk_context *subj, mbedtls_pk_context *issuer, const char *sname,
-                        const char *iname, const uint8_t *serial, int pathlen,
-                        mbedtls_md_type_t md, uint8_t *out, size_t cap, struct drbg *d)
+                        const char *iname, const uint8_t *serial, int pathlen, mbedtls_md_type_t md,
+                        uint8_t *out, size_t cap, struct drbg *d)
 {
     mbedtls_x509write_cert w;
     mbedtls_x509write_crt_init(&w);
@@ -229,14 +229,14 @@ static void make_uid(struct sim_app *app, uint8_t *uid)
     mbedtls_sha256_ret(in, sizeof in, h, 0);
     bool v3 = app->cfg.version >= 3;
     uint8_t *p = uid;
-    *p++ = 0xCD; /* CIM identifier */
-    *p++ = 0x16; /* platform */
-    *p++ = 0x33; /* model */
+    *p++ = 0xCD;             /* CIM identifier */
+    *p++ = 0x16;             /* platform */
+    *p++ = 0x33;             /* model */
     *p++ = v3 ? 0x93 : 0x82; /* ROM code */
     *p++ = 0x01;
     static const uint8_t chip_type[6] = {0x00, 0x1C, 0x00, 0x05, 0x00, 0x00};
     memcpy(p, chip_type, 6), p += 6;
-    memcpy(p, h, 6), p += 6;       /* batch number */
+    memcpy(p, h, 6), p += 6;         /* batch number */
     *p++ = 0x00, *p++ = h[6] & 0x7F; /* wafer position X */
     *p++ = 0x00, *p++ = h[7] & 0x7F; /* wafer position Y */
     static const uint8_t fw[4] = {0x80, 0x10, 0x10, 0x71};
@@ -245,10 +245,10 @@ static void make_uid(struct sim_app *app, uint8_t *uid)
     *p++ = v3 ? 0x40 : 0x09;
 }
 
-tma_status factory_provision(struct sim_app *app)
+tma_status app_factory_provision(struct sim_app *app)
 {
-    struct sim_obj *uid = obj_find(app, 0xE0C2), *cert = obj_find(app, 0xE0E0),
-                   *key = obj_find(app, 0xE0F0), *pbs = obj_find(app, 0xE140);
+    struct sim_obj *uid = app_obj_find(app, 0xE0C2), *cert = app_obj_find(app, 0xE0E0),
+                   *key = app_obj_find(app, 0xE0F0), *pbs = app_obj_find(app, 0xE140);
     if (!uid || !cert || !key || !pbs) {
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_INTERNAL);
     }
@@ -290,9 +290,9 @@ tma_status factory_provision(struct sim_app *app)
     size_t cl = (size_t)n;
     uint8_t *c = cert->data;
     c[0] = 0xC0;
-    put_be16(c + 1, (uint16_t)(cl + 6));
-    c[3] = 0, put_be16(c + 4, (uint16_t)(cl + 3));
-    c[6] = 0, put_be16(c + 7, (uint16_t)cl);
+    app_put_be16(c + 1, (uint16_t)(cl + 6));
+    c[3] = 0, app_put_be16(c + 4, (uint16_t)(cl + 3));
+    c[6] = 0, app_put_be16(c + 7, (uint16_t)cl);
     memcpy(c + 9, der, cl);
     cert->used = (uint16_t)(cl + 9);
     key->algo = 0x03;
@@ -351,7 +351,7 @@ tma_status sim_app_export_factory_ca(struct sim_app *app, const char *dir)
     }
     pki_free(&p);
     /* the device certificate as it is in 0xE0E0 now (handy for tests) */
-    struct sim_obj *cert = obj_find(app, 0xE0E0);
+    struct sim_obj *cert = app_obj_find(app, 0xE0E0);
     if (st == TMA_OK && cert && cert->used > 9 && cert->data[0] == 0xC0) {
         st = write_pem(dir, "device.pem", cert->data + 9, cert->used - 9u);
     } else if (st == TMA_OK && cert && cert->used > 0 && cert->data[0] == 0x30) {

@@ -59,8 +59,8 @@ enum obj_kind {
     KIND_AES = 3   /* symmetric key slot (E200) */
 };
 
-#define AC_MAX 42u     /* an AC value fits in the 44-byte metadata */
-#define META_MAX 44u   /* whole metadata TLV incl. 20 LL */
+#define AC_MAX 42u   /* an AC value fits in the 44-byte metadata */
+#define META_MAX 44u /* whole metadata TLV incl. 20 LL */
 #define KEYBLOB_MAX 1100u
 
 struct ac {
@@ -110,8 +110,8 @@ struct sim_app {
     /* persistent store */
     struct sim_obj *objs;
     size_t nobjs;
-    uint8_t sec;          /* Security Event Counter (E0C5), NVM */
-    uint32_t boot_count;  /* reseeds the runtime DRBG per start */
+    uint8_t sec;         /* Security Event Counter (E0C5), NVM */
+    uint32_t boot_count; /* reseeds the runtime DRBG per start */
 
     /* hibernate image (NVM while hibernated) */
     bool hibernated;
@@ -138,7 +138,7 @@ struct sim_app {
     uint8_t sym_key[64];
     size_t sym_key_len;
     uint8_t sym_iv[16];
-    uint8_t sym_state[16]; /* CBC chaining value / CBC-MAC state */
+    uint8_t sym_state[16];               /* CBC chaining value / CBC-MAC state */
     mbedtls_md_context_t sym_md;         /* HMAC in progress */
     mbedtls_cipher_context_t sym_cipher; /* CMAC in progress */
 
@@ -150,7 +150,7 @@ struct sim_app {
 
     /* per-command virtual time of this execute (filled by handlers) */
     uint32_t busy_us;
-    bool dirty; /* persistent state changed: save after the command */
+    bool dirty;        /* persistent state changed: save after the command */
     uint8_t last_algo; /* key algorithm the command used (timing model) */
 
     mbedtls_ctr_drbg_context drbg;
@@ -167,8 +167,8 @@ struct rsp {
     size_t cap;
     size_t len;
 };
-int rsp_put(struct rsp *r, const uint8_t *p, size_t n);
-int rsp_tlv(struct rsp *r, uint8_t tag, const uint8_t *p, size_t n);
+int app_rsp_put(struct rsp *r, const uint8_t *p, size_t n);
+int app_rsp_tlv(struct rsp *r, uint8_t tag, const uint8_t *p, size_t n);
 
 struct cmd {
     uint8_t code; /* without bit 7 */
@@ -186,83 +186,83 @@ struct tlv {
     const uint8_t *v;
 };
 /* Parse all TLVs of InData into out (max n). Returns count or -E_xxx. */
-int tlv_parse(const uint8_t *in, size_t in_len, struct tlv *out, int n);
-const struct tlv *tlv_find(const struct tlv *t, int n, uint8_t tag);
-uint16_t be16(const uint8_t *p);
-uint32_t be32(const uint8_t *p);
-void put_be16(uint8_t *p, uint16_t v);
-void put_be32(uint8_t *p, uint32_t v);
+int app_tlv_parse(const uint8_t *in, size_t in_len, struct tlv *out, int n);
+const struct tlv *app_tlv_find(const struct tlv *t, int n, uint8_t tag);
+uint16_t app_be16(const uint8_t *p);
+uint32_t app_be32(const uint8_t *p);
+void app_put_be16(uint8_t *p, uint16_t v);
+void app_put_be32(uint8_t *p, uint32_t v);
 
 /* ---- app_objects.c ---- */
-tma_status obj_table_init(struct sim_app *app);
-void obj_table_free(struct sim_app *app);
-struct sim_obj *obj_find(struct sim_app *app, uint16_t oid);
-bool oid_is_key(uint16_t oid);
-bool oid_is_session(uint16_t oid);
-struct sim_session *session_get(struct sim_app *app, uint16_t oid);
-int cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r);
+tma_status app_obj_table_init(struct sim_app *app);
+void app_obj_table_free(struct sim_app *app);
+struct sim_obj *app_obj_find(struct sim_app *app, uint16_t oid);
+bool app_oid_is_key(uint16_t oid);
+bool app_oid_is_session(uint16_t oid);
+struct sim_session *app_session_get(struct sim_app *app, uint16_t oid);
+int app_cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r);
 /* Data content of a readable data object for crypto use (EXE checked by caller). */
-int obj_key_store(struct sim_app *app, struct sim_obj *o, uint8_t algo, uint8_t usage,
-                  const uint8_t *blob, size_t len);
+int app_obj_key_store(struct sim_app *app, struct sim_obj *o, uint8_t algo, uint8_t usage,
+                      const uint8_t *blob, size_t len);
 
 /* ---- app_metadata.c ---- */
 enum access { ACC_READ, ACC_CHANGE, ACC_EXE, ACC_MUPD };
 /* Returns 0 when allowed, else the chip error (E_ACCESS). */
-int ac_check(struct sim_app *app, const struct sim_obj *o, enum access a, const struct cmd *c);
+int app_ac_check(struct sim_app *app, const struct sim_obj *o, enum access a, const struct cmd *c);
 /* Metadata of o as `20 LL ...` into out (cap >= META_MAX). Returns length. */
-size_t meta_encode(const struct sim_app *app, const struct sim_obj *o, uint8_t *out);
+size_t app_meta_encode(const struct sim_app *app, const struct sim_obj *o, uint8_t *out);
 /* Apply a metadata write (`20 LL` + tags). Returns 0 or chip error. */
-int meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t len,
-               const struct cmd *c);
+int app_meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t len,
+                   const struct cmd *c);
 /* Validate an access-condition byte string (simple or complex). */
-bool ac_valid(const uint8_t *b, size_t len);
+bool app_ac_valid(const uint8_t *b, size_t len);
 /* Evaluate an AC string. */
-bool ac_eval(struct sim_app *app, const struct sim_obj *o, const struct ac *ac,
-             const struct cmd *c, enum access a);
+bool app_ac_eval(struct sim_app *app, const struct sim_obj *o, const struct ac *ac,
+                 const struct cmd *c, enum access a);
 
 /* ---- app_crypto.c ---- */
-int cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_verify_sign(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_gen_symkey(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_encrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r);
-int cmd_decrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_get_random(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_calc_sign(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_verify_sign(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_gen_keypair(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_gen_symkey(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_encrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_decrypt_asym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_encrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r);
+int app_cmd_decrypt_sym(struct sim_app *app, const struct cmd *c, struct rsp *r);
 /* ECC helpers shared with the factory. */
-int ecc_group_id(uint8_t algo);     /* mbedtls_ecp_group_id or 0 */
-size_t ecc_field_len(uint8_t algo); /* bytes of a coordinate/scalar, 0 if not ECC */
+int app_ecc_group_id(uint8_t algo);     /* mbedtls_ecp_group_id or 0 */
+size_t app_ecc_field_len(uint8_t algo); /* bytes of a coordinate/scalar, 0 if not ECC */
 /* Public key of an ECC private scalar as BIT STRING `03 LL 00 04 X Y`. */
-int ecc_public_bitstring(uint8_t algo, const uint8_t *priv, size_t priv_len, uint8_t *out,
-                         size_t cap, size_t *out_len);
+int app_ecc_public_bitstring(uint8_t algo, const uint8_t *priv, size_t priv_len, uint8_t *out,
+                             size_t cap, size_t *out_len);
 
-void sym_free(struct sim_app *app);
+void app_sym_free(struct sim_app *app);
 
 /* ---- app_secmon.c ---- */
-void secmon_tick(struct sim_app *app, uint64_t now_us);
+void app_secmon_tick(struct sim_app *app, uint64_t now_us);
 /* A security event happened: account it, add throttling delay to busy. */
-void secmon_event(struct sim_app *app, uint64_t now_us);
-void secmon_config(const struct sim_app *app, uint32_t *t_max_us, uint8_t *credit_max);
+void app_secmon_event(struct sim_app *app, uint64_t now_us);
+void app_secmon_config(const struct sim_app *app, uint32_t *t_max_us, uint8_t *credit_max);
 
 /* ---- app_factory.c ---- */
-tma_status factory_provision(struct sim_app *app);
+tma_status app_factory_provision(struct sim_app *app);
 
 /* ---- app_persist.c ---- */
-tma_status persist_load(struct sim_app *app, const char *path);
-tma_status persist_save(struct sim_app *app, const char *path);
+tma_status app_persist_load(struct sim_app *app, const char *path);
+tma_status app_persist_save(struct sim_app *app, const char *path);
 /* Whole persistent state to/from memory (fuzzing: restore a clean chip). */
-tma_status persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len);
-tma_status persist_restore(struct sim_app *app, const uint8_t *p, size_t len);
+tma_status app_persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len);
+tma_status app_persist_restore(struct sim_app *app, const uint8_t *p, size_t len);
 /* Test hook: when set to 1, persist_save _exit()s after the temp file is
  * written and synced but before the rename (simulates a crash). */
 extern int sim_persist_crash_point;
 
 /* ---- app_timing.c ---- */
-uint32_t timing_us(const struct sim_app *app, const struct cmd *c, size_t out_len, bool ok);
+uint32_t app_timing_us(const struct sim_app *app, const struct cmd *c, size_t out_len, bool ok);
 
 #endif

@@ -70,7 +70,7 @@ static size_t meta_body(const struct sim_app *app, const struct sim_obj *o, uint
     return i;
 }
 
-size_t meta_encode(const struct sim_app *app, const struct sim_obj *o, uint8_t *out)
+size_t app_meta_encode(const struct sim_app *app, const struct sim_obj *o, uint8_t *out)
 {
     /* body is at most 42 bytes: meta_write refuses anything longer */
     uint8_t body[128];
@@ -112,7 +112,7 @@ static size_t simple_len(const uint8_t *b, size_t n)
     }
 }
 
-bool ac_valid(const uint8_t *b, size_t len)
+bool app_ac_valid(const uint8_t *b, size_t len)
 {
     if (len == 0 || len > AC_MAX) {
         return false;
@@ -154,16 +154,20 @@ bool ac_valid(const uint8_t *b, size_t len)
 static bool cmp(uint8_t have, uint8_t op, uint8_t want)
 {
     switch (op) {
-    case 0xFA: return have == want;
-    case 0xFB: return have > want;
-    case 0xFC: return have < want;
-    default: return false;
+    case 0xFA:
+        return have == want;
+    case 0xFB:
+        return have > want;
+    case 0xFC:
+        return have < want;
+    default:
+        return false;
     }
 }
 
 static uint8_t obj_byte(struct sim_app *app, uint16_t oid)
 {
-    struct sim_obj *x = obj_find(app, oid);
+    struct sim_obj *x = app_obj_find(app, oid);
     return x ? x->data[0] : 0;
 }
 
@@ -194,11 +198,11 @@ static bool simple_eval(struct sim_app *app, const struct sim_obj *o, const uint
         }
         return false;
     case 0x40: {
-        struct sim_obj *ctr = obj_find(app, oid);
+        struct sim_obj *ctr = app_obj_find(app, oid);
         if (!ctr || !ctr->has_type || ctr->type != 0x01 || ctr->used != 8) {
             return false;
         }
-        return be32(ctr->data) < be32(ctr->data + 4);
+        return app_be32(ctr->data) < app_be32(ctr->data + 4);
     }
     case 0x70:
         return cmp(obj_byte(app, 0xE0C0), b[1], b[2]);
@@ -211,10 +215,10 @@ static bool simple_eval(struct sim_app *app, const struct sim_obj *o, const uint
     }
 }
 
-bool ac_eval(struct sim_app *app, const struct sim_obj *o, const struct ac *ac,
-             const struct cmd *c, enum access a)
+bool app_ac_eval(struct sim_app *app, const struct sim_obj *o, const struct ac *ac,
+                 const struct cmd *c, enum access a)
 {
-    if (!ac || ac->len == 0 || !ac_valid(ac->b, ac->len)) {
+    if (!ac || ac->len == 0 || !app_ac_valid(ac->b, ac->len)) {
         return false; /* absent = NEV; malformed never grants */
     }
     if (ac->len == 1) {
@@ -252,11 +256,11 @@ static void luc_advance(struct sim_app *app, const struct ac *ac)
             return;
         }
         if (ac->b[i] == 0x40) {
-            struct sim_obj *ctr = obj_find(app, (uint16_t)((ac->b[i + 1] << 8) | ac->b[i + 2]));
+            struct sim_obj *ctr = app_obj_find(app, (uint16_t)((ac->b[i + 1] << 8) | ac->b[i + 2]));
             if (ctr && ctr->used == 8) {
-                uint32_t v = be32(ctr->data), t = be32(ctr->data + 4);
+                uint32_t v = app_be32(ctr->data), t = app_be32(ctr->data + 4);
                 if (v < t) {
-                    put_be32(ctr->data, v + 1);
+                    app_put_be32(ctr->data, v + 1);
                     app->dirty = true;
                 }
             }
@@ -265,16 +269,16 @@ static void luc_advance(struct sim_app *app, const struct ac *ac)
     }
 }
 
-int ac_check(struct sim_app *app, const struct sim_obj *o, enum access a, const struct cmd *c)
+int app_ac_check(struct sim_app *app, const struct sim_obj *o, enum access a, const struct cmd *c)
 {
-    const struct ac *ac = a == ACC_READ ? &o->read
-                        : a == ACC_CHANGE ? &o->change
-                        : a == ACC_EXE ? &o->exe
-                                       : &o->mupd;
+    const struct ac *ac = a == ACC_READ     ? &o->read
+                          : a == ACC_CHANGE ? &o->change
+                          : a == ACC_EXE    ? &o->exe
+                                            : &o->mupd;
     if (o->lcso == LCS_TE && a != ACC_MUPD) {
         return E_ACCESS;
     }
-    if (!ac_eval(app, o, ac, c, a)) {
+    if (!app_ac_eval(app, o, ac, c, a)) {
         return E_ACCESS;
     }
     if (a == ACC_EXE) {
@@ -288,17 +292,23 @@ int ac_check(struct sim_app *app, const struct sim_obj *o, enum access a, const 
 static bool type_ok(const struct sim_app *app, uint8_t t)
 {
     switch (t) {
-    case 0x00: case 0x01: case 0x11: case 0x12: case 0x21: case 0x22:
+    case 0x00:
+    case 0x01:
+    case 0x11:
+    case 0x12:
+    case 0x21:
+    case 0x22:
         return true;
-    case 0x23: case 0x31:
+    case 0x23:
+    case 0x31:
         return app->cfg.version >= 3;
     default:
         return false;
     }
 }
 
-int meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t len,
-               const struct cmd *c)
+int app_meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t len,
+                   const struct cmd *c)
 {
     (void)c;
     if (len < 2 || in[0] != 0x20) {
@@ -324,19 +334,44 @@ int meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t
         i += 2u + l;
         int bit;
         switch (tag) {
-        case 0xC0: bit = 0; break;
-        case 0xC1: bit = 1; break;
-        case 0xC4: bit = 2; break;
-        case 0xC5: bit = 3; break;
-        case 0xD0: bit = 4; break;
-        case 0xD1: bit = 5; break;
-        case 0xD3: bit = 6; break;
-        case 0xD8: bit = 7; break;
-        case 0xE0: bit = 8; break;
-        case 0xE1: bit = 9; break;
-        case 0xE8: bit = 10; break;
-        case 0xF0: bit = 11; break;
-        default: return E_DATA;
+        case 0xC0:
+            bit = 0;
+            break;
+        case 0xC1:
+            bit = 1;
+            break;
+        case 0xC4:
+            bit = 2;
+            break;
+        case 0xC5:
+            bit = 3;
+            break;
+        case 0xD0:
+            bit = 4;
+            break;
+        case 0xD1:
+            bit = 5;
+            break;
+        case 0xD3:
+            bit = 6;
+            break;
+        case 0xD8:
+            bit = 7;
+            break;
+        case 0xE0:
+            bit = 8;
+            break;
+        case 0xE1:
+            bit = 9;
+            break;
+        case 0xE8:
+            bit = 10;
+            break;
+        case 0xF0:
+            bit = 11;
+            break;
+        default:
+            return E_DATA;
         }
         if (seen & (1u << bit)) {
             return E_DATA;
@@ -355,7 +390,9 @@ int meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t
             }
             n.lcso = v[0];
             break;
-        case 0xC4: case 0xC5: case 0xE0:
+        case 0xC4:
+        case 0xC5:
+        case 0xE0:
             return E_ACCESS; /* maintained by the chip */
         case 0xC1:
             if (!unlocked) {
@@ -367,18 +404,23 @@ int meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t
             n.has_version = true;
             n.version = (uint16_t)((v[0] << 8) | v[1]);
             break;
-        case 0xD0: case 0xD1: case 0xD3: case 0xD8: {
+        case 0xD0:
+        case 0xD1:
+        case 0xD3:
+        case 0xD8: {
             if (!unlocked) {
                 return E_ACCESS;
             }
             if (tag == 0xD8 && app->cfg.version < 3) {
                 return E_DATA;
             }
-            if (!ac_valid(v, l)) {
+            if (!app_ac_valid(v, l)) {
                 return E_DATA;
             }
-            struct ac *dst = tag == 0xD0 ? &n.change : tag == 0xD1 ? &n.read
-                           : tag == 0xD3 ? &n.exe : &n.mupd;
+            struct ac *dst = tag == 0xD0   ? &n.change
+                             : tag == 0xD1 ? &n.read
+                             : tag == 0xD3 ? &n.exe
+                                           : &n.mupd;
             memset(dst, 0, sizeof *dst);
             memcpy(dst->b, v, l);
             dst->len = l;

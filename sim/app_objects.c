@@ -103,7 +103,7 @@ static struct sim_obj *add_obj(struct sim_app *app, const struct def *d)
     return o;
 }
 
-tma_status obj_table_init(struct sim_app *app)
+tma_status app_obj_table_init(struct sim_app *app)
 {
     size_t cap = sizeof DEFS / sizeof DEFS[0] + 14;
     app->objs = calloc(cap, sizeof *app->objs);
@@ -121,9 +121,15 @@ tma_status obj_table_init(struct sim_app *app)
     }
     /* Arbitrary data objects: Read ALW, Change LcsO < op, Execute NEV ([CG]). */
     for (uint16_t i = 0; i < 14; i++) {
-        struct def d = {(uint16_t)(i < 12 ? 0xF1D0 + i : 0xF1E0 + (i - 12)), KIND_DATA,
-                        (uint16_t)(i < 12 ? 140 : 1500), LCS_CR, A(AC_LT_OP), A(AC_ALW), NONE,
-                        -1, 1};
+        struct def d = {(uint16_t)(i < 12 ? 0xF1D0 + i : 0xF1E0 + (i - 12)),
+                        KIND_DATA,
+                        (uint16_t)(i < 12 ? 140 : 1500),
+                        LCS_CR,
+                        A(AC_LT_OP),
+                        A(AC_ALW),
+                        NONE,
+                        -1,
+                        1};
         if (!add_obj(app, &d)) {
             return TMA_ERR(TMA_LAYER_SIM, TMA_C_FULL);
         }
@@ -152,7 +158,7 @@ tma_status obj_table_init(struct sim_app *app)
         {0xF1C2, 1, {0x00}},
     };
     for (size_t i = 0; i < sizeof init / sizeof init[0]; i++) {
-        struct sim_obj *o = obj_find(app, init[i].oid);
+        struct sim_obj *o = app_obj_find(app, init[i].oid);
         if (o) {
             memcpy(o->data, init[i].v, init[i].len);
             o->used = init[i].len;
@@ -161,7 +167,7 @@ tma_status obj_table_init(struct sim_app *app)
     return TMA_OK;
 }
 
-void obj_table_free(struct sim_app *app)
+void app_obj_table_free(struct sim_app *app)
 {
     if (!app->objs) {
         return;
@@ -175,7 +181,7 @@ void obj_table_free(struct sim_app *app)
     app->nobjs = 0;
 }
 
-struct sim_obj *obj_find(struct sim_app *app, uint16_t oid)
+struct sim_obj *app_obj_find(struct sim_app *app, uint16_t oid)
 {
     for (size_t i = 0; i < app->nobjs; i++) {
         if (app->objs[i].oid == oid) {
@@ -185,24 +191,24 @@ struct sim_obj *obj_find(struct sim_app *app, uint16_t oid)
     return NULL;
 }
 
-bool oid_is_session(uint16_t oid)
+bool app_oid_is_session(uint16_t oid)
 {
     return oid >= 0xE100 && oid <= 0xE103;
 }
 
-bool oid_is_key(uint16_t oid)
+bool app_oid_is_key(uint16_t oid)
 {
     return (oid >= 0xE0F0 && oid <= 0xE0F3) || oid == 0xE0FC || oid == 0xE0FD ||
-           oid_is_session(oid) || oid == 0xE200;
+           app_oid_is_session(oid) || oid == 0xE200;
 }
 
-struct sim_session *session_get(struct sim_app *app, uint16_t oid)
+struct sim_session *app_session_get(struct sim_app *app, uint16_t oid)
 {
-    return oid_is_session(oid) ? &app->sessions[oid - 0xE100] : NULL;
+    return app_oid_is_session(oid) ? &app->sessions[oid - 0xE100] : NULL;
 }
 
-int obj_key_store(struct sim_app *app, struct sim_obj *o, uint8_t algo, uint8_t usage,
-                  const uint8_t *blob, size_t len)
+int app_obj_key_store(struct sim_app *app, struct sim_obj *o, uint8_t algo, uint8_t usage,
+                      const uint8_t *blob, size_t len)
 {
     if (len > o->max) {
         return E_INTERNAL;
@@ -219,7 +225,7 @@ int obj_key_store(struct sim_app *app, struct sim_obj *o, uint8_t algo, uint8_t 
 
 /* ---- GetDataObject ---- */
 
-int cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     if (c->param > 0x01) {
         return E_PARAM;
@@ -227,11 +233,11 @@ int cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (c->in_len < 2) {
         return E_LENGTH;
     }
-    uint16_t oid = be16(c->in);
-    if (oid_is_session(oid)) {
+    uint16_t oid = app_be16(c->in);
+    if (app_oid_is_session(oid)) {
         return E_ACCESS;
     }
-    struct sim_obj *o = obj_find(app, oid);
+    struct sim_obj *o = app_obj_find(app, oid);
     if (!o) {
         return E_OID;
     }
@@ -240,16 +246,16 @@ int cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
             return E_LENGTH;
         }
         uint8_t m[META_MAX + 8];
-        size_t n = meta_encode(app, o, m);
-        return rsp_put(r, m, n);
+        size_t n = app_meta_encode(app, o, m);
+        return app_rsp_put(r, m, n);
     }
     if (c->in_len != 2 && c->in_len != 6) {
         return E_LENGTH;
     }
     uint16_t offset = 0, length = 0xFFFF;
     if (c->in_len == 6) {
-        offset = be16(c->in + 2);
-        length = be16(c->in + 4);
+        offset = app_be16(c->in + 2);
+        length = app_be16(c->in + 4);
         if (length == 0) {
             return E_LENGTH;
         }
@@ -260,7 +266,7 @@ int cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (o->lcso == LCS_TE) {
         return E_ACCESS;
     }
-    int e = ac_check(app, o, ACC_READ, c);
+    int e = app_ac_check(app, o, ACC_READ, c);
     if (e) {
         return e;
     }
@@ -279,7 +285,7 @@ int cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (length < n) {
         n = length;
     }
-    return rsp_put(r, o->data + offset, n);
+    return app_rsp_put(r, o->data + offset, n);
 }
 
 /* ---- SetDataObject ---- */
@@ -343,21 +349,21 @@ static int count(struct sim_app *app, struct sim_obj *o, const struct cmd *c, co
     if (o->lcso == LCS_TE) {
         return E_ACCESS;
     }
-    int e = ac_check(app, o, ACC_EXE, c);
+    int e = app_ac_check(app, o, ACC_EXE, c);
     if (e) {
         return e;
     }
-    uint32_t value = be32(o->data), threshold = be32(o->data + 4);
+    uint32_t value = app_be32(o->data), threshold = app_be32(o->data + 4);
     if (value >= threshold) {
         return E_COUNTER;
     }
     uint64_t nv = (uint64_t)value + d[0];
-    put_be32(o->data, nv >= threshold ? threshold : (uint32_t)nv);
+    app_put_be32(o->data, nv >= threshold ? threshold : (uint32_t)nv);
     app->dirty = true;
     return 0;
 }
 
-int cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
+int app_cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     (void)r;
     if (c->param != 0x00 && c->param != 0x01 && c->param != 0x02 && c->param != 0x40) {
@@ -366,14 +372,14 @@ int cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (c->in_len < 4) {
         return E_LENGTH;
     }
-    uint16_t oid = be16(c->in);
-    uint16_t offset = be16(c->in + 2);
+    uint16_t oid = app_be16(c->in);
+    uint16_t offset = app_be16(c->in + 2);
     const uint8_t *d = c->in + 4;
     size_t n = c->in_len - 4;
-    if (oid_is_session(oid)) {
+    if (app_oid_is_session(oid)) {
         return E_ACCESS;
     }
-    struct sim_obj *o = obj_find(app, oid);
+    struct sim_obj *o = app_obj_find(app, oid);
     if (!o) {
         return E_OID;
     }
@@ -381,7 +387,7 @@ int cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
         if (offset != 0) {
             return E_DATA;
         }
-        return meta_write(app, o, d, n, c);
+        return app_meta_write(app, o, d, n, c);
     }
     if (c->param == 0x02) {
         return count(app, o, c, d, n);
@@ -392,7 +398,7 @@ int cmd_set_data(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (o->lcso == LCS_TE) {
         return E_ACCESS;
     }
-    int e = ac_check(app, o, ACC_CHANGE, c);
+    int e = app_ac_check(app, o, ACC_CHANGE, c);
     if (e) {
         return e;
     }

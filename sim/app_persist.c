@@ -52,14 +52,14 @@ static void put8(struct buf *b, uint8_t v)
 static void put16(struct buf *b, uint16_t v)
 {
     uint8_t x[2];
-    put_be16(x, v);
+    app_put_be16(x, v);
     put(b, x, 2);
 }
 
 static void put32(struct buf *b, uint32_t v)
 {
     uint8_t x[4];
-    put_be32(x, v);
+    app_put_be32(x, v);
     put(b, x, 4);
 }
 
@@ -120,7 +120,7 @@ static void serialize(const struct sim_app *app, struct buf *b)
         put(b, o->data, o->used);
     }
     if (!b->bad) {
-        put_be32(b->p + 12, (uint32_t)(b->len - start));
+        app_put_be32(b->p + 12, (uint32_t)(b->len - start));
         uint8_t h[32];
         mbedtls_sha256_ret(b->p, b->len, h, 0);
         put(b, h, sizeof h);
@@ -143,7 +143,7 @@ static tma_status write_all(int fd, const uint8_t *p, size_t n)
     return TMA_OK;
 }
 
-tma_status persist_save(struct sim_app *app, const char *path)
+tma_status app_persist_save(struct sim_app *app, const char *path)
 {
     struct buf b = {malloc(FILE_MAX), 0, FILE_MAX, false};
     if (!b.p) {
@@ -242,14 +242,14 @@ static uint16_t get16(struct rd *r)
 {
     uint8_t x[2];
     get(r, x, 2);
-    return be16(x);
+    return app_be16(x);
 }
 
 static uint32_t get32(struct rd *r)
 {
     uint8_t x[4];
     get(r, x, 4);
-    return be32(x);
+    return app_be32(x);
 }
 
 static void get_ac(struct rd *r, struct ac *ac)
@@ -261,7 +261,7 @@ static void get_ac(struct rd *r, struct ac *ac)
         return;
     }
     get(r, ac->b, ac->len);
-    if (ac->len && !ac_valid(ac->b, ac->len)) {
+    if (ac->len && !app_ac_valid(ac->b, ac->len)) {
         r->bad = true;
     }
 }
@@ -286,10 +286,10 @@ static tma_status parse(struct sim_app *app, const uint8_t *p, size_t n)
     if (n < 16 + 32 || memcmp(p, MAGIC, 8) != 0) {
         return bad;
     }
-    if (be32(p + 8) != FORMAT_VERSION) {
+    if (app_be32(p + 8) != FORMAT_VERSION) {
         return TMA_ERR(TMA_LAYER_STORE, TMA_C_UNSUPPORTED);
     }
-    if ((size_t)be32(p + 12) != n - 16 - 32) {
+    if ((size_t)app_be32(p + 12) != n - 16 - 32) {
         return bad;
     }
     uint8_t h[32];
@@ -306,9 +306,9 @@ static tma_status parse(struct sim_app *app, const uint8_t *p, size_t n)
     }
     if (version != app->cfg.version) {
         /* the file defines the chip: rebuild the table for its version */
-        obj_table_free(app);
+        app_obj_table_free(app);
         app->cfg.version = version;
-        tma_status st = obj_table_init(app);
+        tma_status st = app_obj_table_init(app);
         if (st != TMA_OK) {
             return st;
         }
@@ -328,7 +328,7 @@ static tma_status parse(struct sim_app *app, const uint8_t *p, size_t n)
     uint16_t nobjs = get16(&r);
     for (uint16_t i = 0; i < nobjs && !r.bad; i++) {
         uint16_t oid = get16(&r);
-        struct sim_obj *o = obj_find(app, oid);
+        struct sim_obj *o = app_obj_find(app, oid);
         struct sim_obj t;
         memset(&t, 0, sizeof t);
         t.oid = oid;
@@ -363,7 +363,7 @@ static tma_status parse(struct sim_app *app, const uint8_t *p, size_t n)
     return TMA_OK;
 }
 
-tma_status persist_load(struct sim_app *app, const char *path)
+tma_status app_persist_load(struct sim_app *app, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -391,7 +391,7 @@ tma_status persist_load(struct sim_app *app, const char *path)
     return st;
 }
 
-tma_status persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len)
+tma_status app_persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len)
 {
     struct buf b = {malloc(FILE_MAX), 0, FILE_MAX, false};
     if (!b.p) {
@@ -407,7 +407,7 @@ tma_status persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len)
     return TMA_OK;
 }
 
-tma_status persist_restore(struct sim_app *app, const uint8_t *p, size_t len)
+tma_status app_persist_restore(struct sim_app *app, const uint8_t *p, size_t len)
 {
     return parse(app, p, len);
 }

@@ -8,14 +8,14 @@
 
 #define T_MAX_CAP_US 5000000u
 
-void secmon_config(const struct sim_app *app, uint32_t *t_max_us, uint8_t *credit_max)
+void app_secmon_config(const struct sim_app *app, uint32_t *t_max_us, uint8_t *credit_max)
 {
     *t_max_us = T_MAX_CAP_US;
     *credit_max = 5;
     if (app->cfg.version < 3) {
         return; /* V1: fixed configuration */
     }
-    struct sim_obj *o = obj_find((struct sim_app *)(uintptr_t)app, 0xE0C9);
+    struct sim_obj *o = app_obj_find((struct sim_app *)(uintptr_t)app, 0xE0C9);
     if (!o || o->used < 4) {
         return;
     }
@@ -24,11 +24,11 @@ void secmon_config(const struct sim_app *app, uint32_t *t_max_us, uint8_t *credi
     *credit_max = o->data[2];
 }
 
-void secmon_tick(struct sim_app *app, uint64_t now_us)
+void app_secmon_tick(struct sim_app *app, uint64_t now_us)
 {
     uint32_t t_max;
     uint8_t credit_max;
-    secmon_config(app, &t_max, &credit_max);
+    app_secmon_config(app, &t_max, &credit_max);
     if (!app->secmon_time_known || now_us < app->secmon_last_tick_us) {
         app->secmon_time_known = true;
         app->secmon_last_tick_us = now_us;
@@ -54,11 +54,11 @@ void secmon_tick(struct sim_app *app, uint64_t now_us)
     }
 }
 
-void secmon_event(struct sim_app *app, uint64_t now_us)
+void app_secmon_event(struct sim_app *app, uint64_t now_us)
 {
     uint32_t t_max;
     uint8_t credit_max;
-    secmon_config(app, &t_max, &credit_max);
+    app_secmon_config(app, &t_max, &credit_max);
     if (t_max == 0) {
         return; /* monitor disabled */
     }

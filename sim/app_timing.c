@@ -11,13 +11,18 @@
 static uint32_t ecc_scale(uint8_t algo)
 {
     switch (algo) {
-    case 0x04: case 0x15: return 230;
-    case 0x05: case 0x16: return 450;
-    default: return 100;
+    case 0x04:
+    case 0x15:
+        return 230;
+    case 0x05:
+    case 0x16:
+        return 450;
+    default:
+        return 100;
     }
 }
 
-uint32_t timing_us(const struct sim_app *app, const struct cmd *c, size_t out_len, bool ok)
+uint32_t app_timing_us(const struct sim_app *app, const struct cmd *c, size_t out_len, bool ok)
 {
     uint32_t t;
     uint8_t a = app->last_algo;
@@ -26,33 +31,58 @@ uint32_t timing_us(const struct sim_app *app, const struct cmd *c, size_t out_le
         return 1 * MS; /* rejected while parsing */
     }
     switch (c->code) {
-    case 0x01: t = 5 * MS + (uint32_t)out_len * 100u; break;
-    case 0x02: t = 5 * MS + (uint32_t)c->in_len * 195u; break;
-    case 0x0C: t = 3 * MS + (uint32_t)out_len * 20u; break;
-    case 0x30: t = 2 * MS + (uint32_t)c->in_len * 67u; break;
+    case 0x01:
+        t = 5 * MS + (uint32_t)out_len * 100u;
+        break;
+    case 0x02:
+        t = 5 * MS + (uint32_t)c->in_len * 195u;
+        break;
+    case 0x0C:
+        t = 3 * MS + (uint32_t)out_len * 20u;
+        break;
+    case 0x30:
+        t = 2 * MS + (uint32_t)c->in_len * 67u;
+        break;
     case 0x31:
         t = rsa2048 ? 310 * MS : rsa1024 ? 80 * MS : 65 * MS * ecc_scale(a) / 100u;
         break;
     case 0x32:
         t = rsa2048 ? 40 * MS : rsa1024 ? 20 * MS : 85 * MS * ecc_scale(a) / 100u;
         break;
-    case 0x33: t = 60 * MS * ecc_scale(a) / 100u; break;
-    case 0x38:
-        t = c->param == 0x42 ? 2900 * MS : c->param == 0x41 ? 500 * MS
-                                                           : 55 * MS * ecc_scale(c->param) / 100u;
+    case 0x33:
+        t = 60 * MS * ecc_scale(a) / 100u;
         break;
-    case 0x39: t = 20 * MS; break;
-    case 0x34: t = (c->param >= 0x08 ? 130 : 50) * MS; break;
-    case 0x1E: t = rsa1024 ? 20 * MS : 40 * MS; break;
-    case 0x1F: t = rsa1024 ? 90 * MS : 315 * MS; break;
+    case 0x38:
+        t = c->param == 0x42   ? 2900 * MS
+            : c->param == 0x41 ? 500 * MS
+                               : 55 * MS * ecc_scale(c->param) / 100u;
+        break;
+    case 0x39:
+        t = 20 * MS;
+        break;
+    case 0x34:
+        t = (c->param >= 0x08 ? 130 : 50) * MS;
+        break;
+    case 0x1E:
+        t = rsa1024 ? 20 * MS : 40 * MS;
+        break;
+    case 0x1F:
+        t = rsa1024 ? 90 * MS : 315 * MS;
+        break;
     case 0x14:
     case 0x15:
         t = c->param >= 0x20 ? 60 * MS + (uint32_t)c->in_len * 234u
                              : 5 * MS + (uint32_t)c->in_len * 90u;
         break;
-    case 0x70: t = c->param == 0x01 ? 15 * MS : 5 * MS; break;
-    case 0x71: t = c->param == 0x01 ? 30 * MS : 3 * MS; break;
-    default: t = 1 * MS; break;
+    case 0x70:
+        t = c->param == 0x01 ? 15 * MS : 5 * MS;
+        break;
+    case 0x71:
+        t = c->param == 0x01 ? 30 * MS : 3 * MS;
+        break;
+    default:
+        t = 1 * MS;
+        break;
     }
     if (c->sec && (c->sec->cmd_protected || c->sec->rsp_protected)) {
         t += 7 * MS; /* AES-CCM on the record(s) */

@@ -20,7 +20,7 @@ static void init(void)
 {
     struct sim_app_config cfg = {NULL, 0x5EED, 3};
     if (sim_app_open(&app, &cfg) != TMA_OK ||
-        persist_snapshot(app, &snapshot, &snapshot_len) != TMA_OK) {
+        app_persist_snapshot(app, &snapshot, &snapshot_len) != TMA_OK) {
         abort();
     }
 }
@@ -32,12 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!app) {
         init();
     }
-    if (persist_restore(app, snapshot, snapshot_len) != TMA_OK) {
+    if (app_persist_restore(app, snapshot, snapshot_len) != TMA_OK) {
         abort();
     }
     sim_app_reset(app, true);
-    static const uint8_t open_apdu[] = {0xF0, 0, 0, 0x10, 0xD2, 0x76, 0, 0, 4, 0x47, 0x65,
-                                        0x6E, 0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
+    static const uint8_t open_apdu[] = {0xF0, 0,    0,    0x10, 0xD2, 0x76, 0,    0,    4,    0x47,
+                                        0x65, 0x6E, 0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
     static uint8_t rsp[SIM_APDU_MAX];
     static uint8_t apdu[SIM_APDU_MAX + 64];
     size_t rl;

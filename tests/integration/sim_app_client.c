@@ -160,7 +160,8 @@ static size_t recv_frame(uint8_t *f)
                 die("short frame read");
             }
             size_t plen = (size_t)(f[1] << 8 | f[2]);
-            if (plen + 5 != len || crc16(f, 3 + plen) != (uint16_t)(f[3 + plen] << 8 | f[4 + plen])) {
+            if (plen + 5 != len ||
+                crc16(f, 3 + plen) != (uint16_t)(f[3 + plen] << 8 | f[4 + plen])) {
                 die("bad frame from the chip (length or CRC)");
             }
             return len;

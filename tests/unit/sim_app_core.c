@@ -104,7 +104,8 @@ static void hibernate_and_restore(void **state)
     assert_false(sim_app_hibernated(app));
     /* the restored session key still agrees with its public key: ECDH with itself */
     uint8_t ecdh[128];
-    size_t el = (size_t)tma_test_hex("B3 01 00 53 01 00 02 E1 00 05 00 01 03 06 00 44", ecdh, sizeof ecdh);
+    size_t el =
+        (size_t)tma_test_hex("B3 01 00 53 01 00 02 E1 00 05 00 01 03 06 00 44", ecdh, sizeof ecdh);
     memcpy(ecdh + el, pub + 3, 0x44);
     el += 0x44;
     ecdh[el++] = 0x07, ecdh[el++] = 0, ecdh[el++] = 0;
@@ -146,7 +147,10 @@ static void hibernate_refused_while_sec_nonzero(void **state)
     struct sim_app *app = sa_open_ready(9);
     uint8_t rsp[SIM_APDU_MAX];
     /* signing with the factory key is a security event; credit starts empty */
-    sa_ok(app, "B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F0", rsp);
+    sa_ok(app,
+          "B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 "
+          "7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F0",
+          rsp);
     assert_int_equal(sa_ok(app, "81 00 00 06 E0 C5 00 00 00 01", rsp), 1);
     assert_int_equal(rsp[4], 1);
     sa_err(app, "F1 01 00 00", 0x0B);
@@ -168,7 +172,9 @@ static void busy_time_follows_datasheet(void **state)
     sa_exec(app, apdu, n, rsp, &busy);
     assert_int_equal(rsp[0], 0);
     assert_int_equal(busy, 55000);
-    n = (size_t)tma_test_hex("B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F1", apdu, sizeof apdu);
+    n = (size_t)tma_test_hex("B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 "
+                             "B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F1",
+                             apdu, sizeof apdu);
     sa_exec(app, apdu, n, rsp, &busy);
     assert_int_equal(rsp[0], 0);
     assert_int_equal(busy, 65000);

@@ -24,8 +24,8 @@
 #include "sim_app_util.h"
 #include "tma_test.h"
 
-static const char *DIGEST_ABC =
-    "BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD";
+static const char *DIGEST_ABC = "BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 "
+                                "7A 9C B4 10 FF 61 F2 00 15 AD";
 
 static int host_rng(void *ctx, unsigned char *out, size_t n)
 {
@@ -146,7 +146,8 @@ static void factory_key_signature_verifies_with_openssl(void **state)
     fwrite(dg, 1, 32, f);
     fclose(f);
     snprintf(cmd, sizeof cmd,
-             "openssl pkeyutl -verify -pubin -inkey %s/pub.pem -in %s/dg.bin -sigfile %s/sig.der >/dev/null 2>&1",
+             "openssl pkeyutl -verify -pubin -inkey %s/pub.pem -in %s/dg.bin -sigfile %s/sig.der "
+             ">/dev/null 2>&1",
              dir, dir, dir);
     int ok = system(cmd);
     dg[0] ^= 1; /* and a wrong digest must fail */
@@ -179,7 +180,8 @@ static void genkey_sign_verify_every_curve(void **state)
         for (int target = 0; target < 2; target++) { /* key slot, then session */
             uint8_t rsp[SIM_APDU_MAX], a[64], sig[160], dg[64];
             uint16_t oid = target ? 0xE102 : 0xE0F3;
-            uint8_t d[] = {0x01, 0x00, 0x02, (uint8_t)(oid >> 8), (uint8_t)oid, 0x02, 0x00, 0x01, 0x10};
+            uint8_t d[] = {0x01, 0x00, 0x02, (uint8_t)(oid >> 8), (uint8_t)oid, 0x02,
+                           0x00, 0x01, 0x10};
             size_t al = apdu_build(a, 0xB8, curves[c].algo, d, sizeof d);
             size_t n = sa_ok_bin(app, a, al, rsp);
             /* 02 LL BIT STRING(00 04 X Y) */
@@ -192,13 +194,15 @@ static void genkey_sign_verify_every_curve(void **state)
             }
             size_t dl = curves[c].field < 64 ? curves[c].field : 64;
             size_t sl = calc_sign(app, 0x11, oid, dg, dl, sig);
-            assert_int_equal(host_verify_ecdsa(curves[c].gid, pt, pl, dg, dl, sig, sl, curves[c].field), 0);
+            assert_int_equal(
+                host_verify_ecdsa(curves[c].gid, pt, pl, dg, dl, sig, sl, curves[c].field), 0);
             /* VerifySign on the chip with the same public key as host key */
             uint8_t vd[600];
             size_t vn = tlv(vd, 0x01, dg, dl);
             vn += tlv(vd + vn, 0x02, sig, sl);
             vn += tlv(vd + vn, 0x05, &curves[c].algo, 1);
-            vn += tlv(vd + vn, 0x06, pt - 1 - (pl + 1 > 127 ? 3 : 2), pl + 1 + (pl + 1 > 127 ? 3 : 2));
+            vn += tlv(vd + vn, 0x06, pt - 1 - (pl + 1 > 127 ? 3 : 2),
+                      pl + 1 + (pl + 1 > 127 ? 3 : 2));
             uint8_t va[700];
             al = apdu_build(va, 0xB2, 0x11, vd, vn);
             assert_int_equal(sa_ok_bin(app, va, al, rsp), 0);
@@ -231,7 +235,8 @@ static void ecdh_export_and_session_match_host(void **state)
     assert_int_equal(mbedtls_ecp_gen_keypair(&grp, &hd, &hq, host_rng, NULL), 0);
     uint8_t hp[65];
     size_t hpl;
-    assert_int_equal(mbedtls_ecp_point_write_binary(&grp, &hq, MBEDTLS_ECP_PF_UNCOMPRESSED, &hpl, hp, 65), 0);
+    assert_int_equal(
+        mbedtls_ecp_point_write_binary(&grp, &hq, MBEDTLS_ECP_PF_UNCOMPRESSED, &hpl, hp, 65), 0);
     assert_int_equal(mbedtls_ecp_point_read_binary(&grp, &cq, chip_pub, 65), 0);
     assert_int_equal(mbedtls_ecdh_compute_shared(&grp, &z, &cq, &hd, host_rng, NULL), 0);
     uint8_t want[32];
@@ -273,7 +278,11 @@ static void ecdh_export_and_session_match_host(void **state)
     }
     assert_int_equal(tma_test_memcmp("prf", rsp + 4, 48, out, 48), 0);
     /* a session that holds no secret cannot be used */
-    sa_err(app, "B4 01 00 3D 01 00 02 E1 01 03 00 02 00 30 02 00 2D 6B 65 79 20 65 78 70 61 6E 73 69 6F 6E 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F 07 00 00", 0x0B);
+    sa_err(app,
+           "B4 01 00 3D 01 00 02 E1 01 03 00 02 00 30 02 00 2D 6B 65 79 20 65 78 70 61 6E 73 69 6F "
+           "6E 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10 11 12 13 14 15 16 17 18 19 1A 1B "
+           "1C 1D 1E 1F 07 00 00",
+           0x0B);
     mbedtls_mpi_free(&hd);
     mbedtls_mpi_free(&z);
     mbedtls_ecp_point_free(&hq);
@@ -290,28 +299,36 @@ static void rsa_sign_encrypt_decrypt(void **state)
     size_t n = sa_ok(app, "B8 41 00 09 01 00 02 E0 FC 02 00 01 12", rsp);
     /* 02 00 90 | 03 81 8D 00 30 81 89 02 81 81 00 <n> 02 03 01 00 01 */
     assert_int_equal(n, 3 + 0x90);
-    static const uint8_t hdr[] = {0x02, 0x00, 0x90, 0x03, 0x81, 0x8D, 0x00, 0x30, 0x81, 0x89, 0x02, 0x81, 0x81, 0x00};
+    static const uint8_t hdr[] = {0x02, 0x00, 0x90, 0x03, 0x81, 0x8D, 0x00,
+                                  0x30, 0x81, 0x89, 0x02, 0x81, 0x81, 0x00};
     assert_int_equal(tma_test_memcmp("rsa pub hdr", rsp + 4, sizeof hdr, hdr, sizeof hdr), 0);
     uint8_t bitstring[0x90];
     memcpy(bitstring, rsp + 4 + 3, 0x90);
     mbedtls_rsa_context rsa;
     mbedtls_rsa_init(&rsa, MBEDTLS_RSA_PKCS_V15, 0);
     uint8_t e[3] = {1, 0, 1};
-    assert_int_equal(mbedtls_rsa_import_raw(&rsa, rsp + 4 + sizeof hdr, 128, NULL, 0, NULL, 0, NULL, 0, e, 3), 0);
+    assert_int_equal(
+        mbedtls_rsa_import_raw(&rsa, rsp + 4 + sizeof hdr, 128, NULL, 0, NULL, 0, NULL, 0, e, 3),
+        0);
     assert_int_equal(mbedtls_rsa_complete(&rsa), 0);
     uint8_t dg[32], sig[300];
     tma_test_hex(DIGEST_ABC, dg, sizeof dg);
     size_t sl = calc_sign(app, 0x01, 0xE0FC, dg, 32, sig);
     assert_int_equal(sl, 128);
-    assert_int_equal(mbedtls_rsa_pkcs1_verify(&rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC, MBEDTLS_MD_SHA256, 32, dg, sig), 0);
+    assert_int_equal(mbedtls_rsa_pkcs1_verify(&rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC,
+                                              MBEDTLS_MD_SHA256, 32, dg, sig),
+                     0);
     /* wrong digest length for RSA SHA-256 */
-    sa_err(app, "B1 01 00 18 01 00 10 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 03 00 02 E0 FC", 0x05);
+    sa_err(app,
+           "B1 01 00 18 01 00 10 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 03 00 02 E0 FC",
+           0x05);
     /* host encrypts to the chip key, chip decrypts */
     uint8_t msg[40], ct[128];
     for (int i = 0; i < 40; i++) {
         msg[i] = (uint8_t)(0x55 ^ i);
     }
-    assert_int_equal(mbedtls_rsa_pkcs1_encrypt(&rsa, host_rng, NULL, MBEDTLS_RSA_PUBLIC, 40, msg, ct), 0);
+    assert_int_equal(
+        mbedtls_rsa_pkcs1_encrypt(&rsa, host_rng, NULL, MBEDTLS_RSA_PUBLIC, 40, msg, ct), 0);
     size_t dn = tlv(d, 0x61, ct, 128);
     dn += (size_t)tma_test_hex("03 00 02 E0 FC", d + dn, 8);
     size_t al = apdu_build(a, 0x9F, 0x11, d, dn);
@@ -356,8 +373,8 @@ static void rsa2048_keygen_encoding(void **state)
     struct sim_app *app = sa_open_ready(15);
     uint8_t rsp[SIM_APDU_MAX];
     size_t n = sa_ok(app, "B8 42 00 09 01 00 02 E0 FD 02 00 01 10", rsp);
-    static const uint8_t hdr[] = {0x02, 0x01, 0x13, 0x03, 0x82, 0x01, 0x0F, 0x00, 0x30, 0x82,
-                                  0x01, 0x0A, 0x02, 0x82, 0x01, 0x01, 0x00};
+    static const uint8_t hdr[] = {0x02, 0x01, 0x13, 0x03, 0x82, 0x01, 0x0F, 0x00, 0x30,
+                                  0x82, 0x01, 0x0A, 0x02, 0x82, 0x01, 0x01, 0x00};
     assert_int_equal(n, 3 + 0x113);
     assert_int_equal(tma_test_memcmp("rsa2048 hdr", rsp + 4, sizeof hdr, hdr, sizeof hdr), 0);
     static const uint8_t tail[] = {0x02, 0x03, 0x01, 0x00, 0x01};
@@ -409,15 +426,22 @@ static void aes_modes_roundtrip_and_agree(void **state)
     /* no key yet */
     sa_err(app, "94 08 00 15 E2 00 01 00 10 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F", 0x0B);
     sa_ok(app, "B9 81 00 09 01 00 02 E2 00 02 00 01 02", rsp);
-    const char *pt = "00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F";
+    const char *pt = "00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10 11 12 13 14 15 16 17 18 "
+                     "19 1A 1B 1C 1D 1E 1F";
     char buf[512];
     snprintf(buf, sizeof buf, "94 08 00 25 E2 00 01 00 20 %s", pt);
     assert_int_equal(sa_ok(app, buf, rsp), 35);
     memcpy(ct, rsp + 7, 32);
     /* streamed ECB gives the same bytes */
-    assert_int_equal(sa_ok(app, "94 08 00 15 E2 00 00 00 10 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F", rsp), 19);
+    assert_int_equal(
+        sa_ok(app, "94 08 00 15 E2 00 00 00 10 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F",
+              rsp),
+        19);
     memcpy(ct2, rsp + 7, 16);
-    assert_int_equal(sa_ok(app, "94 08 00 15 E2 00 03 00 10 10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F", rsp), 19);
+    assert_int_equal(
+        sa_ok(app, "94 08 00 15 E2 00 03 00 10 10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F",
+              rsp),
+        19);
     memcpy(ct2 + 16, rsp + 7, 16);
     assert_int_equal(tma_test_memcmp("ecb stream", ct2, 32, ct, 32), 0);
     /* decrypt back */
@@ -429,7 +453,10 @@ static void aes_modes_roundtrip_and_agree(void **state)
     assert_int_equal(sa_ok_bin(app, a, al, rsp), 35);
     assert_int_equal(tma_test_memcmp("ecb dec", rsp + 7, 32, want, 32), 0);
     /* CBC with zero IV: first block equals ECB; CBC-MAC equals last CBC block */
-    snprintf(buf, sizeof buf, "94 09 00 38 E2 00 01 00 20 %s 41 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", pt);
+    snprintf(
+        buf, sizeof buf,
+        "94 09 00 38 E2 00 01 00 20 %s 41 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+        pt);
     assert_int_equal(sa_ok(app, buf, rsp), 35);
     memcpy(ct2, rsp + 7, 32);
     assert_int_equal(tma_test_memcmp("cbc block 1", ct2, 16, ct, 16), 0);
@@ -513,7 +540,10 @@ static void security_monitor_throttles(void **state)
     sa_set_time(50000000);
     struct sim_app *app = sa_open_ready(19);
     uint8_t rsp[SIM_APDU_MAX], a[64];
-    size_t al = (size_t)tma_test_hex("B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F0", a, sizeof a);
+    size_t al =
+        (size_t)tma_test_hex("B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 "
+                             "B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F0",
+                             a, sizeof a);
     uint32_t busy = 0;
     /* events faster than one per t_max raise SEC; no delay below 128 */
     for (int i = 0; i < 127; i++) {

@@ -24,11 +24,14 @@ static void default_metadata_matches_real_chip(void **state)
         {"81 01 00 02 E0 F0", "20 0F C0 01 01 D0 01 FF D3 01 00 E0 01 03 E1 01 01"},
         {"81 01 00 02 E0 FC", "20 0B C0 01 01 D0 03 E1 FC 07 D3 01 00"},
         {"81 01 00 02 E2 00", "20 09 C0 01 01 D0 01 FF D3 01 00"},
-        {"81 01 00 02 E0 E8", "20 18 C0 01 01 C4 02 04 B0 C5 01 00 D0 03 E1 FC 07 D1 01 00 D3 01 00 E8 01 11"},
-        {"81 01 00 02 E1 20", "20 17 C0 01 01 C4 01 08 C5 01 08 D0 03 E1 FC 07 D1 01 00 D3 01 00 E8 01 01"},
+        {"81 01 00 02 E0 E8",
+         "20 18 C0 01 01 C4 02 04 B0 C5 01 00 D0 03 E1 FC 07 D1 01 00 D3 01 00 E8 01 11"},
+        {"81 01 00 02 E1 20",
+         "20 17 C0 01 01 C4 01 08 C5 01 08 D0 03 E1 FC 07 D1 01 00 D3 01 00 E8 01 01"},
         {"81 01 00 02 F1 D0", "20 11 C0 01 01 C4 01 8C C5 01 00 D0 03 E1 FC 07 D1 01 00"},
         {"81 01 00 02 F1 E0", "20 12 C0 01 01 C4 02 05 DC C5 01 00 D0 03 E1 FC 07 D1 01 00"},
-        {"81 01 00 02 E1 40", "20 1D C0 01 01 C4 01 40 C5 01 40 D0 07 E1 FC 07 FE 20 E1 40 D1 03 E1 FC 07 D3 01 00 E8 01 22"},
+        {"81 01 00 02 E1 40", "20 1D C0 01 01 C4 01 40 C5 01 40 D0 07 E1 FC 07 FE 20 E1 40 D1 03 "
+                              "E1 FC 07 D3 01 00 E8 01 22"},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         uint8_t want[64];
@@ -117,7 +120,8 @@ static void metadata_write_rules(void **state)
     /* invalid ACs: ALW inside a complex AC, dangling operator, 4 tokens */
     sa_err(app, "82 01 00 0B F1 D6 00 00 20 05 D0 03 00 FD 00", 0x05);
     sa_err(app, "82 01 00 0C F1 D6 00 00 20 06 D0 04 E1 FC 07 FD", 0x05);
-    sa_err(app, "82 01 00 17 F1 D6 00 00 20 11 D0 0F E1 FC 07 FE E1 FC 07 FE E1 FC 07 FE E1 FC 07", 0x05);
+    sa_err(app, "82 01 00 17 F1 D6 00 00 20 11 D0 0F E1 FC 07 FE E1 FC 07 FE E1 FC 07 FE E1 FC 07",
+           0x05);
     /* unknown tag, duplicate tag, data type on a key, key usage on data */
     sa_err(app, "82 01 00 09 F1 D6 00 00 20 03 C7 01 00", 0x05);
     sa_err(app, "82 01 00 0C F1 D6 00 00 20 06 D1 01 00 D1 01 FF", 0x05);
@@ -125,7 +129,10 @@ static void metadata_write_rules(void **state)
     sa_err(app, "82 01 00 09 F1 D6 00 00 20 03 E1 01 10", 0x05);
     sa_err(app, "82 01 00 09 F1 D6 00 00 20 03 E8 01 77", 0x05);
     /* too long for 44 bytes in total */
-    sa_err(app, "82 01 00 27 F1 D6 00 00 20 20 D8 1E E1 FC 07 FD E1 FC 07 FD E1 FC 07 FD E1 FC 07 FD E1 FC 07 FD E1 FC 07 FD E1 FC 07 FD 70 FC 07", 0x09);
+    sa_err(app,
+           "82 01 00 27 F1 D6 00 00 20 20 D8 1E E1 FC 07 FD E1 FC 07 FD E1 FC 07 FD E1 FC 07 FD E1 "
+           "FC 07 FD E1 FC 07 FD E1 FC 07 FD 70 FC 07",
+           0x09);
     /* valid: complex AC and a new type */
     sa_ok(app, "82 01 00 12 F1 D6 00 00 20 0C D0 07 E1 FB 03 FE 70 FC 04 E8 01 21", rsp);
     /* LcsO cr is not > in and LcsG op is not < 4: change denied */
@@ -185,7 +192,8 @@ static void luc_counter_limits_key_use(void **state)
     sa_ok(app, "B8 03 00 09 01 00 02 E0 F1 02 00 01 10", rsp);
     sa_ok(app, "82 40 00 0C E1 22 00 00 00 00 00 00 00 00 00 02", rsp);
     sa_ok(app, "82 01 00 0B E0 F1 00 00 20 05 D3 03 40 E1 22", rsp);
-    const char *sign = "B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F1";
+    const char *sign = "B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 "
+                       "61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F1";
     sa_ok(app, sign, rsp);
     sa_ok(app, sign, rsp);
     sa_err(app, sign, 0x07);
@@ -217,19 +225,22 @@ static void factory_chain_verifies_with_openssl(void **state)
         assert_int_equal(sa_ok(app, "81 00 00 06 E0 E0 00 00 06 11", rsp), 515);
         assert_int_equal(sim_app_export_factory_ca(app, dir), TMA_OK);
         snprintf(cmd, sizeof cmd,
-                 "openssl verify -CAfile %s/root.pem -untrusted %s/ca.pem %s/device.pem >/dev/null", dir,
-                 dir, dir);
+                 "openssl verify -CAfile %s/root.pem -untrusted %s/ca.pem %s/device.pem >/dev/null",
+                 dir, dir, dir);
         rc |= system(cmd);
         /* the device key matches the certificate: openssl extracts it, compare */
         snprintf(cmd, sizeof cmd,
-                 "openssl x509 -in %s/device.pem -noout -text | grep -q 'CN *= *trustm-sim IoTNode Device'",
+                 "openssl x509 -in %s/device.pem -noout -text | grep -q 'CN *= *trustm-sim IoTNode "
+                 "Device'",
                  dir);
         rc |= system(cmd);
         sim_app_close(app);
     }
     /* a certificate from another chain must not verify against it */
     snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=x -keyout %s/k.pem -out %s/other.pem -days 1 >/dev/null 2>&1 && ! openssl verify -CAfile %s/root.pem -untrusted %s/ca.pem %s/other.pem >/dev/null 2>&1",
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=x "
+             "-keyout %s/k.pem -out %s/other.pem -days 1 >/dev/null 2>&1 && ! openssl verify "
+             "-CAfile %s/root.pem -untrusted %s/ca.pem %s/other.pem >/dev/null 2>&1",
              dir, dir, dir, dir, dir);
     rc |= system(cmd);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -81,7 +81,8 @@ static void personalization_survives_restart(void **state)
     assert_int_equal(memcmp(rsp + 4, cert, cl), 0);
     /* the generated key in E0F1 is still the same: ECDH of E0F1 with itself is impossible
      * (usage Sign), so sign and check with VerifySign using the old public key */
-    const char *dg = "BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD";
+    const char *dg = "BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 "
+                     "10 FF 61 F2 00 15 AD";
     char buf[512];
     snprintf(buf, sizeof buf, "B1 11 00 28 01 00 20 %s 03 00 02 E0 F1", dg);
     size_t sl = sa_ok(app, buf, rsp);
@@ -137,7 +138,9 @@ static void corrupt_or_truncated_file_is_refused(void **state)
     f = fopen(path, "wb");
     fclose(f);
     assert_int_equal(sim_app_open(&bad, &cfg), TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED));
-    assert_string_equal(tma_layer_name(TMA_LAYER_STORE), tma_layer_name(TMA_STATUS_LAYER(TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED))));
+    assert_string_equal(
+        tma_layer_name(TMA_LAYER_STORE),
+        tma_layer_name(TMA_STATUS_LAYER(TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED))));
     free(orig);
     unlink(path);
 }
@@ -158,8 +161,9 @@ static void crash_before_rename_keeps_old_state(void **state)
         if (sim_app_open(&child, &cfg) != TMA_OK) {
             _exit(3);
         }
-        static const uint8_t open_apdu[] = {0xF0, 0, 0, 0x10, 0xD2, 0x76, 0, 0, 4, 0x47, 0x65,
-                                            0x6E, 0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
+        static const uint8_t open_apdu[] = {0xF0, 0,    0,    0x10, 0xD2, 0x76, 0,
+                                            0,    4,    0x47, 0x65, 0x6E, 0x41, 0x75,
+                                            0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
         static const uint8_t write[] = {0x82, 0x40, 0x00, 0x05, 0xF1, 0xD4, 0x00, 0x00, 0x22};
         uint8_t r[64];
         size_t rl;
@@ -178,7 +182,7 @@ static void crash_before_rename_keeps_old_state(void **state)
     assert_true(file_size(tmp) > 0); /* the new state was written to the temp file only */
     app = open_file();
     assert_int_equal(sa_ok(app, "81 00 00 02 F1 D4", rsp), 1);
-    assert_int_equal(rsp[4], 0x11); /* old state intact */
+    assert_int_equal(rsp[4], 0x11);                /* old state intact */
     sa_ok(app, "82 40 00 05 F1 D4 00 00 33", rsp); /* a later save replaces the temp file */
     sim_app_close(app);
     assert_int_equal(file_size(tmp), -1);
@@ -206,11 +210,18 @@ static void hibernate_survives_restart(void **state)
     assert_int_equal(sim_app_get_prl_context(app, got, sizeof got, &gl), TMA_OK);
     assert_int_equal(gl, 3);
     uint8_t a[64];
-    size_t al = (size_t)tma_test_hex("F0 01 00 18 D2 76 00 00 04 47 65 6E 41 75 74 68 41 70 70 6C", a, sizeof a);
+    size_t al = (size_t)tma_test_hex("F0 01 00 18 D2 76 00 00 04 47 65 6E 41 75 74 68 41 70 70 6C",
+                                     a, sizeof a);
     memcpy(a + al, handle, 8);
     sa_ok_bin(app, a, al + 8, rsp);
     /* the session key came back: it can be used for key agreement */
-    assert_int_equal(sa_ok(app, "B3 01 00 53 01 00 02 E1 02 05 00 01 03 06 00 44 03 42 00 04 6B 17 D1 F2 E1 2C 42 47 F8 BC E6 E5 63 A4 40 F2 77 03 7D 81 2D EB 33 A0 F4 A1 39 45 D8 98 C2 96 4F E3 42 E2 FE 1A 7F 9B 8E E7 EB 4A 7C 0F 9E 16 2B CE 33 57 6B 31 5E CE CB B6 40 68 37 BF 51 F5 07 00 00", rsp), 32);
+    assert_int_equal(sa_ok(app,
+                           "B3 01 00 53 01 00 02 E1 02 05 00 01 03 06 00 44 03 42 00 04 6B 17 D1 "
+                           "F2 E1 2C 42 47 F8 BC E6 E5 63 A4 40 F2 77 03 7D 81 2D EB 33 A0 F4 A1 "
+                           "39 45 D8 98 C2 96 4F E3 42 E2 FE 1A 7F 9B 8E E7 EB 4A 7C 0F 9E 16 2B "
+                           "CE 33 57 6B 31 5E CE CB B6 40 68 37 BF 51 F5 07 00 00",
+                           rsp),
+                     32);
     sim_app_close(app);
 }
 

@@ -68,8 +68,8 @@ size_t sa_ok_bin(struct sim_app *app, const uint8_t *apdu, size_t n, uint8_t *rs
         uint8_t r2[SIM_APDU_MAX];
         static const uint8_t rd[] = {0x01, 0x00, 0x00, 0x06, 0xF1, 0xC2, 0x00, 0x00, 0x00, 0x01};
         sa_exec(app, rd, sizeof rd, r2, NULL);
-        fprintf(stderr, "command %02X %02X failed, last error 0x%02X\n", apdu[0], n > 1 ? apdu[1] : 0,
-                r2[4]);
+        fprintf(stderr, "command %02X %02X failed, last error 0x%02X\n", apdu[0],
+                n > 1 ? apdu[1] : 0, r2[4]);
     }
     assert_int_equal(rsp[0], 0x00);
     return len - 4;

@@ -109,7 +109,8 @@ int main(int argc, char **argv)
             }
             alen = (size_t)n;
             uint32_t busy = 0;
-            if (sim_app_execute(app, NULL, now, apdu, alen, rsp, sizeof rsp, &rlen, &busy) != TMA_OK) {
+            if (sim_app_execute(app, NULL, now, apdu, alen, rsp, sizeof rsp, &rlen, &busy) !=
+                TMA_OK) {
                 fprintf(stderr, "line %d: execute failed\n", lineno);
                 fails++;
             }
@@ -126,14 +127,15 @@ int main(int argc, char **argv)
                 continue;
             }
             if (want_err >= 0) {
-                static const uint8_t rd[] = {0x01, 0x00, 0x00, 0x06, 0xF1, 0xC2, 0x00, 0x00, 0x00, 0x01};
+                static const uint8_t rd[] = {0x01, 0x00, 0x00, 0x06, 0xF1,
+                                             0xC2, 0x00, 0x00, 0x00, 0x01};
                 uint8_t r2[16];
                 size_t l2 = 0;
                 uint32_t busy = 0;
                 sim_app_execute(app, NULL, now, rd, sizeof rd, r2, sizeof r2, &l2, &busy);
                 if (l2 != 5 || r2[0] != 0 || r2[4] != want_err) {
-                    fprintf(stderr, "FAIL line %d %s: last error 0x%02X, want 0x%02X\n", lineno, label,
-                            l2 == 5 ? r2[4] : 0xFFFF, want_err);
+                    fprintf(stderr, "FAIL line %d %s: last error 0x%02X, want 0x%02X\n", lineno,
+                            label, l2 == 5 ? r2[4] : 0xFFFF, want_err);
                     fails++;
                 }
             }
