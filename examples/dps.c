@@ -19,7 +19,7 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
 {
     (void)user;
     printf("hub %s: %s\n", ev == IOTHUB_EVENT_CONNECTED ? "connected" : ev == IOTHUB_EVENT_AUTH_FAILED ? "refused" : "disconnected",
-           tma_status_str(reason));
+           iothub_reason_text(reason));
     fflush(stdout);
 }
 

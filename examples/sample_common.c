@@ -541,7 +541,7 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
         now = sample_mono_ms(NULL);
         if (iothub_client_state(&h->client) == IOTHUB_STATE_AUTH_FAILED) {
             fprintf(stderr, "hub refused the connection: %s\n",
-                    tma_status_str(iothub_client_last_reason(&h->client)));
+                    iothub_reason_text(iothub_client_last_reason(&h->client)));
             return 1;
         }
         if (iothub_client_state(&h->client) == IOTHUB_STATE_CONNECTED) {

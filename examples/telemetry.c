@@ -21,7 +21,7 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
         printf("connected\n");
     } else {
         printf("%s: %s\n", ev == IOTHUB_EVENT_AUTH_FAILED ? "refused" : "disconnected",
-               tma_status_str(reason));
+               iothub_reason_text(reason));
     }
     fflush(stdout);
 }

@@ -22,7 +22,7 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
 {
     (void)user;
     printf("%s: %s\n", ev == IOTHUB_EVENT_CONNECTED ? "connected" : ev == IOTHUB_EVENT_AUTH_FAILED ? "refused" : "disconnected",
-           tma_status_str(reason));
+           iothub_reason_text(reason));
     if (ev == IOTHUB_EVENT_CONNECTED) {
         s.asked = false; /* read the twin again after every (re)connect */
     }

@@ -188,6 +188,12 @@ void iothub_client_restart(struct iothub_client *c);
 
 enum iothub_client_state iothub_client_state(const struct iothub_client *c);
 struct iothub_client_stats iothub_client_stats(const struct iothub_client *c);
+/**
+ * @brief One line for an application log: for a refused CONNACK the IoT Hub
+ * meaning (iothub_connack_reason()), otherwise tma_status_str(). Never NULL.
+ */
+const char *iothub_reason_text(tma_status st);
+
 /** @brief Why the last connection ended (TMA_OK if none). */
 tma_status iothub_client_last_reason(const struct iothub_client *c);
 

@@ -590,3 +590,12 @@ tma_status iothub_client_last_reason(const struct iothub_client *c)
 {
     return c == NULL ? E_BAD : c->last_reason;
 }
+
+const char *iothub_reason_text(tma_status st)
+{
+    if (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_MQTT && TMA_STATUS_CODE(st) > MQTT_CODE_CONNACK_BASE &&
+        TMA_STATUS_CODE(st) < MQTT_CODE_CONNACK_BASE + 0x40u) {
+        return iothub_connack_reason((uint8_t)(TMA_STATUS_CODE(st) - MQTT_CODE_CONNACK_BASE));
+    }
+    return tma_status_str(st);
+}

@@ -83,6 +83,14 @@ echo "connections=$connects chip object reads=$reads signatures(trace)=$signs si
 [ "$signs" -le "$connects" ] || fail "more signatures than connections"
 [ "$signs" -eq "$sig_line" ] || fail "trace and binding disagree on signatures"
 
+echo "== an unknown device gets a clear refusal and no retry storm"
+rc=0
+"$IOTHUB_SAMPLES/iothub-telemetry" --device "$DEV" --connection-string "HostName=localhost;DeviceId=nobody;x509=true" \
+  --port "$PORT" --count 1 --outbox "$W/nobody.outbox" --timeout-ms 20000 > nobody.out 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "unknown device: exit $rc"
+grep -q 'hub refused the connection: refused: not authorized (IoT Hub' nobody.out || fail "refusal text"
+[ "$(grep -c '^refused' nobody.out)" -eq 1 ] || fail "retried after CONNACK 5"
+
 echo "== twin + methods"
 "$IOTHUB_SAMPLES/iothub-twin-methods" --device "$DEV" --connection-string "$CS" --port "$PORT" \
   --run-ms 6000 --outbox "$W/twin.outbox" > twin.out 2>&1 &
