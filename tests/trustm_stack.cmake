@@ -46,7 +46,10 @@ if(TARGET trustm_sim AND EXISTS ${PROJECT_SOURCE_DIR}/include/trustm_sim/sim.h)
   tma_add_test(NAME trustm_stack_sim
     SOURCES integration/trustm_stack_sim.c
     LIBS trustm_stack_only trustm_stack_ports trustm_sim mbedx509 mbedcrypto tma_testlib
-    LABELS integration TIMEOUT 300)
+    LABELS integration TIMEOUT 300 ARGS skip "faults_*")
+  # the fault runs (10,000 plain + 2,000 shielded commands) on their own
+  add_test(NAME trustm_stack_faults COMMAND trustm_stack_sim only "faults_*")
+  set_tests_properties(trustm_stack_faults PROPERTIES LABELS integration TIMEOUT 300)
 endif()
 
 # The Linux i2c-dev port through an LD_PRELOAD shim onto the daemon's socket.

@@ -79,7 +79,8 @@ static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, 
             if (r < 0) {
                 return r;
             }
-            if (r == 0 && (uint32_t)(now(t) - start) < TRUSTM_TRANS_TIMEOUT_MS) {
+            int expired = (uint32_t)(now(t) - start) >= TRUSTM_TRANS_TIMEOUT_MS;
+            if (r == 0 && !expired) {
                 wait = wait ? wait * 2u : 1u;
                 trustm_delay_ms(t, wait);
                 continue;
@@ -96,7 +97,8 @@ static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, 
                 *got = a & TRUSTM_LK_DATA;
                 return TMA_OK;
             }
-            if (a & TRUSTM_LK_RETX) {
+            /* a stream of useless frames must not keep us here forever */
+            if ((a & TRUSTM_LK_RETX) || expired) {
                 break;
             }
         }
@@ -146,7 +148,9 @@ static tma_status link_recv(struct trustm *t, uint32_t first, uint32_t hint_ms, 
                 return TMA_OK;
             }
             wait = 0;
-            continue;
+            if ((int32_t)(now(t) - deadline) < 0) {
+                continue;
+            }
         }
         if ((int32_t)(now(t) - deadline) >= 0) {
             return TRUSTM_ST(LINK, TIMEOUT);
@@ -210,6 +214,11 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             t->tx[4] = TRUSTM_CHAIN_ERROR;
             (void)link_send(t, 1, 0, &sent, &got, &fr);
             return st;
+        }
+        /* no message is longer than SCTR + SEQ + 1,557 + tag: a chip that
+         * keeps chaining is broken */
+        if (nr.npkt > 1u + (TRUSTM_APDU_MAX + 13u) / (maxp - 1u)) {
+            return TRUSTM_ST(NET, MALFORMED);
         }
         if (err == TMA_OK && nr.prl != (t->prl ? TRUSTM_PCTR_PRL : 0u)) {
             err = TRUSTM_ST(NET, MALFORMED);

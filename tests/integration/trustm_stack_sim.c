@@ -430,9 +430,15 @@ static void reset_mid_command_then_next_succeeds(void **state)
     assert_int_equal(worst_ratio_ms, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     srand(7);
+    /* "only PATTERN" or "skip PATTERN" (ctest runs the fault runs apart) */
+    if (argc > 2 && strcmp(argv[1], "only") == 0) {
+        cmocka_set_test_filter(argv[2]);
+    } else if (argc > 2 && strcmp(argv[1], "skip") == 0) {
+        cmocka_set_skip_filter(argv[2]);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(plain_random_read_and_1728_chained, setup, teardown),
         cmocka_unit_test_setup_teardown(shielded_all_levels_and_chained, setup, teardown),

@@ -35,6 +35,11 @@ struct fakeport {
     size_t nlog;
     uint8_t pre[16][300]; /* frames referenced as "@N" in a script */
     size_t prelen[16];
+    /* optional: called when the chip has nothing queued; may queue frames
+     * (a misbehaving chip that never stops talking) */
+    void (*idle)(struct fakeport *f);
+    unsigned idle_calls;
+    int lenient; /* accept any host frame without a script */
 };
 
 /* Store frame FCTR || LEN || pkt || CRC as pre[idx] (script "@idx"). */

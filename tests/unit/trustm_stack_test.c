@@ -457,6 +457,49 @@ static void response_too_small_is_drained(void **s)
     assert_int_equal(fk_done(&fk), 0);
 }
 
+static void flood_corrupt(struct fakeport *f)
+{
+    static const uint8_t junk[10] = {0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0xDE, 0xAD};
+    fk_queue(f, junk, sizeof junk);
+}
+
+static uint8_t chain_nr;
+static void flood_chain(struct fakeport *f)
+{
+    /* valid intermediate packets with the right numbers, forever */
+    uint8_t pkt[272];
+    memset(pkt, 0x11, sizeof pkt);
+    pkt[0] = chain_nr == 0 ? 0x01 : 0x02;
+    chain_nr++;
+    fk_queue_frame(f, (uint8_t)((chain_nr & 3u) << 2 | 0u), pkt, sizeof pkt);
+}
+
+static void misbehaving_chip_never_hangs(void **s)
+{
+    struct trustm_rsp rsp;
+    uint8_t out[64];
+    (void)s;
+    /* 1: every poll finds a corrupt frame */
+    open_ctx(NULL, 0);
+    fk.lenient = 1;
+    fk.idle = flood_corrupt;
+    uint64_t t0 = fk.now_us;
+    tma_status st = xchg_hex(0, OPEN_APDU, NULL, 0, &rsp);
+    assert_true(st < 0);
+    assert_true((fk.now_us - t0) / 1000u <= trustm_transceive_bound_ms(&tm, 0xF0, 0, 20));
+    /* 2: the chip ACKs, then chains forever */
+    open_ctx(NULL, 0);
+    fk.lenient = 1;
+    chain_nr = 0;
+    fk_queue(&fk, (const uint8_t *)"\x80\x00\x00\x0C\xEC", 5); /* ACK 0 for our frame 0 */
+    fk.idle = flood_chain;
+    t0 = fk.now_us;
+    st = xchg_hex(0, "81 00 00 06 E0 E0 00 00 06 11", out, sizeof out, &rsp);
+    assert_int_equal(st, TRUSTM_ST(NET, MALFORMED));
+    assert_true(fk.idle_calls < 20);
+    assert_true((fk.now_us - t0) / 1000u <= trustm_transceive_bound_ms(&tm, 0x81, 0, 10));
+}
+
 static void bad_params(void **s)
 {
     struct trustm_rsp rsp;
@@ -650,6 +693,7 @@ int main(void)
         cmocka_unit_test(chained_command_split_and_chip_chain_error),
         cmocka_unit_test(response_too_small_is_drained),
         cmocka_unit_test(bad_params),
+        cmocka_unit_test(misbehaving_chip_never_hangs),
         cmocka_unit_test(ccm_known_answer),
         cmocka_unit_test(shield_vector_4_10),
         cmocka_unit_test(shield_mac_failure_fails_and_wipes),
