@@ -331,8 +331,14 @@ out:
     if (rc == 0 && do_lock) {
         char list[64];
         char *largv[] = {"lock", "--oid", list, "--yes", NULL};
-        if (ta.ptr != NULL) snprintf(list, sizeof(list), "0x%04X,0x%04X,0x%04X", cert_oid, ta_oid, slot);
-        else snprintf(list, sizeof(list), "0x%04X,0x%04X", cert_oid, slot);
+        if (backup.ptr != NULL) {
+            snprintf(list, sizeof(list), "0x%04X,0x%04X,0x%04X,0x%04X", cert_oid, ta_oid,
+                     backup_oid, slot);
+        } else if (ta.ptr != NULL) {
+            snprintf(list, sizeof(list), "0x%04X,0x%04X,0x%04X", cert_oid, ta_oid, slot);
+        } else {
+            snprintf(list, sizeof(list), "0x%04X,0x%04X", cert_oid, slot);
+        }
         rc = cmd_lock(4, largv);
     }
 out_ca:

@@ -183,6 +183,10 @@ int cmd_data(int argc, char **argv)
         }
         if (dev_open(&d) != 0) return 1;
         buf = malloc(0x8000);
+        if (buf == NULL) {
+            dev_close(&d);
+            return fail("out of memory");
+        }
         st = trustm_read_data(&d.chip, d.protect, oid, (uint16_t)off, buf,
                               len ? len : 0x8000 - off, &n);
         if (st == TMA_CHIP_ERROR(0x08) && off == 0) {
@@ -215,6 +219,7 @@ int cmd_data(int argc, char **argv)
         } else {
             long l;
             data = malloc(strlen(hex) / 2 + 1);
+            if (data == NULL) return fail("out of memory");
             l = parse_hex(hex, data, strlen(hex) / 2 + 1);
             if (l < 0) {
                 free(data);
@@ -237,6 +242,10 @@ int cmd_data(int argc, char **argv)
             goto wout;
         }
         old = malloc(max_size + 1);
+        if (old == NULL) {
+            fail("out of memory");
+            goto wout;
+        }
         if (obj_read(&d, oid, old, max_size, &ol) != 0) {
             free(old);
             goto wout;

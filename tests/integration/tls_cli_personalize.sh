@@ -64,7 +64,7 @@ start_sim chip2
 "$T" --device "$DEV" personalize --device-id dev-002 --ca-cert ca.pem --ca-key ca.key --azure \
   --chain --bind --binding-out "$W/b2.key" --lock | tee p2.out
 grep -q '^bound: ' p2.out || fail "no binding"
-for o in 0xE0E1 0xE0E8 0xE0F1; do
+for o in 0xE0E1 0xE0E8 0xF1E0 0xE0F1; do
   "$T" --device "$DEV" --binding "$W/b2.key" metadata show --oid $o | grep -q 'life cycle (LcsO): op' \
     || fail "$o not locked"
 done
