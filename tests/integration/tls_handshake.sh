@@ -102,6 +102,14 @@ grep -q 'Verification: OK' srv.log || fail "server did not verify the client"
 grep -q '1 session cache hits' srv.log || { stop_server; grep -q '1 session cache hits' srv.log || fail "server saw no resumption"; }
 stop_server
 
+echo "1b. session-id resumption (server without tickets)"
+start_server srv.pem srv.key 2 -no_ticket
+out=$("$CLIENT" --host localhost --port "$PORT" --ca ca.pem --cert dev.pem --key dev.key \
+  --connects 2) || fail "no_ticket: $out"
+echo "$out"
+echo "$out" | grep -q '^connect 2: ok resumed=1 signatures=1' || fail "no session-id resumption"
+stop_server
+
 echo "2. SHA-384 suite with a P-256 key: the hash reaches the signer truncated to 32 bytes"
 start_server srv.pem srv.key 1 -cipher ECDHE-ECDSA-AES256-GCM-SHA384
 out=$("$CLIENT" --host localhost --port "$PORT" --ca ca.pem --cert dev.pem --key dev.key \
