@@ -83,6 +83,27 @@ echo "connections=$connects chip object reads=$reads signatures(trace)=$signs si
 [ "$signs" -le "$connects" ] || fail "more signatures than connections"
 [ "$signs" -eq "$sig_line" ] || fail "trace and binding disagree on signatures"
 
+echo "== a connection taken over by another client: the sample reconnects (TLS session resumed when the hub allows)"
+openssl ecparam -name prime256v1 -genkey -noout -out other.key 2>/dev/null
+openssl req -new -key other.key -subj "/CN=dev-e2e" -out other.csr 2>/dev/null
+openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out other.pem 2>/dev/null
+signs0=$(count 'CalcSign')
+"$IOTHUB_SAMPLES/iothub-telemetry" --device "$DEV" --connection-string "$CS" --port "$PORT" \
+  --count 20 --interval-ms 150 --outbox "$W/take.outbox" --timeout-ms 30000 > take.out 2>&1 &
+P=$!; PIDS+=($P)
+for _ in $(seq 1 100); do grep -q '^message 3 acknowledged' take.out && break; sleep 0.1; done
+mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" --cert other.pem --key other.key -V mqttv311 \
+  -i dev-e2e -u "localhost/dev-e2e/?api-version=2021-04-12" -q 1 -t devices/dev-e2e/messages/events/ -m takeover \
+  || fail "takeover client"
+wait $P || fail "telemetry after a takeover"
+grep -q '^done: 20 queued, 20 acknowledged, 0 still in the outbox' take.out || fail "messages lost in the takeover"
+connects=$(grep -c '^connected' take.out)
+signs=$(( $(count 'CalcSign') - signs0 ))
+echo "takeover: connections=$connects signatures=$signs"
+[ "$connects" -ge 2 ] || fail "the takeover did not drop the sample"
+# localhub resumes TLS sessions: only the first handshake needs the chip.
+[ "$signs" -eq 1 ] || fail "reconnect with a resumable session cost $signs signatures"
+
 echo "== an unknown device gets a clear refusal and no retry storm"
 rc=0
 "$IOTHUB_SAMPLES/iothub-telemetry" --device "$DEV" --connection-string "HostName=localhost;DeviceId=nobody;x509=true" \
