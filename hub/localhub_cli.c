@@ -372,6 +372,8 @@ static void cmd_start(void)
         /* mosquitto's own allocations are not ours to judge; our bugs still abort. */
         snprintf(asan, sizeof(asan), "detect_leaks=0:abort_on_error=1:log_path=%s/asan", state_dir);
         setenv("ASAN_OPTIONS", asan, 1);
+        snprintf(asan, sizeof(asan), "print_stacktrace=1:log_path=%s/ubsan", state_dir);
+        setenv("UBSAN_OPTIONS", asan, 1);
         execl(LOCALHUB_MOSQUITTO_PATH, "mosquitto", "-c", conf, (char *)NULL);
         _exit(127);
     }

@@ -15,11 +15,13 @@ hub_cleanup() {
   local rc=$?
   "$L" stop >/dev/null 2>&1 || true
   # The plugin runs under ASan/UBSan inside mosquitto: any report fails the test.
-  if ls "$LOCALHUB_HOME"/asan* >/dev/null 2>&1; then
-    echo "FAIL: sanitizer report from the broker:" >&2
-    cat "$LOCALHUB_HOME"/asan* >&2
+  local f
+  for f in "$LOCALHUB_HOME"/asan* "$LOCALHUB_HOME"/ubsan*; do
+    [ -e "$f" ] || continue
+    echo "FAIL: sanitizer report from the broker ($f):" >&2
+    cat "$f" >&2
     rc=1
-  fi
+  done
   if [ $rc -ne 0 ] && [ -f "$LOCALHUB_HOME/broker.log" ]; then
     echo "--- broker.log (tail)" >&2
     tail -30 "$LOCALHUB_HOME/broker.log" >&2
