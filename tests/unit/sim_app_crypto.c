@@ -560,6 +560,88 @@ static void security_monitor_throttles(void **state)
     sim_app_close(app);
 }
 
+static void hash_context_export_import(void **state)
+{
+    (void)state;
+    struct sim_app *app = sa_open_ready(31);
+    uint8_t rsp[SIM_APDU_MAX], ctx[209], a[400];
+    /* start "a" with context export */
+    assert_int_equal(sa_ok(app, "B0 E2 00 07 00 00 01 61 07 00 00", rsp), 3 + 209);
+    assert_int_equal(rsp[4], 0x06);
+    memcpy(ctx, rsp + 7, 209);
+    /* another hash kills the running one */
+    sa_ok(app, "B0 E2 00 06 01 00 03 78 79 7A", rsp);
+    sa_err(app, "B0 E2 00 04 03 00 01 63", 0x0B);
+    /* continue "b" and final "c" from the exported context */
+    size_t n = (size_t)tma_test_hex("B0 E2 00 D8 02 00 01 62 06 00 D1", a, sizeof a);
+    memcpy(a + n, ctx, 209);
+    assert_int_equal(sa_ok_bin(app, a, n + 209, rsp), 0);
+    assert_int_equal(sa_ok(app, "B0 E2 00 04 03 00 01 63", rsp), 35);
+    uint8_t want[32];
+    tma_test_hex(DIGEST_ABC, want, 32);
+    assert_int_equal(tma_test_memcmp("sha256 abc", rsp + 7, 32, want, 32), 0);
+    /* final-and-keep (05) leaves the context usable */
+    sa_ok(app, "B0 E2 00 06 00 00 03 61 62 63", rsp);
+    assert_int_equal(sa_ok(app, "B0 E2 00 03 05 00 00", rsp), 35);
+    assert_int_equal(tma_test_memcmp("keep", rsp + 7, 32, want, 32), 0);
+    assert_int_equal(sa_ok(app, "B0 E2 00 03 03 00 00", rsp), 35);
+    /* a tampered context is refused */
+    ctx[20] ^= 1;
+    n = (size_t)tma_test_hex("B0 E2 00 D8 03 00 01 62 06 00 D1", a, sizeof a);
+    memcpy(a + n, ctx, 209);
+    sa_err_bin(app, a, n + 209, 0x2D);
+    /* hash over part of a readable object (E0E0 bytes 9..), not over a key */
+    assert_int_equal(sa_ok(app, "B0 E2 00 09 11 00 06 E0 E0 00 09 01 FA", rsp), 35);
+    sa_err(app, "B0 E2 00 09 11 00 06 E0 F0 00 00 00 10", 0x07);
+    sim_app_close(app);
+}
+
+static void rsa_key_exchange_with_session_premaster(void **state)
+{
+    (void)state;
+    struct sim_app *app = sa_open_ready(32);
+    uint8_t rsp[SIM_APDU_MAX], d[400], a[420];
+    size_t n = sa_ok(app, "B8 41 00 09 01 00 02 E0 FD 02 00 01 02", rsp);
+    uint8_t bs[0x90];
+    memcpy(bs, rsp + 4 + 3, 0x90);
+    (void)n;
+    /* pre-master secret: 2-byte prefix + 46 random bytes into E100 (TLS RSA flow) */
+    assert_int_equal(sa_ok(app, "8C 04 00 09 00 2E E1 00 41 00 02 03 03", rsp), 0);
+    /* encrypt the session secret to the chip's own key, decrypt into E101 */
+    size_t dn = (size_t)tma_test_hex("02 00 02 E1 00 05 00 01 41", d, sizeof d);
+    d[dn++] = 0x06, d[dn++] = 0x00, d[dn++] = 0x90;
+    memcpy(d + dn, bs, 0x90);
+    dn += 0x90;
+    size_t al = apdu_build(a, 0x9E, 0x11, d, dn);
+    assert_int_equal(sa_ok_bin(app, a, al, rsp), 3 + 128);
+    dn = tlv(d, 0x61, rsp + 7, 128);
+    dn += (size_t)tma_test_hex("03 00 02 E0 FD 02 00 02 E1 01", d + dn, 16);
+    al = apdu_build(a, 0x9F, 0x11, d, dn);
+    assert_int_equal(sa_ok_bin(app, a, al, rsp), 0);
+    /* both sessions now give the same PRF output */
+    uint8_t out1[48];
+    n = sa_ok(app,
+              "B4 01 00 18 01 00 02 E1 00 03 00 02 00 30 02 00 08 00 01 02 03 04 05 06 07 07 00 00",
+              rsp);
+    assert_int_equal(n, 48);
+    memcpy(out1, rsp + 4, 48);
+    n = sa_ok(app,
+              "B4 01 00 18 01 00 02 E1 01 03 00 02 00 30 02 00 08 00 01 02 03 04 05 06 07 07 00 00",
+              rsp);
+    assert_int_equal(tma_test_memcmp("premaster", rsp + 4, n, out1, 48), 0);
+    /* with an established shielded connection the session secret is exported
+     * only over a protected command */
+    static const struct sim_sec plain_in_session = {true, true, false, false};
+    sa_sec = &plain_in_session;
+    sa_err(app,
+           "B4 01 00 18 01 00 02 E1 00 03 00 02 00 30 02 00 08 00 01 02 03 04 05 06 07 07 00 00",
+           0x07);
+    sa_sec = NULL;
+    /* GetRandom 0x04 needs a session */
+    sa_err(app, "8C 04 00 02 00 20", 0x05);
+    sim_app_close(app);
+}
+
 int main(void)
 {
     srand(1);
@@ -573,6 +655,8 @@ int main(void)
         cmocka_unit_test(aes_modes_roundtrip_and_agree),
         cmocka_unit_test(hmac_verify_sets_auto_state),
         cmocka_unit_test(security_monitor_throttles),
+        cmocka_unit_test(hash_context_export_import),
+        cmocka_unit_test(rsa_key_exchange_with_session_premaster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,28 @@ print('# HMAC-SHA256 with F1D0 (start&final)')
 print('>', h(apdu(0x94, 0x20, b'\xF1\xD0' + tlv(1, msg))))
 print('<', h(b'\x00\x00\x00\x23' + tlv(0x61, mac)))
 
+okm = HKDF(algorithm=hashes.SHA512(), length=64, salt=b'', info=b'').derive(secret)
+print('# HKDF-SHA512 from F1D0, no salt, no info, 64 bytes')
+print('>', h(apdu(0xB4, 0x0A, tlv(1, b'\xF1\xD0') + tlv(3, b'\x00\x40') + tlv(7, b''))))
+print('<', h(b'\x00\x00\x00\x40' + okm))
+
+def prf_h(sec, seed, n, hf):
+    a, out = seed, b''
+    while len(out) < n:
+        a = hmac.new(sec, a, hf).digest()
+        out += hmac.new(sec, a + seed, hf).digest()
+    return out[:n]
+print('# TLS PRF SHA-384 from F1D0, 100 bytes')
+print('>', h(apdu(0xB4, 0x02, tlv(1, b'\xF1\xD0') + tlv(3, b'\x00\x64') + tlv(2, seed) + tlv(7, b''))))
+print('<', h(b'\x00\x00\x00\x64' + prf_h(secret, seed, 100, hashlib.sha384)))
+
+mac = hmac.new(secret, msg + msg, hashlib.sha512).digest()
+print('# HMAC-SHA512 with F1D0, streamed start / final')
+print('>', h(apdu(0x94, 0x22, b'\xF1\xD0' + tlv(0, msg))))
+print('< 00 00 00 00')
+print('>', h(apdu(0x94, 0x22, b'\xF1\xD0' + tlv(3, msg))))
+print('<', h(b'\x00\x00\x00\x43' + tlv(0x61, mac)))
+
 d = 0x6B2D9F0E8A1C3E5F7A9B1D3F5E7C9A1B3D5F7E9C1A3B5D7F9E1C3A5B7D9F0E1C
 key = ec.derive_private_key(d, ec.SECP256R1())
 digest = hashlib.sha256(b'abc').digest()
