@@ -642,11 +642,18 @@ static cJSON *device_json(sqlite3_stmt *st, int secrets)
         char t[32];
         localhub_iso8601(sqlite3_column_int64(st, 8) * 1000, t);
         cJSON_AddStringToObject(o, "lastActivityTime", t);
+        /* What the device's session is subscribed to (kept for persistent sessions). */
+        static const char *const kinds[] = {"c2d", "twin-responses", "twin-desired", "methods"};
+        cJSON *subs = cJSON_CreateArray();
+        for (int b = 0; b < 4; b++)
+            if (sqlite3_column_int(st, 9) & (1 << b)) cJSON_AddItemToArray(subs, cJSON_CreateString(kinds[b]));
+        cJSON_AddItemToObject(o, "subscriptions", subs);
     }
     return o;
 }
 
-static const char device_cols[] = "SELECT id,auth,thumb1,thumb2,key1,key2,status,conn_state,last_activity FROM devices";
+static const char device_cols[] =
+    "SELECT id,auth,thumb1,thumb2,key1,key2,status,conn_state,last_activity,subs FROM devices";
 
 static sqlite3_stmt *device_row(sqlite3 *db, const char *id)
 {

@@ -7,7 +7,7 @@ hub_start
 "$L" device create --id ours --auth sas >/dev/null
 CS=$("$L" device connection-string ours)
 
-(sleep 1.5; "$L" c2d send --device ours --data c2d-to-ours --props k=v >/dev/null) &
+(wait_state ours c2d; "$L" c2d send --device ours --data c2d-to-ours --props k=v >/dev/null) &
 timeout 30 "$EX/iothub-telemetry" --connection-string "$CS" --port "$PORT" --ca "$CAF" --count 3 --interval-ms 200 \
   --run-ms 4000 --outbox "$T/outbox" >"$T/tel.out" 2>&1 || fail "iothub-telemetry: $(tail -3 "$T/tel.out")"
 wait
@@ -18,7 +18,8 @@ ok "our client: telemetry stored, C2D with properties received"
 
 timeout 30 "$EX/iothub-twin-methods" --connection-string "$CS" --port "$PORT" --ca "$CAF" --run-ms 6000 >"$T/tm.out" 2>&1 &
 DEV=$!
-sleep 2
+wait_state ours methods
+wait_state ours twin-desired
 "$L" twin update --device ours --desired '{"blink":3}' >/dev/null
 "$L" method invoke --device ours --name reboot --payload '{}' --timeout 10 >"$T/m.json" || fail "method: $(cat "$T/tm.out")"
 grep -q '"status":[[:space:]]*200' "$T/m.json" || fail "reboot status: $(cat "$T/m.json")"

@@ -59,7 +59,7 @@ ok "retained telemetry is stored with mqtt-retain"
 # A second connection for the same device drops the first
 mqttc devA $(x509_args devA) sleep:4000 >"$T/first.out" 2>&1 &
 FIRST=$!
-sleep 1
+wait_state devA Connected
 mqttc devA $(x509_args devA) sleep:300 >/dev/null
 set +e
 wait $FIRST

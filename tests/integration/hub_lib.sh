@@ -135,6 +135,21 @@ mqttc() {
   "$MQTTC" --port "$PORT" --cafile "$CAF" --id "$id" --user "$(user_for "$id")" "$@"
 }
 
+# wait_state ID KIND: until device ID is connected and (unless KIND is
+# Connected) its session is subscribed to KIND (c2d, twin-desired, methods...).
+wait_state() {
+  local i out
+  for i in $(seq 1 150); do
+    out=$("$L" --json device show "$1")
+    if echo "$out" | grep -q '"connectionState":[[:space:]]*"Connected"' &&
+       { [ "$2" = Connected ] || echo "$out" | grep -q "\"$2\""; }; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "device $1 never reached state $2: $out"
+}
+
 x509_args() { echo "--cert $T/$1.pem --key $T/$1.key"; }
 
 # sas_token SR KEY_B64 EXPIRY [SKN]: computed with openssl, independently of localhub.

@@ -8,7 +8,7 @@ for d in m1 m2; do "$L" device create --id $d --auth x509-ca >/dev/null; mk_leaf
 mqttc m1 $(x509_args m1) 'sub:$iothub/methods/POST/#' 'expect:methods/POST/reboot/' 'capture:rid:$rid' \
   'pub0:$iothub/methods/res/201/?$rid=${rid}:{"done":true,"took":3}' sleep:300 >"$T/dev.out" &
 DEV=$!
-sleep 0.7
+wait_state m1 methods
 "$L" method invoke --device m1 --name reboot --payload '{"delay":1}' --timeout 10 >"$T/res.json"
 wait $DEV || fail "device side failed: $(cat "$T/dev.out")"
 grep -q 'MSG q0 d0 $iothub/methods/POST/reboot/?$rid=[0-9]* {"delay":1}' "$T/dev.out" || fail "request at device: $(cat "$T/dev.out")"
@@ -22,7 +22,7 @@ ok "offline device gives 404"
 
 mqttc m2 $(x509_args m2) 'sub:$iothub/methods/POST/#' sleep:8000 >/dev/null &
 DEV=$!
-sleep 0.7
+wait_state m2 methods
 start=$(date +%s)
 "$L" method invoke --device m2 --name slow --timeout 5 2>"$T/err" && fail "silent device answered"
 grep -q 504 "$T/err" || fail "timeout: $(cat "$T/err")"

@@ -30,7 +30,7 @@ ok "twin show has \$metadata/\$lastUpdated"
 # desired PATCH is pushed to a subscribed device
 mqttc t1 $(x509_args t1) "$DES" 'expect:properties/desired/?$version=2' >"$T/push.out" &
 DEV=$!
-sleep 0.7
+wait_state t1 twin-desired
 "$L" twin update --device t1 --desired '{"interval":30,"mode":{"x":"y"}}' >"$T/update.json"
 wait $DEV || fail "desired push not received: $(cat "$T/push.out")"
 grep -qF 'MSG q0 d0 $iothub/twin/PATCH/properties/desired/?$version=2 {"interval":30,"mode":{"x":"y"},"$version":2}' "$T/push.out" \

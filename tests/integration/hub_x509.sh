@@ -39,9 +39,8 @@ mk_leaf devoff devoff root
 mk_leaf dev1self dev1 - selfsigned
 
 # --- telemetry through monitor-events (issue 5 item 6)
-"$L" --json monitor-events --device dev1 --properties all --count 2 --timeout 20 >"$T/events" &
+"$L" --json monitor-events --device dev1 --properties all --count 2 --timeout 20 --from-start >"$T/events" &
 MON=$!
-sleep 0.5
 pub_x509 dev1 dev1 -t 'devices/dev1/messages/events/%24.mid=m-1&%24.ct=application%2Fjson&%24.ce=utf-8&color=red%20blue&flag' -m '{"temp":21.5}'
 pub_x509 dev1 dev1chain -t 'devices/dev1/messages/events/$.mid=m-2' -m 'plain text'
 wait $MON || fail "monitor-events did not see 2 events"
@@ -83,7 +82,7 @@ expect_refused "MQTT 5 instead of 3.1.1" mosquitto_pub -h localhost -p "$PORT" -
 pub_x509 devoff devoff -t devices/devoff/messages/events/ -m x || fail "enabled device refused"
 mqttc devoff $(x509_args devoff) sleep:5000 >/dev/null 2>&1 &
 LIVE=$!
-sleep 0.7
+wait_state devoff Connected
 "$L" device disable devoff >/dev/null
 set +e; wait $LIVE; rc=$?; set -e
 [ $rc -eq 4 ] || fail "disabling a connected device did not drop it (rc $rc)"
