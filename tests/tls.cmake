@@ -30,3 +30,16 @@ if(TARGET trustm-cli AND TARGET trustm-sim)
       "TRUSTM_CLI=$<TARGET_FILE:trustm-cli>" "TRUSTM_SIM=$<TARGET_FILE:trustm-sim>")
   endforeach()
 endif()
+
+# The CLI over libtrustm's i2c-dev port, through the LD_PRELOAD shim that
+# tests/trustm_stack.cmake builds (registered once every tests/*.cmake ran).
+function(tls_register_i2cdev_test)
+  if(TARGET trustm-cli AND TARGET trustm-sim AND TARGET trustm_i2cdev_shim)
+    tma_add_script_test(NAME tls_cli_i2cdev
+      SCRIPT ${PROJECT_SOURCE_DIR}/tests/integration/tls_cli_i2cdev.sh LABELS integration TIMEOUT 180)
+    set_property(TEST tls_cli_i2cdev APPEND PROPERTY ENVIRONMENT
+      "TRUSTM_CLI=$<TARGET_FILE:trustm-cli>" "TRUSTM_SIM=$<TARGET_FILE:trustm-sim>"
+      "TRUSTM_I2C_SHIM=$<TARGET_FILE:trustm_i2cdev_shim>")
+  endif()
+endfunction()
+cmake_language(DEFER CALL tls_register_i2cdev_test)
