@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "port_int.h"
+#include "trustm/trustm.h"
 
 #define OP_WRITE 0x01
 #define OP_READ 0x02
@@ -82,9 +83,10 @@ static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
     if (n != 1 || !m || (m->len && !m->buf)) {
         return TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM);
     }
-    /* Virtual sleeps shorter than 1 ms (guard times) are batched: the
-     * simulator already accounts the guard time of each transaction. */
-    flush_sleep(h, 1000);
+    /* A lone guard time (50 us) is not sent: the simulator already accounts
+     * the guard time of each transaction. Longer waits (frame check, back-off,
+     * chip busy time) are, so the chip ages as the host expects. */
+    flush_sleep(h, 3u * TRUSTM_GUARD_US);
     h->addr = (uint8_t)m->addr;
     if (m->flags & TRUSTM_I2C_READ) {
         st = rpc(h, OP_READ, NULL, 0, m->len, m->buf, m->len, &got);
