@@ -302,6 +302,8 @@ static void cmd_start(void)
     pid_t pid;
     no_extra(1);
     if (!bind_addr) bind_addr = "127.0.0.1";
+    if (strpbrk(state_dir, " \t\n\r"))
+        die("the state folder '%s' contains whitespace, which mosquitto's configuration cannot express", state_dir);
     db = db_open();
     if ((pid = hub_pid())) die("localhub is already running (pid %d); run 'localhub stop' first", (int)pid);
     ensure_identity(db, hostname);

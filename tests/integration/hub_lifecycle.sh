@@ -28,6 +28,7 @@ check_err "unknown device" device show nobody
 check_err "ca add missing file" ca add name /nonexistent.pem
 check_err "ca verify unknown" ca verify nobody /dev/null
 check_err "method when stopped" method invoke --device nobody --name x
+check_err "state folder with a space" --state "$T/with space" start
 ok "CLI errors: one line, exit 1"
 
 hub_start
