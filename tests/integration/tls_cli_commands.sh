@@ -80,6 +80,13 @@ printf 'hello' > h.bin
 expect_fail "access conditions not satisfied" "${C[@]}" data read --oid 0xF1D2
 "${C[@]}" metadata set --oid 0xF1D2 --read ALW
 "${C[@]}" data read --oid 0xF1D2 >/dev/null || fail "read ALW again"
+"${C[@]}" metadata set --oid 0xF1D4 --change 'LcsO < op || Conf(0xE140)' --read 'LcsO < op && Int(0xE0EF)'
+"${C[@]}" metadata show --oid 0xF1D4 > md4.txt
+grep -q 'change: *LcsO < op || Conf(0xE140)$' md4.txt || fail "AC words round trip (change)"
+grep -q 'read: *LcsO < op && Int(0xE0EF)$' md4.txt || fail "AC words round trip (read)"
+"${C[@]}" metadata show --oid 0xF1D4 | grep -q '^object 0xF1D4 metadata: 20.*d007e1fc07fe20e140' \
+  || fail "AC bytes"
+expect_fail "bad --read" "${C[@]}" metadata set --oid 0xF1D4 --read 'Conf(0xE140) && ALW'
 "${C[@]}" lock --oid 0xF1D3 --yes | grep -q '0xF1D3 locked' || fail "lock"
 "${C[@]}" metadata show --oid 0xF1D3 | grep -q 'life cycle (LcsO): op' || fail "LcsO op"
 expect_fail "refused the change" "${C[@]}" metadata set --oid 0xF1D3 --read NEV
