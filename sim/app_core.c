@@ -170,6 +170,7 @@ static void volatile_reset(struct sim_app *app)
     app_sym_free(app);
     app->sec_credit = 0;
     app->secmon_time_known = false;
+    mbedtls_platform_zeroize(&app->pu, sizeof app->pu);
     struct sim_obj *g = app_obj_find(app, 0xE0C1);
     if (g) {
         g->data[0] = 0x20; /* boot-phase flag set after reset */
@@ -438,7 +439,7 @@ static int dispatch(struct sim_app *app, const struct cmd *c, struct rsp *r)
     case 0x02:
         return app_cmd_set_data(app, c, r);
     case 0x03:
-        return E_UNSUPPORTED; /* SetObjectProtected: not implemented */
+        return app_cmd_set_object_protected(app, c, r);
     case 0x0C:
         return app_cmd_get_random(app, c, r);
     case 0x14:

@@ -98,6 +98,23 @@ struct sim_session {
     uint8_t data[80];
 };
 
+/* SetObjectProtected sequence in progress */
+struct sim_protupd {
+    bool active;
+    int8_t type;       /* -1 data, -2 metadata, -3 key */
+    uint16_t target;
+    uint16_t ta;
+    uint16_t version;
+    uint32_t size;     /* announced payload size */
+    uint32_t received; /* payload bytes accepted so far */
+    uint8_t next_hash[32];
+    uint8_t write_type; /* data: 1 write, 2 erase&write */
+    uint16_t offset;    /* data: offset of the payload in the object */
+    uint8_t key_algo, key_usage;
+    uint8_t content_reset; /* metadata: 0 per F0, 1 zeros, 2 random */
+    uint8_t buf[1100];     /* key / metadata payload */
+};
+
 #define SESSION_COUNT 4
 #define HASH_CTX_LEN 209u
 #define PRL_CTX_MAX 256u
@@ -142,6 +159,8 @@ struct sim_app {
     mbedtls_md_context_t sym_md;         /* HMAC in progress */
     mbedtls_cipher_context_t sym_cipher; /* CMAC in progress */
 
+    struct sim_protupd pu;
+
     /* Security Monitor (RAM part) */
     uint8_t sec_credit;
     uint64_t secmon_last_tick_us;
@@ -177,6 +196,7 @@ struct cmd {
     size_t in_len;
     const struct sim_sec *sec;
     uint64_t now_us;
+    uint16_t int_oid; /* protected update: trust anchor that verified the manifest */
 };
 
 /* TLV walker over InData: finds tag; returns 1 found, 0 absent, <0 error code. */
@@ -242,6 +262,9 @@ int app_ecc_public_bitstring(uint8_t algo, const uint8_t *priv, size_t priv_len,
                              size_t cap, size_t *out_len);
 
 void app_sym_free(struct sim_app *app);
+
+/* ---- app_protupd.c ---- */
+int app_cmd_set_object_protected(struct sim_app *app, const struct cmd *c, struct rsp *r);
 
 /* ---- app_secmon.c ---- */
 void app_secmon_tick(struct sim_app *app, uint64_t now_us);

@@ -185,7 +185,11 @@ static bool simple_eval(struct sim_app *app, const struct sim_obj *o, const uint
             return false;
         }
         return a == ACC_READ ? c->sec->rsp_protected : c->sec->cmd_protected;
-    case 0x21: /* Int: integrity-protected command with the binding secret */
+    case 0x21: /* Int: MAC'd command with the binding secret, or a protected
+                  update whose manifest this trust anchor verified */
+        if (c && c->int_oid && c->int_oid == oid) {
+            return true;
+        }
         return oid == 0xE140 && c && c->sec->session && c->sec->cmd_protected;
     case 0x23:
         if (app->cfg.version < 3) {
@@ -310,7 +314,9 @@ static bool type_ok(const struct sim_app *app, uint8_t t)
 int app_meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, size_t len,
                    const struct cmd *c)
 {
-    (void)c;
+    /* a verified protected metadata update may change every writable tag,
+     * in any life-cycle state (spec 8.4, 9.7) */
+    bool privileged = c && c->int_oid;
     if (len < 2 || in[0] != 0x20) {
         return E_METADATA;
     }
@@ -322,7 +328,7 @@ int app_meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, si
     }
     struct sim_obj n = *o;
     uint8_t cur = o->lcso;
-    bool unlocked = cur != 0 && cur < LCS_OP; /* change AC of most tags: LcsO < op */
+    bool unlocked = privileged || (cur != 0 && cur < LCS_OP); /* most tags: LcsO < op */
     uint32_t seen = 0;
     size_t i = 2;
     while (i < len) {
@@ -382,10 +388,10 @@ int app_meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, si
             if (l != 1 || (v[0] != 0x01 && v[0] != 0x03 && v[0] != 0x07 && v[0] != 0x0F)) {
                 return E_DATA;
             }
-            if (cur == 0) {
+            if (!privileged && cur == 0) {
                 return E_ACCESS; /* no LcsO: behaves as operational, frozen */
             }
-            if (v[0] < cur) {
+            if (!privileged && v[0] < cur) {
                 return E_DATA; /* life-cycle state only moves forward */
             }
             n.lcso = v[0];
@@ -395,6 +401,9 @@ int app_meta_write(struct sim_app *app, struct sim_obj *o, const uint8_t *in, si
         case 0xE0:
             return E_ACCESS; /* maintained by the chip */
         case 0xC1:
+            if (privileged) {
+                return E_DATA; /* the version comes from the manifest */
+            }
             if (!unlocked) {
                 return E_ACCESS;
             }

@@ -16,6 +16,7 @@ if(TARGET trustm_sim)
   tma_add_test(NAME sim_app_unit_crypto SOURCES unit/sim_app_crypto.c LIBS sim_app_testutil LABELS unit)
   tma_add_test(NAME sim_app_unit_objects SOURCES unit/sim_app_objects.c LIBS sim_app_testutil LABELS unit)
   tma_add_test(NAME sim_app_unit_persist SOURCES unit/sim_app_persist.c LIBS sim_app_testutil LABELS unit)
+  tma_add_test(NAME sim_app_unit_protupd SOURCES unit/sim_app_protupd.c LIBS sim_app_testutil LABELS unit)
   tma_add_fuzz(NAME sim_apdu SOURCES fuzz/fuzz_sim_apdu.c LIBS trustm_sim
     CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/sim_apdu)
   target_include_directories(fuzz_sim_apdu PRIVATE ${PROJECT_SOURCE_DIR}/sim)

@@ -1,0 +1,442 @@
+#define _GNU_SOURCE /* memmem */
+/* sim_app: SetObjectProtected with manifests built and signed on the host. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <mbedtls/aes.h>
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+
+#include "sim_app_util.h"
+#include "tma_test.h"
+
+static int host_rng(void *ctx, unsigned char *out, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (unsigned char)rand();
+    }
+    return 0;
+}
+
+/* ---- CBOR writer ---- */
+struct cb {
+    uint8_t b[2048];
+    size_t n;
+};
+
+static void head(struct cb *c, int major, uint64_t v)
+{
+    uint8_t m = (uint8_t)(major << 5);
+    if (v < 24) {
+        c->b[c->n++] = (uint8_t)(m | v);
+    } else if (v < 0x100) {
+        c->b[c->n++] = m | 24;
+        c->b[c->n++] = (uint8_t)v;
+    } else {
+        c->b[c->n++] = m | 25;
+        c->b[c->n++] = (uint8_t)(v >> 8);
+        c->b[c->n++] = (uint8_t)v;
+    }
+}
+
+static void cint(struct cb *c, int64_t v)
+{
+    if (v >= 0) {
+        head(c, 0, (uint64_t)v);
+    } else {
+        head(c, 1, (uint64_t)(-1 - v));
+    }
+}
+
+static void bstr(struct cb *c, const uint8_t *p, size_t n)
+{
+    head(c, 2, n);
+    if (n) {
+        memcpy(c->b + c->n, p, n);
+    }
+    c->n += n;
+}
+
+static mbedtls_ecp_group grp;
+static mbedtls_mpi ta_d;
+static mbedtls_ecp_point ta_q;
+
+struct update {
+    int type;
+    uint16_t target;
+    uint16_t version;
+    int add1, add2;
+    const uint8_t *payload;
+    size_t size;
+    const uint8_t *component; /* NULL = broadcast */
+    bool bad_sig;
+};
+
+/* Fragments of a payload; returns count. frag[i] with len[i]. */
+static int fragments(const uint8_t *p, size_t n, uint8_t frag[][640], size_t *len)
+{
+    int k = 0;
+    while (n - 608 * (size_t)k > 640) {
+        k++;
+    }
+    /* last fragment first, then chain backwards */
+    size_t last_off = 608 * (size_t)k;
+    memcpy(frag[k], p + last_off, n - last_off);
+    len[k] = n - last_off;
+    for (int i = k - 1; i >= 0; i--) {
+        memcpy(frag[i], p + 608 * (size_t)i, 608);
+        mbedtls_sha256_ret(frag[i + 1], len[i + 1], frag[i] + 608, 0);
+        len[i] = 640;
+    }
+    return k + 1;
+}
+
+static size_t manifest(const struct update *u, const uint8_t digest[32], uint8_t *out)
+{
+    struct cb m = {.n = 0};
+    head(&m, 4, 6);
+    cint(&m, 1);
+    m.b[m.n++] = 0xF6;
+    m.b[m.n++] = 0xF6;
+    head(&m, 4, 4);
+    cint(&m, u->type);
+    cint(&m, (int64_t)u->size);
+    cint(&m, u->version);
+    head(&m, 4, 2);
+    cint(&m, u->add1);
+    cint(&m, u->add2);
+    head(&m, 4, 2);
+    head(&m, 4, 2);
+    cint(&m, -1);
+    struct cb d = {.n = 0};
+    head(&d, 4, 2);
+    cint(&d, 41);
+    bstr(&d, digest, 32);
+    bstr(&m, d.b, d.n);
+    m.b[m.n++] = 0xF6;
+    head(&m, 4, 2);
+    bstr(&m, u->component, u->component ? 25 : 0);
+    uint8_t oid[2] = {(uint8_t)(u->target >> 8), (uint8_t)u->target};
+    bstr(&m, oid, 2);
+    /* COSE_Sign1 */
+    static const uint8_t prot[] = {0xA1, 0x01, 0x26};
+    struct cb s = {.n = 0};
+    /* Sig_structure to sign */
+    struct cb ss = {.n = 0};
+    head(&ss, 4, 4);
+    head(&ss, 3, 10);
+    memcpy(ss.b + ss.n, "Signature1", 10);
+    ss.n += 10;
+    bstr(&ss, prot, sizeof prot);
+    bstr(&ss, NULL, 0);
+    bstr(&ss, m.b, m.n);
+    uint8_t h[32], sig[64];
+    mbedtls_sha256_ret(ss.b, ss.n, h, 0);
+    mbedtls_mpi r, sv;
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&sv);
+    assert_int_equal(mbedtls_ecdsa_sign(&grp, &r, &sv, &ta_d, h, 32, host_rng, NULL), 0);
+    mbedtls_mpi_write_binary(&r, sig, 32);
+    mbedtls_mpi_write_binary(&sv, sig + 32, 32);
+    mbedtls_mpi_free(&r);
+    mbedtls_mpi_free(&sv);
+    if (u->bad_sig) {
+        sig[10] ^= 1;
+    }
+    head(&s, 4, 4);
+    bstr(&s, prot, sizeof prot);
+    head(&s, 5, 1);
+    cint(&s, 4);
+    static const uint8_t ta[2] = {0xE0, 0xE8};
+    bstr(&s, ta, 2);
+    bstr(&s, m.b, m.n);
+    bstr(&s, sig, 64);
+    memcpy(out, s.b, s.n);
+    return s.n;
+}
+
+static size_t sop(uint8_t *apdu, uint8_t tag, const uint8_t *v, size_t n)
+{
+    apdu[0] = 0x83;
+    apdu[1] = 0x01;
+    apdu[2] = (uint8_t)((n + 3) >> 8);
+    apdu[3] = (uint8_t)(n + 3);
+    apdu[4] = tag;
+    apdu[5] = (uint8_t)(n >> 8);
+    apdu[6] = (uint8_t)n;
+    memcpy(apdu + 7, v, n);
+    return n + 7;
+}
+
+/* Runs a whole update; returns the chip error of the first failing APDU (0 = ok).
+ * corrupt: flip a byte of fragment number corrupt-1. */
+static uint8_t run_update(struct sim_app *app, const struct update *u, int corrupt)
+{
+    static uint8_t frag[8][640];
+    size_t len[8];
+    int nf = fragments(u->payload, u->size, frag, len);
+    uint8_t digest[32], man[1024], apdu[SIM_APDU_MAX], rsp[SIM_APDU_MAX];
+    mbedtls_sha256_ret(frag[0], len[0], digest, 0);
+    size_t ml = manifest(u, digest, man);
+    size_t al = sop(apdu, 0x30, man, ml);
+    sa_exec(app, apdu, al, rsp, NULL);
+    if (rsp[0] != 0) {
+        return sa_last_error(app);
+    }
+    for (int i = 0; i < nf; i++) {
+        if (corrupt == i + 1) {
+            frag[i][0] ^= 0x01;
+        }
+        al = sop(apdu, i == nf - 1 ? 0x31 : 0x32, frag[i], len[i]);
+        sa_exec(app, apdu, al, rsp, NULL);
+        if (rsp[0] != 0) {
+            return sa_last_error(app);
+        }
+    }
+    return 0;
+}
+
+static struct sim_app *setup_chip(void)
+{
+    struct sim_app *app = sa_open_ready(41);
+    uint8_t rsp[SIM_APDU_MAX];
+    /* trust anchor: self-signed certificate of the host's update key in E0E8 */
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+    mbedtls_ecp_keypair *kp = mbedtls_pk_ec(pk);
+    assert_int_equal(mbedtls_ecp_group_load(&kp->grp, MBEDTLS_ECP_DP_SECP256R1), 0);
+    assert_int_equal(mbedtls_mpi_copy(&kp->d, &ta_d), 0);
+    assert_int_equal(mbedtls_ecp_copy(&kp->Q, &ta_q), 0);
+    mbedtls_x509write_cert w;
+    mbedtls_x509write_crt_init(&w);
+    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&w, &pk);
+    mbedtls_x509write_crt_set_issuer_key(&w, &pk);
+    mbedtls_mpi serial;
+    mbedtls_mpi_init(&serial);
+    mbedtls_mpi_lset(&serial, 7);
+    mbedtls_x509write_crt_set_serial(&w, &serial);
+    mbedtls_x509write_crt_set_subject_name(&w, "CN=update signer");
+    mbedtls_x509write_crt_set_issuer_name(&w, "CN=update signer");
+    mbedtls_x509write_crt_set_validity(&w, "20240101000000", "20440101000000");
+    uint8_t der[1024];
+    int n = mbedtls_x509write_crt_der(&w, der, sizeof der, host_rng, NULL);
+    assert_true(n > 0);
+    uint8_t a[1200] = {0x82, 0x40, (uint8_t)((n + 4) >> 8), (uint8_t)(n + 4), 0xE0, 0xE8, 0, 0};
+    memcpy(a + 8, der + sizeof der - (size_t)n, (size_t)n);
+    sa_ok_bin(app, a, (size_t)n + 8, rsp);
+    mbedtls_mpi_free(&serial);
+    mbedtls_x509write_crt_free(&w);
+    mbedtls_pk_free(&pk);
+    return app;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    srand(3);
+    mbedtls_ecp_group_init(&grp);
+    mbedtls_mpi_init(&ta_d);
+    mbedtls_ecp_point_init(&ta_q);
+    if (mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) ||
+        mbedtls_ecp_gen_keypair(&grp, &ta_d, &ta_q, host_rng, NULL)) {
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    mbedtls_ecp_group_free(&grp);
+    mbedtls_mpi_free(&ta_d);
+    mbedtls_ecp_point_free(&ta_q);
+    return 0;
+}
+
+static void data_update_with_fragments(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    uint8_t rsp[SIM_APDU_MAX], payload[1300];
+    for (size_t i = 0; i < sizeof payload; i++) {
+        payload[i] = (uint8_t)(i * 13 + 1);
+    }
+    struct update u = {-1, 0xF1E0, 1, 0, 2, payload, sizeof payload, NULL, false};
+    /* without Int(E0E8) in the Change AC... it is LcsO<op, which also allows; lock
+     * the object and require the trust anchor */
+    sa_ok(app, "82 01 00 0E F1 E0 00 00 20 08 C0 01 07 D0 03 21 E0 E8", rsp);
+    sa_err(app, "82 00 00 05 F1 E0 00 00 01", 0x07); /* plain writes are refused */
+    assert_int_equal(run_update(app, &u, 0), 0);
+    assert_int_equal(sa_ok(app, "81 00 00 06 F1 E0 00 00 FF FF", rsp), sizeof payload);
+    assert_int_equal(tma_test_memcmp("F1E0", rsp + 4, sizeof payload, payload, sizeof payload), 0);
+    size_t n = sa_ok(app, "81 01 00 02 F1 E0", rsp);
+    uint8_t want_c1[] = {0xC1, 0x02, 0x00, 0x01};
+    assert_non_null(memmem(rsp + 4, n, want_c1, 4));
+    /* same version again: refused */
+    assert_int_equal(run_update(app, &u, 0), 0x10);
+    /* bad signature */
+    u.version = 2;
+    u.bad_sig = true;
+    assert_int_equal(run_update(app, &u, 0), 0x2C);
+    u.bad_sig = false;
+    /* a corrupted second fragment: integrity failure, version marked invalid */
+    payload[0] ^= 0xFF;
+    assert_int_equal(run_update(app, &u, 2), 0x2D);
+    n = sa_ok(app, "81 01 00 02 F1 E0", rsp);
+    uint8_t invalid_c1[] = {0xC1, 0x02, 0x80, 0x02};
+    assert_non_null(memmem(rsp + 4, n, invalid_c1, 4));
+    /* only a retry of the same version is accepted now */
+    u.version = 3;
+    assert_int_equal(run_update(app, &u, 0), 0x10);
+    u.version = 2;
+    assert_int_equal(run_update(app, &u, 0), 0);
+    sa_ok(app, "81 00 00 06 F1 E0 00 00 00 01", rsp);
+    assert_int_equal(rsp[4], payload[0]);
+    /* addressed to another chip */
+    uint8_t other[25] = {0xCD};
+    u.version = 4;
+    u.component = other;
+    assert_int_equal(run_update(app, &u, 0), 0x0F);
+    /* addressed to this chip (first 25 bytes of its UID) */
+    sa_ok(app, "81 00 00 02 E0 C2", rsp);
+    uint8_t uid[25];
+    memcpy(uid, rsp + 4, 25);
+    u.component = uid;
+    assert_int_equal(run_update(app, &u, 0), 0);
+    /* the trust anchor cannot update itself; system objects are excluded */
+    u.version = 5;
+    u.component = NULL;
+    u.target = 0xE0E8;
+    assert_int_equal(run_update(app, &u, 0), 0x07);
+    u.target = 0xE0C2;
+    assert_int_equal(run_update(app, &u, 0), 0x07);
+    sim_app_close(app);
+}
+
+static void key_updates(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    uint8_t rsp[SIM_APDU_MAX];
+    /* P-256 private key into E0F2 (usage Sign) */
+    sa_ok(app, "82 01 00 0B E0 F2 00 00 20 05 D0 03 21 E0 E8", rsp);
+    mbedtls_mpi d;
+    mbedtls_ecp_point q;
+    mbedtls_mpi_init(&d);
+    mbedtls_ecp_point_init(&q);
+    assert_int_equal(mbedtls_ecp_gen_keypair(&grp, &d, &q, host_rng, NULL), 0);
+    uint8_t kp[35] = {0x01, 0x00, 0x20};
+    mbedtls_mpi_write_binary(&d, kp + 3, 32);
+    struct update u = {-3, 0xE0F2, 1, 0x03, 0x10, kp, sizeof kp, NULL, false};
+    assert_int_equal(run_update(app, &u, 0), 0);
+    size_t n = sa_ok(app, "81 01 00 02 E0 F2", rsp);
+    uint8_t alg[] = {0xE0, 0x01, 0x03, 0xE1, 0x01, 0x10};
+    assert_non_null(memmem(rsp + 4, n, alg, sizeof alg));
+    uint8_t dg[32];
+    tma_test_hex("BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF "
+                 "61 F2 00 15 AD",
+                 dg, 32);
+    n = sa_ok(app,
+              "B1 11 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 "
+              "17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 F2",
+              rsp);
+    mbedtls_mpi r, s;
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    size_t rl = rsp[5];
+    mbedtls_mpi_read_binary(&r, rsp + 6, rl);
+    mbedtls_mpi_read_binary(&s, rsp + 8 + rl, rsp[7 + rl]);
+    assert_int_equal(mbedtls_ecdsa_verify(&grp, dg, 32, &q, &r, &s), 0);
+    mbedtls_mpi_free(&r);
+    mbedtls_mpi_free(&s);
+    /* an invalid scalar (zero) is refused */
+    uint8_t zero[35] = {0x01, 0x00, 0x20};
+    u.payload = zero;
+    u.version = 2;
+    assert_int_equal(run_update(app, &u, 0), 0x0F);
+    /* AES-128 key into E200, then a known-answer ECB encryption */
+    sa_ok(app, "82 01 00 0B E2 00 00 00 20 05 D0 03 21 E0 E8", rsp);
+    uint8_t ak[19] = {0x01, 0x00, 0x10, 0x2B, 0x7E, 0x15, 0x16, 0x28, 0xAE, 0xD2,
+                      0xA6, 0xAB, 0xF7, 0x15, 0x88, 0x09, 0xCF, 0x4F, 0x3C};
+    struct update k = {-3, 0xE200, 1, 0x81, 0x02, ak, sizeof ak, NULL, false};
+    assert_int_equal(run_update(app, &k, 0), 0);
+    /* FIPS-197 / SP 800-38A F.1.1 ECB-AES128 block 1 */
+    n = sa_ok(app, "94 08 00 15 E2 00 01 00 10 6B C1 BE E2 2E 40 9F 96 E9 3D 7E 11 73 93 17 2A",
+              rsp);
+    uint8_t want[16];
+    tma_test_hex("3A D7 7B B4 0D 7A 36 60 A8 9E CA F3 24 66 EF 97", want, 16);
+    assert_int_equal(tma_test_memcmp("aes kat", rsp + 7, n - 3, want, 16), 0);
+    mbedtls_mpi_free(&d);
+    mbedtls_ecp_point_free(&q);
+    sim_app_close(app);
+}
+
+static void metadata_update_reopens_object(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    uint8_t rsp[SIM_APDU_MAX];
+    sa_ok(app, "82 40 00 06 F1 DA 00 00 AA BB", rsp);
+    /* MUPD = Int(E0E8), reset type: zeros + LcsO back to cr; then lock */
+    sa_ok(app, "82 01 00 0E F1 DA 00 00 20 08 D8 03 21 E0 E8 F0 01 11", rsp);
+    sa_ok(app, "82 01 00 09 F1 DA 00 00 20 03 C0 01 07", rsp);
+    sa_err(app, "82 01 00 09 F1 DA 00 00 20 03 D1 01 FF", 0x07);
+    uint8_t md[] = {0x20, 0x03, 0xD1, 0x01, 0xFF};
+    struct update u = {-2, 0xF1DA, 1, 0, 0, md, sizeof md, NULL, false};
+    assert_int_equal(run_update(app, &u, 0), 0);
+    size_t n = sa_ok(app, "81 01 00 02 F1 DA", rsp);
+    assert_int_equal(rsp[4 + 2], 0xC0);
+    assert_int_equal(rsp[4 + 4], 0x01); /* LcsO back to creation (F0 low nibble) */
+    uint8_t rd[] = {0xD1, 0x01, 0xFF};
+    assert_non_null(memmem(rsp + 4, n, rd, 3));
+    sa_err(app, "81 00 00 02 F1 DA", 0x07); /* new read AC in force */
+    /* content was flushed (used size 0) */
+    uint8_t c5[] = {0xC5, 0x01, 0x00};
+    assert_non_null(memmem(rsp + 4, n, c5, 3));
+    /* a metadata payload may not set the version or sizes */
+    uint8_t bad[] = {0x20, 0x03, 0xC5, 0x01, 0x10};
+    u.payload = bad;
+    u.size = sizeof bad;
+    u.version = 2;
+    assert_int_equal(run_update(app, &u, 0), 0x07);
+    sim_app_close(app);
+}
+
+static void malformed_manifests_refused(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    /* non-shortest integer encoding (strict CBOR) */
+    sa_err(app, "83 01 00 08 30 00 05 84 58 03 A1 01", 0x0F);
+    /* indefinite-length array */
+    sa_err(app, "83 01 00 05 30 00 02 9F FF", 0x0F);
+    /* RSA signature algorithm (-65700) not offered */
+    sa_err(app, "83 01 00 0C 30 00 09 84 47 A1 01 3A 00 01 00 A3", 0x25);
+    /* wrong tag, wrong param, bad length */
+    sa_err(app, "83 01 00 03 33 00 00", 0x05);
+    sa_err(app, "83 02 00 03 30 00 00", 0x03);
+    sa_err(app, "83 01 00 03 30 00 05", 0x04);
+    sim_app_close(app);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(data_update_with_fragments),
+        cmocka_unit_test(key_updates),
+        cmocka_unit_test(metadata_update_reopens_object),
+        cmocka_unit_test(malformed_manifests_refused),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
