@@ -166,6 +166,8 @@ tma_status localhub_parse_username(const char *u, struct localhub_user *out)
     if (*rest == '?') rest++;
     if (query_get(rest, strlen(rest), "api-version", out->api_version, sizeof(out->api_version)) != 1)
         return LOCALHUB_E_MALFORMED;
+    if (query_get(rest, strlen(rest), "model-id", out->model_id, sizeof(out->model_id)) < 0)
+        return LOCALHUB_E_MALFORMED;
     return localhub_device_id_valid(out->id) ? TMA_OK : LOCALHUB_E_MALFORMED;
 }
 

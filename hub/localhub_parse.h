@@ -51,6 +51,7 @@ struct localhub_user {
     char id[LOCALHUB_ID_MAX + 1];         /**< device id or registration id */
     char module[LOCALHUB_ID_MAX + 1];     /**< module id, empty for a device */
     char api_version[32];                 /**< may be empty */
+    char model_id[256];                   /**< IoT Plug and Play `model-id`, empty when absent */
 };
 
 /**

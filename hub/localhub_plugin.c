@@ -43,6 +43,7 @@ struct conn {
     int64_t sas_expiry_s;   /* 0 when not SAS */
     const char *auth_type;  /* "x509Certificate" / "sas" */
     int64_t generation;
+    char model_id[256];     /* PnP model id from the user name -> dt-dataschema */
     /* DPS: what the registration will create in the hub */
     int dps_enabled;
     char dps_device_id[LOCALHUB_ID_MAX + 1];
@@ -346,6 +347,7 @@ out:
     c->is_dps = u.is_dps;
     c->generation = ++g.generation;
     snprintf(c->id, sizeof(c->id), "%s", u.id);
+    snprintf(c->model_id, sizeof(c->model_id), "%s", u.model_id);
     if (!u.is_dps) {
         sqlite3_stmt *st;
         int clean = mosquitto_client_clean_session(ev->client);
@@ -517,6 +519,7 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
     cJSON_AddStringToObject(b.sys, "iothub-connection-auth-generation-id", "localhub");
     cJSON_AddStringToObject(b.sys, "iothub-enqueuedtime", now);
     cJSON_AddStringToObject(b.sys, "iothub-message-source", "Telemetry");
+    if (c->model_id[0]) cJSON_AddStringToObject(b.sys, "dt-dataschema", c->model_id);
 
     cJSON_AddNumberToObject(rec, "seq", (double)++g.telemetry_seq);
     cJSON_AddStringToObject(rec, "deviceId", c->id);

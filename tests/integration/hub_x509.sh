@@ -58,6 +58,16 @@ ok "a leaf signed by an intermediate under the verified root authenticates when 
 
 "$L" --json device show dev1 | grep -q '"connectionState"' || fail "device show"
 
+# IoT Plug and Play: the model id from the user name is stamped as dt-dataschema
+mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/dev1.pem" --key "$T/dev1.key" -V mqttv311 -i dev1 \
+  -u 'localhost/dev1/?api-version=2020-09-30&DeviceClientType=test%2F1.0&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1' \
+  -q 1 -t 'devices/dev1/messages/events/%24.sub=thermostat1' -m pnp
+sleep 0.3
+grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"dt-dataschema":"dtmi:com:example:Thermostat;1"' \
+  || fail "dt-dataschema not stamped"
+grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"dt-subject":"thermostat1"' || fail "dt-subject missing"
+ok "model-id -> dt-dataschema, \$.sub -> dt-subject"
+
 # --- every refusal is CONNACK 5 (issue 5 item 4)
 expect_refused "certificate from a CA that is not verified" pub_x509 dev2 dev2other -t devices/dev2/messages/events/ -m x
 expect_refused "CN differs from the device id" pub_x509 dev2 dev1 -t devices/dev2/messages/events/ -m x
