@@ -90,10 +90,12 @@ unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
         return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
     }
     if (trustm_frame_decode(buf, n, fr) != TMA_OK) {
-        /* A corrupt 5-byte frame was a control frame: if it may have been
-         * our ACK, send our frame again (the chip re-ACKs a duplicate).
-         * A corrupt data frame is NAKed so the chip resends it at once. */
-        if (n == 5) {
+        /* A corrupt frame that looks like a control frame (FTYPE set, or
+         * at most 5 bytes: a data frame has at least 6) is treated as one,
+         * as the vendor library does: if it may have been our ACK, send our
+         * frame again (the chip re-ACKs a duplicate). A corrupt data frame
+         * is NAKed so the chip resends it at once. */
+        if (n <= 5 || (buf[0] & 0x80u)) {
             return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
         }
         return TRUSTM_LK_SEND_NAK;

@@ -316,9 +316,12 @@ static void run_mixed(unsigned count, uint8_t protect)
     size_t ne0 = read_obj(0, 0xE0E0, 0, 1553, e0e0);
     size_t nuid = read_obj(0, 0xE0C2, 0, 27, uid);
     load_device_key();
-    static const char cfg[] =
+    const char *cfg =
         "{\"seed\":11,\"bitflip_rx\":0.01,\"bitflip_tx\":0.01,\"lost_ack\":0.01,\"busy_nack\":0.005}";
-    assert_int_equal(trustm_sim_faults_json(sim, cfg, sizeof cfg - 1), TMA_OK);
+    if (getenv("TRUSTM_FAULT_JSON")) {
+        cfg = getenv("TRUSTM_FAULT_JSON"); /* explore other fault mixes by hand */
+    }
+    assert_int_equal(trustm_sim_faults_json(sim, cfg, strlen(cfg)), TMA_OK);
     unsigned fails = 0;
     for (unsigned i = 0; i < count; i++) {
         tma_status st = TMA_OK;

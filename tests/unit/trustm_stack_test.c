@@ -94,7 +94,11 @@ static void link_step_rules(void **s)
     assert_int_equal(trustm_link_step(&lk, f, 5, &fr), 0);
     trustm_frame_encode(f, 0xA0, 0);
     assert_int_equal(trustm_link_step(&lk, f, 5, &fr), TRUSTM_LK_RETX);
+    /* A truncated (4 bytes) or oversized (8 bytes) ACK is a broken control
+     * frame: send our frame again rather than NAK a frame never sent. */
     trustm_frame_encode(f, 0x80, 0);
+    assert_int_equal(trustm_link_step(&lk, f, 4, &fr), TRUSTM_LK_RETX);
+    assert_int_equal(trustm_link_step(&lk, f, 8, &fr), TRUSTM_LK_RETX);
     assert_int_equal(trustm_link_step(&lk, f, 5, &fr), TRUSTM_LK_ACKED);
     assert_int_equal(lk.st, TRUSTM_LK_WAIT_DATA);
     /* Corrupt data frame -> NAK; corrupt control frame now -> ignored. */
