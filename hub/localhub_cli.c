@@ -897,15 +897,58 @@ static void bag_add(char *bag, size_t bagsz, const char *k, const char *v)
         die("properties too long");
 }
 
+/* c2d list / purge: the messages still waiting in the hub's queue. */
+static void cmd_c2d_queue(const char *sub)
+{
+    const char *id = need("--device");
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    no_extra(2);
+    db = db_open();
+    sqlite3_finalize(device_row(db, id));
+    if (strcmp(sub, "purge") == 0) {
+        st = prep(db, "DELETE FROM c2d WHERE device=?");
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        step_done(db, st);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "deviceId", id);
+        cJSON_AddNumberToObject(o, "purged", sqlite3_changes(db));
+        sqlite3_close(db);
+        emit(o);
+        return;
+    }
+    cJSON *a = cJSON_CreateArray();
+    st = prep(db, "SELECT mid,enqueued,expires,length(payload) FROM c2d WHERE device=? ORDER BY seq");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        char t[32];
+        cJSON_AddStringToObject(o, "messageId", scol(st, 0));
+        localhub_iso8601(sqlite3_column_int64(st, 1) * 1000, t);
+        cJSON_AddStringToObject(o, "enqueuedTime", t);
+        localhub_iso8601(sqlite3_column_int64(st, 2) * 1000, t);
+        cJSON_AddStringToObject(o, "expiryTime", t);
+        cJSON_AddNumberToObject(o, "size", sqlite3_column_int(st, 3));
+        cJSON_AddItemToArray(a, o);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    emit(a);
+}
+
 static void cmd_c2d(const char *sub)
 {
+    if (sub && (strcmp(sub, "list") == 0 || strcmp(sub, "purge") == 0)) {
+        cmd_c2d_queue(sub);
+        return;
+    }
     const char *id = need("--device"), *data = opt("--data"), *ttl_s = opt("--ttl"), *mid = opt("--message-id"),
                *ct = opt("--content-type"), *ce = opt("--content-encoding"), *ack = opt("--ack");
     long ttl = ttl_s ? num("--ttl", ttl_s, 1, 172800) : 3600;
     char bag[8192] = "", to[300], midbuf[40];
     sqlite3 *db;
     sqlite3_stmt *st;
-    if (!sub || strcmp(sub, "send")) die("c2d: expected send (see --help)");
+    if (!sub || strcmp(sub, "send")) die("c2d: expected send|list|purge (see --help)");
     if (!data) data = "";
     if (strlen(data) > C2D_MAX_SIZE) die("message body larger than 64 KB");
     if (!mid) {
@@ -1389,6 +1432,7 @@ static const char usage[] =
     "  monitor-events [--device ID] [--properties all|sys|app] [--from-start] [--count N] [--timeout S]\n"
     "  c2d send --device ID [--data TEXT] [--props k=v;k2=v2] [--ttl S] [--message-id ID]\n"
     "           [--content-type T] [--content-encoding E] [--ack none|positive|negative|full]\n"
+    "  c2d list --device ID | c2d purge --device ID   messages waiting in the hub's queue\n"
     "  twin show --device ID | twin update --device ID --desired JSON\n"
     "  method invoke --device ID --name NAME [--payload JSON] [--timeout 5..300]\n"
     "  dps show\n"

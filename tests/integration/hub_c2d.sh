@@ -43,6 +43,15 @@ out=$(mqttc d1 $(x509_args d1) --clean 0 "expect:long-lived" sleep:300)
 echo "$out" | grep -q short-lived && fail "expired message delivered"
 ok "expired messages are dropped"
 
+# list and purge the queue
+"$L" c2d send --device d1 --data to-purge-1 --message-id p-1 >/dev/null
+"$L" c2d send --device d1 --data to-purge-2 >/dev/null
+"$L" --json c2d list --device d1 | grep -q '"messageId":[[:space:]]*"p-1"' || fail "c2d list"
+"$L" --json c2d purge --device d1 | grep -q '"purged":[[:space:]]*2' || fail "c2d purge"
+out=$(mqttc d1 $(x509_args d1) --clean 0 sleep:700)
+echo "$out" | grep -q to-purge && fail "purged message delivered"
+ok "c2d list and purge"
+
 # CleanSession=1 removes queued messages
 "$L" c2d send --device d1 --data purged >/dev/null
 mqttc d1 $(x509_args d1) --clean 1 sleep:100 >/dev/null
