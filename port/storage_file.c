@@ -1,5 +1,6 @@
 /* File-backed outbox storage: append-only log with CRC-32 records and
  * rename-based compaction. See include/iothub/storage_file.h. */
+#define _DEFAULT_SOURCE /* pwritev */
 #define _POSIX_C_SOURCE 200809L
 #include "iothub/storage_file.h"
 
@@ -71,7 +72,7 @@ static uint32_t get_le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static tma_status write_all(int fd, const struct iovec *iov_in, int iovcnt)
+static tma_status write_all(int fd, uint64_t off, const struct iovec *iov_in, int iovcnt)
 {
     struct iovec iov[8];
     int i = 0;
@@ -80,13 +81,15 @@ static tma_status write_all(int fd, const struct iovec *iov_in, int iovcnt)
     }
     memcpy(iov, iov_in, sizeof(iov[0]) * (size_t)iovcnt);
     while (i < iovcnt) {
-        ssize_t w = writev(fd, iov + i, iovcnt - i);
+        /* One positioned gather write per record: no seek, one syscall. */
+        ssize_t w = pwritev(fd, iov + i, iovcnt - i, (off_t)off);
         if (w < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return S_ERR(TMA_C_IO);
         }
+        off += (uint64_t)w;
         while (i < iovcnt && (size_t)w >= iov[i].iov_len) {
             w -= (ssize_t)iov[i].iov_len;
             i++;
@@ -132,10 +135,7 @@ static tma_status append_record(struct iothub_file_storage *fs, int fd, uint64_t
     put_le32(crcb, crc);
     iov[nparts + 1].iov_base = crcb;
     iov[nparts + 1].iov_len = CRC_LEN;
-    if (lseek(fd, (off_t)*size, SEEK_SET) < 0) {
-        return S_ERR(TMA_C_IO);
-    }
-    st = write_all(fd, iov, (int)nparts + 2);
+    st = write_all(fd, *size, iov, (int)nparts + 2);
     if (st == TMA_OK && fs->sync && fdatasync(fd) != 0) {
         st = S_ERR(TMA_C_IO);
     }
