@@ -50,6 +50,12 @@ set -e
 grep -q '"payload":"q2"' "$LOCALHUB_HOME/telemetry.jsonl" && fail "QoS 2 message stored"
 ok "QoS 2 publish closes the connection"
 
+# QoS 2 SUBSCRIBE is granted QoS 1
+out=$(mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/devA.pem" --key "$T/devA.key" -V mqttv311 \
+  -i devA -u "$(user_for devA)" -t 'devices/devA/messages/devicebound/#' -q 2 -d -W 1 2>&1 || true)
+echo "$out" | grep -q "Subscribed (mid: 1): 1$" || fail "QoS 2 subscription not downgraded: $out"
+ok "QoS 2 subscription granted QoS 1"
+
 # RETAIN: not kept, forwarded with mqtt-retain
 pub_x509 devA devA -r -t devices/devA/messages/events/ -m retained-one
 sleep 0.3
