@@ -39,16 +39,56 @@ static tma_status resync(struct trustm *t)
     return send_ctrl(t, 0xC0);
 }
 
+/* Poll I2C_STATE until a received frame yields one of the actions in want
+ * (or a RESYNC), or the deadline passes. The first poll comes after wait ms,
+ * then the pauses grow from step, doubling, to at most 64 ms. Every frame is
+ * acted on (ACK/NAK sent) as it comes. Returns the actions, 0 when the
+ * deadline passed, or a negative status. */
+static int32_t wait_frame(struct trustm *t, struct trustm_lk *lk, uint32_t wait, uint32_t step,
+                          uint32_t deadline, unsigned want, struct trustm_frame *fr)
+{
+    for (;;) {
+        int32_t r;
+        int32_t left = (int32_t)(deadline - now(t));
+        if (wait) {
+            trustm_delay_ms(t, left <= 0 ? 0u : wait < (uint32_t)left ? wait : (uint32_t)left);
+        }
+        r = trustm_phys_poll(t);
+        if (r < 0) {
+            return r;
+        }
+        wait = 0;
+        if (r > 0) {
+            unsigned a = trustm_link_step(lk, t->rx, (size_t)r, fr);
+            tma_status st = act(t, lk, a);
+            if (st) {
+                return st;
+            }
+            if (a & (want | TRUSTM_LK_RESYNC)) {
+                return (int32_t)a;
+            }
+        } else {
+            wait = step;
+            step = step >= 32u ? 64u : step * 2u;
+        }
+        /* checked after every frame too: a chip that keeps sending useless
+         * frames cannot hold us past the deadline */
+        if ((int32_t)(now(t) - deadline) >= 0) {
+            return 0;
+        }
+    }
+}
+
 /* Send the packet at t->tx + 4 (plen bytes) as the next data frame and wait
- * for its acknowledgement. *got says whether the ACK came piggy-backed on a
- * data frame (whose packet is then in fr). */
+ * for its acknowledgement (TRANS_TIMEOUT per attempt, TRANS_REPEAT
+ * retransmissions, then RESYNC and restart). *got says whether the ACK came
+ * piggy-backed on a data frame (whose packet is then in fr). */
 static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, uint32_t *sent,
                             unsigned *got, struct trustm_frame *fr)
 {
     struct trustm_lk lk;
     unsigned retx = 0;
     size_t len;
-    tma_status st;
 
     lk.st = TRUSTM_LK_WAIT_ACK;
     lk.tx_nr = (uint8_t)((t->tx_nr + 1u) & 3u);
@@ -57,50 +97,30 @@ static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, 
     len = trustm_frame_encode(t->tx + 1, (uint8_t)(lk.tx_nr << 2 | lk.rx_nr), plen);
     t->tx_nr = lk.tx_nr;
     for (;;) {
-        uint32_t start, wait = 0;
-        st = trustm_phys_write(t, t->tx, len + 1);
+        int32_t a;
+        tma_status st = trustm_phys_write(t, t->tx, len + 1);
         if (st) {
             return st;
         }
-        start = now(t);
-        *sent = start;
-        if (first_wait) {
-            /* a short command answers at once, with the ACK piggy-backed:
-             * do not poll before it can be done */
-            trustm_delay_ms(t, first_wait);
-            first_wait = 0;
-        } else {
+        *sent = now(t);
+        if (!first_wait) {
             /* the chip needs a moment to check the frame before it ACKs */
             t->port->delay_us(t->port->ctx, TRUSTM_ACK_WAIT_US);
         }
-        for (;;) {
-            unsigned a;
-            int32_t r = trustm_phys_poll(t);
-            if (r < 0) {
-                return r;
-            }
-            int expired = (uint32_t)(now(t) - start) >= TRUSTM_TRANS_TIMEOUT_MS;
-            if (r == 0 && !expired) {
-                wait = wait ? wait * 2u : 1u;
-                trustm_delay_ms(t, wait);
-                continue;
-            }
-            a = trustm_link_step(&lk, t->rx, (size_t)r, fr);
-            st = act(t, &lk, a);
-            if (st) {
-                return st;
-            }
-            if (a & TRUSTM_LK_RESYNC) {
-                return TRUSTM_RESTART;
-            }
-            if (a & TRUSTM_LK_ACKED) {
-                *got = a & TRUSTM_LK_DATA;
-                return TMA_OK;
-            }
-            /* a stream of useless frames must not keep us here forever */
-            if ((a & TRUSTM_LK_RETX) || expired) {
-                break;
-            }
+        /* a short command answers at once, with the ACK piggy-backed: its
+         * first poll waits for it (first_wait) */
+        a = wait_frame(t, &lk, first_wait, 1, *sent + TRUSTM_TRANS_TIMEOUT_MS,
+                       TRUSTM_LK_ACKED | TRUSTM_LK_RETX, fr);
+        first_wait = 0;
+        if (a < 0) {
+            return a;
+        }
+        if ((unsigned)a & TRUSTM_LK_RESYNC) {
+            return TRUSTM_RESTART;
+        }
+        if ((unsigned)a & TRUSTM_LK_ACKED) {
+            *got = (unsigned)a & TRUSTM_LK_DATA;
+            return TMA_OK;
         }
         if (++retx > TRUSTM_TRANS_REPEAT) {
             st = resync(t);
@@ -116,48 +136,19 @@ static tma_status link_recv(struct trustm *t, uint32_t first, uint32_t hint_ms, 
                             struct trustm_frame *fr)
 {
     struct trustm_lk lk;
-    uint32_t wait = (int32_t)(first - now(t)) > 0 ? first - now(t) : 0u;
-    uint32_t step = hint_ms / 8u ? hint_ms / 8u : 1u;
-
+    int32_t a;
     lk.st = TRUSTM_LK_WAIT_DATA;
     lk.tx_nr = t->tx_nr;
     lk.rx_nr = t->rx_nr;
-    for (;;) {
-        int32_t r;
-        uint32_t left = (uint32_t)(deadline - now(t));
-        if ((int32_t)left < 0) {
-            left = 0;
-        }
-        if (wait) {
-            trustm_delay_ms(t, wait < left ? wait : left);
-        }
-        r = trustm_phys_poll(t);
-        if (r < 0) {
-            return r;
-        }
-        if (r > 0) {
-            unsigned a = trustm_link_step(&lk, t->rx, (size_t)r, fr);
-            tma_status st = act(t, &lk, a);
-            if (st) {
-                return st;
-            }
-            if (a & TRUSTM_LK_RESYNC) {
-                return TRUSTM_RESTART;
-            }
-            if (a & TRUSTM_LK_DATA) {
-                return TMA_OK;
-            }
-            wait = 0;
-            if ((int32_t)(now(t) - deadline) < 0) {
-                continue;
-            }
-        }
-        if ((int32_t)(now(t) - deadline) >= 0) {
-            return TRUSTM_ST(LINK, TIMEOUT);
-        }
-        wait = step;
-        step = step >= 32u ? 64u : step * 2u;
+    a = wait_frame(t, &lk, (int32_t)(first - now(t)) > 0 ? first - now(t) : 0u,
+                   hint_ms / 8u ? hint_ms / 8u : 1u, deadline, TRUSTM_LK_DATA, fr);
+    if (a < 0) {
+        return a;
     }
+    if ((unsigned)a & TRUSTM_LK_RESYNC) {
+        return TRUSTM_RESTART;
+    }
+    return a ? TMA_OK : TRUSTM_ST(LINK, TIMEOUT);
 }
 
 tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,
