@@ -7,6 +7,7 @@
  *
  * Env TMA_REPLAY_MUTATIONS overrides the mutations per seed (default 300).
  */
+#define _DEFAULT_SOURCE /* scandir, alphasort */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT 8192
+#define REPLAY_MAX_INPUT 8192
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -47,7 +48,7 @@ static void run(const uint8_t *d, size_t n)
 
 static void mutate_and_run(const uint8_t *seed, size_t n, unsigned count)
 {
-    static uint8_t buf[MAX_INPUT];
+    static uint8_t buf[REPLAY_MAX_INPUT];
     for (unsigned i = 0; i < count; i++) {
         size_t len = n;
         memcpy(buf, seed, n);
@@ -71,7 +72,7 @@ static void mutate_and_run(const uint8_t *seed, size_t n, unsigned count)
                 }
                 break;
             case 3: /* insert random bytes */
-                if (len < MAX_INPUT - 16) {
+                if (len < REPLAY_MAX_INPUT - 16) {
                     size_t at = len ? (size_t)(rng() % (len + 1)) : 0;
                     size_t add = 1 + (size_t)(rng() % 8);
                     memmove(buf + at + add, buf + at, len - at);
@@ -94,7 +95,7 @@ static void mutate_and_run(const uint8_t *seed, size_t n, unsigned count)
 
 static void handle_file(const char *path, unsigned mutations)
 {
-    static uint8_t buf[MAX_INPUT];
+    static uint8_t buf[REPLAY_MAX_INPUT];
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "replay: cannot open %s\n", path);
