@@ -4,6 +4,7 @@
 . "$TMA_SOURCE_DIR/tests/integration/hub_lib.sh"
 EX="$TMA_BUILD_DIR/examples"
 hub_start
+cd "$T"   # the samples keep state files (outboxes) in the working folder
 "$L" device create --id ours --auth sas >/dev/null
 CS=$("$L" device connection-string ours)
 
@@ -16,7 +17,7 @@ grep -q "C2D message: c2d-to-ours" "$T/tel.out" || fail "C2D not received: $(cat
 grep -q "property k = v" "$T/tel.out" || fail "C2D property not received"
 ok "our client: telemetry stored, C2D with properties received"
 
-timeout 30 "$EX/iothub-twin-methods" --connection-string "$CS" --port "$PORT" --ca "$CAF" --run-ms 6000 >"$T/tm.out" 2>&1 &
+timeout 30 "$EX/iothub-twin-methods" --connection-string "$CS" --port "$PORT" --ca "$CAF" --run-ms 6000 --outbox "$T/tm.outbox" >"$T/tm.out" 2>&1 &
 DEV=$!
 wait_state ours methods
 wait_state ours twin-desired
