@@ -74,11 +74,8 @@ static void trace_txn(struct trustm_sim *s, uint64_t t, char dir, uint8_t addr, 
             sim_trace_describe(d, flen <= n ? flen : n, false, dec, sizeof(dec));
         }
     }
-    sim_tracef(s, "t=%llu %c %02X [%s]%s%s%s", (unsigned long long)t, dir, addr, acks[ack],
-               n ? " " : "", hex, dec[0] ? " ; " : "");
-    if (dec[0]) {
-        s->cfg.trace(s->cfg.trace_ctx, dec);
-    }
+    sim_tracef(s, "t=%llu %c %02X [%s]%s%s%s%s", (unsigned long long)t, dir, addr, acks[ack],
+               n ? " " : "", hex, dec[0] ? " ; " : "", dec);
 }
 
 /* ---- statistics attribution ---------------------------------------------- */
@@ -205,7 +202,7 @@ static void execute(struct trustm_sim *s, uint64_t now)
     free(out);
     s->executing = true;
     s->busy_until = now + (busy > SIM_LINK_US ? busy : SIM_LINK_US);
-    if (busy > SIM_ACK_SEPARATE_US) {
+    if (busy >= SIM_ACK_SEPARATE_US) {
         /* long command: acknowledge within the 10 ms rule, answer later */
         queue_ack(s, now + SIM_LINK_US);
         s->nack_until = now + SIM_LINK_US;

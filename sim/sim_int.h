@@ -35,8 +35,8 @@ _Static_assert(SIM_DREG_MAX - SIM_DL_OVERHEAD == 272u, "MAX_PACKET_SIZE must be 
 /* ---- timing constants (decisions in docs/decisions/sim-protocol.md) ---- */
 #define SIM_GUARD_US 50u             /* GUARD_TIME register */
 #define SIM_TRANS_TIMEOUT_MS 10u     /* TRANS_TIMEOUT register */
-#define SIM_ACK_SEPARATE_US 5000u    /* longer commands get a control ACK first */
-#define SIM_LINK_US 100u             /* frame check + ACK preparation */
+#define SIM_ACK_SEPARATE_US 5000u    /* commands this long or longer get a control ACK first */
+#define SIM_LINK_US 50u              /* frame check + ACK preparation: within the guard time */
 #define SIM_STARTUP_US 15000u        /* tSTARTUP after reset */
 #define SIM_RETRANSMIT_MAX 3u        /* TRANS_REPEAT */
 

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -125,6 +126,7 @@ static void start_daemon(void)
     unlink(sock);
     daemon_pid = fork();
     if (daemon_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
         int nul = open("/dev/null", O_WRONLY);
         if (nul >= 0) {
             dup2(nul, 2);
@@ -403,6 +405,34 @@ static void open_application(void)
     uint8_t r[16];
     size_t n = apdu(open_app, sizeof(open_app), r, sizeof(r));
     CHECK(n == 4 && r[0] == 0x00, "OpenApplication failed (Sta %02X)", r[0]);
+}
+
+/* The [DS] App. B OpenApplication log, byte for byte, against the real application. */
+static void open_application_as_in_datasheet_log(void)
+{
+    static const uint8_t fr[] = {0x03, 0x00, 0x15, 0x00, 0x70, 0x00, 0x00, 0x10, 0xD2, 0x76, 0x00, 0x00, 0x04,
+                                 0x47, 0x65, 0x6E, 0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C, 0x04, 0x1A};
+    uint8_t w[40] = {0x80}, st[4], f[16];
+    memcpy(w + 1, fr, sizeof(fr));
+    REQUIRE(bus_write(w, sizeof(fr) + 1) == 0, "frame write");
+    REQUIRE(reg_read(0x82, st, 4) == 0, "I2C_STATE");
+    CHECK(memcmp(st, "\xC8\x80\x00\x05", 4) == 0, "I2C_STATE %02X %02X %02X %02X, log has C8 80 00 05",
+          st[0], st[1], st[2], st[3]);
+    REQUIRE(reg_read(0x80, f, 5) == 0, "DATA");
+    CHECK(memcmp(f, "\x80\x00\x00\x0C\xEC", 5) == 0, "chip ACK differs from the log");
+    for (int i = 0; i < 100; i++) {
+        REQUIRE(reg_read(0x82, st, 4) == 0, "I2C_STATE");
+        if (st[0] & 0x40) {
+            break;
+        }
+        host_sleep(1000);
+    }
+    CHECK(memcmp(st, "\x48\x80\x00\x0A", 4) == 0, "I2C_STATE before the response differs from the log");
+    REQUIRE(reg_read(0x80, f, 10) == 0, "DATA");
+    CHECK(memcmp(f, "\x00\x00\x05\x00\x00\x00\x00\x00\x14\x87", 10) == 0, "response frame differs from the log");
+    send_frame(0x80, NULL, 0);
+    tx_nr = 0;
+    rx_nr = 0;
 }
 
 static void read_and_verify_certificate(void)
@@ -734,7 +764,7 @@ int main(int argc, char **argv)
         return 1;
     }
     start_daemon();
-    open_application();
+    open_application_as_in_datasheet_log();
     read_and_verify_certificate();
     generate_sign_verify();
     key_object_is_not_readable();
