@@ -1,0 +1,27 @@
+# The demo (scripts/demo, `make demo`) as end-to-end tests: the whole flow,
+# the DPS variant, and one test per step broken on purpose. They run the demo
+# from this build tree (TMA_BUILD_DIR), never rebuild.
+if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub AND TARGET iothub_telemetry
+   AND TARGET iothub_twin_methods AND TARGET iothub_dps)
+  set(_demo_env
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+  set(_e2e ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+  tma_add_script_test(NAME demo_flow SCRIPT ${_e2e}/demo_flow.sh LABELS e2e TIMEOUT 120)
+  tma_add_script_test(NAME demo_flow_dps SCRIPT ${_e2e}/demo_flow.sh ARGS --dps LABELS e2e TIMEOUT 120)
+  tma_add_script_test(NAME demo_break_unverified_ca SCRIPT ${_e2e}/demo_break.sh
+    ARGS unverified-ca 1 "the hub did not accept the proof of possession, so the CA stays unverified"
+    LABELS e2e TIMEOUT 120)
+  tma_add_script_test(NAME demo_break_wrong_trust_anchor SCRIPT ${_e2e}/demo_break.sh
+    ARGS wrong-trust-anchor 4 "the device does not trust the hub"
+    LABELS e2e TIMEOUT 120)
+  tma_add_script_test(NAME demo_break_disabled_device SCRIPT ${_e2e}/demo_break.sh
+    ARGS disabled-device 4 "device 'demo-device-01' is DISABLED"
+    LABELS e2e TIMEOUT 120)
+  tma_add_script_test(NAME demo_break_disabled_enrollment_dps SCRIPT ${_e2e}/demo_break.sh
+    ARGS disabled-device 4 "DPS refused the registration: the enrollment is disabled" --dps
+    LABELS e2e TIMEOUT 120)
+  foreach(t demo_flow demo_flow_dps demo_break_unverified_ca demo_break_wrong_trust_anchor
+          demo_break_disabled_device demo_break_disabled_enrollment_dps)
+    set_tests_properties(${t} PROPERTIES ENVIRONMENT "${_demo_env}")
+  endforeach()
+endif()
