@@ -653,6 +653,41 @@ static void shield_wrong_secret_is_handshake_error(void **s)
     assert_int_equal(trustm_shield_state(&tm), TRUSTM_SHIELD_NONE);
 }
 
+static void shield_save_restore_checks(void **s)
+{
+    static const struct fk_step script[] = {
+        {"@0", {"@1"}}, /* 68 || SSEQ -> 6C || a different MSEQ */
+        {"80 00 00 0C EC", {NULL}},
+        {"@2", {"@3"}}, /* again -> 6D (low bits ignored) || the right MSEQ */
+        {"81 00 00 56 30", {NULL}},
+    };
+    struct trustm_shield_saved sv, out;
+    uint8_t pbs[32] = {1};
+    (void)s;
+    memset(&sv, 0x5A, sizeof sv);
+    sv.mseq = 0x00005678;
+    sv.sseq = 0x00001235;
+    open_ctx(script, 4);
+    fk_pre_hex(&fk, 0, 0x03, "08 68 00 00 12 35");
+    fk_pre_hex(&fk, 1, 0x00, "08 6C 00 00 56 77");
+    fk_pre_hex(&fk, 2, 0x04, "08 68 00 00 12 35");
+    fk_pre_hex(&fk, 3, 0x05, "08 6D 00 00 56 78");
+    assert_int_equal(trustm_shield_save(&tm, &out), TRUSTM_ST(SHIELD, STATE));
+    assert_int_equal(trustm_shield_restore(&tm, &sv), TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET));
+    assert_int_equal(trustm_shield_set_secret(&tm, trustm_crypto_mbedtls(), pbs, sizeof pbs), TMA_OK);
+    /* a smaller MSEQ would make us reuse nonces: refused */
+    assert_int_equal(trustm_shield_restore(&tm, &sv), TRUSTM_ST(SHIELD, MALFORMED));
+    assert_int_equal(trustm_shield_state(&tm), TRUSTM_SHIELD_NONE);
+    assert_int_equal(trustm_shield_restore(&tm, &sv), TMA_OK);
+    assert_int_equal(trustm_shield_state(&tm), TRUSTM_SHIELD_ACTIVE);
+    assert_memory_equal(tm.sess.keys, sv.keys, 40);
+    assert_int_equal(fk_done(&fk), 0);
+    assert_int_equal(trustm_shield_set_secret(&tm, trustm_crypto_mbedtls(), pbs, 0),
+                     TRUSTM_ST(SHIELD, BAD_PARAM));
+    assert_int_equal(trustm_shield_set_secret(&tm, trustm_crypto_mbedtls(), pbs, 65),
+                     TRUSTM_ST(SHIELD, BAD_PARAM));
+}
+
 static void ccm_known_answer(void **s)
 {
     /* The master Finished of spec 4.10 through the one-shot CCM. */
@@ -702,6 +737,7 @@ int main(void)
         cmocka_unit_test(shield_vector_4_10),
         cmocka_unit_test(shield_mac_failure_fails_and_wipes),
         cmocka_unit_test(shield_wrong_secret_is_handshake_error),
+        cmocka_unit_test(shield_save_restore_checks),
     };
     return cmocka_run_group_tests_name("trustm_stack", tests, NULL, NULL);
 }
