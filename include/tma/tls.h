@@ -167,7 +167,10 @@ struct tma_tls_client_config {
     mbedtls_pk_context *own_key; /**< key for own_chain (required with it) */
     struct tma_tls_rng *rng;    /**< extra entropy source (optional; the
                                      platform source is used as well) */
-    uint32_t timeout_ms;        /**< receive timeout; 0 = 10000 */
+    uint32_t timeout_ms;        /**< receive timeout of tma_tls_client_recv(); 0 = 10000 */
+    uint32_t handshake_timeout_ms; /**< longest wait for one handshake message
+                                        (the server, the chip's signature);
+                                        0 = max(timeout_ms, 10000) */
 };
 
 /** @brief A TLS client connection. Large; caller-owned; treat as opaque. */
@@ -189,6 +192,8 @@ struct tma_tls_client {
     bool resumed;
     bool ssl_ready;
     uint32_t verify_flags;
+    uint32_t timeout_ms;
+    uint32_t handshake_timeout_ms;
     char error[256];
 };
 
@@ -205,6 +210,8 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
 /**
  * @brief Connect over TCP and run the handshake. Offers the session kept from
  * the previous connection, so a server that resumes it needs no signature.
+ * Each handshake message is awaited at most handshake_timeout_ms
+ * (TMA_ERR(TLS, TMA_C_TIMEOUT) after that).
  * @return TMA_OK; TMA_ERR(TLS, TMA_TLS_E_CONNECT); one of the verification
  *         codes (untrusted, hostname, expired, not yet valid, verify);
  *         TMA_ERR(TLS, TMA_TLS_E_PEER_ALERT); TMA_ERR(TLS, TMA_TLS_E_SIGNER);
@@ -222,6 +229,10 @@ int32_t tma_tls_client_send(void *c, const uint8_t *buf, size_t len);
  * <0 status (TMA_ERR(TLS, TMA_C_CLOSED) when the peer closed, TMA_C_STATE when
  * not connected, TMA_C_IO otherwise); same rule as send after an error. */
 int32_t tma_tls_client_recv(void *c, uint8_t *buf, size_t len);
+
+/** @brief Change the receive timeout of tma_tls_client_recv() (0 = 10000 ms);
+ * the handshake keeps its own. */
+void tma_tls_client_set_timeout(struct tma_tls_client *c, uint32_t timeout_ms);
 
 /** @brief The transport view of @p c. */
 struct tma_transport tma_tls_client_transport(struct tma_tls_client *c);

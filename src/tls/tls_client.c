@@ -125,8 +125,13 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
     mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
     mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
     mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-    mbedtls_ssl_conf_read_timeout(&c->conf, cfg->timeout_ms != 0u ? cfg->timeout_ms
-                                                                   : DEFAULT_TIMEOUT_MS);
+    c->timeout_ms = cfg->timeout_ms != 0u ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    c->handshake_timeout_ms = cfg->handshake_timeout_ms;
+    if (c->handshake_timeout_ms == 0u) {
+        c->handshake_timeout_ms =
+            c->timeout_ms > DEFAULT_TIMEOUT_MS ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
+    }
+    mbedtls_ssl_conf_read_timeout(&c->conf, c->timeout_ms);
     if (cfg->own_chain.ptr != NULL &&
         mbedtls_ssl_conf_own_cert(&c->conf, &c->own, cfg->own_key) != 0) {
         goto fail;
@@ -275,9 +280,11 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
                         mbedtls_net_recv_timeout);
     /* Forget a previous signer failure so it is not blamed for this one. */
     tma_tls_key_reset_status(c->own_key);
+    mbedtls_ssl_conf_read_timeout(&c->conf, c->handshake_timeout_ms);
     do {
         ret = mbedtls_ssl_handshake(&c->ssl);
     } while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+    mbedtls_ssl_conf_read_timeout(&c->conf, c->timeout_ms);
     if (ret != 0) {
         st = handshake_status(c, ret);
         mbedtls_net_free(&c->net);
@@ -356,6 +363,15 @@ int32_t tma_tls_client_recv(void *ctx, uint8_t *buf, size_t len)
         return TLS_ERR(TMA_C_CLOSED);
     }
     return TLS_ERR(TMA_C_IO);
+}
+
+void tma_tls_client_set_timeout(struct tma_tls_client *c, uint32_t timeout_ms)
+{
+    if (c == NULL || !c->ssl_ready) {
+        return;
+    }
+    c->timeout_ms = timeout_ms != 0u ? timeout_ms : DEFAULT_TIMEOUT_MS;
+    mbedtls_ssl_conf_read_timeout(&c->conf, c->timeout_ms);
 }
 
 struct tma_transport tma_tls_client_transport(struct tma_tls_client *c)

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Unit tests of the TLS binding's key half: signature normalisation, the
  * delegated pk (sign/verify through mbedTLS), public-key forms, certificate
  * input formats, key/certificate matching and the entropy source. */
@@ -548,6 +549,62 @@ static void client_states_and_connect_failure(void **state)
     free(ca);
 }
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A server that accepts TCP and never says a word: the handshake must give
+ * up after handshake_timeout_ms with a timeout, not hang. */
+static void handshake_times_out_on_a_silent_server(void **state)
+{
+    struct tma_tls_client c;
+    struct tma_tls_client_config cfg;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    char port[8];
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    long long t0, dt;
+    tma_status st;
+    (void)state;
+    assert_true(ls >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 1), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(port, sizeof(port), "%u", (unsigned)ntohs(sa.sin_port));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "localhost";
+    cfg.address = "127.0.0.1";
+    cfg.port = port;
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    cfg.timeout_ms = 50;
+    cfg.handshake_timeout_ms = 300;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+    t0 = mono_ms();
+    st = tma_tls_client_connect(&c); /* the kernel completes the TCP accept */
+    dt = mono_ms() - t0;
+    assert_int_equal(st, TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+    assert_true(dt >= 250 && dt < 5000);
+    tma_tls_client_set_timeout(&c, 20);
+    tma_tls_client_deinit(&c);
+    close(ls);
+    free(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +622,7 @@ int main(void)
         cmocka_unit_test(entropy_source_chunks_and_fails_cleanly),
         cmocka_unit_test(client_init_validates_config),
         cmocka_unit_test(client_states_and_connect_failure),
+        cmocka_unit_test(handshake_times_out_on_a_silent_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
