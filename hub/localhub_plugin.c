@@ -66,7 +66,7 @@ static struct {
     char state_dir[2048];
     char hostname[LOCALHUB_HOST_MAX + 1];
     char id_scope[64];
-    int chain_idx;
+    STACK_OF(X509) *(*chain_for)(X509 *leaf);
     int64_t last_tick_ms;
     int64_t telemetry_seq;
     int64_t generation;
@@ -128,10 +128,11 @@ static void schedule_kick(const char *id)
 /* ------------------------------------------------------------------ */
 /* authentication                                                      */
 
-/* Peer chain the TLS shim stored on the leaf (NULL without the shim). */
+/* Certificates the peer sent with this leaf, kept by the TLS shim (NULL
+ * without the shim: then only CAs that sign the leaf directly work). */
 static STACK_OF(X509) *peer_chain(X509 *leaf)
 {
-    return g.chain_idx >= 0 ? (STACK_OF(X509) *)X509_get_ex_data(leaf, g.chain_idx) : NULL;
+    return g.chain_for ? g.chain_for(leaf) : NULL;
 }
 
 /* Verify @leaf against the verified CAs (all of them, or just @ca_name). */
@@ -985,7 +986,6 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
                           int opt_count)
 {
     char err[256], path[4096];
-    int (*idx_fn)(void);
     (void)userdata;
     memset(&g, 0, sizeof(g));
     g.pid = identifier;
@@ -1009,9 +1009,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
         mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot open %s", path);
         return MOSQ_ERR_UNKNOWN;
     }
-    *(void **)(&idx_fn) = dlsym(RTLD_DEFAULT, "localhub_tls_chain_index");
-    g.chain_idx = idx_fn ? idx_fn() : -1;
-    if (!idx_fn)
+    *(void **)(&g.chain_for) = dlsym(RTLD_DEFAULT, "localhub_tls_chain_for");
+    if (!g.chain_for)
         mosquitto_log_printf(MOSQ_LOG_WARNING,
                              "localhub: TLS shim not preloaded; intermediate certificates cannot be used");
     /* Methods left in flight by a previous run cannot be answered any more. */

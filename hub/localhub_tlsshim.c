@@ -10,53 +10,109 @@
  * How: mosquitto 2.0 calls SSL_CTX_set_verify(ctx, PEER|FAIL_IF_NO_PEER_CERT,
  * cb) for `require_certificate true`. We interpose that call, drop
  * FAIL_IF_NO_PEER_CERT and install a callback that accepts the chain and
- * stores a copy of the certificates the peer sent (leaf first) in the leaf's
- * ex_data, so the plugin can verify the chain itself against the registry's
- * verified CAs (mosquitto_client_certificate() only returns the leaf).
+ * remembers the certificates the peer sent, so the plugin can verify the
+ * chain itself against the registry's verified CAs
+ * (mosquitto_client_certificate() only returns the leaf). The plugin finds
+ * localhub_tls_chain_for() with dlsym.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <pthread.h>
+#include <openssl/x509v3.h>
+#include <string.h>
 
-int localhub_tls_chain_index(void);
+STACK_OF(X509) *localhub_tls_chain_for(X509 *leaf);
 
-static int chain_idx = -1;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/*
+ * Chains by leaf: a resumed TLS session (session ticket or cache) restores
+ * the peer certificate without running the verify callback, so the chain is
+ * remembered per leaf certificate (SHA-256 of the DER), not per connection.
+ * Only certificates that really sign the previous one are kept (issuer name
+ * and signature checked), so a client that presents somebody else's leaf with
+ * junk intermediates and then fails the handshake cannot spoil that entry.
+ * mosquitto is single-threaded; the table needs no lock.
+ */
+#define SLOTS 16384
+#define PROBE 8
+#define MAX_DEPTH 10
 
-static void free_chain(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+static struct {
+    unsigned char digest[32];
+    STACK_OF(X509) *chain;
+} table[SLOTS];
+
+static size_t slot_of(const unsigned char *d)
 {
-    (void)parent;
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    if (ptr) sk_X509_pop_free((STACK_OF(X509) *)ptr, X509_free);
+    return ((size_t)d[0] << 8 | d[1]) % SLOTS;
 }
 
-static void init_index(void)
+static void remember(X509 *leaf, STACK_OF(X509) *sent)
 {
-    chain_idx = X509_get_ex_new_index(0, NULL, NULL, NULL, free_chain);
+    unsigned char d[32];
+    unsigned int n = 0;
+    STACK_OF(X509) *chain;
+    X509 *cur = leaf;
+    if (!X509_digest(leaf, EVP_sha256(), d, &n) || n != 32) return;
+    chain = sk_X509_new_null();
+    if (!chain) return;
+    X509_up_ref(leaf);
+    sk_X509_push(chain, leaf);
+    for (int depth = 0; depth < MAX_DEPTH; depth++) {
+        X509 *next = NULL;
+        for (int i = 0; i < sk_X509_num(sent) && !next; i++) {
+            X509 *c = sk_X509_value(sent, i);
+            if (c == cur || X509_cmp(c, cur) == 0) continue;
+            EVP_PKEY *pk = X509_get0_pubkey(c);
+            if (X509_check_issued(c, cur) == X509_V_OK && pk && X509_verify(cur, pk) == 1) next = c;
+        }
+        if (!next || X509_check_issued(next, next) == X509_V_OK) {
+            if (next) { /* a self-signed root sent by the peer: harmless, keep it */
+                X509_up_ref(next);
+                sk_X509_push(chain, next);
+            }
+            break;
+        }
+        X509_up_ref(next);
+        sk_X509_push(chain, next);
+        cur = next;
+    }
+    size_t s = slot_of(d), victim = s;
+    for (size_t k = 0; k < PROBE; k++) {
+        size_t i = (s + k) % SLOTS;
+        if (!table[i].chain || memcmp(table[i].digest, d, 32) == 0) {
+            victim = i;
+            break;
+        }
+    }
+    if (table[victim].chain) sk_X509_pop_free(table[victim].chain, X509_free);
+    memcpy(table[victim].digest, d, 32);
+    table[victim].chain = chain;
 }
 
-/** ex_data index of the peer chain on the leaf X509 (plugin looks it up with dlsym). */
-int localhub_tls_chain_index(void)
+/** The certificates last sent with @p leaf (leaf first), or NULL. Borrowed. */
+STACK_OF(X509) *localhub_tls_chain_for(X509 *leaf)
 {
-    pthread_once(&once, init_index);
-    return chain_idx;
+    unsigned char d[32];
+    unsigned int n = 0;
+    if (!leaf || !X509_digest(leaf, EVP_sha256(), d, &n) || n != 32) return NULL;
+    size_t s = slot_of(d);
+    for (size_t k = 0; k < PROBE; k++) {
+        size_t i = (s + k) % SLOTS;
+        if (table[i].chain && memcmp(table[i].digest, d, 32) == 0) return table[i].chain;
+    }
+    return NULL;
 }
 
 static int accept_and_keep_chain(int preverify_ok, X509_STORE_CTX *ctx)
 {
     (void)preverify_ok;
-    int idx = localhub_tls_chain_index();
     X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
     STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx);
-    if (idx >= 0 && leaf && sent && !X509_get_ex_data(leaf, idx)) {
-        STACK_OF(X509) *copy = X509_chain_up_ref(sent);
-        if (copy && !X509_set_ex_data(leaf, idx, copy)) sk_X509_pop_free(copy, X509_free);
-    }
+    /* Called for every certificate and error of the chain; remembering each
+     * time is idempotent and does not depend on OpenSSL's call order. */
+    if (leaf && sent) remember(leaf, sent);
     return 1;
 }
 

@@ -5,7 +5,7 @@
  * publishes (twin, methods, DPS), withhold PUBACKs, and see the DUP flag.
  *
  * usage: hub_mqttc --port P --cafile CA --id ID --user U [--pass P] [--cert C --key K]
- *                  [--host 127.0.0.1] [--sni localhost] [--clean 0|1] [--timeout S] ACTION...
+ *                  [--host 127.0.0.1] [--sni localhost] [--clean 0|1] [--timeout S] [--tls-max 1.2] ACTION...
  * actions (run in order; ${name} in arguments expands captured values):
  *   sub:FILTER          SUBSCRIBE QoS 1, prints "SUBACK <code>"
  *   pub:TOPIC:PAYLOAD   PUBLISH QoS 1 and wait for PUBACK; pub0: QoS 0; pub2: QoS 2
@@ -16,6 +16,8 @@
  *   noack               stop acknowledging QoS 1 messages
  *   sleep:MS            process traffic for MS milliseconds
  *   close               drop the TCP connection without DISCONNECT
+ *   reconnect           DISCONNECT, reconnect resuming the TLS session (prints
+ *                       "TLS resumed" or "TLS full", then the CONNACK)
  * Every received PUBLISH is printed: "MSG q<qos> d<dup> <topic> <payload>".
  * Exit: 0 ok, 5 CONNACK refused (prints "CONNACK <rc>"), 3 expect timed out,
  *       4 connection closed by the hub, 2 other errors.
@@ -211,10 +213,55 @@ static void capture(const char *name, const char *key)
     printf("CAPTURE %s=%s\n", name, val);
 }
 
+static const char *g_host, *g_sni, *g_id, *g_user, *g_pass;
+static int g_port, g_clean;
+
+/* TCP + TLS (resuming @p sess when given) + CONNECT. Returns the CONNACK code. */
+static int open_session(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+    struct sockaddr_in a = {0};
+    unsigned char buf[2048];
+    size_t n = 0;
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)g_port);
+    inet_pton(AF_INET, g_host, &a.sin_addr);
+    sock = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(sock, (struct sockaddr *)&a, sizeof(a))) fail(2, "TCP connect failed");
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, sock);
+    SSL_set_tlsext_host_name(ssl, g_sni);
+    SSL_set1_host(ssl, g_sni);
+    if (sess) SSL_set_session(ssl, sess);
+    if (SSL_connect(ssl) != 1) {
+        ERR_print_errors_fp(stderr);
+        fail(2, "TLS handshake failed");
+    }
+    if (sess) printf("TLS %s\n", SSL_session_reused(ssl) ? "resumed" : "full");
+    n += put_str(buf + n, "MQTT", 4);
+    buf[n++] = 4;
+    buf[n++] = (unsigned char)(0x80 | (g_pass ? 0x40 : 0) | (g_clean ? 0x02 : 0));
+    buf[n++] = 0;
+    buf[n++] = 60;
+    n += put_str(buf + n, g_id, strlen(g_id));
+    n += put_str(buf + n, g_user, strlen(g_user));
+    if (g_pass) n += put_str(buf + n, g_pass, strlen(g_pass));
+    send_packet(0x10, buf, n);
+    unsigned char *b;
+    size_t bl;
+    int t = read_packet(&b, &bl, now_ms() + timeout_s * 1000LL);
+    if (t < 0) fail(2, "no CONNACK");
+    if ((t & 0xF0) != 0x20 || bl < 2) fail(2, "expected CONNACK");
+    int rc = b[1];
+    printf("CONNACK %d sp%d%s\n", rc, b[0] & 1, rc == 5 ? " (not authorised)" : "");
+    fflush(stdout);
+    free(b);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *sni = "localhost", *cafile = NULL, *cert = NULL, *key = NULL, *id = NULL,
-               *user = NULL, *pass = NULL;
+               *user = NULL, *pass = NULL, *tls_max = NULL;
     int port = 0, clean = 1, i;
     for (i = 1; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
         if (i + 1 >= argc) fail(2, "option needs a value");
@@ -230,52 +277,28 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--pass")) pass = v;
         else if (!strcmp(o, "--clean")) clean = atoi(v);
         else if (!strcmp(o, "--timeout")) timeout_s = atoi(v);
+        else if (!strcmp(o, "--tls-max")) tls_max = v;
         else fail(2, "unknown option");
     }
     if (!port || !cafile || !id || !user) fail(2, "need --port --cafile --id --user");
+    g_host = host;
+    g_sni = sni;
+    g_id = id;
+    g_user = user;
+    g_pass = pass;
+    g_port = port;
+    g_clean = clean;
 
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (tls_max && !strcmp(tls_max, "1.2")) SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
     if (SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1) fail(2, "cannot load cafile");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL); /* server verification always on */
     if (cert && (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1))
         fail(2, "cannot load client certificate/key");
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    inet_pton(AF_INET, host, &a.sin_addr);
-    sock = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(sock, (struct sockaddr *)&a, sizeof(a))) fail(2, "TCP connect failed");
-    ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, sock);
-    SSL_set_tlsext_host_name(ssl, sni);
-    SSL_set1_host(ssl, sni);
-    if (SSL_connect(ssl) != 1) {
-        ERR_print_errors_fp(stderr);
-        fail(2, "TLS handshake failed");
-    }
-
     unsigned char buf[70000];
     size_t n = 0;
-    n += put_str(buf + n, "MQTT", 4);
-    buf[n++] = 4;
-    buf[n++] = (unsigned char)(0x80 | (pass ? 0x40 : 0) | (clean ? 0x02 : 0));
-    buf[n++] = 0;
-    buf[n++] = 60;
-    n += put_str(buf + n, id, strlen(id));
-    n += put_str(buf + n, user, strlen(user));
-    if (pass) n += put_str(buf + n, pass, strlen(pass));
-    send_packet(0x10, buf, n);
-    unsigned char *b;
-    size_t bl;
-    int t = read_packet(&b, &bl, now_ms() + timeout_s * 1000LL);
-    if (t < 0) fail(2, "no CONNACK");
-    if ((t & 0xF0) != 0x20 || bl < 2) fail(2, "expected CONNACK");
-    int rc = b[1];
-    printf("CONNACK %d sp%d%s\n", rc, b[0] & 1, rc == 5 ? " (not authorised)" : "");
-    fflush(stdout);
-    free(b);
-    if (rc != 0) return 5;
+    if (open_session(ctx, NULL) != 0) return 5;
 
     for (; i < argc; i++) {
         char act[70000];
@@ -374,6 +397,16 @@ int main(int argc, char **argv)
         } else if (!strncmp(act, "sleep:", 6)) {
             long long dl = now_ms() + atoi(act + 6);
             while (now_ms() < dl) pump(dl, NULL);
+        } else if (!strcmp(act, "reconnect")) {
+            /* DISCONNECT, then a new connection resuming this TLS session */
+            SSL_SESSION *sess = SSL_get1_session(ssl);
+            send_packet(0xE0, buf, 0);
+            SSL_shutdown(ssl);
+            SSL_free(ssl);
+            close(sock);
+            int rc2 = open_session(ctx, sess);
+            SSL_SESSION_free(sess);
+            if (rc2 != 0) return 5;
         } else if (!strcmp(act, "close")) {
             close(sock);
             return 0;

@@ -55,6 +55,14 @@ grep -q '"iothub-enqueuedtime":"20' "$T/events" || fail "enqueued time missing"
 grep -q '"origin":"dev1"' "$T/events" || fail "origin missing"
 ok "telemetry with encoded and raw system properties, app properties, enqueue time"
 ok "a leaf signed by an intermediate under the verified root authenticates when the chain is sent"
+# resumed TLS sessions (TLS 1.2 session ids/tickets, TLS 1.3 tickets) restore no
+# chain: the hub must remember it, or intermediate-signed devices fail on reconnect
+for v in 1.2 1.3; do
+  out=$(mqttc dev1 --cert "$T/dev1chain.pem" --key "$T/dev1chain.key" --tls-max $v reconnect reconnect)
+  [ "$(echo "$out" | grep -c '^TLS resumed')" -eq 2 ] || fail "TLS $v session not resumed: $out"
+  [ "$(echo "$out" | grep -c '^CONNACK 0')" -eq 3 ] || fail "resumed TLS $v session refused: $out"
+done
+ok "resumed TLS sessions of intermediate-signed devices authenticate"
 
 "$L" --json device show dev1 | grep -q '"connectionState"' || fail "device show"
 
