@@ -30,7 +30,7 @@ struct globals {
     const char *device;  /* --device, default $TRUSTM_DEVICE or "sim" */
     const char *state;   /* --state for the in-process simulator */
     const char *binding; /* --binding FILE: host copy of the platform binding secret */
-    bool json;
+    bool quiet; /* set by commands that print JSON and run others inside */
 };
 
 extern struct globals g;

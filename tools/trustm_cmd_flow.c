@@ -7,6 +7,7 @@
 #include "trustm/metadata.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <mbedtls/bignum.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/platform_util.h>
@@ -34,6 +35,27 @@ static int valid_device_id(const char *s)
         if (!isalnum((unsigned char)s[i]) && !strchr("-._:@", s[i])) return 0;
     }
     return 1;
+}
+
+/* Progress lines (not in --json mode). */
+static void say(bool quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(bool quiet, const char *fmt, ...)
+{
+    va_list ap;
+    if (quiet) return;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+
+/* A string as JSON string content. */
+static void json_str(const char *p)
+{
+    for (; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if ((unsigned char)*p < 0x20) printf("\\u%04x", (unsigned char)*p);
+        else putchar(*p);
+    }
 }
 
 struct ca {
@@ -147,7 +169,8 @@ out:
 
 int cmd_personalize(int argc, char **argv)
 {
-    bool help = false, do_bind = false, do_lock = false, azure = false, chain_f = false;
+    bool help = false, do_bind = false, do_lock = false, azure = false, chain_f = false,
+         json = false;
     const char *id = NULL, *ca_cert = NULL, *ca_key = NULL, *slot_s = "0xE0F1",
                *cert_s = "0xE0E1", *ta_s = "0xE0E8", *ta_file = NULL, *days_s = "365",
                *curve_s = "p256", *out = NULL, *csr_out = NULL, *bind_out = NULL;
@@ -160,7 +183,7 @@ int cmd_personalize(int argc, char **argv)
         {"--out", 1, &out, NULL},          {"--csr-out", 1, &csr_out, NULL},
         {"--chain", 0, NULL, &chain_f},    {"--bind", 0, NULL, &do_bind},
         {"--binding-out", 1, &bind_out, NULL}, {"--lock", 0, NULL, &do_lock},
-        {NULL, 0, NULL, NULL}};
+        {"--json", 0, NULL, &json}, {NULL, 0, NULL, NULL}};
     int np, rc = 1;
     uint16_t slot, cert_oid, ta_oid;
     unsigned long days;
@@ -177,7 +200,7 @@ int cmd_personalize(int argc, char **argv)
     unsigned char csr[4096];
     uint8_t der[2048], obj[4096];
     size_t der_len = 0, obj_len = 0, max_cert = 0, max_ta = 0;
-    char subj[600], sha1[41], sha256[65];
+    char subj[600], sha1[41], sha256[65], ta_hex[8];
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
@@ -187,14 +210,15 @@ int cmd_personalize(int argc, char **argv)
              "         (--azure: DigiCert Global Root G2 -> --ta-oid, Microsoft RSA Root CA\n"
              "          2017 -> 0xF1E0, as 'trust-anchor write --azure')\n"
              "         [--out device.pem] [--csr-out device.csr]\n"
-             "         [--bind --binding-out FILE] [--lock]\n"
+             "         [--bind --binding-out FILE] [--lock] [--json]\n"
              "The seed's personalization in one command: a key pair generated in SLOT, a CSR\n"
              "signed by that key, the device certificate (CN=ID, clientAuth) issued by the\n"
              "CA, verified against the CA, then the trust anchor and last the certificate\n"
              "written to the chip (TLS-identity wrapper; --chain adds the CA certificate).\n"
              "--bind pairs host and chip (see 'trustm bind'); --lock locks the written\n"
              "objects and the key slot. Prints what IoT Hub / DPS enrollment needs: the\n"
-             "subject and the SHA-1 and SHA-256 thumbprints.\n"
+             "subject and the SHA-1 and SHA-256 thumbprints (--json: one JSON object, no\n"
+             "progress lines).\n"
              "Every input is checked before the chip is touched; if writing fails, objects\n"
              "already written are restored.\n");
     if (id == NULL || !valid_device_id(id)) {
@@ -257,15 +281,15 @@ int cmd_personalize(int argc, char **argv)
     }
 
     /* 2. Key on the chip, CSR signed by it (checked), certificate from the CA. */
-    printf("[1/5] generating a %s key in 0x%04X\n", cv->name, slot);
+    say(json, "[1/5] generating a %s key in 0x%04X\n", cv->name, slot);
     if (do_keygen(&d, slot, cv, TRUSTM_KU_AUTH | TRUSTM_KU_SIGN, pt, &pl) != 0) goto out;
     if (chipkey_bind(&k, &d, slot, cv, pt, pl) != 0) goto out;
     key_bound = true;
-    printf("[2/5] CSR for CN=%s signed by the chip key\n", id);
+    say(json, "[2/5] CSR for CN=%s signed by the chip key\n", id);
     snprintf(subj, sizeof(subj), "CN=%s", id);
     if (make_csr(&k, subj, csr, sizeof(csr)) != 0) goto out;
     if (csr_out != NULL && write_file(csr_out, csr, strlen((char *)csr), 0644) != 0) goto out;
-    printf("[3/5] certificate issued by %s\n", ca.subject);
+    say(json, "[3/5] certificate issued by %s\n", ca.subject);
     if (issue(&ca, &k, id, days, der, sizeof(der), &der_len) != 0) goto out;
     {
         mbedtls_x509_crt leaf;
@@ -297,16 +321,16 @@ int cmd_personalize(int argc, char **argv)
 
     /* 3. Trust anchor, then the certificate last (each restored on failure). */
     if (ta.ptr != NULL) {
-        printf("[4/5] trust anchor -> 0x%04X\n", ta_oid);
+        say(json, "[4/5] trust anchor -> 0x%04X\n", ta_oid);
         if (write_object(&d, ta_oid, ta.ptr, ta.len, "the trust anchor") != 0) goto out;
         if (backup.ptr != NULL) {
-            printf("      backup root (Microsoft RSA Root CA 2017) -> 0x%04X\n", backup_oid);
+            say(json, "      backup root (Microsoft RSA Root CA 2017) -> 0x%04X\n", backup_oid);
             if (write_object(&d, backup_oid, backup.ptr, backup.len, "the backup root") != 0) goto out;
         }
     } else {
-        printf("[4/5] trust anchor unchanged (no --trust-anchor / --azure)\n");
+        say(json, "[4/5] trust anchor unchanged (no --trust-anchor / --azure)\n");
     }
-    printf("[5/5] certificate -> 0x%04X\n", cert_oid);
+    say(json, "[5/5] certificate -> 0x%04X\n", cert_oid);
     if (write_object(&d, cert_oid, obj, obj_len, "the certificate object") != 0) goto out;
     if (out != NULL) {
         char pem[4096];
@@ -316,14 +340,18 @@ int cmd_personalize(int argc, char **argv)
         }
     }
     thumbprints(der, der_len, sha1, sha256);
-    printf("device id:          %s\nsubject:            CN=%s\nissuer:             %s\n"
-           "thumbprint SHA-1:   %s\nthumbprint SHA-256: %s\n"
-           "key slot:           0x%04X\ncertificate object: 0x%04X\n",
-           id, id, ca.subject, sha1, sha256, slot, cert_oid);
+    snprintf(ta_hex, sizeof(ta_hex), "0x%04X", ta_oid);
+    if (!json) {
+        printf("device id:          %s\nsubject:            CN=%s\nissuer:             %s\n"
+               "thumbprint SHA-1:   %s\nthumbprint SHA-256: %s\n"
+               "key slot:           0x%04X\ncertificate object: 0x%04X\n",
+               id, id, ca.subject, sha1, sha256, slot, cert_oid);
+    }
     rc = 0;
 out:
     if (key_bound) mbedtls_pk_free(&k.pk);
     dev_close(&d);
+    g.quiet = json;
     if (rc == 0 && do_bind) {
         char *bargv[] = {"bind", "--out", (char *)bind_out, NULL};
         rc = cmd_bind(3, bargv);
@@ -340,6 +368,15 @@ out:
             snprintf(list, sizeof(list), "0x%04X,0x%04X", cert_oid, slot);
         }
         rc = cmd_lock(4, largv);
+    }
+    if (rc == 0 && json) {
+        printf("{\"device_id\":\"%s\",\"subject\":\"CN=%s\",\"issuer\":\"", id, id);
+        json_str(ca.subject);
+        printf("\",\"thumbprint_sha1\":\"%s\",\"thumbprint_sha256\":\"%s\","
+               "\"key_slot\":\"0x%04X\",\"certificate_oid\":\"0x%04X\","
+               "\"trust_anchor_oid\":%s%s%s,\"bound\":%s,\"locked\":%s}\n",
+               sha1, sha256, slot, cert_oid, ta.ptr ? "\"" : "", ta.ptr ? ta_hex : "null",
+               ta.ptr ? "\"" : "", do_bind ? "true" : "false", do_lock ? "true" : "false");
     }
 out_ca:
     free(ta_store);
@@ -429,7 +466,9 @@ int cmd_bind(int argc, char **argv)
         fail_st(st, "bind: the shielded connection with the new secret failed");
         goto out;
     }
-    printf("bound: secret in 0xE140 (locked), host copy in %s; shielded connection works\n", out);
+    if (!g.quiet) {
+        printf("bound: secret in 0xE140 (locked), host copy in %s; shielded connection works\n", out);
+    }
     rc = 0;
 out:
     mbedtls_platform_zeroize(secret, sizeof(secret));

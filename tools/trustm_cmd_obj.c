@@ -566,7 +566,7 @@ int cmd_lock(int argc, char **argv)
             rc = fail_st(st, "lock: 0x%04X could not be locked", list[i]);
             break;
         }
-        printf("0x%04X locked (LcsO = op)\n", list[i]);
+        if (!g.quiet) printf("0x%04X locked (LcsO = op)\n", list[i]);
     }
     dev_close(&d);
     return rc;

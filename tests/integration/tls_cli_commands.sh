@@ -22,6 +22,13 @@ openssl pkey -pubin -in p384.pem -noout -text | grep -q 'NIST CURVE: P-384' || f
 "${L[@]}" csr --slot 0xE0F3 --pubkey p384.pem --subject "CN=persisted" --out p.csr
 openssl req -in p.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "key did not persist"
 
+step "personalize --json (machine-readable, no progress lines)"
+"${L[@]}" personalize --device-id dev-json --ca-cert ca.pem --ca-key ca.key --json > p.json
+"${L[@]}" cert read --oid 0xE0E1 --der --out pj.der
+fp=$(openssl dgst -sha256 -r pj.der | cut -d' ' -f1 | tr a-f A-F)
+python3 -c 'import json,sys; d=json.load(open("p.json")); assert d["subject"]=="CN=dev-json" and d["thumbprint_sha256"]==sys.argv[1] and d["trust_anchor_oid"] is None, d' "$fp" \
+  || fail "personalize --json"
+
 start_sim chip
 C=("$T" --device "$DEV")
 step "info --json"
