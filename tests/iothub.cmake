@@ -47,3 +47,11 @@ if(TARGET iothub_client)
   tma_add_test(NAME iothub_glue SOURCES unit/test_iothub_client.c
     LIBS iothub_client tma_testlib mbedcrypto LABELS unit)
 endif()
+if(TARGET iothub)
+  tma_add_fuzz(NAME iothub_outbox_log SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_outbox_log.c
+    ${PROJECT_SOURCE_DIR}/port/storage_file.c
+    LIBS iothub CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub/fuzz/iothub_outbox_log)
+  if(TARGET fuzz_iothub_outbox_log)
+    target_compile_definitions(fuzz_iothub_outbox_log PRIVATE _POSIX_C_SOURCE=200809L)
+  endif()
+endif()
