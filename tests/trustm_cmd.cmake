@@ -11,7 +11,7 @@ set(TRUSTM_CMD_SOURCES
   ${PROJECT_SOURCE_DIR}/src/trustm/cmd_sym.c)
 set(TRUSTM_CODEC_SOURCES
   ${PROJECT_SOURCE_DIR}/src/trustm/metadata.c
-  ${PROJECT_SOURCE_DIR}/src/trustm/metadata_text.c
+  ${PROJECT_SOURCE_DIR}/src/trustm_host/metadata_text.c
   ${PROJECT_SOURCE_DIR}/src/trustm/uid.c
   ${PROJECT_SOURCE_DIR}/src/trustm/certobj.c)
 

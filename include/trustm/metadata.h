@@ -162,7 +162,8 @@ struct trustm_md {
  */
 tma_status trustm_md_decode(const uint8_t *md, size_t len, struct trustm_md *out);
 
-/* ---- words for tools (metadata_text.c; drops out of firmware unused) ---- */
+/* ---- words for tools (host library trustm_host, src/trustm_host/metadata_text.c;
+ * a device does not link it) ---- */
 
 /**
  * @brief Render access-condition bytes as words, e.g. "LcsO < op ||

@@ -1,5 +1,5 @@
-/* Metadata in words for tools (trustm CLI "metadata show"). Kept apart from
- * the codecs so firmware that never renders drops it at link time. */
+/* Metadata in words for tools (trustm CLI "metadata show"). Host-only: it is
+ * built into the trustm_host library, which a device does not link. */
 #include <string.h>
 
 #include "trustm/cmd.h"
