@@ -45,6 +45,7 @@ crash() { # SIGKILL, wait
   [ -n "$pid" ] || return 0
   kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""
 }
+unhex() { printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"; } # hex -> bytes, no xxd needed
 run() { "$CLI" "$SOCK" --reset "$OPEN" "$@" 2>>"$tmp/client.err" | tail -n +2; }
 
 # ---- 1. personalize a fresh chip
@@ -77,9 +78,9 @@ check '[ "$(echo "$out" | sed -n 4p)" = 0000000800000005FFFFFFFF ]' "counter los
 check '[ "$(echo "$out" | sed -n 5p)" = "$cert" ]' "factory certificate changed (re-provisioned?)"
 sig=$(echo "$out" | sed -n 6p | cut -c 9-)
 siglen=$(( ${#sig} / 2 ))
-printf '3059301306072A8648CE3D020106082A8648CE3D030107034200%s' "$pub" | xxd -r -p >"$tmp/pub.der"
-printf '30%02X%s' "$siglen" "$sig" | xxd -r -p >"$tmp/sig.der"
-printf '%s' "$dg" | xxd -r -p >"$tmp/dg.bin"
+unhex "3059301306072A8648CE3D020106082A8648CE3D030107034200$pub" >"$tmp/pub.der"
+unhex "$(printf '30%02X' "$siglen")$sig" >"$tmp/sig.der"
+unhex "$dg" >"$tmp/dg.bin"
 check 'openssl pkeyutl -verify -pubin -keyform DER -inkey "$tmp/pub.der" -in "$tmp/dg.bin" -sigfile "$tmp/sig.der" >/dev/null 2>&1' \
   "key in E0F1 after restart does not match the public key generated before"
 stop
