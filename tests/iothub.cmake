@@ -55,3 +55,15 @@ if(TARGET iothub)
     target_compile_definitions(fuzz_iothub_outbox_log PRIVATE _POSIX_C_SOURCE=200809L)
   endif()
 endif()
+# valgrind on a subset, in builds without the sanitizers (they do not mix).
+find_program(IOTHUB_VALGRIND valgrind)
+if(IOTHUB_VALGRIND AND NOT TMA_SANITIZE AND NOT TMA_FUZZ)
+  foreach(t iothub_vectors iothub_core iothub_glue)
+    if(TARGET ${t})
+      add_test(NAME ${t}_valgrind COMMAND ${IOTHUB_VALGRIND} -q --error-exitcode=9 --leak-check=full
+        $<TARGET_FILE:${t}>)
+      set_tests_properties(${t}_valgrind PROPERTIES LABELS "unit;valgrind" TIMEOUT 300
+        ENVIRONMENT "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR}")
+    endif()
+  endforeach()
+endif()
