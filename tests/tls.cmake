@@ -23,7 +23,7 @@ endif()
 
 # trustm CLI against the simulator (in process and the trustm-sim daemon).
 if(TARGET trustm-cli AND TARGET trustm-sim)
-  foreach(t personalize badinput commands)
+  foreach(t personalize badinput commands install)
     tma_add_script_test(NAME tls_cli_${t}
       SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_cli_${t}.sh LABELS integration TIMEOUT 180)
     set_property(TEST tls_cli_${t} APPEND PROPERTY ENVIRONMENT

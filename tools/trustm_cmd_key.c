@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #define HELP(text)           \
@@ -516,12 +517,28 @@ int cmd_cert(int argc, char **argv)
 
 int data_file(const char *name, char *path, size_t cap)
 {
-    const char *dirs[3];
+    /* $TRUSTM_DATA_DIR, then next to the installed binary
+     * (<prefix>/bin/trustm -> <prefix>/share/trustm-azure), then the install
+     * directory configured at build time, then the source tree. */
+    char exe[PATH_MAX], rel[PATH_MAX + 32];
+    const char *dirs[4];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     int i;
     dirs[0] = getenv("TRUSTM_DATA_DIR");
-    dirs[1] = TRUSTM_TOOL_DATA_DIR;
-    dirs[2] = TRUSTM_TOOL_SRC_DATA_DIR;
-    for (i = 0; i < 3; i++) {
+    dirs[1] = NULL;
+    if (n > 0) {
+        char *slash;
+        exe[n] = 0;
+        slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = 0;
+            snprintf(rel, sizeof(rel), "%s/../share/trustm-azure", exe);
+            dirs[1] = rel;
+        }
+    }
+    dirs[2] = TRUSTM_TOOL_DATA_DIR;
+    dirs[3] = TRUSTM_TOOL_SRC_DATA_DIR;
+    for (i = 0; i < 4; i++) {
         if (dirs[i] == NULL) continue;
         snprintf(path, cap, "%s/%s", dirs[i], name);
         if (access(path, R_OK) == 0) return 0;
@@ -616,10 +633,10 @@ int cmd_trust_anchor(int argc, char **argv)
         }
     }
     if (write_object(&d, oid, c1.ptr, c1.len, "the trust anchor") != 0) goto done;
-    printf("trust anchor written to 0x%04X (%zu bytes)\n", oid, c1.len);
+    printf("trust anchor written to 0x%04X (%zu bytes) from %s\n", oid, c1.len, azure ? p1 : pos[1]);
     if (azure) {
         if (write_object(&d, boid, c2.ptr, c2.len, "the backup root") != 0) goto done;
-        printf("backup root written to 0x%04X (%zu bytes)\n", boid, c2.len);
+        printf("backup root written to 0x%04X (%zu bytes) from %s\n", boid, c2.len, p2);
     }
     rc = 0;
 done:
