@@ -3,9 +3,7 @@
 # prefix): runs from there, finds its Azure root certificates next to itself
 # (<prefix>/share/trustm-azure), and personalizes a simulated chip.
 . "$(dirname "$0")/tls_cli_lib.sh"
-B=${TMA_BUILD_DIR:?set by ctest}
-cmake --install "$B" --prefix "$W/prefix" --component trustm-cli >/dev/null
-P=$W/prefix/bin/trustm
+P=$T   # installed by tls_cli_lib.sh into $W/prefix
 [ -x "$P" ] || fail "trustm not installed"
 "$P" --version | grep -q '^trustm ' || fail "--version"
 make_pki

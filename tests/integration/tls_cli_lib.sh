@@ -1,8 +1,9 @@
 # Shared by tests/integration/tls_cli_*.sh (sourced). Needs TRUSTM_CLI and
-# TRUSTM_SIM (set by tests/tls.cmake). Everything lives in a mktemp -d dir,
+# TRUSTM_SIM (set by tests/tls.cmake); the CLI is installed into a private
+# prefix and run from there, as users run it. Everything lives in a mktemp -d dir,
 # daemons are started on unique paths/ports and killed by the EXIT trap.
 set -euo pipefail
-T=${TRUSTM_CLI:?set by ctest}
+: "${TRUSTM_CLI:?set by ctest}"
 SIMD=${TRUSTM_SIM:?set by ctest}
 W=$(mktemp -d)
 PIDS=()
@@ -14,6 +15,10 @@ cleanup() {
 trap cleanup EXIT
 cd "$W"
 fail() { echo "FAIL: $*"; exit 1; }
+# The tests run the installed binary: install the CLI into a prefix of our own.
+cmake --install "${TMA_BUILD_DIR:?set by ctest}" --prefix "$W/prefix" --component trustm-cli \
+  >/dev/null || fail "cmake --install of trustm failed"
+T=$W/prefix/bin/trustm
 step() { echo "== $*"; }
 
 # start_sim NAME [extra args]: trustm-sim daemon on $W/NAME.sock with state
