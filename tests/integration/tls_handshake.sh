@@ -126,6 +126,19 @@ echo "$out"
 echo "$out" | grep -q 'signatures=1 hash_len=48' || fail "p384 signature"
 stop_server
 
+echo "3b. RSA server chain (as IoT Hub presents) with the ECDSA client key"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout rsaca.key -subj "/CN=RSA Root" -days 30 -out rsaca.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout rsasrv.key -subj "/CN=localhost" -out rsasrv.csr 2>/dev/null
+openssl x509 -req -in rsasrv.csr -CA rsaca.pem -CAkey rsaca.key -CAcreateserial -days 30 \
+  -extfile srv.ext -out rsasrv.pem 2>/dev/null
+start_server rsasrv.pem rsasrv.key 1
+out=$("$CLIENT" --host localhost --port "$PORT" --ca rsaca.pem --cert dev.pem --key dev.key \
+  --send $'rsa\n' --expect asr) || fail "rsa server: $out"
+echo "$out"
+grep -q 'Ciphersuite: ECDHE-RSA-' srv.log || fail "not an ECDHE-RSA suite"
+stop_server
+
 echo "4. wrong trust anchor"
 start_server srv.pem srv.key 1
 expect_fail "not trusted" --host localhost --port "$PORT" --ca other.pem --cert dev.pem --key dev.key
