@@ -186,6 +186,23 @@ static int rsa_to_blob(mbedtls_rsa_context *rsa, uint8_t *blob, size_t *len)
     return 0;
 }
 
+int app_rsa_import(struct sim_app *app, const uint8_t *n, size_t nl, const uint8_t *e, size_t el,
+                   const uint8_t *d, size_t dl, uint8_t *blob, size_t *blob_len)
+{
+    mbedtls_rsa_context rsa;
+    mbedtls_rsa_init(&rsa, MBEDTLS_RSA_PKCS_V15, 0);
+    int r = E_MANIFEST;
+    /* the primes are deduced from (n, e, d); the key must be consistent */
+    if (mbedtls_rsa_import_raw(&rsa, n, nl, NULL, 0, NULL, 0, d, dl, e, el) == 0 &&
+        mbedtls_rsa_complete(&rsa) == 0 && mbedtls_rsa_check_privkey(&rsa) == 0 &&
+        mbedtls_rsa_get_len(&rsa) == nl) {
+        r = rsa_to_blob(&rsa, blob, blob_len);
+    }
+    (void)app;
+    mbedtls_rsa_free(&rsa);
+    return r;
+}
+
 static int rsa_from_blob(mbedtls_rsa_context *rsa, const uint8_t *blob, size_t len)
 {
     if (len < 2) {

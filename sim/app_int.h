@@ -101,7 +101,7 @@ struct sim_session {
 /* SetObjectProtected sequence in progress */
 struct sim_protupd {
     bool active;
-    int8_t type;       /* -1 data, -2 metadata, -3 key */
+    int8_t type; /* -1 data, -2 metadata, -3 key */
     uint16_t target;
     uint16_t ta;
     uint16_t version;
@@ -265,6 +265,10 @@ void app_sym_free(struct sim_app *app);
 
 /* ---- app_protupd.c ---- */
 int app_cmd_set_object_protected(struct sim_app *app, const struct cmd *c, struct rsp *r);
+
+/* RSA private key from (n, e, d) into the key-slot blob format (0 or chip error). */
+int app_rsa_import(struct sim_app *app, const uint8_t *n, size_t nl, const uint8_t *e, size_t el,
+                   const uint8_t *d, size_t dl, uint8_t *blob, size_t *blob_len);
 
 /* ---- app_secmon.c ---- */
 void app_secmon_tick(struct sim_app *app, uint64_t now_us);

@@ -368,9 +368,10 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
         }
         bool aes = m.add1 >= 0x81 && m.add1 <= 0x83;
         bool ecc = app_ecc_field_len((uint8_t)m.add1) != 0;
-        if ((o->kind == KIND_AES && !aes) || (o->kind == KIND_ECC && !ecc) || o->kind == KIND_RSA ||
-            m.add2 == 0 || (m.add2 & ~0x33ull) || m.size > 1100) {
-            return o->kind == KIND_RSA ? E_UNSUPPORTED : E_MANIFEST;
+        bool rsa = m.add1 == 0x41 || m.add1 == 0x42;
+        if ((o->kind == KIND_AES && !aes) || (o->kind == KIND_ECC && !ecc) ||
+            (o->kind == KIND_RSA && !rsa) || m.add2 == 0 || (m.add2 & ~0x33ull) || m.size > 1100) {
+            return E_MANIFEST;
         }
     }
     /* version: strictly newer, or a retry of an interrupted update */
@@ -399,9 +400,46 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
     return 0;
 }
 
+/* RSA key payload: 01 LL LL d | 02 LL LL n | 03 00 04 e */
+static int apply_rsa_key(struct sim_app *app, struct sim_obj *o)
+{
+    struct sim_protupd *pu = &app->pu;
+    const uint8_t *v[3] = {NULL, NULL, NULL};
+    size_t l[3] = {0, 0, 0};
+    size_t i = 0;
+    while (i < pu->size) {
+        if (pu->size - i < 3) {
+            return E_MANIFEST;
+        }
+        uint8_t tag = pu->buf[i];
+        size_t len = app_be16(pu->buf + i + 1);
+        if (tag < 1 || tag > 3 || v[tag - 1] || len > pu->size - i - 3) {
+            return E_MANIFEST;
+        }
+        v[tag - 1] = pu->buf + i + 3;
+        l[tag - 1] = len;
+        i += 3 + len;
+    }
+    size_t nb = pu->key_algo == 0x41 ? 128 : 256;
+    if (!v[0] || !v[1] || !v[2] || l[0] != nb || l[1] != nb || l[2] != 4) {
+        return E_MANIFEST;
+    }
+    uint8_t blob[KEYBLOB_MAX];
+    size_t bl = 0;
+    int e = app_rsa_import(app, v[1], l[1], v[2], l[2], v[0], l[0], blob, &bl);
+    if (!e) {
+        e = app_obj_key_store(app, o, pu->key_algo, pu->key_usage, blob, bl);
+    }
+    mbedtls_platform_zeroize(blob, sizeof blob);
+    return e;
+}
+
 static int apply_key(struct sim_app *app, struct sim_obj *o)
 {
     struct sim_protupd *pu = &app->pu;
+    if (o->kind == KIND_RSA) {
+        return apply_rsa_key(app, o);
+    }
     /* key payload: 01 LL LL private [02 LL LL public] */
     if (pu->size < 3 || pu->buf[0] != 0x01) {
         return E_MANIFEST;

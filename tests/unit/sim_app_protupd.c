@@ -11,6 +11,7 @@
 #include <mbedtls/aes.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
@@ -430,6 +431,43 @@ static void malformed_manifests_refused(void **state)
     sim_app_close(app);
 }
 
+static void rsa_key_update(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    uint8_t rsp[SIM_APDU_MAX];
+    sa_ok(app, "82 01 00 0B E0 FC 00 00 20 05 D0 03 21 E0 E8", rsp);
+    mbedtls_rsa_context rsa;
+    mbedtls_rsa_init(&rsa, MBEDTLS_RSA_PKCS_V15, 0);
+    assert_int_equal(mbedtls_rsa_gen_key(&rsa, host_rng, NULL, 1024, 65537), 0);
+    uint8_t p[3 + 128 + 3 + 128 + 7];
+    p[0] = 0x01, p[1] = 0x00, p[2] = 0x80;
+    p[131] = 0x02, p[132] = 0x00, p[133] = 0x80;
+    p[262] = 0x03, p[263] = 0x00, p[264] = 0x04;
+    assert_int_equal(
+        mbedtls_rsa_export_raw(&rsa, p + 134, 128, NULL, 0, NULL, 0, p + 3, 128, p + 265, 4), 0);
+    struct update u = {-3, 0xE0FC, 1, 0x41, 0x10, p, sizeof p, NULL, false};
+    assert_int_equal(run_update(app, &u, 0), 0);
+    uint8_t dg[32];
+    tma_test_hex("BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF "
+                 "61 F2 00 15 AD",
+                 dg, 32);
+    size_t n = sa_ok(app,
+                     "B1 01 00 28 01 00 20 BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 "
+                     "61 A3 96 17 7A 9C B4 10 FF 61 F2 00 15 AD 03 00 02 E0 FC",
+                     rsp);
+    assert_int_equal(n, 128);
+    assert_int_equal(mbedtls_rsa_pkcs1_verify(&rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC,
+                                              MBEDTLS_MD_SHA256, 32, dg, rsp + 4),
+                     0);
+    /* an inconsistent key (d changed) is refused */
+    p[10] ^= 0x01;
+    u.version = 2;
+    assert_int_equal(run_update(app, &u, 0), 0x0F);
+    mbedtls_rsa_free(&rsa);
+    sim_app_close(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +475,7 @@ int main(void)
         cmocka_unit_test(key_updates),
         cmocka_unit_test(metadata_update_reopens_object),
         cmocka_unit_test(malformed_manifests_refused),
+        cmocka_unit_test(rsa_key_update),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
