@@ -12,6 +12,7 @@ set(TRUSTM_CMD_SOURCES
 set(TRUSTM_CODEC_SOURCES
   ${PROJECT_SOURCE_DIR}/src/trustm/metadata.c
   ${PROJECT_SOURCE_DIR}/src/trustm_host/metadata_text.c
+  ${PROJECT_SOURCE_DIR}/src/trustm_host/uid_names.c
   ${PROJECT_SOURCE_DIR}/src/trustm/uid.c
   ${PROJECT_SOURCE_DIR}/src/trustm/certobj.c)
 

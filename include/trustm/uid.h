@@ -41,6 +41,7 @@ tma_status trustm_uid_decode(const uint8_t *buf, size_t len, struct trustm_uid *
 /**
  * @brief Product and firmware names of an ESW build, e.g. 0x2440 ->
  * "OPTIGA Trust M V3" / "3.00.2440". Unknown builds give NULL for both.
+ * Host-only (library trustm_host): a device does not link it.
  * @return 0 when known, -1 when unknown.
  */
 int trustm_uid_firmware(uint16_t esw_build, const char **out_product, const char **out_fw);

@@ -1,6 +1,7 @@
 /* Metadata container and access-condition codecs (spec 8). */
 #include "trustm/metadata.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define BAD_PARAM TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM)
@@ -277,28 +278,20 @@ tma_status trustm_md_end(struct trustm_md_builder *b, size_t *out_len)
 
 /* ---- decode -------------------------------------------------------------- */
 
-struct tag_rule {
-    uint8_t tag;
-    uint8_t min;
-    uint8_t max;
-    uint8_t kind; /* 0 u8, 1 u16, 2 AC */
-    uint16_t flag;
-};
-
-static const struct tag_rule rules[] = {
-    {TRUSTM_MD_LCSO, 1, 1, 0, TRUSTM_MDF_LCSO},
-    {TRUSTM_MD_VERSION, 2, 2, 1, TRUSTM_MDF_VERSION},
-    {TRUSTM_MD_MAX_SIZE, 1, 2, 1, TRUSTM_MDF_MAX_SIZE},
-    {TRUSTM_MD_USED_SIZE, 1, 2, 1, TRUSTM_MDF_USED_SIZE},
-    {TRUSTM_MD_CHANGE, 1, 40, 2, TRUSTM_MDF_CHANGE},
-    {TRUSTM_MD_READ, 1, 40, 2, TRUSTM_MDF_READ},
-    {TRUSTM_MD_EXECUTE, 1, 40, 2, TRUSTM_MDF_EXECUTE},
-    {TRUSTM_MD_MUPD, 1, 40, 2, TRUSTM_MDF_MUPD},
-    {TRUSTM_MD_ALGORITHM, 1, 1, 0, TRUSTM_MDF_ALGORITHM},
-    {TRUSTM_MD_KEY_USAGE, 1, 1, 0, TRUSTM_MDF_KEY_USAGE},
-    {TRUSTM_MD_TYPE, 1, 1, 0, TRUSTM_MDF_TYPE},
-    {TRUSTM_MD_RESET_TYPE, 1, 1, 0, TRUSTM_MDF_RESET_TYPE},
-};
+/* Known tags in the order of their TRUSTM_MDF_* bits (bit i = tag i), and
+ * where each lands in struct trustm_md. Tags 0 and 8..11 hold one byte,
+ * 1 exactly two, 2..3 one or two, 4..7 an access condition of 1..40. */
+static const uint8_t md_tags[12] = {
+    TRUSTM_MD_LCSO,    TRUSTM_MD_VERSION,   TRUSTM_MD_MAX_SIZE, TRUSTM_MD_USED_SIZE,
+    TRUSTM_MD_CHANGE,  TRUSTM_MD_READ,      TRUSTM_MD_EXECUTE,  TRUSTM_MD_MUPD,
+    TRUSTM_MD_ALGORITHM, TRUSTM_MD_KEY_USAGE, TRUSTM_MD_TYPE,   TRUSTM_MD_RESET_TYPE};
+static const uint8_t md_offs[12] = {
+    offsetof(struct trustm_md, lcso),      offsetof(struct trustm_md, version),
+    offsetof(struct trustm_md, max_size),  offsetof(struct trustm_md, used_size),
+    offsetof(struct trustm_md, change),    offsetof(struct trustm_md, read),
+    offsetof(struct trustm_md, execute),   offsetof(struct trustm_md, mupd),
+    offsetof(struct trustm_md, algorithm), offsetof(struct trustm_md, key_usage),
+    offsetof(struct trustm_md, type),      offsetof(struct trustm_md, reset_type)};
 
 tma_status trustm_md_decode(const uint8_t *md, size_t len, struct trustm_md *out)
 {
@@ -312,49 +305,35 @@ tma_status trustm_md_decode(const uint8_t *md, size_t len, struct trustm_md *out
     }
     memset(out, 0, sizeof(*out));
     while ((st = trustm_md_next(md, len, &pos, &tag, &v)) == TMA_OK) {
-        const struct tag_rule *r = NULL;
-        size_t i;
-        uint16_t val;
-        for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-            if (rules[i].tag == tag) {
-                r = &rules[i];
-            }
+        unsigned i = 0;
+        unsigned flag;
+        uint8_t *dst;
+        while (i < sizeof(md_tags) && md_tags[i] != tag) {
+            i++;
         }
-        if (r == NULL) {
+        if (i == sizeof(md_tags)) {
             out->unknown_tags++;
             continue;
         }
-        if ((out->present & r->flag) != 0 || v.len < r->min || v.len > r->max) {
+        flag = 1u << i;
+        dst = (uint8_t *)out + md_offs[i];
+        if ((out->present & flag) != 0 || v.len == 0 ||
+            v.len > (i >= 4 && i <= 7 ? 40u : i >= 1 && i <= 3 ? 2u : 1u) ||
+            (i == 1 && v.len != 2)) {
             return MALFORMED;
         }
-        out->present |= r->flag;
-        val = (uint16_t)(v.len == 2 ? (v.ptr[0] << 8) | v.ptr[1] : v.ptr[0]);
-        if (r->kind == 2) {
+        out->present = (uint16_t)(out->present | flag);
+        if (i >= 4 && i <= 7) {
             struct trustm_ac ac;
-            struct tma_span *dst = tag == TRUSTM_MD_CHANGE  ? &out->change
-                                   : tag == TRUSTM_MD_READ  ? &out->read
-                                   : tag == TRUSTM_MD_EXECUTE ? &out->execute
-                                                              : &out->mupd;
             if (trustm_ac_decode(v.ptr, v.len, &ac) != TMA_OK) {
                 return MALFORMED;
             }
-            *dst = v;
-        } else if (tag == TRUSTM_MD_VERSION) {
-            out->version = val;
-        } else if (tag == TRUSTM_MD_MAX_SIZE) {
-            out->max_size = val;
-        } else if (tag == TRUSTM_MD_USED_SIZE) {
-            out->used_size = val;
-        } else if (tag == TRUSTM_MD_LCSO) {
-            out->lcso = (uint8_t)val;
-        } else if (tag == TRUSTM_MD_ALGORITHM) {
-            out->algorithm = (uint8_t)val;
-        } else if (tag == TRUSTM_MD_KEY_USAGE) {
-            out->key_usage = (uint8_t)val;
-        } else if (tag == TRUSTM_MD_TYPE) {
-            out->type = (uint8_t)val;
+            memcpy(dst, &v, sizeof(v));
+        } else if (i >= 1 && i <= 3) {
+            uint16_t val = (uint16_t)(v.len == 2 ? (v.ptr[0] << 8) | v.ptr[1] : v.ptr[0]);
+            memcpy(dst, &val, sizeof(val));
         } else {
-            out->reset_type = (uint8_t)val;
+            *dst = v.ptr[0];
         }
     }
     return st == TMA_ERR(TMA_LAYER_CMD, TMA_C_NOT_FOUND) ? TMA_OK : st;
