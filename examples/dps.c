@@ -45,7 +45,7 @@ static bool done(void *ctx)
 
 int main(int argc, char **argv)
 {
-    static struct sample_net net, hubnet;
+    static struct sample_net net;
     static struct sample_hub hub;
     static struct dps_client dc;
     static uint8_t tx[4096], rx[8192];
@@ -122,20 +122,20 @@ int main(int argc, char **argv)
     snprintf(hub_host, sizeof(hub_host), "%s", res->assigned_hub);
     snprintf(device_id, sizeof(device_id), "%s", res->device_id);
     printf("assigned to %s as %s\n", hub_host, device_id);
-    /* A new TLS client for the hub: other host name, same chip key. */
-    hubnet = net;
-    hubnet.tls = NULL;
-    hubnet.tls_ready = false;
+    /* A new TLS client for the hub: other host name, same chip key and
+     * certificate (already read; no more object reads). */
     tma_tls_client_deinit(net.tls);
+    free(net.tls);
+    net.tls = NULL;
     net.tls_ready = false;
-    if (sample_tls_setup(&hubnet, &o, hub_host, o.port) != 0) {
-        sample_net_close(&hubnet);
+    if (sample_tls_setup(&net, &o, hub_host, o.port) != 0) {
+        sample_net_close(&net);
         return 1;
     }
     memset(&cb, 0, sizeof(cb));
     cb.on_event = on_event;
-    if (sample_hub_init(&hub, &hubnet, &o, hub_host, device_id, IOTHUB_SUB_C2D, &cb) != 0) {
-        sample_net_close(&hubnet);
+    if (sample_hub_init(&hub, &net, &o, hub_host, device_id, IOTHUB_SUB_C2D, &cb) != 0) {
+        sample_net_close(&net);
         return 1;
     }
     memset(&s, 0, sizeof(s));
@@ -143,8 +143,6 @@ int main(int argc, char **argv)
     s.o = &o;
     rc = sample_run(&hub, &o, done, &s, tick, &s);
     sample_hub_close(&hub);
-    free(net.tls);
-    net.tls = NULL;
-    sample_net_close(&hubnet);
+    sample_net_close(&net);
     return rc;
 }

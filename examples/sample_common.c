@@ -3,6 +3,7 @@
 #include "sample_common.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -348,6 +349,23 @@ int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const ch
     return 0;
 }
 
+/* recv that never waits: sample_run() waits on the socket instead, only
+ * when the client has nothing else to do. */
+static int32_t recv_nowait(void *ctx, uint8_t *buf, size_t len)
+{
+    struct tma_tls_client *t = ctx;
+    if (mbedtls_ssl_get_bytes_avail(&t->ssl) == 0) {
+        struct pollfd p;
+        p.fd = t->net.fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 0) <= 0) {
+            return 0;
+        }
+    }
+    return tma_tls_client_recv(t, buf, len);
+}
+
 static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_used_key)
 {
     struct sample_net *n = ctx;
@@ -367,6 +385,7 @@ static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_u
     }
     *out_used_key = n->pk_bound && !tma_tls_client_resumed(n->tls);
     *out_tr = tma_tls_client_transport(n->tls);
+    out_tr->recv = recv_nowait;
     return TMA_OK;
 }
 
@@ -522,6 +541,7 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
         fprintf(stderr, "client: %s\n", tma_status_str(s));
         return 1;
     }
+    h->net = n;
     return 0;
 }
 
@@ -563,6 +583,14 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
         if (iothub_client_state(&h->client) != IOTHUB_STATE_CONNECTED) {
             uint64_t w = iothub_client_next_attempt_in_ms(&h->client);
             sample_sleep_ms(w > 100 ? 100 : (w == 0 ? 1 : w));
+        } else if (iothub_outbox_count(&h->outbox) == 0 ||
+                   mqtt_client_inflight_publishes(&h->client.mqtt) >= h->client.cfg.window) {
+            /* Nothing to send now: wait for the hub (or 20 ms for the next tick). */
+            struct pollfd p;
+            p.fd = h->net->tls->net.fd;
+            p.events = POLLIN;
+            p.revents = 0;
+            (void)poll(&p, 1, 20);
         }
     }
     return 1;

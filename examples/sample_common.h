@@ -86,6 +86,7 @@ extern volatile int sample_stop;
 /* Storage and client set-up shared by the samples: outbox file (--outbox,
  * default ./<device>.outbox), static buffers, SAS or X.509 from the options. */
 struct sample_hub {
+    struct sample_net *net;
     struct iothub_file_storage fs;
     struct iothub_outbox outbox;
     struct iothub_client client;
