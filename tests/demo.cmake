@@ -25,3 +25,5 @@ if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub AND TARGET iothub
     set_tests_properties(${t} PROPERTIES ENVIRONMENT "${_demo_env}")
   endforeach()
 endif()
+# The demo's command line (no build needed beyond the folder).
+tma_add_script_test(NAME demo_args SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/demo_args.sh LABELS e2e TIMEOUT 60)
