@@ -521,8 +521,13 @@ tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint6
     tma_status st = TMA_OK;
     if (app->dirty && app->state_path) {
         st = app_persist_save(app, app->state_path);
-        if (st != TMA_OK && !err) {
-            err = E_INTERNAL; /* NVM write failed: the command did not happen */
+        if (st != TMA_OK) {
+            /* NVM write failed: the command did not happen. Roll the persistent
+             * state back to what the file holds, so memory and NVM agree. */
+            if (app_persist_load(app, app->state_path) != TMA_OK) {
+                st = TMA_ERR(TMA_LAYER_STORE, TMA_C_FAILED);
+            }
+            err = err > E_INTERNAL ? err : E_INTERNAL;
         }
     }
     if (err) {

@@ -285,8 +285,8 @@ tma_status app_persist_save(struct sim_app *app, const char *path);
 /* Whole persistent state to/from memory (fuzzing: restore a clean chip). */
 tma_status app_persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len);
 tma_status app_persist_restore(struct sim_app *app, const uint8_t *p, size_t len);
-/* Test hook: when set to 1, persist_save _exit()s after the temp file is
- * written and synced but before the rename (simulates a crash). */
+/* Test hook: 1 = app_persist_save _exit()s after the temp file is written
+ * and synced but before the rename (a crash); 2 = the write fails (disk full). */
 extern int sim_persist_crash_point;
 
 /* ---- app_timing.c ---- */

@@ -165,7 +165,8 @@ tma_status app_persist_save(struct sim_app *app, const char *path)
         st = TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
         goto out;
     }
-    st = write_all(fd, b.p, b.len);
+    st = sim_persist_crash_point == 2 ? TMA_ERR(TMA_LAYER_STORE, TMA_C_IO) /* test: disk full */
+                                      : write_all(fd, b.p, b.len);
     if (st == TMA_OK && fsync(fd) != 0) {
         st = TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
     }

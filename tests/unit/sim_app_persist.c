@@ -225,6 +225,40 @@ static void hibernate_survives_restart(void **state)
     sim_app_close(app);
 }
 
+static void failed_nvm_write_rolls_back(void **state)
+{
+    (void)state;
+    struct sim_app *app = open_file();
+    uint8_t rsp[SIM_APDU_MAX];
+    sa_ok(app, "82 40 00 05 F1 D6 00 00 11", rsp);
+    sa_ok(app, "82 02 00 05 E1 23 00 00 01", rsp);
+    sim_persist_crash_point = 2; /* every save fails from now on */
+    static const uint8_t w1[] = {0x82, 0x40, 0x00, 0x05, 0xF1, 0xD6, 0x00, 0x00, 0x22};
+    static const uint8_t w2[] = {0x82, 0x02, 0x00, 0x05, 0xE1, 0x23, 0x00, 0x00, 0x01};
+    const uint8_t *cmds[2] = {w1, w2};
+    for (int i = 0; i < 2; i++) {
+        size_t rl = 0;
+        uint32_t busy = 0;
+        /* the caller learns about the store failure; the chip answers 0x06 */
+        assert_int_equal(sim_app_execute(app, NULL, 0, cmds[i], 9, rsp, sizeof rsp, &rl, &busy),
+                         TMA_ERR(TMA_LAYER_STORE, TMA_C_IO));
+        assert_int_equal(rl, 4);
+        assert_int_equal(rsp[0], 0xFF);
+    }
+    sim_persist_crash_point = 0;
+    assert_int_equal(sa_last_error(app), 0x06);
+    /* memory agrees with the file: the failed commands left no trace */
+    sa_ok(app, "81 00 00 02 F1 D6", rsp);
+    assert_int_equal(rsp[4], 0x11);
+    sa_ok(app, "81 00 00 02 E1 23", rsp);
+    assert_int_equal(rsp[7], 1);
+    sim_app_close(app);
+    app = open_file();
+    sa_ok(app, "81 00 00 02 F1 D6", rsp);
+    assert_int_equal(rsp[4], 0x11);
+    sim_app_close(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_or_truncated_file_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_before_rename_keeps_old_state, setup, teardown),
         cmocka_unit_test_setup_teardown(hibernate_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_nvm_write_rolls_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
