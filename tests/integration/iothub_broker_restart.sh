@@ -18,7 +18,14 @@ sleep 0.5
   --retry-min-ms 100 --jitter-ms 100 > "$WORK/dev.txt" &
 D=$!; PIDS+=($D)
 for r in $(seq 1 $RESTARTS); do
-  sleep 0.6
+  # Each restart hits a live connection in the middle of the stream: wait for
+  # the r-th connection and some traffic on it first.
+  for _ in $(seq 1 200); do
+    [ "$(grep -c 'EVENT connected' "$WORK/dev.txt" || true)" -ge "$r" ] && break
+    sleep 0.05
+  done
+  sleep 0.4
+  kill -0 $D 2>/dev/null || fail "device finished before restart $r (stream too short for this machine)"
   restart_broker TERM
   echo "restart $r done" >> "$WORK/restarts.txt"
 done

@@ -9,7 +9,10 @@ SUB=$!; PIDS+=($SUB)
 sleep 0.3
 "$DEV" --port $PORT --device dev-k --outbox "$WORK/ob.log" --count $N --rate 2000 > "$WORK/dev1.txt" &
 D=$!
-sleep 0.7
+for _ in $(seq 1 200); do
+  [ "$(grep -c ' msg-' "$WORK/sub.txt" || true)" -ge 300 ] && break
+  sleep 0.05
+done
 kill -9 $D; wait $D 2>/dev/null || true
 before=$(grep -c ' msg-' "$WORK/sub.txt" || true)
 [ "$before" -gt 0 ] && [ "$before" -lt $N ] || fail "kill did not land mid-stream ($before received)"
