@@ -36,16 +36,31 @@ struct sim_sec {
     bool rsp_protected;  /**< response will be protected */
 };
 
-/** Open (load or create) the chip state. Factory-provisions a new chip. */
+/**
+ * Open (load or create) the chip state. Factory-provisions a new chip (UID,
+ * P-256 key in 0xE0F0, certificate in 0xE0E0) when cfg->state_path is NULL or
+ * names a file that does not exist yet; an existing file defines the chip
+ * (its seed and version win over cfg).
+ * @return TMA_OK; TMA_ERR(SIM, BAD_PARAM) for NULL arguments or a version
+ *         other than 0/1/3; TMA_ERR(STORE, MALFORMED | INTEGRITY |
+ *         UNSUPPORTED) for a state file that is truncated, corrupted or of
+ *         an unknown format (the file is left untouched, never reset);
+ *         TMA_ERR(STORE, IO) when it cannot be read or the first save fails;
+ *         TMA_ERR(SIM, CRYPTO) if provisioning fails. *out_app is NULL on error.
+ */
 tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *cfg);
 void sim_app_close(struct sim_app *app);
 
 /**
- * Execute one command APDU at virtual time now_us.
+ * Execute one command APDU at virtual time now_us (sec may be NULL = plain).
  * Writes the response APDU (Sta, UnDef, OutLen, OutData) into rsp.
  * Chip errors are encoded in the response (Sta 0xFF) and 0xF1C2, as the chip
  * does. *busy_us = modelled execution time (datasheet figures, Security
- * Monitor delay included). Returns a non-OK status only for internal failure.
+ * Monitor delay included). Returns a non-OK status only for internal failure:
+ * TMA_ERR(SIM, BAD_PARAM) for NULL pointers or rsp_cap < 4 (nothing written);
+ * a TMA_LAYER_STORE error when the state file could not be written (the
+ * response then carries error 0x06 and the persistent state was reloaded
+ * from the file, so the command left no trace).
  */
 tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint64_t now_us,
                            const uint8_t *apdu, size_t apdu_len, uint8_t *rsp, size_t rsp_cap,
