@@ -71,6 +71,14 @@ exec 4>&-
 r=$(req "05 30 00 00" 3); check '[ "${r:0:2}" = "00" ]' "statistics op"
 check 'grep -q "DL \|\[ACK\]" "$tmp/trace"' "trace has transactions"
 
+# power cycle: the chip NACKs during its start-up time, then answers again
+r=$(req "04 30 00 00" 3); check '[ "$r" = "000000" ]' "power cycle op ($r)"
+r=$(req "01 30 00 01 82" 3); check '[ "$r" = "010000" ]' "no NACK during start-up ($r)"
+r=$(req "07 30 00 04 00 00 3A 98" 3); check '[ "$r" = "000000" ]' "sleep op ($r)"
+r=$(req "01 30 00 01 82" 3); check '[ "$r" = "000000" ]' "chip not back after start-up ($r)"
+r=$(req "03 30 00 00" 3); check '[ "$r" = "000000" ]' "warm reset op ($r)"
+r=$(req "07 30 00 03 00 3A 98" 3); check '[ "$r" = "100000" ]' "sleep op with 3 bytes accepted ($r)"
+
 # --- clean exit on SIGTERM
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
 check '[ $rc -eq 0 ]' "SIGTERM exit code $rc"

@@ -263,6 +263,33 @@ static void trace_decodes_frames(void **state)
     trustm_sim_destroy(s);
 }
 
+static void realtime_mode_uses_the_wall_clock(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    fake_app.busy_override = 20000;
+    struct trustm_sim_config cfg;
+    struct trustm_sim *s = NULL;
+    trustm_sim_config_default(&cfg);
+    cfg.realtime = true;
+    assert_int_equal(trustm_sim_create(&cfg, &s), TMA_OK);
+    uint64_t t0 = trustm_sim_now_us(s);
+    uint8_t f[40], st[4], reg = 0x82;
+    size_t n = host_frame(0x03, openapp, sizeof(openapp), f + 1);
+    f[0] = 0x80;
+    assert_int_equal(trustm_sim_i2c_write(s, 0x30, f, n + 1), TRUSTM_SIM_ACK);
+    trustm_sim_sleep_us(s, 1000); /* a real sleep */
+    assert_true(trustm_sim_now_us(s) >= t0 + 1000);
+    assert_int_equal(trustm_sim_i2c_write(s, 0x30, &reg, 1), TRUSTM_SIM_ACK);
+    assert_int_equal(trustm_sim_i2c_read(s, 0x30, st, 4), TRUSTM_SIM_ACK);
+    assert_int_equal(st[0], 0xC8); /* control ACK ready, still busy */
+    trustm_sim_sleep_us(s, 25000);
+    assert_int_equal(trustm_sim_i2c_read(s, 0x30, st, 4), TRUSTM_SIM_ACK);
+    assert_int_equal(st[0] & 0x80, 0);
+    assert_true(trustm_sim_now_us(s) >= t0 + 26000);
+    trustm_sim_destroy(s);
+}
+
 static void create_rejects_bad_config(void **state)
 {
     (void)state;
@@ -287,6 +314,7 @@ int main(void)
         cmocka_unit_test(guard_time_violations_are_counted),
         cmocka_unit_test(port_drives_the_chip),
         cmocka_unit_test(trace_decodes_frames),
+        cmocka_unit_test(realtime_mode_uses_the_wall_clock),
         cmocka_unit_test(create_rejects_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
