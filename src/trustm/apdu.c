@@ -115,6 +115,16 @@ size_t der_put_len(uint8_t *p, size_t n)
     return k;
 }
 
+void apdu_keydest(struct apdu *a, uint16_t oid, uint8_t usage)
+{
+    if (oid == TRUSTM_OID_EXPORT) {
+        apdu_tl(a, 0x07, 0);
+    } else {
+        apdu_tlv16(a, 0x01, oid);
+        apdu_tlv8(a, 0x02, usage);
+    }
+}
+
 void apdu_pubkey(struct apdu *a, const struct trustm_pubkey *k)
 {
     uint8_t h[5];

@@ -15,6 +15,7 @@
 #define apdu_begin trustm_i_apdu_begin
 #define apdu_exec trustm_i_apdu_exec
 #define apdu_find trustm_i_apdu_find
+#define apdu_keydest trustm_i_apdu_keydest
 #define apdu_pubkey trustm_i_apdu_pubkey
 #define apdu_put trustm_i_apdu_put
 #define apdu_tl trustm_i_apdu_tl
@@ -77,6 +78,8 @@ void apdu_tlv16(struct apdu *a, uint8_t tag, unsigned v);
 void apdu_tlv8(struct apdu *a, uint8_t tag, uint8_t v);
 /* Tag, length, value. */
 void apdu_tlv(struct apdu *a, uint8_t tag, const uint8_t *p, size_t n);
+/* Where a generated key goes: 07 00 00 (export) or 01 00 02 OID 02 00 01 usage. */
+void apdu_keydest(struct apdu *a, uint16_t oid, uint8_t usage);
 /* Public key reference: 04 00 02 OID, or 05 00 01 alg 06 LL <BIT STRING>. */
 void apdu_pubkey(struct apdu *a, const struct trustm_pubkey *k);
 

@@ -50,12 +50,7 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
         return UNSUPPORTED;
     }
     apdu_begin(&a, CMD_GEN_KEYPAIR, alg);
-    if (oid == TRUSTM_OID_EXPORT) {
-        apdu_tl(&a, 0x07, 0);
-    } else {
-        apdu_tlv16(&a, 0x01, oid);
-        apdu_tlv8(&a, 0x02, usage);
-    }
+    apdu_keydest(&a, oid, usage);
     st = apdu_exec(t, protect, &a, buf, cap, &n);
     if (st != TMA_OK) {
         return st;

@@ -25,12 +25,7 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
         return BAD_PARAM;
     }
     apdu_begin(&a, CMD_GEN_SYMKEY, alg);
-    if (exp) {
-        apdu_tl(&a, 0x07, 0);
-    } else {
-        apdu_tlv16(&a, 0x01, oid);
-        apdu_tlv8(&a, 0x02, usage);
-    }
+    apdu_keydest(&a, oid, usage);
     st = apdu_exec(t, protect, &a, exp ? out : NULL, exp ? cap : 0, &n);
     if (st == TMA_OK && exp) {
         v = apdu_untag(out, n, 0x01);

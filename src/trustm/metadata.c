@@ -49,47 +49,50 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
         return BAD_PARAM;
     }
     memset(out, 0, sizeof(*out));
-    if (len == 0) {
-        return MALFORMED;
-    }
     out->ntok = 1;
     for (;;) {
         struct trustm_ac_cond *c;
-        uint8_t id = p[pos];
-        size_t n = cond_size(id);
-        uint8_t tok = (uint8_t)(out->ntok - 1);
+        uint8_t *nc = &out->ncond[out->ntok - 1];
+        uint8_t id;
+        size_t n;
+        unsigned v;
 
-        if (n == 0 || n > len - pos || out->ncond[tok] == TRUSTM_AC_MAX_CONDS) {
+        /* empty input, or an operator with nothing after it */
+        if (pos >= len) {
             return MALFORMED;
         }
-        if ((id == TRUSTM_AC_ALW || id == TRUSTM_AC_NEV) && len != 1) {
-            return MALFORMED; /* never part of a complex condition */
+        id = p[pos];
+        n = cond_size(id);
+        if (n == 0 || n > len - pos || *nc == TRUSTM_AC_MAX_CONDS || (n == 1 && len != 1)) {
+            return MALFORMED; /* ALW/NEV are never part of a complex condition */
         }
-        c = &out->cond[tok][out->ncond[tok]++];
+        c = &out->cond[out->ntok - 1][(*nc)++];
         c->id = id;
-        if (n == 2) {
-            c->arg = p[pos + 1];
-        } else if (n == 3 && is_lcs(id)) {
-            if (!is_cmp(p[pos + 1])) {
-                return MALFORMED;
+        if (n > 1) {
+            v = p[pos + 1];
+            if (n == 3) {
+                v = (v << 8) | p[pos + 2];
             }
-            c->op = p[pos + 1];
-            c->arg = p[pos + 2];
-        } else if (n == 3) {
-            c->arg = (uint16_t)((p[pos + 1] << 8) | p[pos + 2]);
+            if (is_lcs(id)) {
+                if (!is_cmp(p[pos + 1])) {
+                    return MALFORMED;
+                }
+                c->op = p[pos + 1];
+                v &= 0xFFu;
+            }
+            c->arg = (uint16_t)v;
         }
         pos += n;
         if (pos == len) {
             return TMA_OK;
-        }
-        if (pos + 1 == len || (p[pos] != TRUSTM_AC_AND && p[pos] != TRUSTM_AC_OR)) {
-            return MALFORMED; /* dangling or missing operator */
         }
         if (p[pos] == TRUSTM_AC_OR) {
             if (out->ntok == TRUSTM_AC_MAX_TOKENS) {
                 return MALFORMED;
             }
             out->ntok++;
+        } else if (p[pos] != TRUSTM_AC_AND) {
+            return MALFORMED; /* missing operator */
         }
         pos++;
     }
@@ -117,8 +120,11 @@ tma_status trustm_ac_encode(const struct trustm_ac *ac, uint8_t *out, size_t cap
         for (j = 0; j < ac->ncond[i]; j++) {
             const struct trustm_ac_cond *c = &ac->cond[i][j];
             size_t n = cond_size(c->id);
-            if (n == 0 || (n == 1 && total != 1) || (is_lcs(c->id) && !is_cmp(c->op)) ||
-                (n < 3 && c->arg > 0xFFu) || (is_lcs(c->id) && c->arg > 0xFFu)) {
+            int lcs = is_lcs(c->id);
+            unsigned v = c->arg;
+            uint8_t b[3];
+            if (n == 0 || (n == 1 && total != 1) || (n < 3 && v > 0xFFu) ||
+                (lcs && (!is_cmp(c->op) || v > 0xFFu))) {
                 return BAD_PARAM;
             }
             if (n + (pos != 0) > cap - pos) {
@@ -127,16 +133,14 @@ tma_status trustm_ac_encode(const struct trustm_ac *ac, uint8_t *out, size_t cap
             if (pos != 0) {
                 out[pos++] = j == 0 ? TRUSTM_AC_OR : TRUSTM_AC_AND;
             }
-            out[pos++] = c->id;
-            if (is_lcs(c->id)) {
-                out[pos++] = c->op;
-                out[pos++] = (uint8_t)c->arg;
-            } else if (n == 3) {
-                out[pos++] = (uint8_t)(c->arg >> 8);
-                out[pos++] = (uint8_t)c->arg;
-            } else if (n == 2) {
-                out[pos++] = (uint8_t)c->arg;
+            if (lcs) {
+                v |= (unsigned)c->op << 8;
             }
+            b[0] = c->id;
+            b[1] = (uint8_t)(n == 2 ? v : v >> 8);
+            b[2] = (uint8_t)v;
+            memcpy(out + pos, b, n);
+            pos += n;
         }
     }
     *out_len = pos;
