@@ -8,6 +8,7 @@ set -euo pipefail
 : "${TMA_BUILD_DIR:?}" "${IOTHUB_SAMPLES:?}" "${TRUSTM_CLI:?}" "${TRUSTM_SIM:?}" "${LOCALHUB:?}"
 W=$(mktemp -d /tmp/iothub_e2e.XXXXXX)
 export LOCALHUB_HOME="$W/state"
+export TRUSTM_LOCK_DIR="$W"   # the chip port lock files go away with the test
 PIDS=()
 cleanup() {
   local p
