@@ -62,6 +62,9 @@ int parse_opts(int argc, char **argv, const struct opt *opts, const char **pos, 
                int *npos, bool *help);
 
 int parse_oid(const char *s, uint16_t *out);
+/* Access condition from words ("LcsO < op || Conf(0xE140)", "ALW", ...) or
+ * hex condition bytes into out. Returns 0 or -1. */
+int parse_ac_arg(const char *s, uint8_t *out, size_t cap, size_t *out_len);
 int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 /* Hex string (spaces/colons allowed) into out. Returns bytes or -1. */
 long parse_hex(const char *s, uint8_t *out, size_t cap);

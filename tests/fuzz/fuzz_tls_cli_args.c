@@ -1,0 +1,47 @@
+/* Fuzz the trustm CLI's argument parsers: access conditions in words or hex
+ * (round trip through libtrustm's encoder/renderer), hex strings, object ids,
+ * numbers. Input: a NUL-free string (truncated at the first NUL). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "trustm.h"
+#include "trustm/metadata.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s;
+    uint8_t ac[64], hex[256];
+    size_t n = 0;
+    uint16_t oid;
+    unsigned long v;
+    if (size > 1024) {
+        return 0;
+    }
+    s = malloc(size + 1);
+    if (s == NULL) {
+        return 0;
+    }
+    memcpy(s, data, size);
+    s[size] = '\0';
+    if (parse_ac_arg(s, ac, sizeof(ac), &n) == 0) {
+        /* Whatever parses must be a valid condition that renders and, as
+         * words, parses back to the same bytes. */
+        char words[512];
+        uint8_t again[64];
+        size_t m = 0;
+        struct trustm_ac d;
+        if (n == 0 || n > sizeof(ac) || trustm_ac_decode(ac, n, &d) != TMA_OK ||
+            trustm_ac_render(ac, n, words, sizeof(words)) != TMA_OK ||
+            parse_ac_arg(words, again, sizeof(again), &m) != 0 || m != n ||
+            memcmp(ac, again, n) != 0) {
+            abort();
+        }
+    }
+    (void)parse_hex(s, hex, sizeof(hex));
+    (void)parse_oid(s, &oid);
+    (void)parse_uint(s, 0, 0xFFFF, &v);
+    free(s);
+    return 0;
+}
