@@ -158,7 +158,7 @@ void sim_bus_read(struct trustm_sim *s, uint8_t *buf, size_t len)
         vlen = 4;
         if (busy && !ready) {
             s->stats.busy_polls++;
-            s->stats.pend_polls++;
+            sim_stat_poll(s);
         }
         break;
     }

@@ -89,7 +89,7 @@ static void stat_bytes(struct trustm_sim *s, size_t n)
     }
 }
 
-static void stat_poll(struct trustm_sim *s)
+void sim_stat_poll(struct trustm_sim *s)
 {
     if (s->stats.current >= 0) {
         s->stats.cmd[s->stats.current].polls++;
@@ -388,7 +388,7 @@ static bool address_phase(struct trustm_sim *s, uint8_t addr, size_t n, uint64_t
         s->stats.addr_nacks++;
         if (addr == s->addr) {
             s->stats.busy_polls++;
-            stat_poll(s);
+            sim_stat_poll(s);
         }
     }
     return ack;

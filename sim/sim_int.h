@@ -312,6 +312,7 @@ void sim_engine_update(struct trustm_sim *s);   /* apply time-driven events */
 void sim_engine_data_read(struct trustm_sim *s, uint8_t *buf, size_t len);
 uint16_t sim_engine_ready_len(struct trustm_sim *s);
 void sim_engine_reset(struct trustm_sim *s, enum trustm_reset_kind kind);
+void sim_stat_poll(struct trustm_sim *s); /* a poll while the chip is busy */
 void sim_tracef(struct trustm_sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

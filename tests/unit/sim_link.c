@@ -231,6 +231,14 @@ static void new_frame_while_executing_is_naked(void **state)
     assert_memory_equal(r, "\xA1\x00\x00\x55\x0B", 5);
     assert_int_equal(recv_data(s, r, sizeof(r)), 10);
     assert_int_equal(fake_app.executes, 1);
+    /* the BUSY polls are the long command's */
+    char json[8192];
+    size_t jl;
+    assert_int_equal(trustm_sim_stats_json(s, json, sizeof(json), &jl), TMA_OK);
+    const char *c = strstr(json, "\"name\":\"OpenApplication\"");
+    assert_non_null(c);
+    assert_non_null(strstr(c, "\"chip_us\":60000,"));
+    assert_null(strstr(c, "\"polls\":0}"));
     trustm_sim_destroy(s);
 }
 
