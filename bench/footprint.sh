@@ -10,7 +10,10 @@
 # Output: one line per configuration, "CONFIG text data bss" (bytes of the
 # linked image: library + the app (for full-*: a table of 4 bytes per kept
 # function) + the newlib-nano memcpy/memset it pulls; bss = one context),
-# then the size of one context (struct trustm).
+# then the size of one context (struct trustm), and, for the record, the
+# text of the host-only helpers in src/trustm_host/ (metadata in words, ESW
+# build names): tools link them, a device does not, so no configuration
+# above includes them.
 # Usage: bench/footprint.sh            (needs gcc-arm-none-eabi, libnewlib-arm-none-eabi)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,3 +134,13 @@ char ctx_size[sizeof(struct trustm)];' > "$W/sz.c"
     printf 'context(shield=%s) sizeof(struct trustm) = %d\n' "$s" \
         "$((16#$(arm-none-eabi-nm -S "$W/sz.o" | awk '$4=="ctx_size"{print $2}')))"
 done
+
+# host-only helpers (not in any configuration above), same flags, per object
+if [ -d "$ROOT/src/trustm_host" ]; then
+    mkdir -p "$W/host"
+    for f in "$ROOT"/src/trustm_host/*.c; do
+        $CC $CFLAGS -DTRUSTM_CFG_SHIELD=1 -c "$f" -o "$W/host/$(basename "$f" .c).o"
+    done
+    printf 'host-only src/trustm_host (tools; not linked by a device): %d bytes text in objects\n' \
+        "$(arm-none-eabi-size "$W"/host/*.o | awk 'NR>1{t+=$1} END{print t}')"
+fi
