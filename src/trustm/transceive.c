@@ -129,28 +129,6 @@ static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, 
     }
 }
 
-/* Wait for the next data frame until deadline: first poll at time `first`
- * (frame sent + the chip's expected busy time), then back off from 1/8 of
- * the expected time (>= 1 ms), doubling, at most 64 ms between polls. */
-static tma_status link_recv(struct trustm *t, uint32_t first, uint32_t hint_ms, uint32_t deadline,
-                            struct trustm_frame *fr)
-{
-    struct trustm_lk lk;
-    int32_t a;
-    lk.st = TRUSTM_LK_WAIT_DATA;
-    lk.tx_nr = t->tx_nr;
-    lk.rx_nr = t->rx_nr;
-    a = wait_frame(t, &lk, (int32_t)(first - now(t)) > 0 ? first - now(t) : 0u,
-                   hint_ms / 8u ? hint_ms / 8u : 1u, deadline, TRUSTM_LK_DATA, fr);
-    if (a < 0) {
-        return a;
-    }
-    if ((unsigned)a & TRUSTM_LK_RESYNC) {
-        return TRUSTM_RESTART;
-    }
-    return a ? TMA_OK : TRUSTM_ST(LINK, TIMEOUT);
-}
-
 tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,
                            uint32_t hint_ms, uint32_t rsp_ms, struct trustm_rsp *out_rsp)
 {
@@ -190,9 +168,21 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
     deadline = now(t) + rsp_ms;
     for (;;) {
         if (!got) {
-            st = link_recv(t, nr.npkt ? 0u : sent + hint_ms, nr.npkt ? 1u : hint_ms, deadline, &fr);
-            if (st) {
-                return st;
+            /* Next data frame: the first poll at frame sent + the chip's
+             * expected busy time, then back off from 1/8 of that (>= 1 ms),
+             * doubling, at most 64 ms between polls. */
+            struct trustm_lk lk;
+            int32_t a, w = nr.npkt ? 0 : (int32_t)(sent + hint_ms - now(t));
+            lk.st = TRUSTM_LK_WAIT_DATA;
+            lk.tx_nr = t->tx_nr;
+            lk.rx_nr = t->rx_nr;
+            a = wait_frame(t, &lk, w > 0 ? (uint32_t)w : 0u,
+                           nr.npkt || hint_ms < 8u ? 1u : hint_ms / 8u, deadline, TRUSTM_LK_DATA, &fr);
+            if (a <= 0) {
+                return a ? a : TRUSTM_ST(LINK, TIMEOUT);
+            }
+            if ((unsigned)a & TRUSTM_LK_RESYNC) {
+                return TRUSTM_RESTART;
             }
         }
         got = 0;
@@ -248,55 +238,60 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
     return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
 }
 
-/* Expected busy time of a command: base ms, plus per_us for every byte of
- * the length `len` names: 1 = InLen, 2 = the u16 at offset 4 (GetRandom),
- * 3 = the u16 at offset 8 (GetDataObject; counted up to 512, a typical
- * certificate). param 0 matches any. First match wins. */
+/* Expected busy time of a command: base ms (a byte: b, or for b > 250
+ * (b - 250) * 600 - 100, i.e. 251 = 500 ms, 255 = 2,900 ms), plus 4 * (per & 63)
+ * us for every byte of the length that per >> 6 names: 1 = InLen, 2 = the
+ * u16 at offset 4 (GetRandom), 3 = the u16 at offset 8 (GetDataObject;
+ * counted up to 512, a typical certificate). param 0 matches any. First
+ * match wins; cmd 0 ends the table. */
 struct hint {
-    uint8_t cmd, param, per_us, len;
-    uint16_t base_ms;
+    uint8_t cmd, param, base, per;
 };
 
+#define H(cmd, param, base, len, per_us) {cmd, param, base, (uint8_t)((len) << 6 | ((per_us) + 3) / 4)}
 static const struct hint hints[] = {
-    {0x01, 0x01, 0, 0, 8},     {0x01, 0, 100, 3, 5},     {0x02, 0, 195, 1, 5},
-    {0x0C, 0, 20, 2, 3},       {0x30, 0, 67, 1, 2},      {0x31, 0x11, 0, 0, 65},
-    {0x31, 0, 0, 0, 80},       {0x32, 0x11, 0, 0, 85},   {0x32, 0, 0, 0, 20},
-    {0x33, 0, 0, 0, 60},       {0x34, 0x08, 0, 0, 130},  {0x34, 0x09, 0, 0, 130},
-    {0x34, 0x0A, 0, 0, 130},   {0x34, 0, 0, 0, 50},      {0x38, 0x42, 0, 0, 2900},
-    {0x38, 0x41, 0, 0, 500},   {0x38, 0x04, 0, 0, 127},  {0x38, 0x15, 0, 0, 127},
-    {0x38, 0x05, 0, 0, 248},   {0x38, 0x16, 0, 0, 248},  {0x38, 0, 0, 0, 55},
-    {0x39, 0, 0, 0, 20},       {0x1E, 0, 0, 0, 20},      {0x1F, 0, 0, 0, 90},
-    {0x14, 0x20, 234, 1, 60},  {0x14, 0x21, 234, 1, 60}, {0x14, 0x22, 234, 1, 60},
-    {0x14, 0, 90, 1, 5},       {0x15, 0, 90, 1, 5},      {0x70, 0x01, 0, 0, 15},
-    {0x70, 0, 0, 0, 5},        {0x71, 0x01, 0, 0, 30},   {0x71, 0, 0, 0, 3},
+    H(0x01, 0x01, 8, 0, 0),    H(0x01, 0, 5, 3, 100),     H(0x02, 0, 5, 1, 195),
+    H(0x0C, 0, 3, 2, 20),      H(0x30, 0, 2, 1, 67),      H(0x31, 0x11, 65, 0, 0),
+    H(0x31, 0, 80, 0, 0),      H(0x32, 0x11, 85, 0, 0),   H(0x32, 0, 20, 0, 0),
+    H(0x33, 0, 60, 0, 0),      H(0x34, 0x08, 130, 0, 0),  H(0x34, 0x09, 130, 0, 0),
+    H(0x34, 0x0A, 130, 0, 0),  H(0x34, 0, 50, 0, 0),      H(0x38, 0x42, 255, 0, 0),
+    H(0x38, 0x41, 251, 0, 0),  H(0x38, 0x04, 127, 0, 0),  H(0x38, 0x15, 127, 0, 0),
+    H(0x38, 0x05, 248, 0, 0),  H(0x38, 0x16, 248, 0, 0),  H(0x38, 0, 55, 0, 0),
+    H(0x39, 0, 20, 0, 0),      H(0x1E, 0, 20, 0, 0),      H(0x1F, 0, 90, 0, 0),
+    H(0x14, 0x20, 60, 1, 234), H(0x14, 0x21, 60, 1, 234), H(0x14, 0x22, 60, 1, 234),
+    H(0x14, 0, 5, 1, 90),      H(0x15, 0, 5, 1, 90),      H(0x70, 0x01, 15, 0, 0),
+    H(0x70, 0, 5, 0, 0),       H(0x71, 0x01, 30, 0, 0),   H(0x71, 0, 3, 0, 0),
+    {0, 0, 0, 0},
 };
 
 /* Expected chip busy time in ms for a command APDU whose first 10 bytes are
  * h (spec section 10: V3 at 400 kHz and 15 mA, plus the size-dependent
- * parts the datasheet gives for data, random, hash and symmetric commands),
- * rounded up, plus 1 ms. Where the APDU does not tell the key type, the
- * fastest (P-256, RSA-1024) is assumed and the back-off covers the rest. */
+ * parts the datasheet gives for data, random, hash and symmetric commands;
+ * per-byte figures rounded up to 4 us), rounded up, plus 1 ms. Where the
+ * APDU does not tell the key type, the fastest (P-256, RSA-1024) is assumed
+ * and the back-off covers the rest. */
 uint32_t trustm_hint_ms(const uint8_t *h, size_t len, uint8_t protect)
 {
     const struct hint *e = hints;
     uint32_t n = 0, us;
+    unsigned k;
     uint8_t c = (uint8_t)(h[0] & 0x7Fu);
-    while (e < hints + sizeof hints / sizeof hints[0] &&
-           (e->cmd != c || (e->param && e->param != h[1]))) {
-        e++;
+    while (e->cmd != c || (e->param && e->param != h[1])) {
+        if (!(++e)->cmd) {
+            return 2;
+        }
     }
-    if (e == hints + sizeof hints / sizeof hints[0]) {
-        return 2;
-    }
-    if (e->len == 1) {
+    k = e->per >> 6;
+    if (k == 1) {
         n = (uint32_t)len - 4u;
-    } else if (e->len > 1) {
-        n = (uint32_t)h[e->len == 2 ? 4 : 8] << 8 | h[e->len == 2 ? 5 : 9];
-        if (e->len == 3 && n > 512u) {
+    } else if (k) {
+        n = (uint32_t)h[k * 4u - 4u] << 8 | h[k * 4u - 3u];
+        if (k == 3 && n > 512u) {
             n = 512u;
         }
     }
-    us = e->base_ms * 1000u + e->per_us * n + ((protect & 3u) ? 7000u : 0u);
+    us = (e->base > 250u ? (e->base - 250u) * 600u - 100u : e->base) * 1000u +
+         (e->per & 63u) * 4u * n + ((protect & 3u) ? 7000u : 0u);
     return (us + 999u) / 1000u + 1u;
 }
 
@@ -439,26 +434,24 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
 tma_status trustm_init(struct trustm *t, const struct trustm_port *port,
                        const struct trustm_cfg *cfg)
 {
-    struct trustm_cfg d;
+    static const struct trustm_cfg none;
+    uint16_t fs;
+    if (!cfg) {
+        cfg = &none;
+    }
+    fs = cfg->frame_size ? cfg->frame_size : (uint16_t)TRUSTM_FRAME_MAX;
     if (!t || !port || !port->transfer || !port->delay_us || !port->now_ms ||
-        (!port->lock != !port->unlock)) {
-        return TRUSTM_ST(GENERIC, BAD_PARAM);
-    }
-    memset(&d, 0, sizeof d);
-    if (cfg) {
-        d = *cfg;
-    }
-    if (d.addr > 0x7F || (d.frame_size && (d.frame_size < TRUSTM_FRAME_MIN ||
-                                           d.frame_size > TRUSTM_FRAME_MAX))) {
+        (!port->lock != !port->unlock) || cfg->addr > 0x7F || fs < TRUSTM_FRAME_MIN ||
+        fs > TRUSTM_FRAME_MAX) {
         return TRUSTM_ST(GENERIC, BAD_PARAM);
     }
     memset(t, 0, sizeof *t);
     t->port = port;
-    t->addr = d.addr ? d.addr : (uint8_t)TRUSTM_DEFAULT_ADDR;
-    t->flags = d.flags;
-    t->want_frame = d.frame_size ? d.frame_size : (uint16_t)TRUSTM_FRAME_MAX;
-    t->frame_size = t->want_frame;
-    t->rsp_timeout_ms = d.rsp_timeout_ms;
+    t->addr = cfg->addr ? cfg->addr : (uint8_t)TRUSTM_DEFAULT_ADDR;
+    t->flags = cfg->flags;
+    t->want_frame = fs;
+    t->frame_size = fs;
+    t->rsp_timeout_ms = cfg->rsp_timeout_ms;
     t->tx_nr = 3;
     t->rx_nr = 3;
     return TMA_OK;
