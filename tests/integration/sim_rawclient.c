@@ -653,6 +653,66 @@ static void shielded_checks(void)
     CHECK(n == 49 && get32(r + 1) == sseq + 2, "no resend with a new SSEQ after the host's alert");
     CHECK(ccm(false, keys + 16, keys + 36, 0x23, get32(r + 1), r + 5, 36, pt, r + 41) == 0,
           "resent response does not verify");
+    sseq = get32(r + 1);
+}
+
+/* Fully protected command; returns the decrypted response APDU length (0 on failure). */
+static size_t protected_apdu(const uint8_t *cmd, size_t n, uint8_t *out, size_t cap)
+{
+    static uint8_t m[1600], r[1700];
+    m[0] = 0x23;
+    put32(m + 1, ++mseq);
+    REQUIRE(ccm(true, keys, keys + 32, 0x23, mseq, cmd, n, m + 5, m + 5 + n) == 0, "CCM failed");
+    size_t len = transceive(m, n + 13, true, r, sizeof(r));
+    if (len < 13 || r[0] != 0x23 || len - 13 > cap) {
+        return 0;
+    }
+    sseq = get32(r + 1);
+    if (ccm(false, keys + 16, keys + 36, 0x23, sseq, r + 5, len - 13, out, r + len - 8) != 0) {
+        return 0;
+    }
+    return len - 13;
+}
+
+/* Hibernate with an open shielded connection, restart the daemon, restore. */
+static void hibernate_across_restart(void)
+{
+    static const uint8_t close_hib[] = {0xF1, 0x01, 0x00, 0x00};
+    uint8_t r[64], handle[8];
+    /* hibernate needs SEC == 0: the signatures above raised it; the Security
+     * Monitor lowers it by one per t_max (5 s) without events */
+    for (int i = 0; i < 30; i++) {
+        host_sleep(5000000);
+    }
+    size_t n = protected_apdu(close_hib, sizeof(close_hib), r, sizeof(r));
+    if (n != 12 || r[0] != 0x00) {
+        static const uint8_t rd[] = {0x01, 0x00, 0x00, 0x06, 0xF1, 0xC2, 0x00, 0x00, 0x00, 0x01};
+        uint8_t e[16] = {0};
+        size_t en = protected_apdu(rd, sizeof(rd), e, sizeof(e));
+        REQUIRE(false, "CloseApplication(hibernate) failed (%zu bytes, Sta %02X, error %02X)", n, r[0],
+                en == 5 ? e[4] : 0xEE);
+    }
+    memcpy(handle, r + 4, 8);
+    uint8_t save = 0x60;
+    n = transceive(&save, 1, true, r, sizeof(r));
+    CHECK(n == 1 && r[0] == 0x64, "context save: %zu bytes %02X", n, r[0]);
+    close(sock_fd);
+    stop_daemon();
+    tx_nr = rx_nr = 3;
+    start_daemon();
+    uint8_t restore[5] = {0x68};
+    put32(restore + 1, sseq);
+    n = transceive(restore, 5, true, r, sizeof(r));
+    REQUIRE(n == 5 && (r[0] & 0xFC) == 0x6C, "context restore: %zu bytes %02X", n, r[0]);
+    CHECK(get32(r + 1) == mseq, "restored MSEQ %u, expected %u", get32(r + 1), mseq);
+    uint8_t open_restore[4 + 16 + 8] = {0xF0, 0x01, 0x00, 0x18};
+    memcpy(open_restore + 4, open_app + 4, 16);
+    memcpy(open_restore + 20, handle, 8);
+    n = protected_apdu(open_restore, sizeof(open_restore), r, sizeof(r));
+    CHECK(n == 4 && r[0] == 0x00, "OpenApplication(restore) failed (%zu bytes, Sta %02X)", n, r[0]);
+    static const uint8_t gr[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+    n = protected_apdu(gr, sizeof(gr), r, sizeof(r));
+    CHECK(n == 36 && r[0] == 0x00, "protected GetRandom after restore failed");
 }
 
 /* Write E0E1 with 1000 bytes of value v (chained command). With kill_at_end the
@@ -788,6 +848,7 @@ int main(int argc, char **argv)
     CHECK(rpc(0x03, 0x30, 0, NULL, 0, NULL, 0, NULL) == 0, "warm reset refused");
     tx_nr = rx_nr = 3;
     shielded_checks();
+    hibernate_across_restart();
     close(sock_fd);
     finish();
 }
