@@ -1,6 +1,6 @@
-/* AES-128-CCM with an 8-byte tag and an 8-byte nonce (L = 7), streaming, and
- * the TLS 1.2 PRF with SHA-256, built on the platform's crypto ops (spec 4.4,
- * 4.5). Only compiled in with TRUSTM_CFG_SHIELD. */
+/* AES-128-CCM with an 8-byte tag and an 8-byte nonce (L = 7), streaming,
+ * built on the platform's crypto ops (spec 4.5). Only compiled in with
+ * TRUSTM_CFG_SHIELD (wipe and constant-time compare always). */
 #include <string.h>
 
 #include "stack.h"
@@ -148,41 +148,6 @@ tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t ke
         trustm_wipe(out, n);
     }
     return st;
-}
-
-tma_status trustm_prf_sha256(const struct trustm_crypto_ops *ops, const uint8_t *secret,
-                             size_t secret_len, const uint8_t *label, size_t label_len,
-                             const uint8_t *seed, size_t seed_len, uint8_t *out, size_t out_len)
-{
-    /* A(i) || label || seed, with A(0) = label || seed. */
-    uint8_t buf[32 + 16 + 32];
-    uint8_t blk[32];
-    size_t ls = label_len + seed_len;
-    size_t done = 0;
-    tma_status st = TRUSTM_ST(SHIELD, BAD_PARAM);
-
-    if (ls > 48 || out_len > 64) {
-        return st;
-    }
-    memcpy(buf + 32, label, label_len);
-    memcpy(buf + 32 + label_len, seed, seed_len);
-    /* A(1) = HMAC(secret, A(0)) */
-    st = ops->hmac_sha256(ops->ctx, secret, secret_len, buf + 32, ls, buf);
-    while (st == TMA_OK && done < out_len) {
-        size_t k = out_len - done < 32 ? out_len - done : 32;
-        st = ops->hmac_sha256(ops->ctx, secret, secret_len, buf, 32 + ls, blk);
-        if (st != TMA_OK) {
-            break;
-        }
-        memcpy(out + done, blk, k);
-        done += k;
-        /* A(i+1) = HMAC(secret, A(i)) */
-        st = ops->hmac_sha256(ops->ctx, secret, secret_len, buf, 32, blk);
-        memcpy(buf, blk, 32);
-    }
-    trustm_wipe(buf, sizeof buf);
-    trustm_wipe(blk, sizeof blk);
-    return st == TMA_OK ? TMA_OK : TRUSTM_ST(SHIELD, CRYPTO);
 }
 
 #endif /* TRUSTM_CFG_SHIELD */

@@ -336,12 +336,53 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
     return st;
 }
 
+/* Send a presentation-layer message; the answer (into in) must be exactly
+ * want_len bytes starting with SCTR want (for RESTORED: its low two bits are
+ * free), else `bad`. */
+static tma_status prl_expect(struct trustm *t, const uint8_t *msg, size_t n, uint8_t in[49],
+                             size_t want_len, uint8_t want, tma_status bad)
+{
+    size_t got = 0;
+    tma_status st = trustm_prl_msg(t, msg, n, in, 49, &got);
+    if (st == TMA_OK &&
+        (got != want_len || (in[0] & (want == TRUSTM_SCTR_RESTORED ? 0xFCu : 0xFFu)) != want)) {
+        st = bad;
+    }
+    return st;
+}
+
+/* Key block = TLS-PRF-SHA256(PBS, "Platform Binding", rnd)[0..40]: 16 master
+ * key, 16 slave key, 4 master nonce, 4 slave nonce (spec 4.4). */
+static tma_status key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40])
+{
+    /* A(i) || label || seed, with A(0) = label || seed. */
+    uint8_t buf[32 + 16 + 32];
+    const struct trustm_crypto_ops *o = t->ops;
+    unsigned i;
+    tma_status st;
+    memcpy(buf + 32, label, 16);
+    memcpy(buf + 48, rnd, 32);
+    st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, buf + 32, 48, buf); /* A(1) */
+    for (i = 0; st == TMA_OK && i < 2; i++) {
+        uint8_t blk[32];
+        st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, buf, sizeof buf, blk);
+        memcpy(out + 32 * i, blk, i ? 8u : 32u);
+        if (st == TMA_OK && !i) {
+            st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, buf, 32, blk); /* A(2) */
+            memcpy(buf, blk, 32);
+        }
+        trustm_wipe(blk, sizeof blk);
+    }
+    trustm_wipe(buf, sizeof buf);
+    return st ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
+}
+
 tma_status trustm_shield_handshake(struct trustm *t)
 {
     static const uint8_t hello[2] = {TRUSTM_SCTR_HELLO, 0x01};
-    uint8_t in[49], msg[49], expect[49];
+    const tma_status bad = TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
+    uint8_t in[49], msg[49], rnd[36];
     uint8_t *k;
-    size_t n = 0;
     tma_status st;
 
     if (!t) {
@@ -359,43 +400,32 @@ tma_status trustm_shield_handshake(struct trustm *t)
     trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
     k = t->sess.keys;
     t->prl = 1; /* mandatory from now on until reset */
-    st = trustm_prl_msg(t, hello, 2, in, sizeof in, &n);
+    st = prl_expect(t, hello, 2, in, 38, TRUSTM_SCTR_HELLO, bad);
     if (st) {
         goto out;
     }
-    st = TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
-    if (n != 38 || in[0] != TRUSTM_SCTR_HELLO || in[1] != 0x01) {
-        goto out;
+    memcpy(rnd, in + 2, 36); /* RND and SSEQ */
+    st = in[1] != 0x01 ? bad : key_block(t, rnd, k);
+    if (st == TMA_OK) {
+        st = finished(t, rnd, rnd + 32, k, k + 32, msg);
     }
-    /* Key block: 16 master key, 16 slave key, 4 master nonce, 4 slave nonce. */
-    if (trustm_prf_sha256(t->ops, t->secret, t->secret_len, label, 16, in + 2, 32, k, 40)) {
-        st = TRUSTM_ST(SHIELD, CRYPTO);
-        goto out;
+    if (st == TMA_OK) {
+        st = prl_expect(t, msg, 49, in, 49, TRUSTM_SCTR_FINISHED, bad);
     }
-    st = finished(t, in + 2, in + 34, k, k + 32, msg);
     if (st) {
-        goto out;
-    }
-    memcpy(expect, in, 38); /* keep RND and SSEQ */
-    st = trustm_prl_msg(t, msg, 49, in, sizeof in, &n);
-    if (st) {
-        goto out;
-    }
-    st = TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
-    if (n != 49 || in[0] != TRUSTM_SCTR_FINISHED) {
         goto out;
     }
     /* The chip's Finished must be exactly what its key would produce. */
-    if (finished(t, expect + 2, in + 1, k + 16, k + 36, msg) || trustm_ct_diff(msg, in, 49)) {
+    if (finished(t, rnd, in + 1, k + 16, k + 36, msg) || trustm_ct_diff(msg, in, 49)) {
+        st = bad;
         goto out;
     }
-    t->sess.sseq = be32(expect + 34);
+    t->sess.sseq = be32(rnd + 32);
     t->sess.mseq = be32(in + 1);
     t->shield = TRUSTM_SHIELD_ACTIVE;
-    st = TMA_OK;
 out:
     trustm_wipe(msg, sizeof msg);
-    trustm_wipe(expect, sizeof expect);
+    trustm_wipe(rnd, sizeof rnd);
     if (st) {
         trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
     }
@@ -405,8 +435,7 @@ out:
 tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_saved)
 {
     static const uint8_t save[1] = {TRUSTM_SCTR_SAVE};
-    uint8_t in[8];
-    size_t n = 0;
+    uint8_t in[49];
     tma_status st;
     if (!t || !out_saved) {
         return TRUSTM_ST(SHIELD, BAD_PARAM);
@@ -414,10 +443,7 @@ tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_
     if (t->shield != TRUSTM_SHIELD_ACTIVE) {
         return TRUSTM_ST(SHIELD, STATE);
     }
-    st = trustm_prl_msg(t, save, 1, in, sizeof in, &n);
-    if (st == TMA_OK && (n != 1 || in[0] != TRUSTM_SCTR_SAVED)) {
-        st = TRUSTM_ST(SHIELD, MALFORMED);
-    }
+    st = prl_expect(t, save, 1, in, 1, TRUSTM_SCTR_SAVED, TRUSTM_ST(SHIELD, MALFORMED));
     if (st == TMA_OK) {
         *out_saved = t->sess;
         trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
@@ -427,8 +453,7 @@ tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_
 
 tma_status trustm_shield_restore(struct trustm *t, const struct trustm_shield_saved *saved)
 {
-    uint8_t msg[5], in[8];
-    size_t n = 0;
+    uint8_t msg[5], in[49];
     tma_status st;
     if (!t || !saved) {
         return TRUSTM_ST(SHIELD, BAD_PARAM);
@@ -442,10 +467,9 @@ tma_status trustm_shield_restore(struct trustm *t, const struct trustm_shield_sa
     msg[0] = TRUSTM_SCTR_RESTORE;
     put32(msg + 1, saved->sseq);
     t->prl = 1;
-    st = trustm_prl_msg(t, msg, 5, in, sizeof in, &n);
+    st = prl_expect(t, msg, 5, in, 5, TRUSTM_SCTR_RESTORED, TRUSTM_ST(SHIELD, MALFORMED));
     /* The chip's MSEQ must be ours: a smaller one would reuse nonces. */
-    if (st == TMA_OK && (n != 5 || (in[0] & 0xFCu) != TRUSTM_SCTR_RESTORED ||
-                         be32(in + 1) != saved->mseq)) {
+    if (st == TMA_OK && be32(in + 1) != saved->mseq) {
         st = TRUSTM_ST(SHIELD, MALFORMED);
     }
     if (st == TMA_OK) {

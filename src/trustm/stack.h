@@ -135,10 +135,6 @@ tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t ke
 tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t key[16],
                            const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
                            size_t n, uint8_t *out);
-/* P_SHA256(secret, label || seed) truncated to out_len (<= 64) bytes. */
-tma_status trustm_prf_sha256(const struct trustm_crypto_ops *ops, const uint8_t *secret,
-                             size_t secret_len, const uint8_t *label, size_t label_len,
-                             const uint8_t *seed, size_t seed_len, uint8_t *out, size_t out_len);
 int trustm_ct_diff(const uint8_t *a, const uint8_t *b, size_t n);
 void trustm_wipe(void *p, size_t n);
 
