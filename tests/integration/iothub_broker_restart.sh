@@ -13,7 +13,7 @@ export BROKER_INFLIGHT=$BROKER_WINDOW
 # its queue across restarts; mosquitto_sub reconnects by itself.
 mosquitto_sub -h 127.0.0.1 -p $PORT -c -i iothub-it-sub -q 1 -v -t 'devices/dev-r/messages/events/#' > "$WORK/sub.txt" 2>"$WORK/sub.err" &
 SUB=$!; PIDS+=($SUB)
-sleep 0.5
+wait_sub iothub-it-sub
 "$DEV" --port $PORT --device dev-r --outbox "$WORK/ob.log" --count $N --rate 2500 --window $WINDOW \
   --retry-min-ms 100 --jitter-ms 100 > "$WORK/dev.txt" &
 D=$!; PIDS+=($D)

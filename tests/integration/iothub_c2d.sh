@@ -6,7 +6,7 @@ start_broker
 "$DEV" --port $PORT --device VxDev1 --outbox "$WORK/ob.log" --c2d --run-ms 15000 > "$WORK/dev.txt" &
 D=$!; PIDS+=($D)
 wait_for "$WORK/dev.txt" "EVENT connected" 10
-sleep 0.3
+wait_sub VxDev1
 mosquitto_pub -h 127.0.0.1 -p $PORT -q 1 -t 'devices/VxDev1/messages/devicebound/%24.mid=ee06e90f&%24.to=%2Fdevices%2FVxDev1%2Fmessages%2Fdevicebound&%24.ce=utf-8&app%20key=a%26b%3Dc&nullkey&emptykey=' -m 'hello device'
 mosquitto_pub -h 127.0.0.1 -p $PORT -q 1 -t 'devices/VxDev1/messages/devicebound/$.mid=raw&iothub-ack=full' -m '{"x":1}'
 mosquitto_pub -h 127.0.0.1 -p $PORT -q 1 -t 'devices/VxDev1/messages/devicebound/' -m 'no props'

@@ -8,11 +8,12 @@ SCOPE=0ne0009354C
 REG=reg-device-01
 OP=4.d0a671905ea5b2c8.e7173b7b-0001
 # 1. the register request
-mosquitto_sub -h 127.0.0.1 -p $PORT -v -t '$dps/registrations/PUT/#' -C 1 -W 20 > "$WORK/put.txt" &
+mosquitto_sub -h 127.0.0.1 -p $PORT -i it-put -v -t '$dps/registrations/PUT/#' -C 1 -W 20 > "$WORK/put.txt" &
 S1=$!; PIDS+=($S1)
-mosquitto_sub -h 127.0.0.1 -p $PORT -v -t '$dps/registrations/GET/#' -C 1 -W 20 > "$WORK/get.txt" &
+mosquitto_sub -h 127.0.0.1 -p $PORT -i it-get -v -t '$dps/registrations/GET/#' -C 1 -W 20 > "$WORK/get.txt" &
 S2=$!; PIDS+=($S2)
-sleep 0.3
+wait_sub it-put
+wait_sub it-get
 "$DEV" --port $PORT --device unused --outbox "$WORK/ob.log" --dps-scope $SCOPE --dps-reg $REG \
   --dps-payload '{"model":"thermo"}' --count 1 > "$WORK/dev.txt" &
 D=$!; PIDS+=($D)
@@ -39,9 +40,9 @@ grep -qF "as $REG (p2, c1, k60, u'$SCOPE/registrations/$REG/api-version=2019-03-
   || { cat "$WORK/broker.log"; fail "DPS CONNECT"; }
 
 # 2. a refusal is reported with its error code
-mosquitto_sub -h 127.0.0.1 -p $PORT -v -t '$dps/registrations/PUT/#' -C 1 -W 20 > "$WORK/put2.txt" &
+mosquitto_sub -h 127.0.0.1 -p $PORT -i it-put2 -v -t '$dps/registrations/PUT/#' -C 1 -W 20 > "$WORK/put2.txt" &
 S3=$!; PIDS+=($S3)
-sleep 0.3
+wait_sub it-put2
 "$DEV" --port $PORT --device unused --outbox "$WORK/ob2.log" --dps-scope $SCOPE --dps-reg $REG > "$WORK/dev2.txt" &
 D2=$!; PIDS+=($D2)
 wait $S3

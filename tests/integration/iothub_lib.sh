@@ -29,6 +29,8 @@ start_broker() {
       echo "allow_anonymous true"
       echo "max_queued_messages 0"
       echo "max_inflight_messages ${BROKER_INFLIGHT:-0}"
+      # the default log types plus subscriptions, so wait_sub can see them
+      for t in error warning notice information subscribe; do echo "log_type $t"; done
       if [ -n "$persist" ]; then
         # mosquitto started as root drops to user "mosquitto": the store
         # directory must be writable for it.
@@ -71,4 +73,17 @@ wait_for() {
   done
   echo "--- $1:" >&2; tail -20 "$1" >&2 || true
   fail "timeout waiting for '$2' in $1"
+}
+
+# wait_sub CLIENT_ID: wait until the broker has logged a subscription of
+# CLIENT_ID (log line "<time>: CLIENT_ID QOS FILTER"), so nothing published
+# afterwards can miss it (a fixed sleep races on a loaded machine).
+wait_sub() {
+  local i
+  for i in $(seq 1 400); do
+    if grep -qF -- ": $1 " "$WORK/broker.log" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  cat "$WORK/broker.log" >&2
+  fail "timeout waiting for a subscription of $1"
 }

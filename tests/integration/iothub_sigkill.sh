@@ -4,9 +4,9 @@
 . "$(dirname "$0")/iothub_lib.sh"
 N=3000
 start_broker
-mosquitto_sub -h 127.0.0.1 -p $PORT -q 1 -v -t 'devices/dev-k/messages/events/#' > "$WORK/sub.txt" &
+mosquitto_sub -h 127.0.0.1 -p $PORT -i it-sub -q 1 -v -t 'devices/dev-k/messages/events/#' > "$WORK/sub.txt" &
 SUB=$!; PIDS+=($SUB)
-sleep 0.3
+wait_sub it-sub
 "$DEV" --port $PORT --device dev-k --outbox "$WORK/ob.log" --count $N --rate 2000 > "$WORK/dev1.txt" &
 D=$!
 for _ in $(seq 1 200); do

@@ -3,9 +3,9 @@
 # with exactly the topic of spec section 2.
 . "$(dirname "$0")/iothub_lib.sh"
 start_broker
-mosquitto_sub -h 127.0.0.1 -p $PORT -q 1 -v -t 'devices/#' -C 3 -W 20 > "$WORK/sub.txt" &
+mosquitto_sub -h 127.0.0.1 -p $PORT -i it-sub -q 1 -v -t 'devices/#' -C 3 -W 20 > "$WORK/sub.txt" &
 SUB=$!; PIDS+=($SUB)
-sleep 0.3
+wait_sub it-sub
 timeout 30 "$DEV" --port $PORT --device 'dev-01' --outbox "$WORK/ob.log" --count 3 --props > "$WORK/dev.txt"
 wait $SUB || fail "subscriber did not get 3 messages"
 for i in 0 1 2; do

@@ -4,9 +4,9 @@
 . "$(dirname "$0")/iothub_lib.sh"
 start_broker
 # Everything the device publishes on $iothub/...
-mosquitto_sub -h 127.0.0.1 -p $PORT -q 0 -v -t '$iothub/#' > "$WORK/hub.txt" &
+mosquitto_sub -h 127.0.0.1 -p $PORT -i it-hub -q 0 -v -t '$iothub/#' > "$WORK/hub.txt" &
 PIDS+=($!)
-sleep 0.3
+wait_sub it-hub
 "$DEV" --port $PORT --device dev-t --outbox "$WORK/ob.log" --twin --methods --run-ms 20000 > "$WORK/dev.txt" &
 D=$!; PIDS+=($D)
 wait_for "$WORK/dev.txt" "TWIN_PATCH ok" 10
