@@ -43,6 +43,7 @@ struct conn {
     int64_t sas_expiry_s;   /* 0 when not SAS */
     const char *auth_type;  /* "x509Certificate" / "sas" */
     int64_t generation;
+    int gone;               /* DISCONNECT seen; kept until the next tick for its Will */
     char model_id[256];     /* PnP model id from the user name -> dt-dataschema */
     /* DPS: what the registration will create in the hub */
     int dps_enabled;
@@ -85,9 +86,13 @@ static size_t bucket_of(const struct mosquitto *c)
 
 static struct conn *conn_find(const struct mosquitto *client)
 {
-    for (struct conn *c = g.buckets[bucket_of(client)]; c; c = c->next)
-        if (c->client == client) return c;
-    return NULL;
+    struct conn *gone = NULL;
+    for (struct conn *c = g.buckets[bucket_of(client)]; c; c = c->next) {
+        if (c->client != client) continue;
+        if (!c->gone) return c;
+        if (!gone) gone = c;
+    }
+    return gone;
 }
 
 /* Newest authenticated hub connection of device @id. */
@@ -96,23 +101,48 @@ static struct conn *conn_by_id(const char *id, int is_dps)
     struct conn *best = NULL;
     for (size_t b = 0; b < CONN_BUCKETS; b++)
         for (struct conn *c = g.buckets[b]; c; c = c->next)
-            if (c->is_dps == is_dps && strcmp(c->id, id) == 0 && (!best || c->generation > best->generation))
+            if (!c->gone && c->is_dps == is_dps && strcmp(c->id, id) == 0 &&
+                (!best || c->generation > best->generation))
                 best = c;
     return best;
 }
 
-static void conn_remove(struct mosquitto *client)
+/* Remove entries of @client, or only those already gone (@gone_only). */
+static void conn_remove_if(struct mosquitto *client, int gone_only)
 {
     struct conn **pp = &g.buckets[bucket_of(client)];
     while (*pp) {
-        if ((*pp)->client == client) {
+        if ((*pp)->client == client && (!gone_only || (*pp)->gone)) {
             struct conn *dead = *pp;
             *pp = dead->next;
             OPENSSL_cleanse(dead->dps_key, sizeof(dead->dps_key));
             free(dead);
-            return;
+            continue;
         }
         pp = &(*pp)->next;
+    }
+}
+
+static void conn_remove(struct mosquitto *client)
+{
+    conn_remove_if(client, 0);
+}
+
+/* Free the entries whose DISCONNECT has been handled. */
+static void conn_reap(void)
+{
+    for (size_t b = 0; b < CONN_BUCKETS; b++) {
+        struct conn **pp = &g.buckets[b];
+        while (*pp) {
+            if ((*pp)->gone) {
+                struct conn *dead = *pp;
+                *pp = dead->next;
+                OPENSSL_cleanse(dead->dps_key, sizeof(dead->dps_key));
+                free(dead);
+                continue;
+            }
+            pp = &(*pp)->next;
+        }
     }
 }
 
@@ -376,6 +406,9 @@ out:
 /* ------------------------------------------------------------------ */
 /* authorization                                                       */
 
+static void handle_telemetry(struct conn *c, const struct localhub_topic *t, const void *payload, uint32_t payloadlen,
+                             int retain, int is_will);
+
 static int read_allowed(const struct conn *c, const char *topic)
 {
     char prefix[LOCALHUB_ID_MAX + 40];
@@ -393,6 +426,14 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     (void)event;
     (void)userdata;
     if (!c || !ev->topic) return MOSQ_ERR_ACL_DENIED;
+    if (c->gone) {
+        /* The broker publishes the Will after DISCONNECT: store it as telemetry
+         * when it names the device's own events topic, never route it. */
+        if (ev->access == MOSQ_ACL_WRITE && !c->is_dps &&
+            localhub_parse_publish_topic(ev->topic, c->id, 0, &t) == TMA_OK && t.kind == LOCALHUB_T_TELEMETRY)
+            handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 1);
+        return MOSQ_ERR_ACL_DENIED;
+    }
     switch (ev->access) {
     case MOSQ_ACL_SUBSCRIBE: {
         int k = localhub_classify_subscription(ev->topic, c->id, c->is_dps);
@@ -496,7 +537,8 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
-static void handle_telemetry(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
+static void handle_telemetry(struct conn *c, const struct localhub_topic *t, const void *payload, uint32_t payloadlen,
+                             int retain, int is_will)
 {
     struct bag_ctx b = {cJSON_CreateObject(), cJSON_CreateObject(), 0};
     cJSON *rec = cJSON_CreateObject();
@@ -507,12 +549,17 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a malformed property bag; dropped", c->id);
         goto out;
     }
-    if (ev->payloadlen + b.size > D2C_MAX_SIZE) {
+    if (payloadlen + b.size > D2C_MAX_SIZE) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a message over 256 KB; disconnecting", c->id);
         schedule_kick(c->id);
         goto out;
     }
-    if (ev->retain) cJSON_AddStringToObject(b.app, "mqtt-retain", "true");
+    if (retain) cJSON_AddStringToObject(b.app, "mqtt-retain", "true");
+    if (is_will) {
+        /* IoT Hub routes a Will as telemetry marked as such (spec 1.2) */
+        cJSON_DeleteItemFromObjectCaseSensitive(b.app, "iothub-MessageType");
+        cJSON_AddStringToObject(b.app, "iothub-MessageType", "Will");
+    }
     localhub_iso8601(ms, now);
     snprintf(authm, sizeof(authm), "{\"scope\":\"device\",\"type\":\"%s\",\"issuer\":\"iothub\"}", c->auth_type);
     cJSON_AddStringToObject(b.sys, "iothub-connection-device-id", c->id);
@@ -529,17 +576,17 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
     cJSON_AddItemToObject(rec, "systemProperties", b.sys);
     cJSON_AddItemToObject(rec, "applicationProperties", b.app);
     b.sys = b.app = NULL;
-    if (utf8_valid(ev->payload, ev->payloadlen)) {
-        char *s = malloc((size_t)ev->payloadlen + 1);
+    if (utf8_valid(payload, payloadlen)) {
+        char *s = malloc((size_t)payloadlen + 1);
         if (!s) goto out;
-        memcpy(s, ev->payload, ev->payloadlen);
-        s[ev->payloadlen] = '\0';
+        memcpy(s, payload, payloadlen);
+        s[payloadlen] = '\0';
         cJSON_AddStringToObject(rec, "payload", s);
         free(s);
     } else {
-        char *s = malloc(((size_t)ev->payloadlen + 2) / 3 * 4 + 1);
+        char *s = malloc(((size_t)payloadlen + 2) / 3 * 4 + 1);
         if (!s) goto out;
-        EVP_EncodeBlock((unsigned char *)s, ev->payload, (int)ev->payloadlen);
+        EVP_EncodeBlock((unsigned char *)s, payload, (int)payloadlen);
         cJSON_AddStringToObject(rec, "payloadBase64", s);
         free(s);
     }
@@ -787,7 +834,7 @@ static int on_message(int event, void *event_data, void *userdata)
     if (!c || !ev->topic) return MOSQ_ERR_ACL_DENIED;
     if (localhub_parse_publish_topic(ev->topic, c->id, c->is_dps, &t) != TMA_OK) return MOSQ_ERR_ACL_DENIED;
     switch (t.kind) {
-    case LOCALHUB_T_TELEMETRY: handle_telemetry(c, &t, ev); break;
+    case LOCALHUB_T_TELEMETRY: handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 0); break;
     case LOCALHUB_T_TWIN_GET: handle_twin_get(c, &t); break;
     case LOCALHUB_T_TWIN_PATCH: handle_twin_patch(c, &t, ev); break;
     case LOCALHUB_T_METHOD_RES: handle_method_res(c, &t, ev); break;
@@ -922,6 +969,7 @@ static int on_tick(int event, void *event_data, void *userdata)
     (void)userdata;
     if (now_ms - g.last_tick_ms < TICK_PERIOD_MS) return MOSQ_ERR_SUCCESS;
     g.last_tick_ms = now_ms;
+    conn_reap();
     if (g.tel_dirty && g.telemetry) {
         fflush(g.telemetry);
         g.tel_dirty = 0;
@@ -935,7 +983,7 @@ static int on_tick(int event, void *event_data, void *userdata)
     /* SAS tokens: disconnect when the token expires. */
     for (size_t b = 0; b < CONN_BUCKETS; b++)
         for (struct conn *c = g.buckets[b]; c; c = c->next)
-            if (c->sas_expiry_s && c->sas_expiry_s <= now_s) {
+            if (!c->gone && c->sas_expiry_s && c->sas_expiry_s <= now_s) {
                 c->sas_expiry_s = 0;
                 mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: SAS token of '%s' expired; disconnecting", c->id);
                 schedule_kick(c->id);
@@ -964,12 +1012,12 @@ static int on_disconnect(int event, void *event_data, void *userdata)
     struct conn *c = conn_find(ev->client);
     (void)event;
     (void)userdata;
-    if (!c) return MOSQ_ERR_SUCCESS;
+    if (!c || c->gone) return MOSQ_ERR_SUCCESS;
     if (!c->is_dps) {
         struct conn *newest = conn_by_id(c->id, 0);
         if (newest == c) set_conn_state(c->id, "Disconnected", 0, -1);
     }
-    conn_remove(ev->client);
+    c->gone = 1; /* freed at the next tick, after a possible Will */
     return MOSQ_ERR_SUCCESS;
 }
 

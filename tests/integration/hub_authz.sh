@@ -62,6 +62,22 @@ sleep 0.3
 grep '"payload":"retained-one"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"mqtt-retain":"true"' || fail "mqtt-retain missing"
 ok "retained telemetry is stored with mqtt-retain"
 
+# Will: routed as telemetry with iothub-MessageType=Will when the connection
+# drops without DISCONNECT; a Will naming another device's topic is dropped
+for w in own other; do
+  wt=devices/devA/messages/events/; [ $w = other ] && wt=devices/devB/messages/events/
+  mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/devA.pem" --key "$T/devA.key" -V mqttv311 \
+    -i devA -u "$(user_for devA)" -t 'devices/devA/messages/devicebound/#' --will-topic "$wt" --will-payload "will-$w" &
+  SUB=$!
+  wait_state devA Connected
+  kill -9 $SUB; wait $SUB 2>/dev/null || true
+  for i in $(seq 1 50); do grep -q "will-$w" "$LOCALHUB_HOME/telemetry.jsonl" && break; sleep 0.1; done
+  "$L" --json device show devA | grep -q '"Disconnected"' || sleep 0.5
+done
+grep '"payload":"will-own"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"iothub-MessageType":"Will"' || fail "Will not stored as telemetry"
+grep -q 'will-other' "$LOCALHUB_HOME/telemetry.jsonl" && fail "Will to another device's topic stored"
+ok "Will routed as telemetry with iothub-MessageType=Will"
+
 # A second connection for the same device drops the first
 mqttc devA $(x509_args devA) sleep:4000 >"$T/first.out" 2>&1 &
 FIRST=$!
