@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "iothub/json.h"
+#include "topic.h"
 #include "wbuf.h"
 
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
@@ -117,85 +118,26 @@ tma_status dps_register_body(const char *registration_id, const char *payload_js
     return wb_finish(&w, out_len);
 }
 
-static bool span_starts(struct tma_span s, const char *lit, size_t *out_n)
-{
-    size_t n = strlen(lit);
-    *out_n = n;
-    return s.len >= n && memcmp(s.ptr, lit, n) == 0;
-}
-
-static bool parse_dec(struct tma_span s, uint64_t max, uint64_t *out)
-{
-    size_t i;
-    uint64_t v = 0u;
-    if (s.len == 0u || s.len > 10u) {
-        return false;
-    }
-    for (i = 0u; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9') {
-            return false;
-        }
-        v = v * 10u + (uint64_t)(s.ptr[i] - '0');
-    }
-    if (v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 tma_status dps_parse_response_topic(struct tma_span topic, struct dps_response_topic *out_res)
 {
-    size_t n, i = 0u;
-    struct tma_span q, k, v, st_span;
-    struct iothub_bag_iter it;
-    bool has, have_rid = false;
-    uint64_t num;
-    tma_status st;
+    size_t n;
+    struct ih_topic t;
     if (out_res == NULL || (topic.ptr == NULL && topic.len > 0u)) {
         return E_BAD;
     }
     memset(out_res, 0, sizeof(*out_res));
-    if (!span_starts(topic, "$dps/registrations/res/", &n)) {
+    if (!ih_span_starts(topic, "$dps/registrations/res/", &n)) {
         return D_NF;
     }
-    q.ptr = topic.ptr + n;
-    q.len = topic.len - n;
-    while (i < q.len && q.ptr[i] != '/') {
-        i++;
-    }
-    st_span.ptr = q.ptr;
-    st_span.len = i;
-    if (i == q.len || i > 3u || !parse_dec(st_span, 999u, &num) || num < 100u) {
+    topic.ptr += n;
+    topic.len -= n;
+    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &t) || t.rid.len == 0u) {
         return D_MAL;
     }
-    out_res->status = (uint16_t)num;
-    q.ptr += i + 1u;
-    q.len -= i + 1u;
-    if (q.len == 0u || q.ptr[0] != '?') {
-        return D_MAL;
-    }
-    q.ptr++;
-    q.len--;
-    iothub_bag_iter_init(&it, q);
-    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
-        if (iothub_bag_key_is(k, "$rid")) {
-            if (!has || v.len == 0u || have_rid) {
-                return D_MAL;
-            }
-            have_rid = true;
-            out_res->rid = v;
-        } else if (iothub_bag_key_is(k, "retry-after")) {
-            if (!has || out_res->has_retry_after || !parse_dec(v, 86400u, &num)) {
-                return D_MAL;
-            }
-            out_res->has_retry_after = true;
-            out_res->retry_after_s = (uint32_t)num;
-        }
-    }
-    if (st != IOTHUB_E(TMA_C_NOT_FOUND) || !have_rid) {
-        return D_MAL;
-    }
+    out_res->status = t.status;
+    out_res->rid = t.rid;
+    out_res->has_retry_after = t.has_num;
+    out_res->retry_after_s = (uint32_t)t.num;
     return TMA_OK;
 }
 

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "topic.h"
 #include "wbuf.h"
 
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
@@ -20,7 +21,7 @@ static bool out_ok(const char *out, size_t cap, const size_t *out_len)
     return out_len != NULL && (out != NULL || cap == 0u);
 }
 
-static bool span_starts(struct tma_span s, const char *lit, size_t *out_n)
+bool ih_span_starts(struct tma_span s, const char *lit, size_t *out_n)
 {
     size_t n = strlen(lit);
     *out_n = n;
@@ -594,7 +595,7 @@ tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span to
         (id != NULL && !id_ok(id))) {
         return E_BAD;
     }
-    if (!span_starts(topic, "devices/", &n)) {
+    if (!ih_span_starts(topic, "devices/", &n)) {
         return E_NF;
     }
     rest = span_from(topic, n);
@@ -610,7 +611,7 @@ tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span to
         return E_NF;
     }
     rest = span_from(rest, seg);
-    if (!span_starts(rest, "/messages/devicebound/", &n)) {
+    if (!ih_span_starts(rest, "/messages/devicebound/", &n)) {
         return E_NF;
     }
     rest = span_from(rest, n);
@@ -651,8 +652,7 @@ tma_status iothub_twin_patch_topic(uint32_t rid, char *out, size_t cap, size_t *
     return wb_finish(&w, out_len);
 }
 
-/* Decimal, 1..19 digits, no sign. */
-static bool parse_u64(struct tma_span s, uint64_t max, uint64_t *out)
+bool ih_parse_u64(struct tma_span s, uint64_t max, uint64_t *out)
 {
     size_t i;
     uint64_t v = 0u;
@@ -673,85 +673,82 @@ static bool parse_u64(struct tma_span s, uint64_t max, uint64_t *out)
     return true;
 }
 
-/* Parse "{status}/" at the start of s: returns bytes consumed or 0. */
-static size_t parse_status_seg(struct tma_span s, uint16_t *out_status)
+bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
+                    uint64_t num_max, struct ih_topic *out)
 {
+    struct iothub_bag_iter it;
+    struct tma_span k, v;
+    bool has;
+    tma_status st;
     size_t i = 0u;
-    uint64_t v;
-    struct tma_span d;
-    while (i < s.len && s.ptr[i] != '/') {
+    memset(out, 0, sizeof(*out));
+    if (seg != IH_SEG_NONE) {
+        uint64_t num;
+        while (i < rest.len && rest.ptr[i] != '/') {
+            i++;
+        }
+        if (i == 0u || i == rest.len) {
+            return false;
+        }
+        out->seg.ptr = rest.ptr;
+        out->seg.len = i;
+        if (seg == IH_SEG_STATUS) {
+            if (i > 3u || !ih_parse_u64(out->seg, 999u, &num) || num < 100u) {
+                return false;
+            }
+            out->status = (uint16_t)num;
+        }
         i++;
     }
-    if (i == s.len) {
-        return 0u;
+    if (i >= rest.len || rest.ptr[i] != '?') {
+        return false;
     }
-    d.ptr = s.ptr;
-    d.len = i;
-    if (i > 3u || !parse_u64(d, 999u, &v) || v < 100u) {
-        return 0u;
+    iothub_bag_iter_init(&it, span_from(rest, i + 1u));
+    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
+        if (iothub_bag_key_is(k, "$rid")) {
+            /* no value and "=" with nothing after both leave v empty */
+            if (v.len == 0u || out->rid.len != 0u) {
+                return false;
+            }
+            out->rid = v;
+        } else if (num_key != NULL && iothub_bag_key_is(k, num_key)) {
+            if (out->has_num || !ih_parse_u64(v, num_max, &out->num)) {
+                return false;
+            }
+            out->has_num = true;
+        }
     }
-    *out_status = (uint16_t)v;
-    return i + 1u;
+    return st == E_NF;
 }
 
 tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
 {
     size_t n;
-    struct tma_span q, k, v;
-    struct iothub_bag_iter it;
-    bool has, have_rid = false;
-    tma_status st;
+    struct ih_topic t;
     uint64_t num;
+    enum ih_seg seg = IH_SEG_STATUS;
     if (out_msg == NULL || (topic.ptr == NULL && topic.len > 0u)) {
         return E_BAD;
     }
     memset(out_msg, 0, sizeof(*out_msg));
-    if (span_starts(topic, "$iothub/twin/res/", &n)) {
-        size_t used;
+    if (ih_span_starts(topic, "$iothub/twin/res/", &n)) {
         out_msg->kind = IOTHUB_TWIN_RESPONSE;
-        q = span_from(topic, n);
-        used = parse_status_seg(q, &out_msg->status);
-        if (used == 0u) {
-            return E_MAL;
-        }
-        q = span_from(q, used);
-    } else if (span_starts(topic, "$iothub/twin/PATCH/properties/desired/", &n)) {
+    } else if (ih_span_starts(topic, "$iothub/twin/PATCH/properties/desired/", &n)) {
         out_msg->kind = IOTHUB_TWIN_DESIRED;
-        q = span_from(topic, n);
+        seg = IH_SEG_NONE;
     } else {
         return E_NF;
     }
-    if (q.len == 0u || q.ptr[0] != '?') {
-        return E_MAL;
+    if (!ih_topic_parse(span_from(topic, n), seg, "$version", (uint64_t)INT64_MAX, &t) ||
+        (seg == IH_SEG_STATUS ? t.rid.len == 0u : !t.has_num)) {
+        return E_MAL; /* a response needs $rid, a notification $version */
     }
-    q = span_from(q, 1u);
-    iothub_bag_iter_init(&it, q);
-    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
-        if (iothub_bag_key_is(k, "$rid")) {
-            if (!has || v.len == 0u || have_rid) {
-                return E_MAL;
-            }
-            have_rid = true;
-            out_msg->rid = v;
-            out_msg->rid_is_number = parse_u64(v, UINT32_MAX, &num);
-            out_msg->rid_number = out_msg->rid_is_number ? (uint32_t)num : 0u;
-        } else if (iothub_bag_key_is(k, "$version")) {
-            if (!has || out_msg->has_version || !parse_u64(v, (uint64_t)INT64_MAX, &num)) {
-                return E_MAL;
-            }
-            out_msg->has_version = true;
-            out_msg->version = (int64_t)num;
-        }
-    }
-    if (st != E_NF) {
-        return st;
-    }
-    if (out_msg->kind == IOTHUB_TWIN_RESPONSE && !have_rid) {
-        return E_MAL;
-    }
-    if (out_msg->kind == IOTHUB_TWIN_DESIRED && !out_msg->has_version) {
-        return E_MAL;
-    }
+    out_msg->status = t.status;
+    out_msg->rid = t.rid;
+    out_msg->rid_is_number = t.rid.len != 0u && ih_parse_u64(t.rid, UINT32_MAX, &num);
+    out_msg->rid_number = out_msg->rid_is_number ? (uint32_t)num : 0u;
+    out_msg->has_version = t.has_num;
+    out_msg->version = (int64_t)t.num;
     return TMA_OK;
 }
 
@@ -759,32 +756,20 @@ tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_
 
 tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
 {
-    size_t n, i = 0u;
-    struct tma_span q;
+    size_t n;
+    struct ih_topic t;
     if (out_req == NULL || (topic.ptr == NULL && topic.len > 0u)) {
         return E_BAD;
     }
     memset(out_req, 0, sizeof(*out_req));
-    if (!span_starts(topic, "$iothub/methods/POST/", &n)) {
+    if (!ih_span_starts(topic, "$iothub/methods/POST/", &n)) {
         return E_NF;
     }
-    q = span_from(topic, n);
-    while (i < q.len && q.ptr[i] != '/') {
-        i++;
-    }
-    if (i == 0u || i == q.len) {
+    if (!ih_topic_parse(span_from(topic, n), IH_SEG_NAME, NULL, 0u, &t) || t.rid.len == 0u) {
         return E_MAL;
     }
-    out_req->name.ptr = q.ptr;
-    out_req->name.len = i;
-    q = span_from(q, i + 1u);
-    if (q.len == 0u || q.ptr[0] != '?') {
-        return E_MAL;
-    }
-    q = span_from(q, 1u);
-    if (iothub_bag_find(q, "$rid", &out_req->rid) != TMA_OK || out_req->rid.len == 0u) {
-        return E_MAL;
-    }
+    out_req->name = t.seg;
+    out_req->rid = t.rid;
     return TMA_OK;
 }
 

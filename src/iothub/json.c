@@ -506,7 +506,9 @@ tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t 
     if (i >= tok->text.len) {
         return E_MAL;
     }
-    lim = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+    /* Overflow test with constants only (lim / 10 is the same for both
+     * signs): no 64-bit division helper is linked on 32-bit targets. */
+    lim = neg ? 8u : 7u; /* last digit of INT64_MAX + 1 and INT64_MAX */
     for (; i < tok->text.len; i++) {
         uint8_t c = tok->text.ptr[i];
         uint64_t d;
@@ -514,7 +516,7 @@ tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t 
             return E_MAL;
         }
         d = (uint64_t)(c - '0');
-        if (v > (lim - d) / 10u) {
+        if (v > (uint64_t)INT64_MAX / 10u || (v == (uint64_t)INT64_MAX / 10u && d > lim)) {
             return E_MAL;
         }
         v = v * 10u + d;

@@ -1,0 +1,43 @@
+/* Private: one parser for the query part shared by every "response" topic
+ * ($iothub/twin/res, $iothub/twin/PATCH/properties/desired,
+ * $iothub/methods/POST, $dps/registrations/res). Lives in iothub.c. */
+#ifndef IOTHUB_TOPIC_H
+#define IOTHUB_TOPIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tma/transport.h"
+
+enum ih_seg {
+    IH_SEG_NONE,   /* the query follows the prefix directly: "?..." */
+    IH_SEG_STATUS, /* "{status}/?..." with a 3-digit status 100..999 */
+    IH_SEG_NAME    /* "{name}/?..." with a non-empty name */
+};
+
+struct ih_topic {
+    struct tma_span seg; /* the segment (IH_SEG_STATUS, IH_SEG_NAME) */
+    uint16_t status;     /* IH_SEG_STATUS */
+    struct tma_span rid; /* "$rid" value, encoded; len 0 when absent */
+    bool has_num;
+    uint64_t num;        /* value of the numeric key when has_num */
+};
+
+/*
+ * Parse @p rest (the topic after its fixed prefix): the segment, then "?" and a
+ * property bag that must be well-formed as a whole. "$rid" is kept when it has
+ * a non-empty value; @p num_key (may be NULL) is read as a decimal <= num_max.
+ * A key given twice, an empty $rid or a bad number is malformed.
+ * @return true when well-formed (callers map false to their own layer's
+ *         TMA_C_MALFORMED).
+ */
+bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
+                    uint64_t num_max, struct ih_topic *out);
+
+/* Decimal, 1..19 digits, no sign, <= max. */
+bool ih_parse_u64(struct tma_span s, uint64_t max, uint64_t *out);
+
+/* true when @p s starts with @p lit; *out_n = strlen(lit). */
+bool ih_span_starts(struct tma_span s, const char *lit, size_t *out_n);
+
+#endif
