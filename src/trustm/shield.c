@@ -142,6 +142,8 @@ static tma_status rec_err(const struct trustm_rec_rx *r)
 
 tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n)
 {
+    /* after the APDU: the tag of a protected record, or the end */
+    uint8_t end = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_TAG : TRUSTM_RP_DONE;
     if (r->mode == TRUSTM_REC_RAW) {
         if (n > r->cap - r->raw_len) {
             return TRUSTM_ST(SHIELD, MALFORMED);
@@ -152,6 +154,8 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
     }
     while (n) {
         uint8_t b = *p;
+        uint8_t *f = r->hdr; /* fixed-size field being gathered */
+        unsigned flen = 4;
         switch (r->phase) {
         case TRUSTM_RP_SCTR:
             if (b == TRUSTM_SCTR_ALERT_FATAL || b == TRUSTM_SCTR_ALERT_INTEGRITY) {
@@ -161,52 +165,9 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
             } else {
                 r->phase = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_SEQ : TRUSTM_RP_HDR;
             }
-            break;
-#if TRUSTM_CFG_SHIELD
-        case TRUSTM_RP_SEQ:
-            r->seq[r->cnt++] = b;
-            if (r->cnt == 4) {
-                uint32_t s = be32(r->seq);
-                uint8_t nonce[8];
-                /* Window (last, last + TRANS_REPEAT], no wrap-around. */
-                if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
-                    return TRUSTM_ST(SHIELD, INTEGRITY);
-                }
-                memcpy(nonce, r->nonce_pre, 4);
-                memcpy(nonce + 4, r->seq, 4);
-                trustm_ccm_start(&r->ccm, r->ccm.ops, r->ccm.key, nonce);
-                r->cnt = 0;
-                r->phase = TRUSTM_RP_HDR;
-            }
-            break;
-#endif
-        case TRUSTM_RP_HDR:
-#if TRUSTM_CFG_SHIELD
-            if (r->mode == TRUSTM_REC_PROT) {
-                trustm_ccm_ctr(&r->ccm, &b, &b, 1);
-            }
-#endif
-            r->hdr[r->cnt++] = b;
-            if (r->cnt == 4) {
-                r->cnt = 0;
-                r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
-                if (r->out_len > TRUSTM_APDU_MAX - 4u) {
-                    return rec_err(r);
-                }
-#if TRUSTM_CFG_SHIELD
-                if (r->mode == TRUSTM_REC_PROT) {
-                    uint8_t ad[8], nonce[8], ss[5];
-                    ss[0] = r->sctr;
-                    memcpy(ss + 1, r->seq, 4);
-                    make_ad(ad, nonce, ss, r->nonce_pre, 4u + r->out_len);
-                    trustm_ccm_mac_start(&r->ccm, ad, 4u + r->out_len);
-                    trustm_ccm_mac(&r->ccm, r->hdr, 4);
-                }
-#endif
-                r->phase = r->out_len ? TRUSTM_RP_DATA
-                                      : (r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_TAG : TRUSTM_RP_DONE);
-            }
-            break;
+            p++;
+            n--;
+            continue;
         case TRUSTM_RP_DATA: {
             size_t k = (size_t)(r->out_len - r->done);
             uint8_t tmp[16];
@@ -233,23 +194,71 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
             }
             r->done = (uint16_t)(r->done + k);
             if (r->done == r->out_len) {
-                r->phase = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_TAG : TRUSTM_RP_DONE;
+                r->phase = end;
             }
             p += k;
             n -= k;
             continue;
         }
-        case TRUSTM_RP_TAG:
-            r->tag[r->cnt++] = b;
-            if (r->cnt == 8) {
-                r->phase = TRUSTM_RP_DONE;
+        case TRUSTM_RP_HDR:
+#if TRUSTM_CFG_SHIELD
+            if (r->mode == TRUSTM_REC_PROT) {
+                trustm_ccm_ctr(&r->ccm, &b, &b, 1);
             }
+            break;
+        case TRUSTM_RP_SEQ:
+            f = r->seq;
+            break;
+        case TRUSTM_RP_TAG:
+            f = r->tag;
+            flen = 8;
+#endif
             break;
         default:
             return rec_err(r); /* bytes after the end of the record */
         }
+        f[r->cnt++] = b;
         p++;
         n--;
+        if (r->cnt < flen) {
+            continue;
+        }
+        r->cnt = 0;
+#if TRUSTM_CFG_SHIELD
+        if (r->phase == TRUSTM_RP_SEQ) {
+            uint32_t s = be32(r->seq);
+            uint8_t nonce[8];
+            /* Window (last, last + TRANS_REPEAT], no wrap-around. */
+            if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
+                return TRUSTM_ST(SHIELD, INTEGRITY);
+            }
+            memcpy(nonce, r->nonce_pre, 4);
+            memcpy(nonce + 4, r->seq, 4);
+            trustm_ccm_start(&r->ccm, r->ccm.ops, r->ccm.key, nonce);
+            r->phase = TRUSTM_RP_HDR;
+            continue;
+        }
+        if (r->phase == TRUSTM_RP_TAG) {
+            r->phase = TRUSTM_RP_DONE;
+            continue;
+        }
+#endif
+        /* the APDU header */
+        r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
+        if (r->out_len > TRUSTM_APDU_MAX - 4u) {
+            return rec_err(r);
+        }
+#if TRUSTM_CFG_SHIELD
+        if (r->mode == TRUSTM_REC_PROT) {
+            uint8_t ad[8], nonce[8], ss[5];
+            ss[0] = r->sctr;
+            memcpy(ss + 1, r->seq, 4);
+            make_ad(ad, nonce, ss, r->nonce_pre, 4u + r->out_len);
+            trustm_ccm_mac_start(&r->ccm, ad, 4u + r->out_len);
+            trustm_ccm_mac(&r->ccm, r->hdr, 4);
+        }
+#endif
+        r->phase = r->out_len ? TRUSTM_RP_DATA : end;
     }
     return TMA_OK;
 }
