@@ -95,7 +95,7 @@ static tma_status put_sig(const uint8_t *v[2], size_t n[2], uint8_t *out, size_t
         out[pos++] = (uint8_t)(n[i] + pad);
         out[pos] = 0;
         pos += pad;
-        memmove(out + pos, v[i], n[i]);
+        memcpy(out + pos, v[i], n[i]); /* v never points into out */
         pos += n[i];
     }
     *out_len = pos;
