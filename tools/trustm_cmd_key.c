@@ -4,6 +4,7 @@
 #include "trustm/metadata.h"
 
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/asn1.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/oid.h>
@@ -343,8 +344,144 @@ int cmd_keygen(int argc, char **argv)
 
 /* ---- csr ---------------------------------------------------------------------- */
 
-/* Public key for a slot: --pubkey file, or the certificate in the paired
- * certificate object (0xE0Fx -> 0xE0Ex). */
+/* y for x on a short-Weierstrass curve with p = 3 (mod 4) (P-256, P-384),
+ * with the parity asked for. */
+static int lift_x(const mbedtls_ecp_group *grp, const mbedtls_mpi *x, int odd, mbedtls_ecp_point *R)
+{
+    mbedtls_mpi rhs, t, e;
+    int ret = -1;
+    mbedtls_mpi_init(&rhs);
+    mbedtls_mpi_init(&t);
+    mbedtls_mpi_init(&e);
+    /* rhs = x^3 - 3x + b (A is implicit -3 for these curves) */
+    if (mbedtls_mpi_mul_mpi(&t, x, x) || mbedtls_mpi_mod_mpi(&t, &t, &grp->P) ||
+        mbedtls_mpi_mul_mpi(&rhs, &t, x) || mbedtls_mpi_mod_mpi(&rhs, &rhs, &grp->P) ||
+        mbedtls_mpi_mul_int(&t, x, 3) || mbedtls_mpi_sub_mpi(&rhs, &rhs, &t) ||
+        mbedtls_mpi_add_mpi(&rhs, &rhs, &grp->B) || mbedtls_mpi_mod_mpi(&rhs, &rhs, &grp->P) ||
+        /* y = rhs^((p+1)/4) */
+        mbedtls_mpi_add_int(&e, &grp->P, 1) || mbedtls_mpi_shift_r(&e, 2) ||
+        mbedtls_mpi_exp_mod(&R->Y, &rhs, &e, &grp->P, NULL)) {
+        goto out;
+    }
+    if (mbedtls_mpi_get_bit(&R->Y, 0) != (odd ? 1 : 0) &&
+        mbedtls_mpi_sub_mpi(&R->Y, &grp->P, &R->Y) != 0) {
+        goto out;
+    }
+    if (mbedtls_mpi_copy(&R->X, x) || mbedtls_mpi_lset(&R->Z, 1)) goto out;
+    ret = mbedtls_ecp_check_pubkey(grp, R) == 0 ? 0 : -1; /* on the curve? */
+out:
+    mbedtls_mpi_free(&rhs);
+    mbedtls_mpi_free(&t);
+    mbedtls_mpi_free(&e);
+    return ret;
+}
+
+/* The two public keys an ECDSA signature (DER) over digest e can come from:
+ * Q = r^-1 (s R - e G) for R = (r, y) with either y. */
+static int recover_candidates(const mbedtls_ecp_group *grp, const uint8_t *dg, size_t dl,
+                              const uint8_t *sig, size_t sl, mbedtls_ecp_point out[2], int *n)
+{
+    mbedtls_mpi r, sv, e, rinv, u1, u2;
+    const unsigned char *p = sig;
+    const unsigned char *end = sig + sl;
+    size_t len;
+    int k, ret = -1;
+    *n = 0;
+    mbedtls_mpi_init(&r); mbedtls_mpi_init(&sv); mbedtls_mpi_init(&e);
+    mbedtls_mpi_init(&rinv); mbedtls_mpi_init(&u1); mbedtls_mpi_init(&u2);
+    if (mbedtls_asn1_get_tag((unsigned char **)&p, end, &len,
+                             MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+        mbedtls_asn1_get_mpi((unsigned char **)&p, end, &r) ||
+        mbedtls_asn1_get_mpi((unsigned char **)&p, end, &sv) ||
+        mbedtls_mpi_read_binary(&e, dg, dl) ||
+        mbedtls_mpi_inv_mod(&rinv, &r, &grp->N) ||
+        mbedtls_mpi_mul_mpi(&u1, &rinv, &sv) || mbedtls_mpi_mod_mpi(&u1, &u1, &grp->N) ||
+        mbedtls_mpi_mul_mpi(&u2, &rinv, &e) || mbedtls_mpi_mod_mpi(&u2, &u2, &grp->N) ||
+        mbedtls_mpi_sub_mpi(&u2, &grp->N, &u2)) {
+        goto out;
+    }
+    for (k = 0; k < 2; k++) {
+        mbedtls_ecp_point R;
+        mbedtls_ecp_point_init(&R);
+        if (lift_x(grp, &r, k, &R) == 0 &&
+            mbedtls_ecp_muladd((mbedtls_ecp_group *)grp, &out[*n], &u1, &R, &u2, &grp->G) == 0) {
+            (*n)++;
+        }
+        mbedtls_ecp_point_free(&R);
+    }
+    ret = *n > 0 ? 0 : -1;
+out:
+    mbedtls_mpi_free(&r); mbedtls_mpi_free(&sv); mbedtls_mpi_free(&e);
+    mbedtls_mpi_free(&rinv); mbedtls_mpi_free(&u1); mbedtls_mpi_free(&u2);
+    return ret;
+}
+
+/* The chip never exports a stored key's public half; two signatures on
+ * different random digests pin it down (each allows two keys; the common
+ * one is it). Costs two CalcSign. */
+static int recover_pubkey(struct dev *d, uint16_t slot, const struct curve **cv, uint8_t *pt,
+                          size_t *n)
+{
+    uint8_t md[64], dg[2][48], sig[2][TMA_TLS_MAX_SIG_DER];
+    size_t ml = 0, sl[2];
+    struct trustm_md m;
+    mbedtls_ecp_group grp;
+    mbedtls_ecp_point c[2][2];
+    int nc[2] = {0, 0}, i, j, k, rc = 1, found = 0;
+    tma_status st;
+
+    st = trustm_read_metadata(&d->chip, d->protect, slot, md, sizeof(md), &ml);
+    if (st != TMA_OK) return fail_st(st, "cannot read the metadata of 0x%04X", slot);
+    if (trustm_md_decode(md, ml, &m) != TMA_OK || !(m.present & TRUSTM_MDF_ALGORITHM)) {
+        return fail("0x%04X holds no key", slot);
+    }
+    *cv = NULL;
+    for (i = 0; i < (int)(sizeof(curves) / sizeof(curves[0])); i++) {
+        if (curves[i].alg == m.algorithm) *cv = &curves[i];
+    }
+    if (*cv == NULL) return fail("0x%04X holds a key this tool cannot use (not P-256/P-384)", slot);
+    mbedtls_ecp_group_init(&grp);
+    for (i = 0; i < 2; i++) for (j = 0; j < 2; j++) mbedtls_ecp_point_init(&c[i][j]);
+    if (mbedtls_ecp_group_load(&grp, (*cv)->grp) != 0) goto out;
+    for (i = 0; i < 2; i++) {
+        st = trustm_get_random(&d->chip, d->protect, TRUSTM_RNG_TRNG, dg[i], (*cv)->bytes);
+        if (st == TMA_OK) {
+            st = trustm_sign(&d->chip, d->protect, TRUSTM_SIG_ECDSA, slot, dg[i], (*cv)->bytes,
+                             sig[i], sizeof(sig[i]), &sl[i]);
+        }
+        if (st != TMA_OK) {
+            fail_st(st, "cannot sign with 0x%04X to learn its public key", slot);
+            goto out;
+        }
+        if (recover_candidates(&grp, dg[i], (*cv)->bytes, sig[i], sl[i], c[i], &nc[i]) != 0) {
+            fail("the signature of 0x%04X does not lead to a public key", slot);
+            goto out;
+        }
+    }
+    for (j = 0; j < nc[0]; j++) {
+        for (k = 0; k < nc[1]; k++) {
+            if (mbedtls_ecp_point_cmp(&c[0][j], &c[1][k]) == 0) {
+                if (mbedtls_ecp_point_write_binary(&grp, &c[0][j], MBEDTLS_ECP_PF_UNCOMPRESSED, n,
+                                                   pt, 97) == 0) {
+                    found++;
+                }
+            }
+        }
+    }
+    if (found != 1) {
+        fail("the public key of 0x%04X could not be determined; pass --pubkey", slot);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (i = 0; i < 2; i++) for (j = 0; j < 2; j++) mbedtls_ecp_point_free(&c[i][j]);
+    mbedtls_ecp_group_free(&grp);
+    return rc;
+}
+
+/* Public key for a slot: --pubkey file, the certificate in the paired
+ * certificate object (0xE0Fx -> 0xE0Ex) when it is that key's, or recovered
+ * from two signatures. */
 static int slot_pubkey(struct dev *d, uint16_t slot, const char *pub_file, const struct curve **cv,
                        uint8_t *pt, size_t *n)
 {
@@ -352,20 +489,29 @@ static int slot_pubkey(struct dev *d, uint16_t slot, const char *pub_file, const
     mbedtls_x509_crt chain;
     tma_status st;
     const mbedtls_ecp_keypair *ec;
+    uint8_t rec[97];
+    size_t rn = 0;
+    const struct curve *rcv = NULL;
     if (pub_file != NULL) return load_pubkey_file(pub_file, cv, pt, n);
+    if (recover_pubkey(d, slot, &rcv, rec, &rn) != 0) return 1;
+    *cv = rcv;
+    memcpy(pt, rec, rn);
+    *n = rn;
+    /* Cross-check with the paired certificate when there is one: a
+     * certificate for another key is reported, not silently reused. */
     mbedtls_x509_crt_init(&chain);
     st = tma_tls_chip_load_certs(&d->chip, d->protect, (uint16_t)(slot - 0x10), buf, sizeof(buf),
                                  &chain, NULL);
-    if (st != TMA_OK || mbedtls_pk_get_type(&chain.pk) != MBEDTLS_PK_ECKEY) {
-        mbedtls_x509_crt_free(&chain);
-        return fail("no public key known for 0x%04X: pass --pubkey FILE (from keygen) or --new-key",
-                    slot);
-    }
-    ec = mbedtls_pk_ec(chain.pk);
-    if ((*cv = curve_by_grp(ec->grp.id)) == NULL ||
-        mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_UNCOMPRESSED, n, pt, 97) != 0) {
-        mbedtls_x509_crt_free(&chain);
-        return fail("the certificate in 0x%04X has an unsupported key", slot - 0x10);
+    if (st == TMA_OK && mbedtls_pk_get_type(&chain.pk) == MBEDTLS_PK_ECKEY) {
+        uint8_t cp[97];
+        size_t cn = 0;
+        ec = mbedtls_pk_ec(chain.pk);
+        if (mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &cn, cp,
+                                           sizeof(cp)) == 0 &&
+            (cn != rn || memcmp(cp, rec, rn) != 0)) {
+            fprintf(stderr, "trustm: note: the certificate in 0x%04X is for another key\n",
+                    slot - 0x10);
+        }
     }
     mbedtls_x509_crt_free(&chain);
     return 0;
@@ -393,9 +539,10 @@ int cmd_csr(int argc, char **argv)
     if (help)
         HELP("usage: trustm csr --slot 0xE0F1 --subject 'CN=dev-001,O=Example' [--out FILE]\n"
              "                  [--pubkey pub.pem | --new-key [--curve p256|p384] [--usage ...]]\n"
-             "A PKCS#10 request signed by the chip key in SLOT. The chip cannot export a\n"
-             "public key, so it comes from --pubkey (keygen's output), from a new key\n"
-             "(--new-key), or from the certificate in the paired object (0xE0F1 -> 0xE0E1).\n"
+             "A PKCS#10 request signed by the chip key in SLOT. The chip never exports a\n"
+             "stored key's public half: it comes from --pubkey (keygen's output), from a\n"
+             "new key (--new-key), or is recovered from two chip signatures (ECDSA public\n"
+             "key recovery; costs two CalcSign).\n"
              "The request is checked before it is printed.\n");
     if (slot_s == NULL || parse_oid(slot_s, &slot) != 0 || !tool_oid_is_ecc_key(slot)) {
         return fail("csr: --slot must be an ECC key slot 0xE0F0..0xE0F3");

@@ -36,7 +36,7 @@ step "info --json"
 python3 -c 'import json,sys; d=json.load(open("info.json")); assert len(d["uid"])==54 and "0xE0E1" in d["free_objects"] and d["shielded"] is False' \
   || fail "info --json"
 
-step "keygen / csr (--pubkey, --new-key, from the paired certificate)"
+step "keygen / csr (--pubkey, --new-key, public key recovered from signatures)"
 "${C[@]}" keygen --slot 0xE0F2 --usage sign --out k2.pem
 openssl pkey -pubin -in k2.pem -noout || fail "keygen PEM"
 "${C[@]}" csr --slot 0xE0F2 --pubkey k2.pem --subject "CN=dev-002,O=Example" --out k2.csr
@@ -45,6 +45,10 @@ cmp <(openssl req -in k2.csr -noout -pubkey) k2.pem || fail "CSR key differs fro
 "${C[@]}" csr --slot 0xE0F1 --new-key --subject "CN=dev-003" > k3.csr
 openssl req -in k3.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "csr --new-key"
 expect_fail "different key" "${C[@]}" csr --slot 0xE0F2 --pubkey p384.pem --subject "CN=x"
+# No --pubkey: the public key is recovered from two chip signatures.
+"${C[@]}" csr --slot 0xE0F2 --subject "CN=dev-002-recovered" --out k2r.csr
+cmp <(openssl req -in k2r.csr -noout -pubkey) k2.pem || fail "recovered public key differs"
+expect_fail "0xE0F3 holds no key" "${C[@]}" csr --slot 0xE0F3 --subject "CN=none"
 
 step "cert write --chain / cert read --der --chain / csr from the paired certificate"
 openssl x509 -req -in k3.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 10 -out k3.pem 2>/dev/null
