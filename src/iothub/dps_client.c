@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "iothub/json.h"
+#include "topic.h"
 #include "wbuf.h"
 
 #define D_ERR(code) TMA_ERR(TMA_LAYER_DPS, (code))
@@ -24,7 +25,7 @@ static bool copy_json_str(struct tma_span escaped, char *dst, size_t cap)
     memset(&t, 0, sizeof(t));
     t.kind = IOTHUB_JSON_STRING;
     t.text = escaped;
-    t.escaped = memchr(escaped.ptr, '\\', escaped.len) != NULL;
+    t.escaped = true; /* may contain escapes: the copy decodes them */
     return iothub_json_token_string(&t, dst, cap, &n) == TMA_OK && n > 0u;
 }
 
@@ -52,18 +53,14 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
     struct dps_client *c = user;
     struct dps_response_topic rt;
     struct dps_response body;
-    char ridtxt[12];
-    struct wbuf w;
-    size_t n = 0;
+    uint64_t rid;
     tma_status st;
     if (c->phase != DPS_PHASE_WAIT_REPLY || dps_parse_response_topic(msg->topic, &rt) != TMA_OK) {
         return TMA_OK;
     }
-    wb_init(&w, ridtxt, sizeof(ridtxt));
-    wb_u32(&w, c->rid);
-    (void)wb_finish(&w, &n);
-    if (rt.rid.len != n || memcmp(rt.rid.ptr, ridtxt, n) != 0) {
-        return TMA_OK; /* a stale reply */
+    /* Ours is the decimal we sent (no leading zeros): anything else is stale. */
+    if (rt.rid.ptr[0] == '0' || !ih_parse_u64(rt.rid, UINT32_MAX, &rid) || rid != c->rid) {
+        return TMA_OK;
     }
     c->result.last_status = rt.status;
     st = dps_parse_response(msg->payload, &body);
@@ -71,50 +68,45 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         c->result.has_error_code = true;
         c->result.error_code = body.error_code;
     }
-    if (rt.status == 202u) {
+    if (rt.status == 202u || rt.status == 200u) {
         if (st != TMA_OK) {
-            finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_MALFORMED));
-            return TMA_OK;
+            goto malformed;
         }
-        if (body.operation_id.len > 0u &&
-            !copy_json_str(body.operation_id, c->operation_id, sizeof(c->operation_id))) {
-            finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_MALFORMED));
-            return TMA_OK;
-        }
-        if (c->operation_id[0] == '\0') {
-            finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_MALFORMED));
-            return TMA_OK;
-        }
-        schedule_retry(c, &rt);
-        return TMA_OK;
-    }
-    if (rt.status == 200u) {
-        if (st != TMA_OK) {
-            finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_MALFORMED));
-            return TMA_OK;
-        }
-        c->result.status = body.status;
-        if (body.status == DPS_STATUS_ASSIGNED) {
-            if (!copy_json_str(body.assigned_hub, c->result.assigned_hub, sizeof(c->result.assigned_hub)) ||
-                !copy_json_str(body.device_id, c->result.device_id, sizeof(c->result.device_id))) {
-                finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_MALFORMED));
+        if (rt.status == 202u) {
+            if (body.operation_id.len > 0u &&
+                !copy_json_str(body.operation_id, c->operation_id, sizeof(c->operation_id))) {
+                goto malformed;
+            }
+            if (c->operation_id[0] == '\0') {
+                goto malformed;
+            }
+        } else {
+            c->result.status = body.status;
+            if (body.status == DPS_STATUS_ASSIGNED) {
+                if (!copy_json_str(body.assigned_hub, c->result.assigned_hub,
+                                   sizeof(c->result.assigned_hub)) ||
+                    !copy_json_str(body.device_id, c->result.device_id, sizeof(c->result.device_id))) {
+                    goto malformed;
+                }
+                finish(c, DPS_PHASE_DONE, TMA_OK);
                 return TMA_OK;
             }
-            finish(c, DPS_PHASE_DONE, TMA_OK);
-            return TMA_OK;
+            if (dps_status_is_terminal(body.status)) {
+                goto refused;
+            }
         }
-        if (dps_status_is_terminal(body.status)) {
-            finish(c, DPS_PHASE_FAILED, DPS_E_REFUSED);
-            return TMA_OK;
-        }
-        schedule_retry(c, &rt); /* still assigning */
+        schedule_retry(c, &rt); /* operation accepted or still assigning */
         return TMA_OK;
     }
     if (iothub_status_retriable(rt.status)) {
         schedule_retry(c, &rt);
         return TMA_OK;
     }
+refused:
     finish(c, DPS_PHASE_FAILED, DPS_E_REFUSED);
+    return TMA_OK;
+malformed:
+    finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_MALFORMED));
     return TMA_OK;
 }
 
@@ -260,23 +252,19 @@ tma_status dps_client_step(struct dps_client *c)
         c->started_ms = now;
         st = do_connect(c);
         if (st != TMA_OK) {
-            dps_client_close(c);
-            finish(c, DPS_PHASE_FAILED, st);
-            return st;
+            goto failed;
         }
         c->phase = DPS_PHASE_CONNECTING;
     }
     if (now - c->started_ms > c->cfg.timeout_ms) {
-        dps_client_close(c);
-        finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_TIMEOUT));
-        return c->final_status;
+        st = D_ERR(TMA_C_TIMEOUT);
+        goto failed;
     }
     st = mqtt_client_process(&c->mqtt);
     if (st < 0) {
-        dps_client_close(c);
-        finish(c, DPS_PHASE_FAILED, st);
-        return st;
+        goto failed;
     }
+    st = TMA_OK;
     if (c->phase == DPS_PHASE_CONNECTING && mqtt_client_state(&c->mqtt) == MQTT_STATE_CONNECTED) {
         struct mqtt_subscription sub;
         sub.filter.ptr = (const uint8_t *)DPS_RES_FILTER;
@@ -286,32 +274,23 @@ tma_status dps_client_step(struct dps_client *c)
         if (st == TMA_OK || st == TMA_WANT_WRITE) {
             st = send_request(c);
         }
-        if (st != TMA_OK) {
-            dps_client_close(c);
-            finish(c, DPS_PHASE_FAILED, st);
-            return st;
-        }
-    } else if (c->phase == DPS_PHASE_WAIT_RETRY && now >= c->wait_until_ms) {
+    } else if ((c->phase == DPS_PHASE_WAIT_RETRY && now >= c->wait_until_ms) ||
+               (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS)) {
+        /* Retry time, or a QoS 0 request or reply got lost: ask again. */
         st = send_request(c);
-        if (st != TMA_OK) {
-            dps_client_close(c);
-            finish(c, DPS_PHASE_FAILED, st);
-            return st;
-        }
-    } else if (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS) {
-        /* A QoS 0 request or reply got lost: ask again. */
-        st = send_request(c);
-        if (st != TMA_OK) {
-            dps_client_close(c);
-            finish(c, DPS_PHASE_FAILED, st);
-            return st;
-        }
+    }
+    if (st != TMA_OK) {
+        goto failed;
     }
     if (c->phase == DPS_PHASE_DONE || c->phase == DPS_PHASE_FAILED) {
         dps_client_close(c);
         return c->final_status;
     }
     return TMA_IN_PROGRESS;
+failed:
+    dps_client_close(c);
+    finish(c, DPS_PHASE_FAILED, st);
+    return st;
 }
 
 const struct dps_client_result *dps_client_result(const struct dps_client *c)

@@ -360,11 +360,29 @@ tma_status iothub_json_skip(struct iothub_json_reader *r, const struct iothub_js
     }
 }
 
+/* Four hex digits at p (validated or not): the value, or -1. */
+static int32_t hex4(const uint8_t *p)
+{
+    int32_t v = 0;
+    size_t k;
+    for (k = 0u; k < 4u; k++) {
+        int h = hexval(p[k]);
+        if (h < 0) {
+            return -1;
+        }
+        v = v << 4 | h;
+    }
+    return v;
+}
+
 /* Decode one (possibly escaped) character at *i of a validated string body
  * into UTF-8; returns its byte count (1..4) or 0 on a bad surrogate/NUL. */
 static size_t unescape_one(const uint8_t *p, size_t n, size_t *i, uint8_t out[4])
 {
-    uint32_t cp;
+    static const char simple[] = "b\bf\fn\nr\rt\t";
+    int32_t cp, lo;
+    size_t k, len;
+    uint8_t e;
     if (p[*i] != '\\') {
         out[0] = p[*i];
         (*i)++;
@@ -373,63 +391,47 @@ static size_t unescape_one(const uint8_t *p, size_t n, size_t *i, uint8_t out[4]
     if (*i + 1u >= n) {
         return 0u;
     }
-    switch (p[*i + 1u]) {
-    case 'b': out[0] = '\b'; *i += 2u; return 1u;
-    case 'f': out[0] = '\f'; *i += 2u; return 1u;
-    case 'n': out[0] = '\n'; *i += 2u; return 1u;
-    case 'r': out[0] = '\r'; *i += 2u; return 1u;
-    case 't': out[0] = '\t'; *i += 2u; return 1u;
-    case 'u': break;
-    default: out[0] = p[*i + 1u]; *i += 2u; return 1u;
+    e = p[*i + 1u];
+    if (e != 'u') {
+        out[0] = e; /* '"', '\\', '/' stand for themselves */
+        for (k = 0u; k < sizeof(simple) - 1u; k += 2u) {
+            if ((uint8_t)simple[k] == e) {
+                out[0] = (uint8_t)simple[k + 1u];
+            }
+        }
+        *i += 2u;
+        return 1u;
     }
     if (*i + 6u > n) {
         return 0u;
     }
-    cp = (uint32_t)hexval(p[*i + 2u]) << 12 | (uint32_t)hexval(p[*i + 3u]) << 8 |
-         (uint32_t)hexval(p[*i + 4u]) << 4 | (uint32_t)hexval(p[*i + 5u]);
+    cp = hex4(p + *i + 2u);
     *i += 6u;
-    if (cp == 0u || (cp >= 0xDC00u && cp <= 0xDFFFu)) {
+    if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) {
         return 0u;
     }
-    if (cp >= 0xD800u && cp <= 0xDBFFu) {
-        uint32_t lo;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
         if (*i + 6u > n || p[*i] != '\\' || p[*i + 1u] != 'u') {
             return 0u;
         }
-        {
-            int a = hexval(p[*i + 2u]), b = hexval(p[*i + 3u]), c = hexval(p[*i + 4u]),
-                d = hexval(p[*i + 5u]);
-            if (a < 0 || b < 0 || c < 0 || d < 0) {
-                return 0u;
-            }
-            lo = (uint32_t)a << 12 | (uint32_t)b << 8 | (uint32_t)c << 4 | (uint32_t)d;
-        }
-        if (lo < 0xDC00u || lo > 0xDFFFu) {
+        lo = hex4(p + *i + 2u);
+        if (lo < 0xDC00 || lo > 0xDFFF) {
             return 0u;
         }
         *i += 6u;
-        cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    if (cp < 0x80u) {
+    if (cp < 0x80) {
         out[0] = (uint8_t)cp;
         return 1u;
     }
-    if (cp < 0x800u) {
-        out[0] = (uint8_t)(0xC0u | (cp >> 6));
-        out[1] = (uint8_t)(0x80u | (cp & 0x3Fu));
-        return 2u;
+    len = cp < 0x800 ? 2u : cp < 0x10000 ? 3u : 4u;
+    for (k = len - 1u; k > 0u; k--) {
+        out[k] = (uint8_t)(0x80 | (cp & 0x3F));
+        cp >>= 6;
     }
-    if (cp < 0x10000u) {
-        out[0] = (uint8_t)(0xE0u | (cp >> 12));
-        out[1] = (uint8_t)(0x80u | ((cp >> 6) & 0x3Fu));
-        out[2] = (uint8_t)(0x80u | (cp & 0x3Fu));
-        return 3u;
-    }
-    out[0] = (uint8_t)(0xF0u | (cp >> 18));
-    out[1] = (uint8_t)(0x80u | ((cp >> 12) & 0x3Fu));
-    out[2] = (uint8_t)(0x80u | ((cp >> 6) & 0x3Fu));
-    out[3] = (uint8_t)(0x80u | (cp & 0x3Fu));
-    return 4u;
+    out[0] = (uint8_t)((0xF00u >> len) | (uint32_t)cp); /* C0, E0, F0 */
+    return len;
 }
 
 bool iothub_json_token_eq(const struct iothub_json_token *tok, const char *s)

@@ -262,6 +262,7 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
     struct mqtt_inflight *s;
     uint8_t kind;
     uint32_t tag;
+    size_t i;
     tma_status st;
 
     sa.codes.ptr = NULL;
@@ -289,7 +290,12 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
         return TMA_OK;
     }
     c->last_ack_id = sa.packet_id;
-    c->last_ack_refused = sa.codes.len != 0 && memchr(sa.codes.ptr, MQTT_SUBACK_FAILURE, sa.codes.len) != NULL;
+    c->last_ack_refused = false;
+    for (i = 0; i < sa.codes.len; i++) {
+        if (sa.codes.ptr[i] == MQTT_SUBACK_FAILURE) {
+            c->last_ack_refused = true;
+        }
+    }
     if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
         if (c->cfg.cb.on_suback != NULL) {
             c->cfg.cb.on_suback(c->cfg.cb.user, sa.packet_id, sa.codes.ptr, sa.codes.len);
