@@ -268,16 +268,10 @@ int cmd_personalize(int argc, char **argv)
             goto out;
         }
     }
-    {
-        uint8_t md[64];
-        size_t ml = 0;
-        struct trustm_md m;
-        if (trustm_read_metadata(&d.chip, d.protect, slot, md, sizeof(md), &ml) == TMA_OK &&
-            trustm_md_decode(md, ml, &m) == TMA_OK && (m.present & TRUSTM_MDF_LCSO) &&
-            m.lcso >= TRUSTM_LCS_OPERATIONAL) {
-            fail("personalize: key slot 0x%04X is locked; nothing changed", slot);
-            goto out;
-        }
+    if (obj_locked(&d, slot, &locked) != 0) goto out;
+    if (locked) {
+        fail("personalize: key slot 0x%04X is locked; nothing changed", slot);
+        goto out;
     }
 
     /* 2. Key on the chip, CSR signed by it (checked), certificate from the CA. */

@@ -218,8 +218,12 @@ int obj_locked(struct dev *d, uint16_t oid, bool *locked)
     tma_status st = trustm_read_metadata(&d->chip, d->protect, oid, md, sizeof(md), &n);
     if (st != TMA_OK) return fail_st(st, "cannot read the metadata of 0x%04X", oid);
     if (trustm_md_decode(md, n, &m) != TMA_OK) return fail("metadata of 0x%04X does not decode", oid);
-    *locked = (m.present & TRUSTM_MDF_LCSO) && m.lcso >= TRUSTM_LCS_OPERATIONAL &&
-              !(m.change.ptr != NULL && m.change.len == 1 && m.change.ptr[0] == 0x00);
+    /* Not writable: operational with a change condition other than ALW
+     * (nearly all are 'LcsO < op'), or a change condition that is NEV
+     * (absent means NEV, spec 8.1), e.g. the factory objects 0xE0E0/0xE0F0. */
+    *locked = ((m.present & TRUSTM_MDF_LCSO) && m.lcso >= TRUSTM_LCS_OPERATIONAL &&
+               !(m.change.ptr != NULL && m.change.len == 1 && m.change.ptr[0] == 0x00)) ||
+              m.change.ptr == NULL || (m.change.len == 1 && m.change.ptr[0] == 0xFF);
     return 0;
 }
 
@@ -268,7 +272,7 @@ int write_object(struct dev *d, uint16_t oid, const uint8_t *obj, size_t len,
                     len, oid, max_size);
     }
     if (locked) {
-        return fail("object 0x%04X is locked (life cycle operational); nothing written", oid);
+        return fail("object 0x%04X is locked (operational, or change condition NEV); nothing written", oid);
     }
     old = malloc(max_size + 1);
     if (old == NULL) return fail("out of memory");

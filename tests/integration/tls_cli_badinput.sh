@@ -80,6 +80,14 @@ snap 0xE0E3 > before.e3
 expect_fail "0xE0E3 is locked" "${C[@]}" cert write --oid 0xE0E3 ca.pem
 expect_fail "locked" "${C[@]}" personalize --device-id dev-z --ca-cert ca.pem --ca-key ca.key --cert-oid 0xE0E3
 snap 0xE0E3 > after; cmp -s after before.e3 || fail "locked object changed"
+step "factory objects (change NEV) are refused before a key is generated"
+snap 0xE0E0 > before.e0
+expect_fail "0xE0E0 is locked; nothing changed" "${C[@]}" personalize --device-id dev-f \
+  --ca-cert ca.pem --ca-key ca.key --cert-oid 0xE0E0
+expect_fail "key slot 0xE0F0 is locked" "${C[@]}" personalize --device-id dev-f \
+  --ca-cert ca.pem --ca-key ca.key --slot 0xE0F0 --cert-oid 0xE0E2
+expect_fail "change condition NEV" "${C[@]}" cert write --oid 0xE0E0 ca.pem
+snap 0xE0E0 > after; cmp -s after before.e0 || fail "factory certificate changed"
 key_unchanged
 unchanged
 
