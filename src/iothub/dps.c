@@ -1,6 +1,7 @@
 /* DPS over MQTT: pure functions (spec 6). */
 #include "iothub/dps.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "iothub/json.h"
@@ -141,66 +142,53 @@ tma_status dps_parse_response_topic(struct tma_span topic, struct dps_response_t
     return TMA_OK;
 }
 
+/* Names of enum dps_status from DPS_STATUS_UNASSIGNED on, in enum order. */
+static const char *const status_names[] = {"unassigned", "assigning", "assigned", "failed",
+                                           "disabled"};
+
 static enum dps_status status_of(const struct iothub_json_token *t)
 {
-    if (t->kind != IOTHUB_JSON_STRING) {
-        return DPS_STATUS_UNKNOWN;
-    }
-    if (iothub_json_token_eq(t, "unassigned")) {
-        return DPS_STATUS_UNASSIGNED;
-    }
-    if (iothub_json_token_eq(t, "assigning")) {
-        return DPS_STATUS_ASSIGNING;
-    }
-    if (iothub_json_token_eq(t, "assigned")) {
-        return DPS_STATUS_ASSIGNED;
-    }
-    if (iothub_json_token_eq(t, "failed")) {
-        return DPS_STATUS_FAILED;
-    }
-    if (iothub_json_token_eq(t, "disabled")) {
-        return DPS_STATUS_DISABLED;
+    size_t i;
+    for (i = 0u; i < sizeof(status_names) / sizeof(status_names[0]); i++) {
+        if (iothub_json_token_eq(t, status_names[i])) {
+            return (enum dps_status)(DPS_STATUS_UNASSIGNED + i);
+        }
     }
     return DPS_STATUS_UNKNOWN;
 }
 
-static tma_status want_string(struct iothub_json_reader *r, struct tma_span *dst)
-{
-    struct iothub_json_token v;
-    tma_status st = iothub_json_next(r, &v);
-    if (st != TMA_OK) {
-        return st;
-    }
-    if (v.kind == IOTHUB_JSON_NULL) {
-        return TMA_OK;
-    }
-    if (v.kind != IOTHUB_JSON_STRING) {
-        return D_MAL;
-    }
-    *dst = v.text;
-    return TMA_OK;
-}
+/* The members we read, for the top level (IN_TOP) and registrationState
+ * (IN_STATE). Strings may be null (left empty). */
+enum { IN_TOP = 1, IN_STATE = 2 };
+enum { F_STRING, F_STATUS, F_INT, F_STATE };
+struct dps_field {
+    const char *name;
+    uint8_t in;
+    uint8_t kind;
+    uint8_t off; /* offsetof(struct dps_response, member) for F_STRING, F_STATUS */
+};
+#define OFF(m) ((uint8_t)offsetof(struct dps_response, m))
+static const struct dps_field fields[] = {
+    {"operationId", IN_TOP, F_STRING, OFF(operation_id)},
+    {"status", IN_TOP, F_STATUS, OFF(status)},
+    {"status", IN_STATE, F_STATUS, OFF(registration_status)},
+    {"errorCode", IN_TOP | IN_STATE, F_INT, 0u},
+    {"message", IN_TOP, F_STRING, OFF(message)},
+    {"registrationState", IN_TOP, F_STATE, 0u},
+    {"assignedHub", IN_STATE, F_STRING, OFF(assigned_hub)},
+    {"deviceId", IN_STATE, F_STRING, OFF(device_id)},
+    {"substatus", IN_STATE, F_STRING, OFF(substatus)},
+    {"errorMessage", IN_STATE, F_STRING, OFF(message)},
+};
 
-static tma_status want_int(struct iothub_json_reader *r, struct dps_response *res)
-{
-    struct iothub_json_token v;
-    tma_status st = iothub_json_next(r, &v);
-    if (st != TMA_OK) {
-        return st;
-    }
-    if (v.kind != IOTHUB_JSON_NUMBER || iothub_json_token_int64(&v, &res->error_code) != TMA_OK) {
-        return D_MAL;
-    }
-    res->has_error_code = true;
-    return TMA_OK;
-}
-
-/* Members of one object; `state` selects the registrationState field set. */
-static tma_status parse_object(struct iothub_json_reader *r, struct dps_response *res, bool state)
+/* Members of one object (the reader is just past its BEGIN_OBJECT). */
+static tma_status parse_object(struct iothub_json_reader *r, struct dps_response *res, uint8_t in)
 {
     struct iothub_json_token t, v;
     tma_status st;
     for (;;) {
+        const struct dps_field *f = NULL;
+        size_t i;
         st = iothub_json_next(r, &t);
         if (st != TMA_OK) {
             return st == IOTHUB_E(TMA_C_NOT_FOUND) ? D_MAL : st;
@@ -208,46 +196,46 @@ static tma_status parse_object(struct iothub_json_reader *r, struct dps_response
         if (t.kind == IOTHUB_JSON_END_OBJECT) {
             return TMA_OK;
         }
-        if (!state && iothub_json_token_eq(&t, "operationId")) {
-            st = want_string(r, &res->operation_id);
-        } else if (iothub_json_token_eq(&t, "status")) {
-            st = iothub_json_next(r, &v);
-            if (st == TMA_OK) {
-                if (v.kind != IOTHUB_JSON_STRING) {
-                    return D_MAL;
-                }
-                if (state) {
-                    res->registration_status = status_of(&v);
-                } else {
-                    res->status = status_of(&v);
-                }
+        for (i = 0u; i < sizeof(fields) / sizeof(fields[0]) && f == NULL; i++) {
+            if ((fields[i].in & in) != 0u && iothub_json_token_eq(&t, fields[i].name)) {
+                f = &fields[i];
             }
-        } else if (iothub_json_token_eq(&t, "errorCode")) {
-            st = want_int(r, res);
-        } else if (!state && iothub_json_token_eq(&t, "message")) {
-            st = want_string(r, &res->message);
-        } else if (!state && iothub_json_token_eq(&t, "registrationState")) {
-            st = iothub_json_next(r, &v);
-            if (st == TMA_OK) {
-                if (v.kind == IOTHUB_JSON_BEGIN_OBJECT) {
-                    st = parse_object(r, res, true);
-                } else if (v.kind != IOTHUB_JSON_NULL) {
-                    return D_MAL;
-                }
-            }
-        } else if (state && iothub_json_token_eq(&t, "assignedHub")) {
-            st = want_string(r, &res->assigned_hub);
-        } else if (state && iothub_json_token_eq(&t, "deviceId")) {
-            st = want_string(r, &res->device_id);
-        } else if (state && iothub_json_token_eq(&t, "substatus")) {
-            st = want_string(r, &res->substatus);
-        } else if (state && iothub_json_token_eq(&t, "errorMessage")) {
-            st = want_string(r, &res->message);
-        } else {
-            st = iothub_json_skip(r, &t);
         }
+        if (f == NULL) {
+            st = iothub_json_skip(r, &t);
+            if (st != TMA_OK) {
+                return st;
+            }
+            continue;
+        }
+        st = iothub_json_next(r, &v);
         if (st != TMA_OK) {
             return st;
+        }
+        if (f->kind == F_STATE) {
+            if (v.kind == IOTHUB_JSON_BEGIN_OBJECT) {
+                st = parse_object(r, res, IN_STATE);
+                if (st != TMA_OK) {
+                    return st;
+                }
+            } else if (v.kind != IOTHUB_JSON_NULL) {
+                return D_MAL;
+            }
+        } else if (f->kind == F_INT) {
+            if (v.kind != IOTHUB_JSON_NUMBER ||
+                iothub_json_token_int64(&v, &res->error_code) != TMA_OK) {
+                return D_MAL;
+            }
+            res->has_error_code = true;
+        } else if (v.kind == IOTHUB_JSON_STRING) {
+            uint8_t *dst = (uint8_t *)res + f->off;
+            if (f->kind == F_STATUS) {
+                *(enum dps_status *)(void *)dst = status_of(&v);
+            } else {
+                *(struct tma_span *)(void *)dst = v.text;
+            }
+        } else if (f->kind == F_STATUS || v.kind != IOTHUB_JSON_NULL) {
+            return D_MAL;
         }
     }
 }
@@ -269,7 +257,7 @@ tma_status dps_parse_response(struct tma_span body, struct dps_response *out_res
     if (st != TMA_OK || t.kind != IOTHUB_JSON_BEGIN_OBJECT) {
         return st == IOTHUB_E(TMA_C_UNSUPPORTED) ? st : D_MAL;
     }
-    st = parse_object(&r, out_res, false);
+    st = parse_object(&r, out_res, IN_TOP);
     if (st != TMA_OK) {
         return st == IOTHUB_E(TMA_C_UNSUPPORTED) ? st : D_MAL;
     }
