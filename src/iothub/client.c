@@ -294,8 +294,17 @@ static tma_status start_connect(struct iothub_client *c)
 
 static tma_status subscribe_all(struct iothub_client *c)
 {
+    /* Fixed filters by subscription flag; C2D's is built (it names the device). */
+    static const struct {
+        uint8_t flag;
+        const char *filter;
+    } fixed[] = {
+        {IOTHUB_SUB_TWIN, IOTHUB_TWIN_RES_FILTER},
+        {IOTHUB_SUB_TWIN, IOTHUB_TWIN_DESIRED_FILTER},
+        {IOTHUB_SUB_METHODS, IOTHUB_METHODS_FILTER},
+    };
     struct mqtt_subscription subs[4];
-    size_t n = 0, len = 0;
+    size_t n = 0, len = 0, i;
     tma_status st;
     if ((c->cfg.subscriptions & IOTHUB_SUB_C2D) != 0u) {
         st = iothub_c2d_filter(&c->cfg.id, c->cfg.cred_buf, c->cfg.cred_cap, &len);
@@ -307,21 +316,13 @@ static tma_status subscribe_all(struct iothub_client *c)
         subs[n].qos = 1;
         n++;
     }
-    if ((c->cfg.subscriptions & IOTHUB_SUB_TWIN) != 0u) {
-        subs[n].filter.ptr = (const uint8_t *)IOTHUB_TWIN_RES_FILTER;
-        subs[n].filter.len = strlen(IOTHUB_TWIN_RES_FILTER);
-        subs[n].qos = 0;
-        n++;
-        subs[n].filter.ptr = (const uint8_t *)IOTHUB_TWIN_DESIRED_FILTER;
-        subs[n].filter.len = strlen(IOTHUB_TWIN_DESIRED_FILTER);
-        subs[n].qos = 0;
-        n++;
-    }
-    if ((c->cfg.subscriptions & IOTHUB_SUB_METHODS) != 0u) {
-        subs[n].filter.ptr = (const uint8_t *)IOTHUB_METHODS_FILTER;
-        subs[n].filter.len = strlen(IOTHUB_METHODS_FILTER);
-        subs[n].qos = 0;
-        n++;
+    for (i = 0u; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if ((c->cfg.subscriptions & fixed[i].flag) != 0u) {
+            subs[n].filter.ptr = (const uint8_t *)fixed[i].filter;
+            subs[n].filter.len = strlen(fixed[i].filter);
+            subs[n].qos = 0;
+            n++;
+        }
     }
     if (n == 0u) {
         return TMA_OK;
@@ -480,21 +481,21 @@ static tma_status publish0(struct iothub_client *c, const char *topic, size_t to
     return mqtt_client_publish(&c->mqtt, &p, 0u, NULL);
 }
 
-tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid)
+/* GET (patch NULL) or reported PATCH: a fresh $rid, QoS 0. */
+static tma_status twin_request(struct iothub_client *c, const struct tma_span *patch,
+                               uint32_t *out_rid)
 {
+    static const struct tma_span empty = {NULL, 0u};
     size_t n = 0;
-    struct tma_span empty = {NULL, 0u};
     tma_status st;
-    if (c == NULL) {
-        return E_BAD;
-    }
     if (c->state != IOTHUB_STATE_CONNECTED) {
         return E_STATE;
     }
     c->rid++;
-    st = iothub_twin_get_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
+    st = patch == NULL ? iothub_twin_get_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n)
+                       : iothub_twin_patch_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
     if (st == TMA_OK) {
-        st = publish0(c, c->cfg.cred_buf, n, empty);
+        st = publish0(c, c->cfg.cred_buf, n, patch == NULL ? empty : *patch);
     }
     if (st == TMA_OK && out_rid != NULL) {
         *out_rid = c->rid;
@@ -502,28 +503,23 @@ tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid)
     return st;
 }
 
+tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid)
+{
+    if (c == NULL) {
+        return E_BAD;
+    }
+    return twin_request(c, NULL, out_rid);
+}
+
 tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span patch, uint32_t *out_rid)
 {
-    size_t n = 0;
-    tma_status st;
     if (c == NULL || (patch.ptr == NULL && patch.len > 0u)) {
         return E_BAD;
     }
     if (iothub_json_validate(patch) != TMA_OK) {
         return IOTHUB_E(TMA_C_MALFORMED);
     }
-    if (c->state != IOTHUB_STATE_CONNECTED) {
-        return E_STATE;
-    }
-    c->rid++;
-    st = iothub_twin_patch_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
-    if (st == TMA_OK) {
-        st = publish0(c, c->cfg.cred_buf, n, patch);
-    }
-    if (st == TMA_OK && out_rid != NULL) {
-        *out_rid = c->rid;
-    }
-    return st;
+    return twin_request(c, &patch, out_rid);
 }
 
 tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span rid, uint16_t status,

@@ -57,14 +57,7 @@ tma_status dps_sas_resource(const char *id_scope, const char *registration_id, c
 
 tma_status dps_register_topic(uint32_t rid, char *out, size_t cap, size_t *out_len)
 {
-    struct wbuf w;
-    if (!out_ok(out, cap, out_len)) {
-        return E_BAD;
-    }
-    wb_init(&w, out, cap);
-    wb_str(&w, "$dps/registrations/PUT/iotdps-register/?$rid=");
-    wb_u32(&w, rid);
-    return wb_finish(&w, out_len);
+    return ih_rid_topic("$dps/registrations/PUT/iotdps-register/?$rid=", rid, out, cap, out_len);
 }
 
 tma_status dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *out, size_t cap,

@@ -628,28 +628,26 @@ tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span to
 
 /* ---- Twin ------------------------------------------------------------------ */
 
-tma_status iothub_twin_get_topic(uint32_t rid, char *out, size_t cap, size_t *out_len)
+tma_status ih_rid_topic(const char *prefix, uint32_t rid, char *out, size_t cap, size_t *out_len)
 {
     struct wbuf w;
     if (!out_ok(out, cap, out_len)) {
         return E_BAD;
     }
     wb_init(&w, out, cap);
-    wb_str(&w, "$iothub/twin/GET/?$rid=");
+    wb_str(&w, prefix);
     wb_u32(&w, rid);
     return wb_finish(&w, out_len);
 }
 
+tma_status iothub_twin_get_topic(uint32_t rid, char *out, size_t cap, size_t *out_len)
+{
+    return ih_rid_topic("$iothub/twin/GET/?$rid=", rid, out, cap, out_len);
+}
+
 tma_status iothub_twin_patch_topic(uint32_t rid, char *out, size_t cap, size_t *out_len)
 {
-    struct wbuf w;
-    if (!out_ok(out, cap, out_len)) {
-        return E_BAD;
-    }
-    wb_init(&w, out, cap);
-    wb_str(&w, "$iothub/twin/PATCH/properties/reported/?$rid=");
-    wb_u32(&w, rid);
-    return wb_finish(&w, out_len);
+    return ih_rid_topic("$iothub/twin/PATCH/properties/reported/?$rid=", rid, out, cap, out_len);
 }
 
 bool ih_parse_u64(struct tma_span s, uint64_t max, uint64_t *out)

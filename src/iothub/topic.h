@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tma/status.h"
 #include "tma/transport.h"
 
 enum ih_seg {
@@ -33,6 +34,9 @@ struct ih_topic {
  */
 bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
                     uint64_t num_max, struct ih_topic *out);
+
+/* "<prefix><rid>" (a request topic ending in "$rid="), NUL-terminated. */
+tma_status ih_rid_topic(const char *prefix, uint32_t rid, char *out, size_t cap, size_t *out_len);
 
 /* Decimal, 1..19 digits, no sign, <= max. */
 bool ih_parse_u64(struct tma_span s, uint64_t max, uint64_t *out);
