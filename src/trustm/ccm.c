@@ -61,15 +61,9 @@ void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen
     b[0] = 0x5E;
     enc(c, b, c->x);
     /* B1: 2-byte AD length 8, the AD, zero padding. */
-    memset(b, 0, 16);
-    b[1] = 8;
-    memcpy(b + 2, ad, 8);
-    {
-        unsigned i;
-        for (i = 0; i < 16; i++) {
-            c->x[i] ^= b[i];
-        }
-    }
+    c->x[1] ^= 8;
+    c->xpos = 2;
+    trustm_ccm_mac(c, ad, 8);
     enc(c, c->x, c->x);
     c->xpos = 0;
 }
@@ -100,21 +94,17 @@ void trustm_ccm_ctr(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_
 
 tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8])
 {
-    uint8_t s0[16];
-    unsigned i;
+    tma_status st;
     if (c->xpos) {
         enc(c, c->x, c->x); /* zero padding of the last block */
-        c->xpos = 0;
     }
-    ctr_block(c, 0, s0);
-    enc(c, s0, s0);
-    for (i = 0; i < 8; i++) {
-        tag[i] = (uint8_t)(c->x[i] ^ s0[i]);
-    }
-    trustm_wipe(s0, sizeof s0);
-    trustm_wipe(c->ks, sizeof c->ks);
-    trustm_wipe(c->x, sizeof c->x);
-    return c->err ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
+    /* tag = MAC ^ S0: key stream of counter block 0 */
+    c->ctr = 0xFFFFFFFFu;
+    c->kpos = 16;
+    trustm_ccm_ctr(c, c->x, tag, 8);
+    st = c->err ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
+    trustm_wipe(c, sizeof *c); /* the context is spent */
+    return st;
 }
 
 tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t key[16],

@@ -48,22 +48,24 @@ tma_status trustm_phys_write(struct trustm *t, uint8_t *buf, size_t len)
     return xfer(t, 0, buf, len, 1);
 }
 
+/* Register read: write the address, STOP, then a separate read (no
+ * repeated start). */
+static tma_status rd(struct trustm *t, uint8_t reg, uint8_t *out, size_t len, int retry)
+{
+    tma_status st = xfer(t, 0, &reg, 1, retry);
+    return st ? st : xfer(t, TRUSTM_I2C_READ, out, len, retry);
+}
+
 tma_status trustm_phys_read_reg(struct trustm *t, uint8_t reg, uint8_t *out, size_t len)
 {
-    /* No repeated start: write the address, STOP, then a separate read. */
-    tma_status st = xfer(t, 0, &reg, 1, 1);
-    return st ? st : xfer(t, TRUSTM_I2C_READ, out, len, 1);
+    return rd(t, reg, out, len, 1);
 }
 
 int32_t trustm_phys_poll(struct trustm *t)
 {
     uint8_t s[4];
-    uint8_t reg = TRUSTM_REG_I2C_STATE;
     uint16_t len;
-    tma_status st = xfer(t, 0, &reg, 1, 0);
-    if (st == TMA_OK) {
-        st = xfer(t, TRUSTM_I2C_READ, s, 4, 0);
-    }
+    tma_status st = rd(t, TRUSTM_REG_I2C_STATE, s, 4, 0);
     if (st == TRUSTM_ST(BUS, NACK)) {
         return 0; /* busy: not ready yet */
     }
@@ -71,7 +73,7 @@ int32_t trustm_phys_poll(struct trustm *t)
         return st;
     }
     len = (uint16_t)((s[2] << 8) | s[3]);
-    if (!(s[0] & 0x40u) || len == 0) {
+    if (!(s[0] & 0x40u)) {
         return 0;
     }
     /* A frame longer than negotiated cannot be valid: read what fits, the
@@ -79,7 +81,7 @@ int32_t trustm_phys_poll(struct trustm *t)
     if (len > t->frame_size) {
         len = t->frame_size;
     }
-    st = trustm_phys_read_reg(t, TRUSTM_REG_DATA, t->rx, len);
+    st = len ? rd(t, TRUSTM_REG_DATA, t->rx, len, 1) : TMA_OK;
     return st ? st : (int32_t)len;
 }
 

@@ -266,6 +266,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
 {
     if (r->mode == TRUSTM_REC_RAW) {
+        out_rsp->out_len = (uint16_t)r->raw_len;
         return TMA_OK;
     }
     if (r->phase == TRUSTM_RP_ALERT) {

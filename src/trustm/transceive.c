@@ -214,30 +214,6 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
     return err ? err : trustm_rec_rx_finish(r, out_rsp);
 }
 
-tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
-                          size_t cap, size_t *out_len)
-{
-    struct trustm_msg_tx m;
-    struct trustm_rec_rx r;
-    struct trustm_rsp rsp;
-    struct tma_span s;
-    unsigned i;
-    tma_status st = TRUSTM_ST(LINK, TIMEOUT);
-
-    s.ptr = msg;
-    s.len = n;
-    for (i = 0; i <= TRUSTM_RESYNC_MAX + 1u; i++) {
-        trustm_msg_tx_init(&m, NULL, 0, &s, 1, n);
-        trustm_rec_rx_init(&r, TRUSTM_REC_RAW, 0, out, cap);
-        st = trustm_exchange(t, &m, &r, 1, trustm_rsp_timeout_ms(t, 0, 0), &rsp);
-        if (st != TRUSTM_RESTART) {
-            break;
-        }
-    }
-    *out_len = r.raw_len;
-    return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
-}
-
 /* Expected busy time of a command: base ms (a byte: b, or for b > 250
  * (b - 250) * 600 - 100, i.e. 251 = 500 ms, 255 = 2,900 ms), plus 4 * (per & 63)
  * us for every byte of the length that per >> 6 names: 1 = InLen, 2 = the
@@ -324,70 +300,43 @@ uint32_t trustm_transceive_bound_ms(const struct trustm *t, uint8_t cmd, uint8_t
     return (TRUSTM_RESYNC_MAX + 2u) * one;
 }
 
-tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma_span *seg,
-                             size_t nseg, uint8_t *out, size_t out_cap, struct trustm_rsp *out_rsp)
+/* internal protect flag: a presentation-layer message (handshake, save,
+ * restore), sent as is; the answer is copied as is */
+#define RAW_MSG 0x40u
+
+/* One message out (SCTR [MSEQ] + the segments, len bytes), the answer into
+ * out. After a RESYNC or a chaining error the whole exchange starts again
+ * (a protected command with a fresh MSEQ, so no nonce is used twice). */
+static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *seg, size_t nseg,
+                      size_t len, uint8_t *out, size_t cap, struct trustm_rsp *out_rsp)
 {
     struct trustm_msg_tx m;
     struct trustm_rec_rx r;
-    uint8_t pre[5] = {0, 0, 0, 0, 0};
-    uint8_t hdr[10];
+    uint8_t pre[5], hdr[10];
     uint8_t level = (uint8_t)(protect & 3u);
-    size_t len = 0, i, npre = 0;
+    size_t i, j, n = 0;
     unsigned k;
+    uint32_t hint = 1;
     tma_status st = TRUSTM_ST(LINK, TIMEOUT);
 
-    if (!t || !seg || !out_rsp || nseg == 0 || nseg > TRUSTM_MAX_SEGMENTS ||
-        (protect & 0x7Cu)) {
-        return TRUSTM_ST(GENERIC, BAD_PARAM);
-    }
+    memset(hdr, 0, sizeof hdr);
     for (i = 0; i < nseg; i++) {
-        size_t j;
-        if (!seg[i].ptr && seg[i].len) {
-            return TRUSTM_ST(GENERIC, BAD_PARAM);
-        }
-        for (j = 0; j < seg[i].len && len + j < sizeof hdr; j++) {
-            hdr[len + j] = seg[i].ptr[j];
-        }
-        len += seg[i].len;
-    }
-    if (len < 4 || len > TRUSTM_APDU_MAX) {
-        return TRUSTM_ST(GENERIC, BAD_PARAM);
-    }
-    for (i = len; i < sizeof hdr; i++) {
-        hdr[i] = 0;
-    }
-    if (t->link != TRUSTM_LINK_OPEN) {
-        return TRUSTM_ST(LINK, STATE);
-    }
-    memset(out_rsp, 0, sizeof *out_rsp);
-    if (!out) {
-        out_cap = 0;
-    }
-#if TRUSTM_CFG_SHIELD
-    if (t->shield == TRUSTM_SHIELD_FAILED) {
-        return TRUSTM_ST(SHIELD, FAILED);
-    }
-    if ((level || (protect & TRUSTM_PROTECT_REHANDSHAKE)) &&
-        (t->shield != TRUSTM_SHIELD_ACTIVE || (protect & TRUSTM_PROTECT_REHANDSHAKE) ||
-         t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
-        st = trustm_shield_handshake(t);
-        if (st) {
-            return st;
+        for (j = 0; j < seg[i].len && n < sizeof hdr; j++) {
+            hdr[n++] = seg[i].ptr[j];
         }
     }
-#else
-    if (protect) {
-        return TRUSTM_ST(SHIELD, UNSUPPORTED);
+    if (!(protect & RAW_MSG)) {
+        hint = trustm_hint_ms(hdr, len, protect);
     }
-#endif
+    pre[0] = (uint8_t)(TRUSTM_SCTR_RECORD | level);
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
-        uint8_t mode = TRUSTM_REC_PLAIN;
-        if (t->prl) {
-            pre[0] = (uint8_t)(TRUSTM_SCTR_RECORD | level);
-            npre = 1;
-            mode = TRUSTM_REC_PRL;
+        uint8_t mode = TRUSTM_REC_RAW;
+        size_t npre = 0;
+        if (!(protect & RAW_MSG)) {
+            mode = t->prl ? TRUSTM_REC_PRL : TRUSTM_REC_PLAIN;
+            npre = t->prl;
         }
-        trustm_rec_rx_init(&r, mode, pre[0], out, out_cap);
+        trustm_rec_rx_init(&r, mode, pre[0], out, cap);
 #if TRUSTM_CFG_SHIELD
         if (level & TRUSTM_PROTECT_CMD) {
             uint32_t s = ++t->sess.mseq; /* fresh sequence number per attempt */
@@ -408,8 +357,7 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
 #else
         trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
 #endif
-        st = trustm_exchange(t, &m, &r, trustm_hint_ms(hdr, len, protect),
-                             trustm_rsp_timeout_ms(t, hdr[0], hdr[1]), out_rsp);
+        st = trustm_exchange(t, &m, &r, hint, trustm_rsp_timeout_ms(t, hdr[0], hdr[1]), out_rsp);
         if (st != TRUSTM_RESTART) {
             break;
         }
@@ -427,6 +375,66 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
     }
 #endif
     return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
+}
+
+tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
+                          size_t cap, size_t *out_len)
+{
+    struct trustm_rsp rsp;
+    struct tma_span s;
+    tma_status st;
+    s.ptr = msg;
+    s.len = n;
+    rsp.out_len = 0;
+    st = run(t, RAW_MSG, &s, 1, n, out, cap, &rsp);
+    *out_len = rsp.out_len;
+    return st;
+}
+
+tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma_span *seg,
+                             size_t nseg, uint8_t *out, size_t out_cap, struct trustm_rsp *out_rsp)
+{
+    size_t len = 0, i;
+    uint8_t level = (uint8_t)(protect & 3u);
+
+    if (!t || !seg || !out_rsp || nseg - 1u >= TRUSTM_MAX_SEGMENTS || (protect & 0x7Cu)) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    for (i = 0; i < nseg; i++) {
+        if (!seg[i].ptr && seg[i].len) {
+            return TRUSTM_ST(GENERIC, BAD_PARAM);
+        }
+        len += seg[i].len;
+    }
+    if (len < 4 || len > TRUSTM_APDU_MAX) {
+        return TRUSTM_ST(GENERIC, BAD_PARAM);
+    }
+    if (t->link != TRUSTM_LINK_OPEN) {
+        return TRUSTM_ST(LINK, STATE);
+    }
+    memset(out_rsp, 0, sizeof *out_rsp);
+    if (!out) {
+        out_cap = 0;
+    }
+#if TRUSTM_CFG_SHIELD
+    if (t->shield == TRUSTM_SHIELD_FAILED) {
+        return TRUSTM_ST(SHIELD, FAILED);
+    }
+    if ((level || (protect & TRUSTM_PROTECT_REHANDSHAKE)) &&
+        (t->shield != TRUSTM_SHIELD_ACTIVE || (protect & TRUSTM_PROTECT_REHANDSHAKE) ||
+         t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
+        tma_status st = trustm_shield_handshake(t);
+        if (st) {
+            return st;
+        }
+    }
+#else
+    if (protect) {
+        return TRUSTM_ST(SHIELD, UNSUPPORTED);
+    }
+    (void)level;
+#endif
+    return run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
 }
 
 /* ---------------- context life cycle ---------------- */
