@@ -5,16 +5,20 @@ set -euo pipefail
 : "${TMA_SOURCE_DIR:?set by ctest}" "${TMA_BUILD_DIR:?set by ctest}" "${LOCALHUB:?}" "${TRUSTM_CLI:?}"
 W=$(mktemp -d /tmp/demo_e2e.XXXXXX)
 D=$W/demo
+export TRUSTM_LOCK_DIR=$W   # the chip port's lock file, out of /tmp
 cleanup() {
   local pid
-  if [ -f "$D/demo.env" ]; then
-    pid=$(sed -n 's/^SIM_PID=//p' "$D/demo.env")
+  # The demo writes its simulator's pid as soon as it runs (sim.pid) and
+  # stops its own services when it fails; with --keep they are ours to stop.
+  if [ -f "$D/sim.pid" ]; then
+    pid=$(cat "$D/sim.pid")
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   fi
   if [ -d "$D/hub" ]; then "$LOCALHUB" --state "$D/hub" stop >/dev/null 2>&1 || true; fi
   rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 fail() {
   echo "FAIL: $*" >&2
   [ -f "$W/demo.out" ] && { echo "--- demo transcript (last 40 lines)" >&2; tail -40 "$W/demo.out" >&2; }
