@@ -46,10 +46,14 @@ static size_t mac_len(uint8_t mode)
                                             : 0u;
 }
 
-static tma_status sym(struct trustm *t, uint8_t protect, uint8_t cmd, uint8_t mode,
-                      uint16_t key_oid, const uint8_t *iv, const uint8_t *in, size_t len,
-                      uint8_t *out, size_t cap, size_t *out_len)
+/* cmd_mode: command code << 8 | mode, so sym() takes the public functions'
+ * arguments in the same places and they reach it with a plain branch. */
+static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint16_t key_oid,
+                      const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out,
+                      size_t cap, size_t *out_len)
 {
+    uint8_t cmd = (uint8_t)(cmd_mode >> 8);
+    uint8_t mode = (uint8_t)cmd_mode;
     size_t done = 0;
     size_t got = 0;
     tma_status st = TMA_OK;
@@ -102,14 +106,14 @@ tma_status trustm_sym_encrypt(struct trustm *t, uint8_t protect, uint8_t mode, u
                               const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out,
                               size_t cap, size_t *out_len)
 {
-    return sym(t, protect, CMD_ENCRYPT_SYM, mode, key_oid, iv, in, len, out, cap, out_len);
+    return sym(t, protect, (CMD_ENCRYPT_SYM << 8) | mode, key_oid, iv, in, len, out, cap, out_len);
 }
 
 tma_status trustm_sym_decrypt(struct trustm *t, uint8_t protect, uint8_t mode, uint16_t key_oid,
                               const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out,
                               size_t cap, size_t *out_len)
 {
-    return sym(t, protect, CMD_DECRYPT_SYM, mode, key_oid, iv, in, len, out, cap, out_len);
+    return sym(t, protect, (CMD_DECRYPT_SYM << 8) | mode, key_oid, iv, in, len, out, cap, out_len);
 }
 
 tma_status trustm_hmac(struct trustm *t, uint8_t protect, uint8_t mode, uint16_t key_oid,
@@ -118,7 +122,8 @@ tma_status trustm_hmac(struct trustm *t, uint8_t protect, uint8_t mode, uint16_t
     if (mac_len(mode) == 0) {
         return BAD_PARAM;
     }
-    return sym(t, protect, CMD_ENCRYPT_SYM, mode, key_oid, NULL, in, len, mac, cap, out_len);
+    return sym(t, protect, (CMD_ENCRYPT_SYM << 8) | mode, key_oid, NULL, in, len, mac, cap,
+               out_len);
 }
 
 tma_status trustm_hmac_verify(struct trustm *t, uint8_t protect, uint8_t mode,
