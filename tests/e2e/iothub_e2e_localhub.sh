@@ -11,10 +11,24 @@ export LOCALHUB_HOME="$W/state"
 export TRUSTM_LOCK_DIR="$W"   # the chip port lock files go away with the test
 PIDS=()
 cleanup() {
-  local p
+  local rc=$? p f
   "$LOCALHUB" stop >/dev/null 2>&1 || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  # Sanitizer reports fail the test even where they come after the last
+  # assertion: the plugin's (logged into the hub state folder by localhub)
+  # and those of the simulator and samples (in their *.out files).
+  for f in "$LOCALHUB_HOME"/asan* "$LOCALHUB_HOME"/ubsan*; do
+    [ -e "$f" ] || continue
+    echo "FAIL: sanitizer report from the broker ($f):" >&2; cat "$f" >&2; rc=1
+  done
+  for f in "$W"/*.out; do
+    [ -f "$f" ] || continue
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+      echo "FAIL: sanitizer report in $f:" >&2; cat "$f" >&2; rc=1
+    fi
+  done
   rm -rf "$W"
+  exit $rc
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$W"/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }; done; exit 1; }
