@@ -37,9 +37,11 @@ start() {
   pid=""
   return 1
 }
-stop() { # SIGTERM, wait
+stop() { # SIGTERM, wait; a clean exit is 0 (ASan/LSan reports at exit make it non-zero)
   [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""
+  local rc
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rc=$?; pid=""
+  check '[ $rc -eq 0 ]' "daemon exit status $rc after SIGTERM: $(tail -5 "$tmp/daemon.err" 2>/dev/null)"
 }
 crash() { # SIGKILL, wait
   [ -n "$pid" ] || return 0
