@@ -13,7 +13,8 @@ mosquitto_pub -h 127.0.0.1 -p $PORT -q 1 -t 'devices/VxDev1/messages/devicebound
 # For another device: must not be delivered
 mosquitto_pub -h 127.0.0.1 -p $PORT -q 1 -t 'devices/Other/messages/devicebound/' -m 'not mine'
 wait_for "$WORK/dev.txt" "C2D 3 body=no props" 10
-kill -TERM $D; wait $D || true
+kill -TERM $D; rc=0; wait $D || rc=$?
+[ $rc -eq 0 ] || { cat "$WORK/dev.txt"; fail "device exit status $rc after SIGTERM (sanitizer report?)"; }
 expect() { grep -qxF -- "$1" "$WORK/dev.txt" || { cat "$WORK/dev.txt"; fail "missing line: $1"; }; }
 expect "C2D 1 body=hello device"
 expect 'PROP $.mid=ee06e90f'

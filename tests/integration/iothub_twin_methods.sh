@@ -22,7 +22,8 @@ mosquitto_pub -h 127.0.0.1 -p $PORT -t '$iothub/twin/PATCH/properties/desired/?$
 mosquitto_pub -h 127.0.0.1 -p $PORT -t '$iothub/methods/POST/reboot/?$rid=42' -m '{"delay":1}'
 wait_for "$WORK/dev.txt" "METHOD_RESPONSE" 10
 wait_for "$WORK/hub.txt" 'methods/res/200' 5
-kill -TERM $D; wait $D || true
+kill -TERM $D; rc=0; wait $D || rc=$?
+[ $rc -eq 0 ] || { cat "$WORK/dev.txt"; fail "device exit status $rc after SIGTERM (sanitizer report?)"; }
 expect() { grep -qxF -- "$1" "$WORK/dev.txt" || { cat "$WORK/dev.txt"; fail "missing line: $1"; }; }
 expect 'TWIN kind=response status=200 rid=1 version=-1 body={"desired":{"interval":10,"$version":3},"reported":{"$version":7}}'
 expect 'TWIN kind=response status=204 rid=2 version=8 body='
