@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "iothub/json.h"
+#include "topic.h"
 #include "wbuf.h"
 
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
@@ -215,7 +216,7 @@ static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *ou
     if (c->cfg.sas_key != NULL) {
         char *res = p + used;
         size_t rlen = 0;
-        uint64_t wall_s = c->cfg.wall.now_ms(c->cfg.wall.ctx) / 1000u;
+        uint64_t wall_s = ih_ms_to_s(c->cfg.wall.now_ms(c->cfg.wall.ctx));
         uint64_t expiry = wall_s + c->cfg.sas_lifetime_s;
         st = iothub_sas_resource(&c->cfg.id, res, cap - used, &rlen);
         if (st != TMA_OK) {

@@ -162,7 +162,7 @@ static tma_status do_connect(struct dps_client *c)
     if (c->cfg.sas_key != NULL) {
         char *res = p + used;
         size_t rlen = 0;
-        uint64_t expiry = c->cfg.wall.now_ms(c->cfg.wall.ctx) / 1000u + c->cfg.sas_lifetime_s;
+        uint64_t expiry = (uint64_t)ih_ms_to_s(c->cfg.wall.now_ms(c->cfg.wall.ctx)) + c->cfg.sas_lifetime_s;
         st = dps_sas_resource(c->cfg.id_scope, c->cfg.registration_id, res, cap - used, &rlen);
         if (st != TMA_OK) {
             return st;

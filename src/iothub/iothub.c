@@ -367,10 +367,32 @@ cleanup:
 
 uint64_t iothub_sas_renew_at(uint64_t issued, uint64_t expiry)
 {
+    uint64_t span = expiry - issued;
     if (expiry <= issued) {
         return issued;
     }
-    return issued + (expiry - issued) / 5u * 4u;
+    /* 32-bit division (no 64-bit helper linked): a token never lives longer
+     * than 2^32 s, so a longer span is treated as that. */
+    if (span > UINT32_MAX) {
+        span = UINT32_MAX;
+    }
+    return issued + (uint64_t)((uint32_t)span / 5u) * 4u;
+}
+
+uint32_t ih_ms_to_s(uint64_t ms)
+{
+    /* Long division by 1000 in two 32-bit steps over 16-bit digits, so no
+     * 64-bit division helper is linked; results beyond 32 bits saturate. */
+    uint32_t hi, q1;
+    if ((ms >> 48) != 0u) {
+        return UINT32_MAX;
+    }
+    hi = (uint32_t)(ms >> 16);
+    q1 = hi / 1000u;
+    if (q1 > 0xFFFFu) {
+        return UINT32_MAX;
+    }
+    return (q1 << 16) + ((hi % 1000u) << 16 | (uint32_t)(ms & 0xFFFFu)) / 1000u;
 }
 
 /* ---- Property bags ------------------------------------------------------ */

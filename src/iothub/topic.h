@@ -38,6 +38,10 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
 /* "<prefix><rid>" (a request topic ending in "$rid="), NUL-terminated. */
 tma_status ih_rid_topic(const char *prefix, uint32_t rid, char *out, size_t cap, size_t *out_len);
 
+/* Milliseconds to whole seconds without a 64-bit division helper;
+ * UINT32_MAX when the seconds do not fit in 32 bits. */
+uint32_t ih_ms_to_s(uint64_t ms);
+
 /* Decimal, 1..19 digits, no sign, <= max. */
 bool ih_parse_u64(struct tma_span s, uint64_t max, uint64_t *out);
 
