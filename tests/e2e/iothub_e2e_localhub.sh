@@ -151,7 +151,8 @@ grep -q 'scheduled' method.out || fail "method payload"
 "$LOCALHUB" twin update --device dev-e2e --desired '{"interval":30}' > /dev/null
 for _ in $(seq 1 50); do grep -q '^desired update, version' twin.out && break; sleep 0.1; done
 grep -q '^desired update, version [0-9]*: {"interval":30' twin.out || fail "desired update"
-wait $P || true
+rc=0; wait $P || rc=$?
+[ $rc -eq 0 ] || fail "twin-methods sample exit status $rc"
 "$LOCALHUB" twin show --device dev-e2e > twin.json
 grep -q '"sample"' twin.json || fail "reported property not in the twin"
 
