@@ -207,9 +207,7 @@ void trustm_md_begin(struct trustm_md_builder *b, uint8_t *buf, size_t cap)
 
 void trustm_md_add(struct trustm_md_builder *b, uint8_t tag, const uint8_t *v, size_t n)
 {
-    size_t pos = 2;
-    uint8_t t;
-    struct tma_span val;
+    size_t pos;
 
     if (b == NULL || b->err != TMA_OK) {
         return;
@@ -218,9 +216,9 @@ void trustm_md_add(struct trustm_md_builder *b, uint8_t tag, const uint8_t *v, s
         b->err = BAD_PARAM;
         return;
     }
-    b->buf[1] = (uint8_t)(b->len - 2);
-    while (trustm_md_next(b->buf, b->len, &pos, &t, &val) == TMA_OK) {
-        if (t == tag) {
+    /* the tags so far (written by this builder; every read stays below len) */
+    for (pos = 2; pos + 1 < b->len; pos += 2u + b->buf[pos + 1]) {
+        if (b->buf[pos] == tag) {
             b->err = BAD_PARAM;
             return;
         }
