@@ -167,41 +167,41 @@ tma_status iothub_base64_encode(const uint8_t *in, size_t len, char *out, size_t
                                 size_t *out_len)
 {
     struct wbuf w;
-    size_t i;
+    size_t i, k;
     if ((in == NULL && len > 0u) || !out_ok(out, cap, out_len)) {
         return E_BAD;
     }
     wb_init(&w, out, cap);
-    for (i = 0u; i + 2u < len; i += 3u) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1u] << 8 | in[i + 2u];
-        wb_putc(&w, b64tab[(v >> 18) & 63u]);
-        wb_putc(&w, b64tab[(v >> 12) & 63u]);
-        wb_putc(&w, b64tab[(v >> 6) & 63u]);
-        wb_putc(&w, b64tab[v & 63u]);
-    }
-    if (len - i == 1u) {
+    for (i = 0u; i < len; i += 3u) {
+        /* 1, 2 or 3 input bytes give 2, 3 or 4 characters, then '=' to 4 */
+        size_t chars = len - i >= 3u ? 4u : len - i + 1u;
         uint32_t v = (uint32_t)in[i] << 16;
-        wb_putc(&w, b64tab[(v >> 18) & 63u]);
-        wb_putc(&w, b64tab[(v >> 12) & 63u]);
-        wb_str(&w, "==");
-    } else if (len - i == 2u) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1u] << 8;
-        wb_putc(&w, b64tab[(v >> 18) & 63u]);
-        wb_putc(&w, b64tab[(v >> 12) & 63u]);
-        wb_putc(&w, b64tab[(v >> 6) & 63u]);
-        wb_putc(&w, '=');
+        if (i + 1u < len) {
+            v |= (uint32_t)in[i + 1u] << 8;
+        }
+        if (i + 2u < len) {
+            v |= in[i + 2u];
+        }
+        for (k = 0u; k < 4u; k++) {
+            wb_putc(&w, k < chars ? b64tab[(v >> (18u - 6u * k)) & 63u] : '=');
+        }
     }
     return wb_finish(&w, out_len);
 }
 
-static int b64v(char c)
+static int b64v(char ch)
 {
-    const char *p;
-    if (c == '\0') {
-        return -1;
+    int c = (unsigned char)ch;
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
     }
-    p = strchr(b64tab, c);
-    return p == NULL ? -1 : (int)(p - b64tab);
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 tma_status iothub_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap,
@@ -297,6 +297,23 @@ static void wipe(void *p, size_t n)
     }
 }
 
+/* "SharedAccessSignature sr=<resource>&sig=<sig>&se=<expiry>[&skn=<name>]",
+ * the resource, signature and key name percent-encoded. */
+static void write_password(struct wbuf *w, const char *resource, const char *sig, size_t sig_len,
+                           uint32_t expiry, const char *key_name)
+{
+    wb_str(w, "SharedAccessSignature sr=");
+    wb_enc(w, resource, strlen(resource));
+    wb_str(w, "&sig=");
+    wb_enc(w, sig, sig_len);
+    wb_str(w, "&se=");
+    wb_u32(w, expiry);
+    if (key_name != NULL) {
+        wb_str(w, "&skn=");
+        wb_enc(w, key_name, strlen(key_name));
+    }
+}
+
 tma_status iothub_sas_password(const char *resource, const char *key_b64, const char *key_name,
                                uint64_t expiry, const struct iothub_hmac_ops *ops, char *out,
                                size_t cap, size_t *out_len)
@@ -321,19 +338,13 @@ tma_status iothub_sas_password(const char *resource, const char *key_b64, const 
      * (always longer) overwrites it afterwards. */
     st = iothub_sas_string_to_sign(resource, expiry, out, cap, &n);
     if (st != TMA_OK) {
-        /* Report the size of the final password instead. */
+        /* Report the size of the final password instead: a signature is
+         * always 44 Base64 characters ending in one '=' (sent as "%3D"). */
         if (st == IOTHUB_E(TMA_C_TOO_SMALL)) {
+            memset(sig, 'A', 43u);
+            sig[43] = '=';
             wb_init(&w, NULL, 0u);
-            wb_str(&w, "SharedAccessSignature sr=");
-            wb_enc(&w, resource, strlen(resource));
-            wb_str(&w, "&sig=");
-            wb_str(&w, "0123456789012345678901234567890123456789012%3D"); /* 44 b64 chars, '=' encoded */
-            wb_str(&w, "&se=");
-            wb_u32(&w, (uint32_t)expiry);
-            if (key_name != NULL) {
-                wb_str(&w, "&skn=");
-                wb_enc(&w, key_name, strlen(key_name));
-            }
+            write_password(&w, resource, sig, 44u, (uint32_t)expiry, key_name);
             *out_len = w.len;
         }
         goto cleanup;
@@ -347,16 +358,7 @@ tma_status iothub_sas_password(const char *resource, const char *key_b64, const 
         goto cleanup;
     }
     wb_init(&w, out, cap);
-    wb_str(&w, "SharedAccessSignature sr=");
-    wb_enc(&w, resource, strlen(resource));
-    wb_str(&w, "&sig=");
-    wb_enc(&w, sig, sig_len);
-    wb_str(&w, "&se=");
-    wb_u32(&w, (uint32_t)expiry);
-    if (key_name != NULL) {
-        wb_str(&w, "&skn=");
-        wb_enc(&w, key_name, strlen(key_name));
-    }
+    write_password(&w, resource, sig, sig_len, (uint32_t)expiry, key_name);
     st = wb_finish(&w, out_len);
 cleanup:
     wipe(key, sizeof(key));
