@@ -363,26 +363,22 @@ static tma_status prl_expect(struct trustm *t, const uint8_t *msg, size_t n, uin
 
 /* Key block = TLS-PRF-SHA256(PBS, "Platform Binding", rnd)[0..40]: 16 master
  * key, 16 slave key, 4 master nonce, 4 slave nonce (spec 4.4). */
-static tma_status key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40])
+tma_status trustm_key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40])
 {
-    /* A(i) || label || seed, with A(0) = label || seed. */
-    uint8_t buf[32 + 16 + 32];
+    /* A(i) || label || seed, with A(0) = label || seed. Steps: A(1) from
+     * A(0), block 1 from A(1) || A(0), A(2) from A(1), block 2 (8 bytes used). */
+    uint8_t buf[32 + 16 + 32], blk[32];
     const struct trustm_crypto_ops *o = t->ops;
     unsigned i;
-    tma_status st;
+    tma_status st = TMA_OK;
     memcpy(buf + 32, label, 16);
     memcpy(buf + 48, rnd, 32);
-    st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, buf + 32, 48, buf); /* A(1) */
-    for (i = 0; st == TMA_OK && i < 2; i++) {
-        uint8_t blk[32];
-        st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, buf, sizeof buf, blk);
-        memcpy(out + 32 * i, blk, i ? 8u : 32u);
-        if (st == TMA_OK && !i) {
-            st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, buf, 32, blk); /* A(2) */
-            memcpy(buf, blk, 32);
-        }
-        trustm_wipe(blk, sizeof blk);
+    for (i = 0; st == TMA_OK && i < 4; i++) {
+        st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, i ? buf : buf + 32,
+                            (i & 1u) ? 80u : i ? 32u : 48u, blk);
+        memcpy((i & 1u) ? out + 16u * (i - 1u) : buf, blk, i == 3 ? 8u : 32u);
     }
+    trustm_wipe(blk, sizeof blk);
     trustm_wipe(buf, sizeof buf);
     return st ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
 }
@@ -415,7 +411,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
         goto out;
     }
     memcpy(rnd, in + 2, 36); /* RND and SSEQ */
-    st = in[1] != 0x01 ? bad : key_block(t, rnd, k);
+    st = in[1] != 0x01 ? bad : trustm_key_block(t, rnd, k);
     if (st == TMA_OK) {
         st = finished(t, rnd, rnd + 32, k, k + 32, msg);
     }
