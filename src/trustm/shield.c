@@ -37,25 +37,32 @@ void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre
 }
 
 #if TRUSTM_CFG_SHIELD
-/* AD = SCTR || SEQ || PVER 01 || plaintext length (spec 4.5). */
-static void make_ad(uint8_t ad[8], uint8_t nonce[8], const uint8_t *sctr_seq,
-                    const uint8_t *nonce_pre, size_t plen)
+/* CCM of a record (spec 4.5): nonce = nonce_pre || SEQ, and (once the
+ * plaintext length is known) AD = SCTR || SEQ || PVER 01 || length. */
+static void rec_nonce(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
+                      const uint8_t *key, const uint8_t nonce_pre[4], const uint8_t ss[5])
 {
-    memcpy(ad, sctr_seq, 5);
+    uint8_t nonce[8];
+    memcpy(nonce, nonce_pre, 4);
+    memcpy(nonce + 4, ss + 1, 4);
+    trustm_ccm_start(c, ops, key, nonce);
+}
+
+static void rec_ad(struct trustm_ccm *c, const uint8_t ss[5], size_t plen)
+{
+    uint8_t ad[8];
+    memcpy(ad, ss, 5);
     ad[5] = 1;
     ad[6] = (uint8_t)(plen >> 8);
     ad[7] = (uint8_t)plen;
-    memcpy(nonce, nonce_pre, 4);
-    memcpy(nonce + 4, sctr_seq + 1, 4);
+    trustm_ccm_mac_start(c, ad, plen);
 }
 
 void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
                            const uint8_t key[16], const uint8_t nonce_pre[4])
 {
-    uint8_t ad[8], nonce[8];
-    make_ad(ad, nonce, m->pre, nonce_pre, m->apdu_len);
-    trustm_ccm_start(&m->ccm, ops, key, nonce);
-    trustm_ccm_mac_start(&m->ccm, ad, m->apdu_len);
+    rec_nonce(&m->ccm, ops, key, nonce_pre, m->pre);
+    rec_ad(&m->ccm, m->pre, m->apdu_len);
     m->prot = 1;
     m->total += 8;
 }
@@ -118,7 +125,7 @@ void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uin
 {
     memset(r, 0, sizeof *r);
     r->mode = mode;
-    r->sctr = sctr;
+    r->ss[0] = sctr;
     r->out = out;
     r->cap = out ? cap : 0;
     r->phase = mode == TRUSTM_REC_PLAIN ? TRUSTM_RP_HDR : TRUSTM_RP_SCTR;
@@ -160,7 +167,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
         case TRUSTM_RP_SCTR:
             if (b == TRUSTM_SCTR_ALERT_FATAL || b == TRUSTM_SCTR_ALERT_INTEGRITY) {
                 r->phase = TRUSTM_RP_ALERT;
-            } else if (b != r->sctr) {
+            } else if (b != r->ss[0]) {
                 return TRUSTM_ST(SHIELD, MALFORMED);
             } else {
                 r->phase = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_SEQ : TRUSTM_RP_HDR;
@@ -207,7 +214,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
             }
             break;
         case TRUSTM_RP_SEQ:
-            f = r->seq;
+            f = r->ss + 1;
             break;
         case TRUSTM_RP_TAG:
             f = r->tag;
@@ -226,15 +233,12 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
         r->cnt = 0;
 #if TRUSTM_CFG_SHIELD
         if (r->phase == TRUSTM_RP_SEQ) {
-            uint32_t s = be32(r->seq);
-            uint8_t nonce[8];
+            uint32_t s = be32(r->ss + 1);
             /* Window (last, last + TRANS_REPEAT], no wrap-around. */
             if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
                 return TRUSTM_ST(SHIELD, INTEGRITY);
             }
-            memcpy(nonce, r->nonce_pre, 4);
-            memcpy(nonce + 4, r->seq, 4);
-            trustm_ccm_start(&r->ccm, r->ccm.ops, r->ccm.key, nonce);
+            rec_nonce(&r->ccm, r->ccm.ops, r->ccm.key, r->nonce_pre, r->ss);
             r->phase = TRUSTM_RP_HDR;
             continue;
         }
@@ -250,11 +254,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
         }
 #if TRUSTM_CFG_SHIELD
         if (r->mode == TRUSTM_REC_PROT) {
-            uint8_t ad[8], nonce[8], ss[5];
-            ss[0] = r->sctr;
-            memcpy(ss + 1, r->seq, 4);
-            make_ad(ad, nonce, ss, r->nonce_pre, 4u + r->out_len);
-            trustm_ccm_mac_start(&r->ccm, ad, 4u + r->out_len);
+            rec_ad(&r->ccm, r->ss, 4u + r->out_len);
             trustm_ccm_mac(&r->ccm, r->hdr, 4);
         }
 #endif
@@ -289,7 +289,7 @@ tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_
             trustm_wipe(r->hdr, 4);
             return st;
         }
-        r->last_seq = be32(r->seq);
+        r->last_seq = be32(r->ss + 1);
     }
 #endif
     out_rsp->sta = r->hdr[0];
@@ -330,19 +330,26 @@ uint8_t trustm_shield_state(const struct trustm *t)
     return t ? t->shield : (uint8_t)TRUSTM_SHIELD_NONE;
 }
 
-/* Finished: SCTR 08 || SEQ || CCM(key, nonce_pre || SEQ, AD, RND || SEQ). */
+/* Finished: SCTR 08 || SEQ || CCM(key, nonce_pre || SEQ, AD, RND || SEQ):
+ * a protected record whose plaintext is RND || SEQ, so the message producer
+ * makes it. */
 static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uint8_t *seq,
                            const uint8_t *key, const uint8_t *nonce_pre, uint8_t msg[49])
 {
-    uint8_t pt[36], ad[8], nonce[8];
+    struct trustm_msg_tx m;
+    struct tma_span pt[2];
+    uint8_t pre[5];
     tma_status st;
-    msg[0] = TRUSTM_SCTR_FINISHED;
-    memcpy(msg + 1, seq, 4);
-    memcpy(pt, rnd, 32);
-    memcpy(pt + 32, seq, 4);
-    make_ad(ad, nonce, msg, nonce_pre, 36);
-    st = trustm_ccm_seal(t->ops, key, nonce, ad, pt, 36, msg + 5);
-    trustm_wipe(pt, sizeof pt);
+    pre[0] = TRUSTM_SCTR_FINISHED;
+    memcpy(pre + 1, seq, 4);
+    pt[0].ptr = rnd;
+    pt[0].len = 32;
+    pt[1].ptr = seq;
+    pt[1].len = 4;
+    trustm_msg_tx_init(&m, pre, 5, pt, 2, 36);
+    trustm_msg_tx_protect(&m, t->ops, key, nonce_pre);
+    st = trustm_msg_tx_read(&m, msg, 49);
+    trustm_wipe(&m.ccm, sizeof m.ccm);
     return st;
 }
 

@@ -188,10 +188,9 @@ enum trustm_rec_phase {
 struct trustm_rec_rx {
     uint8_t mode;  /* enum trustm_rec_mode */
     uint8_t phase; /* enum trustm_rec_phase */
-    uint8_t sctr;  /* expected SCTR echo */
     uint8_t cnt;   /* bytes gathered in the current fixed-size phase */
     uint8_t hdr[4];
-    uint8_t seq[4];
+    uint8_t ss[5]; /* expected SCTR echo, then the record's SEQ */
     uint8_t tag[8];
     uint8_t nonce_pre[4];
     uint32_t last_seq; /* last accepted slave sequence number */
