@@ -39,17 +39,27 @@ static tma_status resync(struct trustm *t)
     return send_ctrl(t, 0xC0);
 }
 
+/* State of one exchange: the link machine, the frame last delivered, the
+ * polling schedule, when our last frame was written. */
+struct drv {
+    struct trustm_lk lk;
+    struct trustm_frame fr;
+    uint32_t deadline;
+    uint32_t step;
+    uint32_t sent;
+};
+
 /* Poll I2C_STATE until a received frame yields one of the actions in want
- * (or a RESYNC), or the deadline passes. The first poll comes after wait ms,
- * then the pauses grow from step, doubling, to at most 64 ms. Every frame is
- * acted on (ACK/NAK sent) as it comes. Returns the actions, 0 when the
+ * (or a RESYNC), or d->deadline passes. The first poll comes after wait ms,
+ * then the pauses grow from d->step, doubling, to at most 64 ms. Every frame
+ * is acted on (ACK/NAK sent) as it comes. Returns the actions, 0 when the
  * deadline passed, or a negative status. */
-static int32_t wait_frame(struct trustm *t, struct trustm_lk *lk, uint32_t wait, uint32_t step,
-                          uint32_t deadline, unsigned want, struct trustm_frame *fr)
+static int32_t wait_frame(struct trustm *t, struct drv *d, uint32_t wait, unsigned want)
 {
+    uint32_t step = d->step;
     for (;;) {
         int32_t r;
-        int32_t left = (int32_t)(deadline - now(t));
+        int32_t left = (int32_t)(d->deadline - now(t));
         if (wait) {
             trustm_delay_ms(t, left <= 0 ? 0u : wait < (uint32_t)left ? wait : (uint32_t)left);
         }
@@ -59,8 +69,8 @@ static int32_t wait_frame(struct trustm *t, struct trustm_lk *lk, uint32_t wait,
         }
         wait = 0;
         if (r > 0) {
-            unsigned a = trustm_link_step(lk, t->rx, (size_t)r, fr);
-            tma_status st = act(t, lk, a);
+            unsigned a = trustm_link_step(&d->lk, t->rx, (size_t)r, &d->fr);
+            tma_status st = act(t, &d->lk, a);
             if (st) {
                 return st;
             }
@@ -73,7 +83,7 @@ static int32_t wait_frame(struct trustm *t, struct trustm_lk *lk, uint32_t wait,
         }
         /* checked after every frame too: a chip that keeps sending useless
          * frames cannot hold us past the deadline */
-        if ((int32_t)(now(t) - deadline) >= 0) {
+        if ((int32_t)(now(t) - d->deadline) >= 0) {
             return 0;
         }
     }
@@ -81,36 +91,37 @@ static int32_t wait_frame(struct trustm *t, struct trustm_lk *lk, uint32_t wait,
 
 /* Send the packet at t->tx + 4 (plen bytes) as the next data frame and wait
  * for its acknowledgement (TRANS_TIMEOUT per attempt, TRANS_REPEAT
- * retransmissions, then RESYNC and restart). *got says whether the ACK came
- * piggy-backed on a data frame (whose packet is then in fr). */
-static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, uint32_t *sent,
-                            unsigned *got, struct trustm_frame *fr)
+ * retransmissions, then RESYNC and restart). Returns the link actions of the
+ * acknowledging frame (TRUSTM_LK_DATA set: the ACK came piggy-backed on a
+ * data frame, whose packet is then in d->fr), TRUSTM_RESTART (negative
+ * never) or an error (< 0). */
+static int32_t link_send(struct trustm *t, struct drv *d, size_t plen, uint32_t first_wait)
 {
-    struct trustm_lk lk;
     unsigned retx = 0;
     size_t len;
 
-    lk.st = TRUSTM_LK_WAIT_ACK;
-    lk.tx_nr = (uint8_t)((t->tx_nr + 1u) & 3u);
-    lk.rx_nr = t->rx_nr;
+    d->lk.st = TRUSTM_LK_WAIT_ACK;
+    d->lk.tx_nr = (uint8_t)((t->tx_nr + 1u) & 3u);
+    d->lk.rx_nr = t->rx_nr;
+    d->step = 1;
     t->tx[0] = TRUSTM_REG_DATA;
-    len = trustm_frame_encode(t->tx + 1, (uint8_t)(lk.tx_nr << 2 | lk.rx_nr), plen);
-    t->tx_nr = lk.tx_nr;
+    len = trustm_frame_encode(t->tx + 1, (uint8_t)(d->lk.tx_nr << 2 | d->lk.rx_nr), plen);
+    t->tx_nr = d->lk.tx_nr;
     for (;;) {
         int32_t a;
         tma_status st = trustm_phys_write(t, t->tx, len + 1);
         if (st) {
             return st;
         }
-        *sent = now(t);
+        d->sent = now(t);
+        d->deadline = d->sent + TRUSTM_TRANS_TIMEOUT_MS;
         if (!first_wait) {
             /* the chip needs a moment to check the frame before it ACKs */
             t->port->delay_us(t->port->ctx, TRUSTM_ACK_WAIT_US);
         }
         /* a short command answers at once, with the ACK piggy-backed: its
          * first poll waits for it (first_wait) */
-        a = wait_frame(t, &lk, first_wait, 1, *sent + TRUSTM_TRANS_TIMEOUT_MS,
-                       TRUSTM_LK_ACKED | TRUSTM_LK_RETX, fr);
+        a = wait_frame(t, d, first_wait, TRUSTM_LK_ACKED | TRUSTM_LK_RETX);
         first_wait = 0;
         if (a < 0) {
             return a;
@@ -119,8 +130,7 @@ static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, 
             return TRUSTM_RESTART;
         }
         if ((unsigned)a & TRUSTM_LK_ACKED) {
-            *got = (unsigned)a & TRUSTM_LK_DATA;
-            return TMA_OK;
+            return a;
         }
         if (++retx > TRUSTM_TRANS_REPEAT) {
             st = resync(t);
@@ -132,13 +142,13 @@ static tma_status link_send(struct trustm *t, size_t plen, uint32_t first_wait, 
 tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,
                            uint32_t hint_ms, uint32_t rsp_ms, struct trustm_rsp *out_rsp)
 {
-    struct trustm_frame fr;
+    struct drv d;
     struct trustm_net_rx nr;
     size_t maxp = (size_t)t->frame_size - 5u; /* PCTR + payload */
     size_t off = 0;
-    unsigned got = 0;
+    int32_t a = 0;
     tma_status st, err = TMA_OK;
-    uint32_t deadline, sent = 0;
+    uint32_t deadline;
 
     do {
         size_t n = m->total - off;
@@ -146,38 +156,37 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             n = maxp - 1u;
         }
         t->tx[4] = trustm_net_pctr(t->prl, off, n, m->total);
-        st = trustm_msg_tx_read(m, t->tx + 5, n);
-        if (st == TMA_OK) {
-            st = link_send(t, n + 1u,
-                           off + n >= m->total && hint_ms < TRUSTM_SHORT_CMD_MS ? hint_ms : 0u,
-                           &sent, &got, &fr);
+        a = trustm_msg_tx_read(m, t->tx + 5, n);
+        if (a == TMA_OK) {
+            a = link_send(t, &d, n + 1u,
+                          off + n >= m->total && hint_ms < TRUSTM_SHORT_CMD_MS ? hint_ms : 0u);
         }
-        if (st) {
-            return st;
+        if (a < 0 || a == TRUSTM_RESTART) {
+            return a;
         }
         off += n;
-        if (got && off < m->total) {
+        if (((unsigned)a & TRUSTM_LK_DATA) && off < m->total) {
             /* The chip answers before the chain is complete: only a chaining
              * error makes sense here; send the whole message again. */
-            return fr.plen == 1 && fr.pkt[0] == TRUSTM_CHAIN_ERROR ? TRUSTM_RESTART
-                                                                   : TRUSTM_ST(NET, MALFORMED);
+            return d.fr.plen == 1 && d.fr.pkt[0] == TRUSTM_CHAIN_ERROR ? TRUSTM_RESTART
+                                                                       : TRUSTM_ST(NET, MALFORMED);
         }
     } while (off < m->total);
 
     memset(&nr, 0, sizeof nr);
     deadline = now(t) + rsp_ms;
     for (;;) {
-        if (!got) {
+        if (!((unsigned)a & TRUSTM_LK_DATA)) {
             /* Next data frame: the first poll at frame sent + the chip's
              * expected busy time, then back off from 1/8 of that (>= 1 ms),
              * doubling, at most 64 ms between polls. */
-            struct trustm_lk lk;
-            int32_t a, w = nr.npkt ? 0 : (int32_t)(sent + hint_ms - now(t));
-            lk.st = TRUSTM_LK_WAIT_DATA;
-            lk.tx_nr = t->tx_nr;
-            lk.rx_nr = t->rx_nr;
-            a = wait_frame(t, &lk, w > 0 ? (uint32_t)w : 0u,
-                           nr.npkt || hint_ms < 8u ? 1u : hint_ms / 8u, deadline, TRUSTM_LK_DATA, &fr);
+            int32_t w = nr.npkt ? 0 : (int32_t)(d.sent + hint_ms - now(t));
+            d.lk.st = TRUSTM_LK_WAIT_DATA;
+            d.lk.tx_nr = t->tx_nr;
+            d.lk.rx_nr = t->rx_nr;
+            d.deadline = deadline;
+            d.step = nr.npkt || hint_ms < 8u ? 1u : hint_ms / 8u;
+            a = wait_frame(t, &d, w > 0 ? (uint32_t)w : 0u, TRUSTM_LK_DATA);
             if (a <= 0) {
                 return a ? a : TRUSTM_ST(LINK, TIMEOUT);
             }
@@ -185,15 +194,15 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
                 return TRUSTM_RESTART;
             }
         }
-        got = 0;
-        st = trustm_net_rx_step(&nr, fr.pkt, fr.plen, maxp);
+        a = 0;
+        st = trustm_net_rx_step(&nr, d.fr.pkt, d.fr.plen, maxp);
         if (st) {
             if (st == TMA_ERR(TMA_LAYER_NET, TRUSTM_E_CHAIN) && nr.npkt == 0) {
                 return TRUSTM_RESTART;
             }
             /* Broken chain from the chip: tell it (PCTR 0x07) and give up. */
             t->tx[4] = TRUSTM_CHAIN_ERROR;
-            (void)link_send(t, 1, 0, &sent, &got, &fr);
+            (void)link_send(t, &d, 1, 0);
             return st;
         }
         /* no message is longer than SCTR + SEQ + 1,557 + tag: a chip that
@@ -205,7 +214,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             err = TRUSTM_ST(NET, MALFORMED);
         }
         if (err == TMA_OK) {
-            err = trustm_rec_rx_feed(r, fr.pkt + 1, fr.plen - 1u);
+            err = trustm_rec_rx_feed(r, d.fr.pkt + 1, d.fr.plen - 1u);
         }
         if (nr.st == TRUSTM_NET_DONE) {
             break; /* a bad record is drained to its end before failing */
