@@ -6,6 +6,11 @@ if(TARGET tma_tls)
 
   add_executable(tls_test_client integration/tls_test_client.c)
   target_link_libraries(tls_test_client PRIVATE tls_soft_signer)
+  if(TARGET tma_port AND EXISTS ${PROJECT_SOURCE_DIR}/port/tcp_posix.c)
+    # --lower-tcp: TLS over the project's TCP transport (port/tcp_posix.c).
+    target_link_libraries(tls_test_client PRIVATE tma_port)
+    target_compile_definitions(tls_test_client PRIVATE TLS_TEST_HAVE_TCP)
+  endif()
 
   tma_add_test(NAME tls_unit_key SOURCES unit/tls_key_test.c
                LIBS tls_soft_signer tma_testlib LABELS unit)

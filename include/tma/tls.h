@@ -158,7 +158,8 @@ int tma_tls_entropy_poll(void *data, unsigned char *output, size_t len, size_t *
 /** @brief Client set-up. Buffers are only read during tma_tls_client_init(). */
 struct tma_tls_client_config {
     const char *host;           /**< server name: SNI and certificate check (required) */
-    const char *port;           /**< TCP port as a string, e.g. "8883" (required) */
+    const char *port;           /**< TCP port as a string, e.g. "8883" (required
+                                     unless lower is given) */
     const char *address;        /**< TCP address to connect to (optional; default
                                      host). The certificate is always checked
                                      against host, never against this. */
@@ -171,6 +172,15 @@ struct tma_tls_client_config {
     uint32_t handshake_timeout_ms; /**< longest wait for one handshake message
                                         (the server, the chip's signature);
                                         0 = max(timeout_ms, 10000) */
+    /** Optional: run TLS over this transport instead of a TCP connection of
+     * its own (lwIP, a modem, a test pipe); port and address are then not
+     * used. The caller connects it before tma_tls_client_connect() and closes
+     * it after tma_tls_client_close(). Its recv should wait up to its own
+     * short timeout and return 0 when nothing came; the client then measures
+     * timeout_ms / handshake_timeout_ms of silence with @p clock. Both must
+     * outlive the client. */
+    const struct tma_transport *lower;
+    const struct tma_clock *clock; /**< required with lower */
 };
 
 /** @brief A TLS client connection. Large; caller-owned; treat as opaque. */
@@ -184,6 +194,8 @@ struct tma_tls_client {
     mbedtls_net_context net;
     mbedtls_ssl_session saved;
     mbedtls_pk_context *own_key;
+    const struct tma_transport *lower;
+    const struct tma_clock *clock;
     char host[256];
     char address[256];
     char port[8];

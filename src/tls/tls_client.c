@@ -50,20 +50,26 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
     size_t host_len;
     size_t port_len;
 
-    if (c == NULL || cfg == NULL || cfg->host == NULL || cfg->port == NULL ||
-        cfg->ca.ptr == NULL || cfg->ca.len == 0u ||
-        (cfg->own_chain.ptr != NULL && cfg->own_key == NULL)) {
+    if (c == NULL || cfg == NULL || cfg->host == NULL ||
+        (cfg->port == NULL && cfg->lower == NULL) || cfg->ca.ptr == NULL || cfg->ca.len == 0u ||
+        (cfg->own_chain.ptr != NULL && cfg->own_key == NULL) ||
+        (cfg->lower != NULL && (cfg->lower->send == NULL || cfg->lower->recv == NULL ||
+                                cfg->clock == NULL || cfg->clock->now_ms == NULL))) {
         return TLS_ERR(TMA_C_BAD_PARAM);
     }
     host_len = strlen(cfg->host);
-    port_len = strlen(cfg->port);
+    port_len = cfg->port != NULL ? strlen(cfg->port) : 1u;
     if (host_len == 0u || host_len >= sizeof(c->host) || port_len == 0u ||
         port_len >= sizeof(c->port)) {
         return TLS_ERR(TMA_C_BAD_PARAM);
     }
     memset(c, 0, sizeof(*c));
     memcpy(c->host, cfg->host, host_len + 1u);
-    memcpy(c->port, cfg->port, port_len + 1u);
+    if (cfg->port != NULL) {
+        memcpy(c->port, cfg->port, port_len + 1u);
+    }
+    c->lower = cfg->lower;
+    c->clock = cfg->clock;
     memcpy(c->address, c->host, host_len + 1u);
     if (cfg->address != NULL) {
         size_t n_addr = strlen(cfg->address);
@@ -173,6 +179,40 @@ static const char *alert_name(uint8_t alert)
     }
 }
 
+/* BIO over a caller's transport (cfg.lower). */
+static int lower_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct tma_tls_client *c = ctx;
+    int32_t n = c->lower->send(c->lower->ctx, buf, len);
+    if (n > 0) {
+        return (int)n;
+    }
+    if (n == 0) {
+        return MBEDTLS_ERR_SSL_WANT_WRITE;
+    }
+    return TMA_STATUS_CODE(n) == TMA_C_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET
+                                              : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int lower_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
+{
+    struct tma_tls_client *c = ctx;
+    uint64_t start = c->clock->now_ms(c->clock->ctx);
+    for (;;) {
+        int32_t n = c->lower->recv(c->lower->ctx, buf, len);
+        if (n > 0) {
+            return (int)n;
+        }
+        if (n < 0) {
+            return TMA_STATUS_CODE(n) == TMA_C_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET
+                                                      : MBEDTLS_ERR_NET_RECV_FAILED;
+        }
+        if (timeout != 0u && c->clock->now_ms(c->clock->ctx) - start >= timeout) {
+            return MBEDTLS_ERR_SSL_TIMEOUT;
+        }
+    }
+}
+
 /* Verification failures, most telling reason first. */
 static tma_status verify_status(struct tma_tls_client *c, uint32_t flags)
 {
@@ -267,7 +307,16 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
     if (c->has_saved && mbedtls_ssl_set_session(&c->ssl, &c->saved) != 0) {
         c->has_saved = false; /* unusable: do a full handshake */
     }
-    ret = mbedtls_net_connect(&c->net, c->address, c->port, MBEDTLS_NET_PROTO_TCP);
+    if (c->lower != NULL) {
+        mbedtls_ssl_set_bio(&c->ssl, c, lower_send, NULL, lower_recv_timeout);
+        ret = 0;
+    } else {
+        ret = mbedtls_net_connect(&c->net, c->address, c->port, MBEDTLS_NET_PROTO_TCP);
+        if (ret == 0) {
+            mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
+                                mbedtls_net_recv_timeout);
+        }
+    }
     if (ret != 0) {
         char msg[96];
         mbedtls_strerror(ret, msg, sizeof(msg));
@@ -276,8 +325,6 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
         mbedtls_net_free(&c->net);
         return TLS_ERR(TMA_TLS_E_CONNECT);
     }
-    mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
-                        mbedtls_net_recv_timeout);
     /* Forget a previous signer failure so it is not blamed for this one. */
     tma_tls_key_reset_status(c->own_key);
     mbedtls_ssl_conf_read_timeout(&c->conf, c->handshake_timeout_ms);

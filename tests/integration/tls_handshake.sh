@@ -102,6 +102,14 @@ grep -q 'Verification: OK' srv.log || fail "server did not verify the client"
 grep -q '1 session cache hits' srv.log || { stop_server; grep -q '1 session cache hits' srv.log || fail "server saw no resumption"; }
 stop_server
 
+echo "1a. the same over the project's own TCP transport (cfg.lower), resumed as well"
+start_server srv.pem srv.key 2
+out=$("$CLIENT" --host localhost --address 127.0.0.1 --port "$PORT" --ca ca.pem --cert dev.pem \
+  --key dev.key --connects 2 --send $'lower\n' --expect rewol --lower-tcp) || fail "lower: $out"
+echo "$out"
+echo "$out" | grep -q '^connect 2: ok resumed=1 signatures=1' || fail "lower transport"
+stop_server
+
 echo "1b. session-id resumption (server without tickets)"
 start_server srv.pem srv.key 2 -no_ticket
 out=$("$CLIENT" --host localhost --port "$PORT" --ca ca.pem --cert dev.pem --key dev.key \

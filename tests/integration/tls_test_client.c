@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Test driver for the TLS binding: a client whose private key operation goes
  * through the delegated pk (software signer standing in for the chip).
  * Prints one line per connection; on failure prints "error: <reason>" and
@@ -6,6 +7,10 @@
 
 #include <mbedtls/x509_csr.h>
 #include <stdio.h>
+#include <time.h>
+#ifdef TLS_TEST_HAVE_TCP
+#include "tma/tcp.h"
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,11 +38,19 @@ static unsigned char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+static uint64_t mono_ms(void *ctx)
+{
+    struct timespec ts;
+    (void)ctx;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: tls_test_client --key FILE [--host H --port P [--address A] --ca FILE "
                     "[--cert FILE] [--signer-key FILE] [--connects N] [--send TEXT --expect TEXT]] "
-                    "[--csr OUT --subject DN] [--fail-signer]\n");
+                    "[--csr OUT --subject DN] [--fail-signer] [--lower-tcp]\n");
 }
 
 int main(int argc, char **argv)
@@ -45,7 +58,12 @@ int main(int argc, char **argv)
     const char *host = NULL, *port = NULL, *address = NULL, *ca_path = NULL, *cert_path = NULL;
     const char *key_path = NULL, *signer_key = NULL, *send = NULL, *expect = NULL;
     const char *csr_out = NULL, *subject = NULL;
-    int connects = 1, fail_signer = 0, rc = 2, i;
+    int connects = 1, fail_signer = 0, lower_tcp = 0, rc = 2, i;
+#ifdef TLS_TEST_HAVE_TCP
+    struct tma_tcp tcp = {-1, 0};
+    struct tma_transport lower;
+    struct tma_clock clk = {NULL, mono_ms};
+#endif
     struct soft_signer soft;
     struct tma_tls_key key;
     mbedtls_pk_context pk;
@@ -60,7 +78,7 @@ int main(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (v == NULL && strcmp(a, "--fail-signer") != 0) {
+        if (v == NULL && strcmp(a, "--fail-signer") != 0 && strcmp(a, "--lower-tcp") != 0) {
             usage();
             return 64;
         }
@@ -77,6 +95,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--csr")) csr_out = v;
         else if (!strcmp(a, "--subject")) subject = v;
         else if (!strcmp(a, "--fail-signer")) { fail_signer = 1; continue; }
+        else if (!strcmp(a, "--lower-tcp")) { lower_tcp = 1; continue; }
         else { usage(); return 64; }
         i++;
     }
@@ -170,6 +189,17 @@ int main(int argc, char **argv)
         cfg.own_key = &pk;
     }
     cfg.timeout_ms = 5000;
+    if (lower_tcp) {
+#ifdef TLS_TEST_HAVE_TCP
+        /* TLS over the project's own TCP transport instead of mbedtls_net. */
+        lower = tma_tcp_transport(&tcp);
+        cfg.lower = &lower;
+        cfg.clock = &clk;
+#else
+        printf("error: built without the TCP transport\n");
+        goto out;
+#endif
+    }
     st = tma_tls_client_init(&client, &cfg);
     if (st != TMA_OK) {
         printf("error: %s [%s]\n", tma_tls_client_error(&client), tma_status_str(st));
@@ -177,6 +207,15 @@ int main(int argc, char **argv)
     }
     client_ready = 1;
     for (i = 1; i <= connects; i++) {
+#ifdef TLS_TEST_HAVE_TCP
+        if (lower_tcp) {
+            st = tma_tcp_connect(&tcp, address != NULL ? address : host, (uint16_t)atoi(port), 5000);
+            if (st != TMA_OK) {
+                printf("error: tcp connect: %s\n", tma_status_str(st));
+                goto out;
+            }
+        }
+#endif
         st = tma_tls_client_connect(&client);
         if (st != TMA_OK) {
             printf("error: %s [%s]\n", tma_tls_client_error(&client), tma_status_str(st));
@@ -210,12 +249,22 @@ int main(int argc, char **argv)
         printf("connect %d: ok resumed=%d signatures=%u hash_len=%zu\n", i,
                tma_tls_client_resumed(&client) ? 1 : 0, key.sign_count, soft.last_hash_len);
         tma_tls_client_close(&client);
+#ifdef TLS_TEST_HAVE_TCP
+        if (lower_tcp) {
+            tma_tcp_close(&tcp);
+        }
+#endif
     }
     rc = 0;
 out:
     if (client_ready) {
         tma_tls_client_deinit(&client);
     }
+#ifdef TLS_TEST_HAVE_TCP
+    if (tcp.fd >= 0) {
+        tma_tcp_close(&tcp);
+    }
+#endif
     mbedtls_pk_free(&pk);
     soft_signer_free(&soft);
     free(ca);

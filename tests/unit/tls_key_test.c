@@ -605,6 +605,64 @@ static void handshake_times_out_on_a_silent_server(void **state)
     free(ca);
 }
 
+/* TLS over a caller's transport: a peer that swallows everything and never
+ * answers; time comes from an injected clock, so the handshake timeout is
+ * checked without waiting. */
+struct silent {
+    size_t sent;
+    uint64_t now;
+    unsigned recvs;
+};
+static int32_t silent_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct silent *p = ctx;
+    (void)buf;
+    p->sent += len;
+    return (int32_t)len;
+}
+static int32_t silent_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    struct silent *p = ctx;
+    (void)buf;
+    (void)len;
+    p->recvs++;
+    p->now += 10; /* each empty poll costs 10 ms of the fake clock */
+    return 0;
+}
+static uint64_t silent_now(void *ctx)
+{
+    return ((struct silent *)ctx)->now;
+}
+
+static void lower_transport_times_out_with_injected_clock(void **state)
+{
+    struct tma_tls_client c;
+    struct tma_tls_client_config cfg;
+    struct silent peer = {0, 0, 0};
+    struct tma_transport lower = {&peer, silent_send, silent_recv};
+    struct tma_clock clk = {&peer, silent_now};
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "device.example";
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    cfg.lower = &lower;
+    /* lower without a clock is refused */
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    cfg.clock = &clk;
+    cfg.handshake_timeout_ms = 500;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+    assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+    assert_true(peer.sent > 40);          /* a ClientHello went out */
+    assert_true(peer.now >= 500 && peer.now <= 520);
+    assert_int_equal(peer.recvs, 50);     /* 500 ms / 10 ms per empty poll */
+    tma_tls_client_close(&c);
+    tma_tls_client_deinit(&c);
+    free(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +681,7 @@ int main(void)
         cmocka_unit_test(client_init_validates_config),
         cmocka_unit_test(client_states_and_connect_failure),
         cmocka_unit_test(handshake_times_out_on_a_silent_server),
+        cmocka_unit_test(lower_transport_times_out_with_injected_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
