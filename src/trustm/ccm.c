@@ -34,7 +34,7 @@ static void enc(struct trustm_ccm *c, const uint8_t in[16], uint8_t out[16])
 /* Counter block A_i: flags (L - 1 = 6), nonce, 7-byte counter. */
 static void ctr_block(const struct trustm_ccm *c, uint32_t i, uint8_t a[16])
 {
-    memset(a, 0, 16);
+    trustm_wipe(a, 16);
     a[0] = 6;
     memcpy(a + 1, c->nonce, 8);
     a[12] = (uint8_t)(i >> 24);
@@ -46,7 +46,7 @@ static void ctr_block(const struct trustm_ccm *c, uint32_t i, uint8_t a[16])
 void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
                       const uint8_t key[16], const uint8_t nonce[8])
 {
-    memset(c, 0, sizeof *c);
+    trustm_wipe(c, sizeof *c);
     c->ops = ops;
     c->key = key;
     memcpy(c->nonce, nonce, 8);

@@ -25,7 +25,7 @@ static void put32(uint8_t *p, uint32_t v)
 void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre,
                         const struct tma_span *seg, size_t nseg, size_t apdu_len)
 {
-    memset(m, 0, sizeof *m);
+    trustm_wipe(m, sizeof *m);
     if (npre) {
         memcpy(m->pre, pre, npre);
     }
@@ -123,7 +123,7 @@ tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
 void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
                         size_t cap)
 {
-    memset(r, 0, sizeof *r);
+    trustm_wipe(r, sizeof *r);
     r->mode = mode;
     r->ss[0] = sctr;
     r->out = out;

@@ -462,7 +462,7 @@ tma_status trustm_init(struct trustm *t, const struct trustm_port *port,
         fs > TRUSTM_FRAME_MAX) {
         return TRUSTM_ST(GENERIC, BAD_PARAM);
     }
-    memset(t, 0, sizeof *t);
+    trustm_wipe(t, sizeof *t);
     t->port = port;
     t->addr = cfg->addr ? cfg->addr : (uint8_t)TRUSTM_DEFAULT_ADDR;
     t->flags = cfg->flags;
