@@ -63,7 +63,6 @@ static struct {
     mosquitto_plugin_id_t *pid;
     sqlite3 *db;
     FILE *telemetry;
-    int tel_dirty;
     char state_dir[2048];
     char hostname[LOCALHUB_HOST_MAX + 1];
     char id_scope[64];
@@ -592,9 +591,11 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
     }
     line = cJSON_PrintUnformatted(rec);
     if (line && g.telemetry) {
+        /* Written through before the PUBACK goes out: an acknowledged message
+         * is visible to monitor-events (and survives a broker crash). */
         fputs(line, g.telemetry);
         fputc('\n', g.telemetry);
-        g.tel_dirty = 1;
+        fflush(g.telemetry);
     }
 out:
     free(line);
@@ -970,10 +971,6 @@ static int on_tick(int event, void *event_data, void *userdata)
     if (now_ms - g.last_tick_ms < TICK_PERIOD_MS) return MOSQ_ERR_SUCCESS;
     g.last_tick_ms = now_ms;
     conn_reap();
-    if (g.tel_dirty && g.telemetry) {
-        fflush(g.telemetry);
-        g.tel_dirty = 0;
-    }
     while (g.kicks) {
         struct kick *k = g.kicks;
         g.kicks = k->next;

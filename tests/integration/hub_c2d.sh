@@ -20,7 +20,9 @@ ok "queued C2D delivered with system and application properties"
 # QoS 1 and redelivery: no PUBACK -> delivered again (DUP) on the next session
 "$L" c2d send --device d1 --data again >/dev/null
 out=$(mqttc d1 $(x509_args d1) --clean 0 noack "expect:again" close)
-echo "$out" | grep -q "^MSG q1 d0 devices/d1/messages/devicebound/.* again$" || fail "not delivered at QoS 1: $out"
+# (DUP may already be set if the previous session was still closing when the
+# message was handed over)
+echo "$out" | grep -q "^MSG q1 d[01] devices/d1/messages/devicebound/.* again$" || fail "not delivered at QoS 1: $out"
 out=$(mqttc d1 $(x509_args d1) --clean 0 "expect:again")
 echo "$out" | grep -q "^MSG q1 d1 .* again$" || fail "not redelivered after missing PUBACK: $out"
 out=$(mqttc d1 $(x509_args d1) --clean 0 sleep:700)
