@@ -52,18 +52,30 @@ int main(void) {
 }
 void _exit(int x); void _exit(int x) { (void)x; for (;;) {} }
 C
-printf '%-8s %-38s %8s %8s %8s\n' "SAS" "features" "text" "net" "own"
-for sas in 0 1; do
+# Compile our sources with the configuration switches of one row.
+build_objs() {
   rm -f "$W"/*.o
   for f in "$SRC"/src/iothub/{wbuf,json,iothub,twin,dps,retry,outbox,client,dps_client}.c; do
-    $CC -DIOTHUB_CFG_SAS=$sas -I"$SRC/src/iothub" -c "$f" -o "$W/ih_$(basename "$f" .c).o"
+    $CC "$@" -I"$SRC/src/iothub" -c "$f" -o "$W/ih_$(basename "$f" .c).o"
   done
   for f in "$SRC"/src/mqtt/{packet,client}.c "$SRC"/src/common/status.c; do
     $CC -c "$f" -o "$W/x_$(basename "$f" .c).o"
   done
-  for feat in "" "-DWITH_HUB" "-DWITH_HUB -DWITH_TWIN" "-DWITH_HUB -DWITH_TWIN -DWITH_DPS"; do
-    $CC -DIOTHUB_CFG_SAS=$sas $feat "$W/app.c" "$W"/ih_*.o "$W"/x_*.o -Wl,--gc-sections \
-      -Wl,-Map="$W/app.map" -specs=nano.specs -specs=nosys.specs -o "$W/app.elf" 2>/dev/null
+}
+printf '%-5s %-50s %8s %8s %8s\n' "SAS" "features" "text" "net" "own"
+for sas in 0 1; do
+  # Rows: app features | library switches | label. The "TWIN_METHODS=0" row is
+  # a telemetry + C2D device built with twin and methods compiled out.
+  for row in "|-DIOTHUB_CFG_TWIN_METHODS=1|(empty application)" \
+             "-DWITH_HUB|-DIOTHUB_CFG_TWIN_METHODS=0|hub: telemetry+C2D (IOTHUB_CFG_TWIN_METHODS=0)" \
+             "-DWITH_HUB|-DIOTHUB_CFG_TWIN_METHODS=1|hub: telemetry+C2D (twin/methods compiled in)" \
+             "-DWITH_HUB -DWITH_TWIN|-DIOTHUB_CFG_TWIN_METHODS=1|hub: telemetry+C2D+twin+methods" \
+             "-DWITH_HUB -DWITH_TWIN -DWITH_DPS|-DIOTHUB_CFG_TWIN_METHODS=1|hub: telemetry+C2D+twin+methods+DPS"; do
+    IFS='|' read -r feat cfgs name <<<"$row"
+    build_objs -DIOTHUB_CFG_SAS=$sas $cfgs
+    # shellcheck disable=SC2086
+    $CC -DIOTHUB_CFG_SAS=$sas $cfgs $feat "$W/app.c" "$W"/ih_*.o "$W"/x_*.o -Wl,--gc-sections \
+      -Wl,-Map="$W/app.map" -specs=nano.specs -specs=nosys.specs -o "$W/app.elf"
     text=$(arm-none-eabi-size "$W/app.elf" | awk 'NR==2 {print $1}')
     [ -n "$feat" ] || base=$text
     # Kept .text/.rodata input sections that come from our objects (ih_*, x_*).
@@ -78,10 +90,6 @@ for sas in 0 1; do
                { p = 0 }
                f != "" { n = split(f, a, "/"); if (a[n] ~ /^(ih|x)_/) t += h(z); f = "" }
                END { print t + 0 }' "$W/app.map")
-    name=${feat:-"(empty application)"}
-    name=${name//-DWITH_HUB/hub: telemetry+C2D}
-    name=${name//-DWITH_TWIN/+twin+methods}
-    name=${name//-DWITH_DPS/+DPS}
-    printf '%-8s %-38s %8s %8s %8s\n' "$sas" "$name" "$text" "$((text - base))" "$own"
+    printf '%-5s %-50s %8s %8s %8s\n' "$sas" "$name" "$text" "$((text - base))" "$own"
   done
 done

@@ -38,6 +38,16 @@ extern "C" {
 #define IOTHUB_CFG_SAS 1
 #endif
 
+/** Set to 0 to compile out device twin and direct methods (a telemetry + C2D
+ *  device): incoming twin/method topics are then not parsed (acknowledged and
+ *  ignored like any unknown topic), a config subscribing IOTHUB_SUB_TWIN or
+ *  IOTHUB_SUB_METHODS gets TMA_C_UNSUPPORTED, and iothub_client_twin_get(),
+ *  iothub_client_twin_patch() and iothub_client_method_respond() are not
+ *  built (a call fails at link time). */
+#ifndef IOTHUB_CFG_TWIN_METHODS
+#define IOTHUB_CFG_TWIN_METHODS 1
+#endif
+
 /** Opens and closes the byte stream to the hub (TCP, TLS, ...). */
 struct iothub_connector {
     void *ctx;

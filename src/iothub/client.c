@@ -43,8 +43,10 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
 {
     struct iothub_client *c = user;
     struct tma_span bag;
+#if IOTHUB_CFG_TWIN_METHODS
     struct iothub_twin_msg tw;
     struct iothub_method_request mr;
+#endif
     const struct iothub_identity *me = &c->cfg.id;
     if (me->module_id == NULL && iothub_c2d_parse(me, msg->topic, &bag) == TMA_OK) {
         c->stats.c2d_received++;
@@ -53,6 +55,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         }
         return TMA_OK;
     }
+#if IOTHUB_CFG_TWIN_METHODS
     if (iothub_twin_parse(msg->topic, &tw) == TMA_OK) {
         if (c->cfg.cb.on_twin != NULL) {
             c->cfg.cb.on_twin(c->cfg.cb.user, &tw, msg->payload);
@@ -65,6 +68,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         }
         return TMA_OK;
     }
+#endif
     /* Not ours or malformed: acknowledge so the hub does not redeliver a
      * message we can never parse (a C2D with a bad bag would otherwise come
      * back forever). */
@@ -119,6 +123,11 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     }
 #if !IOTHUB_CFG_SAS
     if (cfg->sas_key != NULL) {
+        return IOTHUB_E(TMA_C_UNSUPPORTED);
+    }
+#endif
+#if !IOTHUB_CFG_TWIN_METHODS
+    if ((cfg->subscriptions & (IOTHUB_SUB_TWIN | IOTHUB_SUB_METHODS)) != 0u) {
         return IOTHUB_E(TMA_C_UNSUPPORTED);
     }
 #endif
@@ -295,6 +304,7 @@ static tma_status start_connect(struct iothub_client *c)
 
 static tma_status subscribe_all(struct iothub_client *c)
 {
+#if IOTHUB_CFG_TWIN_METHODS
     /* Fixed filters by subscription flag; C2D's is built (it names the device). */
     static const struct {
         uint8_t flag;
@@ -304,8 +314,10 @@ static tma_status subscribe_all(struct iothub_client *c)
         {IOTHUB_SUB_TWIN, IOTHUB_TWIN_DESIRED_FILTER},
         {IOTHUB_SUB_METHODS, IOTHUB_METHODS_FILTER},
     };
+    size_t i;
+#endif
     struct mqtt_subscription subs[4];
-    size_t n = 0, len = 0, i;
+    size_t n = 0, len = 0;
     tma_status st;
     if ((c->cfg.subscriptions & IOTHUB_SUB_C2D) != 0u) {
         st = iothub_c2d_filter(&c->cfg.id, c->cfg.cred_buf, c->cfg.cred_cap, &len);
@@ -317,6 +329,7 @@ static tma_status subscribe_all(struct iothub_client *c)
         subs[n].qos = 1;
         n++;
     }
+#if IOTHUB_CFG_TWIN_METHODS
     for (i = 0u; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         if ((c->cfg.subscriptions & fixed[i].flag) != 0u) {
             subs[n].filter.ptr = (const uint8_t *)fixed[i].filter;
@@ -325,6 +338,7 @@ static tma_status subscribe_all(struct iothub_client *c)
             n++;
         }
     }
+#endif
     if (n == 0u) {
         return TMA_OK;
     }
@@ -470,6 +484,7 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
     return iothub_outbox_push(c->cfg.outbox, c->cfg.cred_buf, payload, len, out_seq);
 }
 
+#if IOTHUB_CFG_TWIN_METHODS
 static tma_status publish0(struct iothub_client *c, const char *topic, size_t topic_len,
                            struct tma_span payload)
 {
@@ -543,6 +558,8 @@ tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span
     }
     return publish0(c, c->cfg.cred_buf, n, payload);
 }
+
+#endif /* IOTHUB_CFG_TWIN_METHODS */
 
 void iothub_client_disconnect(struct iothub_client *c)
 {
