@@ -58,12 +58,25 @@ static void rec_ad(struct trustm_ccm *c, const uint8_t ss[5], size_t plen)
     trustm_ccm_mac_start(c, ad, plen);
 }
 
+/* Protected message bytes: MAC and encrypt k bytes of src into dst; k == 0:
+ * the tag into m->tag. Reached only through m->prot, so an application
+ * that never protects a message links no CCM code. */
+static tma_status tx_prot(struct trustm_msg_tx *m, const uint8_t *src, uint8_t *dst, size_t k)
+{
+    if (!k) {
+        return trustm_ccm_tag(&m->ccm, m->tag);
+    }
+    trustm_ccm_mac(&m->ccm, src, k);
+    trustm_ccm_ctr(&m->ccm, src, dst, k);
+    return TMA_OK;
+}
+
 void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
                            const uint8_t key[16], const uint8_t nonce_pre[4])
 {
     rec_nonce(&m->ccm, ops, key, nonce_pre, m->pre);
     rec_ad(&m->ccm, m->pre, m->apdu_len);
-    m->prot = 1;
+    m->prot = tx_prot;
     m->total += 8;
 }
 #endif
@@ -81,13 +94,9 @@ tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
                 k = n;
             }
             if (k) {
-#if TRUSTM_CFG_SHIELD
-                if (m->prot) {
-                    trustm_ccm_mac(&m->ccm, s->ptr + m->so, k);
-                    trustm_ccm_ctr(&m->ccm, s->ptr + m->so, dst, k);
-                } else
-#endif
-                {
+                if (TRUSTM_CFG_SHIELD && m->prot) {
+                    (void)m->prot(m, s->ptr + m->so, dst, k);
+                } else {
                     memcpy(dst, s->ptr + m->so, k);
                 }
             }
@@ -99,10 +108,9 @@ tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
                 m->so = 0;
             }
         } else {
-#if TRUSTM_CFG_SHIELD
-            if (m->prot && m->pos_tag < 8) {
+            if (TRUSTM_CFG_SHIELD && m->prot && m->pos_tag < 8) {
                 if (m->pos_tag == 0) {
-                    tma_status st = trustm_ccm_tag(&m->ccm, m->tag);
+                    tma_status st = m->prot(m, NULL, NULL, 0);
                     if (st) {
                         return st;
                     }
@@ -111,7 +119,6 @@ tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
                 n--;
                 continue;
             }
-#endif
             return TRUSTM_ST(NET, INTERNAL);
         }
     }
@@ -132,9 +139,57 @@ void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uin
 }
 
 #if TRUSTM_CFG_SHIELD
+/* The steps of a protected record (spec 4.5), reached only through r->prot
+ * (set by trustm_rec_rx_keys), so an application that never protects a
+ * response links none of them. */
+static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, const uint8_t *p, uint8_t *dst,
+                          size_t k)
+{
+    tma_status st = TMA_OK;
+    switch (step) {
+    case TRUSTM_RP_SEQ: { /* SEQ complete */
+        uint32_t s = be32(r->ss + 1);
+        /* Window (last, last + TRANS_REPEAT], no wrap-around. */
+        if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
+            return TRUSTM_ST(SHIELD, INTEGRITY);
+        }
+        rec_nonce(&r->ccm, r->ccm.ops, r->ccm.key, r->nonce_pre, r->ss);
+        break;
+    }
+    case TRUSTM_RP_HDR: /* header complete: CBC-MAC from B0/AD on */
+        rec_ad(&r->ccm, r->ss, 4u + r->out_len);
+        trustm_ccm_mac(&r->ccm, r->hdr, 4);
+        break;
+    case TRUSTM_RP_DATA: /* decrypt k bytes (a header byte too) */
+        trustm_ccm_ctr(&r->ccm, p, dst, k);
+        if (r->phase == TRUSTM_RP_DATA) {
+            trustm_ccm_mac(&r->ccm, dst, k);
+        }
+        break;
+    default: { /* the end: check the tag */
+        uint8_t tag[8];
+        st = trustm_ccm_tag(&r->ccm, tag);
+        if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
+            st = TRUSTM_ST(SHIELD, INTEGRITY);
+        }
+        if (st) {
+            if (r->out_len <= r->cap) {
+                trustm_wipe(r->out, r->out_len);
+            }
+            trustm_wipe(r->hdr, 4);
+        } else {
+            r->last_seq = be32(r->ss + 1);
+        }
+    }
+    }
+    return st;
+}
+
 void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
                         const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t last_seq)
 {
+    r->mode = TRUSTM_REC_PROT;
+    r->prot = rx_prot;
     r->ccm.ops = ops;
     r->ccm.key = key;
     memcpy(r->nonce_pre, nonce_pre, 4);
@@ -190,13 +245,9 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
                     k = sizeof tmp;
                 }
             }
-#if TRUSTM_CFG_SHIELD
-            if (r->mode == TRUSTM_REC_PROT) {
-                trustm_ccm_ctr(&r->ccm, p, dst, k);
-                trustm_ccm_mac(&r->ccm, dst, k);
-            } else
-#endif
-            {
+            if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
+                (void)r->prot(r, TRUSTM_RP_DATA, p, dst, k);
+            } else {
                 memcpy(dst, p, k);
             }
             r->done = (uint16_t)(r->done + k);
@@ -208,11 +259,11 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
             continue;
         }
         case TRUSTM_RP_HDR:
-#if TRUSTM_CFG_SHIELD
-            if (r->mode == TRUSTM_REC_PROT) {
-                trustm_ccm_ctr(&r->ccm, &b, &b, 1);
+            if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
+                (void)r->prot(r, TRUSTM_RP_DATA, &b, &b, 1);
             }
             break;
+#if TRUSTM_CFG_SHIELD
         case TRUSTM_RP_SEQ:
             f = r->ss + 1;
             break;
@@ -233,12 +284,10 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
         r->cnt = 0;
 #if TRUSTM_CFG_SHIELD
         if (r->phase == TRUSTM_RP_SEQ) {
-            uint32_t s = be32(r->ss + 1);
-            /* Window (last, last + TRANS_REPEAT], no wrap-around. */
-            if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
-                return TRUSTM_ST(SHIELD, INTEGRITY);
+            tma_status st = r->prot(r, TRUSTM_RP_SEQ, NULL, NULL, 0);
+            if (st) {
+                return st;
             }
-            rec_nonce(&r->ccm, r->ccm.ops, r->ccm.key, r->nonce_pre, r->ss);
             r->phase = TRUSTM_RP_HDR;
             continue;
         }
@@ -252,12 +301,9 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
         if (r->out_len > TRUSTM_APDU_MAX - 4u) {
             return rec_err(r);
         }
-#if TRUSTM_CFG_SHIELD
-        if (r->mode == TRUSTM_REC_PROT) {
-            rec_ad(&r->ccm, r->ss, 4u + r->out_len);
-            trustm_ccm_mac(&r->ccm, r->hdr, 4);
+        if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
+            (void)r->prot(r, TRUSTM_RP_HDR, NULL, NULL, 0);
         }
-#endif
         r->phase = r->out_len ? TRUSTM_RP_DATA : end;
     }
     return TMA_OK;
@@ -275,23 +321,12 @@ tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_
     if (r->phase != TRUSTM_RP_DONE) {
         return rec_err(r);
     }
-#if TRUSTM_CFG_SHIELD
-    if (r->mode == TRUSTM_REC_PROT) {
-        uint8_t tag[8];
-        tma_status st = trustm_ccm_tag(&r->ccm, tag);
-        if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
-            st = TRUSTM_ST(SHIELD, INTEGRITY);
-        }
+    if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
+        tma_status st = r->prot(r, TRUSTM_RP_DONE, NULL, NULL, 0);
         if (st) {
-            if (r->out_len <= r->cap) {
-                trustm_wipe(r->out, r->out_len);
-            }
-            trustm_wipe(r->hdr, 4);
             return st;
         }
-        r->last_seq = be32(r->ss + 1);
     }
-#endif
     out_rsp->sta = r->hdr[0];
     out_rsp->undef = r->hdr[1];
     out_rsp->out_len = r->out_len;
@@ -311,6 +346,24 @@ void trustm_shield_drop(struct trustm *t, uint8_t state)
     t->shield = state;
 }
 
+/* level 0: handshake; else set up the protection of one exchange: m is the
+ * outgoing message (struct trustm_msg_tx), r the answer's decoder. */
+static tma_status shield_fn(struct trustm *t, uint8_t level, void *m, void *r)
+{
+    if (!level) {
+        return trustm_shield_handshake(t);
+    }
+    if (level & TRUSTM_PROTECT_CMD) {
+        trustm_msg_tx_protect((struct trustm_msg_tx *)m, t->ops, t->sess.keys,
+                              t->sess.keys + 32);
+    }
+    if (level & TRUSTM_PROTECT_RSP) {
+        trustm_rec_rx_keys((struct trustm_rec_rx *)r, t->ops, t->sess.keys + 16,
+                           t->sess.keys + 36, t->sess.sseq);
+    }
+    return TMA_OK;
+}
+
 tma_status trustm_shield_set_secret(struct trustm *t, const struct trustm_crypto_ops *ops,
                                     const uint8_t *secret, size_t len)
 {
@@ -322,6 +375,7 @@ tma_status trustm_shield_set_secret(struct trustm *t, const struct trustm_crypto
     memcpy(t->secret, secret, len);
     t->secret_len = (uint8_t)len;
     t->ops = ops;
+    t->shield_fn = shield_fn;
     return TMA_OK;
 }
 

@@ -154,6 +154,8 @@ void trustm_wipe(void *p, size_t n);
 /* Outgoing message: prefix (PCTR-less: SCTR [SEQ]) + APDU segments
  * (encrypted when protected) + tag. Produced piece by piece. */
 struct trustm_msg_tx {
+    /* protected: MAC and encrypt (k > 0) or make the tag (k == 0) */
+    tma_status (*prot)(struct trustm_msg_tx *m, const uint8_t *src, uint8_t *dst, size_t k);
     const struct tma_span *seg;
     size_t nseg;
     size_t si, so; /* segment index / offset */
@@ -161,7 +163,6 @@ struct trustm_msg_tx {
     size_t apdu_len;
     uint8_t pre[5];
     uint8_t npre, pos_pre;
-    uint8_t prot;
     uint8_t pos_tag;
     uint8_t tag[8];
     struct trustm_ccm ccm;
@@ -186,6 +187,9 @@ enum trustm_rec_phase {
 };
 
 struct trustm_rec_rx {
+    /* TRUSTM_REC_PROT: a step (enum trustm_rec_phase) of the protected record */
+    tma_status (*prot)(struct trustm_rec_rx *r, unsigned step, const uint8_t *p, uint8_t *dst,
+                       size_t k);
     uint8_t mode;  /* enum trustm_rec_mode */
     uint8_t phase; /* enum trustm_rec_phase */
     uint8_t cnt;   /* bytes gathered in the current fixed-size phase */
@@ -204,7 +208,8 @@ struct trustm_rec_rx {
 
 void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
                         size_t cap);
-/* Keys for TRUSTM_REC_PROT: slave key and nonce prefix, last accepted SSEQ. */
+/* Keys for TRUSTM_REC_PROT (sets the mode): slave key and nonce prefix,
+ * last accepted SSEQ. */
 void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
                         const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t last_seq);
 tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n);

@@ -356,12 +356,8 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
             npre = 5;
         }
         trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
-        if (level & TRUSTM_PROTECT_CMD) {
-            trustm_msg_tx_protect(&m, t->ops, t->sess.keys, t->sess.keys + 32);
-        }
-        if (level & TRUSTM_PROTECT_RSP) {
-            r.mode = TRUSTM_REC_PROT;
-            trustm_rec_rx_keys(&r, t->ops, t->sess.keys + 16, t->sess.keys + 36, t->sess.sseq);
+        if (level && t->shield_fn) {
+            (void)t->shield_fn(t, level, &m, &r);
         }
 #else
         trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
@@ -432,7 +428,9 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
     if ((level || (protect & TRUSTM_PROTECT_REHANDSHAKE)) &&
         (t->shield != TRUSTM_SHIELD_ACTIVE || (protect & TRUSTM_PROTECT_REHANDSHAKE) ||
          t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
-        tma_status st = trustm_shield_handshake(t);
+        /* without a secret there is no shielded layer to call */
+        tma_status st = t->shield_fn ? t->shield_fn(t, 0, NULL, NULL)
+                                     : TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET);
         if (st) {
             return st;
         }
