@@ -206,7 +206,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
 {
     /* after the APDU: the tag of a protected record, or the end */
     uint8_t end = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_TAG : TRUSTM_RP_DONE;
-    if (r->mode == TRUSTM_REC_RAW) {
+    if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_RAW) {
         if (n > r->cap - r->raw_len) {
             return TRUSTM_ST(SHIELD, MALFORMED);
         }
@@ -311,7 +311,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
 
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
 {
-    if (r->mode == TRUSTM_REC_RAW) {
+    if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_RAW) {
         out_rsp->out_len = (uint16_t)r->raw_len;
         return TMA_OK;
     }

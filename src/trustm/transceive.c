@@ -334,14 +334,14 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
             hdr[n++] = seg[i].ptr[j];
         }
     }
-    if (!(protect & RAW_MSG)) {
+    if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
         hint = trustm_hint_ms(hdr, len, protect);
     }
     pre[0] = (uint8_t)(TRUSTM_SCTR_RECORD | level);
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
         uint8_t mode = TRUSTM_REC_RAW;
         size_t npre = 0;
-        if (!(protect & RAW_MSG)) {
+        if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
             mode = t->prl ? TRUSTM_REC_PRL : TRUSTM_REC_PLAIN;
             npre = t->prl;
         }
@@ -382,6 +382,7 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
     return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
 }
 
+#if TRUSTM_CFG_SHIELD
 tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
                           size_t cap, size_t *out_len)
 {
@@ -395,6 +396,7 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
     *out_len = rsp.out_len;
     return st;
 }
+#endif
 
 tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma_span *seg,
                              size_t nseg, uint8_t *out, size_t out_cap, struct trustm_rsp *out_rsp)
