@@ -27,5 +27,5 @@ expect 'C2D 2 body={"x":1}'
 expect 'PROP $.mid=raw'
 expect 'PROP iothub-ack=full'
 grep -q "not mine" "$WORK/dev.txt" && fail "received another device's C2D"
-grep -q "c2d=3" "$WORK/dev.txt" || { cat "$WORK/dev.txt"; fail "expected exactly 3 C2D"; }
+grep -q " c2d=3$" "$WORK/dev.txt" || { cat "$WORK/dev.txt"; fail "expected exactly 3 C2D"; }
 echo PASS
