@@ -130,7 +130,7 @@ struct trustm {
     /** internal: the shielded layer's entry (handshake, protection of one
      *  exchange), set with the secret, so that an application that never
      *  sets one links none of the shielded layer */
-    tma_status (*shield_fn)(struct trustm *t, uint8_t level, void *msg, void *rec);
+    tma_status (*shield_fn)(struct trustm *t, uint8_t op, void *xchg);
     uint8_t shield;     /**< enum trustm_shield_state */
     uint8_t secret_len;
     uint8_t secret[TRUSTM_PBS_MAX];

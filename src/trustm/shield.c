@@ -346,20 +346,36 @@ void trustm_shield_drop(struct trustm *t, uint8_t state)
     t->shield = state;
 }
 
-/* level 0: handshake; else set up the protection of one exchange: m is the
- * outgoing message (struct trustm_msg_tx), r the answer's decoder. */
-static tma_status shield_fn(struct trustm *t, uint8_t level, void *m, void *r)
+/* The driver's entry to the shielded layer (ops: stack.h, TRUSTM_SHIELD_DONE). */
+static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
 {
-    if (!level) {
+    struct trustm_xchg *x = (struct trustm_xchg *)xp;
+    if (!op) {
         return trustm_shield_handshake(t);
     }
-    if (level & TRUSTM_PROTECT_CMD) {
-        trustm_msg_tx_protect((struct trustm_msg_tx *)m, t->ops, t->sess.keys,
-                              t->sess.keys + 32);
+    if (op & TRUSTM_SHIELD_DONE) {
+        tma_status st = x->st;
+        trustm_wipe(&x->m.ccm, sizeof x->m.ccm);
+        trustm_wipe(&x->r.ccm, sizeof x->r.ccm);
+        if (x->r.mode == TRUSTM_REC_PROT && (st == TMA_OK || st == TRUSTM_ST(CMD, TOO_SMALL))) {
+            t->sess.sseq = x->r.last_seq;
+        }
+        if (st == TRUSTM_ST(SHIELD, INTEGRITY)) {
+            trustm_shield_drop(t, TRUSTM_SHIELD_FAILED);
+        } else if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT)) {
+            trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+        }
+        return st;
     }
-    if (level & TRUSTM_PROTECT_RSP) {
-        trustm_rec_rx_keys((struct trustm_rec_rx *)r, t->ops, t->sess.keys + 16,
-                           t->sess.keys + 36, t->sess.sseq);
+    if (op & TRUSTM_PROTECT_CMD) {
+        /* SCTR || MSEQ: a fresh sequence number for every attempt */
+        put32(x->m.pre + 1, ++t->sess.mseq);
+        x->m.npre = 5;
+        x->m.total += 4;
+        trustm_msg_tx_protect(&x->m, t->ops, t->sess.keys, t->sess.keys + 32);
+    }
+    if (op & TRUSTM_PROTECT_RSP) {
+        trustm_rec_rx_keys(&x->r, t->ops, t->sess.keys + 16, t->sess.keys + 36, t->sess.sseq);
     }
     return TMA_OK;
 }

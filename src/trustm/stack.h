@@ -224,6 +224,19 @@ void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_o
                            const uint8_t key[16], const uint8_t nonce_pre[4]);
 tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n);
 
+/* One exchange as the driver runs it: what the shielded layer's hook
+ * (t->shield_fn) works on. */
+struct trustm_xchg {
+    struct trustm_msg_tx m;
+    struct trustm_rec_rx r;
+    tma_status st;
+};
+/* t->shield_fn ops: 0 = handshake; a protection level (TRUSTM_PROTECT_CMD
+ * and/or _RSP) = protect this attempt of x (fresh MSEQ, keys); level |
+ * TRUSTM_SHIELD_DONE = the exchange ended with x->st: wipe, update SSEQ,
+ * fail or drop the session; returns the final status. */
+#define TRUSTM_SHIELD_DONE 0x10u
+
 /* ---- driver (transceive.c) ---- */
 /* Send one message and receive the answer into r. */
 tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,

@@ -319,10 +319,10 @@ uint32_t trustm_transceive_bound_ms(const struct trustm *t, uint8_t cmd, uint8_t
 static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *seg, size_t nseg,
                       size_t len, uint8_t *out, size_t cap, struct trustm_rsp *out_rsp)
 {
-    struct trustm_msg_tx m;
-    struct trustm_rec_rx r;
-    uint8_t pre[5], hdr[10];
+    struct trustm_xchg x;
+    uint8_t hdr[10];
     uint8_t level = (uint8_t)(protect & 3u);
+    uint8_t sctr = (uint8_t)(TRUSTM_SCTR_RECORD | level);
     size_t i, j, n = 0;
     unsigned k;
     uint32_t hint = 1;
@@ -337,7 +337,6 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
     if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
         hint = trustm_hint_ms(hdr, len, protect);
     }
-    pre[0] = (uint8_t)(TRUSTM_SCTR_RECORD | level);
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
         uint8_t mode = TRUSTM_REC_RAW;
         size_t npre = 0;
@@ -345,38 +344,23 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
             mode = t->prl ? TRUSTM_REC_PRL : TRUSTM_REC_PLAIN;
             npre = t->prl;
         }
-        trustm_rec_rx_init(&r, mode, pre[0], out, cap);
+        trustm_rec_rx_init(&x.r, mode, sctr, out, cap);
+        trustm_msg_tx_init(&x.m, &sctr, npre, seg, nseg, len);
 #if TRUSTM_CFG_SHIELD
-        if (level & TRUSTM_PROTECT_CMD) {
-            uint32_t s = ++t->sess.mseq; /* fresh sequence number per attempt */
-            pre[1] = (uint8_t)(s >> 24);
-            pre[2] = (uint8_t)(s >> 16);
-            pre[3] = (uint8_t)(s >> 8);
-            pre[4] = (uint8_t)s;
-            npre = 5;
-        }
-        trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
         if (level && t->shield_fn) {
-            (void)t->shield_fn(t, level, &m, &r);
+            (void)t->shield_fn(t, level, &x);
         }
-#else
-        trustm_msg_tx_init(&m, pre, npre, seg, nseg, len);
 #endif
-        st = trustm_exchange(t, &m, &r, hint, trustm_rsp_timeout_ms(t, hdr[0], hdr[1]), out_rsp);
+        st = trustm_exchange(t, &x.m, &x.r, hint, trustm_rsp_timeout_ms(t, hdr[0], hdr[1]),
+                             out_rsp);
         if (st != TRUSTM_RESTART) {
             break;
         }
     }
 #if TRUSTM_CFG_SHIELD
-    trustm_wipe(&m.ccm, sizeof m.ccm);
-    trustm_wipe(&r.ccm, sizeof r.ccm);
-    if (r.mode == TRUSTM_REC_PROT && (st == TMA_OK || st == TRUSTM_ST(CMD, TOO_SMALL))) {
-        t->sess.sseq = r.last_seq;
-    }
-    if (st == TRUSTM_ST(SHIELD, INTEGRITY)) {
-        trustm_shield_drop(t, TRUSTM_SHIELD_FAILED);
-    } else if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT) && level) {
-        trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+    if (level && t->shield_fn) {
+        x.st = st;
+        st = t->shield_fn(t, (uint8_t)(level | TRUSTM_SHIELD_DONE), &x);
     }
 #endif
     return st == TRUSTM_RESTART ? TRUSTM_ST(LINK, TIMEOUT) : st;
@@ -431,7 +415,7 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
         (t->shield != TRUSTM_SHIELD_ACTIVE || (protect & TRUSTM_PROTECT_REHANDSHAKE) ||
          t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
         /* without a secret there is no shielded layer to call */
-        tma_status st = t->shield_fn ? t->shield_fn(t, 0, NULL, NULL)
+        tma_status st = t->shield_fn ? t->shield_fn(t, 0, NULL)
                                      : TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET);
         if (st) {
             return st;
