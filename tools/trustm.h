@@ -76,10 +76,30 @@ void print_hex(const uint8_t *p, size_t n);
 int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max);
 /* Writes atomically (tmp + rename) with mode. Prints the error. */
 int write_file(const char *path, const uint8_t *p, size_t n, int mode);
+/* An output file prepared before anything irreversible happens: open
+ * creates PATH.tmpPID (O_EXCL) so an unwritable directory fails early; with
+ * excl an existing PATH is refused (secrets never replace a file). commit
+ * writes, fsyncs and moves the data to PATH (link(2) when excl, so a file
+ * that appeared meanwhile is not replaced); abort removes the temporary
+ * file. Each prints its error and returns 0 or 1. */
+struct outfile {
+    const char *path;
+    char tmp[4096];
+    int fd;
+    bool excl;
+};
+int outfile_open(struct outfile *f, const char *path, int mode, bool excl);
+int outfile_commit(struct outfile *f, const uint8_t *p, size_t n);
+void outfile_abort(struct outfile *f);
 /* Writes to path, or stdout when path is NULL or "-". */
 int write_out(const char *path, const uint8_t *p, size_t n);
 
 /* ---- certificates ------------------------------------------------------- */
+
+/* An X.509 subject string ("CN=dev-001,O=Example") that mbedTLS parses, with
+ * no empty attribute value and a CN of at most 64 characters. Prints the
+ * error; returns 0 or 1. */
+int check_subject(const char *subject);
 
 /* Certificates from a PEM/DER file or buffer: up to max DER spans
  * (pointing into *store, malloc'd). Returns count, or -1 after printing. */

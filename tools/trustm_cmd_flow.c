@@ -30,7 +30,7 @@
 static int valid_device_id(const char *s)
 {
     size_t n = strlen(s), i;
-    if (n == 0 || n > 128) return 0;
+    if (n == 0 || n > 64) return 0;
     for (i = 0; i < n; i++) {
         if (!isalnum((unsigned char)s[i]) && !strchr("-._:@", s[i])) return 0;
     }
@@ -81,6 +81,9 @@ static int load_ca(struct ca *ca, const char *cert_f, const char *key_f)
     }
     free(buf);
     if (!ca->cert.ca_istrue) return fail("personalize: '%s' is not a CA certificate", cert_f);
+    if (mbedtls_x509_crt_check_key_usage(&ca->cert, MBEDTLS_X509_KU_KEY_CERT_SIGN) != 0) {
+        return fail("personalize: '%s' may not sign certificates (its key usage lacks keyCertSign)", cert_f);
+    }
     if (read_file(key_f, &buf, &len, 1u << 20) != 0) return 1;
     ret = mbedtls_pk_parse_key(&ca->key, buf, len + 1, NULL, 0);
     if (ret != 0) ret = mbedtls_pk_parse_key(&ca->key, buf, len, NULL, 0);
@@ -110,7 +113,7 @@ static void fmt_time(time_t t, char *out)
 }
 
 /* Issues the device certificate for the CSR's key. der/der_len: output. */
-static int issue(struct ca *ca, struct chipkey *k, const char *device_id, unsigned long days,
+static int issue(struct ca *ca, mbedtls_pk_context *subject_key, const char *device_id, unsigned long days,
                  uint8_t *der, size_t cap, size_t *der_len)
 {
     mbedtls_x509write_cert w;
@@ -134,7 +137,7 @@ static int issue(struct ca *ca, struct chipkey *k, const char *device_id, unsign
     fmt_time(now + (time_t)days * 86400, na);
     mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
     mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-    mbedtls_x509write_crt_set_subject_key(&w, &k->pk);
+    mbedtls_x509write_crt_set_subject_key(&w, subject_key);
     mbedtls_x509write_crt_set_issuer_key(&w, &ca->key);
     if (mbedtls_mpi_read_binary(&serial, sbytes, sizeof(sbytes)) != 0 ||
         mbedtls_x509write_crt_set_serial(&w, &serial) != 0 ||
@@ -167,6 +170,88 @@ out:
     return rc;
 }
 
+/* mbedTLS verification flags as words ("the certificate validity has expired; ..."). */
+static void flags_words(uint32_t flags, char *out, size_t cap)
+{
+    char buf[1024], *p, *q;
+    size_t n = 0;
+    out[0] = 0;
+    if (mbedtls_x509_crt_verify_info(buf, sizeof(buf), "", flags) < 0) buf[0] = 0;
+    for (p = buf; *p != 0 && n + 1 < cap; p = q) {
+        q = strchr(p, '\n');
+        if (q == NULL) q = p + strlen(p);
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "; " : "", (int)(q - p), p);
+        if (n >= cap) n = cap - 1;
+        if (*q == '\n') q++;
+    }
+    if (out[0] == 0) snprintf(out, cap, "flags 0x%x", (unsigned)flags);
+}
+
+/* der must be a certificate issued by ca that verifies against it (and, when
+ * key is given, whose public key is key's). Prints the reason as words. */
+static int check_issued(struct ca *ca, const uint8_t *der, size_t der_len, mbedtls_pk_context *key,
+                        const char *what)
+{
+    mbedtls_x509_crt leaf;
+    uint32_t flags = 0;
+    int ret, rc = 1;
+    char words[600];
+    mbedtls_x509_crt_init(&leaf);
+    ret = mbedtls_x509_crt_parse_der(&leaf, der, der_len);
+    if (ret == 0) ret = mbedtls_x509_crt_verify(&leaf, &ca->cert, NULL, NULL, &flags, NULL, NULL);
+    if (ret != 0) {
+        flags_words(flags, words, sizeof(words));
+        fail("personalize: %s: %s", what, words);
+    } else if (key != NULL && tma_tls_key_matches_cert(key, &leaf) != TMA_OK) {
+        fail("personalize: the issued certificate does not carry the chip key");
+    } else {
+        rc = 0;
+    }
+    mbedtls_x509_crt_free(&leaf);
+    return rc;
+}
+
+/* Before the chip is touched: a trial certificate for a throw-away software
+ * key of the same curve, issued and verified exactly as the real one will be
+ * (catches an expired or not-yet-valid CA, a CA without keyCertSign, ...).
+ * Its certificate-object size (plus the few bytes an ECDSA signature and a
+ * serial can differ by) is what the object must hold. */
+#define TRIAL_SLACK 16
+static int trial_issue(struct ca *ca, const struct curve *cv, const char *id, unsigned long days,
+                       bool chain_f, size_t *out_obj_len)
+{
+    mbedtls_pk_context pk;
+    struct rng r;
+    uint8_t der[2048], obj[4096];
+    size_t der_len = 0;
+    struct tma_span chain[2];
+    int rc = 1;
+    if (rng_init(&r) != 0) return 1;
+    mbedtls_pk_init(&pk);
+    if (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
+        mbedtls_ecp_gen_key(cv->grp, mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &r.d) != 0) {
+        fail("personalize: host key generation for the trial certificate failed");
+        goto out;
+    }
+    if (issue(ca, &pk, id, days, der, sizeof(der), &der_len) != 0) goto out;
+    if (check_issued(ca, der, der_len, NULL,
+                     "a certificate from this CA would not verify (trial with a host key; nothing changed)") != 0) goto out;
+    chain[0].ptr = der;
+    chain[0].len = der_len;
+    chain[1].ptr = ca->cert.raw.p;
+    chain[1].len = ca->cert.raw.len;
+    if (build_certobj(false, chain, chain_f ? 2 : 1, obj, sizeof(obj), out_obj_len) != 0) {
+        fail("personalize: the certificate object would exceed %zu bytes", sizeof(obj));
+        goto out;
+    }
+    *out_obj_len += TRIAL_SLACK;
+    rc = 0;
+out:
+    mbedtls_pk_free(&pk);
+    rng_free(&r);
+    return rc;
+}
+
 int cmd_personalize(int argc, char **argv)
 {
     bool help = false, do_bind = false, do_lock = false, azure = false, chain_f = false,
@@ -192,6 +277,9 @@ int cmd_personalize(int argc, char **argv)
     struct tma_span ta = {NULL, 0}, backup = {NULL, 0};
     uint8_t *ta_store = NULL, *backup_store = NULL;
     const uint16_t backup_oid = 0xF1E0;
+    struct outfile of_out, of_csr;
+    bool key_replaced = false, cert_written = false, out_written = false;
+    size_t trial_len = 0;
     struct dev d;
     uint8_t pt[97];
     size_t pl = 0;
@@ -219,10 +307,14 @@ int cmd_personalize(int argc, char **argv)
              "objects and the key slot. Prints what IoT Hub / DPS enrollment needs: the\n"
              "subject and the SHA-1 and SHA-256 thumbprints (--json: one JSON object, no\n"
              "progress lines).\n"
-             "Every input is checked before the chip is touched; if writing fails, objects\n"
-             "already written are restored.\n");
+             "Every input is checked before the chip is touched: the CA (a trial certificate\n"
+             "for a host key is issued and verified first), the object sizes and locks, and\n"
+             "the output files (created first). A key cannot be un-generated: if a chip step\n"
+             "fails after the key generation, objects already written are restored and the\n"
+             "error says what the chip now holds (docs/trustm-cli.md).\n");
     if (id == NULL || !valid_device_id(id)) {
-        return fail("personalize: --device-id is required: 1..128 characters of A-Z a-z 0-9 - . _ : @");
+        return fail("personalize: --device-id is required: 1..64 characters of A-Z a-z 0-9 - . _ : @ "
+                    "(it becomes the X.509 CN, limited to 64 characters)");
     }
     if (ca_cert == NULL || ca_key == NULL) return fail("personalize: --ca-cert and --ca-key are required");
     if (parse_oid(slot_s, &slot) != 0 || !tool_oid_is_ecc_key(slot)) return fail("personalize: --slot must be 0xE0F0..0xE0F3");
@@ -232,10 +324,17 @@ int cmd_personalize(int argc, char **argv)
     if ((cv = curve_by_name(curve_s)) == NULL) return fail("personalize: --curve must be p256 or p384");
     if (ta_file != NULL && azure) return fail("personalize: --trust-anchor and --azure exclude each other");
     if (do_bind && bind_out == NULL) return fail("personalize: --bind needs --binding-out FILE for the host copy of the secret");
+    if (do_bind && access(bind_out, F_OK) == 0) {
+        return fail("personalize: '%s' exists; refusing to overwrite a binding secret", bind_out);
+    }
+    of_out.fd = of_csr.fd = -1;
     if (load_ca(&ca, ca_cert, ca_key) != 0) {
         free_ca(&ca);
         return 1;
     }
+    if (trial_issue(&ca, cv, id, days, chain_f, &trial_len) != 0) goto out_ca;
+    if (out != NULL && outfile_open(&of_out, out, 0644, false) != 0) goto out_ca;
+    if (csr_out != NULL && outfile_open(&of_csr, csr_out, 0644, false) != 0) goto out_ca;
     if (ta_file != NULL || azure) {
         char p[512];
         if (azure && data_file("DigiCert_Global_Root_G2.der", p, sizeof(p)) != 0) goto out_ca;
@@ -251,6 +350,11 @@ int cmd_personalize(int argc, char **argv)
     if (obj_sizes(&d, cert_oid, &max_cert, NULL) != 0 || obj_locked(&d, cert_oid, &locked) != 0) goto out;
     if (locked) {
         fail("personalize: 0x%04X is locked; nothing changed", cert_oid);
+        goto out;
+    }
+    if (trial_len > max_cert) {
+        fail("personalize: the certificate object (about %zu bytes) does not fit 0x%04X (%zu bytes); "
+             "nothing changed", trial_len - TRIAL_SLACK, cert_oid, max_cert);
         goto out;
     }
     if (ta.ptr != NULL) {
@@ -276,29 +380,17 @@ int cmd_personalize(int argc, char **argv)
 
     /* 2. Key on the chip, CSR signed by it (checked), certificate from the CA. */
     say(json, "[1/5] generating a %s key in 0x%04X\n", cv->name, slot);
+    key_replaced = true; /* from here on the old key may be gone */
     if (do_keygen(&d, slot, cv, TRUSTM_KU_AUTH | TRUSTM_KU_SIGN, pt, &pl) != 0) goto out;
     if (chipkey_bind(&k, &d, slot, cv, pt, pl) != 0) goto out;
     key_bound = true;
     say(json, "[2/5] CSR for CN=%s signed by the chip key\n", id);
     snprintf(subj, sizeof(subj), "CN=%s", id);
     if (make_csr(&k, subj, csr, sizeof(csr)) != 0) goto out;
-    if (csr_out != NULL && write_file(csr_out, csr, strlen((char *)csr), 0644) != 0) goto out;
+    if (csr_out != NULL && outfile_commit(&of_csr, csr, strlen((char *)csr)) != 0) goto out;
     say(json, "[3/5] certificate issued by %s\n", ca.subject);
-    if (issue(&ca, &k, id, days, der, sizeof(der), &der_len) != 0) goto out;
-    {
-        mbedtls_x509_crt leaf;
-        uint32_t flags = 0;
-        int ok;
-        mbedtls_x509_crt_init(&leaf);
-        ok = mbedtls_x509_crt_parse_der(&leaf, der, der_len) == 0 &&
-             mbedtls_x509_crt_verify(&leaf, &ca.cert, NULL, NULL, &flags, NULL, NULL) == 0 &&
-             tma_tls_key_matches_cert(&k.pk, &leaf) == TMA_OK;
-        mbedtls_x509_crt_free(&leaf);
-        if (!ok) {
-            fail("personalize: the issued certificate does not verify against the CA (flags 0x%x)", flags);
-            goto out;
-        }
-    }
+    if (issue(&ca, &k.pk, id, days, der, sizeof(der), &der_len) != 0) goto out;
+    if (check_issued(&ca, der, der_len, &k.pk, "the issued certificate does not verify against the CA") != 0) goto out;
     {
         struct tma_span chain[2];
         chain[0].ptr = der;
@@ -307,10 +399,21 @@ int cmd_personalize(int argc, char **argv)
         chain[1].len = ca.cert.raw.len;
         if (build_certobj(false, chain, chain_f ? 2 : 1, obj, sizeof(obj), &obj_len) != 0 ||
             obj_len > max_cert) {
-            fail("personalize: the certificate object (%zu bytes) does not fit 0x%04X (%zu bytes); "
-                 "key generated, nothing written", obj_len, cert_oid, max_cert);
+            fail("personalize: the certificate object (%zu bytes) does not fit 0x%04X (%zu bytes)",
+                 obj_len, cert_oid, max_cert);
             goto out;
         }
+    }
+    /* The certificate file before the objects: if a chip write fails now,
+     * the file holds the certificate of the key that is in the slot. */
+    if (out != NULL) {
+        char pem[4096];
+        if (pem_write("CERTIFICATE", der, der_len, pem, sizeof(pem)) != 0) {
+            fail("personalize: cannot encode the certificate as PEM");
+            goto out;
+        }
+        if (outfile_commit(&of_out, (uint8_t *)pem, strlen(pem)) != 0) goto out;
+        out_written = true;
     }
 
     /* 3. Trust anchor, then the certificate last (each restored on failure). */
@@ -326,13 +429,7 @@ int cmd_personalize(int argc, char **argv)
     }
     say(json, "[5/5] certificate -> 0x%04X\n", cert_oid);
     if (write_object(&d, cert_oid, obj, obj_len, "the certificate object") != 0) goto out;
-    if (out != NULL) {
-        char pem[4096];
-        if (pem_write("CERTIFICATE", der, der_len, pem, sizeof(pem)) != 0 ||
-            write_file(out, (uint8_t *)pem, strlen(pem), 0644) != 0) {
-            goto out;
-        }
-    }
+    cert_written = true;
     thumbprints(der, der_len, sha1, sha256);
     snprintf(ta_hex, sizeof(ta_hex), "0x%04X", ta_oid);
     if (!json) {
@@ -343,6 +440,13 @@ int cmd_personalize(int argc, char **argv)
     }
     rc = 0;
 out:
+    if (rc != 0 && key_replaced && !cert_written) {
+        /* A key cannot be un-generated: say exactly what the chip holds. */
+        fail("personalize: FAILED AFTER THE KEY GENERATION: key slot 0x%04X may hold a new key that "
+             "0x%04X's certificate does not match; %s; run personalize again",
+             slot, cert_oid, out_written ? "its certificate is in the --out file ('trustm cert write')"
+                                          : "the device cannot authenticate until then");
+    }
     if (key_bound) mbedtls_pk_free(&k.pk);
     dev_close(&d);
     g.quiet = json;
@@ -373,6 +477,8 @@ out:
                ta.ptr ? "\"" : "", do_bind ? "true" : "false", do_lock ? "true" : "false");
     }
 out_ca:
+    outfile_abort(&of_out);
+    outfile_abort(&of_csr);
     free(ta_store);
     free(backup_store);
     free_ca(&ca);
@@ -385,8 +491,11 @@ int cmd_bind(int argc, char **argv)
 {
     bool help = false;
     const char *out = NULL;
-    const struct opt opts[] = {{"--out", 1, &out, NULL}, {NULL, 0, NULL, NULL}};
+    bool force = false;
+    const struct opt opts[] = {{"--out", 1, &out, NULL}, {"--force", 0, NULL, &force},
+                               {NULL, 0, NULL, NULL}};
     int np, rc = 1;
+    struct outfile of;
     struct dev d;
     uint8_t secret[64], host[64], md[TRUSTM_MD_MAX];
     size_t ml = 0, i;
@@ -400,21 +509,28 @@ int cmd_bind(int argc, char **argv)
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
-        HELP("usage: trustm bind --out FILE\n"
+        HELP("usage: trustm bind --out FILE [--force]\n"
              "Platform binding: a 64-byte secret (chip TRNG mixed with host randomness) is\n"
              "written to 0xE140 (type PTFBIND, change 'LcsO<op || Conf(E140)', read\n"
              "'LcsO<op'), 0xE140 is locked so the secret can no longer be read, and the host\n"
              "copy is kept in FILE (mode 0600). Then a shielded-connection handshake proves\n"
              "the pairing. Afterwards pass --binding FILE (or $TRUSTM_BINDING) so every\n"
-             "command runs over the shielded connection.\n");
+             "command runs over the shielded connection.\n"
+             "An existing FILE is never replaced (it may be another chip's binding) unless\n"
+             "--force is given; the file is created before the chip is written.\n");
     if (out == NULL) out = g.binding;
     if (out == NULL) return fail("bind: --out FILE is required (where the host copy of the secret goes)");
     if (g.binding != NULL && strcmp(out, g.binding) == 0 && access(out, F_OK) == 0) {
         /* Rebinding over the shielded connection writes a new file elsewhere. */
         return fail("bind: '%s' holds the current binding; give a different --out", out);
     }
-    if (rng_init(&r) != 0) return 1;
+    if (outfile_open(&of, out, 0600, !force) != 0) return 1;
+    if (rng_init(&r) != 0) {
+        outfile_abort(&of);
+        return 1;
+    }
     if (dev_open(&d) != 0) {
+        outfile_abort(&of);
         rng_free(&r);
         return 1;
     }
@@ -429,13 +545,19 @@ int cmd_bind(int argc, char **argv)
         goto out;
     }
     for (i = 0; i < sizeof(secret); i++) secret[i] ^= host[i];
-    if (write_file(out, secret, sizeof(secret), 0600) != 0) goto out;
+    /* Without --force the host copy is linked to FILE (fails if it exists)
+     * before the chip is written, so the removal below only ever removes the
+     * file this command created. With --force FILE is replaced only after the
+     * chip accepted the secret. */
+    if (!force && outfile_commit(&of, secret, sizeof(secret)) != 0) goto out;
     st = trustm_write_data(&d.chip, d.protect, 0xE140, TRUSTM_WRITE_ERASE, 0, secret, sizeof(secret));
     if (st != TMA_OK) {
-        unlink(out);
-        fail_st(st, "bind: cannot write the secret to 0xE140 (host file removed)");
+        if (!force) unlink(out);
+        fail_st(st, force ? "bind: cannot write the secret to 0xE140 ('%s' unchanged)"
+                          : "bind: cannot write the secret to 0xE140 (host file '%s' removed)", out);
         goto out;
     }
+    if (force && outfile_commit(&of, secret, sizeof(secret)) != 0) goto out;
     if (!locked) {
         trustm_md_begin(&b, md, sizeof(md));
         trustm_md_add(&b, TRUSTM_MD_CHANGE, chg, sizeof(chg));
@@ -467,6 +589,7 @@ int cmd_bind(int argc, char **argv)
 out:
     mbedtls_platform_zeroize(secret, sizeof(secret));
     mbedtls_platform_zeroize(host, sizeof(host));
+    outfile_abort(&of);
     rng_free(&r);
     dev_close(&d);
     return rc;
@@ -516,6 +639,12 @@ int cmd_connect(int argc, char **argv)
              "without a new signature. --prove checks the key slot against the certificate\n"
              "first (costs one signature).\n");
     if (host == NULL || port == NULL) return fail("connect: --host and --port are required");
+    {
+        unsigned long pn;
+        if (*host == '\0') return fail("connect: --host must not be empty");
+        if (parse_uint(port, 1, 65535, &pn) != 0) return fail("connect: --port takes 1..65535, not '%s'", port);
+        if (address != NULL && *address == '\0') return fail("connect: --address must not be empty");
+    }
     if (parse_oid(cert_s, &cert_oid) != 0 || !tool_oid_is_cert(cert_oid)) return fail("connect: bad --cert-oid");
     if (parse_oid(key_s, &key_oid) != 0 || !tool_oid_is_ecc_key(key_oid)) return fail("connect: bad --key-oid");
     if (parse_uint(count_s, 1, 100, &count) != 0) return fail("connect: --connects takes 1..100");

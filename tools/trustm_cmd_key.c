@@ -22,10 +22,12 @@
 #include <limits.h>
 #include <unistd.h>
 
-#define HELP(text)           \
-    do {                     \
-        fputs(text, stdout); \
-        return 0;            \
+/* --help: usage on stdout, exit 0; a missing sub-command: usage on
+ * stderr, exit 2 (every command names its flag 'help'). */
+#define HELP(text)                               \
+    do {                                         \
+        fputs(text, help ? stdout : stderr);     \
+        return help ? 0 : 2;                     \
     } while (0)
 
 #define CERT_OBJ_MAX 1728u
@@ -554,6 +556,7 @@ int cmd_csr(int argc, char **argv)
     if (subject == NULL || strncmp(subject, "CN=", 3) != 0) {
         return fail("csr: --subject 'CN=...' is required");
     }
+    if (check_subject(subject) != 0) return 1;
     if (new_key && pub_file != NULL) return fail("csr: --new-key and --pubkey exclude each other");
     if (new_key && ((cv = curve_by_name(curve_s)) == NULL || parse_usage(usage_s, &usage) != 0)) {
         return fail("csr: bad --curve or --usage");
@@ -617,6 +620,9 @@ int cmd_cert(int argc, char **argv)
              "TLS-identity wrapper (0xC0) with the leaf, or the whole chain with --chain;\n"
              "--der-object stores the leaf as plain DER. Refused before anything is written\n"
              "when it does not fit the object or the object is locked; read back after.\n");
+    if (strcmp(pos[0], "read") != 0 && strcmp(pos[0], "write") != 0) {
+        return fail("cert: unknown action '%s' (read or write)", pos[0]);
+    }
     if (oid_s == NULL || parse_oid(oid_s, &oid) != 0 || !tool_oid_is_cert(oid)) {
         return fail("cert: --oid must be a certificate object 0xE0E0..0xE0E3");
     }
@@ -855,6 +861,26 @@ int cmd_sign(int argc, char **argv)
     return rc;
 }
 
+/* SEQUENCE { INTEGER r, INTEGER s } filling exactly n bytes, r and s > 0. */
+static bool is_der_ecdsa_sig(const uint8_t *sig, size_t n)
+{
+    unsigned char *p = (unsigned char *)(uintptr_t)sig, *end = p + n;
+    size_t len = 0;
+    int i;
+    if (n == 0 || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 ||
+        p + len != end) {
+        return false;
+    }
+    for (i = 0; i < 2; i++) {
+        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_INTEGER) != 0 || len == 0 || len > 67 ||
+            (p[0] & 0x80) != 0) {
+            return false;
+        }
+        p += len;
+    }
+    return p == end;
+}
+
 int cmd_verify(int argc, char **argv)
 {
     bool help = false;
@@ -891,6 +917,10 @@ int cmd_verify(int argc, char **argv)
         key.key_len = pl;
     }
     if (read_file(sig_f, &sig, &sl, 512) != 0) return 1;
+    if (!is_der_ecdsa_sig(sig, sl)) {
+        free(sig);
+        return fail("verify: '%s' is not a DER ECDSA signature (SEQUENCE of two INTEGERs)", sig_f);
+    }
     if (dev_open(&d) != 0) {
         free(sig);
         return 1;

@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HELP(text)              \
-    do {                        \
-        fputs(text, stdout);    \
-        return 0;               \
+/* --help: usage on stdout, exit 0; a missing sub-command: usage on
+ * stderr, exit 2 (every command names its flag 'help'). */
+#define HELP(text)                               \
+    do {                                         \
+        fputs(text, help ? stdout : stderr);     \
+        return help ? 0 : 2;                     \
     } while (0)
 
 static int read_u8(struct dev *d, uint16_t oid, uint8_t *out)
@@ -163,6 +165,9 @@ int cmd_data(int argc, char **argv)
              "read prints hex unless --out is given (raw bytes to FILE, '-' = stdout).\n"
              "write refuses data that does not fit the object (checked before writing),\n"
              "and reads the object back afterwards. --erase clears the object first.\n");
+    if (strcmp(pos[0], "read") != 0 && strcmp(pos[0], "write") != 0) {
+        return fail("data: unknown action '%s' (read or write)", pos[0]);
+    }
     if (oid_s == NULL || parse_oid(oid_s, &oid) != 0) {
         return fail("data: --oid must be an object id 0xE000..0xFFFF (e.g. --oid 0xF1D0)");
     }
@@ -309,6 +314,9 @@ int cmd_metadata(int argc, char **argv)
              "Auto(..), Luc(..), SecStaG(..), joined by && and ||; or the condition bytes in\n"
              "hex (e.g. E1FC07).\n"
              "Locking (LcsO = op) is done with 'trustm lock', never here.\n");
+    if (strcmp(pos[0], "show") != 0 && strcmp(pos[0], "set") != 0) {
+        return fail("metadata: unknown action '%s' (show or set)", pos[0]);
+    }
     if (oid_s == NULL || parse_oid(oid_s, &oid) != 0) {
         return fail("metadata: --oid must be an object id 0xE000..0xFFFF (e.g. --oid 0xE0E1)");
     }
@@ -568,6 +576,9 @@ int cmd_counter(int argc, char **argv)
              "       trustm counter add  --oid 0xE120 [--step N]\n"
              "Monotonic counters 0xE120..0xE123: value and threshold; add advances by N\n"
              "(1..255) and fails once the threshold is reached.\n");
+    if (strcmp(pos[0], "read") != 0 && strcmp(pos[0], "add") != 0) {
+        return fail("counter: unknown action '%s' (read or add)", pos[0]);
+    }
     if (oid_s == NULL || parse_oid(oid_s, &oid) != 0 || oid < 0xE120 || oid > 0xE123) {
         return fail("counter: --oid must be 0xE120..0xE123");
     }

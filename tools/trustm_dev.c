@@ -133,6 +133,12 @@ int dev_open(struct dev *d)
     st = trustm_open_app(&d->chip, d->protect, NULL);
     if (st != TMA_OK) {
         dev_close(d);
+        /* The handshake's own codes are not in tma_status_str(): say what
+         * the user can act on. */
+        if (d->protect != TRUSTM_PROTECT_NONE && TMA_STATUS_LAYER(st) == TMA_LAYER_SHIELD) {
+            return fail("shielded-connection handshake failed on %s: the chip is not bound, or "
+                        "'%s' is not its binding secret (0xE140)", d->what, g.binding);
+        }
         return fail_st(st, "cannot open the chip application on %s", d->what);
     }
     return 0;

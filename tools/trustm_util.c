@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
+#include <mbedtls/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +219,77 @@ int write_file(const char *path, const uint8_t *p, size_t n, int mode)
         return fail("cannot write '%s': %s", path, strerror(errno));
     }
     return 0;
+}
+
+int outfile_open(struct outfile *f, const char *path, int mode, bool excl)
+{
+    struct stat sb;
+    f->fd = -1;
+    f->excl = excl;
+    f->path = path;
+    if (snprintf(f->tmp, sizeof(f->tmp), "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof(f->tmp)) {
+        return fail("path too long: %s", path);
+    }
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) return fail("'%s' is a directory", path);
+        if (excl) return fail("'%s' exists; refusing to overwrite it (remove it or give another name)", path);
+    }
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
+    if (f->fd < 0) return fail("cannot create '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+int outfile_commit(struct outfile *f, const uint8_t *p, size_t n)
+{
+    int e = 0;
+    if (f->fd < 0) return fail("cannot write '%s'", f->path);
+    while (n > 0 && e == 0) {
+        ssize_t w = write(f->fd, p, n);
+        if (w <= 0) {
+            e = w < 0 ? errno : EIO;
+        } else {
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    if (e == 0 && fsync(f->fd) != 0) e = errno;
+    if (close(f->fd) != 0 && e == 0) e = errno;
+    f->fd = -1;
+    /* A secret never replaces a file: link(2) fails with EEXIST. */
+    if (e == 0 && (f->excl ? link(f->tmp, f->path) : rename(f->tmp, f->path)) != 0) e = errno;
+    unlink(f->tmp);
+    if (e != 0) {
+        if (e == EEXIST) return fail("'%s' exists; refusing to overwrite it", f->path);
+        return fail("cannot write '%s': %s", f->path, strerror(e));
+    }
+    return 0;
+}
+
+void outfile_abort(struct outfile *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+        unlink(f->tmp);
+    }
+}
+
+int check_subject(const char *subject)
+{
+    mbedtls_asn1_named_data *names = NULL, *n;
+    int rc = 0;
+    if (mbedtls_x509_string_to_names(&names, subject) != 0) {
+        rc = fail("bad subject '%s' (e.g. 'CN=dev-001,O=Example')", subject);
+    }
+    for (n = names; n != NULL && rc == 0; n = n->next) {
+        if (n->val.len == 0) {
+            rc = fail("subject '%s' has an empty attribute value", subject);
+        } else if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && n->val.len > 64) {
+            rc = fail("subject: the CN is limited to 64 characters (RFC 5280 ub-common-name)");
+        }
+    }
+    mbedtls_asn1_free_named_data_list(&names);
+    return rc;
 }
 
 int write_out(const char *path, const uint8_t *p, size_t n)

@@ -72,6 +72,111 @@ expect_fail "device-id" "${C[@]}" personalize --device-id 'bad id,CN=x' --ca-cer
 key_unchanged
 unchanged
 
+step "personalize: every host-side check before the chip is touched (F10, F11, F6)"
+mkdir -p xca; : > xca/index.txt; echo 01 > xca/serial
+printf '%s\n' '[ca]' 'default_ca = d' '[d]' 'dir = xca' 'database = xca/index.txt' \
+  'serial = xca/serial' 'new_certs_dir = xca' 'default_md = sha256' 'policy = pol' \
+  '[pol]' 'commonName = supplied' '[v3ca]' 'basicConstraints = critical,CA:TRUE' \
+  'keyUsage = critical,keyCertSign,cRLSign' > xca.cnf
+openssl req -new -key ca.key -subj "/CN=Expired CA" -out xca.csr
+openssl ca -batch -config xca.cnf -selfsign -keyfile ca.key -in xca.csr -startdate 20200101000000Z \
+  -enddate 20210101000000Z -extensions v3ca -out expired-ca.pem 2>/dev/null
+expect_fail "would not verify (trial with a host key; nothing changed): The certificate validity has expired" \
+  "${C[@]}" personalize --device-id dev-y --ca-cert expired-ca.pem --ca-key ca.key
+openssl req -x509 -new -key ca.key -subj "/CN=No keyCertSign CA" -days 30 -out nks-ca.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,digitalSignature
+expect_fail "lacks keyCertSign" "${C[@]}" personalize --device-id dev-y --ca-cert nks-ca.pem --ca-key ca.key
+expect_fail "cannot create '$W/nodir/x.csr'" "${C[@]}" personalize --device-id dev-y \
+  --ca-cert ca.pem --ca-key ca.key --csr-out "$W/nodir/x.csr"
+expect_fail "cannot create '$W/nodir/x.pem'" "${C[@]}" personalize --device-id dev-y \
+  --ca-cert ca.pem --ca-key ca.key --out "$W/nodir/x.pem"
+mkdir adir
+expect_fail "'adir' is a directory" "${C[@]}" personalize --device-id dev-y \
+  --ca-cert ca.pem --ca-key ca.key --out adir
+big2=$(head -c 1400 /dev/zero | tr '\0' 'z')
+openssl req -x509 -new -key ca.key -subj "/CN=Test Device CA/O=trustm-azure tests" -days 30 \
+  -addext "nsComment=$big2" -addext basicConstraints=critical,CA:TRUE \
+  -addext keyUsage=critical,keyCertSign,cRLSign -out bigca2.pem
+expect_fail "does not fit 0xE0E1 (1728 bytes); nothing changed" "${C[@]}" personalize \
+  --device-id dev-y --ca-cert bigca2.pem --ca-key ca.key --chain
+expect_fail "limited to 64 characters" "${C[@]}" personalize --device-id "$(printf 'a%.0s' $(seq 65))" \
+  --ca-cert ca.pem --ca-key ca.key
+echo OTHER > taken.key; chmod 600 taken.key
+expect_fail "'taken.key' exists; refusing to overwrite" "${C[@]}" personalize --device-id dev-y \
+  --ca-cert ca.pem --ca-key ca.key --bind --binding-out taken.key
+[ "$(cat taken.key)" = OTHER ] || fail "taken.key changed"
+[ ! -e "$W/nodir" ] && [ -z "$(ls -A adir)" ] || fail "a failed personalize left files behind"
+ls ./*.tmp* 2>/dev/null && fail "temporary files left behind"
+key_unchanged
+unchanged
+step "personalize --out / --csr-out replace an existing certificate file atomically"
+echo old > out.pem; echo old > out.csr
+"${C[@]}" personalize --device-id dev-bad --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem \
+  --out out.pem --csr-out out.csr >/dev/null
+openssl x509 -in out.pem -noout -subject | grep -q 'CN *= *dev-bad' || fail "--out does not hold the certificate"
+openssl req -in out.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "--csr-out does not hold the CSR"
+"${C[@]}" cert read --oid 0xE0E1 --out dev.pem
+cmp -s <(openssl x509 -in dev.pem -outform DER) <(openssl x509 -in out.pem -outform DER) \
+  || fail "--out differs from 0xE0E1"
+openssl x509 -in dev.pem -noout -pubkey > dev-pub.pem
+key_unchanged
+for o in 0xE0E1 0xE0E8; do snap $o > "before.$o"; done
+
+step "bind never replaces an existing file (F12); a wrong binding is named (F3)"
+start_sim chipb
+B=("$T" --device "$DEV")
+echo OTHER > other.bind; chmod 600 other.bind
+expect_fail "'other.bind' exists; refusing to overwrite it" "${B[@]}" bind --out other.bind
+[ "$(cat other.bind)" = OTHER ] || fail "bind overwrote other.bind"
+"${B[@]}" bind --out new.bind >/dev/null
+[ "$(stat -c %a new.bind)" = 600 ] && [ "$(stat -c %s new.bind)" = 64 ] || fail "new.bind: bad mode or size"
+"${B[@]}" --binding new.bind info >/dev/null
+printf garbage > garbage.bind; chmod 600 garbage.bind
+expect_fail "shielded-connection handshake failed on .*: the chip is not bound, or 'garbage.bind' is not its binding secret" \
+  "${B[@]}" --binding garbage.bind info
+head -c 64 /dev/urandom > random.bind; chmod 600 random.bind
+expect_fail "the chip is not bound, or 'random.bind' is not its binding secret" "${B[@]}" --binding random.bind info
+expect_fail "the chip is not bound, or 'new.bind' is not its binding secret" "${C[@]}" --binding new.bind info
+start_sim chipc
+echo OLD > old.bind; chmod 600 old.bind
+"$T" --device "$DEV" bind --force --out old.bind >/dev/null
+[ "$(stat -c %s old.bind)" = 64 ] || fail "bind --force did not replace old.bind"
+"$T" --device "$DEV" --binding old.bind info >/dev/null
+
+step "missing or unknown sub-command: usage on stderr, non-zero exit (F4)"
+for c in cert data metadata counter trust-anchor; do
+  rc=0; "${C[@]}" $c >out 2>err || rc=$?
+  [ "$rc" -ne 0 ] || fail "'trustm $c' exited 0"
+  [ ! -s out ] && grep -q "^usage: trustm $c" err || fail "'trustm $c': usage not on stderr"
+  "${C[@]}" $c --help >out 2>err || fail "'trustm $c --help' failed"
+  grep -q "^usage: trustm $c" out || fail "'trustm $c --help': usage not on stdout"
+done
+expect_fail "data: unknown action 'bogus' (read or write)" "${C[@]}" data bogus
+expect_fail "metadata: unknown action 'bogus'" "${C[@]}" metadata bogus
+expect_fail "counter: unknown action 'bogus'" "${C[@]}" counter bogus
+expect_fail "cert: unknown action 'bogus'" "${C[@]}" cert bogus
+
+step "csr subjects: no empty value, CN <= 64 (F5); verify/connect check arguments first (F13)"
+expect_fail "has an empty attribute value" "${C[@]}" csr --slot 0xE0F1 --pubkey dev-pub.pem --subject 'CN='
+expect_fail "has an empty attribute value" "${C[@]}" csr --slot 0xE0F1 --pubkey dev-pub.pem --subject 'CN=a,O='
+expect_fail "CN is limited to 64 characters" "${C[@]}" csr --slot 0xE0F1 --pubkey dev-pub.pem \
+  --subject "CN=$(printf 'b%.0s' $(seq 65))"
+"${C[@]}" csr --slot 0xE0F1 --pubkey dev-pub.pem --subject "CN=$(printf 'b%.0s' $(seq 64))" --out ok.csr
+openssl req -in ok.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "64-character CN refused"
+head -c 72 /dev/urandom > r.sig; printf '\x30\x06\x02\x01\x01\x02\x01' > short.sig
+D=$(printf '%064d' 0)
+lines=$(wc -l < chip.trace)
+expect_fail "'r.sig' is not a DER ECDSA signature" "${C[@]}" verify --digest "$D" --sig r.sig --pubkey dev-pub.pem
+expect_fail "'short.sig' is not a DER ECDSA signature" "${C[@]}" verify --digest "$D" --sig short.sig --pubkey dev-pub.pem
+expect_fail "connect: --host must not be empty" "${C[@]}" connect --host '' --port 99999
+expect_fail "connect: --port takes 1..65535, not '99999'" "${C[@]}" connect --host x --port 99999
+[ "$(wc -l < chip.trace)" -eq "$lines" ] || fail "the chip was asked before the arguments were checked"
+"${C[@]}" sign --slot 0xE0F1 --digest "$D" --out good.sig
+"${C[@]}" verify --digest "$D" --sig good.sig --pubkey dev-pub.pem | grep -q 'signature valid' \
+  || fail "a good signature no longer verifies"
+key_unchanged
+unchanged
+
 step "locked object"
 "${C[@]}" cert write --oid 0xE0E3 srv.pem >/dev/null
 expect_fail "irreversible; add --yes" "${C[@]}" lock --oid 0xE0E3

@@ -133,5 +133,6 @@ B=("$T" --device "$DEV" --binding "$W/binding.key")
 openssl dgst -sha256 -verify k2.pem -signature m3.sig m.txt | grep -q 'Verified OK' || fail "shielded sign"
 grep -q 'CalcSign' chip.trace && fail "CalcSign visible in plaintext after binding"
 grep -q 'PRL SCTR' chip.trace || fail "no protected records in the trace"
-expect_fail "already locked" "${C[@]}" bind --out "$W/other.key"
+expect_fail "already locked" "${C[@]}" bind --out "$W/rebind.key"
+[ ! -e "$W/rebind.key" ] && ! ls "$W"/rebind.key.tmp* 2>/dev/null || fail "a refused bind left a file"
 echo PASS
