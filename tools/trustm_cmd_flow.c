@@ -377,6 +377,24 @@ int cmd_personalize(int argc, char **argv)
         fail("personalize: key slot 0x%04X is locked; nothing changed", slot);
         goto out;
     }
+    {
+        /* A condition the chip would refuse at the write must stop us
+         * before the key generation (e.g. Conf(0xE140) without --binding). */
+        const uint16_t oids[4] = {slot, cert_oid, ta.ptr != NULL ? ta_oid : 0,
+                                  backup.ptr != NULL ? backup_oid : 0};
+        char words[128];
+        bool ok = false;
+        int i;
+        for (i = 0; i < 4; i++) {
+            if (oids[i] == 0) continue;
+            if (obj_change_ok(&d, oids[i], &ok, words, sizeof(words)) != 0) goto out;
+            if (!ok) {
+                fail("personalize: the change condition of 0x%04X (%s) is not met by this session; "
+                     "nothing changed", oids[i], words);
+                goto out;
+            }
+        }
+    }
 
     /* 2. Key on the chip, CSR signed by it (checked), certificate from the CA. */
     say(json, "[1/5] generating a %s key in 0x%04X\n", cv->name, slot);

@@ -229,6 +229,50 @@ int obj_locked(struct dev *d, uint16_t oid, bool *locked)
     return 0;
 }
 
+/* Whether the change (write) condition of oid is met for this session, as
+ * far as the host can tell before writing: ALW, LcsO comparisons against
+ * the object's LcsO, Conf(0xE140) when the shielded connection is up. Any
+ * other condition (Int, Auto, Luc, SecSta, LcsG/LcsA) counts as not met, so
+ * a multi-step command refuses it before its first irreversible step.
+ * words: the condition rendered for the message. */
+int obj_change_ok(struct dev *d, uint16_t oid, bool *ok, char *words, size_t cap)
+{
+    uint8_t md[64];
+    size_t n = 0;
+    struct trustm_md m;
+    struct trustm_ac ac;
+    unsigned t, c;
+    uint8_t lcso;
+    tma_status st = trustm_read_metadata(&d->chip, d->protect, oid, md, sizeof(md), &n);
+    *ok = false;
+    if (st != TMA_OK) return fail_st(st, "cannot read the metadata of 0x%04X", oid);
+    if (trustm_md_decode(md, n, &m) != TMA_OK) return fail("metadata of 0x%04X does not decode", oid);
+    if (m.change.ptr == NULL) {
+        snprintf(words, cap, "NEV");
+        return 0; /* absent: NEV */
+    }
+    if (trustm_ac_render(m.change.ptr, m.change.len, words, cap) != TMA_OK) snprintf(words, cap, "?");
+    if (trustm_ac_decode(m.change.ptr, m.change.len, &ac) != TMA_OK) return 0;
+    lcso = (m.present & TRUSTM_MDF_LCSO) ? m.lcso : TRUSTM_LCS_CREATION;
+    for (t = 0; t < ac.ntok && !*ok; t++) {
+        bool all = ac.ncond[t] > 0;
+        for (c = 0; c < ac.ncond[t] && all; c++) {
+            const struct trustm_ac_cond *k = &ac.cond[t][c];
+            switch (k->id) {
+            case TRUSTM_AC_ALW: break;
+            case TRUSTM_AC_LCSO:
+                all = (k->op == TRUSTM_AC_EQ && lcso == k->arg) || (k->op == TRUSTM_AC_LT && lcso < k->arg) ||
+                      (k->op == TRUSTM_AC_GT && lcso > k->arg);
+                break;
+            case TRUSTM_AC_CONF: all = k->arg == 0xE140 && d->protect == TRUSTM_PROTECT_BOTH; break;
+            default: all = false; break;
+            }
+        }
+        *ok = all;
+    }
+    return 0;
+}
+
 /* Builds a certificate object (TLS-identity wrapper, or one DER). */
 int build_certobj(bool der_only, const struct tma_span *certs, int n, uint8_t *out,
                          size_t cap, size_t *out_len)

@@ -109,6 +109,13 @@ expect_fail "'taken.key' exists; refusing to overwrite" "${C[@]}" personalize --
 ls ./*.tmp* 2>/dev/null && fail "temporary files left behind"
 key_unchanged
 unchanged
+step "personalize refuses a change condition it cannot meet before generating a key"
+"${C[@]}" metadata set --oid 0xE0E2 --change 'Conf(0xE140)' >/dev/null
+expect_fail "the change condition of 0xE0E2 (Conf(0xE140)) is not met by this session; nothing changed" \
+  "${C[@]}" personalize --device-id dev-y --ca-cert ca.pem --ca-key ca.key --cert-oid 0xE0E2
+key_unchanged
+unchanged
+
 step "personalize --out / --csr-out replace an existing certificate file atomically"
 echo old > out.pem; echo old > out.csr
 "${C[@]}" personalize --device-id dev-bad --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem \
