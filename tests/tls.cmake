@@ -35,7 +35,7 @@ if(TARGET trustm-cli AND TARGET trustm-sim)
   target_include_directories(fuzz_tls_cli_args PRIVATE ${PROJECT_SOURCE_DIR}/tools)
   set_source_files_properties(${PROJECT_SOURCE_DIR}/tools/trustm_util.c
     PROPERTIES COMPILE_DEFINITIONS _DEFAULT_SOURCE)
-  foreach(t personalize badinput commands install)
+  foreach(t personalize badinput commands install failstep)
     tma_add_script_test(NAME tls_cli_${t}
       SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_cli_${t}.sh LABELS integration TIMEOUT 180)
     set_property(TEST tls_cli_${t} APPEND PROPERTY ENVIRONMENT

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""TCP proxy between the trustm CLI and trustm-sim (tls_cli_failstep.sh).
+
+Forwards both ways and cuts both connections when the host sends the first
+CalcSign APDU (B1 11) after a GenKeyPair APDU (B8 03/04): the chip step that
+follows the key generation in 'trustm personalize' fails, as a dropped bus
+or a reset chip would make it fail. Usage: PORT_FILE UPSTREAM_PORT.
+Writes its listening port into PORT_FILE once ready; 'cut' is appended to
+PORT_FILE.log when it cut a connection.
+"""
+import select
+import socket
+import sys
+
+
+def main():
+    port_file, up_port = sys.argv[1], int(sys.argv[2])
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(ls.getsockname()[1]))
+    import os
+    os.rename(port_file + ".tmp", port_file)
+    while True:
+        c, _ = ls.accept()
+        u = socket.create_connection(("127.0.0.1", up_port))
+        seen_keygen = False
+        tail = b""
+        cut = False
+        while not cut:
+            r, _, _ = select.select([c, u], [], [])
+            if c in r:
+                d = c.recv(65536)
+                if not d:
+                    break
+                tail = (tail + d)[-4096:]
+                if not seen_keygen and (b"\xb8\x03\x00" in tail or b"\xb8\x04\x00" in tail):
+                    seen_keygen = True
+                    tail = b""
+                elif seen_keygen and b"\xb1\x11\x00" in tail:
+                    cut = True
+                    with open(port_file + ".log", "a") as f:
+                        f.write("cut\n")
+                    break
+                u.sendall(d)
+            if u in r:
+                d = u.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+        c.close()
+        u.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A chip step of 'trustm personalize' fails after the key generation (the
+# connection to the chip is cut at the CSR signature, by a proxy): the one
+# thing that cannot be checked in advance. The command must fail, say what
+# the chip now holds, leave the certificate object and the trust anchor as
+# they were, and a second personalize must restore a consistent identity
+# (key and certificate match: a chip signature verifies with the new
+# certificate's key).
+. "$(dirname "$0")/tls_cli_lib.sh"
+
+make_pki
+for try in 1 2 3 4 5; do
+  SIMPORT=$((20000 + RANDOM % 40000))
+  start_sim "chip$try" --tcp "127.0.0.1:$SIMPORT"
+  sleep 0.2
+  if kill -0 "${PIDS[-1]}" 2>/dev/null; then break; fi
+  [ "$try" = 5 ] && fail "trustm-sim could not listen on a TCP port"
+done
+C=("$T" --device "$DEV")
+python3 "$(dirname "$0")/tls_cli_failstep.py" "$W/proxy.port" "$SIMPORT" >"$W/proxy.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$W/proxy.port" ] && break; sleep 0.05; done
+[ -s "$W/proxy.port" ] || fail "proxy did not start: $(cat "$W/proxy.out")"
+PX=("$T" --device "tcp:127.0.0.1:$(cat "$W/proxy.port")")
+
+step "set-up: a working identity (key in 0xE0F1, certificate in 0xE0E1, trust anchor)"
+"${C[@]}" personalize --device-id dev-old --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem >/dev/null
+"${C[@]}" data read --oid 0xE0E1 > before.e1
+"${C[@]}" data read --oid 0xE0E8 > before.e8
+"${PX[@]}" info >/dev/null || fail "the proxy does not forward"
+
+step "personalize through the proxy: the chip link is cut after the key generation"
+rc=0
+"${PX[@]}" personalize --device-id dev-new --ca-cert ca.pem --ca-key ca.key --trust-anchor other.pem \
+  --out new.pem >out 2>err || rc=$?
+cat err
+[ "$rc" -ne 0 ] || fail "personalize succeeded although the link was cut"
+grep -q cut "$W/proxy.port.log" || fail "the proxy did not cut (the test is blind)"
+grep -q '^trustm: personalize: FAILED AFTER THE KEY GENERATION: key slot 0xE0F1 may hold a new key that 0xE0E1.s certificate does not match; the device cannot authenticate until then; run personalize again$' err \
+  || fail "the chip's state is not reported"
+[ ! -e new.pem ] || fail "--out was written although no certificate was issued"
+ls ./*.tmp* 2>/dev/null && fail "temporary files left behind"
+"${C[@]}" data read --oid 0xE0E1 > after.e1
+"${C[@]}" data read --oid 0xE0E8 > after.e8
+cmp -s before.e1 after.e1 || fail "0xE0E1 changed"
+cmp -s before.e8 after.e8 || fail "the trust anchor changed before the key had its certificate"
+
+step "personalize again (direct): key and certificate match"
+"${C[@]}" personalize --device-id dev-new --ca-cert ca.pem --ca-key ca.key --out new.pem >/dev/null
+"${C[@]}" cert read --oid 0xE0E1 --out chip.pem
+cmp -s <(openssl x509 -in chip.pem -outform DER) <(openssl x509 -in new.pem -outform DER) || fail "--out differs"
+openssl x509 -in chip.pem -noout -pubkey > pub.pem
+echo "identity check" > m.txt
+"${C[@]}" sign --slot 0xE0F1 --in m.txt --out m.sig
+openssl dgst -sha256 -verify pub.pem -signature m.sig m.txt | grep -q 'Verified OK' \
+  || fail "the key in 0xE0F1 does not match the certificate in 0xE0E1"
+openssl verify -CAfile ca.pem chip.pem | grep -q OK || fail "openssl does not verify the certificate"
+echo PASS
