@@ -49,10 +49,15 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
 #endif
     const struct iothub_identity *me = &c->cfg.id;
     if (me->module_id == NULL && iothub_c2d_parse(me, msg->topic, &bag) == TMA_OK) {
-        c->stats.c2d_received++;
-        if (c->cfg.cb.on_c2d != NULL) {
-            c->cfg.cb.on_c2d(c->cfg.cb.user, bag, msg->payload);
+        if (c->cfg.cb.on_c2d == NULL) {
+            /* A persistent session can still hold a C2D subscription made by
+             * an earlier program on this device. Without a handler, do not
+             * acknowledge: the hub keeps the message and redelivers it to the
+             * next session that handles C2D, instead of it being lost here. */
+            return IOTHUB_E(TMA_C_UNSUPPORTED);
         }
+        c->stats.c2d_received++;
+        c->cfg.cb.on_c2d(c->cfg.cb.user, bag, msg->payload);
         return TMA_OK;
     }
 #if IOTHUB_CFG_TWIN_METHODS

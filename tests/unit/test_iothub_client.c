@@ -432,6 +432,39 @@ static void test_client_bad_incoming_acked_not_delivered(void **state)
     assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
 }
 
+/* A C2D that arrives on a persistent session's old subscription while this
+ * program has no C2D handler is not acknowledged (the hub keeps it), while
+ * the same message is acknowledged once a handler exists. */
+static void test_client_c2d_without_handler_not_acked(void **state)
+{
+    uint8_t pkt[256];
+    size_t n;
+    struct mqtt_publish p;
+    (void)state;
+    setup_client(NULL, 0);
+    cl.cfg.cb.on_c2d = NULL;
+    steps(5, 1);
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)"devices/dev-01/messages/devicebound/%24.mid=9";
+    p.topic.len = strlen((const char *)p.topic.ptr);
+    p.qos = 1;
+    p.packet_id = 90;
+    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    bk_emit(pkt, n);
+    steps(5, 1);
+    assert_int_equal(bk.pubacks_from_client, 0);
+    assert_int_equal(c2d_seen, 0);
+    assert_int_equal(iothub_client_stats(&cl).c2d_received, 0);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    cl.cfg.cb.on_c2d = on_c2d;
+    p.packet_id = 91;
+    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    bk_emit(pkt, n);
+    steps(5, 1);
+    assert_int_equal(bk.pubacks_from_client, 1);
+    assert_int_equal(c2d_seen, 1);
+}
+
 static void test_client_rejects_bad_config_and_calls(void **state)
 {
     struct iothub_client_config cfg;
@@ -457,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_client_paces_chip_key_connects),
         cmocka_unit_test(test_client_pacer_under_flapping_connection),
         cmocka_unit_test(test_client_bad_incoming_acked_not_delivered),
+        cmocka_unit_test(test_client_c2d_without_handler_not_acked),
         cmocka_unit_test(test_client_rejects_bad_config_and_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
