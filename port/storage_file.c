@@ -22,6 +22,9 @@
 #define CRC_LEN 4u
 #define MAX_RECORD (16u * 1024u * 1024u)
 #define COMPACT_MIN_DEFAULT (256u * 1024u)
+/* Every log starts with this header: 7 identifying bytes and a format version. */
+#define MAGIC_LEN 8u
+#define MAGIC_BYTES {'T', 'M', 'A', 'O', 'U', 'T', 'B', 0x01}
 
 struct iothub_file_entry {
     uint32_t seq;
@@ -242,77 +245,267 @@ static tma_status fsync_dir(const char *path)
     return st;
 }
 
-static tma_status recover(struct iothub_file_storage *fs)
+/* The record at buf[pos..len) if it is complete and its CRC matches:
+ * returns its end offset, 0 if it is not a valid record. */
+static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touched);
+
+static uint64_t valid_record_end(const uint8_t *buf, uint64_t pos, uint64_t len)
 {
-    struct stat sb;
-    uint8_t *buf = NULL;
-    uint64_t pos = 0, len;
-    tma_status st = TMA_OK;
-    if (fstat(fs->fd, &sb) != 0) {
+    uint32_t dlen;
+    uint64_t end;
+    uint8_t type;
+    if (pos + HDR_LEN + CRC_LEN > len) {
+        return 0;
+    }
+    type = buf[pos];
+    if (type != REC_PUT && type != REC_DEL && type != REC_SEQ) {
+        return 0;
+    }
+    dlen = get_le32(buf + pos + 5);
+    end = pos + HDR_LEN + (uint64_t)dlen + CRC_LEN;
+    if (dlen > MAX_RECORD || end > len) {
+        return 0;
+    }
+    if (crc_update(0, buf + pos, HDR_LEN + dlen) != get_le32(buf + pos + HDR_LEN + dlen)) {
+        return 0;
+    }
+    return end;
+}
+
+/* A write torn by a crash leaves a tail shorter than the record its header
+ * announces (or shorter than a header). Anything else that fails to parse
+ * is damage. */
+static bool is_torn_tail(const uint8_t *buf, uint64_t pos, uint64_t len)
+{
+    uint32_t dlen;
+    if (pos + HDR_LEN + CRC_LEN > len) {
+        return true;
+    }
+    if (buf[pos] != REC_PUT && buf[pos] != REC_DEL && buf[pos] != REC_SEQ) {
+        return false;
+    }
+    dlen = get_le32(buf + pos + 5);
+    return dlen <= MAX_RECORD && pos + HDR_LEN + (uint64_t)dlen + CRC_LEN > len;
+}
+
+/* Keep a byte-exact copy of a damaged log next to it (PATH.damaged, or
+ * PATH.damaged.1 .. .9 if those exist); never overwrites a file. */
+static tma_status save_aside(struct iothub_file_storage *fs, const uint8_t *buf, uint64_t len)
+{
+    size_t plen = strlen(fs->path);
+    char *name = malloc(plen + 16);
+    int i, fd = -1;
+    struct iovec iov;
+    tma_status st;
+    if (name == NULL) {
+        return S_ERR(TMA_C_FULL);
+    }
+    for (i = 0; i < 10 && fd < 0; i++) {
+        if (i == 0) {
+            snprintf(name, plen + 16, "%s.damaged", fs->path);
+        } else {
+            snprintf(name, plen + 16, "%s.damaged.%d", fs->path, i);
+        }
+        fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            break;
+        }
+    }
+    if (fd < 0) {
+        free(name);
         return S_ERR(TMA_C_IO);
     }
+    iov.iov_base = (void *)(uintptr_t)buf;
+    iov.iov_len = (size_t)len;
+    st = write_all(fd, 0, &iov, 1);
+    if (st == TMA_OK && fsync(fd) != 0) {
+        st = S_ERR(TMA_C_IO);
+    }
+    close(fd);
+    if (st != TMA_OK) {
+        (void)unlink(name);
+        free(name);
+        return st;
+    }
+    (void)fsync_dir(name);
+    fs->damaged_path = name;
+    return TMA_OK;
+}
+
+/* Apply one valid record to the index. Returns false if it cannot belong to
+ * this log (a PUT out of sequence order): the caller treats it as damage. */
+static bool apply_record(struct iothub_file_storage *fs, const uint8_t *buf, uint64_t pos, tma_status *st)
+{
+    uint8_t type = buf[pos];
+    uint32_t seq = get_le32(buf + pos + 1);
+    uint32_t dlen = get_le32(buf + pos + 5);
+    struct iothub_file_entry *e;
+    if (type == REC_PUT) {
+        if (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq) {
+            return false;
+        }
+        *st = idx_push(fs, seq, dlen, pos + HDR_LEN);
+        if (*st != TMA_OK) {
+            return false;
+        }
+        if (seq >= fs->seq_end) {
+            fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
+        }
+    } else if (type == REC_DEL) {
+        e = find(fs, seq);
+        if (e != NULL) {
+            mark_dead(fs, e);
+        }
+    } else if (seq > fs->seq_end) { /* REC_SEQ */
+        fs->seq_end = seq;
+    }
+    return true;
+}
+
+static tma_status read_whole(int fd, uint8_t **out, uint64_t *out_len)
+{
+    struct stat sb;
+    uint8_t *buf;
+    uint64_t len, got = 0;
+    *out = NULL;
+    *out_len = 0;
+    if (fstat(fd, &sb) != 0) {
+        return S_ERR(TMA_C_IO);
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        return S_ERR(TMA_C_MALFORMED); /* a directory, device or FIFO is no outbox */
+    }
     len = (uint64_t)sb.st_size;
-    if (len > 0) {
-        size_t got = 0;
-        buf = malloc((size_t)len);
-        if (buf == NULL) {
-            return S_ERR(TMA_C_FULL);
-        }
-        while (got < len) {
-            ssize_t r = pread(fs->fd, buf + got, (size_t)len - got, (off_t)got);
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r <= 0) {
-                free(buf);
-                return S_ERR(TMA_C_IO);
-            }
-            got += (size_t)r;
-        }
+    if (len == 0) {
+        return TMA_OK;
     }
-    while (pos + HDR_LEN + CRC_LEN <= len) {
-        uint8_t type = buf[pos];
-        uint32_t seq = get_le32(buf + pos + 1);
-        uint32_t dlen = get_le32(buf + pos + 5);
-        uint64_t end = pos + HDR_LEN + (uint64_t)dlen + CRC_LEN;
-        struct iothub_file_entry *e;
-        if (dlen > MAX_RECORD || end > len ||
-            crc_update(0, buf + pos, HDR_LEN + dlen) != get_le32(buf + pos + HDR_LEN + dlen)) {
-            break;
-        }
-        if (type == REC_PUT) {
-            if (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq) {
-                break; /* out of order: treat as the end of valid data */
-            }
-            st = idx_push(fs, seq, dlen, pos + HDR_LEN);
-            if (st != TMA_OK) {
-                break;
-            }
-            if (seq >= fs->seq_end) {
-                fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
-            }
-        } else if (type == REC_DEL) {
-            e = find(fs, seq);
-            if (e != NULL) {
-                mark_dead(fs, e);
-            }
-        } else if (type == REC_SEQ) {
-            if (seq > fs->seq_end) {
-                fs->seq_end = seq;
-            }
-        } else {
-            break;
-        }
-        pos = end;
+    if (len > (uint64_t)SIZE_MAX / 2) {
+        return S_ERR(TMA_C_FULL);
     }
-    free(buf);
+    buf = malloc((size_t)len);
+    if (buf == NULL) {
+        return S_ERR(TMA_C_FULL);
+    }
+    while (got < len) {
+        ssize_t r = pread(fd, buf + got, (size_t)(len - got), (off_t)got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            free(buf);
+            return S_ERR(TMA_C_IO);
+        }
+        got += (uint64_t)r;
+    }
+    *out = buf;
+    *out_len = len;
+    return TMA_OK;
+}
+
+static tma_status write_magic(struct iothub_file_storage *fs)
+{
+    static const uint8_t magic[MAGIC_LEN] = MAGIC_BYTES;
+    struct iovec iov;
+    tma_status st;
+    iov.iov_base = (void *)(uintptr_t)magic;
+    iov.iov_len = MAGIC_LEN;
+    if (ftruncate(fs->fd, 0) != 0) {
+        return S_ERR(TMA_C_IO);
+    }
+    st = write_all(fs->fd, 0, &iov, 1);
+    if (st == TMA_OK && fs->sync && fdatasync(fs->fd) != 0) {
+        st = S_ERR(TMA_C_IO);
+    }
+    fs->size = MAGIC_LEN;
+    return st;
+}
+
+static tma_status recover(struct iothub_file_storage *fs)
+{
+    static const uint8_t magic[MAGIC_LEN] = MAGIC_BYTES;
+    uint8_t *buf = NULL;
+    uint64_t pos, len, good_end;
+    bool damaged = false;
+    tma_status st;
+    st = read_whole(fs->fd, &buf, &len);
     if (st != TMA_OK) {
         return st;
     }
-    fs->size = pos;
-    if (pos < len) {
-        fs->truncated_bytes = len - pos;
-        if (ftruncate(fs->fd, (off_t)pos) != 0 || fsync(fs->fd) != 0) {
+    if (len < MAGIC_LEN) {
+        /* Empty, or the header write of a new log was torn: nothing else can
+         * be in it. Anything else this short is not ours. */
+        if (len > 0 && memcmp(buf, magic, (size_t)len) != 0) {
+            free(buf);
+            return S_ERR(TMA_C_MALFORMED);
+        }
+        free(buf);
+        return write_magic(fs);
+    }
+    if (memcmp(buf, magic, MAGIC_LEN - 1) != 0) {
+        free(buf);
+        return S_ERR(TMA_C_MALFORMED);
+    }
+    if (buf[MAGIC_LEN - 1] != magic[MAGIC_LEN - 1]) {
+        free(buf);
+        return S_ERR(TMA_C_UNSUPPORTED); /* an outbox of another format version */
+    }
+    pos = MAGIC_LEN;
+    good_end = pos;
+    while (pos < len) {
+        uint64_t end = valid_record_end(buf, pos, len);
+        if (end != 0 && apply_record(fs, buf, pos, &st)) {
+            good_end = end;
+            pos = end;
+            continue;
+        }
+        if (st != TMA_OK) {
+            free(buf);
+            return st;
+        }
+        /* Not a record here: find the next one that is, so one damaged
+         * record does not take the records after it along. */
+        {
+            uint64_t from = pos, scan = pos + 1, next = 0;
+            while (scan + HDR_LEN + CRC_LEN <= len) {
+                if (valid_record_end(buf, scan, len) != 0) {
+                    next = scan;
+                    break;
+                }
+                scan++;
+            }
+            if (next == 0) {
+                /* Nothing valid follows: the tail. */
+                if (!is_torn_tail(buf, from, len)) {
+                    damaged = true;
+                    fs->damaged_bytes += len - from;
+                    fs->damaged_regions++;
+                }
+                break;
+            }
+            damaged = true;
+            fs->damaged_bytes += next - from;
+            fs->damaged_regions++;
+            pos = next;
+        }
+    }
+    if (damaged) {
+        st = save_aside(fs, buf, len);
+    }
+    free(buf);
+    if (st != TMA_OK) {
+        return st; /* without a copy aside, change nothing */
+    }
+    if (damaged) {
+        /* Rewrite the log from the records that survived: the damage is
+         * gone from the live log, the copy aside keeps the original. */
+        bool touched = false;
+        fs->size = good_end;
+        return compact_to_new_log(fs, &touched); /* on failure the open fails */
+    }
+    fs->size = good_end;
+    if (good_end < len) {
+        fs->truncated_bytes = len - good_end;
+        if (ftruncate(fs->fd, (off_t)good_end) != 0 || fsync(fs->fd) != 0) {
             return S_ERR(TMA_C_IO);
         }
     }
@@ -332,27 +525,33 @@ tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *
     fs->sync = sync;
     fs->compact_min = COMPACT_MIN_DEFAULT;
     fs->path = strdup(path);
-    plen = strlen(path);
-    tmp = malloc(plen + 5);
-    if (fs->path == NULL || tmp == NULL) {
-        free(tmp);
+    if (fs->path == NULL) {
         iothub_file_storage_close(fs);
         return S_ERR(TMA_C_FULL);
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    (void)unlink(tmp); /* an interrupted compaction; the log itself is intact */
-    free(tmp);
     fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fs->fd < 0) {
+        st = errno == EISDIR ? S_ERR(TMA_C_MALFORMED) : S_ERR(TMA_C_IO);
         iothub_file_storage_close(fs);
-        return S_ERR(TMA_C_IO);
+        return st;
     }
     st = recover(fs);
     if (st != TMA_OK) {
         iothub_file_storage_close(fs);
         return st;
     }
+    /* Only once the log is known to be ours: a leftover of an interrupted
+     * compaction (the log itself is intact). */
+    plen = strlen(path);
+    tmp = malloc(plen + 5);
+    if (tmp == NULL) {
+        iothub_file_storage_close(fs);
+        return S_ERR(TMA_C_FULL);
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    (void)unlink(tmp);
+    free(tmp);
     return TMA_OK;
 }
 
@@ -369,10 +568,15 @@ void iothub_file_storage_close(struct iothub_file_storage *fs)
     fs->idx = NULL;
     free(fs->path);
     fs->path = NULL;
+    free(fs->damaged_path);
+    fs->damaged_path = NULL;
     fs->n = fs->cap = fs->first = fs->live = 0;
 }
 
-tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
+/* Rewrite the live records into PATH.tmp and rename it over the log. On
+ * failure the old log and the in-memory index are left as they were
+ * (@p *touched is set if index offsets may already point into the new file). */
+static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touched)
 {
     char *tmp;
     int fd;
@@ -399,7 +603,18 @@ tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
     }
     saved_sync = fs->sync;
     fs->sync = false; /* one fsync at the end */
-    st = append_record(fs, fd, &size, REC_SEQ, fs->seq_end, NULL, 0, NULL);
+    {
+        static const uint8_t magic[MAGIC_LEN] = MAGIC_BYTES;
+        struct iovec iov;
+        iov.iov_base = (void *)(uintptr_t)magic;
+        iov.iov_len = MAGIC_LEN;
+        st = write_all(fd, 0, &iov, 1);
+        size = MAGIC_LEN;
+    }
+    if (st == TMA_OK) {
+        st = append_record(fs, fd, &size, REC_SEQ, fs->seq_end, NULL, 0, NULL);
+    }
+    *touched = true;
     for (i = fs->first; st == TMA_OK && i < fs->n; i++) {
         struct iothub_file_entry *e = &fs->idx[i];
         struct tma_span part;
@@ -446,20 +661,7 @@ tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
         close(fd);
         (void)unlink(tmp);
         free(tmp);
-        /* The offsets of entries already rewritten point into the new file;
-         * reopen the old log to get a consistent index back. */
-        {
-            char *path = strdup(fs->path);
-            bool sync = fs->sync;
-            tma_status st2;
-            iothub_file_storage_close(fs);
-            if (path == NULL) {
-                return S_ERR(TMA_C_FULL);
-            }
-            st2 = iothub_file_storage_open(fs, path, sync);
-            free(path);
-            return st2 != TMA_OK ? st2 : st;
-        }
+        return st;
     }
     free(tmp);
     (void)fsync_dir(fs->path);
@@ -479,6 +681,27 @@ tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
     }
     fs->compactions++;
     return TMA_OK;
+}
+
+tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
+{
+    bool touched = false;
+    tma_status st = compact_to_new_log(fs, &touched);
+    if (st != TMA_OK && touched) {
+        /* The offsets of entries already rewritten point into the new file;
+         * reopen the old log to get a consistent index back. */
+        char *path = strdup(fs->path);
+        bool sync = fs->sync;
+        tma_status st2;
+        iothub_file_storage_close(fs);
+        if (path == NULL) {
+            return S_ERR(TMA_C_FULL);
+        }
+        st2 = iothub_file_storage_open(fs, path, sync);
+        free(path);
+        return st2 != TMA_OK ? st2 : st;
+    }
+    return st;
 }
 
 static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts)

@@ -2,9 +2,16 @@
  * @file storage_file.h
  * @brief File-backed outbox storage for Linux/POSIX (port/storage_file.c).
  *
- * One append-only log file: PUT and DEL records, each with a CRC-32. A write
- * torn by a crash is detected on open and cut off, so a record is either
- * complete or absent. With @c sync each put/del is fsync()ed before it
+ * One append-only log file: an 8-byte header ("TMAOUTB" and a format
+ * version), then PUT and DEL records, each with a CRC-32. A write torn by a
+ * crash is detected on open and cut off, so a record is either complete or
+ * absent. A file that does not start with the header is refused and left
+ * untouched. Damage that is not a torn tail (a record whose CRC fails with
+ * valid records after it, or a full-length bad record at the end) is
+ * skipped: recovery resynchronises on the next valid record, counts the
+ * lost bytes, keeps a byte-exact copy of the damaged file as
+ * "<path>.damaged" (".damaged.1" .. ".9" if taken) and rewrites the log from
+ * the surviving records. With @c sync each put/del is fsync()ed before it
  * returns (survives power loss); without it the data is in the kernel page
  * cache when the call returns, which survives the process being killed
  * (SIGKILL) but not a power cut. When deleted records dominate, the log is
@@ -43,12 +50,18 @@ struct iothub_file_storage {
     uint64_t compact_min;          /* do not compact logs smaller than this */
     uint32_t compactions;
     uint64_t truncated_bytes;      /* torn tail cut off at open */
+    uint64_t damaged_bytes;        /* bytes skipped as damage at open */
+    uint32_t damaged_regions;      /* damaged stretches skipped at open */
+    char *damaged_path;            /* copy of the damaged log, NULL if none */
 };
 
 /**
  * @brief Open (or create) the log at @p path and recover its records.
- * @return TMA_OK; TMA_ERR(TMA_LAYER_STORE, TMA_C_IO) with errno kept on a
- *         system error; TMA_C_BAD_PARAM.
+ * @return TMA_OK (check damaged_bytes / truncated_bytes and report them);
+ *         TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED) if the file is not an
+ *         outbox (left untouched); TMA_C_UNSUPPORTED for an outbox of another
+ *         format version; TMA_C_IO with errno kept on a system error;
+ *         TMA_C_BAD_PARAM.
  */
 tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *path, bool sync);
 

@@ -1,5 +1,6 @@
 /* Outbox over the file storage: ordering, policies, recovery, crash
- * consistency (truncation at every byte of every write) and SIGKILL. */
+ * consistency (truncation at every byte of every write), SIGKILL, foreign
+ * files refused untouched, damaged records skipped and kept aside. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -490,6 +491,219 @@ static void test_outbox_survives_sigkill(void **state)
     }
 }
 
+
+/* ---- foreign and damaged files (F15) ----------------------------------- */
+
+static size_t read_file_bytes(const char *path, uint8_t *out, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    size_t n;
+    assert_non_null(fp);
+    n = fread(out, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+static void write_file_bytes(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    fclose(fp);
+}
+
+/* Seqs and payloads left in the store, as "seq:payload,...". */
+static void store_dump(struct iothub_storage *st, char *out, size_t n)
+{
+    uint32_t seq = 0, from = 0;
+    size_t used = 0;
+    out[0] = '\0';
+    while (st->next(st->ctx, from, &seq) == TMA_OK) {
+        uint8_t b[64];
+        size_t l = 0;
+        assert_int_equal(st->get(st->ctx, seq, b, sizeof(b), &l), TMA_OK);
+        used += (size_t)snprintf(out + used, n - used, "%s%u:%.*s", used ? "," : "", seq, (int)l, (const char *)b);
+        from = seq + 1;
+    }
+}
+
+static void test_outbox_refuses_foreign_file(void **state)
+{
+    struct iothub_file_storage fs;
+    char p[300], tmp[310];
+    uint8_t before[8192], after[8192];
+    size_t nb, na;
+    int i;
+    FILE *fp;
+    (void)state;
+    path_of(p, sizeof(p), "notes.txt");
+    fp = fopen(p, "w");
+    assert_non_null(fp);
+    for (i = 1; i <= 1000; i++) {
+        fprintf(fp, "%d\n", i);
+    }
+    fclose(fp);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    write_file_bytes(tmp, (const uint8_t *)"mine", 4);
+    nb = read_file_bytes(p, before, sizeof(before));
+    assert_int_equal(nb, 3893);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_MALFORMED));
+    na = read_file_bytes(p, after, sizeof(after));
+    assert_int_equal(na, nb);
+    assert_memory_equal(before, after, nb);
+    assert_int_equal(access(tmp, F_OK), 0); /* a foreign neighbour is not deleted either */
+    iothub_file_storage_close(&fs);
+
+    /* Short foreign files, and a directory. */
+    write_file_bytes(p, (const uint8_t *)"hi\n", 3);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_MALFORMED));
+    assert_int_equal(read_file_bytes(p, after, sizeof(after)), 3);
+    assert_int_equal(iothub_file_storage_open(&fs, dir, false), S_ERR(TMA_C_MALFORMED));
+
+    /* An outbox of another format version is refused, not rewritten. */
+    write_file_bytes(p, (const uint8_t *)"TMAOUTB\x02", 8);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_UNSUPPORTED));
+    assert_int_equal(read_file_bytes(p, after, sizeof(after)), 8);
+
+    /* A header torn while the log was created is a new empty log. */
+    write_file_bytes(p, (const uint8_t *)"TMAO", 4);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.live, 0);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(read_file_bytes(p, after, sizeof(after)), 8);
+    assert_memory_equal(after, "TMAOUTB\x01", 8);
+}
+
+#define REC(k) (8u + 17u * (k)) /* offset of record k: 4-byte payloads, no DELs */
+
+static void make_five(const char *p, uint8_t *bytes, size_t *n)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    uint32_t k;
+    (void)unlink(p);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    for (k = 0; k < 5; k++) {
+        char pl[5];
+        struct tma_span part;
+        snprintf(pl, sizeof(pl), "msg%u", k);
+        part.ptr = (const uint8_t *)pl;
+        part.len = 4;
+        assert_int_equal(st.put(st.ctx, k, &part, 1), TMA_OK);
+    }
+    iothub_file_storage_close(&fs);
+    *n = read_file_bytes(p, bytes, 4096);
+    assert_int_equal(*n, REC(5));
+}
+
+static void test_outbox_damage_in_the_middle_keeps_later_records(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], aside[320], got[256];
+    uint8_t orig[4096], bad[4096], b2[4096];
+    size_t n;
+    (void)state;
+    path_of(p, sizeof(p), "dmg.log");
+    make_five(p, orig, &n);
+
+    /* One flipped bit in the data of record 2. */
+    memcpy(bad, orig, n);
+    bad[REC(2) + 9] ^= 0x01;
+    write_file_bytes(p, bad, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "0:msg0,1:msg1,3:msg3,4:msg4");
+    assert_int_equal(fs.damaged_bytes, 17);
+    assert_int_equal(fs.damaged_regions, 1);
+    assert_int_equal(fs.truncated_bytes, 0);
+    snprintf(aside, sizeof(aside), "%s.damaged", p);
+    assert_non_null(fs.damaged_path);
+    assert_string_equal(fs.damaged_path, aside);
+    assert_int_equal(read_file_bytes(aside, b2, sizeof(b2)), n);
+    assert_memory_equal(b2, bad, n); /* the original is kept byte for byte */
+    {
+        /* The store keeps working; numbering continues after the highest seq. */
+        struct tma_span part;
+        part.ptr = (const uint8_t *)"msg5";
+        part.len = 4;
+        assert_int_equal(st.seq_end(st.ctx), 5);
+        assert_int_equal(st.put(st.ctx, 5, &part, 1), TMA_OK);
+    }
+    iothub_file_storage_close(&fs);
+    /* The rewritten log is clean: no damage reported again. */
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "0:msg0,1:msg1,3:msg3,4:msg4,5:msg5");
+    assert_int_equal(fs.damaged_bytes, 0);
+    assert_null(fs.damaged_path);
+    iothub_file_storage_close(&fs);
+
+    /* A damaged length field (the record claims to run past the end) in
+     * record 1: records 2..4 still come back; the copy goes to .damaged.1. */
+    memcpy(bad, orig, n);
+    bad[REC(1) + 8] = 0x7F;
+    write_file_bytes(p, bad, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "0:msg0,2:msg2,3:msg3,4:msg4");
+    assert_int_equal(fs.damaged_bytes, 17);
+    snprintf(aside, sizeof(aside), "%s.damaged.1", p);
+    assert_string_equal(fs.damaged_path, aside);
+    iothub_file_storage_close(&fs);
+
+    /* Two damaged stretches: unknown type in record 0, garbage over record 3. */
+    memcpy(bad, orig, n);
+    bad[REC(0)] = 'X';
+    memset(bad + REC(3) + 2, 0xA5, 5);
+    write_file_bytes(p, bad, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "1:msg1,2:msg2,4:msg4");
+    assert_int_equal(fs.damaged_bytes, 34);
+    assert_int_equal(fs.damaged_regions, 2);
+    iothub_file_storage_close(&fs);
+}
+
+static void test_outbox_damaged_last_record_is_kept_aside(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], aside[320], got[256];
+    uint8_t orig[4096], b2[4096];
+    size_t n;
+    (void)state;
+    path_of(p, sizeof(p), "tail.log");
+    make_five(p, orig, &n);
+    /* A complete last record with a bad CRC is damage, not a torn write. */
+    orig[REC(4) + 10] ^= 0x40;
+    write_file_bytes(p, orig, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "0:msg0,1:msg1,2:msg2,3:msg3");
+    assert_int_equal(fs.damaged_bytes, 17);
+    snprintf(aside, sizeof(aside), "%s.damaged", p);
+    assert_int_equal(read_file_bytes(aside, b2, sizeof(b2)), n);
+    assert_memory_equal(b2, orig, n);
+    iothub_file_storage_close(&fs);
+
+    /* A torn tail (the crash case) is cut without a copy. */
+    make_five(p, orig, &n);
+    write_file_bytes(p, orig, n - 3);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.truncated_bytes, 14);
+    assert_int_equal(fs.damaged_bytes, 0);
+    assert_null(fs.damaged_path);
+    assert_int_equal(fs.live, 4);
+    iothub_file_storage_close(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +713,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_crash_truncation_every_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_leftover_tmp_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_sigkill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_refuses_foreign_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_damage_in_the_middle_keeps_later_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_damaged_last_record_is_kept_aside, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
