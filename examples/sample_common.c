@@ -65,15 +65,44 @@ static long parse_num(const char *name, const char *opt, const char *s, long lo,
     return v;
 }
 
-static char *span_dup(struct tma_span s)
+/* The parsed connection-string fields live in static storage: nothing to
+ * free on any exit path. */
+#define SAMPLE_FIELD_MAX 1024
+static char cs_host[SAMPLE_FIELD_MAX], cs_device[SAMPLE_FIELD_MAX], cs_module[SAMPLE_FIELD_MAX],
+    cs_key[SAMPLE_FIELD_MAX];
+
+static const char *span_copy(const char *name, const char *what, struct tma_span s, char *out)
 {
-    char *p = malloc(s.len + 1);
-    if (p == NULL) {
-        exit(1);
+    if (s.len >= SAMPLE_FIELD_MAX) {
+        die(name, "connection string: %s is longer than %d characters", what, SAMPLE_FIELD_MAX - 1);
     }
-    memcpy(p, s.ptr, s.len);
-    p[s.len] = '\0';
-    return p;
+    memcpy(out, s.ptr, s.len);
+    out[s.len] = '\0';
+    return out;
+}
+
+/* A SAS key is standard base64 (RFC 4648, with padding), not empty. */
+static bool is_base64(const char *k)
+{
+    size_t n = strlen(k), i, pad = 0;
+    if (n == 0 || n % 4 != 0) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        char c = k[i];
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0) {
+            return false; /* data after padding */
+        }
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+              c == '/')) {
+            return false;
+        }
+    }
+    return pad <= 2;
 }
 
 void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name,
@@ -157,10 +186,13 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         if (iothub_connection_string_parse(s, &cs) != TMA_OK) {
             die(name, "%s", "bad connection string: need HostName, DeviceId and x509=true or SharedAccessKey");
         }
-        o->host = span_dup(cs.host);
-        o->device_id = span_dup(cs.device_id);
-        if (cs.module_id.len) o->module_id = span_dup(cs.module_id);
-        if (cs.shared_key.len) o->sas_key = span_dup(cs.shared_key);
+        o->host = span_copy(name, "HostName", cs.host, cs_host);
+        o->device_id = span_copy(name, "DeviceId", cs.device_id, cs_device);
+        if (cs.module_id.len) o->module_id = span_copy(name, "ModuleId", cs.module_id, cs_module);
+        if (cs.shared_key.len) o->sas_key = span_copy(name, "SharedAccessKey", cs.shared_key, cs_key);
+    }
+    if (o->sas_key != NULL && !is_base64(o->sas_key)) {
+        die(name, "%s", "the SharedAccessKey (--sas-key) is not base64 (copy it from the hub's device entry)");
     }
     if (!dps && (o->host == NULL || o->device_id == NULL)) {
         die(name, "%s", "the hub host and device id are needed (--connection-string or --host/--device-id)");
@@ -497,14 +529,34 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
         snprintf(path, sizeof(path), "%s.outbox", device_id);
     }
     s = iothub_file_storage_open(&h->fs, path, true);
+    if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED)) {
+        fprintf(stderr, "outbox: '%s' is not an outbox file (left unchanged; give another --outbox)\n", path);
+        return 1;
+    }
+    if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_UNSUPPORTED)) {
+        fprintf(stderr, "outbox: '%s' is an outbox of another format version (left unchanged)\n", path);
+        return 1;
+    }
     if (s != TMA_OK) {
         fprintf(stderr, "outbox %s: %s\n", path, tma_status_str(s));
         return 1;
+    }
+    if (h->fs.damaged_bytes > 0) {
+        fprintf(stderr,
+                "outbox: %s was damaged: %llu byte(s) in %u place(s) skipped, the records after them "
+                "recovered; the original is kept as %s\n",
+                path, (unsigned long long)h->fs.damaged_bytes, (unsigned)h->fs.damaged_regions,
+                h->fs.damaged_path != NULL ? h->fs.damaged_path : "?");
+    }
+    if (h->fs.truncated_bytes > 0) {
+        fprintf(stderr, "outbox: %s: cut %llu byte(s) of an unfinished write (earlier crash)\n", path,
+                (unsigned long long)h->fs.truncated_bytes);
     }
     st = iothub_file_storage_iface(&h->fs);
     s = iothub_outbox_init(&h->outbox, &st, 10000, IOTHUB_OUTBOX_DROP_OLDEST);
     if (s != TMA_OK) {
         fprintf(stderr, "outbox %s: %s\n", path, tma_status_str(s));
+        iothub_file_storage_close(&h->fs);
         return 1;
     }
     if (iothub_outbox_count(&h->outbox) > 0) {
@@ -539,6 +591,7 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
     s = iothub_client_init(&h->client, &cfg);
     if (s != TMA_OK) {
         fprintf(stderr, "client: %s\n", tma_status_str(s));
+        iothub_file_storage_close(&h->fs);
         return 1;
     }
     h->net = n;
