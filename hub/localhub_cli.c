@@ -167,11 +167,41 @@ static void emit(cJSON *v)
 /* ------------------------------------------------------------------ */
 /* state                                                               */
 
+/* Set for commands that only report (status, ... list, ... show): they must
+ * not create a state folder or registry where none exists. */
+static int read_only_cmd;
+
+/* The state folder holds every SAS device key and the hub's private keys:
+ * it is the user's alone (0700), also when the user supplied an existing
+ * folder; the registry files in it are 0600. */
+static void state_dir_secure(void)
+{
+    struct stat sb;
+    char path[4096];
+    static const char *const files[] = {"registry.db", "registry.db-journal", "registry.db-wal", "registry.db-shm"};
+    if (stat(state_dir, &sb) != 0) die("state folder %s: %s", state_dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) die("state folder %s is not a folder", state_dir);
+    if ((sb.st_mode & 077) != 0 && chmod(state_dir, 0700) != 0)
+        die("state folder %s is accessible by others and cannot be made private (chmod 700): %s", state_dir,
+            strerror(errno));
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", state_dir, files[i]) >= sizeof(path)) die("state path too long");
+        if (stat(path, &sb) == 0 && (sb.st_mode & 077) != 0 && chmod(path, 0600) != 0)
+            die("%s is readable by others and cannot be made private (chmod 600): %s", path, strerror(errno));
+    }
+}
+
 static sqlite3 *db_open(void)
 {
-    char err[512];
+    char err[512], path[4096];
     sqlite3 *db;
-    if (mkdir(state_dir, 0700) && errno != EEXIST) die("cannot create state folder %s: %s", state_dir, strerror(errno));
+    if (read_only_cmd) {
+        if ((size_t)snprintf(path, sizeof(path), "%s/registry.db", state_dir) >= sizeof(path)) die("state path too long");
+        if (access(path, F_OK) != 0) die("no localhub state in %s (give --state FOLDER or create a device first)", state_dir);
+    } else if (mkdir(state_dir, 0700) && errno != EEXIST) {
+        die("cannot create state folder %s: %s", state_dir, strerror(errno));
+    }
+    state_dir_secure();
     db = localhub_db_open(state_dir, err, sizeof(err));
     if (!db) die("%s", err);
     return db;
@@ -1477,7 +1507,10 @@ int main(int argc, char **argv)
         printf("localhub %s\n", LOCALHUB_VERSION);
         return 0;
     }
-    json_out = flag("--json");
+    /* Everything this CLI and the broker it starts create (registry, keys,
+     * logs) is private to the user. */
+    umask(077);
+        json_out = flag("--json");
     if (npos == 0) die("no command given (see --help)");
     /* Make the state path absolute: the broker runs from another folder. */
     if (state_dir[0] != '/') {
@@ -1488,6 +1521,8 @@ int main(int argc, char **argv)
         memcpy(state_dir, abs, strlen(abs) + 1);
     }
     const char *c = pos[0], *s1 = npos > 1 ? pos[1] : NULL, *s2 = npos > 2 ? pos[2] : NULL;
+    read_only_cmd = !strcmp(c, "status") || (s1 && (!strcmp(s1, "list") || !strcmp(s1, "show"))) ||
+                    (s2 && (!strcmp(s2, "list") || !strcmp(s2, "show")));
     if (!strcmp(c, "start")) cmd_start();
     else if (!strcmp(c, "stop")) cmd_stop();
     else if (!strcmp(c, "status")) cmd_status();

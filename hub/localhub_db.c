@@ -3,6 +3,8 @@
 #include "localhub_db.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,14 @@ sqlite3 *localhub_db_open(const char *state_dir, char *err, size_t errsz)
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
         SQLITE_OK) {
         if (err) snprintf(err, errsz, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    /* It holds every SAS device key: never readable by others, whatever the
+     * umask of the process that created it. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (sb.st_mode & 077) != 0 && chmod(path, 0600) != 0) {
+        if (err) snprintf(err, errsz, "cannot make %s private (chmod 600): %s", path, strerror(errno));
         sqlite3_close(db);
         return NULL;
     }

@@ -6,7 +6,15 @@
 "$L" --help | grep -q "localhub" || fail "--help"
 "$L" device --help | grep -q "device create" || fail "subcommand --help"
 "$L" --version | grep -q "^localhub " || fail "--version"
-"$L" status | grep -q "status: stopped" || fail "status when stopped"
+# F17: a read-only command on a state folder that does not exist reports
+# that and creates nothing (a mistyped --state must not start an empty hub).
+for cmd in status "device list" "device show x" "ca list"; do
+  set +e; "$L" --state "$T/typo" $cmd >/dev/null 2>"$T/err"; rc=$?; set -e
+  [ $rc -eq 1 ] || fail "$cmd on a missing state folder: exit $rc"
+  grep -q "no localhub state in $T/typo" "$T/err" || fail "$cmd on a missing state: $(cat "$T/err")"
+  [ ! -e "$T/typo" ] || fail "$cmd created the state folder"
+done
+ok "read-only commands do not create state"
 
 check_err() {  # DESCRIPTION args...: exit 1 with exactly one line on stderr
   local what=$1; shift
@@ -58,3 +66,15 @@ ok "busy port refused"
 "$L" start --port "$PORT" >/dev/null || fail "start after stop"
 # root CA is kept across restarts (devices keep trusting it)
 ok "stop/start cycle"
+
+# F16: the registry holds every SAS key: a state folder the user supplies with
+# loose permissions is made private, the registry is 0600 whatever the umask.
+mkdir -m 755 "$T/loose"
+(umask 022; "$L" --state "$T/loose" device create --id k1 --auth sas >/dev/null) || fail "device create in a 755 folder"
+[ "$(stat -c %a "$T/loose")" = 700 ] || fail "state folder left $(stat -c %a "$T/loose")"
+[ "$(stat -c %a "$T/loose/registry.db")" = 600 ] || fail "registry.db is $(stat -c %a "$T/loose/registry.db")"
+chmod 644 "$T/loose/registry.db"; chmod 755 "$T/loose"
+"$L" --state "$T/loose" device list | grep -q k1 || fail "device list"
+[ "$(stat -c %a "$T/loose")" = 700 ] && [ "$(stat -c %a "$T/loose/registry.db")" = 600 ] \
+  || fail "an existing loose registry was not tightened"
+ok "state folder 0700 and registry 0600"
