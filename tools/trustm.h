@@ -100,6 +100,11 @@ int write_out(const char *path, const uint8_t *p, size_t n);
  * no empty attribute value and a CN of at most 64 characters. Prints the
  * error; returns 0 or 1. */
 int check_subject(const char *subject);
+/* The same check without printing: 0, or 1 with the reason in why. */
+int subject_problem(const char *subject, char *why, size_t cap);
+/* sig is exactly one DER ECDSA-Sig-Value: SEQUENCE { INTEGER r, INTEGER s },
+ * both positive and at most 67 bytes. */
+bool der_ecdsa_sig_ok(const uint8_t *sig, size_t n);
 
 /* Certificates from a PEM/DER file or buffer: up to max DER spans
  * (pointing into *store, malloc'd). Returns count, or -1 after printing. */

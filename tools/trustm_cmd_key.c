@@ -905,26 +905,6 @@ int cmd_sign(int argc, char **argv)
     return rc;
 }
 
-/* SEQUENCE { INTEGER r, INTEGER s } filling exactly n bytes, r and s > 0. */
-static bool is_der_ecdsa_sig(const uint8_t *sig, size_t n)
-{
-    unsigned char *p = (unsigned char *)(uintptr_t)sig, *end = p + n;
-    size_t len = 0;
-    int i;
-    if (n == 0 || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 ||
-        p + len != end) {
-        return false;
-    }
-    for (i = 0; i < 2; i++) {
-        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_INTEGER) != 0 || len == 0 || len > 67 ||
-            (p[0] & 0x80) != 0) {
-            return false;
-        }
-        p += len;
-    }
-    return p == end;
-}
-
 int cmd_verify(int argc, char **argv)
 {
     bool help = false;
@@ -961,7 +941,7 @@ int cmd_verify(int argc, char **argv)
         key.key_len = pl;
     }
     if (read_file(sig_f, &sig, &sl, 512) != 0) return 1;
-    if (!is_der_ecdsa_sig(sig, sl)) {
+    if (!der_ecdsa_sig_ok(sig, sl)) {
         free(sig);
         return fail("verify: '%s' is not a DER ECDSA signature (SEQUENCE of two INTEGERs)", sig_f);
     }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/x509.h>
@@ -274,22 +275,51 @@ void outfile_abort(struct outfile *f)
     }
 }
 
-int check_subject(const char *subject)
+int subject_problem(const char *subject, char *why, size_t cap)
 {
     mbedtls_asn1_named_data *names = NULL, *n;
     int rc = 0;
     if (mbedtls_x509_string_to_names(&names, subject) != 0) {
-        rc = fail("bad subject '%s' (e.g. 'CN=dev-001,O=Example')", subject);
+        snprintf(why, cap, "bad subject (e.g. 'CN=dev-001,O=Example')");
+        rc = 1;
     }
     for (n = names; n != NULL && rc == 0; n = n->next) {
         if (n->val.len == 0) {
-            rc = fail("subject '%s' has an empty attribute value", subject);
+            snprintf(why, cap, "the subject has an empty attribute value");
+            rc = 1;
         } else if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && n->val.len > 64) {
-            rc = fail("subject: the CN is limited to 64 characters (RFC 5280 ub-common-name)");
+            snprintf(why, cap, "the CN is limited to 64 characters (RFC 5280 ub-common-name)");
+            rc = 1;
         }
     }
     mbedtls_asn1_free_named_data_list(&names);
     return rc;
+}
+
+int check_subject(const char *subject)
+{
+    char why[128];
+    if (subject_problem(subject, why, sizeof(why)) != 0) return fail("subject '%.80s': %s", subject, why);
+    return 0;
+}
+
+bool der_ecdsa_sig_ok(const uint8_t *sig, size_t n)
+{
+    unsigned char *p = (unsigned char *)(uintptr_t)sig, *end = p + n;
+    size_t len = 0;
+    int i;
+    if (n == 0 || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 ||
+        (size_t)(end - p) != len) {
+        return false;
+    }
+    for (i = 0; i < 2; i++) {
+        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_INTEGER) != 0 || len == 0 || len > 67 ||
+            (p[0] & 0x80) != 0) {
+            return false;
+        }
+        p += len;
+    }
+    return p == end;
 }
 
 int write_out(const char *path, const uint8_t *p, size_t n)

@@ -1,6 +1,7 @@
 /* Fuzz the trustm CLI's argument parsers: access conditions in words or hex
  * (round trip through libtrustm's encoder/renderer), hex strings, object ids,
- * numbers. Input: a NUL-free string (truncated at the first NUL). */
+ * numbers, X.509 subject strings; the raw input also as a DER ECDSA
+ * signature. Input: a NUL-free string (truncated at the first NUL). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)parse_hex(s, hex, sizeof(hex));
     (void)parse_oid(s, &oid);
     (void)parse_uint(s, 0, 0xFFFF, &v);
+    {
+        char why[128];
+        why[0] = '\0';
+        if (subject_problem(s, why, sizeof(why)) != 0 && why[0] == '\0') abort();
+    }
+    if (der_ecdsa_sig_ok(data, size) && (size < 8 || data[0] != 0x30)) abort();
     free(s);
     return 0;
 }
