@@ -353,22 +353,33 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
     return TMA_OK;
 }
 
-int32_t tma_tls_client_send(void *ctx, const uint8_t *buf, size_t len)
+/* Common checks of send and recv: 1 to go on (len clamped), else the value
+ * to return (0 for an empty request, a status for a bad call). */
+static int32_t io_check(const struct tma_tls_client *c, const uint8_t *buf, size_t *len)
 {
-    struct tma_tls_client *c = ctx;
-    int ret;
-
     if (c == NULL || buf == NULL) {
         return TLS_ERR(TMA_C_BAD_PARAM);
     }
     if (!c->connected) {
         return TLS_ERR(TMA_C_STATE);
     }
-    if (len == 0u) {
+    if (*len == 0u) {
         return 0;
     }
-    if (len > (size_t)INT32_MAX) {
-        len = (size_t)INT32_MAX;
+    if (*len > (size_t)INT32_MAX) {
+        *len = (size_t)INT32_MAX;
+    }
+    return 1;
+}
+
+int32_t tma_tls_client_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct tma_tls_client *c = ctx;
+    int32_t chk = io_check(c, buf, &len);
+    int ret;
+
+    if (chk != 1) {
+        return chk;
     }
     ret = mbedtls_ssl_write(&c->ssl, buf, len);
     if (ret > 0) {
@@ -383,19 +394,11 @@ int32_t tma_tls_client_send(void *ctx, const uint8_t *buf, size_t len)
 int32_t tma_tls_client_recv(void *ctx, uint8_t *buf, size_t len)
 {
     struct tma_tls_client *c = ctx;
+    int32_t chk = io_check(c, buf, &len);
     int ret;
 
-    if (c == NULL || buf == NULL) {
-        return TLS_ERR(TMA_C_BAD_PARAM);
-    }
-    if (!c->connected) {
-        return TLS_ERR(TMA_C_STATE);
-    }
-    if (len == 0u) {
-        return 0;
-    }
-    if (len > (size_t)INT32_MAX) {
-        len = (size_t)INT32_MAX;
+    if (chk != 1) {
+        return chk;
     }
     ret = mbedtls_ssl_read(&c->ssl, buf, len);
     if (ret > 0) {
