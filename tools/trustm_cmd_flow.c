@@ -278,6 +278,9 @@ int cmd_personalize(int argc, char **argv)
     uint8_t *ta_store = NULL, *backup_store = NULL;
     const uint16_t backup_oid = 0xF1E0;
     struct outfile of_out, of_csr;
+    uint8_t *old_ta = NULL, *old_bk = NULL;
+    size_t old_ta_len = 0, old_bk_len = 0;
+    bool ta_written = false, bk_written = false;
     bool key_replaced = false, cert_written = false, out_written = false;
     size_t trial_len = 0;
     struct dev d;
@@ -434,13 +437,30 @@ int cmd_personalize(int argc, char **argv)
         out_written = true;
     }
 
-    /* 3. Trust anchor, then the certificate last (each restored on failure). */
+    /* 3. Trust anchor, then the certificate last (each restored on failure;
+     * the trust anchors also when a later write fails). */
     if (ta.ptr != NULL) {
         say(json, "[4/5] trust anchor -> 0x%04X\n", ta_oid);
+        if ((old_ta = malloc(max_ta + 1)) == NULL ||
+            obj_read(&d, ta_oid, old_ta, max_ta, &old_ta_len) != 0) {
+            if (old_ta == NULL) fail("out of memory");
+            goto out;
+        }
+        if (backup.ptr != NULL) {
+            size_t max_b = 0;
+            if (obj_sizes(&d, backup_oid, &max_b, NULL) != 0) goto out;
+            if ((old_bk = malloc(max_b + 1)) == NULL ||
+                obj_read(&d, backup_oid, old_bk, max_b, &old_bk_len) != 0) {
+                if (old_bk == NULL) fail("out of memory");
+                goto out;
+            }
+        }
         if (write_object(&d, ta_oid, ta.ptr, ta.len, "the trust anchor") != 0) goto out;
+        ta_written = true;
         if (backup.ptr != NULL) {
             say(json, "      backup root (Microsoft RSA Root CA 2017) -> 0x%04X\n", backup_oid);
             if (write_object(&d, backup_oid, backup.ptr, backup.len, "the backup root") != 0) goto out;
+            bk_written = true;
         }
     } else {
         say(json, "[4/5] trust anchor unchanged (no --trust-anchor / --azure)\n");
@@ -458,6 +478,26 @@ int cmd_personalize(int argc, char **argv)
     }
     rc = 0;
 out:
+    if (rc != 0 && (ta_written || bk_written)) {
+        /* The certificate did not make it: the trust anchors go back too. */
+        tma_status rb = TMA_OK, rb2 = TMA_OK;
+        if (ta_written) {
+            rb = old_ta_len > 0 ? trustm_write_data(&d.chip, d.protect, ta_oid, TRUSTM_WRITE_ERASE, 0,
+                                                    old_ta, old_ta_len)
+                                : trustm_erase_data(&d.chip, d.protect, ta_oid);
+        }
+        if (bk_written) {
+            rb2 = old_bk_len > 0 ? trustm_write_data(&d.chip, d.protect, backup_oid, TRUSTM_WRITE_ERASE,
+                                                     0, old_bk, old_bk_len)
+                                 : trustm_erase_data(&d.chip, d.protect, backup_oid);
+        }
+        if (rb != TMA_OK || rb2 != TMA_OK) {
+            fail("personalize: the previous trust anchor could not be restored to 0x%04X%s",
+                 rb != TMA_OK ? ta_oid : backup_oid, "; check it with 'trustm cert read'");
+        }
+    }
+    free(old_ta);
+    free(old_bk);
     if (rc != 0 && key_replaced && !cert_written) {
         /* A key cannot be un-generated: say exactly what the chip holds. */
         fail("personalize: FAILED AFTER THE KEY GENERATION: key slot 0x%04X may hold a new key that "
