@@ -89,7 +89,8 @@ int main(int argc, char **argv)
     }
     for (c = cmds; c->name != NULL; c++) {
         if (!strcmp(c->name, argv[i])) {
-            return c->fn(argc - i, argv + i) == 0 ? 0 : 1;
+            int rc = c->fn(argc - i, argv + i);
+            return rc == 0 || rc == 2 ? rc : 1; /* 2: a usage error, as 'trustm' alone */
         }
     }
     return fail("unknown command '%s' (see trustm --help)", argv[i]);
