@@ -5,7 +5,9 @@
 # the chip now holds, leave the certificate object and the trust anchor as
 # they were, and a second personalize must restore a consistent identity
 # (key and certificate match: a chip signature verifies with the new
-# certificate's key).
+# certificate's key). Then 'trustm bind' whose write of 0xE140 never reaches
+# the chip: the host file it created is gone, a file given with --force is
+# untouched, and a direct bind still works.
 . "$(dirname "$0")/tls_cli_lib.sh"
 
 make_pki
@@ -17,11 +19,16 @@ for try in 1 2 3 4 5; do
   [ "$try" = 5 ] && fail "trustm-sim could not listen on a TCP port"
 done
 C=("$T" --device "$DEV")
-python3 "$(dirname "$0")/tls_cli_failstep.py" "$W/proxy.port" "$SIMPORT" >"$W/proxy.out" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$W/proxy.port" ] && break; sleep 0.05; done
-[ -s "$W/proxy.port" ] || fail "proxy did not start: $(cat "$W/proxy.out")"
-PX=("$T" --device "tcp:127.0.0.1:$(cat "$W/proxy.port")")
+# start_proxy NAME MODE: sets PROXYPORT
+start_proxy() {
+  python3 "$(dirname "$0")/tls_cli_failstep.py" "$W/$1.port" "$SIMPORT" "$2" >"$W/$1.out" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$W/$1.port" ] && break; sleep 0.05; done
+  [ -s "$W/$1.port" ] || fail "proxy did not start: $(cat "$W/$1.out")"
+  PROXYPORT=$(cat "$W/$1.port")
+}
+start_proxy proxy keygen
+PX=("$T" --device "tcp:127.0.0.1:$PROXYPORT")
 
 step "set-up: a working identity (key in 0xE0F1, certificate in 0xE0E1, trust anchor)"
 "${C[@]}" personalize --device-id dev-old --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem >/dev/null
@@ -55,4 +62,24 @@ echo "identity check" > m.txt
 openssl dgst -sha256 -verify pub.pem -signature m.sig m.txt | grep -q 'Verified OK' \
   || fail "the key in 0xE0F1 does not match the certificate in 0xE0E1"
 openssl verify -CAfile ca.pem chip.pem | grep -q OK || fail "openssl does not verify the certificate"
+
+step "bind: the write of 0xE140 is cut; no host file left, an existing one untouched"
+start_proxy proxyb e140
+PB=("$T" --device "tcp:127.0.0.1:$PROXYPORT")
+rc=0; "${PB[@]}" bind --out new.bind >out 2>err || rc=$?
+cat err
+[ "$rc" -ne 0 ] || fail "bind succeeded although its write was cut"
+grep -q cut "$W/proxyb.port.log" || fail "the proxy did not cut (the test is blind)"
+grep -q "^trustm: bind: cannot write the secret to 0xE140 (host file 'new.bind' removed)" err \
+  || fail "bind failure not reported"
+[ ! -e new.bind ] || fail "bind left the host copy of a secret the chip does not have"
+echo KEEP > keep.bind; chmod 600 keep.bind
+rc=0; "${PB[@]}" bind --force --out keep.bind >out 2>err || rc=$?
+[ "$rc" -ne 0 ] || fail "bind --force succeeded although its write was cut"
+grep -q "^trustm: bind: cannot write the secret to 0xE140 ('keep.bind' unchanged)" err \
+  || fail "bind --force failure not reported: $(cat err)"
+[ "$(cat keep.bind)" = KEEP ] || fail "bind --force changed the file although the chip write failed"
+ls ./*.tmp* 2>/dev/null && fail "temporary files left behind"
+"${C[@]}" bind --out good.bind >/dev/null
+"${C[@]}" --binding good.bind info >/dev/null || fail "the chip cannot be bound after the cut binds"
 echo PASS
