@@ -49,9 +49,26 @@ void sim_link_queue_data(struct sim_link *l, const uint8_t *pkt, size_t len, uin
     memcpy(l->unacked, l->data.buf, n);
     l->unacked_len = (uint16_t)n;
     l->awaiting_ack = n > 0;
+    l->renumber = false;
+    l->read_at = 0; /* not sent until the host reads it */
     l->retries = 0;
     /* A data frame carries the ACK: a pending control ACK is superseded when
      * both become readable together (the host would read ACK first anyway). */
+}
+
+/* Number the host must use to ACK/NAK our pending frame. */
+static uint8_t pending_nr(const struct sim_link *l)
+{
+    return l->renumber ? (uint8_t)((l->tx_nr + 1u) & 3u) : l->tx_nr;
+}
+
+/* Does an ACK/NAK number name our pending frame? Only once the host has read
+ * it: a number naming a frame not yet sent (response still being computed) is
+ * a hint of desync (spec 2.5, transmitter table) and changes nothing; the
+ * frame is delivered when ready and RESYNC stays available to the host. */
+static bool names_pending(const struct sim_link *l, uint8_t nr)
+{
+    return l->awaiting_ack && l->read_at != 0 && nr == pending_nr(l);
 }
 
 /* Re-send the unacknowledged data frame with the current ACKNR. */
@@ -59,6 +76,12 @@ static void retransmit(struct sim_link *l, uint64_t now)
 {
     if (!l->awaiting_ack) {
         return;
+    }
+    if (l->renumber) {
+        /* first data frame after a RESYNC: it takes the next number (0) */
+        l->tx_nr = (uint8_t)((l->tx_nr + 1u) & 3u);
+        l->unacked[0] = (uint8_t)((l->unacked[0] & ~0x0Cu) | (l->tx_nr << 2));
+        l->renumber = false;
     }
     l->unacked[0] = (uint8_t)((l->unacked[0] & 0x0Cu) | l->rx_nr);
     uint16_t crc = sim_crc16(l->unacked, (size_t)l->unacked_len - 2u);
@@ -98,22 +121,23 @@ void sim_link_rx(struct sim_link *l, uint64_t now, const uint8_t *frame, size_t 
         l->rx_nr = 3;
         l->ctrl.valid = false;
         if (l->awaiting_ack) {
-            /* renumber our pending frame as frame 0 when it is resent */
-            l->tx_nr = 0;
-            l->unacked[0] = (uint8_t)(l->unacked[0] & ~0x0Cu);
+            /* Our pending frame is not dropped, but it has no number until it
+             * is resent: then it is frame 0. A new data frame supersedes it
+             * and is frame 0 itself (spec 2.4). */
+            l->renumber = true;
             l->data.valid = false;
         }
         out->ev = SIM_LE_RESYNC;
         return;
     case SIM_F_ACK:
-        if (l->awaiting_ack && f.acknr == l->tx_nr) {
+        if (!l->renumber && names_pending(l, f.acknr)) {
             l->awaiting_ack = false;
             l->data.valid = false;
             out->ev = SIM_LE_ACKED;
         }
         return; /* ACK for an already acknowledged frame: ignore */
     case SIM_F_NAK:
-        if (l->awaiting_ack && f.acknr == l->tx_nr) {
+        if (names_pending(l, f.acknr)) {
             if (l->retries < SIM_RETRANSMIT_MAX * 4u) {
                 retransmit(l, now + SIM_LINK_US);
                 out->retransmit = true;
@@ -125,7 +149,7 @@ void sim_link_rx(struct sim_link *l, uint64_t now, const uint8_t *frame, size_t 
     }
     /* Data frame. Its ACKNR acknowledges our frame (unless it is a NAK). */
     bool acked = false;
-    if (l->awaiting_ack && f.acknr == l->tx_nr) {
+    if (names_pending(l, f.acknr) && (f.data_nak || !l->renumber)) {
         if (f.data_nak) {
             retransmit(l, now + SIM_LINK_US);
             out->retransmit = true;
@@ -153,10 +177,11 @@ void sim_link_rx(struct sim_link *l, uint64_t now, const uint8_t *frame, size_t 
         out->naked = true;
         return;
     }
-    if (acked) {
-        l->awaiting_ack = false;
-        l->data.valid = false;
-    }
+    /* A new packet ends any exchange in progress: our pending frame is
+     * either acknowledged by it or abandoned (the host moved on). */
+    l->awaiting_ack = false;
+    l->renumber = false;
+    l->data.valid = false;
     l->rx_nr = f.frnr;
     out->acked = acked;
     out->ev = SIM_LE_PACKET;

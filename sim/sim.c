@@ -288,6 +288,7 @@ void sim_engine_data_write(struct trustm_sim *s, const uint8_t *frame, size_t n,
         s->link.tx_nr = 3;
         s->link.rx_nr = 3;
         s->link.awaiting_ack = false;
+        s->link.renumber = false;
         s->link.data.valid = false;
         sim_link_queue_ctrl(&s->link, 0xC0, now + SIM_LINK_US);
         sim_tracef(s, "FAULT spurious_resync");

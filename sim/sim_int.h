@@ -98,6 +98,8 @@ struct sim_link {
     uint8_t unacked[SIM_DREG_MAX + 16];
     uint16_t unacked_len;
     bool awaiting_ack;
+    bool renumber;             /* RESYNC came while awaiting_ack: the pending
+                                  frame takes the next number (0) when resent */
     uint64_t read_at;          /* when the host read it (retransmit timer) */
     unsigned retries;
 };

@@ -137,6 +137,110 @@ static void resync_resets_frame_numbers(void **state)
     trustm_sim_destroy(s);
 }
 
+static void first_data_frame_after_resync_is_frame_0(void **state)
+{
+    /* spec 2.4: after RESYNC both sides restart at 3/3, the next data frame
+     * in each direction is number 0, also when a response was unacknowledged */
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t r[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    recv_data(s, r, sizeof(r));
+    assert_int_equal(r[0], 0x00);
+    /* the host never acknowledges it: it resynchronises and sends a new command */
+    assert_int_equal(host_send(s, 0xC0, NULL, 0), TRUSTM_SIM_ACK);
+    assert_int_equal(host_send(s, 0x03, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+    size_t n = recv_data(s, r, sizeof(r));
+    assert_int_equal(n, 5 + 1 + 4 + 32);
+    assert_int_equal(r[0], 0x00); /* FRNR 0, ACKNR 0 */
+    ack(s, 0);
+    assert_int_equal(host_send(s, 0x04, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+    n = recv_data(s, r, sizeof(r));
+    assert_int_equal(r[0], 0x05); /* FRNR 1, ACKNR 1 */
+    ack(s, 1);
+    assert_int_equal(fake_app.executes, 3);
+    trustm_sim_destroy(s);
+}
+
+/* Send a command as data frame fctr and expect its response; ACK it. */
+static void exchange(struct trustm_sim *s, uint8_t fctr, uint8_t want_fctr)
+{
+    uint8_t r[300];
+    assert_int_equal(host_send(s, fctr, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+    size_t n = recv_data(s, r, sizeof(r));
+    assert_int_equal(n, 5 + 1 + 4 + 32);
+    assert_int_equal(r[0], want_fctr);
+    ack(s, (uint8_t)((want_fctr >> 2) & 3u));
+}
+
+static void nak_for_unsent_frame_never_wedges_the_link(void **state)
+{
+    /* spec 2.5 transmitter table: an ACK/NAK with an unexpected number is a
+     * hint of desync; it must not wedge the link, RESYNC always recovers */
+    (void)state;
+    for (uint8_t nr = 0; nr < 4; nr++) {
+        for (int when = 0; when < 3; when++) {
+            fake_app_clear();
+            struct trustm_sim *s = host_sim_new();
+            uint8_t r[300];
+            if (when == 0) {
+                /* before the chip sent anything */
+                assert_int_equal(host_send(s, (uint8_t)(0xA0 | nr), NULL, 0), TRUSTM_SIM_ACK);
+            } else {
+                assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+                recv_data(s, r, sizeof(r));
+                if (when == 2) {
+                    ack(s, 0);
+                }
+                assert_int_equal(host_send(s, (uint8_t)(0xA0 | nr), NULL, 0), TRUSTM_SIM_ACK);
+            }
+            /* whatever the chip makes of it, a RESYNC brings the link back */
+            (void)host_recv(s, r, sizeof(r), 1000, 30000);
+            assert_int_equal(host_send(s, 0xC0, NULL, 0), TRUSTM_SIM_ACK);
+            exchange(s, 0x03, 0x00);
+            exchange(s, 0x04, 0x05);
+            exchange(s, 0x09, 0x0A);
+            trustm_sim_destroy(s);
+        }
+    }
+}
+
+static void ack_or_nak_for_a_response_not_yet_sent_is_ignored(void **state)
+{
+    /* a long command: control ACK now, response after 60 ms. The host names
+     * the response frame (NAK 0 / ACK 0) before the chip has sent it: that is
+     * a hint of desync, not a request; the chip neither hands out the response
+     * early nor drops it, and the next command is accepted right after it. */
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        fake_app_clear();
+        fake_app.busy_override = 60000;
+        struct trustm_sim *s = host_sim_new();
+        uint8_t r[300], st[4];
+        assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+        assert_int_equal(host_recv(s, r, sizeof(r), 1000, 50000), 5); /* control ACK */
+        assert_memory_equal(r, "\x80\x00\x00\x0C\xEC", 5);
+        assert_int_equal(host_send(s, kind ? 0x80 : 0xA0, NULL, 0), TRUSTM_SIM_ACK);
+        assert_int_equal(host_reg_read(s, 0x82, st, 4), TRUSTM_SIM_ACK);
+        assert_memory_equal(st, "\x88\x80\x00\x00", 4); /* still BUSY, nothing to read */
+        size_t n = recv_data(s, r, sizeof(r));
+        assert_int_equal(n, 10);
+        assert_int_equal(r[0], 0x00);
+        ack(s, 0);
+        /* the next command is taken at once, not NAKed */
+        assert_int_equal(host_send(s, 0x04, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+        n = host_recv(s, r, sizeof(r), 1000, 50000);
+        assert_int_equal(n, 5);
+        assert_int_equal(r[0], 0x81); /* control ACK 1, not a NAK */
+        n = recv_data(s, r, sizeof(r));
+        assert_int_equal(n, 5 + 1 + 4 + 32);
+        assert_int_equal(r[0], 0x05);
+        assert_int_equal(fake_app.executes, 2);
+        trustm_sim_destroy(s);
+    }
+}
+
 static void chained_command_is_reassembled(void **state)
 {
     (void)state;
@@ -343,6 +447,9 @@ int main(void)
         cmocka_unit_test(host_nak_gets_identical_retransmission),
         cmocka_unit_test(unacknowledged_response_is_resent_after_trans_timeout),
         cmocka_unit_test(resync_resets_frame_numbers),
+        cmocka_unit_test(first_data_frame_after_resync_is_frame_0),
+        cmocka_unit_test(nak_for_unsent_frame_never_wedges_the_link),
+        cmocka_unit_test(ack_or_nak_for_a_response_not_yet_sent_is_ignored),
         cmocka_unit_test(chained_command_is_reassembled),
         cmocka_unit_test(chaining_errors_are_answered_with_0x07),
         cmocka_unit_test(host_chaining_error_drops_response),
