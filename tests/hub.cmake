@@ -1,6 +1,13 @@
 # Tests of localhub (brief HUB, issue 5). Prefix: hub_.
 # Integration tests start their own hub (mktemp -d state, random port) and
 # drive it with mosquitto_pub/sub and hub_mqttc (a raw MQTT 3.1.1 TLS client).
+# A missing dependency is a configure error, not a set of tests that is
+# silently not registered (scripts/setup installs everything).
+foreach(_t localhub localhub_parse localhub_core iothub_telemetry iothub_twin_methods iothub_dps)
+  if(NOT TARGET ${_t})
+    message(FATAL_ERROR "hub tests: target ${_t} is missing (install the dependencies with scripts/setup)")
+  endif()
+endforeach()
 if(TARGET localhub)
   find_package(OpenSSL REQUIRED)
   add_executable(hub_mqttc integration/hub_mqttc.c)

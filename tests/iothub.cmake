@@ -1,4 +1,11 @@
 # Tests of the Azure IoT Hub / DPS client (brief IOTHUB). Prefix: iothub_.
+# A missing dependency is a configure error, not a set of tests that is
+# silently not registered (scripts/setup installs everything).
+foreach(_t iothub iothub_client iothub_telemetry localhub trustm-cli trustm-sim)
+  if(NOT TARGET ${_t})
+    message(FATAL_ERROR "iothub tests: target ${_t} is missing (install the dependencies with scripts/setup)")
+  endif()
+endforeach()
 if(TARGET iothub)
   tma_add_test(NAME iothub_vectors SOURCES vectors/test_iothub_vectors.c
     LIBS iothub tma_testlib mbedcrypto LABELS vectors)
