@@ -22,11 +22,11 @@ ok "queued C2D delivered with system and application properties"
 out=$(mqttc d1 $(x509_args d1) --clean 0 noack "expect:again" close)
 # (DUP may already be set if the previous session was still closing when the
 # message was handed over)
-echo "$out" | grep -q "^MSG q1 d[01] devices/d1/messages/devicebound/.* again$" || fail "not delivered at QoS 1: $out"
+grep_in "$out" -q "^MSG q1 d[01] devices/d1/messages/devicebound/.* again$" || fail "not delivered at QoS 1: $out"
 out=$(mqttc d1 $(x509_args d1) --clean 0 "expect:again")
-echo "$out" | grep -q "^MSG q1 d1 .* again$" || fail "not redelivered after missing PUBACK: $out"
+grep_in "$out" -q "^MSG q1 d1 .* again$" || fail "not redelivered after missing PUBACK: $out"
 out=$(mqttc d1 $(x509_args d1) --clean 0 sleep:700)
-echo "$out" | grep -q again && fail "acknowledged message delivered a third time"
+grep_in "$out" -q again && fail "acknowledged message delivered a third time"
 ok "QoS 1 delivery, redelivery without PUBACK, completion by PUBACK"
 
 # queue depth 50
@@ -34,7 +34,7 @@ for i in $(seq 1 50); do "$L" c2d send --device d1 --data "n$i" >/dev/null; done
 "$L" c2d send --device d1 --data n51 2>"$T/err" && fail "51st message accepted"
 grep -q 403004 "$T/err" || fail "no 403004 reason: $(cat "$T/err")"
 out=$(mqttc d1 $(x509_args d1) --clean 0 "expect: n50" sleep:300)
-[ "$(echo "$out" | grep -c '^MSG q1')" -eq 50 ] || fail "expected 50 deliveries"
+[ "$(grep_in "$out" -c '^MSG q1')" -eq 50 ] || fail "expected 50 deliveries"
 ok "queue holds 50 messages and refuses the 51st with 403004"
 
 # TTL
@@ -42,7 +42,7 @@ ok "queue holds 50 messages and refuses the 51st with 403004"
 "$L" c2d send --device d1 --data long-lived --ttl 600 >/dev/null
 sleep 2.2
 out=$(mqttc d1 $(x509_args d1) --clean 0 "expect:long-lived" sleep:300)
-echo "$out" | grep -q short-lived && fail "expired message delivered"
+grep_in "$out" -q short-lived && fail "expired message delivered"
 ok "expired messages are dropped"
 
 # list and purge the queue
@@ -51,14 +51,14 @@ ok "expired messages are dropped"
 "$L" --json c2d list --device d1 | grep -q '"messageId":[[:space:]]*"p-1"' || fail "c2d list"
 "$L" --json c2d purge --device d1 | grep -q '"purged":[[:space:]]*2' || fail "c2d purge"
 out=$(mqttc d1 $(x509_args d1) --clean 0 sleep:700)
-echo "$out" | grep -q to-purge && fail "purged message delivered"
+grep_in "$out" -q to-purge && fail "purged message delivered"
 ok "c2d list and purge"
 
 # CleanSession=1 removes queued messages
 "$L" c2d send --device d1 --data purged >/dev/null
 mqttc d1 $(x509_args d1) --clean 1 sleep:100 >/dev/null
 out=$(mqttc d1 $(x509_args d1) --clean 0 "sub:$C2D" sleep:700)
-echo "$out" | grep -q purged && fail "CleanSession=1 did not purge the queue"
+grep_in "$out" -q purged && fail "CleanSession=1 did not purge the queue"
 ok "CleanSession=1 purges the queue"
 
 # bad input

@@ -25,11 +25,11 @@ ca_add_verified dpsca
 mk_leaf regx1 reg-x1 dpsca
 out=$(dps reg-x1 --cert "$T/regx1.pem" --key "$T/regx1.key" "${FLOW[@]}" "$(REGISTER reg-x1)" 'expect:res/202/' \
       'capture:op:operationId' 'capture:ra:retry-after' "$POLL" 'expect:res/200/')
-echo "$out" | grep -q '"status":"assigning"' || fail "no 202 assigning: $out"
-echo "$out" | grep -q 'CAPTURE ra=[0-9]' || fail "no retry-after: $out"
-echo "$out" | grep -q '"status":"assigned"' || fail "not assigned: $out"
-echo "$out" | grep -q '"assignedHub":"localhost"' || fail "assignedHub: $out"
-echo "$out" | grep -q '"deviceId":"reg-x1"' || fail "deviceId: $out"
+grep_in "$out" -q '"status":"assigning"' || fail "no 202 assigning: $out"
+grep_in "$out" -q 'CAPTURE ra=[0-9]' || fail "no retry-after: $out"
+grep_in "$out" -q '"status":"assigned"' || fail "not assigned: $out"
+grep_in "$out" -q '"assignedHub":"localhost"' || fail "assignedHub: $out"
+grep_in "$out" -q '"deviceId":"reg-x1"' || fail "deviceId: $out"
 "$L" --json device show reg-x1 | grep -q certificateAuthority || fail "device not created as CA-signed"
 pub_x509 reg-x1 regx1 -t devices/reg-x1/messages/events/ -m after-dps || fail "provisioned device cannot connect to the hub"
 ok "X.509 group enrollment: 202 + retry-after, poll, assigned, device created and connects"
@@ -38,9 +38,9 @@ ok "X.509 group enrollment: 202 + retry-after, poll, assigned, device created an
 out=$(dps reg-x1 --cert "$T/regx1.pem" --key "$T/regx1.key" "${FLOW[@]}" \
       'pub0:$dps/registrations/GET/iotdps-get-operationstatus/?$rid=9&operationId=4.nope:' 'expect:$rid=9' \
       'pub0:$dps/registrations/PUT/iotdps-register/?$rid=8:{"registrationId":"someone-else"}' 'expect:$rid=8')
-echo "$out" | grep -q 'res/404/?$rid=9 {"errorCode":404' || fail "unknown operation: $out"
-echo "$out" | grep -q 'res/400/?$rid=8 {"errorCode":400' || fail "mismatched registration id: $out"
-echo "$out" | grep -q '"trackingId"' || fail "error body lacks trackingId"
+grep_in "$out" -q 'res/404/?$rid=9 {"errorCode":404' || fail "unknown operation: $out"
+grep_in "$out" -q 'res/400/?$rid=8 {"errorCode":400' || fail "mismatched registration id: $out"
+grep_in "$out" -q '"trackingId"' || fail "error body lacks trackingId"
 mk_leaf regother reg-other unver
 expect_refused "registration with a certificate from an unverified CA" \
   dps reg-other --cert "$T/regother.pem" --key "$T/regother.key" "${FLOW[@]}"
@@ -57,7 +57,7 @@ hexkey=$(printf '%s' "$GK" | base64 -d | od -An -tx1 | tr -d ' \n')
 DK=$(printf '%s' reg-s1 | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary | base64)
 TOK=$(sas_token "$SCOPE/registrations/reg-s1" "$DK" $(( $(date +%s) + 600 )) registration)
 out=$(dps reg-s1 --pass "$TOK" "${FLOW[@]}" "$(REGISTER reg-s1)" 'expect:res/202/' 'capture:op:operationId' "$POLL" 'expect:res/200/')
-echo "$out" | grep -q '"status":"assigned"' || fail "symmetric group not assigned: $out"
+grep_in "$out" -q '"status":"assigned"' || fail "symmetric group not assigned: $out"
 HT=$(sas_token localhost/devices/reg-s1 "$DK" $(( $(date +%s) + 600 )))
 mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" -V mqttv311 -i reg-s1 -u "$(user_for reg-s1)" -P "$HT" \
   -t devices/reg-s1/messages/events/ -m x || fail "symmetric device cannot use its derived key on the hub"
@@ -70,12 +70,12 @@ mk_leaf ind reg-ind - selfsigned
 "$L" dps enrollment create --registration-id reg-ind --cert "$T/ind.pem" --device-id dev-from-dps >/dev/null
 out=$(dps reg-ind --cert "$T/ind.pem" --key "$T/ind.key" "${FLOW[@]}" "$(REGISTER reg-ind)" 'expect:res/202/' \
       'capture:op:operationId' "$POLL" 'expect:res/200/')
-echo "$out" | grep -q '"deviceId":"dev-from-dps"' || fail "individual enrollment: $out"
+grep_in "$out" -q '"deviceId":"dev-from-dps"' || fail "individual enrollment: $out"
 pub_x509 dev-from-dps ind -t devices/dev-from-dps/messages/events/ -m x || fail "individual device cannot connect"
 "$L" dps enrollment disable --registration-id reg-ind >/dev/null
 out=$(dps reg-ind --cert "$T/ind.pem" --key "$T/ind.key" "${FLOW[@]}" "$(REGISTER reg-ind)" 'expect:res/202/' \
       'capture:op:operationId' "$POLL" 'expect:$rid=2')
-echo "$out" | grep -q '"status":"disabled"' || fail "disabled enrollment: $out"
+grep_in "$out" -q '"status":"disabled"' || fail "disabled enrollment: $out"
 ok "individual enrollment (device id from the enrollment), disabled enrollment reports 'disabled'"
 "$L" dps enrollment list | grep -q reg-ind || fail "enrollment list"
 "$L" dps enrollment-group show g1 | grep -q dpsca || fail "group show"

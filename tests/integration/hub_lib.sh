@@ -33,6 +33,10 @@ trap hub_cleanup EXIT
 trap 'exit 1' INT TERM
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# grep_in TEXT GREP-ARGS...: grep a captured output. Not `grep_in "$x" -q`:
+# with pipefail that fails at random when grep -q exits on an early line and
+# the shell's next (line-buffered) write gets SIGPIPE.
+grep_in() { local text=$1; shift; grep "$@" <<<"$text"; }
 ok() { echo "ok - $*"; }
 
 hub_start() {
@@ -125,7 +129,7 @@ pub_x509() {
 expect_refused() {
   local what=$1 out; shift
   if out=$("$@" 2>&1); then fail "$what: connection was accepted"; fi
-  echo "$out" | grep -qi "not authori" || fail "$what: expected CONNACK 5 (not authorised), got: $out"
+  grep_in "$out" -qi "not authori" || fail "$what: expected CONNACK 5 (not authorised), got: $out"
   ok "$what refused with CONNACK 5"
 }
 
@@ -141,13 +145,26 @@ wait_state() {
   local i out
   for i in $(seq 1 150); do
     out=$("$L" --json device show "$1")
-    if echo "$out" | grep -q '"connectionState":[[:space:]]*"Connected"' &&
-       { [ "$2" = Connected ] || echo "$out" | grep -q "\"$2\""; }; then
+    if grep_in "$out" -q '"connectionState":[[:space:]]*"Connected"' &&
+       { [ "$2" = Connected ] || grep_in "$out" -q "\"$2\""; }; then
       return 0
     fi
     sleep 0.1
   done
   fail "device $1 never reached state $2: $out"
+}
+
+# wait_log PATTERN [FILE]: poll the telemetry log (or FILE) until a line
+# matches the grep -E PATTERN; fails after 15 s. Use it for positive checks
+# instead of a fixed sleep, and run it on the LAST message of a batch before
+# the negative checks, so they see a log that already holds the later message.
+wait_log() {
+  local f=${2:-$LOCALHUB_HOME/telemetry.jsonl} i
+  for i in $(seq 1 150); do
+    [ -f "$f" ] && grep -qE "$1" "$f" && return 0
+    sleep 0.1
+  done
+  fail "never logged: $1"
 }
 
 x509_args() { echo "--cert $T/$1.pem --key $T/$1.key"; }

@@ -59,8 +59,8 @@ ok "a leaf signed by an intermediate under the verified root authenticates when 
 # chain: the hub must remember it, or intermediate-signed devices fail on reconnect
 for v in 1.2 1.3; do
   out=$(mqttc dev1 --cert "$T/dev1chain.pem" --key "$T/dev1chain.key" --tls-max $v reconnect reconnect)
-  [ "$(echo "$out" | grep -c '^TLS resumed')" -eq 2 ] || fail "TLS $v session not resumed: $out"
-  [ "$(echo "$out" | grep -c '^CONNACK 0')" -eq 3 ] || fail "resumed TLS $v session refused: $out"
+  [ "$(grep_in "$out" -c '^TLS resumed')" -eq 2 ] || fail "TLS $v session not resumed: $out"
+  [ "$(grep_in "$out" -c '^CONNACK 0')" -eq 3 ] || fail "resumed TLS $v session refused: $out"
 done
 ok "resumed TLS sessions of intermediate-signed devices authenticate"
 
@@ -70,7 +70,7 @@ ok "resumed TLS sessions of intermediate-signed devices authenticate"
 mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/dev1.pem" --key "$T/dev1.key" -V mqttv311 -i dev1 \
   -u 'localhost/dev1/?api-version=2020-09-30&DeviceClientType=test%2F1.0&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1' \
   -q 1 -t 'devices/dev1/messages/events/%24.sub=thermostat1' -m pnp
-sleep 0.3
+wait_log '"payload":"pnp"'
 grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"dt-dataschema":"dtmi:com:example:Thermostat;1"' \
   || fail "dt-dataschema not stamped"
 grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"dt-subject":"thermostat1"' || fail "dt-subject missing"
@@ -98,7 +98,8 @@ expect_refused "MQTT 5 instead of 3.1.1" mosquitto_pub -h localhost -p "$PORT" -
 # enabling the device lets it in; disabling shuts it out again
 "$L" device enable devoff >/dev/null
 pub_x509 devoff devoff -t devices/devoff/messages/events/ -m x || fail "enabled device refused"
-mqttc devoff $(x509_args devoff) sleep:5000 >/dev/null 2>&1 &
+# A long sleep: the wait below ends at the disconnect, however slow the machine.
+mqttc devoff $(x509_args devoff) sleep:60000 >/dev/null 2>&1 &
 LIVE=$!
 wait_state devoff Connected
 "$L" device disable devoff >/dev/null
