@@ -58,19 +58,34 @@ for i in range(n):
     s = str(i)
     print(s + "x" * (size - len(s)))
 P
-ROUNDS=${ROUNDS:-3}
-echo "messages: $N x $SIZE B, QoS 1, window $WINDOW, TLS 1.2 ECDHE-ECDSA, loopback; $ROUNDS alternating rounds"
-mps=(); ours=(); rams=()
-for r in $(seq 1 "$ROUNDS"); do
+ROUNDS=${ROUNDS:-9}
+echo "messages: $N x $SIZE B, QoS 1, window $WINDOW, TLS 1.2 ECDHE-ECDSA, loopback; $ROUNDS rounds, order alternating"
+echo "(wall time from process start, incl. TLS handshake, to the last PUBACK; the machine may be loaded: see the spread)"
+run_mp() {
+  local t0 t1
   t0=$(date +%s.%N)
   mosquitto_pub -h localhost -p "$PORT" --cafile ca.pem --cert dev.pem --key dev.key -V mqttv311 -i bench-mp \
     -q 1 -t devices/bench/messages/events/ -l < lines.txt   # libmosquitto default in-flight window: 20
   t1=$(date +%s.%N)
-  mp=$(python3 -c "print(f'{$N/($t1-$t0):.0f}')")
-  out=$("$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$W/outbox.$r")
-  o=$(echo "$out" | sed -n 's/.* = \([0-9]*\) msg\/s.*/\1/p')
-  out=$("$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$W/unused" ram)
-  o2=$(echo "$out" | sed -n 's/.* = \([0-9]*\) msg\/s.*/\1/p')
+  python3 -c "print(f'{$N/($t1-$t0):.0f}')"
+}
+run_ours() {  # $1: outbox file or "ram"
+  local out
+  if [ "$1" = ram ]; then
+    out=$("$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$W/unused" ram)
+  else
+    rm -f "$1"
+    out=$("$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$1")
+  fi
+  echo "$out" | sed -n 's/.* = \([0-9]*\) msg\/s.*/\1/p'
+}
+mps=(); ours=(); rams=()
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $((r % 2)) -eq 1 ]; then
+    mp=$(run_mp); o=$(run_ours "$W/outbox"); o2=$(run_ours ram)
+  else
+    o2=$(run_ours ram); o=$(run_ours "$W/outbox"); mp=$(run_mp)
+  fi
   echo "round $r: mosquitto_pub $mp msg/s, iothub-client $o msg/s (file outbox), $o2 msg/s (RAM outbox)"
   mps+=("$mp"); ours+=("$o"); rams+=("$o2")
 done
@@ -79,10 +94,71 @@ import statistics, sys
 mp = [float(x) for x in sys.argv[1].split()]
 us = [float(x) for x in sys.argv[2].split()]
 ra = [float(x) for x in sys.argv[3].split()]
+def summ(name, v):
+    q = statistics.quantiles(v, n=4) if len(v) >= 2 else [v[0]] * 3
+    print(f"  {name:28s} median {statistics.median(v):7.0f} msg/s  min {min(v):7.0f}  q1 {q[0]:7.0f}  q3 {q[2]:7.0f}  max {max(v):7.0f}")
+print("summary over rounds:")
+summ("mosquitto_pub", mp)
+summ("iothub-client (file outbox)", us)
+summ("iothub-client (RAM outbox)", ra)
 m1, m2, m3 = statistics.median(mp), statistics.median(us), statistics.median(ra)
-print(f"median: mosquitto_pub {m1:.0f} msg/s, iothub-client {m2:.0f} msg/s (file outbox), {m3:.0f} msg/s (RAM outbox)")
+r2 = [b / a for a, b in zip(mp, us)]
+r3 = [b / a for a, b in zip(mp, ra)]
 print(f"ratio iothub-client / mosquitto_pub (medians): file outbox {m2/m1:.2f}, RAM outbox {m3/m1:.2f} (target >= 1.0)")
+print(f"ratio per round (same round, paired): file outbox median {statistics.median(r2):.2f} [{min(r2):.2f}..{max(r2):.2f}], "
+      f"RAM outbox median {statistics.median(r3):.2f} [{min(r3):.2f}..{max(r3):.2f}]")
 P
+# Load-independent measure: user-space instructions per message under
+# callgrind (each client run with N1 and N2 messages; the difference divided
+# by N2-N1 removes process start and TLS handshake), plus system calls per
+# message with strace -c. Kernel work (TCP, the broker) is not in the
+# instruction count; the system call count stands in for it.
+if [ "${IPM:-1}" != 0 ] && command -v valgrind >/dev/null; then
+  N1=${IPM_N1:-500}; N2=${IPM_N2:-2500}
+  for n in $N1 $N2; do
+    python3 - "$n" "$SIZE" > lines.$n <<'P'
+import sys
+n, size = int(sys.argv[1]), int(sys.argv[2])
+for i in range(n):
+    s = str(i)
+    print(s + "x" * (size - len(s)))
+P
+  done
+  ir() {  # $1 label, rest: command; prints instructions (Ir) of the whole process
+    local log=cg.$1.log
+    valgrind --tool=callgrind --callgrind-out-file="cg.$1.out" "${@:2}" > /dev/null 2> "$log" < "${STDIN_FILE:-/dev/null}"
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$log"
+  }
+  sc() {  # $1 label, rest: command; prints the number of system calls
+    strace -f -c -o "sc.$1" "${@:2}" > /dev/null 2>&1 < "${STDIN_FILE:-/dev/null}"
+    awk '$NF=="total"{print $(NF-2)}' "sc.$1"
+  }
+  mp_cmd() { echo mosquitto_pub -h localhost -p "$PORT" --cafile ca.pem --cert dev.pem --key dev.key -V mqttv311 \
+    -i bench-mp -q 1 -t devices/bench/messages/events/ -l; }
+  declare -A I S
+  for n in $N1 $N2; do
+    I[mp$n]=$(STDIN_FILE=lines.$n ir mp$n $(mp_cmd))
+    I[file$n]=$(rm -f ob.cg; ir file$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/ob.cg")
+    I[ram$n]=$(ir ram$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/unused" ram)
+    S[mp$n]=$(STDIN_FILE=lines.$n sc mp$n $(mp_cmd))
+    S[file$n]=$(rm -f ob.sc; sc file$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/ob.sc")
+    S[ram$n]=$(sc ram$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/unused" ram)
+  done
+  python3 - "$N1" "$N2" "${I[mp$N1]}" "${I[mp$N2]}" "${I[file$N1]}" "${I[file$N2]}" "${I[ram$N1]}" "${I[ram$N2]}" \
+    "${S[mp$N1]}" "${S[mp$N2]}" "${S[file$N1]}" "${S[file$N2]}" "${S[ram$N1]}" "${S[ram$N2]}" <<'P'
+import sys
+a = sys.argv[1:]
+n1, n2 = int(a[0]), int(a[1])
+v = [int(x) for x in a[2:]]
+d = n2 - n1
+ipm = [(v[1] - v[0]) / d, (v[3] - v[2]) / d, (v[5] - v[4]) / d]
+spm = [(v[7] - v[6]) / d, (v[9] - v[8]) / d, (v[11] - v[10]) / d]
+print(f"per message (callgrind Ir and strace -c, ({n2} - {n1} messages) difference):")
+for name, i, s in zip(["mosquitto_pub", "iothub-client (file outbox)", "iothub-client (RAM outbox)"], ipm, spm):
+    print(f"  {name:28s} {i:9.0f} instructions/msg  {s:6.2f} syscalls/msg")
+print(f"instruction ratio mosquitto_pub / iothub-client: file outbox {ipm[0]/ipm[1]:.2f}, RAM outbox {ipm[0]/ipm[2]:.2f} (>1: ours does less)")
+P
+fi
 # For reference: the same with an fsync per outbox operation (power-cut
 # durability; the default above survives a process kill), fewer messages.
 NF=$(( N / 20 > 0 ? N / 20 : 1 ))
