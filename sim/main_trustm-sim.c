@@ -1,12 +1,16 @@
 /* trustm-sim: the OPTIGA Trust M simulator daemon (docs/sim.md). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "sim_int.h"
 #include "trustm_sim/sim.h"
 
 #define VERSION "0.1.0"
@@ -48,6 +52,67 @@ static void ready(void *ctx)
 {
     const char *path = ctx;
     fprintf(stderr, "trustm-sim: listening on %s\n", path);
+}
+
+/* One line on stderr when PATH cannot be served on; 0 when it can. */
+static int check_socket_path(const char *path)
+{
+    switch (sim_unix_path_claim(path)) {
+    case SIM_PATH_OK:
+        return 0;
+    case SIM_PATH_NOT_SOCKET:
+        fprintf(stderr, "trustm-sim: '%s' exists and is not a socket; not touching it\n", path);
+        return 1;
+    case SIM_PATH_IN_USE:
+        fprintf(stderr, "trustm-sim: another trustm-sim is serving '%s'\n", path);
+        return 1;
+    case SIM_PATH_TOO_LONG:
+        fprintf(stderr, "trustm-sim: socket path '%s' is empty or too long\n", path);
+        return 1;
+    default:
+        fprintf(stderr, "trustm-sim: cannot use socket path '%s': %s\n", path, strerror(errno));
+        return 1;
+    }
+}
+
+/* The state file is the chip's NVM: one daemon at a time. The lock lives in
+ * PATH.lock because the state file itself is replaced on every write.
+ * Returns the lock descriptor (kept open for the life of the process) or -1. */
+static int lock_state(const char *path)
+{
+    size_t n = strlen(path);
+    char *lock = malloc(n + 6);
+    if (!lock) {
+        fprintf(stderr, "trustm-sim: out of memory\n");
+        return -1;
+    }
+    memcpy(lock, path, n);
+    memcpy(lock + n, ".lock", 6);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "trustm-sim: state file '%s' is not a regular file\n", path);
+        free(lock);
+        return -1;
+    }
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "trustm-sim: cannot open state file '%s': %s\n", path, strerror(errno));
+        free(lock);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            fprintf(stderr, "trustm-sim: state file '%s' is in use by another trustm-sim\n", path);
+        } else {
+            fprintf(stderr, "trustm-sim: cannot lock state file '%s' (%s): %s\n", path, lock,
+                    strerror(errno));
+        }
+        close(fd);
+        free(lock);
+        return -1;
+    }
+    free(lock);
+    return fd;
 }
 
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *out)
@@ -139,10 +204,37 @@ int main(int argc, char **argv)
         cfg.trace = trace_file;
         cfg.trace_ctx = tf;
     }
+    if (srv.unix_path && check_socket_path(srv.unix_path)) {
+        if (tf && tf != stdout) {
+            fclose(tf);
+        }
+        return 1;
+    }
+    int lock_fd = -1;
+    if (cfg.state_path) {
+        lock_fd = lock_state(cfg.state_path);
+        if (lock_fd < 0) {
+            if (tf && tf != stdout) {
+                fclose(tf);
+            }
+            return 1;
+        }
+    }
     struct trustm_sim *sim = NULL;
     tma_status st = trustm_sim_create(&cfg, &sim);
     if (st != TMA_OK) {
-        fprintf(stderr, "trustm-sim: cannot create the chip: %s\n", tma_status_str(st));
+        if (cfg.state_path) {
+            fprintf(stderr, "trustm-sim: cannot create the chip from state file '%s': %s\n",
+                    cfg.state_path, tma_status_str(st));
+        } else {
+            fprintf(stderr, "trustm-sim: cannot create the chip: %s\n", tma_status_str(st));
+        }
+        if (tf && tf != stdout) {
+            fclose(tf);
+        }
+        if (lock_fd >= 0) {
+            close(lock_fd);
+        }
         return 1;
     }
     int rc = 0;
@@ -180,6 +272,9 @@ int main(int argc, char **argv)
     trustm_sim_destroy(sim);
     if (tf && tf != stdout) {
         fclose(tf);
+    }
+    if (lock_fd >= 0) {
+        close(lock_fd); /* after the last state write */
     }
     return rc;
 }

@@ -317,4 +317,16 @@ void sim_engine_reset(struct trustm_sim *s, enum trustm_reset_kind kind);
 void sim_stat_poll(struct trustm_sim *s); /* a poll while the chip is busy */
 void sim_tracef(struct trustm_sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- sock.c: the daemon's socket path ---------------------------------- */
+enum {
+    SIM_PATH_OK = 0,           /* nothing there, or a stale socket was removed */
+    SIM_PATH_ERROR = -1,       /* see errno */
+    SIM_PATH_NOT_SOCKET = -3,  /* a file that is not a socket: left alone */
+    SIM_PATH_IN_USE = -4,      /* a server answers on it */
+    SIM_PATH_TOO_LONG = -5     /* empty or longer than sun_path */
+};
+/* Make PATH usable for a listening Unix socket without harming anything:
+ * only a socket that refuses connections (ECONNREFUSED) is removed. */
+int sim_unix_path_claim(const char *path);
+
 #endif

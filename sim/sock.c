@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -136,10 +137,48 @@ struct client {
     size_t have;
 };
 
-static int listen_unix(const char *path)
+int sim_unix_path_claim(const char *path)
 {
     struct sockaddr_un a;
-    if (strlen(path) >= sizeof(a.sun_path)) {
+    struct stat st;
+    if (!path || !*path || strlen(path) >= sizeof(a.sun_path)) {
+        return SIM_PATH_TOO_LONG;
+    }
+    if (lstat(path, &st) != 0) {
+        return errno == ENOENT ? SIM_PATH_OK : SIM_PATH_ERROR;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        return SIM_PATH_NOT_SOCKET; /* never removed: it may be anybody's file */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return SIM_PATH_ERROR;
+    }
+    memset(&a, 0, sizeof(a));
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    int e = errno;
+    close(fd);
+    if (r == 0) {
+        return SIM_PATH_IN_USE; /* a live server answers on it */
+    }
+    if (e != ECONNREFUSED) {
+        errno = e;
+        return SIM_PATH_ERROR;
+    }
+    /* a socket nobody listens on: left behind by a daemon that was killed */
+    if (unlink(path) != 0 && errno != ENOENT) {
+        return SIM_PATH_ERROR;
+    }
+    return SIM_PATH_OK;
+}
+
+static int listen_unix(const char *path, dev_t *dev, ino_t *ino)
+{
+    struct sockaddr_un a;
+    struct stat st;
+    if (sim_unix_path_claim(path) != SIM_PATH_OK) {
         return -1;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -149,11 +188,14 @@ static int listen_unix(const char *path)
     memset(&a, 0, sizeof(a));
     a.sun_family = AF_UNIX;
     memcpy(a.sun_path, path, strlen(path) + 1);
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 8) != 0) {
+    /* bind() never replaces an existing file: a daemon that got there first wins */
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 8) != 0 ||
+        lstat(path, &st) != 0) {
         close(fd);
         return -1;
     }
+    *dev = st.st_dev;
+    *ino = st.st_ino;
     return fd;
 }
 
@@ -241,6 +283,8 @@ tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_BAD_PARAM);
     }
     int lfd[2] = {-1, -1};
+    dev_t sock_dev = 0;
+    ino_t sock_ino = 0;
     struct client cl[MAX_CLIENTS];
     uint8_t *rsp = malloc(3 + 0x10000);
     tma_status st = TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_IO);
@@ -252,7 +296,7 @@ tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server
     if (!rsp) {
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_INTERNAL);
     }
-    lfd[0] = listen_unix(srv->unix_path);
+    lfd[0] = listen_unix(srv->unix_path, &sock_dev, &sock_ino);
     if (lfd[0] < 0) {
         goto out;
     }
@@ -353,8 +397,13 @@ out:
             close(lfd[i]);
         }
     }
-    if (lfd[0] >= 0 || st == TMA_OK) {
-        unlink(srv->unix_path);
+    if (sock_ino != 0) {
+        /* remove our socket, and only ours */
+        struct stat now;
+        if (lstat(srv->unix_path, &now) == 0 && S_ISSOCK(now.st_mode) && now.st_dev == sock_dev &&
+            now.st_ino == sock_ino) {
+            unlink(srv->unix_path);
+        }
     }
     free(rsp);
     return st;

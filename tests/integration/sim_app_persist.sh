@@ -26,6 +26,9 @@ OPEN="F0000010D27600000447656E41757468 4170706C"
 
 start() {
   rm -f "$SOCK"
+  # the redirection below truncates the log in the child, asynchronously: without
+  # this rm the loop could still see the previous daemon's "listening" line
+  rm -f "$tmp/daemon.err"
   "$BIN" --socket "$SOCK" --state "$STATE" --seed 33 2>"$tmp/daemon.err" &
   pid=$!
   for i in $(seq 1 200); do

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # trustm-sim daemon: command line, TCP listener (loopback only), garbage on
-# the socket, trace output, clean exit on SIGTERM (socket removed).
+# the socket, trace output, clean exit on SIGTERM (socket removed), the socket
+# path (never removes a file that is not a stale socket, never takes over a
+# live daemon's socket), the state-file lock, clear errors for a bad --state.
 set -u
 BIN="${TMA_BUILD_DIR:?}/sim/trustm-sim"
 tmp=$(mktemp -d)
@@ -31,11 +33,24 @@ check '[ $rc -ne 0 ] && [ ! -e "$tmp/s" ]' "non-loopback TCP accepted (rc $rc)"
 "$BIN" --export-ca "$tmp/ca" 2>/dev/null; rc=$?
 check '[ $rc -eq 0 ] && openssl x509 -in "$tmp/ca/root.pem" -noout 2>/dev/null && openssl x509 -in "$tmp/ca/ca.pem" -noout 2>/dev/null' "--export-ca (rc $rc)"
 
+# --- the socket path: a file that is not a socket is never touched
+echo precious >"$tmp/f"
+"$BIN" --socket "$tmp/f" 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 1 ] && [ "$(cat "$tmp/f")" = precious ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "not a socket" "$tmp/err"' \
+  "regular file at --socket PATH (rc $rc, $(cat "$tmp/err"), content '$(cat "$tmp/f" 2>/dev/null)')"
+mkdir "$tmp/d"
+"$BIN" --socket "$tmp/d" 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 1 ] && [ -d "$tmp/d" ] && grep -q "not a socket" "$tmp/err"' "directory at --socket PATH (rc $rc)"
+# --state in a folder that does not exist: the message names the file and the reason
+"$BIN" --socket "$tmp/s0" --state /nonexistent/dir/x 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 1 ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "/nonexistent/dir/x.*No such file or directory" "$tmp/err" && [ ! -e "$tmp/s0" ]' \
+  "--state in a missing folder (rc $rc): $(cat "$tmp/err")"
+
 # --- daemon on a Unix socket and a random loopback TCP port
 port=""
 for try in 1 2 3 4 5 6 7 8; do
   cand=$((20000 + RANDOM % 40000))
-  "$BIN" --socket "$tmp/s" --tcp "127.0.0.1:$cand" --trace "$tmp/trace" --seed 5 2>"$tmp/daemon.err" &
+  "$BIN" --socket "$tmp/s" --tcp "127.0.0.1:$cand" --trace "$tmp/trace" --seed 5 --state "$tmp/st" 2>"$tmp/daemon.err" &
   pid=$!
   for i in $(seq 1 100); do
     grep -q listening "$tmp/daemon.err" 2>/dev/null && break
@@ -69,6 +84,17 @@ exec 4<>"/dev/tcp/127.0.0.1/$port"; printf '\x01\x30\x10' >&4   # half a header,
 r=$(req "02 30 00 04" 7); check '[ "${r:0:8}" = "00000408" ]' "daemon still serving after garbage ($r)"
 exec 4>&-
 r=$(req "05 30 00 00" 3); check '[ "${r:0:2}" = "00" ]' "statistics op"
+
+# --- a second daemon never takes over a live one's socket or state
+ino=$(stat -c %i "$tmp/s")
+"$BIN" --socket "$tmp/s" 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 1 ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "another trustm-sim is serving" "$tmp/err"' \
+  "second daemon on a live socket (rc $rc): $(cat "$tmp/err")"
+check '[ -S "$tmp/s" ] && [ "$(stat -c %i "$tmp/s")" = "$ino" ]' "live daemon's socket replaced"
+"$BIN" --socket "$tmp/s2" --state "$tmp/st" 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 1 ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "in use by another trustm-sim" "$tmp/err" && [ ! -e "$tmp/s2" ]' \
+  "second daemon on the same state file (rc $rc): $(cat "$tmp/err")"
+r=$(req "02 30 00 04" 7); check '[ "${r:0:8}" = "00000408" ]' "first daemon disturbed by the refused ones ($r)"
 check 'grep -q "DL \|\[ACK\]" "$tmp/trace"' "trace has transactions"
 
 # power cycle: the chip NACKs during its start-up time, then answers again
@@ -83,6 +109,20 @@ r=$(req "07 30 00 03 00 3A 98" 3); check '[ "$r" = "100000" ]' "sleep op with 3 
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
 check '[ $rc -eq 0 ]' "SIGTERM exit code $rc"
 check '[ ! -e "$tmp/s" ]' "socket file removed on exit"
+
+# --- a stale socket (daemon killed with -9) is reused; the state lock died with it
+"$BIN" --socket "$tmp/s" --state "$tmp/st" 2>"$tmp/d2.err" &
+pid=$!
+for i in $(seq 1 100); do grep -q listening "$tmp/d2.err" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+check 'grep -q listening "$tmp/d2.err"' "restart after SIGTERM: $(cat "$tmp/d2.err")"
+kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=""
+check '[ -S "$tmp/s" ]' "socket file left after kill -9 (precondition)"
+"$BIN" --socket "$tmp/s" --state "$tmp/st" 2>"$tmp/d3.err" &
+pid=$!
+for i in $(seq 1 100); do grep -q listening "$tmp/d3.err" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+check 'grep -q listening "$tmp/d3.err"' "stale socket after kill -9 not reused: $(cat "$tmp/d3.err")"
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
+check '[ $rc -eq 0 ] && [ ! -e "$tmp/s" ]' "second SIGTERM exit (rc $rc)"
 
 echo "sim_daemon: $pass passed, $fail failed"
 [ $fail -eq 0 ]
