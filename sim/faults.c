@@ -47,13 +47,14 @@ uint32_t sim_fault_rand(struct sim_faults *f, uint32_t bound)
 
 bool sim_fault_hit(struct sim_faults *f, enum sim_fault k)
 {
-    if (f->prob[k] == 0 || (f->max_faults && f->injected >= f->max_faults)) {
+    if (f->prob[k] == 0 || (f->max_faults && f->since_config >= f->max_faults)) {
         return false;
     }
     if ((uint32_t)(next(f) >> 32) >= f->prob[k] && f->prob[k] != 0xFFFFFFFFu) {
         return false;
     }
     f->injected++;
+    f->since_config++;
     f->count[k]++;
     return true;
 }
@@ -130,9 +131,11 @@ tma_status sim_faults_config(struct sim_faults *f, const char *json, size_t len)
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_BAD_PARAM);
     }
     sim_faults_init(&nf);
-    nf.count[0] = 0;
+    /* The statistics count since start, across configurations: the total
+     * stays the sum of the per-kind counts. max_faults counts from here. */
     memcpy(nf.count, f->count, sizeof(nf.count));
-    nf.injected = 0;
+    nf.injected = f->injected;
+    nf.since_config = 0;
     if (!lit(&c, '{')) {
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_MALFORMED);
     }

@@ -178,6 +178,7 @@ static void execute(struct trustm_sim *s, uint64_t now)
         s->shield.corrupt_next_mac = false; /* response was not protected: nothing corrupted */
         s->faults.count[SIM_FAULT_CORRUPT_MAC]--;
         s->faults.injected--;
+        s->faults.since_config--;
     } else if (s->faults.prob[SIM_FAULT_CORRUPT_MAC]) {
         sim_tracef(s, "FAULT corrupt_mac (if the response is protected)");
     }

@@ -226,8 +226,9 @@ enum sim_fault {
 struct sim_faults {
     uint32_t prob[SIM_FAULT_COUNT];  /* probability * 2^32 - 1 scale (0 = off) */
     uint64_t rng;
-    uint64_t max_faults;             /* 0 = unlimited */
-    uint64_t injected;
+    uint64_t max_faults;             /* 0 = unlimited, per configuration */
+    uint64_t since_config;           /* faults since the configuration was set */
+    uint64_t injected;               /* since start: always the sum of count[] */
     uint64_t count[SIM_FAULT_COUNT];
     unsigned nak_storm_len;          /* frames NAKed per storm */
     unsigned storm_left;

@@ -158,6 +158,19 @@ static void fault_config_parses_and_rejects(void **state)
     assert_int_equal(f.max_faults, 3); /* previous configuration kept */
     assert_int_equal(sim_faults_config(&f, "{}", 2), TMA_OK);
     assert_int_equal(f.prob[SIM_FAULT_LOST_ACK], 0);
+    /* the statistics survive a new configuration, the total stays the sum of
+     * the per-kind counts; max_faults counts from the new configuration */
+    assert_int_equal(f.injected, 3);
+    assert_int_equal(f.count[SIM_FAULT_LOST_ACK], 3);
+    const char *again = "{\"lost_ack\":1,\"max_faults\":2}";
+    assert_int_equal(sim_faults_config(&f, again, strlen(again)), TMA_OK);
+    hits = 0;
+    for (int i = 0; i < 100; i++) {
+        hits += sim_fault_hit(&f, SIM_FAULT_LOST_ACK);
+    }
+    assert_int_equal(hits, 2);
+    assert_int_equal(f.injected, 5);
+    assert_int_equal(f.count[SIM_FAULT_LOST_ACK], 5);
 }
 
 static void prf_matches_spec_key_block(void **state)

@@ -74,6 +74,11 @@ static void duplicate_after_lost_ack_is_reacked_not_reexecuted(void **state)
     assert_int_equal(trustm_sim_stats_json(s, json, sizeof(json), &jl), TMA_OK);
     assert_non_null(strstr(json, "\"duplicates\":1"));
     assert_non_null(strstr(json, "\"lost_ack\":1"));
+    /* faults off: the total and its parts still agree (audit F8) */
+    assert_int_equal(trustm_sim_faults_json(s, "{}", 2), TMA_OK);
+    assert_int_equal(trustm_sim_stats_json(s, json, sizeof(json), &jl), TMA_OK);
+    assert_non_null(strstr(json, "\"injected\":1,"));
+    assert_non_null(strstr(json, "\"lost_ack\":1"));
     trustm_sim_destroy(s);
 }
 
