@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sim_int.h"
@@ -34,8 +35,14 @@
 #define ST_ADDR_NACK 0x01
 #define ST_DATA_NACK 0x02
 #define ST_MALFORMED 0x10
+#define ST_TOO_MANY 0x11 /* sent unasked to a connection over the limit, then closed */
 
 #define MAX_CLIENTS 16
+/* Connections over the limit get the 0x11 reply and are drained until they
+ * close (so a TCP peer reads the reply instead of a reset), at most this many
+ * at a time and for at most REFUSE_MS; beyond that they are closed at once. */
+#define MAX_REFUSING 16
+#define REFUSE_MS 2000
 #define REQ_MAX (4u + 0xFFFFu)
 
 static size_t reply(uint8_t *rsp, size_t cap, uint8_t status, const uint8_t *d, size_t n)
@@ -277,6 +284,42 @@ static bool serve_client(struct trustm_sim *s, struct client *c, uint8_t *rsp, s
     }
 }
 
+struct refusing {
+    int fd;
+    struct timespec until;
+};
+
+static bool past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* A connection over the client limit: tell it why, then wait for it to go. */
+static void refuse(struct refusing *rf, int fd)
+{
+#define SIM_STR2(x) #x
+#define SIM_STR(x) SIM_STR2(x)
+    static const char msg[] = "trustm-sim: too many clients (limit " SIM_STR(MAX_CLIENTS) "); retry later";
+    uint8_t r[3 + sizeof(msg) - 1];
+    r[0] = ST_TOO_MANY;
+    r[1] = 0;
+    r[2] = (uint8_t)(sizeof(msg) - 1);
+    memcpy(r + 3, msg, sizeof(msg) - 1);
+    (void)send(fd, r, sizeof(r), MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < MAX_REFUSING; i++) {
+        if (rf[i].fd < 0) {
+            rf[i].fd = fd;
+            clock_gettime(CLOCK_MONOTONIC, &rf[i].until);
+            rf[i].until.tv_sec += REFUSE_MS / 1000;
+            return;
+        }
+    }
+    close(fd); /* too many refusals in flight as well */
+}
+
 tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server *srv)
 {
     if (!s || !srv || !srv->unix_path || !srv->stop) {
@@ -286,12 +329,16 @@ tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server
     dev_t sock_dev = 0;
     ino_t sock_ino = 0;
     struct client cl[MAX_CLIENTS];
+    struct refusing rf[MAX_REFUSING];
     uint8_t *rsp = malloc(3 + 0x10000);
     tma_status st = TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_IO);
     for (int i = 0; i < MAX_CLIENTS; i++) {
         cl[i].fd = -1;
         cl[i].buf = NULL;
         cl[i].have = 0;
+    }
+    for (int i = 0; i < MAX_REFUSING; i++) {
+        rf[i].fd = -1;
     }
     if (!rsp) {
         return TMA_ERR(TMA_LAYER_SIM, TMA_C_INTERNAL);
@@ -313,8 +360,8 @@ tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server
         srv->ready(srv->ready_ctx);
     }
     while (!*srv->stop) {
-        struct pollfd pf[2 + MAX_CLIENTS];
-        int map[2 + MAX_CLIENTS];
+        struct pollfd pf[2 + MAX_CLIENTS + MAX_REFUSING];
+        int map[2 + MAX_CLIENTS + MAX_REFUSING];
         nfds_t np = 0;
         for (int i = 0; i < 2; i++) {
             if (lfd[i] >= 0) {
@@ -328,6 +375,17 @@ tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server
                 pf[np].fd = cl[i].fd;
                 pf[np].events = POLLIN;
                 map[np++] = i;
+            }
+        }
+        for (int i = 0; i < MAX_REFUSING; i++) {
+            if (rf[i].fd >= 0 && past(&rf[i].until)) {
+                close(rf[i].fd);
+                rf[i].fd = -1;
+            }
+            if (rf[i].fd >= 0) {
+                pf[np].fd = rf[i].fd;
+                pf[np].events = POLLIN;
+                map[np++] = MAX_CLIENTS + i;
             }
         }
         int r = poll(pf, np, 200);
@@ -354,7 +412,7 @@ tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server
                     }
                 }
                 if (slot < 0) {
-                    close(fd); /* too many clients */
+                    refuse(rf, fd);
                     continue;
                 }
                 if (!cl[slot].buf) {
@@ -369,6 +427,16 @@ tma_status trustm_sim_serve(struct trustm_sim *s, const struct trustm_sim_server
                 setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
                 cl[slot].fd = fd;
                 cl[slot].have = 0;
+                continue;
+            }
+            if (map[k] >= MAX_CLIENTS) {
+                struct refusing *x = &rf[map[k] - MAX_CLIENTS];
+                uint8_t sink[512];
+                ssize_t n = recv(x->fd, sink, sizeof(sink), MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                    close(x->fd);
+                    x->fd = -1;
+                }
                 continue;
             }
             struct client *c = &cl[map[k]];
@@ -391,6 +459,11 @@ out:
     for (int i = 0; i < MAX_CLIENTS; i++) {
         drop(&cl[i]);
         free(cl[i].buf);
+    }
+    for (int i = 0; i < MAX_REFUSING; i++) {
+        if (rf[i].fd >= 0) {
+            close(rf[i].fd);
+        }
     }
     for (int i = 0; i < 2; i++) {
         if (lfd[i] >= 0) {

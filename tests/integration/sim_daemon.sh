@@ -97,6 +97,20 @@ check '[ $rc -eq 1 ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "in use by ano
 r=$(req "02 30 00 04" 7); check '[ "${r:0:8}" = "00000408" ]' "first daemon disturbed by the refused ones ($r)"
 check 'grep -q "DL \|\[ACK\]" "$tmp/trace"' "trace has transactions"
 
+# --- client limit: 16 connections; the next ones get status 0x11 and a reason,
+# not a bare reset, and the daemon serves again once clients leave
+fds=()
+for i in $(seq 1 16); do exec {fd}<>"/dev/tcp/127.0.0.1/$port"; fds+=("$fd"); done
+sleep 0.3
+r=$(req "02 30 00 04" 80)
+want=$(printf 'trustm-sim: too many clients (limit 16); retry later' | od -An -tx1 | tr -d ' \n')
+check '[ "$r" = "110034$want" ]' "17th client not refused with status 0x11 and a reason ($r)"
+for i in $(seq 1 40); do exec {fd}<>"/dev/tcp/127.0.0.1/$port" && { printf '\x02\x30\x00\x04' >&$fd; exec {fd}>&-; }; done
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+sleep 0.3
+r=$(req "02 30 00 04" 7); check '[ "${r:0:8}" = "00000408" ]' "served again after the clients left ($r)"
+check 'kill -0 "$pid"' "daemon died under many connections"
+
 # power cycle: the chip NACKs during its start-up time, then answers again
 r=$(req "04 30 00 00" 3); check '[ "$r" = "000000" ]' "power cycle op ($r)"
 r=$(req "01 30 00 01 82" 3); check '[ "$r" = "010000" ]' "no NACK during start-up ($r)"
