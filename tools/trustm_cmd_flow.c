@@ -255,7 +255,7 @@ out:
 int cmd_personalize(int argc, char **argv)
 {
     bool help = false, do_bind = false, do_lock = false, azure = false, chain_f = false,
-         json = false;
+         json = false, exec_open = false;
     const char *id = NULL, *ca_cert = NULL, *ca_key = NULL, *slot_s = "0xE0F1",
                *cert_s = "0xE0E1", *ta_s = "0xE0E8", *ta_file = NULL, *days_s = "365",
                *curve_s = "p256", *out = NULL, *csr_out = NULL, *bind_out = NULL;
@@ -268,7 +268,8 @@ int cmd_personalize(int argc, char **argv)
         {"--out", 1, &out, NULL},          {"--csr-out", 1, &csr_out, NULL},
         {"--chain", 0, NULL, &chain_f},    {"--bind", 0, NULL, &do_bind},
         {"--binding-out", 1, &bind_out, NULL}, {"--lock", 0, NULL, &do_lock},
-        {"--json", 0, NULL, &json}, {NULL, 0, NULL, NULL}};
+        {"--json", 0, NULL, &json}, {"--key-exec-open", 0, NULL, &exec_open},
+        {NULL, 0, NULL, NULL}};
     int np, rc = 1;
     uint16_t slot, cert_oid, ta_oid;
     unsigned long days;
@@ -301,12 +302,14 @@ int cmd_personalize(int argc, char **argv)
              "         (--azure: DigiCert Global Root G2 -> --ta-oid, Microsoft RSA Root CA\n"
              "          2017 -> 0xF1E0, as 'trust-anchor write --azure')\n"
              "         [--out device.pem] [--csr-out device.csr]\n"
-             "         [--bind --binding-out FILE] [--lock] [--json]\n"
+             "         [--bind --binding-out FILE [--key-exec-open]] [--lock] [--json]\n"
              "The seed's personalization in one command: a key pair generated in SLOT, a CSR\n"
              "signed by that key, the device certificate (CN=ID, clientAuth) issued by the\n"
              "CA, verified against the CA, then the trust anchor and last the certificate\n"
              "written to the chip (TLS-identity wrapper; --chain adds the CA certificate).\n"
-             "--bind pairs host and chip (see 'trustm bind'); --lock locks the written\n"
+             "--bind pairs host and chip (see 'trustm bind') and makes the key usable only\n"
+             "over the shielded connection (Execute 'Conf(0xE140)'; --key-exec-open keeps\n"
+             "its Execute condition as it is); --lock locks the written\n"
              "objects and the key slot. Prints what IoT Hub / DPS enrollment needs: the\n"
              "subject and the SHA-1 and SHA-256 thumbprints (--json: one JSON object, no\n"
              "progress lines).\n"
@@ -327,6 +330,7 @@ int cmd_personalize(int argc, char **argv)
     if ((cv = curve_by_name(curve_s)) == NULL) return fail("personalize: --curve must be p256 or p384");
     if (ta_file != NULL && azure) return fail("personalize: --trust-anchor and --azure exclude each other");
     if (do_bind && bind_out == NULL) return fail("personalize: --bind needs --binding-out FILE for the host copy of the secret");
+    if (exec_open && !do_bind) return fail("personalize: --key-exec-open only goes with --bind");
     if (do_bind && access(bind_out, F_OK) == 0) {
         return fail("personalize: '%s' exists; refusing to overwrite a binding secret", bind_out);
     }
@@ -396,6 +400,17 @@ int cmd_personalize(int argc, char **argv)
                      "nothing changed", oids[i], words);
                 goto out;
             }
+        }
+        /* The CSR needs a signature by the new key: a key slot that a
+         * binding restricted (Execute Conf(0xE140)) signs only over the
+         * shielded connection. */
+        if (obj_exec_ok(&d, slot, &ok, words, sizeof(words)) != 0) goto out;
+        if (!ok) {
+            fail("personalize: the Execute condition of key slot 0x%04X (%s) is not met by this "
+                 "session, so the chip could not sign the CSR%s; nothing changed", slot, words,
+                 d.protect == TRUSTM_PROTECT_NONE && strstr(words, "Conf(0xE140)") != NULL
+                     ? " (the chip is bound: give --binding FILE)" : "");
+            goto out;
         }
     }
 
@@ -509,8 +524,14 @@ out:
     dev_close(&d);
     g.quiet = json;
     if (rc == 0 && do_bind) {
-        char *bargv[] = {"bind", "--out", (char *)bind_out, NULL};
-        rc = cmd_bind(3, bargv);
+        char slot_hex[8];
+        char *bargv[] = {"bind", "--out", (char *)bind_out, "--key-oid", slot_hex, NULL, NULL};
+        snprintf(slot_hex, sizeof(slot_hex), "0x%04X", slot);
+        if (exec_open) {
+            bargv[3] = "--key-exec-open";
+            bargv[4] = NULL;
+        }
+        rc = cmd_bind(exec_open ? 4 : 5, bargv);
     }
     if (rc == 0 && do_lock) {
         char list[64];
@@ -530,9 +551,10 @@ out:
         json_str(ca.subject);
         printf("\",\"thumbprint_sha1\":\"%s\",\"thumbprint_sha256\":\"%s\","
                "\"key_slot\":\"0x%04X\",\"certificate_oid\":\"0x%04X\","
-               "\"trust_anchor_oid\":%s%s%s,\"bound\":%s,\"locked\":%s}\n",
+               "\"trust_anchor_oid\":%s%s%s,\"bound\":%s,\"key_shielded_only\":%s,\"locked\":%s}\n",
                sha1, sha256, slot, cert_oid, ta.ptr ? "\"" : "", ta.ptr ? ta_hex : "null",
-               ta.ptr ? "\"" : "", do_bind ? "true" : "false", do_lock ? "true" : "false");
+               ta.ptr ? "\"" : "", do_bind ? "true" : "false", do_bind && !exec_open ? "true" : "false",
+               do_lock ? "true" : "false");
     }
 out_ca:
     outfile_abort(&of_out);
@@ -545,14 +567,69 @@ out_ca:
 
 /* ---- bind ------------------------------------------------------------------ */
 
+#define BIND_KEYS_MAX 6
+
+static bool is_any_key(uint16_t oid)
+{
+    return tool_oid_is_ecc_key(oid) || oid == 0xE0FC || oid == 0xE0FD;
+}
+
+/* "0xE0F1[,0xE0F2...]" into distinct key object ids. */
+static int parse_key_list(const char *s, uint16_t *out, size_t *out_n)
+{
+    char buf[64], *p, *save = NULL;
+    size_t n = 0, i;
+    if (strlen(s) >= sizeof(buf)) return -1;
+    memcpy(buf, s, strlen(s) + 1);
+    for (p = strtok_r(buf, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+        uint16_t oid;
+        if (n == BIND_KEYS_MAX || parse_oid(p, &oid) != 0 || !is_any_key(oid)) return -1;
+        for (i = 0; i < n; i++) {
+            if (out[i] == oid) return -1;
+        }
+        out[n++] = oid;
+    }
+    if (n == 0) return -1;
+    *out_n = n;
+    return 0;
+}
+
+/* Whether the key's Execute condition is exactly Conf(0xE140), whether its
+ * metadata is frozen (LcsO op; the Execute tag changes only while LcsO < op,
+ * spec 8.2), and the condition in words. */
+static int key_exec_state(struct dev *d, uint16_t oid, bool *out_conf, bool *out_locked, char *words,
+                          size_t cap)
+{
+    uint8_t md[64];
+    size_t n = 0;
+    struct trustm_md m;
+    tma_status st = trustm_read_metadata(&d->chip, d->protect, oid, md, sizeof(md), &n);
+    if (st != TMA_OK) return fail_st(st, "bind: cannot read the metadata of key 0x%04X", oid);
+    if (trustm_md_decode(md, n, &m) != TMA_OK) return fail("bind: the metadata of 0x%04X does not decode", oid);
+    *out_conf = m.execute.ptr != NULL && m.execute.len == 3 && m.execute.ptr[0] == 0x20 &&
+                m.execute.ptr[1] == 0xE1 && m.execute.ptr[2] == 0x40;
+    *out_locked = (m.present & TRUSTM_MDF_LCSO) && m.lcso >= TRUSTM_LCS_OPERATIONAL;
+    if (m.execute.ptr == NULL) {
+        snprintf(words, cap, "NEV");
+    } else if (trustm_ac_render(m.execute.ptr, m.execute.len, words, cap) != TMA_OK) {
+        snprintf(words, cap, "?");
+    }
+    return 0;
+}
+
 int cmd_bind(int argc, char **argv)
 {
     bool help = false;
-    const char *out = NULL;
-    bool force = false;
+    const char *out = NULL, *keys_s = "0xE0F1";
+    bool force = false, exec_open = false;
     const struct opt opts[] = {{"--out", 1, &out, NULL}, {"--force", 0, NULL, &force},
+                               {"--key-oid", 1, &keys_s, NULL},
+                               {"--key-exec-open", 0, NULL, &exec_open},
                                {NULL, 0, NULL, NULL}};
     int np, rc = 1;
+    uint16_t keys[BIND_KEYS_MAX];
+    bool key_todo[BIND_KEYS_MAX];
+    size_t nkeys = 0, ki;
     struct outfile of;
     struct dev d;
     uint8_t secret[64], host[64], md[TRUSTM_MD_MAX];
@@ -567,7 +644,7 @@ int cmd_bind(int argc, char **argv)
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
-        HELP("usage: trustm bind --out FILE [--force]\n"
+        HELP("usage: trustm bind --out FILE [--force] [--key-oid 0xE0F1[,0xE0F2..]] [--key-exec-open]\n"
              "Platform binding: a 64-byte secret (chip TRNG mixed with host randomness) is\n"
              "written to 0xE140 (type PTFBIND, change 'LcsO<op || Conf(E140)', read\n"
              "'LcsO<op'), 0xE140 is locked so the secret can no longer be read, and the host\n"
@@ -575,8 +652,18 @@ int cmd_bind(int argc, char **argv)
              "the pairing. Afterwards pass --binding FILE (or $TRUSTM_BINDING) so every\n"
              "command runs over the shielded connection.\n"
              "An existing FILE is never replaced (it may be another chip's binding) unless\n"
-             "--force is given; the file is created before the chip is written.\n");
+             "--force is given; the file is created before the chip is written.\n"
+             "Then the Execute condition of each --key-oid key (default 0xE0F1) becomes\n"
+             "'Conf(0xE140)': the chip uses the key only for a command that arrives as a\n"
+             "protected record under this binding, so the chip on another board, or a bus\n"
+             "attacker, cannot have it sign. It is set over the shielded connection and can\n"
+             "be changed while the key slot is not locked ('trustm lock' freezes it).\n"
+             "--key-exec-open leaves the key's Execute condition as it is (e.g. ALW).\n");
     if (out == NULL) out = g.binding;
+    if (parse_key_list(keys_s, keys, &nkeys) != 0) {
+        return fail("bind: --key-oid takes up to %d key objects 0xE0F0..0xE0F3, 0xE0FC, 0xE0FD, "
+                    "separated by commas", BIND_KEYS_MAX);
+    }
     if (out == NULL) return fail("bind: --out FILE is required (where the host copy of the secret goes)");
     if (g.binding != NULL && strcmp(out, g.binding) == 0 && access(out, F_OK) == 0) {
         /* Rebinding over the shielded connection writes a new file elsewhere. */
@@ -596,6 +683,22 @@ int cmd_bind(int argc, char **argv)
     if (locked && d.protect == TRUSTM_PROTECT_NONE) {
         fail("bind: 0xE140 is already locked: this chip is bound (use --binding with its secret)");
         goto out;
+    }
+    /* Which keys still need Conf(0xE140) on Execute, and whether the chip
+     * will take it: checked before anything is written. */
+    for (ki = 0; ki < nkeys; ki++) {
+        bool klocked = false, already = false;
+        char words[128];
+        key_todo[ki] = false;
+        if (exec_open) continue;
+        if (key_exec_state(&d, keys[ki], &already, &klocked, words, sizeof(words)) != 0) goto out;
+        if (already) continue;
+        if (klocked) {
+            fail("bind: key 0x%04X is locked, so its Execute condition (%s) cannot become "
+                 "Conf(0xE140); nothing changed (--key-exec-open binds without it)", keys[ki], words);
+            goto out;
+        }
+        key_todo[ki] = true;
     }
     st = trustm_get_random(&d.chip, d.protect, TRUSTM_RNG_TRNG, secret, sizeof(secret));
     if (st != TMA_OK || mbedtls_ctr_drbg_random(&r.d, host, sizeof(host)) != 0) {
@@ -642,6 +745,44 @@ int cmd_bind(int argc, char **argv)
     }
     if (!g.quiet) {
         printf("bound: secret in 0xE140 (locked), host copy in %s; shielded connection works\n", out);
+    }
+    /* The binding means something only when the key needs it: Execute of
+     * each key becomes Conf(0xE140), written over the shielded connection
+     * and read back. */
+    for (ki = 0; ki < nkeys; ki++) {
+        bool ok = false, klocked = false;
+        char words[128];
+        if (!exec_open) {
+            if (key_todo[ki]) {
+                static const uint8_t conf[] = {0x20, 0xE1, 0x40};
+                trustm_md_begin(&b, md, sizeof(md));
+                trustm_md_add(&b, TRUSTM_MD_EXECUTE, conf, sizeof(conf));
+                st = trustm_md_end(&b, &ml);
+                if (st == TMA_OK) st = trustm_write_metadata(&d.chip, TRUSTM_PROTECT_BOTH, keys[ki], md, ml);
+                if (st != TMA_OK) {
+                    fail_st(st, "bind: the chip is bound (host copy in %s), but the Execute condition of "
+                            "key 0x%04X could not be set to Conf(0xE140), so it still signs in plaintext; "
+                            "run 'trustm --binding %s metadata set --oid 0x%04X --execute \"Conf(0xE140)\"'",
+                            out, keys[ki], out, keys[ki]);
+                    goto out;
+                }
+            }
+            d.protect = TRUSTM_PROTECT_BOTH;
+            if (key_exec_state(&d, keys[ki], &ok, &klocked, words, sizeof(words)) != 0) goto out;
+            if (!ok) {
+                fail("bind: the chip is bound (host copy in %s), but key 0x%04X's Execute condition "
+                     "reads back as '%s', not Conf(0xE140)", out, keys[ki], words);
+                goto out;
+            }
+        }
+        if (!g.quiet) {
+            if (exec_open) {
+                printf("key 0x%04X: Execute condition left as it was (--key-exec-open)\n", keys[ki]);
+            } else {
+                printf("key 0x%04X: Execute Conf(0xE140): the chip signs with it only over the shielded "
+                       "connection\n", keys[ki]);
+            }
+        }
     }
     rc = 0;
 out:

@@ -229,30 +229,33 @@ int obj_locked(struct dev *d, uint16_t oid, bool *locked)
     return 0;
 }
 
-/* Whether the change (write) condition of oid is met for this session, as
- * far as the host can tell before writing: ALW, LcsO comparisons against
- * the object's LcsO, Conf(0xE140) when the shielded connection is up. Any
- * other condition (Int, Auto, Luc, SecSta, LcsG/LcsA) counts as not met, so
- * a multi-step command refuses it before its first irreversible step.
- * words: the condition rendered for the message. */
-int obj_change_ok(struct dev *d, uint16_t oid, bool *ok, char *words, size_t cap)
+/* Whether an access condition of oid is met for this session, as far as
+ * the host can tell before the command: ALW, LcsO comparisons against the
+ * object's LcsO, Conf(0xE140) when the shielded connection is up. Any other
+ * condition (Int, Auto, Luc, SecSta, LcsG/LcsA) counts as not met, so a
+ * multi-step command refuses it before its first irreversible step.
+ * exec: the Execute condition instead of Change. words: the condition
+ * rendered for the message. */
+static int obj_ac_ok(struct dev *d, uint16_t oid, bool exec, bool *ok, char *words, size_t cap)
 {
     uint8_t md[64];
     size_t n = 0;
     struct trustm_md m;
     struct trustm_ac ac;
+    const struct tma_span *cond;
     unsigned t, c;
     uint8_t lcso;
     tma_status st = trustm_read_metadata(&d->chip, d->protect, oid, md, sizeof(md), &n);
     *ok = false;
     if (st != TMA_OK) return fail_st(st, "cannot read the metadata of 0x%04X", oid);
     if (trustm_md_decode(md, n, &m) != TMA_OK) return fail("metadata of 0x%04X does not decode", oid);
-    if (m.change.ptr == NULL) {
+    cond = exec ? &m.execute : &m.change;
+    if (cond->ptr == NULL) {
         snprintf(words, cap, "NEV");
         return 0; /* absent: NEV */
     }
-    if (trustm_ac_render(m.change.ptr, m.change.len, words, cap) != TMA_OK) snprintf(words, cap, "?");
-    if (trustm_ac_decode(m.change.ptr, m.change.len, &ac) != TMA_OK) return 0;
+    if (trustm_ac_render(cond->ptr, cond->len, words, cap) != TMA_OK) snprintf(words, cap, "?");
+    if (trustm_ac_decode(cond->ptr, cond->len, &ac) != TMA_OK) return 0;
     lcso = (m.present & TRUSTM_MDF_LCSO) ? m.lcso : TRUSTM_LCS_CREATION;
     for (t = 0; t < ac.ntok && !*ok; t++) {
         bool all = ac.ncond[t] > 0;
@@ -271,6 +274,16 @@ int obj_change_ok(struct dev *d, uint16_t oid, bool *ok, char *words, size_t cap
         *ok = all;
     }
     return 0;
+}
+
+int obj_change_ok(struct dev *d, uint16_t oid, bool *ok, char *words, size_t cap)
+{
+    return obj_ac_ok(d, oid, false, ok, words, cap);
+}
+
+int obj_exec_ok(struct dev *d, uint16_t oid, bool *ok, char *words, size_t cap)
+{
+    return obj_ac_ok(d, oid, true, ok, words, cap);
 }
 
 /* Builds a certificate object (TLS-identity wrapper, or one DER). */
@@ -893,7 +906,12 @@ int cmd_sign(int argc, char **argv)
     if (digest_of(in, hex, dg, &dl) != 0) return 1;
     if (dev_open(&d) != 0) return 1;
     st = trustm_sign(&d.chip, d.protect, TRUSTM_SIG_ECDSA, slot, dg, dl, sig, sizeof(sig), &sl);
-    if (st != TMA_OK) {
+    if (st == TMA_CHIP_ERROR(0x07)) {
+        /* A key bound to the platform binding signs only under it. */
+        fail_st(st, "sign: the chip refused to sign with 0x%04X (chip error 0x07: its Execute "
+                "condition is not met%s)", slot,
+                d.protect == TRUSTM_PROTECT_NONE ? "; a bound key needs --binding FILE" : "");
+    } else if (st != TMA_OK) {
         fail_st(st, "sign: the chip refused to sign with 0x%04X", slot);
     } else if (out != NULL) {
         rc = write_out(out, sig, sl);

@@ -53,7 +53,8 @@ int cmd_info(int argc, char **argv)
     uint8_t cbuf[2] = {0, 0};
     tma_status st;
     const char *product = NULL, *fw = NULL;
-    char freelist[400] = "";
+    char freelist[400] = "", shielded[120] = "", plain[120] = "";
+    bool bound = false;
     int rc = 1;
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
@@ -89,6 +90,22 @@ int cmd_info(int argc, char **argv)
             trustm_md_decode(md, ml, &m) != TMA_OK) {
             continue;
         }
+        if (listed[i] == 0xE140) {
+            /* bound: a platform-binding secret written and locked (bind) */
+            bound = (m.present & TRUSTM_MDF_TYPE) && m.type == 0x22 && (m.present & TRUSTM_MDF_LCSO) &&
+                    m.lcso >= TRUSTM_LCS_OPERATIONAL && (m.present & TRUSTM_MDF_USED_SIZE) &&
+                    m.used_size > 0;
+        }
+        if (tool_oid_is_key(listed[i]) && (m.present & TRUSTM_MDF_ALGORITHM)) {
+            /* a key: usable only under the binding (Execute exactly
+             * Conf(0xE140)), or by a plaintext command too */
+            bool conf = m.execute.ptr != NULL && m.execute.len == 3 && m.execute.ptr[0] == 0x20 &&
+                        m.execute.ptr[1] == 0xE1 && m.execute.ptr[2] == 0x40;
+            char *lst = conf ? shielded : plain;
+            size_t l = strlen(lst);
+            snprintf(lst + l, sizeof(shielded) - l, "%s%s0x%04X%s", l ? "," : "", json ? "\"" : "",
+                     listed[i], json ? "\"" : "");
+        }
         if (tool_oid_is_key(listed[i])) {
             free_obj = !(m.present & TRUSTM_MDF_ALGORITHM);
         } else {
@@ -109,12 +126,14 @@ int cmd_info(int argc, char **argv)
                "\"product\":\"%s\",\"firmware\":\"%s\",\"lcs_global\":\"%s\","
                "\"lcs_application\":\"%s\",\"security_event_counter\":%u,"
                "\"current_limit_ma\":%u,\"max_com_buffer\":%u,\"free_objects\":[%s],"
-               "\"shielded\":%s}\n",
+               "\"shielded\":%s,\"bound\":%s,\"keys_shielded_only\":[%s],"
+               "\"keys_plaintext_usable\":[%s]}\n",
                uid.cim_id, uid.platform_id, uid.model_id, uid.rom_code, uid.batch[0],
                uid.batch[1], uid.batch[2], uid.batch[3], uid.batch[4], uid.batch[5], uid.pos_x,
                uid.pos_y, (unsigned)uid.fw_id, uid.esw_build, product ? product : "unknown",
                fw ? fw : "unknown", lcs_word(lcsg), lcs_word(lcsa), sec, cur,
-               (unsigned)(cbuf[0] << 8 | cbuf[1]), freelist, d.protect ? "true" : "false");
+               (unsigned)(cbuf[0] << 8 | cbuf[1]), freelist, d.protect ? "true" : "false",
+               bound ? "true" : "false", shielded, plain);
     } else {
         printf("device:                 %s%s\n", d.what, d.protect ? " (shielded connection)" : "");
         printf("coprocessor UID:        ");
@@ -133,6 +152,11 @@ int cmd_info(int argc, char **argv)
         printf("current limit:          %u mA\n", cur);
         printf("max com buffer:         %u bytes\n", (unsigned)(cbuf[0] << 8 | cbuf[1]));
         printf("free objects:           %s\n", freelist[0] ? freelist : "none");
+        printf("platform binding:       %s\n",
+               bound ? "bound (secret in 0xE140, locked)" : "not bound (0xE140 holds no locked secret)");
+        printf("keys bound to it:       %s%s\n", shielded[0] ? shielded : "none",
+               shielded[0] ? " (Execute Conf(0xE140): used only over the shielded connection)" : "");
+        printf("keys usable unshielded: %s\n", plain[0] ? plain : "none");
     }
     rc = 0;
 out:
@@ -358,7 +382,11 @@ int cmd_metadata(int argc, char **argv)
             printf("  life cycle (LcsO): %s\n", (m.present & TRUSTM_MDF_LCSO) ? lcs_word(m.lcso) : "op (absent)");
             if (m.present & TRUSTM_MDF_MAX_SIZE) printf("  max size:          %u\n", m.max_size);
             if (m.present & TRUSTM_MDF_USED_SIZE) printf("  used size:         %u\n", m.used_size);
-            printf("  change:            %s\n  read:              %s\n  execute:           %s\n", c, r, e);
+            printf("  change:            %s\n  read:              %s\n  execute:           %s%s\n", c, r, e,
+                   m.execute.ptr != NULL && m.execute.len == 3 && m.execute.ptr[0] == 0x20 &&
+                           m.execute.ptr[1] == 0xE1 && m.execute.ptr[2] == 0x40
+                       ? " (only a protected command under the platform binding; bound key)"
+                       : "");
             if (m.present & TRUSTM_MDF_ALGORITHM) printf("  algorithm:         %s\n", trustm_alg_name(m.algorithm) ? trustm_alg_name(m.algorithm) : "?");
             if (m.present & TRUSTM_MDF_KEY_USAGE) printf("  key usage:         %s\n", ku);
             if (m.present & TRUSTM_MDF_TYPE) printf("  type:              %s\n", trustm_md_type_name(m.type) ? trustm_md_type_name(m.type) : "?");

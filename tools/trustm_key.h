@@ -36,6 +36,8 @@ int chipkey_bind(struct chipkey *k, struct dev *d, uint16_t slot, const struct c
 int make_csr(struct chipkey *k, const char *subject, unsigned char *pem, size_t cap);
 int obj_locked(struct dev *d, uint16_t oid, bool *locked);
 int obj_change_ok(struct dev *d, uint16_t oid, bool *ok, char *words, size_t cap);
+/* The same for the Execute condition (use of a key by CalcSign etc.). */
+int obj_exec_ok(struct dev *d, uint16_t oid, bool *ok, char *words, size_t cap);
 int build_certobj(bool der_only, const struct tma_span *certs, int n, uint8_t *out, size_t cap,
                   size_t *out_len);
 int write_object(struct dev *d, uint16_t oid, const uint8_t *obj, size_t len, const char *what);

@@ -150,6 +150,33 @@ echo OLD > old.bind; chmod 600 old.bind
 [ "$(stat -c %s old.bind)" = 64 ] || fail "bind --force did not replace old.bind"
 "$T" --device "$DEV" --binding old.bind info >/dev/null
 
+step "a bound key (Execute Conf(0xE140)): refusals before anything changes"
+# chipc is bound: its 0xE0F1 signs only over the shielded connection, so a
+# personalize without --binding stops before the key generation.
+expect_fail "the Execute condition of key slot 0xE0F1 (Conf(0xE140)) is not met by this session, so the chip could not sign the CSR (the chip is bound: give --binding FILE); nothing changed" \
+  "$T" --device "$DEV" personalize --device-id dev-bound --ca-cert ca.pem --ca-key ca.key
+"$T" --device "$DEV" --binding old.bind metadata show --oid 0xE0F1 > mdc.txt
+grep -q 'algorithm' mdc.txt && fail "a key was generated although personalize was refused"
+grep -q 'execute: *Conf(0xE140) ' mdc.txt || fail "bind did not restrict 0xE0F1"
+# A locked key cannot take Conf(0xE140) (its Execute tag is frozen): bind
+# refuses before the chip or the file is written; --key-exec-open binds.
+start_sim chipd
+"$T" --device "$DEV" keygen --slot 0xE0F2 --out k2d.pem >/dev/null
+"$T" --device "$DEV" lock --oid 0xE0F2 --yes >/dev/null
+expect_fail "bind: key 0xE0F2 is locked, so its Execute condition (ALW) cannot become Conf(0xE140); nothing changed" \
+  "$T" --device "$DEV" bind --out d.bind --key-oid 0xE0F2
+[ ! -e d.bind ] && ! ls d.bind.tmp* 2>/dev/null || fail "a refused bind left a file"
+"$T" --device "$DEV" metadata show --oid 0xE140 | grep -q 'life cycle (LcsO): op' && fail "a refused bind locked 0xE140"
+for k in 0xE0F9 0xE0F1,0xE0F1 "" 0xE0E1; do
+  expect_fail "bind: --key-oid takes up to 6 key objects" "$T" --device "$DEV" bind --out d.bind --key-oid "$k"
+done
+expect_fail "personalize: --key-exec-open only goes with --bind" \
+  "$T" --device "$DEV" personalize --device-id x --ca-cert ca.pem --ca-key ca.key --key-exec-open
+"$T" --device "$DEV" bind --out d.bind --key-oid 0xE0F2 --key-exec-open | grep -q '^key 0xE0F2: Execute condition left as it was' \
+  || fail "bind --key-exec-open"
+"$T" --device "$DEV" sign --slot 0xE0F2 --in k.txt --out k2d.sig
+openssl dgst -sha256 -verify k2d.pem -signature k2d.sig k.txt | grep -q 'Verified OK' || fail "exec-open key"
+
 step "missing or unknown sub-command: usage on stderr, non-zero exit (F4)"
 for c in cert data metadata counter trust-anchor; do
   rc=0; "${C[@]}" $c >out 2>err || rc=$?

@@ -83,4 +83,46 @@ sleep 0.2
 grep -q 'Peer certificate: CN = dev-002' "$SRV_LOG" || fail "server did not see dev-002"
 grep -q 'CalcSign' chip2.trace && fail "CalcSign in plaintext on a bound chip"
 grep -q 'PRL SCTR' chip2.trace || fail "no protected records"
+
+step "the bound key signs only over the shielded connection (Execute Conf(0xE140), issue 7)"
+grep -q '^key 0xE0F1: Execute Conf(0xE140)' p2.out || fail "personalize --bind did not restrict the key"
+"$T" --device "$DEV" --binding "$W/b2.key" metadata show --oid 0xE0F1 > md2.txt
+grep -q 'execute: *Conf(0xE140) (only a protected command' md2.txt || fail "key Execute not Conf(0xE140)"
+grep -q '^object 0xE0F1 metadata: 20.*d30320e140' md2.txt || fail "Execute bytes D3 03 20 E1 40 missing"
+"$T" --device "$DEV" --binding "$W/b2.key" info > info2.txt
+grep -q '^platform binding: *bound' info2.txt || fail "info: not bound"
+grep -q '^keys bound to it: *0xE0F1 ' info2.txt || fail "info: key not shown as bound"
+"$T" --device "$DEV" --binding "$W/b2.key" info --json | python3 -c '
+import json,sys; j=json.load(sys.stdin)
+assert j["bound"] is True and j["keys_shielded_only"] == ["0xE0F1"], j' || fail "info --json"
+openssl x509 -in <("$T" --device "$DEV" --binding "$W/b2.key" cert read --oid 0xE0E1 --out -) \
+  -noout -pubkey > p2-pub.pem || fail "cert read of dev-002"
+# A plaintext CalcSign with the key (a chip on another board, a bus attacker):
+# the chip refuses it, and its last-error object 0xF1C2 says 0x07.
+: > chip2.trace
+expect_fail "chip error 0x07: its Execute condition is not met; a bound key needs --binding FILE" \
+  "$T" --device "$DEV" sign --slot 0xE0F1 --in msg.txt --out plain.sig
+[ ! -e plain.sig ] || fail "a refused signature was written"
+grep -q 'CalcSign' chip2.trace || fail "the plaintext CalcSign did not reach the chip"
+grep -qE '^t=[0-9]+ R [0-9A-F]{2} .*; .*RSP Sta FF OutLen 0' chip2.trace || fail "the chip did not answer the plain CalcSign with an error"
+grep -qE '^t=[0-9]+ R [0-9A-F]{2} \[ACK\] .* 00 00 00 01 07 [0-9A-F]{2} [0-9A-F]{2} ; .*RSP Sta 00 OutLen 1$' chip2.trace || fail "0xF1C2 did not report 0x07"
+# The same over the shielded connection succeeds, and openssl verifies it
+# with the certificate's key.
+: > chip2.trace
+"$T" --device "$DEV" --binding "$W/b2.key" sign --slot 0xE0F1 --in msg.txt --out bound.sig \
+  || fail "the bound key does not sign over the shielded connection"
+openssl dgst -sha256 -verify p2-pub.pem -signature bound.sig msg.txt | grep -q 'Verified OK' \
+  || fail "the shielded signature does not verify with dev-002's certificate"
+grep -q 'CalcSign' chip2.trace && fail "CalcSign in plaintext with --binding"
+
+step "personalize --bind --key-exec-open keeps the key usable in plaintext"
+start_sim chip3
+"$T" --device "$DEV" personalize --device-id dev-004 --ca-cert ca.pem --ca-key ca.key \
+  --bind --binding-out "$W/b3.key" --key-exec-open --out p3.pem | tee p3.out
+grep -q '^key 0xE0F1: Execute condition left as it was (--key-exec-open)' p3.out || fail "exec-open not reported"
+"$T" --device "$DEV" sign --slot 0xE0F1 --in msg.txt --out open.sig || fail "exec-open key refused in plaintext"
+openssl dgst -sha256 -verify <(openssl x509 -in p3.pem -noout -pubkey) -signature open.sig msg.txt \
+  | grep -q 'Verified OK' || fail "exec-open signature"
+"$T" --device "$DEV" --binding "$W/b3.key" info | grep -q '^keys usable unshielded: .*0xE0F1' \
+  || fail "info: exec-open key not shown as usable unshielded"
 echo PASS
