@@ -651,6 +651,32 @@ static int thumb_ok(const char *t)
     return 1;
 }
 
+/* SHA-256 thumbprint (hex) of the certificate in FILE into s256 (65 bytes). */
+static const char *cert_file_thumbprint(const char *file, char s256[65])
+{
+    char s1[41];
+    X509 *c = localhub_cert_load_file(file);
+    if (!c || localhub_cert_thumbprints(c, s1, s256)) die("cannot read a certificate from %s", file);
+    X509_free(c);
+    return s256;
+}
+
+/* SAS keys: generate what was not given, then check both are base64. */
+static void sas_keys(const char **k1, const char **k2, char key1[45], char key2[45])
+{
+    char tmp[64];
+    if (!*k1) {
+        localhub_random_key_b64(key1);
+        *k1 = key1;
+    }
+    if (!*k2) {
+        localhub_random_key_b64(key2);
+        *k2 = key2;
+    }
+    if (localhub_hmac_b64(*k1, "x", tmp, sizeof(tmp)) || localhub_hmac_b64(*k2, "x", tmp, sizeof(tmp)))
+        die("keys must be base64 (16..64 bytes)");
+}
+
 static cJSON *device_json(sqlite3_stmt *st, int secrets)
 {
     cJSON *o = cJSON_CreateObject();
@@ -717,7 +743,7 @@ static void cmd_device(const char *sub)
                    *t2 = opt("--secondary-thumbprint"), *certf = opt("--cert"), *k1 = opt("--primary-key"),
                    *k2 = opt("--secondary-key");
         int disabled = flag("--disabled");
-        char s1[41], s256[65], key1[45], key2[45];
+        char s256[65], key1[45], key2[45];
         no_extra(2);
         if (!auth) auth = "sas";
         if (!localhub_device_id_valid(id))
@@ -725,29 +751,14 @@ static void cmd_device(const char *sub)
         if (strcmp(auth, "x509-ca") && strcmp(auth, "x509-thumbprint") && strcmp(auth, "sas"))
             die("--auth must be x509-ca, x509-thumbprint or sas");
         if (strcmp(auth, "x509-thumbprint") == 0) {
-            if (certf) {
-                X509 *c = localhub_cert_load_file(certf);
-                if (!c || localhub_cert_thumbprints(c, s1, s256)) die("cannot read a certificate from %s", certf);
-                X509_free(c);
-                t1 = s256;
-            }
+            if (certf) t1 = cert_file_thumbprint(certf, s256);
             if (!t1 || !thumb_ok(t1)) die("x509-thumbprint needs --thumbprint (40 or 64 hex digits) or --cert FILE");
             if (t2 && !thumb_ok(t2)) die("--secondary-thumbprint must be 40 or 64 hex digits");
         } else if (t1 || t2 || certf) {
             die("--thumbprint/--cert only apply to --auth x509-thumbprint");
         }
         if (strcmp(auth, "sas") == 0) {
-            if (!k1) {
-                localhub_random_key_b64(key1);
-                k1 = key1;
-            }
-            if (!k2) {
-                localhub_random_key_b64(key2);
-                k2 = key2;
-            }
-            char tmp[64];
-            if (localhub_hmac_b64(k1, "x", tmp, sizeof(tmp)) || localhub_hmac_b64(k2, "x", tmp, sizeof(tmp)))
-                die("keys must be base64 (16..64 bytes)");
+            sas_keys(&k1, &k2, key1, key2);
         } else if (k1 || k2) {
             die("--primary-key/--secondary-key only apply to --auth sas");
         }
@@ -1323,7 +1334,7 @@ static void cmd_dps(const char *what, const char *sub)
                    *certf = opt("--cert"), *devid = group ? NULL : opt("--device-id"), *k1 = opt("--primary-key"),
                    *k2 = opt("--secondary-key");
         int disabled = flag("--disabled");
-        char key1[45], key2[45], s1[41], s256[65];
+        char key1[45], key2[45], s256[65];
         no_extra(3);
         if (!att) att = (ca || thumb || certf) ? "x509" : "symmetric";
         if (!strcmp(att, "symmetric-key")) att = "symmetric";
@@ -1341,27 +1352,12 @@ static void cmd_dps(const char *what, const char *sub)
                 if (!sqlite3_column_int(st, 0)) die("CA '%s' is not verified; run 'localhub ca verify' first", ca);
                 sqlite3_finalize(st);
             } else {
-                if (certf) {
-                    X509 *c = localhub_cert_load_file(certf);
-                    if (!c || localhub_cert_thumbprints(c, s1, s256)) die("cannot read a certificate from %s", certf);
-                    X509_free(c);
-                    thumb = s256;
-                }
+                if (certf) thumb = cert_file_thumbprint(certf, s256);
                 if (!thumb || !thumb_ok(thumb)) die("an x509 enrollment needs --cert FILE or --thumbprint HEX");
             }
         } else {
             if (ca || thumb || certf) die("--ca/--thumbprint/--cert only apply to x509 attestation");
-            if (!k1) {
-                localhub_random_key_b64(key1);
-                k1 = key1;
-            }
-            if (!k2) {
-                localhub_random_key_b64(key2);
-                k2 = key2;
-            }
-            char tmp[64];
-            if (localhub_hmac_b64(k1, "x", tmp, sizeof(tmp)) || localhub_hmac_b64(k2, "x", tmp, sizeof(tmp)))
-                die("keys must be base64");
+            sas_keys(&k1, &k2, key1, key2);
         }
         if (group) {
             st = prep(db, "INSERT INTO enroll_groups(id,attestation,ca,key1,key2,enabled,created) VALUES(?,?,?,?,?,?,?)");
