@@ -126,6 +126,7 @@ struct mqtt_client {
     tma_status deferred;     /* transport error seen inside publish/subscribe */
     uint16_t last_ack_id;    /* last SUBACK id and whether it refused a filter */
     bool last_ack_refused;
+    bool corked;             /* mqtt_client_cork(): requests queue without sending */
 };
 
 /**
@@ -196,6 +197,19 @@ tma_status mqtt_client_disconnect(struct mqtt_client *c);
  * transport fail). Keeps in-flight PUBLISHes.
  */
 void mqtt_client_abort(struct mqtt_client *c);
+
+/**
+ * @brief Cork or uncork the tx queue. While corked, mqtt_client_publish(),
+ * _subscribe() and _unsubscribe() only queue their packet in the tx buffer
+ * (a request that does not fit still sends what is queued first), so a burst
+ * of PUBLISHes leaves in one transport send: over TLS one record instead of
+ * one per packet. Uncorking sends what is queued (a transport error is
+ * reported by the next mqtt_client_process()); mqtt_client_process() always
+ * sends, corked or not. No effect on in-flight tracking or acknowledgements.
+ * @param c client (NULL ignored)
+ * @param on true to cork, false to uncork and send
+ */
+void mqtt_client_cork(struct mqtt_client *c, bool on);
 
 /** @brief Current state (enum mqtt_client_state). */
 enum mqtt_client_state mqtt_client_state(const struct mqtt_client *c);

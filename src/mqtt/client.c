@@ -179,6 +179,7 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     c->tr = *tr;
     c->tx_head = 0;
     c->tx_len = 0;
+    c->corked = false;
     mqtt_stream_reset(&c->rx);
     drop_requests(c);
     st = mqtt_encode_connect(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
@@ -535,19 +536,31 @@ static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items
         }
         id = alloc_id(c);
     }
-    room = tx_room(c);
-    at = c->cfg.tx_buf + c->tx_len;
-    if (kind == MQTT_INFLIGHT_PUBLISH) {
-        p = *(const struct mqtt_publish *)items;
-        p.dup = false;
-        p.packet_id = id;
-        st = mqtt_encode_publish(&p, at, room, &len);
-    } else if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
-        st = mqtt_encode_subscribe(id, (const struct mqtt_subscription *)items, n, at, room, &len);
-    } else {
-        st = mqtt_encode_unsubscribe(id, (const struct tma_span *)items, n, at, room, &len);
+    for (;;) {
+        room = tx_room(c);
+        at = c->cfg.tx_buf + c->tx_len;
+        if (kind == MQTT_INFLIGHT_PUBLISH) {
+            p = *(const struct mqtt_publish *)items;
+            p.dup = false;
+            p.packet_id = id;
+            st = mqtt_encode_publish(&p, at, room, &len);
+        } else if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
+            st = mqtt_encode_subscribe(id, (const struct mqtt_subscription *)items, n, at, room, &len);
+        } else {
+            st = mqtt_encode_unsubscribe(id, (const struct tma_span *)items, n, at, room, &len);
+        }
+        st = queued(c, st, len);
+        if (st != TMA_WANT_WRITE || !c->corked || c->tx_len == 0u) {
+            break;
+        }
+        /* Corked and the queue is full: send what is queued, try once more. */
+        c->corked = false;
+        tx_kick(c);
+        c->corked = true;
+        if (c->deferred != TMA_OK || c->tx_len != 0u) {
+            break; /* transport took only part of it: caller retries later */
+        }
     }
-    st = queued(c, st, len);
     if (st != TMA_OK) {
         return st;
     }
@@ -561,8 +574,21 @@ static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items
     if (out_packet_id != NULL) {
         *out_packet_id = id;
     }
-    tx_kick(c);
+    if (!c->corked) {
+        tx_kick(c);
+    }
     return TMA_OK;
+}
+
+void mqtt_client_cork(struct mqtt_client *c, bool on)
+{
+    if (c == NULL) {
+        return;
+    }
+    c->corked = on;
+    if (!on && c->state != MQTT_STATE_DISCONNECTED) {
+        tx_kick(c);
+    }
 }
 
 tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish *msg, uint32_t tag,

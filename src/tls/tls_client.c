@@ -9,6 +9,13 @@
 #include <mbedtls/platform_util.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#define HAVE_POSIX_NET 1
+#endif
 
 #define TLS_ERR(code) TMA_ERR(TMA_LAYER_TLS, (code))
 #define DEFAULT_TIMEOUT_MS 10000u
@@ -24,6 +31,23 @@ static const int suites[] = {
     MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     0,
 };
+
+/* mbedTLS reads a record in two exact reads (header, then body) and its
+ * recv_timeout puts a select() before each. When the bytes are already there
+ * (a stream of PUBACKs) the select is a wasted system call: try a
+ * non-blocking read first and wait only when nothing has arrived. */
+static int net_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
+{
+#if HAVE_POSIX_NET
+    const mbedtls_net_context *n = ctx;
+    ssize_t r = recv(n->fd, buf, len > (size_t)INT_MAX ? (size_t)INT_MAX : len, MSG_DONTWAIT);
+    if (r >= 0) {
+        return (int)r; /* 0: the peer closed, as mbedtls_net_recv reports it */
+    }
+    /* EAGAIN, EINTR or an error: the mbedTLS path waits or maps the error. */
+#endif
+    return mbedtls_net_recv_timeout(ctx, buf, len, timeout);
+}
 
 static void set_error(struct tma_tls_client *c, const char *msg)
 {
@@ -313,8 +337,14 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
     } else {
         ret = mbedtls_net_connect(&c->net, c->address, c->port, MBEDTLS_NET_PROTO_TCP);
         if (ret == 0) {
-            mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
-                                mbedtls_net_recv_timeout);
+#if HAVE_POSIX_NET
+            /* MQTT writes whole packets (a burst of PUBLISHes is one record):
+             * Nagle would only hold a record back until the previous one is
+             * acknowledged, which with delayed ACKs stalls a QoS 1 window. */
+            int one = 1;
+            (void)setsockopt(c->net.fd, IPPROTO_TCP, TCP_NODELAY, &one, (socklen_t)sizeof(one));
+#endif
+            mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv, net_recv_timeout);
         }
     }
     if (ret != 0) {

@@ -1,0 +1,6 @@
+# Throughput work (prefix perf_): behaviour the speed-ups rely on, checked on
+# the wire. The numbers themselves come from bench/iothub_throughput.sh.
+if(TARGET mqtt)
+  tma_add_test(NAME perf_mqtt_unit_cork SOURCES unit/perf_mqtt_cork.c
+               LIBS mqtt tma_testlib LABELS unit)
+endif()
