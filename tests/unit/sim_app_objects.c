@@ -268,10 +268,33 @@ static void v1_chip_has_no_v3_features(void **state)
     sim_app_close(app);
 }
 
+/* GetDataObject timing (sim/app_timing.c): a small read such as the 27-byte
+ * UID finishes under the 5 ms control-ACK threshold, so the chip answers with
+ * the data frame alone as in the datasheet log; 256 bytes take ~30 ms (spec 10). */
+static void get_data_object_timing(void **state)
+{
+    (void)state;
+    struct sim_app *app = sa_open_ready(3);
+    uint8_t rsp[SIM_APDU_MAX], a[16];
+    uint32_t busy = 0;
+    size_t al = (size_t)tma_test_hex("01 00 00 06 E0 C2 00 00 00 64", a, sizeof a);
+    size_t n = sa_exec(app, a, al, rsp, &busy);
+    assert_int_equal(n, 4 + 27);
+    assert_int_equal(rsp[0], 0x00);
+    assert_true(busy < 5000);
+    al = (size_t)tma_test_hex("01 00 00 06 E0 E0 00 00 01 00", a, sizeof a);
+    n = sa_exec(app, a, al, rsp, &busy);
+    assert_int_equal(n, 4 + 256);
+    assert_int_equal(rsp[0], 0x00);
+    assert_true(busy >= 28000 && busy <= 32000);
+    sim_app_close(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_metadata_matches_real_chip),
+        cmocka_unit_test(get_data_object_timing),
         cmocka_unit_test(data_offsets_and_sizes),
         cmocka_unit_test(security_status_bits_only_clear),
         cmocka_unit_test(metadata_write_rules),
