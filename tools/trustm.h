@@ -117,6 +117,9 @@ bool tool_oid_is_cert(uint16_t oid);
 bool tool_oid_is_ta(uint16_t oid);
 bool tool_oid_is_ecc_key(uint16_t oid);
 bool tool_oid_is_key(uint16_t oid);
+/* "0xE0F1[,0xE0F2...]" into 1..cap distinct key objects (ECC or RSA
+ * slots). Returns 0 or -1. */
+int parse_key_list(const char *s, uint16_t *out, size_t cap, size_t *out_n);
 /* Max and used size of a data object from its metadata. */
 int obj_sizes(struct dev *d, uint16_t oid, size_t *max_size, size_t *used);
 /* Reads a whole object into buf (used size). Returns 0 or 1 (printed). */

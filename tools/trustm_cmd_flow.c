@@ -569,31 +569,6 @@ out_ca:
 
 #define BIND_KEYS_MAX 6
 
-static bool is_any_key(uint16_t oid)
-{
-    return tool_oid_is_ecc_key(oid) || oid == 0xE0FC || oid == 0xE0FD;
-}
-
-/* "0xE0F1[,0xE0F2...]" into distinct key object ids. */
-static int parse_key_list(const char *s, uint16_t *out, size_t *out_n)
-{
-    char buf[64], *p, *save = NULL;
-    size_t n = 0, i;
-    if (strlen(s) >= sizeof(buf)) return -1;
-    memcpy(buf, s, strlen(s) + 1);
-    for (p = strtok_r(buf, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-        uint16_t oid;
-        if (n == BIND_KEYS_MAX || parse_oid(p, &oid) != 0 || !is_any_key(oid)) return -1;
-        for (i = 0; i < n; i++) {
-            if (out[i] == oid) return -1;
-        }
-        out[n++] = oid;
-    }
-    if (n == 0) return -1;
-    *out_n = n;
-    return 0;
-}
-
 /* Whether the key's Execute condition is exactly Conf(0xE140), whether its
  * metadata is frozen (LcsO op; the Execute tag changes only while LcsO < op,
  * spec 8.2), and the condition in words. */
@@ -660,7 +635,7 @@ int cmd_bind(int argc, char **argv)
              "be changed while the key slot is not locked ('trustm lock' freezes it).\n"
              "--key-exec-open leaves the key's Execute condition as it is (e.g. ALW).\n");
     if (out == NULL) out = g.binding;
-    if (parse_key_list(keys_s, keys, &nkeys) != 0) {
+    if (parse_key_list(keys_s, keys, BIND_KEYS_MAX, &nkeys) != 0) {
         return fail("bind: --key-oid takes up to %d key objects 0xE0F0..0xE0F3, 0xE0FC, 0xE0FD, "
                     "separated by commas", BIND_KEYS_MAX);
     }
@@ -946,7 +921,14 @@ int cmd_connect(int argc, char **argv)
     for (i = 1; i <= count; i++) {
         st = tma_tls_client_connect(cl);
         if (st != TMA_OK) {
-            fail("connect: %s", tma_tls_client_error(cl));
+            /* The chip's refusal (0x07) reaches us only as the TLS layer's
+             * text; a bound key is the usual reason. */
+            const char *e = tma_tls_client_error(cl);
+            bool refused = d.protect == TRUSTM_PROTECT_NONE &&
+                           strstr(e, tma_status_str(TMA_CHIP_ERROR(0x07))) != NULL;
+            fail("connect: %s%s", e,
+                 refused ? " (chip error 0x07: the key's Execute condition is not met; a bound key "
+                           "needs --binding FILE)" : "");
             goto out;
         }
         if (send != NULL) {

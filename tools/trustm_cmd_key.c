@@ -513,7 +513,10 @@ static int recover_pubkey(struct dev *d, uint16_t slot, const struct curve **cv,
                              sig[i], sizeof(sig[i]), &sl[i]);
         }
         if (st != TMA_OK) {
-            fail_st(st, "cannot sign with 0x%04X to learn its public key", slot);
+            fail_st(st, "cannot sign with 0x%04X to learn its public key%s", slot,
+                    st == TMA_CHIP_ERROR(0x07) && d->protect == TRUSTM_PROTECT_NONE
+                        ? " (chip error 0x07: its Execute condition is not met; a bound key needs --binding FILE)"
+                        : "");
             goto out;
         }
         if (recover_candidates(&grp, dg[i], (*cv)->bytes, sig[i], sl[i], c[i], &nc[i]) != 0) {

@@ -398,6 +398,36 @@ int load_certs_file(const char *path, uint8_t **store, struct tma_span *out, int
 bool tool_oid_is_cert(uint16_t oid) { return oid >= 0xE0E0 && oid <= 0xE0E3; }
 bool tool_oid_is_ta(uint16_t oid) { return oid == 0xE0E8 || oid == 0xE0E9 || oid == 0xE0EF; }
 bool tool_oid_is_ecc_key(uint16_t oid) { return oid >= 0xE0F0 && oid <= 0xE0F3; }
+/* "0xE0F1[,0xE0F2...]": 1..cap distinct key objects with a key-usage
+ * condition (ECC 0xE0F0..0xE0F3, RSA 0xE0FC/0xE0FD). */
+int parse_key_list(const char *s, uint16_t *out, size_t cap, size_t *out_n)
+{
+    char item[16];
+    size_t n = 0, i;
+    const char *p = s, *e;
+    if (s == NULL || *s == '\0') return -1;
+    for (;;) {
+        uint16_t oid;
+        e = strchr(p, ',');
+        if (e == NULL) e = p + strlen(p);
+        if ((size_t)(e - p) >= sizeof(item) || n == cap) return -1;
+        memcpy(item, p, (size_t)(e - p));
+        item[e - p] = '\0';
+        if (parse_oid(item, &oid) != 0 ||
+            !(tool_oid_is_ecc_key(oid) || oid == 0xE0FC || oid == 0xE0FD)) {
+            return -1;
+        }
+        for (i = 0; i < n; i++) {
+            if (out[i] == oid) return -1;
+        }
+        out[n++] = oid;
+        if (*e == '\0') break;
+        p = e + 1;
+    }
+    *out_n = n;
+    return 0;
+}
+
 bool tool_oid_is_key(uint16_t oid)
 {
     return tool_oid_is_ecc_key(oid) || oid == 0xE0FC || oid == 0xE0FD || oid == 0xE200 ||

@@ -1,6 +1,6 @@
 /* Fuzz the trustm CLI's argument parsers: access conditions in words or hex
  * (round trip through libtrustm's encoder/renderer), hex strings, object ids,
- * numbers, X.509 subject strings; the raw input also as a DER ECDSA
+ * numbers, key-object lists, X.509 subject strings; the raw input also as a DER ECDSA
  * signature. Input: a NUL-free string (truncated at the first NUL). */
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +43,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)parse_hex(s, hex, sizeof(hex));
     (void)parse_oid(s, &oid);
     (void)parse_uint(s, 0, 0xFFFF, &v);
+    {
+        /* A key list: 1..cap distinct key objects, nothing else. */
+        uint16_t keys[4];
+        size_t nk = 0, i, j;
+        if (parse_key_list(s, keys, 4, &nk) == 0) {
+            if (nk == 0 || nk > 4) abort();
+            for (i = 0; i < nk; i++) {
+                if (!tool_oid_is_key(keys[i]) || (keys[i] >= 0xE100 && keys[i] <= 0xE200)) abort();
+                for (j = 0; j < i; j++) {
+                    if (keys[i] == keys[j]) abort();
+                }
+            }
+        }
+    }
     {
         char why[128];
         why[0] = '\0';

@@ -115,6 +115,11 @@ openssl dgst -sha256 -verify p2-pub.pem -signature bound.sig msg.txt | grep -q '
   || fail "the shielded signature does not verify with dev-002's certificate"
 grep -q 'CalcSign' chip2.trace && fail "CalcSign in plaintext with --binding"
 
+# A TLS client without the binding cannot have the handshake signed either.
+start_tls_server srv.pem srv.key ca.pem 1
+expect_fail "connect: signing with the client key failed: chip: access conditions not satisfied (chip error 0x07: the key.s Execute condition is not met; a bound key needs --binding FILE)" \
+  "$T" --device "$DEV" connect --host localhost --port "$PORT" --ca ca.pem
+
 step "personalize --bind --key-exec-open keeps the key usable in plaintext"
 start_sim chip3
 "$T" --device "$DEV" personalize --device-id dev-004 --ca-cert ca.pem --ca-key ca.key \
