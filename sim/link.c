@@ -126,6 +126,7 @@ void sim_link_rx(struct sim_link *l, uint64_t now, const uint8_t *frame, size_t 
              * and is frame 0 itself (spec 2.4). */
             l->renumber = true;
             l->data.valid = false;
+            l->retries = 0; /* RESYNC always recovers: resending may start over */
         }
         out->ev = SIM_LE_RESYNC;
         return;

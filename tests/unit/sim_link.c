@@ -246,6 +246,36 @@ static void ack_or_nak_for_a_response_not_yet_sent_is_ignored(void **state)
     }
 }
 
+static void resync_restores_retransmissions_after_nak_limit(void **state)
+{
+    /* a host that NAKed the response until the chip stopped resending it can
+     * still get it after a RESYNC: as frame 0, on its NAK 0 */
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    uint8_t r[300], first[300];
+    assert_int_equal(host_send(s, 0x03, openapp, sizeof(openapp)), TRUSTM_SIM_ACK);
+    size_t n0 = recv_data(s, first, sizeof(first));
+    size_t got = 1;
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(host_send(s, 0xA0, NULL, 0), TRUSTM_SIM_ACK);
+        if (host_recv(s, r, sizeof(r), 1000, 3000) == 0) {
+            break;
+        }
+        got++;
+    }
+    assert_true(got < 40); /* the chip gives up at some point */
+    assert_int_equal(host_send(s, 0xC0, NULL, 0), TRUSTM_SIM_ACK);
+    assert_int_equal(host_send(s, 0xA0, NULL, 0), TRUSTM_SIM_ACK); /* NAK 0 */
+    size_t n = host_recv(s, r, sizeof(r), 1000, 3000);
+    assert_int_equal(n, n0);
+    assert_int_equal(r[0], 0x03); /* frame 0, ACKNR 3 (nothing received since the RESYNC) */
+    assert_memory_equal(r + 1, first + 1, n0 - 3);
+    ack(s, 0);
+    exchange(s, 0x00, 0x04); /* host frame 0 acking 0; chip frame 1 acking 0 */
+    trustm_sim_destroy(s);
+}
+
 static void chained_command_is_reassembled(void **state)
 {
     (void)state;
@@ -455,6 +485,7 @@ int main(void)
         cmocka_unit_test(first_data_frame_after_resync_is_frame_0),
         cmocka_unit_test(nak_for_unsent_frame_never_wedges_the_link),
         cmocka_unit_test(ack_or_nak_for_a_response_not_yet_sent_is_ignored),
+        cmocka_unit_test(resync_restores_retransmissions_after_nak_limit),
         cmocka_unit_test(chained_command_is_reassembled),
         cmocka_unit_test(chaining_errors_are_answered_with_0x07),
         cmocka_unit_test(host_chaining_error_drops_response),
