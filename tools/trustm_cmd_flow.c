@@ -735,10 +735,10 @@ int cmd_bind(int argc, char **argv)
                 st = trustm_md_end(&b, &ml);
                 if (st == TMA_OK) st = trustm_write_metadata(&d.chip, TRUSTM_PROTECT_BOTH, keys[ki], md, ml);
                 if (st != TMA_OK) {
-                    fail_st(st, "bind: the chip is bound (host copy in %s), but the Execute condition of "
-                            "key 0x%04X could not be set to Conf(0xE140), so it still signs in plaintext; "
-                            "run 'trustm --binding %s metadata set --oid 0x%04X --execute \"Conf(0xE140)\"'",
-                            out, keys[ki], out, keys[ki]);
+                    fail("bind: the chip is bound (host copy in %s), but the Execute condition of "
+                         "key 0x%04X could not be set to Conf(0xE140) (%s), so it still signs in "
+                         "plaintext; run 'trustm --binding %s metadata set --oid 0x%04X --execute "
+                         "\"Conf(0xE140)\"'", out, keys[ki], tma_status_str(st), out, keys[ki]);
                     goto out;
                 }
             }

@@ -7,6 +7,10 @@ Forwards both ways and cuts both connections
   in 'trustm personalize' fails, as a dropped bus or a reset chip would;
 - mode 'e140': when the host sends SetDataObject (82 40) to 0xE140, before
   it reaches the chip ('trustm bind' fails at its chip write).
+- mode 'keyexec': when the host sends its second protected record (a data
+  frame with PCTR 08 and SCTR 23): in 'trustm bind' the first is the proof
+  (GetRandom), the second the write of the key's Execute condition, so the
+  chip is bound but the key is not restricted.
 Usage: PORT_FILE UPSTREAM_PORT MODE.
 Writes its listening port into PORT_FILE once ready; 'cut' is appended to
 PORT_FILE.log when it cut a connection.
@@ -18,6 +22,8 @@ import socket
 import sys
 
 E140_WRITE = re.compile(rb"\x82\x40..\xe1\x40", re.S)
+# I2C write to the data register: 80, FCTR (data frame), LEN, PCTR 08, SCTR 23.
+PROTECTED_RECORD = re.compile(rb"\x80[\x00-\x7f]\x00.\x08\x23", re.S)
 
 
 def main():
@@ -33,6 +39,7 @@ def main():
         c, _ = ls.accept()
         u = socket.create_connection(("127.0.0.1", up_port))
         seen_keygen = False
+        records = 0
         tail = b""
         cut = False
         while not cut:
@@ -44,6 +51,10 @@ def main():
                 tail = (tail + d)[-4096:]
                 if mode == "e140":
                     cut = E140_WRITE.search(tail) is not None
+                elif mode == "keyexec":
+                    if PROTECTED_RECORD.search(d) is not None:
+                        records += 1
+                    cut = records == 2
                 elif not seen_keygen and (b"\xb8\x03\x00" in tail or b"\xb8\x04\x00" in tail):
                     seen_keygen = True
                     tail = b""

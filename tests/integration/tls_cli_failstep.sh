@@ -7,7 +7,9 @@
 # (key and certificate match: a chip signature verifies with the new
 # certificate's key). Then 'trustm bind' whose write of 0xE140 never reaches
 # the chip: the host file it created is gone, a file given with --force is
-# untouched, and a direct bind still works.
+# untouched, and a direct bind still works. Last, bind whose write of the
+# key's Execute condition is cut: the message says the chip is bound but the
+# key is not restricted, and the command it gives finishes the job.
 . "$(dirname "$0")/tls_cli_lib.sh"
 
 make_pki
@@ -82,4 +84,31 @@ grep -q "^trustm: bind: cannot write the secret to 0xE140 ('keep.bind' unchanged
 ls ./*.tmp* 2>/dev/null && fail "temporary files left behind"
 "${C[@]}" bind --out good.bind >/dev/null
 "${C[@]}" --binding good.bind info >/dev/null || fail "the chip cannot be bound after the cut binds"
+
+step "bind: the write of the key's Execute condition is cut; the failure says what the chip holds"
+for try in 1 2 3 4 5; do
+  SIMPORT=$((20000 + RANDOM % 40000))
+  start_sim "chipk$try" --tcp "127.0.0.1:$SIMPORT"
+  sleep 0.2
+  if kill -0 "${PIDS[-1]}" 2>/dev/null; then break; fi
+  [ "$try" = 5 ] && fail "trustm-sim could not listen on a TCP port"
+done
+K=("$T" --device "$DEV")
+"${K[@]}" keygen --slot 0xE0F1 --out kk.pem >/dev/null
+start_proxy proxyk keyexec
+PK=("$T" --device "tcp:127.0.0.1:$PROXYPORT")
+rc=0; "${PK[@]}" bind --out k.bind >out 2>err || rc=$?
+cat err
+[ "$rc" -ne 0 ] || fail "bind succeeded although the Execute write was cut"
+grep -q cut "$W/proxyk.port.log" || fail "the proxy did not cut (the test is blind)"
+grep -q "^trustm: bind: the chip is bound (host copy in k.bind), but the Execute condition of key 0xE0F1 could not be set to Conf(0xE140) (.*), so it still signs in plaintext; run 'trustm --binding k.bind metadata set --oid 0xE0F1 --execute \"Conf(0xE140)\"'$" err \
+  || fail "the half-done binding is not reported"
+[ "$(stat -c %s k.bind)" = 64 ] || fail "the host copy of the secret the chip holds is gone"
+"${K[@]}" --binding k.bind info | grep -q '^keys usable unshielded: .*0xE0F1' \
+  || fail "info does not show the key as usable unshielded"
+# The command the message gives finishes the job.
+"${K[@]}" --binding k.bind metadata set --oid 0xE0F1 --execute "Conf(0xE140)" >/dev/null
+expect_fail "chip error 0x07" "${K[@]}" sign --slot 0xE0F1 --in m.txt
+"${K[@]}" --binding k.bind sign --slot 0xE0F1 --in m.txt --out kk.sig
+openssl dgst -sha256 -verify kk.pem -signature kk.sig m.txt | grep -q 'Verified OK' || fail "bound key signature"
 echo PASS
