@@ -252,6 +252,10 @@ out:
     return rc;
 }
 
+/* Set by personalize --bind --lock: the key slot is locked right after the
+ * binding, so bind's note about an unlocked key would only confuse. */
+static bool bind_lock_follows;
+
 int cmd_personalize(int argc, char **argv)
 {
     bool help = false, do_bind = false, do_lock = false, azure = false, chain_f = false,
@@ -531,7 +535,9 @@ out:
             bargv[3] = "--key-exec-open";
             bargv[4] = NULL;
         }
+        bind_lock_follows = do_lock;
         rc = cmd_bind(exec_open ? 4 : 5, bargv);
+        bind_lock_follows = false;
     }
     if (rc == 0 && do_lock) {
         char list[64];
@@ -568,6 +574,7 @@ out_ca:
 /* ---- bind ------------------------------------------------------------------ */
 
 #define BIND_KEYS_MAX 6
+
 
 /* Whether the key's Execute condition is exactly Conf(0xE140), whether its
  * metadata is frozen (LcsO op; the Execute tag changes only while LcsO < op,
@@ -757,6 +764,10 @@ int cmd_bind(int argc, char **argv)
                 printf("key 0x%04X: Execute Conf(0xE140): the chip signs with it only over the shielded "
                        "connection\n", keys[ki]);
             }
+        }
+        if (!g.quiet && !exec_open && !klocked && !bind_lock_follows) {
+            printf("note: key 0x%04X is not locked: until it is ('trustm --binding %s lock --oid 0x%04X "
+                   "--yes'), a metadata write can still undo Conf(0xE140)\n", keys[ki], out, keys[ki]);
         }
     }
     rc = 0;

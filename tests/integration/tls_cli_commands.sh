@@ -122,7 +122,12 @@ expect_fail "does not verify" "${C[@]}" verify --in m2.txt --sig m.sig --pubkey 
 "${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E2 | grep -q 'signature valid' || fail "verify with cert object"
 
 step "bind: then every command runs over the shielded connection"
-"${C[@]}" bind --out "$W/binding.key" | grep -q 'shielded connection works' || fail "bind"
+"${C[@]}" bind --out "$W/binding.key" > bind.out
+grep -q 'shielded connection works' bind.out || fail "bind"
+grep -q '^key 0xE0F1: Execute Conf(0xE140)' bind.out || fail "bind did not restrict 0xE0F1"
+grep -q "^note: key 0xE0F1 is not locked: until it is ('trustm --binding $W/binding.key lock --oid 0xE0F1 --yes')" bind.out \
+  || fail "bind does not say that the unlocked key's restriction can be undone"
+expect_fail "chip error 0x07" "${C[@]}" sign --slot 0xE0F1 --in m.txt
 [ "$(stat -c %a "$W/binding.key")" = 600 ] || fail "binding file mode"
 expect_fail "access conditions not satisfied" "${C[@]}" data read --oid 0xE140
 B=("$T" --device "$DEV" --binding "$W/binding.key")

@@ -86,6 +86,7 @@ grep -q 'PRL SCTR' chip2.trace || fail "no protected records"
 
 step "the bound key signs only over the shielded connection (Execute Conf(0xE140), issue 7)"
 grep -q '^key 0xE0F1: Execute Conf(0xE140)' p2.out || fail "personalize --bind did not restrict the key"
+grep -q '^note: ' p2.out && fail "a note about an unlocked key although --lock follows"
 "$T" --device "$DEV" --binding "$W/b2.key" metadata show --oid 0xE0F1 > md2.txt
 grep -q 'execute: *Conf(0xE140) (only a protected command' md2.txt || fail "key Execute not Conf(0xE140)"
 grep -q '^object 0xE0F1 metadata: 20.*d30320e140' md2.txt || fail "Execute bytes D3 03 20 E1 40 missing"
