@@ -63,7 +63,9 @@ int cmd_info(int argc, char **argv)
              "Coprocessor UID fields, global/application life cycle, security event counter,\n"
              "current limit, maximum communication buffer, and the objects still free\n"
              "(certificate, trust-anchor and data objects with used size 0, key slots\n"
-             "without a key).\n");
+             "without a key); whether the chip is bound (0xE140 holds a locked platform-\n"
+             "binding secret) and which keys are bound to it (Execute 'Conf(0xE140)': used\n"
+             "only over the shielded connection) or usable without it.\n");
     if (dev_open(&d) != 0) return 1;
     st = trustm_read_data(&d.chip, d.protect, TRUSTM_OID_UID, 0, uidb, sizeof(uidb), &n);
     if (st != TMA_OK || trustm_uid_decode(uidb, n, &uid) != TMA_OK) {
