@@ -3,7 +3,10 @@
 # in one run: the IoT Hub client (with its persistent file outbox) and
 # mosquitto_pub (libmosquitto + OpenSSL, no persistence), same messages, same
 # in-flight window, mutual TLS with a P-256 client certificate.
-# Usage: bench/iothub_throughput.sh [BUILD_DIR] [COUNT] [PAYLOAD_SIZE]
+# Usage: [ROUNDS=9] [BASE=OTHER_BUILD_DIR] [IPM=0] bench/iothub_throughput.sh [BUILD_DIR] [COUNT] [PAYLOAD_SIZE]
+#   ROUNDS timed rounds (order alternates); BASE also runs another build's
+#   client (e.g. of an earlier commit) in every round and under callgrind;
+#   IPM=0 skips the instruction and system call counts (valgrind, strace).
 #   BUILD_DIR must hold examples/bench_iothub_tls_pub (a Release build without
 #   sanitizers gives the meaningful numbers: scripts/bench builds one).
 set -euo pipefail
@@ -69,31 +72,41 @@ run_mp() {
   t1=$(date +%s.%N)
   python3 -c "print(f'{$N/($t1-$t0):.0f}')"
 }
-run_ours() {  # $1: outbox file or "ram"
-  local out
+run_ours() {  # $1: outbox file or "ram"; $2: client binary (default $PUB)
+  local out pub=${2:-$PUB}
   if [ "$1" = ram ]; then
-    out=$("$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$W/unused" ram)
+    out=$("$pub" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$W/unused" ram)
   else
     rm -f "$1"
-    out=$("$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$1")
+    out=$("$pub" localhost "$PORT" ca.pem dev.pem dev.key "$N" "$SIZE" $WINDOW "$1")
   fi
   echo "$out" | sed -n 's/.* = \([0-9]*\) msg\/s.*/\1/p'
 }
-mps=(); ours=(); rams=()
+# BASE=<other build dir>: also run that build's client in every round (e.g. a
+# build of an earlier commit), so before/after share the same machine load.
+BASE_PUB=""
+[ -n "${BASE:-}" ] && BASE_PUB="$(cd "$BASE" && pwd)/examples/bench_iothub_tls_pub"
+mps=(); ours=(); rams=(); bfs=(); brs=()
 for r in $(seq 1 "$ROUNDS"); do
+  bf=0; br=0
   if [ $((r % 2)) -eq 1 ]; then
     mp=$(run_mp); o=$(run_ours "$W/outbox"); o2=$(run_ours ram)
+    [ -n "$BASE_PUB" ] && { bf=$(run_ours "$W/outbox" "$BASE_PUB"); br=$(run_ours ram "$BASE_PUB"); }
   else
+    [ -n "$BASE_PUB" ] && { br=$(run_ours ram "$BASE_PUB"); bf=$(run_ours "$W/outbox" "$BASE_PUB"); }
     o2=$(run_ours ram); o=$(run_ours "$W/outbox"); mp=$(run_mp)
   fi
-  echo "round $r: mosquitto_pub $mp msg/s, iothub-client $o msg/s (file outbox), $o2 msg/s (RAM outbox)"
-  mps+=("$mp"); ours+=("$o"); rams+=("$o2")
+  echo "round $r: mosquitto_pub $mp msg/s, iothub-client $o msg/s (file outbox), $o2 msg/s (RAM outbox)" \
+    "${BASE_PUB:+; base build $bf (file), $br (RAM)}"
+  mps+=("$mp"); ours+=("$o"); rams+=("$o2"); bfs+=("$bf"); brs+=("$br")
 done
-python3 - "${mps[*]}" "${ours[*]}" "${rams[*]}" <<'P'
+[ "$ROUNDS" -gt 0 ] && python3 - "${mps[*]}" "${ours[*]}" "${rams[*]}" "${bfs[*]}" "${brs[*]}" "$BASE_PUB" <<'P'
 import statistics, sys
 mp = [float(x) for x in sys.argv[1].split()]
 us = [float(x) for x in sys.argv[2].split()]
 ra = [float(x) for x in sys.argv[3].split()]
+bf = [float(x) for x in sys.argv[4].split()]
+br = [float(x) for x in sys.argv[5].split()]
 def summ(name, v):
     q = statistics.quantiles(v, n=4) if len(v) >= 2 else [v[0]] * 3
     print(f"  {name:28s} median {statistics.median(v):7.0f} msg/s  min {min(v):7.0f}  q1 {q[0]:7.0f}  q3 {q[2]:7.0f}  max {max(v):7.0f}")
@@ -101,12 +114,18 @@ print("summary over rounds:")
 summ("mosquitto_pub", mp)
 summ("iothub-client (file outbox)", us)
 summ("iothub-client (RAM outbox)", ra)
+if sys.argv[6]:
+    summ("base build (file outbox)", bf)
+    summ("base build (RAM outbox)", br)
 m1, m2, m3 = statistics.median(mp), statistics.median(us), statistics.median(ra)
 r2 = [b / a for a, b in zip(mp, us)]
 r3 = [b / a for a, b in zip(mp, ra)]
 print(f"ratio iothub-client / mosquitto_pub (medians): file outbox {m2/m1:.2f}, RAM outbox {m3/m1:.2f} (target >= 1.0)")
 print(f"ratio per round (same round, paired): file outbox median {statistics.median(r2):.2f} [{min(r2):.2f}..{max(r2):.2f}], "
       f"RAM outbox median {statistics.median(r3):.2f} [{min(r3):.2f}..{max(r3):.2f}]")
+if sys.argv[6]:
+    print(f"ratio base build / mosquitto_pub (medians): file outbox {statistics.median(bf)/m1:.2f}, "
+          f"RAM outbox {statistics.median(br)/m1:.2f}")
 P
 # Load-independent measure: user-space instructions per message under
 # callgrind (each client run with N1 and N2 messages; the difference divided
@@ -131,32 +150,45 @@ P
   }
   sc() {  # $1 label, rest: command; prints the number of system calls
     strace -f -c -o "sc.$1" "${@:2}" > /dev/null 2>&1 < "${STDIN_FILE:-/dev/null}"
-    awk '$NF=="total"{print $(NF-2)}' "sc.$1"
+    awk '$NF=="total"{print $4}' "sc.$1"   # % seconds usecs/call calls [errors] total
   }
   mp_cmd() { echo mosquitto_pub -h localhost -p "$PORT" --cafile ca.pem --cert dev.pem --key dev.key -V mqttv311 \
     -i bench-mp -q 1 -t devices/bench/messages/events/ -l; }
-  declare -A I S
-  for n in $N1 $N2; do
-    I[mp$n]=$(STDIN_FILE=lines.$n ir mp$n $(mp_cmd))
-    I[file$n]=$(rm -f ob.cg; ir file$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/ob.cg")
-    I[ram$n]=$(ir ram$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/unused" ram)
-    S[mp$n]=$(STDIN_FILE=lines.$n sc mp$n $(mp_cmd))
-    S[file$n]=$(rm -f ob.sc; sc file$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/ob.sc")
-    S[ram$n]=$(sc ram$n "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/unused" ram)
+  # Clients: label and command (ours: binary, outbox argument, mode).
+  labels=(mp file ram); names=("mosquitto_pub" "iothub-client (file outbox)" "iothub-client (RAM outbox)")
+  if [ -n "$BASE_PUB" ]; then
+    labels+=(bfile bram); names+=("base build (file outbox)" "base build (RAM outbox)")
+  fi
+  run_label() {  # $1 tool (ir|sc), $2 label, $3 message count
+    local f=$1 l=$2 n=$3
+    case $l in
+      mp) STDIN_FILE=lines.$n $f "$l$n" $(mp_cmd) ;;
+      file) rm -f ob.x; $f "$l$n" "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/ob.x" ;;
+      ram) $f "$l$n" "$PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/unused" ram ;;
+      bfile) rm -f ob.x; $f "$l$n" "$BASE_PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/ob.x" ;;
+      bram) $f "$l$n" "$BASE_PUB" localhost "$PORT" ca.pem dev.pem dev.key "$n" "$SIZE" $WINDOW "$W/unused" ram ;;
+    esac
+  }
+  vals=()
+  for l in "${labels[@]}"; do
+    vals+=("$(run_label ir "$l" "$N1")" "$(run_label ir "$l" "$N2")" "$(run_label sc "$l" "$N1")" "$(run_label sc "$l" "$N2")")
   done
-  python3 - "$N1" "$N2" "${I[mp$N1]}" "${I[mp$N2]}" "${I[file$N1]}" "${I[file$N2]}" "${I[ram$N1]}" "${I[ram$N2]}" \
-    "${S[mp$N1]}" "${S[mp$N2]}" "${S[file$N1]}" "${S[file$N2]}" "${S[ram$N1]}" "${S[ram$N2]}" <<'P'
+  python3 - "$N1" "$N2" "$(IFS='|'; echo "${names[*]}")" "${vals[@]}" <<'P'
 import sys
 a = sys.argv[1:]
 n1, n2 = int(a[0]), int(a[1])
-v = [int(x) for x in a[2:]]
+names = a[2].split("|")
+v = [int(x) for x in a[3:]]
 d = n2 - n1
-ipm = [(v[1] - v[0]) / d, (v[3] - v[2]) / d, (v[5] - v[4]) / d]
-spm = [(v[7] - v[6]) / d, (v[9] - v[8]) / d, (v[11] - v[10]) / d]
-print(f"per message (callgrind Ir and strace -c, ({n2} - {n1} messages) difference):")
-for name, i, s in zip(["mosquitto_pub", "iothub-client (file outbox)", "iothub-client (RAM outbox)"], ipm, spm):
+ipm = [(v[4 * k + 1] - v[4 * k]) / d for k in range(len(names))]
+spm = [(v[4 * k + 3] - v[4 * k + 2]) / d for k in range(len(names))]
+print(f"per message (callgrind Ir and strace -c, ({n2} - {n1} messages) difference;")
+print(" instructions do not depend on load, system calls somewhat: idle polls depend on timing):")
+for name, i, s in zip(names, ipm, spm):
     print(f"  {name:28s} {i:9.0f} instructions/msg  {s:6.2f} syscalls/msg")
 print(f"instruction ratio mosquitto_pub / iothub-client: file outbox {ipm[0]/ipm[1]:.2f}, RAM outbox {ipm[0]/ipm[2]:.2f} (>1: ours does less)")
+if len(names) > 3:
+    print(f"instruction ratio mosquitto_pub / base build: file outbox {ipm[0]/ipm[3]:.2f}, RAM outbox {ipm[0]/ipm[4]:.2f}")
 P
 fi
 # For reference: the same with an fsync per outbox operation (power-cut
