@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int nibble(int c)
@@ -60,4 +61,32 @@ int tma_test_memcmp(const char *label, const uint8_t *got, size_t got_len,
     tma_test_dump("  got ", got, got_len);
     tma_test_dump("  want", want, want_len);
     return 1;
+}
+
+unsigned char *tma_test_read_source_file(const char *rel_path, size_t *out_len)
+{
+    char path[1024];
+    const char *src = getenv("TMA_SOURCE_DIR");
+    unsigned char *buf;
+    long n;
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/%s", src ? src : ".", rel_path);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = malloc((size_t)n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *out_len = (size_t)n;
+    return buf;
 }

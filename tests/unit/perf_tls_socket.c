@@ -23,27 +23,16 @@
 #include <unistd.h>
 
 #include "tma/tls.h"
+#include "tma_test.h"
 
 static unsigned char *slurp_vector(const char *name, size_t *len)
 {
-    char path[512];
-    const char *src = getenv("TMA_SOURCE_DIR");
-    FILE *f;
+    char rel[256];
     unsigned char *buf;
-    long n;
-    snprintf(path, sizeof(path), "%s/tests/vectors/tls/%s", src ? src : ".", name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
+    snprintf(rel, sizeof(rel), "tests/vectors/tls/%s", name);
+    buf = tma_test_read_source_file(rel, len);
     assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n + 1;
+    *len += 1; /* mbedTLS PEM parsing wants the NUL counted */
     return buf;
 }
 
