@@ -93,6 +93,8 @@ int outfile_commit(struct outfile *f, const uint8_t *p, size_t n);
 void outfile_abort(struct outfile *f);
 /* Writes to path, or stdout when path is NULL or "-". */
 int write_out(const char *path, const uint8_t *p, size_t n);
+/* Write to path like write_out, or print hex when path is NULL. 0 or 1. */
+int write_or_hex(const char *path, const uint8_t *p, size_t n);
 
 /* ---- certificates ------------------------------------------------------- */
 

@@ -916,11 +916,8 @@ int cmd_sign(int argc, char **argv)
                 d.protect == TRUSTM_PROTECT_NONE ? "; a bound key needs --binding FILE" : "");
     } else if (st != TMA_OK) {
         fail_st(st, "sign: the chip refused to sign with 0x%04X", slot);
-    } else if (out != NULL) {
-        rc = write_out(out, sig, sl);
     } else {
-        print_hex(sig, sl);
-        rc = 0;
+        rc = write_or_hex(out, sig, sl);
     }
     dev_close(&d);
     return rc;

@@ -226,11 +226,8 @@ int cmd_data(int argc, char **argv)
         }
         if (st != TMA_OK) {
             fail_st(st, "data read: cannot read 0x%04X", oid);
-        } else if (out != NULL && !hex_out) {
-            rc = write_out(out, buf, n);
         } else {
-            print_hex(buf, n);
-            rc = 0;
+            rc = write_or_hex(hex_out ? NULL : out, buf, n);
         }
         free(buf);
         dev_close(&d);
@@ -574,11 +571,8 @@ int cmd_random(int argc, char **argv)
     st = trustm_get_random(&d.chip, d.protect, TRUSTM_RNG_TRNG, buf, len);
     if (st != TMA_OK) {
         fail_st(st, "random: GetRandom failed");
-    } else if (out != NULL) {
-        rc = write_out(out, buf, len);
     } else {
-        print_hex(buf, len);
-        rc = 0;
+        rc = write_or_hex(out, buf, len);
     }
     dev_close(&d);
     return rc;

@@ -333,6 +333,15 @@ int write_out(const char *path, const uint8_t *p, size_t n)
     return write_file(path, p, n, 0644);
 }
 
+int write_or_hex(const char *path, const uint8_t *p, size_t n)
+{
+    if (path == NULL) {
+        print_hex(p, n);
+        return 0;
+    }
+    return write_out(path, p, n);
+}
+
 int pem_write(const char *label, const uint8_t *der, size_t n, char *out, size_t cap)
 {
     char head[64], foot[64];
