@@ -169,7 +169,11 @@ static int check_value(const cJSON *v, int depth, char *err, size_t errsz)
     }
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d == (double)(int64_t)d && (d < -4503599627370496.0 || d > 4503599627370495.0)) {
+        /* Integers must fit in 53 bits. Every double of magnitude above 2^52
+         * is an integer, and the one non-integer just below 2^52 is inside
+         * the range, so comparing is enough (no float-to-int cast, which is
+         * undefined for huge values). */
+        if (d >= 4503599627370496.0 || d < -4503599627370496.0) {
             snprintf(err, errsz, "integer out of range");
             return -1;
         }
