@@ -108,6 +108,13 @@ struct trustm_shield_saved {
     uint32_t sseq;    /**< last slave sequence number accepted */
 };
 
+/** Internal: data-link acknowledgement state (src/trustm/link.c). */
+struct trustm_lk {
+    uint8_t st;    /**< waiting for nothing, our ACK, or the chip's data frame */
+    uint8_t tx_nr; /**< number of our last data frame */
+    uint8_t rx_nr; /**< number of the chip's last data frame received */
+};
+
 /**
  * @brief The context. Caller-allocated, no heap. Treat fields as private.
  */
@@ -119,8 +126,7 @@ struct trustm {
     uint8_t addr;
     uint8_t flags;
     uint8_t link;  /**< enum trustm_link_state */
-    uint8_t tx_nr; /**< number of our last data frame */
-    uint8_t rx_nr; /**< number of the chip's last data frame received */
+    struct trustm_lk lk; /**< data link state and frame numbers */
     uint8_t prl;   /**< presentation layer in use since the last reset */
     uint8_t locked;
     uint8_t tx[TRUSTM_FRAME_MAX + 1]; /**< register byte + the frame in flight (kept for retransmission) */

@@ -13,6 +13,16 @@ void trustm_wipe(void *p, size_t n)
     }
 }
 
+void trustm_copy(void *dst, const void *src, size_t n)
+{
+    /* volatile: the compiler would turn a plain loop back into memcpy */
+    volatile uint8_t *d = (volatile uint8_t *)dst;
+    const uint8_t *s = (const uint8_t *)src;
+    while (n--) {
+        *d++ = *s++;
+    }
+}
+
 int trustm_ct_diff(const uint8_t *a, const uint8_t *b, size_t n)
 {
     uint8_t d = 0;
@@ -31,17 +41,10 @@ static void enc(struct trustm_ccm *c, const uint8_t in[16], uint8_t out[16])
     }
 }
 
-/* Counter block A_i: flags (L - 1 = 6), nonce, 7-byte counter. */
-static void ctr_block(const struct trustm_ccm *c, uint32_t i, uint8_t a[16])
-{
-    trustm_wipe(a, 16);
-    a[0] = 6;
-    memcpy(a + 1, c->nonce, 8);
-    a[12] = (uint8_t)(i >> 24);
-    a[13] = (uint8_t)(i >> 16);
-    a[14] = (uint8_t)(i >> 8);
-    a[15] = (uint8_t)i;
-}
+/* The counter blocks A_i = flags (L - 1 = 6) || nonce || 7-byte i live in
+ * c->a, i in its last byte: a record is at most 4 + 1,553 bytes (98
+ * blocks), so i never passes 255. */
+typedef char trustm_ccm_blocks_fit[(TRUSTM_APDU_MAX + 15u) / 16u < 255u ? 1 : -1];
 
 void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
                       const uint8_t key[16], const uint8_t nonce[8])
@@ -49,7 +52,8 @@ void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
     trustm_wipe(c, sizeof *c);
     c->ops = ops;
     c->key = key;
-    memcpy(c->nonce, nonce, 8);
+    c->a[0] = 6;
+    memcpy(c->a + 1, nonce, 8);
     c->kpos = 16; /* next key stream byte needs block 1 */
 }
 
@@ -57,38 +61,43 @@ void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen
 {
     uint8_t b[16];
     /* B0: Adata, M' = (8 - 2) / 2 = 3, L' = 6; nonce; 7-byte length. */
-    ctr_block(c, (uint32_t)plen, b);
+    memcpy(b, c->a, 16);
     b[0] = 0x5E;
+    b[14] = (uint8_t)(plen >> 8);
+    b[15] = (uint8_t)plen;
     enc(c, b, c->x);
     /* B1: 2-byte AD length 8, the AD, zero padding. */
     c->x[1] ^= 8;
     c->xpos = 2;
-    trustm_ccm_mac(c, ad, 8);
+    trustm_ccm_run(c, ad, NULL, 8, TRUSTM_CCM_MAC);
     enc(c, c->x, c->x);
     c->xpos = 0;
 }
 
-void trustm_ccm_mac(struct trustm_ccm *c, const uint8_t *p, size_t n)
+void trustm_ccm_run(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n,
+                    unsigned how)
 {
+    /* one loop for both halves of CCM: per byte the key stream XOR, then
+     * the CBC-MAC of the plaintext (the input when encrypting, the output
+     * when decrypting) */
     while (n--) {
-        c->x[c->xpos++] ^= *p++;
-        if (c->xpos == 16) {
-            enc(c, c->x, c->x);
-            c->xpos = 0;
+        uint8_t b = *in++, o = b;
+        if (how & TRUSTM_CCM_X) {
+            if (c->kpos == 16) {
+                c->a[15]++;
+                enc(c, c->a, c->ks);
+                c->kpos = 0;
+            }
+            o = (uint8_t)(b ^ c->ks[c->kpos++]);
+            *out++ = o;
         }
-    }
-}
-
-void trustm_ccm_ctr(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n)
-{
-    while (n--) {
-        if (c->kpos == 16) {
-            uint8_t a[16];
-            ctr_block(c, ++c->ctr, a);
-            enc(c, a, c->ks);
-            c->kpos = 0;
+        if (how & (TRUSTM_CCM_MAC | TRUSTM_CCM_MAC_OUT)) {
+            c->x[c->xpos++] ^= (how & TRUSTM_CCM_MAC_OUT) ? o : b;
+            if (c->xpos == 16) {
+                enc(c, c->x, c->x);
+                c->xpos = 0;
+            }
         }
-        *out++ = (uint8_t)(*in++ ^ c->ks[c->kpos++]);
     }
 }
 
@@ -98,10 +107,10 @@ tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8])
     if (c->xpos) {
         enc(c, c->x, c->x); /* zero padding of the last block */
     }
-    /* tag = MAC ^ S0: key stream of counter block 0 */
-    c->ctr = 0xFFFFFFFFu;
+    /* tag = MAC ^ S0: key stream of counter block 0 (255 + 1) */
+    c->a[15] = 0xFF;
     c->kpos = 16;
-    trustm_ccm_ctr(c, c->x, tag, 8);
+    trustm_ccm_run(c, c->x, tag, 8, TRUSTM_CCM_X);
     st = c->err ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
     trustm_wipe(c, sizeof *c); /* the context is spent */
     return st;
@@ -114,8 +123,7 @@ tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t ke
     struct trustm_ccm c;
     trustm_ccm_start(&c, ops, key, nonce);
     trustm_ccm_mac_start(&c, ad, n);
-    trustm_ccm_mac(&c, in, n);
-    trustm_ccm_ctr(&c, in, out, n);
+    trustm_ccm_run(&c, in, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
     return trustm_ccm_tag(&c, out + n);
 }
 
@@ -128,8 +136,7 @@ tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t ke
     tma_status st;
     trustm_ccm_start(&c, ops, key, nonce);
     trustm_ccm_mac_start(&c, ad, n);
-    trustm_ccm_ctr(&c, in, out, n);
-    trustm_ccm_mac(&c, out, n);
+    trustm_ccm_run(&c, in, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
     st = trustm_ccm_tag(&c, tag);
     if (st == TMA_OK && trustm_ct_diff(tag, in + n, 8)) {
         st = TRUSTM_ST(SHIELD, INTEGRITY);

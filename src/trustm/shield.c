@@ -27,7 +27,7 @@ void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre
 {
     trustm_wipe(m, sizeof *m);
     if (npre) {
-        memcpy(m->pre, pre, npre);
+        trustm_copy(m->pre, pre, npre);
     }
     m->npre = (uint8_t)npre;
     m->seg = seg;
@@ -66,8 +66,7 @@ static tma_status tx_prot(struct trustm_msg_tx *m, const uint8_t *src, uint8_t *
     if (!k) {
         return trustm_ccm_tag(&m->ccm, m->tag);
     }
-    trustm_ccm_mac(&m->ccm, src, k);
-    trustm_ccm_ctr(&m->ccm, src, dst, k);
+    trustm_ccm_run(&m->ccm, src, dst, k, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
     return TMA_OK;
 }
 
@@ -97,7 +96,7 @@ tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
                 if (TRUSTM_CFG_SHIELD && m->prot) {
                     (void)m->prot(m, s->ptr + m->so, dst, k);
                 } else {
-                    memcpy(dst, s->ptr + m->so, k);
+                    trustm_copy(dst, s->ptr + m->so, k);
                 }
             }
             dst += k;
@@ -158,13 +157,12 @@ static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, const uint8_t 
     }
     case TRUSTM_RP_HDR: /* header complete: CBC-MAC from B0/AD on */
         rec_ad(&r->ccm, r->ss, 4u + r->out_len);
-        trustm_ccm_mac(&r->ccm, r->hdr, 4);
+        trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
         break;
     case TRUSTM_RP_DATA: /* decrypt k bytes (a header byte too) */
-        trustm_ccm_ctr(&r->ccm, p, dst, k);
-        if (r->phase == TRUSTM_RP_DATA) {
-            trustm_ccm_mac(&r->ccm, dst, k);
-        }
+        trustm_ccm_run(&r->ccm, p, dst, k,
+                       r->phase == TRUSTM_RP_DATA ? TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT
+                                                  : TRUSTM_CCM_X);
         break;
     default: { /* the end: check the tag */
         uint8_t tag[8];
@@ -210,7 +208,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
         if (n > r->cap - r->raw_len) {
             return TRUSTM_ST(SHIELD, MALFORMED);
         }
-        memcpy(r->out + r->raw_len, p, n);
+        trustm_copy(r->out + r->raw_len, p, n);
         r->raw_len += n;
         return TMA_OK;
     }
@@ -248,7 +246,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
             if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
                 (void)r->prot(r, TRUSTM_RP_DATA, p, dst, k);
             } else {
-                memcpy(dst, p, k);
+                trustm_copy(dst, p, k);
             }
             r->done = (uint16_t)(r->done + k);
             if (r->done == r->out_len) {
@@ -388,7 +386,7 @@ tma_status trustm_shield_set_secret(struct trustm *t, const struct trustm_crypto
         return TRUSTM_ST(SHIELD, BAD_PARAM);
     }
     trustm_wipe(t->secret, sizeof t->secret);
-    memcpy(t->secret, secret, len);
+    trustm_copy(t->secret, secret, len);
     t->secret_len = (uint8_t)len;
     t->ops = ops;
     t->shield_fn = shield_fn;
@@ -453,7 +451,7 @@ tma_status trustm_key_block(const struct trustm *t, const uint8_t rnd[32], uint8
     for (i = 0; st == TMA_OK && i < 4; i++) {
         st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, i ? buf : buf + 32,
                             (i & 1u) ? 80u : i ? 32u : 48u, blk);
-        memcpy((i & 1u) ? out + 16u * (i - 1u) : buf, blk, i == 3 ? 8u : 32u);
+        trustm_copy((i & 1u) ? out + 16u * (i - 1u) : buf, blk, i == 3 ? 8u : 32u);
     }
     trustm_wipe(blk, sizeof blk);
     trustm_wipe(buf, sizeof buf);

@@ -71,11 +71,8 @@ enum trustm_lk_state { TRUSTM_LK_IDLE = 0, TRUSTM_LK_WAIT_ACK, TRUSTM_LK_WAIT_DA
 #define TRUSTM_LK_RETX 0x10u     /* retransmit our frame */
 #define TRUSTM_LK_RESYNC 0x20u   /* chip resynchronised: counters reset, restart */
 
-struct trustm_lk {
-    uint8_t st; /* enum trustm_lk_state */
-    uint8_t tx_nr;
-    uint8_t rx_nr;
-};
+/* struct trustm_lk (st: enum trustm_lk_state, tx_nr, rx_nr) is in
+ * trustm/trustm.h: the context holds the driver's one instance. */
 
 /* One received frame (buf, n; n == 0 means the retransmission timer
  * expired) -> actions; a delivered packet is returned in out_frame. */
@@ -110,10 +107,9 @@ tma_status trustm_net_rx_step(struct trustm_net_rx *rx, const uint8_t *pkt, size
 struct trustm_ccm {
     const struct trustm_crypto_ops *ops;
     const uint8_t *key;
-    uint8_t nonce[8];
+    uint8_t a[16];  /* counter block of ks: flags, nonce, counter (last byte) */
     uint8_t x[16];  /* CBC-MAC state */
     uint8_t ks[16]; /* current key stream block */
-    uint32_t ctr;   /* counter of ks */
     uint8_t kpos;   /* bytes of ks used */
     uint8_t xpos;   /* bytes absorbed into x */
     uint8_t err;
@@ -123,9 +119,14 @@ void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
                       const uint8_t key[16], const uint8_t nonce[8]);
 /* Start the CBC-MAC: B0 for plen bytes and the 8-byte associated data. */
 void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen);
-void trustm_ccm_mac(struct trustm_ccm *c, const uint8_t *p, size_t n);
-/* XOR n bytes with the key stream (counter blocks 1, 2, ...). */
-void trustm_ccm_ctr(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n);
+/* how: TRUSTM_CCM_X: out = in XOR the key stream (counter blocks 1, 2,
+ * ...); TRUSTM_CCM_MAC: absorb in into the CBC-MAC; TRUSTM_CCM_MAC_OUT:
+ * absorb out (decryption). Encrypt = X | MAC, decrypt = X | MAC_OUT. */
+#define TRUSTM_CCM_X 1u
+#define TRUSTM_CCM_MAC 2u
+#define TRUSTM_CCM_MAC_OUT 4u
+void trustm_ccm_run(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n,
+                    unsigned how);
 /* The 8-byte tag; TMA_OK or TMA_ERR(SHIELD, CRYPTO) if a primitive failed. */
 tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8]);
 /* One-shot helpers for the handshake (<= 64 bytes). */
@@ -138,7 +139,11 @@ tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t ke
 /* Key block = TLS-PRF-SHA256(PBS, "Platform Binding", rnd)[0..40] (shield.c) */
 tma_status trustm_key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40]);
 int trustm_ct_diff(const uint8_t *a, const uint8_t *b, size_t n);
+/* Zero fill that is not optimised away, and a byte copy for lengths only
+ * known at run time: the stack links no libc memcpy/memset (constant-size
+ * memcpy calls are expanded inline by the compiler). */
 void trustm_wipe(void *p, size_t n);
+void trustm_copy(void *dst, const void *src, size_t n);
 
 /* ---- presentation layer records (shield.c) ---- */
 #define TRUSTM_SCTR_HELLO 0x00u

@@ -18,31 +18,33 @@ static tma_status send_ctrl(struct trustm *t, uint8_t fctr)
 }
 
 /* Carry out the side effects of a link step. */
-static tma_status act(struct trustm *t, const struct trustm_lk *lk, unsigned a)
+static tma_status act(struct trustm *t, unsigned a)
 {
     tma_status st = TMA_OK;
-    t->tx_nr = lk->tx_nr;
-    t->rx_nr = lk->rx_nr;
     if (a & TRUSTM_LK_SEND_NAK) {
-        st = send_ctrl(t, (uint8_t)(0xA0u | ((lk->rx_nr + 1u) & 3u)));
+        st = send_ctrl(t, (uint8_t)(0xA0u | ((t->lk.rx_nr + 1u) & 3u)));
     }
     if (st == TMA_OK && (a & TRUSTM_LK_SEND_ACK)) {
-        st = send_ctrl(t, (uint8_t)(0x80u | lk->rx_nr));
+        st = send_ctrl(t, (uint8_t)(0x80u | t->lk.rx_nr));
     }
     return st;
 }
 
+static void numbers_reset(struct trustm *t)
+{
+    t->lk.tx_nr = 3;
+    t->lk.rx_nr = 3;
+}
+
 static tma_status resync(struct trustm *t)
 {
-    t->tx_nr = 3;
-    t->rx_nr = 3;
+    numbers_reset(t);
     return send_ctrl(t, 0xC0);
 }
 
-/* State of one exchange: the link machine, the frame last delivered, the
- * polling schedule, when our last frame was written. */
+/* State of one exchange (the link machine is t->lk): the frame last
+ * delivered, the polling schedule, when our last frame was written. */
 struct drv {
-    struct trustm_lk lk;
     struct trustm_frame fr;
     uint32_t deadline;
     uint32_t step;
@@ -69,8 +71,8 @@ static int32_t wait_frame(struct trustm *t, struct drv *d, uint32_t wait, unsign
         }
         wait = 0;
         if (r > 0) {
-            unsigned a = trustm_link_step(&d->lk, t->rx, (size_t)r, &d->fr);
-            tma_status st = act(t, &d->lk, a);
+            unsigned a = trustm_link_step(&t->lk, t->rx, (size_t)r, &d->fr);
+            tma_status st = act(t, a);
             if (st) {
                 return st;
             }
@@ -100,13 +102,11 @@ static int32_t link_send(struct trustm *t, struct drv *d, size_t plen, uint32_t 
     unsigned retx = 0;
     size_t len;
 
-    d->lk.st = TRUSTM_LK_WAIT_ACK;
-    d->lk.tx_nr = (uint8_t)((t->tx_nr + 1u) & 3u);
-    d->lk.rx_nr = t->rx_nr;
+    t->lk.st = TRUSTM_LK_WAIT_ACK;
+    t->lk.tx_nr = (uint8_t)((t->lk.tx_nr + 1u) & 3u);
     d->step = 1;
     t->tx[0] = TRUSTM_REG_DATA;
-    len = trustm_frame_encode(t->tx + 1, (uint8_t)(d->lk.tx_nr << 2 | d->lk.rx_nr), plen);
-    t->tx_nr = d->lk.tx_nr;
+    len = trustm_frame_encode(t->tx + 1, (uint8_t)(t->lk.tx_nr << 2 | t->lk.rx_nr), plen);
     for (;;) {
         int32_t a;
         tma_status st = trustm_phys_write(t, t->tx, len + 1);
@@ -181,9 +181,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
              * expected busy time, then back off from 1/8 of that (>= 1 ms),
              * doubling, at most 64 ms between polls. */
             int32_t w = nr.npkt ? 0 : (int32_t)(d.sent + hint_ms - now(t));
-            d.lk.st = TRUSTM_LK_WAIT_DATA;
-            d.lk.tx_nr = t->tx_nr;
-            d.lk.rx_nr = t->rx_nr;
+            t->lk.st = TRUSTM_LK_WAIT_DATA;
             d.deadline = deadline;
             d.step = nr.npkt || hint_ms < 8u ? 1u : hint_ms / 8u;
             a = wait_frame(t, &d, w > 0 ? (uint32_t)w : 0u, TRUSTM_LK_DATA);
@@ -453,8 +451,7 @@ tma_status trustm_init(struct trustm *t, const struct trustm_port *port,
     t->want_frame = fs;
     t->frame_size = fs;
     t->rsp_timeout_ms = cfg->rsp_timeout_ms;
-    t->tx_nr = 3;
-    t->rx_nr = 3;
+    numbers_reset(t);
     return TMA_OK;
 }
 
@@ -465,8 +462,7 @@ static tma_status restart_link(struct trustm *t, int how)
     if (st == TMA_OK) {
         st = trustm_phys_negotiate(t);
     }
-    t->tx_nr = 3;
-    t->rx_nr = 3;
+    numbers_reset(t);
     t->prl = 0;
 #if TRUSTM_CFG_SHIELD
     trustm_shield_drop(t, TRUSTM_SHIELD_NONE);

@@ -452,8 +452,8 @@ static void response_too_small_is_drained(void **s)
     uint8_t out[4];
     (void)s;
     open_ctx(script, 2);
-    tm.tx_nr = 0;
-    tm.rx_nr = 0;
+    tm.lk.tx_nr = 0;
+    tm.lk.rx_nr = 0;
     fk_pre_hex(&fk, 0, 0x05, "00 00 00 00 08 01 02 03 04 05 06 07 08");
     assert_int_equal(xchg_hex(0, "81 00 00 06 E0 E0 00 00 06 11", out, sizeof out, &rsp),
                      TRUSTM_ST(CMD, TOO_SMALL));
