@@ -109,9 +109,9 @@ struct mqtt_client {
     struct mqtt_stream rx;
     size_t tx_head;          /* first unsent byte */
     size_t tx_len;           /* bytes queued */
-    uint64_t last_tx_ms;     /* last complete send (keep-alive) */
-    uint64_t ping_sent_ms;
-    uint64_t connect_ms;
+    uint32_t last_tx_ms;     /* last complete send (keep-alive) */
+    uint32_t ping_sent_ms;
+    uint32_t connect_ms;
     uint32_t next_seq;
     uint16_t next_id;
     uint16_t keep_alive_s;
@@ -122,7 +122,7 @@ struct mqtt_client {
     tma_status last_error;
     uint32_t stat_retransmitted;
     uint32_t stat_pings;
-    uint64_t last_rx_ms;     /* last packet received (keep-alive) */
+    uint32_t last_rx_ms;     /* last packet received (keep-alive) */
     tma_status deferred;     /* transport error seen inside publish/subscribe */
     uint16_t last_ack_id;    /* last SUBACK id and whether it refused a filter */
     bool last_ack_refused;

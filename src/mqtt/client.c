@@ -7,14 +7,19 @@
 #define E(code) TMA_ERR(TMA_LAYER_MQTT, (code))
 #define PUBACK_SIZE 4u
 
-static uint64_t now_ms(const struct mqtt_client *c)
+/* Times inside the client are the low 32 bits of the 64-bit monotonic clock:
+ * every interval it measures (CONNACK and PINGRESP timeouts, keep-alive of at
+ * most 65,535 s, a blocking helper's uint32_t timeout) is shorter than 2^32 ms,
+ * so the wrapping difference is exact, and 32-bit arithmetic is about half
+ * the code of 64-bit on a 32-bit target (docs/design/mqtt.md). */
+static uint32_t now_ms(const struct mqtt_client *c)
 {
-    return c->cfg.clock.now_ms(c->cfg.clock.ctx);
+    return (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
 }
 
-static uint64_t elapsed(uint64_t now, uint64_t since)
+static uint32_t elapsed(uint32_t now, uint32_t since)
 {
-    return now >= since ? now - since : 0;
+    return now - since;
 }
 
 /* ---------------------------------------------------------- in-flight */
@@ -455,7 +460,7 @@ static tma_status resend_next(struct mqtt_client *c)
 tma_status mqtt_client_process(struct mqtt_client *c)
 {
     tma_status st;
-    uint64_t now;
+    uint32_t now;
 
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
@@ -484,7 +489,7 @@ tma_status mqtt_client_process(struct mqtt_client *c)
             return fail(c, MQTT_E_KEEPALIVE_TIMEOUT);
         }
     } else if (c->keep_alive_s != 0) {
-        uint64_t ka = (uint64_t)c->keep_alive_s * 1000u;
+        uint32_t ka = (uint32_t)c->keep_alive_s * 1000u;
         if (c->ping_outstanding) {
             if (elapsed(now, c->ping_sent_ms) >= c->cfg.ping_timeout_ms) {
                 return fail(c, MQTT_E_KEEPALIVE_TIMEOUT);
@@ -692,7 +697,7 @@ enum wait_what { WAIT_CONNACK, WAIT_ACK, WAIT_FLUSH };
 /* One loop for the three blocking helpers. */
 static tma_status wait_for(struct mqtt_client *c, enum wait_what what, uint16_t id, uint32_t timeout_ms)
 {
-    uint64_t start = now_ms(c);
+    uint32_t start = now_ms(c);
     for (;;) {
         bool done;
         tma_status st = mqtt_client_process(c);

@@ -323,6 +323,16 @@ static void keepalive_pings_and_times_out(void **state)
     assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
 }
 
+/* The client keeps the low 32 bits of the 64-bit clock: intervals that cross
+ * a 2^32 ms boundary (and a clock far beyond 2^32) must time exactly the same. */
+static void timers_exact_across_32bit_clock_boundary(void **state)
+{
+    fake_time = (5ull << 32) - 30000u; /* the keep-alive interval crosses 5 * 2^32 */
+    keepalive_pings_and_times_out(state);
+    fake_time = (7ull << 32) - 2000u; /* the CONNACK timeout crosses 7 * 2^32 */
+    connack_timeout_and_wrong_first_packet(state);
+}
+
 static void qos1_publish_tracked_until_matching_puback(void **state)
 {
     size_t pos;
@@ -736,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup(connack_refusals_map_to_statuses, setup),
         cmocka_unit_test_setup(connack_timeout_and_wrong_first_packet, setup),
         cmocka_unit_test_setup(keepalive_pings_and_times_out, setup),
+        cmocka_unit_test_setup(timers_exact_across_32bit_clock_boundary, setup),
         cmocka_unit_test_setup(qos1_publish_tracked_until_matching_puback, setup),
         cmocka_unit_test_setup(qos0_publish_not_tracked, setup),
         cmocka_unit_test_setup(inflight_table_full, setup),
