@@ -36,16 +36,14 @@ static struct tma_span span_from(struct tma_span s, size_t off)
     return r;
 }
 
-static int hexv(uint8_t c)
+int ih_hexval(uint8_t c)
 {
-    if (c >= '0' && c <= '9') {
+    if ((uint8_t)(c - '0') < 10u) {
         return c - '0';
     }
-    if (c >= 'a' && c <= 'f') {
+    c |= 0x20u; /* 'A'..'F' -> 'a'..'f' */
+    if ((uint8_t)(c - 'a') < 6u) {
         return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
     }
     return -1;
 }
@@ -78,8 +76,8 @@ tma_status iothub_url_decode(struct tma_span in, char *out, size_t cap, size_t *
             if (i + 2u >= in.len) {
                 return E_MAL;
             }
-            hi = hexv(in.ptr[i + 1u]);
-            lo = hexv(in.ptr[i + 2u]);
+            hi = ih_hexval(in.ptr[i + 1u]);
+            lo = ih_hexval(in.ptr[i + 2u]);
             if (hi < 0 || lo < 0) {
                 return E_MAL;
             }
@@ -486,7 +484,7 @@ static bool escapes_ok(struct tma_span s)
             if (i + 2u >= s.len) {
                 return false;
             }
-            if (hexv(s.ptr[i + 1u]) < 0 || hexv(s.ptr[i + 2u]) < 0) {
+            if (ih_hexval(s.ptr[i + 1u]) < 0 || ih_hexval(s.ptr[i + 2u]) < 0) {
                 return false;
             }
             i += 2u;
@@ -554,8 +552,8 @@ bool iothub_bag_key_is(struct tma_span key, const char *name)
             if (i + 2u >= key.len) {
                 return false;
             }
-            hi = hexv(key.ptr[i + 1u]);
-            lo = hexv(key.ptr[i + 2u]);
+            hi = ih_hexval(key.ptr[i + 1u]);
+            lo = ih_hexval(key.ptr[i + 2u]);
             if (hi < 0 || lo < 0) {
                 return false;
             }

@@ -1,13 +1,18 @@
-/* Allocation-free JSON pull reader; see include/iothub/json.h. */
+/* Allocation-free JSON pull reader; see include/iothub/json.h.
+ *
+ * Written for size (docs/design/iothub-client.md, "Code size"): one step
+ * function reads any token, `at()` returns 0 past the end so no scanner needs
+ * its own bounds checks (0 is never valid where a byte is looked for), and
+ * one decoder serves both unescaping and comparing string tokens. */
 #include "iothub/json.h"
 
-#include <string.h>
+#include "topic.h"
+#include "wbuf.h"
 
 #define E_BAD TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM)
 #define E_MAL TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED)
 #define E_END TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_NOT_FOUND)
 #define E_DEEP TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_UNSUPPORTED)
-#define E_SMALL TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_TOO_SMALL)
 
 enum {
     ST_VALUE = 0,     /* a value must come */
@@ -16,7 +21,8 @@ enum {
     ST_NAME_OR_END,   /* after '{' */
     ST_AFTER_VALUE,   /* ',' or the container's end */
     ST_DONE,
-    ST_FAILED
+    ST_FAILED,
+    ST_END            /* internal: only the container's end may come */
 };
 
 #if IOTHUB_JSON_MAX_DEPTH > 32
@@ -28,287 +34,221 @@ tma_status iothub_json_reader_init(struct iothub_json_reader *r, struct tma_span
     if (r == NULL || (json.ptr == NULL && json.len > 0u)) {
         return E_BAD;
     }
-    memset(r, 0, sizeof(*r));
     r->buf = json.ptr;
     r->len = json.len;
+    r->pos = 0u;
+    r->depth = 0u;
+    r->stack = 0u;
     r->state = ST_VALUE;
+    r->done = false;
     return TMA_OK;
 }
 
-static void skip_ws(struct iothub_json_reader *r)
+/* The byte at i, or 0 past the end. */
+static uint8_t at(const struct iothub_json_reader *r, size_t i)
 {
-    while (r->pos < r->len) {
-        uint8_t c = r->buf[r->pos];
+    return i < r->len ? r->buf[i] : 0u;
+}
+
+static size_t skip_ws(const struct iothub_json_reader *r, size_t i)
+{
+    for (;;) {
+        uint8_t c = at(r, i);
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            break;
+            return i;
         }
-        r->pos++;
+        i++;
     }
 }
 
-static int hexval(uint8_t c)
+static size_t skip_digits(const struct iothub_json_reader *r, size_t i)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
+    while ((uint8_t)(at(r, i) - '0') < 10u) {
+        i++;
     }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
+    return i;
+}
+
+/* The one-letter escapes and what they stand for. */
+static const char escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+
+static int escape_char(uint8_t e)
+{
+    size_t k;
+    for (k = 0u; k < sizeof(escapes) - 1u; k += 2u) {
+        if ((uint8_t)escapes[k] == e) {
+            return escapes[k + 1u];
+        }
     }
     return -1;
 }
 
-static bool is_digit(uint8_t c)
+/* Four hex digits at i (0 past the end fails): the value, or -1. */
+static int32_t hex4(const uint8_t *p, size_t n, size_t i)
 {
-    return c >= '0' && c <= '9';
+    int32_t v = 0;
+    size_t k;
+    for (k = 0u; k < 4u; k++) {
+        int h = ih_hexval(i + k < n ? p[i + k] : 0u);
+        if (h < 0) {
+            return -1;
+        }
+        v = v << 4 | h;
+    }
+    return v;
 }
 
-/* Scan a string starting at the opening quote; on success pos is past the
- * closing quote and the token spans the content. */
-static tma_status scan_string(struct iothub_json_reader *r, struct iothub_json_token *tok)
+/* String from the quote at i: the index past the closing quote, or 0. */
+static size_t scan_string(const struct iothub_json_reader *r, size_t i, bool *out_esc)
 {
-    size_t i = r->pos + 1u;
-    bool esc = false;
-    while (i < r->len) {
-        uint8_t c = r->buf[i];
+    for (i++;;) {
+        uint8_t c = at(r, i);
         if (c == '"') {
-            tok->text.ptr = r->buf + r->pos + 1u;
-            tok->text.len = i - r->pos - 1u;
-            tok->escaped = esc;
-            r->pos = i + 1u;
-            return TMA_OK;
+            return i + 1u;
         }
         if (c < 0x20u) {
-            return E_MAL;
+            return 0u; /* control character, or the end of the input */
         }
         if (c == '\\') {
-            esc = true;
-            if (i + 1u >= r->len) {
-                return E_MAL;
+            *out_esc = true;
+            c = at(r, i + 1u);
+            if (c == 'u' ? hex4(r->buf, r->len, i + 2u) < 0 : escape_char(c) < 0) {
+                return 0u;
             }
-            c = r->buf[i + 1u];
-            if (c == 'u') {
-                size_t k;
-                if (i + 5u >= r->len) {
-                    return E_MAL;
-                }
-                for (k = 2u; k < 6u; k++) {
-                    if (hexval(r->buf[i + k]) < 0) {
-                        return E_MAL;
-                    }
-                }
-                i += 6u;
-                continue;
-            }
-            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
-                c != 'r' && c != 't') {
-                return E_MAL;
-            }
-            i += 2u;
-            continue;
-        }
-        i++;
-    }
-    return E_MAL;
-}
-
-static tma_status scan_number(struct iothub_json_reader *r, struct iothub_json_token *tok)
-{
-    size_t i = r->pos;
-    if (i < r->len && r->buf[i] == '-') {
-        i++;
-    }
-    if (i >= r->len || !is_digit(r->buf[i])) {
-        return E_MAL;
-    }
-    if (r->buf[i] == '0') {
-        i++;
-    } else {
-        while (i < r->len && is_digit(r->buf[i])) {
-            i++;
-        }
-    }
-    if (i < r->len && r->buf[i] == '.') {
-        i++;
-        if (i >= r->len || !is_digit(r->buf[i])) {
-            return E_MAL;
-        }
-        while (i < r->len && is_digit(r->buf[i])) {
-            i++;
-        }
-    }
-    if (i < r->len && (r->buf[i] == 'e' || r->buf[i] == 'E')) {
-        i++;
-        if (i < r->len && (r->buf[i] == '+' || r->buf[i] == '-')) {
-            i++;
-        }
-        if (i >= r->len || !is_digit(r->buf[i])) {
-            return E_MAL;
-        }
-        while (i < r->len && is_digit(r->buf[i])) {
-            i++;
-        }
-    }
-    tok->text.ptr = r->buf + r->pos;
-    tok->text.len = i - r->pos;
-    r->pos = i;
-    return TMA_OK;
-}
-
-static tma_status scan_literal(struct iothub_json_reader *r, const char *lit,
-                               struct iothub_json_token *tok)
-{
-    size_t n = strlen(lit);
-    if (r->len - r->pos < n || memcmp(r->buf + r->pos, lit, n) != 0) {
-        return E_MAL;
-    }
-    tok->text.ptr = r->buf + r->pos;
-    tok->text.len = n;
-    r->pos += n;
-    return TMA_OK;
-}
-
-static void value_done(struct iothub_json_reader *r)
-{
-    r->state = (uint8_t)(r->depth == 0u ? ST_DONE : ST_AFTER_VALUE);
-}
-
-static bool top_is_object(const struct iothub_json_reader *r)
-{
-    return r->depth > 0u && ((r->stack >> (r->depth - 1u)) & 1u) != 0u;
-}
-
-static tma_status read_value(struct iothub_json_reader *r, struct iothub_json_token *tok)
-{
-    uint8_t c = r->buf[r->pos];
-    tma_status st;
-    switch (c) {
-    case '{':
-    case '[':
-        if (r->depth >= IOTHUB_JSON_MAX_DEPTH) {
-            return E_DEEP;
-        }
-        if (c == '{') {
-            r->stack |= (uint32_t)1u << r->depth;
+            i += c == 'u' ? 6u : 2u;
         } else {
-            r->stack &= ~((uint32_t)1u << r->depth);
+            i++;
         }
-        r->depth++;
-        tok->kind = c == '{' ? IOTHUB_JSON_BEGIN_OBJECT : IOTHUB_JSON_BEGIN_ARRAY;
-        tok->text.ptr = r->buf + r->pos;
-        tok->text.len = 1u;
-        r->pos++;
-        r->state = (uint8_t)(c == '{' ? ST_NAME_OR_END : ST_VALUE_OR_END);
-        return TMA_OK;
-    case '"':
-        tok->kind = IOTHUB_JSON_STRING;
-        st = scan_string(r, tok);
-        break;
-    case 't':
-        tok->kind = IOTHUB_JSON_TRUE;
-        st = scan_literal(r, "true", tok);
-        break;
-    case 'f':
-        tok->kind = IOTHUB_JSON_FALSE;
-        st = scan_literal(r, "false", tok);
-        break;
-    case 'n':
-        tok->kind = IOTHUB_JSON_NULL;
-        st = scan_literal(r, "null", tok);
-        break;
-    default:
-        tok->kind = IOTHUB_JSON_NUMBER;
-        st = scan_number(r, tok);
-        break;
     }
-    if (st == TMA_OK) {
-        value_done(r);
-    }
-    return st;
 }
 
-static tma_status read_name(struct iothub_json_reader *r, struct iothub_json_token *tok)
+/* Number from i (RFC 8259 grammar): the index past it, or 0. A leading zero
+ * ends the integer part, so "01" is the number 0 followed by a stray '1'. */
+static size_t scan_number(const struct iothub_json_reader *r, size_t i)
 {
-    tma_status st;
-    if (r->buf[r->pos] != '"') {
-        return E_MAL;
+    size_t s;
+    if (at(r, i) == '-') {
+        i++;
     }
-    tok->kind = IOTHUB_JSON_NAME;
-    st = scan_string(r, tok);
-    if (st != TMA_OK) {
-        return st;
+    s = i;
+    i = at(r, i) == '0' ? i + 1u : skip_digits(r, i);
+    if (i == s) {
+        return 0u;
     }
-    skip_ws(r);
-    if (r->pos >= r->len || r->buf[r->pos] != ':') {
-        return E_MAL;
+    if (at(r, i) == '.') {
+        s = ++i;
+        i = skip_digits(r, i);
+        if (i == s) {
+            return 0u;
+        }
     }
-    r->pos++;
-    r->state = ST_VALUE;
-    return TMA_OK;
-}
-
-static tma_status read_end(struct iothub_json_reader *r, struct iothub_json_token *tok)
-{
-    uint8_t c = r->buf[r->pos];
-    bool obj = top_is_object(r);
-    if ((c == '}' && !obj) || (c == ']' && obj) || (c != '}' && c != ']')) {
-        return E_MAL;
+    if ((at(r, i) | 0x20u) == 'e') {
+        i++;
+        if (at(r, i) == '+' || at(r, i) == '-') {
+            i++;
+        }
+        s = i;
+        i = skip_digits(r, i);
+        if (i == s) {
+            return 0u;
+        }
     }
-    tok->kind = obj ? IOTHUB_JSON_END_OBJECT : IOTHUB_JSON_END_ARRAY;
-    tok->text.ptr = r->buf + r->pos;
-    tok->text.len = 1u;
-    r->pos++;
-    r->depth--;
-    value_done(r);
-    return TMA_OK;
+    return i;
 }
 
 static tma_status step(struct iothub_json_reader *r, struct iothub_json_token *tok)
 {
-    skip_ws(r);
-    if (r->state == ST_DONE) {
-        if (r->pos != r->len) {
+    size_t i = skip_ws(r, r->pos), end = 0u;
+    uint8_t c = at(r, i), st = r->state;
+    bool obj = r->depth > 0u && ((r->stack >> (r->depth - 1u)) & 1u) != 0u;
+
+    if (st == ST_DONE) {
+        if (i != r->len) {
             return E_MAL;
         }
+        r->pos = i;
         r->done = true;
         return E_END;
     }
-    if (r->pos >= r->len) {
-        return E_MAL;
+    if (st == ST_AFTER_VALUE) {
+        if (c == ',') {
+            i = skip_ws(r, i + 1u);
+            c = at(r, i);
+            st = obj ? ST_NAME : ST_VALUE;
+        } else {
+            st = ST_END;
+        }
     }
-    switch (r->state) {
-    case ST_VALUE:
-        return read_value(r, tok);
-    case ST_VALUE_OR_END:
-        if (r->buf[r->pos] == ']') {
-            return read_end(r, tok);
+    if ((st == ST_VALUE_OR_END || st == ST_NAME_OR_END || st == ST_END) && (c == '}' || c == ']')) {
+        if ((c == '}') != obj) {
+            return E_MAL;
         }
-        return read_value(r, tok);
-    case ST_NAME:
-        return read_name(r, tok);
-    case ST_NAME_OR_END:
-        if (r->buf[r->pos] == '}') {
-            return read_end(r, tok);
+        tok->kind = obj ? IOTHUB_JSON_END_OBJECT : IOTHUB_JSON_END_ARRAY;
+        r->depth--;
+        end = i + 1u;
+    } else if (st == ST_END) {
+        return E_MAL;
+    } else if (st == ST_NAME || st == ST_NAME_OR_END) {
+        if (c != '"' || (end = scan_string(r, i, &tok->escaped)) == 0u) {
+            return E_MAL;
         }
-        return read_name(r, tok);
-    case ST_AFTER_VALUE:
-        if (r->buf[r->pos] == ',') {
-            r->pos++;
-            skip_ws(r);
-            if (r->pos >= r->len) {
+        r->pos = skip_ws(r, end);
+        if (at(r, r->pos) != ':') {
+            return E_MAL;
+        }
+        r->pos++;
+        r->state = ST_VALUE;
+        tok->kind = IOTHUB_JSON_NAME;
+        tok->text.ptr = r->buf + i + 1u;
+        tok->text.len = end - i - 2u;
+        return TMA_OK;
+    } else if (c == '{' || c == '[') {
+        uint32_t bit;
+        if (r->depth >= IOTHUB_JSON_MAX_DEPTH) {
+            return E_DEEP;
+        }
+        bit = (uint32_t)1u << r->depth;
+        r->stack = c == '{' ? r->stack | bit : r->stack & ~bit;
+        r->depth++;
+        tok->kind = c == '{' ? IOTHUB_JSON_BEGIN_OBJECT : IOTHUB_JSON_BEGIN_ARRAY;
+        tok->text.ptr = r->buf + i;
+        tok->text.len = 1u;
+        r->pos = i + 1u;
+        r->state = (uint8_t)(c == '{' ? ST_NAME_OR_END : ST_VALUE_OR_END);
+        return TMA_OK;
+    } else if (c == '"') {
+        tok->kind = IOTHUB_JSON_STRING;
+        end = scan_string(r, i, &tok->escaped);
+        if (end == 0u) {
+            return E_MAL;
+        }
+        tok->text.ptr = r->buf + i + 1u;
+        tok->text.len = end - i - 2u;
+        r->pos = end;
+        r->state = (uint8_t)(r->depth == 0u ? ST_DONE : ST_AFTER_VALUE);
+        return TMA_OK;
+    } else if (c == 't' || c == 'f' || c == 'n') {
+        const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        tok->kind = c == 't' ? IOTHUB_JSON_TRUE : c == 'f' ? IOTHUB_JSON_FALSE : IOTHUB_JSON_NULL;
+        end = i;
+        while (*lit != '\0') {
+            if (at(r, end++) != (uint8_t)*lit++) {
                 return E_MAL;
             }
-            if (top_is_object(r)) {
-                return read_name(r, tok);
-            }
-            return read_value(r, tok);
         }
-        return read_end(r, tok);
-    default:
-        return E_MAL;
+    } else {
+        tok->kind = IOTHUB_JSON_NUMBER;
+        end = scan_number(r, i);
+        if (end == 0u) {
+            return E_MAL;
+        }
     }
+    /* A scalar or the end of a container: i..end is the token. */
+    tok->text.ptr = r->buf + i;
+    tok->text.len = end - i;
+    r->pos = end;
+    r->state = (uint8_t)(r->depth == 0u ? ST_DONE : ST_AFTER_VALUE);
+    return TMA_OK;
 }
 
 tma_status iothub_json_next(struct iothub_json_reader *r, struct iothub_json_token *out_tok)
@@ -317,10 +257,13 @@ tma_status iothub_json_next(struct iothub_json_reader *r, struct iothub_json_tok
     if (r == NULL || out_tok == NULL) {
         return E_BAD;
     }
+    out_tok->kind = IOTHUB_JSON_NONE;
+    out_tok->text.ptr = NULL;
+    out_tok->text.len = 0u;
+    out_tok->escaped = false;
     if (r->state == ST_FAILED) {
         return E_MAL;
     }
-    memset(out_tok, 0, sizeof(*out_tok));
     st = step(r, out_tok);
     if (st != TMA_OK && st != E_END) {
         r->state = ST_FAILED;
@@ -342,192 +285,123 @@ tma_status iothub_json_skip(struct iothub_json_reader *r, const struct iothub_js
         if (st != TMA_OK) {
             return st;
         }
-        return iothub_json_skip(r, &t);
+        tok = &t;
     }
     if (tok->kind != IOTHUB_JSON_BEGIN_OBJECT && tok->kind != IOTHUB_JSON_BEGIN_ARRAY) {
         return TMA_OK;
     }
+    /* Only an end token lowers the depth: read until the matching one. */
     base = r->depth;
-    for (;;) {
+    do {
         st = iothub_json_next(r, &t);
-        if (st != TMA_OK) {
-            return st == E_END ? E_MAL : st;
-        }
-        if ((t.kind == IOTHUB_JSON_END_OBJECT || t.kind == IOTHUB_JSON_END_ARRAY) &&
-            r->depth < base) {
-            return TMA_OK;
-        }
-    }
+    } while (st == TMA_OK && r->depth >= base);
+    return st == E_END ? E_MAL : st;
 }
 
-/* Four hex digits at p (validated or not): the value, or -1. */
-static int32_t hex4(const uint8_t *p)
+/* Decode a string/name token. Every output byte is written to out (bounded,
+ * counted in *out_len) and, with cmp != NULL, compared with cmp. false for a
+ * bad escape (lone surrogate, \u0000, unknown or cut-off escape) or, with
+ * cmp, a difference; with cmp, true only when cmp ends where the text does. */
+static bool decode(const struct iothub_json_token *tok, char *out, size_t cap, const char *cmp,
+                   size_t *out_len)
 {
-    int32_t v = 0;
-    size_t k;
-    for (k = 0u; k < 4u; k++) {
-        int h = hexval(p[k]);
-        if (h < 0) {
-            return -1;
-        }
-        v = v << 4 | h;
-    }
-    return v;
-}
-
-/* Decode one (possibly escaped) character at *i of a validated string body
- * into UTF-8; returns its byte count (1..4) or 0 on a bad surrogate/NUL. */
-static size_t unescape_one(const uint8_t *p, size_t n, size_t *i, uint8_t out[4])
-{
-    static const char simple[] = "b\bf\fn\nr\rt\t";
-    int32_t cp, lo;
-    size_t k, len;
-    uint8_t e;
-    if (p[*i] != '\\') {
-        out[0] = p[*i];
-        (*i)++;
-        return 1u;
-    }
-    if (*i + 1u >= n) {
-        return 0u;
-    }
-    e = p[*i + 1u];
-    if (e != 'u') {
-        out[0] = e; /* '"', '\\', '/' stand for themselves */
-        for (k = 0u; k < sizeof(simple) - 1u; k += 2u) {
-            if ((uint8_t)simple[k] == e) {
-                out[0] = (uint8_t)simple[k + 1u];
+    const uint8_t *p = tok->text.ptr;
+    size_t n = tok->text.len, i = 0u, j = 0u;
+    while (i < n) {
+        uint8_t u[4];
+        size_t k, len = 1u;
+        int32_t cp = p[i++];
+        if (cp == '\\') {
+            uint8_t e = i < n ? p[i] : 0u;
+            i++;
+            if (e != 'u') {
+                cp = escape_char(e);
+                if (cp < 0) {
+                    return false;
+                }
+            } else {
+                cp = hex4(p, n, i);
+                i += 4u;
+                if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) {
+                    return false;
+                }
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    int32_t lo = (i + 1u < n && p[i] == '\\' && p[i + 1u] == 'u') ? hex4(p, n, i + 2u) : -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF) {
+                        return false;
+                    }
+                    i += 6u;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                if (cp >= 0x80) {
+                    len = cp < 0x800 ? 2u : cp < 0x10000 ? 3u : 4u;
+                    for (k = len - 1u; k > 0u; k--) {
+                        u[k] = (uint8_t)(0x80 | (cp & 0x3F));
+                        cp >>= 6;
+                    }
+                    cp |= (int32_t)(0xF00u >> len); /* lead byte C0, E0, F0 */
+                }
             }
         }
-        *i += 2u;
-        return 1u;
-    }
-    if (*i + 6u > n) {
-        return 0u;
-    }
-    cp = hex4(p + *i + 2u);
-    *i += 6u;
-    if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) {
-        return 0u;
-    }
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (*i + 6u > n || p[*i] != '\\' || p[*i + 1u] != 'u') {
-            return 0u;
+        u[0] = (uint8_t)cp; /* raw bytes are copied as they are */
+        for (k = 0u; k < len; k++) {
+            if (cmp != NULL && (cmp[j] == '\0' || (uint8_t)cmp[j] != u[k])) {
+                return false;
+            }
+            if (j < cap) {
+                out[j] = (char)u[k];
+            }
+            j++;
         }
-        lo = hex4(p + *i + 2u);
-        if (lo < 0xDC00 || lo > 0xDFFF) {
-            return 0u;
-        }
-        *i += 6u;
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    if (cp < 0x80) {
-        out[0] = (uint8_t)cp;
-        return 1u;
-    }
-    len = cp < 0x800 ? 2u : cp < 0x10000 ? 3u : 4u;
-    for (k = len - 1u; k > 0u; k--) {
-        out[k] = (uint8_t)(0x80 | (cp & 0x3F));
-        cp >>= 6;
-    }
-    out[0] = (uint8_t)((0xF00u >> len) | (uint32_t)cp); /* C0, E0, F0 */
-    return len;
+    *out_len = j;
+    return cmp == NULL || cmp[j] == '\0';
 }
 
 bool iothub_json_token_eq(const struct iothub_json_token *tok, const char *s)
 {
-    size_t i = 0u, j = 0u, slen;
-    uint8_t u[4];
-    if (tok == NULL || s == NULL ||
-        (tok->kind != IOTHUB_JSON_STRING && tok->kind != IOTHUB_JSON_NAME)) {
-        return false;
-    }
-    slen = strlen(s);
-    if (!tok->escaped) {
-        return tok->text.len == slen && (slen == 0u || memcmp(tok->text.ptr, s, slen) == 0);
-    }
-    while (i < tok->text.len) {
-        size_t k, n = unescape_one(tok->text.ptr, tok->text.len, &i, u);
-        if (n == 0u || j + n > slen) {
-            return false;
-        }
-        for (k = 0u; k < n; k++) {
-            if ((uint8_t)s[j + k] != u[k]) {
-                return false;
-            }
-        }
-        j += n;
-    }
-    return j == slen;
+    size_t n;
+    return tok != NULL && s != NULL &&
+           (tok->kind == IOTHUB_JSON_STRING || tok->kind == IOTHUB_JSON_NAME) &&
+           decode(tok, NULL, 0u, s, &n);
 }
 
 tma_status iothub_json_token_string(const struct iothub_json_token *tok, char *out, size_t cap,
                                     size_t *out_len)
 {
-    size_t i = 0u, j = 0u;
-    uint8_t u[4];
+    struct wbuf w;
     if (tok == NULL || out_len == NULL || (out == NULL && cap > 0u) ||
         (tok->kind != IOTHUB_JSON_STRING && tok->kind != IOTHUB_JSON_NAME)) {
         return E_BAD;
     }
-    while (i < tok->text.len) {
-        size_t k, n = unescape_one(tok->text.ptr, tok->text.len, &i, u);
-        if (n == 0u) {
-            return E_MAL;
-        }
-        for (k = 0u; k < n; k++) {
-            if (j + k < cap) {
-                out[j + k] = (char)u[k];
-            }
-        }
-        j += n;
+    wb_init(&w, out, cap);
+    if (!decode(tok, out, cap, NULL, &w.len)) {
+        return E_MAL;
     }
-    *out_len = j;
-    if (j + 1u > cap) {
-        if (cap > 0u) {
-            out[0] = '\0';
-        }
-        return E_SMALL;
-    }
-    out[j] = '\0';
-    return TMA_OK;
+    return wb_finish(&w, out_len);
 }
 
 tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t *out_value)
 {
-    size_t i = 0u;
-    bool neg = false;
-    uint64_t v = 0u, lim;
+    struct tma_span s;
+    uint64_t v = 0u;
+    bool neg;
     if (tok == NULL || out_value == NULL || tok->kind != IOTHUB_JSON_NUMBER) {
         return E_BAD;
     }
-    if (tok->text.len > 0u && tok->text.ptr[0] == '-') {
-        neg = true;
-        i = 1u;
+    s = tok->text;
+    neg = s.len > 0u && s.ptr[0] == '-';
+    if (neg) {
+        s.ptr++;
+        s.len--;
     }
-    if (i >= tok->text.len) {
+    /* At most 19 digits, so the 64-bit accumulator cannot overflow; the
+     * limit is INT64_MAX, or its magnitude plus one for a negative number. */
+    if (!ih_parse_u64(s, (uint64_t)INT64_MAX + (neg ? 1u : 0u), &v)) {
         return E_MAL;
     }
-    /* Overflow test with constants only (lim / 10 is the same for both
-     * signs): no 64-bit division helper is linked on 32-bit targets. */
-    lim = neg ? 8u : 7u; /* last digit of INT64_MAX + 1 and INT64_MAX */
-    for (; i < tok->text.len; i++) {
-        uint8_t c = tok->text.ptr[i];
-        uint64_t d;
-        if (!is_digit(c)) {
-            return E_MAL;
-        }
-        d = (uint64_t)(c - '0');
-        if (v > (uint64_t)INT64_MAX / 10u || (v == (uint64_t)INT64_MAX / 10u && d > lim)) {
-            return E_MAL;
-        }
-        v = v * 10u + d;
-    }
-    if (neg) {
-        *out_value = v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v;
-    } else {
-        *out_value = (int64_t)v;
-    }
+    /* Two's complement (as on every target we build for): 2^63 negated is INT64_MIN. */
+    *out_value = neg ? (int64_t)(0u - v) : (int64_t)v;
     return TMA_OK;
 }
 
@@ -545,51 +419,23 @@ tma_status iothub_json_validate(struct tma_span json)
 tma_status iothub_json_write_string(const char *s, char *out, size_t cap, size_t *out_len)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t j = 0u;
-    char tmp[6];
+    struct wbuf w;
     if (s == NULL || out_len == NULL || (out == NULL && cap > 0u)) {
         return E_BAD;
     }
-#define PUT(ch)            \
-    do {                   \
-        if (j < cap) {     \
-            out[j] = (ch); \
-        }                  \
-        j++;               \
-    } while (0)
-    PUT('"');
+    wb_init(&w, out, cap);
+    wb_putc(&w, '"');
     for (; *s != '\0'; s++) {
         uint8_t c = (uint8_t)*s;
-        size_t n = 0u, k;
         if (c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)c;
-            n = 2u;
+            wb_putc(&w, '\\');
         } else if (c < 0x20u) {
-            tmp[0] = '\\';
-            tmp[1] = 'u';
-            tmp[2] = '0';
-            tmp[3] = '0';
-            tmp[4] = hex[c >> 4];
-            tmp[5] = hex[c & 0xFu];
-            n = 6u;
-        } else {
-            tmp[0] = (char)c;
-            n = 1u;
+            wb_str(&w, "\\u00");
+            wb_putc(&w, hex[c >> 4]);
+            c = (uint8_t)hex[c & 0xFu];
         }
-        for (k = 0u; k < n; k++) {
-            PUT(tmp[k]);
-        }
+        wb_putc(&w, (char)c);
     }
-    PUT('"');
-#undef PUT
-    *out_len = j;
-    if (j + 1u > cap) {
-        if (cap > 0u) {
-            out[0] = '\0';
-        }
-        return E_SMALL;
-    }
-    out[j] = '\0';
-    return TMA_OK;
+    wb_putc(&w, '"');
+    return wb_finish(&w, out_len);
 }

@@ -45,6 +45,9 @@ uint32_t ih_ms_to_s(uint64_t ms);
 /* Decimal, 1..19 digits, no sign, <= max. */
 bool ih_parse_u64(struct tma_span s, uint64_t max, uint64_t *out);
 
+/* Value of a hex digit (either case), or -1. */
+int ih_hexval(uint8_t c);
+
 /* true when @p s starts with @p lit; *out_n = strlen(lit). */
 bool ih_span_starts(struct tma_span s, const char *lit, size_t *out_n);
 

@@ -4,91 +4,50 @@
 
 #include "wbuf.h"
 
-/* Find the integer member "$version" of the object the reader is at (just
- * after its BEGIN_OBJECT), optionally inside member `inner` first. */
-static tma_status find_version(struct iothub_json_reader *r, const char *inner,
-                               int64_t *out_version)
-{
-    struct iothub_json_token t, v;
-    tma_status st;
-    tma_status result = IOTHUB_E(TMA_C_NOT_FOUND);
-    bool found = false;
-    for (;;) {
-        st = iothub_json_next(r, &t);
-        if (st != TMA_OK) {
-            return st == IOTHUB_E(TMA_C_NOT_FOUND) ? IOTHUB_E(TMA_C_MALFORMED) : st;
-        }
-        if (t.kind == IOTHUB_JSON_END_OBJECT) {
-            return found ? TMA_OK : result;
-        }
-        /* t is a NAME */
-        if (inner != NULL && iothub_json_token_eq(&t, inner)) {
-            st = iothub_json_next(r, &v);
-            if (st != TMA_OK) {
-                return st;
-            }
-            if (v.kind == IOTHUB_JSON_BEGIN_OBJECT && !found) {
-                st = find_version(r, NULL, out_version);
-                if (st == TMA_OK) {
-                    found = true;
-                } else if (st != IOTHUB_E(TMA_C_NOT_FOUND)) {
-                    return st;
-                }
-            } else {
-                st = iothub_json_skip(r, &v);
-                if (st != TMA_OK) {
-                    return st;
-                }
-            }
-        } else if (inner == NULL && iothub_json_token_eq(&t, "$version")) {
-            st = iothub_json_next(r, &v);
-            if (st != TMA_OK) {
-                return st;
-            }
-            if (v.kind != IOTHUB_JSON_NUMBER ||
-                iothub_json_token_int64(&v, out_version) != TMA_OK) {
-                return IOTHUB_E(TMA_C_MALFORMED);
-            }
-            found = true;
-        } else {
-            st = iothub_json_skip(r, &t);
-            if (st != TMA_OK) {
-                return st;
-            }
-        }
-    }
-}
-
+/* One pass over the whole document (so it is validated as a whole): the
+ * object holding "$version" is the top level (a desired-properties PATCH) or,
+ * for a GET response, the first "desired" object that has one. Within that
+ * object a repeated "$version" counts last, as a JSON reader usually does. */
 tma_status iothub_twin_desired_version(struct tma_span body, bool is_get, int64_t *out_version)
 {
     struct iothub_json_reader r;
     struct iothub_json_token t;
-    tma_status st;
+    tma_status st, found = IOTHUB_E(TMA_C_NOT_FOUND);
+    uint32_t want = is_get ? 2u : 1u; /* depth of the object holding $version */
+    bool in_target = !is_get;
     int64_t v = 0;
     if (out_version == NULL) {
         return IOTHUB_E(TMA_C_BAD_PARAM);
     }
     st = iothub_json_reader_init(&r, body);
-    if (st != TMA_OK) {
-        return st;
-    }
-    st = iothub_json_next(&r, &t);
-    if (st != TMA_OK) {
-        return st == IOTHUB_E(TMA_C_NOT_FOUND) ? IOTHUB_E(TMA_C_MALFORMED) : st;
-    }
-    if (t.kind != IOTHUB_JSON_BEGIN_OBJECT) {
-        return IOTHUB_E(TMA_C_MALFORMED);
-    }
-    st = find_version(&r, is_get ? "desired" : NULL, &v);
-    if (st == TMA_OK || st == IOTHUB_E(TMA_C_NOT_FOUND)) {
-        /* The rest of the document must be well-formed too. */
-        tma_status rest = iothub_json_next(&r, &t);
-        if (rest != IOTHUB_E(TMA_C_NOT_FOUND)) {
+    if (st == TMA_OK) {
+        st = iothub_json_next(&r, &t);
+        if (st == TMA_OK && t.kind != IOTHUB_JSON_BEGIN_OBJECT) {
             return IOTHUB_E(TMA_C_MALFORMED);
         }
     }
-    if (st == TMA_OK) {
+    while (st == TMA_OK) {
+        st = iothub_json_next(&r, &t);
+        if (st != TMA_OK || t.kind != IOTHUB_JSON_NAME) {
+            continue;
+        }
+        if (r.depth == 1u && is_get) {
+            /* Names at depth 2 belong to this member's value when it is an object. */
+            in_target = found != TMA_OK && iothub_json_token_eq(&t, "desired");
+        } else if (r.depth == want && in_target && iothub_json_token_eq(&t, "$version")) {
+            st = iothub_json_next(&r, &t);
+            if (st == TMA_OK && (t.kind != IOTHUB_JSON_NUMBER ||
+                                 iothub_json_token_int64(&t, &v) != TMA_OK)) {
+                return IOTHUB_E(TMA_C_MALFORMED);
+            }
+            found = TMA_OK;
+        }
+    }
+    if (st != IOTHUB_E(TMA_C_NOT_FOUND)) {
+        return st; /* the reader's NOT_FOUND is the end of a complete document */
+    }
+    if (found == TMA_OK) {
         *out_version = v;
     }
-    return st;
+    return found;
 }
