@@ -8,7 +8,9 @@ set(TRUSTM_CMD_SOURCES
   ${PROJECT_SOURCE_DIR}/src/trustm/cmd_data.c
   ${PROJECT_SOURCE_DIR}/src/trustm/cmd_crypt.c
   ${PROJECT_SOURCE_DIR}/src/trustm/cmd_key.c
-  ${PROJECT_SOURCE_DIR}/src/trustm/cmd_sym.c)
+  ${PROJECT_SOURCE_DIR}/src/trustm/cmd_sym.c
+  # trustm_wipe(), the zero fill the command layer shares with the stack
+  ${PROJECT_SOURCE_DIR}/src/trustm/ccm.c)
 set(TRUSTM_CODEC_SOURCES
   ${PROJECT_SOURCE_DIR}/src/trustm/metadata.c
   ${PROJECT_SOURCE_DIR}/src/trustm_host/metadata_text.c

@@ -1,92 +1,77 @@
 /* APDU builder, execution with last-error retrieval, response helpers. */
 #include "apdu.h"
 
-#include <string.h>
-
-void put_be16(uint8_t *p, unsigned v)
+void cmd_copy(void *dst, const void *src, size_t n)
 {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
+    /* volatile: GCC would turn a plain loop back into a memcpy call */
+    volatile uint8_t *d = (volatile uint8_t *)dst;
+    const uint8_t *s = (const uint8_t *)src;
+    while (n-- > 0) {
+        *d++ = *s++;
+    }
 }
 
-void apdu_begin(struct apdu *a, uint8_t cmd, uint8_t param)
+void apdu_begin(struct apdu *a, struct trustm *t, uint8_t protect, unsigned cmd_param)
 {
+    a->t = t;
+    a->protect = protect;
     a->nseg = 1;
     a->seg[0].ptr = a->buf;
     a->seg[0].len = 4;
     a->used = 4;
     a->total = 4;
     a->bad = 0;
-    a->buf[0] = cmd;
-    a->buf[1] = param;
-    a->buf[2] = 0;
-    a->buf[3] = 0;
+    a->buf[0] = (uint8_t)(cmd_param >> 8);
+    a->buf[1] = (uint8_t)cmd_param;
 }
 
 void apdu_put(struct apdu *a, const uint8_t *p, size_t n)
 {
     struct tma_span *last = &a->seg[a->nseg - 1];
-    int fits = n <= APDU_BUF - a->used;
 
     if (n == 0) {
         return;
     }
     a->total += n;
-    if (fits && (n <= APDU_COPY_MAX || a->nseg == TRUSTM_MAX_SEGMENTS)) {
-        if (last->ptr + last->len != a->buf + a->used) {
-            /* The last segment is caller data: open a new copied one. */
-            if (a->nseg == TRUSTM_MAX_SEGMENTS) {
-                a->bad = 1;
-                return;
-            }
-            last = &a->seg[a->nseg++];
-            last->ptr = a->buf + a->used;
-            last->len = 0;
-        }
-        memcpy(a->buf + a->used, p, n);
+    if (n <= APDU_BUF - a->used && (n <= APDU_COPY_MAX || a->nseg == TRUSTM_MAX_SEGMENTS)) {
+        uint8_t *d = a->buf + a->used;
+        cmd_copy(d, p, n);
         a->used += n;
-        last->len += n;
-        return;
+        if (last->ptr + last->len == d) {
+            last->len += n;
+            return;
+        }
+        p = d; /* the last segment is caller data: the copy opens a new one */
     }
     if (a->nseg == TRUSTM_MAX_SEGMENTS) {
         a->bad = 1;
         return;
     }
-    a->seg[a->nseg].ptr = p;
-    a->seg[a->nseg].len = n;
+    last[1].ptr = p;
+    last[1].len = n;
     a->nseg++;
 }
 
-void apdu_u8(struct apdu *a, uint8_t v)
+void apdu_be(struct apdu *a, uint32_t v, size_t n)
 {
-    apdu_put(a, &v, 1);
-}
-
-void apdu_u16(struct apdu *a, unsigned v)
-{
-    uint8_t b[2];
-    put_be16(b, v);
-    apdu_put(a, b, 2);
+    uint8_t b[4];
+    size_t i = n;
+    while (i-- > 0) {
+        b[i] = (uint8_t)v;
+        v >>= 8;
+    }
+    apdu_put(a, b, n);
 }
 
 void apdu_tl(struct apdu *a, uint8_t tag, size_t len)
 {
-    uint8_t b[3];
-    b[0] = tag;
-    put_be16(b + 1, (unsigned)len);
-    apdu_put(a, b, 3);
+    apdu_be(a, (uint32_t)tag << 16 | (uint32_t)len, 3);
 }
 
 void apdu_tlv16(struct apdu *a, uint8_t tag, unsigned v)
 {
     apdu_tl(a, tag, 2);
-    apdu_u16(a, v);
-}
-
-void apdu_tlv8(struct apdu *a, uint8_t tag, uint8_t v)
-{
-    apdu_tl(a, tag, 1);
-    apdu_u8(a, v);
+    apdu_be(a, v, 2);
 }
 
 void apdu_tlv(struct apdu *a, uint8_t tag, const uint8_t *p, size_t n)
@@ -103,14 +88,10 @@ size_t der_len_size(size_t n)
 size_t der_put_len(uint8_t *p, size_t n)
 {
     size_t k = der_len_size(n);
-    if (k == 1) {
-        p[0] = (uint8_t)n;
-    } else if (k == 2) {
-        p[0] = 0x81;
-        p[1] = (uint8_t)n;
-    } else {
-        p[0] = 0x82;
-        put_be16(p + 1, (unsigned)n);
+    p[0] = (uint8_t)(0x7F + k); /* 0x81 / 0x82 for the long forms */
+    p[k - 1] = (uint8_t)n;
+    if (k == 3) {
+        p[1] = (uint8_t)(n >> 8);
     }
     return k;
 }
@@ -121,7 +102,7 @@ void apdu_keydest(struct apdu *a, uint16_t oid, uint8_t usage)
         apdu_tl(a, 0x07, 0);
     } else {
         apdu_tlv16(a, 0x01, oid);
-        apdu_tlv8(a, 0x02, usage);
+        apdu_be(a, 0x02000100u | usage, 4);
     }
 }
 
@@ -134,7 +115,7 @@ void apdu_pubkey(struct apdu *a, const struct trustm_pubkey *k)
         apdu_tlv16(a, 0x04, k->cert_oid);
         return;
     }
-    apdu_tlv8(a, 0x05, k->alg);
+    apdu_be(a, 0x05000100u | k->alg, 4);
     /* 06 LL LL { 03 <len> 00 key } */
     h[0] = 0x03;
     n = 1 + der_put_len(h + 1, k->key_len + 1);
@@ -165,35 +146,35 @@ static tma_status last_error(struct trustm *t)
     return TMA_CHIP_ERROR(code);
 }
 
-tma_status apdu_exec(struct trustm *t, uint8_t protect, struct apdu *a, uint8_t *out,
-                     size_t cap, size_t *out_len)
+tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap)
 {
     struct trustm_rsp rsp;
+    size_t in = a->total - 4;
     tma_status st;
 
-    if (out_len != NULL) {
-        *out_len = 0;
-    }
-    if (t == NULL || a->total - 4 > TRUSTM_APDU_MAX_IN) {
+    a->total = 0;
+    if (a->t == NULL || in > TRUSTM_APDU_MAX_IN) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
     if (a->bad) {
         return CMD_ERR(TMA_C_INTERNAL);
     }
-    put_be16(a->buf + 2, (unsigned)(a->total - 4));
-    st = trustm_transceive(t, protect, a->seg, a->nseg, out, out == NULL ? 0 : cap, &rsp);
+    a->buf[2] = (uint8_t)(in >> 8);
+    a->buf[3] = (uint8_t)in;
+    if (out == NULL) {
+        cap = 0;
+    }
+    st = trustm_transceive(a->t, a->protect, a->seg, a->nseg, out, cap, &rsp);
     if (st != TMA_OK) {
         return st;
     }
     if (rsp.sta != 0) {
-        return last_error(t);
+        return last_error(a->t);
     }
     if (rsp.out_len > cap) {
         return CMD_ERR(TMA_C_TOO_SMALL);
     }
-    if (out_len != NULL) {
-        *out_len = rsp.out_len;
-    }
+    a->total = rsp.out_len;
     return TMA_OK;
 }
 
@@ -225,11 +206,6 @@ long apdu_untag(uint8_t *buf, size_t len, uint8_t tag)
     if (n != len - 3) {
         return -1;
     }
-    /* Shift left by 3 in non-overlapping 3-byte steps: memcpy only, so the
-     * image needs no libc memmove (250 B in newlib-nano) for this one move
-     * (a plain byte loop is turned back into a memmove call by GCC). */
-    for (len = 0; len < n; len += 3) {
-        memcpy(buf + len, buf + len + 3, n - len < 3 ? n - len : 3);
-    }
+    cmd_copy(buf, buf + 3, n); /* forward byte copy: a left shift is safe */
     return (long)n;
 }

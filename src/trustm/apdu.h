@@ -12,6 +12,7 @@
 #include "trustm/cmd.h"
 
 /* Library-internal symbols carry the trustm_ prefix in the object files. */
+#define apdu_be trustm_i_apdu_be
 #define apdu_begin trustm_i_apdu_begin
 #define apdu_exec trustm_i_apdu_exec
 #define apdu_find trustm_i_apdu_find
@@ -21,13 +22,10 @@
 #define apdu_tl trustm_i_apdu_tl
 #define apdu_tlv trustm_i_apdu_tlv
 #define apdu_tlv16 trustm_i_apdu_tlv16
-#define apdu_tlv8 trustm_i_apdu_tlv8
-#define apdu_u16 trustm_i_apdu_u16
-#define apdu_u8 trustm_i_apdu_u8
 #define apdu_untag trustm_i_apdu_untag
+#define cmd_copy trustm_i_copy
 #define der_len_size trustm_i_der_len_size
 #define der_put_len trustm_i_der_put_len
-#define put_be16 trustm_i_put_be16
 
 
 /* Bytes of copied fields one APDU may carry (header, tags, OIDs, digests). */
@@ -35,12 +33,16 @@
 /* Caller data up to this size is copied rather than given its own segment. */
 #define APDU_COPY_MAX 66u
 
+/* One command APDU under construction. The context and protection travel
+ * in it, so apdu_exec() needs no more than the output buffer. */
 struct apdu {
-    struct tma_span seg[TRUSTM_MAX_SEGMENTS];
+    struct trustm *t;
     size_t nseg;
     size_t used;   /* bytes of buf in use */
-    size_t total;  /* APDU length so far (header + InData) */
+    size_t total;  /* APDU length so far; after apdu_exec() succeeded: OutLen */
+    uint8_t protect;
     uint8_t bad;   /* an append did not fit */
+    struct tma_span seg[TRUSTM_MAX_SEGMENTS];
     uint8_t buf[APDU_BUF];
 };
 
@@ -65,17 +67,16 @@ struct apdu {
 
 #define CMD_ERR(code) TMA_ERR(TMA_LAYER_CMD, (code))
 
-void apdu_begin(struct apdu *a, uint8_t cmd, uint8_t param);
+/* Start an APDU: cmd_param = command code << 8 | Param. */
+void apdu_begin(struct apdu *a, struct trustm *t, uint8_t protect, unsigned cmd_param);
 /* Append bytes: copied when small, else referenced (must outlive exec). */
 void apdu_put(struct apdu *a, const uint8_t *p, size_t n);
-void apdu_u8(struct apdu *a, uint8_t v);
-void apdu_u16(struct apdu *a, unsigned v);
+/* Append the n (1..4) low bytes of v, big-endian. */
+void apdu_be(struct apdu *a, uint32_t v, size_t n);
 /* TLV header: tag, 2-byte length. */
 void apdu_tl(struct apdu *a, uint8_t tag, size_t len);
 /* Tag, length 2, 16-bit value (OIDs). */
 void apdu_tlv16(struct apdu *a, uint8_t tag, unsigned v);
-/* Tag, length 1, 8-bit value. */
-void apdu_tlv8(struct apdu *a, uint8_t tag, uint8_t v);
 /* Tag, length, value. */
 void apdu_tlv(struct apdu *a, uint8_t tag, const uint8_t *p, size_t n);
 /* Where a generated key goes: 07 00 00 (export) or 01 00 02 OID 02 00 01 usage. */
@@ -83,10 +84,10 @@ void apdu_keydest(struct apdu *a, uint16_t oid, uint8_t usage);
 /* Public key reference: 04 00 02 OID, or 05 00 01 alg 06 LL <BIT STRING>. */
 void apdu_pubkey(struct apdu *a, const struct trustm_pubkey *k);
 
-/* Send; on Sta 0xFF read 0xF1C2 and return TMA_CHIP_ERROR(code).
- * On success *out_len (may be NULL) = OutLen. */
-tma_status apdu_exec(struct trustm *t, uint8_t protect, struct apdu *a, uint8_t *out,
-                     size_t cap, size_t *out_len);
+/* Send; on Sta 0xFF read 0xF1C2 and return TMA_CHIP_ERROR(code). OutData
+ * goes to out (cap bytes; out may be NULL for none). On success a->total =
+ * OutLen, on failure 0. */
+tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap);
 
 /* Expect exactly one TLV `tag LL LL value` filling buf[0..len); move the
  * value to buf[0]. Returns its length or -1. */
@@ -100,6 +101,10 @@ size_t der_len_size(size_t n);
 /* Write a DER length field; returns its size. */
 size_t der_put_len(uint8_t *p, size_t n);
 
-void put_be16(uint8_t *p, unsigned v);
+/* Copy of a length known only at run time, without libc memcpy. */
+void cmd_copy(void *dst, const void *src, size_t n);
+/* Zero fill the compiler keeps (ccm.c): used for every run-time-length
+ * clear in the command layer, so it links no libc memset either. */
+void trustm_wipe(void *p, size_t n);
 
 #endif

@@ -1,8 +1,7 @@
 /* Certificate object formats: raw DER, TLS identity (0xC0), USB Type-C (0xC2). */
 #include "trustm/certobj.h"
 
-#include <string.h>
-
+#include "apdu.h"
 #include "trustm/der.h"
 
 #define BAD_PARAM TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM)
@@ -77,7 +76,7 @@ tma_status trustm_certobj_parse(const uint8_t *obj, size_t len, struct trustm_ce
     if (obj == NULL || out == NULL) {
         return BAD_PARAM;
     }
-    memset(out, 0, sizeof(*out));
+    trustm_wipe(out, sizeof(*out));
     if (len == 0 || obj[0] == 0x00) {
         return NOT_FOUND;
     }
@@ -110,7 +109,7 @@ tma_status trustm_certobj_parse(const uint8_t *obj, size_t len, struct trustm_ce
     }
     out->count = walk(out->format, out->body.ptr, out->body.len, 0, NULL);
     if (out->count == 0) {
-        memset(out, 0, sizeof(*out));
+        trustm_wipe(out, sizeof(*out));
         return MALFORMED;
     }
     return TMA_OK;
@@ -178,7 +177,7 @@ tma_status trustm_certobj_build(uint8_t format, const struct tma_span *certs, si
             out[pos + 2] = (uint8_t)certs[i].len;
             pos += 3;
         }
-        memcpy(out + pos, certs[i].ptr, certs[i].len);
+        cmd_copy(out + pos, certs[i].ptr, certs[i].len);
         pos += certs[i].len;
     }
     *out_len = pos;

@@ -11,24 +11,23 @@ tma_status trustm_get_random(struct trustm *t, uint8_t protect, uint8_t rng, uin
                              size_t len)
 {
     struct apdu a;
-    size_t n = 0;
     tma_status st;
 
     if (out == NULL || len < 8 || len > 256 || rng > TRUSTM_RNG_DRNG) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_GET_RANDOM, rng);
-    apdu_u16(&a, (unsigned)len);
-    st = apdu_exec(t, protect, &a, out, len, &n);
-    return st == TMA_OK && n != len ? MALFORMED : st;
+    apdu_begin(&a, t, protect, CMD_GET_RANDOM << 8 | rng);
+    apdu_be(&a, (uint32_t)len, 2);
+    st = apdu_exec(&a, out, len);
+    return st == TMA_OK && a.total != len ? MALFORMED : st;
 }
 
 tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t rng,
                                     uint16_t session, const uint8_t *prefix, size_t prefix_len,
                                     size_t len, uint8_t *out)
 {
+    size_t len_out = len;
     struct apdu a;
-    size_t n = 0;
     int pre = rng == TRUSTM_RNG_PREMASTER;
     tma_status st;
 
@@ -41,12 +40,15 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
         return CMD_ERR(TMA_C_UNSUPPORTED);
     }
 #endif
-    apdu_begin(&a, CMD_GET_RANDOM, rng);
-    apdu_u16(&a, (unsigned)len);
-    apdu_u16(&a, session);
+    if (pre) {
+        out = NULL;
+        len_out = 0;
+    }
+    apdu_begin(&a, t, protect, CMD_GET_RANDOM << 8 | rng);
+    apdu_be(&a, (uint32_t)len << 16 | session, 4);
     apdu_tlv(&a, 0x41, prefix, prefix_len);
-    st = apdu_exec(t, protect, &a, pre ? NULL : out, pre ? 0 : len, &n);
-    return st == TMA_OK && n != (pre ? 0 : len) ? MALFORMED : st;
+    st = apdu_exec(&a, out, len_out);
+    return st == TMA_OK && a.total != len_out ? MALFORMED : st;
 }
 
 /* ---- hash ---------------------------------------------------------------- */
@@ -56,13 +58,12 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
 #define CTX_TLV_LEN (TRUSTM_HASH_CTX_LEN + 3u)
 
 /* Run one CalcHash APDU whose final response is `01 00 20 digest`. */
-static tma_status hash_final(struct trustm *t, uint8_t protect, struct apdu *a, uint8_t *out)
+static tma_status hash_final(struct apdu *a, uint8_t *out)
 {
     uint8_t r[3 + TRUSTM_SHA256_LEN];
-    size_t n = 0;
-    tma_status st = apdu_exec(t, protect, a, r, sizeof(r), &n);
+    tma_status st = apdu_exec(a, r, sizeof(r));
     if (st == TMA_OK) {
-        if (apdu_untag(r, n, 0x01) != TRUSTM_SHA256_LEN) {
+        if (apdu_untag(r, a->total, 0x01) != TRUSTM_SHA256_LEN) {
             return MALFORMED;
         }
         memcpy(out, r, TRUSTM_SHA256_LEN);
@@ -88,13 +89,13 @@ tma_status trustm_sha256(struct trustm *t, uint8_t protect, const uint8_t *data,
         }
         /* 0 start, 1 start&final, 2 continue, 3 final */
         seq = (uint8_t)((done == 0 ? 0 : 2) | (done + n == len));
-        apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+        apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
         apdu_tlv(&a, seq, data + done, n);
         done += n;
         if (seq & 1) {
-            return hash_final(t, protect, &a, out);
+            return hash_final(&a, out);
         }
-        st = apdu_exec(t, protect, &a, NULL, 0, NULL);
+        st = apdu_exec(&a, NULL, 0);
         if (st != TMA_OK) {
             return st;
         }
@@ -108,12 +109,11 @@ tma_status trustm_sha256_oid(struct trustm *t, uint8_t protect, uint16_t oid, ui
     if (out == NULL) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+    apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
     apdu_tl(&a, 0x11, 6);
-    apdu_u16(&a, oid);
-    apdu_u16(&a, offset);
-    apdu_u16(&a, len);
-    return hash_final(t, protect, &a, out);
+    apdu_be(&a, (uint32_t)oid << 16 | offset, 4);
+    apdu_be(&a, len, 2);
+    return hash_final(&a, out);
 }
 
 enum { HASH_IDLE = 0, HASH_RUNNING = 0x5A };
@@ -123,7 +123,7 @@ tma_status trustm_hash_start(struct trustm_hash *h)
     if (h == NULL) {
         return BAD_PARAM;
     }
-    memset(h, 0, sizeof(*h));
+    trustm_wipe(h, sizeof(*h));
     h->tlv[0] = 0x06;
     h->tlv[2] = TRUSTM_HASH_CTX_LEN;
     h->tlv[CTX_TLV_LEN] = 0x07;
@@ -146,12 +146,11 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
     }
     while (st == TMA_OK && done < len) {
         struct apdu a;
-        size_t rn = 0;
         size_t n = len - done;
         if (n > HASH_STREAM_CHUNK) {
             n = HASH_STREAM_CHUNK;
         }
-        apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+        apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
         apdu_tlv(&a, h->ctx_len ? 0x02 : 0x00, data + done, n);
         /* saved context (as the chip exported it) + export request: one
          * segment; the very first chunk only asks for the export */
@@ -160,22 +159,22 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
         } else {
             apdu_put(&a, h->tlv + CTX_TLV_LEN, 3);
         }
-        st = apdu_exec(t, protect, &a, r, sizeof(r), &rn);
+        st = apdu_exec(&a, r, sizeof(r));
         if (st == TMA_OK) {
             /* same 3-byte header as sent (no libc memcmp in the image) */
-            if (rn != CTX_TLV_LEN ||
+            if (a.total != CTX_TLV_LEN ||
                 ((r[0] ^ h->tlv[0]) | (r[1] ^ h->tlv[1]) | (r[2] ^ h->tlv[2])) != 0) {
                 st = MALFORMED;
             } else {
-                memcpy(h->tlv, r, CTX_TLV_LEN);
+                cmd_copy(h->tlv, r, CTX_TLV_LEN);
                 h->ctx_len = 1;
                 done += n;
             }
         }
     }
-    memset(r, 0, sizeof(r));
+    trustm_wipe(r, sizeof(r));
     if (st != TMA_OK) {
-        memset(h, 0, sizeof(*h)); /* a half-fed context is useless */
+        trustm_wipe(h, sizeof(*h)); /* a half-fed context is useless */
     }
     return st;
 }
@@ -192,12 +191,10 @@ tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_h
     if (h->state != HASH_RUNNING) {
         return CMD_ERR(TMA_C_STATE);
     }
-    apdu_begin(&a, CMD_CALC_HASH, 0xE2);
+    apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
     apdu_tl(&a, h->ctx_len ? 0x03 : 0x01, 0);
-    if (h->ctx_len) {
-        apdu_put(&a, h->tlv, CTX_TLV_LEN);
-    }
-    st = hash_final(t, protect, &a, out);
-    memset(h, 0, sizeof(*h));
+    apdu_put(&a, h->tlv, h->ctx_len ? CTX_TLV_LEN : 0u);
+    st = hash_final(&a, out);
+    trustm_wipe(h, sizeof(*h));
     return st;
 }

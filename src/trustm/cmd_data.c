@@ -1,6 +1,4 @@
 /* Application, data object, metadata, counter and protected-update commands. */
-#include <string.h>
-
 #include "apdu.h"
 
 static const uint8_t aid[16] = {0xD2, 0x76, 0x00, 0x00, 0x04, 0x47, 0x65, 0x6E,
@@ -9,40 +7,23 @@ static const uint8_t aid[16] = {0xD2, 0x76, 0x00, 0x00, 0x04, 0x47, 0x65, 0x6E,
 tma_status trustm_open_app(struct trustm *t, uint8_t protect, const uint8_t *handle)
 {
     struct apdu a;
-    apdu_begin(&a, CMD_OPEN_APP, handle != NULL);
+    apdu_begin(&a, t, protect, CMD_OPEN_APP << 8 | (handle != NULL));
     apdu_put(&a, aid, sizeof(aid));
-    if (handle != NULL) {
-        apdu_put(&a, handle, 8);
-    }
-    return apdu_exec(t, protect, &a, NULL, 0, NULL);
+    apdu_put(&a, handle, handle != NULL ? 8u : 0u);
+    return apdu_exec(&a, NULL, 0);
 }
 
 tma_status trustm_close_app(struct trustm *t, uint8_t protect, uint8_t *out_handle)
 {
     struct apdu a;
-    size_t n = 0;
     tma_status st;
 
-    apdu_begin(&a, CMD_CLOSE_APP, out_handle != NULL);
-    st = apdu_exec(t, protect, &a, out_handle, out_handle != NULL ? 8u : 0u, &n);
-    if (st == TMA_OK && out_handle != NULL && n != 8) {
+    apdu_begin(&a, t, protect, CMD_CLOSE_APP << 8 | (out_handle != NULL));
+    st = apdu_exec(&a, out_handle, 8);
+    if (st == TMA_OK && out_handle != NULL && a.total != 8) {
         st = CMD_ERR(TMA_C_MALFORMED);
     }
     return st;
-}
-
-/* GetDataObject: Param 0 data (OID, offset, length) or 1 metadata (OID). */
-static tma_status get(struct trustm *t, uint8_t protect, uint8_t param, uint16_t oid,
-                      size_t offset, size_t want, uint8_t *buf, size_t *out_len)
-{
-    struct apdu a;
-    apdu_begin(&a, CMD_GET_DATA, param);
-    apdu_u16(&a, oid);
-    if (param == 0) {
-        apdu_u16(&a, (unsigned)offset);
-        apdu_u16(&a, (unsigned)want);
-    }
-    return apdu_exec(t, protect, &a, buf, want, out_len);
 }
 
 tma_status trustm_read_data(struct trustm *t, uint8_t protect, uint16_t oid, uint16_t offset,
@@ -54,17 +35,20 @@ tma_status trustm_read_data(struct trustm *t, uint8_t protect, uint16_t oid, uin
     if (out_len == NULL || (buf == NULL && cap != 0)) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    *out_len = 0;
     if (cap > 0xFFFFu - offset) {
         cap = 0xFFFFu - offset; /* objects are addressed with 16-bit offsets */
     }
     while (done < cap) {
+        struct apdu a;
         size_t want = cap - done;
-        size_t n = 0;
         if (want > TRUSTM_READ_CHUNK) {
             want = TRUSTM_READ_CHUNK;
         }
-        st = get(t, protect, 0, oid, offset + done, want, buf + done, &n);
+        /* GetDataObject Param 0: OID, offset, length */
+        apdu_begin(&a, t, protect, CMD_GET_DATA << 8);
+        apdu_be(&a, (uint32_t)oid << 16 | (uint32_t)(offset + done), 4);
+        apdu_be(&a, (uint32_t)want, 2);
+        st = apdu_exec(&a, buf + done, want);
         if (st != TMA_OK) {
             /* Past the end on a follow-up chunk: the data simply ended. */
             if (done > 0 && st == TMA_CHIP_ERROR(0x08)) {
@@ -72,8 +56,8 @@ tma_status trustm_read_data(struct trustm *t, uint8_t protect, uint16_t oid, uin
             }
             break;
         }
-        done += n;
-        if (n < want) {
+        done += a.total;
+        if (a.total < want) {
             break;
         }
     }
@@ -81,51 +65,58 @@ tma_status trustm_read_data(struct trustm *t, uint8_t protect, uint16_t oid, uin
     return st;
 }
 
-static tma_status set(struct trustm *t, uint8_t protect, uint8_t param, uint16_t oid,
-                      size_t offset, const uint8_t *data, size_t len)
-{
-    struct apdu a;
-    apdu_begin(&a, CMD_SET_DATA, param);
-    apdu_u16(&a, oid);
-    apdu_u16(&a, (unsigned)offset);
-    apdu_put(&a, data, len);
-    return apdu_exec(t, protect, &a, NULL, 0, NULL);
-}
-
-tma_status trustm_write_data(struct trustm *t, uint8_t protect, uint16_t oid, uint8_t mode,
-                             uint16_t offset, const uint8_t *data, size_t len)
+/* SetDataObject in chunks; Param = mode for the first, plain write after.
+ * Same arguments as trustm_write_data(), which only checks them first. */
+static tma_status set(struct trustm *t, uint8_t protect, uint16_t oid, uint8_t mode,
+                      uint16_t offset, const uint8_t *data, size_t len)
 {
     size_t done = 0;
     tma_status st;
 
-    if ((data == NULL && len != 0) || len > 0xFFFFu - offset ||
-        (mode != TRUSTM_WRITE && mode != TRUSTM_WRITE_ERASE)) {
-        return CMD_ERR(TMA_C_BAD_PARAM);
-    }
     do {
+        struct apdu a;
         size_t n = len - done;
         if (n > TRUSTM_WRITE_CHUNK) {
             n = TRUSTM_WRITE_CHUNK;
         }
-        st = set(t, protect, done == 0 ? mode : TRUSTM_WRITE, oid, offset + done,
-                 data == NULL ? NULL : data + done, n);
+        apdu_begin(&a, t, protect, CMD_SET_DATA << 8 | (done == 0 ? mode : TRUSTM_WRITE));
+        apdu_be(&a, (uint32_t)oid << 16 | (uint32_t)(offset + done), 4);
+        apdu_put(&a, data == NULL ? NULL : data + done, n);
+        st = apdu_exec(&a, NULL, 0);
         done += n;
     } while (st == TMA_OK && done < len);
     return st;
 }
 
+tma_status trustm_write_data(struct trustm *t, uint8_t protect, uint16_t oid, uint8_t mode,
+                             uint16_t offset, const uint8_t *data, size_t len)
+{
+    if ((data == NULL && len != 0) || len > 0xFFFFu - offset ||
+        (mode != TRUSTM_WRITE && mode != TRUSTM_WRITE_ERASE)) {
+        return CMD_ERR(TMA_C_BAD_PARAM);
+    }
+    return set(t, protect, oid, mode, offset, data, len);
+}
+
 tma_status trustm_erase_data(struct trustm *t, uint8_t protect, uint16_t oid)
 {
-    return set(t, protect, TRUSTM_WRITE_ERASE, oid, 0, NULL, 0);
+    return set(t, protect, oid, TRUSTM_WRITE_ERASE, 0, NULL, 0);
 }
 
 tma_status trustm_read_metadata(struct trustm *t, uint8_t protect, uint16_t oid, uint8_t *buf,
                                 size_t cap, size_t *out_len)
 {
+    struct apdu a;
+    tma_status st;
+
     if (buf == NULL || out_len == NULL) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    return get(t, protect, 1, oid, 0, cap, buf, out_len);
+    apdu_begin(&a, t, protect, CMD_GET_DATA << 8 | 0x01);
+    apdu_be(&a, oid, 2);
+    st = apdu_exec(&a, buf, cap);
+    *out_len = a.total;
+    return st;
 }
 
 tma_status trustm_write_metadata(struct trustm *t, uint8_t protect, uint16_t oid,
@@ -134,21 +125,17 @@ tma_status trustm_write_metadata(struct trustm *t, uint8_t protect, uint16_t oid
     if (md == NULL || len < 2 || md[0] != 0x20 || md[1] != len - 2) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    return set(t, protect, 0x01, oid, 0, md, len);
+    return set(t, protect, oid, 0x01, 0, md, len);
 }
 
 tma_status trustm_set_lcso(struct trustm *t, uint8_t protect, uint16_t oid, uint8_t lcs)
 {
-    uint8_t md[5];
+    uint8_t md[5] = {0x20, 0x03, 0xC0, 0x01, 0};
     if (lcs != 0x01 && lcs != 0x03 && lcs != 0x07 && lcs != 0x0F) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    md[0] = 0x20;
-    md[1] = 0x03;
-    md[2] = 0xC0;
-    md[3] = 0x01;
     md[4] = lcs;
-    return set(t, protect, 0x01, oid, 0, md, sizeof(md));
+    return set(t, protect, oid, 0x01, 0, md, sizeof(md));
 }
 
 tma_status trustm_counter_add(struct trustm *t, uint8_t protect, uint16_t oid, uint8_t step)
@@ -156,7 +143,12 @@ tma_status trustm_counter_add(struct trustm *t, uint8_t protect, uint16_t oid, u
     if (step == 0) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    return set(t, protect, 0x02, oid, 0, &step, 1);
+    return set(t, protect, oid, 0x02, 0, &step, 1);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 tma_status trustm_counter_read(struct trustm *t, uint8_t protect, uint16_t oid,
@@ -169,14 +161,13 @@ tma_status trustm_counter_read(struct trustm *t, uint8_t protect, uint16_t oid,
     if (out_value == NULL || out_threshold == NULL) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    st = get(t, protect, 0, oid, 0, sizeof(b), b, &n);
+    st = trustm_read_data(t, protect, oid, 0, b, sizeof(b), &n);
     if (st == TMA_OK && n != sizeof(b)) {
         st = CMD_ERR(TMA_C_MALFORMED);
     }
     if (st == TMA_OK) {
-        *out_value = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
-        *out_threshold =
-            ((uint32_t)b[4] << 24) | ((uint32_t)b[5] << 16) | ((uint32_t)b[6] << 8) | b[7];
+        *out_value = be32(b);
+        *out_threshold = be32(b + 4);
     }
     return st;
 }
@@ -185,14 +176,15 @@ tma_status trustm_set_object_protected(struct trustm *t, uint8_t protect, uint8_
                                        const uint8_t *data, size_t len)
 {
     struct apdu a;
+
     if (data == NULL || len == 0 || tag < TRUSTM_UPD_MANIFEST || tag > TRUSTM_UPD_CONTINUE ||
         (tag == TRUSTM_UPD_CONTINUE && len != TRUSTM_UPD_FRAGMENT) ||
         (tag == TRUSTM_UPD_FINAL && len > TRUSTM_UPD_FRAGMENT)) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    apdu_begin(&a, CMD_SET_PROTECTED, 0x01);
+    apdu_begin(&a, t, protect, CMD_SET_PROTECTED << 8 | 0x01);
     apdu_tlv(&a, tag, data, len);
-    return apdu_exec(t, protect, &a, NULL, 0, NULL);
+    return apdu_exec(&a, NULL, 0);
 }
 
 tma_status trustm_protected_update(struct trustm *t, uint8_t protect, const uint8_t *manifest,

@@ -1,6 +1,4 @@
 /* Asymmetric keys: generation, signatures, ECDH, key derivation, RSA. */
-#include <string.h>
-
 #include "apdu.h"
 #include "trustm/der.h"
 
@@ -8,10 +6,14 @@
 #define MALFORMED CMD_ERR(TMA_C_MALFORMED)
 #define UNSUPPORTED CMD_ERR(TMA_C_UNSUPPORTED)
 
+/* One bit per ECC curve identifier (0x03..0x05, 0x13, 0x15, 0x16). */
+#define ECC_ALGS ((1ul << TRUSTM_ALG_P256) | (1ul << TRUSTM_ALG_P384) | \
+                  (1ul << TRUSTM_ALG_P521) | (1ul << TRUSTM_ALG_BP256) | \
+                  (1ul << TRUSTM_ALG_BP384) | (1ul << TRUSTM_ALG_BP512))
+
 static int is_ecc(uint8_t alg)
 {
-    return (alg >= TRUSTM_ALG_P256 && alg <= TRUSTM_ALG_P521) || alg == TRUSTM_ALG_BP256 ||
-           alg == TRUSTM_ALG_BP384 || alg == TRUSTM_ALG_BP512;
+    return alg < 32 && ((ECC_ALGS >> alg) & 1u) != 0;
 }
 
 static int is_rsa(uint8_t alg)
@@ -36,7 +38,7 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
                               struct trustm_keypair *out_key)
 {
     struct apdu a;
-    size_t n = 0;
+    size_t n;
     size_t off;
     size_t len;
     size_t h;
@@ -45,13 +47,14 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
     if (buf == NULL || out_key == NULL || !(is_ecc(alg) || is_rsa(alg))) {
         return BAD_PARAM;
     }
-    memset(out_key, 0, sizeof(*out_key));
+    trustm_wipe(out_key, sizeof(*out_key));
     if (is_rsa(alg) && check_rsa() != TMA_OK) {
         return UNSUPPORTED;
     }
-    apdu_begin(&a, CMD_GEN_KEYPAIR, alg);
+    apdu_begin(&a, t, protect, CMD_GEN_KEYPAIR << 8 | alg);
     apdu_keydest(&a, oid, usage);
-    st = apdu_exec(t, protect, &a, buf, cap, &n);
+    st = apdu_exec(&a, buf, cap);
+    n = a.total;
     if (st != TMA_OK) {
         return st;
     }
@@ -65,8 +68,8 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
         size_t vlen;
         if (apdu_find(buf, n, 0x01, &off, &len) != 0 ||
             trustm_der_tlv(buf + off, len, 0x04, &h, &vlen) != TMA_OK || h + vlen != len) {
-            memset(buf, 0, n);
-            memset(out_key, 0, sizeof(*out_key));
+            trustm_wipe(buf, n);
+            trustm_wipe(out_key, sizeof(*out_key));
             return MALFORMED;
         }
         out_key->priv.ptr = buf + off + h;
@@ -103,7 +106,7 @@ tma_status trustm_sign(struct trustm *t, uint8_t protect, uint8_t scheme, uint16
                        size_t *out_len)
 {
     struct apdu a;
-    size_t n = 0;
+    size_t n;
     tma_status st = check_digest(scheme, digest, digest_len);
 
     if (st != TMA_OK) {
@@ -113,10 +116,11 @@ tma_status trustm_sign(struct trustm *t, uint8_t protect, uint8_t scheme, uint16
         return BAD_PARAM;
     }
     *out_len = 0;
-    apdu_begin(&a, CMD_CALC_SIGN, scheme);
+    apdu_begin(&a, t, protect, CMD_CALC_SIGN << 8 | scheme);
     apdu_tlv(&a, 0x01, digest, digest_len);
     apdu_tlv16(&a, 0x03, key_oid);
-    st = apdu_exec(t, protect, &a, sig, cap, &n);
+    st = apdu_exec(&a, sig, cap);
+    n = a.total;
     if (st == TMA_OK) {
         if (scheme != TRUSTM_SIG_ECDSA) {
             *out_len = n;
@@ -165,11 +169,11 @@ tma_status trustm_verify(struct trustm *t, uint8_t protect, uint8_t scheme, cons
     if (scheme == TRUSTM_SIG_ECDSA && trustm_der_sig_body(sig, sig_len, &off, &n) != TMA_OK) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_VERIFY_SIGN, scheme);
+    apdu_begin(&a, t, protect, CMD_VERIFY_SIGN << 8 | scheme);
     apdu_tlv(&a, 0x01, digest, digest_len);
     apdu_tlv(&a, 0x02, sig + off, n);
     apdu_pubkey(&a, key);
-    return apdu_exec(t, protect, &a, NULL, 0, NULL);
+    return apdu_exec(&a, NULL, 0);
 }
 
 /* Export into out, or store into a session (then out may be NULL). */
@@ -182,22 +186,28 @@ static void target(struct apdu *a, uint16_t session)
     }
 }
 
-static tma_status exec_out(struct trustm *t, uint8_t protect, struct apdu *a, uint16_t session,
-                           uint8_t *out, size_t cap, size_t *out_len)
+/* Exported: OutData in out, never empty; into a session: none. Returns the
+ * OutLen in a->total (0 on failure). */
+static tma_status exec_out(struct apdu *a, uint16_t session, uint8_t *out, size_t cap,
+                           size_t *out_len)
 {
-    size_t n = 0;
     tma_status st = BAD_PARAM;
-    if (session != TRUSTM_OID_EXPORT || out != NULL) {
-        st = apdu_exec(t, protect, a, session == TRUSTM_OID_EXPORT ? out : NULL, cap, &n);
+    int exp = session == TRUSTM_OID_EXPORT;
+
+    if (!exp || out != NULL) {
+        st = apdu_exec(a, exp ? out : NULL, cap);
+    } else {
+        a->total = 0;
     }
-    if (st == TMA_OK && (session == TRUSTM_OID_EXPORT) != (n != 0)) {
+    if (st == TMA_OK && exp != (a->total != 0)) {
         st = MALFORMED;
         if (out != NULL) {
-            memset(out, 0, n); /* never hand out half a secret */
+            trustm_wipe(out, a->total); /* never hand out half a secret */
         }
+        a->total = 0;
     }
     if (out_len != NULL) {
-        *out_len = st == TMA_OK ? n : 0;
+        *out_len = a->total;
     }
     return st;
 }
@@ -210,11 +220,11 @@ tma_status trustm_ecdh(struct trustm *t, uint8_t protect, uint16_t priv_oid,
     if (!key_ok(peer) || peer->cert_oid != 0 || !is_ecc(peer->alg)) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_CALC_SSEC, 0x01);
+    apdu_begin(&a, t, protect, CMD_CALC_SSEC << 8 | 0x01);
     apdu_tlv16(&a, 0x01, priv_oid);
     apdu_pubkey(&a, peer);
     target(&a, session);
-    return exec_out(t, protect, &a, session, out, cap, out_len);
+    return exec_out(&a, session, out, cap, out_len);
 }
 
 tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uint16_t secret_oid,
@@ -222,7 +232,6 @@ tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uin
                              size_t info_len, size_t key_len, uint16_t session, uint8_t *out)
 {
     struct apdu a;
-    size_t n = 0;
     tma_status st;
     int hkdf = kdf >= TRUSTM_KDF_HKDF_SHA256 && kdf <= TRUSTM_KDF_HKDF_SHA512;
 
@@ -239,7 +248,7 @@ tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uin
     }
     /* Tag order 01, 03, 07/08, 04, 02 (the chip accepts any order): both
      * long fields go last, so they travel without copying. */
-    apdu_begin(&a, CMD_DERIVE_KEY, kdf);
+    apdu_begin(&a, t, protect, CMD_DERIVE_KEY << 8 | kdf);
     apdu_tlv16(&a, 0x01, secret_oid);
     apdu_tlv16(&a, 0x03, (unsigned)key_len);
     target(&a, session);
@@ -247,9 +256,9 @@ tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uin
         apdu_tlv(&a, 0x04, info, info_len);
     }
     apdu_tlv(&a, 0x02, data, data_len);
-    st = exec_out(t, protect, &a, session, out, key_len, &n);
-    if (st == TMA_OK && session == TRUSTM_OID_EXPORT && n != key_len) {
-        memset(out, 0, n);
+    st = exec_out(&a, session, out, key_len, NULL);
+    if (st == TMA_OK && session == TRUSTM_OID_EXPORT && a.total != key_len) {
+        trustm_wipe(out, a.total);
         st = MALFORMED;
     }
     return st;
@@ -277,7 +286,6 @@ tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *
                               uint8_t *out, size_t cap, size_t *out_len)
 {
     struct apdu a;
-    size_t n = 0;
     tma_status st;
 
     if (!key_ok(key) || out == NULL || out_len == NULL ||
@@ -285,16 +293,16 @@ tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *
         (msg == NULL ? session == 0 : (session != 0 || msg_len == 0 || msg_len > 245))) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_ENCRYPT_ASYM, 0x11);
+    apdu_begin(&a, t, protect, CMD_ENCRYPT_ASYM << 8 | 0x11);
     if (msg != NULL) {
         apdu_tlv(&a, 0x61, msg, msg_len);
     } else {
         apdu_tlv16(&a, 0x02, session);
     }
     apdu_pubkey(&a, key);
-    st = apdu_exec(t, protect, &a, out, cap, &n);
+    st = apdu_exec(&a, out, cap);
     *out_len = 0;
-    st = untag61(st, out, n, out_len);
+    st = untag61(st, out, a.total, out_len);
     return st == TMA_OK && *out_len == 0 ? MALFORMED : st;
 }
 
@@ -303,23 +311,22 @@ tma_status trustm_rsa_decrypt(struct trustm *t, uint8_t protect, uint16_t key_oi
                               size_t cap, size_t *out_len)
 {
     struct apdu a;
-    size_t n = 0;
     tma_status st;
 
     if (ct == NULL || (ct_len != 128 && ct_len != 256) ||
         (session == TRUSTM_OID_EXPORT && out_len == NULL)) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_DECRYPT_ASYM, 0x11);
+    apdu_begin(&a, t, protect, CMD_DECRYPT_ASYM << 8 | 0x11);
     apdu_tlv(&a, 0x61, ct, ct_len);
     apdu_tlv16(&a, 0x03, key_oid);
     if (session != TRUSTM_OID_EXPORT) {
         apdu_tlv16(&a, 0x02, session);
     }
-    st = exec_out(t, protect, &a, session, out, cap, &n);
+    st = exec_out(&a, session, out, cap, NULL);
     if (out_len != NULL) {
         *out_len = 0;
-        st = untag61(st, out, n, out_len);
+        st = untag61(st, out, a.total, out_len);
     }
     return st;
 }

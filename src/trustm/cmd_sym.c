@@ -1,6 +1,4 @@
 /* V3 symmetric commands: GenSymKey, EncryptSym/DecryptSym, HMAC, Auto state. */
-#include <string.h>
-
 #include "apdu.h"
 
 #if TRUSTM_CFG_V3
@@ -15,7 +13,6 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
                               uint8_t usage, uint8_t *out, size_t cap, size_t *out_len)
 {
     struct apdu a;
-    size_t n = 0;
     long v;
     tma_status st;
     int exp = oid == TRUSTM_OID_EXPORT;
@@ -24,13 +21,13 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
         (exp && (out == NULL || out_len == NULL))) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_GEN_SYMKEY, alg);
+    apdu_begin(&a, t, protect, CMD_GEN_SYMKEY << 8 | alg);
     apdu_keydest(&a, oid, usage);
-    st = apdu_exec(t, protect, &a, exp ? out : NULL, exp ? cap : 0, &n);
+    st = apdu_exec(&a, exp ? out : NULL, cap);
     if (st == TMA_OK && exp) {
-        v = apdu_untag(out, n, 0x01);
+        v = apdu_untag(out, a.total, 0x01);
         if (v != 16 + 8 * (long)(alg - TRUSTM_ALG_AES128)) {
-            memset(out, 0, n);
+            trustm_wipe(out, a.total);
             return MALFORMED;
         }
         *out_len = (size_t)v;
@@ -70,22 +67,21 @@ static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint
     while (st == TMA_OK && done < len) {
         struct apdu a;
         size_t n = len - done;
-        size_t rn = 0;
         uint8_t seq;
         if (n > SYM_PART) {
             n = SYM_PART;
         }
         /* 0 start, 1 start&final, 2 continue, 3 final */
         seq = (uint8_t)((done == 0 ? 0 : 2) | (done + n == len));
-        apdu_begin(&a, cmd, mode);
-        apdu_u16(&a, key_oid);
+        apdu_begin(&a, t, protect, cmd_mode);
+        apdu_be(&a, key_oid, 2);
         apdu_tlv(&a, seq, in + done, n);
         if (done == 0 && iv != NULL) {
             apdu_tlv(&a, 0x41, iv, 16);
         }
-        st = apdu_exec(t, protect, &a, out + got, cap - got, &rn);
-        if (st == TMA_OK && rn != 0) {
-            long v = apdu_untag(out + got, rn, 0x61);
+        st = apdu_exec(&a, out + got, cap - got);
+        if (st == TMA_OK && a.total != 0) {
+            long v = apdu_untag(out + got, a.total, 0x61);
             if (v < 0) {
                 st = MALFORMED;
             } else {
@@ -95,7 +91,7 @@ static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint
         done += n;
     }
     if (st != TMA_OK) {
-        memset(out, 0, got);
+        trustm_wipe(out, got);
         got = 0;
     }
     *out_len = got;
@@ -137,13 +133,13 @@ tma_status trustm_hmac_verify(struct trustm *t, uint8_t protect, uint8_t mode,
         m_len > 630 - ml) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_DECRYPT_SYM, mode);
-    apdu_u16(&a, autoref_oid);
+    apdu_begin(&a, t, protect, CMD_DECRYPT_SYM << 8 | mode);
+    apdu_be(&a, autoref_oid, 2);
     apdu_tl(&a, 0x01, 2 + m_len);
-    apdu_u16(&a, session);
+    apdu_be(&a, session, 2);
     apdu_put(&a, m, m_len);
     apdu_tlv(&a, 0x43, mac, ml);
-    return apdu_exec(t, protect, &a, NULL, 0, NULL);
+    return apdu_exec(&a, NULL, 0);
 }
 
 tma_status trustm_clear_auto_state(struct trustm *t, uint8_t protect, uint8_t mode,
@@ -155,11 +151,11 @@ tma_status trustm_clear_auto_state(struct trustm *t, uint8_t protect, uint8_t mo
     if (mac_len(mode) == 0) {
         return BAD_PARAM;
     }
-    apdu_begin(&a, CMD_DECRYPT_SYM, mode);
-    apdu_u16(&a, autoref_oid);
+    apdu_begin(&a, t, protect, CMD_DECRYPT_SYM << 8 | mode);
+    apdu_be(&a, autoref_oid, 2);
     apdu_tl(&a, 0x01, 0);
     apdu_tl(&a, 0x43, 0);
-    st = apdu_exec(t, protect, &a, NULL, 0, NULL);
+    st = apdu_exec(&a, NULL, 0);
     /* The chip refuses the empty verification by design; that refusal is
      * the way the Auto state is cleared. */
     if (TMA_IS_CHIP_ERROR(st) || st == CMD_ERR(TRUSTM_CMD_E_NOCODE)) {

@@ -1,8 +1,6 @@
 /* DER codecs for ECDSA signatures and public-key BIT STRINGs. */
 #include "trustm/der.h"
 
-#include <string.h>
-
 #include "apdu.h"
 
 #define BAD TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED)
@@ -95,7 +93,7 @@ static tma_status put_sig(const uint8_t *v[2], size_t n[2], uint8_t *out, size_t
         out[pos++] = (uint8_t)(n[i] + pad);
         out[pos] = 0;
         pos += pad;
-        memcpy(out + pos, v[i], n[i]); /* v never points into out */
+        cmd_copy(out + pos, v[i], n[i]); /* v never points into out */
         pos += n[i];
     }
     *out_len = pos;
@@ -115,12 +113,12 @@ tma_status trustm_der_sig_from_chip(uint8_t *buf, size_t len, size_t cap, size_t
     if (der_pair(buf, len, v, n) != TMA_OK) {
         return BAD;
     }
-    memcpy(tmp, v[0], n[0]);
-    memcpy(tmp + n[0], v[1], n[1]);
+    cmd_copy(tmp, v[0], n[0]);
+    cmd_copy(tmp + n[0], v[1], n[1]);
     v[0] = tmp;
     v[1] = tmp + n[0];
     st = put_sig(v, n, buf, cap, out_len);
-    memset(tmp, 0, sizeof(tmp));
+    trustm_wipe(tmp, sizeof(tmp));
     return st;
 }
 
@@ -164,8 +162,8 @@ tma_status trustm_der_sig_to_rs(const uint8_t *der, size_t len, size_t comp, uin
         if (n[i] > comp) {
             return BAD;
         }
-        memset(out + i * comp, 0, comp - n[i]);
-        memcpy(out + i * comp + comp - n[i], v[i], n[i]);
+        trustm_wipe(out + i * comp, comp - n[i]);
+        cmd_copy(out + i * comp + comp - n[i], v[i], n[i]);
     }
     return TMA_OK;
 }

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "apdu.h"
+
 #define BAD_PARAM TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM)
 #define MALFORMED TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED)
 #define TOO_SMALL TMA_ERR(TMA_LAYER_CMD, TMA_C_TOO_SMALL)
@@ -48,7 +50,7 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
     if (p == NULL || out == NULL) {
         return BAD_PARAM;
     }
-    memset(out, 0, sizeof(*out));
+    trustm_wipe(out, sizeof(*out));
     out->ntok = 1;
     for (;;) {
         struct trustm_ac_cond *c;
@@ -139,7 +141,7 @@ tma_status trustm_ac_encode(const struct trustm_ac *ac, uint8_t *out, size_t cap
             b[0] = c->id;
             b[1] = (uint8_t)(n == 2 ? v : v >> 8);
             b[2] = (uint8_t)v;
-            memcpy(out + pos, b, n);
+            cmd_copy(out + pos, b, n);
             pos += n;
         }
     }
@@ -229,7 +231,7 @@ void trustm_md_add(struct trustm_md_builder *b, uint8_t tag, const uint8_t *v, s
     }
     b->buf[b->len] = tag;
     b->buf[b->len + 1] = (uint8_t)n;
-    memcpy(b->buf + b->len + 2, v, n);
+    cmd_copy(b->buf + b->len + 2, v, n);
     b->len += n + 2;
 }
 
@@ -305,7 +307,7 @@ tma_status trustm_md_decode(const uint8_t *md, size_t len, struct trustm_md *out
     if (out == NULL) {
         return BAD_PARAM;
     }
-    memset(out, 0, sizeof(*out));
+    trustm_wipe(out, sizeof(*out));
     while ((st = trustm_md_next(md, len, &pos, &tag, &v)) == TMA_OK) {
         unsigned i = 0;
         unsigned flag;
