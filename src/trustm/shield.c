@@ -58,15 +58,15 @@ static void rec_ad(struct trustm_ccm *c, const uint8_t ss[5], size_t plen)
     trustm_ccm_mac_start(c, ad, plen);
 }
 
-/* Protected message bytes: MAC and encrypt k bytes of src into dst; k == 0:
- * the tag into m->tag. Reached only through m->prot, so an application
- * that never protects a message links no CCM code. */
-static tma_status tx_prot(struct trustm_msg_tx *m, const uint8_t *src, uint8_t *dst, size_t k)
+/* Protected message bytes: MAC and encrypt *b; b NULL: the tag into
+ * m->tag. Reached only through m->prot, so an application that never
+ * protects a message links no CCM code. */
+static tma_status tx_prot(struct trustm_msg_tx *m, uint8_t *b)
 {
-    if (!k) {
+    if (!b) {
         return trustm_ccm_tag(&m->ccm, m->tag);
     }
-    trustm_ccm_run(&m->ccm, src, dst, k, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
+    trustm_ccm_run(&m->ccm, b, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
     return TMA_OK;
 }
 
@@ -82,44 +82,31 @@ void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_o
 
 tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
 {
-    while (n) {
+    while (n--) {
+        uint8_t b;
+        while (m->si < m->nseg && m->so == m->seg[m->si].len) {
+            m->si++;
+            m->so = 0;
+        }
         if (m->pos_pre < m->npre) {
-            *dst++ = m->pre[m->pos_pre++];
-            n--;
+            b = m->pre[m->pos_pre++];
         } else if (m->si < m->nseg) {
-            const struct tma_span *s = &m->seg[m->si];
-            size_t k = s->len - m->so;
-            if (k > n) {
-                k = n;
+            b = m->seg[m->si].ptr[m->so++];
+            if (TRUSTM_CFG_SHIELD && m->prot) {
+                (void)m->prot(m, &b);
             }
-            if (k) {
-                if (TRUSTM_CFG_SHIELD && m->prot) {
-                    (void)m->prot(m, s->ptr + m->so, dst, k);
-                } else {
-                    trustm_copy(dst, s->ptr + m->so, k);
+        } else if (TRUSTM_CFG_SHIELD && m->prot && m->pos_tag < 8) {
+            if (m->pos_tag == 0) {
+                tma_status st = m->prot(m, NULL);
+                if (st) {
+                    return st;
                 }
             }
-            dst += k;
-            n -= k;
-            m->so += k;
-            if (m->so == s->len) {
-                m->si++;
-                m->so = 0;
-            }
+            b = m->tag[m->pos_tag++];
         } else {
-            if (TRUSTM_CFG_SHIELD && m->prot && m->pos_tag < 8) {
-                if (m->pos_tag == 0) {
-                    tma_status st = m->prot(m, NULL, NULL, 0);
-                    if (st) {
-                        return st;
-                    }
-                }
-                *dst++ = m->tag[m->pos_tag++];
-                n--;
-                continue;
-            }
             return TRUSTM_ST(NET, INTERNAL);
         }
+        *dst++ = b;
     }
     return TMA_OK;
 }
@@ -134,38 +121,30 @@ void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uin
     r->ss[0] = sctr;
     r->out = out;
     r->cap = out ? cap : 0;
-    r->phase = mode == TRUSTM_REC_PLAIN ? TRUSTM_RP_HDR : TRUSTM_RP_SCTR;
+    r->npre = mode != TRUSTM_REC_PLAIN;
 }
 
 #if TRUSTM_CFG_SHIELD
 /* The steps of a protected record (spec 4.5), reached only through r->prot
  * (set by trustm_rec_rx_keys), so an application that never protects a
  * response links none of them. */
-static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, const uint8_t *p, uint8_t *dst,
-                          size_t k)
+static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, uint8_t *b)
 {
     tma_status st = TMA_OK;
-    switch (step) {
-    case TRUSTM_RP_SEQ: { /* SEQ complete */
-        uint32_t s = be32(r->ss + 1);
+    uint8_t tag[8];
+    uint32_t s = be32(r->ss + 1);
+    if (step < 8) { /* decrypt a header or OutData byte */
+        trustm_ccm_run(&r->ccm, b, b, 1, step);
+    } else if (step == TRUSTM_RS_SEQ) {
         /* Window (last, last + TRANS_REPEAT], no wrap-around. */
         if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
             return TRUSTM_ST(SHIELD, INTEGRITY);
         }
         rec_nonce(&r->ccm, r->ccm.ops, r->ccm.key, r->nonce_pre, r->ss);
-        break;
-    }
-    case TRUSTM_RP_HDR: /* header complete: CBC-MAC from B0/AD on */
+    } else if (step == TRUSTM_RS_HDR) { /* CBC-MAC from B0/AD on */
         rec_ad(&r->ccm, r->ss, 4u + r->out_len);
         trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
-        break;
-    case TRUSTM_RP_DATA: /* decrypt k bytes (a header byte too) */
-        trustm_ccm_run(&r->ccm, p, dst, k,
-                       r->phase == TRUSTM_RP_DATA ? TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT
-                                                  : TRUSTM_CCM_X);
-        break;
-    default: { /* the end: check the tag */
-        uint8_t tag[8];
+    } else { /* the end: check the tag */
         st = trustm_ccm_tag(&r->ccm, tag);
         if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
             st = TRUSTM_ST(SHIELD, INTEGRITY);
@@ -176,9 +155,8 @@ static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, const uint8_t 
             }
             trustm_wipe(r->hdr, 4);
         } else {
-            r->last_seq = be32(r->ss + 1);
+            r->last_seq = s;
         }
-    }
     }
     return st;
 }
@@ -187,6 +165,7 @@ void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops 
                         const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t last_seq)
 {
     r->mode = TRUSTM_REC_PROT;
+    r->npre = 5;
     r->prot = rx_prot;
     r->ccm.ops = ops;
     r->ccm.key = key;
@@ -202,125 +181,92 @@ static tma_status rec_err(const struct trustm_rec_rx *r)
 
 tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n)
 {
-    /* after the APDU: the tag of a protected record, or the end */
-    uint8_t end = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_TAG : TRUSTM_RP_DONE;
+    uint8_t prot = TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT;
     if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_RAW) {
-        if (n > r->cap - r->raw_len) {
+        if (n > r->cap - r->pos) {
             return TRUSTM_ST(SHIELD, MALFORMED);
         }
-        trustm_copy(r->out + r->raw_len, p, n);
-        r->raw_len += n;
+        trustm_copy(r->out + r->pos, p, n);
+        r->pos += n;
         return TMA_OK;
     }
-    while (n) {
-        uint8_t b = *p;
-        uint8_t *f = r->hdr; /* fixed-size field being gathered */
-        unsigned flen = 4;
-        switch (r->phase) {
-        case TRUSTM_RP_SCTR:
-            if (b == TRUSTM_SCTR_ALERT_FATAL || b == TRUSTM_SCTR_ALERT_INTEGRITY) {
-                r->phase = TRUSTM_RP_ALERT;
-            } else if (b != r->ss[0]) {
-                return TRUSTM_ST(SHIELD, MALFORMED);
-            } else {
-                r->phase = r->mode == TRUSTM_REC_PROT ? TRUSTM_RP_SEQ : TRUSTM_RP_HDR;
-            }
-            p++;
-            n--;
-            continue;
-        case TRUSTM_RP_DATA: {
-            size_t k = (size_t)(r->out_len - r->done);
-            uint8_t tmp[16];
-            uint8_t *dst;
-            if (k > n) {
-                k = n;
-            }
-            if (r->out_len <= r->cap) {
-                dst = r->out + r->done;
-            } else {
-                dst = tmp; /* too small: drain (and authenticate) only */
-                if (k > sizeof tmp) {
-                    k = sizeof tmp;
+    while (n--) {
+        uint8_t b = *p++;
+        size_t i = r->pos++;
+        if (r->alert) {
+            return rec_err(r); /* an alert is the SCTR alone */
+        }
+        if (i < r->npre) { /* SCTR, SEQ */
+            if (i == 0) {
+                if (b == TRUSTM_SCTR_ALERT_FATAL || b == TRUSTM_SCTR_ALERT_INTEGRITY) {
+                    r->alert = 1;
+                    continue;
+                }
+                if (b != r->ss[0]) {
+                    return rec_err(r);
                 }
             }
-            if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
-                (void)r->prot(r, TRUSTM_RP_DATA, p, dst, k);
-            } else {
-                trustm_copy(dst, p, k);
+            r->ss[i] = b;
+            if (i == 4) {
+                tma_status st = r->prot(r, TRUSTM_RS_SEQ, NULL);
+                if (st) {
+                    return st;
+                }
             }
-            r->done = (uint16_t)(r->done + k);
-            if (r->done == r->out_len) {
-                r->phase = end;
-            }
-            p += k;
-            n -= k;
             continue;
         }
-        case TRUSTM_RP_HDR:
-            if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
-                (void)r->prot(r, TRUSTM_RP_DATA, &b, &b, 1);
+        i -= r->npre;
+        if (i < 4) { /* the APDU header */
+            if (prot) {
+                (void)r->prot(r, TRUSTM_CCM_X, &b);
             }
-            break;
-#if TRUSTM_CFG_SHIELD
-        case TRUSTM_RP_SEQ:
-            f = r->ss + 1;
-            break;
-        case TRUSTM_RP_TAG:
-            f = r->tag;
-            flen = 8;
-#endif
-            break;
-        default:
+            r->hdr[i] = b;
+            if (i == 3) {
+                r->out_len = (uint16_t)((r->hdr[2] << 8) | b);
+                if (r->out_len > TRUSTM_APDU_MAX - 4u) {
+                    return rec_err(r);
+                }
+                if (prot) {
+                    (void)r->prot(r, TRUSTM_RS_HDR, NULL);
+                }
+            }
+            continue;
+        }
+        i -= 4;
+        if (i < r->out_len) { /* OutData; too small for out: drained (and authenticated) */
+            if (prot) {
+                (void)r->prot(r, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT, &b);
+            }
+            if (r->out_len <= r->cap) {
+                r->out[i] = b;
+            }
+            continue;
+        }
+        i -= r->out_len;
+        if (!prot || i >= 8) {
             return rec_err(r); /* bytes after the end of the record */
         }
-        f[r->cnt++] = b;
-        p++;
-        n--;
-        if (r->cnt < flen) {
-            continue;
-        }
-        r->cnt = 0;
-#if TRUSTM_CFG_SHIELD
-        if (r->phase == TRUSTM_RP_SEQ) {
-            tma_status st = r->prot(r, TRUSTM_RP_SEQ, NULL, NULL, 0);
-            if (st) {
-                return st;
-            }
-            r->phase = TRUSTM_RP_HDR;
-            continue;
-        }
-        if (r->phase == TRUSTM_RP_TAG) {
-            r->phase = TRUSTM_RP_DONE;
-            continue;
-        }
-#endif
-        /* the APDU header */
-        r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
-        if (r->out_len > TRUSTM_APDU_MAX - 4u) {
-            return rec_err(r);
-        }
-        if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
-            (void)r->prot(r, TRUSTM_RP_HDR, NULL, NULL, 0);
-        }
-        r->phase = r->out_len ? TRUSTM_RP_DATA : end;
+        r->tag[i] = b;
     }
     return TMA_OK;
 }
 
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
 {
+    uint8_t prot = TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT;
     if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_RAW) {
-        out_rsp->out_len = (uint16_t)r->raw_len;
+        out_rsp->out_len = (uint16_t)r->pos;
         return TMA_OK;
     }
-    if (r->phase == TRUSTM_RP_ALERT) {
+    if (r->alert) {
         return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT);
     }
-    if (r->phase != TRUSTM_RP_DONE) {
+    /* complete: the header (out_len is only set once it is) and the rest */
+    if (r->pos != r->npre + 4u + r->out_len + (prot ? 8u : 0u)) {
         return rec_err(r);
     }
-    if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT) {
-        tma_status st = r->prot(r, TRUSTM_RP_DONE, NULL, NULL, 0);
+    if (prot) {
+        tma_status st = r->prot(r, TRUSTM_RS_END, NULL);
         if (st) {
             return st;
         }

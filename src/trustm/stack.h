@@ -157,10 +157,10 @@ void trustm_copy(void *dst, const void *src, size_t n);
 #define TRUSTM_SCTR_RESTORED 0x6Cu
 
 /* Outgoing message: prefix (PCTR-less: SCTR [SEQ]) + APDU segments
- * (encrypted when protected) + tag. Produced piece by piece. */
+ * (encrypted when protected) + tag. Produced byte by byte. */
 struct trustm_msg_tx {
-    /* protected: MAC and encrypt (k > 0) or make the tag (k == 0) */
-    tma_status (*prot)(struct trustm_msg_tx *m, const uint8_t *src, uint8_t *dst, size_t k);
+    /* protected: MAC and encrypt *b in place (b NULL: make the tag) */
+    tma_status (*prot)(struct trustm_msg_tx *m, uint8_t *b);
     const struct tma_span *seg;
     size_t nseg;
     size_t si, so; /* segment index / offset */
@@ -181,31 +181,28 @@ enum trustm_rec_mode {
     TRUSTM_REC_RAW        /* a presentation-layer message copied as is */
 };
 
-enum trustm_rec_phase {
-    TRUSTM_RP_SCTR = 0,
-    TRUSTM_RP_SEQ,
-    TRUSTM_RP_HDR,
-    TRUSTM_RP_DATA,
-    TRUSTM_RP_TAG,
-    TRUSTM_RP_DONE,
-    TRUSTM_RP_ALERT
-};
+/* Steps of a protected record for r->prot: a TRUSTM_CCM_* mode (< 8) runs
+ * CCM over the byte *b in place (header bytes: X, OutData: X | MAC_OUT);
+ * the others are the points where a field is complete. */
+#define TRUSTM_RS_SEQ 0x10u /* SEQ complete: window check, nonce */
+#define TRUSTM_RS_HDR 0x20u /* APDU header complete: B0, AD, header MACed */
+#define TRUSTM_RS_END 0x40u /* record complete: tag check */
 
+/* The record is one byte stream: [SCTR [SEQ]] header OutData [tag]; pos
+ * says where in it the next byte falls. */
 struct trustm_rec_rx {
-    /* TRUSTM_REC_PROT: a step (enum trustm_rec_phase) of the protected record */
-    tma_status (*prot)(struct trustm_rec_rx *r, unsigned step, const uint8_t *p, uint8_t *dst,
-                       size_t k);
+    /* TRUSTM_REC_PROT: a TRUSTM_RS_* step or CCM mode */
+    tma_status (*prot)(struct trustm_rec_rx *r, unsigned step, uint8_t *b);
     uint8_t mode;  /* enum trustm_rec_mode */
-    uint8_t phase; /* enum trustm_rec_phase */
-    uint8_t cnt;   /* bytes gathered in the current fixed-size phase */
+    uint8_t npre;  /* bytes before the APDU header: 0, 1 (SCTR) or 5 (+ SEQ) */
+    uint8_t alert; /* the SCTR was an alert */
     uint8_t hdr[4];
     uint8_t ss[5]; /* expected SCTR echo, then the record's SEQ */
     uint8_t tag[8];
     uint8_t nonce_pre[4];
     uint32_t last_seq; /* last accepted slave sequence number */
     uint16_t out_len;
-    uint16_t done; /* OutData bytes consumed */
-    size_t raw_len;
+    size_t pos; /* bytes of the record consumed (RAW: copied) */
     uint8_t *out;
     size_t cap;
     struct trustm_ccm ccm;
@@ -220,7 +217,7 @@ void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops 
 tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n);
 /* End of message: TMA_OK (response header in out_rsp), TMA_ERR(CMD, TOO_SMALL),
  * TMA_ERR(SHIELD, INTEGRITY | MALFORMED | TRUSTM_E_ALERT); for RAW the
- * message length is in r->raw_len. */
+ * message length is in out_rsp->out_len (and r->pos). */
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp);
 
 void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre,

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             st = trustm_rec_rx_feed(&r, data + 1, n - 1);
             if (nr.st == TRUSTM_NET_DONE) {
                 tma_status f = trustm_rec_rx_finish(&r, &rsp);
-                if (f == TMA_OK && (rsp.out_len > cap || r.done != rsp.out_len)) {
+                if (f == TMA_OK && (rsp.out_len > cap || r.pos != mode + 4u + rsp.out_len)) {
                     __builtin_trap();
                 }
                 break;
