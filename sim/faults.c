@@ -13,6 +13,7 @@
 static const char *const names[SIM_FAULT_COUNT] = {
     "bitflip_rx", "bitflip_tx", "lost_ack", "nak_storm", "spurious_resync",
     "truncate", "oversize", "busy_nack", "reset_mid_command", "corrupt_mac",
+    "byte_rx", "byte_tx",
 };
 
 const char *sim_fault_name(enum sim_fault k)
@@ -35,6 +36,22 @@ static uint64_t next(struct sim_faults *f)
     x ^= x >> 27;
     f->rng = x;
     return x * 0x2545F4914F6CDD1Dull;
+}
+
+size_t sim_fault_bytes(struct sim_faults *f, enum sim_fault k, uint8_t *p, size_t n)
+{
+    size_t hit = 0;
+    if (f->prob[k] == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (sim_fault_hit(f, k)) {
+            /* any other value: XOR with 1..255 */
+            p[i] ^= (uint8_t)(1u + sim_fault_rand(f, 255));
+            hit++;
+        }
+    }
+    return hit;
 }
 
 uint32_t sim_fault_rand(struct sim_faults *f, uint32_t bound)

@@ -114,6 +114,13 @@ static void stat_command(struct trustm_sim *s, int idx, uint32_t busy)
 }
 
 /* ---- engine -------------------------------------------------------------- */
+/* Would a receiver take this (damaged) frame for a good one? */
+static bool frame_decodes(const uint8_t *p, size_t n)
+{
+    struct sim_frame f;
+    return sim_frame_decode(p, n, &f) == SIM_FE_OK;
+}
+
 static void fault_outframe(struct trustm_sim *s, struct sim_outframe *o)
 {
     if (!o->valid || o->len < SIM_DL_OVERHEAD) {
@@ -245,6 +252,11 @@ void sim_engine_data_write(struct trustm_sim *s, const uint8_t *frame, size_t n,
         n = sizeof(buf);
     }
     memcpy(buf, frame, n);
+    s->stats.bytes_rx += n;
+    if (sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_RX, buf, n) && frame_decodes(buf, n)) {
+        s->stats.crc_escapes_rx++;
+        sim_tracef(s, "FAULT byte_rx: damaged frame still decodes (CRC escape)");
+    }
     if (n && sim_fault_hit(&s->faults, SIM_FAULT_BITFLIP_RX)) {
         uint32_t bit = sim_fault_rand(&s->faults, (uint32_t)n * 8u);
         buf[bit / 8u] ^= (uint8_t)(1u << (bit % 8u));
@@ -329,6 +341,15 @@ void sim_engine_data_read(struct trustm_sim *s, uint8_t *buf, size_t len)
     sim_engine_update(s);
     uint8_t tmp[SIM_DREG_MAX + 16];
     uint16_t n = sim_link_pop(&s->link, sim_clock_now(&s->clock), tmp, sizeof(tmp));
+    if (n > sizeof(tmp)) {
+        n = (uint16_t)sizeof(tmp);
+    }
+    /* on the wire: every transmission, retransmissions included */
+    s->stats.bytes_tx += n;
+    if (sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_TX, tmp, n) && frame_decodes(tmp, n)) {
+        s->stats.crc_escapes_tx++;
+        sim_tracef(s, "FAULT byte_tx: damaged frame still decodes (CRC escape)");
+    }
     memset(buf, 0xFF, len); /* nothing pending, or reading past the frame */
     memcpy(buf, tmp, n < len ? n : len);
 }
@@ -577,7 +598,11 @@ tma_status trustm_sim_stats_json(struct trustm_sim *s, char *out, size_t cap, si
             (unsigned long long)st->addr_nacks, (unsigned long long)st->data_nacks);
     jprintf(&w, "\"busy_polls\":%llu,\"guard_violations\":%llu},", (unsigned long long)st->busy_polls,
             (unsigned long long)st->early_polls);
-    jprintf(&w, "\"link\":{\"frames_rx\":%llu,\"frames_tx\":%llu,\"naks_sent\":%llu,\"naks_rx\":%llu,"
+    jprintf(&w, "\"link\":{\"bytes_rx\":%llu,\"bytes_tx\":%llu,\"crc_escapes_rx\":%llu,"
+                "\"crc_escapes_tx\":%llu,",
+            (unsigned long long)st->bytes_rx, (unsigned long long)st->bytes_tx,
+            (unsigned long long)st->crc_escapes_rx, (unsigned long long)st->crc_escapes_tx);
+    jprintf(&w, "\"frames_rx\":%llu,\"frames_tx\":%llu,\"naks_sent\":%llu,\"naks_rx\":%llu,"
                 "\"retransmits\":%llu,\"duplicates\":%llu,\"resyncs_rx\":%llu,\"bad_frames\":%llu},",
             (unsigned long long)st->frames_rx, (unsigned long long)st->frames_tx,
             (unsigned long long)st->naks_sent, (unsigned long long)st->naks_rx,

@@ -220,6 +220,8 @@ enum sim_fault {
     SIM_FAULT_BUSY_NACK,
     SIM_FAULT_RESET_MID_COMMAND,
     SIM_FAULT_CORRUPT_MAC,
+    SIM_FAULT_BYTE_RX, /* per byte the host writes */
+    SIM_FAULT_BYTE_TX, /* per byte the host reads of a chip frame */
     SIM_FAULT_COUNT
 };
 
@@ -240,6 +242,9 @@ tma_status sim_faults_config(struct sim_faults *f, const char *json, size_t len)
 /* Roll the dice for one opportunity of fault k. */
 bool sim_fault_hit(struct sim_faults *f, enum sim_fault k);
 uint32_t sim_fault_rand(struct sim_faults *f, uint32_t bound);
+/* Replace each of the n bytes at p with probability prob[k] by another value
+ * (one fault counted per byte). Returns the number of bytes changed. */
+size_t sim_fault_bytes(struct sim_faults *f, enum sim_fault k, uint8_t *p, size_t n);
 const char *sim_fault_name(enum sim_fault k);
 
 /* ---- trace.c -------------------------------------------------------------- */
@@ -261,6 +266,9 @@ struct sim_stats {
     struct sim_cmd_stat cmd[256 + SIM_STAT_EXTRA];
     uint64_t transactions, writes, reads, bus_bytes, bus_us, sleep_us;
     uint64_t addr_nacks, data_nacks, busy_polls, early_polls;
+    uint64_t bytes_rx, bytes_tx; /* frame bytes written / read by the host */
+    /* frames the byte faults damaged that still decode (CRC-16 missed it) */
+    uint64_t crc_escapes_rx, crc_escapes_tx;
     uint64_t frames_rx, frames_tx, naks_sent, naks_rx, retransmits, duplicates, resyncs_rx;
     uint64_t chain_errors, alerts_sent, bad_frames;
     uint64_t resets_warm, resets_cold, resets_soft;
