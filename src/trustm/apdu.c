@@ -1,16 +1,6 @@
 /* APDU builder, execution with last-error retrieval, response helpers. */
 #include "apdu.h"
 
-void cmd_copy(void *dst, const void *src, size_t n)
-{
-    /* volatile: GCC would turn a plain loop back into a memcpy call */
-    volatile uint8_t *d = (volatile uint8_t *)dst;
-    const uint8_t *s = (const uint8_t *)src;
-    while (n-- > 0) {
-        *d++ = *s++;
-    }
-}
-
 void apdu_begin(struct apdu *a, struct trustm *t, uint8_t protect, unsigned cmd_param)
 {
     a->t = t;
@@ -206,6 +196,7 @@ long apdu_untag(uint8_t *buf, size_t len, uint8_t tag)
     if (n != len - 3) {
         return -1;
     }
-    cmd_copy(buf, buf + 3, n); /* forward byte copy: a left shift is safe */
+    /* trustm_copy() goes forward byte by byte, so this left shift is safe */
+    cmd_copy(buf, buf + 3, n);
     return (long)n;
 }

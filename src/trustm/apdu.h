@@ -9,7 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stack.h" /* trustm_copy(), trustm_wipe() (ccm.c) */
 #include "trustm/cmd.h"
+
+/* Run-time-length copies and clears of the command layer go through the
+ * stack's byte copy and zero fill, so no image links libc memcpy/memset
+ * (fixed small sizes are expanded inline by the compiler). */
+#define cmd_copy trustm_copy
 
 /* Library-internal symbols carry the trustm_ prefix in the object files. */
 #define apdu_be trustm_i_apdu_be
@@ -23,7 +29,6 @@
 #define apdu_tlv trustm_i_apdu_tlv
 #define apdu_tlv16 trustm_i_apdu_tlv16
 #define apdu_untag trustm_i_apdu_untag
-#define cmd_copy trustm_i_copy
 #define der_len_size trustm_i_der_len_size
 #define der_put_len trustm_i_der_put_len
 
@@ -101,10 +106,5 @@ size_t der_len_size(size_t n);
 /* Write a DER length field; returns its size. */
 size_t der_put_len(uint8_t *p, size_t n);
 
-/* Copy of a length known only at run time, without libc memcpy. */
-void cmd_copy(void *dst, const void *src, size_t n);
-/* Zero fill the compiler keeps (ccm.c): used for every run-time-length
- * clear in the command layer, so it links no libc memset either. */
-void trustm_wipe(void *p, size_t n);
 
 #endif

@@ -60,7 +60,7 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
     }
     if (apdu_find(buf, n, 0x02, &off, &len) != 0 ||
         trustm_der_bitstring(buf + off, len, &h, &len) != TMA_OK) {
-        return MALFORMED;
+        goto malformed;
     }
     out_key->pub.ptr = buf + off + h;
     out_key->pub.len = len;
@@ -68,14 +68,18 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
         size_t vlen;
         if (apdu_find(buf, n, 0x01, &off, &len) != 0 ||
             trustm_der_tlv(buf + off, len, 0x04, &h, &vlen) != TMA_OK || h + vlen != len) {
-            trustm_wipe(buf, n);
-            trustm_wipe(out_key, sizeof(*out_key));
-            return MALFORMED;
+            goto malformed;
         }
         out_key->priv.ptr = buf + off + h;
         out_key->priv.len = vlen;
     }
     return TMA_OK;
+
+malformed:
+    /* an exported private key may be in buf even when the rest is bad */
+    trustm_wipe(buf, n);
+    trustm_wipe(out_key, sizeof(*out_key));
+    return MALFORMED;
 }
 
 static size_t rsa_digest_len(uint8_t scheme)

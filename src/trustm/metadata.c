@@ -10,32 +10,29 @@
 #define MALFORMED TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED)
 #define TOO_SMALL TMA_ERR(TMA_LAYER_CMD, TMA_C_TOO_SMALL)
 
-/* Encoded size of a simple condition with this identifier, 0 if unknown. */
-static size_t cond_size(uint8_t id)
+/* The simple conditions, grouped by encoded size: 1 byte (ALW, NEV), 2
+ * (SecStaG, SecStaA), 3 (the rest; the life-cycle ones, which carry an
+ * operator, last). */
+static const uint8_t ac_ids[] = {
+    TRUSTM_AC_ALW,  TRUSTM_AC_NEV, TRUSTM_AC_SECSTAG, TRUSTM_AC_SECSTAA,
+    TRUSTM_AC_CONF, TRUSTM_AC_INT, TRUSTM_AC_AUTO,    TRUSTM_AC_LUC,
+    TRUSTM_AC_LCSG, TRUSTM_AC_LCSA, TRUSTM_AC_LCSO};
+#define AC_FIRST_LCS 8u
+
+/* Index of id in ac_ids; sizeof(ac_ids) if unknown. */
+static unsigned ac_kind(uint8_t id)
 {
-    switch (id) {
-    case TRUSTM_AC_ALW:
-    case TRUSTM_AC_NEV:
-        return 1;
-    case TRUSTM_AC_SECSTAG:
-    case TRUSTM_AC_SECSTAA:
-        return 2;
-    case TRUSTM_AC_CONF:
-    case TRUSTM_AC_INT:
-    case TRUSTM_AC_AUTO:
-    case TRUSTM_AC_LUC:
-    case TRUSTM_AC_LCSG:
-    case TRUSTM_AC_LCSA:
-    case TRUSTM_AC_LCSO:
-        return 3;
-    default:
-        return 0;
+    unsigned i = 0;
+    while (i < sizeof(ac_ids) && ac_ids[i] != id) {
+        i++;
     }
+    return i;
 }
 
-static int is_lcs(uint8_t id)
+/* Encoded size of a condition of this kind, 0 if unknown. */
+static size_t kind_size(unsigned k)
 {
-    return id == TRUSTM_AC_LCSG || id == TRUSTM_AC_LCSA || id == TRUSTM_AC_LCSO;
+    return k < 2 ? 1u : k < 4 ? 2u : k < sizeof(ac_ids) ? 3u : 0u;
 }
 
 static int is_cmp(uint8_t op)
@@ -55,7 +52,7 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
     for (;;) {
         struct trustm_ac_cond *c;
         uint8_t *nc = &out->ncond[out->ntok - 1];
-        uint8_t id;
+        unsigned k;
         size_t n;
         unsigned v;
 
@@ -63,19 +60,19 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
         if (pos >= len) {
             return MALFORMED;
         }
-        id = p[pos];
-        n = cond_size(id);
+        k = ac_kind(p[pos]);
+        n = kind_size(k);
         if (n == 0 || n > len - pos || *nc == TRUSTM_AC_MAX_CONDS || (n == 1 && len != 1)) {
             return MALFORMED; /* ALW/NEV are never part of a complex condition */
         }
         c = &out->cond[out->ntok - 1][(*nc)++];
-        c->id = id;
+        c->id = p[pos];
         if (n > 1) {
             v = p[pos + 1];
             if (n == 3) {
                 v = (v << 8) | p[pos + 2];
             }
-            if (is_lcs(id)) {
+            if (k >= AC_FIRST_LCS) {
                 if (!is_cmp(p[pos + 1])) {
                     return MALFORMED;
                 }
@@ -121,8 +118,9 @@ tma_status trustm_ac_encode(const struct trustm_ac *ac, uint8_t *out, size_t cap
     for (i = 0; i < ac->ntok; i++) {
         for (j = 0; j < ac->ncond[i]; j++) {
             const struct trustm_ac_cond *c = &ac->cond[i][j];
-            size_t n = cond_size(c->id);
-            int lcs = is_lcs(c->id);
+            unsigned k = ac_kind(c->id);
+            size_t n = kind_size(k);
+            int lcs = k >= AC_FIRST_LCS;
             unsigned v = c->arg;
             uint8_t b[3];
             if (n == 0 || (n == 1 && total != 1) || (n < 3 && v > 0xFFu) ||
