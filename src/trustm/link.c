@@ -31,52 +31,39 @@ size_t trustm_frame_encode(uint8_t *frame, uint8_t fctr, size_t plen)
 tma_status trustm_frame_decode(const uint8_t *buf, size_t n, struct trustm_frame *out)
 {
     uint8_t f;
-    uint16_t len;
     uint16_t crc;
 
     out->kind = TRUSTM_FR_BAD;
-    out->nak = 0;
-    out->plen = 0;
-    out->pkt = buf + (n >= 3 ? 3 : 0);
-    if (n < 5) {
-        return TRUSTM_ST(LINK, MALFORMED);
-    }
-    f = buf[0];
-    len = (uint16_t)((buf[1] << 8) | buf[2]);
-    if ((size_t)len + 5u != n) {
+    if (n < 5 || ((size_t)buf[1] << 8 | buf[2]) + 5u != n) {
         return TRUSTM_ST(LINK, MALFORMED);
     }
     crc = trustm_crc16(0, buf, n - 2);
     if (buf[n - 2] != (uint8_t)(crc >> 8) || buf[n - 1] != (uint8_t)crc) {
         return TRUSTM_ST(LINK, INTEGRITY);
     }
+    f = buf[0];
+    out->frnr = (uint8_t)((f >> 2) & 3u);
+    out->acknr = (uint8_t)(f & 3u);
+    out->nak = (uint8_t)((f >> 5) & 1u);
+    out->plen = (uint16_t)(n - 5u);
+    out->pkt = buf + 3;
     /* RFU bit 4 and SEQCTR 11 are invalid in every frame. */
     if ((f & 0x10u) || (f & 0x60u) == 0x60u) {
         return TRUSTM_ST(LINK, MALFORMED);
     }
-    out->frnr = (uint8_t)((f >> 2) & 3u);
-    out->acknr = (uint8_t)(f & 3u);
     if (f & 0x80u) {
-        /* Control frame: no packet, no frame number. */
-        if (len != 0 || out->frnr != 0) {
+        /* Control frame: no packet, no frame number, a RESYNC no ACKNR;
+         * SEQCTR 00 ACK, 01 NAK, 10 RESYNC. */
+        if (n != 5u || (f & 0x0Cu) || ((f & 0x40u) && (f & 3u))) {
             return TRUSTM_ST(LINK, MALFORMED);
         }
-        if ((f & 0x60u) == 0x40u) {
-            if (out->acknr != 0) {
-                return TRUSTM_ST(LINK, MALFORMED);
-            }
-            out->kind = TRUSTM_FR_RESYNC;
-        } else {
-            out->kind = (f & 0x20u) ? TRUSTM_FR_NAK : TRUSTM_FR_ACK;
-        }
+        out->kind = (uint8_t)(TRUSTM_FR_ACK + ((f >> 5) & 3u));
         return TMA_OK;
     }
-    if (len == 0 || (f & 0x40u)) {
+    if (n == 5u || (f & 0x40u)) {
         return TRUSTM_ST(LINK, MALFORMED);
     }
     out->kind = TRUSTM_FR_DATA;
-    out->nak = (uint8_t)((f & 0x20u) != 0);
-    out->plen = len;
     return TMA_OK;
 }
 

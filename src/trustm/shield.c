@@ -1,6 +1,7 @@
 /* Presentation layer (spec section 4): outgoing message producer, incoming
  * record decoder (both streaming, so chained APDUs never need a full-size
  * buffer), handshake, hibernate context save/restore. */
+#include <stddef.h>
 #include <string.h>
 
 #include "stack.h"
@@ -137,7 +138,7 @@ static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, uint8_t *b)
         trustm_ccm_run(&r->ccm, b, b, 1, step);
     } else if (step == TRUSTM_RS_SEQ) {
         /* Window (last, last + TRANS_REPEAT], no wrap-around. */
-        if (s <= r->last_seq || s - r->last_seq > TRUSTM_TRANS_REPEAT) {
+        if (s <= *r->sseq || s - *r->sseq > TRUSTM_TRANS_REPEAT) {
             return TRUSTM_ST(SHIELD, INTEGRITY);
         }
         rec_nonce(&r->ccm, r->ccm.ops, r->ccm.key, r->nonce_pre, r->ss);
@@ -155,14 +156,14 @@ static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, uint8_t *b)
             }
             trustm_wipe(r->hdr, 4);
         } else {
-            r->last_seq = s;
+            *r->sseq = s;
         }
     }
     return st;
 }
 
 void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
-                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t last_seq)
+                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t *sseq)
 {
     r->mode = TRUSTM_REC_PROT;
     r->npre = 5;
@@ -170,7 +171,7 @@ void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops 
     r->ccm.ops = ops;
     r->ccm.key = key;
     memcpy(r->nonce_pre, nonce_pre, 4);
-    r->last_seq = last_seq;
+    r->sseq = sseq;
 }
 #endif
 
@@ -298,12 +299,9 @@ static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
         return trustm_shield_handshake(t);
     }
     if (op & TRUSTM_SHIELD_DONE) {
+        /* (SSEQ advanced already if the response passed its tag check) */
         tma_status st = x->st;
-        trustm_wipe(&x->m.ccm, sizeof x->m.ccm);
-        trustm_wipe(&x->r.ccm, sizeof x->r.ccm);
-        if (x->r.mode == TRUSTM_REC_PROT && (st == TMA_OK || st == TRUSTM_ST(CMD, TOO_SMALL))) {
-            t->sess.sseq = x->r.last_seq;
-        }
+        trustm_wipe(x, offsetof(struct trustm_xchg, st)); /* CCM states */
         if (st == TRUSTM_ST(SHIELD, INTEGRITY)) {
             trustm_shield_drop(t, TRUSTM_SHIELD_FAILED);
         } else if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT)) {
@@ -319,7 +317,7 @@ static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
         trustm_msg_tx_protect(&x->m, t->ops, t->sess.keys, t->sess.keys + 32);
     }
     if (op & TRUSTM_PROTECT_RSP) {
-        trustm_rec_rx_keys(&x->r, t->ops, t->sess.keys + 16, t->sess.keys + 36, t->sess.sseq);
+        trustm_rec_rx_keys(&x->r, t->ops, t->sess.keys + 16, t->sess.keys + 36, &t->sess.sseq);
     }
     return TMA_OK;
 }
@@ -408,7 +406,11 @@ tma_status trustm_shield_handshake(struct trustm *t)
 {
     static const uint8_t hello[2] = {TRUSTM_SCTR_HELLO, 0x01};
     const tma_status bad = TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
-    uint8_t in[49], msg[49], rnd[36];
+    /* hi: the chip's Hello (RND at 2, SSEQ at 34), fin: its Finished, msg:
+     * ours, then the one we expect. All of them travel on the bus in clear;
+     * the only secrets are the keys (t->sess) and the PRF state (wiped in
+     * trustm_key_block). */
+    uint8_t hi[49], fin[49], msg[49];
     uint8_t *k;
     tma_status st;
 
@@ -427,36 +429,29 @@ tma_status trustm_shield_handshake(struct trustm *t)
     trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
     k = t->sess.keys;
     t->prl = 1; /* mandatory from now on until reset */
-    st = prl_expect(t, hello, 2, in, 38, TRUSTM_SCTR_HELLO, bad);
-    if (st) {
-        goto out;
-    }
-    memcpy(rnd, in + 2, 36); /* RND and SSEQ */
-    st = in[1] != 0x01 ? bad : trustm_key_block(t, rnd, k);
+    st = prl_expect(t, hello, 2, hi, 38, TRUSTM_SCTR_HELLO, bad);
     if (st == TMA_OK) {
-        st = finished(t, rnd, rnd + 32, k, k + 32, msg);
+        st = hi[1] != 0x01 ? bad : trustm_key_block(t, hi + 2, k);
     }
     if (st == TMA_OK) {
-        st = prl_expect(t, msg, 49, in, 49, TRUSTM_SCTR_FINISHED, bad);
+        st = finished(t, hi + 2, hi + 34, k, k + 32, msg);
     }
-    if (st) {
-        goto out;
+    if (st == TMA_OK) {
+        st = prl_expect(t, msg, 49, fin, 49, TRUSTM_SCTR_FINISHED, bad);
     }
     /* The chip's Finished must be exactly what its key would produce. */
-    if (finished(t, rnd, in + 1, k + 16, k + 36, msg) || trustm_ct_diff(msg, in, 49)) {
+    if (st == TMA_OK && (finished(t, hi + 2, fin + 1, k + 16, k + 36, msg) ||
+                         trustm_ct_diff(msg, fin, 49))) {
         st = bad;
-        goto out;
     }
-    t->sess.sseq = be32(rnd + 32);
-    t->sess.mseq = be32(in + 1);
-    t->shield = TRUSTM_SHIELD_ACTIVE;
-out:
-    trustm_wipe(msg, sizeof msg);
-    trustm_wipe(rnd, sizeof rnd);
     if (st) {
         trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+        return st;
     }
-    return st;
+    t->sess.sseq = be32(hi + 34);
+    t->sess.mseq = be32(fin + 1);
+    t->shield = TRUSTM_SHIELD_ACTIVE;
+    return TMA_OK;
 }
 
 tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_saved)

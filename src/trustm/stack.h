@@ -40,6 +40,7 @@ uint16_t trustm_crc16(uint16_t crc, const uint8_t *p, size_t n);
  * FCS; returns the frame length plen + 5. */
 size_t trustm_frame_encode(uint8_t *frame, uint8_t fctr, size_t plen);
 
+/* ACK, NAK, RESYNC in the order of the control frame's SEQCTR (00, 01, 10) */
 enum trustm_frame_kind {
     TRUSTM_FR_BAD = 0,
     TRUSTM_FR_DATA,
@@ -50,7 +51,7 @@ enum trustm_frame_kind {
 
 struct trustm_frame {
     uint8_t kind;  /* enum trustm_frame_kind */
-    uint8_t nak;   /* data frame carrying a NAK (SEQCTR 01) */
+    uint8_t nak;   /* SEQCTR 01: a data frame carrying a NAK */
     uint8_t frnr;
     uint8_t acknr;
     uint16_t plen;
@@ -200,7 +201,7 @@ struct trustm_rec_rx {
     uint8_t ss[5]; /* expected SCTR echo, then the record's SEQ */
     uint8_t tag[8];
     uint8_t nonce_pre[4];
-    uint32_t last_seq; /* last accepted slave sequence number */
+    uint32_t *sseq; /* last accepted slave sequence number; set when a record passes */
     uint16_t out_len;
     size_t pos; /* bytes of the record consumed (RAW: copied) */
     uint8_t *out;
@@ -211,9 +212,9 @@ struct trustm_rec_rx {
 void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
                         size_t cap);
 /* Keys for TRUSTM_REC_PROT (sets the mode): slave key and nonce prefix,
- * last accepted SSEQ. */
+ * the last accepted SSEQ (*sseq, advanced when the record's tag is right). */
 void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
-                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t last_seq);
+                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t *sseq);
 tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n);
 /* End of message: TMA_OK (response header in out_rsp), TMA_ERR(CMD, TOO_SMALL),
  * TMA_ERR(SHIELD, INTEGRITY | MALFORMED | TRUSTM_E_ALERT); for RAW the
@@ -246,7 +247,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
 /* Send a presentation-layer message (bytes) and receive the answer into out. */
 tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
                           size_t cap, size_t *out_len);
-uint32_t trustm_hint_ms(const uint8_t *apdu_head10, size_t apdu_len, uint8_t protect);
+uint32_t trustm_hint_ms(const uint8_t *apdu_head10, uint8_t protect);
 /* Commands expected to finish faster than this are answered without a
  * separate control ACK: the first poll waits for them. */
 #define TRUSTM_SHORT_CMD_MS 7u

@@ -223,7 +223,8 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
 
 /* Expected busy time of a command: base ms (a byte: b, or for b > 250
  * (b - 250) * 600 - 100, i.e. 251 = 500 ms, 255 = 2,900 ms), plus 4 * (per & 63)
- * us for every byte of the length that per >> 6 names: 1 = InLen, 2 = the
+ * us for every byte of the length that per >> 6 names: 1 = InLen (the u16
+ * at offset 2; the command layer always sets it to the APDU's length - 4), 2 = the
  * u16 at offset 4 (GetRandom), 3 = the u16 at offset 8 (GetDataObject;
  * counted up to 512, a typical certificate). param 0 matches any. First
  * match wins; cmd 0 ends the table. */
@@ -253,7 +254,7 @@ static const struct hint hints[] = {
  * per-byte figures rounded up to 4 us), rounded up, plus 1 ms. Where the
  * APDU does not tell the key type, the fastest (P-256, RSA-1024) is assumed
  * and the back-off covers the rest. */
-uint32_t trustm_hint_ms(const uint8_t *h, size_t len, uint8_t protect)
+uint32_t trustm_hint_ms(const uint8_t *h, uint8_t protect)
 {
     const struct hint *e = hints;
     uint32_t n = 0, us;
@@ -265,11 +266,11 @@ uint32_t trustm_hint_ms(const uint8_t *h, size_t len, uint8_t protect)
         }
     }
     k = e->per >> 6;
-    if (k == 1) {
-        n = (uint32_t)len - 4u;
-    } else if (k) {
-        n = (uint32_t)h[k * 4u - 4u] << 8 | h[k * 4u - 3u];
-        if (k == 3 && n > 512u) {
+    if (k) {
+        /* the u16 at offset 2 (InLen), 4 or 8 */
+        k = k == 3 ? 8u : k * 2u;
+        n = (uint32_t)h[k] << 8 | h[k + 1u];
+        if (k == 8 && n > 512u) {
             n = 512u;
         }
     }
@@ -333,7 +334,7 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
         }
     }
     if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
-        hint = trustm_hint_ms(hdr, len, protect);
+        hint = trustm_hint_ms(hdr, protect);
     }
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
         uint8_t mode = TRUSTM_REC_RAW;

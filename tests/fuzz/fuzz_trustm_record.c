@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(msg, data, n);
     }
     trustm_rec_rx_init(&r, TRUSTM_REC_PROT, 0x23, out, cap);
-    trustm_rec_rx_keys(&r, ops, key, npre, 0x1234);
+    uint32_t sseq = 0x1234;
+    trustm_rec_rx_keys(&r, ops, key, npre, &sseq);
     size_t off = 0;
     size_t chunk = (size_t)(opt >> 3) + 1u;
     while (off < n && st == TMA_OK) {
