@@ -86,23 +86,19 @@ tma_status iothub_outbox_push(struct iothub_outbox *ob, const char *topic, const
             return S_ERR(TMA_C_FULL);
         }
         while (ob->count >= ob->capacity) {
-            uint32_t victim = ob->head;
-            st = ob->st.del(ob->st.ctx, victim);
+            st = ob->st.del(ob->st.ctx, ob->head);
             if (st != TMA_OK) {
                 return st;
             }
             ob->count--;
             ob->stats.dropped++;
-            if (ob->count > 0u) {
-                st = advance_head(ob);
-                if (st != TMA_OK) {
-                    return st;
-                }
-            } else {
-                ob->head = ob->next_seq;
+            st = advance_head(ob); /* with nothing left: head = next_seq */
+            if (st != TMA_OK) {
+                return st;
             }
-            if (ob->cursor == victim || ob->cursor < ob->head) {
-                ob->cursor = ob->count > 0u ? ob->head : ob->next_seq;
+            /* The head moved past the victim: a cursor at or before it moves along. */
+            if (ob->cursor < ob->head) {
+                ob->cursor = ob->head;
             }
         }
     }

@@ -468,45 +468,47 @@ tma_status mqtt_client_process(struct mqtt_client *c)
     if (c->state == MQTT_STATE_DISCONNECTED) {
         return E(TMA_C_STATE);
     }
-    if (c->deferred != TMA_OK) {
-        st = c->deferred;
-        c->deferred = TMA_OK;
-        return fail(c, st);
+    /* One exit for every error below: the connection ends there. */
+    st = c->deferred;
+    c->deferred = TMA_OK;
+    if (st == TMA_OK) {
+        st = tx_flush(c);
     }
-    st = tx_flush(c);
     if (st >= 0) {
         st = rx_pump(c);
     }
     if (st >= 0 && c->state == MQTT_STATE_CONNECTED) {
         st = resend_next(c);
     }
-    if (st < 0) {
-        return fail(c, st);
-    }
-    now = now_ms(c);
-    if (c->state == MQTT_STATE_CONNECTING) {
-        if (elapsed(now, c->connect_ms) >= c->cfg.connack_timeout_ms) {
-            return fail(c, MQTT_E_KEEPALIVE_TIMEOUT);
-        }
-    } else if (c->keep_alive_s != 0) {
-        uint32_t ka = (uint32_t)c->keep_alive_s * 1000u;
-        if (c->ping_outstanding) {
-            if (elapsed(now, c->ping_sent_ms) >= c->cfg.ping_timeout_ms) {
-                return fail(c, MQTT_E_KEEPALIVE_TIMEOUT);
+    if (st >= 0) {
+        now = now_ms(c);
+        if (c->state == MQTT_STATE_CONNECTING) {
+            if (elapsed(now, c->connect_ms) >= c->cfg.connack_timeout_ms) {
+                st = MQTT_E_KEEPALIVE_TIMEOUT;
             }
-        } else if (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka) {
-            size_t n = 0;
-            tx_compact(c);
-            st = mqtt_encode_empty(MQTT_PINGREQ, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n);
-            if (st == TMA_OK) { /* no room: try on a later step */
-                c->tx_len += n;
-                c->ping_outstanding = true;
-                c->ping_sent_ms = now;
-                c->stat_pings++;
+        } else if (c->keep_alive_s != 0) {
+            uint32_t ka = (uint32_t)c->keep_alive_s * 1000u;
+            if (c->ping_outstanding) {
+                if (elapsed(now, c->ping_sent_ms) >= c->cfg.ping_timeout_ms) {
+                    st = MQTT_E_KEEPALIVE_TIMEOUT;
+                }
+            } else if (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka) {
+                size_t n = 0;
+                tx_compact(c);
+                /* no room: try on a later step */
+                if (mqtt_encode_empty(MQTT_PINGREQ, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len,
+                                      &n) == TMA_OK) {
+                    c->tx_len += n;
+                    c->ping_outstanding = true;
+                    c->ping_sent_ms = now;
+                    c->stat_pings++;
+                }
             }
         }
     }
-    st = tx_flush(c);
+    if (st >= 0) {
+        st = tx_flush(c);
+    }
     if (st < 0) {
         return fail(c, st);
     }
@@ -541,13 +543,15 @@ static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items
         }
         id = alloc_id(c);
     }
+    if (kind == MQTT_INFLIGHT_PUBLISH) {
+        p = *(const struct mqtt_publish *)items;
+        p.dup = false;
+        p.packet_id = id;
+    }
     for (;;) {
         room = tx_room(c);
         at = c->cfg.tx_buf + c->tx_len;
         if (kind == MQTT_INFLIGHT_PUBLISH) {
-            p = *(const struct mqtt_publish *)items;
-            p.dup = false;
-            p.packet_id = id;
             st = mqtt_encode_publish(&p, at, room, &len);
         } else if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
             st = mqtt_encode_subscribe(id, (const struct mqtt_subscription *)items, n, at, room, &len);
@@ -559,9 +563,7 @@ static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items
             break;
         }
         /* Corked and the queue is full: send what is queued, try once more. */
-        c->corked = false;
         tx_kick(c);
-        c->corked = true;
         if (c->deferred != TMA_OK || c->tx_len != 0u) {
             break; /* transport took only part of it: caller retries later */
         }
@@ -573,8 +575,7 @@ static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items
         s->kind = kind;
         s->packet_id = id;
         s->tag = tag;
-        s->seq = c->next_seq++;
-        s->resend = 0;
+        s->seq = c->next_seq++; /* resend is 0: a free slot is all zero (slot_clear) */
     }
     if (out_packet_id != NULL) {
         *out_packet_id = id;
