@@ -154,16 +154,13 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
         apdu_tlv(&a, h->ctx_len ? 0x02 : 0x00, data + done, n);
         /* saved context (as the chip exported it) + export request: one
          * segment; the very first chunk only asks for the export */
-        if (h->ctx_len) {
-            apdu_put(&a, h->tlv, sizeof(h->tlv));
-        } else {
-            apdu_put(&a, h->tlv + CTX_TLV_LEN, 3);
-        }
+        apdu_put(&a, h->ctx_len ? h->tlv : h->tlv + CTX_TLV_LEN,
+                 h->ctx_len ? sizeof(h->tlv) : 3u);
         st = apdu_exec(&a, r, sizeof(r));
         if (st == TMA_OK) {
-            /* same 3-byte header as sent (no libc memcmp in the image) */
-            if (a.total != CTX_TLV_LEN ||
-                ((r[0] ^ h->tlv[0]) | (r[1] ^ h->tlv[1]) | (r[2] ^ h->tlv[2])) != 0) {
+            /* the same `06 00 D1` header as sent (no libc memcmp in the image) */
+            if (a.total != CTX_TLV_LEN || r[0] != 0x06 || r[1] != 0 ||
+                r[2] != TRUSTM_HASH_CTX_LEN) {
                 st = MALFORMED;
             } else {
                 cmd_copy(h->tlv, r, CTX_TLV_LEN);

@@ -433,6 +433,20 @@ static void genkeypair_export(void **state)
     assert_int_equal(trustm_gen_keypair(T, NONE, TRUSTM_ALG_P256, TRUSTM_OID_EXPORT, 0, buf,
                                         sizeof(buf), &kp),
                      TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    /* a good private key next to a bad public key: malformed, and the
+     * private key does not stay in the caller's buffer */
+    snprintf(rsp, sizeof(rsp), "%s", cat("00 00 00 2B 01 00 22 04 20", S, 32, ""));
+    snprintf(rsp + strlen(rsp), sizeof(rsp) - strlen(rsp), " 02 00 03 03 01 01");
+    fake_expect_hex("B8 03 00 03 07 00 00", rsp);
+    assert_int_equal(trustm_gen_keypair(T, NONE, TRUSTM_ALG_P256, TRUSTM_OID_EXPORT, 0, buf,
+                                        sizeof(buf), &kp),
+                     TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    {
+        static const uint8_t zero[0x2B] = {0};
+        assert_memory_equal(buf, zero, sizeof(zero));
+        assert_int_equal(kp.priv.len, 0);
+        assert_null(kp.priv.ptr);
+    }
     assert_int_equal(trustm_gen_keypair(T, NONE, 0x07, 0xE0F1, 0, buf, sizeof(buf), &kp),
                      TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM));
     assert_true(fake_ok());
