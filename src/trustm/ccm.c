@@ -61,7 +61,7 @@ void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen
 {
     uint8_t b[16];
     /* B0: Adata, M' = (8 - 2) / 2 = 3, L' = 6; nonce; 7-byte length. */
-    memcpy(b, c->a, 16);
+    trustm_copy(b, c->a, 16);
     b[0] = 0x5E;
     b[14] = (uint8_t)(plen >> 8);
     b[15] = (uint8_t)plen;

@@ -170,7 +170,7 @@ void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops 
     r->prot = rx_prot;
     r->ccm.ops = ops;
     r->ccm.key = key;
-    memcpy(r->nonce_pre, nonce_pre, 4);
+    trustm_copy(r->nonce_pre, nonce_pre, 4);
     r->sseq = sseq;
 }
 #endif
@@ -380,23 +380,28 @@ static tma_status prl_expect(struct trustm *t, const uint8_t *msg, size_t n, uin
     return st;
 }
 
+static tma_status hmac(const struct trustm *t, const uint8_t *d, size_t n, uint8_t out[32])
+{
+    return t->ops->hmac_sha256(t->ops->ctx, t->secret, t->secret_len, d, n, out);
+}
+
 /* Key block = TLS-PRF-SHA256(PBS, "Platform Binding", rnd)[0..40]: 16 master
  * key, 16 slave key, 4 master nonce, 4 slave nonce (spec 4.4). */
 tma_status trustm_key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40])
 {
-    /* A(i) || label || seed, with A(0) = label || seed. Steps: A(1) from
-     * A(0), block 1 from A(1) || A(0), A(2) from A(1), block 2 (8 bytes used). */
+    /* buf = A(i) || label || seed, with A(0) = label || seed:
+     * A(1) = HMAC(A(0)), P(1) = HMAC(A(1) || A(0)), A(2) = HMAC(A(1)),
+     * P(2) = HMAC(A(2) || A(0)), 8 bytes of it used. */
     uint8_t buf[32 + 16 + 32], blk[32];
-    const struct trustm_crypto_ops *o = t->ops;
-    unsigned i;
-    tma_status st = TMA_OK;
-    memcpy(buf + 32, label, 16);
-    memcpy(buf + 48, rnd, 32);
-    for (i = 0; st == TMA_OK && i < 4; i++) {
-        st = o->hmac_sha256(o->ctx, t->secret, t->secret_len, i ? buf : buf + 32,
-                            (i & 1u) ? 80u : i ? 32u : 48u, blk);
-        trustm_copy((i & 1u) ? out + 16u * (i - 1u) : buf, blk, i == 3 ? 8u : 32u);
-    }
+    tma_status st;
+    trustm_copy(buf + 32, label, 16);
+    trustm_copy(buf + 48, rnd, 32);
+    st = hmac(t, buf + 32, 48, buf);
+    st |= hmac(t, buf, 80, out);
+    st |= hmac(t, buf, 32, blk);
+    trustm_copy(buf, blk, 32);
+    st |= hmac(t, buf, 80, blk);
+    memcpy(out + 32, blk, 8);
     trustm_wipe(blk, sizeof blk);
     trustm_wipe(buf, sizeof buf);
     return st ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
@@ -467,7 +472,7 @@ tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_
     }
     st = prl_expect(t, save, 1, in, 1, TRUSTM_SCTR_SAVED, TRUSTM_ST(SHIELD, MALFORMED));
     if (st == TMA_OK) {
-        *out_saved = t->sess;
+        trustm_copy(out_saved, &t->sess, sizeof t->sess);
         trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
     }
     return st;
@@ -495,7 +500,7 @@ tma_status trustm_shield_restore(struct trustm *t, const struct trustm_shield_sa
         st = TRUSTM_ST(SHIELD, MALFORMED);
     }
     if (st == TMA_OK) {
-        t->sess = *saved;
+        trustm_copy(&t->sess, saved, sizeof t->sess);
         t->shield = TRUSTM_SHIELD_ACTIVE;
     }
     return st;
