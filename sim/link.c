@@ -50,6 +50,7 @@ void sim_link_queue_data(struct sim_link *l, const uint8_t *pkt, size_t len, uin
     l->unacked_len = (uint16_t)n;
     l->awaiting_ack = n > 0;
     l->renumber = false;
+    l->renumbered_unread = false;
     l->read_at = 0; /* not sent until the host reads it */
     l->retries = 0;
     /* A data frame carries the ACK: a pending control ACK is superseded when
@@ -82,6 +83,7 @@ static void retransmit(struct sim_link *l, uint64_t now)
         l->tx_nr = (uint8_t)((l->tx_nr + 1u) & 3u);
         l->unacked[0] = (uint8_t)((l->unacked[0] & ~0x0Cu) | (l->tx_nr << 2));
         l->renumber = false;
+        l->renumbered_unread = true;
     }
     l->unacked[0] = (uint8_t)((l->unacked[0] & 0x0Cu) | l->rx_nr);
     uint16_t crc = sim_crc16(l->unacked, (size_t)l->unacked_len - 2u);
@@ -120,6 +122,7 @@ void sim_link_rx(struct sim_link *l, uint64_t now, const uint8_t *frame, size_t 
         l->tx_nr = 3;
         l->rx_nr = 3;
         l->ctrl.valid = false;
+        l->renumbered_unread = false;
         if (l->awaiting_ack) {
             /* Our pending frame is not dropped, but it has no number until it
              * is resent: then it is frame 0. A new data frame supersedes it
@@ -179,7 +182,13 @@ void sim_link_rx(struct sim_link *l, uint64_t now, const uint8_t *frame, size_t 
         return;
     }
     /* A new packet ends any exchange in progress: our pending frame is
-     * either acknowledged by it or abandoned (the host moved on). */
+     * either acknowledged by it or abandoned (the host moved on). A frame
+     * renumbered after a RESYNC that the host never read does not count:
+     * our next frame is again the first after the RESYNC. */
+    if (l->renumbered_unread && l->data.valid) {
+        l->tx_nr = (uint8_t)((l->tx_nr + 3u) & 3u);
+    }
+    l->renumbered_unread = false;
     l->awaiting_ack = false;
     l->renumber = false;
     l->data.valid = false;
@@ -215,6 +224,7 @@ uint16_t sim_link_pop(struct sim_link *l, uint64_t now, uint8_t *buf, size_t cap
     } else if (l->data.valid && l->data.ready_at <= now) {
         o = &l->data;
         l->read_at = now ? now : 1;
+        l->renumbered_unread = false;
     }
     if (!o) {
         return 0;

@@ -253,9 +253,11 @@ void sim_engine_data_write(struct trustm_sim *s, const uint8_t *frame, size_t n,
     }
     memcpy(buf, frame, n);
     s->stats.bytes_rx += n;
-    if (sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_RX, buf, n) && frame_decodes(buf, n)) {
-        s->stats.crc_escapes_rx++;
-        sim_tracef(s, "FAULT byte_rx: damaged frame still decodes (CRC escape)");
+    size_t hit = sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_RX, buf, n);
+    if (hit) {
+        bool esc = frame_decodes(buf, n);
+        s->stats.crc_escapes_rx += esc;
+        sim_tracef(s, "FAULT byte_rx %zu byte(s)%s", hit, esc ? ", still decodes (CRC escape)" : "");
     }
     if (n && sim_fault_hit(&s->faults, SIM_FAULT_BITFLIP_RX)) {
         uint32_t bit = sim_fault_rand(&s->faults, (uint32_t)n * 8u);
@@ -346,9 +348,11 @@ void sim_engine_data_read(struct trustm_sim *s, uint8_t *buf, size_t len)
     }
     /* on the wire: every transmission, retransmissions included */
     s->stats.bytes_tx += n;
-    if (sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_TX, tmp, n) && frame_decodes(tmp, n)) {
-        s->stats.crc_escapes_tx++;
-        sim_tracef(s, "FAULT byte_tx: damaged frame still decodes (CRC escape)");
+    size_t hit = sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_TX, tmp, n);
+    if (hit) {
+        bool esc = frame_decodes(tmp, n);
+        s->stats.crc_escapes_tx += esc;
+        sim_tracef(s, "FAULT byte_tx %zu byte(s)%s", hit, esc ? ", still decodes (CRC escape)" : "");
     }
     memset(buf, 0xFF, len); /* nothing pending, or reading past the frame */
     memcpy(buf, tmp, n < len ? n : len);

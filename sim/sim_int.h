@@ -101,6 +101,8 @@ struct sim_link {
     bool renumber;             /* RESYNC came while awaiting_ack: the pending
                                   frame takes the next number (0) when resent */
     uint64_t read_at;          /* when the host read it (retransmit timer) */
+    bool renumbered_unread;    /* resent under a new number after a RESYNC,
+                                  not yet read by the host */
     unsigned retries;
 };
 
