@@ -168,6 +168,12 @@ tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap)
     return TMA_OK;
 }
 
+tma_status apdu_exec_n(struct apdu *a, uint8_t *out, size_t n)
+{
+    tma_status st = apdu_exec(a, out, n);
+    return st == TMA_OK && a->total != n ? CMD_ERR(TMA_C_MALFORMED) : st;
+}
+
 int apdu_find(const uint8_t *buf, size_t len, uint8_t tag, size_t *out_off, size_t *out_len)
 {
     size_t pos = 0;

@@ -21,6 +21,7 @@
 #define apdu_be trustm_i_apdu_be
 #define apdu_begin trustm_i_apdu_begin
 #define apdu_exec trustm_i_apdu_exec
+#define apdu_exec_n trustm_i_apdu_exec_n
 #define apdu_find trustm_i_apdu_find
 #define apdu_keydest trustm_i_apdu_keydest
 #define apdu_pubkey trustm_i_apdu_pubkey
@@ -93,6 +94,8 @@ void apdu_pubkey(struct apdu *a, const struct trustm_pubkey *k);
  * goes to out (cap bytes; out may be NULL for none). On success a->total =
  * OutLen, on failure 0. */
 tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap);
+/* apdu_exec() for an answer of exactly n bytes (else MALFORMED). */
+tma_status apdu_exec_n(struct apdu *a, uint8_t *out, size_t n);
 
 /* Expect exactly one TLV `tag LL LL value` filling buf[0..len); move the
  * value to buf[0]. Returns its length or -1. */

@@ -11,15 +11,13 @@ tma_status trustm_get_random(struct trustm *t, uint8_t protect, uint8_t rng, uin
                              size_t len)
 {
     struct apdu a;
-    tma_status st;
 
     if (out == NULL || len < 8 || len > 256 || rng > TRUSTM_RNG_DRNG) {
         return BAD_PARAM;
     }
     apdu_begin(&a, t, protect, CMD_GET_RANDOM << 8 | rng);
     apdu_be(&a, (uint32_t)len, 2);
-    st = apdu_exec(&a, out, len);
-    return st == TMA_OK && a.total != len ? MALFORMED : st;
+    return apdu_exec_n(&a, out, len);
 }
 
 tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t rng,
@@ -29,7 +27,6 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
     size_t len_out = len;
     struct apdu a;
     int pre = rng == TRUSTM_RNG_PREMASTER;
-    tma_status st;
 
     if (len < 8 || prefix_len + len > 66 || (prefix == NULL && prefix_len != 0) ||
         (!pre && (out == NULL || rng > TRUSTM_RNG_DRNG)) || (session & 0xFFFCu) != 0xE100u) {
@@ -47,8 +44,7 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
     apdu_begin(&a, t, protect, CMD_GET_RANDOM << 8 | rng);
     apdu_be(&a, (uint32_t)len << 16 | session, 4);
     apdu_tlv(&a, 0x41, prefix, prefix_len);
-    st = apdu_exec(&a, out, len_out);
-    return st == TMA_OK && a.total != len_out ? MALFORMED : st;
+    return apdu_exec_n(&a, out, len_out);
 }
 
 /* ---- hash ---------------------------------------------------------------- */
@@ -156,11 +152,10 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
          * segment; the very first chunk only asks for the export */
         apdu_put(&a, h->ctx_len ? h->tlv : h->tlv + CTX_TLV_LEN,
                  h->ctx_len ? sizeof(h->tlv) : 3u);
-        st = apdu_exec(&a, r, sizeof(r));
+        st = apdu_exec_n(&a, r, sizeof(r));
         if (st == TMA_OK) {
             /* the same `06 00 D1` header as sent (no libc memcmp in the image) */
-            if (a.total != CTX_TLV_LEN || r[0] != 0x06 || r[1] != 0 ||
-                r[2] != TRUSTM_HASH_CTX_LEN) {
+            if (r[0] != 0x06 || r[1] != 0 || r[2] != TRUSTM_HASH_CTX_LEN) {
                 st = MALFORMED;
             } else {
                 cmd_copy(h->tlv, r, CTX_TLV_LEN);

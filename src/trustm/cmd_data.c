@@ -16,14 +16,10 @@ tma_status trustm_open_app(struct trustm *t, uint8_t protect, const uint8_t *han
 tma_status trustm_close_app(struct trustm *t, uint8_t protect, uint8_t *out_handle)
 {
     struct apdu a;
-    tma_status st;
 
     apdu_begin(&a, t, protect, CMD_CLOSE_APP << 8 | (out_handle != NULL));
-    st = apdu_exec(&a, out_handle, 8);
-    if (st == TMA_OK && out_handle != NULL && a.total != 8) {
-        st = CMD_ERR(TMA_C_MALFORMED);
-    }
-    return st;
+    /* without a handle the chip must answer nothing (else TOO_SMALL) */
+    return apdu_exec_n(&a, out_handle, out_handle != NULL ? 8u : 0u);
 }
 
 tma_status trustm_read_data(struct trustm *t, uint8_t protect, uint16_t oid, uint16_t offset,
