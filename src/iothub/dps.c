@@ -174,88 +174,71 @@ static const struct dps_field fields[] = {
     {"errorMessage", IN_STATE, F_STRING, OFF(message)},
 };
 
-/* Members of one object (the reader is just past its BEGIN_OBJECT). */
-static tma_status parse_object(struct iothub_json_reader *r, struct dps_response *res, uint8_t in)
+struct response_walk {
+    struct dps_response *res;
+    bool in_state; /* members at depth 2 are those of registrationState */
+};
+
+/* Reads the members of the table (ih_json_walk() callback). */
+static tma_status response_member(void *ctx, uint32_t depth, const struct iothub_json_token *name,
+                                  const struct iothub_json_token *v)
 {
-    struct iothub_json_token t, v;
-    tma_status st;
-    for (;;) {
-        const struct dps_field *f = NULL;
-        size_t i;
-        st = iothub_json_next(r, &t);
-        if (st != TMA_OK) {
-            return st == IOTHUB_E(TMA_C_NOT_FOUND) ? D_MAL : st;
-        }
-        if (t.kind == IOTHUB_JSON_END_OBJECT) {
-            return TMA_OK;
-        }
-        for (i = 0u; i < sizeof(fields) / sizeof(fields[0]) && f == NULL; i++) {
-            if ((fields[i].in & in) != 0u && iothub_json_token_eq(&t, fields[i].name)) {
-                f = &fields[i];
-            }
-        }
-        if (f == NULL) {
-            st = iothub_json_skip(r, &t);
-            if (st != TMA_OK) {
-                return st;
-            }
-            continue;
-        }
-        st = iothub_json_next(r, &v);
-        if (st != TMA_OK) {
-            return st;
-        }
-        if (f->kind == F_STATE) {
-            if (v.kind == IOTHUB_JSON_BEGIN_OBJECT) {
-                st = parse_object(r, res, IN_STATE);
-                if (st != TMA_OK) {
-                    return st;
-                }
-            } else if (v.kind != IOTHUB_JSON_NULL) {
-                return D_MAL;
-            }
-        } else if (f->kind == F_INT) {
-            if (v.kind != IOTHUB_JSON_NUMBER ||
-                iothub_json_token_int64(&v, &res->error_code) != TMA_OK) {
-                return D_MAL;
-            }
-            res->has_error_code = true;
-        } else if (v.kind == IOTHUB_JSON_STRING) {
-            uint8_t *dst = (uint8_t *)res + f->off;
-            if (f->kind == F_STATUS) {
-                *(enum dps_status *)(void *)dst = status_of(&v);
-            } else {
-                *(struct tma_span *)(void *)dst = v.text;
-            }
-        } else if (f->kind == F_STATUS || v.kind != IOTHUB_JSON_NULL) {
-            return D_MAL;
+    struct response_walk *w = ctx;
+    const struct dps_field *f = NULL;
+    uint8_t in = depth == 1u ? IN_TOP : (depth == 2u && w->in_state) ? IN_STATE : 0u;
+    size_t i;
+    if (name == NULL) {
+        return v->kind == IOTHUB_JSON_BEGIN_OBJECT ? TMA_OK : D_MAL;
+    }
+    if (depth == 1u) {
+        w->in_state = false;
+    }
+    for (i = 0u; i < sizeof(fields) / sizeof(fields[0]) && f == NULL; i++) {
+        if ((fields[i].in & in) != 0u && iothub_json_token_eq(name, fields[i].name)) {
+            f = &fields[i];
         }
     }
+    if (f == NULL) {
+        return TMA_OK; /* not ours (or nested deeper): the walk skips it */
+    }
+    if (f->kind == F_STATE) {
+        w->in_state = v->kind == IOTHUB_JSON_BEGIN_OBJECT;
+        if (!w->in_state && v->kind != IOTHUB_JSON_NULL) {
+            return D_MAL;
+        }
+    } else if (f->kind == F_INT) {
+        if (v->kind != IOTHUB_JSON_NUMBER ||
+            iothub_json_token_int64(v, &w->res->error_code) != TMA_OK) {
+            return D_MAL;
+        }
+        w->res->has_error_code = true;
+    } else if (v->kind == IOTHUB_JSON_STRING) {
+        uint8_t *dst = (uint8_t *)w->res + f->off;
+        if (f->kind == F_STATUS) {
+            *(enum dps_status *)(void *)dst = status_of(v);
+        } else {
+            *(struct tma_span *)(void *)dst = v->text;
+        }
+    } else if (f->kind == F_STATUS || v->kind != IOTHUB_JSON_NULL) {
+        return D_MAL;
+    }
+    return TMA_OK;
 }
 
 tma_status dps_parse_response(struct tma_span body, struct dps_response *out_res)
 {
-    struct iothub_json_reader r;
-    struct iothub_json_token t;
+    struct response_walk w;
     tma_status st;
     if (out_res == NULL) {
         return E_BAD;
     }
     memset(out_res, 0, sizeof(*out_res));
-    st = iothub_json_reader_init(&r, body);
+    w.res = out_res;
+    w.in_state = false;
+    /* One pass: the whole document is validated as it is read. */
+    st = ih_json_walk(body, response_member, &w);
     if (st != TMA_OK) {
-        return st;
-    }
-    st = iothub_json_next(&r, &t);
-    if (st != TMA_OK || t.kind != IOTHUB_JSON_BEGIN_OBJECT) {
-        return st == IOTHUB_E(TMA_C_UNSUPPORTED) ? st : D_MAL;
-    }
-    st = parse_object(&r, out_res, IN_TOP);
-    if (st != TMA_OK) {
-        return st == IOTHUB_E(TMA_C_UNSUPPORTED) ? st : D_MAL;
-    }
-    if (iothub_json_next(&r, &t) != IOTHUB_E(TMA_C_NOT_FOUND)) {
-        return D_MAL;
+        return st == IOTHUB_E(TMA_C_UNSUPPORTED) || st == E_BAD ? st : D_MAL;
     }
     if (out_res->status == DPS_STATUS_ASSIGNED &&
         (out_res->assigned_hub.len == 0u || out_res->device_id.len == 0u)) {

@@ -405,15 +405,124 @@ tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t 
     return TMA_OK;
 }
 
+/* The same grammar as step(), as one structured pass over the whole document:
+ * what a device links for validation and member look-up (twin, DPS) without
+ * the token-at-a-time reader. Errors come in document order, as from the pull
+ * reader (the fuzz target checks that both agree). */
+tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx)
+{
+    struct iothub_json_reader r; /* buf and len only: the scanners read through at() */
+    struct iothub_json_token name, val;
+    uint32_t depth = 0u, stack = 0u;
+    size_t i = 0u, end;
+    bool member = false, obj = false;
+    tma_status st;
+    uint8_t c;
+    if (json.ptr == NULL && json.len > 0u) {
+        return E_BAD;
+    }
+    r.buf = json.ptr;
+    r.len = json.len;
+    name.kind = IOTHUB_JSON_NAME;
+    for (;;) {
+        /* A value at i. */
+        i = skip_ws(&r, i);
+        c = at(&r, i);
+        val.escaped = false;
+        end = i + 1u;
+        if (c == '{' || c == '[') {
+            if (depth >= IOTHUB_JSON_MAX_DEPTH) {
+                return E_DEEP;
+            }
+            val.kind = c == '{' ? IOTHUB_JSON_BEGIN_OBJECT : IOTHUB_JSON_BEGIN_ARRAY;
+        } else if (c == '"') {
+            val.kind = IOTHUB_JSON_STRING;
+            end = scan_string(&r, i, &val.escaped);
+        } else if (c == 't' || c == 'f' || c == 'n') {
+            const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+            val.kind = c == 't' ? IOTHUB_JSON_TRUE : c == 'f' ? IOTHUB_JSON_FALSE : IOTHUB_JSON_NULL;
+            end = i;
+            while (*lit != '\0') {
+                if (at(&r, end++) != (uint8_t)*lit++) {
+                    return E_MAL;
+                }
+            }
+        } else {
+            val.kind = IOTHUB_JSON_NUMBER;
+            end = scan_number(&r, i);
+        }
+        if (end == 0u) {
+            return E_MAL;
+        }
+        val.text.ptr = r.buf + i;
+        val.text.len = end - i;
+        if (val.kind == IOTHUB_JSON_STRING) {
+            val.text.ptr++;
+            val.text.len -= 2u;
+        }
+        if (fn != NULL && (member || depth == 0u)) {
+            st = fn(ctx, depth, member ? &name : NULL, &val);
+            if (st != TMA_OK) {
+                return st;
+            }
+        }
+        i = end;
+        if (c == '{' || c == '[') {
+            uint32_t bit = (uint32_t)1u << depth;
+            stack = c == '{' ? stack | bit : stack & ~bit;
+            depth++;
+            obj = c == '{';
+            i = skip_ws(&r, i);
+            if (at(&r, i) != (c == '{' ? '}' : ']')) {
+                if (obj) {
+                    goto member_name;
+                }
+                member = false;
+                continue; /* the first element */
+            }
+            depth--; /* empty container */
+            i++;
+        }
+        /* After a value: ',' or the ends of containers. */
+        for (;;) {
+            i = skip_ws(&r, i);
+            if (depth == 0u) {
+                return i == r.len ? TMA_OK : E_MAL;
+            }
+            c = at(&r, i++);
+            obj = ((stack >> (depth - 1u)) & 1u) != 0u;
+            if (c == ',') {
+                break;
+            }
+            if (c != (obj ? '}' : ']')) {
+                return E_MAL;
+            }
+            depth--;
+        }
+        member = false;
+        if (!obj) {
+            continue; /* the next element */
+        }
+    member_name:
+        i = skip_ws(&r, i);
+        name.escaped = false;
+        if (at(&r, i) != '"' || (end = scan_string(&r, i, &name.escaped)) == 0u) {
+            return E_MAL;
+        }
+        name.text.ptr = r.buf + i + 1u;
+        name.text.len = end - i - 2u;
+        i = skip_ws(&r, end);
+        if (at(&r, i) != ':') {
+            return E_MAL;
+        }
+        i++;
+        member = true;
+    }
+}
+
 tma_status iothub_json_validate(struct tma_span json)
 {
-    struct iothub_json_reader r;
-    struct iothub_json_token t;
-    tma_status st = iothub_json_reader_init(&r, json);
-    while (st == TMA_OK) {
-        st = iothub_json_next(&r, &t);
-    }
-    return st == E_END ? TMA_OK : st;
+    return ih_json_walk(json, NULL, NULL);
 }
 
 tma_status iothub_json_write_string(const char *s, char *out, size_t cap, size_t *out_len)

@@ -45,6 +45,22 @@ uint32_t ih_ms_to_s(uint64_t ms);
 /* Decimal, 1..19 digits, no sign, <= max. */
 bool ih_parse_u64(struct tma_span s, uint64_t max, uint64_t *out);
 
+struct iothub_json_token;
+
+/* Called by ih_json_walk() for the root value (depth 0, name NULL) and for the
+ * value of every object member (depth of the object: 1 for the root object's
+ * members), with the value's token (BEGIN_OBJECT / BEGIN_ARRAY for a
+ * container, whose members follow). A non-OK return ends the walk with it. */
+typedef tma_status (*ih_json_member_fn)(void *ctx, uint32_t depth,
+                                        const struct iothub_json_token *name,
+                                        const struct iothub_json_token *value);
+
+/* Validate a whole JSON document in one pass (grammar and depth as
+ * iothub_json_next()), reporting members to @p fn (may be NULL).
+ * @return TMA_OK; TMA_C_MALFORMED / TMA_C_UNSUPPORTED (too deep) / TMA_C_BAD_PARAM,
+ *         layer IOTHUB, at the first error in document order; or fn's status. */
+tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx);
+
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 
