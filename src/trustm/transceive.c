@@ -181,7 +181,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
              * expected busy time, then back off from 1/8 of that (>= 1 ms),
              * doubling, at most 64 ms between polls. */
             int32_t w = nr.npkt ? 0 : (int32_t)(d.sent + hint_ms - now(t));
-            t->lk.st = TRUSTM_LK_WAIT_DATA;
+            /* (t->lk.st is WAIT_DATA since our last frame was ACKed) */
             d.deadline = deadline;
             d.step = nr.npkt || hint_ms < 8u ? 1u : hint_ms / 8u;
             a = wait_frame(t, &d, w > 0 ? (uint32_t)w : 0u, TRUSTM_LK_DATA);
@@ -208,7 +208,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
         if (nr.npkt > 1u + (TRUSTM_APDU_MAX + 13u) / (maxp - 1u)) {
             return TRUSTM_ST(NET, MALFORMED);
         }
-        if (err == TMA_OK && nr.prl != (t->prl ? TRUSTM_PCTR_PRL : 0u)) {
+        if (err == TMA_OK && nr.prl != t->prl * TRUSTM_PCTR_PRL) {
             err = TRUSTM_ST(NET, MALFORMED);
         }
         if (err == TMA_OK) {
@@ -322,17 +322,14 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
     uint8_t hdr[10];
     uint8_t level = (uint8_t)(protect & 3u);
     uint8_t sctr = (uint8_t)(TRUSTM_SCTR_RECORD | level);
-    size_t i, j, n = 0;
     unsigned k;
     uint32_t hint = 1;
     tma_status st = TRUSTM_ST(LINK, TIMEOUT);
 
+    /* the first 10 bytes of the APDU, for the hint and the bound */
     memset(hdr, 0, sizeof hdr);
-    for (i = 0; i < nseg; i++) {
-        for (j = 0; j < seg[i].len && n < sizeof hdr; j++) {
-            hdr[n++] = seg[i].ptr[j];
-        }
-    }
+    trustm_msg_tx_init(&x.m, NULL, 0, seg, nseg, len);
+    (void)trustm_msg_tx_read(&x.m, hdr, len < sizeof hdr ? len : sizeof hdr);
     if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
         hint = trustm_hint_ms(hdr, protect);
     }
@@ -385,7 +382,6 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
                              size_t nseg, uint8_t *out, size_t out_cap, struct trustm_rsp *out_rsp)
 {
     size_t len = 0, i;
-    uint8_t level = (uint8_t)(protect & 3u);
 
     if (!t || !seg || !out_rsp || nseg - 1u >= TRUSTM_MAX_SEGMENTS || (protect & 0x7Cu)) {
         return TRUSTM_ST(GENERIC, BAD_PARAM);
@@ -410,7 +406,8 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
     if (t->shield == TRUSTM_SHIELD_FAILED) {
         return TRUSTM_ST(SHIELD, FAILED);
     }
-    if ((level || (protect & TRUSTM_PROTECT_REHANDSHAKE)) &&
+    /* protect is a level and/or REHANDSHAKE (other bits refused above) */
+    if (protect &&
         (t->shield != TRUSTM_SHIELD_ACTIVE || (protect & TRUSTM_PROTECT_REHANDSHAKE) ||
          t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
         /* without a secret there is no shielded layer to call */
@@ -424,7 +421,6 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
     if (protect) {
         return TRUSTM_ST(SHIELD, UNSUPPORTED);
     }
-    (void)level;
 #endif
     return run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
 }
