@@ -78,10 +78,11 @@ static tma_status put_sig(const uint8_t *v[2], size_t n[2], uint8_t *out, size_t
     size_t pos;
     size_t i;
 
+    body = 0;
     for (i = 0; i < 2; i++) {
         n[i] = strip(&v[i], n[i]);
+        body += 2 + n[i] + (v[i][0] >> 7u);
     }
-    body = 4 + n[0] + n[1] + (v[0][0] >> 7) + (v[1][0] >> 7);
     if (1 + der_len_size(body) + body > cap) {
         return TMA_ERR(TMA_LAYER_CMD, TMA_C_TOO_SMALL);
     }
@@ -105,7 +106,6 @@ tma_status trustm_der_sig_from_chip(uint8_t *buf, size_t len, size_t cap, size_t
     uint8_t tmp[2 * TRUSTM_ECDSA_COMP_MAX];
     const uint8_t *v[2];
     size_t n[2];
-    tma_status st;
 
     if (buf == NULL || out_len == NULL || len > cap) {
         return TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM);
@@ -117,9 +117,8 @@ tma_status trustm_der_sig_from_chip(uint8_t *buf, size_t len, size_t cap, size_t
     cmd_copy(tmp + n[0], v[1], n[1]);
     v[0] = tmp;
     v[1] = tmp + n[0];
-    st = put_sig(v, n, buf, cap, out_len);
-    trustm_wipe(tmp, sizeof(tmp));
-    return st;
+    /* a signature is public: the copy needs no wiping */
+    return put_sig(v, n, buf, cap, out_len);
 }
 
 /* A whole DER signature: header size, body length and the two values. */
@@ -155,15 +154,12 @@ tma_status trustm_der_sig_to_rs(const uint8_t *der, size_t len, size_t comp, uin
     if (der == NULL || out == NULL || comp == 0 || comp > TRUSTM_ECDSA_COMP_MAX) {
         return TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM);
     }
-    if (sig_parse(der, len, &h, &body, v, n) != TMA_OK) {
+    if (sig_parse(der, len, &h, &body, v, n) != TMA_OK || n[0] > comp || n[1] > comp) {
         return BAD;
     }
+    trustm_wipe(out, 2 * comp);
     for (i = 0; i < 2; i++) {
-        if (n[i] > comp) {
-            return BAD;
-        }
-        trustm_wipe(out + i * comp, comp - n[i]);
-        cmd_copy(out + i * comp + comp - n[i], v[i], n[i]);
+        cmd_copy(out + (i + 1) * comp - n[i], v[i], n[i]);
     }
     return TMA_OK;
 }
