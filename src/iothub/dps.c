@@ -143,7 +143,7 @@ static enum dps_status status_of(const struct iothub_json_token *t)
 {
     size_t i;
     for (i = 0u; i < sizeof(status_names) / sizeof(status_names[0]); i++) {
-        if (iothub_json_token_eq(t, status_names[i])) {
+        if (ih_json_name_is(t, status_names[i])) {
             return (enum dps_status)(DPS_STATUS_UNASSIGNED + i);
         }
     }
@@ -194,7 +194,7 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
         w->in_state = false;
     }
     for (i = 0u; i < sizeof(fields) / sizeof(fields[0]) && f == NULL; i++) {
-        if ((fields[i].in & in) != 0u && iothub_json_token_eq(name, fields[i].name)) {
+        if ((fields[i].in & in) != 0u && ih_json_name_is(name, fields[i].name)) {
             f = &fields[i];
         }
     }

@@ -358,6 +358,32 @@ static bool decode(const struct iothub_json_token *tok, char *out, size_t cap, c
     return cmp == NULL || cmp[j] == '\0';
 }
 
+bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii)
+{
+    const uint8_t *p = tok->text.ptr;
+    size_t n = tok->text.len, i = 0u;
+    for (; i < n; ascii++) {
+        int32_t ch = p[i++];
+        if (ch == '\\') {
+            uint8_t e = i < n ? p[i] : 0u;
+            i++;
+            if (e == 'u') {
+                ch = hex4(p, n, i);
+                i += 4u;
+            } else {
+                ch = escape_char(e);
+            }
+        }
+        /* A bad escape (< 0), \u0000 and anything that decodes to more than one
+         * byte (>= 0x80) cannot equal an ASCII character; the end of ascii
+         * ('\0') differs from every remaining character. */
+        if (ch <= 0 || ch != (uint8_t)*ascii) {
+            return false;
+        }
+    }
+    return *ascii == '\0';
+}
+
 bool iothub_json_token_eq(const struct iothub_json_token *tok, const char *s)
 {
     size_t n;

@@ -61,6 +61,11 @@ typedef tma_status (*ih_json_member_fn)(void *ctx, uint32_t depth,
  *         layer IOTHUB, at the first error in document order; or fn's status. */
 tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx);
 
+/* iothub_json_token_eq() for a string/name token and an ASCII @p ascii (the
+ * member names the device looks up): the same answer without the UTF-8
+ * decoder, which a device that only looks up names then does not link. */
+bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii);
+
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 

@@ -25,9 +25,9 @@ static tma_status version_member(void *ctx, uint32_t depth, const struct iothub_
     if (depth == 1u && w->is_get) {
         /* Members at depth 2 that follow belong to this member's value. */
         w->in_target = w->found != TMA_OK && value->kind == IOTHUB_JSON_BEGIN_OBJECT &&
-                       iothub_json_token_eq(name, "desired");
+                       ih_json_name_is(name, "desired");
     } else if (depth == (w->is_get ? 2u : 1u) && w->in_target &&
-               iothub_json_token_eq(name, "$version")) {
+               ih_json_name_is(name, "$version")) {
         if (value->kind != IOTHUB_JSON_NUMBER ||
             iothub_json_token_int64(value, &w->version) != TMA_OK) {
             return IOTHUB_E(TMA_C_MALFORMED);
