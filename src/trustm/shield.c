@@ -141,7 +141,7 @@ static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, uint8_t *b)
         if (s <= *r->sseq || s - *r->sseq > TRUSTM_TRANS_REPEAT) {
             return TRUSTM_ST(SHIELD, INTEGRITY);
         }
-        rec_nonce(&r->ccm, r->ccm.ops, r->ccm.key, r->nonce_pre, r->ss);
+        memcpy(r->ccm.a + 5, r->ss + 1, 4); /* the nonce's SEQ half */
     } else if (step == TRUSTM_RS_HDR) { /* CBC-MAC from B0/AD on */
         rec_ad(&r->ccm, r->ss, 4u + r->out_len);
         trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
@@ -168,9 +168,8 @@ void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops 
     r->mode = TRUSTM_REC_PROT;
     r->npre = 5;
     r->prot = rx_prot;
-    r->ccm.ops = ops;
-    r->ccm.key = key;
-    trustm_copy(r->nonce_pre, nonce_pre, 4);
+    /* the nonce's SEQ half (still zero in r->ss) comes with the record */
+    rec_nonce(&r->ccm, ops, key, nonce_pre, r->ss);
     r->sseq = sseq;
 }
 #endif
@@ -351,7 +350,6 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
     struct trustm_msg_tx m;
     struct tma_span pt[2];
     uint8_t pre[5];
-    tma_status st;
     pre[0] = TRUSTM_SCTR_FINISHED;
     memcpy(pre + 1, seq, 4);
     pt[0].ptr = rnd;
@@ -360,9 +358,8 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
     pt[1].len = 4;
     trustm_msg_tx_init(&m, pre, 5, pt, 2, 36);
     trustm_msg_tx_protect(&m, t->ops, key, nonce_pre);
-    st = trustm_msg_tx_read(&m, msg, 49);
-    trustm_wipe(&m.ccm, sizeof m.ccm);
-    return st;
+    /* all 49 bytes: the tag is made, which wipes the CCM state */
+    return trustm_msg_tx_read(&m, msg, 49);
 }
 
 /* Send a presentation-layer message; the answer (into in) must be exactly

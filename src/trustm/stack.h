@@ -175,11 +175,13 @@ struct trustm_msg_tx {
 };
 
 /* mode of struct trustm_rec_rx */
+/* (PLAIN and PRL are t->prl's values; the low bit is whether the message
+ * sent carries an SCTR the driver prepends) */
 enum trustm_rec_mode {
     TRUSTM_REC_PLAIN = 0, /* no presentation layer: APDU only */
     TRUSTM_REC_PRL,       /* SCTR + plain APDU */
-    TRUSTM_REC_PROT,      /* SCTR + SEQ + CCM(APDU) + tag */
-    TRUSTM_REC_RAW        /* a presentation-layer message copied as is */
+    TRUSTM_REC_RAW,       /* a presentation-layer message copied as is */
+    TRUSTM_REC_PROT       /* SCTR + SEQ + CCM(APDU) + tag */
 };
 
 /* Steps of a protected record for r->prot: a TRUSTM_CCM_* mode (< 8) runs
@@ -200,7 +202,6 @@ struct trustm_rec_rx {
     uint8_t hdr[4];
     uint8_t ss[5]; /* expected SCTR echo, then the record's SEQ */
     uint8_t tag[8];
-    uint8_t nonce_pre[4];
     uint32_t *sseq; /* last accepted slave sequence number; set when a record passes */
     uint16_t out_len;
     size_t pos; /* bytes of the record consumed (RAW: copied) */

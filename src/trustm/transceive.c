@@ -323,6 +323,7 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
     uint8_t level = (uint8_t)(protect & 3u);
     uint8_t sctr = (uint8_t)(TRUSTM_SCTR_RECORD | level);
     unsigned k;
+    uint8_t mode;
     uint32_t hint = 1;
     tma_status st = TRUSTM_ST(LINK, TIMEOUT);
 
@@ -333,15 +334,10 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
     if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
         hint = trustm_hint_ms(hdr, protect);
     }
+    mode = TRUSTM_CFG_SHIELD && (protect & RAW_MSG) ? TRUSTM_REC_RAW : t->prl;
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
-        uint8_t mode = TRUSTM_REC_RAW;
-        size_t npre = 0;
-        if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
-            mode = t->prl ? TRUSTM_REC_PRL : TRUSTM_REC_PLAIN;
-            npre = t->prl;
-        }
         trustm_rec_rx_init(&x.r, mode, sctr, out, cap);
-        trustm_msg_tx_init(&x.m, &sctr, npre, seg, nseg, len);
+        trustm_msg_tx_init(&x.m, &sctr, mode & 1u, seg, nseg, len);
 #if TRUSTM_CFG_SHIELD
         if (level && t->shield_fn) {
             (void)t->shield_fn(t, level, &x);
@@ -398,10 +394,7 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
     if (t->link != TRUSTM_LINK_OPEN) {
         return TRUSTM_ST(LINK, STATE);
     }
-    memset(out_rsp, 0, sizeof *out_rsp);
-    if (!out) {
-        out_cap = 0;
-    }
+    memset(out_rsp, 0, sizeof *out_rsp); /* (out NULL: trustm_rec_rx_init takes cap 0) */
 #if TRUSTM_CFG_SHIELD
     if (t->shield == TRUSTM_SHIELD_FAILED) {
         return TRUSTM_ST(SHIELD, FAILED);
