@@ -518,8 +518,10 @@ static tma_status publish0(struct iothub_client *c, const char *topic, size_t to
     return mqtt_client_publish(&c->mqtt, &p, 0u, NULL);
 }
 
-/* GET (patch NULL) or reported PATCH: a fresh $rid, QoS 0. */
-static tma_status twin_request(struct iothub_client *c, const struct tma_span *patch,
+/* GET (patch NULL) or reported PATCH: a fresh $rid, QoS 0. External
+ * linkage (declared in topic.h) so that -Os keeps one copy instead of
+ * inlining it into both callers. */
+tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch,
                                uint32_t *out_rid)
 {
     static const struct tma_span empty = {NULL, 0u};
@@ -545,7 +547,7 @@ tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid)
     if (c == NULL) {
         return E_BAD;
     }
-    return twin_request(c, NULL, out_rid);
+    return ih_twin_request(c, NULL, out_rid);
 }
 
 tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span patch, uint32_t *out_rid)
@@ -556,7 +558,7 @@ tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span pat
     if (iothub_json_validate(patch) != TMA_OK) {
         return IOTHUB_E(TMA_C_MALFORMED);
     }
-    return twin_request(c, &patch, out_rid);
+    return ih_twin_request(c, &patch, out_rid);
 }
 
 tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span rid, uint16_t status,

@@ -66,6 +66,10 @@ tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx);
  * decoder, which a device that only looks up names then does not link. */
 bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii);
 
+struct iothub_client;
+/* Twin GET (patch NULL) or reported PATCH with a fresh $rid (client.c). */
+tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch, uint32_t *out_rid);
+
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 
