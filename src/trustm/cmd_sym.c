@@ -37,10 +37,8 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
 
 static size_t mac_len(uint8_t mode)
 {
-    return mode == TRUSTM_SYM_HMAC_SHA256 ? 32u
-           : mode == TRUSTM_SYM_HMAC_SHA384 ? 48u
-           : mode == TRUSTM_SYM_HMAC_SHA512 ? 64u
-                                            : 0u;
+    /* HMAC_SHA256/384/512 = 0x20, 0x21, 0x22: 32, 48, 64 bytes */
+    return (unsigned)mode - TRUSTM_SYM_HMAC_SHA256 < 3u ? 16u * (mode - 0x1Eu) : 0u;
 }
 
 /* cmd_mode: command code << 8 | mode, so sym() takes the public functions'

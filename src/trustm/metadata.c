@@ -32,7 +32,7 @@ static unsigned ac_kind(uint8_t id)
 /* Encoded size of a condition of this kind, 0 if unknown. */
 static size_t kind_size(unsigned k)
 {
-    return k < 2 ? 1u : k < 4 ? 2u : k < sizeof(ac_ids) ? 3u : 0u;
+    return k < sizeof(ac_ids) ? 1u + (k > 1) + (k > 3) : 0u;
 }
 
 static int is_cmp(uint8_t op)
@@ -42,58 +42,60 @@ static int is_cmp(uint8_t op)
 
 tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
 {
-    size_t pos = 0;
+    const uint8_t *end;
+    uint8_t *nc; /* condition count of the current token */
 
     if (p == NULL || out == NULL) {
         return BAD_PARAM;
     }
     trustm_wipe(out, sizeof(*out));
     out->ntok = 1;
+    nc = out->ncond;
+    end = p + len;
     for (;;) {
         struct trustm_ac_cond *c;
-        uint8_t *nc = &out->ncond[out->ntok - 1];
         unsigned k;
         size_t n;
         unsigned v;
 
         /* empty input, or an operator with nothing after it */
-        if (pos >= len) {
+        if (p == end) {
             return MALFORMED;
         }
-        k = ac_kind(p[pos]);
+        k = ac_kind(p[0]);
         n = kind_size(k);
-        if (n == 0 || n > len - pos || *nc == TRUSTM_AC_MAX_CONDS || (n == 1 && len != 1)) {
+        if (n == 0 || n > (size_t)(end - p) || *nc == TRUSTM_AC_MAX_CONDS ||
+            (n == 1 && len != 1)) {
             return MALFORMED; /* ALW/NEV are never part of a complex condition */
         }
-        c = &out->cond[out->ntok - 1][(*nc)++];
-        c->id = p[pos];
-        if (n > 1) {
-            v = p[pos + 1];
-            if (n == 3) {
-                v = (v << 8) | p[pos + 2];
-            }
-            if (k >= AC_FIRST_LCS) {
-                if (!is_cmp(p[pos + 1])) {
-                    return MALFORMED;
-                }
-                c->op = p[pos + 1];
-                v &= 0xFFu;
-            }
-            c->arg = (uint16_t)v;
+        c = &out->cond[nc - out->ncond][(*nc)++];
+        c->id = p[0];
+        v = n > 1 ? p[1] : 0u;
+        if (n == 3) {
+            v = (v << 8) | p[2];
         }
-        pos += n;
-        if (pos == len) {
+        if (k >= AC_FIRST_LCS) {
+            if (!is_cmp(p[1])) {
+                return MALFORMED;
+            }
+            c->op = p[1];
+            v &= 0xFFu;
+        }
+        c->arg = (uint16_t)v;
+        p += n;
+        if (p == end) {
             return TMA_OK;
         }
-        if (p[pos] == TRUSTM_AC_OR) {
+        if (*p == TRUSTM_AC_OR) {
             if (out->ntok == TRUSTM_AC_MAX_TOKENS) {
                 return MALFORMED;
             }
             out->ntok++;
-        } else if (p[pos] != TRUSTM_AC_AND) {
+            nc++;
+        } else if (*p != TRUSTM_AC_AND) {
             return MALFORMED; /* missing operator */
         }
-        pos++;
+        p++;
     }
 }
 
