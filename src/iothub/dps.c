@@ -79,8 +79,6 @@ tma_status dps_register_body(const char *registration_id, const char *payload_js
                              size_t cap, size_t *out_len)
 {
     struct wbuf w;
-    size_t n = 0u;
-    tma_status st;
     if (!str_ok(registration_id) || !out_ok(out, cap, out_len)) {
         return E_BAD;
     }
@@ -94,16 +92,7 @@ tma_status dps_register_body(const char *registration_id, const char *payload_js
     }
     wb_init(&w, out, cap);
     wb_str(&w, "{\"registrationId\":");
-    /* Escape into the remaining room; count the size when it does not fit. */
-    st = iothub_json_write_string(registration_id, w.len < w.cap ? w.p + w.len : NULL,
-                                  w.len < w.cap ? w.cap - w.len : 0u, &n);
-    if (st != TMA_OK && st != IOTHUB_E(TMA_C_TOO_SMALL)) {
-        return st;
-    }
-    if (st != TMA_OK) {
-        w.cap = w.len < w.cap ? w.len : w.cap; /* stop writing; keep counting */
-    }
-    w.len += n;
+    wb_json_str(&w, registration_id);
     if (payload_json != NULL) {
         wb_str(&w, ",\"payload\":");
         wb_str(&w, payload_json);

@@ -551,26 +551,31 @@ tma_status iothub_json_validate(struct tma_span json)
     return ih_json_walk(json, NULL, NULL);
 }
 
-tma_status iothub_json_write_string(const char *s, char *out, size_t cap, size_t *out_len)
+void wb_json_str(struct wbuf *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
+    wb_putc(w, '"');
+    for (; *s != '\0'; s++) {
+        uint8_t c = (uint8_t)*s;
+        if (c == '"' || c == '\\') {
+            wb_putc(w, '\\');
+        } else if (c < 0x20u) {
+            wb_str(w, "\\u00");
+            wb_putc(w, hex[c >> 4]);
+            c = (uint8_t)hex[c & 0xFu];
+        }
+        wb_putc(w, (char)c);
+    }
+    wb_putc(w, '"');
+}
+
+tma_status iothub_json_write_string(const char *s, char *out, size_t cap, size_t *out_len)
+{
     struct wbuf w;
     if (s == NULL || out_len == NULL || (out == NULL && cap > 0u)) {
         return E_BAD;
     }
     wb_init(&w, out, cap);
-    wb_putc(&w, '"');
-    for (; *s != '\0'; s++) {
-        uint8_t c = (uint8_t)*s;
-        if (c == '"' || c == '\\') {
-            wb_putc(&w, '\\');
-        } else if (c < 0x20u) {
-            wb_str(&w, "\\u00");
-            wb_putc(&w, hex[c >> 4]);
-            c = (uint8_t)hex[c & 0xFu];
-        }
-        wb_putc(&w, (char)c);
-    }
-    wb_putc(&w, '"');
+    wb_json_str(&w, s);
     return wb_finish(&w, out_len);
 }

@@ -21,6 +21,9 @@ void wb_str(struct wbuf *w, const char *s);
 void wb_u32(struct wbuf *w, uint32_t v);
 /* Percent-encode: everything outside A-Z a-z 0-9 - _ . ~ as %XX (upper hex). */
 void wb_enc(struct wbuf *w, const char *s, size_t n);
+/* A JSON string literal (quotes; quote, backslash and control characters
+ * escaped), as iothub_json_write_string() writes it. In json.c. */
+void wb_json_str(struct wbuf *w, const char *s);
 /* NUL-terminate and produce the builder's status and *out_len. */
 tma_status wb_finish(struct wbuf *w, size_t *out_len);
 

@@ -180,6 +180,20 @@ static void test_dps_response_bodies(void **state)
     assert_int_equal(dps_parse_response(sp("{\"status\":\"assigning\""), &r), D_ERR(TMA_C_MALFORMED));
     assert_int_equal(dps_parse_response(sp(""), &r), D_ERR(TMA_C_MALFORMED));
     assert_int_equal(dps_register_body("d", "{bad", NULL, 0, &(size_t){0}), D_ERR(TMA_C_MALFORMED));
+    {
+        /* The escaped registration id is counted in the size report, and a
+         * buffer one byte short gets nothing but an empty string. */
+        static const char want[] = "{\"registrationId\":\"a\\\"b\\u0001\",\"payload\":{\"k\":1}}";
+        char out[64];
+        size_t n = 0;
+        assert_int_equal(dps_register_body("a\"b\x01", "{\"k\":1}", NULL, 0, &n), I_ERR(TMA_C_TOO_SMALL));
+        assert_int_equal(n, sizeof(want) - 1u);
+        memset(out, 'x', sizeof(out));
+        assert_int_equal(dps_register_body("a\"b\x01", "{\"k\":1}", out, n, &n), I_ERR(TMA_C_TOO_SMALL));
+        assert_int_equal(out[0], '\0');
+        assert_int_equal(dps_register_body("a\"b\x01", "{\"k\":1}", out, n + 1u, &n), TMA_OK);
+        assert_string_equal(out, want);
+    }
 }
 
 static void test_retry_backoff_and_pacer(void **state)
