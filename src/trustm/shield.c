@@ -363,16 +363,20 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
 }
 
 /* Send a presentation-layer message; the answer (into in) must be exactly
- * want_len bytes starting with SCTR want (for RESTORED: its low two bits are
- * free), else `bad`. */
+ * want >> 8 bytes starting with SCTR want & 0xFF (for RESTORED: its low two
+ * bits are free), else TRUSTM_E_HANDSHAKE for the handshake's messages
+ * (SCTR 0x00, 0x08) and MALFORMED for the context ones (0x6x). */
+#define WANT(sctr, len) ((unsigned)(len) << 8 | (sctr))
 static tma_status prl_expect(struct trustm *t, const uint8_t *msg, size_t n, uint8_t in[49],
-                             size_t want_len, uint8_t want, tma_status bad)
+                             unsigned want)
 {
     size_t got = 0;
+    uint8_t sctr = (uint8_t)want;
     tma_status st = trustm_prl_msg(t, msg, n, in, 49, &got);
     if (st == TMA_OK &&
-        (got != want_len || (in[0] & (want == TRUSTM_SCTR_RESTORED ? 0xFCu : 0xFFu)) != want)) {
-        st = bad;
+        (got != want >> 8 || (in[0] & (sctr == TRUSTM_SCTR_RESTORED ? 0xFCu : 0xFFu)) != sctr)) {
+        st = (sctr & 0x60u) ? TRUSTM_ST(SHIELD, MALFORMED)
+                            : TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
     }
     return st;
 }
@@ -422,7 +426,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
     if (t->shield == TRUSTM_SHIELD_FAILED) {
         return TRUSTM_ST(SHIELD, FAILED);
     }
-    if (!t->ops || !t->secret_len) {
+    if (!t->secret_len) { /* (set together with t->ops) */
         return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET);
     }
     if (t->link != TRUSTM_LINK_OPEN) {
@@ -431,7 +435,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
     trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
     k = t->sess.keys;
     t->prl = 1; /* mandatory from now on until reset */
-    st = prl_expect(t, hello, 2, hi, 38, TRUSTM_SCTR_HELLO, bad);
+    st = prl_expect(t, hello, 2, hi, WANT(TRUSTM_SCTR_HELLO, 38));
     if (st == TMA_OK) {
         st = hi[1] != 0x01 ? bad : trustm_key_block(t, hi + 2, k);
     }
@@ -439,7 +443,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
         st = finished(t, hi + 2, hi + 34, k, k + 32, msg);
     }
     if (st == TMA_OK) {
-        st = prl_expect(t, msg, 49, fin, 49, TRUSTM_SCTR_FINISHED, bad);
+        st = prl_expect(t, msg, 49, fin, WANT(TRUSTM_SCTR_FINISHED, 49));
     }
     /* The chip's Finished must be exactly what its key would produce. */
     if (st == TMA_OK && (finished(t, hi + 2, fin + 1, k + 16, k + 36, msg) ||
@@ -467,7 +471,7 @@ tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_
     if (t->shield != TRUSTM_SHIELD_ACTIVE) {
         return TRUSTM_ST(SHIELD, STATE);
     }
-    st = prl_expect(t, save, 1, in, 1, TRUSTM_SCTR_SAVED, TRUSTM_ST(SHIELD, MALFORMED));
+    st = prl_expect(t, save, 1, in, WANT(TRUSTM_SCTR_SAVED, 1));
     if (st == TMA_OK) {
         trustm_copy(out_saved, &t->sess, sizeof t->sess);
         trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
@@ -491,7 +495,7 @@ tma_status trustm_shield_restore(struct trustm *t, const struct trustm_shield_sa
     msg[0] = TRUSTM_SCTR_RESTORE;
     put32(msg + 1, saved->sseq);
     t->prl = 1;
-    st = prl_expect(t, msg, 5, in, 5, TRUSTM_SCTR_RESTORED, TRUSTM_ST(SHIELD, MALFORMED));
+    st = prl_expect(t, msg, 5, in, WANT(TRUSTM_SCTR_RESTORED, 5));
     /* The chip's MSEQ must be ours: a smaller one would reuse nonces. */
     if (st == TMA_OK && be32(in + 1) != saved->mseq) {
         st = TRUSTM_ST(SHIELD, MALFORMED);
