@@ -78,9 +78,9 @@ struct dps_client {
     bool transport_open;
     uint8_t phase;
     uint32_t rid;
-    uint64_t started_ms;
-    uint64_t wait_until_ms;
-    uint64_t sent_ms;
+    uint32_t started_ms;       /* low 32 bits of the clock */
+    uint32_t wait_until_ms;
+    uint32_t sent_ms;
     char operation_id[DPS_MAX_OPERATION_ID];
     tma_status final_status;
     struct dps_client_result result;

@@ -12,9 +12,12 @@
 #define RETRY_MIN_S 1u
 #define RETRY_MAX_S 300u
 
-static uint64_t now_ms(const struct dps_client *c)
+/* Times are the low 32 bits of the clock: every wait here (the whole
+ * registration's uint32_t timeout, a reply, retry-after of at most 300 s) is
+ * measured as a wrapping difference, exact below 2^32 ms. */
+static uint32_t now_ms(const struct dps_client *c)
 {
-    return c->cfg.clock.now_ms(c->cfg.clock.ctx);
+    return (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
 }
 
 /* Copy a JSON string token's text (unescaped) into dst. */
@@ -44,7 +47,7 @@ static void schedule_retry(struct dps_client *c, const struct dps_response_topic
     if (s > RETRY_MAX_S) {
         s = RETRY_MAX_S;
     }
-    c->wait_until_ms = now_ms(c) + (uint64_t)s * 1000u;
+    c->wait_until_ms = now_ms(c) + s * 1000u;
     c->phase = DPS_PHASE_WAIT_RETRY;
 }
 
@@ -240,7 +243,7 @@ static tma_status send_request(struct dps_client *c)
 tma_status dps_client_step(struct dps_client *c)
 {
     tma_status st;
-    uint64_t now;
+    uint32_t now;
     if (c == NULL) {
         return D_ERR(TMA_C_BAD_PARAM);
     }
@@ -274,7 +277,7 @@ tma_status dps_client_step(struct dps_client *c)
         if (st == TMA_OK || st == TMA_WANT_WRITE) {
             st = send_request(c);
         }
-    } else if ((c->phase == DPS_PHASE_WAIT_RETRY && now >= c->wait_until_ms) ||
+    } else if ((c->phase == DPS_PHASE_WAIT_RETRY && (int32_t)(now - c->wait_until_ms) >= 0) ||
                (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS)) {
         /* Retry time, or a QoS 0 request or reply got lost: ask again. */
         st = send_request(c);
