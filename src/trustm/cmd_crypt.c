@@ -24,7 +24,6 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
                                     uint16_t session, const uint8_t *prefix, size_t prefix_len,
                                     size_t len, uint8_t *out)
 {
-    size_t len_out = len;
     struct apdu a;
     int pre = rng == TRUSTM_RNG_PREMASTER;
 
@@ -37,14 +36,11 @@ tma_status trustm_random_to_session(struct trustm *t, uint8_t protect, uint8_t r
         return CMD_ERR(TMA_C_UNSUPPORTED);
     }
 #endif
-    if (pre) {
-        out = NULL;
-        len_out = 0;
-    }
     apdu_begin(&a, t, protect, CMD_GET_RANDOM << 8 | rng);
     apdu_be(&a, (uint32_t)len << 16 | session, 4);
     apdu_tlv(&a, 0x41, prefix, prefix_len);
-    return apdu_exec_n(&a, out, len_out);
+    /* a pre-master secret stays in the chip: the answer must be empty */
+    return apdu_exec_n(&a, out, pre ? 0u : len);
 }
 
 /* ---- hash ---------------------------------------------------------------- */
@@ -140,29 +136,30 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
     if (h->state != HASH_RUNNING) {
         return CMD_ERR(TMA_C_STATE);
     }
-    while (st == TMA_OK && done < len) {
+    while (done < len) {
         struct apdu a;
         size_t n = len - done;
+        size_t skip = h->ctx_len != 0 ? 0u : CTX_TLV_LEN;
         if (n > HASH_STREAM_CHUNK) {
             n = HASH_STREAM_CHUNK;
         }
         apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
-        apdu_tlv(&a, h->ctx_len ? 0x02 : 0x00, data + done, n);
+        /* tag 00 start, 02 continue */
+        apdu_tlv(&a, (uint8_t)((h->ctx_len != 0) << 1), data + done, n);
         /* saved context (as the chip exported it) + export request: one
          * segment; the very first chunk only asks for the export */
-        apdu_put(&a, h->ctx_len ? h->tlv : h->tlv + CTX_TLV_LEN,
-                 h->ctx_len ? sizeof(h->tlv) : 3u);
+        apdu_put(&a, h->tlv + skip, sizeof(h->tlv) - skip);
         st = apdu_exec_n(&a, r, sizeof(r));
-        if (st == TMA_OK) {
-            /* the same `06 00 D1` header as sent (no libc memcmp in the image) */
-            if (r[0] != 0x06 || r[1] != 0 || r[2] != TRUSTM_HASH_CTX_LEN) {
-                st = MALFORMED;
-            } else {
-                cmd_copy(h->tlv, r, CTX_TLV_LEN);
-                h->ctx_len = 1;
-                done += n;
-            }
+        /* the same `06 00 D1` header as sent (no libc memcmp in the image) */
+        if (st == TMA_OK && (r[0] != 0x06 || r[1] != 0 || r[2] != TRUSTM_HASH_CTX_LEN)) {
+            st = MALFORMED;
         }
+        if (st != TMA_OK) {
+            break;
+        }
+        cmd_copy(h->tlv, r, CTX_TLV_LEN);
+        h->ctx_len = 1;
+        done += n;
     }
     trustm_wipe(r, sizeof(r));
     if (st != TMA_OK) {

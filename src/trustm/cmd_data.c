@@ -16,10 +16,11 @@ tma_status trustm_open_app(struct trustm *t, uint8_t protect, const uint8_t *han
 tma_status trustm_close_app(struct trustm *t, uint8_t protect, uint8_t *out_handle)
 {
     struct apdu a;
+    unsigned save = out_handle != NULL;
 
-    apdu_begin(&a, t, protect, CMD_CLOSE_APP << 8 | (out_handle != NULL));
-    /* without a handle the chip must answer nothing (else TOO_SMALL) */
-    return apdu_exec_n(&a, out_handle, out_handle != NULL ? 8u : 0u);
+    apdu_begin(&a, t, protect, CMD_CLOSE_APP << 8 | save);
+    /* an 8-byte handle, or without saving nothing at all (else TOO_SMALL) */
+    return apdu_exec_n(&a, out_handle, 8u * save);
 }
 
 tma_status trustm_read_data(struct trustm *t, uint8_t protect, uint16_t oid, uint16_t offset,

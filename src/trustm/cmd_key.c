@@ -278,11 +278,12 @@ static tma_status untag61(tma_status st, uint8_t *out, size_t n, size_t *out_len
     }
     v = apdu_untag(out, n, 0x61);
     if (v < 0) {
-        *out_len = 0;
-        return MALFORMED;
+        trustm_wipe(out, n); /* a decrypted answer may hold plaintext */
+        v = 0;
+        st = MALFORMED;
     }
     *out_len = (size_t)v;
-    return TMA_OK;
+    return st;
 }
 
 tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *msg,

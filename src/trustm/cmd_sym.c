@@ -62,7 +62,7 @@ static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint
         ((iv != NULL) != (mode == TRUSTM_SYM_CBC))) {
         return BAD_PARAM;
     }
-    while (st == TMA_OK && done < len) {
+    while (done < len) {
         struct apdu a;
         size_t n = len - done;
         uint8_t seq;
@@ -70,7 +70,7 @@ static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint
             n = SYM_PART;
         }
         /* 0 start, 1 start&final, 2 continue, 3 final */
-        seq = (uint8_t)((done == 0 ? 0 : 2) | (done + n == len));
+        seq = (uint8_t)((done != 0) << 1 | (done + n == len));
         apdu_begin(&a, t, protect, cmd_mode);
         apdu_be(&a, key_oid, 2);
         apdu_tlv(&a, seq, in + done, n);
@@ -84,13 +84,16 @@ static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint
                 st = MALFORMED;
             } else {
                 got += (size_t)v;
+                a.total = 0;
             }
         }
+        if (st != TMA_OK) {
+            /* the parts so far and what the failed answer left */
+            trustm_wipe(out, got + a.total);
+            got = 0;
+            break;
+        }
         done += n;
-    }
-    if (st != TMA_OK) {
-        trustm_wipe(out, got);
-        got = 0;
     }
     *out_len = got;
     return st;

@@ -56,7 +56,8 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
         struct trustm_ac_cond *c;
         unsigned k;
         size_t n;
-        unsigned v;
+        size_t i;
+        unsigned v = 0;
 
         /* empty input, or an operator with nothing after it */
         if (p == end) {
@@ -70,9 +71,8 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
         }
         c = &out->cond[nc - out->ncond][(*nc)++];
         c->id = p[0];
-        v = n > 1 ? p[1] : 0u;
-        if (n == 3) {
-            v = (v << 8) | p[2];
+        for (i = 1; i < n; i++) {
+            v = (v << 8) | p[i];
         }
         if (k >= AC_FIRST_LCS) {
             if (!is_cmp(p[1])) {
@@ -124,7 +124,7 @@ tma_status trustm_ac_encode(const struct trustm_ac *ac, uint8_t *out, size_t cap
             size_t n = kind_size(k);
             int lcs = k >= AC_FIRST_LCS;
             unsigned v = c->arg;
-            uint8_t b[3];
+            size_t m;
             if (n == 0 || (n == 1 && total != 1) || (n < 3 && v > 0xFFu) ||
                 (lcs && (!is_cmp(c->op) || v > 0xFFu))) {
                 return BAD_PARAM;
@@ -138,10 +138,11 @@ tma_status trustm_ac_encode(const struct trustm_ac *ac, uint8_t *out, size_t cap
             if (lcs) {
                 v |= (unsigned)c->op << 8;
             }
-            b[0] = c->id;
-            b[1] = (uint8_t)(n == 2 ? v : v >> 8);
-            b[2] = (uint8_t)v;
-            cmd_copy(out + pos, b, n);
+            out[pos] = c->id;
+            for (m = n; m-- > 1;) {
+                out[pos + m] = (uint8_t)v; /* value bytes, last first */
+                v >>= 8;
+            }
             pos += n;
         }
     }

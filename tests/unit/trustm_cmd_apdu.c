@@ -777,6 +777,16 @@ static void rsa_sign_encrypt_decrypt(void **state)
                      TMA_OK);
     assert_int_equal(n, 4);
     assert_memory_equal(pt, "abcd", 4);
+    /* a plaintext answer with a bad header is MALFORMED and not left in pt */
+    fake_expect(c, 7 + 256 + 5, (const uint8_t *)"\0\0\0\x07\x61\x00\x05" "wxyz", 11);
+    assert_int_equal(trustm_rsa_decrypt(T, TRUSTM_PROTECT_RSP, 0xE0FD, ct, 256,
+                                        TRUSTM_OID_EXPORT, pt, sizeof(pt), &n),
+                     TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    assert_int_equal(n, 0);
+    {
+        static const uint8_t zero[7] = {0};
+        assert_memory_equal(pt, zero, 7);
+    }
     /* decrypt into a session */
     memcpy(c, "\x9F\x11\x01\x0D\x61\x01\x00", 7);
     memcpy(c + 7 + 256, "\x03\x00\x02\xE0\xFD\x02\x00\x02\xE1\x02", 10);
@@ -843,6 +853,17 @@ static void symmetric_keys_modes_and_hmac(void **state)
                      TMA_OK);
     assert_int_equal(n, 16);
     assert_int_equal(out[0], 0xFF);
+    /* a plaintext answer with a bad header is MALFORMED and not left in out */
+    fake_expect_hex("95 08 00 15 E2 00 01 00 10 000102030405060708090A0B0C0D0E0F",
+                    "00 00 00 13 62 00 10 FFEEDDCCBBAA99887766554433221100");
+    assert_int_equal(trustm_sym_decrypt(T, TRUSTM_PROTECT_RSP, TRUSTM_SYM_ECB, 0xE200, NULL, in,
+                                        16, out, sizeof(out), &n),
+                     TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    assert_int_equal(n, 0);
+    {
+        static const uint8_t zero[19] = {0};
+        assert_memory_equal(out, zero, sizeof(zero));
+    }
     /* CMAC over 20 bytes (no block alignment needed) */
     fake_expect_hex("94 0B 00 19 E2 00 01 00 14 000102030405060708090A0B0C0D0E0F10111213",
                     "00 00 00 13 61 00 10 0102030405060708090A0B0C0D0E0F10");
