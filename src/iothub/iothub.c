@@ -21,6 +21,17 @@ static bool out_ok(const char *out, size_t cap, const size_t *out_len)
     return out_len != NULL && (out != NULL || cap == 0u);
 }
 
+/* Common start of the builders that name the device: check, then open the writer. */
+static bool id_begin(struct wbuf *w, const struct iothub_identity *id, char *out, size_t cap,
+                     const size_t *out_len)
+{
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+        return false;
+    }
+    wb_init(w, out, cap);
+    return true;
+}
+
 bool ih_span_starts(struct tma_span s, const char *lit, size_t *out_n)
 {
     size_t n = strlen(lit);
@@ -96,10 +107,9 @@ tma_status iothub_client_id(const struct iothub_identity *id, char *out, size_t 
                             size_t *out_len)
 {
     struct wbuf w;
-    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+    if (!id_begin(&w, id, out, cap, out_len)) {
         return E_BAD;
     }
-    wb_init(&w, out, cap);
     wb_str(&w, id->device_id);
     if (id->module_id != NULL) {
         wb_putc(&w, '/');
@@ -112,13 +122,12 @@ tma_status iothub_username(const struct iothub_identity *id, const char *client_
                            const char *model_id, char *out, size_t cap, size_t *out_len)
 {
     struct wbuf w;
-    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+    if (!id_begin(&w, id, out, cap, out_len)) {
         return E_BAD;
     }
     if (client_type == NULL) {
         client_type = IOTHUB_CLIENT_TYPE;
     }
-    wb_init(&w, out, cap);
     wb_str(&w, id->host);
     wb_putc(&w, '/');
     wb_str(&w, id->device_id);
@@ -258,10 +267,9 @@ tma_status iothub_sas_resource(const struct iothub_identity *id, char *out, size
                                size_t *out_len)
 {
     struct wbuf w;
-    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+    if (!id_begin(&w, id, out, cap, out_len)) {
         return E_BAD;
     }
-    wb_init(&w, out, cap);
     wb_str(&w, id->host);
     wb_str(&w, "/devices/");
     wb_str(&w, id->device_id);
@@ -451,10 +459,9 @@ tma_status iothub_telemetry_topic(const struct iothub_identity *id,
 {
     struct wbuf w;
     tma_status st;
-    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+    if (!id_begin(&w, id, out, cap, out_len)) {
         return E_BAD;
     }
-    wb_init(&w, out, cap);
     write_identity_prefix(&w, id);
     wb_str(&w, "/messages/events/");
     st = bag_write(&w, props, prop_count);
@@ -595,10 +602,9 @@ tma_status iothub_c2d_filter(const struct iothub_identity *id, char *out, size_t
                              size_t *out_len)
 {
     struct wbuf w;
-    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
+    if (!id_begin(&w, id, out, cap, out_len)) {
         return E_BAD;
     }
-    wb_init(&w, out, cap);
     write_identity_prefix(&w, id);
     wb_str(&w, id->module_id != NULL ? "/#" : "/messages/devicebound/#");
     return wb_finish(&w, out_len);
