@@ -226,26 +226,25 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
  * us for every byte of the length that per >> 6 names: 1 = InLen (the u16
  * at offset 2; the command layer always sets it to the APDU's length - 4), 2 = the
  * u16 at offset 4 (GetRandom), 3 = the u16 at offset 8 (GetDataObject;
- * counted up to 512, a typical certificate). param 0 matches any. First
- * match wins; cmd 0 ends the table. */
-struct hint {
-    uint8_t cmd, param, base, per;
-};
-
-#define H(cmd, param, base, len, per_us) {cmd, param, base, (uint8_t)((len) << 6 | ((per_us) + 3) / 4)}
-static const struct hint hints[] = {
-    H(0x01, 0x01, 8, 0, 0),    H(0x01, 0, 5, 3, 100),     H(0x02, 0, 5, 1, 195),
-    H(0x0C, 0, 3, 2, 20),      H(0x30, 0, 2, 1, 67),      H(0x31, 0x11, 65, 0, 0),
-    H(0x31, 0, 80, 0, 0),      H(0x32, 0x11, 85, 0, 0),   H(0x32, 0, 20, 0, 0),
-    H(0x33, 0, 60, 0, 0),      H(0x34, 0x08, 130, 0, 0),  H(0x34, 0x09, 130, 0, 0),
-    H(0x34, 0x0A, 130, 0, 0),  H(0x34, 0, 50, 0, 0),      H(0x38, 0x42, 255, 0, 0),
-    H(0x38, 0x41, 251, 0, 0),  H(0x38, 0x04, 127, 0, 0),  H(0x38, 0x15, 127, 0, 0),
-    H(0x38, 0x05, 248, 0, 0),  H(0x38, 0x16, 248, 0, 0),  H(0x38, 0, 55, 0, 0),
-    H(0x39, 0, 20, 0, 0),      H(0x1E, 0, 20, 0, 0),      H(0x1F, 0, 90, 0, 0),
-    H(0x14, 0x20, 60, 1, 234), H(0x14, 0x21, 60, 1, 234), H(0x14, 0x22, 60, 1, 234),
-    H(0x14, 0, 5, 1, 90),      H(0x15, 0, 5, 1, 90),      H(0x70, 0x01, 15, 0, 0),
-    H(0x70, 0, 5, 0, 0),       H(0x71, 0x01, 30, 0, 0),   H(0x71, 0, 3, 0, 0),
-    {0, 0, 0, 0},
+ * counted up to 512, a typical certificate). Entries are cmd, param, base
+ * and, when bit 7 of cmd is set, per (most commands have no size-dependent
+ * part). param 0 matches any. First match wins; cmd 0 ends the table. */
+#define H(cmd, param, base) cmd, param, base
+#define HP(cmd, param, base, len, per_us) \
+    (0x80 | (cmd)), param, base, (uint8_t)((len) << 6 | ((per_us) + 3) / 4)
+static const uint8_t hints[] = {
+    H(0x01, 0x01, 8),          HP(0x01, 0, 5, 3, 100),    HP(0x02, 0, 5, 1, 195),
+    HP(0x0C, 0, 3, 2, 20),     HP(0x30, 0, 2, 1, 67),     H(0x31, 0x11, 65),
+    H(0x31, 0, 80),            H(0x32, 0x11, 85),         H(0x32, 0, 20),
+    H(0x33, 0, 60),            H(0x34, 0x08, 130),        H(0x34, 0x09, 130),
+    H(0x34, 0x0A, 130),        H(0x34, 0, 50),            H(0x38, 0x42, 255),
+    H(0x38, 0x41, 251),        H(0x38, 0x04, 127),        H(0x38, 0x15, 127),
+    H(0x38, 0x05, 248),        H(0x38, 0x16, 248),        H(0x38, 0, 55),
+    H(0x39, 0, 20),            H(0x1E, 0, 20),            H(0x1F, 0, 90),
+    HP(0x14, 0x20, 60, 1, 234), HP(0x14, 0x21, 60, 1, 234), HP(0x14, 0x22, 60, 1, 234),
+    HP(0x14, 0, 5, 1, 90),     HP(0x15, 0, 5, 1, 90),     H(0x70, 0x01, 15),
+    H(0x70, 0, 5),             H(0x71, 0x01, 30),         H(0x71, 0, 3),
+    0,
 };
 
 /* Expected chip busy time in ms for a command APDU whose first 10 bytes are
@@ -256,16 +255,18 @@ static const struct hint hints[] = {
  * and the back-off covers the rest. */
 uint32_t trustm_hint_ms(const uint8_t *h, uint8_t protect)
 {
-    const struct hint *e = hints;
+    const uint8_t *e = hints;
     uint32_t n = 0, us;
-    unsigned k;
+    unsigned k, per;
     uint8_t c = (uint8_t)(h[0] & 0x7Fu);
-    while (e->cmd != c || (e->param && e->param != h[1])) {
-        if (!(++e)->cmd) {
+    while ((e[0] & 0x7Fu) != c || (e[1] && e[1] != h[1])) {
+        e += 3u + (e[0] >> 7);
+        if (!e[0]) {
             return 2;
         }
     }
-    k = e->per >> 6;
+    per = (e[0] & 0x80u) ? e[3] : 0u;
+    k = per >> 6;
     if (k) {
         /* the u16 at offset 2 (InLen), 4 or 8 */
         k = k == 3 ? 8u : k * 2u;
@@ -274,8 +275,8 @@ uint32_t trustm_hint_ms(const uint8_t *h, uint8_t protect)
             n = 512u;
         }
     }
-    us = (e->base > 250u ? (e->base - 250u) * 600u - 100u : e->base) * 1000u +
-         (e->per & 63u) * 4u * n + ((protect & 3u) ? 7000u : 0u);
+    us = (e[2] > 250u ? (e[2] - 250u) * 600u - 100u : e[2]) * 1000u + (per & 63u) * 4u * n +
+         ((protect & 3u) ? 7000u : 0u);
     return (us + 999u) / 1000u + 1u;
 }
 
