@@ -173,6 +173,7 @@ tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_h
 {
     struct apdu a;
     tma_status st;
+    unsigned fed;
 
     if (h == NULL || out == NULL) {
         return BAD_PARAM;
@@ -180,9 +181,11 @@ tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_h
     if (h->state != HASH_RUNNING) {
         return CMD_ERR(TMA_C_STATE);
     }
+    fed = h->ctx_len != 0;
     apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
-    apdu_tl(&a, h->ctx_len ? 0x03 : 0x01, 0);
-    apdu_put(&a, h->tlv, h->ctx_len ? CTX_TLV_LEN : 0u);
+    /* 01 00 00 (final of nothing) or 03 00 00 + the saved context */
+    apdu_tl(&a, (uint8_t)(1u + 2u * fed), 0);
+    apdu_put(&a, h->tlv, CTX_TLV_LEN * fed);
     st = hash_final(&a, out);
     trustm_wipe(h, sizeof(*h));
     return st;
