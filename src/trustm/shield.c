@@ -142,8 +142,9 @@ static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, uint8_t *b)
             return TRUSTM_ST(SHIELD, INTEGRITY);
         }
         memcpy(r->ccm.a + 5, r->ss + 1, 4); /* the nonce's SEQ half */
-    } else if (step == TRUSTM_RS_HDR) { /* CBC-MAC from B0/AD on */
-        rec_ad(&r->ccm, r->ss, 4u + r->out_len);
+    } else if (step == TRUSTM_RS_HDR) { /* decrypt it; CBC-MAC from B0/AD on */
+        trustm_ccm_run(&r->ccm, r->hdr, r->hdr, 4, TRUSTM_CCM_X);
+        rec_ad(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | r->hdr[3]));
         trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
     } else { /* the end: check the tag */
         st = trustm_ccm_tag(&r->ccm, tag);
@@ -217,17 +218,14 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
         }
         i -= r->npre;
         if (i < 4) { /* the APDU header */
-            if (prot) {
-                (void)r->prot(r, TRUSTM_CCM_X, &b);
-            }
             r->hdr[i] = b;
             if (i == 3) {
-                r->out_len = (uint16_t)((r->hdr[2] << 8) | b);
+                if (prot) {
+                    (void)r->prot(r, TRUSTM_RS_HDR, NULL); /* decrypts r->hdr */
+                }
+                r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
                 if (r->out_len > TRUSTM_APDU_MAX - 4u) {
                     return rec_err(r);
-                }
-                if (prot) {
-                    (void)r->prot(r, TRUSTM_RS_HDR, NULL);
                 }
             }
             continue;

@@ -185,10 +185,10 @@ enum trustm_rec_mode {
 };
 
 /* Steps of a protected record for r->prot: a TRUSTM_CCM_* mode (< 8) runs
- * CCM over the byte *b in place (header bytes: X, OutData: X | MAC_OUT);
- * the others are the points where a field is complete. */
+ * CCM over the byte *b in place (OutData: X | MAC_OUT); the others are the
+ * points where a field is complete. */
 #define TRUSTM_RS_SEQ 0x10u /* SEQ complete: window check, nonce */
-#define TRUSTM_RS_HDR 0x20u /* APDU header complete: B0, AD, header MACed */
+#define TRUSTM_RS_HDR 0x20u /* APDU header complete: decrypted, B0, AD, header MACed */
 #define TRUSTM_RS_END 0x40u /* record complete: tag check */
 
 /* The record is one byte stream: [SCTR [SEQ]] header OutData [tag]; pos
