@@ -384,21 +384,30 @@ tma_status mqtt_encode_publish(const struct mqtt_publish *p, uint8_t *buf, size_
     return finish(&w, out_len);
 }
 
+/* The fixed-size packets (acks, PINGREQ/PINGRESP, DISCONNECT): n bytes. */
+static tma_status put_small(const uint8_t *bytes, size_t n, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    *out_len = n;
+    if (cap < n) {
+        return E_SMALL;
+    }
+    memcpy(buf, bytes, n);
+    return TMA_OK;
+}
+
 tma_status mqtt_encode_ack(uint8_t type, uint16_t packet_id, uint8_t *buf, size_t cap, size_t *out_len)
 {
-    struct writer w;
+    uint8_t b[4];
     if (!buf_args_ok(buf, cap, out_len) || packet_id == 0 ||
         !(type == MQTT_PUBACK || type == MQTT_PUBREC || type == MQTT_PUBREL || type == MQTT_PUBCOMP ||
           type == MQTT_UNSUBACK)) {
         return E_PARAM;
     }
-    w.buf = buf;
-    w.cap = cap;
-    w.pos = 0;
-    put_u8(&w, (uint8_t)(((unsigned)type << 4) | (type == MQTT_PUBREL ? 2u : 0u)));
-    put_u8(&w, 2);
-    put_u16(&w, packet_id);
-    return finish(&w, out_len);
+    b[0] = (uint8_t)(((unsigned)type << 4) | (type == MQTT_PUBREL ? 2u : 0u));
+    b[1] = 2;
+    b[2] = (uint8_t)(packet_id >> 8);
+    b[3] = (uint8_t)packet_id;
+    return put_small(b, 4, buf, cap, out_len);
 }
 
 /* SUBSCRIBE and UNSUBSCRIBE share one writer: items are struct
@@ -466,17 +475,14 @@ tma_status mqtt_encode_unsubscribe(uint16_t packet_id, const struct tma_span *fi
 
 tma_status mqtt_encode_empty(uint8_t type, uint8_t *buf, size_t cap, size_t *out_len)
 {
-    struct writer w;
+    uint8_t b[2];
     if (!buf_args_ok(buf, cap, out_len) ||
         !(type == MQTT_PINGREQ || type == MQTT_PINGRESP || type == MQTT_DISCONNECT)) {
         return E_PARAM;
     }
-    w.buf = buf;
-    w.cap = cap;
-    w.pos = 0;
-    put_u8(&w, (uint8_t)((unsigned)type << 4));
-    put_u8(&w, 0);
-    return finish(&w, out_len);
+    b[0] = (uint8_t)((unsigned)type << 4);
+    b[1] = 0;
+    return put_small(b, 2, buf, cap, out_len);
 }
 
 tma_status mqtt_encode_connack(const struct mqtt_connack *a, uint8_t *buf, size_t cap, size_t *out_len)
@@ -648,24 +654,26 @@ tma_status mqtt_decode_connect(const struct mqtt_packet *pkt, struct mqtt_connec
 
 tma_status mqtt_decode_connack(const struct mqtt_packet *pkt, struct mqtt_connack *out)
 {
-    struct reader r;
-    uint8_t ack;
+    const uint8_t *b;
     if (pkt == NULL || out == NULL || pkt->type != MQTT_CONNACK) {
         return E_PARAM;
     }
-    reader_init(&r, pkt);
-    ack = get_u8(&r);
-    out->return_code = get_u8(&r);
-    out->session_present = (ack & 1u) != 0;
-    if ((ack & 0xFEu) != 0 || (out->session_present && out->return_code != 0) || out->return_code > 5) {
+    b = pkt->body.ptr;
+    if (pkt->body.len != 2 || b == NULL) {
+        return E_MALFORMED;
+    }
+    out->session_present = (b[0] & 1u) != 0;
+    out->return_code = b[1];
+    if ((b[0] & 0xFEu) != 0 || (out->session_present && out->return_code != 0) || out->return_code > 5) {
         return E_MALFORMED; /* 3.2.2.1 reserved bits, 3.2.2.2, 3.2.2.3 codes 6-255 reserved */
     }
-    return reader_done(&r);
+    return TMA_OK;
 }
 
 tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publish *out)
 {
-    struct reader r;
+    const uint8_t *b;
+    size_t n, pos;
     if (pkt == NULL || out == NULL || pkt->type != MQTT_PUBLISH) {
         return E_PARAM;
     }
@@ -676,52 +684,63 @@ tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publis
     if (out->qos == 3 || (out->qos == 0 && out->dup)) {
         return E_MALFORMED;
     }
-    reader_init(&r, pkt);
-    out->topic = get_field(&r, true);
-    if (r.bad || !mqtt_topic_name_valid(out->topic)) {
+    b = pkt->body.ptr;
+    n = pkt->body.len;
+    if (n < 2 || b == NULL) {
+        return E_MALFORMED;
+    }
+    out->topic.ptr = b + 2;
+    out->topic.len = (size_t)b[0] << 8 | b[1];
+    pos = 2 + out->topic.len;
+    if (out->topic.len > n - 2 || !mqtt_topic_name_valid(out->topic)) {
         return E_MALFORMED;
     }
     if (out->qos > 0) {
-        out->packet_id = get_u16(&r);
-        if (r.bad || out->packet_id == 0) {
+        if (n - pos < 2) {
+            return E_MALFORMED;
+        }
+        out->packet_id = (uint16_t)(b[pos] << 8 | b[pos + 1]);
+        pos += 2;
+        if (out->packet_id == 0) {
             return E_MALFORMED;
         }
     }
-    out->payload.ptr = r.p + r.pos;
-    out->payload.len = r.len - r.pos;
+    out->payload.ptr = b + pos;
+    out->payload.len = n - pos;
     return out->qos == 2 ? E_UNSUPPORTED : TMA_OK;
 }
 
 tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_id)
 {
-    struct reader r;
     if (pkt == NULL || out_packet_id == NULL ||
         !(pkt->type == MQTT_PUBACK || pkt->type == MQTT_PUBREC || pkt->type == MQTT_PUBREL ||
           pkt->type == MQTT_PUBCOMP || pkt->type == MQTT_UNSUBACK)) {
         return E_PARAM;
     }
-    reader_init(&r, pkt);
-    *out_packet_id = get_u16(&r);
-    if (*out_packet_id == 0) {
-        r.bad = true;
+    if (pkt->body.len != 2 || pkt->body.ptr == NULL) {
+        return E_MALFORMED;
     }
-    return reader_done(&r);
+    *out_packet_id = (uint16_t)(pkt->body.ptr[0] << 8 | pkt->body.ptr[1]);
+    return *out_packet_id != 0 ? TMA_OK : E_MALFORMED;
 }
 
 tma_status mqtt_decode_suback(const struct mqtt_packet *pkt, struct mqtt_suback *out)
 {
-    struct reader r;
+    const uint8_t *b;
     size_t i;
     if (pkt == NULL || out == NULL || pkt->type != MQTT_SUBACK) {
         return E_PARAM;
     }
-    reader_init(&r, pkt);
-    out->packet_id = get_u16(&r);
-    if (r.bad || out->packet_id == 0 || r.pos == r.len) {
+    b = pkt->body.ptr;
+    if (pkt->body.len < 3 || b == NULL) {
+        return E_MALFORMED; /* packet id and at least one return code */
+    }
+    out->packet_id = (uint16_t)(b[0] << 8 | b[1]);
+    out->codes.ptr = b + 2;
+    out->codes.len = pkt->body.len - 2;
+    if (out->packet_id == 0) {
         return E_MALFORMED;
     }
-    out->codes.ptr = r.p + r.pos;
-    out->codes.len = r.len - r.pos;
     for (i = 0; i < out->codes.len; i++) {
         if (out->codes.ptr[i] > 2 && out->codes.ptr[i] != MQTT_SUBACK_FAILURE) {
             return E_MALFORMED;
