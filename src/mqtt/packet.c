@@ -82,12 +82,9 @@ bool mqtt_topic_filter_valid(struct tma_span s)
     }
     for (i = 0; i < s.len; i++) {
         uint8_t ch = s.ptr[i];
-        bool level_start = (i == 0 || s.ptr[i - 1] == '/');
-        bool level_end = (i + 1 == s.len || s.ptr[i + 1] == '/');
-        if (ch == '#' && !(level_start && i + 1 == s.len)) {
-            return false;
-        }
-        if (ch == '+' && !(level_start && level_end)) {
+        /* A wildcard fills a whole level; '#' also ends the filter. */
+        if ((ch == '+' || ch == '#') &&
+            ((i > 0 && s.ptr[i - 1] != '/') || (i + 1 < s.len && (ch == '#' || s.ptr[i + 1] != '/')))) {
             return false;
         }
     }
@@ -161,10 +158,8 @@ static bool flags_ok(uint8_t type, uint8_t flags)
     if (type == MQTT_PUBLISH) {
         return ((flags >> 1) & 3u) != 3u; /* QoS 3 is malformed */
     }
-    if (type == MQTT_PUBREL || type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE) {
-        return flags == 2u;
-    }
-    return flags == 0u;
+    /* PUBREL (6), SUBSCRIBE (8) and UNSUBSCRIBE (10) need 0010, the rest 0000. */
+    return flags == (((0x0540u >> type) & 1u) << 1);
 }
 
 tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
@@ -411,17 +406,14 @@ tma_status mqtt_encode_ack(uint8_t type, uint16_t packet_id, uint8_t *buf, size_
 }
 
 /* SUBSCRIBE and UNSUBSCRIBE share one writer: items are struct
- * mqtt_subscription (SUBSCRIBE) or struct tma_span (UNSUBSCRIBE). */
-static struct mqtt_subscription sub_item(const void *items, size_t i, bool with_qos)
+ * mqtt_subscription (SUBSCRIBE) or struct tma_span (UNSUBSCRIBE). The filter
+ * is the first member of struct mqtt_subscription, so in both arrays item i
+ * starts with its filter (C99 6.7.2.1: a struct pointer converts to a pointer
+ * to its first member). */
+static const struct tma_span *sub_filter(const void *items, size_t i, bool with_qos)
 {
-    struct mqtt_subscription it;
-    if (with_qos) {
-        it = ((const struct mqtt_subscription *)items)[i];
-    } else {
-        it.filter = ((const struct tma_span *)items)[i];
-        it.qos = 0;
-    }
-    return it;
+    return with_qos ? &((const struct mqtt_subscription *)items)[i].filter
+                    : &((const struct tma_span *)items)[i];
 }
 
 static tma_status encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
@@ -437,11 +429,12 @@ static tma_status encode_sub(uint8_t type, uint16_t packet_id, const void *items
         return E_PARAM;
     }
     for (i = 0; i < n; i++) {
-        struct mqtt_subscription it = sub_item(items, i, with_qos);
-        if (!mqtt_topic_filter_valid(it.filter) || it.qos > 2) {
+        const struct tma_span *f = sub_filter(items, i, with_qos);
+        if (!mqtt_topic_filter_valid(*f) ||
+            (with_qos && ((const struct mqtt_subscription *)items)[i].qos > 2)) {
             return E_PARAM;
         }
-        body += 2u + it.filter.len + (with_qos ? 1u : 0u);
+        body += 2u + f->len + (with_qos ? 1u : 0u);
     }
     w.buf = buf;
     w.cap = cap;
@@ -452,10 +445,9 @@ static tma_status encode_sub(uint8_t type, uint16_t packet_id, const void *items
     }
     put_u16(&w, packet_id);
     for (i = 0; i < n; i++) {
-        struct mqtt_subscription it = sub_item(items, i, with_qos);
-        put_str(&w, it.filter);
+        put_str(&w, *sub_filter(items, i, with_qos));
         if (with_qos) {
-            put_u8(&w, it.qos);
+            put_u8(&w, ((const struct mqtt_subscription *)items)[i].qos);
         }
     }
     return finish(&w, out_len);
