@@ -360,25 +360,6 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
     return trustm_msg_tx_read(&m, msg, 49);
 }
 
-/* Send a presentation-layer message; the answer (into in) must be exactly
- * want >> 8 bytes starting with SCTR want & 0xFF (for RESTORED: its low two
- * bits are free), else TRUSTM_E_HANDSHAKE for the handshake's messages
- * (SCTR 0x00, 0x08) and MALFORMED for the context ones (0x6x). */
-#define WANT(sctr, len) ((unsigned)(len) << 8 | (sctr))
-static tma_status prl_expect(struct trustm *t, const uint8_t *msg, size_t n, uint8_t in[49],
-                             unsigned want)
-{
-    size_t got = 0;
-    uint8_t sctr = (uint8_t)want;
-    tma_status st = trustm_prl_msg(t, msg, n, in, 49, &got);
-    if (st == TMA_OK &&
-        (got != want >> 8 || (in[0] & (sctr == TRUSTM_SCTR_RESTORED ? 0xFCu : 0xFFu)) != sctr)) {
-        st = (sctr & 0x60u) ? TRUSTM_ST(SHIELD, MALFORMED)
-                            : TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
-    }
-    return st;
-}
-
 static tma_status hmac(const struct trustm *t, const uint8_t *d, size_t n, uint8_t out[32])
 {
     return t->ops->hmac_sha256(t->ops->ctx, t->secret, t->secret_len, d, n, out);
@@ -433,7 +414,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
     trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
     k = t->sess.keys;
     t->prl = 1; /* mandatory from now on until reset */
-    st = prl_expect(t, hello, 2, hi, WANT(TRUSTM_SCTR_HELLO, 38));
+    st = trustm_prl_msg(t, hello, 2, hi, TRUSTM_PRL_WANT(TRUSTM_SCTR_HELLO, 38));
     if (st == TMA_OK) {
         st = hi[1] != 0x01 ? bad : trustm_key_block(t, hi + 2, k);
     }
@@ -441,7 +422,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
         st = finished(t, hi + 2, hi + 34, k, k + 32, msg);
     }
     if (st == TMA_OK) {
-        st = prl_expect(t, msg, 49, fin, WANT(TRUSTM_SCTR_FINISHED, 49));
+        st = trustm_prl_msg(t, msg, 49, fin, TRUSTM_PRL_WANT(TRUSTM_SCTR_FINISHED, 49));
     }
     /* The chip's Finished must be exactly what its key would produce. */
     if (st == TMA_OK && (finished(t, hi + 2, fin + 1, k + 16, k + 36, msg) ||
@@ -469,7 +450,7 @@ tma_status trustm_shield_save(struct trustm *t, struct trustm_shield_saved *out_
     if (t->shield != TRUSTM_SHIELD_ACTIVE) {
         return TRUSTM_ST(SHIELD, STATE);
     }
-    st = prl_expect(t, save, 1, in, WANT(TRUSTM_SCTR_SAVED, 1));
+    st = trustm_prl_msg(t, save, 1, in, TRUSTM_PRL_WANT(TRUSTM_SCTR_SAVED, 1));
     if (st == TMA_OK) {
         trustm_copy(out_saved, &t->sess, sizeof t->sess);
         trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
@@ -493,7 +474,7 @@ tma_status trustm_shield_restore(struct trustm *t, const struct trustm_shield_sa
     msg[0] = TRUSTM_SCTR_RESTORE;
     put32(msg + 1, saved->sseq);
     t->prl = 1;
-    st = prl_expect(t, msg, 5, in, WANT(TRUSTM_SCTR_RESTORED, 5));
+    st = trustm_prl_msg(t, msg, 5, in, TRUSTM_PRL_WANT(TRUSTM_SCTR_RESTORED, 5));
     /* The chip's MSEQ must be ours: a smaller one would reuse nonces. */
     if (st == TMA_OK && be32(in + 1) != saved->mseq) {
         st = TRUSTM_ST(SHIELD, MALFORMED);

@@ -245,9 +245,14 @@ struct trustm_xchg {
 /* Send one message and receive the answer into r. */
 tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,
                            uint32_t hint_ms, uint32_t rsp_ms, struct trustm_rsp *out_rsp);
-/* Send a presentation-layer message (bytes) and receive the answer into out. */
-tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
-                          size_t cap, size_t *out_len);
+/* Send a presentation-layer message (n bytes); the answer (into in) must
+ * be exactly want >> 8 bytes starting with SCTR want & 0xFF (for RESTORED:
+ * its low two bits are free), else TMA_ERR(SHIELD, TRUSTM_E_HANDSHAKE) for
+ * the handshake's messages (SCTR 0x00, 0x08) and TMA_ERR(SHIELD, MALFORMED)
+ * for the context ones (0x6x); link errors as trustm_transceive(). */
+#define TRUSTM_PRL_WANT(sctr, len) ((unsigned)(len) << 8 | (sctr))
+tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t in[49],
+                          unsigned want);
 uint32_t trustm_hint_ms(const uint8_t *apdu_head10, uint8_t protect);
 /* Commands expected to finish faster than this are answered without a
  * separate control ACK: the first poll waits for them. */

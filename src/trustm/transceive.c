@@ -62,8 +62,8 @@ static int32_t wait_frame(struct trustm *t, struct drv *d, uint32_t wait, unsign
     for (;;) {
         int32_t r;
         int32_t left = (int32_t)(d->deadline - now(t));
-        if (wait) {
-            trustm_delay_ms(t, left <= 0 ? 0u : wait < (uint32_t)left ? wait : (uint32_t)left);
+        if (wait && left > 0) {
+            trustm_delay_ms(t, wait < (uint32_t)left ? wait : (uint32_t)left);
         }
         r = trustm_phys_poll(t);
         if (r < 0) {
@@ -360,17 +360,22 @@ static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *
 }
 
 #if TRUSTM_CFG_SHIELD
-tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t *out,
-                          size_t cap, size_t *out_len)
+tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_t in[49],
+                          unsigned want)
 {
     struct trustm_rsp rsp;
-    struct tma_span s;
+    struct tma_span sp;
+    uint8_t sctr = (uint8_t)want;
     tma_status st;
-    s.ptr = msg;
-    s.len = n;
+    sp.ptr = msg;
+    sp.len = n;
     rsp.out_len = 0;
-    st = run(t, RAW_MSG, &s, 1, n, out, cap, &rsp);
-    *out_len = rsp.out_len;
+    st = run(t, RAW_MSG, &sp, 1, n, in, 49, &rsp);
+    if (st == TMA_OK && (rsp.out_len != want >> 8 ||
+                         (in[0] & (sctr == TRUSTM_SCTR_RESTORED ? 0xFCu : 0xFFu)) != sctr)) {
+        st = (sctr & 0x60u) ? TRUSTM_ST(SHIELD, MALFORMED)
+                            : TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_HANDSHAKE);
+    }
     return st;
 }
 #endif
