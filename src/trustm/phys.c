@@ -56,11 +56,6 @@ static tma_status rd(struct trustm *t, uint8_t reg, uint8_t *out, size_t len, in
     return st ? st : xfer(t, TRUSTM_I2C_READ, out, len, retry);
 }
 
-tma_status trustm_phys_read_reg(struct trustm *t, uint8_t reg, uint8_t *out, size_t len)
-{
-    return rd(t, reg, out, len, 1);
-}
-
 int32_t trustm_phys_poll(struct trustm *t)
 {
     uint8_t s[4];
@@ -85,17 +80,34 @@ int32_t trustm_phys_poll(struct trustm *t)
     return st ? st : (int32_t)len;
 }
 
-tma_status trustm_phys_negotiate(struct trustm *t)
+tma_status trustm_phys_start(struct trustm *t, int soft)
 {
-    uint8_t b[3];
+    uint8_t b[4];
     uint16_t v;
     tma_status st;
+    if (soft) {
+        st = rd(t, TRUSTM_REG_I2C_STATE, b, 4, 1);
+        if (st) {
+            return st;
+        }
+        if (!(b[0] & 0x08u)) {
+            return TRUSTM_ST(BUS, UNSUPPORTED);
+        }
+        b[0] = TRUSTM_REG_SOFT_RESET;
+        b[1] = 0;
+        b[2] = 0;
+        st = trustm_phys_write(t, b, 3);
+        if (st) {
+            return st;
+        }
+        trustm_delay_ms(t, TRUSTM_STARTUP_MS);
+    }
     b[0] = TRUSTM_REG_DATA_REG_LEN;
     b[1] = (uint8_t)(t->want_frame >> 8);
     b[2] = (uint8_t)t->want_frame;
     st = trustm_phys_write(t, b, 3);
     if (st == TMA_OK) {
-        st = trustm_phys_read_reg(t, TRUSTM_REG_DATA_REG_LEN, b, 2);
+        st = rd(t, TRUSTM_REG_DATA_REG_LEN, b, 2, 1);
     }
     if (st) {
         return st;
@@ -106,24 +118,4 @@ tma_status trustm_phys_negotiate(struct trustm *t)
     }
     t->frame_size = v;
     return TMA_OK;
-}
-
-tma_status trustm_phys_soft_reset(struct trustm *t)
-{
-    uint8_t b[4];
-    tma_status st = trustm_phys_read_reg(t, TRUSTM_REG_I2C_STATE, b, 4);
-    if (st) {
-        return st;
-    }
-    if (!(b[0] & 0x08u)) {
-        return TRUSTM_ST(BUS, UNSUPPORTED);
-    }
-    b[0] = TRUSTM_REG_SOFT_RESET;
-    b[1] = 0;
-    b[2] = 0;
-    st = trustm_phys_write(t, b, 3);
-    if (st == TMA_OK) {
-        trustm_delay_ms(t, TRUSTM_STARTUP_MS);
-    }
-    return st;
 }

@@ -25,13 +25,15 @@
 #define TRUSTM_REG_SOFT_RESET 0x88u
 
 tma_status trustm_phys_write(struct trustm *t, uint8_t *buf, size_t len);
-tma_status trustm_phys_read_reg(struct trustm *t, uint8_t reg, uint8_t *out, size_t len);
 /* Poll I2C_STATE once; if a frame is ready read it into t->rx.
  * Returns the frame length (> 0), 0 when nothing is ready (or the chip
  * NACKed: busy), or an error. */
 int32_t trustm_phys_poll(struct trustm *t);
-tma_status trustm_phys_negotiate(struct trustm *t);
-tma_status trustm_phys_soft_reset(struct trustm *t);
+/* Soft reset through the SOFT_RESET register (soft != 0; BUS UNSUPPORTED
+ * when I2C_STATE does not offer it) and the start-up time, then the
+ * DATA_REG_LEN negotiation (BUS MALFORMED for a size below 16 or above the
+ * one asked for). */
+tma_status trustm_phys_start(struct trustm *t, int soft);
 void trustm_delay_ms(const struct trustm *t, uint32_t ms);
 
 /* ---- data link layer: pure codecs (link.c) ---- */

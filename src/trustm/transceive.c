@@ -454,10 +454,7 @@ tma_status trustm_init(struct trustm *t, const struct trustm_port *port,
 /* how: 0 = RESYNC only, 1 = soft reset first, 2 = the chip was just reset */
 static tma_status restart_link(struct trustm *t, int how)
 {
-    tma_status st = how == 1 ? trustm_phys_soft_reset(t) : TMA_OK;
-    if (st == TMA_OK) {
-        st = trustm_phys_negotiate(t);
-    }
+    tma_status st = trustm_phys_start(t, how == 1);
     numbers_reset(t);
     t->prl = 0;
 #if TRUSTM_CFG_SHIELD
