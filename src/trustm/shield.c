@@ -367,7 +367,7 @@ static tma_status hmac(const struct trustm *t, const uint8_t *d, size_t n, uint8
 
 /* Key block = TLS-PRF-SHA256(PBS, "Platform Binding", rnd)[0..40]: 16 master
  * key, 16 slave key, 4 master nonce, 4 slave nonce (spec 4.4). */
-tma_status trustm_key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40])
+static tma_status key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40])
 {
     /* buf = A(i) || label || seed, with A(0) = label || seed:
      * A(1) = HMAC(A(0)), P(1) = HMAC(A(1) || A(0)), A(2) = HMAC(A(1)),
@@ -394,7 +394,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
     /* hi: the chip's Hello (RND at 2, SSEQ at 34), fin: its Finished, msg:
      * ours, then the one we expect. All of them travel on the bus in clear;
      * the only secrets are the keys (t->sess) and the PRF state (wiped in
-     * trustm_key_block). */
+     * key_block). */
     uint8_t hi[49], fin[49], msg[49];
     uint8_t *k;
     tma_status st;
@@ -416,7 +416,7 @@ tma_status trustm_shield_handshake(struct trustm *t)
     t->prl = 1; /* mandatory from now on until reset */
     st = trustm_prl_msg(t, hello, 2, hi, TRUSTM_PRL_WANT(TRUSTM_SCTR_HELLO, 38));
     if (st == TMA_OK) {
-        st = hi[1] != 0x01 ? bad : trustm_key_block(t, hi + 2, k);
+        st = hi[1] != 0x01 ? bad : key_block(t, hi + 2, k);
     }
     if (st == TMA_OK) {
         st = finished(t, hi + 2, hi + 34, k, k + 32, msg);

@@ -139,8 +139,6 @@ tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t ke
 tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t key[16],
                            const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
                            size_t n, uint8_t *out);
-/* Key block = TLS-PRF-SHA256(PBS, "Platform Binding", rnd)[0..40] (shield.c) */
-tma_status trustm_key_block(const struct trustm *t, const uint8_t rnd[32], uint8_t out[40]);
 int trustm_ct_diff(const uint8_t *a, const uint8_t *b, size_t n);
 /* Zero fill that is not optimised away, and a byte copy for lengths only
  * known at run time: the stack links no libc memcpy/memset (constant-size
