@@ -693,38 +693,51 @@ uint32_t mqtt_client_retransmit_count(const struct mqtt_client *c)
 
 /* ---------------------------------------------------------- blocking */
 
-enum wait_what { WAIT_CONNACK, WAIT_ACK, WAIT_FLUSH };
+/* The condition a blocking helper waits for: 1 met, 0 not yet, < 0 the
+ * helper's result. Separate functions, so a device that only flushes (the
+ * IoT client's disconnect) does not link the others. */
+typedef tma_status (*wait_cond)(const struct mqtt_client *c, tma_status st, uint16_t id);
 
-/* One loop for the three blocking helpers. */
-static tma_status wait_for(struct mqtt_client *c, enum wait_what what, uint16_t id, uint32_t timeout_ms)
+/* One loop for the three blocking helpers: process, test, time out. */
+static tma_status wait_for(struct mqtt_client *c, wait_cond cond, uint16_t id, uint32_t timeout_ms)
 {
     uint32_t start = now_ms(c);
     for (;;) {
-        bool done;
         tma_status st = mqtt_client_process(c);
         if (st < 0) {
             return st;
         }
-        if (what == WAIT_CONNACK) {
-            done = st == TMA_OK;
-        } else if (what == WAIT_ACK) {
-            done = !mqtt_client_is_pending(c, id);
-            if (done && c->last_ack_id == id && c->last_ack_refused) {
-                return MQTT_E_SUBSCRIBE_REFUSED;
-            }
-        } else {
-            done = c->tx_head == c->tx_len && !c->resending;
-        }
-        if (done) {
-            return TMA_OK;
+        st = cond(c, st, id);
+        if (st != 0) {
+            return st < 0 ? st : TMA_OK;
         }
         if (elapsed(now_ms(c), start) >= timeout_ms) {
-            if (what == WAIT_CONNACK) {
-                (void)fail(c, E(TMA_C_TIMEOUT));
-            }
             return E(TMA_C_TIMEOUT);
         }
     }
+}
+
+static tma_status connected(const struct mqtt_client *c, tma_status st, uint16_t id)
+{
+    (void)c;
+    (void)id;
+    return st == TMA_OK ? 1 : 0;
+}
+
+static tma_status acked(const struct mqtt_client *c, tma_status st, uint16_t id)
+{
+    (void)st;
+    if (mqtt_client_is_pending(c, id)) {
+        return 0;
+    }
+    return c->last_ack_id == id && c->last_ack_refused ? MQTT_E_SUBSCRIBE_REFUSED : 1;
+}
+
+static tma_status flushed(const struct mqtt_client *c, tma_status st, uint16_t id)
+{
+    (void)st;
+    (void)id;
+    return c->tx_head == c->tx_len && !c->resending ? 1 : 0;
 }
 
 tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_transport *tr,
@@ -734,7 +747,11 @@ tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_tran
     if (st < 0) {
         return st;
     }
-    return wait_for(c, WAIT_CONNACK, 0, timeout_ms);
+    st = wait_for(c, connected, 0, timeout_ms);
+    if (st == E(TMA_C_TIMEOUT) && c->state != MQTT_STATE_DISCONNECTED) {
+        (void)fail(c, st); /* no CONNACK in time: the attempt is over */
+    }
+    return st;
 }
 
 tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint32_t timeout_ms)
@@ -742,7 +759,7 @@ tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint3
     if (c == NULL || packet_id == 0) {
         return E(TMA_C_BAD_PARAM);
     }
-    return wait_for(c, WAIT_ACK, packet_id, timeout_ms);
+    return wait_for(c, acked, packet_id, timeout_ms);
 }
 
 tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms)
@@ -750,5 +767,5 @@ tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms)
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
-    return wait_for(c, WAIT_FLUSH, 0, timeout_ms);
+    return wait_for(c, flushed, 0, timeout_ms);
 }

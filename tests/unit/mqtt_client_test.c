@@ -605,6 +605,22 @@ static void wait_ack_times_out(void **state)
     assert_true(mqtt_client_is_pending(&F.c, id));
 }
 
+/* The three blocking helpers share one loop with a condition each: no
+ * CONNACK in time ends the connection attempt; connect_wait succeeds on a
+ * CONNACK that is already there; flush returns once the queue is empty. */
+static void blocking_helpers_connect_flush_and_time_out(void **state)
+{
+    (void)state;
+    assert_int_equal(MQ(TMA_C_TIMEOUT), mqtt_client_connect_wait(&F.c, &F.tr, &F.opts, 0));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(MQ(TMA_C_TIMEOUT), mqtt_client_last_error(&F.c));
+    net_push(&F.net, "20 02 00 00");
+    assert_int_equal(TMA_OK, mqtt_client_connect_wait(&F.c, &F.tr, &F.opts, 0));
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(TMA_OK, mqtt_client_flush(&F.c, 0));
+    assert_int_equal(MQ(TMA_C_BAD_PARAM), mqtt_client_flush(NULL, 0));
+}
+
 static void incoming_qos1_acked_after_callback(void **state)
 {
     size_t pos;
@@ -756,6 +772,7 @@ int main(void)
         cmocka_unit_test_setup(without_resend_hook_inflight_dropped_on_reconnect, setup),
         cmocka_unit_test_setup(subscribe_suback_failure_reported, setup),
         cmocka_unit_test_setup(wait_ack_times_out, setup),
+        cmocka_unit_test_setup(blocking_helpers_connect_flush_and_time_out, setup),
         cmocka_unit_test_setup(incoming_qos1_acked_after_callback, setup),
         cmocka_unit_test_setup(hostile_server_packets_end_connection, setup),
         cmocka_unit_test_setup(disconnect_sends_disconnect_keeps_inflight, setup),
