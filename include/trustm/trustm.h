@@ -129,18 +129,22 @@ struct trustm {
     struct trustm_lk lk; /**< data link state and frame numbers */
     uint8_t prl;   /**< presentation layer in use since the last reset */
     uint8_t locked;
-    uint8_t tx[TRUSTM_FRAME_MAX + 1]; /**< register byte + the frame in flight (kept for retransmission) */
-    uint8_t rx[TRUSTM_FRAME_MAX]; /**< the frame last received */
 #if TRUSTM_CFG_SHIELD
+    /* (the shield's scalars before the frame buffers: small offsets give
+     * the short load/store instructions on Thumb-2) */
+    uint8_t shield;     /**< enum trustm_shield_state */
+    uint8_t secret_len;
     const struct trustm_crypto_ops *ops;
     /** internal: the shielded layer's entry (handshake, protection of one
      *  exchange), set with the secret, so that an application that never
      *  sets one links none of the shielded layer */
     tma_status (*shield_fn)(struct trustm *t, uint8_t op, void *xchg);
-    uint8_t shield;     /**< enum trustm_shield_state */
-    uint8_t secret_len;
-    uint8_t secret[TRUSTM_PBS_MAX];
     struct trustm_shield_saved sess;
+#endif
+    uint8_t tx[TRUSTM_FRAME_MAX + 1]; /**< register byte + the frame in flight (kept for retransmission) */
+    uint8_t rx[TRUSTM_FRAME_MAX]; /**< the frame last received */
+#if TRUSTM_CFG_SHIELD
+    uint8_t secret[TRUSTM_PBS_MAX];
 #endif
 };
 
