@@ -110,12 +110,12 @@ tma_status trustm_net_rx_step(struct trustm_net_rx *rx, const uint8_t *pkt, size
 struct trustm_ccm {
     const struct trustm_crypto_ops *ops;
     const uint8_t *key;
-    uint8_t a[16];  /* counter block of ks: flags, nonce, counter (last byte) */
-    uint8_t x[16];  /* CBC-MAC state */
-    uint8_t ks[16]; /* current key stream block */
     uint8_t kpos;   /* bytes of ks used */
     uint8_t xpos;   /* bytes absorbed into x */
     uint8_t err;
+    uint8_t a[16];  /* counter block of ks: flags, nonce, counter (last byte) */
+    uint8_t x[16];  /* CBC-MAC state */
+    uint8_t ks[16]; /* current key stream block */
 };
 
 void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
@@ -162,15 +162,15 @@ void trustm_copy(void *dst, const void *src, size_t n);
 struct trustm_msg_tx {
     /* protected: MAC and encrypt *b in place (b NULL: make the tag) */
     tma_status (*prot)(struct trustm_msg_tx *m, uint8_t *b);
+    uint8_t pre[5]; /* (byte fields first: short Thumb-2 encodings) */
+    uint8_t npre, pos_pre;
+    uint8_t pos_tag;
+    uint8_t tag[8];
     const struct tma_span *seg;
     size_t nseg;
     size_t si, so; /* segment index / offset */
     size_t total;
     size_t apdu_len;
-    uint8_t pre[5];
-    uint8_t npre, pos_pre;
-    uint8_t pos_tag;
-    uint8_t tag[8];
     struct trustm_ccm ccm;
 };
 
