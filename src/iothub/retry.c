@@ -7,14 +7,14 @@
 uint32_t iothub_retry_delay_ms(uint32_t attempt, uint32_t min_ms, uint32_t max_ms,
                                uint32_t jitter_ms, uint32_t op_ms)
 {
-    uint64_t d = (uint64_t)min_ms << (attempt > 31u ? 31u : attempt);
-    if (d > max_ms) {
-        d = max_ms;
-    }
-    if ((uint64_t)max_ms - d > jitter_ms) {
+    /* min(min_ms << attempt, max_ms) in 32 bits: the shift stays below
+     * max_ms exactly when min_ms <= max_ms >> attempt. */
+    uint32_t shift = attempt > 31u ? 31u : attempt;
+    uint32_t d = min_ms <= (max_ms >> shift) ? min_ms << shift : max_ms;
+    if (max_ms - d > jitter_ms) {
         d += jitter_ms;
     }
-    return d > op_ms ? (uint32_t)(d - op_ms) : 0u;
+    return d > op_ms ? d - op_ms : 0u;
 }
 
 void iothub_key_pacer_init(struct iothub_key_pacer *p, uint32_t t_max_ms, uint32_t burst)
