@@ -83,8 +83,10 @@ struct mqtt_client_callbacks {
     /** UNSUBACK. */
     void (*on_unsuback)(void *user, uint16_t packet_id);
     /** Retransmission: fill *out_msg (topic, payload, retain; views valid until
-     *  the callback returns) for the message with this tag. Return TMA_OK, or
-     *  an error to drop the slot (the message no longer exists). */
+     *  the callback returns) for the message with this tag. *out_msg is zeroed
+     *  before the call; QoS 1, DUP and the packet id are set by the client
+     *  afterwards. Return TMA_OK, or an error to drop the slot (the message no
+     *  longer exists). */
     tma_status (*resend)(void *user, uint16_t packet_id, uint32_t tag, struct mqtt_publish *out_msg);
 };
 

@@ -105,10 +105,10 @@ static tma_status on_resend(void *user, uint16_t packet_id, uint32_t tag, struct
     if (st != TMA_OK) {
         return st;
     }
-    memset(out, 0, sizeof(*out));
+    /* The MQTT client hands in a zeroed message and sets QoS 1, DUP and
+     * the packet id itself (mqtt/client.h, resend): topic and payload only. */
     out->topic = m.topic;
     out->payload = m.payload;
-    out->qos = 1;
     c->stats.retransmitted++;
     return TMA_OK;
 }
