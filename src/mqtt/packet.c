@@ -681,10 +681,14 @@ tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publis
     if (n < 2 || b == NULL) {
         return E_MALFORMED;
     }
+    pos = (size_t)b[0] << 8 | b[1];
+    if (pos > n - 2) {
+        return E_MALFORMED; /* the view is set only once it is inside the body */
+    }
     out->topic.ptr = b + 2;
-    out->topic.len = (size_t)b[0] << 8 | b[1];
-    pos = 2 + out->topic.len;
-    if (out->topic.len > n - 2 || !mqtt_topic_name_valid(out->topic)) {
+    out->topic.len = pos;
+    pos += 2;
+    if (!mqtt_topic_name_valid(out->topic)) {
         return E_MALFORMED;
     }
     if (out->qos > 0) {
