@@ -109,7 +109,7 @@ tma_status dps_parse_response_topic(struct tma_span topic, struct dps_response_t
         return E_BAD;
     }
     memset(out_res, 0, sizeof(*out_res));
-    if (!ih_span_starts(topic, "$dps/registrations/res/", &n)) {
+    if (!ih_span_starts(topic, DPS_RES_FILTER, &n)) {
         return D_NF;
     }
     topic.ptr += n;

@@ -35,6 +35,10 @@ static bool id_begin(struct wbuf *w, const struct iothub_identity *id, char *out
 bool ih_span_starts(struct tma_span s, const char *lit, size_t *out_n)
 {
     size_t n = strlen(lit);
+    /* A subscription filter names its prefix: "x/y/#" matches "x/y/...". */
+    if (n > 0u && lit[n - 1u] == '#') {
+        n--;
+    }
     *out_n = n;
     return s.len >= n && memcmp(s.ptr, lit, n) == 0;
 }
@@ -757,9 +761,9 @@ tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_
         return E_BAD;
     }
     memset(out_msg, 0, sizeof(*out_msg));
-    if (ih_span_starts(topic, "$iothub/twin/res/", &n)) {
+    if (ih_span_starts(topic, IOTHUB_TWIN_RES_FILTER, &n)) {
         out_msg->kind = IOTHUB_TWIN_RESPONSE;
-    } else if (ih_span_starts(topic, "$iothub/twin/PATCH/properties/desired/", &n)) {
+    } else if (ih_span_starts(topic, IOTHUB_TWIN_DESIRED_FILTER, &n)) {
         out_msg->kind = IOTHUB_TWIN_DESIRED;
         seg = IH_SEG_NONE;
     } else {
@@ -788,7 +792,7 @@ tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_reque
         return E_BAD;
     }
     memset(out_req, 0, sizeof(*out_req));
-    if (!ih_span_starts(topic, "$iothub/methods/POST/", &n)) {
+    if (!ih_span_starts(topic, IOTHUB_METHODS_FILTER, &n)) {
         return E_NF;
     }
     if (!ih_topic_parse(span_from(topic, n), IH_SEG_NAME, NULL, 0u, &t) || t.rid.len == 0u) {
