@@ -643,7 +643,7 @@ tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span to
         return E_NF;
     }
     rest = span_from(rest, seg);
-    if (!ih_span_starts(rest, "/messages/devicebound/", &n)) {
+    if (!ih_span_starts(rest, "/messages/devicebound/#", &n)) { /* the filter's string: kept once */
         return E_NF;
     }
     rest = span_from(rest, n);
