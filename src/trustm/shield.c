@@ -134,7 +134,7 @@ static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, uint8_t *b)
     tma_status st = TMA_OK;
     uint8_t tag[8];
     uint32_t s = be32(r->ss + 1);
-    if (step < 8) { /* decrypt a header or OutData byte */
+    if (step < 8) { /* decrypt (and MAC) an OutData byte */
         trustm_ccm_run(&r->ccm, b, b, 1, step);
     } else if (step == TRUSTM_RS_SEQ) {
         /* Window (last, last + TRANS_REPEAT], no wrap-around. */
