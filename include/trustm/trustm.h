@@ -29,9 +29,10 @@
  *    back-off for at most TRUSTM_NACK_TIMEOUT_MS, then
  *    TMA_ERR(TMA_LAYER_BUS, TMA_C_NACK);
  *  - acknowledgement of a data frame: TRUSTM_TRANS_TIMEOUT_MS per attempt;
- *    TRUSTM_TRANS_REPEAT retransmissions, then one RESYNC and a restart of
- *    the frame; after TRUSTM_RESYNC_MAX resyncs TMA_ERR(TMA_LAYER_LINK,
- *    TMA_C_TIMEOUT);
+ *    TRUSTM_TRANS_REPEAT retransmissions (attempts NAKed by a chip that
+ *    reports BUSY are not counted, for up to TRUSTM_BUSY_WAIT_MS), then a
+ *    RESYNC and a restart of the message; after TRUSTM_RESYNC_MAX resyncs
+ *    TMA_ERR(TMA_LAYER_LINK, TMA_C_TIMEOUT);
  *  - the response to a command: the per-command bound returned by
  *    trustm_rsp_timeout_ms() (e.g. 6 s for ECC/AES/data commands,
  *    180 s for RSA key generation), after which TMA_ERR(TMA_LAYER_LINK,
@@ -70,7 +71,11 @@ extern "C" {
 #define TRUSTM_NACK_TIMEOUT_MS 200u
 #define TRUSTM_TRANS_TIMEOUT_MS 10u
 #define TRUSTM_TRANS_REPEAT 3u
-#define TRUSTM_RESYNC_MAX 2u
+/** A frame the chip NAKs while I2C_STATE says BUSY (it still executes an
+ *  earlier command) is resent for up to this long without counting as one
+ *  of the TRUSTM_TRANS_REPEAT attempts. */
+#define TRUSTM_BUSY_WAIT_MS 6000u
+#define TRUSTM_RESYNC_MAX 4u
 #define TRUSTM_STARTUP_MS 15u
 #define TRUSTM_RESET_LOW_MS 2u
 
@@ -129,6 +134,7 @@ struct trustm {
     struct trustm_lk lk; /**< data link state and frame numbers */
     uint8_t prl;   /**< presentation layer in use since the last reset */
     uint8_t locked;
+    uint8_t busy;  /**< I2C_STATE BUSY at the last poll */
 #if TRUSTM_CFG_SHIELD
     /* (the shield's scalars before the frame buffers: small offsets give
      * the short load/store instructions on Thumb-2) */

@@ -77,15 +77,18 @@ unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
         return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
     }
     if (trustm_frame_decode(buf, n, fr) != TMA_OK) {
-        /* A corrupt frame that looks like a control frame (FTYPE set, or
-         * at most 5 bytes: a data frame has at least 6) is treated as one,
-         * as the vendor library does: if it may have been our ACK, send our
-         * frame again (the chip re-ACKs a duplicate). A corrupt data frame
-         * is NAKed so the chip resends it at once. */
-        if (n <= 5 || (buf[0] & 0x80u)) {
-            return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
+        /* Sending: a corrupt frame that looks like a control frame (FTYPE
+         * set, or at most 5 bytes: a data frame has at least 6) is treated
+         * as one, as the vendor library does: if it may have been our ACK,
+         * send our frame again (the chip re-ACKs a duplicate). Otherwise
+         * (receiving, or a data frame) NAK it so the chip resends at once,
+         * and ACK the last good frame again: the chip may be resending that
+         * one because our ACK was lost, and ignores the number that does
+         * not name its pending frame. */
+        if (lk->st == TRUSTM_LK_WAIT_ACK && (n <= 5 || (buf[0] & 0x80u))) {
+            return TRUSTM_LK_RETX;
         }
-        return TRUSTM_LK_SEND_NAK;
+        return lk->st == TRUSTM_LK_IDLE ? 0u : TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK;
     }
     switch (fr->kind) {
     case TRUSTM_FR_RESYNC:
@@ -102,10 +105,11 @@ unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
         }
         return 0; /* stale or duplicate ACK */
     case TRUSTM_FR_NAK:
-        if (lk->st == TRUSTM_LK_WAIT_ACK && fr->acknr == lk->tx_nr) {
-            return TRUSTM_LK_RETX;
+        if (lk->st == TRUSTM_LK_WAIT_ACK) {
+            return fr->acknr == lk->tx_nr ? TRUSTM_LK_RETX : 0u;
         }
-        return 0;
+        /* Receiving: the chip got a broken ACK/NAK from us; send both again. */
+        return lk->st == TRUSTM_LK_IDLE ? 0u : TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK;
     default:
         break;
     }
@@ -120,7 +124,13 @@ unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
         return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
     }
     if (fr->frnr != next_rx) {
-        return TRUSTM_LK_SEND_NAK;
+        /* Neither a repeat nor the next frame, yet it answers our frame: the
+         * two sides count differently (a RESYNC of ours got lost on the
+         * bus; spec 2.5: an unexpected number hints at desync). Start again
+         * from a RESYNC. */
+        lk->tx_nr = 3;
+        lk->rx_nr = 3;
+        return TRUSTM_LK_RESYNC | TRUSTM_LK_SEND_RESYNC;
     }
     lk->rx_nr = fr->frnr;
     if (lk->st == TRUSTM_LK_WAIT_ACK) {

@@ -68,6 +68,7 @@ int32_t trustm_phys_poll(struct trustm *t)
         return st;
     }
     len = (uint16_t)((s[2] << 8) | s[3]);
+    t->busy = (uint8_t)(s[0] >> 7);
     if (!(s[0] & 0x40u)) {
         return 0;
     }

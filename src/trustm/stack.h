@@ -73,6 +73,7 @@ enum trustm_lk_state { TRUSTM_LK_IDLE = 0, TRUSTM_LK_WAIT_ACK, TRUSTM_LK_WAIT_DA
 #define TRUSTM_LK_SEND_NAK 0x08u /* send control NAK for rx_nr + 1 */
 #define TRUSTM_LK_RETX 0x10u     /* retransmit our frame */
 #define TRUSTM_LK_RESYNC 0x20u   /* chip resynchronised: counters reset, restart */
+#define TRUSTM_LK_SEND_RESYNC 0x40u /* numbers out of step: send RESYNC (RESYNC is set too) */
 
 /* struct trustm_lk (st: enum trustm_lk_state, tx_nr, rx_nr) is in
  * trustm/trustm.h: the context holds the driver's one instance. */

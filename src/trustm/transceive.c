@@ -17,6 +17,22 @@ static tma_status send_ctrl(struct trustm *t, uint8_t fctr)
     return trustm_phys_write(t, f, 6);
 }
 
+static void numbers_reset(struct trustm *t)
+{
+    t->lk.tx_nr = 3;
+    t->lk.rx_nr = 3;
+}
+
+static tma_status resync(struct trustm *t)
+{
+    tma_status st;
+    numbers_reset(t);
+    /* Nothing acknowledges a RESYNC: it goes out twice, so that one frame
+     * damaged on the bus does not leave the chip counting on. */
+    st = send_ctrl(t, 0xC0);
+    return st ? st : send_ctrl(t, 0xC0);
+}
+
 /* Carry out the side effects of a link step. */
 static tma_status act(struct trustm *t, unsigned a)
 {
@@ -27,19 +43,10 @@ static tma_status act(struct trustm *t, unsigned a)
     if (st == TMA_OK && (a & TRUSTM_LK_SEND_ACK)) {
         st = send_ctrl(t, (uint8_t)(0x80u | t->lk.rx_nr));
     }
+    if (st == TMA_OK && (a & TRUSTM_LK_SEND_RESYNC)) {
+        st = resync(t);
+    }
     return st;
-}
-
-static void numbers_reset(struct trustm *t)
-{
-    t->lk.tx_nr = 3;
-    t->lk.rx_nr = 3;
-}
-
-static tma_status resync(struct trustm *t)
-{
-    numbers_reset(t);
-    return send_ctrl(t, 0xC0);
 }
 
 /* State of one exchange (the link machine is t->lk): the frame last
@@ -101,6 +108,7 @@ static int32_t link_send(struct trustm *t, struct drv *d, size_t plen, uint32_t 
 {
     unsigned retx = 0;
     size_t len;
+    uint32_t busy_end = now(t) + TRUSTM_BUSY_WAIT_MS;
 
     t->lk.st = TRUSTM_LK_WAIT_ACK;
     t->lk.tx_nr = (uint8_t)((t->lk.tx_nr + 1u) & 3u);
@@ -131,6 +139,13 @@ static int32_t link_send(struct trustm *t, struct drv *d, size_t plen, uint32_t 
         }
         if ((unsigned)a & TRUSTM_LK_ACKED) {
             return a;
+        }
+        if (t->busy && (int32_t)(now(t) - busy_end) < 0) {
+            /* NAKed while the chip is busy: it still executes an earlier
+             * command (one we gave up on, after its ACK was lost). Resend
+             * once it is done, without counting the attempt. */
+            trustm_delay_ms(t, 4);
+            continue;
         }
         if (++retx > TRUSTM_TRANS_REPEAT) {
             st = resync(t);
@@ -300,11 +315,16 @@ uint32_t trustm_transceive_bound_ms(const struct trustm *t, uint8_t cmd, uint8_t
      * (each poll may wait out NACKs while reading DATA) -> attempt <= 2 NACK
      * windows + TRANS_TIMEOUT + the last back-off step. */
     uint32_t att = 2u * TRUSTM_NACK_TIMEOUT_MS + 2u * TRUSTM_TRANS_TIMEOUT_MS + 10u;
-    uint32_t pk = (uint32_t)(apdu_len + 14u + 270u) / 271u;
-    uint32_t one = pk * (TRUSTM_TRANS_REPEAT + 1u) * att + trustm_rsp_timeout_ms(t, cmd, param) +
-                   64u + 7u * (2u * TRUSTM_NACK_TIMEOUT_MS);
+    uint32_t pay = (t ? t->frame_size : TRUSTM_FRAME_MAX) - 6u; /* payload per packet */
+    uint32_t pk = (uint32_t)(apdu_len + 14u + pay - 1u) / pay;
+    /* per packet: the counted attempts, and resending to a busy chip for up
+     * to TRUSTM_BUSY_WAIT_MS (a 4 ms pause and an attempt each) */
+    uint32_t one = pk * ((TRUSTM_TRANS_REPEAT + 1u) * att + TRUSTM_BUSY_WAIT_MS + att) +
+                   trustm_rsp_timeout_ms(t, cmd, param) + 64u + 7u * (2u * TRUSTM_NACK_TIMEOUT_MS);
 #if TRUSTM_CFG_SHIELD
-    one *= 3u; /* a handshake (two messages) may precede */
+    /* a handshake (two messages) may precede, and after a fatal alert a
+     * second handshake and run follow */
+    one *= 6u;
 #endif
     return (TRUSTM_RESYNC_MAX + 2u) * one;
 }
@@ -416,12 +436,24 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
             return st;
         }
     }
+    {
+        tma_status st = run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
+        if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT)) {
+            /* The chip ended the session (records lost on the bus can take
+             * MSEQ past its window of 3): one new handshake, one more try. */
+            st = t->shield_fn(t, 0, NULL);
+            if (st == TMA_OK) {
+                st = run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
+            }
+        }
+        return st;
+    }
 #else
     if (protect) {
         return TRUSTM_ST(SHIELD, UNSUPPORTED);
     }
-#endif
     return run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
+#endif
 }
 
 /* ---------------- context life cycle ---------------- */

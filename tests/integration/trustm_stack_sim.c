@@ -1,9 +1,11 @@
 /* libtrustm stack against the in-process simulator: raw APDUs through
  * trustm_transceive() in plain and shielded mode, 1,728-byte chained writes
  * and reads, hibernate with a saved shielded session, and the fault test
- * (10,000 mixed commands with corrupted frames, lost ACKs and busy NACKs;
- * a reset in the middle of a command). Results are checked independently:
- * hashes and signatures with mbedTLS, data by reading it back. */
+ * (10,000 mixed commands with 1 % of the bytes on the bus corrupted in both
+ * directions, 1 % lost ACKs and 0.5 % busy NACKs; 2,000 more shielded; 2,000
+ * with one flipped bit in 1 % of full-size frames; a reset in the middle of a
+ * command). Results are checked independently: hashes and signatures with
+ * mbedTLS, data by reading it back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,14 +60,14 @@ static void ok_apdu(uint8_t protect, const uint8_t *a, size_t n, const uint8_t *
     assert_int_equal(rsp->sta, 0);
 }
 
-static int setup(void **state)
+static int setup_frame(uint16_t frame_size)
 {
-    (void)state;
+    struct trustm_cfg cfg = {0, 0, frame_size, 0};
     if (trustm_port_sim_open(NULL, 42, &port, &ph) != TMA_OK) {
         return -1;
     }
     sim = trustm_port_sim_instance(ph);
-    if (trustm_init(&tm, &port, NULL) != TMA_OK || trustm_open(&tm) != TMA_OK) {
+    if (trustm_init(&tm, &port, &cfg) != TMA_OK || trustm_open(&tm) != TMA_OK) {
         return -1;
     }
     struct trustm_rsp rsp;
@@ -75,6 +77,23 @@ static int setup(void **state)
     }
     worst_ratio_ms = 0;
     return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_frame(0);
+}
+
+/* The fault runs corrupt 1 % of the bytes on the bus. A 277-byte frame then
+ * arrives intact only 6 % of the time (0.99^277) and the chip gives up after
+ * 12 resends, so a product on such a bus configures short frames, as here:
+ * 32 bytes, 72 % intact. TRUSTM_FAULT_FRAME overrides (16..277). */
+static int setup_noisy(void **state)
+{
+    const char *e = getenv("TRUSTM_FAULT_FRAME");
+    (void)state;
+    return setup_frame(e ? (uint16_t)strtoul(e, NULL, 10) : 32u);
 }
 
 static int teardown(void **state)
@@ -309,15 +328,30 @@ static int verify_sig(const uint8_t *digest, const uint8_t *sig, size_t n)
     return mbedtls_pk_verify(&devkey, MBEDTLS_MD_SHA256, digest, 32, der, n + 2);
 }
 
-static void run_mixed(unsigned count, uint8_t protect)
+/* A number of the simulator's statistics JSON: "key": N inside section. */
+static unsigned long long stat_num(const char *stats, const char *section, const char *key)
+{
+    char k[48];
+    const char *sec = strstr(stats, section);
+    assert_non_null(sec);
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *at = strstr(sec, k);
+    assert_non_null(at);
+    return strtoull(at + strlen(k), NULL, 10);
+}
+
+#define BYTE_FAULTS "{\"seed\":11,\"byte_rx\":0.01,\"byte_tx\":0.01,\"lost_ack\":0.01,\"busy_nack\":0.005}"
+#define FRAME_FAULTS \
+    "{\"seed\":11,\"bitflip_rx\":0.01,\"bitflip_tx\":0.01,\"lost_ack\":0.01,\"busy_nack\":0.005}"
+
+static void run_mixed(unsigned count, uint8_t protect, const char *cfg)
 {
     static uint8_t e0e0[1600], uid[32], tmp[1600];
     struct trustm_rsp rsp;
     size_t ne0 = read_obj(0, 0xE0E0, 0, 1553, e0e0);
     size_t nuid = read_obj(0, 0xE0C2, 0, 27, uid);
     load_device_key();
-    const char *cfg =
-        "{\"seed\":11,\"bitflip_rx\":0.01,\"bitflip_tx\":0.01,\"lost_ack\":0.01,\"busy_nack\":0.005}";
+    const char *given = cfg;
     if (getenv("TRUSTM_FAULT_JSON")) {
         cfg = getenv("TRUSTM_FAULT_JSON"); /* explore other fault mixes by hand */
     }
@@ -388,24 +422,37 @@ static void run_mixed(unsigned count, uint8_t protect)
     assert_int_equal(trustm_sim_faults_json(sim, "{}", 2), TMA_OK);
     fprintf(stderr, "sim stats after %u commands: %.*s\n", count, (int)(sl > 1500 ? 1500 : sl),
             stats);
+    /* CRC-16 misses a damaged frame now and then (several bytes hit, about
+     * one such frame in 65,536): the simulator counts those, and only they
+     * may explain a wrong result. Everything else must be right. */
+    unsigned long long escapes = stat_num(stats, "\"link\":{", "crc_escapes_rx") +
+                                 stat_num(stats, "\"link\":{", "crc_escapes_tx");
+    fprintf(stderr, "%u of %u commands failed; frames damaged past the CRC: %llu\n", fails, count,
+            escapes);
     if (getenv("TRUSTM_FAULT_JSON") == NULL) {
         /* The run proves something only if every configured fault kind
          * really hit it (each is far above one per 1,000 commands). */
-        static const char *const kinds[] = {"bitflip_rx", "bitflip_tx", "lost_ack", "busy_nack"};
-        const char *faults = strstr(stats, "\"faults\":{");
-        assert_non_null(faults);
+        int bytes = strstr(given, "byte_rx") != NULL;
+        const char *kinds[] = {bytes ? "byte_rx" : "bitflip_rx", bytes ? "byte_tx" : "bitflip_tx",
+                               "lost_ack", "busy_nack"};
         for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-            char key[32];
-            snprintf(key, sizeof key, "\"%s\":", kinds[k]);
-            const char *at = strstr(faults, key);
-            assert_non_null(at);
-            unsigned long n = strtoul(at + strlen(key), NULL, 10);
-            fprintf(stderr, "faults injected: %s %lu\n", kinds[k], n);
+            unsigned long long n = stat_num(stats, "\"faults\":{", kinds[k]);
+            fprintf(stderr, "faults injected: %s %llu\n", kinds[k], n);
             assert_true(n >= count / 1000u && n > 0);
+        }
+        if (bytes) {
+            /* and the damage is 1 % of the bytes on the bus, each way */
+            double rx = (double)stat_num(stats, "\"faults\":{", "byte_rx") /
+                        (double)stat_num(stats, "\"link\":{", "bytes_rx");
+            double tx = (double)stat_num(stats, "\"faults\":{", "byte_tx") /
+                        (double)stat_num(stats, "\"link\":{", "bytes_tx");
+            fprintf(stderr, "corrupted bytes: %.3f %% host->chip, %.3f %% chip->host\n", rx * 100,
+                    tx * 100);
+            assert_true(rx > 0.009 && rx < 0.011 && tx > 0.009 && tx < 0.011);
         }
     }
     mbedtls_pk_free(&devkey);
-    assert_int_equal(fails, 0);
+    assert_true(fails <= escapes);
     assert_int_equal(worst_ratio_ms, 0);
 }
 
@@ -418,7 +465,7 @@ static unsigned fault_count(void)
 static void faults_10000_mixed_plain(void **state)
 {
     (void)state;
-    run_mixed(fault_count(), 0);
+    run_mixed(fault_count(), 0, BYTE_FAULTS);
 }
 
 static void faults_mixed_shielded(void **state)
@@ -426,7 +473,14 @@ static void faults_mixed_shielded(void **state)
     uint8_t pbs[64];
     (void)state;
     pair_secret(pbs);
-    run_mixed(fault_count() / 5, TRUSTM_PROTECT_BOTH);
+    run_mixed(fault_count() / 5, TRUSTM_PROTECT_BOTH, BYTE_FAULTS);
+}
+
+/* Full-size frames (277 bytes) with one flipped bit in 1 % of them. */
+static void faults_mixed_frames(void **state)
+{
+    (void)state;
+    run_mixed(fault_count() / 5, 0, FRAME_FAULTS);
 }
 
 static void reset_mid_command_then_next_succeeds(void **state)
@@ -467,8 +521,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(hibernate_keeps_shielded_session, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_mid_command_then_next_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(life_cycle_resets_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(faults_10000_mixed_plain, setup, teardown),
-        cmocka_unit_test_setup_teardown(faults_mixed_shielded, setup, teardown),
+        cmocka_unit_test_setup_teardown(faults_10000_mixed_plain, setup_noisy, teardown),
+        cmocka_unit_test_setup_teardown(faults_mixed_shielded, setup_noisy, teardown),
+        cmocka_unit_test_setup_teardown(faults_mixed_frames, setup, teardown),
     };
     return cmocka_run_group_tests_name("trustm_stack_sim", tests, NULL, NULL);
 }

@@ -101,16 +101,24 @@ static void link_step_rules(void **s)
     assert_int_equal(trustm_link_step(&lk, f, 8, &fr), TRUSTM_LK_RETX);
     assert_int_equal(trustm_link_step(&lk, f, 5, &fr), TRUSTM_LK_ACKED);
     assert_int_equal(lk.st, TRUSTM_LK_WAIT_DATA);
-    /* Corrupt data frame -> NAK; corrupt control frame now -> ignored. */
+    /* Receiving: a corrupt frame of any look -> NAK it and ACK the last
+     * good frame again (the chip may be resending that one); so does a NAK
+     * from the chip (it got a broken ACK/NAK from us). */
     f[3] = 0x00;
     f[4] = 0x11;
     trustm_frame_encode(f, 0x00, 2);
     f[4] ^= 0x40;
-    assert_int_equal(trustm_link_step(&lk, f, 7, &fr), TRUSTM_LK_SEND_NAK);
+    assert_int_equal(trustm_link_step(&lk, f, 7, &fr), TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK);
     f[4] ^= 0x40;
-    /* Out-of-order frame number -> NAK; the expected one -> deliver + ACK. */
-    trustm_frame_encode(f, 0x04, 2);
-    assert_int_equal(trustm_link_step(&lk, f, 7, &fr), TRUSTM_LK_SEND_NAK);
+    trustm_frame_encode(f, 0x80, 0);
+    f[4] ^= 0x01;
+    assert_int_equal(trustm_link_step(&lk, f, 5, &fr), TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK);
+    trustm_frame_encode(f, 0xA1, 0);
+    assert_int_equal(trustm_link_step(&lk, f, 5, &fr), TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK);
+    assert_int_equal(lk.st, TRUSTM_LK_WAIT_DATA);
+    /* The expected frame number -> deliver + ACK. */
+    f[3] = 0x00;
+    f[4] = 0x11;
     trustm_frame_encode(f, 0x00, 2);
     assert_int_equal(trustm_link_step(&lk, f, 7, &fr), TRUSTM_LK_DATA | TRUSTM_LK_SEND_ACK);
     assert_int_equal(lk.rx_nr, 0);
@@ -120,6 +128,14 @@ static void link_step_rules(void **s)
     /* Data frame that does not acknowledge our frame -> discarded. */
     trustm_frame_encode(f, 0x05, 2);
     assert_int_equal(trustm_link_step(&lk, f, 7, &fr), 0);
+    /* One that does, numbered neither the last nor the next: the sides
+     * count differently (a RESYNC lost on the bus) -> RESYNC, 3/3. */
+    trustm_frame_encode(f, 0x08, 2);
+    assert_int_equal(trustm_link_step(&lk, f, 7, &fr), TRUSTM_LK_RESYNC | TRUSTM_LK_SEND_RESYNC);
+    assert_int_equal(lk.tx_nr, 3);
+    assert_int_equal(lk.rx_nr, 3);
+    lk.tx_nr = 0;
+    lk.rx_nr = 0;
     /* RESYNC from the chip while waiting -> counters 3/3. */
     trustm_frame_encode(f, 0xC0, 0);
     assert_int_equal(trustm_link_step(&lk, f, 5, &fr), TRUSTM_LK_RESYNC);
@@ -293,12 +309,14 @@ static const char OPEN_FRAME[] =
 static void no_ack_retransmits_then_resyncs(void **s)
 {
     /* The chip never answers the first four writes: three retransmissions
-     * of the identical frame, then RESYNC, then the frame again as 0/3. */
+     * of the identical frame, then RESYNC (twice: nothing acknowledges it),
+     * then the frame again as 0/3. */
     static const struct fk_step script[] = {
         {OPEN_FRAME, {NULL}},
         {OPEN_FRAME, {NULL}},
         {OPEN_FRAME, {NULL}},
         {OPEN_FRAME, {NULL}},
+        {"C0 00 00 0A 9A", {NULL}},
         {"C0 00 00 0A 9A", {NULL}},
         {OPEN_FRAME, {"00 00 05 00 00 00 00 00 14 87"}},
         {"80 00 00 0C EC", {NULL}},
@@ -316,16 +334,16 @@ static void no_ack_retransmits_then_resyncs(void **s)
 
 static void no_answer_at_all_times_out_within_bound(void **s)
 {
+    /* 1 + TRUSTM_RESYNC_MAX + 1 = 6 attempts of 4 writes, each ended by a
+     * RESYNC sent twice */
+#define NO_ANSWER_ATTEMPT                                                                          \
+    {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}},        \
+        {"C0 00 00 0A 9A", {NULL}}, {"C0 00 00 0A 9A", {NULL}}
     static const struct fk_step script[] = {
-        {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}},
-        {"C0 00 00 0A 9A", {NULL}},
-        {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}},
-        {"C0 00 00 0A 9A", {NULL}},
-        {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}},
-        {"C0 00 00 0A 9A", {NULL}},
-        {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}}, {OPEN_FRAME, {NULL}},
-        {"C0 00 00 0A 9A", {NULL}},
+        NO_ANSWER_ATTEMPT, NO_ANSWER_ATTEMPT, NO_ANSWER_ATTEMPT,
+        NO_ANSWER_ATTEMPT, NO_ANSWER_ATTEMPT, NO_ANSWER_ATTEMPT,
     };
+#undef NO_ANSWER_ATTEMPT
     struct trustm_rsp rsp;
     (void)s;
     open_ctx(script, sizeof script / sizeof script[0]);
@@ -340,9 +358,11 @@ static void nak_and_corrupt_and_duplicate_frames(void **s)
     static const struct fk_step script[] = {
         /* chip NAKs our frame -> immediate retransmission */
         {OPEN_FRAME, {"A0 00 00 0F D7"}},
-        /* then ACKs, and sends a corrupted response -> host NAKs frame 0 */
+        /* then ACKs, and sends a corrupted response -> host NAKs frame 0
+         * and ACKs its last good frame (3) again */
         {OPEN_FRAME, {"80 00 00 0C EC", "00 00 05 00 00 00 00 00 14 88"}},
-        {"A0 00 00 0F D7", {"00 00 05 00 00 00 00 00 14 87"}},
+        {"A0 00 00 0F D7", {NULL}},
+        {"83 00 00 E3 88", {"00 00 05 00 00 00 00 00 14 87"}},
         /* host ACKs; the chip repeats the frame (ACK lost): ACK again */
         {"80 00 00 0C EC", {NULL}},
         {"04 00 0B 00 81 00 00 06 E0 E0 00 00 06 11 54 8A",
