@@ -487,65 +487,42 @@ void iothub_bag_iter_init(struct iothub_bag_iter *it, struct tma_span bag)
     it->pos = 0u;
 }
 
-static bool escapes_ok(struct tma_span s)
-{
-    size_t i;
-    for (i = 0u; i < s.len; i++) {
-        if (s.ptr[i] == '%') {
-            if (i + 2u >= s.len) {
-                return false;
-            }
-            if (ih_hexval(s.ptr[i + 1u]) < 0 || ih_hexval(s.ptr[i + 2u]) < 0) {
-                return false;
-            }
-            i += 2u;
-        }
-    }
-    return true;
-}
-
 tma_status iothub_bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
                            struct tma_span *out_value, bool *out_has_value)
 {
-    size_t start, end, eq;
+    const uint8_t *p;
+    size_t start, end, eq = 0u; /* eq: 1 + index of the first '=', 0: none */
+    bool bad = false;
     if (it == NULL || out_key == NULL || out_value == NULL || out_has_value == NULL) {
         return E_BAD;
     }
     if (it->pos >= it->bag.len) {
         return E_NF;
     }
+    p = it->bag.ptr;
     start = it->pos;
-    end = start;
-    while (end < it->bag.len && it->bag.ptr[end] != '&') {
-        end++;
+    /* One pass over the element: its end, the first '=', and every '%'
+     * followed by two hex digits ('=' and '&' are not hex digits, so an
+     * escape cannot straddle them). */
+    for (end = start; end < it->bag.len && p[end] != '&'; end++) {
+        if (p[end] == '=' && eq == 0u) {
+            eq = end + 1u;
+        } else if (p[end] == '%' && (end + 2u >= it->bag.len || ih_hexval(p[end + 1u]) < 0 ||
+                                      ih_hexval(p[end + 2u]) < 0)) {
+            bad = true;
+        }
     }
     /* A trailing '&' leaves nothing after it: the next call ends. An empty
-     * element ("a&&b" or leading '&') is malformed. */
+     * element ("a&&b" or leading '&') or an empty key is malformed. */
     it->pos = end + 1u;
-    if (end == start) {
+    if (end == start || eq == start + 1u || bad) {
         return E_MAL;
     }
-    eq = start;
-    while (eq < end && it->bag.ptr[eq] != '=') {
-        eq++;
-    }
-    if (eq == start) {
-        return E_MAL;
-    }
-    out_key->ptr = it->bag.ptr + start;
-    out_key->len = eq - start;
-    if (eq < end) {
-        *out_has_value = true;
-        out_value->ptr = it->bag.ptr + eq + 1u;
-        out_value->len = end - eq - 1u;
-    } else {
-        *out_has_value = false;
-        out_value->ptr = it->bag.ptr + end;
-        out_value->len = 0u;
-    }
-    if (!escapes_ok(*out_key) || !escapes_ok(*out_value)) {
-        return E_MAL;
-    }
+    out_key->ptr = p + start;
+    out_key->len = (eq != 0u ? eq - 1u : end) - start;
+    *out_has_value = eq != 0u;
+    out_value->ptr = p + (eq != 0u ? eq : end);
+    out_value->len = eq != 0u ? end - eq : 0u;
     return TMA_OK;
 }
 
