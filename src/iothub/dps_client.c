@@ -20,18 +20,6 @@ static uint32_t now_ms(const struct dps_client *c)
     return (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
 }
 
-/* Copy a JSON string token's text (unescaped) into dst. */
-static bool copy_json_str(struct tma_span escaped, char *dst, size_t cap)
-{
-    struct iothub_json_token t;
-    size_t n = 0;
-    memset(&t, 0, sizeof(t));
-    t.kind = IOTHUB_JSON_STRING;
-    t.text = escaped;
-    t.escaped = true; /* may contain escapes: the copy decodes them */
-    return iothub_json_token_string(&t, dst, cap, &n) == TMA_OK && n > 0u;
-}
-
 static void finish(struct dps_client *c, uint8_t phase, tma_status st)
 {
     c->phase = phase;
@@ -77,7 +65,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         }
         if (rt.status == 202u) {
             if (body.operation_id.len > 0u &&
-                !copy_json_str(body.operation_id, c->operation_id, sizeof(c->operation_id))) {
+                !ih_json_copy(body.operation_id, c->operation_id, sizeof(c->operation_id))) {
                 goto malformed;
             }
             if (c->operation_id[0] == '\0') {
@@ -86,9 +74,9 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         } else {
             c->result.status = body.status;
             if (body.status == DPS_STATUS_ASSIGNED) {
-                if (!copy_json_str(body.assigned_hub, c->result.assigned_hub,
+                if (!ih_json_copy(body.assigned_hub, c->result.assigned_hub,
                                    sizeof(c->result.assigned_hub)) ||
-                    !copy_json_str(body.device_id, c->result.device_id, sizeof(c->result.device_id))) {
+                    !ih_json_copy(body.device_id, c->result.device_id, sizeof(c->result.device_id))) {
                     goto malformed;
                 }
                 finish(c, DPS_PHASE_DONE, TMA_OK);

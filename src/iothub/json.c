@@ -384,6 +384,21 @@ bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii)
     return *ascii == '\0';
 }
 
+bool ih_json_copy(struct tma_span text, char *dst, size_t cap)
+{
+    struct iothub_json_token t;
+    size_t n = 0u;
+    t.kind = IOTHUB_JSON_STRING;
+    t.text = text;
+    t.escaped = true;
+    if (!decode(&t, dst, cap, NULL, &n) || n == 0u || n >= cap) {
+        dst[0] = '\0';
+        return false;
+    }
+    dst[n] = '\0';
+    return true;
+}
+
 bool iothub_json_token_eq(const struct iothub_json_token *tok, const char *s)
 {
     size_t n;

@@ -70,6 +70,11 @@ struct iothub_client;
 /* Twin GET (patch NULL) or reported PATCH with a fresh $rid (client.c). */
 tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch, uint32_t *out_rid);
 
+/* Unescape the text of a JSON string (as a string token holds it) into
+ * @p dst (cap > 0), NUL-terminated. false (and dst empty) when it is empty,
+ * has a bad escape or does not fit. */
+bool ih_json_copy(struct tma_span text, char *dst, size_t cap);
+
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 
