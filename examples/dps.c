@@ -1,9 +1,13 @@
 /* DPS sample: provision with the chip's X.509 certificate (registration id =
  * certificate CN) or a symmetric key, then connect to the assigned hub as the
- * assigned device and send --count telemetry messages. */
+ * assigned device and send --count telemetry messages. With --assignment
+ * FILE the assignment is kept: later runs go straight to the hub (DPS is for
+ * first start-up, not every boot) and register again only when that hub
+ * refuses the device (deleted, moved to another hub). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "iothub/dps_client.h"
 #include "sample_common.h"
@@ -43,21 +47,125 @@ static bool done(void *ctx)
     return s->queued >= s->o->count && iothub_outbox_count(&s->hub->outbox) == 0;
 }
 
+/* The cached assignment: two lines, hub host and device id. */
+static bool load_assignment(const char *path, char *hub, size_t hcap, char *dev, size_t dcap)
+{
+    FILE *f = fopen(path, "r");
+    bool ok;
+    if (f == NULL) {
+        return false;
+    }
+    ok = fgets(hub, (int)hcap, f) != NULL && fgets(dev, (int)dcap, f) != NULL;
+    fclose(f);
+    if (ok) {
+        hub[strcspn(hub, "\r\n")] = '\0';
+        dev[strcspn(dev, "\r\n")] = '\0';
+        ok = hub[0] != '\0' && dev[0] != '\0';
+    }
+    if (!ok) {
+        fprintf(stderr, "iothub-dps: %s is not an assignment (two lines: hub, device id); registering\n",
+                path);
+    }
+    return ok;
+}
+
+static void save_assignment(const char *path, const char *hub, const char *dev)
+{
+    char tmp[1024];
+    FILE *f;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (f == NULL || fprintf(f, "%s\n%s\n", hub, dev) < 0 || fclose(f) != 0 ||
+        rename(tmp, path) != 0) {
+        fprintf(stderr, "iothub-dps: cannot write %s; the next run registers again\n", path);
+        remove(tmp);
+        return;
+    }
+    chmod(path, 0600);
+}
+
+static void tls_drop(struct sample_net *net)
+{
+    if (net->tls != NULL) {
+        tma_tls_client_deinit(net->tls);
+        free(net->tls);
+        net->tls = NULL;
+    }
+    net->tls_ready = false;
+}
+
+/* Register with DPS; on success the assignment is in hub_host / device_id. */
+static int provision(struct sample_net *net, struct sample_opts *o, char *hub_host, char *device_id)
+{
+    static struct dps_client dc;
+    static uint8_t tx[4096], rx[8192];
+    static char cred[2048];
+    static struct mqtt_inflight infl[4];
+    struct dps_client_config cfg;
+    const struct dps_client_result *res;
+    tma_status st;
+    tls_drop(net);
+    if (sample_tls_setup(net, o, o->dps_host, o->port) != 0) {
+        return 1;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.id_scope = o->id_scope;
+    cfg.registration_id = o->registration_id;
+    cfg.sas_key = o->sas_key;
+    cfg.hmac = sample_hmac_ops();
+    cfg.wall.now_ms = sample_wall_ms;
+    cfg.clock.now_ms = sample_mono_ms;
+    cfg.connector = sample_connector(net);
+    cfg.timeout_ms = (uint32_t)o->timeout_ms;
+    cfg.tx_buf = tx;
+    cfg.tx_cap = sizeof(tx);
+    cfg.rx_buf = rx;
+    cfg.rx_cap = sizeof(rx);
+    cfg.inflight = infl;
+    cfg.inflight_count = 4;
+    cfg.cred_buf = cred;
+    cfg.cred_cap = sizeof(cred);
+    st = dps_client_init(&dc, &cfg);
+    printf("registering %s with scope %s at %s\n", o->registration_id, o->id_scope, o->dps_host);
+    while (st == TMA_OK || st == TMA_IN_PROGRESS) {
+        st = dps_client_step(&dc);
+        if (st != TMA_IN_PROGRESS) {
+            break;
+        }
+        sample_sleep_ms(5);
+        if (sample_stop) {
+            dps_client_close(&dc);
+            return 1;
+        }
+    }
+    res = dps_client_result(&dc);
+    if (st != TMA_OK) {
+        fprintf(stderr, "provisioning failed: %s (status %u%s)\n", tma_status_str(st), res->last_status,
+                res->has_error_code ? ", see errorCode" : "");
+        if (res->has_error_code) {
+            fprintf(stderr, "  errorCode %lld\n", (long long)res->error_code);
+        }
+        return 1;
+    }
+    snprintf(hub_host, DPS_MAX_HUB, "%s", res->assigned_hub);
+    snprintf(device_id, DPS_MAX_DEVICE_ID, "%s", res->device_id);
+    printf("assigned to %s as %s\n", hub_host, device_id);
+    if (o->assignment != NULL) {
+        save_assignment(o->assignment, hub_host, device_id);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct sample_net net;
     static struct sample_hub hub;
-    static struct dps_client dc;
-    static uint8_t tx[4096], rx[8192];
-    static char cred[2048], hub_host[DPS_MAX_HUB], device_id[DPS_MAX_DEVICE_ID];
-    static struct mqtt_inflight infl[4];
+    static char hub_host[DPS_MAX_HUB], device_id[DPS_MAX_DEVICE_ID];
     struct sample_opts o;
-    struct dps_client_config cfg;
     struct iothub_callbacks cb;
-    const struct dps_client_result *res;
     struct state s;
-    tma_status st;
-    int rc;
+    bool cached;
+    int rc = 1;
     sample_parse(argc, argv, &o, "iothub-dps",
                  "Registers with the Device Provisioning Service, then connects to the assigned\n"
                  "hub and sends --count messages.", true);
@@ -73,76 +181,40 @@ int main(int argc, char **argv)
         }
         o.registration_id = net.cn;
     }
-    if (sample_tls_setup(&net, &o, o.dps_host, o.port) != 0) {
-        sample_net_close(&net);
-        return 1;
-    }
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.id_scope = o.id_scope;
-    cfg.registration_id = o.registration_id;
-    cfg.sas_key = o.sas_key;
-    cfg.hmac = sample_hmac_ops();
-    cfg.wall.now_ms = sample_wall_ms;
-    cfg.clock.now_ms = sample_mono_ms;
-    cfg.connector = sample_connector(&net);
-    cfg.timeout_ms = (uint32_t)o.timeout_ms;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof(rx);
-    cfg.inflight = infl;
-    cfg.inflight_count = 4;
-    cfg.cred_buf = cred;
-    cfg.cred_cap = sizeof(cred);
-    st = dps_client_init(&dc, &cfg);
-    printf("registering %s with scope %s at %s\n", o.registration_id, o.id_scope, o.dps_host);
-    while (st == TMA_OK || st == TMA_IN_PROGRESS) {
-        st = dps_client_step(&dc);
-        if (st == TMA_IN_PROGRESS) {
-            sample_sleep_ms(5);
-            if (sample_stop) {
-                dps_client_close(&dc);
-                sample_net_close(&net);
-                return 1;
-            }
-        } else {
-            break;
-        }
-    }
-    res = dps_client_result(&dc);
-    if (st != TMA_OK) {
-        fprintf(stderr, "provisioning failed: %s (status %u%s)\n", tma_status_str(st), res->last_status,
-                res->has_error_code ? ", see errorCode" : "");
-        if (res->has_error_code) {
-            fprintf(stderr, "  errorCode %lld\n", (long long)res->error_code);
-        }
-        sample_net_close(&net);
-        return 1;
-    }
-    snprintf(hub_host, sizeof(hub_host), "%s", res->assigned_hub);
-    snprintf(device_id, sizeof(device_id), "%s", res->device_id);
-    printf("assigned to %s as %s\n", hub_host, device_id);
-    /* A new TLS client for the hub: other host name, same chip key and
-     * certificate (already read; no more object reads). */
-    tma_tls_client_deinit(net.tls);
-    free(net.tls);
-    net.tls = NULL;
-    net.tls_ready = false;
-    if (sample_tls_setup(&net, &o, hub_host, o.port) != 0) {
-        sample_net_close(&net);
-        return 1;
-    }
-    memset(&cb, 0, sizeof(cb));
-    cb.on_event = on_event;
-    if (sample_hub_init(&hub, &net, &o, hub_host, device_id, IOTHUB_SUB_C2D, &cb) != 0) {
-        sample_net_close(&net);
-        return 1;
-    }
+    cached = o.assignment != NULL &&
+             load_assignment(o.assignment, hub_host, sizeof(hub_host), device_id, sizeof(device_id));
     memset(&s, 0, sizeof(s));
     s.hub = &hub;
     s.o = &o;
-    rc = sample_run(&hub, &o, done, &s, tick, &s);
-    sample_hub_close(&hub);
+    memset(&cb, 0, sizeof(cb));
+    cb.on_event = on_event;
+    for (;;) {
+        bool refused;
+        if (cached) {
+            printf("assignment from %s: %s as %s\n", o.assignment, hub_host, device_id);
+        } else if (provision(&net, &o, hub_host, device_id) != 0) {
+            break;
+        }
+        /* A new TLS client for the hub: other host name, same chip key and
+         * certificate (already read; no more object reads). */
+        tls_drop(&net);
+        if (sample_tls_setup(&net, &o, hub_host, o.port) != 0 ||
+            sample_hub_init(&hub, &net, &o, hub_host, device_id, IOTHUB_SUB_C2D, &cb) != 0) {
+            break;
+        }
+        rc = sample_run(&hub, &o, done, &s, tick, &s);
+        refused = iothub_client_state(&hub.client) == IOTHUB_STATE_AUTH_FAILED;
+        sample_hub_close(&hub);
+        if (rc != 0 && refused && cached && !sample_stop) {
+            /* the hub no longer knows the device: ask DPS again, once
+             * (messages queued meanwhile stay in the outbox) */
+            printf("the hub refused the cached assignment: registering again\n");
+            cached = false;
+            rc = 1;
+            continue;
+        }
+        break;
+    }
     sample_net_close(&net);
     return rc;
 }

@@ -142,7 +142,10 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "%s"
                    "  --version\n",
                    name, summary,
-                   dps ? "DPS:\n  --id-scope S --registration-id R (default: certificate CN) --dps-host H\n" : "");
+                   dps ? "DPS:\n  --id-scope S --registration-id R (default: certificate CN) --dps-host H\n"
+                         "  --assignment FILE      keep the assigned hub and device id here: later runs connect\n"
+                         "                         without DPS, and register again only if that hub refuses\n"
+                       : "");
             exit(0);
         }
         if (!strcmp(a, "--version")) {
@@ -178,6 +181,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (dps && !strcmp(a, "--id-scope")) o->id_scope = v;
         else if (dps && !strcmp(a, "--registration-id")) o->registration_id = v;
         else if (dps && !strcmp(a, "--dps-host")) o->dps_host = v;
+        else if (dps && !strcmp(a, "--assignment")) o->assignment = v;
         else die(name, "unknown option: %s (see --help)", a);
     }
     if (o->connection_string != NULL) {

@@ -39,6 +39,7 @@ struct sample_opts {
     const char *id_scope;      /* DPS */
     const char *registration_id;
     const char *dps_host;
+    const char *assignment;    /* DPS: file caching the assigned hub and device id */
 };
 
 /* Parse common options; `extra` lists sample-specific usage. Exits on

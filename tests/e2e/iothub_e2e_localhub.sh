@@ -167,4 +167,26 @@ grep -q '^registering reg-e2e ' dps.out || fail "registration id is not the cert
 grep -q '^assigned to localhost as reg-e2e' dps.out || fail "assignment"
 grep -c '^message [01]: ok' dps.out | grep -qx 2 || fail "telemetry after DPS"
 "$LOCALHUB" device show --id reg-e2e > /dev/null || fail "DPS did not create the device"
+
+echo "== DPS assignment kept; registering again when the hub refuses it"
+dps_run() { # output file
+  "$IOTHUB_SAMPLES/iothub-dps" --device "$DEV" --id-scope "$SCOPE" --dps-host localhost --port "$PORT" \
+    --count 2 --interval-ms 50 --timeout-ms 30000 --outbox "$W/dps2.outbox" --assignment "$W/assign" \
+    > "$1" 2>&1 || fail "dps sample ($1)"
+}
+dps_run dpsa.out
+grep -q '^assigned to localhost as reg-e2e' dpsa.out || fail "first run: assignment"
+[ "$(cat "$W/assign")" = "$(printf 'localhost\nreg-e2e')" ] || fail "assignment file content"
+[ "$(stat -c %a "$W/assign")" = 600 ] || fail "assignment file mode"
+dps_run dpsb.out
+grep -q '^assignment from .*: localhost as reg-e2e' dpsb.out || fail "second run: cached assignment"
+grep -q '^registering' dpsb.out && fail "second run registered with DPS again"
+grep -c '^message [01]: ok' dpsb.out | grep -qx 2 || fail "telemetry with the cached assignment"
+"$LOCALHUB" device delete --id reg-e2e > /dev/null || fail "device delete"
+dps_run dpsc.out
+grep -q '^hub refused' dpsc.out || fail "third run: the hub did not refuse the deleted device"
+grep -q '^the hub refused the cached assignment: registering again' dpsc.out || fail "no re-registration"
+grep -q '^assigned to localhost as reg-e2e' dpsc.out || fail "third run: assignment"
+grep -c '^message [01]: ok' dpsc.out | grep -qx 2 || fail "telemetry after registering again"
+"$LOCALHUB" device show --id reg-e2e > /dev/null || fail "DPS did not create the device again"
 echo PASS
