@@ -140,8 +140,15 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     }
     res = dps_client_result(&dc);
     if (st != TMA_OK) {
-        fprintf(stderr, "provisioning failed: %s (status %u%s)\n", tma_status_str(st), res->last_status,
-                res->has_error_code ? ", see errorCode" : "");
+        if (st == DPS_E_REFUSED && res->status == DPS_STATUS_DISABLED) {
+            fprintf(stderr, "provisioning refused: the registration is disabled in DPS (its enrollment "
+                            "or enrollment group was disabled)\n");
+        } else if (st == DPS_E_REFUSED && res->status == DPS_STATUS_FAILED) {
+            fprintf(stderr, "provisioning failed: DPS reports the registration as failed\n");
+        } else {
+            fprintf(stderr, "provisioning failed: %s (status %u%s)\n", tma_status_str(st),
+                    res->last_status, res->has_error_code ? ", see errorCode" : "");
+        }
         if (res->has_error_code) {
             fprintf(stderr, "  errorCode %lld\n", (long long)res->error_code);
         }

@@ -189,4 +189,12 @@ grep -q '^the hub refused the cached assignment: registering again' dpsc.out || 
 grep -q '^assigned to localhost as reg-e2e' dpsc.out || fail "third run: assignment"
 grep -c '^message [01]: ok' dpsc.out | grep -qx 2 || fail "telemetry after registering again"
 "$LOCALHUB" device show --id reg-e2e > /dev/null || fail "DPS did not create the device again"
+
+echo "== DPS with the enrollment group disabled: a clear refusal"
+"$LOCALHUB" dps enrollment-group disable --group-id g1 > /dev/null || fail "group disable"
+rc=0
+"$IOTHUB_SAMPLES/iothub-dps" --device "$DEV" --id-scope "$SCOPE" --dps-host localhost --port "$PORT" \
+  --count 1 --timeout-ms 30000 --outbox "$W/dps3.outbox" > dpsd.out 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "disabled registration: exit status $rc"
+grep -q '^provisioning refused: the registration is disabled in DPS' dpsd.out || fail "disabled: message"
 echo PASS
