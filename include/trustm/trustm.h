@@ -263,7 +263,8 @@ uint32_t trustm_transceive_bound_ms(const struct trustm *t, uint8_t cmd, uint8_t
  *  - shield: TMA_ERR(SHIELD, TMA_C_INTEGRITY) MAC or sequence check of the
  *    response failed (session FAILED, keys wiped, out wiped);
  *    TMA_ERR(SHIELD, TMA_C_FAILED) while FAILED (until trustm_reset());
- *    TMA_ERR(SHIELD, TRUSTM_E_ALERT) the chip answered with an alert (keys
+ *    TMA_ERR(SHIELD, TRUSTM_E_ALERT) the chip answered with an alert, also
+ *    after the one new handshake and retry that an alert triggers (keys
  *    wiped; the next protected exchange handshakes again);
  *    TMA_ERR(SHIELD, TMA_C_MALFORMED) wrong SCTR echo or record size;
  *    handshake errors as trustm_shield_handshake();
