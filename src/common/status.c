@@ -39,6 +39,11 @@ static const struct code_name names[] = {
     {TMA_LAYER_CHIP, 0x2F, "chip: authorization failure"},
     /* Command layer (libtrustm cmd.h TRUSTM_CMD_E_*). */
     {TMA_LAYER_CMD, 0x40, "command: chip failed without an error code"},
+    /* libtrustm stack (trustm.h TRUSTM_E_*). */
+    {TMA_LAYER_NET, 0x40, "network: the chip reported a chaining error twice"},
+    {TMA_LAYER_SHIELD, 0x41, "shield: the chip ended the session with an alert"},
+    {TMA_LAYER_SHIELD, 0x42, "shield: handshake failed (platform binding secret does not match?)"},
+    {TMA_LAYER_SHIELD, 0x43, "shield: protection asked for but no binding secret set"},
 
     /* TLS-layer codes (include/tma/tls.h, TMA_TLS_E_*). */
     {TMA_LAYER_TLS, 0x40, "tls: server certificate not trusted"},

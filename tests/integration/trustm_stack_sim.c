@@ -192,6 +192,34 @@ static void shielded_all_levels_and_chained(void **state)
     assert_int_equal(worst_ratio_ms, 0);
 }
 
+/* The chip ends a session whose MSEQ jumps past its window (records lost on
+ * the bus can do that) with a fatal alert: the call handshakes once more and
+ * succeeds, and the chip saw exactly one alert and a second Hello. */
+static void shielded_fatal_alert_rehandshakes(void **state)
+{
+    struct trustm_rsp rsp;
+    static const uint8_t rnd[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+    uint8_t pbs[64];
+    char stats[4096];
+    size_t sl = 0;
+    (void)state;
+    pair_secret(pbs);
+    ok_apdu(TRUSTM_PROTECT_BOTH, rnd, sizeof rnd, NULL, 0, buf, sizeof buf, &rsp);
+    uint32_t before = tm.sess.mseq;
+    tm.sess.mseq += 10; /* as if ten records had been lost */
+    ok_apdu(TRUSTM_PROTECT_BOTH, rnd, sizeof rnd, NULL, 0, buf, sizeof buf, &rsp);
+    assert_int_equal(rsp.out_len, 32);
+    assert_int_equal(trustm_shield_state(&tm), TRUSTM_SHIELD_ACTIVE);
+    assert_true(tm.sess.mseq != before + 11); /* a new session: the chip chose MSEQ anew */
+    assert_int_equal(trustm_sim_stats_json(sim, stats, sizeof stats - 1, &sl), TMA_OK);
+    stats[sl] = '\0';
+    assert_non_null(strstr(stats, "\"alerts_sent\":1,"));
+    const char *hello = strstr(stats, "\"name\":\"prl_hello\",\"count\":");
+    assert_non_null(hello);
+    assert_int_equal(strtoul(hello + strlen("\"name\":\"prl_hello\",\"count\":"), NULL, 10), 2);
+    assert_int_equal(worst_ratio_ms, 0);
+}
+
 static void shielded_wrong_secret_fails_cleanly(void **state)
 {
     struct trustm_rsp rsp;
@@ -516,6 +544,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(plain_random_read_and_1728_chained, setup, teardown),
         cmocka_unit_test_setup_teardown(shielded_all_levels_and_chained, setup, teardown),
+        cmocka_unit_test_setup_teardown(shielded_fatal_alert_rehandshakes, setup, teardown),
         cmocka_unit_test_setup_teardown(shielded_wrong_secret_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(shielded_corrupt_mac_fails_until_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(hibernate_keeps_shielded_session, setup, teardown),

@@ -44,6 +44,11 @@ static void flow_codes_are_not_errors(void **state)
     assert_string_equal(tma_status_str(TMA_ERR(TMA_LAYER_LINK, TMA_C_TIMEOUT)), "timeout");
     assert_string_equal(tma_layer_name(TMA_LAYER_SHIELD), "shield");
     assert_string_equal(tma_status_str(TMA_CHIP_ERROR(0x77)), "chip: unknown error code");
+    /* the stack's own codes have names (trustm.h TRUSTM_E_*) */
+    assert_string_equal(tma_status_str(TMA_ERR(TMA_LAYER_SHIELD, 0x41)),
+                        "shield: the chip ended the session with an alert");
+    assert_string_equal(tma_status_str(TMA_ERR(TMA_LAYER_NET, 0x40)),
+                        "network: the chip reported a chaining error twice");
 }
 
 int main(void)
