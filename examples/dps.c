@@ -84,16 +84,6 @@ static void save_assignment(const char *path, const char *hub, const char *dev)
     chmod(path, 0600);
 }
 
-static void tls_drop(struct sample_net *net)
-{
-    if (net->tls != NULL) {
-        tma_tls_client_deinit(net->tls);
-        free(net->tls);
-        net->tls = NULL;
-    }
-    net->tls_ready = false;
-}
-
 /* Register with DPS; on success the assignment is in hub_host / device_id. */
 static int provision(struct sample_net *net, struct sample_opts *o, char *hub_host, char *device_id)
 {
@@ -104,7 +94,7 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     struct dps_client_config cfg;
     const struct dps_client_result *res;
     tma_status st;
-    tls_drop(net);
+    sample_tls_close(net);
     if (sample_tls_setup(net, o, o->dps_host, o->port) != 0) {
         return 1;
     }
@@ -204,7 +194,7 @@ int main(int argc, char **argv)
         }
         /* A new TLS client for the hub: other host name, same chip key and
          * certificate (already read; no more object reads). */
-        tls_drop(&net);
+        sample_tls_close(&net);
         if (sample_tls_setup(&net, &o, hub_host, o.port) != 0 ||
             sample_hub_init(&hub, &net, &o, hub_host, device_id, IOTHUB_SUB_C2D, &cb) != 0) {
             break;

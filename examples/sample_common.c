@@ -440,7 +440,7 @@ struct iothub_connector sample_connector(struct sample_net *n)
     return c;
 }
 
-void sample_net_close(struct sample_net *n)
+void sample_tls_close(struct sample_net *n)
 {
     if (n->tls_ready) {
         tma_tls_client_deinit(n->tls);
@@ -448,6 +448,11 @@ void sample_net_close(struct sample_net *n)
     }
     free(n->tls);
     n->tls = NULL;
+}
+
+void sample_net_close(struct sample_net *n)
+{
+    sample_tls_close(n);
     if (n->pk_bound) {
         mbedtls_pk_free(&n->pk);
         n->pk_bound = false;

@@ -73,6 +73,9 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o);
 int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const char *host,
                      const char *port);
 struct iothub_connector sample_connector(struct sample_net *n);
+/* Drop the TLS client only (the chip stays open), e.g. before
+ * sample_tls_setup() for another host. */
+void sample_tls_close(struct sample_net *n);
 void sample_net_close(struct sample_net *n);
 
 uint64_t sample_mono_ms(void *ctx);

@@ -114,11 +114,21 @@ static void stat_command(struct trustm_sim *s, int idx, uint32_t busy)
 }
 
 /* ---- engine -------------------------------------------------------------- */
-/* Would a receiver take this (damaged) frame for a good one? */
-static bool frame_decodes(const uint8_t *p, size_t n)
+/* A frame on the wire (n bytes at p): count its bytes, let the byte fault k
+ * damage them, and count the damaged frames that still decode (CRC-16 did
+ * not see the damage). */
+static void wire_faults(struct trustm_sim *s, enum sim_fault k, uint8_t *p, size_t n,
+                        uint64_t *bytes, uint64_t *escapes)
 {
     struct sim_frame f;
-    return sim_frame_decode(p, n, &f) == SIM_FE_OK;
+    size_t hit = sim_fault_bytes(&s->faults, k, p, n);
+    *bytes += n;
+    if (hit) {
+        bool esc = sim_frame_decode(p, n, &f) == SIM_FE_OK;
+        *escapes += esc;
+        sim_tracef(s, "FAULT %s %zu byte(s)%s", sim_fault_name(k), hit,
+                   esc ? ", still decodes (CRC escape)" : "");
+    }
 }
 
 static void fault_outframe(struct trustm_sim *s, struct sim_outframe *o)
@@ -252,13 +262,7 @@ void sim_engine_data_write(struct trustm_sim *s, const uint8_t *frame, size_t n,
         n = sizeof(buf);
     }
     memcpy(buf, frame, n);
-    s->stats.bytes_rx += n;
-    size_t hit = sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_RX, buf, n);
-    if (hit) {
-        bool esc = frame_decodes(buf, n);
-        s->stats.crc_escapes_rx += esc;
-        sim_tracef(s, "FAULT byte_rx %zu byte(s)%s", hit, esc ? ", still decodes (CRC escape)" : "");
-    }
+    wire_faults(s, SIM_FAULT_BYTE_RX, buf, n, &s->stats.bytes_rx, &s->stats.crc_escapes_rx);
     if (n && sim_fault_hit(&s->faults, SIM_FAULT_BITFLIP_RX)) {
         uint32_t bit = sim_fault_rand(&s->faults, (uint32_t)n * 8u);
         buf[bit / 8u] ^= (uint8_t)(1u << (bit % 8u));
@@ -347,13 +351,7 @@ void sim_engine_data_read(struct trustm_sim *s, uint8_t *buf, size_t len)
         n = (uint16_t)sizeof(tmp);
     }
     /* on the wire: every transmission, retransmissions included */
-    s->stats.bytes_tx += n;
-    size_t hit = sim_fault_bytes(&s->faults, SIM_FAULT_BYTE_TX, tmp, n);
-    if (hit) {
-        bool esc = frame_decodes(tmp, n);
-        s->stats.crc_escapes_tx += esc;
-        sim_tracef(s, "FAULT byte_tx %zu byte(s)%s", hit, esc ? ", still decodes (CRC escape)" : "");
-    }
+    wire_faults(s, SIM_FAULT_BYTE_TX, tmp, n, &s->stats.bytes_tx, &s->stats.crc_escapes_tx);
     memset(buf, 0xFF, len); /* nothing pending, or reading past the frame */
     memcpy(buf, tmp, n < len ? n : len);
 }
