@@ -30,7 +30,7 @@ grep -q '^     | device.pem: OK' "$W/demo.out" || fail "device certificate not v
 LH() { "$LOCALHUB" --state "$D/hub" "$@"; }
 
 echo "== the hub's side"
-LH ca show demo-ca | grep -qx 'isVerified: true' || fail "CA not verified in the registry"
+LH ca show demo-ca | grep_all -qx 'isVerified: true' || fail "CA not verified in the registry"
 LH device show --id "$ID" >"$W/device.out" || fail "device $ID not in the registry"
 grep -qx 'authentication: certificateAuthority' "$W/device.out" || fail "device is not X.509 CA"
 grep -qx 'status: enabled' "$W/device.out" || fail "device not enabled"
@@ -42,7 +42,7 @@ if [ "$MODE" = --dps ]; then
   [ "$nmsg" -eq 3 ] || fail "hub stored $nmsg messages from $ID, expected 3"
   [ "$x509" -eq 3 ] || fail "not every message was authenticated with the certificate"
   [ "$(grep -c '"provisioned":[[:space:]]*true' "$W/events.out")" -eq 3 ] || fail "telemetry bodies"
-  LH dps enrollment-group show --group-id demo-group | grep -qx 'caName: demo-ca' || fail "enrollment group"
+  LH dps enrollment-group show --group-id demo-group | grep_all -qx 'caName: demo-ca' || fail "enrollment group"
   need "registering $ID with scope"
   need "assigned to localhost as $ID"
 else
@@ -58,7 +58,7 @@ else
   need "C2D message: Hello $ID, this is the cloud"
   need "property \$.mid = c2d-demo-1"
   need "property color = blue"
-  LH status | grep -qx 'queuedC2d: 0' || fail "the C2D message is still queued"
+  LH status | grep_all -qx 'queuedC2d: 0' || fail "the C2D message is still queued"
   # Twin: the reported properties are in the service's view.
   LH twin show --device "$ID" >"$W/twin.json"
   grep -q '"sample":[[:space:]]*"twin_methods"' "$W/twin.json" || fail "reported property 'sample' missing"

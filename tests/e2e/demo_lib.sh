@@ -2,6 +2,7 @@
 # already-built tree (TMA_BUILD_DIR, set by ctest) in a scratch folder the
 # test owns, and stops whatever the demo left running (--keep) on exit.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 : "${TMA_SOURCE_DIR:?set by ctest}" "${TMA_BUILD_DIR:?set by ctest}" "${LOCALHUB:?}" "${TRUSTM_CLI:?}"
 W=$(mktemp -d /tmp/demo_e2e.XXXXXX)
 D=$W/demo

@@ -28,7 +28,7 @@ grep -q '"status":[[:space:]]*200' "$T/m.json" || fail "reboot status: $(cat "$T
 grep -q '"status":[[:space:]]*404' "$T/m2.json" || fail "unknown method status: $(cat "$T/m2.json")"
 wait $DEV || true
 grep -q blink "$T/tm.out" || fail "desired update not seen by the device: $(cat "$T/tm.out")"
-"$L" twin show --device ours | grep -q '"\$version":[[:space:]]*[2-9]' || fail "no reported properties from the device"
+"$L" twin show --device ours | grep_all -q '"\$version":[[:space:]]*[2-9]' || fail "no reported properties from the device"
 ok "our client: twin GET/reported/desired push, method answered"
 
 KEY=$("$L" --json dps enrollment create --registration-id ours-dps --attestation symmetric-key \

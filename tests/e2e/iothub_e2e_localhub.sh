@@ -5,6 +5,7 @@
 # provisions the device with the chip certificate, and a reconnecting run
 # costs the chip one signature per full handshake.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 : "${TMA_BUILD_DIR:?}" "${IOTHUB_SAMPLES:?}" "${TRUSTM_CLI:?}" "${TRUSTM_SIM:?}" "${LOCALHUB:?}"
 W=$(mktemp -d /tmp/iothub_e2e.XXXXXX)
 export LOCALHUB_HOME="$W/state"
@@ -165,7 +166,7 @@ SCOPE=$("$LOCALHUB" --json dps show | sed -n 's/.*"idScope":[[:space:]]*"\([^"]*
   --count 2 --interval-ms 50 --timeout-ms 30000 --outbox "$W/dps.outbox" > dps.out 2>&1 || fail "dps sample"
 grep -q '^registering reg-e2e ' dps.out || fail "registration id is not the certificate CN"
 grep -q '^assigned to localhost as reg-e2e' dps.out || fail "assignment"
-grep -c '^message [01]: ok' dps.out | grep -qx 2 || fail "telemetry after DPS"
+grep -c '^message [01]: ok' dps.out | grep_all -qx 2 || fail "telemetry after DPS"
 "$LOCALHUB" device show --id reg-e2e > /dev/null || fail "DPS did not create the device"
 
 echo "== DPS assignment kept; registering again when the hub refuses it"
@@ -181,13 +182,13 @@ grep -q '^assigned to localhost as reg-e2e' dpsa.out || fail "first run: assignm
 dps_run dpsb.out
 grep -q '^assignment from .*: localhost as reg-e2e' dpsb.out || fail "second run: cached assignment"
 grep -q '^registering' dpsb.out && fail "second run registered with DPS again"
-grep -c '^message [01]: ok' dpsb.out | grep -qx 2 || fail "telemetry with the cached assignment"
+grep -c '^message [01]: ok' dpsb.out | grep_all -qx 2 || fail "telemetry with the cached assignment"
 "$LOCALHUB" device delete --id reg-e2e > /dev/null || fail "device delete"
 dps_run dpsc.out
 grep -q '^hub refused' dpsc.out || fail "third run: the hub did not refuse the deleted device"
 grep -q '^the hub refused the cached assignment: registering again' dpsc.out || fail "no re-registration"
 grep -q '^assigned to localhost as reg-e2e' dpsc.out || fail "third run: assignment"
-grep -c '^message [01]: ok' dpsc.out | grep -qx 2 || fail "telemetry after registering again"
+grep -c '^message [01]: ok' dpsc.out | grep_all -qx 2 || fail "telemetry after registering again"
 "$LOCALHUB" device show --id reg-e2e > /dev/null || fail "DPS did not create the device again"
 
 echo "== DPS with the enrollment group disabled: a clear refusal"

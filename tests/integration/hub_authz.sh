@@ -8,8 +8,8 @@ for d in devA devB; do "$L" device create --id $d --auth x509-ca >/dev/null; mk_
 
 out=$(mqttc devA $(x509_args devA) "sub:devices/devB/messages/devicebound/#" "sub:#" "sub:devices/devA/messages/events/" \
       "sub:devices/+/messages/devicebound/#" "sub:\$iothub/twin/res/#" "sub:\$iothub/methods/POST/#")
-echo "$out" | sed -n 2,4p | grep -c "SUBACK 128" | grep -qx 3 || fail "foreign/wildcard subscriptions not denied: $out"
-echo "$out" | sed -n 5,7p | grep -c "SUBACK 1" | grep -qx 3 || fail "own subscriptions not granted: $out"
+echo "$out" | sed -n 2,4p | grep -c "SUBACK 128" | grep_all -qx 3 || fail "foreign/wildcard subscriptions not denied: $out"
+echo "$out" | sed -n 5,7p | grep -c "SUBACK 1" | grep_all -qx 3 || fail "own subscriptions not granted: $out"
 ok "devA cannot subscribe to devB's C2D, to '#', or to telemetry topics; its own filters get QoS 1"
 
 # devA publishing as devB (and to made-up topics) is dropped, never stored
@@ -58,7 +58,7 @@ ok "QoS 2 subscription granted QoS 1"
 # RETAIN: not kept, forwarded with mqtt-retain
 pub_x509 devA devA -r -t devices/devA/messages/events/ -m retained-one
 wait_log '"payload":"retained-one"'
-grep '"payload":"retained-one"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"mqtt-retain":"true"' || fail "mqtt-retain missing"
+grep '"payload":"retained-one"' "$LOCALHUB_HOME/telemetry.jsonl" | grep_all -q '"mqtt-retain":"true"' || fail "mqtt-retain missing"
 ok "retained telemetry is stored with mqtt-retain"
 
 # Will: routed as telemetry with iothub-MessageType=Will when the connection
@@ -71,9 +71,9 @@ for w in own other; do
   wait_state devA Connected
   kill -9 $SUB; wait $SUB 2>/dev/null || true
   for i in $(seq 1 50); do grep -q "will-$w" "$LOCALHUB_HOME/telemetry.jsonl" && break; sleep 0.1; done
-  "$L" --json device show devA | grep -q '"Disconnected"' || sleep 0.5
+  "$L" --json device show devA | grep_all -q '"Disconnected"' || sleep 0.5
 done
-grep '"payload":"will-own"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"iothub-MessageType":"Will"' || fail "Will not stored as telemetry"
+grep '"payload":"will-own"' "$LOCALHUB_HOME/telemetry.jsonl" | grep_all -q '"iothub-MessageType":"Will"' || fail "Will not stored as telemetry"
 grep -q 'will-other' "$LOCALHUB_HOME/telemetry.jsonl" && fail "Will to another device's topic stored"
 ok "Will routed as telemetry with iothub-MessageType=Will"
 

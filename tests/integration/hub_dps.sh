@@ -30,7 +30,7 @@ grep_in "$out" -q 'CAPTURE ra=[0-9]' || fail "no retry-after: $out"
 grep_in "$out" -q '"status":"assigned"' || fail "not assigned: $out"
 grep_in "$out" -q '"assignedHub":"localhost"' || fail "assignedHub: $out"
 grep_in "$out" -q '"deviceId":"reg-x1"' || fail "deviceId: $out"
-"$L" --json device show reg-x1 | grep -q certificateAuthority || fail "device not created as CA-signed"
+"$L" --json device show reg-x1 | grep_all -q certificateAuthority || fail "device not created as CA-signed"
 pub_x509 reg-x1 regx1 -t devices/reg-x1/messages/events/ -m after-dps || fail "provisioned device cannot connect to the hub"
 ok "X.509 group enrollment: 202 + retry-after, poll, assigned, device created and connects"
 
@@ -77,7 +77,7 @@ out=$(dps reg-ind --cert "$T/ind.pem" --key "$T/ind.key" "${FLOW[@]}" "$(REGISTE
       'capture:op:operationId' "$POLL" 'expect:$rid=2')
 grep_in "$out" -q '"status":"disabled"' || fail "disabled enrollment: $out"
 ok "individual enrollment (device id from the enrollment), disabled enrollment reports 'disabled'"
-"$L" dps enrollment list | grep -q reg-ind || fail "enrollment list"
-"$L" dps enrollment-group show g1 | grep -q dpsca || fail "group show"
+"$L" dps enrollment list | grep_all -q reg-ind || fail "enrollment list"
+"$L" dps enrollment-group show g1 | grep_all -q dpsca || fail "group show"
 "$L" dps enrollment create --registration-id 'bad id' --attestation symmetric-key 2>/dev/null && fail "bad registration id accepted"
 ok "DPS suite"

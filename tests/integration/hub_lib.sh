@@ -2,6 +2,7 @@
 # Each test gets its own state folder (mktemp -d) and a random free port; the
 # hub is stopped and the folder removed on exit, also on failure.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 
 : "${TMA_BUILD_DIR:?set by ctest}"
 L="$TMA_BUILD_DIR/hub/localhub"

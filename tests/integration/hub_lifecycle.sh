@@ -3,9 +3,9 @@
 # non-zero exit), --help/--json/--version.
 . "$(dirname "$0")/hub_lib.sh"
 
-"$L" --help | grep -q "localhub" || fail "--help"
-"$L" device --help | grep -q "device create" || fail "subcommand --help"
-"$L" --version | grep -q "^localhub " || fail "--version"
+"$L" --help | grep_all -q "localhub" || fail "--help"
+"$L" device --help | grep_all -q "device create" || fail "subcommand --help"
+"$L" --version | grep_all -q "^localhub " || fail "--version"
 # F17: a read-only command on a state folder that does not exist reports
 # that and creates nothing (a mistyped --state must not start an empty hub).
 for cmd in status "device list" "device show x" "ca list"; do
@@ -46,7 +46,7 @@ grep -q "\"port\":[[:space:]]*$PORT" "$T/st.json" || fail "status port"
 [ -f "$LOCALHUB_HOME/registry.db" ] && [ -f "$LOCALHUB_HOME/pki/root-ca.pem" ] && [ -f "$LOCALHUB_HOME/mosquitto.conf" ] \
   || fail "state folder incomplete"
 openssl verify -CAfile "$LOCALHUB_HOME/pki/root-ca.pem" "$LOCALHUB_HOME/pki/server.pem" >/dev/null || fail "server cert"
-openssl x509 -in "$LOCALHUB_HOME/pki/server.pem" -noout -ext subjectAltName | grep -q "IP Address:127.0.0.1" || fail "SAN"
+openssl x509 -in "$LOCALHUB_HOME/pki/server.pem" -noout -ext subjectAltName | grep_all -q "IP Address:127.0.0.1" || fail "SAN"
 # TLS 1.2+ only; the server certificate verifies for localhost
 echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_1 >/dev/null 2>&1 && fail "TLS 1.1 accepted"
 echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -CAfile "$CAF" -verify_hostname localhost -verify_return_error \
@@ -60,9 +60,9 @@ set +e; LOCALHUB_HOME="$T/other" "$L" start --port "$PORT" >/dev/null 2>"$T/err"
 LOCALHUB_HOME="$T/other" "$L" stop >/dev/null
 ok "busy port refused"
 
-"$L" stop | grep -q stopped || fail "stop"
-"$L" status | grep -q "status: stopped" || fail "status after stop"
-"$L" stop | grep -q "not running" || fail "second stop"
+"$L" stop | grep_all -q stopped || fail "stop"
+"$L" status | grep_all -q "status: stopped" || fail "status after stop"
+"$L" stop | grep_all -q "not running" || fail "second stop"
 "$L" start --port "$PORT" >/dev/null || fail "start after stop"
 # root CA is kept across restarts (devices keep trusting it)
 ok "stop/start cycle"
@@ -74,7 +74,7 @@ mkdir -m 755 "$T/loose"
 [ "$(stat -c %a "$T/loose")" = 700 ] || fail "state folder left $(stat -c %a "$T/loose")"
 [ "$(stat -c %a "$T/loose/registry.db")" = 600 ] || fail "registry.db is $(stat -c %a "$T/loose/registry.db")"
 chmod 644 "$T/loose/registry.db"; chmod 755 "$T/loose"
-"$L" --state "$T/loose" device list | grep -q k1 || fail "device list"
+"$L" --state "$T/loose" device list | grep_all -q k1 || fail "device list"
 [ "$(stat -c %a "$T/loose")" = 700 ] && [ "$(stat -c %a "$T/loose/registry.db")" = 600 ] \
   || fail "an existing loose registry was not tightened"
 ok "state folder 0700 and registry 0600"

@@ -19,10 +19,10 @@ mqttc r1 $(x509_args r1) --clean 0 noack 'expect:inflight-msg' close >/dev/null
 
 hub_restart
 ok "restarted on port $PORT"
-"$L" device list | grep -q '^r1' || fail "device r1 lost"
-"$L" device list | grep -q '^r2' || fail "device r2 lost"
-"$L" ca list | grep -q root || fail "CA lost"
-"$L" --json status | grep -q '"queuedC2d":[[:space:]]*2' || fail "queued C2D lost: $("$L" --json status)"
+"$L" device list | grep_all -q '^r1' || fail "device r1 lost"
+"$L" device list | grep_all -q '^r2' || fail "device r2 lost"
+"$L" ca list | grep_all -q root || fail "CA lost"
+"$L" --json status | grep_all -q '"queuedC2d":[[:space:]]*2' || fail "queued C2D lost: $("$L" --json status)"
 out=$(mqttc r1 $(x509_args r1) --clean 0 'sub:$iothub/twin/res/#' 'pub0:$iothub/twin/GET/?$rid=g:' 'expect:$rid=g' sleep:1000)
 grep_in "$out" -qF '"reported":{"fw":"2.1","$version":2}' || fail "reported twin lost: $out"
 grep_in "$out" -qF '"desired":{"rate":5,"$version":2}' || fail "desired twin lost: $out"

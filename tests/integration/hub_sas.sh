@@ -23,7 +23,7 @@ pub_sas s1 "$(sas_token localhost/devices/s1 "$K2" $((NOW + 3600)))" -m sas-seco
 pub_sas s1 "$(sas_token LOCALHOST/devices/s1 "$K1" $((NOW + 3600)))" -m sas-host-case || fail "host is case-insensitive"
 pub_sas s1 "$("$L" generate-sas-token --device s1 --duration 60)" -m sas-cli || fail "CLI token refused"
 wait_log '"payload":"sas-cli"'
-grep '"payload":"sas-primary"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '\\"type\\":\\"sas\\"' || fail "auth method not sas"
+grep '"payload":"sas-primary"' "$LOCALHUB_HOME/telemetry.jsonl" | grep_all -q '\\"type\\":\\"sas\\"' || fail "auth method not sas"
 ok "valid SAS tokens (primary, secondary, host case, CLI) accepted"
 
 expect_refused "token signed with another device's key" pub_sas s1 "$(sas_token localhost/devices/s1 "$KO" $((NOW + 3600)))" -m x

@@ -18,7 +18,7 @@ mk_leaf forged "$code" other            # right CN, signed by another key
 "$L" ca verify root "$T/forged.pem" 2>/dev/null && fail "verify accepted a certificate not signed by the CA"
 mk_leaf pop "$code" root
 "$L" ca verify root "$T/pop.pem" >/dev/null
-"$L" --json ca show root | grep -q '"isVerified":[[:space:]]*true' || fail "CA not verified"
+"$L" --json ca show root | grep_all -q '"isVerified":[[:space:]]*true' || fail "CA not verified"
 ok "proof of possession"
 "$L" ca add other "$T/other.pem" >/dev/null   # uploaded, never verified
 "$L" ca add root "$T/root.pem" 2>/dev/null && fail "duplicate CA name accepted"
@@ -64,16 +64,16 @@ for v in 1.2 1.3; do
 done
 ok "resumed TLS sessions of intermediate-signed devices authenticate"
 
-"$L" --json device show dev1 | grep -q '"connectionState"' || fail "device show"
+"$L" --json device show dev1 | grep_all -q '"connectionState"' || fail "device show"
 
 # IoT Plug and Play: the model id from the user name is stamped as dt-dataschema
 mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/dev1.pem" --key "$T/dev1.key" -V mqttv311 -i dev1 \
   -u 'localhost/dev1/?api-version=2020-09-30&DeviceClientType=test%2F1.0&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1' \
   -q 1 -t 'devices/dev1/messages/events/%24.sub=thermostat1' -m pnp
 wait_log '"payload":"pnp"'
-grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"dt-dataschema":"dtmi:com:example:Thermostat;1"' \
+grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep_all -q '"dt-dataschema":"dtmi:com:example:Thermostat;1"' \
   || fail "dt-dataschema not stamped"
-grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep -q '"dt-subject":"thermostat1"' || fail "dt-subject missing"
+grep '"payload":"pnp"' "$LOCALHUB_HOME/telemetry.jsonl" | grep_all -q '"dt-subject":"thermostat1"' || fail "dt-subject missing"
 ok "model-id -> dt-dataschema, \$.sub -> dt-subject"
 
 # --- every refusal is CONNACK 5 (issue 5 item 4)

@@ -1,5 +1,6 @@
 # Shared helpers for the iothub integration scripts (sourced).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 : "${TMA_BUILD_DIR:?}" "${TMA_SOURCE_DIR:?}"
 DEV="$TMA_BUILD_DIR/tests/iothub_testdev"
 WORK=$(mktemp -d /tmp/iothub_it.XXXXXX)

@@ -21,7 +21,7 @@ openssl x509 -in dev.pem -noout -pubkey > dev-pub.pem
 key_unchanged() {
   echo "key check" > k.txt
   "${C[@]}" sign --slot 0xE0F1 --in k.txt --out k.sig
-  openssl dgst -sha256 -verify dev-pub.pem -signature k.sig k.txt | grep -q 'Verified OK' \
+  openssl dgst -sha256 -verify dev-pub.pem -signature k.sig k.txt | grep_all -q 'Verified OK' \
     || fail "the key in 0xE0F1 changed"
 }
 unchanged() {
@@ -120,8 +120,8 @@ step "personalize --out / --csr-out replace an existing certificate file atomica
 echo old > out.pem; echo old > out.csr
 "${C[@]}" personalize --device-id dev-bad --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem \
   --out out.pem --csr-out out.csr >/dev/null
-openssl x509 -in out.pem -noout -subject | grep -q 'CN *= *dev-bad' || fail "--out does not hold the certificate"
-openssl req -in out.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "--csr-out does not hold the CSR"
+openssl x509 -in out.pem -noout -subject | grep_all -q 'CN *= *dev-bad' || fail "--out does not hold the certificate"
+openssl req -in out.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "--csr-out does not hold the CSR"
 "${C[@]}" cert read --oid 0xE0E1 --out dev.pem
 cmp -s <(openssl x509 -in dev.pem -outform DER) <(openssl x509 -in out.pem -outform DER) \
   || fail "--out differs from 0xE0E1"
@@ -166,16 +166,16 @@ start_sim chipd
 expect_fail "bind: key 0xE0F2 is locked, so its Execute condition (ALW) cannot become Conf(0xE140); nothing changed" \
   "$T" --device "$DEV" bind --out d.bind --key-oid 0xE0F2
 [ ! -e d.bind ] && ! ls d.bind.tmp* 2>/dev/null || fail "a refused bind left a file"
-"$T" --device "$DEV" metadata show --oid 0xE140 | grep -q 'life cycle (LcsO): op' && fail "a refused bind locked 0xE140"
+"$T" --device "$DEV" metadata show --oid 0xE140 | grep_all -q 'life cycle (LcsO): op' && fail "a refused bind locked 0xE140"
 for k in 0xE0F9 0xE0F1,0xE0F1 "" 0xE0E1; do
   expect_fail "bind: --key-oid takes up to 6 key objects" "$T" --device "$DEV" bind --out d.bind --key-oid "$k"
 done
 expect_fail "personalize: --key-exec-open only goes with --bind" \
   "$T" --device "$DEV" personalize --device-id x --ca-cert ca.pem --ca-key ca.key --key-exec-open
-"$T" --device "$DEV" bind --out d.bind --key-oid 0xE0F2 --key-exec-open | grep -q '^key 0xE0F2: Execute condition left as it was' \
+"$T" --device "$DEV" bind --out d.bind --key-oid 0xE0F2 --key-exec-open | grep_all -q '^key 0xE0F2: Execute condition left as it was' \
   || fail "bind --key-exec-open"
 "$T" --device "$DEV" sign --slot 0xE0F2 --in k.txt --out k2d.sig
-openssl dgst -sha256 -verify k2d.pem -signature k2d.sig k.txt | grep -q 'Verified OK' || fail "exec-open key"
+openssl dgst -sha256 -verify k2d.pem -signature k2d.sig k.txt | grep_all -q 'Verified OK' || fail "exec-open key"
 
 step "missing or unknown sub-command: usage on stderr, non-zero exit (F4)"
 for c in cert data metadata counter trust-anchor; do
@@ -196,7 +196,7 @@ expect_fail "has an empty attribute value" "${C[@]}" csr --slot 0xE0F1 --pubkey 
 expect_fail "CN is limited to 64 characters" "${C[@]}" csr --slot 0xE0F1 --pubkey dev-pub.pem \
   --subject "CN=$(printf 'b%.0s' $(seq 65))"
 "${C[@]}" csr --slot 0xE0F1 --pubkey dev-pub.pem --subject "CN=$(printf 'b%.0s' $(seq 64))" --out ok.csr
-openssl req -in ok.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "64-character CN refused"
+openssl req -in ok.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "64-character CN refused"
 head -c 72 /dev/urandom > r.sig; printf '\x30\x06\x02\x01\x01\x02\x01' > short.sig
 D=$(printf '%064d' 0)
 lines=$(wc -l < chip.trace)
@@ -206,7 +206,7 @@ expect_fail "connect: --host must not be empty" "${C[@]}" connect --host '' --po
 expect_fail "connect: --port takes 1..65535, not '99999'" "${C[@]}" connect --host x --port 99999
 [ "$(wc -l < chip.trace)" -eq "$lines" ] || fail "the chip was asked before the arguments were checked"
 "${C[@]}" sign --slot 0xE0F1 --digest "$D" --out good.sig
-"${C[@]}" verify --digest "$D" --sig good.sig --pubkey dev-pub.pem | grep -q 'signature valid' \
+"${C[@]}" verify --digest "$D" --sig good.sig --pubkey dev-pub.pem | grep_all -q 'signature valid' \
   || fail "a good signature no longer verifies"
 key_unchanged
 unchanged

@@ -7,20 +7,20 @@
 
 make_pki
 step "--version, --help everywhere"
-"$T" --version | grep -q '^trustm [0-9]' || fail "--version"
-"$T" --help | grep -q 'personalize' || fail "--help"
+"$T" --version | grep_all -q '^trustm [0-9]' || fail "--version"
+"$T" --help | grep_all -q 'personalize' || fail "--help"
 for c in info keygen csr cert trust-anchor data metadata lock bind current-limit random sign \
          verify counter personalize connect; do
-  "$T" "$c" --help | grep -q "usage: trustm $c" || fail "$c --help"
+  "$T" "$c" --help | grep_all -q "usage: trustm $c" || fail "$c --help"
 done
 
 step "in-process simulator with a state file: info, keygen persist across runs"
 L=("$T" --device sim --state "$W/local.state")
-"${L[@]}" info | grep -q '^coprocessor UID: *[0-9a-f]\{54\}$' || fail "info"
+"${L[@]}" info | grep_all -q '^coprocessor UID: *[0-9a-f]\{54\}$' || fail "info"
 "${L[@]}" keygen --slot 0xE0F3 --curve p384 --out p384.pem
-openssl pkey -pubin -in p384.pem -noout -text | grep -q 'NIST CURVE: P-384' || fail "p384 key"
+openssl pkey -pubin -in p384.pem -noout -text | grep_all -q 'NIST CURVE: P-384' || fail "p384 key"
 "${L[@]}" csr --slot 0xE0F3 --pubkey p384.pem --subject "CN=persisted" --out p.csr
-openssl req -in p.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "key did not persist"
+openssl req -in p.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "key did not persist"
 
 step "personalize --json (machine-readable, no progress lines)"
 "${L[@]}" personalize --device-id dev-json --ca-cert ca.pem --ca-key ca.key --json > p.json
@@ -40,10 +40,10 @@ step "keygen / csr (--pubkey, --new-key, public key recovered from signatures)"
 "${C[@]}" keygen --slot 0xE0F2 --usage sign --out k2.pem
 openssl pkey -pubin -in k2.pem -noout || fail "keygen PEM"
 "${C[@]}" csr --slot 0xE0F2 --pubkey k2.pem --subject "CN=dev-002,O=Example" --out k2.csr
-openssl req -in k2.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "csr --pubkey"
+openssl req -in k2.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "csr --pubkey"
 cmp <(openssl req -in k2.csr -noout -pubkey) k2.pem || fail "CSR key differs from keygen's"
 "${C[@]}" csr --slot 0xE0F1 --new-key --subject "CN=dev-003" > k3.csr
-openssl req -in k3.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "csr --new-key"
+openssl req -in k3.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "csr --new-key"
 expect_fail "different key" "${C[@]}" csr --slot 0xE0F2 --pubkey p384.pem --subject "CN=x"
 # No --pubkey: the public key is recovered from two chip signatures.
 "${C[@]}" csr --slot 0xE0F2 --subject "CN=dev-002-recovered" --out k2r.csr
@@ -58,18 +58,18 @@ cat k3.pem ca.pem > chain.pem
 [ "$(grep -c 'BEGIN CERTIFICATE' back-chain.pem)" = 2 ] || fail "chain read back"
 "${C[@]}" cert read --oid 0xE0E1 --der --out leaf.der
 cmp leaf.der <(openssl x509 -in k3.pem -outform DER) || fail "leaf DER"
-"${C[@]}" data read --oid 0xE0E1 --length 1 | grep -q '^c0$' || fail "TLS-identity wrapper"
+"${C[@]}" data read --oid 0xE0E1 --length 1 | grep_all -q '^c0$' || fail "TLS-identity wrapper"
 "${C[@]}" cert write --oid 0xE0E2 k3.pem --der-object
-"${C[@]}" data read --oid 0xE0E2 --length 1 | grep -q '^30$' || fail "plain DER object"
+"${C[@]}" data read --oid 0xE0E2 --length 1 | grep_all -q '^30$' || fail "plain DER object"
 "${C[@]}" csr --slot 0xE0F1 --subject "CN=dev-003-renew" --out renew.csr
-openssl req -in renew.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "csr from 0xE0E1"
+openssl req -in renew.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "csr from 0xE0E1"
 
 step "trust-anchor write FILE and --azure"
 "${C[@]}" trust-anchor write --oid 0xE0E9 ca.pem
 cmp <("${C[@]}" data read --oid 0xE0E9 --out -) <(openssl x509 -in ca.pem -outform DER) || fail "TA"
 "${C[@]}" trust-anchor write --azure
 "${C[@]}" data read --oid 0xE0E8 --out - > g2.der
-openssl x509 -inform DER -in g2.der -noout -subject | grep -q 'DigiCert Global Root G2' || fail "G2"
+openssl x509 -inform DER -in g2.der -noout -subject | grep_all -q 'DigiCert Global Root G2' || fail "G2"
 openssl x509 -inform DER -in g2.der -noout -fingerprint -sha256 | \
   grep -q 'CB:3C:CB:B7:60:31:E5:E0:13:8F:8D:D3:9A:23:F9:DE:47:FF:C3:5E:43:C1:14:4C:EA:27:D4:6A:5A:B1:CB:5F' \
   || fail "G2 fingerprint"
@@ -78,13 +78,13 @@ openssl x509 -inform DER -in g2.der -noout -fingerprint -sha256 | \
 
 step "data write / read, metadata show / set, lock"
 "${C[@]}" data write --oid 0xF1D1 --hex 'de ad be ef'
-"${C[@]}" data read --oid 0xF1D1 | grep -q '^deadbeef$' || fail "data read"
+"${C[@]}" data read --oid 0xF1D1 | grep_all -q '^deadbeef$' || fail "data read"
 printf 'hello' > h.bin
 "${C[@]}" data write --oid 0xF1D1 --in h.bin --offset 2
-"${C[@]}" data read --oid 0xF1D1 | grep -q '^dead68656c6c6f$' || fail "data write at offset"
+"${C[@]}" data read --oid 0xF1D1 | grep_all -q '^dead68656c6c6f$' || fail "data write at offset"
 "${C[@]}" data write --oid 0xF1D1 --in h.bin --erase
 "${C[@]}" data read --oid 0xF1D1 --out got.bin; cmp got.bin h.bin || fail "erase & write"
-"${C[@]}" metadata show --oid 0xE0E8 | grep -q 'type: *TA' || fail "metadata show"
+"${C[@]}" metadata show --oid 0xE0E8 | grep_all -q 'type: *TA' || fail "metadata show"
 "${C[@]}" metadata show --oid 0xE0F2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["read"].startswith("NEV") and "Sign" in d["key_usage"], d' \
   || fail "metadata --json of a key"
 "${C[@]}" metadata set --oid 0xF1D2 --read NEV
@@ -95,31 +95,31 @@ expect_fail "access conditions not satisfied" "${C[@]}" data read --oid 0xF1D2
 "${C[@]}" metadata show --oid 0xF1D4 > md4.txt
 grep -q 'change: *LcsO < op || Conf(0xE140)$' md4.txt || fail "AC words round trip (change)"
 grep -q 'read: *LcsO < op && Int(0xE0EF)$' md4.txt || fail "AC words round trip (read)"
-"${C[@]}" metadata show --oid 0xF1D4 | grep -q '^object 0xF1D4 metadata: 20.*d007e1fc07fe20e140' \
+"${C[@]}" metadata show --oid 0xF1D4 | grep_all -q '^object 0xF1D4 metadata: 20.*d007e1fc07fe20e140' \
   || fail "AC bytes"
 expect_fail "bad --read" "${C[@]}" metadata set --oid 0xF1D4 --read 'Conf(0xE140) && ALW'
-"${C[@]}" lock --oid 0xF1D3 --yes | grep -q '0xF1D3 locked' || fail "lock"
-"${C[@]}" metadata show --oid 0xF1D3 | grep -q 'life cycle (LcsO): op' || fail "LcsO op"
+"${C[@]}" lock --oid 0xF1D3 --yes | grep_all -q '0xF1D3 locked' || fail "lock"
+"${C[@]}" metadata show --oid 0xF1D3 | grep_all -q 'life cycle (LcsO): op' || fail "LcsO op"
 expect_fail "refused the change" "${C[@]}" metadata set --oid 0xF1D3 --read NEV
 
 step "current-limit, random, counter"
-"${C[@]}" current-limit --set 10 | grep -q '^10 mA$' || fail "current-limit set"
-"${C[@]}" current-limit | grep -q '^10 mA$' || fail "current-limit persists"
+"${C[@]}" current-limit --set 10 | grep_all -q '^10 mA$' || fail "current-limit set"
+"${C[@]}" current-limit | grep_all -q '^10 mA$' || fail "current-limit persists"
 r=$("${C[@]}" random --length 16); [ ${#r} = 32 ] || fail "random length"
 [ "$r" != "$("${C[@]}" random --length 16)" ] || fail "random repeats"
 "${C[@]}" random --length 64 --out r.bin; [ "$(stat -c %s r.bin)" = 64 ] || fail "random --out"
-"${C[@]}" counter read --oid 0xE120 | grep -q '^value 0 ' || fail "counter read"
-"${C[@]}" counter add --oid 0xE120 --step 3 | grep -q '^value 3 ' || fail "counter add"
+"${C[@]}" counter read --oid 0xE120 | grep_all -q '^value 0 ' || fail "counter read"
+"${C[@]}" counter add --oid 0xE120 --step 3 | grep_all -q '^value 3 ' || fail "counter add"
 
 step "sign / verify (chip and openssl)"
 echo "sign me" > m.txt
 "${C[@]}" sign --slot 0xE0F2 --in m.txt --out m.sig
-openssl dgst -sha256 -verify k2.pem -signature m.sig m.txt | grep -q 'Verified OK' || fail "openssl verify"
-"${C[@]}" verify --in m.txt --sig m.sig --pubkey k2.pem | grep -q 'signature valid' || fail "chip verify"
+openssl dgst -sha256 -verify k2.pem -signature m.sig m.txt | grep_all -q 'Verified OK' || fail "openssl verify"
+"${C[@]}" verify --in m.txt --sig m.sig --pubkey k2.pem | grep_all -q 'signature valid' || fail "chip verify"
 echo "other" > m2.txt
 expect_fail "does not verify" "${C[@]}" verify --in m2.txt --sig m.sig --pubkey k2.pem
 "${C[@]}" sign --slot 0xE0F1 --in m.txt --out m1.sig
-"${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E2 | grep -q 'signature valid' || fail "verify with cert object"
+"${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E2 | grep_all -q 'signature valid' || fail "verify with cert object"
 
 step "bind: then every command runs over the shielded connection"
 "${C[@]}" bind --out "$W/binding.key" > bind.out
@@ -135,7 +135,7 @@ B=("$T" --device "$DEV" --binding "$W/binding.key")
   || fail "info over the shielded connection"
 : > chip.trace
 "${B[@]}" sign --slot 0xE0F2 --in m.txt --out m3.sig
-openssl dgst -sha256 -verify k2.pem -signature m3.sig m.txt | grep -q 'Verified OK' || fail "shielded sign"
+openssl dgst -sha256 -verify k2.pem -signature m3.sig m.txt | grep_all -q 'Verified OK' || fail "shielded sign"
 grep -q 'CalcSign' chip.trace && fail "CalcSign visible in plaintext after binding"
 grep -q 'PRL SCTR' chip.trace || fail "no protected records in the trace"
 expect_fail "already locked" "${C[@]}" bind --out "$W/rebind.key"

@@ -61,9 +61,9 @@ cmp -s <(openssl x509 -in chip.pem -outform DER) <(openssl x509 -in new.pem -out
 openssl x509 -in chip.pem -noout -pubkey > pub.pem
 echo "identity check" > m.txt
 "${C[@]}" sign --slot 0xE0F1 --in m.txt --out m.sig
-openssl dgst -sha256 -verify pub.pem -signature m.sig m.txt | grep -q 'Verified OK' \
+openssl dgst -sha256 -verify pub.pem -signature m.sig m.txt | grep_all -q 'Verified OK' \
   || fail "the key in 0xE0F1 does not match the certificate in 0xE0E1"
-openssl verify -CAfile ca.pem chip.pem | grep -q OK || fail "openssl does not verify the certificate"
+openssl verify -CAfile ca.pem chip.pem | grep_all -q OK || fail "openssl does not verify the certificate"
 
 step "bind: the write of 0xE140 is cut; no host file left, an existing one untouched"
 start_proxy proxyb e140
@@ -104,11 +104,11 @@ grep -q cut "$W/proxyk.port.log" || fail "the proxy did not cut (the test is bli
 grep -q "^trustm: bind: the chip is bound (host copy in k.bind), but the Execute condition of key 0xE0F1 could not be set to Conf(0xE140) (.*), so it still signs in plaintext; run 'trustm --binding k.bind metadata set --oid 0xE0F1 --execute \"Conf(0xE140)\"'$" err \
   || fail "the half-done binding is not reported"
 [ "$(stat -c %s k.bind)" = 64 ] || fail "the host copy of the secret the chip holds is gone"
-"${K[@]}" --binding k.bind info | grep -q '^keys usable unshielded: .*0xE0F1' \
+"${K[@]}" --binding k.bind info | grep_all -q '^keys usable unshielded: .*0xE0F1' \
   || fail "info does not show the key as usable unshielded"
 # The command the message gives finishes the job.
 "${K[@]}" --binding k.bind metadata set --oid 0xE0F1 --execute "Conf(0xE140)" >/dev/null
 expect_fail "chip error 0x07" "${K[@]}" sign --slot 0xE0F1 --in m.txt
 "${K[@]}" --binding k.bind sign --slot 0xE0F1 --in m.txt --out kk.sig
-openssl dgst -sha256 -verify kk.pem -signature kk.sig m.txt | grep -q 'Verified OK' || fail "bound key signature"
+openssl dgst -sha256 -verify kk.pem -signature kk.sig m.txt | grep_all -q 'Verified OK' || fail "bound key signature"
 echo PASS

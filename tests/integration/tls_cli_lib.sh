@@ -3,6 +3,7 @@
 # prefix and run from there, as users run it. Everything lives in a mktemp -d dir,
 # daemons are started on unique paths/ports and killed by the EXIT trap.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 : "${TRUSTM_CLI:?set by ctest}"
 SIMD=${TRUSTM_SIM:?set by ctest}
 W=$(mktemp -d)

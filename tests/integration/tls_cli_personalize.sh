@@ -17,8 +17,8 @@ grep -q '^thumbprint SHA-256: [0-9A-F]\{64\}$' pers.out || fail "no SHA-256 thum
 
 step "certificate read back from 0xE0E1 verifies against the CA"
 "$T" --device "$DEV" cert read --oid 0xE0E1 --out back.pem
-openssl verify -CAfile ca.pem back.pem | grep -q 'back.pem: OK' || fail "openssl verify"
-openssl x509 -in back.pem -noout -subject | grep -q 'CN *= *dev-001' || fail "subject"
+openssl verify -CAfile ca.pem back.pem | grep_all -q 'back.pem: OK' || fail "openssl verify"
+openssl x509 -in back.pem -noout -subject | grep_all -q 'CN *= *dev-001' || fail "subject"
 cmp <(openssl x509 -in back.pem -outform DER) <(openssl x509 -in issued.pem -outform DER) \
   || fail "read back differs from the issued certificate"
 want=$(openssl x509 -in back.pem -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1 | tr a-f A-F)
@@ -28,13 +28,13 @@ step "its public key is the chip key"
 openssl x509 -in back.pem -noout -pubkey > cert-pub.pem
 echo "a message signed on the chip" > msg.txt
 "$T" --device "$DEV" sign --slot 0xE0F1 --in msg.txt --out msg.sig
-openssl dgst -sha256 -verify cert-pub.pem -signature msg.sig msg.txt | grep -q 'Verified OK' \
+openssl dgst -sha256 -verify cert-pub.pem -signature msg.sig msg.txt | grep_all -q 'Verified OK' \
   || fail "chip signature does not verify with the certificate's key"
 cmp <(openssl req -in dev.csr -noout -pubkey | openssl pkey -pubin -outform DER) \
     <(openssl pkey -pubin -in cert-pub.pem -outform DER) || fail "CSR and certificate keys differ"
 
 step "the CSR verifies"
-openssl req -in dev.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "openssl req -verify"
+openssl req -in dev.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "openssl req -verify"
 
 step "mutual TLS with the chip key against openssl s_server -Verify 1"
 start_tls_server srv.pem srv.key ca.pem 4
@@ -66,13 +66,13 @@ start_sim chip2
   --chain --bind --binding-out "$W/b2.key" --lock | tee p2.out
 grep -q '^bound: ' p2.out || fail "no binding"
 for o in 0xE0E1 0xE0E8 0xF1E0 0xE0F1; do
-  "$T" --device "$DEV" --binding "$W/b2.key" metadata show --oid $o | grep -q 'life cycle (LcsO): op' \
+  "$T" --device "$DEV" --binding "$W/b2.key" metadata show --oid $o | grep_all -q 'life cycle (LcsO): op' \
     || fail "$o not locked"
 done
 "$T" --device "$DEV" --binding "$W/b2.key" data read --oid 0xE0E8 --out - | \
-  openssl x509 -inform DER -noout -subject | grep -q 'DigiCert Global Root G2' || fail "azure TA"
+  openssl x509 -inform DER -noout -subject | grep_all -q 'DigiCert Global Root G2' || fail "azure TA"
 "$T" --device "$DEV" --binding "$W/b2.key" data read --oid 0xF1E0 --out - | \
-  openssl x509 -inform DER -noout -subject | grep -q 'Microsoft RSA Root' || fail "azure backup"
+  openssl x509 -inform DER -noout -subject | grep_all -q 'Microsoft RSA Root' || fail "azure backup"
 expect_fail "locked" "$T" --device "$DEV" --binding "$W/b2.key" personalize --device-id dev-003 \
   --ca-cert ca.pem --ca-key ca.key
 start_tls_server srv.pem srv.key ca.pem 1
@@ -112,7 +112,7 @@ grep -qE '^t=[0-9]+ R [0-9A-F]{2} \[ACK\] .* 00 00 00 01 07 [0-9A-F]{2} [0-9A-F]
 : > chip2.trace
 "$T" --device "$DEV" --binding "$W/b2.key" sign --slot 0xE0F1 --in msg.txt --out bound.sig \
   || fail "the bound key does not sign over the shielded connection"
-openssl dgst -sha256 -verify p2-pub.pem -signature bound.sig msg.txt | grep -q 'Verified OK' \
+openssl dgst -sha256 -verify p2-pub.pem -signature bound.sig msg.txt | grep_all -q 'Verified OK' \
   || fail "the shielded signature does not verify with dev-002's certificate"
 grep -q 'CalcSign' chip2.trace && fail "CalcSign in plaintext with --binding"
 
@@ -128,7 +128,7 @@ start_sim chip3
 grep -q '^key 0xE0F1: Execute condition left as it was (--key-exec-open)' p3.out || fail "exec-open not reported"
 "$T" --device "$DEV" sign --slot 0xE0F1 --in msg.txt --out open.sig || fail "exec-open key refused in plaintext"
 openssl dgst -sha256 -verify <(openssl x509 -in p3.pem -noout -pubkey) -signature open.sig msg.txt \
-  | grep -q 'Verified OK' || fail "exec-open signature"
-"$T" --device "$DEV" --binding "$W/b3.key" info | grep -q '^keys usable unshielded: .*0xE0F1' \
+  | grep_all -q 'Verified OK' || fail "exec-open signature"
+"$T" --device "$DEV" --binding "$W/b3.key" info | grep_all -q '^keys usable unshielded: .*0xE0F1' \
   || fail "info: exec-open key not shown as usable unshielded"
 echo PASS

@@ -7,6 +7,7 @@
 # verifies with openssl, and a reconnect resumes the session without a new
 # signature. Needs TLS_TEST_CLIENT (set by tests/tls.cmake).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 CLIENT=${TLS_TEST_CLIENT:?set by ctest}
 W=$(mktemp -d)
 SRV_PID=""
@@ -85,7 +86,7 @@ expect_fail() {
   local out rc=0
   out=$("$CLIENT" "$@" 2>&1) || rc=$?
   [ "$rc" -ne 0 ] || fail "expected failure ($pat), got success: $out"
-  echo "$out" | grep -q "^error: .*$pat" || fail "expected '$pat', got: $out"
+  echo "$out" | grep_all -q "^error: .*$pat" || fail "expected '$pat', got: $out"
   echo "  ok (refused): $(echo "$out" | grep '^error:')"
 }
 
@@ -94,8 +95,8 @@ start_server srv.pem srv.key 2
 out=$("$CLIENT" --host localhost --port "$PORT" --ca ca.pem --cert dev.pem --key dev.key \
   --connects 2 --send $'ping\n' --expect gnip) || fail "handshake: $out"
 echo "$out"
-echo "$out" | grep -q '^connect 1: ok resumed=0 signatures=1' || fail "first connect"
-echo "$out" | grep -q '^connect 2: ok resumed=1 signatures=1' || fail "no resumption / extra signature"
+echo "$out" | grep_all -q '^connect 1: ok resumed=0 signatures=1' || fail "first connect"
+echo "$out" | grep_all -q '^connect 2: ok resumed=1 signatures=1' || fail "no resumption / extra signature"
 sleep 0.2
 grep -q 'Peer certificate: CN = dev-001' srv.log || fail "server did not see the client certificate"
 grep -q 'Verification: OK' srv.log || fail "server did not verify the client"
@@ -107,7 +108,7 @@ start_server srv.pem srv.key 2
 out=$("$CLIENT" --host localhost --address 127.0.0.1 --port "$PORT" --ca ca.pem --cert dev.pem \
   --key dev.key --connects 2 --send $'lower\n' --expect rewol --lower-tcp) || fail "lower: $out"
 echo "$out"
-echo "$out" | grep -q '^connect 2: ok resumed=1 signatures=1' || fail "lower transport"
+echo "$out" | grep_all -q '^connect 2: ok resumed=1 signatures=1' || fail "lower transport"
 stop_server
 
 echo "1b. session-id resumption (server without tickets)"
@@ -115,7 +116,7 @@ start_server srv.pem srv.key 2 -no_ticket
 out=$("$CLIENT" --host localhost --port "$PORT" --ca ca.pem --cert dev.pem --key dev.key \
   --connects 2) || fail "no_ticket: $out"
 echo "$out"
-echo "$out" | grep -q '^connect 2: ok resumed=1 signatures=1' || fail "no session-id resumption"
+echo "$out" | grep_all -q '^connect 2: ok resumed=1 signatures=1' || fail "no session-id resumption"
 stop_server
 
 echo "2. SHA-384 suite with a P-256 key: the hash reaches the signer truncated to 32 bytes"
@@ -123,7 +124,7 @@ start_server srv.pem srv.key 1 -cipher ECDHE-ECDSA-AES256-GCM-SHA384
 out=$("$CLIENT" --host localhost --port "$PORT" --ca ca.pem --cert dev.pem --key dev.key \
   --send $'abc\n' --expect cba) || fail "sha384: $out"
 echo "$out"
-echo "$out" | grep -q 'signatures=1 hash_len=32' || fail "hash not truncated"
+echo "$out" | grep_all -q 'signatures=1 hash_len=32' || fail "hash not truncated"
 stop_server
 
 echo "3. P-384 client key on a SHA-384 suite: the full 48-byte hash is signed"
@@ -131,7 +132,7 @@ start_server srv.pem srv.key 1 -cipher ECDHE-ECDSA-AES256-GCM-SHA384
 out=$("$CLIENT" --host localhost --port "$PORT" --ca ca.pem --cert dev384.pem --key dev384.key \
   --send $'xyz\n' --expect zyx) || fail "p384: $out"
 echo "$out"
-echo "$out" | grep -q 'signatures=1 hash_len=48' || fail "p384 signature"
+echo "$out" | grep_all -q 'signatures=1 hash_len=48' || fail "p384 signature"
 stop_server
 
 echo "3b. RSA server chain (as IoT Hub presents) with the ECDSA client key"
@@ -186,12 +187,12 @@ expect_fail "signing with the client key failed: chip: access conditions not sat
 stop_server
 
 echo "11. CSR signed through the delegated key"
-"$CLIENT" --key dev.key --csr dev2.csr --subject "CN=dev-002,O=Test" | grep -q 'csr: ok signatures=1' \
+"$CLIENT" --key dev.key --csr dev2.csr --subject "CN=dev-002,O=Test" | grep_all -q 'csr: ok signatures=1' \
   || fail "csr"
-openssl req -in dev2.csr -noout -verify 2>&1 | grep -q 'verify OK' || fail "openssl req -verify"
+openssl req -in dev2.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "openssl req -verify"
 [ "$(openssl req -in dev2.csr -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum)" = \
   "$(openssl pkey -in dev.key -pubout -outform DER | sha256sum)" ] || fail "CSR key differs"
-openssl req -in dev2.csr -noout -subject | grep -q 'CN *= *dev-002' || fail "CSR subject"
+openssl req -in dev2.csr -noout -subject | grep_all -q 'CN *= *dev-002' || fail "CSR subject"
 echo "  ok: openssl req -verify accepts the CSR; its key is the signer's"
 
 echo "PASS"

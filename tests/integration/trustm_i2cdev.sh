@@ -4,9 +4,9 @@
 # and two clients at once are serialised by the port's flock (both succeed).
 set -euo pipefail
 B=${TMA_BUILD_DIR:?}
-SIMD=$(find "$B" -type f -name trustm-sim -perm -u+x | head -1)
-CLIENT=$(find "$B" -type f -name trustm_i2cdev_client -perm -u+x | head -1)
-SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' | head -1)
+SIMD=$(find "$B" -type f -name trustm-sim -perm -u+x -print -quit)
+CLIENT=$(find "$B" -type f -name trustm_i2cdev_client -perm -u+x -print -quit)
+SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' -print -quit)
 [ -n "$SIMD" ] && [ -n "$CLIENT" ] && [ -n "$SHIM" ] || { echo "missing binaries"; exit 1; }
 D=$(mktemp -d)
 PID=
