@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
@@ -194,6 +195,7 @@ tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *c
     app->cfg = *cfg;
     app->cfg.version = version;
     app->cfg.state_path = NULL;
+    app->state_lock_fd = -1;
     mbedtls_ctr_drbg_init(&app->drbg);
     tma_status st = TMA_OK;
     if (cfg->state_path) {
@@ -203,6 +205,10 @@ tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *c
             goto fail;
         }
         app->cfg.state_path = app->state_path;
+        app->state_lock_fd = app_persist_lock(app->state_path, &st);
+        if (app->state_lock_fd < 0) {
+            goto fail;
+        }
     }
     st = app_obj_table_init(app);
     if (st != TMA_OK) {
@@ -252,6 +258,9 @@ void sim_app_close(struct sim_app *app)
     app_obj_table_free(app);
     mbedtls_ctr_drbg_free(&app->drbg);
     free(app->state_path);
+    if (app->state_lock_fd >= 0) {
+        close(app->state_lock_fd);
+    }
     mbedtls_platform_zeroize(app, sizeof *app);
     free(app);
 }

@@ -123,6 +123,7 @@ struct sim_protupd {
 struct sim_app {
     struct sim_app_config cfg;
     char *state_path;
+    int state_lock_fd; /* app_persist_lock() descriptor, -1 when none */
 
     /* persistent store */
     struct sim_obj *objs;
@@ -282,6 +283,12 @@ tma_status app_factory_provision(struct sim_app *app);
 /* ---- app_persist.c ---- */
 tma_status app_persist_load(struct sim_app *app, const char *path);
 tma_status app_persist_save(struct sim_app *app, const char *path);
+/* The state file is the chip's NVM: one simulator (daemon or in-process) at a
+ * time. Takes an flock on PATH.lock (the state file itself cannot carry it:
+ * every save replaces it) and returns the descriptor, to be closed when the
+ * chip goes away, or -1 with *st = store/IN_USE (another simulator holds it)
+ * or store/IO (cannot create or lock the lock file). */
+int app_persist_lock(const char *path, tma_status *st);
 /* Whole persistent state to/from memory (fuzzing: restore a clean chip). */
 tma_status app_persist_snapshot(struct sim_app *app, uint8_t **out, size_t *out_len);
 tma_status app_persist_restore(struct sim_app *app, const uint8_t *p, size_t len);

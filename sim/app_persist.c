@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -362,6 +363,34 @@ static tma_status parse(struct sim_app *app, const uint8_t *p, size_t n)
         return bad;
     }
     return TMA_OK;
+}
+
+int app_persist_lock(const char *path, tma_status *st)
+{
+    size_t n = strlen(path);
+    char *lock = malloc(n + sizeof ".lock");
+    int fd = -1;
+    *st = TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+    if (!lock) {
+        *st = TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL);
+        return -1;
+    }
+    memcpy(lock, path, n);
+    memcpy(lock + n, ".lock", sizeof ".lock");
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lock);
+    if (fd < 0) {
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            *st = TMA_ERR(TMA_LAYER_STORE, TMA_C_IN_USE);
+        }
+        close(fd);
+        return -1;
+    }
+    *st = TMA_OK;
+    return fd;
 }
 
 tma_status app_persist_load(struct sim_app *app, const char *path)

@@ -75,9 +75,11 @@ static int check_socket_path(const char *path)
     }
 }
 
-/* The state file is the chip's NVM: one daemon at a time. The lock lives in
- * PATH.lock because the state file itself is replaced on every write.
- * Returns the lock descriptor (kept open for the life of the process) or -1. */
+/* The state file is the chip's NVM: one simulator at a time. The chip itself
+ * (sim_app_open) holds an flock on PATH.lock for its whole life; this probe
+ * takes the same lock once, before the chip is built, only to name what is
+ * wrong (not a file, cannot open, in use) in the daemon's own words.
+ * Returns the lock descriptor (the caller closes it) or -1. */
 static int lock_state(const char *path)
 {
     size_t n = strlen(path);
@@ -210,20 +212,23 @@ int main(int argc, char **argv)
         }
         return 1;
     }
-    int lock_fd = -1;
     if (cfg.state_path) {
-        lock_fd = lock_state(cfg.state_path);
+        int lock_fd = lock_state(cfg.state_path);
         if (lock_fd < 0) {
             if (tf && tf != stdout) {
                 fclose(tf);
             }
             return 1;
         }
+        close(lock_fd); /* the chip takes it for good */
     }
     struct trustm_sim *sim = NULL;
     tma_status st = trustm_sim_create(&cfg, &sim);
     if (st != TMA_OK) {
-        if (cfg.state_path) {
+        if (st == TMA_ERR(TMA_LAYER_STORE, TMA_C_IN_USE)) {
+            fprintf(stderr, "trustm-sim: state file '%s' is in use by another trustm-sim\n",
+                    cfg.state_path);
+        } else if (cfg.state_path) {
             fprintf(stderr, "trustm-sim: cannot create the chip from state file '%s': %s\n",
                     cfg.state_path, tma_status_str(st));
         } else {
@@ -231,9 +236,6 @@ int main(int argc, char **argv)
         }
         if (tf && tf != stdout) {
             fclose(tf);
-        }
-        if (lock_fd >= 0) {
-            close(lock_fd);
         }
         return 1;
     }
@@ -273,8 +275,5 @@ int main(int argc, char **argv)
     if (tf && tf != stdout) {
         fclose(tf);
     }
-    if (lock_fd >= 0) {
-        close(lock_fd); /* after the last state write */
-    }
-    return rc;
+    return rc; /* the chip dropped the state lock after its last write */
 }

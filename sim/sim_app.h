@@ -45,7 +45,11 @@ struct sim_sec {
  *         other than 0/1/3; TMA_ERR(STORE, MALFORMED | INTEGRITY |
  *         UNSUPPORTED) for a state file that is truncated, corrupted or of
  *         an unknown format (the file is left untouched, never reset);
- *         TMA_ERR(STORE, IO) when it cannot be read or the first save fails;
+ *         TMA_ERR(STORE, IO) when it cannot be read or the first save fails,
+ *         or its lock file FILE.lock cannot be created or locked;
+ *         TMA_ERR(STORE, IN_USE) when another simulator (daemon or
+ *         in-process, any process) holds the state file's lock, which the
+ *         chip keeps until sim_app_close();
  *         TMA_ERR(SIM, CRYPTO) if provisioning fails. *out_app is NULL on error.
  */
 tma_status sim_app_open(struct sim_app **out_app, const struct sim_app_config *cfg);

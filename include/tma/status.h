@@ -69,7 +69,8 @@ enum tma_common_code {
     TMA_C_CLOSED = 0x0D,         /**< peer closed the connection */
     TMA_C_REFUSED = 0x0E,        /**< peer refused (e.g. CONNACK != 0) */
     TMA_C_INTERNAL = 0x0F,       /**< internal invariant violated */
-    TMA_C_CRYPTO = 0x10          /**< crypto primitive failed */
+    TMA_C_CRYPTO = 0x10,         /**< crypto primitive failed */
+    TMA_C_IN_USE = 0x11          /**< held by another process (a lock) */
 };
 
 #define TMA_ERR(layer, code) \

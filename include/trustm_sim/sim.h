@@ -68,7 +68,9 @@ void trustm_sim_config_default(struct trustm_sim_config *cfg);
  * @param out_sim  receives the instance; free with trustm_sim_destroy()
  * @return TMA_OK; TMA_ERR(TMA_LAYER_SIM, TMA_C_BAD_PARAM) for NULL/invalid config;
  *         TMA_ERR(TMA_LAYER_SIM, TMA_C_INTERNAL) when out of memory; or the
- *         application's status when the state file cannot be opened.
+ *         application's status when the state file cannot be opened, e.g.
+ *         TMA_ERR(TMA_LAYER_STORE, TMA_C_IN_USE) when another simulator
+ *         holds it (the instance locks its state file until destroy).
  */
 tma_status trustm_sim_create(const struct trustm_sim_config *cfg, struct trustm_sim **out_sim);
 

@@ -81,6 +81,7 @@ static const struct code_name names[] = {
     {0xFF, TMA_C_REFUSED, "refused by peer"},
     {0xFF, TMA_C_INTERNAL, "internal error"},
     {0xFF, TMA_C_CRYPTO, "cryptographic operation failed"},
+    {0xFF, TMA_C_IN_USE, "in use by another process"},
 };
 
 static const char *const layer_names[] = {

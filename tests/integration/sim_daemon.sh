@@ -94,6 +94,10 @@ check '[ -S "$tmp/s" ] && [ "$(stat -c %i "$tmp/s")" = "$ino" ]' "live daemon's 
 "$BIN" --socket "$tmp/s2" --state "$tmp/st" 2>"$tmp/err"; rc=$?
 check '[ $rc -eq 1 ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "in use by another trustm-sim" "$tmp/err" && [ ! -e "$tmp/s2" ]' \
   "second daemon on the same state file (rc $rc): $(cat "$tmp/err")"
+# nor does the in-process simulator (the CLI's default device) on that state
+(cd "$tmp" && "$TMA_BUILD_DIR/tools/trustm" --state "$tmp/st" random) >"$tmp/out" 2>"$tmp/err"; rc=$?
+check '[ $rc -ne 0 ] && [ ! -s "$tmp/out" ] && grep -q "state file .*: in use by another process" "$tmp/err"' \
+  "in-process simulator on a served state file (rc $rc): $(cat "$tmp/err")"
 r=$(req "02 30 00 04" 7); check '[ "${r:0:8}" = "00000408" ]' "first daemon disturbed by the refused ones ($r)"
 check 'grep -q "DL \|\[ACK\]" "$tmp/trace"' "trace has transactions"
 
@@ -137,6 +141,9 @@ for i in $(seq 1 100); do grep -q listening "$tmp/d3.err" 2>/dev/null && break; 
 check 'grep -q listening "$tmp/d3.err"' "stale socket after kill -9 not reused: $(cat "$tmp/d3.err")"
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
 check '[ $rc -eq 0 ] && [ ! -e "$tmp/s" ]' "second SIGTERM exit (rc $rc)"
+# the daemon gone, the in-process simulator takes the state (the lock went with it)
+(cd "$tmp" && "$TMA_BUILD_DIR/tools/trustm" --state "$tmp/st" random) >"$tmp/out" 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 0 ] && grep -qE "^[0-9a-f]{64}$" "$tmp/out"' "in-process simulator after the daemon (rc $rc): $(cat "$tmp/err")"
 
 echo "sim_daemon: $pass passed, $fail failed"
 [ $fail -eq 0 ]
