@@ -23,18 +23,56 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* ---------------- outgoing messages ---------------- */
 
-void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre,
-                        const struct tma_span *seg, size_t nseg, size_t apdu_len)
+void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg, size_t nseg,
+                        size_t apdu_len)
 {
     trustm_wipe(m, sizeof *m);
-    if (npre) {
-        trustm_copy(m->pre, pre, npre);
-    }
-    m->npre = (uint8_t)npre;
     m->seg = seg;
     m->nseg = nseg;
     m->apdu_len = apdu_len;
-    m->total = npre + apdu_len;
+    m->total = apdu_len;
+}
+
+/* The next APDU byte into *b; 0 when the segments are used up. */
+static int seg_byte(struct trustm_msg_tx *m, uint8_t *b)
+{
+    while (m->si < m->nseg) {
+        if (m->so < m->seg[m->si].len) {
+            *b = m->seg[m->si].ptr[m->so++];
+            return 1;
+        }
+        m->si++;
+        m->so = 0;
+    }
+    return 0;
+}
+
+tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
+{
+    while (n--) {
+#if TRUSTM_CFG_SHIELD
+        tma_status st = TMA_OK;
+        if (m->pos_pre < m->npre) {
+            *dst = m->pre[m->pos_pre++];
+        } else {
+            int more = seg_byte(m, dst);
+            if (m->ext) {
+                st = m->ext(m, dst, more);
+            } else if (!more) {
+                st = TRUSTM_ST(NET, INTERNAL);
+            }
+        }
+        if (st) {
+            return st;
+        }
+        dst++;
+#else
+        if (!seg_byte(m, dst++)) {
+            return TRUSTM_ST(NET, INTERNAL);
+        }
+#endif
+    }
+    return TMA_OK;
 }
 
 #if TRUSTM_CFG_SHIELD
@@ -59,16 +97,34 @@ static void rec_ad(struct trustm_ccm *c, const uint8_t ss[5], size_t plen)
     trustm_ccm_mac_start(c, ad, plen);
 }
 
-/* Protected message bytes: MAC and encrypt *b; b NULL: the tag into
- * m->tag. Reached only through m->prot, so an application that never
- * protects a message links no CCM code. */
-static tma_status tx_prot(struct trustm_msg_tx *m, uint8_t *b)
+/* Protection of a message (m->ext, set only by the shielded layer, so an
+ * application that never sets a secret links none of this nor CCM): more:
+ * *b is an APDU byte to MAC and encrypt in place; else the next tag byte
+ * into *b. */
+static tma_status tx_ext(struct trustm_msg_tx *m, uint8_t *b, int more)
 {
-    if (!b) {
-        return trustm_ccm_tag(&m->ccm, m->tag);
+    if (more) {
+        trustm_ccm_run(&m->ccm, b, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
+        return TMA_OK;
     }
-    trustm_ccm_run(&m->ccm, b, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
+    if (m->pos_tag >= 8) {
+        return TRUSTM_ST(NET, INTERNAL);
+    }
+    if (m->pos_tag == 0) {
+        tma_status st = trustm_ccm_tag(&m->ccm, m->tag);
+        if (st) {
+            return st;
+        }
+    }
+    *b = m->tag[m->pos_tag++];
     return TMA_OK;
+}
+
+void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre)
+{
+    trustm_copy(m->pre, pre, npre);
+    m->npre = (uint8_t)npre;
+    m->total = npre + m->apdu_len;
 }
 
 void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
@@ -76,41 +132,10 @@ void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_o
 {
     rec_nonce(&m->ccm, ops, key, nonce_pre, m->pre);
     rec_ad(&m->ccm, m->pre, m->apdu_len);
-    m->prot = tx_prot;
+    m->ext = tx_ext;
     m->total += 8;
 }
 #endif
-
-tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
-{
-    while (n--) {
-        uint8_t b;
-        while (m->si < m->nseg && m->so == m->seg[m->si].len) {
-            m->si++;
-            m->so = 0;
-        }
-        if (m->pos_pre < m->npre) {
-            b = m->pre[m->pos_pre++];
-        } else if (m->si < m->nseg) {
-            b = m->seg[m->si].ptr[m->so++];
-            if (TRUSTM_CFG_SHIELD && m->prot) {
-                (void)m->prot(m, &b);
-            }
-        } else if (TRUSTM_CFG_SHIELD && m->prot && m->pos_tag < 8) {
-            if (m->pos_tag == 0) {
-                tma_status st = m->prot(m, NULL);
-                if (st) {
-                    return st;
-                }
-            }
-            b = m->tag[m->pos_tag++];
-        } else {
-            return TRUSTM_ST(NET, INTERNAL);
-        }
-        *dst++ = b;
-    }
-    return TMA_OK;
-}
 
 /* ---------------- incoming records ---------------- */
 
@@ -122,107 +147,44 @@ void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uin
     r->ss[0] = sctr;
     r->out = out;
     r->cap = out ? cap : 0;
-    r->npre = mode != TRUSTM_REC_PLAIN;
 }
-
-#if TRUSTM_CFG_SHIELD
-/* The steps of a protected record (spec 4.5), reached only through r->prot
- * (set by trustm_rec_rx_keys), so an application that never protects a
- * response links none of them. */
-static tma_status rx_prot(struct trustm_rec_rx *r, unsigned step, uint8_t *b)
-{
-    tma_status st = TMA_OK;
-    uint8_t tag[8];
-    uint32_t s = be32(r->ss + 1);
-    if (step < 8) { /* decrypt (and MAC) an OutData byte */
-        trustm_ccm_run(&r->ccm, b, b, 1, step);
-    } else if (step == TRUSTM_RS_SEQ) {
-        /* Window (last, last + TRANS_REPEAT], no wrap-around. */
-        if (s <= *r->sseq || s - *r->sseq > TRUSTM_TRANS_REPEAT) {
-            return TRUSTM_ST(SHIELD, INTEGRITY);
-        }
-        memcpy(r->ccm.a + 5, r->ss + 1, 4); /* the nonce's SEQ half */
-    } else if (step == TRUSTM_RS_HDR) { /* decrypt it; CBC-MAC from B0/AD on */
-        trustm_ccm_run(&r->ccm, r->hdr, r->hdr, 4, TRUSTM_CCM_X);
-        rec_ad(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | r->hdr[3]));
-        trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
-    } else { /* the end: check the tag */
-        st = trustm_ccm_tag(&r->ccm, tag);
-        if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
-            st = TRUSTM_ST(SHIELD, INTEGRITY);
-        }
-        if (st) {
-            if (r->out_len <= r->cap) {
-                trustm_wipe(r->out, r->out_len);
-            }
-            trustm_wipe(r->hdr, 4);
-        } else {
-            *r->sseq = s;
-        }
-    }
-    return st;
-}
-
-void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
-                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t *sseq)
-{
-    r->mode = TRUSTM_REC_PROT;
-    r->npre = 5;
-    r->prot = rx_prot;
-    /* the nonce's SEQ half (still zero in r->ss) comes with the record */
-    rec_nonce(&r->ccm, ops, key, nonce_pre, r->ss);
-    r->sseq = sseq;
-}
-#endif
 
 static tma_status rec_err(const struct trustm_rec_rx *r)
 {
-    return r->mode == TRUSTM_REC_PLAIN ? TRUSTM_ST(NET, MALFORMED) : TRUSTM_ST(SHIELD, MALFORMED);
+    return TRUSTM_CFG_SHIELD && r->mode != TRUSTM_REC_PLAIN ? TRUSTM_ST(SHIELD, MALFORMED)
+                                                             : TRUSTM_ST(NET, MALFORMED);
+}
+
+/* The response header into out_rsp once the answer is complete. */
+static tma_status rec_done(const struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
+{
+    out_rsp->sta = r->hdr[0];
+    out_rsp->undef = r->hdr[1];
+    out_rsp->out_len = r->out_len;
+    return r->out_len > r->cap ? TRUSTM_ST(CMD, TOO_SMALL) : TMA_OK;
 }
 
 tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n)
 {
-    uint8_t prot = TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT;
-    if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_RAW) {
-        if (n > r->cap - r->pos) {
-            return TRUSTM_ST(SHIELD, MALFORMED);
-        }
-        trustm_copy(r->out + r->pos, p, n);
-        r->pos += n;
-        return TMA_OK;
-    }
     while (n--) {
         uint8_t b = *p++;
         size_t i = r->pos++;
-        if (r->alert) {
-            return rec_err(r); /* an alert is the SCTR alone */
-        }
-        if (i < r->npre) { /* SCTR, SEQ */
-            if (i == 0) {
-                if (b == TRUSTM_SCTR_ALERT_FATAL || b == TRUSTM_SCTR_ALERT_INTEGRITY) {
-                    r->alert = 1;
-                    continue;
-                }
-                if (b != r->ss[0]) {
-                    return rec_err(r);
-                }
-            }
-            r->ss[i] = b;
-            if (i == 4) {
-                tma_status st = r->prot(r, TRUSTM_RS_SEQ, NULL);
-                if (st) {
+#if TRUSTM_CFG_SHIELD
+        if (r->ext) {
+            /* presentation layer: SCTR, SEQ and tag taken, APDU decrypted */
+            tma_status st = r->ext(r, &b, NULL);
+            if (st) {
+                if (st < 0) {
                     return st;
                 }
+                continue;
             }
-            continue;
+            i -= r->npre;
         }
-        i -= r->npre;
+#endif
         if (i < 4) { /* the APDU header */
             r->hdr[i] = b;
             if (i == 3) {
-                if (prot) {
-                    (void)r->prot(r, TRUSTM_RS_HDR, NULL); /* decrypts r->hdr */
-                }
                 r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
                 if (r->out_len > TRUSTM_APDU_MAX - 4u) {
                     return rec_err(r);
@@ -231,49 +193,151 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
             continue;
         }
         i -= 4;
-        if (i < r->out_len) { /* OutData; too small for out: drained (and authenticated) */
-            if (prot) {
-                (void)r->prot(r, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT, &b);
-            }
-            if (r->out_len <= r->cap) {
-                r->out[i] = b;
-            }
-            continue;
+        if (i >= r->out_len) {
+            return rec_err(r); /* bytes after the end of the answer */
         }
-        i -= r->out_len;
-        if (!prot || i >= 8) {
-            return rec_err(r); /* bytes after the end of the record */
+        if (r->out_len <= r->cap) { /* (too large for out: drained) */
+            r->out[i] = b;
         }
-        r->tag[i] = b;
     }
     return TMA_OK;
 }
 
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
 {
-    uint8_t prot = TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_PROT;
-    if (TRUSTM_CFG_SHIELD && r->mode == TRUSTM_REC_RAW) {
-        out_rsp->out_len = (uint16_t)r->pos;
-        return TMA_OK;
+    /* complete: the header (out_len is only set once it is) and the rest */
+    tma_status st = r->pos != 4u + r->out_len ? rec_err(r) : TMA_OK;
+#if TRUSTM_CFG_SHIELD
+    if (r->ext) {
+        st = r->ext(r, NULL, out_rsp);
+    }
+    if (st) {
+        return st > 0 ? TMA_OK : st;
+    }
+#else
+    if (st) {
+        return st;
+    }
+#endif
+    return rec_done(r, out_rsp);
+}
+
+#if TRUSTM_CFG_SHIELD
+/* The end of a protected record (spec 4.5): check the tag; a record that
+ * fails it leaves nothing in out and r->hdr. */
+static tma_status rx_tag(struct trustm_rec_rx *r)
+{
+    uint8_t tag[8];
+    tma_status st = trustm_ccm_tag(&r->ccm, tag);
+    if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
+        st = TRUSTM_ST(SHIELD, INTEGRITY);
+    }
+    if (st) {
+        if (r->out_len <= r->cap) {
+            trustm_wipe(r->out, r->out_len);
+        }
+        trustm_wipe(r->hdr, 4);
+    } else {
+        *r->sseq = be32(r->ss + 1);
+    }
+    return st;
+}
+
+/* The presentation-layer part of decoding (r->ext), byte by byte: b is
+ * byte r->pos - 1 of the message; returns 1 when it took the byte (RAW
+ * copy, SCTR, SEQ, tag), TMA_OK to pass it on as an APDU byte (decrypted),
+ * or an error. At the end (b NULL): the length check, alert and tag; 1 when
+ * the answer is complete (RAW: its length in fin->out_len), TMA_OK to go
+ * on as for a plain answer. */
+static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b, struct trustm_rsp *fin)
+{
+    uint8_t prot = r->mode == TRUSTM_REC_PROT;
+    size_t i = r->pos - 1u;
+    if (!b) { /* end of message */
+        if (r->mode == TRUSTM_REC_RAW) {
+            fin->out_len = (uint16_t)r->pos;
+            return 1;
+        }
+        if (r->alert) {
+            return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT);
+        }
+        if (r->pos != r->npre + 4u + r->out_len + (prot ? 8u : 0u)) {
+            return rec_err(r);
+        }
+        return prot ? rx_tag(r) : TMA_OK;
+    }
+    if (r->mode == TRUSTM_REC_RAW) {
+        if (i >= r->cap) {
+            return TRUSTM_ST(SHIELD, MALFORMED);
+        }
+        r->out[i] = *b;
+        return 1;
     }
     if (r->alert) {
-        return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT);
+        return rec_err(r); /* an alert is the SCTR alone */
     }
-    /* complete: the header (out_len is only set once it is) and the rest */
-    if (r->pos != r->npre + 4u + r->out_len + (prot ? 8u : 0u)) {
-        return rec_err(r);
+    if (i < r->npre) { /* SCTR, SEQ */
+        if (i == 0) {
+            if (*b == TRUSTM_SCTR_ALERT_FATAL || *b == TRUSTM_SCTR_ALERT_INTEGRITY) {
+                r->alert = 1;
+                return 1;
+            }
+            if (*b != r->ss[0]) {
+                return rec_err(r);
+            }
+        }
+        r->ss[i] = *b;
+        if (i == 4) {
+            /* SEQ in the window (last, last + TRANS_REPEAT], no
+             * wrap-around; it completes the nonce */
+            uint32_t q = be32(r->ss + 1);
+            if (q <= *r->sseq || q - *r->sseq > TRUSTM_TRANS_REPEAT) {
+                return TRUSTM_ST(SHIELD, INTEGRITY);
+            }
+            memcpy(r->ccm.a + 5, r->ss + 1, 4);
+        }
+        return 1;
     }
+    i -= r->npre;
     if (prot) {
-        tma_status st = r->prot(r, TRUSTM_RS_END, NULL);
-        if (st) {
-            return st;
+        if (i >= 4u + r->out_len) { /* the tag (out_len is set once i >= 4) */
+            i -= 4u + r->out_len;
+            if (i >= 8) {
+                return rec_err(r); /* bytes after the end of the record */
+            }
+            r->tag[i] = *b;
+            return 1;
+        }
+        if (i == 3) { /* decrypt the header; CBC-MAC from B0/AD on */
+            r->hdr[3] = *b;
+            trustm_ccm_run(&r->ccm, r->hdr, r->hdr, 4, TRUSTM_CCM_X);
+            rec_ad(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | r->hdr[3]));
+            trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
+            *b = r->hdr[3];
+        } else if (i > 3) { /* OutData (drained if too large) */
+            trustm_ccm_run(&r->ccm, b, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
         }
     }
-    out_rsp->sta = r->hdr[0];
-    out_rsp->undef = r->hdr[1];
-    out_rsp->out_len = r->out_len;
-    return r->out_len > r->cap ? TRUSTM_ST(CMD, TOO_SMALL) : TMA_OK;
+    return TMA_OK;
 }
+
+void trustm_rec_rx_ext(struct trustm_rec_rx *r)
+{
+    r->npre = r->mode == TRUSTM_REC_PRL;
+    r->ext = rx_ext;
+}
+
+void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
+                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t *sseq)
+{
+    r->mode = TRUSTM_REC_PROT;
+    r->npre = 5;
+    r->ext = rx_ext;
+    /* the nonce's SEQ half (still zero in r->ss) comes with the record */
+    rec_nonce(&r->ccm, ops, key, nonce_pre, r->ss);
+    r->sseq = sseq;
+}
+#endif
 
 /* ---------------- session management ---------------- */
 
@@ -288,12 +352,44 @@ void trustm_shield_drop(struct trustm *t, uint8_t state)
     t->shield = state;
 }
 
-/* The driver's entry to the shielded layer (ops: stack.h, TRUSTM_SHIELD_DONE). */
+/* trustm_transceive() once a secret is set (arguments checked). */
+static tma_status xcv(struct trustm *t, const struct trustm_call *c)
+{
+    tma_status st;
+    if (t->shield == TRUSTM_SHIELD_FAILED) {
+        return TRUSTM_ST(SHIELD, FAILED);
+    }
+    /* protect is a level and/or REHANDSHAKE (other bits refused earlier) */
+    if (c->protect &&
+        (t->shield != TRUSTM_SHIELD_ACTIVE || (c->protect & TRUSTM_PROTECT_REHANDSHAKE) ||
+         t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
+        st = trustm_shield_handshake(t);
+        if (st) {
+            return st;
+        }
+    }
+    st = trustm_run(t, c);
+    if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT)) {
+        /* The chip ended the session (records lost on the bus can take
+         * MSEQ past its window of 3): one new handshake, one more try. */
+        st = trustm_shield_handshake(t);
+        if (st == TMA_OK) {
+            st = trustm_run(t, c);
+        }
+    }
+    return st;
+}
+
+/* The driver's entry to the shielded layer (ops: stack.h, TRUSTM_SHIELD_*). */
 static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
 {
     struct trustm_xchg *x = (struct trustm_xchg *)xp;
-    if (!op) {
-        return trustm_shield_handshake(t);
+    if (op == TRUSTM_SHIELD_XCV) {
+        return xcv(t, (const struct trustm_call *)xp);
+    }
+    if (op == TRUSTM_SHIELD_RESET) {
+        trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+        return TMA_OK;
     }
     if (op & TRUSTM_SHIELD_DONE) {
         /* (SSEQ advanced already if the response passed its tag check) */
@@ -306,12 +402,22 @@ static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
         }
         return st;
     }
-    if (op & TRUSTM_PROTECT_CMD) {
-        /* SCTR || MSEQ: a fresh sequence number for every attempt */
-        put32(x->m.pre + 1, ++t->sess.mseq);
-        x->m.npre = 5;
-        x->m.total += 4;
-        trustm_msg_tx_protect(&x->m, t->ops, t->sess.keys, t->sess.keys + 32);
+    /* one attempt: a presentation-layer answer needs its decoder, a
+     * record our SCTR (and for a protected command a fresh MSEQ) */
+    if (x->r.mode != TRUSTM_REC_PLAIN) {
+        trustm_rec_rx_ext(&x->r);
+    }
+    if (x->r.mode == TRUSTM_REC_PRL) {
+        uint8_t pre[5];
+        pre[0] = x->r.ss[0]; /* SCTR */
+        if (op & TRUSTM_PROTECT_CMD) {
+            /* || MSEQ: a fresh sequence number for every attempt */
+            put32(pre + 1, ++t->sess.mseq);
+            trustm_msg_tx_pre(&x->m, pre, 5);
+            trustm_msg_tx_protect(&x->m, t->ops, t->sess.keys, t->sess.keys + 32);
+        } else {
+            trustm_msg_tx_pre(&x->m, pre, 1);
+        }
     }
     if (op & TRUSTM_PROTECT_RSP) {
         trustm_rec_rx_keys(&x->r, t->ops, t->sess.keys + 16, t->sess.keys + 36, &t->sess.sseq);
@@ -354,7 +460,8 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
     pt[0].len = 32;
     pt[1].ptr = seq;
     pt[1].len = 4;
-    trustm_msg_tx_init(&m, pre, 5, pt, 2, 36);
+    trustm_msg_tx_init(&m, pt, 2, 36);
+    trustm_msg_tx_pre(&m, pre, 5);
     trustm_msg_tx_protect(&m, t->ops, key, nonce_pre);
     /* all 49 bytes: the tag is made, which wipes the CCM state */
     return trustm_msg_tx_read(&m, msg, 49);

@@ -159,10 +159,14 @@ void trustm_copy(void *dst, const void *src, size_t n);
 #define TRUSTM_SCTR_RESTORED 0x6Cu
 
 /* Outgoing message: prefix (PCTR-less: SCTR [SEQ]) + APDU segments
- * (encrypted when protected) + tag. Produced byte by byte. */
+ * (encrypted when protected) + tag. Produced byte by byte. A plain message
+ * (the APDU alone) needs no set-up; a prefix and protection are added by
+ * the shielded layer (protection through ext, so an application that never
+ * sets a secret links no CCM; a plain-only build has neither). */
 struct trustm_msg_tx {
-    /* protected: MAC and encrypt *b in place (b NULL: make the tag) */
-    tma_status (*prot)(struct trustm_msg_tx *m, uint8_t *b);
+    /* protection (shield.c): more: MAC and encrypt the APDU byte *b in
+     * place; else the next tag byte into *b */
+    tma_status (*ext)(struct trustm_msg_tx *m, uint8_t *b, int more);
     uint8_t pre[5]; /* (byte fields first: short Thumb-2 encodings) */
     uint8_t npre, pos_pre;
     uint8_t pos_tag;
@@ -185,18 +189,16 @@ enum trustm_rec_mode {
     TRUSTM_REC_PROT       /* SCTR + SEQ + CCM(APDU) + tag */
 };
 
-/* Steps of a protected record for r->prot: a TRUSTM_CCM_* mode (< 8) runs
- * CCM over the byte *b in place (OutData: X | MAC_OUT); the others are the
- * points where a field is complete. */
-#define TRUSTM_RS_SEQ 0x10u /* SEQ complete: window check, nonce */
-#define TRUSTM_RS_HDR 0x20u /* APDU header complete: decrypted, B0, AD, header MACed */
-#define TRUSTM_RS_END 0x40u /* record complete: tag check */
-
 /* The record is one byte stream: [SCTR [SEQ]] header OutData [tag]; pos
- * says where in it the next byte falls. */
+ * says where in it the next byte falls. A plain answer (header and OutData)
+ * is decoded by trustm_rec_rx_feed()/_finish() themselves; every other mode
+ * needs ext, which only shield.c installs (trustm_rec_rx_ext(),
+ * trustm_rec_rx_keys()), so an application that never sets a secret links
+ * no presentation-layer decoding. */
 struct trustm_rec_rx {
-    /* TRUSTM_REC_PROT: a TRUSTM_RS_* step or CCM mode */
-    tma_status (*prot)(struct trustm_rec_rx *r, unsigned step, uint8_t *b);
+    /* modes other than PLAIN (shield.c): the presentation-layer part of
+     * one byte *b (b NULL: of the end) */
+    tma_status (*ext)(struct trustm_rec_rx *r, uint8_t *b, struct trustm_rsp *fin);
     uint8_t mode;  /* enum trustm_rec_mode */
     uint8_t npre;  /* bytes before the APDU header: 0, 1 (SCTR) or 5 (+ SEQ) */
     uint8_t alert; /* the SCTR was an alert */
@@ -211,8 +213,14 @@ struct trustm_rec_rx {
     struct trustm_ccm ccm;
 };
 
+/* mode: what the answer is (TRUSTM_REC_PLAIN is decoded without further
+ * set-up; the others need trustm_rec_rx_ext() or _keys()), sctr: the SCTR
+ * the answer must echo. */
 void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
                         size_t cap);
+/* Decoder for the mode given to trustm_rec_rx_init(): TRUSTM_REC_PRL or
+ * TRUSTM_REC_RAW (shield.c). */
+void trustm_rec_rx_ext(struct trustm_rec_rx *r);
 /* Keys for TRUSTM_REC_PROT (sets the mode): slave key and nonce prefix,
  * the last accepted SSEQ (*sseq, advanced when the record's tag is right). */
 void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
@@ -223,8 +231,12 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
  * message length is in out_rsp->out_len (and r->pos). */
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp);
 
-void trustm_msg_tx_init(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre,
-                        const struct tma_span *seg, size_t nseg, size_t apdu_len);
+/* A plain message: the APDU segments (apdu_len bytes in all). */
+void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg, size_t nseg,
+                        size_t apdu_len);
+/* Prefix the message with pre[0..npre) (SCTR [SEQ], npre <= 5; shield.c). */
+void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre);
+/* Protect it (after the prefix is set: SCTR || SEQ go into nonce and AD). */
 void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
                            const uint8_t key[16], const uint8_t nonce_pre[4]);
 tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n);
@@ -236,16 +248,41 @@ struct trustm_xchg {
     struct trustm_rec_rx r;
     tma_status st;
 };
-/* t->shield_fn ops: 0 = handshake; a protection level (TRUSTM_PROTECT_CMD
- * and/or _RSP) = protect this attempt of x (fresh MSEQ, keys); level |
- * TRUSTM_SHIELD_DONE = the exchange ended with x->st: wipe, update SSEQ,
- * fail or drop the session; returns the final status. */
+/* The arguments of trustm_transceive() (len: the APDU's length). */
+struct trustm_call {
+    uint8_t protect;
+    const struct tma_span *seg;
+    size_t nseg;
+    size_t len;
+    uint8_t *out;
+    size_t cap;
+    struct trustm_rsp *rsp;
+};
+/* t->shield_fn ops (set with the secret; without one none of this is
+ * linked):
+ * - a protection level 0..3 (TRUSTM_PROTECT_CMD and/or _RSP): set up this
+ *   attempt of the exchange xp (struct trustm_xchg): presentation-layer
+ *   decoding and prefix, for a level a fresh MSEQ and the keys;
+ * - level | TRUSTM_SHIELD_DONE (level != 0): the exchange ended with x->st:
+ *   wipe, fail or drop the session; returns the final status;
+ * - TRUSTM_SHIELD_XCV: carry out trustm_transceive() (xp: struct
+ *   trustm_call; arguments checked): failure state, handshake, the
+ *   exchange, one retry after a fatal alert;
+ * - TRUSTM_SHIELD_RESET: the link restarted: session dropped. */
 #define TRUSTM_SHIELD_DONE 0x10u
+#define TRUSTM_SHIELD_XCV 0x20u
+#define TRUSTM_SHIELD_RESET 0x40u
 
 /* ---- driver (transceive.c) ---- */
 /* Send one message and receive the answer into r. */
 tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct trustm_rec_rx *r,
                            uint32_t hint_ms, uint32_t rsp_ms, struct trustm_rsp *out_rsp);
+/* One exchange with its restarts (after a RESYNC or a chaining error);
+ * c->protect may carry TRUSTM_RUN_RAW. */
+tma_status trustm_run(struct trustm *t, const struct trustm_call *c);
+/* internal protect flag: a presentation-layer message (handshake, save,
+ * restore), sent as is; the answer is copied as is */
+#define TRUSTM_RUN_RAW 0x40u
 /* Send a presentation-layer message (n bytes); the answer (into in) must
  * be exactly want >> 8 bytes starting with SCTR want & 0xFF (for RESTORED:
  * its low two bits are free), else TMA_ERR(SHIELD, TRUSTM_E_HANDSHAKE) for

@@ -329,49 +329,55 @@ uint32_t trustm_transceive_bound_ms(const struct trustm *t, uint8_t cmd, uint8_t
     return (TRUSTM_RESYNC_MAX + 2u) * one;
 }
 
-/* internal protect flag: a presentation-layer message (handshake, save,
- * restore), sent as is; the answer is copied as is */
-#define RAW_MSG 0x40u
-
-/* One message out (SCTR [MSEQ] + the segments, len bytes), the answer into
- * out. After a RESYNC or a chaining error the whole exchange starts again
- * (a protected command with a fresh MSEQ, so no nonce is used twice). */
-static tma_status run(struct trustm *t, uint8_t protect, const struct tma_span *seg, size_t nseg,
-                      size_t len, uint8_t *out, size_t cap, struct trustm_rsp *out_rsp)
+/* One message out ([SCTR [MSEQ]] + the segments, c->len bytes of APDU),
+ * the answer into c->out. After a RESYNC or a chaining error the whole
+ * exchange starts again (a protected command with a fresh MSEQ, so no nonce
+ * is used twice). The shielded layer, where a secret is set, prepares each
+ * attempt (prefix, presentation-layer decoding, protection) and sees the
+ * end (t->shield_fn); without one the message is a plain APDU. */
+#if TRUSTM_CFG_SHIELD
+tma_status trustm_run(struct trustm *t, const struct trustm_call *c)
+#else
+static tma_status run(struct trustm *t, const struct trustm_call *c)
+#endif
 {
     struct trustm_xchg x;
     uint8_t hdr[10];
+    uint8_t protect = c->protect;
     uint8_t level = (uint8_t)(protect & 3u);
-    uint8_t sctr = (uint8_t)(TRUSTM_SCTR_RECORD | level);
     unsigned k;
-    uint8_t mode;
+    uint8_t mode = t->prl;
     uint32_t hint = 1;
     tma_status st = TRUSTM_ST(LINK, TIMEOUT);
 
     /* the first 10 bytes of the APDU, for the hint and the bound */
     memset(hdr, 0, sizeof hdr);
-    trustm_msg_tx_init(&x.m, NULL, 0, seg, nseg, len);
-    (void)trustm_msg_tx_read(&x.m, hdr, len < sizeof hdr ? len : sizeof hdr);
-    if (!TRUSTM_CFG_SHIELD || !(protect & RAW_MSG)) {
+    trustm_msg_tx_init(&x.m, c->seg, c->nseg, c->len);
+    (void)trustm_msg_tx_read(&x.m, hdr, c->len < sizeof hdr ? c->len : sizeof hdr);
+#if TRUSTM_CFG_SHIELD
+    if (protect & TRUSTM_RUN_RAW) {
+        mode = TRUSTM_REC_RAW;
+    } else
+#endif
+    {
         hint = trustm_hint_ms(hdr, protect);
     }
-    mode = TRUSTM_CFG_SHIELD && (protect & RAW_MSG) ? TRUSTM_REC_RAW : t->prl;
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
-        trustm_rec_rx_init(&x.r, mode, sctr, out, cap);
-        trustm_msg_tx_init(&x.m, &sctr, mode & 1u, seg, nseg, len);
+        trustm_rec_rx_init(&x.r, mode, (uint8_t)(TRUSTM_SCTR_RECORD | level), c->out, c->cap);
+        trustm_msg_tx_init(&x.m, c->seg, c->nseg, c->len);
 #if TRUSTM_CFG_SHIELD
-        if (level && t->shield_fn) {
+        if (t->shield_fn) {
             (void)t->shield_fn(t, level, &x);
         }
 #endif
         st = trustm_exchange(t, &x.m, &x.r, hint, trustm_rsp_timeout_ms(t, hdr[0], hdr[1]),
-                             out_rsp);
+                             c->rsp);
         if (st != TRUSTM_RESTART) {
             break;
         }
     }
 #if TRUSTM_CFG_SHIELD
-    if (level && t->shield_fn) {
+    if (level) { /* (only the shielded layer asks for a level) */
         x.st = st;
         st = t->shield_fn(t, (uint8_t)(level | TRUSTM_SHIELD_DONE), &x);
     }
@@ -385,12 +391,20 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
 {
     struct trustm_rsp rsp;
     struct tma_span sp;
+    struct trustm_call c;
     uint8_t sctr = (uint8_t)want;
     tma_status st;
     sp.ptr = msg;
     sp.len = n;
     rsp.out_len = 0;
-    st = run(t, RAW_MSG, &sp, 1, n, in, 49, &rsp);
+    c.protect = TRUSTM_RUN_RAW;
+    c.seg = &sp;
+    c.nseg = 1;
+    c.len = n;
+    c.out = in;
+    c.cap = 49;
+    c.rsp = &rsp;
+    st = trustm_run(t, &c);
     if (st == TMA_OK && (rsp.out_len != want >> 8 ||
                          (in[0] & (sctr == TRUSTM_SCTR_RESTORED ? 0xFCu : 0xFFu)) != sctr)) {
         st = (sctr & 0x60u) ? TRUSTM_ST(SHIELD, MALFORMED)
@@ -403,6 +417,7 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
 tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma_span *seg,
                              size_t nseg, uint8_t *out, size_t out_cap, struct trustm_rsp *out_rsp)
 {
+    struct trustm_call c;
     size_t len = 0, i;
 
     if (!t || !seg || !out_rsp || nseg - 1u >= TRUSTM_MAX_SEGMENTS || (protect & 0x7Cu)) {
@@ -421,38 +436,28 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
         return TRUSTM_ST(LINK, STATE);
     }
     memset(out_rsp, 0, sizeof *out_rsp); /* (out NULL: trustm_rec_rx_init takes cap 0) */
+    c.protect = protect;
+    c.seg = seg;
+    c.nseg = nseg;
+    c.len = len;
+    c.out = out;
+    c.cap = out_cap;
+    c.rsp = out_rsp;
 #if TRUSTM_CFG_SHIELD
-    if (t->shield == TRUSTM_SHIELD_FAILED) {
-        return TRUSTM_ST(SHIELD, FAILED);
+    /* with a secret the shielded layer takes the exchange (failure state,
+     * handshake, protection); without one there is no shielded layer */
+    if (t->shield_fn) {
+        return t->shield_fn(t, TRUSTM_SHIELD_XCV, &c);
     }
-    /* protect is a level and/or REHANDSHAKE (other bits refused above) */
-    if (protect &&
-        (t->shield != TRUSTM_SHIELD_ACTIVE || (protect & TRUSTM_PROTECT_REHANDSHAKE) ||
-         t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
-        /* without a secret there is no shielded layer to call */
-        tma_status st = t->shield_fn ? t->shield_fn(t, 0, NULL)
-                                     : TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET);
-        if (st) {
-            return st;
-        }
+    if (protect) {
+        return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET);
     }
-    {
-        tma_status st = run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
-        if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT)) {
-            /* The chip ended the session (records lost on the bus can take
-             * MSEQ past its window of 3): one new handshake, one more try. */
-            st = t->shield_fn(t, 0, NULL);
-            if (st == TMA_OK) {
-                st = run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
-            }
-        }
-        return st;
-    }
+    return trustm_run(t, &c);
 #else
     if (protect) {
         return TRUSTM_ST(SHIELD, UNSUPPORTED);
     }
-    return run(t, protect, seg, nseg, len, out, out_cap, out_rsp);
+    return run(t, &c);
 #endif
 }
 
@@ -490,7 +495,10 @@ static tma_status restart_link(struct trustm *t, int how)
     numbers_reset(t);
     t->prl = 0;
 #if TRUSTM_CFG_SHIELD
-    trustm_shield_drop(t, TRUSTM_SHIELD_NONE);
+    /* (without a secret there is no session to drop) */
+    if (t->shield_fn) {
+        (void)t->shield_fn(t, TRUSTM_SHIELD_RESET, NULL);
+    }
 #endif
     if (st == TMA_OK && how == 0) {
         st = resync(t);

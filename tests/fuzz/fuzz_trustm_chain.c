@@ -30,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     memset(&nr, 0, sizeof nr);
     trustm_rec_rx_init(&r, mode ? TRUSTM_REC_PRL : TRUSTM_REC_PLAIN, 0x20, out, cap);
+    if (mode) {
+        trustm_rec_rx_ext(&r); /* the SCTR decoder (shield.c) */
+    }
     while (size >= 2 && st == TMA_OK) {
         size_t n = (size_t)(data[0] << 8 | data[1]);
         data += 2;

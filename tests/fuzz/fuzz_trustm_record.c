@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msg[2] = 0;
         msg[3] = 0x12;
         msg[4] = (uint8_t)(0x35 + (opt >> 6)); /* in or out of the window */
-        trustm_msg_tx_init(&m, msg, 5, &sp, 1, plen + 4);
+        trustm_msg_tx_init(&m, &sp, 1, plen + 4);
+        trustm_msg_tx_pre(&m, msg, 5);
         trustm_msg_tx_protect(&m, ops, key, npre);
         (void)ad;
         (void)nonce;

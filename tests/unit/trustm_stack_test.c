@@ -296,8 +296,12 @@ static void prl_plain_record_open_application(void **s)
     };
     struct trustm_rsp rsp;
     (void)s;
+    static const uint8_t secret[32] = {1};
     open_ctx(script, 2);
-    tm.prl = 1; /* as after a handshake: SCTR 0x20 records */
+    /* as after a handshake: SCTR 0x20 records (the presentation layer is
+     * the shielded layer's, which a secret brings in) */
+    assert_int_equal(trustm_shield_set_secret(&tm, trustm_crypto_mbedtls(), secret, 32), TMA_OK);
+    tm.prl = 1;
     assert_int_equal(xchg_hex(0, OPEN_APDU, NULL, 0, &rsp), TMA_OK);
     assert_int_equal(rsp.sta, 0);
     assert_int_equal(fk_done(&fk), 0);
