@@ -2,6 +2,8 @@
  * injected clock; bytes through the transport given at connect. */
 #include "mqtt/client.h"
 
+#include "encode_sub.h"
+
 #include <string.h>
 
 #define E(code) TMA_ERR(TMA_LAYER_MQTT, (code))
@@ -553,10 +555,9 @@ static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items
         at = c->cfg.tx_buf + c->tx_len;
         if (kind == MQTT_INFLIGHT_PUBLISH) {
             st = mqtt_encode_publish(&p, at, room, &len);
-        } else if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
-            st = mqtt_encode_subscribe(id, (const struct mqtt_subscription *)items, n, at, room, &len);
         } else {
-            st = mqtt_encode_unsubscribe(id, (const struct tma_span *)items, n, at, room, &len);
+            st = mqtt_encode_sub(kind == MQTT_INFLIGHT_SUBSCRIBE ? MQTT_SUBSCRIBE : MQTT_UNSUBSCRIBE, id,
+                                 items, n, at, room, &len);
         }
         st = queued(c, st, len);
         if (st != TMA_WANT_WRITE || !c->corked || c->tx_len == 0u) {

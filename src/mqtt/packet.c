@@ -2,6 +2,8 @@
  * I/O. Section numbers refer to the OASIS MQTT 3.1.1 specification. */
 #include "mqtt/packet.h"
 
+#include "encode_sub.h"
+
 #include <string.h>
 
 #define E_PARAM TMA_ERR(TMA_LAYER_MQTT, TMA_C_BAD_PARAM)
@@ -416,7 +418,7 @@ static const struct tma_span *sub_filter(const void *items, size_t i, bool with_
                     : &((const struct tma_span *)items)[i];
 }
 
-static tma_status encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
+tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
                              uint8_t *buf, size_t cap, size_t *out_len)
 {
     bool with_qos = type == MQTT_SUBSCRIBE;
@@ -456,13 +458,13 @@ static tma_status encode_sub(uint8_t type, uint16_t packet_id, const void *items
 tma_status mqtt_encode_subscribe(uint16_t packet_id, const struct mqtt_subscription *subs, size_t n,
                                  uint8_t *buf, size_t cap, size_t *out_len)
 {
-    return encode_sub(MQTT_SUBSCRIBE, packet_id, subs, n, buf, cap, out_len);
+    return mqtt_encode_sub(MQTT_SUBSCRIBE, packet_id, subs, n, buf, cap, out_len);
 }
 
 tma_status mqtt_encode_unsubscribe(uint16_t packet_id, const struct tma_span *filters, size_t n,
                                    uint8_t *buf, size_t cap, size_t *out_len)
 {
-    return encode_sub(MQTT_UNSUBSCRIBE, packet_id, filters, n, buf, cap, out_len);
+    return mqtt_encode_sub(MQTT_UNSUBSCRIBE, packet_id, filters, n, buf, cap, out_len);
 }
 
 tma_status mqtt_encode_empty(uint8_t type, uint8_t *buf, size_t cap, size_t *out_len)
