@@ -72,10 +72,12 @@ enum dps_client_phase {
 };
 
 struct dps_client {
-    struct dps_client_config cfg;
-    struct mqtt_client mqtt;
-    struct tma_transport tr;
-    bool transport_open;
+    /* The connection (connect, credentials, SAS, MQTT, key pacer) is an IoT
+     * Hub client's with the DPS user name; first member, so the MQTT
+     * callbacks' user pointer is also this struct's address. */
+    struct iothub_client hub;
+    const char *payload_json;
+    uint32_t timeout_ms;
     uint8_t phase;
     uint32_t rid;
     uint32_t started_ms;       /* low 32 bits of the clock */

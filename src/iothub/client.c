@@ -169,6 +169,10 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     if (st != TMA_OK) {
         return st;
     }
+    c->user_name = iothub_username;
+#if IOTHUB_CFG_SAS
+    c->sas_resource = iothub_sas_resource;
+#endif
     c->lcg = 0x2545F491u;
     c->state = IOTHUB_STATE_IDLE;
     c->next_attempt_ms = now_ms(c);
@@ -219,7 +223,7 @@ static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *ou
     out->client_id.ptr = (const uint8_t *)p;
     out->client_id.len = n;
     used = n + 1u;
-    st = iothub_username(&c->cfg.id, c->cfg.client_type, c->cfg.model_id, p + used, cap - used, &n);
+    st = c->user_name(&c->cfg.id, c->cfg.client_type, c->cfg.model_id, p + used, cap - used, &n);
     if (st != TMA_OK) {
         return st;
     }
@@ -232,7 +236,7 @@ static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *ou
         size_t rlen = 0;
         uint64_t wall_s = ih_ms_to_s(c->cfg.wall.now_ms(c->cfg.wall.ctx));
         uint64_t expiry = wall_s + c->cfg.sas_lifetime_s;
-        st = iothub_sas_resource(&c->cfg.id, res, cap - used, &rlen);
+        st = c->sas_resource(&c->cfg.id, res, cap - used, &rlen);
         if (st != TMA_OK) {
             return st;
         }

@@ -17,7 +17,7 @@
  * measured as a wrapping difference, exact below 2^32 ms. */
 static uint32_t now_ms(const struct dps_client *c)
 {
-    return (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
+    return (uint32_t)c->hub.cfg.clock.now_ms(c->hub.cfg.clock.ctx);
 }
 
 static void finish(struct dps_client *c, uint8_t phase, tma_status st)
@@ -41,7 +41,7 @@ static void schedule_retry(struct dps_client *c, const struct dps_response_topic
 
 static tma_status on_publish(void *user, const struct mqtt_publish *msg)
 {
-    struct dps_client *c = user;
+    struct dps_client *c = (struct dps_client *)user;
     struct dps_response_topic rt;
     struct dps_response body;
     uint64_t rid;
@@ -101,92 +101,67 @@ malformed:
     return TMA_OK;
 }
 
+/* The DPS names for the hub client's connect: the identity's host is the ID
+ * scope and its device id the registration id (also the MQTT client id). */
+static tma_status dps_user_name(const struct iothub_identity *id, const char *client_type,
+                                const char *model_id, char *out, size_t cap, size_t *out_len)
+{
+    (void)model_id;
+    return dps_username(id->host, id->device_id, client_type, out, cap, out_len);
+}
+
+#if IOTHUB_CFG_SAS
+static tma_status dps_resource(const struct iothub_identity *id, char *out, size_t cap,
+                               size_t *out_len)
+{
+    return dps_sas_resource(id->host, id->device_id, out, cap, out_len);
+}
+#endif
+
 tma_status dps_client_init(struct dps_client *c, const struct dps_client_config *cfg)
 {
-    struct mqtt_client_config mc;
+    struct iothub_client_config h;
+    tma_status st;
     if (c == NULL || cfg == NULL || cfg->id_scope == NULL || cfg->id_scope[0] == '\0' ||
-        cfg->registration_id == NULL || cfg->registration_id[0] == '\0' ||
-        cfg->clock.now_ms == NULL || cfg->connector.open == NULL || cfg->connector.close == NULL ||
-        cfg->cred_buf == NULL || cfg->cred_cap < 128u ||
-        (cfg->sas_key != NULL && (cfg->hmac.hmac_sha256 == NULL || cfg->wall.now_ms == NULL))) {
+        cfg->registration_id == NULL || cfg->registration_id[0] == '\0' || cfg->cred_cap < 128u) {
         return D_ERR(TMA_C_BAD_PARAM);
     }
     memset(c, 0, sizeof(*c));
-    c->cfg = *cfg;
-    if (c->cfg.timeout_ms == 0u) {
-        c->cfg.timeout_ms = 120000u;
-    }
-    if (c->cfg.sas_lifetime_s == 0u) {
-        c->cfg.sas_lifetime_s = 3600u;
-    }
-    memset(&mc, 0, sizeof(mc));
-    mc.clock = cfg->clock;
-    mc.tx_buf = cfg->tx_buf;
-    mc.tx_cap = cfg->tx_cap;
-    mc.rx_buf = cfg->rx_buf;
-    mc.rx_cap = cfg->rx_cap;
-    mc.inflight = cfg->inflight;
-    mc.inflight_count = cfg->inflight_count;
-    mc.cb.user = c;
-    mc.cb.on_publish = on_publish;
-    return mqtt_client_init(&c->mqtt, &mc);
-}
-
-static tma_status do_connect(struct dps_client *c)
-{
-    struct mqtt_connect opts;
-    char *p = c->cfg.cred_buf;
-    size_t cap = c->cfg.cred_cap, n = 0, used;
-    bool used_key = false;
-    tma_status st;
-    memset(&opts, 0, sizeof(opts));
-    opts.client_id.ptr = (const uint8_t *)c->cfg.registration_id;
-    opts.client_id.len = strlen(c->cfg.registration_id);
-    st = dps_username(c->cfg.id_scope, c->cfg.registration_id, NULL, p, cap, &n);
+    c->payload_json = cfg->payload_json;
+    c->timeout_ms = cfg->timeout_ms == 0u ? 120000u : cfg->timeout_ms;
+    /* The hub client checks the rest (clock, connector, buffers, SAS ops). */
+    memset(&h, 0, sizeof(h));
+    h.id.host = cfg->id_scope;             /* for dps_user_name() and dps_resource() */
+    h.id.device_id = cfg->registration_id; /* the MQTT client id (spec 6.1) */
+    h.sas_key = cfg->sas_key;
+    h.sas_key_name = "registration";
+    h.sas_lifetime_s = cfg->sas_lifetime_s;
+    h.hmac = cfg->hmac;
+    h.clock = cfg->clock;
+    h.wall = cfg->wall;
+    h.keep_alive_s = 60u;
+    h.clean_session = true; /* DPS sessions are never persistent (spec 6.1) */
+    h.connector = cfg->connector;
+    h.tx_buf = cfg->tx_buf;
+    h.tx_cap = cfg->tx_cap;
+    h.rx_buf = cfg->rx_buf;
+    h.rx_cap = cfg->rx_cap;
+    h.inflight = cfg->inflight;
+    h.inflight_count = cfg->inflight_count;
+    h.record_buf = (uint8_t *)cfg->cred_buf; /* no outbox: never used */
+    h.record_cap = cfg->cred_cap;
+    h.cred_buf = cfg->cred_buf;
+    h.cred_cap = cfg->cred_cap;
+    st = iothub_client_init(&c->hub, &h);
     if (st != TMA_OK) {
-        return st;
+        return TMA_STATUS_LAYER(st) == TMA_LAYER_IOTHUB ? D_ERR(TMA_STATUS_CODE(st)) : st;
     }
-    opts.user_name.ptr = (const uint8_t *)p;
-    opts.user_name.len = n;
-    used = n + 1u;
+    c->hub.user_name = dps_user_name;
 #if IOTHUB_CFG_SAS
-    if (c->cfg.sas_key != NULL) {
-        char *res = p + used;
-        size_t rlen = 0;
-        uint64_t expiry = (uint64_t)ih_ms_to_s(c->cfg.wall.now_ms(c->cfg.wall.ctx)) + c->cfg.sas_lifetime_s;
-        st = dps_sas_resource(c->cfg.id_scope, c->cfg.registration_id, res, cap - used, &rlen);
-        if (st != TMA_OK) {
-            return st;
-        }
-        st = iothub_sas_password(res, c->cfg.sas_key, "registration", expiry, &c->cfg.hmac,
-                                 res + rlen + 1u, cap - used - rlen - 1u, &n);
-        if (st != TMA_OK) {
-            return st;
-        }
-        opts.password.ptr = (const uint8_t *)(res + rlen + 1u);
-        opts.password.len = n;
-    }
-#else
-    if (c->cfg.sas_key != NULL) {
-        return D_ERR(TMA_C_UNSUPPORTED);
-    }
+    c->hub.sas_resource = dps_resource;
 #endif
-    opts.keep_alive_s = 60u;
-    opts.clean_session = true; /* DPS sessions are never persistent (spec 6.1) */
-    st = c->cfg.connector.open(c->cfg.connector.ctx, &c->tr, &used_key);
-    if (st != TMA_OK) {
-        return st;
-    }
-    c->transport_open = true;
-    st = mqtt_client_connect(&c->mqtt, &c->tr, &opts);
-    {
-        volatile char *v = c->cfg.cred_buf;
-        size_t i;
-        for (i = 0u; i < c->cfg.cred_cap; i++) {
-            v[i] = 0;
-        }
-    }
-    return st == TMA_IN_PROGRESS ? TMA_OK : st;
+    c->hub.mqtt.cfg.cb.on_publish = on_publish; /* user: &c->hub, i.e. c */
+    return TMA_OK;
 }
 
 static tma_status send_request(struct dps_client *c)
@@ -197,30 +172,30 @@ static tma_status send_request(struct dps_client *c)
     c->rid++;
     memset(&p, 0, sizeof(p));
     if (c->operation_id[0] == '\0') {
-        st = dps_register_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &tn);
+        st = dps_register_topic(c->rid, c->hub.cfg.cred_buf, c->hub.cfg.cred_cap, &tn);
         if (st != TMA_OK) {
             return st;
         }
-        st = dps_register_body(c->cfg.registration_id, c->cfg.payload_json, c->cfg.cred_buf + tn + 1u,
-                               c->cfg.cred_cap - tn - 1u, &bn);
+        st = dps_register_body(c->hub.cfg.id.device_id, c->payload_json, c->hub.cfg.cred_buf + tn + 1u,
+                               c->hub.cfg.cred_cap - tn - 1u, &bn);
         if (st != TMA_OK) {
             return st;
         }
-        p.payload.ptr = (const uint8_t *)(c->cfg.cred_buf + tn + 1u);
+        p.payload.ptr = (const uint8_t *)(c->hub.cfg.cred_buf + tn + 1u);
         p.payload.len = bn;
     } else {
         struct tma_span op;
         op.ptr = (const uint8_t *)c->operation_id;
         op.len = strlen(c->operation_id);
-        st = dps_poll_topic(c->rid, op, c->cfg.cred_buf, c->cfg.cred_cap, &tn);
+        st = dps_poll_topic(c->rid, op, c->hub.cfg.cred_buf, c->hub.cfg.cred_cap, &tn);
         if (st != TMA_OK) {
             return st;
         }
     }
-    p.topic.ptr = (const uint8_t *)c->cfg.cred_buf;
+    p.topic.ptr = (const uint8_t *)c->hub.cfg.cred_buf;
     p.topic.len = tn;
     p.qos = 0;
-    st = mqtt_client_publish(&c->mqtt, &p, 0u, NULL);
+    st = mqtt_client_publish(&c->hub.mqtt, &p, 0u, NULL);
     if (st == TMA_OK) {
         c->phase = DPS_PHASE_WAIT_REPLY;
         c->sent_ms = now_ms(c);
@@ -241,27 +216,24 @@ tma_status dps_client_step(struct dps_client *c)
     now = now_ms(c);
     if (c->phase == DPS_PHASE_START) {
         c->started_ms = now;
-        st = do_connect(c);
-        if (st != TMA_OK) {
-            goto failed;
-        }
         c->phase = DPS_PHASE_CONNECTING;
     }
-    if (now - c->started_ms > c->cfg.timeout_ms) {
+    if (now - c->started_ms > c->timeout_ms) {
         st = D_ERR(TMA_C_TIMEOUT);
         goto failed;
     }
-    st = mqtt_client_process(&c->mqtt);
-    if (st < 0) {
+    /* Connects on the first call; any status but TMA_OK ended the connection
+     * (the hub client would retry; a registration fails instead). */
+    st = iothub_client_step(&c->hub);
+    if (st != TMA_OK) {
         goto failed;
     }
-    st = TMA_OK;
-    if (c->phase == DPS_PHASE_CONNECTING && mqtt_client_state(&c->mqtt) == MQTT_STATE_CONNECTED) {
+    if (c->phase == DPS_PHASE_CONNECTING && c->hub.state == IOTHUB_STATE_CONNECTED) {
         struct mqtt_subscription sub;
         sub.filter.ptr = (const uint8_t *)DPS_RES_FILTER;
         sub.filter.len = strlen(DPS_RES_FILTER);
         sub.qos = 1;
-        st = mqtt_client_subscribe(&c->mqtt, &sub, 1u, NULL);
+        st = mqtt_client_subscribe(&c->hub.mqtt, &sub, 1u, NULL);
         if (st == TMA_OK || st == TMA_WANT_WRITE) {
             st = send_request(c);
         }
@@ -294,11 +266,9 @@ void dps_client_close(struct dps_client *c)
     if (c == NULL) {
         return;
     }
-    if (mqtt_client_state(&c->mqtt) != MQTT_STATE_DISCONNECTED) {
-        (void)mqtt_client_disconnect(&c->mqtt);
+    /* DISCONNECT without waiting for the queue to drain, then close. */
+    if (mqtt_client_state(&c->hub.mqtt) != MQTT_STATE_DISCONNECTED) {
+        (void)mqtt_client_disconnect(&c->hub.mqtt);
     }
-    if (c->transport_open) {
-        c->cfg.connector.close(c->cfg.connector.ctx);
-        c->transport_open = false;
-    }
+    iothub_client_disconnect(&c->hub);
 }
