@@ -146,6 +146,28 @@ static void tx_kick(struct mqtt_client *c)
     }
 }
 
+/* Queue PUBACK (4 bytes, with @p id), PINGREQ or DISCONNECT (2 bytes) when
+ * it fits. The client writes these fixed packets itself: its arguments are
+ * always valid, so a device does not link the checking public encoders
+ * (mqtt_encode_ack(), mqtt_encode_empty()), whose bytes are the same. */
+static bool put_fixed(struct mqtt_client *c, uint8_t type, uint16_t id)
+{
+    size_t n = type == MQTT_PUBACK ? 4u : 2u;
+    uint8_t *at;
+    if (tx_room(c) < n) {
+        return false;
+    }
+    at = c->cfg.tx_buf + c->tx_len;
+    at[0] = (uint8_t)(type << 4);
+    at[1] = (uint8_t)(n - 2u);
+    if (n == 4u) {
+        at[2] = (uint8_t)(id >> 8);
+        at[3] = (uint8_t)id;
+    }
+    c->tx_len += n;
+    return true;
+}
+
 /* ---------------------------------------------------------- init */
 
 tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_config *cfg)
@@ -242,7 +264,6 @@ static tma_status on_incoming_publish(struct mqtt_client *c, const struct mqtt_p
     struct mqtt_publish msg;
     tma_status st = mqtt_decode_publish(pkt, &msg);
     tma_status app = TMA_OK;
-    size_t n = 0;
 
     if (st != TMA_OK) {
         return st;
@@ -250,14 +271,10 @@ static tma_status on_incoming_publish(struct mqtt_client *c, const struct mqtt_p
     if (c->cfg.cb.on_publish != NULL) {
         app = c->cfg.cb.on_publish(c->cfg.cb.user, &msg);
     }
-    if (msg.qos == 1 && app == TMA_OK) {
-        /* Room for it was checked before the packet was taken from the stream. */
-        st = mqtt_encode_ack(MQTT_PUBACK, msg.packet_id, c->cfg.tx_buf + c->tx_len,
-                             c->cfg.tx_cap - c->tx_len, &n);
-        if (st != TMA_OK) {
-            return E(TMA_C_INTERNAL);
-        }
-        c->tx_len += n;
+    /* Room for the PUBACK was checked before the packet was taken from the
+     * stream (the decoder refuses QoS 1 with packet id 0). */
+    if (msg.qos == 1 && app == TMA_OK && !put_fixed(c, MQTT_PUBACK, msg.packet_id)) {
+        return E(TMA_C_INTERNAL);
     }
     return TMA_OK;
 }
@@ -495,12 +512,8 @@ tma_status mqtt_client_process(struct mqtt_client *c)
                     st = MQTT_E_KEEPALIVE_TIMEOUT;
                 }
             } else if (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka) {
-                size_t n = 0;
-                tx_compact(c);
                 /* no room: try on a later step */
-                if (mqtt_encode_empty(MQTT_PINGREQ, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len,
-                                      &n) == TMA_OK) {
-                    c->tx_len += n;
+                if (put_fixed(c, MQTT_PINGREQ, 0u)) {
                     c->ping_outstanding = true;
                     c->ping_sent_ms = now;
                     c->stat_pings++;
@@ -627,18 +640,13 @@ tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span 
 
 tma_status mqtt_client_disconnect(struct mqtt_client *c)
 {
-    size_t n = 0;
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
     if (c->state == MQTT_STATE_DISCONNECTED) {
         return E(TMA_C_STATE);
     }
-    (void)tx_room(c);
-    if (mqtt_encode_empty(MQTT_DISCONNECT, c->cfg.tx_buf + c->tx_len, c->cfg.tx_cap - c->tx_len, &n) ==
-        TMA_OK) {
-        c->tx_len += n;
-    }
+    (void)put_fixed(c, MQTT_DISCONNECT, 0u);
     (void)tx_flush(c); /* best effort */
     (void)fail(c, TMA_OK);
     return TMA_OK;
