@@ -161,9 +161,7 @@ tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap)
     if (rsp.sta != 0) {
         return last_error(a->t);
     }
-    if (rsp.out_len > cap) {
-        return CMD_ERR(TMA_C_TOO_SMALL);
-    }
+    /* (OutLen > cap is TOO_SMALL from trustm_transceive() already) */
     a->total = rsp.out_len;
     return TMA_OK;
 }

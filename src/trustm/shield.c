@@ -262,7 +262,7 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b, struct trustm_rsp 
             return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT);
         }
         if (r->pos != r->npre + 4u + r->out_len + (prot ? 8u : 0u)) {
-            return rec_err(r);
+            return TRUSTM_ST(SHIELD, MALFORMED);
         }
         return prot ? rx_tag(r) : TMA_OK;
     }
@@ -274,7 +274,7 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b, struct trustm_rsp 
         return 1;
     }
     if (r->alert) {
-        return rec_err(r); /* an alert is the SCTR alone */
+        return TRUSTM_ST(SHIELD, MALFORMED); /* an alert is the SCTR alone */
     }
     if (i < r->npre) { /* SCTR, SEQ */
         if (i == 0) {
@@ -283,7 +283,7 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b, struct trustm_rsp 
                 return 1;
             }
             if (*b != r->ss[0]) {
-                return rec_err(r);
+                return TRUSTM_ST(SHIELD, MALFORMED);
             }
         }
         r->ss[i] = *b;
@@ -303,7 +303,7 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b, struct trustm_rsp 
         if (i >= 4u + r->out_len) { /* the tag (out_len is set once i >= 4) */
             i -= 4u + r->out_len;
             if (i >= 8) {
-                return rec_err(r); /* bytes after the end of the record */
+                return TRUSTM_ST(SHIELD, MALFORMED); /* bytes after the end of the record */
             }
             r->tag[i] = *b;
             return 1;
