@@ -510,15 +510,37 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
 }
 
 #if IOTHUB_CFG_TWIN_METHODS
-static tma_status publish0(struct iothub_client *c, const char *topic, size_t topic_len,
-                           struct tma_span payload)
+/* A QoS 0 request or response: "<prefix><num>" or, for a method response
+ * (@p rid_sep not NULL), "<prefix><num><rid_sep><rid>", written straight into
+ * cred_buf (the same bytes as iothub_twin_get_topic(),
+ * iothub_twin_patch_topic() and iothub_method_response_topic(), which a
+ * device then does not link). */
+static tma_status publish0(struct iothub_client *c, const char *prefix, uint32_t num,
+                           const char *rid_sep, struct tma_span rid, struct tma_span payload)
 {
+    struct wbuf w;
     struct mqtt_publish p;
+    tma_status st;
+    if (c->state != IOTHUB_STATE_CONNECTED) {
+        return E_STATE;
+    }
     memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)topic;
-    p.topic.len = topic_len;
+    wb_init(&w, c->cfg.cred_buf, c->cfg.cred_cap);
+    wb_str(&w, prefix);
+    wb_u32(&w, num);
+    if (rid_sep != NULL) {
+        if (rid.ptr == NULL || rid.len == 0u) {
+            return E_BAD;
+        }
+        wb_str(&w, rid_sep);
+        wb_mem(&w, (const char *)rid.ptr, rid.len);
+    }
+    st = wb_finish(&w, &p.topic.len);
+    if (st != TMA_OK) {
+        return st;
+    }
+    p.topic.ptr = (const uint8_t *)c->cfg.cred_buf;
     p.payload = payload;
-    p.qos = 0;
     return mqtt_client_publish(&c->mqtt, &p, 0u, NULL);
 }
 
@@ -529,17 +551,14 @@ tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch
                                uint32_t *out_rid)
 {
     static const struct tma_span empty = {NULL, 0u};
-    size_t n = 0;
     tma_status st;
-    if (c->state != IOTHUB_STATE_CONNECTED) {
-        return E_STATE;
+    if (c->state == IOTHUB_STATE_CONNECTED) {
+        c->rid++; /* consumed by every request made while connected */
     }
-    c->rid++;
-    st = patch == NULL ? iothub_twin_get_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n)
-                       : iothub_twin_patch_topic(c->rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
-    if (st == TMA_OK) {
-        st = publish0(c, c->cfg.cred_buf, n, patch == NULL ? empty : *patch);
-    }
+    st = publish0(c,
+                  patch == NULL ? "$iothub/twin/GET/?$rid="
+                                : "$iothub/twin/PATCH/properties/reported/?$rid=",
+                  c->rid, NULL, empty, patch == NULL ? empty : *patch);
     if (st == TMA_OK && out_rid != NULL) {
         *out_rid = c->rid;
     }
@@ -568,22 +587,13 @@ tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span pat
 tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span rid, uint16_t status,
                                         struct tma_span payload)
 {
-    size_t n = 0;
-    tma_status st;
     if (c == NULL || (payload.ptr == NULL && payload.len > 0u)) {
         return E_BAD;
     }
     if (payload.len > 0u && iothub_json_validate(payload) != TMA_OK) {
         return IOTHUB_E(TMA_C_MALFORMED);
     }
-    if (c->state != IOTHUB_STATE_CONNECTED) {
-        return E_STATE;
-    }
-    st = iothub_method_response_topic(status, rid, c->cfg.cred_buf, c->cfg.cred_cap, &n);
-    if (st != TMA_OK) {
-        return st;
-    }
-    return publish0(c, c->cfg.cred_buf, n, payload);
+    return publish0(c, "$iothub/methods/res/", status, "/?$rid=", rid, payload);
 }
 
 #endif /* IOTHUB_CFG_TWIN_METHODS */
