@@ -190,17 +190,18 @@ int apdu_find(const uint8_t *buf, size_t len, uint8_t tag, size_t *out_off, size
     return -1;
 }
 
-long apdu_untag(uint8_t *buf, size_t len, uint8_t tag)
+tma_status apdu_untag(struct apdu *a, uint8_t *buf, uint8_t tag, size_t want)
 {
-    size_t n;
-    if (len < 3 || buf[0] != tag) {
-        return -1;
-    }
-    n = ((size_t)buf[1] << 8) | buf[2];
-    if (n != len - 3) {
-        return -1;
+    size_t len = a->total;
+    size_t n = len - 3;
+    if (len < 3 || buf[0] != tag || (((size_t)buf[1] << 8) | buf[2]) != n ||
+        (want != 0 && n != want)) {
+        trustm_wipe(buf, len);
+        a->total = 0;
+        return CMD_ERR(TMA_C_MALFORMED);
     }
     /* trustm_copy() goes forward byte by byte, so this left shift is safe */
     cmd_copy(buf, buf + 3, n);
-    return (long)n;
+    a->total = n;
+    return TMA_OK;
 }

@@ -97,9 +97,11 @@ tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap);
 /* apdu_exec() for an answer of exactly n bytes (else MALFORMED). */
 tma_status apdu_exec_n(struct apdu *a, uint8_t *out, size_t n);
 
-/* Expect exactly one TLV `tag LL LL value` filling buf[0..len); move the
- * value to buf[0]. Returns its length or -1. */
-long apdu_untag(uint8_t *buf, size_t len, uint8_t tag);
+/* The answer in buf[0..a->total) must be exactly one TLV `tag LL LL value`
+ * with want value bytes (want 0: any): the value moves to buf[0] and
+ * a->total becomes its length. Else TMA_ERR(CMD, MALFORMED), with
+ * buf[0..a->total) wiped (it may hold key material) and a->total 0. */
+tma_status apdu_untag(struct apdu *a, uint8_t *buf, uint8_t tag, size_t want);
 
 /* Find TLV `tag` in buf[0..len) (2-byte lengths); value offset/len. */
 int apdu_find(const uint8_t *buf, size_t len, uint8_t tag, size_t *out_off, size_t *out_len);

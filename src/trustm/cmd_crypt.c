@@ -55,9 +55,9 @@ static tma_status hash_final(struct apdu *a, uint8_t *out)
     uint8_t r[3 + TRUSTM_SHA256_LEN];
     tma_status st = apdu_exec(a, r, sizeof(r));
     if (st == TMA_OK) {
-        if (apdu_untag(r, a->total, 0x01) != TRUSTM_SHA256_LEN) {
-            return MALFORMED;
-        }
+        st = apdu_untag(a, r, 0x01, TRUSTM_SHA256_LEN);
+    }
+    if (st == TMA_OK) {
         memcpy(out, r, TRUSTM_SHA256_LEN);
     }
     return st;
@@ -149,15 +149,15 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
         /* saved context (as the chip exported it) + export request: one
          * segment; the very first chunk only asks for the export */
         apdu_put(&a, h->tlv + skip, sizeof(h->tlv) - skip);
-        st = apdu_exec_n(&a, r, sizeof(r));
-        /* the same `06 00 D1` header as sent (no libc memcmp in the image) */
-        if (st == TMA_OK && (r[0] != 0x06 || r[1] != 0 || r[2] != TRUSTM_HASH_CTX_LEN)) {
-            st = MALFORMED;
+        st = apdu_exec(&a, r, sizeof(r));
+        /* `06 00 D1` and the context, as it goes back in the next chunk */
+        if (st == TMA_OK) {
+            st = apdu_untag(&a, r, 0x06, TRUSTM_HASH_CTX_LEN);
         }
         if (st != TMA_OK) {
             break;
         }
-        cmd_copy(h->tlv, r, CTX_TLV_LEN);
+        cmd_copy(h->tlv + 3, r, TRUSTM_HASH_CTX_LEN);
         h->ctx_len = 1;
         done += n;
     }

@@ -269,20 +269,14 @@ tma_status trustm_derive_key(struct trustm *t, uint8_t protect, uint8_t kdf, uin
 }
 
 #if TRUSTM_CFG_RSA
-/* Response `61 LL data` moved to out[0]. */
-static tma_status untag61(tma_status st, uint8_t *out, size_t n, size_t *out_len)
+/* Response `61 LL data` moved to out[0] (a malformed one is wiped: a
+ * decrypted answer may hold plaintext); its length in *out_len. */
+static tma_status untag61(tma_status st, struct apdu *a, uint8_t *out, size_t *out_len)
 {
-    long v;
-    if (st != TMA_OK || n == 0) {
-        return st;
+    if (st == TMA_OK && a->total != 0) {
+        st = apdu_untag(a, out, 0x61, 0);
     }
-    v = apdu_untag(out, n, 0x61);
-    if (v < 0) {
-        trustm_wipe(out, n); /* a decrypted answer may hold plaintext */
-        v = 0;
-        st = MALFORMED;
-    }
-    *out_len = (size_t)v;
+    *out_len = a->total;
     return st;
 }
 
@@ -305,9 +299,7 @@ tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *
         apdu_tlv16(&a, 0x02, session);
     }
     apdu_pubkey(&a, key);
-    st = apdu_exec(&a, out, cap);
-    *out_len = 0;
-    st = untag61(st, out, a.total, out_len);
+    st = untag61(apdu_exec(&a, out, cap), &a, out, out_len);
     return st == TMA_OK && *out_len == 0 ? MALFORMED : st;
 }
 
@@ -330,8 +322,7 @@ tma_status trustm_rsa_decrypt(struct trustm *t, uint8_t protect, uint16_t key_oi
     }
     st = exec_out(&a, session, out, cap, NULL);
     if (out_len != NULL) {
-        *out_len = 0;
-        st = untag61(st, out, a.total, out_len);
+        st = untag61(st, &a, out, out_len);
     }
     return st;
 }

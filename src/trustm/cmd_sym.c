@@ -13,7 +13,6 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
                               uint8_t usage, uint8_t *out, size_t cap, size_t *out_len)
 {
     struct apdu a;
-    long v;
     tma_status st;
     int exp = oid == TRUSTM_OID_EXPORT;
 
@@ -25,12 +24,8 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
     apdu_keydest(&a, oid, usage);
     st = apdu_exec(&a, exp ? out : NULL, cap);
     if (st == TMA_OK && exp) {
-        v = apdu_untag(out, a.total, 0x01);
-        if (v != 16 + 8 * (long)(alg - TRUSTM_ALG_AES128)) {
-            trustm_wipe(out, a.total);
-            return MALFORMED;
-        }
-        *out_len = (size_t)v;
+        st = apdu_untag(&a, out, 0x01, 16u + 8u * (unsigned)(alg - TRUSTM_ALG_AES128));
+        *out_len = a.total;
     }
     return st;
 }
@@ -79,13 +74,9 @@ static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint
         }
         st = apdu_exec(&a, out + got, cap - got);
         if (st == TMA_OK && a.total != 0) {
-            long v = apdu_untag(out + got, a.total, 0x61);
-            if (v < 0) {
-                st = MALFORMED;
-            } else {
-                got += (size_t)v;
-                a.total = 0;
-            }
+            st = apdu_untag(&a, out + got, 0x61, 0);
+            got += a.total;
+            a.total = 0;
         }
         if (st != TMA_OK) {
             /* the parts so far and what the failed answer left */
