@@ -48,7 +48,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
     struct iothub_method_request mr;
 #endif
     const struct iothub_identity *me = &c->cfg.id;
-    if (me->module_id == NULL && iothub_c2d_parse(me, msg->topic, &bag) == TMA_OK) {
+    if (me->module_id == NULL && ih_c2d_parse(me, msg->topic, &bag) == TMA_OK) {
         if (c->cfg.cb.on_c2d == NULL) {
             /* A persistent session can still hold a C2D subscription made by
              * an earlier program on this device. Without a handler, do not
@@ -61,13 +61,13 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         return TMA_OK;
     }
 #if IOTHUB_CFG_TWIN_METHODS
-    if (iothub_twin_parse(msg->topic, &tw) == TMA_OK) {
+    if (ih_twin_parse(msg->topic, &tw) == TMA_OK) {
         if (c->cfg.cb.on_twin != NULL) {
             c->cfg.cb.on_twin(c->cfg.cb.user, &tw, msg->payload);
         }
         return TMA_OK;
     }
-    if (iothub_method_parse(msg->topic, &mr) == TMA_OK) {
+    if (ih_method_parse(msg->topic, &mr) == TMA_OK) {
         if (c->cfg.cb.on_method != NULL) {
             c->cfg.cb.on_method(c->cfg.cb.user, mr.name, mr.rid, msg->payload);
         }
@@ -120,7 +120,8 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     struct mqtt_client_config mc;
     tma_status st;
     if (c == NULL || cfg == NULL || cfg->id.host == NULL || cfg->id.device_id == NULL ||
-        cfg->id.host[0] == '\0' || cfg->id.device_id[0] == '\0' || cfg->clock.now_ms == NULL ||
+        cfg->id.host[0] == '\0' || cfg->id.device_id[0] == '\0' ||
+        (cfg->id.module_id != NULL && cfg->id.module_id[0] == '\0') || cfg->clock.now_ms == NULL ||
         cfg->connector.open == NULL || cfg->connector.close == NULL || cfg->cred_buf == NULL ||
         cfg->cred_cap < 64u || cfg->record_buf == NULL || cfg->record_cap < 16u ||
         (cfg->sas_key != NULL && (cfg->hmac.hmac_sha256 == NULL || cfg->wall.now_ms == NULL))) {
@@ -215,8 +216,16 @@ static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *ou
     char *p = c->cfg.cred_buf;
     size_t cap = c->cfg.cred_cap, n = 0, used = 0;
     tma_status st;
+    struct wbuf w;
     memset(out, 0, sizeof(*out));
-    st = iothub_client_id(&c->cfg.id, p, cap, &n);
+    /* iothub_client_id()'s bytes; init checked the identity */
+    wb_init(&w, p, cap);
+    wb_str(&w, c->cfg.id.device_id);
+    if (c->cfg.id.module_id != NULL) {
+        wb_putc(&w, '/');
+        wb_str(&w, c->cfg.id.module_id);
+    }
+    st = wb_finish(&w, &n);
     if (st != TMA_OK) {
         return st;
     }
@@ -311,6 +320,24 @@ static tma_status start_connect(struct iothub_client *c)
     return TMA_OK;
 }
 
+/* "devices/{id}[/modules/{mid}]<tail><bag>" in cred_buf: the bytes of
+ * iothub_telemetry_topic() and iothub_c2d_filter() (tail "/messages/events/"
+ * or the C2D filter's), without their identity check, which init made. */
+static tma_status device_topic(struct iothub_client *c, const char *tail,
+                               const struct iothub_property *props, size_t n, size_t *out_len)
+{
+    struct wbuf w;
+    tma_status st;
+    wb_init(&w, c->cfg.cred_buf, c->cfg.cred_cap);
+    ih_identity_prefix(&w, &c->cfg.id);
+    wb_str(&w, tail);
+    st = ih_bag_write(&w, props, n);
+    if (st != TMA_OK) {
+        return st;
+    }
+    return wb_finish(&w, out_len);
+}
+
 static tma_status subscribe_all(struct iothub_client *c)
 {
 #if IOTHUB_CFG_TWIN_METHODS
@@ -329,7 +356,8 @@ static tma_status subscribe_all(struct iothub_client *c)
     size_t n = 0, len = 0;
     tma_status st;
     if ((c->cfg.subscriptions & IOTHUB_SUB_C2D) != 0u) {
-        st = iothub_c2d_filter(&c->cfg.id, c->cfg.cred_buf, c->cfg.cred_cap, &len);
+        st = device_topic(c, c->cfg.id.module_id != NULL ? "/#" : "/messages/devicebound/#", NULL, 0u,
+                          &len);
         if (st != TMA_OK) {
             return st;
         }
@@ -499,7 +527,7 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
     if (c->cfg.outbox == NULL) {
         return E_STATE;
     }
-    st = iothub_telemetry_topic(&c->cfg.id, props, prop_count, c->cfg.cred_buf, c->cfg.cred_cap, &n);
+    st = device_topic(c, "/messages/events/", props, prop_count, &n);
     if (st != TMA_OK) {
         return st;
     }

@@ -197,7 +197,7 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
         }
     } else if (f->kind == F_INT) {
         if (v->kind != IOTHUB_JSON_NUMBER ||
-            iothub_json_token_int64(v, &w->res->error_code) != TMA_OK) {
+            !ih_json_int64(v->text, &w->res->error_code)) {
             return D_MAL;
         }
         w->res->has_error_code = true;

@@ -409,7 +409,7 @@ uint32_t ih_ms_to_s(uint64_t ms)
 
 /* ---- Property bags ------------------------------------------------------ */
 
-static tma_status bag_write(struct wbuf *w, const struct iothub_property *props, size_t n)
+tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, size_t n)
 {
     size_t i;
     if (props == NULL && n > 0u) {
@@ -440,14 +440,14 @@ tma_status iothub_property_bag(const struct iothub_property *props, size_t prop_
         return E_BAD;
     }
     wb_init(&w, out, cap);
-    st = bag_write(&w, props, prop_count);
+    st = ih_bag_write(&w, props, prop_count);
     if (st != TMA_OK) {
         return st;
     }
     return wb_finish(&w, out_len);
 }
 
-static void write_identity_prefix(struct wbuf *w, const struct iothub_identity *id)
+void ih_identity_prefix(struct wbuf *w, const struct iothub_identity *id)
 {
     wb_str(w, "devices/");
     wb_str(w, id->device_id);
@@ -466,9 +466,9 @@ tma_status iothub_telemetry_topic(const struct iothub_identity *id,
     if (!id_begin(&w, id, out, cap, out_len)) {
         return E_BAD;
     }
-    write_identity_prefix(&w, id);
+    ih_identity_prefix(&w, id);
     wb_str(&w, "/messages/events/");
-    st = bag_write(&w, props, prop_count);
+    st = ih_bag_write(&w, props, prop_count);
     if (st != TMA_OK) {
         return st;
     }
@@ -586,7 +586,7 @@ tma_status iothub_c2d_filter(const struct iothub_identity *id, char *out, size_t
     if (!id_begin(&w, id, out, cap, out_len)) {
         return E_BAD;
     }
-    write_identity_prefix(&w, id);
+    ih_identity_prefix(&w, id);
     wb_str(&w, id->module_id != NULL ? "/#" : "/messages/devicebound/#");
     return wb_finish(&w, out_len);
 }
@@ -594,16 +594,22 @@ tma_status iothub_c2d_filter(const struct iothub_identity *id, char *out, size_t
 tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
                             struct tma_span *out_bag)
 {
+    if (out_bag == NULL || (topic.ptr == NULL && topic.len > 0u) ||
+        (id != NULL && !id_ok(id))) {
+        return E_BAD;
+    }
+    return ih_c2d_parse(id, topic, out_bag);
+}
+
+tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
+                        struct tma_span *out_bag)
+{
     size_t n, seg;
     struct tma_span rest;
     struct iothub_bag_iter it;
     struct tma_span k, v;
     bool has;
     tma_status st;
-    if (out_bag == NULL || (topic.ptr == NULL && topic.len > 0u) ||
-        (id != NULL && !id_ok(id))) {
-        return E_BAD;
-    }
     if (!ih_span_starts(topic, "devices/", &n)) {
         return E_NF;
     }
@@ -730,14 +736,19 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
 
 tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
 {
-    size_t n;
-    struct ih_topic t;
-    uint64_t num;
-    enum ih_seg seg = IH_SEG_STATUS;
     if (out_msg == NULL || (topic.ptr == NULL && topic.len > 0u)) {
         return E_BAD;
     }
     memset(out_msg, 0, sizeof(*out_msg));
+    return ih_twin_parse(topic, out_msg);
+}
+
+tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
+{
+    size_t n;
+    struct ih_topic t;
+    uint64_t num;
+    enum ih_seg seg = IH_SEG_STATUS;
     if (ih_span_starts(topic, IOTHUB_TWIN_RES_FILTER, &n)) {
         out_msg->kind = IOTHUB_TWIN_RESPONSE;
     } else if (ih_span_starts(topic, IOTHUB_TWIN_DESIRED_FILTER, &n)) {
@@ -763,12 +774,17 @@ tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_
 
 tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
 {
-    size_t n;
-    struct ih_topic t;
     if (out_req == NULL || (topic.ptr == NULL && topic.len > 0u)) {
         return E_BAD;
     }
     memset(out_req, 0, sizeof(*out_req));
+    return ih_method_parse(topic, out_req);
+}
+
+tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
+{
+    size_t n;
+    struct ih_topic t;
     if (!ih_span_starts(topic, IOTHUB_METHODS_FILTER, &n)) {
         return E_NF;
     }

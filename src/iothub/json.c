@@ -422,16 +422,10 @@ tma_status iothub_json_token_string(const struct iothub_json_token *tok, char *o
     return wb_finish(&w, out_len);
 }
 
-tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t *out_value)
+bool ih_json_int64(struct tma_span s, int64_t *out_value)
 {
-    struct tma_span s;
     uint64_t v = 0u;
-    bool neg;
-    if (tok == NULL || out_value == NULL || tok->kind != IOTHUB_JSON_NUMBER) {
-        return E_BAD;
-    }
-    s = tok->text;
-    neg = s.len > 0u && s.ptr[0] == '-';
+    bool neg = s.len > 0u && s.ptr[0] == '-';
     if (neg) {
         s.ptr++;
         s.len--;
@@ -439,11 +433,19 @@ tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t 
     /* At most 19 digits, so the 64-bit accumulator cannot overflow; the
      * limit is INT64_MAX, or its magnitude plus one for a negative number. */
     if (!ih_parse_u64(s, (uint64_t)INT64_MAX + (neg ? 1u : 0u), &v)) {
-        return E_MAL;
+        return false;
     }
     /* Two's complement (as on every target we build for): 2^63 negated is INT64_MIN. */
     *out_value = neg ? (int64_t)(0u - v) : (int64_t)v;
-    return TMA_OK;
+    return true;
+}
+
+tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t *out_value)
+{
+    if (tok == NULL || out_value == NULL || tok->kind != IOTHUB_JSON_NUMBER) {
+        return E_BAD;
+    }
+    return ih_json_int64(tok->text, out_value) ? TMA_OK : E_MAL;
 }
 
 /* The same grammar as step(), as one structured pass over the whole document:

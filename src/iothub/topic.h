@@ -75,6 +75,29 @@ tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch
  * has a bad escape or does not fit. */
 bool ih_json_copy(struct tma_span text, char *dst, size_t cap);
 
+/* iothub_json_token_int64() for the text of a NUMBER token, without the
+ * argument checks (the device's callers have checked the kind). */
+bool ih_json_int64(struct tma_span text, int64_t *out_value);
+
+struct wbuf;
+struct iothub_identity;
+struct iothub_property;
+/* "devices/{id}[/modules/{mid}]" (no check of @p id) and a property bag
+ * ("k=v&k2", percent-encoded; TMA_C_BAD_PARAM for a missing key), the
+ * pieces of iothub_telemetry_topic() and iothub_c2d_filter(). */
+void ih_identity_prefix(struct wbuf *w, const struct iothub_identity *id);
+tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, size_t n);
+
+struct iothub_twin_msg;
+struct iothub_method_request;
+/* iothub_c2d_parse(), iothub_twin_parse() and iothub_method_parse() without
+ * their argument checks (and without zeroing the output first: on TMA_OK
+ * every field is set), for the glue, whose arguments are valid. */
+tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
+                        struct tma_span *out_bag);
+tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg);
+tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req);
+
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 

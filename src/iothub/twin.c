@@ -29,7 +29,7 @@ static tma_status version_member(void *ctx, uint32_t depth, const struct iothub_
     } else if (depth == (w->is_get ? 2u : 1u) && w->in_target &&
                ih_json_name_is(name, "$version")) {
         if (value->kind != IOTHUB_JSON_NUMBER ||
-            iothub_json_token_int64(value, &w->version) != TMA_OK) {
+            !ih_json_int64(value->text, &w->version)) {
             return IOTHUB_E(TMA_C_MALFORMED);
         }
         w->found = TMA_OK;
