@@ -172,7 +172,7 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
 #if TRUSTM_CFG_SHIELD
         if (r->ext) {
             /* presentation layer: SCTR, SEQ and tag taken, APDU decrypted */
-            tma_status st = r->ext(r, &b, NULL);
+            tma_status st = r->ext(r, &b);
             if (st) {
                 if (st < 0) {
                     return st;
@@ -205,21 +205,17 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
 
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
 {
-    /* complete: the header (out_len is only set once it is) and the rest */
-    tma_status st = r->pos != 4u + r->out_len ? rec_err(r) : TMA_OK;
+    tma_status st;
 #if TRUSTM_CFG_SHIELD
     if (r->ext) {
-        st = r->ext(r, NULL, out_rsp);
-    }
-    if (st) {
-        return st > 0 ? TMA_OK : st;
-    }
-#else
-    if (st) {
-        return st;
-    }
+        st = r->ext(r, NULL);
+    } else
 #endif
-    return rec_done(r, out_rsp);
+    {
+        /* complete: the header (out_len is only set once it is) and the rest */
+        st = r->pos != 4u + r->out_len ? rec_err(r) : TMA_OK;
+    }
+    return st ? st : rec_done(r, out_rsp);
 }
 
 #if TRUSTM_CFG_SHIELD
@@ -246,17 +242,17 @@ static tma_status rx_tag(struct trustm_rec_rx *r)
 /* The presentation-layer part of decoding (r->ext), byte by byte: b is
  * byte r->pos - 1 of the message; returns 1 when it took the byte (RAW
  * copy, SCTR, SEQ, tag), TMA_OK to pass it on as an APDU byte (decrypted),
- * or an error. At the end (b NULL): the length check, alert and tag; 1 when
- * the answer is complete (RAW: its length in fin->out_len), TMA_OK to go
- * on as for a plain answer. */
-static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b, struct trustm_rsp *fin)
+ * or an error. At the end (b NULL): the length check, alert and tag
+ * (RAW: the message length as out_len); TMA_OK to finish as a plain
+ * answer. */
+static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
 {
     uint8_t prot = r->mode == TRUSTM_REC_PROT;
     size_t i = r->pos - 1u;
     if (!b) { /* end of message */
         if (r->mode == TRUSTM_REC_RAW) {
-            fin->out_len = (uint16_t)r->pos;
-            return 1;
+            r->out_len = (uint16_t)r->pos; /* (sta 0; never beyond cap) */
+            return TMA_OK;
         }
         if (r->alert) {
             return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT);
