@@ -124,7 +124,7 @@ void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre)
 {
     trustm_copy(m->pre, pre, npre);
     m->npre = (uint8_t)npre;
-    m->total = npre + m->apdu_len;
+    m->total += npre;
 }
 
 void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,

@@ -396,7 +396,6 @@ tma_status trustm_prl_msg(struct trustm *t, const uint8_t *msg, size_t n, uint8_
     tma_status st;
     sp.ptr = msg;
     sp.len = n;
-    rsp.out_len = 0;
     c.protect = TRUSTM_RUN_RAW;
     c.seg = &sp;
     c.nseg = 1;
