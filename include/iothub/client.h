@@ -152,9 +152,10 @@ struct iothub_client {
     uint32_t lcg;
     struct iothub_client_stats stats;
     tma_status last_reason;
-    /* Private: the user name and SAS resource builders, iothub_username()
-     * and iothub_sas_resource() (set by init); the DPS client runs its
-     * connection through an IoT Hub client with its own (dps_client.h). */
+    /* Private: the user name and SAS resource builders (set by init to the
+     * IoT Hub ones, iothub_username()'s and iothub_sas_resource()'s bytes);
+     * the DPS client runs its connection through an IoT Hub client with its
+     * own (dps_client.h). */
     tma_status (*user_name)(const struct iothub_identity *id, const char *client_type,
                             const char *model_id, char *out, size_t cap, size_t *out_len);
     tma_status (*sas_resource)(const struct iothub_identity *id, char *out, size_t cap,

@@ -170,7 +170,7 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     if (st != TMA_OK) {
         return st;
     }
-    c->user_name = iothub_username;
+    c->user_name = ih_username;
 #if IOTHUB_CFG_SAS
     c->sas_resource = iothub_sas_resource;
 #endif

@@ -125,10 +125,17 @@ tma_status iothub_client_id(const struct iothub_identity *id, char *out, size_t 
 tma_status iothub_username(const struct iothub_identity *id, const char *client_type,
                            const char *model_id, char *out, size_t cap, size_t *out_len)
 {
-    struct wbuf w;
-    if (!id_begin(&w, id, out, cap, out_len)) {
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
         return E_BAD;
     }
+    return ih_username(id, client_type, model_id, out, cap, out_len);
+}
+
+tma_status ih_username(const struct iothub_identity *id, const char *client_type,
+                       const char *model_id, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    wb_init(&w, out, cap);
     if (client_type == NULL) {
         client_type = IOTHUB_CLIENT_TYPE;
     }

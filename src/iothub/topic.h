@@ -88,6 +88,11 @@ struct iothub_property;
 void ih_identity_prefix(struct wbuf *w, const struct iothub_identity *id);
 tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, size_t n);
 
+/* iothub_username() without its argument checks: the hub client's default
+ * user-name builder (its identity was checked by iothub_client_init()). */
+tma_status ih_username(const struct iothub_identity *id, const char *client_type,
+                       const char *model_id, char *out, size_t cap, size_t *out_len);
+
 struct iothub_twin_msg;
 struct iothub_method_request;
 /* iothub_c2d_parse(), iothub_twin_parse() and iothub_method_parse() without
