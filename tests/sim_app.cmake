@@ -22,6 +22,10 @@ if(TARGET trustm_sim)
   target_include_directories(fuzz_sim_apdu PRIVATE ${PROJECT_SOURCE_DIR}/sim)
   # the shared replay driver needs scandir() (POSIX 2008) under -std=c11
   target_compile_definitions(fuzz_sim_apdu PRIVATE _POSIX_C_SOURCE=200809L)
+  tma_add_fuzz(NAME sim_state SOURCES fuzz/fuzz_sim_state.c LIBS trustm_sim
+    CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/sim_state)
+  target_include_directories(fuzz_sim_state PRIVATE ${PROJECT_SOURCE_DIR}/sim)
+  target_compile_definitions(fuzz_sim_state PRIVATE _POSIX_C_SOURCE=200809L)
 endif()
 # Through the daemon (SIM-PROTO's trustm-sim): persistence across restarts and kill -9.
 if(TARGET trustm_sim AND TARGET trustm-sim)
