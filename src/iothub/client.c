@@ -172,7 +172,7 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     }
     c->user_name = ih_username;
 #if IOTHUB_CFG_SAS
-    c->sas_resource = iothub_sas_resource;
+    c->sas_resource = ih_sas_resource;
 #endif
     c->lcg = 0x2545F491u;
     c->state = IOTHUB_STATE_IDLE;

@@ -103,12 +103,17 @@ tma_status dps_register_body(const char *registration_id, const char *payload_js
 
 tma_status dps_parse_response_topic(struct tma_span topic, struct dps_response_topic *out_res)
 {
-    size_t n;
-    struct ih_topic t;
     if (out_res == NULL || (topic.ptr == NULL && topic.len > 0u)) {
         return E_BAD;
     }
     memset(out_res, 0, sizeof(*out_res));
+    return ih_dps_topic(topic, out_res);
+}
+
+tma_status ih_dps_topic(struct tma_span topic, struct dps_response_topic *out_res)
+{
+    size_t n;
+    struct ih_topic t;
     if (!ih_span_starts(topic, DPS_RES_FILTER, &n)) {
         return D_NF;
     }

@@ -46,7 +46,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
     struct dps_response body;
     uint64_t rid;
     tma_status st;
-    if (c->phase != DPS_PHASE_WAIT_REPLY || dps_parse_response_topic(msg->topic, &rt) != TMA_OK) {
+    if (c->phase != DPS_PHASE_WAIT_REPLY || ih_dps_topic(msg->topic, &rt) != TMA_OK) {
         return TMA_OK;
     }
     /* Ours is the decimal we sent (no leading zeros): anything else is stale. */

@@ -277,17 +277,21 @@ tma_status iothub_base64_decode(const char *in, size_t len, uint8_t *out, size_t
 tma_status iothub_sas_resource(const struct iothub_identity *id, char *out, size_t cap,
                                size_t *out_len)
 {
-    struct wbuf w;
-    if (!id_begin(&w, id, out, cap, out_len)) {
+    if (!id_ok(id) || !out_ok(out, cap, out_len)) {
         return E_BAD;
     }
+    return ih_sas_resource(id, out, cap, out_len);
+}
+
+/* "{host}/devices/{id}[/modules/{mid}]" */
+tma_status ih_sas_resource(const struct iothub_identity *id, char *out, size_t cap,
+                           size_t *out_len)
+{
+    struct wbuf w;
+    wb_init(&w, out, cap);
     wb_str(&w, id->host);
-    wb_str(&w, "/devices/");
-    wb_str(&w, id->device_id);
-    if (id->module_id != NULL) {
-        wb_str(&w, "/modules/");
-        wb_str(&w, id->module_id);
-    }
+    wb_putc(&w, '/');
+    ih_identity_prefix(&w, id);
     return wb_finish(&w, out_len);
 }
 

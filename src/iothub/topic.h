@@ -93,6 +93,11 @@ tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, siz
 tma_status ih_username(const struct iothub_identity *id, const char *client_type,
                        const char *model_id, char *out, size_t cap, size_t *out_len);
 
+/* iothub_sas_resource() without its argument checks (the hub client's
+ * default SAS resource builder). */
+tma_status ih_sas_resource(const struct iothub_identity *id, char *out, size_t cap,
+                           size_t *out_len);
+
 struct iothub_twin_msg;
 struct iothub_method_request;
 /* iothub_c2d_parse(), iothub_twin_parse() and iothub_method_parse() without
@@ -102,6 +107,11 @@ tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
                         struct tma_span *out_bag);
 tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg);
 tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req);
+
+struct dps_response_topic;
+/* dps_parse_response_topic() without its argument checks and zeroing (on
+ * TMA_OK every field is set), for the DPS client. */
+tma_status ih_dps_topic(struct tma_span topic, struct dps_response_topic *out_res);
 
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
