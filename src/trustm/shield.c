@@ -149,11 +149,9 @@ void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uin
     r->cap = out ? cap : 0;
 }
 
-static tma_status rec_err(const struct trustm_rec_rx *r)
-{
-    return TRUSTM_CFG_SHIELD && r->mode != TRUSTM_REC_PLAIN ? TRUSTM_ST(SHIELD, MALFORMED)
-                                                             : TRUSTM_ST(NET, MALFORMED);
-}
+/* A malformed plain answer. (The presentation-layer decoder refuses what
+ * would come here as SHIELD MALFORMED before it passes an APDU byte on.) */
+#define REC_ERR TRUSTM_ST(NET, MALFORMED)
 
 /* The response header into out_rsp once the answer is complete. */
 static tma_status rec_done(const struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
@@ -187,14 +185,14 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
             if (i == 3) {
                 r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
                 if (r->out_len > TRUSTM_APDU_MAX - 4u) {
-                    return rec_err(r);
+                    return REC_ERR;
                 }
             }
             continue;
         }
         i -= 4;
         if (i >= r->out_len) {
-            return rec_err(r); /* bytes after the end of the answer */
+            return REC_ERR; /* bytes after the end of the answer */
         }
         if (r->out_len <= r->cap) { /* (too large for out: drained) */
             r->out[i] = b;
@@ -213,7 +211,7 @@ tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_
 #endif
     {
         /* complete: the header (out_len is only set once it is) and the rest */
-        st = r->pos != 4u + r->out_len ? rec_err(r) : TMA_OK;
+        st = r->pos != 4u + r->out_len ? REC_ERR : TMA_OK;
     }
     return st ? st : rec_done(r, out_rsp);
 }
@@ -295,15 +293,15 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
         return 1;
     }
     i -= r->npre;
-    if (prot) {
-        if (i >= 4u + r->out_len) { /* the tag (out_len is set once i >= 4) */
-            i -= 4u + r->out_len;
-            if (i >= 8) {
-                return TRUSTM_ST(SHIELD, MALFORMED); /* bytes after the end of the record */
-            }
-            r->tag[i] = *b;
-            return 1;
+    if (i >= 4u + r->out_len) { /* past the APDU (out_len is set once i >= 4) */
+        i -= 4u + r->out_len;
+        if (!prot || i >= 8) {
+            return TRUSTM_ST(SHIELD, MALFORMED); /* bytes after the end of the record */
         }
+        r->tag[i] = *b; /* the tag */
+        return 1;
+    }
+    if (prot) {
         if (i == 3) { /* decrypt the header; CBC-MAC from B0/AD on */
             r->hdr[3] = *b;
             trustm_ccm_run(&r->ccm, r->hdr, r->hdr, 4, TRUSTM_CCM_X);
@@ -313,6 +311,10 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
         } else if (i > 3) { /* OutData (drained if too large) */
             trustm_ccm_run(&r->ccm, b, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
         }
+    }
+    /* an OutLen no APDU can have: refused here, as the plain decoder would */
+    if (i == 3 && (r->hdr[2] << 8 | *b) > (int)(TRUSTM_APDU_MAX - 4u)) {
+        return TRUSTM_ST(SHIELD, MALFORMED);
     }
     return TMA_OK;
 }
