@@ -101,7 +101,7 @@ static tma_status on_resend(void *user, uint16_t packet_id, uint32_t tag, struct
     if (c->cfg.outbox == NULL) {
         return IOTHUB_E(TMA_C_NOT_FOUND);
     }
-    st = iothub_outbox_get(c->cfg.outbox, tag, c->cfg.record_buf, c->cfg.record_cap, &m);
+    st = ih_outbox_get(c->cfg.outbox, tag, c->cfg.record_buf, c->cfg.record_cap, &m);
     if (st != TMA_OK) {
         return st;
     }
@@ -395,7 +395,7 @@ static tma_status pump_outbox_corked(struct iothub_client *c)
     /* Counted once: nothing below takes a PUBACK in, only publishes add. */
     size_t inflight = mqtt_client_inflight_publishes(&c->mqtt);
     while (inflight < c->cfg.window) {
-        st = iothub_outbox_peek(c->cfg.outbox, c->cfg.record_buf, c->cfg.record_cap, &m);
+        st = ih_outbox_peek(c->cfg.outbox, c->cfg.record_buf, c->cfg.record_cap, &m);
         if (st < 0 && TMA_STATUS_CODE(st) == TMA_C_NOT_FOUND) {
             return TMA_OK;
         }
@@ -534,7 +534,7 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
     if (n + 2u + len > c->cfg.record_cap) {
         return IOTHUB_E(TMA_C_TOO_SMALL);
     }
-    return iothub_outbox_push(c->cfg.outbox, c->cfg.cred_buf, payload, len, out_seq);
+    return ih_outbox_push(c->cfg.outbox, c->cfg.cred_buf, payload, len, out_seq);
 }
 
 #if IOTHUB_CFG_TWIN_METHODS

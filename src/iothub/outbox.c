@@ -1,6 +1,8 @@
 /* Persistent telemetry outbox; see include/iothub/outbox.h. */
 #include "iothub/outbox.h"
 
+#include "topic.h"
+
 #include <string.h>
 
 #define S_ERR(code) TMA_ERR(TMA_LAYER_STORE, (code))
@@ -67,13 +69,18 @@ static tma_status advance_head(struct iothub_outbox *ob)
 tma_status iothub_outbox_push(struct iothub_outbox *ob, const char *topic, const uint8_t *payload,
                               size_t len, uint32_t *out_seq)
 {
-    /* Record: topic length (2 bytes, big endian), topic, payload. */
-    size_t tlen;
-    tma_status st;
     if (ob == NULL || topic == NULL || (payload == NULL && len > 0u)) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
-    tlen = strlen(topic);
+    return ih_outbox_push(ob, topic, payload, len, out_seq);
+}
+
+tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uint8_t *payload,
+                          size_t len, uint32_t *out_seq)
+{
+    /* Record: topic length (2 bytes, big endian), topic, payload. */
+    size_t tlen = strlen(topic);
+    tma_status st;
     if (tlen == 0u || tlen > IOTHUB_OUTBOX_MAX_TOPIC || len > (size_t)UINT32_MAX - 2u - tlen) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
@@ -151,13 +158,18 @@ static tma_status decode(uint32_t seq, uint8_t *buf, size_t n, struct iothub_out
 tma_status iothub_outbox_get(struct iothub_outbox *ob, uint32_t seq, uint8_t *buf, size_t cap,
                              struct iothub_outbox_msg *out_msg)
 {
-    size_t n = 0u;
-    tma_status st;
     if (ob == NULL || buf == NULL || out_msg == NULL) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
     memset(out_msg, 0, sizeof(*out_msg));
-    st = ob->st.get(ob->st.ctx, seq, buf, cap, &n);
+    return ih_outbox_get(ob, seq, buf, cap, out_msg);
+}
+
+tma_status ih_outbox_get(struct iothub_outbox *ob, uint32_t seq, uint8_t *buf, size_t cap,
+                         struct iothub_outbox_msg *out_msg)
+{
+    size_t n = 0u;
+    tma_status st = ob->st.get(ob->st.ctx, seq, buf, cap, &n);
     if (st != TMA_OK) {
         return st;
     }
@@ -167,11 +179,17 @@ tma_status iothub_outbox_get(struct iothub_outbox *ob, uint32_t seq, uint8_t *bu
 tma_status iothub_outbox_peek(struct iothub_outbox *ob, uint8_t *buf, size_t cap,
                               struct iothub_outbox_msg *out_msg)
 {
-    uint32_t seq;
-    tma_status st;
     if (ob == NULL || buf == NULL || out_msg == NULL) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
+    return ih_outbox_peek(ob, buf, cap, out_msg);
+}
+
+tma_status ih_outbox_peek(struct iothub_outbox *ob, uint8_t *buf, size_t cap,
+                          struct iothub_outbox_msg *out_msg)
+{
+    uint32_t seq;
+    tma_status st;
     if (ob->count == 0u || ob->cursor >= ob->next_seq) {
         return S_ERR(TMA_C_NOT_FOUND);
     }
@@ -179,7 +197,7 @@ tma_status iothub_outbox_peek(struct iothub_outbox *ob, uint8_t *buf, size_t cap
     if (st != TMA_OK) {
         return st;
     }
-    return iothub_outbox_get(ob, seq, buf, cap, out_msg);
+    return ih_outbox_get(ob, seq, buf, cap, out_msg);
 }
 
 void iothub_outbox_mark_sent(struct iothub_outbox *ob, uint32_t seq)
