@@ -28,7 +28,7 @@ size_t trustm_frame_encode(uint8_t *frame, uint8_t fctr, size_t plen)
     return plen + 5;
 }
 
-tma_status trustm_frame_decode(const uint8_t *buf, size_t n, struct trustm_frame *out)
+static tma_status frame_decode(const uint8_t *buf, size_t n, struct trustm_frame *out)
 {
     uint8_t f;
     uint16_t crc;
@@ -67,6 +67,11 @@ tma_status trustm_frame_decode(const uint8_t *buf, size_t n, struct trustm_frame
     return TMA_OK;
 }
 
+tma_status trustm_frame_decode(const uint8_t *buf, size_t n, struct trustm_frame *out)
+{
+    return frame_decode(buf, n, out);
+}
+
 unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
                           struct trustm_frame *fr)
 {
@@ -76,7 +81,7 @@ unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
         /* Retransmission timer expired. */
         return lk->st == TRUSTM_LK_WAIT_ACK ? TRUSTM_LK_RETX : 0u;
     }
-    if (trustm_frame_decode(buf, n, fr) != TMA_OK) {
+    if (frame_decode(buf, n, fr) != TMA_OK) {
         /* Sending: a corrupt frame that looks like a control frame (FTYPE
          * set, or at most 5 bytes: a data frame has at least 6) is treated
          * as one, as the vendor library does: if it may have been our ACK,

@@ -127,13 +127,19 @@ void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre)
     m->total += npre;
 }
 
-void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
+static void tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
                            const uint8_t key[16], const uint8_t nonce_pre[4])
 {
     rec_nonce(&m->ccm, ops, key, nonce_pre, m->pre);
     rec_ad(&m->ccm, m->pre, m->apdu_len);
     m->ext = tx_ext;
     m->total += 8;
+}
+
+void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
+                           const uint8_t key[16], const uint8_t nonce_pre[4])
+{
+    tx_protect(m, ops, key, nonce_pre);
 }
 #endif
 
@@ -319,13 +325,18 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
     return TMA_OK;
 }
 
-void trustm_rec_rx_ext(struct trustm_rec_rx *r)
+static void rx_ext_set(struct trustm_rec_rx *r)
 {
     r->npre = r->mode == TRUSTM_REC_PRL;
     r->ext = rx_ext;
 }
 
-void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
+void trustm_rec_rx_ext(struct trustm_rec_rx *r)
+{
+    rx_ext_set(r);
+}
+
+static void rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
                         const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t *sseq)
 {
     r->mode = TRUSTM_REC_PROT;
@@ -334,6 +345,12 @@ void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops 
     /* the nonce's SEQ half (still zero in r->ss) comes with the record */
     rec_nonce(&r->ccm, ops, key, nonce_pre, r->ss);
     r->sseq = sseq;
+}
+
+void trustm_rec_rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops,
+                        const uint8_t key[16], const uint8_t nonce_pre[4], uint32_t *sseq)
+{
+    rx_keys(r, ops, key, nonce_pre, sseq);
 }
 #endif
 
@@ -403,7 +420,7 @@ static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
     /* one attempt: a presentation-layer answer needs its decoder, a
      * record our SCTR (and for a protected command a fresh MSEQ) */
     if (x->r.mode != TRUSTM_REC_PLAIN) {
-        trustm_rec_rx_ext(&x->r);
+        rx_ext_set(&x->r);
     }
     if (x->r.mode == TRUSTM_REC_PRL) {
         uint8_t pre[5];
@@ -412,13 +429,13 @@ static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
             /* || MSEQ: a fresh sequence number for every attempt */
             put32(pre + 1, ++t->sess.mseq);
             trustm_msg_tx_pre(&x->m, pre, 5);
-            trustm_msg_tx_protect(&x->m, t->ops, t->sess.keys, t->sess.keys + 32);
+            tx_protect(&x->m, t->ops, t->sess.keys, t->sess.keys + 32);
         } else {
             trustm_msg_tx_pre(&x->m, pre, 1);
         }
     }
     if (op & TRUSTM_PROTECT_RSP) {
-        trustm_rec_rx_keys(&x->r, t->ops, t->sess.keys + 16, t->sess.keys + 36, &t->sess.sseq);
+        rx_keys(&x->r, t->ops, t->sess.keys + 16, t->sess.keys + 36, &t->sess.sseq);
     }
     return TMA_OK;
 }
@@ -460,7 +477,7 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
     pt[1].len = 4;
     trustm_msg_tx_init(&m, pt, 2, 36);
     trustm_msg_tx_pre(&m, pre, 5);
-    trustm_msg_tx_protect(&m, t->ops, key, nonce_pre);
+    tx_protect(&m, t->ops, key, nonce_pre);
     /* all 49 bytes: the tag is made, which wipes the CCM state */
     return trustm_msg_tx_read(&m, msg, 49);
 }
