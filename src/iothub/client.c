@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "iothub/json.h"
+#include "../mqtt/request.h"
 #include "topic.h"
 #include "wbuf.h"
 
@@ -379,7 +380,7 @@ static tma_status subscribe_all(struct iothub_client *c)
     if (n == 0u) {
         return TMA_OK;
     }
-    st = mqtt_client_subscribe(&c->mqtt, subs, n, NULL);
+    st = mqtt_request(&c->mqtt, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0u, NULL);
     return st == TMA_WANT_WRITE ? TMA_OK : st;
 }
 
@@ -406,7 +407,7 @@ static tma_status pump_outbox_corked(struct iothub_client *c)
         p.topic = m.topic;
         p.payload = m.payload;
         p.qos = 1;
-        st = mqtt_client_publish(&c->mqtt, &p, m.seq, NULL);
+        st = mqtt_request(&c->mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, m.seq, NULL);
         if (st == TMA_WANT_WRITE || (st < 0 && TMA_STATUS_CODE(st) == TMA_C_FULL)) {
             return TMA_OK;
         }
@@ -569,7 +570,7 @@ static tma_status publish0(struct iothub_client *c, const char *prefix, uint32_t
     }
     p.topic.ptr = (const uint8_t *)c->cfg.cred_buf;
     p.payload = payload;
-    return mqtt_client_publish(&c->mqtt, &p, 0u, NULL);
+    return mqtt_request(&c->mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
 }
 
 /* GET (patch NULL) or reported PATCH: a fresh $rid, QoS 0. External

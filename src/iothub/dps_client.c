@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "iothub/json.h"
+#include "../mqtt/request.h"
 #include "topic.h"
 #include "wbuf.h"
 
@@ -195,7 +196,7 @@ static tma_status send_request(struct dps_client *c)
     p.topic.ptr = (const uint8_t *)c->hub.cfg.cred_buf;
     p.topic.len = tn;
     p.qos = 0;
-    st = mqtt_client_publish(&c->hub.mqtt, &p, 0u, NULL);
+    st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
     if (st == TMA_OK) {
         c->phase = DPS_PHASE_WAIT_REPLY;
         c->sent_ms = now_ms(c);
@@ -233,7 +234,7 @@ tma_status dps_client_step(struct dps_client *c)
         sub.filter.ptr = (const uint8_t *)DPS_RES_FILTER;
         sub.filter.len = strlen(DPS_RES_FILTER);
         sub.qos = 1;
-        st = mqtt_client_subscribe(&c->hub.mqtt, &sub, 1u, NULL);
+        st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &sub, 1u, 0u, NULL);
         if (st == TMA_OK || st == TMA_WANT_WRITE) {
             st = send_request(c);
         }

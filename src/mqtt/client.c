@@ -3,6 +3,7 @@
 #include "mqtt/client.h"
 
 #include "encode_sub.h"
+#include "request.h"
 
 #include <string.h>
 
@@ -534,8 +535,8 @@ tma_status mqtt_client_process(struct mqtt_client *c)
 
 /* Queue a PUBLISH (items = struct mqtt_publish), SUBSCRIBE or UNSUBSCRIBE;
  * everything but QoS 0 takes an in-flight slot and a fresh packet id. */
-static tma_status request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
-                          uint16_t *out_packet_id)
+tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
+                        uint16_t *out_packet_id)
 {
     struct mqtt_inflight *s = NULL;
     struct mqtt_publish p;
@@ -617,7 +618,7 @@ tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish 
     if (c == NULL || msg == NULL || msg->qos > 1) {
         return E(TMA_C_BAD_PARAM);
     }
-    return request(c, MQTT_INFLIGHT_PUBLISH, msg, 1, tag, out_packet_id);
+    return mqtt_request(c, MQTT_INFLIGHT_PUBLISH, msg, 1, tag, out_packet_id);
 }
 
 tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
@@ -626,7 +627,7 @@ tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscr
     if (c == NULL || subs == NULL || n == 0) {
         return E(TMA_C_BAD_PARAM);
     }
-    return request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0, out_packet_id);
+    return mqtt_request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0, out_packet_id);
 }
 
 tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span *filters, size_t n,
@@ -635,7 +636,7 @@ tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span 
     if (c == NULL || filters == NULL || n == 0) {
         return E(TMA_C_BAD_PARAM);
     }
-    return request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, n, 0, out_packet_id);
+    return mqtt_request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, n, 0, out_packet_id);
 }
 
 tma_status mqtt_client_disconnect(struct mqtt_client *c)

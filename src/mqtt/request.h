@@ -1,0 +1,17 @@
+/* Private to the device client (src/mqtt, src/iothub): the request path
+ * behind mqtt_client_publish(), mqtt_client_subscribe() and
+ * mqtt_client_unsubscribe(), without their argument checks. The IoT Hub
+ * client calls it directly with its own valid messages (QoS 0 or 1,
+ * non-empty filter lists), so a device links none of the three wrappers. */
+#ifndef MQTT_REQUEST_H
+#define MQTT_REQUEST_H
+
+#include "mqtt/client.h"
+
+/* @p kind MQTT_INFLIGHT_PUBLISH (items: one struct mqtt_publish, QoS <= 1),
+ * MQTT_INFLIGHT_SUBSCRIBE (struct mqtt_subscription[n]) or
+ * MQTT_INFLIGHT_UNSUBSCRIBE (struct tma_span[n]), n >= 1. */
+tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
+                        uint16_t *out_packet_id);
+
+#endif
