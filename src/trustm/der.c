@@ -70,8 +70,9 @@ static tma_status der_pair(const uint8_t *p, size_t len, const uint8_t *v[2], si
     return len == 0 ? TMA_OK : BAD;
 }
 
-/* Write SEQUENCE{r, s} minimally; a value with its top bit set gets a 0x00. */
-static tma_status put_sig(const uint8_t *v[2], size_t n[2], uint8_t *out, size_t cap,
+/* Write SEQUENCE{r, s} of two values without redundant leading zero bytes
+ * (strip()); a value with its top bit set gets a 0x00. */
+static tma_status put_sig(const uint8_t *v[2], const size_t n[2], uint8_t *out, size_t cap,
                           size_t *out_len)
 {
     size_t body;
@@ -80,7 +81,6 @@ static tma_status put_sig(const uint8_t *v[2], size_t n[2], uint8_t *out, size_t
 
     body = 0;
     for (i = 0; i < 2; i++) {
-        n[i] = strip(&v[i], n[i]);
         body += 2 + n[i] + (v[i][0] >> 7u);
     }
     if (1 + der_len_size(body) + body > cap) {
@@ -169,15 +169,16 @@ tma_status trustm_der_sig_from_rs(const uint8_t *rs, size_t comp, uint8_t *out, 
 {
     const uint8_t *v[2];
     size_t n[2];
+    size_t i;
 
     if (rs == NULL || out == NULL || out_len == NULL || comp == 0 ||
         comp > TRUSTM_ECDSA_COMP_MAX) {
         return TMA_ERR(TMA_LAYER_CMD, TMA_C_BAD_PARAM);
     }
-    v[0] = rs;
-    v[1] = rs + comp;
-    n[0] = comp;
-    n[1] = comp;
+    for (i = 0; i < 2; i++) {
+        v[i] = rs + i * comp;
+        n[i] = strip(&v[i], comp);
+    }
     return put_sig(v, n, out, cap, out_len);
 }
 
