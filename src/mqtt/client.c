@@ -2,7 +2,7 @@
  * injected clock; bytes through the transport given at connect. */
 #include "mqtt/client.h"
 
-#include "encode_sub.h"
+#include "packet_core.h"
 #include "request.h"
 
 #include <string.h>
@@ -240,7 +240,7 @@ static tma_status on_connack(struct mqtt_client *c, const struct mqtt_packet *pk
 {
     struct mqtt_connack ack;
     size_t i;
-    tma_status st = mqtt_decode_connack(pkt, &ack);
+    tma_status st = mqtt_connack_body(pkt, &ack);
     if (st != TMA_OK) {
         return st;
     }
@@ -263,7 +263,7 @@ static tma_status on_connack(struct mqtt_client *c, const struct mqtt_packet *pk
 static tma_status on_incoming_publish(struct mqtt_client *c, const struct mqtt_packet *pkt)
 {
     struct mqtt_publish msg;
-    tma_status st = mqtt_decode_publish(pkt, &msg);
+    tma_status st = mqtt_publish_body(pkt, &msg);
     tma_status app = TMA_OK;
 
     if (st != TMA_OK) {
@@ -295,10 +295,10 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
     sa.codes.len = 0;
     if (pkt->type == MQTT_SUBACK) {
         kind = MQTT_INFLIGHT_SUBSCRIBE;
-        st = mqtt_decode_suback(pkt, &sa);
+        st = mqtt_suback_body(pkt, &sa);
     } else {
         kind = pkt->type == MQTT_PUBACK ? MQTT_INFLIGHT_PUBLISH : MQTT_INFLIGHT_UNSUBSCRIBE;
-        st = mqtt_decode_ack(pkt, &sa.packet_id);
+        st = mqtt_ack_body(pkt, &sa.packet_id);
     }
     if (st != TMA_OK) {
         return st;
@@ -334,8 +334,6 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
 
 static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt)
 {
-    tma_status st;
-
     c->last_rx_ms = now_ms(c);
     if (c->state == MQTT_STATE_CONNECTING) {
         /* 3.2.0: the first packet from the server is CONNACK. */
@@ -349,11 +347,12 @@ static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt
     case MQTT_UNSUBACK:
         return on_ack(c, pkt);
     case MQTT_PINGRESP:
-        st = mqtt_decode_empty(pkt);
-        if (st == TMA_OK) {
-            c->ping_outstanding = false;
+        /* mqtt_decode_empty()'s one rule: PINGRESP has no body */
+        if (pkt->body.len != 0) {
+            return E(TMA_C_MALFORMED);
         }
-        return st;
+        c->ping_outstanding = false;
+        return TMA_OK;
     case MQTT_PUBREC:
     case MQTT_PUBREL:
     case MQTT_PUBCOMP:

@@ -2,7 +2,7 @@
  * I/O. Section numbers refer to the OASIS MQTT 3.1.1 specification. */
 #include "mqtt/packet.h"
 
-#include "encode_sub.h"
+#include "packet_core.h"
 
 #include <string.h>
 
@@ -648,11 +648,15 @@ tma_status mqtt_decode_connect(const struct mqtt_packet *pkt, struct mqtt_connec
 
 tma_status mqtt_decode_connack(const struct mqtt_packet *pkt, struct mqtt_connack *out)
 {
-    const uint8_t *b;
     if (pkt == NULL || out == NULL || pkt->type != MQTT_CONNACK) {
         return E_PARAM;
     }
-    b = pkt->body.ptr;
+    return mqtt_connack_body(pkt, out);
+}
+
+tma_status mqtt_connack_body(const struct mqtt_packet *pkt, struct mqtt_connack *out)
+{
+    const uint8_t *b = pkt->body.ptr;
     if (pkt->body.len != 2 || b == NULL) {
         return E_MALFORMED;
     }
@@ -666,11 +670,16 @@ tma_status mqtt_decode_connack(const struct mqtt_packet *pkt, struct mqtt_connac
 
 tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publish *out)
 {
-    const uint8_t *b;
-    size_t n, pos;
     if (pkt == NULL || out == NULL || pkt->type != MQTT_PUBLISH) {
         return E_PARAM;
     }
+    return mqtt_publish_body(pkt, out);
+}
+
+tma_status mqtt_publish_body(const struct mqtt_packet *pkt, struct mqtt_publish *out)
+{
+    const uint8_t *b;
+    size_t n, pos;
     out->qos = (uint8_t)((pkt->flags >> 1) & 3u);
     out->dup = (pkt->flags & 0x08u) != 0;
     out->retain = (pkt->flags & 0x01u) != 0;
@@ -715,6 +724,11 @@ tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_i
           pkt->type == MQTT_PUBCOMP || pkt->type == MQTT_UNSUBACK)) {
         return E_PARAM;
     }
+    return mqtt_ack_body(pkt, out_packet_id);
+}
+
+tma_status mqtt_ack_body(const struct mqtt_packet *pkt, uint16_t *out_packet_id)
+{
     if (pkt->body.len != 2 || pkt->body.ptr == NULL) {
         return E_MALFORMED;
     }
@@ -724,12 +738,16 @@ tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_i
 
 tma_status mqtt_decode_suback(const struct mqtt_packet *pkt, struct mqtt_suback *out)
 {
-    const uint8_t *b;
-    size_t i;
     if (pkt == NULL || out == NULL || pkt->type != MQTT_SUBACK) {
         return E_PARAM;
     }
-    b = pkt->body.ptr;
+    return mqtt_suback_body(pkt, out);
+}
+
+tma_status mqtt_suback_body(const struct mqtt_packet *pkt, struct mqtt_suback *out)
+{
+    const uint8_t *b = pkt->body.ptr;
+    size_t i;
     if (pkt->body.len < 3 || b == NULL) {
         return E_MALFORMED; /* packet id and at least one return code */
     }

@@ -1,14 +1,25 @@
-/* Private to src/mqtt: the one SUBSCRIBE/UNSUBSCRIBE writer behind
- * mqtt_encode_subscribe() and mqtt_encode_unsubscribe(), called by the client
- * directly so a device links neither wrapper. */
-#ifndef MQTT_ENCODE_SUB_H
-#define MQTT_ENCODE_SUB_H
+/* Private to src/mqtt: the cores of public codec functions, without the
+ * argument checks of the public functions (which call them after their
+ * checks), for the client, whose arguments are always valid: a device then
+ * links one copy of each rule and no second copy of the checks. */
+#ifndef MQTT_PACKET_CORE_H
+#define MQTT_PACKET_CORE_H
 
 #include "mqtt/packet.h"
 
-/* @p type MQTT_SUBSCRIBE with items struct mqtt_subscription, or
- * MQTT_UNSUBSCRIBE with items struct tma_span; nothing else. */
+/* The one SUBSCRIBE/UNSUBSCRIBE writer behind mqtt_encode_subscribe() and
+ * mqtt_encode_unsubscribe(): @p type MQTT_SUBSCRIBE with items struct
+ * mqtt_subscription, or MQTT_UNSUBSCRIBE with items struct tma_span; nothing
+ * else. */
 tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
                            uint8_t *buf, size_t cap, size_t *out_len);
+
+/* mqtt_decode_connack(), _publish(), _ack() and _suback() for a framed
+ * packet of that type (from mqtt_stream_next()): every check of the packet's
+ * bytes, none of the arguments. */
+tma_status mqtt_connack_body(const struct mqtt_packet *pkt, struct mqtt_connack *out);
+tma_status mqtt_publish_body(const struct mqtt_packet *pkt, struct mqtt_publish *out);
+tma_status mqtt_ack_body(const struct mqtt_packet *pkt, uint16_t *out_packet_id);
+tma_status mqtt_suback_body(const struct mqtt_packet *pkt, struct mqtt_suback *out);
 
 #endif
