@@ -176,13 +176,14 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
 #if TRUSTM_CFG_SHIELD
         if (r->ext) {
             /* presentation layer: SCTR, SEQ and tag taken, APDU decrypted */
-            tma_status st = r->ext(r, &b);
-            if (st) {
-                if (st < 0) {
-                    return st;
-                }
+            int32_t v = r->ext(r, b);
+            if (v > 0xFF) {
                 continue;
             }
+            if (v < 0) {
+                return v;
+            }
+            b = (uint8_t)v;
             i -= r->npre;
         }
 #endif
@@ -212,7 +213,7 @@ tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_
     tma_status st;
 #if TRUSTM_CFG_SHIELD
     if (r->ext) {
-        st = r->ext(r, NULL);
+        st = r->ext(r, -1);
     } else
 #endif
     {
@@ -243,17 +244,19 @@ static tma_status rx_tag(struct trustm_rec_rx *r)
     return st;
 }
 
-/* The presentation-layer part of decoding (r->ext), byte by byte: b is
- * byte r->pos - 1 of the message; returns 1 when it took the byte (RAW
- * copy, SCTR, SEQ, tag), TMA_OK to pass it on as an APDU byte (decrypted),
- * or an error. At the end (b NULL): the length check, alert and tag
- * (RAW: the message length as out_len); TMA_OK to finish as a plain
- * answer. */
-static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
+/* The presentation-layer part of decoding (r->ext), byte by byte: v is
+ * byte r->pos - 1 of the message; returns RX_TAKEN when it took the byte
+ * (RAW copy, SCTR, SEQ, tag), the byte to pass on as an APDU byte
+ * (decrypted), or an error. At the end (v < 0): the length check, alert
+ * and tag (RAW: the message length as out_len); TMA_OK to finish as a
+ * plain answer. */
+#define RX_TAKEN 0x100
+static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
 {
+    uint8_t b = (uint8_t)v;
     uint8_t prot = r->mode == TRUSTM_REC_PROT;
     size_t i = r->pos - 1u;
-    if (!b) { /* end of message */
+    if (v < 0) { /* end of message */
         if (r->mode == TRUSTM_REC_RAW) {
             r->out_len = (uint16_t)r->pos; /* (sta 0; never beyond cap) */
             return TMA_OK;
@@ -270,23 +273,23 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
         if (i >= r->cap) {
             return TRUSTM_ST(SHIELD, MALFORMED);
         }
-        r->out[i] = *b;
-        return 1;
+        r->out[i] = b;
+        return RX_TAKEN;
     }
     if (r->alert) {
         return TRUSTM_ST(SHIELD, MALFORMED); /* an alert is the SCTR alone */
     }
     if (i < r->npre) { /* SCTR, SEQ */
         if (i == 0) {
-            if (*b == TRUSTM_SCTR_ALERT_FATAL || *b == TRUSTM_SCTR_ALERT_INTEGRITY) {
+            if (b == TRUSTM_SCTR_ALERT_FATAL || b == TRUSTM_SCTR_ALERT_INTEGRITY) {
                 r->alert = 1;
-                return 1;
+                return RX_TAKEN;
             }
-            if (*b != r->ss[0]) {
+            if (b != r->ss[0]) {
                 return TRUSTM_ST(SHIELD, MALFORMED);
             }
         }
-        r->ss[i] = *b;
+        r->ss[i] = b;
         if (i == 4) {
             /* SEQ in the window (last, last + TRANS_REPEAT], no
              * wrap-around; it completes the nonce */
@@ -296,7 +299,7 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
             }
             memcpy(r->ccm.a + 5, r->ss + 1, 4);
         }
-        return 1;
+        return RX_TAKEN;
     }
     i -= r->npre;
     if (i >= 4u + r->out_len) { /* past the APDU (out_len is set once i >= 4) */
@@ -304,25 +307,25 @@ static tma_status rx_ext(struct trustm_rec_rx *r, uint8_t *b)
         if (!prot || i >= 8) {
             return TRUSTM_ST(SHIELD, MALFORMED); /* bytes after the end of the record */
         }
-        r->tag[i] = *b; /* the tag */
-        return 1;
+        r->tag[i] = b; /* the tag */
+        return RX_TAKEN;
     }
     if (prot) {
         if (i == 3) { /* decrypt the header; CBC-MAC from B0/AD on */
-            r->hdr[3] = *b;
+            r->hdr[3] = b;
             trustm_ccm_run(&r->ccm, r->hdr, r->hdr, 4, TRUSTM_CCM_X);
             rec_ad(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | r->hdr[3]));
             trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
-            *b = r->hdr[3];
+            b = r->hdr[3];
         } else if (i > 3) { /* OutData (drained if too large) */
-            trustm_ccm_run(&r->ccm, b, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
+            trustm_ccm_run(&r->ccm, &b, &b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
         }
     }
     /* an OutLen no APDU can have: refused here, as the plain decoder would */
-    if (i == 3 && (r->hdr[2] << 8 | *b) > (int)(TRUSTM_APDU_MAX - 4u)) {
+    if (i == 3 && (r->hdr[2] << 8 | b) > (int)(TRUSTM_APDU_MAX - 4u)) {
         return TRUSTM_ST(SHIELD, MALFORMED);
     }
-    return TMA_OK;
+    return b;
 }
 
 static void rx_ext_set(struct trustm_rec_rx *r)

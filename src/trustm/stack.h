@@ -198,7 +198,7 @@ enum trustm_rec_mode {
 struct trustm_rec_rx {
     /* modes other than PLAIN (shield.c): the presentation-layer part of
      * one byte *b (b NULL: of the end) */
-    tma_status (*ext)(struct trustm_rec_rx *r, uint8_t *b);
+    int32_t (*ext)(struct trustm_rec_rx *r, int32_t b);
     uint8_t mode;  /* enum trustm_rec_mode */
     uint8_t npre;  /* bytes before the APDU header: 0, 1 (SCTR) or 5 (+ SEQ) */
     uint8_t alert; /* the SCTR was an alert */
