@@ -1,7 +1,10 @@
 /* iothub_client glue against an in-memory fake broker (the real MQTT codec
  * on both sides) and a fake clock: CONNECT fields, SAS token and renewal,
  * CONNACK refusal, pacing of chip-key connects, the telemetry window, and
- * bad incoming messages. */
+ * bad incoming messages; the DPS client (which runs its connection through
+ * an iothub_client) against scripted replies: CONNECT fields, register and
+ * poll topics, retry-after and the 30 s re-request, assignment, refusals,
+ * CONNACK 5 and a transport that cannot be opened. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 #include <mbedtls/md.h>
 
 #include "iothub/client.h"
+#include "iothub/dps_client.h"
 #include "mqtt/packet.h"
 
 /* ---- RAM storage for the outbox --------------------------------------- */
@@ -89,6 +93,9 @@ struct broker {
     int open_calls;
     bool refuse_open;
     bool open_uses_key;
+    /* Called for every PUBLISH the client sends (DPS tests script replies). */
+    void (*on_publish)(struct tma_span topic, struct tma_span payload);
+    char last_sub[128];
 };
 static struct broker bk;
 
@@ -123,6 +130,9 @@ static void bk_parse(void)
             struct mqtt_publish p;
             assert_int_equal(mqtt_decode_publish(&pkt, &p), TMA_OK);
             bk.publishes++;
+            if (bk.on_publish != NULL) {
+                bk.on_publish(p.topic, p.payload);
+            }
             if (p.qos == 1) {
                 if (bk.auto_puback) {
                     assert_int_equal(mqtt_encode_ack(MQTT_PUBACK, p.packet_id, tmp, sizeof(tmp), &n), TMA_OK);
@@ -137,7 +147,11 @@ static void bk_parse(void)
             uint8_t codes[8];
             size_t k = 0;
             assert_int_equal(mqtt_decode_subscribe(&pkt, &it), TMA_OK);
-            while (mqtt_sub_next(&it, &s)) codes[k++] = s.qos > 1 ? 1 : s.qos;
+            while (mqtt_sub_next(&it, &s)) {
+                snprintf(bk.last_sub, sizeof(bk.last_sub), "%.*s/q%u", (int)s.filter.len,
+                         (const char *)s.filter.ptr, (unsigned)s.qos);
+                codes[k++] = s.qos > 1 ? 1 : s.qos;
+            }
             bk.subscribes++;
             assert_int_equal(mqtt_encode_suback(it.packet_id, codes, k, tmp, sizeof(tmp), &n), TMA_OK);
             bk_emit(tmp, n);
@@ -474,10 +488,209 @@ static void test_client_rejects_bad_config_and_calls(void **state)
     assert_int_equal(iothub_client_init(&cl, &cfg), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
     assert_int_equal(iothub_client_init(NULL, &cfg), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
     setup_client(NULL, 0);
+    {
+        /* an empty module id is refused once, at init (not at every connect) */
+        static struct iothub_client other;
+        cfg = cl.cfg;
+        cfg.id.module_id = "";
+        assert_int_equal(iothub_client_init(&other, &cfg), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+        cfg.id.module_id = "m1";
+        assert_int_equal(iothub_client_init(&other, &cfg), TMA_OK);
+    }
     assert_int_equal(iothub_client_twin_get(&cl, NULL), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_STATE));
     steps(5, 1);
     assert_int_equal(iothub_client_twin_patch(&cl, bad, NULL), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED));
     assert_int_equal(iothub_client_method_respond(&cl, bad, 200, bad), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED));
+}
+
+/* ---- DPS client over the same fake broker ---------------------------------- */
+static struct dps_client dc;
+static char dps_topics[8][160];
+static int dps_requests;
+static const char *dps_reply_status[8];
+static const char *dps_reply_body[8];
+static uint8_t dps_connack_rc;
+
+/* Answer request n with dps_reply_status[n] / dps_reply_body[n] (QoS 1,
+ * echoing the request's $rid); NULL status: no answer. */
+static void dps_script(struct tma_span topic, struct tma_span payload)
+{
+    char t[256], rid[16];
+    const char *q;
+    uint8_t pkt[1024];
+    size_t n = 0;
+    struct mqtt_publish p;
+    int i = dps_requests++;
+    (void)payload;
+    assert_true(i < 8);
+    snprintf(dps_topics[i], sizeof(dps_topics[i]), "%.*s", (int)topic.len, (const char *)topic.ptr);
+    if (dps_reply_status[i] == NULL) {
+        return;
+    }
+    q = strstr(dps_topics[i], "$rid=");
+    assert_non_null(q);
+    snprintf(rid, sizeof(rid), "%.*s", (int)strcspn(q + 5, "&"), q + 5);
+    snprintf(t, sizeof(t), "$dps/registrations/res/%s/?$rid=%s%s", dps_reply_status[i], rid,
+             strcmp(dps_reply_status[i], "202") == 0 ? "&retry-after=3" : "");
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)t;
+    p.topic.len = strlen(t);
+    p.payload.ptr = (const uint8_t *)dps_reply_body[i];
+    p.payload.len = strlen(dps_reply_body[i]);
+    p.qos = 1;
+    p.packet_id = (uint16_t)(100 + i);
+    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    bk_emit(pkt, n);
+}
+
+static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_t dt_ms)
+{
+    struct dps_client_config cfg;
+    tma_status st = TMA_IN_PROGRESS;
+    int i;
+    memset(&bk, 0, sizeof(bk));
+    bk.auto_puback = true;
+    bk.open_uses_key = sas_key == NULL;
+    bk.on_publish = dps_script;
+    bk.connack_rc = dps_connack_rc;
+    dps_requests = 0;
+    memset(dps_topics, 0, sizeof(dps_topics));
+    mono = 5000;
+    wall = 1767225600000ull;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.id_scope = "0ne00ABCDEF";
+    cfg.registration_id = "dev-01";
+    cfg.sas_key = sas_key;
+    cfg.hmac.hmac_sha256 = hmac;
+    cfg.wall.now_ms = wall_ms;
+    cfg.clock.now_ms = mono_ms;
+    cfg.connector.open = c_open;
+    cfg.connector.close = c_close;
+    cfg.tx_buf = tx; cfg.tx_cap = sizeof(tx);
+    cfg.rx_buf = rx; cfg.rx_cap = sizeof(rx);
+    cfg.inflight = infl; cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
+    cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
+    assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
+    for (i = 0; i < max_steps && st == TMA_IN_PROGRESS; i++) {
+        st = dps_client_step(&dc);
+        mono += dt_ms;
+        wall += dt_ms;
+    }
+    return st;
+}
+
+static void test_dps_register_poll_assigned(void **state)
+{
+    const struct dps_client_result *r;
+    (void)state;
+    dps_reply_status[0] = "202";
+    dps_reply_body[0] = "{\"operationId\":\"4.abc\\u002Fdef\",\"status\":\"assigning\"}";
+    dps_reply_status[1] = "200";
+    dps_reply_body[1] = "{\"operationId\":\"4.abc/def\",\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"hub2.azure-devices.net\",\"deviceId\":\"dev-01\",\"status\":\"assigned\"}}";
+    /* 100 ms per step: the poll must wait for retry-after (3 s). */
+    assert_int_equal(dps_setup_and_step(NULL, 200, 100), TMA_OK);
+    /* CONNECT as DPS wants it (spec 6.1), through the hub client's connect */
+    assert_string_equal(bk.last_client_id, "dev-01");
+    assert_string_equal(bk.last_user,
+                        "0ne00ABCDEF/registrations/dev-01/api-version=2019-03-31&ClientVersion=trustm-azure%2F0.1.0");
+    assert_string_equal(bk.last_pass, "");
+    assert_true(bk.last_clean);
+    assert_int_equal(bk.last_keepalive, 60);
+    assert_string_equal(bk.last_sub, "$dps/registrations/res/#/q1");
+    assert_int_equal(dps_requests, 2);
+    assert_string_equal(dps_topics[0], "$dps/registrations/PUT/iotdps-register/?$rid=1");
+    assert_string_equal(dps_topics[1],
+                        "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=2&operationId=4.abc%2Fdef");
+    r = dps_client_result(&dc);
+    assert_string_equal(r->assigned_hub, "hub2.azure-devices.net");
+    assert_string_equal(r->device_id, "dev-01");
+    assert_int_equal(r->last_status, 200);
+    /* closed after the result: DISCONNECT sent, transport closed */
+    assert_int_equal(bk.disconnects, 1);
+    assert_false(bk.open);
+    assert_int_equal(bk.connects, 1);
+}
+
+static void test_dps_retry_after_is_waited(void **state)
+{
+    (void)state;
+    dps_reply_status[0] = "202";
+    dps_reply_body[0] = "{\"operationId\":\"op\",\"status\":\"assigning\"}";
+    dps_reply_status[1] = NULL; /* the poll gets no answer */
+    /* 2.9 s of 100 ms steps: register answered, poll not yet due */
+    assert_int_equal(dps_setup_and_step(NULL, 30, 100), TMA_IN_PROGRESS);
+    assert_int_equal(dps_requests, 1);
+    mono += 300;
+    assert_int_equal(dps_client_step(&dc), TMA_IN_PROGRESS);
+    assert_int_equal(dps_requests, 2);
+    /* no reply to the poll: asked again after 30 s */
+    mono += 29000;
+    assert_int_equal(dps_client_step(&dc), TMA_IN_PROGRESS);
+    assert_int_equal(dps_requests, 2);
+    mono += 1100;
+    assert_int_equal(dps_client_step(&dc), TMA_IN_PROGRESS);
+    assert_int_equal(dps_requests, 3);
+    dps_client_close(&dc);
+    assert_false(bk.open);
+}
+
+static void test_dps_refusals_and_failures(void **state)
+{
+    const struct dps_client_result *r;
+    (void)state;
+    /* a disabled registration is named as a refusal with its state */
+    dps_reply_status[0] = "200";
+    dps_reply_body[0] = "{\"operationId\":\"op\",\"status\":\"disabled\"}";
+    assert_int_equal(dps_setup_and_step(NULL, 50, 100), DPS_E_REFUSED);
+    r = dps_client_result(&dc);
+    assert_int_equal(r->status, DPS_STATUS_DISABLED);
+    assert_false(bk.open);
+    /* 401 with an errorCode */
+    dps_reply_status[0] = "401";
+    dps_reply_body[0] = "{\"errorCode\":401002,\"message\":\"unauthorized\"}";
+    assert_int_equal(dps_setup_and_step(NULL, 50, 100), DPS_E_REFUSED);
+    r = dps_client_result(&dc);
+    assert_true(r->has_error_code);
+    assert_int_equal(r->error_code, 401002);
+    assert_int_equal(r->last_status, 401);
+    /* CONNACK 5: the registration ends with the refusal, no retry */
+    dps_reply_status[0] = NULL;
+    dps_connack_rc = 5;
+    assert_int_equal(dps_setup_and_step(NULL, 20, 100), MQTT_E_CONNACK_NOT_AUTHORIZED);
+    dps_connack_rc = 0;
+    assert_int_equal(bk.connects, 1);
+    assert_int_equal(bk.open_calls, 1);
+    assert_false(bk.open);
+    assert_int_equal(dps_client_step(&dc), MQTT_E_CONNACK_NOT_AUTHORIZED);
+    assert_int_equal(bk.open_calls, 1);
+    /* a transport that cannot be opened ends the registration with its status */
+    memset(&bk, 0, sizeof(bk));
+    dps_reply_status[0] = NULL;
+    {
+        struct dps_client_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.id_scope = "0ne00ABCDEF";
+        cfg.registration_id = "dev-01";
+        cfg.clock.now_ms = mono_ms;
+        cfg.connector.open = c_open;
+        cfg.connector.close = c_close;
+        cfg.tx_buf = tx; cfg.tx_cap = sizeof(tx);
+        cfg.rx_buf = rx; cfg.rx_cap = sizeof(rx);
+        cfg.inflight = infl; cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
+        cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
+        assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
+        bk.refuse_open = true;
+        assert_int_equal(dps_client_step(&dc), TMA_ERR(TMA_LAYER_TLS, 0x45));
+        assert_int_equal(dps_client_step(&dc), TMA_ERR(TMA_LAYER_TLS, 0x45));
+        assert_int_equal(bk.open_calls, 1); /* failed for good: no retry */
+        /* bad configurations are DPS-layer BAD_PARAM */
+        cfg.clock.now_ms = NULL;
+        assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
+        cfg.clock.now_ms = mono_ms;
+        cfg.cred_cap = 100;
+        assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
+    }
 }
 
 int main(void)
@@ -492,6 +705,9 @@ int main(void)
         cmocka_unit_test(test_client_bad_incoming_acked_not_delivered),
         cmocka_unit_test(test_client_c2d_without_handler_not_acked),
         cmocka_unit_test(test_client_rejects_bad_config_and_calls),
+        cmocka_unit_test(test_dps_register_poll_assigned),
+        cmocka_unit_test(test_dps_retry_after_is_waited),
+        cmocka_unit_test(test_dps_refusals_and_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
