@@ -498,15 +498,25 @@ void iothub_bag_iter_init(struct iothub_bag_iter *it, struct tma_span bag)
     it->pos = 0u;
 }
 
+static tma_status bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
+                           struct tma_span *out_value, bool *out_has_value);
+
 tma_status iothub_bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
+                           struct tma_span *out_value, bool *out_has_value)
+{
+    if (it == NULL || out_key == NULL || out_value == NULL || out_has_value == NULL) {
+        return E_BAD;
+    }
+    return bag_next(it, out_key, out_value, out_has_value);
+}
+
+/* iothub_bag_next() without its argument checks (the topic parsers' calls). */
+static tma_status bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
                            struct tma_span *out_value, bool *out_has_value)
 {
     const uint8_t *p;
     size_t start, end, eq = 0u; /* eq: 1 + index of the first '=', 0: none */
     bool bad = false;
-    if (it == NULL || out_key == NULL || out_value == NULL || out_has_value == NULL) {
-        return E_BAD;
-    }
     if (it->pos >= it->bag.len) {
         return E_NF;
     }
@@ -537,13 +547,20 @@ tma_status iothub_bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
     return TMA_OK;
 }
 
+static bool key_is(struct tma_span key, const char *name);
+
 bool iothub_bag_key_is(struct tma_span key, const char *name)
 {
-    size_t i = 0u, j = 0u, n;
     if (name == NULL || (key.ptr == NULL && key.len > 0u)) {
         return false;
     }
-    n = strlen(name);
+    return key_is(key, name);
+}
+
+/* iothub_bag_key_is() without its argument checks. */
+static bool key_is(struct tma_span key, const char *name)
+{
+    size_t i = 0u, j = 0u, n = strlen(name);
     while (i < key.len) {
         uint8_t c = key.ptr[i];
         if (c == '%') {
@@ -642,8 +659,9 @@ tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
     }
     rest = span_from(rest, n);
     /* Validate the whole bag now so callers can trust it. */
-    iothub_bag_iter_init(&it, rest);
-    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
+    it.bag = rest; /* a view into the topic: not NULL */
+    it.pos = 0u;
+    while ((st = bag_next(&it, &k, &v, &has)) == TMA_OK) {
     }
     if (st != E_NF) {
         return st;
@@ -727,15 +745,16 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
     if (i >= rest.len || rest.ptr[i] != '?') {
         return false;
     }
-    iothub_bag_iter_init(&it, span_from(rest, i + 1u));
-    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
-        if (iothub_bag_key_is(k, "$rid")) {
+    it.bag = span_from(rest, i + 1u); /* a view into the topic: not NULL */
+    it.pos = 0u;
+    while ((st = bag_next(&it, &k, &v, &has)) == TMA_OK) {
+        if (key_is(k, "$rid")) {
             /* no value and "=" with nothing after both leave v empty */
             if (v.len == 0u || out->rid.len != 0u) {
                 return false;
             }
             out->rid = v;
-        } else if (num_key != NULL && iothub_bag_key_is(k, num_key)) {
+        } else if (num_key != NULL && key_is(k, num_key)) {
             if (out->has_num || !ih_parse_u64(v, num_max, &out->num)) {
                 return false;
             }
