@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "iothub/iothub.h"
 #include "iothub/json.h"
 #include "topic.h"
 #include "wbuf.h"
@@ -22,20 +23,37 @@ static bool str_ok(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
+/* "{scope}/registrations/{regId}": the SAS resource and the start of the user name */
+static void reg_prefix(struct wbuf *w, const struct iothub_identity *id)
+{
+    wb_str(w, id->host);
+    wb_str(w, "/registrations/");
+    wb_str(w, id->device_id);
+}
+
 tma_status dps_username(const char *id_scope, const char *registration_id,
                         const char *client_version, char *out, size_t cap, size_t *out_len)
 {
-    struct wbuf w;
+    struct iothub_identity id;
     if (!str_ok(id_scope) || !str_ok(registration_id) || !out_ok(out, cap, out_len)) {
         return E_BAD;
     }
+    memset(&id, 0, sizeof(id));
+    id.host = id_scope;
+    id.device_id = registration_id;
+    return ih_dps_user_name(&id, client_version, NULL, out, cap, out_len);
+}
+
+tma_status ih_dps_user_name(const struct iothub_identity *id, const char *client_version,
+                            const char *model_id, char *out, size_t cap, size_t *out_len)
+{
+    struct wbuf w;
+    (void)model_id;
     if (client_version == NULL) {
         client_version = IOTHUB_CLIENT_TYPE;
     }
     wb_init(&w, out, cap);
-    wb_str(&w, id_scope);
-    wb_str(&w, "/registrations/");
-    wb_str(&w, registration_id);
+    reg_prefix(&w, id);
     wb_str(&w, "/api-version=" DPS_API_VERSION "&ClientVersion=");
     wb_enc(&w, client_version, strlen(client_version));
     return wb_finish(&w, out_len);
@@ -44,14 +62,22 @@ tma_status dps_username(const char *id_scope, const char *registration_id,
 tma_status dps_sas_resource(const char *id_scope, const char *registration_id, char *out,
                             size_t cap, size_t *out_len)
 {
-    struct wbuf w;
+    struct iothub_identity id;
     if (!str_ok(id_scope) || !str_ok(registration_id) || !out_ok(out, cap, out_len)) {
         return E_BAD;
     }
+    memset(&id, 0, sizeof(id));
+    id.host = id_scope;
+    id.device_id = registration_id;
+    return ih_dps_sas_resource(&id, out, cap, out_len);
+}
+
+tma_status ih_dps_sas_resource(const struct iothub_identity *id, char *out, size_t cap,
+                               size_t *out_len)
+{
+    struct wbuf w;
     wb_init(&w, out, cap);
-    wb_str(&w, id_scope);
-    wb_str(&w, "/registrations/");
-    wb_str(&w, registration_id);
+    reg_prefix(&w, id);
     return wb_finish(&w, out_len);
 }
 
@@ -63,10 +89,16 @@ tma_status dps_register_topic(uint32_t rid, char *out, size_t cap, size_t *out_l
 tma_status dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *out, size_t cap,
                           size_t *out_len)
 {
-    struct wbuf w;
     if (!out_ok(out, cap, out_len) || operation_id.ptr == NULL || operation_id.len == 0u) {
         return E_BAD;
     }
+    return ih_dps_poll_topic(rid, operation_id, out, cap, out_len);
+}
+
+tma_status ih_dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *out, size_t cap,
+                             size_t *out_len)
+{
+    struct wbuf w;
     wb_init(&w, out, cap);
     wb_str(&w, "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=");
     wb_u32(&w, rid);
@@ -78,10 +110,16 @@ tma_status dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *out,
 tma_status dps_register_body(const char *registration_id, const char *payload_json, char *out,
                              size_t cap, size_t *out_len)
 {
-    struct wbuf w;
     if (!str_ok(registration_id) || !out_ok(out, cap, out_len)) {
         return E_BAD;
     }
+    return ih_dps_register_body(registration_id, payload_json, out, cap, out_len);
+}
+
+tma_status ih_dps_register_body(const char *registration_id, const char *payload_json, char *out,
+                                size_t cap, size_t *out_len)
+{
+    struct wbuf w;
     if (payload_json != NULL) {
         struct tma_span p;
         p.ptr = (const uint8_t *)payload_json;

@@ -102,23 +102,6 @@ malformed:
     return TMA_OK;
 }
 
-/* The DPS names for the hub client's connect: the identity's host is the ID
- * scope and its device id the registration id (also the MQTT client id). */
-static tma_status dps_user_name(const struct iothub_identity *id, const char *client_type,
-                                const char *model_id, char *out, size_t cap, size_t *out_len)
-{
-    (void)model_id;
-    return dps_username(id->host, id->device_id, client_type, out, cap, out_len);
-}
-
-#if IOTHUB_CFG_SAS
-static tma_status dps_resource(const struct iothub_identity *id, char *out, size_t cap,
-                               size_t *out_len)
-{
-    return dps_sas_resource(id->host, id->device_id, out, cap, out_len);
-}
-#endif
-
 tma_status dps_client_init(struct dps_client *c, const struct dps_client_config *cfg)
 {
     struct iothub_client_config h;
@@ -132,7 +115,7 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
     c->timeout_ms = cfg->timeout_ms == 0u ? 120000u : cfg->timeout_ms;
     /* The hub client checks the rest (clock, connector, buffers, SAS ops). */
     memset(&h, 0, sizeof(h));
-    h.id.host = cfg->id_scope;             /* for dps_user_name() and dps_resource() */
+    h.id.host = cfg->id_scope;             /* for the DPS name builders (topic.h) */
     h.id.device_id = cfg->registration_id; /* the MQTT client id (spec 6.1) */
     h.sas_key = cfg->sas_key;
     h.sas_key_name = "registration";
@@ -157,9 +140,9 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
     if (st != TMA_OK) {
         return TMA_STATUS_LAYER(st) == TMA_LAYER_IOTHUB ? D_ERR(TMA_STATUS_CODE(st)) : st;
     }
-    c->hub.user_name = dps_user_name;
+    c->hub.user_name = ih_dps_user_name;
 #if IOTHUB_CFG_SAS
-    c->hub.sas_resource = dps_resource;
+    c->hub.sas_resource = ih_dps_sas_resource;
 #endif
     c->hub.mqtt.cfg.cb.on_publish = on_publish; /* user: &c->hub, i.e. c */
     return TMA_OK;
@@ -177,7 +160,7 @@ static tma_status send_request(struct dps_client *c)
         if (st != TMA_OK) {
             return st;
         }
-        st = dps_register_body(c->hub.cfg.id.device_id, c->payload_json, c->hub.cfg.cred_buf + tn + 1u,
+        st = ih_dps_register_body(c->hub.cfg.id.device_id, c->payload_json, c->hub.cfg.cred_buf + tn + 1u,
                                c->hub.cfg.cred_cap - tn - 1u, &bn);
         if (st != TMA_OK) {
             return st;
@@ -188,7 +171,7 @@ static tma_status send_request(struct dps_client *c)
         struct tma_span op;
         op.ptr = (const uint8_t *)c->operation_id;
         op.len = strlen(c->operation_id);
-        st = dps_poll_topic(c->rid, op, c->hub.cfg.cred_buf, c->hub.cfg.cred_cap, &tn);
+        st = ih_dps_poll_topic(c->rid, op, c->hub.cfg.cred_buf, c->hub.cfg.cred_cap, &tn);
         if (st != TMA_OK) {
             return st;
         }

@@ -125,6 +125,19 @@ tma_status ih_outbox_get(struct iothub_outbox *ob, uint32_t seq, uint8_t *buf, s
 tma_status ih_outbox_peek(struct iothub_outbox *ob, uint8_t *buf, size_t cap,
                           struct iothub_outbox_msg *out_msg);
 
+/* The cores of dps_username(), dps_sas_resource(), dps_poll_topic() and
+ * dps_register_body() without their argument checks, for the DPS client (the
+ * identity: host = ID scope, device id = registration id; the first two
+ * have the hub client's builder signatures, model id unused). */
+tma_status ih_dps_user_name(const struct iothub_identity *id, const char *client_version,
+                            const char *model_id, char *out, size_t cap, size_t *out_len);
+tma_status ih_dps_sas_resource(const struct iothub_identity *id, char *out, size_t cap,
+                               size_t *out_len);
+tma_status ih_dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *out, size_t cap,
+                             size_t *out_len);
+tma_status ih_dps_register_body(const char *registration_id, const char *payload_json, char *out,
+                                size_t cap, size_t *out_len);
+
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 
