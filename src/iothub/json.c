@@ -425,18 +425,19 @@ tma_status iothub_json_token_string(const struct iothub_json_token *tok, char *o
 bool ih_json_int64(struct tma_span s, int64_t *out_value)
 {
     uint64_t v = 0u;
-    bool neg = s.len > 0u && s.ptr[0] == '-';
-    if (neg) {
+    size_t neg = 0u;
+    if (s.len > 0u && s.ptr[0] == '-') {
+        neg = 1u;
         s.ptr++;
         s.len--;
     }
     /* At most 19 digits, so the 64-bit accumulator cannot overflow; the
      * limit is INT64_MAX, or its magnitude plus one for a negative number. */
-    if (!ih_parse_u64(s, (uint64_t)INT64_MAX + (neg ? 1u : 0u), &v)) {
+    if (!ih_parse_u64(s, (uint64_t)INT64_MAX + neg, &v)) {
         return false;
     }
     /* Two's complement (as on every target we build for): 2^63 negated is INT64_MIN. */
-    *out_value = neg ? (int64_t)(0u - v) : (int64_t)v;
+    *out_value = (int64_t)(neg != 0u ? 0u - v : v);
     return true;
 }
 
