@@ -27,9 +27,10 @@ static void finish(struct dps_client *c, uint8_t phase, tma_status st)
     c->final_status = st;
 }
 
-static void schedule_retry(struct dps_client *c, const struct dps_response_topic *rt)
+/* retry-after (t->num when t->has_num) or the default, clamped. */
+static void schedule_retry(struct dps_client *c, const struct ih_topic *t)
 {
-    uint32_t s = rt->has_retry_after ? rt->retry_after_s : DPS_DEFAULT_RETRY_S;
+    uint32_t s = t->has_num ? (uint32_t)t->num : DPS_DEFAULT_RETRY_S;
     if (s < RETRY_MIN_S) {
         s = RETRY_MIN_S;
     }
@@ -43,11 +44,20 @@ static void schedule_retry(struct dps_client *c, const struct dps_response_topic
 static tma_status on_publish(void *user, const struct mqtt_publish *msg)
 {
     struct dps_client *c = (struct dps_client *)user;
-    struct dps_response_topic rt;
+    struct tma_span topic = msg->topic;
+    struct ih_topic rt;
     struct dps_response body;
     uint64_t rid;
+    size_t n;
     tma_status st;
-    if (c->phase != DPS_PHASE_WAIT_REPLY || ih_dps_topic(msg->topic, &rt) != TMA_OK) {
+    /* What dps_parse_response_topic() accepts ("$dps/registrations/res/" +
+     * ih_topic_parse() with a non-empty $rid); anything else is not ours. */
+    if (c->phase != DPS_PHASE_WAIT_REPLY || !ih_span_starts(topic, DPS_RES_FILTER, &n)) {
+        return TMA_OK;
+    }
+    topic.ptr += n;
+    topic.len -= n;
+    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &rt) || rt.rid.len == 0u) {
         return TMA_OK;
     }
     /* Ours is the decimal we sent (no leading zeros): anything else is stale. */
@@ -148,37 +158,55 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
     return TMA_OK;
 }
 
+/* Register (no operation id yet) or poll, QoS 0, with a fresh $rid: the
+ * bytes of dps_register_topic() + dps_register_body() or dps_poll_topic(),
+ * written here in one pass into cred_buf ("topic\0body"). */
 static tma_status send_request(struct dps_client *c)
 {
     struct mqtt_publish p;
-    size_t tn = 0, bn = 0;
+    struct wbuf w;
+    char *buf = c->hub.cfg.cred_buf;
+    bool reg = c->operation_id[0] == '\0';
+    size_t end = 0;
     tma_status st;
     c->rid++;
     memset(&p, 0, sizeof(p));
-    if (c->operation_id[0] == '\0') {
-        st = dps_register_topic(c->rid, c->hub.cfg.cred_buf, c->hub.cfg.cred_cap, &tn);
-        if (st != TMA_OK) {
-            return st;
-        }
-        st = ih_dps_register_body(c->hub.cfg.id.device_id, c->payload_json, c->hub.cfg.cred_buf + tn + 1u,
-                               c->hub.cfg.cred_cap - tn - 1u, &bn);
-        if (st != TMA_OK) {
-            return st;
-        }
-        p.payload.ptr = (const uint8_t *)(c->hub.cfg.cred_buf + tn + 1u);
-        p.payload.len = bn;
-    } else {
-        struct tma_span op;
-        op.ptr = (const uint8_t *)c->operation_id;
-        op.len = strlen(c->operation_id);
-        st = ih_dps_poll_topic(c->rid, op, c->hub.cfg.cred_buf, c->hub.cfg.cred_cap, &tn);
-        if (st != TMA_OK) {
-            return st;
-        }
+    wb_init(&w, buf, c->hub.cfg.cred_cap);
+    wb_str(&w, reg ? "$dps/registrations/PUT/iotdps-register/?$rid="
+                   : "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=");
+    wb_u32(&w, c->rid);
+    if (!reg) {
+        wb_str(&w, "&operationId=");
+        wb_enc(&w, c->operation_id, strlen(c->operation_id));
     }
-    p.topic.ptr = (const uint8_t *)c->hub.cfg.cred_buf;
-    p.topic.len = tn;
-    p.qos = 0;
+    p.topic.len = w.len;
+    if (reg) {
+        wb_putc(&w, '\0');
+        if (c->payload_json != NULL) {
+            struct tma_span pj;
+            pj.ptr = (const uint8_t *)c->payload_json;
+            pj.len = strlen(c->payload_json);
+            if (iothub_json_validate(pj) != TMA_OK) {
+                return D_ERR(TMA_C_MALFORMED);
+            }
+        }
+        wb_str(&w, "{\"registrationId\":");
+        wb_json_str(&w, c->hub.cfg.id.device_id);
+        if (c->payload_json != NULL) {
+            wb_str(&w, ",\"payload\":");
+            wb_str(&w, c->payload_json);
+        }
+        wb_putc(&w, '}');
+    }
+    st = wb_finish(&w, &end);
+    if (st != TMA_OK) {
+        return st;
+    }
+    p.topic.ptr = (const uint8_t *)buf;
+    if (reg) {
+        p.payload.ptr = (const uint8_t *)(buf + p.topic.len + 1u);
+        p.payload.len = end - p.topic.len - 1u;
+    }
     st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
     if (st == TMA_OK) {
         c->phase = DPS_PHASE_WAIT_REPLY;

@@ -384,19 +384,55 @@ bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii)
     return *ascii == '\0';
 }
 
+/* The next character of a string token's text at *i: a raw byte, a
+ * one-letter escape's character or the code unit of a \uXXXX escape (no
+ * surrogate pairing); < 0 for a bad or cut-off escape. */
+static int32_t next_char(const uint8_t *p, size_t n, size_t *i)
+{
+    size_t k = *i;
+    int32_t ch = p[k++];
+    if (ch == '\\') {
+        uint8_t e = k < n ? p[k] : 0u;
+        k++;
+        if (e == 'u') {
+            ch = hex4(p, n, k);
+            k += 4u;
+        } else {
+            ch = escape_char(e);
+        }
+    }
+    *i = k;
+    return ch;
+}
+
+/* Only printable ASCII without space is kept: the strings a device copies
+ * (DPS assignedHub, deviceId, operationId) are host names and identifiers
+ * that never hold anything else, so a reply with other characters is
+ * refused instead of passing them on (and the UTF-8 encoder of decode() is
+ * not linked). */
 bool ih_json_copy(struct tma_span text, char *dst, size_t cap)
 {
-    struct iothub_json_token t;
-    size_t n = 0u;
-    t.kind = IOTHUB_JSON_STRING;
-    t.text = text;
-    t.escaped = true;
-    if (!decode(&t, dst, cap, NULL, &n) || n == 0u || n >= cap) {
-        dst[0] = '\0';
-        return false;
+    size_t i = 0u, j = 0u;
+    for (;;) {
+        int32_t ch;
+        if (i == text.len) {
+            if (j == 0u) {
+                break;
+            }
+            dst[j] = '\0';
+            return true;
+        }
+        if (j + 1u >= cap) {
+            break; /* no room for this character and the NUL */
+        }
+        ch = next_char(text.ptr, text.len, &i);
+        if (ch <= 0x20 || ch >= 0x7F) {
+            break;
+        }
+        dst[j++] = (char)ch;
     }
-    dst[n] = '\0';
-    return true;
+    dst[0] = '\0';
+    return false;
 }
 
 bool iothub_json_token_eq(const struct iothub_json_token *tok, const char *s)

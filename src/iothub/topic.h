@@ -71,8 +71,9 @@ struct iothub_client;
 tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch, uint32_t *out_rid);
 
 /* Unescape the text of a JSON string (as a string token holds it) into
- * @p dst (cap > 0), NUL-terminated. false (and dst empty) when it is empty,
- * has a bad escape or does not fit. */
+ * @p dst (cap > 0), NUL-terminated, keeping only printable ASCII without
+ * space (0x21..0x7E after unescaping). false (and dst empty) when it is
+ * empty, has a bad escape or any other character, or does not fit. */
 bool ih_json_copy(struct tma_span text, char *dst, size_t cap);
 
 /* iothub_json_token_int64() for the text of a NUMBER token, without the

@@ -6,6 +6,7 @@
 #include "iothub/dps.h"
 #include "iothub/iothub.h"
 #include "iothub/json.h"
+#include "../../src/iothub/topic.h" /* ih_json_copy(): what the DPS client copies */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,7 +32,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         }
         if (t.kind == IOTHUB_JSON_STRING || t.kind == IOTHUB_JSON_NAME) {
-            (void)iothub_json_token_string(&t, out, sizeof(out), &n);
+            tma_status full = iothub_json_token_string(&t, out, sizeof(out), &n);
+            /* ih_json_copy() keeps exactly the full decoder's bytes when they
+             * are all printable ASCII without space and fit (cap 1..64). */
+            char cp[64];
+            size_t cap = 1u + tokens % sizeof(cp), k;
+            bool want = full == TMA_OK && n > 0u && n < cap;
+            for (k = 0u; want && k < n; k++) {
+                want = (uint8_t)out[k] > 0x20u && (uint8_t)out[k] < 0x7Fu;
+            }
+            if (ih_json_copy(t.text, cp, cap) != want || (want && (memcmp(cp, out, n) != 0 || cp[n] != '\0')) ||
+                (!want && cp[0] != '\0')) {
+                __builtin_trap();
+            }
             (void)iothub_json_token_eq(&t, "$version");
         } else if (t.kind == IOTHUB_JSON_NUMBER) {
             (void)iothub_json_token_int64(&t, &v);

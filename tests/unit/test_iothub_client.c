@@ -506,6 +506,8 @@ static void test_client_rejects_bad_config_and_calls(void **state)
 /* ---- DPS client over the same fake broker ---------------------------------- */
 static struct dps_client dc;
 static char dps_topics[8][160];
+static char dps_bodies[8][160];
+static const char *dps_payload_json;
 static int dps_requests;
 static const char *dps_reply_status[8];
 static const char *dps_reply_body[8];
@@ -521,9 +523,9 @@ static void dps_script(struct tma_span topic, struct tma_span payload)
     size_t n = 0;
     struct mqtt_publish p;
     int i = dps_requests++;
-    (void)payload;
     assert_true(i < 8);
     snprintf(dps_topics[i], sizeof(dps_topics[i]), "%.*s", (int)topic.len, (const char *)topic.ptr);
+    snprintf(dps_bodies[i], sizeof(dps_bodies[i]), "%.*s", (int)payload.len, (const char *)payload.ptr);
     if (dps_reply_status[i] == NULL) {
         return;
     }
@@ -555,11 +557,13 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
     bk.connack_rc = dps_connack_rc;
     dps_requests = 0;
     memset(dps_topics, 0, sizeof(dps_topics));
+    memset(dps_bodies, 0, sizeof(dps_bodies));
     mono = 5000;
     wall = 1767225600000ull;
     memset(&cfg, 0, sizeof(cfg));
     cfg.id_scope = "0ne00ABCDEF";
     cfg.registration_id = "dev-01";
+    cfg.payload_json = dps_payload_json;
     cfg.sas_key = sas_key;
     cfg.hmac.hmac_sha256 = hmac;
     cfg.wall.now_ms = wall_ms;
@@ -602,6 +606,8 @@ static void test_dps_register_poll_assigned(void **state)
     assert_string_equal(dps_topics[0], "$dps/registrations/PUT/iotdps-register/?$rid=1");
     assert_string_equal(dps_topics[1],
                         "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=2&operationId=4.abc%2Fdef");
+    assert_string_equal(dps_bodies[0], "{\"registrationId\":\"dev-01\"}");
+    assert_string_equal(dps_bodies[1], ""); /* the poll has no body */
     r = dps_client_result(&dc);
     assert_string_equal(r->assigned_hub, "hub2.azure-devices.net");
     assert_string_equal(r->device_id, "dev-01");
@@ -693,6 +699,78 @@ static void test_dps_refusals_and_failures(void **state)
     }
 }
 
+/* The custom allocation payload rides in the register body; one that is not
+ * JSON ends the registration before anything is sent. */
+static void test_dps_register_payload(void **state)
+{
+    (void)state;
+    dps_reply_status[0] = "200";
+    dps_reply_body[0] = "{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"h.azure-devices.net\",\"deviceId\":\"d\"}}";
+    dps_payload_json = "{\"modelId\":\"dtmi:x;1\"}";
+    assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_OK);
+    assert_string_equal(dps_bodies[0],
+                        "{\"registrationId\":\"dev-01\",\"payload\":{\"modelId\":\"dtmi:x;1\"}}");
+    dps_payload_json = "{\"modelId\":";
+    assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_ERR(TMA_LAYER_DPS, TMA_C_MALFORMED));
+    assert_int_equal(dps_requests, 0);
+    assert_false(bk.open);
+    dps_payload_json = NULL;
+}
+
+static const char *big_body(const char *hub)
+{
+    static char b[DPS_MAX_HUB + 160];
+    snprintf(b, sizeof(b),
+             "{\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"%s\",\"deviceId\":\"d\"}}", hub);
+    return b;
+}
+
+/* The hub name, device id and operation id a device copies out of a reply
+ * are printable ASCII without space (escapes of such characters allowed);
+ * anything else refuses the reply as malformed. */
+static void test_dps_reply_strings_ascii_only(void **state)
+{
+    static const char *const bad_hubs[] = {"h\\u00e9b", "h\xc3\xa9" "b", "h b", "h\\u0009b", "h\\u007fb",
+                                           "h\\ud83d\\ude00b", ""};
+    static char body[256];
+    const struct dps_client_result *r;
+    size_t i;
+    (void)state;
+    dps_reply_status[0] = "200";
+    dps_reply_body[0] = "{\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"h\\u002eazure\\/x\",\"deviceId\":\"d\\u007e1\"}}";
+    assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_OK);
+    r = dps_client_result(&dc);
+    assert_string_equal(r->assigned_hub, "h.azure/x");
+    assert_string_equal(r->device_id, "d~1");
+    for (i = 0; i < sizeof(bad_hubs) / sizeof(bad_hubs[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"%s\",\"deviceId\":\"d\"}}",
+                 bad_hubs[i]);
+        dps_reply_body[0] = body;
+        assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_ERR(TMA_LAYER_DPS, TMA_C_MALFORMED));
+        assert_false(bk.open);
+    }
+    /* a hub name of exactly DPS_MAX_HUB - 1 characters fits, one more does not */
+    {
+        static char big[DPS_MAX_HUB + 64];
+        memset(big, 'a', DPS_MAX_HUB - 1u);
+        big[DPS_MAX_HUB - 1u] = '\0';
+        dps_reply_body[0] = big_body(big);
+        assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_OK);
+        assert_int_equal(strlen(dps_client_result(&dc)->assigned_hub), DPS_MAX_HUB - 1u);
+        strcat(big, "a");
+        dps_reply_body[0] = big_body(big);
+        assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_ERR(TMA_LAYER_DPS, TMA_C_MALFORMED));
+    }
+    /* an operation id the poll topic would carry: the same rule */
+    dps_reply_status[0] = "202";
+    dps_reply_body[0] = "{\"operationId\":\"4.\\u00ff\",\"status\":\"assigning\"}";
+    assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_ERR(TMA_LAYER_DPS, TMA_C_MALFORMED));
+    assert_int_equal(dps_requests, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +786,8 @@ int main(void)
         cmocka_unit_test(test_dps_register_poll_assigned),
         cmocka_unit_test(test_dps_retry_after_is_waited),
         cmocka_unit_test(test_dps_refusals_and_failures),
+        cmocka_unit_test(test_dps_register_payload),
+        cmocka_unit_test(test_dps_reply_strings_ascii_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
