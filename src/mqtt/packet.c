@@ -20,44 +20,38 @@ bool mqtt_utf8_valid(struct tma_span s)
         return false;
     }
     while (i < s.len) {
-        uint8_t b = s.ptr[i];
-        uint32_t cp;
+        uint32_t cp = s.ptr[i++];
         size_t n;
         size_t k;
-        if (b == 0) {
+        if (cp == 0) {
             return false; /* 1.5.3: U+0000 not allowed */
         }
-        if (b < 0x80u) {
-            i++;
+        if (cp < 0x80u) {
             continue;
         }
-        if (b >= 0xC2u && b <= 0xDFu) {
-            n = 1;
-            cp = b & 0x1Fu;
-        } else if (b >= 0xE0u && b <= 0xEFu) {
-            n = 2;
-            cp = b & 0x0Fu;
-        } else if (b >= 0xF0u && b <= 0xF4u) {
-            n = 3;
-            cp = b & 0x07u;
-        } else {
+        /* Lead bytes C2..F4 only (C0 and C1 start overlong forms, F5 and up
+         * code points beyond U+10FFFF), then n continuation bytes. */
+        if (cp < 0xC2u || cp > 0xF4u) {
             return false;
         }
-        if (s.len - i <= n) {
+        n = cp >= 0xF0u ? 3u : cp >= 0xE0u ? 2u : 1u;
+        cp &= 0x3Fu >> n;
+        if (s.len - i < n) {
             return false;
         }
-        for (k = 1; k <= n; k++) {
-            uint8_t cb = s.ptr[i + k];
+        for (k = 0; k < n; k++) {
+            uint8_t cb = s.ptr[i++];
             if ((cb & 0xC0u) != 0x80u) {
                 return false;
             }
             cp = (cp << 6) | (cb & 0x3Fu);
         }
-        if ((n == 2 && cp < 0x800u) || (n == 3 && (cp < 0x10000u || cp > 0x10FFFFu)) ||
-            (cp >= 0xD800u && cp <= 0xDFFFu)) {
-            return false; /* overlong, out of range, surrogate */
+        /* Overlong (the shortest form with n continuation bytes starts at
+         * 2^(5n+1): 0x800, 0x10000; from C2 on a 2-byte form never is),
+         * beyond U+10FFFF, surrogate. */
+        if (cp < (1u << (5u * n + 1u)) || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
+            return false;
         }
-        i += n + 1;
     }
     return true;
 }
