@@ -34,7 +34,7 @@ extern "C" {
 
 struct dps_client_config {
     const char *id_scope;
-    const char *registration_id;  /**< X.509: the certificate CN */
+    const char *registration_id;  /**< X.509: the certificate CN; letters, digits, - . _ : (<= 128) */
     const char *payload_json;     /**< custom allocation payload or NULL */
     const char *sas_key;          /**< symmetric-key attestation, or NULL for X.509 */
     struct iothub_hmac_ops hmac;
@@ -88,7 +88,12 @@ struct dps_client {
     struct dps_client_result result;
 };
 
-/** @brief Check the configuration; no I/O. TMA_C_BAD_PARAM (layer DPS) on a bad one. */
+/**
+ * @brief Check the configuration; no I/O. TMA_C_BAD_PARAM (layer DPS) on a bad one,
+ * including a registration id outside DPS's alphabet (letters, digits and
+ * `- . _ :`, 1..128 characters; the service's rule on the last character is
+ * left to the service).
+ */
 tma_status dps_client_init(struct dps_client *c, const struct dps_client_config *cfg);
 
 /**

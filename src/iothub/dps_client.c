@@ -116,9 +116,20 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
 {
     struct iothub_client_config h;
     tma_status st;
+    size_t i;
     if (c == NULL || cfg == NULL || cfg->id_scope == NULL || cfg->id_scope[0] == '\0' ||
         cfg->registration_id == NULL || cfg->registration_id[0] == '\0' || cfg->cred_cap < 128u) {
         return D_ERR(TMA_C_BAD_PARAM);
+    }
+    /* DPS's registration id alphabet (letters, digits, - . _ :, at most 128):
+     * anything else DPS refuses anyway, and these characters go into the
+     * user name, the SAS resource and the register body as they are. */
+    for (i = 0u; cfg->registration_id[i] != '\0'; i++) {
+        uint8_t ch = (uint8_t)cfg->registration_id[i];
+        if (i >= 128u || ((uint8_t)((ch | 0x20u) - 'a') >= 26u && (uint8_t)(ch - '0') >= 10u &&
+                          ch != '-' && ch != '.' && ch != '_' && ch != ':')) {
+            return D_ERR(TMA_C_BAD_PARAM);
+        }
     }
     memset(c, 0, sizeof(*c));
     c->payload_json = cfg->payload_json;
@@ -190,8 +201,10 @@ static tma_status send_request(struct dps_client *c)
                 return D_ERR(TMA_C_MALFORMED);
             }
         }
-        wb_str(&w, "{\"registrationId\":");
-        wb_json_str(&w, c->hub.cfg.id.device_id);
+        /* init admitted only registration ids that need no JSON escape */
+        wb_str(&w, "{\"registrationId\":\"");
+        wb_str(&w, c->hub.cfg.id.device_id);
+        wb_putc(&w, '"');
         if (c->payload_json != NULL) {
             wb_str(&w, ",\"payload\":");
             wb_str(&w, c->payload_json);

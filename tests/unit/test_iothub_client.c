@@ -696,6 +696,24 @@ static void test_dps_refusals_and_failures(void **state)
         cfg.clock.now_ms = mono_ms;
         cfg.cred_cap = 100;
         assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
+        cfg.cred_cap = sizeof(cred);
+        /* registration ids: DPS's alphabet (letters, digits, - . _ :), <= 128 */
+        {
+            static const char *const bad_ids[] = {"dev 01", "d\xc3\xa9v", "a\"b", "a/b", "a%41", "a\\b", "a+b"};
+            static char long_id[130];
+            size_t k;
+            cfg.registration_id = "Ab-9.c_d:1";
+            assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
+            memset(long_id, 'a', 128);
+            cfg.registration_id = long_id;
+            assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
+            long_id[128] = 'a';
+            assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
+            for (k = 0; k < sizeof(bad_ids) / sizeof(bad_ids[0]); k++) {
+                cfg.registration_id = bad_ids[k];
+                assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
+            }
+        }
     }
 }
 
