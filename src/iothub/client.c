@@ -579,15 +579,19 @@ static tma_status publish0(struct iothub_client *c, const char *prefix, uint32_t
 tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch,
                                uint32_t *out_rid)
 {
-    static const struct tma_span empty = {NULL, 0u};
+    struct tma_span body = {NULL, 0u};
     tma_status st;
     if (c->state == IOTHUB_STATE_CONNECTED) {
         c->rid++; /* consumed by every request made while connected */
     }
+    if (patch != NULL) {
+        body = *patch;
+    }
+    /* rid_sep NULL: publish0() does not read its rid argument */
     st = publish0(c,
                   patch == NULL ? "$iothub/twin/GET/?$rid="
                                 : "$iothub/twin/PATCH/properties/reported/?$rid=",
-                  c->rid, NULL, empty, patch == NULL ? empty : *patch);
+                  c->rid, NULL, body, body);
     if (st == TMA_OK && out_rid != NULL) {
         *out_rid = c->rid;
     }
