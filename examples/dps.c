@@ -116,6 +116,16 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     cfg.cred_buf = cred;
     cfg.cred_cap = sizeof(cred);
     st = dps_client_init(&dc, &cfg);
+    if (st != TMA_OK) {
+        /* dps_client_init() checks only the configuration: with the samples'
+         * fixed buffers that leaves the id scope and the registration id */
+        fprintf(stderr,
+                "provisioning failed: registration id '%s' or id scope '%s' refused (%s); a "
+                "registration id is 1..128 letters, digits and - . _ : (for X.509 the "
+                "certificate's CN)\n",
+                o->registration_id, o->id_scope, tma_status_str(st));
+        return 1;
+    }
     printf("registering %s with scope %s at %s\n", o->registration_id, o->id_scope, o->dps_host);
     while (st == TMA_OK || st == TMA_IN_PROGRESS) {
         st = dps_client_step(&dc);

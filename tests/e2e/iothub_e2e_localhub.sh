@@ -198,4 +198,13 @@ rc=0
   --count 1 --timeout-ms 30000 --outbox "$W/dps3.outbox" > dpsd.out 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "disabled registration: exit status $rc"
 grep -q '^provisioning refused: the registration is disabled in DPS' dpsd.out || fail "disabled: message"
+
+echo "== DPS with a registration id outside DPS's alphabet: refused before any I/O, and said so"
+rc=0
+"$IOTHUB_SAMPLES/iothub-dps" --device "$DEV" --id-scope "$SCOPE" --dps-host localhost --port "$PORT" \
+  --registration-id 'reg e2e/1' --count 1 --timeout-ms 30000 --outbox "$W/dps4.outbox" > dpse.out 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "bad registration id: exit status $rc"
+grep -q "^provisioning failed: registration id 'reg e2e/1' or id scope '$SCOPE' refused" dpse.out \
+  || fail "bad registration id: message: $(cat dpse.out)"
+grep -q '^registering' dpse.out && fail "bad registration id: registration attempted"
 echo PASS
