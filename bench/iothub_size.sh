@@ -70,7 +70,8 @@ for sas in 0 1; do
              "-DWITH_HUB|-DIOTHUB_CFG_TWIN_METHODS=0|hub: telemetry+C2D (IOTHUB_CFG_TWIN_METHODS=0)" \
              "-DWITH_HUB|-DIOTHUB_CFG_TWIN_METHODS=1|hub: telemetry+C2D (twin/methods compiled in)" \
              "-DWITH_HUB -DWITH_TWIN|-DIOTHUB_CFG_TWIN_METHODS=1|hub: telemetry+C2D+twin+methods" \
-             "-DWITH_HUB -DWITH_TWIN -DWITH_DPS|-DIOTHUB_CFG_TWIN_METHODS=1|hub: telemetry+C2D+twin+methods+DPS"; do
+             "-DWITH_HUB -DWITH_TWIN -DWITH_DPS|-DIOTHUB_CFG_TWIN_METHODS=1|hub: telemetry+C2D+twin+methods+DPS" \
+             "-DWITH_HUB -DWITH_DPS|-DIOTHUB_CFG_TWIN_METHODS=0|DPS + hub: telemetry+C2D (TWIN_METHODS=0)"; do
     IFS='|' read -r feat cfgs name <<<"$row"
     build_objs -DIOTHUB_CFG_SAS=$sas $cfgs
     # shellcheck disable=SC2086
