@@ -749,7 +749,7 @@ static const char *big_body(const char *hub)
  * anything else refuses the reply as malformed. */
 static void test_dps_reply_strings_ascii_only(void **state)
 {
-    static const char *const bad_hubs[] = {"h\\u00e9b", "h\xc3\xa9" "b", "h b", "h\\u0009b", "h\\u007fb",
+    static const char *const bad_hubs[] = {"h\\u00e9b", "h\303\251b", "h b", "h\\u0009b", "h\\u007fb",
                                            "h\\ud83d\\ude00b", ""};
     static char body[256];
     const struct dps_client_result *r;
