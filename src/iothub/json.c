@@ -358,32 +358,6 @@ static bool decode(const struct iothub_json_token *tok, char *out, size_t cap, c
     return cmp == NULL || cmp[j] == '\0';
 }
 
-bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii)
-{
-    const uint8_t *p = tok->text.ptr;
-    size_t n = tok->text.len, i = 0u;
-    for (; i < n; ascii++) {
-        int32_t ch = p[i++];
-        if (ch == '\\') {
-            uint8_t e = i < n ? p[i] : 0u;
-            i++;
-            if (e == 'u') {
-                ch = hex4(p, n, i);
-                i += 4u;
-            } else {
-                ch = escape_char(e);
-            }
-        }
-        /* A bad escape (< 0), \u0000 and anything that decodes to more than one
-         * byte (>= 0x80) cannot equal an ASCII character; the end of ascii
-         * ('\0') differs from every remaining character. */
-        if (ch <= 0 || ch != (uint8_t)*ascii) {
-            return false;
-        }
-    }
-    return *ascii == '\0';
-}
-
 /* The next character of a string token's text at *i: a raw byte, a
  * one-letter escape's character or the code unit of a \uXXXX escape (no
  * surrogate pairing); < 0 for a bad or cut-off escape. */
@@ -403,6 +377,21 @@ static int32_t next_char(const uint8_t *p, size_t n, size_t *i)
     }
     *i = k;
     return ch;
+}
+
+bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii)
+{
+    size_t i = 0u;
+    for (; i < tok->text.len; ascii++) {
+        int32_t ch = next_char(tok->text.ptr, tok->text.len, &i);
+        /* A bad escape (< 0), \u0000 and anything that decodes to more than one
+         * byte (>= 0x80) cannot equal an ASCII character; the end of ascii
+         * ('\0') differs from every remaining character. */
+        if (ch <= 0 || ch != (uint8_t)*ascii) {
+            return false;
+        }
+    }
+    return *ascii == '\0';
 }
 
 /* Only printable ASCII without space is kept: the strings a device copies
