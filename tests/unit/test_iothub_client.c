@@ -545,6 +545,22 @@ static void dps_script(struct tma_span topic, struct tma_span payload)
     bk_emit(pkt, n);
 }
 
+/* The configuration every DPS test starts from: scope, registration id,
+ * clock, fake connector and the test's buffers. */
+static void dps_cfg_base(struct dps_client_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->id_scope = "0ne00ABCDEF";
+    cfg->registration_id = "dev-01";
+    cfg->clock.now_ms = mono_ms;
+    cfg->connector.open = c_open;
+    cfg->connector.close = c_close;
+    cfg->tx_buf = tx; cfg->tx_cap = sizeof(tx);
+    cfg->rx_buf = rx; cfg->rx_cap = sizeof(rx);
+    cfg->inflight = infl; cfg->inflight_count = sizeof(infl) / sizeof(infl[0]);
+    cfg->cred_buf = cred; cfg->cred_cap = sizeof(cred);
+}
+
 static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_t dt_ms)
 {
     struct dps_client_config cfg;
@@ -560,20 +576,11 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
     memset(dps_bodies, 0, sizeof(dps_bodies));
     mono = 5000;
     wall = 1767225600000ull;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.id_scope = "0ne00ABCDEF";
-    cfg.registration_id = "dev-01";
+    dps_cfg_base(&cfg);
     cfg.payload_json = dps_payload_json;
     cfg.sas_key = sas_key;
     cfg.hmac.hmac_sha256 = hmac;
     cfg.wall.now_ms = wall_ms;
-    cfg.clock.now_ms = mono_ms;
-    cfg.connector.open = c_open;
-    cfg.connector.close = c_close;
-    cfg.tx_buf = tx; cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx; cfg.rx_cap = sizeof(rx);
-    cfg.inflight = infl; cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
-    cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
     assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
     for (i = 0; i < max_steps && st == TMA_IN_PROGRESS; i++) {
         st = dps_client_step(&dc);
@@ -675,16 +682,7 @@ static void test_dps_refusals_and_failures(void **state)
     dps_reply_status[0] = NULL;
     {
         struct dps_client_config cfg;
-        memset(&cfg, 0, sizeof(cfg));
-        cfg.id_scope = "0ne00ABCDEF";
-        cfg.registration_id = "dev-01";
-        cfg.clock.now_ms = mono_ms;
-        cfg.connector.open = c_open;
-        cfg.connector.close = c_close;
-        cfg.tx_buf = tx; cfg.tx_cap = sizeof(tx);
-        cfg.rx_buf = rx; cfg.rx_cap = sizeof(rx);
-        cfg.inflight = infl; cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
-        cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
+        dps_cfg_base(&cfg);
         assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
         bk.refuse_open = true;
         assert_int_equal(dps_client_step(&dc), TMA_ERR(TMA_LAYER_TLS, 0x45));
