@@ -71,7 +71,7 @@ struct iothub_callbacks {
     void *user;
     /** Connection events; @p reason is the status that caused it (TMA_OK for CONNECTED). */
     void (*on_event)(void *user, enum iothub_event ev, tma_status reason);
-    /** C2D message: property bag (validated, still encoded) and body. */
+    /** C2D message (device identities): property bag (validated, still encoded) and body. */
     void (*on_c2d)(void *user, struct tma_span bag, struct tma_span payload);
     /** Twin response or desired-properties notification, with its body. */
     void (*on_twin)(void *user, const struct iothub_twin_msg *msg, struct tma_span payload);
@@ -80,9 +80,19 @@ struct iothub_callbacks {
     void (*on_method)(void *user, struct tma_span name, struct tma_span rid, struct tma_span payload);
     /** A stored telemetry message was acknowledged by the hub. */
     void (*on_telemetry_acked)(void *user, uint32_t seq);
+    /** Module identities (IoT Edge): a message routed to one of the module's
+     *  inputs ("devices/{d}/modules/{m}/inputs/{input}/{bag}", subscribed with
+     *  IOTHUB_SUB_C2D): input name and property bag (both validated, still
+     *  encoded: iothub_url_decode()) and body, views valid during the call.
+     *  NULL: such a message is not acknowledged, so the hub keeps it (the rule
+     *  of on_c2d). Last member, so older initialisers leave it NULL. */
+    void (*on_input)(void *user, struct tma_span input_name, struct tma_span bag,
+                     struct tma_span payload);
 };
 
-/** Which features to subscribe to at connect (the hub allows 5 subscriptions). */
+/** Which features to subscribe to at connect (the hub allows 5 subscriptions).
+ *  IOTHUB_SUB_C2D: C2D for a device; for a module "devices/{d}/modules/{m}/#",
+ *  which carries its input messages (on_input). */
 #define IOTHUB_SUB_C2D 0x1u
 #define IOTHUB_SUB_TWIN 0x2u
 #define IOTHUB_SUB_METHODS 0x4u
@@ -135,7 +145,7 @@ struct iothub_client_stats {
     uint32_t published;       /**< telemetry PUBLISHes handed to MQTT (first sends) */
     uint32_t acked;
     uint32_t retransmitted;   /**< MQTT DUP retransmissions */
-    uint32_t c2d_received;
+    uint32_t c2d_received;    /**< C2D (device) or input (module) messages delivered */
 };
 
 struct iothub_client {

@@ -53,6 +53,9 @@ extern "C" {
 #define IOTHUB_PROP_COMPONENT "$.sub"
 #define IOTHUB_PROP_TO "$.to"
 #define IOTHUB_PROP_EXPIRY "$.exp"
+/** Output name of a module's message (IoT Edge routes it: FROM
+ *  /messages/modules/{m}/outputs/{name}); sent as "%24.on=...". */
+#define IOTHUB_PROP_OUTPUT_NAME "$.on"
 
 /* Subscription filters that do not depend on the identity. */
 #define IOTHUB_TWIN_RES_FILTER "$iothub/twin/res/#"
@@ -207,6 +210,26 @@ tma_status iothub_c2d_filter(const struct iothub_identity *id, char *out, size_t
 tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
                             struct tma_span *out_bag);
 
+/**
+ * @brief Parse a module input topic, the shape an IoT Edge hub uses to route
+ * a message to a module's input:
+ * "devices/{deviceId}/modules/{moduleId}/inputs/{inputName}/[{bag}]" (the
+ * '/' after the input name may be missing when there is no bag). It arrives
+ * on the module's filter "devices/{id}/modules/{mid}/#" (iothub_c2d_filter()).
+ * @param id a module identity (module_id not NULL): the device and module
+ *           segments must equal its ids.
+ * @param out_input the input name, still encoded (decode with
+ *           iothub_url_decode()); a view into @p topic.
+ * @param out_bag the property bag (possibly empty), validated, still encoded.
+ * @return TMA_OK; TMA_C_NOT_FOUND when the topic is not an input topic of this
+ *         module (another device or module, or not "inputs"); TMA_C_MALFORMED
+ *         for an empty input name, an input name that is not one bare key
+ *         (a raw '=' or '&', a bad %-escape) or a bad bag; TMA_C_BAD_PARAM
+ *         for NULL pointers or an identity without a module id.
+ */
+tma_status iothub_input_parse(const struct iothub_identity *id, struct tma_span topic,
+                              struct tma_span *out_input, struct tma_span *out_bag);
+
 /* ---- Twin (spec 4) ----------------------------------------------------- */
 
 /** @brief "$iothub/twin/GET/?$rid={rid}". */
@@ -317,8 +340,15 @@ bool iothub_status_retriable(uint16_t status);
 /* ---- Connection strings ------------------------------------------------- */
 
 /**
- * Parsed connection string "HostName=..;DeviceId=..;(x509=true|SharedAccessKey=..)[;ModuleId=..]".
+ * Parsed connection string
+ * "HostName=..;DeviceId=..;(x509=true|SharedAccessKey=..)[;ModuleId=..][;GatewayHostName=..]".
  * The spans point into the input.
+ *
+ * GatewayHostName (a downstream device or module behind an IoT Edge gateway)
+ * names where the connection goes: TCP and TLS (server name and certificate
+ * verification) to the gateway, while the MQTT user name, client id and SAS
+ * resource keep HostName, the hub (Azure SDK practice;
+ * docs/design/iothub-client.md, "IoT Edge").
  */
 struct iothub_connection_string {
     struct tma_span host;
@@ -327,11 +357,13 @@ struct iothub_connection_string {
     struct tma_span shared_key; /**< empty when absent */
     struct tma_span key_name;   /**< SharedAccessKeyName, empty when absent */
     bool x509;
+    struct tma_span gateway;    /**< GatewayHostName, empty when absent */
 };
 
 /**
  * @brief Parse a connection string. Exactly one of x509=true and
- * SharedAccessKey must be present, plus HostName and DeviceId.
+ * SharedAccessKey must be present, plus HostName and DeviceId. A known key
+ * given twice or with an empty value is refused; unknown keys are ignored.
  * @return TMA_OK or TMA_C_MALFORMED.
  */
 tma_status iothub_connection_string_parse(struct tma_span cs,

@@ -43,22 +43,32 @@ static void emit(struct iothub_client *c, enum iothub_event ev, tma_status reaso
 static tma_status on_publish(void *user, const struct mqtt_publish *msg)
 {
     struct iothub_client *c = user;
-    struct tma_span bag;
+    struct tma_span bag, input;
 #if IOTHUB_CFG_TWIN_METHODS
     struct iothub_twin_msg tw;
     struct iothub_method_request mr;
 #endif
     const struct iothub_identity *me = &c->cfg.id;
-    if (me->module_id == NULL && ih_c2d_parse(me, msg->topic, &bag) == TMA_OK) {
-        if (c->cfg.cb.on_c2d == NULL) {
-            /* A persistent session can still hold a C2D subscription made by
-             * an earlier program on this device. Without a handler, do not
-             * acknowledge: the hub keeps the message and redelivers it to the
-             * next session that handles C2D, instead of it being lost here. */
-            return IOTHUB_E(TMA_C_UNSUPPORTED);
+    /* A device gets C2D, a module the messages routed to its inputs: one
+     * parser for both topic forms. */
+    bool module = me->module_id != NULL;
+    if (ih_c2d_parse(me, msg->topic, module ? &input : NULL, &bag) == TMA_OK) {
+        /* A persistent session can still hold a subscription made by an
+         * earlier program on this identity. Without a handler, do not
+         * acknowledge: the hub keeps the message and redelivers it to the
+         * next session that handles it, instead of it being lost here. */
+        if (module) {
+            if (c->cfg.cb.on_input == NULL) {
+                return IOTHUB_E(TMA_C_UNSUPPORTED);
+            }
+            c->cfg.cb.on_input(c->cfg.cb.user, input, bag, msg->payload);
+        } else {
+            if (c->cfg.cb.on_c2d == NULL) {
+                return IOTHUB_E(TMA_C_UNSUPPORTED);
+            }
+            c->cfg.cb.on_c2d(c->cfg.cb.user, bag, msg->payload);
         }
         c->stats.c2d_received++;
-        c->cfg.cb.on_c2d(c->cfg.cb.user, bag, msg->payload);
         return TMA_OK;
     }
 #if IOTHUB_CFG_TWIN_METHODS

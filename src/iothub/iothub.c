@@ -626,38 +626,89 @@ tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span to
         (id != NULL && !id_ok(id))) {
         return E_BAD;
     }
-    return ih_c2d_parse(id, topic, out_bag);
+    return ih_c2d_parse(id, topic, NULL, out_bag);
+}
+
+tma_status iothub_input_parse(const struct iothub_identity *id, struct tma_span topic,
+                              struct tma_span *out_input, struct tma_span *out_bag)
+{
+    if (out_input == NULL || out_bag == NULL || (topic.ptr == NULL && topic.len > 0u) ||
+        !id_ok(id) || id->module_id == NULL) {
+        return E_BAD;
+    }
+    out_input->ptr = NULL;
+    out_input->len = 0u;
+    *out_bag = *out_input;
+    return ih_c2d_parse(id, topic, out_input, out_bag);
+}
+
+/* Step over @p lit at the start of @p s (a filter's trailing '#' not
+ * compared, as ih_span_starts()); false when @p s does not start with it. */
+static bool eat(struct tma_span *s, const char *lit)
+{
+    size_t n;
+    if (!ih_span_starts(*s, lit, &n)) {
+        return false;
+    }
+    *s = span_from(*s, n);
+    return true;
+}
+
+/* Length of the segment at the start of @p s (up to '/' or the end). */
+static size_t seg_len(struct tma_span s)
+{
+    size_t n = 0u;
+    while (n < s.len && s.ptr[n] != '/') {
+        n++;
+    }
+    return n;
 }
 
 tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
-                        struct tma_span *out_bag)
+                        struct tma_span *out_input, struct tma_span *out_bag)
 {
-    size_t n, seg;
-    struct tma_span rest;
+    size_t n;
+    struct tma_span rest = topic;
     struct iothub_bag_iter it;
     struct tma_span k, v;
     bool has;
     tma_status st;
-    if (!ih_span_starts(topic, "devices/", &n)) {
+    if (!eat(&rest, "devices/")) {
         return E_NF;
     }
-    rest = span_from(topic, n);
-    seg = 0u;
-    while (seg < rest.len && rest.ptr[seg] != '/') {
-        seg++;
+    if (id != NULL) {
+        /* the next step sees the '/' after it, so "dev" does not match "dev-1" */
+        if (!eat(&rest, id->device_id)) {
+            return E_NF;
+        }
+    } else {
+        n = seg_len(rest);
+        if (n == 0u) {
+            return E_NF;
+        }
+        rest = span_from(rest, n);
     }
-    if (seg == 0u || seg == rest.len) {
-        return E_NF;
+    if (out_input == NULL) {
+        if (!eat(&rest, "/messages/devicebound/#")) { /* the filter's string: kept once */
+            return E_NF;
+        }
+    } else {
+        /* "/modules/{mid}/inputs/{name}[/{bag}]" */
+        if (!eat(&rest, "/modules/") || !eat(&rest, id->module_id) || !eat(&rest, "/inputs/")) {
+            return E_NF;
+        }
+        n = seg_len(rest);
+        out_input->ptr = rest.ptr;
+        out_input->len = n;
+        /* The name must read as one bare key of a bag: not empty, escapes
+         * well-formed, no raw '=' or '&'. */
+        it.bag = *out_input;
+        it.pos = 0u;
+        if (bag_next(&it, &k, &v, &has) != TMA_OK || has || k.len != n) {
+            return E_MAL;
+        }
+        rest = span_from(rest, n < rest.len ? n + 1u : n); /* and the '/' before the bag */
     }
-    if (id != NULL &&
-        (strlen(id->device_id) != seg || memcmp(rest.ptr, id->device_id, seg) != 0)) {
-        return E_NF;
-    }
-    rest = span_from(rest, seg);
-    if (!ih_span_starts(rest, "/messages/devicebound/#", &n)) { /* the filter's string: kept once */
-        return E_NF;
-    }
-    rest = span_from(rest, n);
     /* Validate the whole bag now so callers can trust it. */
     it.bag = rest; /* a view into the topic: not NULL */
     it.pos = 0u;
@@ -775,19 +826,18 @@ tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_
 
 tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
 {
-    size_t n;
     struct ih_topic t;
     uint64_t num;
     enum ih_seg seg = IH_SEG_STATUS;
-    if (ih_span_starts(topic, IOTHUB_TWIN_RES_FILTER, &n)) {
+    if (eat(&topic, IOTHUB_TWIN_RES_FILTER)) {
         out_msg->kind = IOTHUB_TWIN_RESPONSE;
-    } else if (ih_span_starts(topic, IOTHUB_TWIN_DESIRED_FILTER, &n)) {
+    } else if (eat(&topic, IOTHUB_TWIN_DESIRED_FILTER)) {
         out_msg->kind = IOTHUB_TWIN_DESIRED;
         seg = IH_SEG_NONE;
     } else {
         return E_NF;
     }
-    if (!ih_topic_parse(span_from(topic, n), seg, "$version", (uint64_t)INT64_MAX, &t) ||
+    if (!ih_topic_parse(topic, seg, "$version", (uint64_t)INT64_MAX, &t) ||
         (seg == IH_SEG_STATUS ? t.rid.len == 0u : !t.has_num)) {
         return E_MAL; /* a response needs $rid, a notification $version */
     }
@@ -813,12 +863,11 @@ tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_reque
 
 tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
 {
-    size_t n;
     struct ih_topic t;
-    if (!ih_span_starts(topic, IOTHUB_METHODS_FILTER, &n)) {
+    if (!eat(&topic, IOTHUB_METHODS_FILTER)) {
         return E_NF;
     }
-    if (!ih_topic_parse(span_from(topic, n), IH_SEG_NAME, NULL, 0u, &t) || t.rid.len == 0u) {
+    if (!ih_topic_parse(topic, IH_SEG_NAME, NULL, 0u, &t) || t.rid.len == 0u) {
         return E_MAL;
     }
     out_req->name = t.seg;
@@ -912,6 +961,8 @@ tma_status iothub_connection_string_parse(struct tma_span cs,
             dst = &out_cs->shared_key;
         } else if (key_eq(k, "SharedAccessKeyName")) {
             dst = &out_cs->key_name;
+        } else if (key_eq(k, "GatewayHostName")) {
+            dst = &out_cs->gateway;
         } else if (key_eq(k, "x509")) {
             if (seen_x509 || !ieq(v, "true")) {
                 return E_MAL;
@@ -919,7 +970,7 @@ tma_status iothub_connection_string_parse(struct tma_span cs,
             seen_x509 = true;
             out_cs->x509 = true;
         }
-        /* Unknown keys (e.g. GatewayHostName) are ignored. */
+        /* Unknown keys are ignored. */
         if (dst != NULL) {
             if (dst->len != 0u) {
                 return E_MAL; /* duplicate */

@@ -101,11 +101,13 @@ tma_status ih_sas_resource(const struct iothub_identity *id, char *out, size_t c
 
 struct iothub_twin_msg;
 struct iothub_method_request;
-/* iothub_c2d_parse(), iothub_twin_parse() and iothub_method_parse() without
- * their argument checks (and without zeroing the output first: on TMA_OK
- * every field is set), for the glue, whose arguments are valid. */
+/* iothub_c2d_parse() (@p out_input NULL) or iothub_input_parse() (@p id a
+ * module identity, @p out_input not NULL: one parser for both topic forms),
+ * iothub_twin_parse() and iothub_method_parse() without their argument
+ * checks (and without zeroing the output first: on TMA_OK every field is
+ * set), for the glue, whose arguments are valid. */
 tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
-                        struct tma_span *out_bag);
+                        struct tma_span *out_input, struct tma_span *out_bag);
 tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg);
 tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req);
 

@@ -222,6 +222,9 @@ static struct mqtt_inflight infl[9];
 static int ev_connected, ev_disconnected, ev_auth;
 static tma_status ev_reason;
 static int c2d_seen;
+static int input_seen;
+static char input_name[64], input_bag[128], input_body[64];
+static const char *setup_module; /* module id for setup_client(), NULL: a device */
 
 static void on_event(void *u, enum iothub_event ev, tma_status r)
 {
@@ -237,6 +240,15 @@ static void on_c2d(void *u, struct tma_span bag, struct tma_span payload)
     c2d_seen++;
 }
 
+static void on_input(void *u, struct tma_span name, struct tma_span bag, struct tma_span payload)
+{
+    (void)u;
+    snprintf(input_name, sizeof(input_name), "%.*s", (int)name.len, (const char *)name.ptr);
+    snprintf(input_bag, sizeof(input_bag), "%.*s", (int)bag.len, (const char *)bag.ptr);
+    snprintf(input_body, sizeof(input_body), "%.*s", (int)payload.len, (const char *)payload.ptr);
+    input_seen++;
+}
+
 static void setup_client(const char *sas_key, uint32_t window)
 {
     struct iothub_client_config cfg;
@@ -247,11 +259,13 @@ static void setup_client(const char *sas_key, uint32_t window)
     bk.open_uses_key = sas_key == NULL;
     mono = 1000000;
     wall = 1767225600000ull;
-    ev_connected = ev_disconnected = ev_auth = c2d_seen = 0;
+    ev_connected = ev_disconnected = ev_auth = c2d_seen = input_seen = 0;
+    input_name[0] = input_bag[0] = input_body[0] = '\0';
     assert_int_equal(iothub_outbox_init(&ob, &st, 200, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
     memset(&cfg, 0, sizeof(cfg));
     cfg.id.host = "myhub.azure-devices.net";
     cfg.id.device_id = "dev-01";
+    cfg.id.module_id = setup_module;
     cfg.sas_key = sas_key;
     cfg.hmac.hmac_sha256 = hmac;
     cfg.clock.now_ms = mono_ms;
@@ -268,6 +282,7 @@ static void setup_client(const char *sas_key, uint32_t window)
     cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
     cfg.cb.on_event = on_event;
     cfg.cb.on_c2d = on_c2d;
+    cfg.cb.on_input = on_input;
     assert_int_equal(iothub_client_init(&cl, &cfg), TMA_OK);
 }
 
@@ -477,6 +492,107 @@ static void test_client_c2d_without_handler_not_acked(void **state)
     steps(5, 1);
     assert_int_equal(bk.pubacks_from_client, 1);
     assert_int_equal(c2d_seen, 1);
+}
+
+/* The broker sends @p topic with @p body as QoS 1 PUBLISH @p id. */
+static void bk_send_publish(const char *topic, const char *body, uint16_t id)
+{
+    uint8_t pkt[512];
+    size_t n;
+    struct mqtt_publish p;
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)topic;
+    p.topic.len = strlen(topic);
+    p.payload.ptr = (const uint8_t *)body;
+    p.payload.len = strlen(body);
+    p.qos = 1;
+    p.packet_id = id;
+    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    bk_emit(pkt, n);
+}
+
+static char last_topic[256];
+static void record_topic(struct tma_span topic, struct tma_span payload)
+{
+    (void)payload;
+    snprintf(last_topic, sizeof(last_topic), "%.*s", (int)topic.len, (const char *)topic.ptr);
+}
+
+/* A module identity (IoT Edge): messages routed to its inputs reach on_input
+ * with the input name, bag and body; without a handler they are not
+ * acknowledged (the hub keeps them); topics of another module, malformed ones
+ * and C2D-shaped ones are acknowledged and not delivered; a message to a
+ * named output carries "%24.on=". */
+static void test_client_module_input_messages(void **state)
+{
+    (void)state;
+    setup_module = "filter";
+    setup_client(NULL, 0);
+    setup_module = NULL;
+    cl.cfg.cb.on_input = NULL;
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_string_equal(bk.last_client_id, "dev-01/filter");
+    assert_string_equal(bk.last_user,
+                        "myhub.azure-devices.net/dev-01/filter/?api-version=2021-04-12&DeviceClientType=trustm-azure%2F0.1.0");
+    /* no handler: no PUBACK, nothing delivered */
+    bk_send_publish("devices/dev-01/modules/filter/inputs/input1/%24.mid=7&temp=21", "hello", 11);
+    steps(5, 1);
+    assert_int_equal(bk.pubacks_from_client, 0);
+    assert_int_equal(input_seen, 0);
+    assert_int_equal(iothub_client_stats(&cl).c2d_received, 0);
+    /* with a handler: delivered once, acknowledged once */
+    cl.cfg.cb.on_input = on_input;
+    bk_send_publish("devices/dev-01/modules/filter/inputs/input1/%24.mid=7&temp=21", "hello", 12);
+    steps(5, 1);
+    assert_int_equal(input_seen, 1);
+    assert_int_equal(bk.pubacks_from_client, 1);
+    assert_string_equal(input_name, "input1");
+    assert_string_equal(input_bag, "%24.mid=7&temp=21");
+    assert_string_equal(input_body, "hello");
+    assert_int_equal(iothub_client_stats(&cl).c2d_received, 1);
+    /* not ours or malformed: acknowledged (never redelivered forever), not delivered */
+    bk_send_publish("devices/dev-01/modules/other/inputs/input1/", "x", 13);
+    bk_send_publish("devices/dev-01/modules/filter/inputs//a=1", "x", 14);
+    bk_send_publish("devices/dev-01/modules/filter/inputs/input2/a=%zz", "x", 15);
+    bk_send_publish("devices/dev-01/messages/devicebound/a=1", "x", 16);
+    steps(5, 1);
+    assert_int_equal(input_seen, 1);
+    assert_int_equal(c2d_seen, 0);
+    assert_int_equal(bk.pubacks_from_client, 5);
+    /* no bag, no trailing '/' */
+    bk_send_publish("devices/dev-01/modules/filter/inputs/in%20b", "", 17);
+    steps(5, 1);
+    assert_int_equal(input_seen, 2);
+    assert_string_equal(input_name, "in%20b");
+    assert_string_equal(input_bag, "");
+    assert_string_equal(input_body, "");
+    /* a message to the output "output1" */
+    {
+        struct iothub_property on = {IOTHUB_PROP_OUTPUT_NAME, "output1"};
+        bk.on_publish = record_topic;
+        assert_int_equal(iothub_client_send_telemetry(&cl, &on, 1, (const uint8_t *)"{}", 2, NULL), TMA_OK);
+        steps(5, 1);
+        bk.on_publish = NULL;
+        assert_string_equal(last_topic, "devices/dev-01/modules/filter/messages/events/%24.on=output1");
+        assert_int_equal(iothub_outbox_count(&ob), 0);
+    }
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+}
+
+/* A device identity with an on_input handler gets no input messages: the
+ * input topic shape is a module's. */
+static void test_client_device_ignores_input_topics(void **state)
+{
+    (void)state;
+    setup_client(NULL, 0);
+    steps(5, 1);
+    bk_send_publish("devices/dev-01/modules/filter/inputs/input1/a=1", "x", 21);
+    bk_send_publish("devices/dev-01/messages/devicebound/a=1", "c2d", 22);
+    steps(5, 1);
+    assert_int_equal(input_seen, 0);
+    assert_int_equal(c2d_seen, 1);
+    assert_int_equal(bk.pubacks_from_client, 2);
 }
 
 static void test_client_rejects_bad_config_and_calls(void **state)
@@ -798,6 +914,8 @@ int main(void)
         cmocka_unit_test(test_client_pacer_under_flapping_connection),
         cmocka_unit_test(test_client_bad_incoming_acked_not_delivered),
         cmocka_unit_test(test_client_c2d_without_handler_not_acked),
+        cmocka_unit_test(test_client_module_input_messages),
+        cmocka_unit_test(test_client_device_ignores_input_topics),
         cmocka_unit_test(test_client_rejects_bad_config_and_calls),
         cmocka_unit_test(test_dps_register_poll_assigned),
         cmocka_unit_test(test_dps_retry_after_is_waited),

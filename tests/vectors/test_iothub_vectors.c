@@ -234,6 +234,57 @@ static void run_line(int lineno, char **f, int n)
         struct tma_span bag;
         assert_int_equal(iothub_c2d_parse(&me, sp(f[1]), &bag),
                          TMA_ERR(TMA_LAYER_IOTHUB, expect_code(f[3])));
+    } else if (strcmp(k, "input") == 0) {
+        /* input TOPIC DEVICE MODULE NAME(as sent) PROPS... */
+        struct iothub_identity me = {"h", f[2], f[3]};
+        struct iothub_identity dev = {"h", f[2], NULL};
+        struct tma_span name, bag;
+        assert_int_equal(iothub_input_parse(&me, sp(f[1]), &name, &bag), TMA_OK);
+        if (name.len != strlen(f[4]) || memcmp(name.ptr, f[4], name.len) != 0) {
+            fprintf(stderr, "line %d: input name %.*s, want %s\n", lineno, (int)name.len,
+                    (const char *)name.ptr, f[4]);
+            fail();
+        }
+        check_bag(lineno, bag, f + 5, n - 5);
+        /* a device identity has no inputs: a bad call, not a miss */
+        assert_int_equal(iothub_input_parse(&dev, sp(f[1]), &name, &bag),
+                         TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+        /* and the same topic is no C2D topic */
+        assert_int_equal(iothub_c2d_parse(&dev, sp(f[1]), &bag), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_NOT_FOUND));
+    } else if (strcmp(k, "inputbad") == 0) {
+        struct iothub_identity me = {"h", f[2], f[3]};
+        struct tma_span name = {(const uint8_t *)"x", 1}, bag = name;
+        assert_int_equal(iothub_input_parse(&me, sp(f[1]), &name, &bag),
+                         TMA_ERR(TMA_LAYER_IOTHUB, expect_code(f[4])));
+    } else if (strcmp(k, "connstr") == 0) {
+        /* connstr CS HOST DEVICE MODULE KEY KEYNAME X509 GATEWAY ('-': absent) */
+        struct iothub_connection_string cs;
+        const struct tma_span *got[7];
+        int i;
+        assert_int_equal(iothub_connection_string_parse(sp(f[1]), &cs), TMA_OK);
+        got[0] = &cs.host;
+        got[1] = &cs.device_id;
+        got[2] = &cs.module_id;
+        got[3] = &cs.shared_key;
+        got[4] = &cs.key_name;
+        got[5] = NULL;
+        got[6] = &cs.gateway;
+        for (i = 0; i < 7; i++) {
+            const char *want = opt(f[2 + i]);
+            if (i == 5) {
+                assert_int_equal(cs.x509, strcmp(f[7], "true") == 0);
+                continue;
+            }
+            if ((want == NULL && got[i]->len != 0) ||
+                (want != NULL && (got[i]->len != strlen(want) || memcmp(got[i]->ptr, want, got[i]->len) != 0))) {
+                fprintf(stderr, "line %d: field %d is '%.*s', want '%s'\n", lineno, i, (int)got[i]->len,
+                        got[i]->len ? (const char *)got[i]->ptr : "", want ? want : "-");
+                fail();
+            }
+        }
+    } else if (strcmp(k, "connstrbad") == 0) {
+        struct iothub_connection_string cs;
+        assert_int_equal(iothub_connection_string_parse(sp(f[1]), &cs), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED));
     } else if (strcmp(k, "twin") == 0) {
         struct iothub_twin_msg m;
         assert_int_equal(iothub_twin_parse(sp(f[1]), &m), TMA_OK);
