@@ -69,7 +69,7 @@ static long parse_num(const char *name, const char *opt, const char *s, long lo,
  * free on any exit path. */
 #define SAMPLE_FIELD_MAX 1024
 static char cs_host[SAMPLE_FIELD_MAX], cs_device[SAMPLE_FIELD_MAX], cs_module[SAMPLE_FIELD_MAX],
-    cs_key[SAMPLE_FIELD_MAX];
+    cs_key[SAMPLE_FIELD_MAX], cs_gateway[SAMPLE_FIELD_MAX];
 
 static const char *span_copy(const char *name, const char *what, struct tma_span s, char *out)
 {
@@ -125,6 +125,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             printf("usage: %s [options]\n%s\n"
                    "Identity (one of):\n"
                    "  --connection-string S  'HostName=..;DeviceId=..;x509=true' or with SharedAccessKey=..\n"
+                   "                         [;ModuleId=..][;GatewayHostName=..] (behind an IoT Edge gateway)\n"
                    "  --host NAME --device-id ID [--module-id ID] [--sas-key BASE64]\n"
                    "Chip (X.509):\n"
                    "  --device DEV           sim, sim:/path.sock, tcp:HOST:PORT, /dev/i2c-N[@0x30] (env TRUSTM_DEVICE)\n"
@@ -136,7 +137,10 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "  --ca FILE              trust anchors from a PEM/DER file instead\n"
                    "Network:\n"
                    "  --port N               default 8883\n"
-                   "  --address IP           connect here, verify the certificate for the host name\n"
+                   "  --address IP           connect here, verify the certificate for the host (or gateway) name\n"
+                   "  --gateway NAME         IoT Edge gateway (as GatewayHostName=, which it overrides):\n"
+                   "                         TCP and TLS go to it and its certificate is verified for NAME;\n"
+                   "                         the MQTT user name and SAS token keep the hub's host name\n"
                    "Behaviour:\n"
                    "  --count N --interval-ms N --run-ms N --timeout-ms N --outbox FILE --model-id DTMI\n"
                    "%s"
@@ -168,6 +172,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (!strcmp(a, "--host")) o->host = v;
         else if (!strcmp(a, "--port")) { (void)parse_num(name, a, v, 1, 65535); o->port = v; }
         else if (!strcmp(a, "--address")) o->address = v;
+        else if (!strcmp(a, "--gateway")) o->gateway = v;
         else if (!strcmp(a, "--connection-string")) o->connection_string = v;
         else if (!strcmp(a, "--device-id")) o->device_id = v;
         else if (!strcmp(a, "--module-id")) o->module_id = v;
@@ -194,6 +199,12 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         o->device_id = span_copy(name, "DeviceId", cs.device_id, cs_device);
         if (cs.module_id.len) o->module_id = span_copy(name, "ModuleId", cs.module_id, cs_module);
         if (cs.shared_key.len) o->sas_key = span_copy(name, "SharedAccessKey", cs.shared_key, cs_key);
+        if (cs.gateway.len && o->gateway == NULL) {
+            o->gateway = span_copy(name, "GatewayHostName", cs.gateway, cs_gateway);
+        }
+    }
+    if (o->gateway != NULL && (o->gateway[0] == '\0' || strpbrk(o->gateway, "/: \t") != NULL)) {
+        die(name, "%s", "the gateway (--gateway, GatewayHostName) must be a bare host name, without port or scheme");
     }
     if (o->sas_key != NULL && !is_base64(o->sas_key)) {
         die(name, "%s", "the SharedAccessKey (--sas-key) is not base64 (copy it from the hub's device entry)");
@@ -356,6 +367,14 @@ int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const ch
             ca_len += c->raw.len;
         }
         mbedtls_x509_crt_free(&anchors);
+    }
+    /* Behind an IoT Edge gateway the connection to the hub goes to the
+     * gateway: TCP, SNI and certificate verification use its name, while
+     * the MQTT user name and SAS resource keep the hub's (sample_hub_init). */
+    if (o->gateway != NULL && o->host != NULL && strcmp(host, o->host) == 0) {
+        printf("IoT Edge gateway %s for hub %s\n", o->gateway, o->host);
+        fflush(stdout);
+        host = o->gateway;
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.host = host;
@@ -658,14 +677,13 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
     return 1;
 }
 
-void sample_print_c2d(struct tma_span bag, struct tma_span payload)
+static void print_bag(struct tma_span bag)
 {
     struct iothub_bag_iter it;
     struct tma_span k, v;
     bool has;
     char kd[256], vd[1024];
     size_t kl, vl;
-    printf("C2D message: %.*s\n", (int)payload.len, (const char *)payload.ptr);
     iothub_bag_iter_init(&it, bag);
     while (iothub_bag_next(&it, &k, &v, &has) == TMA_OK) {
         if (iothub_url_decode(k, kd, sizeof(kd), &kl) != TMA_OK ||
@@ -675,4 +693,21 @@ void sample_print_c2d(struct tma_span bag, struct tma_span payload)
         printf("  property %s%s%s\n", kd, has ? " = " : "", has ? vd : "");
     }
     fflush(stdout);
+}
+
+void sample_print_c2d(struct tma_span bag, struct tma_span payload)
+{
+    printf("C2D message: %.*s\n", (int)payload.len, (const char *)payload.ptr);
+    print_bag(bag);
+}
+
+void sample_print_input(struct tma_span input, struct tma_span bag, struct tma_span payload)
+{
+    char in[256];
+    size_t n;
+    if (iothub_url_decode(input, in, sizeof(in), &n) != TMA_OK) {
+        snprintf(in, sizeof(in), "%.*s", (int)input.len, (const char *)input.ptr);
+    }
+    printf("input message on '%s': %.*s\n", in, (int)payload.len, (const char *)payload.ptr);
+    print_bag(bag);
 }

@@ -26,6 +26,8 @@ struct sample_opts {
     const char *host;          /* hub host name (also from the connection string) */
     const char *port;
     const char *address;       /* TCP address if not the host name (localhub) */
+    const char *gateway;       /* IoT Edge gateway (GatewayHostName, --gateway): TCP and TLS
+                                  endpoint of the hub connection; NULL: the hub itself */
     const char *connection_string;
     const char *device_id;
     const char *module_id;
@@ -69,7 +71,8 @@ struct sample_net {
 
 /* Open the chip and read the client certificate (X.509). 0 or exits. */
 int sample_chip_open(struct sample_net *n, const struct sample_opts *o);
-/* Set up TLS towards host (client cert when the chip is open). 0 or exits. */
+/* Set up TLS towards host (client cert when the chip is open); for the hub
+ * named by the options (o->host) towards o->gateway when one is set. 0 or exits. */
 int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const char *host,
                      const char *port);
 struct iothub_connector sample_connector(struct sample_net *n);
@@ -104,3 +107,5 @@ void sample_hub_close(struct sample_hub *h);
 int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(void *), void *ctx,
                void (*tick)(void *), void *tick_ctx);
 void sample_print_c2d(struct tma_span bag, struct tma_span payload);
+/* A module input message (IoT Edge): its input name, body and properties. */
+void sample_print_input(struct tma_span input, struct tma_span bag, struct tma_span payload);

@@ -81,3 +81,10 @@ if(IOTHUB_VALGRIND AND NOT TMA_SANITIZE AND NOT TMA_FUZZ)
     endif()
   endforeach()
 endif()
+# IoT Edge downstream device (GatewayHostName) against localhub (brief EDGE).
+if(TARGET iothub_telemetry AND TARGET localhub)
+  tma_add_script_test(NAME iothub_edge SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_edge.sh
+    LABELS integration TIMEOUT 120)
+  set_tests_properties(iothub_edge PROPERTIES ENVIRONMENT
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;LOCALHUB=$<TARGET_FILE:localhub>")
+endif()
