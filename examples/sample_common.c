@@ -65,6 +65,28 @@ static long parse_num(const char *name, const char *opt, const char *s, long lo,
     return v;
 }
 
+/* --retry-ms MIN:MAX:JITTER: the client's back-off (spec 8), MIN <= MAX. */
+static void parse_retry(const char *name, const char *s, struct sample_opts *o)
+{
+    char *end;
+    long v[3];
+    int i;
+    for (i = 0; i < 3; i++) {
+        errno = 0;
+        v[i] = strtol(s, &end, 10);
+        if (errno != 0 || end == s || v[i] < 0 || v[i] > 86400000 || *end != (i < 2 ? ':' : '\0')) {
+            die(name, "--retry-ms takes MIN:MAX:JITTER in milliseconds (e.g. 1000:100000:5000)");
+        }
+        s = end + 1;
+    }
+    if (v[0] < 1 || v[1] < v[0]) {
+        die(name, "--retry-ms: need 1 <= MIN <= MAX");
+    }
+    o->retry_min_ms = v[0];
+    o->retry_max_ms = v[1];
+    o->retry_jitter_ms = v[2];
+}
+
 /* The parsed connection-string fields live in static storage: nothing to
  * free on any exit path. */
 #define SAMPLE_FIELD_MAX 1024
@@ -143,6 +165,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "                         the MQTT user name and SAS token keep the hub's host name\n"
                    "Behaviour:\n"
                    "  --count N --interval-ms N --run-ms N --timeout-ms N --outbox FILE --model-id DTMI\n"
+                   "  --retry-ms MIN:MAX:JITTER  reconnect back-off (default 1000:100000:5000)\n"
                    "%s"
                    "  --version\n",
                    name, summary,
@@ -183,6 +206,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (!strcmp(a, "--interval-ms")) o->interval_ms = parse_num(name, a, v, 0, 86400000);
         else if (!strcmp(a, "--run-ms")) o->run_ms = parse_num(name, a, v, 0, 86400000);
         else if (!strcmp(a, "--timeout-ms")) o->timeout_ms = parse_num(name, a, v, 1, 86400000);
+        else if (!strcmp(a, "--retry-ms")) parse_retry(name, v, o);
         else if (dps && !strcmp(a, "--id-scope")) o->id_scope = v;
         else if (dps && !strcmp(a, "--registration-id")) o->registration_id = v;
         else if (dps && !strcmp(a, "--dps-host")) o->dps_host = v;
@@ -425,17 +449,22 @@ static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_u
 {
     struct sample_net *n = ctx;
     tma_status st;
+    uint32_t signs = n->key.sign_count;
     /* The handshake may wait for the chip and the server: a long read
      * timeout for it, then a short one so the client loop keeps polling.
      * (tls.h has no setter; the config is the mbedTLS one.) */
+    n->key.last_signer_status = TMA_OK;
     mbedtls_ssl_conf_read_timeout(&n->tls->conf, 10000);
     st = tma_tls_client_connect(n->tls);
     mbedtls_ssl_conf_read_timeout(&n->tls->conf, 20);
     *out_used_key = false;
     if (st != TMA_OK) {
         fprintf(stderr, "connect: %s\n", tma_tls_client_error(n->tls));
-        /* a failed handshake may still have cost a signature */
-        *out_used_key = n->pk_bound;
+        /* A failed handshake cost the chip a key operation only if it got
+         * as far as CertificateVerify (a signature, or a signer call that
+         * failed); one cut before that must not hold the next attempt back
+         * for the pacer (docs/design/network-faults.md, F1). */
+        *out_used_key = n->pk_bound && (n->key.sign_count != signs || n->key.last_signer_status != TMA_OK);
         return st;
     }
     *out_used_key = n->pk_bound && !tma_tls_client_resumed(n->tls);
@@ -604,6 +633,11 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
     cfg.connector = sample_connector(n);
     cfg.random = sample_random;
     iothub_retry_policy_init(&cfg.retry);
+    if (o->retry_min_ms > 0) {
+        cfg.retry.min_ms = (uint32_t)o->retry_min_ms;
+        cfg.retry.max_ms = (uint32_t)o->retry_max_ms;
+        cfg.retry.jitter_max_ms = (uint32_t)o->retry_jitter_ms;
+    }
     cfg.outbox = &h->outbox;
     cfg.tx_buf = tx;
     cfg.tx_cap = sizeof(tx);

@@ -38,6 +38,9 @@ struct sample_opts {
     long interval_ms;
     long run_ms;
     long timeout_ms;
+    long retry_min_ms;         /* reconnect back-off (--retry-ms MIN:MAX:JITTER); 0: client defaults */
+    long retry_max_ms;
+    long retry_jitter_ms;
     const char *id_scope;      /* DPS */
     const char *registration_id;
     const char *dps_host;
