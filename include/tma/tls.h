@@ -200,6 +200,7 @@ struct tma_tls_client {
     char address[256];
     char port[8];
     bool has_saved;
+    uint8_t saved_cuts;       /* handshakes offering `saved` lost to the network in a row */
     bool connected;
     bool resumed;
     bool ssl_ready;

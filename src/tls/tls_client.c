@@ -310,6 +310,19 @@ static tma_status handshake_status(struct tma_tls_client *c, int ret)
     return ret == MBEDTLS_ERR_SSL_TIMEOUT ? TLS_ERR(TMA_C_TIMEOUT) : TLS_ERR(TMA_TLS_E_HANDSHAKE);
 }
 
+/* Handshakes in a row a saved session survives when the network drops
+ * under them; after that it is dropped (a middlebox that resets every
+ * resumption attempt must not keep the client from a full handshake). */
+#define TLS_RESUME_CUTS_MAX 4u
+
+/* The handshake ended because the transport did, not because of TLS. */
+static bool transport_failure(int ret)
+{
+    return ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
+           ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED ||
+           ret == MBEDTLS_ERR_SSL_TIMEOUT;
+}
+
 tma_status tma_tls_client_connect(struct tma_tls_client *c)
 {
     int ret;
@@ -365,7 +378,16 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
     if (ret != 0) {
         st = handshake_status(c, ret);
         mbedtls_net_free(&c->net);
-        if (c->has_saved) {
+        /* A session we offered is forgotten when the handshake failed in
+         * TLS (an alert either way, a verification or protocol error: RFC
+         * 5246 7.2.2), but not when the network dropped under it (EOF,
+         * reset, timeout: no alert, RFC 5246 7.2.1 lets such a session be
+         * resumed). Forgetting it there made every cut in a handshake cost
+         * the chip a signature on the next attempt (network-faults.md, F2). */
+        if (c->has_saved && transport_failure(ret) && c->saved_cuts < TLS_RESUME_CUTS_MAX) {
+            c->saved_cuts++;
+        } else if (c->has_saved) {
+            c->saved_cuts = 0u;
             mbedtls_ssl_session_free(&c->saved);
             mbedtls_ssl_session_init(&c->saved);
             c->has_saved = false;
@@ -379,6 +401,7 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
     mbedtls_ssl_session_free(&c->saved);
     mbedtls_ssl_session_init(&c->saved);
     c->has_saved = mbedtls_ssl_get_session(&c->ssl, &c->saved) == 0;
+    c->saved_cuts = 0u;
     c->connected = true;
     return TMA_OK;
 }
