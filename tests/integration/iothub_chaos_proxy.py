@@ -7,11 +7,16 @@ a number of bytes (both directions counted together) drawn from
 --cut-after-bytes A:B (repeatable: one of the ranges is drawn first): exactly that many bytes are forwarded, then the
 connection ends by a reset (SO_LINGER 0: RST), an orderly close (FIN both
 ways) or, with --half-close, a FIN in one direction only while the other one
-keeps flowing until its sender gives up. Optionally every chunk is forwarded
+keeps flowing until its sender gives up. With --connect-cut-prob P a cut
+connection is instead cut --connect-cut-range A:B bytes (default 1:200)
+after the start of the device's first application data record, its MQTT
+CONNECT: inside CONNECT or CONNACK, or with a longer range in what follows
+(SUBSCRIBE, a DPS register request and its reply). Optionally every chunk is forwarded
 in random pieces of 1..--fragment bytes and a direction pauses for
 --stall-ms MIN:MAX with probability --stall-prob before a piece. After
 --max-cuts cuts the proxy is a clean pipe (no cuts, no fragments, no stalls)
-so that a run can finish.
+so that a run can finish; --clean-first K leaves the first K connections
+alone.
 
 The proxy follows the TLS record layer (5-byte headers, never decrypted) to
 say where a cut landed: "handshake" (no application data record yet),
@@ -157,9 +162,10 @@ class Conn:
             if self.connect_cut and direction == "c2s":
                 off = self.rec["c2s"].first_app_header(data)
                 if off is not None:
-                    # CONNECT is ~160 bytes on the wire, CONNACK ~35: the cut
-                    # lands inside either, or between them.
-                    self.cut_at = self.total + off + self.rng.randint(1, 200)
+                    # With the default 1:200: CONNECT is ~160 bytes on the
+                    # wire, CONNACK ~35, the cut lands inside either or
+                    # between them.
+                    self.cut_at = self.total + off + self.rng.randint(*self.args.connect_cut_range)
                     self.connect_cut = False
             if direction in self.closed_dirs or self.ended in ("rst", "fin"):
                 return 0
@@ -304,10 +310,14 @@ def main():
                     help="repeatable: each cut connection draws one of the ranges, then a byte in it")
     ap.add_argument("--connect-cut-prob", type=float, default=0.0, metavar="P",
                     help="a cut connection is cut inside CONNECT/CONNACK instead, with probability P")
+    ap.add_argument("--connect-cut-range", type=parse_range, default=(1, 200), metavar="A:B",
+                    help="where such a cut lands, in bytes after the start of CONNECT's record (default 1:200)")
     ap.add_argument("--fragment", type=int, default=0, metavar="MAX")
     ap.add_argument("--stall-ms", type=parse_range, default=(0, 0), metavar="MIN:MAX")
     ap.add_argument("--stall-prob", type=float, default=0.0, metavar="P")
     ap.add_argument("--half-close", action="store_true")
+    ap.add_argument("--clean-first", type=int, default=0, metavar="K",
+                    help="the first K connections are clean pipes (e.g. let a DPS registration through)")
     ap.add_argument("--max-cuts", type=int, default=-1, metavar="N",
                     help="after N cuts forward cleanly (default: never stop cutting)")
     args = ap.parse_args()
@@ -347,7 +357,8 @@ def main():
         # A cut is planned while fewer than --max-cuts connections were cut
         # (the device runs one connection at a time, so the earlier one has
         # ended, cut or not, before the next is accepted).
-        plan = args.cut_after_bytes is not None and (args.max_cuts < 0 or state["cuts"] < args.max_cuts)
+        plan = (args.cut_after_bytes is not None and k >= args.clean_first and
+                (args.max_cuts < 0 or state["cuts"] < args.max_cuts))
         conn = Conn(k, args, dev, brk, plan)
         if plan:
             state["cuts"] += 1
