@@ -107,6 +107,12 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     cfg.clock.now_ms = sample_mono_ms;
     cfg.connector = sample_connector(net);
     cfg.timeout_ms = (uint32_t)o->timeout_ms;
+    iothub_retry_policy_init(&cfg.retry);
+    if (o->retry_min_ms > 0) {
+        cfg.retry.min_ms = (uint32_t)o->retry_min_ms;
+        cfg.retry.max_ms = (uint32_t)o->retry_max_ms;
+        cfg.retry.jitter_max_ms = (uint32_t)o->retry_jitter_ms;
+    }
     cfg.tx_buf = tx;
     cfg.tx_cap = sizeof(tx);
     cfg.rx_buf = rx;
@@ -145,9 +151,15 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
                             "or enrollment group was disabled)\n");
         } else if (st == DPS_E_REFUSED && res->status == DPS_STATUS_FAILED) {
             fprintf(stderr, "provisioning failed: DPS reports the registration as failed\n");
-        } else {
-            fprintf(stderr, "provisioning failed: %s (status %u%s)\n", tma_status_str(st),
+        } else if (res->last_status != 0) {
+            fprintf(stderr, "provisioning failed: %s (last DPS status %u%s)\n", tma_status_str(st),
                     res->last_status, res->has_error_code ? ", see errorCode" : "");
+        } else if (st == TMA_ERR(TMA_LAYER_DPS, TMA_C_TIMEOUT) && iothub_client_last_reason(&dc.hub) != TMA_OK) {
+            /* never answered: say why the connection kept failing */
+            fprintf(stderr, "provisioning failed: no answer from DPS within %ld ms; last connection error: %s\n",
+                    o->timeout_ms, tma_status_str(iothub_client_last_reason(&dc.hub)));
+        } else {
+            fprintf(stderr, "provisioning failed: %s\n", tma_status_str(st));
         }
         if (res->has_error_code) {
             fprintf(stderr, "  errorCode %lld\n", (long long)res->error_code);

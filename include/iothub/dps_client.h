@@ -43,6 +43,7 @@ struct dps_client_config {
     struct tma_clock clock;       /**< monotonic ms */
     struct iothub_connector connector;
     uint32_t timeout_ms;          /**< whole registration; 0: 120000 */
+    struct iothub_retry_policy retry; /**< reconnect back-off; zeroed: iothub_retry_policy_init() defaults */
     uint8_t *tx_buf;
     size_t tx_cap;
     uint8_t *rx_buf;
@@ -80,6 +81,7 @@ struct dps_client {
     uint32_t timeout_ms;
     uint8_t phase;
     uint32_t rid;
+    uint32_t connects;         /* hub.stats.connects when last subscribed */
     uint32_t started_ms;       /* low 32 bits of the clock */
     uint32_t wait_until_ms;
     uint32_t sent_ms;
@@ -100,9 +102,16 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
  * @brief One step.
  * @return TMA_IN_PROGRESS while registering; TMA_OK once assigned (see
  *         dps_client_result()); DPS_E_REFUSED when the service answered with
- *         a final error or a failed/disabled state; TMA_ERR(DPS, TMA_C_TIMEOUT)
- *         after timeout_ms; a transport/MQTT status when the connection failed
- *         (CONNACK 5 for a certificate DPS does not accept).
+ *         a final error or a failed/disabled state; the MQTT CONNACK status
+ *         when DPS refused the connection (CONNACK 5 for a certificate DPS
+ *         does not accept); TMA_ERR(DPS, TMA_C_TIMEOUT) after timeout_ms;
+ *         another status only for a local fault (a buffer too small).
+ *         A connection that cannot be made or is lost (no route, a cut, a TLS
+ *         failure) does not end the registration: it is made again after the
+ *         hub client's back-off (cfg.retry) and chip-key pacer, subscribed
+ *         again, and the request the cut lost (register or poll) is sent
+ *         again, until timeout_ms. iothub_client_last_reason(&c->hub) names
+ *         the last connection failure.
  */
 tma_status dps_client_step(struct dps_client *c);
 

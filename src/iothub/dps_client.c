@@ -144,6 +144,7 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
     h.hmac = cfg->hmac;
     h.clock = cfg->clock;
     h.wall = cfg->wall;
+    h.retry = cfg->retry;
     h.keep_alive_s = 60u;
     h.clean_session = true; /* DPS sessions are never persistent (spec 6.1) */
     h.connector = cfg->connector;
@@ -247,25 +248,38 @@ tma_status dps_client_step(struct dps_client *c)
         st = D_ERR(TMA_C_TIMEOUT);
         goto failed;
     }
-    /* Connects on the first call; any status but TMA_OK ended the connection
-     * (the hub client would retry; a registration fails instead). */
+    /* Connects on the first call. A status other than TMA_OK ended the
+     * connection: a refusal at CONNACK ends the registration; anything else
+     * (no route, a cut, a TLS alert) is what the hub client retries, after
+     * its back-off and the chip-key pacer, and the registration carries on
+     * within its timeout. */
     st = iothub_client_step(&c->hub);
-    if (st != TMA_OK) {
+    if (st != TMA_OK && c->hub.state == IOTHUB_STATE_AUTH_FAILED) {
         goto failed;
     }
-    if (c->phase == DPS_PHASE_CONNECTING && c->hub.state == IOTHUB_STATE_CONNECTED) {
-        struct mqtt_subscription sub;
-        sub.filter.ptr = (const uint8_t *)DPS_RES_FILTER;
-        sub.filter.len = strlen(DPS_RES_FILTER);
-        sub.qos = 1;
-        st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &sub, 1u, 0u, NULL);
-        if (st == TMA_OK || st == TMA_WANT_WRITE) {
+    st = TMA_OK;
+    if (c->hub.state == IOTHUB_STATE_CONNECTED) {
+        if (c->connects != c->hub.stats.connects) {
+            /* A new connection (clean session): subscribe again, then send
+             * what the last one lost (the register request or a poll), or
+             * keep waiting for retry-after. */
+            struct mqtt_subscription sub;
+            c->connects = c->hub.stats.connects;
+            sub.filter.ptr = (const uint8_t *)DPS_RES_FILTER;
+            sub.filter.len = strlen(DPS_RES_FILTER);
+            sub.qos = 1;
+            st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &sub, 1u, 0u, NULL);
+            if ((st == TMA_OK || st == TMA_WANT_WRITE) && c->phase != DPS_PHASE_WAIT_RETRY) {
+                st = send_request(c);
+            }
+        } else if ((c->phase == DPS_PHASE_WAIT_RETRY && (int32_t)(now - c->wait_until_ms) >= 0) ||
+                   (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS)) {
+            /* Retry time, or a QoS 0 request or reply got lost: ask again. */
             st = send_request(c);
         }
-    } else if ((c->phase == DPS_PHASE_WAIT_RETRY && (int32_t)(now - c->wait_until_ms) >= 0) ||
-               (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS)) {
-        /* Retry time, or a QoS 0 request or reply got lost: ask again. */
-        st = send_request(c);
+    }
+    if (st == TMA_WANT_WRITE) {
+        st = TMA_OK;
     }
     if (st != TMA_OK) {
         goto failed;

@@ -628,6 +628,8 @@ static int dps_requests;
 static const char *dps_reply_status[8];
 static const char *dps_reply_body[8];
 static uint8_t dps_connack_rc;
+static bool dps_cut[8];      /* cut the connection when request n arrives (no answer) */
+static uint64_t dps_at[8];   /* mono when request n arrived */
 
 /* Answer request n with dps_reply_status[n] / dps_reply_body[n] (QoS 1,
  * echoing the request's $rid); NULL status: no answer. */
@@ -642,6 +644,11 @@ static void dps_script(struct tma_span topic, struct tma_span payload)
     assert_true(i < 8);
     snprintf(dps_topics[i], sizeof(dps_topics[i]), "%.*s", (int)topic.len, (const char *)topic.ptr);
     snprintf(dps_bodies[i], sizeof(dps_bodies[i]), "%.*s", (int)payload.len, (const char *)payload.ptr);
+    dps_at[i] = mono;
+    if (dps_cut[i]) {
+        bk.open = false; /* the link dies with the request: the next send or recv fails */
+        return;
+    }
     if (dps_reply_status[i] == NULL) {
         return;
     }
@@ -675,6 +682,10 @@ static void dps_cfg_base(struct dps_client_config *cfg)
     cfg->rx_buf = rx; cfg->rx_cap = sizeof(rx);
     cfg->inflight = infl; cfg->inflight_count = sizeof(infl) / sizeof(infl[0]);
     cfg->cred_buf = cred; cfg->cred_cap = sizeof(cred);
+    iothub_retry_policy_init(&cfg->retry);
+    cfg->retry.min_ms = 500;
+    cfg->retry.max_ms = 1000;
+    cfg->retry.jitter_max_ms = 0;
 }
 
 static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_t dt_ms)
@@ -764,6 +775,59 @@ static void test_dps_retry_after_is_waited(void **state)
     assert_false(bk.open);
 }
 
+/* The link dies with the register request, again while the device waits
+ * for retry-after, and again with the poll: each time the registration
+ * connects again, subscribes again and sends what was lost (register, poll
+ * with the kept operation id), still honouring retry-after, and ends
+ * assigned. */
+static void test_dps_survives_cuts(void **state)
+{
+    const struct dps_client_result *r;
+    tma_status st = TMA_IN_PROGRESS;
+    bool cut_waiting = false;
+    int i;
+    (void)state;
+    memset(dps_cut, 0, sizeof(dps_cut));
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    dps_cut[0] = true; /* register #1: lost */
+    dps_reply_status[1] = "202";
+    dps_reply_body[1] = "{\"operationId\":\"op-7\",\"status\":\"assigning\"}";
+    dps_cut[2] = true; /* poll #1: lost */
+    dps_reply_status[3] = "200";
+    dps_reply_body[3] = "{\"operationId\":\"op-7\",\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"hub9.azure-devices.net\",\"deviceId\":\"dev-01\"}}";
+    st = dps_setup_and_step(NULL, 1, 100);
+    for (i = 0; i < 400 && st == TMA_IN_PROGRESS; i++) {
+        if (!cut_waiting && dc.phase == DPS_PHASE_WAIT_RETRY && bk.open) {
+            bk.open = false; /* cut while waiting for retry-after (3 s) */
+            cut_waiting = true;
+        }
+        st = dps_client_step(&dc);
+        mono += 100;
+        wall += 100;
+    }
+    memset(dps_cut, 0, sizeof(dps_cut));
+    assert_int_equal(st, TMA_OK);
+    assert_true(cut_waiting);
+    assert_int_equal(dps_requests, 4);
+    assert_string_equal(dps_topics[0], "$dps/registrations/PUT/iotdps-register/?$rid=1");
+    assert_string_equal(dps_topics[1], "$dps/registrations/PUT/iotdps-register/?$rid=2");
+    assert_string_equal(dps_bodies[1], "{\"registrationId\":\"dev-01\"}");
+    assert_string_equal(dps_topics[2], "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=3&operationId=op-7");
+    assert_string_equal(dps_topics[3], "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=4&operationId=op-7");
+    /* the reconnect during the wait did not cut retry-after short */
+    assert_true(dps_at[2] - dps_at[1] >= 3000);
+    /* one connection per cut plus the first, each subscribed */
+    assert_int_equal(bk.connects, 4);
+    assert_int_equal(bk.subscribes, 4);
+    assert_string_equal(bk.last_sub, "$dps/registrations/res/#/q1");
+    r = dps_client_result(&dc);
+    assert_string_equal(r->assigned_hub, "hub9.azure-devices.net");
+    assert_string_equal(r->device_id, "dev-01");
+    assert_false(bk.open);
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+}
+
 static void test_dps_refusals_and_failures(void **state)
 {
     const struct dps_client_result *r;
@@ -793,17 +857,32 @@ static void test_dps_refusals_and_failures(void **state)
     assert_false(bk.open);
     assert_int_equal(dps_client_step(&dc), MQTT_E_CONNACK_NOT_AUTHORIZED);
     assert_int_equal(bk.open_calls, 1);
-    /* a transport that cannot be opened ends the registration with its status */
+    /* a transport that cannot be opened is opened again after the back-off
+     * (500 ms, doubling up to 1 s) until the registration's timeout, which
+     * names the registration's end; the client keeps the last failure */
     memset(&bk, 0, sizeof(bk));
     dps_reply_status[0] = NULL;
     {
         struct dps_client_config cfg;
+        tma_status st = TMA_IN_PROGRESS;
+        int n;
         dps_cfg_base(&cfg);
+        cfg.timeout_ms = 10000;
         assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
         bk.refuse_open = true;
-        assert_int_equal(dps_client_step(&dc), TMA_ERR(TMA_LAYER_TLS, 0x45));
-        assert_int_equal(dps_client_step(&dc), TMA_ERR(TMA_LAYER_TLS, 0x45));
-        assert_int_equal(bk.open_calls, 1); /* failed for good: no retry */
+        for (n = 0; n < 300 && st == TMA_IN_PROGRESS; n++) {
+            st = dps_client_step(&dc);
+            mono += 100;
+        }
+        assert_int_equal(st, TMA_ERR(TMA_LAYER_DPS, TMA_C_TIMEOUT));
+        assert_true(n > 95 && n < 110); /* ended at the timeout, not earlier or later */
+        assert_true(bk.open_calls >= 9 && bk.open_calls <= 12); /* 0, 0.5, 1.5, 2.5, ... 9.5 s */
+        assert_int_equal(iothub_client_last_reason(&dc.hub), TMA_ERR(TMA_LAYER_TLS, 0x45));
+        assert_int_equal(dps_client_step(&dc), TMA_ERR(TMA_LAYER_DPS, TMA_C_TIMEOUT));
+        n = bk.open_calls;
+        mono += 5000;
+        (void)dps_client_step(&dc);
+        assert_int_equal(bk.open_calls, n); /* ended for good */
         /* bad configurations are DPS-layer BAD_PARAM */
         cfg.clock.now_ms = NULL;
         assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
@@ -919,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_client_rejects_bad_config_and_calls),
         cmocka_unit_test(test_dps_register_poll_assigned),
         cmocka_unit_test(test_dps_retry_after_is_waited),
+        cmocka_unit_test(test_dps_survives_cuts),
         cmocka_unit_test(test_dps_refusals_and_failures),
         cmocka_unit_test(test_dps_register_payload),
         cmocka_unit_test(test_dps_reply_strings_ascii_only),
