@@ -177,6 +177,12 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     mc.cb.on_publish = on_publish;
     mc.cb.on_puback = on_puback;
     mc.cb.resend = on_resend;
+    /* A PINGREQ unanswered for half the keep-alive ends the connection, so
+     * a silent link is noticed within 1.5 x keep-alive (as the hub does),
+     * not keep-alive + 30 s; 30 s stays the ceiling (keep-alive >= 60 s). */
+    if (c->cfg.keep_alive_s < 60u) {
+        mc.ping_timeout_ms = (uint32_t)c->cfg.keep_alive_s * 500u;
+    }
     st = mqtt_client_init(&c->mqtt, &mc);
     if (st != TMA_OK) {
         return st;
