@@ -150,13 +150,10 @@ tma_status dps_parse_response_topic(struct tma_span topic, struct dps_response_t
 
 tma_status ih_dps_topic(struct tma_span topic, struct dps_response_topic *out_res)
 {
-    size_t n;
     struct ih_topic t;
-    if (!ih_span_starts(topic, DPS_RES_FILTER, &n)) {
+    if (!ih_eat(&topic, DPS_RES_FILTER)) {
         return D_NF;
     }
-    topic.ptr += n;
-    topic.len -= n;
     if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &t) || t.rid.len == 0u) {
         return D_MAL;
     }

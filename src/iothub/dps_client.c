@@ -48,15 +48,12 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
     struct ih_topic rt;
     struct dps_response body;
     uint64_t rid;
-    size_t n;
     tma_status st;
     /* What dps_parse_response_topic() accepts ("$dps/registrations/res/" +
      * ih_topic_parse() with a non-empty $rid); anything else is not ours. */
-    if (c->phase != DPS_PHASE_WAIT_REPLY || !ih_span_starts(topic, DPS_RES_FILTER, &n)) {
+    if (c->phase != DPS_PHASE_WAIT_REPLY || !ih_eat(&topic, DPS_RES_FILTER)) {
         return TMA_OK;
     }
-    topic.ptr += n;
-    topic.len -= n;
     if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &rt) || rt.rid.len == 0u) {
         return TMA_OK;
     }

@@ -32,15 +32,19 @@ static bool id_begin(struct wbuf *w, const struct iothub_identity *id, char *out
     return true;
 }
 
-bool ih_span_starts(struct tma_span s, const char *lit, size_t *out_n)
+bool ih_eat(struct tma_span *s, const char *lit)
 {
     size_t n = strlen(lit);
     /* A subscription filter names its prefix: "x/y/#" matches "x/y/...". */
     if (n > 0u && lit[n - 1u] == '#') {
         n--;
     }
-    *out_n = n;
-    return s.len >= n && memcmp(s.ptr, lit, n) == 0;
+    if (s->len < n || memcmp(s->ptr, lit, n) != 0) {
+        return false;
+    }
+    s->ptr += n;
+    s->len -= n;
+    return true;
 }
 
 static struct tma_span span_from(struct tma_span s, size_t off)
@@ -642,18 +646,6 @@ tma_status iothub_input_parse(const struct iothub_identity *id, struct tma_span 
     return ih_c2d_parse(id, topic, out_input, out_bag);
 }
 
-/* Step over @p lit at the start of @p s (a filter's trailing '#' not
- * compared, as ih_span_starts()); false when @p s does not start with it. */
-static bool eat(struct tma_span *s, const char *lit)
-{
-    size_t n;
-    if (!ih_span_starts(*s, lit, &n)) {
-        return false;
-    }
-    *s = span_from(*s, n);
-    return true;
-}
-
 /* Length of the segment at the start of @p s (up to '/' or the end). */
 static size_t seg_len(struct tma_span s)
 {
@@ -673,12 +665,12 @@ tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
     struct tma_span k, v;
     bool has;
     tma_status st;
-    if (!eat(&rest, "devices/")) {
+    if (!ih_eat(&rest, "devices/")) {
         return E_NF;
     }
     if (id != NULL) {
         /* the next step sees the '/' after it, so "dev" does not match "dev-1" */
-        if (!eat(&rest, id->device_id)) {
+        if (!ih_eat(&rest, id->device_id)) {
             return E_NF;
         }
     } else {
@@ -689,12 +681,13 @@ tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
         rest = span_from(rest, n);
     }
     if (out_input == NULL) {
-        if (!eat(&rest, "/messages/devicebound/#")) { /* the filter's string: kept once */
+        if (!ih_eat(&rest, "/messages/devicebound/#")) { /* the filter's string: kept once */
             return E_NF;
         }
     } else {
         /* "/modules/{mid}/inputs/{name}[/{bag}]" */
-        if (!eat(&rest, "/modules/") || !eat(&rest, id->module_id) || !eat(&rest, "/inputs/")) {
+        if (!ih_eat(&rest, "/modules/") || !ih_eat(&rest, id->module_id) ||
+            !ih_eat(&rest, "/inputs/")) {
             return E_NF;
         }
         n = seg_len(rest);
@@ -704,7 +697,7 @@ tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
          * well-formed, no raw '=' or '&'. */
         it.bag = *out_input;
         it.pos = 0u;
-        if (bag_next(&it, &k, &v, &has) != TMA_OK || has || k.len != n) {
+        if (bag_next(&it, &k, &v, &has) != TMA_OK || k.len != n) { /* an '=' ends k early */
             return E_MAL;
         }
         rest = span_from(rest, n < rest.len ? n + 1u : n); /* and the '/' before the bag */
@@ -777,9 +770,7 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
     memset(out, 0, sizeof(*out));
     if (seg != IH_SEG_NONE) {
         uint64_t num;
-        while (i < rest.len && rest.ptr[i] != '/') {
-            i++;
-        }
+        i = seg_len(rest);
         if (i == 0u || i == rest.len) {
             return false;
         }
@@ -829,9 +820,9 @@ tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
     struct ih_topic t;
     uint64_t num;
     enum ih_seg seg = IH_SEG_STATUS;
-    if (eat(&topic, IOTHUB_TWIN_RES_FILTER)) {
+    if (ih_eat(&topic, IOTHUB_TWIN_RES_FILTER)) {
         out_msg->kind = IOTHUB_TWIN_RESPONSE;
-    } else if (eat(&topic, IOTHUB_TWIN_DESIRED_FILTER)) {
+    } else if (ih_eat(&topic, IOTHUB_TWIN_DESIRED_FILTER)) {
         out_msg->kind = IOTHUB_TWIN_DESIRED;
         seg = IH_SEG_NONE;
     } else {
@@ -864,7 +855,7 @@ tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_reque
 tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
 {
     struct ih_topic t;
-    if (!eat(&topic, IOTHUB_METHODS_FILTER)) {
+    if (!ih_eat(&topic, IOTHUB_METHODS_FILTER)) {
         return E_NF;
     }
     if (!ih_topic_parse(topic, IH_SEG_NAME, NULL, 0u, &t) || t.rid.len == 0u) {

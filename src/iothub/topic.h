@@ -144,10 +144,10 @@ tma_status ih_dps_register_body(const char *registration_id, const char *payload
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 
-/* true when @p s starts with @p lit; *out_n = strlen(lit). A subscription
- * filter ending in '#' stands for its prefix (the '#' is not compared and not
- * counted), so a parser and the subscription share one string constant, which
- * the linker then keeps once. */
-bool ih_span_starts(struct tma_span s, const char *lit, size_t *out_n);
+/* true when @p s starts with @p lit, and then @p s is stepped over it
+ * (unchanged otherwise). A subscription filter ending in '#' stands for its
+ * prefix (the '#' is not compared and not stepped over), so a parser and the
+ * subscription share one string constant, which the linker then keeps once. */
+bool ih_eat(struct tma_span *s, const char *lit);
 
 #endif
