@@ -476,9 +476,7 @@ tma_status iothub_client_step(struct iothub_client *c)
             emit(c, IOTHUB_EVENT_AUTH_FAILED, st);
             return st;
         }
-        mqtt_client_abort(&c->mqtt);
-        schedule_retry(c, st);
-        return st;
+        goto lost;
     }
     if (c->state == IOTHUB_STATE_CONNECTING && mqtt_client_state(&c->mqtt) == MQTT_STATE_CONNECTED) {
         c->state = IOTHUB_STATE_CONNECTED;
@@ -486,9 +484,7 @@ tma_status iothub_client_step(struct iothub_client *c)
         c->stats.connects++;
         st = subscribe_all(c);
         if (st != TMA_OK) {
-            mqtt_client_abort(&c->mqtt);
-            schedule_retry(c, st);
-            return st;
+            goto lost;
         }
         emit(c, IOTHUB_EVENT_CONNECTED, TMA_OK);
     }
@@ -513,11 +509,13 @@ tma_status iothub_client_step(struct iothub_client *c)
         if (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_STORE) {
             return st; /* storage trouble: connection stays, caller decides */
         }
-        mqtt_client_abort(&c->mqtt);
-        schedule_retry(c, st);
-        return st;
+        goto lost;
     }
     return TMA_OK;
+lost:
+    mqtt_client_abort(&c->mqtt);
+    schedule_retry(c, st);
+    return st;
 }
 
 uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c)
