@@ -123,6 +123,11 @@ int main(int argc, char **argv)
     }
     printf("done: %ld queued, %u acknowledged, %u still in the outbox, chip signatures %u\n", s.queued,
            s.acked, iothub_outbox_count(&hub.outbox), (unsigned)net.key.sign_count);
+    {
+        struct iothub_client_stats cs = iothub_client_stats(&hub.client);
+        printf("connections: %u attempts, %u accepted, %u charged to the chip-key pacer\n",
+               (unsigned)cs.connect_attempts, (unsigned)cs.connects, (unsigned)cs.key_operations);
+    }
     sample_hub_close(&hub);
     sample_net_close(&net);
     return rc;

@@ -300,9 +300,11 @@ static tma_status handshake_status(struct tma_tls_client *c, int ret)
     }
     if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
         ret == MBEDTLS_ERR_NET_RECV_FAILED) {
+        /* No alert came: the connection itself ended (a cut, a reset, a
+         * server that went away). Named as such, not as a refusal. */
         (void)snprintf(c->error, sizeof(c->error),
-                       "server closed the connection during the handshake");
-        return TLS_ERR(TMA_TLS_E_PEER_ALERT);
+                       "connection lost during the handshake (no TLS alert)");
+        return TLS_ERR(TMA_C_CLOSED);
     }
     mbedtls_strerror(ret, msg, sizeof(msg));
     (void)snprintf(c->error, sizeof(c->error), "TLS handshake failed: %s (-0x%04X)", msg,

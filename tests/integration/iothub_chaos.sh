@@ -33,7 +33,7 @@ SEEDS=("$@")
 N=${CHAOS_N:-400}
 CUTS=${CHAOS_CUTS:-24}
 WINDOW=16            # the sample's in-flight window (17 slots, one kept for SUBSCRIBE)
-LIMIT_S=${CHAOS_LIMIT_S:-45}   # the sample must be done within this (per run)
+LIMIT_S=${CHAOS_LIMIT_S:-90}   # the sample must be done within this (per run)
 W=$(mktemp -d /tmp/iothub_chaos.XXXXXX)
 export TRUSTM_LOCK_DIR="$W"
 PIDS=()
@@ -146,7 +146,12 @@ early=$(grep -cE 'end=(rst|fin) .*phase=handshake' "$RUN/proxy.log" || true)
 [ "$early" -eq 6 ] || fail "F1: $early of 6 cuts in the handshake"
 grep -q '^done: 2 queued, 2 acknowledged, 0 still in the outbox, chip signatures 1$' "$RUN/tel.out" \
   || fail "F1: summary"
-python3 -c "import sys; sys.exit(0 if $f1 < 8 else 1)" || fail "F1: 6 early handshake cuts took ${f1}s (key pacer charged for them?)"
+# The pacer charge itself, as the client counted it: the 6 cut attempts are
+# not key operations (before F1 all 7 were, and the 5th to 7th waited 5.3 s
+# each). The time is only a loose guard (a loaded CI machine is slow).
+grep -q '^connections: 7 attempts, 1 accepted, 1 charged to the chip-key pacer$' "$RUN/tel.out" \
+  || fail "F1: $(grep '^connections:' "$RUN/tel.out") (the cut handshakes were charged to the key pacer?)"
+python3 -c "import sys; sys.exit(0 if $f1 < 30 else 1)" || fail "F1: 6 early handshake cuts took ${f1}s (key pacer charged for them?)"
 echo "F1: 6 cuts before the client's signature, connected and done in ${f1}s, 1 chip signature"
 summary=()
 maxwall=0
@@ -336,7 +341,7 @@ for seed in 1 2 3 4 5; do
     || fail "DPS $seed: the registration's connection was not cut"
   [ $rc -eq 0 ] || fail "DPS $seed: exit status $rc after one cut in the registration"
   grep -q '^assigned to localhost as reg-chaos' "$RUN/cut$seed.out" || fail "DPS $seed: no assignment"
-  python3 -c "import sys; sys.exit(0 if $wall < 20 else 1)" || fail "DPS $seed: took ${wall}s"
+  python3 -c "import sys; sys.exit(0 if $wall < 40 else 1)" || fail "DPS $seed: took ${wall}s"
   echo "DPS cut in the registration (seed $seed, $(sed -n 's/^conn=0 plan=cut@\([0-9]*\) end=\([a-z-]*\) .*phase=\([a-z]*\).*/at byte \1 by \2 in \3/p' "$RUN/cut$seed.proxy.log")): registered, ${wall}s"
 done
 # (a') every connection is cut in its handshake: a clear error at the
@@ -347,6 +352,6 @@ DPS_TIMEOUT_MS=20000
 [ $rc -eq 1 ] || fail "DPS never: exit status $rc"
 grep -q '^provisioning failed: no answer from DPS within 5000 ms; last connection error: ' "$RUN/never.out" \
   || fail "DPS never: $(grep provisioning "$RUN/never.out")"
-python3 -c "import sys; sys.exit(0 if 4.5 < $wall < 12 else 1)" || fail "DPS never: ended after ${wall}s, timeout 5 s"
+python3 -c "import sys; sys.exit(0 if 4.5 < $wall < 30 else 1)" || fail "DPS never: ended after ${wall}s, timeout 5 s"
 echo "DPS cut on every attempt ($(grep -c 'plan=cut' "$RUN/never.proxy.log") cuts): ${wall}s, $(grep -m1 '^provisioning failed' "$RUN/never.out")"
 echo PASS
