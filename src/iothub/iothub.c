@@ -35,8 +35,9 @@ static bool id_begin(struct wbuf *w, const struct iothub_identity *id, char *out
 bool ih_eat(struct tma_span *s, const char *lit)
 {
     size_t n = strlen(lit);
-    /* A subscription filter names its prefix: "x/y/#" matches "x/y/...". */
-    if (n > 0u && lit[n - 1u] == '#') {
+    /* A subscription filter names its prefix: "x/y/#" matches "x/y/...".
+     * @p lit is never empty (literals, and ids that init refused empty). */
+    if (lit[n - 1u] == '#') {
         n--;
     }
     if (s->len < n || memcmp(s->ptr, lit, n) != 0) {
@@ -623,16 +624,6 @@ tma_status iothub_c2d_filter(const struct iothub_identity *id, char *out, size_t
     return wb_finish(&w, out_len);
 }
 
-tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
-                            struct tma_span *out_bag)
-{
-    if (out_bag == NULL || (topic.ptr == NULL && topic.len > 0u) ||
-        (id != NULL && !id_ok(id))) {
-        return E_BAD;
-    }
-    return ih_c2d_parse(id, topic, NULL, out_bag);
-}
-
 tma_status iothub_input_parse(const struct iothub_identity *id, struct tma_span topic,
                               struct tma_span *out_input, struct tma_span *out_bag)
 {
@@ -660,38 +651,26 @@ tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
                         struct tma_span *out_input, struct tma_span *out_bag)
 {
     size_t n;
-    struct tma_span rest = topic;
     struct iothub_bag_iter it;
     struct tma_span k, v;
     bool has;
     tma_status st;
-    if (!ih_eat(&rest, "devices/")) {
+    /* the next step sees the '/' after the id, so "dev" does not match "dev-1" */
+    if (!ih_eat(&topic, "devices/") || !ih_eat(&topic, id->device_id)) {
         return E_NF;
     }
-    if (id != NULL) {
-        /* the next step sees the '/' after it, so "dev" does not match "dev-1" */
-        if (!ih_eat(&rest, id->device_id)) {
-            return E_NF;
-        }
-    } else {
-        n = seg_len(rest);
-        if (n == 0u) {
-            return E_NF;
-        }
-        rest = span_from(rest, n);
-    }
     if (out_input == NULL) {
-        if (!ih_eat(&rest, "/messages/devicebound/#")) { /* the filter's string: kept once */
+        if (!ih_eat(&topic, "/messages/devicebound/#")) { /* the filter's string: kept once */
             return E_NF;
         }
     } else {
         /* "/modules/{mid}/inputs/{name}[/{bag}]" */
-        if (!ih_eat(&rest, "/modules/") || !ih_eat(&rest, id->module_id) ||
-            !ih_eat(&rest, "/inputs/")) {
+        if (!ih_eat(&topic, "/modules/") || !ih_eat(&topic, id->module_id) ||
+            !ih_eat(&topic, "/inputs/")) {
             return E_NF;
         }
-        n = seg_len(rest);
-        out_input->ptr = rest.ptr;
+        n = seg_len(topic);
+        out_input->ptr = topic.ptr;
         out_input->len = n;
         /* The name must read as one bare key of a bag: not empty, escapes
          * well-formed, no raw '=' or '&'. */
@@ -700,17 +679,51 @@ tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
         if (bag_next(&it, &k, &v, &has) != TMA_OK || k.len != n) { /* an '=' ends k early */
             return E_MAL;
         }
-        rest = span_from(rest, n < rest.len ? n + 1u : n); /* and the '/' before the bag */
+        topic = span_from(topic, n < topic.len ? n + 1u : n); /* and the '/' before the bag */
     }
     /* Validate the whole bag now so callers can trust it. */
-    it.bag = rest; /* a view into the topic: not NULL */
+    it.bag = topic; /* a view into the topic: not NULL */
     it.pos = 0u;
     while ((st = bag_next(&it, &k, &v, &has)) == TMA_OK) {
     }
     if (st != E_NF) {
         return st;
     }
-    *out_bag = rest;
+    *out_bag = topic;
+    return TMA_OK;
+}
+
+tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
+                            struct tma_span *out_bag)
+{
+    size_t n;
+    struct iothub_bag_iter it;
+    struct tma_span k, v;
+    bool has;
+    tma_status st;
+    if (out_bag == NULL || (topic.ptr == NULL && topic.len > 0u) ||
+        (id != NULL && !id_ok(id))) {
+        return E_BAD;
+    }
+    if (id != NULL) {
+        return ih_c2d_parse(id, topic, NULL, out_bag);
+    }
+    /* Any device: "devices/{id}/messages/devicebound/[{bag}]", id not empty. */
+    if (!ih_eat(&topic, "devices/") || (n = seg_len(topic)) == 0u) {
+        return E_NF;
+    }
+    topic = span_from(topic, n);
+    if (!ih_eat(&topic, "/messages/devicebound/#")) {
+        return E_NF;
+    }
+    /* The whole bag well-formed, as ih_c2d_parse() checks it. */
+    iothub_bag_iter_init(&it, topic);
+    while ((st = iothub_bag_next(&it, &k, &v, &has)) == TMA_OK) {
+    }
+    if (st != E_NF) {
+        return st;
+    }
+    *out_bag = topic;
     return TMA_OK;
 }
 
@@ -818,7 +831,7 @@ tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_
 tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
 {
     struct ih_topic t;
-    uint64_t num;
+    uint64_t num = 0u; /* stays 0 unless $rid is a number */
     enum ih_seg seg = IH_SEG_STATUS;
     if (ih_eat(&topic, IOTHUB_TWIN_RES_FILTER)) {
         out_msg->kind = IOTHUB_TWIN_RESPONSE;
@@ -834,8 +847,8 @@ tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
     }
     out_msg->status = t.status;
     out_msg->rid = t.rid;
-    out_msg->rid_is_number = t.rid.len != 0u && ih_parse_u64(t.rid, UINT32_MAX, &num);
-    out_msg->rid_number = out_msg->rid_is_number ? (uint32_t)num : 0u;
+    out_msg->rid_is_number = ih_parse_u64(t.rid, UINT32_MAX, &num); /* false when empty */
+    out_msg->rid_number = (uint32_t)num;
     out_msg->has_version = t.has_num;
     out_msg->version = (int64_t)t.num;
     return TMA_OK;

@@ -107,7 +107,7 @@ struct iothub_method_request;
  * checks (and without zeroing the output first: on TMA_OK every field is
  * set), for the glue, whose arguments are valid. */
 tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
-                        struct tma_span *out_input, struct tma_span *out_bag);
+                        struct tma_span *out_input, struct tma_span *out_bag); /* id not NULL */
 tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg);
 tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req);
 
@@ -144,7 +144,7 @@ tma_status ih_dps_register_body(const char *registration_id, const char *payload
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 
-/* true when @p s starts with @p lit, and then @p s is stepped over it
+/* true when @p s starts with @p lit (not empty), and then @p s is stepped over it
  * (unchanged otherwise). A subscription filter ending in '#' stands for its
  * prefix (the '#' is not compared and not stepped over), so a parser and the
  * subscription share one string constant, which the linker then keeps once. */
