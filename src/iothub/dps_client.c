@@ -41,6 +41,10 @@ static void schedule_retry(struct dps_client *c, const struct ih_topic *t)
     c->phase = DPS_PHASE_WAIT_RETRY;
 }
 
+/* The reply topic's subscription, QoS 1. */
+static const struct mqtt_subscription dps_sub = {
+    {(const uint8_t *)DPS_RES_FILTER, sizeof(DPS_RES_FILTER) - 1u}, 1};
+
 static tma_status on_publish(void *user, const struct mqtt_publish *msg)
 {
     struct dps_client *c = (struct dps_client *)user;
@@ -54,11 +58,10 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
     if (c->phase != DPS_PHASE_WAIT_REPLY || !ih_eat(&topic, DPS_RES_FILTER)) {
         return TMA_OK;
     }
-    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &rt) || rt.rid.len == 0u) {
-        return TMA_OK;
-    }
-    /* Ours is the decimal we sent (no leading zeros): anything else is stale. */
-    if (rt.rid.ptr[0] == '0' || !ih_parse_u64(rt.rid, UINT32_MAX, &rid) || rid != c->rid) {
+    /* Ours is the decimal we sent (no leading zeros): anything else, an
+     * empty $rid included (ih_parse_u64() refuses it), is stale. */
+    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &rt) ||
+        !ih_parse_u64(rt.rid, UINT32_MAX, &rid) || rt.rid.ptr[0] == '0' || rid != c->rid) {
         return TMA_OK;
     }
     c->result.last_status = rt.status;
@@ -181,8 +184,8 @@ static tma_status send_request(struct dps_client *c)
     c->rid++;
     memset(&p, 0, sizeof(p));
     wb_init(&w, buf, c->hub.cfg.cred_cap);
-    wb_str(&w, reg ? "$dps/registrations/PUT/iotdps-register/?$rid="
-                   : "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=");
+    wb_str(&w, "$dps/registrations/"); /* once for both topics */
+    wb_str(&w, reg ? "PUT/iotdps-register/?$rid=" : "GET/iotdps-get-operationstatus/?$rid=");
     wb_u32(&w, c->rid);
     if (!reg) {
         wb_str(&w, "&operationId=");
@@ -256,27 +259,25 @@ tma_status dps_client_step(struct dps_client *c)
     }
     st = TMA_OK;
     if (c->hub.state == IOTHUB_STATE_CONNECTED) {
+        bool send;
         if (c->connects != c->hub.stats.connects) {
             /* A new connection (clean session): subscribe again, then send
              * what the last one lost (the register request or a poll), or
              * keep waiting for retry-after. */
-            struct mqtt_subscription sub;
             c->connects = c->hub.stats.connects;
-            sub.filter.ptr = (const uint8_t *)DPS_RES_FILTER;
-            sub.filter.len = strlen(DPS_RES_FILTER);
-            sub.qos = 1;
-            st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &sub, 1u, 0u, NULL);
-            if ((st == TMA_OK || st == TMA_WANT_WRITE) && c->phase != DPS_PHASE_WAIT_RETRY) {
-                st = send_request(c);
-            }
-        } else if ((c->phase == DPS_PHASE_WAIT_RETRY && (int32_t)(now - c->wait_until_ms) >= 0) ||
-                   (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS)) {
+            st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &dps_sub, 1u, 0u, NULL);
+            send = c->phase != DPS_PHASE_WAIT_RETRY;
+        } else {
             /* Retry time, or a QoS 0 request or reply got lost: ask again. */
-            st = send_request(c);
+            send = (c->phase == DPS_PHASE_WAIT_RETRY && (int32_t)(now - c->wait_until_ms) >= 0) ||
+                   (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS);
         }
-    }
-    if (st == TMA_WANT_WRITE) {
-        st = TMA_OK;
+        if (st == TMA_WANT_WRITE) {
+            st = TMA_OK;
+        }
+        if (st == TMA_OK && send) {
+            st = send_request(c); /* TMA_WANT_WRITE already TMA_OK */
+        }
     }
     if (st != TMA_OK) {
         goto failed;
