@@ -183,25 +183,42 @@ static enum dps_status status_of(const struct iothub_json_token *t)
  * (IN_STATE). Strings may be null (left empty). */
 enum { IN_TOP = 1, IN_STATE = 2 };
 enum { F_STRING, F_STATUS, F_INT, F_STATE };
+/* The member names, one array each so that a table entry names its member
+ * with a one-byte offset (4-byte entries instead of a pointer each). */
+static const struct field_names {
+    char operation_id[sizeof("operationId")];
+    char status[sizeof("status")];
+    char error_code[sizeof("errorCode")];
+    char message[sizeof("message")];
+    char registration_state[sizeof("registrationState")];
+    char assigned_hub[sizeof("assignedHub")];
+    char device_id[sizeof("deviceId")];
+    char substatus[sizeof("substatus")];
+    char error_message[sizeof("errorMessage")];
+} field_names = {"operationId", "status",   "errorCode", "message",     "registrationState",
+                 "assignedHub", "deviceId", "substatus", "errorMessage"};
 struct dps_field {
-    const char *name;
+    uint8_t name; /* offsetof(struct field_names, member) */
     uint8_t in;
     uint8_t kind;
     uint8_t off; /* offsetof(struct dps_response, member) for F_STRING, F_STATUS */
 };
+#define NAME(m) ((uint8_t)offsetof(struct field_names, m))
 #define OFF(m) ((uint8_t)offsetof(struct dps_response, m))
 static const struct dps_field fields[] = {
-    {"operationId", IN_TOP, F_STRING, OFF(operation_id)},
-    {"status", IN_TOP, F_STATUS, OFF(status)},
-    {"status", IN_STATE, F_STATUS, OFF(registration_status)},
-    {"errorCode", IN_TOP | IN_STATE, F_INT, 0u},
-    {"message", IN_TOP, F_STRING, OFF(message)},
-    {"registrationState", IN_TOP, F_STATE, 0u},
-    {"assignedHub", IN_STATE, F_STRING, OFF(assigned_hub)},
-    {"deviceId", IN_STATE, F_STRING, OFF(device_id)},
-    {"substatus", IN_STATE, F_STRING, OFF(substatus)},
-    {"errorMessage", IN_STATE, F_STRING, OFF(message)},
+    {NAME(operation_id), IN_TOP, F_STRING, OFF(operation_id)},
+    {NAME(status), IN_TOP, F_STATUS, OFF(status)},
+    {NAME(status), IN_STATE, F_STATUS, OFF(registration_status)},
+    {NAME(error_code), IN_TOP | IN_STATE, F_INT, 0u},
+    {NAME(message), IN_TOP, F_STRING, OFF(message)},
+    {NAME(registration_state), IN_TOP, F_STATE, 0u},
+    {NAME(assigned_hub), IN_STATE, F_STRING, OFF(assigned_hub)},
+    {NAME(device_id), IN_STATE, F_STRING, OFF(device_id)},
+    {NAME(substatus), IN_STATE, F_STRING, OFF(substatus)},
+    {NAME(error_message), IN_STATE, F_STRING, OFF(message)},
 };
+/* Every name fits a one-byte offset. */
+typedef char field_names_fit[sizeof(struct field_names) <= 256u ? 1 : -1];
 
 struct response_walk {
     struct dps_response *res;
@@ -223,7 +240,7 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
         w->in_state = false;
     }
     for (i = 0u; i < sizeof(fields) / sizeof(fields[0]) && f == NULL; i++) {
-        if ((fields[i].in & in) != 0u && ih_json_name_is(name, fields[i].name)) {
+        if ((fields[i].in & in) != 0u && ih_json_name_is(name, (const char *)&field_names + fields[i].name)) {
             f = &fields[i];
         }
     }
