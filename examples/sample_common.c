@@ -166,6 +166,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "Behaviour:\n"
                    "  --count N --interval-ms N --run-ms N --timeout-ms N --outbox FILE --model-id DTMI\n"
                    "  --retry-ms MIN:MAX:JITTER  reconnect back-off (default 1000:100000:5000)\n"
+                   "  --keep-alive S         MQTT keep-alive in seconds, 1..1177 (default 240)\n"
                    "%s"
                    "  --version\n",
                    name, summary,
@@ -207,6 +208,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (!strcmp(a, "--run-ms")) o->run_ms = parse_num(name, a, v, 0, 86400000);
         else if (!strcmp(a, "--timeout-ms")) o->timeout_ms = parse_num(name, a, v, 1, 86400000);
         else if (!strcmp(a, "--retry-ms")) parse_retry(name, v, o);
+        else if (!strcmp(a, "--keep-alive")) o->keep_alive_s = parse_num(name, a, v, 1, 1177);
         else if (dps && !strcmp(a, "--id-scope")) o->id_scope = v;
         else if (dps && !strcmp(a, "--registration-id")) o->registration_id = v;
         else if (dps && !strcmp(a, "--dps-host")) o->dps_host = v;
@@ -638,6 +640,7 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
         cfg.retry.max_ms = (uint32_t)o->retry_max_ms;
         cfg.retry.jitter_max_ms = (uint32_t)o->retry_jitter_ms;
     }
+    cfg.keep_alive_s = (uint16_t)o->keep_alive_s;
     cfg.outbox = &h->outbox;
     cfg.tx_buf = tx;
     cfg.tx_cap = sizeof(tx);

@@ -41,6 +41,7 @@ struct sample_opts {
     long retry_min_ms;         /* reconnect back-off (--retry-ms MIN:MAX:JITTER); 0: client defaults */
     long retry_max_ms;
     long retry_jitter_ms;
+    long keep_alive_s;         /* MQTT keep-alive (--keep-alive S); 0: client default (240 s) */
     const char *id_scope;      /* DPS */
     const char *registration_id;
     const char *dps_host;

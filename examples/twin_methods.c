@@ -1,6 +1,10 @@
 /* Device twin and direct methods sample: reads the twin, reports
  * properties, follows desired-property updates (ignoring stale versions, as
- * the twin docs ask), and answers direct methods. */
+ * the twin docs ask), reports the desired version it has seen
+ * ("desiredVersion"), and answers direct methods. Twin requests live as long
+ * as their connection: after a reconnect the sample reads the twin again
+ * (desired updates pushed while it was away are not resent by the hub) and
+ * reports again what the hub has not confirmed. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +18,9 @@ struct state {
     int64_t desired_version;
     bool have_twin;
     bool reported;
+    uint32_t ver_rid;          /* PATCH reporting desiredVersion, while pending */
+    bool ver_pending;
+    int64_t ver_sent, ver_acked; /* desiredVersion sent / confirmed by the hub (-1: none) */
 };
 
 static struct state s;
@@ -25,6 +32,7 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
            iothub_reason_text(reason));
     if (ev == IOTHUB_EVENT_CONNECTED) {
         s.asked = false; /* read the twin again after every (re)connect */
+        s.ver_pending = false; /* requests of the old connection are gone */
     }
     fflush(stdout);
 }
@@ -37,9 +45,16 @@ static void on_twin(void *user, const struct iothub_twin_msg *m, struct tma_span
         if (m->rid_is_number && m->rid_number == s.get_rid && m->status == 200) {
             if (iothub_twin_desired_version(body, true, &v) == TMA_OK) {
                 s.desired_version = v;
+                printf("desired version now %lld (twin read)\n", (long long)v);
             }
             s.have_twin = true;
             printf("twin: %.*s\n", (int)body.len, (const char *)body.ptr);
+        } else if (s.ver_pending && m->rid_is_number && m->rid_number == s.ver_rid) {
+            s.ver_pending = false;
+            if (m->status == 204) {
+                s.ver_acked = s.ver_sent;
+            }
+            printf("reported desiredVersion %lld: status %u\n", (long long)s.ver_sent, m->status);
         } else if (m->rid_is_number && m->rid_number == s.patch_rid) {
             printf("reported properties %s (status %u, version %lld)\n",
                    m->status == 204 ? "accepted" : "refused", m->status,
@@ -58,6 +73,7 @@ static void on_twin(void *user, const struct iothub_twin_msg *m, struct tma_span
             s.desired_version = m->version;
             printf("desired update, version %lld: %.*s\n", (long long)m->version, (int)body.len,
                    (const char *)body.ptr);
+            printf("desired version now %lld (update)\n", (long long)m->version);
         }
     }
     fflush(stdout);
@@ -99,6 +115,18 @@ static void tick(void *ctx)
             s.asked = false; /* try again on the next tick */
         }
     }
+    if (s.have_twin && !s.ver_pending && s.desired_version != s.ver_acked &&
+        iothub_client_state(&s.hub->client) == IOTHUB_STATE_CONNECTED) {
+        char patch[48];
+        struct tma_span p;
+        int n = snprintf(patch, sizeof(patch), "{\"desiredVersion\":%lld}", (long long)s.desired_version);
+        p.ptr = (const uint8_t *)patch;
+        p.len = (size_t)n;
+        if (iothub_client_twin_patch(&s.hub->client, p, &s.ver_rid) == TMA_OK) {
+            s.ver_pending = true;
+            s.ver_sent = s.desired_version;
+        }
+    }
 }
 
 int main(int argc, char **argv)
@@ -130,6 +158,7 @@ int main(int argc, char **argv)
         return 1;
     }
     s.hub = &hub;
+    s.ver_acked = -1;
     rc = sample_run(&hub, &o, NULL, NULL, tick, NULL);
     sample_hub_close(&hub);
     sample_net_close(&net);

@@ -18,6 +18,19 @@ in random pieces of 1..--fragment bytes and a direction pauses for
 so that a run can finish; --clean-first K leaves the first K connections
 alone.
 
+Two more faults (CHAOS2): with --corrupt-prob P every forwarded piece of a
+faulty connection has one random bit flipped with probability P (in the
+directions --corrupt-dir names, in the phases --corrupt-phase names; at most
+one flip per connection: TLS ends the connection at the first one). With
+--blackout-after-bytes A:B a faulty connection goes silent after A..B bytes
+(both directions counted): for --blackout-ms N nothing is forwarded either
+way and nothing is closed; what arrives meanwhile is held (as TCP would
+retransmit it) and forwarded when the link comes back, unless its sender has
+given up by then. The log then says when the device closed its side
+(dev_gone=MS after the blackout began) so a test can compare it with the
+device's keep-alive. A faulty connection gets a cut when --cut-after-bytes
+is given, and whichever of the other faults are configured.
+
 The proxy follows the TLS record layer (5-byte headers, never decrypted) to
 say where a cut landed: "handshake" (no application data record yet),
 "connect" (the client's first application data record, its MQTT CONNECT, has
@@ -34,11 +47,19 @@ One line per connection is appended to --log when the connection is over:
   c2s=BYTES s2c=BYTES phase=handshake|connect|session at=c2s|s2c
   mid_record=0|1 app_c2s=RECORDS app_s2c=RECORDS frags=N stalls=N
   t=SECONDS_SINCE_START dur=SECONDS
+  [flip=DIR:PHASE:OFFSET:BIT:hdr|body alerts_c2s=N alerts_s2c=N]
+      (a bit was flipped: direction, phase, byte offset in the direction's
+       stream, bit, in a TLS record header or body; then the TLS alert
+       records each way, content type 21)
+  [blackout=BYTES dev_gone=MS|none brk_gone=MS|none] (silent link at BYTES)
+and, at the moment the device closes a silent connection:
+  conn=K event=dev_gone blackout=BYTES ms=MS
 The listening port is written to --port-file (atomically) once ready.
 Python 3 standard library only."""
 import argparse
 import os
 import random
+import select
 import socket
 import struct
 import sys
@@ -47,6 +68,12 @@ import time
 
 
 T0 = time.monotonic()
+LOG_LOCK = threading.Lock()
+
+
+def log_event(path, line):
+    with LOG_LOCK, open(path, "a") as f:
+        f.write(line + "\n")
 
 
 def parse_range(text, conv=int):
@@ -66,6 +93,7 @@ class Records:
         self.ctype = None      # content type of the current record
         self.app_started = 0   # application data records begun
         self.app_done = 0      # application data records complete
+        self.alerts = 0        # alert records begun (content type 21)
 
     def feed(self, data):
         i = 0
@@ -84,6 +112,8 @@ class Records:
                 self.ctype = self.hdr[0]
                 self.left = struct.unpack(">H", self.hdr[3:5])[0]
                 self.hdr = b""
+                if self.ctype == 21:
+                    self.alerts += 1
                 if self.ctype == 23:
                     self.app_started += 1
                     if self.left == 0:
@@ -112,6 +142,30 @@ class Records:
                 hdr = b""
         return None
 
+    def where(self, data, k):
+        """'hdr' if byte k of data (about to be fed) falls in a record
+        header, else 'body' (the tracker is not changed)."""
+        hdr, left, i = len(self.hdr), self.left, 0
+        while i <= k:
+            if left > 0:
+                n = min(left, k + 1 - i)
+                left -= n
+                i += n
+                if i > k:
+                    return "body"
+                continue
+            if i == k:
+                return "hdr"
+            if hdr == 4:
+                # header complete after this byte: its length is needed
+                hdr_bytes = bytes(data[i - 4:i + 1]) if i >= 4 else (self.hdr + data[:i + 1])[-5:]
+                left = struct.unpack(">H", hdr_bytes[3:5])[0]
+                hdr = 0
+            else:
+                hdr += 1
+            i += 1
+        return "body"
+
     def mid_record(self):
         return self.left > 0 or len(self.hdr) > 0
 
@@ -123,7 +177,8 @@ class Conn:
         self.dev = dev
         self.brk = brk
         self.rng = random.Random(args.seed * 1000003 + k)
-        self.cut_at = self.rng.randint(*self.rng.choice(args.cut_after_bytes)) if plan_cut else None
+        self.cut_at = (self.rng.randint(*self.rng.choice(args.cut_after_bytes))
+                       if plan_cut and args.cut_after_bytes is not None else None)
         # A cut moved into the CONNECT/CONNACK exchange: placed when the
         # device's first application data record (its CONNECT) shows up.
         self.connect_cut = plan_cut and self.rng.random() < args.connect_cut_prob
@@ -132,6 +187,17 @@ class Conn:
         kinds = ["rst", "fin"] + (["half-dev", "half-brk"] if args.half_close else [])
         self.kind = self.rng.choice(kinds)
         self.faulty = plan_cut  # fragments and stalls only on connections that are cut
+        if args.cut_after_bytes is None:
+            # only corruption / blackout configured: no cut
+            self.cut_at = None
+            self.connect_cut = False
+        self.corrupt_left = 1 if (plan_cut and args.corrupt_prob > 0) else 0
+        self.flip = None
+        self.blackout_at = (self.rng.randint(*args.blackout_after_bytes)
+                            if plan_cut and args.blackout_after_bytes is not None else None)
+        self.blackout_t0 = None   # monotonic time the link went silent
+        self.blackout_end = None
+        self.gone = {"c2s": None, "s2c": None}  # ms after blackout start the sender closed
         self.lock = threading.Lock()
         self.total = 0
         self.bytes = {"c2s": 0, "s2c": 0}
@@ -169,6 +235,8 @@ class Conn:
                     self.connect_cut = False
             if direction in self.closed_dirs or self.ended in ("rst", "fin"):
                 return 0
+            if self.blackout_at is not None and self.blackout_t0 is None:
+                n = min(n, max(1, self.blackout_at - self.total))
             if self.cut_at is None or self.cut_info is not None:
                 return n  # no cut planned, or the open side of a half-close
             room = self.cut_at - self.total
@@ -181,6 +249,10 @@ class Conn:
             self.rec[direction].feed(data)
             self.last_dir = direction
             cut_now = self.cut_at is not None and self.ended is None and self.total >= self.cut_at
+            if (self.blackout_at is not None and self.blackout_t0 is None and
+                    self.total >= self.blackout_at):
+                self.blackout_t0 = time.monotonic()
+                self.blackout_end = self.blackout_t0 + self.args.blackout_ms / 1000.0
             if cut_now:
                 self.cut_info = (self.phase(), self.last_dir, int(self.rec[direction].mid_record()))
                 self.ended = self.kind
@@ -222,16 +294,80 @@ class Conn:
             except OSError:
                 pass
 
+    def silent(self):
+        with self.lock:
+            return self.blackout_t0 is not None and time.monotonic() < self.blackout_end
+
+    def corrupt(self, direction, data, rng):
+        """Flip one bit of data with probability --corrupt-prob (first flip only)."""
+        a = self.args
+        if self.corrupt_left == 0 or direction not in a.corrupt_dir or rng.random() >= a.corrupt_prob:
+            return data
+        with self.lock:
+            phase = self.phase()
+            if phase not in a.corrupt_phase:
+                return data
+            self.corrupt_left = 0
+            i, bit = rng.randrange(len(data)), rng.randrange(8)
+            part = self.rec[direction].where(data, i)
+            self.flip = f"{direction}:{phase}:{self.bytes[direction] + i}:{bit}:{part}"
+        b = bytearray(data)
+        b[i] ^= 1 << bit
+        return bytes(b)
+
+    def recv_held(self, direction, src, held):
+        """During a blackout: keep reading (so a sender that gives up is
+        seen), hold the bytes. Returns (held, eof)."""
+        try:
+            r, _, _ = select.select([src], [], [], 0.02)
+            if not r:
+                return held, False
+            d = src.recv(65536)
+        except OSError:
+            d = b""
+        if d:
+            return held + d, False
+        with self.lock:
+            first = self.gone[direction] is None and self.blackout_t0 is not None
+            if first:
+                self.gone[direction] = int((time.monotonic() - self.blackout_t0) * 1000)
+        if first and direction == "c2s":
+            # at once, not when the connection is over (the blackout may
+            # outlast the run)
+            log_event(self.args.log, f"conn={self.k} event=dev_gone blackout={self.blackout_at} "
+                                     f"ms={self.gone[direction]}")
+        return held, True
+
     def pump(self, direction, src, dst, rng):
         frag = self.args.fragment if self.faulty else 0
         stall_p = self.args.stall_prob if self.faulty else 0.0
+        held, eof = b"", False
         try:
             while True:
-                data = src.recv(65536)
+                if self.blackout_at is not None:
+                    while self.silent():
+                        if eof:
+                            time.sleep(0.02)
+                        else:
+                            held, eof = self.recv_held(direction, src, held)
+                    if held:
+                        data, held = held, b""
+                    elif eof:
+                        data = b""
+                    else:
+                        r, _, _ = select.select([src], [], [], 0.05)
+                        if not r:
+                            continue
+                        data = src.recv(65536)
+                else:
+                    data = src.recv(65536)
                 if not data:
                     self.note_end("eof-dev" if direction == "c2s" else "eof-brk")
                     break
                 while data:
+                    if self.blackout_at is not None and self.silent():
+                        held, data = held + data, b""
+                        break
                     piece = len(data)
                     if frag > 0:
                         piece = min(piece, rng.randint(1, frag))
@@ -244,7 +380,7 @@ class Conn:
                         # closed direction (half-close): swallow what is left
                         data = b""
                         break
-                    dst.sendall(data[:n])
+                    dst.sendall(self.corrupt(direction, data[:n], rng))
                     with self.lock:
                         self.frags += 1
                     self.account(direction, data[:n])
@@ -291,13 +427,19 @@ class Conn:
             phase, at, mid = self.cut_info
         else:
             phase, at, mid = self.phase(), self.last_dir, int(self.rec[self.last_dir].mid_record())
-        plan = "clean" if self.cut_at is None else (
+        plan = ("fault" if self.faulty else "clean") if self.cut_at is None else (
             "cut@connect-unreached" if self.cut_at == 1 << 62 else f"cut@{self.cut_at}")
         return (f"conn={self.k} plan={plan} end={self.ended or 'open'} c2s={self.bytes['c2s']} "
                 f"s2c={self.bytes['s2c']} phase={phase} at={at} mid_record={mid} "
                 f"app_c2s={self.rec['c2s'].app_started} app_s2c={self.rec['s2c'].app_started} "
                 f"frags={self.frags} stalls={self.stalls} "
-                f"t={self.t_start - T0:.2f} dur={(self.t_end or time.monotonic()) - self.t_start:.2f}")
+                f"t={self.t_start - T0:.2f} dur={(self.t_end or time.monotonic()) - self.t_start:.2f}"
+                + (f" flip={self.flip} alerts_c2s={self.rec['c2s'].alerts} alerts_s2c={self.rec['s2c'].alerts}"
+                   if self.flip else "")
+                + (f" blackout={self.blackout_at if self.blackout_t0 is not None else 'unreached'}"
+                   f" dev_gone={self.gone['c2s'] if self.gone['c2s'] is not None else 'none'}"
+                   f" brk_gone={self.gone['s2c'] if self.gone['s2c'] is not None else 'none'}"
+                   if self.blackout_at is not None else ""))
 
 
 def main():
@@ -320,7 +462,24 @@ def main():
                     help="the first K connections are clean pipes (e.g. let a DPS registration through)")
     ap.add_argument("--max-cuts", type=int, default=-1, metavar="N",
                     help="after N cuts forward cleanly (default: never stop cutting)")
+    ap.add_argument("--corrupt-prob", type=float, default=0.0, metavar="P",
+                    help="flip one random bit of a forwarded piece with probability P (one per faulty connection)")
+    ap.add_argument("--corrupt-dir", default="c2s,s2c", metavar="DIRS",
+                    help="directions to corrupt: c2s, s2c or both (default c2s,s2c)")
+    ap.add_argument("--corrupt-phase", default="session", metavar="PHASES",
+                    help="phases to corrupt in: handshake, connect, session (comma list; default session)")
+    ap.add_argument("--blackout-after-bytes", type=parse_range, default=None, metavar="A:B",
+                    help="a faulty connection goes silent (both ways, nothing closed) after A..B bytes")
+    ap.add_argument("--blackout-ms", type=int, default=0, metavar="N",
+                    help="how long the silence lasts")
     args = ap.parse_args()
+    args.corrupt_dir = set(args.corrupt_dir.replace("both", "c2s,s2c").split(","))
+    args.corrupt_phase = set(args.corrupt_phase.split(","))
+    if (not args.corrupt_dir <= {"c2s", "s2c"} or not 0.0 <= args.corrupt_prob <= 1.0 or
+            not args.corrupt_phase <= {"handshake", "connect", "session"}):
+        ap.error("bad --corrupt-dir, --corrupt-phase or --corrupt-prob")
+    if args.blackout_after_bytes is not None and args.blackout_ms <= 0:
+        ap.error("--blackout-after-bytes needs --blackout-ms N > 0")
     if args.fragment < 0 or not 0.0 <= args.stall_prob <= 1.0 or not 0.0 <= args.connect_cut_prob <= 1.0:
         ap.error("bad --fragment or --stall-prob")
 
@@ -332,7 +491,7 @@ def main():
     with open(tmp, "w") as f:
         f.write(str(ls.getsockname()[1]))
     os.replace(tmp, args.port_file)
-    log_lock = threading.Lock()
+    log_lock = LOG_LOCK
     state = {"cuts": 0}
 
     def finish(conn):
@@ -357,7 +516,9 @@ def main():
         # A cut is planned while fewer than --max-cuts connections were cut
         # (the device runs one connection at a time, so the earlier one has
         # ended, cut or not, before the next is accepted).
-        plan = (args.cut_after_bytes is not None and k >= args.clean_first and
+        faults = (args.cut_after_bytes is not None or args.corrupt_prob > 0 or
+                  args.blackout_after_bytes is not None)
+        plan = (faults and k >= args.clean_first and
                 (args.max_cuts < 0 or state["cuts"] < args.max_cuts))
         conn = Conn(k, args, dev, brk, plan)
         if plan:
