@@ -98,7 +98,7 @@ if(TARGET tma_tls)
 endif()
 if(TARGET iothub_telemetry AND TARGET iothub_dps AND TARGET trustm-cli AND TARGET trustm-sim AND TARGET localhub)
   tma_add_script_test(NAME iothub_it_chaos SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_chaos.sh
-    LABELS integration TIMEOUT 120)
+    LABELS integration TIMEOUT 300)
   set_tests_properties(iothub_it_chaos PROPERTIES ENVIRONMENT
     "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
 endif()
@@ -112,7 +112,7 @@ if(TARGET iothub_client)
 endif()
 if(TARGET iothub_telemetry AND TARGET iothub_twin_methods AND TARGET trustm-cli AND TARGET trustm-sim AND TARGET localhub)
   tma_add_script_test(NAME iothub_it_chaos2 SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_chaos2.sh
-    LABELS integration TIMEOUT 120)
+    LABELS integration TIMEOUT 300)
   set_tests_properties(iothub_it_chaos2 PROPERTIES ENVIRONMENT
     "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
 endif()
