@@ -19,7 +19,8 @@
 #     than 1.5 x the device's keep-alive (2 s): the device drops the
 #     connection within 1.5 x keep-alive (+ slack) and reconnects; all
 #     telemetry at the hub, in order.
-# Usage: iothub_chaos2.sh [SEED] (default 3). CHAOS_KEEP=1 keeps the work dir.
+# Usage: iothub_chaos2.sh [SEED] (default 3). CHAOS_KEEP=1 keeps the work dir;
+# CHAOS2_PARTS=ABCD (default) picks parts (A and B run together).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 : "${TMA_BUILD_DIR:?}"
@@ -29,6 +30,8 @@ CLI=${TRUSTM_CLI:-$TMA_BUILD_DIR/tools/trustm}
 SIM=${TRUSTM_SIM:-$TMA_BUILD_DIR/sim/trustm-sim}
 LH=${LOCALHUB:-$TMA_BUILD_DIR/hub/localhub}
 SEED=${1:-3}
+PARTS=${CHAOS2_PARTS:-ABCD}
+C_EVENTS=0
 WINDOW=16
 KA=2                  # device keep-alive in part D (s)
 W=$(mktemp -d /tmp/iothub_chaos2.XXXXXX)
@@ -134,9 +137,14 @@ P
 }
 
 # ---------------------------------------------------------------- A + B
-# A: twin + methods, 10 cuts (handshake, CONNECT/CONNACK, session).
-start_proxy twin --seed "$SEED" --cut-after-bytes 1:800 --cut-after-bytes 800:5000 --connect-cut-prob 0.3 \
-  --fragment 7 --half-close --max-cuts 10
+if [[ $PARTS == *[AB]* ]]; then
+# A: twin + methods, 10 cuts: in the handshake, or (7 in 10) up to 900 bytes
+# after CONNECT began: CONNECT/CONNACK, SUBSCRIBE, the twin GET and PATCHes,
+# desired pushes and method calls of the early session. (A twin session
+# moves little data: a cut planned further in might never come, and the
+# last, clean, call below would meet a faulty connection.)
+start_proxy twin --seed "$SEED" --cut-after-bytes 1:800 --connect-cut-prob 0.7 --connect-cut-range 1:900 \
+  --fragment 7 --half-close --max-cuts 10 --log-starts
 TW_PORT=$PROXY_PORT
 # B: C2D with the telemetry sample, 8 cuts, most of them in MQTT sessions.
 start_proxy c2d --seed $((SEED + 100)) --cut-after-bytes 1:800 --cut-after-bytes 5000:9000 \
@@ -174,13 +182,21 @@ while [ $c -lt $NC2D ]; do
 done
 echo "A+B: service side done at $(since)s ($NUP desired updates, $NUP method calls, $NC2D C2D messages)"
 for i in $(seq 1 $NUP); do for _ in $(seq 1 150); do [ -s "m$i.rc" ] && break; sleep 0.1; done; done
-# The cuts are over by now (checked below): this call meets a clean link.
+# Wait for the first clean connection (the cuts are over) and the device's
+# CONNACK on it: the last call meets a clean link.
 for _ in $(seq 1 100); do
-  [ "$(cuts_in twin)" -ge 10 ] && grep -E '^(connected|disconnected)' twin.out | tail -1 | grep -q '^connected' && break
+  grep -q 'event=start plan=clean' twin.log && grep -E '^(connected|disconnected)' twin.out | tail -1 | grep -q '^connected' && break
   sleep 0.1
 done
-"$LH" method invoke --device c2-twin --name reboot --payload '{"call":"last"}' --timeout 5 > mlast.res 2> mlast.err \
-  || fail "A: a method call on the clean link failed: $(cat mlast.err)"
+grep -q 'event=start plan=clean' twin.log || fail "A: the cuts were not over after 10 s"
+# (404 while the device's SUBSCRIBE is still on its way is retried; a 504
+# is not: the device was there and did not answer)
+for try in 1 2 3 4 5 6; do
+  "$LH" method invoke --device c2-twin --name reboot --payload '{"call":"last"}' --timeout 5 > mlast.res 2> mlast.err \
+    && break
+  grep -q 404103 mlast.err && [ $try -lt 6 ] || fail "A: a method call on the clean link failed: $(cat mlast.err)"
+  sleep 0.5
+done
 status200() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r['status']==200 and r['payload']=={'result':'scheduled'} else 1)" "$1"; }
 status200 mlast.res || fail "A: last call: $(cat mlast.res)"
 wait $TWIN || fail "A: the twin sample exited with $?"
@@ -253,14 +269,17 @@ grep -q '^done: 300 queued, 300 acknowledged, 0 still in the outbox' c2d.out || 
 bconn=$(grep -c '^connected' c2d.out || true)
 echo "B: $bcuts cuts ($bses in sessions), $bconn connections; $NC2D of $NC2D C2D messages printed, $c2dup duplicate(s); hub queue empty; 300 of 300 telemetry acknowledged ($(since)s)"
 
+fi
+
 # ---------------------------------------------------------------- C
+if [[ $PARTS == *C* ]]; then
 # Corrupted bytes: 8 connections get one bit flipped in MQTT traffic. A flip
 # in a record's body fails its MAC: the receiver sends an alert and closes.
 # A flip in a record header's length makes the receiver wait for bytes that
 # never come while the sender waits for PUBACKs: only the keep-alive ends
 # that (a real finding of this test: with the default 240 s the run hung),
 # so the device runs with --keep-alive $KA here too.
-start_proxy corrupt --seed $((SEED + 200)) --corrupt-prob 0.02 --corrupt-dir both --corrupt-phase session --max-cuts 8
+start_proxy corrupt --seed $((SEED + 200)) --corrupt-prob 0.06 --corrupt-dir both --corrupt-phase session --max-cuts 8
 N_C=300
 t0=$(date +%s.%N)
 timeout -s KILL 40 "$SAMPLES/iothub-telemetry" --device "$DEV" $(oids c2-tel) \
@@ -274,20 +293,28 @@ flips=$(grep -c ' flip=' corrupt.log || true)
 [ "$flips" -ge 6 ] || fail "C: only $flips bit flips happened"
 # The side that got the flipped record answers with a TLS alert (encrypted:
 # its type is not visible; bad_record_mac is what both stacks send for a
-# record whose MAC fails).
-noalert=$(grep ' flip=[a-z0-9]*:[a-z]*:[0-9]*:[0-9]:body ' corrupt.log | awk '{ d = $0; sub(/.* flip=/, "", d); split(d, f, ":");
-  want = (f[1] == "c2s") ? "alerts_s2c=" : "alerts_c2s="; n = $0; sub(".*" want, "", n); sub(/ .*/, "", n);
-  if (n + 0 < 1) print }')
-[ -z "$noalert" ] || fail "C: a record with a flipped body bit was not answered by an alert: $noalert"
+# record whose MAC fails). A receiver that closes with unread bytes sends a
+# reset, which can overtake its alert (end=error): then only the reset is
+# seen. Every body flip needs one of the two, and most need the alert.
+read -r bodyflips alerted noanswer <<<"$(grep ' flip=[a-z0-9]*:[a-z]*:[0-9]*:[0-9]:body ' corrupt.log | awk '
+  { d = $0; sub(/.* flip=/, "", d); split(d, f, ":");
+    want = (f[1] == "c2s") ? "alerts_s2c=" : "alerts_c2s="; n = $0; sub(".*" want, "", n); sub(/ .*/, "", n);
+    b++; if (n + 0 >= 1) a++; else if ($0 !~ / end=error /) bad++ }
+  END { print b + 0, a + 0, bad + 0 }')"
+[ "$noanswer" -eq 0 ] || fail "C: $noanswer record(s) with a flipped body bit answered by neither an alert nor a reset"
+[ "$alerted" -ge $(((bodyflips + 1) / 2)) ] || fail "C: only $alerted of $bodyflips body flips answered by an alert"
 hdrflips=$(grep -c ' flip=[a-z0-9]*:[a-z]*:[0-9]*:[0-9]:hdr ' corrupt.log || true)
 fdirs=$(sed -n 's/.* flip=\([a-z0-9]*\):.*/\1/p' corrupt.log | sort -u | tr '\n' ' ')
 cconn=$(grep -c '^connected' corrupt.out || true)
 [ "$cconn" -ge $((flips / 2 + 1)) ] || fail "C: $flips flips but only $cconn connections"
 cdups=$(check_events c2-tel $N_C "$cconn") || fail "C: $cdups"
 C_EVENTS=$((N_C + cdups))   # D's messages come after these at the hub
-echo "C: $flips bit flips ($hdrflips in record headers; directions: $fdirs), $cconn connections, ${wall}s; $N_C of $N_C at the hub in order, $cdups duplicates"
+echo "C: $flips bit flips ($hdrflips in record headers, $alerted of $bodyflips body flips answered by an alert; directions: $fdirs), $cconn connections, ${wall}s; $N_C of $N_C at the hub in order, $cdups duplicates"
+
+fi
 
 # ---------------------------------------------------------------- D
+if [[ $PARTS == *D* ]]; then
 # Silent link: two connections go quiet for 4.5 s (> 1.5 x 2 s) after 6..9 kB
 # (past the handshake, which moves up to ~4.5 kB: a silent handshake is
 # ended by the TLS read timeout, not the keep-alive; network-faults.md).
@@ -330,4 +357,5 @@ print(len(d) - nd)
 P
 ) || fail "D: $ddups"
 echo "D: 2 blackouts of 4.5 s, device dropped the silent link after $gone ms (keep-alive ${KA} s, bound $((KA * 1500 + 600)) ms), $dconn connections, ${wall}s; $N_D of $N_D at the hub in order, $ddups duplicates"
-echo "PASS seed=$SEED total=$(since)s"
+fi
+echo "PASS seed=$SEED parts=$PARTS total=$(since)s"

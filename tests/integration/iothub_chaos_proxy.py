@@ -52,6 +52,8 @@ One line per connection is appended to --log when the connection is over:
        stream, bit, in a TLS record header or body; then the TLS alert
        records each way, content type 21)
   [blackout=BYTES dev_gone=MS|none brk_gone=MS|none] (silent link at BYTES)
+with --log-starts, when a connection is accepted:
+  conn=K event=start plan=fault|clean
 and, at the moment the device closes a silent connection:
   conn=K event=dev_gone blackout=BYTES ms=MS
 The listening port is written to --port-file (atomically) once ready.
@@ -472,6 +474,8 @@ def main():
                     help="a faulty connection goes silent (both ways, nothing closed) after A..B bytes")
     ap.add_argument("--blackout-ms", type=int, default=0, metavar="N",
                     help="how long the silence lasts")
+    ap.add_argument("--log-starts", action="store_true",
+                    help="also log 'conn=K event=start plan=fault|clean' when a connection is accepted")
     args = ap.parse_args()
     args.corrupt_dir = set(args.corrupt_dir.replace("both", "c2s,s2c").split(","))
     args.corrupt_phase = set(args.corrupt_phase.split(","))
@@ -521,6 +525,8 @@ def main():
         plan = (faults and k >= args.clean_first and
                 (args.max_cuts < 0 or state["cuts"] < args.max_cuts))
         conn = Conn(k, args, dev, brk, plan)
+        if args.log_starts:
+            log_event(args.log, f"conn={k} event=start plan={'fault' if plan else 'clean'}")
         if plan:
             state["cuts"] += 1
         r1, r2 = random.Random(conn.rng.random()), random.Random(conn.rng.random())
