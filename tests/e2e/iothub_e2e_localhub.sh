@@ -18,16 +18,7 @@ cleanup() {
   # Sanitizer reports fail the test even where they come after the last
   # assertion: the plugin's (logged into the hub state folder by localhub)
   # and those of the simulator and samples (in their *.out files).
-  for f in "$LOCALHUB_HOME"/asan* "$LOCALHUB_HOME"/ubsan*; do
-    [ -e "$f" ] || continue
-    echo "FAIL: sanitizer report from the broker ($f):" >&2; cat "$f" >&2; rc=1
-  done
-  for f in "$W"/*.out; do
-    [ -f "$f" ] || continue
-    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
-      echo "FAIL: sanitizer report in $f:" >&2; cat "$f" >&2; rc=1
-    fi
-  done
+  sanitizer_check "$LOCALHUB_HOME" "$W"/*.out || rc=1
   rm -rf "$W"
   exit $rc
 }

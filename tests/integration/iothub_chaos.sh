@@ -43,16 +43,7 @@ cleanup() {
   [ -n "${LOCALHUB_HOME:-}" ] && "$LH" stop >/dev/null 2>&1 || true
   for p in "${PIDS[@]}" $BROKER; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for f in "$W"/lh/asan* "$W"/lh/ubsan*; do
-    [ -e "$f" ] || continue
-    echo "FAIL: sanitizer report from localhub's plugin ($f):" >&2; cat "$f" >&2; rc=1
-  done
-  for f in "$W"/*.out "$W"/*/*.out; do
-    [ -f "$f" ] || continue
-    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
-      echo "FAIL: sanitizer report in $f:" >&2; cat "$f" >&2; rc=1
-    fi
-  done
+  sanitizer_check "$W/lh" "$W"/*.out "$W"/*/*.out || rc=1
   if [ -n "${CHAOS_KEEP:-}" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
   exit $rc
 }

@@ -17,16 +17,7 @@ export LOCALHUB_HOME="$W/state"
 cleanup() {
   local rc=$? f
   "$LOCALHUB" stop >/dev/null 2>&1 || true
-  for f in "$LOCALHUB_HOME"/asan* "$LOCALHUB_HOME"/ubsan*; do
-    [ -e "$f" ] || continue
-    echo "FAIL: sanitizer report from the broker ($f):" >&2; cat "$f" >&2; rc=1
-  done
-  for f in "$W"/*.out; do
-    [ -f "$f" ] || continue
-    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
-      echo "FAIL: sanitizer report in $f:" >&2; cat "$f" >&2; rc=1
-    fi
-  done
+  sanitizer_check "$LOCALHUB_HOME" "$W"/*.out || rc=1
   rm -rf "$W"
   exit $rc
 }
