@@ -93,6 +93,8 @@ struct broker {
     int open_calls;
     bool refuse_open;
     bool open_uses_key;
+    bool silent; /* a link gone quiet: what is sent is swallowed, nothing comes back */
+    int pings;
     /* Called for every PUBLISH the client sends (DPS tests script replies). */
     void (*on_publish)(struct tma_span topic, struct tma_span payload);
     char last_sub[128];
@@ -160,6 +162,7 @@ static void bk_parse(void)
         } else if (pkt.type == MQTT_DISCONNECT) {
             bk.disconnects++;
         } else if (pkt.type == MQTT_PINGREQ) {
+            bk.pings++;
             assert_int_equal(mqtt_encode_empty(MQTT_PINGRESP, tmp, sizeof(tmp), &n), TMA_OK);
             bk_emit(tmp, n);
         }
@@ -172,6 +175,7 @@ static int32_t t_send(void *ctx, const uint8_t *buf, size_t len)
 {
     (void)ctx;
     if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
+    if (bk.silent) return (int32_t)len;
     memcpy(bk.in + bk.in_len, buf, len);
     bk.in_len += len;
     bk_parse();
@@ -183,6 +187,7 @@ static int32_t t_recv(void *ctx, uint8_t *buf, size_t len)
     size_t n;
     (void)ctx;
     if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
+    if (bk.silent) return 0;
     n = bk.out_len < len ? bk.out_len : len;
     if (n == 0) return 0;
     memcpy(buf, bk.out, n);
@@ -225,6 +230,7 @@ static int c2d_seen;
 static int input_seen;
 static char input_name[64], input_bag[128], input_body[64];
 static const char *setup_module; /* module id for setup_client(), NULL: a device */
+static uint16_t setup_keep_alive; /* keep-alive for setup_client(), 0: the default */
 
 static void on_event(void *u, enum iothub_event ev, tma_status r)
 {
@@ -266,6 +272,7 @@ static void setup_client(const char *sas_key, uint32_t window)
     cfg.id.host = "myhub.azure-devices.net";
     cfg.id.device_id = "dev-01";
     cfg.id.module_id = setup_module;
+    cfg.keep_alive_s = setup_keep_alive;
     cfg.sas_key = sas_key;
     cfg.hmac.hmac_sha256 = hmac;
     cfg.clock.now_ms = mono_ms;
@@ -617,6 +624,65 @@ static void test_client_rejects_bad_config_and_calls(void **state)
     steps(5, 1);
     assert_int_equal(iothub_client_twin_patch(&cl, bad, NULL), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED));
     assert_int_equal(iothub_client_method_respond(&cl, bad, 200, bad), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED));
+}
+
+/* ---- a silent link (network-faults.md, F5) -------------------------------- */
+/* Nothing arrives and nothing is closed: the keep-alive must notice. The
+ * client sends PINGREQ after keep-alive seconds without traffic and ends the
+ * connection when no PINGRESP comes within half the keep-alive (at most
+ * 30 s), so a dead link is found within 1.5 x keep-alive. */
+
+/* Step with dt ms per step until the connection drops or limit ms pass;
+ * returns the ms it took (limit + 1 when it did not drop). */
+static uint64_t run_until_drop(uint64_t limit, uint64_t dt)
+{
+    uint64_t t;
+    int before = ev_disconnected;
+    for (t = 0; t <= limit; t += dt) {
+        (void)iothub_client_step(&cl);
+        if (ev_disconnected != before) return t;
+        mono += dt;
+        wall += dt;
+    }
+    return limit + 1;
+}
+
+static uint64_t silence_after_idle(uint16_t keep_alive_s, uint64_t idle_ms, uint64_t limit, uint64_t dt)
+{
+    uint64_t took;
+    setup_keep_alive = keep_alive_s;
+    setup_client(NULL, 0);
+    setup_keep_alive = 0;
+    assert_int_equal(run_until_drop(200, 10), 201);
+    assert_int_equal(ev_connected, 1);
+    assert_int_equal(bk.last_keepalive, keep_alive_s);
+    /* A healthy link stays up: its pings are answered. */
+    assert_int_equal(run_until_drop(idle_ms, dt), idle_ms + 1);
+    assert_true(bk.pings >= 2);
+    bk.silent = true;
+    took = run_until_drop(limit, dt);
+    assert_int_equal(ev_disconnected, 1);
+    return took;
+}
+
+static void test_client_short_keepalive_notices_silence(void **state)
+{
+    uint64_t took;
+    (void)state;
+    took = silence_after_idle(4, 21000, 60000, 50);
+    /* at most 4 s to the next PINGREQ plus 2 s for its answer (+ a step);
+     * the old fixed 30 s wait took up to 34 s */
+    assert_true(took <= 6050);
+    assert_true(took >= 2000);
+}
+
+static void test_client_long_keepalive_keeps_30s_ceiling(void **state)
+{
+    uint64_t took;
+    (void)state;
+    took = silence_after_idle(120, 300000, 400000, 500);
+    assert_true(took <= 150500);
+    assert_true(took >= 30000);
 }
 
 /* ---- DPS client over the same fake broker ---------------------------------- */
@@ -996,6 +1062,8 @@ int main(void)
         cmocka_unit_test(test_client_module_input_messages),
         cmocka_unit_test(test_client_device_ignores_input_topics),
         cmocka_unit_test(test_client_rejects_bad_config_and_calls),
+        cmocka_unit_test(test_client_short_keepalive_notices_silence),
+        cmocka_unit_test(test_client_long_keepalive_keeps_30s_ceiling),
         cmocka_unit_test(test_dps_register_poll_assigned),
         cmocka_unit_test(test_dps_retry_after_is_waited),
         cmocka_unit_test(test_dps_survives_cuts),
