@@ -223,11 +223,15 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
 /**
  * @brief Connect over TCP and run the handshake. Offers the session kept from
  * the previous connection, so a server that resumes it needs no signature.
+ * The session is kept across a handshake the network cut (no alert: EOF,
+ * reset, timeout), at most 4 in a row, and forgotten after any TLS failure.
  * Each handshake message is awaited at most handshake_timeout_ms
  * (TMA_ERR(TLS, TMA_C_TIMEOUT) after that).
  * @return TMA_OK; TMA_ERR(TLS, TMA_TLS_E_CONNECT); one of the verification
  *         codes (untrusted, hostname, expired, not yet valid, verify);
- *         TMA_ERR(TLS, TMA_TLS_E_PEER_ALERT); TMA_ERR(TLS, TMA_TLS_E_SIGNER);
+ *         TMA_ERR(TLS, TMA_TLS_E_PEER_ALERT) (the server sent an alert);
+ *         TMA_ERR(TLS, TMA_C_CLOSED) (the connection ended during the
+ *         handshake without an alert); TMA_ERR(TLS, TMA_TLS_E_SIGNER);
  *         TMA_ERR(TLS, TMA_TLS_E_HANDSHAKE); TMA_C_STATE if already connected.
  *         tma_tls_client_error() gives a one-line explanation.
  */
