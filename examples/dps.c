@@ -107,12 +107,7 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     cfg.clock.now_ms = sample_mono_ms;
     cfg.connector = sample_connector(net);
     cfg.timeout_ms = (uint32_t)o->timeout_ms;
-    iothub_retry_policy_init(&cfg.retry);
-    if (o->retry_min_ms > 0) {
-        cfg.retry.min_ms = (uint32_t)o->retry_min_ms;
-        cfg.retry.max_ms = (uint32_t)o->retry_max_ms;
-        cfg.retry.jitter_max_ms = (uint32_t)o->retry_jitter_ms;
-    }
+    cfg.retry = sample_retry_policy(o);
     cfg.tx_buf = tx;
     cfg.tx_cap = sizeof(tx);
     cfg.rx_buf = rx;

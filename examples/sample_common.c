@@ -87,6 +87,18 @@ static void parse_retry(const char *name, const char *s, struct sample_opts *o)
     o->retry_jitter_ms = v[2];
 }
 
+struct iothub_retry_policy sample_retry_policy(const struct sample_opts *o)
+{
+    struct iothub_retry_policy p;
+    iothub_retry_policy_init(&p);
+    if (o->retry_min_ms > 0) {
+        p.min_ms = (uint32_t)o->retry_min_ms;
+        p.max_ms = (uint32_t)o->retry_max_ms;
+        p.jitter_max_ms = (uint32_t)o->retry_jitter_ms;
+    }
+    return p;
+}
+
 /* The parsed connection-string fields live in static storage: nothing to
  * free on any exit path. */
 #define SAMPLE_FIELD_MAX 1024
@@ -634,12 +646,7 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
     cfg.subscriptions = subs;
     cfg.connector = sample_connector(n);
     cfg.random = sample_random;
-    iothub_retry_policy_init(&cfg.retry);
-    if (o->retry_min_ms > 0) {
-        cfg.retry.min_ms = (uint32_t)o->retry_min_ms;
-        cfg.retry.max_ms = (uint32_t)o->retry_max_ms;
-        cfg.retry.jitter_max_ms = (uint32_t)o->retry_jitter_ms;
-    }
+    cfg.retry = sample_retry_policy(o);
     cfg.keep_alive_s = (uint16_t)o->keep_alive_s;
     cfg.outbox = &h->outbox;
     cfg.tx_buf = tx;

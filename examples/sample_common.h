@@ -88,6 +88,8 @@ void sample_net_close(struct sample_net *n);
 uint64_t sample_mono_ms(void *ctx);
 uint64_t sample_wall_ms(void *ctx);
 struct iothub_hmac_ops sample_hmac_ops(void);
+/* The client defaults, or the back-off --retry-ms gave. */
+struct iothub_retry_policy sample_retry_policy(const struct sample_opts *o);
 uint32_t sample_random(void *ctx);
 void sample_sleep_ms(uint64_t ms);
 extern volatile int sample_stop;
