@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/x509v3.h>
 
 #include "localhub_db.h"
@@ -723,6 +724,9 @@ static sqlite3_stmt *device_row(sqlite3 *db, const char *id)
     return st;
 }
 
+static void device_modules_purge(sqlite3 *db, const char *device);
+static sqlite3_stmt *module_row(sqlite3 *db, const char *device, const char *module);
+
 static const char *dev_id(void)
 {
     const char *id = opt("--id");
@@ -840,6 +844,7 @@ static void cmd_device(const char *sub)
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
                 step_done(db, st);
             }
+            device_modules_purge(db, id); /* a device's modules go with it */
         } else {
             st = prep(db, "UPDATE devices SET status=? WHERE id=?");
             sqlite3_bind_text(st, 1, strcmp(sub, "enable") == 0 ? "enabled" : "disabled", -1, SQLITE_STATIC);
@@ -847,8 +852,12 @@ static void cmd_device(const char *sub)
             step_done(db, st);
         }
         if (strcmp(sub, "enable") != 0) {
-            /* Like IoT Hub: disabling or deleting a device drops its connection. */
+            /* Like IoT Hub: disabling or deleting a device drops its connection,
+             * and its modules' (a module of a disabled device is refused). */
             st = prep(db, "INSERT INTO kick_requests(device) VALUES(?)");
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            step_done(db, st);
+            st = prep(db, "INSERT INTO kick_requests(device) SELECT device||'/'||id FROM modules WHERE device=?");
             sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
             step_done(db, st);
         }
@@ -869,19 +878,27 @@ static void cmd_device(const char *sub)
 /* SAS token for a device (or DPS registration), signed with its key. */
 static void cmd_sas_token(void)
 {
-    const char *id = opt("--device"), *reg = opt("--registration-id"), *key = opt("--key"), *dur = opt("--duration");
+    const char *id = opt("--device"), *reg = opt("--registration-id"), *key = opt("--key"), *dur = opt("--duration"),
+               *module = opt("--module");
     long duration = dur ? num("--duration", dur, 1, 365L * 86400) : 3600;
-    char host[256] = "localhost", scope[64] = "", sr[512], sr_enc[1024], msg[1100], sig[64], sig_enc[128];
+    char host[256] = "localhost", scope[64] = "", sr[700], sr_enc[2100], msg[2200], sig[64], sig_enc[128];
     sqlite3 *db;
     sqlite3_stmt *st;
     no_extra(1);
     if (!id == !reg) die("give exactly one of --device ID or --registration-id ID");
+    if (module && !id) die("--module needs --device");
+    if (module && !localhub_device_id_valid(module)) die("invalid module id '%s'", module);
     db = db_open();
     localhub_db_meta_get(db, "hostname", host, sizeof(host));
     localhub_db_meta_get(db, "id_scope", scope, sizeof(scope));
     char k[128] = "";
     if (key) {
         snprintf(k, sizeof(k), "%s", key);
+    } else if (id && module) {
+        st = module_row(db, id, module);
+        if (strcmp(scol(st, 2), "sas")) die("module '%s' of device '%s' does not use SAS", module, id);
+        snprintf(k, sizeof(k), "%s", scol(st, 5));
+        sqlite3_finalize(st);
     } else if (id) {
         st = device_row(db, id);
         if (strcmp(scol(st, 1), "sas")) die("device '%s' does not use SAS", id);
@@ -895,7 +912,9 @@ static void cmd_sas_token(void)
         sqlite3_finalize(st);
     }
     sqlite3_close(db);
-    if (id)
+    if (id && module)
+        snprintf(sr, sizeof(sr), "%s/devices/%s/modules/%s", host, id, module);
+    else if (id)
         snprintf(sr, sizeof(sr), "%s/devices/%s", host, id);
     else
         snprintf(sr, sizeof(sr), "%s/registrations/%s", scope, reg);
@@ -904,7 +923,7 @@ static void cmd_sas_token(void)
     snprintf(msg, sizeof(msg), "%s\n%lld", sr_enc, se);
     if (localhub_hmac_b64(k, msg, sig, sizeof(sig))) die("key is not valid base64");
     localhub_url_encode(sig, sig_enc, sizeof(sig_enc));
-    char tok[2048];
+    char tok[2400];
     snprintf(tok, sizeof(tok), "SharedAccessSignature sr=%s&sig=%s&se=%lld%s", sr_enc, sig_enc, se,
              reg ? "&skn=registration" : "");
     if (json_out) {
@@ -1056,21 +1075,36 @@ static void cmd_c2d(const char *sub)
 /* ------------------------------------------------------------------ */
 /* twin and methods                                                    */
 
-static void cmd_twin(const char *sub)
+/* The identity behind a twin / method command: a device, or a module of
+ * one. The registry key of a module's twin and method calls is "{d}/{m}". */
+struct ident {
+    const char *device, *module;
+    char key[2 * LOCALHUB_ID_MAX + 2];
+};
+
+static void module_check(sqlite3 *db, const struct ident *who);
+
+static void ident_check(sqlite3 *db, const struct ident *who)
 {
-    const char *id;
+    if (who->module)
+        module_check(db, who);
+    else
+        sqlite3_finalize(device_row(db, who->device));
+}
+
+static void twin_run(const char *sub, const struct ident *who, int max_pos)
+{
+    const char *id = who->key;
     sqlite3 *db;
     char *doc, err[200] = "";
-    if (!sub) die("twin: expected show|update (see --help)");
-    id = dev_id();
     if (strcmp(sub, "show") == 0) {
-        no_extra(3);
+        no_extra(max_pos);
     } else if (strcmp(sub, "update") == 0) {
         const char *desired = need("--desired");
         int64_t ver = 0;
-        no_extra(3);
+        no_extra(max_pos);
         db = db_open();
-        sqlite3_finalize(device_row(db, id));
+        ident_check(db, who);
         int rc = localhub_twin_patch(db, id, 1, desired, strlen(desired), &ver, err, sizeof(err));
         if (rc) die("twin update failed (%d): %s", rc, err);
         sqlite3_stmt *st = prep(db, "INSERT INTO desired_push(device,version,patch) VALUES(?,?,?)");
@@ -1087,13 +1121,14 @@ static void cmd_twin(const char *sub)
         die("twin: unknown command '%s' (show|update)", sub);
     }
     db = db_open();
-    sqlite3_finalize(device_row(db, id));
+    ident_check(db, who);
     doc = localhub_twin_json(db, id, 1);
     sqlite3_close(db);
-    if (!doc) die("device '%s' has no twin", id);
+    if (!doc) die("'%s' has no twin", id);
     cJSON *t = cJSON_Parse(doc), *o = cJSON_CreateObject();
     free(doc);
-    cJSON_AddStringToObject(o, "deviceId", id);
+    cJSON_AddStringToObject(o, "deviceId", who->device);
+    if (who->module) cJSON_AddStringToObject(o, "moduleId", who->module);
     cJSON *props = cJSON_CreateObject();
     cJSON_AddItemToObject(props, "desired", cJSON_DetachItemFromObject(t, "desired"));
     cJSON_AddItemToObject(props, "reported", cJSON_DetachItemFromObject(t, "reported"));
@@ -1105,15 +1140,24 @@ static void cmd_twin(const char *sub)
     json_out = save;
 }
 
-static void cmd_method(const char *sub)
+static void cmd_twin(const char *sub)
 {
-    const char *id = need("--device"), *name = need("--name"), *payload = opt("--payload"), *to = opt("--timeout");
+    struct ident who = {0};
+    if (!sub) die("twin: expected show|update (see --help)");
+    who.device = dev_id();
+    snprintf(who.key, sizeof(who.key), "%s", who.device);
+    twin_run(sub, &who, 3);
+}
+
+static void method_run(const struct ident *who, int max_pos)
+{
+    const char *id = who->key, *name = need("--name"), *payload = opt("--payload"), *to = opt("--timeout");
+    const char *what = who->module ? "module" : "device";
     long timeout = to ? num("--timeout", to, 5, 300) : 30;
     sqlite3 *db;
     sqlite3_stmt *st;
     int64_t rowid, deadline;
-    if (!sub || strcmp(sub, "invoke")) die("method: expected invoke (see --help)");
-    no_extra(2);
+    no_extra(max_pos);
     if (!localhub_method_name_valid(name)) die("invalid method name '%s'", name);
     if (!payload) payload = "{}";
     cJSON *pj = cJSON_Parse(payload);
@@ -1121,7 +1165,7 @@ static void cmd_method(const char *sub)
     cJSON_Delete(pj);
     if (strlen(payload) > 128 * 1024) die("--payload larger than 128 KB");
     db = db_open();
-    sqlite3_finalize(device_row(db, id));
+    ident_check(db, who);
     if (!hub_pid()) die("localhub is not running");
     st = prep(db, "INSERT INTO methods(device,name,payload,timeout,created) VALUES(?,?,?,?,?)");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -1143,8 +1187,10 @@ static void cmd_method(const char *sub)
             sqlite3_bind_int64(st, 1, rowid);
             step_done(db, st);
             sqlite3_close(db);
-            if (status == 404 && !resp[0]) die("404103 DeviceNotOnline: device '%s' is not connected to methods", id);
-            if (status == 504 && !resp[0]) die("504101 GatewayTimeout: device '%s' did not answer within %ld s", id, timeout);
+            if (status == 404 && !resp[0])
+                die("404103 DeviceNotOnline: %s '%s' is not connected to methods", what, id);
+            if (status == 504 && !resp[0])
+                die("504101 GatewayTimeout: %s '%s' did not answer within %ld s", what, id, timeout);
             cJSON *o = cJSON_CreateObject(), *p = resp[0] ? cJSON_Parse(resp) : cJSON_CreateNull();
             cJSON_AddNumberToObject(o, "status", status);
             cJSON_AddItemToObject(o, "payload", p ? p : cJSON_CreateString(resp));
@@ -1166,6 +1212,15 @@ static void cmd_method(const char *sub)
     }
 }
 
+static void cmd_method(const char *sub)
+{
+    struct ident who = {0};
+    who.device = need("--device");
+    snprintf(who.key, sizeof(who.key), "%s", who.device);
+    if (!sub || strcmp(sub, "invoke")) die("method: expected invoke (see --help)");
+    method_run(&who, 2);
+}
+
 /* ------------------------------------------------------------------ */
 /* monitor-events                                                      */
 
@@ -1182,7 +1237,8 @@ static void print_event(cJSON *rec, const char *props)
     cJSON *sys = cJSON_GetObjectItem(rec, "systemProperties"), *app = cJSON_GetObjectItem(rec, "applicationProperties");
     cJSON *pl = cJSON_GetObjectItem(rec, "payload");
     cJSON_AddStringToObject(ev, "origin", cJSON_GetStringValue(cJSON_GetObjectItem(rec, "deviceId")));
-    cJSON_AddStringToObject(ev, "module", "");
+    const char *mid = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "moduleId"));
+    cJSON_AddStringToObject(ev, "module", mid ? mid : "");
     cJSON_AddStringToObject(ev, "interface", "");
     cJSON_AddStringToObject(ev, "component", cJSON_GetStringValue(cJSON_GetObjectItem(sys, "dt-subject")) ? cJSON_GetStringValue(cJSON_GetObjectItem(sys, "dt-subject")) : "");
     if (cJSON_IsString(pl)) {
@@ -1221,7 +1277,8 @@ static void print_event(cJSON *rec, const char *props)
 
 static void cmd_monitor(void)
 {
-    const char *device = opt("--device"), *props = opt("--properties"), *cnt = opt("--count"), *to = opt("--timeout");
+    const char *device = opt("--device"), *props = opt("--properties"), *cnt = opt("--count"), *to = opt("--timeout"),
+               *module = opt("--module");
     int from_start = flag("--from-start");
     long max = cnt ? num("--count", cnt, 1, 1000000000L) : 0, timeout = to ? num("--timeout", to, 0, 86400) : 0;
     char path[4096];
@@ -1232,6 +1289,7 @@ static void cmd_monitor(void)
     int64_t end = timeout ? localhub_now_ms() + timeout * 1000 : 0;
     if (!device) device = opt("-d");
     no_extra(1);
+    if (module && !device) die("--module needs --device");
     if (props && strcmp(props, "all") && strcmp(props, "sys") && strcmp(props, "app"))
         die("--properties must be all, sys or app");
     path_in(path, sizeof(path), "telemetry.jsonl");
@@ -1263,7 +1321,8 @@ static void cmd_monitor(void)
         cJSON *rec = cJSON_Parse(buf);
         if (!rec) continue;
         const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "deviceId"));
-        if (!device || (d && strcmp(d, device) == 0)) {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "moduleId"));
+        if ((!device || (d && strcmp(d, device) == 0)) && (!module || (m && strcmp(m, module) == 0))) {
             print_event(rec, props);
             seen++;
         }
@@ -1441,6 +1500,326 @@ static void cmd_dps(const char *what, const char *sub)
 }
 
 /* ------------------------------------------------------------------ */
+/* module identities                                                   */
+
+static const char module_cols[] =
+    "SELECT device,id,auth,thumb1,thumb2,key1,key2,conn_state,last_activity,subs FROM modules";
+
+static const char *mod_device(void)
+{
+    const char *d = opt("--device");
+    if (!d) d = opt("--device-id");
+    if (!d) d = opt("-d");
+    if (!d || !*d) die("missing --device (see --help)");
+    if (!localhub_device_id_valid(d)) die("invalid device id '%s'", d);
+    return d;
+}
+
+static const char *mod_module(void)
+{
+    const char *m = opt("--module");
+    if (!m) m = opt("--module-id");
+    if (!m || !*m) die("missing --module (see --help)");
+    if (!localhub_device_id_valid(m))
+        die("invalid module id '%s': up to 128 of A-Z a-z 0-9 - . %% _ * ? ! ( ) , : = @ $ '", m);
+    return m;
+}
+
+static void ident_of_module(struct ident *who)
+{
+    who->device = mod_device();
+    who->module = mod_module();
+    snprintf(who->key, sizeof(who->key), "%s/%s", who->device, who->module);
+}
+
+static sqlite3_stmt *module_row(sqlite3 *db, const char *device, const char *module)
+{
+    char sql[256];
+    sqlite3_finalize(device_row(db, device));
+    snprintf(sql, sizeof(sql), "%s WHERE device=? AND id=?", module_cols);
+    sqlite3_stmt *st = prep(db, sql);
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, module, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) die("module '%s' of device '%s' not found", module, device);
+    return st;
+}
+
+static void module_check(sqlite3 *db, const struct ident *who)
+{
+    sqlite3_finalize(module_row(db, who->device, who->module));
+}
+
+static cJSON *module_json(sqlite3_stmt *st, int secrets)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *auth = scol(st, 2);
+    cJSON_AddStringToObject(o, "deviceId", scol(st, 0));
+    cJSON_AddStringToObject(o, "moduleId", scol(st, 1));
+    cJSON_AddStringToObject(o, "authentication",
+                            strcmp(auth, "sas") == 0       ? "sas"
+                            : strcmp(auth, "x509-ca") == 0 ? "certificateAuthority"
+                                                           : "selfSigned");
+    cJSON_AddStringToObject(o, "connectionState", scol(st, 7));
+    if (secrets) {
+        if (strcmp(auth, "x509-thumbprint") == 0) {
+            cJSON_AddStringToObject(o, "primaryThumbprint", scol(st, 3));
+            cJSON_AddStringToObject(o, "secondaryThumbprint", scol(st, 4));
+        }
+        if (strcmp(auth, "sas") == 0) {
+            cJSON_AddStringToObject(o, "primaryKey", scol(st, 5));
+            cJSON_AddStringToObject(o, "secondaryKey", scol(st, 6));
+        }
+        char t[32];
+        localhub_iso8601(sqlite3_column_int64(st, 8) * 1000, t);
+        cJSON_AddStringToObject(o, "lastActivityTime", t);
+        static const char *const kinds[] = {"twin-responses", "twin-desired", "methods", "inputs"};
+        static const int bits[] = {LOCALHUB_S_TWIN_RES, LOCALHUB_S_TWIN_DESIRED, LOCALHUB_S_METHODS, LOCALHUB_S_INPUTS};
+        cJSON *subs = cJSON_CreateArray();
+        for (int b = 0; b < 4; b++)
+            if (sqlite3_column_int(st, 9) & bits[b]) cJSON_AddItemToArray(subs, cJSON_CreateString(kinds[b]));
+        cJSON_AddItemToObject(o, "subscriptions", subs);
+    }
+    return o;
+}
+
+/* Remove module @module of @device with everything keyed on it, and drop its
+ * connection (the plugin kicks client id "{d}/{m}"). */
+static void module_purge(sqlite3 *db, const char *device, const char *module)
+{
+    char key[2 * LOCALHUB_ID_MAX + 2];
+    sqlite3_stmt *st;
+    snprintf(key, sizeof(key), "%s/%s", device, module);
+    const char *const by_key[] = {"DELETE FROM twins WHERE device=?", "DELETE FROM desired_push WHERE device=?",
+                                  "DELETE FROM methods WHERE device=?", "INSERT INTO kick_requests(device) VALUES(?)"};
+    for (size_t i = 0; i < sizeof(by_key) / sizeof(by_key[0]); i++) {
+        st = prep(db, by_key[i]);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        step_done(db, st);
+    }
+    const char *const by_pair[] = {"DELETE FROM module_inputs WHERE device=? AND module=?",
+                                   "DELETE FROM modules WHERE device=? AND id=?"};
+    for (size_t i = 0; i < sizeof(by_pair) / sizeof(by_pair[0]); i++) {
+        st = prep(db, by_pair[i]);
+        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, module, -1, SQLITE_STATIC);
+        step_done(db, st);
+    }
+}
+
+/* Every module of @device goes with it. */
+static void device_modules_purge(sqlite3 *db, const char *device)
+{
+    char mods[64][LOCALHUB_ID_MAX + 1];
+    int n;
+    do {
+        sqlite3_stmt *st = prep(db, "SELECT id FROM modules WHERE device=? LIMIT 64");
+        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+        for (n = 0; n < 64 && sqlite3_step(st) == SQLITE_ROW; n++) snprintf(mods[n], sizeof(mods[n]), "%s", scol(st, 0));
+        sqlite3_finalize(st);
+        for (int i = 0; i < n; i++) module_purge(db, device, mods[i]);
+    } while (n == 64);
+}
+
+#define INPUT_QUEUE_MAX 50
+#define INPUT_TTL_S 3600
+
+/* module send-input: what an IoT Edge route would deliver to the module's input. */
+static void module_send_input(void)
+{
+    struct ident who = {0};
+    const char *input = need("--input"), *data = opt("--data");
+    char bag[8192] = "";
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    ident_of_module(&who);
+    if (!localhub_input_name_valid(input)) die("invalid --input '%s': 1..128 of A-Z a-z 0-9 - . _", input);
+    if (!data) data = "";
+    if (strlen(data) > C2D_MAX_SIZE) die("message body larger than 64 KB");
+    for (int i = 0; i < nopts; i++) {
+        if (strcmp(opts[i].name, "--props") && strcmp(opts[i].name, "--prop")) continue;
+        opts[i].used = 1;
+        char *copy = strdup(opts[i].value ? opts[i].value : ""), *save = NULL;
+        if (!copy) die("out of memory");
+        for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+            char *eq = strchr(kv, '=');
+            if (eq) *eq = '\0';
+            if (!*kv || !prop_chars_ok(kv) || (eq && !prop_chars_ok(eq + 1)))
+                die("invalid property '%s': names and values use A-Z a-z 0-9 ! # $ %% & ' * + - . ^ _ ` | ~", kv);
+            if (kv[0] == '$') die("property names starting with '$' are reserved");
+            bag_add(bag, sizeof(bag), kv, eq ? eq + 1 : NULL);
+        }
+        free(copy);
+    }
+    no_extra(2);
+    db = db_open();
+    module_check(db, &who);
+    if (localhub_db_exec(db, "BEGIN IMMEDIATE")) die("registry busy");
+    st = prep(db, "SELECT count(*) FROM module_inputs WHERE device=? AND module=?");
+    sqlite3_bind_text(st, 1, who.device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, who.module, -1, SQLITE_STATIC);
+    int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (n >= INPUT_QUEUE_MAX) {
+        localhub_db_exec(db, "ROLLBACK");
+        die("module '%s' already has %d input messages waiting", who.key, n);
+    }
+    st = prep(db, "INSERT INTO module_inputs(device,module,input,bag,payload,enqueued,expires) VALUES(?,?,?,?,?,?,?)");
+    sqlite3_bind_text(st, 1, who.device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, who.module, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, input, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, bag, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, data, (int)strlen(data), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, localhub_now_s());
+    sqlite3_bind_int64(st, 7, localhub_now_s() + INPUT_TTL_S);
+    step_done(db, st);
+    if (localhub_db_exec(db, "COMMIT")) die("registry: commit failed");
+    sqlite3_close(db);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "deviceId", who.device);
+    cJSON_AddStringToObject(o, "moduleId", who.module);
+    cJSON_AddStringToObject(o, "input", input);
+    cJSON_AddNumberToObject(o, "queued", n + 1);
+    emit(o);
+}
+
+static void cmd_module(const char *sub, const char *sub2)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    struct ident who = {0};
+    if (!sub)
+        die("module: expected create|list|show|delete|connection-string|twin|method|send-input (see --help)");
+    if (strcmp(sub, "create") == 0) {
+        const char *auth = opt("--auth"), *t1 = opt("--thumbprint"), *t2 = opt("--secondary-thumbprint"),
+                   *certf = opt("--cert"), *k1 = opt("--primary-key"), *k2 = opt("--secondary-key");
+        char s256[65], key1[45], key2[45];
+        ident_of_module(&who);
+        no_extra(2);
+        if (!auth) auth = "sas";
+        if (strcmp(auth, "x509-ca") && strcmp(auth, "x509-thumbprint") && strcmp(auth, "sas"))
+            die("--auth must be x509-ca, x509-thumbprint or sas");
+        if (strcmp(auth, "x509-thumbprint") == 0) {
+            if (certf) t1 = cert_file_thumbprint(certf, s256);
+            if (!t1 || !thumb_ok(t1)) die("x509-thumbprint needs --thumbprint (40 or 64 hex digits) or --cert FILE");
+            if (t2 && !thumb_ok(t2)) die("--secondary-thumbprint must be 40 or 64 hex digits");
+        } else if (t1 || t2 || certf) {
+            die("--thumbprint/--cert only apply to --auth x509-thumbprint");
+        }
+        if (strcmp(auth, "sas") == 0) {
+            sas_keys(&k1, &k2, key1, key2);
+        } else if (k1 || k2) {
+            die("--primary-key/--secondary-key only apply to --auth sas");
+        }
+        db = db_open();
+        sqlite3_finalize(device_row(db, who.device));
+        st = prep(db, "INSERT INTO modules(device,id,auth,thumb1,thumb2,key1,key2,created) VALUES(?,?,?,?,?,?,?,?)");
+        sqlite3_bind_text(st, 1, who.device, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, who.module, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, auth, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, strcmp(auth, "x509-thumbprint") == 0 ? t1 : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, strcmp(auth, "x509-thumbprint") == 0 ? t2 : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, strcmp(auth, "sas") == 0 ? k1 : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, strcmp(auth, "sas") == 0 ? k2 : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, localhub_now_s());
+        if (sqlite3_step(st) != SQLITE_DONE) die("module '%s' of device '%s' already exists", who.module, who.device);
+        sqlite3_finalize(st);
+        if (localhub_twin_ensure(db, who.key)) die("registry: cannot create the module twin");
+        st = module_row(db, who.device, who.module);
+        cJSON *o = module_json(st, 1);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        emit(o);
+        return;
+    }
+    if (strcmp(sub, "list") == 0) {
+        const char *d = mod_device();
+        char sql[256];
+        cJSON *a = cJSON_CreateArray();
+        no_extra(2);
+        db = db_open();
+        sqlite3_finalize(device_row(db, d));
+        snprintf(sql, sizeof(sql), "%s WHERE device=? ORDER BY id", module_cols);
+        st = prep(db, sql);
+        sqlite3_bind_text(st, 1, d, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) cJSON_AddItemToArray(a, module_json(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        emit(a);
+        return;
+    }
+    if (strcmp(sub, "show") == 0 || strcmp(sub, "connection-string") == 0) {
+        char host[256] = "localhost", port[16] = "", cs[1024];
+        ident_of_module(&who);
+        no_extra(2);
+        db = db_open();
+        st = module_row(db, who.device, who.module);
+        if (strcmp(sub, "show") == 0) {
+            cJSON *o = module_json(st, 1);
+            sqlite3_finalize(st);
+            sqlite3_close(db);
+            emit(o);
+            return;
+        }
+        localhub_db_meta_get(db, "hostname", host, sizeof(host));
+        localhub_db_meta_get(db, "port", port, sizeof(port));
+        if (strcmp(scol(st, 2), "sas") == 0)
+            snprintf(cs, sizeof(cs), "HostName=%s;DeviceId=%s;ModuleId=%s;SharedAccessKey=%s", host, who.device,
+                     who.module, scol(st, 5));
+        else
+            snprintf(cs, sizeof(cs), "HostName=%s;DeviceId=%s;ModuleId=%s;x509=true", host, who.device, who.module);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        if (json_out) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "connectionString", cs);
+            cJSON_AddNumberToObject(o, "port", atoi(port));
+            emit(o);
+        } else {
+            puts(cs);
+        }
+        OPENSSL_cleanse(cs, sizeof(cs));
+        return;
+    }
+    if (strcmp(sub, "delete") == 0) {
+        ident_of_module(&who);
+        no_extra(2);
+        db = db_open();
+        module_check(db, &who);
+        if (localhub_db_exec(db, "BEGIN IMMEDIATE")) die("registry busy");
+        module_purge(db, who.device, who.module);
+        if (localhub_db_exec(db, "COMMIT")) die("registry: commit failed");
+        sqlite3_close(db);
+        if (json_out) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "deviceId", who.device);
+            cJSON_AddStringToObject(o, "moduleId", who.module);
+            cJSON_AddStringToObject(o, "result", "deleted");
+            emit(o);
+        } else {
+            printf("module '%s' of device '%s' deleted\n", who.module, who.device);
+        }
+        return;
+    }
+    if (strcmp(sub, "twin") == 0) {
+        if (!sub2) die("module twin: expected show|update (see --help)");
+        ident_of_module(&who);
+        twin_run(sub2, &who, 3);
+        return;
+    }
+    if (strcmp(sub, "method") == 0) {
+        if (!sub2 || strcmp(sub2, "invoke")) die("module method: expected invoke (see --help)");
+        ident_of_module(&who);
+        method_run(&who, 3);
+        return;
+    }
+    if (strcmp(sub, "send-input") == 0) {
+        module_send_input();
+        return;
+    }
+    die("module: unknown command '%s' (create|list|show|delete|connection-string|twin|method|send-input)", sub);
+}
+
+/* ------------------------------------------------------------------ */
 
 static const char usage[] =
     "usage: localhub [--state DIR] [--json] COMMAND ...\n"
@@ -1454,13 +1833,20 @@ static const char usage[] =
     "  device create --id ID [--auth sas|x509-ca|x509-thumbprint] [--thumbprint HEX | --cert FILE]\n"
     "                [--secondary-thumbprint HEX] [--primary-key B64 --secondary-key B64] [--disabled]\n"
     "  device list | show|enable|disable|delete|connection-string --id ID\n"
-    "  generate-sas-token (--device ID | --registration-id ID) [--key B64] [--duration S]\n"
-    "  monitor-events [--device ID] [--properties all|sys|app] [--from-start] [--count N] [--timeout S]\n"
+    "  generate-sas-token (--device ID [--module M] | --registration-id ID) [--key B64] [--duration S]\n"
+    "  monitor-events [--device ID [--module M]] [--properties all|sys|app] [--from-start] [--count N] [--timeout S]\n"
     "  c2d send --device ID [--data TEXT] [--props k=v;k2=v2] [--ttl S] [--message-id ID]\n"
     "           [--content-type T] [--content-encoding E] [--ack none|positive|negative|full]\n"
     "  c2d list --device ID | c2d purge --device ID   messages waiting in the hub's queue\n"
     "  twin show --device ID | twin update --device ID --desired JSON\n"
     "  method invoke --device ID --name NAME [--payload JSON] [--timeout 5..300]\n"
+    "  module create --device D --module M [--auth sas|x509-ca|x509-thumbprint] [--thumbprint HEX | --cert FILE]\n"
+    "                [--secondary-thumbprint HEX] [--primary-key B64 --secondary-key B64]\n"
+    "  module list --device D | module show|delete|connection-string --device D --module M\n"
+    "  module twin show --device D --module M | module twin update --device D --module M --desired JSON\n"
+    "  module method invoke --device D --module M --name NAME [--payload JSON] [--timeout 5..300]\n"
+    "  module send-input --device D --module M --input NAME [--data TEXT] [--props k=v;k2=v2]\n"
+    "                what an IoT Edge route would deliver to the module's input (localhub only)\n"
     "  dps show\n"
     "  dps enrollment-group create --group-id G (--ca NAME | --attestation symmetric-key)\n"
     "  dps enrollment create --registration-id R (--cert FILE | --thumbprint HEX | --attestation symmetric-key)\n"
@@ -1529,6 +1915,7 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "c2d")) cmd_c2d(s1);
     else if (!strcmp(c, "twin")) cmd_twin(s1);
     else if (!strcmp(c, "method")) cmd_method(s1);
+    else if (!strcmp(c, "module")) cmd_module(s1, s2);
     else if (!strcmp(c, "dps")) cmd_dps(s1, s2);
     else die("unknown command '%s' (see --help)", c);
     return 0;

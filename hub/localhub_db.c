@@ -36,7 +36,16 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS dps_ops(op_id TEXT PRIMARY KEY, reg_id TEXT NOT NULL, device_id TEXT,"
     "  auth TEXT, thumb TEXT, key1 TEXT, status TEXT NOT NULL, created INTEGER NOT NULL, polls INTEGER DEFAULT 0,"
     "  result TEXT);"
-    "CREATE TABLE IF NOT EXISTS kick_requests(device TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS kick_requests(device TEXT NOT NULL);"
+    /* Module identities: their twins, method calls and desired pushes use
+     * the key "{device}/{module}" in the device columns of those tables (a
+     * device id never contains '/'). */
+    "CREATE TABLE IF NOT EXISTS modules(device TEXT NOT NULL, id TEXT NOT NULL, auth TEXT NOT NULL, thumb1 TEXT,"
+    "  thumb2 TEXT, key1 TEXT, key2 TEXT, created INTEGER, conn_state TEXT NOT NULL DEFAULT 'Disconnected',"
+    "  last_activity INTEGER DEFAULT 0, subs INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(device, id));"
+    "CREATE TABLE IF NOT EXISTS module_inputs(seq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL,"
+    "  module TEXT NOT NULL, input TEXT NOT NULL, bag TEXT NOT NULL, payload BLOB, enqueued INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);";
 
 sqlite3 *localhub_db_open(const char *state_dir, char *err, size_t errsz)
 {

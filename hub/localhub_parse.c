@@ -228,8 +228,9 @@ static int parse_rid(const char *q, struct localhub_topic *out)
     return out->rid[0] ? 0 : -1;
 }
 
-tma_status localhub_parse_publish_topic(const char *topic, const char *id, int is_dps,
-                                        struct localhub_topic *out)
+/* Device (@module NULL) or module publish topics. */
+static tma_status parse_publish(const char *topic, const char *id, const char *module, int is_dps,
+                                struct localhub_topic *out)
 {
     if (!topic || !id || !out) return LOCALHUB_E_MALFORMED;
     memset(out, 0, sizeof(*out));
@@ -255,8 +256,15 @@ tma_status localhub_parse_publish_topic(const char *topic, const char *id, int i
     if (starts(topic, "devices/")) {
         const char *d = topic + 8;
         size_t idlen = strlen(id);
-        if (strncmp(d, id, idlen) != 0 || !starts(d + idlen, "/messages/events/")) return LOCALHUB_E_MALFORMED;
-        out->bag = d + idlen + strlen("/messages/events/");
+        if (strncmp(d, id, idlen) != 0) return LOCALHUB_E_MALFORMED;
+        d += idlen;
+        if (module) {
+            size_t mlen = strlen(module);
+            if (!starts(d, "/modules/") || strncmp(d + 9, module, mlen) != 0) return LOCALHUB_E_MALFORMED;
+            d += 9 + mlen;
+        }
+        if (!starts(d, "/messages/events/")) return LOCALHUB_E_MALFORMED;
+        out->bag = d + strlen("/messages/events/");
         out->kind = LOCALHUB_T_TELEMETRY;
         return TMA_OK;
     }
@@ -286,6 +294,46 @@ tma_status localhub_parse_publish_topic(const char *topic, const char *id, int i
         return TMA_OK;
     }
     return LOCALHUB_E_MALFORMED;
+}
+
+tma_status localhub_parse_publish_topic(const char *topic, const char *id, int is_dps,
+                                        struct localhub_topic *out)
+{
+    return parse_publish(topic, id, NULL, is_dps, out);
+}
+
+tma_status localhub_parse_module_publish_topic(const char *topic, const char *device, const char *module,
+                                               struct localhub_topic *out)
+{
+    if (!module || !*module) return LOCALHUB_E_MALFORMED;
+    return parse_publish(topic, device, module, 0, out);
+}
+
+int localhub_classify_module_subscription(const char *filter, const char *device, const char *module)
+{
+    size_t dlen, mlen;
+    if (!filter || !device || !module || !*module) return LOCALHUB_S_NONE;
+    if (strcmp(filter, "$iothub/twin/res/#") == 0) return LOCALHUB_S_TWIN_RES;
+    if (strcmp(filter, "$iothub/twin/PATCH/properties/desired/#") == 0) return LOCALHUB_S_TWIN_DESIRED;
+    if (strcmp(filter, "$iothub/methods/POST/#") == 0) return LOCALHUB_S_METHODS;
+    dlen = strlen(device);
+    mlen = strlen(module);
+    if (starts(filter, "devices/") && strncmp(filter + 8, device, dlen) == 0 &&
+        starts(filter + 8 + dlen, "/modules/") && strncmp(filter + 8 + dlen + 9, module, mlen) == 0 &&
+        strcmp(filter + 8 + dlen + 9 + mlen, "/#") == 0)
+        return LOCALHUB_S_INPUTS;
+    return LOCALHUB_S_NONE;
+}
+
+int localhub_input_name_valid(const char *name)
+{
+    size_t n;
+    if (!name) return 0;
+    n = strlen(name);
+    if (n == 0 || n > LOCALHUB_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(name[i]) && !strchr("-._", name[i])) return 0;
+    return 1;
 }
 
 int localhub_classify_subscription(const char *filter, const char *id, int is_dps)

@@ -113,12 +113,32 @@ enum localhub_sub_kind {
     LOCALHUB_S_TWIN_RES = 2,
     LOCALHUB_S_TWIN_DESIRED = 4,
     LOCALHUB_S_METHODS = 8,
-    LOCALHUB_S_DPS_RES = 16
+    LOCALHUB_S_DPS_RES = 16,
+    LOCALHUB_S_INPUTS = 32      /**< module: devices/{d}/modules/{m}/# (routed input messages) */
 };
 
 /** Classify a SUBSCRIBE filter for device @p id: one LOCALHUB_S_* value,
  *  LOCALHUB_S_NONE when the filter is not allowed for this client. */
 int localhub_classify_subscription(const char *filter, const char *id, int is_dps);
+
+/**
+ * Classify a PUBLISH topic sent by module @p module of device @p device:
+ * telemetry only on `devices/{device}/modules/{module}/messages/events/{bag}`,
+ * plus the twin and method topics every hub identity uses.
+ * @return TMA_OK (out->kind set) or LOCALHUB_E_MALFORMED (not allowed).
+ */
+tma_status localhub_parse_module_publish_topic(const char *topic, const char *device, const char *module,
+                                               struct localhub_topic *out);
+
+/** Classify a SUBSCRIBE filter of module @p module of device @p device:
+ *  `devices/{device}/modules/{module}/#` (LOCALHUB_S_INPUTS), the twin and
+ *  method filters; LOCALHUB_S_NONE for anything else (a device's C2D too). */
+int localhub_classify_module_subscription(const char *filter, const char *device, const char *module);
+
+/** 1 if @p name is acceptable as a module input name: 1..128 of
+ *  A-Z a-z 0-9 - . _ (localhub's choice: a topic segment that needs no
+ *  escaping and reads as one bare bag key), else 0. */
+int localhub_input_name_valid(const char *name);
 
 /**
  * Walk a property bag `k1=v1&k2&k3=` calling @p cb with decoded key and

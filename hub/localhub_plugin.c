@@ -37,7 +37,9 @@
 
 struct conn {
     struct mosquitto *client;
-    char id[LOCALHUB_ID_MAX + 1];
+    char id[LOCALHUB_ID_MAX + 1];     /* device (or registration) id */
+    char module[LOCALHUB_ID_MAX + 1]; /* module id, "" for a device */
+    char key[2 * LOCALHUB_ID_MAX + 2];/* client id: "{d}" or "{d}/{m}" (twin, methods, kicks) */
     int is_dps;
     int subs;               /* LOCALHUB_S_* bits of this session */
     int64_t sas_expiry_s;   /* 0 when not SAS */
@@ -94,13 +96,13 @@ static struct conn *conn_find(const struct mosquitto *client)
     return gone;
 }
 
-/* Newest authenticated hub connection of device @id. */
-static struct conn *conn_by_id(const char *id, int is_dps)
+/* Newest authenticated hub connection of identity @key ("{d}" or "{d}/{m}"). */
+static struct conn *conn_by_id(const char *key, int is_dps)
 {
     struct conn *best = NULL;
     for (size_t b = 0; b < CONN_BUCKETS; b++)
         for (struct conn *c = g.buckets[b]; c; c = c->next)
-            if (!c->gone && c->is_dps == is_dps && strcmp(c->id, id) == 0 &&
+            if (!c->gone && c->is_dps == is_dps && strcmp(c->key, key) == 0 &&
                 (!best || c->generation > best->generation))
                 best = c;
     return best;
@@ -257,6 +259,46 @@ static int auth_device(struct mosquitto *client, const struct localhub_user *u, 
     return ok;
 }
 
+/* A module identity: client id "{d}/{m}", SAS over "{host}/devices/{d}/modules/{m}"
+ * with the module's keys, or X.509 (CA-signed with CN "{d}/{m}", or thumbprint).
+ * The device must exist and be enabled. */
+static int auth_module(struct mosquitto *client, const struct localhub_user *u, const char *password, X509 *cert,
+                       struct conn *out)
+{
+    sqlite3_stmt *st;
+    int ok = 0;
+    char cn[300], key[2 * LOCALHUB_ID_MAX + 2];
+    if (strcasecmp(u->host, g.hostname) != 0 || !u->module[0]) return 0;
+    snprintf(key, sizeof(key), "%s/%s", u->id, u->module);
+    if (strcmp(mosquitto_client_id(client), key) != 0) return 0;
+    if (sqlite3_prepare_v2(g.db,
+                           "SELECT m.auth,m.thumb1,m.thumb2,m.key1,m.key2,d.status FROM modules m JOIN devices d"
+                           " ON d.id=m.device WHERE m.device=? AND m.id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, u->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, u->module, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && strcmp(col(st, 5), "enabled") == 0) {
+        const char *auth = col(st, 0);
+        if (strcmp(auth, "x509-ca") == 0) {
+            ok = cert && localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, key) == 0 &&
+                 chain_to_verified_ca(cert, NULL);
+            out->auth_type = "x509Certificate";
+        } else if (strcmp(auth, "x509-thumbprint") == 0) {
+            ok = cert && localhub_cert_time_valid(cert) &&
+                 (localhub_thumb_matches(cert, col(st, 1)) || localhub_thumb_matches(cert, col(st, 2)));
+            out->auth_type = "x509Certificate";
+        } else if (strcmp(auth, "sas") == 0) {
+            char sr[700];
+            snprintf(sr, sizeof(sr), "%s/devices/%s/modules/%s", g.hostname, u->id, u->module);
+            ok = sas_ok(password, sr, 0, col(st, 3), col(st, 4), &out->sas_expiry_s);
+            out->auth_type = "sas";
+        }
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
 static int auth_dps(struct mosquitto *client, const struct localhub_user *u, const char *password, X509 *cert,
                     struct conn *out)
 {
@@ -327,22 +369,24 @@ static int auth_dps(struct mosquitto *client, const struct localhub_user *u, con
     return ok;
 }
 
-static void set_conn_state(const char *id, const char *state, int subs, int clean)
+/* Connection state of device @id, or of its module @module when not empty. */
+static void set_conn_state(const char *id, const char *module, const char *state, int subs, int clean)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(g.db,
-                           clean >= 0 ? "UPDATE devices SET conn_state=?,last_activity=?,subs=?,had_session=1 WHERE id=?"
-                                      : "UPDATE devices SET conn_state=?,last_activity=? WHERE id=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
+    const char *sql;
+    int n = 3;
+    if (module && *module)
+        sql = clean >= 0 ? "UPDATE modules SET conn_state=?,last_activity=?,subs=? WHERE device=? AND id=?"
+                         : "UPDATE modules SET conn_state=?,last_activity=? WHERE device=? AND id=?";
+    else
+        sql = clean >= 0 ? "UPDATE devices SET conn_state=?,last_activity=?,subs=?,had_session=1 WHERE id=?"
+                         : "UPDATE devices SET conn_state=?,last_activity=? WHERE id=?";
+    if (sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) != SQLITE_OK) return;
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, localhub_now_s());
-    if (clean >= 0) {
-        sqlite3_bind_int(st, 3, subs);
-        sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
-    } else {
-        sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-    }
+    if (clean >= 0) sqlite3_bind_int(st, n++, subs);
+    sqlite3_bind_text(st, n++, id, -1, SQLITE_STATIC);
+    if (module && *module) sqlite3_bind_text(st, n, module, -1, SQLITE_STATIC);
     sqlite3_step(st);
     sqlite3_finalize(st);
 }
@@ -363,7 +407,9 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     c = calloc(1, sizeof(*c));
     if (!c) goto out;
     cert = mosquitto_client_certificate(ev->client);
-    ok = u.is_dps ? auth_dps(ev->client, &u, ev->password, cert, c) : auth_device(ev->client, &u, ev->password, cert, c);
+    ok = u.is_dps      ? auth_dps(ev->client, &u, ev->password, cert, c)
+         : u.module[0] ? auth_module(ev->client, &u, ev->password, cert, c)
+                       : auth_device(ev->client, &u, ev->password, cert, c);
 out:
     X509_free(cert);
     if (!ok) {
@@ -377,8 +423,27 @@ out:
     c->is_dps = u.is_dps;
     c->generation = ++g.generation;
     snprintf(c->id, sizeof(c->id), "%s", u.id);
+    snprintf(c->module, sizeof(c->module), "%s", u.module);
+    if (u.module[0])
+        snprintf(c->key, sizeof(c->key), "%s/%s", u.id, u.module);
+    else
+        snprintf(c->key, sizeof(c->key), "%s", u.id);
     snprintf(c->model_id, sizeof(c->model_id), "%s", u.model_id);
-    if (!u.is_dps) {
+    if (!u.is_dps && u.module[0]) {
+        /* A module: a persistent session keeps its subscriptions; queued
+         * input messages stay queued whatever the session flag (they stand
+         * for an IoT Edge route, not for the hub's C2D queue). */
+        sqlite3_stmt *st;
+        int clean = mosquitto_client_clean_session(ev->client);
+        if (!clean &&
+            sqlite3_prepare_v2(g.db, "SELECT subs FROM modules WHERE device=? AND id=?", -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, u.id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, u.module, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) c->subs = sqlite3_column_int(st, 0);
+            sqlite3_finalize(st);
+        }
+        set_conn_state(u.id, u.module, "Connected", c->subs, clean);
+    } else if (!u.is_dps) {
         sqlite3_stmt *st;
         int clean = mosquitto_client_clean_session(ev->client);
         if (clean) {
@@ -394,7 +459,7 @@ out:
             if (sqlite3_step(st) == SQLITE_ROW) c->subs = sqlite3_column_int(st, 0);
             sqlite3_finalize(st);
         }
-        set_conn_state(u.id, "Connected", c->subs, clean);
+        set_conn_state(u.id, NULL, "Connected", c->subs, clean);
     }
     size_t b = bucket_of(ev->client);
     c->next = g.buckets[b];
@@ -408,11 +473,27 @@ out:
 static void handle_telemetry(struct conn *c, const struct localhub_topic *t, const void *payload, uint32_t payloadlen,
                              int retain, int is_will);
 
+/* The publish topics an identity may use, classified. */
+static tma_status parse_pub(const struct conn *c, const char *topic, struct localhub_topic *t)
+{
+    if (c->module[0]) return localhub_parse_module_publish_topic(topic, c->id, c->module, t);
+    return localhub_parse_publish_topic(topic, c->id, c->is_dps, t);
+}
+
+static int classify_sub(const struct conn *c, const char *filter)
+{
+    if (c->module[0]) return localhub_classify_module_subscription(filter, c->id, c->module);
+    return localhub_classify_subscription(filter, c->id, c->is_dps);
+}
+
 static int read_allowed(const struct conn *c, const char *topic)
 {
-    char prefix[LOCALHUB_ID_MAX + 40];
+    char prefix[2 * LOCALHUB_ID_MAX + 60];
     if (c->is_dps) return strncmp(topic, "$dps/registrations/res/", 23) == 0;
-    snprintf(prefix, sizeof(prefix), "devices/%s/messages/devicebound/", c->id);
+    if (c->module[0])
+        snprintf(prefix, sizeof(prefix), "devices/%s/modules/%s/", c->id, c->module);
+    else
+        snprintf(prefix, sizeof(prefix), "devices/%s/messages/devicebound/", c->id);
     return strncmp(topic, prefix, strlen(prefix)) == 0 || strncmp(topic, "$iothub/twin/", 13) == 0 ||
            strncmp(topic, "$iothub/methods/POST/", 21) == 0;
 }
@@ -428,32 +509,31 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     if (c->gone) {
         /* The broker publishes the Will after DISCONNECT: store it as telemetry
          * when it names the device's own events topic, never route it. */
-        if (ev->access == MOSQ_ACL_WRITE && !c->is_dps &&
-            localhub_parse_publish_topic(ev->topic, c->id, 0, &t) == TMA_OK && t.kind == LOCALHUB_T_TELEMETRY)
+        if (ev->access == MOSQ_ACL_WRITE && !c->is_dps && parse_pub(c, ev->topic, &t) == TMA_OK &&
+            t.kind == LOCALHUB_T_TELEMETRY)
             handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 1);
         return MOSQ_ERR_ACL_DENIED;
     }
     switch (ev->access) {
     case MOSQ_ACL_SUBSCRIBE: {
-        int k = localhub_classify_subscription(ev->topic, c->id, c->is_dps);
+        int k = classify_sub(c, ev->topic);
         if (k == LOCALHUB_S_NONE) return MOSQ_ERR_ACL_DENIED;
         c->subs |= k;
-        if (!c->is_dps) set_conn_state(c->id, "Connected", c->subs, 0);
+        if (!c->is_dps) set_conn_state(c->id, c->module, "Connected", c->subs, 0);
         return MOSQ_ERR_SUCCESS;
     }
     case MOSQ_ACL_UNSUBSCRIBE: {
-        int k = localhub_classify_subscription(ev->topic, c->id, c->is_dps);
+        int k = classify_sub(c, ev->topic);
         c->subs &= ~k;
-        if (!c->is_dps) set_conn_state(c->id, "Connected", c->subs, 0);
+        if (!c->is_dps) set_conn_state(c->id, c->module, "Connected", c->subs, 0);
         return MOSQ_ERR_SUCCESS;
     }
     case MOSQ_ACL_WRITE:
         if (ev->qos > 1) {
-            schedule_kick(c->id); /* IoT Hub closes the connection on QoS 2 */
+            schedule_kick(c->key); /* IoT Hub closes the connection on QoS 2 */
             return MOSQ_ERR_ACL_DENIED;
         }
-        return localhub_parse_publish_topic(ev->topic, c->id, c->is_dps, &t) == TMA_OK ? MOSQ_ERR_SUCCESS
-                                                                                       : MOSQ_ERR_ACL_DENIED;
+        return parse_pub(c, ev->topic, &t) == TMA_OK ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
     case MOSQ_ACL_READ:
         return read_allowed(c, ev->topic) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
     default:
@@ -545,12 +625,12 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
     int64_t ms = localhub_now_ms();
 
     if (localhub_bag_walk(t->bag, strlen(t->bag), bag_cb, &b) != TMA_OK) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a malformed property bag; dropped", c->id);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a malformed property bag; dropped", c->key);
         goto out;
     }
     if (payloadlen + b.size > D2C_MAX_SIZE) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a message over 256 KB; disconnecting", c->id);
-        schedule_kick(c->id);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a message over 256 KB; disconnecting", c->key);
+        schedule_kick(c->key);
         goto out;
     }
     if (retain) cJSON_AddStringToObject(b.app, "mqtt-retain", "true");
@@ -560,8 +640,10 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
         cJSON_AddStringToObject(b.app, "iothub-MessageType", "Will");
     }
     localhub_iso8601(ms, now);
-    snprintf(authm, sizeof(authm), "{\"scope\":\"device\",\"type\":\"%s\",\"issuer\":\"iothub\"}", c->auth_type);
+    snprintf(authm, sizeof(authm), "{\"scope\":\"%s\",\"type\":\"%s\",\"issuer\":\"iothub\"}",
+             c->module[0] ? "module" : "device", c->auth_type);
     cJSON_AddStringToObject(b.sys, "iothub-connection-device-id", c->id);
+    if (c->module[0]) cJSON_AddStringToObject(b.sys, "iothub-connection-module-id", c->module);
     cJSON_AddStringToObject(b.sys, "iothub-connection-auth-method", authm);
     cJSON_AddStringToObject(b.sys, "iothub-connection-auth-generation-id", "localhub");
     cJSON_AddStringToObject(b.sys, "iothub-enqueuedtime", now);
@@ -570,6 +652,7 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
 
     cJSON_AddNumberToObject(rec, "seq", (double)++g.telemetry_seq);
     cJSON_AddStringToObject(rec, "deviceId", c->id);
+    if (c->module[0]) cJSON_AddStringToObject(rec, "moduleId", c->module);
     cJSON_AddStringToObject(rec, "enqueuedTime", now);
     cJSON_AddNumberToObject(rec, "enqueuedTimeMs", (double)ms);
     cJSON_AddItemToObject(rec, "systemProperties", b.sys);
@@ -612,7 +695,7 @@ static void handle_twin_get(struct conn *c, const struct localhub_topic *t)
     char topic[256];
     char *doc;
     if (!(c->subs & LOCALHUB_S_TWIN_RES)) return; /* answers only go to subscribers */
-    doc = localhub_twin_json(g.db, c->id, 0);
+    doc = localhub_twin_json(g.db, c->key, 0);
     snprintf(topic, sizeof(topic), "$iothub/twin/res/%d/?$rid=%s", doc ? 200 : 404, t->rid);
     reply(c, topic, doc ? doc : "", 0, NULL);
     free(doc);
@@ -622,7 +705,7 @@ static void handle_twin_patch(struct conn *c, const struct localhub_topic *t, co
 {
     char topic[300], err[160] = "";
     int64_t ver = 0;
-    int rc = localhub_twin_patch(g.db, c->id, 0, ev->payload, ev->payloadlen, &ver, err, sizeof(err));
+    int rc = localhub_twin_patch(g.db, c->key, 0, ev->payload, ev->payloadlen, &ver, err, sizeof(err));
     if (!(c->subs & LOCALHUB_S_TWIN_RES)) return;
     if (rc == 0) {
         snprintf(topic, sizeof(topic), "$iothub/twin/res/204/?$rid=%s&$version=%lld", t->rid, (long long)ver);
@@ -655,7 +738,7 @@ static void handle_method_res(struct conn *c, const struct localhub_topic *t, co
     sqlite3_bind_int(st, 1, t->status);
     sqlite3_bind_text(st, 2, ev->payload, (int)ev->payloadlen, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_text(st, 4, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->key, -1, SQLITE_STATIC);
     sqlite3_step(st);
     sqlite3_finalize(st);
 }
@@ -833,7 +916,7 @@ static int on_message(int event, void *event_data, void *userdata)
     (void)event;
     (void)userdata;
     if (!c || !ev->topic) return MOSQ_ERR_ACL_DENIED;
-    if (localhub_parse_publish_topic(ev->topic, c->id, c->is_dps, &t) != TMA_OK) return MOSQ_ERR_ACL_DENIED;
+    if (parse_pub(c, ev->topic, &t) != TMA_OK) return MOSQ_ERR_ACL_DENIED;
     switch (t.kind) {
     case LOCALHUB_T_TELEMETRY: handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 0); break;
     case LOCALHUB_T_TWIN_GET: handle_twin_get(c, &t); break;
@@ -879,6 +962,45 @@ static void deliver_c2d(int64_t now_s)
         /* QoS 1: the broker's persistent session redelivers it until PUBACK. */
         if (mosquitto_broker_publish_copy(cid, topic, sqlite3_column_bytes(st, 3), sqlite3_column_blob(st, 3), 1, false,
                                           props) == MOSQ_ERR_SUCCESS) {
+            sqlite3_bind_int64(del, 1, sqlite3_column_int64(st, 0));
+            sqlite3_step(del);
+            sqlite3_reset(del);
+        }
+    }
+    sqlite3_finalize(del);
+    sqlite3_finalize(st);
+}
+
+/* Module input messages queued by 'localhub module send-input' (localhub's
+ * stand-in for an IoT Edge route): QoS 1 on
+ * devices/{d}/modules/{m}/inputs/{input}/{bag} once the module is subscribed. */
+static void deliver_inputs(int64_t now_s)
+{
+    sqlite3_stmt *st, *del;
+    if (sqlite3_prepare_v2(g.db, "DELETE FROM module_inputs WHERE expires<=?", -1, &del, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(del, 1, now_s);
+        sqlite3_step(del);
+        sqlite3_finalize(del);
+    }
+    if (sqlite3_prepare_v2(g.db, "SELECT seq,device,module,input,bag,payload FROM module_inputs ORDER BY seq", -1,
+                           &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_prepare_v2(g.db, "DELETE FROM module_inputs WHERE seq=?", -1, &del, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char key[2 * LOCALHUB_ID_MAX + 2], topic[8192];
+        const char *cid;
+        struct conn *c;
+        snprintf(key, sizeof(key), "%s/%s", col(st, 1), col(st, 2));
+        c = conn_by_id(key, 0);
+        if (!c || !(c->subs & LOCALHUB_S_INPUTS) || !(cid = mosquitto_client_id(c->client))) continue;
+        if ((size_t)snprintf(topic, sizeof(topic), "devices/%s/modules/%s/inputs/%s/%s", col(st, 1), col(st, 2),
+                             col(st, 3), col(st, 4)) >= sizeof(topic))
+            continue;
+        if (mosquitto_broker_publish_copy(cid, topic, sqlite3_column_bytes(st, 5), sqlite3_column_blob(st, 5), 1,
+                                          false, NULL) == MOSQ_ERR_SUCCESS) {
             sqlite3_bind_int64(del, 1, sqlite3_column_int64(st, 0));
             sqlite3_step(del);
             sqlite3_reset(del);
@@ -982,8 +1104,8 @@ static int on_tick(int event, void *event_data, void *userdata)
         for (struct conn *c = g.buckets[b]; c; c = c->next)
             if (!c->gone && c->sas_expiry_s && c->sas_expiry_s <= now_s) {
                 c->sas_expiry_s = 0;
-                mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: SAS token of '%s' expired; disconnecting", c->id);
-                schedule_kick(c->id);
+                mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: SAS token of '%s' expired; disconnecting", c->key);
+                schedule_kick(c->key);
             }
     {
         sqlite3_stmt *st;
@@ -998,6 +1120,7 @@ static int on_tick(int event, void *event_data, void *userdata)
         }
     }
     deliver_c2d(now_s);
+    deliver_inputs(now_s);
     push_desired();
     run_methods(now_ms);
     return MOSQ_ERR_SUCCESS;
@@ -1011,8 +1134,8 @@ static int on_disconnect(int event, void *event_data, void *userdata)
     (void)userdata;
     if (!c || c->gone) return MOSQ_ERR_SUCCESS;
     if (!c->is_dps) {
-        struct conn *newest = conn_by_id(c->id, 0);
-        if (newest == c) set_conn_state(c->id, "Disconnected", 0, -1);
+        struct conn *newest = conn_by_id(c->key, 0);
+        if (newest == c) set_conn_state(c->id, c->module, "Disconnected", 0, -1);
     }
     c->gone = 1; /* freed at the next tick, after a possible Will */
     return MOSQ_ERR_SUCCESS;
@@ -1061,6 +1184,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
     /* Methods left in flight by a previous run cannot be answered any more. */
     localhub_db_exec(g.db, "UPDATE methods SET state='done',status=504 WHERE state='sent'");
     localhub_db_exec(g.db, "UPDATE devices SET conn_state='Disconnected'");
+    localhub_db_exec(g.db, "UPDATE modules SET conn_state='Disconnected'");
     mosquitto_callback_register(g.pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL);
     mosquitto_callback_register(g.pid, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL);
     mosquitto_callback_register(g.pid, MOSQ_EVT_MESSAGE, on_message, NULL, NULL);

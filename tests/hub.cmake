@@ -43,3 +43,15 @@ if(TARGET localhub_core)
     target_compile_definitions(fuzz_hub_twin PRIVATE _POSIX_C_SOURCE=200809L)
   endif()
 endif()
+# Module identities (brief HUBMOD): the samples as modules, X.509 with the key
+# in the simulated chip and SAS; ACL and registry checks with raw clients.
+if(TARGET localhub AND TARGET iothub_telemetry AND TARGET iothub_twin_methods AND TARGET trustm-cli AND TARGET trustm-sim)
+  tma_add_script_test(NAME hub_e2e_module SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hub_e2e_module.sh
+    LABELS e2e TIMEOUT 120)
+  set_tests_properties(hub_e2e_module PROPERTIES ENVIRONMENT
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+endif()
+if(TARGET localhub AND TARGET hub_mqttc)
+  tma_add_script_test(NAME hub_e2e_module_acl SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hub_e2e_module_acl.sh
+    LABELS e2e TIMEOUT 120)
+endif()
