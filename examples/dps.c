@@ -101,21 +101,21 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     memset(&cfg, 0, sizeof(cfg));
     cfg.id_scope = o->id_scope;
     cfg.registration_id = o->registration_id;
-    cfg.sas_key = o->sas_key;
-    cfg.hmac = sample_hmac_ops();
-    cfg.wall.now_ms = sample_wall_ms;
-    cfg.clock.now_ms = sample_mono_ms;
-    cfg.connector = sample_connector(net);
+    cfg.conn.sas_key = o->sas_key;
+    cfg.conn.hmac = sample_hmac_ops();
+    cfg.conn.wall.now_ms = sample_wall_ms;
+    cfg.conn.clock.now_ms = sample_mono_ms;
+    cfg.conn.connector = sample_connector(net);
     cfg.timeout_ms = (uint32_t)o->timeout_ms;
-    cfg.retry = sample_retry_policy(o);
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof(rx);
-    cfg.inflight = infl;
-    cfg.inflight_count = 4;
-    cfg.cred_buf = cred;
-    cfg.cred_cap = sizeof(cred);
+    cfg.conn.retry = sample_retry_policy(o);
+    cfg.conn.tx_buf = tx;
+    cfg.conn.tx_cap = sizeof(tx);
+    cfg.conn.rx_buf = rx;
+    cfg.conn.rx_cap = sizeof(rx);
+    cfg.conn.inflight = infl;
+    cfg.conn.inflight_count = 4;
+    cfg.conn.cred_buf = cred;
+    cfg.conn.cred_cap = sizeof(cred);
     st = dps_client_init(&dc, &cfg);
     if (st != TMA_OK) {
         /* dps_client_init() checks only the configuration: with the samples'

@@ -36,22 +36,20 @@ struct dps_client_config {
     const char *id_scope;
     const char *registration_id;  /**< X.509: the certificate CN; letters, digits, - . _ : (<= 128) */
     const char *payload_json;     /**< custom allocation payload or NULL */
-    const char *sas_key;          /**< symmetric-key attestation, or NULL for X.509 */
-    struct iothub_hmac_ops hmac;
-    struct tma_clock wall;        /**< Unix ms, SAS only */
-    uint32_t sas_lifetime_s;      /**< 0: 3600 */
-    struct tma_clock clock;       /**< monotonic ms */
-    struct iothub_connector connector;
     uint32_t timeout_ms;          /**< whole registration; 0: 120000 */
-    struct iothub_retry_policy retry; /**< reconnect back-off; zeroed: iothub_retry_policy_init() defaults */
-    uint8_t *tx_buf;
-    size_t tx_cap;
-    uint8_t *rx_buf;
-    size_t rx_cap;
-    struct mqtt_inflight *inflight;
-    size_t inflight_count;
-    char *cred_buf;               /**< user name, password, topics, body */
-    size_t cred_cap;
+    /**
+     * The connection, filled as for an IoT Hub client (client.h): clock,
+     * connector, retry (zeroed: iothub_retry_policy_init() defaults), tx/rx
+     * buffers, inflight slots, cred_buf (user name, password, topics, body;
+     * at least 128 B); for symmetric-key attestation sas_key, hmac, wall and
+     * sas_lifetime_s (0: 3600); optionally random, client_type (the user
+     * name's ClientVersion; NULL: IOTHUB_CLIENT_TYPE) and cb.on_event.
+     * dps_client_init() sets the rest itself and ignores what the caller put
+     * there: the identity (ID scope, registration id), key name
+     * "registration", keep-alive 60 s, clean session, no subscriptions, no
+     * outbox, cred_buf as the record buffer.
+     */
+    struct iothub_client_config conn;
 };
 
 struct dps_client_result {
@@ -68,8 +66,7 @@ enum dps_client_phase {
     DPS_PHASE_CONNECTING,
     DPS_PHASE_WAIT_REPLY,  /* register or poll sent */
     DPS_PHASE_WAIT_RETRY,  /* waiting retry-after */
-    DPS_PHASE_DONE,
-    DPS_PHASE_FAILED
+    DPS_PHASE_ENDED        /* final_status: TMA_OK (assigned) or why it failed */
 };
 
 struct dps_client {

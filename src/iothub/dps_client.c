@@ -21,9 +21,10 @@ static uint32_t now_ms(const struct dps_client *c)
     return (uint32_t)c->hub.cfg.clock.now_ms(c->hub.cfg.clock.ctx);
 }
 
-static void finish(struct dps_client *c, uint8_t phase, tma_status st)
+/* The registration ended with @p st (TMA_OK: assigned). */
+static void finish(struct dps_client *c, tma_status st)
 {
-    c->phase = phase;
+    c->phase = DPS_PHASE_ENDED;
     c->final_status = st;
 }
 
@@ -75,9 +76,10 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
             goto malformed;
         }
         if (rt.status == 202u) {
-            if (body.operation_id.len > 0u &&
-                !ih_json_copy(body.operation_id, c->operation_id, sizeof(c->operation_id))) {
-                goto malformed;
+            /* A new operation id replaces the kept one; a copy that fails
+             * leaves it empty, which is malformed as no id at all is. */
+            if (body.operation_id.len > 0u) {
+                (void)ih_json_copy(body.operation_id, c->operation_id, sizeof(c->operation_id));
             }
             if (c->operation_id[0] == '\0') {
                 goto malformed;
@@ -90,7 +92,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
                     !ih_json_copy(body.device_id, c->result.device_id, sizeof(c->result.device_id))) {
                     goto malformed;
                 }
-                finish(c, DPS_PHASE_DONE, TMA_OK);
+                finish(c, TMA_OK);
                 return TMA_OK;
             }
             if (dps_status_is_terminal(body.status)) {
@@ -105,10 +107,10 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         return TMA_OK;
     }
 refused:
-    finish(c, DPS_PHASE_FAILED, DPS_E_REFUSED);
+    finish(c, DPS_E_REFUSED);
     return TMA_OK;
 malformed:
-    finish(c, DPS_PHASE_FAILED, D_ERR(TMA_C_MALFORMED));
+    finish(c, D_ERR(TMA_C_MALFORMED));
     return TMA_OK;
 }
 
@@ -118,7 +120,7 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
     tma_status st;
     size_t i;
     if (c == NULL || cfg == NULL || cfg->id_scope == NULL || cfg->id_scope[0] == '\0' ||
-        cfg->registration_id == NULL || cfg->registration_id[0] == '\0' || cfg->cred_cap < 128u) {
+        cfg->registration_id == NULL || cfg->registration_id[0] == '\0' || cfg->conn.cred_cap < 128u) {
         return D_ERR(TMA_C_BAD_PARAM);
     }
     /* DPS's registration id alphabet (letters, digits, - . _ :, at most 128):
@@ -135,29 +137,17 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
     c->payload_json = cfg->payload_json;
     c->timeout_ms = cfg->timeout_ms == 0u ? 120000u : cfg->timeout_ms;
     /* The hub client checks the rest (clock, connector, buffers, SAS ops). */
-    memset(&h, 0, sizeof(h));
+    h = cfg->conn;
     h.id.host = cfg->id_scope;             /* for the DPS name builders (topic.h) */
     h.id.device_id = cfg->registration_id; /* the MQTT client id (spec 6.1) */
-    h.sas_key = cfg->sas_key;
+    h.id.module_id = NULL;
     h.sas_key_name = "registration";
-    h.sas_lifetime_s = cfg->sas_lifetime_s;
-    h.hmac = cfg->hmac;
-    h.clock = cfg->clock;
-    h.wall = cfg->wall;
-    h.retry = cfg->retry;
     h.keep_alive_s = 60u;
+    h.subscriptions = 0u;
     h.clean_session = true; /* DPS sessions are never persistent (spec 6.1) */
-    h.connector = cfg->connector;
-    h.tx_buf = cfg->tx_buf;
-    h.tx_cap = cfg->tx_cap;
-    h.rx_buf = cfg->rx_buf;
-    h.rx_cap = cfg->rx_cap;
-    h.inflight = cfg->inflight;
-    h.inflight_count = cfg->inflight_count;
-    h.record_buf = (uint8_t *)cfg->cred_buf; /* no outbox: never used */
-    h.record_cap = cfg->cred_cap;
-    h.cred_buf = cfg->cred_buf;
-    h.cred_cap = cfg->cred_cap;
+    h.outbox = NULL;
+    h.record_buf = (uint8_t *)h.cred_buf; /* no outbox: never used */
+    h.record_cap = h.cred_cap;
     st = iothub_client_init(&c->hub, &h);
     if (st != TMA_OK) {
         return TMA_STATUS_LAYER(st) == TMA_LAYER_IOTHUB ? D_ERR(TMA_STATUS_CODE(st)) : st;
@@ -216,11 +206,10 @@ static tma_status send_request(struct dps_client *c)
     if (st != TMA_OK) {
         return st;
     }
+    /* The body (register) follows the topic's NUL; a poll's is empty. */
     p.topic.ptr = (const uint8_t *)buf;
-    if (reg) {
-        p.payload.ptr = (const uint8_t *)(buf + p.topic.len + 1u);
-        p.payload.len = end - p.topic.len - 1u;
-    }
+    p.payload.ptr = (const uint8_t *)(buf + p.topic.len + reg);
+    p.payload.len = end - p.topic.len - reg;
     st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
     if (st == TMA_OK) {
         c->phase = DPS_PHASE_WAIT_REPLY;
@@ -236,7 +225,7 @@ tma_status dps_client_step(struct dps_client *c)
     if (c == NULL) {
         return D_ERR(TMA_C_BAD_PARAM);
     }
-    if (c->phase == DPS_PHASE_DONE || c->phase == DPS_PHASE_FAILED) {
+    if (c->phase == DPS_PHASE_ENDED) {
         return c->final_status;
     }
     now = now_ms(c);
@@ -282,14 +271,14 @@ tma_status dps_client_step(struct dps_client *c)
     if (st != TMA_OK) {
         goto failed;
     }
-    if (c->phase == DPS_PHASE_DONE || c->phase == DPS_PHASE_FAILED) {
+    if (c->phase == DPS_PHASE_ENDED) {
         dps_client_close(c);
         return c->final_status;
     }
     return TMA_IN_PROGRESS;
 failed:
     dps_client_close(c);
-    finish(c, DPS_PHASE_FAILED, st);
+    finish(c, st);
     return st;
 }
 

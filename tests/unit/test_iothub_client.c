@@ -741,17 +741,17 @@ static void dps_cfg_base(struct dps_client_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->id_scope = "0ne00ABCDEF";
     cfg->registration_id = "dev-01";
-    cfg->clock.now_ms = mono_ms;
-    cfg->connector.open = c_open;
-    cfg->connector.close = c_close;
-    cfg->tx_buf = tx; cfg->tx_cap = sizeof(tx);
-    cfg->rx_buf = rx; cfg->rx_cap = sizeof(rx);
-    cfg->inflight = infl; cfg->inflight_count = sizeof(infl) / sizeof(infl[0]);
-    cfg->cred_buf = cred; cfg->cred_cap = sizeof(cred);
-    iothub_retry_policy_init(&cfg->retry);
-    cfg->retry.min_ms = 500;
-    cfg->retry.max_ms = 1000;
-    cfg->retry.jitter_max_ms = 0;
+    cfg->conn.clock.now_ms = mono_ms;
+    cfg->conn.connector.open = c_open;
+    cfg->conn.connector.close = c_close;
+    cfg->conn.tx_buf = tx; cfg->conn.tx_cap = sizeof(tx);
+    cfg->conn.rx_buf = rx; cfg->conn.rx_cap = sizeof(rx);
+    cfg->conn.inflight = infl; cfg->conn.inflight_count = sizeof(infl) / sizeof(infl[0]);
+    cfg->conn.cred_buf = cred; cfg->conn.cred_cap = sizeof(cred);
+    iothub_retry_policy_init(&cfg->conn.retry);
+    cfg->conn.retry.min_ms = 500;
+    cfg->conn.retry.max_ms = 1000;
+    cfg->conn.retry.jitter_max_ms = 0;
 }
 
 static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_t dt_ms)
@@ -771,9 +771,9 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
     wall = 1767225600000ull;
     dps_cfg_base(&cfg);
     cfg.payload_json = dps_payload_json;
-    cfg.sas_key = sas_key;
-    cfg.hmac.hmac_sha256 = hmac;
-    cfg.wall.now_ms = wall_ms;
+    cfg.conn.sas_key = sas_key;
+    cfg.conn.hmac.hmac_sha256 = hmac;
+    cfg.conn.wall.now_ms = wall_ms;
     assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
     for (i = 0; i < max_steps && st == TMA_IN_PROGRESS; i++) {
         st = dps_client_step(&dc);
@@ -950,12 +950,12 @@ static void test_dps_refusals_and_failures(void **state)
         (void)dps_client_step(&dc);
         assert_int_equal(bk.open_calls, n); /* ended for good */
         /* bad configurations are DPS-layer BAD_PARAM */
-        cfg.clock.now_ms = NULL;
+        cfg.conn.clock.now_ms = NULL;
         assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
-        cfg.clock.now_ms = mono_ms;
-        cfg.cred_cap = 100;
+        cfg.conn.clock.now_ms = mono_ms;
+        cfg.conn.cred_cap = 100;
         assert_int_equal(dps_client_init(&dc, &cfg), TMA_ERR(TMA_LAYER_DPS, TMA_C_BAD_PARAM));
-        cfg.cred_cap = sizeof(cred);
+        cfg.conn.cred_cap = sizeof(cred);
         /* registration ids: DPS's alphabet (letters, digits, - . _ :), <= 128 */
         {
             static const char *const bad_ids[] = {"dev 01", "d\xc3\xa9v", "a\"b", "a/b", "a%41", "a\\b", "a+b"};
@@ -993,6 +993,62 @@ static void test_dps_register_payload(void **state)
     assert_int_equal(dps_requests, 0);
     assert_false(bk.open);
     dps_payload_json = NULL;
+}
+
+static void count_event(void *user, enum iothub_event ev, tma_status reason)
+{
+    (void)reason;
+    if (ev == IOTHUB_EVENT_CONNECTED) {
+        (*(int *)user)++;
+    }
+}
+
+/* The connection settings come from the caller's hub config (client type,
+ * events); what DPS fixes (identity, keep-alive, clean session, the one
+ * subscription, no outbox) is set by init whatever the caller put there. */
+static void test_dps_conn_settings(void **state)
+{
+    struct dps_client_config cfg;
+    tma_status st = TMA_IN_PROGRESS;
+    int i, connected = 0;
+    (void)state;
+    memset(&bk, 0, sizeof(bk));
+    bk.auto_puback = true;
+    bk.open_uses_key = true;
+    bk.on_publish = dps_script;
+    dps_requests = 0;
+    dps_reply_status[0] = "200";
+    dps_reply_body[0] = "{\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"h.azure-devices.net\",\"deviceId\":\"d\"}}";
+    mono = 5000;
+    dps_cfg_base(&cfg);
+    cfg.conn.client_type = "sample/2.0";
+    cfg.conn.cb.on_event = count_event;
+    cfg.conn.cb.user = &connected;
+    cfg.conn.id.host = "myhub.azure-devices.net";
+    cfg.conn.id.device_id = "other";
+    cfg.conn.id.module_id = "m";
+    cfg.conn.keep_alive_s = 5;
+    cfg.conn.clean_session = false;
+    cfg.conn.subscriptions = IOTHUB_SUB_C2D | IOTHUB_SUB_TWIN;
+    cfg.conn.outbox = &ob;
+    assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
+    for (i = 0; i < 50 && st == TMA_IN_PROGRESS; i++) {
+        st = dps_client_step(&dc);
+        mono += 100;
+    }
+    assert_int_equal(st, TMA_OK);
+    assert_string_equal(bk.last_client_id, "dev-01");
+    assert_string_equal(bk.last_user,
+                        "0ne00ABCDEF/registrations/dev-01/api-version=2019-03-31&ClientVersion=sample%2F2.0");
+    assert_int_equal(bk.last_keepalive, 60);
+    assert_true(bk.last_clean);
+    assert_int_equal(bk.subscribes, 1);
+    assert_string_equal(bk.last_sub, "$dps/registrations/res/#/q1");
+    assert_int_equal(bk.publishes, 1); /* the register request only */
+    assert_int_equal(connected, 1);
+    assert_string_equal(dps_client_result(&dc)->assigned_hub, "h.azure-devices.net");
+    dps_reply_status[0] = NULL;
 }
 
 static const char *big_body(const char *hub)
@@ -1070,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_dps_refusals_and_failures),
         cmocka_unit_test(test_dps_register_payload),
         cmocka_unit_test(test_dps_reply_strings_ascii_only),
+        cmocka_unit_test(test_dps_conn_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
