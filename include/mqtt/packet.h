@@ -150,7 +150,9 @@ struct mqtt_suback {
  * @brief Frame the packet at the start of buf.
  * @param buf bytes received (may hold less or more than one packet)
  * @param len number of bytes in buf
- * @param out_pkt on TMA_OK: the packet (views into buf)
+ * @param out_pkt on TMA_OK: the packet (views into buf); on TMA_WANT_READ
+ *        only out_pkt->size is set: the packet's whole size once its fixed
+ *        header is complete, else len + 1 (at least one more byte)
  * @return TMA_OK; TMA_WANT_READ when buf holds an incomplete packet;
  *         TMA_C_MALFORMED for a reserved type, wrong fixed-header flags, a
  *         remaining length longer than 4 bytes or not minimally encoded;

@@ -56,35 +56,35 @@ bool mqtt_utf8_valid(struct tma_span s)
     return true;
 }
 
-bool mqtt_topic_name_valid(struct tma_span s)
+/* Topic names and filters in one pass: no name holds a wildcard; in a filter
+ * a wildcard fills a whole level (the character before it is '/' or the
+ * start, the one after it '/' or the end) and '#' ends the filter. */
+static bool topic_ok(struct tma_span s, bool filter)
 {
-    size_t i;
-    if (s.len == 0 || !mqtt_utf8_valid(s)) {
-        return false;
-    }
-    for (i = 0; i < s.len; i++) {
-        if (s.ptr[i] == '+' || s.ptr[i] == '#') {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool mqtt_topic_filter_valid(struct tma_span s)
-{
+    uint8_t prev = '/';
     size_t i;
     if (s.len == 0 || !mqtt_utf8_valid(s)) {
         return false;
     }
     for (i = 0; i < s.len; i++) {
         uint8_t ch = s.ptr[i];
-        /* A wildcard fills a whole level; '#' also ends the filter. */
-        if ((ch == '+' || ch == '#') &&
-            ((i > 0 && s.ptr[i - 1] != '/') || (i + 1 < s.len && (ch == '#' || s.ptr[i + 1] != '/')))) {
+        if (((ch == '+' || ch == '#') && (!filter || prev != '/')) ||
+            prev == '#' || (prev == '+' && ch != '/')) {
             return false;
         }
+        prev = ch;
     }
     return true;
+}
+
+bool mqtt_topic_name_valid(struct tma_span s)
+{
+    return topic_ok(s, false);
+}
+
+bool mqtt_topic_filter_valid(struct tma_span s)
+{
+    return topic_ok(s, true);
 }
 
 bool mqtt_topic_matches(struct tma_span filter, struct tma_span topic)
@@ -168,6 +168,7 @@ tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet 
     if ((buf == NULL && len != 0) || out_pkt == NULL) {
         return E_PARAM;
     }
+    out_pkt->size = len + 1u; /* until the fixed header is complete: one more byte */
     if (len < 1) {
         return TMA_WANT_READ;
     }
@@ -194,14 +195,14 @@ tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet 
             break;
         }
     }
+    out_pkt->size = i + 1 + value;
     if ((size_t)value > len - (i + 1)) {
-        return TMA_WANT_READ;
+        return TMA_WANT_READ; /* the size is known: the whole packet */
     }
     out_pkt->type = type;
     out_pkt->flags = flags;
     out_pkt->body.ptr = buf + i + 1;
     out_pkt->body.len = value;
-    out_pkt->size = i + 1 + value;
     return TMA_OK;
 }
 
@@ -242,24 +243,38 @@ static void put_str(struct writer *w, struct tma_span s)
     put_raw(w, s.ptr, s.len);
 }
 
-/* Writes the fixed header for a body of body_len bytes. */
-static tma_status put_header(struct writer *w, uint8_t first, size_t body_len)
-{
-    uint8_t v[4];
-    size_t n;
-    if (body_len > MQTT_MAX_REMAINING_LENGTH) {
-        return E_PARAM;
-    }
-    n = mqtt_varint_encode((uint32_t)body_len, v);
-    put_u8(w, first);
-    put_raw(w, v, n);
-    return TMA_OK;
-}
-
 static tma_status finish(const struct writer *w, size_t *out_len)
 {
     *out_len = w->pos;
     return w->pos <= w->cap ? TMA_OK : E_SMALL;
+}
+
+/* A packet body writer for emit(). */
+typedef void (*body_fn)(struct writer *w, const void *arg);
+
+/* One packet: fixed header (first byte, remaining length), then the body.
+ * The body writer runs twice: once with no room, which only measures it,
+ * then for real. */
+static tma_status emit(uint8_t first, body_fn body, const void *arg, uint8_t *buf, size_t cap,
+                       size_t *out_len)
+{
+    struct writer w = {NULL, 0, 0};
+    size_t len;
+    body(&w, arg);
+    len = w.pos;
+    if (len > MQTT_MAX_REMAINING_LENGTH) {
+        return E_PARAM;
+    }
+    w.buf = buf;
+    w.cap = cap;
+    w.pos = 0;
+    put_u8(&w, first);
+    do { /* remaining length, 7 bits a byte, low first (2.2.3) */
+        put_u8(&w, (uint8_t)((len & 0x7Fu) | (len > 0x7Fu ? 0x80u : 0u)));
+        len >>= 7;
+    } while (len != 0);
+    body(&w, arg);
+    return finish(&w, out_len);
 }
 
 static bool buf_args_ok(const uint8_t *buf, size_t cap, const size_t *out_len)
@@ -275,104 +290,82 @@ static bool str_ok(struct tma_span s)
 
 /* ------------------------------------------------------------- encoders */
 
+static void connect_body(struct writer *w, const void *arg)
+{
+    static const uint8_t proto[7] = {0, 4, 'M', 'Q', 'T', 'T', 4};
+    const struct mqtt_connect *c = arg;
+    uint8_t flags = c->clean_session ? 0x02u : 0u;
+    if (c->has_will) {
+        flags |= (uint8_t)(0x04u | (uint8_t)(c->will.qos << 3) | (c->will.retain ? 0x20u : 0u));
+    }
+    if (c->user_name.ptr != NULL) {
+        flags |= 0x80u;
+    }
+    if (c->password.ptr != NULL) {
+        flags |= 0x40u;
+    }
+    put_raw(w, proto, sizeof(proto)); /* protocol name and level 4 */
+    put_u8(w, flags);
+    put_u16(w, c->keep_alive_s);
+    put_str(w, c->client_id);
+    if (c->has_will) {
+        put_str(w, c->will.topic);
+        put_str(w, c->will.payload);
+    }
+    if (c->user_name.ptr != NULL) {
+        put_str(w, c->user_name);
+    }
+    if (c->password.ptr != NULL) {
+        put_str(w, c->password);
+    }
+}
+
 tma_status mqtt_encode_connect(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len)
 {
-    static const uint8_t proto[6] = {0, 4, 'M', 'Q', 'T', 'T'};
-    struct writer w;
-    size_t body;
-    uint8_t flags = 0;
-    tma_status st;
-
     if (c == NULL || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
     if (!str_ok(c->client_id) || (c->client_id.len == 0 && !c->clean_session)) {
         return E_PARAM; /* 3.1.3.1: empty client id needs clean session */
     }
-    body = 10 + 2 + c->client_id.len;
-    if (c->has_will) {
-        if (!mqtt_topic_name_valid(c->will.topic) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
-            (c->will.payload.ptr == NULL && c->will.payload.len != 0)) {
-            return E_PARAM;
-        }
-        flags |= (uint8_t)(0x04u | (uint8_t)(c->will.qos << 3) | (c->will.retain ? 0x20u : 0u));
-        body += 4 + c->will.topic.len + c->will.payload.len;
+    if (c->has_will && (!topic_ok(c->will.topic, false) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
+                        (c->will.payload.ptr == NULL && c->will.payload.len != 0))) {
+        return E_PARAM;
     }
-    if (c->user_name.ptr != NULL) {
-        if (!mqtt_utf8_valid(c->user_name)) {
-            return E_PARAM;
-        }
-        flags |= 0x80u;
-        body += 2 + c->user_name.len;
+    if (c->user_name.ptr != NULL && !mqtt_utf8_valid(c->user_name)) {
+        return E_PARAM;
     }
-    if (c->password.ptr != NULL) {
-        if (c->user_name.ptr == NULL || c->password.len > 0xFFFFu) {
-            return E_PARAM; /* 3.1.2.9: password only with a user name */
-        }
-        flags |= 0x40u;
-        body += 2 + c->password.len;
+    if (c->password.ptr != NULL && (c->user_name.ptr == NULL || c->password.len > 0xFFFFu)) {
+        return E_PARAM; /* 3.1.2.9: password only with a user name */
     }
-    if (c->clean_session) {
-        flags |= 0x02u;
+    return emit((uint8_t)(MQTT_CONNECT << 4), connect_body, c, buf, cap, out_len);
+}
+
+static void publish_body(struct writer *w, const void *arg)
+{
+    const struct mqtt_publish *p = arg;
+    put_str(w, p->topic);
+    if (p->qos) {
+        put_u16(w, p->packet_id);
     }
-    w.buf = buf;
-    w.cap = cap;
-    w.pos = 0;
-    st = put_header(&w, (uint8_t)(MQTT_CONNECT << 4), body);
-    if (st != TMA_OK) {
-        return st;
-    }
-    put_raw(&w, proto, sizeof(proto));
-    put_u8(&w, 4);
-    put_u8(&w, flags);
-    put_u16(&w, c->keep_alive_s);
-    put_str(&w, c->client_id);
-    if (c->has_will) {
-        put_str(&w, c->will.topic);
-        put_str(&w, c->will.payload);
-    }
-    if (c->user_name.ptr != NULL) {
-        put_str(&w, c->user_name);
-    }
-    if (c->password.ptr != NULL) {
-        put_str(&w, c->password);
-    }
-    return finish(&w, out_len);
+    put_raw(w, p->payload.ptr, p->payload.len);
 }
 
 tma_status mqtt_encode_publish(const struct mqtt_publish *p, uint8_t *buf, size_t cap, size_t *out_len)
 {
-    struct writer w;
-    size_t body;
-    uint8_t first;
-    tma_status st;
-
     if (p == NULL || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
     if (p->qos > 1) {
         return p->qos == 2 ? E_UNSUPPORTED : E_PARAM;
     }
-    if (!mqtt_topic_name_valid(p->topic) || (p->payload.ptr == NULL && p->payload.len != 0) ||
+    if (!topic_ok(p->topic, false) || (p->payload.ptr == NULL && p->payload.len != 0) ||
         (p->qos == 1 && p->packet_id == 0) || (p->qos == 0 && p->dup)) {
         return E_PARAM; /* 3.3.1.1: DUP must be 0 for QoS 0 */
     }
-    body = 2 + p->topic.len + (p->qos ? 2u : 0u) + p->payload.len;
-    first = (uint8_t)((MQTT_PUBLISH << 4) | (p->dup ? 0x08u : 0u) | (uint8_t)(p->qos << 1) |
-                      (p->retain ? 0x01u : 0u));
-    w.buf = buf;
-    w.cap = cap;
-    w.pos = 0;
-    st = put_header(&w, first, body);
-    if (st != TMA_OK) {
-        return st;
-    }
-    put_str(&w, p->topic);
-    if (p->qos) {
-        put_u16(&w, p->packet_id);
-    }
-    put_raw(&w, p->payload.ptr, p->payload.len);
-    return finish(&w, out_len);
+    return emit((uint8_t)((MQTT_PUBLISH << 4) | (p->dup ? 0x08u : 0u) | (uint8_t)(p->qos << 1) |
+                          (p->retain ? 0x01u : 0u)),
+                publish_body, p, buf, cap, out_len);
 }
 
 /* The fixed-size packets (acks, PINGREQ/PINGRESP, DISCONNECT): n bytes. */
@@ -406,47 +399,52 @@ tma_status mqtt_encode_ack(uint8_t type, uint16_t packet_id, uint8_t *buf, size_
  * is the first member of struct mqtt_subscription, so in both arrays item i
  * starts with its filter (C99 6.7.2.1: a struct pointer converts to a pointer
  * to its first member). */
-static const struct tma_span *sub_filter(const void *items, size_t i, bool with_qos)
+struct sub_args {
+    const void *items;
+    size_t n;
+    uint16_t packet_id;
+    bool with_qos;
+};
+
+static const struct tma_span *sub_filter(const struct sub_args *a, size_t i)
 {
-    return with_qos ? &((const struct mqtt_subscription *)items)[i].filter
-                    : &((const struct tma_span *)items)[i];
+    return a->with_qos ? &((const struct mqtt_subscription *)a->items)[i].filter
+                       : &((const struct tma_span *)a->items)[i];
+}
+
+static void sub_body(struct writer *w, const void *arg)
+{
+    const struct sub_args *a = arg;
+    size_t i;
+    put_u16(w, a->packet_id);
+    for (i = 0; i < a->n; i++) {
+        put_str(w, *sub_filter(a, i));
+        if (a->with_qos) {
+            put_u8(w, ((const struct mqtt_subscription *)a->items)[i].qos);
+        }
+    }
 }
 
 tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
                              uint8_t *buf, size_t cap, size_t *out_len)
 {
-    bool with_qos = type == MQTT_SUBSCRIBE;
-    struct writer w;
-    size_t body = 2;
+    struct sub_args a;
     size_t i;
-    tma_status st;
 
+    a.items = items;
+    a.n = n;
+    a.packet_id = packet_id;
+    a.with_qos = type == MQTT_SUBSCRIBE;
     if (items == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
     for (i = 0; i < n; i++) {
-        const struct tma_span *f = sub_filter(items, i, with_qos);
-        if (!mqtt_topic_filter_valid(*f) ||
-            (with_qos && ((const struct mqtt_subscription *)items)[i].qos > 2)) {
+        if (!topic_ok(*sub_filter(&a, i), true) ||
+            (a.with_qos && ((const struct mqtt_subscription *)items)[i].qos > 2)) {
             return E_PARAM;
         }
-        body += 2u + f->len + (with_qos ? 1u : 0u);
     }
-    w.buf = buf;
-    w.cap = cap;
-    w.pos = 0;
-    st = put_header(&w, (uint8_t)(((unsigned)type << 4) | 2u), body);
-    if (st != TMA_OK) {
-        return st;
-    }
-    put_u16(&w, packet_id);
-    for (i = 0; i < n; i++) {
-        put_str(&w, *sub_filter(items, i, with_qos));
-        if (with_qos) {
-            put_u8(&w, ((const struct mqtt_subscription *)items)[i].qos);
-        }
-    }
-    return finish(&w, out_len);
+    return emit((uint8_t)(((unsigned)type << 4) | 2u), sub_body, &a, buf, cap, out_len);
 }
 
 tma_status mqtt_encode_subscribe(uint16_t packet_id, const struct mqtt_subscription *subs, size_t n,
@@ -490,12 +488,24 @@ tma_status mqtt_encode_connack(const struct mqtt_connack *a, uint8_t *buf, size_
     return finish(&w, out_len);
 }
 
+struct suback_args {
+    const uint8_t *codes;
+    size_t n;
+    uint16_t packet_id;
+};
+
+static void suback_body(struct writer *w, const void *arg)
+{
+    const struct suback_args *a = arg;
+    put_u16(w, a->packet_id);
+    put_raw(w, a->codes, a->n);
+}
+
 tma_status mqtt_encode_suback(uint16_t packet_id, const uint8_t *codes, size_t n,
                               uint8_t *buf, size_t cap, size_t *out_len)
 {
-    struct writer w;
+    struct suback_args a;
     size_t i;
-    tma_status st;
     if (codes == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
@@ -504,16 +514,10 @@ tma_status mqtt_encode_suback(uint16_t packet_id, const uint8_t *codes, size_t n
             return E_PARAM;
         }
     }
-    w.buf = buf;
-    w.cap = cap;
-    w.pos = 0;
-    st = put_header(&w, (uint8_t)(MQTT_SUBACK << 4), 2 + n);
-    if (st != TMA_OK) {
-        return st;
-    }
-    put_u16(&w, packet_id);
-    put_raw(&w, codes, n);
-    return finish(&w, out_len);
+    a.codes = codes;
+    a.n = n;
+    a.packet_id = packet_id;
+    return emit((uint8_t)(MQTT_SUBACK << 4), suback_body, &a, buf, cap, out_len);
 }
 
 tma_status mqtt_publish_set_dup(uint8_t *pkt, size_t len)
@@ -627,7 +631,7 @@ tma_status mqtt_decode_connect(const struct mqtt_packet *pkt, struct mqtt_connec
     if (out->has_will) {
         out->will.topic = get_field(&r, true);
         out->will.payload = get_field(&r, false);
-        if (!r.bad && !mqtt_topic_name_valid(out->will.topic)) {
+        if (!r.bad && !topic_ok(out->will.topic, false)) {
             return E_MALFORMED;
         }
     }
@@ -693,7 +697,7 @@ tma_status mqtt_publish_body(const struct mqtt_packet *pkt, struct mqtt_publish 
     out->topic.ptr = b + 2;
     out->topic.len = pos;
     pos += 2;
-    if (!mqtt_topic_name_valid(out->topic)) {
+    if (!topic_ok(out->topic, false)) {
         return E_MALFORMED;
     }
     if (out->qos > 0) {
@@ -779,7 +783,7 @@ tma_status mqtt_decode_subscribe(const struct mqtt_packet *pkt, struct mqtt_sub_
         if (out->with_qos && get_u8(&r) > 2) {
             return E_MALFORMED; /* 3.8.3-4: reserved bits / QoS 3 */
         }
-        if (r.bad || !mqtt_topic_filter_valid(f)) {
+        if (r.bad || !topic_ok(f, true)) {
             return E_MALFORMED;
         }
         out->count++;
@@ -882,26 +886,11 @@ tma_status mqtt_stream_next(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
         s->consumed = out_pkt->size;
         return TMA_OK;
     }
-    if (st == TMA_WANT_READ && s->len == s->cap) {
-        st = E_SMALL; /* the packet can never fit */
-    }
-    if (st == TMA_WANT_READ) {
-        /* Once the fixed header is complete the size is known: fail early
-         * instead of waiting for a buffer that can never hold the packet. */
-        size_t i = 1;
-        while (i < s->len && i <= 4 && (s->buf[i] & 0x80u) != 0) {
-            i++;
-        }
-        if (i < s->len && i <= 4) {
-            uint32_t v = 0;
-            size_t k;
-            for (k = i; k >= 1; k--) {
-                v = (v << 7) | (uint32_t)(s->buf[k] & 0x7Fu);
-            }
-            if ((size_t)v + i + 1 > s->cap) {
-                st = E_SMALL;
-            }
-        }
+    if (st == TMA_WANT_READ && out_pkt->size > s->cap) {
+        /* The packet (or, while its fixed header is incomplete, the next
+         * byte) can never fit: fail now instead of waiting for a buffer
+         * that can never hold it. */
+        st = E_SMALL;
     }
     if (st < 0) {
         s->error = st;

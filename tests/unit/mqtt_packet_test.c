@@ -484,8 +484,12 @@ static void frame_needs_more_bytes(void **state)
     (void)state;
     for (i = 0; i < n; i++) {
         assert_int_equal(TMA_WANT_READ, mqtt_packet_frame(buf, i, &pkt));
+        /* What is still needed: one more byte until the fixed header (type
+         * and a 2-byte remaining length here) is complete, then the packet. */
+        assert_int_equal(i < 3 ? i + 1 : n, pkt.size);
     }
     assert_int_equal(TMA_OK, mqtt_packet_frame(buf, n, &pkt));
+    assert_int_equal(n, pkt.size);
 }
 
 static void varint_limits(void **state)
@@ -610,6 +614,23 @@ static void stream_rejects_oversized_and_malformed(void **state)
     assert_int_equal(TMA_OK, mqtt_stream_commit(&s, 3));
     assert_int_equal(MAL, mqtt_stream_next(&s, &pkt));
     assert_int_equal(MAL, mqtt_stream_next(&s, &pkt));
+    /* A full buffer that does not even hold the fixed header: too small too. */
+    assert_int_equal(TMA_OK, mqtt_stream_init(&s, rxbuf, 2));
+    at = mqtt_stream_space(&s, &space);
+    assert_int_equal(2, space);
+    at[0] = 0x30;
+    at[1] = 0x80;
+    assert_int_equal(TMA_OK, mqtt_stream_commit(&s, 2));
+    assert_int_equal(SMALL, mqtt_stream_next(&s, &pkt));
+    /* A 2-byte packet in a 2-byte buffer is fine, its successor waits. */
+    assert_int_equal(TMA_OK, mqtt_stream_init(&s, rxbuf, 2));
+    at = mqtt_stream_space(&s, &space);
+    at[0] = 0xD0;
+    at[1] = 0x00;
+    assert_int_equal(TMA_OK, mqtt_stream_commit(&s, 2));
+    assert_int_equal(TMA_OK, mqtt_stream_next(&s, &pkt));
+    assert_int_equal(MQTT_PINGRESP, pkt.type);
+    assert_int_equal(TMA_WANT_READ, mqtt_stream_next(&s, &pkt));
     (void)n;
 }
 
