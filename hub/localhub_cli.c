@@ -494,6 +494,8 @@ static void cmd_status(void)
     cJSON_AddStringToObject(o, "caFile", ca);
     cJSON_AddNumberToObject(o, "devices", count(db, "SELECT count(*) FROM devices"));
     cJSON_AddNumberToObject(o, "connected", count(db, "SELECT count(*) FROM devices WHERE conn_state='Connected'"));
+    cJSON_AddNumberToObject(o, "modules", count(db, "SELECT count(*) FROM modules"));
+    cJSON_AddNumberToObject(o, "connectedModules", count(db, "SELECT count(*) FROM modules WHERE conn_state='Connected'"));
     cJSON_AddNumberToObject(o, "certificates", count(db, "SELECT count(*) FROM cas"));
     cJSON_AddNumberToObject(o, "queuedC2d", count(db, "SELECT count(*) FROM c2d"));
     sqlite3_close(db);

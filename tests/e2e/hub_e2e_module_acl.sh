@@ -13,6 +13,7 @@ hub_start
 "$L" module create --device dB --module m1 >/dev/null
 modkey() { "$L" --json module show --device "$1" --module "$2" | sed -n 's/.*"primaryKey":[[:space:]]*"\([^"]*\)".*/\1/p'; }
 devkey() { "$L" --json device show "$1" | sed -n 's/.*"primaryKey":[[:space:]]*"\([^"]*\)".*/\1/p'; }
+"$L" --json status | grep_all -q '"modules":[[:space:]]*3,' || fail "status does not count the modules"
 K1=$(modkey dA m1); [ -n "$K1" ] || fail "no module key"
 SE=$(( $(date +%s) + 600 ))
 TOK1=$(sas_token "localhost/devices/dA/modules/m1" "$K1" "$SE")
