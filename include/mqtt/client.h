@@ -106,29 +106,31 @@ struct mqtt_client_config {
 
 /** Client context. Fields are private; sized for static allocation. */
 struct mqtt_client {
-    struct mqtt_client_config cfg;
-    struct tma_transport tr;
-    struct mqtt_stream rx;
-    size_t tx_head;          /* first unsent byte */
-    size_t tx_len;           /* bytes queued */
-    uint32_t last_tx_ms;     /* last complete send (keep-alive) */
-    uint32_t ping_sent_ms;
-    uint32_t connect_ms;
-    uint32_t next_seq;
-    uint16_t next_id;
-    uint16_t keep_alive_s;
+    /* The byte and half-word members come first: Thumb-2 reaches a byte at
+     * offsets 0..31 and a half-word at 0..62 with 2-byte instructions. */
     uint8_t state;           /* enum mqtt_client_state */
     bool ping_outstanding;
     bool session_present;
     bool resending;          /* retransmissions pending */
+    bool last_ack_refused;   /* whether the last SUBACK refused a filter */
+    bool corked;             /* mqtt_client_cork(): requests queue without sending */
+    uint16_t next_id;
+    uint16_t keep_alive_s;
+    uint16_t last_ack_id;    /* last SUBACK/UNSUBACK id */
+    size_t tx_head;          /* first unsent byte */
+    size_t tx_len;           /* bytes queued */
+    struct mqtt_client_config cfg;
+    struct tma_transport tr;
+    tma_status deferred;     /* transport error seen inside publish/subscribe */
+    uint32_t last_tx_ms;     /* last complete send (keep-alive) */
+    uint32_t last_rx_ms;     /* last packet received (keep-alive) */
+    uint32_t ping_sent_ms;
+    uint32_t connect_ms;
+    uint32_t next_seq;
     tma_status last_error;
     uint32_t stat_retransmitted;
     uint32_t stat_pings;
-    uint32_t last_rx_ms;     /* last packet received (keep-alive) */
-    tma_status deferred;     /* transport error seen inside publish/subscribe */
-    uint16_t last_ack_id;    /* last SUBACK id and whether it refused a filter */
-    bool last_ack_refused;
-    bool corked;             /* mqtt_client_cork(): requests queue without sending */
+    struct mqtt_stream rx;   /* only its address is used here */
 };
 
 /**

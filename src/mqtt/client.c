@@ -27,25 +27,17 @@ static uint32_t elapsed(uint32_t now, uint32_t since)
 
 /* ---------------------------------------------------------- in-flight */
 
+/* A slot is free exactly when its packet id is 0: slot_clear() zeroes the
+ * whole slot and a request stores a non-zero id (alloc_id()). So one walk
+ * finds a free slot (id 0, kind MQTT_INFLIGHT_FREE), any slot that holds an
+ * id (kind MQTT_INFLIGHT_FREE, id != 0), or the slot of an ack (its kind). */
 static struct mqtt_inflight *slot_find(const struct mqtt_client *c, uint8_t kind, uint16_t id)
 {
     size_t i;
     for (i = 0; i < c->cfg.inflight_count; i++) {
         struct mqtt_inflight *s = &c->cfg.inflight[i];
-        if (s->kind != MQTT_INFLIGHT_FREE && s->packet_id == id &&
-            (kind == MQTT_INFLIGHT_FREE || s->kind == kind)) {
+        if (s->packet_id == id && (kind == MQTT_INFLIGHT_FREE || s->kind == kind)) {
             return s;
-        }
-    }
-    return NULL;
-}
-
-static struct mqtt_inflight *slot_free(struct mqtt_client *c)
-{
-    size_t i;
-    for (i = 0; i < c->cfg.inflight_count; i++) {
-        if (c->cfg.inflight[i].kind == MQTT_INFLIGHT_FREE) {
-            return &c->cfg.inflight[i];
         }
     }
     return NULL;
@@ -189,7 +181,11 @@ tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_conf
     memset(c->cfg.inflight, 0, c->cfg.inflight_count * sizeof(c->cfg.inflight[0]));
     c->next_id = 1;
     c->state = MQTT_STATE_DISCONNECTED;
-    return mqtt_stream_init(&c->rx, c->cfg.rx_buf, c->cfg.rx_cap);
+    /* mqtt_stream_init() without its checks (made above); len, consumed and
+     * error are zero from the memset. */
+    c->rx.buf = c->cfg.rx_buf;
+    c->rx.cap = c->cfg.rx_cap;
+    return TMA_OK;
 }
 
 /* ---------------------------------------------------------- connect */
@@ -211,7 +207,8 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     c->tx_len = 0;
     c->corked = false;
     mqtt_stream_reset(&c->rx);
-    drop_requests(c);
+    /* No SUBSCRIBE/UNSUBSCRIBE slot is left: init clears every slot, fail()
+     * drops them, and requests are taken only while connected. */
     st = mqtt_encode_connect(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
     if (st != TMA_OK) {
         return st;
@@ -235,6 +232,12 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
 }
 
 /* ---------------------------------------------------------- receive */
+
+/* on_ack() maps PUBACK, SUBACK and UNSUBACK to their slot kinds as
+ * (type + 1) >> 2; this breaks the build if the numbering ever changes. */
+typedef char ack_kind_map_check[((MQTT_PUBACK + 1) >> 2 == MQTT_INFLIGHT_PUBLISH &&
+                                 (MQTT_SUBACK + 1) >> 2 == MQTT_INFLIGHT_SUBSCRIBE &&
+                                 (MQTT_UNSUBACK + 1) >> 2 == MQTT_INFLIGHT_UNSUBSCRIBE) ? 1 : -1];
 
 static tma_status on_connack(struct mqtt_client *c, const struct mqtt_packet *pkt)
 {
@@ -291,13 +294,12 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
     size_t i;
     tma_status st;
 
-    sa.codes.ptr = NULL;
+    /* PUBACK (4), SUBACK (9), UNSUBACK (11) -> the slot kinds 1, 2, 3. */
+    kind = (uint8_t)((pkt->type + 1u) >> 2);
     sa.codes.len = 0;
-    if (pkt->type == MQTT_SUBACK) {
-        kind = MQTT_INFLIGHT_SUBSCRIBE;
+    if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
         st = mqtt_suback_body(pkt, &sa);
     } else {
-        kind = pkt->type == MQTT_PUBACK ? MQTT_INFLIGHT_PUBLISH : MQTT_INFLIGHT_UNSUBSCRIBE;
         st = mqtt_ack_body(pkt, &sa.packet_id);
     }
     if (st != TMA_OK) {
@@ -401,7 +403,7 @@ static tma_status rx_pump(struct mqtt_client *c)
             return TMA_OK; /* bounded work per step */
         }
         at = mqtt_stream_space(&c->rx, &space);
-        if (at == NULL || space == 0) {
+        if (space == 0) {
             return E(TMA_C_INTERNAL); /* stream would have said TOO_SMALL */
         }
         r = c->tr.recv(c->tr.ctx, at, space);
@@ -414,7 +416,7 @@ static tma_status rx_pump(struct mqtt_client *c)
         if ((size_t)r > space) {
             return E(TMA_C_INTERNAL);
         }
-        (void)mqtt_stream_commit(&c->rx, (size_t)r);
+        c->rx.len += (size_t)r; /* mqtt_stream_commit(): r fits the space just taken */
     }
 }
 
@@ -444,11 +446,11 @@ static tma_status resend_next(struct mqtt_client *c)
             slot_clear(pick); /* no hook, no bytes: documented as dropped */
             continue;
         }
-        /* Ask for the message only when it can be queued right away. */
-        if (c->tx_head != c->tx_len) {
+        /* Ask for the message only when it can be queued right away (an
+         * empty queue has tx_head == tx_len == 0: tx_flush() resets both). */
+        if (c->tx_len != 0) {
             return TMA_OK;
         }
-        tx_compact(c);
         memset(&msg, 0, sizeof(msg));
         st = c->cfg.cb.resend(c->cfg.cb.user, pick->packet_id, pick->tag, &msg);
         if (st != TMA_OK) {
@@ -552,7 +554,7 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
         return TMA_WANT_WRITE; /* keep order: retransmissions go first */
     }
     if (kind != MQTT_INFLIGHT_PUBLISH || ((const struct mqtt_publish *)items)->qos != 0) {
-        s = slot_free(c);
+        s = slot_find(c, MQTT_INFLIGHT_FREE, 0u);
         if (s == NULL) {
             return E(TMA_C_FULL);
         }
