@@ -80,8 +80,7 @@ struct dps_client {
     uint32_t rid;
     uint32_t connects;         /* hub.stats.connects when last subscribed */
     uint32_t started_ms;       /* low 32 bits of the clock */
-    uint32_t wait_until_ms;
-    uint32_t sent_ms;
+    uint32_t due_ms;           /* WAIT_RETRY: retry-after over; WAIT_REPLY: ask again */
     char operation_id[DPS_MAX_OPERATION_ID];
     tma_status final_status;
     struct dps_client_result result;

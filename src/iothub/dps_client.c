@@ -38,9 +38,15 @@ static void schedule_retry(struct dps_client *c, const struct ih_topic *t)
     if (s > RETRY_MAX_S) {
         s = RETRY_MAX_S;
     }
-    c->wait_until_ms = now_ms(c) + s * 1000u;
+    c->due_ms = now_ms(c) + s * 1000u;
     c->phase = DPS_PHASE_WAIT_RETRY;
 }
+
+/* on_publish() reads "failed or disabled" as a status after "assigned". */
+typedef char dps_status_order[DPS_STATUS_FAILED == DPS_STATUS_ASSIGNED + 1 &&
+                                      DPS_STATUS_DISABLED == DPS_STATUS_FAILED + 1
+                                  ? 1
+                                  : -1];
 
 /* The reply topic's subscription, QoS 1. */
 static const struct mqtt_subscription dps_sub = {
@@ -95,7 +101,8 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
                 finish(c, TMA_OK);
                 return TMA_OK;
             }
-            if (dps_status_is_terminal(body.status)) {
+            /* failed or disabled: the terminal states left (enum order) */
+            if (body.status >= DPS_STATUS_FAILED) {
                 goto refused;
             }
         }
@@ -213,7 +220,7 @@ static tma_status send_request(struct dps_client *c)
     st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
     if (st == TMA_OK) {
         c->phase = DPS_PHASE_WAIT_REPLY;
-        c->sent_ms = now_ms(c);
+        c->due_ms = now_ms(c) + REPLY_TIMEOUT_MS + 1u; /* ask again after 30 s */
     }
     return st == TMA_WANT_WRITE ? TMA_OK : st;
 }
@@ -258,8 +265,8 @@ tma_status dps_client_step(struct dps_client *c)
             send = c->phase != DPS_PHASE_WAIT_RETRY;
         } else {
             /* Retry time, or a QoS 0 request or reply got lost: ask again. */
-            send = (c->phase == DPS_PHASE_WAIT_RETRY && (int32_t)(now - c->wait_until_ms) >= 0) ||
-                   (c->phase == DPS_PHASE_WAIT_REPLY && now - c->sent_ms > REPLY_TIMEOUT_MS);
+            send = (c->phase == DPS_PHASE_WAIT_RETRY || c->phase == DPS_PHASE_WAIT_REPLY) &&
+                   (int32_t)(now - c->due_ms) >= 0;
         }
         if (st == TMA_WANT_WRITE) {
             st = TMA_OK;
@@ -271,15 +278,15 @@ tma_status dps_client_step(struct dps_client *c)
     if (st != TMA_OK) {
         goto failed;
     }
-    if (c->phase == DPS_PHASE_ENDED) {
-        dps_client_close(c);
-        return c->final_status;
+    if (c->phase != DPS_PHASE_ENDED) {
+        return TMA_IN_PROGRESS;
     }
-    return TMA_IN_PROGRESS;
+    goto ended; /* the reply handler ended it */
 failed:
-    dps_client_close(c);
     finish(c, st);
-    return st;
+ended:
+    dps_client_close(c);
+    return c->final_status;
 }
 
 const struct dps_client_result *dps_client_result(const struct dps_client *c)
@@ -292,9 +299,8 @@ void dps_client_close(struct dps_client *c)
     if (c == NULL) {
         return;
     }
-    /* DISCONNECT without waiting for the queue to drain, then close. */
-    if (mqtt_client_state(&c->hub.mqtt) != MQTT_STATE_DISCONNECTED) {
-        (void)mqtt_client_disconnect(&c->hub.mqtt);
-    }
+    /* DISCONNECT without waiting for the queue to drain (TMA_C_STATE, and
+     * nothing sent, when there is no connection), then close. */
+    (void)mqtt_client_disconnect(&c->hub.mqtt);
     iothub_client_disconnect(&c->hub);
 }
