@@ -5,6 +5,16 @@
 # hostile input (bad ids, bad JSON: one clear line, exit 1). Tokens are
 # computed with openssl (hub_lib.sh), independently of localhub.
 . "$TMA_SOURCE_DIR/tests/integration/hub_lib.sh"
+# hub_lib's cleanup stops the hub and scans the plugin's sanitizer logs; the
+# raw clients' outputs kept in files are scanned here first.
+module_acl_cleanup() {
+  local rc=$?
+  set +e
+  sanitizer_check "$LOCALHUB_HOME" "$T"/*.out || rc=1
+  (exit $rc)
+  hub_cleanup
+}
+trap module_acl_cleanup EXIT
 hub_start
 "$L" device create --id dA --auth sas >/dev/null
 "$L" device create --id dB --auth sas >/dev/null
