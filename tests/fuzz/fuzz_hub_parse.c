@@ -1,7 +1,8 @@
 /*
  * Fuzz target for the localhub parsers that see attacker-controlled input:
  * CONNECT user names, SAS passwords, PUBLISH topics and SUBSCRIBE filters,
- * property bags and percent-decoding. The first byte selects the parser.
+ * property bags and percent-decoding (topics and filters of a device and
+ * of a module). The first byte selects the parser.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,11 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct localhub_topic t;
         for (int dps = 0; dps < 2; dps++)
             if (localhub_parse_publish_topic(s, "dev1", dps, &t) == TMA_OK && t.kind == LOCALHUB_T_INVALID) abort();
+        /* the same topic from module m1 of dev1 */
+        if (localhub_parse_module_publish_topic(s, "dev1", "m1", &t) == TMA_OK && t.kind == LOCALHUB_T_INVALID) abort();
         break;
     }
     case 3:
         (void)localhub_classify_subscription(s, "dev1", 0);
         (void)localhub_classify_subscription(s, "dev1", 1);
+        (void)localhub_classify_module_subscription(s, "dev1", "m1");
         break;
     case 4:
         (void)localhub_bag_walk(s, strlen(s), count_cb, &n);
