@@ -238,6 +238,9 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
 typedef char ack_kind_map_check[((MQTT_PUBACK + 1) >> 2 == MQTT_INFLIGHT_PUBLISH &&
                                  (MQTT_SUBACK + 1) >> 2 == MQTT_INFLIGHT_SUBSCRIBE &&
                                  (MQTT_UNSUBACK + 1) >> 2 == MQTT_INFLIGHT_UNSUBSCRIBE) ? 1 : -1];
+/* mqtt_request() maps its kinds to the packet types as kind * 2 + 4. */
+typedef char request_type_map_check[(MQTT_INFLIGHT_SUBSCRIBE * 2 + 4 == MQTT_SUBSCRIBE &&
+                                     MQTT_INFLIGHT_UNSUBSCRIBE * 2 + 4 == MQTT_UNSUBSCRIBE) ? 1 : -1];
 
 static tma_status on_connack(struct mqtt_client *c, const struct mqtt_packet *pkt)
 {
@@ -457,10 +460,8 @@ static tma_status resend_next(struct mqtt_client *c)
             slot_clear(pick); /* the application no longer has it */
             continue;
         }
-        msg.qos = 1;
-        msg.dup = true;
-        msg.packet_id = pick->packet_id;
-        st = mqtt_encode_publish(&msg, c->cfg.tx_buf, c->cfg.tx_cap, &n);
+        /* QoS 1 with DUP and the slot's packet id (3.3.1.1) */
+        st = mqtt_publish_write(&msg, 0x08u | 0x02u, pick->packet_id, c->cfg.tx_buf, c->cfg.tx_cap, &n);
         if (st != TMA_OK) {
             slot_clear(pick); /* what the application returned cannot be sent */
             continue;
@@ -540,7 +541,6 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
                         uint16_t *out_packet_id)
 {
     struct mqtt_inflight *s = NULL;
-    struct mqtt_publish p;
     uint16_t id = 0;
     size_t len = 0;
     uint8_t *at;
@@ -560,18 +560,15 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
         }
         id = alloc_id(c);
     }
-    if (kind == MQTT_INFLIGHT_PUBLISH) {
-        p = *(const struct mqtt_publish *)items;
-        p.dup = false;
-        p.packet_id = id;
-    }
     for (;;) {
         room = tx_room(c);
         at = c->cfg.tx_buf + c->tx_len;
         if (kind == MQTT_INFLIGHT_PUBLISH) {
-            st = mqtt_encode_publish(&p, at, room, &len);
+            /* QoS 0 (id 0) or 1, never DUP on a first send */
+            st = mqtt_publish_write(items, (uint8_t)(((const struct mqtt_publish *)items)->qos << 1), id, at, room,
+                                    &len);
         } else {
-            st = mqtt_encode_sub(kind == MQTT_INFLIGHT_SUBSCRIBE ? MQTT_SUBSCRIBE : MQTT_UNSUBSCRIBE, id,
+            st = mqtt_encode_sub((uint8_t)(kind * 2u + 4u), id, /* SUBSCRIBE (8) or UNSUBSCRIBE (10) */
                                  items, n, at, room, &len);
         }
         st = queued(c, st, len);

@@ -341,14 +341,32 @@ tma_status mqtt_encode_connect(const struct mqtt_connect *c, uint8_t *buf, size_
     return emit((uint8_t)(MQTT_CONNECT << 4), connect_body, c, buf, cap, out_len);
 }
 
+struct publish_args {
+    const struct mqtt_publish *p;
+    uint16_t packet_id; /* 0: QoS 0, no packet id field */
+};
+
 static void publish_body(struct writer *w, const void *arg)
 {
-    const struct mqtt_publish *p = arg;
-    put_str(w, p->topic);
-    if (p->qos) {
-        put_u16(w, p->packet_id);
+    const struct publish_args *a = arg;
+    put_str(w, a->p->topic);
+    if (a->packet_id != 0) {
+        put_u16(w, a->packet_id);
     }
-    put_raw(w, p->payload.ptr, p->payload.len);
+    put_raw(w, a->p->payload.ptr, a->p->payload.len);
+}
+
+tma_status mqtt_publish_write(const struct mqtt_publish *p, uint8_t flags, uint16_t packet_id, uint8_t *buf,
+                              size_t cap, size_t *out_len)
+{
+    struct publish_args a;
+    a.p = p;
+    a.packet_id = packet_id;
+    if (!topic_ok(p->topic, false) || (p->payload.ptr == NULL && p->payload.len != 0)) {
+        return E_PARAM;
+    }
+    return emit((uint8_t)((MQTT_PUBLISH << 4) | flags | (p->retain ? 0x01u : 0u)), publish_body, &a, buf, cap,
+                out_len);
 }
 
 tma_status mqtt_encode_publish(const struct mqtt_publish *p, uint8_t *buf, size_t cap, size_t *out_len)
@@ -359,13 +377,11 @@ tma_status mqtt_encode_publish(const struct mqtt_publish *p, uint8_t *buf, size_
     if (p->qos > 1) {
         return p->qos == 2 ? E_UNSUPPORTED : E_PARAM;
     }
-    if (!topic_ok(p->topic, false) || (p->payload.ptr == NULL && p->payload.len != 0) ||
-        (p->qos == 1 && p->packet_id == 0) || (p->qos == 0 && p->dup)) {
+    if ((p->qos == 1 && p->packet_id == 0) || (p->qos == 0 && p->dup)) {
         return E_PARAM; /* 3.3.1.1: DUP must be 0 for QoS 0 */
     }
-    return emit((uint8_t)((MQTT_PUBLISH << 4) | (p->dup ? 0x08u : 0u) | (uint8_t)(p->qos << 1) |
-                          (p->retain ? 0x01u : 0u)),
-                publish_body, p, buf, cap, out_len);
+    return mqtt_publish_write(p, (uint8_t)((p->dup ? 0x08u : 0u) | (uint8_t)(p->qos << 1)),
+                              p->qos ? p->packet_id : 0u, buf, cap, out_len);
 }
 
 /* The fixed-size packets (acks, PINGREQ/PINGRESP, DISCONNECT): n bytes. */
@@ -676,43 +692,38 @@ tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publis
 
 tma_status mqtt_publish_body(const struct mqtt_packet *pkt, struct mqtt_publish *out)
 {
-    const uint8_t *b;
-    size_t n, pos;
-    out->qos = (uint8_t)((pkt->flags >> 1) & 3u);
+    const uint8_t *b = pkt->body.ptr;
+    size_t n = pkt->body.len;
+    size_t topic_len;
+    size_t pos;
+    uint8_t qos = (uint8_t)((pkt->flags >> 1) & 3u);
+    out->qos = qos;
     out->dup = (pkt->flags & 0x08u) != 0;
     out->retain = (pkt->flags & 0x01u) != 0;
     out->packet_id = 0;
-    if (out->qos == 3 || (out->qos == 0 && out->dup)) {
+    if (qos == 3 || (qos == 0 && out->dup) || n < 2 || b == NULL) {
         return E_MALFORMED;
     }
-    b = pkt->body.ptr;
-    n = pkt->body.len;
-    if (n < 2 || b == NULL) {
-        return E_MALFORMED;
-    }
-    pos = (size_t)b[0] << 8 | b[1];
-    if (pos > n - 2) {
-        return E_MALFORMED; /* the view is set only once it is inside the body */
+    /* Topic length, topic, and for QoS > 0 a packet id: all inside the body. */
+    topic_len = (size_t)b[0] << 8 | b[1];
+    pos = 2 + topic_len + (qos != 0 ? 2u : 0u);
+    if (pos > n) {
+        return E_MALFORMED; /* the views are set only once they are inside the body */
     }
     out->topic.ptr = b + 2;
-    out->topic.len = pos;
-    pos += 2;
+    out->topic.len = topic_len;
     if (!topic_ok(out->topic, false)) {
         return E_MALFORMED;
     }
-    if (out->qos > 0) {
-        if (n - pos < 2) {
-            return E_MALFORMED;
-        }
-        out->packet_id = (uint16_t)(b[pos] << 8 | b[pos + 1]);
-        pos += 2;
+    if (qos != 0) {
+        out->packet_id = (uint16_t)(b[pos - 2] << 8 | b[pos - 1]);
         if (out->packet_id == 0) {
             return E_MALFORMED;
         }
     }
     out->payload.ptr = b + pos;
     out->payload.len = n - pos;
-    return out->qos == 2 ? E_UNSUPPORTED : TMA_OK;
+    return qos == 2 ? E_UNSUPPORTED : TMA_OK;
 }
 
 tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_id)

@@ -14,6 +14,13 @@
 tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
                            uint8_t *buf, size_t cap, size_t *out_len);
 
+/* mqtt_encode_publish() after its argument checks: PUBLISH of @p p's topic,
+ * payload and retain flag with first-byte @p flags (DUP 0x08 | QoS << 1)
+ * and @p packet_id (0 for QoS 0, else non-zero). The topic and payload are
+ * still checked (TMA_C_BAD_PARAM), since they come from the application. */
+tma_status mqtt_publish_write(const struct mqtt_publish *p, uint8_t flags, uint16_t packet_id, uint8_t *buf,
+                              size_t cap, size_t *out_len);
+
 /* mqtt_decode_connack(), _publish(), _ack() and _suback() for a framed
  * packet of that type (from mqtt_stream_next()): every check of the packet's
  * bytes, none of the arguments. */
