@@ -680,36 +680,44 @@ static void sas_keys(const char **k1, const char **k2, char key1[45], char key2[
         die("keys must be base64 (16..64 bytes)");
 }
 
-static cJSON *device_json(sqlite3_stmt *st, int secrets)
+/* The fields a device and a module share: authentication, and with secrets
+ * its thumbprints or keys (columns auth+1..auth+4), then for both the
+ * connection state (7), last activity (8) and the subscriptions bits (9). */
+static void identity_json(cJSON *o, sqlite3_stmt *st, int auth_col, int secrets)
 {
-    cJSON *o = cJSON_CreateObject();
-    const char *auth = scol(st, 1);
-    cJSON_AddStringToObject(o, "deviceId", scol(st, 0));
+    static const char *const kinds[] = {"c2d", "twin-responses", "twin-desired", "methods", "dps", "inputs"};
+    const char *auth = scol(st, auth_col);
     cJSON_AddStringToObject(o, "authentication",
                             strcmp(auth, "sas") == 0       ? "sas"
                             : strcmp(auth, "x509-ca") == 0 ? "certificateAuthority"
                                                            : "selfSigned");
-    cJSON_AddStringToObject(o, "status", scol(st, 6));
     cJSON_AddStringToObject(o, "connectionState", scol(st, 7));
-    if (secrets) {
-        if (strcmp(auth, "x509-thumbprint") == 0) {
-            cJSON_AddStringToObject(o, "primaryThumbprint", scol(st, 2));
-            cJSON_AddStringToObject(o, "secondaryThumbprint", scol(st, 3));
-        }
-        if (strcmp(auth, "sas") == 0) {
-            cJSON_AddStringToObject(o, "primaryKey", scol(st, 4));
-            cJSON_AddStringToObject(o, "secondaryKey", scol(st, 5));
-        }
-        char t[32];
-        localhub_iso8601(sqlite3_column_int64(st, 8) * 1000, t);
-        cJSON_AddStringToObject(o, "lastActivityTime", t);
-        /* What the device's session is subscribed to (kept for persistent sessions). */
-        static const char *const kinds[] = {"c2d", "twin-responses", "twin-desired", "methods"};
-        cJSON *subs = cJSON_CreateArray();
-        for (int b = 0; b < 4; b++)
-            if (sqlite3_column_int(st, 9) & (1 << b)) cJSON_AddItemToArray(subs, cJSON_CreateString(kinds[b]));
-        cJSON_AddItemToObject(o, "subscriptions", subs);
+    if (!secrets) return;
+    if (strcmp(auth, "x509-thumbprint") == 0) {
+        cJSON_AddStringToObject(o, "primaryThumbprint", scol(st, auth_col + 1));
+        cJSON_AddStringToObject(o, "secondaryThumbprint", scol(st, auth_col + 2));
     }
+    if (strcmp(auth, "sas") == 0) {
+        cJSON_AddStringToObject(o, "primaryKey", scol(st, auth_col + 3));
+        cJSON_AddStringToObject(o, "secondaryKey", scol(st, auth_col + 4));
+    }
+    char t[32];
+    localhub_iso8601(sqlite3_column_int64(st, 8) * 1000, t);
+    cJSON_AddStringToObject(o, "lastActivityTime", t);
+    /* What the session is subscribed to (kept for persistent sessions):
+     * LOCALHUB_S_* bits, in the order of kinds[]. */
+    cJSON *subs = cJSON_CreateArray();
+    for (int b = 0; b < 6; b++)
+        if (sqlite3_column_int(st, 9) & (1 << b)) cJSON_AddItemToArray(subs, cJSON_CreateString(kinds[b]));
+    cJSON_AddItemToObject(o, "subscriptions", subs);
+}
+
+static cJSON *device_json(sqlite3_stmt *st, int secrets)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "deviceId", scol(st, 0));
+    cJSON_AddStringToObject(o, "status", scol(st, 6));
+    identity_json(o, st, 1, secrets);
     return o;
 }
 
@@ -1554,33 +1562,9 @@ static void module_check(sqlite3 *db, const struct ident *who)
 static cJSON *module_json(sqlite3_stmt *st, int secrets)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *auth = scol(st, 2);
     cJSON_AddStringToObject(o, "deviceId", scol(st, 0));
     cJSON_AddStringToObject(o, "moduleId", scol(st, 1));
-    cJSON_AddStringToObject(o, "authentication",
-                            strcmp(auth, "sas") == 0       ? "sas"
-                            : strcmp(auth, "x509-ca") == 0 ? "certificateAuthority"
-                                                           : "selfSigned");
-    cJSON_AddStringToObject(o, "connectionState", scol(st, 7));
-    if (secrets) {
-        if (strcmp(auth, "x509-thumbprint") == 0) {
-            cJSON_AddStringToObject(o, "primaryThumbprint", scol(st, 3));
-            cJSON_AddStringToObject(o, "secondaryThumbprint", scol(st, 4));
-        }
-        if (strcmp(auth, "sas") == 0) {
-            cJSON_AddStringToObject(o, "primaryKey", scol(st, 5));
-            cJSON_AddStringToObject(o, "secondaryKey", scol(st, 6));
-        }
-        char t[32];
-        localhub_iso8601(sqlite3_column_int64(st, 8) * 1000, t);
-        cJSON_AddStringToObject(o, "lastActivityTime", t);
-        static const char *const kinds[] = {"twin-responses", "twin-desired", "methods", "inputs"};
-        static const int bits[] = {LOCALHUB_S_TWIN_RES, LOCALHUB_S_TWIN_DESIRED, LOCALHUB_S_METHODS, LOCALHUB_S_INPUTS};
-        cJSON *subs = cJSON_CreateArray();
-        for (int b = 0; b < 4; b++)
-            if (sqlite3_column_int(st, 9) & bits[b]) cJSON_AddItemToArray(subs, cJSON_CreateString(kinds[b]));
-        cJSON_AddItemToObject(o, "subscriptions", subs);
-    }
+    identity_json(o, st, 2, secrets);
     return o;
 }
 

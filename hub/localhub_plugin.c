@@ -226,58 +226,27 @@ static const char *col(sqlite3_stmt *st, int i)
     return s ? s : "";
 }
 
-static int auth_device(struct mosquitto *client, const struct localhub_user *u, const char *password, X509 *cert,
-                       struct conn *out)
+/* A hub identity: a device (client id and X.509 CN "{d}", SAS over
+ * "{host}/devices/{d}") or one of its modules (client id and CN "{d}/{m}",
+ * SAS over "{host}/devices/{d}/modules/{m}" with the module's own keys).
+ * X.509 is CA-signed (CN as above) or by thumbprint. The device must exist
+ * and be enabled, for its modules too. */
+static int auth_identity(struct mosquitto *client, const struct localhub_user *u, const char *password, X509 *cert,
+                         struct conn *out)
 {
+    static const char q_device[] = "SELECT auth,thumb1,thumb2,key1,key2,status FROM devices WHERE id=?";
+    static const char q_module[] = "SELECT m.auth,m.thumb1,m.thumb2,m.key1,m.key2,d.status FROM modules m JOIN devices d"
+                                   " ON d.id=m.device WHERE m.device=? AND m.id=?";
     sqlite3_stmt *st;
     int ok = 0;
-    char cn[256];
-    if (strcasecmp(u->host, g.hostname) != 0 || u->module[0]) return 0;
-    if (strcmp(mosquitto_client_id(client), u->id) != 0) return 0;
-    if (sqlite3_prepare_v2(g.db, "SELECT auth,thumb1,thumb2,key1,key2,status FROM devices WHERE id=?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, u->id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && strcmp(col(st, 5), "enabled") == 0) {
-        const char *auth = col(st, 0);
-        if (strcmp(auth, "x509-ca") == 0) {
-            ok = cert && localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, u->id) == 0 &&
-                 chain_to_verified_ca(cert, NULL);
-            out->auth_type = "x509Certificate";
-        } else if (strcmp(auth, "x509-thumbprint") == 0) {
-            ok = cert && localhub_cert_time_valid(cert) &&
-                 (localhub_thumb_matches(cert, col(st, 1)) || localhub_thumb_matches(cert, col(st, 2)));
-            out->auth_type = "x509Certificate";
-        } else if (strcmp(auth, "sas") == 0) {
-            char sr[600];
-            snprintf(sr, sizeof(sr), "%s/devices/%s", g.hostname, u->id);
-            ok = sas_ok(password, sr, 0, col(st, 3), col(st, 4), &out->sas_expiry_s);
-            out->auth_type = "sas";
-        }
-    }
-    sqlite3_finalize(st);
-    return ok;
-}
-
-/* A module identity: client id "{d}/{m}", SAS over "{host}/devices/{d}/modules/{m}"
- * with the module's keys, or X.509 (CA-signed with CN "{d}/{m}", or thumbprint).
- * The device must exist and be enabled. */
-static int auth_module(struct mosquitto *client, const struct localhub_user *u, const char *password, X509 *cert,
-                       struct conn *out)
-{
-    sqlite3_stmt *st;
-    int ok = 0;
+    int module = u->module[0] != 0;
     char cn[300], key[2 * LOCALHUB_ID_MAX + 2];
-    if (strcasecmp(u->host, g.hostname) != 0 || !u->module[0]) return 0;
-    snprintf(key, sizeof(key), "%s/%s", u->id, u->module);
+    if (strcasecmp(u->host, g.hostname) != 0) return 0;
+    snprintf(key, sizeof(key), module ? "%s/%s" : "%s", u->id, u->module);
     if (strcmp(mosquitto_client_id(client), key) != 0) return 0;
-    if (sqlite3_prepare_v2(g.db,
-                           "SELECT m.auth,m.thumb1,m.thumb2,m.key1,m.key2,d.status FROM modules m JOIN devices d"
-                           " ON d.id=m.device WHERE m.device=? AND m.id=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return 0;
+    if (sqlite3_prepare_v2(g.db, module ? q_module : q_device, -1, &st, NULL) != SQLITE_OK) return 0;
     sqlite3_bind_text(st, 1, u->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, u->module, -1, SQLITE_STATIC);
+    if (module) sqlite3_bind_text(st, 2, u->module, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW && strcmp(col(st, 5), "enabled") == 0) {
         const char *auth = col(st, 0);
         if (strcmp(auth, "x509-ca") == 0) {
@@ -290,7 +259,8 @@ static int auth_module(struct mosquitto *client, const struct localhub_user *u, 
             out->auth_type = "x509Certificate";
         } else if (strcmp(auth, "sas") == 0) {
             char sr[700];
-            snprintf(sr, sizeof(sr), "%s/devices/%s/modules/%s", g.hostname, u->id, u->module);
+            snprintf(sr, sizeof(sr), module ? "%s/devices/%s/modules/%s" : "%s/devices/%s", g.hostname, u->id,
+                     u->module);
             ok = sas_ok(password, sr, 0, col(st, 3), col(st, 4), &out->sas_expiry_s);
             out->auth_type = "sas";
         }
@@ -408,8 +378,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     if (!c) goto out;
     cert = mosquitto_client_certificate(ev->client);
     ok = u.is_dps      ? auth_dps(ev->client, &u, ev->password, cert, c)
-         : u.module[0] ? auth_module(ev->client, &u, ev->password, cert, c)
-                       : auth_device(ev->client, &u, ev->password, cert, c);
+         : auth_identity(ev->client, &u, ev->password, cert, c);
 out:
     X509_free(cert);
     if (!ok) {
