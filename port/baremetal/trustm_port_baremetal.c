@@ -1,6 +1,7 @@
 /*
  * libtrustm port for a bare-metal Cortex-M with a simple register-level I2C
- * peripheral - a documented template, not compiled on Linux. Replace the
+ * peripheral - a documented template (cross-compiled and linked for a
+ * Cortex-M4 by tests/integration/port_cross_m4.sh). Replace the
  * I2C_* and GPIO_* macros with your MCU's registers (the shape below follows
  * the common "START, address, data, STOP" controllers such as STM32 I2Cv2 or
  * nRF TWIM in blocking mode).
