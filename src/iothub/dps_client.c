@@ -109,7 +109,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         schedule_retry(c, &rt); /* operation accepted or still assigning */
         return TMA_OK;
     }
-    if (iothub_status_retriable(rt.status)) {
+    if (ih_status_retriable(rt.status)) {
         schedule_retry(c, &rt);
         return TMA_OK;
     }

@@ -556,39 +556,39 @@ static bool key_is(struct tma_span key, const char *name);
 
 bool iothub_bag_key_is(struct tma_span key, const char *name)
 {
+    size_t i;
     if (name == NULL || (key.ptr == NULL && key.len > 0u)) {
         return false;
+    }
+    /* key_is() wants every '%' followed by two hex digits, as keys from
+     * bag_next() are; any other key matches no name. */
+    for (i = 0u; i < key.len; i++) {
+        if (key.ptr[i] == '%' && (i + 2u >= key.len || ih_hexval(key.ptr[i + 1u]) < 0 ||
+                                  ih_hexval(key.ptr[i + 2u]) < 0)) {
+            return false;
+        }
     }
     return key_is(key, name);
 }
 
-/* iothub_bag_key_is() without its argument checks. */
+/* iothub_bag_key_is() for a key whose every '%' is followed by two hex
+ * digits (bag_next() checked them), without the argument checks. */
 static bool key_is(struct tma_span key, const char *name)
 {
-    size_t i = 0u, j = 0u, n = strlen(name);
-    while (i < key.len) {
+    size_t i;
+    for (i = 0u; i < key.len; i++, name++) {
         uint8_t c = key.ptr[i];
         if (c == '%') {
-            int hi, lo;
-            if (i + 2u >= key.len) {
-                return false;
-            }
-            hi = ih_hexval(key.ptr[i + 1u]);
-            lo = ih_hexval(key.ptr[i + 2u]);
-            if (hi < 0 || lo < 0) {
-                return false;
-            }
-            c = (uint8_t)(hi << 4 | lo);
-            i += 3u;
-        } else {
-            i++;
+            c = (uint8_t)((unsigned)ih_hexval(key.ptr[i + 1u]) << 4 |
+                          (unsigned)ih_hexval(key.ptr[i + 2u]));
+            i += 2u;
         }
-        if (j >= n || (uint8_t)name[j] != c) {
+        /* a decoded NUL never matches: the name ends there */
+        if (*name == '\0' || (uint8_t)*name != c) {
             return false;
         }
-        j++;
     }
-    return j == n;
+    return *name == '\0';
 }
 
 tma_status iothub_bag_find(struct tma_span bag, const char *name, struct tma_span *out_value)

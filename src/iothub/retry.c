@@ -1,6 +1,8 @@
 /* Back-off (spec 8) and chip-key pacing (OPTIGA Security Monitor). */
 #include "iothub/iothub.h"
 
+#include "topic.h"
+
 #define PACER_T_MAX_DEFAULT_MS 5300u
 #define PACER_BURST_DEFAULT 4u
 
@@ -87,5 +89,5 @@ uint64_t iothub_retry_next_delay_ms(const struct iothub_retry_policy *p, uint32_
 
 bool iothub_status_retriable(uint16_t status)
 {
-    return status == 429u || (status >= 500u && status <= 599u);
+    return ih_status_retriable(status);
 }

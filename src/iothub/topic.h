@@ -141,6 +141,13 @@ tma_status ih_dps_poll_topic(uint32_t rid, struct tma_span operation_id, char *o
 tma_status ih_dps_register_body(const char *registration_id, const char *payload_json, char *out,
                                 size_t cap, size_t *out_len);
 
+/* iothub_status_retriable()'s rule (429 and 5xx), inline for the DPS reply
+ * handler, its one device caller. */
+static inline bool ih_status_retriable(uint16_t status)
+{
+    return status == 429u || (uint16_t)(status - 500u) < 100u;
+}
+
 /* Value of a hex digit (either case), or -1. */
 int ih_hexval(uint8_t c);
 
