@@ -390,7 +390,7 @@ static tma_status rx_pump(struct mqtt_client *c)
                     return TMA_OK; /* back-pressure: continue next time */
                 }
             }
-            st = mqtt_stream_next(&c->rx, &pkt);
+            st = mqtt_stream_take(&c->rx, &pkt);
             if (st == TMA_WANT_READ) {
                 break;
             }

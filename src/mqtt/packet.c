@@ -158,16 +158,14 @@ static bool flags_ok(uint8_t type, uint8_t flags)
     return flags == (((0x0540u >> type) & 1u) << 1);
 }
 
-tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
+/* mqtt_packet_frame() after its argument checks. */
+static tma_status frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
 {
     uint32_t value = 0;
     size_t i;
     uint8_t type;
     uint8_t flags;
 
-    if ((buf == NULL && len != 0) || out_pkt == NULL) {
-        return E_PARAM;
-    }
     out_pkt->size = len + 1u; /* until the fixed header is complete: one more byte */
     if (len < 1) {
         return TMA_WANT_READ;
@@ -204,6 +202,14 @@ tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet 
     out_pkt->body.ptr = buf + i + 1;
     out_pkt->body.len = value;
     return TMA_OK;
+}
+
+tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
+{
+    if ((buf == NULL && len != 0) || out_pkt == NULL) {
+        return E_PARAM;
+    }
+    return frame(buf, len, out_pkt);
 }
 
 /* ------------------------------------------------------------- writer */
@@ -884,15 +890,20 @@ tma_status mqtt_stream_commit(struct mqtt_stream *s, size_t n)
 
 tma_status mqtt_stream_next(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
 {
-    tma_status st;
     if (s == NULL || out_pkt == NULL) {
         return E_PARAM;
     }
+    return mqtt_stream_take(s, out_pkt);
+}
+
+tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
+{
+    tma_status st;
     if (s->error != TMA_OK) {
         return s->error;
     }
     drop_consumed(s);
-    st = mqtt_packet_frame(s->buf, s->len, out_pkt);
+    st = frame(s->buf, s->len, out_pkt);
     if (st == TMA_OK) {
         s->consumed = out_pkt->size;
         return TMA_OK;
