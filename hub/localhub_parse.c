@@ -265,6 +265,10 @@ static tma_status parse_publish(const char *topic, const char *id, const char *m
         }
         if (!starts(d, "/messages/events/")) return LOCALHUB_E_MALFORMED;
         out->bag = d + strlen("/messages/events/");
+        out->bag_len = strlen(out->bag);
+        /* The Node SDK ends an output event's bag with '/' ("...&k=v/"); a
+         * '/' in a value is percent-encoded, so a last '/' ends the bag. */
+        if (out->bag_len && out->bag[out->bag_len - 1] == '/') out->bag_len--;
         out->kind = LOCALHUB_T_TELEMETRY;
         return TMA_OK;
     }
@@ -320,8 +324,8 @@ int localhub_classify_module_subscription(const char *filter, const char *device
     mlen = strlen(module);
     if (starts(filter, "devices/") && strncmp(filter + 8, device, dlen) == 0 &&
         starts(filter + 8 + dlen, "/modules/") && strncmp(filter + 8 + dlen + 9, module, mlen) == 0 &&
-        strcmp(filter + 8 + dlen + 9 + mlen, "/#") == 0)
-        return LOCALHUB_S_INPUTS;
+        (strcmp(filter + 8 + dlen + 9 + mlen, "/#") == 0 || strcmp(filter + 8 + dlen + 9 + mlen, "/inputs/#") == 0))
+        return LOCALHUB_S_INPUTS; /* the C SDKs' filter, and the Node SDK's (decision 19) */
     return LOCALHUB_S_NONE;
 }
 

@@ -93,6 +93,7 @@ enum localhub_topic_kind {
 struct localhub_topic {
     enum localhub_topic_kind kind;
     const char *bag;                 /**< telemetry: property bag (may be "") */
+    size_t bag_len;                  /**< telemetry: bag length without one trailing '/' (see decision 19) */
     char rid[LOCALHUB_RID_MAX + 1];  /**< request id (decoded) */
     char op_id[LOCALHUB_RID_MAX + 1];/**< DPS poll operation id (decoded) */
     int status;                      /**< method response status */
@@ -114,7 +115,7 @@ enum localhub_sub_kind {
     LOCALHUB_S_TWIN_DESIRED = 4,
     LOCALHUB_S_METHODS = 8,
     LOCALHUB_S_DPS_RES = 16,
-    LOCALHUB_S_INPUTS = 32      /**< module: devices/{d}/modules/{m}/# (routed input messages) */
+    LOCALHUB_S_INPUTS = 32      /**< module: devices/{d}/modules/{m}/# or .../inputs/# (routed input messages) */
 };
 
 /** Classify a SUBSCRIBE filter for device @p id: one LOCALHUB_S_* value,
@@ -131,7 +132,8 @@ tma_status localhub_parse_module_publish_topic(const char *topic, const char *de
                                                struct localhub_topic *out);
 
 /** Classify a SUBSCRIBE filter of module @p module of device @p device:
- *  `devices/{device}/modules/{module}/#` (LOCALHUB_S_INPUTS), the twin and
+ *  `devices/{device}/modules/{module}/#` or `.../{module}/inputs/#` (the
+ *  Node SDK's; LOCALHUB_S_INPUTS), the twin and
  *  method filters; LOCALHUB_S_NONE for anything else (a device's C2D too). */
 int localhub_classify_module_subscription(const char *filter, const char *device, const char *module);
 

@@ -593,7 +593,7 @@ static void handle_telemetry(struct conn *c, const struct localhub_topic *t, con
     char now[32], authm[128], *line = NULL;
     int64_t ms = localhub_now_ms();
 
-    if (localhub_bag_walk(t->bag, strlen(t->bag), bag_cb, &b) != TMA_OK) {
+    if (localhub_bag_walk(t->bag, t->bag_len, bag_cb, &b) != TMA_OK) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a malformed property bag; dropped", c->key);
         goto out;
     }

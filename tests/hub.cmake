@@ -30,6 +30,10 @@ if(TARGET localhub)
   tma_add_script_test(NAME hub_interop_node SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/interop/hub_node_sdk.sh
     LABELS "integration;interop" TIMEOUT 180)
   set_tests_properties(hub_interop_node PROPERTIES SKIP_RETURN_CODE 77)
+  # its ModuleClient against localhub's module identities (brief NODEMOD)
+  tma_add_script_test(NAME hub_interop_node_module SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/interop/hub_node_sdk_module.sh
+    LABELS "integration;interop" TIMEOUT 120)
+  set_tests_properties(hub_interop_node_module PROPERTIES SKIP_RETURN_CODE 77)
 endif()
 # Our own device client (examples/iothub-*) against localhub.
 if(TARGET localhub AND TARGET iothub_telemetry AND TARGET iothub_twin_methods AND TARGET iothub_dps)
