@@ -55,7 +55,7 @@ tma_status ih_dps_user_name(const struct iothub_identity *id, const char *client
     wb_init(&w, out, cap);
     reg_prefix(&w, id);
     wb_str(&w, "/api-version=" DPS_API_VERSION "&ClientVersion=");
-    wb_enc(&w, client_version, strlen(client_version));
+    wb_encs(&w, client_version);
     return wb_finish(&w, out_len);
 }
 

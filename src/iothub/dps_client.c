@@ -186,7 +186,7 @@ static tma_status send_request(struct dps_client *c)
     wb_u32(&w, c->rid);
     if (!reg) {
         wb_str(&w, "&operationId=");
-        wb_enc(&w, c->operation_id, strlen(c->operation_id));
+        wb_encs(&w, c->operation_id);
     }
     p.topic.len = w.len;
     if (reg) {

@@ -153,10 +153,10 @@ tma_status ih_username(const struct iothub_identity *id, const char *client_type
         wb_putc(&w, '/');
     }
     wb_str(&w, "?api-version=" IOTHUB_API_VERSION "&DeviceClientType=");
-    wb_enc(&w, client_type, strlen(client_type));
+    wb_encs(&w, client_type);
     if (model_id != NULL && model_id[0] != '\0') {
         wb_str(&w, "&model-id=");
-        wb_enc(&w, model_id, strlen(model_id));
+        wb_encs(&w, model_id);
     }
     return wb_finish(&w, out_len);
 }
@@ -309,7 +309,7 @@ tma_status iothub_sas_string_to_sign(const char *resource, uint64_t expiry, char
         return E_BAD;
     }
     wb_init(&w, out, cap);
-    wb_enc(&w, resource, strlen(resource));
+    wb_encs(&w, resource);
     wb_putc(&w, '\n');
     wb_u32(&w, (uint32_t)expiry);
     return wb_finish(&w, out_len);
@@ -329,14 +329,14 @@ static void write_password(struct wbuf *w, const char *resource, const char *sig
                            uint32_t expiry, const char *key_name)
 {
     wb_str(w, "SharedAccessSignature sr=");
-    wb_enc(w, resource, strlen(resource));
+    wb_encs(w, resource);
     wb_str(w, "&sig=");
     wb_enc(w, sig, sig_len);
     wb_str(w, "&se=");
     wb_u32(w, expiry);
     if (key_name != NULL) {
         wb_str(w, "&skn=");
-        wb_enc(w, key_name, strlen(key_name));
+        wb_encs(w, key_name);
     }
 }
 
@@ -438,10 +438,10 @@ tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, siz
         if (i > 0u) {
             wb_putc(w, '&');
         }
-        wb_enc(w, props[i].key, strlen(props[i].key));
+        wb_encs(w, props[i].key);
         if (props[i].value != NULL) {
             wb_putc(w, '=');
-            wb_enc(w, props[i].value, strlen(props[i].value));
+            wb_encs(w, props[i].value);
         }
     }
     return TMA_OK;

@@ -66,6 +66,11 @@ void wb_enc(struct wbuf *w, const char *s, size_t n)
     }
 }
 
+void wb_encs(struct wbuf *w, const char *s)
+{
+    wb_enc(w, s, strlen(s));
+}
+
 tma_status wb_finish(struct wbuf *w, size_t *out_len)
 {
     *out_len = w->len;

@@ -21,6 +21,8 @@ void wb_str(struct wbuf *w, const char *s);
 void wb_u32(struct wbuf *w, uint32_t v);
 /* Percent-encode: everything outside A-Z a-z 0-9 - _ . ~ as %XX (upper hex). */
 void wb_enc(struct wbuf *w, const char *s, size_t n);
+/* wb_enc() of a NUL-terminated string. */
+void wb_encs(struct wbuf *w, const char *s);
 /* A JSON string literal (quotes; quote, backslash and control characters
  * escaped), as iothub_json_write_string() writes it. In json.c. */
 void wb_json_str(struct wbuf *w, const char *s);
