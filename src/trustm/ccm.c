@@ -57,7 +57,7 @@ void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
     c->kpos = 16; /* next key stream byte needs block 1 */
 }
 
-void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen)
+void trustm_ccm_mac_start(struct trustm_ccm *c, uint8_t ad[8], size_t plen)
 {
     uint8_t b[16];
     /* B0: Adata, M' = (8 - 2) / 2 = 3, L' = 6; nonce; 7-byte length. */
@@ -69,35 +69,34 @@ void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen
     /* B1: 2-byte AD length 8, the AD, zero padding. */
     c->x[1] ^= 8;
     c->xpos = 2;
-    trustm_ccm_run(c, ad, NULL, 8, TRUSTM_CCM_MAC);
+    trustm_ccm_run(c, ad, 8, TRUSTM_CCM_MAC);
     enc(c, c->x, c->x);
     c->xpos = 0;
 }
 
-void trustm_ccm_run(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n,
-                    unsigned how)
+void trustm_ccm_run(struct trustm_ccm *c, uint8_t *p, size_t n, unsigned how)
 {
-    /* one loop for both halves of CCM: per byte the key stream XOR, then
-     * the CBC-MAC of the plaintext (the input when encrypting, the output
-     * when decrypting) */
+    /* one loop for both halves of CCM, in place: per byte the key stream
+     * XOR, then the CBC-MAC of the plaintext (the byte before the XOR when
+     * encrypting, after it when decrypting) */
     while (n--) {
-        uint8_t b = *in++, o = b;
+        uint8_t b = *p;
         if (how & TRUSTM_CCM_X) {
             if (c->kpos == 16) {
                 c->a[15]++;
                 enc(c, c->a, c->ks);
                 c->kpos = 0;
             }
-            o = (uint8_t)(b ^ c->ks[c->kpos++]);
-            *out++ = o;
+            *p = (uint8_t)(b ^ c->ks[c->kpos++]);
         }
         if (how & (TRUSTM_CCM_MAC | TRUSTM_CCM_MAC_OUT)) {
-            c->x[c->xpos++] ^= (how & TRUSTM_CCM_MAC_OUT) ? o : b;
+            c->x[c->xpos++] ^= (how & TRUSTM_CCM_MAC_OUT) ? *p : b;
             if (c->xpos == 16) {
                 enc(c, c->x, c->x);
                 c->xpos = 0;
             }
         }
+        p++;
     }
 }
 
@@ -110,7 +109,8 @@ tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8])
     /* tag = MAC ^ S0: key stream of counter block 0 (255 + 1) */
     c->a[15] = 0xFF;
     c->kpos = 16;
-    trustm_ccm_run(c, c->x, tag, 8, TRUSTM_CCM_X);
+    memcpy(tag, c->x, 8);
+    trustm_ccm_run(c, tag, 8, TRUSTM_CCM_X);
     st = c->err ? TRUSTM_ST(SHIELD, CRYPTO) : TMA_OK;
     trustm_wipe(c, sizeof *c); /* the context is spent */
     return st;
@@ -121,9 +121,12 @@ tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t ke
                            size_t n, uint8_t *out)
 {
     struct trustm_ccm c;
+    uint8_t a[8];
+    memcpy(a, ad, 8);
+    trustm_copy(out, in, n);
     trustm_ccm_start(&c, ops, key, nonce);
-    trustm_ccm_mac_start(&c, ad, n);
-    trustm_ccm_run(&c, in, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
+    trustm_ccm_mac_start(&c, a, n);
+    trustm_ccm_run(&c, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
     return trustm_ccm_tag(&c, out + n);
 }
 
@@ -132,11 +135,13 @@ tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t ke
                            size_t n, uint8_t *out)
 {
     struct trustm_ccm c;
-    uint8_t tag[8];
+    uint8_t tag[8], a[8];
     tma_status st;
+    memcpy(a, ad, 8);
+    trustm_copy(out, in, n);
     trustm_ccm_start(&c, ops, key, nonce);
-    trustm_ccm_mac_start(&c, ad, n);
-    trustm_ccm_run(&c, in, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
+    trustm_ccm_mac_start(&c, a, n);
+    trustm_ccm_run(&c, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
     st = trustm_ccm_tag(&c, tag);
     if (st == TMA_OK && trustm_ct_diff(tag, in + n, 8)) {
         st = TRUSTM_ST(SHIELD, INTEGRITY);

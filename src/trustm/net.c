@@ -1,17 +1,6 @@
 /* Network layer: packet control byte and chaining (spec section 3). Pure. */
 #include "stack.h"
 
-uint8_t trustm_net_pctr(uint8_t prl, size_t off, size_t n, size_t total)
-{
-    unsigned c;
-    if (off == 0) {
-        c = off + n >= total ? TRUSTM_CHAIN_SINGLE : TRUSTM_CHAIN_FIRST;
-    } else {
-        c = off + n >= total ? TRUSTM_CHAIN_LAST : TRUSTM_CHAIN_MID;
-    }
-    return (uint8_t)((prl ? TRUSTM_PCTR_PRL : 0u) | c);
-}
-
 tma_status trustm_net_rx_step(struct trustm_net_rx *rx, const uint8_t *pkt, size_t plen,
                               size_t max_pkt)
 {

@@ -12,10 +12,14 @@ void trustm_delay_ms(const struct trustm *t, uint32_t ms)
     }
 }
 
+/* how: TRUSTM_I2C_READ or 0 (the message's flags), | ONCE: no retry. Four
+ * arguments: the fifth would go through the stack at every call. */
+#define ONCE 0x100u
+
 /* One single-message transfer; an address NACK (chip busy or asleep) is
- * retried with back-off (100 us doubling to 5 ms) for TRUSTM_NACK_TIMEOUT_MS.
- * Every transaction is followed by the guard time. */
-static tma_status xfer(struct trustm *t, uint16_t flags, uint8_t *buf, size_t len, int retry)
+ * retried with back-off (100 us doubling to 5 ms) for TRUSTM_NACK_TIMEOUT_MS
+ * (not with ONCE). Every transaction is followed by the guard time. */
+static tma_status xfer(struct trustm *t, unsigned how, uint8_t *buf, size_t len)
 {
     const struct trustm_port *p = t->port;
     uint32_t start = p->now_ms(p->ctx);
@@ -24,7 +28,7 @@ static tma_status xfer(struct trustm *t, uint16_t flags, uint8_t *buf, size_t le
         struct trustm_i2c_msg m;
         tma_status st;
         m.addr = t->addr;
-        m.flags = flags;
+        m.flags = (uint16_t)(how & TRUSTM_I2C_READ);
         m.len = (uint16_t)len;
         m.buf = buf;
         st = p->transfer(p->ctx, &m, 1);
@@ -35,7 +39,7 @@ static tma_status xfer(struct trustm *t, uint16_t flags, uint8_t *buf, size_t le
         if (st != TRUSTM_ST(BUS, NACK)) {
             return TMA_STATUS_LAYER(st) == TMA_LAYER_BUS ? st : TRUSTM_ST(BUS, IO);
         }
-        if (!retry || (uint32_t)(p->now_ms(p->ctx) - start) >= TRUSTM_NACK_TIMEOUT_MS) {
+        if ((how & ONCE) || (uint32_t)(p->now_ms(p->ctx) - start) >= TRUSTM_NACK_TIMEOUT_MS) {
             return st;
         }
         p->delay_us(p->ctx, back);
@@ -45,22 +49,24 @@ static tma_status xfer(struct trustm *t, uint16_t flags, uint8_t *buf, size_t le
 
 tma_status trustm_phys_write(struct trustm *t, uint8_t *buf, size_t len)
 {
-    return xfer(t, 0, buf, len, 1);
+    return xfer(t, 0, buf, len);
 }
 
 /* Register read: write the address, STOP, then a separate read (no
- * repeated start). */
-static tma_status rd(struct trustm *t, uint8_t reg, uint8_t *out, size_t len, int retry)
+ * repeated start); reg | ONCE: no retry. */
+static tma_status rd(struct trustm *t, unsigned reg, uint8_t *out, size_t len)
 {
-    tma_status st = xfer(t, 0, &reg, 1, retry);
-    return st ? st : xfer(t, TRUSTM_I2C_READ, out, len, retry);
+    uint8_t r = (uint8_t)reg;
+    unsigned once = reg & ONCE;
+    tma_status st = xfer(t, once, &r, 1);
+    return st ? st : xfer(t, once | TRUSTM_I2C_READ, out, len);
 }
 
 int32_t trustm_phys_poll(struct trustm *t)
 {
     uint8_t s[4];
     uint16_t len;
-    tma_status st = rd(t, TRUSTM_REG_I2C_STATE, s, 4, 0);
+    tma_status st = rd(t, TRUSTM_REG_I2C_STATE | ONCE, s, 4);
     if (st == TRUSTM_ST(BUS, NACK)) {
         return 0; /* busy: not ready yet */
     }
@@ -77,7 +83,7 @@ int32_t trustm_phys_poll(struct trustm *t)
     if (len > t->frame_size) {
         len = t->frame_size;
     }
-    st = len ? rd(t, TRUSTM_REG_DATA, t->rx, len, 1) : TMA_OK;
+    st = len ? rd(t, TRUSTM_REG_DATA, t->rx, len) : TMA_OK;
     return st ? st : (int32_t)len;
 }
 
@@ -87,7 +93,7 @@ tma_status trustm_phys_start(struct trustm *t, int soft)
     uint16_t v;
     tma_status st;
     if (soft) {
-        st = rd(t, TRUSTM_REG_I2C_STATE, b, 4, 1);
+        st = rd(t, TRUSTM_REG_I2C_STATE, b, 4);
         if (st) {
             return st;
         }
@@ -108,7 +114,7 @@ tma_status trustm_phys_start(struct trustm *t, int soft)
     b[2] = (uint8_t)t->want_frame;
     st = trustm_phys_write(t, b, 3);
     if (st == TMA_OK) {
-        st = rd(t, TRUSTM_REG_DATA_REG_LEN, b, 2, 1);
+        st = rd(t, TRUSTM_REG_DATA_REG_LEN, b, 2);
     }
     if (st) {
         return st;

@@ -104,7 +104,7 @@ static void rec_ad(struct trustm_ccm *c, const uint8_t ss[5], size_t plen)
 static tma_status tx_ext(struct trustm_msg_tx *m, uint8_t *b, int more)
 {
     if (more) {
-        trustm_ccm_run(&m->ccm, b, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
+        trustm_ccm_run(&m->ccm, b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
         return TMA_OK;
     }
     if (m->pos_tag >= 8) {
@@ -313,12 +313,12 @@ static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
     if (prot) {
         if (i == 3) { /* decrypt the header; CBC-MAC from B0/AD on */
             r->hdr[3] = b;
-            trustm_ccm_run(&r->ccm, r->hdr, r->hdr, 4, TRUSTM_CCM_X);
+            trustm_ccm_run(&r->ccm, r->hdr, 4, TRUSTM_CCM_X);
             rec_ad(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | r->hdr[3]));
-            trustm_ccm_run(&r->ccm, r->hdr, NULL, 4, TRUSTM_CCM_MAC);
+            trustm_ccm_run(&r->ccm, r->hdr, 4, TRUSTM_CCM_MAC);
             b = r->hdr[3];
         } else if (i > 3) { /* OutData (drained if too large) */
-            trustm_ccm_run(&r->ccm, &b, &b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
+            trustm_ccm_run(&r->ccm, &b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
         }
     }
     /* an OutLen no APDU can have: refused here, as the plain decoder would */

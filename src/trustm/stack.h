@@ -99,8 +99,14 @@ struct trustm_net_rx {
     uint16_t npkt;
 };
 
-/* PCTR of packet at offset off (payload n bytes) of a message of total bytes. */
-uint8_t trustm_net_pctr(uint8_t prl, size_t off, size_t n, size_t total);
+/* PCTR of packet at offset off (payload n bytes) of a message of total
+ * bytes; prl is 0 or 1 (t->prl). Inline: the driver is its only user. */
+static inline uint8_t trustm_net_pctr(uint8_t prl, size_t off, size_t n, size_t total)
+{
+    unsigned last = off + n >= total;
+    /* first: SINGLE 0 / FIRST 1; later: LAST 4 / MID 2 */
+    return (uint8_t)((unsigned)prl << 3 | (off ? 2u << last : !last));
+}
 /* One received packet; on TMA_OK the payload is pkt + 1, plen - 1 bytes and
  * rx->st says whether the message is complete. TMA_ERR(NET, TRUSTM_E_CHAIN)
  * for the chip's chaining-error packet, TMA_ERR(NET, MALFORMED) otherwise. */
@@ -122,15 +128,15 @@ struct trustm_ccm {
 void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
                       const uint8_t key[16], const uint8_t nonce[8]);
 /* Start the CBC-MAC: B0 for plen bytes and the 8-byte associated data. */
-void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t ad[8], size_t plen);
-/* how: TRUSTM_CCM_X: out = in XOR the key stream (counter blocks 1, 2,
- * ...); TRUSTM_CCM_MAC: absorb in into the CBC-MAC; TRUSTM_CCM_MAC_OUT:
- * absorb out (decryption). Encrypt = X | MAC, decrypt = X | MAC_OUT. */
+void trustm_ccm_mac_start(struct trustm_ccm *c, uint8_t ad[8], size_t plen);
+/* In place on p[0..n). how: TRUSTM_CCM_X: XOR the key stream (counter
+ * blocks 1, 2, ...); TRUSTM_CCM_MAC: absorb the bytes as they were into
+ * the CBC-MAC; TRUSTM_CCM_MAC_OUT: absorb them after the XOR (decryption).
+ * Encrypt = X | MAC, decrypt = X | MAC_OUT. */
 #define TRUSTM_CCM_X 1u
 #define TRUSTM_CCM_MAC 2u
 #define TRUSTM_CCM_MAC_OUT 4u
-void trustm_ccm_run(struct trustm_ccm *c, const uint8_t *in, uint8_t *out, size_t n,
-                    unsigned how);
+void trustm_ccm_run(struct trustm_ccm *c, uint8_t *p, size_t n, unsigned how);
 /* The 8-byte tag; TMA_OK or TMA_ERR(SHIELD, CRYPTO) if a primitive failed. */
 tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8]);
 /* One-shot helpers for the handshake (<= 64 bytes). */
