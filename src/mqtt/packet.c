@@ -219,6 +219,7 @@ struct writer {
     uint8_t *buf;
     size_t cap;
     size_t pos;
+    bool bad; /* a body writer found a field it must not write */
 };
 
 static void put_u8(struct writer *w, uint8_t b)
@@ -264,11 +265,11 @@ typedef void (*body_fn)(struct writer *w, const void *arg);
 static tma_status emit(uint8_t first, body_fn body, const void *arg, uint8_t *buf, size_t cap,
                        size_t *out_len)
 {
-    struct writer w = {NULL, 0, 0};
+    struct writer w = {NULL, 0, 0, false};
     size_t len;
     body(&w, arg);
     len = w.pos;
-    if (len > MQTT_MAX_REMAINING_LENGTH) {
+    if (w.bad || len > MQTT_MAX_REMAINING_LENGTH) {
         return E_PARAM;
     }
     w.buf = buf;
@@ -286,12 +287,6 @@ static tma_status emit(uint8_t first, body_fn body, const void *arg, uint8_t *bu
 static bool buf_args_ok(const uint8_t *buf, size_t cap, const size_t *out_len)
 {
     return out_len != NULL && (buf != NULL || cap == 0);
-}
-
-/* A string field: valid UTF-8, present. */
-static bool str_ok(struct tma_span s)
-{
-    return (s.ptr != NULL || s.len == 0) && mqtt_utf8_valid(s);
 }
 
 /* ------------------------------------------------------------- encoders */
@@ -331,7 +326,8 @@ tma_status mqtt_encode_connect(const struct mqtt_connect *c, uint8_t *buf, size_
     if (c == NULL || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
-    if (!str_ok(c->client_id) || (c->client_id.len == 0 && !c->clean_session)) {
+    /* mqtt_utf8_valid() also refuses a NULL pointer with a length */
+    if (!mqtt_utf8_valid(c->client_id) || (c->client_id.len == 0 && !c->clean_session)) {
         return E_PARAM; /* 3.1.3.1: empty client id needs clean session */
     }
     if (c->has_will && (!topic_ok(c->will.topic, false) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
@@ -428,21 +424,29 @@ struct sub_args {
     bool with_qos;
 };
 
-static const struct tma_span *sub_filter(const struct sub_args *a, size_t i)
-{
-    return a->with_qos ? &((const struct mqtt_subscription *)a->items)[i].filter
-                       : &((const struct tma_span *)a->items)[i];
-}
-
+/* Checks each item while writing it (emit() stops after the measuring
+ * pass if one is bad). */
 static void sub_body(struct writer *w, const void *arg)
 {
     const struct sub_args *a = arg;
+    const uint8_t *item = a->items;
     size_t i;
     put_u16(w, a->packet_id);
     for (i = 0; i < a->n; i++) {
-        put_str(w, *sub_filter(a, i));
+        const struct tma_span *f = (const struct tma_span *)(const void *)item;
+        if (!topic_ok(*f, true)) {
+            w->bad = true;
+        }
+        put_str(w, *f);
         if (a->with_qos) {
-            put_u8(w, ((const struct mqtt_subscription *)a->items)[i].qos);
+            uint8_t qos = ((const struct mqtt_subscription *)(const void *)item)->qos;
+            if (qos > 2) {
+                w->bad = true;
+            }
+            put_u8(w, qos);
+            item += sizeof(struct mqtt_subscription);
+        } else {
+            item += sizeof(struct tma_span);
         }
     }
 }
@@ -451,7 +455,6 @@ tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, 
                              uint8_t *buf, size_t cap, size_t *out_len)
 {
     struct sub_args a;
-    size_t i;
 
     a.items = items;
     a.n = n;
@@ -459,12 +462,6 @@ tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, 
     a.with_qos = type == MQTT_SUBSCRIBE;
     if (items == NULL || n == 0 || packet_id == 0 || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
-    }
-    for (i = 0; i < n; i++) {
-        if (!topic_ok(*sub_filter(&a, i), true) ||
-            (a.with_qos && ((const struct mqtt_subscription *)items)[i].qos > 2)) {
-            return E_PARAM;
-        }
     }
     return emit((uint8_t)(((unsigned)type << 4) | 2u), sub_body, &a, buf, cap, out_len);
 }
