@@ -13,6 +13,7 @@ const fs = require('fs');
 const assert = require('assert');
 const { ModuleClient, Message, X509AuthenticationProvider } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
+const mqtt = require('mqtt'); // MQTT.js, the SDK's own MQTT library, as a raw client
 
 const L = process.env.LOCALHUB, HOST = process.env.HUBHOST, CERTS = process.env.CERTDIR;
 const DEV = 'node-edge';
@@ -176,14 +177,60 @@ async function sasModule() {
   // A wrong key (well-formed, 32 random bytes): refused, no retry loop.
   const wrong = cs.replace(/SharedAccessKey=.*$/, 'SharedAccessKey=' + crypto.randomBytes(32).toString('base64'));
   await refused(ModuleClient.fromConnectionString(wrong, Mqtt), m, m + ' with a wrong module key');
-  // The same wrong-key client is refused again on a second attempt, and the
-  // right key still works afterwards (the refusal did not disable anything).
+  // An input queued while the module is offline waits for its next session;
+  // the right key still connects after the refusal.
+  assert.notStrictEqual(moduleShow(m).connectionState, 'Connected', 'module still shown connected after close');
+  cli('module', 'send-input', '--device', DEV, '--module', m, '--input', 'queued', '--data', 'sent while offline');
   const again = ModuleClient.fromConnectionString(cs, Mqtt);
   await within(again.open(), 15000, 'SAS module reopen');
+  const late = [];
+  again.on('inputMessage', (name, msg) => late.push([name, msg.data.toString()]));
+  await waitFor(() => late.length >= 1, 10000, 'input queued while offline');
+  assert.deepStrictEqual(late[0], ['queued', 'sent while offline'], 'queued input');
   await within(again.sendOutputEvent('after', new Message('after refusal')), 10000, 'send after refusal');
   assert.strictEqual(monitor(m, 3)[2].payload, 'after refusal', 'event after the refusal');
   await again.close();
-  ok(m + ': the right key still connects after the refusal');
+  ok(m + ': the right key connects again; an input queued while offline arrives on the next session');
+}
+
+// The SDK's input filter (devices/{d}/modules/{m}/inputs/#) is accepted for
+// the module itself only: with MQTT.js and the module's SAS token, the same
+// filter for the other module, a wildcard module, the device's C2D and the
+// other module's inputs under the C SDKs' filter are all refused (SUBACK
+// 0x80), and an input for the other module does not arrive here.
+async function rawFilters() {
+  const m = 'sdk-sas';
+  const token = cli('generate-sas-token', '--device', DEV, '--module', m).trim();
+  assert.match(token, /^SharedAccessSignature /, token);
+  const [host, port] = HOST.split(':');
+  const c = mqtt.connect({
+    protocol: 'mqtts', host, port: Number(port), protocolVersion: 4, clean: true, reconnectPeriod: 0,
+    clientId: DEV + '/' + m, username: `${HOST}/${DEV}/${m}/?api-version=2021-04-12`, password: token,
+    ca: fs.readFileSync(process.env.LOCALHUB_HOME + '/pki/root-ca.pem'), servername: host,
+  });
+  const got = [];
+  c.on('message', (topic, payload) => got.push([topic, payload.toString()]));
+  await within(new Promise((res, rej) => { c.once('connect', res); c.once('error', rej); }), 10000, 'raw connect');
+  const filters = {
+    [`devices/${DEV}/modules/${m}/inputs/#`]: 1,
+    [`devices/${DEV}/modules/sdk-x509/inputs/#`]: 128,
+    [`devices/${DEV}/modules/+/inputs/#`]: 128,
+    [`devices/${DEV}/modules/sdk-x509/#`]: 128,
+    [`devices/${DEV}/messages/devicebound/#`]: 128,
+    [`devices/${DEV}/modules/${m}/inputs/+`]: 128,
+  };
+  for (const [f, want] of Object.entries(filters)) {
+    const granted = await within(new Promise((res, rej) => c.subscribe(f, { qos: 1 }, (e, g) => (e ? rej(e) : res(g)))),
+      10000, 'SUBSCRIBE ' + f);
+    assert.strictEqual(granted[0].qos, want, 'SUBACK for ' + f);
+  }
+  cli('module', 'send-input', '--device', DEV, '--module', 'sdk-x509', '--input', 'other', '--data', 'not for sdk-sas');
+  cli('module', 'send-input', '--device', DEV, '--module', m, '--input', 'mine', '--data', 'for sdk-sas');
+  await waitFor(() => got.length >= 1, 10000, 'raw input');
+  await sleep(500);
+  assert.deepStrictEqual(got, [[`devices/${DEV}/modules/${m}/inputs/mine/`, 'for sdk-sas']], 'raw client inputs');
+  await new Promise((res) => c.end(false, res));
+  ok(m + ": raw MQTT.js: 'inputs/#' granted for its own module only (other module, '+' module, C2D refused); only its own input arrives");
 }
 
 function x509Client(m, stem) {
@@ -224,6 +271,7 @@ async function x509Module() {
 (async () => {
   await sasModule();
   await x509Module();
+  await rawFilters(); // last: it leaves an input queued for the (offline) sdk-x509
   // Nothing of either module reached the device's own telemetry stream.
   const devEvents = cli('--json', 'monitor-events', '--device', DEV, '--from-start', '--timeout', '1');
   const lines = devEvents.trim().split('\n').filter((l) => l).map((l) => JSON.parse(l).event);
