@@ -172,24 +172,6 @@ tma_status apdu_exec_n(struct apdu *a, uint8_t *out, size_t n)
     return st == TMA_OK && a->total != n ? CMD_ERR(TMA_C_MALFORMED) : st;
 }
 
-int apdu_find(const uint8_t *buf, size_t len, uint8_t tag, size_t *out_off, size_t *out_len)
-{
-    size_t pos = 0;
-    while (len - pos >= 3) {
-        size_t n = ((size_t)buf[pos + 1] << 8) | buf[pos + 2];
-        if (n > len - pos - 3) {
-            return -1;
-        }
-        if (buf[pos] == tag) {
-            *out_off = pos + 3;
-            *out_len = n;
-            return 0;
-        }
-        pos += 3 + n;
-    }
-    return -1;
-}
-
 tma_status apdu_untag(struct apdu *a, uint8_t *buf, uint8_t tag, size_t want)
 {
     size_t len = a->total;

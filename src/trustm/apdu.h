@@ -22,7 +22,6 @@
 #define apdu_begin trustm_i_apdu_begin
 #define apdu_exec trustm_i_apdu_exec
 #define apdu_exec_n trustm_i_apdu_exec_n
-#define apdu_find trustm_i_apdu_find
 #define apdu_keydest trustm_i_apdu_keydest
 #define apdu_pubkey trustm_i_apdu_pubkey
 #define apdu_put trustm_i_apdu_put
@@ -102,9 +101,6 @@ tma_status apdu_exec_n(struct apdu *a, uint8_t *out, size_t n);
  * a->total becomes its length. Else TMA_ERR(CMD, MALFORMED), with
  * buf[0..a->total) wiped (it may hold key material) and a->total 0. */
 tma_status apdu_untag(struct apdu *a, uint8_t *buf, uint8_t tag, size_t want);
-
-/* Find TLV `tag` in buf[0..len) (2-byte lengths); value offset/len. */
-int apdu_find(const uint8_t *buf, size_t len, uint8_t tag, size_t *out_off, size_t *out_len);
 
 /* Length in bytes of a DER length field for n. */
 size_t der_len_size(size_t n);

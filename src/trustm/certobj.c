@@ -128,58 +128,64 @@ tma_status trustm_certobj_cert(const struct trustm_certobj *o, size_t index,
     return TMA_OK;
 }
 
+/* The entries of a chain body, run twice: without out it checks the
+ * certificates and measures (0 if one is empty or not a single DER SEQUENCE
+ * or the body passes 0xFFF0 bytes), with out it writes them. */
+static size_t entries(size_t per, const struct tma_span *certs, size_t n, uint8_t *out)
+{
+    size_t total = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        size_t len = certs[i].len;
+        if (out != NULL) {
+            if (per != 0) {
+                out[total] = (uint8_t)(len >> 16);
+                out[total + 1] = (uint8_t)(len >> 8);
+                out[total + 2] = (uint8_t)len;
+            }
+            cmd_copy(out + total + per, certs[i].ptr, len);
+        } else if (certs[i].ptr == NULL || len == 0 || der_cert_size(certs[i].ptr, len) != len ||
+                   per + len > 0xFFF0u - total) {
+            return 0;
+        }
+        total += per + len;
+    }
+    return total;
+}
+
 tma_status trustm_certobj_build(uint8_t format, const struct tma_span *certs, size_t n,
                                 uint8_t *out, size_t cap, size_t *out_len)
 {
-    size_t total = 0;
     size_t per = format == TRUSTM_CERTOBJ_TLS ? 3u : 0u;
     size_t hdr = format == TRUSTM_CERTOBJ_TLS ? 6u : format == TRUSTM_CERTOBJ_USBC ? 3u : 0u;
-    size_t pos;
-    size_t i;
+    size_t total;
 
     if (certs == NULL || out == NULL || out_len == NULL || n == 0 ||
-        (format != TRUSTM_CERTOBJ_DER && format != TRUSTM_CERTOBJ_TLS &&
-         format != TRUSTM_CERTOBJ_USBC) ||
+        (format != TRUSTM_CERTOBJ_DER && hdr == 0) ||
         (format == TRUSTM_CERTOBJ_DER && n != 1)) {
         return BAD_PARAM;
     }
     *out_len = 0;
-    for (i = 0; i < n; i++) {
-        if (certs[i].ptr == NULL || der_cert_size(certs[i].ptr, certs[i].len) != certs[i].len) {
-            return BAD_PARAM;
-        }
-        total += per + certs[i].len;
-        if (total > 0xFFF0u) {
-            return BAD_PARAM;
-        }
+    total = entries(per, certs, n, NULL);
+    if (total == 0) {
+        return BAD_PARAM;
     }
     if (hdr + total > cap) {
         return TMA_ERR(TMA_LAYER_CMD, TMA_C_TOO_SMALL);
     }
-    pos = 0;
     if (hdr != 0) {
         size_t body = total + hdr - 3;
         out[0] = format;
         out[1] = (uint8_t)(body >> 8);
         out[2] = (uint8_t)body;
-        pos = 3;
         if (per != 0) {
-            out[3] = (uint8_t)(total >> 16);
+            out[3] = 0;
             out[4] = (uint8_t)(total >> 8);
             out[5] = (uint8_t)total;
-            pos = 6;
         }
     }
-    for (i = 0; i < n; i++) {
-        if (per != 0) {
-            out[pos] = (uint8_t)(certs[i].len >> 16);
-            out[pos + 1] = (uint8_t)(certs[i].len >> 8);
-            out[pos + 2] = (uint8_t)certs[i].len;
-            pos += 3;
-        }
-        cmd_copy(out + pos, certs[i].ptr, certs[i].len);
-        pos += certs[i].len;
-    }
-    *out_len = pos;
+    (void)entries(per, certs, n, out + hdr);
+    *out_len = hdr + total;
     return TMA_OK;
 }

@@ -33,15 +33,34 @@ static int key_ok(const struct trustm_pubkey *k)
                                               k->key_len <= 600));
 }
 
+/* The value of TLV `tag` in buf[0..len) (2-byte lengths) and its length,
+ * or NULL when the walk meets no such tag or a TLV overrunning the end. */
+static const uint8_t *find(const uint8_t *buf, size_t len, uint8_t tag, size_t *out_len)
+{
+    while (len >= 3) {
+        size_t n = ((size_t)buf[1] << 8) | buf[2];
+        if (n > len - 3) {
+            break;
+        }
+        if (buf[0] == tag) {
+            *out_len = n;
+            return buf + 3;
+        }
+        buf += 3 + n;
+        len -= 3 + n;
+    }
+    return NULL;
+}
+
 tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, uint16_t oid,
                               uint8_t usage, uint8_t *buf, size_t cap,
                               struct trustm_keypair *out_key)
 {
     struct apdu a;
     size_t n;
-    size_t off;
     size_t len;
     size_t h;
+    const uint8_t *v;
     tma_status st;
 
     if (buf == NULL || out_key == NULL || !(is_ecc(alg) || is_rsa(alg))) {
@@ -58,19 +77,19 @@ tma_status trustm_gen_keypair(struct trustm *t, uint8_t protect, uint8_t alg, ui
     if (st != TMA_OK) {
         return st;
     }
-    if (apdu_find(buf, n, 0x02, &off, &len) != 0 ||
-        trustm_der_bitstring(buf + off, len, &h, &len) != TMA_OK) {
+    if ((v = find(buf, n, 0x02, &len)) == NULL ||
+        trustm_der_bitstring(v, len, &h, &len) != TMA_OK) {
         goto malformed;
     }
-    out_key->pub.ptr = buf + off + h;
+    out_key->pub.ptr = v + h;
     out_key->pub.len = len;
     if (oid == TRUSTM_OID_EXPORT) {
         size_t vlen;
-        if (apdu_find(buf, n, 0x01, &off, &len) != 0 ||
-            trustm_der_tlv(buf + off, len, 0x04, &h, &vlen) != TMA_OK || h + vlen != len) {
+        if ((v = find(buf, n, 0x01, &len)) == NULL ||
+            trustm_der_tlv(v, len, 0x04, &h, &vlen) != TMA_OK || h + vlen != len) {
             goto malformed;
         }
-        out_key->priv.ptr = buf + off + h;
+        out_key->priv.ptr = v + h;
         out_key->priv.len = vlen;
     }
     return TMA_OK;

@@ -413,6 +413,17 @@ static void certificate_object_515_byte_layout(void **state)
     certs[0].len = 505;
     assert_int_equal(trustm_certobj_build(TRUSTM_CERTOBJ_TLS, certs, 1, obj, sizeof(obj), &n),
                      BAD_PARAM);
+    /* so is an empty one, in every format and place (it used to pass and
+     * gave objects that trustm_certobj_parse() refuses) */
+    certs[0].len = 0;
+    assert_int_equal(trustm_certobj_build(TRUSTM_CERTOBJ_USBC, certs, 1, obj, sizeof(obj), &n),
+                     BAD_PARAM);
+    assert_int_equal(trustm_certobj_build(TRUSTM_CERTOBJ_DER, certs, 1, obj, sizeof(obj), &n),
+                     BAD_PARAM);
+    certs[0].len = 506;
+    certs[1].len = 0;
+    assert_int_equal(trustm_certobj_build(TRUSTM_CERTOBJ_TLS, certs, 2, obj, sizeof(obj), &n),
+                     BAD_PARAM);
 }
 
 static void malformed_certificate_objects(void **state)
