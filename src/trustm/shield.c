@@ -23,15 +23,13 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* ---------------- outgoing messages ---------------- */
 
+#if TRUSTM_CFG_SHIELD
 void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg, size_t nseg,
                         size_t apdu_len)
 {
-    trustm_wipe(m, sizeof *m);
-    m->seg = seg;
-    m->nseg = nseg;
-    m->apdu_len = apdu_len;
-    m->total = apdu_len;
+    trustm_msg_tx_start(m, seg, nseg, apdu_len);
 }
+#endif
 
 /* The next APDU byte into *b; 0 when the segments are used up. */
 static int seg_byte(struct trustm_msg_tx *m, uint8_t *b)
@@ -145,82 +143,14 @@ void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_o
 
 /* ---------------- incoming records ---------------- */
 
-void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
-                        size_t cap)
-{
-    trustm_wipe(r, sizeof *r);
-    r->mode = mode;
-    r->ss[0] = sctr;
-    r->out = out;
-    r->cap = out ? cap : 0;
-}
-
-/* A malformed plain answer. (The presentation-layer decoder refuses what
- * would come here as SHIELD MALFORMED before it passes an APDU byte on.) */
-#define REC_ERR TRUSTM_ST(NET, MALFORMED)
-
-/* The response header into out_rsp once the answer is complete. */
-static tma_status rec_done(const struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
-{
-    out_rsp->sta = r->hdr[0];
-    out_rsp->undef = r->hdr[1];
-    out_rsp->out_len = r->out_len;
-    return r->out_len > r->cap ? TRUSTM_ST(CMD, TOO_SMALL) : TMA_OK;
-}
-
 tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n)
 {
-    while (n--) {
-        uint8_t b = *p++;
-        size_t i = r->pos++;
-#if TRUSTM_CFG_SHIELD
-        if (r->ext) {
-            /* presentation layer: SCTR, SEQ and tag taken, APDU decrypted */
-            int32_t v = r->ext(r, b);
-            if (v > 0xFF) {
-                continue;
-            }
-            if (v < 0) {
-                return v;
-            }
-            b = (uint8_t)v;
-            i -= r->npre;
-        }
-#endif
-        if (i < 4) { /* the APDU header */
-            r->hdr[i] = b;
-            if (i == 3) {
-                r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
-                if (r->out_len > TRUSTM_APDU_MAX - 4u) {
-                    return REC_ERR;
-                }
-            }
-            continue;
-        }
-        i -= 4;
-        if (i >= r->out_len) {
-            return REC_ERR; /* bytes after the end of the answer */
-        }
-        if (r->out_len <= r->cap) { /* (too large for out: drained) */
-            r->out[i] = b;
-        }
-    }
-    return TMA_OK;
+    return trustm_rec_feed(r, p, n);
 }
 
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
 {
-    tma_status st;
-#if TRUSTM_CFG_SHIELD
-    if (r->ext) {
-        st = r->ext(r, -1);
-    } else
-#endif
-    {
-        /* complete: the header (out_len is only set once it is) and the rest */
-        st = r->pos != 4u + r->out_len ? REC_ERR : TMA_OK;
-    }
-    return st ? st : rec_done(r, out_rsp);
+    return trustm_rec_finish(r, out_rsp);
 }
 
 #if TRUSTM_CFG_SHIELD

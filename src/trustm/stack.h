@@ -112,6 +112,43 @@ static inline uint8_t trustm_net_pctr(uint8_t prl, size_t off, size_t n, size_t 
  * for the chip's chaining-error packet, TMA_ERR(NET, MALFORMED) otherwise. */
 tma_status trustm_net_rx_step(struct trustm_net_rx *rx, const uint8_t *pkt, size_t plen,
                               size_t max_pkt);
+/* The same, inline for the driver, its only caller in the library. */
+static inline tma_status trustm_net_rx(struct trustm_net_rx *rx, const uint8_t *pkt, size_t plen,
+                                       size_t max_pkt)
+{
+    uint8_t c;
+
+    if (plen == 0 || plen > max_pkt || rx->st == TRUSTM_NET_DONE) {
+        return TRUSTM_ST(NET, MALFORMED);
+    }
+    if (pkt[0] & 0xF0u) {
+        return TRUSTM_ST(NET, MALFORMED); /* only channel 0 exists */
+    }
+    c = (uint8_t)(pkt[0] & 7u);
+    if (c == TRUSTM_CHAIN_ERROR) {
+        return plen == 1 ? TMA_ERR(TMA_LAYER_NET, TRUSTM_E_CHAIN) : TRUSTM_ST(NET, MALFORMED);
+    }
+    if (plen < 2) {
+        return TRUSTM_ST(NET, MALFORMED);
+    }
+    if (rx->st == TRUSTM_NET_FIRST) {
+        rx->prl = (uint8_t)(pkt[0] & TRUSTM_PCTR_PRL);
+        if (c == TRUSTM_CHAIN_SINGLE) {
+            rx->st = TRUSTM_NET_DONE;
+        } else if (c == TRUSTM_CHAIN_FIRST && plen == max_pkt) {
+            rx->st = TRUSTM_NET_CHAIN;
+        } else {
+            return TRUSTM_ST(NET, MALFORMED);
+        }
+    } else if (c == TRUSTM_CHAIN_LAST) {
+        rx->st = TRUSTM_NET_DONE;
+    } else if (c != TRUSTM_CHAIN_MID || plen != max_pkt) {
+        return TRUSTM_ST(NET, MALFORMED);
+    }
+    rx->npkt++;
+    return TMA_OK;
+}
+
 
 /* ---- AES-CCM-8 with 8-byte nonce, streaming (ccm.c) ---- */
 struct trustm_ccm {
@@ -222,8 +259,15 @@ struct trustm_rec_rx {
 /* mode: what the answer is (TRUSTM_REC_PLAIN is decoded without further
  * set-up; the others need trustm_rec_rx_ext() or _keys()), sctr: the SCTR
  * the answer must echo. */
-void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr, uint8_t *out,
-                        size_t cap);
+static inline void trustm_rec_rx_init(struct trustm_rec_rx *r, uint8_t mode, uint8_t sctr,
+                                      uint8_t *out, size_t cap)
+{
+    trustm_wipe(r, sizeof *r);
+    r->mode = mode;
+    r->ss[0] = sctr;
+    r->out = out;
+    r->cap = out ? cap : 0;
+}
 /* Decoder for the mode given to trustm_rec_rx_init(): TRUSTM_REC_PRL or
  * TRUSTM_REC_RAW (shield.c). */
 void trustm_rec_rx_ext(struct trustm_rec_rx *r);
@@ -236,10 +280,98 @@ tma_status trustm_rec_rx_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t 
  * TMA_ERR(SHIELD, INTEGRITY | MALFORMED | TRUSTM_E_ALERT); for RAW the
  * message length is in out_rsp->out_len (and r->pos). */
 tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp);
+/* The same two, inline for the driver, their only caller in the library. */
+/* A malformed plain answer. (The presentation-layer decoder refuses what
+ * would come here as SHIELD MALFORMED before it passes an APDU byte on.) */
+#define TRUSTM_REC_ERR TRUSTM_ST(NET, MALFORMED)
+
+/* The response header into out_rsp once the answer is complete. */
+static inline tma_status trustm_rec_done(const struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
+{
+    out_rsp->sta = r->hdr[0];
+    out_rsp->undef = r->hdr[1];
+    out_rsp->out_len = r->out_len;
+    return r->out_len > r->cap ? TRUSTM_ST(CMD, TOO_SMALL) : TMA_OK;
+}
+
+static inline tma_status trustm_rec_feed(struct trustm_rec_rx *r, const uint8_t *p, size_t n)
+{
+    while (n--) {
+        uint8_t b = *p++;
+        size_t i = r->pos++;
+#if TRUSTM_CFG_SHIELD
+        if (r->ext) {
+            /* presentation layer: SCTR, SEQ and tag taken, APDU decrypted */
+            int32_t v = r->ext(r, b);
+            if (v > 0xFF) {
+                continue;
+            }
+            if (v < 0) {
+                return v;
+            }
+            b = (uint8_t)v;
+            i -= r->npre;
+        }
+#endif
+        if (i < 4) { /* the APDU header */
+            r->hdr[i] = b;
+            if (i == 3) {
+                r->out_len = (uint16_t)((r->hdr[2] << 8) | r->hdr[3]);
+                if (r->out_len > TRUSTM_APDU_MAX - 4u) {
+                    return TRUSTM_REC_ERR;
+                }
+            }
+            continue;
+        }
+        i -= 4;
+        if (i >= r->out_len) {
+            return TRUSTM_REC_ERR; /* bytes after the end of the answer */
+        }
+        if (r->out_len <= r->cap) { /* (too large for out: drained) */
+            r->out[i] = b;
+        }
+    }
+    return TMA_OK;
+}
+
+static inline tma_status trustm_rec_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_rsp)
+{
+    tma_status st;
+#if TRUSTM_CFG_SHIELD
+    if (r->ext) {
+        st = r->ext(r, -1);
+    } else
+#endif
+    {
+        /* complete: the header (out_len is only set once it is) and the rest */
+        st = r->pos != 4u + r->out_len ? TRUSTM_REC_ERR : TMA_OK;
+    }
+    return st ? st : trustm_rec_done(r, out_rsp);
+}
+
 
 /* A plain message: the APDU segments (apdu_len bytes in all). */
+static inline void trustm_msg_tx_start(struct trustm_msg_tx *m, const struct tma_span *seg,
+                                       size_t nseg, size_t apdu_len)
+{
+    trustm_wipe(m, sizeof *m);
+    m->seg = seg;
+    m->nseg = nseg;
+    m->apdu_len = apdu_len;
+    m->total = apdu_len;
+}
+/* The same, out of line where the shielded layer builds messages too (the
+ * handshake's Finished): there a call is smaller than three copies. */
+#if TRUSTM_CFG_SHIELD
 void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg, size_t nseg,
                         size_t apdu_len);
+#else
+static inline void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg,
+                                      size_t nseg, size_t apdu_len)
+{
+    trustm_msg_tx_start(m, seg, nseg, apdu_len);
+}
+#endif
 /* Prefix the message with pre[0..npre) (SCTR [SEQ], npre <= 5; shield.c). */
 void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre);
 /* Protect it (after the prefix is set: SCTR || SEQ go into nonce and AD). */

@@ -208,7 +208,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             }
         }
         a = 0;
-        st = trustm_net_rx_step(&nr, d.fr.pkt, d.fr.plen, maxp);
+        st = trustm_net_rx(&nr, d.fr.pkt, d.fr.plen, maxp);
         if (st) {
             if (st == TMA_ERR(TMA_LAYER_NET, TRUSTM_E_CHAIN) && nr.npkt == 0) {
                 return TRUSTM_RESTART;
@@ -227,13 +227,13 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             err = TRUSTM_ST(NET, MALFORMED);
         }
         if (err == TMA_OK) {
-            err = trustm_rec_rx_feed(r, d.fr.pkt + 1, d.fr.plen - 1u);
+            err = trustm_rec_feed(r, d.fr.pkt + 1, d.fr.plen - 1u);
         }
         if (nr.st == TRUSTM_NET_DONE) {
             break; /* a bad record is drained to its end before failing */
         }
     }
-    return err ? err : trustm_rec_rx_finish(r, out_rsp);
+    return err ? err : trustm_rec_finish(r, out_rsp);
 }
 
 /* Expected busy time of a command: base ms (a byte: b, or for b > 250
