@@ -62,6 +62,49 @@ struct trustm_frame {
 
 /* Decode and check one frame. Never reads outside buf[0..n). */
 tma_status trustm_frame_decode(const uint8_t *buf, size_t n, struct trustm_frame *out);
+/* The same, inline for trustm_link_step(), its only caller in the library
+ * (the exported one, for the tests, is in net.c so that link.c has one
+ * caller and GCC inlines it). */
+static inline tma_status trustm_frame_check(const uint8_t *buf, size_t n,
+                                            struct trustm_frame *out)
+{
+    uint8_t f;
+    uint16_t crc;
+
+    out->kind = TRUSTM_FR_BAD;
+    if (n < 5 || ((size_t)buf[1] << 8 | buf[2]) + 5u != n) {
+        return TRUSTM_ST(LINK, MALFORMED);
+    }
+    crc = trustm_crc16(0, buf, n - 2);
+    if (buf[n - 2] != (uint8_t)(crc >> 8) || buf[n - 1] != (uint8_t)crc) {
+        return TRUSTM_ST(LINK, INTEGRITY);
+    }
+    f = buf[0];
+    out->frnr = (uint8_t)((f >> 2) & 3u);
+    out->acknr = (uint8_t)(f & 3u);
+    out->nak = (uint8_t)((f >> 5) & 1u);
+    out->plen = (uint16_t)(n - 5u);
+    out->pkt = buf + 3;
+    /* RFU bit 4 and SEQCTR 11 are invalid in every frame. */
+    if ((f & 0x10u) || (f & 0x60u) == 0x60u) {
+        return TRUSTM_ST(LINK, MALFORMED);
+    }
+    if (f & 0x80u) {
+        /* Control frame: no packet, no frame number, a RESYNC no ACKNR;
+         * SEQCTR 00 ACK, 01 NAK, 10 RESYNC. */
+        if (n != 5u || (f & 0x0Cu) || ((f & 0x40u) && (f & 3u))) {
+            return TRUSTM_ST(LINK, MALFORMED);
+        }
+        out->kind = (uint8_t)(TRUSTM_FR_ACK + ((f >> 5) & 3u));
+        return TMA_OK;
+    }
+    if (n == 5u || (f & 0x40u)) {
+        return TRUSTM_ST(LINK, MALFORMED);
+    }
+    out->kind = TRUSTM_FR_DATA;
+    return TMA_OK;
+}
+
 
 /* ---- data link layer: state machine (link.c) ---- */
 enum trustm_lk_state { TRUSTM_LK_IDLE = 0, TRUSTM_LK_WAIT_ACK, TRUSTM_LK_WAIT_DATA };
