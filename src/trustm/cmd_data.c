@@ -128,7 +128,7 @@ tma_status trustm_write_metadata(struct trustm *t, uint8_t protect, uint16_t oid
 tma_status trustm_set_lcso(struct trustm *t, uint8_t protect, uint16_t oid, uint8_t lcs)
 {
     uint8_t md[5] = {0x20, 0x03, 0xC0, 0x01, 0};
-    if (lcs != 0x01 && lcs != 0x03 && lcs != 0x07 && lcs != 0x0F) {
+    if (lcs > 0x0F || ((0x808Au >> lcs) & 1u) == 0) { /* 01, 03, 07, 0F */
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
     md[4] = lcs;

@@ -47,13 +47,11 @@ static tma_status sym(struct trustm *t, uint8_t protect, unsigned cmd_mode, uint
     size_t done = 0;
     size_t got = 0;
     tma_status st = TMA_OK;
-    int hmac = mac_len(mode) != 0;
-
     int block = mode >= TRUSTM_SYM_ECB && mode <= TRUSTM_SYM_CBC_MAC;
 
-    if (in == NULL || len == 0 || len > 0xFFFFu || out == NULL || out_len == NULL ||
-        (!block && !hmac && mode != TRUSTM_SYM_CMAC) || (block && len % 16 != 0) ||
-        (cmd == CMD_DECRYPT_SYM && mode != TRUSTM_SYM_ECB && mode != TRUSTM_SYM_CBC) ||
+    if (in == NULL || len - 1u > 0xFFFEu || out == NULL || out_len == NULL ||
+        (block ? len % 16 != 0 : mode != TRUSTM_SYM_CMAC && mac_len(mode) == 0) ||
+        (cmd == CMD_DECRYPT_SYM && (unsigned)mode - TRUSTM_SYM_ECB > 1u) ||
         ((iv != NULL) != (mode == TRUSTM_SYM_CBC))) {
         return BAD_PARAM;
     }

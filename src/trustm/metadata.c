@@ -43,7 +43,8 @@ static int is_cmp(uint8_t op)
 tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
 {
     const uint8_t *end;
-    uint8_t *nc; /* condition count of the current token */
+    struct trustm_ac_cond *c; /* next free condition of the current token */
+    uint8_t *nc;              /* condition count of the current token */
 
     if (p == NULL || out == NULL) {
         return BAD_PARAM;
@@ -51,13 +52,12 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
     trustm_wipe(out, sizeof(*out));
     out->ntok = 1;
     nc = out->ncond;
+    c = out->cond[0];
     end = p + len;
     for (;;) {
-        struct trustm_ac_cond *c;
         unsigned k;
         size_t n;
-        size_t i;
-        unsigned v = 0;
+        unsigned v;
 
         /* empty input, or an operator with nothing after it */
         if (p == end) {
@@ -69,19 +69,19 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
             (n == 1 && len != 1)) {
             return MALFORMED; /* ALW/NEV are never part of a complex condition */
         }
-        c = &out->cond[nc - out->ncond][(*nc)++];
+        (*nc)++;
         c->id = p[0];
-        for (i = 1; i < n; i++) {
-            v = (v << 8) | p[i];
-        }
+        v = n > 1 ? p[n - 1] : 0u;
         if (k >= AC_FIRST_LCS) {
             if (!is_cmp(p[1])) {
                 return MALFORMED;
             }
             c->op = p[1];
-            v &= 0xFFu;
+        } else if (n == 3) {
+            v |= (unsigned)p[1] << 8;
         }
         c->arg = (uint16_t)v;
+        c++;
         p += n;
         if (p == end) {
             return TMA_OK;
@@ -90,7 +90,7 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
             if (out->ntok == TRUSTM_AC_MAX_TOKENS) {
                 return MALFORMED;
             }
-            out->ntok++;
+            c = out->cond[out->ntok++];
             nc++;
         } else if (*p != TRUSTM_AC_AND) {
             return MALFORMED; /* missing operator */
