@@ -4,8 +4,10 @@
 // LOCALHUB (CLI path), LOCALHUB_HOME, HUBHOST (host:port), CERTDIR (the CA and
 // leaf certificates made with openssl). Device node-edge has the modules
 // sdk-sas (SAS) and sdk-x509 (X.509, CN node-edge/sdk-x509, verified CA).
-// Every check compares what the SDK did with what the hub's CLI shows (or the
-// other way round); any mismatch throws, and the process exits 1.
+// Every check compares what the SDK did with what the hub's CLI (or broker
+// log) shows, or the other way round; any mismatch throws, and the process
+// exits 1. MQTT.js, the SDK's MQTT library, serves as a raw client for the
+// input filter ACL.
 'use strict';
 const { execFile, execFileSync } = require('child_process');
 const crypto = require('crypto');
@@ -35,6 +37,10 @@ const waitFor = async (pred, ms, what) => {
 const within = (p, ms, what) => Promise.race([p, sleep(ms).then(() => { throw new Error('no answer within ' + ms + ' ms: ' + what); })]);
 
 // The module's session as localhub sees it (connection state, subscriptions).
+const events = () => fs.readFileSync(process.env.LOCALHUB_HOME + '/telemetry.jsonl', 'utf8');
+// Sessions the broker accepted for a module so far (its log, LOCALHUB_HOME/broker.log).
+const brokerSessions = (m) => fs.readFileSync(process.env.LOCALHUB_HOME + '/broker.log', 'utf8').split('\n')
+  .filter((l) => l.includes('New client connected') && l.includes(' as ' + DEV + '/' + m + ' ')).length;
 const moduleShow = (m) => JSON.parse(cli('--json', 'module', 'show', '--device', DEV, '--module', m));
 const subscribed = (m, kind) => {
   const s = JSON.stringify(moduleShow(m));
@@ -173,13 +179,13 @@ async function sasModule() {
   ok(m + ': ModuleClient.fromConnectionString (SAS) connected; module show says Connected');
   await exercise(client, m, 'sas');
   await client.close();
+  await waitFor(() => moduleShow(m).connectionState !== 'Connected', 5000, m + ' shown disconnected after close');
 
   // A wrong key (well-formed, 32 random bytes): refused, no retry loop.
   const wrong = cs.replace(/SharedAccessKey=.*$/, 'SharedAccessKey=' + crypto.randomBytes(32).toString('base64'));
   await refused(ModuleClient.fromConnectionString(wrong, Mqtt), m, m + ' with a wrong module key');
   // An input queued while the module is offline waits for its next session;
   // the right key still connects after the refusal.
-  assert.notStrictEqual(moduleShow(m).connectionState, 'Connected', 'module still shown connected after close');
   cli('module', 'send-input', '--device', DEV, '--module', m, '--input', 'queued', '--data', 'sent while offline');
   const again = ModuleClient.fromConnectionString(cs, Mqtt);
   await within(again.open(), 15000, 'SAS module reopen');
@@ -233,6 +239,65 @@ async function rawFilters() {
   ok(m + ": raw MQTT.js: 'inputs/#' granted for its own module only (other module, '+' module, C2D refused); only its own input arrives");
 }
 
+// SAS tokens: a token from 'generate-sas-token --module' opens a ModuleClient
+// (fromSharedAccessSignature) and the hub ends the session when it expires;
+// with the SDK's token renewal the module keeps sending past the first
+// token's expiry (the SDK reconnects with a fresh token, the hub takes it).
+async function sasTokens() {
+  const m = 'sdk-sas';
+  const before = monitor(m, 3).length;
+  const token = cli('generate-sas-token', '--device', DEV, '--module', m, '--duration', '4').trim();
+  const se = Number(/[?&]se=(\d+)/.exec(token)[1]);
+  const short = ModuleClient.fromSharedAccessSignature(token, Mqtt);
+  await within(short.open(), 15000, 'open with a SAS token');
+  await within(short.sendOutputEvent('tok', new Message('with a token')), 10000, 'send with a token');
+  assert.strictEqual(monitor(m, before + 1)[before].payload, 'with a token', 'event sent with a SAS token');
+  // The hub closes the connection when the token expires (the SDK emits no
+  // event for a clean close); a later send cannot get through with the
+  // expired token.
+  await waitFor(() => moduleShow(m).connectionState !== 'Connected', 15000, m + ' session ended by the token expiry');
+  const at = Date.now() / 1000;
+  assert.ok(at >= se - 0.5, 'session ended ' + (se - at).toFixed(1) + ' s before the token expired');
+  let sendErr = null;
+  try {
+    await within(short.sendOutputEvent('tok', new Message('after expiry')), 20000, 'send after expiry');
+  } catch (e) {
+    sendErr = e;
+  }
+  assert.ok(sendErr, 'a send with an expired token succeeded');
+  assert.ok(!/no answer within/.test(sendErr.message), sendErr.message);
+  try { await short.close(); } catch (e) { /* already closed */ }
+  await sleep(300);
+  assert.ok(!events().includes('after expiry'), 'an event with an expired token was stored');
+  ok(m + ': fromSharedAccessSignature connected and sent; the hub ended the session when the token expired; '
+    + 'a later send failed (' + sendErr.constructor.name + ': ' + sendErr.message + ')');
+
+  const cs = cli('module', 'connection-string', '--device', DEV, '--module', m).trim();
+  const client = ModuleClient.fromConnectionString(cs, Mqtt);
+  await client.setOptions({ tokenRenewal: { tokenValidTimeInSeconds: 5, tokenRenewalMarginInSeconds: 3 } });
+  const drops = [];
+  client.on('disconnect', (e) => drops.push(e));
+  const sessions0 = brokerSessions(m);
+  const t0 = Date.now();
+  await within(client.open(), 15000, 'open with token renewal');
+  let n = 0;
+  while (Date.now() - t0 < 7500) { // past the first token's 5 s
+    await within(client.sendOutputEvent('renew', new Message('renewal ' + n++)), 10000, 'send across renewal');
+    await sleep(500);
+  }
+  const evs = monitor(m, before + 1 + n).slice(before + 1);
+  assert.deepStrictEqual(evs.map((e) => e.payload), [...Array(n).keys()].map((i) => 'renewal ' + i), 'events across renewal');
+  assert.deepStrictEqual(drops, [], 'the SDK reported a disconnect');
+  // the SDK renews by reconnecting with the new token (every 2 s here)
+  const renewals = brokerSessions(m) - sessions0 - 1;
+  assert.ok(renewals >= 2, 'sessions opened with renewed tokens: ' + renewals);
+  assert.strictEqual(moduleShow(m).connectionState, 'Connected', 'module after renewal');
+  await client.close();
+  ok(m + ': ' + n + ' events over 7.5 s with 5 s tokens renewed by the SDK (' + renewals
+    + ' reconnections with a new token), none lost, no disconnect');
+  return n;
+}
+
 function x509Client(m, stem) {
   const x509 = { cert: fs.readFileSync(CERTS + '/' + stem + '.pem', 'utf8'), key: fs.readFileSync(CERTS + '/' + stem + '.key', 'utf8') };
   const cs = `HostName=${HOST};DeviceId=${DEV};ModuleId=${m};x509=true`;
@@ -271,11 +336,12 @@ async function x509Module() {
 (async () => {
   await sasModule();
   await x509Module();
+  const renewalEvents = await sasTokens();
   await rawFilters(); // last: it leaves an input queued for the (offline) sdk-x509
   // Nothing of either module reached the device's own telemetry stream.
   const devEvents = cli('--json', 'monitor-events', '--device', DEV, '--from-start', '--timeout', '1');
   const lines = devEvents.trim().split('\n').filter((l) => l).map((l) => JSON.parse(l).event);
-  assert.strictEqual(lines.length, 5, 'device-wide event count');
+  assert.strictEqual(lines.length, 6 + renewalEvents, 'device-wide event count');
   assert.ok(lines.every((e) => e.module === 'sdk-sas' || e.module === 'sdk-x509'), 'an event without module id');
   console.log('all Node SDK ModuleClient interop checks passed');
   process.exit(0);

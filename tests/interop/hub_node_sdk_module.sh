@@ -2,10 +2,12 @@
 # Interop: the official Azure IoT Node.js SDK's ModuleClient (azure-iot-device
 # + azure-iot-device-mqtt, unchanged) against localhub's module identities:
 # SAS and X.509 (CN = {d}/{m}, verified CA) connections, output events,
-# input messages from 'module send-input', module twin, module methods, and
-# the refusal of a wrong module key. Packages as in hub_node_sdk.sh (a
-# developer's tests/interop/node_modules, else the vendored closure unpacked
-# offline). Exit 77 (skipped) when node is missing.
+# input messages from 'module send-input', module twin, module methods, SAS
+# token expiry and renewal, the refusal of a wrong module key and of the
+# device certificate, and (MQTT.js as a raw client) the input filter ACL.
+# Packages as in hub_node_sdk.sh (a developer's tests/interop/node_modules,
+# else the vendored closure unpacked offline). Exit 77 (skipped) when node is
+# missing.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
