@@ -29,7 +29,8 @@ static size_t der_cert_size(const uint8_t *p, size_t len)
 }
 
 /* Walk the entries of a body; entry = [3-byte length] cert (TLS) or cert
- * (USB-C/DER). Returns the number of certificates, or 0 if malformed.
+ * (USB-C/DER). Returns the number of certificates, or 0 if malformed (an
+ * entry that is not exactly one non-empty DER SEQUENCE).
  * With want < count stores that certificate in out. */
 static size_t walk(uint8_t format, const uint8_t *p, size_t len, size_t want,
                    struct tma_span *out)
@@ -46,7 +47,8 @@ static size_t walk(uint8_t format, const uint8_t *p, size_t len, size_t want,
             }
             n = be(p + pos, 3);
             pos += 3;
-            if (n > len - pos || der_cert_size(p + pos, n) != n) {
+            /* (an empty entry is refused: n - 1 wraps) */
+            if (n - 1u >= len - pos || der_cert_size(p + pos, n) != n) {
                 return 0;
             }
         } else {

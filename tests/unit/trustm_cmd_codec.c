@@ -452,6 +452,20 @@ static void malformed_certificate_objects(void **state)
     assert_int_equal(trustm_certobj_parse(obj, n, &o), MALFORMED);
     cert[3] ^= 1; /* raw DER with a length past the end */
     assert_int_equal(trustm_certobj_parse(cert, sizeof(cert), &o), MALFORMED);
+    {
+        /* TLS chains with an empty entry: alone (it was taken as a 0-byte
+         * certificate) and after a good one */
+        static const uint8_t empty[] = {0xC0, 0x00, 0x06, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00};
+        static const uint8_t after[] = {0xC0, 0x00, 0x0C, 0x00, 0x00, 0x09, 0x00, 0x00,
+                                        0x03, 0x30, 0x01, 0x05, 0x00, 0x00, 0x00};
+        assert_int_equal(trustm_certobj_parse(empty, sizeof(empty), &o), MALFORMED);
+        assert_int_equal(trustm_certobj_parse(after, sizeof(after), &o), MALFORMED);
+        /* the same chain without the empty entry parses */
+        static const uint8_t good[] = {0xC0, 0x00, 0x09, 0x00, 0x00, 0x06,
+                                       0x00, 0x00, 0x03, 0x30, 0x01, 0x05};
+        assert_int_equal(trustm_certobj_parse(good, sizeof(good), &o), TMA_OK);
+        assert_int_equal(o.count, 1);
+    }
 }
 
 static void der_signature_conversions(void **state)
