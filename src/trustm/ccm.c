@@ -47,17 +47,17 @@ static void enc(struct trustm_ccm *c, const uint8_t in[16], uint8_t out[16])
 typedef char trustm_ccm_blocks_fit[(TRUSTM_APDU_MAX + 15u) / 16u < 255u ? 1 : -1];
 
 void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
-                      const uint8_t key[16], const uint8_t nonce[8])
+                      const uint8_t key[16], const uint8_t nonce_pre[4])
 {
     trustm_wipe(c, sizeof *c);
     c->ops = ops;
     c->key = key;
     c->a[0] = 6;
-    memcpy(c->a + 1, nonce, 8);
+    memcpy(c->a + 1, nonce_pre, 4);
     c->kpos = 16; /* next key stream byte needs block 1 */
 }
 
-void trustm_ccm_mac_start(struct trustm_ccm *c, uint8_t ad[8], size_t plen)
+void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t pre[5], size_t plen)
 {
     uint8_t b[16];
     /* B0: Adata, M' = (8 - 2) / 2 = 3, L' = 6; nonce; 7-byte length. */
@@ -66,10 +66,13 @@ void trustm_ccm_mac_start(struct trustm_ccm *c, uint8_t ad[8], size_t plen)
     b[14] = (uint8_t)(plen >> 8);
     b[15] = (uint8_t)plen;
     enc(c, b, c->x);
-    /* B1: 2-byte AD length 8, the AD, zero padding. */
+    /* B1: 2-byte AD length 8, the AD, zero padding. The AD is SCTR || SEQ
+     * || PVER 01 || the length, which B0 ends with: built in b + 8. */
+    memcpy(b + 8, pre, 5);
+    b[13] = 1;
     c->x[1] ^= 8;
     c->xpos = 2;
-    trustm_ccm_run(c, ad, 8, TRUSTM_CCM_MAC);
+    trustm_ccm_run(c, b + 8, 8, TRUSTM_CCM_MAC);
     enc(c, c->x, c->x);
     c->xpos = 0;
 }
@@ -117,30 +120,29 @@ tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8])
 }
 
 tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t key[16],
-                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           const uint8_t nonce[8], const uint8_t pre[5], const uint8_t *in,
                            size_t n, uint8_t *out)
 {
     struct trustm_ccm c;
-    uint8_t a[8];
-    memcpy(a, ad, 8);
     trustm_copy(out, in, n);
     trustm_ccm_start(&c, ops, key, nonce);
-    trustm_ccm_mac_start(&c, a, n);
+    memcpy(c.a + 5, nonce + 4, 4);
+    trustm_ccm_mac_start(&c, pre, n);
     trustm_ccm_run(&c, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC);
     return trustm_ccm_tag(&c, out + n);
 }
 
 tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t key[16],
-                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           const uint8_t nonce[8], const uint8_t pre[5], const uint8_t *in,
                            size_t n, uint8_t *out)
 {
     struct trustm_ccm c;
-    uint8_t tag[8], a[8];
+    uint8_t tag[8];
     tma_status st;
-    memcpy(a, ad, 8);
     trustm_copy(out, in, n);
     trustm_ccm_start(&c, ops, key, nonce);
-    trustm_ccm_mac_start(&c, a, n);
+    memcpy(c.a + 5, nonce + 4, 4);
+    trustm_ccm_mac_start(&c, pre, n);
     trustm_ccm_run(&c, out, n, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
     st = trustm_ccm_tag(&c, tag);
     if (st == TMA_OK && trustm_ct_diff(tag, in + n, 8)) {

@@ -74,27 +74,6 @@ tma_status trustm_msg_tx_read(struct trustm_msg_tx *m, uint8_t *dst, size_t n)
 }
 
 #if TRUSTM_CFG_SHIELD
-/* CCM of a record (spec 4.5): nonce = nonce_pre || SEQ, and (once the
- * plaintext length is known) AD = SCTR || SEQ || PVER 01 || length. */
-static void rec_nonce(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
-                      const uint8_t *key, const uint8_t nonce_pre[4], const uint8_t ss[5])
-{
-    uint8_t nonce[8];
-    memcpy(nonce, nonce_pre, 4);
-    memcpy(nonce + 4, ss + 1, 4);
-    trustm_ccm_start(c, ops, key, nonce);
-}
-
-static void rec_ad(struct trustm_ccm *c, const uint8_t ss[5], size_t plen)
-{
-    uint8_t ad[8];
-    memcpy(ad, ss, 5);
-    ad[5] = 1;
-    ad[6] = (uint8_t)(plen >> 8);
-    ad[7] = (uint8_t)plen;
-    trustm_ccm_mac_start(c, ad, plen);
-}
-
 /* Protection of a message (m->ext, set only by the shielded layer, so an
  * application that never sets a secret links none of this nor CCM): more:
  * *b is an APDU byte to MAC and encrypt in place; else the next tag byte
@@ -128,8 +107,11 @@ void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre)
 static void tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
                            const uint8_t key[16], const uint8_t nonce_pre[4])
 {
-    rec_nonce(&m->ccm, ops, key, nonce_pre, m->pre);
-    rec_ad(&m->ccm, m->pre, m->apdu_len);
+    /* CCM of a record (spec 4.5): nonce = nonce_pre || SEQ, AD = SCTR ||
+     * SEQ || PVER 01 || length */
+    trustm_ccm_start(&m->ccm, ops, key, nonce_pre);
+    memcpy(m->ccm.a + 5, m->pre + 1, 4);
+    trustm_ccm_mac_start(&m->ccm, m->pre, m->apdu_len);
     m->ext = tx_ext;
     m->total += 8;
 }
@@ -241,14 +223,14 @@ static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
         return RX_TAKEN;
     }
     if (prot) {
-        if (i == 3) { /* decrypt the header; CBC-MAC from B0/AD on */
+        /* every APDU byte decrypted as it comes (OutData drained if too
+         * large); the CBC-MAC needs the length first (B0/AD), so it starts
+         * once the header is complete, with the header */
+        trustm_ccm_run(&r->ccm, &b, 1, i < 4 ? TRUSTM_CCM_X : TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
+        if (i == 3) {
             r->hdr[3] = b;
-            trustm_ccm_run(&r->ccm, r->hdr, 4, TRUSTM_CCM_X);
-            rec_ad(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | r->hdr[3]));
+            trustm_ccm_mac_start(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | b));
             trustm_ccm_run(&r->ccm, r->hdr, 4, TRUSTM_CCM_MAC);
-            b = r->hdr[3];
-        } else if (i > 3) { /* OutData (drained if too large) */
-            trustm_ccm_run(&r->ccm, &b, 1, TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
         }
     }
     /* an OutLen no APDU can have: refused here, as the plain decoder would */
@@ -275,8 +257,8 @@ static void rx_keys(struct trustm_rec_rx *r, const struct trustm_crypto_ops *ops
     r->mode = TRUSTM_REC_PROT;
     r->npre = 5;
     r->ext = rx_ext;
-    /* the nonce's SEQ half (still zero in r->ss) comes with the record */
-    rec_nonce(&r->ccm, ops, key, nonce_pre, r->ss);
+    /* the nonce's SEQ half comes with the record (rx_ext) */
+    trustm_ccm_start(&r->ccm, ops, key, nonce_pre);
     r->sseq = sseq;
 }
 

@@ -205,10 +205,14 @@ struct trustm_ccm {
     uint8_t ks[16]; /* current key stream block */
 };
 
+/* The nonce is nonce_pre || SEQ (spec 4.5); the SEQ half (c->a + 5, 4
+ * bytes) is zero until the caller writes it, before the first key stream
+ * byte or B0. */
 void trustm_ccm_start(struct trustm_ccm *c, const struct trustm_crypto_ops *ops,
-                      const uint8_t key[16], const uint8_t nonce[8]);
-/* Start the CBC-MAC: B0 for plen bytes and the 8-byte associated data. */
-void trustm_ccm_mac_start(struct trustm_ccm *c, uint8_t ad[8], size_t plen);
+                      const uint8_t key[16], const uint8_t nonce_pre[4]);
+/* Start the CBC-MAC: B0 for plen bytes and the record's 8-byte associated
+ * data, pre[0..5) (SCTR || SEQ) || PVER 01 || plen as 2 bytes (spec 4.5). */
+void trustm_ccm_mac_start(struct trustm_ccm *c, const uint8_t pre[5], size_t plen);
 /* In place on p[0..n). how: TRUSTM_CCM_X: XOR the key stream (counter
  * blocks 1, 2, ...); TRUSTM_CCM_MAC: absorb the bytes as they were into
  * the CBC-MAC; TRUSTM_CCM_MAC_OUT: absorb them after the XOR (decryption).
@@ -221,10 +225,10 @@ void trustm_ccm_run(struct trustm_ccm *c, uint8_t *p, size_t n, unsigned how);
 tma_status trustm_ccm_tag(struct trustm_ccm *c, uint8_t tag[8]);
 /* One-shot helpers for the handshake (<= 64 bytes). */
 tma_status trustm_ccm_seal(const struct trustm_crypto_ops *ops, const uint8_t key[16],
-                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           const uint8_t nonce[8], const uint8_t pre[5], const uint8_t *in,
                            size_t n, uint8_t *out);
 tma_status trustm_ccm_open(const struct trustm_crypto_ops *ops, const uint8_t key[16],
-                           const uint8_t nonce[8], const uint8_t ad[8], const uint8_t *in,
+                           const uint8_t nonce[8], const uint8_t pre[5], const uint8_t *in,
                            size_t n, uint8_t *out);
 int trustm_ct_diff(const uint8_t *a, const uint8_t *b, size_t n);
 /* Zero fill that is not optimised away, and a byte copy for lengths only
