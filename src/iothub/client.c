@@ -288,11 +288,11 @@ static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *ou
     return TMA_OK;
 }
 
-static tma_status start_connect(struct iothub_client *c)
+/* @p now: the clock read by the caller's due check. */
+static tma_status start_connect(struct iothub_client *c, uint64_t now)
 {
     struct mqtt_connect opts;
     bool used_key = false;
-    uint64_t now = now_ms(c);
     tma_status st;
     if (uses_key(c)) {
         uint64_t w = iothub_key_pacer_wait_ms(&c->cfg.retry.pacer, now);
@@ -459,10 +459,11 @@ tma_status iothub_client_step(struct iothub_client *c)
         return TMA_OK;
     }
     if (c->state == IOTHUB_STATE_IDLE) {
-        if (now_ms(c) < c->next_attempt_ms) {
+        uint64_t now = now_ms(c);
+        if (now < c->next_attempt_ms) {
             return TMA_OK;
         }
-        st = start_connect(c);
+        st = start_connect(c, now);
         if (st != TMA_OK || c->state != IOTHUB_STATE_CONNECTING) {
             return st;
         }

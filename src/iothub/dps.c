@@ -179,12 +179,13 @@ static enum dps_status status_of(const struct iothub_json_token *t)
     return DPS_STATUS_UNKNOWN;
 }
 
-/* The members we read, for the top level (IN_TOP) and registrationState
- * (IN_STATE). Strings may be null (left empty). */
-enum { IN_TOP = 1, IN_STATE = 2 };
+/* The members we read: the top level's are fields[0..N_TOP), those of
+ * registrationState fields[STATE_FROM..); errorCode, in both, sits where the
+ * two ranges overlap. Strings may be null (left empty). */
 enum { F_STRING, F_STATUS, F_INT, F_STATE };
+
 /* The member names, one array each so that a table entry names its member
- * with a one-byte offset (4-byte entries instead of a pointer each). */
+ * with a one-byte offset (3-byte entries instead of a pointer each). */
 static const struct field_names {
     char operation_id[sizeof("operationId")];
     char status[sizeof("status")];
@@ -197,26 +198,33 @@ static const struct field_names {
     char error_message[sizeof("errorMessage")];
 } field_names = {"operationId", "status",   "errorCode", "message",     "registrationState",
                  "assignedHub", "deviceId", "substatus", "errorMessage"};
+
 struct dps_field {
     uint8_t name; /* offsetof(struct field_names, member) */
-    uint8_t in;
     uint8_t kind;
     uint8_t off; /* offsetof(struct dps_response, member) for F_STRING, F_STATUS */
 };
+
 #define NAME(m) ((uint8_t)offsetof(struct field_names, m))
 #define OFF(m) ((uint8_t)offsetof(struct dps_response, m))
-static const struct dps_field fields[] = {
-    {NAME(operation_id), IN_TOP, F_STRING, OFF(operation_id)},
-    {NAME(status), IN_TOP, F_STATUS, OFF(status)},
-    {NAME(status), IN_STATE, F_STATUS, OFF(registration_status)},
-    {NAME(error_code), IN_TOP | IN_STATE, F_INT, 0u},
-    {NAME(message), IN_TOP, F_STRING, OFF(message)},
-    {NAME(registration_state), IN_TOP, F_STATE, 0u},
-    {NAME(assigned_hub), IN_STATE, F_STRING, OFF(assigned_hub)},
-    {NAME(device_id), IN_STATE, F_STRING, OFF(device_id)},
-    {NAME(substatus), IN_STATE, F_STRING, OFF(substatus)},
-    {NAME(error_message), IN_STATE, F_STRING, OFF(message)},
+
+enum { N_TOP = 5, STATE_FROM = 4, N_FIELDS = 10 };
+static const struct dps_field fields[N_FIELDS] = {
+    /* top level only */
+    {NAME(operation_id), F_STRING, OFF(operation_id)},
+    {NAME(status), F_STATUS, OFF(status)},
+    {NAME(message), F_STRING, OFF(message)},
+    {NAME(registration_state), F_STATE, 0u},
+    /* both */
+    {NAME(error_code), F_INT, 0u},
+    /* registrationState only */
+    {NAME(status), F_STATUS, OFF(registration_status)},
+    {NAME(assigned_hub), F_STRING, OFF(assigned_hub)},
+    {NAME(device_id), F_STRING, OFF(device_id)},
+    {NAME(substatus), F_STRING, OFF(substatus)},
+    {NAME(error_message), F_STRING, OFF(message)},
 };
+
 /* Every name fits a one-byte offset. */
 typedef char field_names_fit[sizeof(struct field_names) <= 256u ? 1 : -1];
 
@@ -231,21 +239,26 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
 {
     struct response_walk *w = ctx;
     const struct dps_field *f = NULL;
-    uint8_t in = depth == 1u ? IN_TOP : (depth == 2u && w->in_state) ? IN_STATE : 0u;
-    size_t i;
+    size_t i, end = N_TOP;
     if (name == NULL) {
         return v->kind == IOTHUB_JSON_BEGIN_OBJECT ? TMA_OK : D_MAL;
     }
     if (depth == 1u) {
+        i = 0u;
         w->in_state = false;
+    } else if (depth == 2u && w->in_state) {
+        i = STATE_FROM;
+        end = N_FIELDS;
+    } else {
+        return TMA_OK; /* nested deeper, or not in registrationState */
     }
-    for (i = 0u; i < sizeof(fields) / sizeof(fields[0]) && f == NULL; i++) {
-        if ((fields[i].in & in) != 0u && ih_json_name_is(name, (const char *)&field_names + fields[i].name)) {
+    for (; i < end && f == NULL; i++) {
+        if (ih_json_name_is(name, (const char *)&field_names + fields[i].name)) {
             f = &fields[i];
         }
     }
     if (f == NULL) {
-        return TMA_OK; /* not ours (or nested deeper): the walk skips it */
+        return TMA_OK; /* not ours: the walk skips it */
     }
     if (f->kind == F_STATE) {
         w->in_state = v->kind == IOTHUB_JSON_BEGIN_OBJECT;
