@@ -109,7 +109,7 @@ struct mqtt_client {
     /* The byte and half-word members come first: Thumb-2 reaches a byte at
      * offsets 0..31 and a half-word at 0..62 with 2-byte instructions. */
     uint8_t state;           /* enum mqtt_client_state */
-    bool ping_outstanding;
+    bool waiting;            /* for CONNACK (connecting) or PINGRESP (connected) */
     bool session_present;
     bool resending;          /* retransmissions pending */
     bool last_ack_refused;   /* whether the last SUBACK refused a filter */
@@ -124,8 +124,7 @@ struct mqtt_client {
     tma_status deferred;     /* transport error seen inside publish/subscribe */
     uint32_t last_tx_ms;     /* last complete send (keep-alive) */
     uint32_t last_rx_ms;     /* last packet received (keep-alive) */
-    uint32_t ping_sent_ms;
-    uint32_t connect_ms;
+    uint32_t wait_since_ms;  /* CONNECT or PINGREQ queued */
     uint32_t next_seq;
     tma_status last_error;
     uint32_t stat_retransmitted;

@@ -216,10 +216,10 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     c->tx_len = n;
     c->keep_alive_s = opts->keep_alive_s;
     c->state = MQTT_STATE_CONNECTING;
-    c->connect_ms = now_ms(c);
-    c->last_tx_ms = c->connect_ms;
-    c->last_rx_ms = c->connect_ms;
-    c->ping_outstanding = false;
+    c->wait_since_ms = now_ms(c);
+    c->last_tx_ms = c->wait_since_ms;
+    c->last_rx_ms = c->wait_since_ms;
+    c->waiting = true; /* for CONNACK */
     c->session_present = false;
     c->resending = false;
     c->last_error = TMA_OK;
@@ -254,6 +254,7 @@ static tma_status on_connack(struct mqtt_client *c, const struct mqtt_packet *pk
         return MQTT_ERR_CONNACK(ack.return_code);
     }
     c->state = MQTT_STATE_CONNECTED;
+    c->waiting = false;
     c->session_present = ack.session_present;
     /* Every unacknowledged PUBLISH goes again with DUP, whatever the session
      * flag says: at-least-once beats a lost message (docs/design/mqtt.md). */
@@ -356,7 +357,7 @@ static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt
         if (pkt->body.len != 0) {
             return E(TMA_C_MALFORMED);
         }
-        c->ping_outstanding = false;
+        c->waiting = false;
         return TMA_OK;
     case MQTT_PUBREC:
     case MQTT_PUBREL:
@@ -504,23 +505,19 @@ tma_status mqtt_client_process(struct mqtt_client *c)
     }
     if (st >= 0) {
         now = now_ms(c);
-        if (c->state == MQTT_STATE_CONNECTING) {
-            if (elapsed(now, c->connect_ms) >= c->cfg.connack_timeout_ms) {
+        uint32_t ka = (uint32_t)c->keep_alive_s * 1000u;
+        if (c->waiting) {
+            /* CONNACK while connecting, else PINGRESP: one timer, two limits */
+            if (elapsed(now, c->wait_since_ms) >=
+                (c->state == MQTT_STATE_CONNECTING ? c->cfg.connack_timeout_ms : c->cfg.ping_timeout_ms)) {
                 st = MQTT_E_KEEPALIVE_TIMEOUT;
             }
-        } else if (c->keep_alive_s != 0) {
-            uint32_t ka = (uint32_t)c->keep_alive_s * 1000u;
-            if (c->ping_outstanding) {
-                if (elapsed(now, c->ping_sent_ms) >= c->cfg.ping_timeout_ms) {
-                    st = MQTT_E_KEEPALIVE_TIMEOUT;
-                }
-            } else if (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka) {
-                /* no room: try on a later step */
-                if (put_fixed(c, MQTT_PINGREQ, 0u)) {
-                    c->ping_outstanding = true;
-                    c->ping_sent_ms = now;
-                    c->stat_pings++;
-                }
+        } else if (ka != 0 && (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka)) {
+            /* no room: try on a later step */
+            if (put_fixed(c, MQTT_PINGREQ, 0u)) {
+                c->waiting = true;
+                c->wait_since_ms = now;
+                c->stat_pings++;
             }
         }
     }

@@ -15,14 +15,19 @@
 
 bool mqtt_utf8_valid(struct tma_span s)
 {
-    size_t i = 0;
-    if (s.len > 0xFFFFu || (s.ptr == NULL && s.len != 0)) {
+    const uint8_t *p = s.ptr;
+    const uint8_t *end;
+    if (p == NULL) {
+        return s.len == 0;
+    }
+    if (s.len > 0xFFFFu) {
         return false;
     }
-    while (i < s.len) {
-        uint32_t cp = s.ptr[i++];
+    end = p + s.len;
+    while (p < end) {
+        uint32_t cp = *p++;
+        uint32_t min;
         size_t n;
-        size_t k;
         if (cp == 0) {
             return false; /* 1.5.3: U+0000 not allowed */
         }
@@ -35,12 +40,13 @@ bool mqtt_utf8_valid(struct tma_span s)
             return false;
         }
         n = cp >= 0xF0u ? 3u : cp >= 0xE0u ? 2u : 1u;
-        cp &= 0x3Fu >> n;
-        if (s.len - i < n) {
+        if ((size_t)(end - p) < n) {
             return false;
         }
-        for (k = 0; k < n; k++) {
-            uint8_t cb = s.ptr[i++];
+        cp &= 0x3Fu >> n;
+        min = 1u << (5u * n + 1u);
+        while (n-- > 0) {
+            uint8_t cb = *p++;
             if ((cb & 0xC0u) != 0x80u) {
                 return false;
             }
@@ -49,7 +55,7 @@ bool mqtt_utf8_valid(struct tma_span s)
         /* Overlong (the shortest form with n continuation bytes starts at
          * 2^(5n+1): 0x800, 0x10000; from C2 on a 2-byte form never is),
          * beyond U+10FFFF, surrogate. */
-        if (cp < (1u << (5u * n + 1u)) || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
+        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
             return false;
         }
     }
