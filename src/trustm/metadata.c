@@ -244,10 +244,10 @@ void trustm_md_add_u8(struct trustm_md_builder *b, uint8_t tag, uint8_t v)
 void trustm_md_add_u16(struct trustm_md_builder *b, uint8_t tag, uint16_t v)
 {
     uint8_t x[2];
-    int two = tag == TRUSTM_MD_VERSION || v > 0xFF;
+    size_t n = 1u + (tag == TRUSTM_MD_VERSION || v > 0xFF);
     x[0] = (uint8_t)(v >> 8);
     x[1] = (uint8_t)v;
-    trustm_md_add(b, tag, two ? x : x + 1, two ? 2u : 1u);
+    trustm_md_add(b, tag, x + 2 - n, n);
 }
 
 void trustm_md_add_ac(struct trustm_md_builder *b, uint8_t tag, const struct trustm_ac *ac)
