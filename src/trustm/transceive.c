@@ -4,6 +4,14 @@
 
 #include "stack.h"
 
+/* The presentation layer is on: only the shielded layer turns it on, so
+ * a build without it knows the answer. */
+#if TRUSTM_CFG_SHIELD
+#define PRL(t) ((t)->prl)
+#else
+#define PRL(t) 0u
+#endif
+
 static uint32_t now(const struct trustm *t)
 {
     return t->port->now_ms(t->port->ctx);
@@ -170,7 +178,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
         if (n > maxp - 1u) {
             n = maxp - 1u;
         }
-        t->tx[4] = trustm_net_pctr(t->prl, off, n, m->total);
+        t->tx[4] = trustm_net_pctr(PRL(t), off, n, m->total);
         a = trustm_msg_tx_read(m, t->tx + 5, n);
         if (a == TMA_OK) {
             a = link_send(t, &d, n + 1u,
@@ -223,7 +231,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
         if (nr.npkt > 1u + (TRUSTM_APDU_MAX + 13u) / (maxp - 1u)) {
             return TRUSTM_ST(NET, MALFORMED);
         }
-        if (err == TMA_OK && nr.prl != t->prl * TRUSTM_PCTR_PRL) {
+        if (err == TMA_OK && nr.prl != PRL(t) * TRUSTM_PCTR_PRL) {
             err = TRUSTM_ST(NET, MALFORMED);
         }
         if (err == TMA_OK) {
@@ -346,7 +354,7 @@ static tma_status run(struct trustm *t, const struct trustm_call *c)
     uint8_t protect = c->protect;
     uint8_t level = (uint8_t)(protect & 3u);
     unsigned k;
-    uint8_t mode = t->prl;
+    uint8_t mode = PRL(t);
     uint32_t hint = 1;
     tma_status st = TRUSTM_ST(LINK, TIMEOUT);
 
