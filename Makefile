@@ -17,5 +17,6 @@ clean:
 	rm -rf build
 
 .PHONY: interop
-interop: ## the official Azure IoT Node.js device SDK against localhub
+interop: ## the official Azure IoT Node.js device SDK against localhub (device and module clients)
 	tests/interop/hub_node_sdk.sh
+	tests/interop/hub_node_sdk_module.sh

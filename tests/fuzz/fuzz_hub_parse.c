@@ -42,10 +42,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 2: {
         struct localhub_topic t;
-        for (int dps = 0; dps < 2; dps++)
-            if (localhub_parse_publish_topic(s, "dev1", dps, &t) == TMA_OK && t.kind == LOCALHUB_T_INVALID) abort();
-        /* the same topic from module m1 of dev1 */
-        if (localhub_parse_module_publish_topic(s, "dev1", "m1", &t) == TMA_OK && t.kind == LOCALHUB_T_INVALID) abort();
+        for (int dps = 0; dps < 3; dps++) {
+            /* dps 0/1: a device's (or DPS client's) topic; 2: the same topic from module m1 of dev1 */
+            tma_status st = dps < 2 ? localhub_parse_publish_topic(s, "dev1", dps, &t)
+                                    : localhub_parse_module_publish_topic(s, "dev1", "m1", &t);
+            if (st != TMA_OK) continue;
+            if (t.kind == LOCALHUB_T_INVALID) abort();
+            /* a telemetry bag ends at most one trailing '/' early (decision 19) */
+            if (t.kind == LOCALHUB_T_TELEMETRY) {
+                size_t bl = strlen(t.bag);
+                if (t.bag_len > bl || (t.bag_len < bl && (t.bag_len + 1 != bl || t.bag[bl - 1] != '/'))) abort();
+                (void)localhub_bag_walk(t.bag, t.bag_len, count_cb, &n);
+            }
+        }
         break;
     }
     case 3:
