@@ -188,22 +188,28 @@ tma_status trustm_protected_update(struct trustm *t, uint8_t protect, const uint
                                    size_t manifest_len, const uint8_t *payload,
                                    size_t payload_len)
 {
+    const uint8_t *p = manifest;
+    size_t n = manifest_len;
+    uint8_t tag = TRUSTM_UPD_MANIFEST;
     size_t done = 0;
     tma_status st;
 
     if (payload == NULL || payload_len == 0) {
         return CMD_ERR(TMA_C_BAD_PARAM);
     }
-    st = trustm_set_object_protected(t, protect, TRUSTM_UPD_MANIFEST, manifest, manifest_len);
-    while (st == TMA_OK && done < payload_len) {
-        size_t n = payload_len - done;
-        uint8_t tag = TRUSTM_UPD_FINAL;
+    /* the manifest, then the payload in fragments (the last one FINAL) */
+    for (;;) {
+        st = trustm_set_object_protected(t, protect, tag, p, n);
+        if (st != TMA_OK || done == payload_len) {
+            return st;
+        }
+        p = payload + done;
+        n = payload_len - done;
+        tag = TRUSTM_UPD_FINAL;
         if (n > TRUSTM_UPD_FRAGMENT) {
             n = TRUSTM_UPD_FRAGMENT;
             tag = TRUSTM_UPD_CONTINUE;
         }
-        st = trustm_set_object_protected(t, protect, tag, payload + done, n);
         done += n;
     }
-    return st;
 }

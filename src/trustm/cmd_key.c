@@ -304,6 +304,7 @@ tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *
                               uint8_t *out, size_t cap, size_t *out_len)
 {
     struct apdu a;
+    uint8_t sess[2];
     tma_status st;
 
     if (!key_ok(key) || out == NULL || out_len == NULL ||
@@ -311,12 +312,11 @@ tma_status trustm_rsa_encrypt(struct trustm *t, uint8_t protect, const uint8_t *
         (msg == NULL ? session == 0 : (session != 0 || msg_len == 0 || msg_len > 245))) {
         return BAD_PARAM;
     }
+    /* the message (61) or the session holding it (02 00 02 OID) */
+    sess[0] = (uint8_t)(session >> 8);
+    sess[1] = (uint8_t)session;
     apdu_begin(&a, t, protect, CMD_ENCRYPT_ASYM << 8 | 0x11);
-    if (msg != NULL) {
-        apdu_tlv(&a, 0x61, msg, msg_len);
-    } else {
-        apdu_tlv16(&a, 0x02, session);
-    }
+    apdu_tlv(&a, msg != NULL ? 0x61 : 0x02, msg != NULL ? msg : sess, msg != NULL ? msg_len : 2u);
     apdu_pubkey(&a, key);
     st = untag61(apdu_exec(&a, out, cap), &a, out, out_len);
     return st == TMA_OK && *out_len == 0 ? MALFORMED : st;
