@@ -14,10 +14,10 @@ static uint32_t be32(const uint8_t *p)
 
 static void put32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    unsigned i;
+    for (i = 4; i--; v >>= 8) {
+        p[i] = (uint8_t)v;
+    }
 }
 #endif
 
@@ -338,15 +338,18 @@ static tma_status shield_fn(struct trustm *t, uint8_t op, void *xp)
         rx_ext_set(&x->r);
     }
     if (x->r.mode == TRUSTM_REC_PRL) {
-        uint8_t pre[5];
-        pre[0] = x->r.ss[0]; /* SCTR */
+        /* the prefix written in place: SCTR */
+        uint8_t npre = 1;
+        x->m.pre[0] = x->r.ss[0];
         if (op & TRUSTM_PROTECT_CMD) {
             /* || MSEQ: a fresh sequence number for every attempt */
-            put32(pre + 1, ++t->sess.mseq);
-            trustm_msg_tx_pre(&x->m, pre, 5);
+            put32(x->m.pre + 1, ++t->sess.mseq);
+            npre = 5;
+        }
+        x->m.npre = npre;
+        x->m.total += npre;
+        if (op & TRUSTM_PROTECT_CMD) {
             tx_protect(&x->m, t->ops, t->sess.keys, t->sess.keys + 32);
-        } else {
-            trustm_msg_tx_pre(&x->m, pre, 1);
         }
     }
     if (op & TRUSTM_PROTECT_RSP) {
@@ -383,15 +386,16 @@ static tma_status finished(const struct trustm *t, const uint8_t *rnd, const uin
 {
     struct trustm_msg_tx m;
     struct tma_span pt[2];
-    uint8_t pre[5];
-    pre[0] = TRUSTM_SCTR_FINISHED;
-    memcpy(pre + 1, seq, 4);
     pt[0].ptr = rnd;
     pt[0].len = 32;
     pt[1].ptr = seq;
     pt[1].len = 4;
     trustm_msg_tx_init(&m, pt, 2, 36);
-    trustm_msg_tx_pre(&m, pre, 5);
+    /* the prefix written in place */
+    m.pre[0] = TRUSTM_SCTR_FINISHED;
+    memcpy(m.pre + 1, seq, 4);
+    m.npre = 5;
+    m.total += 5;
     tx_protect(&m, t->ops, key, nonce_pre);
     /* all 49 bytes: the tag is made, which wipes the CCM state */
     return trustm_msg_tx_read(&m, msg, 49);

@@ -419,7 +419,8 @@ static inline void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_
     trustm_msg_tx_start(m, seg, nseg, apdu_len);
 }
 #endif
-/* Prefix the message with pre[0..npre) (SCTR [SEQ], npre <= 5; shield.c). */
+/* Prefix the message with pre[0..npre) (SCTR [SEQ], npre <= 5; shield.c).
+ * (The shielded layer itself writes m->pre, npre and total in place.) */
 void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre);
 /* Protect it (after the prefix is set: SCTR || SEQ go into nonce and AD). */
 void trustm_msg_tx_protect(struct trustm_msg_tx *m, const struct trustm_crypto_ops *ops,
