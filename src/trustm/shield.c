@@ -286,28 +286,30 @@ void trustm_shield_drop(struct trustm *t, uint8_t state)
 static tma_status xcv(struct trustm *t, const struct trustm_call *c)
 {
     tma_status st;
+    unsigned again = 0;
     if (t->shield == TRUSTM_SHIELD_FAILED) {
         return TRUSTM_ST(SHIELD, FAILED);
     }
-    /* protect is a level and/or REHANDSHAKE (other bits refused earlier) */
-    if (c->protect &&
-        (t->shield != TRUSTM_SHIELD_ACTIVE || (c->protect & TRUSTM_PROTECT_REHANDSHAKE) ||
-         t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u)) {
-        st = trustm_shield_handshake(t);
-        if (st) {
-            return st;
+    for (;;) {
+        /* protect is a level and/or REHANDSHAKE (other bits refused
+         * earlier); after a fatal alert always */
+        if (again ||
+            (c->protect &&
+             (t->shield != TRUSTM_SHIELD_ACTIVE || (c->protect & TRUSTM_PROTECT_REHANDSHAKE) ||
+              t->sess.mseq >= 0xFFFFFFF0u || t->sess.sseq >= 0xFFFFFFF0u))) {
+            st = trustm_shield_handshake(t);
+            if (st) {
+                return st;
+            }
         }
-    }
-    st = trustm_run(t, c);
-    if (st == TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT)) {
+        st = trustm_run(t, c);
         /* The chip ended the session (records lost on the bus can take
          * MSEQ past its window of 3): one new handshake, one more try. */
-        st = trustm_shield_handshake(t);
-        if (st == TMA_OK) {
-            st = trustm_run(t, c);
+        if (st != TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT) || again) {
+            return st;
         }
+        again = 1;
     }
-    return st;
 }
 
 /* The driver's entry to the shielded layer (ops: stack.h, TRUSTM_SHIELD_*). */

@@ -1,5 +1,6 @@
 /* The blocking driver: context life cycle, and one loop that moves a message
  * through network and data link layers and the answer back (spec 2-4). */
+#include <stddef.h>
 #include <string.h>
 
 #include "stack.h"
@@ -371,8 +372,17 @@ static tma_status run(struct trustm *t, const struct trustm_call *c)
         hint = trustm_hint_ms(hdr, protect);
     }
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
-        trustm_rec_rx_init(&x.r, mode, (uint8_t)(TRUSTM_SCTR_RECORD | level), c->out, c->cap);
-        trustm_msg_tx_init(&x.m, c->seg, c->nseg, c->len);
+        /* producer and decoder afresh (trustm_msg_tx_init() and
+         * trustm_rec_rx_init() in one: one wipe for both) */
+        trustm_wipe(&x, offsetof(struct trustm_xchg, st));
+        x.m.seg = c->seg;
+        x.m.nseg = c->nseg;
+        x.m.apdu_len = c->len;
+        x.m.total = c->len;
+        x.r.mode = mode;
+        x.r.ss[0] = (uint8_t)(TRUSTM_SCTR_RECORD | level);
+        x.r.out = c->out;
+        x.r.cap = c->out ? c->cap : 0;
 #if TRUSTM_CFG_SHIELD
         if (t->shield_fn) {
             (void)t->shield_fn(t, level, &x);
