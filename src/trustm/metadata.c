@@ -298,6 +298,8 @@ static const uint8_t md_offs[12] = {
     offsetof(struct trustm_md, algorithm), offsetof(struct trustm_md, key_usage),
     offsetof(struct trustm_md, type),      offsetof(struct trustm_md, reset_type)};
 
+static const uint8_t md_max[12] = {1, 2, 2, 2, 40, 40, 40, 40, 1, 1, 1, 1};
+
 tma_status trustm_md_decode(const uint8_t *md, size_t len, struct trustm_md *out)
 {
     size_t pos = 0;
@@ -322,8 +324,9 @@ tma_status trustm_md_decode(const uint8_t *md, size_t len, struct trustm_md *out
         }
         flag = 1u << i;
         dst = (uint8_t *)out + md_offs[i];
-        if ((out->present & flag) != 0 || v.len == 0 ||
-            v.len > (i >= 4 && i <= 7 ? 40u : i >= 1 && i <= 3 ? 2u : 1u) ||
+        /* lengths: 1 byte (tags 0, 8..11), exactly 2 (1), 1..2 (2, 3),
+         * an access condition of 1..40 (4..7) */
+        if ((out->present & flag) != 0 || v.len == 0 || v.len > md_max[i] ||
             (i == 1 && v.len != 2)) {
             return MALFORMED;
         }
