@@ -23,14 +23,6 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* ---------------- outgoing messages ---------------- */
 
-#if TRUSTM_CFG_SHIELD
-void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg, size_t nseg,
-                        size_t apdu_len)
-{
-    trustm_msg_tx_start(m, seg, nseg, apdu_len);
-}
-#endif
-
 /* The next APDU byte into *b; 0 when the segments are used up. */
 static int seg_byte(struct trustm_msg_tx *m, uint8_t *b)
 {

@@ -398,8 +398,8 @@ static inline tma_status trustm_rec_finish(struct trustm_rec_rx *r, struct trust
 
 
 /* A plain message: the APDU segments (apdu_len bytes in all). */
-static inline void trustm_msg_tx_start(struct trustm_msg_tx *m, const struct tma_span *seg,
-                                       size_t nseg, size_t apdu_len)
+static inline void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg,
+                                      size_t nseg, size_t apdu_len)
 {
     trustm_wipe(m, sizeof *m);
     m->seg = seg;
@@ -407,18 +407,7 @@ static inline void trustm_msg_tx_start(struct trustm_msg_tx *m, const struct tma
     m->apdu_len = apdu_len;
     m->total = apdu_len;
 }
-/* The same, out of line where the shielded layer builds messages too (the
- * handshake's Finished): there a call is smaller than three copies. */
-#if TRUSTM_CFG_SHIELD
-void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg, size_t nseg,
-                        size_t apdu_len);
-#else
-static inline void trustm_msg_tx_init(struct trustm_msg_tx *m, const struct tma_span *seg,
-                                      size_t nseg, size_t apdu_len)
-{
-    trustm_msg_tx_start(m, seg, nseg, apdu_len);
-}
-#endif
+
 /* Prefix the message with pre[0..npre) (SCTR [SEQ], npre <= 5; shield.c).
  * (The shielded layer itself writes m->pre, npre and total in place.) */
 void trustm_msg_tx_pre(struct trustm_msg_tx *m, const uint8_t *pre, size_t npre);
