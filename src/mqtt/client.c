@@ -179,8 +179,7 @@ tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_conf
         c->cfg.ping_timeout_ms = 30000;
     }
     memset(c->cfg.inflight, 0, c->cfg.inflight_count * sizeof(c->cfg.inflight[0]));
-    c->next_id = 1;
-    c->state = MQTT_STATE_DISCONNECTED;
+    c->next_id = 1; /* state MQTT_STATE_DISCONNECTED (0) from the memset */
     /* mqtt_stream_init() without its checks (made above); len, consumed and
      * error are zero from the memset. */
     c->rx.buf = c->cfg.rx_buf;

@@ -674,13 +674,16 @@ tma_status mqtt_decode_connack(const struct mqtt_packet *pkt, struct mqtt_connac
     if (pkt == NULL || out == NULL || pkt->type != MQTT_CONNACK) {
         return E_PARAM;
     }
+    if (pkt->body.ptr == NULL) {
+        return E_MALFORMED; /* no body bytes (a framed packet always has a pointer) */
+    }
     return mqtt_connack_body(pkt, out);
 }
 
 tma_status mqtt_connack_body(const struct mqtt_packet *pkt, struct mqtt_connack *out)
 {
     const uint8_t *b = pkt->body.ptr;
-    if (pkt->body.len != 2 || b == NULL) {
+    if (pkt->body.len != 2) {
         return E_MALFORMED;
     }
     out->session_present = (b[0] & 1u) != 0;
@@ -696,6 +699,9 @@ tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publis
     if (pkt == NULL || out == NULL || pkt->type != MQTT_PUBLISH) {
         return E_PARAM;
     }
+    if (pkt->body.ptr == NULL || ((pkt->flags >> 1) & 3u) == 3u) {
+        return E_MALFORMED; /* no body bytes; QoS 3 (framing refuses it already) */
+    }
     return mqtt_publish_body(pkt, out);
 }
 
@@ -710,7 +716,7 @@ tma_status mqtt_publish_body(const struct mqtt_packet *pkt, struct mqtt_publish 
     out->dup = (pkt->flags & 0x08u) != 0;
     out->retain = (pkt->flags & 0x01u) != 0;
     out->packet_id = 0;
-    if (qos == 3 || (qos == 0 && out->dup) || n < 2 || b == NULL) {
+    if ((qos == 0 && out->dup) || n < 2) {
         return E_MALFORMED;
     }
     /* Topic length, topic, and for QoS > 0 a packet id: all inside the body. */
@@ -742,12 +748,15 @@ tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_i
           pkt->type == MQTT_PUBCOMP || pkt->type == MQTT_UNSUBACK)) {
         return E_PARAM;
     }
+    if (pkt->body.ptr == NULL) {
+        return E_MALFORMED;
+    }
     return mqtt_ack_body(pkt, out_packet_id);
 }
 
 tma_status mqtt_ack_body(const struct mqtt_packet *pkt, uint16_t *out_packet_id)
 {
-    if (pkt->body.len != 2 || pkt->body.ptr == NULL) {
+    if (pkt->body.len != 2) {
         return E_MALFORMED;
     }
     *out_packet_id = (uint16_t)(pkt->body.ptr[0] << 8 | pkt->body.ptr[1]);
@@ -759,6 +768,9 @@ tma_status mqtt_decode_suback(const struct mqtt_packet *pkt, struct mqtt_suback 
     if (pkt == NULL || out == NULL || pkt->type != MQTT_SUBACK) {
         return E_PARAM;
     }
+    if (pkt->body.ptr == NULL) {
+        return E_MALFORMED;
+    }
     return mqtt_suback_body(pkt, out);
 }
 
@@ -766,7 +778,7 @@ tma_status mqtt_suback_body(const struct mqtt_packet *pkt, struct mqtt_suback *o
 {
     const uint8_t *b = pkt->body.ptr;
     size_t i;
-    if (pkt->body.len < 3 || b == NULL) {
+    if (pkt->body.len < 3) {
         return E_MALFORMED; /* packet id and at least one return code */
     }
     out->packet_id = (uint16_t)(b[0] << 8 | b[1]);
