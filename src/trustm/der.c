@@ -89,13 +89,16 @@ static tma_status put_sig(const uint8_t *v[2], const size_t n[2], uint8_t *out, 
     out[0] = 0x30;
     pos = 1 + der_put_len(out + 1, body);
     for (i = 0; i < 2; i++) {
-        unsigned pad = v[i][0] >> 7;
+        /* (read before the byte stores, which may alias v and n) */
+        const uint8_t *vi = v[i];
+        size_t ni = n[i];
+        unsigned pad = vi[0] >> 7;
         out[pos++] = 0x02;
-        out[pos++] = (uint8_t)(n[i] + pad);
+        out[pos++] = (uint8_t)(ni + pad);
         out[pos] = 0;
         pos += pad;
-        cmd_copy(out + pos, v[i], n[i]); /* v never points into out */
-        pos += n[i];
+        cmd_copy(out + pos, vi, ni); /* v never points into out */
+        pos += ni;
     }
     *out_len = pos;
     return TMA_OK;

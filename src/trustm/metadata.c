@@ -58,27 +58,33 @@ tma_status trustm_ac_decode(const uint8_t *p, size_t len, struct trustm_ac *out)
         unsigned k;
         size_t n;
         unsigned v;
+        uint8_t id;
+        uint8_t b1;
 
         /* empty input, or an operator with nothing after it */
         if (p == end) {
             return MALFORMED;
         }
-        k = ac_kind(p[0]);
+        id = p[0];
+        k = ac_kind(id);
         n = kind_size(k);
         if (n == 0 || n > (size_t)(end - p) || *nc == TRUSTM_AC_MAX_CONDS ||
             (n == 1 && len != 1)) {
             return MALFORMED; /* ALW/NEV are never part of a complex condition */
         }
-        (*nc)++;
-        c->id = p[0];
+        /* (the input bytes are read before the stores into *out, which may
+         * alias them) */
+        b1 = n > 1 ? p[1] : 0u;
         v = n > 1 ? p[n - 1] : 0u;
+        (*nc)++;
+        c->id = id;
         if (k >= AC_FIRST_LCS) {
-            if (!is_cmp(p[1])) {
+            if (!is_cmp(b1)) {
                 return MALFORMED;
             }
-            c->op = p[1];
+            c->op = b1;
         } else if (n == 3) {
-            v |= (unsigned)p[1] << 8;
+            v |= (unsigned)b1 << 8;
         }
         c->arg = (uint16_t)v;
         c++;
@@ -211,6 +217,7 @@ void trustm_md_begin(struct trustm_md_builder *b, uint8_t *buf, size_t cap)
 void trustm_md_add(struct trustm_md_builder *b, uint8_t tag, const uint8_t *v, size_t n)
 {
     size_t pos;
+    uint8_t *d;
 
     if (b == NULL || b->err != TMA_OK) {
         return;
@@ -230,9 +237,10 @@ void trustm_md_add(struct trustm_md_builder *b, uint8_t tag, const uint8_t *v, s
         b->err = TOO_SMALL;
         return;
     }
-    b->buf[b->len] = tag;
-    b->buf[b->len + 1] = (uint8_t)n;
-    cmd_copy(b->buf + b->len + 2, v, n);
+    d = b->buf + b->len; /* (byte stores may alias *b: load once) */
+    d[0] = tag;
+    d[1] = (uint8_t)n;
+    cmd_copy(d + 2, v, n);
     b->len += n + 2;
 }
 
@@ -269,6 +277,8 @@ void trustm_md_add_ac(struct trustm_md_builder *b, uint8_t tag, const struct tru
 
 tma_status trustm_md_end(struct trustm_md_builder *b, size_t *out_len)
 {
+    size_t len;
+
     if (b == NULL || out_len == NULL) {
         return BAD_PARAM;
     }
@@ -276,8 +286,9 @@ tma_status trustm_md_end(struct trustm_md_builder *b, size_t *out_len)
     if (b->err != TMA_OK) {
         return b->err;
     }
-    b->buf[1] = (uint8_t)(b->len - 2);
-    *out_len = b->len;
+    len = b->len;
+    b->buf[1] = (uint8_t)(len - 2);
+    *out_len = len;
     return TMA_OK;
 }
 
