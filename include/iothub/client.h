@@ -149,19 +149,21 @@ struct iothub_client_stats {
 };
 
 struct iothub_client {
-    struct iothub_client_config cfg;
-    struct mqtt_client mqtt;
-    struct tma_transport tr;
+    /* Member order is for code size: Thumb-2 reaches a byte member at
+     * offsets 0..31 and a word at 0..124 with a 2-byte load/store, so the
+     * state the step and the callbacks touch most comes before the 208-byte
+     * configuration (bench/iothub_size.sh; docs/design/iothub-client.md). */
     uint8_t state;
     bool transport_open;
     uint32_t attempt;
-    uint64_t next_attempt_ms;
-    uint64_t attempt_started_ms;
-    uint64_t sas_renew_ms;     /* wall time to renew, 0: none */
     uint32_t rid;
     uint32_t lcg;
     struct iothub_client_stats stats;
     tma_status last_reason;
+    struct iothub_client_config cfg;
+    uint64_t next_attempt_ms;
+    uint64_t attempt_started_ms;
+    uint64_t sas_renew_ms;     /* wall time to renew, 0: none */
     /* Private: the user name and SAS resource builders (set by init to the
      * IoT Hub ones, iothub_username()'s and iothub_sas_resource()'s bytes);
      * the DPS client runs its connection through an IoT Hub client with its
@@ -170,6 +172,8 @@ struct iothub_client {
                             const char *model_id, char *out, size_t cap, size_t *out_len);
     tma_status (*sas_resource)(const struct iothub_identity *id, char *out, size_t cap,
                                size_t *out_len);
+    struct mqtt_client mqtt;
+    struct tma_transport tr;
 };
 
 /**
