@@ -28,6 +28,14 @@ size_t trustm_frame_encode(uint8_t *frame, uint8_t fctr, size_t plen)
     return plen + 5;
 }
 
+/* Both counters back to 3 (spec 2.5); returns a. */
+static unsigned resync(struct trustm_lk *lk, unsigned a)
+{
+    lk->tx_nr = 3;
+    lk->rx_nr = 3;
+    return a;
+}
+
 unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
                           struct trustm_frame *fr)
 {
@@ -51,28 +59,28 @@ unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
         }
         return lk->st == TRUSTM_LK_IDLE ? 0u : TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK;
     }
-    switch (fr->kind) {
-    case TRUSTM_FR_RESYNC:
+    if (fr->kind == TRUSTM_FR_RESYNC) {
         if (lk->st == TRUSTM_LK_IDLE) {
             return 0;
         }
-        lk->tx_nr = 3;
-        lk->rx_nr = 3;
-        return TRUSTM_LK_RESYNC;
-    case TRUSTM_FR_ACK:
-        if (lk->st == TRUSTM_LK_WAIT_ACK && fr->acknr == lk->tx_nr) {
+        return resync(lk, TRUSTM_LK_RESYNC);
+    }
+    if (fr->kind != TRUSTM_FR_DATA) { /* ACK or NAK */
+        if (lk->st == TRUSTM_LK_WAIT_ACK) {
+            if (fr->acknr != lk->tx_nr) {
+                return 0; /* stale or duplicate */
+            }
+            if (fr->kind == TRUSTM_FR_NAK) {
+                return TRUSTM_LK_RETX;
+            }
             lk->st = TRUSTM_LK_WAIT_DATA;
             return TRUSTM_LK_ACKED;
         }
-        return 0; /* stale or duplicate ACK */
-    case TRUSTM_FR_NAK:
-        if (lk->st == TRUSTM_LK_WAIT_ACK) {
-            return fr->acknr == lk->tx_nr ? TRUSTM_LK_RETX : 0u;
-        }
-        /* Receiving: the chip got a broken ACK/NAK from us; send both again. */
-        return lk->st == TRUSTM_LK_IDLE ? 0u : TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK;
-    default:
-        break;
+        /* Receiving, a NAK: the chip got a broken ACK/NAK from us; send
+         * both again. (An ACK: nothing of ours is pending.) */
+        return fr->kind == TRUSTM_FR_NAK && lk->st != TRUSTM_LK_IDLE
+                   ? TRUSTM_LK_SEND_NAK | TRUSTM_LK_SEND_ACK
+                   : 0u;
     }
     /* Data frame. A repeat of the last one means our ACK got lost. */
     if (fr->frnr == lk->rx_nr) {
@@ -89,9 +97,7 @@ unsigned trustm_link_step(struct trustm_lk *lk, const uint8_t *buf, size_t n,
          * two sides count differently (a RESYNC of ours got lost on the
          * bus; spec 2.5: an unexpected number hints at desync). Start again
          * from a RESYNC. */
-        lk->tx_nr = 3;
-        lk->rx_nr = 3;
-        return TRUSTM_LK_RESYNC | TRUSTM_LK_SEND_RESYNC;
+        return resync(lk, TRUSTM_LK_RESYNC | TRUSTM_LK_SEND_RESYNC);
     }
     lk->rx_nr = fr->frnr;
     if (lk->st == TRUSTM_LK_WAIT_ACK) {
