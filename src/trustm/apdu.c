@@ -151,9 +151,6 @@ tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap)
     }
     a->buf[2] = (uint8_t)(in >> 8);
     a->buf[3] = (uint8_t)in;
-    if (out == NULL) {
-        cap = 0;
-    }
     st = trustm_transceive(a->t, a->protect, a->seg, a->nseg, out, cap, &rsp);
     if (st != TMA_OK) {
         return st;

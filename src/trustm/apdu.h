@@ -90,7 +90,7 @@ void apdu_keydest(struct apdu *a, uint16_t oid, uint8_t usage);
 void apdu_pubkey(struct apdu *a, const struct trustm_pubkey *k);
 
 /* Send; on Sta 0xFF read 0xF1C2 and return TMA_CHIP_ERROR(code). OutData
- * goes to out (cap bytes; out may be NULL for none). On success a->total =
+ * goes to out (cap bytes; out NULL only with cap 0). On success a->total =
  * OutLen, on failure 0. */
 tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap);
 /* apdu_exec() for an answer of exactly n bytes (else MALFORMED). */

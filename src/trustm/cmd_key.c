@@ -218,7 +218,7 @@ static tma_status exec_out(struct apdu *a, uint16_t session, uint8_t *out, size_
     int exp = session == TRUSTM_OID_EXPORT;
 
     if (!exp || out != NULL) {
-        st = apdu_exec(a, exp ? out : NULL, cap);
+        st = apdu_exec(a, out, exp ? cap : 0u);
     } else {
         a->total = 0;
     }

@@ -22,7 +22,7 @@ tma_status trustm_gen_sym_key(struct trustm *t, uint8_t protect, uint8_t alg, ui
     }
     apdu_begin(&a, t, protect, CMD_GEN_SYMKEY << 8 | alg);
     apdu_keydest(&a, oid, usage);
-    st = apdu_exec(&a, exp ? out : NULL, cap);
+    st = apdu_exec(&a, out, exp ? cap : 0u); /* into the slot: no answer */
     if (st == TMA_OK && exp) {
         st = apdu_untag(&a, out, 0x01, 16u + 8u * (unsigned)(alg - TRUSTM_ALG_AES128));
         *out_len = a.total;
