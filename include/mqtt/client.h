@@ -129,7 +129,7 @@ struct mqtt_client {
     tma_status last_error;
     uint32_t stat_retransmitted;
     uint32_t stat_pings;
-    struct mqtt_stream rx;   /* only its address is used here */
+    struct mqtt_stream rx;   /* mostly passed by address: its offset matters least */
 };
 
 /**
