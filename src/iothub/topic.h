@@ -67,6 +67,10 @@ tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx);
 bool ih_json_name_is(const struct iothub_json_token *tok, const char *ascii);
 
 struct iothub_client;
+struct iothub_client_config;
+/* iothub_client_init()'s configuration check (client.c). */
+bool ih_client_config_ok(const struct iothub_client_config *cfg);
+
 /* Twin GET (patch NULL) or reported PATCH with a fresh $rid (client.c). */
 tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch, uint32_t *out_rid);
 
