@@ -205,13 +205,11 @@ void trustm_md_begin(struct trustm_md_builder *b, uint8_t *buf, size_t cap)
     b->buf = buf;
     b->cap = cap > TRUSTM_MD_MAX ? TRUSTM_MD_MAX : cap;
     b->len = 2;
-    b->err = TMA_OK;
-    if (buf == NULL || cap < 2) {
-        b->err = BAD_PARAM;
-        return;
+    b->err = buf == NULL || cap < 2 ? BAD_PARAM : TMA_OK;
+    if (b->err == TMA_OK) {
+        buf[0] = 0x20;
+        buf[1] = 0;
     }
-    buf[0] = 0x20;
-    buf[1] = 0;
 }
 
 void trustm_md_add(struct trustm_md_builder *b, uint8_t tag, const uint8_t *v, size_t n)
