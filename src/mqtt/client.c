@@ -205,7 +205,9 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     c->tx_head = 0;
     c->tx_len = 0;
     c->corked = false;
-    mqtt_stream_reset(&c->rx);
+    c->rx.len = 0; /* mqtt_stream_reset() */
+    c->rx.consumed = 0;
+    c->rx.error = TMA_OK;
     /* No SUBSCRIBE/UNSUBSCRIBE slot is left: init clears every slot, fail()
      * drops them, and requests are taken only while connected. */
     st = mqtt_encode_connect(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
@@ -405,7 +407,7 @@ static tma_status rx_pump(struct mqtt_client *c)
         if (reads++ >= 8) {
             return TMA_OK; /* bounded work per step */
         }
-        at = mqtt_stream_space(&c->rx, &space);
+        at = mqtt_stream_room(&c->rx, &space);
         if (space == 0) {
             return E(TMA_C_INTERNAL); /* stream would have said TOO_SMALL */
         }
@@ -737,13 +739,6 @@ static tma_status acked(const struct mqtt_client *c, tma_status st, uint16_t id)
     return c->last_ack_id == id && c->last_ack_refused ? MQTT_E_SUBSCRIBE_REFUSED : 1;
 }
 
-static tma_status flushed(const struct mqtt_client *c, tma_status st, uint16_t id)
-{
-    (void)st;
-    (void)id;
-    return c->tx_head == c->tx_len && !c->resending ? 1 : 0;
-}
-
 tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_transport *tr,
                                     const struct mqtt_connect *opts, uint32_t timeout_ms)
 {
@@ -766,10 +761,26 @@ tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint3
     return wait_for(c, acked, packet_id, timeout_ms);
 }
 
+/* wait_for(c, flushed, ...) written out: the IoT client's disconnect only
+ * flushes, so a device then links this loop alone, not wait_for() and a
+ * condition function besides. */
 tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms)
 {
+    uint32_t start;
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
-    return wait_for(c, flushed, 0, timeout_ms);
+    start = now_ms(c);
+    for (;;) {
+        tma_status st = mqtt_client_process(c);
+        if (st < 0) {
+            return st;
+        }
+        if (c->tx_len == 0 && !c->resending) {
+            return TMA_OK; /* an empty queue has tx_head == tx_len == 0 */
+        }
+        if (elapsed(now_ms(c), start) >= timeout_ms) {
+            return E(TMA_C_TIMEOUT);
+        }
+    }
 }

@@ -889,6 +889,11 @@ uint8_t *mqtt_stream_space(struct mqtt_stream *s, size_t *out_space)
     if (s == NULL || out_space == NULL) {
         return NULL;
     }
+    return mqtt_stream_room(s, out_space);
+}
+
+uint8_t *mqtt_stream_room(struct mqtt_stream *s, size_t *out_space)
+{
     drop_consumed(s);
     *out_space = s->error == TMA_OK ? s->cap - s->len : 0;
     return s->buf + s->len;

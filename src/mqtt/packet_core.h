@@ -21,6 +21,9 @@ tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, 
 tma_status mqtt_publish_write(const struct mqtt_publish *p, uint8_t flags, uint16_t packet_id, uint8_t *buf,
                               size_t cap, size_t *out_len);
 
+/* mqtt_stream_space() without its argument checks. */
+uint8_t *mqtt_stream_room(struct mqtt_stream *s, size_t *out_space);
+
 /* mqtt_stream_next() without its argument checks. */
 tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_packet *out_pkt);
 
