@@ -70,19 +70,21 @@ enum dps_client_phase {
 };
 
 struct dps_client {
-    /* The connection (connect, credentials, SAS, MQTT, key pacer) is an IoT
-     * Hub client's with the DPS user name; first member, so the MQTT
-     * callbacks' user pointer is also this struct's address. */
-    struct iothub_client hub;
+    /* The registration's own state first, where Thumb-2 reaches it with
+     * 2-byte loads/stores (code size). */
+    uint8_t phase;
     const char *payload_json;
     uint32_t timeout_ms;
-    uint8_t phase;
     uint32_t rid;
     uint32_t connects;         /* hub.stats.connects when last subscribed */
     uint32_t started_ms;       /* low 32 bits of the clock */
     uint32_t due_ms;           /* WAIT_RETRY: retry-after over; WAIT_REPLY: ask again */
-    char operation_id[DPS_MAX_OPERATION_ID];
     tma_status final_status;
+    /* The connection (connect, credentials, SAS, MQTT, key pacer) is an IoT
+     * Hub client's with the DPS user name; the MQTT callbacks' user pointer
+     * is its address. */
+    struct iothub_client hub;
+    char operation_id[DPS_MAX_OPERATION_ID];
     struct dps_client_result result;
 };
 

@@ -126,6 +126,18 @@ static tma_status on_resend(void *user, uint16_t packet_id, uint32_t tag, struct
 
 /* ---- setup --------------------------------------------------------------- */
 
+/* The buffer members tx_buf, tx_cap, rx_buf, rx_cap, inflight and
+ * inflight_count stand in the same order with the same types in the MQTT
+ * client's configuration and in ours, so init copies them as one block. A
+ * change of either layout fails here at compile time. */
+#define BUF_OFF(t, m) (offsetof(struct t, m) - offsetof(struct t, tx_buf))
+#define BUFS_SIZE(t) (BUF_OFF(t, inflight_count) + sizeof(size_t))
+#define SAME_BUF(m) (BUF_OFF(mqtt_client_config, m) == BUF_OFF(iothub_client_config, m))
+typedef char ih_same_buffer_layout[(SAME_BUF(tx_cap) && SAME_BUF(rx_buf) && SAME_BUF(rx_cap) &&
+                                    SAME_BUF(inflight) && SAME_BUF(inflight_count))
+                                       ? 1
+                                       : -1];
+
 /* iothub_client_init()'s configuration check. External linkage (declared
  * in topic.h) so that -Os keeps it out of init: its many early exits then
  * branch to a near return (2-byte branches instead of 4-byte ones). */
@@ -175,12 +187,9 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     }
     memset(&mc, 0, sizeof(mc));
     mc.clock = cfg->clock;
-    mc.tx_buf = cfg->tx_buf;
-    mc.tx_cap = cfg->tx_cap;
-    mc.rx_buf = cfg->rx_buf;
-    mc.rx_cap = cfg->rx_cap;
-    mc.inflight = cfg->inflight;
-    mc.inflight_count = cfg->inflight_count;
+    /* tx_buf .. inflight_count: the same members in the same order in both
+     * configurations (checked at compile time above) */
+    memcpy(&mc.tx_buf, &cfg->tx_buf, BUFS_SIZE(mqtt_client_config));
     mc.cb.user = c;
     mc.cb.on_publish = on_publish;
     mc.cb.on_puback = on_puback;

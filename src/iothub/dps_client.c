@@ -54,7 +54,9 @@ static const struct mqtt_subscription dps_sub = {
 
 static tma_status on_publish(void *user, const struct mqtt_publish *msg)
 {
-    struct dps_client *c = (struct dps_client *)user;
+    /* user: &c->hub (iothub_client_init()'s callback user) */
+    struct dps_client *c =
+        (struct dps_client *)(void *)((char *)user - offsetof(struct dps_client, hub));
     struct tma_span topic = msg->topic;
     struct ih_topic rt;
     struct dps_response body;
@@ -163,7 +165,7 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
 #if IOTHUB_CFG_SAS
     c->hub.sas_resource = ih_dps_sas_resource;
 #endif
-    c->hub.mqtt.cfg.cb.on_publish = on_publish; /* user: &c->hub, i.e. c */
+    c->hub.mqtt.cfg.cb.on_publish = on_publish; /* user: &c->hub */
     return TMA_OK;
 }
 
