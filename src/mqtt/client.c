@@ -210,7 +210,7 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     c->rx.error = TMA_OK;
     /* No SUBSCRIBE/UNSUBSCRIBE slot is left: init clears every slot, fail()
      * drops them, and requests are taken only while connected. */
-    st = mqtt_encode_connect(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
+    st = mqtt_connect_write(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
     if (st != TMA_OK) {
         return st;
     }

@@ -332,6 +332,11 @@ tma_status mqtt_encode_connect(const struct mqtt_connect *c, uint8_t *buf, size_
     if (c == NULL || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
+    return mqtt_connect_write(c, buf, cap, out_len);
+}
+
+tma_status mqtt_connect_write(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len)
+{
     /* mqtt_utf8_valid() also refuses a NULL pointer with a length */
     if (!mqtt_utf8_valid(c->client_id) || (c->client_id.len == 0 && !c->clean_session)) {
         return E_PARAM; /* 3.1.3.1: empty client id needs clean session */

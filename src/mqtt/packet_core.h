@@ -14,6 +14,10 @@
 tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, size_t n,
                            uint8_t *buf, size_t cap, size_t *out_len);
 
+/* mqtt_encode_connect() after its argument checks (c, buf and out_len
+ * valid); every field of @p c is still checked. */
+tma_status mqtt_connect_write(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len);
+
 /* mqtt_encode_publish() after its argument checks: PUBLISH of @p p's topic,
  * payload and retain flag with first-byte @p flags (DUP 0x08 | QoS << 1)
  * and @p packet_id (0 for QoS 0, else non-zero). The topic and payload are
