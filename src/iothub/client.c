@@ -95,7 +95,8 @@ static void on_puback(void *user, uint16_t packet_id, uint32_t tag)
 {
     struct iothub_client *c = user;
     (void)packet_id;
-    if (c->cfg.outbox != NULL && iothub_outbox_ack(c->cfg.outbox, tag) == TMA_OK) {
+    /* no outbox: iothub_outbox_ack() answers TMA_C_BAD_PARAM */
+    if (iothub_outbox_ack(c->cfg.outbox, tag) == TMA_OK) {
         c->stats.acked++;
         if (c->cfg.cb.on_telemetry_acked != NULL) {
             c->cfg.cb.on_telemetry_acked(c->cfg.cb.user, tag);

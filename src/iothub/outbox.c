@@ -80,6 +80,7 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
 {
     /* Record: topic length (2 bytes, big endian), topic, payload. */
     size_t tlen = strlen(topic);
+    uint32_t seq;
     tma_status st;
     if (tlen == 0u || tlen > IOTHUB_OUTBOX_MAX_TOPIC || len > (size_t)UINT32_MAX - 2u - tlen) {
         return S_ERR(TMA_C_BAD_PARAM);
@@ -125,15 +126,15 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
     if (st != TMA_OK) {
         return st;
     }
-    if (ob->count == 0u) {
-        ob->head = ob->next_seq;
+    /* the members first: after a store through out_seq they would be read again */
+    seq = ob->next_seq++;
+    if (ob->count++ == 0u) {
+        ob->head = seq;
     }
-    if (out_seq != NULL) {
-        *out_seq = ob->next_seq;
-    }
-    ob->count++;
-    ob->next_seq++;
     ob->stats.stored++;
+    if (out_seq != NULL) {
+        *out_seq = seq;
+    }
     return TMA_OK;
 }
 
