@@ -249,7 +249,7 @@ static bool is_auth_refusal(tma_status st)
 static tma_status build_connect(struct iothub_client *c, struct mqtt_connect *out)
 {
     char *p = c->cfg.cred_buf;
-    size_t cap = c->cfg.cred_cap, n = 0, used = 0;
+    size_t cap = c->cfg.cred_cap, n, used; /* n: set by every builder on TMA_OK */
     tma_status st;
     struct wbuf w;
     memset(out, 0, sizeof(*out));
@@ -388,7 +388,7 @@ static tma_status subscribe_all(struct iothub_client *c)
     size_t i;
 #endif
     struct mqtt_subscription subs[4];
-    size_t n = 0, len = 0;
+    size_t n = 0, len; /* len: set by device_topic() on TMA_OK */
     tma_status st;
     if ((c->cfg.subscriptions & IOTHUB_SUB_C2D) != 0u) {
         st = device_topic(c, c->cfg.id.module_id != NULL ? "/#" : "/messages/devicebound/#", NULL, 0u,
@@ -553,7 +553,7 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
                                         size_t prop_count, const uint8_t *payload, size_t len,
                                         uint32_t *out_seq)
 {
-    size_t n = 0;
+    size_t n; /* set by device_topic() on TMA_OK */
     tma_status st;
     if (c == NULL || (payload == NULL && len > 0u)) {
         return E_BAD;
@@ -582,11 +582,11 @@ static tma_status publish0(struct iothub_client *c, const char *prefix, uint32_t
 {
     struct wbuf w;
     struct mqtt_publish p;
+    size_t n; /* set by wb_finish() */
     tma_status st;
     if (c->state != IOTHUB_STATE_CONNECTED) {
         return E_STATE;
     }
-    memset(&p, 0, sizeof(p));
     wb_init(&w, c->cfg.cred_buf, c->cfg.cred_cap);
     wb_str(&w, prefix);
     wb_u32(&w, num);
@@ -597,11 +597,13 @@ static tma_status publish0(struct iothub_client *c, const char *prefix, uint32_t
         wb_str(&w, rid_sep);
         wb_mem(&w, (const char *)rid.ptr, rid.len);
     }
-    st = wb_finish(&w, &p.topic.len);
+    st = wb_finish(&w, &n);
     if (st != TMA_OK) {
         return st;
     }
+    memset(&p, 0, sizeof(p));
     p.topic.ptr = (const uint8_t *)c->cfg.cred_buf;
+    p.topic.len = n;
     p.payload = payload;
     return mqtt_request(&c->mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
 }

@@ -11,10 +11,11 @@ void wb_init(struct wbuf *w, char *out, size_t cap)
 
 void wb_putc(struct wbuf *w, char c)
 {
-    if (w->len < w->cap) {
-        w->p[w->len] = c;
+    size_t n = w->len; /* read once: the byte store may alias it */
+    if (n < w->cap) {
+        w->p[n] = c;
     }
-    w->len++;
+    w->len = n + 1u;
 }
 
 void wb_mem(struct wbuf *w, const char *s, size_t n)
@@ -27,7 +28,9 @@ void wb_mem(struct wbuf *w, const char *s, size_t n)
 
 void wb_str(struct wbuf *w, const char *s)
 {
-    wb_mem(w, s, strlen(s));
+    while (*s != '\0') {
+        wb_putc(w, *s++);
+    }
 }
 
 void wb_u32(struct wbuf *w, uint32_t v)
