@@ -228,8 +228,9 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             return st;
         }
         /* no message is longer than SCTR + SEQ + 1,557 + tag: a chip that
-         * keeps chaining is broken */
-        if (nr.npkt > 1u + (TRUSTM_APDU_MAX + 13u) / (maxp - 1u)) {
+         * keeps chaining is broken (more than 1 + (1,557 + 13) / payload
+         * packets, said without the division) */
+        if ((size_t)(nr.npkt - 1u) * (maxp - 1u) > TRUSTM_APDU_MAX + 13u) {
             return TRUSTM_ST(NET, MALFORMED);
         }
         if (err == TMA_OK && nr.prl != PRL(t) * TRUSTM_PCTR_PRL) {

@@ -502,6 +502,43 @@ static void flood_chain(struct fakeport *f)
     fk_queue_frame(f, (uint8_t)((chain_nr & 3u) << 2 | 0u), pkt, sizeof pkt);
 }
 
+/* A chip that answers with FIRST and then full MID packets forever, frames
+ * numbered 0, 1, 2, ... as the host expects after its frame 0; counts the
+ * packets the host took (acknowledged). */
+static size_t chain_plen;
+static unsigned chain_sent;
+static void flood_chain_exact(struct fakeport *f)
+{
+    uint8_t pkt[272];
+    memset(pkt, 0x11, sizeof pkt);
+    pkt[0] = chain_sent == 0 ? 0x01 : 0x02;
+    fk_queue_frame(f, (uint8_t)((chain_sent & 3u) << 2 | 0u), pkt, chain_plen);
+    chain_sent++;
+}
+
+/* The answer is at most SCTR + SEQ + 1,557 + tag = 1,570 bytes: with p
+ * payload bytes per packet the host takes 1 + 1,570 / p packets (rounded
+ * down) and refuses the next one, packet n with (n - 1) x p > 1,570;
+ * want_packets counts that refused one too. */
+static void chain_bound_at(uint16_t frame, unsigned want_packets)
+{
+    const struct trustm_cfg cfg = {0, 0, frame, 0};
+    struct trustm_rsp rsp;
+    uint8_t out[64];
+    fk_init(&fk, NULL, 0);
+    assert_int_equal(trustm_init(&tm, &fk.port, &cfg), TMA_OK);
+    assert_int_equal(trustm_open(&tm), TMA_OK);
+    assert_int_equal(tm.frame_size, frame);
+    fk.lenient = 1;
+    chain_sent = 0;
+    chain_plen = (size_t)frame - 5u;
+    fk_queue(&fk, (const uint8_t *)"\x80\x00\x00\x0C\xEC", 5); /* ACK 0 for our frame 0 */
+    fk.idle = flood_chain_exact;
+    assert_int_equal(xchg_hex(0, "81 00 00 06 E0 E0 00 00 06 11", out, sizeof out, &rsp),
+                     TRUSTM_ST(NET, MALFORMED));
+    assert_int_equal(chain_sent, want_packets);
+}
+
 static void misbehaving_chip_never_hangs(void **s)
 {
     struct trustm_rsp rsp;
@@ -526,6 +563,14 @@ static void misbehaving_chip_never_hangs(void **s)
     assert_int_equal(st, TRUSTM_ST(NET, MALFORMED));
     assert_true(fk.idle_calls < 20);
     assert_true((fk.now_us - t0) / 1000u <= trustm_transceive_bound_ms(&tm, 0x81, 0, 10));
+}
+
+static void chip_chaining_past_the_largest_answer_is_refused(void **s)
+{
+    (void)s;
+    chain_bound_at(277, 7);  /* 271 per packet: 6 x 271 = 1,626 > 1,570 */
+    chain_bound_at(64, 29);  /* 58: 28 x 58 = 1,624 > 1,570; 27 x 58 = 1,566 */
+    chain_bound_at(16, 159); /* 10: 158 x 10 = 1,580 > 1,570; 157 x 10 = 1,570 */
 }
 
 static void bad_params(void **s)
@@ -757,6 +802,7 @@ int main(void)
         cmocka_unit_test(response_too_small_is_drained),
         cmocka_unit_test(bad_params),
         cmocka_unit_test(misbehaving_chip_never_hangs),
+        cmocka_unit_test(chip_chaining_past_the_largest_answer_is_refused),
         cmocka_unit_test(ccm_known_answer),
         cmocka_unit_test(shield_vector_4_10),
         cmocka_unit_test(shield_mac_failure_fails_and_wipes),
