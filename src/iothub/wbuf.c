@@ -59,6 +59,9 @@ void wb_enc(struct wbuf *w, const char *s, size_t n)
     size_t i;
     for (i = 0u; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c == 0u && n == SIZE_MAX) {
+            break; /* wb_encs(): the end of the string */
+        }
         if (unreserved(c)) {
             wb_putc(w, (char)c);
         } else {
@@ -71,7 +74,7 @@ void wb_enc(struct wbuf *w, const char *s, size_t n)
 
 void wb_encs(struct wbuf *w, const char *s)
 {
-    wb_enc(w, s, strlen(s));
+    wb_enc(w, s, SIZE_MAX);
 }
 
 tma_status wb_finish(struct wbuf *w, size_t *out_len)

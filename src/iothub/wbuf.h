@@ -19,9 +19,10 @@ void wb_putc(struct wbuf *w, char c);
 void wb_mem(struct wbuf *w, const char *s, size_t n);
 void wb_str(struct wbuf *w, const char *s);
 void wb_u32(struct wbuf *w, uint32_t v);
-/* Percent-encode: everything outside A-Z a-z 0-9 - _ . ~ as %XX (upper hex). */
+/* Percent-encode: everything outside A-Z a-z 0-9 - _ . ~ as %XX (upper hex).
+ * @p n SIZE_MAX (which no buffer has) stands for "up to the NUL". */
 void wb_enc(struct wbuf *w, const char *s, size_t n);
-/* wb_enc() of a NUL-terminated string. */
+/* wb_enc() of a NUL-terminated string (n = SIZE_MAX). */
 void wb_encs(struct wbuf *w, const char *s);
 /* A JSON string literal (quotes; quote, backslash and control characters
  * escaped), as iothub_json_write_string() writes it. In json.c. */
