@@ -680,6 +680,48 @@ static void sas_keys(const char **k1, const char **k2, char key1[45], char key2[
         die("keys must be base64 (16..64 bytes)");
 }
 
+/* The credentials of a new device or module: creds_read() takes --auth
+ * (default sas), --thumbprint/--secondary-thumbprint/--cert (x509-thumbprint
+ * only) and --primary-key/--secondary-key (sas only; generated when absent)
+ * before no_extra() looks for unknown options; creds_check() then refuses
+ * what does not fit the method. Members that do not apply stay NULL, as the
+ * registry keeps them. */
+struct creds {
+    const char *auth, *thumb1, *thumb2, *key1, *key2, *certf;
+    char s256[65], k1buf[45], k2buf[45];
+};
+
+static void creds_read(struct creds *c)
+{
+    c->auth = opt("--auth");
+    c->thumb1 = opt("--thumbprint");
+    c->thumb2 = opt("--secondary-thumbprint");
+    c->certf = opt("--cert");
+    c->key1 = opt("--primary-key");
+    c->key2 = opt("--secondary-key");
+}
+
+static void creds_check(struct creds *c)
+{
+    const char *certf = c->certf;
+    if (!c->auth) c->auth = "sas";
+    if (strcmp(c->auth, "x509-ca") && strcmp(c->auth, "x509-thumbprint") && strcmp(c->auth, "sas"))
+        die("--auth must be x509-ca, x509-thumbprint or sas");
+    if (strcmp(c->auth, "x509-thumbprint") == 0) {
+        if (certf) c->thumb1 = cert_file_thumbprint(certf, c->s256);
+        if (!c->thumb1 || !thumb_ok(c->thumb1))
+            die("x509-thumbprint needs --thumbprint (40 or 64 hex digits) or --cert FILE");
+        if (c->thumb2 && !thumb_ok(c->thumb2)) die("--secondary-thumbprint must be 40 or 64 hex digits");
+    } else if (c->thumb1 || c->thumb2 || certf) {
+        die("--thumbprint/--cert only apply to --auth x509-thumbprint");
+    }
+    if (strcmp(c->auth, "sas") == 0) {
+        sas_keys(&c->key1, &c->key2, c->k1buf, c->k2buf);
+    } else if (c->key1 || c->key2) {
+        die("--primary-key/--secondary-key only apply to --auth sas");
+    }
+}
+
 /* The fields a device and a module share: authentication, and with secrets
  * its thumbprints or keys (columns auth+1..auth+4), then for both the
  * connection state (7), last activity (8) and the subscriptions bits (9). */
@@ -753,37 +795,22 @@ static void cmd_device(const char *sub)
     sqlite3_stmt *st;
     if (!sub) die("device: expected create|list|show|enable|disable|delete|connection-string (see --help)");
     if (strcmp(sub, "create") == 0) {
-        const char *id = need("--id"), *auth = opt("--auth"), *t1 = opt("--thumbprint"),
-                   *t2 = opt("--secondary-thumbprint"), *certf = opt("--cert"), *k1 = opt("--primary-key"),
-                   *k2 = opt("--secondary-key");
+        const char *id = need("--id");
         int disabled = flag("--disabled");
-        char s256[65], key1[45], key2[45];
+        struct creds c;
+        creds_read(&c);
         no_extra(2);
-        if (!auth) auth = "sas";
         if (!localhub_device_id_valid(id))
             die("invalid device id '%s': up to 128 of A-Z a-z 0-9 - . %% _ * ? ! ( ) , : = @ $ '", id);
-        if (strcmp(auth, "x509-ca") && strcmp(auth, "x509-thumbprint") && strcmp(auth, "sas"))
-            die("--auth must be x509-ca, x509-thumbprint or sas");
-        if (strcmp(auth, "x509-thumbprint") == 0) {
-            if (certf) t1 = cert_file_thumbprint(certf, s256);
-            if (!t1 || !thumb_ok(t1)) die("x509-thumbprint needs --thumbprint (40 or 64 hex digits) or --cert FILE");
-            if (t2 && !thumb_ok(t2)) die("--secondary-thumbprint must be 40 or 64 hex digits");
-        } else if (t1 || t2 || certf) {
-            die("--thumbprint/--cert only apply to --auth x509-thumbprint");
-        }
-        if (strcmp(auth, "sas") == 0) {
-            sas_keys(&k1, &k2, key1, key2);
-        } else if (k1 || k2) {
-            die("--primary-key/--secondary-key only apply to --auth sas");
-        }
+        creds_check(&c);
         db = db_open();
         st = prep(db, "INSERT INTO devices(id,auth,thumb1,thumb2,key1,key2,status,created) VALUES(?,?,?,?,?,?,?,?)");
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, auth, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, strcmp(auth, "x509-thumbprint") == 0 ? t1 : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, strcmp(auth, "x509-thumbprint") == 0 ? t2 : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, strcmp(auth, "sas") == 0 ? k1 : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, strcmp(auth, "sas") == 0 ? k2 : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c.auth, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, c.thumb1, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, c.thumb2, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, c.key1, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, c.key2, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, disabled ? "disabled" : "enabled", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 8, localhub_now_s());
         if (sqlite3_step(st) != SQLITE_DONE) die("device '%s' already exists", id);
@@ -1676,36 +1703,21 @@ static void cmd_module(const char *sub, const char *sub2)
     if (!sub)
         die("module: expected create|list|show|delete|connection-string|twin|method|send-input (see --help)");
     if (strcmp(sub, "create") == 0) {
-        const char *auth = opt("--auth"), *t1 = opt("--thumbprint"), *t2 = opt("--secondary-thumbprint"),
-                   *certf = opt("--cert"), *k1 = opt("--primary-key"), *k2 = opt("--secondary-key");
-        char s256[65], key1[45], key2[45];
+        struct creds c;
+        creds_read(&c);
         ident_of_module(&who);
         no_extra(2);
-        if (!auth) auth = "sas";
-        if (strcmp(auth, "x509-ca") && strcmp(auth, "x509-thumbprint") && strcmp(auth, "sas"))
-            die("--auth must be x509-ca, x509-thumbprint or sas");
-        if (strcmp(auth, "x509-thumbprint") == 0) {
-            if (certf) t1 = cert_file_thumbprint(certf, s256);
-            if (!t1 || !thumb_ok(t1)) die("x509-thumbprint needs --thumbprint (40 or 64 hex digits) or --cert FILE");
-            if (t2 && !thumb_ok(t2)) die("--secondary-thumbprint must be 40 or 64 hex digits");
-        } else if (t1 || t2 || certf) {
-            die("--thumbprint/--cert only apply to --auth x509-thumbprint");
-        }
-        if (strcmp(auth, "sas") == 0) {
-            sas_keys(&k1, &k2, key1, key2);
-        } else if (k1 || k2) {
-            die("--primary-key/--secondary-key only apply to --auth sas");
-        }
+        creds_check(&c);
         db = db_open();
         sqlite3_finalize(device_row(db, who.device));
         st = prep(db, "INSERT INTO modules(device,id,auth,thumb1,thumb2,key1,key2,created) VALUES(?,?,?,?,?,?,?,?)");
         sqlite3_bind_text(st, 1, who.device, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, who.module, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, auth, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, strcmp(auth, "x509-thumbprint") == 0 ? t1 : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, strcmp(auth, "x509-thumbprint") == 0 ? t2 : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, strcmp(auth, "sas") == 0 ? k1 : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 7, strcmp(auth, "sas") == 0 ? k2 : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, c.auth, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, c.thumb1, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, c.thumb2, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, c.key1, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, c.key2, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 8, localhub_now_s());
         if (sqlite3_step(st) != SQLITE_DONE) die("module '%s' of device '%s' already exists", who.module, who.device);
         sqlite3_finalize(st);
