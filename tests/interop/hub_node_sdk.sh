@@ -1,34 +1,17 @@
 #!/usr/bin/env bash
 # Interop: the official Azure IoT Node.js device SDK (azure-iot-device,
 # azure-iot-device-mqtt, azure-iot-provisioning-device-mqtt) against localhub.
-# Not part of the CI suite (needs the npm packages): run with `make interop`
-# or directly. Packages are installed into tests/interop/node_modules
-# (git-ignored) from the npm registry, or offline from the vendored closure in
-# tests/interop/vendor/ (6.7 MB). Exit 77 (skipped) when node is missing.
+# Part of the test suite as hub_interop_node (offline, from the vendored
+# closure in tests/interop/vendor/, 6.4 MB); `make interop` runs it alone.
+# Packages: see node_env.sh. Exit 77 (skipped) when node is missing.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-B=${TMA_BUILD_DIR:-$ROOT/build/interop}
-if [ ! -x "$B/hub/localhub" ]; then
-  cmake -S "$ROOT" -B "$B" -DTMA_TESTS=OFF >/dev/null
-  cmake --build "$B" -j2 --target localhub localhub_plugin localhub_tlsshim >/dev/null
-fi
-L=$B/hub/localhub
-command -v node >/dev/null || { echo "SKIP: node is not installed"; exit 77; }
+. "$HERE/node_env.sh"
+interop_localhub
 
 T=$(mktemp -d /tmp/hubnode.XXXXXX)
-# Packages: a developer's tests/interop/node_modules (npm install, git-ignored),
-# else the vendored closure (tests/interop/vendor/node_modules.tar.gz, made from
-# package-lock.json with npm install), unpacked offline into the temp folder.
-if [ -d "$HERE/node_modules/azure-iot-device-mqtt" ]; then
-  export NODE_PATH=$HERE/node_modules
-elif [ -f "$HERE/vendor/node_modules.tar.gz" ]; then
-  tar xzf "$HERE/vendor/node_modules.tar.gz" -C "$T"
-  export NODE_PATH=$T/node_modules
-else
-  (cd "$HERE" && npm install --no-audit --no-fund >/dev/null)
-  export NODE_PATH=$HERE/node_modules
-fi
+interop_node_path "$T"
 export LOCALHUB_HOME=$T/state
 cleanup() { "$L" stop >/dev/null 2>&1 || true; rm -rf "$T"; }
 trap cleanup EXIT

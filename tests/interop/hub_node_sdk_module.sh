@@ -12,13 +12,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lib/shell.sh"
-B=${TMA_BUILD_DIR:-$ROOT/build/interop}
-if [ ! -x "$B/hub/localhub" ]; then
-  cmake -S "$ROOT" -B "$B" -DTMA_TESTS=OFF >/dev/null
-  cmake --build "$B" -j2 --target localhub localhub_plugin localhub_tlsshim >/dev/null
-fi
-L=$B/hub/localhub
-command -v node >/dev/null || { echo "SKIP: node is not installed"; exit 77; }
+. "$HERE/node_env.sh"
+interop_localhub
 
 T=$(mktemp -d /tmp/hubnodemod.XXXXXX)
 export LOCALHUB_HOME=$T/state
@@ -36,15 +31,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-if [ -d "$HERE/node_modules/azure-iot-device-mqtt" ]; then
-  export NODE_PATH=$HERE/node_modules
-elif [ -f "$HERE/vendor/node_modules.tar.gz" ]; then
-  tar xzf "$HERE/vendor/node_modules.tar.gz" -C "$T"
-  export NODE_PATH=$T/node_modules
-else
-  (cd "$HERE" && npm install --no-audit --no-fund >/dev/null)
-  export NODE_PATH=$HERE/node_modules
-fi
+interop_node_path "$T"
 
 PORT=""
 for _ in 1 2 3 4 5 6 7 8 9 10; do
