@@ -1033,6 +1033,27 @@ static void cmd_c2d_queue(const char *sub)
     emit(a);
 }
 
+/* Application properties of a message from --props k=v;k2=v2 (az style)
+ * or repeated --prop k=v, appended to the property bag. */
+static void props_from_args(char *bag, size_t cap)
+{
+    for (int i = 0; i < nopts; i++) {
+        if (strcmp(opts[i].name, "--props") && strcmp(opts[i].name, "--prop")) continue;
+        opts[i].used = 1;
+        char *copy = strdup(opts[i].value ? opts[i].value : ""), *save = NULL;
+        if (!copy) die("out of memory");
+        for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+            char *eq = strchr(kv, '=');
+            if (eq) *eq = '\0';
+            if (!*kv || !prop_chars_ok(kv) || (eq && !prop_chars_ok(eq + 1)))
+                die("invalid property '%s': names and values use A-Z a-z 0-9 ! # $ %% & ' * + - . ^ _ ` | ~", kv);
+            if (kv[0] == '$') die("property names starting with '$' are reserved");
+            bag_add(bag, cap, kv, eq ? eq + 1 : NULL);
+        }
+        free(copy);
+    }
+}
+
 static void cmd_c2d(const char *sub)
 {
     if (sub && (strcmp(sub, "list") == 0 || strcmp(sub, "purge") == 0)) {
@@ -1065,21 +1086,7 @@ static void cmd_c2d(const char *sub)
             die("--ack must be none, positive, negative or full");
         bag_add(bag, sizeof(bag), "iothub-ack", ack);
     }
-    for (int i = 0; i < nopts; i++) {
-        if (strcmp(opts[i].name, "--props") && strcmp(opts[i].name, "--prop")) continue;
-        opts[i].used = 1;
-        /* --props k=v;k2=v2 (az style) or repeated --prop k=v */
-        char *copy = strdup(opts[i].value ? opts[i].value : ""), *save = NULL;
-        for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
-            char *eq = strchr(kv, '=');
-            if (eq) *eq = '\0';
-            if (!*kv || !prop_chars_ok(kv) || (eq && !prop_chars_ok(eq + 1)))
-                die("invalid property '%s': names and values use A-Z a-z 0-9 ! # $ %% & ' * + - . ^ _ ` | ~", kv);
-            if (kv[0] == '$') die("property names starting with '$' are reserved");
-            bag_add(bag, sizeof(bag), kv, eq ? eq + 1 : NULL);
-        }
-        free(copy);
-    }
+    props_from_args(bag, sizeof(bag));
     no_extra(2);
     db = db_open();
     sqlite3_finalize(device_row(db, id));
@@ -1648,21 +1655,7 @@ static void module_send_input(void)
     if (!localhub_input_name_valid(input)) die("invalid --input '%s': 1..128 of A-Z a-z 0-9 - . _", input);
     if (!data) data = "";
     if (strlen(data) > C2D_MAX_SIZE) die("message body larger than 64 KB");
-    for (int i = 0; i < nopts; i++) {
-        if (strcmp(opts[i].name, "--props") && strcmp(opts[i].name, "--prop")) continue;
-        opts[i].used = 1;
-        char *copy = strdup(opts[i].value ? opts[i].value : ""), *save = NULL;
-        if (!copy) die("out of memory");
-        for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
-            char *eq = strchr(kv, '=');
-            if (eq) *eq = '\0';
-            if (!*kv || !prop_chars_ok(kv) || (eq && !prop_chars_ok(eq + 1)))
-                die("invalid property '%s': names and values use A-Z a-z 0-9 ! # $ %% & ' * + - . ^ _ ` | ~", kv);
-            if (kv[0] == '$') die("property names starting with '$' are reserved");
-            bag_add(bag, sizeof(bag), kv, eq ? eq + 1 : NULL);
-        }
-        free(copy);
-    }
+    props_from_args(bag, sizeof(bag));
     no_extra(2);
     db = db_open();
     module_check(db, &who);
