@@ -57,7 +57,7 @@ struct conn {
 };
 
 struct kick {
-    char id[LOCALHUB_ID_MAX + 1];
+    char id[2 * LOCALHUB_ID_MAX + 2]; /* a client id: "{d}" or "{d}/{m}" (struct conn.key) */
     struct kick *next;
 };
 
