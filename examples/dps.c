@@ -88,9 +88,6 @@ static void save_assignment(const char *path, const char *hub, const char *dev)
 static int provision(struct sample_net *net, struct sample_opts *o, char *hub_host, char *device_id)
 {
     static struct dps_client dc;
-    static uint8_t tx[4096], rx[8192];
-    static char cred[2048];
-    static struct mqtt_inflight infl[4];
     struct dps_client_config cfg;
     const struct dps_client_result *res;
     tma_status st;
@@ -101,21 +98,10 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     memset(&cfg, 0, sizeof(cfg));
     cfg.id_scope = o->id_scope;
     cfg.registration_id = o->registration_id;
-    cfg.conn.sas_key = o->sas_key;
-    cfg.conn.hmac = sample_hmac_ops();
-    cfg.conn.wall.now_ms = sample_wall_ms;
-    cfg.conn.clock.now_ms = sample_mono_ms;
-    cfg.conn.connector = sample_connector(net);
     cfg.timeout_ms = (uint32_t)o->timeout_ms;
-    cfg.conn.retry = sample_retry_policy(o);
-    cfg.conn.tx_buf = tx;
-    cfg.conn.tx_cap = sizeof(tx);
-    cfg.conn.rx_buf = rx;
-    cfg.conn.rx_cap = sizeof(rx);
-    cfg.conn.inflight = infl;
-    cfg.conn.inflight_count = 4;
-    cfg.conn.cred_buf = cred;
-    cfg.conn.cred_cap = sizeof(cred);
+    /* the hub connection's settings and buffers; dps_client_init() fixes
+     * what DPS needs (keep-alive, clean session, no outbox) */
+    sample_conn_config(&cfg.conn, net, o);
     st = dps_client_init(&dc, &cfg);
     if (st != TMA_OK) {
         /* dps_client_init() checks only the configuration: with the samples'

@@ -584,13 +584,40 @@ void sample_sleep_ms(uint64_t ms)
     nanosleep(&ts, NULL);
 }
 
+void sample_conn_config(struct iothub_client_config *cfg, struct sample_net *n,
+                        const struct sample_opts *o)
+{
+    /* One connection at a time (DPS ends before the hub client starts), so
+     * both use these buffers. */
+    static uint8_t tx[16384], rx[16384], rec[8192];
+    static char cred[2048];
+    static struct mqtt_inflight infl[17];
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->sas_key = o->sas_key;
+    cfg->hmac = sample_hmac_ops();
+    cfg->clock.now_ms = sample_mono_ms;
+    cfg->wall.now_ms = sample_wall_ms;
+    cfg->connector = sample_connector(n);
+    cfg->random = sample_random;
+    cfg->retry = sample_retry_policy(o);
+    cfg->keep_alive_s = (uint16_t)o->keep_alive_s;
+    cfg->tx_buf = tx;
+    cfg->tx_cap = sizeof(tx);
+    cfg->rx_buf = rx;
+    cfg->rx_cap = sizeof(rx);
+    cfg->inflight = infl;
+    cfg->inflight_count = sizeof(infl) / sizeof(infl[0]);
+    cfg->record_buf = rec;
+    cfg->record_cap = sizeof(rec);
+    cfg->cred_buf = cred;
+    cfg->cred_cap = sizeof(cred);
+}
+
 int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sample_opts *o,
                     const char *host, const char *device_id, uint32_t subs,
                     const struct iothub_callbacks *cb)
 {
-    static uint8_t tx[16384], rx[16384], rec[8192];
-    static char cred[2048], path[512];
-    static struct mqtt_inflight infl[17];
+    static char path[512];
     struct iothub_client_config cfg;
     struct iothub_storage st;
     tma_status s;
@@ -634,31 +661,13 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
         printf("outbox: %u unacknowledged message(s) from an earlier run will be sent first\n",
                iothub_outbox_count(&h->outbox));
     }
-    memset(&cfg, 0, sizeof(cfg));
+    sample_conn_config(&cfg, n, o);
     cfg.id.host = host;
     cfg.id.device_id = device_id;
     cfg.id.module_id = o->module_id;
     cfg.model_id = o->model_id;
-    cfg.sas_key = o->sas_key;
-    cfg.hmac = sample_hmac_ops();
-    cfg.clock.now_ms = sample_mono_ms;
-    cfg.wall.now_ms = sample_wall_ms;
     cfg.subscriptions = subs;
-    cfg.connector = sample_connector(n);
-    cfg.random = sample_random;
-    cfg.retry = sample_retry_policy(o);
-    cfg.keep_alive_s = (uint16_t)o->keep_alive_s;
     cfg.outbox = &h->outbox;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof(rx);
-    cfg.inflight = infl;
-    cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
-    cfg.record_buf = rec;
-    cfg.record_cap = sizeof(rec);
-    cfg.cred_buf = cred;
-    cfg.cred_cap = sizeof(cred);
     cfg.cb = *cb;
     s = iothub_client_init(&h->client, &cfg);
     if (s != TMA_OK) {

@@ -92,6 +92,11 @@ struct iothub_hmac_ops sample_hmac_ops(void);
 struct iothub_retry_policy sample_retry_policy(const struct sample_opts *o);
 uint32_t sample_random(void *ctx);
 void sample_sleep_ms(uint64_t ms);
+/* The connection part of a client configuration from the options (SAS key,
+ * clocks, TLS connector, back-off, keep-alive, the samples' static buffers),
+ * for the hub client and for DPS's `conn`; the caller adds the identity. */
+void sample_conn_config(struct iothub_client_config *cfg, struct sample_net *n,
+                        const struct sample_opts *o);
 extern volatile int sample_stop;
 
 #endif
