@@ -101,7 +101,12 @@ struct mqtt_client_config {
     size_t inflight_count;           /**< >= 1 */
     struct mqtt_client_callbacks cb;
     uint32_t connack_timeout_ms;     /**< 0: 30000 */
-    uint32_t ping_timeout_ms;        /**< wait for PINGRESP; 0: 30000 */
+    /** Wait for PINGRESP; 0: 30000. Also the stall check: while requests
+     *  wait for their acks and nothing was received for this long (counted
+     *  from the later of the last packet and the oldest waiting request),
+     *  a PINGREQ goes out without waiting for the keep-alive, so a dead
+     *  inbound path ends within about twice this time. */
+    uint32_t ping_timeout_ms;
 };
 
 /** Client context. Fields are private; sized for static allocation. */
@@ -124,7 +129,9 @@ struct mqtt_client {
     tma_status deferred;     /* transport error seen inside publish/subscribe */
     uint32_t last_tx_ms;     /* last complete send (keep-alive) */
     uint32_t last_rx_ms;     /* last packet received (keep-alive) */
-    uint32_t wait_since_ms;  /* CONNECT or PINGREQ queued */
+    uint32_t wait_since_ms;  /* CONNECT or PINGREQ queued; connected and not
+                              * waiting: the in-flight table last went from
+                              * empty to busy (stall check) */
     uint32_t next_seq;
     tma_status last_error;
     uint32_t stat_retransmitted;
@@ -153,7 +160,9 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
 
 /**
  * @brief One step: send queued bytes, read and dispatch what arrived,
- * retransmit, keep-alive. Never blocks longer than the transport does.
+ * retransmit, keep-alive (PINGREQ after keep_alive_s without sending or
+ * receiving, or after ping_timeout_ms without receiving while requests wait
+ * for their acks; one outstanding). Never blocks longer than the transport does.
  * @return TMA_OK (connected, nothing fatal), TMA_IN_PROGRESS (still waiting for
  *         CONNACK), or an error after which the state is DISCONNECTED:
  *         MQTT_ERR_CONNACK(rc) for a refused CONNECT (e.g. MQTT_E_CONNACK_NOT_AUTHORIZED),

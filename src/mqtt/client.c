@@ -58,6 +58,18 @@ static void slot_clear(struct mqtt_inflight *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* Whether any request (QoS 1 PUBLISH, SUBSCRIBE, UNSUBSCRIBE) awaits its ack. */
+static bool busy(const struct mqtt_client *c)
+{
+    size_t i;
+    for (i = 0; i < c->cfg.inflight_count; i++) {
+        if (c->cfg.inflight[i].packet_id != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Connection ended: subscribe/unsubscribe requests die with it, publishes stay. */
 static void drop_requests(struct mqtt_client *c)
 {
@@ -513,8 +525,16 @@ tma_status mqtt_client_process(struct mqtt_client *c)
                 (c->state == MQTT_STATE_CONNECTING ? c->cfg.connack_timeout_ms : c->cfg.ping_timeout_ms)) {
                 st = MQTT_E_KEEPALIVE_TIMEOUT;
             }
-        } else if (ka != 0 && (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka)) {
-            /* no room: try on a later step */
+        } else if ((ka != 0 && (elapsed(now, c->last_tx_ms) >= ka || elapsed(now, c->last_rx_ms) >= ka)) ||
+                   (elapsed(now, c->last_rx_ms) >= c->cfg.ping_timeout_ms &&
+                    elapsed(now, c->wait_since_ms) >= c->cfg.ping_timeout_ms && busy(c))) {
+            /* Keep-alive, or a stall: requests wait for their acks and
+             * nothing came for ping_timeout_ms since the later of the last
+             * packet received and the oldest request going out (while not
+             * waiting, wait_since_ms holds the latter). Asking for a PINGRESP
+             * now bounds a dead inbound path by about 2 * ping_timeout_ms
+             * instead of keep-alive + ping_timeout_ms (docs/design/mqtt.md).
+             * No room: try on a later step. */
             if (put_fixed(c, MQTT_PINGREQ, 0u)) {
                 c->waiting = true;
                 c->wait_since_ms = now;
@@ -557,6 +577,12 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
             return E(TMA_C_FULL);
         }
         id = alloc_id(c);
+        /* The first request on an empty table starts the stall clock (if it
+         * cannot be queued below, the table stays empty and the stamp is
+         * unused). Not while a PINGREQ waits: its timer shares the field. */
+        if (!c->waiting && !busy(c)) {
+            c->wait_since_ms = now_ms(c);
+        }
     }
     for (;;) {
         room = tx_room(c);

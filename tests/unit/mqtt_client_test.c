@@ -755,6 +755,167 @@ static void init_rejects_bad_config(void **state)
     assert_int_equal(MQ(TMA_C_BAD_PARAM), mqtt_client_init(NULL, &F.c.cfg));
 }
 
+/* ---------------------------------------------------------- stall (F4) */
+
+/* Count the PINGREQs the client put on the wire after *pos (other packets,
+ * e.g. PUBLISH, are skipped); *pos moves past everything read. */
+static int pings_since(size_t *pos)
+{
+    struct mqtt_packet pkt;
+    int n = 0;
+    while (net_pop(&F.net, pos, &pkt)) {
+        n += pkt.type == MQTT_PINGREQ ? 1 : 0;
+    }
+    return n;
+}
+
+/* A dead inbound path (F4: the broker's records stop arriving) with the
+ * window full: 10 s (ping_timeout_ms) after the publishes went out the
+ * client sends PINGREQ, 10 s later it gives up, 20 s in all. Keep-alive
+ * alone (60 s, the old client) would have pinged 30 s after the publishes
+ * (60 s after CONNACK) and given up 40 s after them. The quiet 30 s before
+ * the publishes (no process() call, nothing received) must not make the
+ * first step ping. */
+static void stall_with_publishes_in_flight_noticed_within_two_ping_timeouts(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    size_t pos;
+    uint32_t i;
+    (void)state;
+    connect_ok(false);
+    fake_time += 30000;
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, i, NULL));
+    }
+    pos = F.net.out_len;
+    assert_int_equal(MQ(TMA_C_FULL), mqtt_client_publish(&F.c, &p, 4, NULL));
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(0, pings_since(&pos)); /* not at once */
+    fake_time += 9999;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(0, pings_since(&pos));
+    fake_time += 1; /* 10 s since the publishes */
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(1, pings_since(&pos));
+    assert_memory_equal("\xc0\x00", F.net.out + pos - 2, 2); /* the PINGREQ bytes */
+    fake_time += 9999;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(0, pings_since(&pos)); /* at most one outstanding */
+    fake_time += 1;
+    assert_int_equal(MQTT_E_KEEPALIVE_TIMEOUT, mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(4, mqtt_client_inflight_publishes(&F.c)); /* kept for the next connection */
+}
+
+/* The reference is the later of the last packet received and the moment the
+ * oldest waiting request went out: a request after a quiet spell (process()
+ * called all along, nothing received for longer than ping_timeout_ms) is
+ * given its full ping_timeout_ms, and a SUBSCRIBE counts like a PUBLISH. */
+static void stall_clock_starts_when_first_request_goes_out(void **state)
+{
+    struct mqtt_subscription s;
+    size_t pos;
+    int i;
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    for (i = 0; i < 40; i++) { /* 40 s idle: nothing in flight, no ping */
+        fake_time += 1000;
+        assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    }
+    assert_int_equal(0, pings_since(&pos));
+    s.filter.ptr = (const uint8_t *)"a/b";
+    s.filter.len = 3;
+    s.qos = 1;
+    assert_int_equal(TMA_OK, mqtt_client_subscribe(&F.c, &s, 1, NULL));
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(0, pings_since(&pos)); /* not at once */
+    fake_time += 9999;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(0, pings_since(&pos));
+    fake_time += 1; /* 50 s after CONNACK; the keep-alive would wait until 60 s */
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(1, pings_since(&pos));
+}
+
+/* A slow but live broker: it answers PINGRESP at once and the PUBACKs late.
+ * One PINGREQ per ping_timeout_ms of silence, the connection stays, and
+ * once nothing is in flight only the keep-alive pings again. */
+static void slow_broker_answering_pings_keeps_connection(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    uint16_t ids[2];
+    uint8_t ack[4] = {0x40, 2, 0, 0};
+    size_t pos;
+    int i;
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, &ids[0]));
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 1, &ids[1]));
+    fake_time += 10000;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(1, pings_since(&pos));
+    fake_time += 500;
+    net_push(&F.net, "d0 00");
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c)); /* PINGRESP at 10.5 s */
+    fake_time += 9999;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(0, pings_since(&pos));
+    fake_time += 1; /* 10 s after the PINGRESP */
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(1, pings_since(&pos));
+    fake_time += 300;
+    net_push(&F.net, "d0 00");
+    for (i = 0; i < 2; i++) { /* the PUBACKs, 24 s late */
+        ack[2] = (uint8_t)(ids[i] >> 8);
+        ack[3] = (uint8_t)ids[i];
+        net_push_bytes(&F.net, ack, 4);
+    }
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(2, F.app.pubacks);
+    assert_int_equal(0, mqtt_client_inflight_publishes(&F.c));
+    /* idle from 20.8 s: the keep-alive pings 60 s after the last PINGREQ
+     * (20.5 s), not earlier */
+    for (i = 0; i < 59; i++) {
+        fake_time += 1000;
+        assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    }
+    assert_int_equal(0, pings_since(&pos));
+    fake_time += 1000;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(1, pings_since(&pos));
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+}
+
+/* A request made while a keep-alive PINGREQ waits for its answer does not
+ * restart the PINGRESP wait (both share one timestamp). */
+static void request_during_ping_wait_keeps_ping_deadline(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    size_t pos;
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    fake_time += 60000;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(1, pings_since(&pos));
+    fake_time += 5000;
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    fake_time += 5000;
+    assert_int_equal(MQTT_E_KEEPALIVE_TIMEOUT, mqtt_client_process(&F.c));
+}
+
+/* The stall check across a 2^32 ms boundary of the 64-bit clock. */
+static void stall_check_across_32bit_clock_boundary(void **state)
+{
+    fake_time = (3ull << 32) - 45000u; /* the ping falls 5 s before 3 * 2^32, the timeout 5 s after */
+    stall_with_publishes_in_flight_noticed_within_two_ping_timeouts(state);
+    setup(NULL);
+    fake_time = (9ull << 32) - 45000u; /* the request 5 s before 9 * 2^32, its ping 5 s after */
+    stall_clock_starts_when_first_request_goes_out(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -778,6 +939,11 @@ int main(void)
         cmocka_unit_test_setup(disconnect_sends_disconnect_keeps_inflight, setup),
         cmocka_unit_test_setup(tx_full_gives_want_write, setup),
         cmocka_unit_test_setup(init_rejects_bad_config, setup),
+        cmocka_unit_test_setup(stall_with_publishes_in_flight_noticed_within_two_ping_timeouts, setup),
+        cmocka_unit_test_setup(stall_clock_starts_when_first_request_goes_out, setup),
+        cmocka_unit_test_setup(slow_broker_answering_pings_keeps_connection, setup),
+        cmocka_unit_test_setup(request_during_ping_wait_keeps_ping_deadline, setup),
+        cmocka_unit_test_setup(stall_check_across_32bit_clock_boundary, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
