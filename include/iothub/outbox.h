@@ -8,10 +8,13 @@
  * acknowledged again, oldest first. Duplicates are possible (a PUBACK lost in
  * a crash); loss is not.
  *
- * When @c capacity messages are stored, the policy decides: REFUSE_NEW
- * returns TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL) and counts a refusal;
- * DROP_OLDEST deletes the oldest stored message, counts a drop, and stores
- * the new one. Nothing is ever dropped silently.
+ * When @c capacity messages are stored, or the storage itself answers
+ * TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL) (a flash log whose bytes run out
+ * first), the policy decides: REFUSE_NEW returns TMA_ERR(TMA_LAYER_STORE,
+ * TMA_C_FULL) and counts a refusal; DROP_OLDEST deletes the oldest stored
+ * message, counts a drop, and tries again until the new one is stored (with
+ * nothing left to drop, the push is refused and counted). Nothing is ever
+ * dropped silently.
  *
  * No heap, no OS calls: the caller provides the storage and a buffer to read
  * records into. Not thread-safe.
@@ -79,7 +82,8 @@ tma_status iothub_outbox_init(struct iothub_outbox *ob, const struct iothub_stor
 /**
  * @brief Store a message. On TMA_OK it is durable and *out_seq (may be NULL)
  * names it.
- * @return TMA_OK; TMA_C_FULL (REFUSE_NEW at capacity); TMA_C_BAD_PARAM (empty
+ * @return TMA_OK; TMA_C_FULL (REFUSE_NEW at capacity or on a full storage);
+ *         TMA_C_BAD_PARAM (empty
  *         topic, topic longer than IOTHUB_OUTBOX_MAX_TOPIC); a storage error.
  */
 tma_status iothub_outbox_push(struct iothub_outbox *ob, const char *topic, const uint8_t *payload,

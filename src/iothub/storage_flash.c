@@ -1,0 +1,858 @@
+/* Outbox storage on raw NOR flash: a ring log of erase sectors.
+ * See include/iothub/storage_flash.h and docs/design/outbox.md ("MCU flash log").
+ *
+ * Sector: header | mark unit | records ...
+ *   header (20 bytes, padded to the unit): magic, sector sequence, seq floor
+ *   (seq_end at stamping), source (sector sequence this sector reclaimed, 0:
+ *   none), CRC-32 of the 16 bytes before it.
+ *   mark unit: programmed once the reclaim copy into this sector is complete;
+ *   from then on every sector stamped with a sequence <= source is garbage.
+ * Record: header (16) | commit unit | delete unit | data padded to the unit
+ *   header: seq, len, data CRC (over seq, len, data), header CRC (over the
+ *   12 bytes before it). Programmed in this order: header, data, commit.
+ *   del() programs the delete unit. A unit counts as programmed when any of
+ *   its bits reads 0.
+ */
+#include "iothub/storage_flash.h"
+
+#include <string.h>
+
+#define S_ERR(code) TMA_ERR(TMA_LAYER_STORE, (code))
+#define MAGIC 0x4C464D54u /* "TMFL" little endian */
+#define SHDR_BYTES 20u
+#define RHDR_BYTES 16u
+#define NONE UINT32_MAX
+#define CHUNK 64u /* stack buffer for data moves; a multiple of every unit */
+#define MAX_UNIT 16u
+#define SHDR_MAX 32u /* SHDR_BYTES padded to the largest unit */
+
+enum rec_kind { REC_END, REC_BAD, REC_OK };
+
+struct shdr {
+    uint32_t sseq;
+    uint32_t floor;
+    uint32_t src;
+    uint8_t marked;
+};
+
+struct rec {
+    uint32_t seq;
+    uint32_t len;
+    uint32_t dcrc;
+    uint32_t size; /* bytes the record occupies */
+    uint8_t committed;
+    uint8_t deleted;
+};
+
+/* CRC-32 (IEEE, reflected), nibble table: 64 bytes of constants. */
+static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+    static const uint32_t t[16] = {
+        0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
+        0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+        0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+    size_t i;
+    crc = ~crc;
+    for (i = 0; i < n; i++) {
+        crc ^= p[i];
+        crc = t[crc & 15u] ^ (crc >> 4);
+        crc = t[crc & 15u] ^ (crc >> 4);
+    }
+    return ~crc;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t unit(const struct iothub_flash_storage *fs)
+{
+    return fs->fl.program_unit;
+}
+
+static uint32_t round_up(uint32_t v, uint32_t u)
+{
+    return (v + u - 1u) / u * u;
+}
+
+static int all_ff(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (p[i] != 0xFFu) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static uint32_t first_rec(const struct iothub_flash_storage *fs)
+{
+    return fs->hdr_len + unit(fs);
+}
+
+static uint32_t rec_size(const struct iothub_flash_storage *fs, uint32_t len)
+{
+    return RHDR_BYTES + 2u * unit(fs) + round_up(len, unit(fs));
+}
+
+static tma_status rd(struct iothub_flash_storage *fs, uint32_t s, uint32_t off, uint8_t *buf, size_t n)
+{
+    return fs->fl.read(fs->fl.ctx, s * fs->fl.sector_size + off, buf, n);
+}
+
+static tma_status prog(struct iothub_flash_storage *fs, uint32_t s, uint32_t off, const uint8_t *p,
+                       size_t n)
+{
+    return fs->fl.program(fs->fl.ctx, s * fs->fl.sector_size + off, p, n);
+}
+
+/* Program one unit to all zero bits (mark, commit, delete). */
+static tma_status prog_flag(struct iothub_flash_storage *fs, uint32_t s, uint32_t off)
+{
+    uint8_t z[MAX_UNIT];
+    memset(z, 0, sizeof z);
+    return prog(fs, s, off, z, unit(fs));
+}
+
+/* Sector header: 1 valid, 0 not (erased, torn, foreign), <0 read error. */
+static tma_status read_shdr(struct iothub_flash_storage *fs, uint32_t s, struct shdr *out)
+{
+    uint8_t b[SHDR_MAX + MAX_UNIT];
+    tma_status st = rd(fs, s, 0, b, fs->hdr_len + unit(fs));
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (get_le32(b) != MAGIC || crc32_update(0, b, 16) != get_le32(b + 16)) {
+        return 0;
+    }
+    out->sseq = get_le32(b + 4);
+    out->floor = get_le32(b + 8);
+    out->src = get_le32(b + 12);
+    out->marked = !all_ff(b + fs->hdr_len, unit(fs));
+    if (out->sseq == 0u || out->sseq == NONE || out->src >= out->sseq) {
+        return 0;
+    }
+    return 1;
+}
+
+/* A sector holding live log data: valid header, not reclaimed. */
+static tma_status data_sector(struct iothub_flash_storage *fs, uint32_t s, struct shdr *out)
+{
+    tma_status st = read_shdr(fs, s, out);
+    if (st == 1 && out->sseq == fs->obsolete) {
+        return 0;
+    }
+    return st;
+}
+
+/* Record at @p off of sector @p s: REC_END (erased header), REC_BAD (does not
+ * check or does not fit), REC_OK; <0 read error. */
+static tma_status read_rec(struct iothub_flash_storage *fs, uint32_t s, uint32_t off, struct rec *r)
+{
+    uint8_t b[RHDR_BYTES + 2u * MAX_UNIT];
+    uint32_t u = unit(fs);
+    tma_status st;
+    if (off > fs->fl.sector_size || fs->fl.sector_size - off < rec_size(fs, 0)) {
+        return REC_END;
+    }
+    st = rd(fs, s, off, b, RHDR_BYTES + 2u * u);
+    if (st != TMA_OK) {
+        return st;
+    }
+    if (all_ff(b, RHDR_BYTES)) {
+        return REC_END;
+    }
+    if (crc32_update(0, b, 12) != get_le32(b + 12)) {
+        return REC_BAD;
+    }
+    r->seq = get_le32(b);
+    r->len = get_le32(b + 4);
+    r->dcrc = get_le32(b + 8);
+    if (r->len > fs->fl.sector_size) {
+        return REC_BAD;
+    }
+    r->size = rec_size(fs, r->len);
+    if (r->size > fs->fl.sector_size - off) {
+        return REC_BAD;
+    }
+    r->committed = !all_ff(b + RHDR_BYTES, u);
+    r->deleted = !all_ff(b + RHDR_BYTES + u, u);
+    return REC_OK;
+}
+
+/* 1 when the record's data matches its CRC, 0 if not, <0 read error. */
+static tma_status check_data(struct iothub_flash_storage *fs, uint32_t s, uint32_t off,
+                             const struct rec *r)
+{
+    uint8_t b[CHUNK];
+    uint32_t crc, done = 0, data = off + RHDR_BYTES + 2u * unit(fs);
+    tma_status st;
+    put_le32(b, r->seq);
+    put_le32(b + 4, r->len);
+    crc = crc32_update(0, b, 8);
+    while (done < r->len) {
+        uint32_t n = r->len - done < CHUNK ? r->len - done : CHUNK;
+        st = rd(fs, s, data + done, b, n);
+        if (st != TMA_OK) {
+            return st;
+        }
+        crc = crc32_update(crc, b, n);
+        done += n;
+    }
+    return crc == r->dcrc ? 1 : 0;
+}
+
+static void bump_seq_end(struct iothub_flash_storage *fs, uint32_t seq)
+{
+    uint32_t e = seq == UINT32_MAX ? UINT32_MAX : seq + 1u;
+    if (e > fs->seq_end) {
+        fs->seq_end = e;
+    }
+}
+
+/* Walk sector @p s; *out_end = offset where the records stop, *out_tail_ok =
+ * 1 when everything from there to the sector end is erased. Bumps seq_end
+ * with the committed records. */
+static tma_status walk(struct iothub_flash_storage *fs, uint32_t s, uint32_t *out_end, int *out_tail_ok)
+{
+    uint32_t off = first_rec(fs);
+    struct rec r;
+    tma_status k;
+    for (;;) {
+        k = read_rec(fs, s, off, &r);
+        if (k < 0) {
+            return k;
+        }
+        if (k != REC_OK) {
+            break;
+        }
+        if (r.committed) {
+            bump_seq_end(fs, r.seq);
+        }
+        off += r.size;
+    }
+    *out_end = off;
+    *out_tail_ok = 0;
+    if (k == REC_END) {
+        uint8_t b[CHUNK];
+        uint32_t p = off;
+        while (p < fs->fl.sector_size) {
+            uint32_t n = fs->fl.sector_size - p < CHUNK ? fs->fl.sector_size - p : CHUNK;
+            tma_status st = rd(fs, s, p, b, n);
+            if (st != TMA_OK) {
+                return st;
+            }
+            if (!all_ff(b, n)) {
+                return TMA_OK;
+            }
+            p += n;
+        }
+        *out_tail_ok = 1;
+    }
+    return TMA_OK;
+}
+
+/* Find the live (committed, not deleted, data intact) copy of @p seq in a
+ * sector other than @p skip. 1 found, 0 not, <0 error. */
+static tma_status find(struct iothub_flash_storage *fs, uint32_t seq, uint32_t skip, uint32_t *out_s,
+                       uint32_t *out_off, struct rec *out_r, int need_live)
+{
+    uint32_t s;
+    struct shdr h;
+    for (s = 0; s < fs->fl.sector_count; s++) {
+        uint32_t off = first_rec(fs);
+        tma_status k = s == skip ? 0 : data_sector(fs, s, &h);
+        if (k < 0) {
+            return k;
+        }
+        while (k == 1) {
+            struct rec r;
+            k = read_rec(fs, s, off, &r);
+            if (k < 0) {
+                return k;
+            }
+            if (k != REC_OK) {
+                break;
+            }
+            if (r.seq == seq && r.committed && (!need_live || !r.deleted)) {
+                k = check_data(fs, s, off, &r);
+                if (k < 0) {
+                    return k;
+                }
+                if (k == 1) {
+                    *out_s = s;
+                    *out_off = off;
+                    *out_r = r;
+                    return 1;
+                }
+            }
+            off += r.size;
+            k = 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when a sector with a completed reclaim (mark programmed) names
+ * @p sseq as its source; 0 if none; <0 read error. */
+static tma_status reclaimed(struct iothub_flash_storage *fs, uint32_t sseq)
+{
+    uint32_t s;
+    struct shdr m;
+    for (s = 0; s < fs->fl.sector_count; s++) {
+        tma_status k = read_shdr(fs, s, &m);
+        if (k < 0) {
+            return k;
+        }
+        if (k == 1 && m.marked && m.src == sseq) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Re-read the state from flash (see the file comment). */
+static tma_status recover(struct iothub_flash_storage *fs)
+{
+    uint32_t s, data = 0, pass, newest = 0, end = 0;
+    struct shdr h, head_h;
+    int tail_ok = 0;
+    tma_status k;
+    memset(&head_h, 0, sizeof head_h);
+    for (pass = 0;; pass++) {
+        int erased = 0;
+        fs->ok = 0;
+        fs->head = NONE;
+        fs->head_off = fs->fl.sector_size;
+        fs->top_sseq = 0;
+        fs->obsolete = 0;
+        fs->seq_end = 0;
+        for (s = 0; s < fs->fl.sector_count && !erased; s++) {
+            k = read_shdr(fs, s, &h);
+            if (k < 0) {
+                return k;
+            }
+            if (k != 1) {
+                continue;
+            }
+            if (h.sseq > fs->top_sseq) {
+                fs->top_sseq = h.sseq;
+            }
+            if (h.floor > fs->seq_end) {
+                fs->seq_end = h.floor;
+            }
+            /* A sector whose reclaim completed (a marked sector names it as
+             * its source) but whose erase was cut: erase it now, while the
+             * mark that says so still exists. */
+            k = reclaimed(fs, h.sseq);
+            if (k < 0) {
+                return k;
+            }
+            if (k == 1 && pass <= fs->fl.sector_count) {
+                k = fs->fl.erase(fs->fl.ctx, s);
+                if (k != TMA_OK) {
+                    return k;
+                }
+                erased = 1;
+            }
+        }
+        if (erased) {
+            continue;
+        }
+        data = 0;
+        newest = 0;
+        for (s = 0; s < fs->fl.sector_count; s++) {
+            uint32_t e;
+            int t;
+            k = data_sector(fs, s, &h);
+            if (k < 0) {
+                return k;
+            }
+            if (k != 1) {
+                continue;
+            }
+            data++;
+            k = walk(fs, s, &e, &t);
+            if (k < 0) {
+                return k;
+            }
+            if (h.sseq > newest) {
+                newest = h.sseq;
+                head_h = h;
+                fs->head = s;
+                end = e;
+                tail_ok = t;
+            }
+        }
+        if (fs->head != NONE) {
+            fs->head_off = tail_ok ? end : fs->fl.sector_size;
+        }
+        if (data < fs->fl.sector_count || head_h.src == 0u || head_h.marked ||
+            pass > fs->fl.sector_count + 1u) {
+            break;
+        }
+        /* No free sector: a reclaim into the head was cut before its mark.
+         * The source is complete; erase the partial copy, but only if every
+         * record in it is indeed a copy (else keep it: puts that need a new
+         * sector then get FULL). */
+        {
+            uint32_t off = first_rec(fs), cs, co;
+            struct rec r, o;
+            int own = 0;
+            for (;;) {
+                k = read_rec(fs, fs->head, off, &r);
+                if (k < 0) {
+                    return k;
+                }
+                if (k != REC_OK) {
+                    break;
+                }
+                if (r.committed) {
+                    k = find(fs, r.seq, fs->head, &cs, &co, &o, 0);
+                    if (k < 0) {
+                        return k;
+                    }
+                    if (k == 0) {
+                        own = 1;
+                        break;
+                    }
+                }
+                off += r.size;
+            }
+            if (own) {
+                break;
+            }
+        }
+        k = fs->fl.erase(fs->fl.ctx, fs->head);
+        if (k != TMA_OK) {
+            return k;
+        }
+    }
+    fs->ok = 1;
+    return TMA_OK;
+}
+
+static tma_status ensure(struct iothub_flash_storage *fs)
+{
+    return fs->ok ? TMA_OK : recover(fs);
+}
+
+/* After a port error the RAM state may be behind the flash: re-read it
+ * before the next operation. */
+static tma_status failed(struct iothub_flash_storage *fs, tma_status st)
+{
+    fs->ok = 0;
+    return st;
+}
+
+static uint32_t geometry_ok(const struct iothub_flash *f)
+{
+    uint32_t u = f->program_unit;
+    if (u != 1u && u != 2u && u != 4u && u != 8u && u != 16u) {
+        return 0;
+    }
+    if (f->sector_size < 128u || f->sector_size % u != 0u || f->sector_count < 2u ||
+        f->sector_size > UINT32_MAX / f->sector_count) {
+        return 0;
+    }
+    return 1;
+}
+
+tma_status iothub_flash_storage_open(struct iothub_flash_storage *fs, const struct iothub_flash *flash,
+                                     struct iothub_storage *out_storage)
+{
+    tma_status st;
+    if (fs == NULL || flash == NULL || out_storage == NULL || flash->read == NULL ||
+        flash->program == NULL || flash->erase == NULL || !geometry_ok(flash)) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    memset(fs, 0, sizeof(*fs));
+    fs->fl = *flash;
+    fs->hdr_len = round_up(SHDR_BYTES, flash->program_unit);
+    st = recover(fs);
+    if (st != TMA_OK) {
+        return st;
+    }
+    out_storage->ctx = fs;
+    out_storage->put = iothub_flash_storage_put;
+    out_storage->get = iothub_flash_storage_get;
+    out_storage->del = iothub_flash_storage_del;
+    out_storage->next = iothub_flash_storage_next;
+    out_storage->seq_end = iothub_flash_storage_seq_end;
+    return TMA_OK;
+}
+
+size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs)
+{
+    uint32_t room;
+    if (fs == NULL || fs->hdr_len == 0u) {
+        return 0;
+    }
+    room = fs->fl.sector_size - first_rec(fs) - RHDR_BYTES - 2u * unit(fs);
+    return (size_t)(room / unit(fs) * unit(fs));
+}
+
+/* Erase sector @p s and stamp it as the new head. */
+static tma_status stamp(struct iothub_flash_storage *fs, uint32_t s, uint32_t src)
+{
+    uint8_t b[SHDR_MAX + MAX_UNIT];
+    tma_status st = fs->fl.erase(fs->fl.ctx, s);
+    if (st != TMA_OK) {
+        return st;
+    }
+    memset(b, 0xFF, sizeof b);
+    put_le32(b, MAGIC);
+    put_le32(b + 4, fs->top_sseq + 1u);
+    put_le32(b + 8, fs->seq_end);
+    put_le32(b + 12, src);
+    put_le32(b + 16, crc32_update(0, b, 16));
+    st = prog(fs, s, 0, b, fs->hdr_len);
+    if (st != TMA_OK) {
+        return st;
+    }
+    fs->top_sseq++;
+    fs->head = s;
+    fs->head_off = first_rec(fs);
+    return TMA_OK;
+}
+
+/* Copy the live record at @p off of sector @p from to the head. */
+static tma_status copy_rec(struct iothub_flash_storage *fs, uint32_t from, uint32_t off, const struct rec *r)
+{
+    uint8_t b[CHUNK];
+    uint32_t u = unit(fs), done = 0, body = r->size - RHDR_BYTES - 2u * u;
+    uint32_t to = fs->head, at = fs->head_off;
+    tma_status st = rd(fs, from, off, b, RHDR_BYTES);
+    if (st == TMA_OK) {
+        st = prog(fs, to, at, b, RHDR_BYTES);
+    }
+    while (st == TMA_OK && done < body) {
+        uint32_t n = body - done < CHUNK ? body - done : CHUNK;
+        uint32_t d = RHDR_BYTES + 2u * u + done;
+        st = rd(fs, from, off + d, b, n);
+        if (st == TMA_OK) {
+            st = prog(fs, to, at + d, b, n);
+        }
+        done += n;
+    }
+    if (st == TMA_OK) {
+        st = prog_flag(fs, to, at + RHDR_BYTES);
+    }
+    if (st == TMA_OK) {
+        fs->head_off += r->size;
+    }
+    return st;
+}
+
+/* Sum of the sizes of the live records of sector @p s (<0: read error).
+ * Records whose data fails its CRC are counted too (they are not copied, so
+ * the sum is an upper bound of what a reclaim copies). */
+static tma_status live_bytes(struct iothub_flash_storage *fs, uint32_t s, uint32_t *out)
+{
+    uint32_t off = first_rec(fs);
+    struct rec r;
+    tma_status k;
+    *out = 0;
+    for (;;) {
+        k = read_rec(fs, s, off, &r);
+        if (k < 0) {
+            return k;
+        }
+        if (k != REC_OK) {
+            return TMA_OK;
+        }
+        if (r.committed && !r.deleted) {
+            *out += r.size;
+        }
+        off += r.size;
+    }
+}
+
+/* Move the live records of sector @p old into the free sector
+ * @p spare, mark the copy complete, erase @p old. */
+static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_t old_sseq, uint32_t spare)
+{
+    uint32_t off = first_rec(fs);
+    struct rec r;
+    tma_status k = stamp(fs, spare, old_sseq);
+    while (k == TMA_OK) {
+        k = read_rec(fs, old, off, &r);
+        if (k < 0) {
+            return k;
+        }
+        if (k != REC_OK) {
+            k = TMA_OK;
+            break;
+        }
+        k = TMA_OK;
+        if (r.committed && !r.deleted) {
+            k = check_data(fs, old, off, &r);
+            if (k == 1) {
+                k = copy_rec(fs, old, off, &r);
+            } else if (k == 0) {
+                k = TMA_OK; /* damaged: not copied */
+            }
+        }
+        off += r.size;
+    }
+    if (k == TMA_OK) {
+        k = prog_flag(fs, spare, fs->hdr_len);
+    }
+    if (k == TMA_OK) {
+        fs->obsolete = old_sseq;
+        k = fs->fl.erase(fs->fl.ctx, old);
+    }
+    return k;
+}
+
+/* Make room for a record of @p size bytes at the head: open a free sector
+ * while two are free; else reclaim, into the last free one, the sector with
+ * the fewest live bytes (FIFO deletes leave dead records in the sectors
+ * written first, and in the copies a reclaim moved forward). */
+static tma_status make_room(struct iothub_flash_storage *fs, uint32_t size)
+{
+    uint32_t i, s, nfree = 0, pick = NONE, spare = NONE, victim = NONE, victim_sseq = 0,
+                   least = UINT32_MAX, live;
+    uint32_t start = fs->head == NONE ? 0u : fs->head + 1u;
+    struct shdr h;
+    tma_status k;
+    for (i = 0; i < fs->fl.sector_count; i++) {
+        s = (start + i) % fs->fl.sector_count;
+        k = data_sector(fs, s, &h);
+        if (k < 0) {
+            return k;
+        }
+        if (k != 1) {
+            nfree++;
+            spare = s;
+            if (pick == NONE) {
+                pick = s;
+            }
+            continue;
+        }
+        k = live_bytes(fs, s, &live);
+        if (k < 0) {
+            return k;
+        }
+        if (live < least || (live == least && h.sseq < victim_sseq)) {
+            least = live;
+            victim = s;
+            victim_sseq = h.sseq;
+        }
+    }
+    if (nfree >= 2u) {
+        return stamp(fs, pick, 0);
+    }
+    if (nfree == 0u || victim == NONE || least + size > fs->fl.sector_size - first_rec(fs)) {
+        return S_ERR(TMA_C_FULL);
+    }
+    return reclaim(fs, victim, victim_sseq, spare);
+}
+
+tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts)
+{
+    struct iothub_flash_storage *fs = ctx;
+    uint8_t b[CHUNK];
+    uint32_t total = 0, crc, size, u, at, fill, guard;
+    size_t i, j;
+    tma_status st;
+    if (fs == NULL || (parts == NULL && nparts > 0u)) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    st = ensure(fs);
+    if (st != TMA_OK) {
+        return st;
+    }
+    for (i = 0; i < nparts; i++) {
+        if ((parts[i].ptr == NULL && parts[i].len > 0u) ||
+            parts[i].len > iothub_flash_storage_max_record(fs) - total) {
+            return S_ERR(TMA_C_BAD_PARAM);
+        }
+        total += (uint32_t)parts[i].len;
+    }
+    if (seq < fs->seq_end) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    u = unit(fs);
+    size = rec_size(fs, total);
+    for (guard = 0; fs->head == NONE || fs->head_off > fs->fl.sector_size ||
+                    fs->fl.sector_size - fs->head_off < size;
+         guard++) {
+        st = guard < 2u ? make_room(fs, size) : S_ERR(TMA_C_INTERNAL);
+        if (st != TMA_OK) {
+            return TMA_STATUS_CODE(st) == TMA_C_FULL && TMA_STATUS_LAYER(st) == TMA_LAYER_STORE
+                       ? st
+                       : failed(fs, st);
+        }
+    }
+    at = fs->head_off;
+    /* header */
+    put_le32(b, seq);
+    put_le32(b + 4, total);
+    crc = crc32_update(0, b, 8);
+    for (i = 0; i < nparts; i++) {
+        crc = crc32_update(crc, parts[i].ptr, parts[i].len);
+    }
+    put_le32(b + 8, crc);
+    put_le32(b + 12, crc32_update(0, b, 12));
+    st = prog(fs, fs->head, at, b, RHDR_BYTES);
+    /* data, gathered into CHUNK-sized unit-aligned programs, padded with 0xFF */
+    at += RHDR_BYTES + 2u * u;
+    fill = 0;
+    for (i = 0; i < nparts && st == TMA_OK; i++) {
+        for (j = 0; j < parts[i].len && st == TMA_OK;) {
+            size_t n = parts[i].len - j < CHUNK - fill ? parts[i].len - j : CHUNK - fill;
+            memcpy(b + fill, parts[i].ptr + j, n);
+            fill += (uint32_t)n;
+            j += n;
+            if (fill == CHUNK) {
+                st = prog(fs, fs->head, at, b, CHUNK);
+                at += CHUNK;
+                fill = 0;
+            }
+        }
+    }
+    if (st == TMA_OK && fill > 0u) {
+        uint32_t padded = round_up(fill, u);
+        memset(b + fill, 0xFF, padded - fill);
+        st = prog(fs, fs->head, at, b, padded);
+    }
+    if (st == TMA_OK) {
+        st = prog_flag(fs, fs->head, fs->head_off + RHDR_BYTES);
+    }
+    if (st != TMA_OK) {
+        return failed(fs, st);
+    }
+    fs->head_off += size;
+    bump_seq_end(fs, seq);
+    return TMA_OK;
+}
+
+tma_status iothub_flash_storage_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct iothub_flash_storage *fs = ctx;
+    uint32_t s, off;
+    struct rec r;
+    tma_status k;
+    if (fs == NULL || out_len == NULL || (buf == NULL && cap > 0u)) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    *out_len = 0;
+    k = ensure(fs);
+    if (k != TMA_OK) {
+        return k;
+    }
+    k = find(fs, seq, NONE, &s, &off, &r, 1);
+    if (k < 0) {
+        return failed(fs, k);
+    }
+    if (k == 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    *out_len = r.len;
+    if (cap < r.len) {
+        return S_ERR(TMA_C_TOO_SMALL);
+    }
+    k = r.len > 0u ? rd(fs, s, off + RHDR_BYTES + 2u * unit(fs), buf, r.len) : TMA_OK;
+    if (k != TMA_OK) {
+        return failed(fs, k);
+    }
+    {
+        uint8_t h[8];
+        put_le32(h, r.seq);
+        put_le32(h + 4, r.len);
+        if (crc32_update(crc32_update(0, h, 8), buf, r.len) != r.dcrc) {
+            return S_ERR(TMA_C_INTEGRITY);
+        }
+    }
+    return TMA_OK;
+}
+
+tma_status iothub_flash_storage_del(void *ctx, uint32_t seq)
+{
+    struct iothub_flash_storage *fs = ctx;
+    uint32_t s, off;
+    struct rec r;
+    tma_status k;
+    if (fs == NULL) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    k = ensure(fs);
+    if (k != TMA_OK) {
+        return k;
+    }
+    k = find(fs, seq, NONE, &s, &off, &r, 1);
+    if (k < 0) {
+        return failed(fs, k);
+    }
+    if (k == 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    k = prog_flag(fs, s, off + RHDR_BYTES + unit(fs));
+    return k == TMA_OK ? TMA_OK : failed(fs, k);
+}
+
+tma_status iothub_flash_storage_next(void *ctx, uint32_t from, uint32_t *out_seq)
+{
+    struct iothub_flash_storage *fs = ctx;
+    uint32_t s, best = 0;
+    int have = 0;
+    struct shdr h;
+    tma_status k;
+    if (fs == NULL || out_seq == NULL) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    k = ensure(fs);
+    if (k != TMA_OK) {
+        return k;
+    }
+    for (s = 0; s < fs->fl.sector_count; s++) {
+        uint32_t off = first_rec(fs);
+        k = data_sector(fs, s, &h);
+        while (k == 1) {
+            struct rec r;
+            k = read_rec(fs, s, off, &r);
+            if (k != REC_OK) {
+                break;
+            }
+            if (r.committed && !r.deleted && r.seq >= from && (!have || r.seq < best)) {
+                k = check_data(fs, s, off, &r);
+                if (k == 1) {
+                    best = r.seq;
+                    have = 1;
+                }
+            }
+            if (k >= 0) {
+                k = 1;
+            }
+            off += r.size;
+        }
+        if (k < 0) {
+            return failed(fs, k);
+        }
+    }
+    if (!have) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    *out_seq = best;
+    return TMA_OK;
+}
+
+uint32_t iothub_flash_storage_seq_end(void *ctx)
+{
+    struct iothub_flash_storage *fs = ctx;
+    if (fs == NULL || ensure(fs) != TMA_OK) {
+        return fs == NULL ? 0u : fs->seq_end;
+    }
+    return fs->seq_end;
+}
