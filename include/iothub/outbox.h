@@ -83,8 +83,8 @@ tma_status iothub_outbox_init(struct iothub_outbox *ob, const struct iothub_stor
  * @brief Store a message. On TMA_OK it is durable and *out_seq (may be NULL)
  * names it.
  * @return TMA_OK; TMA_C_FULL (REFUSE_NEW at capacity or on a full storage);
- *         TMA_C_BAD_PARAM (empty
- *         topic, topic longer than IOTHUB_OUTBOX_MAX_TOPIC); a storage error.
+ *         TMA_C_BAD_PARAM (empty topic, topic longer than
+ *         IOTHUB_OUTBOX_MAX_TOPIC); a storage error.
  */
 tma_status iothub_outbox_push(struct iothub_outbox *ob, const char *topic, const uint8_t *payload,
                               size_t len, uint32_t *out_seq);

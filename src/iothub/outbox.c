@@ -66,23 +66,6 @@ static tma_status advance_head(struct iothub_outbox *ob)
     return TMA_OK;
 }
 
-/* DROP_OLDEST: delete the oldest stored message and count it. */
-static tma_status drop_oldest(struct iothub_outbox *ob)
-{
-    tma_status st = ob->st.del(ob->st.ctx, ob->head);
-    if (st != TMA_OK) {
-        return st;
-    }
-    ob->count--;
-    ob->stats.dropped++;
-    st = advance_head(ob); /* with nothing left: head = next_seq */
-    /* The head moved past the victim: a cursor at or before it moves along. */
-    if (ob->cursor < ob->head) {
-        ob->cursor = ob->head;
-    }
-    return st;
-}
-
 tma_status iothub_outbox_push(struct iothub_outbox *ob, const char *topic, const uint8_t *payload,
                               size_t len, uint32_t *out_seq)
 {
@@ -105,16 +88,8 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
     if (ob->next_seq == UINT32_MAX) {
         return S_ERR(TMA_C_FULL);
     }
-    if (ob->count >= ob->capacity && ob->policy == IOTHUB_OUTBOX_REFUSE_NEW) {
-        ob->stats.refused++;
-        return S_ERR(TMA_C_FULL);
-    }
-    while (ob->count >= ob->capacity) {
-        st = drop_oldest(ob);
-        if (st != TMA_OK) {
-            return st;
-        }
-    }
+    /* At capacity, or when the storage ran out of bytes first (a flash
+     * log), the policy decides. */
     for (;;) {
         uint8_t hdr[2];
         struct tma_span parts[3];
@@ -126,9 +101,8 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
         parts[1].len = tlen;
         parts[2].ptr = payload;
         parts[2].len = len;
-        st = ob->st.put(ob->st.ctx, ob->next_seq, parts, len > 0u ? 3u : 2u);
-        /* The storage ran out of bytes before the count reached capacity
-         * (a flash log): the same policy applies. */
+        st = ob->count >= ob->capacity ? S_ERR(TMA_C_FULL)
+                                       : ob->st.put(ob->st.ctx, ob->next_seq, parts, len > 0u ? 3u : 2u);
         if (st != S_ERR(TMA_C_FULL)) {
             break;
         }
@@ -136,9 +110,20 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
             ob->stats.refused++;
             return st;
         }
-        st = drop_oldest(ob);
+        /* DROP_OLDEST: delete the oldest, count it, try again */
+        st = ob->st.del(ob->st.ctx, ob->head);
         if (st != TMA_OK) {
             return st;
+        }
+        ob->count--;
+        ob->stats.dropped++;
+        st = advance_head(ob); /* with nothing left: head = next_seq */
+        if (st != TMA_OK) {
+            return st;
+        }
+        /* The head moved past the victim: a cursor at or before it moves along. */
+        if (ob->cursor < ob->head) {
+            ob->cursor = ob->head;
         }
     }
     if (st != TMA_OK) {
