@@ -68,6 +68,7 @@ struct iothub_flash_storage {
     uint32_t head_off;    /* append offset in it (sector_size: closed) */
     uint32_t top_sseq;    /* highest sector sequence seen */
     uint32_t obsolete;    /* sector sequence being erased after its reclaim (0: none) */
+    uint32_t clean;       /* sector erased by this session and unused since, or UINT32_MAX */
     uint32_t seq_end;
     uint8_t ok;           /* 0: state to be re-read from flash before use */
 };

@@ -336,6 +336,7 @@ static tma_status recover(struct iothub_flash_storage *fs)
         fs->head_off = fs->fl.sector_size;
         fs->top_sseq = 0;
         fs->obsolete = 0;
+        fs->clean = NONE; /* after a restart nothing is known to be erased */
         fs->seq_end = 0;
         for (s = 0; s < fs->fl.sector_count && !erased; s++) {
             k = read_shdr(fs, s, &h);
@@ -506,7 +507,10 @@ size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs)
 static tma_status stamp(struct iothub_flash_storage *fs, uint32_t s, uint32_t src)
 {
     uint8_t b[SHDR_MAX + MAX_UNIT];
-    tma_status st = fs->fl.erase(fs->fl.ctx, s);
+    /* A sector this session erased completely (the last reclaim's source)
+     * and left alone since needs no second erase. */
+    tma_status st = s == fs->clean ? TMA_OK : fs->fl.erase(fs->fl.ctx, s);
+    fs->clean = NONE;
     if (st != TMA_OK) {
         return st;
     }
@@ -611,6 +615,9 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
     if (k == TMA_OK) {
         fs->obsolete = old_sseq;
         k = fs->fl.erase(fs->fl.ctx, old);
+    }
+    if (k == TMA_OK) {
+        fs->clean = old;
     }
     return k;
 }
