@@ -15,6 +15,12 @@
 #  C. corrupted bytes: one bit flipped per faulty connection in MQTT
 #     traffic (both directions): TLS refuses the record, the device
 #     reconnects; all telemetry at the hub, in order.
+#  C2. stalled inbound path (F4): a small proxy flips a length bit in one
+#     record header the broker sends; the device's TLS waits for bytes that
+#     never come. The device must drop that connection within 1.25 x its
+#     keep-alive (the MQTT client's stall check: KA; before it: 1.5 x KA),
+#     not before 0.75 x KA, and deliver everything. Its own chip and device,
+#     run while A and B run.
 #  D. silent link: the proxy stops forwarding (nothing closed) for longer
 #     than 1.5 x the device's keep-alive (2 s): the device drops the
 #     connection within 1.5 x keep-alive (+ slack) and reconnects; all
@@ -70,9 +76,12 @@ openssl req -x509 -new -key ca.key -subj "/CN=chaos2 CA" -days 2 -out ca.pem \
   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
 "$LH" ca add devca ca.pem --verified > /dev/null || fail "ca add"
 # Two simulated chips: a process holds its chip for its whole run (file
-# lock), and parts A and B run at the same time. Chip 1: c2-twin (key slot
-# 0xE0F1) and c2-tel (0xE0F2, parts C and D); chip 2: c2-c2d.
-for chip in chip chip2; do
+# lock), and parts A and B run at the same time (and C2, chip 3). Chip 1:
+# c2-twin (key slot 0xE0F1) and c2-tel (0xE0F2, parts C and D); chip 2:
+# c2-c2d; chip 3: c2-hdr (C2).
+CHIPS="chip chip2"
+[[ $PARTS == *C* ]] && CHIPS="$CHIPS chip3"
+for chip in $CHIPS; do
   "$SIM" --socket "$W/$chip.sock" --state "$W/$chip.state" > "sim-$chip.out" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 100); do [ -S "$W/$chip.sock" ] && break; sleep 0.05; done
@@ -80,6 +89,7 @@ for chip in chip chip2; do
 done
 DEV="sim:$W/chip.sock"
 DEV2="sim:$W/chip2.sock"
+DEV3="sim:$W/chip3.sock"
 pers() { # DEVICE-ID CHIP SLOT-DIGIT
   "$LH" device create --id "$1" --auth x509-ca > /dev/null || fail "device create $1"
   "$CLI" --device "$2" personalize --device-id "$1" --ca-cert ca.pem --ca-key ca.key \
@@ -89,6 +99,7 @@ pers() { # DEVICE-ID CHIP SLOT-DIGIT
 pers c2-twin "$DEV" 1
 pers c2-tel "$DEV" 2
 pers c2-c2d "$DEV2" 1
+[[ $PARTS == *C* ]] && pers c2-hdr "$DEV3" 1
 oids() { case $1 in c2-tel) echo "--cert-oid 0xE0E2 --key-oid 0xE0F2";; *) echo "--cert-oid 0xE0E1 --key-oid 0xE0F1";; esac; }
 
 start_proxy() { # NAME PROXY-OPTIONS...: sets PROXY_PORT
@@ -126,6 +137,138 @@ if len(vals) - n > bound:
 print(len(vals) - n)
 P
 }
+
+# ---------------------------------------------------------------- C2 (start)
+# A stalled inbound path (F4, fixed). The random flips of part C land in a
+# record header only now and then (seed 3: never), so here a small proxy
+# flips a length bit in the header of the broker's 10th application data
+# record: the device's TLS waits for 2048 more bytes that never come, its
+# window fills, it sends nothing. The MQTT client's stall check sends
+# PINGREQ ping_timeout_ms (KA/2 here, set by the IoT client) after the last
+# packet received and gives up KA/2 later: KA after the flip. The client
+# before the check waited for the keep-alive: KA + KA/2. The bound, 1.25 x
+# KA, fails that; the floor, 0.75 x KA, shows that the device stalled and
+# waited for a PINGRESP (a refused record would end the connection at once).
+# It runs on its own chip while A and B run (their runs are 30 s long), so
+# it adds no time; part C checks it.
+KA_C2=4
+N_C2=100
+if [[ $PARTS == *C* ]]; then
+cat > hdrflip.py <<'PY'
+# Part C2 (F4): a TCP proxy that, on its first connection, flips one bit in
+# the length of the AFTER-th application data record header the broker sends
+# (TLS 1.2 record: type, version, 2-byte length), so the record seems 2048
+# bytes (or 4096, 8192) longer than it is: the device's TLS waits for bytes
+# that never come. Later connections pass untouched. It logs when it flipped
+# and when the device then closed that connection:
+#   flip record=AFTER len_hi=OLD->NEW
+#   dev_gone ms=MS   (from the flip to the device's FIN or reset)
+#   brk_gone ms=MS   (from the flip to the end of the broker's side)
+import os, socket, sys, threading, time
+bport, portfile, logname, after = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+log_lock = threading.Lock()
+def log(line):
+    with log_lock, open(logname, "a") as f:
+        f.write(line + "\n")
+flip_t = [None]
+
+def s2c(src, dst, flip):
+    hdr, left, apps = bytearray(), 0, 0
+    try:
+        while True:
+            d = src.recv(65536)
+            if not d:
+                break
+            if flip and flip_t[0] is None:
+                d = bytearray(d)
+                i = 0
+                while i < len(d) and flip_t[0] is None:
+                    if left > 0:
+                        n = min(left, len(d) - i); left -= n; i += n; continue
+                    hdr.append(d[i])
+                    if len(hdr) == 4 and hdr[0] == 23 and apps + 1 == after:
+                        bit = next(b for b in (3, 4, 5) if not d[i] & (1 << b))
+                        old = d[i]
+                        d[i] ^= 1 << bit
+                        flip_t[0] = time.monotonic()
+                        log(f"flip record={after} len_hi={old:#04x}->{d[i]:#04x}")
+                    if len(hdr) == 5:
+                        left = (hdr[3] << 8) | hdr[4]
+                        apps += hdr[0] == 23
+                        hdr = bytearray()
+                    i += 1
+                d = bytes(d)
+            dst.sendall(d)
+    except OSError:
+        pass
+    if flip and flip_t[0] is not None:
+        log(f"brk_gone ms={int((time.monotonic() - flip_t[0]) * 1000)}")
+    try:
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+def c2s(src, dst, flip):
+    try:
+        while True:
+            d = src.recv(65536)
+            if not d:
+                break
+            dst.sendall(d)
+    except OSError:
+        pass
+    if flip and flip_t[0] is not None:
+        log(f"dev_gone ms={int((time.monotonic() - flip_t[0]) * 1000)}")
+    for s in (dst, src):
+        try:
+            s.close()
+        except OSError:
+            pass
+
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(ls.getsockname()[1]))
+os.replace(portfile + ".tmp", portfile)
+k = 0
+while True:
+    dev, _ = ls.accept()
+    k += 1
+    brk = socket.create_connection(("127.0.0.1", bport))
+    threading.Thread(target=s2c, args=(brk, dev, k == 1), daemon=True).start()
+    threading.Thread(target=c2s, args=(dev, brk, k == 1), daemon=True).start()
+PY
+python3 hdrflip.py "$LPORT" "$W/hdr.port" "$W/hdr.log" 10 > hdr.proxy.out 2>&1 &
+HDR_PID=$!
+PIDS+=($HDR_PID)
+for _ in $(seq 1 100); do [ -s "$W/hdr.port" ] && break; sleep 0.05; done
+[ -s "$W/hdr.port" ] || fail "C2: the header-flip proxy did not start"
+run_c2() { # in the background: the run and its checks; the summary goes to c2.res
+  timeout -s KILL 40 "$SAMPLES/iothub-telemetry" --device "$DEV3" \
+    --connection-string "HostName=localhost;DeviceId=c2-hdr;x509=true" --port "$(cat "$W/hdr.port")" \
+    --count $N_C2 --interval-ms 0 --keep-alive $KA_C2 --timeout-ms 15000 --retry-ms 50:1000:100 \
+    --outbox "$W/hdr.outbox" > hdr.out 2>&1 || fail "C2: the sample exited with $?"
+  kill "$HDR_PID" 2>/dev/null || true
+  grep -q "^done: $N_C2 queued, $N_C2 acknowledged, 0 still in the outbox" hdr.out || fail "C2: $(grep '^done' hdr.out)"
+  grep -q '^flip ' hdr.log || fail "C2: no record header was flipped"
+  local first_gone g c2conn c2dups
+  first_gone=$(grep -m1 '_gone ' hdr.log || true)
+  [[ $first_gone == "dev_gone ms="* ]] || fail "C2: the device did not close the stalled connection first (${first_gone:-no close})"
+  g=${first_gone#dev_gone ms=}
+  [ "$g" -le $((KA_C2 * 1250)) ] \
+    || fail "C2: the device dropped the stalled connection after ${g} ms (keep-alive ${KA_C2} s: want <= $((KA_C2 * 1250)) ms)"
+  [ "$g" -ge $((KA_C2 * 750)) ] || fail "C2: dropped after ${g} ms: no stall (want >= $((KA_C2 * 750)) ms)"
+  c2conn=$(grep -c '^connected' hdr.out || true)
+  [ "$c2conn" -ge 2 ] || fail "C2: $c2conn connection(s): the device never reconnected"
+  c2dups=$(check_events c2-hdr $N_C2 "$c2conn") || fail "C2: $c2dups"
+  echo "C2: record header length flipped (high byte $(sed -n 's/^flip .*len_hi=//p' hdr.log)), the device dropped the stalled connection after ${g} ms (keep-alive ${KA_C2} s, bound $((KA_C2 * 1250)) ms), $c2conn connections; $N_C2 of $N_C2 at the hub in order, $c2dups duplicates" > c2.res
+}
+run_c2 &
+C2_PID=$!
+PIDS+=($C2_PID)
+fi
 
 # ---------------------------------------------------------------- A + B
 if [[ $PARTS == *[AB]* ]]; then
@@ -306,6 +449,9 @@ cdups=$(check_events c2-tel $N_C "$cconn") || fail "C: $cdups"
 C_EVENTS=$((N_C + cdups))   # D's messages come after these at the hub
 echo "C: $flips bit flips ($hdrflips in record headers, $alerted of $bodyflips body flips answered by an alert; directions: $fdirs), $cconn connections, ${wall}s; $N_C of $N_C at the hub in order, $cdups duplicates"
 
+# C2, started before A and B: the stalled connection (its checks ran with it).
+wait "$C2_PID" || exit 1
+cat c2.res
 fi
 
 # ---------------------------------------------------------------- D
