@@ -72,12 +72,8 @@ for feat in "" "-DWITH_FLASH"; do
 done
 ctx=$((16#$(arm-none-eabi-nm -S "$W/app.elf" | awk '$4 == "ctx" {print $2}')))
 echo "RAM: sizeof(struct iothub_flash_storage) = $ctx B (no other static RAM; bss above is the app's)"
-echo "largest stack frames (bytes, per function, -fstack-usage):"
+echo "largest stack frames (bytes, per function after inlining, -fstack-usage; the port's read/program/erase come on top):"
 sort -t$'\t' -k2 -n -r "$W"/storage_flash.su | head -5 | awk -F'\t' '{n = split($1, a, ":"); printf "  %-22s %s\n", a[n], $2}'
-echo "deepest call chain: put -> make_room -> reclaim -> copy_rec -> port program, about" \
-  "$(awk -F'\t' '{split($1, a, ":"); f = a[length(a) == 0 ? 1 : 4]; s[f] = $2}
-     END { print s["iothub_flash_storage_put"] + s["make_room"] + s["reclaim"] + s["copy_rec"] + s["prog"] }' \
-     "$W"/storage_flash.su) B"
 
 # 2. wear
 cat > "$W/wear.c" <<'C'
