@@ -906,6 +906,30 @@ static void request_during_ping_wait_keeps_ping_deadline(void **state)
     assert_int_equal(MQTT_E_KEEPALIVE_TIMEOUT, mqtt_client_process(&F.c));
 }
 
+/* Keep-alive 0 (off, 3.1.2.10): no PINGREQ ever for idleness, but a stall
+ * with a request waiting is still ended. The old client never pinged. */
+static void stall_check_works_with_keepalive_off(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    size_t pos;
+    int i;
+    (void)state;
+    F.opts.keep_alive_s = 0;
+    connect_ok(false);
+    pos = F.net.out_len;
+    for (i = 0; i < 100; i++) { /* 100 s idle: no ping */
+        fake_time += 1000;
+        assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    }
+    assert_int_equal(0, pings_since(&pos));
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    fake_time += 10000;
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(1, pings_since(&pos));
+    fake_time += 10000;
+    assert_int_equal(MQTT_E_KEEPALIVE_TIMEOUT, mqtt_client_process(&F.c));
+}
+
 /* The stall check across a 2^32 ms boundary of the 64-bit clock. */
 static void stall_check_across_32bit_clock_boundary(void **state)
 {
@@ -944,6 +968,7 @@ int main(void)
         cmocka_unit_test_setup(slow_broker_answering_pings_keeps_connection, setup),
         cmocka_unit_test_setup(request_during_ping_wait_keeps_ping_deadline, setup),
         cmocka_unit_test_setup(stall_check_across_32bit_clock_boundary, setup),
+        cmocka_unit_test_setup(stall_check_works_with_keepalive_off, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
