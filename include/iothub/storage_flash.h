@@ -71,6 +71,7 @@ struct iothub_flash_storage {
     uint32_t clean;       /* sector erased by this session and unused since, or UINT32_MAX */
     uint32_t seq_end;
     uint8_t ok;           /* 0: state to be re-read from flash before use */
+    uint8_t sorted;       /* 1: every sector's records are in seq order (scans stop early) */
 };
 
 /**
@@ -107,9 +108,12 @@ size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs);
  * The storage calls (also reachable through the struct iothub_storage that
  * open() fills; @p ctx is the struct iothub_flash_storage):
  *  put:  TMA_OK once committed; TMA_C_FULL when the record does not fit even
- *        after reclaiming the oldest sector (delete something and retry);
+ *        after reclaiming a sector (delete something and retry);
  *        TMA_C_BAD_PARAM for seq below seq_end() or a record larger than
- *        iothub_flash_storage_max_record(); a port error.
+ *        iothub_flash_storage_max_record(); a port error. A put of a seq
+ *        below seq_end() that repeats a live record byte for byte returns
+ *        TMA_OK without writing (the retry of a put that was committed
+ *        although the port reported an error).
  *  get:  TMA_OK; TMA_C_NOT_FOUND; TMA_C_TOO_SMALL with *out_len = size;
  *        TMA_C_INTEGRITY when the bytes read differ from the ones checked.
  *  del:  TMA_OK; TMA_C_NOT_FOUND; a port error.

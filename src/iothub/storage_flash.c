@@ -225,7 +225,7 @@ static void bump_seq_end(struct iothub_flash_storage *fs, uint32_t seq)
  * with the committed records. */
 static tma_status walk(struct iothub_flash_storage *fs, uint32_t s, uint32_t *out_end, int *out_tail_ok)
 {
-    uint32_t off = first_rec(fs);
+    uint32_t off = first_rec(fs), prev = 0;
     struct rec r;
     tma_status k;
     for (;;) {
@@ -238,6 +238,10 @@ static tma_status walk(struct iothub_flash_storage *fs, uint32_t s, uint32_t *ou
         }
         if (r.committed) {
             bump_seq_end(fs, r.seq);
+            if (r.seq < prev) {
+                fs->sorted = 0; /* not written by this log: scan whole sectors */
+            }
+            prev = r.seq;
         }
         off += r.size;
     }
@@ -283,6 +287,9 @@ static tma_status find(struct iothub_flash_storage *fs, uint32_t seq, uint32_t s
             }
             if (k != REC_OK) {
                 break;
+            }
+            if (fs->sorted && r.committed && r.seq > seq) {
+                break; /* records of a sector are in seq order */
             }
             if (r.seq == seq && r.committed && (!need_live || !r.deleted)) {
                 k = check_data(fs, s, off, &r);
@@ -337,6 +344,7 @@ static tma_status recover(struct iothub_flash_storage *fs)
         fs->top_sseq = 0;
         fs->obsolete = 0;
         fs->clean = NONE; /* after a restart nothing is known to be erased */
+        fs->sorted = 1;
         fs->seq_end = 0;
         for (s = 0; s < fs->fl.sector_count && !erased; s++) {
             k = read_shdr(fs, s, &h);
@@ -666,6 +674,36 @@ static tma_status make_room(struct iothub_flash_storage *fs, uint32_t size)
     return reclaim(fs, victim, victim_sseq, spare);
 }
 
+/* 1 when the live record @p seq holds exactly the concatenated @p parts. */
+static tma_status same_record(struct iothub_flash_storage *fs, uint32_t seq, const struct tma_span *parts,
+                              size_t nparts, uint32_t total)
+{
+    uint8_t b[CHUNK];
+    uint32_t s, off, at;
+    struct rec r;
+    size_t i, done;
+    tma_status k = find(fs, seq, NONE, &s, &off, &r, 1);
+    if (k != 1 || r.len != total) {
+        return k < 0 ? k : 0;
+    }
+    at = off + RHDR_BYTES + 2u * unit(fs);
+    for (i = 0; i < nparts; i++) {
+        for (done = 0; done < parts[i].len;) {
+            size_t n = parts[i].len - done < CHUNK ? parts[i].len - done : CHUNK;
+            k = rd(fs, s, at, b, n);
+            if (k != TMA_OK) {
+                return k;
+            }
+            if (memcmp(b, parts[i].ptr + done, n) != 0) {
+                return 0;
+            }
+            at += (uint32_t)n;
+            done += n;
+        }
+    }
+    return 1;
+}
+
 tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts)
 {
     struct iothub_flash_storage *fs = ctx;
@@ -688,7 +726,13 @@ tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_sp
         total += (uint32_t)parts[i].len;
     }
     if (seq < fs->seq_end) {
-        return S_ERR(TMA_C_BAD_PARAM);
+        /* Only the retry of a put that went through although the port
+         * reported an error: the same record again is accepted as done. */
+        st = same_record(fs, seq, parts, nparts, total);
+        if (st < 0) {
+            return failed(fs, st);
+        }
+        return st == 1 ? TMA_OK : S_ERR(TMA_C_BAD_PARAM);
     }
     u = unit(fs);
     size = rec_size(fs, total);
@@ -736,6 +780,15 @@ tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_sp
     }
     if (st == TMA_OK) {
         st = prog_flag(fs, fs->head, fs->head_off + RHDR_BYTES);
+        if (st != TMA_OK) {
+            /* the port reported an error for the commit: if it is in
+             * flash all the same, the put is done */
+            struct rec r;
+            if (read_rec(fs, fs->head, fs->head_off, &r) == REC_OK && r.committed && r.seq == seq &&
+                check_data(fs, fs->head, fs->head_off, &r) == 1) {
+                st = TMA_OK;
+            }
+        }
     }
     if (st != TMA_OK) {
         return failed(fs, st);
@@ -832,16 +885,27 @@ tma_status iothub_flash_storage_next(void *ctx, uint32_t from, uint32_t *out_seq
             if (k != REC_OK) {
                 break;
             }
-            if (r.committed && !r.deleted && r.seq >= from && (!have || r.seq < best)) {
-                k = check_data(fs, s, off, &r);
-                if (k == 1) {
-                    best = r.seq;
-                    have = 1;
+            if (r.committed && !r.deleted && r.seq >= from) {
+                if (have && r.seq >= best) {
+                    k = fs->sorted ? 0 : 1; /* sorted: nothing smaller follows */
+                } else {
+                    k = check_data(fs, s, off, &r);
+                    if (k == 1) {
+                        best = r.seq;
+                        have = 1;
+                        k = fs->sorted ? 0 : 1;
+                    } else if (k == 0) {
+                        k = 1; /* damaged: look further */
+                    }
+                }
+                if (k == 0) {
+                    break;
                 }
             }
-            if (k >= 0) {
-                k = 1;
+            if (k < 0) {
+                break;
             }
+            k = 1;
             off += r.size;
         }
         if (k < 0) {

@@ -85,9 +85,16 @@ static void test_flash_contract_basic(void **state)
         assert_int_equal(st.put(st.ctx, 6, NULL, 0), TMA_OK);
         assert_int_equal(put1(&st, 9, b, 1), TMA_OK);
         assert_int_equal(st.seq_end(st.ctx), 10u);
-        /* a seq not above every stored one is refused */
-        assert_int_equal(put1(&st, 9, b, 1), S_ERR(TMA_C_BAD_PARAM));
+        /* a seq not above every stored one is refused, unless it repeats a
+         * live record byte for byte (a retry): then it is done, once */
+        assert_int_equal(put1(&st, 9, a, 1), S_ERR(TMA_C_BAD_PARAM));
+        assert_int_equal(put1(&st, 9, b, 2), S_ERR(TMA_C_BAD_PARAM));
         assert_int_equal(put1(&st, 3, b, 1), S_ERR(TMA_C_BAD_PARAM));
+        assert_int_equal(put1(&st, 9, b, 1), TMA_OK);
+        assert_int_equal(st.next(st.ctx, 7, &seq), TMA_OK);
+        assert_int_equal(seq, 9u);
+        assert_int_equal(st.next(st.ctx, 10, &seq), S_ERR(TMA_C_NOT_FOUND));
+        assert_int_equal(st.seq_end(st.ctx), 10u);
         assert_int_equal(st.get(st.ctx, 5, buf, sizeof buf, &got), TMA_OK);
         assert_int_equal(got, 3 + sizeof b + sizeof a - 3);
         assert_memory_equal(buf, a, 3);
@@ -256,6 +263,65 @@ static void test_flash_foreign_content(void **state)
     expect_get(&st, 29, p, sizeof p);
     assert_int_equal(n.v, 0u);
     nor_free(&n);
+}
+
+/* A port that reports an error for a write that did go through (at every
+ * program/erase of a put that needs a reclaim): the put fails or succeeds,
+ * and the outbox's retry of the same message stores it exactly once. */
+static void test_flash_port_error_then_retry(void **state)
+{
+    uint64_t k, ops = 0;
+    unsigned failed_puts = 0;
+    (void)state;
+    /* the first round has no error and counts the push's operations */
+    for (k = NOR_NO_CUT;; k = k == NOR_NO_CUT ? 0 : k + 1) {
+        struct nor_sim n;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        struct iothub_outbox ob;
+        uint8_t p[60], buf[128];
+        uint32_t i, seq, s, cnt = 0;
+        uint64_t before;
+        tma_status rc;
+        assert_int_equal(nor_init(&n, 256, 3, 4), 0);
+        open_ok(&n, &fs, &st);
+        assert_int_equal(iothub_outbox_init(&ob, &st, 100, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+        for (i = 0; i < 4; i++) { /* 2 records of 88 B per sector: two sectors full */
+            fill(p, sizeof p, i);
+            assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, NULL), TMA_OK);
+        }
+        assert_int_equal(iothub_outbox_ack(&ob, 0), TMA_OK);
+        before = n.ops;
+        n.lie_at = k == NOR_NO_CUT ? NOR_NO_CUT : n.ops + k;
+        fill(p, sizeof p, 100);
+        rc = iothub_outbox_push(&ob, "t", p, sizeof p, &seq);
+        if (k == NOR_NO_CUT) {
+            ops = n.ops - before;
+        }
+        if (rc != TMA_OK) {
+            assert_int_equal(TMA_STATUS_CODE(rc), TMA_C_IO);
+            failed_puts++;
+            rc = iothub_outbox_push(&ob, "t", p, sizeof p, &seq);
+        }
+        assert_int_equal(rc, TMA_OK);
+        assert_int_equal(seq, 4u);
+        /* exactly once, intact, after a restart too */
+        open_ok(&n, &fs, &st);
+        for (s = 0; st.next(st.ctx, s, &s) == TMA_OK; s++) {
+            cnt++;
+        }
+        assert_int_equal(cnt, 4u);
+        assert_int_equal(iothub_outbox_stats(&ob).dropped, 0u);
+        assert_int_equal(st.get(st.ctx, 4, buf, sizeof buf, &(size_t){0}), TMA_OK);
+        assert_memory_equal(buf + 3, p, sizeof p);
+        assert_int_equal(n.v, 0u);
+        nor_free(&n);
+        if (k != NOR_NO_CUT && k + 1 >= ops) {
+            break;
+        }
+    }
+    assert_true(ops >= 4u);       /* erase + stamp + copies + mark + erase + the record */
+    assert_true(failed_puts > 0u); /* some errors reached the caller, and were retried */
 }
 
 /* ------------------------------------------------------------------ */
@@ -709,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_flash_bad_params_and_geometry),
         cmocka_unit_test(test_flash_full_reclaim_and_seq_end),
         cmocka_unit_test(test_flash_foreign_content),
+        cmocka_unit_test(test_flash_port_error_then_retry),
         cmocka_unit_test(test_flash_outbox_policies_on_full_flash),
         cmocka_unit_test(test_flash_power_cut_every_operation),
     };

@@ -20,6 +20,8 @@
  *    the next complete erase;
  *  - the cut operation and every one after it fail with TMA_C_IO (the
  *    device is off). nor_power_on() restores power, keeping the contents.
+ * lie_at: that operation completes but reports TMA_C_IO (a port that cannot
+ * tell whether its write went through); power stays on.
  * Violations are counted in v and described in why (the tests assert v == 0).
  */
 #ifndef TEST_IOTHUB_FLASH_SIM_H
@@ -44,7 +46,9 @@ struct nor_sim {
     uint32_t *erases;
     uint64_t *programmed_bytes;
     uint64_t ops;
+    uint64_t reads, read_bytes; /* read calls and bytes (cost figures for the bench) */
     uint64_t cut_at;
+    uint64_t lie_at; /* this operation is done but reports TMA_C_IO (power stays on) */
     int dead;
     uint32_t rng;
     unsigned v;
@@ -88,6 +92,7 @@ static inline int nor_init(struct nor_sim *n, uint32_t sector_size, uint32_t sec
     memset(n->mem, 0xFF, total);
     memset(n->state, NOR_ERASED, total / unit);
     n->cut_at = NOR_NO_CUT;
+    n->lie_at = NOR_NO_CUT;
     n->rng = 1;
     return 0;
 }
@@ -145,6 +150,8 @@ static inline tma_status nor_read(void *ctx, uint32_t addr, uint8_t *buf, size_t
     if (len > 0) {
         memcpy(buf, n->mem + addr, len);
     }
+    n->reads++;
+    n->read_bytes += len;
     return TMA_OK;
 }
 
@@ -205,7 +212,7 @@ static inline tma_status nor_program(void *ctx, uint32_t addr, const uint8_t *da
     }
     memset(n->state + first, NOR_PROGRAMMED, nunits);
     n->programmed_bytes[addr / n->sector_size] += len;
-    return TMA_OK;
+    return n->ops - 1 == n->lie_at ? TMA_ERR(TMA_LAYER_STORE, TMA_C_IO) : TMA_OK;
 }
 
 static inline tma_status nor_erase(void *ctx, uint32_t sector)
@@ -246,7 +253,7 @@ static inline tma_status nor_erase(void *ctx, uint32_t sector)
     }
     memset(m, 0xFF, n->sector_size);
     memset(n->state + (size_t)sector * per, NOR_ERASED, per);
-    return TMA_OK;
+    return n->ops - 1 == n->lie_at ? TMA_ERR(TMA_LAYER_STORE, TMA_C_IO) : TMA_OK;
 }
 
 static inline struct iothub_flash nor_flash(struct nor_sim *n)
