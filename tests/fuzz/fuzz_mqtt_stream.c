@@ -143,6 +143,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.rx_cap = sizeof(rx);
     cfg.inflight = slots;
     cfg.inflight_count = 3;
+    /* PINGRESP wait and stall limit from the input: 20..440 ms (under the
+     * 1 s keep-alive, so the stall check's PINGREQ is reached) or, for a top
+     * value, the 30 s default (the keep-alive pings first) */
+    cfg.ping_timeout_ms = (data[0] >> 5) == 7u ? 0u : 20u + 70u * (uint32_t)(data[0] >> 5);
     cfg.cb.on_publish = on_pub;
     cfg.cb.resend = on_resend;
     CHECK(mqtt_client_init(&c, &cfg) == TMA_OK);
