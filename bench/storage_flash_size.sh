@@ -86,7 +86,7 @@ int main(void)
     static const struct { uint32_t size, count, unit; const char *part; } g[] = {
         {4096, 8, 16, "ESP32, flash encryption (32 KB)"}, {4096, 8, 1, "ESP32 / SPI NOR (32 KB)"},
         {2048, 16, 8, "STM32L4 pages (32 KB)"}, {4096, 4, 4, "nRF52 pages (16 KB)"},
-        {16384, 2, 1, "STM32F4 16 KB sectors (32 KB)"}};
+        {16384, 2, 1, "STM32F4 16 KB sectors (32 KB)"}, {131072, 2, 32, "STM32H7 128 KB sectors (256 KB)"}};
     static uint8_t payload[100];
     size_t i;
     printf("%-32s %8s %8s %8s %10s %10s %12s\n", "geometry (10,000 msgs x 100 B)", "erases", "per sec",

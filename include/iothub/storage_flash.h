@@ -55,9 +55,9 @@ struct iothub_flash {
     tma_status (*program)(void *ctx, uint32_t addr, const uint8_t *data, size_t len);
     /** Erase sector @p sector (0 .. sector_count - 1) to 0xFF. */
     tma_status (*erase)(void *ctx, uint32_t sector);
-    uint32_t sector_size;  /**< multiple of program_unit, >= 128 */
+    uint32_t sector_size;  /**< multiple of program_unit, >= 128 and >= 8 units */
     uint32_t sector_count; /**< >= 2: one sector is always kept free for reclaim */
-    uint32_t program_unit; /**< 1, 2, 4, 8 or 16 bytes */
+    uint32_t program_unit; /**< 1, 2, 4, 8, 16 or 32 bytes */
 };
 
 /** Context of the flash log; all fields private. */
@@ -89,8 +89,8 @@ struct iothub_flash_storage {
  * @param out_storage filled on TMA_OK.
  * @return TMA_OK; TMA_ERR(TMA_LAYER_STORE, TMA_C_BAD_PARAM) for NULL
  *         arguments, a missing function or a geometry the log cannot use
- *         (unit not 1/2/4/8/16, sector size not a multiple of the unit or
- *         below 128 bytes, fewer than 2 sectors, more than 4 GB); an error
+ *         (unit not 1/2/4/8/16/32, sector size not a multiple of the unit or
+ *         below 128 bytes or 8 units, fewer than 2 sectors, more than 4 GB); an error
  *         of the port's read/erase.
  */
 tma_status iothub_flash_storage_open(struct iothub_flash_storage *fs, const struct iothub_flash *flash,

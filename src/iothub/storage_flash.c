@@ -23,7 +23,7 @@
 #define RHDR_BYTES 16u
 #define NONE UINT32_MAX
 #define CHUNK 64u /* stack buffer for data moves; a multiple of every unit */
-#define MAX_UNIT 16u
+#define MAX_UNIT 32u
 #define SHDR_MAX 32u /* SHDR_BYTES padded to the largest unit */
 
 enum rec_kind { REC_END, REC_BAD, REC_OK };
@@ -79,6 +79,12 @@ static uint32_t unit(const struct iothub_flash_storage *fs)
     return fs->fl.program_unit;
 }
 
+/* Record header: 16 bytes, a whole unit when the unit is larger. */
+static uint32_t rhdr(const struct iothub_flash_storage *fs)
+{
+    return unit(fs) > RHDR_BYTES ? unit(fs) : RHDR_BYTES;
+}
+
 static uint32_t round_up(uint32_t v, uint32_t u)
 {
     return (v + u - 1u) / u * u;
@@ -102,7 +108,7 @@ static uint32_t first_rec(const struct iothub_flash_storage *fs)
 
 static uint32_t rec_size(const struct iothub_flash_storage *fs, uint32_t len)
 {
-    return RHDR_BYTES + 2u * unit(fs) + round_up(len, unit(fs));
+    return rhdr(fs) + 2u * unit(fs) + round_up(len, unit(fs));
 }
 
 static tma_status rd(struct iothub_flash_storage *fs, uint32_t s, uint32_t off, uint8_t *buf, size_t n)
@@ -159,17 +165,17 @@ static tma_status data_sector(struct iothub_flash_storage *fs, uint32_t s, struc
  * check or does not fit), REC_OK; <0 read error. */
 static tma_status read_rec(struct iothub_flash_storage *fs, uint32_t s, uint32_t off, struct rec *r)
 {
-    uint8_t b[RHDR_BYTES + 2u * MAX_UNIT];
-    uint32_t u = unit(fs);
+    uint8_t b[3u * MAX_UNIT];
+    uint32_t u = unit(fs), h = rhdr(fs);
     tma_status st;
     if (off > fs->fl.sector_size || fs->fl.sector_size - off < rec_size(fs, 0)) {
         return REC_END;
     }
-    st = rd(fs, s, off, b, RHDR_BYTES + 2u * u);
+    st = rd(fs, s, off, b, h + 2u * u);
     if (st != TMA_OK) {
         return st;
     }
-    if (all_ff(b, RHDR_BYTES)) {
+    if (all_ff(b, h)) {
         return REC_END;
     }
     if (crc32_update(0, b, 12) != get_le32(b + 12)) {
@@ -185,8 +191,8 @@ static tma_status read_rec(struct iothub_flash_storage *fs, uint32_t s, uint32_t
     if (r->size > fs->fl.sector_size - off) {
         return REC_BAD;
     }
-    r->committed = !all_ff(b + RHDR_BYTES, u);
-    r->deleted = !all_ff(b + RHDR_BYTES + u, u);
+    r->committed = !all_ff(b + h, u);
+    r->deleted = !all_ff(b + h + u, u);
     return REC_OK;
 }
 
@@ -195,7 +201,7 @@ static tma_status check_data(struct iothub_flash_storage *fs, uint32_t s, uint32
                              const struct rec *r)
 {
     uint8_t b[CHUNK];
-    uint32_t crc, done = 0, data = off + RHDR_BYTES + 2u * unit(fs);
+    uint32_t crc, done = 0, data = off + rhdr(fs) + 2u * unit(fs);
     tma_status st;
     put_le32(b, r->seq);
     put_le32(b + 4, r->len);
@@ -467,10 +473,10 @@ static tma_status failed(struct iothub_flash_storage *fs, tma_status st)
 static uint32_t geometry_ok(const struct iothub_flash *f)
 {
     uint32_t u = f->program_unit;
-    if (u != 1u && u != 2u && u != 4u && u != 8u && u != 16u) {
+    if (u != 1u && u != 2u && u != 4u && u != 8u && u != 16u && u != 32u) {
         return 0;
     }
-    if (f->sector_size < 128u || f->sector_size % u != 0u || f->sector_count < 2u ||
+    if (f->sector_size < 128u || f->sector_size < 8u * u || f->sector_size % u != 0u || f->sector_count < 2u ||
         f->sector_size > UINT32_MAX / f->sector_count) {
         return 0;
     }
@@ -507,7 +513,7 @@ size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs)
     if (fs == NULL || fs->hdr_len == 0u) {
         return 0;
     }
-    room = fs->fl.sector_size - first_rec(fs) - RHDR_BYTES - 2u * unit(fs);
+    room = fs->fl.sector_size - first_rec(fs) - rhdr(fs) - 2u * unit(fs);
     return (size_t)(room / unit(fs) * unit(fs));
 }
 
@@ -542,15 +548,15 @@ static tma_status stamp(struct iothub_flash_storage *fs, uint32_t s, uint32_t sr
 static tma_status copy_rec(struct iothub_flash_storage *fs, uint32_t from, uint32_t off, const struct rec *r)
 {
     uint8_t b[CHUNK];
-    uint32_t u = unit(fs), done = 0, body = r->size - RHDR_BYTES - 2u * u;
+    uint32_t u = unit(fs), h = rhdr(fs), done = 0, body = r->size - h - 2u * u;
     uint32_t to = fs->head, at = fs->head_off;
-    tma_status st = rd(fs, from, off, b, RHDR_BYTES);
+    tma_status st = rd(fs, from, off, b, h);
     if (st == TMA_OK) {
-        st = prog(fs, to, at, b, RHDR_BYTES);
+        st = prog(fs, to, at, b, h);
     }
     while (st == TMA_OK && done < body) {
         uint32_t n = body - done < CHUNK ? body - done : CHUNK;
-        uint32_t d = RHDR_BYTES + 2u * u + done;
+        uint32_t d = h + 2u * u + done;
         st = rd(fs, from, off + d, b, n);
         if (st == TMA_OK) {
             st = prog(fs, to, at + d, b, n);
@@ -558,7 +564,7 @@ static tma_status copy_rec(struct iothub_flash_storage *fs, uint32_t from, uint3
         done += n;
     }
     if (st == TMA_OK) {
-        st = prog_flag(fs, to, at + RHDR_BYTES);
+        st = prog_flag(fs, to, at + h);
     }
     if (st == TMA_OK) {
         fs->head_off += r->size;
@@ -686,7 +692,7 @@ static tma_status same_record(struct iothub_flash_storage *fs, uint32_t seq, con
     if (k != 1 || r.len != total) {
         return k < 0 ? k : 0;
     }
-    at = off + RHDR_BYTES + 2u * unit(fs);
+    at = off + rhdr(fs) + 2u * unit(fs);
     for (i = 0; i < nparts; i++) {
         for (done = 0; done < parts[i].len;) {
             size_t n = parts[i].len - done < CHUNK ? parts[i].len - done : CHUNK;
@@ -756,9 +762,10 @@ tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_sp
     }
     put_le32(b + 8, crc);
     put_le32(b + 12, crc32_update(0, b, 12));
-    st = prog(fs, fs->head, at, b, RHDR_BYTES);
+    memset(b + RHDR_BYTES, 0xFF, rhdr(fs) - RHDR_BYTES);
+    st = prog(fs, fs->head, at, b, rhdr(fs));
     /* data, gathered into CHUNK-sized unit-aligned programs, padded with 0xFF */
-    at += RHDR_BYTES + 2u * u;
+    at += rhdr(fs) + 2u * u;
     fill = 0;
     for (i = 0; i < nparts && st == TMA_OK; i++) {
         for (j = 0; j < parts[i].len && st == TMA_OK;) {
@@ -779,7 +786,7 @@ tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_sp
         st = prog(fs, fs->head, at, b, padded);
     }
     if (st == TMA_OK) {
-        st = prog_flag(fs, fs->head, fs->head_off + RHDR_BYTES);
+        st = prog_flag(fs, fs->head, fs->head_off + rhdr(fs));
         if (st != TMA_OK) {
             /* the port reported an error for the commit: if it is in
              * flash all the same, the put is done */
@@ -823,7 +830,7 @@ tma_status iothub_flash_storage_get(void *ctx, uint32_t seq, uint8_t *buf, size_
     if (cap < r.len) {
         return S_ERR(TMA_C_TOO_SMALL);
     }
-    k = r.len > 0u ? rd(fs, s, off + RHDR_BYTES + 2u * unit(fs), buf, r.len) : TMA_OK;
+    k = r.len > 0u ? rd(fs, s, off + rhdr(fs) + 2u * unit(fs), buf, r.len) : TMA_OK;
     if (k != TMA_OK) {
         return failed(fs, k);
     }
@@ -858,7 +865,7 @@ tma_status iothub_flash_storage_del(void *ctx, uint32_t seq)
     if (k == 0) {
         return S_ERR(TMA_C_NOT_FOUND);
     }
-    k = prog_flag(fs, s, off + RHDR_BYTES + unit(fs));
+    k = prog_flag(fs, s, off + rhdr(fs) + unit(fs));
     return k == TMA_OK ? TMA_OK : failed(fs, k);
 }
 

@@ -94,7 +94,7 @@ static unsigned walk_all(struct iothub_storage *st, uint32_t *out_last)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const uint32_t units[] = {1, 2, 4, 8, 16};
+    static const uint32_t units[] = {1, 2, 4, 8, 16, 32};
     static const uint32_t sizes[] = {128, 256, 512};
     static struct fz_flash f;
     struct iothub_flash fl;
@@ -107,8 +107,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 3) {
         return 0;
     }
-    f.unit = units[data[0] % 5u];
+    f.unit = units[data[0] % 6u];
     g_sector_size = sizes[data[2] % 3u];
+    if (g_sector_size < 8u * f.unit) {
+        g_sector_size = 8u * f.unit;
+    }
     fl.sector_count = 2u + data[1] % 4u;
     f.size = fl.sector_count * g_sector_size;
     memset(f.mem, 0xFF, sizeof f.mem);

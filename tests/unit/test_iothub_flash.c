@@ -54,7 +54,7 @@ static void expect_get(struct iothub_storage *st, uint32_t seq, const uint8_t *w
 
 static void test_flash_contract_basic(void **state)
 {
-    static const uint32_t units[] = {1, 2, 4, 8, 16};
+    static const uint32_t units[] = {1, 2, 4, 8, 16, 32};
     size_t u;
     (void)state;
     for (u = 0; u < sizeof units / sizeof units[0]; u++) {
@@ -145,7 +145,10 @@ static void test_flash_bad_params_and_geometry(void **state)
     assert_int_equal(iothub_flash_storage_open(&fs, &f, NULL), S_ERR(TMA_C_BAD_PARAM));
     f.program_unit = 3;
     assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), S_ERR(TMA_C_BAD_PARAM));
+    f.program_unit = 64;
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), S_ERR(TMA_C_BAD_PARAM));
     f.program_unit = 32;
+    f.sector_size = 128; /* fewer than 8 units */
     assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), S_ERR(TMA_C_BAD_PARAM));
     f = nor_flash(&n);
     f.sector_count = 1;
@@ -753,6 +756,7 @@ static void test_flash_power_cut_every_operation(void **state)
         {512, 3, 8, IOTHUB_OUTBOX_REFUSE_NEW, 150},
         {512, 2, 16, IOTHUB_OUTBOX_DROP_OLDEST, 120},
         {256, 5, 4, IOTHUB_OUTBOX_DROP_OLDEST, 150},
+        {512, 3, 32, IOTHUB_OUTBOX_REFUSE_NEW, 90},
     };
     struct cut_stats cs;
     size_t g;
