@@ -20,7 +20,8 @@
  * TMA_OK and that was not deleted is never lost.
  *
  * No heap, no OS calls. RAM: struct iothub_flash_storage (a few words, no
- * per-record index) plus about 100 bytes of stack per call. next() and get()
+ * per-record index) plus about 350 bytes of stack on Cortex-M4 (see
+ * bench/storage_flash_size.sh). next() and get()
  * scan the record headers, so their cost grows with the records stored.
  * Not thread-safe.
  */
