@@ -104,6 +104,7 @@ struct iothub_retry_policy sample_retry_policy(const struct sample_opts *o)
 #define SAMPLE_FIELD_MAX 1024
 static char cs_host[SAMPLE_FIELD_MAX], cs_device[SAMPLE_FIELD_MAX], cs_module[SAMPLE_FIELD_MAX],
     cs_key[SAMPLE_FIELD_MAX], cs_gateway[SAMPLE_FIELD_MAX];
+static char flash_path[512];
 
 static const char *span_copy(const char *name, const char *what, struct tma_span s, char *out)
 {
@@ -176,7 +177,12 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "                         TCP and TLS go to it and its certificate is verified for NAME;\n"
                    "                         the MQTT user name and SAS token keep the hub's host name\n"
                    "Behaviour:\n"
-                   "  --count N --interval-ms N --run-ms N --timeout-ms N --outbox FILE --model-id DTMI\n"
+                   "  --count N --interval-ms N --run-ms N --timeout-ms N --model-id DTMI\n"
+                   "  --outbox FILE          the outbox as a log file (default ./<device id>.outbox)\n"
+                   "  --outbox-flash FILE[:SECTORS:SECTOR_SIZE:UNIT]\n"
+                   "                         the outbox as the microcontroller flash log, on FILE made to\n"
+                   "                         behave like NOR flash (default 16:4096:16, an ESP32 with flash\n"
+                   "                         encryption); instead of --outbox, not with it\n"
                    "  --retry-ms MIN:MAX:JITTER  reconnect back-off (default 1000:100000:5000)\n"
                    "  --keep-alive S         MQTT keep-alive in seconds, 1..1177 (default 240)\n"
                    "%s"
@@ -214,6 +220,17 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (!strcmp(a, "--module-id")) o->module_id = v;
         else if (!strcmp(a, "--sas-key")) o->sas_key = v;
         else if (!strcmp(a, "--outbox")) o->outbox = v;
+        else if (!strcmp(a, "--outbox-flash")) {
+            size_t plen;
+            if (iothub_flash_file_parse_spec(v, &plen, &o->flash_geo) != TMA_OK || plen >= sizeof(flash_path)) {
+                die(name, "--outbox-flash takes FILE[:SECTORS:SECTOR_SIZE:UNIT] (FILE without ':'; decimal "
+                          "numbers: SECTORS >= 2, SECTOR_SIZE >= 128 and >= 8 units, a multiple of UNIT, "
+                          "UNIT 1, 2, 4, 8, 16 or 32, at most 1 GB in all), not '%s'", v);
+            }
+            memcpy(flash_path, v, plen);
+            flash_path[plen] = '\0';
+            o->outbox_flash = flash_path;
+        }
         else if (!strcmp(a, "--model-id")) o->model_id = v;
         else if (!strcmp(a, "--count")) o->count = parse_num(name, a, v, 0, 100000000);
         else if (!strcmp(a, "--interval-ms")) o->interval_ms = parse_num(name, a, v, 0, 86400000);
@@ -226,6 +243,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (dps && !strcmp(a, "--dps-host")) o->dps_host = v;
         else if (dps && !strcmp(a, "--assignment")) o->assignment = v;
         else die(name, "unknown option: %s (see --help)", a);
+    }
+    if (o->outbox != NULL && o->outbox_flash != NULL) {
+        die(name, "%s", "--outbox and --outbox-flash are exclusive: the outbox is either a log file or a flash");
     }
     if (o->connection_string != NULL) {
         struct iothub_connection_string cs;
@@ -613,13 +633,57 @@ void sample_conn_config(struct iothub_client_config *cfg, struct sample_net *n,
     cfg->cred_cap = sizeof(cred);
 }
 
-int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sample_opts *o,
-                    const char *host, const char *device_id, uint32_t subs,
-                    const struct iothub_callbacks *cb)
+static void storage_close(struct sample_hub *h)
+{
+    if (h->file_open) { /* (a zeroed file context would close fd 0) */
+        iothub_file_storage_close(&h->fs);
+        h->file_open = false;
+    }
+    iothub_flash_file_close(&h->ff);
+}
+
+/* --outbox-flash: the flash log on a file that behaves like NOR flash
+ * (every program and erase synced, a unit programmed twice is an error). */
+static int storage_open_flash(struct sample_hub *h, const struct sample_opts *o, struct iothub_storage *out_st)
+{
+    const struct iothub_flash_geometry *g = &o->flash_geo;
+    struct iothub_flash fl;
+    tma_status s = iothub_flash_file_open(&h->ff, o->outbox_flash, g,
+                                          IOTHUB_FLASH_FILE_SYNC | IOTHUB_FLASH_FILE_STRICT, &fl);
+    if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED)) {
+        fprintf(stderr,
+                "outbox: '%s' is %llu bytes, not a flash of %u x %u bytes (left unchanged; give its geometry "
+                "or another --outbox-flash file)\n",
+                o->outbox_flash, (unsigned long long)h->ff.file_size, (unsigned)g->sector_count,
+                (unsigned)g->sector_size);
+        return 1;
+    }
+    if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_IN_USE)) {
+        fprintf(stderr, "outbox: '%s' is in use by another process (one device per outbox)\n", o->outbox_flash);
+        return 1;
+    }
+    if (s != TMA_OK) {
+        fprintf(stderr, "outbox %s: %s%s%s\n", o->outbox_flash, tma_status_str(s),
+                TMA_STATUS_CODE(s) == TMA_C_IO ? ": " : "", TMA_STATUS_CODE(s) == TMA_C_IO ? strerror(errno) : "");
+        return 1;
+    }
+    s = iothub_flash_storage_open(&h->fls, &fl, out_st);
+    if (s != TMA_OK) {
+        fprintf(stderr, "outbox %s: flash log: %s\n", o->outbox_flash, tma_status_str(s));
+        iothub_flash_file_close(&h->ff);
+        return 1;
+    }
+    printf("outbox: flash log on %s, %u sectors of %u bytes, program unit %u, messages up to %zu bytes\n",
+           o->outbox_flash, (unsigned)g->sector_count, (unsigned)g->sector_size, (unsigned)g->program_unit,
+           iothub_flash_storage_max_record(&h->fls));
+    return 0;
+}
+
+/* --outbox (or ./<device id>.outbox): the log file, fsync()ed per record. */
+static int storage_open_file(struct sample_hub *h, const struct sample_opts *o, const char *device_id,
+                             struct iothub_storage *out_st)
 {
     static char path[512];
-    struct iothub_client_config cfg;
-    struct iothub_storage st;
     tma_status s;
     if (o->outbox != NULL) {
         snprintf(path, sizeof(path), "%s", o->outbox);
@@ -650,11 +714,25 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
         fprintf(stderr, "outbox: %s: cut %llu byte(s) of an unfinished write (earlier crash)\n", path,
                 (unsigned long long)h->fs.truncated_bytes);
     }
-    st = iothub_file_storage_iface(&h->fs);
+    h->file_open = true;
+    *out_st = iothub_file_storage_iface(&h->fs);
+    return 0;
+}
+
+int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sample_opts *o,
+                    const char *host, const char *device_id, uint32_t subs,
+                    const struct iothub_callbacks *cb)
+{
+    struct iothub_client_config cfg;
+    struct iothub_storage st;
+    tma_status s;
+    if ((o->outbox_flash != NULL ? storage_open_flash(h, o, &st) : storage_open_file(h, o, device_id, &st)) != 0) {
+        return 1;
+    }
     s = iothub_outbox_init(&h->outbox, &st, 10000, IOTHUB_OUTBOX_DROP_OLDEST);
     if (s != TMA_OK) {
-        fprintf(stderr, "outbox %s: %s\n", path, tma_status_str(s));
-        iothub_file_storage_close(&h->fs);
+        fprintf(stderr, "outbox: %s\n", tma_status_str(s));
+        storage_close(h);
         return 1;
     }
     if (iothub_outbox_count(&h->outbox) > 0) {
@@ -672,7 +750,7 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
     s = iothub_client_init(&h->client, &cfg);
     if (s != TMA_OK) {
         fprintf(stderr, "client: %s\n", tma_status_str(s));
-        iothub_file_storage_close(&h->fs);
+        storage_close(h);
         return 1;
     }
     h->net = n;
@@ -682,7 +760,7 @@ int sample_hub_init(struct sample_hub *h, struct sample_net *n, const struct sam
 void sample_hub_close(struct sample_hub *h)
 {
     iothub_client_disconnect(&h->client);
-    iothub_file_storage_close(&h->fs);
+    storage_close(h);
 }
 
 int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(void *), void *ctx,

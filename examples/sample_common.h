@@ -8,7 +8,9 @@
 #include <stdint.h>
 
 #include "iothub/client.h"
+#include "iothub/flash_file.h"
 #include "iothub/storage_file.h"
+#include "iothub/storage_flash.h"
 #include "tma/tls.h"
 #include "tma/tls_chip.h"
 #include "trustm/port_open.h"
@@ -33,6 +35,8 @@ struct sample_opts {
     const char *module_id;
     const char *sas_key;
     const char *outbox;
+    const char *outbox_flash;  /* --outbox-flash FILE[:SECTORS:SECTOR_SIZE:UNIT] (exclusive with --outbox) */
+    struct iothub_flash_geometry flash_geo; /* parsed from it */
     const char *model_id;
     long count;
     long interval_ms;
@@ -101,11 +105,16 @@ extern volatile int sample_stop;
 
 #endif
 
-/* Storage and client set-up shared by the samples: outbox file (--outbox,
- * default ./<device>.outbox), static buffers, SAS or X.509 from the options. */
+/* Storage and client set-up shared by the samples: the outbox in a log file
+ * (--outbox, default ./<device>.outbox) or in the flash log on a file that
+ * behaves like NOR flash (--outbox-flash), static buffers, SAS or X.509 from
+ * the options. */
 struct sample_hub {
     struct sample_net *net;
-    struct iothub_file_storage fs;
+    struct iothub_file_storage fs;    /* --outbox */
+    bool file_open;
+    struct iothub_flash_file ff;      /* --outbox-flash: the flash ... */
+    struct iothub_flash_storage fls;  /* ... and the log on it */
     struct iothub_outbox outbox;
     struct iothub_client client;
 };
