@@ -181,8 +181,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "  --outbox FILE          the outbox as a log file (default ./<device id>.outbox)\n"
                    "  --outbox-flash FILE[:SECTORS:SECTOR_SIZE:UNIT]\n"
                    "                         the outbox as the microcontroller flash log, on FILE made to\n"
-                   "                         behave like NOR flash (default 16:4096:16, an ESP32 with flash\n"
-                   "                         encryption); instead of --outbox, not with it\n"
+                   "                         behave like NOR flash; a new FILE without numbers gets 16:4096:16\n"
+                   "                         (an ESP32 with flash encryption), an existing one keeps its own;\n"
+                   "                         instead of --outbox, not with it\n"
                    "  --retry-ms MIN:MAX:JITTER  reconnect back-off (default 1000:100000:5000)\n"
                    "  --keep-alive S         MQTT keep-alive in seconds, 1..1177 (default 240)\n"
                    "%s"
@@ -643,19 +644,26 @@ static void storage_close(struct sample_hub *h)
 }
 
 /* --outbox-flash: the flash log on a file that behaves like NOR flash
- * (every program and erase synced, a unit programmed twice is an error). */
+ * (every program and erase synced, a unit programmed twice is an error).
+ * Without a geometry in the option: the file's own, or the defaults. */
 static int storage_open_flash(struct sample_hub *h, const struct sample_opts *o, struct iothub_storage *out_st)
 {
     const struct iothub_flash_geometry *g = &o->flash_geo;
     struct iothub_flash fl;
     tma_status s = iothub_flash_file_open(&h->ff, o->outbox_flash, g,
                                           IOTHUB_FLASH_FILE_SYNC | IOTHUB_FLASH_FILE_STRICT, &fl);
+    if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED) && h->ff.found.sector_count == 0) {
+        fprintf(stderr, "outbox: '%s' (%llu bytes) is not a flash file (left unchanged; give another --outbox-flash)\n",
+                o->outbox_flash, (unsigned long long)h->ff.file_size);
+        return 1;
+    }
     if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED)) {
         fprintf(stderr,
-                "outbox: '%s' is %llu bytes, not a flash of %u x %u bytes (left unchanged; give its geometry "
-                "or another --outbox-flash file)\n",
-                o->outbox_flash, (unsigned long long)h->ff.file_size, (unsigned)g->sector_count,
-                (unsigned)g->sector_size);
+                "outbox: '%s' is a flash of %u x %u bytes, unit %u, not %u x %u, unit %u (left unchanged; give "
+                "its geometry or none)\n",
+                o->outbox_flash, (unsigned)h->ff.found.sector_count, (unsigned)h->ff.found.sector_size,
+                (unsigned)h->ff.found.program_unit, (unsigned)g->sector_count, (unsigned)g->sector_size,
+                (unsigned)g->program_unit);
         return 1;
     }
     if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_IN_USE)) {
@@ -674,7 +682,7 @@ static int storage_open_flash(struct sample_hub *h, const struct sample_opts *o,
         return 1;
     }
     printf("outbox: flash log on %s, %u sectors of %u bytes, program unit %u, messages up to %zu bytes\n",
-           o->outbox_flash, (unsigned)g->sector_count, (unsigned)g->sector_size, (unsigned)g->program_unit,
+           o->outbox_flash, (unsigned)fl.sector_count, (unsigned)fl.sector_size, (unsigned)fl.program_unit,
            iothub_flash_storage_max_record(&h->fls));
     return 0;
 }

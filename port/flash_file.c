@@ -66,9 +66,7 @@ tma_status iothub_flash_file_parse_spec(const char *spec, size_t *out_path_len,
     if (spec == NULL || out_path_len == NULL || out_geo == NULL) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
-    g.sector_count = IOTHUB_FLASH_FILE_DEFAULT_SECTORS;
-    g.sector_size = IOTHUB_FLASH_FILE_DEFAULT_SECTOR_SIZE;
-    g.program_unit = IOTHUB_FLASH_FILE_DEFAULT_UNIT;
+    memset(&g, 0, sizeof(g));
     colon = strchr(spec, ':');
     if (colon == spec || spec[0] == '\0') {
         return S_ERR(TMA_C_BAD_PARAM);
@@ -77,12 +75,9 @@ tma_status iothub_flash_file_parse_spec(const char *spec, size_t *out_path_len,
         p = parse_dec(colon + 1, ':', &g.sector_count);
         p = p != NULL ? parse_dec(p + 1, ':', &g.sector_size) : NULL;
         p = p != NULL ? parse_dec(p + 1, '\0', &g.program_unit) : NULL;
-        if (p == NULL) {
+        if (p == NULL || iothub_flash_file_check_geometry(&g) != TMA_OK) {
             return S_ERR(TMA_C_BAD_PARAM);
         }
-    }
-    if (iothub_flash_file_check_geometry(&g) != TMA_OK) {
-        return S_ERR(TMA_C_BAD_PARAM);
     }
     *out_path_len = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
     *out_geo = g;
@@ -219,11 +214,61 @@ static tma_status ff_erase(void *ctx, uint32_t sector)
     return st;
 }
 
+static const uint8_t trailer_magic[8] = {'T', 'M', 'A', 'F', 'L', 'S', 'H', 0x01};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int geo_unset(const struct iothub_flash_geometry *g)
+{
+    return g->sector_count == 0u && g->sector_size == 0u && g->program_unit == 0u;
+}
+
+static int geo_equal(const struct iothub_flash_geometry *a, const struct iothub_flash_geometry *b)
+{
+    return a->sector_count == b->sector_count && a->sector_size == b->sector_size &&
+           a->program_unit == b->program_unit;
+}
+
+/* The trailer of an open file of `size` bytes: 1 and *out set when it is a
+ * flash file (magic, a usable geometry, the size that geometry needs). */
+static int read_trailer(int fd, uint64_t size, struct iothub_flash_geometry *out)
+{
+    uint8_t t[IOTHUB_FLASH_FILE_TRAILER];
+    struct iothub_flash_geometry g;
+    if (size < IOTHUB_FLASH_FILE_TRAILER ||
+        pread_all(fd, size - IOTHUB_FLASH_FILE_TRAILER, t, sizeof(t)) != TMA_OK ||
+        memcmp(t, trailer_magic, sizeof(trailer_magic)) != 0) {
+        return 0;
+    }
+    g.sector_count = get_le32(t + 8);
+    g.sector_size = get_le32(t + 12);
+    g.program_unit = get_le32(t + 16);
+    if (iothub_flash_file_check_geometry(&g) != TMA_OK ||
+        (uint64_t)g.sector_count * g.sector_size + IOTHUB_FLASH_FILE_TRAILER != size) {
+        return 0;
+    }
+    *out = g;
+    return 1;
+}
+
 /* Write an erased flash under a temporary name and link it to `path`
  * (link() never replaces: if another process created `path` meanwhile, its
  * file wins and is opened instead). */
-static tma_status create_erased(const char *path, uint64_t size)
+static tma_status create_erased(const char *path, const struct iothub_flash_geometry *geo)
 {
+    uint64_t size = (uint64_t)geo->sector_count * geo->sector_size;
+    uint8_t t[IOTHUB_FLASH_FILE_TRAILER];
     size_t n = strlen(path);
     char *tmp = malloc(n + 32);
     uint8_t ones[CHUNK];
@@ -244,6 +289,13 @@ static tma_status create_erased(const char *path, uint64_t size)
         size_t k = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
         st = pwrite_all(fd, off, ones, k);
         off += k;
+    }
+    memcpy(t, trailer_magic, sizeof(trailer_magic));
+    put_le32(t + 8, geo->sector_count);
+    put_le32(t + 12, geo->sector_size);
+    put_le32(t + 16, geo->program_unit);
+    if (st == TMA_OK) {
+        st = pwrite_all(fd, size, t, sizeof(t));
     }
     if (st == TMA_OK && fsync(fd) != 0) {
         st = S_ERR(TMA_C_IO);
@@ -267,25 +319,29 @@ tma_status iothub_flash_file_open(struct iothub_flash_file *ff, const char *path
                                   const struct iothub_flash_geometry *geo, unsigned flags,
                                   struct iothub_flash *out_flash)
 {
+    struct iothub_flash_geometry want;
     struct stat sb;
-    uint64_t size;
     int fd, tries;
     tma_status st;
-    if (ff == NULL || path == NULL || path[0] == '\0' || out_flash == NULL ||
-        iothub_flash_file_check_geometry(geo) != TMA_OK) {
+    if (ff == NULL || path == NULL || path[0] == '\0' || out_flash == NULL || geo == NULL ||
+        (!geo_unset(geo) && iothub_flash_file_check_geometry(geo) != TMA_OK)) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
     memset(ff, 0, sizeof(*ff));
     ff->fd = -1;
-    ff->geo = *geo;
     ff->flags = flags;
-    size = flash_bytes(ff);
+    want = *geo;
+    if (geo_unset(&want)) {
+        want.sector_count = IOTHUB_FLASH_FILE_DEFAULT_SECTORS;
+        want.sector_size = IOTHUB_FLASH_FILE_DEFAULT_SECTOR_SIZE;
+        want.program_unit = IOTHUB_FLASH_FILE_DEFAULT_UNIT;
+    }
     for (tries = 0;; tries++) {
         fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd >= 0 || errno != ENOENT || tries == 2) {
             break;
         }
-        st = create_erased(path, size);
+        st = create_erased(path, &want);
         if (st != TMA_OK) {
             return st;
         }
@@ -302,22 +358,23 @@ tma_status iothub_flash_file_open(struct iothub_flash_file *ff, const char *path
         close(fd);
         return S_ERR(TMA_C_IO);
     }
-    if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != size) {
-        ff->file_size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0u;
+    ff->file_size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0u;
+    if (!S_ISREG(sb.st_mode) || !read_trailer(fd, ff->file_size, &ff->found) ||
+        (!geo_unset(geo) && !geo_equal(geo, &ff->found))) {
         close(fd);
         return S_ERR(TMA_C_MALFORMED);
     }
+    ff->geo = ff->found;
     ff->fd = fd;
     ff->is_open = 1;
-    ff->file_size = size;
     memset(out_flash, 0, sizeof(*out_flash));
     out_flash->ctx = ff;
     out_flash->read = ff_read;
     out_flash->program = ff_program;
     out_flash->erase = ff_erase;
-    out_flash->sector_size = geo->sector_size;
-    out_flash->sector_count = geo->sector_count;
-    out_flash->program_unit = geo->program_unit;
+    out_flash->sector_size = ff->geo.sector_size;
+    out_flash->sector_count = ff->geo.sector_count;
+    out_flash->program_unit = ff->geo.program_unit;
     return TMA_OK;
 }
 

@@ -19,9 +19,9 @@
 #    committed, the kill came before the print), and only right after the
 #    last one printed;
 #  - the final run drains the outbox and exits 0; no sanitizer report.
-# Then bad input: a flash file of the wrong size, bad geometry strings, a
-# flash in use by another process: one error line, non-zero exit, the file
-# unchanged. Env: FLASH_N_RUN (messages per killed run, 600;
+# Then bad input: files that are not a flash, the flash with another
+# geometry, bad geometry strings, the flash in use by another process: one
+# error line, non-zero exit, the file unchanged. Env: FLASH_N_RUN (messages per killed run, 600;
 # a third of them reach the broker before the kill comes),
 # FLASH_KILLS (5), FLASH_SPEC (":32:512:16"), IOTHUB_KEEP=1 keeps the work dir.
 . "$(dirname "$0")/iothub_lib.sh"
@@ -227,10 +227,17 @@ one_line_err() { # EXPECTED_RC FILE_TO_KEEP args...
 bad_args=(--connection-string "$CS" --ca ca.pem --port 1 --count 1 --timeout-ms 300)
 head -c 5000 /dev/urandom > wrong.flash
 one_line_err 1 wrong.flash "${bad_args[@]}" --outbox-flash wrong.flash
-grep -q "'wrong.flash' is 5000 bytes, not a flash of 16 x 4096 bytes" bad.err || fail "wrong size: $(cat bad.err)"
-# the right file with the wrong geometry is refused as well, untouched
-one_line_err 1 "$FLASH" "${bad_args[@]}" --outbox-flash "$FLASH:16:512:16"
-grep -q "not a flash of 16 x 512 bytes" bad.err || fail "wrong geometry: $(cat bad.err)"
+grep -q "'wrong.flash' (5000 bytes) is not a flash file" bad.err || fail "not a flash: $(cat bad.err)"
+one_line_err 1 wrong.flash "${bad_args[@]}" --outbox-flash wrong.flash:16:4096:16
+head -c $((16 * 4096 + 20)) /dev/zero > zero.flash   # the right size, no trailer
+one_line_err 1 zero.flash "${bad_args[@]}" --outbox-flash zero.flash:16:4096:16
+grep -q "is not a flash file" bad.err || fail "not a flash: $(cat bad.err)"
+# the flash with another geometry, also one of the same size (which the log
+# would take for a foreign flash and erase): refused, untouched
+for g in :16:512:16 :64:256:16 :32:512:32; do
+  one_line_err 1 "$FLASH" "${bad_args[@]}" --outbox-flash "$FLASH$g"
+  grep -q "is a flash of 32 x 512 bytes, unit 16, not" bad.err || fail "wrong geometry $g: $(cat bad.err)"
+done
 for g in :1:4096:16 :16:4096:3 :16:4096 :16:100:16 :16:4096:16:1 ":x:4096:16" ":16:4096:64"; do
   one_line_err 2 "$FLASH" "${bad_args[@]}" --outbox-flash "$FLASH$g"
   grep -q -- "--outbox-flash takes FILE\[:SECTORS:SECTOR_SIZE:UNIT\]" bad.err || fail "geometry $g: $(cat bad.err)"
@@ -240,15 +247,19 @@ grep -q "exclusive" bad.err || fail "both outboxes: $(cat bad.err)"
 [ ! -e other.log ] || fail "--outbox file created although the options were refused"
 # one device per flash: a second process is refused while the first runs
 # (which sends nothing, so the flash stays as it is)
-"$TEL" "${run_args[@]}" --count 0 --run-ms 30000 > holder.out 2> holder.err &
+# (which sends nothing, so the flash stays as it is); given without its
+# geometry, the flash is opened with its own
+"$TEL" "${run_args[@]/%$SPEC/}" --count 0 --run-ms 30000 > holder.out 2> holder.err &
 H=$!; PIDS+=($H)
 for _ in $(seq 1 200); do grep -q '^connected' holder.out && break; sleep 0.05; done
 grep -q '^connected' holder.out || fail "holder did not connect: $(cat holder.err)"
+grep -q "^outbox: flash log on $FLASH, 32 sectors of 512 bytes, program unit 16" holder.out \
+  || fail "flash without geometry: $(head -3 holder.out)"
 grep -q "unacknowledged" holder.out && fail "the final run left messages in the flash"
 one_line_err 1 "$FLASH" "${bad_args[@]}" --outbox-flash "$FLASH$SPEC"
 grep -q "in use by another process" bad.err || fail "flash in use: $(cat bad.err)"
 kill $H; wait $H 2>/dev/null || true
-echo "bad input: wrong size, wrong geometry, 7 bad geometry strings, both outboxes, flash in use: refused, file unchanged"
+echo "bad input: not a flash (2 kinds), 3 other geometries, 7 bad geometry strings, both outboxes, flash in use: refused, files unchanged"
 sane
 echo "time: $(python3 -c "import time; print(f'{time.time() - $t_start:.1f}')") s"
 echo PASS

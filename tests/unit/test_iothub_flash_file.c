@@ -103,10 +103,12 @@ static void test_flash_file_new_is_erased_and_persists(void **state)
     iothub_flash_file_close(&ff);
     iothub_flash_file_close(&ff); /* twice is harmless */
     img = slurp(path, &n);
-    assert_int_equal(n, 1024);
+    assert_int_equal(n, 1024 + IOTHUB_FLASH_FILE_TRAILER);
     assert_true(all_ff(img, 260));
     assert_memory_equal(img + 260, data, 8);
     assert_true(all_ff(img + 268, 1024 - 268));
+    /* the trailer: magic, version, geometry (LE32) */
+    assert_memory_equal(img + 1024, "TMAFLSH\x01\x04\0\0\0\0\x01\0\0\x04\0\0\0", 20);
     free(img);
     /* reopened: the same bytes, nothing rewritten */
     assert_int_equal(iothub_flash_file_open(&ff, path, &g, 0, &f), TMA_OK);
@@ -185,7 +187,7 @@ static void test_flash_file_alignment_and_bounds_refused(void **state)
     assert_int_equal(f.program(f.ctx, 248, z, 8), TMA_OK); /* the last unit */
     iothub_flash_file_close(&ff);
     img = slurp(path, &n);
-    assert_int_equal(n, 256);
+    assert_int_equal(n, 256 + IOTHUB_FLASH_FILE_TRAILER);
     assert_true(all_ff(img, 248));
     assert_memory_equal(img + 248, z, 8);
     free(img);
@@ -229,6 +231,7 @@ static void test_flash_file_wrong_size_left_untouched(void **state)
     fclose(w);
     assert_int_equal(iothub_flash_file_open(&ff, path, &g, IOTHUB_FLASH_FILE_STRICT, &f), S_ERR(TMA_C_MALFORMED));
     assert_int_equal(ff.file_size, 1000);
+    assert_int_equal(ff.found.sector_count, 0);
     iothub_flash_file_close(&ff);
     img = slurp(path, &n);
     assert_int_equal(n, 1000);
@@ -246,6 +249,80 @@ static void test_flash_file_wrong_size_left_untouched(void **state)
     free(img);
     /* a directory is not a flash */
     assert_int_not_equal(iothub_flash_file_open(&ff, dir, &g, 0, &f), TMA_OK);
+}
+
+static void expect_refused_unchanged(const struct iothub_flash_geometry *g, const uint8_t *want, size_t want_len)
+{
+    struct iothub_flash_file ff;
+    struct iothub_flash f;
+    uint8_t *img;
+    size_t n;
+    assert_int_equal(iothub_flash_file_open(&ff, path, g, IOTHUB_FLASH_FILE_STRICT, &f), S_ERR(TMA_C_MALFORMED));
+    assert_int_equal(ff.file_size, want_len);
+    img = slurp(path, &n);
+    assert_int_equal(n, want_len);
+    assert_memory_equal(img, want, n);
+    free(img);
+}
+
+static void test_flash_file_geometry_kept_in_file(void **state)
+{
+    struct iothub_flash_file ff;
+    struct iothub_flash f;
+    struct iothub_flash_geometry g = geo(4, 256, 4), other = geo(2, 512, 4), unset = geo(0, 0, 0);
+    uint8_t data[4] = {9, 8, 7, 6};
+    uint8_t *img;
+    size_t n;
+    FILE *w;
+    (void)state;
+    assert_int_equal(iothub_flash_file_open(&ff, path, &g, 0, &f), TMA_OK);
+    assert_int_equal(f.program(f.ctx, 512, data, 4), TMA_OK);
+    iothub_flash_file_close(&ff);
+    img = slurp(path, &n);
+    /* reopened without a geometry: the file's own */
+    assert_int_equal(iothub_flash_file_open(&ff, path, &unset, 0, &f), TMA_OK);
+    assert_int_equal(f.sector_count, 4);
+    assert_int_equal(f.sector_size, 256);
+    assert_int_equal(f.program_unit, 4);
+    iothub_flash_file_close(&ff);
+    /* the same size with another geometry: refused, told which, untouched */
+    assert_int_equal(iothub_flash_file_open(&ff, path, &other, 0, &f), S_ERR(TMA_C_MALFORMED));
+    assert_int_equal(ff.found.sector_count, 4);
+    assert_int_equal(ff.found.sector_size, 256);
+    assert_int_equal(ff.found.program_unit, 4);
+    other = geo(4, 256, 8); /* only the unit differs */
+    expect_refused_unchanged(&other, img, n);
+    /* a damaged trailer: not a flash file any more, with or without a geometry */
+    img[n - 1] ^= 0x01; /* unit 4 -> 5 */
+    w = fopen(path, "wb");
+    assert_non_null(w);
+    assert_int_equal(fwrite(img, 1, n, w), n);
+    fclose(w);
+    expect_refused_unchanged(&g, img, n);
+    expect_refused_unchanged(&unset, img, n);
+    img[n - 1] ^= 0x01;
+    img[n - 20] = 'X'; /* magic */
+    w = fopen(path, "wb");
+    assert_non_null(w);
+    assert_int_equal(fwrite(img, 1, n, w), n);
+    fclose(w);
+    expect_refused_unchanged(&g, img, n);
+    img[n - 20] = 'T';
+    /* a flash file cut short */
+    w = fopen(path, "wb");
+    assert_non_null(w);
+    assert_int_equal(fwrite(img + 16, 1, n - 16, w), n - 16);
+    fclose(w);
+    expect_refused_unchanged(&unset, img + 16, n - 16);
+    free(img);
+    /* a new file without a geometry gets the defaults */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(iothub_flash_file_open(&ff, path, &unset, 0, &f), TMA_OK);
+    assert_int_equal(f.sector_count, IOTHUB_FLASH_FILE_DEFAULT_SECTORS);
+    assert_int_equal(f.sector_size, IOTHUB_FLASH_FILE_DEFAULT_SECTOR_SIZE);
+    assert_int_equal(f.program_unit, IOTHUB_FLASH_FILE_DEFAULT_UNIT);
+    assert_int_equal(ff.file_size, 16u * 4096u + IOTHUB_FLASH_FILE_TRAILER);
+    iothub_flash_file_close(&ff);
 }
 
 static void test_flash_file_locked_while_open(void **state)
@@ -358,9 +435,9 @@ static void test_flash_file_parse_spec(void **state)
     (void)state;
     assert_int_equal(iothub_flash_file_parse_spec("out.flash", &len, &g), TMA_OK);
     assert_int_equal(len, 9);
-    assert_int_equal(g.sector_count, 16);
-    assert_int_equal(g.sector_size, 4096);
-    assert_int_equal(g.program_unit, 16);
+    assert_int_equal(g.sector_count, 0); /* not given: the file's, or the defaults */
+    assert_int_equal(g.sector_size, 0);
+    assert_int_equal(g.program_unit, 0);
     assert_int_equal(iothub_flash_file_parse_spec("/tmp/x/o.bin:8:1024:4", &len, &g), TMA_OK);
     assert_int_equal(len, 12);
     assert_int_equal(g.sector_count, 8);
@@ -501,6 +578,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flash_file_alignment_and_bounds_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_erase_one_sector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_wrong_size_left_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flash_file_geometry_kept_in_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_locked_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_bad_args, setup, teardown),
         cmocka_unit_test(test_flash_file_geometry),
