@@ -259,6 +259,11 @@ grep -q "unacknowledged" holder.out && fail "the final run left messages in the 
 one_line_err 1 "$FLASH" "${bad_args[@]}" --outbox-flash "$FLASH$SPEC"
 grep -q "in use by another process" bad.err || fail "flash in use: $(cat bad.err)"
 kill $H; wait $H 2>/dev/null || true
+for s in iothub-telemetry iothub-twin-methods iothub-dps; do
+  [ -x "$IOTHUB_SAMPLES/$s" ] || continue
+  "$IOTHUB_SAMPLES/$s" --help | grep_all -q -- "--outbox-flash FILE\[:SECTORS:SECTOR_SIZE:UNIT\]" \
+    || fail "$s --help does not mention --outbox-flash"
+done
 echo "bad input: not a flash (2 kinds), 3 other geometries, 7 bad geometry strings, both outboxes, flash in use: refused, files unchanged"
 sane
 echo "time: $(python3 -c "import time; print(f'{time.time() - $t_start:.1f}')") s"
