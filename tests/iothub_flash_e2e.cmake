@@ -12,3 +12,8 @@ if(TARGET iothub_telemetry AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/io
   set_tests_properties(iothub_flash_sigkill PROPERTIES ENVIRONMENT
     "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>")
 endif()
+# The port's parsers: the --outbox-flash value and the flash file's trailer.
+if(TARGET tma_port AND EXISTS ${PROJECT_SOURCE_DIR}/port/flash_file.c)
+  tma_add_fuzz(NAME iothub_flash_file SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_flash_file.c
+    LIBS tma_port CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub/fuzz/iothub_flash_file)
+endif()
