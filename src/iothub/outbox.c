@@ -126,7 +126,11 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
             ob->cursor = ob->head;
         }
     }
-    if (st != TMA_OK) {
+    /* A put reported failed may have stored the record all the same (a
+     * flash commit the port could not confirm): the storage then counts it
+     * in seq_end, and so does the outbox, or the next message would reuse
+     * its sequence number and be refused for good. */
+    if (st != TMA_OK && ob->st.seq_end(ob->st.ctx) <= ob->next_seq) {
         return st;
     }
     /* the members first: after a store through out_seq they would be read again */
