@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -524,10 +525,34 @@ tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *
     fs->fd = -1;
     fs->sync = sync;
     fs->compact_min = COMPACT_MIN_DEFAULT;
+    fs->lock_fd = -1;
     fs->path = strdup(path);
     if (fs->path == NULL) {
         iothub_file_storage_close(fs);
         return S_ERR(TMA_C_FULL);
+    }
+    /* One writer per log: two processes appending to one log (two samples
+     * given the same --outbox) would interleave records and each would
+     * compact the other's away. The lock is on "<path>.lock", not on the
+     * log, because compaction renames a new file over the log; it is taken
+     * before the log is even read, and released by close() or the death of
+     * the process. The lock file stays (removing it would race a newcomer). */
+    {
+        size_t llen = strlen(path);
+        char *lock = malloc(llen + 6);
+        if (lock == NULL) {
+            iothub_file_storage_close(fs);
+            return S_ERR(TMA_C_FULL);
+        }
+        memcpy(lock, path, llen);
+        memcpy(lock + llen, ".lock", 6);
+        fs->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        free(lock);
+        if (fs->lock_fd < 0 || flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            st = fs->lock_fd >= 0 && errno == EWOULDBLOCK ? S_ERR(TMA_C_IN_USE) : S_ERR(TMA_C_IO);
+            iothub_file_storage_close(fs);
+            return st;
+        }
     }
     fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fs->fd < 0) {
@@ -560,10 +585,18 @@ void iothub_file_storage_close(struct iothub_file_storage *fs)
     if (fs == NULL) {
         return;
     }
-    if (fs->fd >= 0) {
-        close(fs->fd);
+    /* Only a context open() set up owns descriptors (path set): a zeroed
+     * one holds 0s that are not ours to close. */
+    if (fs->path != NULL) {
+        if (fs->fd >= 0) {
+            close(fs->fd);
+        }
+        if (fs->lock_fd >= 0) {
+            close(fs->lock_fd); /* releases the lock */
+        }
     }
     fs->fd = -1;
+    fs->lock_fd = -1;
     free(fs->idx);
     fs->idx = NULL;
     free(fs->path);

@@ -18,6 +18,9 @@
  * compacted into "<path>.tmp", fsync()ed and renamed over the log (atomic),
  * so a crash during compaction leaves the old or the new log, never a mix.
  *
+ * One process at a time: open() takes an exclusive lock on "<path>.lock"
+ * (created next to the log and left there) and refuses a log another
+ * process (or another open context) holds with TMA_C_IN_USE.
  * Not device core: allocates an in-memory index with malloc.
  */
 #ifndef IOTHUB_STORAGE_FILE_H
@@ -37,6 +40,7 @@ struct iothub_file_entry;
 
 struct iothub_file_storage {
     int fd;
+    int lock_fd;                   /* holds the flock on "<path>.lock" */
     char *path;
     bool sync;
     struct iothub_file_entry *idx; /* by seq, ascending */
@@ -60,7 +64,8 @@ struct iothub_file_storage {
  * @return TMA_OK (check damaged_bytes / truncated_bytes and report them);
  *         TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED) if the file is not an
  *         outbox (left untouched); TMA_C_UNSUPPORTED for an outbox of another
- *         format version; TMA_C_IO with errno kept on a system error;
+ *         format version; TMA_C_IN_USE if another process (or context)
+ *         has it open; TMA_C_IO with errno kept on a system error;
  *         TMA_C_BAD_PARAM.
  */
 tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *path, bool sync);

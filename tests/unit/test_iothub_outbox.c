@@ -373,6 +373,71 @@ static void test_outbox_leftover_tmp_is_ignored(void **state)
     iothub_file_storage_close(&fs);
 }
 
+/* One writer per log: a second open (here, or in another process) is
+ * refused with TMA_C_IN_USE and leaves the log as it was; close() or the
+ * holder's death frees it, also across a compaction (which renames a new
+ * file over the log). Closing a zeroed context closes no descriptor. */
+static void test_outbox_log_has_one_writer(void **state)
+{
+    struct iothub_file_storage fs, fs2, zero;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    char p[300], got[128];
+    struct stat before, after;
+    int fds[2], status, fd0_ok;
+    pid_t pid;
+    char c;
+    (void)state;
+    path_of(p, sizeof(p), "lock.log");
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    push_str(&ob, "a", NULL);
+    assert_int_equal(iothub_file_storage_open(&fs2, p, false), S_ERR(TMA_C_IN_USE));
+    iothub_file_storage_close(&fs2);
+    /* still held after a compaction put a new file in the log's place */
+    assert_int_equal(iothub_file_storage_compact(&fs), TMA_OK);
+    assert_int_equal(iothub_file_storage_open(&fs2, p, false), S_ERR(TMA_C_IN_USE));
+    push_str(&ob, "b", NULL);
+    iothub_file_storage_close(&fs);
+
+    /* another process holds it until it dies */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct iothub_file_storage cs;
+        close(fds[0]);
+        if (iothub_file_storage_open(&cs, p, false) != TMA_OK || write(fds[1], "k", 1) != 1) {
+            _exit(1);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    assert_int_equal(stat(p, &before), 0);
+    assert_int_equal(iothub_file_storage_open(&fs2, p, false), S_ERR(TMA_C_IN_USE));
+    assert_int_equal(stat(p, &after), 0);
+    assert_true(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    dump(&ob, got, sizeof(got));
+    assert_string_equal(got, "a,b");
+    iothub_file_storage_close(&fs);
+
+    /* a zeroed context owns no descriptor: fd 0 stays open */
+    fd0_ok = fcntl(0, F_GETFD) != -1;
+    memset(&zero, 0, sizeof(zero));
+    iothub_file_storage_close(&zero);
+    assert_int_equal(fcntl(0, F_GETFD) != -1, fd0_ok);
+}
+
 /* A child pushes (and acks some) as fast as it can and reports each
  * completed call over a pipe; it is SIGKILLed mid-stream. */
 static void test_outbox_survives_sigkill(void **state)
@@ -784,6 +849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_crash_truncation_every_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_leftover_tmp_is_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_log_has_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_sigkill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_refuses_foreign_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_damage_in_the_middle_keeps_later_records, setup, teardown),
