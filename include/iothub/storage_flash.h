@@ -110,8 +110,12 @@ size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs);
  * open() fills; @p ctx is the struct iothub_flash_storage):
  *  put:  TMA_OK once committed; TMA_C_FULL when the record does not fit even
  *        after reclaiming a sector (delete something and retry);
- *        TMA_C_BAD_PARAM for seq below seq_end() or a record larger than
- *        iothub_flash_storage_max_record(); a port error. A put of a seq
+ *        TMA_C_BAD_PARAM for seq below seq_end(), seq UINT32_MAX (seq_end()
+ *        cannot count past it) or a record larger than
+ *        iothub_flash_storage_max_record(); TMA_C_STATE when a new sector is
+ *        needed but the sector sequence is exhausted (only a crafted image
+ *        gets there: the log never stamps a header it would not read
+ *        back); a port error. A put of a seq
  *        below seq_end() that repeats a live record byte for byte returns
  *        TMA_OK without writing (the retry of a put that was committed
  *        although the port reported an error).

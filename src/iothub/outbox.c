@@ -50,6 +50,21 @@ tma_status iothub_outbox_init(struct iothub_outbox *ob, const struct iothub_stor
     return TMA_OK;
 }
 
+/* Delete @p seq. A delete the storage reported failed but that went through
+ * all the same (a flash program the port could not confirm) is done: the
+ * outbox counts it, or it would keep a head that no longer exists and every
+ * later drop of it would fail with NOT_FOUND. */
+static tma_status remove_rec(struct iothub_outbox *ob, uint32_t seq)
+{
+    uint32_t found = 0u;
+    tma_status st = ob->st.del(ob->st.ctx, seq), n;
+    if (st == TMA_OK || is_not_found(st)) {
+        return st;
+    }
+    n = ob->st.next(ob->st.ctx, seq, &found);
+    return is_not_found(n) || (n == TMA_OK && found != seq) ? TMA_OK : st;
+}
+
 static tma_status advance_head(struct iothub_outbox *ob)
 {
     uint32_t seq;
@@ -110,9 +125,10 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
             ob->stats.refused++;
             return st;
         }
-        /* DROP_OLDEST: delete the oldest, count it, try again */
-        st = ob->st.del(ob->st.ctx, ob->head);
-        if (st != TMA_OK) {
+        /* DROP_OLDEST: delete the oldest, count it, try again (a head the
+         * storage no longer has is gone all the same) */
+        st = remove_rec(ob, ob->head);
+        if (st != TMA_OK && !is_not_found(st)) {
             return st;
         }
         ob->count--;
@@ -224,7 +240,7 @@ tma_status iothub_outbox_ack(struct iothub_outbox *ob, uint32_t seq)
     if (ob->count == 0u || seq < ob->head || seq >= ob->next_seq) {
         return S_ERR(TMA_C_NOT_FOUND);
     }
-    st = ob->st.del(ob->st.ctx, seq);
+    st = remove_rec(ob, seq);
     if (st != TMA_OK) {
         return st;
     }

@@ -521,9 +521,16 @@ size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs)
 static tma_status stamp(struct iothub_flash_storage *fs, uint32_t s, uint32_t src)
 {
     uint8_t b[SHDR_MAX + MAX_UNIT];
+    tma_status st;
+    /* Sector sequences end below NONE (read_shdr() refuses it): a log this
+     * far along (only a crafted image; one stamp per sector filled) takes
+     * no new sector rather than write one it could not read back. */
+    if (fs->top_sseq >= NONE - 1u) {
+        return S_ERR(TMA_C_STATE);
+    }
     /* A sector this session erased completely (the last reclaim's source)
      * and left alone since needs no second erase. */
-    tma_status st = s == fs->clean ? TMA_OK : fs->fl.erase(fs->fl.ctx, s);
+    st = s == fs->clean ? TMA_OK : fs->fl.erase(fs->fl.ctx, s);
     fs->clean = NONE;
     if (st != TMA_OK) {
         return st;
@@ -717,7 +724,9 @@ tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_sp
     uint32_t total = 0, crc, size, u, at, fill, guard;
     size_t i, j;
     tma_status st;
-    if (fs == NULL || (parts == NULL && nparts > 0u)) {
+    /* seq NONE: seq_end() cannot count past it, so a second put of it would
+     * not be refused as below seq_end() */
+    if (fs == NULL || seq == NONE || (parts == NULL && nparts > 0u)) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
     st = ensure(fs);

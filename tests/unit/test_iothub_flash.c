@@ -895,6 +895,248 @@ static void test_flash_power_cut_every_operation(void **state)
     assert_true(cs.double_cuts > cs.recovery_writes);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* review (session 6) */
+
+/* Test-side CRC-32 (IEEE) to craft sector headers the log accepts. */
+static uint32_t t_crc32(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) {
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+        }
+    }
+    return ~c;
+}
+
+static void t_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* seq UINT32_MAX: seq_end() cannot count past it, so a second put of it
+ * would not be "below seq_end" and would store two records with one seq.
+ * The log refuses that seq (the outbox never uses it). */
+static void test_flash_seq_max_stored_once(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs, fs2;
+    struct iothub_storage st, st2;
+    uint8_t a[10], b[10];
+    uint32_t seq = 0;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 3, 4), 0);
+    open_ok(&n, &fs, &st);
+    fill(a, sizeof a, 1);
+    fill(b, sizeof b, 2);
+    assert_int_equal(put1(&st, UINT32_MAX - 1u, a, sizeof a), TMA_OK);
+    assert_int_equal(st.seq_end(st.ctx), UINT32_MAX);
+    assert_int_equal(put1(&st, UINT32_MAX, a, sizeof a), S_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(put1(&st, UINT32_MAX, b, sizeof b), S_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(st.next(st.ctx, UINT32_MAX, &seq), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(st.del(st.ctx, UINT32_MAX - 1u), TMA_OK);
+    open_ok(&n, &fs2, &st2);
+    assert_int_equal(st2.next(st2.ctx, 0, &seq), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
+/* A sector header (valid CRC) whose sector sequence is one below the top:
+ * the next sector stamped would get 0xFFFFFFFF, which the log itself reads
+ * as invalid, and the records put there would vanish at the next open.
+ * Every put that returned TMA_OK must still be there after a reopen. */
+static void test_flash_sector_sequence_exhausted_loses_nothing(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs, fs2;
+    struct iothub_storage st, st2;
+    uint8_t p[100];
+    uint32_t i, ok = 0, s, seq;
+    int refused = 0;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 3, 4), 0);
+    open_ok(&n, &fs, &st);
+    fill(p, sizeof p, 0);
+    assert_int_equal(put1(&st, 0, p, sizeof p), TMA_OK);
+    /* the one data sector: sequence 0xFFFFFFFE, CRC recomputed */
+    for (s = 0; s < 3; s++) {
+        uint8_t *h = n.mem + s * 512u;
+        if (h[0] == 0x54 && h[1] == 0x4D && h[2] == 0x46 && h[3] == 0x4C) {
+            t_le32(h + 4, UINT32_MAX - 1u);
+            t_le32(h + 16, t_crc32(h, 16));
+            ok++;
+        }
+    }
+    assert_int_equal(ok, 1u);
+    ok = 1;
+    open_ok(&n, &fs, &st);
+    expect_get(&st, 0, p, sizeof p);
+    for (i = 1; i < 20; i++) {
+        tma_status rc;
+        fill(p, sizeof p, i);
+        rc = put1(&st, i, p, sizeof p);
+        if (rc != TMA_OK) {
+            /* a clear error, never FULL (dropping would not help) */
+            assert_int_not_equal(rc, S_ERR(TMA_C_FULL));
+            refused = 1;
+            break;
+        }
+        ok++;
+    }
+    assert_true(refused);
+    open_ok(&n, &fs2, &st2);
+    for (i = 0; i < ok; i++) {
+        fill(p, sizeof p, i);
+        expect_get(&st2, i, p, sizeof p);
+    }
+    assert_int_equal(st2.next(st2.ctx, ok, &seq), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
+/* A port whose delete goes through but reports an error (the lie used for
+ * put above, here for del): the outbox must not keep a phantom head. Before,
+ * the next DROP_OLDEST push failed with NOT_FOUND for ever (the head it tries
+ * to drop is gone), and an ack left count one too high. */
+static void test_flash_outbox_del_reported_failed_but_done(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs, fs2;
+    struct iothub_storage st, st2;
+    struct iothub_outbox ob, ob2;
+    struct iothub_outbox_stats stats;
+    uint8_t p[40];
+    uint32_t i, seq, head_seq;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 4, 8), 0);
+    open_ok(&n, &fs, &st);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 3, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    for (i = 0; i < 3; i++) {
+        fill(p, sizeof p, i);
+        assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    }
+    /* at capacity: the drop's delete (the next operation) lies */
+    n.lie_at = n.ops;
+    fill(p, sizeof p, 3);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    assert_int_equal(seq, 3u);
+    n.lie_at = NOR_NO_CUT;
+    for (i = 4; i < 8; i++) {
+        fill(p, sizeof p, i);
+        assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    }
+    stats = iothub_outbox_stats(&ob);
+    assert_int_equal(stats.dropped, 5u);
+    assert_int_equal(iothub_outbox_count(&ob), 3u);
+    /* an ack whose delete lies */
+    head_seq = 5;
+    n.lie_at = n.ops;
+    assert_int_equal(iothub_outbox_ack(&ob, head_seq), TMA_OK);
+    n.lie_at = NOR_NO_CUT;
+    assert_int_equal(iothub_outbox_count(&ob), 2u);
+    assert_int_equal(iothub_outbox_stats(&ob).acked, 1u);
+    /* a second ack of it is NOT_FOUND and changes nothing */
+    assert_int_equal(iothub_outbox_ack(&ob, head_seq), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_outbox_count(&ob), 2u);
+    /* the outbox and a restart agree */
+    open_ok(&n, &fs2, &st2);
+    assert_int_equal(iothub_outbox_init(&ob2, &st2, 3, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    assert_int_equal(iothub_outbox_count(&ob2), iothub_outbox_count(&ob));
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
+/* A read error at every read of a scripted run (open, puts with reclaim,
+ * get, next, del): the call fails with the port's error or gives the right
+ * answer, the log never programs a unit twice, and after the error
+ * everything put before is still there (the log re-reads the flash). */
+static void test_flash_read_error_everywhere(void **state)
+{
+    uint64_t k;
+    int reached_end = 0;
+    (void)state;
+    for (k = 0; !reached_end && k < 4000; k++) {
+        struct nor_sim n;
+        struct iothub_flash_storage fs, fs2;
+        struct iothub_storage st, st2;
+        uint8_t p[90], buf[256];
+        uint32_t i, seq, done = 0;
+        size_t got;
+        tma_status rc = TMA_OK;
+        assert_int_equal(nor_init(&n, 256, 3, 8), 0);
+        n.read_fail_at = k;
+        {
+            struct iothub_flash f = nor_flash(&n);
+            rc = iothub_flash_storage_open(&fs, &f, &st);
+        }
+        if (rc != TMA_OK) {
+            assert_int_equal(rc, S_ERR(TMA_C_IO));
+            nor_free(&n);
+            continue;
+        }
+        for (i = 0; i < 12; i++) {
+            fill(p, sizeof p, done); /* the data says its seq */
+            rc = put1(&st, done, p, sizeof p);
+            if (rc == S_ERR(TMA_C_FULL)) {
+                uint32_t oldest;
+                rc = st.next(st.ctx, 0, &oldest);
+                if (rc == TMA_OK) {
+                    rc = st.del(st.ctx, oldest);
+                }
+                if (rc == TMA_OK) {
+                    rc = put1(&st, done, p, sizeof p);
+                }
+            }
+            if (rc == TMA_OK) {
+                done++;
+            } else {
+                assert_true(rc == S_ERR(TMA_C_IO) || rc == S_ERR(TMA_C_NOT_FOUND));
+                /* a failed put may have stored it after all: seq_end says */
+                if (st.seq_end(st.ctx) > done) {
+                    done = st.seq_end(st.ctx);
+                }
+            }
+            rc = st.get(st.ctx, done > 0 ? done - 1u : 0u, buf, sizeof buf, &got);
+            assert_true(rc == TMA_OK || rc == S_ERR(TMA_C_IO) || rc == S_ERR(TMA_C_NOT_FOUND));
+            if (rc == TMA_OK) {
+                assert_int_equal(got, sizeof p);
+            }
+        }
+        reached_end = n.read_ops <= k; /* the failing read was never reached */
+        /* the error is gone: a reopen sees the newest records intact */
+        n.read_fail_at = NOR_NO_CUT;
+        open_ok(&n, &fs2, &st2);
+        assert_int_equal(st2.seq_end(st2.ctx), done);
+        for (seq = 0; seq < done; seq++) {
+            rc = st2.get(st2.ctx, seq, buf, sizeof buf, &got);
+            assert_true(rc == TMA_OK || rc == S_ERR(TMA_C_NOT_FOUND));
+            if (rc == TMA_OK) {
+                fill(p, sizeof p, seq);
+                assert_int_equal(got, sizeof p);
+                assert_memory_equal(buf, p, sizeof p);
+            }
+        }
+        /* the last two put are kept (only the oldest are deleted for room) */
+        if (done >= 2) {
+            fill(p, sizeof p, done - 1u);
+            expect_get(&st2, done - 1u, p, sizeof p);
+        }
+        if (n.v != 0u) {
+            fail_msg("read error at read %llu: %s", (unsigned long long)k, n.why);
+        }
+        nor_free(&n);
+    }
+    assert_true(reached_end);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +1148,10 @@ int main(void)
         cmocka_unit_test(test_flash_unconfirmed_put_then_other_message),
         cmocka_unit_test(test_flash_outbox_policies_on_full_flash),
         cmocka_unit_test(test_flash_power_cut_every_operation),
+        cmocka_unit_test(test_flash_seq_max_stored_once),
+        cmocka_unit_test(test_flash_sector_sequence_exhausted_loses_nothing),
+        cmocka_unit_test(test_flash_outbox_del_reported_failed_but_done),
+        cmocka_unit_test(test_flash_read_error_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

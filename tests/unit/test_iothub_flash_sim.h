@@ -22,6 +22,7 @@
  *    device is off). nor_power_on() restores power, keeping the contents.
  * lie_at: that operation completes but reports TMA_C_IO (a port that cannot
  * tell whether its write went through); power stays on.
+ * read_fail_at: that read call (counted in read_ops) fails with TMA_C_IO.
  * Violations are counted in v and described in why (the tests assert v == 0).
  */
 #ifndef TEST_IOTHUB_FLASH_SIM_H
@@ -49,6 +50,8 @@ struct nor_sim {
     uint64_t reads, read_bytes; /* read calls and bytes (cost figures for the bench) */
     uint64_t cut_at;
     uint64_t lie_at; /* this operation is done but reports TMA_C_IO (power stays on) */
+    uint64_t read_ops;     /* read calls, failed ones included */
+    uint64_t read_fail_at; /* this read call fails with TMA_C_IO (nothing read) */
     int dead;
     uint32_t rng;
     unsigned v;
@@ -93,6 +96,7 @@ static inline int nor_init(struct nor_sim *n, uint32_t sector_size, uint32_t sec
     memset(n->state, NOR_ERASED, total / unit);
     n->cut_at = NOR_NO_CUT;
     n->lie_at = NOR_NO_CUT;
+    n->read_fail_at = NOR_NO_CUT;
     n->rng = 1;
     return 0;
 }
@@ -140,7 +144,7 @@ static inline tma_status nor_read(void *ctx, uint32_t addr, uint8_t *buf, size_t
 {
     struct nor_sim *n = ctx;
     size_t total = (size_t)n->sector_size * n->sector_count;
-    if (n->dead) {
+    if (n->dead || n->read_ops++ == n->read_fail_at) {
         return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
     }
     if ((size_t)addr > total || len > total - addr || (buf == NULL && len > 0)) {
