@@ -278,9 +278,16 @@ static tma_status create_erased(const char *path, const struct iothub_flash_geom
     if (tmp == NULL) {
         return S_ERR(TMA_C_IO);
     }
-    snprintf(tmp, n + 32, "%s.new.%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    /* A fresh name, created exclusively (mkstemp: O_EXCL, mode 0600): a
+     * predictable name would let whoever can write the directory plant a
+     * link there to a file of ours that the flash image then overwrites. */
+    snprintf(tmp, n + 32, "%s.new.XXXXXX", path);
+    fd = mkstemp(tmp);
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        if (fd >= 0) {
+            (void)close(fd);
+            (void)unlink(tmp);
+        }
         free(tmp);
         return S_ERR(TMA_C_IO);
     }

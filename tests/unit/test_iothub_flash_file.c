@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -115,13 +116,55 @@ static void test_flash_file_new_is_erased_and_persists(void **state)
     assert_int_equal(f.read(f.ctx, 261, buf, 3), TMA_OK); /* any alignment */
     assert_memory_equal(buf, data + 1, 3);
     iothub_flash_file_close(&ff);
-    /* no temporary file left behind */
+    /* no temporary file left behind: the directory holds the flash only */
     {
-        char tmp[160];
-        struct stat sb;
-        snprintf(tmp, sizeof tmp, "%s.new.%ld", path, (long)getpid());
-        assert_int_not_equal(stat(tmp, &sb), 0);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int others = 0;
+        assert_non_null(d);
+        while ((e = readdir(d)) != NULL) {
+            others += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+                      strcmp(e->d_name, "flash.bin") != 0;
+        }
+        closedir(d);
+        assert_int_equal(others, 0);
     }
+}
+
+/* Creating a new flash must not follow a link planted where its temporary
+ * file goes (the old name was "<path>.new.<pid>", predictable: in a shared
+ * directory another user could point it at any file the device's user may
+ * write, which was then truncated, overwritten with 0xFF and opened as the
+ * flash). The file planted on stays byte for byte; the flash is a new
+ * regular file. */
+static void test_flash_file_create_follows_no_planted_link(void **state)
+{
+    struct iothub_flash_file ff;
+    struct iothub_flash f;
+    struct iothub_flash_geometry g = geo(2, 128, 1);
+    char victim[160], tmp[160];
+    static const char precious[] = "not a flash: keep me";
+    struct stat sb;
+    size_t n;
+    uint8_t *b;
+    FILE *fp;
+    (void)state;
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    fp = fopen(victim, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(precious, 1, sizeof precious, fp), sizeof precious);
+    fclose(fp);
+    snprintf(tmp, sizeof tmp, "%s.new.%ld", path, (long)getpid());
+    assert_int_equal(symlink(victim, tmp), 0);
+    assert_int_equal(iothub_flash_file_open(&ff, path, &g, 0, &f), TMA_OK);
+    iothub_flash_file_close(&ff);
+    b = slurp(victim, &n);
+    assert_int_equal(n, sizeof precious);
+    assert_memory_equal(b, precious, sizeof precious);
+    free(b);
+    assert_int_equal(lstat(path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(sb.st_size, 2 * 128 + IOTHUB_FLASH_FILE_TRAILER);
 }
 
 static void test_flash_file_program_clears_bits_only(void **state)
@@ -573,6 +616,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_flash_file_new_is_erased_and_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flash_file_create_follows_no_planted_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_program_clears_bits_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_strict_refuses_second_program, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_alignment_and_bounds_refused, setup, teardown),
