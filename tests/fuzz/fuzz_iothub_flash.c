@@ -1,12 +1,19 @@
 /* Fuzz target: the flash log (src/iothub/storage_flash.c) opened on an
  * arbitrary flash image. Input: byte 0 picks the program unit (1, 2, 4, 8,
- * 16), byte 1 the sector count (2..5), byte 2 the sector size (128, 256,
- * 512); the rest is the image (short images are padded with 0xFF). Then
- * recovery and a few puts, deletes and gets chosen from the input's hash.
+ * 16, 32), byte 1 the sector count (2..5, bits 0-1) and three modes (bit 7:
+ * the harness makes every sector header with the log's magic and every
+ * record header on the chain check, so crafted headers, lengths, sector
+ * sequences, sources and marks are reached, which random bytes never pass a
+ * CRC for; bit 6: record data CRCs too; bit 5: one read of the run, chosen
+ * from the input's hash, fails with TMA_C_IO), byte 2 the sector size (128,
+ * 256, 512); the rest is the image (short images are padded with 0xFF).
+ * Then recovery and a few puts, deletes, gets and retries (a put of a stored
+ * record again, byte for byte) chosen from the input's hash.
  * Checked: no crash or hang; next() strictly increasing; get() of every seq
- * next() names succeeds; put() above seq_end() works or says FULL; the log
- * never programs a unit that does not read erased, nor off the unit grid;
- * a reopen sees the same records. */
+ * next() names succeeds; put() above seq_end() works or says FULL; a retry
+ * of a stored record is TMA_OK and stores nothing; the log never programs a
+ * unit that does not read erased, nor off the unit grid; a reopen sees the
+ * same records; TMA_C_IO only from a call during which the read failed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +27,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct fz_flash {
     uint8_t mem[MAX_IMAGE];
     uint32_t size, unit;
+    uint64_t reads, fail_at; /* read calls; the one that fails */
+    int fired;               /* the failing read happened (cleared by the harness) */
 };
+
+#define IO_ERR TMA_ERR(TMA_LAYER_STORE, TMA_C_IO)
 
 static tma_status fz_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
 {
     struct fz_flash *f = ctx;
     if (addr > f->size || len > f->size - addr) {
         abort();
+    }
+    if (f->reads++ == f->fail_at) {
+        f->fired = 1;
+        return IO_ERR;
     }
     if (len > 0) {
         memcpy(buf, f->mem + addr, len);
@@ -64,31 +79,124 @@ static tma_status fz_erase(void *ctx, uint32_t sector)
     return TMA_OK;
 }
 
-/* Walk next(); check order and get(). Returns the number of records. */
-static unsigned walk_all(struct iothub_storage *st, uint32_t *out_last)
+/* A call's status: TMA_C_IO is only allowed from a call during which the
+ * injected read failure happened. 1 when it did (the caller's checks of the
+ * result are off for this call). */
+static int io_fired(struct fz_flash *f, tma_status rc)
+{
+    int fired = f->fired;
+    f->fired = 0;
+    if (rc == IO_ERR && !fired) {
+        abort();
+    }
+    return fired;
+}
+
+static uint32_t fz_crc(uint32_t c, const uint8_t *p, size_t n)
+{
+    size_t i;
+    int k;
+    c = ~c;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) {
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+        }
+    }
+    return ~c;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void set_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* Make the headers of the image check, following the layout of
+ * docs/design/outbox.md: a sector header with the magic gets its CRC; its
+ * record chain (from the first record to an erased header or a length that
+ * leaves the sector) gets header CRCs, and data CRCs when @p data_too. */
+static void fix_crcs(struct fz_flash *f, uint32_t sector_size, int data_too)
+{
+    uint32_t u = f->unit, hdr = (20u + u - 1u) / u * u, rh = u > 16u ? u : 16u, s;
+    for (s = 0; s < f->size / sector_size; s++) {
+        uint8_t *b = f->mem + (size_t)s * sector_size;
+        uint32_t off = hdr + u;
+        size_t i;
+        if (le32(b) != 0x4C464D54u) {
+            continue;
+        }
+        set_le32(b + 16, fz_crc(0, b, 16));
+        while (off + rh + 2u * u <= sector_size) {
+            uint8_t *r = b + off;
+            uint32_t len = le32(r + 4), size;
+            for (i = 0; i < rh && r[i] == 0xFF; i++) {
+            }
+            if (i == rh || len > sector_size) {
+                break;
+            }
+            size = rh + 2u * u + (len + u - 1u) / u * u;
+            if (size > sector_size - off) {
+                break;
+            }
+            if (data_too) {
+                set_le32(r + 8, fz_crc(fz_crc(0, r, 8), r + rh + 2u * u, len));
+            }
+            set_le32(r + 12, fz_crc(0, r, 12));
+            off += size;
+        }
+    }
+}
+
+static struct fz_flash f;
+
+/* Walk next(); check order and get(). Returns the number of records, or -1
+ * when the injected read failure stopped the walk. */
+static long walk_all(struct iothub_storage *st)
 {
     static uint8_t buf[MAX_IMAGE];
     uint32_t from = 0, seq, prev = 0;
-    unsigned n = 0;
+    long n = 0;
     size_t got;
-    while (st->next(st->ctx, from, &seq) == TMA_OK) {
+    tma_status rc;
+    for (;;) {
+        rc = st->next(st->ctx, from, &seq);
+        if (io_fired(&f, rc)) {
+            return -1;
+        }
+        if (rc != TMA_OK) {
+            break;
+        }
         if (n > 0 && seq <= prev) {
             abort();
         }
-        if (st->get(st->ctx, seq, buf, sizeof buf, &got) != TMA_OK) {
+        rc = st->get(st->ctx, seq, buf, sizeof buf, &got);
+        if (io_fired(&f, rc)) {
+            return -1;
+        }
+        if (rc != TMA_OK) {
             abort();
         }
         if (seq >= st->seq_end(st->ctx) && seq != UINT32_MAX) {
             abort();
         }
+        if (io_fired(&f, TMA_OK)) {
+            return -1; /* seq_end() re-read the flash and it failed */
+        }
         prev = seq;
         n++;
-        if (seq == UINT32_MAX || n > MAX_IMAGE) {
+        if (seq == UINT32_MAX || n > (long)MAX_IMAGE) {
             break;
         }
         from = seq + 1u;
     }
-    *out_last = prev;
     return n;
 }
 
@@ -96,14 +204,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint32_t units[] = {1, 2, 4, 8, 16, 32};
     static const uint32_t sizes[] = {128, 256, 512};
-    static struct fz_flash f;
     struct iothub_flash fl;
     struct iothub_flash_storage fs;
     struct iothub_storage st;
-    uint32_t h = 2166136261u, last, i;
-    unsigned n1, n2;
+    uint32_t h = 2166136261u, i;
+    long n1, n2;
     size_t k;
     uint8_t p[300];
+    tma_status rc;
     if (size < 3) {
         return 0;
     }
@@ -119,56 +227,114 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (k = 0; k < size; k++) {
         h = (h ^ data[k]) * 16777619u;
     }
+    if (data[1] & 0x80u) {
+        fix_crcs(&f, g_sector_size, (data[1] & 0x40u) != 0);
+    }
+    f.reads = 0;
+    f.fired = 0;
+    f.fail_at = (data[1] & 0x20u) ? (h >> 8) % 3000u : UINT64_MAX;
     fl.ctx = &f;
     fl.read = fz_read;
     fl.program = fz_program;
     fl.erase = fz_erase;
     fl.sector_size = g_sector_size;
     fl.program_unit = f.unit;
-    if (iothub_flash_storage_open(&fs, &fl, &st) != TMA_OK) {
+    rc = iothub_flash_storage_open(&fs, &fl, &st);
+    if (io_fired(&f, rc)) {
+        if (rc != IO_ERR) {
+            abort(); /* open read a failed read as data */
+        }
+        rc = iothub_flash_storage_open(&fs, &fl, &st); /* the failure is spent */
+    }
+    if (rc != TMA_OK) {
         abort(); /* the image alone never makes open fail */
     }
-    walk_all(&st, &last);
+    (void)walk_all(&st);
     for (i = 0; i < 12; i++) {
         uint32_t seq, op;
         h = h * 1103515245u + 12345u;
-        op = (h >> 16) % 4u;
+        op = (h >> 16) % 5u;
         if (op < 2) {
             size_t len = (h >> 8) % sizeof p;
-            tma_status rc;
             struct tma_span sp;
             memset(p, (int)(h & 0xFFu), len);
             sp.ptr = p;
             sp.len = len;
             seq = st.seq_end(st.ctx);
+            if (io_fired(&f, TMA_OK)) {
+                continue;
+            }
             if (seq == UINT32_MAX) {
                 break;
             }
             rc = st.put(st.ctx, seq, &sp, 1);
+            if (io_fired(&f, rc)) {
+                continue;
+            }
             if (rc != TMA_OK && rc != TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL) &&
-                !(rc == TMA_ERR(TMA_LAYER_STORE, TMA_C_BAD_PARAM) && len > iothub_flash_storage_max_record(&fs))) {
+                !(rc == TMA_ERR(TMA_LAYER_STORE, TMA_C_BAD_PARAM) && len > iothub_flash_storage_max_record(&fs)) &&
+                rc != TMA_ERR(TMA_LAYER_STORE, TMA_C_STATE)) {
                 abort();
             }
             if (rc == TMA_OK) {
                 uint8_t back[300];
                 size_t got;
-                if (st.get(st.ctx, seq, back, sizeof back, &got) != TMA_OK || got != len ||
-                    memcmp(back, p, len) != 0) {
+                rc = st.get(st.ctx, seq, back, sizeof back, &got);
+                if (io_fired(&f, rc)) {
+                    continue;
+                }
+                if (rc != TMA_OK || got != len || memcmp(back, p, len) != 0) {
                     abort();
                 }
             }
-        } else if (st.next(st.ctx, (h >> 4) % 64u, &seq) == TMA_OK) {
-            if (st.del(st.ctx, seq) != TMA_OK) {
+        } else if (op == 4) {
+            /* the retry of a stored record: done, nothing written */
+            uint8_t back[MAX_IMAGE];
+            size_t got;
+            long before = walk_all(&st), after;
+            struct tma_span sp;
+            rc = st.next(st.ctx, (h >> 4) % 64u, &seq);
+            if (io_fired(&f, rc) || rc != TMA_OK || before < 0 || seq == UINT32_MAX) {
+                continue; /* UINT32_MAX: a put of it is refused (seq_end cannot pass it) */
+            }
+            rc = st.get(st.ctx, seq, back, sizeof back, &got);
+            if (io_fired(&f, rc)) {
+                continue;
+            }
+            if (rc != TMA_OK) {
+                abort();
+            }
+            sp.ptr = back;
+            sp.len = got;
+            rc = st.put(st.ctx, seq, &sp, 1);
+            if (io_fired(&f, rc)) {
+                continue;
+            }
+            if (rc != TMA_OK) {
+                abort();
+            }
+            after = walk_all(&st);
+            if (after >= 0 && after != before) {
+                abort();
+            }
+        } else {
+            rc = st.next(st.ctx, (h >> 4) % 64u, &seq);
+            if (io_fired(&f, rc) || rc != TMA_OK) {
+                continue;
+            }
+            rc = st.del(st.ctx, seq);
+            if (!io_fired(&f, rc) && rc != TMA_OK) {
                 abort();
             }
         }
     }
-    n1 = walk_all(&st, &last);
+    f.fail_at = UINT64_MAX; /* from here on no read fails */
+    n1 = walk_all(&st);
     /* a reopen finds the same records */
     if (iothub_flash_storage_open(&fs, &fl, &st) != TMA_OK) {
         abort();
     }
-    n2 = walk_all(&st, &last);
+    n2 = walk_all(&st);
     if (n1 != n2) {
         abort();
     }
