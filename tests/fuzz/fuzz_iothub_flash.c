@@ -139,11 +139,13 @@ static void fix_crcs(struct fz_flash *f, uint32_t sector_size, int data_too)
             uint32_t len = le32(r + 4), size;
             for (i = 0; i < rh && r[i] == 0xFF; i++) {
             }
-            if (i == rh || len > sector_size) {
+            if (i == rh) {
                 break;
             }
-            size = rh + 2u * u + (len + u - 1u) / u * u;
+            /* a header that checks but whose length leaves the sector too */
+            size = len > sector_size ? UINT32_MAX : rh + 2u * u + (len + u - 1u) / u * u;
             if (size > sector_size - off) {
+                set_le32(r + 12, fz_crc(0, r, 12));
                 break;
             }
             if (data_too) {
