@@ -90,34 +90,50 @@ tma_status iothub_outbox_push(struct iothub_outbox *ob, const char *topic, const
     return ih_outbox_push(ob, topic, payload, len, out_seq);
 }
 
+/* A put the storage reported failed may have stored its record all the
+ * same (a flash commit the port could not confirm); the storage then counts
+ * it in seq_end. Such a record is in the outbox (counted, delivered) and its
+ * number is taken. */
+static void adopt_stored(struct iothub_outbox *ob)
+{
+    uint32_t end = ob->st.seq_end(ob->st.ctx);
+    if (end > ob->next_seq) {
+        if (ob->count++ == 0u) {
+            ob->head = ob->next_seq;
+        }
+        ob->stats.stored++;
+        ob->next_seq = end;
+    }
+}
+
 tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uint8_t *payload,
                           size_t len, uint32_t *out_seq)
 {
     /* Record: topic length (2 bytes, big endian), topic, payload. */
-    size_t tlen = strlen(topic);
+    size_t tlen = strlen(topic), nparts = len > 0u ? 3u : 2u;
+    uint8_t hdr[2];
+    struct tma_span parts[3];
     uint32_t seq;
     tma_status st;
     if (tlen == 0u || tlen > IOTHUB_OUTBOX_MAX_TOPIC || len > (size_t)UINT32_MAX - 2u - tlen) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
+    adopt_stored(ob);
     if (ob->next_seq == UINT32_MAX) {
         return S_ERR(TMA_C_FULL);
     }
+    hdr[0] = (uint8_t)(tlen >> 8);
+    hdr[1] = (uint8_t)tlen;
+    parts[0].ptr = hdr;
+    parts[0].len = 2u;
+    parts[1].ptr = (const uint8_t *)topic;
+    parts[1].len = tlen;
+    parts[2].ptr = payload;
+    parts[2].len = len;
     /* At capacity, or when the storage ran out of bytes first (a flash
      * log), the policy decides. */
     for (;;) {
-        uint8_t hdr[2];
-        struct tma_span parts[3];
-        hdr[0] = (uint8_t)(tlen >> 8);
-        hdr[1] = (uint8_t)tlen;
-        parts[0].ptr = hdr;
-        parts[0].len = 2u;
-        parts[1].ptr = (const uint8_t *)topic;
-        parts[1].len = tlen;
-        parts[2].ptr = payload;
-        parts[2].len = len;
-        st = ob->count >= ob->capacity ? S_ERR(TMA_C_FULL)
-                                       : ob->st.put(ob->st.ctx, ob->next_seq, parts, len > 0u ? 3u : 2u);
+        st = ob->count >= ob->capacity ? S_ERR(TMA_C_FULL) : ob->st.put(ob->st.ctx, ob->next_seq, parts, nparts);
         if (st != S_ERR(TMA_C_FULL)) {
             break;
         }
@@ -142,11 +158,13 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
             ob->cursor = ob->head;
         }
     }
-    /* A put reported failed may have stored the record all the same (a
-     * flash commit the port could not confirm): the storage then counts it
-     * in seq_end, and so does the outbox, or the next message would reuse
-     * its sequence number and be refused for good. */
-    if (st != TMA_OK && ob->st.seq_end(ob->st.ctx) <= ob->next_seq) {
+    /* A put reported failed may have stored this very record all the same:
+     * the storage's put of the same record again answers TMA_OK then,
+     * writing nothing. A seq_end past next_seq alone does not tell: the
+     * number may hold an earlier message whose put was reported failed
+     * (adopted by the next push), and this one would be lost. */
+    if (st != TMA_OK &&
+        (ob->st.seq_end(ob->st.ctx) <= ob->next_seq || ob->st.put(ob->st.ctx, ob->next_seq, parts, nparts) != TMA_OK)) {
         return st;
     }
     /* the members first: after a store through out_seq they would be read again */

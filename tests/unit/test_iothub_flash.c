@@ -334,24 +334,32 @@ static void test_flash_port_error_then_retry(void **state)
  * stuck on its sequence number: a different message pushed next is stored. */
 struct lying_port {
     struct nor_sim *n;
-    int fail_next_read;
+    int fail_next_read; /* reads still to fail */
+    int reads_to_fail;  /* reads that fail after a lie (0 counts as 1) */
 };
 
 static tma_status lp_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
 {
     struct lying_port *lp = ctx;
-    if (lp->fail_next_read) {
-        lp->fail_next_read = 0;
+    if (lp->fail_next_read > 0) {
+        lp->fail_next_read--;
         return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
     }
     return nor_read(lp->n, addr, buf, len);
+}
+
+static void lp_lied(struct lying_port *lp, tma_status st)
+{
+    if (st != TMA_OK) {
+        lp->fail_next_read = lp->reads_to_fail > 0 ? lp->reads_to_fail : 1;
+    }
 }
 
 static tma_status lp_program(void *ctx, uint32_t addr, const uint8_t *data, size_t len)
 {
     struct lying_port *lp = ctx;
     tma_status st = nor_program(lp->n, addr, data, len);
-    lp->fail_next_read |= st != TMA_OK;
+    lp_lied(lp, st);
     return st;
 }
 
@@ -359,7 +367,7 @@ static tma_status lp_erase(void *ctx, uint32_t sector)
 {
     struct lying_port *lp = ctx;
     tma_status st = nor_erase(lp->n, sector);
-    lp->fail_next_read |= st != TMA_OK;
+    lp_lied(lp, st);
     return st;
 }
 
@@ -392,6 +400,7 @@ static void test_flash_unconfirmed_put_then_other_message(void **state)
         assert_int_equal(nor_init(&n, 256, 3, 4), 0);
         lp.n = &n;
         lp.fail_next_read = 0;
+        lp.reads_to_fail = 1;
         f = nor_flash(&n);
         f.ctx = &lp;
         f.read = lp_read;
@@ -448,6 +457,86 @@ static void test_flash_unconfirmed_put_then_other_message(void **state)
     }
     assert_true(refused > 0u);       /* some pushes reported the error */
     assert_true(stored_anyway > 0u); /* and some stored a put reported failed */
+}
+
+/* As above, but the read after the put's own read-back fails too: that is
+ * the first read of the re-read that the outbox's seq_end() call triggers,
+ * so seq_end() answers from before the put. The next push then finds the
+ * sequence number taken by the earlier message. Before, the outbox took the
+ * storage's refusal (BAD_PARAM) plus a seq_end() now past it for "stored"
+ * and reported the new message pushed (TMA_OK) while the record under its
+ * number held the earlier one: the new message was lost. Every push that
+ * returns TMA_OK must find its own bytes under its number. */
+static void test_flash_unconfirmed_put_stale_seq_end_loses_nothing(void **state)
+{
+    uint64_t k;
+    unsigned hit = 0;
+    (void)state;
+    for (k = 0;; k++) {
+        struct nor_sim n;
+        struct lying_port lp;
+        struct iothub_flash f;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        struct iothub_outbox ob;
+        uint8_t a[60], b[60], c[60], buf[128];
+        uint32_t i, seq_a = 0, seq_b = 0, seq_c = 0, s, cnt = 0;
+        uint64_t before;
+        tma_status rc_a, rc_b, rc_c;
+        assert_int_equal(nor_init(&n, 256, 3, 4), 0);
+        lp.n = &n;
+        lp.fail_next_read = 0;
+        lp.reads_to_fail = 2;
+        f = nor_flash(&n);
+        f.ctx = &lp;
+        f.read = lp_read;
+        f.program = lp_program;
+        f.erase = lp_erase;
+        assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+        assert_int_equal(iothub_outbox_init(&ob, &st, 100, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+        for (i = 0; i < 4; i++) {
+            fill(a, sizeof a, i);
+            assert_int_equal(iothub_outbox_push(&ob, "t", a, sizeof a, NULL), TMA_OK);
+        }
+        assert_int_equal(iothub_outbox_ack(&ob, 0), TMA_OK);
+        before = n.ops;
+        n.lie_at = n.ops + k;
+        fill(a, sizeof a, 100);
+        fill(b, sizeof b, 200);
+        fill(c, sizeof c, 300);
+        rc_a = iothub_outbox_push(&ob, "t", a, sizeof a, &seq_a);
+        if (n.ops - before <= k) {
+            nor_free(&n);
+            break; /* k is past the push's last operation */
+        }
+        n.lie_at = NOR_NO_CUT;
+        rc_b = iothub_outbox_push(&ob, "t", b, sizeof b, &seq_b);
+        rc_c = iothub_outbox_push(&ob, "t", c, sizeof c, &seq_c);
+        /* by the third push every fault is spent: it is stored */
+        assert_int_equal(rc_c, TMA_OK);
+        open_ok(&n, &fs, &st);
+        if (rc_a == TMA_OK) {
+            assert_int_equal(st.get(st.ctx, seq_a, buf, sizeof buf, &(size_t){0}), TMA_OK);
+            assert_memory_equal(buf + 3, a, sizeof a);
+        }
+        if (rc_b == TMA_OK) {
+            assert_int_equal(st.get(st.ctx, seq_b, buf, sizeof buf, &(size_t){0}), TMA_OK);
+            assert_memory_equal(buf + 3, b, sizeof b);
+        }
+        assert_int_equal(st.get(st.ctx, seq_c, buf, sizeof buf, &(size_t){0}), TMA_OK);
+        assert_memory_equal(buf + 3, c, sizeof c);
+        /* the outbox's count matches the storage; is a there though its
+         * push said no (the case this test is about)? */
+        for (s = 0; st.next(st.ctx, s, &s) == TMA_OK; s++) {
+            assert_int_equal(st.get(st.ctx, s, buf, sizeof buf, &(size_t){0}), TMA_OK);
+            hit += rc_a != TMA_OK && memcmp(buf + 3, a, sizeof a) == 0;
+            cnt++;
+        }
+        assert_int_equal(cnt, iothub_outbox_count(&ob));
+        assert_int_equal(n.v, 0u);
+        nor_free(&n);
+    }
+    assert_true(hit > 0u); /* the case was reached: a reported failed, stored all the same */
 }
 
 /* ------------------------------------------------------------------ */
@@ -1146,6 +1235,7 @@ int main(void)
         cmocka_unit_test(test_flash_foreign_content),
         cmocka_unit_test(test_flash_port_error_then_retry),
         cmocka_unit_test(test_flash_unconfirmed_put_then_other_message),
+        cmocka_unit_test(test_flash_unconfirmed_put_stale_seq_end_loses_nothing),
         cmocka_unit_test(test_flash_outbox_policies_on_full_flash),
         cmocka_unit_test(test_flash_power_cut_every_operation),
         cmocka_unit_test(test_flash_seq_max_stored_once),
