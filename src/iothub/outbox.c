@@ -12,10 +12,35 @@ static bool is_not_found(tma_status st)
     return st < 0 && TMA_STATUS_CODE(st) == TMA_C_NOT_FOUND;
 }
 
+/* Count the stored records and find the oldest (head; next_seq if none). */
+static tma_status scan(struct iothub_outbox *ob)
+{
+    uint32_t seq = 0u, from = 0u;
+    tma_status st;
+    ob->count = 0u;
+    ob->head = ob->next_seq;
+    for (;;) {
+        st = ob->st.next(ob->st.ctx, from, &seq);
+        if (is_not_found(st)) {
+            return TMA_OK;
+        }
+        if (st != TMA_OK) {
+            return st;
+        }
+        if (ob->count == 0u) {
+            ob->head = seq;
+        }
+        ob->count++;
+        if (seq == UINT32_MAX) {
+            return TMA_OK;
+        }
+        from = seq + 1u;
+    }
+}
+
 tma_status iothub_outbox_init(struct iothub_outbox *ob, const struct iothub_storage *storage,
                               uint32_t capacity, enum iothub_outbox_policy policy)
 {
-    uint32_t seq = 0u, from = 0u;
     tma_status st;
     if (ob == NULL || storage == NULL || storage->put == NULL || storage->get == NULL ||
         storage->del == NULL || storage->next == NULL || storage->seq_end == NULL ||
@@ -27,25 +52,12 @@ tma_status iothub_outbox_init(struct iothub_outbox *ob, const struct iothub_stor
     ob->st = *storage;
     ob->capacity = capacity;
     ob->policy = (uint8_t)policy;
-    for (;;) {
-        st = ob->st.next(ob->st.ctx, from, &seq);
-        if (is_not_found(st)) {
-            break;
-        }
-        if (st != TMA_OK) {
-            return st;
-        }
-        if (ob->count == 0u) {
-            ob->head = seq;
-        }
-        ob->count++;
-        if (seq == UINT32_MAX) {
-            break;
-        }
-        from = seq + 1u;
-    }
     ob->next_seq = ob->st.seq_end(ob->st.ctx);
-    ob->cursor = ob->count > 0u ? ob->head : ob->next_seq;
+    st = scan(ob);
+    if (st != TMA_OK) {
+        return st;
+    }
+    ob->cursor = ob->head;
     ob->stats.recovered = ob->count;
     return TMA_OK;
 }
@@ -114,6 +126,7 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
     uint8_t hdr[2];
     struct tma_span parts[3];
     uint32_t seq;
+    int rescanned = 0;
     tma_status st;
     if (tlen == 0u || tlen > IOTHUB_OUTBOX_MAX_TOPIC || len > (size_t)UINT32_MAX - 2u - tlen) {
         return S_ERR(TMA_C_BAD_PARAM);
@@ -141,10 +154,22 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
             ob->stats.refused++;
             return st;
         }
-        /* DROP_OLDEST: delete the oldest, count it, try again (a head the
-         * storage no longer has is gone all the same) */
+        /* DROP_OLDEST: delete the oldest, count it, try again */
         st = remove_rec(ob, ob->head);
-        if (st != TMA_OK && !is_not_found(st)) {
+        if (is_not_found(st) && !rescanned) {
+            /* The head is not stored (an ack whose head move failed left it
+             * behind): count the storage again, once, and retry. */
+            rescanned = 1;
+            st = scan(ob);
+            if (st != TMA_OK) {
+                return st;
+            }
+            if (ob->cursor < ob->head) {
+                ob->cursor = ob->head;
+            }
+            continue;
+        }
+        if (st != TMA_OK) {
             return st;
         }
         ob->count--;

@@ -1143,6 +1143,57 @@ static void test_flash_outbox_del_reported_failed_but_done(void **state)
     nor_free(&n);
 }
 
+/* A read error at every read of an ack (the delete's search, or the next()
+ * that moves the head after the delete): the outbox's count must keep
+ * matching the storage through later DROP_OLDEST pushes. Before, an ack
+ * whose head move failed left a head that no longer existed; a later drop
+ * of it failed with NOT_FOUND at every push (and, counting it as dropped,
+ * would count one message too few). */
+static void test_flash_outbox_ack_read_error_keeps_count(void **state)
+{
+    uint64_t k;
+    int reached_end = 0;
+    (void)state;
+    for (k = 0; !reached_end; k++) {
+        struct nor_sim n;
+        struct iothub_flash_storage fs, fs2;
+        struct iothub_storage st, st2;
+        struct iothub_outbox ob;
+        struct iothub_outbox_stats stats;
+        uint8_t p[40];
+        uint32_t i, s, cnt = 0;
+        uint64_t first;
+        tma_status rc;
+        assert_int_equal(nor_init(&n, 512, 4, 8), 0);
+        open_ok(&n, &fs, &st);
+        assert_int_equal(iothub_outbox_init(&ob, &st, 3, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+        for (i = 0; i < 3; i++) {
+            fill(p, sizeof p, i);
+            assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, NULL), TMA_OK);
+        }
+        first = n.read_ops;
+        n.read_fail_at = first + k;
+        rc = iothub_outbox_ack(&ob, 0);
+        reached_end = n.read_ops <= first + k;
+        n.read_fail_at = NOR_NO_CUT;
+        assert_true(rc == TMA_OK || rc == S_ERR(TMA_C_IO));
+        for (i = 3; i < 9; i++) {
+            fill(p, sizeof p, i);
+            assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, NULL), TMA_OK);
+        }
+        open_ok(&n, &fs2, &st2);
+        for (s = 0; st2.next(st2.ctx, s, &s) == TMA_OK; s++) {
+            cnt++;
+        }
+        stats = iothub_outbox_stats(&ob);
+        assert_int_equal(iothub_outbox_count(&ob), cnt);
+        assert_int_equal(cnt, 3u);
+        assert_int_equal(stats.stored, stats.acked + stats.dropped + cnt);
+        assert_int_equal(n.v, 0u);
+        nor_free(&n);
+    }
+}
+
 /* A read error at every read of a scripted run (open, puts with reclaim,
  * get, next, del): the call fails with the port's error or gives the right
  * answer, the log never programs a unit twice, and after the error
@@ -1242,6 +1293,7 @@ int main(void)
         cmocka_unit_test(test_flash_sector_sequence_exhausted_loses_nothing),
         cmocka_unit_test(test_flash_outbox_del_reported_failed_but_done),
         cmocka_unit_test(test_flash_read_error_everywhere),
+        cmocka_unit_test(test_flash_outbox_ack_read_error_keeps_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
