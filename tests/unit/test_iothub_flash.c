@@ -1194,6 +1194,70 @@ static void test_flash_outbox_ack_read_error_keeps_count(void **state)
     }
 }
 
+/* Geometry at the 4 GB edge: a product of sector size and count that does
+ * not fit 32-bit addresses is refused before any flash access; the largest
+ * that fits is taken and its addresses do not wrap (the port sees the last
+ * sector's header address, read errors come back as they are). */
+static unsigned edge_reads;
+static uint32_t edge_max_addr;
+
+static tma_status edge_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    edge_reads++;
+    if (addr > edge_max_addr) {
+        edge_max_addr = addr;
+    }
+    memset(buf, 0xFF, len);
+    return addr >= 0xFFFE0000u ? TMA_ERR(TMA_LAYER_STORE, TMA_C_IO) : TMA_OK;
+}
+
+static tma_status edge_program(void *ctx, uint32_t addr, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    (void)addr;
+    (void)data;
+    (void)len;
+    return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+}
+
+static tma_status edge_erase(void *ctx, uint32_t sector)
+{
+    (void)ctx;
+    (void)sector;
+    return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+}
+
+static void test_flash_geometry_at_4gb(void **state)
+{
+    struct iothub_flash f;
+    struct iothub_flash_storage fs;
+    struct iothub_storage st;
+    (void)state;
+    memset(&f, 0, sizeof f);
+    f.read = edge_read;
+    f.program = edge_program;
+    f.erase = edge_erase;
+    f.program_unit = 32;
+    f.sector_count = 2;
+    f.sector_size = 0x80000000u; /* 2 x 2 GB = 2^32 */
+    edge_reads = 0;
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), S_ERR(TMA_C_BAD_PARAM));
+    f.sector_count = 0x10000u;
+    f.sector_size = 0x10000u; /* 2^32 */
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), S_ERR(TMA_C_BAD_PARAM));
+    f.sector_count = UINT32_MAX;
+    f.sector_size = 256;
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), S_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(edge_reads, 0u);
+    /* the largest: 0xFFFF sectors of 64 KB end at 0xFFFEFFFF */
+    f.sector_count = 0xFFFFu;
+    f.sector_size = 0x10000u;
+    edge_max_addr = 0;
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_ERR(TMA_LAYER_STORE, TMA_C_IO));
+    assert_int_equal(edge_max_addr, 0xFFFE0000u); /* header of the last sector, no wrap */
+}
+
 /* A read error at every read of a scripted run (open, puts with reclaim,
  * get, next, del): the call fails with the port's error or gives the right
  * answer, the log never programs a unit twice, and after the error
@@ -1293,6 +1357,7 @@ int main(void)
         cmocka_unit_test(test_flash_sector_sequence_exhausted_loses_nothing),
         cmocka_unit_test(test_flash_outbox_del_reported_failed_but_done),
         cmocka_unit_test(test_flash_read_error_everywhere),
+        cmocka_unit_test(test_flash_geometry_at_4gb),
         cmocka_unit_test(test_flash_outbox_ack_read_error_keeps_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
