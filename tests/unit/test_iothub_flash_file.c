@@ -440,6 +440,48 @@ static void test_flash_file_bad_args(void **state)
     snprintf(path, sizeof path, "%s/flash.bin", dir);
 }
 
+/* The file cut short under an open log (another program that ignores the
+ * lock): every call answers with its result, an I/O error, FULL or
+ * NOT_FOUND; none crashes, hangs or reads past the end (ASan). */
+static void test_flash_file_truncated_under_open_log(void **state)
+{
+    struct iothub_flash_file ff;
+    struct iothub_flash f;
+    struct iothub_flash_geometry g = geo(4, 256, 4);
+    struct iothub_flash_storage fs;
+    struct iothub_storage st;
+    uint8_t p[50], buf[64];
+    struct tma_span sp;
+    uint32_t i, seq;
+    size_t got;
+    tma_status rc;
+    struct stat sb;
+    (void)state;
+    assert_int_equal(iothub_flash_file_open(&ff, path, &g, 0, &f), TMA_OK);
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+    memset(p, 0x5A, sizeof p);
+    sp.ptr = p;
+    sp.len = sizeof p;
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(st.put(st.ctx, i, &sp, 1), TMA_OK);
+    }
+    assert_int_equal(truncate(path, 300), 0);
+    for (i = 3; i < 12; i++) {
+        rc = st.put(st.ctx, i, &sp, 1);
+        assert_true(rc == TMA_OK || rc == S_ERR(TMA_C_IO) || rc == S_ERR(TMA_C_FULL));
+        rc = st.next(st.ctx, 0, &seq);
+        assert_true(rc == TMA_OK || rc == S_ERR(TMA_C_IO) || rc == S_ERR(TMA_C_NOT_FOUND));
+        rc = st.get(st.ctx, 0, buf, sizeof buf, &got);
+        assert_true(rc == TMA_OK || rc == S_ERR(TMA_C_IO) || rc == S_ERR(TMA_C_NOT_FOUND));
+        rc = st.del(st.ctx, 0);
+        assert_true(rc == TMA_OK || rc == S_ERR(TMA_C_IO) || rc == S_ERR(TMA_C_NOT_FOUND));
+    }
+    iothub_flash_file_close(&ff);
+    assert_int_equal(stat(path, &sb), 0);
+    /* reopened: no longer a flash file (the trailer is gone), left as it is */
+    assert_int_equal(iothub_flash_file_open(&ff, path, &g, 0, &f), S_ERR(TMA_C_MALFORMED));
+}
+
 static void test_flash_file_geometry(void **state)
 {
     struct iothub_flash_geometry g;
@@ -472,6 +514,8 @@ static void test_flash_file_parse_spec(void **state)
         "f:16:4096:16x", "f: 16:4096:16", "f:+16:4096:16", "f:-16:4096:16", "f:016:4096:16",
         "f:1:4096:16", "f:16:100:4", "f:16::16", "f:99999999999:4096:16", "f:4294967296:4096:16",
         "f:16:4096:0", "a:b/c",
+        /* over the 1 GB file limit, also where 32-bit products wrap */
+        "f:262145:4096:16", "f:65536:65536:16", "f:4294967295:4294967264:32", "f:2:2147483648:32",
     };
     struct iothub_flash_geometry g;
     size_t len, i;
@@ -486,6 +530,9 @@ static void test_flash_file_parse_spec(void **state)
     assert_int_equal(g.sector_count, 8);
     assert_int_equal(g.sector_size, 1024);
     assert_int_equal(g.program_unit, 4);
+    /* exactly 1 GB is the largest taken */
+    assert_int_equal(iothub_flash_file_parse_spec("f:262144:4096:16", &len, &g), TMA_OK);
+    assert_int_equal(g.sector_count, 262144);
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         len = 77;
         g = geo(5, 5, 5);
@@ -627,6 +674,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flash_file_bad_args, setup, teardown),
         cmocka_unit_test(test_flash_file_geometry),
         cmocka_unit_test(test_flash_file_parse_spec),
+        cmocka_unit_test_setup_teardown(test_flash_file_truncated_under_open_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flash_file_log_survives_sigkill, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
