@@ -134,7 +134,11 @@ static tma_status prog_flag(struct iothub_flash_storage *fs, uint32_t s, uint32_
 static tma_status read_shdr(struct iothub_flash_storage *fs, uint32_t s, struct shdr *out)
 {
     uint8_t b[SHDR_MAX + MAX_UNIT];
-    tma_status st = rd(fs, s, 0, b, fs->hdr_len + unit(fs));
+    tma_status st;
+    /* every answer leaves *out defined (callers read it only for 1, but an
+     * optimising compiler cannot always see that) */
+    memset(out, 0, sizeof(*out));
+    st = rd(fs, s, 0, b, fs->hdr_len + unit(fs));
     if (st != TMA_OK) {
         return st;
     }
@@ -168,6 +172,7 @@ static tma_status read_rec(struct iothub_flash_storage *fs, uint32_t s, uint32_t
     uint8_t b[3u * MAX_UNIT];
     uint32_t u = unit(fs), h = rhdr(fs);
     tma_status st;
+    memset(r, 0, sizeof(*r)); /* defined for every answer, as read_shdr() */
     if (off > fs->fl.sector_size || fs->fl.sector_size - off < rec_size(fs, 0)) {
         return REC_END;
     }
