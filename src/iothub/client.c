@@ -115,6 +115,13 @@ static tma_status on_resend(void *user, uint16_t packet_id, uint32_t tag, struct
     }
     st = ih_outbox_get(c->cfg.outbox, tag, c->cfg.record_buf, c->cfg.record_cap, &m);
     if (st != TMA_OK) {
+        /* The MQTT client forgets the slot. A message dropped meanwhile
+         * (NOT_FOUND) is gone; one that could not be read is still stored
+         * and would wait for a restart: hand the outbox out again from its
+         * oldest message (what is in flight may go twice: at-least-once). */
+        if (TMA_STATUS_CODE(st) != TMA_C_NOT_FOUND) {
+            iothub_outbox_rewind(c->cfg.outbox);
+        }
         return st;
     }
     /* The MQTT client hands in a zeroed message and sets QoS 1, DUP and

@@ -29,6 +29,7 @@ struct ram_store {
     uint32_t end;
 };
 static struct ram_store rs;
+static uint32_t rs_get_fail_seq = UINT32_MAX; /* one get of this seq fails (I/O) */
 
 static tma_status rs_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t n)
 {
@@ -47,6 +48,10 @@ static tma_status rs_put(void *ctx, uint32_t seq, const struct tma_span *parts, 
 static tma_status rs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
 {
     (void)ctx;
+    if (seq == rs_get_fail_seq) {
+        rs_get_fail_seq = UINT32_MAX;
+        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+    }
     if (seq >= RS_MAX || !rs.live[seq]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
     *out_len = rs.len[seq];
     if (rs.len[seq] > cap) return TMA_ERR(TMA_LAYER_STORE, TMA_C_TOO_SMALL);
@@ -332,6 +337,32 @@ static void test_client_x509_connect_fields_and_telemetry(void **state)
         size_t k;
         for (k = 0; k < 64; k++) assert_int_equal(cred[k] == 'S' && cred[k + 1] == 'h', 0);
     }
+}
+
+/* A message whose retransmission cannot be read (a storage read error, not
+ * a message dropped meanwhile) is still in the outbox: it is published again
+ * instead of waiting for a restart. */
+static void test_client_resend_read_error_still_delivers(void **state)
+{
+    int i;
+    (void)state;
+    setup_client(NULL, 4);
+    steps(5, 1);
+    bk.auto_puback = false;
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)"x", 1, NULL), TMA_OK);
+    }
+    steps(20, 1);
+    assert_int_equal(bk.publishes, 4);
+    bk.open = false;
+    bk.n_pending = 0;
+    rs_get_fail_seq = 1; /* the retransmission of message 1 fails once */
+    steps(5, 1);
+    bk.auto_puback = true;
+    for (i = 0; i < 2000 && iothub_outbox_count(&ob) > 0; i++) steps(1, 50);
+    assert_int_equal(rs_get_fail_seq, UINT32_MAX); /* the failure happened */
+    assert_int_equal(iothub_outbox_count(&ob), 0);
+    assert_int_equal(iothub_client_stats(&cl).acked, 6);
 }
 
 static void test_client_window_bounds_inflight(void **state)
@@ -1109,6 +1140,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_x509_connect_fields_and_telemetry),
         cmocka_unit_test(test_client_window_bounds_inflight),
+        cmocka_unit_test(test_client_resend_read_error_still_delivers),
         cmocka_unit_test(test_client_sas_token_and_renewal),
         cmocka_unit_test(test_client_connack_refusal_stops),
         cmocka_unit_test(test_client_paces_chip_key_connects),
