@@ -81,7 +81,11 @@ tma_status iothub_outbox_init(struct iothub_outbox *ob, const struct iothub_stor
 
 /**
  * @brief Store a message. On TMA_OK it is durable and *out_seq (may be NULL)
- * names it.
+ * names it. A storage error means the outbox cannot tell: a storage whose
+ * write went through although it reported a failure (flash that could not
+ * confirm a program) keeps the message, and the outbox takes it in at the
+ * next push and delivers it. Retrying the same message after an error can
+ * therefore deliver it twice (at-least-once), never lose it.
  * @return TMA_OK; TMA_C_FULL (REFUSE_NEW at capacity or on a full storage);
  *         TMA_C_BAD_PARAM (empty topic, topic longer than
  *         IOTHUB_OUTBOX_MAX_TOPIC); a storage error.
