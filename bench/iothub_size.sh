@@ -12,8 +12,9 @@
 # twin the desired-$version reader, for DPS the result and close. Host-only
 # conveniences are NOT referenced and so not counted: connection-string parsing
 # (iothub_connection_string_parse), reason texts (iothub_reason_text,
-# iothub_connack_reason, tma_status_str), the file-backed storage (the MCU
-# supplies its own flash storage behind struct iothub_storage).
+# iothub_connack_reason, tma_status_str), the storage behind struct
+# iothub_storage (a Linux device uses the file log; an MCU the flash log,
+# src/iothub/storage_flash.c, measured by bench/storage_flash_size.sh).
 # Usage: bench/iothub_size.sh   (needs gcc-arm-none-eabi, libnewlib-arm-none-eabi)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
