@@ -819,6 +819,22 @@ tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_sp
     return TMA_OK;
 }
 
+/* For get() and del(): 1 with the live record of @p seq at (*s, *off) in
+ * *r, else the status to return (TMA_C_NOT_FOUND, a port error). */
+static tma_status locate(struct iothub_flash_storage *fs, uint32_t seq, uint32_t *s, uint32_t *off,
+                         struct rec *r)
+{
+    tma_status k = ensure(fs);
+    if (k != TMA_OK) {
+        return k;
+    }
+    k = find(fs, seq, NONE, s, off, r, 1);
+    if (k < 0) {
+        return failed(fs, k);
+    }
+    return k == 0 ? S_ERR(TMA_C_NOT_FOUND) : 1;
+}
+
 tma_status iothub_flash_storage_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
 {
     struct iothub_flash_storage *fs = ctx;
@@ -829,16 +845,9 @@ tma_status iothub_flash_storage_get(void *ctx, uint32_t seq, uint8_t *buf, size_
         return S_ERR(TMA_C_BAD_PARAM);
     }
     *out_len = 0;
-    k = ensure(fs);
-    if (k != TMA_OK) {
+    k = locate(fs, seq, &s, &off, &r);
+    if (k != 1) {
         return k;
-    }
-    k = find(fs, seq, NONE, &s, &off, &r, 1);
-    if (k < 0) {
-        return failed(fs, k);
-    }
-    if (k == 0) {
-        return S_ERR(TMA_C_NOT_FOUND);
     }
     *out_len = r.len;
     if (cap < r.len) {
@@ -868,16 +877,9 @@ tma_status iothub_flash_storage_del(void *ctx, uint32_t seq)
     if (fs == NULL) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
-    k = ensure(fs);
-    if (k != TMA_OK) {
+    k = locate(fs, seq, &s, &off, &r);
+    if (k != 1) {
         return k;
-    }
-    k = find(fs, seq, NONE, &s, &off, &r, 1);
-    if (k < 0) {
-        return failed(fs, k);
-    }
-    if (k == 0) {
-        return S_ERR(TMA_C_NOT_FOUND);
     }
     k = prog_flag(fs, s, off + rhdr(fs) + unit(fs));
     return k == TMA_OK ? TMA_OK : failed(fs, k);
