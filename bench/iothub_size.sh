@@ -81,17 +81,7 @@ for sas in 0 1; do
     text=$(arm-none-eabi-size "$W/app.elf" | awk 'NR==2 {print $1}')
     [ -n "$feat" ] || base=$text
     # Kept .text/.rodata input sections that come from our objects (ih_*, x_*).
-    own=$(awk 'function h(s,  i, v) { v = 0; s = tolower(substr(s, 3))
-                 for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
-                 return v }
-               /^Linker script and memory map/ { m = 1; next }
-               !m { next }
-               $1 ~ /^\.(text|rodata)/ && NF == 1 { p = 1; next }
-               $1 ~ /^\.(text|rodata)/ && NF >= 4 && $2 ~ /^0x/ { f = $4; z = $3 }
-               p && NF == 3 && $1 ~ /^0x/ { f = $3; z = $2 }
-               { p = 0 }
-               f != "" { n = split(f, a, "/"); if (a[n] ~ /^(ih|x)_/) t += h(z); f = "" }
-               END { print t + 0 }' "$W/app.map")
+    own=$(awk -v OBJ='^(ih|x)_' -f "$SRC/bench/map_own.awk" "$W/app.map")
     printf '%-5s %-50s %8s %8s %8s\n' "$sas" "$name" "$text" "$((text - base))" "$own"
   done
 done

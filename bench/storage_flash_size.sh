@@ -47,17 +47,7 @@ void _exit(int x); void _exit(int x) { (void)x; for (;;) {} }
 C
 $CC -fstack-usage -c "$SRC/src/iothub/storage_flash.c" -o "$W/storage_flash.o"
 own_of() {
-  awk 'function h(s,  i, v) { v = 0; s = tolower(substr(s, 3))
-         for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
-         return v }
-       /^Linker script and memory map/ { m = 1; next }
-       !m { next }
-       $1 ~ /^\.(text|rodata)/ && NF == 1 { p = 1; next }
-       $1 ~ /^\.(text|rodata)/ && NF >= 4 && $2 ~ /^0x/ { f = $4; z = $3 }
-       p && NF == 3 && $1 ~ /^0x/ { f = $3; z = $2 }
-       { p = 0 }
-       f != "" { n = split(f, a, "/"); if (a[n] ~ /^storage_flash/) t += h(z); f = "" }
-       END { print t + 0 }' "$1"
+  awk -v OBJ='^storage_flash' -f "$SRC/bench/map_own.awk" "$1"
 }
 printf '%-40s %8s %6s %6s %8s %8s\n' "Cortex-M4 -Os" "text" "data" "bss" "net" "own"
 for feat in "" "-DWITH_FLASH"; do
