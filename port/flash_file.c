@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/common/le32.h"
+
 #define S_ERR(code) TMA_ERR(TMA_LAYER_STORE, (code))
 #define CHUNK 4096u
 
@@ -215,19 +217,6 @@ static tma_status ff_erase(void *ctx, uint32_t sector)
 }
 
 static const uint8_t trailer_magic[8] = {'T', 'M', 'A', 'F', 'L', 'S', 'H', 0x01};
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int geo_unset(const struct iothub_flash_geometry *g)
 {

@@ -15,6 +15,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../src/common/le32.h"
+
 #define S_ERR(code) TMA_ERR(TMA_LAYER_STORE, (code))
 #define REC_PUT 0x50u  /* 'P' */
 #define REC_DEL 0x44u  /* 'D' */
@@ -61,19 +63,6 @@ static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n)
         crc = crc_table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
     }
     return ~crc;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static tma_status write_all(int fd, uint64_t off, const struct iovec *iov_in, int iovcnt)

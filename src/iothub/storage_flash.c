@@ -17,6 +17,8 @@
 
 #include <string.h>
 
+#include "../common/le32.h"
+
 #define S_ERR(code) TMA_ERR(TMA_LAYER_STORE, (code))
 #define MAGIC 0x4C464D54u /* "TMFL" little endian */
 #define SHDR_BYTES 20u
@@ -59,19 +61,6 @@ static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
         crc = t[crc & 15u] ^ (crc >> 4);
     }
     return ~crc;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static uint32_t unit(const struct iothub_flash_storage *fs)
