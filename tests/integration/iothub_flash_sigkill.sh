@@ -40,51 +40,11 @@ t_start=$(date +%s.%N)
 
 sane() { sanitizer_check /nonexistent "$WORK"/*.err || fail "sanitizer report"; }
 
-# PKI: a CA and the broker's certificate for "localhost"; the device uses SAS.
-openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-openssl req -x509 -new -key ca.key -subj "/CN=flash CA" -days 2 -out ca.pem \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out srv.key
-openssl req -new -key srv.key -subj "/CN=localhost" -out srv.csr 2>/dev/null
-printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' > srv.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile srv.ext \
-  -out srv.pem 2>/dev/null
-chmod 0755 "$WORK"; chmod 0644 ./*
-
-# mosquitto: TLS listener for the device (any user name and password: SAS
-# is not checked here), plain one for the checking subscriber.
-start_tls_broker() {
-  local try
-  for try in 1 2 3 4 5 6 7 8 9 10; do
-    PORT=$((20000 + RANDOM % 30000)); PPORT=$((PORT + 1))
-    cat > "$WORK/mosquitto.conf" <<C
-per_listener_settings false
-allow_anonymous true
-max_inflight_messages 0
-max_queued_messages 0
-log_type error
-log_type warning
-log_type notice
-log_type information
-log_type subscribe
-listener $PORT 127.0.0.1
-certfile $WORK/srv.pem
-keyfile $WORK/srv.key
-tls_version tlsv1.2
-listener $PPORT 127.0.0.1
-C
-    mosquitto -c "$WORK/mosquitto.conf" > "$WORK/broker.log" 2>&1 &
-    BROKER_PID=$!
-    for _ in $(seq 1 100); do
-      kill -0 $BROKER_PID 2>/dev/null || break
-      grep -q "mosquitto version .* running" "$WORK/broker.log" && return 0
-      sleep 0.05
-    done
-    kill -9 $BROKER_PID 2>/dev/null || true; wait $BROKER_PID 2>/dev/null || true; BROKER_PID=""
-  done
-  cat "$WORK/broker.log" >&2; fail "mosquitto did not start"
-}
-start_tls_broker
+# PKI: a CA and the broker's certificate for "localhost"; the device uses
+# SAS. mosquitto: TLS listener for the device (any user name and password:
+# SAS is not checked here), plain one for the checking subscriber.
+make_broker_pki
+BROKER_TLS=1 start_broker
 mosquitto_sub -h 127.0.0.1 -p $PPORT -i flash-sub -q 1 -v -t 'devices/dev-f/messages/events/#' > sub.txt 2> sub.err &
 PIDS+=($!)
 wait_sub flash-sub

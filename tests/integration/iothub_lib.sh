@@ -19,14 +19,38 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# make_broker_pki: a CA (ca.key, ca.pem) and a server certificate for
+# "localhost" (srv.key, srv.pem) in $WORK, for BROKER_TLS=1 start_broker.
+make_broker_pki() {
+  ( cd "$WORK"
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+    openssl req -x509 -new -key ca.key -subj "/CN=iothub test CA" -days 2 -out ca.pem \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+    openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out srv.key
+    openssl req -new -key srv.key -subj "/CN=localhost" -out srv.csr 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' > srv.ext
+    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile srv.ext \
+      -out srv.pem 2>/dev/null
+    chmod 0755 "$WORK"; chmod 0644 ./* ) || fail "test PKI"
+}
+
 # start_broker [persist]: start mosquitto on a free random loopback port.
+# With BROKER_TLS=1, PORT is a TLS listener (make_broker_pki's certificate)
+# and PPORT = PORT + 1 a plain one, for a checking subscriber.
 start_broker() {
   local persist=${1:-}
   local try
   for try in 1 2 3 4 5 6 7 8 9 10; do
     PORT=${PORT_FIXED:-$((20000 + RANDOM % 30000))}
+    PPORT=$((PORT + 1))
     {
       echo "listener $PORT 127.0.0.1"
+      if [ -n "${BROKER_TLS:-}" ]; then
+        echo "certfile $WORK/srv.pem"
+        echo "keyfile $WORK/srv.key"
+        echo "tls_version tlsv1.2"
+        echo "listener $PPORT 127.0.0.1"
+      fi
       echo "allow_anonymous true"
       echo "max_queued_messages 0"
       echo "max_inflight_messages ${BROKER_INFLIGHT:-0}"
