@@ -146,6 +146,11 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
     /* At capacity, or when the storage ran out of bytes first (a flash
      * log), the policy decides. */
     for (;;) {
+        /* After a drop or a recount the head moved on: a cursor at or
+         * before the old head moves along (no-op on the first pass). */
+        if (ob->cursor < ob->head) {
+            ob->cursor = ob->head;
+        }
         st = ob->count >= ob->capacity ? S_ERR(TMA_C_FULL) : ob->st.put(ob->st.ctx, ob->next_seq, parts, nparts);
         if (st != S_ERR(TMA_C_FULL)) {
             break;
@@ -164,9 +169,6 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
             if (st != TMA_OK) {
                 return st;
             }
-            if (ob->cursor < ob->head) {
-                ob->cursor = ob->head;
-            }
             continue;
         }
         if (st != TMA_OK) {
@@ -177,10 +179,6 @@ tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uin
         st = advance_head(ob); /* with nothing left: head = next_seq */
         if (st != TMA_OK) {
             return st;
-        }
-        /* The head moved past the victim: a cursor at or before it moves along. */
-        if (ob->cursor < ob->head) {
-            ob->cursor = ob->head;
         }
     }
     /* A put reported failed may have stored this very record all the same:
