@@ -636,10 +636,7 @@ void sample_conn_config(struct iothub_client_config *cfg, struct sample_net *n,
 
 static void storage_close(struct sample_hub *h)
 {
-    if (h->file_open) { /* (a zeroed file context would close fd 0) */
-        iothub_file_storage_close(&h->fs);
-        h->file_open = false;
-    }
+    iothub_file_storage_close(&h->fs); /* safe on a zeroed or closed context */
     iothub_flash_file_close(&h->ff);
 }
 
@@ -722,7 +719,6 @@ static int storage_open_file(struct sample_hub *h, const struct sample_opts *o, 
         fprintf(stderr, "outbox: %s: cut %llu byte(s) of an unfinished write (earlier crash)\n", path,
                 (unsigned long long)h->fs.truncated_bytes);
     }
-    h->file_open = true;
     *out_st = iothub_file_storage_iface(&h->fs);
     return 0;
 }

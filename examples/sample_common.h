@@ -112,7 +112,6 @@ extern volatile int sample_stop;
 struct sample_hub {
     struct sample_net *net;
     struct iothub_file_storage fs;    /* --outbox */
-    bool file_open;
     struct iothub_flash_file ff;      /* --outbox-flash: the flash ... */
     struct iothub_flash_storage fls;  /* ... and the log on it */
     struct iothub_outbox outbox;
