@@ -643,11 +643,16 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
  * written first, and in the copies a reclaim moved forward). */
 static tma_status make_room(struct iothub_flash_storage *fs, uint32_t size)
 {
-    uint32_t i, s, nfree = 0, pick = NONE, spare = NONE, victim = NONE, victim_sseq = 0,
-                   least = UINT32_MAX, live;
+    uint32_t i, s, nfree, pick, spare, victim, victim_sseq, least, live, dead;
+    int erased = 0;
     uint32_t start = fs->head == NONE ? 0u : fs->head + 1u;
     struct shdr h;
     tma_status k;
+again:
+    nfree = 0;
+    pick = spare = victim = dead = NONE;
+    victim_sseq = 0;
+    least = UINT32_MAX;
     for (i = 0; i < fs->fl.sector_count; i++) {
         s = (start + i) % fs->fl.sector_count;
         k = data_sector(fs, s, &h);
@@ -671,6 +676,25 @@ static tma_status make_room(struct iothub_flash_storage *fs, uint32_t size)
             victim = s;
             victim_sseq = h.sseq;
         }
+        if (live == 0u && s != fs->head) {
+            dead = s;
+        }
+    }
+    /* No free sector (a kept partial copy, a foreign image): a reclaim has
+     * nowhere to copy to, and FULL would last for ever, however many
+     * records the outbox deletes. A sector other than the head with no live
+     * record holds nothing to keep (the head carries the newest floor and
+     * records, so seq_end stays): erase it and choose again (once: an erase
+     * that reports success but leaves the sector as it was gives FULL, not
+     * a loop). */
+    if (nfree == 0u && dead != NONE && !erased) {
+        k = fs->fl.erase(fs->fl.ctx, dead);
+        if (k != TMA_OK) {
+            return k;
+        }
+        fs->clean = dead;
+        erased = 1;
+        goto again;
     }
     if (nfree >= 2u) {
         return stamp(fs, pick, 0);

@@ -1091,6 +1091,97 @@ static void test_flash_sector_sequence_exhausted_loses_nothing(void **state)
     nor_free(&n);
 }
 
+/* No free sector at all (here a foreign stamp on the one spare; recovery
+ * also keeps a partial copy that holds records of its own): a reclaim has
+ * nowhere to copy to. Before, every put that needed a new sector got FULL
+ * for ever, even once the outbox had deleted every record (DROP_OLDEST
+ * emptied the log and still could not send). Now a sector other than the
+ * head with no live record is erased and the ring goes on; nothing live is
+ * lost, seq_end does not go back. */
+static void test_flash_no_free_sector_recovers(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs, fs2;
+    struct iothub_storage st, st2;
+    uint8_t p[100];
+    uint32_t seq = 0, s, top = 0, spare = UINT32_MAX, i, end;
+    tma_status rc;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 3, 4), 0);
+    open_ok(&n, &fs, &st);
+    /* fill the two usable sectors: the third stays free */
+    for (;; seq++) {
+        fill(p, sizeof p, seq);
+        rc = put1(&st, seq, p, sizeof p);
+        if (rc != TMA_OK) {
+            break;
+        }
+    }
+    assert_int_equal(rc, S_ERR(TMA_C_FULL));
+    for (s = 0; s < 3; s++) {
+        const uint8_t *h = n.mem + s * 512u;
+        if (h[0] == 0x54 && h[1] == 0x4D && h[2] == 0x46 && h[3] == 0x4C) {
+            uint32_t q = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+            top = q > top ? q : top;
+        } else {
+            spare = s;
+        }
+    }
+    assert_int_not_equal(spare, UINT32_MAX);
+    /* stamp the spare as the newest sector: header (floor = seq_end,
+     * source none) and CRC, its units marked programmed */
+    {
+        uint8_t *h = n.mem + spare * 512u;
+        t_le32(h, 0x4C464D54u);
+        t_le32(h + 4, top + 1u);
+        t_le32(h + 8, seq);
+        t_le32(h + 12, 0);
+        t_le32(h + 16, t_crc32(h, 16));
+        memset(n.state + spare * 512u / 4u, NOR_PROGRAMMED, 20u / 4u);
+    }
+    open_ok(&n, &fs, &st);
+    /* the new head takes records until it is full too */
+    for (;; seq++) {
+        fill(p, sizeof p, seq);
+        rc = put1(&st, seq, p, sizeof p);
+        if (rc != TMA_OK) {
+            break;
+        }
+    }
+    assert_int_equal(rc, S_ERR(TMA_C_FULL));
+    end = seq;
+    /* the outbox drains the two old sectors' records (sent and acked) */
+    for (s = 0;; s++) {
+        if (st.next(st.ctx, s, &s) != TMA_OK) {
+            break;
+        }
+        if (s >= end - 3u) {
+            break; /* the head's records stay */
+        }
+        assert_int_equal(st.del(st.ctx, s), TMA_OK);
+    }
+    /* a put that needs a sector: room again, nothing live lost */
+    for (i = 0; i < 12; i++, seq++) {
+        fill(p, sizeof p, seq);
+        assert_int_equal(put1(&st, seq, p, sizeof p), TMA_OK);
+        s = 0;
+        assert_int_equal(st.next(st.ctx, 0, &s), TMA_OK);
+        if (i >= 2u) {
+            /* FIFO from here on: ack the oldest */
+            assert_int_equal(st.del(st.ctx, s), TMA_OK);
+        }
+    }
+    open_ok(&n, &fs2, &st2);
+    assert_int_equal(st2.seq_end(st2.ctx), seq);
+    for (s = 0, i = 0; st2.next(st2.ctx, s, &s) == TMA_OK; s++, i++) {
+        fill(p, sizeof p, s);
+        expect_get(&st2, s, p, sizeof p);
+    }
+    assert_int_equal(i, 5u); /* the head's 3 kept records were acked as the oldest; 5 left */
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
 /* A port whose delete goes through but reports an error (the lie used for
  * put above, here for del): the outbox must not keep a phantom head. Before,
  * the next DROP_OLDEST push failed with NOT_FOUND for ever (the head it tries
@@ -1355,6 +1446,7 @@ int main(void)
         cmocka_unit_test(test_flash_power_cut_every_operation),
         cmocka_unit_test(test_flash_seq_max_stored_once),
         cmocka_unit_test(test_flash_sector_sequence_exhausted_loses_nothing),
+        cmocka_unit_test(test_flash_no_free_sector_recovers),
         cmocka_unit_test(test_flash_outbox_del_reported_failed_but_done),
         cmocka_unit_test(test_flash_read_error_everywhere),
         cmocka_unit_test(test_flash_geometry_at_4gb),
