@@ -27,3 +27,10 @@ if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub AND TARGET iothub
 endif()
 # The demo's command line (no build needed beyond the folder).
 tma_add_script_test(NAME demo_args SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/demo_args.sh LABELS e2e TIMEOUT 60)
+# Session 7 (USER): what a new user types wrong, for the CLI and the samples.
+if(TARGET trustm-cli)
+  tma_add_script_test(NAME trustm_cli_user_badargs SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/trustm_cli_user_badargs.sh
+    LABELS e2e TIMEOUT 90)
+  set_tests_properties(trustm_cli_user_badargs PROPERTIES ENVIRONMENT
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};TRUSTM_CLI=$<TARGET_FILE:trustm-cli>")
+endif()

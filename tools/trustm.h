@@ -74,23 +74,34 @@ void print_hex(const uint8_t *p, size_t n);
 
 /* Reads a whole file (malloc, NUL appended). Prints the error. */
 int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max);
-/* Writes atomically (tmp + rename) with mode. Prints the error. */
+/* Writes atomically (tmp + rename) with mode; an existing device, FIFO or
+ * symbolic link is written through instead (outfile_open). Prints the error. */
 int write_file(const char *path, const uint8_t *p, size_t n, int mode);
 /* An output file prepared before anything irreversible happens: open
  * creates PATH.tmpPID (O_EXCL) so an unwritable directory fails early; with
  * excl an existing PATH is refused (secrets never replace a file). commit
  * writes, fsyncs and moves the data to PATH (link(2) when excl, so a file
  * that appeared meanwhile is not replaced); abort removes the temporary
- * file. Each prints its error and returns 0 or 1. */
+ * file. An existing PATH that is not a regular file (a device, a FIFO, a
+ * symbolic link) is opened and written through, never replaced (when not
+ * excl). Each prints its error and returns 0 or 1. */
 struct outfile {
     const char *path;
     char tmp[4096];
     int fd;
     bool excl;
+    bool direct; /* an existing device, FIFO or link: written through */
 };
 int outfile_open(struct outfile *f, const char *path, int mode, bool excl);
 int outfile_commit(struct outfile *f, const uint8_t *p, size_t n);
 void outfile_abort(struct outfile *f);
+/* The output of a command whose work cannot be repeated for free (a key
+ * generated, a signature the Security Monitor counts): prepared with
+ * outfile_open before the chip is touched, so a bad path costs nothing.
+ * NULL or "-" is standard output. out_finish writes and commits; after it,
+ * or on any exit, outfile_abort is safe. Each prints its error; 0 or 1. */
+int out_prepare(struct outfile *f, const char *path);
+int out_finish(struct outfile *f, const uint8_t *p, size_t n);
 /* Writes to path, or stdout when path is NULL or "-". */
 int write_out(const char *path, const uint8_t *p, size_t n);
 /* Write to path like write_out, or print hex when path is NULL. 0 or 1. */

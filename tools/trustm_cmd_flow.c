@@ -323,8 +323,10 @@ int cmd_personalize(int argc, char **argv)
              "fails after the key generation, objects already written are restored and the\n"
              "error says what the chip now holds (docs/trustm-cli.md).\n");
     if (id == NULL || !valid_device_id(id)) {
-        return fail("personalize: --device-id is required: 1..64 characters of A-Z a-z 0-9 - . _ : @ "
-                    "(it becomes the X.509 CN, limited to 64 characters)");
+        return fail("personalize: %s%.80s%s: 1..64 characters of A-Z a-z 0-9 - . _ : @ "
+                    "(it becomes the X.509 CN, limited to 64 characters)",
+                    id == NULL ? "--device-id is required" : "bad --device-id '", id == NULL ? "" : id,
+                    id == NULL ? "" : "'");
     }
     if (ca_cert == NULL || ca_key == NULL) return fail("personalize: --ca-cert and --ca-key are required");
     if (parse_oid(slot_s, &slot) != 0 || !tool_oid_is_ecc_key(slot)) return fail("personalize: --slot must be 0xE0F0..0xE0F3");
@@ -785,7 +787,7 @@ out:
 int cmd_connect(int argc, char **argv)
 {
     bool help = false, prove = false;
-    const char *host = NULL, *port = NULL, *address = NULL, *ca_f = NULL, *ca_oids = "0xE0E8",
+    const char *host = NULL, *port = NULL, *address = NULL, *ca_f = NULL, *ca_oids = NULL,
                *cert_s = "0xE0E1", *key_s = "0xE0F1", *send = NULL, *expect = NULL,
                *count_s = "1";
     const struct opt opts[] = {{"--host", 1, &host, NULL},      {"--port", 1, &port, NULL},
@@ -833,6 +835,23 @@ int cmd_connect(int argc, char **argv)
     if (parse_oid(cert_s, &cert_oid) != 0 || !tool_oid_is_cert(cert_oid)) return fail("connect: bad --cert-oid");
     if (parse_oid(key_s, &key_oid) != 0 || !tool_oid_is_ecc_key(key_oid)) return fail("connect: bad --key-oid");
     if (parse_uint(count_s, 1, 100, &count) != 0) return fail("connect: --connects takes 1..100");
+    if (ca_f != NULL && ca_oids != NULL) return fail("connect: --ca and --ca-oid exclude each other");
+    if (expect != NULL && send == NULL) return fail("connect: --expect needs --send");
+    if (ca_oids == NULL) ca_oids = "0xE0E8";
+    {
+        /* The list's syntax before the chip is touched. */
+        char tmp[128];
+        char *tok, *save = NULL;
+        uint16_t o;
+        if (strlen(ca_oids) >= sizeof(tmp)) return fail("connect: --ca-oid list too long");
+        strcpy(tmp, ca_oids);
+        if (tmp[0] == '\0' || tmp[0] == ',' || tmp[strlen(tmp) - 1] == ',' || strstr(tmp, ",,") != NULL) {
+            return fail("connect: --ca-oid needs object ids separated by single commas, not '%s'", ca_oids);
+        }
+        for (tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (parse_oid(tok, &o) != 0) return fail("connect: bad --ca-oid '%s'", tok);
+        }
+    }
     if (dev_open(&d) != 0) return 1;
     mbedtls_x509_crt_init(&chain);
     mbedtls_x509_crt_init(&anchors);

@@ -114,7 +114,7 @@ static int load_pubkey_file(const char *path, const struct curve **cv, uint8_t *
     return 0;
 }
 
-int print_pub_pem(const char *out, mbedtls_ecp_group_id grp, const uint8_t *pt, size_t n)
+int print_pub_pem(struct outfile *out, mbedtls_ecp_group_id grp, const uint8_t *pt, size_t n)
 {
     mbedtls_pk_context pk;
     unsigned char pem[512];
@@ -124,7 +124,7 @@ int print_pub_pem(const char *out, mbedtls_ecp_group_id grp, const uint8_t *pt, 
         return fail("cannot encode the public key");
     }
     mbedtls_pk_free(&pk);
-    return write_out(out, pem, strlen((char *)pem));
+    return out_finish(out, pem, strlen((char *)pem));
 }
 
 int rng_init(struct rng *r)
@@ -385,6 +385,7 @@ int cmd_keygen(int argc, char **argv)
     uint8_t usage, pt[97];
     size_t n = 0;
     struct dev d;
+    struct outfile of;
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
@@ -399,8 +400,15 @@ int cmd_keygen(int argc, char **argv)
     if (parse_usage(usage_s, &usage) != 0) {
         return fail("keygen: bad --usage '%s' (auth,sign,agreement)", usage_s);
     }
-    if (dev_open(&d) != 0) return 1;
-    if (do_keygen(&d, slot, cv, usage, pt, &n) == 0) rc = print_pub_pem(out, cv->grp, pt, n);
+    /* The output first: a key generated for a file that cannot be written
+     * would be a key whose public half is lost. */
+    if (out_prepare(&of, out) != 0) return 1;
+    if (dev_open(&d) != 0) {
+        outfile_abort(&of);
+        return 1;
+    }
+    if (do_keygen(&d, slot, cv, usage, pt, &n) == 0) rc = print_pub_pem(&of, cv->grp, pt, n);
+    outfile_abort(&of);
     dev_close(&d);
     return rc;
 }
@@ -600,6 +608,7 @@ int cmd_csr(int argc, char **argv)
     struct dev d;
     struct chipkey k;
     unsigned char pem[4096];
+    struct outfile of;
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
@@ -621,15 +630,22 @@ int cmd_csr(int argc, char **argv)
     if (new_key && ((cv = curve_by_name(curve_s)) == NULL || parse_usage(usage_s, &usage) != 0)) {
         return fail("csr: bad --curve or --usage");
     }
-    if (dev_open(&d) != 0) return 1;
+    /* The output first (--new-key generates a key; recovery costs two
+     * signatures). */
+    if (out_prepare(&of, out) != 0) return 1;
+    if (dev_open(&d) != 0) {
+        outfile_abort(&of);
+        return 1;
+    }
     if (new_key ? do_keygen(&d, slot, cv, usage, pt, &n) != 0
                 : slot_pubkey(&d, slot, pub_file, &cv, pt, &n) != 0) {
         goto out;
     }
     if (chipkey_bind(&k, &d, slot, cv, pt, n) != 0) goto out;
-    if (make_csr(&k, subject, pem, sizeof(pem)) == 0) rc = write_out(out, pem, strlen((char *)pem));
+    if (make_csr(&k, subject, pem, sizeof(pem)) == 0) rc = out_finish(&of, pem, strlen((char *)pem));
     mbedtls_pk_free(&k.pk);
 out:
+    outfile_abort(&of);
     dev_close(&d);
     return rc;
 }
@@ -897,6 +913,7 @@ int cmd_sign(int argc, char **argv)
     size_t dl = 0, sl = 0;
     struct dev d;
     tma_status st;
+    struct outfile of;
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
@@ -907,18 +924,31 @@ int cmd_sign(int argc, char **argv)
         return fail("sign: --slot must be an ECC key slot 0xE0F0..0xE0F3");
     }
     if (digest_of(in, hex, dg, &dl) != 0) return 1;
-    if (dev_open(&d) != 0) return 1;
+    /* The output first: a signature is a Security Monitor event. */
+    if (out_prepare(&of, out) != 0) return 1;
+    if (dev_open(&d) != 0) {
+        outfile_abort(&of);
+        return 1;
+    }
     st = trustm_sign(&d.chip, d.protect, TRUSTM_SIG_ECDSA, slot, dg, dl, sig, sizeof(sig), &sl);
     if (st == TMA_CHIP_ERROR(0x07)) {
         /* A key bound to the platform binding signs only under it. */
         fail_st(st, "sign: the chip refused to sign with 0x%04X (chip error 0x07: its Execute "
                 "condition is not met%s)", slot,
                 d.protect == TRUSTM_PROTECT_NONE ? "; a bound key needs --binding FILE" : "");
+    } else if (st == TMA_CHIP_ERROR(0x0B)) {
+        /* What the chip answers for an empty key slot. */
+        fail_st(st, "sign: the chip refused to sign with 0x%04X (chip error 0x0B: is there a key in "
+                "it? 'trustm info' lists empty key slots as free)", slot);
     } else if (st != TMA_OK) {
         fail_st(st, "sign: the chip refused to sign with 0x%04X", slot);
+    } else if (out == NULL) {
+        print_hex(sig, sl);
+        rc = 0;
     } else {
-        rc = write_or_hex(out, sig, sl);
+        rc = out_finish(&of, sig, sl);
     }
+    outfile_abort(&of);
     dev_close(&d);
     return rc;
 }

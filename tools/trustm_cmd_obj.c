@@ -486,6 +486,11 @@ int cmd_lock(int argc, char **argv)
         return fail("lock: --oid is required (comma-separated list)");
     }
     strcpy(tmp, oids);
+    /* Every item an object id: an empty list or item (',', '0xE0E1,,') is
+     * refused, not skipped, so nothing locks less than what was asked. */
+    if (tmp[0] == '\0' || tmp[0] == ',' || tmp[strlen(tmp) - 1] == ',' || strstr(tmp, ",,") != NULL) {
+        return fail("lock: --oid needs object ids separated by single commas, not '%s'", oids);
+    }
     for (tok = strtok_r(tmp, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
         if (nl >= 16 || parse_oid(tok, &list[nl]) != 0) {
             return fail("lock: bad object id '%s'", tok);

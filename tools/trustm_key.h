@@ -46,6 +46,6 @@ int do_keygen(struct dev *d, uint16_t slot, const struct curve *cv, uint8_t usag
               size_t *n);
 int ta_prepare(const char *file, uint8_t **store, struct tma_span *cert);
 int data_file(const char *name, char *path, size_t cap);
-int print_pub_pem(const char *out, mbedtls_ecp_group_id grp, const uint8_t *pt, size_t n);
+int print_pub_pem(struct outfile *out, mbedtls_ecp_group_id grp, const uint8_t *pt, size_t n);
 
 #endif

@@ -69,7 +69,10 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "--device") || !strcmp(a, "--state") || !strcmp(a, "--binding")) {
-            if (i + 1 >= argc) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+                /* An empty value (--device "$UNSET") must not fall back to
+                 * the default simulator: a command meant for a real chip
+                 * would run, and succeed, on a simulated one. */
                 return fail("%s needs a value", a);
             }
             if (!strcmp(a, "--device")) g.device = argv[i + 1];

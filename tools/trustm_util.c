@@ -196,53 +196,55 @@ int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max)
 
 int write_file(const char *path, const uint8_t *p, size_t n, int mode)
 {
-    char tmp[4096];
-    int fd;
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-        return fail("path too long: %s", path);
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    if (fd < 0) {
-        return fail("cannot create '%s': %s", path, strerror(errno));
-    }
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0) {
-            close(fd);
-            unlink(tmp);
-            return fail("cannot write '%s': %s", path, strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return fail("cannot write '%s': %s", path, strerror(errno));
-    }
-    return 0;
+    struct outfile f;
+    if (outfile_open(&f, path, mode, false) != 0) return 1;
+    return outfile_commit(&f, p, n);
 }
 
+/* A path that exists and is not a regular file (a device such as /dev/null,
+ * a FIFO, a symbolic link such as /dev/stdout) is written through, never
+ * replaced: tmp + rename would put a regular file in its place (as root, in
+ * /dev). Only a regular file, or a new name, gets the atomic replacement. */
 int outfile_open(struct outfile *f, const char *path, int mode, bool excl)
 {
     struct stat sb;
     f->fd = -1;
     f->excl = excl;
+    f->direct = false;
     f->path = path;
+    f->tmp[0] = '\0';
+    if (*path == '\0') return fail("an output file name must not be empty");
+    if (lstat(path, &sb) == 0) {
+        struct stat tb;
+        bool dir = S_ISDIR(sb.st_mode) || (S_ISLNK(sb.st_mode) && stat(path, &tb) == 0 && S_ISDIR(tb.st_mode));
+        if (dir) return fail("'%s' is a directory", path);
+        if (excl) return fail("'%s' exists; refusing to overwrite it (remove it or give another name)", path);
+        if (!S_ISREG(sb.st_mode)) {
+            /* No O_TRUNC here: a regular file behind a link keeps its
+             * content until the commit. */
+            f->fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (f->fd < 0) return fail("cannot write '%s': %s", path, strerror(errno));
+            f->direct = true;
+            return 0;
+        }
+    }
     if (snprintf(f->tmp, sizeof(f->tmp), "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof(f->tmp)) {
+        f->tmp[0] = '\0';
         return fail("path too long: %s", path);
     }
-    if (stat(path, &sb) == 0) {
-        if (S_ISDIR(sb.st_mode)) return fail("'%s' is a directory", path);
-        if (excl) return fail("'%s' exists; refusing to overwrite it (remove it or give another name)", path);
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (f->fd < 0) {
+        f->tmp[0] = '\0';
+        return fail("cannot create '%s': %s", path, strerror(errno));
     }
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
-    if (f->fd < 0) return fail("cannot create '%s': %s", path, strerror(errno));
     return 0;
 }
 
 int outfile_commit(struct outfile *f, const uint8_t *p, size_t n)
 {
     int e = 0;
+    size_t total = n;
+    struct stat sb;
     if (f->fd < 0) return fail("cannot write '%s'", f->path);
     while (n > 0 && e == 0) {
         ssize_t w = write(f->fd, p, n);
@@ -253,12 +255,25 @@ int outfile_commit(struct outfile *f, const uint8_t *p, size_t n)
             n -= (size_t)w;
         }
     }
+    if (f->direct) {
+        /* Written through: a regular file behind a link is cut to the new
+         * length and synced; a device or FIFO only takes the bytes. */
+        if (e == 0 && fstat(f->fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            (ftruncate(f->fd, (off_t)total) != 0 || fsync(f->fd) != 0)) {
+            e = errno;
+        }
+        if (close(f->fd) != 0 && e == 0) e = errno;
+        f->fd = -1;
+        if (e != 0) return fail("cannot write '%s': %s", f->path, strerror(e));
+        return 0;
+    }
     if (e == 0 && fsync(f->fd) != 0) e = errno;
     if (close(f->fd) != 0 && e == 0) e = errno;
     f->fd = -1;
     /* A secret never replaces a file: link(2) fails with EEXIST. */
     if (e == 0 && (f->excl ? link(f->tmp, f->path) : rename(f->tmp, f->path)) != 0) e = errno;
     unlink(f->tmp);
+    f->tmp[0] = '\0';
     if (e != 0) {
         if (e == EEXIST) return fail("'%s' exists; refusing to overwrite it", f->path);
         return fail("cannot write '%s': %s", f->path, strerror(e));
@@ -271,7 +286,7 @@ void outfile_abort(struct outfile *f)
     if (f->fd >= 0) {
         close(f->fd);
         f->fd = -1;
-        unlink(f->tmp);
+        if (!f->direct && f->tmp[0] != '\0') unlink(f->tmp);
     }
 }
 
@@ -320,6 +335,24 @@ bool der_ecdsa_sig_ok(const uint8_t *sig, size_t n)
         p += len;
     }
     return p == end;
+}
+
+int out_prepare(struct outfile *f, const char *path)
+{
+    if (path == NULL || strcmp(path, "-") == 0) {
+        f->path = NULL;
+        f->fd = -1;
+        f->direct = false;
+        f->tmp[0] = '\0';
+        return 0;
+    }
+    return outfile_open(f, path, 0644, false);
+}
+
+int out_finish(struct outfile *f, const uint8_t *p, size_t n)
+{
+    if (f->path == NULL) return write_out(NULL, p, n);
+    return outfile_commit(f, p, n);
 }
 
 int write_out(const char *path, const uint8_t *p, size_t n)

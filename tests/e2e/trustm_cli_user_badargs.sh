@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The trustm CLI given what a new user types wrong (session 7, USER): every
+# bad argument gets one line on stderr and a non-zero exit, and loses
+# nothing:
+#  - an output that cannot be written is found before the chip is touched
+#    (keygen, csr --new-key, sign): no key generated for a lost public half;
+#  - an output path that is a FIFO, a device or a symbolic link is written
+#    through, never replaced by a regular file (as root, 'random --out
+#    /dev/null' used to put a regular file in place of /dev/null);
+#  - 'lock --oid ,' and empty list items are refused, not skipped;
+#  - '--device ""' is refused instead of silently using the simulator;
+#  - connect: --ca with --ca-oid, and --expect without --send, are refused.
+# The chip is the in-process simulator with a state file in a scratch folder.
+set -euo pipefail
+TM=${TRUSTM_CLI:-${TMA_BUILD_DIR:?}/tools/trustm}
+W=$(mktemp -d)
+BG=()
+cleanup() {
+  local p
+  for p in "${BG[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+cd "$W"
+T=("$TM" --state "$W/chip.state")
+fails=0
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# expect_err TEXT CMD...: non-zero exit, exactly one stderr line "trustm: ..." containing TEXT.
+expect_err() {
+  local text=$1 rc=0
+  shift
+  timeout 20 "$@" >out.txt 2>err.txt </dev/null || rc=$?
+  if [ "$rc" -eq 0 ]; then bad "accepted: ${*:2}"; return; fi
+  if [ "$rc" -ge 124 ]; then bad "hang or crash (rc $rc): ${*:2}"; cat err.txt >&2; return; fi
+  if [ "$(wc -l <err.txt)" -ne 1 ] || ! grep -q '^trustm: ' err.txt; then
+    bad "not one 'trustm:' line on stderr: ${*:2}"; cat err.txt >&2; return
+  fi
+  grep -qF -- "$text" err.txt || { bad "'$text' not in: $(cat err.txt)"; return; }
+  echo "ok: ${*:2} -> $(cat err.txt)"
+}
+free_objects() { "${T[@]}" info | sed -n 's/^free objects: *//p'; }
+no_tmp_left() { ! ls "$W" | grep -q '\.tmp[0-9]' || bad "temporary file left: $(ls "$W" | grep '\.tmp')"; }
+
+openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+openssl req -x509 -new -key ca.key -subj "/CN=Test CA" -days 2 -out ca.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+mkdir adir
+
+echo "== outputs checked before the chip is touched"
+before=$(free_objects)
+case ",$before," in *,0xE0F1,*) ;; *) bad "0xE0F1 not free at the start: $before" ;; esac
+expect_err "cannot create '$W/nodir/pub.pem'" "${T[@]}" keygen --slot 0xE0F1 --out "$W/nodir/pub.pem"
+expect_err "'adir' is a directory" "${T[@]}" keygen --slot 0xE0F1 --out adir
+expect_err "cannot create '$W/nodir/x.csr'" "${T[@]}" csr --slot 0xE0F2 --subject CN=x --new-key --out "$W/nodir/x.csr"
+expect_err "output file name must not be empty" "${T[@]}" keygen --slot 0xE0F3 --out ""
+[ "$(free_objects)" = "$before" ] || bad "a refused keygen/csr changed the chip: free before '$before', after '$(free_objects)'"
+"${T[@]}" keygen --slot 0xE0F1 --out pub.pem >/dev/null
+openssl pkey -pubin -in pub.pem -noout || bad "keygen --out wrote no public key"
+echo hi >msg.txt
+expect_err "'adir' is a directory" "${T[@]}" sign --slot 0xE0F1 --in msg.txt --out adir
+expect_err "is there a key in it?" "${T[@]}" sign --slot 0xE0F3 --in msg.txt
+"${T[@]}" sign --slot 0xE0F1 --in msg.txt --out msg.sig
+openssl dgst -sha256 -verify pub.pem -signature msg.sig msg.txt >/dev/null || bad "sign --out: signature does not verify"
+no_tmp_left
+
+echo "== a FIFO, a device or a link as output is written through, never replaced"
+mkfifo fifo
+timeout 20 cat fifo >from-fifo &
+BG+=($!)
+"${T[@]}" random --length 16 --out fifo || bad "random --out FIFO failed"
+wait "${BG[0]}" || bad "the FIFO's reader did not get the bytes (the FIFO was replaced?)"
+BG=()
+[ -p fifo ] || bad "the FIFO was replaced by a regular file"
+[ "$(wc -c <from-fifo)" -eq 16 ] || bad "the FIFO's reader got $(wc -c <from-fifo) bytes, not 16"
+echo "old content that is longer than the new" >target
+ln -s target link
+"${T[@]}" random --length 8 --out link
+[ -L link ] || bad "the symbolic link was replaced by a regular file"
+[ "$(wc -c <target)" -eq 8 ] || bad "the link's target holds $(wc -c <target) bytes, not 8"
+# (Not tried on /dev/null or /dev/stdout themselves: the old code, run as
+# root, would have replaced them on the machine running the test.)
+ln -s adir dirlink
+expect_err "is a directory" "${T[@]}" random --length 8 --out dirlink
+no_tmp_left
+
+echo "== lock: an empty list or item is refused, nothing locked"
+expect_err "single commas" "${T[@]}" lock --oid , --yes
+expect_err "single commas" "${T[@]}" lock --oid "" --yes
+expect_err "single commas" "${T[@]}" lock --oid 0xF1D0,,0xF1D1 --yes
+expect_err "single commas" "${T[@]}" lock --oid 0xF1D0, --yes
+expect_err "bad object id '0xZZ'" "${T[@]}" lock --oid 0xF1D0,0xZZ --yes
+for o in 0xF1D0 0xF1D1; do
+  "${T[@]}" metadata show --oid $o | grep -q 'life cycle (LcsO): cr' || bad "$o was locked by a refused lock"
+done
+
+echo "== global options"
+expect_err "--device needs a value" "${T[@]}" --device "" info
+expect_err "--state needs a value" "$TM" --state "" info
+expect_err "--binding needs a value" "${T[@]}" --binding "" info
+expect_err "unknown option '--bogus'" "${T[@]}" --bogus info
+expect_err "unknown command 'frob'" "${T[@]}" frob
+expect_err "cannot open '/dev/i2c-99'" "$TM" --device /dev/i2c-99 info
+expect_err "is trustm-sim running?" "$TM" --device "sim:$W/no.sock" info
+expect_err "unknown device" "$TM" --device "$W" info
+expect_err "bad I2C address" "$TM" --device /dev/i2c-1@0x999 info
+expect_err "binding file '$W/none'" "${T[@]}" --binding "$W/none" info
+
+echo "== arguments of the commands"
+head -c 2000000 /dev/zero >huge.bin
+echo "not a certificate" >notpem.txt
+expect_err "ECC key slot" "${T[@]}" keygen --slot 0xE0E1
+expect_err "ECC key slot" "${T[@]}" keygen --slot 0x1E0F1
+expect_err "--slot needs a value" "${T[@]}" keygen --slot
+expect_err "--curve must be p256 or p384" "${T[@]}" keygen --slot 0xE0F1 --curve p521
+expect_err "holds no valid certificate" "${T[@]}" cert write --oid 0xE0E1 notpem.txt
+expect_err "too large" "${T[@]}" cert write --oid 0xE0E1 huge.bin
+expect_err "cannot open '$W/none'" "${T[@]}" cert write --oid 0xE0E1 "$W/none"
+expect_err "not valid hex" "${T[@]}" data write --oid 0xF1D0 --hex 0g
+expect_err "do not fit" "${T[@]}" data write --oid 0xF1D0 --hex 01 --offset 5000
+expect_err "object id 0xE000..0xFFFF" "${T[@]}" data read --oid 0x0001
+expect_err "6..15" "${T[@]}" current-limit --set 16
+expect_err "8..256" "${T[@]}" random --length 7
+expect_err "bad --device-id 'a b'" "${T[@]}" personalize --device-id 'a b' --ca-cert ca.pem --ca-key ca.key
+expect_err "not a private key" "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key notpem.txt
+expect_err "--ca and --ca-oid exclude each other" "${T[@]}" connect --host h --port 1 --ca ca.pem --ca-oid 0xE0E8
+expect_err "--expect needs --send" "${T[@]}" connect --host h --port 1 --expect x
+expect_err "bad --ca-oid '0xZZ'" "${T[@]}" connect --host h --port 1 --ca-oid 0xZZ
+expect_err "single commas" "${T[@]}" connect --host h --port 1 --ca-oid 0xE0E8,
+expect_err "1..65535" "${T[@]}" connect --host h --port 70000
+no_tmp_left
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails check(s) failed" >&2
+  exit 1
+fi
+echo "all checks passed"
