@@ -18,6 +18,13 @@ if(TARGET tma_tls)
                       LABELS integration TIMEOUT 120)
   set_property(TEST tls_handshake APPEND PROPERTY ENVIRONMENT
                "TLS_TEST_CLIENT=$<TARGET_FILE:tls_test_client>")
+  # A hostile server's certificates (brief HUBSEC): not valid yet, wrong
+  # extended key usage, SAN for another host, missing intermediate, issued
+  # by a leaf, self-signed; each refused with a reason that names it.
+  tma_add_script_test(NAME tls_sec_verify SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_sec_verify.sh
+                      LABELS integration TIMEOUT 60)
+  set_property(TEST tls_sec_verify APPEND PROPERTY ENVIRONMENT
+               "TLS_TEST_CLIENT=$<TARGET_FILE:tls_test_client>")
   tma_add_fuzz(NAME tls_parse SOURCES fuzz/fuzz_tls_parse.c LIBS tma_tls
                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/tls/fuzz)
 endif()

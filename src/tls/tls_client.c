@@ -268,6 +268,10 @@ static tma_status verify_status(struct tma_tls_client *c, uint32_t flags)
     } else if ((flags & MBEDTLS_X509_BADCERT_FUTURE) != 0u) {
         st = TLS_ERR(TMA_TLS_E_NOT_YET_VALID);
         what = "server certificate is not valid yet";
+    } else if ((flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+                         MBEDTLS_X509_BADCERT_NS_CERT_TYPE)) != 0u) {
+        st = TLS_ERR(TMA_TLS_E_VERIFY);
+        what = "server certificate rejected: its key usage does not allow a TLS server";
     } else {
         st = TLS_ERR(TMA_TLS_E_VERIFY);
         what = "server certificate rejected";
@@ -287,6 +291,17 @@ static tma_status handshake_status(struct tma_tls_client *c, int ret)
     if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
         c->verify_flags = mbedtls_ssl_get_verify_result(&c->ssl);
         return verify_status(c, c->verify_flags);
+    }
+    if (ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE) {
+        /* A chain that verifies but whose (extended) key usage excludes a
+         * TLS server ends here, not in CERT_VERIFY_FAILED: name the reason
+         * from the flags instead of "processing of the Certificate message
+         * failed". Flags of 0 or -1 (none recorded) keep the generic text. */
+        uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
+        if (flags != 0u && flags != UINT32_MAX) {
+            c->verify_flags = flags;
+            return verify_status(c, flags);
+        }
     }
     if (signer != TMA_OK) {
         (void)snprintf(c->error, sizeof(c->error), "signing with the client key failed: %s",
