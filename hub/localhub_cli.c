@@ -676,7 +676,10 @@ static void sas_keys(const char **k1, const char **k2, char key1[45], char key2[
         localhub_random_key_b64(key2);
         *k2 = key2;
     }
-    if (localhub_hmac_b64(*k1, "x", tmp, sizeof(tmp)) || localhub_hmac_b64(*k2, "x", tmp, sizeof(tmp)))
+    int n1 = localhub_key_b64_len(*k1), n2 = localhub_key_b64_len(*k2);
+    /* IoT Hub's rule; a shorter key would make a guessable signature. */
+    if (n1 < 16 || n1 > 64 || n2 < 16 || n2 > 64 || localhub_hmac_b64(*k1, "x", tmp, sizeof(tmp)) ||
+        localhub_hmac_b64(*k2, "x", tmp, sizeof(tmp)))
         die("keys must be base64 (16..64 bytes)");
 }
 

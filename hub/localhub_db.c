@@ -279,6 +279,26 @@ static void merge(cJSON *doc, cJSON *meta, const cJSON *patch, const char *now, 
     }
 }
 
+/* 1 if the JSON text carries a NUL: a raw one, or a \u0000 escape in a
+ * string or key. cJSON ends its C strings there, so what would be stored is
+ * not what was sent ("a\u0000b" became "a"). */
+static int has_nul(const char *s, size_t n)
+{
+    int in_str = 0;
+    if (memchr(s, '\0', n)) return 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_str) {
+            in_str = s[i] == '"';
+        } else if (s[i] == '"') {
+            in_str = 0;
+        } else if (s[i] == '\\') {
+            if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) return 1;
+            i++; /* the escaped character */
+        }
+    }
+    return 0;
+}
+
 int localhub_twin_patch(sqlite3 *db, const char *device, int desired, const char *patch, size_t patchlen,
                         int64_t *out_version, char *err, size_t errsz)
 {
@@ -292,6 +312,21 @@ int localhub_twin_patch(sqlite3 *db, const char *device, int desired, const char
     p = cJSON_ParseWithLengthOpts(patch, patchlen, &parse_end, 0);
     if (!p || !cJSON_IsObject(p)) {
         snprintf(err, errsz, "patch is not a JSON object");
+        rc = 400;
+        goto out;
+    }
+    /* One JSON object and nothing after it but white space: cJSON stops at
+     * the end of the first value and would take "{...} junk" silently. */
+    while (parse_end && parse_end < patch + patchlen &&
+           (*parse_end == ' ' || *parse_end == '\t' || *parse_end == '\n' || *parse_end == '\r'))
+        parse_end++;
+    if (!parse_end || parse_end != patch + patchlen) {
+        snprintf(err, errsz, "patch is not a JSON object (data after it)");
+        rc = 400;
+        goto out;
+    }
+    if (has_nul(patch, patchlen)) {
+        snprintf(err, errsz, "patch contains U+0000, which a twin cannot store");
         rc = 400;
         goto out;
     }

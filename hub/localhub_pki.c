@@ -120,6 +120,15 @@ int localhub_cert_time_valid(X509 *cert)
            X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
 }
 
+int localhub_cert_client_usage_ok(X509 *cert)
+{
+    /* A key that its certificate reserves for other uses (a TLS server, CA
+     * signing) must not authenticate a device, whoever issued it: the check
+     * a TLS server's own verification would make with purpose sslclient,
+     * which the TLS shim (it accepts every chain) leaves to the plugin. */
+    return cert && X509_check_purpose(cert, X509_PURPOSE_SSL_CLIENT, 0) == 1;
+}
+
 int localhub_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, const char *const *anchors_pem, int n)
 {
     int result = -1;
@@ -189,6 +198,17 @@ static int b64_decode(const char *in, unsigned char *out, size_t outsz, size_t *
     OPENSSL_cleanse(tmp, sizeof(tmp));
     *outlen = (size_t)len;
     return 0;
+}
+
+int localhub_key_b64_len(const char *key_b64)
+{
+    unsigned char key[384];
+    size_t klen = 0;
+    int rc;
+    if (!key_b64) return -1;
+    rc = b64_decode(key_b64, key, sizeof(key), &klen) ? -1 : (int)klen;
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
 }
 
 int localhub_hmac_b64(const char *key_b64, const char *msg, char *out, size_t outsz)

@@ -31,6 +31,15 @@ char *localhub_cert_to_pem(X509 *cert);
 int localhub_cert_time_valid(X509 *cert);
 
 /**
+ * 1 if @p cert may authenticate a TLS client: a key usage extension, when
+ * present, allows digitalSignature or keyAgreement, and an extended key usage
+ * extension, when present, lists clientAuth (or anyExtendedKeyUsage)
+ * (RFC 5280 4.2.1.3, 4.2.1.12; OpenSSL's ssl_client purpose). A certificate
+ * without these extensions passes. 0 otherwise (also for NULL).
+ */
+int localhub_cert_client_usage_ok(X509 *cert);
+
+/**
  * Verify @p leaf (with the peer-supplied @p untrusted intermediates, may be
  * NULL) against the trust anchors @p anchors_pem (count @p n). Partial chains
  * are allowed so an intermediate CA can be the anchor; validity periods are
@@ -47,6 +56,10 @@ int localhub_verify_pop(X509 *ca, X509 *verif, const char *code);
  * @return 1 if the signature matches, else 0.
  */
 int localhub_sas_sig_ok(const char *sr_encoded, int64_t se, const char *sig_enc, const char *key_b64);
+
+/** Decoded length of the base64 key @p key_b64 (0..384), or -1 when it is
+ *  not base64 (or longer than 384 bytes). */
+int localhub_key_b64_len(const char *key_b64);
 
 /** Base64(HMAC-SHA256(base64dec(@p key_b64), @p msg)) into @p out (>= 45). */
 int localhub_hmac_b64(const char *key_b64, const char *msg, char *out, size_t outsz);

@@ -250,11 +250,11 @@ static int auth_identity(struct mosquitto *client, const struct localhub_user *u
     if (sqlite3_step(st) == SQLITE_ROW && strcmp(col(st, 5), "enabled") == 0) {
         const char *auth = col(st, 0);
         if (strcmp(auth, "x509-ca") == 0) {
-            ok = cert && localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, key) == 0 &&
-                 chain_to_verified_ca(cert, NULL);
+            ok = cert && localhub_cert_client_usage_ok(cert) && localhub_cert_cn(cert, cn, sizeof(cn)) == 0 &&
+                 strcmp(cn, key) == 0 && chain_to_verified_ca(cert, NULL);
             out->auth_type = "x509Certificate";
         } else if (strcmp(auth, "x509-thumbprint") == 0) {
-            ok = cert && localhub_cert_time_valid(cert) &&
+            ok = cert && localhub_cert_time_valid(cert) && localhub_cert_client_usage_ok(cert) &&
                  (localhub_thumb_matches(cert, col(st, 1)) || localhub_thumb_matches(cert, col(st, 2)));
             out->auth_type = "x509Certificate";
         } else if (strcmp(auth, "sas") == 0) {
@@ -287,8 +287,9 @@ static int auth_dps(struct mosquitto *client, const struct localhub_user *u, con
         found = 1;
         const char *att = col(st, 0);
         if (strcmp(att, "x509") == 0) {
-            ok = cert && localhub_cert_time_valid(cert) && localhub_thumb_matches(cert, col(st, 1)) &&
-                 localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, u->id) == 0;
+            ok = cert && localhub_cert_time_valid(cert) && localhub_cert_client_usage_ok(cert) &&
+                 localhub_thumb_matches(cert, col(st, 1)) && localhub_cert_cn(cert, cn, sizeof(cn)) == 0 &&
+                 strcmp(cn, u->id) == 0;
             snprintf(out->dps_auth, sizeof(out->dps_auth), "x509-thumbprint");
             snprintf(out->dps_thumb, sizeof(out->dps_thumb), "%s", col(st, 1));
             out->auth_type = "x509Certificate";
@@ -311,8 +312,8 @@ static int auth_dps(struct mosquitto *client, const struct localhub_user *u, con
         const char *att = col(st, 1);
         if (strcmp(att, "x509") == 0) {
             if (!cert) continue;
-            ok = localhub_cert_cn(cert, cn, sizeof(cn)) == 0 && strcmp(cn, u->id) == 0 &&
-                 chain_to_verified_ca(cert, col(st, 2));
+            ok = localhub_cert_client_usage_ok(cert) && localhub_cert_cn(cert, cn, sizeof(cn)) == 0 &&
+                 strcmp(cn, u->id) == 0 && chain_to_verified_ca(cert, col(st, 2));
             if (ok) {
                 snprintf(out->dps_auth, sizeof(out->dps_auth), "x509-ca");
                 out->auth_type = "x509Certificate";
@@ -439,8 +440,8 @@ out:
 /* ------------------------------------------------------------------ */
 /* authorization                                                       */
 
-static void handle_telemetry(struct conn *c, const struct localhub_topic *t, const void *payload, uint32_t payloadlen,
-                             int retain, int is_will);
+static int handle_telemetry(struct conn *c, const struct localhub_topic *t, const void *payload, uint32_t payloadlen,
+                            int retain, int is_will);
 
 /* The publish topics an identity may use, classified. */
 static tma_status parse_pub(const struct conn *c, const char *topic, struct localhub_topic *t)
@@ -480,7 +481,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
          * when it names the device's own events topic, never route it. */
         if (ev->access == MOSQ_ACL_WRITE && !c->is_dps && parse_pub(c, ev->topic, &t) == TMA_OK &&
             t.kind == LOCALHUB_T_TELEMETRY)
-            handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 1);
+            (void)handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 1);
         return MOSQ_ERR_ACL_DENIED;
     }
     switch (ev->access) {
@@ -585,21 +586,26 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
-static void handle_telemetry(struct conn *c, const struct localhub_topic *t, const void *payload, uint32_t payloadlen,
-                             int retain, int is_will)
+/* Store one telemetry message. Returns -1 when it is over IoT Hub's 256 KB
+ * (body + properties): the caller closes the connection before any PUBACK,
+ * so the device never takes a message the hub refused for delivered. */
+static int handle_telemetry(struct conn *c, const struct localhub_topic *t, const void *payload, uint32_t payloadlen,
+                            int retain, int is_will)
 {
     struct bag_ctx b = {cJSON_CreateObject(), cJSON_CreateObject(), 0};
     cJSON *rec = cJSON_CreateObject();
     char now[32], authm[128], *line = NULL;
     int64_t ms = localhub_now_ms();
+    int rc = 0;
 
     if (localhub_bag_walk(t->bag, t->bag_len, bag_cb, &b) != TMA_OK) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a malformed property bag; dropped", c->key);
         goto out;
     }
-    if (payloadlen + b.size > D2C_MAX_SIZE) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a message over 256 KB; disconnecting", c->key);
-        schedule_kick(c->key);
+    if ((size_t)payloadlen + b.size > D2C_MAX_SIZE) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a message over 256 KB; %s", c->key,
+                             is_will ? "Will dropped" : "disconnecting");
+        rc = -1;
         goto out;
     }
     if (retain) cJSON_AddStringToObject(b.app, "mqtt-retain", "true");
@@ -654,6 +660,7 @@ out:
     cJSON_Delete(b.sys);
     cJSON_Delete(b.app);
     cJSON_Delete(rec);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -784,13 +791,16 @@ static void handle_dps_register(struct conn *c, const struct localhub_topic *t, 
     cJSON_Delete(o);
 }
 
+/* Create device @device, or re-provision it: the registration's credential
+ * replaces both of the device's (a secondary key or thumbprint left from
+ * before would still authenticate a device DPS has just re-keyed). */
 static int dps_assign(const char *device, const char *auth, const char *thumb, const char *key)
 {
     sqlite3_stmt *st;
     int rc;
     if (sqlite3_prepare_v2(g.db,
                            "INSERT INTO devices(id,auth,thumb1,key1,status,created) VALUES(?1,?2,?3,?4,'enabled',?5)"
-                           " ON CONFLICT(id) DO UPDATE SET auth=?2,thumb1=?3,key1=?4",
+                           " ON CONFLICT(id) DO UPDATE SET auth=?2,thumb1=?3,thumb2=NULL,key1=?4,key2=NULL",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
@@ -887,7 +897,11 @@ static int on_message(int event, void *event_data, void *userdata)
     if (!c || !ev->topic) return MOSQ_ERR_ACL_DENIED;
     if (parse_pub(c, ev->topic, &t) != TMA_OK) return MOSQ_ERR_ACL_DENIED;
     switch (t.kind) {
-    case LOCALHUB_T_TELEMETRY: handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 0); break;
+    case LOCALHUB_T_TELEMETRY:
+        /* Any status but ACL_DENIED makes mosquitto close the connection
+         * without a PUBACK (ACL_DENIED would acknowledge the message). */
+        if (handle_telemetry(c, &t, ev->payload, ev->payloadlen, ev->retain, 0) < 0) return MOSQ_ERR_PAYLOAD_SIZE;
+        break;
     case LOCALHUB_T_TWIN_GET: handle_twin_get(c, &t); break;
     case LOCALHUB_T_TWIN_PATCH: handle_twin_patch(c, &t, ev); break;
     case LOCALHUB_T_METHOD_RES: handle_method_res(c, &t, ev); break;

@@ -16,6 +16,13 @@ if(TARGET localhub)
     tma_add_script_test(NAME hub_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_${t}.sh
       LABELS integration TIMEOUT 120)
   endforeach()
+  # The hub attacked like a hostile device would (brief HUBSEC): credentials
+  # (key usage, validity, DPS re-provisioning, SAS key length) and packets
+  # (256 KB without PUBACK, forged method responses, hostile twin PATCHes).
+  foreach(t auth packets)
+    tma_add_script_test(NAME hub_sec_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_sec_${t}.sh
+      LABELS integration TIMEOUT 60)
+  endforeach()
 endif()
 if(TARGET localhub_parse)
   tma_add_fuzz(NAME hub_parse SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_hub_parse.c

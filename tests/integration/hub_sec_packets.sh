@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# localhub attacked like a hostile device would (brief HUBSEC): packets.
+#  - telemetry over IoT Hub's 256 KB closes the connection WITHOUT a PUBACK
+#    (a PUBACK would tell the device the hub took a message it dropped), is
+#    not stored, and the broker keeps serving other devices;
+#  - a method response for a call addressed to another device, for a $rid
+#    never issued or out of range, or with a hostile body changes nothing:
+#    the caller gets the addressed device's own answer;
+#  - twin PATCHes with non-JSON, too deep or oversized bodies get 400, the
+#    session stays.
+. "$(dirname "$0")/hub_lib.sh"
+hub_start
+mk_ca root; ca_add_verified root
+for d in devA devB; do "$L" device create --id $d --auth x509-ca >/dev/null; mk_leaf $d $d root; done
+
+# --- 256 KB ----------------------------------------------------------------
+# body + properties: 262144 bytes is the limit. The bag k=<42 v> counts 43
+# (key and value): a body of 262100 fits (262143), one of 262103 does not.
+head -c 262100 /dev/zero | tr '\0' 'f' >"$T/fits"
+head -c 262103 /dev/zero | tr '\0' 'o' >"$T/over"
+val=$(head -c 42 /dev/zero | tr '\0' 'v')
+out=$(mqttc devA $(x509_args devA) "pubfile:devices/devA/messages/events/k=$val:$T/fits" 2>&1) || fail "at-limit message: $out"
+grep_in "$out" -q PUBACK || fail "at-limit message not acknowledged: $out"
+set +e
+out=$(mqttc devA $(x509_args devA) "pubfile:devices/devA/messages/events/k=$val:$T/over" sleep:1000 2>&1)
+rc=$?
+set -e
+[ $rc -eq 4 ] || fail "over-limit message did not close the connection (rc $rc): $out"
+grep_in "$out" -q PUBACK && fail "over-limit message was acknowledged before the hub closed the connection: $out"
+ok "a message over 256 KB (body + properties) closes the connection without PUBACK"
+# a 20 MB body: same answer, and the broker still serves devB right after
+head -c 20000000 /dev/zero | tr '\0' 'h' >"$T/huge"
+set +e
+out=$(mqttc devA $(x509_args devA) "pubfile:devices/devA/messages/events/:$T/huge" sleep:1000 2>&1)
+rc=$?
+set -e
+[ $rc -eq 4 ] && ! grep_in "$out" -q PUBACK || fail "20 MB message: rc $rc, $out"
+mqttc devB $(x509_args devB) "pub:devices/devB/messages/events/:b-after-huge" >/dev/null || fail "broker lost after a 20 MB message"
+wait_log '"payload":"b-after-huge"'
+grep -q 'oooooooooooooooo\|hhhhhhhhhhhhhhhh' "$LOCALHUB_HOME/telemetry.jsonl" && fail "an over-limit message was stored"
+[ "$(grep -c ffffffffffffffff "$LOCALHUB_HOME/telemetry.jsonl")" -eq 1 ] || fail "the at-limit message was not stored once"
+ok "over-limit messages are not stored; the broker keeps serving other devices"
+
+# --- method responses from the wrong device --------------------------------
+mqttc devA $(x509_args devA) 'sub:$iothub/methods/POST/#' 'expect:methods/POST/reboot' 'capture:rid:$rid' \
+  sleep:1500 'pub:$iothub/methods/res/200/?$rid=${rid}:{"from":"devA"}' >"$T/devA.out" 2>&1 &
+DEVA=$!
+wait_state devA methods
+"$L" method invoke --device devA --name reboot --payload '{}' --timeout 10 >"$T/invoke.out" 2>&1 &
+INV=$!
+for i in $(seq 1 100); do grep -q "CAPTURE rid=" "$T/devA.out" && break; sleep 0.05; done
+rid=$(sed -n 's/.*CAPTURE rid=\([0-9]*\).*/\1/p' "$T/devA.out")
+[ -n "$rid" ] || fail "devA never got the method call: $(cat "$T/devA.out")"
+out=$(mqttc devB $(x509_args devB) "pub:\$iothub/methods/res/200/?\$rid=$rid:{\"from\":\"devB\"}" \
+  "pub:\$iothub/methods/res/500/?\$rid=$rid:{\"from\":\"devB\"}" \
+  'pub:$iothub/methods/res/200/?$rid=99999999999999999999999:{}' 'pub:$iothub/methods/res/200/?$rid=-1:{}' \
+  'pub:$iothub/methods/res/200/?$rid=0x1:{}' 'pub:$iothub/methods/res/200/?$rid=1&$rid=2:{}' \
+  'pub:$iothub/methods/res/99999999999/?$rid=1:{}' 'pub:devices/devB/messages/events/:b-alive' 2>&1) \
+  || fail "devB lost its session over hostile method responses: $out"
+[ "$(grep_in "$out" -c PUBACK)" -eq 8 ] || fail "devB: $out"
+wait $INV || fail "method invoke failed: $(cat "$T/invoke.out")"
+wait $DEVA || true
+grep -q '"from":[[:space:]]*"devA"' "$T/invoke.out" || fail "the caller did not get devA's own answer: $(cat "$T/invoke.out")"
+grep -q '"status":[[:space:]]*200' "$T/invoke.out" || fail "status: $(cat "$T/invoke.out")"
+ok "method responses from another device or for made-up \$rids change nothing"
+
+# --- hostile twin PATCHes --------------------------------------------------
+deep=$(printf '{"a":%.0s' $(seq 1 3000))1$(printf '}%.0s' $(seq 1 3000))
+head -c 40000 /dev/zero | tr '\0' 'x' | sed 's/^/{"big":"/; s/$/"}/' >"$T/bigpatch"
+out=$(mqttc devA $(x509_args devA) 'sub:$iothub/twin/res/#' \
+  'pub0:$iothub/twin/PATCH/properties/reported/?$rid=1:not json' 'expect:$rid=1' \
+  "pub0:\$iothub/twin/PATCH/properties/reported/?\$rid=2:$deep" 'expect:$rid=2' \
+  'pub0:$iothub/twin/PATCH/properties/reported/?$rid=3:[1,2,3]' 'expect:$rid=3' \
+  "pubfile:\$iothub/twin/PATCH/properties/reported/?\$rid=4:$T/bigpatch" 'expect:$rid=4' \
+  'pub0:$iothub/twin/PATCH/properties/reported/?$rid=6:{"trail":1} junk' 'expect:$rid=6' \
+  'pub0:$iothub/twin/PATCH/properties/reported/?$rid=7:{"nul":"cut\u0000here"}' 'expect:$rid=7' \
+  'pub0:$iothub/twin/PATCH/properties/reported/?$rid=8:{"key\u0000cut":1}' 'expect:$rid=8' \
+  'pub0:$iothub/twin/PATCH/properties/reported/?$rid=9:{"esc":"a\\u0000 is text"}' 'expect:$rid=9' \
+  'pub0:$iothub/twin/PATCH/properties/reported/?$rid=5:{"ok":1}' 'expect:$rid=5' 2>&1) || fail "twin session lost: $out"
+for r in 1 2 3 4 6 7 8; do
+  grep_in "$out" -q "twin/res/400/?\$rid=$r {\"errorCode\":400004" || fail "PATCH $r not refused with 400: $out"
+done
+grep_in "$out" -q 'twin/res/204/?$rid=5&$version=' || fail "a good PATCH after the bad ones failed: $out"
+grep_in "$out" -q 'twin/res/204/?$rid=9&$version=' || fail "an escaped backslash before u0000 was refused: $out"
+twin=$("$L" twin show --device devA)
+grep_in "$twin" -q '"big"\|"trail"\|"nul"\|"key"' && fail "a refused PATCH was stored: $twin"
+grep_in "$twin" -qF '"a\\u0000 is text"' \
+  || fail "the text a\\u0000 was not stored as sent: $twin"
+ok "non-JSON, trailing data, U+0000, 3000-deep, non-object and 40 KB twin PATCHes get 400; the session stays"
