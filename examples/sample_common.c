@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <mbedtls/md.h>
@@ -116,6 +118,41 @@ static const char *span_copy(const char *name, const char *what, struct tma_span
     return out;
 }
 
+/* IoT Hub's device and module ids: 1..128 ASCII letters, digits and
+ * - . + % _ # * ? ! ( ) , : = @ $ ' (Azure IoT Hub identity registry
+ * documentation). Returns the first character that is not allowed, or 0. */
+static int id_bad_char(const char *id)
+{
+    const char *p;
+    for (p = id; *p; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              strchr("-.+%_#*?!(),:=@$'", *p) != NULL)) {
+            return (unsigned char)*p;
+        }
+    }
+    return 0;
+}
+
+static void check_id(const char *name, const char *what, const char *id)
+{
+    int c;
+    if (id == NULL) {
+        return;
+    }
+    if (strlen(id) > 128) {
+        die(name, "%s is longer than 128 characters", what);
+    }
+    c = id_bad_char(id);
+    if (c != 0) {
+        if (c >= 0x20 && c < 0x7F) {
+            die(name, "%s '%s' has a character IoT Hub does not allow: '%c' (letters, digits and "
+                      "- . + %% _ # * ? ! ( ) , : = @ $ ')", what, id, c);
+        }
+        die(name, "%s has a character IoT Hub does not allow: byte 0x%02X (letters, digits and "
+                  "- . + %% _ # * ? ! ( ) , : = @ $ ')", what, c);
+    }
+}
+
 /* A SAS key is standard base64 (RFC 4648, with padding), not empty. */
 static bool is_base64(const char *k)
 {
@@ -140,10 +177,126 @@ static bool is_base64(const char *k)
     return pad <= 2;
 }
 
+/* The program name for messages printed after sample_parse(). */
+static const char *prog = "sample";
+
+/* Connection-string keys the samples use. */
+static const char *const cs_keys[] = {"HostName", "DeviceId", "ModuleId", "SharedAccessKey",
+                                      "GatewayHostName", "x509", "SharedAccessKeyName"};
+#define CS_KNOWN "HostName, DeviceId, ModuleId, SharedAccessKey, GatewayHostName, x509"
+
+/* A key is echoed in a message only when it cannot be a pasted secret: a
+ * short run of letters (a base64 key has digits, '+' or '/' and is longer). */
+static bool echo_safe(const char *k, size_t n)
+{
+    size_t i;
+    if (n == 0 || n > 24) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (!((k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* What is wrong with a connection string, in words that name the part and
+ * never echo the SharedAccessKey; 0 when nothing is. Stricter than
+ * iothub_connection_string_parse(), which ignores unknown keys: a misspelt
+ * GatewayHostName would otherwise connect straight to the hub, silently. */
+static int cs_problem(const char *cs, char *why, size_t cap)
+{
+    size_t pos = 0, len = strlen(cs), seen[7] = {0};
+    int part = 0;
+    bool x509 = false;
+    if (len == 0) {
+        snprintf(why, cap, "it is empty");
+        return 1;
+    }
+    while (pos < len) {
+        const char *seg = cs + pos, *eq;
+        size_t n = strcspn(seg, ";"), kn, k;
+        part++;
+        if (n == 0) {
+            if (pos + 1 >= len) {
+                break; /* one trailing ';' */
+            }
+            snprintf(why, cap, "part %d is empty (';;' or a leading ';')", part);
+            return 1;
+        }
+        eq = memchr(seg, '=', n);
+        if (eq == NULL) {
+            snprintf(why, cap, "part %d has no '=' (KEY=VALUE expected)", part);
+            return 1;
+        }
+        kn = (size_t)(eq - seg);
+        if (kn == 0) {
+            snprintf(why, cap, "part %d has no key before '='", part);
+            return 1;
+        }
+        for (k = 0; k < sizeof(cs_keys) / sizeof(cs_keys[0]); k++) {
+            if (strlen(cs_keys[k]) == kn && memcmp(cs_keys[k], seg, kn) == 0) {
+                break;
+            }
+        }
+        if (k == sizeof(cs_keys) / sizeof(cs_keys[0])) {
+            for (k = 0; k < sizeof(cs_keys) / sizeof(cs_keys[0]); k++) {
+                if (strlen(cs_keys[k]) == kn && strncasecmp(cs_keys[k], seg, kn) == 0) {
+                    snprintf(why, cap, "'%.*s' is written '%s' (keys are case-sensitive)", (int)kn, seg,
+                             cs_keys[k]);
+                    return 1;
+                }
+            }
+            if (echo_safe(seg, kn)) {
+                snprintf(why, cap, "unknown key '%.*s' (known: " CS_KNOWN ")", (int)kn, seg);
+            } else {
+                snprintf(why, cap, "part %d has an unknown key (known: " CS_KNOWN ")", part);
+            }
+            return 1;
+        }
+        if (n == kn + 1) {
+            snprintf(why, cap, "%s has no value", cs_keys[k]);
+            return 1;
+        }
+        if (seen[k]++) {
+            snprintf(why, cap, "%s appears twice", cs_keys[k]);
+            return 1;
+        }
+        if (k == 5) {
+            if (n - kn - 1 != 4 || strncasecmp(eq + 1, "true", 4) != 0) {
+                snprintf(why, cap, "x509 takes only 'true' (part %d)", part);
+                return 1;
+            }
+            x509 = true;
+        }
+        if (k == 6) {
+            snprintf(why, cap, "SharedAccessKeyName (a shared access policy) is not supported by the "
+                               "samples: use the device's own connection string");
+            return 1;
+        }
+        pos += n + 1;
+    }
+    if (!seen[0]) {
+        snprintf(why, cap, "HostName is missing");
+    } else if (!seen[1]) {
+        snprintf(why, cap, "DeviceId is missing");
+    } else if (x509 && seen[3]) {
+        snprintf(why, cap, "x509=true and SharedAccessKey exclude each other");
+    } else if (!x509 && !seen[3]) {
+        snprintf(why, cap, "give x509=true (the certificate on the chip) or SharedAccessKey");
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name,
                   const char *summary, bool dps)
 {
     int i;
+    bool ca_oid_given = false;
+    prog = name;
     memset(o, 0, sizeof(*o));
     o->cert_oid = 0xE0E1;
     o->key_oid = 0xE0F1;
@@ -163,8 +316,10 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "                         [;ModuleId=..][;GatewayHostName=..] (behind an IoT Edge gateway)\n"
                    "  --host NAME --device-id ID [--module-id ID] [--sas-key BASE64]\n"
                    "Chip (X.509):\n"
-                   "  --device DEV           sim, sim:/path.sock, tcp:HOST:PORT, /dev/i2c-N[@0x30] (env TRUSTM_DEVICE)\n"
-                   "  --binding FILE         platform binding secret: use the shielded connection\n"
+                   "  --device DEV           sim:/path.sock, tcp:HOST:PORT (trustm-sim), /dev/i2c-N[@0x30] (env\n"
+                   "                         TRUSTM_DEVICE; default sim: a blank simulator in this process)\n"
+                   "  --binding FILE         platform binding secret: use the shielded connection (a key\n"
+                   "                         bound to it signs only then)\n"
                    "  --cert-oid OID         client certificate object (default 0xE0E1)\n"
                    "  --key-oid OID          private key object (default 0xE0F1)\n"
                    "Server verification (always on):\n"
@@ -202,6 +357,10 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         if (v == NULL) {
             die(name, "unknown option or missing value: %s (see --help)", a);
         }
+        if (v[0] == '\0' && strncmp(a, "--", 2) == 0) {
+            /* --device "$UNSET" must not mean the default */
+            die(name, "%s needs a value, not an empty string", a);
+        }
         i++;
         if (!strcmp(a, "--device")) o->device = v;
         else if (!strcmp(a, "--binding")) o->binding = v;
@@ -210,6 +369,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (!strcmp(a, "--ca-oid")) {
             if (o->n_ca >= SAMPLE_MAX_CA || parse_oid(v, &o->ca_oids[o->n_ca])) die(name, "bad --ca-oid %s", v);
             o->n_ca++;
+            ca_oid_given = true;
         }
         else if (!strcmp(a, "--ca")) o->ca_file = v;
         else if (!strcmp(a, "--host")) o->host = v;
@@ -248,9 +408,19 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     if (o->outbox != NULL && o->outbox_flash != NULL) {
         die(name, "%s", "--outbox and --outbox-flash are exclusive: the outbox is either a log file or a flash");
     }
+    if (o->ca_file != NULL && ca_oid_given) {
+        die(name, "%s", "--ca and --ca-oid exclude each other (trust anchors from a file or from the chip)");
+    }
     if (o->connection_string != NULL) {
         struct iothub_connection_string cs;
         struct tma_span s = {(const uint8_t *)o->connection_string, strlen(o->connection_string)};
+        char why[200];
+        if (o->host != NULL || o->device_id != NULL || o->module_id != NULL || o->sas_key != NULL) {
+            die(name, "%s", "--connection-string excludes --host, --device-id, --module-id and --sas-key");
+        }
+        if (cs_problem(o->connection_string, why, sizeof(why)) != 0) {
+            die(name, "bad connection string: %s", why);
+        }
         if (iothub_connection_string_parse(s, &cs) != TMA_OK) {
             die(name, "%s", "bad connection string: need HostName, DeviceId and x509=true or SharedAccessKey");
         }
@@ -260,6 +430,25 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         if (cs.shared_key.len) o->sas_key = span_copy(name, "SharedAccessKey", cs.shared_key, cs_key);
         if (cs.gateway.len && o->gateway == NULL) {
             o->gateway = span_copy(name, "GatewayHostName", cs.gateway, cs_gateway);
+        }
+    }
+    check_id(name, "the device id", o->device_id);
+    check_id(name, "the module id", o->module_id);
+    {
+        /* Files the samples keep: the assignment is written as FILE.tmp +
+         * rename (a device, FIFO or link there would be replaced, or block
+         * the read); the outboxes are logs of their own format, and their
+         * lock file would be left next to a device. */
+        const char *files[3], *opts[3] = {"--assignment", "--outbox", "--outbox-flash"};
+        int k;
+        files[0] = dps ? o->assignment : NULL;
+        files[1] = o->outbox;
+        files[2] = o->outbox_flash;
+        for (k = 0; k < 3; k++) {
+            struct stat sb;
+            if (files[k] != NULL && lstat(files[k], &sb) == 0 && !S_ISREG(sb.st_mode)) {
+                die(name, "%s '%s' is not a regular file", opts[k], files[k]);
+            }
         }
     }
     if (o->gateway != NULL && (o->gateway[0] == '\0' || strpbrk(o->gateway, "/: \t") != NULL)) {
@@ -281,6 +470,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     if (o->device == NULL) {
         o->device = "sim";
     }
+    /* Line by line, also into a file or pipe: a log shows stdout and
+     * stderr lines in the order they happened. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -327,7 +519,25 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
     const mbedtls_x509_name *nm;
     st = trustm_port_open(o->device, &n->port, &n->port_handle);
     if (st != TMA_OK) {
-        return fail_st("chip port", st);
+        /* Name the device and, when the OS knows it, the reason. */
+        const char *d = o->device, *p = strncmp(d, "sim:", 4) == 0 ? d + 4 : d;
+        char path[300];
+        bool known = strcmp(d, "sim") == 0 || (strncmp(d, "sim:", 4) == 0 && d[4]) ||
+                     (strncmp(d, "tcp:", 4) == 0 && d[4]) || strncmp(d, "/dev/", 5) == 0;
+        if (!known) {
+            fprintf(stderr, "%s: unknown --device '%s' (sim, sim:/path.sock, tcp:HOST:PORT or /dev/i2c-N[@0x30])\n",
+                    prog, d);
+            return 1;
+        }
+        snprintf(path, sizeof(path), "%.*s", (int)strcspn(p, "@"), p);
+        if (strncmp(d, "tcp:", 4) != 0 && strcmp(d, "sim") != 0 && access(path, R_OK | W_OK) != 0) {
+            fprintf(stderr, "%s: cannot open '%s': %s%s\n", prog, path, strerror(errno),
+                    strncmp(d, "sim:", 4) == 0 ? " (is trustm-sim running?)" : "");
+            return 1;
+        }
+        fprintf(stderr, "%s: cannot open the chip at '%s': %s%s\n", prog, d, tma_status_str(st),
+                strncmp(d, "/dev/", 5) == 0 ? "" : " (is trustm-sim running?)");
+        return 1;
     }
     st = trustm_init(&n->chip, &n->port, NULL);
     if (st == TMA_OK) {
@@ -342,8 +552,16 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
         struct stat sb;
         uint8_t *secret = NULL;
         size_t len = 0;
-        if (stat(o->binding, &sb) != 0 || (sb.st_mode & 077) != 0) {
-            fprintf(stderr, "binding file %s missing or readable by others\n", o->binding);
+        if (stat(o->binding, &sb) != 0) {
+            fprintf(stderr, "%s: binding file '%s': %s\n", prog, o->binding, strerror(errno));
+            return 1;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            fprintf(stderr, "%s: binding file '%s' is not a regular file\n", prog, o->binding);
+            return 1;
+        }
+        if ((sb.st_mode & 077) != 0) {
+            fprintf(stderr, "%s: binding file '%s' is readable by others (chmod 600 it)\n", prog, o->binding);
             return 1;
         }
         if (read_file(o->binding, &secret, &len) != 0) {
@@ -364,7 +582,10 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
     mbedtls_x509_crt_init(&n->chain);
     st = tma_tls_chip_load_certs(&n->chip, n->protect, o->cert_oid, obj, sizeof(obj), &n->chain, NULL);
     if (st != TMA_OK) {
-        fprintf(stderr, "no client certificate in 0x%04X: %s\n", o->cert_oid, tma_status_str(st));
+        fprintf(stderr, "%s: no client certificate in 0x%04X: %s%s\n", prog, o->cert_oid, tma_status_str(st),
+                strcmp(o->device, "sim") == 0
+                    ? " (--device sim is a blank simulator in this process; give --device or $TRUSTM_DEVICE)"
+                    : "");
         return 1;
     }
     /* The certificate is read once; reconnects cost the chip one signature
@@ -495,6 +716,15 @@ static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_u
     *out_used_key = false;
     if (st != TMA_OK) {
         fprintf(stderr, "connect: %s\n", tma_tls_client_error(n->tls));
+        if (n->pk_bound && n->key.last_signer_status == TMA_CHIP_ERROR(0x07)) {
+            /* The key's Execute condition is not met: no retry can change
+             * that, and each would count as a Security Monitor event. */
+            fprintf(stderr, "%s: the chip refuses to sign with 0x%04X (chip error 0x07: its Execute condition "
+                            "is not met%s); not retrying\n",
+                    prog, n->signer.key_oid,
+                    n->protect == TRUSTM_PROTECT_NONE ? "; a bound key needs --binding FILE" : "");
+            sample_stop = 1; /* ends sample_run() and the DPS loop, exit status 1 */
+        }
         /* A failed handshake cost the chip a key operation only if it got
          * as far as CertificateVerify (a signature, or a signer call that
          * failed); one cut before that must not hold the next attempt back
@@ -704,8 +934,14 @@ static int storage_open_file(struct sample_hub *h, const struct sample_opts *o, 
         fprintf(stderr, "outbox: '%s' is an outbox of another format version (left unchanged)\n", path);
         return 1;
     }
+    if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_IN_USE)) {
+        fprintf(stderr, "outbox: '%s' is in use by another process (one device per outbox)\n", path);
+        return 1;
+    }
     if (s != TMA_OK) {
-        fprintf(stderr, "outbox %s: %s\n", path, tma_status_str(s));
+        int e = errno;
+        fprintf(stderr, "outbox %s: %s%s%s\n", path, tma_status_str(s), TMA_STATUS_CODE(s) == TMA_C_IO ? ": " : "",
+                TMA_STATUS_CODE(s) == TMA_C_IO ? strerror(e) : "");
         return 1;
     }
     if (h->fs.damaged_bytes > 0) {

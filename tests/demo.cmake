@@ -34,3 +34,15 @@ if(TARGET trustm-cli)
   set_tests_properties(trustm_cli_user_badargs PROPERTIES ENVIRONMENT
     "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};TRUSTM_CLI=$<TARGET_FILE:trustm-cli>")
 endif()
+if(TARGET iothub_telemetry AND TARGET iothub_twin_methods AND TARGET iothub_dps)
+  tma_add_script_test(NAME iothub_sample_user_args SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_sample_user_args.sh
+    LABELS e2e TIMEOUT 60)
+  set_tests_properties(iothub_sample_user_args PROPERTIES ENVIRONMENT
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>")
+endif()
+if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub AND TARGET iothub_telemetry
+   AND TARGET iothub_twin_methods AND TARGET iothub_dps)
+  tma_add_script_test(NAME demo_user_keep SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/demo_user_keep.sh
+    LABELS e2e TIMEOUT 120)
+  set_tests_properties(demo_user_keep PROPERTIES ENVIRONMENT "${_demo_env}")
+endif()

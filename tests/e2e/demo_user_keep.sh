@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# scripts/demo --keep as a new user follows it (session 7, USER): the printed
+# commands are run as printed (all but the endless monitor-events stream),
+# then the printed "When done" line from a shell that did not source
+# demo.env must stop the hub and the simulator (it used to need
+# LOCALHUB_HOME, and from another shell left mosquitto running). On the way:
+# a sample run on the bound chip without --binding stops at once and says
+# that the key needs it, instead of retrying the refused signature.
+set -euo pipefail
+TOP=${TMA_SOURCE_DIR:?}
+HUB=${LOCALHUB:-${TMA_BUILD_DIR:?}/hub/localhub}
+EX=${IOTHUB_SAMPLES:-$TMA_BUILD_DIR/examples}
+W=$(mktemp -d)
+D=$W/demo
+HUB_PID=""
+SIM_PID=""
+cleanup() {
+  if [ -d "$D/hub" ]; then LOCALHUB_HOME=$D/hub "$HUB" stop >/dev/null 2>&1 || true; fi
+  if [ -n "$HUB_PID" ]; then kill "$HUB_PID" 2>/dev/null || true; fi
+  if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null || true; fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+fails=0
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+TMA_DEMO_DIR=$D timeout 120 "$TOP/scripts/demo" --keep >"$W/keep.log" 2>&1 || {
+  cat "$W/keep.log" >&2
+  echo "FAIL: the demo did not finish" >&2
+  exit 1
+}
+SIM_PID=$(sed -n 's/^SIM_PID=//p' "$D/demo.env")
+HUB_PID=$(LOCALHUB_HOME=$D/hub "$HUB" status | sed -n 's/^pid: //p')
+[ -n "$SIM_PID" ] && [ -n "$HUB_PID" ] || { echo "FAIL: no simulator or hub pid" >&2; exit 1; }
+
+echo "== a sample without --binding on the bound chip"
+rc=0
+start=$(date +%s)
+(
+  . "$D/demo.env"
+  unset TRUSTM_BINDING
+  timeout 30 "$EX/iothub-telemetry" --connection-string "HostName=localhost;DeviceId=$DEVICE_ID;x509=true" \
+    --port "$HUB_PORT" --count 1 --outbox "$W/nobind.outbox"
+) >"$W/nobind.out" 2>&1 || rc=$?
+took=$(($(date +%s) - start))
+cat "$W/nobind.out"
+[ "$rc" -eq 1 ] || bad "exit $rc, not 1"
+grep -q "iothub-telemetry: the chip refuses to sign with 0xE0F1 (chip error 0x07.*a bound key needs --binding FILE); not retrying" \
+  "$W/nobind.out" || bad "no 'a bound key needs --binding FILE' line"
+[ "$took" -lt 10 ] || bad "took $took s: it kept retrying"
+
+echo "== the printed commands, as printed"
+sed -n '/keep running\.$/,/^When done/p' "$W/keep.log" | sed -e '1d' -e '$d' | grep -v 'monitor-events' >"$W/cmds.sh"
+cat "$W/cmds.sh"
+grep -q 'source ' "$W/cmds.sh" || bad "no 'source demo.env' line printed"
+timeout 60 bash -e "$W/cmds.sh" >"$W/cmds.out" 2>&1 || bad "the printed commands failed (exit $?)"
+cat "$W/cmds.out"
+grep -q '^C2D message: hi$' "$W/cmds.out" || bad "the printed c2d send did not reach the sample"
+grep -q '^  answered 200' "$W/cmds.out" || bad "the printed method call was not answered"
+
+echo "== the printed 'When done' line, from a shell that did not source demo.env"
+done_line=$(sed -n '/^When done/{n;p}' "$W/keep.log")
+echo "$done_line"
+env -u LOCALHUB_HOME -u TRUSTM_DEVICE -u TRUSTM_BINDING -u TRUSTM_LOCK_DIR bash -c "cd / && $done_line" \
+  || bad "the 'When done' line failed"
+for _ in $(seq 1 50); do
+  kill -0 "$HUB_PID" 2>/dev/null || kill -0 "$SIM_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$HUB_PID" 2>/dev/null && ! grep -q zombie <(ps -o stat= -p "$HUB_PID" | sed 's/Z.*/zombie/'); then
+  bad "the hub (pid $HUB_PID) still runs after the 'When done' line"
+fi
+if kill -0 "$SIM_PID" 2>/dev/null && ! grep -q zombie <(ps -o stat= -p "$SIM_PID" | sed 's/Z.*/zombie/'); then
+  bad "the simulator (pid $SIM_PID) still runs after the 'When done' line"
+fi
+[ ! -e "$D" ] || bad "the scratch folder is still there"
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails check(s) failed" >&2
+  exit 1
+fi
+echo "all checks passed"

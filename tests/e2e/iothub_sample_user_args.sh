@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The IoT Hub samples given what a new user types wrong (session 7, USER):
+# connection strings with a missing, empty, misspelt, unknown or repeated
+# part, identity and trust-anchor options that exclude each other, empty
+# option values, devices that are not there, device ids IoT Hub does not
+# allow. Each: exit status 2 (arguments) or 1 (the chip), one line on stderr
+# that starts with the program's name and names the bad part, and never the
+# SharedAccessKey. Nothing here needs a simulator or a hub: every case ends
+# before a connection.
+set -euo pipefail
+EX=${IOTHUB_SAMPLES:-${TMA_BUILD_DIR:?}/examples}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+unset TRUSTM_DEVICE TRUSTM_BINDING
+SECRET=c2VjcmV0c2VjcmV0c2VjcmV0MTI=
+fails=0
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# expect PROG RC TEXT ARGS...: exit status RC, one stderr line "PROG: ..." with TEXT, no secret.
+expect() {
+  local prog=$1 want=$2 text=$3 rc=0
+  shift 3
+  timeout 20 "$EX/$prog" "$@" >out.txt 2>err.txt </dev/null || rc=$?
+  if [ "$rc" -ne "$want" ]; then bad "$prog $*: exit $rc, not $want ($(head -2 err.txt))"; return; fi
+  if [ "$(wc -l <err.txt)" -ne 1 ] || ! grep -qE "^($prog|${PREFIX:-$prog}): " err.txt; then
+    bad "$prog $*: not one '$prog:' line on stderr:"; cat err.txt >&2; return
+  fi
+  grep -qF -- "$text" err.txt || { bad "$prog $*: '$text' not in: $(cat err.txt)"; return; }
+  if grep -qF -- "${SECRET%=}" err.txt out.txt || grep -qF -- "c2VjcmV0" err.txt out.txt; then
+    bad "$prog $*: the key was echoed: $(cat err.txt)"; return
+  fi
+  echo "ok: $prog -> $(cat err.txt)"
+}
+cs() { expect iothub-telemetry 2 "bad connection string: $1" --connection-string "$2"; }
+
+echo "== connection strings"
+cs "DeviceId is missing" "HostName=h"
+cs "HostName is missing" "DeviceId=d;x509=true"
+cs "give x509=true" "HostName=h;DeviceId=d"
+cs "x509 takes only 'true' (part 3)" "HostName=h;DeviceId=d;x509=false"
+cs "x509 appears twice" "HostName=h;DeviceId=d;x509=true;x509=true"
+cs "HostName appears twice" "HostName=h;HostName=g;DeviceId=d;x509=true"
+cs "DeviceId appears twice" "HostName=h;DeviceId=a;DeviceId=b;x509=true"
+cs "SharedAccessKey appears twice" "HostName=h;DeviceId=d;SharedAccessKey=$SECRET;SharedAccessKey=$SECRET"
+cs "x509=true and SharedAccessKey exclude each other" "HostName=h;DeviceId=d;x509=true;SharedAccessKey=$SECRET"
+cs "unknown key 'Foo'" "HostName=h;DeviceId=d;Foo=bar;x509=true"
+cs "'GatewayHostname' is written 'GatewayHostName'" "HostName=h;DeviceId=d;x509=true;GatewayHostname=gw"
+cs "'hostname' is written 'HostName'" "hostname=h;DeviceId=d;x509=true"
+cs "part 1 has no '='" "garbage"
+cs "part 3 has no '='" "HostName=h;DeviceId=d;${SECRET%=}"
+cs "part 3 has an unknown key" "HostName=h;DeviceId=d;$SECRET"
+cs "part 3 has an unknown key" "HostName=h;DeviceId=d;${SECRET%=}x=1"
+cs "HostName has no value" "HostName=;DeviceId=d;x509=true"
+cs "SharedAccessKey has no value" "HostName=h;DeviceId=d;SharedAccessKey="
+cs "part 2 is empty" "HostName=h;;DeviceId=d;x509=true"
+cs "part 1 is empty" ";HostName=h;DeviceId=d;x509=true"
+cs "part 3 has no key before '='" "HostName=h;DeviceId=d;=x;x509=true"
+cs "SharedAccessKeyName (a shared access policy) is not supported" \
+  "HostName=h;DeviceId=d;SharedAccessKeyName=owner;SharedAccessKey=$SECRET"
+expect iothub-telemetry 2 "is not base64" --connection-string "HostName=h;DeviceId=d;SharedAccessKey=not*base64"
+expect iothub-telemetry 2 "bare host name" --connection-string "HostName=h;DeviceId=d;x509=true;GatewayHostName=gw:443"
+expect iothub-twin-methods 2 "unknown key 'Bogus'" --connection-string "HostName=h;DeviceId=d;Bogus=1;x509=true"
+expect iothub-dps 2 "HostName appears twice" --id-scope 0ne00 --connection-string "HostName=h;HostName=h;DeviceId=d;x509=true"
+
+echo "== options"
+expect iothub-telemetry 2 "--connection-string excludes --host" --host h --connection-string "HostName=h;DeviceId=d;x509=true"
+expect iothub-telemetry 2 "--connection-string excludes" --connection-string "HostName=h;DeviceId=d;x509=true" --sas-key "$SECRET"
+expect iothub-telemetry 2 "--ca and --ca-oid exclude each other" --connection-string "HostName=h;DeviceId=d;x509=true" --ca ca.pem --ca-oid 0xE0E8
+expect iothub-telemetry 2 "--device needs a value" --connection-string "HostName=h;DeviceId=d;x509=true" --device ""
+expect iothub-telemetry 2 "--connection-string needs a value" --connection-string ""
+expect iothub-telemetry 2 "unknown option or missing value: --bogus" --bogus
+expect iothub-telemetry 2 "--port takes a number in 1..65535" --connection-string "HostName=h;DeviceId=d;x509=true" --port 0
+expect iothub-telemetry 2 "the device id 'my device' has a character IoT Hub does not allow: ' '" \
+  --host h --device-id "my device" --sas-key "$SECRET" --ca ca.pem
+expect iothub-telemetry 2 "the device id 'a/b' has a character IoT Hub does not allow: '/'" \
+  --connection-string "HostName=h;DeviceId=a/b;x509=true"
+expect iothub-telemetry 2 "the module id 'm#1/x' has a character" \
+  --connection-string "HostName=h;DeviceId=d;ModuleId=m#1/x;x509=true"
+expect iothub-telemetry 2 "the device id is longer than 128 characters" \
+  --connection-string "HostName=h;DeviceId=$(printf 'd%.0s' $(seq 129));x509=true"
+mkfifo fifo
+expect iothub-dps 2 "--assignment '$W/fifo' is not a regular file" --id-scope 0ne00 --assignment "$W/fifo"
+[ -p fifo ] || bad "the FIFO given as --assignment was replaced"
+
+expect iothub-telemetry 2 "--outbox '$W/fifo' is not a regular file" --connection-string "HostName=h;DeviceId=d;x509=true" --outbox "$W/fifo"
+expect iothub-telemetry 2 "--outbox-flash '$W/fifo' is not a regular file" --connection-string "HostName=h;DeviceId=d;x509=true" --outbox-flash "$W/fifo"
+[ -e fifo.lock ] && bad "a lock file was made next to the FIFO"
+
+echo "== one outbox, two processes"
+openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+openssl req -x509 -new -key ca.key -subj "/CN=Test CA" -days 2 -out ca.pem 2>/dev/null
+# The first one keeps retrying a port nothing listens on, holding its outbox.
+"$EX/iothub-telemetry" --host 127.0.0.1 --port 1 --device-id d --sas-key "$SECRET" --ca ca.pem \
+  --outbox shared.outbox --count 1 --timeout-ms 20000 >first.out 2>&1 &
+FIRST=$!
+trap 'kill $FIRST 2>/dev/null || true; wait $FIRST 2>/dev/null || true; rm -rf "$W"' EXIT
+for _ in $(seq 1 100); do grep -q 'stored as' first.out && break; sleep 0.05; done
+grep -q 'stored as' first.out || bad "the first sample did not start: $(cat first.out)"
+# (the outbox's messages start with "outbox:", as docs/iothub-samples.md shows them)
+PREFIX=outbox expect iothub-telemetry 1 "outbox: 'shared.outbox' is in use by another process" --host 127.0.0.1 --port 1 \
+  --device-id d --sas-key "$SECRET" --ca ca.pem --outbox shared.outbox --count 1 --timeout-ms 2000
+kill "$FIRST"
+wait "$FIRST" 2>/dev/null || true
+
+echo "== devices"
+C=(--connection-string "HostName=h;DeviceId=d;x509=true")
+expect iothub-telemetry 1 "unknown --device 'bogus'" "${C[@]}" --device bogus
+expect iothub-telemetry 1 "cannot open '/dev/i2c-99': No such file or directory" "${C[@]}" --device /dev/i2c-99
+expect iothub-telemetry 1 "cannot open '$W/none.sock': No such file or directory (is trustm-sim running?)" "${C[@]}" --device "sim:$W/none.sock"
+expect iothub-telemetry 1 "--device sim is a blank simulator in this process" "${C[@]}"
+echo x >open.key
+chmod 644 open.key
+expect iothub-telemetry 1 "binding file '$W/open.key' is readable by others (chmod 600 it)" "${C[@]}" --binding "$W/open.key"
+expect iothub-telemetry 1 "binding file '$W/none.key': No such file or directory" "${C[@]}" --binding "$W/none.key"
+ls ./*.outbox | grep -v shared.outbox && bad "an outbox was created by a refused run"
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails check(s) failed" >&2
+  exit 1
+fi
+echo "all checks passed"
