@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "iothub/dps_client.h"
+#include "mqtt/packet.h"
 #include "sample_common.h"
 
 struct state {
@@ -132,6 +133,11 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
                             "or enrollment group was disabled)\n");
         } else if (st == DPS_E_REFUSED && res->status == DPS_STATUS_FAILED) {
             fprintf(stderr, "provisioning failed: DPS reports the registration as failed\n");
+        } else if (st == MQTT_E_CONNACK_NOT_AUTHORIZED) {
+            fprintf(stderr, "provisioning refused: DPS did not accept the device (CONNACK 5, not authorized): "
+                            "check the id scope '%s', that an enabled enrollment or enrollment group covers "
+                            "registration id '%s', and the certificate or key it expects\n",
+                    o->id_scope, o->registration_id);
         } else if (res->last_status != 0) {
             fprintf(stderr, "provisioning failed: %s (last DPS status %u%s)\n", tma_status_str(st),
                     res->last_status, res->has_error_code ? ", see errorCode" : "");

@@ -463,6 +463,15 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     if (dps && o->id_scope == NULL) {
         die(name, "%s", "--id-scope is needed");
     }
+    if (dps) {
+        const char *p;
+        for (p = o->id_scope; *p; p++) {
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
+                die(name, "the id scope '%s' is not letters and digits (DPS shows it as e.g. 0ne00000000)",
+                    o->id_scope);
+            }
+        }
+    }
     if (o->n_ca == 0) {
         o->ca_oids[0] = 0xE0E8;
         o->n_ca = 1;
@@ -478,11 +487,6 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     signal(SIGPIPE, SIG_IGN);
 }
 
-static int fail_st(const char *what, tma_status st)
-{
-    fprintf(stderr, "%s: %s\n", what, tma_status_str(st));
-    return 1;
-}
 
 static int read_file(const char *path, uint8_t **out, size_t *out_len)
 {
@@ -544,7 +548,8 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
         st = trustm_open(&n->chip);
     }
     if (st != TMA_OK) {
-        return fail_st("no chip answers", st);
+        fprintf(stderr, "%s: no chip answers on %s: %s\n", prog, o->device, tma_status_str(st));
+        return 1;
     }
     n->chip_open = true;
     n->protect = TRUSTM_PROTECT_NONE;
@@ -567,17 +572,31 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
         if (read_file(o->binding, &secret, &len) != 0) {
             return 1;
         }
+        if (len <= 1) {
+            free(secret);
+            fprintf(stderr, "%s: binding file '%s' is empty\n", prog, o->binding);
+            return 1;
+        }
         st = trustm_shield_set_secret(&n->chip, trustm_crypto_mbedtls(), secret, len - 1);
         mbedtls_platform_zeroize(secret, len);
         free(secret);
         if (st != TMA_OK) {
-            return fail_st("binding secret", st);
+            fprintf(stderr, "%s: binding file '%s' is not a binding secret (%s)\n", prog, o->binding,
+                    tma_status_str(st));
+            return 1;
         }
         n->protect = TRUSTM_PROTECT_BOTH;
     }
     st = trustm_open_app(&n->chip, n->protect, NULL);
+    if (st != TMA_OK && n->protect != TRUSTM_PROTECT_NONE && TMA_STATUS_LAYER(st) == TMA_LAYER_SHIELD) {
+        /* as the trustm CLI says it */
+        fprintf(stderr, "%s: shielded-connection handshake failed on %s: the chip is not bound, or '%s' is not "
+                        "its binding secret (0xE140)\n", prog, o->device, o->binding);
+        return 1;
+    }
     if (st != TMA_OK) {
-        return fail_st("open chip application", st);
+        fprintf(stderr, "%s: cannot open the chip application on %s: %s\n", prog, o->device, tma_status_str(st));
+        return 1;
     }
     mbedtls_x509_crt_init(&n->chain);
     st = tma_tls_chip_load_certs(&n->chip, n->protect, o->cert_oid, obj, sizeof(obj), &n->chain, NULL);

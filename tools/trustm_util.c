@@ -179,9 +179,10 @@ int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max)
         }
     }
     if (ferror(f)) {
+        int e = errno;
         free(buf);
         if (f != stdin) fclose(f);
-        return fail("cannot read '%s'", path);
+        return fail("cannot read '%s': %s", path, strerror(e));
     }
     if (f != stdin) fclose(f);
     if (n > max) {

@@ -49,6 +49,34 @@ grep -q "iothub-telemetry: the chip refuses to sign with 0xE0F1 (chip error 0x07
   "$W/nobind.out" || bad "no 'a bound key needs --binding FILE' line"
 [ "$took" -lt 10 ] || bad "took $took s: it kept retrying"
 
+echo "== wrong binding files, and DPS without an enrollment"
+head -c 64 /dev/urandom >"$W/wrong.key"
+: >"$W/empty.key"
+chmod 600 "$W/wrong.key" "$W/empty.key"
+mkdir "$W/dir.key"
+# one_err TEXT CMD...: exit 1 and TEXT in the one line on stderr
+one_err() {
+  local text=$1 rc=0
+  shift
+  (. "$D/demo.env"; unset TRUSTM_BINDING; timeout 30 "$@") >"$W/one.out" 2>"$W/one.err" </dev/null || rc=$?
+  [ "$rc" -eq 1 ] || bad "exit $rc, not 1: $*"
+  [ "$(wc -l <"$W/one.err")" -eq 1 ] || { bad "not one line on stderr: $*"; cat "$W/one.err" >&2; }
+  grep -qF -- "$text" "$W/one.err" || bad "'$text' not in: $(cat "$W/one.err")"
+  echo "ok: $(cat "$W/one.err")"
+}
+CS="HostName=localhost;DeviceId=demo-device-01;x509=true"
+HP=$(sed -n 's/^HUB_PORT=//p' "$D/demo.env")
+one_err "iothub-telemetry: shielded-connection handshake failed on sim:$D/chip.sock: the chip is not bound, or '$W/wrong.key' is not its binding secret (0xE140)" \
+  "$EX/iothub-telemetry" --binding "$W/wrong.key" --connection-string "$CS" --port "$HP" --outbox "$W/w.outbox"
+one_err "iothub-telemetry: binding file '$W/empty.key' is empty" \
+  "$EX/iothub-telemetry" --binding "$W/empty.key" --connection-string "$CS" --port "$HP" --outbox "$W/w.outbox"
+one_err "iothub-telemetry: binding file '$W/dir.key' is not a regular file" \
+  "$EX/iothub-telemetry" --binding "$W/dir.key" --connection-string "$CS" --port "$HP" --outbox "$W/w.outbox"
+SCOPE=$(LOCALHUB_HOME=$D/hub "$HUB" dps show | sed -n 's/^idScope: *//p')
+one_err "provisioning refused: DPS did not accept the device (CONNACK 5, not authorized): check the id scope '$SCOPE', that an enabled enrollment or enrollment group covers registration id 'demo-device-01'" \
+  "$EX/iothub-dps" --binding "$D/binding.key" --port "$HP" --id-scope "$SCOPE" --dps-host localhost --count 1 \
+  --timeout-ms 5000 --outbox "$W/d.outbox"
+
 echo "== the printed commands, as printed"
 sed -n '/keep running\.$/,/^When done/p' "$W/keep.log" | sed -e '1d' -e '$d' | grep -v 'monitor-events' >"$W/cmds.sh"
 cat "$W/cmds.sh"

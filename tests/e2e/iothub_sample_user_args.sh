@@ -79,6 +79,7 @@ expect iothub-telemetry 2 "the module id 'm#1/x' has a character" \
   --connection-string "HostName=h;DeviceId=d;ModuleId=m#1/x;x509=true"
 expect iothub-telemetry 2 "the device id is longer than 128 characters" \
   --connection-string "HostName=h;DeviceId=$(printf 'd%.0s' $(seq 129));x509=true"
+expect iothub-dps 2 "the id scope 'bad scope!' is not letters and digits" --id-scope "bad scope!"
 mkfifo fifo
 expect iothub-dps 2 "--assignment '$W/fifo' is not a regular file" --id-scope 0ne00 --assignment "$W/fifo"
 [ -p fifo ] || bad "the FIFO given as --assignment was replaced"
