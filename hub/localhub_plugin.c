@@ -557,12 +557,49 @@ static int bag_cb(const char *key, const char *value, void *ctx)
         }
         return 0; /* unknown system property: ignored, as the hub does */
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(b->app, key);
+    /* Appended as they come (O(1) each); a repeated key is resolved once
+     * the whole bag is read (app_last_wins), not by a look-up per key, which
+     * let one 64 KB bag of distinct keys hold the broker for a second. */
     if (value)
         cJSON_AddStringToObject(b->app, key, value);
     else
         cJSON_AddNullToObject(b->app, key);
     b->size += strlen(key) + (value ? strlen(value) : 0);
+    return 0;
+}
+
+struct app_item {
+    cJSON *item;
+    size_t pos;
+};
+
+static int app_item_cmp(const void *a, const void *b)
+{
+    const struct app_item *x = a, *y = b;
+    int r = strcmp(x->item->string, y->item->string);
+    if (r) return r;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Of every key the bag repeats keep the last value, where it stands (what
+ * a delete-then-add per key gave), in O(n log n). -1 when out of memory. */
+static int app_last_wins(cJSON *app)
+{
+    size_t n = 0, i = 0;
+    struct app_item *v;
+    for (cJSON *c = app->child; c; c = c->next) n++;
+    if (n < 2) return 0;
+    v = malloc(n * sizeof(*v));
+    if (!v) return -1;
+    for (cJSON *c = app->child; c; c = c->next, i++) {
+        v[i].item = c;
+        v[i].pos = i;
+    }
+    qsort(v, n, sizeof(*v), app_item_cmp);
+    for (i = 0; i + 1 < n; i++)
+        if (strcmp(v[i].item->string, v[i + 1].item->string) == 0)
+            cJSON_Delete(cJSON_DetachItemViaPointer(app, v[i].item));
+    free(v);
     return 0;
 }
 
@@ -602,6 +639,7 @@ static int handle_telemetry(struct conn *c, const struct localhub_topic *t, cons
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a malformed property bag; dropped", c->key);
         goto out;
     }
+    if (app_last_wins(b.app)) goto out;
     if ((size_t)payloadlen + b.size > D2C_MAX_SIZE) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: %s sent a message over 256 KB; %s", c->key,
                              is_will ? "Will dropped" : "disconnecting");
