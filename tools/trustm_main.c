@@ -93,6 +93,11 @@ int main(int argc, char **argv)
     for (c = cmds; c->name != NULL; c++) {
         if (!strcmp(c->name, argv[i])) {
             int rc = c->fn(argc - i, argv + i);
+            /* Output printed but not delivered (a closed or full stdout) is a
+             * failure, not a silent success. */
+            if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+                return fail("cannot write to standard output");
+            }
             return rc == 0 || rc == 2 ? rc : 1; /* 2: a usage error, as 'trustm' alone */
         }
     }

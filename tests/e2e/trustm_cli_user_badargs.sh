@@ -84,6 +84,15 @@ ln -s adir dirlink
 expect_err "is a directory" "${T[@]}" random --length 8 --out dirlink
 no_tmp_left
 
+echo "== output that cannot be delivered is a failure"
+rc=0
+"${T[@]}" random --length 8 >&- 2>err.txt || rc=$?
+[ "$rc" -ne 0 ] && grep -q '^trustm: cannot write to standard output$' err.txt \
+  || bad "random with stdout closed: exit $rc, stderr '$(cat err.txt)'"
+rc=0
+"${T[@]}" info >&- 2>err.txt || rc=$?
+[ "$rc" -ne 0 ] || bad "info with stdout closed exited 0"
+
 echo "== lock: an empty list or item is refused, nothing locked"
 expect_err "single commas" "${T[@]}" lock --oid , --yes
 expect_err "single commas" "${T[@]}" lock --oid "" --yes
