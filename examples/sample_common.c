@@ -533,6 +533,16 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
                     prog, d);
             return 1;
         }
+        if (strncmp(d, "/dev/", 5) == 0 && strchr(d, '@') != NULL) {
+            char *end = NULL;
+            unsigned long a;
+            errno = 0;
+            a = strtoul(strchr(d, '@') + 1, &end, 0);
+            if (errno != 0 || end == strchr(d, '@') + 1 || *end != '\0' || a < 0x08 || a > 0x77) {
+                fprintf(stderr, "%s: bad I2C address in '%s' (7-bit, e.g. @0x30)\n", prog, d);
+                return 1;
+            }
+        }
         snprintf(path, sizeof(path), "%.*s", (int)strcspn(p, "@"), p);
         if (strncmp(d, "tcp:", 4) != 0 && strcmp(d, "sim") != 0 && access(path, R_OK | W_OK) != 0) {
             fprintf(stderr, "%s: cannot open '%s': %s%s\n", prog, path, strerror(errno),

@@ -108,6 +108,7 @@ echo "== devices"
 C=(--connection-string "HostName=h;DeviceId=d;x509=true")
 expect iothub-telemetry 1 "unknown --device 'bogus'" "${C[@]}" --device bogus
 expect iothub-telemetry 1 "cannot open '/dev/i2c-99': No such file or directory" "${C[@]}" --device /dev/i2c-99
+expect iothub-telemetry 1 "bad I2C address in '/dev/i2c-1@0x999'" "${C[@]}" --device /dev/i2c-1@0x999
 expect iothub-telemetry 1 "cannot open '$W/none.sock': No such file or directory (is trustm-sim running?)" "${C[@]}" --device "sim:$W/none.sock"
 expect iothub-telemetry 1 "--device sim is a blank simulator in this process" "${C[@]}"
 echo x >open.key
