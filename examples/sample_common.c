@@ -354,6 +354,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             printf("%s 0.1.0 (trustm-azure)\n", name);
             exit(0);
         }
+        if (strncmp(a, "--", 2) != 0) {
+            die(name, "unexpected argument '%s' (options start with --; see --help)", a);
+        }
         if (v == NULL) {
             die(name, "unknown option or missing value: %s (see --help)", a);
         }

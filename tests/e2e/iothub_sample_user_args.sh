@@ -70,6 +70,7 @@ expect iothub-telemetry 2 "--ca and --ca-oid exclude each other" --connection-st
 expect iothub-telemetry 2 "--device needs a value" --connection-string "HostName=h;DeviceId=d;x509=true" --device ""
 expect iothub-telemetry 2 "--connection-string needs a value" --connection-string ""
 expect iothub-telemetry 2 "unknown option or missing value: --bogus" --bogus
+expect iothub-telemetry 2 "unexpected argument 'y'" --connection-string "HostName=h;DeviceId=d;x509=true" --model-id x y
 expect iothub-telemetry 2 "--port takes a number in 1..65535" --connection-string "HostName=h;DeviceId=d;x509=true" --port 0
 expect iothub-telemetry 2 "the device id 'my device' has a character IoT Hub does not allow: ' '" \
   --host h --device-id "my device" --sas-key "$SECRET" --ca ca.pem
