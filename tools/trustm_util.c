@@ -215,6 +215,9 @@ int outfile_open(struct outfile *f, const char *path, int mode, bool excl)
     f->path = path;
     f->tmp[0] = '\0';
     if (*path == '\0') return fail("an output file name must not be empty");
+    /* Where '-' means standard output, out_prepare() handled it; here it
+     * would only make a file named '-'. */
+    if (strcmp(path, "-") == 0) return fail("'-' (standard output) is not possible here; give a file name");
     if (lstat(path, &sb) == 0) {
         struct stat tb;
         bool dir = S_ISDIR(sb.st_mode) || (S_ISLNK(sb.st_mode) && stat(path, &tb) == 0 && S_ISDIR(tb.st_mode));

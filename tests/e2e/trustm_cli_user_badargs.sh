@@ -54,6 +54,9 @@ expect_err "cannot create '$W/nodir/pub.pem'" "${T[@]}" keygen --slot 0xE0F1 --o
 expect_err "'adir' is a directory" "${T[@]}" keygen --slot 0xE0F1 --out adir
 expect_err "cannot create '$W/nodir/x.csr'" "${T[@]}" csr --slot 0xE0F2 --subject CN=x --new-key --out "$W/nodir/x.csr"
 expect_err "output file name must not be empty" "${T[@]}" keygen --slot 0xE0F3 --out ""
+expect_err "'-' (standard output) is not possible here" "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --out -
+expect_err "'-' (standard output) is not possible here" "${T[@]}" bind --out -
+[ ! -e ./- ] || bad "a file named '-' was made"
 [ "$(free_objects)" = "$before" ] || bad "a refused keygen/csr changed the chip: free before '$before', after '$(free_objects)'"
 "${T[@]}" keygen --slot 0xE0F1 --out pub.pem >/dev/null
 openssl pkey -pubin -in pub.pem -noout || bad "keygen --out wrote no public key"
