@@ -46,3 +46,4 @@ if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub AND TARGET iothub
     LABELS e2e TIMEOUT 120)
   set_tests_properties(demo_user_keep PROPERTIES ENVIRONMENT "${_demo_env}")
 endif()
+tma_add_script_test(NAME demo_user_args SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/demo_user_args.sh LABELS e2e TIMEOUT 60)
