@@ -22,6 +22,7 @@ struct dev {
     struct trustm_port_handle *handle; /* port_open.h: owns the connection */
     uint8_t protect;        /* TRUSTM_PROTECT_BOTH once bound, else NONE */
     bool open;
+    bool implicit;          /* no --device nor $TRUSTM_DEVICE: the default "sim" */
     char what[300];         /* device string, for messages */
 };
 

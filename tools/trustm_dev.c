@@ -24,8 +24,16 @@ static int open_port(struct dev *d, const char *spec)
     tma_status st;
     if (strcmp(spec, "sim") == 0) {
         const char *state = g.state != NULL ? g.state : getenv("TRUSTM_SIM_STATE");
+        struct stat sb;
         if (state == NULL || *state == '\0') {
             state = "trustm-sim.state";
+            /* Nothing chose a device and a fresh simulated chip is about to
+             * be made: say so once, so a command meant for a real chip (a
+             * forgotten --device) does not appear to succeed on it. */
+            if (d->implicit && stat(state, &sb) != 0) {
+                fprintf(stderr, "trustm: note: no --device or $TRUSTM_DEVICE: using a new simulated chip in "
+                                "this process (state in ./%s)\n", state);
+            }
         }
         st = trustm_port_sim_open(state, 1, &d->port, &d->handle);
         if (st != TMA_OK) {
@@ -108,6 +116,7 @@ int dev_open(struct dev *d)
     }
     if (spec == NULL || *spec == '\0') {
         spec = "sim";
+        d->implicit = true;
     }
     snprintf(d->what, sizeof(d->what), "%s", spec);
     rc = open_port(d, spec);

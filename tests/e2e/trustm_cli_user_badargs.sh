@@ -118,6 +118,14 @@ expect_err "unknown device" "$TM" --device "$W" info
 expect_err "bad I2C address" "$TM" --device /dev/i2c-1@0x999 info
 expect_err "binding file '$W/none'" "${T[@]}" --binding "$W/none" info
 
+echo "== no device chosen: a new simulated chip is announced once"
+mkdir nodev
+(cd nodev && env -u TRUSTM_DEVICE -u TRUSTM_SIM_STATE "$TM" random --length 8 >/dev/null 2>../note1.txt)
+(cd nodev && env -u TRUSTM_DEVICE -u TRUSTM_SIM_STATE "$TM" random --length 8 >/dev/null 2>../note2.txt)
+grep -q "^trustm: note: no --device or \$TRUSTM_DEVICE: using a new simulated chip in this process" note1.txt \
+  || bad "no note on the first use of the default simulator: $(cat note1.txt)"
+[ ! -s note2.txt ] || bad "the note came again: $(cat note2.txt)"
+
 echo "== arguments of the commands"
 head -c 2000000 /dev/zero >huge.bin
 echo "not a certificate" >notpem.txt
