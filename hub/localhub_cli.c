@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -175,6 +176,19 @@ static int read_only_cmd;
 /* The state folder holds every SAS device key and the hub's private keys:
  * it is the user's alone (0700), also when the user supplied an existing
  * folder; the registry files in it are 0600. */
+/* 1 if folder @dir has no entries but . and .. (0 also when unreadable). */
+static int dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int empty = 1;
+    if (!d) return 0;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
+    closedir(d);
+    return empty;
+}
+
 static void state_dir_secure(void)
 {
     struct stat sb;
@@ -182,9 +196,21 @@ static void state_dir_secure(void)
     static const char *const files[] = {"registry.db", "registry.db-journal", "registry.db-wal", "registry.db-shm"};
     if (stat(state_dir, &sb) != 0) die("state folder %s: %s", state_dir, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) die("state folder %s is not a folder", state_dir);
-    if ((sb.st_mode & 077) != 0 && chmod(state_dir, 0700) != 0)
-        die("state folder %s is accessible by others and cannot be made private (chmod 700): %s", state_dir,
-            strerror(errno));
+    if ((sb.st_mode & 077) != 0) {
+        /* Tightened only when it is this user's to tighten: their own, not
+         * a shared one (sticky bit, like /tmp), and empty or already a
+         * localhub folder (a registry in it). --state /tmp, /, a home or a
+         * project folder given by mistake is refused, never chmod'ed. */
+        int ours = sb.st_uid == geteuid() && !(sb.st_mode & S_ISVTX);
+        if ((size_t)snprintf(path, sizeof(path), "%s/registry.db", state_dir) >= sizeof(path)) die("state path too long");
+        if (!ours || !(dir_empty(state_dir) || access(path, F_OK) == 0))
+            die("state folder %s is accessible by others (mode %03o) and is not an empty or localhub folder of "
+                "yours: give a new folder, or make this one private (chmod 700) first",
+                state_dir, (unsigned)(sb.st_mode & 0777));
+        if (chmod(state_dir, 0700) != 0)
+            die("state folder %s is accessible by others and cannot be made private (chmod 700): %s", state_dir,
+                strerror(errno));
+    }
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if ((size_t)snprintf(path, sizeof(path), "%s/%s", state_dir, files[i]) >= sizeof(path)) die("state path too long");
         if (stat(path, &sb) == 0 && (sb.st_mode & 077) != 0 && chmod(path, 0600) != 0)
@@ -1228,15 +1254,19 @@ static void method_run(const struct ident *who, int max_pos)
         sqlite3_bind_int64(st, 1, rowid);
         if (sqlite3_step(st) == SQLITE_ROW && strcmp(scol(st, 0), "done") == 0) {
             int status = sqlite3_column_int(st, 1);
+            /* The hub's own 404/504 carry no response at all (NULL); an
+             * answer of the device, even an empty one, is a string. */
+            int from_hub = sqlite3_column_type(st, 2) == SQLITE_NULL;
             char *resp = strdup(scol(st, 2));
             sqlite3_finalize(st);
             st = prep(db, "DELETE FROM methods WHERE id=?");
             sqlite3_bind_int64(st, 1, rowid);
             step_done(db, st);
             sqlite3_close(db);
-            if (status == 404 && !resp[0])
+            if (!resp) die("out of memory");
+            if (status == 404 && from_hub)
                 die("404103 DeviceNotOnline: %s '%s' is not connected to methods", what, id);
-            if (status == 504 && !resp[0])
+            if (status == 504 && from_hub)
                 die("504101 GatewayTimeout: %s '%s' did not answer within %ld s", what, id, timeout);
             cJSON *o = cJSON_CreateObject(), *p = resp[0] ? cJSON_Parse(resp) : cJSON_CreateNull();
             cJSON_AddNumberToObject(o, "status", status);

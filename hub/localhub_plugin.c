@@ -750,7 +750,8 @@ static void handle_method_res(struct conn *c, const struct localhub_topic *t, co
                            -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int(st, 1, t->status);
-    sqlite3_bind_text(st, 2, ev->payload, (int)ev->payloadlen, SQLITE_TRANSIENT);
+    /* never NULL: NULL is the hub's own "no answer" (404/504), see the CLI */
+    sqlite3_bind_text(st, 2, ev->payload ? (const char *)ev->payload : "", (int)ev->payloadlen, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, id);
     sqlite3_bind_text(st, 4, c->key, -1, SQLITE_STATIC);
     sqlite3_step(st);
@@ -1129,15 +1130,23 @@ static int on_tick(int event, void *event_data, void *userdata)
                 schedule_kick(c->key);
             }
     {
+        /* Only the requests seen are deleted: a CLI may add one (a device
+         * just disabled) between this SELECT and the DELETE, and a blanket
+         * DELETE lost it, leaving that device connected. */
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(g.db, "SELECT device FROM kick_requests", -1, &st, NULL) == SQLITE_OK) {
-            int any = 0;
+        int64_t last = 0;
+        if (sqlite3_prepare_v2(g.db, "SELECT rowid,device FROM kick_requests ORDER BY rowid", -1, &st, NULL) ==
+            SQLITE_OK) {
             while (sqlite3_step(st) == SQLITE_ROW) {
-                mosquitto_kick_client_by_clientid(col(st, 0), false);
-                any = 1;
+                mosquitto_kick_client_by_clientid(col(st, 1), false);
+                last = sqlite3_column_int64(st, 0);
             }
             sqlite3_finalize(st);
-            if (any) localhub_db_exec(g.db, "DELETE FROM kick_requests");
+        }
+        if (last && sqlite3_prepare_v2(g.db, "DELETE FROM kick_requests WHERE rowid<=?", -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, last);
+            sqlite3_step(st);
+            sqlite3_finalize(st);
         }
     }
     deliver_c2d(now_s);

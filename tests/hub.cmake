@@ -18,8 +18,9 @@ if(TARGET localhub)
   endforeach()
   # The hub attacked like a hostile device would (brief HUBSEC): credentials
   # (key usage, validity, DPS re-provisioning, SAS key length) and packets
-  # (256 KB without PUBACK, forged method responses, hostile twin PATCHes).
-  foreach(t auth packets)
+  # (256 KB without PUBACK, forged method responses, hostile twin PATCHes),
+  # CLI and registry (shared --state folders, corruption, concurrency).
+  foreach(t auth packets cli)
     tma_add_script_test(NAME hub_sec_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_sec_${t}.sh
       LABELS integration TIMEOUT 60)
   endforeach()

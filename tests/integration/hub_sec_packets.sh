@@ -7,7 +7,8 @@
 #    stored whole;
 #  - a method response for a call addressed to another device, for a $rid
 #    never issued or out of range, or with a hostile body changes nothing:
-#    the caller gets the addressed device's own answer;
+#    the caller gets the addressed device's own answer, also an empty 404
+#    or 504 (not mistaken for the hub's "not online" / "timed out");
 #  - twin PATCHes with non-JSON, too deep or oversized bodies get 400, the
 #    session stays.
 . "$(dirname "$0")/hub_lib.sh"
@@ -83,6 +84,19 @@ wait $DEVA || true
 grep -q '"from":[[:space:]]*"devA"' "$T/invoke.out" || fail "the caller did not get devA's own answer: $(cat "$T/invoke.out")"
 grep -q '"status":[[:space:]]*200' "$T/invoke.out" || fail "status: $(cat "$T/invoke.out")"
 ok "method responses from another device or for made-up \$rids change nothing"
+# The device's own 404 / 504 answer with an empty body is the device's answer,
+# not the hub's "device not online" / "timed out".
+for code in 404 504; do
+  mqttc devA $(x509_args devA) 'sub:$iothub/methods/POST/#' 'expect:methods/POST/probe' 'capture:rid:$rid' \
+    "pub:\$iothub/methods/res/$code/?\$rid=\${rid}:" >"$T/devA.out" 2>&1 &
+  DEVA=$!
+  wait_state devA methods
+  out=$("$L" method invoke --device devA --name probe --timeout 10 2>&1) || fail "device's own $code reported as an error: $out"
+  wait $DEVA || true
+  grep_in "$out" -q "\"status\":[[:space:]]*$code" || fail "status $code not reported: $out"
+  grep_in "$out" -q "DeviceNotOnline\|GatewayTimeout" && fail "the device's $code was taken for the hub's: $out"
+done
+ok "a device answering 404 or 504 with an empty body is reported as its answer"
 
 # --- hostile twin PATCHes --------------------------------------------------
 deep=$(printf '{"a":%.0s' $(seq 1 3000))1$(printf '}%.0s' $(seq 1 3000))

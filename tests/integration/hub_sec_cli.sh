@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# localhub's CLI and registry under misuse (brief HUBSEC):
+#  - --state pointing at a shared or foreign folder (sticky like /tmp, or a
+#    non-empty folder that is not localhub's) is refused and left as it was,
+#    never chmod'ed 700 behind the user's back; an empty folder or a loose
+#    localhub folder is still made private (F16);
+#  - a corrupted or foreign registry.db: every command fails with a one-line
+#    reason, the file is not changed (no lost registry), start refuses;
+#  - three CLIs queueing C2D and two creating devices at once, with the
+#    plugin polling the same registry: the queue limit holds exactly, every
+#    device exists once, every refusal is a clear error.
+. "$(dirname "$0")/hub_lib.sh"
+
+# --- state folders ---------------------------------------------------------
+mkdir -m 1777 "$T/shared"; echo mine >"$T/shared/someone-elses-file"; chmod 1777 "$T/shared"
+if out=$("$L" --state "$T/shared" device create --id s1 --auth sas 2>&1); then fail "shared sticky folder taken: $out"; fi
+grep_in "$out" -q "accessible by others (mode 777)" || fail "unclear error for a shared folder: $out"
+[ "$(stat -c %a "$T/shared")" = 1777 ] || fail "shared folder changed to $(stat -c %a "$T/shared")"
+[ -e "$T/shared/registry.db" ] && fail "a registry was created in the shared folder"
+ok "a shared (sticky, world-writable) folder is refused and left 1777: $out"
+mkdir -m 755 "$T/project"; echo code >"$T/project/main.c"
+if out=$("$L" --state "$T/project" device create --id s1 --auth sas 2>&1); then fail "foreign folder taken: $out"; fi
+grep_in "$out" -q "not an empty or localhub folder" || fail "unclear error for a foreign folder: $out"
+[ "$(stat -c %a "$T/project")" = 755 ] || fail "foreign folder changed to $(stat -c %a "$T/project")"
+ok "a non-empty folder that is not localhub's is refused and left 755"
+mkdir -m 755 "$T/fresh"
+"$L" --state "$T/fresh" device create --id s1 --auth sas >/dev/null || fail "an empty 755 folder was refused"
+[ "$(stat -c %a "$T/fresh")" = 700 ] || fail "empty folder left $(stat -c %a "$T/fresh")"
+chmod 755 "$T/fresh"
+"$L" --state "$T/fresh" device show --id s1 >/dev/null || fail "a loose localhub folder was refused"
+[ "$(stat -c %a "$T/fresh")" = 700 ] || fail "loose localhub folder left $(stat -c %a "$T/fresh")"
+ok "an empty folder and a loose localhub folder are still made private"
+
+# --- corrupted registry ----------------------------------------------------
+export LOCALHUB_HOME="$T/corrupt"
+for i in 1 2 3 4 5 6 7 8; do "$L" device create --id "c$i" --auth sas >/dev/null; done
+"$L" c2d send --device c1 --data keep-me >/dev/null
+# garbage over the b-tree pages after the header page
+head -c 3000 /dev/urandom | dd of="$LOCALHUB_HOME/registry.db" bs=1 seek=1200 conv=notrunc 2>/dev/null
+before=$(sha256sum <"$LOCALHUB_HOME/registry.db")
+check_corrupt() { # ARGS...: exit 1, one line naming the registry, file unchanged
+  local out
+  if out=$("$L" "$@" 2>&1); then fail "'$*' succeeded on a corrupted registry: $out"; fi
+  [ "$(grep_in "$out" -c .)" -eq 1 ] || fail "'$*': not one line: $out"
+  grep_in "$out" -q "registry.db\|registry:" || fail "'$*': reason does not name the registry: $out"
+  [ "$(sha256sum <"$LOCALHUB_HOME/registry.db")" = "$before" ] || fail "'$*' changed the corrupted registry"
+}
+for cmd in "device list" "device create --id c9 --auth sas" "c2d send --device c1 --data x" "status" \
+           "start --port 1" "device delete --id c1" "twin update --device c1 --desired {\"a\":1}"; do
+  check_corrupt $cmd
+done
+ok "a corrupted registry: every command fails with one line, the file is not changed"
+echo "not a database at all" >"$LOCALHUB_HOME/registry.db"; rm -f "$LOCALHUB_HOME"/registry.db-*
+before=$(sha256sum <"$LOCALHUB_HOME/registry.db")
+check_corrupt device list
+check_corrupt device create --id x1 --auth sas
+ok "a registry.db that is not SQLite is refused and kept"
+
+# --- concurrent CLIs with the plugin running -------------------------------
+export LOCALHUB_HOME="$T/state"
+hub_start
+"$L" device create --id q1 --auth sas >/dev/null
+pids=()
+for j in 1 2 3; do
+  ( for i in $(seq 1 20); do
+      "$L" c2d send --device q1 --data "m$j-$i" >/dev/null 2>>"$T/c2d_err_$j" || echo x >>"$T/c2d_refused_$j"
+    done ) & pids+=($!)
+done
+for j in 1 2; do
+  ( for i in $(seq 1 10); do
+      "$L" device create --id "cc$i" --auth sas >/dev/null 2>>"$T/dc_err_$j" || echo x >>"$T/dc_refused_$j"
+    done ) & pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+queued=$("$L" --json c2d list --device q1 | grep -c '"messageId"' || true)
+[ "$queued" -eq 50 ] || fail "$queued messages queued (limit 50)"
+refused=$(cat "$T"/c2d_refused_* 2>/dev/null | wc -l)
+[ "$refused" -eq 10 ] || fail "$refused sends refused, expected 10"
+[ "$(cat "$T"/c2d_err_* | grep -vc 'DeviceMaximumQueueDepthExceeded')" -eq 0 ] || fail "other C2D errors: $(cat "$T"/c2d_err_*)"
+[ "$(cat "$T"/dc_refused_* 2>/dev/null | wc -l)" -eq 10 ] || fail "device creates: $(cat "$T"/dc_err_* 2>/dev/null)"
+[ "$(cat "$T"/dc_err_* | grep -vc 'already exists')" -eq 0 ] || fail "other create errors: $(cat "$T"/dc_err_*)"
+n=$("$L" --json device list | grep -c '"deviceId"')
+[ "$n" -eq 11 ] || fail "$n devices after concurrent creates (expected q1 + cc1..cc10)"
+ok "3 CLIs queueing C2D + 2 creating devices with the plugin running: limit 50 exact, each device once"
