@@ -61,7 +61,7 @@ static bool load_assignment(const char *path, char *hub, size_t hcap, char *dev,
     if (ok) {
         hub[strcspn(hub, "\r\n")] = '\0';
         dev[strcspn(dev, "\r\n")] = '\0';
-        ok = hub[0] != '\0' && dev[0] != '\0';
+        ok = sample_host_ok(hub) && sample_id_ok(dev);
     }
     if (!ok) {
         fprintf(stderr, "iothub-dps: %s is not an assignment (two lines: hub, device id); registering\n",
@@ -155,6 +155,11 @@ static int provision(struct sample_net *net, struct sample_opts *o, char *hub_ho
     }
     snprintf(hub_host, DPS_MAX_HUB, "%s", res->assigned_hub);
     snprintf(device_id, DPS_MAX_DEVICE_ID, "%s", res->device_id);
+    if (!sample_host_ok(hub_host) || !sample_id_ok(device_id)) {
+        /* never connected to, printed raw or written to --assignment */
+        fprintf(stderr, "provisioning failed: DPS assigned a hub name or device id that is not one (not kept)\n");
+        return 1;
+    }
     printf("assigned to %s as %s\n", hub_host, device_id);
     if (o->assignment != NULL) {
         save_assignment(o->assignment, hub_host, device_id);

@@ -1080,6 +1080,41 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
     return 1;
 }
 
+void sample_put(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        /* Bytes from the network never reach the terminal as control
+         * characters (escape sequences, carriage returns, NUL). */
+        if (b[i] < 0x20 || b[i] == 0x7F) {
+            printf("\\x%02X", b[i]);
+        } else {
+            putchar(b[i]);
+        }
+    }
+}
+
+bool sample_host_ok(const char *h)
+{
+    size_t n = strlen(h), i;
+    if (n == 0 || n > 253) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (!((h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= 'a' && h[i] <= 'z') || (h[i] >= '0' && h[i] <= '9') ||
+              h[i] == '.' || h[i] == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool sample_id_ok(const char *id)
+{
+    return id[0] != '\0' && strlen(id) <= 128 && id_bad_char(id) == 0;
+}
+
 static void print_bag(struct tma_span bag)
 {
     struct iothub_bag_iter it;
@@ -1093,14 +1128,22 @@ static void print_bag(struct tma_span bag)
             iothub_url_decode(v, vd, sizeof(vd), &vl) != TMA_OK) {
             continue;
         }
-        printf("  property %s%s%s\n", kd, has ? " = " : "", has ? vd : "");
+        fputs("  property ", stdout);
+        sample_put(kd, kl);
+        if (has) {
+            fputs(" = ", stdout);
+            sample_put(vd, vl);
+        }
+        putchar('\n');
     }
     fflush(stdout);
 }
 
 void sample_print_c2d(struct tma_span bag, struct tma_span payload)
 {
-    printf("C2D message: %.*s\n", (int)payload.len, (const char *)payload.ptr);
+    fputs("C2D message: ", stdout);
+    sample_put(payload.ptr, payload.len);
+    putchar('\n');
     print_bag(bag);
 }
 
@@ -1108,9 +1151,14 @@ void sample_print_input(struct tma_span input, struct tma_span bag, struct tma_s
 {
     char in[256];
     size_t n;
-    if (iothub_url_decode(input, in, sizeof(in), &n) != TMA_OK) {
-        snprintf(in, sizeof(in), "%.*s", (int)input.len, (const char *)input.ptr);
+    fputs("input message on '", stdout);
+    if (iothub_url_decode(input, in, sizeof(in), &n) == TMA_OK) {
+        sample_put(in, n);
+    } else {
+        sample_put(input.ptr, input.len);
     }
-    printf("input message on '%s': %.*s\n", in, (int)payload.len, (const char *)payload.ptr);
+    fputs("': ", stdout);
+    sample_put(payload.ptr, payload.len);
+    putchar('\n');
     print_bag(bag);
 }

@@ -48,7 +48,9 @@ static void on_twin(void *user, const struct iothub_twin_msg *m, struct tma_span
                 printf("desired version now %lld (twin read)\n", (long long)v);
             }
             s.have_twin = true;
-            printf("twin: %.*s\n", (int)body.len, (const char *)body.ptr);
+            fputs("twin: ", stdout);
+            sample_put(body.ptr, body.len);
+            putchar('\n');
         } else if (s.ver_pending && m->rid_is_number && m->rid_number == s.ver_rid) {
             s.ver_pending = false;
             if (m->status == 204) {
@@ -61,8 +63,9 @@ static void on_twin(void *user, const struct iothub_twin_msg *m, struct tma_span
                    m->has_version ? (long long)m->version : -1LL);
             s.reported = m->status == 204;
         } else if (m->status >= 400) {
-            printf("twin request %.*s failed with status %u%s\n", (int)m->rid.len,
-                   (const char *)m->rid.ptr, m->status,
+            fputs("twin request ", stdout);
+            sample_put(m->rid.ptr, m->rid.len);
+            printf(" failed with status %u%s\n", m->status,
                    iothub_status_retriable(m->status) ? " (retriable)" : "");
         }
     } else {
@@ -71,8 +74,9 @@ static void on_twin(void *user, const struct iothub_twin_msg *m, struct tma_span
                    (long long)m->version, (long long)s.desired_version);
         } else {
             s.desired_version = m->version;
-            printf("desired update, version %lld: %.*s\n", (long long)m->version, (int)body.len,
-                   (const char *)body.ptr);
+            printf("desired update, version %lld: ", (long long)m->version);
+            sample_put(body.ptr, body.len);
+            putchar('\n');
             printf("desired version now %lld (update)\n", (long long)m->version);
         }
     }
@@ -87,8 +91,11 @@ static void on_method(void *user, struct tma_span name, struct tma_span rid, str
     uint16_t status;
     tma_status st;
     (void)user;
-    printf("method %.*s called with %.*s\n", (int)name.len, (const char *)name.ptr, (int)payload.len,
-           (const char *)payload.ptr);
+    fputs("method ", stdout);
+    sample_put(name.ptr, name.len);
+    fputs(" called with ", stdout);
+    sample_put(payload.ptr, payload.len);
+    putchar('\n');
     if (name.len == 6 && memcmp(name.ptr, "reboot", 6) == 0) {
         body.ptr = (const uint8_t *)ok;
         body.len = sizeof(ok) - 1;

@@ -77,6 +77,29 @@ one_err "provisioning refused: DPS did not accept the device (CONNACK 5, not aut
   "$EX/iothub-dps" --binding "$D/binding.key" --port "$HP" --id-scope "$SCOPE" --dps-host localhost --count 1 \
   --timeout-ms 5000 --outbox "$W/d.outbox"
 
+printf 'evil host\x1b[2J\nx/y\n' >"$W/bad.assignment"
+rc=0
+(. "$D/demo.env"; timeout 30 "$EX/iothub-dps" --binding "$D/binding.key" --port "$HP" --id-scope "$SCOPE" \
+  --dps-host localhost --count 1 --timeout-ms 5000 --outbox "$W/d2.outbox" --assignment "$W/bad.assignment") \
+  >"$W/assign.out" 2>&1 || rc=$?
+cat -v "$W/assign.out"
+grep -q "bad.assignment is not an assignment (two lines: hub, device id); registering" "$W/assign.out" \
+  || bad "a cached assignment with a bad host name was used"
+grep -q '^assignment from' "$W/assign.out" && bad "the bad assignment was connected to"
+
+echo "== a cloud-to-device message with control characters reaches the terminal escaped"
+(
+  . "$D/demo.env"
+  timeout 30 "$EX/iothub-telemetry" --binding "$D/binding.key" --connection-string "$CS" --port "$HP" \
+    --count 1 --run-ms 6000 --outbox "$W/esc.outbox" >"$W/esc.out" 2>&1 &
+  for _ in $(seq 1 100); do grep -q '^connected' "$W/esc.out" && break; sleep 0.05; done
+  LOCALHUB_HOME=$D/hub "$HUB" c2d send --device "$DEVICE_ID" --data $'red\e[31mX\r\aend' >/dev/null
+  wait
+)
+cat -v "$W/esc.out"
+grep -qF 'C2D message: red\x1B[31mX\x0D\x07end' "$W/esc.out" || bad "the C2D text is not printed escaped"
+if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$W/esc.out"; then bad "a control character reached the output"; fi
+
 echo "== the printed commands, as printed"
 sed -n '/keep running\.$/,/^When done/p' "$W/keep.log" | sed -e '1d' -e '$d' | grep -v 'monitor-events' >"$W/cmds.sh"
 cat "$W/cmds.sh"
