@@ -226,7 +226,7 @@ int outfile_open(struct outfile *f, const char *path, int mode, bool excl)
         if (!S_ISREG(sb.st_mode)) {
             /* No O_TRUNC here: a regular file behind a link keeps its
              * content until the commit. */
-            f->fd = open(path, O_WRONLY | O_CLOEXEC);
+            f->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode); /* O_CREAT: a dangling link's target */
             if (f->fd < 0) return fail("cannot write '%s': %s", path, strerror(errno));
             f->direct = true;
             return 0;
