@@ -180,9 +180,10 @@ static bool is_base64(const char *k)
 /* The program name for messages printed after sample_parse(). */
 static const char *prog = "sample";
 
-/* Connection-string keys the samples use. */
-static const char *const cs_keys[] = {"HostName", "DeviceId", "ModuleId", "SharedAccessKey",
-                                      "GatewayHostName", "x509", "SharedAccessKeyName"};
+/* Connection-string keys the samples know (indices: enum cs_key). */
+enum cs_key { CS_HOST, CS_DEVICE, CS_MODULE, CS_SAK, CS_GATEWAY, CS_X509, CS_SAK_NAME, CS_NKEYS };
+static const char *const cs_keys[CS_NKEYS] = {"HostName", "DeviceId", "ModuleId", "SharedAccessKey",
+                                              "GatewayHostName", "x509", "SharedAccessKeyName"};
 #define CS_KNOWN "HostName, DeviceId, ModuleId, SharedAccessKey, GatewayHostName, x509"
 
 /* A key is echoed in a message only when it cannot be a pasted secret: a
@@ -207,7 +208,7 @@ static bool echo_safe(const char *k, size_t n)
  * GatewayHostName would otherwise connect straight to the hub, silently. */
 static int cs_problem(const char *cs, char *why, size_t cap)
 {
-    size_t pos = 0, len = strlen(cs), seen[7] = {0};
+    size_t pos = 0, len = strlen(cs), seen[CS_NKEYS] = {0};
     int part = 0;
     bool x509 = false;
     if (len == 0) {
@@ -235,13 +236,13 @@ static int cs_problem(const char *cs, char *why, size_t cap)
             snprintf(why, cap, "part %d has no key before '='", part);
             return 1;
         }
-        for (k = 0; k < sizeof(cs_keys) / sizeof(cs_keys[0]); k++) {
+        for (k = 0; k < CS_NKEYS; k++) {
             if (strlen(cs_keys[k]) == kn && memcmp(cs_keys[k], seg, kn) == 0) {
                 break;
             }
         }
-        if (k == sizeof(cs_keys) / sizeof(cs_keys[0])) {
-            for (k = 0; k < sizeof(cs_keys) / sizeof(cs_keys[0]); k++) {
+        if (k == CS_NKEYS) {
+            for (k = 0; k < CS_NKEYS; k++) {
                 if (strlen(cs_keys[k]) == kn && strncasecmp(cs_keys[k], seg, kn) == 0) {
                     snprintf(why, cap, "'%.*s' is written '%s' (keys are case-sensitive)", (int)kn, seg,
                              cs_keys[k]);
@@ -263,27 +264,27 @@ static int cs_problem(const char *cs, char *why, size_t cap)
             snprintf(why, cap, "%s appears twice", cs_keys[k]);
             return 1;
         }
-        if (k == 5) {
+        if (k == CS_X509) {
             if (n - kn - 1 != 4 || strncasecmp(eq + 1, "true", 4) != 0) {
                 snprintf(why, cap, "x509 takes only 'true' (part %d)", part);
                 return 1;
             }
             x509 = true;
         }
-        if (k == 6) {
+        if (k == CS_SAK_NAME) {
             snprintf(why, cap, "SharedAccessKeyName (a shared access policy) is not supported by the "
                                "samples: use the device's own connection string");
             return 1;
         }
         pos += n + 1;
     }
-    if (!seen[0]) {
+    if (!seen[CS_HOST]) {
         snprintf(why, cap, "HostName is missing");
-    } else if (!seen[1]) {
+    } else if (!seen[CS_DEVICE]) {
         snprintf(why, cap, "DeviceId is missing");
-    } else if (x509 && seen[3]) {
+    } else if (x509 && seen[CS_SAK]) {
         snprintf(why, cap, "x509=true and SharedAccessKey exclude each other");
-    } else if (!x509 && !seen[3]) {
+    } else if (!x509 && !seen[CS_SAK]) {
         snprintf(why, cap, "give x509=true (the certificate on the chip) or SharedAccessKey");
     } else {
         return 0;
@@ -360,7 +361,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         if (v == NULL) {
             die(name, "unknown option or missing value: %s (see --help)", a);
         }
-        if (v[0] == '\0' && strncmp(a, "--", 2) == 0) {
+        if (v[0] == '\0') {
             /* --device "$UNSET" must not mean the default */
             die(name, "%s needs a value, not an empty string", a);
         }
@@ -489,7 +490,6 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
 }
-
 
 static int read_file(const char *path, uint8_t **out, size_t *out_len)
 {
