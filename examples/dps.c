@@ -11,6 +11,7 @@
 
 #include "iothub/dps_client.h"
 #include "mqtt/packet.h"
+#include "sample_args.h"
 #include "sample_common.h"
 
 struct state {

@@ -129,9 +129,6 @@ void sample_print_c2d(struct tma_span bag, struct tma_span payload);
 /* Bytes received from the network to stdout, control characters (< 0x20,
  * 0x7F) written as \xNN so that none reaches the terminal. */
 void sample_put(const void *p, size_t n);
-/* A host name (letters, digits, '.', '-', 1..253) / an IoT Hub device id
- * (1..128 of IoT Hub's alphabet), e.g. as DPS assigned them. */
-bool sample_host_ok(const char *h);
-bool sample_id_ok(const char *id);
+
 /* A module input message (IoT Edge): its input name, body and properties. */
 void sample_print_input(struct tma_span input, struct tma_span bag, struct tma_span payload);

@@ -47,3 +47,11 @@ if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub AND TARGET iothub
   set_tests_properties(demo_user_keep PROPERTIES ENVIRONMENT "${_demo_env}")
 endif()
 tma_add_script_test(NAME demo_user_args SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/demo_user_args.sh LABELS e2e TIMEOUT 60)
+# The samples' connection-string check (examples/sample_args.c) against the
+# library's parser: fuzz_iothub_sample_user_cs.
+if(TARGET iothub)
+  tma_add_fuzz(NAME iothub_sample_user_cs SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_sample_user_cs.c
+               ${PROJECT_SOURCE_DIR}/examples/sample_args.c
+               LIBS iothub CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub_sample_user/cs)
+  target_include_directories(fuzz_iothub_sample_user_cs PRIVATE ${PROJECT_SOURCE_DIR}/examples)
+endif()
