@@ -14,6 +14,14 @@
  * chain itself against the registry's verified CAs
  * (mosquitto_client_certificate() only returns the leaf). The plugin finds
  * localhub_tls_chain_for() with dlsym.
+ *
+ * Where the chain is kept: on the leaf certificate object itself (X509
+ * ex_data). OpenSSL makes the verified leaf the session's peer certificate,
+ * a resumed session (session id, or a TLS 1.3 ticket, both from the server's
+ * session cache: stateless tickets are switched off) keeps that object, and
+ * mosquitto_client_certificate() returns it; so the chain lives exactly as
+ * long as the session and no other client can displace it. The table by
+ * leaf digest below is only the fallback for a leaf object without it.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -48,15 +56,15 @@ static size_t slot_of(const unsigned char *d)
     return ((size_t)d[0] << 8 | d[1]) % SLOTS;
 }
 
-static void remember(X509 *leaf, STACK_OF(X509) *sent)
+static STACK_OF(X509) *remember(X509 *leaf, STACK_OF(X509) *sent)
 {
     unsigned char d[32];
     unsigned int n = 0;
     STACK_OF(X509) *chain;
     X509 *cur = leaf;
-    if (!X509_digest(leaf, EVP_sha256(), d, &n) || n != 32) return;
+    if (!X509_digest(leaf, EVP_sha256(), d, &n) || n != 32) return NULL;
     chain = sk_X509_new_null();
-    if (!chain) return;
+    if (!chain) return NULL;
     X509_up_ref(leaf);
     sk_X509_push(chain, leaf);
     for (int depth = 0; depth < MAX_DEPTH; depth++) {
@@ -89,13 +97,52 @@ static void remember(X509 *leaf, STACK_OF(X509) *sent)
     if (table[victim].chain) sk_X509_pop_free(table[victim].chain, X509_free);
     memcpy(table[victim].digest, d, 32);
     table[victim].chain = chain;
+    return chain;
 }
 
-/** The certificates last sent with @p leaf (leaf first), or NULL. Borrowed. */
+/* X509 ex_data index of the issuers sent with a leaf object (-1: none yet). */
+static int chain_idx = -1;
+
+static void issuers_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (ptr) sk_X509_pop_free(ptr, X509_free);
+}
+
+static void chain_idx_init(void)
+{
+    if (chain_idx < 0) chain_idx = X509_get_ex_new_index(0, NULL, NULL, NULL, issuers_free);
+}
+
+/* Keep the issuers (not the leaf: it would hold a reference to itself) of
+ * @chain, as built by remember(), on the leaf object. */
+static void attach(X509 *leaf, STACK_OF(X509) *chain)
+{
+    STACK_OF(X509) *issuers;
+    if (chain_idx < 0 || !chain) return;
+    issuers = sk_X509_new_null();
+    if (!issuers) return;
+    for (int i = 1; i < sk_X509_num(chain); i++) {
+        X509 *c = sk_X509_value(chain, i);
+        if (X509_up_ref(c) && !sk_X509_push(issuers, c)) X509_free(c);
+    }
+    issuers_free(NULL, X509_get_ex_data(leaf, chain_idx), NULL, 0, 0, NULL);
+    if (!X509_set_ex_data(leaf, chain_idx, issuers)) sk_X509_pop_free(issuers, X509_free);
+}
+
+/** The certificates sent with @p leaf: kept on this leaf object (issuers
+ *  only), else the last ones sent with an equal leaf (leaf first), or NULL.
+ *  Borrowed. */
 STACK_OF(X509) *localhub_tls_chain_for(X509 *leaf)
 {
     unsigned char d[32];
     unsigned int n = 0;
+    STACK_OF(X509) *own = leaf && chain_idx >= 0 ? X509_get_ex_data(leaf, chain_idx) : NULL;
+    if (own) return own;
     if (!leaf || !X509_digest(leaf, EVP_sha256(), d, &n) || n != 32) return NULL;
     size_t s = slot_of(d);
     for (size_t k = 0; k < PROBE; k++) {
@@ -112,7 +159,7 @@ static int accept_and_keep_chain(int preverify_ok, X509_STORE_CTX *ctx)
     STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx);
     /* Called for every certificate and error of the chain; remembering each
      * time is idempotent and does not depend on OpenSSL's call order. */
-    if (leaf && sent) remember(leaf, sent);
+    if (leaf && sent) attach(leaf, remember(leaf, sent));
     return 1;
 }
 
@@ -124,6 +171,10 @@ void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, SSL_verify_cb callback)
         if (!real) return;
     }
     if (mode & SSL_VERIFY_PEER) {
+        chain_idx_init();
+        /* Resumption from the server's session cache only: a stateless
+         * ticket would rebuild the leaf as a new object without its chain. */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         real(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, accept_and_keep_chain);
     } else {
         real(ctx, mode, callback);

@@ -20,7 +20,11 @@ if(TARGET localhub)
   # (key usage, validity, DPS re-provisioning, SAS key length) and packets
   # (256 KB without PUBACK, forged method responses, hostile twin PATCHes),
   # CLI and registry (shared --state folders, corruption, concurrency).
-  foreach(t auth packets cli)
+  # TLS shim: a resumed session keeps its chain whatever other clients send
+  # (hub_sec_collide makes leaves that collide with a victim's table slot).
+  add_executable(hub_sec_collide integration/hub_sec_collide.c)
+  target_link_libraries(hub_sec_collide PRIVATE OpenSSL::Crypto)
+  foreach(t auth packets cli tls)
     tma_add_script_test(NAME hub_sec_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_sec_${t}.sh
       LABELS integration TIMEOUT 60)
   endforeach()
