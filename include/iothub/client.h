@@ -67,6 +67,26 @@ enum iothub_event {
     IOTHUB_EVENT_AUTH_FAILED = 3   /**< CONNACK refused (5: not authorized...); no automatic retry */
 };
 
+/** Callbacks run only inside iothub_client_step() (disconnect() and
+ *  restart() call none). From a callback the
+ *  application may call (docs/design/iothub-client.md, "Calls from
+ *  callbacks"):
+ *  - iothub_client_send_telemetry(): works (stored in the outbox; a payload
+ *    that is a view into the receive buffer is copied);
+ *  - iothub_client_twin_get(), _twin_patch(), _method_respond(): work while
+ *    connected; from on_c2d / on_input / on_twin / on_method they never take
+ *    the tx room of the PUBACK owed for the message being delivered
+ *    (TMA_WANT_WRITE instead: answer again after the callback);
+ *  - iothub_client_disconnect(): works; the step ends as soon as the
+ *    callback returns, without more I/O, and the client stays idle; the
+ *    C2D / input message being delivered is not acknowledged (the hub
+ *    delivers it again after the next connect);
+ *  - iothub_client_restart(): works in on_event(DISCONNECTED / AUTH_FAILED)
+ *    and after a disconnect; ignored while connecting or connected;
+ *  - iothub_client_step(): refused with TMA_C_STATE, nothing done;
+ *  - the getters: allowed.
+ *  The same holds for the DPS client's on_event (dps_client_step() from it
+ *  runs, its iothub_client_step() is refused). */
 struct iothub_callbacks {
     void *user;
     /** Connection events; @p reason is the status that caused it (TMA_OK for CONNECTED). */
@@ -155,6 +175,7 @@ struct iothub_client {
      * configuration (bench/iothub_size.sh; docs/design/iothub-client.md). */
     uint8_t state;
     bool transport_open;
+    bool in_step;              /* inside iothub_client_step(): callbacks may run */
     uint32_t attempt;
     uint32_t rid;
     uint32_t lcg;
@@ -178,44 +199,88 @@ struct iothub_client {
 
 /**
  * @brief Check the configuration and set up the MQTT client. No I/O.
+ * The configuration is copied; the strings, buffers, outbox and contexts it
+ * points to are the caller's and must stay valid and unchanged until the
+ * client is no longer used (a changed identity string changes the next
+ * CONNECT). A client whose init failed, or a zeroed one, refuses
+ * iothub_client_step() with TMA_C_STATE.
  * @return TMA_OK or TMA_ERR(IOTHUB, TMA_C_BAD_PARAM) naming no field (see
- *         the log of the caller); connection happens in iothub_client_step().
+ *         the log of the caller); TMA_C_UNSUPPORTED for SAS or twin/method
+ *         subscriptions compiled out; an mqtt_client_init() status;
+ *         connection happens in iothub_client_step().
  */
 tma_status iothub_client_init(struct iothub_client *c, const struct iothub_client_config *cfg);
 
 /**
  * @brief One step: connect when due, move MQTT bytes, hand stored telemetry
  * to MQTT (up to the window), renew the SAS token, schedule reconnects.
- * @return TMA_OK (nothing fatal; call again), or the status that ended a
- *         connection attempt in this step (already handled: a retry is
- *         scheduled, or the state is AUTH_FAILED).
+ * @return TMA_OK (nothing fatal; call again; also in AUTH_FAILED and after
+ *         iothub_client_disconnect(), where it does nothing), or the status
+ *         that ended a connection attempt in this step (already handled: a
+ *         retry is scheduled, or the state is AUTH_FAILED), or a storage
+ *         status (layer STORE) from the outbox (the connection stays);
+ *         TMA_C_STATE from a callback of this client (not re-entrant:
+ *         nothing done) or on a client init never completed;
+ *         TMA_C_BAD_PARAM for NULL.
  */
 tma_status iothub_client_step(struct iothub_client *c);
 
-/** @brief Milliseconds until the next connect attempt (0 when connected or due). */
+/** @brief Milliseconds until the next connect attempt (0 when connected, due,
+ *  or the client is NULL or not initialised; about UINT64_MAX after
+ *  iothub_client_disconnect()). */
 uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c);
 
 /**
  * @brief Store a telemetry message in the outbox; it is sent when connected.
  * @param props system/application properties (see iothub.h), may be NULL.
+ * Allowed from callbacks; also while disconnected (it is sent later).
  * @return TMA_OK with *out_seq (may be NULL); the outbox's TMA_C_FULL under
- *         REFUSE_NEW; TMA_C_TOO_SMALL when the topic does not fit cred_buf.
+ *         REFUSE_NEW, or a storage error (iothub_outbox_push()); TMA_C_TOO_SMALL
+ *         when the topic does not fit cred_buf or topic and payload not
+ *         record_buf; TMA_C_BAD_PARAM for NULL, a NULL payload with a length,
+ *         or a property without a key; TMA_C_STATE without an outbox (also
+ *         a zeroed client).
  */
 tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct iothub_property *props,
                                         size_t prop_count, const uint8_t *payload, size_t len,
                                         uint32_t *out_seq);
 
-/** @brief Twin GET (empty body) with a fresh $rid (*out_rid, may be NULL). TMA_C_STATE when not connected. */
+/**
+ * @brief Twin GET (empty body, QoS 0) with a fresh $rid (*out_rid, may be NULL).
+ * @return TMA_OK (queued); TMA_C_STATE when not connected (also from a
+ *         callback before on_event(CONNECTED)); TMA_WANT_WRITE when the tx
+ *         buffer has no room now (call again after a step); TMA_C_TOO_SMALL
+ *         (IOTHUB: topic larger than cred_buf; MQTT: packet larger than
+ *         tx_buf); TMA_C_BAD_PARAM for NULL.
+ */
 tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid);
-/** @brief Reported-properties PATCH with JSON @p patch (validated first). */
+/** @brief Reported-properties PATCH with JSON @p patch (validated first).
+ *  @return as iothub_client_twin_get(), and TMA_C_MALFORMED for a patch
+ *          that is not JSON, TMA_C_BAD_PARAM for a NULL patch with a length. */
 tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span patch, uint32_t *out_rid);
-/** @brief Answer a direct method: status and JSON body (empty span for none). */
+/**
+ * @brief Answer a direct method: status and JSON body (empty span for none).
+ * The client keeps no record of method requests: every call is sent (a
+ * second answer, or one for a $rid the hub never sent, is dropped by the
+ * hub). @p rid is copied into the topic; it may be on_method's view.
+ * @return as iothub_client_twin_get(); TMA_C_MALFORMED for a body that is
+ *         not JSON; TMA_C_BAD_PARAM for an empty rid or a NULL body with a
+ *         length; TMA_ERR(MQTT, TMA_C_BAD_PARAM) for a rid that cannot be in
+ *         a topic ('+', '#').
+ */
 tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span rid, uint16_t status,
                                         struct tma_span payload);
 
-/** @brief Disconnect cleanly (DISCONNECT, close the transport); stays idle. */
+/** @brief Disconnect cleanly (DISCONNECT, close the transport); stays idle
+ *  until iothub_client_restart(). Outside callbacks it first lets queued
+ *  bytes go (up to 1 s); from a callback it sends DISCONNECT at once and
+ *  the running step ends without more I/O. Safe on NULL, a zeroed or an
+ *  already disconnected client. */
 void iothub_client_disconnect(struct iothub_client *c);
-/** @brief Leave AUTH_FAILED (or IDLE) and try to connect at the next step. */
+/** @brief Leave AUTH_FAILED or IDLE (a back-off wait, or after
+ *  iothub_client_disconnect()) and try to connect at the next step.
+ *  Ignored while connecting or connected (it would open a second
+ *  connection over the live one) and on NULL or a client not initialised. */
 void iothub_client_restart(struct iothub_client *c);
 
 enum iothub_client_state iothub_client_state(const struct iothub_client *c);

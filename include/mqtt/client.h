@@ -68,9 +68,24 @@ struct mqtt_inflight {
 
 /** Application callbacks. All optional; without `resend`, QoS 1 messages
  *  still unacknowledged when a connection ends are dropped at the next
- *  CONNACK (at-least-once only within one connection). Called only from inside client functions. Calling
- *  client functions from inside a callback is allowed only for
- *  mqtt_client_state() and the other read-only getters. */
+ *  CONNACK (at-least-once only within one connection). Called only from
+ *  inside mqtt_client_process() (directly or through the blocking helpers).
+ *
+ *  Calling the client from a callback (docs/design/mqtt.md, "Calls from
+ *  callbacks"):
+ *  - the getters: allowed;
+ *  - mqtt_client_publish(), _subscribe(), _unsubscribe(): allowed; from
+ *    on_publish they never take the 4 bytes of tx room the PUBACK owed for
+ *    the message being delivered needs (TMA_WANT_WRITE instead: retry after
+ *    the callback); during retransmissions (`resend`) TMA_WANT_WRITE;
+ *  - mqtt_client_disconnect(), mqtt_client_abort(): allowed; the
+ *    connection ends, the step returns TMA_C_STATE as soon as the callback
+ *    returns and does no more I/O on the transport (the caller may close it
+ *    in the callback); a QoS 1 message being delivered is not acknowledged
+ *    (the server delivers it again: at-least-once);
+ *  - mqtt_client_process(), mqtt_client_connect() and the blocking helpers:
+ *    refused with TMA_C_STATE (the step in progress holds the receive
+ *    buffer the callback's views point into). */
 struct mqtt_client_callbacks {
     void *user;
     /** Incoming PUBLISH; views valid during the call only. Return TMA_OK to
@@ -119,6 +134,7 @@ struct mqtt_client {
     bool resending;          /* retransmissions pending */
     bool last_ack_refused;   /* whether the last SUBACK refused a filter */
     bool corked;             /* mqtt_client_cork(): requests queue without sending */
+    bool in_process;         /* inside mqtt_client_process(): its callbacks may run */
     uint16_t next_id;
     uint16_t keep_alive_s;
     uint16_t last_ack_id;    /* last SUBACK/UNSUBACK id */
@@ -152,7 +168,9 @@ tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_conf
  * for retransmission (DUP) once CONNACK arrives; pending SUBSCRIBE/UNSUBSCRIBE
  * slots are dropped.
  * @return TMA_IN_PROGRESS (drive with mqtt_client_process()); TMA_C_STATE if not
- *         disconnected; TMA_C_BAD_PARAM / TMA_C_TOO_SMALL from encoding; a
+ *         disconnected or called from a callback; TMA_C_BAD_PARAM (NULL
+ *         arguments, a transport without send/recv) / TMA_C_TOO_SMALL from
+ *         encoding (also on a client never initialised: no tx buffer); a
  *         transport error.
  */
 tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport *tr,
@@ -170,7 +188,12 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
  *         TMA_C_MALFORMED (bad packet from the server), TMA_C_UNSUPPORTED (QoS 2),
  *         TMA_C_TOO_SMALL (incoming packet larger than rx buffer),
  *         a transport status (e.g. TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED)).
- *         TMA_C_STATE when called while disconnected.
+ *         TMA_C_STATE when called while disconnected (also on a zeroed
+ *         client), from one of the client's callbacks (not re-entrant:
+ *         nothing is done), or when a callback ended the connection with
+ *         mqtt_client_disconnect()/_abort() (the state is then
+ *         DISCONNECTED and last_error what they left, TMA_OK).
+ *         TMA_C_BAD_PARAM for a NULL client.
  */
 tma_status mqtt_client_process(struct mqtt_client *c);
 
@@ -180,9 +203,10 @@ tma_status mqtt_client_process(struct mqtt_client *c);
  * PUBACK.
  * @param tag caller value reported back with on_puback / resend
  * @param out_packet_id may be NULL; the id used (0 for QoS 0)
- * @return TMA_OK; TMA_WANT_WRITE when the tx buffer has no room now or
- *         retransmissions are still pending (call mqtt_client_process() and
- *         retry; order is kept); TMA_C_FULL (no free in-flight slot);
+ * @return TMA_OK; TMA_WANT_WRITE when the tx buffer has no room now (from
+ *         on_publish: none beyond the PUBACK owed) or retransmissions are
+ *         still pending (call mqtt_client_process() and retry; order is
+ *         kept); TMA_C_FULL (no free in-flight slot);
  *         TMA_C_STATE (not connected); TMA_C_BAD_PARAM (QoS > 1, bad topic);
  *         TMA_C_TOO_SMALL (packet larger than the whole tx buffer).
  */
@@ -200,7 +224,8 @@ tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span 
 /**
  * @brief Send DISCONNECT (best effort: whatever the transport takes now) and go
  * to DISCONNECTED. In-flight PUBLISHes stay for the next connection. The
- * transport is not closed (the caller owns it).
+ * transport is not closed (the caller owns it). Allowed from a callback.
+ * @return TMA_OK; TMA_C_STATE when already disconnected; TMA_C_BAD_PARAM for NULL.
  */
 tma_status mqtt_client_disconnect(struct mqtt_client *c);
 
@@ -242,7 +267,7 @@ uint32_t mqtt_client_retransmit_count(const struct mqtt_client *c);
  * @brief mqtt_client_connect() then process until CONNACK or timeout_ms.
  * @return TMA_OK when connected; MQTT_E_KEEPALIVE_TIMEOUT-style
  *         TMA_ERR(TMA_LAYER_MQTT, TMA_C_TIMEOUT) on timeout (connection
- *         aborted); any mqtt_client_process() error.
+ *         aborted); any mqtt_client_connect() or mqtt_client_process() error.
  */
 tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_transport *tr,
                                     const struct mqtt_connect *opts, uint32_t timeout_ms);
@@ -251,10 +276,17 @@ tma_status mqtt_client_connect_wait(struct mqtt_client *c, const struct tma_tran
  * @brief Process until packet_id is acknowledged (PUBACK/SUBACK/UNSUBACK), or
  * timeout_ms passes (TMA_ERR(TMA_LAYER_MQTT, TMA_C_TIMEOUT), connection kept).
  * For a SUBSCRIBE whose SUBACK refused any filter: MQTT_E_SUBSCRIBE_REFUSED.
+ * TMA_C_BAD_PARAM for NULL or packet id 0; TMA_C_STATE when disconnected
+ * (also a zeroed client) or from a callback; any mqtt_client_process() error.
  */
 tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint32_t timeout_ms);
 
-/** @brief Process until all queued tx bytes are sent or timeout_ms passes. */
+/**
+ * @brief Process until all queued tx bytes are sent or timeout_ms passes.
+ * @return TMA_OK; TMA_ERR(TMA_LAYER_MQTT, TMA_C_TIMEOUT) (connection kept);
+ *         TMA_C_BAD_PARAM for NULL; TMA_C_STATE when disconnected (also a
+ *         zeroed client) or from a callback; any mqtt_client_process() error.
+ */
 tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms);
 
 #ifdef __cplusplus

@@ -474,12 +474,9 @@ static tma_status pump_outbox(struct iothub_client *c)
     return st;
 }
 
-tma_status iothub_client_step(struct iothub_client *c)
+static tma_status step(struct iothub_client *c)
 {
     tma_status st;
-    if (c == NULL) {
-        return E_BAD;
-    }
     if (c->state == IOTHUB_STATE_AUTH_FAILED) {
         return TMA_OK;
     }
@@ -494,6 +491,9 @@ tma_status iothub_client_step(struct iothub_client *c)
         }
     }
     st = mqtt_client_process(&c->mqtt);
+    if (c->state == IOTHUB_STATE_IDLE) {
+        return TMA_OK; /* a callback called iothub_client_disconnect() */
+    }
     if (st < 0) {
         if (is_auth_refusal(st)) {
             close_transport(c);
@@ -544,10 +544,28 @@ lost:
     return st;
 }
 
+tma_status iothub_client_step(struct iothub_client *c)
+{
+    tma_status st;
+    if (c == NULL) {
+        return E_BAD;
+    }
+    /* Not from a callback (it runs inside a step: the receive buffer holds
+     * the views it was given, a nested connect would recurse), nor on a
+     * client that init never completed (zeroed: no clock, no connector). */
+    if (c->in_step || c->user_name == NULL) {
+        return E_STATE;
+    }
+    c->in_step = true;
+    st = step(c);
+    c->in_step = false;
+    return st;
+}
+
 uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c)
 {
     uint64_t now;
-    if (c == NULL || c->state != IOTHUB_STATE_IDLE) {
+    if (c == NULL || c->state != IOTHUB_STATE_IDLE || c->user_name == NULL) {
         return 0u;
     }
     now = now_ms(c);
@@ -689,7 +707,10 @@ void iothub_client_disconnect(struct iothub_client *c)
 
 void iothub_client_restart(struct iothub_client *c)
 {
-    if (c == NULL) {
+    /* Only from IDLE or AUTH_FAILED: connecting or connected, the next
+     * step would open a second connection over the live one. */
+    if (c == NULL || c->user_name == NULL || c->state == IOTHUB_STATE_CONNECTING ||
+        c->state == IOTHUB_STATE_CONNECTED) {
         return;
     }
     c->state = IOTHUB_STATE_IDLE;

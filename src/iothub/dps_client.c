@@ -234,6 +234,9 @@ tma_status dps_client_step(struct dps_client *c)
     if (c == NULL) {
         return D_ERR(TMA_C_BAD_PARAM);
     }
+    if (c->hub.user_name == NULL) {
+        return D_ERR(TMA_C_STATE); /* init never completed (a zeroed client) */
+    }
     if (c->phase == DPS_PHASE_ENDED) {
         return c->final_status;
     }

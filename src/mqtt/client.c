@@ -210,7 +210,9 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     if (c == NULL || tr == NULL || tr->send == NULL || tr->recv == NULL || opts == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
-    if (c->state != MQTT_STATE_DISCONNECTED) {
+    /* Not from a callback either: the step that runs it still holds the
+     * receive stream and the transport the callback's views come from. */
+    if (c->state != MQTT_STATE_DISCONNECTED || c->in_process) {
         return E(TMA_C_STATE);
     }
     c->tr = *tr;
@@ -416,7 +418,9 @@ static tma_status rx_pump(struct mqtt_client *c)
                 return st;
             }
         }
-        if (reads++ >= 8) {
+        /* A callback may have ended the connection (disconnect, abort): its
+         * transport is the caller's to close, so read nothing more. */
+        if (c->state == MQTT_STATE_DISCONNECTED || reads++ >= 8) {
             return TMA_OK; /* bounded work per step */
         }
         at = mqtt_stream_room(&c->rx, &space);
@@ -470,6 +474,9 @@ static tma_status resend_next(struct mqtt_client *c)
         }
         memset(&msg, 0, sizeof(msg));
         st = c->cfg.cb.resend(c->cfg.cb.user, pick->packet_id, pick->tag, &msg);
+        if (c->state != MQTT_STATE_CONNECTED) {
+            return TMA_OK; /* the callback ended the connection: the slot stays */
+        }
         if (st != TMA_OK) {
             slot_clear(pick); /* the application no longer has it */
             continue;
@@ -501,9 +508,13 @@ tma_status mqtt_client_process(struct mqtt_client *c)
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
-    if (c->state == MQTT_STATE_DISCONNECTED) {
+    /* Not re-entrant: from a callback, a nested step would take the next
+     * packet out of the stream under the views the callback holds, and
+     * retransmit the slot being asked for again. */
+    if (c->state == MQTT_STATE_DISCONNECTED || c->in_process) {
         return E(TMA_C_STATE);
     }
+    c->in_process = true;
     /* One exit for every error below: the connection ends there. */
     st = c->deferred;
     c->deferred = TMA_OK;
@@ -515,6 +526,11 @@ tma_status mqtt_client_process(struct mqtt_client *c)
     }
     if (st >= 0 && c->state == MQTT_STATE_CONNECTED) {
         st = resend_next(c);
+    }
+    c->in_process = false;
+    if (c->state == MQTT_STATE_DISCONNECTED) {
+        /* A callback ended the connection: no more I/O on its transport. */
+        return E(TMA_C_STATE);
     }
     if (st >= 0) {
         now = now_ms(c);
@@ -586,6 +602,11 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
     }
     for (;;) {
         room = tx_room(c);
+        if (c->in_process) {
+            /* From a callback: keep room for the PUBACK the message being
+             * delivered may still need (rx_pump() made sure of it). */
+            room = room > PUBACK_SIZE ? room - PUBACK_SIZE : 0u;
+        }
         at = c->cfg.tx_buf + c->tx_len;
         if (kind == MQTT_INFLIGHT_PUBLISH) {
             /* QoS 0 (id 0) or 1, never DUP on a first send */
@@ -733,7 +754,11 @@ typedef tma_status (*wait_cond)(const struct mqtt_client *c, tma_status st, uint
 /* One loop for the three blocking helpers: process, test, time out. */
 static tma_status wait_for(struct mqtt_client *c, wait_cond cond, uint16_t id, uint32_t timeout_ms)
 {
-    uint32_t start = now_ms(c);
+    uint32_t start;
+    if (c->state == MQTT_STATE_DISCONNECTED) {
+        return E(TMA_C_STATE); /* also a zeroed client: no clock to read */
+    }
+    start = now_ms(c);
     for (;;) {
         tma_status st = mqtt_client_process(c);
         if (st < 0) {
@@ -795,6 +820,9 @@ tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms)
     uint32_t start;
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
+    }
+    if (c->state == MQTT_STATE_DISCONNECTED) {
+        return E(TMA_C_STATE); /* also a zeroed client: no clock to read */
     }
     start = now_ms(c);
     for (;;) {
