@@ -103,6 +103,14 @@ void outfile_abort(struct outfile *f);
  * or on any exit, outfile_abort is safe. Each prints its error; 0 or 1. */
 int out_prepare(struct outfile *f, const char *path);
 int out_finish(struct outfile *f, const uint8_t *p, size_t n);
+/* Whether two paths name the same file (the same inode when both exist,
+ * else the same canonical folder and name; "-" never clashes). */
+bool same_path(const char *a, const char *b);
+/* Refuses (prints, returns 1) an output that is one of the inputs (e.g.
+ * 'personalize --csr-out ca.key' would replace the CA key) or another
+ * output; NULL entries are skipped. 0 when there is no clash. */
+int out_clash(const char *cmd, const char *const *outs, const char *const *out_names, int n_out,
+              const char *const *ins, const char *const *in_names, int n_in);
 /* Writes to path, or stdout when path is NULL or "-". */
 int write_out(const char *path, const uint8_t *p, size_t n);
 /* Write to path like write_out, or print hex when path is NULL. 0 or 1. */

@@ -340,6 +340,13 @@ int cmd_personalize(int argc, char **argv)
     if (do_bind && access(bind_out, F_OK) == 0) {
         return fail("personalize: '%s' exists; refusing to overwrite a binding secret", bind_out);
     }
+    {
+        const char *outs[3] = {out, csr_out, do_bind ? bind_out : NULL};
+        const char *out_names[3] = {"--out", "--csr-out", "--binding-out"};
+        const char *ins[3] = {ca_cert, ca_key, ta_file};
+        const char *in_names[3] = {"--ca-cert", "--ca-key", "--trust-anchor"};
+        if (out_clash("personalize", outs, out_names, 3, ins, in_names, 3) != 0) return 1;
+    }
     of_out.fd = of_csr.fd = -1;
     if (load_ca(&ca, ca_cert, ca_key) != 0) {
         free_ca(&ca);

@@ -630,6 +630,10 @@ int cmd_csr(int argc, char **argv)
     if (new_key && ((cv = curve_by_name(curve_s)) == NULL || parse_usage(usage_s, &usage) != 0)) {
         return fail("csr: bad --curve or --usage");
     }
+    {
+        const char *outs[1] = {out}, *out_names[1] = {"--out"}, *ins[1] = {pub_file}, *in_names[1] = {"--pubkey"};
+        if (out_clash("csr", outs, out_names, 1, ins, in_names, 1) != 0) return 1;
+    }
     /* The output first (--new-key generates a key; recovery costs two
      * signatures). */
     if (out_prepare(&of, out) != 0) return 1;
@@ -922,6 +926,10 @@ int cmd_sign(int argc, char **argv)
              "SHA-256 of FILE, or over a given digest. Hex on stdout unless --out.\n");
     if (slot_s == NULL || parse_oid(slot_s, &slot) != 0 || !tool_oid_is_ecc_key(slot)) {
         return fail("sign: --slot must be an ECC key slot 0xE0F0..0xE0F3");
+    }
+    {
+        const char *outs[1] = {out}, *out_names[1] = {"--out"}, *ins[1] = {in}, *in_names[1] = {"--in"};
+        if (out_clash("sign", outs, out_names, 1, ins, in_names, 1) != 0) return 1;
     }
     if (digest_of(in, hex, dg, &dl) != 0) return 1;
     /* The output first: a signature is a Security Monitor event. */

@@ -341,6 +341,57 @@ bool der_ecdsa_sig_ok(const uint8_t *sig, size_t n)
     return p == end;
 }
 
+/* The canonical folder of path (realpath of its directory part) plus its
+ * last component; 0, or -1 when the folder does not resolve. */
+static int canon(const char *path, char *out, size_t cap)
+{
+    char dir[4096], real[4096];
+    const char *slash = strrchr(path, '/'), *base = slash != NULL ? slash + 1 : path;
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else if (slash == path) {
+        snprintf(dir, sizeof(dir), "/");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    }
+    if (realpath(dir, real) == NULL) return -1;
+    return snprintf(out, cap, "%s/%s", real, base) < (int)cap ? 0 : -1;
+}
+
+bool same_path(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char ca[8192], cb[8192];
+    bool ea, eb;
+    if (a == NULL || b == NULL || strcmp(a, "-") == 0 || strcmp(b, "-") == 0) return false;
+    ea = stat(a, &sa) == 0;
+    eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea != eb) return false;
+    return canon(a, ca, sizeof(ca)) == 0 && canon(b, cb, sizeof(cb)) == 0 && strcmp(ca, cb) == 0;
+}
+
+int out_clash(const char *cmd, const char *const *outs, const char *const *out_names, int n_out,
+              const char *const *ins, const char *const *in_names, int n_in)
+{
+    int i, j;
+    for (i = 0; i < n_out; i++) {
+        if (outs[i] == NULL) continue;
+        for (j = 0; j < n_in; j++) {
+            if (ins[j] != NULL && same_path(outs[i], ins[j])) {
+                return fail("%s: %s '%s' is the %s file; it would be overwritten (give another name)", cmd,
+                            out_names[i], outs[i], in_names[j]);
+            }
+        }
+        for (j = i + 1; j < n_out; j++) {
+            if (outs[j] != NULL && same_path(outs[i], outs[j])) {
+                return fail("%s: %s and %s name the same file '%s'", cmd, out_names[i], out_names[j], outs[i]);
+            }
+        }
+    }
+    return 0;
+}
+
 int out_prepare(struct outfile *f, const char *path)
 {
     if (path == NULL || strcmp(path, "-") == 0) {

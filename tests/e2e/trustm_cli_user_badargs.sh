@@ -67,6 +67,22 @@ expect_err "is there a key in it?" "${T[@]}" sign --slot 0xE0F3 --in msg.txt
 openssl dgst -sha256 -verify pub.pem -signature msg.sig msg.txt >/dev/null || bad "sign --out: signature does not verify"
 no_tmp_left
 
+echo "== an output that is an input (or another output) is refused before anything happens"
+cp ca.key ca.key.orig
+cp ca.pem ca.pem.orig
+before=$(free_objects)
+expect_err "--csr-out 'ca.key' is the --ca-key file" "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --csr-out ca.key
+expect_err "--out './ca.pem' is the --ca-cert file" "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --out ./ca.pem
+expect_err "--out and --csr-out name the same file" "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --out d.pem --csr-out ./d.pem
+ln -s ca.key key.link
+expect_err "--out 'key.link' is the --ca-key file" "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --out key.link
+expect_err "--out 'msg.txt' is the --in file" "${T[@]}" sign --slot 0xE0F1 --in msg.txt --out msg.txt
+expect_err "--out 'pub.pem' is the --pubkey file" "${T[@]}" csr --slot 0xE0F1 --subject CN=x --pubkey pub.pem --out pub.pem
+cmp -s ca.key ca.key.orig || bad "the CA key was overwritten"
+cmp -s ca.pem ca.pem.orig || bad "the CA certificate was overwritten"
+[ "$(free_objects)" = "$before" ] || bad "a refused personalize changed the chip"
+[ ! -e d.pem ] || bad "d.pem was written"
+
 echo "== a FIFO, a device or a link as output is written through, never replaced"
 mkfifo fifo
 timeout 20 cat fifo >from-fifo &
