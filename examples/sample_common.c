@@ -322,10 +322,26 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         files[0] = dps ? o->assignment : NULL;
         files[1] = o->outbox;
         files[2] = o->outbox_flash;
+        /* ... and none of them may be a file the sample reads: the
+         * assignment is replaced whole, and the binding secret has no other
+         * copy (the chip's is locked). */
+        const char *ins[2] = {o->binding, o->ca_file}, *in_opts[2] = {"--binding", "--ca"};
+        int j;
         for (k = 0; k < 3; k++) {
             struct stat sb;
             if (files[k] != NULL && lstat(files[k], &sb) == 0 && !S_ISREG(sb.st_mode)) {
                 die(name, "%s '%s' is not a regular file", opts[k], files[k]);
+            }
+            for (j = 0; files[k] != NULL && j < 2; j++) {
+                if (sample_same_file(files[k], ins[j])) {
+                    die(name, "%s '%s' is the %s file; it would be overwritten (give another name)", opts[k],
+                        files[k], in_opts[j]);
+                }
+            }
+            for (j = k + 1; files[k] != NULL && j < 3; j++) {
+                if (sample_same_file(files[k], files[j])) {
+                    die(name, "%s and %s name the same file '%s'", opts[k], opts[j], files[k]);
+                }
             }
         }
     }

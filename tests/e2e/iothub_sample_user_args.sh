@@ -88,6 +88,15 @@ expect iothub-dps 2 "--assignment '$W/fifo' is not a regular file" --id-scope 0n
 expect iothub-telemetry 2 "--outbox '$W/fifo' is not a regular file" --connection-string "HostName=h;DeviceId=d;x509=true" --outbox "$W/fifo"
 expect iothub-telemetry 2 "--outbox-flash '$W/fifo' is not a regular file" --connection-string "HostName=h;DeviceId=d;x509=true" --outbox-flash "$W/fifo"
 [ -e fifo.lock ] && bad "a lock file was made next to the FIFO"
+head -c 64 /dev/urandom >bind.key
+chmod 600 bind.key
+cp bind.key bind.orig
+expect iothub-dps 2 "--assignment './bind.key' is the --binding file; it would be overwritten" --id-scope 0ne00 \
+  --binding bind.key --assignment ./bind.key
+expect iothub-telemetry 2 "--outbox 'bind.key' is the --binding file" --connection-string "HostName=h;DeviceId=d;x509=true" \
+  --binding bind.key --outbox bind.key
+expect iothub-dps 2 "--assignment and --outbox name the same file 'a.txt'" --id-scope 0ne00 --assignment a.txt --outbox ./a.txt
+cmp -s bind.key bind.orig || bad "the binding file changed"
 
 echo "== one outbox, two processes"
 openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
