@@ -14,8 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct globals g;
-
 /* The ports themselves are libtrustm's host ports (port/port_open.c); this
  * file only turns their statuses into messages a user can act on, and keeps
  * the in-process simulator's state in a file. */

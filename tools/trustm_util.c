@@ -17,6 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The global options (trustm.h); here, with the helpers that read them, so
+ * the argument fuzz target that links this file has them too. */
+struct globals g;
+
 int fail(const char *fmt, ...)
 {
     va_list ap;
@@ -218,6 +222,11 @@ int outfile_open(struct outfile *f, const char *path, int mode, bool excl)
     /* Where '-' means standard output, out_prepare() handled it; here it
      * would only make a file named '-'. */
     if (strcmp(path, "-") == 0) return fail("'-' (standard output) is not possible here; give a file name");
+    /* The host copy of the binding secret has no other copy (the chip's is
+     * locked): no output replaces it. */
+    if (g.binding != NULL && same_path(path, g.binding)) {
+        return fail("'%s' is the binding file (--binding); it would be overwritten (give another name)", path);
+    }
     if (lstat(path, &sb) == 0) {
         struct stat tb;
         bool dir = S_ISDIR(sb.st_mode) || (S_ISLNK(sb.st_mode) && stat(path, &tb) == 0 && S_ISDIR(tb.st_mode));

@@ -82,6 +82,12 @@ cmp -s ca.key ca.key.orig || bad "the CA key was overwritten"
 cmp -s ca.pem ca.pem.orig || bad "the CA certificate was overwritten"
 [ "$(free_objects)" = "$before" ] || bad "a refused personalize changed the chip"
 [ ! -e d.pem ] || bad "d.pem was written"
+head -c 64 /dev/urandom >host.bind
+chmod 600 host.bind
+cp host.bind host.bind.orig
+# (the in-process chip is not bound: the refusal must come before the chip is opened)
+expect_err "'./host.bind' is the binding file (--binding)" "${T[@]}" --binding host.bind keygen --slot 0xE0F3 --out ./host.bind
+cmp -s host.bind host.bind.orig || bad "the binding file was overwritten"
 
 echo "== a FIFO, a device or a link as output is written through, never replaced"
 mkfifo fifo
