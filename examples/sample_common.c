@@ -381,31 +381,37 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* A whole regular file (a FIFO would block, a directory has no content),
+ * NUL appended for the PEM parser. */
 static int read_file(const char *path, uint8_t **out, size_t *out_len)
 {
-    FILE *f = fopen(path, "rb");
-    long n;
-    if (f == NULL) {
-        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+    struct stat sb;
+    FILE *f;
+    size_t n;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(errno));
         return 1;
     }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n < 0 || n > (1 << 20)) {
-        fclose(f);
-        fprintf(stderr, "%s: unusable size\n", path);
+    if (!S_ISREG(sb.st_mode) || sb.st_size > (1 << 20)) {
+        fprintf(stderr, "%s: '%s' is %s\n", prog, path,
+                !S_ISREG(sb.st_mode) ? "not a regular file" : "larger than 1 MB");
         return 1;
     }
-    *out = malloc((size_t)n + 1);
-    if (*out == NULL || fread(*out, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        fprintf(stderr, "%s: read failed\n", path);
+    n = (size_t)sb.st_size;
+    f = fopen(path, "rb");
+    *out = f != NULL ? malloc(n + 1) : NULL;
+    if (f == NULL || *out == NULL || fread(*out, 1, n, f) != n) {
+        fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, f == NULL ? strerror(errno) : "short read");
+        if (f != NULL) {
+            fclose(f);
+        }
+        free(*out);
+        *out = NULL;
         return 1;
     }
-    (*out)[n] = 0; /* PEM parsing wants the terminating NUL */
-    *out_len = (size_t)n + 1;
     fclose(f);
+    (*out)[n] = 0; /* PEM parsing wants the terminating NUL */
+    *out_len = n + 1;
     return 0;
 }
 
@@ -599,7 +605,9 @@ int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const ch
     st = n->tls == NULL ? TMA_ERR(TMA_LAYER_TLS, TMA_C_INTERNAL) : tma_tls_client_init(n->tls, &cfg);
     free(ca);
     if (st != TMA_OK) {
-        fprintf(stderr, "TLS setup: %s\n", n->tls ? tma_tls_client_error(n->tls) : "out of memory");
+        fprintf(stderr, "%s: TLS setup: %s%s%s%s\n", prog, n->tls ? tma_tls_client_error(n->tls) : "out of memory",
+                o->ca_file != NULL ? " (--ca '" : "", o->ca_file != NULL ? o->ca_file : "",
+                o->ca_file != NULL ? "')" : "");
         return 1;
     }
     n->tls_ready = true;

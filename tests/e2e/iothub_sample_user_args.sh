@@ -98,6 +98,14 @@ expect iothub-telemetry 2 "--outbox 'bind.key' is the --binding file" --connecti
 expect iothub-dps 2 "--assignment and --outbox name the same file 'a.txt'" --id-scope 0ne00 --assignment a.txt --outbox ./a.txt
 cmp -s bind.key bind.orig || bad "the binding file changed"
 
+echo "== trust-anchor files"
+S=(--host 127.0.0.1 --port 1 --device-id d --sas-key "$SECRET" --count 0)
+expect iothub-telemetry 1 "'fifo' is not a regular file" "${S[@]}" --ca fifo
+expect iothub-telemetry 1 "cannot read '$W/none.pem': No such file or directory" "${S[@]}" --ca "$W/none.pem"
+echo "not a certificate" >notpem.txt
+expect iothub-telemetry 1 "trust anchors do not parse (--ca 'notpem.txt')" "${S[@]}" --ca notpem.txt
+ls ./*.outbox >/dev/null 2>&1 && rm -f ./*.outbox ./*.lock
+
 echo "== one outbox, two processes"
 openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
 openssl req -x509 -new -key ca.key -subj "/CN=Test CA" -days 2 -out ca.pem 2>/dev/null
