@@ -4,6 +4,7 @@
 #include "sample_args.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -381,35 +382,55 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* A whole regular file (a FIFO would block, a directory has no content),
- * NUL appended for the PEM parser. */
+/* A whole file, NUL appended for the PEM parser. Opened without waiting, so
+ * a FIFO nobody writes reads as empty instead of blocking, while a pipe that
+ * is being written (a shell's <(...)) is read to its end. */
 static int read_file(const char *path, uint8_t **out, size_t *out_len)
 {
     struct stat sb;
-    FILE *f;
-    size_t n;
-    if (stat(path, &sb) != 0) {
+    size_t n = 0, cap = 1u << 20;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    *out = NULL;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
         fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
         return 1;
     }
-    if (!S_ISREG(sb.st_mode) || sb.st_size > (1 << 20)) {
-        fprintf(stderr, "%s: '%s' is %s\n", prog, path,
-                !S_ISREG(sb.st_mode) ? "not a regular file" : "larger than 1 MB");
+    if (S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "%s: '%s' is a directory\n", prog, path);
+        close(fd);
         return 1;
     }
-    n = (size_t)sb.st_size;
-    f = fopen(path, "rb");
-    *out = f != NULL ? malloc(n + 1) : NULL;
-    if (f == NULL || *out == NULL || fread(*out, 1, n, f) != n) {
-        fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, f == NULL ? strerror(errno) : "short read");
-        if (f != NULL) {
-            fclose(f);
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *out = malloc(cap + 1);
+    while (*out != NULL && n <= cap) {
+        ssize_t r = read(fd, *out + n, cap + 1 - n);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            if (r < 0) {
+                fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(errno));
+                n = cap + 1;
+            }
+            break;
+        }
+        n += (size_t)r;
+        if (n > cap) {
+            fprintf(stderr, "%s: '%s' is larger than 1 MB\n", prog, path);
+        }
+    }
+    close(fd);
+    if (*out == NULL || n > cap) {
+        if (*out == NULL) {
+            fprintf(stderr, "%s: out of memory\n", prog);
         }
         free(*out);
         *out = NULL;
         return 1;
     }
-    fclose(f);
     (*out)[n] = 0; /* PEM parsing wants the terminating NUL */
     *out_len = n + 1;
     return 0;

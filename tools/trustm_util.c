@@ -147,11 +147,26 @@ void print_hex(const uint8_t *p, size_t n)
 
 int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    FILE *f = stdin;
     uint8_t *buf;
     size_t n = 0, cap = 4096;
-    if (f == NULL) {
-        return fail("cannot open '%s': %s", path, strerror(errno));
+    if (strcmp(path, "-") != 0) {
+        /* Opened without waiting: a FIFO nobody writes reads as empty
+         * instead of blocking; a pipe being written (<(...)) is read. */
+        struct stat sb;
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) return fail("cannot open '%s': %s", path, strerror(errno));
+        if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            close(fd);
+            return fail("'%s' is a directory", path);
+        }
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        f = fdopen(fd, "rb");
+        if (f == NULL) {
+            int e = errno;
+            close(fd);
+            return fail("cannot open '%s': %s", path, strerror(e));
+        }
     }
     buf = malloc(cap + 1);
     if (buf == NULL) {

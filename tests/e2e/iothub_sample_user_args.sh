@@ -99,16 +99,22 @@ expect iothub-dps 2 "--assignment and --outbox name the same file 'a.txt'" --id-
 cmp -s bind.key bind.orig || bad "the binding file changed"
 
 echo "== trust-anchor files"
+openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+openssl req -x509 -new -key ca.key -subj "/CN=Test CA" -days 2 -out ca.pem 2>/dev/null
 S=(--host 127.0.0.1 --port 1 --device-id d --sas-key "$SECRET" --count 0)
-expect iothub-telemetry 1 "'fifo' is not a regular file" "${S[@]}" --ca fifo
+# A FIFO nobody writes reads as empty (it used to block the sample forever);
+# a pipe being written, as the shell's <(...), is read.
+expect iothub-telemetry 1 "trust anchors do not parse (--ca 'fifo')" "${S[@]}" --ca fifo
+expect iothub-telemetry 1 "'$W' is a directory" "${S[@]}" --ca "$W"
+timeout 20 "$EX/iothub-telemetry" "${S[@]}" --timeout-ms 300 --outbox ps.outbox --ca <(sleep 0.2; cat ca.pem) \
+  >ps.out 2>&1 || true
+grep -q 'TLS setup\|cannot read' ps.out && bad "--ca <(...) was not read: $(cat ps.out)"
 expect iothub-telemetry 1 "cannot read '$W/none.pem': No such file or directory" "${S[@]}" --ca "$W/none.pem"
 echo "not a certificate" >notpem.txt
 expect iothub-telemetry 1 "trust anchors do not parse (--ca 'notpem.txt')" "${S[@]}" --ca notpem.txt
 ls ./*.outbox >/dev/null 2>&1 && rm -f ./*.outbox ./*.lock
 
 echo "== one outbox, two processes"
-openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-openssl req -x509 -new -key ca.key -subj "/CN=Test CA" -days 2 -out ca.pem 2>/dev/null
 # The first one keeps retrying a port nothing listens on, holding its outbox.
 "$EX/iothub-telemetry" --host 127.0.0.1 --port 1 --device-id d --sas-key "$SECRET" --ca ca.pem \
   --outbox shared.outbox --count 1 --timeout-ms 20000 >first.out 2>&1 &

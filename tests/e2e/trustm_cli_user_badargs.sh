@@ -158,6 +158,11 @@ expect_err "--curve must be p256 or p384" "${T[@]}" keygen --slot 0xE0F1 --curve
 expect_err "holds no valid certificate" "${T[@]}" cert write --oid 0xE0E1 notpem.txt
 expect_err "too large" "${T[@]}" cert write --oid 0xE0E1 huge.bin
 expect_err "cannot open '$W/none'" "${T[@]}" cert write --oid 0xE0E1 "$W/none"
+mkfifo infifo
+# a FIFO nobody writes reads as empty (it used to block forever); <(...) is read
+expect_err "'infifo' holds no valid certificate" "${T[@]}" cert write --oid 0xE0E2 infifo
+expect_err "'adir' is a directory" "${T[@]}" cert write --oid 0xE0E2 adir
+"${T[@]}" trust-anchor write --oid 0xE0E9 <(cat ca.pem) >/dev/null || bad "trust-anchor write <(...) failed"
 expect_err "not valid hex" "${T[@]}" data write --oid 0xF1D0 --hex 0g
 expect_err "do not fit" "${T[@]}" data write --oid 0xF1D0 --hex 01 --offset 5000
 expect_err "object id 0xE000..0xFFFF" "${T[@]}" data read --oid 0x0001
