@@ -85,8 +85,8 @@ enum iothub_event {
  *    and after a disconnect; ignored while connecting or connected;
  *  - iothub_client_step(): refused with TMA_C_STATE, nothing done;
  *  - the getters: allowed.
- *  The same holds for the DPS client's on_event (dps_client_step() from it
- *  runs, its iothub_client_step() is refused). */
+ *  The same holds for the DPS client's on_event: dps_client_step() from it
+ *  is refused with TMA_ERR(DPS, TMA_C_STATE), dps_client_close() works. */
 struct iothub_callbacks {
     void *user;
     /** Connection events; @p reason is the status that caused it (TMA_OK for CONNECTED). */
@@ -175,7 +175,8 @@ struct iothub_client {
      * configuration (bench/iothub_size.sh; docs/design/iothub-client.md). */
     uint8_t state;
     bool transport_open;
-    bool in_step;              /* inside iothub_client_step(): callbacks may run */
+    bool can_step;             /* set by init, clear while a step runs: a step
+                                * from a callback or before init is refused */
     uint32_t attempt;
     uint32_t rid;
     uint32_t lcg;
@@ -203,7 +204,10 @@ struct iothub_client {
  * points to are the caller's and must stay valid and unchanged until the
  * client is no longer used (a changed identity string changes the next
  * CONNECT). A client whose init failed, or a zeroed one, refuses
- * iothub_client_step() with TMA_C_STATE.
+ * iothub_client_step() with TMA_C_STATE. Init again (a new configuration)
+ * only on a disconnected client; messages of cfg->outbox that an earlier
+ * client handed to MQTT without a PUBACK are sent again (at-least-once:
+ * the hub may see them twice).
  * @return TMA_OK or TMA_ERR(IOTHUB, TMA_C_BAD_PARAM) naming no field (see
  *         the log of the caller); TMA_C_UNSUPPORTED for SAS or twin/method
  *         subscriptions compiled out; an mqtt_client_init() status;

@@ -97,7 +97,8 @@ struct dps_client {
 tma_status dps_client_init(struct dps_client *c, const struct dps_client_config *cfg);
 
 /**
- * @brief One step.
+ * @brief One step. Not from the client's own on_event, nor on a client
+ * whose init never completed: TMA_ERR(DPS, TMA_C_STATE), nothing done.
  * @return TMA_IN_PROGRESS while registering; TMA_OK once assigned (see
  *         dps_client_result()); DPS_E_REFUSED when the service answered with
  *         a final error or a failed/disabled state; the MQTT CONNACK status
@@ -116,7 +117,8 @@ tma_status dps_client_step(struct dps_client *c);
 /** @brief Result (valid after dps_client_step() returned TMA_OK or DPS_E_REFUSED). */
 const struct dps_client_result *dps_client_result(const struct dps_client *c);
 
-/** @brief Disconnect and close the transport. */
+/** @brief Disconnect and close the transport (also from on_event; safe on a
+ *  zeroed or closed client). */
 void dps_client_close(struct dps_client *c);
 
 #ifdef __cplusplus

@@ -217,6 +217,12 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     c->sas_resource = ih_sas_resource;
 #endif
     c->lcg = 0x2545F491u;
+    /* No message is in flight in a new MQTT client: what an earlier client
+     * on this outbox handed out and saw no PUBACK for is due again (a
+     * re-init, e.g. for a new configuration, left it stored and never sent
+     * until the process restarted). */
+    iothub_outbox_rewind(c->cfg.outbox);
+    c->can_step = true;
     c->state = IOTHUB_STATE_IDLE;
     c->next_attempt_ms = now_ms(c);
     return TMA_OK;
@@ -553,12 +559,12 @@ tma_status iothub_client_step(struct iothub_client *c)
     /* Not from a callback (it runs inside a step: the receive buffer holds
      * the views it was given, a nested connect would recurse), nor on a
      * client that init never completed (zeroed: no clock, no connector). */
-    if (c->in_step || c->user_name == NULL) {
+    if (!c->can_step) {
         return E_STATE;
     }
-    c->in_step = true;
+    c->can_step = false;
     st = step(c);
-    c->in_step = false;
+    c->can_step = true;
     return st;
 }
 

@@ -234,8 +234,11 @@ tma_status dps_client_step(struct dps_client *c)
     if (c == NULL) {
         return D_ERR(TMA_C_BAD_PARAM);
     }
-    if (c->hub.user_name == NULL) {
-        return D_ERR(TMA_C_STATE); /* init never completed (a zeroed client) */
+    /* Not on a client whose init never completed (zeroed), nor from its
+     * on_event (inside its hub client's step, which would refuse: the
+     * nested step then ended the registration with that refusal). */
+    if (!c->hub.can_step) {
+        return D_ERR(TMA_C_STATE);
     }
     if (c->phase == DPS_PHASE_ENDED) {
         return c->final_status;

@@ -91,7 +91,8 @@ static struct {
     size_t in_len;
     uint8_t out[16384];
     size_t out_len;
-    bool open, refuse_open, stall;
+    bool open, refuse_open, stall, no_puback;
+    uint8_t connack_rc;
     int open_calls, close_calls, connects, disconnects, pubacks, io_after_close;
     char log[4096]; /* what the device sent: one line per packet */
     char last_type;  /* type letter of the last packet */
@@ -120,7 +121,7 @@ static void bk_parse(void)
     struct tma_span none = {(const uint8_t *)"", 0};
     while (mqtt_packet_frame(bk.in, bk.in_len, &pkt) == TMA_OK) {
         if (pkt.type == MQTT_CONNECT) {
-            struct mqtt_connack a = {false, 0};
+            struct mqtt_connack a = {false, bk.connack_rc};
             bk.connects++;
             bk.last_type = 'C';
             assert_int_equal(mqtt_encode_connack(&a, tmp, sizeof(tmp), &n), TMA_OK);
@@ -130,7 +131,7 @@ static void bk_parse(void)
             assert_int_equal(mqtt_decode_publish(&pkt, &p), TMA_OK);
             bk_log('P', p.topic, p.payload.len > 40 ? none : p.payload);
             bk.last_type = 'P';
-            if (p.qos == 1) {
+            if (p.qos == 1 && !bk.no_puback) {
                 assert_int_equal(mqtt_encode_ack(MQTT_PUBACK, p.packet_id, tmp, sizeof(tmp), &n), TMA_OK);
                 bk_emit(tmp, n);
             }
@@ -362,9 +363,10 @@ static void acked(void *u, uint32_t seq)
     }
 }
 
+static struct iothub_client_config cfg;
+
 static void setup(uint32_t min_ms, uint32_t max_ms)
 {
-    struct iothub_client_config cfg;
     struct iothub_storage st = {NULL, r_put, r_get, r_del, r_next, r_end};
     memset(&ram, 0, sizeof(ram));
     memset(&bk, 0, sizeof(bk));
@@ -619,6 +621,75 @@ static void test_iothub_reentry_after_disconnect(void **state)
     assert_string_equal(bk.log, "P devices/dev-01/messages/events/ z\n");
 }
 
+/* A new init (say, for a new configuration) over an outbox whose messages
+ * an earlier client handed to MQTT without seeing their PUBACK: they are
+ * sent again (they stayed stored, counted against the capacity and unsent
+ * until the process restarted). */
+static void test_iothub_reentry_reinit_resends_unacked(void **state)
+{
+    uint8_t b[3] = {'x', 'y', 'z'};
+    int i;
+    (void)state;
+    connected();
+    bk.no_puback = true;
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, &b[i], 1, NULL), TMA_OK);
+    }
+    steps(2);
+    assert_string_equal(bk.log, "P devices/dev-01/messages/events/ x\n"
+                                "P devices/dev-01/messages/events/ y\n"
+                                "P devices/dev-01/messages/events/ z\n");
+    iothub_client_disconnect(&cl);
+    bk.no_puback = false;
+    bk.log[0] = '\0';
+    cfg.keep_alive_s = 120; /* the new configuration */
+    assert_int_equal(iothub_client_init(&cl, &cfg), TMA_OK);
+    steps(5);
+    assert_string_equal(bk.log, "P devices/dev-01/messages/events/ x\n"
+                                "P devices/dev-01/messages/events/ y\n"
+                                "P devices/dev-01/messages/events/ z\n");
+    assert_int_equal(iothub_outbox_count(&ob), 0);
+    assert_int_equal(app.acked, 3);
+}
+
+/* dps_client_step() from the DPS client's on_event: refused, as
+ * iothub_client_step() is from a hub client's callbacks (without this, the
+ * nested DPS step in on_event(AUTH_FAILED) took its hub client's refusal,
+ * TMA_C_STATE, for the end of the registration and the application got that
+ * instead of CONNACK 5). The registration ends with CONNACK 5. */
+static struct dps_client dps;
+static tma_status dps_nested;
+static void dps_ev(void *u, enum iothub_event e, tma_status r)
+{
+    (void)u;
+    (void)e;
+    (void)r;
+    dps_nested = dps_client_step(&dps);
+}
+
+static void test_iothub_reentry_dps_step_from_event_refused(void **state)
+{
+    struct dps_client_config dc;
+    tma_status st = TMA_IN_PROGRESS;
+    int i;
+    (void)state;
+    setup(0, 0);
+    bk.connack_rc = 5;
+    memset(&dc, 0, sizeof(dc));
+    dc.id_scope = "0ne00000001";
+    dc.registration_id = "dev-01";
+    dc.conn = cfg;
+    dc.conn.cb.on_event = dps_ev;
+    assert_int_equal(dps_client_init(&dps, &dc), TMA_OK);
+    for (i = 0; i < 10 && st == TMA_IN_PROGRESS; i++) {
+        st = dps_client_step(&dps);
+        mono += 100;
+    }
+    assert_int_equal(st, MQTT_E_CONNACK_NOT_AUTHORIZED);
+    assert_int_equal(dps_nested, TMA_ERR(TMA_LAYER_DPS, TMA_C_STATE));
+    assert_int_equal(bk.open_calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +701,8 @@ int main(void)
         cmocka_unit_test(test_iothub_reentry_restart_while_connected_ignored),
         cmocka_unit_test(test_iothub_reentry_zeroed_client_refuses),
         cmocka_unit_test(test_iothub_reentry_after_disconnect),
+        cmocka_unit_test(test_iothub_reentry_reinit_resends_unacked),
+        cmocka_unit_test(test_iothub_reentry_dps_step_from_event_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
