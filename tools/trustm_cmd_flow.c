@@ -987,7 +987,19 @@ int cmd_connect(int argc, char **argv)
             }
             buf[got] = 0;
             if (expect != NULL && strncmp(buf, expect, want) != 0) {
-                fail("connect: got '%s', expected '%s'", buf, expect);
+                /* The server's bytes, one line, no control characters. */
+                char shown[4 * sizeof(buf)];
+                size_t j, k = 0;
+                for (j = 0; j < got && k + 5 < sizeof(shown); j++) {
+                    unsigned char c = (unsigned char)buf[j];
+                    if (c < 0x20 || c == 0x7F) {
+                        k += (size_t)snprintf(shown + k, sizeof(shown) - k, "\\x%02X", c);
+                    } else {
+                        shown[k++] = (char)c;
+                    }
+                }
+                shown[k] = '\0';
+                fail("connect: got '%s', expected '%s'", shown, expect);
                 goto out;
             }
         }

@@ -177,6 +177,45 @@ expect_err "single commas" "${T[@]}" connect --host h --port 1 --ca-oid 0xE0E8,
 expect_err "1..65535" "${T[@]}" connect --host h --port 70000
 no_tmp_left
 
+echo "== connect: a server's unexpected answer is shown on one line, control characters escaped"
+mkdir tls
+(
+  cd tls
+  openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+  openssl req -x509 -new -key ca.key -subj "/CN=T CA" -days 2 -out ca.pem \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  openssl ecparam -name prime256v1 -genkey -noout -out srv.key 2>/dev/null
+  openssl req -new -key srv.key -subj /CN=localhost -out srv.csr 2>/dev/null
+  printf 'subjectAltName=DNS:localhost\n' >ext
+  openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out srv.pem 2>/dev/null
+)
+TC=("$TM" --state "$W/tls/chip.state")
+"${TC[@]}" personalize --device-id tls-dev --ca-cert tls/ca.pem --ca-key tls/ca.key --trust-anchor tls/ca.pem >/dev/null
+SRV=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  P=$((20000 + RANDOM % 40000))
+  # -rev: the server sends back each line reversed, control characters included
+  openssl s_server -accept "$P" -cert tls/srv.pem -key tls/srv.key -CAfile tls/ca.pem -Verify 1 -rev -quiet \
+    >tls/srv.log 2>&1 &
+  SRV=$!
+  for _ in $(seq 1 50); do
+    grep -q 'ACCEPT' tls/srv.log 2>/dev/null && break
+    kill -0 "$SRV" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$SRV" 2>/dev/null && break
+  wait "$SRV" 2>/dev/null || true
+  SRV=""
+done
+if [ -z "$SRV" ]; then
+  bad "openssl s_server did not start"
+else
+  BG+=("$SRV")
+  sleep 0.2
+  expect_err "connect: got 'cJ2[\x1Bba\x0A', expected 'zzzz'" "${TC[@]}" connect --host localhost --port "$P" \
+    --send $'ab\e[2Jc\n' --expect zzzz
+fi
+
 if [ "$fails" -ne 0 ]; then
   echo "$fails check(s) failed" >&2
   exit 1
