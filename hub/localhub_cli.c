@@ -297,11 +297,15 @@ static pid_t hub_pid(void)
 /* ------------------------------------------------------------------ */
 /* life cycle                                                          */
 
+/* What a host name, an IP address literal or HOST:PORT is made of. */
+#define ADDR_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-:"
+
 static void ensure_identity(sqlite3 *db, const char *hostname)
 {
     char v[256];
     if (hostname) {
-        if (!*hostname || strchr(hostname, '/') || strlen(hostname) > LOCALHUB_HOST_MAX) die("invalid --hostname");
+        if (!*hostname || strlen(hostname) > LOCALHUB_HOST_MAX || strspn(hostname, ADDR_CHARS) != strlen(hostname))
+            die("invalid --hostname: one host name with an optional :PORT (letters, digits, '.', '-', ':')");
         localhub_db_meta_set(db, "hostname", hostname);
     } else if (localhub_db_meta_get(db, "hostname", v, sizeof(v))) {
         localhub_db_meta_set(db, "hostname", "localhost");
@@ -359,6 +363,11 @@ static void cmd_start(void)
     pid_t pid;
     no_extra(1);
     if (!bind_addr) bind_addr = "127.0.0.1";
+    /* It goes into mosquitto.conf as is: a newline in it added listeners of
+     * its own (without TLS, on every interface). Host names and IPv4/IPv6
+     * literals need no other characters. */
+    if (!*bind_addr || strlen(bind_addr) > LOCALHUB_HOST_MAX || strspn(bind_addr, ADDR_CHARS) != strlen(bind_addr))
+        die("--bind must be one IP address or host name (letters, digits, '.', '-', ':')");
     if (strpbrk(state_dir, " \t\n\r"))
         die("the state folder '%s' contains whitespace, which mosquitto's configuration cannot express", state_dir);
     db = db_open();
@@ -402,6 +411,11 @@ static void cmd_start(void)
             "certfile %s\nkeyfile %s\ncafile %s\n"
             "require_certificate true\n"
             "tls_version tlsv1.2\n"
+            /* TLS 1.2: the four suites IoT Hub enforces since 2025-08-31
+             * (spec 1.1, D4/D4a; RSA server key): no static-RSA, DHE, CBC-SHA1
+             * or ChaCha suite a device could come to rely on here only. */
+            "ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA256:"
+            "ECDHE-RSA-AES256-SHA384\n"
             "max_qos 1\n",
             pw ? pw->pw_name : "mosquitto", persist, log, LOCALHUB_PLUGIN_PATH, state_dir, port, bind_addr, srv, srvkey,
             ca);

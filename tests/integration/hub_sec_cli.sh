@@ -4,6 +4,7 @@
 #    non-empty folder that is not localhub's) is refused and left as it was,
 #    never chmod'ed 700 behind the user's back; an empty folder or a loose
 #    localhub folder is still made private (F16);
+#  - --bind / --hostname that would break into mosquitto.conf are refused;
 #  - a corrupted or foreign registry.db: every command fails with a one-line
 #    reason, the file is not changed (no lost registry), start refuses;
 #  - three CLIs queueing C2D and two creating devices at once, with the
@@ -55,6 +56,23 @@ before=$(sha256sum <"$LOCALHUB_HOME/registry.db")
 check_corrupt device list
 check_corrupt device create --id x1 --auth sas
 ok "a registry.db that is not SQLite is refused and kept"
+
+# --- start options that would reach mosquitto.conf ------------------------
+# --bind is written into the broker configuration: a newline in it added a
+# second listener (on every interface) and left the hub's port without TLS.
+export LOCALHUB_HOME="$T/binds"
+p=$((20000 + RANDOM % 40000))
+for bad in $'127.0.0.1\nlistener '"$((p + 1))"$'\nallow_anonymous true' '127.0.0.1 8883' '' '127.0.0.1#x'; do
+  if out=$("$L" start --port "$p" --bind "$bad" 2>&1); then "$L" stop >/dev/null 2>&1; fail "--bind '$bad' accepted"; fi
+  grep_in "$out" -q -- "--bind must be one IP address or host name" || fail "unclear --bind error: $out"
+  [ -e "$LOCALHUB_HOME/broker.pid" ] && fail "a broker was started for --bind '$bad'"
+done
+for bad in $'localhost\nx' 'local host' 'evil/host' ''; do
+  if out=$("$L" start --port "$p" --hostname "$bad" 2>&1); then "$L" stop >/dev/null 2>&1; fail "--hostname '$bad' accepted"; fi
+  grep_in "$out" -q -- "invalid --hostname" || fail "unclear --hostname error: $out"
+done
+[ -e "$LOCALHUB_HOME/mosquitto.conf" ] && fail "a configuration was written for a refused start"
+ok "--bind / --hostname with newlines, spaces or other characters are refused before anything is written"
 
 # --- concurrent CLIs with the plugin running -------------------------------
 export LOCALHUB_HOME="$T/state"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# localhub's TLS shim against an unauthenticated client (brief HUBSEC): the
+# localhub's TLS side against an unauthenticated client (brief HUBSEC). The
 # chain an intermediate-signed device sent stays with its TLS session. Before,
 # it was kept only in a bounded table by leaf digest, and eight handshakes
 # with leaves made to land in the victim's slot (no CONNECT needed, refused
 # anyway) displaced it: the victim's resumed session then got CONNACK 5 on
-# every reconnect, until it happened to make a full handshake.
+# every reconnect, until it happened to make a full handshake. And TLS 1.2
+# offers exactly the four suites IoT Hub enforces.
 . "$(dirname "$0")/hub_lib.sh"
 COLLIDE="$TMA_BUILD_DIR/tests/hub_sec_collide"
 hub_start
@@ -32,3 +33,19 @@ for v in 1.2 1.3; do
   [ "$(grep_in "$out" -c '^CONNACK 0')" -eq 2 ] || fail "TLS $v: resumed session refused after the flood: $out"
   ok "TLS $v: eight colliding handshakes do not cost the victim its chain on resumption"
 done
+
+# TLS 1.2 suites: exactly IoT Hub's four (spec 1.1): a suite without forward
+# secrecy, with CBC-SHA1, DHE or ChaCha20 is refused in the handshake.
+suite() { echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_2 \
+  -cipher "$1" -CAfile "$CAF" -cert "$T/dev1.pem" -key "$T/dev1.key" 2>&1 || true; }
+for c in ECDHE-RSA-AES128-GCM-SHA256 ECDHE-RSA-AES256-GCM-SHA384 ECDHE-RSA-AES128-SHA256 ECDHE-RSA-AES256-SHA384; do
+  out=$(suite "$c")
+  grep_in "$out" -q "Cipher is $c" || fail "IoT Hub suite $c refused: $out"
+done
+for c in AES128-SHA AES128-GCM-SHA256 AES256-SHA256 ECDHE-RSA-AES128-SHA DHE-RSA-AES128-GCM-SHA256 \
+         ECDHE-RSA-CHACHA20-POLY1305; do
+  out=$(suite "$c")
+  grep_in "$out" -q "Cipher is $c" && fail "suite $c accepted"
+  grep_in "$out" -qi "handshake failure\|no shared cipher\|alert" || fail "suite $c: no handshake failure: $out"
+done
+ok "TLS 1.2: IoT Hub's four ECDHE-RSA suites accepted; static RSA, CBC-SHA1, DHE and ChaCha20 refused"
