@@ -272,8 +272,8 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             o->outbox_flash = flash_path;
         }
         else if (!strcmp(a, "--model-id")) o->model_id = v;
-        else if (!strcmp(a, "--count")) o->count = parse_num(name, a, v, 0, 100000000);
-        else if (!strcmp(a, "--interval-ms")) o->interval_ms = parse_num(name, a, v, 0, 86400000);
+        else if (!strcmp(a, "--count")) { o->count = parse_num(name, a, v, 0, 100000000); o->count_given = true; }
+        else if (!strcmp(a, "--interval-ms")) { o->interval_ms = parse_num(name, a, v, 0, 86400000); o->count_given = true; }
         else if (!strcmp(a, "--run-ms")) o->run_ms = parse_num(name, a, v, 0, 86400000);
         else if (!strcmp(a, "--timeout-ms")) o->timeout_ms = parse_num(name, a, v, 1, 86400000);
         else if (!strcmp(a, "--retry-ms")) parse_retry(name, v, o);

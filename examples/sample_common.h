@@ -40,6 +40,7 @@ struct sample_opts {
     const char *model_id;
     long count;
     long interval_ms;
+    bool count_given;          /* --count or --interval-ms on the command line */
     long run_ms;
     long timeout_ms;
     long retry_min_ms;         /* reconnect back-off (--retry-ms MIN:MAX:JITTER); 0: client defaults */

@@ -146,7 +146,12 @@ int main(int argc, char **argv)
     sample_parse(argc, argv, &o, "iothub-twin-methods",
                  "Reads the device twin, reports properties, prints desired-property updates and\n"
                  "answers direct methods ('reboot' -> 200, others -> 404). Runs --run-ms, or until\n"
-                 "interrupted when 0.", false);
+                 "interrupted when 0. Sends no telemetry: --count and --interval-ms do not apply.", false);
+    if (o.count_given) {
+        fprintf(stderr, "iothub-twin-methods: --count and --interval-ms are for the samples that send "
+                        "telemetry; this one sends none (see --help)\n");
+        return 2;
+    }
     if (o.sas_key == NULL && sample_chip_open(&net, &o) != 0) {
         sample_net_close(&net);
         return 1;

@@ -61,6 +61,8 @@ cs "SharedAccessKeyName (a shared access policy) is not supported" \
 expect iothub-telemetry 2 "is not base64" --connection-string "HostName=h;DeviceId=d;SharedAccessKey=not*base64"
 expect iothub-telemetry 2 "bare host name" --connection-string "HostName=h;DeviceId=d;x509=true;GatewayHostName=gw:443"
 expect iothub-twin-methods 2 "unknown key 'Bogus'" --connection-string "HostName=h;DeviceId=d;Bogus=1;x509=true"
+expect iothub-twin-methods 2 "--count and --interval-ms are for the samples that send telemetry" \
+  --connection-string "HostName=h;DeviceId=d;x509=true" --count 5
 expect iothub-dps 2 "HostName appears twice" --id-scope 0ne00 --connection-string "HostName=h;HostName=h;DeviceId=d;x509=true"
 
 echo "== options"
