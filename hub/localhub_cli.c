@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -371,6 +372,19 @@ static void cmd_start(void)
     if (strpbrk(state_dir, " \t\n\r"))
         die("the state folder '%s' contains whitespace, which mosquitto's configuration cannot express", state_dir);
     db = db_open();
+    {
+        /* One start at a time per state folder: two at once both found no
+         * broker and both started one (on two ports, one registry), and
+         * 'stop' then stopped only the second. The lock is released when
+         * this process exits; mosquitto does not inherit it (O_CLOEXEC). */
+        char lockp[4096];
+        int lfd;
+        path_in(lockp, sizeof(lockp), "start.lock");
+        lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lfd < 0) die("cannot open %s: %s", lockp, strerror(errno));
+        while (flock(lfd, LOCK_EX) != 0)
+            if (errno != EINTR) die("cannot lock %s: %s", lockp, strerror(errno));
+    }
     if ((pid = hub_pid())) die("localhub is already running (pid %d); run 'localhub stop' first", (int)pid);
     ensure_identity(db, hostname);
     path_in(pki, sizeof(pki), "pki");

@@ -5,6 +5,7 @@
 #    never chmod'ed 700 behind the user's back; an empty folder or a loose
 #    localhub folder is still made private (F16);
 #  - --bind / --hostname that would break into mosquitto.conf are refused;
+#  - two 'localhub start' at once on one folder start one broker;
 #  - a corrupted or foreign registry.db: every command fails with a one-line
 #    reason, the file is not changed (no lost registry), start refuses;
 #  - three CLIs queueing C2D and two creating devices at once, with the
@@ -73,6 +74,33 @@ for bad in $'localhost\nx' 'local host' 'evil/host' ''; do
 done
 [ -e "$LOCALHUB_HOME/mosquitto.conf" ] && fail "a configuration was written for a refused start"
 ok "--bind / --hostname with newlines, spaces or other characters are refused before anything is written"
+
+# --- two starts at once on one state folder ---------------------------------
+# Before, both found no broker and both started one; 'stop' then stopped one.
+export LOCALHUB_HOME="$T/twostarts"
+"$L" device create --id x --auth sas >/dev/null
+CONF="$LOCALHUB_HOME/mosquitto.conf"
+extra_cleanup() { # brokers of this folder the test may have started besides the one 'stop' knows
+  local p
+  for p in $(pgrep -f "mosquitto -c $CONF" || true); do kill "$p" 2>/dev/null || true; done
+}
+trap 'extra_cleanup; hub_cleanup' EXIT
+for try in 1 2 3 4 5; do
+  p=$((20000 + RANDOM % 40000))
+  "$L" start --port "$p" >"$T/start1.out" 2>&1 & S1=$!
+  "$L" start --port "$((p + 1))" >"$T/start2.out" 2>&1 & S2=$!
+  rc1=0; rc2=0; wait $S1 || rc1=$?; wait $S2 || rc2=$?
+  # a port another test holds makes one fail for another reason: try again
+  if grep -q "in use\|exited" "$T/start1.out" "$T/start2.out"; then "$L" stop >/dev/null 2>&1 || true; extra_cleanup; continue; fi
+  break
+done
+[ $((rc1 + rc2)) -eq 1 ] || fail "two concurrent starts: rc $rc1 and $rc2: $(cat "$T/start1.out" "$T/start2.out")"
+grep -q "already running" "$T/start1.out" "$T/start2.out" || fail "no 'already running': $(cat "$T/start1.out" "$T/start2.out")"
+[ "$(pgrep -fc "mosquitto -c $CONF" || true)" -eq 1 ] || fail "$(pgrep -fc "mosquitto -c $CONF") brokers on one state folder"
+"$L" stop >/dev/null
+sleep 0.5
+[ "$(pgrep -fc "mosquitto -c $CONF" || true)" -eq 0 ] || fail "a broker survived 'localhub stop'"
+ok "two starts at once: one broker, the other start says it is already running; stop leaves none"
 
 # --- concurrent CLIs with the plugin running -------------------------------
 export LOCALHUB_HOME="$T/state"

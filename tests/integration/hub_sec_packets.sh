@@ -98,6 +98,27 @@ for code in 404 504; do
 done
 ok "a device answering 404 or 504 with an empty body is reported as its answer"
 
+# --- hostile topics and filters (no change needed: coverage) ---------------
+out=$(mqttc devA $(x509_args devA) 'sub:$iothub/#' 'sub:$SYS/#' 'sub:+/+/+/+' 'sub:#' \
+  'sub:devices/devA/../devB/messages/devicebound/#' 'sub:devices/+/modules/+/#' 'sub:devices/devB/modules/m/inputs/#' \
+  'sub:devices/devA/messages/devicebound/+' 'sub:$iothub/twin/PATCH/properties/desired/?$version=1' \
+  'sub:devices/devA/messages/devicebound/#' 2>&1) || fail "filters: $out"
+[ "$(grep_in "$out" -c 'SUBACK 128')" -eq 9 ] && [ "$(grep_in "$out" -c 'SUBACK 1$')" -eq 1 ] \
+  || fail "foreign, wildcard or dot-dot filters granted: $out"
+out=$(mqttc devA $(x509_args devA) 'pub:devices/devA/messages/events/../../devB/messages/events/:dotdot' 2>&1) \
+  || fail "dot-dot publish: $out"
+wait_log '"payload":"dotdot"'
+grep '"payload":"dotdot"' "$LOCALHUB_HOME/telemetry.jsonl" | grep_all -q '"deviceId":"devA"' || fail "dot-dot telemetry not devA's"
+grep '"payload":"dotdot"' "$LOCALHUB_HOME/telemetry.jsonl" | grep_all -q '"deviceId":"devB"' && fail "dot-dot telemetry stored as devB's"
+set +e
+out=$(mqttc devA $(x509_args devA) $'pub:devices/devA/messages/events/\xff\xfe:bad-utf8' sleep:500 2>&1); rc=$?
+set -e
+[ $rc -eq 4 ] || fail "invalid UTF-8 topic: rc $rc: $out"
+mqttc devB $(x509_args devB) 'pub:devices/devB/messages/events/:b-after-utf8' >/dev/null || fail "broker lost after a bad topic"
+wait_log '"payload":"b-after-utf8"'
+grep -q bad-utf8 "$LOCALHUB_HOME/telemetry.jsonl" && fail "invalid UTF-8 topic stored"
+ok "filters on others' topics, wildcards and dot-dot get 0x80; dot-dot topics stay the sender's; invalid UTF-8 closes"
+
 # --- hostile twin PATCHes --------------------------------------------------
 deep=$(printf '{"a":%.0s' $(seq 1 3000))1$(printf '}%.0s' $(seq 1 3000))
 head -c 40000 /dev/zero | tr '\0' 'x' | sed 's/^/{"big":"/; s/$/"}/' >"$T/bigpatch"
