@@ -205,7 +205,9 @@ struct iothub_client {
  * client is no longer used (a changed identity string changes the next
  * CONNECT). A client whose init failed, or a zeroed one, refuses
  * iothub_client_step() with TMA_C_STATE. Init again (a new configuration)
- * only on a disconnected client; messages of cfg->outbox that an earlier
+ * only on a disconnected client and never from one of its callbacks (init
+ * does not read the old contents, which may be garbage, so it cannot
+ * refuse either case itself); messages of cfg->outbox that an earlier
  * client handed to MQTT without a PUBACK are sent again (at-least-once:
  * the hub may see them twice).
  * @return TMA_OK or TMA_ERR(IOTHUB, TMA_C_BAD_PARAM) naming no field (see

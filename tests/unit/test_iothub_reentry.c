@@ -690,6 +690,31 @@ static void test_iothub_reentry_dps_step_from_event_refused(void **state)
     assert_int_equal(bk.open_calls, 1);
 }
 
+/* The clock jumps 2^32 ms: connected, nothing happens (the MQTT timers
+ * see no time, the glue's 64-bit times are only used while idle); idle
+ * after a lost connection, the next attempt is due at once. */
+static void test_iothub_reentry_clock_jump_2e32(void **state)
+{
+    (void)state;
+    connected();
+    mono += 1ull << 32;
+    steps(3);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(bk.open_calls, 1);
+    bk.open = false; /* the link drops, and the next connect fails: back-off */
+    bk.refuse_open = true;
+    steps(2);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_IDLE);
+    assert_int_equal(bk.open_calls, 2);
+    assert_true(iothub_client_next_attempt_in_ms(&cl) > 0);
+    bk.refuse_open = false;
+    mono += 1ull << 32;
+    assert_int_equal(iothub_client_next_attempt_in_ms(&cl), 0);
+    steps(3);
+    assert_int_equal(bk.open_calls, 3);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_iothub_reentry_after_disconnect),
         cmocka_unit_test(test_iothub_reentry_reinit_resends_unacked),
         cmocka_unit_test(test_iothub_reentry_dps_step_from_event_refused),
+        cmocka_unit_test(test_iothub_reentry_clock_jump_2e32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

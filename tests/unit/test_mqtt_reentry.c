@@ -212,6 +212,10 @@ static tma_status on_resend(void *user, uint16_t id, uint32_t tag, struct mqtt_p
     (void)id;
     (void)tag;
     app.resends++;
+    if (app.act == ACT_DISCONNECT) {
+        app.nested = mqtt_client_disconnect(&mc);
+        w.closed = true;
+    }
     if (app.act == ACT_PROCESS && app.depth < 4) {
         app.depth++;
         app.nested = mqtt_client_process(&mc);
@@ -369,6 +373,40 @@ static void test_mqtt_reentry_disconnect_from_on_publish_stops_io(void **state)
     assert_int_equal(w.io_after_close, 0);
 }
 
+/* mqtt_client_disconnect() from resend: the retransmission is not queued,
+ * the slot stays for the next connection, no I/O after the DISCONNECT. */
+static void test_mqtt_reentry_disconnect_from_resend_keeps_slot(void **state)
+{
+    struct mqtt_publish p;
+    struct tma_transport tr = {NULL, w_send, w_recv};
+    struct mqtt_connect o;
+    static const uint8_t connack[] = {0x20, 0x02, 0x00, 0x00};
+    char types[16];
+    (void)state;
+    connect_client();
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)"t";
+    p.topic.len = 1;
+    p.qos = 1;
+    assert_int_equal(mqtt_client_publish(&mc, &p, 1, NULL), TMA_OK);
+    mqtt_client_abort(&mc);
+    memset(&o, 0, sizeof(o));
+    o.client_id.ptr = (const uint8_t *)"dev";
+    o.client_id.len = 3;
+    w.out_len = 0;
+    assert_int_equal(mqtt_client_connect(&mc, &tr, &o), TMA_IN_PROGRESS);
+    push(connack, sizeof(connack));
+    app.act = ACT_DISCONNECT;
+    assert_int_equal(mqtt_client_process(&mc), MQ(TMA_C_STATE));
+    assert_int_equal(app.nested, TMA_OK);
+    assert_int_equal(app.resends, 1);
+    assert_int_equal(w.io_after_close, 0);
+    wire_types(types, sizeof(types));
+    assert_string_equal(types, "CD");
+    assert_int_equal(mqtt_client_inflight_publishes(&mc), 1);
+    assert_int_equal(mqtt_client_retransmit_count(&mc), 0);
+}
+
 /* abort + connect from a callback: connect is refused (the step still holds
  * the receive stream), nothing more goes to the transport. */
 static void test_mqtt_reentry_connect_from_callback_refused(void **state)
@@ -441,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_mqtt_reentry_process_from_puback_and_resend_refused),
         cmocka_unit_test(test_mqtt_reentry_publish_from_callback_keeps_puback_room),
         cmocka_unit_test(test_mqtt_reentry_disconnect_from_on_publish_stops_io),
+        cmocka_unit_test(test_mqtt_reentry_disconnect_from_resend_keeps_slot),
         cmocka_unit_test(test_mqtt_reentry_connect_from_callback_refused),
         cmocka_unit_test(test_mqtt_reentry_zeroed_client_refuses),
         cmocka_unit_test(test_mqtt_reentry_clock_backwards_and_wrap),
