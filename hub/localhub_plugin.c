@@ -971,19 +971,28 @@ static void deliver_c2d(int64_t now_s)
         return;
     }
     while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *device = col(st, 1);
+        const char *device = col(st, 1), *bag = col(st, 2);
         struct conn *c = conn_by_id(device, 0);
         const char *cid;
-        char topic[4096];
+        char *topic;
+        size_t tsz;
+        int sent;
         mosquitto_property *props = NULL;
         if (!c || !(c->subs & LOCALHUB_S_C2D) || !(cid = mosquitto_client_id(c->client))) continue;
-        snprintf(topic, sizeof(topic), "devices/%s/messages/devicebound/%s", device, col(st, 2));
+        /* Sized to fit: the CLI takes bags up to 8 KB, and a fixed 4 KB
+         * topic cut the properties short (the last one changed, the rest
+         * lost) without a word. */
+        tsz = strlen(device) + strlen(bag) + sizeof("devices//messages/devicebound/");
+        if (tsz > 65535 || !(topic = malloc(tsz))) continue;
+        snprintf(topic, tsz, "devices/%s/messages/devicebound/%s", device, bag);
         /* Remaining TTL travels with the message in the broker's session queue. */
         int64_t left = sqlite3_column_int64(st, 4) - now_s;
         mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)(left > 0 ? left : 1));
         /* QoS 1: the broker's persistent session redelivers it until PUBACK. */
-        if (mosquitto_broker_publish_copy(cid, topic, sqlite3_column_bytes(st, 3), sqlite3_column_blob(st, 3), 1, false,
-                                          props) == MOSQ_ERR_SUCCESS) {
+        sent = mosquitto_broker_publish_copy(cid, topic, sqlite3_column_bytes(st, 3), sqlite3_column_blob(st, 3), 1,
+                                             false, props) == MOSQ_ERR_SUCCESS;
+        free(topic);
+        if (sent) {
             sqlite3_bind_int64(del, 1, sqlite3_column_int64(st, 0));
             sqlite3_step(del);
             sqlite3_reset(del);
@@ -1012,17 +1021,24 @@ static void deliver_inputs(int64_t now_s)
         return;
     }
     while (sqlite3_step(st) == SQLITE_ROW) {
-        char key[2 * LOCALHUB_ID_MAX + 2], topic[8192];
+        char key[2 * LOCALHUB_ID_MAX + 2], *topic;
         const char *cid;
         struct conn *c;
+        size_t tsz;
+        int sent;
         snprintf(key, sizeof(key), "%s/%s", col(st, 1), col(st, 2));
         c = conn_by_id(key, 0);
         if (!c || !(c->subs & LOCALHUB_S_INPUTS) || !(cid = mosquitto_client_id(c->client))) continue;
-        if ((size_t)snprintf(topic, sizeof(topic), "devices/%s/modules/%s/inputs/%s/%s", col(st, 1), col(st, 2),
-                             col(st, 3), col(st, 4)) >= sizeof(topic))
-            continue;
-        if (mosquitto_broker_publish_copy(cid, topic, sqlite3_column_bytes(st, 5), sqlite3_column_blob(st, 5), 1,
-                                          false, NULL) == MOSQ_ERR_SUCCESS) {
+        /* Sized to fit (an 8 KB bag with long ids overflowed a fixed 8 KB
+         * topic, and the message then waited unsent until it expired). */
+        tsz = strlen(col(st, 1)) + strlen(col(st, 2)) + strlen(col(st, 3)) + strlen(col(st, 4)) +
+              sizeof("devices//modules//inputs//");
+        if (tsz > 65535 || !(topic = malloc(tsz))) continue;
+        snprintf(topic, tsz, "devices/%s/modules/%s/inputs/%s/%s", col(st, 1), col(st, 2), col(st, 3), col(st, 4));
+        sent = mosquitto_broker_publish_copy(cid, topic, sqlite3_column_bytes(st, 5), sqlite3_column_blob(st, 5), 1,
+                                             false, NULL) == MOSQ_ERR_SUCCESS;
+        free(topic);
+        if (sent) {
             sqlite3_bind_int64(del, 1, sqlite3_column_int64(st, 0));
             sqlite3_step(del);
             sqlite3_reset(del);

@@ -4,7 +4,7 @@
 #    (a PUBACK would tell the device the hub took a message it dropped), is
 #    not stored, and the broker keeps serving other devices;
 #  - repeated property bag keys: the last value wins; a bag of 6000 keys is
-#    stored whole;
+#    stored whole; long C2D / module-input bags reach the device whole;
 #  - a method response for a call addressed to another device, for a $rid
 #    never issued or out of range, or with a hostile body changes nothing:
 #    the caller gets the addressed device's own answer, also an empty 404
@@ -97,6 +97,34 @@ for code in 404 504; do
   grep_in "$out" -q "DeviceNotOnline\|GatewayTimeout" && fail "the device's $code was taken for the hub's: $out"
 done
 ok "a device answering 404 or 504 with an empty body is reported as its answer"
+
+# --- long C2D and module-input property bags reach the device whole ---------
+# (a fixed 4 KB topic cut C2D properties short; an 8 KB one left a module
+# input with a full bag and long names queued, never delivered)
+props=$(seq 1 700 | sed 's/^/key/; s/$/=v/' | paste -sd';')
+"$L" c2d send --device devA --data long-props --props "$props" >/dev/null || fail "c2d send with 700 properties"
+out=$(timeout 15 mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/devA.pem" --key "$T/devA.key" \
+      -V mqttv311 -i devA -u "$(user_for devA)" -q 1 -c -t 'devices/devA/messages/devicebound/#' -C 1 -v) \
+  || fail "C2D with 700 properties not delivered"
+topic=${out% long-props}
+[ "${topic##*&}" = "key700=v" ] || fail "C2D properties cut short: ...${topic: -40}"
+[ "$(tr '&' '\n' <<<"$topic" | grep -c '^key[0-9]*=v$')" -eq 700 ] || fail "not 700 C2D properties"
+M=$(head -c 40 /dev/zero | tr '\0' m)
+"$L" module create --device devA --module "$M" --auth x509-ca >/dev/null
+mk_leaf m1 "devA\\/$M" root
+input=$(head -c 128 /dev/zero | tr '\0' i)
+val=$(head -c 76 /dev/zero | tr '\0' v)
+props=$(for i in $(seq 1 100); do printf 'k%d=%s;' "$i" "$val"; done); props=${props%;}
+"$L" module send-input --device devA --module "$M" --input "$input" --data long-input --props "$props" >/dev/null \
+  || fail "send-input with a 8 KB bag"
+out=$(timeout 15 mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/m1.pem" --key "$T/m1.key" \
+      -V mqttv311 -i "devA/$M" -u "localhost/devA/$M/?api-version=2021-04-12" -q 1 -c \
+      -t "devices/devA/modules/$M/#" -C 1 -v) || fail "module input with a long topic never delivered"
+topic=${out% long-input}
+[ ${#topic} -gt 8192 ] || fail "the input topic is not over 8 KB (${#topic}): the case needs it"
+[ "${topic##*&}" = "k100=$val" ] || fail "input properties cut short: ...${topic: -40}"
+grep_in "$topic" -q "/inputs/$input/" || fail "input name missing: ${topic:0:200}"
+ok "a C2D message with 700 properties and a module input with an 8 KB bag arrive with every property"
 
 # --- hostile topics and filters (no change needed: coverage) ---------------
 out=$(mqttc devA $(x509_args devA) 'sub:$iothub/#' 'sub:$SYS/#' 'sub:+/+/+/+' 'sub:#' \
