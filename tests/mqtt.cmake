@@ -11,6 +11,10 @@ if(TARGET mqtt)
                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/mqtt/fuzz/mqtt_decode)
   tma_add_fuzz(NAME mqtt_stream SOURCES fuzz/fuzz_mqtt_stream.c LIBS mqtt
                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/mqtt/fuzz/mqtt_stream)
+  # The client with callbacks that call it back (brief REENTRY); seeded from
+  # the stream target's corpus (server bytes after a CONNACK).
+  tma_add_fuzz(NAME mqtt_reentry SOURCES fuzz/test_mqtt_reentry_fuzz.c LIBS mqtt
+               CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/mqtt/fuzz/mqtt_stream)
   find_program(MQTT_MOSQUITTO mosquitto PATHS /usr/sbin /usr/local/sbin)
   if(MQTT_MOSQUITTO)
     tma_add_test(NAME mqtt_broker SOURCES integration/mqtt_broker.c ${PROJECT_SOURCE_DIR}/port/tcp_posix.c
@@ -24,7 +28,7 @@ if(TARGET mqtt)
     set_tests_properties(mqtt_broker PROPERTIES LABELS integration)
   endif()
   # The shared replay driver uses scandir(), which strict C11 hides.
-  foreach(t fuzz_mqtt_decode fuzz_mqtt_stream)
+  foreach(t fuzz_mqtt_decode fuzz_mqtt_stream fuzz_mqtt_reentry)
     target_compile_definitions(${t} PRIVATE _POSIX_C_SOURCE=200809L)
   endforeach()
 endif()
