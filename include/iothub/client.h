@@ -67,8 +67,9 @@ enum iothub_event {
     IOTHUB_EVENT_AUTH_FAILED = 3   /**< CONNACK refused (5: not authorized...); no automatic retry */
 };
 
-/** Callbacks run only inside iothub_client_step() (disconnect() and
- *  restart() call none). From a callback the
+/** Callbacks run inside iothub_client_step() and, for messages that
+ *  arrive while it lets queued bytes go, inside iothub_client_disconnect()
+ *  (restart() calls none). From a callback the
  *  application may call (docs/design/iothub-client.md, "Calls from
  *  callbacks"):
  *  - iothub_client_send_telemetry(): works (stored in the outbox; a payload

@@ -556,10 +556,11 @@ tma_status iothub_client_step(struct iothub_client *c)
     if (c == NULL) {
         return E_BAD;
     }
-    /* Not from a callback (it runs inside a step: the receive buffer holds
-     * the views it was given, a nested connect would recurse), nor on a
-     * client that init never completed (zeroed: no clock, no connector). */
-    if (!c->can_step) {
+    /* Not from a callback (it runs inside a step, or inside the MQTT step
+     * of iothub_client_disconnect()'s flush: the receive buffer holds the
+     * views it was given, a nested connect would recurse), nor on a client
+     * that init never completed (zeroed: no clock, no connector). */
+    if (!c->can_step || c->mqtt.in_process) {
         return E_STATE;
     }
     c->can_step = false;

@@ -443,6 +443,28 @@ static void test_iothub_reentry_step_from_c2d_refused(void **state)
     assert_int_equal(app.disconnected, 0);
 }
 
+/* A C2D that arrives while iothub_client_disconnect() (called outside a
+ * step) lets the queue drain: a step from its callback is refused too, so
+ * DISCONNECT still goes, no DISCONNECTED event is made up and no retry is
+ * scheduled (the nested step took the MQTT layer's refusal for a lost
+ * connection, aborted it, closed the transport and emitted DISCONNECTED). */
+static void test_iothub_reentry_step_from_c2d_during_disconnect(void **state)
+{
+    (void)state;
+    connected();
+    hub_publish(C2D(""), "late", 1, 51);
+    app.on_c2d = A_STEP;
+    iothub_client_disconnect(&cl);
+    assert_int_equal(app.c2d, 1);
+    assert_int_equal(app.nested, IH(TMA_C_STATE));
+    assert_int_equal(app.disconnected, 0);
+    assert_int_equal(bk.disconnects, 1);
+    assert_int_equal(bk.close_calls, 1);
+    assert_int_equal(bk.io_after_close, 0);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_IDLE);
+    assert_true(iothub_client_next_attempt_in_ms(&cl) > 86400000u);
+}
+
 /* iothub_client_disconnect() from on_c2d: DISCONNECT is the last packet, the
  * transport is closed once and used no more, no retry is scheduled (the old
  * code read the closed transport, took the error for a lost connection and
@@ -720,6 +742,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_iothub_reentry_step_from_c2d_refused),
         cmocka_unit_test(test_iothub_reentry_disconnect_from_c2d_stays_idle),
+        cmocka_unit_test(test_iothub_reentry_step_from_c2d_during_disconnect),
         cmocka_unit_test(test_iothub_reentry_calls_from_callbacks_work),
         cmocka_unit_test(test_iothub_reentry_reply_keeps_puback_room),
         cmocka_unit_test(test_iothub_reentry_step_from_event_no_recursion),
