@@ -17,6 +17,7 @@ struct trustm_port_handle {
     bool realtime;
     uint64_t vnow_us;    /* simsock virtual clock */
     uint64_t pending_us; /* virtual sleep not yet sent */
+    uint32_t timeout_ms; /* simsock: longest wait for a reply */
     void *sim;
     char lock_path[300];
 };

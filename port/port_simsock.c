@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,11 +22,39 @@
 #define OP_POWER 0x04
 #define OP_SLEEP 0x07
 
-static int io_all(int fd, uint8_t *p, size_t n, int wr)
+/* How long a reply may take beyond a virtual sleep's own length (a daemon
+ * in --realtime answers OP_SLEEP after the sleep): a peer that accepts and
+ * never answers (not a trustm-sim, a stopped one) is an error, not a hang. */
+#define SIMSOCK_TIMEOUT_MS 30000u
+
+/* Send or receive n bytes, each wait at most timeout_ms. 0 done, -1 I/O
+ * error or peer closed, -2 timeout. */
+static int io_all(int fd, uint8_t *p, size_t n, int wr, uint64_t timeout_ms)
 {
+    uint64_t end = port_mono_us() / 1000u + timeout_ms;
     while (n) {
-        ssize_t k = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-        if (k < 0 && errno == EINTR) {
+        struct pollfd pf;
+        uint64_t now = port_mono_us() / 1000u;
+        ssize_t k;
+        int r;
+        pf.fd = fd;
+        pf.events = wr ? POLLOUT : POLLIN;
+        pf.revents = 0;
+        r = now >= end ? 0 : poll(&pf, 1, end - now > 60000u ? 60000 : (int)(end - now));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r == 0) {
+            if (now >= end) {
+                return -2;
+            }
+            continue;
+        }
+        if (r < 0) {
+            return -1;
+        }
+        k = wr ? send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, p, n, MSG_DONTWAIT);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
             continue;
         }
         if (k <= 0) {
@@ -37,32 +66,46 @@ static int io_all(int fd, uint8_t *p, size_t n, int wr)
     return 0;
 }
 
-/* One request/reply. rbuf receives up to rcap data bytes; *rlen their count. */
+/* One request/reply. rbuf receives up to rcap data bytes; *rlen their count.
+ * Returns the reply status (0 ok, 1 address NACK), -1 I/O error, -2 no
+ * reply in time. After -2 the connection is shut down: a late reply must
+ * not be taken for the answer to the next request. */
 static int rpc(struct trustm_port_handle *h, uint8_t op, const uint8_t *d, size_t dlen,
                uint16_t len, uint8_t *rbuf, size_t rcap, size_t *rlen)
 {
     uint8_t hdr[4];
     uint8_t rh[3];
     size_t n;
+    int r;
+    uint64_t tmo = h->timeout_ms;
+    if (op == OP_SLEEP && dlen == 4) {
+        tmo += ((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]) / 1000u;
+    }
     hdr[0] = op;
     hdr[1] = h->addr;
     hdr[2] = (uint8_t)(len >> 8);
     hdr[3] = (uint8_t)len;
-    if (io_all(h->fd, hdr, 4, 1) || (dlen && io_all(h->fd, (uint8_t *)(uintptr_t)d, dlen, 1)) ||
-        io_all(h->fd, rh, 3, 0)) {
-        return -1;
+    r = io_all(h->fd, hdr, 4, 1, tmo);
+    if (r == 0 && dlen) {
+        r = io_all(h->fd, (uint8_t *)(uintptr_t)d, dlen, 1, tmo);
     }
-    n = (size_t)(rh[1] << 8 | rh[2]);
-    if (n > rcap) {
-        return -1;
+    if (r == 0) {
+        r = io_all(h->fd, rh, 3, 0, tmo);
     }
-    if (n && io_all(h->fd, rbuf, n, 0)) {
-        return -1;
+    if (r == 0) {
+        n = (size_t)(rh[1] << 8 | rh[2]);
+        if (n > rcap) {
+            return -1;
+        }
+        r = n ? io_all(h->fd, rbuf, n, 0, tmo) : 0;
+        if (r == 0 && rlen) {
+            *rlen = n;
+        }
     }
-    if (rlen) {
-        *rlen = n;
+    if (r == -2) {
+        shutdown(h->fd, SHUT_RDWR);
     }
-    return rh[0];
+    return r == 0 ? rh[0] : r;
 }
 
 static void flush_sleep(struct trustm_port_handle *h, uint64_t min_us)
@@ -102,7 +145,7 @@ static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
     if (st == 1) {
         return TMA_ERR(TMA_LAYER_BUS, TMA_C_NACK);
     }
-    return TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
+    return TMA_ERR(TMA_LAYER_BUS, st == -2 ? TMA_C_TIMEOUT : TMA_C_IO);
 }
 
 static void delay_us(void *ctx, uint32_t us)
@@ -128,10 +171,10 @@ static tma_status reset(void *ctx, enum trustm_reset_kind kind)
     if (kind == TRUSTM_RESET_SOFT) {
         return TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM);
     }
+    int st;
     flush_sleep(h, 1);
-    return rpc(h, kind == TRUSTM_RESET_COLD ? OP_POWER : OP_WARM, NULL, 0, 0, NULL, 0, NULL) == 0
-               ? TMA_OK
-               : TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
+    st = rpc(h, kind == TRUSTM_RESET_COLD ? OP_POWER : OP_WARM, NULL, 0, 0, NULL, 0, NULL);
+    return st == 0 ? TMA_OK : TMA_ERR(TMA_LAYER_BUS, st == -2 ? TMA_C_TIMEOUT : TMA_C_IO);
 }
 
 static int connect_to(const char *where)
@@ -202,6 +245,7 @@ tma_status trustm_port_simsock_open(const char *where, bool realtime, struct tru
     h->kind = PORT_SIMSOCK;
     h->addr = 0x30;
     h->realtime = realtime;
+    h->timeout_ms = SIMSOCK_TIMEOUT_MS;
     h->fd = connect_to(where);
     if (h->fd < 0) {
         free(h);
@@ -217,6 +261,15 @@ tma_status trustm_port_simsock_open(const char *where, bool realtime, struct tru
     out_port->lock = port_lock;
     out_port->unlock = port_unlock;
     *out_handle = h;
+    return TMA_OK;
+}
+
+tma_status trustm_port_simsock_set_timeout(struct trustm_port_handle *h, uint32_t ms)
+{
+    if (h == NULL || h->kind != PORT_SIMSOCK || ms == 0u) {
+        return TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM);
+    }
+    h->timeout_ms = ms;
     return TMA_OK;
 }
 

@@ -55,10 +55,22 @@ void trustm_port_close(struct trustm_port_handle *h);
  * @param realtime  false: delays are sent to the simulator as virtual sleeps
  *                  (op 0x07) and now_ms() is the sum of them; true: the port
  *                  really sleeps and reads CLOCK_MONOTONIC.
+ * A request whose reply does not come within 30 s (plus the length of a
+ * virtual sleep, which a --realtime daemon answers after sleeping) fails
+ * with TMA_ERR(TMA_LAYER_BUS, TMA_C_TIMEOUT), and the connection is shut
+ * down: every later transfer fails at once with TMA_C_IO (a peer that is not
+ * a trustm-sim, or a stopped one, is an error, never a hang).
  * @return as trustm_port_open()
  */
 tma_status trustm_port_simsock_open(const char *where, bool realtime, struct trustm_port *out_port,
                                     struct trustm_port_handle **out_handle);
+
+/**
+ * @brief Change a socket port's reply timeout (default 30,000 ms).
+ * @return TMA_OK; TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM) for NULL, a handle
+ *         that is not a socket port, or 0 ms.
+ */
+tma_status trustm_port_simsock_set_timeout(struct trustm_port_handle *h, uint32_t ms);
 
 /**
  * @brief Linux i2c-dev port: one I2C_RDWR message per transfer; an address
