@@ -127,6 +127,10 @@ int main(int argc, char **argv)
         struct iothub_client_stats cs = iothub_client_stats(&hub.client);
         printf("connections: %u attempts, %u accepted, %u charged to the chip-key pacer\n",
                (unsigned)cs.connect_attempts, (unsigned)cs.connects, (unsigned)cs.key_operations);
+        if (cs.rx_too_large != 0) {
+            printf("messages larger than the receive buffer (skipped, not acknowledged): %u\n",
+                   (unsigned)cs.rx_too_large);
+        }
     }
     sample_hub_close(&hub);
     sample_net_close(&net);

@@ -167,6 +167,10 @@ struct iothub_client_stats {
     uint32_t acked;
     uint32_t retransmitted;   /**< MQTT DUP retransmissions */
     uint32_t c2d_received;    /**< C2D (device) or input (module) messages delivered */
+    uint32_t rx_too_large;    /**< incoming messages larger than rx_buf: skipped, not
+                               *   acknowledged (the hub delivers them again after a
+                               *   reconnect; IoT Hub dead-letters a C2D after its
+                               *   maximum delivery count); the connection goes on */
 };
 
 struct iothub_client {

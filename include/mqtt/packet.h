@@ -237,8 +237,12 @@ bool mqtt_topic_matches(struct tma_span filter, struct tma_span topic);
 
 /**
  * Splits a byte stream into packets (partial reads, several packets per read).
- * Buffer owned by the caller; a packet larger than the buffer is an error
- * (TMA_C_TOO_SMALL) that sticks until mqtt_stream_reset().
+ * Buffer owned by the caller. A PUBLISH larger than the buffer is skipped:
+ * mqtt_stream_next() answers TMA_C_TOO_SMALL once for it (not sticky; the
+ * packet's type, flags and total size are in out_pkt, its body is empty),
+ * then discards its bytes as they arrive and goes on with the next packet;
+ * `skipped` counts such packets. Any other packet larger than the buffer is
+ * an error (TMA_C_TOO_SMALL) that sticks until mqtt_stream_reset().
  */
 struct mqtt_stream {
     uint8_t *buf;
@@ -246,6 +250,8 @@ struct mqtt_stream {
     size_t len;        /**< bytes held */
     size_t consumed;   /**< bytes of the packet last returned (dropped on next call) */
     tma_status error;  /**< sticky error, TMA_OK otherwise */
+    uint32_t skip;     /**< bytes of a skipped PUBLISH still to discard */
+    uint32_t skipped;  /**< PUBLISH packets skipped as larger than the buffer */
 };
 
 /** @brief Attach a buffer. */
@@ -263,8 +269,9 @@ tma_status mqtt_stream_commit(struct mqtt_stream *s, size_t n);
 /**
  * @brief Next complete packet. Drops the packet returned by the previous call.
  * @param out_pkt views into the stream buffer, valid until the next call on s
- * @return TMA_OK; TMA_WANT_READ (need more bytes); TMA_C_MALFORMED; TMA_C_TOO_SMALL
- *         (packet larger than the buffer); both errors are sticky.
+ * @return TMA_OK; TMA_WANT_READ (need more bytes); TMA_C_MALFORMED (sticky);
+ *         TMA_C_TOO_SMALL (packet larger than the buffer: sticky, except for a
+ *         PUBLISH, which is skipped; see struct mqtt_stream).
  */
 tma_status mqtt_stream_next(struct mqtt_stream *s, struct mqtt_packet *out_pkt);
 

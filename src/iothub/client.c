@@ -736,6 +736,7 @@ struct iothub_client_stats iothub_client_stats(const struct iothub_client *c)
     memset(&s, 0, sizeof(s));
     if (c != NULL) {
         s = c->stats;
+        s.rx_too_large = c->mqtt.rx.skipped;
     }
     return s;
 }

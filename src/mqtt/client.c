@@ -222,6 +222,7 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     c->rx.len = 0; /* mqtt_stream_reset() */
     c->rx.consumed = 0;
     c->rx.error = TMA_OK;
+    c->rx.skip = 0;
     /* No SUBSCRIBE/UNSUBSCRIBE slot is left: init clears every slot, fail()
      * drops them, and requests are taken only while connected. */
     st = mqtt_connect_write(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
@@ -409,6 +410,13 @@ static tma_status rx_pump(struct mqtt_client *c)
             st = mqtt_stream_take(&c->rx, &pkt);
             if (st == TMA_WANT_READ) {
                 break;
+            }
+            /* A PUBLISH larger than rx_buf once connected: the stream skips
+             * it (counted in rx.skipped) and it gets no PUBACK, so the
+             * broker keeps it; the connection goes on. */
+            if (st == E(TMA_C_TOO_SMALL) && c->rx.error == TMA_OK &&
+                c->state == MQTT_STATE_CONNECTED) {
+                continue;
             }
             if (st != TMA_OK) {
                 return st;

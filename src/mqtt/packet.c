@@ -200,11 +200,11 @@ static tma_status frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_
         }
     }
     out_pkt->size = i + 1 + value;
+    out_pkt->type = type;
+    out_pkt->flags = flags;
     if ((size_t)value > len - (i + 1)) {
         return TMA_WANT_READ; /* the size is known: the whole packet */
     }
-    out_pkt->type = type;
-    out_pkt->flags = flags;
     out_pkt->body.ptr = buf + i + 1;
     out_pkt->body.len = value;
     return TMA_OK;
@@ -867,6 +867,7 @@ tma_status mqtt_stream_init(struct mqtt_stream *s, uint8_t *buf, size_t cap)
     }
     s->buf = buf;
     s->cap = cap;
+    s->skipped = 0;
     mqtt_stream_reset(s);
     return TMA_OK;
 }
@@ -877,6 +878,7 @@ void mqtt_stream_reset(struct mqtt_stream *s)
         s->len = 0;
         s->consumed = 0;
         s->error = TMA_OK;
+        s->skip = 0;
     }
 }
 
@@ -928,6 +930,16 @@ tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
         return s->error;
     }
     drop_consumed(s);
+    if (s->skip != 0) {
+        /* the rest of a skipped PUBLISH, as far as it has arrived */
+        s->consumed = s->skip < s->len ? s->skip : s->len;
+        s->skip -= (uint32_t)s->consumed;
+        drop_consumed(s);
+        if (s->skip != 0) {
+            return TMA_WANT_READ;
+        }
+    }
+    out_pkt->type = 0;
     st = frame(s->buf, s->len, out_pkt);
     if (st == TMA_OK) {
         s->consumed = out_pkt->size;
@@ -936,7 +948,17 @@ tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
     if (st == TMA_WANT_READ && out_pkt->size > s->cap) {
         /* The packet (or, while its fixed header is incomplete, the next
          * byte) can never fit: fail now instead of waiting for a buffer
-         * that can never hold it. */
+         * that can never hold it. A PUBLISH (its size known: frame() set
+         * the type) is skipped instead: one message the application cannot
+         * take must not end every connection (a broker redelivers it after
+         * each CONNACK, so nothing else would get through). */
+        if (out_pkt->type == MQTT_PUBLISH) {
+            s->skip = (uint32_t)out_pkt->size;
+            s->skipped++;
+            out_pkt->body.ptr = s->buf;
+            out_pkt->body.len = 0;
+            return E_SMALL;
+        }
         st = E_SMALL;
     }
     if (st < 0) {

@@ -682,16 +682,73 @@ static void hostile_server_packets_end_connection(void **state)
         assert_int_equal(want[i], mqtt_client_process(&F.c));
         assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
     }
-    /* a packet larger than the 256-byte rx buffer */
+    /* a packet other than PUBLISH larger than the 256-byte rx buffer */
     memset(&F.net, 0, sizeof(F.net));
     connect_ok(false);
-    net_push(&F.net, "30 90 04 00 01 61");
+    net_push(&F.net, "90 90 04 00 01 00");
     assert_int_equal(MQ(TMA_C_TOO_SMALL), mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
     /* peer closes */
     memset(&F.net, 0, sizeof(F.net));
     connect_ok(false);
     F.net.closed = true;
     assert_int_equal(CLOSED, mqtt_client_process(&F.c));
+}
+
+/* A PUBLISH larger than the rx buffer (a C2D the device was not sized for):
+ * skipped and not acknowledged, counted, and the connection goes on: the
+ * message after it is delivered and acknowledged, telemetry still goes out.
+ * Before, the connection ended with TOO_SMALL, and a broker that redelivers
+ * the message after every CONNACK kept the device from ever sending. */
+static void oversized_publish_skipped_connection_goes_on(void **state)
+{
+    uint8_t big[600];
+    size_t pos, i;
+    struct mqtt_packet pkt;
+    uint16_t id = 0;
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    /* QoS 1 PUBLISH id 0x0007 topic "c/d", 592 bytes of payload: 599 B
+     * body, 602 B packet */
+    big[0] = 0x32;
+    big[1] = (uint8_t)(0x80 | (599 & 0x7F));
+    big[2] = (uint8_t)(599 >> 7);
+    big[3] = 0x00;
+    big[4] = 0x03;
+    big[5] = 'c';
+    big[6] = '/';
+    big[7] = 'd';
+    big[8] = 0x00;
+    big[9] = 0x07;
+    net_push_bytes(&F.net, big, 10);
+    for (i = 0; i < 592; i++) {
+        uint8_t b = (uint8_t)('A' + i % 26);
+        net_push_bytes(&F.net, &b, 1);
+    }
+    /* then a QoS 1 PUBLISH id 0x0008 that fits */
+    net_push(&F.net, "32 09 00 03 63 2f 64 00 08 68 69");
+    F.net.recv_chunk = 100;
+    for (i = 0; i < 40 && F.app.publishes == 0; i++) {
+        assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    }
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(1, F.app.publishes);
+    assert_int_equal(0x0008, F.app.last.packet_id);
+    assert_memory_equal("hi", F.app.last_payload, 2);
+    assert_int_equal(1, F.c.rx.skipped);
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    /* only the small one is acknowledged */
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_PUBACK, pkt.type);
+    assert_int_equal(TMA_OK, mqtt_decode_ack(&pkt, &id));
+    assert_int_equal(0x0008, id);
+    assert_false(net_pop(&F.net, &pos, &pkt));
+    /* and the device still sends */
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 1, NULL));
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_PUBLISH, pkt.type);
 }
 
 static void disconnect_sends_disconnect_keeps_inflight(void **state)
@@ -960,6 +1017,7 @@ int main(void)
         cmocka_unit_test_setup(blocking_helpers_connect_flush_and_time_out, setup),
         cmocka_unit_test_setup(incoming_qos1_acked_after_callback, setup),
         cmocka_unit_test_setup(hostile_server_packets_end_connection, setup),
+        cmocka_unit_test_setup(oversized_publish_skipped_connection_goes_on, setup),
         cmocka_unit_test_setup(disconnect_sends_disconnect_keeps_inflight, setup),
         cmocka_unit_test_setup(tx_full_gives_want_write, setup),
         cmocka_unit_test_setup(init_rejects_bad_config, setup),
