@@ -50,6 +50,13 @@ if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET 
   set_tests_properties(iothub_e2e_localhub PROPERTIES ENVIRONMENT
     "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
 endif()
+# A C2D larger than the device's receive buffer: skipped, the connection goes on.
+if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET trustm-sim)
+  tma_add_script_test(NAME iothub_e2e_c2d_oversize SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_e2e_c2d_oversize.sh
+    LABELS e2e TIMEOUT 120)
+  set_tests_properties(iothub_e2e_c2d_oversize PROPERTIES ENVIRONMENT
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+endif()
 # The samples on bad input (F14, F15): no broker, no chip needed.
 if(TARGET iothub_telemetry)
   tma_add_script_test(NAME iothub_it_samples_errors SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_samples_errors.sh
