@@ -504,7 +504,8 @@ static void cmd_stop(void)
     if (!pid) {
         unlink(pidf);
         if (json_out) emit(cJSON_CreateString("stopped"));
-        else puts("localhub is not running");
+        else printf("localhub is not running (state folder %s; --state DIR or LOCALHUB_HOME names another)\n",
+                    state_dir);
         return;
     }
     kill(pid, SIGTERM);
