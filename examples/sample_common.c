@@ -172,6 +172,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
 {
     int i;
     bool ca_oid_given = false;
+    bool cs_from_env = false;
     prog = name;
     memset(o, 0, sizeof(*o));
     o->cert_oid = 0xE0E1;
@@ -191,6 +192,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "  --connection-string S  'HostName=..;DeviceId=..;x509=true' or with SharedAccessKey=..\n"
                    "                         [;ModuleId=..][;GatewayHostName=..] (behind an IoT Edge gateway)\n"
                    "  --host NAME --device-id ID [--module-id ID] [--sas-key BASE64]\n"
+                   "  env IOTHUB_DEVICE_CONNECTION_STRING  the connection string, when none of the above\n"
+                   "                         is given (other users can read a command line, not the\n"
+                   "                         environment: use it for a SharedAccessKey)\n"
                    "Chip (X.509):\n"
                    "  --device DEV           sim:/path.sock, tcp:HOST:PORT (trustm-sim), /dev/i2c-N[@0x30] (env\n"
                    "                         TRUSTM_DEVICE; default sim: a blank simulator in this process)\n"
@@ -290,6 +294,16 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     if (o->ca_file != NULL && ca_oid_given) {
         die(name, "%s", "--ca and --ca-oid exclude each other (trust anchors from a file or from the chip)");
     }
+    if (o->connection_string == NULL && o->host == NULL && o->device_id == NULL && o->module_id == NULL &&
+        o->sas_key == NULL) {
+        /* A SharedAccessKey on the command line is in every user's `ps`;
+         * /proc/PID/environ is the owner's only. */
+        const char *e = getenv("IOTHUB_DEVICE_CONNECTION_STRING");
+        if (e != NULL && e[0] != '\0') {
+            o->connection_string = e;
+            cs_from_env = true;
+        }
+    }
     if (o->connection_string != NULL) {
         struct iothub_connection_string cs;
         struct tma_span s = {(const uint8_t *)o->connection_string, strlen(o->connection_string)};
@@ -298,7 +312,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             die(name, "%s", "--connection-string excludes --host, --device-id, --module-id and --sas-key");
         }
         if (sample_cs_problem(o->connection_string, why, sizeof(why)) != 0) {
-            die(name, "bad connection string: %s", why);
+            die(name, "bad connection string%s: %s", cs_from_env ? " (IOTHUB_DEVICE_CONNECTION_STRING)" : "", why);
         }
         if (iothub_connection_string_parse(s, &cs) != TMA_OK) {
             die(name, "%s", "bad connection string: need HostName, DeviceId and x509=true or SharedAccessKey");

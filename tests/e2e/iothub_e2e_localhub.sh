@@ -118,6 +118,11 @@ K1=$(head -c 32 /dev/urandom | base64); K2=$(head -c 32 /dev/urandom | base64)
   --ca "$CAF" --port "$PORT" --count 3 --interval-ms 50 --outbox "$W/sas.outbox" --timeout-ms 20000 > sas.out 2>&1 \
   || fail "SAS device"
 grep -q '^done: 3 queued, 3 acknowledged, 0 still in the outbox' sas.out || fail "SAS telemetry"
+# the same with the connection string in the environment (the key stays out of ps)
+IOTHUB_DEVICE_CONNECTION_STRING="HostName=localhost;DeviceId=sas-dev;SharedAccessKey=$K1" \
+  "$IOTHUB_SAMPLES/iothub-telemetry" --ca "$CAF" --port "$PORT" --count 2 --interval-ms 50 \
+  --outbox "$W/sas-env.outbox" --timeout-ms 20000 > sas-env.out 2>&1 || fail "SAS device, connection string from the environment"
+grep -q '^done: 2 queued, 2 acknowledged, 0 still in the outbox' sas-env.out || fail "SAS telemetry (environment)"
 rc=0
 "$IOTHUB_SAMPLES/iothub-telemetry" --connection-string "HostName=localhost;DeviceId=sas-dev;SharedAccessKey=$(head -c 32 /dev/urandom | base64)" \
   --ca "$CAF" --port "$PORT" --count 1 --outbox "$W/sas2.outbox" --timeout-ms 20000 > sas2.out 2>&1 || rc=$?

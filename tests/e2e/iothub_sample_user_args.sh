@@ -65,6 +65,17 @@ expect iothub-twin-methods 2 "--count and --interval-ms are for the samples that
   --connection-string "HostName=h;DeviceId=d;x509=true" --count 5
 expect iothub-dps 2 "HostName appears twice" --id-scope 0ne00 --connection-string "HostName=h;HostName=h;DeviceId=d;x509=true"
 
+echo "== the connection string from the environment (a SharedAccessKey kept out of ps)"
+IOTHUB_DEVICE_CONNECTION_STRING="HostName=h;DeviceId=d;SharedAccessKey=$SECRET;Bogus=1" \
+  expect iothub-telemetry 2 "bad connection string (IOTHUB_DEVICE_CONNECTION_STRING): " --count 1
+IOTHUB_DEVICE_CONNECTION_STRING="HostName=h;DeviceId=d;SharedAccessKey=$SECRET;Bogus=1" \
+  expect iothub-telemetry 2 "Bogus" --count 1
+# an identity on the command line wins; the variable is not read with it
+IOTHUB_DEVICE_CONNECTION_STRING="HostName=h;DeviceId=d;Bogus=1" \
+  expect iothub-telemetry 2 "bad connection string: " --connection-string "HostName=h2;DeviceId=d2"
+IOTHUB_DEVICE_CONNECTION_STRING="" expect iothub-telemetry 2 "the hub host and device id are needed" --count 1
+"$EX/iothub-telemetry" --help | grep -q IOTHUB_DEVICE_CONNECTION_STRING || bad "--help does not name the variable"
+
 echo "== options"
 expect iothub-telemetry 2 "--connection-string excludes --host" --host h --connection-string "HostName=h;DeviceId=d;x509=true"
 expect iothub-telemetry 2 "--connection-string excludes" --connection-string "HostName=h;DeviceId=d;x509=true" --sas-key "$SECRET"
