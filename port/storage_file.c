@@ -505,6 +505,7 @@ static tma_status recover(struct iothub_file_storage *fs)
 tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *path, bool sync)
 {
     char *tmp;
+    char *lock_made = NULL;
     size_t plen;
     tma_status st;
     if (fs == NULL || path == NULL || path[0] == '\0') {
@@ -525,7 +526,8 @@ tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *
      * compact the other's away. The lock is on "<path>.lock", not on the
      * log, because compaction renames a new file over the log; it is taken
      * before the log is even read, and released by close() or the death of
-     * the process. The lock file stays (removing it would race a newcomer). */
+     * the process. The lock file stays (removing it would race a newcomer),
+     * unless this call made it and then refuses the log. */
     {
         size_t llen = strlen(path);
         char *lock = malloc(llen + 6);
@@ -535,25 +537,38 @@ tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *
         }
         memcpy(lock, path, llen);
         memcpy(lock + llen, ".lock", 6);
-        fs->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        free(lock);
+        fs->lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fs->lock_fd >= 0) {
+            lock_made = lock; /* ours: removed again if the log is refused */
+        } else if (errno == EEXIST) {
+            fs->lock_fd = open(lock, O_RDWR | O_CLOEXEC);
+        }
         if (fs->lock_fd < 0 || flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
             st = fs->lock_fd >= 0 && errno == EWOULDBLOCK ? S_ERR(TMA_C_IN_USE) : S_ERR(TMA_C_IO);
+            if (lock_made != NULL) {
+                (void)unlink(lock_made);
+            }
+            free(lock);
             iothub_file_storage_close(fs);
             return st;
         }
+        if (lock_made == NULL) {
+            free(lock);
+        }
     }
     fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fs->fd < 0) {
-        st = errno == EISDIR ? S_ERR(TMA_C_MALFORMED) : S_ERR(TMA_C_IO);
-        iothub_file_storage_close(fs);
-        return st;
-    }
-    st = recover(fs);
+    st = fs->fd >= 0 ? recover(fs) : errno == EISDIR ? S_ERR(TMA_C_MALFORMED) : S_ERR(TMA_C_IO);
     if (st != TMA_OK) {
+        /* A file that is not an outbox (or cannot be opened) keeps no
+         * "<path>.lock" this call made next to it. */
+        if (lock_made != NULL) {
+            (void)unlink(lock_made);
+            free(lock_made);
+        }
         iothub_file_storage_close(fs);
         return st;
     }
+    free(lock_made);
     /* Only once the log is known to be ours: a leftover of an interrupted
      * compaction (the log itself is intact). */
     plen = strlen(path);

@@ -618,6 +618,18 @@ static void test_outbox_refuses_foreign_file(void **state)
     assert_memory_equal(before, after, nb);
     assert_int_equal(access(tmp, F_OK), 0); /* a foreign neighbour is not deleted either */
     iothub_file_storage_close(&fs);
+    {
+        /* ... and the refusal leaves no "<path>.lock" next to the file
+         * (before, notes.txt.lock stayed; /dev/null.lock as root). A lock
+         * file that was there before stays. */
+        char lk[310];
+        snprintf(lk, sizeof(lk), "%s.lock", p);
+        assert_int_equal(access(lk, F_OK), -1);
+        write_file_bytes(lk, (const uint8_t *)"", 0);
+        assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_MALFORMED));
+        assert_int_equal(access(lk, F_OK), 0);
+        assert_int_equal(unlink(lk), 0);
+    }
 
     /* Short foreign files, and a directory. */
     write_file_bytes(p, (const uint8_t *)"hi\n", 3);
