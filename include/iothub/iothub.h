@@ -363,8 +363,8 @@ struct iothub_connection_string {
 /**
  * @brief Parse a connection string. Exactly one of x509=true and
  * SharedAccessKey must be present, plus HostName and DeviceId. A known key
- * given twice or with an empty value is refused; unknown keys are ignored
- * (as Azure's SDKs skip keys they do not use). Keys are case-sensitive, so a
+ * given twice or with an empty value is refused; unknown keys are ignored.
+ * Keys are case-sensitive, so a
  * misspelt one (GatewayHostname=) is ignored too: an application that takes
  * connection strings from people should check them first, as the samples do
  * (sample_cs_problem() in examples/sample_args.c names the bad part).
