@@ -1,15 +1,13 @@
 /* The samples' argument checks that need no chip, no network and no exit:
  * connection strings, IoT Hub ids, host names (see sample_args.h). Pure
  * functions, so a fuzz target runs them (tests/fuzz/fuzz_iothub_sample_user_cs.c). */
-#define _DEFAULT_SOURCE /* realpath, PATH_MAX */
+#define _DEFAULT_SOURCE /* strncasecmp */
 #include "sample_args.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 /* IoT Hub's device and module ids: 1..128 ASCII letters, digits and
  * - . + % _ # * ? ! ( ) , : = @ $ ' (Azure IoT Hub identity registry
@@ -158,39 +156,3 @@ bool sample_id_ok(const char *id)
     return id[0] != '\0' && strlen(id) <= 128 && sample_id_bad_char(id) == 0;
 }
 
-/* The canonical folder of path plus its last component; 0, or -1. */
-static int canon(const char *path, char *out, size_t cap)
-{
-    char dir[PATH_MAX], real[PATH_MAX];
-    const char *slash = strrchr(path, '/'), *base = slash != NULL ? slash + 1 : path;
-    if (slash == NULL) {
-        snprintf(dir, sizeof(dir), ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof(dir), "/");
-    } else {
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    }
-    if (realpath(dir, real) == NULL) {
-        return -1;
-    }
-    return snprintf(out, cap, "%s/%s", real, base) < (int)cap ? 0 : -1;
-}
-
-bool sample_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    char ca[2 * PATH_MAX], cb[2 * PATH_MAX];
-    bool ea, eb;
-    if (a == NULL || b == NULL) {
-        return false;
-    }
-    ea = stat(a, &sa) == 0;
-    eb = stat(b, &sb) == 0;
-    if (ea && eb) {
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    }
-    if (ea != eb) {
-        return false;
-    }
-    return canon(a, ca, sizeof(ca)) == 0 && canon(b, cb, sizeof(cb)) == 0 && strcmp(ca, cb) == 0;
-}

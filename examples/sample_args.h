@@ -20,8 +20,5 @@ int sample_id_bad_char(const char *id);
  * (1..128 of IoT Hub's alphabet), e.g. as DPS assigned them. */
 bool sample_host_ok(const char *h);
 bool sample_id_ok(const char *id);
-/* Whether two paths name the same file: the same inode when both exist,
- * else the same canonical folder and name (NULL never matches). */
-bool sample_same_file(const char *a, const char *b);
 
 #endif

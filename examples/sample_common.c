@@ -1,6 +1,7 @@
 /* Shared plumbing of the IoT Hub samples (see sample_common.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "sample_common.h"
+#include "tma/host_file.h"
 #include "sample_args.h"
 
 #include <errno.h>
@@ -348,13 +349,13 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                 die(name, "%s '%s' is not a regular file", opts[k], files[k]);
             }
             for (j = 0; files[k] != NULL && j < 2; j++) {
-                if (sample_same_file(files[k], ins[j])) {
+                if (tma_host_same_file(files[k], ins[j])) {
                     die(name, "%s '%s' is the %s file; it would be overwritten (give another name)", opts[k],
                         files[k], in_opts[j]);
                 }
             }
             for (j = k + 1; files[k] != NULL && j < 3; j++) {
-                if (sample_same_file(files[k], files[j])) {
+                if (tma_host_same_file(files[k], files[j])) {
                     die(name, "%s and %s name the same file '%s'", opts[k], opts[j], files[k]);
                 }
             }

@@ -38,7 +38,7 @@ if(TARGET trustm-cli AND TARGET trustm-sim)
   # The CLI's argument parsers (pure parts of tools/, no device).
   tma_add_fuzz(NAME tls_cli_args SOURCES fuzz/fuzz_tls_cli_args.c
                ${PROJECT_SOURCE_DIR}/tools/trustm_acparse.c ${PROJECT_SOURCE_DIR}/tools/trustm_util.c
-               LIBS tma_tls trustm CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/tls/fuzz_cli)
+               LIBS tma_tls trustm tma_port CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/tls/fuzz_cli)
   target_include_directories(fuzz_tls_cli_args PRIVATE ${PROJECT_SOURCE_DIR}/tools)
   set_source_files_properties(${PROJECT_SOURCE_DIR}/tools/trustm_util.c
     PROPERTIES COMPILE_DEFINITIONS _DEFAULT_SOURCE)

@@ -1,6 +1,7 @@
 /* trustm CLI: options, files, hex, PEM, object helpers. */
 #include "trustm.h"
 
+#include "tma/host_file.h"
 #include "tma/tls.h"
 #include "trustm/metadata.h"
 
@@ -365,34 +366,10 @@ bool der_ecdsa_sig_ok(const uint8_t *sig, size_t n)
     return p == end;
 }
 
-/* The canonical folder of path (realpath of its directory part) plus its
- * last component; 0, or -1 when the folder does not resolve. */
-static int canon(const char *path, char *out, size_t cap)
-{
-    char dir[4096], real[4096];
-    const char *slash = strrchr(path, '/'), *base = slash != NULL ? slash + 1 : path;
-    if (slash == NULL) {
-        snprintf(dir, sizeof(dir), ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof(dir), "/");
-    } else {
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    }
-    if (realpath(dir, real) == NULL) return -1;
-    return snprintf(out, cap, "%s/%s", real, base) < (int)cap ? 0 : -1;
-}
-
 bool same_path(const char *a, const char *b)
 {
-    struct stat sa, sb;
-    char ca[8192], cb[8192];
-    bool ea, eb;
-    if (a == NULL || b == NULL || strcmp(a, "-") == 0 || strcmp(b, "-") == 0) return false;
-    ea = stat(a, &sa) == 0;
-    eb = stat(b, &sb) == 0;
-    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    if (ea != eb) return false;
-    return canon(a, ca, sizeof(ca)) == 0 && canon(b, cb, sizeof(cb)) == 0 && strcmp(ca, cb) == 0;
+    /* "-" is standard input/output, never a file */
+    return a != NULL && b != NULL && strcmp(a, "-") != 0 && strcmp(b, "-") != 0 && tma_host_same_file(a, b);
 }
 
 int out_clash(const char *cmd, const char *const *outs, const char *const *out_names, int n_out,
