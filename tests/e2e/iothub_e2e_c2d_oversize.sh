@@ -8,40 +8,12 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 : "${TMA_BUILD_DIR:?}" "${IOTHUB_SAMPLES:?}" "${TRUSTM_CLI:?}" "${TRUSTM_SIM:?}" "${LOCALHUB:?}"
-W=$(mktemp -d /tmp/iothub_c2dbig.XXXXXX)
-export LOCALHUB_HOME="$W/state"
-export TRUSTM_LOCK_DIR="$W"
-PIDS=()
-cleanup() {
-  local rc=$? p
-  "$LOCALHUB" stop >/dev/null 2>&1 || true
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  sanitizer_check "$LOCALHUB_HOME" "$W"/*.out || rc=1
-  rm -rf "$W"
-  exit $rc
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; for f in "$W"/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }; done; exit 1; }
-cd "$W"
-
-for try in 1 2 3 4 5 6 7 8 9 10; do
-  PORT=$((20000 + RANDOM % 40000))
-  "$LOCALHUB" start --port "$PORT" > start.out 2>&1 && break
-  PORT=""
-done
-[ -n "$PORT" ] || fail "localhub did not start"
-CAF="$LOCALHUB_HOME/pki/root-ca.pem"
-openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-openssl req -x509 -new -key ca.key -subj "/CN=c2d oversize CA" -days 30 -out ca.pem \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-"$LOCALHUB" ca add devca ca.pem --verified > /dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/localhub_chip.sh"
+lhc_init iothub_c2dbig
+lhc_start_hub
+lhc_device_ca "c2d oversize CA"
 "$LOCALHUB" device create --id dev-big --auth x509-ca > /dev/null
-"$TRUSTM_SIM" --socket "$W/chip.sock" --state "$W/chip.state" > sim.out 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -S "$W/chip.sock" ] && break; sleep 0.05; done
-DEV="sim:$W/chip.sock"
-"$TRUSTM_CLI" --device "$DEV" personalize --device-id dev-big --ca-cert ca.pem --ca-key ca.key \
-  --trust-anchor "$CAF" > pers.out 2>&1 || fail "personalize"
+lhc_chip dev-big
 
 CS="HostName=localhost;DeviceId=dev-big;x509=true"
 "$IOTHUB_SAMPLES/iothub-telemetry" --device "$DEV" --connection-string "$CS" --port "$PORT" \
