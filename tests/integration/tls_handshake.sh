@@ -60,25 +60,10 @@ openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in srv.csr -out e
 # start_server CERT KEY NACCEPT [extra s_server args]; sets PORT and SRV_PID.
 start_server() {
   local cert=$1 key=$2 n=$3; shift 3
-  local try
-  for try in 1 2 3 4 5 6 7 8 9 10; do
-    PORT=$((20000 + RANDOM % 40000))
-    : > srv.log
-    openssl s_server -accept "127.0.0.1:$PORT" -cert "$cert" -key "$key" -CAfile ca.pem \
-      -Verify 1 -verify_return_error -tls1_2 -naccept "$n" -rev "$@" </dev/null >srv.log 2>&1 &
-    SRV_PID=$!
-    for _ in $(seq 1 50); do
-      if grep -q '^ACCEPT' srv.log; then return 0; fi
-      if ! kill -0 "$SRV_PID" 2>/dev/null; then break; fi
-      sleep 0.1
-    done
-    kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""
-  done
-  fail "s_server did not start"
+  s_server_start -cert "$cert" -key "$key" -CAfile ca.pem -Verify 1 -verify_return_error -tls1_2 \
+    -naccept "$n" -rev "$@"
 }
-stop_server() {
-  if [ -n "$SRV_PID" ]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""; fi
-}
+stop_server() { s_server_stop; }
 # expect_fail "pattern" client-args...: client must exit non-zero with an
 # "error:" line matching the pattern.
 expect_fail() {

@@ -78,26 +78,11 @@ openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in srv.csr -out f
 # start_server CERT [CHAIN-FILE]: one s_server accepting one connection,
 # sending the certificates of CHAIN-FILE after CERT.
 start_server() {
-  local cert=$1 chain=() try
+  local cert=$1 chain=()
   [ -z "${2:-}" ] || chain=(-cert_chain "$2")
-  for try in 1 2 3 4 5 6 7 8 9 10; do
-    PORT=$((20000 + RANDOM % 40000))
-    : >srv.log
-    openssl s_server -accept "127.0.0.1:$PORT" -cert "$cert" "${chain[@]}" -key srv.key -CAfile ca.pem \
-      -tls1_2 -naccept 1 -rev </dev/null >srv.log 2>&1 &
-    SRV_PID=$!
-    for _ in $(seq 1 50); do
-      if grep -q '^ACCEPT' srv.log; then return 0; fi
-      if ! kill -0 "$SRV_PID" 2>/dev/null; then break; fi
-      sleep 0.1
-    done
-    kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""
-  done
-  fail "s_server did not start"
+  s_server_start -cert "$cert" "${chain[@]}" -key srv.key -CAfile ca.pem -tls1_2 -naccept 1 -rev
 }
-stop_server() {
-  if [ -n "$SRV_PID" ]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""; fi
-}
+stop_server() { s_server_stop; }
 # refused CERT PATTERN WHAT [CHAIN-FILE]: the client must fail with
 # "error: ...PATTERN".
 refused() {

@@ -28,3 +28,27 @@ sanitizer_check() {
   done
   return $bad
 }
+
+# s_server_start S_SERVER-ARGS...: `openssl s_server` on a random loopback
+# port (tried up to 10 times) with the given arguments, output in ./srv.log;
+# sets PORT and SRV_PID once it accepts; calls the script's fail() if it
+# never starts. s_server_stop: stop it (nothing if it is not running).
+s_server_start() {
+  local try i
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    PORT=$((20000 + RANDOM % 40000))
+    : > srv.log
+    openssl s_server -accept "127.0.0.1:$PORT" "$@" </dev/null >srv.log 2>&1 &
+    SRV_PID=$!
+    for i in $(seq 1 50); do
+      if grep -q '^ACCEPT' srv.log; then return 0; fi
+      if ! kill -0 "$SRV_PID" 2>/dev/null; then break; fi
+      sleep 0.1
+    done
+    kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""
+  done
+  fail "s_server did not start"
+}
+s_server_stop() {
+  if [ -n "${SRV_PID:-}" ]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""; fi
+}
