@@ -30,5 +30,7 @@ if(TARGET mqtt)
   # The shared replay driver uses scandir(), which strict C11 hides.
   foreach(t fuzz_mqtt_decode fuzz_mqtt_stream fuzz_mqtt_reentry)
     target_compile_definitions(${t} PRIVATE _POSIX_C_SOURCE=200809L)
+    # shared test helpers (tests/lib: CHECK, message and buffer helpers)
+    target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/lib)
   endforeach()
 endif()

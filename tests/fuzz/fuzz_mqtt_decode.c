@@ -6,15 +6,9 @@
 #include <string.h>
 
 #include "mqtt/packet.h"
+#include "tma_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x) \
-    do { \
-        if (!(x)) { \
-            abort(); \
-        } \
-    } while (0)
 
 static uint8_t out[70000];
 

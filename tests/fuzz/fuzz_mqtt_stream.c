@@ -8,15 +8,10 @@
 #include <string.h>
 
 #include "mqtt/client.h"
+#include "tma_mqtt_test.h"
+#include "tma_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x) \
-    do { \
-        if (!(x)) { \
-            abort(); \
-        } \
-    } while (0)
 
 struct net {
     const uint8_t *in;
@@ -137,12 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&n, 0, sizeof(n));
     memset(&cfg, 0, sizeof(cfg));
     cfg.clock.now_ms = now;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof(rx);
-    cfg.inflight = slots;
-    cfg.inflight_count = 3;
+    TMA_TEST_CFG_BUFFERS(cfg, tx, rx, slots);
     /* PINGRESP wait and stall limit from the input: 20..440 ms (under the
      * 1 s keep-alive, so the stall check's PINGREQ is reached) or, for a top
      * value, the 30 s default (the keep-alive pings first) */

@@ -13,15 +13,10 @@
 #include <string.h>
 
 #include "mqtt/client.h"
+#include "tma_mqtt_test.h"
+#include "tma_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x) \
-    do { \
-        if (!(x)) { \
-            abort(); \
-        } \
-    } while (0)
 
 #define STATE_ERR TMA_ERR(TMA_LAYER_MQTT, TMA_C_STATE)
 
@@ -234,12 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&cfg, 0, sizeof(cfg));
     clk = 1000;
     cfg.clock.now_ms = now;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof(rx);
-    cfg.inflight = slots;
-    cfg.inflight_count = 3;
+    TMA_TEST_CFG_BUFFERS(cfg, tx, rx, slots);
     cfg.cb.on_publish = on_pub;
     cfg.cb.on_puback = on_ack;
     cfg.cb.on_suback = on_sub;

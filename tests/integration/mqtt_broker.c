@@ -23,6 +23,7 @@
 
 #include "mqtt/client.h"
 #include "tma/tcp.h"
+#include "tma_mqtt_test.h"
 
 #define N_MESSAGES 10000u
 #define RESTARTS 5u
@@ -287,14 +288,7 @@ static tma_status peer_connect(struct peer *p)
 
 static struct mqtt_publish msg(const char *t, const char *payload, uint8_t qos)
 {
-    struct mqtt_publish m;
-    memset(&m, 0, sizeof(m));
-    m.topic.ptr = (const uint8_t *)t;
-    m.topic.len = strlen(t);
-    m.payload.ptr = (const uint8_t *)payload;
-    m.payload.len = strlen(payload);
-    m.qos = qos;
-    return m;
+    return tma_test_msg(t, payload, qos);
 }
 
 /* ---------------------------------------------------------- part 1 */

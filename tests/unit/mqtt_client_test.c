@@ -12,6 +12,7 @@
 
 #include "mqtt/client.h"
 #include "tma_test.h"
+#include "tma_mqtt_test.h"
 
 #define MQ(code) TMA_ERR(TMA_LAYER_MQTT, (code))
 #define CLOSED TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED)
@@ -220,14 +221,7 @@ static void connect_ok(bool session)
 
 static struct mqtt_publish pub(const char *topic, const char *payload, uint8_t qos)
 {
-    struct mqtt_publish p;
-    memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)topic;
-    p.topic.len = strlen(topic);
-    p.payload.ptr = (const uint8_t *)payload;
-    p.payload.len = strlen(payload);
-    p.qos = qos;
-    return p;
+    return tma_test_msg(topic, payload, qos);
 }
 
 /* ---------------------------------------------------------- tests */

@@ -19,6 +19,7 @@
 #include "iothub/client.h"
 #include "iothub/dps_client.h"
 #include "mqtt/packet.h"
+#include "tma_mqtt_test.h"
 
 /* ---- RAM storage for the outbox --------------------------------------- */
 #define RS_MAX 256
@@ -537,15 +538,7 @@ static void bk_send_publish(const char *topic, const char *body, uint16_t id)
 {
     uint8_t pkt[512];
     size_t n;
-    struct mqtt_publish p;
-    memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)topic;
-    p.topic.len = strlen(topic);
-    p.payload.ptr = (const uint8_t *)body;
-    p.payload.len = strlen(body);
-    p.qos = 1;
-    p.packet_id = id;
-    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    assert_int_equal(tma_test_encode_publish(topic, body, 1, id, pkt, sizeof(pkt), &n), TMA_OK);
     bk_emit(pkt, n);
 }
 

@@ -17,6 +17,7 @@
 #include "iothub/client.h"
 #include "iothub/dps_client.h"
 #include "mqtt/packet.h"
+#include "tma_mqtt_test.h"
 
 #define IH(code) TMA_ERR(TMA_LAYER_IOTHUB, (code))
 
@@ -224,15 +225,7 @@ static void hub_publish(const char *topic, const char *body, uint8_t qos, uint16
 {
     uint8_t tmp[512];
     size_t n = 0;
-    struct mqtt_publish p;
-    memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)topic;
-    p.topic.len = strlen(topic);
-    p.payload.ptr = (const uint8_t *)body;
-    p.payload.len = strlen(body);
-    p.qos = qos;
-    p.packet_id = id;
-    assert_int_equal(mqtt_encode_publish(&p, tmp, sizeof(tmp), &n), TMA_OK);
+    assert_int_equal(tma_test_encode_publish(topic, body, qos, id, tmp, sizeof(tmp), &n), TMA_OK);
     bk_emit(tmp, n);
 }
 
@@ -383,16 +376,8 @@ static void setup(uint32_t min_ms, uint32_t max_ms)
     cfg.retry.min_ms = min_ms;
     cfg.retry.max_ms = max_ms;
     cfg.outbox = &ob;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof(rx);
-    cfg.inflight = infl;
-    cfg.inflight_count = 5;
-    cfg.record_buf = rec;
-    cfg.record_cap = sizeof(rec);
-    cfg.cred_buf = cred;
-    cfg.cred_cap = sizeof(cred);
+    TMA_TEST_CFG_BUFFERS(cfg, tx, rx, infl);
+    TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, rec, cred);
     cfg.cb.on_event = ev;
     cfg.cb.on_c2d = c2d;
     cfg.cb.on_twin = twin;

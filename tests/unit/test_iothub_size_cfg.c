@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "tma_mqtt_test.h"
+
 static uint64_t fake_now(void *ctx)
 {
     (void)ctx;
@@ -73,16 +75,8 @@ static struct iothub_client_config config(uint32_t subscriptions)
     cfg.clock.now_ms = fake_now;
     cfg.connector.open = fake_open;
     cfg.connector.close = fake_close;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof(rx);
-    cfg.inflight = slots;
-    cfg.inflight_count = 4;
-    cfg.record_buf = rec;
-    cfg.record_cap = sizeof(rec);
-    cfg.cred_buf = cred;
-    cfg.cred_cap = sizeof(cred);
+    TMA_TEST_CFG_BUFFERS(cfg, tx, rx, slots);
+    TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, rec, cred);
     cfg.subscriptions = subscriptions;
     cfg.cb.on_c2d = got_c2d;
     cfg.cb.on_twin = got_twin;

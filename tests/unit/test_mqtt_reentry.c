@@ -15,6 +15,7 @@
 
 #include "mqtt/client.h"
 #include "mqtt/packet.h"
+#include "tma_mqtt_test.h"
 
 #define MQ(code) TMA_ERR(TMA_LAYER_MQTT, (code))
 
@@ -72,15 +73,7 @@ static void push_publish(const char *topic, const char *body, uint8_t qos, uint1
 {
     uint8_t tmp[512];
     size_t n = 0;
-    struct mqtt_publish p;
-    memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)topic;
-    p.topic.len = strlen(topic);
-    p.payload.ptr = (const uint8_t *)body;
-    p.payload.len = strlen(body);
-    p.qos = qos;
-    p.packet_id = id;
-    assert_int_equal(mqtt_encode_publish(&p, tmp, sizeof(tmp), &n), TMA_OK);
+    assert_int_equal(tma_test_encode_publish(topic, body, qos, id, tmp, sizeof(tmp), &n), TMA_OK);
     push(tmp, n);
 }
 
@@ -237,12 +230,7 @@ static void connect_client(void)
     now = 5000;
     memset(&cfg, 0, sizeof(cfg));
     cfg.clock.now_ms = clock_ms;
-    cfg.tx_buf = txb;
-    cfg.tx_cap = sizeof(txb);
-    cfg.rx_buf = rxb;
-    cfg.rx_cap = sizeof(rxb);
-    cfg.inflight = slots;
-    cfg.inflight_count = 4;
+    TMA_TEST_CFG_BUFFERS(cfg, txb, rxb, slots);
     cfg.cb.on_publish = on_pub;
     cfg.cb.on_puback = on_ack;
     cfg.cb.resend = on_resend;

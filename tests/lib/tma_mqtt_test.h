@@ -1,0 +1,60 @@
+/* Shared pieces of the MQTT and IoT Hub client tests: a message view made
+ * from C strings, the bytes of a PUBLISH a fake server sends, and pointing a
+ * client configuration at its buffers. Header only (static inline), so the
+ * fuzz targets use it without linking cmocka; needs the mqtt library. */
+#ifndef TMA_MQTT_TEST_H
+#define TMA_MQTT_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "mqtt/packet.h"
+
+/* A PUBLISH view of @p topic and @p payload (both C strings) at @p qos,
+ * packet id 0, no flags. The view points at the strings. */
+static inline struct mqtt_publish tma_test_msg(const char *topic, const char *payload, uint8_t qos)
+{
+    struct mqtt_publish p;
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)topic;
+    p.topic.len = strlen(topic);
+    p.payload.ptr = (const uint8_t *)payload;
+    p.payload.len = strlen(payload);
+    p.qos = qos;
+    return p;
+}
+
+/* Encodes the PUBLISH a server sends (@p id used when @p qos > 0) into
+ * @p buf; the caller checks the status. */
+static inline tma_status tma_test_encode_publish(const char *topic, const char *payload, uint8_t qos,
+                                                 uint16_t id, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct mqtt_publish p = tma_test_msg(topic, payload, qos);
+    p.packet_id = id;
+    return mqtt_encode_publish(&p, buf, cap, out_len);
+}
+
+/* Points an MQTT or IoT Hub client configuration (same field names) at the
+ * arrays @p tx, @p rx and @p slots. Arrays only: sizes come from sizeof. */
+#define TMA_TEST_CFG_BUFFERS(cfg, tx, rx, slots) \
+    do { \
+        (cfg).tx_buf = (tx); \
+        (cfg).tx_cap = sizeof(tx); \
+        (cfg).rx_buf = (rx); \
+        (cfg).rx_cap = sizeof(rx); \
+        (cfg).inflight = (slots); \
+        (cfg).inflight_count = sizeof(slots) / sizeof((slots)[0]); \
+    } while (0)
+
+/* The IoT Hub client's two further buffers: the outbox record and the
+ * credential (SAS or user name) buffer, arrays too. */
+#define TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, record, cred) \
+    do { \
+        (cfg).record_buf = (record); \
+        (cfg).record_cap = sizeof(record); \
+        (cfg).cred_buf = (cred); \
+        (cfg).cred_cap = sizeof(cred); \
+    } while (0)
+
+#endif
