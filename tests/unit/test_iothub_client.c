@@ -20,62 +20,10 @@
 #include "iothub/dps_client.h"
 #include "mqtt/packet.h"
 #include "tma_mqtt_test.h"
+#include "tma_ram_store.h"
 
-/* ---- RAM storage for the outbox --------------------------------------- */
-#define RS_MAX 256
-struct ram_store {
-    uint8_t data[RS_MAX][512];
-    size_t len[RS_MAX];
-    uint8_t live[RS_MAX];
-    uint32_t end;
-};
-static struct ram_store rs;
-static uint32_t rs_get_fail_seq = UINT32_MAX; /* one get of this seq fails (I/O) */
-
-static tma_status rs_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t n)
-{
-    size_t i, off = 0;
-    (void)ctx;
-    if (seq >= RS_MAX) return TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL);
-    for (i = 0; i < n; i++) {
-        memcpy(rs.data[seq] + off, parts[i].ptr, parts[i].len);
-        off += parts[i].len;
-    }
-    rs.len[seq] = off;
-    rs.live[seq] = 1;
-    rs.end = seq + 1;
-    return TMA_OK;
-}
-static tma_status rs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
-{
-    (void)ctx;
-    if (seq == rs_get_fail_seq) {
-        rs_get_fail_seq = UINT32_MAX;
-        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
-    }
-    if (seq >= RS_MAX || !rs.live[seq]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
-    *out_len = rs.len[seq];
-    if (rs.len[seq] > cap) return TMA_ERR(TMA_LAYER_STORE, TMA_C_TOO_SMALL);
-    memcpy(buf, rs.data[seq], rs.len[seq]);
-    return TMA_OK;
-}
-static tma_status rs_del(void *ctx, uint32_t seq)
-{
-    (void)ctx;
-    if (seq >= RS_MAX || !rs.live[seq]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
-    rs.live[seq] = 0;
-    return TMA_OK;
-}
-static tma_status rs_next(void *ctx, uint32_t from, uint32_t *out)
-{
-    uint32_t i;
-    (void)ctx;
-    for (i = from; i < RS_MAX; i++) {
-        if (rs.live[i]) { *out = i; return TMA_OK; }
-    }
-    return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
-}
-static uint32_t rs_end(void *ctx) { (void)ctx; return rs.end; }
+/* ---- RAM storage for the outbox (tests/lib/tma_ram_store.h) --------- */
+static struct tma_ram_store rs;
 
 /* ---- fake clock and broker ---------------------------------------------- */
 static uint64_t mono, wall;
@@ -264,8 +212,7 @@ static void on_input(void *u, struct tma_span name, struct tma_span bag, struct 
 static void setup_client(const char *sas_key, uint32_t window)
 {
     struct iothub_client_config cfg;
-    struct iothub_storage st = {NULL, rs_put, rs_get, rs_del, rs_next, rs_end};
-    memset(&rs, 0, sizeof(rs));
+    struct iothub_storage st = tma_ram_store_init(&rs, TMA_RAM_STORE_MAX, TMA_RAM_STORE_RECORD);
     memset(&bk, 0, sizeof(bk));
     bk.auto_puback = true;
     bk.open_uses_key = sas_key == NULL;
@@ -357,11 +304,11 @@ static void test_client_resend_read_error_still_delivers(void **state)
     assert_int_equal(bk.publishes, 4);
     bk.open = false;
     bk.n_pending = 0;
-    rs_get_fail_seq = 1; /* the retransmission of message 1 fails once */
+    rs.get_fail_seq = 1; /* the retransmission of message 1 fails once */
     steps(5, 1);
     bk.auto_puback = true;
     for (i = 0; i < 2000 && iothub_outbox_count(&ob) > 0; i++) steps(1, 50);
-    assert_int_equal(rs_get_fail_seq, UINT32_MAX); /* the failure happened */
+    assert_int_equal(rs.get_fail_seq, UINT32_MAX); /* the failure happened */
     assert_int_equal(iothub_outbox_count(&ob), 0);
     assert_int_equal(iothub_client_stats(&cl).acked, 6);
 }

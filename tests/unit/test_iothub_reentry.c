@@ -18,66 +18,12 @@
 #include "iothub/dps_client.h"
 #include "mqtt/packet.h"
 #include "tma_mqtt_test.h"
+#include "tma_ram_store.h"
 
 #define IH(code) TMA_ERR(TMA_LAYER_IOTHUB, (code))
 
-/* ---- outbox storage in RAM --------------------------------------------- */
-#define NREC 64
-static struct {
-    uint8_t data[NREC][256];
-    size_t len[NREC];
-    bool live[NREC];
-    uint32_t end;
-} ram;
-
-static tma_status r_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t n)
-{
-    size_t i, off = 0;
-    (void)ctx;
-    if (seq >= NREC) return TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL);
-    for (i = 0; i < n; i++) {
-        assert_true(off + parts[i].len <= sizeof(ram.data[0]));
-        memcpy(ram.data[seq] + off, parts[i].ptr, parts[i].len);
-        off += parts[i].len;
-    }
-    ram.len[seq] = off;
-    ram.live[seq] = true;
-    ram.end = seq + 1;
-    return TMA_OK;
-}
-static tma_status r_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
-{
-    (void)ctx;
-    if (seq >= NREC || !ram.live[seq]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
-    *out_len = ram.len[seq];
-    if (ram.len[seq] > cap) return TMA_ERR(TMA_LAYER_STORE, TMA_C_TOO_SMALL);
-    memcpy(buf, ram.data[seq], ram.len[seq]);
-    return TMA_OK;
-}
-static tma_status r_del(void *ctx, uint32_t seq)
-{
-    (void)ctx;
-    if (seq >= NREC || !ram.live[seq]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
-    ram.live[seq] = false;
-    return TMA_OK;
-}
-static tma_status r_next(void *ctx, uint32_t from, uint32_t *out)
-{
-    uint32_t i;
-    (void)ctx;
-    for (i = from; i < NREC; i++) {
-        if (ram.live[i]) {
-            *out = i;
-            return TMA_OK;
-        }
-    }
-    return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
-}
-static uint32_t r_end(void *ctx)
-{
-    (void)ctx;
-    return ram.end;
-}
+/* ---- outbox storage in RAM (tests/lib/tma_ram_store.h) ---------------- */
+static struct tma_ram_store ram;
 
 /* ---- broker ---------------------------------------------------------------- */
 static uint64_t mono;
@@ -360,8 +306,7 @@ static struct iothub_client_config cfg;
 
 static void setup(uint32_t min_ms, uint32_t max_ms)
 {
-    struct iothub_storage st = {NULL, r_put, r_get, r_del, r_next, r_end};
-    memset(&ram, 0, sizeof(ram));
+    struct iothub_storage st = tma_ram_store_init(&ram, 64, 256);
     memset(&bk, 0, sizeof(bk));
     memset(&app, 0, sizeof(app));
     mono = 1000000;

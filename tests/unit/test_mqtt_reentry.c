@@ -245,6 +245,32 @@ static void connect_client(void)
     assert_int_equal(mqtt_client_state(&mc), MQTT_STATE_CONNECTED);
 }
 
+/* Publishes @p count QoS 1 messages on "t" (tags 1, 2, ...; their packet ids
+ * to @p ids unless NULL), then the connection is lost and a new one starts:
+ * the wire capture is cleared and the CONNACK waits to be read. */
+static void publish_then_reconnect(size_t count, uint16_t *ids)
+{
+    struct mqtt_publish p;
+    struct tma_transport tr = {NULL, w_send, w_recv};
+    struct mqtt_connect o;
+    static const uint8_t connack[] = {0x20, 0x02, 0x00, 0x00};
+    size_t i;
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)"t";
+    p.topic.len = 1;
+    p.qos = 1;
+    for (i = 0; i < count; i++) {
+        assert_int_equal(mqtt_client_publish(&mc, &p, (uint32_t)(i + 1), ids != NULL ? &ids[i] : NULL), TMA_OK);
+    }
+    mqtt_client_abort(&mc);
+    memset(&o, 0, sizeof(o));
+    o.client_id.ptr = (const uint8_t *)"dev";
+    o.client_id.len = 3;
+    w.out_len = 0;
+    assert_int_equal(mqtt_client_connect(&mc, &tr, &o), TMA_IN_PROGRESS);
+    push(connack, sizeof(connack));
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 /* A nested process() from on_publish is refused: it would take the next
@@ -274,28 +300,12 @@ static void test_mqtt_reentry_process_from_on_publish_refused(void **state)
  * asked for once, not again by the nested step. */
 static void test_mqtt_reentry_process_from_puback_and_resend_refused(void **state)
 {
-    struct mqtt_publish p;
-    struct tma_transport tr = {NULL, w_send, w_recv};
-    struct mqtt_connect o;
-    static const uint8_t connack[] = {0x20, 0x02, 0x00, 0x00};
-    uint16_t id1 = 0, id2 = 0;
+    uint16_t ids[2] = {0, 0};
     char types[16];
     (void)state;
     connect_client();
-    memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)"t";
-    p.topic.len = 1;
-    p.qos = 1;
-    assert_int_equal(mqtt_client_publish(&mc, &p, 1, &id1), TMA_OK);
-    assert_int_equal(mqtt_client_publish(&mc, &p, 2, &id2), TMA_OK);
     /* connection lost, a new one: both go again with DUP through resend */
-    mqtt_client_abort(&mc);
-    memset(&o, 0, sizeof(o));
-    o.client_id.ptr = (const uint8_t *)"dev";
-    o.client_id.len = 3;
-    w.out_len = 0;
-    assert_int_equal(mqtt_client_connect(&mc, &tr, &o), TMA_IN_PROGRESS);
-    push(connack, sizeof(connack));
+    publish_then_reconnect(2, ids);
     app.act = ACT_PROCESS;
     assert_int_equal(mqtt_client_process(&mc), TMA_OK);
     assert_int_equal(app.nested, MQ(TMA_C_STATE));
@@ -304,8 +314,8 @@ static void test_mqtt_reentry_process_from_puback_and_resend_refused(void **stat
     wire_types(types, sizeof(types));
     assert_string_equal(types, "CPP");
     app.nested = TMA_OK;
-    push_puback(id1);
-    push_puback(id2);
+    push_puback(ids[0]);
+    push_puback(ids[1]);
     assert_int_equal(mqtt_client_process(&mc), TMA_OK);
     assert_int_equal(app.nested, MQ(TMA_C_STATE));
     assert_int_equal(app.pubacks, 2);
@@ -365,25 +375,10 @@ static void test_mqtt_reentry_disconnect_from_on_publish_stops_io(void **state)
  * the slot stays for the next connection, no I/O after the DISCONNECT. */
 static void test_mqtt_reentry_disconnect_from_resend_keeps_slot(void **state)
 {
-    struct mqtt_publish p;
-    struct tma_transport tr = {NULL, w_send, w_recv};
-    struct mqtt_connect o;
-    static const uint8_t connack[] = {0x20, 0x02, 0x00, 0x00};
     char types[16];
     (void)state;
     connect_client();
-    memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)"t";
-    p.topic.len = 1;
-    p.qos = 1;
-    assert_int_equal(mqtt_client_publish(&mc, &p, 1, NULL), TMA_OK);
-    mqtt_client_abort(&mc);
-    memset(&o, 0, sizeof(o));
-    o.client_id.ptr = (const uint8_t *)"dev";
-    o.client_id.len = 3;
-    w.out_len = 0;
-    assert_int_equal(mqtt_client_connect(&mc, &tr, &o), TMA_IN_PROGRESS);
-    push(connack, sizeof(connack));
+    publish_then_reconnect(1, NULL);
     app.act = ACT_DISCONNECT;
     assert_int_equal(mqtt_client_process(&mc), MQ(TMA_C_STATE));
     assert_int_equal(app.nested, TMA_OK);
