@@ -148,14 +148,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.client_id.len = 1;
     opts.keep_alive_s = 1;
     for (round = 0; round < 2; round++) {
-        static const uint8_t connack[4] = {0x20, 2, 0, 0};
         uint8_t in[4096 + 4];
-        size_t len = size - 1 > 4096 ? 4096 : size - 1;
         int steps = 0;
-        memcpy(in, connack, 4);
-        memcpy(in + 4, data + 1, len);
         n.in = in;
-        n.in_len = len + 4;
+        n.in_len = tma_test_connack_then(in, data, size);
         n.in_pos = 0;
         n.chunk = 1 + data[0] % 31;
         CHECK(mqtt_client_connect(&c, &tr, &opts) == TMA_IN_PROGRESS);

@@ -242,14 +242,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     act = data + 1;
     act_left = size - 1;
     for (round = 0; round < 3; round++) {
-        static const uint8_t connack[4] = {0x20, 2, 0, 0};
-        size_t len = size - 1 > 4096 ? 4096 : size - 1;
         size_t off = 0;
         int steps = 0;
-        memcpy(in, connack, 4);
-        memcpy(in + 4, data + 1, len);
         n.in = in;
-        n.in_len = len + 4;
+        n.in_len = tma_test_connack_then(in, data, size);
         n.in_pos = 0;
         n.chunk = 1 + data[0] % 31;
         n.slow = (data[0] & 0x80u) != 0u;

@@ -5,6 +5,7 @@
 #ifndef TMA_MQTT_TEST_H
 #define TMA_MQTT_TEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,6 +34,41 @@ static inline tma_status tma_test_encode_publish(const char *topic, const char *
     struct mqtt_publish p = tma_test_msg(topic, payload, qos);
     p.packet_id = id;
     return mqtt_encode_publish(&p, buf, cap, out_len);
+}
+
+/* What a fuzzed "server" sends: a CONNACK (accepted, no session), then the
+ * input after its first byte, at most 4096 bytes of it, into @p in (room
+ * for 4 + 4096 bytes). Returns the length. @p size must be at least 1. */
+static inline size_t tma_test_connack_then(uint8_t *in, const uint8_t *data, size_t size)
+{
+    static const uint8_t connack[4] = {0x20, 2, 0, 0};
+    size_t len = size - 1 > 4096 ? 4096 : size - 1;
+    memcpy(in, connack, 4);
+    memcpy(in + 4, data + 1, len);
+    return len + 4;
+}
+
+/* A byte queue of a fake peer: appends @p n bytes of @p p to @p q (holding
+ * *@p q_len of @p q_cap); false, and nothing appended, when they do not fit. */
+static inline bool tma_test_queue_put(uint8_t *q, size_t q_cap, size_t *q_len, const uint8_t *p, size_t n)
+{
+    if (n > q_cap - *q_len) {
+        return false;
+    }
+    memcpy(q + *q_len, p, n);
+    *q_len += n;
+    return true;
+}
+
+/* Takes up to @p cap bytes from the front of queue @p q into @p buf;
+ * returns how many. */
+static inline size_t tma_test_queue_take(uint8_t *q, size_t *q_len, uint8_t *buf, size_t cap)
+{
+    size_t n = *q_len < cap ? *q_len : cap;
+    memcpy(buf, q, n);
+    memmove(q, q + n, *q_len - n);
+    *q_len -= n;
+    return n;
 }
 
 /* Points an MQTT or IoT Hub client configuration (same field names) at the

@@ -57,9 +57,7 @@ static struct broker bk;
 
 static void bk_emit(const uint8_t *p, size_t n)
 {
-    assert_true(bk.out_len + n <= sizeof(bk.out));
-    memcpy(bk.out + bk.out_len, p, n);
-    bk.out_len += n;
+    assert_true(tma_test_queue_put(bk.out, sizeof(bk.out), &bk.out_len, p, n));
 }
 
 static void bk_parse(void)
@@ -130,24 +128,17 @@ static int32_t t_send(void *ctx, const uint8_t *buf, size_t len)
     (void)ctx;
     if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     if (bk.silent) return (int32_t)len;
-    memcpy(bk.in + bk.in_len, buf, len);
-    bk.in_len += len;
+    assert_true(tma_test_queue_put(bk.in, sizeof(bk.in), &bk.in_len, buf, len));
     bk_parse();
     return (int32_t)len;
 }
 
 static int32_t t_recv(void *ctx, uint8_t *buf, size_t len)
 {
-    size_t n;
     (void)ctx;
     if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     if (bk.silent) return 0;
-    n = bk.out_len < len ? bk.out_len : len;
-    if (n == 0) return 0;
-    memcpy(buf, bk.out, n);
-    memmove(bk.out, bk.out + n, bk.out_len - n);
-    bk.out_len -= n;
-    return (int32_t)n;
+    return (int32_t)tma_test_queue_take(bk.out, &bk.out_len, buf, len);
 }
 
 static tma_status c_open(void *ctx, struct tma_transport *tr, bool *used_key)

@@ -40,9 +40,7 @@ static int32_t w_send(void *ctx, const uint8_t *buf, size_t len)
     if (w.stall) {
         return 0;
     }
-    assert_true(w.out_len + len <= sizeof(w.out));
-    memcpy(w.out + w.out_len, buf, len);
-    w.out_len += len;
+    assert_true(tma_test_queue_put(w.out, sizeof(w.out), &w.out_len, buf, len));
     return (int32_t)len;
 }
 
@@ -64,9 +62,7 @@ static int32_t w_recv(void *ctx, uint8_t *buf, size_t len)
 
 static void push(const uint8_t *p, size_t n)
 {
-    assert_true(w.in_len + n <= sizeof(w.in));
-    memcpy(w.in + w.in_len, p, n);
-    w.in_len += n;
+    assert_true(tma_test_queue_put(w.in, sizeof(w.in), &w.in_len, p, n));
 }
 
 static void push_publish(const char *topic, const char *body, uint8_t qos, uint16_t id)
