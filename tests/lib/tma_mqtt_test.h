@@ -71,6 +71,33 @@ static inline size_t tma_test_queue_take(uint8_t *q, size_t *q_len, uint8_t *buf
     return n;
 }
 
+/* A fake broker's answer to SUBSCRIBE @p pkt: a SUBACK granting each
+ * filter its QoS, at most @p max_qos, into @p buf. The last filter goes to
+ * *@p last unless NULL. TMA_C_FULL (MQTT layer) for more than 8 filters;
+ * otherwise the decoder's or encoder's status. */
+static inline tma_status tma_test_suback_for(const struct mqtt_packet *pkt, uint8_t max_qos, uint8_t *buf,
+                                             size_t cap, size_t *out_len, struct mqtt_subscription *last)
+{
+    struct mqtt_sub_iter it;
+    struct mqtt_subscription s;
+    uint8_t codes[8];
+    size_t k = 0;
+    tma_status st = mqtt_decode_subscribe(pkt, &it);
+    if (st != TMA_OK) {
+        return st;
+    }
+    while (mqtt_sub_next(&it, &s)) {
+        if (k == sizeof(codes)) {
+            return TMA_ERR(TMA_LAYER_MQTT, TMA_C_FULL);
+        }
+        codes[k++] = s.qos > max_qos ? max_qos : s.qos;
+        if (last != NULL) {
+            *last = s;
+        }
+    }
+    return mqtt_encode_suback(it.packet_id, codes, k, buf, cap, out_len);
+}
+
 /* Points an MQTT or IoT Hub client configuration (same field names) at the
  * arrays @p tx, @p rx and @p slots. Arrays only: sizes come from sizeof. */
 #define TMA_TEST_CFG_BUFFERS(cfg, tx, rx, slots) \
