@@ -39,19 +39,7 @@ static int32_t net_send(void *ctx, const uint8_t *buf, size_t len)
 static int32_t net_recv(void *ctx, uint8_t *buf, size_t len)
 {
     struct net *n = ctx;
-    size_t avail = n->in_len - n->in_pos;
-    if (avail == 0) {
-        return 0;
-    }
-    if (len > n->chunk) {
-        len = n->chunk;
-    }
-    if (len > avail) {
-        len = avail;
-    }
-    memcpy(buf, n->in + n->in_pos, len);
-    n->in_pos += len;
-    return (int32_t)len;
+    return (int32_t)tma_test_read_from(n->in, n->in_len, &n->in_pos, buf, len > n->chunk ? n->chunk : len);
 }
 
 static uint64_t clock_ms;

@@ -44,11 +44,20 @@ static uint8_t next_action(void)
     return act[--act_left];
 }
 
+/* True (and counted) when the client does I/O after the application ended
+ * the connection. */
+static bool io_after_end(void)
+{
+    if (n.ended) {
+        n.io_after_end++;
+    }
+    return n.ended;
+}
+
 static int32_t net_send(void *ctx, const uint8_t *buf, size_t len)
 {
     (void)ctx;
-    if (n.ended) {
-        n.io_after_end++;
+    if (io_after_end()) {
         return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     }
     if (n.slow) {
@@ -72,24 +81,11 @@ static int32_t net_send(void *ctx, const uint8_t *buf, size_t len)
 
 static int32_t net_recv(void *ctx, uint8_t *buf, size_t len)
 {
-    size_t avail = n.in_len - n.in_pos;
     (void)ctx;
-    if (n.ended) {
-        n.io_after_end++;
+    if (io_after_end()) {
         return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     }
-    if (avail == 0) {
-        return 0;
-    }
-    if (len > n.chunk) {
-        len = n.chunk;
-    }
-    if (len > avail) {
-        len = avail;
-    }
-    memcpy(buf, n.in + n.in_pos, len);
-    n.in_pos += len;
-    return (int32_t)len;
+    return (int32_t)tma_test_read_from(n.in, n.in_len, &n.in_pos, buf, len > n.chunk ? n.chunk : len);
 }
 
 static const struct tma_transport tr = {NULL, net_send, net_recv};

@@ -60,6 +60,19 @@ static inline bool tma_test_queue_put(uint8_t *q, size_t q_cap, size_t *q_len, c
     return true;
 }
 
+/* Reads up to @p cap bytes of @p src (@p src_len long) from *@p pos on,
+ * moving *@p pos past them; returns how many (0 at the end). */
+static inline size_t tma_test_read_from(const uint8_t *src, size_t src_len, size_t *pos, uint8_t *buf, size_t cap)
+{
+    size_t n = src_len - *pos;
+    if (n > cap) {
+        n = cap;
+    }
+    memcpy(buf, src + *pos, n);
+    *pos += n;
+    return n;
+}
+
 /* Takes up to @p cap bytes from the front of queue @p q into @p buf;
  * returns how many. */
 static inline size_t tma_test_queue_take(uint8_t *q, size_t *q_len, uint8_t *buf, size_t cap)

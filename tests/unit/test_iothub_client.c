@@ -143,9 +143,7 @@ static tma_status c_open(void *ctx, struct tma_transport *tr, bool *used_key)
     if (bk.refuse_open) return TMA_ERR(TMA_LAYER_TLS, 0x45);
     bk.open = true;
     bk.in_len = bk.out_len = 0;
-    tr->ctx = NULL;
-    tr->send = t_send;
-    tr->recv = t_recv;
+    *tr = (struct tma_transport){NULL, t_send, t_recv};
     return TMA_OK;
 }
 static void c_close(void *ctx) { (void)ctx; bk.open = false; }

@@ -30,11 +30,20 @@ static struct {
     int io_after_close;
 } w;
 
+/* True (and counted) when the client does I/O after the application closed
+ * the transport. */
+static bool io_after_close(void)
+{
+    if (w.closed) {
+        w.io_after_close++;
+    }
+    return w.closed;
+}
+
 static int32_t w_send(void *ctx, const uint8_t *buf, size_t len)
 {
     (void)ctx;
-    if (w.closed) {
-        w.io_after_close++;
+    if (io_after_close()) {
         return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     }
     if (w.stall) {
@@ -46,18 +55,11 @@ static int32_t w_send(void *ctx, const uint8_t *buf, size_t len)
 
 static int32_t w_recv(void *ctx, uint8_t *buf, size_t len)
 {
-    size_t n = w.in_len - w.in_pos;
     (void)ctx;
-    if (w.closed) {
-        w.io_after_close++;
+    if (io_after_close()) {
         return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     }
-    if (n > len) {
-        n = len;
-    }
-    memcpy(buf, w.in + w.in_pos, n);
-    w.in_pos += n;
-    return (int32_t)n;
+    return (int32_t)tma_test_read_from(w.in, w.in_len, &w.in_pos, buf, len);
 }
 
 static void push(const uint8_t *p, size_t n)
