@@ -43,19 +43,20 @@ if(TARGET iothub_client AND EXISTS ${PROJECT_SOURCE_DIR}/port/tcp_posix.c)
     endif()
   endforeach()
 endif()
-# End to end with the samples, the simulated chip and localhub.
+# End to end with the samples, the simulated chip and localhub:
+# iothub_e2e_localhub (telemetry, C2D, twin, methods, DPS, SAS, reconnect
+# cost) and iothub_e2e_c2d_oversize (a C2D larger than the device's receive
+# buffer is skipped and the connection goes on).
 if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET trustm-sim)
-  tma_add_script_test(NAME iothub_e2e_localhub SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_e2e_localhub.sh
-    LABELS e2e TIMEOUT 240)
-  set_tests_properties(iothub_e2e_localhub PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
-endif()
-# A C2D larger than the device's receive buffer: skipped, the connection goes on.
-if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET trustm-sim)
-  tma_add_script_test(NAME iothub_e2e_c2d_oversize SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_e2e_c2d_oversize.sh
-    LABELS e2e TIMEOUT 120)
-  set_tests_properties(iothub_e2e_c2d_oversize PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+  foreach(t localhub:240 c2d_oversize:120)
+    string(REPLACE ":" ";" _p ${t})
+    list(GET _p 0 _n)
+    list(GET _p 1 _timeout)
+    tma_add_script_test(NAME iothub_e2e_${_n} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_e2e_${_n}.sh
+      LABELS e2e TIMEOUT ${_timeout})
+    set_tests_properties(iothub_e2e_${_n} PROPERTIES ENVIRONMENT
+      "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+  endforeach()
 endif()
 # The samples on bad input (F14, F15): no broker, no chip needed.
 if(TARGET iothub_telemetry)
