@@ -24,8 +24,7 @@ struct state {
 static void on_event(void *user, enum iothub_event ev, tma_status reason)
 {
     (void)user;
-    printf("hub %s: %s\n", ev == IOTHUB_EVENT_CONNECTED ? "connected" : ev == IOTHUB_EVENT_AUTH_FAILED ? "refused" : "disconnected",
-           iothub_reason_text(reason));
+    printf("hub %s: %s\n", sample_event_name(ev), iothub_reason_text(reason));
     fflush(stdout);
 }
 

@@ -1053,6 +1053,16 @@ static void print_bag(struct tma_span bag)
     fflush(stdout);
 }
 
+const char *sample_event_name(enum iothub_event ev)
+{
+    switch (ev) {
+    case IOTHUB_EVENT_CONNECTED: return "connected";
+    case IOTHUB_EVENT_AUTH_FAILED: return "refused";
+    case IOTHUB_EVENT_SUBSCRIBE_REFUSED: return "subscription refused (no C2D, twin or method messages on this connection)";
+    default: return "disconnected";
+    }
+}
+
 void sample_print_c2d(struct tma_span bag, struct tma_span payload)
 {
     fputs("C2D message: ", stdout);

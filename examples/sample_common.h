@@ -126,6 +126,9 @@ void sample_hub_close(struct sample_hub *h);
  * connection within --timeout-ms. Returns 0 when done() ended it. */
 int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(void *), void *ctx,
                void (*tick)(void *), void *tick_ctx);
+/* What an IoT Hub client event is called in the samples' output:
+ * "connected", "refused", "subscription refused" or "disconnected". */
+const char *sample_event_name(enum iothub_event ev);
 void sample_print_c2d(struct tma_span bag, struct tma_span payload);
 /* Bytes received from the network to stdout, control characters (< 0x20,
  * 0x7F) written as \xNN so that none reaches the terminal. */

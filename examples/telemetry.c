@@ -22,8 +22,7 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
     if (ev == IOTHUB_EVENT_CONNECTED) {
         printf("connected\n");
     } else {
-        printf("%s: %s\n", ev == IOTHUB_EVENT_AUTH_FAILED ? "refused" : "disconnected",
-               iothub_reason_text(reason));
+        printf("%s: %s\n", sample_event_name(ev), iothub_reason_text(reason));
     }
     fflush(stdout);
 }

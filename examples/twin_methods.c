@@ -28,8 +28,7 @@ static struct state s;
 static void on_event(void *user, enum iothub_event ev, tma_status reason)
 {
     (void)user;
-    printf("%s: %s\n", ev == IOTHUB_EVENT_CONNECTED ? "connected" : ev == IOTHUB_EVENT_AUTH_FAILED ? "refused" : "disconnected",
-           iothub_reason_text(reason));
+    printf("%s: %s\n", sample_event_name(ev), iothub_reason_text(reason));
     if (ev == IOTHUB_EVENT_CONNECTED) {
         s.asked = false; /* read the twin again after every (re)connect */
         s.ver_pending = false; /* requests of the old connection are gone */

@@ -64,7 +64,12 @@ struct iothub_connector {
 enum iothub_event {
     IOTHUB_EVENT_CONNECTED = 1,    /**< CONNACK accepted and subscriptions sent */
     IOTHUB_EVENT_DISCONNECTED = 2, /**< connection lost; a retry is scheduled */
-    IOTHUB_EVENT_AUTH_FAILED = 3   /**< CONNACK refused (5: not authorized...); no automatic retry */
+    IOTHUB_EVENT_AUTH_FAILED = 3,  /**< CONNACK refused (5: not authorized...); no automatic retry */
+    /** A SUBACK refused a subscription (reason MQTT_E_SUBSCRIBE_REFUSED):
+     *  the C2D, twin or method messages it was for will not arrive on this
+     *  connection. The connection stays (telemetry goes on); to subscribe
+     *  again, iothub_client_disconnect() and iothub_client_restart(). */
+    IOTHUB_EVENT_SUBSCRIBE_REFUSED = 4
 };
 
 /** Callbacks run inside iothub_client_step() and, for messages that

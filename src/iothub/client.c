@@ -104,6 +104,20 @@ static void on_puback(void *user, uint16_t packet_id, uint32_t tag)
     }
 }
 
+/* A refused filter (0x80) means its messages will never come on this
+ * connection: say so once per SUBACK instead of leaving the application
+ * waiting for C2D or twin replies in silence. */
+static void on_suback(void *user, uint16_t packet_id, const uint8_t *codes, size_t n)
+{
+    (void)packet_id;
+    while (n-- > 0u) {
+        if (codes[n] == MQTT_SUBACK_FAILURE) {
+            emit(user, IOTHUB_EVENT_SUBSCRIBE_REFUSED, MQTT_E_SUBSCRIBE_REFUSED);
+            return;
+        }
+    }
+}
+
 static tma_status on_resend(void *user, uint16_t packet_id, uint32_t tag, struct mqtt_publish *out)
 {
     struct iothub_client *c = user;
@@ -201,6 +215,7 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     mc.cb.user = c;
     mc.cb.on_publish = on_publish;
     mc.cb.on_puback = on_puback;
+    mc.cb.on_suback = on_suback;
     mc.cb.resend = on_resend;
     /* A PINGREQ unanswered for half the keep-alive ends the connection, so
      * a silent link is noticed within 1.5 x keep-alive (as the hub does),

@@ -48,6 +48,7 @@ struct broker {
     bool refuse_open;
     bool open_uses_key;
     bool silent; /* a link gone quiet: what is sent is swallowed, nothing comes back */
+    bool refuse_sub; /* SUBACK 0x80 for the last filter of each SUBSCRIBE */
     int pings;
     /* Called for every PUBLISH the client sends (DPS tests script replies). */
     void (*on_publish)(struct tma_span topic, struct tma_span payload);
@@ -102,6 +103,9 @@ static void bk_parse(void)
             snprintf(bk.last_sub, sizeof(bk.last_sub), "%.*s/q%u", (int)s.filter.len,
                      (const char *)s.filter.ptr, (unsigned)s.qos);
             bk.subscribes++;
+            if (bk.refuse_sub) {
+                tmp[n - 1] = MQTT_SUBACK_FAILURE;
+            }
             bk_emit(tmp, n);
         } else if (pkt.type == MQTT_PUBACK) {
             bk.pubacks_from_client++;
@@ -161,7 +165,7 @@ static struct iothub_outbox ob;
 static uint8_t tx[8192], rx[8192], rec[1024];
 static char cred[1024];
 static struct mqtt_inflight infl[9];
-static int ev_connected, ev_disconnected, ev_auth;
+static int ev_connected, ev_disconnected, ev_auth, ev_sub_refused;
 static tma_status ev_reason;
 static int c2d_seen;
 static int input_seen;
@@ -176,6 +180,7 @@ static void on_event(void *u, enum iothub_event ev, tma_status r)
     if (ev == IOTHUB_EVENT_CONNECTED) ev_connected++;
     if (ev == IOTHUB_EVENT_DISCONNECTED) ev_disconnected++;
     if (ev == IOTHUB_EVENT_AUTH_FAILED) ev_auth++;
+    if (ev == IOTHUB_EVENT_SUBSCRIBE_REFUSED) ev_sub_refused++;
 }
 static void on_c2d(void *u, struct tma_span bag, struct tma_span payload)
 {
@@ -201,7 +206,7 @@ static void setup_client(const char *sas_key, uint32_t window)
     bk.open_uses_key = sas_key == NULL;
     mono = 1000000;
     wall = 1767225600000ull;
-    ev_connected = ev_disconnected = ev_auth = c2d_seen = input_seen = 0;
+    ev_connected = ev_disconnected = ev_auth = ev_sub_refused = c2d_seen = input_seen = 0;
     input_name[0] = input_bag[0] = input_body[0] = '\0';
     assert_int_equal(iothub_outbox_init(&ob, &st, 200, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
     memset(&cfg, 0, sizeof(cfg));
@@ -268,6 +273,33 @@ static void test_client_x509_connect_fields_and_telemetry(void **state)
         size_t k;
         for (k = 0; k < 64; k++) assert_int_equal(cred[k] == 'S' && cred[k + 1] == 'h', 0);
     }
+}
+
+/* A SUBACK that refuses the C2D/twin/methods subscription: one
+ * SUBSCRIBE_REFUSED event with MQTT_E_SUBSCRIBE_REFUSED, the connection
+ * stays and telemetry goes on. Before, nothing told the application: C2D
+ * and twin replies just never came. An accepted SUBACK gives no event. */
+static void test_client_subscribe_refused_is_reported(void **state)
+{
+    (void)state;
+    setup_client(NULL, 0);
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(ev_sub_refused, 0);
+    iothub_client_disconnect(&cl);
+    bk.refuse_sub = true;
+    iothub_client_restart(&cl);
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(bk.subscribes, 2);
+    assert_int_equal(ev_sub_refused, 1);
+    assert_int_equal(ev_reason, MQTT_E_SUBSCRIBE_REFUSED);
+    assert_int_equal(ev_disconnected, 0);
+    assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)"t", 1, NULL), TMA_OK);
+    steps(5, 1);
+    assert_int_equal(bk.publishes, 1);
+    assert_int_equal(iothub_client_stats(&cl).acked, 1);
+    assert_int_equal(ev_sub_refused, 1);
 }
 
 /* A message whose retransmission cannot be read (a storage read error, not
@@ -1062,6 +1094,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_x509_connect_fields_and_telemetry),
+        cmocka_unit_test(test_client_subscribe_refused_is_reported),
         cmocka_unit_test(test_client_window_bounds_inflight),
         cmocka_unit_test(test_client_resend_read_error_still_delivers),
         cmocka_unit_test(test_client_sas_token_and_renewal),
