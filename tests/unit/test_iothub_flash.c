@@ -41,6 +41,29 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
     }
 }
 
+/* Put 100-byte records seq, seq + 1, ... (contents fill(seq)) until the log
+ * answers FULL; returns the seq that did not fit. */
+static uint32_t put_until_full(struct iothub_storage *st, uint32_t seq)
+{
+    uint8_t p[100];
+    tma_status rc;
+    for (;; seq++) {
+        fill(p, sizeof p, seq);
+        rc = put1(st, seq, p, sizeof p);
+        if (rc != TMA_OK) {
+            break;
+        }
+    }
+    assert_int_equal(rc, S_ERR(TMA_C_FULL));
+    return seq;
+}
+
+/* Whether a sector starts with the log's magic ("TMFL"). */
+static int t_stamped(const uint8_t *h)
+{
+    return h[0] == 0x54 && h[1] == 0x4D && h[2] == 0x46 && h[3] == 0x4C;
+}
+
 static void expect_get(struct iothub_storage *st, uint32_t seq, const uint8_t *want, size_t n)
 {
     uint8_t buf[1024];
@@ -191,19 +214,11 @@ static void test_flash_full_reclaim_and_seq_end(void **state)
     struct iothub_storage st;
     uint8_t p[100];
     uint32_t seq = 0, s, first = 0, stored = 0, i;
-    tma_status rc;
     (void)state;
     assert_int_equal(nor_init(&n, 512, 4, 8), 0);
     open_ok(&n, &fs, &st);
-    for (;; seq++) {
-        fill(p, sizeof p, seq);
-        rc = put1(&st, seq, p, sizeof p);
-        if (rc != TMA_OK) {
-            break;
-        }
-        stored++;
-    }
-    assert_int_equal(rc, S_ERR(TMA_C_FULL));
+    seq = put_until_full(&st, 0);
+    stored = seq;
     /* 3 usable sectors (one stays free) of 480 B for records hold 3 records
      * of 136 B each (16 header + 2 x 8 flags + 104 data) */
     assert_int_equal(stored, 9u);
@@ -1058,7 +1073,7 @@ static void test_flash_sector_sequence_exhausted_loses_nothing(void **state)
     /* the one data sector: sequence 0xFFFFFFFE, CRC recomputed */
     for (s = 0; s < 3; s++) {
         uint8_t *h = n.mem + s * 512u;
-        if (h[0] == 0x54 && h[1] == 0x4D && h[2] == 0x46 && h[3] == 0x4C) {
+        if (t_stamped(h)) {
             t_le32(h + 4, UINT32_MAX - 1u);
             t_le32(h + 16, t_crc32(h, 16));
             ok++;
@@ -1105,22 +1120,14 @@ static void test_flash_no_free_sector_recovers(void **state)
     struct iothub_storage st, st2;
     uint8_t p[100];
     uint32_t seq = 0, s, top = 0, spare = UINT32_MAX, i, end;
-    tma_status rc;
     (void)state;
     assert_int_equal(nor_init(&n, 512, 3, 4), 0);
     open_ok(&n, &fs, &st);
     /* fill the two usable sectors: the third stays free */
-    for (;; seq++) {
-        fill(p, sizeof p, seq);
-        rc = put1(&st, seq, p, sizeof p);
-        if (rc != TMA_OK) {
-            break;
-        }
-    }
-    assert_int_equal(rc, S_ERR(TMA_C_FULL));
+    seq = put_until_full(&st, 0);
     for (s = 0; s < 3; s++) {
         const uint8_t *h = n.mem + s * 512u;
-        if (h[0] == 0x54 && h[1] == 0x4D && h[2] == 0x46 && h[3] == 0x4C) {
+        if (t_stamped(h)) {
             uint32_t q = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
             top = q > top ? q : top;
         } else {
@@ -1141,14 +1148,7 @@ static void test_flash_no_free_sector_recovers(void **state)
     }
     open_ok(&n, &fs, &st);
     /* the new head takes records until it is full too */
-    for (;; seq++) {
-        fill(p, sizeof p, seq);
-        rc = put1(&st, seq, p, sizeof p);
-        if (rc != TMA_OK) {
-            break;
-        }
-    }
-    assert_int_equal(rc, S_ERR(TMA_C_FULL));
+    seq = put_until_full(&st, seq);
     end = seq;
     /* the outbox drains the two old sectors' records (sent and acked) */
     for (s = 0;; s++) {
