@@ -497,6 +497,9 @@ int app_cmd_calc_hash(struct sim_app *app, const struct cmd *c, struct rsp *r)
         return 0;
     }
     bool start = y == 0 || y == 1, final = y == 1 || y == 3 || y == 5;
+    if (y == 1 && data->tag == 0x01 && data->len == 0) {
+        return E_DATA; /* SRM CalcHash fn. 57: start&final needs message bytes */
+    }
     if (exp && (exp->len != 0 || final)) {
         return E_DATA;
     }

@@ -68,19 +68,21 @@ tma_status trustm_sha256(struct trustm *t, uint8_t protect, const uint8_t *data,
 {
     struct apdu a;
     size_t done = 0;
+    uint8_t seq = 0;
 
     if ((data == NULL && len != 0) || out == NULL) {
         return BAD_PARAM;
     }
     for (;;) {
         size_t n = len - done;
-        uint8_t seq;
         tma_status st;
         if (n > HASH_ONESHOT_CHUNK) {
             n = HASH_ONESHOT_CHUNK;
         }
-        /* 0 start, 1 start&final, 2 continue, 3 final */
-        seq = (uint8_t)((done == 0 ? 0 : 2) | (done + n == len));
+        /* 0 start, 1 start&final, 2 continue, 3 final. The chip refuses an
+         * empty start&final (SRM CalcHash note 57: only start, continue and
+         * final may be empty): no bytes go as start, then an empty final. */
+        seq = (uint8_t)(seq | (done + n == len && (n | seq) != 0));
         apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
         apdu_tlv(&a, seq, data + done, n);
         done += n;
@@ -91,6 +93,7 @@ tma_status trustm_sha256(struct trustm *t, uint8_t protect, const uint8_t *data,
         if (st != TMA_OK) {
             return st;
         }
+        seq = 2;
     }
 }
 
@@ -173,7 +176,6 @@ tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_h
 {
     struct apdu a;
     tma_status st;
-    unsigned fed;
 
     if (h == NULL || out == NULL) {
         return BAD_PARAM;
@@ -181,12 +183,15 @@ tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_h
     if (h->state != HASH_RUNNING) {
         return CMD_ERR(TMA_C_STATE);
     }
-    fed = h->ctx_len != 0;
-    apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
-    /* 01 00 00 (final of nothing) or 03 00 00 + the saved context */
-    apdu_tl(&a, (uint8_t)(1u + 2u * fed), 0);
-    apdu_put(&a, h->tlv, CTX_TLV_LEN * fed);
-    st = hash_final(&a, out);
+    if (h->ctx_len != 0) {
+        /* 03 00 00 (final of nothing more) + the saved context */
+        apdu_begin(&a, t, protect, CMD_CALC_HASH << 8 | 0xE2);
+        apdu_tl(&a, 3, 0);
+        apdu_put(&a, h->tlv, CTX_TLV_LEN);
+        st = hash_final(&a, out);
+    } else {
+        st = trustm_sha256(t, protect, NULL, 0, out); /* nothing was fed */
+    }
     trustm_wipe(h, sizeof(*h));
     return st;
 }

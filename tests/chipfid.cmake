@@ -1,0 +1,7 @@
+# CHIP: chip-fidelity checks (docs/decisions/chip-fidelity.md). Facts from
+# Infineon's documents that the simulator and libtrustm must both follow;
+# every case fails when either side holds the wrong belief.
+if(TARGET trustm AND TARGET trustm_sim AND TARGET tma_port)
+  tma_add_test(NAME chipfid_hash_empty SOURCES integration/chipfid_chip.c
+    LIBS trustm trustm_sim tma_port LABELS integration ARGS hash_empty)
+endif()

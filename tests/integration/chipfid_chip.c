@@ -1,0 +1,131 @@
+/*
+ * Chip-fidelity checks (docs/decisions/chip-fidelity.md): facts taken from
+ * Infineon's documents that both the simulator and libtrustm must follow.
+ * Each case sends the library's real bytes to the in-process simulator and,
+ * where the document fixes the bytes, checks the raw APDUs too, so a belief
+ * shared by both sides cannot make the case pass.
+ *
+ * Usage: chipfid_chip <case>
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "trustm/cmd.h"
+#include "trustm/transceive.h"
+#include "trustm/trustm.h"
+#include "trustm_sim/sim.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
+            failures++;                                                                    \
+        }                                                                                  \
+    } while (0)
+
+/* One raw APDU through the library's stack; returns Sta (or -1) and the
+ * OutData in out (up to cap bytes), its length in *out_len. */
+static int raw(struct trustm *t, const uint8_t *apdu, size_t n, uint8_t *out, size_t cap,
+               size_t *out_len)
+{
+    struct tma_span seg = {apdu, n};
+    struct trustm_rsp r;
+    tma_status st = trustm_transceive(t, TRUSTM_PROTECT_NONE, &seg, 1, out, cap, &r);
+    if (st != TMA_OK) {
+        fprintf(stderr, "transceive: %s\n", tma_status_str(st));
+        return -1;
+    }
+    *out_len = r.out_len;
+    return r.sta;
+}
+
+/* Last error code, read with code 0x01 (spec 6.1). */
+static int last_error(struct trustm *t)
+{
+    static const uint8_t rd[] = {0x01, 0x00, 0x00, 0x06, 0xF1, 0xC2, 0x00, 0x00, 0x00, 0x01};
+    uint8_t b[4];
+    size_t n = 0;
+    if (raw(t, rd, sizeof rd, b, sizeof b, &n) != 0 || n != 1) {
+        return -1;
+    }
+    return b[0];
+}
+
+/* SHA-256 of the empty message */
+static const uint8_t SHA_EMPTY[32] = {
+    0xE3, 0xB0, 0xC4, 0x42, 0x98, 0xFC, 0x1C, 0x14, 0x9A, 0xFB, 0xF4, 0xC8, 0x99, 0x6F, 0xB9, 0x24,
+    0x27, 0xAE, 0x41, 0xE4, 0x64, 0x9B, 0x93, 0x4C, 0xA4, 0x95, 0x99, 0x1B, 0x78, 0x52, 0xB8, 0x55};
+
+/* SRM CalcHash, InData note 57: "Length can be 0 in case of y = 0 or 2 or 3
+ * or 5; else it must be > 0": an empty start&final (`01 00 00`) is refused,
+ * an empty start followed by an empty final is the hash of nothing. */
+static void case_hash_empty(struct trustm *t)
+{
+    static const uint8_t sf[] = {0xB0, 0xE2, 0x00, 0x03, 0x01, 0x00, 0x00};
+    static const uint8_t st0[] = {0xB0, 0xE2, 0x00, 0x03, 0x00, 0x00, 0x00};
+    static const uint8_t fin[] = {0xB0, 0xE2, 0x00, 0x03, 0x03, 0x00, 0x00};
+    uint8_t b[64], d[32];
+    size_t n = 0;
+    struct trustm_hash h;
+
+    CHECK(raw(t, sf, sizeof sf, b, sizeof b, &n) == 0xFF && n == 0);
+    CHECK(last_error(t) == 0x05);
+    CHECK(raw(t, st0, sizeof st0, b, sizeof b, &n) == 0x00 && n == 0);
+    CHECK(raw(t, fin, sizeof fin, b, sizeof b, &n) == 0x00 && n == 35);
+    CHECK(b[0] == 0x01 && b[1] == 0x00 && b[2] == 0x20 && memcmp(b + 3, SHA_EMPTY, 32) == 0);
+
+    memset(d, 0, sizeof d);
+    CHECK(trustm_sha256(t, TRUSTM_PROTECT_NONE, NULL, 0, d) == TMA_OK);
+    CHECK(memcmp(d, SHA_EMPTY, 32) == 0);
+    memset(d, 0, sizeof d);
+    CHECK(trustm_hash_start(&h) == TMA_OK);
+    CHECK(trustm_hash_finish(t, TRUSTM_PROTECT_NONE, &h, d) == TMA_OK);
+    CHECK(memcmp(d, SHA_EMPTY, 32) == 0);
+}
+
+struct tcase {
+    const char *name;
+    void (*run)(struct trustm *t);
+};
+
+static const struct tcase CASES[] = {
+    {"hash_empty", case_hash_empty},
+};
+
+int main(int argc, char **argv)
+{
+    struct trustm_sim_config cfg;
+    struct trustm_sim *sim = NULL;
+    struct trustm_port port;
+    static struct trustm t;
+    const struct tcase *c = NULL;
+
+    for (size_t i = 0; argc > 1 && i < sizeof CASES / sizeof CASES[0]; i++) {
+        if (strcmp(argv[1], CASES[i].name) == 0) {
+            c = &CASES[i];
+        }
+    }
+    if (!c) {
+        fprintf(stderr, "usage: chipfid_chip <case>\n");
+        return 2;
+    }
+    trustm_sim_config_default(&cfg);
+    cfg.seed = 7;
+    if (trustm_sim_create(&cfg, &sim) != TMA_OK) {
+        fprintf(stderr, "cannot create simulator\n");
+        return 1;
+    }
+    trustm_sim_port(sim, &port);
+    CHECK(trustm_init(&t, &port, NULL) == TMA_OK);
+    CHECK(trustm_open(&t) == TMA_OK);
+    CHECK(trustm_open_app(&t, TRUSTM_PROTECT_NONE, NULL) == TMA_OK);
+    if (failures == 0) {
+        c->run(&t);
+    }
+    trustm_deinit(&t);
+    trustm_sim_destroy(sim);
+    printf("chipfid %s: %d failure(s)\n", c->name, failures);
+    return failures == 0 ? 0 : 1;
+}
