@@ -27,7 +27,7 @@
 /* modelled chip time of presentation-layer work (decisions doc) */
 #define T_HELLO_US 3000u
 #define T_FINISHED_US 8000u
-#define T_PROTECT_US 5000u
+#define T_PROTECT_US 7000u
 #define T_SMALL_US 1000u
 
 #define CTX_MAGIC 0x53484C44u /* "SHLD" */
