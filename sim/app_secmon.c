@@ -29,6 +29,15 @@ void app_secmon_tick(struct sim_app *app, uint64_t now_us)
     uint32_t t_max;
     uint8_t credit_max;
     app_secmon_config(app, &t_max, &credit_max);
+    /* SRM 4.6.3: a configured maximum credit of 0 sets the credit to 0 (a
+     * lower one caps it), and t_max = 0 (monitor off) sets SEC to 0 */
+    if (app->sec_credit > credit_max) {
+        app->sec_credit = credit_max;
+    }
+    if (t_max == 0 && app->sec > 0) {
+        app->sec = 0;
+        app->dirty = true;
+    }
     if (!app->secmon_time_known || now_us < app->secmon_last_tick_us) {
         app->secmon_time_known = true;
         app->secmon_last_tick_us = now_us;

@@ -135,6 +135,52 @@ static void case_shield_time(struct trustm *t, struct trustm_sim *sim)
     CHECK(prot >= 66500 && prot <= 73500);
 }
 
+static int sec_value(struct trustm *t)
+{
+    uint8_t b[4];
+    size_t n = 0;
+    if (trustm_read_data(t, TRUSTM_PROTECT_NONE, 0xE0C5, 0, b, sizeof b, &n) != TMA_OK || n != 1) {
+        return -1;
+    }
+    return b[0];
+}
+
+static tma_status set_e0c9(struct trustm *t, uint8_t tmax, uint8_t credit_max)
+{
+    uint8_t c[8] = {tmax, 0x00, credit_max, 0x01, 0, 0, 0, 0};
+    return trustm_write_data(t, TRUSTM_PROTECT_NONE, 0xE0C9, TRUSTM_WRITE_ERASE, 0, c, sizeof c);
+}
+
+/* SRM 4.6.2/4.6.3 (Security Monitor): the credit is 0 after power-up, so
+ * the first private-key use raises SEC; "in case the current SEC is > 0 and
+ * t_max is configured to 0, the SEC gets set to 0"; "if [the maximum
+ * SEC_CREDIT] is set to 0, the SEC_CREDIT will be set to 0". */
+static void case_secmon_config(struct trustm *t, struct trustm_sim *sim)
+{
+    static const uint8_t dg[32] = {4, 5, 6};
+    uint8_t sig[80];
+    size_t n = 0;
+
+    CHECK(sec_value(t) == 0);
+    CHECK(trustm_sign(t, TRUSTM_PROTECT_NONE, 0x11, 0xE0F0, dg, sizeof dg, sig, sizeof sig, &n) ==
+          TMA_OK);
+    CHECK(trustm_sign(t, TRUSTM_PROTECT_NONE, 0x11, 0xE0F0, dg, sizeof dg, sig, sizeof sig, &n) ==
+          TMA_OK);
+    CHECK(sec_value(t) == 2);
+    CHECK(set_e0c9(t, 0, 5) == TMA_OK); /* monitor off */
+    CHECK(sec_value(t) == 0);
+    /* on again; 60 s idle fill the credit (5); then a maximum credit of 0 */
+    CHECK(set_e0c9(t, 50, 5) == TMA_OK);
+    trustm_sim_sleep_us(sim, 60u * 1000u * 1000u);
+    CHECK(trustm_sign(t, TRUSTM_PROTECT_NONE, 0x11, 0xE0F0, dg, sizeof dg, sig, sizeof sig, &n) ==
+          TMA_OK);
+    CHECK(sec_value(t) == 0); /* a credit paid for it */
+    CHECK(set_e0c9(t, 50, 0) == TMA_OK);
+    CHECK(trustm_sign(t, TRUSTM_PROTECT_NONE, 0x11, 0xE0F0, dg, sizeof dg, sig, sizeof sig, &n) ==
+          TMA_OK);
+    CHECK(sec_value(t) == 1); /* no credit left to pay */
+}
+
 struct tcase {
     const char *name;
     void (*run)(struct trustm *t, struct trustm_sim *sim);
@@ -143,6 +189,7 @@ struct tcase {
 static const struct tcase CASES[] = {
     {"hash_empty", case_hash_empty},
     {"shield_time", case_shield_time},
+    {"secmon_config", case_secmon_config},
 };
 
 int main(int argc, char **argv)
