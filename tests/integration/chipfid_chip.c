@@ -181,6 +181,56 @@ static void case_secmon_config(struct trustm *t, struct trustm_sim *sim)
     CHECK(sec_value(t) == 1); /* no credit left to pay */
 }
 
+/* Poll count of the last command with APDU code `code`. */
+static unsigned long polls(struct trustm_sim *sim, const char *code)
+{
+    static char js[16384];
+    size_t n = 0;
+    char key[40];
+    const char *p;
+    if (trustm_sim_stats_json(sim, js, sizeof js, &n) != TMA_OK) {
+        return 0;
+    }
+    snprintf(key, sizeof key, "\"code\":\"%s\"", code);
+    p = strstr(js, key);
+    p = p ? strstr(p, "\"polls\":") : NULL;
+    return p ? strtoul(p + 8, NULL, 10) : 0;
+}
+
+/* Datasheet v3.61 Tab.19: AES-128 ECB of 256 bytes, encrypt ~28 ms,
+ * decrypt ~35 ms. The model (within 5 %) and libtrustm's poll schedule
+ * must both know that decryption is slower: as many polls for it as for
+ * encryption, not more. */
+static void case_sym_time(struct trustm *t, struct trustm_sim *sim)
+{
+    static uint8_t in[256], ct[256 + 3], pt[256 + 3];
+    size_t n = 0;
+    unsigned long enc_us, dec_us, enc_polls, dec_polls;
+
+    for (size_t i = 0; i < sizeof in; i++) {
+        in[i] = (uint8_t)i;
+    }
+    CHECK(trustm_gen_sym_key(t, TRUSTM_PROTECT_NONE, TRUSTM_ALG_AES128, 0xE200, TRUSTM_KU_ENC,
+                             NULL, 0, &n) == TMA_OK);
+    trustm_sim_stats_clear(sim);
+    CHECK(trustm_sym_encrypt(t, TRUSTM_PROTECT_NONE, TRUSTM_SYM_ECB, 0xE200, NULL, in, sizeof in,
+                             ct, sizeof ct, &n) == TMA_OK &&
+          n == 256);
+    enc_us = chip_us(sim, "0x94");
+    enc_polls = polls(sim, "0x94");
+    trustm_sim_stats_clear(sim);
+    CHECK(trustm_sym_decrypt(t, TRUSTM_PROTECT_NONE, TRUSTM_SYM_ECB, 0xE200, NULL, ct, 256, pt,
+                             sizeof pt, &n) == TMA_OK &&
+          n == 256 && memcmp(pt, in, 256) == 0);
+    dec_us = chip_us(sim, "0x95");
+    dec_polls = polls(sim, "0x95");
+    printf("AES-128 ECB 256 B: encrypt %lu us (%lu polls), decrypt %lu us (%lu polls)\n", enc_us,
+           enc_polls, dec_us, dec_polls);
+    CHECK(enc_us >= 26600 && enc_us <= 29400);
+    CHECK(dec_us >= 33250 && dec_us <= 36750);
+    CHECK(dec_polls <= enc_polls);
+}
+
 struct tcase {
     const char *name;
     void (*run)(struct trustm *t, struct trustm_sim *sim);
@@ -190,6 +240,7 @@ static const struct tcase CASES[] = {
     {"hash_empty", case_hash_empty},
     {"shield_time", case_shield_time},
     {"secmon_config", case_secmon_config},
+    {"sym_time", case_sym_time},
 };
 
 int main(int argc, char **argv)
