@@ -351,7 +351,8 @@ struct trustm_hash {
 
 /**
  * @brief One-shot SHA-256 of @p len bytes (any length; more than ~1.5 kB is
- * streamed in ceil(len/1536) APDUs through the chip's own context).
+ * streamed in ceil(len/1536) APDUs through the chip's own context; an empty
+ * message takes 2, since the chip refuses an empty start&final).
  * @param out 32 bytes
  * @return TMA_OK, TMA_ERR(CMD, BAD_PARAM), TMA_ERR(CMD, MALFORMED), or
  *         COMMON. Typ. 15 kB/s.
@@ -385,7 +386,7 @@ tma_status trustm_hash_update(struct trustm *t, uint8_t protect, struct trustm_h
  * @brief Finish: 32-byte digest into @p out; @p h is wiped and must be
  * started again for reuse.
  * @return TMA_OK, TMA_ERR(CMD, STATE), TMA_ERR(CMD, MALFORMED), or COMMON.
- *         1 APDU.
+ *         1 APDU (2 when nothing was fed).
  */
 tma_status trustm_hash_finish(struct trustm *t, uint8_t protect, struct trustm_hash *h,
                               uint8_t *out);
