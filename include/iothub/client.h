@@ -254,7 +254,8 @@ uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c);
  *         REFUSE_NEW, or a storage error (iothub_outbox_push()); TMA_C_TOO_SMALL
  *         when the topic does not fit cred_buf or topic and payload not
  *         record_buf; TMA_C_BAD_PARAM for NULL, a NULL payload with a length,
- *         or a property without a key; TMA_C_STATE without an outbox (also
+ *         a property without a key, or payload plus encoded property bag
+ *         over IOTHUB_D2C_MAX_BYTES (the hub would drop the connection); TMA_C_STATE without an outbox (also
  *         a zeroed client).
  */
 tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct iothub_property *props,

@@ -41,6 +41,14 @@ extern "C" {
 #define IOTHUB_KEEPALIVE_MAX_S 1177u
 /** Default keep-alive (spec 8: pick <= 240 s). */
 #define IOTHUB_KEEPALIVE_DEFAULT_S 240u
+/** Largest device-to-cloud message IoT Hub takes: body plus properties,
+ *  256 KB (Azure quotas page, "Other limits"). It closes the connection on
+ *  a larger one, so iothub_client_send_telemetry() refuses it. */
+#define IOTHUB_D2C_MAX_BYTES 262144u
+/** How long the client waits for CONNACK: 60 s, aligned with the service's
+ *  own request timeout (Azure IoT C# SDK, ConnectArrivalTimeout, PR 2044);
+ *  a hub that shapes a connection burst answers late. */
+#define IOTHUB_CONNACK_TIMEOUT_MS 60000u
 
 /* System property keys (telemetry and C2D), as the application writes them;
  * the bag writer encodes '$' as %24. */

@@ -217,6 +217,9 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     mc.cb.on_puback = on_puback;
     mc.cb.on_suback = on_suback;
     mc.cb.resend = on_resend;
+    /* Under traffic shaping IoT Hub answers CONNECT late; an abort at 30 s
+     * costs another handshake (a chip signature) and adds to the burst. */
+    mc.connack_timeout_ms = IOTHUB_CONNACK_TIMEOUT_MS;
     /* A PINGREQ unanswered for half the keep-alive ends the connection, so
      * a silent link is noticed within 1.5 x keep-alive (as the hub does),
      * not keep-alive + 30 s; 30 s stays the ceiling (keep-alive >= 60 s). */
@@ -387,13 +390,15 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
  * iothub_telemetry_topic() and iothub_c2d_filter() (tail "/messages/events/"
  * or the C2D filter's), without their identity check, which init made. */
 static tma_status device_topic(struct iothub_client *c, const char *tail,
-                               const struct iothub_property *props, size_t n, size_t *out_len)
+                               const struct iothub_property *props, size_t n, size_t *out_bag_from,
+                               size_t *out_len)
 {
     struct wbuf w;
     tma_status st;
     wb_init(&w, c->cfg.cred_buf, c->cfg.cred_cap);
     ih_identity_prefix(&w, &c->cfg.id);
     wb_str(&w, tail);
+    *out_bag_from = w.len; /* the hub counts the bag, not the topic before it */
     st = ih_bag_write(&w, props, n);
     if (st != TMA_OK) {
         return st;
@@ -416,11 +421,11 @@ static tma_status subscribe_all(struct iothub_client *c)
     size_t i;
 #endif
     struct mqtt_subscription subs[4];
-    size_t n = 0, len; /* len: set by device_topic() on TMA_OK */
+    size_t n = 0, len, from; /* len, from: set by device_topic() on TMA_OK */
     tma_status st;
     if ((c->cfg.subscriptions & IOTHUB_SUB_C2D) != 0u) {
         st = device_topic(c, c->cfg.id.module_id != NULL ? "/#" : "/messages/devicebound/#", NULL, 0u,
-                          &len);
+                          &from, &len);
         if (st != TMA_OK) {
             return st;
         }
@@ -600,7 +605,7 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
                                         size_t prop_count, const uint8_t *payload, size_t len,
                                         uint32_t *out_seq)
 {
-    size_t n; /* set by device_topic() on TMA_OK */
+    size_t n, from; /* set by device_topic() on TMA_OK */
     tma_status st;
     if (c == NULL || (payload == NULL && len > 0u)) {
         return E_BAD;
@@ -608,9 +613,16 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
     if (c->cfg.outbox == NULL) {
         return E_STATE;
     }
-    st = device_topic(c, "/messages/events/", props, prop_count, &n);
+    st = device_topic(c, "/messages/events/", props, prop_count, &from, &n);
     if (st != TMA_OK) {
         return st;
+    }
+    /* IoT Hub closes the connection on a message over 256 KB without a
+     * word; kept in the outbox it would come back after every reconnect and
+     * block the messages behind it for good. The encoded bag counts in full
+     * (the hub counts property names and values: never more). */
+    if (len + (n - from) > IOTHUB_D2C_MAX_BYTES) {
+        return E_BAD;
     }
     if (n + 2u + len > c->cfg.record_cap) {
         return IOTHUB_E(TMA_C_TOO_SMALL);
