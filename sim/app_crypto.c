@@ -1268,8 +1268,10 @@ int app_cmd_derive_key(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (e) {
         return e;
     }
-    if (!persistent && ex && c->sec->session && !c->sec->cmd_protected) {
-        return E_ACCESS; /* session secrets are exported only over a protected command */
+    if (!persistent && c->sec->session && !c->sec->cmd_protected) {
+        /* SRM DeriveKey note: a session's secret is used only over a
+         * protected command (exported or kept on the chip) */
+        return E_ACCESS;
     }
     if (persistent) {
         app_secmon_event(app, c->now_us);

@@ -185,12 +185,16 @@ static bool simple_eval(struct sim_app *app, const struct sim_obj *o, const uint
             return false;
         }
         return a == ACC_READ ? c->sec->rsp_protected : c->sec->cmd_protected;
-    case 0x21: /* Int: MAC'd command with the binding secret, or a protected
-                  update whose manifest this trust anchor verified */
+    case 0x21: /* Int: MAC'd transfer with the binding secret (the response
+                  for a read, the command otherwise: SRM Tab.44), or a
+                  protected update whose manifest this trust anchor verified */
         if (c && c->int_oid && c->int_oid == oid) {
             return true;
         }
-        return oid == 0xE140 && c && c->sec->session && c->sec->cmd_protected;
+        if (oid != 0xE140 || !c || !c->sec->session) {
+            return false;
+        }
+        return a == ACC_READ ? c->sec->rsp_protected : c->sec->cmd_protected;
     case 0x23:
         if (app->cfg.version < 3) {
             return false;

@@ -231,6 +231,55 @@ static void case_sym_time(struct trustm *t, struct trustm_sim *sim)
     CHECK(dec_polls <= enc_polls);
 }
 
+/* SRM Tab.44, Int: "Read, Int, Binding Secret ... the response is requested
+ * with protection (MAC)"; for change and execute the command is. An object
+ * readable under Int(0xE140) reads with a protected response, and not with
+ * only the command protected. */
+static void case_int_read(struct trustm *t, struct trustm_sim *sim)
+{
+    static const uint8_t md[] = {0x20, 0x05, 0xD1, 0x03, 0x21, 0xE1, 0x40};
+    uint8_t pbs[64], b[16];
+    size_t n = 0;
+
+    (void)sim;
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_NONE, TRUSTM_RNG_TRNG, pbs, sizeof pbs) == TMA_OK);
+    CHECK(trustm_write_data(t, TRUSTM_PROTECT_NONE, 0xE140, TRUSTM_WRITE_ERASE, 0, pbs,
+                            sizeof pbs) == TMA_OK);
+    CHECK(trustm_shield_set_secret(t, trustm_crypto_mbedtls(), pbs, sizeof pbs) == TMA_OK);
+    CHECK(trustm_write_data(t, TRUSTM_PROTECT_NONE, 0xF1D1, TRUSTM_WRITE_ERASE, 0,
+                            (const uint8_t *)"hello", 5) == TMA_OK);
+    CHECK(trustm_write_metadata(t, TRUSTM_PROTECT_NONE, 0xF1D1, md, sizeof md) == TMA_OK);
+    memset(b, 0, sizeof b);
+    CHECK(trustm_read_data(t, TRUSTM_PROTECT_RSP, 0xF1D1, 0, b, sizeof b, &n) == TMA_OK &&
+          n == 5 && memcmp(b, "hello", 5) == 0);
+    CHECK(trustm_read_data(t, TRUSTM_PROTECT_CMD, 0xF1D1, 0, b, sizeof b, &n) ==
+          TMA_CHIP_ERROR(0x07));
+    CHECK(trustm_read_data(t, TRUSTM_PROTECT_NONE, 0xF1D1, 0, b, sizeof b, &n) ==
+          TMA_CHIP_ERROR(0x07));
+}
+
+/* SRM DeriveKey note: "In case the shared secret from a session is used and
+ * the presentation layer protection is enabled the command must be
+ * protected" -- also when the derived key stays in a session. */
+static void case_derive_protect(struct trustm *t, struct trustm_sim *sim)
+{
+    static const uint8_t seed[32] = {9, 8, 7};
+    uint8_t pbs[64], r[8];
+
+    (void)sim;
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_NONE, TRUSTM_RNG_TRNG, pbs, sizeof pbs) == TMA_OK);
+    CHECK(trustm_write_data(t, TRUSTM_PROTECT_NONE, 0xE140, TRUSTM_WRITE_ERASE, 0, pbs,
+                            sizeof pbs) == TMA_OK);
+    CHECK(trustm_shield_set_secret(t, trustm_crypto_mbedtls(), pbs, sizeof pbs) == TMA_OK);
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, r, sizeof r) == TMA_OK);
+    CHECK(trustm_random_to_session(t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_PREMASTER, 0xE100,
+                                   (const uint8_t *)"\x03\x03", 2, 46, NULL) == TMA_OK);
+    CHECK(trustm_derive_key(t, TRUSTM_PROTECT_NONE, TRUSTM_KDF_PRF_SHA256, 0xE100, seed,
+                            sizeof seed, NULL, 0, 48, 0xE101, NULL) == TMA_CHIP_ERROR(0x07));
+    CHECK(trustm_derive_key(t, TRUSTM_PROTECT_CMD, TRUSTM_KDF_PRF_SHA256, 0xE100, seed,
+                            sizeof seed, NULL, 0, 48, 0xE101, NULL) == TMA_OK);
+}
+
 struct tcase {
     const char *name;
     void (*run)(struct trustm *t, struct trustm_sim *sim);
@@ -241,6 +290,8 @@ static const struct tcase CASES[] = {
     {"shield_time", case_shield_time},
     {"secmon_config", case_secmon_config},
     {"sym_time", case_sym_time},
+    {"int_read", case_int_read},
+    {"derive_protect", case_derive_protect},
 };
 
 int main(int argc, char **argv)
