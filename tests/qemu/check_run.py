@@ -5,6 +5,7 @@ on the host, with openssl, and reads the simulator's statistics.
   check_run.py stats SOCK                   print trustm-sim's statistics JSON (op 0x05)
   check_run.py output OUT WORKDIR CADIR     check one "all" run's output
   check_run.py stats-delta BEFORE AFTER     check the commands that arrived
+  check_run.py flash OUT                    check the MCU flash log run (fw_flash.c)
 
 Exit 0 when every check passes; otherwise one line per failure and exit 1.
 The firmware judges nothing: every value here comes from its printed hex.
@@ -242,12 +243,78 @@ def check_delta(before_path, after_path):
                                 a["link"]["retransmits"] - b["link"]["retransmits"]))
 
 
+def flash_record(seq, n):
+    """What fw_flash.c stores for seq (make_record())."""
+    return bytes((seq * 31 + i * 7 + 1) & 0xFF for i in range(n))
+
+
+def check_flash(out_path):
+    """Replays the flash run against a model: every list must name exactly
+    the records put and not deleted, every get return what was put, and all
+    of it again after each reopen (a reboot: only the flash survives)."""
+    model, max_put, fulls, lists, gets = {}, 0, 0, 0, 0
+    stats, stack, done = None, {}, False
+    for ln, line in enumerate(open(out_path).read().splitlines(), 1):
+        w = line.split()
+        where = "line %d (%s)" % (ln, line[:60])
+        if line == "DONE":
+            done = True
+        elif w[:1] == ["stack"] and len(w) == 4:
+            stack[w[2]] = max(stack.get(w[2], 0), int(w[3]))
+        elif w[:1] == ["flash.put"]:
+            seq, data = int(w[1]), bytes.fromhex(w[2])
+            if data != flash_record(seq, len(data)):
+                fail("%s: not the record fw_flash.c makes for %d" % (where, seq))
+            if seq <= max_put:
+                fail("%s: seq not increasing" % where)
+            model[seq], max_put = data, seq
+        elif w[:1] == ["flash.del"]:
+            if model.pop(int(w[1]), None) is None:
+                fail("%s: deleted a record that was not there" % where)
+        elif w[:1] == ["flash.list"]:
+            got = [int(x) for x in w[2].split(",")] if len(w) > 2 else []
+            lists += 1
+            if got != sorted(model):
+                fail("%s: listed %s, stored %s" % (where, got, sorted(model)))
+        elif w[:1] == ["flash.get"]:
+            gets += 1
+            if model.get(int(w[1])) != bytes.fromhex(w[2]):
+                fail("%s: get returned other bytes than the put" % where)
+        elif w[:1] == ["flash.get_status"]:
+            if int(w[1]) in model or "not found" not in line:
+                fail("%s: a deleted record must be not found" % where)
+        elif w[:1] == ["flash.reopen"]:
+            if int(w[3]) != (max_put + 1 if max_put else 0):
+                fail("%s: seq_end after reopen is %s, expected %d" % (where, w[3], max_put + 1))
+        elif w[:1] == ["flash.full"]:
+            fulls += 1
+        elif w[:1] == ["flash.stats"]:
+            stats = dict(zip(w[1::2], (int(x) for x in w[2::2])))
+    if not done:
+        fail("the flash run did not finish (no DONE)")
+    if stats is None or stats.get("violations") != 0:
+        fail("flash rule violations (unaligned, second program, outside): %s" % stats)
+    elif stats.get("erases", 0) <= 4:
+        fail("no sector was reclaimed (erases %s)" % stats.get("erases"))
+    if fulls == 0:
+        fail("the log never filled up: the reclaim path did not run")
+    if lists < 5 or gets < 30:
+        fail("too few lists/gets checked (%d, %d)" % (lists, gets))
+    if not failures:
+        ok("flash log on the target: %d records live, %d lists and %d gets match the model "
+           "across 3 reopens; full %d times, %d erases, %d programs, 0 rule violations; "
+           "stack: %s" % (len(model), lists, gets, fulls, stats["erases"], stats["programs"],
+                          ", ".join("%s %d" % kv for kv in sorted(stack.items()))))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "stats":
         print(json.dumps(sim_stats(sys.argv[2])))
         return 0
     if len(sys.argv) == 5 and sys.argv[1] == "output":
         check_output(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 3 and sys.argv[1] == "flash":
+        check_flash(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "stats-delta":
         check_delta(sys.argv[2], sys.argv[3])
     else:

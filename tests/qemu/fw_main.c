@@ -5,21 +5,25 @@
  * prints what it got (hex), and the host script checks that with openssl and
  * the simulator's statistics (tests/qemu/qemu_m4.sh).
  *
- * Command line (semihosting): fw MODE PBSFILE
- *   MODE all     the plain run, then the same over the shielded connection
- *   MODE shield  only the shielded run (a wrong PBSFILE must fail cleanly)
- * Output lines: "<name>=<hex>" values, "stack <op> <bytes>" high-water marks,
- * "ok <step>" per step, "ERROR <step>: <status>" and exit 2 on failure.
+ * Command line (semihosting): fw MODE ARG
+ *   MODE all     the plain run, then the same over the shielded connection;
+ *                ARG is the file holding the 64-byte binding secret
+ *   MODE shield  only the shielded run (a wrong secret must fail cleanly)
+ *   MODE flash   the MCU flash log on a RAM-backed flash (fw_flash.c), no
+ *                chip; ARG is ignored
+ * Output lines: "<phase>.<name>=<hex>" values, "stack <phase> <op> <bytes>"
+ * high-water marks, "ok <phase> <op>" per step, "ERROR <phase> <op>:
+ * <status>" and exit code 2 on failure.
  */
 #include <string.h>
 
 #include "board.h"
-
-extern volatile uint32_t g_ms_ticks;
+#include "fw.h"
 #include "soft_crypto.h"
-#include "stackpaint.h"
 #include "trustm/cmd.h"
 #include "trustm/trustm.h"
+
+extern volatile uint32_t g_ms_ticks;
 
 extern const struct trustm_port trustm_port_baremetal;
 
@@ -34,25 +38,13 @@ static uint8_t kbuf[80];
 static uint8_t handle[8];
 static uint8_t pbs[64];
 static char cmdline[256];
-static const char *phase = "plain";
+const char *fw_phase = "plain";
 
-/* Run one library call with a freshly painted stack; print its high-water
- * mark (bytes below the caller's stack pointer, the call's own frame and
- * everything under it, plus at most one exception frame of SysTick). */
-#define STEP(name, call)                                                                     \
-    do {                                                                                     \
-        uint32_t sp0_ = stack_sp();                                                          \
-        tma_status st_;                                                                      \
-        stack_paint();                                                                       \
-        st_ = (call);                                                                        \
-        step_done(name, st_, sp0_ - stack_low());                                            \
-    } while (0)
-
-static void step_done(const char *name, tma_status st, uint32_t depth)
+void fw_step_done(const char *name, tma_status st, uint32_t depth)
 {
     if (st != TMA_OK) {
         con_str("ERROR ");
-        con_str(phase);
+        con_str(fw_phase);
         con_str(" ");
         con_str(name);
         con_str(": ");
@@ -60,29 +52,31 @@ static void step_done(const char *name, tma_status st, uint32_t depth)
         con_str("\n");
         semi_exit(2);
     }
-    con_str("stack ");
-    con_str(phase);
-    con_str(" ");
-    con_str(name);
-    con_str(" ");
-    con_u32(depth);
-    con_str("\nok ");
-    con_str(phase);
+    if (depth) {
+        con_str("stack ");
+        con_str(fw_phase);
+        con_str(" ");
+        con_str(name);
+        con_str(" ");
+        con_u32(depth);
+        con_str("\n");
+    }
+    con_str("ok ");
+    con_str(fw_phase);
     con_str(" ");
     con_str(name);
     con_str("\n");
 }
 
-static void out(const char *name, const uint8_t *p, size_t n)
+void fw_out(const char *name, const uint8_t *p, size_t n)
 {
-    con_str(phase);
+    con_str(fw_phase);
     con_str(".");
     con_str(name);
     con_str("=");
     con_hex(p, n);
     con_str("\n");
 }
-
 /* CloseApplication with hibernate is refused while the Security Event
  * Counter (0xE0C5) is not 0 (spec: "command out of sequence"), and every
  * private-key operation beyond the credit raises it. Firmware that
@@ -106,7 +100,7 @@ static tma_status wait_sec_zero(uint8_t prot)
             __asm volatile("wfi");
         }
     }
-    con_str(phase);
+    con_str(fw_phase);
     con_str(".sec_wait_ms=");
     con_u32(g_ms_ticks - t0);
     con_str("\n");
@@ -126,30 +120,30 @@ static void run(uint8_t prot)
     STEP("open_app", trustm_open_app(&chip, prot, 0));
 
     STEP("read_cert", trustm_read_data(&chip, prot, 0xE0E0, 0, cert, sizeof cert, &n));
-    out("cert_obj", cert, n);
+    fw_out("cert_obj", cert, n);
 
     STEP("random", trustm_get_random(&chip, prot, TRUSTM_RNG_TRNG, rnd, sizeof rnd));
-    out("random", rnd, sizeof rnd);
+    fw_out("random", rnd, sizeof rnd);
 
     /* the message: the random and a label, so the two phases sign different digests */
     memcpy(msg, rnd, sizeof rnd);
     memcpy(msg + sizeof rnd, "trustm-azure qemu cortex-m4 test", 32);
-    out("msg", msg, sizeof msg);
+    fw_out("msg", msg, sizeof msg);
     STEP("sha256", trustm_sha256(&chip, prot, msg, sizeof msg, digest));
-    out("digest", digest, sizeof digest);
+    fw_out("digest", digest, sizeof digest);
 
     STEP("sign_e0f0_der", trustm_sign(&chip, prot, TRUSTM_SIG_ECDSA, 0xE0F0, digest,
                                       sizeof digest, sig, sizeof sig, &n));
-    out("sig_e0f0_der", sig, n);
+    fw_out("sig_e0f0_der", sig, n);
     STEP("sign_e0f0_rs", trustm_ecdsa_sign_rs(&chip, prot, 0xE0F0, digest, sizeof digest, 32, rs));
-    out("sig_e0f0_rs", rs, sizeof rs);
+    fw_out("sig_e0f0_rs", rs, sizeof rs);
 
     STEP("genkey_e0f1", trustm_gen_keypair(&chip, prot, TRUSTM_ALG_P256, 0xE0F1, TRUSTM_KU_SIGN,
                                            kbuf, sizeof kbuf, &kp));
-    out("pub_e0f1", kp.pub.ptr, kp.pub.len);
+    fw_out("pub_e0f1", kp.pub.ptr, kp.pub.len);
     STEP("sign_e0f1", trustm_sign(&chip, prot, TRUSTM_SIG_ECDSA, 0xE0F1, digest, sizeof digest,
                                   sig, sizeof sig, &n));
-    out("sig_e0f1", sig, n);
+    fw_out("sig_e0f1", sig, n);
 
     /* hibernate: close saving the context, reset the chip, restore */
     STEP("wait_sec_zero", wait_sec_zero(prot));
@@ -167,7 +161,7 @@ static void run(uint8_t prot)
     /* the restored session signs again with the key generated before */
     STEP("sign_e0f1_after_restore", trustm_sign(&chip, prot, TRUSTM_SIG_ECDSA, 0xE0F1, digest,
                                                 sizeof digest, sig, sizeof sig, &n));
-    out("sig_e0f1_restored", sig, n);
+    fw_out("sig_e0f1_restored", sig, n);
     STEP("close_app", trustm_close_app(&chip, prot, 0));
     STEP("close", trustm_close(&chip));
     trustm_deinit(&chip);
@@ -185,16 +179,20 @@ int main(void)
         con_str("ERROR no semihosting command line\n");
         return 2;
     }
-    /* "fw MODE PBSFILE" */
+    /* "fw MODE ARG" */
     mode = strchr(cmdline, ' ');
     sp = mode ? strchr(mode + 1, ' ') : 0;
     if (!sp) {
-        con_str("ERROR usage: fw all|shield PBSFILE\n");
+        con_str("ERROR usage: fw all|shield|flash ARG\n");
         return 2;
     }
     *sp = 0;
     mode++;
     path = sp + 1;
+    if (strcmp(mode, "flash") == 0) {
+        fw_phase = "flash";
+        return fw_flash_run();
+    }
     r = semi_read_file(path, pbs, sizeof pbs);
     if (r != (int)sizeof pbs) {
         con_str("ERROR cannot read a 64-byte binding secret from ");
@@ -203,13 +201,13 @@ int main(void)
         return 2;
     }
     if (strcmp(mode, "all") == 0) {
-        phase = "plain";
+        fw_phase = "plain";
         run(TRUSTM_PROTECT_NONE);
     } else if (strcmp(mode, "shield") != 0) {
         con_str("ERROR unknown mode\n");
         return 2;
     }
-    phase = "shield";
+    fw_phase = "shield";
     run(TRUSTM_PROTECT_BOTH);
     memset(pbs, 0, sizeof pbs);
     con_str("dwt_cyccnt_counts ");

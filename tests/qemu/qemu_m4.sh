@@ -17,6 +17,9 @@
 #    a wrong digest (check_run.py); the firmware with a wrong binding secret
 #    ends with a clear handshake error and exit code 2; a missing secret file
 #    is named.
+# 4. The MCU flash log (src/iothub/storage_flash.c) on the target over a
+#    RAM-backed NOR flash: put/next/get/del, fill to FULL, reclaim, reopen;
+#    replayed against a model on the host.
 # Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, openssl,
 # python3 (scripts/setup). A missing tool is a failure, not a skip.
 # Usage: qemu_m4.sh TRUSTM_SIM TRUSTM_CLI
@@ -48,8 +51,8 @@ ARCH="-mthumb -mcpu=cortex-m4"
 CFLAGS="-std=c99 -Os $ARCH -ffunction-sections -fdata-sections -Wall -Wextra -Werror -Wconversion
   -Wshadow -Wmissing-prototypes -I$ROOT/include -I$ROOT/src/trustm -I$Q -DTRUSTM_CFG_SHIELD=1"
 mkdir -p "$W/obj"
-for f in "$ROOT"/src/trustm/*.c "$ROOT/src/common/status.c" "$ROOT/port/baremetal/trustm_port_baremetal.c" \
-         "$Q"/*.c; do
+for f in "$ROOT"/src/trustm/*.c "$ROOT/src/common/status.c" "$ROOT/src/iothub/storage_flash.c" \
+         "$ROOT/port/baremetal/trustm_port_baremetal.c" "$Q"/*.c; do
   # shellcheck disable=SC2086
   arm-none-eabi-gcc $CFLAGS -c "$f" -o "$W/obj/$(basename "$(dirname "$f")")_$(basename "$f" .c).o" 2>"$W/err" ||
     { cat "$W/err"; fail "$f does not build for the Cortex-M4 firmware"; }
@@ -109,6 +112,15 @@ rc=0; run_fw shield "$W/missing.bin" "$W/neg2.txt" || rc=$?
 [ $rc -eq 2 ] && grep -q "^ERROR cannot read a 64-byte binding secret from $W/missing.bin" "$W/neg2.txt" ||
   { cat "$W/neg2.txt"; fail "missing secret file: expected exit 2 and a message naming it (exit $rc)"; }
 echo "ok: missing binding secret file: exit 2, named"
+
+# ---- 4. the MCU flash log (src/iothub/storage_flash.c) on the target, on a
+# RAM-backed NOR flash that enforces the program/erase rules; no chip
+rc=0
+timeout 40 qemu-system-arm -M mps2-an386 -nographic -monitor none -icount shift=0,sleep=off \
+  -kernel "$W/fw.elf" -serial null -chardev "file,id=con,path=$W/flash.txt" \
+  -semihosting-config "enable=on,target=native,chardev=con,arg=fw,arg=flash,arg=-" >"$W/flash.err" 2>&1 || rc=$?
+[ $rc -eq 0 ] || { cat "$W/flash.txt" "$W/flash.err"; fail "the flash log firmware exited with code $rc"; }
+python3 "$Q/check_run.py" flash "$W/flash.txt" || fail "the flash log run does not check out"
 
 # the daemon is still healthy after all that
 python3 "$Q/check_run.py" stats "$W/sim.sock" >/dev/null || fail "the simulator no longer answers"
