@@ -79,7 +79,7 @@ grep -q "listening on" "$W/sim.log" || { cat "$W/sim.log"; fail "trustm-sim did 
 # take no wall time and nothing depends on how fast this machine is.
 run_fw() { # mode pbsfile out -> exit code of QEMU (the firmware's)
   local rc=0
-  timeout 40 qemu-system-arm -M mps2-an386 -nographic -monitor none -icount shift=0,sleep=off \
+  timeout 25 qemu-system-arm -M mps2-an386 -nographic -monitor none -icount shift=0,sleep=off \
     -kernel "$W/fw.elf" -chardev "socket,id=chip,path=$W/sim.sock" -serial chardev:chip \
     -chardev "file,id=con,path=$3" \
     -semihosting-config "enable=on,target=native,chardev=con,arg=fw,arg=$1,arg=$2" >"$3.err" 2>&1 || rc=$?
@@ -91,7 +91,7 @@ rc=0; run_fw all "$W/pbs.bin" "$W/out.txt" || rc=$?
 python3 "$Q/check_run.py" stats "$W/sim.sock" >"$W/stats1.json"
 if [ $rc -ne 0 ]; then
   cat "$W/out.txt" "$W/out.txt.err"
-  [ $rc -eq 124 ] && fail "the firmware did not finish within 40 s"
+  [ $rc -eq 124 ] && fail "the firmware did not finish within 25 s"
   fail "the firmware exited with code $rc"
 fi
 echo "ok: the firmware ran to DONE, $(grep -c '^ok ' "$W/out.txt") steps reported"
@@ -116,7 +116,7 @@ echo "ok: missing binding secret file: exit 2, named"
 # ---- 4. the MCU flash log (src/iothub/storage_flash.c) on the target, on a
 # RAM-backed NOR flash that enforces the program/erase rules; no chip
 rc=0
-timeout 40 qemu-system-arm -M mps2-an386 -nographic -monitor none -icount shift=0,sleep=off \
+timeout 25 qemu-system-arm -M mps2-an386 -nographic -monitor none -icount shift=0,sleep=off \
   -kernel "$W/fw.elf" -serial null -chardev "file,id=con,path=$W/flash.txt" \
   -semihosting-config "enable=on,target=native,chardev=con,arg=fw,arg=flash,arg=-" >"$W/flash.err" 2>&1 || rc=$?
 [ $rc -eq 0 ] || { cat "$W/flash.txt" "$W/flash.err"; fail "the flash log firmware exited with code $rc"; }
