@@ -1105,6 +1105,11 @@ int app_cmd_calc_ssec(struct sim_app *app, const struct cmd *c, struct rsp *r)
     if (!e) {
         e = parse_point(&grp, k.algo, pk->v, pk->len, &q);
     }
+    if (!e && !k.is_session) {
+        /* SRM Tab.43: using a stored private key is a security event; only
+         * a session's temporary key agrees for free */
+        app_secmon_event(app, c->now_us);
+    }
     if (!e && (mbedtls_mpi_read_binary(&d, k.priv, k.priv_len) ||
                mbedtls_ecdh_compute_shared(&grp, &z, &q, &d, app_rng, app) ||
                mbedtls_mpi_write_binary(&z, secret, fl))) {

@@ -280,6 +280,40 @@ static void case_derive_protect(struct trustm *t, struct trustm_sim *sim)
                             sizeof seed, NULL, 0, 48, 0xE101, NULL) == TMA_OK);
 }
 
+/* SRM Tab.43, Private Key Use: "use a OPTIGA hosted private key, except
+ * temporary keys from session context are used for key agreement like
+ * ECDH": ECDH with a stored key counts (SEC + 1 right after power-up, when
+ * there is no credit), ECDH with a session key does not. */
+static void case_secmon_ecdh(struct trustm *t, struct trustm_sim *sim)
+{
+    static uint8_t kb[256], pb[256];
+    struct trustm_keypair kp, peer_kp;
+    struct trustm_pubkey peer;
+    uint8_t z[66];
+    size_t n = 0;
+
+    (void)sim;
+    CHECK(trustm_gen_keypair(t, TRUSTM_PROTECT_NONE, TRUSTM_ALG_P256, 0xE0F1, TRUSTM_KU_AGREE, kb,
+                             sizeof kb, &kp) == TMA_OK);
+    CHECK(trustm_gen_keypair(t, TRUSTM_PROTECT_NONE, TRUSTM_ALG_P256, 0xE100, TRUSTM_KU_AGREE, pb,
+                             sizeof pb, &peer_kp) == TMA_OK);
+    memset(&peer, 0, sizeof peer);
+    peer.alg = TRUSTM_ALG_P256;
+    peer.key = kp.pub.ptr;
+    peer.key_len = kp.pub.len;
+    CHECK(sec_value(t) == 0);
+    /* the session key agrees with E0F1's public key: no event */
+    CHECK(trustm_ecdh(t, TRUSTM_PROTECT_NONE, 0xE100, &peer, TRUSTM_OID_EXPORT, z, sizeof z, &n) ==
+          TMA_OK);
+    CHECK(sec_value(t) == 0);
+    /* the stored key E0F1 agrees with the session's public key: an event */
+    peer.key = peer_kp.pub.ptr;
+    peer.key_len = peer_kp.pub.len;
+    CHECK(trustm_ecdh(t, TRUSTM_PROTECT_NONE, 0xE0F1, &peer, TRUSTM_OID_EXPORT, z, sizeof z, &n) ==
+          TMA_OK);
+    CHECK(sec_value(t) == 1);
+}
+
 struct tcase {
     const char *name;
     void (*run)(struct trustm *t, struct trustm_sim *sim);
@@ -292,6 +326,7 @@ static const struct tcase CASES[] = {
     {"sym_time", case_sym_time},
     {"int_read", case_int_read},
     {"derive_protect", case_derive_protect},
+    {"secmon_ecdh", case_secmon_ecdh},
 };
 
 int main(int argc, char **argv)
