@@ -11,11 +11,10 @@
 #include "trustm/port.h"
 
 /* ---- board glue: provide these for your MCU ---- */
-extern volatile uint32_t g_ms_ticks;             /* incremented by SysTick every 1 ms */
+extern volatile uint32_t g_ms_ticks; /* +1 by the SysTick interrupt, which must run at 1 ms */
 extern int board_i2c_write(uint8_t addr, const uint8_t *p, uint16_t n); /* 0 ok, 1 addr NACK, -1 error */
 extern int board_i2c_read(uint8_t addr, uint8_t *p, uint16_t n);        /* same */
 extern void board_rst_pin(int level);            /* optional */
-extern uint32_t board_cycles_per_us;             /* e.g. SystemCoreClock / 1000000 */
 
 static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
 {
@@ -44,11 +43,22 @@ static void delay_us(void *ctx, uint32_t us)
         }
         return;
     }
-    /* short waits (guard time 50 us): DWT cycle counter busy-wait */
+    /* Short waits (guard time 50 us): count SysTick's own counter, which
+     * every Cortex-M has (M0/M0+ included) and which needs no enabling,
+     * unlike the DWT cycle counter (off after reset on M3/M4/M7, absent on
+     * M0, not modelled by QEMU: a CYCCNT loop there never ends). SysTick
+     * counts down from RVR to 0 once per millisecond (g_ms_ticks). A loop
+     * slower than one period would count too little, so waits only longer. */
     {
-        volatile uint32_t *dwt_cyccnt = (volatile uint32_t *)0xE0001004;
-        uint32_t start = *dwt_cyccnt;
-        while ((uint32_t)(*dwt_cyccnt - start) < us * board_cycles_per_us) {
+        volatile uint32_t *syst_rvr = (volatile uint32_t *)0xE000E014;
+        volatile uint32_t *syst_cvr = (volatile uint32_t *)0xE000E018;
+        uint32_t period = (*syst_rvr & 0xFFFFFFu) + 1u;
+        uint32_t need = us * (period / 1000u + 1u); /* < 1000 * 2^24 / 1000 */
+        uint32_t last = *syst_cvr, waited = 0;
+        while (waited < need) {
+            uint32_t now = *syst_cvr;
+            waited += now <= last ? last - now : last + period - now;
+            last = now;
         }
     }
 }

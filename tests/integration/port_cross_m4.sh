@@ -60,7 +60,6 @@ cat >"$W/fw.c" <<'C'
 
 extern const struct trustm_port trustm_port_baremetal;
 volatile uint32_t g_ms_ticks;
-uint32_t board_cycles_per_us = 64;
 volatile uint8_t i2c_reg;
 int board_i2c_write(uint8_t addr, const uint8_t *p, uint16_t n);
 int board_i2c_read(uint8_t addr, uint8_t *p, uint16_t n);

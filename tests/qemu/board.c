@@ -5,7 +5,6 @@
 
 /* ---- what port/baremetal/trustm_port_baremetal.c asks for ---- */
 volatile uint32_t g_ms_ticks;
-uint32_t board_cycles_per_us = BOARD_CPU_HZ / 1000000u;
 int board_i2c_write(uint8_t addr, const uint8_t *p, uint16_t n);
 int board_i2c_read(uint8_t addr, uint8_t *p, uint16_t n);
 void board_rst_pin(int level);
@@ -55,23 +54,16 @@ void board_init(void)
     SYST_RVR = TICKS_PER_MS - 1u;
     SYST_CVR = 0;
     SYST_CSR = 7; /* processor clock, interrupt, enable */
-    /* What a real Cortex-M3/M4/M7 board must do before the port template's
-     * CYCCNT busy-wait can end: the counter is off after reset. */
+    /* The port template's short waits count SysTick, not the DWT cycle
+     * counter; only observe here whether CYCCNT moves (QEMU 7.2 models no
+     * DWT: it reads 0), for the log. */
     DEMCR |= 1u << 24; /* TRCENA */
     DWT_CTRL |= 1u;    /* CYCCNTENA */
-    /* QEMU 7.2 models no DWT: CYCCNT reads as zero, and the template's
-     * "while (CYCCNT - start < us * board_cycles_per_us)" would never end.
-     * If the counter does not move, 0 cycles per microsecond turns the short
-     * waits (the 50 us guard time) into no wait; the simulator charges the
-     * guard time in its virtual clock anyway. */
     {
         uint32_t c0 = DWT_CYCCNT, t0 = g_ms_ticks;
         while ((uint32_t)(g_ms_ticks - t0) < 2u) {
         }
         board_dwt_counts = DWT_CYCCNT != c0;
-        if (!board_dwt_counts) {
-            board_cycles_per_us = 0;
-        }
     }
 }
 
