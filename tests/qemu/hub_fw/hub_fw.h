@@ -1,0 +1,23 @@
+/* Shared by the IoT Hub firmware's files (tests/qemu/hub_fw). */
+#ifndef QEMU_HUB_FW_H
+#define QEMU_HUB_FW_H
+
+#include <stdint.h>
+
+#include "iothub/client.h"
+#include "iothub/storage_flash.h"
+
+/** The MQTT byte stream on CMSDK UART1 (0x40005000, QEMU's second -serial). */
+void hub_uart_init(void);
+/** Connector for iothub_client_config: open() hands out the UART transport. */
+struct iothub_connector hub_uart_connector(void);
+/** Bytes moved so far, for "was there any traffic in this step". */
+extern uint32_t hub_uart_rx_bytes, hub_uart_tx_bytes;
+/** Number of connector open() calls. */
+extern uint32_t hub_uart_opens;
+
+/** The RAM-backed NOR flash the outbox's flash log lives on. */
+const struct iothub_flash *hub_flash(void);
+extern uint32_t hub_flash_erases, hub_flash_programs, hub_flash_violations;
+
+#endif

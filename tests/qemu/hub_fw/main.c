@@ -1,0 +1,430 @@
+/*
+ * Firmware for QEMU's mps2-an386 (Cortex-M4): the project's MQTT client and
+ * IoT Hub device client (src/mqtt, src/iothub, src/common) EXECUTING on the
+ * target, their MQTT byte stream on UART1, which QEMU connects to the test's
+ * mosquitto over TCP (no TLS on the target: tests/qemu/hub_m4.sh,
+ * docs/qemu-m4.md). SAS authentication with HMAC-SHA256 in software
+ * (tests/qemu/soft_crypto.c) through the client's hmac ops, a frozen wall
+ * clock (HUB_EPOCH) for the token's expiry, the outbox on the MCU flash log
+ * over a RAM-backed NOR flash (flash.c).
+ *
+ * Sequence: connect (subscribing C2D, twin, methods), store HUB_N telemetry
+ * messages with application/system properties (the property sets of
+ * tests/vectors/iothub/topics.vec, several needing percent-encoding) in the
+ * outbox, wait until every one is acknowledged, print READY, wait for one
+ * C2D message and one direct method call, answer the method, disconnect,
+ * exit 0. It judges nothing itself: it prints what it did and got (values
+ * from the network in hex) and the host checks that against what the
+ * broker carried (tests/qemu/hub_check.py).
+ *
+ * Command line (semihosting): fw SAS_KEY_BASE64
+ * Exit codes: 0 done, 2 setup error, 4 the hub refused the connection
+ * (AUTH_FAILED), 5 a wait timed out.
+ * Output lines: "KEY VALUE" (decimal or text), "KEY=HEX" for bytes.
+ */
+#include <string.h>
+
+#include "board.h"
+#include "hub_fw.h"
+#include "iothub/client.h"
+#include "iothub/iothub.h"
+#include "iothub/outbox.h"
+#include "iothub/storage_flash.h"
+#include "soft_crypto.h"
+#include "stackpaint.h"
+
+extern volatile uint32_t g_ms_ticks;
+
+#define HUB_HOST "qemu-hub.azure-devices.net"
+#define HUB_DEVICE "dev-01"
+#define HUB_EPOCH 1800000000u /* the frozen wall clock: 2027-01-15T08:00:00Z */
+#define HUB_SAS_LIFETIME 3600u
+#define HUB_N 20u
+#define HUB_WAIT_MS 20000u
+
+/* The property sets of the device telemetry vectors in
+ * tests/vectors/iothub/topics.vec (in file order); message i uses set i % 5.
+ * The checker compares each topic the broker carried with that vector's
+ * expected topic, byte for byte. */
+static const struct iothub_property set1[] = {{"$.ct", "application/json;charset=utf-8"}};
+static const struct iothub_property set2[] = {
+    {"$.mid", "msg-1"}, {"$.ct", "application/json"}, {"$.ce", "utf-8"}};
+static const struct iothub_property set3[] = {{"temp alert", "a&b=c"},
+                                              {"flag", 0},
+                                              {"empty", ""},
+                                              {"iothub-creation-time-utc", "2021-04-21T11:30:16Z"}};
+static const struct iothub_property set4[] = {
+    {"$.cid", "c+1"}, {"$.uid", "u@x"}, {"$.ctime", "2024-01-01T00:00:00Z"}};
+static const struct {
+    const struct iothub_property *p;
+    size_t n;
+} sets[5] = {{0, 0}, {set1, 1}, {set2, 3}, {set3, 4}, {set4, 3}};
+
+static struct iothub_client client;
+static struct iothub_outbox outbox;
+static struct iothub_flash_storage fls;
+static uint8_t tx[1024], rx[1024], rec[512];
+static char cred[768];
+static struct mqtt_inflight infl[5];
+static char cmdline[256];
+static char key[128];
+
+static uint32_t acked, acked_mask, c2d_count, method_count;
+static uint8_t rid[16];
+static size_t rid_len;
+static uint32_t stack_step, stack_send;
+
+static void line_u32(const char *k, uint32_t v)
+{
+    con_str(k);
+    con_str(" ");
+    con_u32(v);
+    con_str("\n");
+}
+
+static void line_hex(const char *k, const uint8_t *p, size_t n)
+{
+    con_str(k);
+    con_str("=");
+    con_hex(p, n);
+    con_str("\n");
+}
+
+static void line_str(const char *k, const char *v)
+{
+    con_str(k);
+    con_str(" ");
+    con_str(v);
+    con_str("\n");
+}
+
+static uint64_t mono_ms(void *ctx)
+{
+    (void)ctx;
+    return g_ms_ticks;
+}
+
+static uint64_t wall_ms(void *ctx)
+{
+    (void)ctx;
+    return (uint64_t)HUB_EPOCH * 1000u;
+}
+
+static tma_status hmac(void *ctx, const uint8_t *k, size_t kl, const uint8_t *m, size_t ml,
+                       uint8_t out[32])
+{
+    (void)ctx;
+    soft_hmac_sha256(k, kl, m, ml, out);
+    return TMA_OK;
+}
+
+static void fail(const char *what, tma_status st, uint32_t code)
+{
+    con_str("ERROR ");
+    con_str(what);
+    con_str(": ");
+    con_str(tma_status_str(st));
+    con_str("\n");
+    semi_exit(code);
+}
+
+static void on_event(void *user, enum iothub_event ev, tma_status reason)
+{
+    (void)user;
+    switch (ev) {
+    case IOTHUB_EVENT_CONNECTED:
+        line_u32("event connected", g_ms_ticks);
+        break;
+    case IOTHUB_EVENT_DISCONNECTED:
+        line_str("event disconnected", iothub_reason_text(reason));
+        break;
+    case IOTHUB_EVENT_AUTH_FAILED:
+        line_str("AUTH_FAILED", iothub_reason_text(reason));
+        line_u32("tx_bytes", hub_uart_tx_bytes);
+        line_u32("rx_bytes", hub_uart_rx_bytes);
+        semi_exit(4);
+        break;
+    case IOTHUB_EVENT_SUBSCRIBE_REFUSED:
+        line_str("event subscribe_refused", tma_status_str(reason));
+        break;
+    }
+}
+
+static void on_c2d(void *user, struct tma_span bag, struct tma_span payload)
+{
+    struct iothub_bag_iter it;
+    struct tma_span k, v;
+    bool has;
+    char kd[64], vd[128];
+    size_t kl, vl;
+    (void)user;
+    c2d_count++;
+    line_hex("c2d.bag", bag.ptr, bag.len);
+    line_hex("c2d.payload", payload.ptr, payload.len);
+    iothub_bag_iter_init(&it, bag);
+    while (iothub_bag_next(&it, &k, &v, &has) == TMA_OK) {
+        if (iothub_url_decode(k, kd, sizeof kd, &kl) != TMA_OK ||
+            iothub_url_decode(v, vd, sizeof vd, &vl) != TMA_OK) {
+            line_str("c2d.prop_undecodable", "");
+            continue;
+        }
+        con_str("c2d.prop=");
+        con_hex((const uint8_t *)kd, kl);
+        con_str(has ? " " : "");
+        con_hex((const uint8_t *)vd, has ? vl : 0u);
+        con_str("\n");
+    }
+}
+
+static void on_twin(void *user, const struct iothub_twin_msg *msg, struct tma_span payload)
+{
+    (void)user;
+    (void)msg;
+    line_hex("twin.payload", payload.ptr, payload.len);
+}
+
+static void on_method(void *user, struct tma_span name, struct tma_span r, struct tma_span payload)
+{
+    (void)user;
+    method_count++;
+    line_hex("method.name", name.ptr, name.len);
+    line_hex("method.rid", r.ptr, r.len);
+    line_hex("method.payload", payload.ptr, payload.len);
+    rid_len = r.len < sizeof rid ? r.len : 0u; /* 0: not answered (too long) */
+    memcpy(rid, r.ptr, rid_len);
+}
+
+static void on_acked(void *user, uint32_t seq)
+{
+    (void)user;
+    acked++;
+    if (seq < 32u) {
+        acked_mask |= 1u << seq;
+    }
+    line_u32("acked", seq);
+}
+
+/* One client step with a painted stack; keeps the high-water mark. */
+static tma_status step(void)
+{
+    uint32_t sp0 = stack_sp(), d, rx0 = hub_uart_rx_bytes, tx0 = hub_uart_tx_bytes;
+    tma_status st;
+    stack_paint();
+    st = iothub_client_step(&client);
+    d = sp0 - stack_low();
+    if (d > stack_step) {
+        stack_step = d;
+    }
+    /* idle: nothing moved, sleep to the next SysTick (1 ms) */
+    if (rx0 == hub_uart_rx_bytes && tx0 == hub_uart_tx_bytes) {
+        __asm volatile("wfi");
+    }
+    return st;
+}
+
+static void run_until(const uint32_t *counter, uint32_t want, const char *what)
+{
+    uint32_t t0 = g_ms_ticks;
+    while (*counter < want) {
+        tma_status st = step();
+        if (st != TMA_OK) {
+            line_str("step_status", tma_status_str(st));
+        }
+        if ((uint32_t)(g_ms_ticks - t0) > HUB_WAIT_MS) {
+            line_str("TIMEOUT waiting for", what);
+            line_u32("state", (uint32_t)iothub_client_state(&client));
+            line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+            semi_exit(5);
+        }
+    }
+}
+
+static uint32_t connected(void)
+{
+    return iothub_client_state(&client) == IOTHUB_STATE_CONNECTED;
+}
+
+int main(void)
+{
+    struct iothub_client_config cfg;
+    struct iothub_storage st;
+    tma_status s;
+    uint32_t i, t_start, is_conn = 0;
+    char *sp;
+    uint8_t payload[48];
+
+    board_init();
+    hub_uart_init();
+    t_start = g_ms_ticks;
+    if (semi_cmdline(cmdline, sizeof cmdline) != 0 || (sp = strchr(cmdline, ' ')) == 0 ||
+        strlen(sp + 1) >= sizeof key || sp[1] == 0) {
+        con_str("ERROR usage: fw SAS_KEY_BASE64\n");
+        semi_exit(2);
+    }
+    strcpy(key, sp + 1);
+    line_str("host", HUB_HOST);
+    line_str("device", HUB_DEVICE);
+    line_u32("epoch", HUB_EPOCH);
+    line_u32("se", HUB_EPOCH + HUB_SAS_LIFETIME);
+
+    s = iothub_flash_storage_open(&fls, hub_flash(), &st);
+    if (s != TMA_OK) {
+        fail("flash_storage_open", s, 2);
+    }
+    s = iothub_outbox_init(&outbox, &st, 32, IOTHUB_OUTBOX_REFUSE_NEW);
+    if (s != TMA_OK) {
+        fail("outbox_init", s, 2);
+    }
+
+    /* The shape of the Linux samples' configuration
+     * (examples/sample_common.c), with the target's clocks, connector,
+     * buffers and storage. */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.id.host = HUB_HOST;
+    cfg.id.device_id = HUB_DEVICE;
+    cfg.sas_key = key;
+    cfg.sas_lifetime_s = HUB_SAS_LIFETIME;
+    cfg.hmac.hmac_sha256 = hmac;
+    cfg.clock.now_ms = mono_ms;
+    cfg.wall.now_ms = wall_ms;
+    cfg.keep_alive_s = 60;
+    cfg.subscriptions = IOTHUB_SUB_C2D | IOTHUB_SUB_TWIN | IOTHUB_SUB_METHODS;
+    cfg.connector = hub_uart_connector();
+    cfg.outbox = &outbox;
+    cfg.tx_buf = tx;
+    cfg.tx_cap = sizeof tx;
+    cfg.rx_buf = rx;
+    cfg.rx_cap = sizeof rx;
+    cfg.inflight = infl;
+    cfg.inflight_count = sizeof infl / sizeof infl[0];
+    cfg.record_buf = rec;
+    cfg.record_cap = sizeof rec;
+    cfg.cred_buf = cred;
+    cfg.cred_cap = sizeof cred;
+    cfg.cb.on_event = on_event;
+    cfg.cb.on_c2d = on_c2d;
+    cfg.cb.on_twin = on_twin;
+    cfg.cb.on_method = on_method;
+    cfg.cb.on_telemetry_acked = on_acked;
+    s = iothub_client_init(&client, &cfg);
+    if (s != TMA_OK) {
+        fail("client_init", s, 2);
+    }
+
+    /* connect (AUTH_FAILED exits from on_event) */
+    {
+        uint32_t t0 = g_ms_ticks;
+        while (!connected()) {
+            (void)step();
+            if ((uint32_t)(g_ms_ticks - t0) > HUB_WAIT_MS) {
+                line_str("TIMEOUT waiting for", "connect");
+                line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+                semi_exit(5);
+            }
+        }
+        is_conn = 1;
+    }
+    line_u32("connected_ms", g_ms_ticks - t_start);
+
+    /* HUB_N telemetry messages into the outbox */
+    for (i = 0; i < HUB_N; i++) {
+        uint32_t seq = 0, sp0, d, n = 0;
+        const char *pre = "{\"n\":", *post = ",\"fw\":\"qemu-m4\"}";
+        char num[11];
+        size_t k = sizeof num - 1u;
+        uint32_t v = i;
+        num[k] = 0;
+        do {
+            num[--k] = (char)('0' + v % 10u);
+            v /= 10u;
+        } while (v);
+        memcpy(payload, pre, strlen(pre));
+        n = (uint32_t)strlen(pre);
+        memcpy(payload + n, &num[k], strlen(&num[k]));
+        n += (uint32_t)strlen(&num[k]);
+        memcpy(payload + n, post, strlen(post));
+        n += (uint32_t)strlen(post);
+        sp0 = stack_sp();
+        stack_paint();
+        s = iothub_client_send_telemetry(&client, sets[i % 5u].p, sets[i % 5u].n, payload, n, &seq);
+        d = sp0 - stack_low();
+        if (d > stack_send) {
+            stack_send = d;
+        }
+        if (s != TMA_OK) {
+            fail("send_telemetry", s, 2);
+        }
+        con_str("stored ");
+        con_u32(seq);
+        con_str(" set ");
+        con_u32(i % 5u);
+        con_str(" payload=");
+        con_hex(payload, n);
+        con_str("\n");
+    }
+    run_until(&acked, HUB_N, "PUBACKs");
+    line_u32("all_acked_ms", g_ms_ticks - t_start);
+    line_u32("acked_mask", acked_mask);
+    line_u32("outbox_count", iothub_outbox_count(&outbox));
+    line_str("READY", HUB_DEVICE);
+
+    run_until(&c2d_count, 1, "C2D");
+    run_until(&method_count, 1, "method");
+    if (rid_len == 0u) {
+        con_str("ERROR method rid too long\n");
+        semi_exit(2);
+    }
+    {
+        static const char body[] = "{\"result\":\"rebooting\",\"acked\":20}";
+        struct tma_span r, b;
+        uint32_t t0 = g_ms_ticks;
+        r.ptr = rid;
+        r.len = rid_len;
+        b.ptr = (const uint8_t *)body;
+        b.len = sizeof body - 1u;
+        while ((s = iothub_client_method_respond(&client, r, 200, b)) == TMA_WANT_WRITE &&
+               (uint32_t)(g_ms_ticks - t0) < HUB_WAIT_MS) {
+            (void)step();
+        }
+        if (s != TMA_OK) {
+            fail("method_respond", s, 2);
+        }
+        line_hex("method.response", b.ptr, b.len);
+    }
+    /* a few steps so the response leaves, then a clean DISCONNECT */
+    {
+        uint32_t t0 = g_ms_ticks;
+        while ((uint32_t)(g_ms_ticks - t0) < 100u) {
+            (void)step();
+        }
+    }
+    is_conn = connected();
+    iothub_client_disconnect(&client);
+    line_u32("connected_at_end", is_conn);
+    {
+        struct iothub_client_stats cs = iothub_client_stats(&client);
+        struct iothub_outbox_stats os = iothub_outbox_stats(&outbox);
+        line_u32("stats.connects", cs.connects);
+        line_u32("stats.connect_attempts", cs.connect_attempts);
+        line_u32("stats.published", cs.published);
+        line_u32("stats.acked", cs.acked);
+        line_u32("stats.retransmitted", cs.retransmitted);
+        line_u32("stats.c2d_received", cs.c2d_received);
+        line_u32("stats.rx_too_large", cs.rx_too_large);
+        line_u32("outbox.stored", os.stored);
+        line_u32("outbox.acked", os.acked);
+        line_u32("outbox.dropped", os.dropped);
+        line_u32("outbox.refused", os.refused);
+    }
+    line_u32("flash.erases", hub_flash_erases);
+    line_u32("flash.programs", hub_flash_programs);
+    line_u32("flash.violations", hub_flash_violations);
+    line_u32("uart.opens", hub_uart_opens);
+    line_u32("uart.tx_bytes", hub_uart_tx_bytes);
+    line_u32("uart.rx_bytes", hub_uart_rx_bytes);
+    line_u32("stack.iothub_client_step", stack_step);
+    line_u32("stack.iothub_client_send_telemetry", stack_send);
+    line_u32("run_ms", g_ms_ticks - t_start);
+    line_str("DONE", HUB_DEVICE);
+    return 0;
+}

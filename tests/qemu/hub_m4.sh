@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# The project's MQTT client and IoT Hub device client EXECUTING on an emulated
+# Cortex-M4 (QEMU mps2-an386) against a real mosquitto (issue 6,
+# DEVELOPERS.md: "C99, no heap, no OS calls in the device-side core, so it
+# ports to ESP32 and Cortex-M"). docs/qemu-m4.md, section "The IoT Hub client
+# on the target".
+#
+# 1. Cross-compiles src/mqtt/*.c, src/iothub/*.c, src/common/*.c (C99, -Os,
+#    core warnings as errors, newlib-nano WITHOUT the nosys stubs: an OS call
+#    would not link) with the board glue of tests/qemu (start-up, SysTick,
+#    semihosting console, software HMAC-SHA256) and tests/qemu/hub_fw (UART1
+#    transport and connector, RAM-backed NOR flash for the outbox, the
+#    scenario).
+# 2. Starts its own mosquitto on a random loopback port (no TLS: the target
+#    has no TLS stack here) whose password file holds the user name and the
+#    SAS token this script computes from the spec (sections 1.2 and 1.3) for
+#    a random device key and the firmware's frozen clock: the broker accepts
+#    the firmware only if its CONNECT carries exactly those credentials.
+#    A mosquitto_sub records what the broker carries on the telemetry and
+#    method-response topics; the broker log (log_type all) records client id,
+#    user name, subscriptions and every PUBLISH.
+# 3. Runs the firmware under QEMU, UART1 (the second -serial) connected by TCP
+#    to the broker. When it prints READY (all telemetry acknowledged), sends a
+#    C2D message and a direct method call with mosquitto_pub. Then
+#    tests/qemu/hub_check.py compares what the broker carried with the spec,
+#    tests/vectors/iothub/topics.vec and what the firmware printed.
+# 4. Negative cases: the firmware with another device key is refused
+#    (CONNACK 5), says so, exits 4 and publishes and subscribes nothing; the
+#    checker rejects a capture with one telemetry byte changed, with two
+#    messages swapped and with the method response missing.
+# Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm,
+# mosquitto, mosquitto-clients, python3 (scripts/setup). A missing tool is a
+# failure, not a skip.
+# Usage: hub_m4.sh
+set -euo pipefail
+ROOT=${TMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+Q="$ROOT/tests/qemu"
+fail() { echo "FAIL: $*"; exit 1; }
+for t in arm-none-eabi-gcc arm-none-eabi-size qemu-system-arm mosquitto mosquitto_sub mosquitto_pub \
+         mosquitto_passwd python3 timeout; do
+  command -v "$t" >/dev/null || fail "$t not installed (scripts/setup installs it)"
+done
+T0=$(date +%s.%N)
+
+W=$(mktemp -d)
+[ -n "${QEMU_HUB_KEEP:-}" ] && echo "work dir: $W"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; fi
+  done
+  [ -n "${QEMU_HUB_KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+
+# ---- 1. the firmware
+ARCH="-mthumb -mcpu=cortex-m4"
+CFLAGS="-std=c99 -Os $ARCH -ffunction-sections -fdata-sections -Wall -Wextra -Werror -Wconversion
+  -Wshadow -Wmissing-prototypes -I$ROOT/include -I$ROOT/src/iothub -I$ROOT/src/mqtt -I$Q -I$Q/hub_fw"
+mkdir -p "$W/obj"
+for f in "$ROOT"/src/mqtt/*.c "$ROOT"/src/iothub/*.c "$ROOT"/src/common/*.c "$Q/board.c" "$Q/startup.c" \
+         "$Q/soft_crypto.c" "$Q"/hub_fw/*.c; do
+  # shellcheck disable=SC2086
+  arm-none-eabi-gcc $CFLAGS -c "$f" -o "$W/obj/$(basename "$(dirname "$f")")_$(basename "$f" .c).o" 2>"$W/err" ||
+    { cat "$W/err"; fail "$f does not build for the Cortex-M4 firmware"; }
+done
+# no nosys.specs: a call into an OS service would leave _sbrk/_write/...
+# undefined and fail the link
+# shellcheck disable=SC2086
+arm-none-eabi-gcc $ARCH -nostartfiles --specs=nano.specs -Wl,--gc-sections -T "$Q/mps2_an386.ld" \
+  "$W"/obj/*.o -o "$W/fw.elf" 2>"$W/err" || { cat "$W/err"; fail "the firmware does not link"; }
+echo "ok: firmware built: $(arm-none-eabi-size "$W/fw.elf" | awk 'NR==2{print $1" B text, "$2" B data, "$3" B bss (incl. 16 KB stack)"}')"
+
+# ---- 2. credentials and the broker
+HOST=qemu-hub.azure-devices.net
+DEV=dev-01
+EPOCH=$(sed -n 's/^#define HUB_EPOCH \([0-9]*\)u.*/\1/p' "$Q/hub_fw/main.c")
+LIFE=$(sed -n 's/^#define HUB_SAS_LIFETIME \([0-9]*\)u.*/\1/p' "$Q/hub_fw/main.c")
+[ -n "$EPOCH" ] && [ -n "$LIFE" ] || fail "cannot read HUB_EPOCH / HUB_SAS_LIFETIME from hub_fw/main.c"
+KEY=$(head -c 32 /dev/urandom | base64)
+WRONG=$(head -c 32 /dev/urandom | base64)
+USER_NAME=$(python3 "$Q/hub_check.py" username "$ROOT" "$HOST" "$DEV")
+python3 "$Q/hub_check.py" sas "$HOST" "$DEV" "$KEY" $((EPOCH + LIFE)) >"$W/sas.txt"
+# mosquitto started as root drops to the user "mosquitto": it must reach the
+# password file (a hash of this run's throw-away token)
+chmod 0711 "$W"; touch "$W/passwd"; chmod 0644 "$W/passwd"
+mosquitto_passwd -b "$W/passwd" "$USER_NAME" "$(cat "$W/sas.txt")" || fail "mosquitto_passwd failed"
+rm -f "$W/sas.txt"
+
+PORT=""
+for _ in 1 2 3 4 5 6 7 8; do
+  p=$((20000 + RANDOM % 40000))
+  cat >"$W/mosq.conf" <<CONF
+listener $p 127.0.0.1
+allow_anonymous true
+password_file $W/passwd
+persistence false
+log_dest stderr
+log_type all
+connection_messages true
+CONF
+  : >"$W/broker.log"
+  mosquitto -c "$W/mosq.conf" >"$W/broker.log" 2>&1 &
+  bp=$!
+  for _ in $(seq 50); do
+    grep -q "Opening ipv4 listen socket on port $p" "$W/broker.log" && kill -0 $bp 2>/dev/null && break
+    kill -0 $bp 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 0.1
+  if kill -0 $bp 2>/dev/null && grep -q "Opening ipv4 listen socket on port $p" "$W/broker.log"; then
+    pids+=("$bp"); PORT=$p; break
+  fi
+  wait $bp 2>/dev/null || true
+done
+[ -n "$PORT" ] || { cat "$W/broker.log"; fail "mosquitto did not start"; }
+
+# the observer: telemetry and method responses, topic and payload (hex)
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -i hostsub -q 1 -t "devices/$DEV/messages/events/#" \
+  -t '$iothub/methods/res/#' -F '%t %x' >"$W/sub.txt" 2>"$W/sub.err" &
+pids+=("$!")
+for _ in $(seq 50); do grep -q 'hostsub 1 \$iothub/methods/res/#' "$W/broker.log" && break; sleep 0.1; done
+grep -q 'hostsub 1 \$iothub/methods/res/#' "$W/broker.log" || { cat "$W/sub.err"; fail "mosquitto_sub did not subscribe"; }
+
+# ---- 3. the firmware, UART1 on the broker's TCP port
+# No -icount: QEMU's virtual clock (SysTick) then follows the host clock, the
+# time base of the broker and of this script, so the client's keep-alive and
+# timeouts and the broker's mean the same seconds; the firmware sleeps (WFI)
+# until the next tick when a step moved nothing.
+run_fw() { # key out -> starts QEMU in the background, pid in $qpid
+  timeout 40 qemu-system-arm -M mps2-an386 -nographic -monitor none -kernel "$W/fw.elf" \
+    -serial null -chardev "socket,id=net,host=127.0.0.1,port=$PORT" -serial chardev:net \
+    -chardev "file,id=con,path=$2" \
+    -semihosting-config "enable=on,target=native,chardev=con,arg=fw,arg=$1" >"$2.err" 2>&1 &
+  qpid=$!
+}
+TQ=$(date +%s.%N)
+run_fw "$KEY" "$W/out.txt"
+pids+=("$qpid")
+for _ in $(seq 300); do
+  grep -q '^READY' "$W/out.txt" 2>/dev/null && break
+  kill -0 "$qpid" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q '^READY' "$W/out.txt" || {
+  rc=0; wait "$qpid" || rc=$?; cat "$W/out.txt" "$W/out.txt.err"; tail -20 "$W/broker.log"
+  fail "the firmware did not get all telemetry acknowledged (exit $rc)"; }
+echo "ok: the firmware is connected and all telemetry was acknowledged (READY)"
+mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostc2d -q 1 -t "devices/$DEV/messages/devicebound/%24.mid=m1&k=v" \
+  -m 'hello from the cloud' || fail "mosquitto_pub (C2D) failed"
+mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostmethod -q 0 -t '$iothub/methods/POST/reboot/?$rid=7' \
+  -m '{"delay":5}' || fail "mosquitto_pub (method) failed"
+rc=0; wait "$qpid" || rc=$?
+QEMU_S=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$TQ" "$(date +%s.%N)")
+if [ $rc -ne 0 ]; then
+  cat "$W/out.txt" "$W/out.txt.err"; tail -20 "$W/broker.log"
+  [ $rc -eq 124 ] && fail "the firmware did not finish within 40 s"
+  fail "the firmware exited with code $rc"
+fi
+# the method response is QoS 0 and went out before DISCONNECT; give the
+# observer a moment to write it
+for _ in $(seq 30); do grep -q '^\$iothub/methods/res/' "$W/sub.txt" && break; sleep 0.1; done
+echo "ok: the firmware ran to DONE in $QEMU_S s"
+python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/sub.txt" "$W/broker.log" "$USER_NAME" ||
+  fail "what the broker carried does not check out"
+
+# ---- 4. negative cases
+# the checker can fail: one byte of a telemetry payload changed, two
+# messages swapped, the method response missing
+python3 - "$W/sub.txt" "$W" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+tel = [i for i, l in enumerate(lines) if '/messages/events/' in l]
+a = list(lines); t, h = a[tel[3]].rsplit(' ', 1); a[tel[3]] = t + ' ' + h[:-2] + ('00' if h[-2:] != '00' else '01')
+b = list(lines); b[tel[1]], b[tel[2]] = b[tel[2]], b[tel[1]]
+c = [l for l in lines if not l.startswith('$iothub/methods/res/')]
+for n, v in (('bad1', a), ('bad2', b), ('bad3', c)):
+    open(sys.argv[2] + '/' + n + '.txt', 'w').write('\n'.join(v) + '\n')
+PY
+for n in bad1 bad2 bad3; do
+  if python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/$n.txt" "$W/broker.log" "$USER_NAME" >"$W/$n.log" 2>&1; then
+    fail "the checker accepted a corrupted capture ($n)"
+  fi
+done
+echo "ok: the checker rejects a changed payload byte, swapped messages, a missing method response"
+
+# another device key: the broker refuses the CONNECT (CONNACK 5)
+LOG0=$(wc -l <"$W/broker.log"); SUB0=$(wc -l <"$W/sub.txt")
+run_fw "$WRONG" "$W/neg.txt"
+pids+=("$qpid")
+rc=0; wait "$qpid" || rc=$?
+sleep 0.3
+tail -n +"$((LOG0 + 1))" "$W/broker.log" >"$W/neg_broker.log"
+python3 "$Q/hub_check.py" refused "$W/neg.txt" "$rc" "$W/neg_broker.log" "$SUB0" "$W/sub.txt" ||
+  { cat "$W/neg.txt" "$W/neg.txt.err" "$W/neg_broker.log"; fail "wrong device key: not refused cleanly"; }
+echo "ok: wrong device key: CONNACK 5, exit 4, nothing published or subscribed"
+
+grep -E '^(stack\.|run_ms|connected_ms|all_acked_ms|uart\.|flash\.)' "$W/out.txt" | sed 's/^/info: /'
+echo "ok: qemu_hub_m4 passed in $(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$T0" "$(date +%s.%N)") s"
