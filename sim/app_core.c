@@ -325,6 +325,22 @@ tma_status sim_app_pbs(struct sim_app *app, uint8_t *out, size_t cap, size_t *ou
     return TMA_OK;
 }
 
+uint32_t sim_app_pbs_event(struct sim_app *app, uint64_t now_us)
+{
+    if (!app) {
+        return 0;
+    }
+    app->busy_us = 0;
+    app->dirty = false;
+    app_secmon_tick(app, now_us);
+    app_secmon_event(app, now_us);
+    if (app->dirty && app->state_path) {
+        (void)app_persist_save(app, app->state_path); /* SEC is NVM */
+    }
+    app->dirty = false;
+    return app->busy_us;
+}
+
 /* ---- OpenApplication / CloseApplication ---- */
 
 static int cmd_open_app(struct sim_app *app, const struct cmd *c)

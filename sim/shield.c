@@ -188,8 +188,8 @@ static void drop_session(struct sim_shield *s)
     s->hs = SIM_HS_NONE;
 }
 
-static void hello(struct sim_shield *s, struct sim_app *app, const uint8_t *m, size_t len,
-                  struct sim_shield_out *o)
+static void hello(struct sim_shield *s, struct sim_app *app, uint64_t now, const uint8_t *m,
+                  size_t len, struct sim_shield_out *o)
 {
     o->cmd = 256;
     drop_session(s);
@@ -225,7 +225,8 @@ static void hello(struct sim_shield *s, struct sim_app *app, const uint8_t *m, s
     put32(o->msg + 34, s->sseq);
     o->len = 38;
     o->presence = true;
-    o->busy_us = T_HELLO_US;
+    /* deriving the keys from 0xE140 is a Security Monitor event */
+    o->busy_us = T_HELLO_US + sim_app_pbs_event(app, now);
 }
 
 static void finished(struct sim_shield *s, const uint8_t *m, size_t len, struct sim_shield_out *o)
@@ -465,7 +466,7 @@ void sim_shield_handle(struct sim_shield *s, struct sim_app *app, uint64_t now, 
     switch (msg[0] >> 5) {
     case 0:
         if (msg[0] == SCTR_HELLO) {
-            hello(s, app, msg, len, o);
+            hello(s, app, now, msg, len, o);
         } else if (msg[0] == SCTR_FINISHED) {
             finished(s, msg, len, o);
         } else {

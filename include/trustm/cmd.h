@@ -176,7 +176,10 @@ tma_status trustm_open_app(struct trustm *t, uint8_t protect, const uint8_t *han
  * @brief CloseApplication, optionally saving the context (hibernate).
  * @param out_handle NULL: close without saving; else 8 bytes receive the
  *                   hibernate handle (only allowed while SEC is 0, else
- *                   TMA_CHIP_ERROR(0x0B)).
+ *                   TMA_CHIP_ERROR(0x0B); after power-up the chip has no
+ *                   credit, so the first signature, key derivation or
+ *                   shielded handshake raises SEC until t_max, 5 s, passes
+ *                   without one).
  * @return TMA_OK, or COMMON. 1 APDU.
  */
 tma_status trustm_close_app(struct trustm *t, uint8_t protect, uint8_t *out_handle);

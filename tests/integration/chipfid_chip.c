@@ -314,6 +314,28 @@ static void case_secmon_ecdh(struct trustm *t, struct trustm_sim *sim)
     CHECK(sec_value(t) == 1);
 }
 
+/* SRM Tab.43 "Key Derivation" event (key derivation from a persistent data
+ * object holding a pre-shared secret) and SRM 6.5.8, which names the
+ * shielded-connection handshake among the operations that cause security
+ * events: right after power-up (no credit) the first handshake raises SEC,
+ * and hibernating (SEC must be 0, SRM fn. 6) waits until t_max passed idle. */
+static void case_secmon_handshake(struct trustm *t, struct trustm_sim *sim)
+{
+    uint8_t pbs[64], r[8], h[8];
+
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_NONE, TRUSTM_RNG_TRNG, pbs, sizeof pbs) == TMA_OK);
+    CHECK(trustm_write_data(t, TRUSTM_PROTECT_NONE, 0xE140, TRUSTM_WRITE_ERASE, 0, pbs,
+                            sizeof pbs) == TMA_OK);
+    CHECK(trustm_shield_set_secret(t, trustm_crypto_mbedtls(), pbs, sizeof pbs) == TMA_OK);
+    CHECK(sec_value(t) == 0);
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, r, sizeof r) == TMA_OK);
+    CHECK(sec_value(t) == 1);
+    CHECK(trustm_close_app(t, TRUSTM_PROTECT_NONE, h) == TMA_CHIP_ERROR(0x0B));
+    trustm_sim_sleep_us(sim, 5200u * 1000u); /* one t_max (5 s +- 5 %) idle */
+    CHECK(sec_value(t) == 0);
+    CHECK(trustm_close_app(t, TRUSTM_PROTECT_NONE, h) == TMA_OK);
+}
+
 struct tcase {
     const char *name;
     void (*run)(struct trustm *t, struct trustm_sim *sim);
@@ -327,6 +349,7 @@ static const struct tcase CASES[] = {
     {"int_read", case_int_read},
     {"derive_protect", case_derive_protect},
     {"secmon_ecdh", case_secmon_ecdh},
+    {"secmon_handshake", case_secmon_handshake},
 };
 
 int main(int argc, char **argv)

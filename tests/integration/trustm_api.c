@@ -96,7 +96,11 @@ static void test_app_and_info(struct trustm *t, struct trustm_sim *sim)
     const char *fw;
 
     OK(trustm_open_app(t, P, NULL));
-    /* hibernate and restore: the context handle brings the session back */
+    /* hibernate and restore: the context handle brings the session back.
+     * Hibernating needs SEC = 0, and the shielded handshake right after
+     * power-up (no credit yet) raised it (SRM Tab.43 key derivation, 6.5.8):
+     * one t_max idle first, as on a chip */
+    trustm_sim_sleep_us(sim, 5200u * 1000u);
     OK(trustm_close_app(t, P, handle));
 #if TRUSTM_CFG_SHIELD
     if (P != TRUSTM_PROTECT_NONE) {

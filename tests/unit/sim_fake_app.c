@@ -115,6 +115,13 @@ done:
     return TMA_OK;
 }
 
+uint32_t sim_app_pbs_event(struct sim_app *app, uint64_t now_us)
+{
+    (void)app;
+    (void)now_us;
+    return 0;
+}
+
 tma_status sim_app_pbs(struct sim_app *app, uint8_t *out, size_t cap, size_t *out_len)
 {
     (void)app;
