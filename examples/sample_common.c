@@ -204,7 +204,8 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "  --cert-oid OID         client certificate object (default 0xE0E1)\n"
                    "  --key-oid OID          private key object (default 0xE0F1)\n"
                    "Server verification (always on):\n"
-                   "  --ca-oid OID           trust anchor object, repeatable (default 0xE0E8)\n"
+                   "  --ca-oid OID           trust anchor object, repeatable (default 0xE0E8, plus 0xF1E0 when it\n"
+                   "                         holds a certificate: the Azure backup root of 'trust-anchor write --azure')\n"
                    "  --ca FILE              trust anchors from a PEM/DER file instead\n"
                    "Network:\n"
                    "  --port N               default 8883\n"
@@ -383,8 +384,14 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         }
     }
     if (o->n_ca == 0) {
+        /* IoT Hub's TLS page: trust DigiCert Global Root G2 and, as a backup,
+         * Microsoft RSA Root CA 2017. The latter (1,452 bytes) does not fit a
+         * trust-anchor object (1,200), so 'trustm trust-anchor write --azure'
+         * puts it into data object 0xF1E0: read there too, when it holds one. */
         o->ca_oids[0] = 0xE0E8;
-        o->n_ca = 1;
+        o->ca_oids[1] = 0xF1E0;
+        o->n_ca = 2;
+        o->ca_backup_default = true;
     }
     if (o->device == NULL) {
         o->device = "sim";
@@ -597,6 +604,9 @@ int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const ch
         mbedtls_x509_crt_init(&anchors);
         for (i = 0; i < o->n_ca; i++) {
             st = tma_tls_chip_load_certs(&n->chip, n->protect, o->ca_oids[i], obj, sizeof(obj), &anchors, NULL);
+            if (st != TMA_OK && i == 1 && o->ca_backup_default) {
+                continue; /* no backup root there (empty, or other data): G2's object alone */
+            }
             if (st != TMA_OK) {
                 fprintf(stderr, "no trust anchor in 0x%04X: %s\n", o->ca_oids[i], tma_status_str(st));
                 mbedtls_x509_crt_free(&anchors);

@@ -24,6 +24,7 @@ struct sample_opts {
     uint16_t cert_oid, key_oid;
     uint16_t ca_oids[SAMPLE_MAX_CA];
     int n_ca;
+    bool ca_backup_default;    /* ca_oids[1] is the default backup root object: skipped when empty */
     const char *ca_file;       /* PEM/DER trust anchors instead of chip objects */
     const char *host;          /* hub host name (also from the connection string) */
     const char *port;
