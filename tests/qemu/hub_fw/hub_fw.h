@@ -13,6 +13,10 @@ void hub_uart_init(void);
 struct iothub_connector hub_uart_connector(void);
 /** Bytes moved so far, for "was there any traffic in this step". */
 extern uint32_t hub_uart_rx_bytes, hub_uart_tx_bytes;
+/** 0: QEMU's UART as it is (never full); > 0: a byte takes this many us (a
+ *  one-byte holding register at a baud rate); send() then returns 0 when busy.
+ *  hub_uart_tx_full counts the send() calls that took nothing. */
+extern uint32_t hub_uart_byte_us, hub_uart_tx_full;
 /** Number of connector open() calls. */
 extern uint32_t hub_uart_opens;
 

@@ -13,6 +13,12 @@
  * read), so a packet usually arrives in one call. A UART has no end of
  * stream: a broker that closes the TCP connection is not seen here; the MQTT
  * client's keep-alive and ack timeouts notice a dead link.
+ *
+ * QEMU's UART accepts every byte at once (TX is never full). With
+ * hub_uart_byte_us > 0, send() models a real UART's one-byte holding
+ * register at a baud rate instead: a byte is taken only when the previous
+ * one has left (byte_us after it), otherwise send() returns what it took so
+ * far (0: full, try again), as a non-blocking driver on silicon does.
  */
 #include "hub_fw.h"
 
@@ -27,7 +33,8 @@
 
 #define NEXT_BYTE_US 200u
 
-uint32_t hub_uart_rx_bytes, hub_uart_tx_bytes, hub_uart_opens;
+uint32_t hub_uart_rx_bytes, hub_uart_tx_bytes, hub_uart_opens, hub_uart_byte_us, hub_uart_tx_full;
+static uint32_t tx_free_at; /* board_now_us() when the holding register is empty */
 
 void hub_uart_init(void)
 {
@@ -43,7 +50,17 @@ static int32_t uart_send(void *ctx, const uint8_t *buf, size_t len)
         len = 0x7FFFFFFFu;
     }
     while (n < len && !(U_STATE & 1u)) {
+        if (hub_uart_byte_us != 0u) {
+            uint32_t now = board_now_us();
+            if (n > 0u || (int32_t)(now - tx_free_at) < 0) {
+                break; /* one byte per call and only when the register is free */
+            }
+            tx_free_at = now + hub_uart_byte_us;
+        }
         U_DATA = buf[n++];
+    }
+    if (n == 0u) {
+        hub_uart_tx_full++;
     }
     hub_uart_tx_bytes += (uint32_t)n;
     return (int32_t)n;
