@@ -176,7 +176,6 @@ python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/sub.txt" "$W/broker.log" 
 run_paced() {
   local out="$W/paced.txt" sub0 rc=0
   sub0=$(wc -l <"$W/sub.txt")
-  : >"$W/paced_sub_mark"
   QEMU_HUB_BAUD=115200 run_fw "$KEY" "$out"
   pids+=("$qpid")
   for _ in $(seq 300); do
