@@ -175,6 +175,30 @@ def run(root, out_path, sub_path, log_path, user_name, mode=""):
         body = one(kv, "method.response")
         ck(body is not None and len(res[0]) == 2 and res[0][1] == body.hex(),
            "observer: method response body differs from what the firmware sent")
+    # the twin: reported patch as the broker carried it, the hub's 204 with
+    # the new $version and a desired notification as the firmware parsed them
+    # (spec 4)
+    patch, prid = one(kv, "twin.patch"), one(kv, "twin.patch_rid")
+    rep = [l.rsplit(" ", 1) for l in sub if l.startswith("$iothub/twin/PATCH/properties/reported/")]
+    ck(patch == b'{"fw":"qemu-m4","telemetry_acked":20}', "firmware: twin patch %r" % patch)
+    ck(len(rep) == 1 and prid is not None and rep[0][0] == "$iothub/twin/PATCH/properties/reported/?$rid=" + prid
+       and len(rep[0]) == 2 and patch is not None and rep[0][1] == patch.hex(),
+       "observer: reported patch %r, firmware rid %r" % (rep, prid))
+    for k, v in (("twin.res.status", "204"), ("twin.res.rid_number", prid), ("twin.res.version", "2"),
+                 ("twin.desired.version", "4")):
+        ck(one(kv, k) == v, "firmware: %s is %r, expected %r" % (k, one(kv, k), v))
+    ck(one(kv, "twin.res.rid") == (prid or "").encode(), "firmware: twin response rid %r" % one(kv, "twin.res.rid"))
+    ck(one(kv, "twin.res.payload") == b"", "firmware: twin 204 response has a body")
+    ck(one(kv, "twin.desired.payload") == b'{"interval":30,"$version":4}',
+       "firmware: desired payload %r" % one(kv, "twin.desired.payload"))
+
+    # the C2D message (QoS 1) was acknowledged, so the hub would not send it again
+    c2d_mid = [m.group(1) for m in (re.search(r"Sending PUBLISH to %s \(d0, q1, r0, m(\d+), 'devices/%s/messages/devicebound/"
+                                              % (re.escape(DEV), re.escape(DEV)), l) for l in log) if m]
+    ck(len(c2d_mid) == 1, "broker: %d C2D deliveries to %s, expected 1" % (len(c2d_mid), DEV))
+    ck(len(c2d_mid) == 1 and any(re.search(r"Received PUBACK from %s \(Mid: %s, RC:0\)" % (re.escape(DEV), c2d_mid[0]), l)
+                                 for l in log), "broker: the C2D message was not acknowledged (PUBACK)")
+
     got_disc = any(re.search(r"Received DISCONNECT from %s$" % re.escape(DEV), l) for l in log)
     if mode == "paced":
         # the UART's transmitter modelled at a baud rate: send() returned 0

@@ -21,7 +21,8 @@
 #    user name, subscriptions and every PUBLISH.
 # 3. Runs the firmware under QEMU, UART1 (the second -serial) connected by TCP
 #    to the broker. When it prints READY (all telemetry acknowledged), sends a
-#    C2D message and a direct method call with mosquitto_pub. Then
+#    C2D message and a direct method call with mosquitto_pub, answers the
+#    firmware's reported-properties patch and sends a desired patch. Then
 #    tests/qemu/hub_check.py compares what the broker carried with the spec,
 #    tests/vectors/iothub/topics.vec and what the firmware printed.
 # 4. Negative cases: the firmware with another device key is refused
@@ -122,10 +123,12 @@ done
 
 # the observer: telemetry and method responses, topic and payload (hex)
 mosquitto_sub -h 127.0.0.1 -p "$PORT" -i hostsub -q 1 -t "devices/$DEV/messages/events/#" \
-  -t '$iothub/methods/res/#' -F '%t %x' >"$W/sub.txt" 2>"$W/sub.err" &
+  -t '$iothub/methods/res/#' -t '$iothub/twin/PATCH/properties/reported/#' -F '%t %x' \
+  >"$W/sub.txt" 2>"$W/sub.err" &
 pids+=("$!")
-for _ in $(seq 50); do grep -q 'hostsub 1 \$iothub/methods/res/#' "$W/broker.log" && break; sleep 0.1; done
-grep -q 'hostsub 1 \$iothub/methods/res/#' "$W/broker.log" || { cat "$W/sub.err"; fail "mosquitto_sub did not subscribe"; }
+for _ in $(seq 50); do grep -q 'hostsub 1 \$iothub/twin/PATCH/properties/reported/#' "$W/broker.log" && break; sleep 0.1; done
+grep -q 'hostsub 1 \$iothub/twin/PATCH/properties/reported/#' "$W/broker.log" ||
+  { cat "$W/sub.err"; fail "mosquitto_sub did not subscribe"; }
 
 # ---- 3. the firmware, UART1 on the broker's TCP port
 # No -icount: QEMU's virtual clock (SysTick) then follows the host clock, the
@@ -140,6 +143,28 @@ run_fw() { # key out -> starts QEMU in the background, pid in $qpid
     >"$2.err" 2>&1 &
   qpid=$!
 }
+# the cloud's side after READY: a C2D message and a method call; then, when
+# the firmware has sent its reported-properties patch (twin.patch_rid N), the
+# hub's answer `$iothub/twin/res/204/?$rid=N&$version=2` and a desired
+# notification (spec 4)
+cloud() { # out qemu-pid
+  local out=$1 qp=$2 rid=""
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostc2d -q 1 -t "devices/$DEV/messages/devicebound/%24.mid=m1&k=v" \
+    -m 'hello from the cloud' || fail "mosquitto_pub (C2D) failed"
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostmethod -q 0 -t '$iothub/methods/POST/reboot/?$rid=7' \
+    -m '{"delay":5}' || fail "mosquitto_pub (method) failed"
+  for _ in $(seq 300); do
+    rid=$(sed -n 's/^twin.patch_rid \([0-9]*\)$/\1/p' "$out")
+    [ -n "$rid" ] && break
+    kill -0 "$qp" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  [ -n "$rid" ] || return 0
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hosttwin -q 0 -t "\$iothub/twin/res/204/?\$rid=$rid&\$version=2" \
+    -n || fail "mosquitto_pub (twin response) failed"
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostdesired -q 0 -t '$iothub/twin/PATCH/properties/desired/?$version=4' \
+    -m '{"interval":30,"$version":4}' || fail "mosquitto_pub (desired) failed"
+}
 TQ=$(date +%s.%N)
 run_fw "$KEY" "$W/out.txt"
 pids+=("$qpid")
@@ -152,10 +177,7 @@ grep -q '^READY' "$W/out.txt" || {
   rc=0; wait "$qpid" || rc=$?; cat "$W/out.txt" "$W/out.txt.err"; tail -20 "$W/broker.log"
   fail "the firmware did not get all telemetry acknowledged (exit $rc)"; }
 echo "ok: the firmware is connected and all telemetry was acknowledged (READY)"
-mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostc2d -q 1 -t "devices/$DEV/messages/devicebound/%24.mid=m1&k=v" \
-  -m 'hello from the cloud' || fail "mosquitto_pub (C2D) failed"
-mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostmethod -q 0 -t '$iothub/methods/POST/reboot/?$rid=7' \
-  -m '{"delay":5}' || fail "mosquitto_pub (method) failed"
+cloud "$W/out.txt" "$qpid"
 rc=0; wait "$qpid" || rc=$?
 QEMU_S=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$TQ" "$(date +%s.%N)")
 if [ $rc -ne 0 ]; then
@@ -184,10 +206,7 @@ run_paced() {
     sleep 0.1
   done
   grep -q '^READY' "$out" || { wait "$qpid" || true; cat "$out" "$out.err"; fail "paced run: no READY"; }
-  mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostc2d -q 1 -t "devices/$DEV/messages/devicebound/%24.mid=m1&k=v" \
-    -m 'hello from the cloud' || fail "mosquitto_pub (C2D) failed"
-  mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostmethod -q 0 -t '$iothub/methods/POST/reboot/?$rid=7' \
-    -m '{"delay":5}' || fail "mosquitto_pub (method) failed"
+  cloud "$out" "$qpid"
   wait "$qpid" || rc=$?
   [ $rc -eq 0 ] || { cat "$out" "$out.err"; fail "paced run: the firmware exited with code $rc"; }
   for _ in $(seq 30); do

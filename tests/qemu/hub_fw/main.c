@@ -12,8 +12,9 @@
  * messages with application/system properties (the property sets of
  * tests/vectors/iothub/topics.vec, several needing percent-encoding) in the
  * outbox, wait until every one is acknowledged, print READY, wait for one
- * C2D message and one direct method call, answer the method, disconnect,
- * exit 0. It judges nothing itself: it prints what it did and got (values
+ * C2D message and one direct method call, send a reported-properties patch,
+ * wait for its response and a desired-properties notification, answer the
+ * method, disconnect, exit 0. It judges nothing itself: it prints what it did and got (values
  * from the network in hex) and the host checks that against what the
  * broker carried (tests/qemu/hub_check.py).
  *
@@ -71,7 +72,7 @@ static struct mqtt_inflight infl[5];
 static char cmdline[256];
 static char key[128];
 
-static uint32_t acked, acked_mask, c2d_count, method_count;
+static uint32_t acked, acked_mask, c2d_count, method_count, twin_res_count, twin_desired_count;
 static uint8_t rid[16];
 static size_t rid_len;
 static uint32_t stack_step, stack_send;
@@ -181,8 +182,24 @@ static void on_c2d(void *user, struct tma_span bag, struct tma_span payload)
 static void on_twin(void *user, const struct iothub_twin_msg *msg, struct tma_span payload)
 {
     (void)user;
-    (void)msg;
-    line_hex("twin.payload", payload.ptr, payload.len);
+    if (msg->kind == IOTHUB_TWIN_RESPONSE) {
+        twin_res_count++;
+        line_u32("twin.res.status", msg->status);
+        line_hex("twin.res.rid", msg->rid.ptr, msg->rid.len);
+        if (msg->rid_is_number) {
+            line_u32("twin.res.rid_number", msg->rid_number);
+        }
+        if (msg->has_version && msg->version >= 0 && msg->version <= 0x7FFFFFFF) {
+            line_u32("twin.res.version", (uint32_t)msg->version);
+        }
+        line_hex("twin.res.payload", payload.ptr, payload.len);
+    } else {
+        twin_desired_count++;
+        if (msg->has_version && msg->version >= 0 && msg->version <= 0x7FFFFFFF) {
+            line_u32("twin.desired.version", (uint32_t)msg->version);
+        }
+        line_hex("twin.desired.payload", payload.ptr, payload.len);
+    }
 }
 
 static void on_method(void *user, struct tma_span name, struct tma_span r, struct tma_span payload)
@@ -388,6 +405,26 @@ int main(void)
     if (rid_len == 0u) {
         con_str("ERROR method rid too long\n");
         semi_exit(2);
+    }
+    /* reported properties; the script answers as the hub does (204 with the
+     * new $version) and sends a desired-properties notification */
+    {
+        static const char patch[] = "{\"fw\":\"qemu-m4\",\"telemetry_acked\":20}";
+        struct tma_span p;
+        uint32_t prid = 0, t0 = g_ms_ticks;
+        p.ptr = (const uint8_t *)patch;
+        p.len = sizeof patch - 1u;
+        while ((s = iothub_client_twin_patch(&client, p, &prid)) == TMA_WANT_WRITE &&
+               (uint32_t)(g_ms_ticks - t0) < HUB_WAIT_MS) {
+            (void)step();
+        }
+        if (s != TMA_OK) {
+            fail("twin_patch", s, 2);
+        }
+        line_hex("twin.patch", p.ptr, p.len);
+        line_u32("twin.patch_rid", prid);
+        run_until(&twin_res_count, 1, "twin response");
+        run_until(&twin_desired_count, 1, "twin desired");
     }
     {
         static const char body[] = "{\"result\":\"rebooting\",\"acked\":20}";
