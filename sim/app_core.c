@@ -325,7 +325,7 @@ tma_status sim_app_pbs(struct sim_app *app, uint8_t *out, size_t cap, size_t *ou
     return TMA_OK;
 }
 
-uint32_t sim_app_pbs_event(struct sim_app *app, uint64_t now_us)
+uint32_t sim_app_security_event(struct sim_app *app, uint64_t now_us)
 {
     if (!app) {
         return 0;

@@ -226,7 +226,7 @@ static void hello(struct sim_shield *s, struct sim_app *app, uint64_t now, const
     o->len = 38;
     o->presence = true;
     /* deriving the keys from 0xE140 is a Security Monitor event */
-    o->busy_us = T_HELLO_US + sim_app_pbs_event(app, now);
+    o->busy_us = T_HELLO_US + sim_app_security_event(app, now);
 }
 
 static void finished(struct sim_shield *s, const uint8_t *m, size_t len, struct sim_shield_out *o)
@@ -323,6 +323,8 @@ static void record(struct sim_shield *s, struct sim_app *app, uint64_t now, cons
                 (uint8_t *)(uintptr_t)(m + 5 + apdu_len)) != 0) {
             wipe(apdu, sizeof(apdu));
             alert(o, SCTR_ALERT_INTEGRITY);
+            /* a decryption whose integrity check failed: a security event */
+            o->busy_us += sim_app_security_event(app, now);
             return;
         }
         s->mseq = seq;

@@ -74,12 +74,13 @@ tma_status sim_app_execute(struct sim_app *app, const struct sim_sec *sec, uint6
 tma_status sim_app_pbs(struct sim_app *app, uint8_t *out, size_t cap, size_t *out_len);
 
 /**
- * The presentation layer derived its session keys from 0xE140 (a Hello): a
- * "Key Derivation" security event of the Security Monitor (SRM Tab.43: key
- * derivation from a persistent pre-shared secret; SRM 6.5.8 names the
- * shielded-connection handshake). Returns the monitor's delay in us.
+ * A security event of the presentation layer for the Security Monitor
+ * (SRM Tab.43): deriving the session keys from 0xE140 at a Hello ("Key
+ * Derivation" from a persistent pre-shared secret; SRM 6.5.8 names the
+ * handshake), or a protected record whose CCM check failed ("Decryption
+ * Failure"). Returns the monitor's delay in us.
  */
-uint32_t sim_app_pbs_event(struct sim_app *app, uint64_t now_us);
+uint32_t sim_app_security_event(struct sim_app *app, uint64_t now_us);
 
 /** Any reset (cold, warm, soft): application closed, sessions and last error cleared. */
 void sim_app_reset(struct sim_app *app, bool power_cycle);

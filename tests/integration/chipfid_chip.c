@@ -336,6 +336,76 @@ static void case_secmon_handshake(struct trustm *t, struct trustm_sim *sim)
     CHECK(trustm_close_app(t, TRUSTM_PROTECT_NONE, h) == TMA_OK);
 }
 
+/* How often the simulator handled the step `name` (statistics). */
+static unsigned long named_count(struct trustm_sim *sim, const char *name)
+{
+    static char js[16384];
+    size_t n = 0;
+    char key[48];
+    const char *p;
+    if (trustm_sim_stats_json(sim, js, sizeof js, &n) != TMA_OK) {
+        return 0;
+    }
+    snprintf(key, sizeof key, "\"name\":\"%s\"", name);
+    p = strstr(js, key);
+    p = p ? strstr(p, "\"count\":") : NULL;
+    return p ? strtoul(p + 8, NULL, 10) : 0;
+}
+
+/* AES for the shielded connection that spoils the next n blocks it makes,
+ * so that the chip sees a protected command whose tag does not verify. */
+static unsigned spoil_next;
+
+static tma_status spoiling_aes(void *ctx, const uint8_t key[16], const uint8_t in[16],
+                               uint8_t out[16])
+{
+    const struct trustm_crypto_ops *real = trustm_crypto_mbedtls();
+    tma_status st = real->aes128_encrypt(real->ctx, key, in, out);
+    (void)ctx;
+    if (st == TMA_OK && spoil_next > 0) {
+        spoil_next--;
+        out[0] ^= 0x01;
+    }
+    return st;
+}
+
+static tma_status plain_hmac(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *data,
+                             size_t len, uint8_t out[32])
+{
+    const struct trustm_crypto_ops *real = trustm_crypto_mbedtls();
+    (void)ctx;
+    return real->hmac_sha256(real->ctx, key, key_len, data, len, out);
+}
+
+/* SRM Tab.43, Decryption Failure: "a decryption and/or integrity check of
+ * provided data lead to an integrity failure". A protected command whose
+ * CCM tag fails at the chip (answered with alert 0x44; the host resends it
+ * with the next MSEQ) counts once. */
+static void case_secmon_mac(struct trustm *t, struct trustm_sim *sim)
+{
+    static const struct trustm_crypto_ops ops = {NULL, spoiling_aes, plain_hmac};
+    uint8_t pbs[64], r[8];
+    unsigned long hellos;
+
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_NONE, TRUSTM_RNG_TRNG, pbs, sizeof pbs) == TMA_OK);
+    CHECK(trustm_write_data(t, TRUSTM_PROTECT_NONE, 0xE140, TRUSTM_WRITE_ERASE, 0, pbs,
+                            sizeof pbs) == TMA_OK);
+    CHECK(trustm_shield_set_secret(t, &ops, pbs, sizeof pbs) == TMA_OK);
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, r, sizeof r) == TMA_OK);
+    trustm_sim_sleep_us(sim, 5200u * 1000u); /* the handshake's event decays */
+    CHECK(sec_value(t) == 0);
+    trustm_sim_stats_clear(sim);
+    spoil_next = 1;
+    CHECK(trustm_get_random(t, TRUSTM_PROTECT_CMD, TRUSTM_RNG_TRNG, r, sizeof r) == TMA_OK);
+    CHECK(spoil_next == 0);
+    /* one event for the failed check, and one more for each new handshake
+     * the host chose to recover with (libtrustm handshakes again after an
+     * alert; the vendor library resends with the next MSEQ instead) */
+    hellos = named_count(sim, "prl_hello");
+    printf("after the spoiled command: SEC %d, %lu new handshake(s)\n", sec_value(t), hellos);
+    CHECK(sec_value(t) == 1 + (int)hellos);
+}
+
 struct tcase {
     const char *name;
     void (*run)(struct trustm *t, struct trustm_sim *sim);
@@ -350,6 +420,7 @@ static const struct tcase CASES[] = {
     {"derive_protect", case_derive_protect},
     {"secmon_ecdh", case_secmon_ecdh},
     {"secmon_handshake", case_secmon_handshake},
+    {"secmon_mac", case_secmon_mac},
 };
 
 int main(int argc, char **argv)

@@ -115,7 +115,7 @@ done:
     return TMA_OK;
 }
 
-uint32_t sim_app_pbs_event(struct sim_app *app, uint64_t now_us)
+uint32_t sim_app_security_event(struct sim_app *app, uint64_t now_us)
 {
     (void)app;
     (void)now_us;
