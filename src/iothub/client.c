@@ -261,7 +261,16 @@ static void schedule_retry(struct iothub_client *c, tma_status reason)
     uint64_t now = now_ms(c);
     uint64_t spent = now - c->attempt_started_ms;
     uint32_t op_ms = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
-    uint64_t d = iothub_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
+    uint64_t d;
+    /* The back-off starts again only after a connection that lasted. One
+     * the hub accepted and dropped soon after (throttling, 429002; daily
+     * quota) counts as a failed attempt: reset at every CONNACK, such a
+     * device came back every few seconds for as long as the hub refused it
+     * (Azure: "mass reconnection attempts could cause a DDoS"). */
+    if (c->state == IOTHUB_STATE_CONNECTED && spent >= IOTHUB_STABLE_CONNECTION_MS) {
+        c->attempt = 0u;
+    }
+    d = iothub_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
     close_transport(c);
     c->attempt++;
     c->next_attempt_ms = now + d;
@@ -532,7 +541,6 @@ static tma_status step(struct iothub_client *c)
     }
     if (c->state == IOTHUB_STATE_CONNECTING && mqtt_client_state(&c->mqtt) == MQTT_STATE_CONNECTED) {
         c->state = IOTHUB_STATE_CONNECTED;
-        c->attempt = 0u;
         c->stats.connects++;
         st = subscribe_all(c);
         if (st != TMA_OK) {

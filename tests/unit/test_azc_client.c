@@ -62,6 +62,8 @@ static struct {
     size_t out_len;
     bool open, hold_connack;
     int connects, opens;
+    uint64_t drop_after_ms;              /* close this long after an open (0: never) */
+    uint64_t opened_at[64];              /* mono at each open */
     struct mqtt_connect conn;            /* last CONNECT, fields copied below */
     char user[512], client_id[128], pass[512];
     char subs[8][128];
@@ -119,10 +121,20 @@ static void bk_parse(void)
     }
 }
 
+/* The hub accepted the connection and drops it drop_after_ms later. */
+static bool dropped(void)
+{
+    if (bk.open && bk.drop_after_ms != 0 && bk.opens > 0 &&
+        mono - bk.opened_at[(bk.opens - 1) % 64] >= bk.drop_after_ms) {
+        bk.open = false;
+    }
+    return !bk.open;
+}
+
 static int32_t t_send(void *ctx, const uint8_t *buf, size_t len)
 {
     (void)ctx;
-    if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
+    if (dropped()) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     assert_true(tma_test_queue_put(bk.in, sizeof(bk.in), &bk.in_len, buf, len));
     bk_parse();
     return (int32_t)len;
@@ -131,7 +143,7 @@ static int32_t t_send(void *ctx, const uint8_t *buf, size_t len)
 static int32_t t_recv(void *ctx, uint8_t *buf, size_t len)
 {
     (void)ctx;
-    if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
+    if (dropped()) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     return (int32_t)tma_test_queue_take(bk.out, &bk.out_len, buf, len);
 }
 
@@ -139,6 +151,7 @@ static tma_status c_open(void *ctx, struct tma_transport *tr, bool *used_key)
 {
     (void)ctx;
     *used_key = true;
+    bk.opened_at[bk.opens % 64] = mono;
     bk.opens++;
     bk.open = true;
     bk.in_len = bk.out_len = 0;
@@ -279,6 +292,46 @@ static void test_missing_connack_ends_after_60s(void **state)
     assert_int_equal(iothub_client_last_reason(&cl), MQTT_E_KEEPALIVE_TIMEOUT);
 }
 
+/* A hub that accepts the connection and drops it 2 s later (throttling
+ * 429002, an exhausted daily quota): the back-off must keep growing, as
+ * for refused connects, not start again at every CONNACK. Ten cycles: the
+ * last gap between connects is over 30 s (it stayed at the chip-key pacer's
+ * 5.3 s when every CONNACK reset the back-off). A connection that lasts a
+ * minute resets it: the next reconnect comes within the first step's
+ * 1 s + jitter (at most 5 s). */
+static void test_accept_then_drop_keeps_backing_off(void **state)
+{
+    uint64_t gap;
+    int guard = 0;
+    (void)state;
+    setup(NULL, 0u);
+    bk.drop_after_ms = 2000;
+    while (bk.opens < 10 && guard++ < 20000) {
+        steps(1, 100);
+    }
+    assert_int_equal(bk.opens, 10);
+    assert_int_equal(bk.connects, 10);
+    gap = bk.opened_at[9] - bk.opened_at[8];
+    assert_true(gap >= 30000u);
+    /* now a stable connection: up for 61 s, then dropped */
+    bk.drop_after_ms = 0;
+    while (iothub_client_state(&cl) != IOTHUB_STATE_CONNECTED && guard++ < 40000) {
+        steps(1, 100);
+    }
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    steps(610, 100);
+    bk.open = false; /* the link goes */
+    {
+        int before = bk.opens;
+        uint64_t lost_at = mono;
+        while (bk.opens == before && guard++ < 60000) {
+            steps(1, 100);
+        }
+        assert_int_equal(bk.opens, before + 1);
+        assert_true(bk.opened_at[before % 64] - lost_at <= 6500u);
+    }
+}
+
 /* IoT Hub takes at most 256 KB per device-to-cloud message (body plus
  * property names and values) and drops the connection on a larger one; in
  * the outbox such a message would come back after every reconnect. It is
@@ -328,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_subscriptions_as_documented),
         cmocka_unit_test(test_late_connack_is_waited_for),
         cmocka_unit_test(test_missing_connack_ends_after_60s),
+        cmocka_unit_test(test_accept_then_drop_keeps_backing_off),
         cmocka_unit_test(test_telemetry_over_256k_refused),
         cmocka_unit_test(test_sas_string_to_sign_matches_embedded_c),
     };
