@@ -143,12 +143,18 @@ run_fw() { # key out -> starts QEMU in the background, pid in $qpid
     >"$2.err" 2>&1 &
   qpid=$!
 }
-# the cloud's side after READY: a C2D message and a method call; then, when
+# the cloud's side after READY: a C2D message too large for the firmware, a
+# C2D message and a method call; then, when
 # the firmware has sent its reported-properties patch (twin.patch_rid N), the
 # hub's answer `$iothub/twin/res/204/?$rid=N&$version=2` and a desired
 # notification (spec 4)
 cloud() { # out qemu-pid
   local out=$1 qp=$2 rid=""
+  # first a C2D message larger than the firmware's 1 KB receive buffer: the
+  # client must skip it without acknowledging it and go on
+  head -c 3000 /dev/zero | tr '\0' x >"$W/big.bin"
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostbig -q 1 -t "devices/$DEV/messages/devicebound/%24.mid=big" \
+    -f "$W/big.bin" || fail "mosquitto_pub (large C2D) failed"
   mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostc2d -q 1 -t "devices/$DEV/messages/devicebound/%24.mid=m1&k=v" \
     -m 'hello from the cloud' || fail "mosquitto_pub (C2D) failed"
   mosquitto_pub -h 127.0.0.1 -p "$PORT" -i hostmethod -q 0 -t '$iothub/methods/POST/reboot/?$rid=7' \
