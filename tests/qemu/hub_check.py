@@ -110,7 +110,7 @@ def run(root, out_path, sub_path, log_path, user_name, mode=""):
         cid, proto, clean, ka, user = conns[0]
         ck(proto == "2", "broker: protocol is not MQTT 3.1.1 (p%s)" % proto)
         ck(clean == "0", "broker: clean session is set (IoT Hub devices keep their session)")
-        ck(ka == "60", "broker: keep-alive %s, firmware configured 60" % ka)
+        ck(ka == "4", "broker: keep-alive %s, firmware configured 4" % ka)
         ck(user == user_name, "broker: user name %r, spec %r" % (user, user_name))
 
     # subscriptions as the broker recorded them (spec 4 C2D QoS 1, 5 twin, 6 methods)
@@ -216,6 +216,15 @@ def run(root, out_path, sub_path, log_path, user_name, mode=""):
        % (len(redelivered), want_skip - 1))
     ck(one(kv, "stats.rx_too_large") == str(want_skip),
        "firmware: rx_too_large %r, expected %d" % (one(kv, "stats.rx_too_large"), want_skip))
+
+    # keep-alive: in the main pass the firmware idled 4.5 s with a 4 s
+    # keep-alive: one PINGREQ answered, still connected, no reconnect
+    pings = [l for l in log if re.search(r"Received PINGREQ from %s$" % re.escape(DEV), l)]
+    pongs = [l for l in log if re.search(r"Sending PINGRESP to %s$" % re.escape(DEV), l)]
+    if mode != "paced":
+        ck(len(pings) >= 1 and len(pongs) == len(pings), "broker: PINGREQ %d, PINGRESP %d from/to %s after the idle spell"
+           % (len(pings), len(pongs), DEV))
+        ck(one(kv, "idle_connected") == "1", "firmware: not connected after the idle spell")
 
     got_disc = any(re.search(r"Received DISCONNECT from %s$" % re.escape(DEV), l) for l in log)
     if mode == "paced":

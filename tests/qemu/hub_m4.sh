@@ -195,7 +195,8 @@ fi
 # observer a moment to write it
 for _ in $(seq 30); do grep -q '^\$iothub/methods/res/' "$W/sub.txt" && break; sleep 0.1; done
 echo "ok: the firmware ran to DONE in $QEMU_S s"
-python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/sub.txt" "$W/broker.log" "$USER_NAME" ||
+cp "$W/broker.log" "$W/main_broker.log"; cp "$W/sub.txt" "$W/main_sub.txt"
+python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/main_sub.txt" "$W/main_broker.log" "$USER_NAME" ||
   fail "what the broker carried does not check out"
 
 # ---- 3b. the same with the UART's transmitter modelled at 115200 baud:
@@ -230,7 +231,8 @@ echo "ok: the same at 115200 baud (busy transport): $(grep -c '' "$W/paced_sub.t
 # ---- 4. negative cases
 # the checker can fail: one byte of a telemetry payload changed, two
 # messages swapped, the method response missing
-python3 - "$W/sub.txt" "$W" <<'PY'
+# (the same capture of the main pass that passed above, changed once each)
+python3 - "$W/main_sub.txt" "$W" <<'PY'
 import sys
 lines = open(sys.argv[1]).read().splitlines()
 tel = [i for i, l in enumerate(lines) if '/messages/events/' in l]
@@ -240,10 +242,12 @@ c = [l for l in lines if not l.startswith('$iothub/methods/res/')]
 for n, v in (('bad1', a), ('bad2', b), ('bad3', c)):
     open(sys.argv[2] + '/' + n + '.txt', 'w').write('\n'.join(v) + '\n')
 PY
-for n in bad1 bad2 bad3; do
-  if python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/$n.txt" "$W/broker.log" "$USER_NAME" >"$W/$n.log" 2>&1; then
+for nw in "bad1:message 3: payload" "bad2:message 1: topic" "bad3:observer: 0 method responses"; do
+  n=${nw%%:*}
+  if python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/$n.txt" "$W/main_broker.log" "$USER_NAME" >"$W/$n.log" 2>&1; then
     fail "the checker accepted a corrupted capture ($n)"
   fi
+  grep -qF "check failed: ${nw#*:}" "$W/$n.log" || { cat "$W/$n.log"; fail "the checker rejected $n for another reason"; }
 done
 echo "ok: the checker rejects a changed payload byte, swapped messages, a missing method response"
 
