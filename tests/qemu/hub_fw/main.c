@@ -81,7 +81,7 @@ static char key[128];
 static uint32_t acked, acked_mask, c2d_count, method_count, twin_res_count, twin_desired_count;
 static uint8_t rid[16];
 static size_t rid_len;
-static uint32_t stack_step, stack_send;
+static uint32_t stack_step, stack_step_conn, stack_send;
 
 static void line_u32(const char *k, uint32_t v)
 {
@@ -233,12 +233,16 @@ static void on_acked(void *user, uint32_t seq)
 static tma_status step(void)
 {
     uint32_t sp0 = stack_sp(), d, rx0 = hub_uart_rx_bytes, tx0 = hub_uart_tx_bytes;
+    int was_conn = iothub_client_state(&client) == IOTHUB_STATE_CONNECTED;
     tma_status st;
     stack_paint();
     st = iothub_client_step(&client);
     d = sp0 - stack_low();
     if (d > stack_step) {
         stack_step = d;
+    }
+    if (was_conn && d > stack_step_conn) {
+        stack_step_conn = d; /* steps of a live connection (no CONNECT/SAS) */
     }
     /* idle: nothing moved, sleep to the next SysTick (1 ms) */
     if (rx0 == hub_uart_rx_bytes && tx0 == hub_uart_tx_bytes) {
@@ -487,6 +491,7 @@ int main(void)
     line_u32("uart.rx_bytes", hub_uart_rx_bytes);
     line_u32("uart.tx_full", hub_uart_tx_full);
     line_u32("stack.iothub_client_step", stack_step);
+    line_u32("stack.iothub_client_step_connected", stack_step_conn);
     line_u32("stack.iothub_client_send_telemetry", stack_send);
     line_u32("run_ms", g_ms_ticks - t_start);
     line_str("DONE", HUB_DEVICE);
