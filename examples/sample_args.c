@@ -10,14 +10,17 @@
 #include <strings.h>
 
 /* IoT Hub's device and module ids: 1..128 ASCII letters, digits and
- * - . + % _ # * ? ! ( ) , : = @ $ ' (Azure IoT Hub identity registry
- * documentation). Returns the first character that is not allowed, or 0. */
+ * - . % _ * ? ! ( ) , : = @ $ ' (Azure IoT Hub identity registry
+ * documentation; its current text says + and # are not supported, which
+ * older versions listed: in an MQTT topic they are wildcards, so a device
+ * with them could neither publish nor subscribe). Returns the first
+ * character that is not allowed, or 0. */
 int sample_id_bad_char(const char *id)
 {
     const char *p;
     for (p = id; *p; p++) {
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-              strchr("-.+%_#*?!(),:=@$'", *p) != NULL)) {
+              strchr("-.%_*?!(),:=@$'", *p) != NULL)) {
             return (unsigned char)*p;
         }
     }

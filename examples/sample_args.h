@@ -14,7 +14,7 @@
  * accepts it too. */
 int sample_cs_problem(const char *cs, char *why, size_t cap);
 /* The first byte of id that IoT Hub does not allow in a device or module id
- * (letters, digits and - . + % _ # * ? ! ( ) , : = @ $ '), or 0. */
+ * (letters, digits and - . % _ * ? ! ( ) , : = @ $ '; not + or #), or 0. */
 int sample_id_bad_char(const char *id);
 /* A host name (letters, digits, '.', '-', 1..253) / an IoT Hub device id
  * (1..128 of IoT Hub's alphabet), e.g. as DPS assigned them. */

@@ -146,7 +146,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: iothub_testdev --port P --device D --outbox PATH [--host H] [--count N]\n"
                     "  [--rate N/s] [--run-ms T] [--capacity N] [--drop-oldest] [--props] [--fsync]\n"
-                    "  [--c2d] [--twin] [--methods] [--retry-min-ms N] [--jitter-ms N] [--window N]\n"
+                    "  [--c2d] [--twin] [--methods] [--retry-min-ms N] [--retry-max-ms N] [--jitter-ms N] [--window N]\n"
                     "  [--payload-size N]\n");
     exit(2);
 }
@@ -187,6 +187,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--run-ms")) { NEEDV(); o.run_ms = atol(v); }
         else if (!strcmp(a, "--capacity")) { NEEDV(); o.capacity = atol(v); }
         else if (!strcmp(a, "--retry-min-ms")) { NEEDV(); o.retry_min_ms = atol(v); }
+        else if (!strcmp(a, "--retry-max-ms")) { NEEDV(); o.retry_max_ms = atol(v); }
         else if (!strcmp(a, "--jitter-ms")) { NEEDV(); o.jitter_ms = atol(v); }
         else if (!strcmp(a, "--window")) { NEEDV(); o.window = (uint32_t)atol(v); }
         else if (!strcmp(a, "--payload-size")) { NEEDV(); o.payload_size = atol(v); }
