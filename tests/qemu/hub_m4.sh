@@ -21,10 +21,16 @@
 #    user name, subscriptions and every PUBLISH.
 # 3. Runs the firmware under QEMU, UART1 (the second -serial) connected by TCP
 #    to the broker. When it prints READY (all telemetry acknowledged), sends a
-#    C2D message and a direct method call with mosquitto_pub, answers the
-#    firmware's reported-properties patch and sends a desired patch. Then
-#    tests/qemu/hub_check.py compares what the broker carried with the spec,
-#    tests/vectors/iothub/topics.vec and what the firmware printed.
+#    C2D message too large for the firmware, a C2D message and a direct
+#    method call with mosquitto_pub, answers the firmware's reported-
+#    properties patch and sends a desired patch; the firmware idles longer
+#    than its keep-alive (PINGREQ). Then tests/qemu/hub_check.py compares
+#    what the broker carried with the spec, tests/vectors/iothub/topics.vec
+#    and what the firmware printed.
+# 3b. The same again with the UART's transmitter modelled at 115200 baud
+#    (one byte in the holding register, send() returns 0 while it is busy;
+#    QEMU's own UART takes every byte at once), on the same persistent
+#    session.
 # 4. Negative cases: the firmware with another device key is refused
 #    (CONNACK 5), says so, exits 4 and publishes and subscribes nothing; the
 #    checker rejects a capture with one telemetry byte changed, with two
@@ -32,11 +38,7 @@
 # Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm,
 # mosquitto, mosquitto-clients, python3 (scripts/setup). A missing tool is a
 # failure, not a skip.
-# Usage: hub_m4.sh
-# QEMU_HUB_BAUD=115200: the firmware's UART transmitter behaves like a real
-# one at that rate (one byte in the holding register, send() returns 0 while
-# it is busy) instead of QEMU's, which takes every byte at once.
-# QEMU_HUB_KEEP=1 keeps the work dir.
+# Usage: hub_m4.sh      (QEMU_HUB_KEEP=1 keeps the work dir)
 set -euo pipefail
 ROOT=${TMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 Q="$ROOT/tests/qemu"
@@ -135,11 +137,11 @@ grep -q 'hostsub 1 \$iothub/twin/PATCH/properties/reported/#' "$W/broker.log" ||
 # time base of the broker and of this script, so the client's keep-alive and
 # timeouts and the broker's mean the same seconds; the firmware sleeps (WFI)
 # until the next tick when a step moved nothing.
-run_fw() { # key out -> starts QEMU in the background, pid in $qpid
+run_fw() { # key out [baud] -> starts QEMU in the background, pid in $qpid
   timeout 40 qemu-system-arm -M mps2-an386 -nographic -monitor none -kernel "$W/fw.elf" \
     -serial null -chardev "socket,id=net,host=127.0.0.1,port=$PORT" -serial chardev:net \
     -chardev "file,id=con,path=$2" \
-    -semihosting-config "enable=on,target=native,chardev=con,arg=fw,arg=$1${QEMU_HUB_BAUD:+,arg=$QEMU_HUB_BAUD}" \
+    -semihosting-config "enable=on,target=native,chardev=con,arg=fw,arg=$1${3:+,arg=$3}" \
     >"$2.err" 2>&1 &
   qpid=$!
 }
@@ -205,7 +207,7 @@ python3 "$Q/hub_check.py" run "$ROOT" "$W/out.txt" "$W/main_sub.txt" "$W/main_br
 run_paced() {
   local out="$W/paced.txt" sub0 rc=0
   sub0=$(wc -l <"$W/sub.txt")
-  QEMU_HUB_BAUD=115200 run_fw "$KEY" "$out"
+  run_fw "$KEY" "$out" 115200
   pids+=("$qpid")
   for _ in $(seq 300); do
     grep -q '^READY' "$out" 2>/dev/null && break
