@@ -290,9 +290,10 @@ tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span
 
 /** @brief Disconnect cleanly (DISCONNECT, close the transport); stays idle
  *  until iothub_client_restart(). Outside callbacks it first lets queued
- *  bytes go (up to 1 s); from a callback it sends DISCONNECT at once and
- *  the running step ends without more I/O. Safe on NULL, a zeroed or an
- *  already disconnected client. */
+ *  bytes go (up to 1 s). Then it sends DISCONNECT, giving a transport that
+ *  takes nothing now up to 1 s more (mqtt_client_disconnect_within()); from
+ *  a callback the running step then ends without more I/O. Safe on NULL, a
+ *  zeroed or an already disconnected client. */
 void iothub_client_disconnect(struct iothub_client *c);
 /** @brief Leave AUTH_FAILED or IDLE (a back-off wait, or after
  *  iothub_client_disconnect()) and try to connect at the next step.

@@ -225,9 +225,23 @@ tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span 
  * @brief Send DISCONNECT (best effort: whatever the transport takes now) and go
  * to DISCONNECTED. In-flight PUBLISHes stay for the next connection. The
  * transport is not closed (the caller owns it). Allowed from a callback.
+ * Same as mqtt_client_disconnect_within(c, 0).
  * @return TMA_OK; TMA_C_STATE when already disconnected; TMA_C_BAD_PARAM for NULL.
  */
 tma_status mqtt_client_disconnect(struct mqtt_client *c);
+
+/**
+ * @brief Send DISCONNECT after the bytes already queued, giving a transport
+ * that takes nothing now ("try again": a UART still shifting out, a TLS
+ * record in progress) up to @p timeout_ms of the client's clock, then go to
+ * DISCONNECTED. Without the wait a busy transport drops the DISCONNECT and
+ * the server sees the connection vanish (IoT Hub then publishes the Will and
+ * logs an unexpected drop). Only sends: nothing is received, no callback
+ * runs, nothing follows the DISCONNECT. Blocks at most @p timeout_ms (plus
+ * one send) on a clock that moves. Allowed from a callback.
+ * @return as mqtt_client_disconnect().
+ */
+tma_status mqtt_client_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms);
 
 /**
  * @brief Drop the connection without DISCONNECT (e.g. the caller saw the

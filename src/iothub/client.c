@@ -740,7 +740,7 @@ void iothub_client_disconnect(struct iothub_client *c)
     }
     if (mqtt_client_state(&c->mqtt) != MQTT_STATE_DISCONNECTED) {
         (void)mqtt_client_flush(&c->mqtt, 1000u);
-        (void)mqtt_client_disconnect(&c->mqtt);
+        (void)mqtt_client_disconnect_within(&c->mqtt, 1000u);
     }
     close_transport(c);
     c->state = IOTHUB_STATE_IDLE;

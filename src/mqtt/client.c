@@ -690,18 +690,38 @@ tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span 
     return mqtt_request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, n, 0, out_packet_id);
 }
 
-tma_status mqtt_client_disconnect(struct mqtt_client *c)
+tma_status mqtt_client_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms)
 {
+    uint32_t start;
+    bool queued;
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
     if (c->state == MQTT_STATE_DISCONNECTED) {
         return E(TMA_C_STATE);
     }
-    (void)put_fixed(c, MQTT_DISCONNECT, 0u);
-    (void)tx_flush(c); /* best effort */
+    /* Only tx_flush() here, never process(): nothing (a PUBACK, a PINGREQ)
+     * may follow the DISCONNECT on the wire. A queue too full for it gets
+     * it once the queue has gone. */
+    start = now_ms(c);
+    queued = put_fixed(c, MQTT_DISCONNECT, 0u);
+    while (tx_flush(c) == TMA_OK) {
+        if (c->tx_len == 0) {
+            if (queued) {
+                break;
+            }
+            queued = put_fixed(c, MQTT_DISCONNECT, 0u);
+        } else if (elapsed(now_ms(c), start) >= timeout_ms) {
+            break; /* best effort: the transport took nothing in time */
+        }
+    }
     (void)fail(c, TMA_OK);
     return TMA_OK;
+}
+
+tma_status mqtt_client_disconnect(struct mqtt_client *c)
+{
+    return mqtt_client_disconnect_within(c, 0u);
 }
 
 void mqtt_client_abort(struct mqtt_client *c)

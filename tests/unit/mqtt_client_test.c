@@ -28,14 +28,26 @@ struct fake_net {
     size_t out_len;
     size_t send_chunk;  /* max bytes per send (0 = all) */
     size_t out_limit;   /* the link takes no more than this in total (0 = no limit) */
+    int busy;           /* 1: every other send takes nothing (a UART still shifting
+                         * out); 2: every send takes nothing. Each send then also
+                         * moves the clock 1 ms */
+    unsigned sends;
     bool closed;
 };
+
+static uint64_t fake_time;
 
 static int32_t fake_send(void *ctx, const uint8_t *buf, size_t len)
 {
     struct fake_net *n = ctx;
     if (n->closed) {
         return CLOSED;
+    }
+    if (n->busy) {
+        fake_time++;
+        if (n->busy == 2 || (n->sends++ & 1u) == 0) {
+            return 0;
+        }
     }
     if (n->send_chunk && len > n->send_chunk) {
         len = n->send_chunk;
@@ -92,7 +104,6 @@ static bool net_pop(struct fake_net *n, size_t *pos, struct mqtt_packet *out)
     return true;
 }
 
-static uint64_t fake_time;
 static uint64_t fake_now(void *ctx)
 {
     (void)ctx;
@@ -762,6 +773,55 @@ static void disconnect_sends_disconnect_keeps_inflight(void **state)
     assert_int_equal(MQ(TMA_C_STATE), mqtt_client_disconnect(&F.c));
 }
 
+/* A transport that takes nothing now and then (a UART still shifting out the
+ * byte before): mqtt_client_disconnect() tries once and loses the DISCONNECT,
+ * mqtt_client_disconnect_within() waits for the transport and sends it whole
+ * (qemu_hub_m4's finding: the broker saw the connection vanish). */
+static void disconnect_within_waits_for_a_busy_transport(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    size_t pos;
+    struct mqtt_packet pkt;
+    (void)state;
+    connect_ok(false);
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 1, NULL));
+    pos = F.net.out_len;
+    F.net.busy = 1;
+    F.net.send_chunk = 1;
+    assert_int_equal(TMA_OK, mqtt_client_disconnect(&F.c));
+    assert_int_equal(pos, F.net.out_len); /* the first send took nothing: lost */
+
+    F.net.busy = 0;
+    F.net.send_chunk = 0;
+    connect_ok(false);
+    pos = F.net.out_len;
+    F.net.busy = 1;
+    F.net.send_chunk = 1;
+    assert_int_equal(TMA_OK, mqtt_client_disconnect_within(&F.c, 1000u));
+    assert_int_equal(pos + 2u, F.net.out_len);
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_DISCONNECT, pkt.type);
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+}
+
+/* A transport that never takes anything: the wait ends after the timeout of
+ * the client's clock, the client is disconnected, and nothing went out. */
+static void disconnect_within_gives_up_after_its_timeout(void **state)
+{
+    size_t pos;
+    uint64_t t0;
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    F.net.busy = 2;
+    t0 = fake_time;
+    assert_int_equal(TMA_OK, mqtt_client_disconnect_within(&F.c, 250u));
+    assert_true(fake_time - t0 >= 250u && fake_time - t0 <= 252u);
+    assert_int_equal(pos, F.net.out_len);
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(MQ(TMA_C_STATE), mqtt_client_disconnect_within(&F.c, 250u));
+}
+
 static void tx_full_gives_want_write(void **state)
 {
     char big[200];
@@ -1013,6 +1073,8 @@ int main(void)
         cmocka_unit_test_setup(hostile_server_packets_end_connection, setup),
         cmocka_unit_test_setup(oversized_publish_skipped_connection_goes_on, setup),
         cmocka_unit_test_setup(disconnect_sends_disconnect_keeps_inflight, setup),
+        cmocka_unit_test_setup(disconnect_within_waits_for_a_busy_transport, setup),
+        cmocka_unit_test_setup(disconnect_within_gives_up_after_its_timeout, setup),
         cmocka_unit_test_setup(tx_full_gives_want_write, setup),
         cmocka_unit_test_setup(init_rejects_bad_config, setup),
         cmocka_unit_test_setup(stall_with_publishes_in_flight_noticed_within_two_ping_timeouts, setup),
