@@ -17,7 +17,9 @@
 #  4. the wildcard covers one label only: a.b.azure-devices.net and
 #     azure-devices.net are refused as host names;
 #  5. the device's P-256 certificate (ECDSA) goes with an RSA server: the
-#     suite negotiated is one of IoT Hub's list.
+#     suite negotiated is one of IoT Hub's list (checked in 1);
+#  6. a device certificate issued by an intermediate goes out with the
+#     intermediate, so a server that knows only the device root verifies it.
 # Needs TLS_TEST_CLIENT (tests/azcompat.cmake) and openssl.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
@@ -122,4 +124,21 @@ for h in a.b.azure-devices.net azure-devices.net; do
   s_server_stop
   echo "  ok (refused): $h"
 done
+echo "6. a device certificate issued by an intermediate: the device sends leaf and intermediate"
+# (X.509 CA authentication, hub and DPS: the chain up to the verified CA
+# must come from the device; the server knows only the root)
+openssl ecparam -name prime256v1 -genkey -noout -out devica.key 2>/dev/null
+openssl req -new -key devica.key -subj "/CN=Device Intermediate" -out devica.csr
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' > devica.ext
+openssl x509 -req -in devica.csr -CA devca.pem -CAkey devca.key -CAcreateserial -days 30 -extfile devica.ext -out devica.pem 2>/dev/null
+openssl req -new -key dev.key -subj "/CN=dev-02" -out dev2.csr
+openssl x509 -req -in dev2.csr -CA devica.pem -CAkey devica.key -CAcreateserial -days 30 -extfile dev.ext -out dev2.pem 2>/dev/null
+cat dev2.pem devica.pem > dev2-chain.pem
+start ica-g2.pem
+rc=0; out=$("$CLIENT" --host "$HUB" --address 127.0.0.1 --port "$PORT" --ca g2.pem --cert dev2-chain.pem --key dev.key \
+  --send $'azure\n' --expect eruza 2>&1) || rc=$?
+[ "$rc" -eq 0 ] || fail "leaf + intermediate: $out"
+grep -q "^Peer certificate: CN = dev-02" srv.log || fail "the server did not verify dev-02 through the intermediate"
+s_server_stop
+echo "  ok: server verified CN=dev-02 with only the device root"
 echo "PASS"
