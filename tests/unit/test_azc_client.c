@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
 #include "iothub/client.h"
+#include "iothub/dps.h"
 #include "iothub/iothub.h"
 #include "mqtt/packet.h"
 #include "tma_mqtt_test.h"
@@ -373,6 +375,22 @@ static void test_sas_string_to_sign_matches_embedded_c(void **state)
     assert_string_equal(out, "myiothub.azure-devices.net%2Fdevices%2Fmy_device%2Fmodules%2Fmy_module\n1578941692");
 }
 
+/* DPS: the same resource and string to sign as Embedded C's vector
+ * (sdk/tests/iot/provisioning/test_az_iot_provisioning_client_sas.c: scope
+ * 0neFEEDC0DE, registration myRegistrationId) except the hex case of the
+ * escapes: Embedded C writes %2f, we write %2F as Azure's Python SDK does for
+ * DPS too (docs/decisions/azure-compat.md, DPS SAS row). */
+static void test_dps_string_to_sign_vs_embedded_c(void **state)
+{
+    char res[128], out[256];
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(dps_sas_resource("0neFEEDC0DE", "myRegistrationId", res, sizeof(res), &n), TMA_OK);
+    assert_int_equal(iothub_sas_string_to_sign(res, 1578941692u, out, sizeof(out), &n), TMA_OK);
+    assert_string_equal(out, "0neFEEDC0DE%2Fregistrations%2FmyRegistrationId\n1578941692");
+    assert_int_equal(strcasecmp(out, "0neFEEDC0DE%2fregistrations%2fmyRegistrationId\n1578941692"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_accept_then_drop_keeps_backing_off),
         cmocka_unit_test(test_telemetry_over_256k_refused),
         cmocka_unit_test(test_sas_string_to_sign_matches_embedded_c),
+        cmocka_unit_test(test_dps_string_to_sign_vs_embedded_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
