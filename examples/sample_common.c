@@ -223,6 +223,8 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "                         instead of --outbox, not with it\n"
                    "  --retry-ms MIN:MAX:JITTER  reconnect back-off (default 1000:100000:5000)\n"
                    "  --keep-alive S         MQTT keep-alive in seconds, 1..1177 (default 240)\n"
+                   "  --rx-buf N             MQTT receive buffer in bytes, 1024..73728 (default 73728: IoT Hub's\n"
+                   "                         64 KB C2D plus topic); a larger message is skipped and not acked\n"
                    "%s"
                    "  --version\n",
                    name, summary,
@@ -284,6 +286,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         else if (!strcmp(a, "--timeout-ms")) o->timeout_ms = parse_num(name, a, v, 1, 86400000);
         else if (!strcmp(a, "--retry-ms")) parse_retry(name, v, o);
         else if (!strcmp(a, "--keep-alive")) o->keep_alive_s = parse_num(name, a, v, 1, 1177);
+        else if (!strcmp(a, "--rx-buf")) o->rx_buf = parse_num(name, a, v, 1024, SAMPLE_RX_BUF_MAX);
         else if (dps && !strcmp(a, "--id-scope")) o->id_scope = v;
         else if (dps && !strcmp(a, "--registration-id")) o->registration_id = v;
         else if (dps && !strcmp(a, "--dps-host")) o->dps_host = v;
@@ -816,7 +819,7 @@ void sample_conn_config(struct iothub_client_config *cfg, struct sample_net *n,
 {
     /* One connection at a time (DPS ends before the hub client starts), so
      * both use these buffers. */
-    static uint8_t tx[16384], rx[16384], rec[8192];
+    static uint8_t tx[16384], rx[SAMPLE_RX_BUF_MAX], rec[8192];
     static char cred[2048];
     static struct mqtt_inflight infl[17];
     memset(cfg, 0, sizeof(*cfg));
@@ -831,7 +834,7 @@ void sample_conn_config(struct iothub_client_config *cfg, struct sample_net *n,
     cfg->tx_buf = tx;
     cfg->tx_cap = sizeof(tx);
     cfg->rx_buf = rx;
-    cfg->rx_cap = sizeof(rx);
+    cfg->rx_cap = o->rx_buf > 0 ? (size_t)o->rx_buf : sizeof(rx);
     cfg->inflight = infl;
     cfg->inflight_count = sizeof(infl) / sizeof(infl[0]);
     cfg->record_buf = rec;

@@ -48,11 +48,16 @@ struct sample_opts {
     long retry_max_ms;
     long retry_jitter_ms;
     long keep_alive_s;         /* MQTT keep-alive (--keep-alive S); 0: client default (240 s) */
+    long rx_buf;               /* MQTT receive buffer in bytes (--rx-buf N); 0: SAMPLE_RX_BUF_MAX */
     const char *id_scope;      /* DPS */
     const char *registration_id;
     const char *dps_host;
     const char *assignment;    /* DPS: file caching the assigned hub and device id */
 };
+
+/* The receive buffer's default and largest size: IoT Hub's largest C2D
+ * message (64 KB) plus 8 KB for its topic and property bag. */
+#define SAMPLE_RX_BUF_MAX (64L * 1024L + 8192L)
 
 /* Parse common options; `extra` lists sample-specific usage. Exits on
  * --help (0) and bad arguments (2, one-line reason on stderr). */
