@@ -4,7 +4,12 @@
 if(TARGET iothub AND EXISTS ${PROJECT_SOURCE_DIR}/src/iothub/storage_flash.c)
   tma_add_test(NAME iothub_flash SOURCES unit/test_iothub_flash.c
     LIBS iothub tma_testlib LABELS unit TIMEOUT 120)
+  tma_add_test(NAME iothub_flash_cost SOURCES unit/test_iothub_flash_cost.c
+    LIBS iothub tma_testlib LABELS unit TIMEOUT 60)
+  tma_add_test(NAME iothub_flash_diff SOURCES unit/test_iothub_flash_diff.c unit/test_iothub_flash_ref.c
+    LIBS iothub tma_testlib LABELS unit TIMEOUT 60)
   tma_add_fuzz(NAME iothub_flash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_flash.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_iothub_flash_ref.c
     LIBS iothub CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub/fuzz/iothub_flash)
   if(TARGET fuzz_iothub_flash)
     target_compile_definitions(fuzz_iothub_flash PRIVATE _POSIX_C_SOURCE=200809L)

@@ -19,10 +19,13 @@
  * after a cut during its delete (at-least-once); a record whose put returned
  * TMA_OK and that was not deleted is never lost.
  *
- * No heap, no OS calls. RAM: struct iothub_flash_storage (a few words, no
- * per-record index) plus about 350 bytes of stack on Cortex-M4 (see
- * bench/storage_flash_size.sh). next() and get()
- * scan the record headers, so their cost grows with the records stored.
+ * No heap, no OS calls. RAM: struct iothub_flash_storage (no per-record
+ * index: a few words plus 12 bytes for each of the first
+ * IOTHUB_FLASH_CURSORS sectors, 256 bytes on Cortex-M4) plus about 350
+ * bytes of stack (see bench/storage_flash_size.sh). next(), get() and del()
+ * scan record headers; the context remembers per sector where the last scan
+ * stopped, so the outbox's calls in ascending order (the count at boot,
+ * sending, acknowledging) read each record header about once per pass.
  * Not thread-safe.
  */
 #ifndef IOTHUB_STORAGE_FLASH_H
@@ -61,6 +64,17 @@ struct iothub_flash {
     uint32_t program_unit; /**< 1, 2, 4, 8, 16 or 32 bytes */
 };
 
+/** Sectors (the first ones of the log) whose scan position the context
+ * remembers; the scans of any further sectors start at their first record. */
+#define IOTHUB_FLASH_CURSORS 16u
+
+/** Private: where the last scan of a sector stopped (see storage_flash.c). */
+struct iothub_flash_cursor {
+    uint32_t off;   /* 0: nothing known, 1: not a live sector, else a record offset */
+    uint32_t below; /* every committed record before off has a seq below this */
+    uint32_t low;   /* every committed record from off on has a seq >= this */
+};
+
 /** Context of the flash log; all fields private. */
 struct iothub_flash_storage {
     struct iothub_flash fl;
@@ -73,6 +87,8 @@ struct iothub_flash_storage {
     uint32_t seq_end;
     uint8_t ok;           /* 0: state to be re-read from flash before use */
     uint8_t sorted;       /* 1: every sector's records are in seq order (scans stop early) */
+    uint32_t hint;        /* sector of the last next() answer: scanned first */
+    struct iothub_flash_cursor cur[IOTHUB_FLASH_CURSORS]; /* valid only while ok and sorted */
 };
 
 /**

@@ -12,6 +12,18 @@
  *   12 bytes before it). Programmed in this order: header, data, commit.
  *   del() programs the delete unit. A unit counts as programmed when any of
  *   its bits reads 0.
+ *
+ * Scan cursors (RAM only, nothing of it is on flash): for each of the first
+ * IOTHUB_FLASH_CURSORS sectors the context remembers whether it is a live
+ * sector and where the last scan of it stopped: (off, below, low) says every
+ * committed record before off has a seq < below and every committed record
+ * from off on a seq >= low (the records of a sector are in seq order while
+ * fs->sorted). A scan for a seq >= below resumes at off; a sector whose low
+ * cannot beat the answer at hand is not read at all. What changes the facts:
+ * put (a new record at the head: low drops to its seq), stamp and erase
+ * (forgotten), recovery and any port error (all forgotten: ok = 0). del()
+ * only marks records deleted, which the facts do not cover. Built with
+ * IOTHUB_FLASH_NO_CURSORS (tests only) the log scans as without them.
  */
 #include "iothub/storage_flash.h"
 
@@ -27,6 +39,8 @@
 #define CHUNK 64u /* stack buffer for data moves; a multiple of every unit */
 #define MAX_UNIT 32u
 #define SHDR_MAX 32u /* SHDR_BYTES padded to the largest unit */
+#define CUR_UNKNOWN 0u
+#define CUR_NOT_LIVE 1u /* any record offset is above: first_rec() >= 21 */
 
 enum rec_kind { REC_END, REC_BAD, REC_OK };
 
@@ -154,6 +168,81 @@ static tma_status data_sector(struct iothub_flash_storage *fs, uint32_t s, struc
     return st;
 }
 
+/* The cursor of sector @p s, or NULL when none may be used: beyond the
+ * remembered sectors, during recovery (ok = 0) or on an unsorted image. */
+static struct iothub_flash_cursor *cursor(struct iothub_flash_storage *fs, uint32_t s)
+{
+#ifdef IOTHUB_FLASH_NO_CURSORS
+    (void)fs;
+    (void)s;
+    return NULL;
+#else
+    return s < IOTHUB_FLASH_CURSORS && fs->ok && fs->sorted ? &fs->cur[s] : NULL;
+#endif
+}
+
+static void forget(struct iothub_flash_storage *fs, uint32_t s)
+{
+    if (s < IOTHUB_FLASH_CURSORS) {
+        fs->cur[s].off = CUR_UNKNOWN;
+    }
+}
+
+static void forget_all(struct iothub_flash_storage *fs)
+{
+    memset(fs->cur, 0, sizeof fs->cur);
+}
+
+/* data_sector() of the scans, remembered: 1 live, 0 not, <0 read error. */
+static tma_status live_sector(struct iothub_flash_storage *fs, uint32_t s)
+{
+    struct iothub_flash_cursor *c = cursor(fs, s);
+    struct shdr h;
+    tma_status k;
+    if (c != NULL && c->off != CUR_UNKNOWN) {
+        return c->off == CUR_NOT_LIVE ? 0 : 1;
+    }
+    k = data_sector(fs, s, &h);
+    if (c != NULL && k >= 0) {
+        c->off = k == 1 ? first_rec(fs) : CUR_NOT_LIVE;
+        c->below = 0;
+        c->low = 0;
+    }
+    return k;
+}
+
+/* Whether the cursor of live sector @p s applies to a scan for seqs >= @p from. */
+static int resumes(struct iothub_flash_storage *fs, uint32_t s, uint32_t from)
+{
+    const struct iothub_flash_cursor *c = cursor(fs, s);
+    return c != NULL && c->off > CUR_NOT_LIVE && from >= c->below;
+}
+
+/* Lower bound of the committed seqs from the cursor on (resumes() only). */
+static uint32_t low_of(struct iothub_flash_storage *fs, uint32_t s)
+{
+    return fs->cur[s].low;
+}
+
+/* Offset where a scan of live sector @p s for seqs >= @p from starts. */
+static uint32_t scan_start(struct iothub_flash_storage *fs, uint32_t s, uint32_t from)
+{
+    return resumes(fs, s, from) ? fs->cur[s].off : first_rec(fs);
+}
+
+/* A scan of sector @p s for seqs >= @p from, started at scan_start(),
+ * stopped at @p off: the first committed record with seq >= from (@p low
+ * its seq) or the end of the records (@p low NONE). */
+static void learn(struct iothub_flash_storage *fs, uint32_t s, uint32_t off, uint32_t from, uint32_t low)
+{
+    struct iothub_flash_cursor *c = cursor(fs, s);
+    if (c != NULL) {
+        c->off = off;
+        c->below = from;
+        c->low = low;
+    }
+}
+
 /* Record at @p off of sector @p s: REC_END (erased header), REC_BAD (does not
  * check or does not fit), REC_OK; <0 read error. */
 static tma_status read_rec(struct iothub_flash_storage *fs, uint32_t s, uint32_t off, struct rec *r)
@@ -272,13 +361,17 @@ static tma_status find(struct iothub_flash_storage *fs, uint32_t seq, uint32_t s
                        uint32_t *out_off, struct rec *out_r, int need_live)
 {
     uint32_t s;
-    struct shdr h;
     for (s = 0; s < fs->fl.sector_count; s++) {
-        uint32_t off = first_rec(fs);
-        tma_status k = s == skip ? 0 : data_sector(fs, s, &h);
+        uint32_t off;
+        int learned = 0;
+        tma_status k = s == skip ? 0 : live_sector(fs, s);
         if (k < 0) {
             return k;
         }
+        if (k == 1 && resumes(fs, s, seq) && low_of(fs, s) > seq) {
+            continue; /* no committed record of this seq in the sector */
+        }
+        off = scan_start(fs, s, seq);
         while (k == 1) {
             struct rec r;
             k = read_rec(fs, s, off, &r);
@@ -286,7 +379,14 @@ static tma_status find(struct iothub_flash_storage *fs, uint32_t seq, uint32_t s
                 return k;
             }
             if (k != REC_OK) {
+                if (!learned) {
+                    learn(fs, s, off, seq, NONE);
+                }
                 break;
+            }
+            if (!learned && r.committed && r.seq >= seq) {
+                learn(fs, s, off, seq, r.seq);
+                learned = 1;
             }
             if (fs->sorted && r.committed && r.seq > seq) {
                 break; /* records of a sector are in seq order */
@@ -336,6 +436,7 @@ static tma_status recover(struct iothub_flash_storage *fs)
     int tail_ok = 0;
     tma_status k;
     memset(&head_h, 0, sizeof head_h);
+    forget_all(fs);
     for (pass = 0;; pass++) {
         int erased = 0;
         fs->ok = 0;
@@ -447,6 +548,7 @@ static tma_status recover(struct iothub_flash_storage *fs)
             return k;
         }
     }
+    forget_all(fs);
     fs->ok = 1;
     return TMA_OK;
 }
@@ -524,6 +626,7 @@ static tma_status stamp(struct iothub_flash_storage *fs, uint32_t s, uint32_t sr
     }
     /* A sector this session erased completely (the last reclaim's source)
      * and left alone since needs no second erase. */
+    forget(fs, s);
     st = s == fs->clean ? TMA_OK : fs->fl.erase(fs->fl.ctx, s);
     fs->clean = NONE;
     if (st != TMA_OK) {
@@ -629,6 +732,7 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
     }
     if (k == TMA_OK) {
         fs->obsolete = old_sseq;
+        forget(fs, old);
         k = fs->fl.erase(fs->fl.ctx, old);
     }
     if (k == TMA_OK) {
@@ -688,6 +792,7 @@ again:
      * that reports success but leaves the sector as it was gives FULL, not
      * a loop). */
     if (nfree == 0u && dead != NONE && !erased) {
+        forget(fs, dead);
         k = fs->fl.erase(fs->fl.ctx, dead);
         if (k != TMA_OK) {
             return k;
@@ -827,6 +932,14 @@ tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_sp
     if (st != TMA_OK) {
         return failed(fs, st);
     }
+    /* the head's records before its cursor are unchanged; the new one (at
+     * or after the cursor) lowers the bound of those from the cursor on */
+    {
+        struct iothub_flash_cursor *c = cursor(fs, fs->head);
+        if (c != NULL && c->off > CUR_NOT_LIVE && seq < c->low) {
+            c->low = seq;
+        }
+    }
     fs->head_off += size;
     bump_seq_end(fs, seq);
     return TMA_OK;
@@ -901,9 +1014,8 @@ tma_status iothub_flash_storage_del(void *ctx, uint32_t seq)
 tma_status iothub_flash_storage_next(void *ctx, uint32_t from, uint32_t *out_seq)
 {
     struct iothub_flash_storage *fs = ctx;
-    uint32_t s, best = 0;
+    uint32_t i, first, best = 0;
     int have = 0;
-    struct shdr h;
     tma_status k;
     if (fs == NULL || out_seq == NULL) {
         return S_ERR(TMA_C_BAD_PARAM);
@@ -912,36 +1024,58 @@ tma_status iothub_flash_storage_next(void *ctx, uint32_t from, uint32_t *out_seq
     if (k != TMA_OK) {
         return k;
     }
-    for (s = 0; s < fs->fl.sector_count; s++) {
-        uint32_t off = first_rec(fs);
-        k = data_sector(fs, s, &h);
+    /* The sector of the last answer first: the next answer is most often
+     * there, and with it in hand the other sectors' cursors rule them out
+     * without a read. The answer does not depend on the order. */
+    first = fs->hint < fs->fl.sector_count ? fs->hint : 0u;
+    for (i = 0; i < fs->fl.sector_count; i++) {
+        uint32_t s = first < fs->fl.sector_count - i ? first + i : first - (fs->fl.sector_count - i);
+        uint32_t off;
+        int learned = 0;
+        k = live_sector(fs, s);
+        if (k == 1 && have && resumes(fs, s, from) && low_of(fs, s) >= best) {
+            continue; /* nothing in [from, best) here */
+        }
+        off = k == 1 ? scan_start(fs, s, from) : 0u;
         while (k == 1) {
             struct rec r;
-            k = read_rec(fs, s, off, &r);
-            if (k != REC_OK) {
+            tma_status kr = read_rec(fs, s, off, &r);
+            if (kr < 0) {
+                k = kr;
                 break;
+            }
+            if (kr != REC_OK) {
+                if (!learned) {
+                    learn(fs, s, off, from, NONE);
+                }
+                break;
+            }
+            if (r.committed && !learned && r.seq >= from) {
+                learn(fs, s, off, from, r.seq);
+                learned = 1;
             }
             if (r.committed && !r.deleted && r.seq >= from) {
                 if (have && r.seq >= best) {
-                    k = fs->sorted ? 0 : 1; /* sorted: nothing smaller follows */
+                    if (fs->sorted) {
+                        break; /* nothing smaller follows */
+                    }
                 } else {
-                    k = check_data(fs, s, off, &r);
-                    if (k == 1) {
+                    kr = check_data(fs, s, off, &r);
+                    if (kr < 0) {
+                        k = kr;
+                        break;
+                    }
+                    if (kr == 1) {
                         best = r.seq;
                         have = 1;
-                        k = fs->sorted ? 0 : 1;
-                    } else if (k == 0) {
-                        k = 1; /* damaged: look further */
+                        fs->hint = s;
+                        if (fs->sorted) {
+                            break;
+                        }
                     }
-                }
-                if (k == 0) {
-                    break;
+                    /* damaged: look further */
                 }
             }
-            if (k < 0) {
-                break;
-            }
-            k = 1;
             off += r.size;
         }
         if (k < 0) {

@@ -13,7 +13,9 @@
  * next() names succeeds; put() above seq_end() works or says FULL; a retry
  * of a stored record is TMA_OK and stores nothing; the log never programs a
  * unit that does not read erased, nor off the unit grid; a reopen sees the
- * same records; TMA_C_IO only from a call during which the read failed. */
+ * same records; TMA_C_IO only from a call during which the read failed;
+ * after the run, next() and get() in a shuffled order answer as the log
+ * built without its scan cursors on a copy of the flash. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +204,55 @@ static long walk_all(struct iothub_storage *st)
     return n;
 }
 
+/* The log built without its scan cursors (unit/test_iothub_flash_ref.c). */
+tma_status ref_flash_storage_open(struct iothub_flash_storage *fs, const struct iothub_flash *flash,
+                                  struct iothub_storage *out_storage);
+
+static struct fz_flash g;
+
+/* The context after the run (its cursors as the run left them) answers
+ * next() and get() in an order picked by @p h (not ascending) exactly as
+ * the log without cursors opened on a copy of the flash. */
+static void same_as_reference(struct iothub_storage *st, const struct iothub_flash *fl, uint32_t h)
+{
+    static uint8_t ba[MAX_IMAGE], bb[MAX_IMAGE];
+    struct iothub_flash gl = *fl;
+    struct iothub_flash_storage rfs;
+    struct iothub_storage ref;
+    uint32_t i, from, sa = 0, sb = 0;
+    size_t la = 0, lb = 0;
+    tma_status ra, rb;
+    g = f;
+    g.reads = 0;
+    g.fired = 0;
+    g.fail_at = UINT64_MAX;
+    gl.ctx = &g;
+    if (ref_flash_storage_open(&rfs, &gl, &ref) != TMA_OK) {
+        abort();
+    }
+    for (i = 0; i < 48; i++) {
+        h = h * 1103515245u + 12345u;
+        from = (h >> 8) % 72u;
+        if ((h & 3u) == 0u) {
+            from = sa + 1u; /* the ascending walk the outbox does */
+        }
+        ra = st->next(st->ctx, from, &sa);
+        rb = ref.next(ref.ctx, from, &sb);
+        if (ra != rb || (ra == TMA_OK && sa != sb)) {
+            abort();
+        }
+        if (ra != TMA_OK) {
+            sa = 0;
+            continue;
+        }
+        ra = st->get(st->ctx, sa, ba, sizeof ba, &la);
+        rb = ref.get(ref.ctx, sb, bb, sizeof bb, &lb);
+        if (ra != rb || la != lb || (ra == TMA_OK && memcmp(ba, bb, la) != 0)) {
+            abort();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint32_t units[] = {1, 2, 4, 8, 16, 32};
@@ -331,6 +382,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     f.fail_at = UINT64_MAX; /* from here on no read fails */
+    same_as_reference(&st, &fl, h);
     n1 = walk_all(&st);
     /* a reopen finds the same records */
     if (iothub_flash_storage_open(&fs, &fl, &st) != TMA_OK) {
