@@ -21,7 +21,7 @@
  *
  * No heap, no OS calls. RAM: struct iothub_flash_storage (no per-record
  * index: a few words plus 12 bytes for each of the first
- * IOTHUB_FLASH_CURSORS sectors, 256 bytes on Cortex-M4) plus about 350
+ * IOTHUB_FLASH_CURSORS sectors, 268 bytes on Cortex-M4) plus about 350
  * bytes of stack (see bench/storage_flash_size.sh). next(), get() and del()
  * scan record headers; the context remembers per sector where the last scan
  * stopped, so the outbox's calls in ascending order (the count at boot,
@@ -88,6 +88,9 @@ struct iothub_flash_storage {
     uint8_t ok;           /* 0: state to be re-read from flash before use */
     uint8_t sorted;       /* 1: every sector's records are in seq order (scans stop early) */
     uint32_t hint;        /* sector of the last next() answer: scanned first */
+    uint32_t hint_off;    /* the answer's record offset there (0: not known), */
+    uint32_t hint_seq;    /* its seq */
+    uint32_t hint_size;   /* and the bytes it occupies */
     struct iothub_flash_cursor cur[IOTHUB_FLASH_CURSORS]; /* valid only while ok and sorted */
 };
 

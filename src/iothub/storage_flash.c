@@ -21,7 +21,8 @@
  * fs->sorted). A scan for a seq >= below resumes at off; a sector whose low
  * cannot beat the answer at hand is not read at all. What changes the facts:
  * put (a new record at the head: low drops to its seq), stamp and erase
- * (forgotten), recovery and any port error (all forgotten: ok = 0). del()
+ * (forgotten), the end of a reclaim (fs->obsolete changes which sectors are
+ * live: all forgotten), recovery and any port error (all forgotten: ok = 0). del()
  * only marks records deleted, which the facts do not cover. Built with
  * IOTHUB_FLASH_NO_CURSORS (tests only) the log scans as without them.
  */
@@ -186,11 +187,15 @@ static void forget(struct iothub_flash_storage *fs, uint32_t s)
     if (s < IOTHUB_FLASH_CURSORS) {
         fs->cur[s].off = CUR_UNKNOWN;
     }
+    if (s == fs->hint) {
+        fs->hint_off = 0;
+    }
 }
 
 static void forget_all(struct iothub_flash_storage *fs)
 {
     memset(fs->cur, 0, sizeof fs->cur);
+    fs->hint_off = 0;
 }
 
 /* data_sector() of the scans, remembered: 1 live, 0 not, <0 read error. */
@@ -224,10 +229,19 @@ static uint32_t low_of(struct iothub_flash_storage *fs, uint32_t s)
     return fs->cur[s].low;
 }
 
-/* Offset where a scan of live sector @p s for seqs >= @p from starts. */
+/* Offset where a scan of live sector @p s for seqs >= @p from starts. When
+ * the cursor stands on the last answer of next() (a record that stays there
+ * until its sector is stamped or erased) and @p from is above its seq, the
+ * scan starts behind it: an ascending walk reads each header once. */
 static uint32_t scan_start(struct iothub_flash_storage *fs, uint32_t s, uint32_t from)
 {
-    return resumes(fs, s, from) ? fs->cur[s].off : first_rec(fs);
+    if (!resumes(fs, s, from)) {
+        return first_rec(fs);
+    }
+    if (s == fs->hint && fs->hint_off != 0u && fs->cur[s].off == fs->hint_off && from > fs->hint_seq) {
+        return fs->hint_off + fs->hint_size;
+    }
+    return fs->cur[s].off;
 }
 
 /* A scan of sector @p s for seqs >= @p from, started at scan_start(),
@@ -732,7 +746,9 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
     }
     if (k == TMA_OK) {
         fs->obsolete = old_sseq;
-        forget(fs, old);
+        /* every sector stamped with this sequence stops being live (a
+         * crafted image may carry it twice), not only the one erased */
+        forget_all(fs);
         k = fs->fl.erase(fs->fl.ctx, old);
     }
     if (k == TMA_OK) {
@@ -1069,6 +1085,9 @@ tma_status iothub_flash_storage_next(void *ctx, uint32_t from, uint32_t *out_seq
                         best = r.seq;
                         have = 1;
                         fs->hint = s;
+                        fs->hint_off = off;
+                        fs->hint_seq = r.seq;
+                        fs->hint_size = r.size;
                         if (fs->sorted) {
                             break;
                         }
