@@ -1,10 +1,7 @@
 /*
  * The MCU flash log (src/iothub/storage_flash.c) on the Cortex-M4, on a
- * RAM-backed NOR flash: 4 sectors of 1 KB, 8-byte program unit (STM32L4-like
- * double words with ECC). The flash model enforces the rules the log
- * promises (aligned programs of whole units, each unit programmed at most
- * once between erases, erase by whole sectors) and counts violations instead
- * of hiding them. The firmware prints every record it put, listed, got and
+ * RAM-backed NOR flash (ram_nor.c): 4 sectors of 1 KB, 8-byte program unit
+ * (STM32L4-like double words with ECC), which counts every broken flash rule. The firmware prints every record it put, listed, got and
  * deleted; tests/qemu/check_run.py replays that against a model on the host.
  * Lines: "flash.put SEQ HEX", "flash.del SEQ", "flash.list LABEL S1,S2,..",
  * "flash.get SEQ HEX", "flash.get_status SEQ STATUS", "flash.full SEQ",
@@ -15,6 +12,7 @@
 #include "board.h"
 #include "fw.h"
 #include "iothub/storage_flash.h"
+#include "ram_nor.h"
 
 #define SECTOR 1024u
 #define SECTORS 4u
@@ -22,57 +20,8 @@
 
 static uint8_t nor[SECTORS * SECTOR];
 static uint8_t programmed[SECTORS * SECTOR / UNIT]; /* unit written since its erase */
-static uint32_t n_erase, n_program, n_violation;
-
-static tma_status f_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
-{
-    (void)ctx;
-    if (addr > sizeof nor || len > sizeof nor - addr) {
-        n_violation++;
-        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
-    }
-    memcpy(buf, &nor[addr], len);
-    return TMA_OK;
-}
-
-static tma_status f_program(void *ctx, uint32_t addr, const uint8_t *data, size_t len)
-{
-    size_t i;
-    (void)ctx;
-    if (addr % UNIT || len % UNIT || addr > sizeof nor || len > sizeof nor - addr) {
-        n_violation++;
-        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
-    }
-    for (i = 0; i < len; i += UNIT) {
-        if (programmed[(addr + i) / UNIT]) {
-            n_violation++; /* ECC flash would refuse a second program */
-            return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
-        }
-    }
-    for (i = 0; i < len; i++) {
-        nor[addr + i] &= data[i]; /* NOR: programming only clears bits */
-    }
-    for (i = 0; i < len; i += UNIT) {
-        programmed[(addr + i) / UNIT] = 1;
-    }
-    n_program++;
-    return TMA_OK;
-}
-
-static tma_status f_erase(void *ctx, uint32_t sector)
-{
-    (void)ctx;
-    if (sector >= SECTORS) {
-        n_violation++;
-        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
-    }
-    memset(&nor[sector * SECTOR], 0xFF, SECTOR);
-    memset(&programmed[sector * SECTOR / UNIT], 0, SECTOR / UNIT);
-    n_erase++;
-    return TMA_OK;
-}
-
-static const struct iothub_flash flash = {0, f_read, f_program, f_erase, SECTOR, SECTORS, UNIT};
+static struct ram_nor rn;
+static struct iothub_flash flash;
 static struct iothub_flash_storage fs;
 static struct iothub_storage st;
 static uint8_t rec[200], buf[256];
@@ -184,7 +133,7 @@ int fw_flash_run(void)
     size_t n;
     tma_status r;
 
-    memset(nor, 0xFF, sizeof nor); /* a blank part */
+    ram_nor_init(&rn, nor, programmed, SECTOR, SECTORS, UNIT, &flash); /* a blank part */
     reopen("blank");
     con_str("flash.max_record ");
     con_u32((uint32_t)iothub_flash_storage_max_record(&fs));
@@ -232,11 +181,11 @@ int fw_flash_run(void)
     list_and_get("E");
 
     con_str("flash.stats erases ");
-    con_u32(n_erase);
+    con_u32(rn.erases);
     con_str(" programs ");
-    con_u32(n_program);
+    con_u32(rn.programs);
     con_str(" violations ");
-    con_u32(n_violation);
+    con_u32(rn.violations);
     con_str("\nDONE\n");
     return 0;
 }

@@ -62,22 +62,10 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- 1. the firmware
-ARCH="-mthumb -mcpu=cortex-m4"
-CFLAGS="-std=c99 -Os $ARCH -ffunction-sections -fdata-sections -Wall -Wextra -Werror -Wconversion
-  -Wshadow -Wmissing-prototypes -I$ROOT/include -I$ROOT/src/iothub -I$ROOT/src/mqtt -I$Q -I$Q/hub_fw"
-mkdir -p "$W/obj"
-for f in "$ROOT"/src/mqtt/*.c "$ROOT"/src/iothub/*.c "$ROOT"/src/common/*.c "$Q/board.c" "$Q/startup.c" \
-         "$Q/soft_crypto.c" "$Q"/hub_fw/*.c; do
-  # shellcheck disable=SC2086
-  arm-none-eabi-gcc $CFLAGS -c "$f" -o "$W/obj/$(basename "$(dirname "$f")")_$(basename "$f" .c).o" 2>"$W/err" ||
-    { cat "$W/err"; fail "$f does not build for the Cortex-M4 firmware"; }
-done
-# no nosys.specs: a call into an OS service would leave _sbrk/_write/...
-# undefined and fail the link
-# shellcheck disable=SC2086
-arm-none-eabi-gcc $ARCH -nostartfiles --specs=nano.specs -Wl,--gc-sections -T "$Q/mps2_an386.ld" \
-  "$W"/obj/*.o -o "$W/fw.elf" 2>"$W/err" || { cat "$W/err"; fail "the firmware does not link"; }
-echo "ok: firmware built: $(arm-none-eabi-size "$W/fw.elf" | awk 'NR==2{print $1" B text, "$2" B data, "$3" B bss (incl. 16 KB stack)"}')"
+. "$Q/fw_build.sh"
+qemu_fw_build "$W" "-I$ROOT/src/iothub -I$ROOT/src/mqtt -I$Q/hub_fw" \
+  "$ROOT"/src/mqtt/*.c "$ROOT"/src/iothub/*.c "$ROOT"/src/common/*.c "$Q/board.c" "$Q/startup.c" \
+  "$Q/soft_crypto.c" "$Q/ram_nor.c" "$Q"/hub_fw/*.c
 
 # ---- 2. credentials and the broker
 HOST=qemu-hub.azure-devices.net

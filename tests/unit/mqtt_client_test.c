@@ -779,24 +779,22 @@ static void disconnect_sends_disconnect_keeps_inflight(void **state)
  * (qemu_hub_m4's finding: the broker saw the connection vanish). */
 static void disconnect_within_waits_for_a_busy_transport(void **state)
 {
-    struct mqtt_publish p = pub("t/1", "x", 1);
     size_t pos;
     struct mqtt_packet pkt;
+    int within;
     (void)state;
-    connect_ok(false);
-    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 1, NULL));
-    pos = F.net.out_len;
-    F.net.busy = 1;
-    F.net.send_chunk = 1;
-    assert_int_equal(TMA_OK, mqtt_client_disconnect(&F.c));
-    assert_int_equal(pos, F.net.out_len); /* the first send took nothing: lost */
-
-    F.net.busy = 0;
-    F.net.send_chunk = 0;
-    connect_ok(false);
-    pos = F.net.out_len;
-    F.net.busy = 1;
-    F.net.send_chunk = 1;
+    for (within = 0; within <= 1; within++) {
+        F.net.busy = 0;
+        F.net.send_chunk = 0;
+        connect_ok(false);
+        pos = F.net.out_len;
+        F.net.busy = 1; /* the first send takes nothing, the next one byte */
+        F.net.send_chunk = 1;
+        if (!within) {
+            assert_int_equal(TMA_OK, mqtt_client_disconnect(&F.c));
+            assert_int_equal(pos, F.net.out_len); /* one try: lost */
+        }
+    }
     assert_int_equal(TMA_OK, mqtt_client_disconnect_within(&F.c, 1000u));
     assert_int_equal(pos + 2u, F.net.out_len);
     assert_true(net_pop(&F.net, &pos, &pkt));

@@ -6,6 +6,7 @@
 
 #include "iothub/client.h"
 #include "iothub/storage_flash.h"
+#include "ram_nor.h"
 
 /** The MQTT byte stream on CMSDK UART1 (0x40005000, QEMU's second -serial). */
 void hub_uart_init(void);
@@ -22,6 +23,6 @@ extern uint32_t hub_uart_opens;
 
 /** The RAM-backed NOR flash the outbox's flash log lives on. */
 const struct iothub_flash *hub_flash(void);
-extern uint32_t hub_flash_erases, hub_flash_programs, hub_flash_violations;
+extern struct ram_nor hub_nor; /* its counters: erases, programs, violations */
 
 #endif

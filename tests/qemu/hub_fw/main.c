@@ -483,9 +483,9 @@ int main(void)
         line_u32("outbox.dropped", os.dropped);
         line_u32("outbox.refused", os.refused);
     }
-    line_u32("flash.erases", hub_flash_erases);
-    line_u32("flash.programs", hub_flash_programs);
-    line_u32("flash.violations", hub_flash_violations);
+    line_u32("flash.erases", hub_nor.erases);
+    line_u32("flash.programs", hub_nor.programs);
+    line_u32("flash.violations", hub_nor.violations);
     line_u32("uart.opens", hub_uart_opens);
     line_u32("uart.tx_bytes", hub_uart_tx_bytes);
     line_u32("uart.rx_bytes", hub_uart_rx_bytes);
