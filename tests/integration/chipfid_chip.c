@@ -181,20 +181,28 @@ static void case_secmon_config(struct trustm *t, struct trustm_sim *sim)
     CHECK(sec_value(t) == 1); /* no credit left to pay */
 }
 
-/* Poll count of the last command with APDU code `code`. */
-static unsigned long polls(struct trustm_sim *sim, const char *code)
+/* The number in `"field":N` of the first statistics entry whose `"sel"` is
+ * `"val"` (0 when there is none). */
+static unsigned long stat_of(struct trustm_sim *sim, const char *sel, const char *val, const char *field)
 {
     static char js[16384];
     size_t n = 0;
-    char key[40];
+    char key[64];
     const char *p;
     if (trustm_sim_stats_json(sim, js, sizeof js, &n) != TMA_OK) {
         return 0;
     }
-    snprintf(key, sizeof key, "\"code\":\"%s\"", code);
+    snprintf(key, sizeof key, "\"%s\":\"%s\"", sel, val);
     p = strstr(js, key);
-    p = p ? strstr(p, "\"polls\":") : NULL;
-    return p ? strtoul(p + 8, NULL, 10) : 0;
+    snprintf(key, sizeof key, "\"%s\":", field);
+    p = p ? strstr(p, key) : NULL;
+    return p ? strtoul(p + strlen(key), NULL, 10) : 0;
+}
+
+/* Poll count of the last command with APDU code `code`. */
+static unsigned long polls(struct trustm_sim *sim, const char *code)
+{
+    return stat_of(sim, "code", code, "polls");
 }
 
 /* Datasheet v3.61 Tab.19: AES-128 ECB of 256 bytes, encrypt ~28 ms,
@@ -339,17 +347,7 @@ static void case_secmon_handshake(struct trustm *t, struct trustm_sim *sim)
 /* How often the simulator handled the step `name` (statistics). */
 static unsigned long named_count(struct trustm_sim *sim, const char *name)
 {
-    static char js[16384];
-    size_t n = 0;
-    char key[48];
-    const char *p;
-    if (trustm_sim_stats_json(sim, js, sizeof js, &n) != TMA_OK) {
-        return 0;
-    }
-    snprintf(key, sizeof key, "\"name\":\"%s\"", name);
-    p = strstr(js, key);
-    p = p ? strstr(p, "\"count\":") : NULL;
-    return p ? strtoul(p + 8, NULL, 10) : 0;
+    return stat_of(sim, "name", name, "count");
 }
 
 /* AES for the shielded connection that spoils the next n blocks it makes,
