@@ -65,8 +65,12 @@ struct iothub_flash {
 };
 
 /** Sectors (the first ones of the log) whose scan position the context
- * remembers; the scans of any further sectors start at their first record. */
+ * remembers; the scans of any further sectors start at their first record.
+ * 12 bytes of context each: a build may set it (>= 1) to its sector count,
+ * lower to save RAM at the cost of reads, or higher for a larger log. */
+#ifndef IOTHUB_FLASH_CURSORS
 #define IOTHUB_FLASH_CURSORS 16u
+#endif
 
 /** Private: where the last scan of a sector stopped (see storage_flash.c). */
 struct iothub_flash_cursor {
