@@ -195,6 +195,7 @@ struct iothub_client {
     struct iothub_client_config cfg;
     uint64_t next_attempt_ms;
     uint64_t attempt_started_ms;
+    uint64_t connected_ms;     /* clock at the last CONNACK */
     uint64_t sas_renew_ms;     /* wall time to renew, 0: none */
     /* Private: the user name and SAS resource builders (set by init to the
      * IoT Hub ones, iothub_username()'s and iothub_sas_resource()'s bytes);

@@ -49,8 +49,9 @@ extern "C" {
  *  own request timeout (Azure IoT C# SDK, ConnectArrivalTimeout, PR 2044);
  *  a hub that shapes a connection burst answers late. */
 #define IOTHUB_CONNACK_TIMEOUT_MS 60000u
-/** A connection that lasted this long resets the reconnect back-off; a
- *  shorter one (accepted, then dropped) counts as a failed attempt. */
+/** A connection that lasted this long after its CONNACK resets the
+ *  reconnect back-off; a shorter one (accepted, then dropped) counts as a
+ *  failed attempt. */
 #define IOTHUB_STABLE_CONNECTION_MS 60000u
 
 /* System property keys (telemetry and C2D), as the application writes them;

@@ -266,8 +266,10 @@ static void schedule_retry(struct iothub_client *c, tma_status reason)
      * the hub accepted and dropped soon after (throttling, 429002; daily
      * quota) counts as a failed attempt: reset at every CONNACK, such a
      * device came back every few seconds for as long as the hub refused it
-     * (Azure: "mass reconnection attempts could cause a DDoS"). */
-    if (c->state == IOTHUB_STATE_CONNECTED && spent >= IOTHUB_STABLE_CONNECTION_MS) {
+     * (Azure: "mass reconnection attempts could cause a DDoS"). Counted
+     * from CONNACK: a hub shaping a burst answers up to 60 s late and may
+     * drop the device right after. */
+    if (c->state == IOTHUB_STATE_CONNECTED && now - c->connected_ms >= IOTHUB_STABLE_CONNECTION_MS) {
         c->attempt = 0u;
     }
     d = iothub_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
@@ -541,6 +543,7 @@ static tma_status step(struct iothub_client *c)
     }
     if (c->state == IOTHUB_STATE_CONNECTING && mqtt_client_state(&c->mqtt) == MQTT_STATE_CONNECTED) {
         c->state = IOTHUB_STATE_CONNECTED;
+        c->connected_ms = now_ms(c);
         c->stats.connects++;
         st = subscribe_all(c);
         if (st != TMA_OK) {
@@ -552,9 +555,12 @@ static tma_status step(struct iothub_client *c)
         return TMA_OK;
     }
 #if IOTHUB_CFG_SAS
-    /* SAS renewal: MQTT 3.1.1 cannot re-authenticate in band, so reconnect. */
+    /* SAS renewal: MQTT 3.1.1 cannot re-authenticate in band, so reconnect.
+     * A transport busy right now gets up to 1 s for the DISCONNECT, as in
+     * iothub_client_disconnect(): lost, the hub would log an unexpected
+     * drop (and publish a Will) at every renewal. */
     if (c->sas_renew_ms != 0u && c->cfg.wall.now_ms(c->cfg.wall.ctx) >= c->sas_renew_ms) {
-        (void)mqtt_client_disconnect(&c->mqtt);
+        (void)mqtt_client_disconnect_within(&c->mqtt, 1000u);
         close_transport(c);
         c->state = IOTHUB_STATE_IDLE;
         c->attempt = 0u;
@@ -628,8 +634,10 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
     /* IoT Hub closes the connection on a message over 256 KB without a
      * word; kept in the outbox it would come back after every reconnect and
      * block the messages behind it for good. The encoded bag counts in full
-     * (the hub counts property names and values: never more). */
-    if (len + (n - from) > IOTHUB_D2C_MAX_BYTES) {
+     * (the hub counts property names and values: never more). Compared
+     * without a sum, which a length near SIZE_MAX would wrap (and then
+     * also pass the record check below). */
+    if (n - from > IOTHUB_D2C_MAX_BYTES || len > IOTHUB_D2C_MAX_BYTES - (n - from)) {
         return E_BAD;
     }
     if (n + 2u + len > c->cfg.record_cap) {

@@ -334,6 +334,50 @@ static void test_accept_then_drop_keeps_backing_off(void **state)
     }
 }
 
+/* The back-off counts a connection's life from its CONNACK, not from the
+ * attempt's start: a hub shaping a burst answers CONNECT late (the client
+ * waits up to 60 s for it) and may then drop the device at once. Accepted
+ * after 58 s and dropped 3 s later is not a stable connection: the back-off
+ * built up before goes on (the next connect is not within a few seconds). */
+static void test_late_accept_then_drop_keeps_backing_off(void **state)
+{
+    int guard = 0, before;
+    uint64_t lost_at;
+    (void)state;
+    setup(NULL, 0u);
+    bk.drop_after_ms = 2000;
+    while (bk.opens < 8 && guard++ < 20000) {
+        steps(1, 100);
+    }
+    assert_int_equal(bk.opens, 8);
+    while (iothub_client_state(&cl) != IOTHUB_STATE_IDLE && guard++ < 20000) {
+        steps(1, 100); /* the eighth connection's 2 s */
+    }
+    /* the ninth attempt: CONNACK 58 s late, dropped 61 s after the open */
+    bk.hold_connack = true;
+    bk.drop_after_ms = 61000;
+    while (bk.opens < 9 && guard++ < 40000) {
+        steps(1, 100);
+    }
+    assert_int_equal(bk.opens, 9);
+    steps(580, 100);
+    bk_connack();
+    bk.hold_connack = false;
+    steps(2, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    while (iothub_client_state(&cl) == IOTHUB_STATE_CONNECTED && guard++ < 60000) {
+        steps(1, 100);
+    }
+    assert_int_not_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    before = bk.opens;
+    lost_at = mono;
+    while (bk.opens == before && guard++ < 100000) {
+        steps(1, 100);
+    }
+    assert_int_equal(bk.opens, before + 1);
+    assert_true(bk.opened_at[before % 64] - lost_at >= 20000u);
+}
+
 /* IoT Hub takes at most 256 KB per device-to-cloud message (body plus
  * property names and values) and drops the connection on a larger one; in
  * the outbox such a message would come back after every reconnect. It is
@@ -354,6 +398,23 @@ static void test_telemetry_over_256k_refused(void **state)
     assert_int_equal(iothub_client_send_telemetry(&cl, props, 1u, body, IOTHUB_D2C_MAX_BYTES - bag, NULL), TMA_OK);
     assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0u, body, IOTHUB_D2C_MAX_BYTES, NULL), TMA_OK);
     assert_int_equal(puts_seen, 2);
+}
+
+/* A length whose sum with the property bag wraps size_t (a caller's bad
+ * length; on a 32-bit MCU any length near 4 GB) is refused like any other
+ * over 256 KB, before anything is copied. */
+static void test_telemetry_length_wrap_refused(void **state)
+{
+    static uint8_t body[16];
+    const struct iothub_property props[] = {{"$.ct", "application/json"}};
+    const size_t bag = 25u; /* "%24.ct=application%2Fjson" */
+    (void)state;
+    setup(NULL, 0u);
+    assert_int_equal(iothub_client_send_telemetry(&cl, props, 1u, body, SIZE_MAX - bag + 1u, NULL),
+                     TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_client_send_telemetry(&cl, props, 1u, body, SIZE_MAX - 10u, NULL),
+                     TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+    assert_int_equal(puts_seen, 0);
 }
 
 /* The SAS string to sign and resource encoding, byte for byte as Azure SDK
@@ -400,7 +461,9 @@ int main(void)
         cmocka_unit_test(test_late_connack_is_waited_for),
         cmocka_unit_test(test_missing_connack_ends_after_60s),
         cmocka_unit_test(test_accept_then_drop_keeps_backing_off),
+        cmocka_unit_test(test_late_accept_then_drop_keeps_backing_off),
         cmocka_unit_test(test_telemetry_over_256k_refused),
+        cmocka_unit_test(test_telemetry_length_wrap_refused),
         cmocka_unit_test(test_sas_string_to_sign_matches_embedded_c),
         cmocka_unit_test(test_dps_string_to_sign_vs_embedded_c),
     };

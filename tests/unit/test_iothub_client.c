@@ -50,6 +50,7 @@ struct broker {
     bool silent; /* a link gone quiet: what is sent is swallowed, nothing comes back */
     bool refuse_sub; /* SUBACK 0x80 for the last filter of each SUBSCRIBE */
     int pings;
+    int busy_sends; /* this many sends take nothing (a UART still shifting out) */
     /* Called for every PUBLISH the client sends (DPS tests script replies). */
     void (*on_publish)(struct tma_span topic, struct tma_span payload);
     char last_sub[128];
@@ -126,6 +127,11 @@ static int32_t t_send(void *ctx, const uint8_t *buf, size_t len)
     (void)ctx;
     if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     if (bk.silent) return (int32_t)len;
+    if (bk.busy_sends > 0) {
+        bk.busy_sends--;
+        mono++; /* the UART shifts out while the clock runs */
+        return 0;
+    }
     assert_true(tma_test_queue_put(bk.in, sizeof(bk.in), &bk.in_len, buf, len));
     bk_parse();
     return (int32_t)len;
@@ -375,6 +381,26 @@ static void test_client_sas_token_and_renewal(void **state)
     assert_int_equal(bk.connects, 2);
     snprintf(se, sizeof(se), "&se=%llu", (unsigned long long)((wall / 1000) + 3600ull));
     assert_non_null(strstr(bk.last_pass, "&se=1767232"));
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+}
+
+/* The SAS renewal's DISCONNECT reaches the hub also when the transport is
+ * busy at that moment (send() 0 is allowed: a UART still shifting out):
+ * dropped, the hub would see the connection vanish every renewal and log
+ * an unexpected drop (as iothub_client_disconnect(), a229d41). */
+static void test_client_sas_renewal_disconnect_on_busy_transport(void **state)
+{
+    (void)state;
+    setup_client("dHJ1c3RtLWF6dXJlIHRlc3Qga2V5IDAxMjM0NTY3ODk=", 0);
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    mono += 2890000; wall += 2890000;
+    bk.busy_sends = 3;
+    steps(1, 1);
+    assert_int_equal(bk.disconnects, 1);
+    assert_int_equal(bk.busy_sends, 0);
+    steps(5, 1);
+    assert_int_equal(bk.connects, 2);
     assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
 }
 
@@ -1103,6 +1129,7 @@ int main(void)
         cmocka_unit_test(test_client_window_bounds_inflight),
         cmocka_unit_test(test_client_resend_read_error_still_delivers),
         cmocka_unit_test(test_client_sas_token_and_renewal),
+        cmocka_unit_test(test_client_sas_renewal_disconnect_on_busy_transport),
         cmocka_unit_test(test_client_connack_refusal_stops),
         cmocka_unit_test(test_client_paces_chip_key_connects),
         cmocka_unit_test(test_client_pacer_under_flapping_connection),
