@@ -802,6 +802,35 @@ static void disconnect_within_waits_for_a_busy_transport(void **state)
     assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
 }
 
+/* A tx queue too full for the DISCONNECT's two bytes (the transport took
+ * nothing of a PUBLISH that fills it): the wait lets the queue go and then
+ * sends the DISCONNECT after it, whole. */
+static void disconnect_within_after_a_full_queue(void **state)
+{
+    size_t pos;
+    struct mqtt_packet pkt;
+    char body[249];
+    struct mqtt_publish p;
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    memset(body, 'q', sizeof(body) - 1);
+    body[sizeof(body) - 1] = 0;
+    p = pub("t/1", body, 0); /* 3 + 2 + 3 + 248 = 256 B: the whole tx buffer */
+    F.net.busy = 2;
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    assert_int_equal(pos, F.net.out_len);
+    F.net.busy = 1;
+    F.net.send_chunk = 16;
+    assert_int_equal(TMA_OK, mqtt_client_disconnect_within(&F.c, 1000u));
+    assert_int_equal(pos + 256u + 2u, F.net.out_len);
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_PUBLISH, pkt.type);
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_DISCONNECT, pkt.type);
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+}
+
 /* A transport that never takes anything: the wait ends after the timeout of
  * the client's clock, the client is disconnected, and nothing went out. */
 static void disconnect_within_gives_up_after_its_timeout(void **state)
@@ -1072,6 +1101,7 @@ int main(void)
         cmocka_unit_test_setup(oversized_publish_skipped_connection_goes_on, setup),
         cmocka_unit_test_setup(disconnect_sends_disconnect_keeps_inflight, setup),
         cmocka_unit_test_setup(disconnect_within_waits_for_a_busy_transport, setup),
+        cmocka_unit_test_setup(disconnect_within_after_a_full_queue, setup),
         cmocka_unit_test_setup(disconnect_within_gives_up_after_its_timeout, setup),
         cmocka_unit_test_setup(tx_full_gives_want_write, setup),
         cmocka_unit_test_setup(init_rejects_bad_config, setup),
