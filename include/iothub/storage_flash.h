@@ -67,9 +67,17 @@ struct iothub_flash {
 /** Sectors (the first ones of the log) whose scan position the context
  * remembers; the scans of any further sectors start at their first record.
  * 12 bytes of context each: a build may set it (>= 1) to its sector count,
- * lower to save RAM at the cost of reads, or higher for a larger log. */
+ * lower to save RAM at the cost of reads, or higher for a larger log.
+ * It sets the size of struct iothub_flash_storage, so it must be the same
+ * for storage_flash.c and for every file that declares the context: set it
+ * for the whole build (a global compile definition), never for the log's
+ * library alone (a library built with more cursors than its caller's
+ * context holds would write past that context). */
 #ifndef IOTHUB_FLASH_CURSORS
 #define IOTHUB_FLASH_CURSORS 16u
+#endif
+#if IOTHUB_FLASH_CURSORS < 1
+#error "IOTHUB_FLASH_CURSORS must be at least 1"
 #endif
 
 /** Private: where the last scan of a sector stopped (see storage_flash.c). */

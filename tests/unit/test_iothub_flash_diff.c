@@ -20,6 +20,17 @@
 tma_status ref_flash_storage_open(struct iothub_flash_storage *fs, const struct iothub_flash *flash,
                                   struct iothub_storage *out_storage);
 
+/* Built with IOTHUB_FLASH_FEW (iothub_flash_diff_c1, _c2): the side with
+ * cursors is the log built with IOTHUB_FLASH_CURSORS 1 or 2, below the
+ * sector counts of the geometries (test_iothub_flash_few.c). */
+#ifdef IOTHUB_FLASH_FEW
+tma_status few_flash_storage_open(struct iothub_flash_storage *fs, const struct iothub_flash *flash,
+                                  struct iothub_storage *out_storage);
+#define CURSOR_OPEN few_flash_storage_open
+#else
+#define CURSOR_OPEN iothub_flash_storage_open
+#endif
+
 static uint32_t xr(uint32_t *r)
 {
     uint32_t x = *r;
@@ -40,7 +51,7 @@ struct side {
 static tma_status side_open(struct side *d)
 {
     struct iothub_flash f = nor_flash(&d->n);
-    return d->cursors ? iothub_flash_storage_open(&d->fs, &f, &d->st)
+    return d->cursors ? CURSOR_OPEN(&d->fs, &f, &d->st)
                       : ref_flash_storage_open(&d->fs, &f, &d->st);
 }
 
@@ -60,7 +71,20 @@ static void same_flash(const struct side *a, const struct side *b, uint32_t step
         }                                                                                             \
     } while (0)
 
-static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, uint32_t steps)
+/* A seq to ask for: in [0, end + 1] (end + 1 wraps to 0 at UINT32_MAX), mostly
+ * among the last 64 below end when the log started high (base > 0). */
+static uint32_t pick(uint32_t *r, uint32_t end, uint32_t base)
+{
+    if (base != 0u && xr(r) % 4u != 0u) {
+        uint32_t back = xr(r) % 64u;
+        return end > back ? end - back : 0u;
+    }
+    return (uint32_t)((uint64_t)xr(r) % ((uint64_t)end + 2u));
+}
+
+/* One random sequence; the first put is of seq @p base (near UINT32_MAX:
+ * the seqs run into the top of their range, where put refuses UINT32_MAX). */
+static uint32_t run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, uint32_t steps, uint32_t base)
 {
     struct side a, b;
     uint32_t r = seed * 2654435761u + 7u, i;
@@ -79,9 +103,12 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
         CHECK_EQ(end, b.st.seq_end(b.st.ctx), "seq_end");
         if (op < 35) { /* put the next seq (sometimes a gap, sometimes an old one) */
             struct tma_span s;
-            uint32_t seq = end + (xr(&r) % 8u == 0u ? xr(&r) % 3u : 0u);
+            uint32_t seq = end + (xr(&r) % 8u == 0u ? xr(&r) % 3u : 0u); /* may wrap near the top */
             if (xr(&r) % 20u == 0u && end > 0u) {
                 seq = xr(&r) % end;
+            }
+            if (end == 0u && base != 0u) {
+                seq = base;
             }
             s.len = xr(&r) % (ssize / 3u < sizeof p ? ssize / 3u : sizeof p);
             memset(p, (int)(seq & 0xFFu), s.len);
@@ -98,14 +125,14 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
             if (xr(&r) % 4u != 0u) {
                 (void)b.st.next(b.st.ctx, 0, &x);
                 (void)a.st.next(a.st.ctx, 0, &x);
-            } else if (end > 0u) {
-                x = xr(&r) % end;
+            } else {
+                x = pick(&r, end, base);
             }
             ra = a.st.del(a.st.ctx, x);
             rb = b.st.del(b.st.ctx, x);
             CHECK_EQ(ra, rb, "del");
         } else if (op < 75) { /* next, ascending from a random start */
-            uint32_t from = end > 0u ? xr(&r) % (end + 2u) : 0u, n = 0;
+            uint32_t from = pick(&r, end, base), n = 0;
             do {
                 ra = a.st.next(a.st.ctx, from, &oa);
                 rb = b.st.next(b.st.ctx, from, &ob);
@@ -121,7 +148,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
                 }
             } while (ra == TMA_OK && oa != UINT32_MAX && ++n < 64u && xr(&r) % 8u != 0u);
         } else if (op < 88) { /* get */
-            x = end > 0u ? xr(&r) % (end + 1u) : 0u;
+            x = pick(&r, end, base);
             ra = a.st.get(a.st.ctx, x, ba, sizeof ba, &la);
             rb = b.st.get(b.st.ctx, x, bb, sizeof bb, &lb);
             CHECK_EQ(ra, rb, "get");
@@ -165,28 +192,55 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
         same_flash(&a, &b, i);
     }
     assert_int_equal(a.n.v, 0u);
+    i = a.st.seq_end(a.st.ctx);
     nor_free(&a.n);
     nor_free(&b.n);
+    return i;
 }
+
+static const uint32_t g[][3] = {
+    {256, 3, 4}, {512, 4, 16}, {128, 20, 1}, {1024, 6, 8}, {256, 18, 32}, {2048, 8, 2},
+};
+
+#ifdef IOTHUB_FLASH_FEW
+#define SEEDS 12u /* two builds of this variant run: keep each short */
+#else
+#define SEEDS 25u
+#endif
 
 static void test_flash_cursors_match_reference(void **state)
 {
-    static const uint32_t g[][3] = {
-        {256, 3, 4}, {512, 4, 16}, {128, 20, 1}, {1024, 6, 8}, {256, 18, 32}, {2048, 8, 2},
-    };
     uint32_t gi, seed;
     (void)state;
     for (gi = 0; gi < sizeof g / sizeof g[0]; gi++) {
-        for (seed = 1; seed <= 25u; seed++) {
-            run(g[gi][0], g[gi][1], g[gi][2], seed + 100u * gi, 600);
+        for (seed = 1; seed <= SEEDS; seed++) {
+            (void)run(g[gi][0], g[gi][1], g[gi][2], seed + 100u * gi, 600, 0);
         }
     }
+}
+
+/* The seqs run into the top of their range: cursor bounds and the end
+ * marker (UINT32_MAX) meet real seqs, from + 1 and end + 1 wrap. */
+static void test_flash_cursors_match_reference_near_seq_max(void **state)
+{
+    uint32_t gi, seed, top = 0;
+    (void)state;
+    for (gi = 0; gi < sizeof g / sizeof g[0]; gi++) {
+        for (seed = 1; seed <= SEEDS / 3u; seed++) {
+            uint32_t e = run(g[gi][0], g[gi][1], g[gi][2], seed + 100u * gi + 7000u, 600, UINT32_MAX - 110u);
+            top += e == UINT32_MAX;
+        }
+    }
+    print_message("near the top: %u of %u runs reached seq_end UINT32_MAX\n", (unsigned)top,
+                  (unsigned)(SEEDS / 3u * (sizeof g / sizeof g[0])));
+    assert_true(top > 0u); /* else the test does not reach what it is for */
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flash_cursors_match_reference),
+        cmocka_unit_test(test_flash_cursors_match_reference_near_seq_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
