@@ -208,12 +208,20 @@ static const uint32_t g[][3] = {
 #define SEEDS 25u
 #endif
 
+/* IOTHUB_FLASH_DIFF_SEEDS: more seeds for a longer run by hand. */
+static uint32_t seeds(void)
+{
+    const char *e = getenv("IOTHUB_FLASH_DIFF_SEEDS");
+    long v = e != NULL ? strtol(e, NULL, 10) : 0;
+    return v > 0 && v < 1000000 ? (uint32_t)v : SEEDS;
+}
+
 static void test_flash_cursors_match_reference(void **state)
 {
-    uint32_t gi, seed;
+    uint32_t gi, seed, n = seeds();
     (void)state;
     for (gi = 0; gi < sizeof g / sizeof g[0]; gi++) {
-        for (seed = 1; seed <= SEEDS; seed++) {
+        for (seed = 1; seed <= n; seed++) {
             (void)run(g[gi][0], g[gi][1], g[gi][2], seed + 100u * gi, 600, 0);
         }
     }
