@@ -743,14 +743,6 @@ static void model_free(struct model *m)
     memset(m, 0, sizeof(*m));
 }
 
-static uint32_t xr(uint32_t *r)
-{
-    uint32_t x = *r;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *r = x;
-}
 
 /* Pushes of varied sizes, in-order and out-of-order acks. Stops at the
  * first port error (power cut). Returns 1 if it ran to the end. */
@@ -760,18 +752,18 @@ static int run_script(struct iothub_outbox *ob, struct model *m, uint32_t rng, i
     uint8_t p[1024];
     int i;
     for (i = 0; i < steps; i++) {
-        uint32_t r = xr(&rng) % 10u, count = iothub_outbox_count(ob), seq;
+        uint32_t r = xorshift32(&rng) % 10u, count = iothub_outbox_count(ob), seq;
         tma_status rc;
         if (r < 6 || count == 0) {
-            size_t len = xr(&rng) % 5u == 0 ? xr(&rng) % (maxpay + 1) : 4 + xr(&rng) % 40u;
-            const char *t = topics[xr(&rng) % 3u];
-            fill(p, len, xr(&rng));
+            size_t len = xorshift32(&rng) % 5u == 0 ? xorshift32(&rng) % (maxpay + 1) : 4 + xorshift32(&rng) % 40u;
+            const char *t = topics[xorshift32(&rng) % 3u];
+            fill(p, len, xorshift32(&rng));
             rc = iothub_outbox_push(ob, t, p, len, &seq);
             if (rc == S_ERR(TMA_C_FULL)) {
                 continue;
             }
         } else {
-            uint32_t s, pick = 0, k = 0, target = r < 9 ? 0 : xr(&rng) % count;
+            uint32_t s, pick = 0, k = 0, target = r < 9 ? 0 : xorshift32(&rng) % count;
             for (s = 0; s < MAXSEQ; s++) {
                 if (m->live[s] && k++ == target) {
                     pick = s;
@@ -945,7 +937,7 @@ static void power_cut_geometry(const struct geo *g, uint32_t seed, int patterns,
             assert_int_equal(iothub_outbox_init(&ob, &st, 1000, (enum iothub_outbox_policy)g->policy), TMA_OK);
             if (pat & 1) {
                 uint32_t r = (uint32_t)k + 5u;
-                nor_cut_after(&n, (uint64_t)(xr(&r) % 40u), (uint32_t)k);
+                nor_cut_after(&n, (uint64_t)(xorshift32(&r) % 40u), (uint32_t)k);
             }
             if (run_script(&ob, &m, seed ^ 0x5A5A5A5Au ^ (uint32_t)k, 30, maxpay) == 0) {
                 cs->double_cuts++;

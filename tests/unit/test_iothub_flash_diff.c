@@ -31,15 +31,6 @@ tma_status few_flash_storage_open(struct iothub_flash_storage *fs, const struct 
 #define CURSOR_OPEN iothub_flash_storage_open
 #endif
 
-static uint32_t xr(uint32_t *r)
-{
-    uint32_t x = *r;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *r = x;
-    return x;
-}
 
 struct side {
     struct nor_sim n;
@@ -75,11 +66,11 @@ static void same_flash(const struct side *a, const struct side *b, uint32_t step
  * among the last 64 below end when the log started high (base > 0). */
 static uint32_t pick(uint32_t *r, uint32_t end, uint32_t base)
 {
-    if (base != 0u && xr(r) % 4u != 0u) {
-        uint32_t back = xr(r) % 64u;
+    if (base != 0u && xorshift32(r) % 4u != 0u) {
+        uint32_t back = xorshift32(r) % 64u;
         return end > back ? end - back : 0u;
     }
-    return (uint32_t)((uint64_t)xr(r) % ((uint64_t)end + 2u));
+    return (uint32_t)((uint64_t)xorshift32(r) % ((uint64_t)end + 2u));
 }
 
 /* One random sequence; the first put is of seq @p base (near UINT32_MAX:
@@ -97,24 +88,24 @@ static uint32_t run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t see
     assert_int_equal(side_open(&a), TMA_OK);
     assert_int_equal(side_open(&b), TMA_OK);
     for (i = 0; i < steps; i++) {
-        uint32_t op = xr(&r) % 100u, end = a.st.seq_end(a.st.ctx), x, oa = 0, ob = 0;
+        uint32_t op = xorshift32(&r) % 100u, end = a.st.seq_end(a.st.ctx), x, oa = 0, ob = 0;
         size_t la = 0, lb = 0;
         tma_status ra, rb;
         CHECK_EQ(end, b.st.seq_end(b.st.ctx), "seq_end");
         if (op < 35) { /* put the next seq (sometimes a gap, sometimes an old one) */
             struct tma_span s;
-            uint32_t seq = end + (xr(&r) % 8u == 0u ? xr(&r) % 3u : 0u); /* may wrap near the top */
-            if (xr(&r) % 20u == 0u && end > 0u) {
-                seq = xr(&r) % end;
+            uint32_t seq = end + (xorshift32(&r) % 8u == 0u ? xorshift32(&r) % 3u : 0u); /* may wrap near the top */
+            if (xorshift32(&r) % 20u == 0u && end > 0u) {
+                seq = xorshift32(&r) % end;
             }
             if (end == 0u && base != 0u) {
                 seq = base;
             }
-            s.len = xr(&r) % (ssize / 3u < sizeof p ? ssize / 3u : sizeof p);
+            s.len = xorshift32(&r) % (ssize / 3u < sizeof p ? ssize / 3u : sizeof p);
             memset(p, (int)(seq & 0xFFu), s.len);
             s.ptr = p;
-            if (xr(&r) % 10u == 0u) { /* an op later reports an error although done */
-                a.n.lie_at = b.n.lie_at = a.n.ops + xr(&r) % 4u;
+            if (xorshift32(&r) % 10u == 0u) { /* an op later reports an error although done */
+                a.n.lie_at = b.n.lie_at = a.n.ops + xorshift32(&r) % 4u;
             }
             ra = a.st.put(a.st.ctx, seq, &s, 1);
             rb = b.st.put(b.st.ctx, seq, &s, 1);
@@ -122,7 +113,7 @@ static uint32_t run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t see
             CHECK_EQ(ra, rb, "put");
         } else if (op < 55) { /* delete: mostly the oldest, as the outbox does */
             x = 0;
-            if (xr(&r) % 4u != 0u) {
+            if (xorshift32(&r) % 4u != 0u) {
                 (void)b.st.next(b.st.ctx, 0, &x);
                 (void)a.st.next(a.st.ctx, 0, &x);
             } else {
@@ -139,14 +130,14 @@ static uint32_t run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t see
                 CHECK_EQ(ra, rb, "next");
                 if (ra == TMA_OK) {
                     CHECK_EQ(oa, ob, "next seq");
-                    if (xr(&r) % 3u == 0u) {
+                    if (xorshift32(&r) % 3u == 0u) {
                         ra = a.st.get(a.st.ctx, oa, ba, sizeof ba, &la);
                         rb = b.st.get(b.st.ctx, ob, bb, sizeof bb, &lb);
                         CHECK_EQ(ra, rb, "get after next");
                     }
                     from = oa + 1u;
                 }
-            } while (ra == TMA_OK && oa != UINT32_MAX && ++n < 64u && xr(&r) % 8u != 0u);
+            } while (ra == TMA_OK && oa != UINT32_MAX && ++n < 64u && xorshift32(&r) % 8u != 0u);
         } else if (op < 88) { /* get */
             x = pick(&r, end, base);
             ra = a.st.get(a.st.ctx, x, ba, sizeof ba, &la);
@@ -174,8 +165,8 @@ static uint32_t run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t see
             }
         } else { /* power cut at a program/erase of a put, then restart */
             struct tma_span s;
-            uint32_t k = xr(&r) % 6u, cs = xr(&r);
-            s.len = xr(&r) % 100u;
+            uint32_t k = xorshift32(&r) % 6u, cs = xorshift32(&r);
+            s.len = xorshift32(&r) % 100u;
             memset(p, 0x5A, s.len);
             s.ptr = p;
             nor_cut_after(&a.n, k, cs);

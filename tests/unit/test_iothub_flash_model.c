@@ -36,15 +36,6 @@ tma_status few_flash_storage_open(struct iothub_flash_storage *fs, const struct 
 #define FULL TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL)
 #define IO TMA_ERR(TMA_LAYER_STORE, TMA_C_IO)
 
-static uint32_t xr(uint32_t *r)
-{
-    uint32_t x = *r;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *r = x;
-    return x;
-}
 
 struct model {
     uint32_t base;
@@ -138,7 +129,7 @@ static int put_rec(struct ctx *c, uint32_t seq, size_t len, int lie)
     s.ptr = p;
     s.len = len;
     if (lie) {
-        c->n.lie_at = c->n.ops + xr(&c->seed) % 5u; /* done, reported failed */
+        c->n.lie_at = c->n.ops + xorshift32(&c->seed) % 5u; /* done, reported failed */
         seed = c->seed;
     }
     for (tries = 0;; tries++) {
@@ -173,7 +164,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
     f = nor_flash(&c.n);
     assert_int_equal(LOG_OPEN(&c.fs, &f, &c.st), TMA_OK);
     for (step = 0; step < steps; step++) {
-        uint32_t op = xr(&r) % 100u, end = c.st.seq_end(c.st.ctx), want;
+        uint32_t op = xorshift32(&r) % 100u, end = c.st.seq_end(c.st.ctx), want;
         c.step = step;
         if (end < start) {
             end = start;
@@ -182,11 +173,11 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
             op = 40; /* seqs exhausted (UINT32_MAX - 1 is the last a put takes) */
         }
         if (op < 34) { /* put the next seq, now and then after a gap */
-            uint32_t seq = end + (xr(&r) % 6u == 0u ? xr(&r) % 3u : 0u);
-            size_t len = xr(&r) % (ssize / 3u < 300u ? ssize / 3u : 300u);
-            int stored = put_rec(&c, seq, len, xr(&r) % 12u == 0u);
-            if (stored && xr(&r) % 3u == 0u) { /* read back or drop at once */
-                if (xr(&r) % 2u == 0u) {
+            uint32_t seq = end + (xorshift32(&r) % 6u == 0u ? xorshift32(&r) % 3u : 0u);
+            size_t len = xorshift32(&r) % (ssize / 3u < 300u ? ssize / 3u : 300u);
+            int stored = put_rec(&c, seq, len, xorshift32(&r) % 12u == 0u);
+            if (stored && xorshift32(&r) % 3u == 0u) { /* read back or drop at once */
+                if (xorshift32(&r) % 2u == 0u) {
                     check_get(&c, seq);
                 } else {
                     if (c.st.del(c.st.ctx, seq) != TMA_OK) {
@@ -209,7 +200,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
             check_next(&c, walk, &want);
             if (want != UINT32_MAX) {
                 check_get(&c, want);
-                if (xr(&r) % 3u == 0u) {
+                if (xorshift32(&r) % 3u == 0u) {
                     if (c.st.del(c.st.ctx, want) != TMA_OK) {
                         FAILF("del(%u) of the walk's record", (unsigned)want);
                     }
@@ -220,7 +211,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
                 walk = base; /* end reached: start over */
             }
         } else if (op < 64) { /* rewind the walk */
-            walk = base + xr(&r) % (end - base + 1u);
+            walk = base + xorshift32(&r) % (end - base + 1u);
         } else if (op < 74) { /* delete the oldest (ack in order) */
             if (m_next(&c.m, 0, &x)) {
                 rc = c.st.del(c.st.ctx, x);
@@ -230,7 +221,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
                 c.m.live[x - base] = 0;
             }
         } else if (op < 80) { /* delete any seq, held or not */
-            x = base + xr(&r) % (end - base + 2u);
+            x = base + xorshift32(&r) % (end - base + 2u);
             rc = c.st.del(c.st.ctx, x);
             if (rc != (m_live(&c.m, x) ? TMA_OK : NF)) {
                 FAILF("del(%u): %d, model %s", (unsigned)x, (int)rc, m_live(&c.m, x) ? "holds it" : "does not");
@@ -239,7 +230,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
                 c.m.live[x - base] = 0;
             }
         } else if (op < 86) { /* a delete that went through, reported failed */
-            if (m_next(&c.m, base + xr(&r) % (end - base + 1u), &x)) {
+            if (m_next(&c.m, base + xorshift32(&r) % (end - base + 1u), &x)) {
                 c.n.lie_at = c.n.ops;
                 rc = c.st.del(c.st.ctx, x);
                 c.n.lie_at = NOR_NO_CUT;
@@ -249,7 +240,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
                 c.m.live[x - base] = 0; /* it is gone all the same */
             }
         } else if (op < 92) { /* get any seq */
-            check_get(&c, base + xr(&r) % (end - base + 2u));
+            check_get(&c, base + xorshift32(&r) % (end - base + 2u));
         } else if (op < 95) { /* a read fails during next(); the state is re-read */
             uint32_t got;
             c.n.read_fail_at = c.n.read_ops;
@@ -267,9 +258,9 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
         /* now and then the whole content, ascending (its scans refresh
          * every cursor, so not after every step), and a seq_end above it;
          * else one seq near the end */
-        if (xr(&r) % 6u != 0u) {
+        if (xorshift32(&r) % 6u != 0u) {
             uint32_t e = c.st.seq_end(c.st.ctx);
-            check_get(&c, e - xr(&r) % 4u);
+            check_get(&c, e - xorshift32(&r) % 4u);
         } else {
             uint32_t from = base, n = 0;
             do {
@@ -277,7 +268,7 @@ static void run(uint32_t ssize, uint32_t scount, uint32_t unit, uint32_t seed, u
                 if (want == UINT32_MAX) {
                     break;
                 }
-                if (xr(&r) % 4u == 0u) {
+                if (xorshift32(&r) % 4u == 0u) {
                     check_get(&c, want);
                 }
                 from = want + 1u;

@@ -58,15 +58,22 @@ struct nor_sim {
     char why[160];
 };
 
-static inline uint32_t nor_rand(struct nor_sim *n)
+/* xorshift32: the flash tests' one generator (seeded, repeatable). */
+static inline uint32_t xorshift32(uint32_t *r)
 {
-    /* xorshift32 */
-    uint32_t x = n->rng ? n->rng : 0x9E3779B9u;
+    uint32_t x = *r;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
-    n->rng = x;
-    return x;
+    return *r = x;
+}
+
+static inline uint32_t nor_rand(struct nor_sim *n)
+{
+    if (n->rng == 0) {
+        n->rng = 0x9E3779B9u;
+    }
+    return xorshift32(&n->rng);
 }
 
 static inline void nor_violation(struct nor_sim *n, const char *what, uint32_t addr, size_t len)
