@@ -16,16 +16,10 @@
 #include "trustm/transceive.h"
 #include "trustm/trustm.h"
 #include "trustm_sim/sim.h"
+#include "tma_check.h"
 
 static int failures;
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 
 /* One raw APDU through the library's stack; returns Sta (or -1) and the
  * OutData in out (up to cap bytes), its length in *out_len. */

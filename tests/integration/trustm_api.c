@@ -32,17 +32,11 @@
 #include "trustm/trustm.h"
 #include "trustm/uid.h"
 #include "trustm_sim/sim.h"
+#include "tma_check.h"
 
 static int failures;
 static uint8_t P; /* protection for every command of the run */
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 #define OK(expr) ST(expr, TMA_OK)
 #define ST(expr, want)                                                                     \
     do {                                                                                   \

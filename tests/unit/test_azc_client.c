@@ -197,11 +197,8 @@ static void setup(const char *model_id, uint32_t subs)
     cfg.connector.open = c_open;
     cfg.connector.close = c_close;
     cfg.outbox = &ob;
-    cfg.tx_buf = tx; cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx; cfg.rx_cap = sizeof(rx);
-    cfg.inflight = infl; cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
-    cfg.record_buf = rec; cfg.record_cap = sizeof(rec);
-    cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
+    TMA_TEST_CFG_BUFFERS(cfg, tx, rx, infl);
+    TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, rec, cred);
     cfg.cb.on_event = on_event;
     assert_int_equal(iothub_client_init(&cl, &cfg), TMA_OK);
 }

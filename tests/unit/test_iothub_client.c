@@ -229,11 +229,8 @@ static void setup_client(const char *sas_key, uint32_t window)
     cfg.connector.close = c_close;
     cfg.outbox = &ob;
     cfg.window = window;
-    cfg.tx_buf = tx; cfg.tx_cap = sizeof(tx);
-    cfg.rx_buf = rx; cfg.rx_cap = sizeof(rx);
-    cfg.inflight = infl; cfg.inflight_count = sizeof(infl) / sizeof(infl[0]);
-    cfg.record_buf = rec; cfg.record_cap = sizeof(rec);
-    cfg.cred_buf = cred; cfg.cred_cap = sizeof(cred);
+    TMA_TEST_CFG_BUFFERS(cfg, tx, rx, infl);
+    TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, rec, cred);
     cfg.cb.on_event = on_event;
     cfg.cb.on_c2d = on_c2d;
     cfg.cb.on_input = on_input;
