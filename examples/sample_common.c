@@ -584,6 +584,65 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
     return 0;
 }
 
+/* The default backup root object 0xF1E0 (read when no --ca-oid is given) is
+ * skipped only when it holds no certificate; a read that failed is an error,
+ * or the device would quietly run with fewer trust anchors than it was
+ * personalised with (and fail after IoT Hub's root migration with a
+ * misleading TLS error). "No certificate there" is exactly:
+ *  - TMA_ERR(TLS, NOT_FOUND) from tma_tls_chip_load_certs(): used size 0, or
+ *    the first byte 0x00 (a factory chip's 0xF1E0: used size 1,500 of
+ *    zeros, spec 7.2), or chip error 0x08 at offset 0 (libtrustm passes it
+ *    through: spec 13 item 4, a chip may say "boundary" for an empty
+ *    object; the TLS glue maps it to NOT_FOUND);
+ *  - TMA_CHIP_ERROR(0x08) itself, for the same reason, should the glue
+ *    ever pass it on unmapped;
+ *  - TMA_ERR(TLS, MALFORMED) when the object does not begin like a
+ *    certificate (first byte neither 0x30, a DER SEQUENCE, nor 0xC0, the
+ *    TLS-identity wrapper): 0xF1E0 is a general data object holding other
+ *    data.
+ * Everything else stops the sample: bus, link, network and shielded-
+ * connection failures, time-outs, any other chip error (0x07: its Read
+ * access condition is not met, e.g. NEV or Conf(0xE140) without
+ * --binding), and a MALFORMED object that begins like a certificate (a
+ * damaged backup root). docs/iothub-samples.md says the same. */
+static bool backup_root_absent(tma_status st, uint8_t first)
+{
+    if (st == TMA_ERR(TMA_LAYER_TLS, TMA_C_NOT_FOUND) || st == TMA_CHIP_ERROR(0x08)) {
+        return true;
+    }
+    return st == TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED) && first != 0x30 && first != 0xC0;
+}
+
+/* Why a trust-anchor object could not be used, naming the object and the
+ * status (with its layer: "link: timeout", "chip: access conditions not
+ * satisfied"). */
+static void anchor_error(const struct sample_net *n, const struct sample_opts *o, uint16_t oid, tma_status st,
+                         uint8_t first)
+{
+    bool backup = o->ca_backup_default && oid == o->ca_oids[1];
+    const char *layer = TMA_STATUS_LAYER(st) == TMA_LAYER_CHIP ? "" : tma_layer_name(TMA_STATUS_LAYER(st));
+    const char *hint = backup ? "; --ca-oid 0xE0E8 uses 0xE0E8 alone" : "";
+    if (st == TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED) && (first == 0x30 || first == 0xC0)) {
+        fprintf(stderr, "%s: trust anchor object 0x%04X%s begins like a certificate but does not parse "
+                        "(damaged?): %s%s\n",
+                prog, oid, backup ? " (the Azure backup root)" : "", tma_status_str(st), hint);
+    } else if (st == TMA_ERR(TMA_LAYER_TLS, TMA_C_NOT_FOUND) || st == TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED)) {
+        fprintf(stderr, "%s: no trust anchor in 0x%04X: %s\n", prog, oid, tma_status_str(st));
+    } else {
+        fprintf(stderr, "%s: cannot read trust anchor object 0x%04X%s: %s%s%s%s; not connecting with fewer trust "
+                        "anchors than the chip holds%s\n",
+                prog, oid, backup ? " (the Azure backup root)" : "", layer, layer[0] ? ": " : "",
+                tma_status_str(st),
+                st == TMA_CHIP_ERROR(0x07)
+                    ? (n->protect == TRUSTM_PROTECT_NONE
+                           ? " (its Read access condition is not met; one that asks for the shielded connection "
+                             "needs --binding FILE)"
+                           : " (its Read access condition is not met)")
+                    : "",
+                hint);
+    }
+}
+
 int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const char *host,
                      const char *port)
 {
@@ -606,18 +665,25 @@ int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const ch
         }
         mbedtls_x509_crt_init(&anchors);
         for (i = 0; i < o->n_ca; i++) {
+            obj[0] = 0x00; /* the read leaves the object's first byte here */
             st = tma_tls_chip_load_certs(&n->chip, n->protect, o->ca_oids[i], obj, sizeof(obj), &anchors, NULL);
-            if (st != TMA_OK && i == 1 && o->ca_backup_default) {
+            if (st != TMA_OK && i == 1 && o->ca_backup_default && backup_root_absent(st, obj[0])) {
                 continue; /* no backup root there (empty, or other data): G2's object alone */
             }
             if (st != TMA_OK) {
-                fprintf(stderr, "no trust anchor in 0x%04X: %s\n", o->ca_oids[i], tma_status_str(st));
+                anchor_error(n, o, o->ca_oids[i], st, obj[0]);
                 mbedtls_x509_crt_free(&anchors);
                 return 1;
             }
         }
         for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) ca_len += c->raw.len;
-        ca = malloc(ca_len);
+        ca = ca_len > 0 ? malloc(ca_len) : NULL;
+        if (ca == NULL) {
+            fprintf(stderr, "%s: trust anchors: %s\n", prog,
+                    ca_len > 0 ? "out of memory" : "none read from the chip");
+            mbedtls_x509_crt_free(&anchors);
+            return 1;
+        }
         ca_len = 0;
         for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) {
             memcpy(ca + ca_len, c->raw.p, c->raw.len);

@@ -26,6 +26,17 @@ void sim_faults_init(struct sim_faults *f)
     memset(f, 0, sizeof(*f));
     f->rng = 0x2545F4914F6CDD1Dull;
     f->nak_storm_len = 3;
+    f->arm_oid = -1;
+    f->armed = true;
+}
+
+bool sim_faults_seen_read(struct sim_faults *f, int32_t oid)
+{
+    if (f->armed || oid < 0 || oid != f->arm_oid) {
+        return false;
+    }
+    f->armed = true;
+    return true;
 }
 
 static uint64_t next(struct sim_faults *f)
@@ -64,7 +75,7 @@ uint32_t sim_fault_rand(struct sim_faults *f, uint32_t bound)
 
 bool sim_fault_hit(struct sim_faults *f, enum sim_fault k)
 {
-    if (f->prob[k] == 0 || (f->max_faults && f->since_config >= f->max_faults)) {
+    if (f->prob[k] == 0 || !f->armed || (f->max_faults && f->since_config >= f->max_faults)) {
         return false;
     }
     if ((uint32_t)(next(f) >> 32) >= f->prob[k] && f->prob[k] != 0xFFFFFFFFu) {
@@ -182,6 +193,10 @@ tma_status sim_faults_config(struct sim_faults *f, const char *json, size_t len)
                     if (nf.rng == 0) {
                         nf.rng = 1;
                     }
+                } else if (strcmp(k, "arm_oid") == 0 && v >= 1 && v <= 65535) {
+                    /* faults wait for a GetDataObject data read of this object */
+                    nf.arm_oid = (int32_t)v;
+                    nf.armed = false;
                 } else if (strcmp(k, "max_faults") == 0) {
                     nf.max_faults = (uint64_t)v;
                 } else if (strcmp(k, "nak_storm_len") == 0 && v >= 1 && v <= 1000) {

@@ -38,7 +38,10 @@ static void usage(FILE *f)
             "  --trace FILE|-       log every bus transaction (hex + decoded frame)\n"
             "  --export-ca DIR      write the factory CA chain (PEM) into DIR\n"
             "  --version            print the version and exit\n"
-            "  --help               this text\n");
+            "  --help               this text\n"
+            "Faults are set at run time by socket op 0x06 with a JSON object (docs/sim.md), e.g.\n"
+            "  {\"seed\":7,\"bitflip_tx\":0.02}; \"arm_oid\":N (decimal, e.g. 61920 = 0xF1E0) holds them\n"
+            "  back until the chip executes a GetDataObject data read of object N.\n");
 }
 
 static void trace_file(void *ctx, const char *line)

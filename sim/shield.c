@@ -339,6 +339,7 @@ static void record(struct sim_shield *s, struct sim_app *app, uint64_t now, cons
     size_t rsp_len = 0;
     uint32_t busy = 0;
     o->cmd = apdu_len ? apdu[0] : 259;
+    o->read_oid = sim_apdu_read_oid(apdu, apdu_len);
     o->status = sim_app_execute(app, &sec, now, apdu, apdu_len, s->last_rsp, sizeof(s->last_rsp),
                                 &rsp_len, &busy);
     wipe(apdu, sizeof(apdu));
@@ -432,6 +433,16 @@ static void host_alert(struct sim_shield *s, const uint8_t *m, size_t len, struc
     alert(o, SCTR_ALERT_FATAL);
 }
 
+int32_t sim_apdu_read_oid(const uint8_t *apdu, size_t len)
+{
+    /* Cmd(1) Param(1) InLen(2) OID(2) ...: GetDataObject is 0x01 or 0x81
+     * (bit 7 clears the last error code), Param 0x00 reads data. */
+    if (len < 6 || (apdu[0] & 0x7Fu) != 0x01u || apdu[1] != 0x00u) {
+        return -1;
+    }
+    return (int32_t)((uint32_t)apdu[4] << 8 | apdu[5]);
+}
+
 void sim_shield_handle(struct sim_shield *s, struct sim_app *app, uint64_t now, bool presence,
                        const uint8_t *msg, size_t len, struct sim_shield_out *o)
 {
@@ -439,6 +450,7 @@ void sim_shield_handle(struct sim_shield *s, struct sim_app *app, uint64_t now, 
     o->presence = false;
     o->busy_us = 0;
     o->cmd = -1;
+    o->read_oid = -1;
     o->status = TMA_OK;
     if (!presence) {
         if (s->prl_used) {
@@ -451,6 +463,7 @@ void sim_shield_handle(struct sim_shield *s, struct sim_app *app, uint64_t now, 
         uint32_t busy = 0;
         struct sim_sec sec = {false, false, false, false};
         o->cmd = len ? msg[0] : 259;
+        o->read_oid = sim_apdu_read_oid(msg, len);
         o->status = sim_app_execute(app, &sec, now, msg, len, o->msg, sizeof(o->msg), &rsp_len, &busy);
         if (o->status != TMA_OK || rsp_len > sizeof(o->msg)) {
             o->len = 0;

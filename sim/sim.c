@@ -191,6 +191,9 @@ static void execute(struct trustm_sim *s, uint64_t now)
     }
     s->shield.corrupt_next_mac = sim_fault_hit(&s->faults, SIM_FAULT_CORRUPT_MAC);
     sim_shield_handle(&s->shield, s->app, now, s->net.rx_presence, s->net.rx, s->net.rx_len, out);
+    if (sim_faults_seen_read(&s->faults, out->read_oid)) {
+        sim_tracef(s, "FAULT armed: GetDataObject 0x%04X", (unsigned)out->read_oid);
+    }
     if (s->shield.corrupt_next_mac) {
         s->shield.corrupt_next_mac = false; /* response was not protected: nothing corrupted */
         s->faults.count[SIM_FAULT_CORRUPT_MAC]--;

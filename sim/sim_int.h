@@ -195,8 +195,11 @@ struct sim_shield_out {
     bool presence;
     uint32_t busy_us;
     int cmd;                /* command code executed (0x00..0xFF) or -1, for statistics */
+    int32_t read_oid;       /* OID of a GetDataObject data read (Param 0x00), else -1 (fault arm_oid) */
     tma_status status;      /* internal failure of the application */
 };
+/* The OID a GetDataObject data read (Param 0x00) names, or -1 (shield.c). */
+int32_t sim_apdu_read_oid(const uint8_t *apdu, size_t len);
 
 void sim_shield_init(struct sim_shield *s, uint64_t seed);
 void sim_shield_reset(struct sim_shield *s);
@@ -236,11 +239,17 @@ struct sim_faults {
     uint64_t count[SIM_FAULT_COUNT];
     unsigned nak_storm_len;          /* frames NAKed per storm */
     unsigned storm_left;
+    int32_t arm_oid;                 /* -1: armed at once; else no fault until a GetDataObject
+                                        data read of this OID (from its response on) */
+    bool armed;
 };
 
 void sim_faults_init(struct sim_faults *f);
 /* Parse the JSON configuration; on error f is unchanged. */
 tma_status sim_faults_config(struct sim_faults *f, const char *json, size_t len);
+/* A GetDataObject data read of oid is being executed: arms a configuration
+ * that waits for it (arm_oid). Returns true when this call armed it. */
+bool sim_faults_seen_read(struct sim_faults *f, int32_t oid);
 /* Roll the dice for one opportunity of fault k. */
 bool sim_fault_hit(struct sim_faults *f, enum sim_fault k);
 uint32_t sim_fault_rand(struct sim_faults *f, uint32_t bound);
