@@ -215,7 +215,10 @@ struct tma_tls_client {
  * TLS 1.2 minimum, server verification required, hostname check on @p host.
  * When own_chain is given, its leaf must match own_key.
  * @return TMA_OK; TMA_C_BAD_PARAM; TMA_C_MALFORMED (a certificate does not
- *         parse); TMA_ERR(TLS, TMA_TLS_E_KEY_MISMATCH); TMA_C_CRYPTO (DRBG).
+ *         parse); TMA_ERR(TLS, TMA_TLS_E_KEY_MISMATCH); TMA_C_CRYPTO (DRBG);
+ *         TMA_ERR(TLS, TMA_C_UNSUPPORTED) when no lower transport is given
+ *         and mbedTLS is built without MBEDTLS_NET_C (an MCU build:
+ *         tests/qemu/tls_fw/mbedtls_config_m4.h).
  *         On error the context is released; nothing to deinit.
  */
 tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_client_config *cfg);

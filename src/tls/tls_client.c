@@ -1,7 +1,11 @@
 /* TLS client transport over TCP (mbedtls_net). Server verification is always
  * required and the host name always checked: there is no switch to turn
  * either off. The session of the last connection is kept so the next
- * connect can resume it (session ticket or id) and skip the signature. */
+ * connect can resume it (session ticket or id) and skip the signature.
+ *
+ * The same file builds for an MCU against an mbedTLS without MBEDTLS_NET_C
+ * (tests/qemu/tls_fw/mbedtls_config_m4.h): then there is no TCP of its own
+ * and a caller's transport (cfg.lower) is required; nothing else changes. */
 #include "tma/tls.h"
 #include "tls_internal.h"
 
@@ -36,6 +40,7 @@ static const int suites[] = {
  * recv_timeout puts a select() before each. When the bytes are already there
  * (a stream of PUBACKs) the select is a wasted system call: try a
  * non-blocking read first and wait only when nothing has arrived. */
+#if defined(MBEDTLS_NET_C)
 static int net_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
 {
 #if HAVE_POSIX_NET
@@ -48,6 +53,7 @@ static int net_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t 
 #endif
     return mbedtls_net_recv_timeout(ctx, buf, len, timeout);
 }
+#endif
 
 static void set_error(struct tma_tls_client *c, const char *msg)
 {
@@ -56,7 +62,9 @@ static void set_error(struct tma_tls_client *c, const char *msg)
 
 static void release(struct tma_tls_client *c)
 {
+#if defined(MBEDTLS_NET_C)
     mbedtls_net_free(&c->net);
+#endif
     mbedtls_ssl_free(&c->ssl);
     mbedtls_ssl_config_free(&c->conf);
     mbedtls_ctr_drbg_free(&c->drbg);
@@ -81,6 +89,11 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
                                 cfg->clock == NULL || cfg->clock->now_ms == NULL))) {
         return TLS_ERR(TMA_C_BAD_PARAM);
     }
+#if !defined(MBEDTLS_NET_C)
+    if (cfg->lower == NULL) {
+        return TLS_ERR(TMA_C_UNSUPPORTED); /* no TCP in this mbedTLS: give cfg.lower */
+    }
+#endif
     host_len = strlen(cfg->host);
     port_len = cfg->port != NULL ? strlen(cfg->port) : 1u;
     if (host_len == 0u || host_len >= sizeof(c->host) || port_len == 0u ||
@@ -104,7 +117,9 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
         memcpy(c->address, cfg->address, n_addr + 1u);
     }
     c->own_key = cfg->own_key;
+#if defined(MBEDTLS_NET_C)
     mbedtls_net_init(&c->net);
+#endif
     mbedtls_ssl_init(&c->ssl);
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_ctr_drbg_init(&c->drbg);
@@ -154,7 +169,9 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
                                  MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
     mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+#if defined(MBEDTLS_SSL_RENEGOTIATION)
     mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#endif
     c->timeout_ms = cfg->timeout_ms != 0u ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
     c->handshake_timeout_ms = cfg->handshake_timeout_ms;
     if (c->handshake_timeout_ms == 0u) {
@@ -365,6 +382,7 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
         mbedtls_ssl_set_bio(&c->ssl, c, lower_send, NULL, lower_recv_timeout);
         ret = 0;
     } else {
+#if defined(MBEDTLS_NET_C)
         ret = mbedtls_net_connect(&c->net, c->address, c->port, MBEDTLS_NET_PROTO_TCP);
         if (ret == 0) {
 #if HAVE_POSIX_NET
@@ -376,13 +394,18 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
 #endif
             mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv, net_recv_timeout);
         }
+#else
+        ret = MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* unreachable: init requires lower */
+#endif
     }
     if (ret != 0) {
         char msg[96];
         mbedtls_strerror(ret, msg, sizeof(msg));
         (void)snprintf(c->error, sizeof(c->error), "cannot connect to %.120s port %.7s: %.96s", c->address,
                        c->port, msg);
+#if defined(MBEDTLS_NET_C)
         mbedtls_net_free(&c->net);
+#endif
         return TLS_ERR(TMA_TLS_E_CONNECT);
     }
     /* Forget a previous signer failure so it is not blamed for this one. */
@@ -394,7 +417,9 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
     mbedtls_ssl_conf_read_timeout(&c->conf, c->timeout_ms);
     if (ret != 0) {
         st = handshake_status(c, ret);
+#if defined(MBEDTLS_NET_C)
         mbedtls_net_free(&c->net);
+#endif
         /* A session we offered is forgotten when the handshake failed in
          * TLS (an alert either way, a verification or protocol error: RFC
          * 5246 7.2.2), but not when the network dropped under it (EOF,
@@ -509,7 +534,9 @@ void tma_tls_client_close(struct tma_tls_client *c)
         return;
     }
     (void)mbedtls_ssl_close_notify(&c->ssl);
+#if defined(MBEDTLS_NET_C)
     mbedtls_net_free(&c->net);
+#endif
     c->connected = false;
 }
 

@@ -3,6 +3,8 @@
 # ROOT, Q and fail() from the caller.
 #
 # qemu_fw_build DIR "EXTRA CFLAGS" SOURCE... -> DIR/fw.elf
+# Optional: QEMU_FW_LD (another linker script), QEMU_FW_LIBS (archives and
+# linker options after the objects), used by tls_m4.sh.
 qemu_fw_build() {
   local dir=$1 extra=$2 f arch="-mthumb -mcpu=cortex-m4"
   shift 2
@@ -17,8 +19,8 @@ qemu_fw_build() {
   # no nosys.specs: a call into an OS service would leave _sbrk/_write/...
   # undefined and fail the link
   # shellcheck disable=SC2086
-  arm-none-eabi-gcc $arch -nostartfiles --specs=nano.specs -Wl,--gc-sections -T "$Q/mps2_an386.ld" \
-    "$dir"/obj/*.o -o "$dir/fw.elf" 2>"$dir/err" || { cat "$dir/err"; fail "the firmware does not link"; }
+  arm-none-eabi-gcc $arch -nostartfiles --specs=nano.specs -Wl,--gc-sections -T "${QEMU_FW_LD:-$Q/mps2_an386.ld}" \
+    "$dir"/obj/*.o ${QEMU_FW_LIBS:-} -o "$dir/fw.elf" 2>"$dir/err" || { cat "$dir/err"; fail "the firmware does not link"; }
   echo "ok: firmware built: $(arm-none-eabi-size "$dir/fw.elf" |
     awk 'NR==2{print $1" B text, "$2" B data, "$3" B bss (incl. 16 KB stack)"}')"
 }

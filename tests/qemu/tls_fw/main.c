@@ -1,0 +1,581 @@
+/*
+ * Firmware for QEMU's mps2-an386 (Cortex-M4): the whole X.509 device in one
+ * image. libtrustm on UART0 (the trustm-sim daemon, tests/qemu/board.c),
+ * mbedTLS 2.28 built bare-metal (tls_fw/mbedtls_config_m4.h) with the
+ * project's TLS binding (src/tls: the chip key signs CertificateVerify,
+ * GetRandom seeds the DRBG), TLS over UART1 (tests/qemu/hub_fw/uart.c,
+ * connected by QEMU to the server's TCP port), and the MQTT + IoT Hub client
+ * on top (X.509: no SAS). mbedTLS allocates from a static buffer
+ * (MBEDTLS_MEMORY_BUFFER_ALLOC_C); there is no C library heap in the image.
+ *
+ * Command line (semihosting): fw MODE [DEVICE_ID]
+ *   tls  handshake against `openssl s_server -rev` (host name localhost),
+ *        send one line, print the reversed line the server sends back, close
+ *   hub  against localhub (host name localhost) as DEVICE_ID: connect,
+ *        TLS_N telemetry messages with properties (the sets of
+ *        tests/vectors/iothub/topics.vec), all acknowledged, READY, wait for
+ *        one C2D message and one direct method call, answer it, disconnect
+ * Both: open the chip (plain), read the trust anchor 0xE0E8 and the client
+ * certificate 0xE0E1, bind 0xE0F1 to the certificate's public key.
+ * It judges nothing itself: it prints what it did and got; the host checks
+ * (tests/qemu/tls_m4.sh, tls_check.py).
+ * Exit codes: 0 done, 2 setup error (chip, certificates), 3 the TLS
+ * connection failed (the line before says why), 5 a wait timed out.
+ * Output lines: "KEY VALUE" (decimal or text), "KEY=HEX" for bytes.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "board.h"
+#include "hub_fw.h"
+#include "iothub/client.h"
+#include "iothub/iothub.h"
+#include "iothub/outbox.h"
+#include "iothub/storage_flash.h"
+#include "stackpaint.h"
+#include "tma/tls.h"
+#include "tma/tls_chip.h"
+#include "trustm/cmd.h"
+#include "trustm/trustm.h"
+
+#include <mbedtls/memory_buffer_alloc.h>
+
+extern volatile uint32_t g_ms_ticks;
+extern const struct trustm_port trustm_port_baremetal;
+
+#define TLS_HOST "localhost"
+#define TLS_N 6u
+#define TLS_WAIT_MS 20000u
+#define TLS_HEAP_SIZE (40u * 1024u)
+#define UART1_STATE (*(volatile uint32_t *)0x40005004u) /* bit 1: RX byte waiting */
+
+static const struct iothub_property set1[] = {{"$.ct", "application/json;charset=utf-8"}};
+static const struct iothub_property set2[] = {
+    {"$.mid", "msg-1"}, {"$.ct", "application/json"}, {"$.ce", "utf-8"}};
+static const struct iothub_property set3[] = {{"temp alert", "a&b=c"},
+                                              {"flag", 0},
+                                              {"empty", ""},
+                                              {"iothub-creation-time-utc", "2021-04-21T11:30:16Z"}};
+static const struct iothub_property set4[] = {
+    {"$.cid", "c+1"}, {"$.uid", "u@x"}, {"$.ctime", "2024-01-01T00:00:00Z"}};
+static const struct {
+    const struct iothub_property *p;
+    size_t n;
+} sets[5] = {{0, 0}, {set1, 1}, {set2, 3}, {set3, 4}, {set4, 3}};
+
+static unsigned char heap[TLS_HEAP_SIZE];
+static struct trustm chip;
+static uint8_t obj[1728];
+static mbedtls_x509_crt chain, anchors;
+static mbedtls_pk_context pk;
+static struct tma_tls_key key;
+static struct tma_tls_chip_signer signer;
+static struct tma_tls_chip_rng crng;
+static struct tma_tls_rng rng;
+static struct tma_tls_client tls;
+static struct tma_transport uart;
+static struct iothub_client client;
+static struct iothub_outbox outbox;
+static struct iothub_flash_storage fls;
+static uint8_t tx[1024], rx[1024], rec[512];
+static char cred[512];
+static struct mqtt_inflight infl[5];
+static char cmdline[128];
+static char device_id[64];
+
+static uint32_t acked, c2d_count, method_count, tls_opens, tls_failures;
+static uint8_t rid[16];
+static size_t rid_len;
+static uint32_t stack_step, stack_step_conn, stack_connect, handshake_ms;
+
+/* ---- what mbedtls_config_m4.h routes here ---- */
+void tls_fw_exit(int code)
+{
+    con_str("ERROR mbedtls_exit\n");
+    semi_exit(code == 0 ? 0u : 6u);
+}
+
+int tls_fw_fprintf(void *stream, const char *fmt, ...)
+{
+    (void)stream;
+    con_str("mbedtls: ");
+    con_str(fmt); /* the allocator's diagnostics: the format is enough */
+    return 0;
+}
+
+/* ---- output ---- */
+static void line_u32(const char *k, uint32_t v)
+{
+    con_str(k);
+    con_str(" ");
+    con_u32(v);
+    con_str("\n");
+}
+
+static void line_hex(const char *k, const uint8_t *p, size_t n)
+{
+    con_str(k);
+    con_str("=");
+    con_hex(p, n);
+    con_str("\n");
+}
+
+static void line_str(const char *k, const char *v)
+{
+    con_str(k);
+    con_str(" ");
+    con_str(v);
+    con_str("\n");
+}
+
+static __attribute__((noreturn)) void fail(const char *what, tma_status st, uint32_t code)
+{
+    con_str("ERROR ");
+    con_str(what);
+    con_str(": ");
+    con_str(tma_status_str(st));
+    con_str("\n");
+    semi_exit(code);
+}
+
+static void heap_report(void)
+{
+    size_t max_used = 0, max_blocks = 0, cur_used = 0, cur_blocks = 0;
+    mbedtls_memory_buffer_alloc_max_get(&max_used, &max_blocks);
+    mbedtls_memory_buffer_alloc_cur_get(&cur_used, &cur_blocks);
+    line_u32("heap.size", TLS_HEAP_SIZE);
+    line_u32("heap.max_used", (uint32_t)max_used);
+    line_u32("heap.max_blocks", (uint32_t)max_blocks);
+    line_u32("heap.cur_used", (uint32_t)cur_used);
+}
+
+static uint64_t mono_ms(void *ctx)
+{
+    (void)ctx;
+    return g_ms_ticks;
+}
+
+/* ---- TLS over UART1 ---- */
+
+/* The client's recv for the MQTT loop: nothing buffered in TLS and no byte
+ * at the UART means nothing to read now (0) without waiting out the TLS
+ * read timeout (the Linux samples poll the socket the same way). */
+static int32_t tls_recv_nowait(void *ctx, uint8_t *buf, size_t len)
+{
+    if (mbedtls_ssl_get_bytes_avail(&tls.ssl) == 0u && (UART1_STATE & 2u) == 0u) {
+        return 0;
+    }
+    return tma_tls_client_recv(ctx, buf, len);
+}
+
+static tma_status tls_connect(void)
+{
+    uint32_t sp0 = stack_sp(), d, t0 = g_ms_ticks;
+    tma_status st;
+    stack_paint();
+    st = tma_tls_client_connect(&tls);
+    d = sp0 - stack_low();
+    if (d > stack_connect) {
+        stack_connect = d;
+    }
+    handshake_ms = g_ms_ticks - t0;
+    tls_opens++;
+    line_u32("tls.handshake_ms", handshake_ms);
+    line_u32("tls.signatures", key.sign_count);
+    if (st != TMA_OK) {
+        tls_failures++;
+        con_str("ERROR tls_connect: ");
+        con_str(tma_status_str(st));
+        con_str(": ");
+        con_str(tma_tls_client_error(&tls));
+        con_str("\n");
+        return st;
+    }
+    line_str("tls.connected", tls.ssl.session != NULL ? mbedtls_ssl_get_ciphersuite(&tls.ssl) : "?");
+    line_u32("tls.resumed", tma_tls_client_resumed(&tls));
+    return TMA_OK;
+}
+
+static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_used_key)
+{
+    uint32_t signs = key.sign_count;
+    tma_status st;
+    (void)ctx;
+    st = tls_connect();
+    *out_used_key = key.sign_count != signs;
+    if (st != TMA_OK) {
+        return st;
+    }
+    *out_tr = tma_tls_client_transport(&tls);
+    out_tr->recv = tls_recv_nowait;
+    return TMA_OK;
+}
+
+static void conn_close(void *ctx)
+{
+    (void)ctx;
+    tma_tls_client_close(&tls);
+}
+
+/* ---- chip and TLS set-up ---- */
+static void chip_and_tls_setup(void)
+{
+    struct tma_tls_client_config cfg;
+    struct iothub_connector uc = hub_uart_connector();
+    bool unused;
+    size_t n = 0;
+    tma_status st;
+    uint32_t sp0, d;
+
+    mbedtls_memory_buffer_alloc_init(heap, sizeof heap);
+    st = trustm_init(&chip, &trustm_port_baremetal, 0);
+    if (st == TMA_OK) {
+        st = trustm_open(&chip);
+    }
+    if (st == TMA_OK) {
+        st = trustm_open_app(&chip, TRUSTM_PROTECT_NONE, 0);
+    }
+    if (st != TMA_OK) {
+        fail("chip open", st, 2);
+    }
+    mbedtls_x509_crt_init(&anchors);
+    mbedtls_x509_crt_init(&chain);
+    st = tma_tls_chip_load_certs(&chip, TRUSTM_PROTECT_NONE, 0xE0E8, obj, sizeof obj, &anchors, &n);
+    if (st != TMA_OK) {
+        fail("trust anchor 0xE0E8", st, 2);
+    }
+    line_hex("anchor", anchors.raw.p, anchors.raw.len);
+    st = tma_tls_chip_load_certs(&chip, TRUSTM_PROTECT_NONE, 0xE0E1, obj, sizeof obj, &chain, &n);
+    if (st != TMA_OK) {
+        fail("client certificate 0xE0E1", st, 2);
+    }
+    line_hex("cert", chain.raw.p, chain.raw.len);
+    signer.chip = &chip;
+    signer.key_oid = 0xE0F1;
+    signer.protect = TRUSTM_PROTECT_NONE;
+    mbedtls_pk_init(&pk);
+    st = tma_tls_chip_key_bind(&key, &pk, &signer, &chain, false);
+    if (st != TMA_OK) {
+        fail("key 0xE0F1 does not fit the certificate", st, 2);
+    }
+    crng.chip = &chip;
+    crng.protect = TRUSTM_PROTECT_NONE;
+    rng.ctx = &crng;
+    rng.fill = tma_tls_chip_random;
+
+    if (uc.open(uc.ctx, &uart, &unused) != TMA_OK) {
+        fail("uart", TMA_C_INTERNAL, 2);
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.host = TLS_HOST;
+    cfg.ca.ptr = anchors.raw.p;
+    cfg.ca.len = anchors.raw.len;
+    cfg.own_chain.ptr = chain.raw.p;
+    cfg.own_chain.len = chain.raw.len;
+    cfg.own_key = &pk;
+    cfg.rng = &rng;
+    cfg.timeout_ms = 200;
+    cfg.handshake_timeout_ms = 10000;
+    cfg.lower = &uart;
+    {
+        static struct tma_clock clk;
+        clk.now_ms = mono_ms;
+        cfg.clock = &clk;
+    }
+    sp0 = stack_sp();
+    stack_paint();
+    st = tma_tls_client_init(&tls, &cfg);
+    d = sp0 - stack_low();
+    line_u32("stack.tma_tls_client_init", d);
+    if (st != TMA_OK) {
+        con_str("ERROR tls_init: ");
+        con_str(tma_status_str(st));
+        con_str(": ");
+        con_str(tma_tls_client_error(&tls));
+        con_str("\n");
+        semi_exit(2);
+    }
+    /* the client keeps its own parsed copies */
+    mbedtls_x509_crt_free(&anchors);
+    heap_report();
+}
+
+/* ---- mode tls: one exchange with openssl s_server -rev ---- */
+static void run_tls(void)
+{
+    static const char hello[] = "hello from the cortex-m4 over tls\n";
+    uint8_t got[128];
+    size_t have = 0;
+    uint32_t t0;
+    int32_t n;
+
+    if (tls_connect() != TMA_OK) {
+        heap_report();
+        semi_exit(3);
+    }
+    for (n = 0; (size_t)n < sizeof hello - 1u;) {
+        int32_t k = tma_tls_client_send(&tls, (const uint8_t *)hello + n, sizeof hello - 1u - (size_t)n);
+        if (k < 0) {
+            fail("tls send", k, 3);
+        }
+        n += k;
+    }
+    line_hex("tls.sent", (const uint8_t *)hello, sizeof hello - 1u);
+    t0 = g_ms_ticks;
+    while (have < sizeof got && (have == 0u || got[have - 1u] != '\n')) {
+        n = tma_tls_client_recv(&tls, got + have, sizeof got - have);
+        if (n < 0) {
+            fail("tls recv", n, 3);
+        }
+        have += (size_t)n;
+        if ((uint32_t)(g_ms_ticks - t0) > TLS_WAIT_MS) {
+            line_str("TIMEOUT waiting for", "the server's line");
+            semi_exit(5);
+        }
+    }
+    line_hex("tls.received", got, have);
+    tma_tls_client_close(&tls);
+    heap_report();
+    line_u32("stack.tma_tls_client_connect", stack_connect);
+    line_str("DONE", "tls");
+}
+
+/* ---- mode hub ---- */
+static void on_event(void *user, enum iothub_event ev, tma_status reason)
+{
+    (void)user;
+    switch (ev) {
+    case IOTHUB_EVENT_CONNECTED:
+        line_u32("event connected", g_ms_ticks);
+        break;
+    case IOTHUB_EVENT_DISCONNECTED:
+        line_str("event disconnected", iothub_reason_text(reason));
+        break;
+    case IOTHUB_EVENT_AUTH_FAILED:
+        line_str("AUTH_FAILED", iothub_reason_text(reason));
+        semi_exit(4);
+        break;
+    case IOTHUB_EVENT_SUBSCRIBE_REFUSED:
+        line_str("event subscribe_refused", tma_status_str(reason));
+        break;
+    }
+}
+
+static void on_c2d(void *user, struct tma_span bag, struct tma_span payload)
+{
+    (void)user;
+    c2d_count++;
+    line_hex("c2d.bag", bag.ptr, bag.len);
+    line_hex("c2d.payload", payload.ptr, payload.len);
+}
+
+static void on_method(void *user, struct tma_span name, struct tma_span r, struct tma_span payload)
+{
+    (void)user;
+    method_count++;
+    line_hex("method.name", name.ptr, name.len);
+    line_hex("method.rid", r.ptr, r.len);
+    line_hex("method.payload", payload.ptr, payload.len);
+    rid_len = r.len < sizeof rid ? r.len : 0u;
+    memcpy(rid, r.ptr, rid_len);
+}
+
+static void on_acked(void *user, uint32_t seq)
+{
+    (void)user;
+    acked++;
+    line_u32("acked", seq);
+}
+
+static tma_status step(void)
+{
+    uint32_t sp0 = stack_sp(), d, rx0 = hub_uart_rx_bytes, tx0 = hub_uart_tx_bytes;
+    int was_conn = iothub_client_state(&client) == IOTHUB_STATE_CONNECTED;
+    tma_status st;
+    stack_paint();
+    st = iothub_client_step(&client);
+    d = sp0 - stack_low();
+    if (was_conn && d > stack_step_conn) {
+        stack_step_conn = d;
+    } else if (!was_conn && d > stack_step) {
+        stack_step = d; /* the connecting steps: TLS handshake inside */
+    }
+    if (tls_failures != 0u) {
+        line_u32("stats.connect_attempts", iothub_client_stats(&client).connect_attempts);
+        heap_report();
+        semi_exit(3); /* tls_connect() printed why */
+    }
+    if (rx0 == hub_uart_rx_bytes && tx0 == hub_uart_tx_bytes) {
+        __asm volatile("wfi");
+    }
+    return st;
+}
+
+static void run_until(const uint32_t *counter, uint32_t want, const char *what)
+{
+    uint32_t t0 = g_ms_ticks;
+    while (*counter < want) {
+        tma_status st = step();
+        if (st != TMA_OK) {
+            line_str("step_status", tma_status_str(st));
+        }
+        if ((uint32_t)(g_ms_ticks - t0) > TLS_WAIT_MS) {
+            line_str("TIMEOUT waiting for", what);
+            line_u32("state", (uint32_t)iothub_client_state(&client));
+            line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+            semi_exit(5);
+        }
+    }
+}
+
+static void run_hub(void)
+{
+    struct iothub_client_config cfg;
+    struct iothub_storage st;
+    tma_status s;
+    uint32_t i, t0;
+    uint8_t payload[48];
+
+    s = iothub_flash_storage_open(&fls, hub_flash(), &st);
+    if (s == TMA_OK) {
+        s = iothub_outbox_init(&outbox, &st, 32, IOTHUB_OUTBOX_REFUSE_NEW);
+    }
+    if (s != TMA_OK) {
+        fail("outbox", s, 2);
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.id.host = TLS_HOST;
+    cfg.id.device_id = device_id;
+    cfg.clock.now_ms = mono_ms;
+    cfg.keep_alive_s = 30;
+    cfg.subscriptions = IOTHUB_SUB_C2D | IOTHUB_SUB_METHODS;
+    cfg.connector.ctx = 0;
+    cfg.connector.open = conn_open;
+    cfg.connector.close = conn_close;
+    cfg.outbox = &outbox;
+    cfg.tx_buf = tx;
+    cfg.tx_cap = sizeof tx;
+    cfg.rx_buf = rx;
+    cfg.rx_cap = sizeof rx;
+    cfg.inflight = infl;
+    cfg.inflight_count = sizeof infl / sizeof infl[0];
+    cfg.record_buf = rec;
+    cfg.record_cap = sizeof rec;
+    cfg.cred_buf = cred;
+    cfg.cred_cap = sizeof cred;
+    cfg.cb.on_event = on_event;
+    cfg.cb.on_c2d = on_c2d;
+    cfg.cb.on_method = on_method;
+    cfg.cb.on_telemetry_acked = on_acked;
+    s = iothub_client_init(&client, &cfg);
+    if (s != TMA_OK) {
+        fail("client_init", s, 2);
+    }
+    t0 = g_ms_ticks;
+    while (iothub_client_state(&client) != IOTHUB_STATE_CONNECTED) {
+        (void)step();
+        if ((uint32_t)(g_ms_ticks - t0) > TLS_WAIT_MS) {
+            line_str("TIMEOUT waiting for", "connect");
+            line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+            semi_exit(5);
+        }
+    }
+    line_u32("connected_ms", g_ms_ticks - t0);
+    for (i = 0; i < TLS_N; i++) {
+        uint32_t seq = 0, n;
+        static const char pre[] = "{\"n\":", post[] = ",\"fw\":\"qemu-m4-tls\"}";
+        memcpy(payload, pre, sizeof pre - 1u);
+        n = (uint32_t)(sizeof pre - 1u);
+        payload[n++] = (uint8_t)('0' + i % 10u);
+        memcpy(payload + n, post, sizeof post - 1u);
+        n += (uint32_t)(sizeof post - 1u);
+        s = iothub_client_send_telemetry(&client, sets[i % 5u].p, sets[i % 5u].n, payload, n, &seq);
+        if (s != TMA_OK) {
+            fail("send_telemetry", s, 2);
+        }
+        con_str("stored ");
+        con_u32(seq);
+        con_str(" set ");
+        con_u32(i % 5u);
+        con_str(" payload=");
+        con_hex(payload, n);
+        con_str("\n");
+    }
+    run_until(&acked, TLS_N, "PUBACKs");
+    line_str("READY", device_id);
+    run_until(&c2d_count, 1, "C2D");
+    run_until(&method_count, 1, "method");
+    if (rid_len == 0u) {
+        con_str("ERROR method rid too long\n");
+        semi_exit(2);
+    }
+    {
+        static const char body[] = "{\"result\":\"ok\",\"fw\":\"qemu-m4-tls\"}";
+        struct tma_span r, b;
+        uint32_t t1 = g_ms_ticks;
+        r.ptr = rid;
+        r.len = rid_len;
+        b.ptr = (const uint8_t *)body;
+        b.len = sizeof body - 1u;
+        while ((s = iothub_client_method_respond(&client, r, 200, b)) == TMA_WANT_WRITE &&
+               (uint32_t)(g_ms_ticks - t1) < TLS_WAIT_MS) {
+            (void)step();
+        }
+        if (s != TMA_OK) {
+            fail("method_respond", s, 2);
+        }
+        line_hex("method.response", b.ptr, b.len);
+    }
+    iothub_client_disconnect(&client);
+    {
+        struct iothub_client_stats cs = iothub_client_stats(&client);
+        line_u32("stats.connects", cs.connects);
+        line_u32("stats.connect_attempts", cs.connect_attempts);
+        line_u32("stats.key_operations", cs.key_operations);
+        line_u32("stats.published", cs.published);
+        line_u32("stats.acked", cs.acked);
+        line_u32("stats.c2d_received", cs.c2d_received);
+    }
+    tma_tls_client_deinit(&tls);
+    heap_report();
+    line_u32("tls.opens", tls_opens);
+    line_u32("uart.tx_bytes", hub_uart_tx_bytes);
+    line_u32("uart.rx_bytes", hub_uart_rx_bytes);
+    line_u32("stack.tma_tls_client_connect", stack_connect);
+    line_u32("stack.iothub_client_step_connecting", stack_step);
+    line_u32("stack.iothub_client_step_connected", stack_step_conn);
+    line_str("DONE", "hub");
+}
+
+int main(void)
+{
+    char *mode, *arg;
+    board_init();
+    hub_uart_init();
+    if (semi_cmdline(cmdline, sizeof cmdline) != 0 || (mode = strchr(cmdline, ' ')) == 0) {
+        con_str("ERROR usage: fw tls | fw hub DEVICE_ID\n");
+        semi_exit(2);
+    }
+    mode++;
+    arg = strchr(mode, ' ');
+    if (arg != 0) {
+        *arg++ = 0;
+    }
+    if (strcmp(mode, "hub") == 0) {
+        if (arg == 0 || arg[0] == 0 || strlen(arg) >= sizeof device_id) {
+            con_str("ERROR usage: fw hub DEVICE_ID\n");
+            semi_exit(2);
+        }
+        strcpy(device_id, arg);
+    } else if (strcmp(mode, "tls") != 0) {
+        con_str("ERROR usage: fw tls | fw hub DEVICE_ID\n");
+        semi_exit(2);
+    }
+    chip_and_tls_setup();
+    if (strcmp(mode, "tls") == 0) {
+        run_tls();
+    } else {
+        run_hub();
+    }
+    return 0;
+}

@@ -1,0 +1,39 @@
+# Sourced by tests/qemu/tls_m4.sh and bench/device_fw_size.sh: Debian's
+# mbedTLS 2.28 (scripts/mbedtls-source, a cache outside the clone) built for
+# the Cortex-M4 with tls_fw/mbedtls_config_m4.h and the firmware's -Os flags
+# into one static archive. Needs ROOT, Q and fail() from the caller.
+#
+# mbedtls_m4_build DIR -> DIR/libmbedtls_m4.a, sets MBEDTLS_M4_INC_SYS.
+# The archive is kept in DIR and rebuilt only when the configuration, the
+# flags or the source tree changed (a stamp of their hashes), so the test
+# pays the ~1 min build once per build directory.
+mbedtls_m4_build() {
+  local dir=$1 src flags stamp f n=0 pids=() jobs=2
+  mkdir -p "$dir"
+  src=$("$ROOT/scripts/mbedtls-source" 2>"$dir/mbedtls-source.err") ||
+    { cat "$dir/mbedtls-source.err"; fail "no mbedTLS source (scripts/mbedtls-source)"; }
+  flags="-std=c99 -Os -mthumb -mcpu=cortex-m4 -ffunction-sections -fdata-sections
+    -I$Q/tls_fw -I$src/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config_m4.h\""
+  # for the firmware's own sources: mbedTLS' headers as system headers (the
+  # core's -Wconversion is for our code)
+  MBEDTLS_M4_INC_SYS="-isystem $src/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config_m4.h\""
+  stamp=$( { echo "$flags"; cat "$Q/tls_fw/mbedtls_config_m4.h" "$src/.tma-verified"; arm-none-eabi-gcc --version | head -1; } |
+    sha256sum | cut -d' ' -f1)
+  mkdir -p "$dir"
+  if [ -f "$dir/libmbedtls_m4.a" ] && [ "$(cat "$dir/libmbedtls_m4.stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  rm -rf "$dir/mbedtls_obj" "$dir/libmbedtls_m4.a"
+  mkdir -p "$dir/mbedtls_obj"
+  for f in "$src"/library/*.c; do
+    # shellcheck disable=SC2086
+    arm-none-eabi-gcc $flags -c "$f" -o "$dir/mbedtls_obj/$(basename "$f" .c).o" 2>"$dir/mbedtls_obj/$(basename "$f" .c).err" &
+    pids+=($!)
+    n=$((n + 1))
+    if [ ${#pids[@]} -ge $jobs ]; then wait "${pids[0]}" || { cat "$dir"/mbedtls_obj/*.err; fail "mbedTLS does not build for the M4"; }; pids=("${pids[@]:1}"); fi
+  done
+  for f in "${pids[@]}"; do wait "$f" || { cat "$dir"/mbedtls_obj/*.err; fail "mbedTLS does not build for the M4"; }; done
+  arm-none-eabi-ar rcs "$dir/libmbedtls_m4.a" "$dir"/mbedtls_obj/*.o || fail "arm-none-eabi-ar failed"
+  echo "$stamp" >"$dir/libmbedtls_m4.stamp"
+  echo "ok: mbedTLS $(basename "$(dirname "$src")") built for the Cortex-M4 ($n files, $(arm-none-eabi-size -t "$dir/libmbedtls_m4.a" | awk 'END{print $1}') B text in the archive)"
+}

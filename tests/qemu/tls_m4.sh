@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# The whole X.509 device on an emulated Cortex-M4 (QEMU mps2-an386): one
+# firmware with libtrustm (UART0 -> a trustm-sim daemon), mbedTLS 2.28 built
+# bare-metal with the project's TLS binding (the chip key 0xE0F1 signs
+# CertificateVerify, GetRandom seeds the DRBG), TLS over UART1 (QEMU connects
+# it to the server's TCP port) and the MQTT + IoT Hub client (X.509) on top
+# (issue 6; docs/qemu-m4.md, "TLS on the target").
+#
+# 1. Builds Debian's mbedTLS source (scripts/mbedtls-source) for the M4 into
+#    CACHE_DIR (kept between runs) and the firmware (tests/qemu/tls_fw).
+# 2. localhub on a random port, a device CA registered as verified, the
+#    device dev-m4 (x509-ca), a trustm-sim daemon personalised by the trustm
+#    CLI (key generated in 0xE0F1, certificate in 0xE0E1, hub root in 0xE0E8;
+#    tests/lib/localhub_chip.sh).
+# 3. tls: `openssl s_server -rev` with an ECDSA server certificate issued by
+#    the hub root, client certificate required and verified against the
+#    device CA: the firmware's handshake (ECDHE-ECDSA), one line each way.
+# 4. hub: the firmware against localhub (ECDHE-RSA, RSA server chain):
+#    TLS_N telemetry messages, a C2D message sent with `localhub c2d send`, a
+#    direct method invoked with `localhub method invoke` and answered,
+#    disconnect. The host judges: the hub's telemetry log holds the messages
+#    in order with the properties sent, the C2D message and the method as
+#    the firmware printed them, the method's answer as the CLI got it, and
+#    the simulator's statistics: exactly one CalcSign per full handshake and
+#    the two object reads (0xE0E8, 0xE0E1).
+# 5. Negative runs, each a clean failure with one clear line, nothing
+#    reaching the hub, no hang: a server whose certificate does not chain to
+#    0xE0E8 (s_server, self-signed) and localhub with another root written
+#    into 0xE0E8 (exit 3, "server certificate not trusted", no signature);
+#    a device certificate from a CA the hub does not know (same chip key,
+#    certificate re-issued): the hub refuses the CONNECT, AUTH_FAILED, exit 4,
+#    one signature (the handshake's). The checker also rejects corrupted
+#    captures (swapped messages, a changed byte).
+# Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm,
+# openssl, python3, mosquitto (localhub) and the Debian archive reachable for
+# the first mbedTLS fetch (scripts/setup). A missing tool is a failure.
+# Usage: tls_m4.sh TRUSTM_SIM TRUSTM_CLI LOCALHUB CACHE_DIR
+#        (QEMU_TLS_KEEP=1 prints the work dir and keeps fw.elf/fw.map there)
+set -euo pipefail
+ROOT=${TMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+Q="$ROOT/tests/qemu"
+export TRUSTM_SIM=${1:?usage: tls_m4.sh TRUSTM_SIM TRUSTM_CLI LOCALHUB CACHE_DIR}
+export TRUSTM_CLI=${2:?usage}
+export LOCALHUB=${3:?usage}
+CACHE=${4:?usage}
+mkdir -p "$CACHE" && CACHE=$(cd "$CACHE" && pwd)
+TRUSTM_SIM=$(realpath "$TRUSTM_SIM") TRUSTM_CLI=$(realpath "$TRUSTM_CLI") LOCALHUB=$(realpath "$LOCALHUB")
+for t in arm-none-eabi-gcc arm-none-eabi-size qemu-system-arm openssl python3 timeout; do
+  command -v "$t" >/dev/null || { echo "FAIL: $t not installed (scripts/setup installs it)"; exit 1; }
+done
+T0=$(date +%s.%N)
+. "$ROOT/tests/lib/shell.sh"
+. "$ROOT/tests/lib/localhub_chip.sh"
+lhc_init qemu_tls_m4
+[ -n "${QEMU_TLS_KEEP:-}" ] && { echo "work dir: $W"; trap 'lhc_stop_only' EXIT; }
+lhc_stop_only() {
+  "$LOCALHUB" stop >/dev/null 2>&1 || true
+  local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+secs() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(date +%s.%N)"; }
+
+# ---- 1. mbedTLS for the M4 and the firmware
+. "$Q/fw_build.sh"
+. "$Q/tls_fw/mbedtls_m4.sh"
+mbedtls_m4_build "$CACHE"
+QEMU_FW_LD="$Q/tls_fw/mps2_an386_tls.ld" QEMU_FW_LIBS="$CACHE/libmbedtls_m4.a -Wl,-Map=$W/fw/fw.map" \
+  qemu_fw_build "$W/fw" "-I$ROOT/src/trustm -I$ROOT/src/iothub -I$ROOT/src/mqtt -I$ROOT/src/tls -I$Q/hub_fw
+    -I$Q/tls_fw $MBEDTLS_M4_INC_SYS" \
+  "$ROOT"/src/trustm/*.c "$ROOT"/src/common/*.c "$ROOT"/src/mqtt/*.c "$ROOT"/src/iothub/*.c "$ROOT"/src/tls/*.c \
+  "$ROOT/port/baremetal/trustm_port_baremetal.c" "$Q/board.c" "$Q/startup.c" "$Q/ram_nor.c" \
+  "$Q/hub_fw/uart.c" "$Q/hub_fw/flash.c" "$Q"/tls_fw/*.c
+# No C library heap: newlib's snprintf references _malloc_r (tls_fw/no_heap.c
+# traps it); malloc/calloc/free/_sbrk themselves must not be in the image.
+if grep -qE '^ \.text\.?[a-z_]*\s+0x[0-9a-f]+\s+0x[0-9a-f]+ .*\(lib_a-(malloc|calloc|free|sbrkr|nano-mallocr|nano-callocr)\.o\)' "$W/fw/fw.map"; then
+  fail "the image links the C library heap"
+fi
+python3 "$Q/tls_check.py" sizes "$W/fw/fw.map" "$W/fw/fw.elf" | sed 's/^/info: /'
+
+# ---- 2. hub, device, chip
+lhc_start_hub
+lhc_device_ca "qemu tls CA"
+DEVID=dev-m4
+"$LOCALHUB" device create --id "$DEVID" --auth x509-ca >/dev/null
+lhc_chip "$DEVID"
+SOCK="$W/chip.sock"
+stats() { python3 "$Q/check_run.py" stats "$SOCK" >"$1" || fail "simulator statistics ($1)"; }
+
+# QEMU: UART0 the chip's bus (the daemon's socket), UART1 the server's TCP
+# port, semihosting the console. No -icount: the MCU's SysTick follows the
+# host clock, the time base of the server and of the hub (keep-alive,
+# timeouts); the board glue reports the MCU's time to the simulator.
+run_fw() { # out port args... -> starts QEMU in the background, pid in $qpid
+  local out=$1 port=$2 a="" x
+  shift 2
+  for x in "$@"; do a="$a,arg=$x"; done
+  timeout 40 qemu-system-arm -M mps2-an386 -nographic -monitor none -kernel "$W/fw/fw.elf" \
+    -chardev "socket,id=chip,path=$SOCK" -serial chardev:chip \
+    -chardev "socket,id=net,host=127.0.0.1,port=$port" -serial chardev:net \
+    -chardev "file,id=con,path=$out" \
+    -semihosting-config "enable=on,target=native,chardev=con,arg=fw$a" >"$out.err" 2>&1 &
+  qpid=$!
+  PIDS+=("$qpid")
+}
+wait_fw() { # out -> exit code in $rc
+  rc=0; wait "$qpid" || rc=$?
+  [ $rc -eq 124 ] && { cat "$1" "$1.err"; fail "$(basename "$1"): the firmware did not finish within 40 s"; }
+  return 0
+}
+
+# s_server on a random port; $1: cert, $2: key; SPORT, spid
+start_sserver() {
+  local try p
+  for try in 1 2 3 4 5 6 7 8; do
+    p=$((20000 + RANDOM % 40000))
+    openssl s_server -accept "127.0.0.1:$p" -naccept 1 -rev -tls1_2 -cert "$1" -key "$2" \
+      -CAfile ca.pem -Verify 1 -verify_return_error >"sserver.$p.out" 2>&1 &
+    spid=$!
+    for _ in $(seq 50); do grep -q '^ACCEPT' "sserver.$p.out" && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+    if grep -q '^ACCEPT' "sserver.$p.out" && kill -0 $spid 2>/dev/null; then
+      PIDS+=("$spid"); SPORT=$p; SOUT="sserver.$p.out"; return 0
+    fi
+    wait $spid 2>/dev/null || true
+  done
+  fail "openssl s_server did not start"
+}
+
+# ---- 3. TLS handshake against openssl s_server (certificate from the hub root)
+openssl ecparam -name prime256v1 -genkey -noout -out srv.key 2>/dev/null
+openssl req -new -key srv.key -subj /CN=localhost -out srv.csr 2>/dev/null
+printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' >srv.ext
+openssl x509 -req -in srv.csr -CA "$CAF" -CAkey "$LOCALHUB_HOME/pki/root-ca.key" -CAcreateserial -days 2 \
+  -extfile srv.ext -out srv.pem 2>/dev/null || fail "cannot issue the s_server certificate from the hub root"
+start_sserver srv.pem srv.key
+stats st0.json
+run_fw tls.txt "$SPORT" tls
+wait_fw tls.txt
+stats st1.json
+[ $rc -eq 0 ] || { cat tls.txt tls.txt.err "$SOUT"; fail "tls: the firmware exited with code $rc"; }
+python3 "$Q/tls_check.py" tls tls.txt "$SOUT" st0.json st1.json "$CAF" "$DEVID" || { cat "$SOUT"; fail "tls run does not check out"; }
+
+# ---- 4. the IoT Hub client over TLS against localhub
+stats st2.json
+T_HUB=$(date +%s.%N)
+run_fw hub.txt "$PORT" hub "$DEVID"
+for _ in $(seq 300); do grep -q '^READY' hub.txt 2>/dev/null && break; kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
+grep -q '^READY' hub.txt || { wait_fw hub.txt; cat hub.txt hub.txt.err; fail "hub: no READY (exit $rc)"; }
+"$LOCALHUB" c2d send --device "$DEVID" --data 'hello m4 over tls' --props 'color=blue;note=50%off!' \
+  --message-id m-7 >c2d.out 2>&1 || fail "localhub c2d send"
+for _ in $(seq 100); do grep -q '^c2d.payload=' hub.txt && break; kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
+"$LOCALHUB" --json method invoke --device "$DEVID" --name reboot --payload '{"delay":1}' --timeout 10 \
+  >method.out 2>&1 || { cat method.out; fail "localhub method invoke"; }
+wait_fw hub.txt
+stats st3.json
+[ $rc -eq 0 ] || { cat hub.txt hub.txt.err; fail "hub: the firmware exited with code $rc"; }
+echo "ok: hub pass ran to DONE in $(secs "$T_HUB") s"
+python3 "$Q/tls_check.py" hub hub.txt "$LOCALHUB_HOME/telemetry.jsonl" method.out st2.json st3.json "$DEVID" ||
+  fail "hub run does not check out"
+
+# the checker can fail: the hub's log with two messages swapped, one payload
+# byte changed, and the C2D payload the firmware printed changed
+python3 - "$LOCALHUB_HOME/telemetry.jsonl" hub.txt <<'PY'
+import sys
+t = open(sys.argv[1]).read().splitlines()
+o = open(sys.argv[2]).read().splitlines()
+a = list(t); a[1], a[2] = a[2], a[1]
+b = list(t); b[3] = b[3].replace('"n\\":3', '"n\\":7')
+c = [l.replace("c2d.payload=68", "c2d.payload=69") for l in o]
+open("bad1.jsonl", "w").write("\n".join(a) + "\n")
+open("bad2.jsonl", "w").write("\n".join(b) + "\n")
+open("bad3.txt", "w").write("\n".join(c) + "\n")
+PY
+for bad in "hub.txt bad1.jsonl:message 1: the hub has payload" "hub.txt bad2.jsonl:message 3: the hub has payload" \
+           "bad3.txt $LOCALHUB_HOME/telemetry.jsonl:C2D payload"; do
+  files=${bad%%:*}
+  # shellcheck disable=SC2086
+  if python3 "$Q/tls_check.py" hub ${files% *} ${files#* } method.out st2.json st3.json "$DEVID" >bad.log 2>&1; then
+    fail "the checker accepted a corrupted capture ($files)"
+  fi
+  grep -qF "check failed: ${bad#*:}" bad.log || { cat bad.log; fail "the checker rejected $files for another reason"; }
+done
+echo "ok: the checker rejects swapped messages, a changed payload byte, a changed C2D payload"
+
+# ---- 5. negative runs
+# 5a. a server whose certificate does not chain to the anchor in 0xE0E8
+openssl ecparam -name prime256v1 -genkey -noout -out rogue.key 2>/dev/null
+openssl req -x509 -new -key rogue.key -subj /CN=localhost -days 2 -addext subjectAltName=DNS:localhost \
+  -out rogue.pem 2>/dev/null
+start_sserver rogue.pem rogue.key
+stats n0.json
+run_fw neg_srv.txt "$SPORT" tls
+wait_fw neg_srv.txt
+stats n1.json
+python3 "$Q/tls_check.py" refused neg_srv.txt "$rc" 3 n0.json n1.json \
+  "ERROR tls_connect: tls: server certificate not trusted" "no signature" || fail "untrusted s_server"
+# 5b. localhub, but another root in 0xE0E8
+openssl req -x509 -new -newkey rsa:2048 -nodes -keyout other-root.key -subj "/CN=another root" -days 2 \
+  -addext basicConstraints=critical,CA:TRUE -out other-root.pem 2>/dev/null
+"$TRUSTM_CLI" --device "$DEV" trust-anchor write other-root.pem >ta.out 2>&1 || { cat ta.out; fail "trust-anchor write"; }
+N_TEL=$(grep -c '' "$LOCALHUB_HOME/telemetry.jsonl")
+stats n2.json
+run_fw neg_anchor.txt "$PORT" hub "$DEVID"
+wait_fw neg_anchor.txt
+stats n3.json
+python3 "$Q/tls_check.py" refused neg_anchor.txt "$rc" 3 n2.json n3.json \
+  "ERROR tls_connect: tls: server certificate not trusted" "no signature" || fail "hub certificate not under 0xE0E8"
+"$TRUSTM_CLI" --device "$DEV" trust-anchor write "$CAF" >ta.out 2>&1 || { cat ta.out; fail "trust-anchor restore"; }
+# 5c. the same chip key, its certificate re-issued by a CA the hub does not know
+openssl ecparam -name prime256v1 -genkey -noout -out ca2.key 2>/dev/null
+openssl req -x509 -new -key ca2.key -subj "/CN=unregistered CA" -days 2 \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca2.pem 2>/dev/null
+"$TRUSTM_CLI" --device "$DEV" cert read --oid 0xE0E1 --out dev.pem >cr.out 2>&1 || { cat cr.out; fail "cert read"; }
+openssl x509 -in dev.pem -noout -pubkey >devpub.pem || fail "no public key in the device certificate"
+printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n' >dev2.ext
+openssl x509 -new -subj "/CN=$DEVID" -force_pubkey devpub.pem -CA ca2.pem -CAkey ca2.key -CAcreateserial -days 2 \
+  -extfile dev2.ext -out dev2.pem 2>/dev/null || fail "cannot re-issue the device certificate"
+openssl verify -CAfile ca2.pem dev2.pem >/dev/null 2>&1 || fail "the re-issued certificate does not verify under its CA"
+"$TRUSTM_CLI" --device "$DEV" cert write --oid 0xE0E1 dev2.pem >cw.out 2>&1 || { cat cw.out; fail "cert write"; }
+stats n4.json
+run_fw neg_ca.txt "$PORT" hub "$DEVID"
+wait_fw neg_ca.txt
+stats n5.json
+# localhub (as IoT Hub) completes the TLS handshake and refuses the CONNECT
+# (CONNACK 5): the client reports AUTH_FAILED and does not retry
+python3 "$Q/tls_check.py" refused neg_ca.txt "$rc" 4 n4.json n5.json \
+  "AUTH_FAILED refused: not authorized" "one signature" || fail "device certificate from an unknown CA"
+[ "$(grep -c '' "$LOCALHUB_HOME/telemetry.jsonl")" -eq "$N_TEL" ] || fail "telemetry reached the hub in a refused run"
+
+grep -E '^(heap\.|stack\.|tls\.handshake_ms|uart\.)' hub.txt | sed 's/^/info: hub: /'
+grep -E '^(heap\.max_used|stack\.tma_tls_client_connect|tls\.handshake_ms)' tls.txt | sed 's/^/info: tls: /'
+echo "ok: qemu_tls_m4 passed in $(secs "$T0") s"

@@ -1,0 +1,14 @@
+# The whole X.509 device on an emulated Cortex-M4 (QEMU mps2-an386): libtrustm
+# against trustm-sim on UART0, mbedTLS 2.28 built bare-metal from Debian's
+# source (scripts/mbedtls-source) with the chip key signing the handshake,
+# TLS on UART1 to openssl s_server and to localhub, the IoT Hub client with
+# X.509 on top; negative runs (untrusted server, unknown device CA).
+# docs/qemu-m4.md ("TLS on the target"). Prefix: qemu_. Fails (does not skip)
+# without the cross compiler, QEMU or the mbedTLS source: scripts/setup
+# provides them. The M4 mbedTLS archive is kept in the build tree.
+if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub)
+  tma_add_script_test(NAME qemu_tls_m4 SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/qemu/tls_m4.sh
+    LABELS integration TIMEOUT 120
+    ARGS $<TARGET_FILE:trustm-sim> $<TARGET_FILE:trustm-cli> $<TARGET_FILE:localhub>
+         ${PROJECT_BINARY_DIR}/qemu_tls_m4)
+endif()
