@@ -56,7 +56,11 @@ static bool load_assignment(const char *path, char *hub, size_t hcap, char *dev,
     if (f == NULL) {
         return false;
     }
-    ok = fgets(hub, (int)hcap, f) != NULL && fgets(dev, (int)dcap, f) != NULL;
+    /* Two whole lines: a line longer than its buffer would be read in
+     * pieces, its tail taken for the device id (a cut hub name is still a
+     * host name: another hub). Nothing after them. */
+    ok = fgets(hub, (int)hcap, f) != NULL && strchr(hub, '\n') != NULL && fgets(dev, (int)dcap, f) != NULL &&
+         (strchr(dev, '\n') != NULL || feof(f)) && fgetc(f) == EOF;
     fclose(f);
     if (ok) {
         hub[strcspn(hub, "\r\n")] = '\0';

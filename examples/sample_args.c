@@ -159,3 +159,40 @@ bool sample_id_ok(const char *id)
     return id[0] != '\0' && strlen(id) <= 128 && sample_id_bad_char(id) == 0;
 }
 
+bool sample_dtmi_ok(const char *m)
+{
+    /* DTDL v2's Digital Twin Model Identifier: "dtmi:" path ";" version,
+     * path segments split by ':', each a letter first, then letters, digits
+     * and '_', not ending in '_'; version 1..999999999 without a leading
+     * zero; an Interface's id at most 128 characters. */
+    size_t n = strlen(m), i = 5, seg = 0, vd = 0;
+    if (n > 128 || strncmp(m, "dtmi:", 5) != 0) {
+        return false;
+    }
+    for (;;) {
+        size_t st = i;
+        if (!((m[i] >= 'A' && m[i] <= 'Z') || (m[i] >= 'a' && m[i] <= 'z'))) {
+            return false;
+        }
+        while ((m[i] >= 'A' && m[i] <= 'Z') || (m[i] >= 'a' && m[i] <= 'z') || (m[i] >= '0' && m[i] <= '9') ||
+               m[i] == '_') {
+            i++;
+        }
+        if (m[i - 1] == '_' || i == st) {
+            return false;
+        }
+        seg++;
+        if (m[i] == ':') {
+            i++;
+            continue;
+        }
+        break;
+    }
+    if (m[i] != ';' || m[i + 1] == '0') {
+        return false;
+    }
+    for (i++; m[i] >= '0' && m[i] <= '9'; i++) {
+        vd++;
+    }
+    return m[i] == '\0' && vd >= 1 && vd <= 9 && seg >= 1;
+}

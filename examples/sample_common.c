@@ -4,6 +4,7 @@
 #include "tma/host_file.h"
 #include "sample_args.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -44,10 +45,21 @@ static void die(const char *name, const char *fmt, ...)
     exit(2);
 }
 
+/* strtol/strtoul skip leading blanks and take a sign ("-FFFFFFFFFFFF1F20"
+ * wraps to 0xE0E0): numbers here start with a digit, nothing else. */
+static bool starts_digit(const char *s, bool hex)
+{
+    unsigned char c = (unsigned char)s[0];
+    return (c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+}
+
 static int parse_oid(const char *s, uint16_t *out)
 {
     char *end;
     unsigned long v;
+    if (!starts_digit(s, true)) {
+        return -1;
+    }
     errno = 0;
     v = strtoul(s, &end, 16);
     if (errno != 0 || *end != '\0' || end == s || v < 0xE000 || v > 0xFFFF) {
@@ -60,10 +72,12 @@ static int parse_oid(const char *s, uint16_t *out)
 static long parse_num(const char *name, const char *opt, const char *s, long lo, long hi)
 {
     char *end;
-    long v;
+    long v = lo - 1;
     errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi) {
+    if (starts_digit(s, false)) {
+        v = strtol(s, &end, 10);
+    }
+    if (!starts_digit(s, false) || errno != 0 || *end != '\0' || end == s || v < lo || v > hi) {
         fprintf(stderr, "%s: %s takes a number in %ld..%ld\n", name, opt, lo, hi);
         exit(2);
     }
@@ -77,6 +91,9 @@ static void parse_retry(const char *name, const char *s, struct sample_opts *o)
     long v[3];
     int i;
     for (i = 0; i < 3; i++) {
+        if (!starts_digit(s, false)) {
+            die(name, "--retry-ms takes MIN:MAX:JITTER in milliseconds (e.g. 1000:100000:5000)");
+        }
         errno = 0;
         v[i] = strtol(s, &end, 10);
         if (errno != 0 || end == s || v[i] < 0 || v[i] > 86400000 || *end != (i < 2 ? ':' : '\0')) {
@@ -110,6 +127,9 @@ struct iothub_retry_policy sample_retry_policy(const struct sample_opts *o)
 static char cs_host[SAMPLE_FIELD_MAX], cs_device[SAMPLE_FIELD_MAX], cs_module[SAMPLE_FIELD_MAX],
     cs_key[SAMPLE_FIELD_MAX], cs_gateway[SAMPLE_FIELD_MAX];
 static char flash_path[512];
+/* Longest path the samples take for the files they write (--outbox,
+ * --assignment): it and its ".tmp"/".lock" companions fit their buffers. */
+#define SAMPLE_PATH_MAX 500
 
 static const char *span_copy(const char *name, const char *what, struct tma_span s, char *out)
 {
@@ -171,9 +191,14 @@ static const char *prog = "sample";
 void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name,
                   const char *summary, bool dps)
 {
-    int i;
+    int i, r;
     bool ca_oid_given = false;
     bool cs_from_env = false;
+    /* options seen so far: each may be given once (--ca-oid up to
+     * SAMPLE_MAX_CA times); a second --host or --outbox is a mistake, not
+     * a choice between them */
+    const char *seen[64];
+    int n_seen = 0;
     prog = name;
     memset(o, 0, sizeof(*o));
     o->cert_oid = 0xE0E1;
@@ -249,12 +274,21 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             die(name, "%s needs a value, not an empty string", a);
         }
         i++;
+        for (r = 0; r < n_seen && strcmp(a, "--ca-oid") != 0; r++) {
+            if (!strcmp(seen[r], a)) {
+                die(name, "%s is given twice (once is allowed)", a);
+            }
+        }
+        if (n_seen < (int)(sizeof(seen) / sizeof(seen[0]))) {
+            seen[n_seen++] = a;
+        }
         if (!strcmp(a, "--device")) o->device = v;
         else if (!strcmp(a, "--binding")) o->binding = v;
         else if (!strcmp(a, "--cert-oid")) { if (parse_oid(v, &o->cert_oid)) die(name, "bad --cert-oid %s", v); }
         else if (!strcmp(a, "--key-oid")) { if (parse_oid(v, &o->key_oid)) die(name, "bad --key-oid %s", v); }
         else if (!strcmp(a, "--ca-oid")) {
-            if (o->n_ca >= SAMPLE_MAX_CA || parse_oid(v, &o->ca_oids[o->n_ca])) die(name, "bad --ca-oid %s", v);
+            if (o->n_ca >= SAMPLE_MAX_CA) die(name, "--ca-oid is given more than %d times", SAMPLE_MAX_CA);
+            if (parse_oid(v, &o->ca_oids[o->n_ca])) die(name, "bad --ca-oid %s", v);
             o->n_ca++;
             ca_oid_given = true;
         }
@@ -367,6 +401,42 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     }
     if (o->gateway != NULL && (o->gateway[0] == '\0' || strpbrk(o->gateway, "/: \t") != NULL)) {
         die(name, "%s", "the gateway (--gateway, GatewayHostName) must be a bare host name, without port or scheme");
+    }
+    /* Names that would only fail later, at every connection attempt until
+     * --timeout-ms, as "cannot connect": refused here, in words. */
+    if (o->gateway != NULL && !sample_host_ok(o->gateway)) {
+        die(name, "%s", "the gateway (--gateway, GatewayHostName) is not a host name (letters, digits, '.', '-')");
+    }
+    if (o->host != NULL && !sample_host_ok(o->host)) {
+        die(name, "the hub host name (%s) is not a host name (letters, digits, '.', '-'; at most 253)",
+            o->connection_string != NULL ? "HostName" : "--host");
+    }
+    if (dps && !sample_host_ok(o->dps_host)) {
+        die(name, "%s", "--dps-host is not a host name (letters, digits, '.', '-'; at most 253)");
+    }
+    if (o->address != NULL) {
+        unsigned char ip[16];
+        if (inet_pton(AF_INET, o->address, ip) != 1 && inet_pton(AF_INET6, o->address, ip) != 1 &&
+            !sample_host_ok(o->address)) {
+            die(name, "%s", "--address takes an IPv4 or IPv6 address (or a host name)");
+        }
+    }
+    if (o->model_id != NULL && !sample_dtmi_ok(o->model_id)) {
+        die(name, "%s", "--model-id takes a DTMI such as dtmi:com:example:Thermostat;1 (segments of letters, "
+                        "digits and '_', a version 1..999999999, at most 128 characters)");
+    }
+    /* A --registration-id outside DPS's alphabet is refused by
+     * dps_client_init() before any I/O, exit 1 with its own message, which
+     * iothub_e2e_localhub checks (docs/decisions/samples-review.md). */
+    {
+        /* the outbox path goes into a 512-byte buffer, the assignment's
+         * temporary file name is FILE.tmp in 1,024: never cut short */
+        if (o->outbox != NULL && strlen(o->outbox) > SAMPLE_PATH_MAX) {
+            die(name, "--outbox: the path is longer than %d characters", SAMPLE_PATH_MAX);
+        }
+        if (dps && o->assignment != NULL && strlen(o->assignment) > SAMPLE_PATH_MAX) {
+            die(name, "--assignment: the path is longer than %d characters", SAMPLE_PATH_MAX);
+        }
     }
     if (o->sas_key != NULL && !is_base64(o->sas_key)) {
         die(name, "%s", "the SharedAccessKey (--sas-key) is not base64 (copy it from the hub's device entry)");
@@ -1117,15 +1187,18 @@ static void print_bag(struct tma_span bag)
     size_t kl, vl;
     iothub_bag_iter_init(&it, bag);
     while (iothub_bag_next(&it, &k, &v, &has) == TMA_OK) {
-        if (iothub_url_decode(k, kd, sizeof(kd), &kl) != TMA_OK ||
-            iothub_url_decode(v, vd, sizeof(vd), &vl) != TMA_OK) {
-            continue;
-        }
+        /* A property that does not decode (bad %-escape, longer than the
+         * buffer) is shown as it came, marked, rather than left out. */
+        bool kok = iothub_url_decode(k, kd, sizeof(kd), &kl) == TMA_OK;
+        bool vok = !has || iothub_url_decode(v, vd, sizeof(vd), &vl) == TMA_OK;
         fputs("  property ", stdout);
-        sample_put(kd, kl);
+        sample_put(kok ? (const void *)kd : (const void *)k.ptr, kok ? kl : k.len);
         if (has) {
             fputs(" = ", stdout);
-            sample_put(vd, vl);
+            sample_put(vok ? (const void *)vd : (const void *)v.ptr, vok ? vl : v.len);
+        }
+        if (!kok || !vok) {
+            fputs(" (not URL-decodable: shown as received)", stdout);
         }
         putchar('\n');
     }

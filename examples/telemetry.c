@@ -12,6 +12,7 @@ struct state {
     struct sample_hub *hub;
     const struct sample_opts *o;
     long queued;
+    long not_stored;  /* messages the outbox refused: the run is not a success */
     uint64_t next_ms;
     uint32_t acked;
 };
@@ -68,6 +69,7 @@ static void tick(void *ctx)
         st = iothub_client_send_telemetry(&s->hub->client, props, 3, (const uint8_t *)body, (size_t)n, &seq);
         if (st != TMA_OK) {
             fprintf(stderr, "message %ld not stored: %s\n", s->queued, tma_status_str(st));
+            s->not_stored++;
         } else {
             printf("message %ld stored as %u: %s\n", s->queued, seq, body);
         }
@@ -117,11 +119,15 @@ int main(int argc, char **argv)
     s.hub = &hub;
     s.o = &o;
     rc = sample_run(&hub, &o, done, &s, tick, &s);
-    if (rc == 0 && (s.queued < o.count || iothub_outbox_count(&hub.outbox) != 0)) {
-        rc = 1; /* stopped before everything was acknowledged */
+    if (rc == 0 && (s.queued < o.count || iothub_outbox_count(&hub.outbox) != 0 || s.not_stored != 0)) {
+        rc = 1; /* stopped before everything was acknowledged, or a message was never stored */
     }
     printf("done: %ld queued, %u acknowledged, %u still in the outbox, chip signatures %u\n", s.queued,
            s.acked, iothub_outbox_count(&hub.outbox), (unsigned)net.key.sign_count);
+    if (s.not_stored != 0) {
+        fprintf(stderr, "iothub-telemetry: %ld of %ld message(s) were not stored (see above): not sent\n",
+                s.not_stored, s.queued);
+    }
     {
         struct iothub_client_stats cs = iothub_client_stats(&hub.client);
         printf("connections: %u attempts, %u accepted, %u charged to the chip-key pacer\n",
