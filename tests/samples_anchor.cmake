@@ -23,3 +23,10 @@ if(TARGET iothub_telemetry)
                LIBS iothub CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub_sample_badargs/dtmi)
   target_include_directories(fuzz_iothub_sample_dtmi PRIVATE ${PROJECT_SOURCE_DIR}/examples)
 endif()
+# C2D properties the samples cannot decode are shown raw, not dropped.
+if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET trustm-sim)
+  tma_add_script_test(NAME iothub_sample_c2d_props
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_sample_c2d_props.sh LABELS e2e TIMEOUT 120)
+  set_tests_properties(iothub_sample_c2d_props PROPERTIES ENVIRONMENT
+    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+endif()
