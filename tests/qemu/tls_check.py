@@ -5,7 +5,7 @@ hub CLI and the simulator saw.
 
   sizes FW.MAP FW.ELF                 image split: ours / mbedTLS / libc
   tls OUT SSERVER_OUT ST0 ST1 HUB_ROOT DEVICE_ID
-  hub OUT TELEMETRY_JSONL METHOD_OUT ST0 ST1 DEVICE_ID
+  hub OUT TELEMETRY_JSONL METHOD_OUT ST0 ST1 DEVICE_ID TOO_LARGE
   refused OUT RC WANT_RC ST0 ST1 "EXPECTED LINE PREFIX" "no signature"|"one signature"
 """
 import json
@@ -73,7 +73,7 @@ def check_identity(vals, hub_root, devid):
             fail("the certificate read from 0xE0E1 is not CN=%s (%s)" % (devid, r.stdout.decode().strip()))
 
 
-def check_sim(d, what, signs):
+def check_sim(d, what, signs, shielded=False):
     if d.get("CalcSign", 0) != signs:
         fail("%s: the simulator saw %d CalcSign, expected %d" % (what, d.get("CalcSign", 0), signs))
     if d.get("GetDataObject", 0) != 2:
@@ -83,7 +83,14 @@ def check_sim(d, what, signs):
         fail("%s: %d OpenApplication, expected 1" % (what, d.get("OpenApplication", 0)))
     if d.get("GetRandom", 0) < 1:
         fail("%s: the DRBG was not seeded from the chip (no GetRandom)" % what)
-    other = {k: v for k, v in d.items() if k not in ("CalcSign", "GetDataObject", "OpenApplication", "GetRandom")}
+    known = ["CalcSign", "GetDataObject", "OpenApplication", "GetRandom"]
+    if shielded:
+        # the shielded connection's handshake, once, at OpenApplication
+        for k in ("prl_hello", "prl_finished"):
+            if d.get(k, 0) != 1:
+                fail("%s: %d %s, expected 1 (shielded connection)" % (what, d.get(k, 0), k))
+        known += ["prl_hello", "prl_finished"]
+    other = {k: v for k, v in d.items() if k not in known}
     if other:
         fail("%s: unexpected chip commands %s" % (what, other))
 
@@ -130,14 +137,15 @@ SETS = [
 HUB_SYS = ("iothub-connection-", "iothub-enqueuedtime", "iothub-message-source")
 
 
-def check_hub(out, telemetry, method_out, st0, st1, devid):
+def check_hub(out, telemetry, method_out, st0, st1, devid, too_large):
     vals, lines = parse(out)
     if "DONE hub" not in lines:
         fail("no DONE hub")
     if one(vals, "tls.connected") != "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256":
         fail("suite %s" % one(vals, "tls.connected"))
     for k, want in (("stats.connects", "1"), ("stats.connect_attempts", "1"), ("stats.key_operations", "1"),
-                    ("tls.signatures", "1"), ("tls.opens", "1"), ("stats.c2d_received", "1")):
+                    ("tls.signatures", "1"), ("tls.opens", "1"), ("stats.c2d_received", "1"),
+                    ("stats.rx_too_large", too_large)):
         if one(vals, k) != want:
             fail("%s is %s, expected %s" % (k, one(vals, k), want))
     stored = [l for l in lines if l.startswith("stored ")]
@@ -191,7 +199,8 @@ def check_hub(out, telemetry, method_out, st0, st1, devid):
     if res.get("status") != 200 or resp is None or res.get("payload") != json.loads(resp):
         fail("the CLI got %s, the firmware answered 200 %r" % (res, resp))
     d = delta(st0, st1)
-    check_sim(d, "hub", 1)
+    shielded = one(vals, "chip.protect") == "both"
+    check_sim(d, "hub", 1, shielded)
     if not failures:
         ok("hub: %d messages at the hub in order with their properties (X.509), C2D and method as sent, "
            "the answer as the CLI got it; chip commands %s" % (n, sorted(d.items())))
@@ -267,7 +276,7 @@ def main():
         return 0
     if cmd == "tls" and len(sys.argv) == 8:
         check_tls(*sys.argv[2:])
-    elif cmd == "hub" and len(sys.argv) == 8:
+    elif cmd == "hub" and len(sys.argv) == 9:
         check_hub(*sys.argv[2:])
     elif cmd == "refused" and len(sys.argv) == 9:
         check_refused(*sys.argv[2:])

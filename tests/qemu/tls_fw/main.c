@@ -8,15 +8,19 @@
  * on top (X.509: no SAS). mbedTLS allocates from a static buffer
  * (MBEDTLS_MEMORY_BUFFER_ALLOC_C); there is no C library heap in the image.
  *
- * Command line (semihosting): fw MODE [DEVICE_ID]
+ * Command line (semihosting): fw MODE [DEVICE_ID [BINDING_FILE]]
  *   tls  handshake against `openssl s_server -rev` (host name localhost),
  *        send one line, print the reversed line the server sends back, close
  *   hub  against localhub (host name localhost) as DEVICE_ID: connect,
  *        TLS_N telemetry messages with properties (the sets of
  *        tests/vectors/iothub/topics.vec), all acknowledged, READY, wait for
  *        one C2D message and one direct method call, answer it, disconnect
- * Both: open the chip (plain), read the trust anchor 0xE0E8 and the client
- * certificate 0xE0E1, bind 0xE0F1 to the certificate's public key.
+ * Both: open the chip, read the trust anchor 0xE0E8 and the client
+ * certificate 0xE0E1, bind 0xE0F1 to the certificate's public key. With a
+ * BINDING_FILE (hub only: the 64-byte platform binding secret `trustm bind`
+ * wrote) every chip command of the run, from OpenApplication to the
+ * handshake's CalcSign, goes over the shielded connection (software AES-CCM
+ * and TLS PRF of tests/qemu/soft_crypto.c); without it, in the clear.
  * It judges nothing itself: it prints what it did and got; the host checks
  * (tests/qemu/tls_m4.sh, tls_check.py).
  * Exit codes: 0 done, 2 setup error (chip, certificates), 3 the TLS
@@ -32,6 +36,7 @@
 #include "iothub/iothub.h"
 #include "iothub/outbox.h"
 #include "iothub/storage_flash.h"
+#include "soft_crypto.h"
 #include "stackpaint.h"
 #include "tma/tls.h"
 #include "tma/tls_chip.h"
@@ -46,7 +51,7 @@ extern const struct trustm_port trustm_port_baremetal;
 #define TLS_HOST "localhost"
 #define TLS_N 6u
 #define TLS_WAIT_MS 20000u
-#define TLS_HEAP_SIZE (40u * 1024u)
+#define TLS_HEAP_SIZE (32u * 1024u)
 #define UART1_STATE (*(volatile uint32_t *)0x40005004u) /* bit 1: RX byte waiting */
 
 static const struct iothub_property set1[] = {{"$.ct", "application/json;charset=utf-8"}};
@@ -82,6 +87,8 @@ static char cred[512];
 static struct mqtt_inflight infl[5];
 static char cmdline[128];
 static char device_id[64];
+static char binding_path[96];
+static uint8_t protect = TRUSTM_PROTECT_NONE;
 
 static uint32_t acked, c2d_count, method_count, tls_opens, tls_failures;
 static uint8_t rid[16];
@@ -229,37 +236,50 @@ static void chip_and_tls_setup(void)
 
     mbedtls_memory_buffer_alloc_init(heap, sizeof heap);
     st = trustm_init(&chip, &trustm_port_baremetal, 0);
+    if (st == TMA_OK && binding_path[0] != 0) {
+        static uint8_t pbs[64];
+        if (semi_read_file(binding_path, pbs, sizeof pbs) != (int)sizeof pbs) {
+            con_str("ERROR cannot read a 64-byte binding secret from ");
+            con_str(binding_path);
+            con_str("\n");
+            semi_exit(2);
+        }
+        st = trustm_shield_set_secret(&chip, soft_crypto_ops(), pbs, sizeof pbs);
+        memset(pbs, 0, sizeof pbs);
+        protect = TRUSTM_PROTECT_BOTH;
+    }
     if (st == TMA_OK) {
         st = trustm_open(&chip);
     }
     if (st == TMA_OK) {
-        st = trustm_open_app(&chip, TRUSTM_PROTECT_NONE, 0);
+        st = trustm_open_app(&chip, protect, 0);
     }
     if (st != TMA_OK) {
         fail("chip open", st, 2);
     }
+    line_str("chip.protect", protect == TRUSTM_PROTECT_NONE ? "none" : "both");
     mbedtls_x509_crt_init(&anchors);
     mbedtls_x509_crt_init(&chain);
-    st = tma_tls_chip_load_certs(&chip, TRUSTM_PROTECT_NONE, 0xE0E8, obj, sizeof obj, &anchors, &n);
+    st = tma_tls_chip_load_certs(&chip, protect, 0xE0E8, obj, sizeof obj, &anchors, &n);
     if (st != TMA_OK) {
         fail("trust anchor 0xE0E8", st, 2);
     }
     line_hex("anchor", anchors.raw.p, anchors.raw.len);
-    st = tma_tls_chip_load_certs(&chip, TRUSTM_PROTECT_NONE, 0xE0E1, obj, sizeof obj, &chain, &n);
+    st = tma_tls_chip_load_certs(&chip, protect, 0xE0E1, obj, sizeof obj, &chain, &n);
     if (st != TMA_OK) {
         fail("client certificate 0xE0E1", st, 2);
     }
     line_hex("cert", chain.raw.p, chain.raw.len);
     signer.chip = &chip;
     signer.key_oid = 0xE0F1;
-    signer.protect = TRUSTM_PROTECT_NONE;
+    signer.protect = protect;
     mbedtls_pk_init(&pk);
     st = tma_tls_chip_key_bind(&key, &pk, &signer, &chain, false);
     if (st != TMA_OK) {
         fail("key 0xE0F1 does not fit the certificate", st, 2);
     }
     crng.chip = &chip;
-    crng.protect = TRUSTM_PROTECT_NONE;
+    crng.protect = protect;
     rng.ctx = &crng;
     rng.fill = tma_tls_chip_random;
 
@@ -535,6 +555,7 @@ static void run_hub(void)
         line_u32("stats.published", cs.published);
         line_u32("stats.acked", cs.acked);
         line_u32("stats.c2d_received", cs.c2d_received);
+        line_u32("stats.rx_too_large", cs.rx_too_large);
     }
     tma_tls_client_deinit(&tls);
     heap_report();
@@ -553,7 +574,7 @@ int main(void)
     board_init();
     hub_uart_init();
     if (semi_cmdline(cmdline, sizeof cmdline) != 0 || (mode = strchr(cmdline, ' ')) == 0) {
-        con_str("ERROR usage: fw tls | fw hub DEVICE_ID\n");
+        con_str("ERROR usage: fw tls | fw hub DEVICE_ID [BINDING_FILE]\n");
         semi_exit(2);
     }
     mode++;
@@ -562,13 +583,22 @@ int main(void)
         *arg++ = 0;
     }
     if (strcmp(mode, "hub") == 0) {
+        char *b = arg != 0 ? strchr(arg, ' ') : 0;
+        if (b != 0) {
+            *b++ = 0;
+            if (b[0] == 0 || strlen(b) >= sizeof binding_path) {
+                con_str("ERROR usage: fw hub DEVICE_ID [BINDING_FILE]\n");
+                semi_exit(2);
+            }
+            strcpy(binding_path, b);
+        }
         if (arg == 0 || arg[0] == 0 || strlen(arg) >= sizeof device_id) {
-            con_str("ERROR usage: fw hub DEVICE_ID\n");
+            con_str("ERROR usage: fw hub DEVICE_ID [BINDING_FILE]\n");
             semi_exit(2);
         }
         strcpy(device_id, arg);
     } else if (strcmp(mode, "tls") != 0) {
-        con_str("ERROR usage: fw tls | fw hub DEVICE_ID\n");
+        con_str("ERROR usage: fw tls | fw hub DEVICE_ID [BINDING_FILE]\n");
         semi_exit(2);
     }
     chip_and_tls_setup();

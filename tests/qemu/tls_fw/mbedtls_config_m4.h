@@ -95,9 +95,12 @@ int tls_fw_fprintf(void *stream, const char *fmt, ...);
 #define MBEDTLS_SSL_EXTENDED_MASTER_SECRET
 #define MBEDTLS_SSL_CIPHERSUITES \
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
-/* Records: a server may send up to 16 KB per record unless the client
- * negotiates a smaller maximum fragment length; see docs/qemu-m4.md. */
-#define MBEDTLS_SSL_IN_CONTENT_LEN 4096
+/* Records: a server may send up to 16 KB of plaintext per record (IoT Hub
+ * does not negotiate a smaller maximum fragment length), so the receive
+ * buffer is the full 16 KB; the client's own records (MQTT packets) are cut
+ * at 2 KB, which mbedtls_ssl_write reports as a partial write and the MQTT
+ * client continues. docs/qemu-m4.md. */
+#define MBEDTLS_SSL_IN_CONTENT_LEN 16384
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 2048
 
 #include "mbedtls/check_config.h"
