@@ -4,6 +4,7 @@
  * FILE the assignment is kept: later runs go straight to the hub (DPS is for
  * first start-up, not every boot) and register again only when that hub
  * refuses the device (deleted, moved to another hub). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ struct state {
     struct sample_hub *hub;
     const struct sample_opts *o;
     long queued;
+    long not_stored; /* messages the outbox refused: the run is not a success */
     uint64_t next_ms;
 };
 
@@ -37,6 +39,10 @@ static void tick(void *ctx)
         int n = snprintf(body, sizeof(body), "{\"provisioned\":true,\"n\":%ld}", s->queued);
         tma_status st = iothub_client_send_telemetry(&s->hub->client, NULL, 0, (const uint8_t *)body, (size_t)n, NULL);
         printf("message %ld: %s\n", s->queued, tma_status_str(st));
+        if (st != TMA_OK) {
+            fprintf(stderr, "iothub-dps: message %ld not stored: %s\n", s->queued, tma_status_str(st));
+            s->not_stored++;
+        }
         s->queued++;
         s->next_ms = now + (uint64_t)s->o->interval_ms;
     }
@@ -54,6 +60,10 @@ static bool load_assignment(const char *path, char *hub, size_t hcap, char *dev,
     FILE *f = fopen(path, "r");
     bool ok;
     if (f == NULL) {
+        if (errno != ENOENT) {
+            /* not "no assignment yet": say why it is not used */
+            fprintf(stderr, "iothub-dps: cannot read %s: %s; registering\n", path, strerror(errno));
+        }
         return false;
     }
     /* Two whole lines: a line longer than its buffer would be read in
@@ -218,6 +228,10 @@ int main(int argc, char **argv)
             break;
         }
         rc = sample_run(&hub, &o, done, &s, tick, &s);
+        if (rc == 0 && s.not_stored != 0) {
+            fprintf(stderr, "iothub-dps: %ld of %ld message(s) were not stored: not sent\n", s.not_stored, s.queued);
+            rc = 1;
+        }
         refused = iothub_client_state(&hub.client) == IOTHUB_STATE_AUTH_FAILED;
         sample_hub_close(&hub);
         if (rc != 0 && refused && cached && !sample_stop) {

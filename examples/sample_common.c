@@ -197,6 +197,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     /* options seen so far: each may be given once (--ca-oid up to
      * SAMPLE_MAX_CA times); a second --host or --outbox is a mistake, not
      * a choice between them */
+    bool env_device_empty = false;
     const char *seen[64];
     int n_seen = 0;
     prog = name;
@@ -208,6 +209,11 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     o->interval_ms = 1000;
     o->timeout_ms = 120000;
     o->device = getenv("TRUSTM_DEVICE");
+    if (o->device != NULL && o->device[0] == '\0') {
+        /* as --device "": an empty variable must not mean the default */
+        o->device = NULL;
+        env_device_empty = true;
+    }
     o->dps_host = "global.azure-devices-provisioning.net";
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -229,8 +235,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "  --cert-oid OID         client certificate object (default 0xE0E1)\n"
                    "  --key-oid OID          private key object (default 0xE0F1)\n"
                    "Server verification (always on):\n"
-                   "  --ca-oid OID           trust anchor object, repeatable (default 0xE0E8, plus 0xF1E0 when it\n"
-                   "                         holds a certificate: the Azure backup root of 'trust-anchor write --azure')\n"
+                   "  --ca-oid OID           trust anchor object, up to 4 times (default 0xE0E8, plus 0xF1E0 when it\n"
+                   "                         holds a certificate: the Azure backup root of 'trust-anchor write --azure';\n"
+                   "                         a 0xF1E0 that cannot be read stops the sample)\n"
                    "  --ca FILE              trust anchors from a PEM/DER file instead\n"
                    "Network:\n"
                    "  --port N               default 8883\n"
@@ -465,6 +472,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         o->ca_oids[1] = 0xF1E0;
         o->n_ca = 2;
         o->ca_backup_default = true;
+    }
+    if (o->device == NULL && env_device_empty && o->sas_key == NULL) {
+        die(name, "%s", "TRUSTM_DEVICE is set but empty (unset it for the default, or give --device)");
     }
     if (o->device == NULL) {
         o->device = "sim";

@@ -102,6 +102,18 @@ timeout 20 "$EX/$T" "${SAS[@]}" --count 2 --interval-ms 10 --outbox-flash "$W/ti
 grep -q "message 0 not stored" err.txt || bad "no 'not stored' line: $(cat err.txt)"
 grep -q "iothub-telemetry: 2 of 2 message(s) were not stored" err.txt || bad "no summary of the refused messages"
 
+echo "== an empty TRUSTM_DEVICE is not the default device"
+TRUSTM_DEVICE="" expect $T 2 "TRUSTM_DEVICE is set but empty" --connection-string "HostName=h;DeviceId=d;x509=true"
+
+echo "== DPS telemetry the outbox refused is not a success either"
+printf 'localhost\ndev1\n' > tiny.assign
+rc=0
+timeout 20 "$EX/iothub-dps" --id-scope 0ne00 --registration-id r1 --sas-key "$SECRET" --ca ca.pem \
+  --port 1 --timeout-ms 500 --count 1 --assignment tiny.assign --outbox-flash "$W/tiny2.flash:2:128:16" \
+  >out.txt 2>err.txt || rc=$?
+[ $rc -eq 1 ] || bad "DPS refused message: exit $rc, not 1"
+grep -q "iothub-dps: 1 of 1 message(s) were not stored" err.txt || bad "DPS: no summary of the refused message: $(cat err.txt)"
+
 echo "== a cached DPS assignment with an over-long line is not used"
 # (a device id line of 200 characters was read as its first 128: another device)
 { printf 'localhost\n'; printf 'd%.0s' $(seq 1 200); printf '\n'; } > long.assign
