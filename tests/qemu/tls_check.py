@@ -3,7 +3,7 @@
 prints; this compares what it printed with what the server, the hub, the
 hub CLI and the simulator saw.
 
-  sizes FW.MAP FW.ELF                 image split: ours / mbedTLS / libc
+  sizes FW.MAP FW.ELF [--detail]      image split: ours / mbedTLS / libc
   tls OUT SSERVER_OUT ST0 ST1 HUB_ROOT DEVICE_ID
   hub OUT TELEMETRY_JSONL METHOD_OUT ST0 ST1 DEVICE_ID TOO_LARGE
   refused OUT RC WANT_RC ST0 ST1 "EXPECTED LINE PREFIX" "no signature"|"one signature"
@@ -230,9 +230,17 @@ def check_refused(out, rc, want_rc, st0, st1, prefix, signs):
         ok("refused cleanly (exit %s, %d signature(s)): %s" % (rc, want, errs[0][:160]))
 
 
-def sizes(map_path, elf):
+# Firmware objects are named DIRNAME_FILE.o by tests/qemu/fw_build.sh.
+ORIGINS = [("tls_fw_", "firmware scenario (tls_fw)"), ("hub_fw_", "board: UART1, flash (hub_fw)"),
+           ("qemu_", "board: start-up, UART0, SysTick, soft crypto"), ("baremetal_", "port template"),
+           ("trustm_", "libtrustm (src/trustm)"), ("tls_", "TLS binding (src/tls)"), ("mqtt_", "MQTT (src/mqtt)"),
+           ("iothub_", "IoT Hub client (src/iothub)"), ("common_", "common (src/common)")]
+
+
+def sizes(map_path, elf, detail=False):
     """text+rodata+data per origin, from the linker map's input sections."""
     groups = {"ours": 0, "mbedtls": 0, "libc": 0}
+    parts, mbed = {}, {}
     both = re.compile(r"^ \.(text|rodata|data)\S*\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)")
     name_only = re.compile(r"^ \.(text|rodata|data)\S*\s*$")
     rest = re.compile(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)")
@@ -260,19 +268,33 @@ def sizes(map_path, elf):
             continue
         if "libmbedtls_m4.a" in obj:
             groups["mbedtls"] += size
+            mo = re.search(r"\((\w+)\.o\)", obj)
+            k = mo.group(1) if mo else obj
+            mbed[k] = mbed.get(k, 0) + size
         elif "libc_nano" in obj or "libgcc" in obj or "/arm-none-eabi/" in obj:
             groups["libc"] += size
         else:
             groups["ours"] += size
+            base = obj.rsplit("/", 1)[-1]
+            label = next((l for p, l in ORIGINS if base.startswith(p)), base)
+            parts[label] = parts.get(label, 0) + size
     r = subprocess.run(["arm-none-eabi-size", elf], capture_output=True, text=True).stdout.split("\n")[1].split()
     print("image %s B text, %s B data, %s B bss; text+rodata+data by origin: ours %d B, mbedTLS %d B, "
           "libc/libgcc %d B" % (r[0], r[1], r[2], groups["ours"], groups["mbedtls"], groups["libc"]))
+    if detail:
+        for label, n in sorted(parts.items(), key=lambda x: -x[1]):
+            print("  ours     %-44s %7d B" % (label, n))
+        for k, n in sorted(mbed.items(), key=lambda x: -x[1]):
+            if n >= 1000:
+                print("  mbedTLS  %-44s %7d B" % (k, n))
+        rest_n = sum(n for n in mbed.values() if n < 1000)
+        print("  mbedTLS  %-44s %7d B" % ("(objects under 1 KB)", rest_n))
 
 
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-    if cmd == "sizes" and len(sys.argv) == 4:
-        sizes(sys.argv[2], sys.argv[3])
+    if cmd == "sizes" and len(sys.argv) in (4, 5):
+        sizes(sys.argv[2], sys.argv[3], len(sys.argv) == 5 and sys.argv[4] == "--detail")
         return 0
     if cmd == "tls" and len(sys.argv) == 8:
         check_tls(*sys.argv[2:])

@@ -45,7 +45,7 @@ export LOCALHUB=${3:?usage}
 CACHE=${4:?usage}
 mkdir -p "$CACHE" && CACHE=$(cd "$CACHE" && pwd)
 TRUSTM_SIM=$(realpath "$TRUSTM_SIM") TRUSTM_CLI=$(realpath "$TRUSTM_CLI") LOCALHUB=$(realpath "$LOCALHUB")
-for t in arm-none-eabi-gcc arm-none-eabi-size qemu-system-arm openssl python3 timeout; do
+for t in arm-none-eabi-gcc arm-none-eabi-size arm-none-eabi-nm qemu-system-arm openssl python3 timeout; do
   command -v "$t" >/dev/null || { echo "FAIL: $t not installed (scripts/setup installs it)"; exit 1; }
 done
 T0=$(date +%s.%N)
@@ -60,20 +60,14 @@ lhc_stop_only() {
 secs() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(date +%s.%N)"; }
 
 # ---- 1. mbedTLS for the M4 and the firmware
-. "$Q/fw_build.sh"
-. "$Q/tls_fw/mbedtls_m4.sh"
-mbedtls_m4_build "$CACHE"
-QEMU_FW_LIBS="$CACHE/libmbedtls_m4.a -Wl,-Map=$W/fw/fw.map" \
-  qemu_fw_build "$W/fw" "-I$ROOT/src/trustm -I$ROOT/src/iothub -I$ROOT/src/mqtt -I$ROOT/src/tls -I$Q/hub_fw
-    -I$Q/tls_fw $MBEDTLS_M4_INC_SYS" \
-  "$ROOT"/src/trustm/*.c "$ROOT"/src/common/*.c "$ROOT"/src/mqtt/*.c "$ROOT"/src/iothub/*.c "$ROOT"/src/tls/*.c \
-  "$ROOT/port/baremetal/trustm_port_baremetal.c" "$Q/board.c" "$Q/startup.c" "$Q/ram_nor.c" "$Q/soft_crypto.c" \
-  "$Q/hub_fw/uart.c" "$Q/hub_fw/flash.c" "$Q"/tls_fw/*.c
+. "$Q/tls_fw/build.sh"
+tls_fw_build "$CACHE" "$W/fw"
 # No C library heap: newlib's snprintf references _malloc_r (tls_fw/no_heap.c
 # traps it); malloc/calloc/free/_sbrk themselves must not be in the image.
-if grep -qE '^ \.text\.?[a-z_]*\s+0x[0-9a-f]+\s+0x[0-9a-f]+ .*\(lib_a-(malloc|calloc|free|sbrkr|nano-mallocr|nano-callocr)\.o\)' "$W/fw/fw.map"; then
-  fail "the image links the C library heap"
-fi
+heap_syms=$(arm-none-eabi-nm "$W/fw/fw.elf" | awk '$3 ~ /^(malloc|calloc|realloc|free|_sbrk|_sbrk_r|_malloc_r_nano)$/ {print $3}')
+[ -z "$heap_syms" ] || fail "the image links the C library heap: $heap_syms"
+[ "$(arm-none-eabi-nm "$W/fw/fw.elf" | awk '$3 == "_malloc_r" {print $2}')" = T ] ||
+  fail "_malloc_r is not tls_fw/no_heap.c's trap"
 python3 "$Q/tls_check.py" sizes "$W/fw/fw.map" "$W/fw/fw.elf" | sed 's/^/info: /'
 
 # ---- 2. hub, device, chip

@@ -1,7 +1,13 @@
-# Sourced by tests/qemu/tls_m4.sh and bench/device_fw_size.sh: Debian's
-# mbedTLS 2.28 (scripts/mbedtls-source, a cache outside the clone) built for
-# the Cortex-M4 with tls_fw/mbedtls_config_m4.h and the firmware's -Os flags
-# into one static archive. Needs ROOT, Q and fail() from the caller.
+# Sourced by tests/qemu/tls_m4.sh and bench/device_fw_size.sh. Needs ROOT, Q
+# and fail() from the caller.
+#
+# tls_fw_build CACHE_DIR DIR: mbedTLS for the M4 (below) in CACHE_DIR, then
+# the whole X.509 device firmware (tests/qemu/tls_fw) -> DIR/fw.elf and its
+# link map DIR/fw.map.
+#
+# mbedtls_m4_build: Debian's mbedTLS 2.28 (scripts/mbedtls-source, a cache
+# outside the clone) built for the Cortex-M4 with tls_fw/mbedtls_config_m4.h
+# and the firmware's -Os flags into one static archive.
 #
 # mbedtls_m4_build DIR -> DIR/libmbedtls_m4.a, sets MBEDTLS_M4_INC_SYS.
 # The archive is kept in DIR and rebuilt only when the configuration, the
@@ -36,4 +42,18 @@ mbedtls_m4_build() {
   arm-none-eabi-ar rcs "$dir/libmbedtls_m4.a" "$dir"/mbedtls_obj/*.o || fail "arm-none-eabi-ar failed"
   echo "$stamp" >"$dir/libmbedtls_m4.stamp"
   echo "ok: mbedTLS $(basename "$(dirname "$src")") built for the Cortex-M4 ($n files, $(arm-none-eabi-size -t "$dir/libmbedtls_m4.a" | awk 'END{print $1}') B text in the archive)"
+}
+
+tls_fw_build() {
+  local cache=$1 dir=$2
+  # shellcheck source=tests/qemu/fw_build.sh
+  . "$Q/fw_build.sh"
+  mbedtls_m4_build "$cache"
+  mkdir -p "$dir"
+  QEMU_FW_LIBS="$cache/libmbedtls_m4.a -Wl,-Map=$dir/fw.map" \
+    qemu_fw_build "$dir" "-I$ROOT/src/trustm -I$ROOT/src/iothub -I$ROOT/src/mqtt -I$ROOT/src/tls -I$Q/hub_fw
+      -I$Q/tls_fw $MBEDTLS_M4_INC_SYS" \
+    "$ROOT"/src/trustm/*.c "$ROOT"/src/common/*.c "$ROOT"/src/mqtt/*.c "$ROOT"/src/iothub/*.c "$ROOT"/src/tls/*.c \
+    "$ROOT/port/baremetal/trustm_port_baremetal.c" "$Q/board.c" "$Q/startup.c" "$Q/ram_nor.c" "$Q/soft_crypto.c" \
+    "$Q/hub_fw/uart.c" "$Q/hub_fw/flash.c" "$Q"/tls_fw/*.c
 }
