@@ -145,7 +145,8 @@ def check_hub(out, telemetry, method_out, st0, st1, devid, too_large):
         fail("suite %s" % one(vals, "tls.connected"))
     for k, want in (("stats.connects", "1"), ("stats.connect_attempts", "1"), ("stats.key_operations", "1"),
                     ("tls.signatures", "1"), ("tls.opens", "1"), ("stats.c2d_received", "1"),
-                    ("stats.rx_too_large", too_large)):
+                    ("stats.rx_too_large", too_large), ("tls.connect_chip_sign", "1"),
+                    ("tls.connect_chip_random", "0")):
         if one(vals, k) != want:
             fail("%s is %s, expected %s" % (k, one(vals, k), want))
     stored = [l for l in lines if l.startswith("stored ")]

@@ -99,7 +99,7 @@ static uint32_t stack_step, stack_step_conn, stack_connect, handshake_ms;
  * computing. Under QEMU's -icount shift=0 one instruction is 1 ns, so the
  * rest in ns is the instructions executed (tls_m4.sh runs the s_server
  * pass so). */
-static uint32_t net_wait_us, chip_us;
+static uint32_t net_wait_us, chip_us, random_calls, sign_calls;
 static struct tma_transport uart_raw;
 
 /* ---- what mbedtls_config_m4.h routes here ---- */
@@ -191,6 +191,7 @@ static tma_status sign_timed(void *ctx, const uint8_t *hash, size_t hash_len, ui
     uint32_t t0 = board_now_us();
     tma_status st = tma_tls_chip_sign(ctx, hash, hash_len, out, out_size, out_len);
     chip_us += board_now_us() - t0;
+    sign_calls++;
     return st;
 }
 
@@ -199,6 +200,7 @@ static tma_status random_timed(void *ctx, uint8_t *out, size_t len)
     uint32_t t0 = board_now_us();
     tma_status st = tma_tls_chip_random(ctx, out, len);
     chip_us += board_now_us() - t0;
+    random_calls++;
     return st;
 }
 
@@ -215,7 +217,7 @@ static int32_t tls_recv_nowait(void *ctx, uint8_t *buf, size_t len)
 
 static tma_status tls_connect(void)
 {
-    uint32_t sp0 = stack_sp(), d, t0 = g_ms_ticks, t0_us, us;
+    uint32_t sp0 = stack_sp(), d, t0 = g_ms_ticks, t0_us, us, r0 = random_calls, s0 = sign_calls;
     tma_status st;
     net_wait_us = 0;
     chip_us = 0;
@@ -234,6 +236,8 @@ static tma_status tls_connect(void)
     line_u32("tls.net_wait_us", net_wait_us);
     line_u32("tls.chip_us", chip_us);
     line_u32("tls.compute_us", us - net_wait_us - chip_us);
+    line_u32("tls.connect_chip_random", random_calls - r0); /* chip commands of this connect */
+    line_u32("tls.connect_chip_sign", sign_calls - s0);
     line_u32("tls.signatures", key.sign_count);
     if (st != TMA_OK) {
         tls_failures++;
@@ -366,6 +370,7 @@ static void chip_and_tls_setup(void)
     }
     /* the client keeps its own parsed copies */
     mbedtls_x509_crt_free(&anchors);
+    line_u32("tls.init_chip_random", random_calls); /* the DRBG's seeding */
     heap_report();
 }
 
