@@ -9,13 +9,18 @@ hub CLI and the simulator saw.
   refused OUT RC WANT_RC ST0 ST1 "EXPECTED LINE PREFIX" "no signature"|"one signature"
 """
 import json
+import os
 import re
 import subprocess
 import sys
 import urllib.parse
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_run import by_name  # noqa: E402  (the simulator statistics' reader)
+from hub_check import username, vectors  # noqa: E402  (spec 1.2 user name, topics.vec)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOST = "localhost"
 
 failures = []
 
@@ -137,6 +142,71 @@ SETS = [
 HUB_SYS = ("iothub-connection-", "iothub-enqueuedtime", "iothub-message-source")
 
 
+def mqtt_packets(stream):
+    """Split an MQTT byte stream into (type, flags, body)."""
+    out, i = [], 0
+    while i < len(stream):
+        t = stream[i]
+        n, mul, j = 0, 1, i + 1
+        while True:
+            if j >= len(stream):
+                fail("the MQTT stream ends inside a packet header")
+                return out
+            b = stream[j]
+            n += (b & 0x7F) * mul
+            mul *= 128
+            j += 1
+            if not b & 0x80:
+                break
+        out.append((t >> 4, t & 0x0F, stream[j:j + n]))
+        if j + n > len(stream):
+            fail("the MQTT stream ends inside a packet")
+        i = j + n
+    return out
+
+
+def check_wire(vals, devid, stored_sets):
+    """What the client wrote into TLS: CONNECT as dev-m4 with the spec's
+    user name and an empty password (X.509, as Azure Embedded C sends it;
+    docs/design/iothub-client.md), each telemetry PUBLISH on the topic
+    topics.vec expects for its property set, byte for byte."""
+    stream = b"".join(vals.get("mqtt.tx", []))
+    pk = mqtt_packets(stream)
+    if not pk or pk[0][0] != 1:
+        fail("the first MQTT packet is not CONNECT")
+        return
+    body = pk[0][2]
+    flags = body[7]
+    p = 10
+
+    def field(p):
+        n = int.from_bytes(body[p:p + 2], "big")
+        return body[p + 2:p + 2 + n], p + 2 + n
+    cid, p = field(p)
+    user = pw = None
+    if flags & 0x80:
+        user, p = field(p)
+    if flags & 0x40:
+        pw, p = field(p)
+    if cid != devid.encode() or user != username(ROOT, HOST, devid).encode() or pw != b"" or p != len(body):
+        fail("CONNECT: client id %r, user name %r, password %r" % (cid, user, pw))
+    vec = [t.replace("devices/dev-01/", "devices/%s/" % devid, 1) for t, _ in vectors(ROOT)]
+    pubs = []
+    for t, fl, b in pk:
+        if t == 3:
+            n = int.from_bytes(b[:2], "big")
+            pubs.append(b[2:2 + n].decode("utf-8", "replace"))
+    tel = [x for x in pubs if x.startswith("devices/%s/messages/events/" % devid)]
+    want = [vec[s] for s in stored_sets]
+    if tel != want:
+        fail("telemetry topics on the wire %s, expected %s" % (tel, want))
+    rest = [x for x in pubs if x not in tel]
+    if rest != ["$iothub/methods/res/200/?$rid=" + (one(vals, "method.rid") or b"").decode()]:
+        fail("other PUBLISHes %s" % rest)
+    if pk[-1][0] != 14:
+        fail("the last MQTT packet is not DISCONNECT")
+
+
 def check_hub(out, telemetry, method_out, st0, st1, devid, too_large):
     vals, lines = parse(out)
     if "DONE hub" not in lines:
@@ -176,6 +246,7 @@ def check_hub(out, telemetry, method_out, st0, st1, devid, too_large):
         auth = json.loads(rec["systemProperties"].get("iothub-connection-auth-method", "{}"))
         if auth.get("type") != "x509Certificate":
             fail("message %d: the hub authenticated the device by %s" % (i, auth.get("type")))
+    check_wire(vals, devid, [int(l.split()[3]) for l in stored])
     seqs = [r["seq"] for r in recs]
     if seqs != sorted(seqs):
         fail("the hub's sequence numbers are out of order: %s" % seqs)
@@ -203,8 +274,9 @@ def check_hub(out, telemetry, method_out, st0, st1, devid, too_large):
     shielded = one(vals, "chip.protect") == "both"
     check_sim(d, "hub", 1, shielded)
     if not failures:
-        ok("hub: %d messages at the hub in order with their properties (X.509), C2D and method as sent, "
-           "the answer as the CLI got it; chip commands %s" % (n, sorted(d.items())))
+        ok("hub: %d messages at the hub in order with their properties (X.509), topics on the wire as "
+           "topics.vec expects, C2D and method as sent, the answer as the CLI got it; chip commands %s"
+           % (n, sorted(d.items())))
 
 
 def check_refused(out, rc, want_rc, st0, st1, prefix, signs):

@@ -180,7 +180,8 @@ hub_pass hub 1
 hub_pass hub_shield 2 "$W/pbs.bin"
 
 # the checker can fail: the hub's log with two messages swapped, one payload
-# byte changed, and the C2D payload the firmware printed changed
+# byte changed, the C2D payload the firmware printed changed, one byte of a
+# telemetry topic the client wrote changed
 python3 - hub.telemetry.jsonl hub.txt <<'PY'
 import sys
 t = open(sys.argv[1]).read().splitlines()
@@ -188,12 +189,16 @@ o = open(sys.argv[2]).read().splitlines()
 a = list(t); a[1], a[2] = a[2], a[1]
 b = list(t); b[3] = b[3].replace('"n\\":3', '"n\\":7')
 c = [l.replace("c2d.payload=68", "c2d.payload=69") for l in o]
+# "%24.ct=" -> "%24.cu=" in the bytes the client wrote into TLS
+d = [l.replace("2532342e63743d", "2532342e63753d") if l.startswith("mqtt.tx=") else l for l in o]
+assert d != o
 open("bad1.jsonl", "w").write("\n".join(a) + "\n")
 open("bad2.jsonl", "w").write("\n".join(b) + "\n")
 open("bad3.txt", "w").write("\n".join(c) + "\n")
+open("bad4.txt", "w").write("\n".join(d) + "\n")
 PY
 for bad in "hub.txt bad1.jsonl:message 1: the hub has payload" "hub.txt bad2.jsonl:message 3: the hub has payload" \
-           "bad3.txt hub.telemetry.jsonl:C2D payload"; do
+           "bad3.txt hub.telemetry.jsonl:C2D payload" "bad4.txt hub.telemetry.jsonl:telemetry topics on the wire"; do
   files=${bad%%:*}
   # shellcheck disable=SC2086
   if python3 "$Q/tls_check.py" hub ${files% *} ${files#* } hub.method.out hub.st0.json hub.st1.json "$DEVID" 1 >bad.log 2>&1; then
@@ -201,7 +206,7 @@ for bad in "hub.txt bad1.jsonl:message 1: the hub has payload" "hub.txt bad2.jso
   fi
   grep -qF "check failed: ${bad#*:}" bad.log || { cat bad.log; fail "the checker rejected $files for another reason"; }
 done
-echo "ok: the checker rejects swapped messages, a changed payload byte, a changed C2D payload"
+echo "ok: the checker rejects swapped messages, a changed payload byte, a changed C2D payload, a changed topic byte"
 
 # ---- 5. negative runs
 # 5a. a server whose certificate does not chain to the anchor in 0xE0E8

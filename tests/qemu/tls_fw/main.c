@@ -253,6 +253,17 @@ static tma_status tls_connect(void)
     return TMA_OK;
 }
 
+/* The MQTT bytes the client hands to TLS, printed (the host parses the
+ * packets: CONNECT's identity, each PUBLISH's topic byte for byte). */
+static int32_t tls_send_logged(void *ctx, const uint8_t *buf, size_t len)
+{
+    int32_t n = tma_tls_client_send(ctx, buf, len);
+    if (n > 0) {
+        line_hex("mqtt.tx", buf, (size_t)n);
+    }
+    return n;
+}
+
 static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_used_key)
 {
     uint32_t signs = key.sign_count;
@@ -264,6 +275,7 @@ static tma_status conn_open(void *ctx, struct tma_transport *out_tr, bool *out_u
         return st;
     }
     *out_tr = tma_tls_client_transport(&tls);
+    out_tr->send = tls_send_logged;
     out_tr->recv = tls_recv_nowait;
     return TMA_OK;
 }
