@@ -21,6 +21,7 @@ done
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 CACHE=${1:-$W/mbedtls}
+# shellcheck source=tests/qemu/tls_fw/build.sh
 . "$Q/tls_fw/build.sh"
 tls_fw_build "$CACHE" "$W/fw" >"$W/build.log" || { cat "$W/build.log"; exit 1; }
 python3 "$Q/tls_check.py" sizes "$W/fw/fw.map" "$W/fw/fw.elf" --detail

@@ -60,6 +60,7 @@ lhc_stop_only() {
 secs() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(date +%s.%N)"; }
 
 # ---- 1. mbedTLS for the M4 and the firmware
+# shellcheck source=tests/qemu/tls_fw/build.sh
 . "$Q/tls_fw/build.sh"
 tls_fw_build "$CACHE" "$W/fw"
 # No C library heap: newlib's snprintf references _malloc_r (tls_fw/no_heap.c
@@ -106,8 +107,8 @@ wait_fw() { # out -> exit code in $rc
 
 # s_server on a random port; $1: cert, $2: key; SPORT, spid
 start_sserver() {
-  local try p
-  for try in 1 2 3 4 5 6 7 8; do
+  local p
+  for _ in 1 2 3 4 5 6 7 8; do
     p=$((20000 + RANDOM % 40000))
     openssl s_server -accept "127.0.0.1:$p" -naccept 1 -rev -tls1_2 -cert "$1" -key "$2" \
       -CAfile ca.pem -Verify 1 -verify_return_error >"sserver.$p.out" 2>&1 &

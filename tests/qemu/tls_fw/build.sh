@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tests/qemu/tls_m4.sh and bench/device_fw_size.sh. Needs ROOT, Q
 # and fail() from the caller.
 #
@@ -18,6 +19,8 @@ mbedtls_m4_build() {
   mkdir -p "$dir"
   src=$("$ROOT/scripts/mbedtls-source" 2>"$dir/mbedtls-source.err") ||
     { cat "$dir/mbedtls-source.err"; fail "no mbedTLS source (scripts/mbedtls-source)"; }
+  # the literal quotes around the header name are meant (word splitting only)
+  # shellcheck disable=SC2089
   flags="-std=c99 -Os -mthumb -mcpu=cortex-m4 -ffunction-sections -fdata-sections
     -I$Q/tls_fw -I$src/include -DMBEDTLS_CONFIG_FILE=\"mbedtls_config_m4.h\""
   # for the firmware's own sources: mbedTLS' headers as system headers (the
@@ -32,7 +35,7 @@ mbedtls_m4_build() {
   rm -rf "$dir/mbedtls_obj" "$dir/libmbedtls_m4.a"
   mkdir -p "$dir/mbedtls_obj"
   for f in "$src"/library/*.c; do
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2090
     arm-none-eabi-gcc $flags -c "$f" -o "$dir/mbedtls_obj/$(basename "$f" .c).o" 2>"$dir/mbedtls_obj/$(basename "$f" .c).err" &
     pids+=($!)
     n=$((n + 1))
