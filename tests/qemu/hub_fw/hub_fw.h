@@ -21,6 +21,15 @@ extern uint32_t hub_uart_byte_us, hub_uart_tx_full;
 /** Number of connector open() calls. */
 extern uint32_t hub_uart_opens;
 
+/** The property sets of topics.vec's device telemetry vectors (props.c);
+ *  message i uses set i % HUB_PROP_SETS. */
+#define HUB_PROP_SETS 5u
+struct hub_prop_set {
+    const struct iothub_property *p;
+    size_t n;
+};
+extern const struct hub_prop_set hub_prop_sets[HUB_PROP_SETS];
+
 /** The RAM-backed NOR flash the outbox's flash log lives on. */
 const struct iothub_flash *hub_flash(void);
 extern struct ram_nor hub_nor; /* its counters: erases, programs, violations */

@@ -10,7 +10,7 @@
  *
  * Sequence: connect (subscribing C2D, twin, methods; keep-alive 4 s), store HUB_N telemetry
  * messages with application/system properties (the property sets of
- * tests/vectors/iothub/topics.vec, several needing percent-encoding) in the
+ * tests/vectors/iothub/topics.vec in props.c, several needing percent-encoding) in the
  * outbox, wait until every one is acknowledged, print READY, wait for one
  * C2D message and one direct method call, idle 4.5 s (unpaced only: the
  * client pings), send a reported-properties patch,
@@ -50,24 +50,6 @@ extern volatile uint32_t g_ms_ticks;
  * same seconds: no -icount, docs/qemu-m4.md). */
 #define HUB_KEEPALIVE_S 4u
 #define HUB_IDLE_MS 4500u
-
-/* The property sets of the device telemetry vectors in
- * tests/vectors/iothub/topics.vec (in file order); message i uses set i % 5.
- * The checker compares each topic the broker carried with that vector's
- * expected topic, byte for byte. */
-static const struct iothub_property set1[] = {{"$.ct", "application/json;charset=utf-8"}};
-static const struct iothub_property set2[] = {
-    {"$.mid", "msg-1"}, {"$.ct", "application/json"}, {"$.ce", "utf-8"}};
-static const struct iothub_property set3[] = {{"temp alert", "a&b=c"},
-                                              {"flag", 0},
-                                              {"empty", ""},
-                                              {"iothub-creation-time-utc", "2021-04-21T11:30:16Z"}};
-static const struct iothub_property set4[] = {
-    {"$.cid", "c+1"}, {"$.uid", "u@x"}, {"$.ctime", "2024-01-01T00:00:00Z"}};
-static const struct {
-    const struct iothub_property *p;
-    size_t n;
-} sets[5] = {{0, 0}, {set1, 1}, {set2, 3}, {set3, 4}, {set4, 3}};
 
 static struct iothub_client client;
 static struct iothub_outbox outbox;
@@ -388,7 +370,8 @@ int main(void)
         n += (uint32_t)strlen(post);
         sp0 = stack_sp();
         stack_paint();
-        s = iothub_client_send_telemetry(&client, sets[i % 5u].p, sets[i % 5u].n, payload, n, &seq);
+        s = iothub_client_send_telemetry(&client, hub_prop_sets[i % HUB_PROP_SETS].p,
+                                         hub_prop_sets[i % HUB_PROP_SETS].n, payload, n, &seq);
         d = sp0 - stack_low();
         if (d > stack_send) {
             stack_send = d;
@@ -399,7 +382,7 @@ int main(void)
         con_str("stored ");
         con_u32(seq);
         con_str(" set ");
-        con_u32(i % 5u);
+        con_u32(i % HUB_PROP_SETS);
         con_str(" payload=");
         con_hex(payload, n);
         con_str("\n");

@@ -13,7 +13,8 @@
  *        send one line, print the reversed line the server sends back, close
  *   hub  against localhub (host name localhost) as DEVICE_ID: connect,
  *        TLS_N telemetry messages with properties (the sets of
- *        tests/vectors/iothub/topics.vec), all acknowledged, READY, wait for
+ *        tests/vectors/iothub/topics.vec, hub_fw/props.c), all acknowledged,
+ *        READY, an oversized C2D message (skipped), wait for
  *        one C2D message and one direct method call, answer it, disconnect
  * Both: open the chip, read the trust anchor 0xE0E8 and the client
  * certificate 0xE0E1, bind 0xE0F1 to the certificate's public key. With a
@@ -54,19 +55,6 @@ extern const struct trustm_port trustm_port_baremetal;
 #define TLS_HEAP_SIZE (32u * 1024u)
 #define UART1_STATE (*(volatile uint32_t *)0x40005004u) /* bit 1: RX byte waiting */
 
-static const struct iothub_property set1[] = {{"$.ct", "application/json;charset=utf-8"}};
-static const struct iothub_property set2[] = {
-    {"$.mid", "msg-1"}, {"$.ct", "application/json"}, {"$.ce", "utf-8"}};
-static const struct iothub_property set3[] = {{"temp alert", "a&b=c"},
-                                              {"flag", 0},
-                                              {"empty", ""},
-                                              {"iothub-creation-time-utc", "2021-04-21T11:30:16Z"}};
-static const struct iothub_property set4[] = {
-    {"$.cid", "c+1"}, {"$.uid", "u@x"}, {"$.ctime", "2024-01-01T00:00:00Z"}};
-static const struct {
-    const struct iothub_property *p;
-    size_t n;
-} sets[5] = {{0, 0}, {set1, 1}, {set2, 3}, {set3, 4}, {set4, 3}};
 
 static unsigned char heap[TLS_HEAP_SIZE];
 static struct trustm chip;
@@ -575,14 +563,15 @@ static void run_hub(void)
         payload[n++] = (uint8_t)('0' + i % 10u);
         memcpy(payload + n, post, sizeof post - 1u);
         n += (uint32_t)(sizeof post - 1u);
-        s = iothub_client_send_telemetry(&client, sets[i % 5u].p, sets[i % 5u].n, payload, n, &seq);
+        s = iothub_client_send_telemetry(&client, hub_prop_sets[i % HUB_PROP_SETS].p,
+                                         hub_prop_sets[i % HUB_PROP_SETS].n, payload, n, &seq);
         if (s != TMA_OK) {
             fail("send_telemetry", s, 2);
         }
         con_str("stored ");
         con_u32(seq);
         con_str(" set ");
-        con_u32(i % 5u);
+        con_u32(i % HUB_PROP_SETS);
         con_str(" payload=");
         con_hex(payload, n);
         con_str("\n");
