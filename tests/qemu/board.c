@@ -125,6 +125,30 @@ void con_u32(uint32_t v)
     con_str(&b[i]);
 }
 
+void con_kv_u32(const char *k, uint32_t v)
+{
+    con_str(k);
+    con_str(" ");
+    con_u32(v);
+    con_str("\n");
+}
+
+void con_kv_str(const char *k, const char *v)
+{
+    con_str(k);
+    con_str(" ");
+    con_str(v);
+    con_str("\n");
+}
+
+void con_kv_hex(const char *k, const uint8_t *p, size_t n)
+{
+    con_str(k);
+    con_str("=");
+    con_hex(p, n);
+    con_str("\n");
+}
+
 int semi_cmdline(char *buf, size_t cap)
 {
     uint32_t blk[2] = {(uint32_t)(uintptr_t)buf, (uint32_t)cap};

@@ -29,6 +29,10 @@ void con_str(const char *s);
 void con_hex(const uint8_t *p, size_t n);
 void con_u32(uint32_t v);
 void con_flush(void);
+/** Output lines of the firmwares: "KEY VALUE" (decimal or text), "KEY=HEX". */
+void con_kv_u32(const char *k, uint32_t v);
+void con_kv_str(const char *k, const char *v);
+void con_kv_hex(const char *k, const uint8_t *p, size_t n);
 /** SYS_GET_CMDLINE: 0 and a NUL-terminated line, or -1. */
 int semi_cmdline(char *buf, size_t cap);
 /** Read up to cap bytes of a host file; returns bytes read or -1. */

@@ -65,30 +65,6 @@ static uint8_t rid[16];
 static size_t rid_len;
 static uint32_t stack_step, stack_step_conn, stack_send;
 
-static void line_u32(const char *k, uint32_t v)
-{
-    con_str(k);
-    con_str(" ");
-    con_u32(v);
-    con_str("\n");
-}
-
-static void line_hex(const char *k, const uint8_t *p, size_t n)
-{
-    con_str(k);
-    con_str("=");
-    con_hex(p, n);
-    con_str("\n");
-}
-
-static void line_str(const char *k, const char *v)
-{
-    con_str(k);
-    con_str(" ");
-    con_str(v);
-    con_str("\n");
-}
-
 static uint64_t mono_ms(void *ctx)
 {
     (void)ctx;
@@ -124,19 +100,19 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
     (void)user;
     switch (ev) {
     case IOTHUB_EVENT_CONNECTED:
-        line_u32("event connected", g_ms_ticks);
+        con_kv_u32("event connected", g_ms_ticks);
         break;
     case IOTHUB_EVENT_DISCONNECTED:
-        line_str("event disconnected", iothub_reason_text(reason));
+        con_kv_str("event disconnected", iothub_reason_text(reason));
         break;
     case IOTHUB_EVENT_AUTH_FAILED:
-        line_str("AUTH_FAILED", iothub_reason_text(reason));
-        line_u32("tx_bytes", hub_uart_tx_bytes);
-        line_u32("rx_bytes", hub_uart_rx_bytes);
+        con_kv_str("AUTH_FAILED", iothub_reason_text(reason));
+        con_kv_u32("tx_bytes", hub_uart_tx_bytes);
+        con_kv_u32("rx_bytes", hub_uart_rx_bytes);
         semi_exit(4);
         break;
     case IOTHUB_EVENT_SUBSCRIBE_REFUSED:
-        line_str("event subscribe_refused", tma_status_str(reason));
+        con_kv_str("event subscribe_refused", tma_status_str(reason));
         break;
     }
 }
@@ -150,13 +126,13 @@ static void on_c2d(void *user, struct tma_span bag, struct tma_span payload)
     size_t kl, vl;
     (void)user;
     c2d_count++;
-    line_hex("c2d.bag", bag.ptr, bag.len);
-    line_hex("c2d.payload", payload.ptr, payload.len);
+    con_kv_hex("c2d.bag", bag.ptr, bag.len);
+    con_kv_hex("c2d.payload", payload.ptr, payload.len);
     iothub_bag_iter_init(&it, bag);
     while (iothub_bag_next(&it, &k, &v, &has) == TMA_OK) {
         if (iothub_url_decode(k, kd, sizeof kd, &kl) != TMA_OK ||
             iothub_url_decode(v, vd, sizeof vd, &vl) != TMA_OK) {
-            line_str("c2d.prop_undecodable", "");
+            con_kv_str("c2d.prop_undecodable", "");
             continue;
         }
         con_str("c2d.prop=");
@@ -172,21 +148,21 @@ static void on_twin(void *user, const struct iothub_twin_msg *msg, struct tma_sp
     (void)user;
     if (msg->kind == IOTHUB_TWIN_RESPONSE) {
         twin_res_count++;
-        line_u32("twin.res.status", msg->status);
-        line_hex("twin.res.rid", msg->rid.ptr, msg->rid.len);
+        con_kv_u32("twin.res.status", msg->status);
+        con_kv_hex("twin.res.rid", msg->rid.ptr, msg->rid.len);
         if (msg->rid_is_number) {
-            line_u32("twin.res.rid_number", msg->rid_number);
+            con_kv_u32("twin.res.rid_number", msg->rid_number);
         }
         if (msg->has_version && msg->version >= 0 && msg->version <= 0x7FFFFFFF) {
-            line_u32("twin.res.version", (uint32_t)msg->version);
+            con_kv_u32("twin.res.version", (uint32_t)msg->version);
         }
-        line_hex("twin.res.payload", payload.ptr, payload.len);
+        con_kv_hex("twin.res.payload", payload.ptr, payload.len);
     } else {
         twin_desired_count++;
         if (msg->has_version && msg->version >= 0 && msg->version <= 0x7FFFFFFF) {
-            line_u32("twin.desired.version", (uint32_t)msg->version);
+            con_kv_u32("twin.desired.version", (uint32_t)msg->version);
         }
-        line_hex("twin.desired.payload", payload.ptr, payload.len);
+        con_kv_hex("twin.desired.payload", payload.ptr, payload.len);
     }
 }
 
@@ -194,9 +170,9 @@ static void on_method(void *user, struct tma_span name, struct tma_span r, struc
 {
     (void)user;
     method_count++;
-    line_hex("method.name", name.ptr, name.len);
-    line_hex("method.rid", r.ptr, r.len);
-    line_hex("method.payload", payload.ptr, payload.len);
+    con_kv_hex("method.name", name.ptr, name.len);
+    con_kv_hex("method.rid", r.ptr, r.len);
+    con_kv_hex("method.payload", payload.ptr, payload.len);
     rid_len = r.len < sizeof rid ? r.len : 0u; /* 0: not answered (too long) */
     memcpy(rid, r.ptr, rid_len);
 }
@@ -208,7 +184,7 @@ static void on_acked(void *user, uint32_t seq)
     if (seq < 32u) {
         acked_mask |= 1u << seq;
     }
-    line_u32("acked", seq);
+    con_kv_u32("acked", seq);
 }
 
 /* One client step with a painted stack; keeps the high-water mark. */
@@ -239,12 +215,12 @@ static void run_until(const uint32_t *counter, uint32_t want, const char *what)
     while (*counter < want) {
         tma_status st = step();
         if (st != TMA_OK) {
-            line_str("step_status", tma_status_str(st));
+            con_kv_str("step_status", tma_status_str(st));
         }
         if ((uint32_t)(g_ms_ticks - t0) > HUB_WAIT_MS) {
-            line_str("TIMEOUT waiting for", what);
-            line_u32("state", (uint32_t)iothub_client_state(&client));
-            line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+            con_kv_str("TIMEOUT waiting for", what);
+            con_kv_u32("state", (uint32_t)iothub_client_state(&client));
+            con_kv_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
             semi_exit(5);
         }
     }
@@ -284,12 +260,12 @@ int main(void)
             semi_exit(2);
         }
         hub_uart_byte_us = (10000000u + baud - 1u) / baud; /* 10 bit times a byte */
-        line_u32("uart.baud", baud);
+        con_kv_u32("uart.baud", baud);
     }
-    line_str("host", HUB_HOST);
-    line_str("device", HUB_DEVICE);
-    line_u32("epoch", HUB_EPOCH);
-    line_u32("se", HUB_EPOCH + HUB_SAS_LIFETIME);
+    con_kv_str("host", HUB_HOST);
+    con_kv_str("device", HUB_DEVICE);
+    con_kv_u32("epoch", HUB_EPOCH);
+    con_kv_u32("se", HUB_EPOCH + HUB_SAS_LIFETIME);
 
     s = iothub_flash_storage_open(&fls, hub_flash(), &st);
     if (s != TMA_OK) {
@@ -341,14 +317,14 @@ int main(void)
         while (!connected()) {
             (void)step();
             if ((uint32_t)(g_ms_ticks - t0) > HUB_WAIT_MS) {
-                line_str("TIMEOUT waiting for", "connect");
-                line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+                con_kv_str("TIMEOUT waiting for", "connect");
+                con_kv_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
                 semi_exit(5);
             }
         }
         is_conn = 1;
     }
-    line_u32("connected_ms", g_ms_ticks - t_start);
+    con_kv_u32("connected_ms", g_ms_ticks - t_start);
 
     /* HUB_N telemetry messages into the outbox */
     for (i = 0; i < HUB_N; i++) {
@@ -388,10 +364,10 @@ int main(void)
         con_str("\n");
     }
     run_until(&acked, HUB_N, "PUBACKs");
-    line_u32("all_acked_ms", g_ms_ticks - t_start);
-    line_u32("acked_mask", acked_mask);
-    line_u32("outbox_count", iothub_outbox_count(&outbox));
-    line_str("READY", HUB_DEVICE);
+    con_kv_u32("all_acked_ms", g_ms_ticks - t_start);
+    con_kv_u32("acked_mask", acked_mask);
+    con_kv_u32("outbox_count", iothub_outbox_count(&outbox));
+    con_kv_str("READY", HUB_DEVICE);
 
     run_until(&c2d_count, 1, "C2D");
     run_until(&method_count, 1, "method");
@@ -406,8 +382,8 @@ int main(void)
         while ((uint32_t)(g_ms_ticks - t0) < HUB_IDLE_MS) {
             (void)step();
         }
-        line_u32("idle_ms", HUB_IDLE_MS);
-        line_u32("idle_connected", connected());
+        con_kv_u32("idle_ms", HUB_IDLE_MS);
+        con_kv_u32("idle_connected", connected());
     }
     /* reported properties; the script answers as the hub does (204 with the
      * new $version) and sends a desired-properties notification */
@@ -424,8 +400,8 @@ int main(void)
         if (s != TMA_OK) {
             fail("twin_patch", s, 2);
         }
-        line_hex("twin.patch", p.ptr, p.len);
-        line_u32("twin.patch_rid", prid);
+        con_kv_hex("twin.patch", p.ptr, p.len);
+        con_kv_u32("twin.patch_rid", prid);
         run_until(&twin_res_count, 1, "twin response");
         run_until(&twin_desired_count, 1, "twin desired");
     }
@@ -444,39 +420,39 @@ int main(void)
         if (s != TMA_OK) {
             fail("method_respond", s, 2);
         }
-        line_hex("method.response", b.ptr, b.len);
+        con_kv_hex("method.response", b.ptr, b.len);
     }
     /* as a reboot handler does: answer, then disconnect at once
      * (iothub_client_disconnect() lets the queued answer go first) */
     is_conn = connected();
     iothub_client_disconnect(&client);
-    line_u32("connected_at_end", is_conn);
+    con_kv_u32("connected_at_end", is_conn);
     {
         struct iothub_client_stats cs = iothub_client_stats(&client);
         struct iothub_outbox_stats os = iothub_outbox_stats(&outbox);
-        line_u32("stats.connects", cs.connects);
-        line_u32("stats.connect_attempts", cs.connect_attempts);
-        line_u32("stats.published", cs.published);
-        line_u32("stats.acked", cs.acked);
-        line_u32("stats.retransmitted", cs.retransmitted);
-        line_u32("stats.c2d_received", cs.c2d_received);
-        line_u32("stats.rx_too_large", cs.rx_too_large);
-        line_u32("outbox.stored", os.stored);
-        line_u32("outbox.acked", os.acked);
-        line_u32("outbox.dropped", os.dropped);
-        line_u32("outbox.refused", os.refused);
+        con_kv_u32("stats.connects", cs.connects);
+        con_kv_u32("stats.connect_attempts", cs.connect_attempts);
+        con_kv_u32("stats.published", cs.published);
+        con_kv_u32("stats.acked", cs.acked);
+        con_kv_u32("stats.retransmitted", cs.retransmitted);
+        con_kv_u32("stats.c2d_received", cs.c2d_received);
+        con_kv_u32("stats.rx_too_large", cs.rx_too_large);
+        con_kv_u32("outbox.stored", os.stored);
+        con_kv_u32("outbox.acked", os.acked);
+        con_kv_u32("outbox.dropped", os.dropped);
+        con_kv_u32("outbox.refused", os.refused);
     }
-    line_u32("flash.erases", hub_nor.erases);
-    line_u32("flash.programs", hub_nor.programs);
-    line_u32("flash.violations", hub_nor.violations);
-    line_u32("uart.opens", hub_uart_opens);
-    line_u32("uart.tx_bytes", hub_uart_tx_bytes);
-    line_u32("uart.rx_bytes", hub_uart_rx_bytes);
-    line_u32("uart.tx_full", hub_uart_tx_full);
-    line_u32("stack.iothub_client_step", stack_step);
-    line_u32("stack.iothub_client_step_connected", stack_step_conn);
-    line_u32("stack.iothub_client_send_telemetry", stack_send);
-    line_u32("run_ms", g_ms_ticks - t_start);
-    line_str("DONE", HUB_DEVICE);
+    con_kv_u32("flash.erases", hub_nor.erases);
+    con_kv_u32("flash.programs", hub_nor.programs);
+    con_kv_u32("flash.violations", hub_nor.violations);
+    con_kv_u32("uart.opens", hub_uart_opens);
+    con_kv_u32("uart.tx_bytes", hub_uart_tx_bytes);
+    con_kv_u32("uart.rx_bytes", hub_uart_rx_bytes);
+    con_kv_u32("uart.tx_full", hub_uart_tx_full);
+    con_kv_u32("stack.iothub_client_step", stack_step);
+    con_kv_u32("stack.iothub_client_step_connected", stack_step_conn);
+    con_kv_u32("stack.iothub_client_send_telemetry", stack_send);
+    con_kv_u32("run_ms", g_ms_ticks - t_start);
+    con_kv_str("DONE", HUB_DEVICE);
     return 0;
 }

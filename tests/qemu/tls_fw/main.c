@@ -55,7 +55,6 @@ extern const struct trustm_port trustm_port_baremetal;
 #define TLS_HEAP_SIZE (32u * 1024u)
 #define UART1_STATE (*(volatile uint32_t *)0x40005004u) /* bit 1: RX byte waiting */
 
-
 static unsigned char heap[TLS_HEAP_SIZE];
 static struct trustm chip;
 static uint8_t obj[1728];
@@ -106,30 +105,6 @@ int tls_fw_fprintf(void *stream, const char *fmt, ...)
 }
 
 /* ---- output ---- */
-static void line_u32(const char *k, uint32_t v)
-{
-    con_str(k);
-    con_str(" ");
-    con_u32(v);
-    con_str("\n");
-}
-
-static void line_hex(const char *k, const uint8_t *p, size_t n)
-{
-    con_str(k);
-    con_str("=");
-    con_hex(p, n);
-    con_str("\n");
-}
-
-static void line_str(const char *k, const char *v)
-{
-    con_str(k);
-    con_str(" ");
-    con_str(v);
-    con_str("\n");
-}
-
 static __attribute__((noreturn)) void fail(const char *what, tma_status st, uint32_t code)
 {
     con_str("ERROR ");
@@ -145,10 +120,10 @@ static void heap_report(void)
     size_t max_used = 0, max_blocks = 0, cur_used = 0, cur_blocks = 0;
     mbedtls_memory_buffer_alloc_max_get(&max_used, &max_blocks);
     mbedtls_memory_buffer_alloc_cur_get(&cur_used, &cur_blocks);
-    line_u32("heap.size", TLS_HEAP_SIZE);
-    line_u32("heap.max_used", (uint32_t)max_used);
-    line_u32("heap.max_blocks", (uint32_t)max_blocks);
-    line_u32("heap.cur_used", (uint32_t)cur_used);
+    con_kv_u32("heap.size", TLS_HEAP_SIZE);
+    con_kv_u32("heap.max_used", (uint32_t)max_used);
+    con_kv_u32("heap.max_blocks", (uint32_t)max_blocks);
+    con_kv_u32("heap.cur_used", (uint32_t)cur_used);
 }
 
 static uint64_t mono_ms(void *ctx)
@@ -173,8 +148,8 @@ static int32_t uart_recv_timed(void *ctx, uint8_t *buf, size_t len)
     return uart_raw.recv(ctx, buf, len);
 }
 
-static tma_status sign_timed(void *ctx, const uint8_t *hash, size_t hash_len, uint8_t *out, size_t out_size,
-                             size_t *out_len)
+static tma_status sign_timed(void *ctx, const uint8_t *hash, size_t hash_len, uint8_t *out,
+                             size_t out_size, size_t *out_len)
 {
     uint32_t t0 = board_now_us();
     tma_status st = tma_tls_chip_sign(ctx, hash, hash_len, out, out_size, out_len);
@@ -219,14 +194,14 @@ static tma_status tls_connect(void)
     }
     handshake_ms = g_ms_ticks - t0;
     tls_opens++;
-    line_u32("tls.handshake_ms", handshake_ms);
-    line_u32("tls.handshake_us", us);
-    line_u32("tls.net_wait_us", net_wait_us);
-    line_u32("tls.chip_us", chip_us);
-    line_u32("tls.compute_us", us - net_wait_us - chip_us);
-    line_u32("tls.connect_chip_random", random_calls - r0); /* chip commands of this connect */
-    line_u32("tls.connect_chip_sign", sign_calls - s0);
-    line_u32("tls.signatures", key.sign_count);
+    con_kv_u32("tls.handshake_ms", handshake_ms);
+    con_kv_u32("tls.handshake_us", us);
+    con_kv_u32("tls.net_wait_us", net_wait_us);
+    con_kv_u32("tls.chip_us", chip_us);
+    con_kv_u32("tls.compute_us", us - net_wait_us - chip_us);
+    con_kv_u32("tls.connect_chip_random", random_calls - r0); /* chip commands of this connect */
+    con_kv_u32("tls.connect_chip_sign", sign_calls - s0);
+    con_kv_u32("tls.signatures", key.sign_count);
     if (st != TMA_OK) {
         tls_failures++;
         con_str("ERROR tls_connect: ");
@@ -236,8 +211,9 @@ static tma_status tls_connect(void)
         con_str("\n");
         return st;
     }
-    line_str("tls.connected", tls.ssl.session != NULL ? mbedtls_ssl_get_ciphersuite(&tls.ssl) : "?");
-    line_u32("tls.resumed", tma_tls_client_resumed(&tls));
+    con_kv_str("tls.connected",
+               tls.ssl.session != NULL ? mbedtls_ssl_get_ciphersuite(&tls.ssl) : "?");
+    con_kv_u32("tls.resumed", tma_tls_client_resumed(&tls));
     return TMA_OK;
 }
 
@@ -247,7 +223,7 @@ static int32_t tls_send_logged(void *ctx, const uint8_t *buf, size_t len)
 {
     int32_t n = tma_tls_client_send(ctx, buf, len);
     if (n > 0) {
-        line_hex("mqtt.tx", buf, (size_t)n);
+        con_kv_hex("mqtt.tx", buf, (size_t)n);
     }
     return n;
 }
@@ -307,19 +283,19 @@ static void chip_and_tls_setup(void)
     if (st != TMA_OK) {
         fail("chip open", st, 2);
     }
-    line_str("chip.protect", protect == TRUSTM_PROTECT_NONE ? "none" : "both");
+    con_kv_str("chip.protect", protect == TRUSTM_PROTECT_NONE ? "none" : "both");
     mbedtls_x509_crt_init(&anchors);
     mbedtls_x509_crt_init(&chain);
     st = tma_tls_chip_load_certs(&chip, protect, 0xE0E8, obj, sizeof obj, &anchors, &n);
     if (st != TMA_OK) {
         fail("trust anchor 0xE0E8", st, 2);
     }
-    line_hex("anchor", anchors.raw.p, anchors.raw.len);
+    con_kv_hex("anchor", anchors.raw.p, anchors.raw.len);
     st = tma_tls_chip_load_certs(&chip, protect, 0xE0E1, obj, sizeof obj, &chain, &n);
     if (st != TMA_OK) {
         fail("client certificate 0xE0E1", st, 2);
     }
-    line_hex("cert", chain.raw.p, chain.raw.len);
+    con_kv_hex("cert", chain.raw.p, chain.raw.len);
     signer.chip = &chip;
     signer.key_oid = 0xE0F1;
     signer.protect = protect;
@@ -359,7 +335,7 @@ static void chip_and_tls_setup(void)
     stack_paint();
     st = tma_tls_client_init(&tls, &cfg);
     d = sp0 - stack_low();
-    line_u32("stack.tma_tls_client_init", d);
+    con_kv_u32("stack.tma_tls_client_init", d);
     if (st != TMA_OK) {
         con_str("ERROR tls_init: ");
         con_str(tma_status_str(st));
@@ -370,7 +346,7 @@ static void chip_and_tls_setup(void)
     }
     /* the client keeps its own parsed copies */
     mbedtls_x509_crt_free(&anchors);
-    line_u32("tls.init_chip_random", random_calls); /* the DRBG's seeding */
+    con_kv_u32("tls.init_chip_random", random_calls); /* the DRBG's seeding */
     heap_report();
 }
 
@@ -388,13 +364,14 @@ static void run_tls(void)
         semi_exit(3);
     }
     for (n = 0; (size_t)n < sizeof hello - 1u;) {
-        int32_t k = tma_tls_client_send(&tls, (const uint8_t *)hello + n, sizeof hello - 1u - (size_t)n);
+        int32_t k =
+            tma_tls_client_send(&tls, (const uint8_t *)hello + n, sizeof hello - 1u - (size_t)n);
         if (k < 0) {
             fail("tls send", k, 3);
         }
         n += k;
     }
-    line_hex("tls.sent", (const uint8_t *)hello, sizeof hello - 1u);
+    con_kv_hex("tls.sent", (const uint8_t *)hello, sizeof hello - 1u);
     t0 = g_ms_ticks;
     while (have < sizeof got && (have == 0u || got[have - 1u] != '\n')) {
         n = tma_tls_client_recv(&tls, got + have, sizeof got - have);
@@ -403,15 +380,15 @@ static void run_tls(void)
         }
         have += (size_t)n;
         if ((uint32_t)(g_ms_ticks - t0) > TLS_WAIT_MS) {
-            line_str("TIMEOUT waiting for", "the server's line");
+            con_kv_str("TIMEOUT waiting for", "the server's line");
             semi_exit(5);
         }
     }
-    line_hex("tls.received", got, have);
+    con_kv_hex("tls.received", got, have);
     tma_tls_client_close(&tls);
     heap_report();
-    line_u32("stack.tma_tls_client_connect", stack_connect);
-    line_str("DONE", "tls");
+    con_kv_u32("stack.tma_tls_client_connect", stack_connect);
+    con_kv_str("DONE", "tls");
 }
 
 /* ---- mode hub ---- */
@@ -420,17 +397,17 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
     (void)user;
     switch (ev) {
     case IOTHUB_EVENT_CONNECTED:
-        line_u32("event connected", g_ms_ticks);
+        con_kv_u32("event connected", g_ms_ticks);
         break;
     case IOTHUB_EVENT_DISCONNECTED:
-        line_str("event disconnected", iothub_reason_text(reason));
+        con_kv_str("event disconnected", iothub_reason_text(reason));
         break;
     case IOTHUB_EVENT_AUTH_FAILED:
-        line_str("AUTH_FAILED", iothub_reason_text(reason));
+        con_kv_str("AUTH_FAILED", iothub_reason_text(reason));
         semi_exit(4);
         break;
     case IOTHUB_EVENT_SUBSCRIBE_REFUSED:
-        line_str("event subscribe_refused", tma_status_str(reason));
+        con_kv_str("event subscribe_refused", tma_status_str(reason));
         break;
     }
 }
@@ -439,17 +416,17 @@ static void on_c2d(void *user, struct tma_span bag, struct tma_span payload)
 {
     (void)user;
     c2d_count++;
-    line_hex("c2d.bag", bag.ptr, bag.len);
-    line_hex("c2d.payload", payload.ptr, payload.len);
+    con_kv_hex("c2d.bag", bag.ptr, bag.len);
+    con_kv_hex("c2d.payload", payload.ptr, payload.len);
 }
 
 static void on_method(void *user, struct tma_span name, struct tma_span r, struct tma_span payload)
 {
     (void)user;
     method_count++;
-    line_hex("method.name", name.ptr, name.len);
-    line_hex("method.rid", r.ptr, r.len);
-    line_hex("method.payload", payload.ptr, payload.len);
+    con_kv_hex("method.name", name.ptr, name.len);
+    con_kv_hex("method.rid", r.ptr, r.len);
+    con_kv_hex("method.payload", payload.ptr, payload.len);
     rid_len = r.len < sizeof rid ? r.len : 0u;
     memcpy(rid, r.ptr, rid_len);
 }
@@ -458,7 +435,7 @@ static void on_acked(void *user, uint32_t seq)
 {
     (void)user;
     acked++;
-    line_u32("acked", seq);
+    con_kv_u32("acked", seq);
 }
 
 static tma_status step(void)
@@ -475,7 +452,7 @@ static tma_status step(void)
         stack_step = d; /* the connecting steps: TLS handshake inside */
     }
     if (tls_failures != 0u) {
-        line_u32("stats.connect_attempts", iothub_client_stats(&client).connect_attempts);
+        con_kv_u32("stats.connect_attempts", iothub_client_stats(&client).connect_attempts);
         heap_report();
         semi_exit(3); /* tls_connect() printed why */
     }
@@ -491,12 +468,12 @@ static void run_until(const uint32_t *counter, uint32_t want, const char *what)
     while (*counter < want) {
         tma_status st = step();
         if (st != TMA_OK) {
-            line_str("step_status", tma_status_str(st));
+            con_kv_str("step_status", tma_status_str(st));
         }
         if ((uint32_t)(g_ms_ticks - t0) > TLS_WAIT_MS) {
-            line_str("TIMEOUT waiting for", what);
-            line_u32("state", (uint32_t)iothub_client_state(&client));
-            line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+            con_kv_str("TIMEOUT waiting for", what);
+            con_kv_u32("state", (uint32_t)iothub_client_state(&client));
+            con_kv_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
             semi_exit(5);
         }
     }
@@ -549,12 +526,12 @@ static void run_hub(void)
     while (iothub_client_state(&client) != IOTHUB_STATE_CONNECTED) {
         (void)step();
         if ((uint32_t)(g_ms_ticks - t0) > TLS_WAIT_MS) {
-            line_str("TIMEOUT waiting for", "connect");
-            line_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
+            con_kv_str("TIMEOUT waiting for", "connect");
+            con_kv_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
             semi_exit(5);
         }
     }
-    line_u32("connected_ms", g_ms_ticks - t0);
+    con_kv_u32("connected_ms", g_ms_ticks - t0);
     for (i = 0; i < TLS_N; i++) {
         uint32_t seq = 0, n;
         static const char pre[] = "{\"n\":", post[] = ",\"fw\":\"qemu-m4-tls\"}";
@@ -577,7 +554,7 @@ static void run_hub(void)
         con_str("\n");
     }
     run_until(&acked, TLS_N, "PUBACKs");
-    line_str("READY", device_id);
+    con_kv_str("READY", device_id);
     run_until(&c2d_count, 1, "C2D");
     run_until(&method_count, 1, "method");
     if (rid_len == 0u) {
@@ -599,28 +576,28 @@ static void run_hub(void)
         if (s != TMA_OK) {
             fail("method_respond", s, 2);
         }
-        line_hex("method.response", b.ptr, b.len);
+        con_kv_hex("method.response", b.ptr, b.len);
     }
     iothub_client_disconnect(&client);
     {
         struct iothub_client_stats cs = iothub_client_stats(&client);
-        line_u32("stats.connects", cs.connects);
-        line_u32("stats.connect_attempts", cs.connect_attempts);
-        line_u32("stats.key_operations", cs.key_operations);
-        line_u32("stats.published", cs.published);
-        line_u32("stats.acked", cs.acked);
-        line_u32("stats.c2d_received", cs.c2d_received);
-        line_u32("stats.rx_too_large", cs.rx_too_large);
+        con_kv_u32("stats.connects", cs.connects);
+        con_kv_u32("stats.connect_attempts", cs.connect_attempts);
+        con_kv_u32("stats.key_operations", cs.key_operations);
+        con_kv_u32("stats.published", cs.published);
+        con_kv_u32("stats.acked", cs.acked);
+        con_kv_u32("stats.c2d_received", cs.c2d_received);
+        con_kv_u32("stats.rx_too_large", cs.rx_too_large);
     }
     tma_tls_client_deinit(&tls);
     heap_report();
-    line_u32("tls.opens", tls_opens);
-    line_u32("uart.tx_bytes", hub_uart_tx_bytes);
-    line_u32("uart.rx_bytes", hub_uart_rx_bytes);
-    line_u32("stack.tma_tls_client_connect", stack_connect);
-    line_u32("stack.iothub_client_step_connecting", stack_step);
-    line_u32("stack.iothub_client_step_connected", stack_step_conn);
-    line_str("DONE", "hub");
+    con_kv_u32("tls.opens", tls_opens);
+    con_kv_u32("uart.tx_bytes", hub_uart_tx_bytes);
+    con_kv_u32("uart.rx_bytes", hub_uart_rx_bytes);
+    con_kv_u32("stack.tma_tls_client_connect", stack_connect);
+    con_kv_u32("stack.iothub_client_step_connecting", stack_step);
+    con_kv_u32("stack.iothub_client_step_connected", stack_step_conn);
+    con_kv_str("DONE", "hub");
 }
 
 int main(void)
