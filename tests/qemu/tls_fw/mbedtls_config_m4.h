@@ -93,7 +93,7 @@ int tls_fw_fprintf(void *stream, const char *fmt, ...);
 #define MBEDTLS_SSL_SESSION_TICKETS
 #define MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
 #define MBEDTLS_SSL_EXTENDED_MASTER_SECRET
-#define MBEDTLS_SSL_CIPHERSUITES \
+#define MBEDTLS_SSL_CIPHERSUITES                                                                   \
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
 /* Records: a server may send up to 16 KB of plaintext per record (IoT Hub
  * does not negotiate a smaller maximum fragment length), so the receive
