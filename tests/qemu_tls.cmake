@@ -12,3 +12,14 @@ if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub)
     ARGS $<TARGET_FILE:trustm-sim> $<TARGET_FILE:trustm-cli> $<TARGET_FILE:localhub>
          ${PROJECT_BINARY_DIR}/qemu_tls_m4)
 endif()
+# Reconnects on the target: the same firmware behind a relay the host cuts
+# (tests/qemu/tls_relay.py), the outbox's replay, the client's back-off and
+# TLS session resumption (0 CalcSign per resumed reconnect) checked at the
+# hub and at the simulator; a full and a resumed handshake counted under
+# -icount. Shares the M4 mbedTLS archive with qemu_tls_m4 (build.sh locks it).
+if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub)
+  tma_add_script_test(NAME qemu_tls_m4_reconnect SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/qemu/tls_reconnect_m4.sh
+    LABELS integration TIMEOUT 120
+    ARGS $<TARGET_FILE:trustm-sim> $<TARGET_FILE:trustm-cli> $<TARGET_FILE:localhub>
+         ${PROJECT_BINARY_DIR}/qemu_tls_m4)
+endif()

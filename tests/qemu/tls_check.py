@@ -7,6 +7,9 @@ hub CLI and the simulator saw.
   tls OUT SSERVER_OUT ST0 ST1 HUB_ROOT DEVICE_ID
   hub OUT TELEMETRY_JSONL METHOD_OUT ST0 ST1 DEVICE_ID TOO_LARGE
   refused OUT RC WANT_RC ST0 ST1 "EXPECTED LINE PREFIX" "no signature"|"one signature"
+  resume OUT SSERVER_OUT ST0 ST1      `fw tls 2`: a full, then a resumed handshake
+  reconnect OUT TELEMETRY_JSONL RELAY_LOG RELAY_STATE EVENTS_JSON ST0 ST1 DEVICE_ID N
+                                      qemu_tls_m4_reconnect (tls_reconnect_m4.sh)
 """
 import json
 import os
@@ -303,6 +306,208 @@ def check_refused(out, rc, want_rc, st0, st1, prefix, signs):
         ok("refused cleanly (exit %s, %d signature(s)): %s" % (rc, want, errs[0][:160]))
 
 
+def connects(lines):
+    """The firmware's connect attempts in order: dicts with t (ms, its
+    clock), ok, resumed, signs (CalcSign of this attempt, counted by the
+    firmware), compute_us, stack, error."""
+    out, cur = [], None
+    for line in lines:
+        w = line.split(" ", 1)
+        if line.startswith("open ") or (w[0] == "tls.handshake_ms" and (cur is None or "hs" in cur)):
+            cur = {"t": int(w[1]) if w[0] == "open" else None, "ok": False, "resumed": None, "signs": None}
+            out.append(cur)
+            if w[0] == "open":
+                continue
+        if cur is None or len(w) != 2:
+            continue
+        k, v = w
+        if k == "tls.handshake_ms":
+            cur["hs"] = int(v)
+        elif k == "tls.connect_chip_sign":
+            cur["signs"] = int(v)
+        elif k == "tls.compute_us":
+            cur["compute_us"] = int(v)
+        elif k == "tls.stack":
+            cur["stack"] = int(v)
+        elif k == "tls.connected":
+            cur["ok"] = True
+            cur["suite"] = v
+        elif k == "tls.resumed":
+            cur["resumed"] = int(v)
+        elif k == "ERROR" and v.startswith("tls_connect"):
+            cur["error"] = v
+    return out
+
+
+def check_resume(out, sserver, st0, st1):
+    """`fw tls 2` against s_server -naccept 2 under -icount: the second
+    handshake resumes the first's session and costs the chip nothing."""
+    vals, lines = parse(out)
+    if "DONE tls" not in lines:
+        fail("no DONE tls")
+    cs = connects(lines)
+    if [c["ok"] for c in cs] != [True, True]:
+        fail("connects %s, expected two good ones" % cs)
+        return
+    if [c["resumed"] for c in cs] != [0, 1]:
+        fail("resumed %s, expected [0, 1] (full, then resumed)" % [c["resumed"] for c in cs])
+    if [c["signs"] for c in cs] != [1, 0]:
+        fail("the firmware counted CalcSign %s per handshake, expected [1, 0]" % [c["signs"] for c in cs])
+    sent, got = vals.get("tls.sent", []), vals.get("tls.received", [])
+    if len(sent) != 2 or len(got) != 2 or any(g != s_[:-1][::-1] + b"\n" for s_, g in zip(sent, got)):
+        fail("the lines did not come back reversed in both rounds")
+    log = open(sserver, errors="replace").read()
+    hits = re.search(r"^\s*(\d+) session cache hits", log, re.M)
+    if log.count("CONNECTION ESTABLISHED") != 2 or not hits or hits.group(1) != "1":
+        fail("s_server did not log two connections and one session cache hit")
+    d = delta(st0, st1)
+    check_sim(d, "resume", 1)
+    # Under -icount shift=0 the computing part in ns is the instructions
+    # (tls_m4.sh). The resumed handshake's is below the resolution of the
+    # wait accounting (the firmware polls the UART and SysTick in a loop;
+    # measured 0-0.7 M): only its order of magnitude is checked.
+    full, res = cs[0].get("compute_us", 0), cs[1].get("compute_us", 0)
+    if not (full > 10000 and res < full // 10):
+        fail("the resumed handshake computed %d us, the full one %d us" % (res, full))
+    if not failures:
+        ok("resume: full handshake %.1f M instructions (stack %d B), resumed %.2f M instructions (stack %d B), "
+           "handshake %s ms vs %s ms; the chip made 1 signature in all; chip commands %s"
+           % (full / 1000.0, cs[0].get("stack", 0), res / 1000.0, cs[1].get("stack", 0), cs[0].get("hs"),
+              cs[1].get("hs"), sorted(d.items())))
+
+
+def check_reconnect(out, telemetry, relay_log, relay_state, events, st0, st1, devid, n):
+    """qemu_tls_m4_reconnect: see tests/qemu/tls_reconnect_m4.sh."""
+    n = int(n)
+    vals, lines = parse(out)
+    if "DONE reconnect" not in lines:
+        fail("no DONE reconnect")
+    cfg = {k: int(one(vals, "cfg." + k) or 0) for k in
+           ("keep_alive_s", "retry_min_ms", "retry_max_ms", "retry_jitter_max_ms", "window")}
+    # what the firmware stored and what the hub acknowledged
+    stored = {}
+    for line in lines:
+        m = re.match(r"^stored (\d+) t (\d+) payload=([0-9a-f]+)$", line)
+        if m:
+            stored[int(m.group(1))] = bytes.fromhex(m.group(3))
+    if sorted(stored) != list(range(n)):
+        fail("the firmware stored seqs %s, expected 0..%d" % (sorted(stored), n - 1))
+    if vals.get("acked") != [str(i) for i in range(n)]:
+        fail("acknowledged %s, expected each of 0..%d once, in order" % (vals.get("acked"), n - 1))
+    for k, want in (("stats.published", n), ("stats.acked", n), ("stats.connects", 4),
+                    ("stats.key_operations", 2), ("tls.signatures", 2)):
+        if one(vals, k) != str(want):
+            fail("%s is %s, expected %d" % (k, one(vals, k), want))
+    # connect attempts: 4 good ones, full / resumed / resumed / full; every
+    # failed one (the cut handshake) cost no signature
+    cs = connects(lines)
+    good = [c for c in cs if c["ok"]]
+    if [c["resumed"] for c in good] != [0, 1, 1, 0]:
+        fail("connects resumed %s, expected [0, 1, 1, 0] (full; resumed twice, once after a cut handshake; "
+             "full after the hub's restart)" % [c["resumed"] for c in good])
+    if [c["signs"] for c in good] != [1, 0, 0, 1]:
+        fail("the firmware counted CalcSign %s per good connect, expected [1, 0, 0, 1]" % [c["signs"] for c in good])
+    bad = [c for c in cs if not c["ok"]]
+    if not bad:
+        fail("no connect attempt failed: the handshake was not cut")
+    if any(c["signs"] != 0 for c in bad):
+        fail("a failed connect attempt cost a signature: %s" % bad)
+    # the chip's side, per connect (the driver read the statistics after each)
+    ev = json.load(open(events))
+    if ev.get("error"):
+        fail("the host's plan: %s" % ev["error"])
+    snaps = [s["commands"] for s in ev["snapshots"]]
+    if len(snaps) != 4:
+        fail("%d statistics snapshots, expected 4" % len(snaps))
+        return
+    a0, a1 = by_name(json.load(open(st0))), by_name(json.load(open(st1)))
+    seq = [a0] + snaps + [a1]
+    ds = [{k: b.get(k, 0) - a.get(k, 0) for k in set(a) | set(b) if b.get(k, 0) != a.get(k, 0)}
+          for a, b in zip(seq, seq[1:])]
+    check_sim(ds[0], "start-up and connect 1 (full)", 1)
+    for i, (what, want) in enumerate((("connect 2 (resumed)", {}), ("connect 3 (resumed, after a cut handshake)", {}),
+                                      ("connect 4 (the hub restarted: full)", {"CalcSign": 1}),
+                                      ("after connect 4", {}))):
+        if ds[i + 1] != want:
+            fail("%s: the simulator saw %s, expected %s" % (what, ds[i + 1] or "nothing", want or "no chip command"))
+    # back-off: each drop's delay within the client's bounds (iothub.h:
+    # min(min_ms << attempt, max_ms) + jitter <= jitter_max when it fits,
+    # less the time the failed attempt took, floored at 0; the attempt
+    # counter is not reset within 60 s of connection), and the next attempt
+    # when the delay is over
+    opens, retries = [], []
+    for i, line in enumerate(lines):
+        m = re.match(r"^open (\d+)$", line)
+        if m:
+            opens.append((i, int(m.group(1))))
+        m = re.match(r"^retry (\d+) (\d+)$", line)
+        if m:
+            retries.append((i, int(m.group(1)), int(m.group(2))))
+    if len(retries) < 4:
+        fail("%d drops seen by the client, expected at least 4" % len(retries))
+    mn, mx, jit = cfg["retry_min_ms"], cfg["retry_max_ms"], cfg["retry_jitter_max_ms"]
+    delays = []
+    for k, (i, t, d) in enumerate(retries):
+        before = [o for o in opens if o[0] < i]
+        after = [o for o in opens if o[0] > i]
+        if not before:
+            fail("back-off: a drop before any connect attempt")
+            continue
+        op = t - before[-1][1]
+        base = min(mn << min(k, 31), mx)
+        top = base + min(jit, mx - base - 1) if mx > base else base
+        lo, hi = max(0, base - op - 2), max(0, top - op + 2)
+        if not lo <= d <= hi:
+            fail("back-off %d: %d ms after attempt %d (which took %d ms), expected %d..%d"
+                 % (k, d, k, op, lo, hi))
+        if after:
+            waited = after[0][1] - t
+            if not d - 1 <= waited <= d + 250:
+                fail("back-off %d: scheduled %d ms, the next attempt came after %d ms" % (k, d, waited))
+        delays.append("%d (%d..%d)" % (d, lo, hi))
+    # the hub: every message, first arrivals in order, duplicates only
+    # after a reconnect and at most the window per connection
+    opens_hub = [e["t"] for e in map(json.loads, open(relay_log)) if e["ev"] == "hub-open"]
+    by_payload = {v: k for k, v in stored.items()}
+    recs = [json.loads(l) for l in open(telemetry) if l.strip()]
+    recs = [r for r in recs if r.get("deviceId") == devid]
+    first, dups, per_conn = {}, [], {}
+    for r in recs:
+        p = r.get("payload", "").encode()
+        if p not in by_payload:
+            fail("the hub has a message the firmware never stored: %r" % p)
+            continue
+        s_ = by_payload[p]
+        conn = sum(1 for t in opens_hub if t <= r["enqueuedTimeMs"])
+        if s_ in first:
+            dups.append(s_)
+            if conn <= first[s_]:
+                fail("message %d: duplicate in the connection of its first arrival (hub connection %d)" % (s_, conn))
+            per_conn[conn] = per_conn.get(conn, 0) + 1
+        else:
+            first[s_] = conn
+    order = list(first)
+    for s_ in range(n):
+        if s_ not in first:
+            fail("message %d never reached the hub" % s_)
+    if order != sorted(order):
+        fail("first arrivals out of order: %s" % order)
+    for conn, k in per_conn.items():
+        if k > cfg["window"]:
+            fail("hub connection %d carried %d duplicates, more than the window %d" % (conn, k, cfg["window"]))
+    st = json.loads(open(relay_state).read())
+    if st.get("cuts") != 3:
+        fail("the relay cut %s times, expected 3 (two mid-stream, one in a handshake)" % st.get("cuts"))
+    reasons = [l.split(" ", 2)[2] for l in lines if l.startswith("event disconnected ")]
+    if not failures:
+        ok("reconnect: %d messages at the hub, first arrivals in order, %d duplicates (%s) after %d reconnects "
+           "(window %d); connects full/resumed/resumed/full with CalcSign 1/0/0/1 at the simulator, %d failed "
+           "attempt(s) (cut handshake) with none; back-off delays %s ms; drops seen as: %s; the relay dropped "
+           "%d bytes of dead sessions" % (len(first), len(dups), sorted(dups), len(good) - 1, cfg["window"],
+                                          len(bad), ", ".join(delays), "; ".join(reasons),
+                                          st.get("stale_bytes_dropped", 0)))
+
+
 # Firmware objects are named DIRNAME_FILE.o by tests/qemu/fw_build.sh.
 ORIGINS = [("tls_fw_", "firmware scenario (tls_fw)"), ("hub_fw_", "board: UART1, flash (hub_fw)"),
            ("qemu_", "board: start-up, UART0, SysTick, soft crypto"), ("baremetal_", "port template"),
@@ -375,6 +580,10 @@ def main():
         check_hub(*sys.argv[2:])
     elif cmd == "refused" and len(sys.argv) == 9:
         check_refused(*sys.argv[2:])
+    elif cmd == "resume" and len(sys.argv) == 6:
+        check_resume(*sys.argv[2:])
+    elif cmd == "reconnect" and len(sys.argv) == 11:
+        check_reconnect(*sys.argv[2:])
     else:
         print(__doc__)
         return 2

@@ -29,7 +29,13 @@ mbedtls_m4_build() {
   stamp=$( { echo "$flags"; cat "$Q/tls_fw/mbedtls_config_m4.h" "$src/.tma-verified"; arm-none-eabi-gcc --version | head -1; } |
     sha256sum | cut -d' ' -f1)
   mkdir -p "$dir"
+  # qemu_tls_m4 and qemu_tls_m4_reconnect share DIR and may run at once
+  # (ctest -j2): one builds, the other waits for it (the lock goes with the
+  # shell that sourced this file)
+  exec {_mbedtls_lock}>"$dir/.lock"
+  flock "$_mbedtls_lock"
   if [ -f "$dir/libmbedtls_m4.a" ] && [ "$(cat "$dir/libmbedtls_m4.stamp" 2>/dev/null)" = "$stamp" ]; then
+    flock -u "$_mbedtls_lock"
     return 0
   fi
   rm -rf "$dir/mbedtls_obj" "$dir/libmbedtls_m4.a"
@@ -44,6 +50,7 @@ mbedtls_m4_build() {
   for f in "${pids[@]}"; do wait "$f" || { cat "$dir"/mbedtls_obj/*.err; fail "mbedTLS does not build for the M4"; }; done
   arm-none-eabi-ar rcs "$dir/libmbedtls_m4.a" "$dir"/mbedtls_obj/*.o || fail "arm-none-eabi-ar failed"
   echo "$stamp" >"$dir/libmbedtls_m4.stamp"
+  flock -u "$_mbedtls_lock"
   echo "ok: mbedTLS $(basename "$(dirname "$src")") built for the Cortex-M4 ($n files, $(arm-none-eabi-size -t "$dir/libmbedtls_m4.a" | awk 'END{print $1}') B text in the archive)"
 }
 
