@@ -495,6 +495,26 @@ def check_reconnect(out, telemetry, relay_log, relay_state, events, st0, st1, de
     for conn, k in per_conn.items():
         if k > cfg["window"]:
             fail("hub connection %d carried %d duplicates, more than the window %d" % (conn, k, cfg["window"]))
+    # how soon the client noticed each cut: the relay's clock (Unix ms) and
+    # the firmware's (SysTick, following the host clock: no -icount here)
+    # aligned at the first connect (the relay opened the hub connection
+    # when the firmware's first ClientHello came: within a few ms of "open")
+    rlog = [json.loads(l) for l in open(relay_log)]
+    noticed = []
+    if opens and opens_hub:
+        off = opens_hub[0] - opens[0][1]
+        limit = cfg["keep_alive_s"] * 1500 + 300
+        for e in rlog:
+            if e["ev"] == "cut" and "handshake" not in e.get("why", ""):
+                later = [r for r in retries if r[1] + off >= e["t"]]
+                if not later:
+                    fail("no drop seen by the client after the cut at %d" % e["t"])
+                    continue
+                dt = later[0][1] + off - e["t"]
+                noticed.append(dt)
+                if dt > limit:
+                    fail("a cut was noticed after %d ms, more than 1.5 x the keep-alive (%d ms with slack)"
+                         % (dt, limit))
     st = json.loads(open(relay_state).read())
     if st.get("cuts") != 3:
         fail("the relay cut %s times, expected 3 (two mid-stream, one in a handshake)" % st.get("cuts"))
@@ -502,10 +522,11 @@ def check_reconnect(out, telemetry, relay_log, relay_state, events, st0, st1, de
     if not failures:
         ok("reconnect: %d messages at the hub, first arrivals in order, %d duplicates (%s) after %d reconnects "
            "(window %d); connects full/resumed/resumed/full with CalcSign 1/0/0/1 at the simulator, %d failed "
-           "attempt(s) (cut handshake) with none; back-off delays %s ms; drops seen as: %s; the relay dropped "
-           "%d bytes of dead sessions" % (len(first), len(dups), sorted(dups), len(good) - 1, cfg["window"],
-                                          len(bad), ", ".join(delays), "; ".join(reasons),
-                                          st.get("stale_bytes_dropped", 0)))
+           "attempt(s) (cut handshake) with none; back-off delays %s ms; drops seen as: %s; mid-stream cuts "
+           "noticed after %s ms; the relay dropped %d bytes of dead sessions; handshakes %s ms, stack %s B"
+           % (len(first), len(dups), sorted(dups), len(good) - 1, cfg["window"], len(bad), ", ".join(delays),
+              "; ".join(reasons), noticed, st.get("stale_bytes_dropped", 0), [c.get("hs") for c in good],
+              [c.get("stack") for c in good]))
 
 
 # Firmware objects are named DIRNAME_FILE.o by tests/qemu/fw_build.sh.
