@@ -6,15 +6,19 @@ reads the simulator's statistics (what the chip saw, per connect).
 
   tls_reconnect.py OUT QEMU_PID RELAY_CONTROL SIM_SOCKET LOCALHUB HUB_PORT EVENTS_JSON
 
-The plan (N telemetry messages stored by the firmware one every 250 ms):
-  connect 1 (full handshake); when 8 are acknowledged: cut right after the
-  next device->hub bytes (a PUBLISH whose PUBACK is lost);
-  connect 2 (resumed); when 15 are acknowledged: the same cut, and the next
-  handshake is cut too (when the hub's ServerHello comes);
-  connect 3 (resumed, after the cut handshake); when 22 are acknowledged:
-  localhub is restarted (its TLS session cache and ticket key are gone;
-  the hub's closing is the drop);
-  connect 4 (full handshake); then the firmware finishes.
+The plan (N = 30 telemetry messages stored by the firmware one every
+300 ms, whatever the connection's state):
+  connect 1 (full handshake); when 6 are acknowledged: cut right after the
+  next device->hub record (a PUBLISH whose PUBACK is lost);
+  connect 2 (resumed); when 12 are acknowledged: localhub is restarted (a
+  new process: its TLS session cache is gone; its close_notify is the drop);
+  connect 3 (full handshake); when 18 are acknowledged: the mid-stream cut
+  again, and the next handshake is cut too (when the hub's ServerHello
+  comes);
+  connect 4 (resumed, after the cut handshake); then the firmware finishes.
+The order keeps messages still to be stored at each step: a step that
+needs traffic (a mid-stream cut) or another connect comes while the
+firmware is still storing (the back-offs grow; the last is 5 s).
 EVENTS_JSON: {"snapshots": [{"connect": k, "t": ms, "commands": {...}}],
 "actions": [{"t": ms, "what": ...}], "error": null | text}.
 Exit 0 when the plan ran through (the checks are tls_check.py's).
@@ -107,20 +111,20 @@ def main():
         ev["snapshots"].append({"connect": k, "t": now_ms(), "commands": by_name(sim_stats(sim))})
 
     snapshot(1)
-    wait("8 acknowledged", lambda ls: acked(ls) >= 8)
+    wait("6 acknowledged", lambda ls: acked(ls) >= 6)
     relay("cut-after-up")
     snapshot(2)
-    wait("15 acknowledged", lambda ls: acked(ls) >= 15)
-    relay("cut-handshake")
-    relay("cut-after-up")
-    snapshot(3)
-    wait("22 acknowledged", lambda ls: acked(ls) >= 22)
+    wait("12 acknowledged", lambda ls: acked(ls) >= 12)
     r = subprocess.run([localhub, "stop"], capture_output=True, text=True)
     ev["actions"].append({"t": now_ms(), "what": "localhub stop", "rc": r.returncode})
     r = subprocess.run([localhub, "start", "--port", port], capture_output=True, text=True)
     ev["actions"].append({"t": now_ms(), "what": "localhub start", "rc": r.returncode})
     if r.returncode != 0:
         return finish("localhub did not start again on port %s: %s" % (port, r.stdout + r.stderr))
+    snapshot(3)
+    wait("18 acknowledged", lambda ls: acked(ls) >= 18)
+    relay("cut-handshake")
+    relay("cut-after-up")
     snapshot(4)
     wait("DONE", lambda ls: "DONE reconnect" in ls)
     return finish(None)

@@ -15,15 +15,15 @@
 # 3. reconnect pass: UART1 goes to tests/qemu/tls_relay.py (QEMU's socket
 #    chardev with reconnect=1), which forwards to localhub and which
 #    tests/qemu/tls_reconnect.py cuts while the firmware stores 30 messages:
-#    twice mid-stream (one PUBLISH reaches the hub, its PUBACK is lost), once
-#    more inside the next handshake, and once by restarting localhub (its TLS
-#    session cache is gone). The host checks (tls_check.py reconnect): all 30
-#    at the hub, first arrivals in order, duplicates at most the in-flight
-#    window per reconnect and each a message stored before the drop; per
-#    connect the simulator saw exactly 1 CalcSign for the first and for the
-#    one after the restart, nothing at all for the resumed ones (the cut
-#    handshake included); every back-off within the client's bounds; the
-#    dead session's bytes never reached the hub.
+#    mid-stream (one PUBLISH reaches the hub, its PUBACK is lost), then by
+#    restarting localhub (its TLS session cache is gone), then mid-stream
+#    again with the next handshake cut too. The host checks (tls_check.py
+#    reconnect): all 30 at the hub, first arrivals in order, duplicates at
+#    most the in-flight window per reconnect and never within the connection
+#    of the first arrival; per connect the simulator saw exactly 1 CalcSign
+#    for the first and for the one after the restart, nothing at all for the
+#    resumed ones (the cut handshake included); every back-off within the
+#    client's bounds; each mid-stream cut noticed within 1.5 x keep-alive.
 # 4. The checker rejects a doctored capture: a message missing at the hub, a
 #    resumed connect that cost a CalcSign, a back-off outside the bounds, a
 #    duplicate in the connection of its first arrival.

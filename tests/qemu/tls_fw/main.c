@@ -75,7 +75,7 @@ extern const struct trustm_port trustm_port_baremetal;
 #define RC_RETRY_MAX_MS 8000u
 #define RC_RETRY_JITTER_MS 500u
 #define RC_HS_TIMEOUT_MS 3000u
-#define RC_PERIOD_MS 250u
+#define RC_PERIOD_MS 300u
 #define RC_WAIT_MS 50000u
 #define UART1_STATE (*(volatile uint32_t *)0x40005004u) /* bit 1: RX byte waiting */
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
