@@ -72,14 +72,12 @@ extern const struct trustm_port trustm_port_baremetal;
  * answer for RC_HS_TIMEOUT_MS fails (a cut during the handshake) */
 #define RC_KEEPALIVE_S 2u
 #define RC_RETRY_MIN_MS 1000u
-#define RC_RETRY_MAX_MS 8000u
+#define RC_RETRY_MAX_MS 4000u
 #define RC_RETRY_JITTER_MS 500u
 #define RC_HS_TIMEOUT_MS 3000u
 #define RC_PERIOD_MS 300u
 #define RC_WAIT_MS 50000u
 #define UART1_STATE (*(volatile uint32_t *)0x40005004u) /* bit 1: RX byte waiting */
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
-#define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u) /* bit 26: SysTick pending */
 
 static unsigned char heap[TLS_HEAP_SIZE];
 static struct trustm chip;
@@ -162,34 +160,28 @@ static uint64_t mono_ms(void *ctx)
 
 /* ---- TLS over UART1 ---- */
 
-/* board_now_us(), but never going back. Under QEMU the SysTick counter can
- * read as already reloaded while g_ms_ticks has not counted the tick yet
- * (QEMU takes the exception between translation blocks; seen under -icount
- * with the tick not even pending yet): board_now_us() then reads up to 1 ms
- * back for a moment. Measured with it, the resumed handshake (about 1 ms)
- * came out with more waiting than it lasted. Here a pending tick is
- * counted (read between two counter reads that show no reload), and a
- * value below the last one returned is replaced by it. */
-static uint32_t last_us;
+/* Time for the handshake's accounting: the CMSDK APB timer 0 of the
+ * mps2-an386 (25 MHz, like the CPU clock) as a free-running 32-bit down
+ * counter, read without an interrupt (171 s until it wraps; a QEMU run
+ * here lasts at most 60 s). Not board_now_us(): under QEMU its SysTick
+ * counter reads 0 once it ran out and the tick is counted only when QEMU
+ * gets to the timer, so it stands still for a moment and then jumps by up
+ * to 1 ms (seen under -icount); measured with it, the resumed handshake
+ * (about 1 ms) came out with more waiting than it lasted. */
+#define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
+#define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
+#define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
+
+static void timer0_start(void)
+{
+    TIMER0_RELOAD = 0xFFFFFFFFu;
+    TIMER0_VALUE = 0xFFFFFFFFu;
+    TIMER0_CTRL = 1u; /* enable, no interrupt */
+}
 
 static uint32_t now_us(void)
 {
-    uint32_t ms, val, pend, val2, us;
-    do {
-        ms = g_ms_ticks;
-        val = SYST_CVR;
-        pend = SCB_ICSR & (1u << 26);
-        val2 = SYST_CVR;
-    } while (ms != g_ms_ticks || val2 > val);
-    if (pend != 0u) {
-        ms++;
-    }
-    us = ms * 1000u + (BOARD_CPU_HZ / 1000u - 1u - val) / (BOARD_CPU_HZ / 1000000u);
-    if ((int32_t)(us - last_us) < 0) {
-        us = last_us;
-    }
-    last_us = us;
-    return us;
+    return (0xFFFFFFFFu - TIMER0_VALUE) / (BOARD_CPU_HZ / 1000000u);
 }
 
 /* The TLS client's lower transport: UART1 (hub_fw/uart.c). When no byte is
@@ -779,6 +771,7 @@ int main(void)
 {
     char *mode, *arg;
     board_init();
+    timer0_start();
     hub_uart_init();
     if (semi_cmdline(cmdline, sizeof cmdline) != 0 || (mode = strchr(cmdline, ' ')) == 0) {
         con_str("ERROR usage: fw tls | fw hub DEVICE_ID [BINDING_FILE]\n");
