@@ -164,10 +164,11 @@ static uint64_t mono_ms(void *ctx)
  * mps2-an386 (25 MHz, like the CPU clock) as a free-running 32-bit down
  * counter, read without an interrupt (171 s until it wraps; a QEMU run
  * here lasts at most 60 s). Not board_now_us(): under QEMU its SysTick
- * counter reads 0 once it ran out and the tick is counted only when QEMU
- * gets to the timer, so it stands still for a moment and then jumps by up
- * to 1 ms (seen under -icount); measured with it, the resumed handshake
- * (about 1 ms) came out with more waiting than it lasted. */
+ * counter reads 0 once it ran out, then the reloaded value before the
+ * handler has counted the tick, so it stands still and then goes back by
+ * up to 1 ms for a moment (seen under -icount); measured with it, the
+ * resumed handshake (about 1.6 ms) came out with more waiting than it
+ * lasted. */
 #define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
 #define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
 #define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
