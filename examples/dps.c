@@ -54,6 +54,34 @@ static bool done(void *ctx)
     return s->queued >= s->o->count && iothub_outbox_count(&s->hub->outbox) == 0;
 }
 
+/* One whole line into out (cap bytes with the NUL), without its "\n" or
+ * "\r\n"; the last line may lack its end. False when there is no line or
+ * it does not fit (it would otherwise be read in pieces). */
+static bool read_line(FILE *f, char *out, size_t cap)
+{
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF && c != '\n') {
+        if (c == '\r') {
+            int d = fgetc(f);
+            if (d == '\n' || d == EOF) {
+                c = d;
+                break;
+            }
+            (void)ungetc(d, f);
+        }
+        if (n + 1 >= cap) {
+            return false;
+        }
+        out[n++] = (char)c;
+    }
+    if ((c == EOF && n == 0) || ferror(f)) {
+        return false;
+    }
+    out[n] = '\0';
+    return true;
+}
+
 /* The cached assignment: two lines, hub host and device id. */
 static bool load_assignment(const char *path, char *hub, size_t hcap, char *dev, size_t dcap)
 {
@@ -68,13 +96,11 @@ static bool load_assignment(const char *path, char *hub, size_t hcap, char *dev,
     }
     /* Two whole lines: a line longer than its buffer would be read in
      * pieces, its tail taken for the device id (a cut hub name is still a
-     * host name: another hub). Nothing after them. */
-    ok = fgets(hub, (int)hcap, f) != NULL && strchr(hub, '\n') != NULL && fgets(dev, (int)dcap, f) != NULL &&
-         (strchr(dev, '\n') != NULL || feof(f)) && fgetc(f) == EOF;
+     * host name: another hub). Nothing after them. A device id of the
+     * longest length (128, DPS_MAX_DEVICE_ID - 1) fits, with its line end. */
+    ok = read_line(f, hub, hcap) && read_line(f, dev, dcap) && fgetc(f) == EOF;
     fclose(f);
     if (ok) {
-        hub[strcspn(hub, "\r\n")] = '\0';
-        dev[strcspn(dev, "\r\n")] = '\0';
         ok = sample_host_ok(hub) && sample_id_ok(dev);
     }
     if (!ok) {

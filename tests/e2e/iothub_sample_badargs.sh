@@ -133,6 +133,25 @@ rc=0
 timeout 20 "$EX/iothub-dps" --id-scope 0ne00 --registration-id r1 --sas-key "$SECRET" --ca ca.pem \
   --port 1 --timeout-ms 500 --assignment good.assign >out.txt 2>err.txt || rc=$?
 grep -q "^assignment from good.assign: localhost as dev1" out.txt || bad "a good assignment was not used: $(cat out.txt err.txt)"
+# the longest device id IoT Hub allows (128 characters) fits with its line
+# end, also written by hand with CRLF (it was refused: the check for a whole
+# line ran out of buffer at the '\n')
+ID128=$(printf 'd%.0s' $(seq 1 128))
+printf 'localhost\n%s\n' "$ID128" > id128.assign
+printf 'localhost\r\n%s\r\n' "$ID128" > id128crlf.assign
+for f in id128.assign id128crlf.assign; do
+  rc=0
+  timeout 20 "$EX/iothub-dps" --id-scope 0ne00 --registration-id r1 --sas-key "$SECRET" --ca ca.pem \
+    --port 1 --timeout-ms 500 --assignment "$f" >out.txt 2>err.txt || rc=$?
+  grep -q "^assignment from $f: localhost as $ID128\$" out.txt || bad "$f (128-character id) not used: $(cat out.txt err.txt)"
+  grep -q "is not an assignment" err.txt && bad "$f (128-character id) refused: $(cat err.txt)"
+done
+# one character more is not a device id
+printf 'localhost\n%sd\n' "$ID128" > id129.assign
+rc=0
+timeout 20 "$EX/iothub-dps" --id-scope 0ne00 --registration-id r1 --sas-key "$SECRET" --ca ca.pem \
+  --dps-host localhost --port 1 --timeout-ms 500 --assignment id129.assign >out.txt 2>err.txt || rc=$?
+grep -q "id129.assign is not an assignment" err.txt || bad "129-character id taken: $(cat out.txt err.txt)"
 
 [ $fails -eq 0 ] || { echo "$fails failure(s)" >&2; exit 1; }
 echo PASS
