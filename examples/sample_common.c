@@ -671,7 +671,7 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
  * misleading TLS error). "No certificate there" is exactly:
  *  - TMA_ERR(TLS, NOT_FOUND) from tma_tls_chip_load_certs(): used size 0, or
  *    the first byte 0x00 (a factory chip's 0xF1E0: used size 1,500 of
- *    zeros, spec 7.2), or chip error 0x08 at offset 0 (libtrustm passes it
+ *    zeros, spec 7.1 and 7.5), or chip error 0x08 at offset 0 (libtrustm passes it
  *    through: spec 13 item 4, a chip may say "boundary" for an empty
  *    object; the TLS glue maps it to NOT_FOUND);
  *  - TMA_CHIP_ERROR(0x08) itself, for the same reason, should the glue

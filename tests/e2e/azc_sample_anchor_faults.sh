@@ -4,7 +4,8 @@
 # only then: a read of 0xF1E0 that fails (bus fault, chip error) must stop
 # the sample before it connects, naming the object, or the device would run
 # with fewer trust anchors than it was personalised with. Cases:
-#  1. 0xF1E0 empty (as personalised): connects with 0xE0E8 alone;
+#  1. 0xF1E0 empty (as personalised), and (1b) 1,500 zero bytes (a factory
+#     chip's): connects with 0xE0E8 alone;
 #  2. 0xF1E0 holds the hub's root, 0xE0E8 an unrelated one: connects (through
 #     0xF1E0), and with both holding the hub's root too;
 #  3. 0xF1E0 holds the root, and the simulator damages every frame from the
@@ -97,6 +98,14 @@ echo "== 1. 0xF1E0 empty: 0xE0E8 alone"
 run empty || fail "the default failed on an empty 0xF1E0"
 grep -q '^done: 1 queued, 1 acknowledged' empty.out || fail "telemetry summary (empty)"
 [ "$(conns)" -gt "$before" ] || fail "broker.log shows no connection: the no-connection checks could not fail"
+
+echo "== 1b. 0xF1E0 as a factory chip has it (spec 7.1/7.5: used size 1,500 of zeros): 0xE0E8 alone"
+head -c 1500 /dev/zero > zeros.bin
+"${T[@]}" data write --oid 0xF1E0 --in zeros.bin --erase > zeros_w.out 2>&1 || fail "write 1,500 zero bytes"
+"${T[@]}" data read --oid 0xF1E0 --out zeros_r.bin > zeros_r.out 2>&1 || fail "read 0xF1E0 back"
+cmp -s zeros.bin zeros_r.bin || fail "0xF1E0 does not hold 1,500 zero bytes"
+run zeros || fail "the default failed on a factory 0xF1E0 (1,500 zero bytes)"
+grep -q '^done: 1 queued, 1 acknowledged' zeros.out || fail "telemetry summary (factory 0xF1E0)"
 
 echo "== 2. 0xF1E0 holds the hub root, 0xE0E8 an unrelated root: verified through 0xF1E0"
 openssl genrsa -out other.key 2048 2>/dev/null
