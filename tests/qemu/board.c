@@ -23,6 +23,7 @@ int board_dwt_counts;
 #define SYST_CSR REG(0xE000E010u)
 #define SYST_RVR REG(0xE000E014u)
 #define SYST_CVR REG(0xE000E018u)
+#define SCB_ICSR REG(0xE000ED04u)
 #define DEMCR REG(0xE000EDFCu)
 #define DWT_CTRL REG(0xE0001000u)
 #define DWT_CYCCNT REG(0xE0001004u)
@@ -39,12 +40,36 @@ void SysTick_Handler(void)
 
 uint32_t board_now_us(void)
 {
-    uint32_t ms, val;
+    /* SysTick reloads VAL when it wraps, and its interrupt (g_ms_ticks++)
+     * runs later, so a read between the two gives a time 1 ms early
+     * (337,999 us, then 337,000 us). On a core the gap is a few cycles and
+     * the pending bit shows it: a pending SysTick with a VAL read after
+     * the wrap (VAL is read first) means that tick is due. Under QEMU VAL
+     * reloads before the interrupt is even raised (a loop of 3 M reads saw
+     * 46 to 79 steps back of up to 999 us with that check alone), so the
+     * result is also kept monotonic: a read that falls behind the last one
+     * by at most a tick is the missed tick. Callers subtract times
+     * (report_gap(), the UART pacing); a step back made those gaps wrap to
+     * about 4,295 s. Not for interrupt handlers (the last value is shared). */
+    static uint32_t last;
+    uint32_t ms, val, pend, t;
     do {
         ms = g_ms_ticks;
         val = SYST_CVR;
+        pend = SCB_ICSR & (1u << 26); /* PENDSTSET */
     } while (ms != g_ms_ticks);
-    return ms * 1000u + (TICKS_PER_MS - 1u - val) / (TICKS_PER_MS / 1000u);
+    if (pend != 0u && val >= TICKS_PER_MS / 2u) {
+        ms++;
+    }
+    t = ms * 1000u + (TICKS_PER_MS - 1u - val) / (TICKS_PER_MS / 1000u);
+    if ((int32_t)(t - last) < 0 && last - t <= 1000u) {
+        t += 1000u;
+    }
+    if ((int32_t)(t - last) < 0) {
+        t = last;
+    }
+    last = t;
+    return t;
 }
 
 void board_init(void)

@@ -183,7 +183,7 @@ int main(void)
     mode = strchr(cmdline, ' ');
     sp = mode ? strchr(mode + 1, ' ') : 0;
     if (!sp) {
-        con_str("ERROR usage: fw all|shield|flash ARG\n");
+        con_str("ERROR usage: fw all|shield|flash|clock ARG\n");
         return 2;
     }
     *sp = 0;
@@ -192,6 +192,26 @@ int main(void)
     if (strcmp(mode, "flash") == 0) {
         fw_phase = "flash";
         return fw_flash_run();
+    }
+    if (strcmp(mode, "clock") == 0) {
+        /* board_now_us() must never step back: report_gap() and the UART
+         * pacing subtract its values (a SysTick wrap read before its
+         * interrupt ran gave a time 1 ms early) */
+        uint32_t i, back = 0, worst = 0, last = board_now_us(), now;
+        for (i = 0; i < 1000000u; i++) {
+            now = board_now_us();
+            if ((int32_t)(now - last) < 0) {
+                back++;
+                worst = last - now > worst ? last - now : worst;
+            }
+            last = now;
+        }
+        con_kv_u32("clock_reads", i);
+        con_kv_u32("clock_steps_back", back);
+        con_kv_u32("clock_worst_step_back_us", worst);
+        con_kv_u32("clock_end_us", last);
+        con_flush();
+        return 0;
     }
     r = semi_read_file(path, pbs, sizeof pbs);
     if (r != (int)sizeof pbs) {
