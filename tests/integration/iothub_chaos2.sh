@@ -443,21 +443,27 @@ flips=$(grep -c ' flip=' corrupt.log || true)
 # its type is not visible; bad_record_mac is what both stacks send for a
 # record whose MAC fails). A receiver that closes with unread bytes sends a
 # reset, which can overtake its alert (end=error): then only the reset is
-# seen. Every body flip needs one of the two, and most need the alert.
-read -r bodyflips alerted noanswer <<<"$(grep ' flip=[a-z0-9]*:[a-z]*:[0-9]*:[0-9]:body ' corrupt.log | awk '
+# seen. Every body flip needs one of the two. Most of the flips the DEVICE
+# receives (s2c: our mbedTLS client answering) need the alert. For flips the
+# broker receives, alert or reset is all we ask: mosquitto sends its alert
+# and closes with the device's next records unread, so its kernel's reset
+# often overtakes the alert, the more so on a loaded machine (a fresh-machine
+# run saw 2 of 8 alerts, all flips c2s; docs/fresh-machine.md).
+read -r bodyflips alerted noanswer s2cflips s2calerted <<<"$(grep ' flip=[a-z0-9]*:[a-z]*:[0-9]*:[0-9]:body ' corrupt.log | awk '
   { d = $0; sub(/.* flip=/, "", d); split(d, f, ":");
     want = (f[1] == "c2s") ? "alerts_s2c=" : "alerts_c2s="; n = $0; sub(".*" want, "", n); sub(/ .*/, "", n);
-    b++; if (n + 0 >= 1) a++; else if ($0 !~ / end=error /) bad++ }
-  END { print b + 0, a + 0, bad + 0 }')"
+    b++; if (f[1] == "s2c") sb++
+    if (n + 0 >= 1) { a++; if (f[1] == "s2c") sa++ } else if ($0 !~ / end=error /) bad++ }
+  END { print b + 0, a + 0, bad + 0, sb + 0, sa + 0 }')"
 [ "$noanswer" -eq 0 ] || fail "C: $noanswer record(s) with a flipped body bit answered by neither an alert nor a reset"
-[ "$alerted" -ge $(((bodyflips + 1) / 2)) ] || fail "C: only $alerted of $bodyflips body flips answered by an alert"
+[ "$s2calerted" -ge $(((s2cflips + 1) / 2)) ] || fail "C: only $s2calerted of the $s2cflips body flips the device received answered by its alert"
 hdrflips=$(grep -c ' flip=[a-z0-9]*:[a-z]*:[0-9]*:[0-9]:hdr ' corrupt.log || true)
 fdirs=$(sed -n 's/.* flip=\([a-z0-9]*\):.*/\1/p' corrupt.log | sort -u | tr '\n' ' ')
 cconn=$(grep -c '^connected' corrupt.out || true)
 [ "$cconn" -ge $((flips / 2 + 1)) ] || fail "C: $flips flips but only $cconn connections"
 cdups=$(check_events c2-tel $N_C "$cconn") || fail "C: $cdups"
 C_EVENTS=$((N_C + cdups))   # D's messages come after these at the hub
-echo "C: $flips bit flips ($hdrflips in record headers, $alerted of $bodyflips body flips answered by an alert; directions: $fdirs), $cconn connections, ${wall}s; $N_C of $N_C at the hub in order, $cdups duplicates"
+echo "C: $flips bit flips ($hdrflips in record headers, $alerted of $bodyflips body flips answered by an alert, $s2calerted of $s2cflips by the device; directions: $fdirs), $cconn connections, ${wall}s; $N_C of $N_C at the hub in order, $cdups duplicates"
 
 # C2, started before A and B: the stalled connection (its checks ran with it).
 wait "$C2_PID" || exit 1
