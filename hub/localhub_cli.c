@@ -334,6 +334,24 @@ static int port_open(int port)
     return ok;
 }
 
+/* Whether [::1]:port can be bound: the machine has an IPv6 loopback and
+ * nothing listens there. */
+static int ipv6_loopback_free(long port)
+{
+    int s = socket(AF_INET6, SOCK_STREAM, 0), ok, one = 1;
+    struct sockaddr_in6 a;
+    if (s < 0) return 0;
+    memset(&a, 0, sizeof(a));
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons((uint16_t)port);
+    a.sin6_addr = in6addr_loopback;
+    (void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(s);
+    return ok;
+}
+
 static int file_contains(const char *path, const char *needle, char *last_line, size_t lsz)
 {
     FILE *f = fopen(path, "r");
@@ -363,7 +381,15 @@ static void cmd_start(void)
     FILE *f;
     pid_t pid;
     no_extra(1);
-    if (!bind_addr) bind_addr = "127.0.0.1";
+    /* By default the IPv4 and the IPv6 loopback: "localhost" names both on
+     * Debian (/etc/hosts), and a client that tries only the first address
+     * (Node.js 18's, for one) went to ::1 and was refused. ::1 only where
+     * the machine has it. */
+    int also_ipv6 = 0;
+    if (!bind_addr) {
+        bind_addr = "127.0.0.1";
+        also_ipv6 = ipv6_loopback_free(port);
+    }
     /* It goes into mosquitto.conf as is: a newline in it added listeners of
      * its own (without TLS, on every interface). Host names and IPv4/IPv6
      * literals need no other characters. */
@@ -420,19 +446,21 @@ static void cmd_start(void)
             "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
             "connection_messages true\n"
             "plugin %s\n"
-            "plugin_opt_state_dir %s\n"
-            "listener %ld %s\n"
-            "certfile %s\nkeyfile %s\ncafile %s\n"
-            "require_certificate true\n"
-            "tls_version tlsv1.2\n"
-            /* TLS 1.2: the four suites IoT Hub enforces since 2025-08-31
-             * (spec 1.1, D4/D4a; RSA server key): no static-RSA, DHE, CBC-SHA1
-             * or ChaCha suite a device could come to rely on here only. */
-            "ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA256:"
-            "ECDHE-RSA-AES256-SHA384\n"
-            "max_qos 1\n",
-            pw ? pw->pw_name : "mosquitto", persist, log, LOCALHUB_PLUGIN_PATH, state_dir, port, bind_addr, srv, srvkey,
-            ca);
+            "plugin_opt_state_dir %s\n",
+            pw ? pw->pw_name : "mosquitto", persist, log, LOCALHUB_PLUGIN_PATH, state_dir);
+    for (int l = 0; l < 1 + also_ipv6; l++)
+        fprintf(f,
+                "listener %ld %s\n"
+                "certfile %s\nkeyfile %s\ncafile %s\n"
+                "require_certificate true\n"
+                "tls_version tlsv1.2\n"
+                /* TLS 1.2: the four suites IoT Hub enforces since 2025-08-31
+                 * (spec 1.1, D4/D4a; RSA server key): no static-RSA, DHE, CBC-SHA1
+                 * or ChaCha suite a device could come to rely on here only. */
+                "ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA256:"
+                "ECDHE-RSA-AES256-SHA384\n"
+                "max_qos 1\n",
+                port, l ? "::1" : bind_addr, srv, srvkey, ca);
     if (fclose(f)) die("cannot write %s", conf);
     localhub_db_meta_set(db, "port", port_s ? port_s : "8883");
     sqlite3_close(db);
@@ -1878,7 +1906,7 @@ static const char usage[] =
     "usage: localhub [--state DIR] [--json] COMMAND ...\n"
     "A local Azure IoT Hub + DPS on mosquitto. State: --state DIR, $LOCALHUB_HOME, or ./.localhub\n"
     "\n"
-    "  start [--port 8883] [--hostname localhost] [--bind 127.0.0.1]\n"
+    "  start [--port 8883] [--hostname localhost] [--bind ADDR]   default: 127.0.0.1 and ::1\n"
     "  stop | status\n"
     "  ca add NAME CA.pem [--verified]      prints the proof-of-possession code\n"
     "  ca verify NAME VERIFICATION.pem      CN = code, signed by the CA key\n"

@@ -52,6 +52,19 @@ echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_1 >/dev/null 2>&1 && fail
 echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -CAfile "$CAF" -verify_hostname localhost -verify_return_error \
   >/dev/null 2>&1 || fail "TLS 1.2 with server verification failed"
 ok "start: state folder, server certificate for localhost, TLS 1.2+"
+# "localhost" is 127.0.0.1 and ::1 on Debian: with an IPv6 loopback the hub
+# listens on both (a client that tries only the first address, like Node.js
+# 18's, went to ::1 and was refused), with the same TLS rules
+if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+  grep -qx "listener $PORT ::1" "$LOCALHUB_HOME/mosquitto.conf" || fail "no ::1 listener: $(grep listener "$LOCALHUB_HOME/mosquitto.conf")"
+  echo | openssl s_client -connect "[::1]:$PORT" -tls1_2 -CAfile "$CAF" -verify_hostname localhost -verify_return_error \
+    >/dev/null 2>&1 || fail "TLS 1.2 on [::1] with server verification failed"
+  echo | openssl s_client -connect "[::1]:$PORT" -tls1_1 >/dev/null 2>&1 && fail "TLS 1.1 accepted on [::1]"
+  ok "start: also on [::1], same TLS rules"
+else
+  grep -q "::1" "$LOCALHUB_HOME/mosquitto.conf" && fail "::1 listener on a machine without IPv6 loopback"
+  ok "start: no IPv6 loopback here, IPv4 only"
+fi
 
 check_err "second start" start --port "$PORT"
 # a second hub on the same port fails cleanly

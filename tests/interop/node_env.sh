@@ -15,10 +15,11 @@ interop_localhub() {
   fi
   L=$b/hub/localhub
   command -v node >/dev/null || { echo "SKIP: node is not installed"; exit 77; }
-  # localhub listens on 127.0.0.1 only. Debian's /etc/hosts also names ::1
-  # localhost, and Debian 12's Node 18 connects to the first address alone
-  # (::1: refused); Node 20 tries both. The SDKs take the host name as it is,
-  # so ask Node for the IPv4 address first.
+  # Debian's /etc/hosts names ::1 localhost too, and Debian 12's Node 18
+  # connects to the first address alone; Node 20 tries both. localhub also
+  # listens on ::1 where the machine has an IPv6 loopback, but a machine can
+  # list ::1 in /etc/hosts without one: ask Node for the IPv4 address first,
+  # so the tests do not depend on that.
   export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--dns-result-order=ipv4first"
 }
 
