@@ -530,7 +530,7 @@ def check_reconnect(out, telemetry, relay_log, relay_state, events, st0, st1, de
 
 
 # Firmware objects are named DIRNAME_FILE.o by tests/qemu/fw_build.sh.
-ORIGINS = [("tls_fw_", "firmware scenario (tls_fw)"), ("hub_fw_", "board: UART1, flash (hub_fw)"),
+ORIGINS = [("tls_fw_", "firmware scenario (tls_fw)"), ("hub_fw_", "board: UART1, flash, shared hub glue (hub_fw)"),
            ("qemu_", "board: start-up, UART0, SysTick, soft crypto"), ("baremetal_", "port template"),
            ("trustm_", "libtrustm (src/trustm)"), ("tls_", "TLS binding (src/tls)"), ("mqtt_", "MQTT (src/mqtt)"),
            ("iothub_", "IoT Hub client (src/iothub)"), ("common_", "common (src/common)")]

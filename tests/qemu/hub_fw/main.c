@@ -54,16 +54,12 @@ extern volatile uint32_t g_ms_ticks;
 static struct iothub_client client;
 static struct iothub_outbox outbox;
 static struct iothub_flash_storage fls;
-static uint8_t tx[1024], rx[1024], rec[512];
 static char cred[768];
-static struct mqtt_inflight infl[5];
 static char cmdline[256];
 static char key[128];
 
-static uint32_t acked, acked_mask, c2d_count, method_count, twin_res_count, twin_desired_count;
-static uint8_t rid[16];
-static size_t rid_len;
-static uint32_t stack_step, stack_step_conn, stack_send;
+static uint32_t twin_res_count, twin_desired_count;
+static uint32_t stack_send;
 
 static uint64_t mono_ms(void *ctx)
 {
@@ -117,32 +113,6 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
     }
 }
 
-static void on_c2d(void *user, struct tma_span bag, struct tma_span payload)
-{
-    struct iothub_bag_iter it;
-    struct tma_span k, v;
-    bool has;
-    char kd[64], vd[128];
-    size_t kl, vl;
-    (void)user;
-    c2d_count++;
-    con_kv_hex("c2d.bag", bag.ptr, bag.len);
-    con_kv_hex("c2d.payload", payload.ptr, payload.len);
-    iothub_bag_iter_init(&it, bag);
-    while (iothub_bag_next(&it, &k, &v, &has) == TMA_OK) {
-        if (iothub_url_decode(k, kd, sizeof kd, &kl) != TMA_OK ||
-            iothub_url_decode(v, vd, sizeof vd, &vl) != TMA_OK) {
-            con_kv_str("c2d.prop_undecodable", "");
-            continue;
-        }
-        con_str("c2d.prop=");
-        con_hex((const uint8_t *)kd, kl);
-        con_str(has ? " " : "");
-        con_hex((const uint8_t *)vd, has ? vl : 0u);
-        con_str("\n");
-    }
-}
-
 static void on_twin(void *user, const struct iothub_twin_msg *msg, struct tma_span payload)
 {
     (void)user;
@@ -166,64 +136,14 @@ static void on_twin(void *user, const struct iothub_twin_msg *msg, struct tma_sp
     }
 }
 
-static void on_method(void *user, struct tma_span name, struct tma_span r, struct tma_span payload)
-{
-    (void)user;
-    method_count++;
-    con_kv_hex("method.name", name.ptr, name.len);
-    con_kv_hex("method.rid", r.ptr, r.len);
-    con_kv_hex("method.payload", payload.ptr, payload.len);
-    rid_len = r.len < sizeof rid ? r.len : 0u; /* 0: not answered (too long) */
-    memcpy(rid, r.ptr, rid_len);
-}
-
-static void on_acked(void *user, uint32_t seq)
-{
-    (void)user;
-    acked++;
-    if (seq < 32u) {
-        acked_mask |= 1u << seq;
-    }
-    con_kv_u32("acked", seq);
-}
-
-/* One client step with a painted stack; keeps the high-water mark. */
 static tma_status step(void)
 {
-    uint32_t sp0 = stack_sp(), d, rx0 = hub_uart_rx_bytes, tx0 = hub_uart_tx_bytes;
-    int was_conn = iothub_client_state(&client) == IOTHUB_STATE_CONNECTED;
-    tma_status st;
-    stack_paint();
-    st = iothub_client_step(&client);
-    d = sp0 - stack_low();
-    if (d > stack_step) {
-        stack_step = d;
-    }
-    if (was_conn && d > stack_step_conn) {
-        stack_step_conn = d; /* steps of a live connection (no CONNECT/SAS) */
-    }
-    /* idle: nothing moved, sleep to the next SysTick (1 ms) */
-    if (rx0 == hub_uart_rx_bytes && tx0 == hub_uart_tx_bytes) {
-        __asm volatile("wfi");
-    }
-    return st;
+    return hub_app_step(&client);
 }
 
 static void run_until(const uint32_t *counter, uint32_t want, const char *what)
 {
-    uint32_t t0 = g_ms_ticks;
-    while (*counter < want) {
-        tma_status st = step();
-        if (st != TMA_OK) {
-            con_kv_str("step_status", tma_status_str(st));
-        }
-        if ((uint32_t)(g_ms_ticks - t0) > HUB_WAIT_MS) {
-            con_kv_str("TIMEOUT waiting for", what);
-            con_kv_u32("state", (uint32_t)iothub_client_state(&client));
-            con_kv_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
-            semi_exit(5);
-        }
-    }
+    hub_app_run_until(counter, want, what, HUB_WAIT_MS, step, &client);
 }
 
 static uint32_t connected(void)
@@ -291,21 +211,9 @@ int main(void)
     cfg.subscriptions = IOTHUB_SUB_C2D | IOTHUB_SUB_TWIN | IOTHUB_SUB_METHODS;
     cfg.connector = hub_uart_connector();
     cfg.outbox = &outbox;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof tx;
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof rx;
-    cfg.inflight = infl;
-    cfg.inflight_count = sizeof infl / sizeof infl[0];
-    cfg.record_buf = rec;
-    cfg.record_cap = sizeof rec;
-    cfg.cred_buf = cred;
-    cfg.cred_cap = sizeof cred;
+    hub_app_config(&cfg, cred, sizeof cred);
     cfg.cb.on_event = on_event;
-    cfg.cb.on_c2d = on_c2d;
     cfg.cb.on_twin = on_twin;
-    cfg.cb.on_method = on_method;
-    cfg.cb.on_telemetry_acked = on_acked;
     s = iothub_client_init(&client, &cfg);
     if (s != TMA_OK) {
         fail("client_init", s, 2);
@@ -355,23 +263,17 @@ int main(void)
         if (s != TMA_OK) {
             fail("send_telemetry", s, 2);
         }
-        con_str("stored ");
-        con_u32(seq);
-        con_str(" set ");
-        con_u32(i % HUB_PROP_SETS);
-        con_str(" payload=");
-        con_hex(payload, n);
-        con_str("\n");
+        hub_app_print_stored(seq, i % HUB_PROP_SETS, payload, n);
     }
-    run_until(&acked, HUB_N, "PUBACKs");
+    run_until(&hub_app.acked, HUB_N, "PUBACKs");
     con_kv_u32("all_acked_ms", g_ms_ticks - t_start);
-    con_kv_u32("acked_mask", acked_mask);
+    con_kv_u32("acked_mask", hub_app.acked_mask);
     con_kv_u32("outbox_count", iothub_outbox_count(&outbox));
     con_kv_str("READY", HUB_DEVICE);
 
-    run_until(&c2d_count, 1, "C2D");
-    run_until(&method_count, 1, "method");
-    if (rid_len == 0u) {
+    run_until(&hub_app.c2d_count, 1, "C2D");
+    run_until(&hub_app.method_count, 1, "method");
+    if (hub_app.rid_len == 0u) {
         con_str("ERROR method rid too long\n");
         semi_exit(2);
     }
@@ -405,22 +307,9 @@ int main(void)
         run_until(&twin_res_count, 1, "twin response");
         run_until(&twin_desired_count, 1, "twin desired");
     }
-    {
-        static const char body[] = "{\"result\":\"rebooting\",\"acked\":20}";
-        struct tma_span r, b;
-        uint32_t t0 = g_ms_ticks;
-        r.ptr = rid;
-        r.len = rid_len;
-        b.ptr = (const uint8_t *)body;
-        b.len = sizeof body - 1u;
-        while ((s = iothub_client_method_respond(&client, r, 200, b)) == TMA_WANT_WRITE &&
-               (uint32_t)(g_ms_ticks - t0) < HUB_WAIT_MS) {
-            (void)step();
-        }
-        if (s != TMA_OK) {
-            fail("method_respond", s, 2);
-        }
-        con_kv_hex("method.response", b.ptr, b.len);
+    s = hub_app_respond(&client, "{\"result\":\"rebooting\",\"acked\":20}", HUB_WAIT_MS, step);
+    if (s != TMA_OK) {
+        fail("method_respond", s, 2);
     }
     /* as a reboot handler does: answer, then disconnect at once
      * (iothub_client_disconnect() lets the queued answer go first) */
@@ -449,8 +338,9 @@ int main(void)
     con_kv_u32("uart.tx_bytes", hub_uart_tx_bytes);
     con_kv_u32("uart.rx_bytes", hub_uart_rx_bytes);
     con_kv_u32("uart.tx_full", hub_uart_tx_full);
-    con_kv_u32("stack.iothub_client_step", stack_step);
-    con_kv_u32("stack.iothub_client_step_connected", stack_step_conn);
+    con_kv_u32("stack.iothub_client_step", hub_app.stack_connecting > hub_app.stack_connected
+                                               ? hub_app.stack_connecting : hub_app.stack_connected);
+    con_kv_u32("stack.iothub_client_step_connected", hub_app.stack_connected);
     con_kv_u32("stack.iothub_client_send_telemetry", stack_send);
     con_kv_u32("run_ms", g_ms_ticks - t_start);
     con_kv_str("DONE", HUB_DEVICE);

@@ -65,5 +65,5 @@ tls_fw_build() {
       -I$Q/tls_fw $MBEDTLS_M4_INC_SYS" \
     "$ROOT"/src/trustm/*.c "$ROOT"/src/common/*.c "$ROOT"/src/mqtt/*.c "$ROOT"/src/iothub/*.c "$ROOT"/src/tls/*.c \
     "$ROOT/port/baremetal/trustm_port_baremetal.c" "$Q/board.c" "$Q/startup.c" "$Q/ram_nor.c" "$Q/soft_crypto.c" \
-    "$Q/hub_fw/uart.c" "$Q/hub_fw/flash.c" "$Q/hub_fw/props.c" "$Q"/tls_fw/*.c
+    "$Q/hub_fw/uart.c" "$Q/hub_fw/flash.c" "$Q/hub_fw/props.c" "$Q/hub_fw/app.c" "$Q"/tls_fw/*.c
 }

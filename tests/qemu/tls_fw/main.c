@@ -93,9 +93,7 @@ static struct tma_transport uart;
 static struct iothub_client client;
 static struct iothub_outbox outbox;
 static struct iothub_flash_storage fls;
-static uint8_t tx[1024], rx[1024], rec[512];
 static char cred[512];
-static struct mqtt_inflight infl[5];
 static char cmdline[128];
 static char device_id[64];
 static char binding_path[96];
@@ -103,10 +101,8 @@ static uint8_t protect = TRUSTM_PROTECT_NONE;
 static int reconnect_mode;
 static uint32_t rc_n, tls_rounds = 1;
 
-static uint32_t acked, c2d_count, method_count, tls_opens, tls_failures;
-static uint8_t rid[16];
-static size_t rid_len;
-static uint32_t stack_step, stack_step_conn, stack_connect, handshake_ms;
+static uint32_t tls_opens, tls_failures;
+static uint32_t stack_connect, handshake_ms;
 /* Where the handshake's time goes (board_now_us): waiting for the server's
  * bytes, waiting for the chip (GetRandom, CalcSign); the rest is the MCU
  * computing. Under QEMU's -icount shift=0 one instruction is 1 ns, so the
@@ -481,71 +477,20 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
     }
 }
 
-static void on_c2d(void *user, struct tma_span bag, struct tma_span payload)
-{
-    (void)user;
-    c2d_count++;
-    con_kv_hex("c2d.bag", bag.ptr, bag.len);
-    con_kv_hex("c2d.payload", payload.ptr, payload.len);
-}
-
-static void on_method(void *user, struct tma_span name, struct tma_span r, struct tma_span payload)
-{
-    (void)user;
-    method_count++;
-    con_kv_hex("method.name", name.ptr, name.len);
-    con_kv_hex("method.rid", r.ptr, r.len);
-    con_kv_hex("method.payload", payload.ptr, payload.len);
-    rid_len = r.len < sizeof rid ? r.len : 0u;
-    memcpy(rid, r.ptr, rid_len);
-}
-
-static void on_acked(void *user, uint32_t seq)
-{
-    (void)user;
-    acked++;
-    con_kv_u32("acked", seq);
-}
-
 static tma_status step(void)
 {
-    uint32_t sp0 = stack_sp(), d, rx0 = hub_uart_rx_bytes, tx0 = hub_uart_tx_bytes;
-    int was_conn = iothub_client_state(&client) == IOTHUB_STATE_CONNECTED;
-    tma_status st;
-    stack_paint();
-    st = iothub_client_step(&client);
-    d = sp0 - stack_low();
-    if (was_conn && d > stack_step_conn) {
-        stack_step_conn = d;
-    } else if (!was_conn && d > stack_step) {
-        stack_step = d; /* the connecting steps: TLS handshake inside */
-    }
+    tma_status st = hub_app_step(&client);
     if (tls_failures != 0u && !reconnect_mode) {
         con_kv_u32("stats.connect_attempts", iothub_client_stats(&client).connect_attempts);
         heap_report();
         semi_exit(3); /* tls_connect() printed why */
-    }
-    if (rx0 == hub_uart_rx_bytes && tx0 == hub_uart_tx_bytes) {
-        __asm volatile("wfi");
     }
     return st;
 }
 
 static void run_until(const uint32_t *counter, uint32_t want, const char *what)
 {
-    uint32_t t0 = g_ms_ticks;
-    while (*counter < want) {
-        tma_status st = step();
-        if (st != TMA_OK) {
-            con_kv_str("step_status", tma_status_str(st));
-        }
-        if ((uint32_t)(g_ms_ticks - t0) > TLS_WAIT_MS) {
-            con_kv_str("TIMEOUT waiting for", what);
-            con_kv_u32("state", (uint32_t)iothub_client_state(&client));
-            con_kv_str("last_reason", iothub_reason_text(iothub_client_last_reason(&client)));
-            semi_exit(5);
-        }
-    }
+    hub_app_run_until(counter, want, what, TLS_WAIT_MS, step, &client);
 }
 
 /* The outbox on the flash log and the client (X.509) over conn_open(). */
@@ -578,26 +523,14 @@ static void client_setup(void)
         con_kv_u32("cfg.retry_max_ms", cfg.retry.max_ms);
         con_kv_u32("cfg.retry_jitter_max_ms", cfg.retry.jitter_max_ms);
         con_kv_u32("cfg.handshake_timeout_ms", RC_HS_TIMEOUT_MS);
-        con_kv_u32("cfg.window", (uint32_t)(sizeof infl / sizeof infl[0]) - 1u);
+        con_kv_u32("cfg.window", HUB_APP_INFLIGHT - 1u);
     }
     cfg.connector.ctx = 0;
     cfg.connector.open = conn_open;
     cfg.connector.close = conn_close;
     cfg.outbox = &outbox;
-    cfg.tx_buf = tx;
-    cfg.tx_cap = sizeof tx;
-    cfg.rx_buf = rx;
-    cfg.rx_cap = sizeof rx;
-    cfg.inflight = infl;
-    cfg.inflight_count = sizeof infl / sizeof infl[0];
-    cfg.record_buf = rec;
-    cfg.record_cap = sizeof rec;
-    cfg.cred_buf = cred;
-    cfg.cred_cap = sizeof cred;
+    hub_app_config(&cfg, cred, sizeof cred);
     cfg.cb.on_event = on_event;
-    cfg.cb.on_c2d = on_c2d;
-    cfg.cb.on_method = on_method;
-    cfg.cb.on_telemetry_acked = on_acked;
     s = iothub_client_init(&client, &cfg);
     if (s != TMA_OK) {
         fail("client_init", s, 2);
@@ -647,38 +580,19 @@ static void run_hub(void)
         if (s != TMA_OK) {
             fail("send_telemetry", s, 2);
         }
-        con_str("stored ");
-        con_u32(seq);
-        con_str(" set ");
-        con_u32(i % HUB_PROP_SETS);
-        con_str(" payload=");
-        con_hex(payload, n);
-        con_str("\n");
+        hub_app_print_stored(seq, i % HUB_PROP_SETS, payload, n);
     }
-    run_until(&acked, TLS_N, "PUBACKs");
+    run_until(&hub_app.acked, TLS_N, "PUBACKs");
     con_kv_str("READY", device_id);
-    run_until(&c2d_count, 1, "C2D");
-    run_until(&method_count, 1, "method");
-    if (rid_len == 0u) {
+    run_until(&hub_app.c2d_count, 1, "C2D");
+    run_until(&hub_app.method_count, 1, "method");
+    if (hub_app.rid_len == 0u) {
         con_str("ERROR method rid too long\n");
         semi_exit(2);
     }
-    {
-        static const char body[] = "{\"result\":\"ok\",\"fw\":\"qemu-m4-tls\"}";
-        struct tma_span r, b;
-        uint32_t t1 = g_ms_ticks;
-        r.ptr = rid;
-        r.len = rid_len;
-        b.ptr = (const uint8_t *)body;
-        b.len = sizeof body - 1u;
-        while ((s = iothub_client_method_respond(&client, r, 200, b)) == TMA_WANT_WRITE &&
-               (uint32_t)(g_ms_ticks - t1) < TLS_WAIT_MS) {
-            (void)step();
-        }
-        if (s != TMA_OK) {
-            fail("method_respond", s, 2);
-        }
-        con_kv_hex("method.response", b.ptr, b.len);
+    s = hub_app_respond(&client, "{\"result\":\"ok\",\"fw\":\"qemu-m4-tls\"}", TLS_WAIT_MS, step);
+    if (s != TMA_OK) {
+        fail("method_respond", s, 2);
     }
     iothub_client_disconnect(&client);
     client_report();
@@ -688,8 +602,8 @@ static void run_hub(void)
     con_kv_u32("uart.tx_bytes", hub_uart_tx_bytes);
     con_kv_u32("uart.rx_bytes", hub_uart_rx_bytes);
     con_kv_u32("stack.tma_tls_client_connect", stack_connect);
-    con_kv_u32("stack.iothub_client_step_connecting", stack_step);
-    con_kv_u32("stack.iothub_client_step_connected", stack_step_conn);
+    con_kv_u32("stack.iothub_client_step_connecting", hub_app.stack_connecting);
+    con_kv_u32("stack.iothub_client_step_connected", hub_app.stack_connected);
     con_kv_str("DONE", "hub");
 }
 
@@ -706,7 +620,7 @@ static void run_reconnect(void)
     next = t0;
     /* one message every RC_PERIOD_MS, connected or not: what is stored
      * while the link is down waits in the outbox */
-    while (acked < rc_n) {
+    while (hub_app.acked < rc_n) {
         if (stored < rc_n && (int32_t)(g_ms_ticks - next) >= 0) {
             uint32_t seq = 0, n = (uint32_t)(sizeof pre - 1u);
             memcpy(payload, pre, n);
@@ -748,8 +662,8 @@ static void run_reconnect(void)
     con_kv_u32("tls.failures", tls_failures);
     con_kv_u32("tls.signatures", key.sign_count);
     con_kv_u32("stack.tma_tls_client_connect", stack_connect);
-    con_kv_u32("stack.iothub_client_step_connecting", stack_step);
-    con_kv_u32("stack.iothub_client_step_connected", stack_step_conn);
+    con_kv_u32("stack.iothub_client_step_connecting", hub_app.stack_connecting);
+    con_kv_u32("stack.iothub_client_step_connected", hub_app.stack_connected);
     con_kv_str("DONE", "reconnect");
 }
 
