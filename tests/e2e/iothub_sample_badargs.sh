@@ -12,27 +12,7 @@
 # id). No simulator, no hub: every run ends before a connection or fails to
 # connect to a closed loopback port.
 set -euo pipefail
-EX=${IOTHUB_SAMPLES:-${TMA_BUILD_DIR:?}/examples}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-unset TRUSTM_DEVICE TRUSTM_BINDING IOTHUB_DEVICE_CONNECTION_STRING
-SECRET=c2VjcmV0c2VjcmV0c2VjcmV0MTI=
-fails=0
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect PROG RC TEXT ARGS...: exit status RC, one stderr line "PROG: ..." with TEXT.
-expect() {
-  local prog=$1 want=$2 text=$3 rc=0
-  shift 3
-  timeout 20 "$EX/$prog" "$@" >out.txt 2>err.txt </dev/null || rc=$?
-  if [ "$rc" -ne "$want" ]; then bad "$prog $*: exit $rc, not $want ($(head -2 err.txt))"; return; fi
-  if [ "$(wc -l <err.txt)" -ne 1 ] || ! grep -qE "^$prog: " err.txt; then
-    bad "$prog $*: not one '$prog:' line on stderr:"; cat err.txt >&2; return
-  fi
-  grep -qF -- "$text" err.txt || { bad "$prog $*: '$text' not in: $(cat err.txt)"; return; }
-  echo "ok: $prog -> $(cat err.txt)"
-}
+. "$(dirname "$0")/../lib/sample_expect.sh"
 
 openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
 openssl req -x509 -new -key ca.key -subj "/CN=badargs CA" -days 2 -out ca.pem 2>/dev/null
@@ -153,5 +133,4 @@ timeout 20 "$EX/iothub-dps" --id-scope 0ne00 --registration-id r1 --sas-key "$SE
   --dps-host localhost --port 1 --timeout-ms 500 --assignment id129.assign >out.txt 2>err.txt || rc=$?
 grep -q "id129.assign is not an assignment" err.txt || bad "129-character id taken: $(cat out.txt err.txt)"
 
-[ $fails -eq 0 ] || { echo "$fails failure(s)" >&2; exit 1; }
-echo PASS
+finish

@@ -8,30 +8,7 @@
 # SharedAccessKey. Nothing here needs a simulator or a hub: every case ends
 # before a connection.
 set -euo pipefail
-EX=${IOTHUB_SAMPLES:-${TMA_BUILD_DIR:?}/examples}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-unset TRUSTM_DEVICE TRUSTM_BINDING
-SECRET=c2VjcmV0c2VjcmV0c2VjcmV0MTI=
-fails=0
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect PROG RC TEXT ARGS...: exit status RC, one stderr line "PROG: ..." with TEXT, no secret.
-expect() {
-  local prog=$1 want=$2 text=$3 rc=0
-  shift 3
-  timeout 20 "$EX/$prog" "$@" >out.txt 2>err.txt </dev/null || rc=$?
-  if [ "$rc" -ne "$want" ]; then bad "$prog $*: exit $rc, not $want ($(head -2 err.txt))"; return; fi
-  if [ "$(wc -l <err.txt)" -ne 1 ] || ! grep -qE "^($prog|${PREFIX:-$prog}): " err.txt; then
-    bad "$prog $*: not one '$prog:' line on stderr:"; cat err.txt >&2; return
-  fi
-  grep -qF -- "$text" err.txt || { bad "$prog $*: '$text' not in: $(cat err.txt)"; return; }
-  if grep -qF -- "${SECRET%=}" err.txt out.txt || grep -qF -- "c2VjcmV0" err.txt out.txt; then
-    bad "$prog $*: the key was echoed: $(cat err.txt)"; return
-  fi
-  echo "ok: $prog -> $(cat err.txt)"
-}
+. "$(dirname "$0")/../lib/sample_expect.sh"
 cs() { expect iothub-telemetry 2 "bad connection string: $1" --connection-string "$2"; }
 
 echo "== connection strings"
@@ -159,8 +136,4 @@ expect iothub-telemetry 1 "binding file '$W/open.key' is readable by others (chm
 expect iothub-telemetry 1 "binding file '$W/none.key': No such file or directory" "${C[@]}" --binding "$W/none.key"
 ls ./*.outbox | grep -v shared.outbox && bad "an outbox was created by a refused run"
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed" >&2
-  exit 1
-fi
-echo "all checks passed"
+finish
