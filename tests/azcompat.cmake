@@ -15,10 +15,5 @@ if(TARGET tma_tls AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_test_cl
   set_property(TEST azc_tls_azure_shape APPEND PROPERTY ENVIRONMENT
     "TLS_TEST_CLIENT=$<TARGET_FILE:tls_test_client>")
 endif()
-# The samples read the Azure backup root from data object 0xF1E0 by default.
-if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET trustm-sim)
-  tma_add_script_test(NAME azc_sample_backup_root
-    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/azc_sample_backup_root.sh LABELS e2e TIMEOUT 120)
-  set_tests_properties(azc_sample_backup_root PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
-endif()
+# The samples' Azure backup root in 0xF1E0: azc_sample_anchor_faults
+# (tests/samples_anchor.cmake).

@@ -7,7 +7,8 @@
 #  1. 0xF1E0 empty (as personalised), and (1b) 1,500 zero bytes (a factory
 #     chip's): connects with 0xE0E8 alone;
 #  2. 0xF1E0 holds the hub's root, 0xE0E8 an unrelated one: connects (through
-#     0xF1E0), and with both holding the hub's root too;
+#     0xF1E0: with --ca-oid 0xE0E8 alone the hub is not trusted), and with
+#     both holding the hub's root too;
 #  3. 0xF1E0 holds the root, and the simulator damages every frame from the
 #     response of the 0xF1E0 read on (fault configuration "arm_oid"): exit
 #     status 1, a message naming 0xF1E0, no TCP connection at the hub; and
@@ -116,6 +117,10 @@ openssl x509 -in "$CAF" -outform DER -out hubroot.der
 "${T[@]}" data write --oid 0xF1E0 --in hubroot.der --erase > data.out 2>&1 || fail "write 0xF1E0"
 run backup || fail "the sample did not verify the hub through 0xF1E0"
 grep -q '^done: 1 queued, 1 acknowledged' backup.out || fail "telemetry summary (backup)"
+# the unrelated root alone does not lead to the hub: so the run above was
+# verified through 0xF1E0
+if run only --ca-oid 0xE0E8; then fail "connected with --ca-oid 0xE0E8 alone (the unrelated root)"; fi
+grep -q 'not trusted' only.out || fail "--ca-oid 0xE0E8 alone: no 'not trusted' reason: $(tail -2 only.out)"
 "${T[@]}" trust-anchor write --oid 0xE0E8 "$CAF" > ta2.out 2>&1 || fail "write 0xE0E8 (hub root)"
 run both || fail "both anchors holding the hub root"
 
