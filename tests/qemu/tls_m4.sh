@@ -37,32 +37,9 @@
 # Usage: tls_m4.sh TRUSTM_SIM TRUSTM_CLI LOCALHUB CACHE_DIR
 #        (QEMU_TLS_KEEP=1 prints the work dir and keeps fw.elf/fw.map there)
 set -euo pipefail
-ROOT=${TMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-Q="$ROOT/tests/qemu"
-export TRUSTM_SIM=${1:?usage: tls_m4.sh TRUSTM_SIM TRUSTM_CLI LOCALHUB CACHE_DIR}
-export TRUSTM_CLI=${2:?usage}
-export LOCALHUB=${3:?usage}
-CACHE=${4:?usage}
-mkdir -p "$CACHE" && CACHE=$(cd "$CACHE" && pwd)
-TRUSTM_SIM=$(realpath "$TRUSTM_SIM") TRUSTM_CLI=$(realpath "$TRUSTM_CLI") LOCALHUB=$(realpath "$LOCALHUB")
-for t in arm-none-eabi-gcc arm-none-eabi-size arm-none-eabi-nm qemu-system-arm openssl python3 timeout; do
-  command -v "$t" >/dev/null || { echo "FAIL: $t not installed (scripts/setup installs it)"; exit 1; }
-done
-T0=$(date +%s.%N)
-. "$ROOT/tests/lib/shell.sh"
-. "$ROOT/tests/lib/localhub_chip.sh"
-lhc_init qemu_tls_m4
-[ -n "${QEMU_TLS_KEEP:-}" ] && { echo "work dir: $W"; trap 'lhc_stop_only' EXIT; }
-lhc_stop_only() {
-  "$LOCALHUB" stop >/dev/null 2>&1 || true
-  local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-}
-secs() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(date +%s.%N)"; }
-
-# ---- 1. mbedTLS for the M4 and the firmware
-# shellcheck source=tests/qemu/tls_fw/build.sh
-. "$Q/tls_fw/build.sh"
-tls_fw_build "$CACHE" "$W/fw"
+TLS_TEST=qemu_tls_m4 TLS_TEST_CA="qemu tls CA"
+# shellcheck source=tests/qemu/tls_fw/test_lib.sh
+. "${TMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/qemu/tls_fw/test_lib.sh"
 # No C library heap: newlib's snprintf references _malloc_r (tls_fw/no_heap.c
 # traps it); malloc/calloc/free/_sbrk themselves must not be in the image.
 heap_syms=$(arm-none-eabi-nm "$W/fw/fw.elf" | awk '$3 ~ /^(malloc|calloc|realloc|free|_sbrk|_sbrk_r|_malloc_r_nano)$/ {print $3}')
@@ -71,56 +48,6 @@ heap_syms=$(arm-none-eabi-nm "$W/fw/fw.elf" | awk '$3 ~ /^(malloc|calloc|realloc
   fail "_malloc_r is not tls_fw/no_heap.c's trap"
 python3 "$Q/tls_check.py" sizes "$W/fw/fw.map" "$W/fw/fw.elf" | sed 's/^/info: /'
 
-# ---- 2. hub, device, chip
-lhc_start_hub
-lhc_device_ca "qemu tls CA"
-DEVID=dev-m4
-"$LOCALHUB" device create --id "$DEVID" --auth x509-ca >/dev/null
-lhc_chip "$DEVID"
-SOCK="$W/chip.sock"
-stats() { python3 "$Q/check_run.py" stats "$SOCK" >"$1" || fail "simulator statistics ($1)"; }
-
-# QEMU: UART0 the chip's bus (the daemon's socket), UART1 the server's TCP
-# port, semihosting the console. No -icount (except the s_server pass, with
-# QEMU_ICOUNT=1): the MCU's SysTick follows the
-# host clock, the time base of the server and of the hub (keep-alive,
-# timeouts); the board glue reports the MCU's time to the simulator.
-run_fw() { # out port args... -> starts QEMU in the background, pid in $qpid
-  local out=$1 port=$2 a="" x
-  shift 2
-  for x in "$@"; do a="$a,arg=$x"; done
-  # shellcheck disable=SC2086
-  timeout 40 qemu-system-arm -M mps2-an386 -nographic -monitor none ${QEMU_ICOUNT:+-icount shift=0} \
-    -kernel "$W/fw/fw.elf" \
-    -chardev "socket,id=chip,path=$SOCK" -serial chardev:chip \
-    -chardev "socket,id=net,host=127.0.0.1,port=$port" -serial chardev:net \
-    -chardev "file,id=con,path=$out" \
-    -semihosting-config "enable=on,target=native,chardev=con,arg=fw$a" >"$out.err" 2>&1 &
-  qpid=$!
-  PIDS+=("$qpid")
-}
-wait_fw() { # out -> exit code in $rc
-  rc=0; wait "$qpid" || rc=$?
-  [ $rc -eq 124 ] && { cat "$1" "$1.err"; fail "$(basename "$1"): the firmware did not finish within 40 s"; }
-  return 0
-}
-
-# s_server on a random port; $1: cert, $2: key; SPORT, spid
-start_sserver() {
-  local p
-  for _ in 1 2 3 4 5 6 7 8; do
-    p=$((20000 + RANDOM % 40000))
-    openssl s_server -accept "127.0.0.1:$p" -naccept 1 -rev -tls1_2 -cert "$1" -key "$2" \
-      -CAfile ca.pem -Verify 1 -verify_return_error >"sserver.$p.out" 2>&1 &
-    spid=$!
-    for _ in $(seq 50); do grep -q '^ACCEPT' "sserver.$p.out" && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
-    if grep -q '^ACCEPT' "sserver.$p.out" && kill -0 $spid 2>/dev/null; then
-      PIDS+=("$spid"); SPORT=$p; SOUT="sserver.$p.out"; return 0
-    fi
-    wait $spid 2>/dev/null || true
-  done
-  fail "openssl s_server did not start"
-}
 
 # ---- 3. TLS handshake against openssl s_server (certificate from the hub root)
 openssl ecparam -name prime256v1 -genkey -noout -out srv.key 2>/dev/null
@@ -128,14 +55,14 @@ openssl req -new -key srv.key -subj /CN=localhost -out srv.csr 2>/dev/null
 printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' >srv.ext
 openssl x509 -req -in srv.csr -CA "$CAF" -CAkey "$LOCALHUB_HOME/pki/root-ca.key" -CAcreateserial -days 2 \
   -extfile srv.ext -out srv.pem 2>/dev/null || fail "cannot issue the s_server certificate from the hub root"
-start_sserver srv.pem srv.key
+start_sserver srv.pem srv.key 1
 stats st0.json
 # -icount shift=0 for this pass: one instruction is 1 ns of the MCU's clock
 # (idle time still follows the host's), so the handshake's computing time
 # in ns (tls.compute_us: without the waits for the server and the chip) is
 # its instruction count
-QEMU_ICOUNT=1 run_fw tls.txt "$SPORT" tls
-wait_fw tls.txt
+QEMU_ICOUNT=1 run_fw tls.txt 40 "host=127.0.0.1,port=$SPORT" tls
+wait_fw tls.txt 40
 stats st1.json
 [ $rc -eq 0 ] || { cat tls.txt tls.txt.err "$SOUT"; fail "tls: the firmware exited with code $rc"; }
 python3 "$Q/tls_check.py" tls tls.txt "$SOUT" st0.json st1.json "$CAF" "$DEVID" || { cat "$SOUT"; fail "tls run does not check out"; }
@@ -150,9 +77,9 @@ hub_pass() {
   n0=$(grep -c '' "$LOCALHUB_HOME/telemetry.jsonl" 2>/dev/null || true)
   stats "$name.st0.json"
   t=$(date +%s.%N)
-  run_fw "$name.txt" "$PORT" hub "$DEVID" "$@"
+  run_fw "$name.txt" 40 "host=127.0.0.1,port=$PORT" hub "$DEVID" "$@"
   for _ in $(seq 300); do grep -q '^READY' "$name.txt" 2>/dev/null && break; kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
-  grep -q '^READY' "$name.txt" || { wait_fw "$name.txt"; cat "$name.txt" "$name.txt.err"; fail "$name: no READY (exit $rc)"; }
+  grep -q '^READY' "$name.txt" || { wait_fw "$name.txt" 40; cat "$name.txt" "$name.txt.err"; fail "$name: no READY (exit $rc)"; }
   # first a C2D message of 6,000 bytes: one TLS record larger than 4 KB (the
   # firmware's 16 KB record buffer takes it; with 4 KB the connection
   # breaks), larger than the MQTT receive buffer (1 KB: the client skips it
@@ -164,7 +91,7 @@ hub_pass() {
   for _ in $(seq 100); do grep -q '^c2d.payload=' "$name.txt" && break; kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
   "$LOCALHUB" --json method invoke --device "$DEVID" --name reboot --payload '{"delay":1}' --timeout 10 \
     >"$name.method.out" 2>&1 || { cat "$name.method.out"; fail "$name: localhub method invoke"; }
-  wait_fw "$name.txt"
+  wait_fw "$name.txt" 40
   stats "$name.st1.json"
   [ $rc -eq 0 ] || { cat "$name.txt" "$name.txt.err"; fail "$name: the firmware exited with code $rc"; }
   echo "ok: $name pass ran to DONE in $(secs "$t") s"
@@ -214,10 +141,10 @@ echo "ok: the checker rejects swapped messages, a changed payload byte, a change
 openssl ecparam -name prime256v1 -genkey -noout -out rogue.key 2>/dev/null
 openssl req -x509 -new -key rogue.key -subj /CN=localhost -days 2 -addext subjectAltName=DNS:localhost \
   -out rogue.pem 2>/dev/null
-start_sserver rogue.pem rogue.key
+start_sserver rogue.pem rogue.key 1
 stats n0.json
-run_fw neg_srv.txt "$SPORT" tls
-wait_fw neg_srv.txt
+run_fw neg_srv.txt 40 "host=127.0.0.1,port=$SPORT" tls
+wait_fw neg_srv.txt 40
 stats n1.json
 python3 "$Q/tls_check.py" refused neg_srv.txt "$rc" 3 n0.json n1.json \
   "ERROR tls_connect: tls: server certificate not trusted" "no signature" || fail "untrusted s_server"
@@ -227,8 +154,8 @@ openssl req -x509 -new -newkey rsa:2048 -nodes -keyout other-root.key -subj "/CN
 "$TRUSTM_CLI" --device "$DEV" trust-anchor write other-root.pem >ta.out 2>&1 || { cat ta.out; fail "trust-anchor write"; }
 N_TEL=$(grep -c '' "$LOCALHUB_HOME/telemetry.jsonl")
 stats n2.json
-run_fw neg_anchor.txt "$PORT" hub "$DEVID"
-wait_fw neg_anchor.txt
+run_fw neg_anchor.txt 40 "host=127.0.0.1,port=$PORT" hub "$DEVID"
+wait_fw neg_anchor.txt 40
 stats n3.json
 python3 "$Q/tls_check.py" refused neg_anchor.txt "$rc" 3 n2.json n3.json \
   "ERROR tls_connect: tls: server certificate not trusted" "no signature" || fail "hub certificate not under 0xE0E8"
@@ -245,8 +172,8 @@ openssl x509 -new -subj "/CN=$DEVID" -force_pubkey devpub.pem -CA ca2.pem -CAkey
 openssl verify -CAfile ca2.pem dev2.pem >/dev/null 2>&1 || fail "the re-issued certificate does not verify under its CA"
 "$TRUSTM_CLI" --device "$DEV" cert write --oid 0xE0E1 dev2.pem >cw.out 2>&1 || { cat cw.out; fail "cert write"; }
 stats n4.json
-run_fw neg_ca.txt "$PORT" hub "$DEVID"
-wait_fw neg_ca.txt
+run_fw neg_ca.txt 40 "host=127.0.0.1,port=$PORT" hub "$DEVID"
+wait_fw neg_ca.txt 40
 stats n5.json
 # localhub (as IoT Hub) completes the TLS handshake and refuses the CONNECT
 # (CONNACK 5): the client reports AUTH_FAILED and does not retry

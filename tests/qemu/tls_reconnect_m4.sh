@@ -30,57 +30,11 @@
 # Usage: tls_reconnect_m4.sh TRUSTM_SIM TRUSTM_CLI LOCALHUB CACHE_DIR
 #        (QEMU_TLS_KEEP=1 keeps the work dir)
 set -euo pipefail
-ROOT=${TMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-Q="$ROOT/tests/qemu"
-export TRUSTM_SIM=${1:?usage: tls_reconnect_m4.sh TRUSTM_SIM TRUSTM_CLI LOCALHUB CACHE_DIR}
-export TRUSTM_CLI=${2:?usage}
-export LOCALHUB=${3:?usage}
-CACHE=${4:?usage}
 N=30
-mkdir -p "$CACHE" && CACHE=$(cd "$CACHE" && pwd)
-TRUSTM_SIM=$(realpath "$TRUSTM_SIM") TRUSTM_CLI=$(realpath "$TRUSTM_CLI") LOCALHUB=$(realpath "$LOCALHUB")
-for t in arm-none-eabi-gcc arm-none-eabi-size qemu-system-arm openssl python3 timeout; do
-  command -v "$t" >/dev/null || { echo "FAIL: $t not installed (scripts/setup installs it)"; exit 1; }
-done
-T0=$(date +%s.%N)
-. "$ROOT/tests/lib/shell.sh"
-. "$ROOT/tests/lib/localhub_chip.sh"
-lhc_init qemu_tls_reconnect
-[ -n "${QEMU_TLS_KEEP:-}" ] && { echo "work dir: $W"; trap 'keep_stop' EXIT; }
-keep_stop() {
-  "$LOCALHUB" stop >/dev/null 2>&1 || true
-  local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-}
-secs() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(date +%s.%N)"; }
+TLS_TEST=qemu_tls_reconnect TLS_TEST_CA="qemu reconnect CA"
+# shellcheck source=tests/qemu/tls_fw/test_lib.sh
+. "${TMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/qemu/tls_fw/test_lib.sh"
 
-# ---- 1. firmware, hub, device, chip
-# shellcheck source=tests/qemu/tls_fw/build.sh
-. "$Q/tls_fw/build.sh"
-tls_fw_build "$CACHE" "$W/fw"
-lhc_start_hub
-lhc_device_ca "qemu reconnect CA"
-DEVID=dev-m4
-"$LOCALHUB" device create --id "$DEVID" --auth x509-ca >/dev/null
-lhc_chip "$DEVID"
-SOCK="$W/chip.sock"
-stats() { python3 "$Q/check_run.py" stats "$SOCK" >"$1" || fail "simulator statistics ($1)"; }
-
-# QEMU as in tls_m4.sh: UART0 the chip, UART1 the network (NET: chardev
-# options), semihosting the console; $qpid
-run_fw() { # out tmo net args...
-  local out=$1 tmo=$2 net=$3 a="" x
-  shift 3
-  for x in "$@"; do a="$a,arg=$x"; done
-  # shellcheck disable=SC2086
-  timeout "$tmo" qemu-system-arm -M mps2-an386 -nographic -monitor none ${QEMU_ICOUNT:+-icount shift=0} \
-    -kernel "$W/fw/fw.elf" \
-    -chardev "socket,id=chip,path=$SOCK" -serial chardev:chip \
-    -chardev "socket,id=net,$net" -serial chardev:net \
-    -chardev "file,id=con,path=$out" \
-    -semihosting-config "enable=on,target=native,chardev=con,arg=fw$a" >"$out.err" 2>&1 &
-  qpid=$!
-  PIDS+=("$qpid")
-}
 # tests/qemu/tls_relay.py in front of UPSTREAM_PORT: NAME.port, NAME.ctl,
 # NAME.log; RPORT
 start_relay() { # name upstream_port
@@ -90,11 +44,6 @@ start_relay() { # name upstream_port
   [ -s "$1.port" ] || fail "the relay did not start"
   RPORT=$(cat "$1.port")
 }
-wait_fw() { # out tmo -> rc
-  rc=0; wait "$qpid" || rc=$?
-  [ $rc -eq 124 ] && { cat "$1" "$1.err"; fail "$(basename "$1"): the firmware did not finish within $2 s"; }
-  return 0
-}
 
 # ---- 2. full and resumed handshake against s_server, instructions counted
 openssl ecparam -name prime256v1 -genkey -noout -out srv.key 2>/dev/null
@@ -102,17 +51,7 @@ openssl req -new -key srv.key -subj /CN=localhost -out srv.csr 2>/dev/null
 printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' >srv.ext
 openssl x509 -req -in srv.csr -CA "$CAF" -CAkey "$LOCALHUB_HOME/pki/root-ca.key" -CAcreateserial -days 2 \
   -extfile srv.ext -out srv.pem 2>/dev/null || fail "cannot issue the s_server certificate from the hub root"
-SPORT=""
-for _ in 1 2 3 4 5 6 7 8; do
-  p=$((20000 + RANDOM % 40000))
-  openssl s_server -accept "127.0.0.1:$p" -naccept 2 -rev -tls1_2 -cert srv.pem -key srv.key \
-    -CAfile ca.pem -Verify 1 -verify_return_error >"sserver.out" 2>&1 &
-  spid=$!
-  for _ in $(seq 50); do grep -q '^ACCEPT' sserver.out && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
-  if grep -q '^ACCEPT' sserver.out && kill -0 $spid 2>/dev/null; then PIDS+=("$spid"); SPORT=$p; break; fi
-  wait $spid 2>/dev/null || true
-done
-[ -n "$SPORT" ] || fail "openssl s_server did not start"
+start_sserver srv.pem srv.key 2
 # through the relay: it gives the second handshake a new connection to
 # s_server (QEMU's UART stream is one TCP connection)
 start_relay rs "$SPORT"
@@ -122,8 +61,8 @@ wait_fw resume.txt 40
 stats r1.json
 # s_server (-naccept 2) prints its session cache statistics when it ends
 for _ in $(seq 50); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-[ $rc -eq 0 ] || { cat resume.txt resume.txt.err sserver.out; fail "resume: the firmware exited with code $rc"; }
-python3 "$Q/tls_check.py" resume resume.txt sserver.out r0.json r1.json || { cat sserver.out; fail "resume run does not check out"; }
+[ $rc -eq 0 ] || { cat resume.txt resume.txt.err "$SOUT"; fail "resume: the firmware exited with code $rc"; }
+python3 "$Q/tls_check.py" resume resume.txt "$SOUT" r0.json r1.json || { cat "$SOUT"; fail "resume run does not check out"; }
 
 # ---- 3. the IoT Hub client through the relay, cut under it
 start_relay relay "$PORT"
