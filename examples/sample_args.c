@@ -159,6 +159,24 @@ bool sample_id_ok(const char *id)
     return id[0] != '\0' && strlen(id) <= 128 && sample_id_bad_char(id) == 0;
 }
 
+bool sample_regid_ok(const char *r)
+{
+    /* DPS's registration id: 1..128 letters, digits and - . _ : (the same
+     * rule dps_client_init() applies; checked here so that a bad option is
+     * an argument error, exit 2, before the chip is opened) */
+    size_t n = strlen(r), i;
+    if (n == 0 || n > 128) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (!((r[i] >= 'A' && r[i] <= 'Z') || (r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') ||
+              r[i] == '-' || r[i] == '.' || r[i] == '_' || r[i] == ':')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool sample_dtmi_ok(const char *m)
 {
     /* DTDL v2's Digital Twin Model Identifier: "dtmi:" path ";" version,

@@ -20,6 +20,8 @@ int sample_id_bad_char(const char *id);
  * (1..128 of IoT Hub's alphabet), e.g. as DPS assigned them. */
 bool sample_host_ok(const char *h);
 bool sample_id_ok(const char *id);
+/* A DPS registration id: 1..128 letters, digits and - . _ : */
+bool sample_regid_ok(const char *r);
 /* A Digital Twin Model Identifier (DTDL v2), e.g. dtmi:com:example:Thermostat;1 */
 bool sample_dtmi_ok(const char *m);
 

@@ -432,9 +432,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
         die(name, "%s", "--model-id takes a DTMI such as dtmi:com:example:Thermostat;1 (segments of letters, "
                         "digits and '_', a version 1..999999999, at most 128 characters)");
     }
-    /* A --registration-id outside DPS's alphabet is refused by
-     * dps_client_init() before any I/O, exit 1 with its own message, which
-     * iothub_e2e_localhub checks (docs/decisions/samples-review.md). */
+    if (dps && o->registration_id != NULL && !sample_regid_ok(o->registration_id)) {
+        die(name, "%s", "--registration-id takes 1..128 letters, digits and - . _ :");
+    }
     {
         /* the outbox path goes into a 512-byte buffer, the assignment's
          * temporary file name is FILE.tmp in 1,024: never cut short */
