@@ -193,6 +193,14 @@ static void execute(struct trustm_sim *s, uint64_t now)
     sim_shield_handle(&s->shield, s->app, now, s->net.rx_presence, s->net.rx, s->net.rx_len, out);
     if (sim_faults_seen_read(&s->faults, out->read_oid)) {
         sim_tracef(s, "FAULT armed: GetDataObject 0x%04X", (unsigned)out->read_oid);
+        /* corrupt_mac applies from the armed read's own response already, so
+         * a test can fail exactly that read over the shielded connection
+         * (a protected response: SCTR bit 1, header 5 bytes, MAC 8 bytes) */
+        if (out->presence && out->len > 13u && (out->msg[0] & 0xC2u) == 0x02u &&
+            sim_fault_hit(&s->faults, SIM_FAULT_CORRUPT_MAC)) {
+            out->msg[out->len - 8u] ^= 0x01u;
+            sim_tracef(s, "FAULT corrupt_mac (the armed read's response)");
+        }
     }
     if (s->shield.corrupt_next_mac) {
         s->shield.corrupt_next_mac = false; /* response was not protected: nothing corrupted */

@@ -16,7 +16,10 @@
 #     again afterwards (where the old samples connected with one anchor);
 #  4. 0xF1E0's Read access condition set to NEV (chip error 0x07): the same;
 #  5. 0xF1E0 begins like a certificate (0x30) but is damaged: the same;
-#  6. 0xF1E0 holds other data (not 0x30/0xC0 first): connects with 0xE0E8.
+#  6. 0xF1E0 holds other data (not 0x30/0xC0 first): connects with 0xE0E8;
+#  7. over the shielded connection (--binding): the protected response of
+#     the 0xF1E0 read fails its MAC check (the session stays failed, so the
+#     read fails): the same, naming the shielded layer; the next run works.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/shell.sh"
 : "${TMA_BUILD_DIR:?}" "${IOTHUB_SAMPLES:?}" "${TRUSTM_CLI:?}" "${TRUSTM_SIM:?}" "${LOCALHUB:?}"
@@ -79,10 +82,11 @@ EOF
 }
 
 # refused out-file what: the sample failed before connecting and named 0xF1E0.
-refused() {
+refused() { # out-file what [extra sample args...]
   local out=$1 what=$2 before rc=0
+  shift 2
   before=$(conns)
-  run "$out" || rc=$?
+  run "$out" "$@" || rc=$?
   [ $rc -eq 1 ] || fail "$what: exit status $rc, not 1"
   [ "$(conns)" = "$before" ] || fail "$what: a connection reached the hub"
   grep -q '0xF1E0' "$out.out" || fail "$what: the message does not name 0xF1E0"
@@ -172,4 +176,18 @@ echo "== 6. 0xF1E0 holds other data: 0xE0E8 alone"
 "${T[@]}" data write --oid 0xF1E0 --hex 0102030405 --erase > data3.out 2>&1 || fail "write other data"
 run other || fail "the default failed on a 0xF1E0 holding other data"
 grep -q '^done: 1 queued, 1 acknowledged' other.out || fail "telemetry summary (other data)"
+
+echo "== 7. shielded connection: the 0xF1E0 read's protected response fails its MAC check"
+"${T[@]}" data write --oid 0xF1E0 --in hubroot.der --erase > data4.out 2>&1 || fail "write the hub root to 0xF1E0"
+"${T[@]}" bind --out "$W/binding.key" > bind.out 2>&1 || fail "bind: $(cat bind.out)"
+run shielded --binding "$W/binding.key" || fail "the shielded default failed: $(tail -2 shielded.out)"
+echo "   ... one bad MAC on that response: the session is dead (issue 3: it stays failed), refused before connecting"
+faults '{"arm_oid":61920,"corrupt_mac":1,"max_faults":1}'
+refused macfail "a bad MAC at 0xF1E0" --binding "$W/binding.key"
+grep -q "FAULT corrupt_mac (the armed read's response)" chip.trace || fail "the simulator did not corrupt the 0xF1E0 response"
+grep -q 'cannot read trust anchor object 0xF1E0 (the Azure backup root): shield: ' macfail.out \
+  || fail "bad MAC: no shielded-layer read failure named: $(cat macfail.out)"
+faults '{}'
+echo "   ... the next run opens a new session and connects"
+run after_mac --binding "$W/binding.key" || fail "the chip did not recover after the MAC faults were switched off"
 echo PASS
