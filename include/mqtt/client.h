@@ -135,6 +135,7 @@ struct mqtt_client {
     bool last_ack_refused;   /* whether the last SUBACK refused a filter */
     bool corked;             /* mqtt_client_cork(): requests queue without sending */
     bool in_process;         /* inside mqtt_client_process(): its callbacks may run */
+    bool clean;              /* the CONNECT asked for a clean session (3.1.2.4) */
     uint16_t next_id;
     uint16_t keep_alive_s;
     uint16_t last_ack_id;    /* last SUBACK/UNSUBACK id */

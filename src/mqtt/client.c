@@ -231,6 +231,7 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     }
     c->tx_len = n;
     c->keep_alive_s = opts->keep_alive_s;
+    c->clean = opts->clean_session;
     c->state = MQTT_STATE_CONNECTING;
     c->wait_since_ms = now_ms(c);
     c->last_tx_ms = c->wait_since_ms;
@@ -268,6 +269,9 @@ static tma_status on_connack(struct mqtt_client *c, const struct mqtt_packet *pk
     }
     if (ack.return_code != 0) {
         return MQTT_ERR_CONNACK(ack.return_code);
+    }
+    if (ack.session_present && c->clean) {
+        return E(TMA_C_MALFORMED); /* [MQTT-3.2.2-1]: a clean session is never present */
     }
     c->state = MQTT_STATE_CONNECTED;
     c->waiting = false;

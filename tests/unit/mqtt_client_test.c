@@ -1078,6 +1078,37 @@ static void stall_check_across_32bit_clock_boundary(void **state)
     stall_clock_starts_when_first_request_goes_out(state);
 }
 
+/* ---------------------------------------------------------- conformance
+ * Tests named after the MQTT 3.1.1 normative statement they check
+ * (docs/decisions/mqtt-conformance.md). */
+
+/* [MQTT-3.2.2-1]: a server that accepts a clean session sets Session Present
+ * to 0. A CONNACK with Session Present 1 after CONNECT with CleanSession 1 is
+ * a protocol violation: the connection ends ([MQTT-4.8.0-1]) with
+ * TMA_C_MALFORMED. Session Present 1 after CleanSession 0 and Session Present
+ * 0 after CleanSession 1 stay accepted. */
+static void conf_3_2_2_1_session_present_after_clean_session_refused(void **state)
+{
+    (void)state;
+    F.opts.clean_session = true;
+    assert_int_equal(TMA_IN_PROGRESS, mqtt_client_connect(&F.c, &F.tr, &F.opts));
+    net_push(&F.net, "20 02 01 00");
+    assert_int_equal(MQ(TMA_C_MALFORMED), mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(MQ(TMA_C_MALFORMED), mqtt_client_last_error(&F.c));
+    assert_false(mqtt_client_session_present(&F.c));
+
+    memset(&F.net, 0, sizeof(F.net));
+    connect_ok(false); /* clean session 1, Session Present 0 */
+    assert_false(mqtt_client_session_present(&F.c));
+    mqtt_client_abort(&F.c);
+
+    memset(&F.net, 0, sizeof(F.net));
+    F.opts.clean_session = false;
+    connect_ok(true); /* clean session 0, Session Present 1 */
+    assert_true(mqtt_client_session_present(&F.c));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1111,6 +1142,7 @@ int main(void)
         cmocka_unit_test_setup(request_during_ping_wait_keeps_ping_deadline, setup),
         cmocka_unit_test_setup(stall_check_across_32bit_clock_boundary, setup),
         cmocka_unit_test_setup(stall_check_works_with_keepalive_off, setup),
+        cmocka_unit_test_setup(conf_3_2_2_1_session_present_after_clean_session_refused, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
