@@ -17,8 +17,10 @@
  *
  * Message bodies are not stored by the client. A QoS 1 PUBLISH carries a
  * caller tag (e.g. an outbox sequence number). After a reconnect, each
- * unacknowledged PUBLISH is retransmitted with DUP=1 and the same packet id,
- * in the original order, by asking the application for its topic and payload
+ * unacknowledged PUBLISH is retransmitted with DUP=1 and the same packet id
+ * (after a CONNECT with clean_session: sent again as a new message of the new
+ * session, DUP=0), in the original order, by asking the application for its
+ * topic and payload
  * through the `resend` callback; PUBACKs are reported through `on_puback`
  * with the tag. Incoming QoS 1 PUBLISHes are acknowledged after `on_publish`
  * returns TMA_OK (at-least-once; a non-OK return withholds the PUBACK).
@@ -166,8 +168,10 @@ tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_conf
 /**
  * @brief Start a connection over an already-open transport: queues CONNECT and
  * tries to send it. In-flight PUBLISHes from an earlier connection are marked
- * for retransmission (DUP) once CONNACK arrives; pending SUBSCRIBE/UNSUBSCRIBE
- * slots are dropped.
+ * for retransmission once CONNACK arrives (DUP=1; with opts->clean_session
+ * DUP=0, a new message of the new session); pending SUBSCRIBE/UNSUBSCRIBE
+ * slots are dropped. A CONNACK with Session Present 1 after clean_session
+ * ends the attempt with TMA_C_MALFORMED (MQTT 3.1.1 [MQTT-3.2.2-1]).
  * @return TMA_IN_PROGRESS (drive with mqtt_client_process()); TMA_C_STATE if not
  *         disconnected or called from a callback; TMA_C_BAD_PARAM (NULL
  *         arguments, a transport without send/recv) / TMA_C_TOO_SMALL from
@@ -273,7 +277,8 @@ size_t mqtt_client_inflight_publishes(const struct mqtt_client *c);
 bool mqtt_client_is_pending(const struct mqtt_client *c, uint16_t packet_id);
 /** @brief Error that ended the last connection (TMA_OK if none). */
 tma_status mqtt_client_last_error(const struct mqtt_client *c);
-/** @brief PUBLISHes retransmitted with DUP since init. */
+/** @brief PUBLISHes sent again after a reconnect since init (DUP=1, or DUP=0
+ *  after a clean session). */
 uint32_t mqtt_client_retransmit_count(const struct mqtt_client *c);
 
 /* ------------------------------------------------ blocking helpers */

@@ -493,8 +493,11 @@ static tma_status resend_next(struct mqtt_client *c)
             slot_clear(pick); /* the application no longer has it */
             continue;
         }
-        /* QoS 1 with DUP and the slot's packet id (3.3.1.1) */
-        st = mqtt_publish_write(&msg, 0x08u | 0x02u, pick->packet_id, c->cfg.tx_buf, c->cfg.tx_cap, &n);
+        /* QoS 1 and the slot's packet id; DUP (3.3.1.1) on a resumed
+         * session only: after CleanSession 1 the old session is gone
+         * ([MQTT-3.1.2-6]) and the message is a new one in the new session
+         * ([MQTT-4.3.2-1]: DUP 0; the slot's id is unused in it). */
+        st = mqtt_publish_write(&msg, c->clean ? 0x02u : 0x0Au, pick->packet_id, c->cfg.tx_buf, c->cfg.tx_cap, &n);
         if (st != TMA_OK) {
             slot_clear(pick); /* what the application returned cannot be sent */
             continue;

@@ -1109,6 +1109,50 @@ static void conf_3_2_2_1_session_present_after_clean_session_refused(void **stat
     assert_true(mqtt_client_session_present(&F.c));
 }
 
+/* [MQTT-3.1.2-6]: with CleanSession 1 the client discards the previous
+ * Session; its state is not reused. The messages still unacknowledged when
+ * the old connection died are not the old session's retransmissions then,
+ * but new Application Messages of the new session ([MQTT-4.3.2-1]: QoS 1,
+ * DUP 0, an unused packet id), sent in their original order. With
+ * CleanSession 0 they stay retransmissions: DUP 1, same ids
+ * ([MQTT-4.4.0-1], test retransmits_with_dup_after_reconnect_in_order). */
+static void conf_3_1_2_6_clean_session_republishes_without_dup(void **state)
+{
+    struct mqtt_publish p;
+    uint16_t ids[2];
+    uint32_t t;
+    size_t pos;
+    struct mqtt_packet pkt;
+    struct mqtt_publish got;
+    (void)state;
+    F.opts.clean_session = true;
+    connect_ok(false);
+    for (t = 0; t < 2; t++) {
+        snprintf(F.app.messages[t], sizeof(F.app.messages[t]), "msg-%u", (unsigned)t);
+        p = pub("t/1", F.app.messages[t], 1);
+        assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, t, &ids[t]));
+    }
+    F.net.closed = true;
+    assert_int_equal(CLOSED, mqtt_client_process(&F.c));
+    assert_int_equal(2, mqtt_client_inflight_publishes(&F.c));
+
+    memset(&F.net, 0, sizeof(F.net));
+    assert_int_equal(TMA_IN_PROGRESS, mqtt_client_connect(&F.c, &F.tr, &F.opts));
+    pos = F.net.out_len; /* after CONNECT */
+    net_push(&F.net, "20 02 00 00");
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(2, F.app.resends);
+    for (t = 0; t < 2; t++) {
+        assert_true(net_pop(&F.net, &pos, &pkt));
+        assert_int_equal(0x32, F.net.out[pos - pkt.size]); /* QoS 1, DUP 0 */
+        assert_int_equal(TMA_OK, mqtt_decode_publish(&pkt, &got));
+        assert_false(got.dup);
+        assert_memory_equal(F.app.messages[t], got.payload.ptr, 5);
+        assert_true(mqtt_client_is_pending(&F.c, got.packet_id));
+    }
+    assert_false(net_pop(&F.net, &pos, &pkt));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1143,6 +1187,7 @@ int main(void)
         cmocka_unit_test_setup(stall_check_across_32bit_clock_boundary, setup),
         cmocka_unit_test_setup(stall_check_works_with_keepalive_off, setup),
         cmocka_unit_test_setup(conf_3_2_2_1_session_present_after_clean_session_refused, setup),
+        cmocka_unit_test_setup(conf_3_1_2_6_clean_session_republishes_without_dup, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
