@@ -341,6 +341,9 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
         }
         return TMA_OK;
     }
+    if (kind == MQTT_INFLIGHT_SUBSCRIBE && sa.codes.len != tag) {
+        return E(TMA_C_MALFORMED); /* one code per filter: [MQTT-3.8.4-5], [MQTT-3.9.3-1] */
+    }
     c->last_ack_id = sa.packet_id;
     c->last_ack_refused = false;
     for (i = 0; i < sa.codes.len; i++) {
@@ -647,7 +650,9 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
     if (s != NULL) {
         s->kind = kind;
         s->packet_id = id;
-        s->tag = tag;
+        /* SUBSCRIBE/UNSUBSCRIBE carry no caller tag: theirs is the filter
+         * count, which the SUBACK must match (on_ack()) */
+        s->tag = kind == MQTT_INFLIGHT_PUBLISH ? tag : (uint32_t)n;
         s->seq = c->next_seq++; /* resend is 0: a free slot is all zero (slot_clear) */
     }
     if (out_packet_id != NULL) {

@@ -1153,6 +1153,48 @@ static void conf_3_1_2_6_clean_session_republishes_without_dup(void **state)
     assert_false(net_pop(&F.net, &pos, &pkt));
 }
 
+/* [MQTT-3.8.4-5], [MQTT-3.9.3-1]: the SUBACK holds one return code per
+ * Topic Filter of the SUBSCRIBE, in order. A SUBACK with fewer or more codes
+ * than the SUBSCRIBE had filters is a protocol violation: the connection
+ * ends ([MQTT-4.8.0-1]) with TMA_C_MALFORMED, and on_suback is not called
+ * with codes that cannot be matched to the filters. */
+static void conf_3_8_4_5_suback_code_count_must_match_filters(void **state)
+{
+    struct mqtt_subscription subs[2];
+    uint16_t id = 0;
+    uint8_t suback[7] = {0x90, 3, 0, 0, 1, 1, 1};
+    size_t codes;
+    (void)state;
+    subs[0].filter.ptr = (const uint8_t *)"a/b";
+    subs[0].filter.len = 3;
+    subs[0].qos = 1;
+    subs[1] = subs[0];
+    subs[1].filter.ptr = (const uint8_t *)"c/#";
+    for (codes = 1; codes <= 3; codes += 2) { /* one code short, one too many */
+        memset(&F.net, 0, sizeof(F.net));
+        connect_ok(false);
+        assert_int_equal(TMA_OK, mqtt_client_subscribe(&F.c, subs, 2, &id));
+        suback[1] = (uint8_t)(2 + codes);
+        suback[2] = (uint8_t)(id >> 8);
+        suback[3] = (uint8_t)id;
+        net_push_bytes(&F.net, suback, 4 + codes);
+        assert_int_equal(MQ(TMA_C_MALFORMED), mqtt_client_process(&F.c));
+        assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+        assert_int_equal(0, F.app.subacks);
+    }
+    /* two codes for two filters: accepted */
+    memset(&F.net, 0, sizeof(F.net));
+    connect_ok(false);
+    assert_int_equal(TMA_OK, mqtt_client_subscribe(&F.c, subs, 2, &id));
+    suback[1] = 4;
+    suback[2] = (uint8_t)(id >> 8);
+    suback[3] = (uint8_t)id;
+    net_push_bytes(&F.net, suback, 6);
+    assert_int_equal(TMA_OK, mqtt_client_wait_ack(&F.c, id, 1000));
+    assert_int_equal(1, F.app.subacks);
+    assert_int_equal(2, F.app.suback_n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1188,6 +1230,7 @@ int main(void)
         cmocka_unit_test_setup(stall_check_works_with_keepalive_off, setup),
         cmocka_unit_test_setup(conf_3_2_2_1_session_present_after_clean_session_refused, setup),
         cmocka_unit_test_setup(conf_3_1_2_6_clean_session_republishes_without_dup, setup),
+        cmocka_unit_test_setup(conf_3_8_4_5_suback_code_count_must_match_filters, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
