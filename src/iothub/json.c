@@ -9,6 +9,8 @@
 #include "topic.h"
 #include "wbuf.h"
 
+#include <string.h>
+
 #define E_BAD TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM)
 #define E_MAL TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_MALFORMED)
 #define E_END TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_NOT_FOUND)
@@ -61,12 +63,15 @@ static size_t skip_ws(const struct iothub_json_reader *r, size_t i)
     }
 }
 
-static size_t skip_digits(const struct iothub_json_reader *r, size_t i)
+/* One or more digits from i: the index past them, or 0 when there is none
+ * (never a valid index past a digit). */
+static size_t digits(const struct iothub_json_reader *r, size_t i)
 {
+    size_t s = i;
     while ((uint8_t)(at(r, i) - '0') < 10u) {
         i++;
     }
-    return i;
+    return i == s ? 0u : i;
 }
 
 /* The one-letter escapes and what they stand for. */
@@ -98,6 +103,8 @@ static int32_t hex4(const uint8_t *p, size_t n, size_t i)
     return v;
 }
 
+static int32_t next_char(const uint8_t *p, size_t n, size_t *i);
+
 /* String from the quote at i: the index past the closing quote, or 0. */
 static size_t scan_string(const struct iothub_json_reader *r, size_t i, bool *out_esc)
 {
@@ -111,13 +118,9 @@ static size_t scan_string(const struct iothub_json_reader *r, size_t i, bool *ou
         }
         if (c == '\\') {
             *out_esc = true;
-            c = at(r, i + 1u);
-            if (c == 'u' ? hex4(r->buf, r->len, i + 2u) < 0 : escape_char(c) < 0) {
-                return 0u;
-            }
-            i += c == 'u' ? 6u : 2u;
-        } else {
-            i++;
+        }
+        if (next_char(r->buf, r->len, &i) < 0) {
+            return 0u; /* a bad or cut-off escape */
         }
     }
 }
@@ -126,32 +129,19 @@ static size_t scan_string(const struct iothub_json_reader *r, size_t i, bool *ou
  * ends the integer part, so "01" is the number 0 followed by a stray '1'. */
 static size_t scan_number(const struct iothub_json_reader *r, size_t i)
 {
-    size_t s;
     if (at(r, i) == '-') {
         i++;
     }
-    s = i;
-    i = at(r, i) == '0' ? i + 1u : skip_digits(r, i);
-    if (i == s) {
-        return 0u;
+    i = at(r, i) == '0' ? i + 1u : digits(r, i);
+    if (i != 0u && at(r, i) == '.') {
+        i = digits(r, i + 1u);
     }
-    if (at(r, i) == '.') {
-        s = ++i;
-        i = skip_digits(r, i);
-        if (i == s) {
-            return 0u;
-        }
-    }
-    if ((at(r, i) | 0x20u) == 'e') {
+    if (i != 0u && (at(r, i) | 0x20u) == 'e') {
         i++;
         if (at(r, i) == '+' || at(r, i) == '-') {
             i++;
         }
-        s = i;
-        i = skip_digits(r, i);
-        if (i == s) {
-            return 0u;
-        }
+        i = digits(r, i);
     }
     return i;
 }
@@ -369,8 +359,16 @@ static int32_t next_char(const uint8_t *p, size_t n, size_t *i)
         uint8_t e = k < n ? p[k] : 0u;
         k++;
         if (e == 'u') {
-            ch = hex4(p, n, k);
-            k += 4u;
+            size_t end = k + 4u;
+            ch = 0;
+            while (k < end) {
+                int h = ih_hexval(k < n ? p[k] : 0u);
+                k++;
+                if (h < 0) {
+                    return -1; /* *i is not read after an error */
+                }
+                ch = ch << 4 | h;
+            }
         } else {
             ch = escape_char(e);
         }
@@ -449,13 +447,10 @@ tma_status iothub_json_token_string(const struct iothub_json_token *tok, char *o
 
 bool ih_json_int64(struct tma_span s, int64_t *out_value)
 {
-    uint64_t v = 0u;
-    size_t neg = 0u;
-    if (s.len > 0u && s.ptr[0] == '-') {
-        neg = 1u;
-        s.ptr++;
-        s.len--;
-    }
+    uint64_t v; /* set by ih_parse_u64() when it returns true */
+    size_t neg = s.len > 0u && s.ptr[0] == '-';
+    s.ptr += neg;
+    s.len -= neg;
     /* At most 19 digits, so the 64-bit accumulator cannot overflow; the
      * limit is INT64_MAX, or its magnitude plus one for a negative number. */
     if (!ih_parse_u64(s, (uint64_t)INT64_MAX + neg, &v)) {
@@ -483,7 +478,7 @@ tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx)
     struct iothub_json_reader r; /* buf and len only: the scanners read through at() */
     struct iothub_json_token name, val;
     uint32_t depth = 0u, stack = 0u;
-    size_t i = 0u, end;
+    size_t i = 0u, end, q;
     bool member = false, obj = false;
     tma_status st;
     uint8_t c;
@@ -509,12 +504,11 @@ tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx)
             end = scan_string(&r, i, &val.escaped);
         } else if (c == 't' || c == 'f' || c == 'n') {
             const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+            size_t n = c == 'f' ? 5u : 4u;
             val.kind = c == 't' ? IOTHUB_JSON_TRUE : c == 'f' ? IOTHUB_JSON_FALSE : IOTHUB_JSON_NULL;
-            end = i;
-            while (*lit != '\0') {
-                if (at(&r, end++) != (uint8_t)*lit++) {
-                    return E_MAL;
-                }
+            end = i + n;
+            if (end > r.len || memcmp(r.buf + i, lit, n) != 0) {
+                return E_MAL;
             }
         } else {
             val.kind = IOTHUB_JSON_NUMBER;
@@ -523,12 +517,9 @@ tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx)
         if (end == 0u) {
             return E_MAL;
         }
-        val.text.ptr = r.buf + i;
-        val.text.len = end - i;
-        if (val.kind == IOTHUB_JSON_STRING) {
-            val.text.ptr++;
-            val.text.len -= 2u;
-        }
+        q = val.kind == IOTHUB_JSON_STRING; /* the quotes are not in the text */
+        val.text.ptr = r.buf + i + q;
+        val.text.len = end - i - 2u * q;
         if (fn != NULL && (member || depth == 0u)) {
             st = fn(ctx, depth, member ? &name : NULL, &val);
             if (st != TMA_OK) {
