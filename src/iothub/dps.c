@@ -11,6 +11,7 @@
 
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
 #define D_MAL TMA_ERR(TMA_LAYER_DPS, TMA_C_MALFORMED)
+#define I_MAL IOTHUB_E(TMA_C_MALFORMED)
 #define D_NF TMA_ERR(TMA_LAYER_DPS, TMA_C_NOT_FOUND)
 
 static bool out_ok(const char *out, size_t cap, const size_t *out_len)
@@ -241,7 +242,7 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
     const struct dps_field *f = NULL;
     size_t i, end = N_TOP;
     if (name == NULL) {
-        return v->kind == IOTHUB_JSON_BEGIN_OBJECT ? TMA_OK : D_MAL;
+        return v->kind == IOTHUB_JSON_BEGIN_OBJECT ? TMA_OK : I_MAL;
     }
     if (depth == 1u) {
         i = 0u;
@@ -263,12 +264,12 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
     if (f->kind == F_STATE) {
         w->in_state = v->kind == IOTHUB_JSON_BEGIN_OBJECT;
         if (!w->in_state && v->kind != IOTHUB_JSON_NULL) {
-            return D_MAL;
+            return I_MAL;
         }
     } else if (f->kind == F_INT) {
         if (v->kind != IOTHUB_JSON_NUMBER ||
             !ih_json_int64(v->text, &w->res->error_code)) {
-            return D_MAL;
+            return I_MAL;
         }
         w->res->has_error_code = true;
     } else if (v->kind == IOTHUB_JSON_STRING) {
@@ -279,7 +280,7 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
             *(struct tma_span *)(void *)dst = v->text;
         }
     } else if (f->kind == F_STATUS || v->kind != IOTHUB_JSON_NULL) {
-        return D_MAL;
+        return I_MAL;
     }
     return TMA_OK;
 }
@@ -297,7 +298,8 @@ tma_status dps_parse_response(struct tma_span body, struct dps_response *out_res
     /* One pass: the whole document is validated as it is read. */
     st = ih_json_walk(body, response_member, &w);
     if (st != TMA_OK) {
-        return st == IOTHUB_E(TMA_C_UNSUPPORTED) || st == E_BAD ? st : D_MAL;
+        /* the walk's and the reader's malformed (I_MAL) are the DPS layer's */
+        return st == I_MAL ? D_MAL : st;
     }
     if (out_res->status == DPS_STATUS_ASSIGNED &&
         (out_res->assigned_hub.len == 0u || out_res->device_id.len == 0u)) {

@@ -181,7 +181,6 @@ static tma_status send_request(struct dps_client *c)
     size_t end = 0;
     tma_status st;
     c->rid++;
-    memset(&p, 0, sizeof(p));
     wb_init(&w, buf, c->hub.cfg.cred_cap);
     wb_str(&w, "$dps/registrations/"); /* once for both topics */
     wb_str(&w, reg ? "PUT/iotdps-register/?$rid=" : "GET/iotdps-get-operationstatus/?$rid=");
@@ -219,6 +218,10 @@ static tma_status send_request(struct dps_client *c)
     p.topic.ptr = (const uint8_t *)buf;
     p.payload.ptr = (const uint8_t *)(buf + p.topic.len + reg);
     p.payload.len = end - p.topic.len - reg;
+    p.packet_id = 0u;
+    p.qos = 0u;
+    p.dup = false;
+    p.retain = false;
     st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
     if (st == TMA_OK) {
         c->phase = DPS_PHASE_WAIT_REPLY;
@@ -309,6 +312,6 @@ void dps_client_close(struct dps_client *c)
     }
     /* DISCONNECT without waiting for the queue to drain (TMA_C_STATE, and
      * nothing sent, when there is no connection), then close. */
-    (void)mqtt_client_disconnect(&c->hub.mqtt);
+    (void)mqtt_client_disconnect_within(&c->hub.mqtt, 0u);
     iothub_client_disconnect(&c->hub);
 }
