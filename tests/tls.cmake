@@ -25,6 +25,12 @@ if(TARGET tma_tls)
                       LABELS integration TIMEOUT 60)
   set_property(TEST tls_sec_verify APPEND PROPERTY ENVIRONMENT
                "TLS_TEST_CLIENT=$<TARGET_FILE:tls_test_client>")
+  # The security review (docs/decisions/tls-review.md): weak curves and
+  # hashes, trickling and stalled servers, hostile chains.
+  tma_add_script_test(NAME tls_hostile SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_hostile.sh
+                      LABELS integration TIMEOUT 90)
+  set_property(TEST tls_hostile APPEND PROPERTY ENVIRONMENT
+               "TLS_TEST_CLIENT=$<TARGET_FILE:tls_test_client>")
   tma_add_fuzz(NAME tls_parse SOURCES fuzz/fuzz_tls_parse.c LIBS tma_tls
                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/tls/fuzz)
 endif()

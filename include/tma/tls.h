@@ -170,7 +170,11 @@ struct tma_tls_client_config {
                                      platform source is used as well) */
     uint32_t timeout_ms;        /**< receive timeout of tma_tls_client_recv(); 0 = 10000 */
     uint32_t handshake_timeout_ms; /**< longest wait for one handshake message
-                                        (the server, the chip's signature);
+                                        (the server, the chip's signature), all
+                                        reads of it together; also how long a
+                                        send may make no progress (TCP of its
+                                        own: SO_SNDTIMEO; lower: a send that
+                                        keeps returning 0 in the handshake);
                                         0 = max(timeout_ms, 10000) */
     /** Optional: run TLS over this transport instead of a TCP connection of
      * its own (lwIP, a modem, a test pipe); port and address are then not
@@ -208,6 +212,11 @@ struct tma_tls_client {
     uint32_t timeout_ms;
     uint32_t handshake_timeout_ms;
     char error[256];
+    /* handshake bound per message (all reads of one handshake state) */
+    bool in_handshake;
+    bool hs_armed;
+    int hs_state;
+    uint64_t hs_deadline;
 };
 
 /**
@@ -242,7 +251,8 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c);
 
 /** @brief Send (transport contract): >0 bytes, 0 try again, <0 status:
  * TMA_ERR(TLS, TMA_C_STATE) when not connected, TMA_ERR(TLS, TMA_C_CLOSED)
- * or TMA_ERR(TLS, TMA_C_IO) when the connection broke. After any error call
+ * or TMA_ERR(TLS, TMA_C_IO) when the connection broke (also when the peer
+ * took nothing for handshake_timeout_ms, over the client's own TCP). After any error call
  * tma_tls_client_close() before tma_tls_client_connect() again. */
 int32_t tma_tls_client_send(void *c, const uint8_t *buf, size_t len);
 /** @brief Receive (transport contract): >0 bytes, 0 nothing within the timeout,
@@ -257,7 +267,8 @@ void tma_tls_client_set_timeout(struct tma_tls_client *c, uint32_t timeout_ms);
 /** @brief The transport view of @p c. */
 struct tma_transport tma_tls_client_transport(struct tma_tls_client *c);
 
-/** @brief Close notify and close the socket; the session is kept for resumption. */
+/** @brief Close notify and close the socket; the session is kept for
+ * resumption (in the client, wiped at deinit); the connection's keys are wiped. */
 void tma_tls_client_close(struct tma_tls_client *c);
 
 /** @brief Close and release everything (the kept session is wiped). */

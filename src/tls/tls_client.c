@@ -6,6 +6,9 @@
  * The same file builds for an MCU against an mbedTLS without MBEDTLS_NET_C
  * (tests/qemu/tls_fw/mbedtls_config_m4.h): then there is no TCP of its own
  * and a caller's transport (cfg.lower) is required; nothing else changes. */
+#if (defined(__unix__) || defined(__APPLE__)) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* clock_gettime(CLOCK_MONOTONIC) */
+#endif
 #include "tma/tls.h"
 #include "tls_internal.h"
 
@@ -18,6 +21,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #define HAVE_POSIX_NET 1
 #endif
 
@@ -36,6 +41,77 @@ static const int suites[] = {
     0,
 };
 
+/* Key exchange groups and certificate curves: 128-bit security or more
+ * (review docs/decisions/tls-review.md, R1). mbedTLS 2.28's defaults offer
+ * every compiled curve (secp192r1 and secp224r1 too) and let a server
+ * certificate sit on any of them; the curve list is also what a server leaf's
+ * key must be on. Each entry only where the build has the curve: a listed
+ * curve mbedTLS does not know fails the handshake (MCU builds with P-256
+ * only). */
+static const mbedtls_ecp_group_id curves[] = {
+#if defined(MBEDTLS_ECP_DP_CURVE25519_ENABLED)
+    MBEDTLS_ECP_DP_CURVE25519,
+#endif
+#if defined(MBEDTLS_ECP_DP_SECP256R1_ENABLED)
+    MBEDTLS_ECP_DP_SECP256R1,
+#endif
+#if defined(MBEDTLS_ECP_DP_SECP384R1_ENABLED)
+    MBEDTLS_ECP_DP_SECP384R1,
+#endif
+#if defined(MBEDTLS_ECP_DP_SECP521R1_ENABLED)
+    MBEDTLS_ECP_DP_SECP521R1,
+#endif
+    MBEDTLS_ECP_DP_NONE,
+};
+
+#if defined(MBEDTLS_KEY_EXCHANGE_WITH_CERT_ENABLED)
+/* Hashes for the server's ServerKeyExchange signature: SHA-2 from 256 bits
+ * (the 2.28 default also takes SHA-224). */
+static const int sig_hashes[] = {
+    MBEDTLS_MD_SHA512,
+    MBEDTLS_MD_SHA384,
+    MBEDTLS_MD_SHA256,
+    MBEDTLS_MD_NONE,
+};
+#endif
+
+/* Milliseconds from the injected clock, else the monotonic clock; 0 when
+ * there is neither (then the handshake bound is per read, as mbedTLS has it). */
+static uint64_t now_ms(const struct tma_tls_client *c)
+{
+    if (c->clock != NULL) {
+        return c->clock->now_ms(c->clock->ctx);
+    }
+#if HAVE_POSIX_NET
+    {
+        struct timespec ts;
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) {
+            return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        }
+    }
+#endif
+    return 0u;
+}
+
+/* During the handshake: milliseconds left for the message being awaited.
+ * Each handshake state gets handshake_timeout_ms in all, not per read: a
+ * server that trickles one byte a second would otherwise hold the handshake
+ * open for ever (review R2). UINT32_MAX outside the handshake. */
+static uint32_t hs_left(struct tma_tls_client *c)
+{
+    uint64_t now;
+    if (!c->in_handshake) {
+        return UINT32_MAX;
+    }
+    now = now_ms(c);
+    if (c->ssl.state != c->hs_state || !c->hs_armed) {
+        c->hs_state = c->ssl.state;
+        c->hs_armed = true;
+        c->hs_deadline = now + c->handshake_timeout_ms;
+    }
+    return now >= c->hs_deadline ? 0u : (uint32_t)(c->hs_deadline - now);
+}
+
 /* mbedTLS reads a record in two exact reads (header, then body) and its
  * recv_timeout puts a select() before each. When the bytes are already there
  * (a stream of PUBACKs) the select is a wasted system call: try a
@@ -43,15 +119,30 @@ static const int suites[] = {
 #if defined(MBEDTLS_NET_C)
 static int net_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
 {
+    struct tma_tls_client *c = ctx;
+    uint32_t left = hs_left(c);
 #if HAVE_POSIX_NET
-    const mbedtls_net_context *n = ctx;
-    ssize_t r = recv(n->fd, buf, len > (size_t)INT_MAX ? (size_t)INT_MAX : len, MSG_DONTWAIT);
+    ssize_t r;
+#endif
+    if (left == 0u) {
+        return MBEDTLS_ERR_SSL_TIMEOUT; /* this handshake message took too long */
+    }
+#if HAVE_POSIX_NET
+    r = recv(c->net.fd, buf, len > (size_t)INT_MAX ? (size_t)INT_MAX : len, MSG_DONTWAIT);
     if (r >= 0) {
         return (int)r; /* 0: the peer closed, as mbedtls_net_recv reports it */
     }
     /* EAGAIN, EINTR or an error: the mbedTLS path waits or maps the error. */
 #endif
-    return mbedtls_net_recv_timeout(ctx, buf, len, timeout);
+    return mbedtls_net_recv_timeout(&c->net, buf, len, left < timeout ? left : timeout);
+}
+
+/* Both BIO callbacks get the client (the deadline above lives there). A send
+ * blocked longer than SO_SNDTIMEO (a peer that stopped reading, review R3)
+ * fails in mbedtls_net_send with SEND_FAILED. */
+static int net_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    return mbedtls_net_send(&((struct tma_tls_client *)ctx)->net, buf, len);
 }
 #endif
 
@@ -168,6 +259,12 @@ tma_status tma_tls_client_init(struct tma_tls_client *c, const struct tma_tls_cl
     mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
+    mbedtls_ssl_conf_curves(&c->conf, curves);
+#if defined(MBEDTLS_KEY_EXCHANGE_WITH_CERT_ENABLED)
+    mbedtls_ssl_conf_sig_hashes(&c->conf, sig_hashes);
+#endif
+    /* SHA-256 and up, curves of 128-bit security or more, RSA >= 2048. */
+    mbedtls_ssl_conf_cert_profile(&c->conf, &mbedtls_x509_crt_profile_next);
     mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
 #if defined(MBEDTLS_SSL_RENEGOTIATION)
     mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
@@ -229,7 +326,9 @@ static int lower_send(void *ctx, const unsigned char *buf, size_t len)
         return (int)n;
     }
     if (n == 0) {
-        return MBEDTLS_ERR_SSL_WANT_WRITE;
+        /* The handshake loop retries WANT_WRITE at once: without this bound
+         * a peer that never takes the bytes spins it for ever (review R2). */
+        return hs_left(c) == 0u ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_SSL_WANT_WRITE;
     }
     return TMA_STATUS_CODE(n) == TMA_C_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET
                                               : MBEDTLS_ERR_NET_SEND_FAILED;
@@ -239,6 +338,13 @@ static int lower_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_
 {
     struct tma_tls_client *c = ctx;
     uint64_t start = c->clock->now_ms(c->clock->ctx);
+    uint32_t left = hs_left(c);
+    if (left == 0u) {
+        return MBEDTLS_ERR_SSL_TIMEOUT; /* this handshake message took too long */
+    }
+    if (left < timeout) {
+        timeout = left;
+    }
     for (;;) {
         int32_t n = c->lower->recv(c->lower->ctx, buf, len);
         if (n > 0) {
@@ -338,7 +444,18 @@ static tma_status handshake_status(struct tma_tls_client *c, int ret)
                        "connection lost during the handshake (no TLS alert)");
         return TLS_ERR(TMA_C_CLOSED);
     }
-    mbedtls_strerror(ret, msg, sizeof(msg));
+    /* mbedTLS' own texts for these read like a bug of ours ("bad input
+     * parameters to function"); name what the server did (review R6). */
+    if (ret == MBEDTLS_ERR_SSL_BAD_INPUT_DATA || ret == MBEDTLS_ERR_SSL_INVALID_RECORD) {
+        (void)snprintf(msg, sizeof(msg), "the server sent a malformed or oversized record");
+    } else if (ret == MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE) {
+        (void)snprintf(msg, sizeof(msg),
+                       "unsupported by the client (e.g. a handshake message over 16 KB)");
+    } else if (ret == MBEDTLS_ERR_X509_FATAL_ERROR) {
+        (void)snprintf(msg, sizeof(msg), "server chain too long (over 8 intermediates)");
+    } else {
+        mbedtls_strerror(ret, msg, sizeof(msg));
+    }
     (void)snprintf(c->error, sizeof(c->error), "TLS handshake failed: %s (-0x%04X)", msg,
                    (unsigned)-ret);
     return ret == MBEDTLS_ERR_SSL_TIMEOUT ? TLS_ERR(TMA_C_TIMEOUT) : TLS_ERR(TMA_TLS_E_HANDSHAKE);
@@ -390,9 +507,15 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
              * Nagle would only hold a record back until the previous one is
              * acknowledged, which with delayed ACKs stalls a QoS 1 window. */
             int one = 1;
+            /* A send that makes no progress for handshake_timeout_ms (the
+             * peer stopped reading) fails instead of blocking for ever. */
+            struct timeval tv;
+            tv.tv_sec = (time_t)(c->handshake_timeout_ms / 1000u);
+            tv.tv_usec = (suseconds_t)((c->handshake_timeout_ms % 1000u) * 1000u);
             (void)setsockopt(c->net.fd, IPPROTO_TCP, TCP_NODELAY, &one, (socklen_t)sizeof(one));
+            (void)setsockopt(c->net.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, (socklen_t)sizeof(tv));
 #endif
-            mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv, net_recv_timeout);
+            mbedtls_ssl_set_bio(&c->ssl, c, net_send, NULL, net_recv_timeout);
         }
 #else
         ret = MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* unreachable: init requires lower */
@@ -411,15 +534,21 @@ tma_status tma_tls_client_connect(struct tma_tls_client *c)
     /* Forget a previous signer failure so it is not blamed for this one. */
     tma_tls_key_reset_status(c->own_key);
     mbedtls_ssl_conf_read_timeout(&c->conf, c->handshake_timeout_ms);
+    c->in_handshake = true;
+    c->hs_armed = false;
     do {
         ret = mbedtls_ssl_handshake(&c->ssl);
     } while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+    c->in_handshake = false;
     mbedtls_ssl_conf_read_timeout(&c->conf, c->timeout_ms);
     if (ret != 0) {
         st = handshake_status(c, ret);
 #if defined(MBEDTLS_NET_C)
         mbedtls_net_free(&c->net);
 #endif
+        /* The failed handshake's master secret and keys are wiped now, not
+         * at the next connect or deinit (review R5). */
+        (void)mbedtls_ssl_session_reset(&c->ssl);
         /* A session we offered is forgotten when the handshake failed in
          * TLS (an alert either way, a verification or protocol error: RFC
          * 5246 7.2.2), but not when the network dropped under it (EOF,
@@ -537,6 +666,9 @@ void tma_tls_client_close(struct tma_tls_client *c)
 #if defined(MBEDTLS_NET_C)
     mbedtls_net_free(&c->net);
 #endif
+    /* Traffic keys and the connection's copy of the session go; only the
+     * kept session (for resumption) stays until deinit. */
+    (void)mbedtls_ssl_session_reset(&c->ssl);
     c->connected = false;
 }
 

@@ -46,11 +46,52 @@ static uint64_t mono_ms(void *ctx)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* --check-wipe: the master secret as mbedTLS derived it (export-keys hook),
+ * then looked for in the client's SSL context after a failed handshake and
+ * after close (review R5). The kept session (client.saved) may hold it. */
+static unsigned char exported_ms[48];
+static int exported;
+static int export_keys(void *p, const unsigned char *ms, const unsigned char *kb, size_t maclen,
+                       size_t keylen, size_t ivlen, const unsigned char client_random[32],
+                       const unsigned char server_random[32], mbedtls_tls_prf_types prf)
+{
+    (void)p; (void)kb; (void)maclen; (void)keylen; (void)ivlen;
+    (void)client_random; (void)server_random; (void)prf;
+    memcpy(exported_ms, ms, sizeof(exported_ms));
+    exported = 1;
+    return 0;
+}
+
+static int holds_master(const void *mem, size_t n)
+{
+    const unsigned char *p = mem;
+    size_t i;
+    if (mem == NULL || !exported || n < sizeof(exported_ms)) {
+        return 0;
+    }
+    for (i = 0; i + sizeof(exported_ms) <= n; i++) {
+        if (memcmp(p + i, exported_ms, sizeof(exported_ms)) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void report_wipe(const char *when, const struct tma_tls_client *c)
+{
+    int in_ctx = holds_master(c->ssl.session, sizeof(*c->ssl.session)) ||
+                 holds_master(c->ssl.session_negotiate, sizeof(*c->ssl.session_negotiate)) ||
+                 holds_master(&c->ssl, sizeof(c->ssl));
+    printf("wipe %s: derived=%d in_context=%d saved=%d\n", when, exported, in_ctx,
+           holds_master(&c->saved, sizeof(c->saved)));
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: tls_test_client --key FILE [--host H --port P [--address A] --ca FILE "
                     "[--cert FILE] [--signer-key FILE] [--connects N] [--send TEXT --expect TEXT]] "
-                    "[--csr OUT --subject DN] [--fail-signer] [--lower-tcp]\n");
+                    "[--csr OUT --subject DN] [--fail-signer] [--lower-tcp] [--hs-timeout MS] "
+                    "[--flood BYTES] [--check-wipe]\n");
 }
 
 int main(int argc, char **argv)
@@ -58,7 +99,8 @@ int main(int argc, char **argv)
     const char *host = NULL, *port = NULL, *address = NULL, *ca_path = NULL, *cert_path = NULL;
     const char *key_path = NULL, *signer_key = NULL, *send = NULL, *expect = NULL;
     const char *csr_out = NULL, *subject = NULL;
-    int connects = 1, fail_signer = 0, lower_tcp = 0, rc = 2, i;
+    int connects = 1, fail_signer = 0, lower_tcp = 0, check_wipe = 0, rc = 2, i;
+    long hs_timeout = 0, flood = 0;
 #ifdef TLS_TEST_HAVE_TCP
     struct tma_tcp tcp = {-1, 0};
     struct tma_transport lower;
@@ -78,7 +120,8 @@ int main(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (v == NULL && strcmp(a, "--fail-signer") != 0 && strcmp(a, "--lower-tcp") != 0) {
+        if (v == NULL && strcmp(a, "--fail-signer") != 0 && strcmp(a, "--lower-tcp") != 0 &&
+            strcmp(a, "--check-wipe") != 0) {
             usage();
             return 64;
         }
@@ -94,8 +137,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--expect")) expect = v;
         else if (!strcmp(a, "--csr")) csr_out = v;
         else if (!strcmp(a, "--subject")) subject = v;
+        else if (!strcmp(a, "--hs-timeout")) hs_timeout = atol(v);
+        else if (!strcmp(a, "--flood")) flood = atol(v);
         else if (!strcmp(a, "--fail-signer")) { fail_signer = 1; continue; }
         else if (!strcmp(a, "--lower-tcp")) { lower_tcp = 1; continue; }
+        else if (!strcmp(a, "--check-wipe")) { check_wipe = 1; continue; }
         else { usage(); return 64; }
         i++;
     }
@@ -189,6 +235,7 @@ int main(int argc, char **argv)
         cfg.own_key = &pk;
     }
     cfg.timeout_ms = 5000;
+    cfg.handshake_timeout_ms = (uint32_t)hs_timeout;
     if (lower_tcp) {
 #ifdef TLS_TEST_HAVE_TCP
         /* TLS over the project's own TCP transport instead of mbedtls_net. */
@@ -206,6 +253,9 @@ int main(int argc, char **argv)
         goto out;
     }
     client_ready = 1;
+    if (check_wipe) {
+        mbedtls_ssl_conf_export_keys_ext_cb(&client.conf, export_keys, NULL);
+    }
     for (i = 1; i <= connects; i++) {
 #ifdef TLS_TEST_HAVE_TCP
         if (lower_tcp) {
@@ -218,8 +268,33 @@ int main(int argc, char **argv)
 #endif
         st = tma_tls_client_connect(&client);
         if (st != TMA_OK) {
+            if (check_wipe) {
+                report_wipe("after failure", &client);
+            }
             printf("error: %s [%s]\n", tma_tls_client_error(&client), tma_status_str(st));
             goto out;
+        }
+        if (flood > 0) {
+            /* Send FLOOD bytes to a peer that may have stopped reading or
+             * closed: the result must be an error status, never a hang or
+             * a signal. */
+            static uint8_t chunk[16384];
+            struct tma_transport t = tma_tls_client_transport(&client);
+            long sent = 0;
+            uint64_t t0 = mono_ms(NULL);
+            int32_t n = 0;
+            while (sent < flood) {
+                n = t.send(t.ctx, chunk, sizeof(chunk));
+                if (n < 0) {
+                    break;
+                }
+                sent += n;
+            }
+            printf("flood: %s after %ld bytes in %llu ms\n", n < 0 ? tma_status_str(n) : "ok", sent,
+                   (unsigned long long)(mono_ms(NULL) - t0));
+            if (n < 0) {
+                goto out;
+            }
         }
         if (send != NULL) {
             struct tma_transport t = tma_tls_client_transport(&client);
@@ -249,6 +324,9 @@ int main(int argc, char **argv)
         printf("connect %d: ok resumed=%d signatures=%u hash_len=%zu\n", i,
                tma_tls_client_resumed(&client) ? 1 : 0, key.sign_count, soft.last_hash_len);
         tma_tls_client_close(&client);
+        if (check_wipe) {
+            report_wipe("after close", &client);
+        }
 #ifdef TLS_TEST_HAVE_TCP
         if (lower_tcp) {
             tma_tcp_close(&tcp);

@@ -650,6 +650,123 @@ static void lower_transport_times_out_with_injected_clock(void **state)
     free(ca);
 }
 
+/* Review R2: a peer over the caller's transport that never takes a byte
+ * (send returns 0, "try again", for ever). The handshake retried at once
+ * without a bound; it must end in a timeout after handshake_timeout_ms of
+ * the injected clock. The stub gives up with an error after 200,000 calls
+ * so the old behaviour fails the test instead of hanging it. */
+struct stuck {
+    uint64_t now;
+    unsigned sends;
+};
+static int32_t stuck_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct stuck *p = ctx;
+    (void)buf;
+    (void)len;
+    p->sends++;
+    p->now += 1;
+    return p->sends > 200000u ? TMA_ERR(TMA_LAYER_TLS, TMA_C_IO) : 0;
+}
+static int32_t stuck_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    (void)len;
+    return 0;
+}
+static uint64_t stuck_now(void *ctx)
+{
+    return ((struct stuck *)ctx)->now;
+}
+
+static void lower_send_that_never_progresses_times_out(void **state)
+{
+    struct tma_tls_client c;
+    struct tma_tls_client_config cfg;
+    struct stuck peer = {0, 0};
+    struct tma_transport lower = {&peer, stuck_send, stuck_recv};
+    struct tma_clock clk = {&peer, stuck_now};
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "device.example";
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    cfg.lower = &lower;
+    cfg.clock = &clk;
+    cfg.handshake_timeout_ms = 700;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+    assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+    assert_true(peer.now >= 700 && peer.now <= 710);
+    tma_tls_client_deinit(&c);
+    free(ca);
+}
+
+/* Review R2: a peer that answers the ClientHello with a record header for a
+ * 16,000-byte handshake record and then one byte per 100 ms of the clock.
+ * Every read succeeds within the per-read timeout, so a bound per read never
+ * fires; the bound per handshake message must (700 ms here, not 1,600 s). */
+struct trickle {
+    uint64_t now;
+    size_t fed;
+};
+static int32_t trickle_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    return (int32_t)len;
+}
+static int32_t trickle_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    static const uint8_t hdr[5] = {0x16, 0x03, 0x03, 0x3e, 0x80}; /* 16,000 bytes */
+    struct trickle *p = ctx;
+    p->now += 100;
+    if (len == 0u || p->fed >= 5u + 16000u) {
+        return 0;
+    }
+    buf[0] = p->fed < 5u ? hdr[p->fed] : 0x02u;
+    p->fed++;
+    return 1;
+}
+static uint64_t trickle_now(void *ctx)
+{
+    return ((struct trickle *)ctx)->now;
+}
+
+static void trickling_peer_is_bounded_per_message(void **state)
+{
+    struct tma_tls_client c;
+    struct tma_tls_client_config cfg;
+    struct trickle peer = {0, 0};
+    struct tma_transport lower = {&peer, trickle_send, trickle_recv};
+    struct tma_clock clk = {&peer, trickle_now};
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "device.example";
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    cfg.lower = &lower;
+    cfg.clock = &clk;
+    cfg.handshake_timeout_ms = 700;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+    {
+        tma_status st = tma_tls_client_connect(&c);
+        if (st != TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT)) {
+            printf("connect: %s: %s (fed %zu, %llu ms)\n", tma_status_str(st), tma_tls_client_error(&c),
+                   peer.fed, (unsigned long long)peer.now);
+        }
+        assert_int_equal(st, TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+    }
+    assert_true(peer.now >= 700 && peer.now <= 900);
+    assert_true(peer.fed < 20u);
+    tma_tls_client_deinit(&c);
+    free(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +786,8 @@ int main(void)
         cmocka_unit_test(client_states_and_connect_failure),
         cmocka_unit_test(handshake_times_out_on_a_silent_server),
         cmocka_unit_test(lower_transport_times_out_with_injected_clock),
+        cmocka_unit_test(lower_send_that_never_progresses_times_out),
+        cmocka_unit_test(trickling_peer_is_bounded_per_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
