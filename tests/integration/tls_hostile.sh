@@ -201,7 +201,9 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
   s_server_stop
 done
 [ -n "$SRV_PID" ] || fail "s_server for renegotiation did not start"
-( sleep 1.5; echo R >&7; sleep 1; echo pong >&7 ) &
+# R only once the handshake is done (s_server prints the cipher then).
+( for _ in $(seq 1 100); do grep -q 'CIPHER is' srv.log && break; sleep 0.1; done
+  echo R >&7; sleep 1; echo pong >&7 ) &
 run_client --port "$PORT" --send $'ping\n' --expect pong
 wait $! 2>/dev/null || true
 sleep 0.3
