@@ -4,6 +4,9 @@ if(TARGET mqtt)
                LIBS mqtt tma_testlib LABELS "unit;vectors")
   tma_add_test(NAME mqtt_unit_client SOURCES unit/mqtt_client_test.c
                LIBS mqtt tma_testlib LABELS unit)
+  # The codec against MQTT 3.1.1's normative statements (docs/decisions/mqtt-conformance.md).
+  tma_add_test(NAME mqtt_conformance SOURCES unit/mqtt_conformance_test.c
+               LIBS mqtt tma_testlib LABELS "unit;vectors")
   # Callbacks that call the client back, API misuse, clock jumps (brief REENTRY).
   tma_add_test(NAME mqtt_reentry SOURCES unit/test_mqtt_reentry.c
                LIBS mqtt tma_testlib LABELS unit)

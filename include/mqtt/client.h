@@ -25,8 +25,9 @@
  * with the tag. Incoming QoS 1 PUBLISHes are acknowledged after `on_publish`
  * returns TMA_OK (at-least-once; a non-OK return withholds the PUBACK).
  *
- * Not supported: QoS 2 (publishing it is refused; receiving it ends the
- * connection with TMA_C_UNSUPPORTED, as IoT Hub never sends it), MQTT 5.
+ * Not supported: QoS 2 (publishing or subscribing with it is refused;
+ * receiving it ends the connection with TMA_C_UNSUPPORTED, as IoT Hub never
+ * sends it), MQTT 5.
  * Not thread-safe: one thread drives a client.
  */
 #ifndef MQTT_CLIENT_H
@@ -95,7 +96,9 @@ struct mqtt_client_callbacks {
     tma_status (*on_publish)(void *user, const struct mqtt_publish *msg);
     /** PUBACK for one of our QoS 1 PUBLISHes. */
     void (*on_puback)(void *user, uint16_t packet_id, uint32_t tag);
-    /** SUBACK: one code per filter (0..2 granted QoS, 0x80 failure). */
+    /** SUBACK: one code per filter (0 or 1 granted QoS, 0x80 failure). A
+     *  SUBACK with another number of codes than filters, or granting QoS 2,
+     *  ends the connection (TMA_C_MALFORMED) without this call. */
     void (*on_suback)(void *user, uint16_t packet_id, const uint8_t *codes, size_t n);
     /** UNSUBACK. */
     void (*on_unsuback)(void *user, uint16_t packet_id);
@@ -218,7 +221,9 @@ tma_status mqtt_client_process(struct mqtt_client *c);
 tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish *msg, uint32_t tag,
                                uint16_t *out_packet_id);
 
-/** @brief SUBSCRIBE; result through on_suback. Same returns as publish. */
+/** @brief SUBSCRIBE, each filter at QoS 0 or 1; result through on_suback.
+ *  Same returns as publish; QoS 2 is refused with TMA_C_BAD_PARAM (the
+ *  client cannot receive QoS 2 messages, MQTT 3.1.1 section 4.3.3). */
 tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
                                  uint16_t *out_packet_id);
 

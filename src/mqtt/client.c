@@ -349,6 +349,8 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
     for (i = 0; i < sa.codes.len; i++) {
         if (sa.codes.ptr[i] == MQTT_SUBACK_FAILURE) {
             c->last_ack_refused = true;
+        } else if (sa.codes.ptr[i] > 1) {
+            return E(TMA_C_MALFORMED); /* QoS 2 granted, never asked for: [MQTT-3.8.4-6] */
         }
     }
     if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
@@ -687,8 +689,14 @@ tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish 
 tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
                                  uint16_t *out_packet_id)
 {
+    size_t i;
     if (c == NULL || subs == NULL || n == 0) {
         return E(TMA_C_BAD_PARAM);
+    }
+    for (i = 0; i < n; i++) {
+        if (subs[i].qos > 1) {
+            return E(TMA_C_BAD_PARAM); /* no QoS 2 receiver here ([MQTT-4.3.3-2]) */
+        }
     }
     return mqtt_request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0, out_packet_id);
 }

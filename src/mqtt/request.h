@@ -9,7 +9,8 @@
 #include "mqtt/client.h"
 
 /* @p kind MQTT_INFLIGHT_PUBLISH (items: one struct mqtt_publish, QoS <= 1),
- * MQTT_INFLIGHT_SUBSCRIBE (struct mqtt_subscription[n]) or
+ * MQTT_INFLIGHT_SUBSCRIBE (struct mqtt_subscription[n], each QoS <= 1: the
+ * client cannot receive QoS 2, and a SUBACK granting 2 ends the connection) or
  * MQTT_INFLIGHT_UNSUBSCRIBE (struct tma_span[n]), n >= 1. */
 tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
                         uint16_t *out_packet_id);

@@ -1195,6 +1195,150 @@ static void conf_3_8_4_5_suback_code_count_must_match_filters(void **state)
     assert_int_equal(2, F.app.suback_n);
 }
 
+/* [MQTT-4.8.0-1]: a protocol violation by the server ends the connection
+ * with TMA_C_MALFORMED and nothing more goes out (no PUBACK, no PINGREQ):
+ * [MQTT-3.3.1-4] QoS 3, [MQTT-3.3.1-2] QoS 0 with DUP, [MQTT-1.5.3-1] a
+ * surrogate, [MQTT-1.5.3-2] U+0000, [MQTT-3.3.2-2] a wildcard in a topic,
+ * [MQTT-2.2.2-2] reserved flags, [MQTT-3.9.3-2] a reserved SUBACK code,
+ * [MQTT-2.3.1-1] packet id 0, reserved packet types, client-to-server
+ * packets, a remaining length not in its shortest form (decision). */
+static void conf_server_protocol_violations_close(void **state)
+{
+    static const char *bad[] = {
+        "36 07 00 03 63 2f 64 00 01", /* PUBLISH QoS 3 */
+        "38 05 00 03 63 2f 64",       /* PUBLISH QoS 0 with DUP */
+        "32 07 00 03 ed a0 80 00 01", /* QoS 1 PUBLISH, topic U+D800 */
+        "30 03 00 01 00",             /* topic U+0000 */
+        "30 05 00 03 61 2f 23",       /* topic a/# */
+        "30 05 00 03 2b 2f 61",       /* topic +/a */
+        "d1 00",                      /* PINGRESP with flags */
+        "42 02 00 01",                /* PUBACK with flags */
+        "90 03 00 01 03",             /* SUBACK code 3 */
+        "b0 02 00 00",                /* UNSUBACK id 0 */
+        "40 02 00 00",                /* PUBACK id 0 */
+        "00 00",                      /* reserved type 0 */
+        "f0 00",                      /* reserved type 15 */
+        "c0 00",                      /* PINGREQ from the server */
+        "e0 00",                      /* DISCONNECT from the server (3.1.1 has none) */
+        "10 0c 00 04 4d 51 54 54 04 02 00 00 00 00", /* CONNECT from the server */
+        "d0 80 00",                   /* PINGRESP, remaining length 0 in two bytes */
+    };
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t sent;
+        memset(&F.net, 0, sizeof(F.net));
+        connect_ok(false);
+        sent = F.net.out_len;
+        /* a good QoS 1 PUBLISH first, then the bad packet in the same read:
+         * the good one is delivered, the bad one ends the connection before
+         * anything more (its PUBACK included) is sent */
+        net_push(&F.net, "32 07 00 01 61 00 07 68 69");
+        net_push(&F.net, bad[i]);
+        fake_time += 61000; /* a keep-alive PINGREQ would be due too */
+        if (mqtt_client_process(&F.c) != MQ(TMA_C_MALFORMED)) {
+            fail_msg("'%s': %d", bad[i], (int)mqtt_client_last_error(&F.c));
+        }
+        assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+        assert_int_equal(sent, F.net.out_len);
+    }
+}
+
+/* [MQTT-2.3.1-1], [MQTT-2.3.1-2]: every new request gets a non-zero id that
+ * no unacknowledged request holds, also across the 16-bit wrap. */
+static void conf_2_3_1_2_packet_ids_unused_and_never_zero(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    struct mqtt_subscription s;
+    uint16_t a = 0, b = 0, d = 0, e = 0;
+    (void)state;
+    connect_ok(false);
+    F.c.next_id = 0xFFFF;
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, &a));
+    assert_int_equal(0xFFFF, a);
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 1, &b));
+    assert_int_equal(1, b); /* 0 skipped */
+    F.c.next_id = 0xFFFF;  /* the counter comes round while 0xFFFF and 1 wait */
+    s.filter.ptr = (const uint8_t *)"a";
+    s.filter.len = 1;
+    s.qos = 1;
+    assert_int_equal(TMA_OK, mqtt_client_subscribe(&F.c, &s, 1, &d));
+    assert_int_equal(2, d);
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 2, &e));
+    assert_int_equal(3, e);
+}
+
+/* [MQTT-4.6.0-2]: PUBACKs leave in the order their PUBLISHes arrived, also
+ * when the PUBLISHes come in one read or byte by byte. */
+static void conf_4_6_0_2_pubacks_in_arrival_order(void **state)
+{
+    static const uint16_t order[4] = {0x0005, 0x0003, 0x0109, 0x0001};
+    size_t pos;
+    size_t chunk;
+    size_t i;
+    struct mqtt_packet pkt;
+    uint16_t id = 0;
+    (void)state;
+    for (chunk = 0; chunk <= 1; chunk++) {
+        memset(&F.net, 0, sizeof(F.net));
+        F.app.publishes = 0;
+        connect_ok(false);
+        pos = F.net.out_len;
+        F.net.recv_chunk = chunk;
+        net_push(&F.net, "32 07 00 01 61 00 05 68 69");
+        net_push(&F.net, "32 07 00 01 62 00 03 68 69");
+        net_push(&F.net, "30 05 00 01 63 68 69"); /* QoS 0 between them: no ack */
+        net_push(&F.net, "32 07 00 01 64 01 09 68 69");
+        net_push(&F.net, "32 07 00 01 65 00 01 68 69");
+        for (i = 0; i < 100 && F.app.publishes < 5; i++) {
+            assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+        }
+        assert_int_equal(5, F.app.publishes);
+        assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+        for (i = 0; i < 4; i++) {
+            assert_true(net_pop(&F.net, &pos, &pkt));
+            assert_int_equal(MQTT_PUBACK, pkt.type);
+            assert_int_equal(TMA_OK, mqtt_decode_ack(&pkt, &id));
+            assert_int_equal(order[i], id);
+        }
+        assert_false(net_pop(&F.net, &pos, &pkt));
+        mqtt_client_abort(&F.c);
+    }
+}
+
+/* [MQTT-4.3.3-2]: the client cannot be a QoS 2 receiver, so it never asks
+ * for QoS 2: mqtt_client_subscribe() refuses it and sends nothing (before,
+ * a broker that granted it sent QoS 2 PUBLISHes the client ended the
+ * connection on, again after every reconnect). [MQTT-3.8.4-6]: a server
+ * grants at most what was asked, so a SUBACK granting QoS 2 is a violation:
+ * TMA_C_MALFORMED, and on_suback is not called. */
+static void conf_4_3_3_2_no_qos2_subscription(void **state)
+{
+    struct mqtt_subscription s[2];
+    uint16_t id = 0;
+    size_t sent;
+    uint8_t suback[5] = {0x90, 3, 0, 0, 2};
+    (void)state;
+    connect_ok(false);
+    s[0].filter.ptr = (const uint8_t *)"a/b";
+    s[0].filter.len = 3;
+    s[0].qos = 1;
+    s[1] = s[0];
+    s[1].qos = 2;
+    sent = F.net.out_len;
+    assert_int_equal(MQ(TMA_C_BAD_PARAM), mqtt_client_subscribe(&F.c, s, 2, &id));
+    assert_int_equal(sent, F.net.out_len);
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+    /* asked for QoS 1, granted 2 */
+    assert_int_equal(TMA_OK, mqtt_client_subscribe(&F.c, s, 1, &id));
+    suback[2] = (uint8_t)(id >> 8);
+    suback[3] = (uint8_t)id;
+    net_push_bytes(&F.net, suback, 5);
+    assert_int_equal(MQ(TMA_C_MALFORMED), mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(0, F.app.subacks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1231,6 +1375,10 @@ int main(void)
         cmocka_unit_test_setup(conf_3_2_2_1_session_present_after_clean_session_refused, setup),
         cmocka_unit_test_setup(conf_3_1_2_6_clean_session_republishes_without_dup, setup),
         cmocka_unit_test_setup(conf_3_8_4_5_suback_code_count_must_match_filters, setup),
+        cmocka_unit_test_setup(conf_server_protocol_violations_close, setup),
+        cmocka_unit_test_setup(conf_2_3_1_2_packet_ids_unused_and_never_zero, setup),
+        cmocka_unit_test_setup(conf_4_6_0_2_pubacks_in_arrival_order, setup),
+        cmocka_unit_test_setup(conf_4_3_3_2_no_qos2_subscription, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
