@@ -906,7 +906,11 @@ int cmd_connect(int argc, char **argv)
                 }
             }
             for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) ca_len += c->raw.len;
-            ca_buf = malloc(ca_len);
+            ca_buf = malloc(ca_len ? ca_len : 1);
+            if (ca_buf == NULL) {
+                fail("connect: out of memory");
+                goto out;
+            }
             ca_len = 0;
             for (c = &anchors; c != NULL && c->raw.p != NULL; c = c->next) {
                 memcpy(ca_buf + ca_len, c->raw.p, c->raw.len);
