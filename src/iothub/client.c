@@ -721,7 +721,7 @@ tma_status iothub_client_twin_patch(struct iothub_client *c, struct tma_span pat
     if (c == NULL || (patch.ptr == NULL && patch.len > 0u)) {
         return E_BAD;
     }
-    if (iothub_json_validate(patch) != TMA_OK) {
+    if (ih_json_walk(patch, NULL, NULL) != TMA_OK) {
         return IOTHUB_E(TMA_C_MALFORMED);
     }
     return ih_twin_request(c, &patch, out_rid);
@@ -733,7 +733,7 @@ tma_status iothub_client_method_respond(struct iothub_client *c, struct tma_span
     if (c == NULL || (payload.ptr == NULL && payload.len > 0u)) {
         return E_BAD;
     }
-    if (payload.len > 0u && iothub_json_validate(payload) != TMA_OK) {
+    if (payload.len > 0u && ih_json_walk(payload, NULL, NULL) != TMA_OK) {
         return IOTHUB_E(TMA_C_MALFORMED);
     }
     return publish0(c, "$iothub/methods/res/", status, "/?$rid=", rid, payload);

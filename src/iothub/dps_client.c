@@ -196,7 +196,7 @@ static tma_status send_request(struct dps_client *c)
             struct tma_span pj;
             pj.ptr = (const uint8_t *)c->payload_json;
             pj.len = strlen(c->payload_json);
-            if (iothub_json_validate(pj) != TMA_OK) {
+            if (ih_json_walk(pj, NULL, NULL) != TMA_OK) {
                 return D_ERR(TMA_C_MALFORMED);
             }
         }

@@ -475,13 +475,15 @@ tma_status iothub_json_token_int64(const struct iothub_json_token *tok, int64_t 
  * reader (the fuzz target checks that both agree). */
 tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx)
 {
+    /* What may come next. */
+    enum { X_VALUE, X_NAME, X_FIRST_VALUE, X_FIRST_NAME, X_AFTER };
     struct iothub_json_reader r; /* buf and len only: the scanners read through at() */
     struct iothub_json_token name, val;
     uint32_t depth = 0u, stack = 0u;
     size_t i = 0u, end, q;
-    bool member = false, obj = false;
+    bool member = false;
+    uint8_t c, x = X_VALUE;
     tma_status st;
-    uint8_t c;
     if (json.ptr == NULL && json.len > 0u) {
         return E_BAD;
     }
@@ -489,9 +491,48 @@ tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx)
     r.len = json.len;
     name.kind = IOTHUB_JSON_NAME;
     for (;;) {
-        /* A value at i. */
         i = skip_ws(&r, i);
         c = at(&r, i);
+        if (x >= X_FIRST_VALUE) {
+            /* After a value, or first in a container: its end may come. */
+            bool obj;
+            if (depth == 0u) {
+                return i == r.len ? TMA_OK : E_MAL; /* after the root value */
+            }
+            obj = ((stack >> (depth - 1u)) & 1u) != 0u;
+            if (c == (obj ? '}' : ']')) {
+                depth--;
+                i++;
+                x = X_AFTER;
+                continue;
+            }
+            if (x == X_AFTER) {
+                if (c != ',') {
+                    return E_MAL;
+                }
+                i++;
+                x = obj ? X_NAME : X_VALUE;
+                continue;
+            }
+            x -= X_FIRST_VALUE; /* X_FIRST_VALUE -> X_VALUE, X_FIRST_NAME -> X_NAME */
+        }
+        if (x == X_NAME) {
+            name.escaped = false;
+            if (c != '"' || (end = scan_string(&r, i, &name.escaped)) == 0u) {
+                return E_MAL;
+            }
+            name.text.ptr = r.buf + i + 1u;
+            name.text.len = end - i - 2u;
+            i = skip_ws(&r, end);
+            if (at(&r, i) != ':') {
+                return E_MAL;
+            }
+            i++;
+            member = true;
+            x = X_VALUE;
+            continue;
+        }
+        /* A value at i. */
         val.escaped = false;
         end = i + 1u;
         if (c == '{' || c == '[') {
@@ -526,57 +567,15 @@ tma_status ih_json_walk(struct tma_span json, ih_json_member_fn fn, void *ctx)
                 return st;
             }
         }
+        member = false;
         i = end;
+        x = X_AFTER;
         if (c == '{' || c == '[') {
             uint32_t bit = (uint32_t)1u << depth;
             stack = c == '{' ? stack | bit : stack & ~bit;
             depth++;
-            obj = c == '{';
-            i = skip_ws(&r, i);
-            if (at(&r, i) != (c == '{' ? '}' : ']')) {
-                if (obj) {
-                    goto member_name;
-                }
-                member = false;
-                continue; /* the first element */
-            }
-            depth--; /* empty container */
-            i++;
+            x = c == '{' ? X_FIRST_NAME : X_FIRST_VALUE;
         }
-        /* After a value: ',' or the ends of containers. */
-        for (;;) {
-            i = skip_ws(&r, i);
-            if (depth == 0u) {
-                return i == r.len ? TMA_OK : E_MAL;
-            }
-            c = at(&r, i++);
-            obj = ((stack >> (depth - 1u)) & 1u) != 0u;
-            if (c == ',') {
-                break;
-            }
-            if (c != (obj ? '}' : ']')) {
-                return E_MAL;
-            }
-            depth--;
-        }
-        member = false;
-        if (!obj) {
-            continue; /* the next element */
-        }
-    member_name:
-        i = skip_ws(&r, i);
-        name.escaped = false;
-        if (at(&r, i) != '"' || (end = scan_string(&r, i, &name.escaped)) == 0u) {
-            return E_MAL;
-        }
-        name.text.ptr = r.buf + i + 1u;
-        name.text.len = end - i - 2u;
-        i = skip_ws(&r, end);
-        if (at(&r, i) != ':') {
-            return E_MAL;
-        }
-        i++;
-        member = true;
     }
 }
 
