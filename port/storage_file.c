@@ -429,7 +429,14 @@ static tma_status recover(struct iothub_file_storage *fs)
             return S_ERR(TMA_C_MALFORMED);
         }
         free(buf);
-        return write_magic(fs);
+        st = write_magic(fs);
+        /* A new log's name must be durable before a put can promise that
+         * its record survives a power cut: fsync() of the file does not make
+         * its directory entry durable (fsync(2)). Found by iothub_crashfs. */
+        if (st == TMA_OK && fs->sync) {
+            st = fsync_dir(fs->path);
+        }
+        return st;
     }
     if (memcmp(buf, magic, MAGIC_LEN - 1) != 0) {
         free(buf);
