@@ -421,10 +421,22 @@ static tma_status recover(struct iothub_file_storage *fs)
     if (st != TMA_OK) {
         return st;
     }
-    if (len < MAGIC_LEN) {
+    if (len < MAGIC_LEN || (len == MAGIC_LEN && buf[MAGIC_LEN - 1] == 0)) {
         /* Empty, or the header write of a new log was torn: nothing else can
-         * be in it. Anything else this short is not ours. */
-        if (len > 0 && memcmp(buf, magic, (size_t)len) != 0) {
+         * be in it (the first record follows a synced header). Torn means a
+         * prefix of the header, or, where the file's size reached the disk
+         * before its bytes (ext4 data=writeback, a torn sector), a prefix
+         * followed by zeros up to at most the header's length (found by
+         * iothub_crashfs: such a log was refused as foreign for ever).
+         * Anything else this short is not ours. */
+        uint64_t i = 0;
+        while (i < len && buf[i] == magic[i]) {
+            i++;
+        }
+        while (i < len && buf[i] == 0) {
+            i++;
+        }
+        if (i != len) {
             free(buf);
             return S_ERR(TMA_C_MALFORMED);
         }
