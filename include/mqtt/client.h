@@ -62,7 +62,7 @@ enum mqtt_inflight_kind {
 
 /** One in-flight slot; the caller provides an array of them. */
 struct mqtt_inflight {
-    uint32_t tag;        /**< caller tag of a PUBLISH */
+    uint32_t tag;        /**< caller tag of a PUBLISH; filter count of a SUBSCRIBE/UNSUBSCRIBE */
     uint32_t seq;        /**< send order, for in-order retransmission */
     uint16_t packet_id;
     uint8_t kind;        /**< enum mqtt_inflight_kind */

@@ -142,6 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n.in_len = tma_test_connack_then(in, data, size);
         n.in_pos = 0;
         n.chunk = 1 + data[0] % 31;
+        /* the second connection resumes the session (the first one's
+         * unacknowledged QoS 1 messages go again with DUP 1) or, for half the
+         * inputs, starts a clean one (they go as new messages, DUP 0:
+         * [MQTT-3.1.2-6]) */
+        opts.clean_session = round == 1 && (data[0] & 16u) != 0;
         CHECK(mqtt_client_connect(&c, &tr, &opts) == TMA_IN_PROGRESS);
         while (steps++ < 4000) {
             struct mqtt_publish p;
@@ -167,6 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {
             size_t off = 0;
             while (off < n.out_len && mqtt_packet_frame(n.out + off, n.out_len - off, &pkt) == TMA_OK) {
+                /* DUP only on a resumed session's retransmissions */
+                CHECK(pkt.type != MQTT_PUBLISH || !opts.clean_session || (pkt.flags & 8u) == 0);
                 off += pkt.size;
             }
         }
