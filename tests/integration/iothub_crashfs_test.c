@@ -473,11 +473,14 @@ static void dir_apply(struct dent *dir, size_t *n, const struct op *o)
 struct choice {
     size_t q;
     size_t torn;
-    int zero; /* the write reached its full length, bytes from `torn` on read as zeros */
+    int zero; /* the write reached its full length, but 1: bytes from `torn`
+               * on read as zeros; 2: bytes before `torn` read as zeros */
 };
 
-/* Also model writes whose length reached the disk before their bytes did
- * (the tail reads as zeros: ext4 data=writeback, or a torn sector). */
+/* Also model writes whose length reached the disk before (all) their bytes
+ * did: a zero tail (ext4 data=writeback, a torn sector) or, for a write
+ * across a 4 KiB page boundary, a zero head (its pages persisted out of
+ * order). */
 static int model_zero_tails;
 
 struct cut {
@@ -573,7 +576,7 @@ static void cut_build(size_t k)
             }
         }
         cut.pend[ino] = calloc(cnt + 1, sizeof(size_t));
-        cut.opts[ino] = calloc(cnt * 8 + 1, sizeof(struct choice));
+        cut.opts[ino] = calloc(cnt * 10 + 2, sizeof(struct choice)); /* (cnt + 1) + cnt * (5 + 3) */
         if (cut.pend[ino] == NULL || cut.opts[ino] == NULL) {
             abort();
         }
@@ -606,6 +609,11 @@ static void cut_build(size_t k)
             if (model_zero_tails) {
                 add_opt(ino, q, 0, 1);
                 add_opt(ino, q, o->len / 2, 1);
+                /* pages land out of order: only a write across a 4 KiB page
+                 * boundary can lose its head and keep its tail */
+                if ((o->off >> 12) != ((o->off + o->len - 1) >> 12)) {
+                    add_opt(ino, q, (size_t)((((o->off >> 12) + 1) << 12) - o->off), 2);
+                }
             }
         }
     }
@@ -699,7 +707,11 @@ static void materialise(const char *dir, size_t p_dir, const size_t *sel)
         if (c->zero) {
             const struct op *o = &ops[cut.pend[ino][c->q]];
             apply_file(&f, o, o->len);
-            memset(f.p + o->off + c->torn, 0, o->len - c->torn);
+            if (c->zero == 1) {
+                memset(f.p + o->off + c->torn, 0, o->len - c->torn);
+            } else {
+                memset(f.p + o->off, 0, c->torn);
+            }
         } else if (c->torn > 0) {
             apply_file(&f, &ops[cut.pend[ino][c->q]], c->torn);
         }
@@ -903,7 +915,8 @@ static void describe(size_t k, size_t p_dir, const size_t *sel, const char *why)
             fprintf(stderr, "  inode %d: fsynced %zu bytes, %zu of %zu later writes/truncates applied", ino,
                     cut.base[ino].len, c->q, cut.n_pend[ino]);
             if (c->zero) {
-                fprintf(stderr, ", then the next at full length with zeros from byte %zu", c->torn);
+                fprintf(stderr, ", then the next at full length with zeros %s byte %zu",
+                        c->zero == 1 ? "from" : "before", c->torn);
             } else if (c->torn > 0) {
                 fprintf(stderr, ", then the first %zu bytes of the next", c->torn);
             }
