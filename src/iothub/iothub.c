@@ -782,7 +782,6 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
     size_t i = 0u;
     memset(out, 0, sizeof(*out));
     if (seg != IH_SEG_NONE) {
-        uint64_t num;
         i = seg_len(rest);
         if (i == 0u || i == rest.len) {
             return false;
@@ -790,7 +789,20 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
         out->seg.ptr = rest.ptr;
         out->seg.len = i;
         if (seg == IH_SEG_STATUS) {
-            if (i > 3u || !ih_parse_u64(out->seg, 999u, &num) || num < 100u) {
+            /* three digits, 100..999 */
+            unsigned num = 0u;
+            size_t j;
+            if (i != 3u) {
+                return false;
+            }
+            for (j = 0u; j < 3u; j++) {
+                unsigned d = (unsigned)rest.ptr[j] - '0';
+                if (d > 9u) {
+                    return false;
+                }
+                num = num * 10u + d;
+            }
+            if (num < 100u) {
                 return false;
             }
             out->status = (uint16_t)num;
