@@ -42,6 +42,10 @@ static void schedule_retry(struct dps_client *c, const struct ih_topic *t)
     c->phase = DPS_PHASE_WAIT_RETRY;
 }
 
+/* dps_client_init() moves the hub client's refusals to the DPS layer by
+ * one step of the layer number. */
+typedef char dps_layer_after_iothub[TMA_LAYER_DPS == TMA_LAYER_IOTHUB + 1 ? 1 : -1];
+
 /* on_publish() reads "failed or disabled" as a status after "assigned". */
 typedef char dps_status_order[DPS_STATUS_FAILED == DPS_STATUS_ASSIGNED + 1 &&
                                       DPS_STATUS_DISABLED == DPS_STATUS_FAILED + 1
@@ -61,7 +65,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
     struct ih_topic rt;
     struct dps_response body;
     uint64_t rid;
-    tma_status st;
+    tma_status st, end;
     /* What dps_parse_response_topic() accepts ("$dps/registrations/res/" +
      * ih_topic_parse() with a non-empty $rid); anything else is not ours. */
     if (c->phase != DPS_PHASE_WAIT_REPLY || !ih_eat(&topic, DPS_RES_FILTER)) {
@@ -79,9 +83,11 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         c->result.has_error_code = true;
         c->result.error_code = body.error_code;
     }
+    end = DPS_E_REFUSED;
     if (rt.status == 202u || rt.status == 200u) {
+        end = D_ERR(TMA_C_MALFORMED);
         if (st != TMA_OK) {
-            goto malformed;
+            goto ended;
         }
         if (rt.status == 202u) {
             /* A new operation id replaces the kept one; a copy that fails
@@ -90,36 +96,32 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
                 (void)ih_json_copy(body.operation_id, c->operation_id, sizeof(c->operation_id));
             }
             if (c->operation_id[0] == '\0') {
-                goto malformed;
+                goto ended;
             }
         } else {
             c->result.status = body.status;
             if (body.status == DPS_STATUS_ASSIGNED) {
-                if (!ih_json_copy(body.assigned_hub, c->result.assigned_hub,
-                                   sizeof(c->result.assigned_hub)) ||
-                    !ih_json_copy(body.device_id, c->result.device_id, sizeof(c->result.device_id))) {
-                    goto malformed;
+                if (ih_json_copy(body.assigned_hub, c->result.assigned_hub,
+                                 sizeof(c->result.assigned_hub)) &&
+                    ih_json_copy(body.device_id, c->result.device_id, sizeof(c->result.device_id))) {
+                    end = TMA_OK;
                 }
-                finish(c, TMA_OK);
-                return TMA_OK;
+                goto ended;
             }
             /* failed or disabled: the terminal states left (enum order) */
+            end = DPS_E_REFUSED;
             if (body.status >= DPS_STATUS_FAILED) {
-                goto refused;
+                goto ended;
             }
         }
-        schedule_retry(c, &rt); /* operation accepted or still assigning */
-        return TMA_OK;
+        /* operation accepted or still assigning: poll after retry-after */
+    } else if (!ih_status_retriable(rt.status)) {
+        goto ended;
     }
-    if (ih_status_retriable(rt.status)) {
-        schedule_retry(c, &rt);
-        return TMA_OK;
-    }
-refused:
-    finish(c, DPS_E_REFUSED);
+    schedule_retry(c, &rt);
     return TMA_OK;
-malformed:
-    finish(c, D_ERR(TMA_C_MALFORMED));
+ended:
+    finish(c, end);
     return TMA_OK;
 }
 
@@ -158,8 +160,11 @@ tma_status dps_client_init(struct dps_client *c, const struct dps_client_config 
     h.record_buf = (uint8_t *)h.cred_buf; /* no outbox: never used */
     h.record_cap = h.cred_cap;
     st = iothub_client_init(&c->hub, &h);
+    if (TMA_STATUS_LAYER(st) == TMA_LAYER_IOTHUB) {
+        return st - 0x100; /* the same code in the DPS layer (the next layer number) */
+    }
     if (st != TMA_OK) {
-        return TMA_STATUS_LAYER(st) == TMA_LAYER_IOTHUB ? D_ERR(TMA_STATUS_CODE(st)) : st;
+        return st;
     }
     c->hub.user_name = ih_dps_user_name;
 #if IOTHUB_CFG_SAS
