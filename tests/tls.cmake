@@ -68,3 +68,13 @@ function(tls_register_i2cdev_test)
   endif()
 endfunction()
 cmake_language(DEFER CALL tls_register_i2cdev_test)
+
+# The ClientHello of the Cortex-M4 build (QEMU, as qemu_tls_m4; shares its
+# M4 mbedTLS archive): every signature_algorithms entry names a hash the
+# build has, every group is of 128-bit security (docs/decisions/tls-review.md).
+if(TARGET trustm-sim AND TARGET trustm-cli AND TARGET localhub)
+  tma_add_script_test(NAME tls_m4_client_hello SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_m4_client_hello.sh
+    LABELS integration TIMEOUT 120
+    ARGS $<TARGET_FILE:trustm-sim> $<TARGET_FILE:trustm-cli> $<TARGET_FILE:localhub>
+         ${PROJECT_BINARY_DIR}/qemu_tls_m4)
+endif()

@@ -66,11 +66,20 @@ static const mbedtls_ecp_group_id curves[] = {
 
 #if defined(MBEDTLS_KEY_EXCHANGE_WITH_CERT_ENABLED)
 /* Hashes for the server's ServerKeyExchange signature: SHA-2 from 256 bits
- * (the 2.28 default also takes SHA-224). */
+ * (the 2.28 default also takes SHA-224). Each only where the build has it,
+ * as for the curves: mbedTLS writes a hash it lacks into the ClientHello's
+ * signature_algorithms as "none" (0), paired with ECDSA and RSA (the M4
+ * build has no SHA-512/384). */
 static const int sig_hashes[] = {
+#if defined(MBEDTLS_SHA512_C)
     MBEDTLS_MD_SHA512,
+#if !defined(MBEDTLS_SHA512_NO_SHA384)
     MBEDTLS_MD_SHA384,
+#endif
+#endif
+#if defined(MBEDTLS_SHA256_C)
     MBEDTLS_MD_SHA256,
+#endif
     MBEDTLS_MD_NONE,
 };
 #endif
