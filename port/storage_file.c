@@ -225,7 +225,11 @@ static tma_status fsync_dir(const char *path)
         *slash = '\0';
     }
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
+    /* A file system that cannot sync a directory at all says EINVAL (or
+     * ENOTSUP/ENOSYS, e.g. some FUSE ones): nothing more can be done there,
+     * and since open() now syncs the directory that must not refuse the
+     * log. EIO and the rest are failures. */
+    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != ENOSYS)) {
         st = S_ERR(TMA_C_IO);
     }
     if (dfd >= 0) {
@@ -441,14 +445,7 @@ static tma_status recover(struct iothub_file_storage *fs)
             return S_ERR(TMA_C_MALFORMED);
         }
         free(buf);
-        st = write_magic(fs);
-        /* A new log's name must be durable before a put can promise that
-         * its record survives a power cut: fsync() of the file does not make
-         * its directory entry durable (fsync(2)). Found by iothub_crashfs. */
-        if (st == TMA_OK && fs->sync) {
-            st = fsync_dir(fs->path);
-        }
-        return st;
+        return write_magic(fs); /* open() makes its name durable (sync) */
     }
     if (memcmp(buf, magic, MAGIC_LEN - 1) != 0) {
         free(buf);
@@ -577,6 +574,15 @@ tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *
     }
     fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     st = fs->fd >= 0 ? recover(fs) : errno == EISDIR ? S_ERR(TMA_C_MALFORMED) : S_ERR(TMA_C_IO);
+    /* With sync, a put promises its record survives a power cut, so the
+     * log's name must be durable first: fsync() of the file does not make
+     * its directory entry durable (fsync(2)). Covers a log this call
+     * created, one an open without sync created, and one a compaction
+     * renamed into place whose directory fsync failed. Found by
+     * iothub_crashfs. */
+    if (st == TMA_OK && sync) {
+        st = fsync_dir(path);
+    }
     if (st != TMA_OK) {
         /* A file that is not an outbox (or cannot be opened) keeps no
          * "<path>.lock" this call made next to it. */
@@ -640,7 +646,7 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
     uint64_t size = 0;
     uint8_t *buf = NULL;
     size_t bufcap = 0;
-    tma_status st = TMA_OK;
+    tma_status st = TMA_OK, dir_st;
     bool saved_sync;
     if (fs == NULL || fs->fd < 0) {
         return S_ERR(TMA_C_BAD_PARAM);
@@ -720,7 +726,7 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
         return st;
     }
     free(tmp);
-    (void)fsync_dir(fs->path);
+    dir_st = fsync_dir(fs->path);
     close(fs->fd);
     fs->fd = fd;
     fs->size = size;
@@ -736,7 +742,11 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
         fs->first = 0;
     }
     fs->compactions++;
-    return TMA_OK;
+    /* The new log is in place, but with sync no put may return OK while a
+     * power cut can still undo the rename: report the failed directory
+     * fsync; iothub_file_storage_compact() then reopens, and open() syncs
+     * the directory again (or fails). */
+    return fs->sync ? dir_st : TMA_OK;
 }
 
 tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
