@@ -165,16 +165,19 @@ tma_status ih_dps_topic(struct tma_span topic, struct dps_response_topic *out_re
     return TMA_OK;
 }
 
-/* Names of enum dps_status from DPS_STATUS_UNASSIGNED on, in enum order. */
-static const char *const status_names[] = {"unassigned", "assigning", "assigned", "failed",
-                                           "disabled"};
+/* Names of enum dps_status from DPS_STATUS_UNASSIGNED on, in enum order,
+ * one after the other (one string: no pointer table). */
+static const char status_names[] = "unassigned\0assigning\0assigned\0failed\0disabled";
 
 static enum dps_status status_of(const struct iothub_json_token *t)
 {
-    size_t i;
-    for (i = 0u; i < sizeof(status_names) / sizeof(status_names[0]); i++) {
-        if (ih_json_name_is(t, status_names[i])) {
-            return (enum dps_status)(DPS_STATUS_UNASSIGNED + i);
+    const char *p = status_names;
+    unsigned i;
+    for (i = DPS_STATUS_UNASSIGNED; i <= DPS_STATUS_DISABLED; i++) {
+        if (ih_json_name_is(t, p)) {
+            return (enum dps_status)i;
+        }
+        while (*p++ != '\0') {
         }
     }
     return DPS_STATUS_UNKNOWN;
