@@ -62,7 +62,8 @@ struct iothub_connector {
 };
 
 enum iothub_event {
-    IOTHUB_EVENT_CONNECTED = 1,    /**< CONNACK accepted and subscriptions sent */
+    IOTHUB_EVENT_CONNECTED = 1,    /**< CONNACK accepted and the SUBSCRIBE queued (a transport
+                                    *   busy resending may put it off a step or more) */
     IOTHUB_EVENT_DISCONNECTED = 2, /**< connection lost; a retry is scheduled */
     IOTHUB_EVENT_AUTH_FAILED = 3,  /**< CONNACK refused (5: not authorized...); no automatic retry */
     /** A SUBACK refused a subscription (reason MQTT_E_SUBSCRIBE_REFUSED):
@@ -170,7 +171,9 @@ struct iothub_client_stats {
     uint32_t key_operations;  /**< connections that used the private key */
     uint32_t published;       /**< telemetry PUBLISHes handed to MQTT (first sends) */
     uint32_t acked;
-    uint32_t retransmitted;   /**< MQTT DUP retransmissions */
+    uint32_t retransmitted;   /**< PUBLISHes sent again after a reconnect (DUP 1 when
+                               *   the session was kept, as new messages after a
+                               *   clean session) */
     uint32_t c2d_received;    /**< C2D (device) or input (module) messages delivered */
     uint32_t rx_too_large;    /**< incoming messages larger than rx_buf: skipped, not
                                *   acknowledged (the hub delivers them again after a
@@ -187,6 +190,8 @@ struct iothub_client {
     bool transport_open;
     bool can_step;             /* set by init, clear while a step runs: a step
                                 * from a callback or before init is refused */
+    bool subs_pending;         /* connected, SUBSCRIBE not yet queued (the
+                                * MQTT client was busy resending): retried */
     uint32_t attempt;
     uint32_t rid;
     uint32_t lcg;

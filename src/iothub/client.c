@@ -456,9 +456,16 @@ static tma_status subscribe_all(struct iothub_client *c)
     }
 #endif
     if (n == 0u) {
+        c->subs_pending = false;
         return TMA_OK;
     }
+    /* TMA_WANT_WRITE: the MQTT client is still sending the last connection's
+     * unacknowledged messages again (the transport took nothing for a
+     * moment): nothing was queued, the next step tries again. */
     st = mqtt_request(&c->mqtt, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0u, NULL);
+    if (st == TMA_OK) {
+        c->subs_pending = false;
+    }
     return st == TMA_WANT_WRITE ? TMA_OK : st;
 }
 
@@ -545,11 +552,18 @@ static tma_status step(struct iothub_client *c)
         c->state = IOTHUB_STATE_CONNECTED;
         c->connected_ms = now_ms(c);
         c->stats.connects++;
+        c->subs_pending = true;
+    }
+    /* CONNECTED is raised once the SUBSCRIBE is queued, so what a callback
+     * requests (a twin GET) goes after it. */
+    if (c->subs_pending && c->state == IOTHUB_STATE_CONNECTED) {
         st = subscribe_all(c);
         if (st != TMA_OK) {
             goto lost;
         }
-        emit(c, IOTHUB_EVENT_CONNECTED, TMA_OK);
+        if (!c->subs_pending) {
+            emit(c, IOTHUB_EVENT_CONNECTED, TMA_OK);
+        }
     }
     if (c->state != IOTHUB_STATE_CONNECTED) {
         return TMA_OK;
