@@ -6,17 +6,26 @@
  * version), then PUT and DEL records, each with a CRC-32. A write torn by a
  * crash is detected on open and cut off, so a record is either complete or
  * absent. A file that does not start with the header is refused and left
- * untouched. Damage that is not a torn tail (a record whose CRC fails with
+ * untouched, except a file of at most 8 bytes that is a prefix of the header
+ * followed by zeros: a new log whose header write a power cut tore (its size
+ * reached the disk before its bytes); it opens as an empty log. Damage that is not a torn tail (a record whose CRC fails with
  * valid records after it, or a full-length bad record at the end) is
  * skipped: recovery resynchronises on the next valid record, counts the
  * lost bytes, keeps a byte-exact copy of the damaged file as
  * "<path>.damaged" (".damaged.1" .. ".9" if taken) and rewrites the log from
  * the surviving records. With @c sync each put/del is fsync()ed before it
- * returns (survives power loss); without it the data is in the kernel page
+ * returns (survives power loss), and open() also fsyncs the directory, so a
+ * new log's name is durable before the first put returns; without it the data is in the kernel page
  * cache when the call returns, which survives the process being killed
  * (SIGKILL) but not a power cut. When deleted records dominate, the log is
  * compacted into "<path>.tmp", fsync()ed and renamed over the log (atomic),
- * so a crash during compaction leaves the old or the new log, never a mix.
+ * so a crash during compaction leaves the old or the new log, never a mix;
+ * a failed directory fsync after that rename is reported (the log is
+ * reopened) instead of letting later puts return OK on a rename a power cut
+ * could undo. Power cuts at every file-system call are checked by the test
+ * iothub_crashfs (docs/design/outbox.md, "Power cuts on Linux"), which also
+ * states the one case left open: a torn put of a message whose bytes carry
+ * a valid record image.
  *
  * One process at a time: open() takes an exclusive lock on "<path>.lock"
  * (created next to the log and left there) and refuses a log another
