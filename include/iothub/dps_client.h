@@ -73,6 +73,9 @@ struct dps_client {
     /* The registration's own state first, where Thumb-2 reaches it with
      * 2-byte loads/stores (code size). */
     uint8_t phase;
+    uint8_t pending;           /* on this connection, not yet queued: 1 the
+                                * SUBSCRIBE, 2 the request (the MQTT client
+                                * was busy: tried again each step) */
     const char *payload_json;
     uint32_t timeout_ms;
     uint32_t rid;

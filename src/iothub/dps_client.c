@@ -229,6 +229,7 @@ static tma_status send_request(struct dps_client *c)
     p.retain = false;
     st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
     if (st == TMA_OK) {
+        c->pending = 0u;
         c->phase = DPS_PHASE_WAIT_REPLY;
         c->due_ms = now_ms(c) + REPLY_TIMEOUT_MS + 1u; /* ask again after 30 s */
     }
@@ -271,23 +272,30 @@ tma_status dps_client_step(struct dps_client *c)
     }
     st = TMA_OK;
     if (c->hub.state == IOTHUB_STATE_CONNECTED) {
-        bool send;
         if (c->connects != c->hub.stats.connects) {
             /* A new connection (clean session): subscribe again, then send
              * what the last one lost (the register request or a poll), or
              * keep waiting for retry-after. */
             c->connects = c->hub.stats.connects;
-            st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &dps_sub, 1u, 0u, NULL);
-            send = c->phase != DPS_PHASE_WAIT_RETRY;
-        } else {
+            c->pending = (uint8_t)(c->phase != DPS_PHASE_WAIT_RETRY ? 3u : 1u);
+        } else if ((c->phase == DPS_PHASE_WAIT_RETRY || c->phase == DPS_PHASE_WAIT_REPLY) &&
+                   (int32_t)(now - c->due_ms) >= 0) {
             /* Retry time, or a QoS 0 request or reply got lost: ask again. */
-            send = (c->phase == DPS_PHASE_WAIT_RETRY || c->phase == DPS_PHASE_WAIT_REPLY) &&
-                   (int32_t)(now - c->due_ms) >= 0;
+            c->pending |= 2u;
+        }
+        /* TMA_WANT_WRITE: the MQTT client took nothing (the transport is
+         * busy): still pending, the next step tries again. The request goes
+         * only after the SUBSCRIBE, or its reply could come unheard. */
+        if ((c->pending & 1u) != 0u) {
+            st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &dps_sub, 1u, 0u, NULL);
+            if (st == TMA_OK) {
+                c->pending &= 2u;
+            }
         }
         if (st == TMA_WANT_WRITE) {
             st = TMA_OK;
         }
-        if (st == TMA_OK && send) {
+        if (st == TMA_OK && c->pending == 2u) {
             st = send_request(c); /* TMA_WANT_WRITE already TMA_OK */
         }
     }

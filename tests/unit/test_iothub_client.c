@@ -771,6 +771,11 @@ static void dps_cfg_base(struct dps_client_config *cfg)
     cfg->conn.retry.jitter_max_ms = 0;
 }
 
+/* For one test: the transport takes the CONNECT, then nothing for this many
+ * sends (set before dps_setup_and_step(), which clears it). */
+static int dps_busy_sends;
+static size_t dps_tx_cap; /* 0: all of tx */
+
 static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_t dt_ms)
 {
     struct dps_client_config cfg;
@@ -781,6 +786,11 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
     bk.open_uses_key = sas_key == NULL;
     bk.on_publish = dps_script;
     bk.connack_rc = dps_connack_rc;
+    if (dps_busy_sends > 0) {
+        bk.busy_skip = 1;
+        bk.busy_sends = dps_busy_sends;
+        dps_busy_sends = 0;
+    }
     dps_requests = 0;
     memset(dps_topics, 0, sizeof(dps_topics));
     memset(dps_bodies, 0, sizeof(dps_bodies));
@@ -788,6 +798,10 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
     wall = 1767225600000ull;
     dps_cfg_base(&cfg);
     cfg.payload_json = dps_payload_json;
+    if (dps_tx_cap != 0u) {
+        cfg.conn.tx_cap = dps_tx_cap;
+        dps_tx_cap = 0u;
+    }
     cfg.conn.sas_key = sas_key;
     cfg.conn.hmac.hmac_sha256 = hmac;
     cfg.conn.wall.now_ms = wall_ms;
@@ -833,6 +847,52 @@ static void test_dps_register_poll_assigned(void **state)
     assert_int_equal(bk.disconnects, 1);
     assert_false(bk.open);
     assert_int_equal(bk.connects, 1);
+}
+
+/* The transport takes the CONNECT, then nothing for a moment, and the
+ * transmit buffer (a small MCU one) holds the unsent SUBSCRIBE but not also
+ * the register request: mqtt_request() answers TMA_WANT_WRITE for it. The
+ * request must still go, after the SUBSCRIBE, on the same connection:
+ * before, the phase stayed CONNECTING and nothing was sent again until the
+ * registration's timeout. Every transmit size from the CONNECT's up. */
+static void test_dps_busy_transport_after_connect(void **state)
+{
+    size_t cap;
+    int ok = 0;
+    (void)state;
+    dps_payload_json = "{\"modelId\":\"dtmi:com:example:ThermostatWithAVeryLongName;1\"}";
+    for (cap = 120; cap <= 400; cap += 4) {
+        tma_status st;
+        dps_reply_status[0] = "200";
+        dps_reply_body[0] = "{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":"
+                            "{\"assignedHub\":\"hub2.azure-devices.net\",\"deviceId\":\"dev-01\",\"status\":\"assigned\"}}";
+        dps_reply_status[1] = NULL;
+        dps_busy_sends = 3;
+        dps_tx_cap = cap;
+        /* 100 steps of 100 ms: far less than the 30 s a lost request waits */
+        st = dps_setup_and_step(NULL, 100, 100);
+        if (bk.connects == 0 || st == TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_TOO_SMALL) ||
+            st == TMA_ERR(TMA_LAYER_MQTT, TMA_C_TOO_SMALL)) {
+            continue; /* the CONNECT or the request alone does not fit this buffer */
+        }
+        assert_int_equal(st, TMA_OK);
+        assert_int_equal(bk.connects, 1);
+        assert_int_equal(dps_requests, 1);
+        assert_string_equal(bk.last_sub, "$dps/registrations/res/#/q1");
+        assert_string_equal(dps_client_result(&dc)->assigned_hub, "hub2.azure-devices.net");
+        ok++;
+    }
+    assert_true(ok > 10);
+}
+
+/* Resets what test_dps_busy_transport_after_connect sets, also when it fails. */
+static int dps_busy_teardown(void **state)
+{
+    (void)state;
+    dps_payload_json = NULL;
+    dps_busy_sends = 0;
+    dps_tx_cap = 0u;
+    return 0;
 }
 
 static void test_dps_retry_after_is_waited(void **state)
@@ -1159,6 +1219,7 @@ int main(void)
         cmocka_unit_test(test_client_subscribe_refused_is_reported),
         cmocka_unit_test(test_client_window_bounds_inflight),
         cmocka_unit_test(test_resubscribe_after_busy_retransmission),
+        cmocka_unit_test_teardown(test_dps_busy_transport_after_connect, dps_busy_teardown),
         cmocka_unit_test(test_client_resend_read_error_still_delivers),
         cmocka_unit_test(test_client_sas_token_and_renewal),
         cmocka_unit_test(test_client_sas_renewal_disconnect_on_busy_transport),
