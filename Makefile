@@ -1,5 +1,5 @@
 # Entry points. Each one installs missing Debian packages itself.
-.PHONY: demo test build bench clean
+.PHONY: demo test build bench fuzz clean
 
 demo:   ## the end-to-end demo (no hardware, no cloud account)
 	scripts/demo
@@ -12,6 +12,9 @@ build:  ## build only (gcc, sanitizers on)
 
 bench:  ## benchmarks under bench/ (numbers, not pass/fail)
 	scripts/bench
+
+fuzz:   ## long fuzz runs: every libFuzzer target, 1,000,000 inputs each (scripts/fuzz -h)
+	scripts/fuzz
 
 clean:
 	rm -rf build

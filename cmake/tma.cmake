@@ -51,6 +51,9 @@ function(tma_add_fuzz)
     add_test(NAME ${exe} COMMAND ${CMAKE_COMMAND} -E env
       sh -c "mkdir -p '${work}' && exec '$<TARGET_FILE:${exe}>' -runs=${TMA_FUZZ_RUNS} -seed=1 -max_len=4096 -timeout=10 '${work}' '${F_CORPUS}'")
     set_tests_properties(${exe} PROPERTIES LABELS fuzz TIMEOUT 600)
+    # for scripts/fuzz (long runs on demand): binary and seed corpus, one
+    # line each, written to fuzz_targets.txt by the top-level CMakeLists
+    set_property(GLOBAL APPEND_STRING PROPERTY TMA_FUZZ_TARGETS "$<TARGET_FILE:${exe}> ${F_CORPUS}\n")
   else()
     add_executable(${exe} ${F_SOURCES} ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_driver.c)
     target_link_libraries(${exe} PRIVATE ${F_LIBS})
