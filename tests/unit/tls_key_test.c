@@ -680,24 +680,33 @@ static uint64_t stuck_now(void *ctx)
     return ((struct stuck *)ctx)->now;
 }
 
-static void lower_send_that_never_progresses_times_out(void **state)
+/* A client of "device.example" over a scripted lower transport and clock,
+ * handshake bound 700 ms; returns the trust-anchor buffer to free. */
+static unsigned char *scripted_client(struct tma_tls_client *c, struct tma_transport *lower,
+                                      struct tma_clock *clk)
 {
-    struct tma_tls_client c;
     struct tma_tls_client_config cfg;
-    struct stuck peer = {0, 0};
-    struct tma_transport lower = {&peer, stuck_send, stuck_recv};
-    struct tma_clock clk = {&peer, stuck_now};
     size_t ca_len;
     unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
-    (void)state;
     memset(&cfg, 0, sizeof(cfg));
     cfg.host = "device.example";
     cfg.ca.ptr = ca;
     cfg.ca.len = ca_len;
-    cfg.lower = &lower;
-    cfg.clock = &clk;
+    cfg.lower = lower;
+    cfg.clock = clk;
     cfg.handshake_timeout_ms = 700;
-    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+    assert_int_equal(tma_tls_client_init(c, &cfg), TMA_OK);
+    return ca;
+}
+
+static void lower_send_that_never_progresses_times_out(void **state)
+{
+    struct tma_tls_client c;
+    struct stuck peer = {0, 0};
+    struct tma_transport lower = {&peer, stuck_send, stuck_recv};
+    struct tma_clock clk = {&peer, stuck_now};
+    unsigned char *ca = scripted_client(&c, &lower, &clk);
+    (void)state;
     assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
     assert_true(peer.now >= 700 && peer.now <= 710);
     tma_tls_client_deinit(&c);
@@ -738,21 +747,11 @@ static uint64_t trickle_now(void *ctx)
 static void trickling_peer_is_bounded_per_message(void **state)
 {
     struct tma_tls_client c;
-    struct tma_tls_client_config cfg;
     struct trickle peer = {0, 0};
     struct tma_transport lower = {&peer, trickle_send, trickle_recv};
     struct tma_clock clk = {&peer, trickle_now};
-    size_t ca_len;
-    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    unsigned char *ca = scripted_client(&c, &lower, &clk);
     (void)state;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.host = "device.example";
-    cfg.ca.ptr = ca;
-    cfg.ca.len = ca_len;
-    cfg.lower = &lower;
-    cfg.clock = &clk;
-    cfg.handshake_timeout_ms = 700;
-    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
     {
         tma_status st = tma_tls_client_connect(&c);
         if (st != TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT)) {
