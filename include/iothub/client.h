@@ -272,9 +272,11 @@ tma_status iothub_client_send_telemetry(struct iothub_client *c, const struct io
  * @brief Twin GET (empty body, QoS 0) with a fresh $rid (*out_rid, may be NULL).
  * @return TMA_OK (queued); TMA_C_STATE when not connected (also from a
  *         callback before on_event(CONNECTED)); TMA_WANT_WRITE when the tx
- *         buffer has no room now (call again after a step); TMA_C_TOO_SMALL
- *         (IOTHUB: topic larger than cred_buf; MQTT: packet larger than
- *         tx_buf); TMA_C_BAD_PARAM for NULL.
+ *         buffer has no room now, or (GET, PATCH) while the connection's
+ *         SUBSCRIBE still waits for room (the answer would come unheard
+ *         before it); call again after a step; TMA_C_TOO_SMALL (IOTHUB:
+ *         topic larger than cred_buf; MQTT: packet larger than tx_buf);
+ *         TMA_C_BAD_PARAM for NULL.
  */
 tma_status iothub_client_twin_get(struct iothub_client *c, uint32_t *out_rid);
 /** @brief Reported-properties PATCH with JSON @p patch (validated first).

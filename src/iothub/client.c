@@ -706,6 +706,11 @@ tma_status ih_twin_request(struct iothub_client *c, const struct tma_span *patch
     struct tma_span body = {NULL, 0u};
     tma_status st;
     if (c->state == IOTHUB_STATE_CONNECTED) {
+        /* Not ahead of a SUBSCRIBE still waiting for room: the answer
+         * would come before $iothub/twin/res/# is subscribed, unheard. */
+        if (c->subs_pending) {
+            return TMA_WANT_WRITE;
+        }
         c->rid++; /* consumed by every request made while connected */
     }
     if (patch != NULL) {
