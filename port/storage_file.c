@@ -765,7 +765,11 @@ tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
         }
         st2 = iothub_file_storage_open(fs, path, sync);
         free(path);
-        return st2 != TMA_OK ? st2 : st;
+        if (st2 != TMA_OK) {
+            fs->failed = st2; /* closed: later calls say why, not BAD_PARAM */
+            return st2;
+        }
+        return st;
     }
     return st;
 }
@@ -777,7 +781,7 @@ static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, 
     size_t i, total = 0;
     tma_status st;
     if (fs == NULL || fs->fd < 0 || (parts == NULL && nparts > 0)) {
-        return S_ERR(TMA_C_BAD_PARAM);
+        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
     }
     if (seq < fs->seq_end || (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq)) {
         return S_ERR(TMA_C_STATE);
@@ -803,7 +807,7 @@ static tma_status fs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size
     struct iothub_file_entry *e;
     size_t got = 0;
     if (fs == NULL || fs->fd < 0 || out_len == NULL || (buf == NULL && cap > 0)) {
-        return S_ERR(TMA_C_BAD_PARAM);
+        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
     }
     e = find(fs, seq);
     if (e == NULL) {
@@ -832,7 +836,7 @@ static tma_status fs_del(void *ctx, uint32_t seq)
     struct iothub_file_entry *e;
     tma_status st;
     if (fs == NULL || fs->fd < 0) {
-        return S_ERR(TMA_C_BAD_PARAM);
+        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
     }
     e = find(fs, seq);
     if (e == NULL) {
@@ -845,18 +849,19 @@ static tma_status fs_del(void *ctx, uint32_t seq)
     mark_dead(fs, e);
     if (fs->size >= fs->compact_min && fs->size > 2 * fs->live_bytes + 64) {
         /* A failed compaction leaves the old log in place; the delete above
-         * is already durable, so it is not an error for the caller. */
+         * is already durable, so it is not an error for the caller, unless
+         * the log could not be reopened after it (then it is closed). */
         (void)iothub_file_storage_compact(fs);
     }
-    return TMA_OK;
+    return fs->failed;
 }
 
 static tma_status fs_next(void *ctx, uint32_t from, uint32_t *out_seq)
 {
     struct iothub_file_storage *fs = ctx;
     size_t i;
-    if (fs == NULL || out_seq == NULL) {
-        return S_ERR(TMA_C_BAD_PARAM);
+    if (fs == NULL || out_seq == NULL || fs->failed != TMA_OK) {
+        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
     }
     for (i = lower_bound(fs, from); i < fs->n; i++) {
         if (fs->idx[i].live) {

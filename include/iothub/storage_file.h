@@ -22,7 +22,9 @@
  * so a crash during compaction leaves the old or the new log, never a mix;
  * a failed directory fsync after that rename is reported (the log is
  * reopened) instead of letting later puts return OK on a rename a power cut
- * could undo. Power cuts at every file-system call are checked by the test
+ * could undo; if the reopen fails too, the log is closed and the delete that
+ * started the compaction and every later call return that status (member
+ * @c failed) until the log is opened again. Power cuts at every file-system call are checked by the test
  * iothub_crashfs (docs/design/outbox.md, "Power cuts on Linux"), which also
  * states the one case left open: a torn put of a message whose bytes carry
  * a valid record image.
@@ -66,6 +68,8 @@ struct iothub_file_storage {
     uint64_t damaged_bytes;        /* bytes skipped as damage at open */
     uint32_t damaged_regions;      /* damaged stretches skipped at open */
     char *damaged_path;            /* copy of the damaged log, NULL if none */
+    tma_status failed;             /* a compaction could not reopen the log: it
+                                    * is closed, and every call returns this */
 };
 
 /**

@@ -86,7 +86,7 @@ static struct dent vol_dir[MAX_NAMES]; /* the directory as the process sees it *
 static size_t n_vol;
 /* Fault: the first directory fsync after rename number dirsync_fault_rename
  * (1-based) fails with EIO (dirsync_fault: 0 off, 1 waiting for that
- * rename, 2 armed, 3 fired). */
+ * rename, 2 armed, 3 fired; 4: every directory fsync fails). */
 static int dirsync_fault;
 static unsigned dirsync_fault_rename, renames_seen;
 static int dirsync_fault_errno = EIO;
@@ -264,8 +264,9 @@ int __wrap_ftruncate(int fd, off_t len)
 static int sync_common(int fd, int data_only)
 {
     int r;
-    if (rec_on && dirsync_fault == 2 && fd >= 0 && fd < MAX_FD && fd_ino[fd] == FD_DIR) {
-        dirsync_fault = 3;
+    if (rec_on && (dirsync_fault == 2 || dirsync_fault == 4) && fd >= 0 && fd < MAX_FD &&
+        fd_ino[fd] == FD_DIR) {
+        dirsync_fault = dirsync_fault == 4 ? 4 : 3; /* 4: every one fails */
         errno = dirsync_fault_errno;
         return -1; /* not recorded: nothing was made durable */
     }
@@ -1522,6 +1523,63 @@ static void test_crashfs_open_dir_fsync_error(void **state)
     drop_recording();
 }
 
+/* Every directory fsync fails (a directory that stays unsyncable): the
+ * delete that triggers an automatic compaction cannot make the rename durable
+ * and the reopen cannot either, so the log is closed. That delete and every
+ * later call must say so with the I/O error (before: the delete returned OK
+ * and later calls TMA_C_BAD_PARAM, which the outbox took for a bug of its
+ * own), and a new open once the directory syncs again finds every message
+ * that was not deleted. */
+static void test_crashfs_dir_fsync_always_fails(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage io;
+    char path[1024];
+    uint8_t buf[600];
+    size_t len = 0;
+    uint32_t seq, next, last_ok_del = 0;
+    tma_status st = TMA_OK;
+    const tma_status io_err = TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+    (void)state;
+    begin_recording();
+    snprintf(path, sizeof(path), "%s/%s", rec_dir, LOG_NAME);
+    assert_int_equal(iothub_file_storage_open(&fs, path, true), TMA_OK);
+    fs.compact_min = 4096;
+    io = iothub_file_storage_iface(&fs);
+    memset(buf, 0x5a, sizeof(buf));
+    for (seq = 1; seq <= 40; seq++) {
+        struct tma_span part = {buf, sizeof(buf)};
+        assert_int_equal(io.put(io.ctx, seq, &part, 1), TMA_OK);
+    }
+    dirsync_fault = 4;
+    for (seq = 1; seq <= 39 && st == TMA_OK; seq++) {
+        st = io.del(io.ctx, seq);
+        if (st == TMA_OK) {
+            last_ok_del = seq;
+        }
+    }
+    assert_int_equal(st, io_err); /* the delete whose compaction could not finish */
+    assert_true(last_ok_del >= 1 && last_ok_del < 39);
+    {
+        struct tma_span part = {buf, sizeof(buf)};
+        assert_int_equal(io.put(io.ctx, 41, &part, 1), io_err);
+    }
+    assert_int_equal(io.get(io.ctx, 40, buf, sizeof(buf), &len), io_err);
+    assert_int_equal(io.del(io.ctx, 40), io_err);
+    assert_int_equal(io.next(io.ctx, 0, &next), io_err);
+    iothub_file_storage_close(&fs);
+    dirsync_fault = 0;
+    assert_int_equal(iothub_file_storage_open(&fs, path, true), TMA_OK);
+    io = iothub_file_storage_iface(&fs);
+    assert_int_equal(io.next(io.ctx, 0, &next), TMA_OK);
+    assert_true(next <= last_ok_del + 2); /* the failed delete may or may not have stuck */
+    assert_int_equal(io.get(io.ctx, 40, buf, sizeof(buf), &len), TMA_OK);
+    assert_int_equal(len, sizeof(buf));
+    iothub_file_storage_close(&fs);
+    end_recording();
+    drop_recording();
+}
+
 /* The workload without sync (fsync only in compaction and recovery): a power
  * cut may lose acknowledged puts (documented), but every state must still
  * open, in order, with exact bytes and a working put. Both write models. */
@@ -1576,6 +1634,7 @@ int main(void)
         cmocka_unit_test_teardown(test_crashfs_workload_nosync, cleanup),
         cmocka_unit_test_teardown(test_crashfs_dir_fsync_error, cleanup),
         cmocka_unit_test_teardown(test_crashfs_open_dir_fsync_error, cleanup),
+        cmocka_unit_test_teardown(test_crashfs_dir_fsync_always_fails, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
