@@ -17,11 +17,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Recovery keeps byte-exact copies of damaged logs (PATH.damaged[.N]). */
-static void remove_damaged_copies(const char *path)
+/* What an open leaves next to the log: byte-exact copies of damaged logs
+ * (PATH.damaged[.N]) and the lock file (PATH.lock, kept by design: one per
+ * fuzzing process was left in /dev/shm after every run). */
+static void remove_leftovers(const char *path)
 {
     char name[96];
     int i;
+    snprintf(name, sizeof(name), "%s.lock", path);
+    unlink(name);
     snprintf(name, sizeof(name), "%s.damaged", path);
     unlink(name);
     for (i = 1; i <= 9; i++) {
@@ -60,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fclose(f);
     if (iothub_file_storage_open(&fs, path, false) != TMA_OK) {
         unlink(path);
-        remove_damaged_copies(path);
+        remove_leftovers(path);
         return 0;
     }
     st = iothub_file_storage_iface(&fs);
@@ -86,6 +90,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     iothub_file_storage_close(&fs);
     unlink(path);
-    remove_damaged_copies(path);
+    remove_leftovers(path);
     return 0;
 }
