@@ -774,6 +774,13 @@ tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
     return st;
 }
 
+/* Why a call cannot use the log: a compaction could not reopen it (its
+ * status), or it is not open (a caller's mistake). */
+static tma_status unusable(const struct iothub_file_storage *fs)
+{
+    return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
+}
+
 static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts)
 {
     struct iothub_file_storage *fs = ctx;
@@ -781,7 +788,7 @@ static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, 
     size_t i, total = 0;
     tma_status st;
     if (fs == NULL || fs->fd < 0 || (parts == NULL && nparts > 0)) {
-        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
+        return unusable(fs);
     }
     if (seq < fs->seq_end || (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq)) {
         return S_ERR(TMA_C_STATE);
@@ -807,7 +814,7 @@ static tma_status fs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size
     struct iothub_file_entry *e;
     size_t got = 0;
     if (fs == NULL || fs->fd < 0 || out_len == NULL || (buf == NULL && cap > 0)) {
-        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
+        return unusable(fs);
     }
     e = find(fs, seq);
     if (e == NULL) {
@@ -836,7 +843,7 @@ static tma_status fs_del(void *ctx, uint32_t seq)
     struct iothub_file_entry *e;
     tma_status st;
     if (fs == NULL || fs->fd < 0) {
-        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
+        return unusable(fs);
     }
     e = find(fs, seq);
     if (e == NULL) {
@@ -861,7 +868,7 @@ static tma_status fs_next(void *ctx, uint32_t from, uint32_t *out_seq)
     struct iothub_file_storage *fs = ctx;
     size_t i;
     if (fs == NULL || out_seq == NULL || fs->failed != TMA_OK) {
-        return fs != NULL && fs->failed != TMA_OK ? fs->failed : S_ERR(TMA_C_BAD_PARAM);
+        return unusable(fs);
     }
     for (i = lower_bound(fs, from); i < fs->n; i++) {
         if (fs->idx[i].live) {
