@@ -763,7 +763,7 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
  * written first, and in the copies a reclaim moved forward). */
 static tma_status make_room(struct iothub_flash_storage *fs, uint32_t size)
 {
-    uint32_t i, s, nfree, pick, spare, victim, victim_sseq, least, live, dead;
+    uint32_t i, s, nfree, pick, spare, victim, victim_sseq, least, next_least, live, dead;
     int erased = 0;
     uint32_t start = fs->head == NONE ? 0u : fs->head + 1u;
     struct shdr h;
@@ -772,7 +772,7 @@ again:
     nfree = 0;
     pick = spare = victim = dead = NONE;
     victim_sseq = 0;
-    least = UINT32_MAX;
+    least = next_least = UINT32_MAX;
     for (i = 0; i < fs->fl.sector_count; i++) {
         s = (start + i) % fs->fl.sector_count;
         k = data_sector(fs, s, &h);
@@ -792,9 +792,12 @@ again:
             return k;
         }
         if (live < least || (live == least && h.sseq < victim_sseq)) {
+            next_least = least;
             least = live;
             victim = s;
             victim_sseq = h.sseq;
+        } else if (live < next_least) {
+            next_least = live;
         }
         if (live == 0u && s != fs->head) {
             dead = s;
@@ -806,8 +809,18 @@ again:
      * record holds nothing to keep (the head carries the newest floor and
      * records, so seq_end stays): erase it and choose again (once: an erase
      * that reports success but leaves the sector as it was gives FULL, not
-     * a loop). */
+     * a loop). Only when the reclaim after it can take the record (the
+     * fewest live bytes among the other sectors plus the record fit): a put
+     * that answers FULL writes nothing, and on a crafted image the dead
+     * sector may carry the top seq, which the reclaim's stamp then keeps as
+     * its floor (the fuzz target found a FULL put that had erased it). */
     if (nfree == 0u && dead != NONE && !erased) {
+        if (fs->top_sseq >= NONE - 1u) {
+            return S_ERR(TMA_C_STATE); /* what the reclaim's stamp would answer */
+        }
+        if ((victim == dead ? next_least : least) + size > fs->fl.sector_size - first_rec(fs)) {
+            return S_ERR(TMA_C_FULL);
+        }
         forget(fs, dead);
         k = fs->fl.erase(fs->fl.ctx, dead);
         if (k != TMA_OK) {

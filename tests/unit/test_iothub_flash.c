@@ -1174,6 +1174,69 @@ static void test_flash_no_free_sector_recovers(void **state)
     nor_free(&n);
 }
 
+/* No free sector, a dead one, and no reclaim that could take the record:
+ * the put answers FULL and writes nothing. Before, it erased the dead
+ * sector first; on a crafted image that sector could carry the top seq, so
+ * the next open counted seqs from lower down than the log had (the fuzz
+ * target's finding iothub_flash-6b05de5b). Once an ack makes the reclaim
+ * fit, the same put erases the dead sector and goes through. */
+static void test_flash_full_put_writes_nothing(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs, fs2;
+    struct iothub_storage st, st2;
+    static uint8_t before[3u * 512u];
+    uint8_t p[100];
+    uint32_t seq, s, top = 0, spare = UINT32_MAX, end, oldest = UINT32_MAX;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 3, 4), 0);
+    open_ok(&n, &fs, &st);
+    seq = put_until_full(&st, 0); /* two sectors of 3 records, the third free */
+    assert_int_equal(seq, 6u);
+    for (s = 0; s < 3; s++) {
+        const uint8_t *h = n.mem + s * 512u;
+        if (t_stamped(h)) {
+            uint32_t q = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+            top = q > top ? q : top;
+        } else {
+            spare = s;
+        }
+    }
+    assert_int_not_equal(spare, UINT32_MAX);
+    { /* the spare stamped as the newest sector (a kept partial copy's shape) */
+        uint8_t *h = n.mem + spare * 512u;
+        t_le32(h, 0x4C464D54u);
+        t_le32(h + 4, top + 1u);
+        t_le32(h + 8, seq);
+        t_le32(h + 12, 0);
+        t_le32(h + 16, t_crc32(h, 16));
+        memset(n.state + spare * 512u / 4u, NOR_PROGRAMMED, 20u / 4u);
+    }
+    open_ok(&n, &fs, &st);
+    end = put_until_full(&st, seq); /* the head full too: 6, 7, 8 */
+    assert_int_equal(end, 9u);
+    for (s = 0; s < 3; s++) { /* the first sector's records acked: it is dead */
+        assert_int_equal(st.del(st.ctx, s), TMA_OK);
+    }
+    memcpy(before, n.mem, sizeof before);
+    fill(p, sizeof p, end);
+    assert_int_equal(put1(&st, end, p, sizeof p), S_ERR(TMA_C_FULL));
+    assert_int_equal(memcmp(before, n.mem, sizeof before), 0);
+    /* one more ack: the second sector's reclaim now fits */
+    assert_int_equal(st.next(st.ctx, 0, &oldest), TMA_OK);
+    assert_int_equal(oldest, 3u);
+    assert_int_equal(st.del(st.ctx, oldest), TMA_OK);
+    assert_int_equal(put1(&st, end, p, sizeof p), TMA_OK);
+    open_ok(&n, &fs2, &st2);
+    assert_int_equal(st2.seq_end(st2.ctx), end + 1u);
+    for (s = 4; s <= end; s++) {
+        fill(p, sizeof p, s);
+        expect_get(&st2, s, p, sizeof p);
+    }
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
 /* A port whose delete goes through but reports an error (the lie used for
  * put above, here for del): the outbox must not keep a phantom head. Before,
  * the next DROP_OLDEST push failed with NOT_FOUND for ever (the head it tries
@@ -1439,6 +1502,7 @@ int main(void)
         cmocka_unit_test(test_flash_seq_max_stored_once),
         cmocka_unit_test(test_flash_sector_sequence_exhausted_loses_nothing),
         cmocka_unit_test(test_flash_no_free_sector_recovers),
+        cmocka_unit_test(test_flash_full_put_writes_nothing),
         cmocka_unit_test(test_flash_outbox_del_reported_failed_but_done),
         cmocka_unit_test(test_flash_read_error_everywhere),
         cmocka_unit_test(test_flash_geometry_at_4gb),
