@@ -1098,6 +1098,33 @@ static void test_flash_sector_sequence_exhausted_loses_nothing(void **state)
     nor_free(&n);
 }
 
+/* No free sector left on a 3 x 512 B flash (unit 4) whose two usable
+ * sectors are full: the spare is stamped as the newest sector (a foreign
+ * stamp, or a kept partial copy's shape): header with floor @p floor and no
+ * source, its CRC, its units marked programmed. */
+static void stamp_spare(struct nor_sim *n, uint32_t floor)
+{
+    uint32_t s, top = 0, spare = UINT32_MAX;
+    uint8_t *h;
+    for (s = 0; s < 3; s++) {
+        h = n->mem + s * 512u;
+        if (t_stamped(h)) {
+            uint32_t q = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+            top = q > top ? q : top;
+        } else {
+            spare = s;
+        }
+    }
+    assert_int_not_equal(spare, UINT32_MAX);
+    h = n->mem + spare * 512u;
+    t_le32(h, 0x4C464D54u);
+    t_le32(h + 4, top + 1u);
+    t_le32(h + 8, floor);
+    t_le32(h + 12, 0);
+    t_le32(h + 16, t_crc32(h, 16));
+    memset(n->state + spare * 512u / 4u, NOR_PROGRAMMED, 20u / 4u);
+}
+
 /* No free sector at all (here a foreign stamp on the one spare; recovery
  * also keeps a partial copy that holds records of its own): a reclaim has
  * nowhere to copy to. Before, every put that needed a new sector got FULL
@@ -1111,33 +1138,13 @@ static void test_flash_no_free_sector_recovers(void **state)
     struct iothub_flash_storage fs, fs2;
     struct iothub_storage st, st2;
     uint8_t p[100];
-    uint32_t seq = 0, s, top = 0, spare = UINT32_MAX, i, end;
+    uint32_t seq = 0, s, i, end;
     (void)state;
     assert_int_equal(nor_init(&n, 512, 3, 4), 0);
     open_ok(&n, &fs, &st);
     /* fill the two usable sectors: the third stays free */
     seq = put_until_full(&st, 0);
-    for (s = 0; s < 3; s++) {
-        const uint8_t *h = n.mem + s * 512u;
-        if (t_stamped(h)) {
-            uint32_t q = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
-            top = q > top ? q : top;
-        } else {
-            spare = s;
-        }
-    }
-    assert_int_not_equal(spare, UINT32_MAX);
-    /* stamp the spare as the newest sector: header (floor = seq_end,
-     * source none) and CRC, its units marked programmed */
-    {
-        uint8_t *h = n.mem + spare * 512u;
-        t_le32(h, 0x4C464D54u);
-        t_le32(h + 4, top + 1u);
-        t_le32(h + 8, seq);
-        t_le32(h + 12, 0);
-        t_le32(h + 16, t_crc32(h, 16));
-        memset(n.state + spare * 512u / 4u, NOR_PROGRAMMED, 20u / 4u);
-    }
+    stamp_spare(&n, seq);
     open_ok(&n, &fs, &st);
     /* the new head takes records until it is full too */
     seq = put_until_full(&st, seq);
@@ -1187,31 +1194,13 @@ static void test_flash_full_put_writes_nothing(void **state)
     struct iothub_storage st, st2;
     static uint8_t before[3u * 512u];
     uint8_t p[100];
-    uint32_t seq, s, top = 0, spare = UINT32_MAX, end, oldest = UINT32_MAX;
+    uint32_t seq, s, end, oldest = UINT32_MAX;
     (void)state;
     assert_int_equal(nor_init(&n, 512, 3, 4), 0);
     open_ok(&n, &fs, &st);
     seq = put_until_full(&st, 0); /* two sectors of 3 records, the third free */
     assert_int_equal(seq, 6u);
-    for (s = 0; s < 3; s++) {
-        const uint8_t *h = n.mem + s * 512u;
-        if (t_stamped(h)) {
-            uint32_t q = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
-            top = q > top ? q : top;
-        } else {
-            spare = s;
-        }
-    }
-    assert_int_not_equal(spare, UINT32_MAX);
-    { /* the spare stamped as the newest sector (a kept partial copy's shape) */
-        uint8_t *h = n.mem + spare * 512u;
-        t_le32(h, 0x4C464D54u);
-        t_le32(h + 4, top + 1u);
-        t_le32(h + 8, seq);
-        t_le32(h + 12, 0);
-        t_le32(h + 16, t_crc32(h, 16));
-        memset(n.state + spare * 512u / 4u, NOR_PROGRAMMED, 20u / 4u);
-    }
+    stamp_spare(&n, seq);
     open_ok(&n, &fs, &st);
     end = put_until_full(&st, seq); /* the head full too: 6, 7, 8 */
     assert_int_equal(end, 9u);
