@@ -154,10 +154,10 @@ static void check_id(const char *name, const char *what, const char *id)
     if (c != 0) {
         if (c >= 0x20 && c < 0x7F) {
             die(name, "%s '%s' has a character IoT Hub does not allow: '%c' (letters, digits and "
-                      "- . + %% _ # * ? ! ( ) , : = @ $ ')", what, id, c);
+                      "- . %% _ * ? ! ( ) , : = @ $ ')", what, id, c);
         }
         die(name, "%s has a character IoT Hub does not allow: byte 0x%02X (letters, digits and "
-                  "- . + %% _ # * ? ! ( ) , : = @ $ ')", what, c);
+                  "- . %% _ * ? ! ( ) , : = @ $ ')", what, c);
     }
 }
 
