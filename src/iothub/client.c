@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "iothub/json.h"
+#include "../mqtt/packet_core.h"
 #include "../mqtt/request.h"
 #include "topic.h"
 #include "wbuf.h"
@@ -175,7 +176,7 @@ bool ih_client_config_ok(const struct iothub_client_config *cfg)
 
 tma_status iothub_client_init(struct iothub_client *c, const struct iothub_client_config *cfg)
 {
-    struct mqtt_client_config mc;
+    struct mqtt_client_config *mc;
     tma_status st;
     if (c == NULL || !ih_client_config_ok(cfg)) {
         return E_BAD;
@@ -207,26 +208,27 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     if (c->cfg.window == 0u || c->cfg.window >= cfg->inflight_count) {
         c->cfg.window = cfg->inflight_count > 1u ? (uint32_t)cfg->inflight_count - 1u : 1u;
     }
-    memset(&mc, 0, sizeof(mc));
-    mc.clock = cfg->clock;
+    /* The MQTT client's configuration, written in place (c is zeroed). */
+    mc = &c->mqtt.cfg;
+    mc->clock = cfg->clock;
     /* tx_buf .. inflight_count: the same members in the same order in both
      * configurations (checked at compile time above) */
-    memcpy(&mc.tx_buf, &cfg->tx_buf, BUFS_SIZE(mqtt_client_config));
-    mc.cb.user = c;
-    mc.cb.on_publish = on_publish;
-    mc.cb.on_puback = on_puback;
-    mc.cb.on_suback = on_suback;
-    mc.cb.resend = on_resend;
+    memcpy(&mc->tx_buf, &cfg->tx_buf, BUFS_SIZE(mqtt_client_config));
+    mc->cb.user = c;
+    mc->cb.on_publish = on_publish;
+    mc->cb.on_puback = on_puback;
+    mc->cb.on_suback = on_suback;
+    mc->cb.resend = on_resend;
     /* Under traffic shaping IoT Hub answers CONNECT late; an abort at 30 s
      * costs another handshake (a chip signature) and adds to the burst. */
-    mc.connack_timeout_ms = IOTHUB_CONNACK_TIMEOUT_MS;
+    mc->connack_timeout_ms = IOTHUB_CONNACK_TIMEOUT_MS;
     /* A PINGREQ unanswered for half the keep-alive ends the connection, so
      * a silent link is noticed within 1.5 x keep-alive (as the hub does),
      * not keep-alive + 30 s; 30 s stays the ceiling (keep-alive >= 60 s). */
     if (c->cfg.keep_alive_s < 60u) {
-        mc.ping_timeout_ms = (uint32_t)c->cfg.keep_alive_s * 500u;
+        mc->ping_timeout_ms = (uint32_t)c->cfg.keep_alive_s * 500u;
     }
-    st = mqtt_client_init(&c->mqtt, &mc);
+    st = mqtt_client_init_in_place(&c->mqtt);
     if (st != TMA_OK) {
         return st;
     }
@@ -375,7 +377,8 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
     c->transport_open = true;
     st = build_connect(c, &opts);
     if (st == TMA_OK) {
-        st = mqtt_client_connect(&c->mqtt, &c->tr, &opts);
+        /* no will: the writer without the will's checks */
+        st = mqtt_client_start(&c->mqtt, &c->tr, &opts, mqtt_connect_write);
         if (st == TMA_IN_PROGRESS) {
             st = TMA_OK;
         }

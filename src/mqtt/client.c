@@ -175,15 +175,17 @@ static bool put_fixed(struct mqtt_client *c, uint8_t type, uint16_t id)
 
 /* ---------------------------------------------------------- init */
 
-tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_config *cfg)
+static bool config_ok(const struct mqtt_client_config *cfg)
 {
-    if (c == NULL || cfg == NULL || cfg->tx_buf == NULL || cfg->rx_buf == NULL || cfg->tx_cap < 16 ||
-        cfg->rx_cap < 16 || cfg->inflight == NULL || cfg->inflight_count == 0 ||
-        cfg->inflight_count > 0xFFFEu || cfg->clock.now_ms == NULL) {
-        return E(TMA_C_BAD_PARAM);
-    }
-    memset(c, 0, sizeof(*c));
-    c->cfg = *cfg;
+    return cfg->tx_buf != NULL && cfg->rx_buf != NULL && cfg->tx_cap >= 16 && cfg->rx_cap >= 16 &&
+           cfg->inflight != NULL && cfg->inflight_count != 0 && cfg->inflight_count <= 0xFFFEu &&
+           cfg->clock.now_ms != NULL;
+}
+
+/* The rest of init once c->cfg holds a checked configuration and every
+ * other member is zero. */
+static void setup(struct mqtt_client *c)
+{
     if (c->cfg.connack_timeout_ms == 0) {
         c->cfg.connack_timeout_ms = 30000;
     }
@@ -196,6 +198,25 @@ tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_conf
      * error are zero from the memset. */
     c->rx.buf = c->cfg.rx_buf;
     c->rx.cap = c->cfg.rx_cap;
+}
+
+tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_config *cfg)
+{
+    if (c == NULL || cfg == NULL || !config_ok(cfg)) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    memset(c, 0, sizeof(*c));
+    c->cfg = *cfg;
+    setup(c);
+    return TMA_OK;
+}
+
+tma_status mqtt_client_init_in_place(struct mqtt_client *c)
+{
+    if (!config_ok(&c->cfg)) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    setup(c);
     return TMA_OK;
 }
 
@@ -204,10 +225,19 @@ tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_conf
 tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport *tr,
                                const struct mqtt_connect *opts)
 {
+    if (c == NULL || tr == NULL || opts == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    return mqtt_client_start(c, tr, opts, mqtt_connect_write_will);
+}
+
+tma_status mqtt_client_start(struct mqtt_client *c, const struct tma_transport *tr,
+                             const struct mqtt_connect *opts, mqtt_connect_writer write)
+{
     size_t n = 0;
     tma_status st;
 
-    if (c == NULL || tr == NULL || tr->send == NULL || tr->recv == NULL || opts == NULL) {
+    if (tr->send == NULL || tr->recv == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
     /* Not from a callback either: the step that runs it still holds the
@@ -225,7 +255,7 @@ tma_status mqtt_client_connect(struct mqtt_client *c, const struct tma_transport
     c->rx.skip = 0;
     /* No SUBSCRIBE/UNSUBSCRIBE slot is left: init clears every slot, fail()
      * drops them, and requests are taken only while connected. */
-    st = mqtt_connect_write(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
+    st = write(opts, c->cfg.tx_buf, c->cfg.tx_cap, &n);
     if (st != TMA_OK) {
         return st;
     }

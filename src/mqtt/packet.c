@@ -332,6 +332,18 @@ tma_status mqtt_encode_connect(const struct mqtt_connect *c, uint8_t *buf, size_
     if (c == NULL || !buf_args_ok(buf, cap, out_len)) {
         return E_PARAM;
     }
+    return mqtt_connect_write_will(c, buf, cap, out_len);
+}
+
+/* The will's rules, then the packet: what a CONNECT with a will needs. The
+ * IoT client never sends a will and calls mqtt_connect_write() directly, so
+ * a device does not link these checks. */
+tma_status mqtt_connect_write_will(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    if (c->has_will && (!topic_ok(c->will.topic, false) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
+                        (c->will.payload.ptr == NULL && c->will.payload.len != 0))) {
+        return E_PARAM;
+    }
     return mqtt_connect_write(c, buf, cap, out_len);
 }
 
@@ -340,10 +352,6 @@ tma_status mqtt_connect_write(const struct mqtt_connect *c, uint8_t *buf, size_t
     /* mqtt_utf8_valid() also refuses a NULL pointer with a length */
     if (!mqtt_utf8_valid(c->client_id) || (c->client_id.len == 0 && !c->clean_session)) {
         return E_PARAM; /* 3.1.3.1: empty client id needs clean session */
-    }
-    if (c->has_will && (!topic_ok(c->will.topic, false) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
-                        (c->will.payload.ptr == NULL && c->will.payload.len != 0))) {
-        return E_PARAM;
     }
     if (c->user_name.ptr != NULL && !mqtt_utf8_valid(c->user_name)) {
         return E_PARAM;

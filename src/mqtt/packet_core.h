@@ -16,6 +16,11 @@ tma_status mqtt_encode_sub(uint8_t type, uint16_t packet_id, const void *items, 
 
 /* mqtt_encode_connect() after its argument checks (c, buf and out_len
  * valid); every field of @p c is still checked. */
+tma_status mqtt_connect_write_will(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len);
+
+/* mqtt_connect_write_will() without the will's checks: for a caller whose
+ * CONNECT has no will (has_will false, as the IoT client's), or whose will
+ * was checked; every other field is still checked. */
 tma_status mqtt_connect_write(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len);
 
 /* mqtt_encode_publish() after its argument checks: PUBLISH of @p p's topic,

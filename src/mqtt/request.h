@@ -15,4 +15,21 @@
 tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
                         uint16_t *out_packet_id);
 
+/* mqtt_client_init() for a client whose members are all zero but c->cfg,
+ * which holds the configuration to check and use (the IoT client fills it
+ * in place instead of passing a copy). */
+tma_status mqtt_client_init_in_place(struct mqtt_client *c);
+
+/* Writes CONNECT: mqtt_connect_write_will() or, for a CONNECT without a
+ * will, mqtt_connect_write() (src/mqtt/packet_core.h). */
+typedef tma_status (*mqtt_connect_writer)(const struct mqtt_connect *opts, uint8_t *buf, size_t cap,
+                                          size_t *out_len);
+
+/* mqtt_client_connect() after its NULL checks (@p c, @p tr, @p opts not
+ * NULL), writing CONNECT with @p write. The IoT client, which sends no
+ * will, passes mqtt_connect_write(), so a device does not link the will's
+ * checks. */
+tma_status mqtt_client_start(struct mqtt_client *c, const struct tma_transport *tr,
+                             const struct mqtt_connect *opts, mqtt_connect_writer write);
+
 #endif
