@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -22,12 +23,23 @@
 #define REC_DEL 0x44u  /* 'D' */
 #define REC_SEQ 0x53u  /* 'S': seq_end marker written by compaction */
 #define HDR_LEN 9u     /* type, seq (LE32), len (LE32) */
+#define HCRC_LEN 4u    /* v2: CRC-32 of the log's salt and the header */
+#define HDR2_LEN (HDR_LEN + HCRC_LEN)
 #define CRC_LEN 4u
+#define REC2_OVERHEAD (HDR2_LEN + CRC_LEN)
 #define MAX_RECORD (16u * 1024u * 1024u)
 #define COMPACT_MIN_DEFAULT (256u * 1024u)
-/* Every log starts with this header: 7 identifying bytes and a format version. */
+/* Every log starts with a file header: 7 identifying bytes and a format
+ * version. Version 1 (read, then rewritten as version 2): the 8 bytes alone,
+ * records type, seq, len, data, CRC-32. Version 2: the 8 bytes, an 8-byte
+ * random salt and a CRC-32 over those 16; records type, seq, len, a CRC-32
+ * over salt + those 9 bytes, data, CRC-32 over everything before it.
+ * docs/design/outbox.md, "Linux file". */
 #define MAGIC_LEN 8u
-#define MAGIC_BYTES {'T', 'M', 'A', 'O', 'U', 'T', 'B', 0x01}
+#define SALT_LEN 8u
+#define FHDR2_LEN (MAGIC_LEN + SALT_LEN + CRC_LEN)
+#define MAGIC_V1 {'T', 'M', 'A', 'O', 'U', 'T', 'B', 0x01}
+#define MAGIC_V2 {'T', 'M', 'A', 'O', 'U', 'T', 'B', 0x02}
 
 struct iothub_file_entry {
     uint32_t seq;
@@ -95,12 +107,20 @@ static tma_status write_all(int fd, uint64_t off, const struct iovec *iov_in, in
     return TMA_OK;
 }
 
-/* Append one record built from header fields and data parts. */
+/* The v2 header check: CRC-32 over the log's salt, then type, seq, len. A
+ * message cannot carry a header that passes it without the salt. */
+static uint32_t header_crc(const struct iothub_file_storage *fs, const uint8_t *hdr)
+{
+    return crc_update(crc_update(0, fs->salt, SALT_LEN), hdr, HDR_LEN);
+}
+
+/* Append one v2 record built from header fields and data parts, in one
+ * gathered write (a crash keeps a prefix of it). */
 static tma_status append_record(struct iothub_file_storage *fs, int fd, uint64_t *size, uint8_t type,
                                 uint32_t seq, const struct tma_span *parts, size_t nparts,
                                 uint64_t *out_data_off)
 {
-    uint8_t hdr[HDR_LEN], crcb[CRC_LEN];
+    uint8_t hdr[HDR2_LEN], crcb[CRC_LEN];
     struct iovec iov[8];
     size_t i, total = 0;
     uint32_t crc;
@@ -117,9 +137,10 @@ static tma_status append_record(struct iothub_file_storage *fs, int fd, uint64_t
     hdr[0] = type;
     put_le32(hdr + 1, seq);
     put_le32(hdr + 5, (uint32_t)total);
-    crc = crc_update(0, hdr, HDR_LEN);
+    put_le32(hdr + HDR_LEN, header_crc(fs, hdr));
+    crc = crc_update(0, hdr, HDR2_LEN);
     iov[0].iov_base = hdr;
-    iov[0].iov_len = HDR_LEN;
+    iov[0].iov_len = HDR2_LEN;
     for (i = 0; i < nparts; i++) {
         crc = crc_update(crc, parts[i].ptr, parts[i].len);
         iov[i + 1].iov_base = (void *)(uintptr_t)parts[i].ptr;
@@ -140,9 +161,9 @@ static tma_status append_record(struct iothub_file_storage *fs, int fd, uint64_t
         return st;
     }
     if (out_data_off != NULL) {
-        *out_data_off = *size + HDR_LEN;
+        *out_data_off = *size + HDR2_LEN;
     }
-    *size += HDR_LEN + total + CRC_LEN;
+    *size += REC2_OVERHEAD + total;
     return TMA_OK;
 }
 
@@ -163,7 +184,7 @@ static tma_status idx_push(struct iothub_file_storage *fs, uint32_t seq, uint32_
     fs->idx[fs->n].live = 1;
     fs->n++;
     fs->live++;
-    fs->live_bytes += HDR_LEN + len + CRC_LEN;
+    fs->live_bytes += REC2_OVERHEAD + len; /* as compaction writes it */
     return TMA_OK;
 }
 
@@ -195,7 +216,7 @@ static void mark_dead(struct iothub_file_storage *fs, struct iothub_file_entry *
 {
     e->live = 0;
     fs->live--;
-    fs->live_bytes -= HDR_LEN + e->len + CRC_LEN;
+    fs->live_bytes -= REC2_OVERHEAD + e->len;
     while (fs->first < fs->n && !fs->idx[fs->first].live) {
         fs->first++;
     }
@@ -239,43 +260,68 @@ static tma_status fsync_dir(const char *path)
     return st;
 }
 
-/* The record at buf[pos..len) if it is complete and its CRC matches:
- * returns its end offset, 0 if it is not a valid record. */
 static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touched);
 
-static uint64_t valid_record_end(const uint8_t *buf, uint64_t pos, uint64_t len)
-{
-    uint32_t dlen;
-    uint64_t end;
+/* What recovery finds at one offset of the log. */
+enum rec_kind {
+    REC_VALID,    /* complete, every CRC matches */
+    REC_TORN,     /* v2: a header prefix, or a valid header whose record runs past the end */
+    REC_BAD_BODY, /* v2: valid header, complete, whole-record CRC fails: end is known */
+    REC_BAD       /* no valid header here (v1: anything but REC_VALID) */
+};
+
+struct rec {
     uint8_t type;
-    if (pos + HDR_LEN + CRC_LEN > len) {
-        return 0;
-    }
-    type = buf[pos];
-    if (type != REC_PUT && type != REC_DEL && type != REC_SEQ) {
-        return 0;
-    }
-    dlen = get_le32(buf + pos + 5);
-    end = pos + HDR_LEN + (uint64_t)dlen + CRC_LEN;
-    if (dlen > MAX_RECORD || end > len) {
-        return 0;
-    }
-    if (crc_update(0, buf + pos, HDR_LEN + dlen) != get_le32(buf + pos + HDR_LEN + dlen)) {
-        return 0;
-    }
-    return end;
+    uint32_t seq;
+    uint32_t dlen;
+    uint64_t data_off;
+    uint64_t end;
+};
+
+static bool known_type(uint8_t t)
+{
+    return t == REC_PUT || t == REC_DEL || t == REC_SEQ;
 }
 
-/* A write torn by a crash leaves a tail shorter than the record its header
- * announces (or shorter than a header). Anything else that fails to parse
- * is damage. */
-static bool is_torn_tail(const uint8_t *buf, uint64_t pos, uint64_t len)
+/* Read the record at buf[pos..len) of a log of format version @p ver. */
+static enum rec_kind parse_at(const struct iothub_file_storage *fs, unsigned ver, const uint8_t *buf,
+                              uint64_t pos, uint64_t len, struct rec *r)
+{
+    uint64_t hlen = ver == 1 ? HDR_LEN : HDR2_LEN;
+    if (pos + hlen > len) {
+        return ver == 1 ? REC_BAD : REC_TORN;
+    }
+    r->type = buf[pos];
+    r->seq = get_le32(buf + pos + 1);
+    r->dlen = get_le32(buf + pos + 5);
+    r->data_off = pos + hlen;
+    r->end = pos + hlen + (uint64_t)r->dlen + CRC_LEN;
+    if (!known_type(r->type) || r->dlen > MAX_RECORD) {
+        return REC_BAD;
+    }
+    if (ver != 1 && header_crc(fs, buf + pos) != get_le32(buf + pos + HDR_LEN)) {
+        return REC_BAD;
+    }
+    if (r->end > len) {
+        return ver == 1 ? REC_BAD : REC_TORN;
+    }
+    if (crc_update(0, buf + pos, (size_t)(hlen + r->dlen)) != get_le32(buf + r->end - CRC_LEN)) {
+        return ver == 1 ? REC_BAD : REC_BAD_BODY;
+    }
+    return REC_VALID;
+}
+
+/* Version 1 only: a write torn by a crash leaves a tail shorter than the
+ * record its header announces (or shorter than a header). v1 cannot tell
+ * such a header from a damaged one, so it is asked only after the
+ * resynchronisation scan found nothing valid after @p pos. */
+static bool v1_is_torn_tail(const uint8_t *buf, uint64_t pos, uint64_t len)
 {
     uint32_t dlen;
     if (pos + HDR_LEN + CRC_LEN > len) {
         return true;
     }
-    if (buf[pos] != REC_PUT && buf[pos] != REC_DEL && buf[pos] != REC_SEQ) {
+    if (!known_type(buf[pos])) {
         return false;
     }
     dlen = get_le32(buf + pos + 5);
@@ -328,30 +374,27 @@ static tma_status save_aside(struct iothub_file_storage *fs, const uint8_t *buf,
 
 /* Apply one valid record to the index. Returns false if it cannot belong to
  * this log (a PUT out of sequence order): the caller treats it as damage. */
-static bool apply_record(struct iothub_file_storage *fs, const uint8_t *buf, uint64_t pos, tma_status *st)
+static bool apply_record(struct iothub_file_storage *fs, const struct rec *r, tma_status *st)
 {
-    uint8_t type = buf[pos];
-    uint32_t seq = get_le32(buf + pos + 1);
-    uint32_t dlen = get_le32(buf + pos + 5);
     struct iothub_file_entry *e;
-    if (type == REC_PUT) {
-        if (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq) {
+    if (r->type == REC_PUT) {
+        if (fs->n > 0 && r->seq <= fs->idx[fs->n - 1].seq) {
             return false;
         }
-        *st = idx_push(fs, seq, dlen, pos + HDR_LEN);
+        *st = idx_push(fs, r->seq, r->dlen, r->data_off);
         if (*st != TMA_OK) {
             return false;
         }
-        if (seq >= fs->seq_end) {
-            fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
+        if (r->seq >= fs->seq_end) {
+            fs->seq_end = r->seq == UINT32_MAX ? r->seq : r->seq + 1;
         }
-    } else if (type == REC_DEL) {
-        e = find(fs, seq);
+    } else if (r->type == REC_DEL) {
+        e = find(fs, r->seq);
         if (e != NULL) {
             mark_dead(fs, e);
         }
-    } else if (seq > fs->seq_end) { /* REC_SEQ */
-        fs->seq_end = seq;
+    } else if (r->seq > fs->seq_end) { /* REC_SEQ */
+        fs->seq_end = r->seq;
     }
     return true;
 }
@@ -396,13 +439,44 @@ static tma_status read_whole(int fd, uint8_t **out, uint64_t *out_len)
     return TMA_OK;
 }
 
+/* A fresh salt for a new (or migrated) log, from the kernel's generator. */
+static tma_status new_salt(struct iothub_file_storage *fs)
+{
+    size_t got = 0;
+    while (got < SALT_LEN) {
+        ssize_t r = getrandom(fs->salt + got, SALT_LEN - got, 0);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return S_ERR(TMA_C_IO);
+        }
+        got += (size_t)r;
+    }
+    return TMA_OK;
+}
+
+/* The v2 file header of this log: magic, salt, CRC-32 over both. */
+static void file_header(const struct iothub_file_storage *fs, uint8_t out[FHDR2_LEN])
+{
+    static const uint8_t magic[MAGIC_LEN] = MAGIC_V2;
+    memcpy(out, magic, MAGIC_LEN);
+    memcpy(out + MAGIC_LEN, fs->salt, SALT_LEN);
+    put_le32(out + MAGIC_LEN + SALT_LEN, crc_update(0, out, MAGIC_LEN + SALT_LEN));
+}
+
+/* Start a new, empty v2 log in the open file. */
 static tma_status write_magic(struct iothub_file_storage *fs)
 {
-    static const uint8_t magic[MAGIC_LEN] = MAGIC_BYTES;
+    uint8_t fh[FHDR2_LEN];
     struct iovec iov;
-    tma_status st;
-    iov.iov_base = (void *)(uintptr_t)magic;
-    iov.iov_len = MAGIC_LEN;
+    tma_status st = new_salt(fs);
+    if (st != TMA_OK) {
+        return st;
+    }
+    file_header(fs, fh);
+    iov.iov_base = fh;
+    iov.iov_len = FHDR2_LEN;
     if (ftruncate(fs->fd, 0) != 0) {
         return S_ERR(TMA_C_IO);
     }
@@ -410,89 +484,147 @@ static tma_status write_magic(struct iothub_file_storage *fs)
     if (st == TMA_OK && fs->sync && fdatasync(fs->fd) != 0) {
         st = S_ERR(TMA_C_IO);
     }
-    fs->size = MAGIC_LEN;
+    fs->size = FHDR2_LEN;
     return st;
 }
 
+/* A file no longer than a v2 file header that is what a power cut can leave
+ * of the header write of a new log: a prefix of it (the salt and its CRC
+ * are random, so anything may follow the 8 magic bytes), or, where the
+ * file's size reached the disk before its bytes (ext4 data=writeback, a torn
+ * sector), a prefix followed by zeros (found by iothub_crashfs: such a log
+ * was refused as foreign for ever). No record can follow: with sync the
+ * header is synced before open() returns. */
+static bool is_torn_new_log(const uint8_t *buf, uint64_t len)
+{
+    static const uint8_t magic[MAGIC_LEN] = MAGIC_V2;
+    uint64_t i = 0;
+    if (len > FHDR2_LEN) {
+        return false;
+    }
+    while (i < len && i < MAGIC_LEN && buf[i] == magic[i]) {
+        i++;
+    }
+    if (i == MAGIC_LEN) {
+        return true;
+    }
+    while (i < len && buf[i] == 0) {
+        i++;
+    }
+    return i == len;
+}
+
+/* Which format the file is: 1 or 2, 0 if it is a torn new log, or the
+ * reason to refuse it (the file is left untouched). */
+static tma_status file_format(struct iothub_file_storage *fs, const uint8_t *buf, uint64_t len, unsigned *ver)
+{
+    static const uint8_t magic1[MAGIC_LEN] = MAGIC_V1;
+    static const uint8_t magic2[MAGIC_LEN] = MAGIC_V2;
+    *ver = 0;
+    if (len >= MAGIC_LEN && memcmp(buf, magic1, MAGIC_LEN) == 0) {
+        *ver = 1;
+        return TMA_OK;
+    }
+    if (len >= FHDR2_LEN && memcmp(buf, magic2, MAGIC_LEN) == 0 &&
+        crc_update(0, buf, MAGIC_LEN + SALT_LEN) == get_le32(buf + MAGIC_LEN + SALT_LEN)) {
+        memcpy(fs->salt, buf + MAGIC_LEN, SALT_LEN);
+        *ver = 2;
+        return TMA_OK;
+    }
+    if (is_torn_new_log(buf, len)) {
+        return TMA_OK;
+    }
+    if (len < MAGIC_LEN || memcmp(buf, magic2, MAGIC_LEN - 1) != 0) {
+        return S_ERR(TMA_C_MALFORMED);
+    }
+    /* A v2 file header whose CRC fails in front of records is damage we
+     * cannot get past (every record's header CRC depends on the salt):
+     * refused untouched like a damaged magic, for a person to look at. */
+    return buf[MAGIC_LEN - 1] == magic2[MAGIC_LEN - 1] ? S_ERR(TMA_C_MALFORMED)
+                                                       : S_ERR(TMA_C_UNSUPPORTED); /* another version */
+}
+
+/* Read the log, rebuild the index. Version 2 rules: a valid header is
+ * trusted (its CRC covers the salt, which a message cannot know): if its
+ * record runs past the end it is the torn tail (cut, no scan into it); if
+ * the record is complete but its CRC fails it is skipped as damage by the
+ * length its header gives. Only where no valid header is found does
+ * recovery scan forward for the next valid record. Version 1 keeps its old
+ * rules (scan first, then the torn-tail test) and is rewritten as v2. */
 static tma_status recover(struct iothub_file_storage *fs)
 {
-    static const uint8_t magic[MAGIC_LEN] = MAGIC_BYTES;
     uint8_t *buf = NULL;
-    uint64_t pos, len, good_end;
+    uint64_t pos, len, good_end, torn_from;
+    unsigned ver;
     bool damaged = false;
     tma_status st;
     st = read_whole(fs->fd, &buf, &len);
     if (st != TMA_OK) {
         return st;
     }
-    if (len < MAGIC_LEN || (len == MAGIC_LEN && buf[MAGIC_LEN - 1] == 0)) {
-        /* Empty, or the header write of a new log was torn: nothing else can
-         * be in it (the first record follows a synced header). Torn means a
-         * prefix of the header, or, where the file's size reached the disk
-         * before its bytes (ext4 data=writeback, a torn sector), a prefix
-         * followed by zeros up to at most the header's length (found by
-         * iothub_crashfs: such a log was refused as foreign for ever).
-         * Anything else this short is not ours. */
-        uint64_t i = 0;
-        while (i < len && buf[i] == magic[i]) {
-            i++;
-        }
-        while (i < len && buf[i] == 0) {
-            i++;
-        }
-        if (i != len) {
-            free(buf);
-            return S_ERR(TMA_C_MALFORMED);
-        }
+    st = file_format(fs, buf, len, &ver);
+    if (st != TMA_OK || ver == 0) {
         free(buf);
-        return write_magic(fs); /* open() makes its name durable (sync) */
+        /* a torn new log starts again empty; open() makes its name durable */
+        return st != TMA_OK ? st : write_magic(fs);
     }
-    if (memcmp(buf, magic, MAGIC_LEN - 1) != 0) {
-        free(buf);
-        return S_ERR(TMA_C_MALFORMED);
-    }
-    if (buf[MAGIC_LEN - 1] != magic[MAGIC_LEN - 1]) {
-        free(buf);
-        return S_ERR(TMA_C_UNSUPPORTED); /* an outbox of another format version */
-    }
-    pos = MAGIC_LEN;
+    fs->format_found = (uint8_t)ver;
+    pos = ver == 1 ? MAGIC_LEN : FHDR2_LEN;
     good_end = pos;
+    torn_from = len;
     while (pos < len) {
-        uint64_t end = valid_record_end(buf, pos, len);
-        if (end != 0 && apply_record(fs, buf, pos, &st)) {
-            good_end = end;
-            pos = end;
+        struct rec r;
+        enum rec_kind k = parse_at(fs, ver, buf, pos, len, &r);
+        uint64_t from = pos, scan, next = 0;
+        if (k == REC_VALID) {
+            if (apply_record(fs, &r, &st)) {
+                good_end = pos = r.end;
+                continue;
+            }
+            if (st != TMA_OK) {
+                free(buf);
+                return st;
+            }
+            k = ver == 1 ? REC_BAD : REC_BAD_BODY; /* a PUT out of order */
+        }
+        if (k == REC_TORN) {
+            torn_from = pos; /* the write a crash cut short */
+            break;
+        }
+        if (k == REC_BAD_BODY) {
+            damaged = true;
+            fs->damaged_regions++;
+            /* Its header is ours, so its length is: skip exactly this
+             * record. Scanning inside it would read a message's bytes as
+             * records. */
+            fs->damaged_bytes += r.end - pos;
+            pos = r.end;
             continue;
         }
-        if (st != TMA_OK) {
-            free(buf);
-            return st;
-        }
-        /* Not a record here: find the next one that is, so one damaged
+        /* No valid header here: find the next valid record, so one damaged
          * record does not take the records after it along. */
-        {
-            uint64_t from = pos, scan = pos + 1, next = 0;
-            while (scan + HDR_LEN + CRC_LEN <= len) {
-                if (valid_record_end(buf, scan, len) != 0) {
-                    next = scan;
-                    break;
-                }
-                scan++;
-            }
-            if (next == 0) {
-                /* Nothing valid follows: the tail. */
-                if (!is_torn_tail(buf, from, len)) {
-                    damaged = true;
-                    fs->damaged_bytes += len - from;
-                    fs->damaged_regions++;
-                }
+        for (scan = pos + 1; scan < len; scan++) {
+            struct rec r2;
+            if (parse_at(fs, ver, buf, scan, len, &r2) == REC_VALID) {
+                next = scan;
                 break;
             }
-            damaged = true;
-            fs->damaged_bytes += next - from;
-            fs->damaged_regions++;
-            pos = next;
         }
+        if (next == 0 && ver == 1 && v1_is_torn_tail(buf, from, len)) {
+            torn_from = from;
+            break;
+        }
+        damaged = true;
+        fs->damaged_regions++;
+        if (next == 0) {
+            fs->damaged_bytes += len - from; /* nothing valid follows */
+            break;
+        }
+        fs->damaged_bytes += next - from;
+        pos = next;
+    }
+    if (torn_from < len) {
+        fs->truncated_bytes = len - torn_from;
     }
     if (damaged) {
         st = save_aside(fs, buf, len);
@@ -501,16 +633,20 @@ static tma_status recover(struct iothub_file_storage *fs)
     if (st != TMA_OK) {
         return st; /* without a copy aside, change nothing */
     }
-    if (damaged) {
-        /* Rewrite the log from the records that survived: the damage is
-         * gone from the live log, the copy aside keeps the original. */
-        bool touched = false;
-        fs->size = good_end;
-        return compact_to_new_log(fs, &touched); /* on failure the open fails */
-    }
     fs->size = good_end;
+    if (damaged || ver == 1) {
+        /* Rewrite the log from the records that survived, as v2 (the same
+         * atomic path as compaction: a power cut leaves the old file or
+         * the new one): the damage is gone from the live log, the copy
+         * aside keeps the original; a v1 log is migrated. A v1 log gets a
+         * fresh salt. On failure the open fails, the old log untouched. */
+        bool touched = false;
+        if (ver == 1) {
+            st = new_salt(fs);
+        }
+        return st != TMA_OK ? st : compact_to_new_log(fs, &touched);
+    }
     if (good_end < len) {
-        fs->truncated_bytes = len - good_end;
         if (ftruncate(fs->fd, (off_t)good_end) != 0 || fsync(fs->fd) != 0) {
             return S_ERR(TMA_C_IO);
         }
@@ -666,12 +802,13 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
     saved_sync = fs->sync;
     fs->sync = false; /* one fsync at the end */
     {
-        static const uint8_t magic[MAGIC_LEN] = MAGIC_BYTES;
+        uint8_t fh[FHDR2_LEN];
         struct iovec iov;
-        iov.iov_base = (void *)(uintptr_t)magic;
-        iov.iov_len = MAGIC_LEN;
+        file_header(fs, fh);
+        iov.iov_base = fh;
+        iov.iov_len = FHDR2_LEN;
         st = write_all(fd, 0, &iov, 1);
-        size = MAGIC_LEN;
+        size = FHDR2_LEN;
     }
     if (st == TMA_OK) {
         st = append_record(fs, fd, &size, REC_SEQ, fs->seq_end, NULL, 0, NULL);

@@ -2,13 +2,19 @@
  * @file storage_file.h
  * @brief File-backed outbox storage for Linux/POSIX (port/storage_file.c).
  *
- * One append-only log file: an 8-byte header ("TMAOUTB" and a format
- * version), then PUT and DEL records, each with a CRC-32. A write torn by a
- * crash is detected on open and cut off, so a record is either complete or
- * absent. A file that does not start with the header is refused and left
- * untouched, except a file of at most 8 bytes that is a prefix of the header
- * followed by zeros: a new log whose header write a power cut tore (its size
- * reached the disk before its bytes); it opens as an empty log. Damage that is not a torn tail (a record whose CRC fails with
+ * One append-only log file: a header ("TMAOUTB", format version 2, a
+ * random per-log salt, a CRC-32), then PUT and DEL records, each with a
+ * CRC-32 over its header (seeded with the salt) and one over the whole
+ * record. A write torn by a crash is detected on open and cut off, so a
+ * record is either complete or absent; a record whose header checks is
+ * never searched for records inside it, so a message carrying the image of
+ * a record cannot forge one at a power cut. A format 1 log (8-byte header,
+ * no header CRC) is read by its old rules and rewritten as version 2 on
+ * open (atomically, like compaction); member @c format_found says which. A file that does not start with the header is refused and left
+ * untouched, except a file of at most 20 bytes that a power cut can leave of
+ * a new log's header write (a prefix of it, or a prefix followed by zeros
+ * where its size reached the disk before its bytes); it opens as an empty
+ * log. A version 2 header whose CRC fails is refused (TMA_C_MALFORMED). Damage that is not a torn tail (a record whose CRC fails with
  * valid records after it, or a full-length bad record at the end) is
  * skipped: recovery resynchronises on the next valid record, counts the
  * lost bytes, keeps a byte-exact copy of the damaged file as
@@ -25,9 +31,8 @@
  * could undo; if the reopen fails too, the log is closed and the delete that
  * started the compaction and every later call return that status (member
  * @c failed) until the log is opened again. Power cuts at every file-system call are checked by the test
- * iothub_crashfs (docs/design/outbox.md, "Power cuts on Linux"), which also
- * states the one case left open: a torn put of a message whose bytes carry
- * a valid record image.
+ * iothub_crashfs (docs/design/outbox.md, "Power cuts on Linux"), with
+ * messages that carry record images.
  *
  * One process at a time: open() takes an exclusive lock on "<path>.lock"
  * (created next to the log and left there) and refuses a log another
@@ -70,6 +75,10 @@ struct iothub_file_storage {
     char *damaged_path;            /* copy of the damaged log, NULL if none */
     tma_status failed;             /* a compaction could not reopen the log: it
                                     * is closed, and every call returns this */
+    uint8_t salt[8];               /* v2: random per log, kept by compaction; in
+                                    * every record header's CRC (not a key) */
+    uint8_t format_found;          /* format version open() found: 2, or 1 for a
+                                    * log it rewrote as 2 (0: new log) */
 };
 
 /**

@@ -1,10 +1,16 @@
 /* Fuzz target: recovery of the file-backed outbox from an arbitrary log
- * (torn, corrupt, out-of-order or hostile records). Whatever the bytes, open
- * must succeed or fail cleanly, recovered messages must come out in strictly
- * increasing order and decode, and the store must accept a new message with
- * a sequence number above all of them. The log header (magic + version) is
- * prepended unless the input itself starts with 'T', so most inputs reach
- * record recovery and the rest exercise the header checks. */
+ * (torn, corrupt, out-of-order or hostile records, format v1 or v2).
+ * Whatever the bytes, open must succeed or fail cleanly, recovered messages
+ * must come out in strictly increasing order and decode, and the store must
+ * accept a new message with a sequence number above all of them. The first
+ * input byte picks how the file is made:
+ *   'T'  the input is the whole file (header checks, torn headers);
+ *   '1'  a v1 file header, then the rest (v1 recovery and migration);
+ *   'H'  a v2 file header (fixed salt), then the rest with the header CRC of
+ *        every record that fits fixed up (torn tails, bad bodies, order);
+ *   'F'  as 'H', the whole-record CRCs fixed up too (valid logs);
+ *   else a v2 file header (fixed salt), then the whole input as records
+ *        (the seeds are real records made with that salt). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +40,99 @@ static void remove_leftovers(const char *path)
     }
 }
 
+static uint32_t crc32(uint32_t crc, const uint8_t *p, size_t n)
+{
+    size_t i;
+    int k;
+    crc = ~crc;
+    for (i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (k = 0; k < 8; k++) {
+            crc = (crc & 1u) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+        }
+    }
+    return ~crc;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static const uint8_t salt[8] = {'f', 'u', 'z', 'z', 's', 'a', 'l', 't'};
+
+/* Fix up the CRCs of the v2 records in rec[0..n) as far as they fit. */
+static void fix_up(uint8_t *rec, size_t n, int whole)
+{
+    size_t pos = 0;
+    while (pos + 13 <= n) {
+        uint8_t b[17];
+        uint32_t dlen = le32(rec + pos + 5) % 4096u; /* keep records short */
+        put32(rec + pos + 5, dlen);
+        memcpy(b, salt, 8);
+        memcpy(b + 8, rec + pos, 9);
+        put32(rec + pos + 9, crc32(0, b, sizeof(b)));
+        if (pos + 17 + dlen > n) {
+            return; /* a torn tail */
+        }
+        if (whole) {
+            put32(rec + pos + 13 + dlen, crc32(0, rec + pos, 13 + dlen));
+        }
+        pos += 17 + dlen;
+    }
+}
+
+static int write_log(const char *path, const uint8_t *data, size_t size)
+{
+    static const uint8_t v1[8] = {'T', 'M', 'A', 'O', 'U', 'T', 'B', 0x01};
+    uint8_t fh[20];
+    uint8_t *copy = NULL;
+    const uint8_t *body = data;
+    size_t blen = size;
+    int ok = 1;
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        return 0;
+    }
+    memcpy(fh, v1, 8);
+    fh[7] = 0x02;
+    memcpy(fh + 8, salt, 8);
+    put32(fh + 16, crc32(0, fh, 16));
+    if (size > 0 && data[0] == 'T') {
+        /* the whole file */
+    } else if (size > 0 && data[0] == '1') {
+        ok = fwrite(v1, 1, 8, f) == 8;
+        body = data + 1;
+        blen = size - 1;
+    } else if (size > 0 && (data[0] == 'H' || data[0] == 'F')) {
+        copy = malloc(size);
+        if (copy == NULL) {
+            fclose(f);
+            return 0;
+        }
+        memcpy(copy, data + 1, size - 1);
+        fix_up(copy, size - 1, data[0] == 'F');
+        body = copy;
+        blen = size - 1;
+        ok = fwrite(fh, 1, 20, f) == 20;
+    } else {
+        ok = fwrite(fh, 1, 20, f) == 20;
+    }
+    if (ok && blen > 0 && fwrite(body, 1, blen, f) != blen) {
+        ok = 0;
+    }
+    free(copy);
+    return fclose(f) == 0 && ok;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[64];
@@ -43,29 +142,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct iothub_outbox_msg m;
     uint8_t buf[4096];
     uint32_t last = 0, seq = 0, n = 0;
-    FILE *f;
     if (path[0] == '\0') {
         /* tmpfs when there is one: recovery fsyncs after cutting a torn tail */
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(path, sizeof(path), "%s/fuzz_iothub_outbox_%ld.log", dir, (long)getpid());
     }
-    f = fopen(path, "wb");
-    if (f == NULL) {
+    if (!write_log(path, data, size)) {
+        unlink(path);
         return 0;
     }
-    if ((size == 0 || data[0] != 'T') && fwrite("TMAOUTB\x01", 1, 8, f) != 8) {
-        fclose(f);
-        return 0;
-    }
-    if (size > 0 && fwrite(data, 1, size, f) != size) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
     if (iothub_file_storage_open(&fs, path, false) != TMA_OK) {
         unlink(path);
         remove_leftovers(path);
         return 0;
+    }
+    /* Whatever was read, the log is format v2 now, and opens again with
+     * the same messages. */
+    if (fs.format_found == 1 || fs.damaged_path != NULL) {
+        struct iothub_file_storage again;
+        size_t live = fs.live;
+        iothub_file_storage_close(&fs);
+        if (iothub_file_storage_open(&again, path, false) != TMA_OK || again.format_found != 2 ||
+            again.live != live || again.damaged_bytes != 0 || again.truncated_bytes != 0) {
+            __builtin_trap();
+        }
+        fs = again;
     }
     st = iothub_file_storage_iface(&fs);
     if (iothub_outbox_init(&ob, &st, 1000, IOTHUB_OUTBOX_DROP_OLDEST) == TMA_OK) {

@@ -638,7 +638,7 @@ static void test_outbox_refuses_foreign_file(void **state)
     assert_int_equal(iothub_file_storage_open(&fs, dir, false), S_ERR(TMA_C_MALFORMED));
 
     /* An outbox of another format version is refused, not rewritten. */
-    write_file_bytes(p, (const uint8_t *)"TMAOUTB\x02", 8);
+    write_file_bytes(p, (const uint8_t *)"TMAOUTB\x03", 8);
     assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_UNSUPPORTED));
     assert_int_equal(read_file_bytes(p, after, sizeof(after)), 8);
 
@@ -647,11 +647,15 @@ static void test_outbox_refuses_foreign_file(void **state)
     assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
     assert_int_equal(fs.live, 0);
     iothub_file_storage_close(&fs);
-    assert_int_equal(read_file_bytes(p, after, sizeof(after)), 8);
-    assert_memory_equal(after, "TMAOUTB\x01", 8);
+    assert_int_equal(read_file_bytes(p, after, sizeof(after)), 20);
+    assert_memory_equal(after, "TMAOUTB\x02", 8);
 }
 
-#define REC(k) (8u + 17u * (k)) /* offset of record k: 4-byte payloads, no DELs */
+/* Format v2: a 20-byte file header (magic, salt, CRC); records of 4-byte
+ * payloads are 21 bytes (type, seq, len, header CRC, data, CRC). */
+#define FHDR 20u
+#define RECLEN 21u
+#define REC(k) (FHDR + RECLEN * (k)) /* offset of record k: 4-byte payloads, no DELs */
 
 static void make_five(const char *p, uint8_t *bytes, size_t *n)
 {
@@ -687,13 +691,13 @@ static void test_outbox_damage_in_the_middle_keeps_later_records(void **state)
 
     /* One flipped bit in the data of record 2. */
     memcpy(bad, orig, n);
-    bad[REC(2) + 9] ^= 0x01;
+    bad[REC(2) + 13] ^= 0x01;
     write_file_bytes(p, bad, n);
     assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
     st = iothub_file_storage_iface(&fs);
     store_dump(&st, got, sizeof(got));
     assert_string_equal(got, "0:msg0,1:msg1,3:msg3,4:msg4");
-    assert_int_equal(fs.damaged_bytes, 17);
+    assert_int_equal(fs.damaged_bytes, RECLEN);
     assert_int_equal(fs.damaged_regions, 1);
     assert_int_equal(fs.truncated_bytes, 0);
     snprintf(aside, sizeof(aside), "%s.damaged", p);
@@ -728,7 +732,7 @@ static void test_outbox_damage_in_the_middle_keeps_later_records(void **state)
     st = iothub_file_storage_iface(&fs);
     store_dump(&st, got, sizeof(got));
     assert_string_equal(got, "0:msg0,2:msg2,3:msg3,4:msg4");
-    assert_int_equal(fs.damaged_bytes, 17);
+    assert_int_equal(fs.damaged_bytes, RECLEN);
     snprintf(aside, sizeof(aside), "%s.damaged.1", p);
     assert_string_equal(fs.damaged_path, aside);
     iothub_file_storage_close(&fs);
@@ -742,7 +746,7 @@ static void test_outbox_damage_in_the_middle_keeps_later_records(void **state)
     st = iothub_file_storage_iface(&fs);
     store_dump(&st, got, sizeof(got));
     assert_string_equal(got, "1:msg1,2:msg2,4:msg4");
-    assert_int_equal(fs.damaged_bytes, 34);
+    assert_int_equal(fs.damaged_bytes, 2 * RECLEN);
     assert_int_equal(fs.damaged_regions, 2);
     iothub_file_storage_close(&fs);
 }
@@ -758,13 +762,13 @@ static void test_outbox_damaged_last_record_is_kept_aside(void **state)
     path_of(p, sizeof(p), "tail.log");
     make_five(p, orig, &n);
     /* A complete last record with a bad CRC is damage, not a torn write. */
-    orig[REC(4) + 10] ^= 0x40;
+    orig[REC(4) + 14] ^= 0x40;
     write_file_bytes(p, orig, n);
     assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
     st = iothub_file_storage_iface(&fs);
     store_dump(&st, got, sizeof(got));
     assert_string_equal(got, "0:msg0,1:msg1,2:msg2,3:msg3");
-    assert_int_equal(fs.damaged_bytes, 17);
+    assert_int_equal(fs.damaged_bytes, RECLEN);
     snprintf(aside, sizeof(aside), "%s.damaged", p);
     assert_int_equal(read_file_bytes(aside, b2, sizeof(b2)), n);
     assert_memory_equal(b2, orig, n);
@@ -774,7 +778,7 @@ static void test_outbox_damaged_last_record_is_kept_aside(void **state)
     make_five(p, orig, &n);
     write_file_bytes(p, orig, n - 3);
     assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
-    assert_int_equal(fs.truncated_bytes, 14);
+    assert_int_equal(fs.truncated_bytes, RECLEN - 3);
     assert_int_equal(fs.damaged_bytes, 0);
     assert_null(fs.damaged_path);
     assert_int_equal(fs.live, 4);
@@ -782,10 +786,12 @@ static void test_outbox_damaged_last_record_is_kept_aside(void **state)
 }
 
 
-/* Every single-byte corruption of a five-record log: the header bytes make
- * the file foreign (refused, unchanged); any byte of record k loses record k
- * alone, the other four come back, and the damaged original is kept aside
- * byte for byte. */
+/* Every single-byte corruption of a five-record log: the file header bytes
+ * (magic, salt, its CRC) make the file refused, unchanged; any byte of
+ * record k loses record k alone, the other four come back, and the damaged
+ * original is kept aside byte for byte. Format v2 has no ambiguous case: a
+ * changed length fails the header CRC, so it is never taken for a torn
+ * tail (v1 cut a last record whose length grew, without a copy). */
 static void test_outbox_every_byte_corruption(void **state)
 {
     static const uint8_t flips[] = {0x01, 0x80, 0xFF};
@@ -807,7 +813,7 @@ static void test_outbox_every_byte_corruption(void **state)
             bad[i] ^= flips[f];
             write_file_bytes(p, bad, n);
             rc = iothub_file_storage_open(&fs, p, false);
-            if (i < 8) {
+            if (i < FHDR) {
                 assert_true(rc == S_ERR(TMA_C_MALFORMED) || rc == S_ERR(TMA_C_UNSUPPORTED));
                 assert_int_equal(read_file_bytes(p, b2, sizeof(b2)), n);
                 assert_memory_equal(b2, bad, n);
@@ -815,7 +821,7 @@ static void test_outbox_every_byte_corruption(void **state)
                 continue;
             }
             assert_int_equal(rc, TMA_OK);
-            hit = (uint32_t)((i - 8) / 17);
+            hit = (uint32_t)((i - FHDR) / RECLEN);
             want[0] = '\0';
             for (k = 0; k < 5; k++) {
                 if (k != hit) {
@@ -828,20 +834,9 @@ static void test_outbox_every_byte_corruption(void **state)
                 fprintf(stderr, "byte %zu ^ 0x%02x: got %s want %s\n", i, flips[f], got, want);
                 fail();
             }
-            if (fs.truncated_bytes > 0) {
-                /* The one ambiguous case: a larger length in the last record
-                 * looks exactly like a write torn by a crash; it is cut as
-                 * such (documented in docs/decisions/fix-misc.md). */
-                assert_int_equal(hit, 4);
-                assert_true(i >= REC(4) + 5 && i < REC(4) + 9);
-                assert_int_equal(fs.truncated_bytes, 17);
-                assert_int_equal(fs.damaged_bytes, 0);
-                assert_null(fs.damaged_path);
-                iothub_file_storage_close(&fs);
-                checked++;
-                continue;
-            }
-            assert_true(fs.damaged_bytes >= 17);
+            assert_int_equal(fs.truncated_bytes, 0);
+            assert_int_equal(fs.damaged_bytes, RECLEN);
+            assert_int_equal(fs.damaged_regions, 1);
             assert_non_null(fs.damaged_path);
             assert_int_equal(read_file_bytes(aside, b2, sizeof(b2)), n);
             assert_memory_equal(b2, bad, n);
@@ -851,6 +846,270 @@ static void test_outbox_every_byte_corruption(void **state)
         }
     }
     fprintf(stderr, "single-byte corruptions checked: %zu\n", checked);
+    assert_int_equal(checked, 3 * n);
+}
+
+/* ---- Format v2 and migration from v1 (S11-OUTBOX2) ---- */
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) {
+            c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+    }
+    return ~c;
+}
+
+static void le32_at(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* A v1 record (type, seq, len, data, CRC-32) at r: returns its length. */
+static size_t v1_rec(uint8_t *r, uint8_t type, uint32_t seq, const char *data)
+{
+    size_t dlen = data != NULL ? strlen(data) : 0;
+    r[0] = type;
+    le32_at(r + 1, seq);
+    le32_at(r + 5, (uint32_t)dlen);
+    memcpy(r + 9, data != NULL ? data : "", dlen);
+    le32_at(r + 9 + dlen, crc32_of(r, 9 + dlen));
+    return 13 + dlen;
+}
+
+/* A v2 record (type, seq, len, CRC-32 of salt + those, data, CRC-32). */
+static size_t v2_rec(uint8_t *r, const uint8_t *salt, uint8_t type, uint32_t seq, const char *data)
+{
+    uint8_t b[17];
+    size_t dlen = data != NULL ? strlen(data) : 0;
+    r[0] = type;
+    le32_at(r + 1, seq);
+    le32_at(r + 5, (uint32_t)dlen);
+    memcpy(b, salt, 8);
+    memcpy(b + 8, r, 9);
+    le32_at(r + 9, crc32_of(b, sizeof(b)));
+    memcpy(r + 13, data != NULL ? data : "", dlen);
+    le32_at(r + 13 + dlen, crc32_of(r, 13 + dlen));
+    return 17 + dlen;
+}
+
+/* Every stored seq with its length ("0:4,1:4"), and whether seq 400 (the
+ * phantom of the images) is there. */
+static void store_seqs(struct iothub_storage *st, char *out, size_t n)
+{
+    uint32_t seq = 0, from = 0;
+    size_t used = 0;
+    out[0] = '\0';
+    while (st->next(st->ctx, from, &seq) == TMA_OK) {
+        uint8_t b[1024];
+        size_t l = 0;
+        assert_int_equal(st->get(st->ctx, seq, b, sizeof(b), &l), TMA_OK);
+        used += (size_t)snprintf(out + used, n - used, "%s%u:%zu", used ? "," : "", seq, l);
+        from = seq + 1;
+    }
+}
+
+static void put_bytes(struct iothub_storage *st, uint32_t seq, const uint8_t *p, size_t n)
+{
+    struct tma_span part;
+    part.ptr = p;
+    part.len = n;
+    assert_int_equal(st->put(st->ctx, seq, &part, 1), TMA_OK);
+}
+
+/* A v1 log (built byte by byte: puts, a delete, a torn tail) opens with
+ * exactly the content v1 rules give, is rewritten as v2 on open, and opens
+ * as v2 with the same content afterwards. Fails on the old code (no
+ * format_found; the file stays v1). */
+static void test_outbox_v1_log_is_migrated(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], got[256], tmpd[320];
+    uint8_t v1[512], back[1024];
+    size_t n = 0, m;
+    (void)state;
+    path_of(p, sizeof(p), "old.log");
+    memcpy(v1, "TMAOUTB\x01", 8);
+    n = 8;
+    n += v1_rec(v1 + n, 'P', 3, "msg3");
+    n += v1_rec(v1 + n, 'P', 4, "msg4");
+    n += v1_rec(v1 + n, 'D', 3, NULL);
+    n += v1_rec(v1 + n, 'P', 6, "msg6");
+    n += v1_rec(v1 + n, 'P', 7, "torn-away") - 5; /* a crash cut the last put */
+
+    /* A migration that cannot write its new file leaves the v1 log as it
+     * was and fails the open (here: "<path>.tmp" is a directory). */
+    write_file_bytes(p, v1, n);
+    snprintf(tmpd, sizeof(tmpd), "%s.tmp", p);
+    assert_int_equal(mkdir(tmpd, 0700), 0);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), S_ERR(TMA_C_IO));
+    assert_int_equal(read_file_bytes(p, back, sizeof(back)), n);
+    assert_memory_equal(back, v1, n);
+    assert_int_equal(rmdir(tmpd), 0);
+
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_int_equal(fs.format_found, 1);
+    assert_int_equal(fs.truncated_bytes, 13 + 9 - 5);
+    assert_int_equal(fs.damaged_bytes, 0);
+    assert_null(fs.damaged_path);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "4:msg4,6:msg6");
+    assert_int_equal(st.seq_end(st.ctx), 7);
+    put_bytes(&st, 7, (const uint8_t *)"msg7", 4);
+    iothub_file_storage_close(&fs);
+
+    /* Now v2: magic, salt, header CRC; then the S floor and the records. */
+    m = read_file_bytes(p, back, sizeof(back));
+    assert_true(m > 20);
+    assert_memory_equal(back, "TMAOUTB\x02", 8);
+    {
+        uint32_t c = crc32_of(back, 16);
+        uint8_t cb[4];
+        le32_at(cb, c);
+        assert_memory_equal(back + 16, cb, 4);
+    }
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.format_found, 2);
+    assert_int_equal(fs.truncated_bytes, 0);
+    assert_int_equal(fs.compactions, 0);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "4:msg4,6:msg6,7:msg7");
+    iothub_file_storage_close(&fs);
+
+    /* A damaged v1 log: the copy aside is the v1 original; the survivors
+     * come back in v2. */
+    n = 8;
+    n += v1_rec(v1 + n, 'P', 1, "msg1");
+    m = n;
+    n += v1_rec(v1 + n, 'P', 2, "msg2");
+    n += v1_rec(v1 + n, 'P', 5, "msg5");
+    v1[m + 10] ^= 0x10;
+    write_file_bytes(p, v1, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.format_found, 1);
+    assert_int_equal(fs.damaged_bytes, 17);
+    assert_non_null(fs.damaged_path);
+    assert_int_equal(read_file_bytes(fs.damaged_path, back, sizeof(back)), n);
+    assert_memory_equal(back, v1, n);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "1:msg1,5:msg5");
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.format_found, 2);
+    assert_int_equal(fs.damaged_bytes, 0);
+    iothub_file_storage_close(&fs);
+}
+
+/* The payload of message 2: text around the images of valid records, in
+ * both formats, a PUT of seq 400 and a DEL of seq 1; the v2 ones with the
+ * given salt. */
+static size_t hostile_payload(uint8_t *out, const uint8_t *salt)
+{
+    size_t n = 0;
+    memcpy(out, "sensor=", 7);
+    n = 7;
+    n += v2_rec(out + n, salt, 'P', 400, "EVIL");
+    n += v2_rec(out + n, salt, 'D', 1, NULL);
+    n += v1_rec(out + n, 'P', 400, "EVIL");
+    n += v1_rec(out + n, 'D', 1, NULL);
+    memcpy(out + n, ";end", 4);
+    return n + 4;
+}
+
+/* A put torn at any byte of a message that carries record images (issue 6:
+ * telemetry bytes are not ours) recovers exactly the state before the put:
+ * no phantom seq 400, message 1 not deleted. Then the same with the head of
+ * the record's write lost as zeros (its header gone, so recovery must
+ * scan): an attacker without the log's salt cannot make the scan accept
+ * the images. Fails on the old code (v1: the scan found the v1 images). */
+static void test_outbox_torn_put_with_record_image(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], got[256];
+    uint8_t before[1024], after[1024], pl[512], guess[8];
+    size_t nb, na, npl, t, z, checked = 0;
+    (void)state;
+    path_of(p, sizeof(p), "img.log");
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, 0, (const uint8_t *)"msg0", 4);
+    put_bytes(&st, 1, (const uint8_t *)"msg1", 4);
+    iothub_file_storage_close(&fs);
+    nb = read_file_bytes(p, before, sizeof(before));
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    npl = hostile_payload(pl, fs.salt); /* the attacker knows the salt */
+    put_bytes(&st, 2, pl, npl);
+    iothub_file_storage_close(&fs);
+    na = read_file_bytes(p, after, sizeof(after));
+    assert_true(na > nb && memcmp(before, after, nb) == 0);
+    for (t = nb; t <= na; t++) {
+        write_file_bytes(p, after, t);
+        assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+        st = iothub_file_storage_iface(&fs);
+        store_seqs(&st, got, sizeof(got));
+        if (t < na) {
+            if (strcmp(got, "0:4,1:4") != 0) {
+                fprintf(stderr, "put torn after %zu of %zu bytes: %s\n", t - nb, na - nb, got);
+                fail();
+            }
+            assert_int_equal(fs.truncated_bytes, t - nb);
+            assert_int_equal(fs.damaged_bytes, 0);
+            assert_int_equal(st.seq_end(st.ctx), 2);
+        } else {
+            char want[64];
+            snprintf(want, sizeof(want), "0:4,1:4,2:%zu", npl);
+            assert_string_equal(got, want);
+        }
+        iothub_file_storage_close(&fs);
+        checked++;
+    }
+
+    /* The record's head lost as zeros (1 .. all bytes up to the images),
+     * the images written by an attacker who guessed the salt wrong. */
+    memset(guess, 0, sizeof(guess));
+    npl = hostile_payload(pl, guess);
+    (void)unlink(p);
+    write_file_bytes(p, before, nb);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, 2, pl, npl);
+    iothub_file_storage_close(&fs);
+    na = read_file_bytes(p, after, sizeof(after));
+    for (z = 1; z <= 13 + 7; z++) {
+        uint8_t bad[1024];
+        memcpy(bad, after, na);
+        memset(bad + nb, 0, z);
+        write_file_bytes(p, bad, na);
+        assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+        st = iothub_file_storage_iface(&fs);
+        store_seqs(&st, got, sizeof(got));
+        if (strcmp(got, "0:4,1:4") != 0) {
+            fprintf(stderr, "head of %zu zero bytes: %s\n", z, got);
+            fail();
+        }
+        iothub_file_storage_close(&fs);
+        {
+            char aside[320];
+            snprintf(aside, sizeof(aside), "%s.damaged", p);
+            (void)unlink(aside);
+        }
+        checked++;
+    }
+    fprintf(stderr, "torn hostile puts checked: %zu\n", checked);
 }
 
 int main(void)
@@ -867,6 +1126,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_damage_in_the_middle_keeps_later_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_damaged_last_record_is_kept_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_every_byte_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_v1_log_is_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_torn_put_with_record_image, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
