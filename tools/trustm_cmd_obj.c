@@ -170,13 +170,12 @@ out:
 
 int cmd_data(int argc, char **argv)
 {
-    bool help = false, erase = false, hex_out = false;
+    bool help = false, erase = false;
     const char *oid_s = NULL, *in = NULL, *hex = NULL, *out = NULL, *off_s = NULL, *len_s = NULL;
     const struct opt opts[] = {{"--oid", 1, &oid_s, NULL},   {"--in", 1, &in, NULL},
                                {"--hex", 1, &hex, NULL},     {"--out", 1, &out, NULL},
                                {"--offset", 1, &off_s, NULL}, {"--length", 1, &len_s, NULL},
-                               {"--erase", 0, NULL, &erase}, {"--print-hex", 0, NULL, &hex_out},
-                               {NULL, 0, NULL, NULL}};
+                               {"--erase", 0, NULL, &erase}, {NULL, 0, NULL, NULL}};
     const char *pos[1];
     int np, rc = 1;
     uint16_t oid;
@@ -227,7 +226,7 @@ int cmd_data(int argc, char **argv)
         if (st != TMA_OK) {
             fail_st(st, "data read: cannot read 0x%04X", oid);
         } else {
-            rc = write_or_hex(hex_out ? NULL : out, buf, n);
+            rc = write_or_hex(out, buf, n);
         }
         free(buf);
         dev_close(&d);
