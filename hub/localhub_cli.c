@@ -57,7 +57,7 @@ static const char *cmd_path = "localhub";
 
 /* Options that take no value. */
 static const char *const flag_names[] = {"--json", "--help", "-h", "--version", "--verified", "--from-start",
-                                         "--symmetric-key", "--disabled", NULL};
+                                         "--disabled", NULL};
 
 static int is_flag(const char *n)
 {
@@ -99,6 +99,28 @@ static const char *need(const char *name)
     const char *v = opt(name);
     if (!v || !*v) die("missing required option %s (see --help)", name);
     return v;
+}
+
+/* The device and module options, with the names az also accepts. */
+static const char *opt_device(void)
+{
+    const char *d = opt("--device");
+    if (!d) d = opt("--device-id");
+    if (!d) d = opt("-d");
+    return d;
+}
+
+static const char *opt_module(void)
+{
+    const char *m = opt("--module");
+    return m ? m : opt("--module-id");
+}
+
+static const char *need_device(void)
+{
+    const char *d = opt_device();
+    if (!d || !*d) die("missing required option --device (see --help)");
+    return d;
 }
 
 /* Every option must have been consumed by the command. */
@@ -868,8 +890,7 @@ static sqlite3_stmt *module_row(sqlite3 *db, const char *device, const char *mod
 static const char *dev_id(void)
 {
     const char *id = opt("--id");
-    if (!id) id = opt("--device");
-    if (!id) id = opt("-d");
+    if (!id) id = opt_device();
     if (!id && npos >= 3) id = pos[2];
     if (!id || !*id) die("missing --id (see --help)");
     return id;
@@ -1001,8 +1022,8 @@ static void cmd_device(const char *sub)
 /* SAS token for a device (or DPS registration), signed with its key. */
 static void cmd_sas_token(void)
 {
-    const char *id = opt("--device"), *reg = opt("--registration-id"), *key = opt("--key"), *dur = opt("--duration"),
-               *module = opt("--module");
+    const char *id = opt_device(), *reg = opt("--registration-id"), *key = opt("--key"), *dur = opt("--duration"),
+               *module = opt_module();
     long duration = dur ? num("--duration", dur, 1, 365L * 86400) : 3600;
     char host[256] = "localhost", scope[64] = "", sr[700], sr_enc[2100], msg[2200], sig[64], sig_enc[128];
     sqlite3 *db;
@@ -1083,7 +1104,7 @@ static void bag_add(char *bag, size_t bagsz, const char *k, const char *v)
 /* c2d list / purge: the messages still waiting in the hub's queue. */
 static void cmd_c2d_queue(const char *sub)
 {
-    const char *id = need("--device");
+    const char *id = need_device();
     sqlite3 *db;
     sqlite3_stmt *st;
     no_extra(2);
@@ -1146,7 +1167,7 @@ static void cmd_c2d(const char *sub)
         cmd_c2d_queue(sub);
         return;
     }
-    const char *id = need("--device"), *data = opt("--data"), *ttl_s = opt("--ttl"), *mid = opt("--message-id"),
+    const char *id = need_device(), *data = opt("--data"), *ttl_s = opt("--ttl"), *mid = opt("--message-id"),
                *ct = opt("--content-type"), *ce = opt("--content-encoding"), *ack = opt("--ack");
     long ttl = ttl_s ? num("--ttl", ttl_s, 1, 172800) : 3600;
     char bag[8192] = "", to[300], midbuf[40];
@@ -1349,7 +1370,7 @@ static void method_run(const struct ident *who, int max_pos)
 static void cmd_method(const char *sub)
 {
     struct ident who = {0};
-    who.device = need("--device");
+    who.device = need_device();
     snprintf(who.key, sizeof(who.key), "%s", who.device);
     if (!sub || strcmp(sub, "invoke")) die("method: expected invoke (see --help)");
     method_run(&who, 2);
@@ -1411,8 +1432,8 @@ static void print_event(cJSON *rec, const char *props)
 
 static void cmd_monitor(void)
 {
-    const char *device = opt("--device"), *props = opt("--properties"), *cnt = opt("--count"), *to = opt("--timeout"),
-               *module = opt("--module");
+    const char *device = opt_device(), *props = opt("--properties"), *cnt = opt("--count"), *to = opt("--timeout"),
+               *module = opt_module();
     int from_start = flag("--from-start");
     long max = cnt ? num("--count", cnt, 1, 1000000000L) : 0, timeout = to ? num("--timeout", to, 0, 86400) : 0;
     char path[4096];
@@ -1421,7 +1442,6 @@ static void cmd_monitor(void)
     char *buf = NULL;
     size_t cap = 0, len = 0;
     int64_t end = timeout ? localhub_now_ms() + timeout * 1000 : 0;
-    if (!device) device = opt("-d");
     no_extra(1);
     if (module && !device) die("--module needs --device");
     if (props && strcmp(props, "all") && strcmp(props, "sys") && strcmp(props, "app"))
@@ -1641,9 +1661,7 @@ static const char module_cols[] =
 
 static const char *mod_device(void)
 {
-    const char *d = opt("--device");
-    if (!d) d = opt("--device-id");
-    if (!d) d = opt("-d");
+    const char *d = opt_device();
     if (!d || !*d) die("missing --device (see --help)");
     if (!localhub_device_id_valid(d)) die("invalid device id '%s'", d);
     return d;
@@ -1651,8 +1669,7 @@ static const char *mod_device(void)
 
 static const char *mod_module(void)
 {
-    const char *m = opt("--module");
-    if (!m) m = opt("--module-id");
+    const char *m = opt_module();
     if (!m || !*m) die("missing --module (see --help)");
     if (!localhub_device_id_valid(m))
         die("invalid module id '%s': up to 128 of A-Z a-z 0-9 - . %% _ * ? ! ( ) , : = @ $ '", m);
@@ -1934,6 +1951,8 @@ static const char usage[] =
     "                       [--device-id D]\n"
     "  dps enrollment-group|enrollment list | show|delete|enable|disable --group-id G | --registration-id R\n"
     "\n"
+    "As in az: --device-id or -d for --device, --module-id for --module; --prop k=v, repeatable,\n"
+    "for --props.\n"
     "Errors: one line on stderr, exit status 1. --json: machine-readable output.\n";
 
 int main(int argc, char **argv)

@@ -49,7 +49,9 @@ ok "expired messages are dropped"
 "$L" c2d send --device d1 --data to-purge-1 --message-id p-1 >/dev/null
 "$L" c2d send --device d1 --data to-purge-2 >/dev/null
 "$L" --json c2d list --device d1 | grep_all -q '"messageId":[[:space:]]*"p-1"' || fail "c2d list"
-"$L" --json c2d purge --device d1 | grep_all -q '"purged":[[:space:]]*2' || fail "c2d purge"
+# (az's names for --device: --device-id and -d)
+"$L" --json c2d list --device-id d1 | grep_all -q '"messageId":[[:space:]]*"p-1"' || fail "c2d list --device-id"
+"$L" --json c2d purge -d d1 | grep_all -q '"purged":[[:space:]]*2' || fail "c2d purge"
 out=$(mqttc d1 $(x509_args d1) --clean 0 sleep:700)
 grep_in "$out" -q to-purge && fail "purged message delivered"
 ok "c2d list and purge"
