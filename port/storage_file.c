@@ -539,8 +539,8 @@ static tma_status file_format(struct iothub_file_storage *fs, const uint8_t *buf
     }
     /* A v2 file header whose CRC fails in front of records is damage we
      * cannot get past (every record's header CRC depends on the salt):
-     * refused untouched like a damaged magic, for a person to look at. */
-    return buf[MAGIC_LEN - 1] == magic2[MAGIC_LEN - 1] ? S_ERR(TMA_C_MALFORMED)
+     * refused untouched, for a person to look at. */
+    return buf[MAGIC_LEN - 1] == magic2[MAGIC_LEN - 1] ? S_ERR(TMA_C_INTEGRITY)
                                                        : S_ERR(TMA_C_UNSUPPORTED); /* another version */
 }
 

@@ -14,7 +14,8 @@
  * untouched, except a file of at most 20 bytes that a power cut can leave of
  * a new log's header write (a prefix of it, or a prefix followed by zeros
  * where its size reached the disk before its bytes); it opens as an empty
- * log. A version 2 header whose CRC fails is refused (TMA_C_MALFORMED). Damage that is not a torn tail (a record whose CRC fails with
+ * log. A version 2 header whose CRC fails is refused untouched
+ * (TMA_C_INTEGRITY). Damage that is not a torn tail (a record whose CRC fails with
  * valid records after it, or a full-length bad record at the end) is
  * skipped: recovery resynchronises on the next valid record, counts the
  * lost bytes, keeps a byte-exact copy of the damaged file as
@@ -86,7 +87,8 @@ struct iothub_file_storage {
  * @return TMA_OK (check damaged_bytes / truncated_bytes and report them);
  *         TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED) if the file is not an
  *         outbox (left untouched); TMA_C_UNSUPPORTED for an outbox of another
- *         format version; TMA_C_IN_USE if another process (or context)
+ *         format version; TMA_C_INTEGRITY for a version 2 log whose file
+ *         header fails its CRC (left untouched); TMA_C_IN_USE if another process (or context)
  *         has it open; TMA_C_IO with errno kept on a system error;
  *         TMA_C_BAD_PARAM.
  */

@@ -1361,7 +1361,7 @@ static void test_crashfs_torn_header_files(void **state)
         {"hello\0\0\0", 8, TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED)},
         {"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 21, TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED)},
         /* a v2 file header whose CRC fails, with a record after it */
-        {"TMAOUTB\x02\x11\x22\x33\0\0\0\0\0\0\0\0\0P", 21, TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED)},
+        {"TMAOUTB\x02\x11\x22\x33\0\0\0\0\0\0\0\0\0P", 21, TMA_ERR(TMA_LAYER_STORE, TMA_C_INTEGRITY)},
     };
     char *dir = hdr_dir, path[700];
     size_t i;
