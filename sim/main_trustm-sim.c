@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -135,6 +136,23 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
     return 0;
 }
 
+/* 1 when @p spec is IPV4:PORT with the address in 127.0.0.0/8 (all the
+ * server listens on: the socket protocol has no authentication). */
+static int loopback_port(const char *spec)
+{
+    char host[16];
+    const char *colon = strrchr(spec, ':');
+    struct in_addr in;
+    unsigned long long port;
+    if (!colon || (size_t)(colon - spec) >= sizeof host) {
+        return 0;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = 0;
+    return inet_pton(AF_INET, host, &in) == 1 && (ntohl(in.s_addr) >> 24) == 127 &&
+           parse_u64(colon + 1, 65535, &port) == 0 && port > 0;
+}
+
 int main(int argc, char **argv)
 {
     struct trustm_sim_config cfg;
@@ -158,6 +176,16 @@ int main(int argc, char **argv)
             cfg.realtime = true;
             continue;
         }
+        static const char *const valued[] = {"--socket", "--tcp",   "--state",     "--seed",
+                                             "--addr",   "--chip-version", "--trace", "--export-ca"};
+        size_t k = 0;
+        while (k < sizeof valued / sizeof valued[0] && strcmp(a, valued[k]) != 0) {
+            k++;
+        }
+        if (k == sizeof valued / sizeof valued[0]) {
+            fprintf(stderr, "trustm-sim: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
         if (!next) {
             fprintf(stderr, "trustm-sim: %s needs a value (see --help)\n", a);
             return 2;
@@ -166,6 +194,11 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--socket")) {
             srv.unix_path = next;
         } else if (!strcmp(a, "--tcp")) {
+            if (!loopback_port(next)) {
+                fprintf(stderr, "trustm-sim: bad --tcp '%s' (a loopback address and port, e.g. 127.0.0.1:5000)\n",
+                        next);
+                return 2;
+            }
             srv.tcp_listen = next;
         } else if (!strcmp(a, "--state")) {
             cfg.state_path = next;
