@@ -514,6 +514,28 @@ static bool is_torn_new_log(const uint8_t *buf, uint64_t len)
     return i == len;
 }
 
+/* Longer than a file header, and nothing but a prefix of the magic and
+ * zeros: what a power cut can leave of a new log written without sync on a
+ * file system that made its size durable before its bytes (ext4
+ * data=writeback: the header and the first puts all read back as zeros).
+ * open() takes it for that only when "<path>.lock" was there before it
+ * (left by the open that created the log), and keeps a copy aside. */
+static bool is_zeroed_new_log(const uint8_t *buf, uint64_t len)
+{
+    static const uint8_t magic[MAGIC_LEN] = MAGIC_V2;
+    uint64_t i = 0;
+    if (len <= FHDR2_LEN) {
+        return false;
+    }
+    while (i < MAGIC_LEN && buf[i] == magic[i]) {
+        i++;
+    }
+    while (i < len && buf[i] == 0) {
+        i++;
+    }
+    return i == len;
+}
+
 /* Which format the file is: 1 or 2, 0 if it is a torn new log, or the
  * reason to refuse it (the file is left untouched). */
 static tma_status file_format(struct iothub_file_storage *fs, const uint8_t *buf, uint64_t len, unsigned *ver)
@@ -551,7 +573,7 @@ static tma_status file_format(struct iothub_file_storage *fs, const uint8_t *buf
  * length its header gives. Only where no valid header is found does
  * recovery scan forward for the next valid record. Version 1 keeps its old
  * rules (scan first, then the torn-tail test) and is rewritten as v2. */
-static tma_status recover(struct iothub_file_storage *fs)
+static tma_status recover(struct iothub_file_storage *fs, bool lock_was_there)
 {
     uint8_t *buf = NULL;
     uint64_t pos, len, good_end, torn_from;
@@ -563,6 +585,14 @@ static tma_status recover(struct iothub_file_storage *fs)
         return st;
     }
     st = file_format(fs, buf, len, &ver);
+    if (st != TMA_OK && lock_was_there && is_zeroed_new_log(buf, len)) {
+        /* A new log zeroed by a power cut (see there): nothing in it can be
+         * read, but it is counted and kept aside like damage. */
+        fs->damaged_bytes = len;
+        fs->damaged_regions = 1;
+        st = save_aside(fs, buf, len);
+        ver = 0;
+    }
     if (st != TMA_OK || ver == 0) {
         free(buf);
         /* a torn new log starts again empty; open() makes its name durable */
@@ -709,7 +739,7 @@ tma_status iothub_file_storage_open(struct iothub_file_storage *fs, const char *
         }
     }
     fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    st = fs->fd >= 0 ? recover(fs) : errno == EISDIR ? S_ERR(TMA_C_MALFORMED) : S_ERR(TMA_C_IO);
+    st = fs->fd >= 0 ? recover(fs, lock_made == NULL) : errno == EISDIR ? S_ERR(TMA_C_MALFORMED) : S_ERR(TMA_C_IO);
     /* With sync, a put promises its record survives a power cut, so the
      * log's name must be durable first: fsync() of the file does not make
      * its directory entry durable (fsync(2)). Covers a log this call

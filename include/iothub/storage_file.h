@@ -14,7 +14,10 @@
  * untouched, except a file of at most 20 bytes that a power cut can leave of
  * a new log's header write (a prefix of it, or a prefix followed by zeros
  * where its size reached the disk before its bytes); it opens as an empty
- * log. A version 2 header whose CRC fails is refused untouched
+ * log; so does a longer file of only a magic prefix and zeros (a new log
+ * written without sync whose size reached the disk before its bytes) when
+ * "<path>.lock" was there before the open, its bytes kept aside as damage.
+ * A version 2 header whose CRC fails is refused untouched
  * (TMA_C_INTEGRITY). Damage that is not a torn tail (a record whose CRC fails with
  * valid records after it, or a full-length bad record at the end) is
  * skipped: recovery resynchronises on the next valid record, counts the

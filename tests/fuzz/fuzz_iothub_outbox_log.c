@@ -4,7 +4,8 @@
  * must come out in strictly increasing order and decode, and the store must
  * accept a new message with a sequence number above all of them. The first
  * input byte picks how the file is made:
- *   'T'  the input is the whole file (header checks, torn headers);
+ *   'T'  the input is the whole file (header checks, torn and zeroed
+ *        headers), with "<path>.lock" there as a previous open leaves it;
  *   '1'  a v1 file header, then the rest (v1 recovery and migration);
  *   'H'  a v2 file header (fixed salt), then the rest with the header CRC of
  *        every record that fits fixed up (torn tails, bad bodies, order);
@@ -150,6 +151,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!write_log(path, data, size)) {
         unlink(path);
         return 0;
+    }
+    if (size > 0 && data[0] == 'T') {
+        /* Whole files as a log this process opened before would leave
+         * them: with "<path>.lock" (a zeroed new log is only taken for one
+         * then). */
+        char lk[80];
+        FILE *f;
+        snprintf(lk, sizeof(lk), "%s.lock", path);
+        f = fopen(lk, "wb");
+        if (f != NULL) {
+            fclose(f);
+        }
     }
     if (iothub_file_storage_open(&fs, path, false) != TMA_OK) {
         unlink(path);

@@ -1115,6 +1115,69 @@ static void test_outbox_torn_put_with_record_image(void **state)
     fprintf(stderr, "torn hostile puts checked: %zu\n", checked);
 }
 
+/* A new log written without sync, whose size reached the disk before its
+ * bytes: the header and the first puts read back as zeros (longer than a
+ * file header). With "<path>.lock" there (the open that created the log
+ * left it) it opens as a new empty log, the zeros counted as damage and
+ * kept aside; without it, or with anything but zeros after the magic
+ * prefix, the file is refused untouched. Fails on the old code (refused as
+ * "not an outbox file" for ever). */
+static void test_outbox_zeroed_new_log(void **state)
+{
+    static const struct {
+        const char *head;
+        size_t head_len;
+        tma_status want; /* with the lock file there */
+    } cases[] = {
+        {"", 0, TMA_OK},
+        {"TMAO", 4, TMA_OK},
+        {"TMAOUTB\x02", 8, TMA_OK},
+        {"hello", 5, S_ERR(TMA_C_MALFORMED)},
+        {"TMAOUTB\x02\x01", 9, S_ERR(TMA_C_INTEGRITY)},
+        {"TMAOUTB\x03", 8, S_ERR(TMA_C_UNSUPPORTED)},
+    };
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], lk[310];
+    uint8_t file[200], back[256];
+    size_t i, n = 20 + 21 + 30;
+    (void)state;
+    path_of(p, sizeof(p), "zero.log");
+    snprintf(lk, sizeof(lk), "%s.lock", p);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(file, 0, sizeof(file));
+        memcpy(file, cases[i].head, cases[i].head_len);
+        /* No lock file: nobody opened this path before; refused. */
+        (void)unlink(lk);
+        write_file_bytes(p, file, n);
+        assert_int_not_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+        assert_int_equal(read_file_bytes(p, back, sizeof(back)), n);
+        assert_memory_equal(back, file, n);
+        assert_int_equal(access(lk, F_OK), -1);
+        /* With it. */
+        write_file_bytes(lk, (const uint8_t *)"", 0);
+        if (iothub_file_storage_open(&fs, p, true) != cases[i].want) {
+            fail_msg("case %zu: wrong status", i);
+        }
+        if (cases[i].want != TMA_OK) {
+            assert_int_equal(read_file_bytes(p, back, sizeof(back)), n);
+            assert_memory_equal(back, file, n);
+            continue;
+        }
+        assert_int_equal(fs.live, 0);
+        assert_int_equal(fs.damaged_bytes, n);
+        assert_non_null(fs.damaged_path);
+        assert_int_equal(read_file_bytes(fs.damaged_path, back, sizeof(back)), n);
+        assert_memory_equal(back, file, n);
+        assert_int_equal(unlink(fs.damaged_path), 0);
+        st = iothub_file_storage_iface(&fs);
+        put_bytes(&st, 0, (const uint8_t *)"msg0", 4);
+        iothub_file_storage_close(&fs);
+        assert_int_equal(read_file_bytes(p, back, sizeof(back)), 20 + 21);
+        assert_memory_equal(back, "TMAOUTB\x02", 8);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1131,6 +1194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_every_byte_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_v1_log_is_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_torn_put_with_record_image, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_zeroed_new_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
