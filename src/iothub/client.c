@@ -110,12 +110,13 @@ static void on_puback(void *user, uint16_t packet_id, uint32_t tag)
  * waiting for C2D or twin replies in silence. */
 static void on_suback(void *user, uint16_t packet_id, const uint8_t *codes, size_t n)
 {
+    struct iothub_client *c = user;
     (void)packet_id;
-    while (n-- > 0u) {
-        if (codes[n] == MQTT_SUBACK_FAILURE) {
-            emit(user, IOTHUB_EVENT_SUBSCRIBE_REFUSED, MQTT_E_SUBSCRIBE_REFUSED);
-            return;
-        }
+    (void)codes;
+    (void)n;
+    /* The MQTT client has just looked for a 0x80 among the codes. */
+    if (c->mqtt.last_ack_refused) {
+        emit(c, IOTHUB_EVENT_SUBSCRIBE_REFUSED, MQTT_E_SUBSCRIBE_REFUSED);
     }
 }
 
@@ -274,7 +275,7 @@ static void schedule_retry(struct iothub_client *c, tma_status reason)
     if (c->state == IOTHUB_STATE_CONNECTED && now - c->connected_ms >= IOTHUB_STABLE_CONNECTION_MS) {
         c->attempt = 0u;
     }
-    d = iothub_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
+    d = ih_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
     close_transport(c);
     c->attempt++;
     c->next_attempt_ms = now + d;
@@ -357,7 +358,7 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
     bool used_key = false;
     tma_status st;
     if (uses_key(c)) {
-        uint64_t w = iothub_key_pacer_wait_ms(&c->cfg.retry.pacer, now);
+        uint64_t w = ih_key_pacer_wait_ms(&c->cfg.retry.pacer, now);
         if (w > 0u) {
             c->next_attempt_ms = now + w;
             return TMA_OK;
@@ -367,7 +368,7 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
     c->stats.connect_attempts++;
     st = c->cfg.connector.open(c->cfg.connector.ctx, &c->tr, &used_key);
     if (used_key) {
-        iothub_key_pacer_record(&c->cfg.retry.pacer, now);
+        ih_key_pacer_record(&c->cfg.retry.pacer, now);
         c->stats.key_operations++;
     }
     if (st != TMA_OK) {
@@ -392,7 +393,7 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
         }
     }
     if (st != TMA_OK) {
-        mqtt_client_abort(&c->mqtt);
+        mqtt_abort(&c->mqtt);
         schedule_retry(c, st);
         return st;
     }
@@ -465,7 +466,7 @@ static tma_status subscribe_all(struct iothub_client *c)
     /* TMA_WANT_WRITE: the MQTT client is still sending the last connection's
      * unacknowledged messages again (the transport took nothing for a
      * moment): nothing was queued, the next step tries again. */
-    st = mqtt_request(&c->mqtt, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0u, NULL);
+    st = mqtt_request(&c->mqtt, MQTT_INFLIGHT_SUBSCRIBE, subs, (uint32_t)n);
     if (st == TMA_OK) {
         c->subs_pending = false;
     }
@@ -482,7 +483,7 @@ static tma_status pump_outbox_corked(struct iothub_client *c)
     struct mqtt_publish p;
     tma_status st;
     /* Counted once: nothing below takes a PUBACK in, only publishes add. */
-    size_t inflight = mqtt_client_inflight_publishes(&c->mqtt);
+    size_t inflight = mqtt_inflight_publishes(&c->mqtt);
     while (inflight < c->cfg.window) {
         st = ih_outbox_peek(c->cfg.outbox, c->cfg.record_buf, c->cfg.record_cap, &m);
         if (st < 0 && TMA_STATUS_CODE(st) == TMA_C_NOT_FOUND) {
@@ -495,7 +496,7 @@ static tma_status pump_outbox_corked(struct iothub_client *c)
         p.topic = m.topic;
         p.payload = m.payload;
         p.qos = 1;
-        st = mqtt_request(&c->mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, m.seq, NULL);
+        st = mqtt_request(&c->mqtt, MQTT_INFLIGHT_PUBLISH, &p, m.seq);
         if (st == TMA_WANT_WRITE || (st < 0 && TMA_STATUS_CODE(st) == TMA_C_FULL)) {
             return TMA_OK;
         }
@@ -515,9 +516,9 @@ static tma_status pump_outbox(struct iothub_client *c)
     if (c->cfg.outbox == NULL) {
         return TMA_OK;
     }
-    mqtt_client_cork(&c->mqtt, true);
+    c->mqtt.corked = true; /* mqtt_client_cork(&c->mqtt, true) */
     st = pump_outbox_corked(c);
-    mqtt_client_cork(&c->mqtt, false);
+    mqtt_uncork(&c->mqtt);
     return st;
 }
 
@@ -537,7 +538,7 @@ static tma_status step(struct iothub_client *c)
             return st;
         }
     }
-    st = mqtt_client_process(&c->mqtt);
+    st = mqtt_process(&c->mqtt);
     if (c->state == IOTHUB_STATE_IDLE) {
         return TMA_OK; /* a callback called iothub_client_disconnect() */
     }
@@ -551,7 +552,7 @@ static tma_status step(struct iothub_client *c)
         }
         goto lost;
     }
-    if (c->state == IOTHUB_STATE_CONNECTING && mqtt_client_state(&c->mqtt) == MQTT_STATE_CONNECTED) {
+    if (c->state == IOTHUB_STATE_CONNECTING && c->mqtt.state == MQTT_STATE_CONNECTED) {
         c->state = IOTHUB_STATE_CONNECTED;
         c->connected_ms = now_ms(c);
         c->stats.connects++;
@@ -577,7 +578,7 @@ static tma_status step(struct iothub_client *c)
      * iothub_client_disconnect(): lost, the hub would log an unexpected
      * drop (and publish a Will) at every renewal. */
     if (c->sas_renew_ms != 0u && c->cfg.wall.now_ms(c->cfg.wall.ctx) >= c->sas_renew_ms) {
-        (void)mqtt_client_disconnect_within(&c->mqtt, 1000u);
+        (void)mqtt_disconnect_within(&c->mqtt, 1000u);
         close_transport(c);
         c->state = IOTHUB_STATE_IDLE;
         c->attempt = 0u;
@@ -596,7 +597,7 @@ static tma_status step(struct iothub_client *c)
     }
     return TMA_OK;
 lost:
-    mqtt_client_abort(&c->mqtt);
+    mqtt_abort(&c->mqtt);
     schedule_retry(c, st);
     return st;
 }
@@ -697,7 +698,7 @@ static tma_status publish0(struct iothub_client *c, const char *prefix, uint32_t
     p.topic.ptr = (const uint8_t *)c->cfg.cred_buf;
     p.topic.len = n;
     p.payload = payload;
-    return mqtt_request(&c->mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
+    return mqtt_request(&c->mqtt, MQTT_INFLIGHT_PUBLISH, &p, 0u);
 }
 
 /* GET (patch NULL) or reported PATCH: a fresh $rid, QoS 0. External
@@ -768,9 +769,9 @@ void iothub_client_disconnect(struct iothub_client *c)
     if (c == NULL) {
         return;
     }
-    if (mqtt_client_state(&c->mqtt) != MQTT_STATE_DISCONNECTED) {
-        (void)mqtt_client_flush(&c->mqtt, 1000u);
-        (void)mqtt_client_disconnect_within(&c->mqtt, 1000u);
+    if (c->mqtt.state != MQTT_STATE_DISCONNECTED) {
+        (void)mqtt_flush(&c->mqtt, 1000u);
+        (void)mqtt_disconnect_within(&c->mqtt, 1000u);
     }
     close_transport(c);
     c->state = IOTHUB_STATE_IDLE;

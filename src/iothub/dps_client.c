@@ -227,7 +227,7 @@ static tma_status send_request(struct dps_client *c)
     p.qos = 0u;
     p.dup = false;
     p.retain = false;
-    st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 1u, 0u, NULL);
+    st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_PUBLISH, &p, 0u);
     if (st == TMA_OK) {
         c->pending = 0u;
         c->phase = DPS_PHASE_WAIT_REPLY;
@@ -287,7 +287,7 @@ tma_status dps_client_step(struct dps_client *c)
          * busy): still pending, the next step tries again. The request goes
          * only after the SUBSCRIBE, or its reply could come unheard. */
         if ((c->pending & 1u) != 0u) {
-            st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &dps_sub, 1u, 0u, NULL);
+            st = mqtt_request(&c->hub.mqtt, MQTT_INFLIGHT_SUBSCRIBE, &dps_sub, 1u);
             if (st == TMA_OK) {
                 c->pending &= 2u;
             }
@@ -325,6 +325,6 @@ void dps_client_close(struct dps_client *c)
     }
     /* DISCONNECT without waiting for the queue to drain (TMA_C_STATE, and
      * nothing sent, when there is no connection), then close. */
-    (void)mqtt_client_disconnect_within(&c->hub.mqtt, 0u);
+    (void)mqtt_disconnect_within(&c->hub.mqtt, 0u);
     iothub_client_disconnect(&c->hub);
 }

@@ -35,8 +35,13 @@ void iothub_key_pacer_init(struct iothub_key_pacer *p, uint32_t t_max_ms, uint32
  * be more than `burst` operations in debt. */
 uint64_t iothub_key_pacer_wait_ms(const struct iothub_key_pacer *p, uint64_t now_ms)
 {
+    return p == NULL ? 0u : ih_key_pacer_wait_ms(p, now_ms);
+}
+
+uint64_t ih_key_pacer_wait_ms(const struct iothub_key_pacer *p, uint64_t now_ms)
+{
     uint64_t allowed_debt;
-    if (p == NULL || !p->started || p->full_at_ms <= now_ms) {
+    if (!p->started || p->full_at_ms <= now_ms) {
         return 0u;
     }
     allowed_debt = (uint64_t)(p->burst - 1u) * p->t_max_ms;
@@ -48,9 +53,13 @@ uint64_t iothub_key_pacer_wait_ms(const struct iothub_key_pacer *p, uint64_t now
 
 void iothub_key_pacer_record(struct iothub_key_pacer *p, uint64_t now_ms)
 {
-    if (p == NULL) {
-        return;
+    if (p != NULL) {
+        ih_key_pacer_record(p, now_ms);
     }
+}
+
+void ih_key_pacer_record(struct iothub_key_pacer *p, uint64_t now_ms)
+{
     if (!p->started || p->full_at_ms < now_ms) {
         p->full_at_ms = now_ms;
     }
@@ -66,22 +75,29 @@ void iothub_retry_policy_init(struct iothub_retry_policy *p)
     p->min_ms = 1000u;
     p->max_ms = 100000u;
     p->jitter_max_ms = 5000u;
-    iothub_key_pacer_init(&p->pacer, 0u, 0u);
+    /* iothub_key_pacer_init(&p->pacer, 0u, 0u) written out: its defaults */
+    p->pacer.t_max_ms = PACER_T_MAX_DEFAULT_MS;
+    p->pacer.burst = PACER_BURST_DEFAULT;
+    p->pacer.full_at_ms = 0u;
+    p->pacer.started = false;
 }
 
 uint64_t iothub_retry_next_delay_ms(const struct iothub_retry_policy *p, uint32_t attempt,
                                     uint32_t op_ms, uint32_t random, bool uses_key,
                                     uint64_t now_ms)
 {
+    return p == NULL ? 0u : ih_retry_next_delay_ms(p, attempt, op_ms, random, uses_key, now_ms);
+}
+
+uint64_t ih_retry_next_delay_ms(const struct iothub_retry_policy *p, uint32_t attempt, uint32_t op_ms,
+                                uint32_t random, bool uses_key, uint64_t now_ms)
+{
     uint64_t d, w;
     uint32_t jitter;
-    if (p == NULL) {
-        return 0u;
-    }
     jitter = p->jitter_max_ms == UINT32_MAX ? random : random % (p->jitter_max_ms + 1u);
     d = iothub_retry_delay_ms(attempt, p->min_ms, p->max_ms, jitter, op_ms);
     if (uses_key) {
-        w = iothub_key_pacer_wait_ms(&p->pacer, now_ms + d);
+        w = ih_key_pacer_wait_ms(&p->pacer, now_ms + d);
         d += w;
     }
     return d;

@@ -153,6 +153,16 @@ static inline bool ih_status_retriable(uint16_t status)
 }
 
 /* Value of a hex digit (either case), or -1. */
+/* iothub_retry_next_delay_ms(), iothub_key_pacer_wait_ms() and
+ * iothub_key_pacer_record() without their NULL checks (retry.c), for the
+ * client's own policy. */
+struct iothub_retry_policy;
+struct iothub_key_pacer;
+uint64_t ih_retry_next_delay_ms(const struct iothub_retry_policy *p, uint32_t attempt, uint32_t op_ms,
+                                uint32_t random, bool uses_key, uint64_t now_ms);
+uint64_t ih_key_pacer_wait_ms(const struct iothub_key_pacer *p, uint64_t now_ms);
+void ih_key_pacer_record(struct iothub_key_pacer *p, uint64_t now_ms);
+
 int ih_hexval(uint8_t c);
 
 /* true when @p s starts with @p lit (not empty), and then @p s is stepped over it

@@ -175,17 +175,31 @@ static bool put_fixed(struct mqtt_client *c, uint8_t type, uint16_t id)
 
 /* ---------------------------------------------------------- init */
 
-static bool config_ok(const struct mqtt_client_config *cfg)
+tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_config *cfg)
 {
-    return cfg->tx_buf != NULL && cfg->rx_buf != NULL && cfg->tx_cap >= 16 && cfg->rx_cap >= 16 &&
-           cfg->inflight != NULL && cfg->inflight_count != 0 && cfg->inflight_count <= 0xFFFEu &&
-           cfg->clock.now_ms != NULL;
+    struct mqtt_client t;
+    tma_status st;
+    if (c == NULL || cfg == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
+    /* Set up in a copy: a refused configuration leaves c as it was. No
+     * member points into the context, so the copy can be moved. */
+    memset(&t, 0, sizeof(t));
+    t.cfg = *cfg;
+    st = mqtt_client_init_in_place(&t);
+    if (st == TMA_OK) {
+        *c = t;
+    }
+    return st;
 }
 
-/* The rest of init once c->cfg holds a checked configuration and every
- * other member is zero. */
-static void setup(struct mqtt_client *c)
+tma_status mqtt_client_init_in_place(struct mqtt_client *c)
 {
+    if (c->cfg.tx_buf == NULL || c->cfg.rx_buf == NULL || c->cfg.tx_cap < 16 || c->cfg.rx_cap < 16 ||
+        c->cfg.inflight == NULL || c->cfg.inflight_count == 0 || c->cfg.inflight_count > 0xFFFEu ||
+        c->cfg.clock.now_ms == NULL) {
+        return E(TMA_C_BAD_PARAM);
+    }
     if (c->cfg.connack_timeout_ms == 0) {
         c->cfg.connack_timeout_ms = 30000;
     }
@@ -198,25 +212,6 @@ static void setup(struct mqtt_client *c)
      * error are zero from the memset. */
     c->rx.buf = c->cfg.rx_buf;
     c->rx.cap = c->cfg.rx_cap;
-}
-
-tma_status mqtt_client_init(struct mqtt_client *c, const struct mqtt_client_config *cfg)
-{
-    if (c == NULL || cfg == NULL || !config_ok(cfg)) {
-        return E(TMA_C_BAD_PARAM);
-    }
-    memset(c, 0, sizeof(*c));
-    c->cfg = *cfg;
-    setup(c);
-    return TMA_OK;
-}
-
-tma_status mqtt_client_init_in_place(struct mqtt_client *c)
-{
-    if (!config_ok(&c->cfg)) {
-        return E(TMA_C_BAD_PARAM);
-    }
-    setup(c);
     return TMA_OK;
 }
 
@@ -383,6 +378,8 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
             return E(TMA_C_MALFORMED); /* QoS 2 granted, never asked for: [MQTT-3.8.4-6] */
         }
     }
+    /* last_ack_refused is set before on_suback runs: the IoT client's
+     * on_suback reads it instead of looking at the codes again. */
     if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
         if (c->cfg.cb.on_suback != NULL) {
             c->cfg.cb.on_suback(c->cfg.cb.user, sa.packet_id, sa.codes.ptr, sa.codes.len);
@@ -552,12 +549,17 @@ static tma_status resend_next(struct mqtt_client *c)
 
 tma_status mqtt_client_process(struct mqtt_client *c)
 {
-    tma_status st;
-    uint32_t now;
-
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
+    return mqtt_process(c);
+}
+
+tma_status mqtt_process(struct mqtt_client *c)
+{
+    tma_status st;
+    uint32_t now;
+
     /* Not re-entrant: from a callback, a nested step would take the next
      * packet out of the stream under the views the callback holds, and
      * retransmit the slot being asked for again. */
@@ -621,8 +623,7 @@ tma_status mqtt_client_process(struct mqtt_client *c)
 
 /* Queue a PUBLISH (items = struct mqtt_publish), SUBSCRIBE or UNSUBSCRIBE;
  * everything but QoS 0 takes an in-flight slot and a fresh packet id. */
-tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
-                        uint16_t *out_packet_id)
+tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, uint32_t arg)
 {
     struct mqtt_inflight *s = NULL;
     uint16_t id = 0;
@@ -664,7 +665,7 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
                                     &len);
         } else {
             st = mqtt_encode_sub((uint8_t)(kind * 2u + 4u), id, /* SUBSCRIBE (8) or UNSUBSCRIBE (10) */
-                                 items, n, at, room, &len);
+                                 items, arg, at, room, &len);
         }
         st = queued(c, st, len);
         if (st != TMA_WANT_WRITE || !c->corked || c->tx_len == 0u) {
@@ -684,11 +685,8 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
         s->packet_id = id;
         /* SUBSCRIBE/UNSUBSCRIBE carry no caller tag: theirs is the filter
          * count, which the SUBACK must match (on_ack()) */
-        s->tag = kind == MQTT_INFLIGHT_PUBLISH ? tag : (uint32_t)n;
+        s->tag = arg;
         s->seq = c->next_seq++; /* resend is 0: a free slot is all zero (slot_clear) */
-    }
-    if (out_packet_id != NULL) {
-        *out_packet_id = id;
     }
     if (!c->corked) {
         tx_kick(c);
@@ -701,10 +699,29 @@ void mqtt_client_cork(struct mqtt_client *c, bool on)
     if (c == NULL) {
         return;
     }
-    c->corked = on;
-    if (!on && c->state != MQTT_STATE_DISCONNECTED) {
+    if (on) {
+        c->corked = true;
+    } else {
+        mqtt_uncork(c);
+    }
+}
+
+void mqtt_uncork(struct mqtt_client *c)
+{
+    c->corked = false;
+    if (c->state != MQTT_STATE_DISCONNECTED) {
         tx_kick(c);
     }
+}
+
+/* The public request functions' packet id: the one mqtt_request() just
+ * took (alloc_id() leaves next_id one past it), 0 for QoS 0. */
+static tma_status requested(const struct mqtt_client *c, tma_status st, bool has_id, uint16_t *out_packet_id)
+{
+    if (st == TMA_OK && out_packet_id != NULL) {
+        *out_packet_id = has_id ? (uint16_t)(c->next_id - 1u) : 0u;
+    }
+    return st;
 }
 
 tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish *msg, uint32_t tag,
@@ -713,14 +730,14 @@ tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish 
     if (c == NULL || msg == NULL || msg->qos > 1) {
         return E(TMA_C_BAD_PARAM);
     }
-    return mqtt_request(c, MQTT_INFLIGHT_PUBLISH, msg, 1, tag, out_packet_id);
+    return requested(c, mqtt_request(c, MQTT_INFLIGHT_PUBLISH, msg, tag), msg->qos != 0, out_packet_id);
 }
 
 tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
                                  uint16_t *out_packet_id)
 {
     size_t i;
-    if (c == NULL || subs == NULL || n == 0) {
+    if (c == NULL || subs == NULL || n == 0 || (uint32_t)n != n) {
         return E(TMA_C_BAD_PARAM);
     }
     for (i = 0; i < n; i++) {
@@ -728,25 +745,30 @@ tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscr
             return E(TMA_C_BAD_PARAM); /* no QoS 2 receiver here ([MQTT-4.3.3-2]) */
         }
     }
-    return mqtt_request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, n, 0, out_packet_id);
+    return requested(c, mqtt_request(c, MQTT_INFLIGHT_SUBSCRIBE, subs, (uint32_t)n), true, out_packet_id);
 }
 
 tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span *filters, size_t n,
                                    uint16_t *out_packet_id)
 {
-    if (c == NULL || filters == NULL || n == 0) {
+    if (c == NULL || filters == NULL || n == 0 || (uint32_t)n != n) {
         return E(TMA_C_BAD_PARAM);
     }
-    return mqtt_request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, n, 0, out_packet_id);
+    return requested(c, mqtt_request(c, MQTT_INFLIGHT_UNSUBSCRIBE, filters, (uint32_t)n), true, out_packet_id);
 }
 
 tma_status mqtt_client_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms)
 {
-    uint32_t start;
-    bool queued;
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
+    return mqtt_disconnect_within(c, timeout_ms);
+}
+
+tma_status mqtt_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms)
+{
+    uint32_t start;
+    bool queued;
     if (c->state == MQTT_STATE_DISCONNECTED) {
         return E(TMA_C_STATE);
     }
@@ -776,7 +798,14 @@ tma_status mqtt_client_disconnect(struct mqtt_client *c)
 
 void mqtt_client_abort(struct mqtt_client *c)
 {
-    if (c != NULL && c->state != MQTT_STATE_DISCONNECTED) {
+    if (c != NULL) {
+        mqtt_abort(c);
+    }
+}
+
+void mqtt_abort(struct mqtt_client *c)
+{
+    if (c->state != MQTT_STATE_DISCONNECTED) {
         (void)fail(c, TMA_OK);
     }
 }
@@ -795,11 +824,13 @@ bool mqtt_client_session_present(const struct mqtt_client *c)
 
 size_t mqtt_client_inflight_publishes(const struct mqtt_client *c)
 {
+    return c == NULL ? 0u : mqtt_inflight_publishes(c);
+}
+
+size_t mqtt_inflight_publishes(const struct mqtt_client *c)
+{
     size_t i;
     size_t n = 0;
-    if (c == NULL) {
-        return 0;
-    }
     for (i = 0; i < c->cfg.inflight_count; i++) {
         n += c->cfg.inflight[i].kind == MQTT_INFLIGHT_PUBLISH ? 1u : 0u;
     }
@@ -838,7 +869,7 @@ static tma_status wait_for(struct mqtt_client *c, wait_cond cond, uint16_t id, u
     }
     start = now_ms(c);
     for (;;) {
-        tma_status st = mqtt_client_process(c);
+        tma_status st = mqtt_process(c);
         if (st < 0) {
             return st;
         }
@@ -895,16 +926,21 @@ tma_status mqtt_client_wait_ack(struct mqtt_client *c, uint16_t packet_id, uint3
  * condition function besides. */
 tma_status mqtt_client_flush(struct mqtt_client *c, uint32_t timeout_ms)
 {
-    uint32_t start;
     if (c == NULL) {
         return E(TMA_C_BAD_PARAM);
     }
+    return mqtt_flush(c, timeout_ms);
+}
+
+tma_status mqtt_flush(struct mqtt_client *c, uint32_t timeout_ms)
+{
+    uint32_t start;
     if (c->state == MQTT_STATE_DISCONNECTED) {
         return E(TMA_C_STATE); /* also a zeroed client: no clock to read */
     }
     start = now_ms(c);
     for (;;) {
-        tma_status st = mqtt_client_process(c);
+        tma_status st = mqtt_process(c);
         if (st < 0) {
             return st;
         }

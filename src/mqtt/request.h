@@ -8,12 +8,28 @@
 
 #include "mqtt/client.h"
 
-/* @p kind MQTT_INFLIGHT_PUBLISH (items: one struct mqtt_publish, QoS <= 1),
- * MQTT_INFLIGHT_SUBSCRIBE (struct mqtt_subscription[n], each QoS <= 1: the
- * client cannot receive QoS 2, and a SUBACK granting 2 ends the connection) or
- * MQTT_INFLIGHT_UNSUBSCRIBE (struct tma_span[n]), n >= 1. */
-tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, size_t n, uint32_t tag,
-                        uint16_t *out_packet_id);
+/* @p kind MQTT_INFLIGHT_PUBLISH (items: one struct mqtt_publish, QoS <= 1;
+ * @p arg its tag), MQTT_INFLIGHT_SUBSCRIBE (struct mqtt_subscription[arg],
+ * each QoS <= 1: the client cannot receive QoS 2, and a SUBACK granting 2
+ * ends the connection) or MQTT_INFLIGHT_UNSUBSCRIBE (struct tma_span[arg]),
+ * arg >= 1. The packet id it takes (none for QoS 0) is next_id - 1 after a
+ * TMA_OK; the public functions hand it out. */
+tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, uint32_t arg);
+
+/* mqtt_client_process() without its NULL check. */
+tma_status mqtt_process(struct mqtt_client *c);
+
+/* mqtt_client_disconnect_within() without its NULL check. */
+tma_status mqtt_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms);
+
+/* mqtt_client_flush() without its NULL check. */
+tma_status mqtt_flush(struct mqtt_client *c, uint32_t timeout_ms);
+
+/* mqtt_client_cork(c, false), mqtt_client_abort() and
+ * mqtt_client_inflight_publishes() without their NULL checks. */
+void mqtt_uncork(struct mqtt_client *c);
+void mqtt_abort(struct mqtt_client *c);
+size_t mqtt_inflight_publishes(const struct mqtt_client *c);
 
 /* mqtt_client_init() for a client whose members are all zero but c->cfg,
  * which holds the configuration to check and use (the IoT client fills it
