@@ -1063,6 +1063,11 @@ static int storage_open_file(struct sample_hub *h, const struct sample_opts *o, 
         fprintf(stderr, "outbox: '%s' is in use by another process (one device per outbox)\n", path);
         return 1;
     }
+    if (s == TMA_ERR(TMA_LAYER_STORE, TMA_C_INTEGRITY)) {
+        fprintf(stderr, "outbox: '%s' has a damaged file header (left unchanged; its messages cannot be read "
+                        "without it: keep the file for inspection and give another --outbox)\n", path);
+        return 1;
+    }
     if (s != TMA_OK) {
         int e = errno;
         fprintf(stderr, "outbox %s: %s%s%s\n", path, tma_status_str(s), TMA_STATUS_CODE(s) == TMA_C_IO ? ": " : "",
@@ -1079,6 +1084,9 @@ static int storage_open_file(struct sample_hub *h, const struct sample_opts *o, 
     if (h->fs.truncated_bytes > 0) {
         fprintf(stderr, "outbox: %s: cut %llu byte(s) of an unfinished write (earlier crash)\n", path,
                 (unsigned long long)h->fs.truncated_bytes);
+    }
+    if (h->fs.format_found == 1u) {
+        fprintf(stderr, "outbox: %s: rewritten from format 1 to format 2 (every message kept)\n", path);
     }
     *out_st = iothub_file_storage_iface(&h->fs);
     return 0;

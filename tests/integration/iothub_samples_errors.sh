@@ -65,5 +65,14 @@ grep -q "ob.log was damaged: 47 byte(s) in 1 place(s) skipped" "$W/err" || fail 
 grep -q "kept as ob.log.damaged" "$W/err" || fail "no copy named: $(cat "$W/err")"
 cmp -s ob.log.damaged ob.orig || fail "the copy aside differs from the damaged file"
 grep -q "outbox: 2 unacknowledged message(s)" "$W/out" || fail "records after the damage lost: $(cat "$W/out")"
+grep -q "ob.log: rewritten from format 1 to format 2" "$W/err" || fail "migration not reported: $(cat "$W/err")"
 if grep -q "LeakSanitizer\|AddressSanitizer\|runtime error" "$W/err"; then fail "sanitizer: $(cat "$W/err")"; fi
 ok "damaged outbox: reported, later records recovered, original kept aside"
+
+# A format-2 file header that fails its CRC: refused, left as it is
+printf 'TMAOUTB\002saltsaltbadcP0000000000000' >hdr.log
+cp hdr.log hdr.orig
+one_line 1 --connection-string "$CS" --ca ca.pem --port 1 --count 1 --timeout-ms 500 --outbox hdr.log
+grep -q "'hdr.log' has a damaged file header" "$W/err" || fail "damaged header: $(cat "$W/err")"
+cmp -s hdr.log hdr.orig || fail "hdr.log was changed"
+ok "an outbox whose file header is damaged is refused and left unchanged"
