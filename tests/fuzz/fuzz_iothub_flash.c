@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "iothub/storage_flash.h"
+#include "tma_testutil.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -96,20 +97,6 @@ static int io_fired(struct fz_flash *f, tma_status rc)
     return fired;
 }
 
-static uint32_t fz_crc(uint32_t c, const uint8_t *p, size_t n)
-{
-    size_t i;
-    int k;
-    c = ~c;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) {
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-        }
-    }
-    return ~c;
-}
-
 static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -137,7 +124,7 @@ static void fix_crcs(struct fz_flash *f, uint32_t sector_size, int data_too)
         if (le32(b) != 0x4C464D54u) {
             continue;
         }
-        set_le32(b + 16, fz_crc(0, b, 16));
+        set_le32(b + 16, tma_test_crc32(0, b, 16));
         while (off + rh + 2u * u <= sector_size) {
             uint8_t *r = b + off;
             uint32_t len = le32(r + 4), size;
@@ -149,13 +136,13 @@ static void fix_crcs(struct fz_flash *f, uint32_t sector_size, int data_too)
             /* a header that checks but whose length leaves the sector too */
             size = len > sector_size ? UINT32_MAX : rh + 2u * u + (len + u - 1u) / u * u;
             if (size > sector_size - off) {
-                set_le32(r + 12, fz_crc(0, r, 12));
+                set_le32(r + 12, tma_test_crc32(0, r, 12));
                 break;
             }
             if (data_too) {
-                set_le32(r + 8, fz_crc(fz_crc(0, r, 8), r + rh + 2u * u, len));
+                set_le32(r + 8, tma_test_crc32(tma_test_crc32(0, r, 8), r + rh + 2u * u, len));
             }
-            set_le32(r + 12, fz_crc(0, r, 12));
+            set_le32(r + 12, tma_test_crc32(0, r, 12));
             off += size;
         }
     }

@@ -21,6 +21,7 @@
 
 #include "iothub/outbox.h"
 #include "iothub/storage_file.h"
+#include "tma_testutil.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,20 +40,6 @@ static void remove_leftovers(const char *path)
         snprintf(name, sizeof(name), "%s.damaged.%d", path, i);
         unlink(name);
     }
-}
-
-static uint32_t crc32(uint32_t crc, const uint8_t *p, size_t n)
-{
-    size_t i;
-    int k;
-    crc = ~crc;
-    for (i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (k = 0; k < 8; k++) {
-            crc = (crc & 1u) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
-        }
-    }
-    return ~crc;
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -80,12 +67,12 @@ static void fix_up(uint8_t *rec, size_t n, int whole)
         put32(rec + pos + 5, dlen);
         memcpy(b, salt, 8);
         memcpy(b + 8, rec + pos, 9);
-        put32(rec + pos + 9, crc32(0, b, sizeof(b)));
+        put32(rec + pos + 9, tma_test_crc32(0, b, sizeof(b)));
         if (pos + 17 + dlen > n) {
             return; /* a torn tail */
         }
         if (whole) {
-            put32(rec + pos + 13 + dlen, crc32(0, rec + pos, 13 + dlen));
+            put32(rec + pos + 13 + dlen, tma_test_crc32(0, rec + pos, 13 + dlen));
         }
         pos += 17 + dlen;
     }
@@ -106,7 +93,7 @@ static int write_log(const char *path, const uint8_t *data, size_t size)
     memcpy(fh, v1, 8);
     fh[7] = 0x02;
     memcpy(fh + 8, salt, 8);
-    put32(fh + 16, crc32(0, fh, 16));
+    put32(fh + 16, tma_test_crc32(0, fh, 16));
     if (size > 0 && data[0] == 'T') {
         /* the whole file */
     } else if (size > 0 && data[0] == '1') {

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "iothub/storage_file.h"
+#include "tma_testutil.h"
 
 #define LOG_NAME "outbox.log"
 #define MAX_OPS 8192
@@ -355,20 +356,6 @@ static size_t payload_len(uint32_t seq)
     return sizes[(seq * 5u + seq / 12u) % (sizeof(sizes) / sizeof(sizes[0]))];
 }
 
-static uint32_t crc32_ieee(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) {
-            c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        }
-    }
-    return ~c;
-}
-
 /* Little-endian store, for the record images below. */
 static void le32_to(uint8_t *p, uint32_t v)
 {
@@ -401,7 +388,7 @@ static size_t v1_record(uint8_t *r, uint8_t type, uint32_t seq, const uint8_t *d
     if (dlen > 0) {
         memcpy(r + 9, data, dlen);
     }
-    le32_to(r + 9 + dlen, crc32_ieee(r, 9 + (size_t)dlen));
+    le32_to(r + 9 + dlen, tma_test_crc32(0, r, 9 + (size_t)dlen));
     return 13u + dlen;
 }
 
@@ -411,7 +398,7 @@ static uint32_t v2_header_crc(const uint8_t *salt, const uint8_t *hdr)
     uint8_t b[17];
     memcpy(b, salt, 8);
     memcpy(b + 8, hdr, 9);
-    return crc32_ieee(b, sizeof(b));
+    return tma_test_crc32(0, b, sizeof(b));
 }
 
 /* A v2 record (type, seq, len, header CRC, data, CRC-32): 17 + dlen bytes
@@ -426,7 +413,7 @@ static size_t v2_record(uint8_t *r, const uint8_t *salt, uint8_t type, uint32_t 
     if (dlen > 0) {
         memcpy(r + 13, data, dlen);
     }
-    le32_to(r + 13 + dlen, crc32_ieee(r, 13 + (size_t)dlen));
+    le32_to(r + 13 + dlen, tma_test_crc32(0, r, 13 + (size_t)dlen));
     return 17u + dlen;
 }
 
@@ -1077,10 +1064,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return tma_test_xorshift64(&rng_state);
 }
 
 /* Every cut of the recording; all states of a cut, or STATES_PER_CUT of

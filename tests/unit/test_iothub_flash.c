@@ -995,21 +995,6 @@ static void test_flash_power_cut_every_operation(void **state)
 /* ------------------------------------------------------------------ */
 /* review (session 6) */
 
-/* Test-side CRC-32 (IEEE) to craft sector headers the log accepts. */
-static uint32_t t_crc32(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) {
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-        }
-    }
-    return ~c;
-}
-
 static void t_le32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -1067,7 +1052,7 @@ static void test_flash_sector_sequence_exhausted_loses_nothing(void **state)
         uint8_t *h = n.mem + s * 512u;
         if (t_stamped(h)) {
             t_le32(h + 4, UINT32_MAX - 1u);
-            t_le32(h + 16, t_crc32(h, 16));
+            t_le32(h + 16, tma_test_crc32(0, h, 16));
             ok++;
         }
     }
@@ -1121,7 +1106,7 @@ static void stamp_spare(struct nor_sim *n, uint32_t floor)
     t_le32(h + 4, top + 1u);
     t_le32(h + 8, floor);
     t_le32(h + 12, 0);
-    t_le32(h + 16, t_crc32(h, 16));
+    t_le32(h + 16, tma_test_crc32(0, h, 16));
     memset(n->state + spare * 512u / 4u, NOR_PROGRAMMED, 20u / 4u);
 }
 

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "iothub/storage_flash.h"
+#include "tma_testutil.h"
 
 #define NOR_ERASED 0u
 #define NOR_PROGRAMMED 1u
@@ -58,15 +59,8 @@ struct nor_sim {
     char why[160];
 };
 
-/* xorshift32: the flash tests' one generator (seeded, repeatable). */
-static inline uint32_t xorshift32(uint32_t *r)
-{
-    uint32_t x = *r;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *r = x;
-}
+/* the flash tests' one generator (seeded, repeatable) */
+#define xorshift32 tma_test_xorshift32
 
 static inline uint32_t nor_rand(struct nor_sim *n)
 {
