@@ -578,19 +578,30 @@ static void write_file_bytes(const char *path, const uint8_t *b, size_t n)
     fclose(fp);
 }
 
-/* Seqs and payloads left in the store, as "seq:payload,...". */
-static void store_dump(struct iothub_storage *st, char *out, size_t n)
+/* Seqs left in the store with their payloads, as "seq:payload,...", or
+ * with @p lengths their lengths, as "seq:len,...". */
+static void store_list(struct iothub_storage *st, char *out, size_t n, int lengths)
 {
     uint32_t seq = 0, from = 0;
     size_t used = 0;
     out[0] = '\0';
     while (st->next(st->ctx, from, &seq) == TMA_OK) {
-        uint8_t b[64];
+        uint8_t b[1024];
         size_t l = 0;
         assert_int_equal(st->get(st->ctx, seq, b, sizeof(b), &l), TMA_OK);
-        used += (size_t)snprintf(out + used, n - used, "%s%u:%.*s", used ? "," : "", seq, (int)l, (const char *)b);
+        if (lengths) {
+            used += (size_t)snprintf(out + used, n - used, "%s%u:%zu", used ? "," : "", seq, l);
+        } else {
+            used += (size_t)snprintf(out + used, n - used, "%s%u:%.*s", used ? "," : "", seq, (int)l,
+                                     (const char *)b);
+        }
         from = seq + 1;
     }
+}
+
+static void store_dump(struct iothub_storage *st, char *out, size_t n)
+{
+    store_list(st, out, n, 0);
 }
 
 static void test_outbox_refuses_foreign_file(void **state)
@@ -891,22 +902,6 @@ static size_t v2_rec(uint8_t *r, const uint8_t *salt, uint8_t type, uint32_t seq
     return 17 + dlen;
 }
 
-/* Every stored seq with its length ("0:4,1:4"), and whether seq 400 (the
- * phantom of the images) is there. */
-static void store_seqs(struct iothub_storage *st, char *out, size_t n)
-{
-    uint32_t seq = 0, from = 0;
-    size_t used = 0;
-    out[0] = '\0';
-    while (st->next(st->ctx, from, &seq) == TMA_OK) {
-        uint8_t b[1024];
-        size_t l = 0;
-        assert_int_equal(st->get(st->ctx, seq, b, sizeof(b), &l), TMA_OK);
-        used += (size_t)snprintf(out + used, n - used, "%s%u:%zu", used ? "," : "", seq, l);
-        from = seq + 1;
-    }
-}
-
 static void put_bytes(struct iothub_storage *st, uint32_t seq, const uint8_t *p, size_t n)
 {
     struct tma_span part;
@@ -1050,7 +1045,7 @@ static void test_outbox_torn_put_with_record_image(void **state)
         write_file_bytes(p, after, t);
         assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
         st = iothub_file_storage_iface(&fs);
-        store_seqs(&st, got, sizeof(got));
+        store_list(&st, got, sizeof(got), 1);
         if (t < na) {
             if (strcmp(got, "0:4,1:4") != 0) {
                 fprintf(stderr, "put torn after %zu of %zu bytes: %s\n", t - nb, na - nb, got);
@@ -1086,7 +1081,7 @@ static void test_outbox_torn_put_with_record_image(void **state)
         write_file_bytes(p, bad, na);
         assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
         st = iothub_file_storage_iface(&fs);
-        store_seqs(&st, got, sizeof(got));
+        store_list(&st, got, sizeof(got), 1);
         if (strcmp(got, "0:4,1:4") != 0) {
             fprintf(stderr, "head of %zu zero bytes: %s\n", z, got);
             fail();
