@@ -121,7 +121,7 @@ int main(void)
     return 0;
 }
 C
-cc -std=c11 -O2 -I"$SRC/include" -I"$SRC/tests/unit" -I"$SRC/src/iothub" "$W/wear.c" "$SRC/src/iothub/storage_flash.c" \
+cc -std=c11 -O2 -I"$SRC/include" -I"$SRC/tests/unit" -I"$SRC/tests/lib" -I"$SRC/src/iothub" "$W/wear.c" "$SRC/src/iothub/storage_flash.c" \
   "$SRC/src/iothub/outbox.c" "$SRC/src/common/status.c" -o "$W/wear"
 echo
 "$W/wear"
