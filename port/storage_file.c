@@ -267,8 +267,21 @@ enum rec_kind {
     REC_VALID,    /* complete, every CRC matches */
     REC_TORN,     /* v2: a header prefix, or a valid header whose record runs past the end */
     REC_BAD_BODY, /* v2: valid header, complete, whole-record CRC fails: end is known */
-    REC_BAD       /* no valid header here (v1: anything but REC_VALID) */
+    REC_BAD,      /* no valid header here (v1: anything but REC_VALID) */
+    REC_OVER      /* the resynchronisation scan's CRC budget ran out */
 };
+
+/* What recovery in one open() may CRC, in bytes (the records it keeps cost
+ * the file's length once; the rest is for the resynchronisation scans):
+ * each candidate header the scan meets is checked over its whole record,
+ * so a crafted file with a candidate every few bytes, each announcing
+ * megabytes that lie inside the file, made open() quadratic (a 6 MB v1
+ * file: over a minute; v2 the same with header CRCs computed under the
+ * file's own salt). A real log meets a handful of candidates after damage
+ * (v2: a header must pass its salted CRC first), far below this.
+ * docs/decisions/storage-review-11.md (R1). */
+#define SCAN_BUDGET_BASE (256u * 1024u * 1024u)
+#define SCAN_BUDGET_PER_BYTE 16u
 
 struct rec {
     uint8_t type;
@@ -285,7 +298,7 @@ static bool known_type(uint8_t t)
 
 /* Read the record at buf[pos..len) of a log of format version @p ver. */
 static enum rec_kind parse_at(const struct iothub_file_storage *fs, unsigned ver, const uint8_t *buf,
-                              uint64_t pos, uint64_t len, struct rec *r)
+                              uint64_t pos, uint64_t len, struct rec *r, uint64_t *budget)
 {
     uint64_t hlen = ver == 1 ? HDR_LEN : HDR2_LEN;
     if (pos + hlen > len) {
@@ -304,6 +317,12 @@ static enum rec_kind parse_at(const struct iothub_file_storage *fs, unsigned ver
     }
     if (r->end > len) {
         return ver == 1 ? REC_BAD : REC_TORN;
+    }
+    if (budget != NULL) {
+        if (hlen + r->dlen > *budget) {
+            return REC_OVER;
+        }
+        *budget -= hlen + r->dlen;
     }
     if (crc_update(0, buf + pos, (size_t)(hlen + r->dlen)) != get_le32(buf + r->end - CRC_LEN)) {
         return ver == 1 ? REC_BAD : REC_BAD_BODY;
@@ -576,7 +595,7 @@ static tma_status file_format(struct iothub_file_storage *fs, const uint8_t *buf
 static tma_status recover(struct iothub_file_storage *fs, bool lock_was_there)
 {
     uint8_t *buf = NULL;
-    uint64_t pos, len, good_end, torn_from;
+    uint64_t pos, len, good_end, torn_from, budget;
     unsigned ver;
     bool damaged = false;
     tma_status st;
@@ -602,10 +621,15 @@ static tma_status recover(struct iothub_file_storage *fs, bool lock_was_there)
     pos = ver == 1 ? MAGIC_LEN : FHDR2_LEN;
     good_end = pos;
     torn_from = len;
+    budget = SCAN_BUDGET_BASE + SCAN_BUDGET_PER_BYTE * len;
     while (pos < len) {
         struct rec r;
-        enum rec_kind k = parse_at(fs, ver, buf, pos, len, &r);
+        enum rec_kind k = parse_at(fs, ver, buf, pos, len, &r, &budget);
         uint64_t from = pos, scan, next = 0;
+        if (k == REC_OVER) {
+            free(buf);
+            return S_ERR(TMA_C_INTEGRITY); /* see the scan below */
+        }
         if (k == REC_VALID) {
             if (apply_record(fs, &r, &st)) {
                 good_end = pos = r.end;
@@ -635,7 +659,15 @@ static tma_status recover(struct iothub_file_storage *fs, bool lock_was_there)
          * record does not take the records after it along. */
         for (scan = pos + 1; scan < len; scan++) {
             struct rec r2;
-            if (parse_at(fs, ver, buf, scan, len, &r2) == REC_VALID) {
+            enum rec_kind k2 = parse_at(fs, ver, buf, scan, len, &r2, &budget);
+            if (k2 == REC_OVER) {
+                /* Not a log a crash or a bad sector leaves: refused
+                 * untouched, like a damaged file header, for a person to
+                 * look at (dropping the rest would lose what may follow). */
+                free(buf);
+                return S_ERR(TMA_C_INTEGRITY);
+            }
+            if (k2 == REC_VALID) {
                 next = scan;
                 break;
             }

@@ -1163,6 +1163,133 @@ static void test_outbox_zeroed_new_log(void **state)
 /* The tests' own CRC-32 (tests/lib/tma_testutil.h) gives zlib's check
  * value, also when chained, so the images built with it are what the
  * format documents. */
+/* A crafted log with a candidate header every 16 bytes, each announcing a
+ * 1 MiB record that lies inside the file but fails its CRC, behind a
+ * damaged first record: every candidate the resynchronisation scan meets
+ * cost a CRC over 1 MiB, so open() was quadratic (a 6 MB v1 file took over
+ * a minute; this one about 2 GB of CRC). Now the CRC work of one open is
+ * bounded and such a file is refused untouched with TMA_C_INTEGRITY, in v1
+ * and in v2 (candidates with header CRCs under the file's own salt).
+ * Fails on the old code (it opened, after the long scan, with the file
+ * rewritten). storage-review-11.md R1. */
+static void test_outbox_scan_work_is_bounded(void **state)
+{
+    static const uint32_t dlen = 1u << 20;
+    const size_t ncand = 2048;
+    const uint8_t salt[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    struct iothub_file_storage fs;
+    char p[300], lock[310];
+    unsigned ver;
+    (void)state;
+    path_of(p, sizeof(p), "crafted.log");
+    snprintf(lock, sizeof(lock), "%s.lock", p);
+    for (ver = 1; ver <= 2; ver++) {
+        size_t hdr = ver == 1 ? 8 : 20, n = hdr + 16 * ncand + dlen + 64, i;
+        uint8_t *b = calloc(1, n), *back = malloc(n);
+        struct stat sb;
+        assert_non_null(b);
+        assert_non_null(back);
+        memcpy(b, ver == 1 ? "TMAOUTB\x01" : "TMAOUTB\x02", 8);
+        if (ver == 2) {
+            memcpy(b + 8, salt, 8);
+            le32_at(b + 16, tma_test_crc32(0, b, 16));
+        }
+        /* b[hdr] stays 0: no valid record at the start, the scan runs */
+        for (i = 0; i < ncand; i++) {
+            uint8_t *c = b + hdr + 1 + 16 * i;
+            c[0] = 'P';
+            le32_at(c + 1, (uint32_t)i + 1);
+            le32_at(c + 5, dlen);
+            if (ver == 2) {
+                uint8_t h[17];
+                memcpy(h, salt, 8);
+                memcpy(h + 8, c, 9);
+                le32_at(c + 9, tma_test_crc32(0, h, sizeof(h)));
+            }
+        }
+        write_file_bytes(p, b, n);
+        assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_INTEGRITY));
+        assert_int_equal(stat(p, &sb), 0);
+        assert_int_equal((size_t)sb.st_size, n);
+        assert_int_equal(read_file_bytes(p, back, n), n);
+        assert_memory_equal(back, b, n);
+        assert_int_not_equal(access(lock, F_OK), 0); /* the refusing open made it: gone */
+        free(b);
+        free(back);
+    }
+}
+
+/* Review questions with a definite answer (storage-review-11.md):
+ * a v1 log with damage in the middle AND a torn tail migrates with exactly
+ * the survivors; two v2 logs concatenated (the second one's own file header
+ * and records, another salt) give the first log's records only, none of
+ * the second one's accepted as phantoms, the whole file kept aside. */
+static void test_outbox_review11_v1_damage_and_torn_tail_and_concatenation(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], q[300], got[256];
+    uint8_t v1[512], a[512], b2[512], back[1100];
+    size_t n, m, na, nb;
+    (void)state;
+    path_of(p, sizeof(p), "v1dt.log");
+    memcpy(v1, "TMAOUTB\x01", 8);
+    n = 8;
+    n += v1_rec(v1 + n, 'P', 1, "msg1");
+    m = n;
+    n += v1_rec(v1 + n, 'P', 2, "msg2");
+    n += v1_rec(v1 + n, 'P', 5, "msg5");
+    n += v1_rec(v1 + n, 'D', 1, NULL);
+    n += v1_rec(v1 + n, 'P', 6, "msg6-torn") - 4;
+    v1[m + 11] ^= 0x01; /* inside msg2's data */
+    write_file_bytes(p, v1, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_int_equal(fs.format_found, 1);
+    assert_int_equal(fs.damaged_bytes, 17);
+    assert_int_equal(fs.damaged_regions, 1);
+    assert_int_equal(fs.truncated_bytes, 13 + 9 - 4);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "5:msg5");
+    assert_int_equal(st.seq_end(st.ctx), 6);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.format_found, 2);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "5:msg5");
+    assert_int_equal(st.seq_end(st.ctx), 6);
+    iothub_file_storage_close(&fs);
+
+    /* Two real v2 logs, written by this code, then concatenated. */
+    path_of(p, sizeof(p), "a.log");
+    path_of(q, sizeof(q), "b.log");
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, 1, (const uint8_t *)"a1", 2);
+    put_bytes(&st, 2, (const uint8_t *)"a2", 2);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, q, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, 7, (const uint8_t *)"b7", 2);
+    put_bytes(&st, 8, (const uint8_t *)"b8", 2);
+    assert_int_equal(st.del(st.ctx, 7), TMA_OK);
+    iothub_file_storage_close(&fs);
+    na = read_file_bytes(p, a, sizeof(a));
+    nb = read_file_bytes(q, b2, sizeof(b2));
+    memcpy(back, a, na);
+    memcpy(back + na, b2, nb);
+    write_file_bytes(p, back, na + nb);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.damaged_bytes, nb);
+    assert_non_null(fs.damaged_path);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "1:a1,2:a2");
+    assert_int_equal(st.seq_end(st.ctx), 3);
+    iothub_file_storage_close(&fs);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -1189,6 +1316,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_v1_log_is_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_torn_put_with_record_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_zeroed_new_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_scan_work_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_review11_v1_damage_and_torn_tail_and_concatenation, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
