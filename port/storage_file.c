@@ -347,8 +347,36 @@ static bool v1_is_torn_tail(const uint8_t *buf, uint64_t pos, uint64_t len)
     return dlen <= MAX_RECORD && pos + HDR_LEN + (uint64_t)dlen + CRC_LEN > len;
 }
 
+/* 1 when the regular file @p name holds exactly @p len bytes @p buf. */
+static bool same_content(const char *name, const uint8_t *buf, uint64_t len)
+{
+    uint8_t chunk[4096];
+    uint64_t got = 0;
+    struct stat sb;
+    bool same = false;
+    int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        return false;
+    }
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == len) {
+        same = true;
+        while (same && got < len) {
+            size_t want = len - got < sizeof(chunk) ? (size_t)(len - got) : sizeof(chunk);
+            ssize_t r = pread(fd, chunk, want, (off_t)got);
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            same = r > 0 && memcmp(chunk, buf + got, (size_t)r) == 0;
+            got += r > 0 ? (uint64_t)r : 0u;
+        }
+    }
+    close(fd);
+    return same;
+}
+
 /* Keep a byte-exact copy of a damaged log next to it (PATH.damaged, or
- * PATH.damaged.1 .. .9 if those exist); never overwrites a file. */
+ * PATH.damaged.1 .. .9 if those exist, or one of them that already holds
+ * exactly these bytes); never overwrites a file. */
 static tma_status save_aside(struct iothub_file_storage *fs, const uint8_t *buf, uint64_t len)
 {
     size_t plen = strlen(fs->path);
@@ -366,6 +394,14 @@ static tma_status save_aside(struct iothub_file_storage *fs, const uint8_t *buf,
             snprintf(name, plen + 16, "%s.damaged.%d", fs->path, i);
         }
         fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST && same_content(name, buf, len)) {
+            /* An earlier open kept this very file and then failed (its
+             * rewrite found no space, say): that copy is the one. Without
+             * this every retry added a copy of the whole log, and after ten
+             * the log was refused for ever, even once the cause was gone. */
+            fs->damaged_path = name;
+            return TMA_OK;
+        }
         if (fd < 0 && errno != EEXIST) {
             break;
         }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1290,6 +1291,100 @@ static void test_outbox_review11_v1_damage_and_torn_tail_and_concatenation(void 
     iothub_file_storage_close(&fs);
 }
 
+/* A v1 migration that runs out of space writing "<path>.tmp" (the file
+ * size limit makes the writes fail as a full disk does) fails the open with
+ * TMA_C_IO, leaves the v1 log byte for byte and no .tmp; with space back
+ * the next open migrates. storage-review-11.md R3. */
+static void test_outbox_v1_migration_out_of_space(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct rlimit old_lim, lim;
+    void (*old_handler)(int);
+    char p[300], tmp[310], got[256];
+    uint8_t v1[2048], back[2048];
+    size_t n = 8;
+    uint32_t i;
+    tma_status rc;
+    (void)state;
+    path_of(p, sizeof(p), "full.log");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    memcpy(v1, "TMAOUTB\x01", 8);
+    for (i = 1; i <= 20; i++) {
+        n += v1_rec(v1 + n, 'P', i, "a message of some length");
+    }
+    write_file_bytes(p, v1, n);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+    lim = old_lim;
+    lim.rlim_cur = 100; /* the header, the floor and part of a record */
+    old_handler = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rc = iothub_file_storage_open(&fs, p, true);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_lim), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, S_ERR(TMA_C_IO));
+    assert_int_equal(read_file_bytes(p, back, sizeof(back)), n);
+    assert_memory_equal(back, v1, n);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_int_equal(fs.format_found, 1);
+    assert_int_equal(fs.live, 20);
+    st = iothub_file_storage_iface(&fs);
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "1:24,2:24,3:24,4:24,5:24,6:24,7:24,8:24,9:24,10:24,11:24,12:24,13:24,14:24,15:24,16:24,"
+                             "17:24,18:24,19:24,20:24");
+    iothub_file_storage_close(&fs);
+}
+
+/* A damaged log whose rewrite keeps failing (here "<path>.tmp" is a
+ * directory; a full disk does the same) is refused each time, untouched,
+ * and keeps ONE copy aside: every retry used to add another whole copy
+ * (.damaged.1 .. .9), and after ten the log was refused for ever, even
+ * once the cause was gone. Fails on the old code. storage-review-11.md R4. */
+static void test_outbox_failed_rewrite_keeps_one_copy(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], tmpd[310], dmg[320], got[256];
+    uint8_t b[512], back[512];
+    size_t n;
+    int i;
+    (void)state;
+    path_of(p, sizeof(p), "retry.log");
+    snprintf(tmpd, sizeof(tmpd), "%s.tmp", p);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, 1, (const uint8_t *)"one", 3);
+    put_bytes(&st, 2, (const uint8_t *)"two", 3);
+    put_bytes(&st, 3, (const uint8_t *)"three", 5);
+    iothub_file_storage_close(&fs);
+    n = read_file_bytes(p, b, sizeof(b));
+    b[20 + 20 + 14] ^= 0x04; /* inside "two": its body CRC fails */
+    write_file_bytes(p, b, n);
+    assert_int_equal(mkdir(tmpd, 0700), 0);
+    for (i = 0; i < 12; i++) {
+        assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_IO));
+        assert_int_equal(read_file_bytes(p, back, sizeof(back)), n);
+        assert_memory_equal(back, b, n);
+    }
+    snprintf(dmg, sizeof(dmg), "%s.damaged.1", p);
+    assert_int_not_equal(access(dmg, F_OK), 0);
+    assert_int_equal(rmdir(tmpd), 0);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.damaged_regions, 1);
+    assert_non_null(fs.damaged_path);
+    snprintf(dmg, sizeof(dmg), "%s.damaged", p);
+    assert_string_equal(fs.damaged_path, dmg);
+    assert_int_equal(read_file_bytes(dmg, back, sizeof(back)), n);
+    assert_memory_equal(back, b, n);
+    st = iothub_file_storage_iface(&fs);
+    store_dump(&st, got, sizeof(got));
+    assert_string_equal(got, "1:one,3:three");
+    iothub_file_storage_close(&fs);
+    snprintf(dmg, sizeof(dmg), "%s.damaged.1", p);
+    assert_int_not_equal(access(dmg, F_OK), 0);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -1317,6 +1412,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_torn_put_with_record_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_zeroed_new_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_scan_work_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_v1_migration_out_of_space, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_failed_rewrite_keeps_one_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_review11_v1_damage_and_torn_tail_and_concatenation, setup,
                                         teardown),
     };
