@@ -1742,7 +1742,9 @@ static void v1_write(const uint8_t *p, size_t n, bool create)
  * before puts of its own (one of them a 4097-byte message with record
  * images). A power cut anywhere, also inside the migration, must leave the
  * v1 log or the v2 one with every acknowledged message: never neither. */
-static void record_migration(void)
+/* @p dir_fault: the directory fsync after the migration's rename fails
+ * (EIO): that open fails with TMA_C_IO, the next one finds the v2 log. */
+static void record_migration(int dir_fault)
 {
     static uint8_t rec[8192], data[8192];
     struct iothub_file_storage fs;
@@ -1761,8 +1763,19 @@ static void record_migration(void)
     v1_write(rec, v1_record(rec, 'D', 0, NULL, 0), false);
     mark(M_DEL_OK, 0);
     oldest = 1;
+    if (dir_fault) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", rec_dir, LOG_NAME);
+        dirsync_fault = 1;
+        dirsync_fault_rename = 1;
+        renames_seen = 0;
+        assert_int_equal(iothub_file_storage_open(&fs, path, workload_sync),
+                         TMA_ERR(TMA_LAYER_STORE, TMA_C_IO));
+        assert_int_equal(dirsync_fault, 3);
+        dirsync_fault = 0;
+    }
     open_log(&fs);
-    assert_int_equal(fs.format_found, 1);
+    assert_int_equal(fs.format_found, dir_fault ? 2 : 1);
     s = iothub_file_storage_iface(&fs);
     assert_int_equal(s.seq_end(s.ctx), 4);
     for (seq = 4; seq < 7; seq++) {
@@ -1786,12 +1799,12 @@ static void test_crashfs_v1_migration(void **state)
     (void)state;
     memset(&st, 0, sizeof(st));
     memset(&stz, 0, sizeof(stz));
-    record_migration();
+    record_migration(0);
     check_recording(SIZE_MAX, &st);
     print_stats("v1 log migrated, then puts (every state)", &st, 0);
     drop_recording();
     attacker_knows_salt = false; /* see there */
-    record_migration();
+    record_migration(0);
     model_zero_tails = 1;
     check_recording(SIZE_MAX, &stz);
     model_zero_tails = 0;
@@ -1800,6 +1813,22 @@ static void test_crashfs_v1_migration(void **state)
     attacker_knows_salt = true;
     assert_int_equal(st.failures, 0);
     assert_int_equal(stz.failures, 0);
+    assert_true(st.states > 100);
+}
+
+/* The migration's directory fsync fails (EIO): that open fails, no state
+ * of a power cut loses or resurrects a record, and the next open finds the
+ * v2 log (storage-review-11.md R3). */
+static void test_crashfs_v1_migration_dir_fsync_error(void **state)
+{
+    struct stats st;
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    record_migration(1);
+    check_recording(SIZE_MAX, &st);
+    print_stats("v1 log migrated, directory fsync after the rename fails (every state)", &st, 0);
+    drop_recording();
+    assert_int_equal(st.failures, 0);
     assert_true(st.states > 100);
 }
 
@@ -1815,6 +1844,7 @@ int main(void)
         cmocka_unit_test_teardown(test_crashfs_open_dir_fsync_error, cleanup),
         cmocka_unit_test_teardown(test_crashfs_dir_fsync_always_fails, cleanup),
         cmocka_unit_test_teardown(test_crashfs_v1_migration, cleanup),
+        cmocka_unit_test_teardown(test_crashfs_v1_migration_dir_fsync_error, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1385,6 +1385,53 @@ static void test_outbox_failed_rewrite_keeps_one_copy(void **state)
     assert_int_not_equal(access(dmg, F_OK), 0);
 }
 
+/* The "lock file was there before" rule for zero-filled new logs cannot
+ * drop a real log: one whose first 4 KiB came back as zeros while later
+ * records are intact is refused untouched (MALFORMED), lock there or not;
+ * and compaction keeps the log's salt (bytes 8..15 of the file).
+ * storage-review-11.md R5, R6. */
+static void test_outbox_review11_zeroed_head_and_salt(void **state)
+{
+    static uint8_t b[16384], back[16384];
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], lock[310], dmg[320];
+    uint8_t salt[8], big[600];
+    size_t n;
+    uint32_t i;
+    (void)state;
+    path_of(p, sizeof(p), "zhead.log");
+    snprintf(lock, sizeof(lock), "%s.lock", p);
+    snprintf(dmg, sizeof(dmg), "%s.damaged", p);
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    memcpy(salt, fs.salt, 8);
+    st = iothub_file_storage_iface(&fs);
+    for (i = 1; i <= 20; i++) {
+        put_bytes(&st, i, big, sizeof(big));
+    }
+    for (i = 1; i <= 10; i++) {
+        assert_int_equal(st.del(st.ctx, i), TMA_OK);
+    }
+    assert_int_equal(iothub_file_storage_compact(&fs), TMA_OK);
+    assert_memory_equal(fs.salt, salt, 8);
+    iothub_file_storage_close(&fs);
+    n = read_file_bytes(p, b, sizeof(b));
+    assert_true(n > 4096 + 617);
+    assert_memory_equal(b + 8, salt, 8); /* kept by compaction */
+    memset(b, 0, 4096);
+    write_file_bytes(p, b, n);
+    assert_int_equal(access(lock, F_OK), 0); /* left by the opens above */
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_MALFORMED));
+    assert_int_equal(read_file_bytes(p, back, sizeof(back)), n);
+    assert_memory_equal(back, b, n);
+    assert_int_not_equal(access(dmg, F_OK), 0);
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), S_ERR(TMA_C_MALFORMED));
+    assert_int_equal(read_file_bytes(p, back, sizeof(back)), n);
+    assert_memory_equal(back, b, n);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -1414,6 +1461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_scan_work_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_v1_migration_out_of_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_failed_rewrite_keeps_one_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_review11_zeroed_head_and_salt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_review11_v1_damage_and_torn_tail_and_concatenation, setup,
                                         teardown),
     };
