@@ -10,6 +10,9 @@ if(TARGET mqtt)
   # Callbacks that call the client back, API misuse, clock jumps (brief REENTRY).
   tma_add_test(NAME mqtt_reentry SOURCES unit/test_mqtt_reentry.c
                LIBS mqtt tma_testlib LABELS unit)
+  # Review of the SIZE9 size pass (docs/decisions/size9-review.md).
+  tma_add_test(NAME mqtt_size9_review SOURCES unit/test_mqtt_size9.c
+               LIBS mqtt tma_testlib LABELS unit)
   tma_add_fuzz(NAME mqtt_decode SOURCES fuzz/fuzz_mqtt_decode.c LIBS mqtt
                CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/mqtt/fuzz/mqtt_decode)
   tma_add_fuzz(NAME mqtt_stream SOURCES fuzz/fuzz_mqtt_stream.c LIBS mqtt
