@@ -91,7 +91,9 @@ struct iothub_file_storage {
  *         TMA_ERR(TMA_LAYER_STORE, TMA_C_MALFORMED) if the file is not an
  *         outbox (left untouched); TMA_C_UNSUPPORTED for an outbox of another
  *         format version; TMA_C_INTEGRITY for a version 2 log whose file
- *         header fails its CRC (left untouched); TMA_C_IN_USE if another process (or context)
+ *         header fails its CRC, or a crafted log whose recovery would CRC
+ *         more than 256 MiB + 16 x its size (both left untouched;
+ *         docs/decisions/storage-review-11.md R1); TMA_C_IN_USE if another process (or context)
  *         has it open; TMA_C_IO with errno kept on a system error;
  *         TMA_C_BAD_PARAM.
  */
