@@ -223,11 +223,13 @@ tma_status mqtt_client_publish(struct mqtt_client *c, const struct mqtt_publish 
 
 /** @brief SUBSCRIBE, each filter at QoS 0 or 1; result through on_suback.
  *  Same returns as publish; QoS 2 is refused with TMA_C_BAD_PARAM (the
- *  client cannot receive QoS 2 messages, MQTT 3.1.1 section 4.3.3). */
+ *  client cannot receive QoS 2 messages, MQTT 3.1.1 section 4.3.3), and so
+ *  are n == 0 and n above UINT32_MAX (nothing sent, no packet id taken). */
 tma_status mqtt_client_subscribe(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n,
                                  uint16_t *out_packet_id);
 
-/** @brief UNSUBSCRIBE; result through on_unsuback. Same returns as publish. */
+/** @brief UNSUBSCRIBE; result through on_unsuback. Same returns as publish;
+ *  n == 0 and n above UINT32_MAX are TMA_C_BAD_PARAM. */
 tma_status mqtt_client_unsubscribe(struct mqtt_client *c, const struct tma_span *filters, size_t n,
                                    uint16_t *out_packet_id);
 
