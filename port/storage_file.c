@@ -107,6 +107,23 @@ static tma_status write_all(int fd, uint64_t off, const struct iovec *iov_in, in
     return TMA_OK;
 }
 
+/* Read exactly @p n bytes at @p off (a short file is TMA_C_IO). */
+static tma_status read_at(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return S_ERR(TMA_C_IO);
+        }
+        got += (size_t)r;
+    }
+    return TMA_OK;
+}
+
 /* The v2 header check: CRC-32 over the log's salt, then type, seq, len. A
  * message cannot carry a header that passes it without the salt. */
 static uint32_t header_crc(const struct iothub_file_storage *fs, const uint8_t *hdr)
@@ -458,7 +475,7 @@ static tma_status read_whole(int fd, uint8_t **out, uint64_t *out_len)
 {
     struct stat sb;
     uint8_t *buf;
-    uint64_t len, got = 0;
+    uint64_t len;
     *out = NULL;
     *out_len = 0;
     if (fstat(fd, &sb) != 0) {
@@ -478,16 +495,9 @@ static tma_status read_whole(int fd, uint8_t **out, uint64_t *out_len)
     if (buf == NULL) {
         return S_ERR(TMA_C_FULL);
     }
-    while (got < len) {
-        ssize_t r = pread(fd, buf + got, (size_t)(len - got), (off_t)got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            free(buf);
-            return S_ERR(TMA_C_IO);
-        }
-        got += (uint64_t)r;
+    if (read_at(fd, buf, (size_t)len, 0) != TMA_OK) {
+        free(buf);
+        return S_ERR(TMA_C_IO);
     }
     *out = buf;
     *out_len = len;
@@ -915,7 +925,6 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
     for (i = fs->first; st == TMA_OK && i < fs->n; i++) {
         struct iothub_file_entry *e = &fs->idx[i];
         struct tma_span part;
-        size_t got = 0;
         if (!e->live) {
             continue;
         }
@@ -928,17 +937,7 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
             buf = nb;
             bufcap = e->len;
         }
-        while (got < e->len) {
-            ssize_t r = pread(fs->fd, buf + got, e->len - got, (off_t)(e->off + got));
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r <= 0) {
-                st = S_ERR(TMA_C_IO);
-                break;
-            }
-            got += (size_t)r;
-        }
+        st = read_at(fs->fd, buf, e->len, e->off);
         if (st != TMA_OK) {
             break;
         }
@@ -1047,7 +1046,6 @@ static tma_status fs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size
 {
     struct iothub_file_storage *fs = ctx;
     struct iothub_file_entry *e;
-    size_t got = 0;
     if (fs == NULL || fs->fd < 0 || out_len == NULL || (buf == NULL && cap > 0)) {
         return unusable(fs);
     }
@@ -1059,17 +1057,7 @@ static tma_status fs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size
     if (e->len > cap) {
         return S_ERR(TMA_C_TOO_SMALL);
     }
-    while (got < e->len) {
-        ssize_t r = pread(fs->fd, buf + got, e->len - got, (off_t)(e->off + got));
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return S_ERR(TMA_C_IO);
-        }
-        got += (size_t)r;
-    }
-    return TMA_OK;
+    return read_at(fs->fd, buf, e->len, e->off);
 }
 
 static tma_status fs_del(void *ctx, uint32_t seq)
