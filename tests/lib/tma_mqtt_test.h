@@ -48,6 +48,13 @@ static inline size_t tma_test_connack_then(uint8_t *in, const uint8_t *data, siz
     return len + 4;
 }
 
+/* A fake clock for struct tma_clock: ctx points at the test's uint64_t
+ * "now" in milliseconds, which the test moves by hand. */
+static inline uint64_t tma_test_clock_ms(void *ctx)
+{
+    return *(const uint64_t *)ctx;
+}
+
 /* A byte queue of a fake peer: appends @p n bytes of @p p to @p q (holding
  * *@p q_len of @p q_cap); false, and nothing appended, when they do not fit. */
 static inline bool tma_test_queue_put(uint8_t *q, size_t q_cap, size_t *q_len, const uint8_t *p, size_t n)

@@ -102,11 +102,6 @@ static void wire_types(char *out, size_t cap)
 }
 
 static uint64_t now;
-static uint64_t clock_ms(void *ctx)
-{
-    (void)ctx;
-    return now;
-}
 
 /* ---- client and application ----------------------------------------------- */
 static struct mqtt_client mc;
@@ -227,7 +222,8 @@ static void connect_client(void)
     memset(&app, 0, sizeof(app));
     now = 5000;
     memset(&cfg, 0, sizeof(cfg));
-    cfg.clock.now_ms = clock_ms;
+    cfg.clock.now_ms = tma_test_clock_ms;
+    cfg.clock.ctx = &now;
     TMA_TEST_CFG_BUFFERS(cfg, txb, rxb, slots);
     cfg.cb.on_publish = on_pub;
     cfg.cb.on_puback = on_ack;

@@ -51,11 +51,6 @@ static void push(const uint8_t *p, size_t n)
 }
 
 static uint64_t clk;
-static uint64_t now(void *ctx)
-{
-    (void)ctx;
-    return clk;
-}
 
 /* ---- client ---------------------------------------------------------------- */
 static struct mqtt_client c;
@@ -93,21 +88,29 @@ static void reset(void)
     memset(&c, 0, sizeof(c));
     memset(&cfg, 0, sizeof(cfg));
     clk = 1000;
-    cfg.clock.now_ms = now;
+    cfg.clock.now_ms = tma_test_clock_ms;
+    cfg.clock.ctx = &clk;
     TMA_TEST_CFG_BUFFERS(cfg, tx, rx, slots);
     cfg.cb.on_suback = on_suback;
     assert_int_equal(mqtt_client_init(&c, &cfg), TMA_OK);
 }
 
-static void connect(void)
+/* The CONNECT of these tests: client "dev", clean session, 60 s. */
+static struct mqtt_connect dev_connect(void)
 {
-    static const uint8_t connack[4] = {0x20, 2, 0, 0};
     struct mqtt_connect o;
     memset(&o, 0, sizeof(o));
     o.client_id.ptr = (const uint8_t *)"dev";
     o.client_id.len = 3;
     o.clean_session = true;
     o.keep_alive_s = 60;
+    return o;
+}
+
+static void connect(void)
+{
+    static const uint8_t connack[4] = {0x20, 2, 0, 0};
+    struct mqtt_connect o = dev_connect();
     push(connack, sizeof(connack));
     assert_int_equal(mqtt_client_connect(&c, &tr, &o), TMA_IN_PROGRESS);
     assert_true(mqtt_client_process(&c) >= 0);
@@ -347,12 +350,7 @@ static void test_mqtt_size9_reinit_connected(void **state)
     /* same CONNECT as a first connect */
     memset(&w, 0, sizeof(w));
     {
-        struct mqtt_connect o;
-        memset(&o, 0, sizeof(o));
-        o.client_id.ptr = (const uint8_t *)"dev";
-        o.client_id.len = 3;
-        o.clean_session = true;
-        o.keep_alive_s = 60;
+        struct mqtt_connect o = dev_connect();
         assert_int_equal(mqtt_encode_connect(&o, first, sizeof(first), &first_len), TMA_OK);
         assert_int_equal(mqtt_client_connect(&c, &tr, &o), TMA_IN_PROGRESS);
     }
@@ -371,7 +369,7 @@ static void test_mqtt_size9_init_own_config(void **state)
     assert_int_equal(mqtt_client_init(&c, &c.cfg), TMA_OK);
     assert_fresh(&c);
     assert_ptr_equal(c.cfg.tx_buf, tx);
-    assert_ptr_equal(c.cfg.clock.now_ms, now);
+    assert_ptr_equal(c.cfg.clock.now_ms, tma_test_clock_ms);
     connect();
 }
 
