@@ -176,24 +176,21 @@ int main(int argc, char **argv)
             cfg.realtime = true;
             continue;
         }
-        static const char *const valued[] = {"--socket", "--tcp",   "--state",     "--seed",
-                                             "--addr",   "--chip-version", "--trace", "--export-ca"};
-        size_t k = 0;
-        while (k < sizeof valued / sizeof valued[0] && strcmp(a, valued[k]) != 0) {
-            k++;
-        }
-        if (k == sizeof valued / sizeof valued[0]) {
-            fprintf(stderr, "trustm-sim: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-        if (!next) {
-            fprintf(stderr, "trustm-sim: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        i++;
+        /* Every other option takes a value; an unknown one is named as such
+         * (the chain's last branch), also when it comes last. */
+#define TAKE_VALUE() \
+    do { \
+        if (!next) { \
+            fprintf(stderr, "trustm-sim: %s needs a value (see --help)\n", a); \
+            return 2; \
+        } \
+        i++; \
+    } while (0)
         if (!strcmp(a, "--socket")) {
+            TAKE_VALUE();
             srv.unix_path = next;
         } else if (!strcmp(a, "--tcp")) {
+            TAKE_VALUE();
             if (!loopback_port(next)) {
                 fprintf(stderr, "trustm-sim: bad --tcp '%s' (a loopback address and port, e.g. 127.0.0.1:5000)\n",
                         next);
@@ -201,33 +198,40 @@ int main(int argc, char **argv)
             }
             srv.tcp_listen = next;
         } else if (!strcmp(a, "--state")) {
+            TAKE_VALUE();
             cfg.state_path = next;
         } else if (!strcmp(a, "--seed")) {
+            TAKE_VALUE();
             if (parse_u64(next, ~0ull, &v)) {
                 fprintf(stderr, "trustm-sim: bad --seed '%s'\n", next);
                 return 2;
             }
             cfg.seed = v;
         } else if (!strcmp(a, "--addr")) {
+            TAKE_VALUE();
             if (parse_u64(next, 0x7F, &v) || v < 0x08 || v > 0x77) {
                 fprintf(stderr, "trustm-sim: bad --addr '%s' (7-bit, 0x08..0x77)\n", next);
                 return 2;
             }
             cfg.i2c_addr = (uint8_t)v;
         } else if (!strcmp(a, "--chip-version")) {
+            TAKE_VALUE();
             if (parse_u64(next, 3, &v) || (v != 1 && v != 3)) {
                 fprintf(stderr, "trustm-sim: bad --chip-version '%s' (1 or 3)\n", next);
                 return 2;
             }
             cfg.version = (uint8_t)v;
         } else if (!strcmp(a, "--trace")) {
+            TAKE_VALUE();
             trace = next;
         } else if (!strcmp(a, "--export-ca")) {
+            TAKE_VALUE();
             export_dir = next;
         } else {
             fprintf(stderr, "trustm-sim: unknown option '%s' (see --help)\n", a);
             return 2;
         }
+#undef TAKE_VALUE
     }
     if (!srv.unix_path && !export_dir) {
         fprintf(stderr, "trustm-sim: --socket PATH is required (see --help)\n");
