@@ -219,15 +219,18 @@ static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
          * large); the CBC-MAC needs the length first (B0/AD), so it starts
          * once the header is complete, with the header */
         trustm_ccm_run(&r->ccm, &b, 1, i < 4 ? TRUSTM_CCM_X : TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
-        if (i == 3) {
+    }
+    if (i == 3) {
+        size_t len = (size_t)r->hdr[2] << 8 | b;
+        /* an OutLen no APDU can have: refused here, as the plain decoder would */
+        if (len > TRUSTM_APDU_MAX - 4u) {
+            return TRUSTM_ST(SHIELD, MALFORMED);
+        }
+        if (prot) {
             r->hdr[3] = b;
-            trustm_ccm_mac_start(&r->ccm, r->ss, 4u + (size_t)(r->hdr[2] << 8 | b));
+            trustm_ccm_mac_start(&r->ccm, r->ss, 4u + len);
             trustm_ccm_run(&r->ccm, r->hdr, 4, TRUSTM_CCM_MAC);
         }
-    }
-    /* an OutLen no APDU can have: refused here, as the plain decoder would */
-    if (i == 3 && (r->hdr[2] << 8 | b) > (int)(TRUSTM_APDU_MAX - 4u)) {
-        return TRUSTM_ST(SHIELD, MALFORMED);
     }
     return b;
 }
