@@ -360,18 +360,7 @@ static tma_status run(struct trustm *t, const struct trustm_call *c)
     uint32_t hint = 1;
     tma_status st = TRUSTM_ST(LINK, TIMEOUT);
 
-    /* the first 10 bytes of the APDU, for the hint and the bound */
     memset(hdr, 0, sizeof hdr);
-    trustm_msg_tx_init(&x.m, c->seg, c->nseg, c->len);
-    (void)trustm_msg_tx_read(&x.m, hdr, c->len < sizeof hdr ? c->len : sizeof hdr);
-#if TRUSTM_CFG_SHIELD
-    if (protect & TRUSTM_RUN_RAW) {
-        mode = TRUSTM_REC_RAW;
-    } else
-#endif
-    {
-        hint = trustm_hint_ms(hdr, protect);
-    }
     for (k = 0; k <= TRUSTM_RESYNC_MAX + 1u; k++) {
         /* producer and decoder afresh (trustm_msg_tx_init() and
          * trustm_rec_rx_init() in one: one wipe for both) */
@@ -384,6 +373,23 @@ static tma_status run(struct trustm *t, const struct trustm_call *c)
         x.r.ss[0] = (uint8_t)(TRUSTM_SCTR_RECORD | level);
         x.r.out = c->out;
         x.r.cap = c->out ? c->cap : 0;
+        if (k == 0) {
+            /* the first 10 bytes of the APDU, for the hint and the bound
+             * (read through the fresh producer, then put back to the
+             * start) */
+            (void)trustm_msg_tx_read(&x.m, hdr, c->len < sizeof hdr ? c->len : sizeof hdr);
+            x.m.si = 0;
+            x.m.so = 0;
+#if TRUSTM_CFG_SHIELD
+            if (protect & TRUSTM_RUN_RAW) {
+                mode = TRUSTM_REC_RAW;
+                x.r.mode = mode;
+            } else
+#endif
+            {
+                hint = trustm_hint_ms(hdr, protect);
+            }
+        }
 #if TRUSTM_CFG_SHIELD
         if (t->shield_fn) {
             (void)t->shield_fn(t, level, &x);
