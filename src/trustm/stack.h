@@ -76,7 +76,7 @@ static inline tma_status trustm_frame_check(const uint8_t *buf, size_t n,
         return TRUSTM_ST(LINK, MALFORMED);
     }
     crc = trustm_crc16(0, buf, n - 2);
-    if (buf[n - 2] != (uint8_t)(crc >> 8) || buf[n - 1] != (uint8_t)crc) {
+    if (((unsigned)buf[n - 2] << 8 | buf[n - 1]) != crc) {
         return TRUSTM_ST(LINK, INTEGRITY);
     }
     f = buf[0];
