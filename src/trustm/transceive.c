@@ -490,9 +490,10 @@ tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma
 tma_status trustm_init(struct trustm *t, const struct trustm_port *port,
                        const struct trustm_cfg *cfg)
 {
-    static const struct trustm_cfg none;
+    struct trustm_cfg none;
     uint16_t fs;
     if (!cfg) {
+        memset(&none, 0, sizeof none);
         cfg = &none;
     }
     fs = cfg->frame_size ? cfg->frame_size : (uint16_t)TRUSTM_FRAME_MAX;
