@@ -147,8 +147,10 @@ struct trustm_net_rx {
 static inline uint8_t trustm_net_pctr(uint8_t prl, size_t off, size_t n, size_t total)
 {
     unsigned last = off + n >= total;
-    /* first: SINGLE 0 / FIRST 1; later: LAST 4 / MID 2 */
-    return (uint8_t)((unsigned)prl << 3 | (off ? 2u << last : !last));
+    /* first: SINGLE 0 / FIRST 1; later: LAST 4 / MID 2: 1 or 2, one
+     * place up for the last packet, where the 2 of SINGLE drops out */
+    unsigned v = (1u + (off != 0)) << last;
+    return (uint8_t)((unsigned)prl << 3 | (v & ~(last << 1)));
 }
 /* One received packet; on TMA_OK the payload is pkt + 1, plen - 1 bytes and
  * rx->st says whether the message is complete. TMA_ERR(NET, TRUSTM_E_CHAIN)
