@@ -3,6 +3,7 @@
 #include "mqtt/client.h"
 
 #include "packet_core.h"
+#include "packet_rx.h"
 #include "request.h"
 
 #include <string.h>
@@ -336,7 +337,7 @@ static tma_status on_incoming_publish(struct mqtt_client *c, const struct mqtt_p
  * Unknown ids (late duplicates after a reconnect) are ignored. */
 static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
 {
-    struct mqtt_suback sa;
+    struct mqtt_suback sa = {0}; /* a PUBACK's or UNSUBACK's: no codes */
     struct mqtt_inflight *s;
     uint8_t kind;
     uint32_t tag;
@@ -345,7 +346,6 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
 
     /* PUBACK (4), SUBACK (9), UNSUBACK (11) -> the slot kinds 1, 2, 3. */
     kind = (uint8_t)((pkt->type + 1u) >> 2);
-    sa.codes.len = 0;
     if (kind == MQTT_INFLIGHT_SUBSCRIBE) {
         st = mqtt_suback_body(pkt, &sa);
     } else {
@@ -424,8 +424,8 @@ static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt
 static tma_status rx_pump(struct mqtt_client *c)
 {
     unsigned reads = 0;
+    struct mqtt_packet pkt = {0};
     for (;;) {
-        struct mqtt_packet pkt;
         tma_status st;
         size_t space = 0;
         uint8_t *at;

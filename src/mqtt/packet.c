@@ -3,6 +3,7 @@
 #include "mqtt/packet.h"
 
 #include "packet_core.h"
+#include "packet_rx.h"
 
 #include <string.h>
 
@@ -65,7 +66,7 @@ bool mqtt_utf8_valid(struct tma_span s)
 /* Topic names and filters in one pass: no name holds a wildcard; in a filter
  * a wildcard fills a whole level (the character before it is '/' or the
  * start, the one after it '/' or the end) and '#' ends the filter. */
-static bool topic_ok(struct tma_span s, bool filter)
+bool mqtt_topic_ok(struct tma_span s, bool filter)
 {
     uint8_t prev = '/';
     size_t i;
@@ -85,12 +86,12 @@ static bool topic_ok(struct tma_span s, bool filter)
 
 bool mqtt_topic_name_valid(struct tma_span s)
 {
-    return topic_ok(s, false);
+    return mqtt_topic_ok(s, false);
 }
 
 bool mqtt_topic_filter_valid(struct tma_span s)
 {
-    return topic_ok(s, true);
+    return mqtt_topic_ok(s, true);
 }
 
 bool mqtt_topic_matches(struct tma_span filter, struct tma_span topic)
@@ -152,62 +153,6 @@ size_t mqtt_varint_encode(uint32_t value, uint8_t out[4])
         out[n++] = b;
     } while (value != 0);
     return n;
-}
-
-/* Required low-nibble flags per type (2.2.2); PUBLISH is checked apart. */
-static bool flags_ok(uint8_t type, uint8_t flags)
-{
-    if (type == MQTT_PUBLISH) {
-        return ((flags >> 1) & 3u) != 3u; /* QoS 3 is malformed */
-    }
-    /* PUBREL (6), SUBSCRIBE (8) and UNSUBSCRIBE (10) need 0010, the rest 0000. */
-    return flags == (((0x0540u >> type) & 1u) << 1);
-}
-
-/* mqtt_packet_frame() after its argument checks. */
-static tma_status frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
-{
-    uint32_t value = 0;
-    size_t i;
-    uint8_t type;
-    uint8_t flags;
-
-    out_pkt->size = len + 1u; /* until the fixed header is complete: one more byte */
-    if (len < 1) {
-        return TMA_WANT_READ;
-    }
-    type = (uint8_t)(buf[0] >> 4);
-    flags = (uint8_t)(buf[0] & 0x0Fu);
-    if (type == 0 || type == 15 || !flags_ok(type, flags)) {
-        return E_MALFORMED;
-    }
-    for (i = 1;; i++) {
-        uint8_t b;
-        if (i > 4) {
-            return E_MALFORMED; /* more than 4 length bytes */
-        }
-        if (i >= len) {
-            return TMA_WANT_READ;
-        }
-        b = buf[i];
-        value |= (uint32_t)(b & 0x7Fu) << (7u * (unsigned)(i - 1));
-        if ((b & 0x80u) == 0) {
-            /* Minimal encoding: a trailing zero byte after the first is redundant. */
-            if (b == 0 && i > 1) {
-                return E_MALFORMED;
-            }
-            break;
-        }
-    }
-    out_pkt->size = i + 1 + value;
-    out_pkt->type = type;
-    out_pkt->flags = flags;
-    if ((size_t)value > len - (i + 1)) {
-        return TMA_WANT_READ; /* the size is known: the whole packet */
-    }
-    out_pkt->body.ptr = buf + i + 1;
-    out_pkt->body.len = value;
-    return TMA_OK;
 }
 
 tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
@@ -340,7 +285,7 @@ tma_status mqtt_encode_connect(const struct mqtt_connect *c, uint8_t *buf, size_
  * a device does not link these checks. */
 tma_status mqtt_connect_write_will(const struct mqtt_connect *c, uint8_t *buf, size_t cap, size_t *out_len)
 {
-    if (c->has_will && (!topic_ok(c->will.topic, false) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
+    if (c->has_will && (!mqtt_topic_ok(c->will.topic, false) || c->will.qos > 1 || c->will.payload.len > 0xFFFFu ||
                         (c->will.payload.ptr == NULL && c->will.payload.len != 0))) {
         return E_PARAM;
     }
@@ -383,7 +328,7 @@ tma_status mqtt_publish_write(const struct mqtt_publish *p, uint8_t flags, uint1
     struct publish_args a;
     a.p = p;
     a.packet_id = packet_id;
-    if (!topic_ok(p->topic, false) || (p->payload.ptr == NULL && p->payload.len != 0)) {
+    if (!mqtt_topic_ok(p->topic, false) || (p->payload.ptr == NULL && p->payload.len != 0)) {
         return E_PARAM;
     }
     return emit((uint8_t)((MQTT_PUBLISH << 4) | flags | (p->retain ? 0x01u : 0u)), publish_body, &a, buf, cap,
@@ -453,7 +398,7 @@ static void sub_body(struct writer *w, const void *arg)
     put_u16(w, a->packet_id);
     for (i = 0; i < a->n; i++) {
         const struct tma_span *f = (const struct tma_span *)(const void *)item;
-        if (!topic_ok(*f, true)) {
+        if (!mqtt_topic_ok(*f, true)) {
             w->bad = true;
         }
         put_str(w, *f);
@@ -669,7 +614,7 @@ tma_status mqtt_decode_connect(const struct mqtt_packet *pkt, struct mqtt_connec
     if (out->has_will) {
         out->will.topic = get_field(&r, true);
         out->will.payload = get_field(&r, false);
-        if (!r.bad && !topic_ok(out->will.topic, false)) {
+        if (!r.bad && !mqtt_topic_ok(out->will.topic, false)) {
             return E_MALFORMED;
         }
     }
@@ -693,20 +638,6 @@ tma_status mqtt_decode_connack(const struct mqtt_packet *pkt, struct mqtt_connac
     return mqtt_connack_body(pkt, out);
 }
 
-tma_status mqtt_connack_body(const struct mqtt_packet *pkt, struct mqtt_connack *out)
-{
-    const uint8_t *b = pkt->body.ptr;
-    if (pkt->body.len != 2) {
-        return E_MALFORMED;
-    }
-    out->session_present = (b[0] & 1u) != 0;
-    out->return_code = b[1];
-    if ((b[0] & 0xFEu) != 0 || (out->session_present && out->return_code != 0) || out->return_code > 5) {
-        return E_MALFORMED; /* 3.2.2.1 reserved bits, 3.2.2.2, 3.2.2.3 codes 6-255 reserved */
-    }
-    return TMA_OK;
-}
-
 tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publish *out)
 {
     if (pkt == NULL || out == NULL || pkt->type != MQTT_PUBLISH) {
@@ -716,42 +647,6 @@ tma_status mqtt_decode_publish(const struct mqtt_packet *pkt, struct mqtt_publis
         return E_MALFORMED; /* no body bytes; QoS 3 (framing refuses it already) */
     }
     return mqtt_publish_body(pkt, out);
-}
-
-tma_status mqtt_publish_body(const struct mqtt_packet *pkt, struct mqtt_publish *out)
-{
-    const uint8_t *b = pkt->body.ptr;
-    size_t n = pkt->body.len;
-    size_t topic_len;
-    size_t pos;
-    uint8_t qos = (uint8_t)((pkt->flags >> 1) & 3u);
-    out->qos = qos;
-    out->dup = (pkt->flags & 0x08u) != 0;
-    out->retain = (pkt->flags & 0x01u) != 0;
-    out->packet_id = 0;
-    if ((qos == 0 && out->dup) || n < 2) {
-        return E_MALFORMED;
-    }
-    /* Topic length, topic, and for QoS > 0 a packet id: all inside the body. */
-    topic_len = (size_t)b[0] << 8 | b[1];
-    pos = 2 + topic_len + (qos != 0 ? 2u : 0u);
-    if (pos > n) {
-        return E_MALFORMED; /* the views are set only once they are inside the body */
-    }
-    out->topic.ptr = b + 2;
-    out->topic.len = topic_len;
-    if (!topic_ok(out->topic, false)) {
-        return E_MALFORMED;
-    }
-    if (qos != 0) {
-        out->packet_id = (uint16_t)(b[pos - 2] << 8 | b[pos - 1]);
-        if (out->packet_id == 0) {
-            return E_MALFORMED;
-        }
-    }
-    out->payload.ptr = b + pos;
-    out->payload.len = n - pos;
-    return qos == 2 ? E_UNSUPPORTED : TMA_OK;
 }
 
 tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_id)
@@ -767,15 +662,6 @@ tma_status mqtt_decode_ack(const struct mqtt_packet *pkt, uint16_t *out_packet_i
     return mqtt_ack_body(pkt, out_packet_id);
 }
 
-tma_status mqtt_ack_body(const struct mqtt_packet *pkt, uint16_t *out_packet_id)
-{
-    if (pkt->body.len != 2) {
-        return E_MALFORMED;
-    }
-    *out_packet_id = (uint16_t)(pkt->body.ptr[0] << 8 | pkt->body.ptr[1]);
-    return *out_packet_id != 0 ? TMA_OK : E_MALFORMED;
-}
-
 tma_status mqtt_decode_suback(const struct mqtt_packet *pkt, struct mqtt_suback *out)
 {
     if (pkt == NULL || out == NULL || pkt->type != MQTT_SUBACK) {
@@ -785,27 +671,6 @@ tma_status mqtt_decode_suback(const struct mqtt_packet *pkt, struct mqtt_suback 
         return E_MALFORMED;
     }
     return mqtt_suback_body(pkt, out);
-}
-
-tma_status mqtt_suback_body(const struct mqtt_packet *pkt, struct mqtt_suback *out)
-{
-    const uint8_t *b = pkt->body.ptr;
-    size_t i;
-    if (pkt->body.len < 3) {
-        return E_MALFORMED; /* packet id and at least one return code */
-    }
-    out->packet_id = (uint16_t)(b[0] << 8 | b[1]);
-    out->codes.ptr = b + 2;
-    out->codes.len = pkt->body.len - 2;
-    if (out->packet_id == 0) {
-        return E_MALFORMED;
-    }
-    for (i = 0; i < out->codes.len; i++) {
-        if (out->codes.ptr[i] > 2 && out->codes.ptr[i] != MQTT_SUBACK_FAILURE) {
-            return E_MALFORMED;
-        }
-    }
-    return TMA_OK;
 }
 
 tma_status mqtt_decode_subscribe(const struct mqtt_packet *pkt, struct mqtt_sub_iter *out)
@@ -828,7 +693,7 @@ tma_status mqtt_decode_subscribe(const struct mqtt_packet *pkt, struct mqtt_sub_
         if (out->with_qos && get_u8(&r) > 2) {
             return E_MALFORMED; /* 3.8.3-4: reserved bits / QoS 3 */
         }
-        if (r.bad || !topic_ok(f, true)) {
+        if (r.bad || !mqtt_topic_ok(f, true)) {
             return E_MALFORMED;
         }
         out->count++;
@@ -890,28 +755,12 @@ void mqtt_stream_reset(struct mqtt_stream *s)
     }
 }
 
-static void drop_consumed(struct mqtt_stream *s)
-{
-    if (s->consumed != 0) {
-        memmove(s->buf, s->buf + s->consumed, s->len - s->consumed);
-        s->len -= s->consumed;
-        s->consumed = 0;
-    }
-}
-
 uint8_t *mqtt_stream_space(struct mqtt_stream *s, size_t *out_space)
 {
     if (s == NULL || out_space == NULL) {
         return NULL;
     }
     return mqtt_stream_room(s, out_space);
-}
-
-uint8_t *mqtt_stream_room(struct mqtt_stream *s, size_t *out_space)
-{
-    drop_consumed(s);
-    *out_space = s->error == TMA_OK ? s->cap - s->len : 0;
-    return s->buf + s->len;
 }
 
 tma_status mqtt_stream_commit(struct mqtt_stream *s, size_t n)
@@ -929,48 +778,4 @@ tma_status mqtt_stream_next(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
         return E_PARAM;
     }
     return mqtt_stream_take(s, out_pkt);
-}
-
-tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_packet *out_pkt)
-{
-    tma_status st;
-    if (s->error != TMA_OK) {
-        return s->error;
-    }
-    drop_consumed(s);
-    if (s->skip != 0) {
-        /* the rest of a skipped PUBLISH, as far as it has arrived */
-        s->consumed = s->skip < s->len ? s->skip : s->len;
-        s->skip -= (uint32_t)s->consumed;
-        drop_consumed(s);
-        if (s->skip != 0) {
-            return TMA_WANT_READ;
-        }
-    }
-    out_pkt->type = 0;
-    st = frame(s->buf, s->len, out_pkt);
-    if (st == TMA_OK) {
-        s->consumed = out_pkt->size;
-        return TMA_OK;
-    }
-    if (st == TMA_WANT_READ && out_pkt->size > s->cap) {
-        /* The packet (or, while its fixed header is incomplete, the next
-         * byte) can never fit: fail now instead of waiting for a buffer
-         * that can never hold it. A PUBLISH (its size known: frame() set
-         * the type) is skipped instead: one message the application cannot
-         * take must not end every connection (a broker redelivers it after
-         * each CONNACK, so nothing else would get through). */
-        if (out_pkt->type == MQTT_PUBLISH) {
-            s->skip = (uint32_t)out_pkt->size;
-            s->skipped++;
-            out_pkt->body.ptr = s->buf;
-            out_pkt->body.len = 0;
-            return E_SMALL;
-        }
-        st = E_SMALL;
-    }
-    if (st < 0) {
-        s->error = st;
-    }
-    return st;
 }

@@ -30,18 +30,12 @@ tma_status mqtt_connect_write(const struct mqtt_connect *c, uint8_t *buf, size_t
 tma_status mqtt_publish_write(const struct mqtt_publish *p, uint8_t flags, uint16_t packet_id, uint8_t *buf,
                               size_t cap, size_t *out_len);
 
-/* mqtt_stream_space() without its argument checks. */
-uint8_t *mqtt_stream_room(struct mqtt_stream *s, size_t *out_space);
+/* Topic names (@p filter false) and filters in one pass: no name holds a
+ * wildcard; in a filter a wildcard fills a whole level and '#' ends it. The
+ * rules of mqtt_topic_name_valid() / mqtt_topic_filter_valid(). */
+bool mqtt_topic_ok(struct tma_span s, bool filter);
 
-/* mqtt_stream_next() without its argument checks. */
-tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_packet *out_pkt);
-
-/* mqtt_decode_connack(), _publish(), _ack() and _suback() for a framed
- * packet of that type (from mqtt_stream_next()): every check of the packet's
- * bytes, none of the arguments. */
-tma_status mqtt_connack_body(const struct mqtt_packet *pkt, struct mqtt_connack *out);
-tma_status mqtt_publish_body(const struct mqtt_packet *pkt, struct mqtt_publish *out);
-tma_status mqtt_ack_body(const struct mqtt_packet *pkt, uint16_t *out_packet_id);
-tma_status mqtt_suback_body(const struct mqtt_packet *pkt, struct mqtt_suback *out);
+/* The receive path's cores (mqtt_stream_room(), mqtt_stream_take(), the
+ * body decoders): static inline in packet_rx.h. */
 
 #endif
