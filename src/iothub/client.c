@@ -8,6 +8,8 @@
 #include "../mqtt/packet_core.h"
 #include "../mqtt/request.h"
 #include "topic.h"
+#include "topic_rx.h"
+#include "retry_core.h"
 #include "wbuf.h"
 
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
@@ -195,7 +197,7 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     memset(c, 0, sizeof(*c));
     c->cfg = *cfg;
     if (c->cfg.retry.min_ms == 0u && c->cfg.retry.max_ms == 0u) {
-        iothub_retry_policy_init(&c->cfg.retry);
+        ih_retry_policy_defaults(&c->cfg.retry);
     }
     if (c->cfg.keep_alive_s == 0u) {
         c->cfg.keep_alive_s = IOTHUB_KEEPALIVE_DEFAULT_S;
@@ -429,9 +431,9 @@ static tma_status subscribe_all(struct iothub_client *c)
         uint8_t flag;
         const char *filter;
     } fixed[] = {
-        {IOTHUB_SUB_TWIN, IOTHUB_TWIN_RES_FILTER},
-        {IOTHUB_SUB_TWIN, IOTHUB_TWIN_DESIRED_FILTER},
-        {IOTHUB_SUB_METHODS, IOTHUB_METHODS_FILTER},
+        {IOTHUB_SUB_TWIN, ih_twin_res_filter},
+        {IOTHUB_SUB_TWIN, ih_twin_desired_filter},
+        {IOTHUB_SUB_METHODS, ih_methods_filter},
     };
     size_t i;
 #endif
@@ -439,7 +441,7 @@ static tma_status subscribe_all(struct iothub_client *c)
     size_t n = 0, len, from; /* len, from: set by device_topic() on TMA_OK */
     tma_status st;
     if ((c->cfg.subscriptions & IOTHUB_SUB_C2D) != 0u) {
-        st = device_topic(c, c->cfg.id.module_id != NULL ? "/#" : "/messages/devicebound/#", NULL, 0u,
+        st = device_topic(c, c->cfg.id.module_id != NULL ? "/#" : ih_c2d_tail, NULL, 0u,
                           &from, &len);
         if (st != TMA_OK) {
             return st;

@@ -4,11 +4,19 @@
 #include <string.h>
 
 #include "topic.h"
+#include "topic_rx.h"
 #include "wbuf.h"
 
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
 #define E_MAL IOTHUB_E(TMA_C_MALFORMED)
 #define E_NF IOTHUB_E(TMA_C_NOT_FOUND)
+
+const char ih_devices_prefix[] = "devices/";
+const char ih_modules_infix[] = "/modules/";
+const char ih_c2d_tail[] = "/messages/devicebound/#";
+const char ih_twin_res_filter[] = IOTHUB_TWIN_RES_FILTER;
+const char ih_twin_desired_filter[] = IOTHUB_TWIN_DESIRED_FILTER;
+const char ih_methods_filter[] = IOTHUB_METHODS_FILTER;
 
 static bool id_ok(const struct iothub_identity *id)
 {
@@ -46,14 +54,6 @@ bool ih_eat(struct tma_span *s, const char *lit)
     s->ptr += n;
     s->len -= n;
     return true;
-}
-
-static struct tma_span span_from(struct tma_span s, size_t off)
-{
-    struct tma_span r;
-    r.ptr = s.ptr + off;
-    r.len = s.len - off;
-    return r;
 }
 
 int ih_hexval(uint8_t c)
@@ -465,10 +465,10 @@ tma_status iothub_property_bag(const struct iothub_property *props, size_t prop_
 
 void ih_identity_prefix(struct wbuf *w, const struct iothub_identity *id)
 {
-    wb_str(w, "devices/");
+    wb_str(w, ih_devices_prefix);
     wb_str(w, id->device_id);
     if (id->module_id != NULL) {
-        wb_str(w, "/modules/");
+        wb_str(w, ih_modules_infix);
         wb_str(w, id->module_id);
     }
 }
@@ -503,21 +503,18 @@ void iothub_bag_iter_init(struct iothub_bag_iter *it, struct tma_span bag)
     it->pos = 0u;
 }
 
-static tma_status bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
-                           struct tma_span *out_value, bool *out_has_value);
-
 tma_status iothub_bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
                            struct tma_span *out_value, bool *out_has_value)
 {
     if (it == NULL || out_key == NULL || out_value == NULL || out_has_value == NULL) {
         return E_BAD;
     }
-    return bag_next(it, out_key, out_value, out_has_value);
+    return ih_bag_next(it, out_key, out_value, out_has_value);
 }
 
 /* iothub_bag_next() without its argument checks (the topic parsers' calls). */
-static tma_status bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
-                           struct tma_span *out_value, bool *out_has_value)
+tma_status ih_bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
+                       struct tma_span *out_value, bool *out_has_value)
 {
     const uint8_t *p;
     size_t start, end, eq = 0u; /* eq: 1 + index of the first '=', 0: none */
@@ -561,7 +558,7 @@ bool iothub_bag_key_is(struct tma_span key, const char *name)
         return false;
     }
     /* key_is() wants every '%' followed by two hex digits, as keys from
-     * bag_next() are; any other key matches no name. */
+     * ih_bag_next() are; any other key matches no name. */
     for (i = 0u; i < key.len; i++) {
         if (key.ptr[i] == '%' && (i + 2u >= key.len || ih_hexval(key.ptr[i + 1u]) < 0 ||
                                   ih_hexval(key.ptr[i + 2u]) < 0)) {
@@ -572,7 +569,7 @@ bool iothub_bag_key_is(struct tma_span key, const char *name)
 }
 
 /* iothub_bag_key_is() for a key whose every '%' is followed by two hex
- * digits (bag_next() checked them), without the argument checks. */
+ * digits (ih_bag_next() checked them), without the argument checks. */
 static bool key_is(struct tma_span key, const char *name)
 {
     size_t i;
@@ -620,7 +617,7 @@ tma_status iothub_c2d_filter(const struct iothub_identity *id, char *out, size_t
         return E_BAD;
     }
     ih_identity_prefix(&w, id);
-    wb_str(&w, id->module_id != NULL ? "/#" : "/messages/devicebound/#");
+    wb_str(&w, id->module_id != NULL ? "/#" : ih_c2d_tail);
     return wb_finish(&w, out_len);
 }
 
@@ -638,61 +635,6 @@ tma_status iothub_input_parse(const struct iothub_identity *id, struct tma_span 
 }
 
 /* Length of the segment at the start of @p s (up to '/' or the end). */
-static size_t seg_len(struct tma_span s)
-{
-    size_t n = 0u;
-    while (n < s.len && s.ptr[n] != '/') {
-        n++;
-    }
-    return n;
-}
-
-tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
-                        struct tma_span *out_input, struct tma_span *out_bag)
-{
-    size_t n;
-    struct iothub_bag_iter it;
-    struct tma_span k, v;
-    bool has;
-    tma_status st;
-    /* the next step sees the '/' after the id, so "dev" does not match "dev-1" */
-    if (!ih_eat(&topic, "devices/") || !ih_eat(&topic, id->device_id)) {
-        return E_NF;
-    }
-    if (out_input == NULL) {
-        if (!ih_eat(&topic, "/messages/devicebound/#")) { /* the filter's string: kept once */
-            return E_NF;
-        }
-    } else {
-        /* "/modules/{mid}/inputs/{name}[/{bag}]" */
-        if (!ih_eat(&topic, "/modules/") || !ih_eat(&topic, id->module_id) ||
-            !ih_eat(&topic, "/inputs/")) {
-            return E_NF;
-        }
-        n = seg_len(topic);
-        out_input->ptr = topic.ptr;
-        out_input->len = n;
-        /* The name must read as one bare key of a bag: not empty, escapes
-         * well-formed, no raw '=' or '&'. */
-        it.bag = *out_input;
-        it.pos = 0u;
-        if (bag_next(&it, &k, &v, &has) != TMA_OK || k.len != n) { /* an '=' ends k early */
-            return E_MAL;
-        }
-        topic = span_from(topic, n < topic.len ? n + 1u : n); /* and the '/' before the bag */
-    }
-    /* Validate the whole bag now so callers can trust it. */
-    it.bag = topic; /* a view into the topic: not NULL */
-    it.pos = 0u;
-    while ((st = bag_next(&it, &k, &v, &has)) == TMA_OK) {
-    }
-    if (st != E_NF) {
-        return st;
-    }
-    *out_bag = topic;
-    return TMA_OK;
-}
-
 tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
                             struct tma_span *out_bag)
 {
@@ -709,11 +651,11 @@ tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span to
         return ih_c2d_parse(id, topic, NULL, out_bag);
     }
     /* Any device: "devices/{id}/messages/devicebound/[{bag}]", id not empty. */
-    if (!ih_eat(&topic, "devices/") || (n = seg_len(topic)) == 0u) {
+    if (!ih_eat(&topic, ih_devices_prefix) || (n = seg_len(topic)) == 0u) {
         return E_NF;
     }
     topic = span_from(topic, n);
-    if (!ih_eat(&topic, "/messages/devicebound/#")) {
+    if (!ih_eat(&topic, ih_c2d_tail)) {
         return E_NF;
     }
     /* The whole bag well-formed, as ih_c2d_parse() checks it. */
@@ -814,7 +756,7 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
     }
     it.bag = span_from(rest, i + 1u); /* a view into the topic: not NULL */
     it.pos = 0u;
-    while ((st = bag_next(&it, &k, &v, &has)) == TMA_OK) {
+    while ((st = ih_bag_next(&it, &k, &v, &has)) == TMA_OK) {
         if (key_is(k, "$rid")) {
             /* no value and "=" with nothing after both leave v empty */
             if (v.len == 0u || out->rid.len != 0u) {
@@ -840,32 +782,6 @@ tma_status iothub_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_
     return ih_twin_parse(topic, out_msg);
 }
 
-tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg)
-{
-    struct ih_topic t;
-    uint64_t num = 0u; /* stays 0 unless $rid is a number */
-    enum ih_seg seg = IH_SEG_STATUS;
-    if (ih_eat(&topic, IOTHUB_TWIN_RES_FILTER)) {
-        out_msg->kind = IOTHUB_TWIN_RESPONSE;
-    } else if (ih_eat(&topic, IOTHUB_TWIN_DESIRED_FILTER)) {
-        out_msg->kind = IOTHUB_TWIN_DESIRED;
-        seg = IH_SEG_NONE;
-    } else {
-        return E_NF;
-    }
-    if (!ih_topic_parse(topic, seg, "$version", (uint64_t)INT64_MAX, &t) ||
-        (seg == IH_SEG_STATUS ? t.rid.len == 0u : !t.has_num)) {
-        return E_MAL; /* a response needs $rid, a notification $version */
-    }
-    out_msg->status = t.status;
-    out_msg->rid = t.rid;
-    out_msg->rid_is_number = ih_parse_u64(t.rid, UINT32_MAX, &num); /* false when empty */
-    out_msg->rid_number = (uint32_t)num;
-    out_msg->has_version = t.has_num;
-    out_msg->version = (int64_t)t.num;
-    return TMA_OK;
-}
-
 /* ---- Direct methods ------------------------------------------------------- */
 
 tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
@@ -875,20 +791,6 @@ tma_status iothub_method_parse(struct tma_span topic, struct iothub_method_reque
     }
     memset(out_req, 0, sizeof(*out_req));
     return ih_method_parse(topic, out_req);
-}
-
-tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req)
-{
-    struct ih_topic t;
-    if (!ih_eat(&topic, IOTHUB_METHODS_FILTER)) {
-        return E_NF;
-    }
-    if (!ih_topic_parse(topic, IH_SEG_NAME, NULL, 0u, &t) || t.rid.len == 0u) {
-        return E_MAL;
-    }
-    out_req->name = t.seg;
-    out_req->rid = t.rid;
-    return TMA_OK;
 }
 
 tma_status iothub_method_response_topic(uint16_t status, struct tma_span rid, char *out,

@@ -109,11 +109,25 @@ struct iothub_method_request;
  * module identity, @p out_input not NULL: one parser for both topic forms),
  * iothub_twin_parse() and iothub_method_parse() without their argument
  * checks (and without zeroing the output first: on TMA_OK every field is
- * set), for the glue, whose arguments are valid. */
-tma_status ih_c2d_parse(const struct iothub_identity *id, struct tma_span topic,
-                        struct tma_span *out_input, struct tma_span *out_bag); /* id not NULL */
-tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin_msg *out_msg);
-tma_status ih_method_parse(struct tma_span topic, struct iothub_method_request *out_req);
+ * set), for the glue, whose arguments are valid: ih_c2d_parse(),
+ * ih_twin_parse() and ih_method_parse(), static inline in topic_rx.h. */
+
+/* Topic pieces the builders in iothub.c and the parsers in topic_rx.h (run
+ * by the glue) share: named arrays, so that each is stored once and counted
+ * once (string literals used in two objects are merged by the linker but
+ * listed by the linker map in both; bench/iothub_size.sh's own column reads
+ * the map). */
+extern const char ih_devices_prefix[];   /* "devices/" */
+extern const char ih_modules_infix[];    /* "/modules/" */
+extern const char ih_c2d_tail[];         /* "/messages/devicebound/#": the C2D filter's end */
+extern const char ih_twin_res_filter[];  /* IOTHUB_TWIN_RES_FILTER */
+extern const char ih_twin_desired_filter[]; /* IOTHUB_TWIN_DESIRED_FILTER */
+extern const char ih_methods_filter[];   /* IOTHUB_METHODS_FILTER */
+
+struct iothub_bag_iter;
+/* iothub_bag_next() without its argument checks (the topic parsers' calls). */
+tma_status ih_bag_next(struct iothub_bag_iter *it, struct tma_span *out_key,
+                       struct tma_span *out_value, bool *out_has_value);
 
 struct dps_response_topic;
 /* dps_parse_response_topic() without its argument checks and zeroing (on
@@ -153,15 +167,7 @@ static inline bool ih_status_retriable(uint16_t status)
 }
 
 /* Value of a hex digit (either case), or -1. */
-/* iothub_retry_next_delay_ms(), iothub_key_pacer_wait_ms() and
- * iothub_key_pacer_record() without their NULL checks (retry.c), for the
- * client's own policy. */
-struct iothub_retry_policy;
-struct iothub_key_pacer;
-uint64_t ih_retry_next_delay_ms(const struct iothub_retry_policy *p, uint32_t attempt, uint32_t op_ms,
-                                uint32_t random, bool uses_key, uint64_t now_ms);
-uint64_t ih_key_pacer_wait_ms(const struct iothub_key_pacer *p, uint64_t now_ms);
-void ih_key_pacer_record(struct iothub_key_pacer *p, uint64_t now_ms);
+/* The back-off and pacer cores without their NULL checks: retry_core.h. */
 
 int ih_hexval(uint8_t c);
 
