@@ -173,29 +173,30 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
     int32_t a = 0;
     tma_status st, err = TMA_OK;
     uint32_t deadline;
+    unsigned last;
 
     do {
         size_t n = m->total - off;
         if (n > maxp - 1u) {
             n = maxp - 1u;
         }
+        last = off + n >= m->total;
         t->tx[4] = trustm_net_pctr(PRL(t), off, n, m->total);
         a = trustm_msg_tx_read(m, t->tx + 5, n);
         if (a == TMA_OK) {
-            a = link_send(t, &d, n + 1u,
-                          off + n >= m->total && hint_ms < TRUSTM_SHORT_CMD_MS ? hint_ms : 0u);
+            a = link_send(t, &d, n + 1u, last && hint_ms < TRUSTM_SHORT_CMD_MS ? hint_ms : 0u);
         }
         if (a < 0 || a == TRUSTM_RESTART) {
             return a;
         }
         off += n;
-        if (((unsigned)a & TRUSTM_LK_DATA) && off < m->total) {
+        if (((unsigned)a & TRUSTM_LK_DATA) && !last) {
             /* The chip answers before the chain is complete: only a chaining
              * error makes sense here; send the whole message again. */
             return d.fr.plen == 1 && d.fr.pkt[0] == TRUSTM_CHAIN_ERROR ? TRUSTM_RESTART
                                                                        : TRUSTM_ST(NET, MALFORMED);
         }
-    } while (off < m->total);
+    } while (!last);
 
     memset(&nr, 0, sizeof nr);
     deadline = now(t) + rsp_ms;
