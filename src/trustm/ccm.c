@@ -93,11 +93,13 @@ void trustm_ccm_run(struct trustm_ccm *c, uint8_t *p, size_t n, unsigned how)
             *p = (uint8_t)(b ^ c->ks[c->kpos++]);
         }
         if (how & (TRUSTM_CCM_MAC | TRUSTM_CCM_MAC_OUT)) {
-            c->x[c->xpos++] ^= (how & TRUSTM_CCM_MAC_OUT) ? *p : b;
-            if (c->xpos == 16) {
+            unsigned k = c->xpos;
+            c->x[k] = (uint8_t)(c->x[k] ^ ((how & TRUSTM_CCM_MAC_OUT) ? *p : b));
+            if (++k == 16) {
                 enc(c, c->x, c->x);
-                c->xpos = 0;
+                k = 0;
             }
+            c->xpos = (uint8_t)k;
         }
         p++;
     }
