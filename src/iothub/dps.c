@@ -6,6 +6,7 @@
 
 #include "iothub/iothub.h"
 #include "iothub/json.h"
+#include "dps_rx.h"
 #include "topic.h"
 #include "wbuf.h"
 
@@ -232,16 +233,11 @@ static const struct dps_field fields[N_FIELDS] = {
 /* Every name fits a one-byte offset. */
 typedef char field_names_fit[sizeof(struct field_names) <= 256u ? 1 : -1];
 
-struct response_walk {
-    struct dps_response *res;
-    bool in_state; /* members at depth 2 are those of registrationState */
-};
-
-/* Reads the members of the table (ih_json_walk() callback). */
-static tma_status response_member(void *ctx, uint32_t depth, const struct iothub_json_token *name,
-                                  const struct iothub_json_token *v)
+/* Reads the members of the table (ih_json_walk() callback; dps_rx.h). */
+tma_status ih_dps_member(void *ctx, uint32_t depth, const struct iothub_json_token *name,
+                         const struct iothub_json_token *v)
 {
-    struct response_walk *w = ctx;
+    struct ih_dps_walk *w = ctx;
     const struct dps_field *f = NULL;
     size_t i, end = N_TOP;
     if (name == NULL) {
@@ -290,25 +286,10 @@ static tma_status response_member(void *ctx, uint32_t depth, const struct iothub
 
 tma_status dps_parse_response(struct tma_span body, struct dps_response *out_res)
 {
-    struct response_walk w;
-    tma_status st;
     if (out_res == NULL) {
         return E_BAD;
     }
-    memset(out_res, 0, sizeof(*out_res));
-    w.res = out_res;
-    w.in_state = false;
-    /* One pass: the whole document is validated as it is read. */
-    st = ih_json_walk(body, response_member, &w);
-    if (st != TMA_OK) {
-        /* the walk's and the reader's malformed (I_MAL) are the DPS layer's */
-        return st == I_MAL ? D_MAL : st;
-    }
-    if (out_res->status == DPS_STATUS_ASSIGNED &&
-        (out_res->assigned_hub.len == 0u || out_res->device_id.len == 0u)) {
-        return D_MAL;
-    }
-    return TMA_OK;
+    return ih_dps_parse(body, out_res);
 }
 
 bool dps_status_is_terminal(enum dps_status s)

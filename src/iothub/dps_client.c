@@ -5,6 +5,7 @@
 
 #include "iothub/json.h"
 #include "../mqtt/request.h"
+#include "dps_rx.h"
 #include "topic.h"
 #include "wbuf.h"
 
@@ -78,7 +79,7 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         return TMA_OK;
     }
     c->result.last_status = rt.status;
-    st = dps_parse_response(msg->payload, &body);
+    st = ih_dps_parse(msg->payload, &body);
     if (st == TMA_OK && body.has_error_code) {
         c->result.has_error_code = true;
         c->result.error_code = body.error_code;
