@@ -9,6 +9,7 @@
 #include "../mqtt/request.h"
 #include "topic.h"
 #include "topic_rx.h"
+#include "outbox_core.h"
 #include "retry_core.h"
 #include "wbuf.h"
 
@@ -98,8 +99,8 @@ static void on_puback(void *user, uint16_t packet_id, uint32_t tag)
 {
     struct iothub_client *c = user;
     (void)packet_id;
-    /* no outbox: iothub_outbox_ack() answers TMA_C_BAD_PARAM */
-    if (iothub_outbox_ack(c->cfg.outbox, tag) == TMA_OK) {
+    /* no outbox: ih_outbox_ack() answers TMA_C_BAD_PARAM */
+    if (ih_outbox_ack(c->cfg.outbox, tag) == TMA_OK) {
         c->stats.acked++;
         if (c->cfg.cb.on_telemetry_acked != NULL) {
             c->cfg.cb.on_telemetry_acked(c->cfg.cb.user, tag);
@@ -138,7 +139,7 @@ static tma_status on_resend(void *user, uint16_t packet_id, uint32_t tag, struct
          * and would wait for a restart: hand the outbox out again from its
          * oldest message (what is in flight may go twice: at-least-once). */
         if (TMA_STATUS_CODE(st) != TMA_C_NOT_FOUND) {
-            iothub_outbox_rewind(c->cfg.outbox);
+            ih_outbox_rewind(c->cfg.outbox);
         }
         return st;
     }
@@ -244,7 +245,7 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
      * on this outbox handed out and saw no PUBACK for is due again (a
      * re-init, e.g. for a new configuration, left it stored and never sent
      * until the process restarted). */
-    iothub_outbox_rewind(c->cfg.outbox);
+    ih_outbox_rewind(c->cfg.outbox);
     c->can_step = true;
     c->state = IOTHUB_STATE_IDLE;
     c->next_attempt_ms = now_ms(c);
@@ -505,7 +506,7 @@ static tma_status pump_outbox_corked(struct iothub_client *c)
         if (st != TMA_OK) {
             return st;
         }
-        iothub_outbox_mark_sent(c->cfg.outbox, m.seq);
+        ih_outbox_mark_sent(c->cfg.outbox, m.seq);
         c->stats.published++;
         inflight++;
     }

@@ -134,17 +134,8 @@ struct dps_response_topic;
  * TMA_OK every field is set), for the DPS client. */
 tma_status ih_dps_topic(struct tma_span topic, struct dps_response_topic *out_res);
 
-struct iothub_outbox;
-struct iothub_outbox_msg;
-/* iothub_outbox_push(), _get() and _peek() without their argument checks
- * (get and peek set *out_msg only on TMA_OK), for the hub client, which
- * passes its own checked outbox and buffers. */
-tma_status ih_outbox_push(struct iothub_outbox *ob, const char *topic, const uint8_t *payload,
-                          size_t len, uint32_t *out_seq);
-tma_status ih_outbox_get(struct iothub_outbox *ob, uint32_t seq, uint8_t *buf, size_t cap,
-                         struct iothub_outbox_msg *out_msg);
-tma_status ih_outbox_peek(struct iothub_outbox *ob, uint8_t *buf, size_t cap,
-                          struct iothub_outbox_msg *out_msg);
+/* The outbox's cores for the hub client (push, get, peek, mark sent, ack,
+ * rewind): outbox_core.h. */
 
 /* The cores of dps_username(), dps_sas_resource(), dps_poll_topic() and
  * dps_register_body() without their argument checks, for the DPS client (the
