@@ -198,7 +198,9 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
         }
     } while (!last);
 
-    memset(&nr, 0, sizeof nr);
+    nr.st = TRUSTM_NET_FIRST;
+    nr.prl = 0;
+    nr.npkt = 0;
     deadline = now(t) + rsp_ms;
     for (;;) {
         if (!((unsigned)a & TRUSTM_LK_DATA)) {
