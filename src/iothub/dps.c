@@ -52,7 +52,7 @@ tma_status ih_dps_user_name(const struct iothub_identity *id, const char *client
     struct wbuf w;
     (void)model_id;
     if (client_version == NULL) {
-        client_version = IOTHUB_CLIENT_TYPE;
+        client_version = ih_client_type;
     }
     wb_init(&w, out, cap);
     reg_prefix(&w, id);

@@ -17,6 +17,8 @@ const char ih_c2d_tail[] = "/messages/devicebound/#";
 const char ih_twin_res_filter[] = IOTHUB_TWIN_RES_FILTER;
 const char ih_twin_desired_filter[] = IOTHUB_TWIN_DESIRED_FILTER;
 const char ih_methods_filter[] = IOTHUB_METHODS_FILTER;
+const char ih_version_key[] = "$version";
+const char ih_client_type[] = IOTHUB_CLIENT_TYPE;
 
 static bool id_ok(const struct iothub_identity *id)
 {
@@ -142,7 +144,7 @@ tma_status ih_username(const struct iothub_identity *id, const char *client_type
     struct wbuf w;
     wb_init(&w, out, cap);
     if (client_type == NULL) {
-        client_type = IOTHUB_CLIENT_TYPE;
+        client_type = ih_client_type;
     }
     wb_str(&w, id->host);
     wb_putc(&w, '/');
@@ -424,28 +426,6 @@ uint32_t ih_ms_to_s(uint64_t ms)
 }
 
 /* ---- Property bags ------------------------------------------------------ */
-
-tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, size_t n)
-{
-    size_t i;
-    if (props == NULL && n > 0u) {
-        return E_BAD;
-    }
-    for (i = 0u; i < n; i++) {
-        if (props[i].key == NULL || props[i].key[0] == '\0') {
-            return E_BAD;
-        }
-        if (i > 0u) {
-            wb_putc(w, '&');
-        }
-        wb_encs(w, props[i].key);
-        if (props[i].value != NULL) {
-            wb_putc(w, '=');
-            wb_encs(w, props[i].value);
-        }
-    }
-    return TMA_OK;
-}
 
 tma_status iothub_property_bag(const struct iothub_property *props, size_t prop_count, char *out,
                                size_t cap, size_t *out_len)

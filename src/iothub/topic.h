@@ -87,11 +87,10 @@ bool ih_json_int64(struct tma_span text, int64_t *out_value);
 struct wbuf;
 struct iothub_identity;
 struct iothub_property;
-/* "devices/{id}[/modules/{mid}]" (no check of @p id) and a property bag
- * ("k=v&k2", percent-encoded; TMA_C_BAD_PARAM for a missing key), the
- * pieces of iothub_telemetry_topic() and iothub_c2d_filter(). */
+/* "devices/{id}[/modules/{mid}]" (no check of @p id), a piece of
+ * iothub_telemetry_topic() and iothub_c2d_filter(); the other, the property
+ * bag, is ih_bag_write() in topic_rx.h. */
 void ih_identity_prefix(struct wbuf *w, const struct iothub_identity *id);
-tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, size_t n);
 
 /* iothub_username() without its argument checks: the hub client's default
  * user-name builder (its identity was checked by iothub_client_init()). */
@@ -123,6 +122,8 @@ extern const char ih_c2d_tail[];         /* "/messages/devicebound/#": the C2D f
 extern const char ih_twin_res_filter[];  /* IOTHUB_TWIN_RES_FILTER */
 extern const char ih_twin_desired_filter[]; /* IOTHUB_TWIN_DESIRED_FILTER */
 extern const char ih_methods_filter[];   /* IOTHUB_METHODS_FILTER */
+extern const char ih_version_key[];      /* "$version" (twin topics and documents) */
+extern const char ih_client_type[];      /* IOTHUB_CLIENT_TYPE (hub and DPS user names) */
 
 struct iothub_bag_iter;
 /* iothub_bag_next() without its argument checks (the topic parsers' calls). */

@@ -95,7 +95,7 @@ static inline tma_status ih_twin_parse(struct tma_span topic, struct iothub_twin
     } else {
         return IH_E_NF;
     }
-    if (!ih_topic_parse(topic, seg, "$version", (uint64_t)INT64_MAX, &t) ||
+    if (!ih_topic_parse(topic, seg, ih_version_key, (uint64_t)INT64_MAX, &t) ||
         (seg == IH_SEG_STATUS ? t.rid.len == 0u : !t.has_num)) {
         return IH_E_MAL; /* a response needs $rid, a notification $version */
     }
@@ -122,5 +122,30 @@ static inline tma_status ih_method_parse(struct tma_span topic, struct iothub_me
     return TMA_OK;
 }
 
+
+/* The property bag of the telemetry topic the glue's device_topic() writes
+ * ("k=v&k2", percent-encoded; TMA_C_BAD_PARAM for a missing key), as
+ * iothub.c's builders write it. */
+static inline tma_status ih_bag_write(struct wbuf *w, const struct iothub_property *props, size_t n)
+{
+    size_t i;
+    if (props == NULL && n > 0u) {
+        return IOTHUB_E(TMA_C_BAD_PARAM);
+    }
+    for (i = 0u; i < n; i++) {
+        if (props[i].key == NULL || props[i].key[0] == '\0') {
+            return IOTHUB_E(TMA_C_BAD_PARAM);
+        }
+        if (i > 0u) {
+            wb_putc(w, '&');
+        }
+        wb_encs(w, props[i].key);
+        if (props[i].value != NULL) {
+            wb_putc(w, '=');
+            wb_encs(w, props[i].value);
+        }
+    }
+    return TMA_OK;
+}
 
 #endif

@@ -27,7 +27,7 @@ static tma_status version_member(void *ctx, uint32_t depth, const struct iothub_
         w->in_target = w->found != TMA_OK && value->kind == IOTHUB_JSON_BEGIN_OBJECT &&
                        ih_json_name_is(name, "desired");
     } else if (depth == (w->is_get ? 2u : 1u) && w->in_target &&
-               ih_json_name_is(name, "$version")) {
+               ih_json_name_is(name, ih_version_key)) {
         if (value->kind != IOTHUB_JSON_NUMBER ||
             !ih_json_int64(value->text, &w->version)) {
             return IOTHUB_E(TMA_C_MALFORMED);
