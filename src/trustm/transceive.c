@@ -68,7 +68,7 @@ struct drv {
 };
 
 /* Poll I2C_STATE until a received frame yields one of the actions in want
- * (or a RESYNC), or d->deadline passes. The first poll comes after wait ms,
+ * (callers include TRUSTM_LK_RESYNC), or d->deadline passes. The first poll comes after wait ms,
  * then the pauses grow from d->step, doubling, to at most 64 ms. Every frame
  * is acted on (ACK/NAK sent) as it comes. Returns the actions, 0 when the
  * deadline passed, or a negative status. */
@@ -92,7 +92,7 @@ static int32_t wait_frame(struct trustm *t, struct drv *d, uint32_t wait, unsign
             if (st) {
                 return st;
             }
-            if (a & (want | TRUSTM_LK_RESYNC)) {
+            if (a & want) {
                 return (int32_t)a;
             }
         } else {
@@ -138,7 +138,7 @@ static int32_t link_send(struct trustm *t, struct drv *d, size_t plen, uint32_t 
         }
         /* a short command answers at once, with the ACK piggy-backed: its
          * first poll waits for it (first_wait) */
-        a = wait_frame(t, d, first_wait, TRUSTM_LK_ACKED | TRUSTM_LK_RETX);
+        a = wait_frame(t, d, first_wait, TRUSTM_LK_ACKED | TRUSTM_LK_RETX | TRUSTM_LK_RESYNC);
         first_wait = 0;
         if (a < 0) {
             return a;
@@ -211,7 +211,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             /* (t->lk.st is WAIT_DATA since our last frame was ACKed) */
             d.deadline = deadline;
             d.step = nr.npkt || hint_ms < 8u ? 1u : hint_ms / 8u;
-            a = wait_frame(t, &d, w > 0 ? (uint32_t)w : 0u, TRUSTM_LK_DATA);
+            a = wait_frame(t, &d, w > 0 ? (uint32_t)w : 0u, TRUSTM_LK_DATA | TRUSTM_LK_RESYNC);
             if (a <= 0) {
                 return a ? a : TRUSTM_ST(LINK, TIMEOUT);
             }
