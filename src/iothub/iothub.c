@@ -631,10 +631,10 @@ tma_status iothub_c2d_parse(const struct iothub_identity *id, struct tma_span to
         return ih_c2d_parse(id, topic, NULL, out_bag);
     }
     /* Any device: "devices/{id}/messages/devicebound/[{bag}]", id not empty. */
-    if (!ih_eat(&topic, ih_devices_prefix) || (n = seg_len(topic)) == 0u) {
+    if (!ih_eat(&topic, ih_devices_prefix) || (n = ih_seg_len(topic)) == 0u) {
         return E_NF;
     }
-    topic = span_from(topic, n);
+    topic = ih_span_from(topic, n);
     if (!ih_eat(&topic, ih_c2d_tail)) {
         return E_NF;
     }
@@ -704,7 +704,7 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
     size_t i = 0u;
     memset(out, 0, sizeof(*out));
     if (seg != IH_SEG_NONE) {
-        i = seg_len(rest);
+        i = ih_seg_len(rest);
         if (i == 0u || i == rest.len) {
             return false;
         }
@@ -734,7 +734,7 @@ bool ih_topic_parse(struct tma_span rest, enum ih_seg seg, const char *num_key,
     if (i >= rest.len || rest.ptr[i] != '?') {
         return false;
     }
-    it.bag = span_from(rest, i + 1u); /* a view into the topic: not NULL */
+    it.bag = ih_span_from(rest, i + 1u); /* a view into the topic: not NULL */
     it.pos = 0u;
     while ((st = ih_bag_next(&it, &k, &v, &has)) == TMA_OK) {
         if (key_is(k, "$rid")) {

@@ -36,7 +36,7 @@ tma_status ih_outbox_get(struct iothub_outbox *ob, uint32_t seq, uint8_t *buf, s
  * same (a flash commit the port could not confirm); the storage then counts
  * it in seq_end. Such a record is in the outbox (counted, delivered) and its
  * number is taken. */
-static inline void adopt_stored(struct iothub_outbox *ob)
+static inline void ih_outbox_adopt_stored(struct iothub_outbox *ob)
 {
     uint32_t end = ob->st.seq_end(ob->st.ctx);
     if (end > ob->next_seq) {
@@ -62,7 +62,7 @@ static inline tma_status ih_outbox_push(struct iothub_outbox *ob, const char *to
     if (tlen == 0u || tlen > IOTHUB_OUTBOX_MAX_TOPIC || len > (size_t)UINT32_MAX - 2u - tlen) {
         return S_ERR(TMA_C_BAD_PARAM);
     }
-    adopt_stored(ob);
+    ih_outbox_adopt_stored(ob);
     if (ob->next_seq == UINT32_MAX) {
         return S_ERR(TMA_C_FULL);
     }

@@ -19,7 +19,7 @@
 #define IH_E_MAL IOTHUB_E(TMA_C_MALFORMED)
 #define IH_E_NF IOTHUB_E(TMA_C_NOT_FOUND)
 
-static inline struct tma_span span_from(struct tma_span s, size_t off)
+static inline struct tma_span ih_span_from(struct tma_span s, size_t off)
 {
     struct tma_span r;
     r.ptr = s.ptr + off;
@@ -27,7 +27,7 @@ static inline struct tma_span span_from(struct tma_span s, size_t off)
     return r;
 }
 
-static inline size_t seg_len(struct tma_span s)
+static inline size_t ih_seg_len(struct tma_span s)
 {
     size_t n = 0u;
     while (n < s.len && s.ptr[n] != '/') {
@@ -58,7 +58,7 @@ static inline tma_status ih_c2d_parse(const struct iothub_identity *id, struct t
             !ih_eat(&topic, "/inputs/")) {
             return IH_E_NF;
         }
-        n = seg_len(topic);
+        n = ih_seg_len(topic);
         out_input->ptr = topic.ptr;
         out_input->len = n;
         /* The name must read as one bare key of a bag: not empty, escapes
@@ -68,7 +68,7 @@ static inline tma_status ih_c2d_parse(const struct iothub_identity *id, struct t
         if (ih_bag_next(&it, &k, &v, &has) != TMA_OK || k.len != n) { /* an '=' ends k early */
             return IH_E_MAL;
         }
-        topic = span_from(topic, n < topic.len ? n + 1u : n); /* and the '/' before the bag */
+        topic = ih_span_from(topic, n < topic.len ? n + 1u : n); /* and the '/' before the bag */
     }
     /* Validate the whole bag now so callers can trust it. */
     it.bag = topic; /* a view into the topic: not NULL */

@@ -160,7 +160,7 @@ tma_status mqtt_packet_frame(const uint8_t *buf, size_t len, struct mqtt_packet 
     if ((buf == NULL && len != 0) || out_pkt == NULL) {
         return E_PARAM;
     }
-    return frame(buf, len, out_pkt);
+    return mqtt_rx_frame(buf, len, out_pkt);
 }
 
 /* ------------------------------------------------------------- writer */

@@ -18,7 +18,7 @@
 #define MQTT_RX_E_UNSUPPORTED TMA_ERR(TMA_LAYER_MQTT, TMA_C_UNSUPPORTED)
 
 /* Required low-nibble flags per type (2.2.2); PUBLISH is checked apart. */
-static inline bool flags_ok(uint8_t type, uint8_t flags)
+static inline bool mqtt_rx_flags_ok(uint8_t type, uint8_t flags)
 {
     if (type == MQTT_PUBLISH) {
         return ((flags >> 1) & 3u) != 3u; /* QoS 3 is malformed */
@@ -28,7 +28,7 @@ static inline bool flags_ok(uint8_t type, uint8_t flags)
 }
 
 /* mqtt_packet_frame() after its argument checks. */
-static inline tma_status frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
+static inline tma_status mqtt_rx_frame(const uint8_t *buf, size_t len, struct mqtt_packet *out_pkt)
 {
     uint32_t value = 0;
     size_t i;
@@ -41,7 +41,7 @@ static inline tma_status frame(const uint8_t *buf, size_t len, struct mqtt_packe
     }
     type = (uint8_t)(buf[0] >> 4);
     flags = (uint8_t)(buf[0] & 0x0Fu);
-    if (type == 0 || type == 15 || !flags_ok(type, flags)) {
+    if (type == 0 || type == 15 || !mqtt_rx_flags_ok(type, flags)) {
         return MQTT_RX_E_MALFORMED;
     }
     for (i = 1;; i++) {
@@ -74,7 +74,7 @@ static inline tma_status frame(const uint8_t *buf, size_t len, struct mqtt_packe
 }
 
 /* Move the bytes after the taken packet to the front. */
-static inline void drop_consumed(struct mqtt_stream *s)
+static inline void mqtt_rx_drop_consumed(struct mqtt_stream *s)
 {
     if (s->consumed != 0) {
         memmove(s->buf, s->buf + s->consumed, s->len - s->consumed);
@@ -86,7 +86,7 @@ static inline void drop_consumed(struct mqtt_stream *s)
 /* mqtt_stream_space() without its argument checks. */
 static inline uint8_t *mqtt_stream_room(struct mqtt_stream *s, size_t *out_space)
 {
-    drop_consumed(s);
+    mqtt_rx_drop_consumed(s);
     *out_space = s->error == TMA_OK ? s->cap - s->len : 0;
     return s->buf + s->len;
 }
@@ -98,18 +98,18 @@ static inline tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_pac
     if (s->error != TMA_OK) {
         return s->error;
     }
-    drop_consumed(s);
+    mqtt_rx_drop_consumed(s);
     if (s->skip != 0) {
         /* the rest of a skipped PUBLISH, as far as it has arrived */
         s->consumed = s->skip < s->len ? s->skip : s->len;
         s->skip -= (uint32_t)s->consumed;
-        drop_consumed(s);
+        mqtt_rx_drop_consumed(s);
         if (s->skip != 0) {
             return TMA_WANT_READ;
         }
     }
     out_pkt->type = 0;
-    st = frame(s->buf, s->len, out_pkt);
+    st = mqtt_rx_frame(s->buf, s->len, out_pkt);
     if (st == TMA_OK) {
         s->consumed = out_pkt->size;
         return TMA_OK;
@@ -117,7 +117,7 @@ static inline tma_status mqtt_stream_take(struct mqtt_stream *s, struct mqtt_pac
     if (st == TMA_WANT_READ && out_pkt->size > s->cap) {
         /* The packet (or, while its fixed header is incomplete, the next
          * byte) can never fit: fail now instead of waiting for a buffer
-         * that can never hold it. A PUBLISH (its size known: frame() set
+         * that can never hold it. A PUBLISH (its size known: mqtt_rx_frame() set
          * the type) is skipped instead: one message the application cannot
          * take must not end every connection (a broker redelivers it after
          * each CONNACK, so nothing else would get through). */
