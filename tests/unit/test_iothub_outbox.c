@@ -911,6 +911,18 @@ static void put_bytes(struct iothub_storage *st, uint32_t seq, const uint8_t *p,
     assert_int_equal(st->put(st->ctx, seq, &part, 1), TMA_OK);
 }
 
+/* A log at @p path written by this code: two puts of text messages. */
+static void write_two(const char *path, bool sync, uint32_t s0, const char *m0, uint32_t s1, const char *m1)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    assert_int_equal(iothub_file_storage_open(&fs, path, sync), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, s0, (const uint8_t *)m0, strlen(m0));
+    put_bytes(&st, s1, (const uint8_t *)m1, strlen(m1));
+    iothub_file_storage_close(&fs);
+}
+
 /* A v1 log (built byte by byte: puts, a delete, a torn tail) opens with
  * exactly the content v1 rules give, is rewritten as v2 on open, and opens
  * as v2 with the same content afterwards. Fails on the old code (no
@@ -1029,11 +1041,7 @@ static void test_outbox_torn_put_with_record_image(void **state)
     size_t nb, na, npl, t, z, checked = 0;
     (void)state;
     path_of(p, sizeof(p), "img.log");
-    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
-    st = iothub_file_storage_iface(&fs);
-    put_bytes(&st, 0, (const uint8_t *)"msg0", 4);
-    put_bytes(&st, 1, (const uint8_t *)"msg1", 4);
-    iothub_file_storage_close(&fs);
+    write_two(p, true, 0, "msg0", 1, "msg1");
     nb = read_file_bytes(p, before, sizeof(before));
     assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
     st = iothub_file_storage_iface(&fs);
@@ -1265,11 +1273,7 @@ static void test_outbox_review11_v1_damage_and_torn_tail_and_concatenation(void 
     /* Two real v2 logs, written by this code, then concatenated. */
     path_of(p, sizeof(p), "a.log");
     path_of(q, sizeof(q), "b.log");
-    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
-    st = iothub_file_storage_iface(&fs);
-    put_bytes(&st, 1, (const uint8_t *)"a1", 2);
-    put_bytes(&st, 2, (const uint8_t *)"a2", 2);
-    iothub_file_storage_close(&fs);
+    write_two(p, false, 1, "a1", 2, "a2");
     assert_int_equal(iothub_file_storage_open(&fs, q, false), TMA_OK);
     st = iothub_file_storage_iface(&fs);
     put_bytes(&st, 7, (const uint8_t *)"b7", 2);
