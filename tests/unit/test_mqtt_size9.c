@@ -375,6 +375,15 @@ static void test_mqtt_size9_init_own_config(void **state)
 
 /* ---- CONNECT --------------------------------------------------------------- */
 
+/* User "u" with the given password. */
+static void login(struct mqtt_connect *o, const uint8_t *pw, size_t pw_len)
+{
+    o->user_name.ptr = (const uint8_t *)"u";
+    o->user_name.len = 1;
+    o->password.ptr = pw;
+    o->password.len = pw_len;
+}
+
 /* Every non-will field: the private start with the will-less writer, the
  * public connect and mqtt_encode_connect() agree on the status, and on the
  * bytes when accepted; a refusal sends nothing and leaves the client
@@ -403,29 +412,14 @@ static void test_mqtt_size9_connect_writers_agree(void **state)
         case 4: o.client_id.ptr = bad_utf8; o.client_id.len = 2; break;
         case 5: o.client_id.ptr = NULL; break;        /* NULL with a length */
         case 6: o.user_name.ptr = (const uint8_t *)"h/dev/?api-version=2021-04-12"; o.user_name.len = 29; break;
-        case 7:
-            o.user_name.ptr = (const uint8_t *)"u";
-            o.user_name.len = 1;
-            o.password.ptr = (const uint8_t *)"";
-            o.password.len = 0;
-            break;
+        case 7: login(&o, (const uint8_t *)"", 0); break;
         case 8: o.password.ptr = (const uint8_t *)"p"; o.password.len = 1; break; /* no user */
-        case 9:
-            o.user_name.ptr = (const uint8_t *)"u";
-            o.user_name.len = 1;
-            o.password.ptr = big;
-            o.password.len = 0x10000;
-            break;
+        case 9: login(&o, big, 0x10000); break;
         case 10: o.user_name.ptr = bad_utf8; o.user_name.len = 2; break;
         case 11: o.user_name.ptr = NULL; o.user_name.len = 3; break; /* absent */
         case 12: o.keep_alive_s = 65535; break;
         case 13: o.client_id.ptr = big; o.client_id.len = 0x10000; memset(big, 'a', sizeof(big)); break;
-        case 14:
-            o.user_name.ptr = (const uint8_t *)"u";
-            o.user_name.len = 1;
-            o.password.ptr = (const uint8_t *)"sig";
-            o.password.len = 3;
-            break;
+        case 14: login(&o, (const uint8_t *)"sig", 3); break;
         default: o.keep_alive_s = 0; break;
         }
         se = mqtt_encode_connect(&o, enc, sizeof(enc), &enc_len);
