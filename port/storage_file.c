@@ -450,7 +450,10 @@ static bool apply_record(struct iothub_file_storage *fs, const struct rec *r, tm
 {
     struct iothub_file_entry *e;
     if (r->type == REC_PUT) {
-        if (fs->n > 0 && r->seq <= fs->idx[fs->n - 1].seq) {
+        /* UINT32_MAX: never written (put refuses it), so damage; taken
+         * in, it could never be sent nor acknowledged, and seq_end stuck
+         * at UINT32_MAX would make the outbox refuse every message */
+        if (r->seq == UINT32_MAX || (fs->n > 0 && r->seq <= fs->idx[fs->n - 1].seq)) {
             return false;
         }
         *st = idx_push(fs, r->seq, r->dlen, r->data_off);
@@ -458,7 +461,7 @@ static bool apply_record(struct iothub_file_storage *fs, const struct rec *r, tm
             return false;
         }
         if (r->seq >= fs->seq_end) {
-            fs->seq_end = r->seq == UINT32_MAX ? r->seq : r->seq + 1;
+            fs->seq_end = r->seq + 1;
         }
     } else if (r->type == REC_DEL) {
         e = find(fs, r->seq);
@@ -1024,6 +1027,9 @@ static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, 
     if (fs == NULL || fs->fd < 0 || (parts == NULL && nparts > 0)) {
         return unusable(fs);
     }
+    if (seq == UINT32_MAX) {
+        return S_ERR(TMA_C_BAD_PARAM); /* seq_end could not count past it */
+    }
     if (seq < fs->seq_end || (fs->n > 0 && seq <= fs->idx[fs->n - 1].seq)) {
         return S_ERR(TMA_C_STATE);
     }
@@ -1038,7 +1044,7 @@ static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, 
     if (st != TMA_OK) {
         return st;
     }
-    fs->seq_end = seq == UINT32_MAX ? seq : seq + 1;
+    fs->seq_end = seq + 1;
     return TMA_OK;
 }
 
@@ -1108,6 +1114,32 @@ static uint32_t fs_seq_end(void *ctx)
     return fs == NULL ? 0 : fs->seq_end;
 }
 
+/* Forget every number (struct iothub_storage, rebase): with no live record,
+ * a compaction with seq_end 0 writes a log of the file header (same salt)
+ * and a seq marker 0 and renames it over the old one, so a crash leaves the
+ * old log or the new one. On failure seq_end stays what the log on disk
+ * says (a reopened log) but never drops below its old value in memory: a
+ * put then continues the old numbering either way. */
+static tma_status fs_rebase(void *ctx)
+{
+    struct iothub_file_storage *fs = ctx;
+    uint32_t old;
+    tma_status st;
+    if (fs == NULL || fs->fd < 0) {
+        return unusable(fs);
+    }
+    if (fs->live != 0) {
+        return S_ERR(TMA_C_STATE);
+    }
+    old = fs->seq_end;
+    fs->seq_end = 0;
+    st = iothub_file_storage_compact(fs);
+    if (st != TMA_OK && fs->seq_end < old) {
+        fs->seq_end = old;
+    }
+    return st;
+}
+
 struct iothub_storage iothub_file_storage_iface(struct iothub_file_storage *fs)
 {
     struct iothub_storage s;
@@ -1117,5 +1149,6 @@ struct iothub_storage iothub_file_storage_iface(struct iothub_file_storage *fs)
     s.del = fs_del;
     s.next = fs_next;
     s.seq_end = fs_seq_end;
+    s.rebase = fs_rebase;
     return s;
 }

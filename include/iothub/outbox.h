@@ -37,6 +37,16 @@ extern "C" {
 /** Largest topic the outbox stores (IoT Hub topics with property bags). */
 #define IOTHUB_OUTBOX_MAX_TOPIC 1024u
 
+/** Sequence numbers only grow, also across restarts. Once the next one is
+ * at least this (half the 32-bit space) and a push finds the outbox empty
+ * (nothing counted, nothing stored), the outbox asks a storage with
+ * rebase() to forget every number and numbers from 0 again; a number is
+ * reused only after 2^31 pushes. The other half is the time left to meet
+ * an empty moment: a storage without rebase(), or an outbox never empty,
+ * refuses every push with TMA_C_FULL once the next number would be
+ * UINT32_MAX. */
+#define IOTHUB_OUTBOX_REBASE_AT 0x80000000u
+
 enum iothub_outbox_policy {
     IOTHUB_OUTBOX_REFUSE_NEW = 0,
     IOTHUB_OUTBOX_DROP_OLDEST = 1
@@ -46,8 +56,10 @@ struct iothub_outbox_stats {
     uint32_t stored;    /**< messages accepted since init */
     uint32_t acked;     /**< PUBACKs that removed a message */
     uint32_t dropped;   /**< removed by DROP_OLDEST */
-    uint32_t refused;   /**< refused by REFUSE_NEW */
+    uint32_t refused;   /**< pushes refused FULL (REFUSE_NEW, nothing left
+                         *   to drop, numbers exhausted) */
     uint32_t recovered; /**< messages found in storage at init */
+    uint32_t rebased;   /**< numbering restarted at 0 (IOTHUB_OUTBOX_REBASE_AT) */
 };
 
 struct iothub_outbox {
@@ -86,7 +98,8 @@ tma_status iothub_outbox_init(struct iothub_outbox *ob, const struct iothub_stor
  * confirm a program) keeps the message, and the outbox takes it in at the
  * next push and delivers it. Retrying the same message after an error can
  * therefore deliver it twice (at-least-once), never lose it.
- * @return TMA_OK; TMA_C_FULL (REFUSE_NEW at capacity or on a full storage);
+ * @return TMA_OK; TMA_C_FULL (REFUSE_NEW at capacity or on a full storage;
+ *         any policy when the numbers ran out: IOTHUB_OUTBOX_REBASE_AT);
  *         TMA_C_BAD_PARAM (empty topic, topic longer than
  *         IOTHUB_OUTBOX_MAX_TOPIC); a storage error.
  */

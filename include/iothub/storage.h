@@ -15,6 +15,9 @@
  *    come back (the outbox then sends it again: at-least-once), but a record
  *    that was never deleted never disappears.
  *  - Records come back in sequence order.
+ *  - The outbox never stores seq UINT32_MAX (seq_end() could not count past
+ *    it); a store may refuse it (TMA_C_BAD_PARAM) and treat a record of that
+ *    seq found in storage as damage.
  * All functions return TMA_OK or a negative tma_status (layer STORE).
  */
 #ifndef IOTHUB_STORAGE_H
@@ -46,6 +49,17 @@ struct iothub_storage {
     /** One past the highest seq ever stored (0 for a fresh store), so numbering
      *  continues after a restart even when every record was deleted. */
     uint32_t (*seq_end)(void *ctx);
+    /** Optional (NULL: the store cannot; the outbox then refuses new
+     *  messages once seq_end() reaches UINT32_MAX). Called only when no
+     *  record is stored: forget every number, so that seq_end() answers 0
+     *  afterwards, also after a restart. TMA_C_STATE if a record is stored
+     *  (nothing changed). A crash during the call leaves a store that opens
+     *  with seq_end() at most the old value and every record it holds below
+     *  it (a flash erase cut by power loss may bring deleted records back,
+     *  as a cut delete may: sent again, at-least-once). On failure the store
+     *  keeps working, seq_end() at most its old value. Last member, so
+     *  positional initialisers written for the five calls above compile. */
+    tma_status (*rebase)(void *ctx);
 };
 
 #ifdef __cplusplus

@@ -108,7 +108,7 @@ struct iothub_flash_storage {
 
 /**
  * @brief Open the log on @p flash, recover what it holds and fill
- * @p out_storage with the five storage calls bound to @p fs.
+ * @p out_storage with the six storage calls bound to @p fs.
  *
  * Recovery reads every sector header and the records of the live sectors.
  * It may write: when power was cut while a sector was being reclaimed, the
@@ -154,6 +154,12 @@ size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs);
  *        TMA_C_INTEGRITY when the bytes read differ from the ones checked.
  *  del:  TMA_OK; TMA_C_NOT_FOUND; a port error.
  *  next: TMA_OK; TMA_C_NOT_FOUND.
+ *  rebase: erases every sector (the head last; docs/design/outbox.md)
+ *        when no live record is stored: TMA_OK, seq_end() 0; TMA_C_STATE
+ *        if a live record is stored (nothing erased); a port error (the
+ *        state is re-read: seq_end() between 0 and its old value).
+ *  A record with seq UINT32_MAX found on flash (only a forged or damaged
+ *  one: put refuses it) is read as uncommitted.
  * All codes in layer TMA_LAYER_STORE except the port's own.
  */
 tma_status iothub_flash_storage_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts);
@@ -161,6 +167,7 @@ tma_status iothub_flash_storage_get(void *ctx, uint32_t seq, uint8_t *buf, size_
 tma_status iothub_flash_storage_del(void *ctx, uint32_t seq);
 tma_status iothub_flash_storage_next(void *ctx, uint32_t from, uint32_t *out_seq);
 uint32_t iothub_flash_storage_seq_end(void *ctx);
+tma_status iothub_flash_storage_rebase(void *ctx);
 
 #ifdef __cplusplus
 }

@@ -288,7 +288,10 @@ static tma_status read_rec(struct iothub_flash_storage *fs, uint32_t s, uint32_t
     if (r->size > fs->fl.sector_size - off) {
         return REC_BAD;
     }
-    r->committed = !all_ff(b + h, u);
+    /* seq NONE: put refuses it, so only a forged or damaged record has it;
+     * taken as committed, seq_end() would stop at NONE with a record that
+     * the outbox can never send nor delete: read as a torn put */
+    r->committed = r->seq != NONE && !all_ff(b + h, u);
     r->deleted = !all_ff(b + h + u, u);
     return REC_OK;
 }
@@ -614,6 +617,7 @@ tma_status iothub_flash_storage_open(struct iothub_flash_storage *fs, const stru
     out_storage->del = iothub_flash_storage_del;
     out_storage->next = iothub_flash_storage_next;
     out_storage->seq_end = iothub_flash_storage_seq_end;
+    out_storage->rebase = iothub_flash_storage_rebase;
     return TMA_OK;
 }
 
@@ -1128,4 +1132,31 @@ uint32_t iothub_flash_storage_seq_end(void *ctx)
         return fs == NULL ? 0u : fs->seq_end;
     }
     return fs->seq_end;
+}
+
+/* With no live record, erase every sector, the head last: the head alone
+ * holds seq_end (its floor is seq_end at its stamping, and every record
+ * committed since is in it), so a cut before its erase leaves seq_end as it
+ * was, and a cut during it leaves what the torn head still shows, at most
+ * the old value. Recovery re-reads the blank log (seq_end 0). */
+tma_status iothub_flash_storage_rebase(void *ctx)
+{
+    struct iothub_flash_storage *fs = ctx;
+    uint32_t i, s;
+    tma_status k;
+    if (fs == NULL) {
+        return S_ERR(TMA_C_BAD_PARAM);
+    }
+    k = iothub_flash_storage_next(fs, 0u, &s);
+    if (k != S_ERR(TMA_C_NOT_FOUND)) {
+        return k == TMA_OK ? S_ERR(TMA_C_STATE) : k;
+    }
+    fs->ok = 0;
+    for (i = 1u; i <= fs->fl.sector_count; i++) {
+        k = fs->fl.erase(fs->fl.ctx, (fs->head + i) % fs->fl.sector_count);
+        if (k != TMA_OK) {
+            return k;
+        }
+    }
+    return TMA_OK;
 }

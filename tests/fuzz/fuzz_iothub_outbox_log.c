@@ -184,9 +184,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (void)iothub_outbox_ack(&ob, m.seq);
             }
         }
-        if (ob.next_seq < UINT32_MAX &&
-            iothub_outbox_push(&ob, "t", (const uint8_t *)"x", 1, &seq) == TMA_OK && n > 0 && seq <= last) {
+        /* A push numbers above everything handed out, unless it found the
+         * outbox empty past IOTHUB_OUTBOX_REBASE_AT: then it starts at 0. */
+        if (iothub_outbox_push(&ob, "t", (const uint8_t *)"x", 1, &seq) == TMA_OK &&
+            (iothub_outbox_stats(&ob).rebased != 0 ? seq != 0 || iothub_outbox_count(&ob) != 1
+                                                    : n > 0 && seq <= last)) {
             __builtin_trap();
+        }
+        if (iothub_outbox_stats(&ob).rebased != 0) {
+            /* the rebased log holds that one message and says so reopened */
+            iothub_file_storage_close(&fs);
+            if (iothub_file_storage_open(&fs, path, false) != TMA_OK || fs.seq_end != 1 || fs.live != 1) {
+                __builtin_trap();
+            }
         }
     }
     iothub_file_storage_close(&fs);

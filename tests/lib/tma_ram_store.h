@@ -85,7 +85,7 @@ static inline uint32_t tma_ram_end(void *ctx)
  * storage callbacks over it. */
 static inline struct iothub_storage tma_ram_store_init(struct tma_ram_store *rs, uint32_t records, size_t record_cap)
 {
-    struct iothub_storage st = {rs, tma_ram_put, tma_ram_get, tma_ram_del, tma_ram_next, tma_ram_end};
+    struct iothub_storage st = {rs, tma_ram_put, tma_ram_get, tma_ram_del, tma_ram_next, tma_ram_end, NULL};
     assert_true(records <= TMA_RAM_STORE_MAX && record_cap <= TMA_RAM_STORE_RECORD);
     memset(rs, 0, sizeof(*rs));
     rs->records = records;

@@ -180,7 +180,7 @@ static void on_event(void *u, enum iothub_event ev, tma_status r)
 static void setup(const char *model_id, uint32_t subs)
 {
     struct iothub_client_config cfg;
-    struct iothub_storage st = {NULL, st_put, st_get, st_del, st_next, st_end};
+    struct iothub_storage st = {NULL, st_put, st_get, st_del, st_next, st_end, NULL};
     memset(&bk, 0, sizeof(bk));
     mono = 1000000;
     puts_seen = 0;

@@ -731,6 +731,7 @@ static struct iothub_storage shim_storage(struct shim *sh)
     s.del = shim_del;
     s.next = shim_next;
     s.seq_end = shim_seq_end;
+    s.rebase = NULL;
     return s;
 }
 
@@ -1461,6 +1462,214 @@ static void test_flash_read_error_everywhere(void **state)
     assert_true(reached_end);
 }
 
+/* ------------------------------------------------------------------ */
+/* sequence numbers across the end of their range (SEQ13) */
+
+/* Every stored message acked in order; returns how many. */
+static uint32_t ack_all(struct iothub_outbox *ob)
+{
+    uint8_t buf[256];
+    struct iothub_outbox_msg m;
+    uint32_t k = 0, prev = 0;
+    while (iothub_outbox_peek(ob, buf, sizeof buf, &m) == TMA_OK) {
+        assert_true(k == 0 || m.seq > prev);
+        prev = m.seq;
+        iothub_outbox_mark_sent(ob, m.seq);
+        assert_int_equal(iothub_outbox_ack(ob, m.seq), TMA_OK);
+        k++;
+    }
+    return k;
+}
+
+/* The outbox on the flash log near UINT32_MAX: it crosses the end with
+ * messages stored (refusing at UINT32_MAX, also after a restart), and once
+ * drained numbers from 0 again; the log reopens with numbering from there.
+ * rebase() refuses (erasing nothing) while a record is live. Fails on the
+ * old code (no rebase: every push at UINT32_MAX refused for good). */
+static void test_flash_outbox_numbers_restart_at_zero(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    uint8_t p[40];
+    uint32_t seq, s, erases = 0;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 4, 4), 0);
+    open_ok(&n, &fs, &st);
+    assert_non_null(st.rebase);
+    fill(p, sizeof p, 1);
+    p[0] = 0;
+    p[1] = 1; /* a message: topic of one byte */
+    assert_int_equal(put1(&st, UINT32_MAX - 3u, p, sizeof p), TMA_OK);
+    for (s = 0; s < 4; s++) {
+        erases += n.erases[s];
+    }
+    assert_int_equal(st.rebase(st.ctx), S_ERR(TMA_C_STATE));
+    for (s = 0; s < 4; s++) {
+        erases -= n.erases[s];
+    }
+    assert_int_equal(erases, 0u);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    assert_int_equal(seq, UINT32_MAX - 2u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    assert_int_equal(seq, UINT32_MAX - 1u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), S_ERR(TMA_C_FULL));
+    /* a restart: the three come back, still no number left */
+    open_ok(&n, &fs, &st);
+    assert_int_equal(st.seq_end(st.ctx), UINT32_MAX);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(iothub_outbox_count(&ob), 3u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), S_ERR(TMA_C_FULL));
+    assert_int_equal(ack_all(&ob), 3u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    assert_int_equal(seq, 0u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    assert_int_equal(seq, 1u);
+    open_ok(&n, &fs, &st);
+    assert_int_equal(st.seq_end(st.ctx), 2u);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(ack_all(&ob), 2u);
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
+/* A record on flash with seq UINT32_MAX (forged: put refuses that seq,
+ * header and data CRCs recomputed) is not live and does not hold seq_end at
+ * UINT32_MAX; the record before it stays. Fails on the old code (the record
+ * was live with seq_end UINT32_MAX: the outbox refused every push). */
+static void test_flash_record_at_seq_max_is_not_live(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    uint8_t p[20], *r = NULL;
+    uint32_t s, seq, stamped = 0;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 3, 4), 0);
+    open_ok(&n, &fs, &st);
+    fill(p, sizeof p, 3);
+    p[0] = 0;
+    p[1] = 1;
+    assert_int_equal(put1(&st, 3u, p, sizeof p), TMA_OK);
+    assert_int_equal(put1(&st, 7u, p, sizeof p), TMA_OK);
+    for (s = 0; s < 3; s++) {
+        uint8_t *h = n.mem + s * 512u;
+        if (t_stamped(h)) {
+            /* header 20, mark unit 4; records of 16 + 2 x 4 + 20 bytes */
+            r = h + 24u + 44u;
+            stamped++;
+        }
+    }
+    assert_int_equal(stamped, 1u);
+    assert_int_equal(r[0], 7u);
+    {
+        uint8_t d[8 + sizeof p];
+        t_le32(r, UINT32_MAX);
+        memcpy(d, r, 8);
+        memcpy(d + 8, r + 24, sizeof p);
+        t_le32(r + 8, tma_test_crc32(0, d, sizeof d));
+        t_le32(r + 12, tma_test_crc32(0, r, 12));
+    }
+    open_ok(&n, &fs, &st);
+    assert_int_equal(st.seq_end(st.ctx), 4u);
+    assert_int_equal(st.next(st.ctx, 4u, &seq), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(iothub_outbox_count(&ob), 1u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+    assert_int_equal(seq, 4u);
+    assert_int_equal(ack_all(&ob), 2u);
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
+/* rebase() with power cut at each of its erases (the head is erased last),
+ * for several torn patterns: the log opens; before the head's erase
+ * seq_end is as it was, during it at most that; every record found is one
+ * that was deleted before (a torn erase may bring one back, as a torn
+ * delete may: sent again), below seq_end and intact. Then the outbox
+ * drains what came back, rebase() completes, and the log reopens empty at
+ * 0 and takes puts again. Fails on the old code (no rebase). */
+static void test_flash_rebase_power_cut_every_erase(void **state)
+{
+    static const uint32_t geo[][3] = {{512, 4, 4}, {256, 3, 1}, {1024, 5, 8}, {512, 6, 2}};
+    uint32_t gi;
+    (void)state;
+    for (gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+        struct nor_sim base;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        uint8_t p[60];
+        uint32_t seq, end, k, seed, came_back = 0;
+        assert_int_equal(nor_init(&base, geo[gi][0], geo[gi][1], geo[gi][2]), 0);
+        open_ok(&base, &fs, &st);
+        /* several sectors used (and reclaimed), everything deleted */
+        for (seq = 1000u; seq < 1000u + 6u * geo[gi][1]; seq++) {
+            fill(p, sizeof p, seq);
+            p[0] = 0;
+            p[1] = 1;
+            assert_int_equal(put1(&st, seq, p, sizeof p), TMA_OK);
+            assert_int_equal(st.del(st.ctx, seq), TMA_OK);
+        }
+        end = st.seq_end(st.ctx);
+        assert_int_equal(end, seq);
+        for (k = 0; k <= geo[gi][1]; k++) {
+            for (seed = 1; seed <= 12u; seed++) {
+                struct nor_sim n;
+                struct iothub_outbox ob;
+                uint32_t e, x, live = 0;
+                tma_status rc;
+                assert_int_equal(nor_clone(&n, &base), 0);
+                open_ok(&n, &fs, &st);
+                nor_cut_after(&n, k, seed);
+                rc = st.rebase(st.ctx);
+                assert_int_equal(rc, k < geo[gi][1] ? S_ERR(TMA_C_IO) : TMA_OK);
+                nor_power_on(&n);
+                open_ok(&n, &fs, &st);
+                e = st.seq_end(st.ctx);
+                if (k + 1u < geo[gi][1]) {
+                    assert_int_equal(e, end);
+                } else if (k == geo[gi][1]) {
+                    assert_int_equal(e, 0u);
+                } else {
+                    assert_true(e <= end);
+                }
+                for (x = 0; st.next(st.ctx, x, &seq) == TMA_OK; x = seq + 1u) {
+                    fill(p, sizeof p, seq);
+                    p[0] = 0;
+                    p[1] = 1;
+                    assert_true(seq >= 1000u && seq < e);
+                    expect_get(&st, seq, p, sizeof p);
+                    live++;
+                }
+                came_back += live;
+                assert_int_equal(iothub_outbox_init(&ob, &st, 64, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+                assert_int_equal(ack_all(&ob), live);
+                assert_int_equal(st.rebase(st.ctx), TMA_OK);
+                assert_int_equal(st.seq_end(st.ctx), 0u);
+                open_ok(&n, &fs, &st);
+                assert_int_equal(st.seq_end(st.ctx), 0u);
+                assert_int_equal(st.next(st.ctx, 0u, &seq), S_ERR(TMA_C_NOT_FOUND));
+                assert_int_equal(iothub_outbox_init(&ob, &st, 64, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+                assert_int_equal(iothub_outbox_push(&ob, "t", p, sizeof p, &seq), TMA_OK);
+                assert_int_equal(seq, 0u);
+                open_ok(&n, &fs, &st);
+                assert_int_equal(st.seq_end(st.ctx), 1u);
+                if (n.v != 0u) {
+                    fail_msg("geometry %u cut %u seed %u: %s", (unsigned)gi, (unsigned)k, (unsigned)seed, n.why);
+                }
+                nor_free(&n);
+            }
+        }
+        print_message("geometry %u: %u deleted records came back after cut erases\n", (unsigned)gi,
+                      (unsigned)came_back);
+        nor_free(&base);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1481,6 +1690,9 @@ int main(void)
         cmocka_unit_test(test_flash_read_error_everywhere),
         cmocka_unit_test(test_flash_geometry_at_4gb),
         cmocka_unit_test(test_flash_outbox_ack_read_error_keeps_count),
+        cmocka_unit_test(test_flash_outbox_numbers_restart_at_zero),
+        cmocka_unit_test(test_flash_record_at_seq_max_is_not_live),
+        cmocka_unit_test(test_flash_rebase_power_cut_every_erase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,4 +12,5 @@
 #define iothub_flash_storage_del few_flash_storage_del
 #define iothub_flash_storage_next few_flash_storage_next
 #define iothub_flash_storage_seq_end few_flash_storage_seq_end
+#define iothub_flash_storage_rebase few_flash_storage_rebase
 #include "../../src/iothub/storage_flash.c"

@@ -9,4 +9,5 @@
 #define iothub_flash_storage_del ref_flash_storage_del
 #define iothub_flash_storage_next ref_flash_storage_next
 #define iothub_flash_storage_seq_end ref_flash_storage_seq_end
+#define iothub_flash_storage_rebase ref_flash_storage_rebase
 #include "../../src/iothub/storage_flash.c"

@@ -1436,6 +1436,438 @@ static void test_outbox_review11_zeroed_head_and_salt(void **state)
     assert_memory_equal(back, b, n);
 }
 
+/* ---- Sequence numbers across the end of their range (SEQ13) ---- */
+
+/* A store in RAM whose numbers can start anywhere: up to 8 records of up to
+ * 64 bytes, any seq; rebase() as the test sets it up (NULL: none). */
+#define FK_MAX 8
+struct fake_store {
+    uint32_t seq[FK_MAX];
+    uint8_t data[FK_MAX][64];
+    size_t len[FK_MAX];
+    int live[FK_MAX];
+    uint32_t end;
+    unsigned rebase_calls;
+    tma_status rebase_rc; /* what rebase answers (TMA_OK: it forgets) */
+};
+
+static tma_status fk_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t n)
+{
+    struct fake_store *f = ctx;
+    size_t i, k, off = 0;
+    if (seq < f->end || seq == UINT32_MAX) {
+        return S_ERR(TMA_C_STATE);
+    }
+    for (k = 0; k < FK_MAX && f->live[k]; k++) {
+    }
+    if (k == FK_MAX) {
+        return S_ERR(TMA_C_FULL);
+    }
+    for (i = 0; i < n; i++) {
+        assert_true(off + parts[i].len <= sizeof(f->data[k]));
+        memcpy(f->data[k] + off, parts[i].ptr, parts[i].len);
+        off += parts[i].len;
+    }
+    f->seq[k] = seq;
+    f->len[k] = off;
+    f->live[k] = 1;
+    f->end = seq + 1u;
+    return TMA_OK;
+}
+
+static int fk_find(struct fake_store *f, uint32_t seq)
+{
+    int k;
+    for (k = 0; k < FK_MAX; k++) {
+        if (f->live[k] && f->seq[k] == seq) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+static tma_status fk_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct fake_store *f = ctx;
+    int k = fk_find(f, seq);
+    if (k < 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    *out_len = f->len[k];
+    if (cap < f->len[k]) {
+        return S_ERR(TMA_C_TOO_SMALL);
+    }
+    memcpy(buf, f->data[k], f->len[k]);
+    return TMA_OK;
+}
+
+static tma_status fk_del(void *ctx, uint32_t seq)
+{
+    struct fake_store *f = ctx;
+    int k = fk_find(f, seq);
+    if (k < 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    f->live[k] = 0;
+    return TMA_OK;
+}
+
+static tma_status fk_next(void *ctx, uint32_t from, uint32_t *out)
+{
+    struct fake_store *f = ctx;
+    int k, best = -1;
+    for (k = 0; k < FK_MAX; k++) {
+        if (f->live[k] && f->seq[k] >= from && (best < 0 || f->seq[k] < f->seq[best])) {
+            best = k;
+        }
+    }
+    if (best < 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    *out = f->seq[best];
+    return TMA_OK;
+}
+
+static uint32_t fk_end(void *ctx)
+{
+    return ((struct fake_store *)ctx)->end;
+}
+
+static tma_status fk_rebase(void *ctx)
+{
+    struct fake_store *f = ctx;
+    uint32_t s;
+    f->rebase_calls++;
+    /* the contract: only ever called with nothing stored */
+    assert_int_equal(fk_next(f, 0, &s), S_ERR(TMA_C_NOT_FOUND));
+    if (f->rebase_rc == TMA_OK) {
+        f->end = 0;
+    }
+    return f->rebase_rc;
+}
+
+static struct iothub_storage fake_storage(struct fake_store *f, uint32_t end, int with_rebase)
+{
+    struct iothub_storage st;
+    memset(f, 0, sizeof(*f));
+    f->end = end;
+    memset(&st, 0, sizeof(st));
+    st.ctx = f;
+    st.put = fk_put;
+    st.get = fk_get;
+    st.del = fk_del;
+    st.next = fk_next;
+    st.seq_end = fk_end;
+    st.rebase = with_rebase ? fk_rebase : NULL;
+    return st;
+}
+
+/* A v2 record with explicit-length data (may hold zero bytes). */
+static size_t v2_rec_n(uint8_t *r, const uint8_t *salt, uint8_t type, uint32_t seq, const void *data, size_t dlen)
+{
+    uint8_t b[17];
+    r[0] = type;
+    le32_at(r + 1, seq);
+    le32_at(r + 5, (uint32_t)dlen);
+    memcpy(b, salt, 8);
+    memcpy(b + 8, r, 9);
+    le32_at(r + 9, tma_test_crc32(0, b, sizeof(b)));
+    if (dlen > 0) {
+        memcpy(r + 13, data, dlen);
+    }
+    le32_at(r + 13 + dlen, tma_test_crc32(0, r, 13 + dlen));
+    return 17 + dlen;
+}
+
+/* Hand out every message (peek, mark sent) and acknowledge each. */
+static void send_all_acked(struct iothub_outbox *ob, char *got, size_t n)
+{
+    uint8_t buf[256];
+    struct iothub_outbox_msg m;
+    size_t used = 0;
+    got[0] = '\0';
+    while (iothub_outbox_peek(ob, buf, sizeof(buf), &m) == TMA_OK) {
+        used += (size_t)snprintf(got + used, n - used, "%s%.*s", used ? "," : "", (int)m.payload.len,
+                                 (const char *)m.payload.ptr);
+        iothub_outbox_mark_sent(ob, m.seq);
+        assert_int_equal(iothub_outbox_ack(ob, m.seq), TMA_OK);
+    }
+}
+
+/* Numbers near UINT32_MAX: messages keep being accepted in order; once the
+ * outbox drains, numbering starts again at 0; while anything is stored it
+ * never rebases, and at UINT32_MAX it refuses (counted) until it drains.
+ * Fails on the old code: the push at UINT32_MAX is refused for ever. */
+static void test_outbox_seq_restarts_at_zero_after_drain(void **state)
+{
+    struct fake_store f;
+    struct iothub_storage st = fake_storage(&f, UINT32_MAX - 4u, 1);
+    struct iothub_outbox ob;
+    struct tma_span part = {(const uint8_t *)"\x00\x01tr", 4};
+    uint32_t s0, s1, s2, s;
+    char got[128];
+    (void)state;
+    /* one message stored from before: the outbox is never empty below */
+    assert_int_equal(fk_put(&f, UINT32_MAX - 4u, &part, 1), TMA_OK);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    push_str(&ob, "a", &s0);
+    push_str(&ob, "b", &s1);
+    push_str(&ob, "c", &s2);
+    assert_int_equal(s0, UINT32_MAX - 3u);
+    assert_int_equal(s2, UINT32_MAX - 1u);
+    /* nothing acknowledged: no number left, refused and counted */
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"d", 1, &s), S_ERR(TMA_C_FULL));
+    assert_int_equal(iothub_outbox_stats(&ob).refused, 1u);
+    assert_int_equal(iothub_outbox_ack(&ob, UINT32_MAX - 4u), TMA_OK);
+    assert_int_equal(iothub_outbox_ack(&ob, s0), TMA_OK);
+    assert_int_equal(iothub_outbox_ack(&ob, s1), TMA_OK);
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"d", 1, &s), S_ERR(TMA_C_FULL));
+    assert_int_equal(f.rebase_calls, 0u); /* "c" is stored */
+    assert_int_equal(iothub_outbox_ack(&ob, s2), TMA_OK);
+    /* empty: the next push starts again at 0 */
+    push_str(&ob, "d", &s);
+    assert_int_equal(s, 0u);
+    assert_int_equal(f.rebase_calls, 1u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
+    push_str(&ob, "e", &s);
+    assert_int_equal(s, 1u);
+    assert_int_equal(iothub_outbox_count(&ob), 2u);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "d,e");
+    /* far below the threshold an empty outbox keeps its numbers */
+    push_str(&ob, "f", &s);
+    assert_int_equal(s, 2u);
+    assert_int_equal(f.rebase_calls, 1u);
+}
+
+/* The threshold: an empty outbox at 0x7FFFFFFF keeps numbering, at
+ * IOTHUB_OUTBOX_REBASE_AT it rebases; a store without rebase keeps going
+ * until UINT32_MAX and then refuses every push, counted, even when empty.
+ * Fails on the old code (no rebase at all). */
+static void test_outbox_rebase_threshold_and_store_without_rebase(void **state)
+{
+    struct fake_store f;
+    struct iothub_storage st = fake_storage(&f, IOTHUB_OUTBOX_REBASE_AT - 1u, 1);
+    struct iothub_outbox ob;
+    uint32_t s;
+    (void)state;
+    assert_int_equal(IOTHUB_OUTBOX_REBASE_AT, 0x80000000u);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 4, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    push_str(&ob, "a", &s);
+    assert_int_equal(s, IOTHUB_OUTBOX_REBASE_AT - 1u);
+    assert_int_equal(iothub_outbox_ack(&ob, s), TMA_OK);
+    push_str(&ob, "b", &s);
+    assert_int_equal(s, 0u);
+    assert_int_equal(f.rebase_calls, 1u);
+
+    st = fake_storage(&f, UINT32_MAX - 1u, 0);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 4, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    push_str(&ob, "a", &s);
+    assert_int_equal(s, UINT32_MAX - 1u);
+    assert_int_equal(iothub_outbox_ack(&ob, s), TMA_OK);
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"b", 1, &s), S_ERR(TMA_C_FULL));
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"b", 1, &s), S_ERR(TMA_C_FULL));
+    assert_int_equal(iothub_outbox_stats(&ob).refused, 2u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 0u);
+    assert_int_equal(f.rebase_calls, 0u);
+}
+
+/* A failed rebase is no error for the push: it goes on with the old
+ * numbers and the next empty push tries again. A record the count missed
+ * (stored behind the outbox's back, as a failed delete can leave one) means
+ * not empty: no rebase. Fails on the old code (no rebase at all). */
+static void test_outbox_rebase_failure_and_stored_record(void **state)
+{
+    struct fake_store f;
+    struct iothub_storage st = fake_storage(&f, UINT32_MAX - 2u, 1);
+    struct iothub_outbox ob;
+    struct tma_span part = {(const uint8_t *)"\x00\x01tz", 4};
+    uint32_t s;
+    char got[64];
+    (void)state;
+    f.rebase_rc = S_ERR(TMA_C_IO);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 4, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    push_str(&ob, "a", &s);
+    assert_int_equal(s, UINT32_MAX - 2u);
+    assert_int_equal(f.rebase_calls, 1u);
+    assert_int_equal(iothub_outbox_ack(&ob, s), TMA_OK);
+    push_str(&ob, "b", &s);
+    assert_int_equal(s, UINT32_MAX - 1u);
+    assert_int_equal(f.rebase_calls, 2u);
+    assert_int_equal(iothub_outbox_ack(&ob, s), TMA_OK);
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"c", 1, &s), S_ERR(TMA_C_FULL));
+    assert_int_equal(f.rebase_calls, 3u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 0u);
+    /* a record the outbox did not count (seq below seq_end: not adopted) */
+    f.end = 5u;
+    assert_int_equal(fk_put(&f, 5u, &part, 1), TMA_OK);
+    f.end = UINT32_MAX;
+    f.rebase_rc = TMA_OK;
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"c", 1, &s), S_ERR(TMA_C_FULL));
+    assert_int_equal(f.rebase_calls, 3u);
+    assert_int_equal(fk_del(&f, 5u), TMA_OK);
+    push_str(&ob, "c", &s);
+    assert_int_equal(s, 0u);
+    assert_int_equal(f.rebase_calls, 4u);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "c");
+}
+
+/* The client tags an MQTT in-flight PUBLISH with the message's seq. A
+ * message dropped (DROP_OLDEST) while in flight leaves a stale tag; after a
+ * rebase its PUBACK (ack) and its resend (get) must not touch the new
+ * messages, which now carry low numbers. Fails on the old code (no rebase:
+ * the push is refused). */
+static void test_outbox_stale_inflight_tag_after_rebase(void **state)
+{
+    struct fake_store f;
+    struct iothub_storage st = fake_storage(&f, UINT32_MAX - 2u, 1);
+    struct iothub_outbox ob;
+    struct iothub_outbox_msg m;
+    uint8_t buf[128];
+    uint32_t stale, s, s2;
+    char got[64];
+    (void)state;
+    f.rebase_rc = S_ERR(TMA_C_IO); /* "old" keeps a high number */
+    assert_int_equal(iothub_outbox_init(&ob, &st, 1, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    push_str(&ob, "old", &stale);
+    assert_int_equal(stale, UINT32_MAX - 2u);
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof(buf), &m), TMA_OK);
+    iothub_outbox_mark_sent(&ob, m.seq); /* in flight, tag "stale" */
+    push_str(&ob, "x", &s);               /* drops "old" */
+    assert_int_equal(iothub_outbox_stats(&ob).dropped, 1u);
+    assert_int_equal(iothub_outbox_ack(&ob, s), TMA_OK);
+    f.rebase_rc = TMA_OK;
+    push_str(&ob, "new", &s); /* empty: rebased */
+    assert_int_equal(s, 0u);
+    push_str(&ob, "new2", &s2); /* capacity 1: drops "new" */
+    assert_int_equal(s2, 1u);
+    /* the stale tag finds nothing, now or after the new ones moved on */
+    assert_int_equal(iothub_outbox_get(&ob, stale, buf, sizeof(buf), &m), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_outbox_ack(&ob, stale), S_ERR(TMA_C_NOT_FOUND));
+    iothub_outbox_mark_sent(&ob, stale);
+    assert_int_equal(iothub_outbox_count(&ob), 1u);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "new2");
+}
+
+/* The file store near the end of the numbers: seq_end UINT32_MAX - 2 from
+ * a put and delete; the outbox crosses the end, rebases once empty, and the
+ * log reopens with numbering from there. rebase() refuses while a record is
+ * live, keeps the salt, and a log reopened after it says seq_end 0. Fails
+ * on the old code (no rebase: the push at UINT32_MAX is refused). */
+static void test_outbox_file_store_rebase(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    uint8_t salt[8];
+    uint32_t s0, s1, s;
+    char p[300], got[128];
+    (void)state;
+    path_of(p, sizeof(p), "wrap.log");
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    memcpy(salt, fs.salt, 8);
+    st = iothub_file_storage_iface(&fs);
+    assert_non_null(st.rebase);
+    put_bytes(&st, UINT32_MAX - 3u, (const uint8_t *)"\x00\x01tr", 4);
+    assert_int_equal(st.rebase(st.ctx), S_ERR(TMA_C_STATE)); /* a live record */
+    assert_int_equal(st.seq_end(st.ctx), UINT32_MAX - 2u);
+    assert_int_equal(fs.live, 1u);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    push_str(&ob, "a", &s0);
+    push_str(&ob, "b", &s1);
+    assert_int_equal(s0, UINT32_MAX - 2u);
+    assert_int_equal(s1, UINT32_MAX - 1u);
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"c", 1, &s), S_ERR(TMA_C_FULL));
+    iothub_file_storage_close(&fs);
+    /* a restart with three stored: still no numbers, order kept */
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(iothub_outbox_stats(&ob).recovered, 3u);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "r,a,b");
+    push_str(&ob, "c", &s);
+    assert_int_equal(s, 0u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
+    push_str(&ob, "d", &s);
+    assert_int_equal(s, 1u);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_memory_equal(fs.salt, salt, 8);
+    assert_int_equal(fs.seq_end, 2u);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "c,d");
+    /* empty now: rebase() directly, the reopened log says 0 */
+    assert_int_equal(st.rebase(st.ctx), TMA_OK);
+    assert_int_equal(st.seq_end(st.ctx), 0u);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_int_equal(fs.seq_end, 0u);
+    assert_int_equal(fs.live, 0u);
+    assert_int_equal(fs.damaged_bytes, 0u);
+    assert_memory_equal(fs.salt, salt, 8);
+    iothub_file_storage_close(&fs);
+}
+
+/* A forged or damaged log whose record carries seq UINT32_MAX (the outbox
+ * never writes it): that record is damage (kept aside, skipped), the
+ * others stay, numbering goes on; a seq marker UINT32_MAX alone rebases at
+ * the first push. Fails on the old code (the record counted: every push
+ * refused for good). */
+static void test_outbox_file_record_at_seq_max_is_damage(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    uint8_t b[256], salt[8];
+    uint32_t s;
+    size_t n;
+    char p[300], got[128];
+    (void)state;
+    path_of(p, sizeof(p), "forged.log");
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    memcpy(salt, fs.salt, 8);
+    iothub_file_storage_close(&fs);
+    n = read_file_bytes(p, b, sizeof(b));
+    assert_int_equal(n, 20u);
+    n += v2_rec_n(b + n, salt, 'P', 5u, "\x00\x01tm5", 5);
+    n += v2_rec_n(b + n, salt, 'P', UINT32_MAX, "\x00\x01tevil", 7);
+    write_file_bytes(p, b, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_true(fs.damaged_bytes > 0u);
+    assert_int_equal(fs.seq_end, 6u);
+    st = iothub_file_storage_iface(&fs);
+    {
+        struct tma_span part = {(const uint8_t *)"\x00\x01tx", 4};
+        assert_int_equal(st.put(st.ctx, UINT32_MAX, &part, 1), S_ERR(TMA_C_BAD_PARAM));
+    }
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(iothub_outbox_count(&ob), 1u);
+    push_str(&ob, "m6", &s);
+    assert_int_equal(s, 6u);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "m5,m6");
+    iothub_file_storage_close(&fs);
+
+    path_of(p, sizeof(p), "floor.log");
+    n = 20u; /* the file header read above */
+    n += v2_rec(b + n, salt, 'S', UINT32_MAX, NULL);
+    write_file_bytes(p, b, n);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.seq_end, UINT32_MAX);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    push_str(&ob, "z", &s);
+    assert_int_equal(s, 0u);
+    iothub_file_storage_close(&fs);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -1448,6 +1880,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox_test_crc32_is_zlibs),
+        cmocka_unit_test(test_outbox_seq_restarts_at_zero_after_drain),
+        cmocka_unit_test(test_outbox_rebase_threshold_and_store_without_rebase),
+        cmocka_unit_test(test_outbox_rebase_failure_and_stored_record),
+        cmocka_unit_test(test_outbox_stale_inflight_tag_after_rebase),
+        cmocka_unit_test_setup_teardown(test_outbox_file_store_rebase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_file_record_at_seq_max_is_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_ack_and_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_policies_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_bad_input, setup, teardown),
