@@ -1868,6 +1868,42 @@ static void test_outbox_file_record_at_seq_max_is_damage(void **state)
     iothub_file_storage_close(&fs);
 }
 
+/* A file log whose rebase fails (the compaction's "<path>.tmp" cannot be
+ * made: a directory of that name) keeps its old numbers and the outbox
+ * goes on with them; the next empty push, with the obstacle gone, rebases.
+ * Fails on the old code (no rebase: the second push is not numbered 0). */
+static void test_outbox_file_rebase_fails_then_succeeds(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    uint32_t s;
+    char p[300], tmp[310];
+    (void)state;
+    path_of(p, sizeof(p), "nofail.log");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, UINT32_MAX - 3u, (const uint8_t *)"x", 1);
+    assert_int_equal(st.del(st.ctx, UINT32_MAX - 3u), TMA_OK);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    push_str(&ob, "a", &s);
+    assert_int_equal(s, UINT32_MAX - 2u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 0u);
+    assert_int_equal(fs.seq_end, UINT32_MAX - 1u);
+    assert_int_equal(iothub_outbox_ack(&ob, s), TMA_OK);
+    assert_int_equal(rmdir(tmp), 0);
+    push_str(&ob, "b", &s);
+    assert_int_equal(s, 0u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.seq_end, 1u);
+    assert_int_equal(fs.live, 1u);
+    iothub_file_storage_close(&fs);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -1886,6 +1922,7 @@ int main(void)
         cmocka_unit_test(test_outbox_stale_inflight_tag_after_rebase),
         cmocka_unit_test_setup_teardown(test_outbox_file_store_rebase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_record_at_seq_max_is_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_file_rebase_fails_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_ack_and_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_policies_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_bad_input, setup, teardown),
