@@ -17,7 +17,9 @@
  * after the run, next() and get() in a shuffled order (ascending, rewound,
  * near the image's top seq), with deletes and puts in between, answer as
  * the log built without its scan cursors on a copy of the flash, and both
- * leave the same flash. */
+ * leave the same flash. Last, rebase(): refused (flash unchanged) while a
+ * record is live, else an empty log at seq 0, also reopened, that takes a
+ * put of seq 0. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +418,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n2 = walk_all(&st);
     if (n1 != n2) {
         abort();
+    }
+    /* rebase: refused with a record stored, the flash unchanged; with none,
+     * the log is empty at seq 0 and stays so when reopened */
+    {
+        static uint8_t before[MAX_IMAGE];
+        uint32_t seq;
+        struct tma_span sp = {p, 7};
+        memset(p, 0x5A, sp.len);
+        memcpy(before, f.mem, f.size);
+        rc = st.rebase(st.ctx);
+        if (n2 > 0 ? rc != TMA_ERR(TMA_LAYER_STORE, TMA_C_STATE) || memcmp(before, f.mem, f.size) != 0
+                   : rc != TMA_OK || st.seq_end(st.ctx) != 0u) {
+            abort();
+        }
+        if (n2 == 0 && (iothub_flash_storage_open(&fs, &fl, &st) != TMA_OK || st.seq_end(st.ctx) != 0u ||
+                        st.next(st.ctx, 0u, &seq) != TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND) ||
+                        st.put(st.ctx, 0u, &sp, 1) != TMA_OK || st.seq_end(st.ctx) != 1u)) {
+            abort();
+        }
     }
     return 0;
 }
