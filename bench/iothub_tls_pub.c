@@ -229,6 +229,7 @@ int main(int argc, char **argv)
         st.del = r_del;
         st.next = r_next;
         st.seq_end = r_end;
+        st.rebase = NULL; /* no rebase: a run never nears 2^31 messages */
         fs.fd = -1;
     } else {
         if (iothub_file_storage_open(&fs, argv[9], argc > 10 && strcmp(argv[10], "fsync") == 0) != TMA_OK) {
