@@ -38,6 +38,12 @@
  * iothub_crashfs (docs/design/outbox.md, "Power cuts on Linux"), with
  * messages that carry record images.
  *
+ * rebase() (struct iothub_storage) is a compaction of a log with no live
+ * record and seq_end 0 (same salt): a crash leaves the old log or the new
+ * one; TMA_C_STATE while a record is live. A put of seq UINT32_MAX is
+ * refused (TMA_C_BAD_PARAM) and a PUT record of that seq found at open is
+ * damage (skipped, kept aside).
+ *
  * One process at a time: open() takes an exclusive lock on "<path>.lock"
  * (created next to the log and left there) and refuses a log another
  * process (or another open context) holds with TMA_C_IN_USE.

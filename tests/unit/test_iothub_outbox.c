@@ -1904,6 +1904,50 @@ static void test_outbox_file_rebase_fails_then_succeeds(void **state)
     iothub_file_storage_close(&fs);
 }
 
+/* A crash during a file log's rebase: the compaction writes "<path>.tmp"
+ * and renames it over the log. Before the rename (the old log with any
+ * prefix of the new one as "<path>.tmp") the log opens as it was; after it,
+ * empty at 0. Fails on the old code (no rebase). */
+static void test_outbox_file_rebase_crash_leaves_old_or_new(void **state)
+{
+    static uint8_t old_log[512], new_log[512];
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], tmp[310];
+    size_t n_old, n_new, cut;
+    (void)state;
+    path_of(p, sizeof(p), "rbcrash.log");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    put_bytes(&st, 0x90000000u, (const uint8_t *)"x", 1);
+    assert_int_equal(st.del(st.ctx, 0x90000000u), TMA_OK);
+    iothub_file_storage_close(&fs);
+    n_old = read_file_bytes(p, old_log, sizeof(old_log));
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(st.rebase(st.ctx), TMA_OK);
+    iothub_file_storage_close(&fs);
+    n_new = read_file_bytes(p, new_log, sizeof(new_log));
+    assert_int_equal(n_new, 20u + 17u); /* file header, seq marker 0 */
+    assert_memory_equal(new_log, old_log, 20u); /* same header: same salt */
+    for (cut = 0; cut <= n_new; cut++) {
+        write_file_bytes(p, old_log, n_old);
+        write_file_bytes(tmp, new_log, cut);
+        assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+        assert_int_equal(fs.seq_end, 0x90000001u);
+        assert_int_equal(fs.live, 0u);
+        assert_int_not_equal(access(tmp, F_OK), 0); /* the leftover is gone */
+        iothub_file_storage_close(&fs);
+    }
+    write_file_bytes(p, new_log, n_new);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_int_equal(fs.seq_end, 0u);
+    assert_int_equal(fs.live, 0u);
+    assert_int_equal(fs.damaged_bytes, 0u);
+    iothub_file_storage_close(&fs);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -1923,6 +1967,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_file_store_rebase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_record_at_seq_max_is_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_rebase_fails_then_succeeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_file_rebase_crash_leaves_old_or_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_ack_and_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_policies_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_bad_input, setup, teardown),
