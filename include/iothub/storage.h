@@ -50,10 +50,11 @@ struct iothub_storage {
      *  continues after a restart even when every record was deleted. */
     uint32_t (*seq_end)(void *ctx);
     /** Optional (NULL: the store cannot; the outbox then refuses new
-     *  messages once seq_end() reaches UINT32_MAX). Called only when no
-     *  record is stored: forget every number, so that seq_end() answers 0
-     *  afterwards, also after a restart. TMA_C_STATE if a record is stored
-     *  (nothing changed). A crash during the call leaves a store that opens
+     *  messages once seq_end() reaches UINT32_MAX). The outbox calls it
+     *  when it counts no message: if no record is stored, forget every
+     *  number, so that seq_end() answers 0 afterwards, also after a
+     *  restart; if a record is stored (one a failed delete left), change
+     *  nothing and return TMA_C_STATE: this check is the store's. A crash during the call leaves a store that opens
      *  with seq_end() at most the old value and every record it holds below
      *  it (a flash erase cut by power loss may bring deleted records back,
      *  as a cut delete may: sent again, at-least-once). On failure the store

@@ -63,15 +63,17 @@ static inline tma_status ih_outbox_push(struct iothub_outbox *ob, const char *to
         return S_ERR(TMA_C_BAD_PARAM);
     }
     ih_outbox_adopt_stored(ob);
-    /* Numbers past half their space and nothing stored (in storage too: a
-     * failed delete may have left a record the count missed): start again
-     * at 0. Whatever the storage now answers for seq_end() is where the
-     * numbering goes on. Failed: on with the old numbers, tried again at
-     * the next empty push. A stale in-flight tag (a message dropped while
-     * in flight) is >= 2^31 pushes away from its number's reuse: its
-     * PUBACK or resend finds no record (docs/design/outbox.md). */
+    /* Numbers past half their space and nothing counted: start again at
+     * 0. The storage refuses (TMA_C_STATE) if it still holds a record (a
+     * failed delete may have left one the count missed): it alone knows,
+     * so the check is its (storage.h). Whatever it now answers for
+     * seq_end() is where the numbering goes on. Failed: on with the old
+     * numbers, tried again at the next empty push. A stale in-flight tag
+     * (a message dropped while in flight) is >= 2^31 - 1 pushes away from
+     * its number's reuse: its PUBACK or resend finds no record
+     * (docs/design/outbox.md). */
     if (ob->count == 0u && ob->next_seq >= IOTHUB_OUTBOX_REBASE_AT && ob->st.rebase != NULL &&
-        ih_not_found(ob->st.next(ob->st.ctx, 0u, &seq)) && ob->st.rebase(ob->st.ctx) == TMA_OK) {
+        ob->st.rebase(ob->st.ctx) == TMA_OK) {
         ob->next_seq = ob->st.seq_end(ob->st.ctx);
         ob->head = ob->next_seq;
         ob->cursor = ob->next_seq;
