@@ -46,20 +46,24 @@ struct iothub_storage {
     tma_status (*del)(void *ctx, uint32_t seq);
     /** Smallest stored seq >= @p from into *out_seq; TMA_C_NOT_FOUND if none. */
     tma_status (*next)(void *ctx, uint32_t from, uint32_t *out_seq);
-    /** One past the highest seq ever stored (0 for a fresh store), so numbering
-     *  continues after a restart even when every record was deleted. */
+    /** One past the highest seq ever stored (0 for a fresh store; since
+     *  the last rebase), so numbering continues after a restart even when
+     *  every record was deleted. */
     uint32_t (*seq_end)(void *ctx);
     /** Optional (NULL: the store cannot; the outbox then refuses new
      *  messages once seq_end() reaches UINT32_MAX). The outbox calls it
-     *  when it counts no message: if no record is stored, forget every
-     *  number, so that seq_end() answers 0 afterwards, also after a
-     *  restart; if a record is stored (one a failed delete left), change
-     *  nothing and return TMA_C_STATE: this check is the store's. A crash during the call leaves a store that opens
-     *  with seq_end() at most the old value and every record it holds below
-     *  it (a flash erase cut by power loss may bring deleted records back,
-     *  as a cut delete may: sent again, at-least-once). On failure the store
+     *  when it counts no message (IOTHUB_OUTBOX_REBASE_AT): if no record is
+     *  stored, forget every number, so that seq_end() answers 0 afterwards,
+     *  also after a restart; if a record is stored (one a failed delete
+     *  left), change nothing and return TMA_C_STATE: this check is the
+     *  store's. A crash during the call leaves a store that opens with
+     *  seq_end() at most the old value and every record it holds below it
+     *  (a flash erase cut by power loss may bring deleted records back, as
+     *  a cut delete may: sent again, at-least-once). On failure the store
      *  keeps working, seq_end() at most its old value. Last member, so
-     *  positional initialisers written for the five calls above compile. */
+     *  positional initialisers written for the five calls above compile;
+     *  code that sets the members one by one must set this one too (or
+     *  zero the struct first). */
     tma_status (*rebase)(void *ctx);
 };
 
