@@ -905,20 +905,34 @@ void sample_net_close(struct sample_net *n)
     n->port_handle = NULL;
 }
 
-uint64_t sample_mono_ms(void *ctx)
+/* A clock the samples cannot read is fatal: the callbacks have no error
+ * channel, and a made-up time would become a wrong SAS expiry or a frozen
+ * back-off. The usual cause is a 32-bit time_t past 2038-01-19 (EOVERFLOW);
+ * docs/porting.md ("Linux") says how to build with a 64-bit one. */
+static uint64_t clock_ms_or_exit(clockid_t id, const char *name)
 {
     struct timespec ts;
-    (void)ctx;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int rc = clock_gettime(id, &ts);
+    if (rc != 0 || ts.tv_sec < 0) {
+        int e = rc != 0 ? errno : 0;
+        fprintf(stderr, "sample: cannot read %s: %s%s\n", name,
+                e != 0 ? strerror(e) : "time before 1970",
+                sizeof(time_t) < 8 ? " (32-bit time_t: see docs/porting.md, Linux)" : "");
+        exit(1);
+    }
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t sample_mono_ms(void *ctx)
+{
+    (void)ctx;
+    return clock_ms_or_exit(CLOCK_MONOTONIC, "CLOCK_MONOTONIC");
 }
 
 uint64_t sample_wall_ms(void *ctx)
 {
-    struct timespec ts;
     (void)ctx;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return clock_ms_or_exit(CLOCK_REALTIME, "the wall clock (CLOCK_REALTIME)");
 }
 
 static tma_status hmac(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *msg,
