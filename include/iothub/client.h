@@ -64,7 +64,7 @@ struct iothub_connector {
 enum iothub_event {
     IOTHUB_EVENT_CONNECTED = 1,    /**< CONNACK accepted and the SUBSCRIBE queued (a transport
                                     *   busy resending may put it off a step or more) */
-    IOTHUB_EVENT_DISCONNECTED = 2, /**< connection lost; a retry is scheduled */
+    IOTHUB_EVENT_DISCONNECTED = 2, /**< connection (or attempt) lost; a retry is scheduled */
     IOTHUB_EVENT_AUTH_FAILED = 3,  /**< CONNACK refused (5: not authorized...); no automatic retry */
     /** A SUBACK refused a subscription (reason MQTT_E_SUBSCRIBE_REFUSED):
      *  the C2D, twin or method messages it was for will not arrive on this
@@ -133,8 +133,18 @@ struct iothub_client_config {
     const char *sas_key_name;     /**< policy name or NULL */
     uint32_t sas_lifetime_s;      /**< 0: 3600; renewed at 80 % by reconnecting */
     struct iothub_hmac_ops hmac;  /**< SAS only */
-    struct tma_clock clock;       /**< monotonic ms */
-    struct tma_clock wall;        /**< Unix time in ms (SAS expiry); may be unset for X.509 */
+    /** Monotonic ms. Only its low 32 bits are used, as wrapping
+     *  differences: a 32-bit tick zero-extended (SysTick) is fine, and so
+     *  is any start value (near 2^64 too). The client must read it at
+     *  least once per 2^32 ms (49.7 days): every iothub_client_step()
+     *  does. A clock that goes back by J reads as a jump forward by
+     *  2^32 - J: pending waits end early (the chip-key pacer still caps
+     *  at its burst), nothing stalls. */
+    struct tma_clock clock;
+    /** Unix time in ms (SAS expiry); may be unset for X.509. With SAS the
+     *  client does not connect while it is below IOTHUB_WALL_PLAUSIBLE_MS
+     *  (reason IOTHUB_E_WALL_CLOCK; tried again with the back-off). */
+    struct tma_clock wall;
     uint16_t keep_alive_s;        /**< 0: IOTHUB_KEEPALIVE_DEFAULT_S; capped at IOTHUB_KEEPALIVE_MAX_S */
     uint32_t subscriptions;       /**< IOTHUB_SUB_* mask */
     bool clean_session;           /**< IoT Hub: false (keeps C2D queued); DPS style true */
@@ -198,9 +208,12 @@ struct iothub_client {
     struct iothub_client_stats stats;
     tma_status last_reason;
     struct iothub_client_config cfg;
+    /* Times on the glue's own clock (mono_ms), never the raw clock value. */
+    uint64_t mono_ms;          /* the clock's low 32 bits at the last read,
+                                * plus 2^32 per wrap seen since init */
     uint64_t next_attempt_ms;
     uint64_t attempt_started_ms;
-    uint64_t connected_ms;     /* clock at the last CONNACK */
+    uint64_t connected_ms;     /* at the last CONNACK */
     uint64_t sas_renew_ms;     /* wall time to renew, 0: none */
     /* Private: the user name and SAS resource builders (set by init to the
      * IoT Hub ones, iothub_username()'s and iothub_sas_resource()'s bytes);
@@ -239,7 +252,8 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
  * @return TMA_OK (nothing fatal; call again; also in AUTH_FAILED and after
  *         iothub_client_disconnect(), where it does nothing), or the status
  *         that ended a connection attempt in this step (already handled: a
- *         retry is scheduled, or the state is AUTH_FAILED), or a storage
+ *         retry is scheduled, or the state is AUTH_FAILED; with SAS and a
+ *         wall clock not set yet, IOTHUB_E_WALL_CLOCK), or a storage
  *         status (layer STORE) from the outbox (the connection stays);
  *         TMA_C_STATE from a callback of this client (not re-entrant:
  *         nothing done) or on a client init never completed;
@@ -313,11 +327,13 @@ enum iothub_client_state iothub_client_state(const struct iothub_client *c);
 struct iothub_client_stats iothub_client_stats(const struct iothub_client *c);
 /**
  * @brief One line for an application log: for a refused CONNACK the IoT Hub
- * meaning (iothub_connack_reason()), otherwise tma_status_str(). Never NULL.
+ * meaning (iothub_connack_reason()), for IOTHUB_E_WALL_CLOCK what the
+ * client waits for, otherwise tma_status_str(). Never NULL.
  */
 const char *iothub_reason_text(tma_status st);
 
-/** @brief Why the last connection ended (TMA_OK if none). */
+/** @brief Why the last connection (or connect attempt) ended (TMA_OK if
+ *  none); IOTHUB_E_WALL_CLOCK while a SAS client waits for its wall clock. */
 tma_status iothub_client_last_reason(const struct iothub_client *c);
 
 #ifdef __cplusplus

@@ -53,6 +53,17 @@ extern "C" {
  *  reconnect back-off; a shorter one (accepted, then dropped) counts as a
  *  failed attempt. */
 #define IOTHUB_STABLE_CONNECTION_MS 60000u
+/** Plausibility floor of the wall clock for SAS: 2026-01-01T00:00:00Z in
+ *  Unix ms. Below it (a device without RTC before NTP) a token would have
+ *  expired long ago and the hub would refuse it as bad credentials
+ *  (CONNACK 5): the client does not connect, stays IDLE with the reason
+ *  IOTHUB_E_WALL_CLOCK and tries again with the back-off. */
+#define IOTHUB_WALL_PLAUSIBLE_MS 1767225600000ull
+/** Status code (layer TMA_LAYER_IOTHUB) of IOTHUB_E_WALL_CLOCK. */
+#define IOTHUB_CODE_WALL_CLOCK 0x40u
+/** iothub_client_last_reason() and iothub_client_step() while a SAS
+ *  client waits for a wall clock at or above IOTHUB_WALL_PLAUSIBLE_MS. */
+#define IOTHUB_E_WALL_CLOCK TMA_ERR(TMA_LAYER_IOTHUB, IOTHUB_CODE_WALL_CLOCK)
 
 /* System property keys (telemetry and C2D), as the application writes them;
  * the bag writer encodes '$' as %24. */

@@ -216,7 +216,8 @@ struct tma_tls_client {
     bool in_handshake;
     bool hs_armed;
     int hs_state;
-    uint64_t hs_deadline;
+    uint32_t hs_start;        /* clock's low 32 bits when the state began:
+                               * elapsed = wrapping difference (any start value) */
 };
 
 /**

@@ -16,9 +16,28 @@
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
 #define E_STATE IOTHUB_E(TMA_C_STATE)
 
-static uint64_t now_ms(const struct iothub_client *c)
+/* The glue's own time (struct iothub_client, mono_ms): the clock's low 32
+ * bits, extended by a count of their wraps. The clock's upper bits are never
+ * used, so a 32-bit tick zero-extended and a 64-bit clock that starts
+ * anywhere (near 2^64 too) both give a time that starts below 2^32 and does
+ * not wrap; each read advances it by the wrapping 32-bit difference since
+ * the read before. A clock that goes back by J thus reads as a jump forward
+ * by 2^32 - J (waits end early) instead of a stall for J. It needs a read at
+ * least once per 2^32 ms: every step reads it. */
+static uint64_t clock_read(const struct iothub_client *c)
 {
-    return c->cfg.clock.now_ms(c->cfg.clock.ctx);
+    uint32_t lo = (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
+    uint64_t t = (c->mono_ms & ~(uint64_t)UINT32_MAX) | lo;
+    if (lo < (uint32_t)c->mono_ms) {
+        t += (uint64_t)1u << 32;
+    }
+    return t;
+}
+
+static uint64_t now_ms(struct iothub_client *c)
+{
+    c->mono_ms = clock_read(c);
+    return c->mono_ms;
 }
 
 static uint32_t rnd(struct iothub_client *c)
@@ -248,7 +267,8 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     ih_outbox_rewind(c->cfg.outbox);
     c->can_step = true;
     c->state = IOTHUB_STATE_IDLE;
-    c->next_attempt_ms = now_ms(c);
+    /* next_attempt_ms and mono_ms 0 (c is zeroed): the first step reads
+     * the clock and connects; no time read here. */
     return TMA_OK;
 }
 
@@ -368,6 +388,16 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
         }
     }
     c->attempt_started_ms = now;
+#if IOTHUB_CFG_SAS
+    /* A token signed with a wall clock that is not set yet (no RTC, before
+     * NTP: 1970) expired long ago: the hub would answer CONNACK 5, which
+     * ends in AUTH_FAILED as if the key were wrong. Not connected; tried
+     * again with the back-off until the wall clock is plausible. */
+    if (c->cfg.sas_key != NULL && c->cfg.wall.now_ms(c->cfg.wall.ctx) < IOTHUB_WALL_PLAUSIBLE_MS) {
+        schedule_retry(c, IOTHUB_E_WALL_CLOCK);
+        return IOTHUB_E_WALL_CLOCK;
+    }
+#endif
     c->stats.connect_attempts++;
     st = c->cfg.connector.open(c->cfg.connector.ctx, &c->tr, &used_key);
     if (used_key) {
@@ -528,11 +558,12 @@ static tma_status pump_outbox(struct iothub_client *c)
 static tma_status step(struct iothub_client *c)
 {
     tma_status st;
+    /* Read in every state: the glue's time must see each 2^32 ms wrap. */
+    uint64_t now = now_ms(c);
     if (c->state == IOTHUB_STATE_AUTH_FAILED) {
         return TMA_OK;
     }
     if (c->state == IOTHUB_STATE_IDLE) {
-        uint64_t now = now_ms(c);
         if (now < c->next_attempt_ms) {
             return TMA_OK;
         }
@@ -557,7 +588,7 @@ static tma_status step(struct iothub_client *c)
     }
     if (c->state == IOTHUB_STATE_CONNECTING && c->mqtt.state == MQTT_STATE_CONNECTED) {
         c->state = IOTHUB_STATE_CONNECTED;
-        c->connected_ms = now_ms(c);
+        c->connected_ms = now;
         c->stats.connects++;
         c->subs_pending = true;
     }
@@ -585,7 +616,7 @@ static tma_status step(struct iothub_client *c)
         close_transport(c);
         c->state = IOTHUB_STATE_IDLE;
         c->attempt = 0u;
-        c->next_attempt_ms = now_ms(c);
+        c->next_attempt_ms = 0u; /* due now: the glue's time is never below 0 */
         c->last_reason = IOTHUB_E(TMA_C_TIMEOUT);
         emit(c, IOTHUB_EVENT_DISCONNECTED, c->last_reason);
         return TMA_OK;
@@ -630,7 +661,7 @@ uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c)
     if (c == NULL || c->state != IOTHUB_STATE_IDLE || c->user_name == NULL) {
         return 0u;
     }
-    now = now_ms(c);
+    now = clock_read(c);
     return c->next_attempt_ms > now ? c->next_attempt_ms - now : 0u;
 }
 
@@ -791,7 +822,7 @@ void iothub_client_restart(struct iothub_client *c)
     }
     c->state = IOTHUB_STATE_IDLE;
     c->attempt = 0u;
-    c->next_attempt_ms = now_ms(c);
+    c->next_attempt_ms = 0u; /* due at the next step */
 }
 
 enum iothub_client_state iothub_client_state(const struct iothub_client *c)
@@ -817,6 +848,9 @@ tma_status iothub_client_last_reason(const struct iothub_client *c)
 
 const char *iothub_reason_text(tma_status st)
 {
+    if (st == IOTHUB_E_WALL_CLOCK) {
+        return "wall clock not set (before 2026): no SAS token signed, waiting for the clock";
+    }
     if (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_MQTT && TMA_STATUS_CODE(st) > MQTT_CODE_CONNACK_BASE &&
         TMA_STATUS_CODE(st) < MQTT_CODE_CONNACK_BASE + 0x40u) {
         return iothub_connack_reason((uint8_t)(TMA_STATUS_CODE(st) - MQTT_CODE_CONNACK_BASE));

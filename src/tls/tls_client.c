@@ -108,17 +108,21 @@ static uint64_t now_ms(const struct tma_tls_client *c)
  * open for ever (review R2). UINT32_MAX outside the handshake. */
 static uint32_t hs_left(struct tma_tls_client *c)
 {
-    uint64_t now;
+    uint32_t now, spent;
     if (!c->in_handshake) {
         return UINT32_MAX;
     }
-    now = now_ms(c);
+    /* Elapsed time as a wrapping 32-bit difference, not a deadline
+     * now + timeout: that sum wraps for a clock near 2^64 (or a 32-bit
+     * tick near 2^32) and every read would time out at once. */
+    now = (uint32_t)now_ms(c);
     if (c->ssl.state != c->hs_state || !c->hs_armed) {
         c->hs_state = c->ssl.state;
         c->hs_armed = true;
-        c->hs_deadline = now + c->handshake_timeout_ms;
+        c->hs_start = now;
     }
-    return now >= c->hs_deadline ? 0u : (uint32_t)(c->hs_deadline - now);
+    spent = now - c->hs_start;
+    return spent >= c->handshake_timeout_ms ? 0u : c->handshake_timeout_ms - spent;
 }
 
 /* mbedTLS reads a record in two exact reads (header, then body) and its
@@ -363,7 +367,8 @@ static int lower_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_
             return TMA_STATUS_CODE(n) == TMA_C_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET
                                                       : MBEDTLS_ERR_NET_RECV_FAILED;
         }
-        if (timeout != 0u && c->clock->now_ms(c->clock->ctx) - start >= timeout) {
+        /* a wrapping 32-bit difference: a 32-bit tick may wrap meanwhile */
+        if (timeout != 0u && (uint32_t)(c->clock->now_ms(c->clock->ctx) - start) >= timeout) {
             return MBEDTLS_ERR_SSL_TIMEOUT;
         }
     }

@@ -650,6 +650,42 @@ static void lower_transport_times_out_with_injected_clock(void **state)
     free(ca);
 }
 
+/* Audit wrap13 F11: the handshake bound was a deadline now + timeout, which
+ * wraps for a clock that starts near 2^64 (or a 32-bit tick near 2^32,
+ * zero-extended): every read then timed out at once and no handshake could
+ * start in the last timeout before the wrap. The bound is elapsed time now:
+ * the same 500 ms and 50 polls as from 0, across the wrap. */
+static void handshake_bound_across_clock_wrap(void **state)
+{
+    static const uint64_t starts[] = {UINT64_MAX - 100u, 0xFFFFFFFFull - 100u};
+    size_t i, ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    (void)state;
+    for (i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+        struct tma_tls_client c;
+        struct tma_tls_client_config cfg;
+        struct silent peer = {0, starts[i], 0};
+        struct tma_transport lower = {&peer, silent_send, silent_recv};
+        struct tma_clock clk = {&peer, silent_now};
+        uint64_t spent;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.host = "device.example";
+        cfg.ca.ptr = ca;
+        cfg.ca.len = ca_len;
+        cfg.lower = &lower;
+        cfg.clock = &clk;
+        cfg.handshake_timeout_ms = 500;
+        assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+        assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+        spent = peer.now - starts[i];
+        assert_true(spent >= 500 && spent <= 520);
+        assert_int_equal(peer.recvs, 50);
+        tma_tls_client_close(&c);
+        tma_tls_client_deinit(&c);
+    }
+    free(ca);
+}
+
 /* Review R2: a peer over the caller's transport that never takes a byte
  * (send returns 0, "try again", for ever). The handshake retried at once
  * without a bound; it must end in a timeout after handshake_timeout_ms of
@@ -785,6 +821,7 @@ int main(void)
         cmocka_unit_test(client_states_and_connect_failure),
         cmocka_unit_test(handshake_times_out_on_a_silent_server),
         cmocka_unit_test(lower_transport_times_out_with_injected_clock),
+        cmocka_unit_test(handshake_bound_across_clock_wrap),
         cmocka_unit_test(lower_send_that_never_progresses_times_out),
         cmocka_unit_test(trickling_peer_is_bounded_per_message),
     };
