@@ -1167,7 +1167,7 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
             last_connected = now;
         } else if (now - last_connected > (uint64_t)o->timeout_ms) {
             fprintf(stderr, "no connection for %ld ms (last: %s)\n", o->timeout_ms,
-                    tma_status_str(iothub_client_last_reason(&h->client)));
+                    iothub_reason_text(iothub_client_last_reason(&h->client)));
             return 1;
         }
         if (tick != NULL) {
