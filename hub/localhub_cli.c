@@ -393,10 +393,79 @@ static int file_contains(const char *path, const char *needle, char *last_line, 
     return found;
 }
 
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static long long size_arg(const char *name, const char *v, long long lo, long long hi)
+{
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10), mul = 1;
+    if (end && *end && !end[1]) {
+        if (*end == 'K' || *end == 'k') mul = 1024, end++;
+        else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
+        else if (*end == 'G' || *end == 'g') mul = 1024LL * 1024 * 1024, end++;
+    }
+    if (errno || !end || *end || end == v || n < 0 || n > hi / mul || n * mul < lo)
+        die("%s must be a size in %lld..%lld bytes (suffix K, M or G allowed)", name, lo, hi);
+    return n * mul;
+}
+
+/* The server certificate: made with the root at the first start; renewed
+ * from the same root when it ends within LOCALHUB_SERVER_RENEW_DAYS (devices
+ * keep trusting the root). The root is only reported: replacing it would
+ * cut off every device that has it as its trust anchor. */
+static void check_server_pki(const char *ca, const char *cakey, const char *srv, const char *srvkey)
+{
+    X509 *root, *cert;
+    int64_t left;
+    char when[32];
+    if (access(srv, R_OK) != 0 || access(srvkey, R_OK) != 0) {
+        if (access(ca, R_OK) == 0 && access(cakey, R_OK) == 0) {
+            if (localhub_renew_server_cert(ca, cakey, srv, srvkey, NULL))
+                die("cannot make a server certificate with the root CA %s", ca);
+            fprintf(stderr, "%s: server certificate was missing: made a new one with the root CA %s\n", cmd_path, ca);
+        } else if (localhub_make_server_pki(ca, cakey, srv, srvkey, NULL)) {
+            die("cannot create the server certificates");
+        }
+    }
+    root = localhub_cert_load_file(ca);
+    cert = localhub_cert_load_file(srv);
+    left = localhub_cert_seconds_left(cert);
+    if (cert && root && left < (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400) {
+        if (X509_check_issued(root, cert) != X509_V_OK) {
+            fprintf(stderr, "%s: warning: the server certificate %s %s and was not issued by %s: replace it yourself\n",
+                    cmd_path, srv, left < 0 ? "has expired" : "expires soon", ca);
+        } else {
+            localhub_cert_not_after(cert, when);
+            if (localhub_renew_server_cert(ca, cakey, srv, srvkey, NULL))
+                die("the server certificate %s ends %s and cannot be renewed with %s", srv, when, ca);
+            X509_free(cert);
+            cert = localhub_cert_load_file(srv);
+            char until[32];
+            localhub_cert_not_after(cert, until);
+            fprintf(stderr, "%s: server certificate %s %s: renewed with the same root CA, valid until %s\n", cmd_path,
+                    left < 0 ? "expired on" : "was to expire on", when, until);
+        }
+    }
+    left = localhub_cert_seconds_left(root);
+    if (root && left < (int64_t)LOCALHUB_ROOT_WARN_DAYS * 86400) {
+        localhub_cert_not_after(root, when);
+        fprintf(stderr,
+                "%s: warning: the root CA %s %s %s: every device trusts it; plan its replacement (docs/localhub.md)\n",
+                cmd_path, ca, left < 0 ? "expired on" : "expires on", when);
+    }
+    X509_free(root);
+    X509_free(cert);
+}
+
 static void cmd_start(void)
 {
     const char *port_s = opt("--port"), *hostname = opt("--hostname"), *bind_addr = opt("--bind");
     long port = port_s ? num("--port", port_s, 1, 65535) : 8883;
+    /* Settings the plugin reads at start (meta table); kept for later starts. */
+    const char *tmax = opt("--telemetry-max-size"), *tkeep = opt("--telemetry-keep"), *dret = opt("--dps-op-retention");
+    long long tmax_n = tmax ? size_arg("--telemetry-max-size", tmax, 1024, 1LL << 50) : 0;
+    long tkeep_n = tkeep ? num("--telemetry-keep", tkeep, 0, 100) : 0;
+    long dret_n = dret ? num("--dps-op-retention", dret, 1, 30L * 86400) : 0;
     char conf[4096], pki[4096], ca[4096], cakey[4096], srv[4096], srvkey[4096], log[4096], pidf[4096], persist[4096];
     char out[4096], errline[512] = "";
     sqlite3 *db;
@@ -441,9 +510,7 @@ static void cmd_start(void)
     path_in(cakey, sizeof(cakey), "pki/root-ca.key");
     path_in(srv, sizeof(srv), "pki/server.pem");
     path_in(srvkey, sizeof(srvkey), "pki/server.key");
-    if (access(srv, R_OK) != 0 || access(srvkey, R_OK) != 0) {
-        if (localhub_make_server_pki(ca, cakey, srv, srvkey, NULL)) die("cannot create the server certificates");
-    }
+    check_server_pki(ca, cakey, srv, srvkey);
     path_in(conf, sizeof(conf), "mosquitto.conf");
     path_in(log, sizeof(log), "broker.log");
     path_in(persist, sizeof(persist), "broker/");
@@ -485,6 +552,21 @@ static void cmd_start(void)
                 port, l ? "::1" : bind_addr, srv, srvkey, ca);
     if (fclose(f)) die("cannot write %s", conf);
     localhub_db_meta_set(db, "port", port_s ? port_s : "8883");
+    {
+        char v[32];
+        if (tmax) {
+            snprintf(v, sizeof(v), "%lld", tmax_n);
+            localhub_db_meta_set(db, "telemetry_max_bytes", v);
+        }
+        if (tkeep) {
+            snprintf(v, sizeof(v), "%ld", tkeep_n);
+            localhub_db_meta_set(db, "telemetry_keep", v);
+        }
+        if (dret) {
+            snprintf(v, sizeof(v), "%ld", dret_n);
+            localhub_db_meta_set(db, "dps_op_retention_s", v);
+        }
+    }
     sqlite3_close(db);
 
     pid = fork();
@@ -603,6 +685,38 @@ static void cmd_status(void)
     cJSON_AddNumberToObject(o, "connectedModules", count(db, "SELECT count(*) FROM modules WHERE conn_state='Connected'"));
     cJSON_AddNumberToObject(o, "certificates", count(db, "SELECT count(*) FROM cas"));
     cJSON_AddNumberToObject(o, "queuedC2d", count(db, "SELECT count(*) FROM c2d"));
+    cJSON_AddNumberToObject(o, "telemetryWriteErrors",
+                            localhub_db_meta_get(db, "telemetry_write_errors", v, sizeof(v)) ? 0 : atof(v));
+    cJSON_AddNumberToObject(o, "dpsOperations", count(db, "SELECT count(*) FROM dps_ops"));
+    {
+        /* certificate ends: the server one is renewed at start, the root is not */
+        static const char *const files[2] = {"pki/root-ca.pem", "pki/server.pem"};
+        static const char *const keys[2] = {"rootCaNotAfter", "serverCertNotAfter"};
+        char path[4096], when[32];
+        cJSON *warn = cJSON_CreateArray();
+        for (int i = 0; i < 2; i++) {
+            path_in(path, sizeof(path), files[i]);
+            X509 *c = localhub_cert_load_file(path);
+            int64_t left = localhub_cert_seconds_left(c);
+            if (c && !localhub_cert_not_after(c, when)) {
+                cJSON_AddStringToObject(o, keys[i], when);
+                if (i == 0 && left < (int64_t)LOCALHUB_ROOT_WARN_DAYS * 86400) {
+                    char w[160];
+                    snprintf(w, sizeof(w), "root CA %s %s: plan its replacement", left < 0 ? "expired on" : "expires on",
+                             when);
+                    cJSON_AddItemToArray(warn, cJSON_CreateString(w));
+                }
+                if (i == 1 && left < (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400) {
+                    char w[160];
+                    snprintf(w, sizeof(w), "server certificate %s %s: 'localhub stop; localhub start' renews it",
+                             left < 0 ? "expired on" : "expires on", when);
+                    cJSON_AddItemToArray(warn, cJSON_CreateString(w));
+                }
+            }
+            X509_free(c);
+        }
+        cJSON_AddItemToObject(o, "warnings", warn);
+    }
     sqlite3_close(db);
     emit(o);
 }
@@ -1326,7 +1440,7 @@ static void method_run(const struct ident *who, int max_pos)
     sqlite3_bind_int64(st, 5, localhub_now_ms());
     step_done(db, st);
     rowid = sqlite3_last_insert_rowid(db);
-    deadline = localhub_now_ms() + timeout * 1000 + 5000;
+    deadline = localhub_mono_ms() + timeout * 1000 + 5000; /* monotonic: a wall-clock step must not move it */
     for (;;) {
         st = prep(db, "SELECT state,status,response FROM methods WHERE id=?");
         sqlite3_bind_int64(st, 1, rowid);
@@ -1357,7 +1471,7 @@ static void method_run(const struct ident *who, int max_pos)
             return;
         }
         sqlite3_finalize(st);
-        if (localhub_now_ms() > deadline) {
+        if (localhub_mono_ms() > deadline) {
             st = prep(db, "DELETE FROM methods WHERE id=?");
             sqlite3_bind_int64(st, 1, rowid);
             step_done(db, st);
@@ -1439,9 +1553,10 @@ static void cmd_monitor(void)
     char path[4096];
     FILE *f;
     long seen = 0;
+    int rotated = 0;
     char *buf = NULL;
     size_t cap = 0, len = 0;
-    int64_t end = timeout ? localhub_now_ms() + timeout * 1000 : 0;
+    int64_t end = timeout ? localhub_mono_ms() + timeout * 1000 : 0;
     no_extra(1);
     if (module && !device) die("--module needs --device");
     if (props && strcmp(props, "all") && strcmp(props, "sys") && strcmp(props, "app"))
@@ -1454,10 +1569,29 @@ static void cmd_monitor(void)
     signal(SIGTERM, on_sigint);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!json_out) fprintf(stderr, "Starting event monitor%s%s, use ctrl-c to stop...\n", device ? " for " : "", device ? device : "");
-    while (!stop_flag && (!max || seen < max) && (!end || localhub_now_ms() < end)) {
+    while (!stop_flag && (!max || seen < max) && (!end || localhub_mono_ms() < end)) {
         int c = fgetc(f);
         if (c == EOF) {
+            /* Rotation (the hub renamed the file to telemetry.jsonl.1 and
+             * started a new one): read the old file to its end, then follow
+             * the new one from its start. */
+            struct stat now_sb, open_sb;
             clearerr(f);
+            if (!rotated && stat(path, &now_sb) == 0 && fstat(fileno(f), &open_sb) == 0 &&
+                (now_sb.st_ino != open_sb.st_ino || now_sb.st_dev != open_sb.st_dev)) {
+                rotated = 1; /* once more to the end: lines written before the rename */
+                continue;
+            }
+            if (rotated) {
+                FILE *nf = fopen(path, "r");
+                if (nf) {
+                    fclose(f);
+                    f = nf;
+                    len = 0;
+                    rotated = 0;
+                    continue;
+                }
+            }
             usleep(50000);
             continue;
         }
@@ -1924,6 +2058,7 @@ static const char usage[] =
     "A local Azure IoT Hub + DPS on mosquitto. State: --state DIR, $LOCALHUB_HOME, or ./.localhub\n"
     "\n"
     "  start [--port 8883] [--hostname localhost] [--bind ADDR]   default: 127.0.0.1 and ::1\n"
+    "        [--telemetry-max-size 64M] [--telemetry-keep 3] [--dps-op-retention 3600]   kept for later starts\n"
     "  stop | status\n"
     "  ca add NAME CA.pem [--verified]      prints the proof-of-possession code\n"
     "  ca verify NAME VERIFICATION.pem      CN = code, signed by the CA key\n"

@@ -118,6 +118,13 @@ int64_t localhub_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t localhub_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void localhub_iso8601(int64_t ms, char out[32])
 {
     time_t s = (time_t)(ms / 1000);

@@ -26,6 +26,10 @@ int localhub_db_meta_set(sqlite3 *db, const char *key, const char *value);
 /** Current time: seconds and milliseconds since the epoch; ISO 8601 UTC with ms. */
 int64_t localhub_now_s(void);
 int64_t localhub_now_ms(void);
+/** Milliseconds of CLOCK_MONOTONIC: for intervals and timeouts (periodic work,
+ *  waits), which a step of the wall clock (NTP, an operator) must not stretch
+ *  or cut. Shared by the processes of one boot; never stored across restarts. */
+int64_t localhub_mono_ms(void);
 void localhub_iso8601(int64_t ms, char out[32]);
 
 /** Create an empty twin for @p device if none exists. */

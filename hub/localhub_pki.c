@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 int localhub_cert_cn(X509 *cert, char *out, size_t outsz)
 {
@@ -317,31 +319,107 @@ static int write_pem(const char *path, X509 *cert, EVP_PKEY *key)
     return rc;
 }
 
+/* Server certificate for localhost / 127.0.0.1 / ::1 (and @extra_dns) with
+ * key @sk, signed by @ca / @ck, valid for @days. */
+static X509 *issue_server(EVP_PKEY *sk, X509 *ca, EVP_PKEY *ck, const char *extra_dns, long days)
+{
+    X509 *srv = make_cert(sk, "localhost", ca, ck, days);
+    char san[512];
+    if (!srv) return NULL;
+    snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s", extra_dns && *extra_dns ? ",DNS:" : "",
+             extra_dns && *extra_dns ? extra_dns : "");
+    if (add_ext(srv, ca, NID_basic_constraints, "critical,CA:FALSE") ||
+        add_ext(srv, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
+        add_ext(srv, ca, NID_ext_key_usage, "serverAuth") || add_ext(srv, ca, NID_subject_alt_name, san) ||
+        add_ext(srv, ca, NID_authority_key_identifier, "keyid:always") || !X509_sign(srv, ck, EVP_sha256())) {
+        X509_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
 int localhub_make_server_pki(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
                              const char *extra_dns)
 {
     int rc = -1;
     EVP_PKEY *ck = rsa_key(), *sk = rsa_key();
     X509 *ca = NULL, *srv = NULL;
-    char san[512];
     if (!ck || !sk) goto out;
-    ca = make_cert(ck, "localhub root CA", NULL, NULL, 3650);
+    ca = make_cert(ck, "localhub root CA", NULL, NULL, LOCALHUB_ROOT_DAYS);
     if (!ca || !X509_sign(ca, ck, EVP_sha256())) goto out;
-    srv = make_cert(sk, "localhost", ca, ck, 825);
+    srv = issue_server(sk, ca, ck, extra_dns, LOCALHUB_SERVER_DAYS);
     if (!srv) goto out;
-    snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s", extra_dns && *extra_dns ? ",DNS:" : "",
-             extra_dns && *extra_dns ? extra_dns : "");
-    if (add_ext(srv, ca, NID_basic_constraints, "critical,CA:FALSE") ||
-        add_ext(srv, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
-        add_ext(srv, ca, NID_ext_key_usage, "serverAuth") || add_ext(srv, ca, NID_subject_alt_name, san) ||
-        add_ext(srv, ca, NID_authority_key_identifier, "keyid:always"))
-        goto out;
-    if (!X509_sign(srv, ck, EVP_sha256())) goto out;
     if (write_pem(ca_cert, ca, NULL) || write_pem(ca_key, NULL, ck) || write_pem(srv_cert, srv, NULL) ||
         write_pem(srv_key, NULL, sk))
         goto out;
     chmod(ca_cert, 0644);
     chmod(srv_cert, 0644);
+    rc = 0;
+out:
+    X509_free(ca);
+    X509_free(srv);
+    EVP_PKEY_free(ck);
+    EVP_PKEY_free(sk);
+    return rc;
+}
+
+int64_t localhub_cert_seconds_left(X509 *cert)
+{
+    int day = 0, sec = 0;
+    if (!cert || !ASN1_TIME_diff(&day, &sec, NULL, X509_get0_notAfter(cert))) return INT64_MIN;
+    return (int64_t)day * 86400 + sec;
+}
+
+int localhub_cert_not_after(X509 *cert, char out[32])
+{
+    struct tm tm;
+    out[0] = '\0';
+    if (!cert || !ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm)) return -1;
+    return strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) ? 0 : -1;
+}
+
+/* Write @cert or @key to @path through @path.tmp and a rename: a crash
+ * leaves the old file or the new one, never half of one. */
+static int write_pem_atomic(const char *path, X509 *cert, EVP_PKEY *key)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) return -1;
+    if (write_pem(tmp, cert, key)) {
+        unlink(tmp);
+        return -1;
+    }
+    if (cert) chmod(tmp, 0644);
+    if (rename(tmp, path)) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int localhub_renew_server_cert(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
+                               const char *extra_dns)
+{
+    int rc = -1;
+    X509 *ca = localhub_cert_load_file(ca_cert), *srv = NULL;
+    EVP_PKEY *ck = NULL, *sk = NULL;
+    FILE *f = fopen(ca_key, "r");
+    int64_t root_left;
+    long days = LOCALHUB_SERVER_DAYS;
+    if (f) {
+        ck = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    if (!ca || !ck || X509_check_private_key(ca, ck) != 1) goto out;
+    /* Not past the root: a server certificate that outlives its root only
+     * looks valid for longer. */
+    root_left = localhub_cert_seconds_left(ca);
+    if (root_left > 86400 && root_left / 86400 < days) days = (long)(root_left / 86400);
+    sk = rsa_key();
+    if (!sk || !(srv = issue_server(sk, ca, ck, extra_dns, days))) goto out;
+    /* The key first: a crash between the two renames leaves the old
+     * certificate (still expiring) with the new key, which the next start
+     * renews again. */
+    if (write_pem_atomic(srv_key, NULL, sk) || write_pem_atomic(srv_cert, srv, NULL)) goto out;
     rc = 0;
 out:
     X509_free(ca);

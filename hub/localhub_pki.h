@@ -70,11 +70,34 @@ int localhub_random_key_b64(char out[45]);
 /** Random lower-case hex string of 2*@p nbytes chars. */
 int localhub_random_hex(char *out, size_t nbytes);
 
+/** Validity of the root CA and of the server certificates localhub makes. */
+#define LOCALHUB_ROOT_DAYS 3650
+#define LOCALHUB_SERVER_DAYS 825
+/** `localhub start` renews the server certificate this close to its end. */
+#define LOCALHUB_SERVER_RENEW_DAYS 30
+/** ... and warns this close to the root's end (it does not replace the root). */
+#define LOCALHUB_ROOT_WARN_DAYS 365
+
 /**
  * Make a self-signed root CA (RSA-2048, 10 years) and a server certificate
  * for localhost / 127.0.0.1 / ::1 signed by it; write PEM files.
  */
 int localhub_make_server_pki(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
                              const char *extra_dns);
+
+/**
+ * New server key and certificate (LOCALHUB_SERVER_DAYS, not past the root's
+ * end) signed by the existing root @p ca_cert / @p ca_key, which stays as it
+ * is (the devices' trust anchor). Each file is replaced by a rename.
+ */
+int localhub_renew_server_cert(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
+                               const char *extra_dns);
+
+/** Seconds from now to @p cert's notAfter (negative once expired);
+ *  INT64_MIN for NULL or an unreadable date. */
+int64_t localhub_cert_seconds_left(X509 *cert);
+
+/** @p cert's notAfter as ISO 8601 UTC ("2029-03-03T08:26:25Z"). */
+int localhub_cert_not_after(X509 *cert, char out[32]);
 
 #endif

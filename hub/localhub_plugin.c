@@ -11,7 +11,14 @@
  *    desired-property pushes, method calls), kicks expired SAS sessions.
  *  - DISCONNECT: connection state bookkeeping.
  *
- * Options: plugin_opt_state_dir <dir> (required).
+ * Options: plugin_opt_state_dir <dir> (required). Settings of `localhub start`
+ * come from the registry's meta table: telemetry_max_bytes / telemetry_keep
+ * (rotation of telemetry.jsonl), dps_op_retention_s (pruning of dps_ops).
+ *
+ * Clocks: periodic work and method timeouts run on CLOCK_MONOTONIC
+ * (localhub_mono_ms), so a step of the wall clock neither stops nor rushes
+ * them; the wall clock is kept for what is wall-clock time (SAS and C2D
+ * expiries, timestamps).
  */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
@@ -22,10 +29,13 @@
 #include <mqtt_protocol.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "localhub_db.h"
 #include "localhub_parse.h"
@@ -33,6 +43,11 @@
 
 #define D2C_MAX_SIZE (256 * 1024)
 #define TICK_PERIOD_MS 20
+#define PRUNE_PERIOD_MS 1000
+/* Defaults of the settings `localhub start` can change (docs/localhub.md) */
+#define TELEMETRY_MAX_BYTES_DEFAULT (64LL * 1024 * 1024)
+#define TELEMETRY_KEEP_DEFAULT 3
+#define DPS_OP_RETENTION_S_DEFAULT 3600
 #define CONN_BUCKETS 4096
 
 struct conn {
@@ -69,8 +84,14 @@ static struct {
     char hostname[LOCALHUB_HOST_MAX + 1];
     char id_scope[64];
     STACK_OF(X509) *(*chain_for)(X509 *leaf);
-    int64_t last_tick_ms;
+    int64_t last_tick_mono_ms;  /* CLOCK_MONOTONIC */
+    int64_t last_prune_mono_ms; /* CLOCK_MONOTONIC */
     int64_t telemetry_seq;
+    int64_t telemetry_size;     /* bytes in telemetry.jsonl */
+    int64_t telemetry_max;      /* rotate before a line would pass this */
+    int telemetry_keep;         /* telemetry.jsonl.1 .. .N */
+    int64_t telemetry_errors;   /* failed writes, also meta telemetry_write_errors */
+    int64_t dps_retention_s;
     int64_t generation;
     struct conn *buckets[CONN_BUCKETS];
     struct kick *kicks;
@@ -623,6 +644,91 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* telemetry.jsonl: rotated to telemetry.jsonl.1 .. .N (oldest dropped) before
+ * a line would take it past telemetry_max bytes; every write is checked. */
+static void telemetry_path(char *out, size_t outsz, int gen)
+{
+    if (gen) snprintf(out, outsz, "%s/telemetry.jsonl.%d", g.state_dir, gen);
+    else snprintf(out, outsz, "%s/telemetry.jsonl", g.state_dir);
+}
+
+/* (Re)open telemetry.jsonl for appending and learn its size. A line cut
+ * short (a failed write, a crash) is ended first, so that the next record
+ * is a line of its own: readers skip the broken one. */
+static int telemetry_open(void)
+{
+    char path[4096];
+    struct stat sb;
+    telemetry_path(path, sizeof(path), 0);
+    g.telemetry = fopen(path, "a");
+    if (!g.telemetry) return -1;
+    g.telemetry_size = fstat(fileno(g.telemetry), &sb) == 0 ? (int64_t)sb.st_size : 0;
+    if (g.telemetry_size > 0) {
+        char last = '\n';
+        if (pread(fileno(g.telemetry), &last, 1, (off_t)(g.telemetry_size - 1)) == 1 && last != '\n' &&
+            fputc('\n', g.telemetry) != EOF && fflush(g.telemetry) == 0)
+            g.telemetry_size++;
+    }
+    return 0;
+}
+
+static void telemetry_rotate(void)
+{
+    char from[4096], to[4096];
+    fclose(g.telemetry);
+    g.telemetry = NULL;
+    if (g.telemetry_keep == 0) {
+        telemetry_path(from, sizeof(from), 0);
+        if (unlink(from) && errno != ENOENT)
+            mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot remove %s: %s", from, strerror(errno));
+    }
+    for (int i = g.telemetry_keep; i >= 1; i--) {
+        telemetry_path(from, sizeof(from), i - 1);
+        telemetry_path(to, sizeof(to), i);
+        if (rename(from, to) && errno != ENOENT)
+            mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot rename %s to %s: %s", from, to, strerror(errno));
+    }
+    if (telemetry_open())
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot open telemetry.jsonl after rotation: %s", strerror(errno));
+    else
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: telemetry.jsonl rotated (limit %lld bytes, keeping %d)",
+                             (long long)g.telemetry_max, g.telemetry_keep);
+}
+
+/* Append one record; 0 when it is on disk (flushed), -1 after logging and
+ * counting a failure (disk full, I/O error, ...). */
+static int telemetry_write(const char *line, const char *who)
+{
+    size_t len = strlen(line);
+    int err = 0;
+    char v[32];
+    if (g.telemetry && g.telemetry_max > 0 && g.telemetry_size > 0 &&
+        g.telemetry_size + (int64_t)len + 1 > g.telemetry_max)
+        telemetry_rotate();
+    if (!g.telemetry && telemetry_open()) err = errno;
+    if (!err) {
+        errno = 0;
+        if (fwrite(line, 1, len, g.telemetry) == len && fputc('\n', g.telemetry) != EOF && fflush(g.telemetry) == 0) {
+            g.telemetry_size += (int64_t)len + 1;
+            return 0;
+        }
+        err = errno ? errno : EIO;
+        /* Start again from a clean stream: what the failed write left in
+         * the buffer must not come out glued to a later record. */
+        fclose(g.telemetry);
+        g.telemetry = NULL;
+        (void)telemetry_open();
+    }
+    g.telemetry_errors++;
+    mosquitto_log_printf(MOSQ_LOG_ERR,
+                         "localhub: cannot write telemetry.jsonl (%s): message of '%s' not stored, not acknowledged"
+                         " (%lld write errors)",
+                         strerror(err), who, (long long)g.telemetry_errors);
+    snprintf(v, sizeof(v), "%lld", (long long)g.telemetry_errors);
+    (void)localhub_db_meta_set(g.db, "telemetry_write_errors", v);
+    return -1;
+}
+
 /* Store one telemetry message. Returns -1 when it is over IoT Hub's 256 KB
  * (body + properties): the caller closes the connection before any PUBACK,
  * so the device never takes a message the hub refused for delivered. */
@@ -686,13 +792,11 @@ static int handle_telemetry(struct conn *c, const struct localhub_topic *t, cons
         free(s);
     }
     line = cJSON_PrintUnformatted(rec);
-    if (line && g.telemetry) {
-        /* Written through before the PUBACK goes out: an acknowledged message
-         * is visible to monitor-events (and survives a broker crash). */
-        fputs(line, g.telemetry);
-        fputc('\n', g.telemetry);
-        fflush(g.telemetry);
-    }
+    /* Written through before the PUBACK goes out: an acknowledged message
+     * is visible to monitor-events (and survives a broker crash). One that
+     * cannot be written is not acknowledged: the connection is closed and
+     * the device keeps the message to send it again. */
+    if (!line || telemetry_write(line, c->key)) rc = -1;
 out:
     free(line);
     cJSON_Delete(b.sys);
@@ -801,8 +905,8 @@ static void handle_dps_register(struct conn *c, const struct localhub_topic *t, 
     localhub_random_hex(uuid, 16);
     snprintf(op, sizeof(op), "4.%s.%.8s-%.4s-%.4s-%.4s-%.12s", hex, uuid, uuid + 8, uuid + 12, uuid + 16, uuid + 20);
     if (sqlite3_prepare_v2(g.db,
-                           "INSERT INTO dps_ops(op_id,reg_id,device_id,auth,thumb,key1,status,created)"
-                           " VALUES(?,?,?,?,?,?,'assigning',?)",
+                           "INSERT INTO dps_ops(op_id,reg_id,device_id,auth,thumb,status,created)"
+                           " VALUES(?,?,?,?,?,'assigning',?)",
                            -1, &st, NULL) != SQLITE_OK) {
         dps_error(c, t->rid, 500000, "Internal error.");
         return;
@@ -812,8 +916,9 @@ static void handle_dps_register(struct conn *c, const struct localhub_topic *t, 
     sqlite3_bind_text(st, 3, c->dps_device_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, c->dps_auth, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, c->dps_thumb, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, c->dps_key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, localhub_now_s());
+    /* No copy of the symmetric key: the poll takes it from its own
+     * connection, authenticated against the same enrollment. */
+    sqlite3_bind_int64(st, 6, localhub_now_s());
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -862,7 +967,7 @@ static void handle_dps_poll(struct conn *c, const struct localhub_topic *t)
     int64_t created_s = 0;
     (void)found;
     if (!(c->subs & LOCALHUB_S_DPS_RES)) return;
-    if (sqlite3_prepare_v2(g.db, "SELECT device_id,auth,thumb,key1,created FROM dps_ops WHERE op_id=? AND reg_id=?",
+    if (sqlite3_prepare_v2(g.db, "SELECT device_id,auth,thumb,created FROM dps_ops WHERE op_id=? AND reg_id=?",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_text(st, 1, t->op_id, -1, SQLITE_STATIC);
@@ -872,8 +977,7 @@ static void handle_dps_poll(struct conn *c, const struct localhub_topic *t)
         snprintf(device, sizeof(device), "%s", col(st, 0));
         snprintf(auth, sizeof(auth), "%s", col(st, 1));
         snprintf(thumb, sizeof(thumb), "%s", col(st, 2));
-        snprintf(key, sizeof(key), "%s", col(st, 3));
-        created_s = sqlite3_column_int64(st, 4);
+        created_s = sqlite3_column_int64(st, 3);
     }
     sqlite3_finalize(st);
     if (!found) {
@@ -885,9 +989,16 @@ static void handle_dps_poll(struct conn *c, const struct localhub_topic *t)
     cJSON *o = cJSON_CreateObject(), *rs = cJSON_CreateObject();
     const char *status = "assigned";
     int code = 200;
+    /* The key the enrollment gives this registration: the poll's connection
+     * authenticated with it (an individual enrollment's primary key or the
+     * group's key derived for this registration id), as the register did. */
+    if (strcmp(auth, "sas") == 0) {
+        if (strcmp(c->dps_auth, "sas") == 0) snprintf(key, sizeof(key), "%s", c->dps_key);
+        else auth[0] = '\0'; /* the enrollment changed its attestation since */
+    }
     if (!c->dps_enabled) {
         status = "disabled";
-    } else if (dps_assign(device, auth, thumb, key)) {
+    } else if (!auth[0] || dps_assign(device, auth, thumb, key)) {
         status = "failed";
         cJSON_AddNumberToObject(rs, "errorCode", 500000);
         cJSON_AddStringToObject(rs, "errorMessage", "Could not create the device in the hub.");
@@ -1088,7 +1199,9 @@ static void method_done(int64_t id, int status)
     sqlite3_finalize(st);
 }
 
-static void run_methods(int64_t now_ms)
+/* @mono_ms: CLOCK_MONOTONIC, for methods.sent and the timeouts (the column
+ * is the plugin's alone; calls in flight end with the broker, see init). */
+static void run_methods(int64_t mono_ms)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(g.db, "SELECT id,device,name,payload FROM methods WHERE state='new'", -1, &st, NULL) ==
@@ -1106,7 +1219,7 @@ static void run_methods(int64_t now_ms)
             reply(c, topic, col(st, 3), 0, NULL);
             if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='sent',sent=? WHERE id=?", -1, &up, NULL) ==
                 SQLITE_OK) {
-                sqlite3_bind_int64(up, 1, now_ms);
+                sqlite3_bind_int64(up, 1, mono_ms);
                 sqlite3_bind_int64(up, 2, id);
                 sqlite3_step(up);
                 sqlite3_finalize(up);
@@ -1116,20 +1229,35 @@ static void run_methods(int64_t now_ms)
     }
     if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='done',status=504 WHERE state='sent' AND sent+timeout*1000<=?",
                            -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, now_ms);
+        sqlite3_bind_int64(st, 1, mono_ms);
         sqlite3_step(st);
         sqlite3_finalize(st);
     }
 }
 
+/* Finished or abandoned DPS operations, older than the retention: a poll
+ * for one then gets 404 "Operation not found" and the device registers
+ * again, as with DPS, which keeps operation results only for a while. */
+static void prune_dps_ops(int64_t now_s)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(g.db, "DELETE FROM dps_ops WHERE created<=?", -1, &st, NULL) != SQLITE_OK) return;
+    sqlite3_bind_int64(st, 1, now_s - g.dps_retention_s);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
-    int64_t now_ms = localhub_now_ms(), now_s = now_ms / 1000;
+    int64_t mono_ms = localhub_mono_ms(), now_s;
     (void)event;
     (void)event_data;
     (void)userdata;
-    if (now_ms - g.last_tick_ms < TICK_PERIOD_MS) return MOSQ_ERR_SUCCESS;
-    g.last_tick_ms = now_ms;
+    /* CLOCK_MONOTONIC: with the wall clock, a step back by J stopped all
+     * of this (methods, C2D, desired pushes, kicks) for J. */
+    if (mono_ms - g.last_tick_mono_ms < TICK_PERIOD_MS) return MOSQ_ERR_SUCCESS;
+    g.last_tick_mono_ms = mono_ms;
+    now_s = localhub_now_s(); /* wall clock: SAS and C2D expiries */
     conn_reap();
     while (g.kicks) {
         struct kick *k = g.kicks;
@@ -1168,7 +1296,11 @@ static int on_tick(int event, void *event_data, void *userdata)
     deliver_c2d(now_s);
     deliver_inputs(now_s);
     push_desired();
-    run_methods(now_ms);
+    run_methods(mono_ms);
+    if (mono_ms - g.last_prune_mono_ms >= PRUNE_PERIOD_MS) {
+        g.last_prune_mono_ms = mono_ms;
+        prune_dps_ops(now_s);
+    }
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -1217,12 +1349,27 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
     if (localhub_db_meta_get(g.db, "hostname", g.hostname, sizeof(g.hostname)))
         snprintf(g.hostname, sizeof(g.hostname), "localhost");
     if (localhub_db_meta_get(g.db, "id_scope", g.id_scope, sizeof(g.id_scope))) g.id_scope[0] = '\0';
+    g.telemetry_max = TELEMETRY_MAX_BYTES_DEFAULT;
+    g.telemetry_keep = TELEMETRY_KEEP_DEFAULT;
+    g.dps_retention_s = DPS_OP_RETENTION_S_DEFAULT;
+    {
+        /* written by `localhub start` (checked there) */
+        char v[32];
+        if (!localhub_db_meta_get(g.db, "telemetry_max_bytes", v, sizeof(v))) g.telemetry_max = strtoll(v, NULL, 10);
+        if (!localhub_db_meta_get(g.db, "telemetry_keep", v, sizeof(v))) g.telemetry_keep = atoi(v);
+        if (!localhub_db_meta_get(g.db, "dps_op_retention_s", v, sizeof(v))) g.dps_retention_s = strtoll(v, NULL, 10);
+        if (!localhub_db_meta_get(g.db, "telemetry_write_errors", v, sizeof(v)))
+            g.telemetry_errors = strtoll(v, NULL, 10);
+        if (g.telemetry_keep < 0) g.telemetry_keep = 0;
+        if (g.dps_retention_s < 0) g.dps_retention_s = 0;
+    }
     snprintf(path, sizeof(path), "%s/telemetry.jsonl", g.state_dir);
-    g.telemetry = fopen(path, "a");
-    if (!g.telemetry) {
+    if (telemetry_open()) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot open %s", path);
         return MOSQ_ERR_UNKNOWN;
     }
+    /* Operations stored by earlier versions kept a copy of the key. */
+    localhub_db_exec(g.db, "UPDATE dps_ops SET key1=NULL WHERE key1 IS NOT NULL");
     *(void **)(&g.chain_for) = dlsym(RTLD_DEFAULT, "localhub_tls_chain_for");
     if (!g.chain_for)
         mosquitto_log_printf(MOSQ_LOG_WARNING,

@@ -16,6 +16,20 @@ if(TARGET localhub)
     tma_add_script_test(NAME hub_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_${t}.sh
       LABELS integration TIMEOUT 120)
   endforeach()
+  # Years of service (brief HUB13): a wall-clock step back (the broker runs
+  # under hub_clkshim, an LD_PRELOAD that moves its CLOCK_REALTIME), server
+  # certificate renewal at start, telemetry.jsonl rotation and write errors,
+  # pruning of DPS operations.
+  add_library(hub_clkshim MODULE integration/hub_clkshim.c)
+  target_link_libraries(hub_clkshim PRIVATE ${CMAKE_DL_LIBS})
+  set_target_properties(hub_clkshim PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  # a shim in the broker: no sanitizer instrumentation of its own
+  target_compile_options(hub_clkshim PRIVATE -fno-sanitize=all)
+  target_link_options(hub_clkshim PRIVATE -fno-sanitize=all)
+  foreach(t clock pki telemetry dps_prune)
+    tma_add_script_test(NAME hub_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_${t}.sh
+      LABELS integration TIMEOUT 120)
+  endforeach()
   # The hub attacked like a hostile device would (brief HUBSEC): credentials
   # (key usage, validity, DPS re-provisioning, SAS key length) and packets
   # (256 KB without PUBACK, forged method responses, hostile twin PATCHes),
