@@ -21,7 +21,8 @@
  *
  * No heap, no OS calls. RAM: struct iothub_flash_storage (no per-record
  * index: a few words plus 12 bytes for each of the first
- * IOTHUB_FLASH_CURSORS sectors, 268 bytes on Cortex-M4) plus about 350
+ * IOTHUB_FLASH_CURSORS sectors and a bit for each of the first
+ * IOTHUB_FLASH_BAD_SECTORS, 276 bytes on Cortex-M4) plus about 370
  * bytes of stack (see bench/storage_flash_size.sh). next(), get() and del()
  * scan record headers; the context remembers per sector where the last scan
  * stopped, so the outbox's calls in ascending order (the count at boot,
@@ -80,6 +81,21 @@ struct iothub_flash {
 #error "IOTHUB_FLASH_CURSORS must be at least 1"
 #endif
 
+/** Sectors (the first ones of the log) whose failed erase the context
+ * remembers, one bit each (rounded up to 32: 8 bytes by default), so that
+ * put() skips them while another free sector is left and never picks them
+ * to reclaim (docs/design/outbox.md, "Bad sectors"). A failing sector beyond
+ * them is skipped only for the rest of the put that met it, so puts may
+ * fail as before the log knew bad sectors: set it to the sector count of a
+ * larger log. Same rule as IOTHUB_FLASH_CURSORS: set it for the whole
+ * build. */
+#ifndef IOTHUB_FLASH_BAD_SECTORS
+#define IOTHUB_FLASH_BAD_SECTORS 64u
+#endif
+#if IOTHUB_FLASH_BAD_SECTORS < 1
+#error "IOTHUB_FLASH_BAD_SECTORS must be at least 1"
+#endif
+
 /** Private: where the last scan of a sector stopped (see storage_flash.c). */
 struct iothub_flash_cursor {
     uint32_t off;   /* 0: nothing known, 1: not a live sector, else a record offset */
@@ -104,6 +120,7 @@ struct iothub_flash_storage {
     uint32_t hint_seq;    /* its seq */
     uint32_t hint_size;   /* and the bytes it occupies */
     struct iothub_flash_cursor cur[IOTHUB_FLASH_CURSORS]; /* valid only while ok and sorted */
+    uint32_t bad[(IOTHUB_FLASH_BAD_SECTORS + 31u) / 32u]; /* sectors whose erase or stamp failed (RAM only) */
 };
 
 /**
@@ -140,7 +157,10 @@ size_t iothub_flash_storage_max_record(const struct iothub_flash_storage *fs);
  * The storage calls (also reachable through the struct iothub_storage that
  * open() fills; @p ctx is the struct iothub_flash_storage):
  *  put:  TMA_OK once committed; TMA_C_FULL when the record does not fit even
- *        after reclaiming a sector (delete something and retry);
+ *        after reclaiming a sector (delete something and retry); a sector
+ *        whose erase (or header program) fails is remembered as bad and
+ *        the next free one is tried, while one is left (a log whose every
+ *        free sector failed answers as before: FULL, or the port's error);
  *        TMA_C_BAD_PARAM for seq below seq_end(), seq UINT32_MAX (seq_end()
  *        cannot count past it) or a record larger than
  *        iothub_flash_storage_max_record(); TMA_C_STATE when a new sector is

@@ -198,6 +198,22 @@ static void forget_all(struct iothub_flash_storage *fs)
     fs->hint_off = 0;
 }
 
+/* Bad sectors: a free sector whose erase or header program failed this
+ * session (RAM only: after a restart a bad sector is found again by its
+ * failed erase). @p skip: one more, beyond the remembered ones. */
+static int is_bad(const struct iothub_flash_storage *fs, uint32_t s, uint32_t skip)
+{
+    return s == skip || (s < IOTHUB_FLASH_BAD_SECTORS && ((fs->bad[s / 32u] >> (s % 32u)) & 1u) != 0u);
+}
+
+static void set_bad(struct iothub_flash_storage *fs, uint32_t s, int on)
+{
+    if (s < IOTHUB_FLASH_BAD_SECTORS) {
+        uint32_t m = 1u << (s % 32u);
+        fs->bad[s / 32u] = on ? fs->bad[s / 32u] | m : fs->bad[s / 32u] & ~m;
+    }
+}
+
 /* data_sector() of the scans, remembered: 1 live, 0 not, <0 read error. */
 static tma_status live_sector(struct iothub_flash_storage *fs, uint32_t s)
 {
@@ -445,6 +461,36 @@ static tma_status reclaimed(struct iothub_flash_storage *fs, uint32_t sseq)
     return 0;
 }
 
+/* A reclaimed sector whose erase failed: its records were copied (or were
+ * damaged and dropped), so mark each one still live deleted, which makes the
+ * sector hold nothing (a later reclaim of the copy cannot bring them back),
+ * and remember it as bad. TMA_OK or the port's error. */
+static tma_status retire(struct iothub_flash_storage *fs, uint32_t s)
+{
+    uint32_t off = first_rec(fs);
+    struct rec r;
+    tma_status k;
+    forget(fs, s);
+    for (;;) {
+        k = read_rec(fs, s, off, &r);
+        if (k < 0) {
+            return k;
+        }
+        if (k != REC_OK) {
+            break;
+        }
+        if (r.committed && !r.deleted) {
+            k = prog_flag(fs, s, off + rhdr(fs) + unit(fs));
+            if (k != TMA_OK) {
+                return k;
+            }
+        }
+        off += r.size;
+    }
+    set_bad(fs, s, 1);
+    return TMA_OK;
+}
+
 /* Re-read the state from flash (see the file comment). */
 static tma_status recover(struct iothub_flash_storage *fs)
 {
@@ -485,12 +531,12 @@ static tma_status recover(struct iothub_flash_storage *fs)
             if (k < 0) {
                 return k;
             }
-            if (k == 1 && pass <= fs->fl.sector_count) {
+            if (k == 1 && pass <= fs->fl.sector_count && !is_bad(fs, s, NONE)) {
                 k = fs->fl.erase(fs->fl.ctx, s);
-                if (k != TMA_OK) {
+                if (k != TMA_OK && retire(fs, s) != TMA_OK) {
                     return k;
                 }
-                erased = 1;
+                erased = k == TMA_OK;
             }
         }
         if (erased) {
@@ -524,11 +570,13 @@ static tma_status recover(struct iothub_flash_storage *fs)
         if (fs->head != NONE) {
             fs->head_off = tail_ok ? end : fs->fl.sector_size;
         }
-        if (data < fs->fl.sector_count || head_h.src == 0u || head_h.marked ||
-            pass > fs->fl.sector_count + 1u) {
+        if (data == 0u || head_h.src == 0u || head_h.marked || pass > fs->fl.sector_count + 1u) {
             break;
         }
-        /* No free sector: a reclaim into the head was cut before its mark.
+        /* A reclaim into the head was cut before its mark. Without bad
+         * sectors no sector is free then (a reclaim takes the last free
+         * one); with them (free but not usable) some are, so this does not
+         * depend on the count of free sectors.
          * The source is complete; erase the partial copy, but only if every
          * record in it is indeed a copy (else keep it: puts that need a new
          * sector then get FULL). */
@@ -724,7 +772,7 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
 {
     uint32_t off = first_rec(fs);
     struct rec r;
-    tma_status k = stamp(fs, spare, old_sseq);
+    tma_status k = TMA_OK; /* the spare is stamped (make_room) */
     while (k == TMA_OK) {
         k = read_rec(fs, old, off, &r);
         if (k < 0) {
@@ -754,8 +802,10 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
          * crafted image may carry it twice), not only the one erased */
         forget_all(fs);
         k = fs->fl.erase(fs->fl.ctx, old);
-    }
-    if (k == TMA_OK) {
+        if (k != TMA_OK) {
+            /* a worn sector: the copy is complete, so retiring it is enough */
+            return retire(fs, old) == TMA_OK ? TMA_OK : k;
+        }
         fs->clean = old;
     }
     return k;
@@ -764,17 +814,21 @@ static tma_status reclaim(struct iothub_flash_storage *fs, uint32_t old, uint32_
 /* Make room for a record of @p size bytes at the head: open a free sector
  * while two are free; else reclaim, into the last free one, the sector with
  * the fewest live bytes (FIFO deletes leave dead records in the sectors
- * written first, and in the copies a reclaim moved forward). */
+ * written first, and in the copies a reclaim moved forward). Bad sectors
+ * (is_bad()) do not count as free; when a stamp fails on a sector that
+ * stays free, it becomes bad and the choice is made again. Only when every
+ * free sector is bad is one of them tried again (its error is returned). */
 static tma_status make_room(struct iothub_flash_storage *fs, uint32_t size)
 {
-    uint32_t i, s, nfree, pick, spare, victim, victim_sseq, least, next_least, live, dead;
+    uint32_t i, s, nfree, nbad, pick, spare, bpick, bspare, victim, victim_sseq, least, next_least, live, dead;
+    uint32_t skip = NONE, target;
     int erased = 0;
     uint32_t start = fs->head == NONE ? 0u : fs->head + 1u;
     struct shdr h;
     tma_status k;
 again:
-    nfree = 0;
-    pick = spare = victim = dead = NONE;
+    nfree = nbad = 0;
+    pick = spare = bpick = bspare = victim = dead = NONE;
     victim_sseq = 0;
     least = next_least = UINT32_MAX;
     for (i = 0; i < fs->fl.sector_count; i++) {
@@ -784,12 +838,21 @@ again:
             return k;
         }
         if (k != 1) {
+            if (is_bad(fs, s, skip)) {
+                nbad++;
+                bspare = s;
+                bpick = bpick == NONE ? s : bpick;
+                continue;
+            }
             nfree++;
             spare = s;
             if (pick == NONE) {
                 pick = s;
             }
             continue;
+        }
+        if (is_bad(fs, s, skip)) {
+            continue; /* retired: holds nothing, cannot be erased */
         }
         k = live_bytes(fs, s, &live);
         if (k < 0) {
@@ -834,13 +897,39 @@ again:
         erased = 1;
         goto again;
     }
-    if (nfree >= 2u) {
-        return stamp(fs, pick, 0);
+    if (nfree == 0u && nbad > 0u) {
+        /* every free sector is bad: try one again, as if it were good */
+        nfree = nbad;
+        pick = bpick;
+        spare = bspare;
     }
-    if (nfree == 0u || victim == NONE || least + size > fs->fl.sector_size - first_rec(fs)) {
+    if (nfree < 2u && (nfree == 0u || victim == NONE || least + size > fs->fl.sector_size - first_rec(fs))) {
         return S_ERR(TMA_C_FULL);
     }
-    return reclaim(fs, victim, victim_sseq, spare);
+    target = nfree >= 2u ? pick : spare;
+    k = stamp(fs, target, nfree >= 2u ? 0u : victim_sseq);
+    if (k != TMA_OK) {
+        tma_status f;
+        if (k == S_ERR(TMA_C_STATE) || is_bad(fs, target, skip)) {
+            return k;
+        }
+        /* still free (the erase failed, or the header did not program)?
+         * then it is bad: choose again without it */
+        f = data_sector(fs, target, &h);
+        if (f != 0) {
+            return f < 0 ? f : k;
+        }
+        if (target < IOTHUB_FLASH_BAD_SECTORS) {
+            set_bad(fs, target, 1);
+        } else if (skip == NONE) {
+            skip = target;
+        } else {
+            return k;
+        }
+        goto again;
+    }
+    set_bad(fs, target, 0);
+    return nfree >= 2u ? TMA_OK : reclaim(fs, victim, victim_sseq, spare);
 }
 
 /* 1 when the live record @p seq holds exactly the concatenated @p parts. */
@@ -1153,9 +1242,15 @@ tma_status iothub_flash_storage_rebase(void *ctx)
     }
     fs->ok = 0;
     for (i = 1u; i <= fs->fl.sector_count; i++) {
-        k = fs->fl.erase(fs->fl.ctx, (fs->head + i) % fs->fl.sector_count);
+        uint32_t s2 = (fs->head + i) % fs->fl.sector_count;
+        k = fs->fl.erase(fs->fl.ctx, s2);
         if (k != TMA_OK) {
-            return k;
+            /* a bad sector that shows no sector header holds nothing
+             * recovery reads: as good as erased */
+            struct shdr h;
+            if (!is_bad(fs, s2, NONE) || read_shdr(fs, s2, &h) != 0) {
+                return k;
+            }
         }
     }
     return TMA_OK;
