@@ -277,7 +277,7 @@ static tma_status fsync_dir(const char *path)
     return st;
 }
 
-static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touched);
+static tma_status compact_to_new_log(struct iothub_file_storage *fs, uint32_t sub, bool *touched);
 
 /* What recovery finds at one offset of the log. */
 enum rec_kind {
@@ -755,7 +755,7 @@ static tma_status recover(struct iothub_file_storage *fs, bool lock_was_there)
         if (ver == 1) {
             st = new_salt(fs);
         }
-        return st != TMA_OK ? st : compact_to_new_log(fs, &touched);
+        return st != TMA_OK ? st : compact_to_new_log(fs, 0u, &touched);
     }
     if (good_end < len) {
         if (ftruncate(fs->fd, (off_t)good_end) != 0 || fsync(fs->fd) != 0) {
@@ -882,10 +882,12 @@ void iothub_file_storage_close(struct iothub_file_storage *fs)
     fs->n = fs->cap = fs->first = fs->live = 0;
 }
 
-/* Rewrite the live records into PATH.tmp and rename it over the log. On
- * failure the old log and the in-memory index are left as they were
- * (@p *touched is set if index offsets may already point into the new file). */
-static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touched)
+/* Rewrite the live records into PATH.tmp, every number (records and the
+ * seq marker) lowered by @p sub, and rename it over the log: a crash leaves
+ * the old log or the new one, never a mix of numberings. On failure the old
+ * log and the in-memory index are left as they were (@p *touched is set if
+ * index offsets may already point into the new file). */
+static tma_status compact_to_new_log(struct iothub_file_storage *fs, uint32_t sub, bool *touched)
 {
     char *tmp;
     int fd;
@@ -922,7 +924,7 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
         size = FHDR2_LEN;
     }
     if (st == TMA_OK) {
-        st = append_record(fs, fd, &size, REC_SEQ, fs->seq_end, NULL, 0, NULL);
+        st = append_record(fs, fd, &size, REC_SEQ, fs->seq_end - sub, NULL, 0, NULL);
     }
     *touched = true;
     for (i = fs->first; st == TMA_OK && i < fs->n; i++) {
@@ -946,7 +948,7 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
         }
         part.ptr = buf;
         part.len = e->len;
-        st = append_record(fs, fd, &size, REC_PUT, e->seq, &part, 1, &e->off);
+        st = append_record(fs, fd, &size, REC_PUT, e->seq - sub, &part, 1, &e->off);
     }
     fs->sync = saved_sync;
     free(buf);
@@ -967,17 +969,19 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
     close(fs->fd);
     fs->fd = fd;
     fs->size = size;
-    /* Drop dead entries from the index. */
+    /* Drop dead entries from the index; the new numbers. */
     {
         size_t j = 0;
         for (i = fs->first; i < fs->n; i++) {
             if (fs->idx[i].live) {
-                fs->idx[j++] = fs->idx[i];
+                fs->idx[j] = fs->idx[i];
+                fs->idx[j++].seq -= sub;
             }
         }
         fs->n = j;
         fs->first = 0;
     }
+    fs->seq_end -= sub;
     fs->compactions++;
     /* The new log is in place, but with sync no put may return OK while a
      * power cut can still undo the rename: report the failed directory
@@ -986,10 +990,11 @@ static tma_status compact_to_new_log(struct iothub_file_storage *fs, bool *touch
     return fs->sync ? dir_st : TMA_OK;
 }
 
-tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
+/* Compaction with every number lowered by @p sub (0: a plain one). */
+static tma_status compact_lowered(struct iothub_file_storage *fs, uint32_t sub)
 {
     bool touched = false;
-    tma_status st = compact_to_new_log(fs, &touched);
+    tma_status st = compact_to_new_log(fs, sub, &touched);
     if (st != TMA_OK && touched) {
         /* The offsets of entries already rewritten point into the new file;
          * reopen the old log to get a consistent index back. */
@@ -1009,6 +1014,11 @@ tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
         return st;
     }
     return st;
+}
+
+tma_status iothub_file_storage_compact(struct iothub_file_storage *fs)
+{
+    return compact_lowered(fs, 0u);
 }
 
 /* Why a call cannot use the log: a compaction could not reopen it (its
@@ -1114,28 +1124,35 @@ static uint32_t fs_seq_end(void *ctx)
     return fs == NULL ? 0 : fs->seq_end;
 }
 
-/* Forget every number (struct iothub_storage, rebase): with no live record,
- * a compaction with seq_end 0 writes a log of the file header (same salt)
- * and a seq marker 0 and renames it over the old one, so a crash leaves the
- * old log or the new one. On failure seq_end stays what the log on disk
- * says (a reopened log) but never drops below its old value in memory: a
- * put then continues the old numbering either way. */
+/* Renumber (struct iothub_storage, rebase): a compaction that writes every
+ * live record with its number lowered by IOTHUB_OUTBOX_REBASE_AT and the
+ * seq marker lowered by the same (with no live record: marker 0), so a
+ * crash leaves the old log or the new one. Refused (TMA_C_STATE, nothing
+ * written) while a live record is below IOTHUB_OUTBOX_REBASE_AT. A failed
+ * compaction reopens the log: the old one, whose numbers the store keeps
+ * (with no record: never below the old seq_end in memory, so a put goes on
+ * with the old numbering), or, when only the directory sync after the
+ * rename failed and the reopen synced it, the new one: renumbered, TMA_OK. */
 static tma_status fs_rebase(void *ctx)
 {
     struct iothub_file_storage *fs = ctx;
-    uint32_t old;
+    uint32_t old, sub;
     tma_status st;
     if (fs == NULL || fs->fd < 0) {
         return unusable(fs);
     }
-    if (fs->live != 0) {
+    old = fs->seq_end;
+    sub = fs->live == 0 ? old : IOTHUB_OUTBOX_REBASE_AT;
+    if (fs->live != 0 && fs->idx[fs->first].seq < sub) {
         return S_ERR(TMA_C_STATE);
     }
-    old = fs->seq_end;
-    fs->seq_end = 0;
-    st = iothub_file_storage_compact(fs);
-    if (st != TMA_OK && fs->seq_end < old) {
-        fs->seq_end = old;
+    st = compact_lowered(fs, sub);
+    if (st != TMA_OK && fs->fd >= 0) {
+        if (fs->live == 0 && fs->seq_end < old) {
+            fs->seq_end = old;
+        } else if (fs->live != 0 && fs->seq_end < sub) {
+            st = TMA_OK;
+        }
     }
     return st;
 }

@@ -37,15 +37,19 @@ extern "C" {
 /** Largest topic the outbox stores (IoT Hub topics with property bags). */
 #define IOTHUB_OUTBOX_MAX_TOPIC 1024u
 
-/** Sequence numbers only grow, also across restarts. Once the next one is
- * at least this (half the 32-bit space) and a push finds the outbox empty
- * (nothing counted, nothing stored), the outbox asks a storage with
- * rebase() to forget every number and numbers from 0 again; a number is
- * reused only after 2^31 pushes. The other half is the time left to meet
- * an empty moment: a storage without rebase(), or an outbox never empty,
- * refuses every push with TMA_C_FULL once the next number would be
+/* IOTHUB_OUTBOX_REBASE_AT (iothub/storage.h): sequence numbers only grow,
+ * also across restarts, until the next one is at least this (half the
+ * 32-bit space) and every message the outbox holds is numbered at least
+ * this too (or it holds none). A push then asks a storage with rebase() to
+ * lower every number by IOTHUB_OUTBOX_REBASE_AT (an empty store may restart
+ * at 0): a number comes back only 2^31 pushes after it was given. With
+ * messages stored, each is handed to MQTT again under its new number (the
+ * ones in flight under the old one are sent twice: at-least-once; their
+ * old-numbered PUBACKs find nothing). Refused (a storage that cannot
+ * renumber stored records, as the MCU flash log), the push asks again at
+ * the next one; a storage without rebase(), or one refusing until the end,
+ * makes every push fail with TMA_C_FULL once the next number would be
  * UINT32_MAX. */
-#define IOTHUB_OUTBOX_REBASE_AT 0x80000000u
 
 enum iothub_outbox_policy {
     IOTHUB_OUTBOX_REFUSE_NEW = 0,
@@ -59,7 +63,7 @@ struct iothub_outbox_stats {
     uint32_t refused;   /**< pushes refused FULL (REFUSE_NEW, nothing left
                          *   to drop, numbers exhausted) */
     uint32_t recovered; /**< messages found in storage at init */
-    uint32_t rebased;   /**< numbering restarted at 0 (IOTHUB_OUTBOX_REBASE_AT) */
+    uint32_t rebased;   /**< numbers lowered by IOTHUB_OUTBOX_REBASE_AT (rebase) */
 };
 
 struct iothub_outbox {

@@ -33,6 +33,10 @@
 extern "C" {
 #endif
 
+/** Half the 32-bit number space: where the outbox renumbers (rebase(),
+ *  iothub/outbox.h). */
+#define IOTHUB_OUTBOX_REBASE_AT 0x80000000u
+
 struct iothub_storage {
     void *ctx;
     /** Store record @p seq (greater than every seq stored before); the record
@@ -52,18 +56,26 @@ struct iothub_storage {
     uint32_t (*seq_end)(void *ctx);
     /** Optional (NULL: the store cannot; the outbox then refuses new
      *  messages once seq_end() reaches UINT32_MAX). The outbox calls it
-     *  when it counts no message (IOTHUB_OUTBOX_REBASE_AT): if no record is
-     *  stored, forget every number, so that seq_end() answers 0 afterwards,
-     *  also after a restart; if a record is stored (one a failed delete
-     *  left), change nothing and return TMA_C_STATE: this check is the
-     *  store's. A crash during the call leaves a store that opens with
-     *  seq_end() at most the old value and every record it holds below it
-     *  (a flash erase cut by power loss may bring deleted records back, as
-     *  a cut delete may: sent again, at-least-once). On failure the store
-     *  keeps working, seq_end() at most its old value. Last member, so
-     *  positional initialisers written for the five calls above compile;
-     *  code that sets the members one by one must set this one too (or
-     *  zero the struct first). */
+     *  once its numbers passed IOTHUB_OUTBOX_REBASE_AT and every message it
+     *  counts is numbered at least that (or it counts none): lower every
+     *  number by IOTHUB_OUTBOX_REBASE_AT, so records keep their order and
+     *  distance and seq_end() drops by the same (a store holding no record
+     *  may answer 0 instead), also after a restart. Refuse with TMA_C_STATE,
+     *  changing nothing, when a stored record is below
+     *  IOTHUB_OUTBOX_REBASE_AT (one a failed delete left): this check is
+     *  the store's. A store that cannot renumber stored records refuses
+     *  whenever it holds one (the MCU flash log: at the rates flash wear
+     *  allows the outbox is empty between messages, docs/design/outbox.md).
+     *  A crash during the call leaves the old numbering or the new one,
+     *  never a mix: a store that opens with seq_end() at most the old value
+     *  (old numbering) or at most the old value minus
+     *  IOTHUB_OUTBOX_REBASE_AT (new), every record it holds below it (a
+     *  flash erase cut by power loss may bring deleted records back, as a
+     *  cut delete may: sent again, at-least-once). On failure the store
+     *  keeps working with the old numbers, seq_end() at most its old value.
+     *  Last member, so positional initialisers written for the five calls
+     *  above compile; code that sets the members one by one must set this
+     *  one too (or zero the struct first). */
     tma_status (*rebase)(void *ctx);
 };
 

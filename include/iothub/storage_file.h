@@ -38,9 +38,11 @@
  * iothub_crashfs (docs/design/outbox.md, "Power cuts on Linux"), with
  * messages that carry record images.
  *
- * rebase() (struct iothub_storage) is a compaction of a log with no live
- * record and seq_end 0 (same salt): a crash leaves the old log or the new
- * one; TMA_C_STATE while a record is live. A put of seq UINT32_MAX is
+ * rebase() (struct iothub_storage) is a compaction (same salt) that writes
+ * every live record and the seq marker with the number lowered by
+ * IOTHUB_OUTBOX_REBASE_AT (no live record: marker 0): a crash leaves the
+ * old log or the new one, never a mix; TMA_C_STATE, nothing written, while
+ * a live record is below IOTHUB_OUTBOX_REBASE_AT. A put of seq UINT32_MAX is
  * refused (TMA_C_BAD_PARAM) and a PUT record of that seq found at open is
  * damage (skipped, kept aside).
  *

@@ -63,20 +63,28 @@ static inline tma_status ih_outbox_push(struct iothub_outbox *ob, const char *to
         return S_ERR(TMA_C_BAD_PARAM);
     }
     ih_outbox_adopt_stored(ob);
-    /* Numbers past half their space and nothing counted: start again at
-     * 0. The storage refuses (TMA_C_STATE) if it still holds a record (a
-     * failed delete may have left one the count missed): it alone knows,
-     * so the check is its (storage.h). Whatever it now answers for
-     * seq_end() is where the numbering goes on. Failed: on with the old
-     * numbers, tried again at the next empty push. A stale in-flight tag
-     * (a message dropped while in flight) is >= 2^31 - 1 pushes away from
-     * its number's reuse: its PUBACK or resend finds no record
-     * (docs/design/outbox.md). */
-    if (ob->count == 0u && ob->next_seq >= IOTHUB_OUTBOX_REBASE_AT && ob->st.rebase != NULL &&
-        ob->st.rebase(ob->st.ctx) == TMA_OK) {
+    /* The oldest message numbered past half the number space (head; with
+     * none counted head is next_seq, or behind it after an ack whose head
+     * move failed: then the rebase waits a push): renumber, everything
+     * lower by IOTHUB_OUTBOX_REBASE_AT. The storage refuses (TMA_C_STATE)
+     * if it holds a record below that (a failed delete may have left one
+     * the count missed; a store that cannot renumber refuses with any
+     * record): it alone knows, so the check is its (storage.h). Whatever it
+     * now answers for seq_end() is where the numbering goes on (an empty
+     * store may restart at 0). Every message counted is due again under
+     * its new number: those in flight under the old one go twice
+     * (at-least-once); their PUBACKs and resends carry tags >= 2^31, above
+     * every new number for the next 2^31 pushes, and find nothing. Refused
+     * or failed: on with the old numbers, asked again at the next push. A
+     * stale tag (a message dropped while in flight) is as far from its
+     * number's reuse (docs/design/outbox.md). */
+    if (ob->head >= IOTHUB_OUTBOX_REBASE_AT && ob->st.rebase != NULL && ob->st.rebase(ob->st.ctx) == TMA_OK) {
         ob->next_seq = ob->st.seq_end(ob->st.ctx);
-        ob->head = ob->next_seq;
-        ob->cursor = ob->next_seq;
+        ob->head -= IOTHUB_OUTBOX_REBASE_AT;
+        if (ob->count == 0u) {
+            ob->head = ob->next_seq;
+        }
+        ob->cursor = ob->head;
         ob->stats.rebased++;
     }
     if (ob->next_seq == UINT32_MAX) {

@@ -2,7 +2,10 @@
  * (torn, corrupt, out-of-order or hostile records, format v1 or v2).
  * Whatever the bytes, open must succeed or fail cleanly, recovered messages
  * must come out in strictly increasing order and decode, and the store must
- * accept a new message with a sequence number above all of them. The first
+ * accept a new message with a sequence number above all of them, or, past
+ * IOTHUB_OUTBOX_REBASE_AT, renumber: an empty outbox from 0, one holding
+ * messages every record lowered by 2^31 (same records, same order, the new
+ * message last), as reopened. The first
  * input byte picks how the file is made:
  *   'T'  the input is the whole file (header checks, torn and zeroed
  *        headers), with "<path>.lock" there as a previous open leaves it;
@@ -56,6 +59,32 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 static const uint8_t salt[8] = {'f', 'u', 'z', 'z', 's', 'a', 'l', 't'};
+
+/* The stored records as (seq, length, CRC-32 of the bytes), in order;
+ * SIZE_MAX if more than @p cap or one does not fit @p buf (the comparison
+ * is skipped then). */
+struct rec_sum {
+    uint32_t seq, len, crc;
+};
+static size_t list_store(struct iothub_storage *st, struct rec_sum *out, size_t cap, uint8_t *buf, size_t bcap)
+{
+    uint32_t from = 0, s = 0;
+    size_t n = 0, len = 0;
+    while (st->next(st->ctx, from, &s) == TMA_OK) {
+        if (n == cap || st->get(st->ctx, s, buf, bcap, &len) != TMA_OK) {
+            return SIZE_MAX;
+        }
+        out[n].seq = s;
+        out[n].len = (uint32_t)len;
+        out[n].crc = tma_test_crc32(0, buf, len);
+        n++;
+        if (s == UINT32_MAX) {
+            break;
+        }
+        from = s + 1u;
+    }
+    return n;
+}
 
 /* Fix up the CRCs of the v2 records in rec[0..n) as far as they fit. */
 static void fix_up(uint8_t *rec, size_t n, int whole)
@@ -130,6 +159,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct iothub_outbox_msg m;
     uint8_t buf[4096];
     uint32_t last = 0, seq = 0, n = 0;
+    static struct rec_sum before[1024], after[1025];
+    size_t nb, na, i, held;
+    int pushed;
+    tma_status rc;
     if (path[0] == '\0') {
         /* tmpfs when there is one: recovery fsyncs after cutting a torn tail */
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -184,17 +217,64 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (void)iothub_outbox_ack(&ob, m.seq);
             }
         }
-        /* A push numbers above everything handed out, unless it found the
-         * outbox empty past IOTHUB_OUTBOX_REBASE_AT: then it starts at 0. */
-        if (iothub_outbox_push(&ob, "t", (const uint8_t *)"x", 1, &seq) == TMA_OK &&
-            (iothub_outbox_stats(&ob).rebased != 0 ? seq != 0 || iothub_outbox_count(&ob) != 1
-                                                    : n > 0 && seq <= last)) {
-            __builtin_trap();
+        /* A push numbers above everything handed out, unless the numbers
+         * passed IOTHUB_OUTBOX_REBASE_AT: an empty outbox then starts at 0,
+         * one holding messages (all numbered past it) lowers every number
+         * by it, the records and their order unchanged, the new one last. */
+        nb = list_store(&st, before, sizeof(before) / sizeof(before[0]), buf, sizeof(buf));
+        held = iothub_outbox_count(&ob);
+        pushed = iothub_outbox_push(&ob, "t", (const uint8_t *)"x", 1, &seq) == TMA_OK;
+        if (!pushed) {
+            /* nothing to check */
+        } else if (iothub_outbox_stats(&ob).rebased == 0) {
+            if (n > 0 && seq <= last) {
+                __builtin_trap();
+            }
+        } else if (held == 0) {
+            if (seq != 0 || iothub_outbox_count(&ob) != 1) {
+                __builtin_trap();
+            }
+        } else {
+            /* every record was numbered past 2^31; none dropped to make
+             * room (below capacity): the same records, renumbered */
+            if (nb == held && held < 1000) {
+                na = list_store(&st, after, sizeof(after) / sizeof(after[0]), buf, sizeof(buf));
+                if (na != nb + 1 || after[nb].seq != seq || seq >= IOTHUB_OUTBOX_REBASE_AT ||
+                    iothub_outbox_count(&ob) != na) {
+                    __builtin_trap();
+                }
+                for (i = 0; i < nb; i++) {
+                    if (before[i].seq < IOTHUB_OUTBOX_REBASE_AT || after[i].seq != before[i].seq - IOTHUB_OUTBOX_REBASE_AT ||
+                        after[i].len != before[i].len || after[i].crc != before[i].crc || after[i].seq >= seq) {
+                        __builtin_trap();
+                    }
+                }
+                /* everything is due again, oldest first, under its new
+                 * number (up to a record that does not decode) */
+                i = 0;
+                while ((rc = iothub_outbox_peek(&ob, buf, sizeof(buf), &m)) == TMA_OK) {
+                    if (i >= na || m.seq != after[i].seq) {
+                        __builtin_trap();
+                    }
+                    iothub_outbox_mark_sent(&ob, m.seq);
+                    i++;
+                }
+                if (rc == TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND) && i != na) {
+                    __builtin_trap();
+                }
+            }
         }
-        if (iothub_outbox_stats(&ob).rebased != 0) {
-            /* the rebased log holds that one message and says so reopened */
+        if (pushed && iothub_outbox_stats(&ob).rebased != 0) {
+            /* the rebased log says so reopened: the same records */
+            size_t live = iothub_outbox_count(&ob);
+            na = list_store(&st, after, sizeof(after) / sizeof(after[0]), buf, sizeof(buf));
             iothub_file_storage_close(&fs);
-            if (iothub_file_storage_open(&fs, path, false) != TMA_OK || fs.seq_end != 1 || fs.live != 1) {
+            if (iothub_file_storage_open(&fs, path, false) != TMA_OK || fs.seq_end != seq + 1u || fs.live != live) {
+                __builtin_trap();
+            }
+            st = iothub_file_storage_iface(&fs);
+            if (na != SIZE_MAX && (list_store(&st, before, sizeof(before) / sizeof(before[0]), buf, sizeof(buf)) != na ||
+                            memcmp(before, after, na * sizeof(before[0])) != 0)) {
                 __builtin_trap();
             }
         }

@@ -362,6 +362,213 @@ static void test_client_window_bounds_inflight(void **state)
     assert_true(ev_disconnected >= 1);
 }
 
+/* ---- an outbox that is never empty renumbers (rebase) ----------------- */
+
+/* A RAM store that renumbers stored records (storage.h, rebase): up to 16
+ * records, any numbers; rebase() lowers each by IOTHUB_OUTBOX_REBASE_AT. */
+#define RN_MAX 16
+struct rn_store {
+    uint32_t seq[RN_MAX];
+    uint8_t data[RN_MAX][128];
+    size_t len[RN_MAX];
+    bool live[RN_MAX];
+    uint32_t end;
+};
+static struct rn_store rn;
+
+static int rn_find(uint32_t seq)
+{
+    int k;
+    for (k = 0; k < RN_MAX; k++) {
+        if (rn.live[k] && rn.seq[k] == seq) return k;
+    }
+    return -1;
+}
+
+static tma_status rn_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t n)
+{
+    size_t i, off = 0;
+    int k;
+    (void)ctx;
+    if (seq < rn.end || seq == UINT32_MAX) return TMA_ERR(TMA_LAYER_STORE, TMA_C_STATE);
+    for (k = 0; k < RN_MAX && rn.live[k]; k++) {
+    }
+    if (k == RN_MAX) return TMA_ERR(TMA_LAYER_STORE, TMA_C_FULL);
+    for (i = 0; i < n; i++) {
+        assert_true(off + parts[i].len <= sizeof(rn.data[k]));
+        memcpy(rn.data[k] + off, parts[i].ptr, parts[i].len);
+        off += parts[i].len;
+    }
+    rn.seq[k] = seq;
+    rn.len[k] = off;
+    rn.live[k] = true;
+    rn.end = seq + 1u;
+    return TMA_OK;
+}
+
+static tma_status rn_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    int k = rn_find(seq);
+    (void)ctx;
+    if (k < 0) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
+    *out_len = rn.len[k];
+    if (cap < rn.len[k]) return TMA_ERR(TMA_LAYER_STORE, TMA_C_TOO_SMALL);
+    memcpy(buf, rn.data[k], rn.len[k]);
+    return TMA_OK;
+}
+
+static tma_status rn_del(void *ctx, uint32_t seq)
+{
+    int k = rn_find(seq);
+    (void)ctx;
+    if (k < 0) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
+    rn.live[k] = false;
+    return TMA_OK;
+}
+
+static tma_status rn_next(void *ctx, uint32_t from, uint32_t *out)
+{
+    int k, best = -1;
+    (void)ctx;
+    for (k = 0; k < RN_MAX; k++) {
+        if (rn.live[k] && rn.seq[k] >= from && (best < 0 || rn.seq[k] < rn.seq[best])) best = k;
+    }
+    if (best < 0) return TMA_ERR(TMA_LAYER_STORE, TMA_C_NOT_FOUND);
+    *out = rn.seq[best];
+    return TMA_OK;
+}
+
+static uint32_t rn_end(void *ctx)
+{
+    (void)ctx;
+    return rn.end;
+}
+
+static tma_status rn_rebase(void *ctx)
+{
+    int k;
+    (void)ctx;
+    for (k = 0; k < RN_MAX; k++) {
+        if (rn.live[k] && rn.seq[k] < IOTHUB_OUTBOX_REBASE_AT) return TMA_ERR(TMA_LAYER_STORE, TMA_C_STATE);
+    }
+    for (k = 0; k < RN_MAX; k++) {
+        rn.seq[k] -= rn.live[k] ? IOTHUB_OUTBOX_REBASE_AT : 0u;
+    }
+    rn.end -= IOTHUB_OUTBOX_REBASE_AT;
+    return TMA_OK;
+}
+
+/* Message ids ("m<id>") in the order their PUBLISHes reached the broker. */
+static unsigned wire_ids[256];
+static size_t wire_n;
+static void record_wire(struct tma_span topic, struct tma_span payload)
+{
+    char t[16];
+    (void)topic;
+    assert_true(payload.len > 1u && payload.len < sizeof(t) && payload.ptr[0] == 'm');
+    assert_true(wire_n < sizeof(wire_ids) / sizeof(wire_ids[0]));
+    memcpy(t, payload.ptr + 1, payload.len - 1u);
+    t[payload.len - 1u] = '\0';
+    wire_ids[wire_n++] = (unsigned)strtoul(t, NULL, 10);
+}
+
+static void bk_puback_oldest(void)
+{
+    uint8_t tmp[8];
+    size_t n;
+    assert_true(bk.n_pending > 0);
+    assert_int_equal(mqtt_encode_ack(MQTT_PUBACK, bk.pending_ids[0], tmp, sizeof(tmp), &n), TMA_OK);
+    bk_emit(tmp, n);
+    memmove(bk.pending_ids, bk.pending_ids + 1, (size_t)(bk.n_pending - 1) * sizeof(bk.pending_ids[0]));
+    bk.n_pending--;
+}
+
+/* A device sending continuously through the client (window 4, the broker
+ * acknowledging the oldest PUBLISH once 4 wait) from numbers just below
+ * 2^31: the outbox is never empty at a push, so it renumbers with
+ * messages in flight under their old numbers (the MQTT tags). What reaches
+ * the broker: every message, in order, once, except one step back at the
+ * rebase that sends again at most the window (the old-tagged PUBACKs find
+ * nothing in the outbox; the client counts them as no acknowledgement).
+ * With @p drop the connection is lost right after the rebase: the MQTT
+ * client resends the old-tagged PUBLISHes, the outbox has no message under
+ * those tags (forgotten), and the renumbered copies go out instead. Fails
+ * on the old code: it renumbers only an empty outbox (rebased stays 0; its
+ * numbers would run out 2^31 pushes later). */
+static void rebase_under_load(bool drop)
+{
+    struct iothub_storage st;
+    char msg[16];
+    unsigned id, back = 0, dup = 0;
+    size_t k;
+    int i;
+    setup_client(NULL, 4);
+    memset(&rn, 0, sizeof(rn));
+    rn.end = IOTHUB_OUTBOX_REBASE_AT - 6u;
+    memset(&st, 0, sizeof(st));
+    st.put = rn_put;
+    st.get = rn_get;
+    st.del = rn_del;
+    st.next = rn_next;
+    st.seq_end = rn_end;
+    st.rebase = rn_rebase;
+    assert_int_equal(iothub_outbox_init(&ob, &st, 12, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    wire_n = 0;
+    bk.on_publish = record_wire;
+    steps(5, 1);
+    assert_int_equal(ev_connected, 1);
+    bk.auto_puback = false;
+    for (id = 0; id < 40u; id++) {
+        uint32_t rebased = iothub_outbox_stats(&ob).rebased;
+        snprintf(msg, sizeof(msg), "m%u", id);
+        assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)msg, strlen(msg), NULL), TMA_OK);
+        if (drop && iothub_outbox_stats(&ob).rebased != rebased) {
+            assert_true(bk.n_pending >= 3); /* in flight under old tags */
+            bk.open = false;
+            bk.n_pending = 0;
+            for (i = 0; i < 2000 && ev_connected < 2; i++) steps(1, 50); /* back */
+            assert_int_equal(ev_connected, 2);
+        }
+        steps(1, 1);
+        if (bk.n_pending == 4) bk_puback_oldest();
+        steps(1, 1);
+        assert_true(iothub_outbox_count(&ob) > 0u); /* never empty */
+    }
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
+    assert_int_equal(iothub_outbox_stats(&ob).refused, 0u);
+    bk.auto_puback = true;
+    while (bk.n_pending > 0) bk_puback_oldest();
+    for (i = 0; i < 200 && iothub_outbox_count(&ob) > 0u; i++) steps(1, 50);
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+    assert_int_equal(iothub_client_stats(&cl).acked, 40u);
+    /* on the wire: 0, 1, 2, ... with one step back of 1..4 */
+    assert_int_equal(wire_ids[0], 0u);
+    for (k = 1; k < wire_n; k++) {
+        if (wire_ids[k] != wire_ids[k - 1] + 1u) {
+            assert_true(wire_ids[k] < wire_ids[k - 1]);
+            back++;
+            dup = wire_ids[k - 1] + 1u - wire_ids[k];
+        }
+    }
+    assert_int_equal(back, 1u);
+    assert_true(dup >= 1u && dup <= 4u);
+    assert_int_equal(wire_n, 40u + dup);
+    assert_int_equal(wire_ids[wire_n - 1], 39u);
+    bk.on_publish = NULL;
+}
+
+static void test_client_outbox_rebase_under_load(void **state)
+{
+    (void)state;
+    rebase_under_load(false);
+    assert_int_equal(iothub_client_stats(&cl).retransmitted, 0u);
+    rebase_under_load(true);
+    assert_true(ev_disconnected >= 1);
+    /* the resends after the reconnect carried old tags: no message has
+     * those numbers now, the MQTT client forgot the slots */
+    assert_int_equal(iothub_client_stats(&cl).retransmitted, 0u);
+}
+
 static void test_client_sas_token_and_renewal(void **state)
 {
     char want_prefix[256];
@@ -1279,6 +1486,7 @@ int main(void)
         cmocka_unit_test(test_client_x509_connect_fields_and_telemetry),
         cmocka_unit_test(test_client_subscribe_refused_is_reported),
         cmocka_unit_test(test_client_window_bounds_inflight),
+        cmocka_unit_test(test_client_outbox_rebase_under_load),
         cmocka_unit_test(test_resubscribe_after_busy_retransmission),
         cmocka_unit_test(test_twin_get_waits_for_pending_subscribe),
         cmocka_unit_test_teardown(test_dps_busy_transport_after_connect, dps_busy_teardown),

@@ -1596,10 +1596,13 @@ static void send_all_acked(struct iothub_outbox *ob, char *got, size_t n)
     }
 }
 
-/* Numbers near UINT32_MAX: messages keep being accepted in order; once the
- * outbox drains, numbering starts again at 0; while anything is stored it
- * never rebases, and at UINT32_MAX it refuses (counted) until it drains.
- * Fails on the old code: the push at UINT32_MAX is refused for ever. */
+/* Numbers near UINT32_MAX over a store that cannot renumber stored records
+ * (it refuses rebase() while it holds one, as the MCU flash log): messages
+ * keep being accepted in order; every push asks (all counted messages are
+ * in the upper half) and is refused; at UINT32_MAX it refuses (counted)
+ * until it drains; once drained, numbering starts again at 0 and, in the
+ * lower half, nothing is asked any more. Fails on the old code: the push at
+ * UINT32_MAX is refused for ever. */
 static void test_outbox_seq_restarts_at_zero_after_drain(void **state)
 {
     struct fake_store f;
@@ -1617,6 +1620,8 @@ static void test_outbox_seq_restarts_at_zero_after_drain(void **state)
     push_str(&ob, "c", &s2);
     assert_int_equal(s0, UINT32_MAX - 3u);
     assert_int_equal(s2, UINT32_MAX - 1u);
+    assert_int_equal(f.rebase_calls, 3u); /* asked at each push, refused */
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 0u);
     /* nothing acknowledged: no number left, refused and counted */
     assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"d", 1, &s), S_ERR(TMA_C_FULL));
     assert_int_equal(iothub_outbox_stats(&ob).refused, 1u);
@@ -1624,22 +1629,23 @@ static void test_outbox_seq_restarts_at_zero_after_drain(void **state)
     assert_int_equal(iothub_outbox_ack(&ob, s0), TMA_OK);
     assert_int_equal(iothub_outbox_ack(&ob, s1), TMA_OK);
     assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"d", 1, &s), S_ERR(TMA_C_FULL));
-    assert_int_equal(f.rebase_calls, 0u); /* "c" is stored */
+    assert_int_equal(f.rebase_calls, 5u); /* "c" is stored: refused */
     assert_int_equal(iothub_outbox_ack(&ob, s2), TMA_OK);
     /* empty: the next push starts again at 0 */
     push_str(&ob, "d", &s);
     assert_int_equal(s, 0u);
-    assert_int_equal(f.rebase_calls, 1u);
+    assert_int_equal(f.rebase_calls, 6u);
     assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
     push_str(&ob, "e", &s);
     assert_int_equal(s, 1u);
     assert_int_equal(iothub_outbox_count(&ob), 2u);
+    assert_int_equal(f.rebase_calls, 6u); /* the head is in the lower half */
     send_all_acked(&ob, got, sizeof(got));
     assert_string_equal(got, "d,e");
     /* far below the threshold an empty outbox keeps its numbers */
     push_str(&ob, "f", &s);
     assert_int_equal(s, 2u);
-    assert_int_equal(f.rebase_calls, 1u);
+    assert_int_equal(f.rebase_calls, 6u);
 }
 
 /* The threshold: an empty outbox at 0x7FFFFFFF keeps numbering, at
@@ -1758,18 +1764,22 @@ static void test_outbox_stale_inflight_tag_after_rebase(void **state)
     assert_string_equal(got, "new2");
 }
 
-/* The file store near the end of the numbers: seq_end UINT32_MAX - 2 from
- * a put and delete; the outbox crosses the end, rebases once empty, and the
- * log reopens with numbering from there. rebase() refuses while a record is
- * live, keeps the salt, and a log reopened after it says seq_end 0. Fails
- * on the old code (no rebase: the push at UINT32_MAX is refused). */
+/* The file store near the end of the numbers. rebase() refuses, writing
+ * nothing, while a live record is below IOTHUB_OUTBOX_REBASE_AT; with every
+ * live record above, the outbox's first push renumbers them (each lowered
+ * by 2^31, order and payloads kept, same salt), everything is due again
+ * under the new numbers, and the log reopens so; an empty log's rebase()
+ * reopens at 0. Fails on the old code (its rebase refuses any live record:
+ * the pushes go on at UINT32_MAX - 2 and the third is refused). */
 static void test_outbox_file_store_rebase(void **state)
 {
+    static uint8_t before[512], after[512];
     struct iothub_file_storage fs;
     struct iothub_storage st;
     struct iothub_outbox ob;
     uint8_t salt[8];
     uint32_t s0, s1, s;
+    size_t n_before;
     char p[300], got[128];
     (void)state;
     path_of(p, sizeof(p), "wrap.log");
@@ -1777,37 +1787,42 @@ static void test_outbox_file_store_rebase(void **state)
     memcpy(salt, fs.salt, 8);
     st = iothub_file_storage_iface(&fs);
     assert_non_null(st.rebase);
+    put_bytes(&st, 5u, (const uint8_t *)"\x00\x01tlow", 6);
     put_bytes(&st, UINT32_MAX - 3u, (const uint8_t *)"\x00\x01tr", 4);
-    assert_int_equal(st.rebase(st.ctx), S_ERR(TMA_C_STATE)); /* a live record */
+    n_before = read_file_bytes(p, before, sizeof(before));
+    assert_int_equal(st.rebase(st.ctx), S_ERR(TMA_C_STATE)); /* 5 is below 2^31 */
     assert_int_equal(st.seq_end(st.ctx), UINT32_MAX - 2u);
+    assert_int_equal(read_file_bytes(p, after, sizeof(after)), n_before);
+    assert_memory_equal(after, before, n_before);
+    assert_int_equal(st.del(st.ctx, 5u), TMA_OK);
     assert_int_equal(fs.live, 1u);
     assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
-    push_str(&ob, "a", &s0);
+    push_str(&ob, "a", &s0); /* renumbers "r", then stores "a" */
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
+    assert_int_equal(s0, UINT32_MAX - 2u - IOTHUB_OUTBOX_REBASE_AT);
     push_str(&ob, "b", &s1);
-    assert_int_equal(s0, UINT32_MAX - 2u);
-    assert_int_equal(s1, UINT32_MAX - 1u);
-    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"c", 1, &s), S_ERR(TMA_C_FULL));
+    assert_int_equal(s1, s0 + 1u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u); /* the head is below 2^31 now */
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "2147483644:4,2147483645:29,2147483646:29");
     iothub_file_storage_close(&fs);
-    /* a restart with three stored: still no numbers, order kept */
+    /* a restart: the new numbers, the same salt, order kept */
     assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_memory_equal(fs.salt, salt, 8);
+    assert_int_equal(fs.seq_end, s1 + 1u);
+    assert_int_equal(fs.damaged_bytes, 0u);
     st = iothub_file_storage_iface(&fs);
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "2147483644:4,2147483645:29,2147483646:29");
     assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
     assert_int_equal(iothub_outbox_stats(&ob).recovered, 3u);
     send_all_acked(&ob, got, sizeof(got));
     assert_string_equal(got, "r,a,b");
     push_str(&ob, "c", &s);
-    assert_int_equal(s, 0u);
-    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
-    push_str(&ob, "d", &s);
-    assert_int_equal(s, 1u);
-    iothub_file_storage_close(&fs);
-    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
-    assert_memory_equal(fs.salt, salt, 8);
-    assert_int_equal(fs.seq_end, 2u);
-    st = iothub_file_storage_iface(&fs);
-    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(s, s1 + 1u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 0u);
     send_all_acked(&ob, got, sizeof(got));
-    assert_string_equal(got, "c,d");
+    assert_string_equal(got, "c");
     /* empty now: rebase() directly, the reopened log says 0 */
     assert_int_equal(st.rebase(st.ctx), TMA_OK);
     assert_int_equal(st.seq_end(st.ctx), 0u);
@@ -1953,6 +1968,216 @@ static void test_outbox_file_rebase_crash_leaves_old_or_new(void **state)
     iothub_file_storage_close(&fs);
 }
 
+/* ---- An outbox that is never empty crosses IOTHUB_OUTBOX_REBASE_AT ---- */
+
+#define NE_K 5u /* messages in flight (unacknowledged) at every push */
+
+/* A log at @p path crafted byte by byte: the file header of a fresh log, a
+ * seq marker @p start and NE_K messages "m0".. numbered from @p start. */
+static void write_busy_log(const char *path, uint32_t start)
+{
+    static uint8_t b[1024];
+    struct iothub_file_storage fs;
+    uint8_t salt[8], rec[16];
+    size_t n;
+    unsigned k;
+    assert_int_equal(iothub_file_storage_open(&fs, path, false), TMA_OK);
+    memcpy(salt, fs.salt, 8);
+    iothub_file_storage_close(&fs);
+    n = read_file_bytes(path, b, sizeof(b));
+    assert_int_equal(n, 20u);
+    n += v2_rec(b + n, salt, 'S', start, NULL);
+    for (k = 0; k < NE_K; k++) {
+        int len = snprintf((char *)rec, sizeof(rec), "..tm%u", k);
+        rec[0] = 0u;
+        rec[1] = 1u;
+        n += v2_rec_n(b + n, salt, 'P', start + k, rec, (size_t)len);
+    }
+    write_file_bytes(path, b, n);
+}
+
+/* The message number in a payload "m<id>". */
+static unsigned msg_id(const struct iothub_outbox_msg *m)
+{
+    char t[16];
+    assert_true(m->payload.len > 1u && m->payload.len < sizeof(t) && m->payload.ptr[0] == 'm');
+    memcpy(t, m->payload.ptr + 1, m->payload.len - 1u);
+    t[m->payload.len - 1u] = '\0';
+    return (unsigned)strtoul(t, NULL, 10);
+}
+
+/* A device sending continuously: at every push NE_K messages are in flight
+ * (handed to MQTT under their number as tag, PUBACK not yet in), so the
+ * outbox is never empty. From a log numbered from @p start, @p pushes
+ * messages: every push succeeds (none refused); numbers go up by one, or
+ * down by IOTHUB_OUTBOX_REBASE_AT (@p rebases times, each once every message
+ * held is numbered past 2^31); the PUBACKs of the
+ * messages in flight under their old numbers find nothing and those
+ * messages go again under the new ones: delivered in order, duplicates only
+ * at the rebase and at most the in-flight window. The log then reopens with
+ * the same records and numbers. */
+static void never_empty_run(const char *name, uint32_t start, unsigned pushes, uint32_t rebases)
+{
+    static unsigned delivered[512];
+    static char list1[4096], list2[4096];
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    struct iothub_outbox_msg m;
+    uint8_t buf[256];
+    uint32_t fifo[NE_K], last, s, tag;
+    size_t fh = 0, fn = 0, nd = 0, k;
+    unsigned i, id = NE_K, stale = 0, back = 0, dup = 0, d = 0, live_rebases = 0;
+    char p[300], payload[16];
+    path_of(p, sizeof(p), name);
+    write_busy_log(p, start);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 64, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_int_equal(iothub_outbox_stats(&ob).recovered, NE_K);
+    last = start + NE_K - 1u;
+    for (i = 0; i < pushes; i++) {
+        uint32_t rebased = iothub_outbox_stats(&ob).rebased;
+        assert_true(iothub_outbox_count(&ob) >= NE_K); /* never empty */
+        snprintf(payload, sizeof(payload), "m%u", id++);
+        push_str(&ob, payload, &s);
+        if (iothub_outbox_stats(&ob).rebased != rebased) {
+            assert_int_equal(s, last + 1u - IOTHUB_OUTBOX_REBASE_AT);
+            live_rebases += fn > 0u; /* with messages in flight */
+        } else {
+            assert_int_equal(s, last + 1u);
+        }
+        last = s;
+        /* the pump: hand out while the window has room */
+        while (fn < NE_K && iothub_outbox_peek(&ob, buf, sizeof(buf), &m) == TMA_OK) {
+            assert_true(nd < sizeof(delivered) / sizeof(delivered[0]));
+            delivered[nd++] = msg_id(&m);
+            fifo[(fh + fn++) % NE_K] = m.seq;
+            iothub_outbox_mark_sent(&ob, m.seq);
+        }
+        /* the oldest PUBACK comes in */
+        if (fn == NE_K) {
+            tag = fifo[fh];
+            fh = (fh + 1u) % NE_K;
+            fn--;
+            if (iothub_outbox_ack(&ob, tag) != TMA_OK) {
+                /* only a tag from before the rebase finds nothing */
+                assert_int_equal(iothub_outbox_ack(&ob, tag), S_ERR(TMA_C_NOT_FOUND));
+                assert_true(tag >= IOTHUB_OUTBOX_REBASE_AT);
+                assert_true(iothub_outbox_stats(&ob).rebased >= 1u);
+                stale++;
+            }
+        }
+    }
+    assert_int_equal(iothub_outbox_stats(&ob).refused, 0u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, rebases);
+    assert_true(live_rebases >= 1u);
+    assert_true(last < IOTHUB_OUTBOX_REBASE_AT);
+    /* a restart: the same records under the same (new) numbers */
+    store_list(&st, list1, sizeof(list1), 0);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.seq_end, last + 1u);
+    assert_int_equal(fs.damaged_bytes, 0u);
+    st = iothub_file_storage_iface(&fs);
+    store_list(&st, list2, sizeof(list2), 0);
+    assert_string_equal(list2, list1);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 64, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    /* the rest goes out after the restart (what was in flight: again) */
+    while (iothub_outbox_peek(&ob, buf, sizeof(buf), &m) == TMA_OK) {
+        assert_true(nd < sizeof(delivered) / sizeof(delivered[0]));
+        delivered[nd++] = msg_id(&m);
+        iothub_outbox_mark_sent(&ob, m.seq);
+        assert_int_equal(iothub_outbox_ack(&ob, m.seq), TMA_OK);
+    }
+    iothub_file_storage_close(&fs);
+    /* Every message in order; a step back (duplicates) only at each rebase
+     * and at the restart, each by the in-flight window at most; those at
+     * the rebases are exactly the messages whose old-numbered PUBACK found
+     * nothing. */
+    assert_int_equal(delivered[0], 0u);
+    for (k = 1; k < nd; k++) {
+        if (delivered[k] != delivered[k - 1] + 1u) {
+            assert_true(delivered[k] < delivered[k - 1]);
+            back++;
+            d = delivered[k - 1] + 1u - delivered[k];
+            assert_true(d >= 1u && d <= NE_K);
+            dup += d;
+        }
+    }
+    assert_int_equal(back, live_rebases + 1u); /* those rebases, the restart */
+    assert_int_equal(stale, dup - d);     /* the restart's are the last */
+    assert_int_equal(delivered[nd - 1], id - 1u);
+}
+
+/* From 2^31 - 3 (the messages held straddle 2^31: the rebase waits for
+ * the oldest to pass it); from UINT32_MAX - 20 on past where UINT32_MAX
+ * would be, and on until the numbers pass 2^31 again: a second rebase.
+ * Fails on the old code: it rebases only an empty outbox, so from 2^31 - 3
+ * the numbers go on past 2^31 (rebased stays 0), and from UINT32_MAX - 20
+ * the push at UINT32_MAX is refused. */
+static void test_outbox_never_empty_crosses_rebase(void **state)
+{
+    (void)state;
+    never_empty_run("busy1.log", IOTHUB_OUTBOX_REBASE_AT - 3u, 40u, 1u);
+    never_empty_run("busy2.log", UINT32_MAX - 20u, 80u, 2u);
+}
+
+/* A crash at every point of a renumbering compaction: "<path>.tmp" holds
+ * any prefix of the new log next to the old one (before the rename): the
+ * log opens with the old records, numbers and seq_end; after the rename:
+ * the new numbers (each lowered by 2^31), the same records, seq_end lowered
+ * by the same. Never a mix. Fails on the old code (its rebase refuses a log
+ * with a live record: no new log). */
+static void test_outbox_file_renumber_crash_leaves_old_or_new(void **state)
+{
+    static uint8_t old_log[1024], new_log[1024];
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    char p[300], tmp[310], old_list[256], new_list[256], got[256];
+    size_t n_old, n_new, cut;
+    (void)state;
+    path_of(p, sizeof(p), "rncrash.log");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    write_busy_log(p, UINT32_MAX - 10u);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(st.del(st.ctx, UINT32_MAX - 9u), TMA_OK); /* a dead one in between */
+    store_list(&st, old_list, sizeof(old_list), 0);
+    assert_string_equal(old_list, "4294967285:,4294967287:,4294967288:,4294967289:");
+    store_list(&st, old_list, sizeof(old_list), 1);
+    iothub_file_storage_close(&fs);
+    n_old = read_file_bytes(p, old_log, sizeof(old_log));
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(st.rebase(st.ctx), TMA_OK);
+    assert_int_equal(st.seq_end(st.ctx), UINT32_MAX - 5u - IOTHUB_OUTBOX_REBASE_AT);
+    store_list(&st, new_list, sizeof(new_list), 1);
+    assert_string_equal(new_list, "2147483637:5,2147483639:5,2147483640:5,2147483641:5");
+    iothub_file_storage_close(&fs);
+    n_new = read_file_bytes(p, new_log, sizeof(new_log));
+    assert_memory_equal(new_log, old_log, 20u); /* same header: same salt */
+    for (cut = 0; cut <= n_new; cut++) {
+        write_file_bytes(p, old_log, n_old);
+        write_file_bytes(tmp, new_log, cut);
+        assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+        assert_int_equal(fs.seq_end, UINT32_MAX - 5u);
+        st = iothub_file_storage_iface(&fs);
+        store_list(&st, got, sizeof(got), 1);
+        assert_string_equal(got, old_list);
+        assert_int_not_equal(access(tmp, F_OK), 0); /* the leftover is gone */
+        iothub_file_storage_close(&fs);
+    }
+    write_file_bytes(p, new_log, n_new);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    assert_int_equal(fs.seq_end, UINT32_MAX - 5u - IOTHUB_OUTBOX_REBASE_AT);
+    assert_int_equal(fs.damaged_bytes, 0u);
+    st = iothub_file_storage_iface(&fs);
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, new_list);
+    iothub_file_storage_close(&fs);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -1973,6 +2198,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_file_record_at_seq_max_is_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_rebase_fails_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_rebase_crash_leaves_old_or_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_never_empty_crosses_rebase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_file_renumber_crash_leaves_old_or_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_ack_and_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_policies_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_bad_input, setup, teardown),
