@@ -72,3 +72,14 @@ wait_state m1 twin-desired
 "$L" twin update --device m1 --desired '{"k":7}' >/dev/null
 wait $dev || fail "C2D or desired push not delivered after the step back: $(cat "$T/dev-c2d.out")"
 ok "C2D and desired-property push delivered with the clock stepped back"
+
+# Disabling a device still closes its session (kick requests are tick work).
+mqttc m1 --pass "$TOK" 'sleep:15000' >"$T/dev-kick.out" 2>&1 &
+dev=$!
+wait_state m1 Connected
+t0=$(date +%s%N)
+"$L" device disable --id m1 >/dev/null
+set +e; wait $dev; rc=$?; set -e
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $rc -eq 4 ] && [ $ms -lt 10000 ] || fail "disabled device not disconnected (rc $rc after $ms ms): $(cat "$T/dev-kick.out")"
+ok "disabled device disconnected after $ms ms with the clock stepped back"
