@@ -294,8 +294,9 @@ static void schedule_retry(struct iothub_client *c, tma_status reason)
      * device came back every few seconds for as long as the hub refused it
      * (Azure: "mass reconnection attempts could cause a DDoS"). Counted
      * from CONNACK: a hub shaping a burst answers up to 60 s late and may
-     * drop the device right after. */
-    if (c->state == IOTHUB_STATE_CONNECTED && now - c->connected_ms >= IOTHUB_STABLE_CONNECTION_MS) {
+     * drop the device right after. The CONNACK moved attempt_started_ms
+     * (spent is then the connection's life). */
+    if (c->state == IOTHUB_STATE_CONNECTED && spent >= IOTHUB_STABLE_CONNECTION_MS) {
         c->attempt = 0u;
     }
     d = ih_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
@@ -588,7 +589,9 @@ static tma_status step(struct iothub_client *c)
     }
     if (c->state == IOTHUB_STATE_CONNECTING && c->mqtt.state == MQTT_STATE_CONNECTED) {
         c->state = IOTHUB_STATE_CONNECTED;
-        c->connected_ms = now;
+        /* From here the back-off counts from the CONNACK: a connection
+         * the hub drops soon after gets the full delay. */
+        c->attempt_started_ms = now;
         c->stats.connects++;
         c->subs_pending = true;
     }
