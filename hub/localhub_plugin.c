@@ -44,6 +44,7 @@
 #define D2C_MAX_SIZE (256 * 1024)
 #define TICK_PERIOD_MS 20
 #define PRUNE_PERIOD_MS 1000
+#define PKI_CHECK_PERIOD_MS (24LL * 3600 * 1000)
 /* Defaults of the settings `localhub start` can change (docs/localhub.md) */
 #define TELEMETRY_MAX_BYTES_DEFAULT (64LL * 1024 * 1024)
 #define TELEMETRY_KEEP_DEFAULT 3
@@ -86,6 +87,7 @@ static struct {
     STACK_OF(X509) *(*chain_for)(X509 *leaf);
     int64_t last_tick_mono_ms;  /* CLOCK_MONOTONIC */
     int64_t last_prune_mono_ms; /* CLOCK_MONOTONIC */
+    int64_t last_pki_check_mono_ms;
     int64_t telemetry_seq;
     int64_t telemetry_size;     /* bytes in telemetry.jsonl */
     int64_t telemetry_max;      /* rotate before a line would pass this */
@@ -1247,6 +1249,29 @@ static void prune_dps_ops(int64_t now_s)
     sqlite3_finalize(st);
 }
 
+/* A broker that runs for years keeps the server certificate it loaded at
+ * start; `localhub start` renews it, so say when a restart is due (and when
+ * the root, which localhub never replaces, nears its end). */
+static void check_pki(void)
+{
+    static const char *const files[2] = {"server.pem", "root-ca.pem"};
+    static const int64_t warn_days[2] = {LOCALHUB_SERVER_RENEW_DAYS, LOCALHUB_ROOT_WARN_DAYS};
+    char path[4096], when[32];
+    for (int i = 0; i < 2; i++) {
+        X509 *c;
+        int64_t left;
+        snprintf(path, sizeof(path), "%s/pki/%s", g.state_dir, files[i]);
+        if (!(c = localhub_cert_load_file(path))) continue;
+        left = localhub_cert_seconds_left(c);
+        if (left < warn_days[i] * 86400 && !localhub_cert_not_after(c, when))
+            mosquitto_log_printf(MOSQ_LOG_WARNING, "localhub: %s %s %s: %s", i ? "the root CA" : "the server certificate",
+                                 left < 0 ? "expired on" : "expires on", when,
+                                 i ? "devices trust it; plan its replacement (docs/localhub.md)"
+                                   : "'localhub stop; localhub start' renews it (if the root CA issued it)");
+        X509_free(c);
+    }
+}
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
     int64_t mono_ms = localhub_mono_ms(), now_s;
@@ -1300,6 +1325,10 @@ static int on_tick(int event, void *event_data, void *userdata)
     if (mono_ms - g.last_prune_mono_ms >= PRUNE_PERIOD_MS) {
         g.last_prune_mono_ms = mono_ms;
         prune_dps_ops(now_s);
+    }
+    if (mono_ms - g.last_pki_check_mono_ms >= PKI_CHECK_PERIOD_MS) {
+        g.last_pki_check_mono_ms = mono_ms;
+        check_pki();
     }
     return MOSQ_ERR_SUCCESS;
 }
@@ -1368,6 +1397,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
         mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot open %s", path);
         return MOSQ_ERR_UNKNOWN;
     }
+    check_pki();
+    g.last_pki_check_mono_ms = localhub_mono_ms();
     /* Operations stored by earlier versions kept a copy of the key. */
     localhub_db_exec(g.db, "UPDATE dps_ops SET key1=NULL WHERE key1 IS NOT NULL");
     *(void **)(&g.chain_for) = dlsym(RTLD_DEFAULT, "localhub_tls_chain_for");

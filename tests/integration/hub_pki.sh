@@ -91,3 +91,17 @@ openssl x509 -in "$P/server.pem" -noout -checkend $((90 * 86400)) >/dev/null ||
   fail "server certificate shorter than its root allows: $(openssl x509 -in "$P/server.pem" -noout -enddate)"
 "$L" --json status | grep_all -q '"warnings":[[:space:]]*\["root CA expires on' || fail "status does not warn: $("$L" --json status)"
 ok "root ending within a year: start and status warn, root kept, server certificate up to the root's end"
+grep -q "localhub: the root CA expires on" "$LOCALHUB_HOME/broker.log" || fail "the broker does not warn about the root"
+ok "the running broker warns about the root too (broker.log)"
+"$L" stop >/dev/null
+
+# A server certificate of your own (not issued by the root) is never
+# replaced; start and the broker warn when it nears its end.
+openssl req -x509 -new -key "$P/server.key" -subj "/CN=localhost" -days 2 -out "$P/server.pem" \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+own=$(openssl x509 -in "$P/server.pem" -noout -fingerprint -sha256)
+hub_start
+grep -q "warning: the server certificate .* was not issued by" "$T/start.out" || fail "no warning for an own certificate: $(cat "$T/start.out")"
+[ "$(openssl x509 -in "$P/server.pem" -noout -fingerprint -sha256)" = "$own" ] || fail "an own server certificate was replaced"
+grep -q "localhub: the server certificate expires on .*renews it" "$LOCALHUB_HOME/broker.log" || fail "the broker does not warn"
+ok "a server certificate not issued by the root is kept; start and broker.log warn"
