@@ -2123,6 +2123,49 @@ static void test_outbox_never_empty_crosses_rebase(void **state)
     never_empty_run("busy2.log", UINT32_MAX - 20u, 80u, 2u);
 }
 
+/* A renumbering that fails (the compaction's "<path>.tmp" cannot be made:
+ * a directory of that name) changes nothing: the log keeps its records and
+ * numbers, the push goes on with the old ones; the next push, the obstacle
+ * gone, renumbers, and the log reopens with every message under its new
+ * number, in order. Fails on the old code (no renumbering with messages
+ * stored: "b" is numbered UINT32_MAX - 4). */
+static void test_outbox_file_renumber_fails_then_succeeds(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    uint32_t s;
+    char p[300], tmp[310], got[128];
+    (void)state;
+    path_of(p, sizeof(p), "rnfail.log");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    write_busy_log(p, UINT32_MAX - 10u);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    push_str(&ob, "a", &s);
+    assert_int_equal(s, UINT32_MAX - 5u);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 0u);
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "4294967285:5,4294967286:5,4294967287:5,4294967288:5,4294967289:5,4294967290:29");
+    assert_int_equal(rmdir(tmp), 0);
+    push_str(&ob, "b", &s);
+    assert_int_equal(iothub_outbox_stats(&ob).rebased, 1u);
+    assert_int_equal(s, UINT32_MAX - 4u - IOTHUB_OUTBOX_REBASE_AT);
+    iothub_file_storage_close(&fs);
+    assert_int_equal(iothub_file_storage_open(&fs, p, false), TMA_OK);
+    assert_int_equal(fs.seq_end, s + 1u);
+    st = iothub_file_storage_iface(&fs);
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "2147483637:5,2147483638:5,2147483639:5,2147483640:5,2147483641:5,2147483642:29,"
+                             "2147483643:29");
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "m0,m1,m2,m3,m4,a,b");
+    iothub_file_storage_close(&fs);
+}
+
 /* A crash at every point of a renumbering compaction: "<path>.tmp" holds
  * any prefix of the new log next to the old one (before the rename): the
  * log opens with the old records, numbers and seq_end; after the rename:
@@ -2200,6 +2243,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_file_rebase_crash_leaves_old_or_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_never_empty_crosses_rebase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_renumber_crash_leaves_old_or_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_file_renumber_fails_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_ack_and_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_policies_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_bad_input, setup, teardown),
