@@ -105,15 +105,61 @@ static void free_ca(struct ca *ca)
     mbedtls_pk_free(&ca->key);
 }
 
-static void fmt_time(time_t t, char *out)
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil): 64-bit, so certificate dates past 2038 are right even
+ * where time_t is 32 bits. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 15, "%Y%m%d%H%M%S", &tm);
+    int64_t era, yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
 }
 
-/* Issues the device certificate for the CSR's key. der/der_len: output. */
-static int issue(struct ca *ca, mbedtls_pk_context *subject_key, const char *device_id, unsigned long days,
+/* Unix seconds -> "YYYYMMDDhhmmss" (15 bytes with the NUL). */
+static void fmt_time(int64_t t, char *out, size_t cap)
+{
+    int64_t z = (t >= 0 ? t : t - 86399) / 86400, sec = t - z * 86400, era, doe, yoe, y, doy, mp, d, m;
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp + (mp < 10 ? 3 : -9);
+    y += m <= 2;
+    /* X.509 years end at 9999 (CA dates; --days adds at most 100 years) */
+    snprintf(out, cap, "%04u%02u%02u%02u%02u%02u", (unsigned)(y % 10000), (unsigned)(m % 100),
+             (unsigned)(d % 100), (unsigned)(sec / 3600 % 100), (unsigned)(sec / 60 % 60), (unsigned)(sec % 60));
+}
+
+static int64_t x509_time_s(const mbedtls_x509_time *t)
+{
+    return days_from_civil(t->year, t->mon, t->day) * 86400 + (int64_t)t->hour * 3600 + t->min * 60 + t->sec;
+}
+
+/* Readable form of fmt_time(): "YYYY-MM-DD hh:mm:ss UTC". */
+static void fmt_date(int64_t t, char *out, size_t cap)
+{
+    char b[16];
+    fmt_time(t, b, sizeof(b));
+    snprintf(out, cap, "%.4s-%.2s-%.2s %.2s:%.2s:%.2s UTC", b, b + 4, b + 6, b + 8, b + 10, b + 12);
+}
+
+/* The lifetime below which --lock is refused when --days was not given:
+ * a locked certificate object cannot take a renewed certificate, so the
+ * device's identity ends with it (docs/trustm-cli.md, "Certificate
+ * lifetime and --lock"). 20 years of 365.25 days. */
+#define LOCK_MIN_DAYS 7305L
+
+/* Issues the device certificate for the CSR's key, valid from 5 minutes ago
+ * until not_after (Unix seconds). der/der_len: output. */
+static int issue(struct ca *ca, mbedtls_pk_context *subject_key, const char *device_id, int64_t not_after,
                  uint8_t *der, size_t cap, size_t *der_len)
 {
     mbedtls_x509write_cert w;
@@ -133,8 +179,8 @@ static int issue(struct ca *ca, mbedtls_pk_context *subject_key, const char *dev
     sbytes[0] &= 0x7F;
     sbytes[0] |= 0x40; /* positive, 16 bytes */
     snprintf(subject, sizeof(subject), "CN=%s", device_id);
-    fmt_time(now - 300, nb);
-    fmt_time(now + (time_t)days * 86400, na);
+    fmt_time((int64_t)now - 300, nb, sizeof(nb));
+    fmt_time(not_after, na, sizeof(na));
     mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
     mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&w, subject_key);
@@ -217,7 +263,7 @@ static int check_issued(struct ca *ca, const uint8_t *der, size_t der_len, mbedt
  * Its certificate-object size (plus the few bytes an ECDSA signature and a
  * serial can differ by) is what the object must hold. */
 #define TRIAL_SLACK 16
-static int trial_issue(struct ca *ca, const struct curve *cv, const char *id, unsigned long days,
+static int trial_issue(struct ca *ca, const struct curve *cv, const char *id, int64_t not_after,
                        bool chain_f, size_t *out_obj_len)
 {
     mbedtls_pk_context pk;
@@ -233,7 +279,7 @@ static int trial_issue(struct ca *ca, const struct curve *cv, const char *id, un
         fail("personalize: host key generation for the trial certificate failed");
         goto out;
     }
-    if (issue(ca, &pk, id, days, der, sizeof(der), &der_len) != 0) goto out;
+    if (issue(ca, &pk, id, not_after, der, sizeof(der), &der_len) != 0) goto out;
     if (check_issued(ca, der, der_len, NULL,
                      "a certificate from this CA would not verify (trial with a host key; nothing changed)") != 0) goto out;
     chain[0].ptr = der;
@@ -261,7 +307,7 @@ int cmd_personalize(int argc, char **argv)
     bool help = false, do_bind = false, do_lock = false, azure = false, chain_f = false,
          json = false, exec_open = false;
     const char *id = NULL, *ca_cert = NULL, *ca_key = NULL, *slot_s = "0xE0F1",
-               *cert_s = "0xE0E1", *ta_s = "0xE0E8", *ta_file = NULL, *days_s = "365",
+               *cert_s = "0xE0E1", *ta_s = "0xE0E8", *ta_file = NULL, *days_s = NULL,
                *curve_s = "p256", *out = NULL, *csr_out = NULL, *bind_out = NULL;
     const struct opt opts[] = {
         {"--device-id", 1, &id, NULL},     {"--ca-cert", 1, &ca_cert, NULL},
@@ -276,7 +322,10 @@ int cmd_personalize(int argc, char **argv)
         {NULL, 0, NULL, NULL}};
     int np, rc = 1;
     uint16_t slot, cert_oid, ta_oid;
-    unsigned long days;
+    unsigned long days = 0;
+    int64_t now_s = (int64_t)time(NULL), not_after, ca_end;
+    char until[40];
+    bool capped = false;
     const struct curve *cv;
     struct ca ca;
     struct tma_span ta = {NULL, 0}, backup = {NULL, 0};
@@ -301,7 +350,7 @@ int cmd_personalize(int argc, char **argv)
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
         HELP("usage: trustm personalize --device-id ID --ca-cert ca.pem --ca-key ca.key\n"
-             "         [--slot 0xE0F1] [--cert-oid 0xE0E1] [--curve p256|p384] [--days 365]\n"
+             "         [--slot 0xE0F1] [--cert-oid 0xE0E1] [--curve p256|p384] [--days N]\n"
              "         [--trust-anchor FILE | --azure] [--ta-oid 0xE0E8] [--chain]\n"
              "         (--azure: DigiCert Global Root G2 -> --ta-oid, Microsoft RSA Root CA\n"
              "          2017 -> 0xF1E0, as 'trust-anchor write --azure')\n"
@@ -314,8 +363,14 @@ int cmd_personalize(int argc, char **argv)
              "--bind pairs host and chip (see 'trustm bind') and makes the key usable only\n"
              "over the shielded connection (Execute 'Conf(0xE140)'; --key-exec-open keeps\n"
              "its Execute condition as it is); --lock locks the written\n"
-             "objects and the key slot. Prints what IoT Hub / DPS enrollment needs: the\n"
-             "subject and the SHA-1 and SHA-256 thumbprints (--json: one JSON object, no\n"
+             "objects and the key slot.\n"
+             "The certificate ends with the CA certificate (its notAfter); --days N ends\n"
+             "it N days from now, never after the CA. --lock is refused when the\n"
+             "certificate would end within 20 years, unless --days was given (then a\n"
+             "warning): a locked certificate object cannot take a renewed certificate\n"
+             "(docs/trustm-cli.md, \"Certificate lifetime and --lock\").\n"
+             "Prints what IoT Hub / DPS enrollment needs: the subject, the SHA-1 and\n"
+             "SHA-256 thumbprints and the end of validity (--json: one JSON object, no\n"
              "progress lines).\n"
              "Every input is checked before the chip is touched: the CA (a trial certificate\n"
              "for a host key is issued and verified first), the object sizes and locks, and\n"
@@ -332,7 +387,7 @@ int cmd_personalize(int argc, char **argv)
     if (parse_oid(slot_s, &slot) != 0 || !tool_oid_is_ecc_key(slot)) return fail("personalize: --slot must be 0xE0F0..0xE0F3");
     if (parse_oid(cert_s, &cert_oid) != 0 || !tool_oid_is_cert(cert_oid)) return fail("personalize: --cert-oid must be 0xE0E0..0xE0E3");
     if (parse_oid(ta_s, &ta_oid) != 0 || !tool_oid_is_ta(ta_oid)) return fail("personalize: --ta-oid must be 0xE0E8, 0xE0E9 or 0xE0EF");
-    if (parse_uint(days_s, 1, 36500, &days) != 0) return fail("personalize: --days takes 1..36500");
+    if (days_s != NULL && parse_uint(days_s, 1, 36500, &days) != 0) return fail("personalize: --days takes 1..36500");
     if ((cv = curve_by_name(curve_s)) == NULL) return fail("personalize: --curve must be p256 or p384");
     if (ta_file != NULL && azure) return fail("personalize: --trust-anchor and --azure exclude each other");
     if (do_bind && bind_out == NULL) return fail("personalize: --bind needs --binding-out FILE for the host copy of the secret");
@@ -352,7 +407,34 @@ int cmd_personalize(int argc, char **argv)
         free_ca(&ca);
         return 1;
     }
-    if (trial_issue(&ca, cv, id, days, chain_f, &trial_len) != 0) goto out_ca;
+    /* The certificate ends with the CA's (a chain is checked with every
+     * certificate's validity: past the CA's notAfter the device's would be
+     * refused anyway); --days N ends it earlier. */
+    ca_end = x509_time_s(&ca.cert.valid_to);
+    not_after = days_s != NULL ? now_s + (int64_t)days * 86400 : ca_end;
+    if (not_after > ca_end) {
+        not_after = ca_end;
+        capped = true;
+    }
+    fmt_date(not_after, until, sizeof(until));
+    if (do_lock && not_after - now_s < LOCK_MIN_DAYS * 86400) {
+        if (days_s == NULL) {
+            fail("personalize: --lock refused: the certificate would end on %s (the CA's notAfter), in "
+                 "%lld days; locked, 0x%04X could never take a renewed certificate. Use a CA that lives "
+                 "at least %ld days more, or accept the date with --days, or leave out --lock "
+                 "(docs/trustm-cli.md)", until, (long long)((not_after - now_s) / 86400), cert_oid,
+                 LOCK_MIN_DAYS);
+            goto out_ca;
+        }
+        fprintf(stderr, "trustm: warning: --lock with a certificate that ends on %s (in %lld days): "
+                        "the locked 0x%04X cannot take a renewed one\n",
+                until, (long long)((not_after - now_s) / 86400), cert_oid);
+    }
+    if (capped && days_s != NULL) {
+        fprintf(stderr, "trustm: note: --days %lu ends after the CA (%s): the certificate ends with it\n",
+                days, until);
+    }
+    if (trial_issue(&ca, cv, id, not_after, chain_f, &trial_len) != 0) goto out_ca;
     if (out != NULL && outfile_open(&of_out, out, 0644, false) != 0) goto out_ca;
     if (csr_out != NULL && outfile_open(&of_csr, csr_out, 0644, false) != 0) goto out_ca;
     if (ta_file != NULL || azure) {
@@ -438,7 +520,7 @@ int cmd_personalize(int argc, char **argv)
     if (make_csr(&k, subj, csr, sizeof(csr)) != 0) goto out;
     if (csr_out != NULL && outfile_commit(&of_csr, csr, strlen((char *)csr)) != 0) goto out;
     say(json, "[3/5] certificate issued by %s\n", ca.subject);
-    if (issue(&ca, &k.pk, id, days, der, sizeof(der), &der_len) != 0) goto out;
+    if (issue(&ca, &k.pk, id, not_after, der, sizeof(der), &der_len) != 0) goto out;
     if (check_issued(&ca, der, der_len, &k.pk, "the issued certificate does not verify against the CA") != 0) goto out;
     {
         struct tma_span chain[2];
@@ -501,8 +583,9 @@ int cmd_personalize(int argc, char **argv)
     if (!json) {
         printf("device id:          %s\nsubject:            CN=%s\nissuer:             %s\n"
                "thumbprint SHA-1:   %s\nthumbprint SHA-256: %s\n"
-               "key slot:           0x%04X\ncertificate object: 0x%04X\n",
-               id, id, ca.subject, sha1, sha256, slot, cert_oid);
+               "key slot:           0x%04X\ncertificate object: 0x%04X\nvalid until:        %s%s\n",
+               id, id, ca.subject, sha1, sha256, slot, cert_oid, until,
+               days_s == NULL || capped ? " (the CA's notAfter)" : "");
     }
     rc = 0;
 out:
@@ -566,10 +649,11 @@ out:
         json_str(ca.subject);
         printf("\",\"thumbprint_sha1\":\"%s\",\"thumbprint_sha256\":\"%s\","
                "\"key_slot\":\"0x%04X\",\"certificate_oid\":\"0x%04X\","
-               "\"trust_anchor_oid\":%s%s%s,\"bound\":%s,\"key_shielded_only\":%s,\"locked\":%s}\n",
+               "\"trust_anchor_oid\":%s%s%s,\"bound\":%s,\"key_shielded_only\":%s,\"locked\":%s,"
+               "\"not_after\":\"%s\"}\n",
                sha1, sha256, slot, cert_oid, ta.ptr ? "\"" : "", ta.ptr ? ta_hex : "null",
                ta.ptr ? "\"" : "", do_bind ? "true" : "false", do_bind && !exec_open ? "true" : "false",
-               do_lock ? "true" : "false");
+               do_lock ? "true" : "false", until);
     }
 out_ca:
     outfile_abort(&of_out);

@@ -21,6 +21,10 @@ openssl verify -CAfile ca.pem back.pem | grep_all -q 'back.pem: OK' || fail "ope
 openssl x509 -in back.pem -noout -subject | grep_all -q 'CN *= *dev-001' || fail "subject"
 cmp <(openssl x509 -in back.pem -outform DER) <(openssl x509 -in issued.pem -outform DER) \
   || fail "read back differs from the issued certificate"
+# Without --days the certificate ends with the CA (it used to end after 365 days).
+[ "$(openssl x509 -in back.pem -noout -enddate)" = "$(openssl x509 -in ca.pem -noout -enddate)" ] \
+  || fail "default notAfter $(openssl x509 -in back.pem -noout -enddate) is not the CA's $(openssl x509 -in ca.pem -noout -enddate)"
+grep -q "^valid until:        .* UTC (the CA's notAfter)\$" pers.out || fail "no 'valid until' line"
 want=$(openssl x509 -in back.pem -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1 | tr a-f A-F)
 grep -q "^thumbprint SHA-256: $want\$" pers.out || fail "thumbprint differs from openssl's"
 
@@ -60,10 +64,26 @@ expect_fail "access conditions not satisfied" "$T" --device "$DEV" data read --o
 grep -qE '^t=[0-9]+ W [0-9A-F]{2} \[ACK\] 80 .*81 00 00 0[26] E0 F1' chip.trace \
   || fail "the refused read is not in the trace (the key-read pattern above would be blind)"
 
-step "personalize --azure --chain --bind --lock on a second chip; connect over the shielded link"
+step "--lock with a certificate that would end within 20 years (the 30-day CA) is refused, nothing written"
 start_sim chip2
+"$T" --device "$DEV" data read --oid 0xE0E1 --out - | od -An -tx1 > e0e1.before
+"$T" --device "$DEV" metadata show --oid 0xE0E1 > e0e1.md.before
+expect_fail "--lock refused: the certificate would end on .* (the CA's notAfter), in 29 days; locked, 0xE0E1 could never take a renewed certificate" \
+  "$T" --device "$DEV" personalize --device-id dev-002 --ca-cert ca.pem --ca-key ca.key --azure \
+  --chain --bind --binding-out "$W/b2.key" --lock
+[ -e "$W/b2.key" ] && fail "a refused --lock created the binding file"
+"$T" --device "$DEV" data read --oid 0xE0E1 --out - | od -An -tx1 | cmp -s - e0e1.before \
+  || fail "a refused --lock wrote the certificate object"
+"$T" --device "$DEV" metadata show --oid 0xE0E1 | cmp -s - e0e1.md.before || fail "a refused --lock changed 0xE0E1's metadata"
+
+step "personalize --azure --chain --bind --lock --days (explicit: a warning) on a second chip; connect over the shielded link"
 "$T" --device "$DEV" personalize --device-id dev-002 --ca-cert ca.pem --ca-key ca.key --azure \
-  --chain --bind --binding-out "$W/b2.key" --lock | tee p2.out
+  --chain --bind --binding-out "$W/b2.key" --lock --days 20 2> p2.err | tee p2.out
+grep -q "^trustm: warning: --lock with a certificate that ends on .* (in 20 days): the locked 0xE0E1 cannot take a renewed one\$" p2.err \
+  || fail "no warning for --lock --days 20: $(cat p2.err)"
+"$T" --device "$DEV" --binding "$W/b2.key" cert read --oid 0xE0E1 --out p2.pem
+openssl x509 -in p2.pem -noout -checkend $((19 * 86400)) >/dev/null || fail "--days 20 ends within 19 days"
+openssl x509 -in p2.pem -noout -checkend $((21 * 86400)) >/dev/null && fail "--days 20 ends after 21 days"
 grep -q '^bound: ' p2.out || fail "no binding"
 for o in 0xE0E1 0xE0E8 0xF1E0 0xE0F1; do
   "$T" --device "$DEV" --binding "$W/b2.key" metadata show --oid $o | grep_all -q 'life cycle (LcsO): op' \
@@ -124,11 +144,43 @@ expect_fail "connect: signing with the client key failed: chip: access condition
 step "personalize --bind --key-exec-open keeps the key usable in plaintext"
 start_sim chip3
 "$T" --device "$DEV" personalize --device-id dev-004 --ca-cert ca.pem --ca-key ca.key \
-  --bind --binding-out "$W/b3.key" --key-exec-open --out p3.pem | tee p3.out
+  --bind --binding-out "$W/b3.key" --key-exec-open --out p3.pem --days 36500 2> p3.err | tee p3.out
+# --days past the CA's end: the certificate ends with the CA, and a note says so
+grep -q "^trustm: note: --days 36500 ends after the CA (.*): the certificate ends with it\$" p3.err \
+  || fail "no note for --days past the CA: $(cat p3.err)"
+[ "$(openssl x509 -in p3.pem -noout -enddate)" = "$(openssl x509 -in ca.pem -noout -enddate)" ] \
+  || fail "--days 36500 not capped at the CA's notAfter"
 grep -q '^key 0xE0F1: Execute condition left as it was (--key-exec-open)' p3.out || fail "exec-open not reported"
 "$T" --device "$DEV" sign --slot 0xE0F1 --in msg.txt --out open.sig || fail "exec-open key refused in plaintext"
 openssl dgst -sha256 -verify <(openssl x509 -in p3.pem -noout -pubkey) -signature open.sig msg.txt \
   | grep_all -q 'Verified OK' || fail "exec-open signature"
 "$T" --device "$DEV" --binding "$W/b3.key" info | grep_all -q '^keys usable unshielded: .*0xE0F1' \
   || fail "info: exec-open key not shown as usable unshielded"
+step "a CA that lives 30 years: --lock without --days goes through, the certificate ends with the CA (past 2050)"
+openssl ecparam -name prime256v1 -genkey -noout -out ca30.key 2>/dev/null
+openssl req -x509 -new -key ca30.key -subj "/CN=Long Device CA" -days 10958 -out ca30.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+start_sim chip4
+"$T" --device "$DEV" personalize --device-id dev-005 --ca-cert ca30.pem --ca-key ca30.key \
+  --trust-anchor ca30.pem --lock --out p5.pem --json 2> p5.err > p5.json || fail "personalize --lock with a 30-year CA: $(cat p5.err)"
+[ -s p5.err ] && fail "unexpected stderr: $(cat p5.err)"
+[ "$(openssl x509 -in p5.pem -noout -enddate)" = "$(openssl x509 -in ca30.pem -noout -enddate)" ] \
+  || fail "30-year CA: notAfter $(openssl x509 -in p5.pem -noout -enddate) is not the CA's"
+openssl verify -CAfile ca30.pem p5.pem | grep_all -q 'p5.pem: OK' || fail "openssl verify (30-year CA)"
+grep -q '"locked":true,"not_after":"20[5-9][0-9]-' p5.json || fail "json: $(cat p5.json)"
+
+step "renewal with 0xE0E1 locked (docs/trustm-cli.md): a new certificate for the same key in 0xE0E2, used with --cert-oid"
+expect_fail "0xE0E1 is locked" "$T" --device "$DEV" cert write --oid 0xE0E1 p5.pem
+openssl x509 -in p5.pem -noout -pubkey > p5.pub
+"$T" --device "$DEV" csr --slot 0xE0F1 --subject 'CN=dev-005' --pubkey p5.pub --out r5.csr
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' > r5.ext
+openssl x509 -req -in r5.csr -CA ca30.pem -CAkey ca30.key -CAcreateserial -days 400 -extfile r5.ext \
+  -out r5.pem 2>/dev/null || fail "the CA did not sign the renewal CSR"
+"$T" --device "$DEV" cert write --oid 0xE0E2 r5.pem
+"$T" --device "$DEV" cert read --oid 0xE0E2 --out r5.back.pem
+cmp <(openssl x509 -in r5.back.pem -outform DER) <(openssl x509 -in r5.pem -outform DER) || fail "0xE0E2 read back"
+cat ca.pem ca30.pem > both.pem
+start_tls_server srv.pem srv.key both.pem 1
+"$T" --device "$DEV" connect --host localhost --port "$PORT" --ca ca.pem --cert-oid 0xE0E2 \
+  --send $'abc\n' --expect cba || fail "connect with the renewed certificate (--cert-oid 0xE0E2)"
 echo PASS
