@@ -22,7 +22,7 @@
  * No heap, no OS calls. RAM: struct iothub_flash_storage (no per-record
  * index: a few words plus 12 bytes for each of the first
  * IOTHUB_FLASH_CURSORS sectors and a bit for each of the first
- * IOTHUB_FLASH_BAD_SECTORS, 276 bytes on Cortex-M4) plus about 370
+ * IOTHUB_FLASH_BAD_SECTORS, 276 bytes on Cortex-M4) plus about 400
  * bytes of stack (see bench/storage_flash_size.sh). next(), get() and del()
  * scan record headers; the context remembers per sector where the last scan
  * stopped, so the outbox's calls in ascending order (the count at boot,
