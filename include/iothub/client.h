@@ -207,13 +207,14 @@ struct iothub_client {
     uint32_t lcg;
     struct iothub_client_stats stats;
     tma_status last_reason;
+    uint32_t attempt_started_ms; /* low 32 bits of mono_ms at the connect
+                                  * attempt (fills the padding before cfg) */
     struct iothub_client_config cfg;
     /* Times on the glue's own clock (mono_ms), never the raw clock value. */
     uint64_t mono_ms;          /* the clock's low 32 bits at the last read,
                                 * plus 2^32 per wrap seen since init */
     uint64_t next_attempt_ms;
-    uint64_t attempt_started_ms; /* start of the connect attempt; the
-                                  * CONNACK time once connected */
+    uint64_t connected_ms;     /* at the last CONNACK */
     uint64_t sas_renew_ms;     /* wall time to renew, 0: none */
     /* Private: the user name and SAS resource builders (set by init to the
      * IoT Hub ones, iothub_username()'s and iothub_sas_resource()'s bytes);

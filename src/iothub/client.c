@@ -285,8 +285,11 @@ static void close_transport(struct iothub_client *c)
 static void schedule_retry(struct iothub_client *c, tma_status reason)
 {
     uint64_t now = now_ms(c);
-    uint64_t spent = now - c->attempt_started_ms;
-    uint32_t op_ms = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
+    /* The time the attempt (and the connection it opened) took, as a
+     * wrapping 32-bit difference: after a connection of more than 2^32 ms
+     * only its remainder counts (a first retry then waits its back-off
+     * instead of none). */
+    uint32_t op_ms = (uint32_t)now - c->attempt_started_ms;
     uint64_t d;
     /* The back-off starts again only after a connection that lasted. One
      * the hub accepted and dropped soon after (throttling, 429002; daily
@@ -294,9 +297,8 @@ static void schedule_retry(struct iothub_client *c, tma_status reason)
      * device came back every few seconds for as long as the hub refused it
      * (Azure: "mass reconnection attempts could cause a DDoS"). Counted
      * from CONNACK: a hub shaping a burst answers up to 60 s late and may
-     * drop the device right after. The CONNACK moved attempt_started_ms
-     * (spent is then the connection's life). */
-    if (c->state == IOTHUB_STATE_CONNECTED && spent >= IOTHUB_STABLE_CONNECTION_MS) {
+     * drop the device right after. */
+    if (c->state == IOTHUB_STATE_CONNECTED && now - c->connected_ms >= IOTHUB_STABLE_CONNECTION_MS) {
         c->attempt = 0u;
     }
     d = ih_retry_next_delay_ms(&c->cfg.retry, c->attempt, op_ms, rnd(c), uses_key(c), now);
@@ -388,7 +390,7 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
             return TMA_OK;
         }
     }
-    c->attempt_started_ms = now;
+    c->attempt_started_ms = (uint32_t)now;
 #if IOTHUB_CFG_SAS
     /* A token signed with a wall clock that is not set yet (no RTC, before
      * NTP: 1970) expired long ago: the hub would answer CONNACK 5, which
@@ -589,9 +591,7 @@ static tma_status step(struct iothub_client *c)
     }
     if (c->state == IOTHUB_STATE_CONNECTING && c->mqtt.state == MQTT_STATE_CONNECTED) {
         c->state = IOTHUB_STATE_CONNECTED;
-        /* From here the back-off counts from the CONNACK: a connection
-         * the hub drops soon after gets the full delay. */
-        c->attempt_started_ms = now;
+        c->connected_ms = now;
         c->stats.connects++;
         c->subs_pending = true;
     }
