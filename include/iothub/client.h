@@ -105,7 +105,11 @@ struct iothub_callbacks {
     /** Direct method call; answer with iothub_client_method_respond() using @p rid
      *  (copy it if you answer later; it is a view into the receive buffer). */
     void (*on_method)(void *user, struct tma_span name, struct tma_span rid, struct tma_span payload);
-    /** A stored telemetry message was acknowledged by the hub. */
+    /** A stored telemetry message was acknowledged by the hub. @p seq is the
+     *  message's outbox number at that time: once every stored number is past
+     *  IOTHUB_OUTBOX_REBASE_AT (2^31) the outbox lowers them all by 2^31, so
+     *  a message pushed with *out_seq = n may be acknowledged as
+     *  n - 2^31 (and a message in flight at that moment sent twice). */
     void (*on_telemetry_acked)(void *user, uint32_t seq);
     /** Module identities (IoT Edge): a message routed to one of the module's
      *  inputs ("devices/{d}/modules/{m}/inputs/{input}/{bag}", subscribed with
@@ -271,7 +275,9 @@ uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c);
  * @brief Store a telemetry message in the outbox; it is sent when connected.
  * @param props system/application properties (see iothub.h), may be NULL.
  * Allowed from callbacks; also while disconnected (it is sent later).
- * @return TMA_OK with *out_seq (may be NULL); the outbox's TMA_C_FULL under
+ * @return TMA_OK with *out_seq (may be NULL: the message's outbox number,
+ *         lowered by 2^31 if the outbox renumbers before its PUBACK, see
+ *         on_telemetry_acked); the outbox's TMA_C_FULL under
  *         REFUSE_NEW, or a storage error (iothub_outbox_push()); TMA_C_TOO_SMALL
  *         when the topic does not fit cred_buf or topic and payload not
  *         record_buf; TMA_C_BAD_PARAM for NULL, a NULL payload with a length,
