@@ -1963,6 +1963,79 @@ static void test_flash_worn_sector_power_cuts(void **state)
     }
 }
 
+/* rev13 F3: a reclaim victim that still holds live records, whose erase
+ * fails: retire() marks those records deleted (the copy holds them now).
+ * Without the marks, the outbox's later deletes reach only the copies, and
+ * a reopen (no power cut) finds old records live again in the worn sector.
+ * 8 x 1 KB, sector 3 worn from its 10th erase, 3000 puts of 131 B with a
+ * FIFO window of W = 20, 23, .. 47 numbers (a put refused FULL still uses its
+ * number, as the outbox's drop policy does), so a victim is rarely empty;
+ * then reopen: the oldest record is one of the last W numbers, and each put
+ * among those is there as put. Fails with retire()'s delete marks removed
+ * ("half 0 W 32: deleted record 333 back (want >= 2968)"; with 4.5 KB or
+ * more live in 8 KB, W >= 32, some puts are refused FULL: the retired
+ * sector takes away a sector of capacity). */
+static void test_flash_retired_sector_records_stay_deleted(void **state)
+{
+    uint32_t half, W, met = 0;
+    (void)state;
+    for (half = 0; half < 2u; half++) {
+        for (W = 20; W < 50u; W += 3u) {
+            struct nor_sim n;
+            struct worn_port w;
+            struct iothub_flash f;
+            struct iothub_flash_storage fs;
+            struct iothub_storage st;
+            static uint8_t ok[3000];
+            uint8_t p[131];
+            uint32_t seq, s, oldest = 0, held = 0, puts = 0;
+            tma_status rc;
+            assert_int_equal(nor_init(&n, 1024, 8, 8), 0);
+            n.rng = 11u + half + 2u * W;
+            memset(&w, 0, sizeof w);
+            w.n = &n;
+            w.bad = 3;
+            w.from = 10;
+            w.half = half;
+            f = worn_flash(&w);
+            assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+            for (seq = 0; seq < 3000u; seq++) {
+                fill(p, sizeof p, seq);
+                rc = put1(&st, seq, p, sizeof p);
+                ok[seq] = rc == TMA_OK;
+                puts += ok[seq];
+                if (rc != TMA_OK) {
+                    assert_true(rc == S_ERR(TMA_C_FULL) || rc == S_ERR(TMA_C_IO));
+                }
+                if (seq >= W && ok[seq - W]) {
+                    assert_int_equal(st.del(st.ctx, seq - W), TMA_OK);
+                }
+            }
+            assert_true(w.fails >= 1u);
+            assert_true(puts > 1000u);
+            met += w.fails > 0u;
+            assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+            rc = st.next(st.ctx, 0u, &oldest);
+            assert_int_equal(rc, TMA_OK);
+            if (oldest < seq - W) {
+                fail_msg("half %u W %u: deleted record %u back (want >= %u), %u puts", (unsigned)half, (unsigned)W,
+                         (unsigned)oldest, (unsigned)(seq - W), (unsigned)puts);
+            }
+            for (s = seq - W; s < seq; s++) {
+                if (ok[s]) {
+                    fill(p, sizeof p, s);
+                    expect_get(&st, s, p, sizeof p);
+                    held++;
+                }
+            }
+            assert_true(held > 0u);
+            assert_int_equal(n.v, 0u);
+            nor_free(&n);
+        }
+    }
+    assert_int_equal(met, 20u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1989,6 +2062,7 @@ int main(void)
         cmocka_unit_test(test_flash_worn_sector_is_skipped),
         cmocka_unit_test(test_flash_every_free_sector_bad_refuses),
         cmocka_unit_test(test_flash_worn_sector_power_cuts),
+        cmocka_unit_test(test_flash_retired_sector_records_stay_deleted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
