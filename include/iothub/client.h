@@ -138,12 +138,13 @@ struct iothub_client_config {
     uint32_t sas_lifetime_s;      /**< 0: 3600; renewed at 80 % by reconnecting */
     struct iothub_hmac_ops hmac;  /**< SAS only */
     /** Monotonic ms. Only its low 32 bits are used, as wrapping
-     *  differences: a 32-bit tick zero-extended (SysTick) is fine, and so
-     *  is any start value (near 2^64 too). The client must read it at
-     *  least once per 2^32 ms (49.7 days): every iothub_client_step()
-     *  does. A clock that goes back by J reads as a jump forward by
-     *  2^32 - J: pending waits end early (the chip-key pacer still caps
-     *  at its burst), nothing stalls. */
+     *  differences between reads: a 32-bit tick zero-extended (SysTick)
+     *  is fine, and so is any start value (near 2^64 too). The client must
+     *  read it at least once per 2^31 ms (24.8 days): every
+     *  iothub_client_step() does. A read that is below the read before
+     *  (a difference of 2^31 or more) is a step back: no time passes and
+     *  the client counts on from the new value, so pending waits (back-off,
+     *  chip-key pacer) neither stall nor end early. */
     struct tma_clock clock;
     /** Unix time in ms (SAS expiry); may be unset for X.509. With SAS the
      *  client does not connect while it is below IOTHUB_WALL_PLAUSIBLE_MS
@@ -215,8 +216,8 @@ struct iothub_client {
                                   * attempt (fills the padding before cfg) */
     struct iothub_client_config cfg;
     /* Times on the glue's own clock (mono_ms), never the raw clock value. */
-    uint64_t mono_ms;          /* the clock's low 32 bits at the last read,
-                                * plus 2^32 per wrap seen since init */
+    uint64_t mono_ms;          /* 0 at init, + each read's forward 32-bit
+                                * difference from clock_lo (none back) */
     uint64_t next_attempt_ms;
     uint64_t connected_ms;     /* at the last CONNACK */
     uint64_t sas_renew_ms;     /* wall time to renew, 0: none */
@@ -230,6 +231,8 @@ struct iothub_client {
                                size_t *out_len);
     struct mqtt_client mqtt;
     struct tma_transport tr;
+    uint32_t clock_lo;         /* the clock's low 32 bits at the last read
+                                * (fills the padding at the end) */
 };
 
 /**

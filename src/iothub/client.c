@@ -16,28 +16,34 @@
 #define E_BAD IOTHUB_E(TMA_C_BAD_PARAM)
 #define E_STATE IOTHUB_E(TMA_C_STATE)
 
-/* The glue's own time (struct iothub_client, mono_ms): the clock's low 32
- * bits, extended by a count of their wraps. The clock's upper bits are never
- * used, so a 32-bit tick zero-extended and a 64-bit clock that starts
- * anywhere (near 2^64 too) both give a time that starts below 2^32 and does
- * not wrap; each read advances it by the wrapping 32-bit difference since
- * the read before. A clock that goes back by J thus reads as a jump forward
- * by 2^32 - J (waits end early) instead of a stall for J. It needs a read at
- * least once per 2^32 ms: every step reads it. */
-static uint64_t clock_read(const struct iothub_client *c)
+/* The glue's own time (struct iothub_client, mono_ms): it starts at 0 and
+ * each read advances it by the wrapping 32-bit difference between the
+ * clock's low 32 bits and those of the read before (clock_lo). The clock's
+ * upper bits are never used, so a 32-bit tick zero-extended and a 64-bit
+ * clock that starts anywhere (near 2^64 too) both count the same, and a
+ * true 32-bit wrap is a small difference. A difference of 2^31 or more is
+ * the clock going back: no time passes, and the next read counts from the
+ * new value. So a step back neither stalls the waits (the old deadline
+ * compare: J ms longer) nor ends them (reading it as a wrap: 49.7 days
+ * passing, a full pacer burst at every 1 ms of jitter, review REV13 F1).
+ * It needs a read at least once per 2^31 ms (24.8 days): every step reads
+ * it. clock_read() gives the glue's time now and keeps the read in @p keep
+ * (the same client; NULL: only read, for a const client). */
+static uint64_t clock_read(const struct iothub_client *c, struct iothub_client *keep)
 {
     uint32_t lo = (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
-    uint64_t t = (c->mono_ms & ~(uint64_t)UINT32_MAX) | lo;
-    if (lo < (uint32_t)c->mono_ms) {
-        t += (uint64_t)1u << 32;
+    uint32_t d = lo - c->clock_lo;
+    uint64_t t = c->mono_ms + (d >= 0x80000000u ? 0u : d);
+    if (keep != NULL) {
+        keep->mono_ms = t;
+        keep->clock_lo = lo;
     }
     return t;
 }
 
 static uint64_t now_ms(struct iothub_client *c)
 {
-    c->mono_ms = clock_read(c);
-    return c->mono_ms;
+    return clock_read(c, c);
 }
 
 static uint32_t rnd(struct iothub_client *c)
@@ -664,7 +670,7 @@ uint64_t iothub_client_next_attempt_in_ms(const struct iothub_client *c)
     if (c == NULL || c->state != IOTHUB_STATE_IDLE || c->user_name == NULL) {
         return 0u;
     }
-    now = clock_read(c);
+    now = clock_read(c, NULL);
     return c->next_attempt_ms > now ? c->next_attempt_ms - now : 0u;
 }
 

@@ -28,10 +28,22 @@ static uint64_t clk_start;  /* clock value at t = 0 (may be near 2^64) */
 static bool clk_trunc32;    /* the clock is a 32-bit tick zero-extended */
 static uint64_t wall;       /* wall clock, Unix ms */
 
+/* Jitter: every clk_jitter_ms of true time, one read comes 1 ms before the
+ * read before it; the next read is the true time again (a 64-bit timer read
+ * as two halves without a lock, a clock built from two sources). */
+static uint64_t clk_jitter_ms, clk_jitter_next, clk_last;
+static unsigned clk_steps_back;
+
 static uint64_t mono_ms(void *ctx)
 {
     uint64_t v = clk_start + t; /* wraps at 2^64 like any counter */
     (void)ctx;
+    if (clk_jitter_ms != 0u && t >= clk_jitter_next) {
+        clk_jitter_next = t + clk_jitter_ms;
+        v = clk_last - 1u;
+        clk_steps_back++;
+    }
+    clk_last = v;
     return clk_trunc32 ? (uint64_t)(uint32_t)v : v;
 }
 static uint64_t wall_ms(void *ctx)
@@ -146,6 +158,8 @@ static void setup(uint64_t start, bool trunc32, bool key, const char *sas)
     t = 0;
     clk_start = start;
     clk_trunc32 = trunc32;
+    clk_jitter_ms = clk_jitter_next = clk_last = 0;
+    clk_steps_back = 0;
     wall = IOTHUB_WALL_PLAUSIBLE_MS + 100u * 86400000ull;
     hub_down = link_broken = connack_due = ping_due = false;
     key_used = key;
@@ -306,8 +320,9 @@ static void test_clock_start_near_wrap_keeps_pacer_and_backoff(void **state)
 }
 
 /* (4) A 64-bit clock that goes back by an hour (a port that steps it, e.g.
- * from a wall clock). Before: every wait grew by the hour. Now the glue
- * reads the step as a jump forward: waits end early, nothing stalls. (a)
+ * from a wall clock). Before: every wait grew by the hour. Now no time
+ * passes for the step and the glue counts on from the new value: nothing
+ * stalls and nothing ends early. (a)
  * During the back-off of an unreachable hub; (b) connected, with the pacer's
  * bucket then an hour "ahead", and the link drops. */
 static void test_clock_backwards_one_hour_no_stall(void **state)
@@ -338,6 +353,41 @@ static void test_clock_backwards_one_hour_no_stall(void **state)
     fprintf(stderr, "clock back by 1 h, then the link drops: reconnected after %llu ms\n",
             (unsigned long long)took);
     assert_true(took <= FIRST_RETRY_CEIL_MS + 100u);
+}
+
+/* 10 minutes of a hub that refuses every handshake after the client's
+ * signature, stepped every 10 ms, the clock stepping back by 1 ms every
+ * @p jitter_ms (0: never): connection attempts. */
+static int attempts_hub_down_10min(uint64_t jitter_ms)
+{
+    setup(5 * HOUR_MS, false, true, NULL);
+    clk_jitter_ms = jitter_ms;
+    clk_jitter_next = jitter_ms;
+    hub_down = true;
+    run_to(600000, 10);
+    assert_int_equal((int)iothub_client_stats(&cl).key_operations, opens);
+    return opens;
+}
+
+/* (5) A clock that steps back by 1 ms every 2 s (review REV13 F1). The glue
+ * read every step back as the 2^32 wrap, 49.7 days passing: every back-off
+ * wait and the chip-key pacer's refill ended at once, 299 attempts (chip
+ * signatures) in 10 minutes against 6 without the jitter. A step back must
+ * cost no time: the attempts of a clock without jitter, within the pacer's
+ * limit (burst 4, then one per 5.3 s) and the back-off's pace. */
+static void test_clock_small_steps_back_keep_backoff_and_pacer(void **state)
+{
+    int ref, jit;
+    (void)state;
+    ref = attempts_hub_down_10min(0);
+    jit = attempts_hub_down_10min(2000);
+    fprintf(stderr, "hub down 10 min: %d attempts, with a 1 ms step back every 2 s (%u of them): %d\n",
+            ref, clk_steps_back, jit);
+    assert_true(clk_steps_back >= 290u);
+    assert_true(ref >= 4);
+    assert_true(jit <= ref + 1);
+    assert_true(jit >= ref - 1);
+    assert_true(jit <= (int)(4u + 600000u / 5300u + 1u));
 }
 
 /* (6) SAS on a device whose wall clock is not set (0: 1970) at start. The
@@ -377,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_tick_wrap_while_hub_unreachable),
         cmocka_unit_test(test_clock_start_near_wrap_keeps_pacer_and_backoff),
         cmocka_unit_test(test_clock_backwards_one_hour_no_stall),
+        cmocka_unit_test(test_clock_small_steps_back_keep_backoff_and_pacer),
         cmocka_unit_test(test_sas_with_unset_wall_clock_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
