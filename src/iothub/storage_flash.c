@@ -1227,11 +1227,20 @@ uint32_t iothub_flash_storage_seq_end(void *ctx)
  * holds seq_end (its floor is seq_end at its stamping, and every record
  * committed since is in it), so a cut before its erase leaves seq_end as it
  * was, and a cut during it leaves what the torn head still shows, at most
- * the old value. Recovery re-reads the blank log (seq_end 0). */
+ * the old value. Recovery re-reads the blank log (seq_end 0).
+ * A sector whose erase fails but that shows no sector header holds nothing
+ * recovery reads: as good as erased (it becomes bad). One that still shows
+ * its header (retired with its content) would keep its records' numbers, so
+ * the rebase cannot complete: checked first, so that a rebase that cannot
+ * complete erases nothing (the outbox asks again at every push while its log
+ * is empty: each try used to erase the good sectors before failing). A
+ * failed erase marks its sector bad, so after a restart one try at most
+ * erases in vain. */
 tma_status iothub_flash_storage_rebase(void *ctx)
 {
     struct iothub_flash_storage *fs = ctx;
     uint32_t i, s;
+    struct shdr h;
     tma_status k;
     if (fs == NULL) {
         return S_ERR(TMA_C_BAD_PARAM);
@@ -1240,15 +1249,21 @@ tma_status iothub_flash_storage_rebase(void *ctx)
     if (k != S_ERR(TMA_C_NOT_FOUND)) {
         return k == TMA_OK ? S_ERR(TMA_C_STATE) : k;
     }
+    for (s = 0; s < fs->fl.sector_count; s++) {
+        if (is_bad(fs, s, NONE)) {
+            k = read_shdr(fs, s, &h);
+            if (k != 0) {
+                return k < 0 ? failed(fs, k) : S_ERR(TMA_C_IO);
+            }
+        }
+    }
     fs->ok = 0;
     for (i = 1u; i <= fs->fl.sector_count; i++) {
         uint32_t s2 = (fs->head + i) % fs->fl.sector_count;
         k = fs->fl.erase(fs->fl.ctx, s2);
         if (k != TMA_OK) {
-            /* a bad sector that shows no sector header holds nothing
-             * recovery reads: as good as erased */
-            struct shdr h;
-            if (!is_bad(fs, s2, NONE) || read_shdr(fs, s2, &h) != 0) {
+            set_bad(fs, s2, 1);
+            if (read_shdr(fs, s2, &h) != 0) {
                 return k;
             }
         }
