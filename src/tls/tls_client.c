@@ -114,7 +114,10 @@ static uint32_t hs_left(struct tma_tls_client *c)
     }
     /* Elapsed time as a wrapping 32-bit difference, not a deadline
      * now + timeout: that sum wraps for a clock near 2^64 (or a 32-bit
-     * tick near 2^32) and every read would time out at once. */
+     * tick near 2^32) and every read would time out at once. A difference
+     * of 2^31 or more is a read below the start (a clock stepped back):
+     * no time spent, not 2^32 - 1 ms (review REV13 F2); a clock that stays
+     * J behind lengthens this message's bound by J. */
     now = (uint32_t)now_ms(c);
     if (c->ssl.state != c->hs_state || !c->hs_armed) {
         c->hs_state = c->ssl.state;
@@ -122,6 +125,9 @@ static uint32_t hs_left(struct tma_tls_client *c)
         c->hs_start = now;
     }
     spent = now - c->hs_start;
+    if (spent >= 0x80000000u) {
+        spent = 0u;
+    }
     return spent >= c->handshake_timeout_ms ? 0u : c->handshake_timeout_ms - spent;
 }
 
@@ -367,9 +373,14 @@ static int lower_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_
             return TMA_STATUS_CODE(n) == TMA_C_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET
                                                       : MBEDTLS_ERR_NET_RECV_FAILED;
         }
-        /* a wrapping 32-bit difference: a 32-bit tick may wrap meanwhile */
-        if (timeout != 0u && (uint32_t)(c->clock->now_ms(c->clock->ctx) - start) >= timeout) {
-            return MBEDTLS_ERR_SSL_TIMEOUT;
+        /* a wrapping 32-bit difference: a 32-bit tick may wrap meanwhile;
+         * 2^31 or more is a read below start (a clock stepped back): no
+         * time, as in hs_left() */
+        if (timeout != 0u) {
+            uint32_t spent = (uint32_t)(c->clock->now_ms(c->clock->ctx) - start);
+            if (spent < 0x80000000u && spent >= timeout) {
+                return MBEDTLS_ERR_SSL_TIMEOUT;
+            }
         }
     }
 }

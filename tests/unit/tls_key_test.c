@@ -749,6 +749,86 @@ static void lower_send_that_never_progresses_times_out(void **state)
     free(ca);
 }
 
+/* Review REV13 F2: the bound as elapsed 32-bit time read a clock 1 ms
+ * behind the message's start as 2^32 - 1 ms spent, and the handshake timed
+ * out at once (after CertificateVerify, a chip signature lost). (a) A peer
+ * that takes no byte (the bound reads the clock at each send): the clock
+ * steps back by 1 ms at the read after the one that started the message,
+ * once (jitter) and for good; the bound is still 700 ms. (b) A silent peer
+ * (each empty poll 10 ms, the wait for the reply in one receive call): the
+ * clock steps back by 20 ms for good at the first poll, behind the
+ * receive's start; the bound is 500 ms plus the 20 ms, not 10 ms. */
+struct stepping_clock {
+    uint64_t *now;    /* the true time */
+    unsigned at;      /* this read (1: the first) steps back */
+    uint64_t by;      /* behind the read before, by this */
+    bool for_good;    /* stays behind (else: for that one read only) */
+    uint64_t back;    /* how far behind the true time it stays */
+    uint64_t last;
+    unsigned reads;
+};
+static uint64_t stepping_now(void *ctx)
+{
+    struct stepping_clock *k = ctx;
+    uint64_t v = *k->now - k->back;
+    if (++k->reads == k->at) {
+        v = k->last - k->by;
+        if (k->for_good) {
+            k->back = *k->now - v;
+        }
+    }
+    k->last = v;
+    return v;
+}
+
+static void handshake_bound_clock_steps_back_1ms(void **state)
+{
+    static const bool keep[] = {false, true};
+    size_t i, ca_len;
+    unsigned char *ca;
+    (void)state;
+    for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        struct tma_tls_client c;
+        struct stuck peer = {0, 0};
+        struct stepping_clock k = {&peer.now, 2u, 1u, keep[i], 0u, 0u, 0u};
+        struct tma_transport lower = {&peer, stuck_send, stuck_recv};
+        struct tma_clock clk = {&k, stepping_now};
+        ca = scripted_client(&c, &lower, &clk);
+        assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+        fprintf(stderr, "1 ms step back after the message began (%s): timed out at %llu ms\n",
+                keep[i] ? "for good" : "one read", (unsigned long long)peer.now);
+        tma_tls_client_deinit(&c);
+        free(ca);
+        assert_true(k.reads > 600u);
+        assert_true(peer.now >= 700 && peer.now <= 712);
+    }
+    {
+        struct tma_tls_client c;
+        struct tma_tls_client_config cfg;
+        struct silent peer = {0, 1000u, 0};
+        struct stepping_clock k = {&peer.now, 3u, 20u, true, 0u, 0u, 0u};
+        struct tma_transport lower = {&peer, silent_send, silent_recv};
+        struct tma_clock clk = {&k, stepping_now};
+        ca = slurp_vector("dev-cert.pem", &ca_len);
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.host = "device.example";
+        cfg.ca.ptr = ca;
+        cfg.ca.len = ca_len;
+        cfg.lower = &lower;
+        cfg.clock = &clk;
+        cfg.handshake_timeout_ms = 500;
+        assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+        assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+        fprintf(stderr, "20 ms step back at the first poll of a silent peer: timed out after %llu ms\n",
+                (unsigned long long)(peer.now - 1000u));
+        tma_tls_client_close(&c);
+        tma_tls_client_deinit(&c);
+        free(ca);
+        assert_true(k.reads >= 3u);
+        assert_true(peer.now - 1000u >= 520 && peer.now - 1000u <= 540);
+    }
+}
+
 /* Review R2: a peer that answers the ClientHello with a record header for a
  * 16,000-byte handshake record and then one byte per 100 ms of the clock.
  * Every read succeeds within the per-read timeout, so a bound per read never
@@ -822,6 +902,7 @@ int main(void)
         cmocka_unit_test(handshake_times_out_on_a_silent_server),
         cmocka_unit_test(lower_transport_times_out_with_injected_clock),
         cmocka_unit_test(handshake_bound_across_clock_wrap),
+        cmocka_unit_test(handshake_bound_clock_steps_back_1ms),
         cmocka_unit_test(lower_send_that_never_progresses_times_out),
         cmocka_unit_test(trickling_peer_is_bounded_per_message),
     };
