@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -2221,6 +2222,56 @@ static void test_outbox_file_renumber_crash_leaves_old_or_new(void **state)
     iothub_file_storage_close(&fs);
 }
 
+/* Directory fsyncs to fail (EIO) from now on, then 0: the test's own
+ * fsync(), which port/storage_file.c (compiled into this test) calls;
+ * every other fsync goes on as fdatasync() (the tests see no power cut). */
+static int dir_fsync_fail;
+
+int fsync(int fd)
+{
+    struct stat sb;
+    if (dir_fsync_fail > 0 && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        dir_fsync_fail--;
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+/* rev13 F5: a renumbering compaction whose only failure is the directory
+ * fsync after the rename (sync on): the compaction reports it, the store
+ * reopens and finds the new log (the reopen's own directory fsync works),
+ * and rebase() says TMA_OK: the outbox takes the new numbers, and acks
+ * with them work. Without that branch of fs_rebase() the outbox would keep
+ * the old numbers while the file holds the new ones: every ack NOT_FOUND. */
+static void test_outbox_file_rebase_dir_fsync_fails_after_rename(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    char p[300], got[256];
+    (void)state;
+    path_of(p, sizeof(p), "rbdirsync.log");
+    write_busy_log(p, UINT32_MAX - 10u);
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "4294967285:5,4294967286:5,4294967287:5,4294967288:5,4294967289:5");
+    dir_fsync_fail = 1;
+    assert_int_equal(st.rebase(st.ctx), TMA_OK);
+    assert_int_equal(dir_fsync_fail, 0); /* the one after the rename failed */
+    assert_int_equal(fs.compactions, 0u);  /* a reopen, not the compaction's own state */
+    assert_int_equal(st.seq_end(st.ctx), UINT32_MAX - 5u - IOTHUB_OUTBOX_REBASE_AT);
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "2147483637:5,2147483638:5,2147483639:5,2147483640:5,2147483641:5");
+    assert_int_equal(iothub_outbox_init(&ob, &st, 8, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    send_all_acked(&ob, got, sizeof(got));
+    assert_string_equal(got, "m0,m1,m2,m3,m4");
+    store_list(&st, got, sizeof(got), 1);
+    assert_string_equal(got, "");
+    iothub_file_storage_close(&fs);
+}
+
 static void test_outbox_test_crc32_is_zlibs(void **state)
 {
     static const uint8_t digits[] = "123456789";
@@ -2243,6 +2294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_file_rebase_crash_leaves_old_or_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_never_empty_crosses_rebase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_renumber_crash_leaves_old_or_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_file_rebase_dir_fsync_fails_after_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_renumber_fails_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_ack_and_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_policies_are_counted, setup, teardown),
