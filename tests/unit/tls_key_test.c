@@ -650,6 +650,25 @@ static void lower_transport_times_out_with_injected_clock(void **state)
     free(ca);
 }
 
+/* A client of "device.example" over a scripted lower transport and clock,
+ * handshake bound @p timeout_ms; returns the trust-anchor buffer to free. */
+static unsigned char *scripted_client(struct tma_tls_client *c, struct tma_transport *lower,
+                                      struct tma_clock *clk, uint32_t timeout_ms)
+{
+    struct tma_tls_client_config cfg;
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "device.example";
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    cfg.lower = lower;
+    cfg.clock = clk;
+    cfg.handshake_timeout_ms = timeout_ms;
+    assert_int_equal(tma_tls_client_init(c, &cfg), TMA_OK);
+    return ca;
+}
+
 /* Audit wrap13 F11: the handshake bound was a deadline now + timeout, which
  * wraps for a clock that starts near 2^64 (or a 32-bit tick near 2^32,
  * zero-extended): every read then timed out at once and no handshake could
@@ -658,32 +677,23 @@ static void lower_transport_times_out_with_injected_clock(void **state)
 static void handshake_bound_across_clock_wrap(void **state)
 {
     static const uint64_t starts[] = {UINT64_MAX - 100u, 0xFFFFFFFFull - 100u};
-    size_t i, ca_len;
-    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    size_t i;
     (void)state;
     for (i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
         struct tma_tls_client c;
-        struct tma_tls_client_config cfg;
         struct silent peer = {0, starts[i], 0};
         struct tma_transport lower = {&peer, silent_send, silent_recv};
         struct tma_clock clk = {&peer, silent_now};
+        unsigned char *ca = scripted_client(&c, &lower, &clk, 500u);
         uint64_t spent;
-        memset(&cfg, 0, sizeof(cfg));
-        cfg.host = "device.example";
-        cfg.ca.ptr = ca;
-        cfg.ca.len = ca_len;
-        cfg.lower = &lower;
-        cfg.clock = &clk;
-        cfg.handshake_timeout_ms = 500;
-        assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
         assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
         spent = peer.now - starts[i];
         assert_true(spent >= 500 && spent <= 520);
         assert_int_equal(peer.recvs, 50);
         tma_tls_client_close(&c);
         tma_tls_client_deinit(&c);
+        free(ca);
     }
-    free(ca);
 }
 
 /* Review R2: a peer over the caller's transport that never takes a byte
@@ -716,24 +726,6 @@ static uint64_t stuck_now(void *ctx)
     return ((struct stuck *)ctx)->now;
 }
 
-/* A client of "device.example" over a scripted lower transport and clock,
- * handshake bound 700 ms; returns the trust-anchor buffer to free. */
-static unsigned char *scripted_client(struct tma_tls_client *c, struct tma_transport *lower,
-                                      struct tma_clock *clk)
-{
-    struct tma_tls_client_config cfg;
-    size_t ca_len;
-    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.host = "device.example";
-    cfg.ca.ptr = ca;
-    cfg.ca.len = ca_len;
-    cfg.lower = lower;
-    cfg.clock = clk;
-    cfg.handshake_timeout_ms = 700;
-    assert_int_equal(tma_tls_client_init(c, &cfg), TMA_OK);
-    return ca;
-}
 
 static void lower_send_that_never_progresses_times_out(void **state)
 {
@@ -741,7 +733,7 @@ static void lower_send_that_never_progresses_times_out(void **state)
     struct stuck peer = {0, 0};
     struct tma_transport lower = {&peer, stuck_send, stuck_recv};
     struct tma_clock clk = {&peer, stuck_now};
-    unsigned char *ca = scripted_client(&c, &lower, &clk);
+    unsigned char *ca = scripted_client(&c, &lower, &clk, 700u);
     (void)state;
     assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
     assert_true(peer.now >= 700 && peer.now <= 710);
@@ -784,7 +776,7 @@ static uint64_t stepping_now(void *ctx)
 static void handshake_bound_clock_steps_back_1ms(void **state)
 {
     static const bool keep[] = {false, true};
-    size_t i, ca_len;
+    size_t i;
     unsigned char *ca;
     (void)state;
     for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
@@ -793,7 +785,7 @@ static void handshake_bound_clock_steps_back_1ms(void **state)
         struct stepping_clock k = {&peer.now, 2u, 1u, keep[i], 0u, 0u, 0u};
         struct tma_transport lower = {&peer, stuck_send, stuck_recv};
         struct tma_clock clk = {&k, stepping_now};
-        ca = scripted_client(&c, &lower, &clk);
+        ca = scripted_client(&c, &lower, &clk, 700u);
         assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
         fprintf(stderr, "1 ms step back after the message began (%s): timed out at %llu ms\n",
                 keep[i] ? "for good" : "one read", (unsigned long long)peer.now);
@@ -804,20 +796,11 @@ static void handshake_bound_clock_steps_back_1ms(void **state)
     }
     {
         struct tma_tls_client c;
-        struct tma_tls_client_config cfg;
         struct silent peer = {0, 1000u, 0};
         struct stepping_clock k = {&peer.now, 3u, 20u, true, 0u, 0u, 0u};
         struct tma_transport lower = {&peer, silent_send, silent_recv};
         struct tma_clock clk = {&k, stepping_now};
-        ca = slurp_vector("dev-cert.pem", &ca_len);
-        memset(&cfg, 0, sizeof(cfg));
-        cfg.host = "device.example";
-        cfg.ca.ptr = ca;
-        cfg.ca.len = ca_len;
-        cfg.lower = &lower;
-        cfg.clock = &clk;
-        cfg.handshake_timeout_ms = 500;
-        assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+        ca = scripted_client(&c, &lower, &clk, 500u);
         assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
         fprintf(stderr, "20 ms step back at the first poll of a silent peer: timed out after %llu ms\n",
                 (unsigned long long)(peer.now - 1000u));
@@ -866,7 +849,7 @@ static void trickling_peer_is_bounded_per_message(void **state)
     struct trickle peer = {0, 0};
     struct tma_transport lower = {&peer, trickle_send, trickle_recv};
     struct tma_clock clk = {&peer, trickle_now};
-    unsigned char *ca = scripted_client(&c, &lower, &clk);
+    unsigned char *ca = scripted_client(&c, &lower, &clk, 700u);
     (void)state;
     {
         tma_status st = tma_tls_client_connect(&c);
