@@ -75,6 +75,28 @@ mk_ca() {
   fi
 }
 
+# sign_expired CA_PEM CA_KEY CSR OUT: sign CSR with dates in January 2020
+# (already expired; 'openssl ca' takes explicit dates), keeping the CSR's
+# extensions.
+sign_expired() {
+  mkdir -p "$T/ca-db"; : >"$T/ca-db/index.txt"; echo 1000 >"$T/ca-db/serial"
+  cat >"$T/ca-db/ca.cnf" <<EOF
+[ca]
+default_ca = c
+[c]
+database = $T/ca-db/index.txt
+new_certs_dir = $T/ca-db
+serial = $T/ca-db/serial
+default_md = sha256
+policy = p
+copy_extensions = copy
+[p]
+commonName = supplied
+EOF
+  openssl ca -batch -config "$T/ca-db/ca.cnf" -cert "$1" -keyfile "$2" -in "$3" \
+    -out "$4" -startdate 20200101000000Z -enddate 20200201000000Z -notext >/dev/null 2>&1
+}
+
 # mk_leaf FILE CN CA [selfsigned|expired]: device certificate FILE.pem/.key.
 mk_leaf() {
   local f=$1 cn=$2 ca=$3 mode=${4:-}
@@ -85,21 +107,7 @@ mk_leaf() {
   fi
   openssl req -new -key "$T/$f.key" -subj "/CN=$cn" -out "$T/$f.csr" 2>/dev/null
   if [ "$mode" = expired ]; then
-    mkdir -p "$T/ca-db"; : >"$T/ca-db/index.txt"; echo 1000 >"$T/ca-db/serial"
-    cat >"$T/ca-db/ca.cnf" <<EOF
-[ca]
-default_ca = c
-[c]
-database = $T/ca-db/index.txt
-new_certs_dir = $T/ca-db
-serial = $T/ca-db/serial
-default_md = sha256
-policy = p
-[p]
-commonName = supplied
-EOF
-    openssl ca -batch -config "$T/ca-db/ca.cnf" -cert "$T/$ca.pem" -keyfile "$T/$ca.key" -in "$T/$f.csr" \
-      -out "$T/$f.pem" -startdate 20200101000000Z -enddate 20200201000000Z -notext >/dev/null 2>&1
+    sign_expired "$T/$ca.pem" "$T/$ca.key" "$T/$f.csr" "$T/$f.pem"
   else
     openssl x509 -req -in "$T/$f.csr" -CA "$T/$ca.pem" -CAkey "$T/$ca.key" -CAcreateserial -days 10 \
       -out "$T/$f.pem" 2>/dev/null

@@ -41,23 +41,8 @@ check_renewed "ends in 1 day"
 ok "server certificate ending in 1 day renewed at start from the same root (openssl verify, > 800 days, device connects)"
 
 # already expired (dates in the past, as with 'openssl ca')
-mkdir -p "$T/ca-db"; : >"$T/ca-db/index.txt"; echo 1000 >"$T/ca-db/serial"
-cat >"$T/ca-db/ca.cnf" <<CNF
-[ca]
-default_ca = c
-[c]
-database = $T/ca-db/index.txt
-new_certs_dir = $T/ca-db
-serial = $T/ca-db/serial
-default_md = sha256
-policy = p
-copy_extensions = copy
-[p]
-commonName = supplied
-CNF
 openssl req -new -key "$P/server.key" -subj "/O=localhub/CN=localhost" -out "$T/srv.csr" 2>/dev/null
-openssl ca -batch -config "$T/ca-db/ca.cnf" -cert "$P/root-ca.pem" -keyfile "$P/root-ca.key" -in "$T/srv.csr" \
-  -out "$P/server.pem" -startdate 20200101000000Z -enddate 20200201000000Z -notext >/dev/null 2>&1 || fail "setup: openssl ca"
+sign_expired "$P/root-ca.pem" "$P/root-ca.key" "$T/srv.csr" "$P/server.pem" || fail "setup: openssl ca"
 openssl verify -CAfile "$P/root-ca.pem" "$P/server.pem" >/dev/null 2>&1 && fail "setup: certificate should be expired"
 check_renewed "expired"
 ok "expired server certificate renewed at start"
