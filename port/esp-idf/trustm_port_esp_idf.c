@@ -1,27 +1,22 @@
 /*
- * libtrustm port for ESP-IDF (v5, i2c_master driver) - a documented
- * template, not compiled on Linux (port/CMakeLists.txt globs only port/*.c).
- * Add it and src/trustm/*.c, src/common/status.c to an ESP-IDF component.
+ * libtrustm port for ESP-IDF (v5, i2c_master driver). Add it, its header,
+ * the sources of src/trustm and src/common/status.c to an ESP-IDF component.
+ * Compiled with the core's warnings (C99) and run by the port_esp_idf test
+ * (tests/port.cmake): against declarations of the ESP-IDF v5 calls it uses,
+ * checked against the ESP-IDF headers (tests/port/esp_idf_api), and a
+ * test-side ESP-IDF that puts the in-process simulator behind
+ * i2c_master_transmit/receive, the simulator's clock behind esp_timer and the
+ * delays, and its reset behind the GPIO lines (tests/port/esp_idf_fake.c).
+ * Not built with the ESP-IDF toolchain here.
  *
  * Wiring: SDA/SCL with pull-ups, RST on a GPIO (optional), VCC switchable
  * through a GPIO-driven load switch (optional, for cold reset/hibernate).
  */
-#include "driver/gpio.h"
-#include "driver/i2c_master.h"
 #include "esp_rom_sys.h"
 #include "esp_timer.h"
-#include "freertos/FreeRTOS.h"
-#include "freertos/semphr.h"
 #include "freertos/task.h"
 
-#include "trustm/port.h"
-
-struct esp_trustm {
-    i2c_master_dev_handle_t dev; /* i2c_master_bus_add_device(addr 0x30, 400 kHz) */
-    gpio_num_t rst;              /* GPIO_NUM_NC if not wired */
-    gpio_num_t vcc;              /* GPIO_NUM_NC if not wired */
-    SemaphoreHandle_t mutex;     /* xSemaphoreCreateMutex() */
-};
+#include "trustm_port_esp_idf.h"
 
 static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
 {
@@ -41,21 +36,36 @@ static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
     if (err == ESP_OK) {
         return TMA_OK;
     }
-    /* ESP-IDF reports a missing ACK as ESP_ERR_INVALID_STATE / ESP_FAIL
-     * depending on the version: treat both as "address not acknowledged". */
+    /* The v5 i2c_master driver reports a missing ACK as
+     * ESP_ERR_INVALID_STATE (ESP_FAIL in some releases): treat both as
+     * "address not acknowledged". espressif/esp-idf issue #13134 reports
+     * i2c_master builds of early 2024 that did not check the ACK at all;
+     * with those a busy chip reads as 0xFF bytes: use a release with the
+     * check. */
     if (err == ESP_ERR_INVALID_STATE || err == ESP_FAIL) {
         return TMA_ERR(TMA_LAYER_BUS, TMA_C_NACK);
     }
     return TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
 }
 
+/* At least us microseconds (the port contract). pdMS_TO_TICKS() rounds
+ * down (2 ms is 0 ticks at the default CONFIG_FREERTOS_HZ of 100) and
+ * vTaskDelay(n) returns after n - 1 to n tick periods, so a wait in ticks
+ * alone can be far too short. Sleep for the whole ticks of the wait
+ * (yielding while the chip computes), then busy-wait the rest on the
+ * microsecond clock. */
 static void delay_us(void *ctx, uint32_t us)
 {
+    const uint32_t tick_us = 1000000u / (uint32_t)configTICK_RATE_HZ;
+    const int64_t end = esp_timer_get_time() + (int64_t)us;
+    int64_t left;
     (void)ctx;
-    if (us >= 2000) {
-        vTaskDelay(pdMS_TO_TICKS((us + 999) / 1000)); /* yield while the chip computes */
-    } else {
-        esp_rom_delay_us(us); /* guard time and short back-off: busy-wait */
+    if (us >= tick_us) {
+        vTaskDelay((TickType_t)(us / tick_us)); /* at most us / tick_us ticks: never past end */
+    }
+    left = end - esp_timer_get_time();
+    if (left > 0) {
+        esp_rom_delay_us((uint32_t)left);
     }
 }
 
@@ -71,14 +81,14 @@ static tma_status reset(void *ctx, enum trustm_reset_kind kind)
     if (kind == TRUSTM_RESET_COLD && e->vcc != GPIO_NUM_NC) {
         gpio_set_level(e->vcc, 0);
         if (e->rst != GPIO_NUM_NC) gpio_set_level(e->rst, 0);
-        vTaskDelay(pdMS_TO_TICKS(2));
+        delay_us(ctx, 2000); /* power off 2 ms (not pdMS_TO_TICKS(2): 0 ticks at 100 Hz) */
         gpio_set_level(e->vcc, 1);
         if (e->rst != GPIO_NUM_NC) gpio_set_level(e->rst, 1);
         return TMA_OK;
     }
     if (kind == TRUSTM_RESET_WARM && e->rst != GPIO_NUM_NC) {
         gpio_set_level(e->rst, 0);
-        esp_rom_delay_us(2000); /* 10 us .. 2.5 ms */
+        esp_rom_delay_us(2000); /* low for 10 us .. 2.5 ms */
         gpio_set_level(e->rst, 1);
         return TMA_OK;
     }
@@ -95,7 +105,6 @@ static void unlock(void *ctx)
     xSemaphoreGive(((struct esp_trustm *)ctx)->mutex);
 }
 
-/* Fill a port for an initialised struct esp_trustm. */
 void trustm_port_esp_idf(struct esp_trustm *e, struct trustm_port *out)
 {
     out->ctx = e;
