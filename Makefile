@@ -19,6 +19,10 @@ fuzz:   ## long fuzz runs: every libFuzzer target, 1,000,000 inputs each (script
 clean:
 	rm -rf build
 
+.PHONY: coverage
+coverage: ## line and branch coverage of the gcc test suite, per component (scripts/coverage -h; not part of make test)
+	scripts/coverage
+
 .PHONY: interop
 interop: ## the official Azure IoT Node.js device SDK against localhub (device and module clients)
 	tests/interop/hub_node_sdk.sh
