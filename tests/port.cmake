@@ -16,17 +16,26 @@ endif()
 # warnings (C99) against declarations of the ESP-IDF API checked against its
 # headers (tests/port/esp_idf_api/), and run on a test-side ESP-IDF
 # (tests/port/esp_idf_fake.c): libtrustm on the in-process simulator (I2C, clock,
-# GPIO reset, FreeRTOS mutex at the default 100 Hz tick) and the outbox
+# GPIO reset, FreeRTOS mutex and delays) and the outbox
 # flash log on an in-RAM NOR partition, plain and flash-encrypted, with a
 # power cut at every flash operation of a workload.
 if(TARGET trustm AND TARGET trustm_sim AND TARGET iothub AND TARGET tma_testlib
    AND EXISTS ${PROJECT_SOURCE_DIR}/port/esp-idf/trustm_port_esp_idf.c)
-  add_library(port_esp_idf_templates STATIC ${PROJECT_SOURCE_DIR}/port/esp-idf/trustm_port_esp_idf.c
-    ${PROJECT_SOURCE_DIR}/port/esp-idf/storage_flash_esp_idf.c)
-  tma_core_target(port_esp_idf_templates)
-  target_include_directories(port_esp_idf_templates PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/port/esp_idf_api
-    ${PROJECT_SOURCE_DIR}/port/esp-idf)
-  target_link_libraries(port_esp_idf_templates PUBLIC trustm iothub)
-  tma_add_test(NAME port_esp_idf SOURCES port/test_port_esp_idf.c port/esp_idf_fake.c
-    LIBS port_esp_idf_templates trustm_sim tma_testlib LABELS unit TIMEOUT 120)
+  # ESP-IDF's default tick (CONFIG_FREERTOS_HZ 100), and 1000 Hz, the other
+  # common setting (waits of 1 ms and more then sleep in whole ticks)
+  foreach(_hz 100 1000)
+    set(_n port_esp_idf)
+    if(NOT _hz EQUAL 100)
+      set(_n port_esp_idf_${_hz}hz)
+    endif()
+    add_library(${_n}_templates STATIC ${PROJECT_SOURCE_DIR}/port/esp-idf/trustm_port_esp_idf.c
+      ${PROJECT_SOURCE_DIR}/port/esp-idf/storage_flash_esp_idf.c)
+    tma_core_target(${_n}_templates)
+    target_compile_definitions(${_n}_templates PUBLIC CONFIG_FREERTOS_HZ=${_hz})
+    target_include_directories(${_n}_templates PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/port/esp_idf_api
+      ${PROJECT_SOURCE_DIR}/port/esp-idf)
+    target_link_libraries(${_n}_templates PUBLIC trustm iothub)
+    tma_add_test(NAME ${_n} SOURCES port/test_port_esp_idf.c port/esp_idf_fake.c
+      LIBS ${_n}_templates trustm_sim tma_testlib LABELS unit TIMEOUT 120)
+  endforeach()
 endif()

@@ -2,7 +2,8 @@
  * warnings against declarations of the ESP-IDF API (esp_idf_api/) and run
  * against a test-side ESP-IDF (esp_idf_fake.c):
  *  - libtrustm through trustm_port_esp_idf.c on the in-process simulator:
- *    the delay contract at the default 100 Hz tick, open, a chained read of
+ *    the delay contract at the build's FreeRTOS tick (port_esp_idf: the
+ *    default 100 Hz; port_esp_idf_1000hz), open, a chained read of
  *    the certificate object and of a full 1,728-byte object, random, a
  *    signature checked against the certificate's key, close, warm and cold
  *    reset through the GPIO lines, the mutex taken and given in pairs;
