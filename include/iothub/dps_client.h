@@ -80,7 +80,7 @@ struct dps_client {
     uint32_t timeout_ms;
     uint32_t rid;
     uint32_t connects;         /* hub.stats.connects when last subscribed */
-    uint32_t started_ms;       /* low 32 bits of the clock */
+    uint32_t started_ms;       /* times on hub.mqtt's own clock (time_ms) */
     uint32_t due_ms;           /* WAIT_RETRY: retry-after over; WAIT_REPLY: ask again */
     tma_status final_status;
     /* The connection (connect, credentials, SAS, MQTT, key pacer) is an IoT

@@ -112,6 +112,14 @@ struct mqtt_client_callbacks {
 
 /** Everything the client needs; copied by mqtt_client_init(). */
 struct mqtt_client_config {
+    /** Monotonic ms. The client keeps its own 32-bit time from it: each
+     *  read adds the wrapping difference of the clock's low 32 bits since
+     *  the read before, so any start value and a 32-bit tick that wraps
+     *  both work; a difference of 2^31 or more is the clock going back and
+     *  counts as no time (no early PINGREQ, no PINGRESP or CONNACK timed
+     *  out at once), and the next read counts on from the new value. Read
+     *  at least once per 2^31 ms (24.8 days): every mqtt_client_process()
+     *  reads it. docs/porting.md "The IoT clocks". */
     struct tma_clock clock;
     uint8_t *tx_buf;                 /**< must hold the largest packet we send */
     size_t tx_cap;
@@ -158,6 +166,10 @@ struct mqtt_client {
     tma_status last_error;
     uint32_t stat_retransmitted;
     uint32_t stat_pings;
+    uint32_t time_ms;        /* the client's own time: 0 at init, + each read's
+                              * forward 32-bit difference from clock_lo (none
+                              * back); all the *_ms members above are on it */
+    uint32_t clock_lo;       /* the clock's low 32 bits at the last read */
     struct mqtt_stream rx;   /* mostly passed by address: its offset matters least */
 };
 

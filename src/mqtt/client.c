@@ -11,14 +11,31 @@
 #define E(code) TMA_ERR(TMA_LAYER_MQTT, (code))
 #define PUBACK_SIZE 4u
 
-/* Times inside the client are the low 32 bits of the 64-bit monotonic clock:
- * every interval it measures (CONNACK and PINGRESP timeouts, keep-alive of at
- * most 65,535 s, a blocking helper's uint32_t timeout) is shorter than 2^32 ms,
- * so the wrapping difference is exact, and 32-bit arithmetic is about half
- * the code of 64-bit on a 32-bit target (docs/design/mqtt.md). */
-static uint32_t now_ms(const struct mqtt_client *c)
+/* Times inside the client are its own 32-bit time (time_ms): each read of
+ * the clock advances it by the wrapping difference between the clock's low
+ * 32 bits and those of the read before (clock_lo), so a true 32-bit wrap is
+ * a small step forward. A difference of 2^31 or more is the clock going
+ * back: no time passes and the next read counts from the new value, so a
+ * step back neither sends a PINGREQ early nor times a PINGRESP or CONNACK
+ * out at once (on the raw value, a read below a time stamped just before
+ * was almost 2^32 ms after it). The time
+ * itself never goes back, so every interval measured (CONNACK and PINGRESP
+ * timeouts, keep-alive of at most 65,535 s, a blocking helper's uint32_t
+ * timeout: all shorter than 2^32 ms) is exact as a wrapping difference, and
+ * 32-bit arithmetic is about half the code of 64-bit on a 32-bit target
+ * (docs/design/mqtt.md). The DPS client reads this time too (its now_ms(),
+ * src/iothub/dps_client.c, the same rule on these fields). */
+static uint32_t now_ms(struct mqtt_client *c)
 {
-    return (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
+    uint32_t lo = (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
+    uint32_t d = lo - c->clock_lo;
+    uint32_t t = c->time_ms;
+    c->clock_lo = lo;
+    if (d < 0x80000000u) {
+        t += d;
+    }
+    c->time_ms = t;
+    return t;
 }
 
 static uint32_t elapsed(uint32_t now, uint32_t since)

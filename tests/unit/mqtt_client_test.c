@@ -104,10 +104,17 @@ static bool net_pop(struct fake_net *n, size_t *pos, struct mqtt_packet *out)
     return true;
 }
 
+/* The clock the client reads: fake_time less clk_behind, the ms it has
+ * stepped back in all (test_clock_steps_back_*); clk_trunc32: a 32-bit tick
+ * zero-extended (it goes back by 2^32 at each wrap). */
+static uint64_t clk_behind;
+static bool clk_trunc32;
+
 static uint64_t fake_now(void *ctx)
 {
+    uint64_t v = fake_time - clk_behind;
     (void)ctx;
-    return fake_time;
+    return clk_trunc32 ? (uint64_t)(uint32_t)v : v;
 }
 
 /* ---------------------------------------------------------- app */
@@ -195,6 +202,8 @@ static int setup(void **state)
     (void)state;
     memset(&F, 0, sizeof(F));
     fake_time = 1000;
+    clk_behind = 0;
+    clk_trunc32 = false;
     memset(&cfg, 0, sizeof(cfg));
     cfg.clock.now_ms = fake_now;
     cfg.tx_buf = F.tx;
@@ -1078,6 +1087,137 @@ static void stall_check_across_32bit_clock_boundary(void **state)
     stall_clock_starts_when_first_request_goes_out(state);
 }
 
+/* ---------------------------------------------------------- clock steps back (CLK14) */
+
+struct clock_run {
+    int pings;
+    uint64_t min_gap, max_gap; /* between PINGREQs, model time */
+    unsigned backs;            /* steps back */
+};
+
+/* One step at model time fake_time: process (the connection must stay),
+ * then the peer: a PINGRESP 3 s after each PINGREQ (a slow link). Returns
+ * whether a packet went on the wire or came off it. */
+static bool clock_run_step(struct clock_run *r, size_t *pos, uint64_t *last_ping, uint64_t *resp_due)
+{
+    size_t out = F.net.out_len;
+    bool got = false;
+    int n;
+    if (*resp_due != 0 && fake_time >= *resp_due) {
+        net_push(&F.net, "d0 00");
+        *resp_due = 0;
+        got = true;
+    }
+    assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+    n = pings_since(pos);
+    assert_true(n <= 1);
+    if (n == 1) {
+        if (r->pings > 0) {
+            uint64_t gap = fake_time - *last_ping;
+            r->min_gap = gap < r->min_gap ? gap : r->min_gap;
+            r->max_gap = gap > r->max_gap ? gap : r->max_gap;
+        }
+        r->pings++;
+        *last_ping = fake_time;
+        *resp_due = fake_time + 3000u;
+    }
+    return got || F.net.out_len != out;
+}
+
+/* Connected (keep-alive 30 s, ping_timeout_ms 10 s), with one QoS 1 message
+ * in flight that the peer never acknowledges (@p in_flight) or nothing in
+ * flight; 10 minutes of model time in steps of 100 ms, the clock starting
+ * at @p start. With @p steps_back the clock goes back by 1 ms and stays
+ * behind every 2 s and right after each step that moved a packet (a step
+ * back shows only against a time stamped less than its size before: a
+ * packet's), each time followed by one more process() at the same model
+ * time that reads 1 ms less than the read before it. */
+static struct clock_run clock_run(bool in_flight, bool steps_back, uint64_t start, bool trunc32)
+{
+    struct clock_run r = {0, UINT64_MAX, 0, 0};
+    struct mqtt_publish p = pub("t/1", "x", 1);
+    uint64_t last_ping = 0, resp_due = 0, t;
+    size_t pos;
+    setup(NULL);
+    fake_time = start;
+    clk_trunc32 = trunc32;
+    F.opts.keep_alive_s = 30;
+    connect_ok(false);
+    pos = F.net.out_len;
+    if (in_flight) {
+        assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+        assert_int_equal(0, pings_since(&pos));
+    }
+    for (t = 100; t <= 600000u; t += 100) {
+        fake_time += 100;
+        if (clock_run_step(&r, &pos, &last_ping, &resp_due) || t % 2000u == 0) {
+            if (steps_back) {
+                clk_behind++;
+                r.backs++;
+                (void)clock_run_step(&r, &pos, &last_ping, &resp_due);
+            }
+        }
+    }
+    assert_int_equal(in_flight ? 1 : 0, mqtt_client_inflight_publishes(&F.c));
+    assert_int_equal(0, mqtt_client_retransmit_count(&F.c));
+    return r;
+}
+
+/* A clock that steps back by 1 ms (two sources, a 64-bit timer read as two
+ * halves) must cost the connection nothing: PINGREQs as often as without
+ * the steps, never before their interval. The old client read a step back
+ * below a time it had stamped as 2^32 - 1 ms passing: after a PINGRESP a
+ * PINGREQ at once, after a PINGREQ the end of the connection
+ * (MQTT_E_KEEPALIVE_TIMEOUT). */
+static void test_clock_steps_back_1ms_keeps_connection_and_ping_pace(void **state)
+{
+    struct clock_run ref, got;
+    (void)state;
+    /* Nothing in flight: the keep-alive pings 30 s after the last packet
+     * (the PINGRESP, 3 s after its PINGREQ): every 33 s. */
+    ref = clock_run(false, false, 1000, false);
+    got = clock_run(false, true, 1000, false);
+    fprintf(stderr, "keep-alive 30 s, 10 min: %d PINGREQs (gaps %llu..%llu ms); 1 ms back every 2 s and after each packet (%u times): %d (%llu..%llu ms)\n",
+            ref.pings, (unsigned long long)ref.min_gap, (unsigned long long)ref.max_gap, got.backs, got.pings,
+            (unsigned long long)got.min_gap, (unsigned long long)got.max_gap);
+    assert_true(got.backs >= 300u);
+    assert_int_equal(18, ref.pings);
+    assert_true(ref.min_gap == 33000u && ref.max_gap == 33000u);
+    assert_true(got.pings >= ref.pings - 1 && got.pings <= ref.pings);
+    assert_true(got.min_gap >= 33000u && got.max_gap <= 33100u);
+    /* A QoS 1 message in flight: the stall check pings 10 s after each
+     * PINGRESP (3 s after its PINGREQ): every 13 s. */
+    ref = clock_run(true, false, 1000, false);
+    got = clock_run(true, true, 1000, false);
+    fprintf(stderr, "QoS 1 in flight, 10 min: %d PINGREQs (gaps %llu..%llu ms); 1 ms back every 2 s and after each packet (%u times): %d (%llu..%llu ms)\n",
+            ref.pings, (unsigned long long)ref.min_gap, (unsigned long long)ref.max_gap, got.backs, got.pings,
+            (unsigned long long)got.min_gap, (unsigned long long)got.max_gap);
+    assert_true(got.backs >= 300u);
+    assert_true(ref.pings >= 45 && ref.min_gap == 13000u && ref.max_gap == 13000u);
+    assert_true(got.pings >= ref.pings - 1 && got.pings <= ref.pings);
+    assert_true(got.min_gap >= 13000u && got.max_gap <= 13100u);
+}
+
+/* The same on a 32-bit tick zero-extended (SysTick) that wraps 5 minutes
+ * into the run, steps back and all: the wrap is a small step forward, not
+ * 49.7 days back. */
+static void test_clock_steps_back_across_32bit_tick_wrap(void **state)
+{
+    struct clock_run ref, got;
+    (void)state;
+    ref = clock_run(true, false, 1000, false);
+    got = clock_run(true, true, (1ull << 32) - 300000u, true);
+    fprintf(stderr, "QoS 1 in flight, 32-bit tick wrapping at 5 min, 1 ms back every 2 s and after each packet (%u times): %d PINGREQs (gaps %llu..%llu ms)\n",
+            got.backs, got.pings, (unsigned long long)got.min_gap, (unsigned long long)got.max_gap);
+    assert_true(got.pings >= ref.pings - 1 && got.pings <= ref.pings);
+    assert_true(got.min_gap >= 13000u && got.max_gap <= 13100u);
+    /* and without the steps back: exactly the pings of a clock from 1000 */
+    got = clock_run(true, false, (1ull << 32) - 300000u, true);
+    assert_int_equal(ref.pings, got.pings);
+    assert_true(got.min_gap == 13000u && got.max_gap == 13000u);
+}
+
 /* ---------------------------------------------------------- conformance
  * Tests named after the MQTT 3.1.1 normative statement they check
  * (docs/decisions/mqtt-conformance.md). */
@@ -1372,6 +1512,8 @@ int main(void)
         cmocka_unit_test_setup(request_during_ping_wait_keeps_ping_deadline, setup),
         cmocka_unit_test_setup(stall_check_across_32bit_clock_boundary, setup),
         cmocka_unit_test_setup(stall_check_works_with_keepalive_off, setup),
+        cmocka_unit_test_setup(test_clock_steps_back_1ms_keeps_connection_and_ping_pace, setup),
+        cmocka_unit_test_setup(test_clock_steps_back_across_32bit_tick_wrap, setup),
         cmocka_unit_test_setup(conf_3_2_2_1_session_present_after_clean_session_refused, setup),
         cmocka_unit_test_setup(conf_3_1_2_6_clean_session_republishes_without_dup, setup),
         cmocka_unit_test_setup(conf_3_8_4_5_suback_code_count_must_match_filters, setup),

@@ -27,7 +27,8 @@ static struct tma_ram_store rs;
 
 /* ---- fake clock and broker ---------------------------------------------- */
 static uint64_t mono, wall;
-static uint64_t mono_ms(void *ctx) { (void)ctx; return mono; }
+static uint64_t mono_behind; /* ms the clock has stepped back in all (DPS clock test) */
+static uint64_t mono_ms(void *ctx) { (void)ctx; return mono - mono_behind; }
 static uint64_t wall_ms(void *ctx) { (void)ctx; return wall; }
 
 struct broker {
@@ -50,6 +51,7 @@ struct broker {
     bool silent; /* a link gone quiet: what is sent is swallowed, nothing comes back */
     bool refuse_sub; /* SUBACK 0x80 for the last filter of each SUBSCRIBE */
     int pings;
+    int reads;      /* t_recv() calls that returned bytes */
     int busy_sends; /* this many sends take nothing (a UART still shifting out) */
     int busy_skip;  /* sends accepted before busy_sends starts counting */
     /* Called for every PUBLISH the client sends (DPS tests script replies). */
@@ -145,7 +147,11 @@ static int32_t t_recv(void *ctx, uint8_t *buf, size_t len)
     (void)ctx;
     if (!bk.open) return TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_CLOSED);
     if (bk.silent) return 0;
-    return (int32_t)tma_test_queue_take(bk.out, &bk.out_len, buf, len);
+    {
+        size_t n = tma_test_queue_take(bk.out, &bk.out_len, buf, len);
+        bk.reads += n > 0u;
+        return (int32_t)n;
+    }
 }
 
 static tma_status c_open(void *ctx, struct tma_transport *tr, bool *used_key)
@@ -986,6 +992,19 @@ static void dps_cfg_base(struct dps_client_config *cfg)
  * sends (set before dps_setup_and_step(), which clears it). */
 static int dps_busy_sends;
 static size_t dps_tx_cap; /* 0: all of tx */
+/* For one test: the clock steps back by 1 ms (and stays behind) every 2 s
+ * and right after each step that moved a packet, each time followed by one
+ * more step at the same true time (set before dps_setup_and_step(), which
+ * clears it); dps_steps_back_n counts them, dps_end_mono is the true time
+ * of the step that ended the registration. */
+static bool dps_steps_back;
+static unsigned dps_steps_back_n;
+static uint64_t dps_end_mono;
+
+static int bk_traffic(void)
+{
+    return bk.connects + bk.publishes + bk.subscribes + bk.pings + bk.reads;
+}
 
 static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_t dt_ms)
 {
@@ -1006,6 +1025,8 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
     memset(dps_topics, 0, sizeof(dps_topics));
     memset(dps_bodies, 0, sizeof(dps_bodies));
     mono = 5000;
+    mono_behind = 0;
+    dps_steps_back_n = 0;
     wall = 1767225600000ull;
     dps_cfg_base(&cfg);
     cfg.payload_json = dps_payload_json;
@@ -1018,10 +1039,18 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
     cfg.conn.wall.now_ms = wall_ms;
     assert_int_equal(dps_client_init(&dc, &cfg), TMA_OK);
     for (i = 0; i < max_steps && st == TMA_IN_PROGRESS; i++) {
+        int moved = bk_traffic();
+        dps_end_mono = mono;
         st = dps_client_step(&dc);
+        if (dps_steps_back && st == TMA_IN_PROGRESS && (moved != bk_traffic() || (mono - 5000u) % 2000u == 0u)) {
+            mono_behind++;
+            dps_steps_back_n++;
+            st = dps_client_step(&dc);
+        }
         mono += dt_ms;
         wall += dt_ms;
     }
+    dps_steps_back = false;
     return st;
 }
 
@@ -1094,6 +1123,69 @@ static void test_dps_busy_transport_after_connect(void **state)
         ok++;
     }
     assert_true(ok > 10);
+}
+
+/* Register, then four polls answered "assigning" with retry-after 3 s, the
+ * fifth "assigned"; 100 ms steps. Returns the status; dps_at[] holds when
+ * each request arrived. */
+static tma_status dps_five_requests(bool steps_back)
+{
+    int i;
+    memset(dps_cut, 0, sizeof(dps_cut));
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    for (i = 0; i < 4; i++) {
+        dps_reply_status[i] = "202";
+        dps_reply_body[i] = "{\"operationId\":\"op-3\",\"status\":\"assigning\"}";
+    }
+    dps_reply_status[4] = "200";
+    dps_reply_body[4] = "{\"operationId\":\"op-3\",\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"hub2.azure-devices.net\",\"deviceId\":\"dev-01\"}}";
+    dps_steps_back = steps_back;
+    return dps_setup_and_step(NULL, 400, 100);
+}
+
+/* A clock that steps back by 1 ms (brief CLK14). The DPS client compared
+ * the raw clock: a step back right after the registration started (the
+ * first step, which sends CONNECT) read as 2^32 - 1 ms since the start,
+ * beyond any timeout: the registration ended at once in
+ * TMA_ERR(DPS, TMA_C_TIMEOUT) with no request sent. Now the polls come at
+ * the retry-after interval, as without the steps back, and a DPS that never
+ * answers ends the registration at its timeout, not earlier. */
+static void test_dps_clock_steps_back_polls_and_timeout(void **state)
+{
+    uint64_t ref[5];
+    int i;
+    (void)state;
+    assert_int_equal(dps_five_requests(false), TMA_OK);
+    assert_int_equal(dps_requests, 5);
+    memcpy(ref, dps_at, sizeof(ref));
+    assert_int_equal(dps_five_requests(true), TMA_OK);
+    fprintf(stderr, "DPS, 1 ms step back every 2 s and after each packet (%u of them): requests at",
+            dps_steps_back_n);
+    for (i = 0; i < 5; i++) {
+        fprintf(stderr, " %llu", (unsigned long long)(dps_at[i] - 5000u));
+    }
+    fprintf(stderr, " ms (without: %llu .. %llu ms)\n", (unsigned long long)(ref[0] - 5000u),
+            (unsigned long long)(ref[4] - 5000u));
+    assert_true(dps_steps_back_n >= 5u);
+    assert_int_equal(dps_requests, 5);
+    assert_int_equal(bk.connects, 1);
+    assert_string_equal(dps_client_result(&dc)->assigned_hub, "hub2.azure-devices.net");
+    for (i = 1; i < 5; i++) {
+        assert_true(ref[i] - ref[i - 1] == 3100u);          /* reply read 100 ms later + 3 s */
+        assert_true(dps_at[i] - dps_at[i - 1] >= 3000u);    /* never before retry-after */
+        assert_true(dps_at[i] - dps_at[i - 1] <= 3200u);
+    }
+    /* no answer at all: the timeout (120 s), not before it */
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    dps_steps_back = true;
+    assert_int_equal(dps_setup_and_step(NULL, 1300, 100), TMA_ERR(TMA_LAYER_DPS, TMA_C_TIMEOUT));
+    fprintf(stderr, "DPS never answering, %u steps back: timed out after %llu ms\n", dps_steps_back_n,
+            (unsigned long long)(dps_end_mono - 5000u));
+    assert_true(dps_steps_back_n >= 60u);
+    assert_true(dps_end_mono - 5000u > 120000u);
+    assert_true(dps_end_mono - 5000u <= 120300u);
+    assert_int_equal(bk.connects, 1);
 }
 
 /* Resets what test_dps_busy_transport_after_connect sets, also when it fails. */
@@ -1506,6 +1598,7 @@ int main(void)
         cmocka_unit_test(test_dps_register_poll_assigned),
         cmocka_unit_test(test_dps_retry_after_is_waited),
         cmocka_unit_test(test_dps_survives_cuts),
+        cmocka_unit_test(test_dps_clock_steps_back_polls_and_timeout),
         cmocka_unit_test(test_dps_refusals_and_failures),
         cmocka_unit_test(test_dps_register_payload),
         cmocka_unit_test(test_dps_reply_strings_ascii_only),

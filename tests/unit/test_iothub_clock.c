@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "iothub/client.h"
+#include "iothub/outbox.h"
+#include "tma_ram_store.h"
 
 #define HOUR_MS 3600000ull
 #define WRAP32 0x100000000ull
@@ -58,6 +60,10 @@ static bool link_broken;   /* the open connection fails; the next open works */
 static bool key_used;      /* open() reports a private-key operation */
 static bool connack_due, ping_due;
 static int opens, connect_packets, connacks_ok;
+static int pingreqs, publishes;  /* packets on the wire */
+static int reads;                /* recv() calls that returned a packet */
+static uint64_t ping_delay_ms;   /* PINGRESP this long after PINGREQ (0: next read) */
+static uint64_t ping_at;         /* t of the last PINGREQ */
 static uint64_t open_at[4096];
 static uint64_t drop_at;   /* t of the last link drop */
 
@@ -71,8 +77,25 @@ static int32_t tsend(void *ctx, const uint8_t *b, size_t n)
         connack_due = true;
         connect_packets++;
     }
-    if (b[0] == 0xC0) {
-        ping_due = true;
+    {
+        /* every packet in the buffer: the fake takes all, so each send
+         * starts at a packet boundary */
+        size_t at = 0;
+        while (at + 1u < n) {
+            size_t len = 0, i = at + 1u;
+            unsigned shift = 0;
+            do {
+                len |= (size_t)(b[i] & 0x7Fu) << shift;
+                shift += 7u;
+            } while ((b[i++] & 0x80u) != 0u && i < n);
+            if (b[at] == 0xC0) {
+                ping_due = true;
+                ping_at = t;
+                pingreqs++;
+            }
+            publishes += (b[at] & 0xF0u) == 0x30u;
+            at = i + len;
+        }
     }
     return (int32_t)n;
 }
@@ -93,12 +116,14 @@ static int32_t trecv(void *ctx, uint8_t *b, size_t n)
         b[2] = 0;
         b[3] = wall < IOTHUB_WALL_PLAUSIBLE_MS ? 5u : 0u;
         connacks_ok += b[3] == 0u;
+        reads++;
         return 4;
     }
-    if (ping_due) {
+    if (ping_due && t >= ping_at + ping_delay_ms) {
         ping_due = false;
         b[0] = 0xD0;
         b[1] = 0;
+        reads++;
         return 2;
     }
     return 0;
@@ -138,6 +163,9 @@ static tma_status fake_hmac(void *ctx, const uint8_t *key, size_t key_len, const
 }
 
 static struct iothub_client cl;
+static struct tma_ram_store rs;
+static struct iothub_outbox ob;
+static bool setup_outbox; /* setup() gives the client an outbox (telemetry) */
 static uint8_t txb[1024], rxb[1024], rec[256];
 static char cred[512];
 static struct mqtt_inflight infl[2];
@@ -164,6 +192,8 @@ static void setup(uint64_t start, bool trunc32, bool key, const char *sas)
     hub_down = link_broken = connack_due = ping_due = false;
     key_used = key;
     opens = connect_packets = connacks_ok = ev_auth = 0;
+    pingreqs = publishes = reads = 0;
+    ping_delay_ms = ping_at = 0;
     ev_last = TMA_OK;
     memset(&cfg, 0, sizeof(cfg));
     cfg.id.host = "h.azure-devices.net";
@@ -185,6 +215,11 @@ static void setup(uint64_t start, bool trunc32, bool key, const char *sas)
     cfg.cred_buf = cred;
     cfg.cred_cap = sizeof(cred);
     cfg.cb.on_event = on_event;
+    if (setup_outbox) {
+        struct iothub_storage st = tma_ram_store_init(&rs, 64, TMA_RAM_STORE_RECORD);
+        assert_int_equal(iothub_outbox_init(&ob, &st, 64, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+        cfg.outbox = &ob;
+    }
     assert_int_equal(iothub_client_init(&cl, &cfg), TMA_OK);
 }
 
@@ -420,6 +455,64 @@ static void test_sas_with_unset_wall_clock_waits(void **state)
     assert_int_equal(iothub_client_stats(&cl).connects, 1);
 }
 
+/* Connected with telemetry in flight (the hub holds the PUBACKs back),
+ * PINGRESP 3 s after each PINGREQ (a slow link), for 10 minutes in steps of
+ * 100 ms. With @p back the clock goes back by 1 ms and stays behind every
+ * 2 s and right after each step that moved a packet (a step back shows
+ * only against a time stamped less than its size before: a packet's);
+ * each time one more step at the same true time reads 1 ms less than the
+ * step before (every read of it, the glue's and the MQTT client's). */
+static void connected_10min_telemetry_in_flight(bool back)
+{
+    uint64_t end;
+    int i, moved;
+    setup_outbox = true;
+    setup(5 * HOUR_MS, false, true, NULL);
+    setup_outbox = false;
+    run_to(5000, 100);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)"21.5", 4, NULL), TMA_OK);
+    }
+    ping_delay_ms = 3000;
+    for (end = t + 600000u; t < end; t += 100, wall += 100) {
+        moved = connect_packets + pingreqs + publishes + reads;
+        (void)iothub_client_step(&cl);
+        if (back && (moved != connect_packets + pingreqs + publishes + reads || t % 2000u == 0u)) {
+            clk_start--;
+            clk_steps_back++;
+            (void)iothub_client_step(&cl);
+        }
+    }
+}
+
+/* (7) The MQTT client under the glue (brief CLK14): the glue handed it the
+ * raw clock, and it read a step back below a time it had stamped as
+ * 2^32 - 1 ms passing: after a PINGRESP a PINGREQ at once, after a PINGREQ
+ * the end of the connection (MQTT_E_KEEPALIVE_TIMEOUT): a reconnect (a chip
+ * signature) and the telemetry sent again. Now the connection stays: one CONNECT, the window's
+ * one message on the wire once, the PINGREQs of a clock without the steps. */
+static void test_connected_clock_steps_back_keeps_connection(void **state)
+{
+    int ref_pings;
+    (void)state;
+    connected_10min_telemetry_in_flight(false);
+    ref_pings = pingreqs;
+    assert_int_equal(connect_packets, 1);
+    connected_10min_telemetry_in_flight(true);
+    fprintf(stderr, "connected 10 min, telemetry in flight: %d PINGREQs; with a 1 ms step back every 2 s and "
+            "after each packet (%u of them): %d PINGREQs, %d CONNECTs, %d PUBLISHes\n",
+            ref_pings, clk_steps_back, pingreqs, connect_packets, publishes);
+    assert_true(clk_steps_back >= 290u);
+    assert_int_equal(connect_packets, 1);
+    assert_int_equal(opens, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(iothub_client_stats(&cl).connects, 1);
+    assert_int_equal(publishes, 1); /* window 1: one in flight, never sent again */
+    assert_true(ref_pings >= 15);
+    assert_true(pingreqs >= ref_pings - 1 && pingreqs <= ref_pings);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_clock_backwards_one_hour_no_stall),
         cmocka_unit_test(test_clock_small_steps_back_keep_backoff_and_pacer),
         cmocka_unit_test(test_sas_with_unset_wall_clock_waits),
+        cmocka_unit_test(test_connected_clock_steps_back_keeps_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
