@@ -329,6 +329,20 @@ struct iothub_key_pacer {
     bool started;
 };
 
+/*
+ * Times (the @p now_ms of the pacer functions and of
+ * iothub_retry_next_delay_ms(), full_at_ms) are absolute and compared as
+ * 64-bit numbers: give every call on one pacer the same time base, one
+ * that never goes back and does not wrap. A raw clock does not do: a step
+ * back by J lengthens the wait by J, and a 32-bit tick zero-extended goes
+ * back by 2^32 at its wrap (a wait of up to 49.7 days). The IoT Hub client
+ * feeds its pacer (iothub_client_config.retry.pacer) its own time only
+ * (0 at init, advanced by the clock's forward steps: docs/porting.md "The
+ * IoT clocks"); so hand it a pacer in its initial state
+ * (iothub_retry_policy_init() or iothub_key_pacer_init(), or zeroed with
+ * the retry policy), never one whose full_at_ms was recorded on another
+ * time base: the client would wait until its own time reaches it.
+ */
 /** @brief Initialise with @p t_max_ms and @p burst (0 values take the defaults). */
 void iothub_key_pacer_init(struct iothub_key_pacer *p, uint32_t t_max_ms, uint32_t burst);
 /** @brief Milliseconds to wait at @p now_ms before a private-key operation is allowed (0: now). */
