@@ -39,3 +39,17 @@ if(TARGET trustm AND TARGET trustm_sim AND TARGET iothub AND TARGET tma_testlib
       LIBS ${_n}_templates trustm_sim tma_testlib LABELS unit TIMEOUT 120)
   endforeach()
 endif()
+
+# The bare-metal flash template (port/baremetal/storage_flash_baremetal.c),
+# which iothub_flash_port_m4 cross-compiles, run on the host: its region
+# mapped at a fixed 32-bit address, an ECC flash model behind the board
+# functions (8-byte units, a cut program or erase breaks its unit's ECC),
+# power cuts at every flash operation of a workload.
+if(TARGET iothub AND TARGET tma_testlib AND CMAKE_SYSTEM_NAME STREQUAL "Linux"
+   AND EXISTS ${PROJECT_SOURCE_DIR}/port/baremetal/storage_flash_baremetal.c)
+  add_library(port_baremetal_flash_template STATIC ${PROJECT_SOURCE_DIR}/port/baremetal/storage_flash_baremetal.c)
+  tma_core_target(port_baremetal_flash_template)
+  target_link_libraries(port_baremetal_flash_template PUBLIC iothub)
+  tma_add_test(NAME port_baremetal_flash SOURCES port/test_port_baremetal_flash.c
+    LIBS port_baremetal_flash_template tma_testlib LABELS unit TIMEOUT 120)
+endif()

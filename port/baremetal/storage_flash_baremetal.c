@@ -1,7 +1,10 @@
 /*
  * The outbox's flash log (iothub/storage_flash.h) on a Cortex-M's internal
  * flash - a documented template (cross-compiled for a Cortex-M4 with the
- * core's warnings by the iothub_flash_port_m4 test). The flash is memory
+ * core's warnings by the iothub_flash_port_m4 test, and run on the host by
+ * port_baremetal_flash: its region mapped at a 32-bit address, an ECC flash
+ * model behind the board functions, a power cut at every flash operation
+ * of a workload; tests/port/test_port_baremetal_flash.c). The flash is memory
  * mapped, so read() is a copy; program and erase go through three board
  * functions you write for your MCU's flash controller (unlock, wait for
  * BSY, check the error flags, lock), as in the I2C template next to this.
@@ -14,8 +17,9 @@
  * ECC: reading a double word whose programming was cut by a power loss can
  * raise an ECC fault (STM32: NMI with FLASH_ECCR.ECCD). Let the NMI handler
  * note the address and return; board_flash_ecc_fault() below then reports
- * it, and read() returns those bytes as 0x00 ("programmed"), which is what
- * the log expects of a unit whose program was cut.
+ * it (read() asks unit by unit), and read() returns that unit as 0x00
+ * ("programmed"), which is what the log expects of a unit whose program was
+ * cut; the rest of the read as it is.
  */
 #include <stdint.h>
 #include <string.h>
@@ -36,11 +40,18 @@ extern int board_flash_ecc_fault(uint32_t addr, uint32_t len);
 
 static tma_status flash_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
 {
+    const uint32_t unit = board_flash_unit, end = addr + (uint32_t)len;
+    uint32_t at;
     (void)ctx;
     memcpy(buf, (const void *)(uintptr_t)(board_flash_base + addr), len);
-    if (board_flash_ecc_fault(board_flash_base + addr, (uint32_t)len)) {
-        /* a unit whose program was cut: report it as programmed */
-        memset(buf, 0x00, len);
+    /* A unit whose program (or erase) was cut reads as programmed: that unit
+     * only. Zeroing the whole read would also zero the units around it, a
+     * committed record read together with it included, and lose it. */
+    for (at = addr - addr % unit; at < end; at += unit) {
+        if (board_flash_ecc_fault(board_flash_base + at, unit)) {
+            uint32_t from = at < addr ? addr : at, to = end - at < unit ? end : at + unit;
+            memset(buf + (from - addr), 0x00, to - from);
+        }
     }
     return TMA_OK;
 }

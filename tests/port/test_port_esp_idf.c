@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "esp_idf_fake.h"
+#include "flash_workload.h"
 #include "esp_rom_sys.h"
 #include "iothub/outbox.h"
 #include "iothub/storage_flash.h"
@@ -234,31 +235,6 @@ static void test_esp_port_reset_wiring(void **state)
 /* The outbox flash log through the ESP-IDF partition template         */
 /* ------------------------------------------------------------------ */
 
-#define MAXSEQ 2048u
-
-/* What the log must hold: per seq, 0 never put, 1 put in flight when the
- * power went, 2 committed, 3 deleted (may come back), 4 delete in flight. */
-struct model {
-    uint8_t st[MAXSEQ];
-};
-
-static size_t rec_len(uint32_t seq)
-{
-    return 1u + (seq * 2654435761u >> 7) % 700u;
-}
-
-static void rec_fill(uint32_t seq, uint8_t *buf, size_t len)
-{
-    uint32_t x = seq * 0x9E3779B9u + 1u;
-    size_t i;
-    for (i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (uint8_t)x;
-    }
-}
-
 struct log {
     struct esp_outbox_flash e;
     struct iothub_flash_storage fs;
@@ -273,44 +249,12 @@ static tma_status log_open(struct log *l)
 
 static tma_status put(struct log *l, uint32_t seq)
 {
-    static uint8_t buf[1024];
-    struct tma_span parts[2];
-    size_t len = rec_len(seq), cut = len / 3;
-    rec_fill(seq, buf, len);
-    parts[0].ptr = buf; /* a gather write, as the outbox does (topic + payload) */
-    parts[0].len = cut;
-    parts[1].ptr = buf + cut;
-    parts[1].len = len - cut;
-    return l->st.put(l->st.ctx, seq, parts, 2);
+    return wl_put(&l->st, seq);
 }
 
-/* Every record the log holds is one that was put, with its content; every
- * committed and not deleted record is there; in seq order. */
 static void check_log(struct log *l, const struct model *m, const char *when)
 {
-    static uint8_t buf[1024], want[1024];
-    uint32_t seq = 0, s;
-    size_t len;
-    uint8_t seen[MAXSEQ];
-    memset(seen, 0, sizeof seen);
-    while (l->st.next(l->st.ctx, seq, &s) == TMA_OK) {
-        if (s < seq || s >= MAXSEQ || m->st[s] == 0) {
-            fail_msg("%s: the log holds seq %u, never put (from %u)", when, (unsigned)s, (unsigned)seq);
-        }
-        assert_int_equal(l->st.get(l->st.ctx, s, buf, sizeof buf, &len), TMA_OK);
-        rec_fill(s, want, rec_len(s));
-        if (len != rec_len(s) || memcmp(buf, want, len) != 0) {
-            fail_msg("%s: seq %u comes back with other content (%zu bytes, put %zu)", when, (unsigned)s, len,
-                     rec_len(s));
-        }
-        seen[s] = 1;
-        seq = s + 1u;
-    }
-    for (s = 0; s < MAXSEQ; s++) {
-        if (m->st[s] == 2 && !seen[s]) {
-            fail_msg("%s: committed seq %u is lost", when, (unsigned)s);
-        }
-    }
+    wl_check(&l->st, m, when);
 }
 
 static void flash_churn(bool encrypted)
@@ -359,30 +303,9 @@ static void test_esp_flash_churn_encrypted(void **state)
     flash_churn(true);
 }
 
-/* The workload of the power-cut test on 3 sectors: puts of up to 700 bytes
- * and deletes keeping 4 live, so sectors fill, get reclaimed and erased.
- * Stops at the first failure (the power went). Returns the flash operations
- * it took. */
 static uint64_t workload(struct log *l, struct model *m, uint32_t *next_seq)
 {
-    uint32_t seq, oldest = 1;
-    for (seq = 1; seq <= 40; seq++) {
-        m->st[seq] = 1;
-        if (put(l, seq) != TMA_OK) {
-            *next_seq = seq + 1u;
-            return esp_fake_flash.ops;
-        }
-        m->st[seq] = 2;
-        while (seq - oldest >= 4u) {
-            m->st[oldest] = 4;
-            if (l->st.del(l->st.ctx, oldest) != TMA_OK) {
-                *next_seq = seq + 1u;
-                return esp_fake_flash.ops;
-            }
-            m->st[oldest++] = 3;
-        }
-    }
-    *next_seq = seq;
+    wl_run(&l->st, m, next_seq);
     return esp_fake_flash.ops;
 }
 
