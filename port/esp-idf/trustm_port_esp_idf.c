@@ -38,10 +38,14 @@ static tma_status xfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
     }
     /* The v5 i2c_master driver reports a missing ACK as
      * ESP_ERR_INVALID_STATE (ESP_FAIL in some releases): treat both as
-     * "address not acknowledged". espressif/esp-idf issue #13134 reports
-     * i2c_master builds of early 2024 that did not check the ACK at all;
-     * with those a busy chip reads as 0xFF bytes: use a release with the
-     * check. */
+     * "address not acknowledged". The chip NACKs its address whenever it
+     * is busy, so the driver must survive NACKs. Check the release you use:
+     * espressif/esp-idf issue #13134 reports i2c_master builds of early 2024
+     * that did not check the ACK at all (a busy chip then reads as 0xFF
+     * bytes), and in some versions of i2c_master.c a failed synchronous
+     * transaction returns without giving the bus lock back (every later
+     * transfer then ends in ESP_ERR_TIMEOUT, TMA_C_IO here); later ones
+     * give it back and reset the controller. */
     if (err == ESP_ERR_INVALID_STATE || err == ESP_FAIL) {
         return TMA_ERR(TMA_LAYER_BUS, TMA_C_NACK);
     }
