@@ -138,8 +138,15 @@ static tma_status queued(struct mqtt_client *c, tma_status st, size_t n)
     return st;
 }
 
+/* Send what is queued; once the queue is empty, stamp the last send for the
+ * keep-alive (3.1.2.10 counts from the client's last packet). An empty
+ * queue sends nothing and stamps nothing: a client that only receives
+ * still pings. */
 static tma_status tx_flush(struct mqtt_client *c)
 {
+    if (c->tx_len == 0) {
+        return TMA_OK;
+    }
     while (c->tx_head < c->tx_len) {
         size_t left = c->tx_len - c->tx_head;
         int32_t r = c->tr.send(c->tr.ctx, c->cfg.tx_buf + c->tx_head, left);

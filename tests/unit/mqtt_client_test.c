@@ -1087,6 +1087,38 @@ static void stall_check_across_32bit_clock_boundary(void **state)
     stall_clock_starts_when_first_request_goes_out(state);
 }
 
+/* MQTT 3.1.1 3.1.2.10: the client makes sure that no more than the
+ * keep-alive passes between packets it sends; the server may close the
+ * connection after 1.5 times it without one. A client that only receives
+ * (QoS 0 PUBLISHes, nothing to acknowledge) must still ping. The old client
+ * stamped its last send on every process() step, sent or not, so it pinged
+ * only after keep-alive without receiving: 0 PINGREQs here, and mosquitto
+ * would have closed the connection after 45 s. */
+static void keepalive_counts_from_last_send_while_receiving(void **state)
+{
+    size_t pos;
+    int i, pings = 0;
+    (void)state;
+    F.opts.keep_alive_s = 30;
+    connect_ok(false);
+    pos = F.net.out_len;
+    for (i = 1; i <= 1200; i++) { /* 120 s in 100 ms steps */
+        fake_time += 100;
+        if (i % 50 == 0) {
+            net_push(&F.net, "30 05 00 01 74 68 69"); /* QoS 0 "t" "hi" every 5 s */
+        }
+        assert_int_equal(TMA_OK, mqtt_client_process(&F.c));
+        if (pings_since(&pos) == 1) {
+            pings++;
+            /* 30 s after the CONNECT, then 30 s after each PINGREQ */
+            assert_int_equal(1000u + 30000u * (unsigned)pings, fake_time);
+            net_push(&F.net, "d0 00");
+        }
+    }
+    assert_int_equal(24, F.app.publishes);
+    assert_int_equal(4, pings);
+}
+
 /* ---------------------------------------------------------- clock steps back (CLK14) */
 
 struct clock_run {
@@ -1175,17 +1207,17 @@ static void test_clock_steps_back_1ms_keeps_connection_and_ping_pace(void **stat
     struct clock_run ref, got;
     (void)state;
     /* Nothing in flight: the keep-alive pings 30 s after the last packet
-     * (the PINGRESP, 3 s after its PINGREQ): every 33 s. */
+     * sent (the PINGREQ before): every 30 s. */
     ref = clock_run(false, false, 1000, false);
     got = clock_run(false, true, 1000, false);
     fprintf(stderr, "keep-alive 30 s, 10 min: %d PINGREQs (gaps %llu..%llu ms); 1 ms back every 2 s and after each packet (%u times): %d (%llu..%llu ms)\n",
             ref.pings, (unsigned long long)ref.min_gap, (unsigned long long)ref.max_gap, got.backs, got.pings,
             (unsigned long long)got.min_gap, (unsigned long long)got.max_gap);
     assert_true(got.backs >= 300u);
-    assert_int_equal(18, ref.pings);
-    assert_true(ref.min_gap == 33000u && ref.max_gap == 33000u);
+    assert_int_equal(20, ref.pings);
+    assert_true(ref.min_gap == 30000u && ref.max_gap == 30000u);
     assert_true(got.pings >= ref.pings - 1 && got.pings <= ref.pings);
-    assert_true(got.min_gap >= 33000u && got.max_gap <= 33100u);
+    assert_true(got.min_gap >= 30000u && got.max_gap <= 30100u);
     /* A QoS 1 message in flight: the stall check pings 10 s after each
      * PINGRESP (3 s after its PINGREQ): every 13 s. */
     ref = clock_run(true, false, 1000, false);
@@ -1512,6 +1544,7 @@ int main(void)
         cmocka_unit_test_setup(request_during_ping_wait_keeps_ping_deadline, setup),
         cmocka_unit_test_setup(stall_check_across_32bit_clock_boundary, setup),
         cmocka_unit_test_setup(stall_check_works_with_keepalive_off, setup),
+        cmocka_unit_test_setup(keepalive_counts_from_last_send_while_receiving, setup),
         cmocka_unit_test_setup(test_clock_steps_back_1ms_keeps_connection_and_ping_pace, setup),
         cmocka_unit_test_setup(test_clock_steps_back_across_32bit_tick_wrap, setup),
         cmocka_unit_test_setup(conf_3_2_2_1_session_present_after_clean_session_refused, setup),
