@@ -14,26 +14,14 @@
 #define RETRY_MIN_S 1u
 #define RETRY_MAX_S 300u
 
-/* Times are the MQTT client's own 32-bit time (src/mqtt/client.c now_ms(),
- * the same rule on the same members): each read advances it by the
- * wrapping difference of the clock's low 32 bits since the read before, a
- * difference of 2^31 or more (the clock going back) by nothing. So a step
- * back neither ends the registration in its timeout nor asks again early,
- * and every wait here (the whole registration's uint32_t timeout, a reply,
- * retry-after of at most 300 s) is a wrapping difference, exact below
- * 2^32 ms. */
+/* Times are the MQTT client's own 32-bit time (mqtt_time_ms(), which
+ * counts a clock step back as no time). So a step back neither ends the
+ * registration in its timeout nor asks again early, and every wait here
+ * (the whole registration's uint32_t timeout, a reply, retry-after of at
+ * most 300 s) is a wrapping difference, exact below 2^32 ms. */
 static uint32_t now_ms(struct dps_client *c)
 {
-    struct mqtt_client *m = &c->hub.mqtt;
-    uint32_t lo = (uint32_t)m->cfg.clock.now_ms(m->cfg.clock.ctx);
-    uint32_t d = lo - m->clock_lo;
-    uint32_t t = m->time_ms;
-    m->clock_lo = lo;
-    if (d < 0x80000000u) {
-        t += d;
-    }
-    m->time_ms = t;
-    return t;
+    return mqtt_time_ms(&c->hub.mqtt);
 }
 
 /* The registration ended with @p st (TMA_OK: assigned). */

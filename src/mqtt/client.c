@@ -23,9 +23,8 @@
  * timeouts, keep-alive of at most 65,535 s, a blocking helper's uint32_t
  * timeout: all shorter than 2^32 ms) is exact as a wrapping difference, and
  * 32-bit arithmetic is about half the code of 64-bit on a 32-bit target
- * (docs/design/mqtt.md). The DPS client reads this time too (its now_ms(),
- * src/iothub/dps_client.c, the same rule on these fields). */
-static uint32_t now_ms(struct mqtt_client *c)
+ * (docs/design/mqtt.md). The DPS client reads this time too (request.h). */
+uint32_t mqtt_time_ms(struct mqtt_client *c)
 {
     uint32_t lo = (uint32_t)c->cfg.clock.now_ms(c->cfg.clock.ctx);
     uint32_t d = lo - c->clock_lo;
@@ -163,7 +162,7 @@ static tma_status tx_flush(struct mqtt_client *c)
     }
     c->tx_head = 0;
     c->tx_len = 0;
-    c->last_tx_ms = now_ms(c);
+    c->last_tx_ms = mqtt_time_ms(c);
     return TMA_OK;
 }
 
@@ -283,7 +282,7 @@ tma_status mqtt_client_start(struct mqtt_client *c, const struct tma_transport *
     c->keep_alive_s = opts->keep_alive_s;
     c->clean = opts->clean_session;
     c->state = MQTT_STATE_CONNECTING;
-    c->wait_since_ms = now_ms(c);
+    c->wait_since_ms = mqtt_time_ms(c);
     c->last_tx_ms = c->wait_since_ms;
     c->last_rx_ms = c->wait_since_ms;
     c->waiting = true; /* for CONNACK */
@@ -416,7 +415,7 @@ static tma_status on_ack(struct mqtt_client *c, const struct mqtt_packet *pkt)
 
 static tma_status on_packet(struct mqtt_client *c, const struct mqtt_packet *pkt)
 {
-    c->last_rx_ms = now_ms(c);
+    c->last_rx_ms = mqtt_time_ms(c);
     if (c->state == MQTT_STATE_CONNECTING) {
         /* 3.2.0: the first packet from the server is CONNACK. */
         return pkt->type == MQTT_CONNACK ? on_connack(c, pkt) : E(TMA_C_MALFORMED);
@@ -609,7 +608,7 @@ tma_status mqtt_process(struct mqtt_client *c)
         return E(TMA_C_STATE);
     }
     if (st >= 0) {
-        now = now_ms(c);
+        now = mqtt_time_ms(c);
         uint32_t ka = (uint32_t)c->keep_alive_s * 1000u;
         if (c->waiting) {
             /* CONNACK while connecting, else PINGRESP: one timer, two limits */
@@ -672,7 +671,7 @@ tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, 
          * cannot be queued below, the table stays empty and the stamp is
          * unused). Not while a PINGREQ waits: its timer shares the field. */
         if (!c->waiting && !busy(c)) {
-            c->wait_since_ms = now_ms(c);
+            c->wait_since_ms = mqtt_time_ms(c);
         }
     }
     for (;;) {
@@ -799,7 +798,7 @@ tma_status mqtt_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms)
     /* Only tx_flush() here, never process(): nothing (a PUBACK, a PINGREQ)
      * may follow the DISCONNECT on the wire. A queue too full for it gets
      * it once the queue has gone. */
-    start = now_ms(c);
+    start = mqtt_time_ms(c);
     queued = put_fixed(c, MQTT_DISCONNECT, 0u);
     while (tx_flush(c) == TMA_OK) {
         if (c->tx_len == 0) {
@@ -807,7 +806,7 @@ tma_status mqtt_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms)
                 break;
             }
             queued = put_fixed(c, MQTT_DISCONNECT, 0u);
-        } else if (elapsed(now_ms(c), start) >= timeout_ms) {
+        } else if (elapsed(mqtt_time_ms(c), start) >= timeout_ms) {
             break; /* best effort: the transport took nothing in time */
         }
     }
@@ -891,7 +890,7 @@ static tma_status wait_for(struct mqtt_client *c, wait_cond cond, uint16_t id, u
     if (c->state == MQTT_STATE_DISCONNECTED) {
         return E(TMA_C_STATE); /* also a zeroed client: no clock to read */
     }
-    start = now_ms(c);
+    start = mqtt_time_ms(c);
     for (;;) {
         tma_status st = mqtt_process(c);
         if (st < 0) {
@@ -901,7 +900,7 @@ static tma_status wait_for(struct mqtt_client *c, wait_cond cond, uint16_t id, u
         if (st != 0) {
             return st < 0 ? st : TMA_OK;
         }
-        if (elapsed(now_ms(c), start) >= timeout_ms) {
+        if (elapsed(mqtt_time_ms(c), start) >= timeout_ms) {
             return E(TMA_C_TIMEOUT);
         }
     }
@@ -962,7 +961,7 @@ tma_status mqtt_flush(struct mqtt_client *c, uint32_t timeout_ms)
     if (c->state == MQTT_STATE_DISCONNECTED) {
         return E(TMA_C_STATE); /* also a zeroed client: no clock to read */
     }
-    start = now_ms(c);
+    start = mqtt_time_ms(c);
     for (;;) {
         tma_status st = mqtt_process(c);
         if (st < 0) {
@@ -971,7 +970,7 @@ tma_status mqtt_flush(struct mqtt_client *c, uint32_t timeout_ms)
         if (c->tx_len == 0 && !c->resending) {
             return TMA_OK; /* an empty queue has tx_head == tx_len == 0 */
         }
-        if (elapsed(now_ms(c), start) >= timeout_ms) {
+        if (elapsed(mqtt_time_ms(c), start) >= timeout_ms) {
             return E(TMA_C_TIMEOUT);
         }
     }

@@ -16,6 +16,12 @@
  * TMA_OK; the public functions hand it out. */
 tma_status mqtt_request(struct mqtt_client *c, uint8_t kind, const void *items, uint32_t arg);
 
+/* The client's own 32-bit time (src/mqtt/client.c): each call reads the
+ * clock and advances it by the wrapping difference of the low 32 bits since
+ * the call before, by nothing for a difference of 2^31 or more (the clock
+ * going back). The DPS client times its waits with it. */
+uint32_t mqtt_time_ms(struct mqtt_client *c);
+
 /* mqtt_client_process() without its NULL check. */
 tma_status mqtt_process(struct mqtt_client *c);
 
