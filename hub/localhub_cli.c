@@ -1544,6 +1544,56 @@ static void print_event(cJSON *rec, const char *props)
     cJSON_Delete(out);
 }
 
+/* The file to read after @p old, which was rotated away and has been read
+ * to its end. The plugin rotates by renaming .K-1 to .K from the highest K
+ * down to telemetry.jsonl -> .1, then starts a new telemetry.jsonl: while
+ * @p old is .K, the next newer file is .K-1 (.0 = telemetry.jsonl), however
+ * many rotations happened since the last poll. NULL: try again later (a
+ * rotation in progress, or the new telemetry.jsonl not made yet). When @p old
+ * is found nowhere it was deleted (the reader is more than --telemetry-keep
+ * files behind, or the keep is 0); after a second look (*gone_seen) the
+ * reader goes on with the oldest file kept (or the current one) and *gone
+ * is set: the caller compares the next record's "seq" with the last one's
+ * to tell whether files were lost in between. */
+#define MONITOR_GEN_MAX 101 /* --telemetry-keep is at most 100 */
+static FILE *monitor_next(const char *path, const struct stat *old, int *gone_seen, int *gone)
+{
+    char p[4200];
+    struct stat sb;
+    int oldest = 0;
+    for (int k = 1; k <= MONITOR_GEN_MAX; k++) {
+        snprintf(p, sizeof(p), "%s.%d", path, k);
+        if (stat(p, &sb)) continue;
+        oldest = k;
+        if (sb.st_ino != old->st_ino || sb.st_dev != old->st_dev) continue;
+        char q[4200];
+        FILE *nf;
+        if (k > 1) snprintf(q, sizeof(q), "%s.%d", path, k - 1);
+        else snprintf(q, sizeof(q), "%s", path);
+        if (!(nf = fopen(q, "r"))) return NULL;
+        /* Still .K after the open: nothing was renamed in between (the
+         * renames run from the top down, .K before .K-1), so what was
+         * opened was .K-1 and is the next file. Otherwise look again. */
+        if (stat(p, &sb) || sb.st_ino != old->st_ino || sb.st_dev != old->st_dev) {
+            fclose(nf);
+            return NULL;
+        }
+        *gone_seen = 0;
+        return nf;
+    }
+    if (!*gone_seen) { /* a scan racing a rotation can miss the file once */
+        *gone_seen = 1;
+        return NULL;
+    }
+    *gone_seen = 0;
+    *gone = 1;
+    if (oldest) {
+        snprintf(p, sizeof(p), "%s.%d", path, oldest);
+        return fopen(p, "r");
+    }
+    return fopen(path, "r");
+}
+
 static void cmd_monitor(void)
 {
     const char *device = opt_device(), *props = opt("--properties"), *cnt = opt("--count"), *to = opt("--timeout"),
@@ -1553,7 +1603,8 @@ static void cmd_monitor(void)
     char path[4096];
     FILE *f;
     long seen = 0;
-    int rotated = 0;
+    int rotated = 0, gone_seen = 0, check_gap = 0;
+    double last_seq = 0;
     char *buf = NULL;
     size_t cap = 0, len = 0;
     int64_t end = timeout ? localhub_mono_ms() + timeout * 1000 : 0;
@@ -1573,8 +1624,8 @@ static void cmd_monitor(void)
         int c = fgetc(f);
         if (c == EOF) {
             /* Rotation (the hub renamed the file to telemetry.jsonl.1 and
-             * started a new one): read the old file to its end, then follow
-             * the new one from its start. */
+             * started a new one): read the old file to its end, then the
+             * files rotated after it, oldest first, then the current one. */
             struct stat now_sb, open_sb;
             clearerr(f);
             if (!rotated && stat(path, &now_sb) == 0 && fstat(fileno(f), &open_sb) == 0 &&
@@ -1582,9 +1633,11 @@ static void cmd_monitor(void)
                 rotated = 1; /* once more to the end: lines written before the rename */
                 continue;
             }
-            if (rotated) {
-                FILE *nf = fopen(path, "r");
+            if (rotated && fstat(fileno(f), &open_sb) == 0) {
+                int gone = 0;
+                FILE *nf = monitor_next(path, &open_sb, &gone_seen, &gone);
                 if (nf) {
+                    if (gone) check_gap = 1;
                     fclose(f);
                     f = nf;
                     len = 0;
@@ -1608,6 +1661,25 @@ static void cmd_monitor(void)
         len = 0;
         cJSON *rec = cJSON_Parse(buf);
         if (!rec) continue;
+        {
+            /* "seq" counts the hub's records (from 1 at each broker start):
+             * after a file that had been deleted, a jump says how much was
+             * lost; a smaller number (the hub restarted) cannot tell. */
+            cJSON *sq = cJSON_GetObjectItem(rec, "seq");
+            double seq = cJSON_IsNumber(sq) ? sq->valuedouble : 0;
+            if (check_gap && seq > last_seq + 1 && last_seq > 0)
+                fprintf(stderr,
+                        "%s: missed telemetry: records %.0f to %.0f were in rotated telemetry files deleted before "
+                        "this reader got to them (it fell more than --telemetry-keep files behind)\n",
+                        cmd_path, last_seq + 1, seq - 1);
+            else if (check_gap && seq <= last_seq)
+                fprintf(stderr,
+                        "%s: missed telemetry: maybe; rotated telemetry files were deleted before this reader got "
+                        "to them and the hub restarted meanwhile, so it cannot tell how many records were in them\n",
+                        cmd_path);
+            check_gap = 0;
+            if (seq > 0) last_seq = seq;
+        }
         const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "deviceId"));
         const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "moduleId"));
         if ((!device || (d && strcmp(d, device) == 0)) && (!module || (m && strcmp(m, module) == 0))) {
