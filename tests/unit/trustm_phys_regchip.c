@@ -11,7 +11,11 @@
  *    write to SOFT_RESET;
  *  - a bus error (not a NACK) on the SOFT_RESET write, the DATA_REG_LEN
  *    write or the I2C_STATE poll during an exchange is returned as is; an
- *    error of another layer from the port becomes BUS IO.
+ *    error of another layer from the port becomes BUS IO;
+ *  - the stack API's own argument and state checks (NULL context, no port,
+ *    reset kind out of range, a NULL segment with a length, the shielded
+ *    handshake without a secret or on a closed link, the response-time
+ *    override of trustm_cfg), also never run before.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -215,6 +219,56 @@ static void poll_fails_during_an_exchange(void **s)
     assert_true(chip.data_writes >= 1); /* the frame went out, its ACK poll failed */
 }
 
+static void api_arguments(void **s)
+{
+    static const uint8_t apdu[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+    const tma_status bad = TMA_ERR(TMA_LAYER_GENERIC, TMA_C_BAD_PARAM);
+    struct tma_span segs[2] = {{apdu, 4}, {NULL, 2}};
+    struct trustm_rsp rsp;
+    struct trustm_cfg cfg;
+    static struct trustm blank;
+    uint8_t pbs[64];
+    (void)s;
+
+    assert_int_equal(trustm_open(NULL), bad);
+    assert_int_equal(trustm_close(NULL), bad);
+    assert_int_equal(trustm_reset(NULL, TRUSTM_RESET_SOFT), bad);
+    memset(&blank, 0, sizeof(blank)); /* never initialised: no port */
+    assert_int_equal(trustm_open(&blank), bad);
+    assert_int_equal(trustm_close(&blank), bad);
+    trustm_deinit(NULL); /* does nothing, does not crash */
+
+    setup(0);
+    assert_int_equal(trustm_reset(&tm, (enum trustm_reset_kind)(TRUSTM_RESET_WARM + 1)), bad);
+    assert_int_equal(trustm_open(&tm), TMA_OK);
+    chip.data_writes = 0;
+    assert_int_equal(trustm_transceive(&tm, TRUSTM_PROTECT_NONE, segs, 2, NULL, 0, &rsp), bad);
+    assert_int_equal(chip.data_writes, 0);
+
+    /* the shielded connection: its checks come before any bus traffic */
+    memset(pbs, 0x3C, sizeof(pbs));
+    assert_int_equal(trustm_shield_handshake(NULL), TMA_ERR(TMA_LAYER_SHIELD, TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_shield_handshake(&tm), TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_NO_SECRET));
+    assert_int_equal(trustm_shield_save(&tm, NULL), TMA_ERR(TMA_LAYER_SHIELD, TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_shield_restore(&tm, NULL), TMA_ERR(TMA_LAYER_SHIELD, TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_close(&tm), TMA_OK);
+    assert_int_equal(trustm_shield_set_secret(&tm, trustm_crypto_mbedtls(), pbs, sizeof(pbs)),
+                     TMA_OK);
+    chip.data_writes = 0;
+    assert_int_equal(trustm_shield_handshake(&tm), TMA_ERR(TMA_LAYER_LINK, TMA_C_STATE));
+    assert_int_equal(chip.data_writes, 0);
+    trustm_deinit(&tm);
+
+    /* trustm_cfg.rsp_timeout_ms replaces every command's own bound */
+    setup(0);
+    assert_int_equal(trustm_rsp_timeout_ms(&tm, 0x81, 0), trustm_rsp_timeout_ms(NULL, 0x81, 0));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.rsp_timeout_ms = 1234;
+    assert_int_equal(trustm_init(&tm, &chip.port, &cfg), TMA_OK);
+    assert_int_equal(trustm_rsp_timeout_ms(&tm, 0x81, 0), 1234);
+    assert_int_equal(trustm_rsp_timeout_ms(&tm, 0x38, 0x42), 1234); /* even RSA key generation */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +280,7 @@ int main(void)
         cmocka_unit_test(soft_reset_write_fails),
         cmocka_unit_test(frame_size_write_fails),
         cmocka_unit_test(poll_fails_during_an_exchange),
+        cmocka_unit_test(api_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
