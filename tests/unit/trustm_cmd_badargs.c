@@ -4,7 +4,9 @@
  * trustm_transceive() of trustm_cmd_fake.c has no exchange to offer, so any
  * APDU would show as a mismatch). scripts/coverage showed none of these
  * refusals ran before (NULL outputs, lengths out of range, an export without
- * a buffer, a NULL context, unknown modes, empty metadata values).
+ * a buffer, a NULL context, unknown modes, empty metadata values). Also two
+ * limits no test reached: a read clipped at offset 0xFFFF, and the
+ * metadata version tag's length.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,6 +256,30 @@ static void metadata(void **s)
     (void)md;
 }
 
+/* Two limits that are not refusals of the arguments themselves. */
+static void limits(void **s)
+{
+    struct trustm_md md;
+    size_t n = 0;
+    (void)s;
+    fill();
+    /* a read that would run past offset 0xFFFF asks only for what is
+     * addressable: 15 bytes from 0xFFF0, not 100 */
+    fake_reset();
+    fake_expect_hex("81 00 00 06 F1 D0 FF F0 00 0F",
+                    "00 00 00 0F 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F");
+    assert_int_equal(trustm_read_data(T, 0, 0xF1D0, 0xFFF0, buf, 100, &n), TMA_OK);
+    assert_int_equal(n, 15);
+    assert_true(fake_ok());
+    /* the version tag (C1) is exactly two bytes */
+    assert_int_equal(trustm_md_decode((const uint8_t *)"\x20\x03\xC1\x01\x00", 5, &md),
+                     TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    assert_int_equal(trustm_md_decode((const uint8_t *)"\x20\x05\xC1\x03\x00\x00\x01", 7, &md),
+                     TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    assert_int_equal(trustm_md_decode((const uint8_t *)"\x20\x04\xC1\x02\x00\x01", 6, &md),
+                     TMA_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +293,7 @@ int main(void)
         cmocka_unit_test(der_codecs),
         cmocka_unit_test(certificates_and_uid),
         cmocka_unit_test(metadata),
+        cmocka_unit_test(limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
