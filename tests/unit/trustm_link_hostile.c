@@ -8,7 +8,9 @@
  *    host sends its frame again and the exchange completes;
  *  - I2C_STATE announcing a frame longer than the negotiated frame size:
  *    the host reads only what fits, the cut frame fails its check, and the
- *    exchange completes with the chip's next, proper frame.
+ *    exchange completes with the chip's next, proper frame;
+ *  - the bus fails while the host writes the ACK for the answer: the
+ *    exchange returns that bus error.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,12 +44,22 @@ static size_t max_data_read;
 static unsigned polls_at_write[8];
 static size_t writes;
 
+/* >= 0: the host's frame write with this number fails with a bus error */
+static long fail_write = -1;
+
 static tma_status spy_transfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
 {
     if (n == 1 && !(m->flags & TRUSTM_I2C_READ) && m->len >= 1) {
         last_reg = m->buf[0];
-        if (m->buf[0] == 0x80 && m->len > 1 && writes < 8) {
-            polls_at_write[writes++] = fk.polls;
+        if (m->buf[0] == 0x80 && m->len > 1) {
+            if ((long)writes == fail_write) {
+                writes++;
+                return TMA_ERR(TMA_LAYER_BUS, TMA_C_IO);
+            }
+            if (writes < 8) {
+                polls_at_write[writes] = fk.polls;
+            }
+            writes++;
         }
     } else if (n == 1 && (m->flags & TRUSTM_I2C_READ) && last_reg == 0x80 &&
                m->len > max_data_read) {
@@ -151,12 +163,32 @@ static void announced_frame_longer_than_negotiated(void **s)
     assert_int_equal(fk.log[1][0] & 0xE0u, 0xA0u); /* control frame, SEQCTR 01 = NAK */
 }
 
+static void ack_write_fails(void **s)
+{
+    /* the answer arrives; writing the ACK for it fails on the bus: the
+     * exchange reports that error rather than the answer */
+    static const struct fk_step script[] = {
+        {OPEN_FRAME, {OPEN_ANSWER}},
+    };
+    struct trustm_rsp rsp;
+    (void)s;
+    open_ctx(script, sizeof script / sizeof script[0]);
+    fake_transfer = fk.port.transfer;
+    fk.port.transfer = spy_transfer;
+    writes = 0;
+    fail_write = 1;
+    assert_int_equal(open_application(&rsp), TMA_ERR(TMA_LAYER_BUS, TMA_C_IO));
+    fail_write = -1;
+    assert_int_equal(fk_done(&fk), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(presentation_bit_mismatch),
         cmocka_unit_test(data_frame_carrying_a_nak),
         cmocka_unit_test(announced_frame_longer_than_negotiated),
+        cmocka_unit_test(ack_write_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
