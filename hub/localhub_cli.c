@@ -415,7 +415,7 @@ static long long size_arg(const char *name, const char *v, long long lo, long lo
  * cut off every device that has it as its trust anchor. */
 static void check_server_pki(const char *ca, const char *cakey, const char *srv, const char *srvkey)
 {
-    X509 *root, *cert;
+    X509 *root;
     int64_t left;
     char when[32];
     if (access(srv, R_OK) != 0 || access(srvkey, R_OK) != 0) {
@@ -427,25 +427,23 @@ static void check_server_pki(const char *ca, const char *cakey, const char *srv,
             die("cannot create the server certificates");
         }
     }
-    root = localhub_cert_load_file(ca);
-    cert = localhub_cert_load_file(srv);
-    left = localhub_cert_seconds_left(cert);
-    if (cert && root && left < (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400) {
-        if (X509_check_issued(root, cert) != X509_V_OK) {
-            fprintf(stderr, "%s: warning: the server certificate %s %s and was not issued by %s: replace it yourself\n",
-                    cmd_path, srv, left < 0 ? "has expired" : "expires soon", ca);
-        } else {
-            localhub_cert_not_after(cert, when);
-            if (localhub_renew_server_cert(ca, cakey, srv, srvkey, NULL))
-                die("the server certificate %s ends %s and cannot be renewed with %s", srv, when, ca);
-            X509_free(cert);
-            cert = localhub_cert_load_file(srv);
-            char until[32];
-            localhub_cert_not_after(cert, until);
-            fprintf(stderr, "%s: server certificate %s %s: renewed with the same root CA, valid until %s\n", cmd_path,
-                    left < 0 ? "expired on" : "was to expire on", when, until);
-        }
+    struct localhub_renewal r;
+    switch (localhub_server_cert_renew_due(ca, cakey, srv, srvkey, 0, &r)) {
+    case 1:
+        fprintf(stderr, "%s: server certificate %s %s: renewed with the same root CA, valid until %s\n", cmd_path,
+                r.left_s < 0 ? "expired on" : "was to expire on", r.old_end, r.new_end);
+        break;
+    case -2:
+        fprintf(stderr, "%s: warning: the server certificate %s %s and was not issued by %s: replace it yourself\n",
+                cmd_path, srv, r.left_s < 0 ? "has expired" : "expires soon", ca);
+        break;
+    case -1:
+        if (r.old_end[0]) die("the server certificate %s ends %s and cannot be renewed with %s", srv, r.old_end, ca);
+        break; /* unreadable: mosquitto says so when it loads it */
+    default:
+        break;
     }
+    root = localhub_cert_load_file(ca);
     left = localhub_cert_seconds_left(root);
     if (root && left < (int64_t)LOCALHUB_ROOT_WARN_DAYS * 86400) {
         localhub_cert_not_after(root, when);
@@ -454,7 +452,6 @@ static void check_server_pki(const char *ca, const char *cakey, const char *srv,
                 cmd_path, ca, left < 0 ? "expired on" : "expires on", when);
     }
     X509_free(root);
-    X509_free(cert);
 }
 
 static void cmd_start(void)
@@ -708,7 +705,9 @@ static void cmd_status(void)
                 }
                 if (i == 1 && left < (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400) {
                     char w[160];
-                    snprintf(w, sizeof(w), "server certificate %s %s: 'localhub stop; localhub start' renews it",
+                    snprintf(w, sizeof(w),
+                             "server certificate %s %s: the running broker renews it at its daily check, "
+                             "'localhub stop; localhub start' at once",
                              left < 0 ? "expired on" : "expires on", when);
                     cJSON_AddItemToArray(warn, cJSON_CreateString(w));
                 }

@@ -4,6 +4,7 @@
 #include "localhub_parse.h"
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -426,5 +427,50 @@ out:
     X509_free(srv);
     EVP_PKEY_free(ck);
     EVP_PKEY_free(sk);
+    return rc;
+}
+
+static void serial_hex(X509 *cert, char *out, size_t outsz)
+{
+    BIGNUM *bn = cert ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL) : NULL;
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    snprintf(out, outsz, "%s", hex ? hex : "?");
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
+int localhub_server_cert_renew_due(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
+                                   int force, struct localhub_renewal *out)
+{
+    X509 *root = localhub_cert_load_file(ca_cert), *cert = localhub_cert_load_file(srv_cert);
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    if (!root || !cert) goto done;
+    out->left_s = localhub_cert_seconds_left(cert);
+    localhub_cert_not_after(cert, out->old_end);
+    serial_hex(cert, out->old_serial, sizeof(out->old_serial));
+    if (!force && out->left_s >= (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400) {
+        rc = 0;
+        goto done;
+    }
+    if (X509_check_issued(root, cert) != X509_V_OK) {
+        rc = -2;
+        goto done;
+    }
+    /* A new certificate would not outlive the root: nothing to gain (and a
+     * daily renewal for nothing in the root's last month). */
+    if (!force && out->left_s >= 0 && localhub_cert_seconds_left(root) <= out->left_s + 86400) {
+        rc = 0;
+        goto done;
+    }
+    if (localhub_renew_server_cert(ca_cert, ca_key, srv_cert, srv_key, NULL)) goto done;
+    X509_free(cert);
+    if (!(cert = localhub_cert_load_file(srv_cert))) goto done;
+    localhub_cert_not_after(cert, out->new_end);
+    serial_hex(cert, out->new_serial, sizeof(out->new_serial));
+    rc = 1;
+done:
+    X509_free(root);
+    X509_free(cert);
     return rc;
 }

@@ -93,6 +93,27 @@ int localhub_make_server_pki(const char *ca_cert, const char *ca_key, const char
 int localhub_renew_server_cert(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
                                const char *extra_dns);
 
+/** What localhub_server_cert_renew_due() found and did. */
+struct localhub_renewal {
+    int64_t left_s;      /**< seconds the certificate had left (negative: expired) */
+    char old_end[32];    /**< its notAfter, ISO 8601 UTC */
+    char new_end[32];    /**< the new certificate's notAfter (when renewed) */
+    char old_serial[80]; /**< serial numbers, upper-case hex */
+    char new_serial[80];
+};
+
+/**
+ * Renew the server certificate @p srv_cert / @p srv_key from the root
+ * @p ca_cert / @p ca_key (localhub_renew_server_cert()) when it ends within
+ * LOCALHUB_SERVER_RENEW_DAYS or has ended, or always with @p force. One
+ * rule for `localhub start` and for the running broker's daily check.
+ * @return 1 renewed, 0 not due, -1 a file unreadable or the renewal failed,
+ *         -2 due but not issued by this root (someone's own certificate:
+ *         left alone). @p out is filled as far as known.
+ */
+int localhub_server_cert_renew_due(const char *ca_cert, const char *ca_key, const char *srv_cert, const char *srv_key,
+                                   int force, struct localhub_renewal *out);
+
 /** Seconds from now to @p cert's notAfter (negative once expired);
  *  INT64_MIN for NULL or an unreadable date. */
 int64_t localhub_cert_seconds_left(X509 *cert);

@@ -29,7 +29,9 @@
 #include <mqtt_protocol.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,9 @@ static struct {
     int64_t last_tick_mono_ms;  /* CLOCK_MONOTONIC */
     int64_t last_prune_mono_ms; /* CLOCK_MONOTONIC */
     int64_t last_pki_check_mono_ms;
+    int reloading;              /* between MOSQ_EVT_RELOAD and the next tick */
+    int own_reload;             /* the SIGHUP came from check_pki() */
+    int pki_check_now;          /* after an operator's reload: at the next tick */
     int64_t telemetry_seq;
     int64_t telemetry_size;     /* bytes in telemetry.jsonl */
     int64_t telemetry_max;      /* rotate before a line would pass this */
@@ -396,6 +401,15 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     (void)event;
     (void)userdata;
 
+    /* A reload (SIGHUP: ours after renewing the server certificate, or an
+     * operator's) makes mosquitto 2.0 run this again for every client it
+     * knows: the connected ones and the offline persistent sessions. They
+     * were authorised at their CONNECT, and disabling, deleting and SAS
+     * expiry are enforced by kicks; taken as new CONNECTs, they lost their
+     * subscriptions and queued C2D (clean session) and offline ones showed
+     * as Connected. The reload runs in the broker's loop before its tick
+     * (which ends g.reloading), so no real CONNECT is checked meanwhile. */
+    if (g.reloading) return MOSQ_ERR_SUCCESS;
     if (!cid || !ev->username || mosquitto_client_protocol_version(ev->client) != 4) goto out;
     if (localhub_parse_username(ev->username, &u) != TMA_OK) goto out;
     c = calloc(1, sizeof(*c));
@@ -1249,27 +1263,92 @@ static void prune_dps_ops(int64_t now_s)
     sqlite3_finalize(st);
 }
 
-/* A broker that runs for years keeps the server certificate it loaded at
- * start; `localhub start` renews it, so say when a restart is due (and when
- * the root, which localhub never replaces, nears its end). */
-static void check_pki(void)
+/* A broker that runs for years would keep the server certificate it loaded
+ * at start: once a day (and at the first tick) the certificate is checked
+ * and, within LOCALHUB_SERVER_RENEW_DAYS of its end, renewed from the same
+ * root as `localhub start` does; then the broker is sent SIGHUP, which makes
+ * mosquitto 2.0 load the listeners' certificate and key again for new
+ * connections while open connections and this plugin stay (checked:
+ * docs/localhub.md, "Server certificate"). The root, which localhub never
+ * replaces, is reported from a year before its end. */
+static int check_pki(int may_renew)
 {
-    static const char *const files[2] = {"server.pem", "root-ca.pem"};
-    static const int64_t warn_days[2] = {LOCALHUB_SERVER_RENEW_DAYS, LOCALHUB_ROOT_WARN_DAYS};
-    char path[4096], when[32];
-    for (int i = 0; i < 2; i++) {
-        X509 *c;
-        int64_t left;
-        snprintf(path, sizeof(path), "%s/pki/%s", g.state_dir, files[i]);
-        if (!(c = localhub_cert_load_file(path))) continue;
-        left = localhub_cert_seconds_left(c);
-        if (left < warn_days[i] * 86400 && !localhub_cert_not_after(c, when))
-            mosquitto_log_printf(MOSQ_LOG_WARNING, "localhub: %s %s %s: %s", i ? "the root CA" : "the server certificate",
-                                 left < 0 ? "expired on" : "expires on", when,
-                                 i ? "devices trust it; plan its replacement (docs/localhub.md)"
-                                   : "'localhub stop; localhub start' renews it (if the root CA issued it)");
-        X509_free(c);
+    char ca[4096], cakey[4096], srv[4096], srvkey[4096], when[32];
+    struct localhub_renewal r;
+    X509 *root, *cert;
+    int64_t left;
+    int due = 0;
+    snprintf(ca, sizeof(ca), "%s/pki/root-ca.pem", g.state_dir);
+    snprintf(cakey, sizeof(cakey), "%s/pki/root-ca.key", g.state_dir);
+    snprintf(srv, sizeof(srv), "%s/pki/server.pem", g.state_dir);
+    snprintf(srvkey, sizeof(srvkey), "%s/pki/server.key", g.state_dir);
+    if (!may_renew) {
+        /* At plugin init: only say what the first tick will do. */
+        if ((cert = localhub_cert_load_file(srv)) && (root = localhub_cert_load_file(ca))) {
+            left = localhub_cert_seconds_left(cert);
+            if (left < (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400 && !localhub_cert_not_after(cert, when)) {
+                due = X509_check_issued(root, cert) == X509_V_OK;
+                mosquitto_log_printf(MOSQ_LOG_WARNING, "localhub: the server certificate %s %s: %s",
+                                     left < 0 ? "expired on" : "expires on", when,
+                                     due ? "the broker renews it now"
+                                         : "not issued by the root CA, localhub never renews it; replace it yourself");
+            }
+            X509_free(root);
+        }
+        X509_free(cert);
     }
+    switch (may_renew ? localhub_server_cert_renew_due(ca, cakey, srv, srvkey, 0, &r) : 0) {
+    case 1:
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "localhub: server certificate %s %s (serial %s): renewed with the same root CA, valid until "
+                             "%s (serial %s); reloading the listeners (SIGHUP)",
+                             r.left_s < 0 ? "expired on" : "was to expire on", r.old_end, r.old_serial, r.new_end,
+                             r.new_serial);
+        g.own_reload = 1;
+        if (kill(getpid(), SIGHUP)) {
+            g.own_reload = 0;
+            mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot signal the broker (%s): restart it to serve %s",
+                                 strerror(errno), srv);
+        }
+        break;
+    case -2:
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "localhub: the server certificate %s %s: not issued by the root CA, localhub never renews "
+                             "it; replace it yourself",
+                             r.left_s < 0 ? "expired on" : "expires on", r.old_end);
+        break;
+    case -1:
+        mosquitto_log_printf(MOSQ_LOG_ERR,
+                             "localhub: the server certificate %s cannot be renewed (%s): checked again tomorrow; "
+                             "'localhub stop; localhub start' renews it too",
+                             srv, r.old_end[0] ? "cannot write it or read the root CA's key" : "unreadable");
+        break;
+    default:
+        break;
+    }
+    if (!(root = localhub_cert_load_file(ca))) return due;
+    left = localhub_cert_seconds_left(root);
+    if (left < (int64_t)LOCALHUB_ROOT_WARN_DAYS * 86400 && !localhub_cert_not_after(root, when))
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "localhub: the root CA %s %s: %s", left < 0 ? "expired on" : "expires on",
+                             when, "devices trust it; plan its replacement (docs/localhub.md)");
+    X509_free(root);
+    return due;
+}
+
+/* MOSQ_EVT_RELOAD: the broker is re-reading its configuration (SIGHUP) and
+ * is about to re-check every client's credentials (on_basic_auth). */
+static int on_reload(int event, void *event_data, void *userdata)
+{
+    (void)event;
+    (void)event_data;
+    (void)userdata;
+    g.reloading = 1;
+    /* Someone else's reload (new files in pki/, say): check them at the
+     * next tick. Not after our own, which follows a renewal. */
+    if (!g.own_reload) g.pki_check_now = 1;
+    g.own_reload = 0;
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: broker reloaded: listener certificates loaded again, clients kept");
+    return MOSQ_ERR_SUCCESS;
 }
 
 static int on_tick(int event, void *event_data, void *userdata)
@@ -1278,6 +1357,7 @@ static int on_tick(int event, void *event_data, void *userdata)
     (void)event;
     (void)event_data;
     (void)userdata;
+    g.reloading = 0; /* a reload, if any, is over: CONNECTs are checked again */
     /* CLOCK_MONOTONIC: with the wall clock, a step back by J stopped all
      * of this (methods, C2D, desired pushes, kicks) for J. */
     if (mono_ms - g.last_tick_mono_ms < TICK_PERIOD_MS) return MOSQ_ERR_SUCCESS;
@@ -1326,9 +1406,10 @@ static int on_tick(int event, void *event_data, void *userdata)
         g.last_prune_mono_ms = mono_ms;
         prune_dps_ops(now_s);
     }
-    if (mono_ms - g.last_pki_check_mono_ms >= PKI_CHECK_PERIOD_MS) {
+    if (g.pki_check_now || mono_ms - g.last_pki_check_mono_ms >= PKI_CHECK_PERIOD_MS) {
+        g.pki_check_now = 0;
         g.last_pki_check_mono_ms = mono_ms;
-        check_pki();
+        (void)check_pki(1);
     }
     return MOSQ_ERR_SUCCESS;
 }
@@ -1397,8 +1478,10 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
         mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: cannot open %s", path);
         return MOSQ_ERR_UNKNOWN;
     }
-    check_pki();
-    g.last_pki_check_mono_ms = localhub_mono_ms();
+    /* Warnings now, in broker.log; a renewal that is due (a broker started
+     * without `localhub start`, which renews first) at the first tick: the
+     * broker's signal handlers are set by then (a SIGHUP now would end it). */
+    g.last_pki_check_mono_ms = localhub_mono_ms() - (check_pki(0) ? PKI_CHECK_PERIOD_MS : 0);
     /* Operations stored by earlier versions kept a copy of the key. */
     localhub_db_exec(g.db, "UPDATE dps_ops SET key1=NULL WHERE key1 IS NOT NULL");
     *(void **)(&g.chain_for) = dlsym(RTLD_DEFAULT, "localhub_tls_chain_for");
@@ -1414,6 +1497,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
     mosquitto_callback_register(g.pid, MOSQ_EVT_MESSAGE, on_message, NULL, NULL);
     mosquitto_callback_register(g.pid, MOSQ_EVT_TICK, on_tick, NULL, NULL);
     mosquitto_callback_register(g.pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, NULL);
+    mosquitto_callback_register(g.pid, MOSQ_EVT_RELOAD, on_reload, NULL, NULL);
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: plugin ready (hub %s, id scope %s)", g.hostname, g.id_scope);
     return MOSQ_ERR_SUCCESS;
 }
@@ -1428,6 +1512,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
     mosquitto_callback_unregister(g.pid, MOSQ_EVT_MESSAGE, on_message, NULL);
     mosquitto_callback_unregister(g.pid, MOSQ_EVT_TICK, on_tick, NULL);
     mosquitto_callback_unregister(g.pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
+    mosquitto_callback_unregister(g.pid, MOSQ_EVT_RELOAD, on_reload, NULL);
     if (g.telemetry) fclose(g.telemetry);
     for (size_t b = 0; b < CONN_BUCKETS; b++)
         while (g.buckets[b]) conn_remove(g.buckets[b]->client);

@@ -26,7 +26,7 @@ if(TARGET localhub)
   # a shim in the broker: no sanitizer instrumentation of its own
   target_compile_options(hub_clkshim PRIVATE -fno-sanitize=all)
   target_link_options(hub_clkshim PRIVATE -fno-sanitize=all)
-  foreach(t clock pki telemetry dps_prune monitor_rotate)
+  foreach(t clock pki telemetry dps_prune monitor_rotate cert_reload)
     tma_add_script_test(NAME hub_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_${t}.sh
       LABELS integration TIMEOUT 120)
   endforeach()

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The running hub renews its server certificate (wrap13 F3 remainder: a hub
+# that was never restarted served the certificate mosquitto loaded at start
+# for ever). The plugin checks it once a day, at the first tick and after an
+# operator's reload (SIGHUP), and within 30 days of its end renews it from the
+# same root and sends the broker SIGHUP: mosquitto 2.0 loads the listener
+# certificate again for new connections, open connections stay.
+# Also: a reload no longer resets the plugin's view of the clients (mosquitto
+# re-runs BASIC_AUTH for every client it knows at a reload: a clean-session
+# device lost its C2D subscription, offline sessions showed as Connected).
+. "$(dirname "$0")/hub_lib.sh"
+P="$LOCALHUB_HOME/pki"
+hub_start
+pid=$(cat "$LOCALHUB_HOME/broker.pid")
+
+# served_cert FILE: the certificate a new TLS connection gets, into FILE.
+served_cert() {
+  echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -CAfile "$CAF" 2>/dev/null |
+    openssl x509 -out "$1" 2>/dev/null || fail "no certificate from a new TLS connection"
+}
+serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
+served_cert "$T/s0.pem"
+s0=$(serial "$T/s0.pem")
+[ "$s0" = "$(serial "$P/server.pem")" ] || fail "setup: served serial $s0 is not pki/server.pem's"
+
+# d1: connected (clean session), subscribed to C2D. d2: persistent session,
+# offline, with a C2D message queued.
+for d in d1 d2; do "$L" device create --id $d --auth sas >/dev/null; done
+TOK1=$("$L" generate-sas-token --device d1 --duration 3600)
+TOK2=$("$L" generate-sas-token --device d2 --duration 3600)
+sub() { # sub ID TOKEN OUT [mosquitto_sub args]
+  local id=$1 tok=$2 out=$3; shift 3
+  mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" -V mqttv311 -i "$id" -u "$(user_for "$id")" -P "$tok" -q 1 \
+    -t "devices/$id/messages/devicebound/#" "$@" >"$out" 2>&1
+}
+sub d1 "$TOK1" "$T/d1.out" &
+d1pid=$!
+sub d2 "$TOK2" "$T/d2a.out" -c -W 2 || true   # subscribe, stay 2 s, leave the session
+wait_state d1 c2d
+"$L" c2d send --device d1 --data before >/dev/null
+"$L" c2d send --device d2 --data queued-for-d2 >/dev/null
+for i in $(seq 1 50); do grep -q before "$T/d1.out" && break; sleep 0.1; done
+grep -q before "$T/d1.out" || fail "setup: d1 got no C2D: $(cat "$T/d1.out")"
+"$L" --json device show d2 | grep_all -q '"connectionState":[[:space:]]*"Disconnected"' || fail "setup: d2 is not offline"
+
+# The operator (or a backup tool) puts a certificate that ends in 1 day in
+# place, from the hub's root, and reloads the broker: the plugin sees it is
+# due and renews it, then reloads again.
+# short_cert: pki/server.pem replaced by a certificate for its key that ends in 1 day.
+short_cert() {
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n' >"$T/srv.ext"
+  openssl req -new -key "$P/server.key" -subj "/O=localhub/CN=localhost" -out "$T/srv.csr" 2>/dev/null
+  openssl x509 -req -in "$T/srv.csr" -CA "$P/root-ca.pem" -CAkey "$P/root-ca.key" -CAcreateserial \
+    -extfile "$T/srv.ext" -days 1 -out "$T/short.pem" 2>/dev/null
+  openssl x509 -in "$T/short.pem" -noout -checkend 90000 >/dev/null && fail "setup: certificate should end within a day"
+  cp "$T/short.pem" "$P/server.pem"
+}
+short_cert
+s1=$(serial "$T/short.pem")
+kill -HUP "$pid"
+for i in $(seq 1 100); do grep -q "renewed with the same root CA" "$LOCALHUB_HOME/broker.log" && break; sleep 0.1; done
+grep -q "server certificate was to expire on .*(serial $s1): renewed with the same root CA" "$LOCALHUB_HOME/broker.log" ||
+  fail "the running broker did not renew the 1-day certificate: $(grep localhub: "$LOCALHUB_HOME/broker.log" | tail -5)"
+sleep 0.5   # its own SIGHUP: handled at the broker's next loop
+served_cert "$T/s2.pem"
+s2=$(serial "$T/s2.pem")
+[ "$s2" != "$s1" ] && [ "$s2" != "$s0" ] || fail "new TLS connections still get the old certificate (serial $s2; 1-day $s1, first $s0)"
+[ "$s2" = "$(serial "$P/server.pem")" ] || fail "served serial $s2 is not the renewed pki/server.pem's"
+openssl verify -CAfile "$P/root-ca.pem" "$T/s2.pem" >/dev/null || fail "served renewed certificate does not verify"
+openssl x509 -in "$T/s2.pem" -noout -checkend $((800 * 86400)) >/dev/null || fail "renewed certificate ends within 800 days"
+[ "$(cat "$LOCALHUB_HOME/broker.pid")" = "$pid" ] && kill -0 "$pid" || fail "the broker was restarted or died"
+ok "1-day certificate renewed by the running broker: new TLS connections get serial $s2 (was $s1), openssl verify OK"
+
+# The open connection was not dropped and still gets C2D; the offline
+# session is still offline with its message queued, and gets it on return.
+kill -0 "$d1pid" 2>/dev/null || fail "d1's connection was dropped: $(cat "$T/d1.out")"
+grep -c "New client connected .* as d1 " "$LOCALHUB_HOME/broker.log" | grep -qx 1 || fail "d1 reconnected"
+out=$("$L" --json device show d1)
+grep_in "$out" -q '"connectionState":[[:space:]]*"Connected"' && grep_in "$out" -q '"c2d"' ||
+  fail "after the reloads the hub lost d1's session: $out"
+"$L" c2d send --device d1 --data after-renewal >/dev/null
+for i in $(seq 1 50); do grep -q after-renewal "$T/d1.out" && break; sleep 0.1; done
+grep -q after-renewal "$T/d1.out" || fail "d1 (connected across the renewal) no longer gets C2D: $(cat "$T/d1.out")"
+ok "a device connected across the renewal and 2 reloads stays connected and still gets C2D"
+"$L" --json device show d2 | grep_all -q '"connectionState":[[:space:]]*"Disconnected"' ||
+  fail "the reload marked the offline d2 Connected: $("$L" --json device show d2)"
+"$L" c2d list --device d2 | grep -q . || fail "d2's queued C2D message was lost"
+sub d2 "$TOK2" "$T/d2b.out" -c -C 1 -W 10 || fail "d2 did not get its queued message: $(cat "$T/d2b.out")"
+grep -q queued-for-d2 "$T/d2b.out" || fail "d2 got: $(cat "$T/d2b.out")"
+ok "an offline persistent session kept its state and queued C2D across the reloads"
+kill "$d1pid"; wait "$d1pid" 2>/dev/null || true
+mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" -V mqttv311 -i d1 -u "$(user_for d1)" -P "$TOK1" -q 1 \
+  -t devices/d1/messages/events/ -m after-renewal-new || fail "a new device connection fails after the renewal"
+wait_log '"payload":"after-renewal-new"'
+grep -q "Unable to\|Error" "$LOCALHUB_HOME/broker.log" && fail "broker errors: $(grep "Unable to\|Error" "$LOCALHUB_HOME/broker.log")"
+ok "new device connections work with the renewed certificate; no broker errors"
+
+# A broker that starts with a certificate already due (not through
+# 'localhub start', which renews first) renews it at its first tick.
+"$L" stop >/dev/null
+hub_start
+# Run the broker binary directly, with the environment start gave it.
+old=$(cat "$LOCALHUB_HOME/broker.pid")
+exe=$(readlink "/proc/$old/exe")
+envs=$(tr '\0' '\n' <"/proc/$old/environ" | grep -E '^(LD_PRELOAD|ASAN_OPTIONS|UBSAN_OPTIONS)=' || true)
+kill "$old"
+for i in $(seq 1 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+short_cert
+s1=$(serial "$T/short.pem")
+: >"$LOCALHUB_HOME/broker.log"
+env $(tr '\n' ' ' <<<"$envs") "$exe" -c "$LOCALHUB_HOME/mosquitto.conf" >"$T/broker2.out" 2>&1 </dev/null &
+echo $! >"$LOCALHUB_HOME/broker.pid"
+for i in $(seq 1 100); do grep -q "renewed with the same root CA" "$LOCALHUB_HOME/broker.log" && break; sleep 0.1; done
+grep -q "the server certificate expires on .*: the broker renews it now" "$LOCALHUB_HOME/broker.log" ||
+  fail "no warning at plugin start: $(cat "$LOCALHUB_HOME/broker.log")"
+grep -q "(serial $s1): renewed with the same root CA" "$LOCALHUB_HOME/broker.log" ||
+  fail "a broker started with a due certificate did not renew it: $(cat "$LOCALHUB_HOME/broker.log")"
+sleep 0.5
+served_cert "$T/s3.pem"
+s3=$(serial "$T/s3.pem")
+[ "$s3" != "$s1" ] && [ "$s3" = "$(serial "$P/server.pem")" ] || fail "served serial $s3 after the first-tick renewal"
+openssl verify -CAfile "$P/root-ca.pem" "$T/s3.pem" >/dev/null || fail "renewed certificate does not verify"
+ok "a broker started with a due certificate renews it at its first tick (serial $s3)"
