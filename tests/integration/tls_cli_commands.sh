@@ -121,6 +121,34 @@ expect_fail "does not verify" "${C[@]}" verify --in m2.txt --sig m.sig --pubkey 
 "${C[@]}" sign --slot 0xE0F1 --in m.txt --out m1.sig
 "${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E2 | grep_all -q 'signature valid' || fail "verify with cert object"
 
+step "connect --prove: the key slot is checked against the certificate before any network I/O"
+# 0xE0E1 holds k3 (issued for 0xE0F1's key) and the CA. The proof costs one
+# signature, counted by the key and visible as a CalcSign in the trace.
+start_tls_server srv.pem srv.key ca.pem 2
+: > chip.trace
+"${C[@]}" connect --host localhost --port "$PORT" --ca ca.pem --prove --send $'abc\n' --expect cba \
+  > prove.out || fail "connect --prove on a matching key and certificate"
+grep -q '^connect 1: ok.*chip signatures so far=2$' prove.out || fail "--prove did not sign: $(cat prove.out)"
+n_prove=$(grep -c 'CalcSign' chip.trace)
+: > chip.trace
+"${C[@]}" connect --host localhost --port "$PORT" --ca ca.pem --send $'abc\n' --expect cba > noprove.out \
+  || fail "connect without --prove"
+grep -q '^connect 1: ok.*chip signatures so far=1$' noprove.out || fail "connect: $(cat noprove.out)"
+n_plain=$(grep -c 'CalcSign' chip.trace)
+[ "$n_plain" -gt 0 ] && [ "$n_prove" = $((2 * n_plain)) ] \
+  || fail "--prove should cost one CalcSign more (trace: $n_prove with, $n_plain without)"
+# 0xE0F2 holds k2, not the key of the certificate in 0xE0E1: refused before
+# the network is touched (nothing listens on port 1; without --prove the
+# error would be about connecting).
+expect_fail "connect: the key in 0xE0F2 cannot be used with the certificate in 0xE0E1: tls: certificate does not match the key$" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --key-oid 0xE0F2 --prove
+expect_fail "cannot connect to 127.0.0.1 port 1" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --key-oid 0xE0F2
+# 0xE0F3 holds no key on this chip: the chip refuses the signature, and the
+# chip's reason is what the user reads.
+expect_fail "connect: the key in 0xE0F3 cannot be used with the certificate in 0xE0E1: chip: " \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --key-oid 0xE0F3 --prove
+
 step "bind: then every command runs over the shielded connection"
 "${C[@]}" bind --out "$W/binding.key" > bind.out
 grep -q 'shielded connection works' bind.out || fail "bind"
@@ -138,6 +166,13 @@ B=("$T" --device "$DEV" --binding "$W/binding.key")
 openssl dgst -sha256 -verify k2.pem -signature m3.sig m.txt | grep_all -q 'Verified OK' || fail "shielded sign"
 grep -q 'CalcSign' chip.trace && fail "CalcSign visible in plaintext after binding"
 grep -q 'PRL SCTR' chip.trace || fail "no protected records in the trace"
+step "connect --prove after bind: refused in plain (the chip's 0x07 named), proven over the shielded link"
+expect_fail "connect: the key in 0xE0F1 cannot be used with the certificate in 0xE0E1: chip: access conditions not satisfied$" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --prove
+start_tls_server srv.pem srv.key ca.pem 1
+"${B[@]}" connect --host localhost --port "$PORT" --ca ca.pem --prove --send $'xyz\n' --expect zyx \
+  > prove-b.out || fail "connect --prove over the shielded connection"
+grep -q '^connect 1: ok.*chip signatures so far=2$' prove-b.out || fail "shielded --prove: $(cat prove-b.out)"
 expect_fail "already locked" "${C[@]}" bind --out "$W/rebind.key"
 [ ! -e "$W/rebind.key" ] && ! ls "$W"/rebind.key.tmp* 2>/dev/null || fail "a refused bind left a file"
 echo PASS
