@@ -33,6 +33,11 @@ struct fake_net {
                          * moves the clock 1 ms */
     unsigned sends;
     bool closed;
+    unsigned send_calls;   /* sends made (counted before busy/closed) */
+    unsigned fail_call;    /* that send (1 = the first) returns fail_with, once */
+    int32_t fail_with;
+    size_t send_extra;     /* a lying link: reports this many more bytes than it took */
+    size_t recv_extra;     /* a lying link: reports this many more bytes than the space */
 };
 
 static uint64_t fake_time;
@@ -40,6 +45,9 @@ static uint64_t fake_time;
 static int32_t fake_send(void *ctx, const uint8_t *buf, size_t len)
 {
     struct fake_net *n = ctx;
+    if (++n->send_calls == n->fail_call) {
+        return n->fail_with;
+    }
     if (n->closed) {
         return CLOSED;
     }
@@ -60,13 +68,14 @@ static int32_t fake_send(void *ctx, const uint8_t *buf, size_t len)
     }
     memcpy(n->out + n->out_len, buf, len);
     n->out_len += len;
-    return (int32_t)len;
+    return (int32_t)(len + n->send_extra);
 }
 
 static int32_t fake_recv(void *ctx, uint8_t *buf, size_t len)
 {
     struct fake_net *n = ctx;
     size_t avail = n->in_len - n->in_pos;
+    size_t asked = len;
     if (avail == 0) {
         return n->closed ? CLOSED : 0;
     }
@@ -78,7 +87,8 @@ static int32_t fake_recv(void *ctx, uint8_t *buf, size_t len)
     }
     memcpy(buf, n->in + n->in_pos, len);
     n->in_pos += len;
-    return (int32_t)len;
+    /* a lying link reports more than the space it was given */
+    return (int32_t)(n->recv_extra ? asked + n->recv_extra : len);
 }
 
 static void net_push(struct fake_net *n, const char *hex)
@@ -133,6 +143,7 @@ struct app {
     int unsubacks;
     int resends;
     char messages[8][32]; /* payload by tag */
+    uint32_t grown;       /* tag + 1 whose message the resend hook returns 300 bytes long */
 };
 
 static tma_status app_publish(void *user, const struct mqtt_publish *msg)
@@ -180,6 +191,12 @@ static tma_status app_resend(void *user, uint16_t id, uint32_t tag, struct mqtt_
     out->topic.len = 3;
     out->payload.ptr = (const uint8_t *)a->messages[tag];
     out->payload.len = strlen(a->messages[tag]);
+    if (a->grown == tag + 1u) {
+        static uint8_t big[300];
+        memset(big, 'g', sizeof(big));
+        out->payload.ptr = big;
+        out->payload.len = sizeof(big);
+    }
     return TMA_OK;
 }
 
@@ -1511,6 +1528,199 @@ static void conf_4_3_3_2_no_qos2_subscription(void **state)
     assert_int_equal(0, F.app.subacks);
 }
 
+/* ---------------------------------------------------------- send errors (COV14 item 4) */
+
+#define IOERR TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_IO)
+
+/* The CONNECT cannot be sent: the attempt ends with the transport's status
+ * as it is, the client is idle (process refuses), and the next attempt on a
+ * working link connects. */
+static void send_error_on_connect_ends_the_attempt(void **state)
+{
+    size_t pos = 0;
+    struct mqtt_packet pkt;
+    (void)state;
+    F.net.fail_call = 1;
+    F.net.fail_with = CLOSED;
+    assert_int_equal(CLOSED, mqtt_client_connect(&F.c, &F.tr, &F.opts));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(CLOSED, mqtt_client_last_error(&F.c));
+    assert_int_equal(MQ(TMA_C_STATE), mqtt_client_process(&F.c));
+    F.net.send_calls = 0;
+    F.net.fail_with = IOERR;
+    assert_int_equal(IOERR, mqtt_client_connect(&F.c, &F.tr, &F.opts));
+    assert_int_equal(IOERR, mqtt_client_last_error(&F.c));
+    assert_int_equal(0, F.net.out_len);
+    connect_ok(false);
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_CONNECT, pkt.type);
+}
+
+/* A PUBLISH whose send fails inside mqtt_client_publish(): the call
+ * succeeds (the message is queued), nothing more is queued behind the
+ * failure, the next process() reports it and ends the connection, and the
+ * QoS 1 message goes again (DUP) on the next one. */
+static void send_error_after_publish_reported_by_next_process(void **state)
+{
+    struct mqtt_publish p;
+    struct mqtt_publish got;
+    struct mqtt_packet pkt;
+    uint16_t id = 0;
+    size_t pos;
+    (void)state;
+    connect_ok(false);
+    snprintf(F.app.messages[0], sizeof(F.app.messages[0]), "first");
+    p = pub("t/1", F.app.messages[0], 1);
+    F.net.send_calls = 0;
+    F.net.fail_call = 1;
+    F.net.fail_with = IOERR;
+    pos = F.net.out_len;
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, &id));
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+    p = pub("t/1", "second", 0);
+    assert_int_equal(TMA_WANT_WRITE, mqtt_client_publish(&F.c, &p, 0, NULL));
+    assert_int_equal(IOERR, mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(IOERR, mqtt_client_last_error(&F.c));
+    assert_false(net_pop(&F.net, &pos, &pkt)); /* the failed send is not tried again */
+    assert_int_equal(1, mqtt_client_inflight_publishes(&F.c));
+    memset(&F.net, 0, sizeof(F.net));
+    connect_ok(true);
+    pos = 0;
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_CONNECT, pkt.type);
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(TMA_OK, mqtt_decode_publish(&pkt, &got));
+    assert_true(got.dup);
+    assert_int_equal(id, got.packet_id);
+    assert_memory_equal("first", got.payload.ptr, 5);
+    assert_false(net_pop(&F.net, &pos, &pkt));
+}
+
+/* The retransmission after a reconnect cannot be sent: that connection
+ * ends with the transport's status, the message keeps its slot and goes on
+ * the connection after. */
+static void resend_send_error_keeps_message_for_next_connection(void **state)
+{
+    struct mqtt_publish p;
+    struct mqtt_publish got;
+    struct mqtt_packet pkt;
+    uint16_t id = 0;
+    size_t pos = 0;
+    (void)state;
+    connect_ok(false);
+    snprintf(F.app.messages[0], sizeof(F.app.messages[0]), "keep-me");
+    p = pub("t/1", F.app.messages[0], 1);
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, &id));
+    mqtt_client_abort(&F.c);
+    memset(&F.net, 0, sizeof(F.net));
+    F.net.fail_call = 2; /* CONNECT goes, the retransmission does not */
+    F.net.fail_with = CLOSED;
+    assert_int_equal(TMA_IN_PROGRESS, mqtt_client_connect(&F.c, &F.tr, &F.opts));
+    net_push(&F.net, "20 02 01 00");
+    assert_int_equal(CLOSED, mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(1, F.app.resends);
+    assert_int_equal(1, mqtt_client_inflight_publishes(&F.c));
+    assert_true(mqtt_client_is_pending(&F.c, id));
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_CONNECT, pkt.type);
+    assert_false(net_pop(&F.net, &pos, &pkt));
+    memset(&F.net, 0, sizeof(F.net));
+    connect_ok(true);
+    assert_int_equal(2, F.app.resends);
+    pos = 0;
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(TMA_OK, mqtt_decode_publish(&pkt, &got));
+    assert_true(got.dup);
+    assert_int_equal(id, got.packet_id);
+    assert_memory_equal("keep-me", got.payload.ptr, 7);
+}
+
+/* A transport that reports more bytes than it was given to send or more
+ * than the space it was given to fill breaks its contract: the connection
+ * ends with MQTT INTERNAL, and nothing past the receive buffer is parsed. */
+static void transport_reporting_more_than_asked_ends_with_internal(void **state)
+{
+    (void)state;
+    F.net.send_extra = 1;
+    assert_int_equal(MQ(TMA_C_INTERNAL), mqtt_client_connect(&F.c, &F.tr, &F.opts));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(MQ(TMA_C_INTERNAL), mqtt_client_last_error(&F.c));
+    memset(&F.net, 0, sizeof(F.net));
+    connect_ok(false);
+    F.net.recv_extra = 1;
+    net_push(&F.net, "30 05 00 03 63 2f 64"); /* a QoS 0 PUBLISH */
+    assert_int_equal(MQ(TMA_C_INTERNAL), mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(0, F.app.publishes);
+}
+
+/* After a reconnect the resend hook returns a message that no longer fits
+ * the tx buffer (the application's copy grew): that slot is dropped, the
+ * messages before and after it still go, in order. */
+static void resend_of_message_grown_past_tx_buffer_drops_only_it(void **state)
+{
+    struct mqtt_publish p;
+    struct mqtt_publish got;
+    struct mqtt_packet pkt;
+    uint16_t ids[3];
+    uint32_t t;
+    size_t pos = 0;
+    (void)state;
+    connect_ok(false);
+    for (t = 0; t < 3; t++) {
+        snprintf(F.app.messages[t], sizeof(F.app.messages[t]), "m-%u", (unsigned)t);
+        p = pub("t/1", F.app.messages[t], 1);
+        assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, t, &ids[t]));
+    }
+    mqtt_client_abort(&F.c);
+    memset(&F.net, 0, sizeof(F.net));
+    F.app.grown = 2; /* tag 1 */
+    connect_ok(true);
+    assert_int_equal(3, F.app.resends);
+    assert_int_equal(2, mqtt_client_inflight_publishes(&F.c));
+    assert_false(mqtt_client_is_pending(&F.c, ids[1]));
+    assert_true(net_pop(&F.net, &pos, &pkt)); /* CONNECT */
+    for (t = 0; t < 3; t += 2) {
+        assert_true(net_pop(&F.net, &pos, &pkt));
+        assert_int_equal(TMA_OK, mqtt_decode_publish(&pkt, &got));
+        assert_int_equal(ids[t], got.packet_id);
+        assert_int_equal(3, got.payload.len);
+    }
+    assert_false(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+}
+
+/* mqtt_client_flush() on a transport that takes nothing (the peer's window
+ * is full; each try costs 1 ms of clock): TIMEOUT after its time, the
+ * connection and the queued message stay; once the link moves, it goes. */
+static void flush_on_stalled_transport_times_out(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "wait", 0);
+    struct mqtt_publish got;
+    struct mqtt_packet pkt;
+    uint64_t start;
+    size_t pos;
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    F.net.busy = 2;
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    start = fake_time;
+    assert_int_equal(MQ(TMA_C_TIMEOUT), mqtt_client_flush(&F.c, 50));
+    assert_true(fake_time - start >= 50);
+    assert_true(fake_time - start < 60);
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+    assert_false(net_pop(&F.net, &pos, &pkt));
+    F.net.busy = 0;
+    assert_int_equal(TMA_OK, mqtt_client_flush(&F.c, 50));
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(TMA_OK, mqtt_decode_publish(&pkt, &got));
+    assert_memory_equal("wait", got.payload.ptr, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1554,6 +1764,12 @@ int main(void)
         cmocka_unit_test_setup(conf_2_3_1_2_packet_ids_unused_and_never_zero, setup),
         cmocka_unit_test_setup(conf_4_6_0_2_pubacks_in_arrival_order, setup),
         cmocka_unit_test_setup(conf_4_3_3_2_no_qos2_subscription, setup),
+        cmocka_unit_test_setup(send_error_on_connect_ends_the_attempt, setup),
+        cmocka_unit_test_setup(send_error_after_publish_reported_by_next_process, setup),
+        cmocka_unit_test_setup(resend_send_error_keeps_message_for_next_connection, setup),
+        cmocka_unit_test_setup(transport_reporting_more_than_asked_ends_with_internal, setup),
+        cmocka_unit_test_setup(resend_of_message_grown_past_tx_buffer_drops_only_it, setup),
+        cmocka_unit_test_setup(flush_on_stalled_transport_times_out, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
