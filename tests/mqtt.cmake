@@ -2,7 +2,8 @@
 if(TARGET mqtt)
   tma_add_test(NAME mqtt_unit_packet SOURCES unit/mqtt_packet_test.c
                LIBS mqtt tma_testlib LABELS "unit;vectors")
-  tma_add_test(NAME mqtt_unit_client SOURCES unit/mqtt_client_test.c
+  # with the POSIX TCP transport: its send errors on a loopback socket
+  tma_add_test(NAME mqtt_unit_client SOURCES unit/mqtt_client_test.c ${PROJECT_SOURCE_DIR}/port/tcp_posix.c
                LIBS mqtt tma_testlib LABELS unit)
   # The codec against MQTT 3.1.1's normative statements (docs/decisions/mqtt-conformance.md).
   tma_add_test(NAME mqtt_conformance SOURCES unit/mqtt_conformance_test.c

@@ -1,16 +1,23 @@
 /* MQTT client state machine driven through an in-memory fake transport and a
  * fake clock: everything asserted is bytes the client put on the "wire" or
- * callbacks it made. */
+ * callbacks it made. The last test runs the POSIX TCP transport
+ * (port/tcp_posix.c) on a loopback socket. */
+#define _POSIX_C_SOURCE 200809L
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "mqtt/client.h"
+#include "tma/tcp.h"
 #include "tma_test.h"
 #include "tma_mqtt_test.h"
 
@@ -1721,6 +1728,83 @@ static void flush_on_stalled_transport_times_out(void **state)
     assert_memory_equal("wait", got.payload.ptr, 4);
 }
 
+/* ---------------------------------------------------------- TCP transport (COV14 item 4) */
+
+/* A loopback listener on a free port. */
+static int tcp_listener(uint16_t *out_port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(0, bind(fd, (struct sockaddr *)&a, sizeof(a)));
+    assert_int_equal(0, listen(fd, 1));
+    assert_int_equal(0, getsockname(fd, (struct sockaddr *)&a, &len));
+    *out_port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* tma_tcp_send() on a real socket: a peer that reads nothing fills the
+ * window and send says "try again" (0); a peer that resets the connection
+ * makes it CLOSED, also for the MQTT client's CONNECT (the attempt ends with
+ * that status); a descriptor that is no socket is IO; bad arguments
+ * BAD_PARAM. */
+static void tcp_send_errors_map_to_transport_statuses(void **state)
+{
+    static uint8_t chunk[4096];
+    const tma_status param = TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_BAD_PARAM);
+    struct linger lg = {1, 0};
+    struct tma_tcp t;
+    struct tma_transport tr;
+    struct pollfd pf;
+    uint16_t port = 0;
+    int small = 4096;
+    int lfd, pfd, pp[2];
+    int32_t r = 1;
+    long i;
+    (void)state;
+    lfd = tcp_listener(&port);
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(TMA_OK, tma_tcp_connect(&t, "127.0.0.1", port, 2000));
+    pfd = accept(lfd, NULL, NULL);
+    assert_true(pfd >= 0);
+    (void)setsockopt(t.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    (void)setsockopt(pfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    for (i = 0; i < 100000 && r > 0; i++) {
+        r = tma_tcp_send(&t, chunk, sizeof(chunk));
+    }
+    assert_int_equal(0, r); /* window full: try again, not an error */
+    /* the peer resets the connection (unread data, linger 0: RST) */
+    assert_int_equal(0, setsockopt(pfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+    close(pfd);
+    pf.fd = t.fd;
+    pf.events = POLLIN;
+    pf.revents = 0;
+    assert_int_equal(1, poll(&pf, 1, 2000));
+    tr = tma_tcp_transport(&t);
+    assert_int_equal(CLOSED, mqtt_client_connect(&F.c, &tr, &F.opts));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(CLOSED, mqtt_client_last_error(&F.c));
+    assert_int_equal(CLOSED, tma_tcp_send(&t, chunk, 1)); /* and every send after */
+    tma_tcp_close(&t);
+    assert_int_equal(param, tma_tcp_send(&t, chunk, 1)); /* closed: no descriptor */
+    assert_int_equal(param, tma_tcp_send(NULL, chunk, 1));
+    /* a descriptor that is no socket (ENOTSOCK): IO, for send and recv */
+    assert_int_equal(0, pipe(pp));
+    t.fd = pp[1];
+    assert_int_equal(param, tma_tcp_send(&t, NULL, 1));
+    assert_int_equal(IOERR, tma_tcp_send(&t, chunk, 1));
+    assert_int_equal(1, write(pp[1], "x", 1));
+    t.fd = pp[0];
+    assert_int_equal(IOERR, tma_tcp_recv(&t, chunk, 1));
+    close(pp[0]);
+    close(pp[1]);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1770,6 +1854,7 @@ int main(void)
         cmocka_unit_test_setup(transport_reporting_more_than_asked_ends_with_internal, setup),
         cmocka_unit_test_setup(resend_of_message_grown_past_tx_buffer_drops_only_it, setup),
         cmocka_unit_test_setup(flush_on_stalled_transport_times_out, setup),
+        cmocka_unit_test_setup(tcp_send_errors_map_to_transport_statuses, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
 }
