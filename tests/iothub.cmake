@@ -71,6 +71,10 @@ if(TARGET iothub_client)
   # Callbacks that call the client back, API misuse (brief REENTRY).
   tma_add_test(NAME iothub_reentry SOURCES unit/test_iothub_reentry.c
     LIBS iothub_client tma_testlib LABELS unit)
+  # Send-side transport failures: CONNECT or a PUBLISH not sent, disconnect
+  # on a stalled link (COV14 item 4).
+  tma_add_test(NAME iothub_sendfail SOURCES unit/test_iothub_sendfail.c
+    LIBS iothub_client tma_testlib LABELS unit)
   # Clocks a device really has: a 32-bit tick that wraps, a start near
   # 2^64, a step back, a SAS wall clock not set yet (brief CLK13).
   tma_add_test(NAME iothub_clock SOURCES unit/test_iothub_clock.c
