@@ -6,7 +6,8 @@
  * refusals ran before (NULL outputs, lengths out of range, an export without
  * a buffer, a NULL context, unknown modes, empty metadata values). Also two
  * limits no test reached: a read clipped at offset 0xFFFF, and the
- * metadata version tag's length.
+ * metadata version tag's length; a certificate list with a stray tail; a
+ * multi-chunk hash whose first chunk fails.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -280,6 +281,39 @@ static void limits(void **s)
                      TMA_OK);
 }
 
+/* A TLS-format certificate object (C0, length, list length, entries of a
+ * 3-byte length and a certificate) whose list ends in 2 stray bytes, too
+ * few for another entry's length: malformed, not one certificate. */
+static void certificate_list_tail(void **s)
+{
+    static const uint8_t good[] = {0xC0, 0x00, 0x0B, 0x00, 0x00, 0x08, 0x00,
+                                   0x00, 0x05, 0x30, 0x03, 0x02, 0x01, 0x01};
+    static const uint8_t tail[] = {0xC0, 0x00, 0x0D, 0x00, 0x00, 0x0A, 0x00, 0x00,
+                                   0x05, 0x30, 0x03, 0x02, 0x01, 0x01, 0x00, 0x00};
+    struct trustm_certobj o;
+    (void)s;
+    assert_int_equal(trustm_certobj_parse(good, sizeof(good), &o), TMA_OK);
+    assert_int_equal(o.count, 1);
+    assert_int_equal(trustm_certobj_parse(tail, sizeof(tail), &o),
+                     TMA_ERR(TMA_LAYER_CMD, TMA_C_MALFORMED));
+    assert_int_equal(o.count, 0);
+}
+
+/* SHA-256 of more than one chunk (1,536 bytes) whose first APDU fails: the
+ * chip's error comes back and nothing more is sent. */
+static void hash_chunk_fails(void **s)
+{
+    static uint8_t data[2000];
+    uint8_t out[32];
+    (void)s;
+    memset(data, 0x61, sizeof(data));
+    fake_reset();
+    fake_expect(NULL, 0, (const uint8_t *)"\xFF\x00\x00\x00", 4);     /* Sta FF */
+    fake_expect(NULL, 0, (const uint8_t *)"\x00\x00\x00\x01\x07", 5); /* last error 07 */
+    assert_int_equal(trustm_sha256(T, 0, data, sizeof(data), out), TMA_CHIP_ERROR(0x07));
+    assert_true(fake_ok());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +328,8 @@ int main(void)
         cmocka_unit_test(certificates_and_uid),
         cmocka_unit_test(metadata),
         cmocka_unit_test(limits),
+        cmocka_unit_test(certificate_list_tail),
+        cmocka_unit_test(hash_chunk_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
