@@ -33,10 +33,38 @@
 #define der_put_len trustm_i_der_put_len
 
 
-/* Bytes of copied fields one APDU may carry (header, tags, OIDs, digests). */
-#define APDU_BUF 144u
 /* Caller data up to this size is copied rather than given its own segment. */
 #define APDU_COPY_MAX 66u
+
+/* Bytes of copied fields one APDU may carry (header, tags, OIDs, digests).
+ * The pieces apdu_be(), apdu_tl() and apdu_pubkey() build in their own
+ * locals must all land here: a piece that does not fit becomes a segment
+ * pointing at it, and those locals are gone when apdu_exec() sends. So the
+ * buffer holds, for every command, the header, every tag, length and OID,
+ * and the caller data of up to APDU_COPY_MAX bytes that comes before the
+ * last such piece (caller data after it may go by reference). Worst cases,
+ * each driven byte for byte by tests/unit/trustm_cmd_apdu.c (worst_case_*): */
+/* verify: 01 digest (<= 64), 02 signature (copied up to 66), 05 00 01 alg,
+ * 06 LL LL, BIT STRING header 03 82 LL LL 00 (the key goes by reference) */
+#define APDU_WORST_VERIFY (4u + 3u + 64u + 3u + APDU_COPY_MAX + 4u + 3u + 5u)
+/* ecdh: 01 OID, a key of up to 66 bytes (03 LL 00), then 08 OID */
+#define APDU_WORST_ECDH (4u + 5u + 4u + 3u + 3u + APDU_COPY_MAX + 5u)
+/* derive_key: 01 OID, 03 length, 08 OID, 04 info (copied up to 66), 02 TL */
+#define APDU_WORST_DERIVE (4u + 5u + 5u + 5u + 3u + APDU_COPY_MAX + 3u)
+/* rsa_encrypt: 61 message (copied up to 66), then the key as for verify */
+#define APDU_WORST_RSA_ENC (4u + 3u + APDU_COPY_MAX + 4u + 3u + 5u)
+/* sym / hmac: key OID, data (copied up to 66), 41 TL of the IV */
+#define APDU_WORST_SYM (4u + 2u + 3u + APDU_COPY_MAX + 3u)
+/* hmac_verify: OID, 01 TL, session, message (copied up to 66), 43 TL */
+#define APDU_WORST_HMAC_VERIFY (4u + 2u + 3u + 2u + APDU_COPY_MAX + 3u)
+/* sign 4 + 3 + 64 + 5; the other commands build under 30 bytes */
+#define APDU_WORST_SIGN (4u + 3u + 64u + 5u)
+#define APDU_BUF 152u
+typedef char apdu_buf_holds_every_command[
+    (APDU_WORST_VERIFY <= APDU_BUF && APDU_WORST_ECDH <= APDU_BUF &&
+     APDU_WORST_DERIVE <= APDU_BUF && APDU_WORST_RSA_ENC <= APDU_BUF &&
+     APDU_WORST_SYM <= APDU_BUF && APDU_WORST_HMAC_VERIFY <= APDU_BUF &&
+     APDU_WORST_SIGN <= APDU_BUF) ? 1 : -1];
 
 /* One command APDU under construction. The context and protection travel
  * in it, so apdu_exec() needs no more than the output buffer. */
