@@ -108,7 +108,7 @@ static struct mqtt_client mc;
 static uint8_t txb[256], rxb[512];
 static struct mqtt_inflight slots[4];
 
-enum action { ACT_NONE, ACT_PROCESS, ACT_PUBLISH_FILL, ACT_DISCONNECT, ACT_ABORT_CONNECT };
+enum action { ACT_NONE, ACT_PROCESS, ACT_PUBLISH_FILL, ACT_DISCONNECT, ACT_ABORT_CONNECT, ACT_FILL_DISCONNECT };
 static struct {
     enum action act;
     int delivered;
@@ -142,7 +142,7 @@ static tma_status on_pub(void *user, const struct mqtt_publish *m)
     if (app.act == ACT_PROCESS && app.depth < 4) {
         app.nested = mqtt_client_process(&mc);
         check_view(m, copy);
-    } else if (app.act == ACT_PUBLISH_FILL) {
+    } else if (app.act == ACT_PUBLISH_FILL || app.act == ACT_FILL_DISCONNECT) {
         /* QoS 0 replies of every size, largest first, until one fits: the
          * tx buffer then holds as much as the client lets a callback queue. */
         struct mqtt_publish r;
@@ -163,6 +163,9 @@ static tma_status on_pub(void *user, const struct mqtt_publish *m)
             app.fill_last = st;
         }
         assert_true(len > 0);
+        if (app.act == ACT_FILL_DISCONNECT) {
+            app.nested = mqtt_client_disconnect(&mc); /* the link still takes nothing */
+        }
     } else if (app.act == ACT_DISCONNECT) {
         app.nested = mqtt_client_disconnect(&mc);
         w.closed = true; /* the application closes its transport right away */
@@ -458,6 +461,46 @@ static void test_mqtt_reentry_clock_backwards_and_wrap(void **state)
     assert_int_equal(mqtt_client_state(&mc), MQTT_STATE_DISCONNECTED);
 }
 
+/* The callback fills the tx buffer on a link that takes nothing, then
+ * disconnects: the DISCONNECT takes room the PUBACK was kept in (COV14 item
+ * 5: on_incoming_publish() then cannot queue it). The step ends with
+ * TMA_C_STATE, not an error: the application ended the connection, and
+ * last_error stays OK. Nothing queued for the old connection (the reply,
+ * DISCONNECT, a PUBACK) goes out on the next one, which starts with its
+ * CONNECT; the unacknowledged message is the broker's to send again. */
+static void test_mqtt_reentry_fill_then_disconnect_leaves_nothing_for_next_connection(void **state)
+{
+    struct tma_transport tr = {NULL, w_send, w_recv};
+    struct mqtt_connect o;
+    static const uint8_t connack[] = {0x20, 0x02, 0x00, 0x00};
+    char types[16];
+    (void)state;
+    connect_client();
+    push_publish("c2d", "x", 1, 9);
+    w.stall = true;
+    app.act = ACT_FILL_DISCONNECT;
+    assert_int_equal(mqtt_client_process(&mc), MQ(TMA_C_STATE));
+    assert_int_equal(app.nested, TMA_OK);
+    assert_int_equal(app.delivered, 1);
+    assert_int_equal(mqtt_client_state(&mc), MQTT_STATE_DISCONNECTED);
+    assert_int_equal(mqtt_client_last_error(&mc), TMA_OK);
+    wire_types(types, sizeof(types));
+    assert_string_equal(types, "C");
+    w.stall = false;
+    w.out_len = 0;
+    app.act = ACT_NONE;
+    memset(&o, 0, sizeof(o));
+    o.client_id.ptr = (const uint8_t *)"dev";
+    o.client_id.len = 3;
+    assert_int_equal(mqtt_client_connect(&mc, &tr, &o), TMA_IN_PROGRESS);
+    push(connack, sizeof(connack));
+    assert_int_equal(mqtt_client_process(&mc), TMA_OK);
+    assert_int_equal(mqtt_client_flush(&mc, 0), TMA_OK);
+    wire_types(types, sizeof(types));
+    assert_string_equal(types, "C");
+    assert_int_equal(w.out[0], 0x10); /* the first byte on the new link is CONNECT's */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_mqtt_reentry_connect_from_callback_refused),
         cmocka_unit_test(test_mqtt_reentry_zeroed_client_refuses),
         cmocka_unit_test(test_mqtt_reentry_clock_backwards_and_wrap),
+        cmocka_unit_test(test_mqtt_reentry_fill_then_disconnect_leaves_nothing_for_next_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
