@@ -17,7 +17,10 @@
  *    deviation from crypto_ops.h;
  *  - HMAC fails during the handshake -> the handshake fails, no session;
  *  - with the provider healthy again, the next protected command works
- *    (a new handshake), so one failure does not brick the context.
+ *    (a new handshake), so one failure does not brick the context;
+ *  - unlike an integrity failure (the chip's MAC corrupted once): then the
+ *    session is FAILED, and trustm_shield_restore() is refused too until a
+ *    reset (that refusal never ran either).
  */
 #include <stdio.h>
 #include <string.h>
@@ -172,6 +175,26 @@ int main(void)
     EXPECT_ST(trustm_get_random(&t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, rnd, sizeof(rnd)),
               TMA_OK);
     EXPECT(trustm_shield_state(&t) == TRUSTM_SHIELD_ACTIVE, "no session after recovery");
+
+    /* after an integrity failure (the chip's MAC corrupted once) the
+     * session is FAILED: a saved session cannot be restored over it either,
+     * until a reset */
+    {
+        static const char corrupt[] = "{\"seed\":5,\"corrupt_mac\":1.0,\"max_faults\":1}";
+        struct trustm_shield_saved saved;
+        memset(&saved, 0, sizeof(saved));
+        EXPECT_ST(trustm_sim_faults_json(sim, corrupt, sizeof(corrupt) - 1), TMA_OK);
+        EXPECT_ST(trustm_get_random(&t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, rnd, sizeof(rnd)),
+                  TMA_ERR(TMA_LAYER_SHIELD, TMA_C_INTEGRITY));
+        EXPECT(trustm_shield_state(&t) == TRUSTM_SHIELD_FAILED, "state %u after INTEGRITY",
+               (unsigned)trustm_shield_state(&t));
+        EXPECT_ST(trustm_shield_restore(&t, &saved), TMA_ERR(TMA_LAYER_SHIELD, TMA_C_FAILED));
+        EXPECT_ST(trustm_sim_faults_json(sim, "{}", 2), TMA_OK);
+        EXPECT_ST(trustm_reset(&t, TRUSTM_RESET_SOFT), TMA_OK);
+        EXPECT_ST(trustm_open_app(&t, TRUSTM_PROTECT_NONE, NULL), TMA_OK);
+        EXPECT_ST(trustm_get_random(&t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, rnd, sizeof(rnd)),
+                  TMA_OK);
+    }
 
     EXPECT_ST(trustm_close_app(&t, TRUSTM_PROTECT_NONE, NULL), TMA_OK);
     trustm_deinit(&t);
