@@ -671,6 +671,121 @@ static void stream_rejects_oversized_and_malformed(void **state)
     (void)n;
 }
 
+/* Topic matching as a table (COV14 1.2: an empty filter or topic, a filter
+ * level separator where the topic has a character, '+' on an empty level,
+ * '$' topics). */
+static void topic_match_table(void **state)
+{
+    static const struct {
+        const char *filter;
+        const char *topic;
+        bool match;
+    } tab[] = {
+        {"", "a", false},          /* empty filter */
+        {"", "", false},           /* nothing matches nothing */
+        {"a", "", false},          /* empty topic */
+        {"ab/c", "ab-c", false},   /* '/' in the filter, a character in the topic */
+        {"ab/c", "ab", false},     /* the topic ends at a level separator of the filter */
+        {"a/b", "a/b", true},
+        {"a/+/c", "a//c", true},   /* '+' matches an empty level */
+        {"+", "a/b", false},       /* '+' is one level */
+        {"a/b/#", "a/b", true},    /* '#' includes the parent level */
+        {"a/b/#", "a/bc", false},
+        {"+/#", "$SYS/x", false},  /* no wildcard first level for '$' topics */
+        {"$SYS/#", "$SYS/x", true},
+        {"a", "a/b", false},
+    };
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+        if (mqtt_topic_matches(S(tab[i].filter), S(tab[i].topic)) != tab[i].match) {
+            fail_msg("filter '%s' topic '%s': expected %s", tab[i].filter, tab[i].topic,
+                     tab[i].match ? "match" : "no match");
+        }
+    }
+}
+
+/* The codec's argument checks and truncated inputs no test reached
+ * (COV14 1.2): every public function refuses NULL with BAD_PARAM; the fixed
+ * packets report the size they need in a too small buffer; SUBSCRIBE with
+ * QoS 3 is refused; a CONNECT that ends after the protocol name and a
+ * SUBSCRIBE cut inside a QoS byte are MALFORMED, and the iterator over the
+ * cut SUBSCRIBE stops without reading past it. */
+static void codec_arguments_and_truncations(void **state)
+{
+    uint8_t buf[64];
+    size_t n = 0;
+    struct mqtt_packet pkt;
+    struct mqtt_connect con;
+    struct mqtt_connack ack;
+    struct mqtt_publish pub;
+    struct mqtt_suback sa;
+    struct mqtt_sub_iter it;
+    struct mqtt_subscription sub;
+    uint16_t id = 0;
+    static const uint8_t codes_bad[2] = {1, 3};
+    static const uint8_t connect_cut[] = {0x10, 6, 0, 4, 'M', 'Q', 'T', 'T'};
+    static const uint8_t subscribe_cut[] = {0x82, 5, 0, 1, 0, 1, 'a'};
+    (void)state;
+
+    /* NULL arguments */
+    assert_int_equal(PARAM, mqtt_packet_frame(NULL, 2, &pkt));
+    assert_int_equal(PARAM, mqtt_packet_frame(buf, 2, NULL));
+    assert_int_equal(PARAM, mqtt_encode_publish(NULL, buf, sizeof(buf), &n));
+    assert_int_equal(PARAM, mqtt_encode_suback(1, NULL, 1, buf, sizeof(buf), &n));
+    assert_int_equal(PARAM, mqtt_encode_suback(1, codes_bad, 2, buf, sizeof(buf), &n)); /* code 3 */
+    assert_int_equal(PARAM, mqtt_decode_connect(NULL, &con));
+    assert_int_equal(PARAM, mqtt_decode_connack(NULL, &ack));
+    assert_int_equal(PARAM, mqtt_decode_publish(NULL, &pub));
+    assert_int_equal(PARAM, mqtt_decode_ack(NULL, &id));
+    assert_int_equal(PARAM, mqtt_decode_suback(NULL, &sa));
+    assert_int_equal(PARAM, mqtt_decode_subscribe(NULL, &it));
+    assert_int_equal(PARAM, mqtt_decode_empty(NULL));
+    assert_int_equal(PARAM, mqtt_stream_init(NULL, buf, sizeof(buf)));
+    assert_int_equal(PARAM, mqtt_stream_commit(NULL, 1));
+    assert_int_equal(PARAM, mqtt_stream_next(NULL, &pkt));
+    assert_false(mqtt_sub_next(NULL, &sub));
+
+    /* the fixed-size packets in a buffer too small: the size they need */
+    assert_int_equal(SMALL, mqtt_encode_empty(MQTT_PINGREQ, buf, 1, &n));
+    assert_int_equal(2, n);
+    assert_int_equal(SMALL, mqtt_encode_ack(MQTT_PUBACK, 7, buf, 3, &n));
+    assert_int_equal(4, n);
+
+    /* SUBSCRIBE asking for QoS 3 */
+    sub.filter = S("a/b");
+    sub.qos = 3;
+    assert_int_equal(PARAM, mqtt_encode_subscribe(1, &sub, 1, buf, sizeof(buf), &n));
+    sub.qos = 2;
+    assert_int_equal(TMA_OK, mqtt_encode_subscribe(1, &sub, 1, buf, sizeof(buf), &n));
+
+    /* CONNECT whose body ends after the protocol name */
+    assert_int_equal(TMA_OK, mqtt_packet_frame(connect_cut, sizeof(connect_cut), &pkt));
+    assert_int_equal(MAL, mqtt_decode_connect(&pkt, &con));
+
+    /* SUBSCRIBE cut inside the QoS byte of its one filter */
+    assert_int_equal(TMA_OK, mqtt_packet_frame(subscribe_cut, sizeof(subscribe_cut), &pkt));
+    assert_int_equal(MAL, mqtt_decode_subscribe(&pkt, &it));
+    assert_false(mqtt_sub_next(&it, &sub)); /* the filter is there, its QoS is not */
+    assert_int_equal(0, it.rest.len);
+    assert_false(mqtt_sub_next(&it, &sub));
+}
+
+static void stream_init_and_commit_limits(void **state)
+{
+    uint8_t buf[8];
+    struct mqtt_stream st;
+    size_t space = 0;
+    (void)state;
+    assert_int_equal(PARAM, mqtt_stream_init(&st, buf, 1));
+    assert_int_equal(TMA_OK, mqtt_stream_init(&st, buf, sizeof(buf)));
+    assert_non_null(mqtt_stream_space(&st, &space));
+    assert_int_equal(sizeof(buf), space);
+    assert_null(mqtt_stream_space(&st, NULL));
+    assert_int_equal(PARAM, mqtt_stream_commit(&st, sizeof(buf) + 1));
+    assert_int_equal(TMA_OK, mqtt_stream_commit(&st, sizeof(buf)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +801,9 @@ int main(void)
         cmocka_unit_test(frame_needs_more_bytes),
         cmocka_unit_test(varint_limits),
         cmocka_unit_test(topic_rules),
+        cmocka_unit_test(topic_match_table),
+        cmocka_unit_test(codec_arguments_and_truncations),
+        cmocka_unit_test(stream_init_and_commit_limits),
         cmocka_unit_test(stream_splits_any_chunking),
         cmocka_unit_test(stream_rejects_oversized_and_malformed),
     };
