@@ -10,7 +10,6 @@ void apdu_begin(struct apdu *a, struct trustm *t, uint8_t protect, unsigned cmd_
     a->seg[0].len = 4;
     a->used = 4;
     a->total = 4;
-    a->bad = 0;
     a->buf[0] = (uint8_t)(cmd_param >> 8);
     a->buf[1] = (uint8_t)cmd_param;
 }
@@ -23,7 +22,7 @@ void apdu_put(struct apdu *a, const uint8_t *p, size_t n)
         return;
     }
     a->total += n;
-    if (n <= APDU_BUF - a->used && (n <= APDU_COPY_MAX || a->nseg == TRUSTM_MAX_SEGMENTS)) {
+    if (n <= APDU_COPY_MAX && n <= APDU_BUF - a->used) {
         uint8_t *d = a->buf + a->used;
         cmd_copy(d, p, n);
         a->used += n;
@@ -33,10 +32,8 @@ void apdu_put(struct apdu *a, const uint8_t *p, size_t n)
         }
         p = d; /* the last segment is caller data: the copy opens a new one */
     }
-    if (a->nseg == TRUSTM_MAX_SEGMENTS) {
-        a->bad = 1;
-        return;
-    }
+    /* No command opens more than TRUSTM_MAX_SEGMENTS (see apdu.h), so there
+     * is always room for this one. */
     last[1].ptr = p;
     last[1].len = n;
     a->nseg++;
@@ -145,9 +142,6 @@ tma_status apdu_exec(struct apdu *a, uint8_t *out, size_t cap)
     a->total = 0;
     if (a->t == NULL || in > TRUSTM_APDU_MAX_IN) {
         return CMD_ERR(TMA_C_BAD_PARAM);
-    }
-    if (a->bad) {
-        return CMD_ERR(TMA_C_INTERNAL);
     }
     a->buf[2] = (uint8_t)(in >> 8);
     a->buf[3] = (uint8_t)in;

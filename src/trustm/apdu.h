@@ -66,6 +66,15 @@ typedef char apdu_buf_holds_every_command[
      APDU_WORST_SYM <= APDU_BUF && APDU_WORST_HMAC_VERIFY <= APDU_BUF &&
      APDU_WORST_SIGN <= APDU_BUF) ? 1 : -1];
 
+/* Segments: the buffer, then one per piece of caller data longer than
+ * APDU_COPY_MAX (or no longer fitting), and the buffer again after such a
+ * piece when more copied fields follow. The most any command opens is TRUSTM_MAX_SEGMENTS (4):
+ * verify (digest and tags | a signature body > 66 | the key's header | the
+ * key), rsa_encrypt (tags | a message > 66 | the key's header | the key) and
+ * derive_key (OIDs and tags | info > 66 | 02 TL | the data), each ending
+ * with that fourth piece; the others open at most 3. apdu_put() relies on it
+ * (the tests check the count for each of these). */
+
 /* One command APDU under construction. The context and protection travel
  * in it, so apdu_exec() needs no more than the output buffer. */
 struct apdu {
@@ -74,7 +83,6 @@ struct apdu {
     size_t used;   /* bytes of buf in use */
     size_t total;  /* APDU length so far; after apdu_exec() succeeded: OutLen */
     uint8_t protect;
-    uint8_t bad;   /* an append did not fit */
     struct tma_span seg[TRUSTM_MAX_SEGMENTS];
     uint8_t buf[APDU_BUF];
 };

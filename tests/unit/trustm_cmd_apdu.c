@@ -1153,6 +1153,17 @@ static void worst_case_keys(void **state)
                          TMA_OK);
         assert_int_equal(n, 256);
         assert_memory_equal(out, P + 1, 256);
+        /* the longest message (by reference) between the tags and the
+         * key's header: four pieces, the most any command sends */
+        e_cmd("9E 11");
+        e_hex("61 00 F5");
+        e_mem(P + 60, 245);
+        e_hex("05 00 01 42 06 01 13 03 82 01 0F 00");
+        e_mem(P + 300, 270);
+        e_send(ok_rsp(256, P + 1, "61 01 00"));
+        assert_int_equal(trustm_rsa_encrypt(T, NONE, P + 60, 245, 0, &rk, out, sizeof(out), &n),
+                         TMA_OK);
+        assert_int_equal(fake_last_nseg, 4);
         /* the session's secret and a 1024-bit key (81 LL) */
         rk.alg = TRUSTM_ALG_RSA1024;
         rk.key_len = 140;
