@@ -1728,6 +1728,59 @@ static void flush_on_stalled_transport_times_out(void **state)
     assert_memory_equal("wait", got.payload.ptr, 4);
 }
 
+/* The public API's own checks (COV14 1.2): NULL client, transport, options
+ * or message, a transport without send or recv, QoS 2, empty filter lists,
+ * packet id 0: BAD_PARAM, nothing sent, the connection unchanged. */
+static void api_refuses_bad_arguments(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "x", 0);
+    struct mqtt_subscription s;
+    struct tma_transport half = F.tr;
+    size_t sent;
+    const tma_status param = MQ(TMA_C_BAD_PARAM);
+    (void)state;
+    assert_int_equal(param, mqtt_client_connect(NULL, &F.tr, &F.opts));
+    assert_int_equal(param, mqtt_client_connect(&F.c, NULL, &F.opts));
+    assert_int_equal(param, mqtt_client_connect(&F.c, &F.tr, NULL));
+    half.send = NULL;
+    assert_int_equal(param, mqtt_client_connect(&F.c, &half, &F.opts));
+    half = F.tr;
+    half.recv = NULL;
+    assert_int_equal(param, mqtt_client_connect(&F.c, &half, &F.opts));
+    assert_int_equal(0, F.net.out_len);
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    connect_ok(false);
+    sent = F.net.out_len;
+    s.filter.ptr = (const uint8_t *)"a/b";
+    s.filter.len = 3;
+    s.qos = 0;
+    assert_int_equal(param, mqtt_client_process(NULL));
+    assert_int_equal(param, mqtt_client_publish(NULL, &p, 0, NULL));
+    assert_int_equal(param, mqtt_client_publish(&F.c, NULL, 0, NULL));
+    p.qos = 2;
+    assert_int_equal(param, mqtt_client_publish(&F.c, &p, 0, NULL));
+    assert_int_equal(param, mqtt_client_subscribe(NULL, &s, 1, NULL));
+    assert_int_equal(param, mqtt_client_subscribe(&F.c, NULL, 1, NULL));
+    assert_int_equal(param, mqtt_client_subscribe(&F.c, &s, 0, NULL));
+    assert_int_equal(param, mqtt_client_unsubscribe(NULL, &s.filter, 1, NULL));
+    assert_int_equal(param, mqtt_client_unsubscribe(&F.c, NULL, 1, NULL));
+    assert_int_equal(param, mqtt_client_unsubscribe(&F.c, &s.filter, 0, NULL));
+    assert_int_equal(param, mqtt_client_wait_ack(NULL, 1, 0));
+    assert_int_equal(param, mqtt_client_wait_ack(&F.c, 0, 0));
+    assert_int_equal(param, mqtt_client_disconnect_within(NULL, 0));
+    assert_int_equal(param, mqtt_client_last_error(NULL));
+    mqtt_client_cork(NULL, true);
+    mqtt_client_abort(NULL);
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(NULL));
+    assert_false(mqtt_client_session_present(NULL));
+    assert_int_equal(0, mqtt_client_inflight_publishes(NULL));
+    assert_false(mqtt_client_is_pending(NULL, 1));
+    assert_int_equal(0, mqtt_client_retransmit_count(NULL));
+    assert_int_equal(sent, F.net.out_len);
+    assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
+    assert_int_equal(0, mqtt_client_inflight_publishes(&F.c));
+}
+
 /* ---------------------------------------------------------- TCP transport (COV14 item 4) */
 
 /* A loopback listener on a free port. */
@@ -1854,6 +1907,7 @@ int main(void)
         cmocka_unit_test_setup(transport_reporting_more_than_asked_ends_with_internal, setup),
         cmocka_unit_test_setup(resend_of_message_grown_past_tx_buffer_drops_only_it, setup),
         cmocka_unit_test_setup(flush_on_stalled_transport_times_out, setup),
+        cmocka_unit_test_setup(api_refuses_bad_arguments, setup),
         cmocka_unit_test_setup(tcp_send_errors_map_to_transport_statuses, setup),
     };
     return cmocka_run_group_tests_name("mqtt_client", tests, NULL, NULL);
