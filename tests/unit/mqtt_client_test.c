@@ -1557,6 +1557,8 @@ static void send_error_on_connect_ends_the_attempt(void **state)
     F.net.fail_with = IOERR;
     assert_int_equal(IOERR, mqtt_client_connect(&F.c, &F.tr, &F.opts));
     assert_int_equal(IOERR, mqtt_client_last_error(&F.c));
+    F.net.send_calls = 0;
+    assert_int_equal(IOERR, mqtt_client_connect_wait(&F.c, &F.tr, &F.opts, 100));
     assert_int_equal(0, F.net.out_len);
     connect_ok(false);
     assert_true(net_pop(&F.net, &pos, &pkt));
@@ -1803,8 +1805,8 @@ static int tcp_listener(uint16_t *out_port)
 /* tma_tcp_send() on a real socket: a peer that reads nothing fills the
  * window and send says "try again" (0); a peer that resets the connection
  * makes it CLOSED, also for the MQTT client's CONNECT (the attempt ends with
- * that status); a descriptor that is no socket is IO; bad arguments
- * BAD_PARAM. */
+ * that status) and for recv; a descriptor that is no socket is IO; bad
+ * arguments BAD_PARAM; connecting to a port nobody listens on REFUSED. */
 static void tcp_send_errors_map_to_transport_statuses(void **state)
 {
     static uint8_t chunk[4096];
@@ -1824,6 +1826,14 @@ static void tcp_send_errors_map_to_transport_statuses(void **state)
     assert_int_equal(TMA_OK, tma_tcp_connect(&t, "127.0.0.1", port, 2000));
     pfd = accept(lfd, NULL, NULL);
     assert_true(pfd >= 0);
+    /* what the peer sends arrives; nothing more is "try again" after the wait */
+    assert_int_equal(2, write(pfd, "hi", 2));
+    t.recv_wait_ms = 1000;
+    assert_int_equal(2, tma_tcp_recv(&t, chunk, sizeof(chunk)));
+    assert_memory_equal("hi", chunk, 2);
+    t.recv_wait_ms = 10;
+    assert_int_equal(0, tma_tcp_recv(&t, chunk, sizeof(chunk)));
+    assert_int_equal(param, tma_tcp_recv(&t, chunk, 0));
     (void)setsockopt(t.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     (void)setsockopt(pfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     for (i = 0; i < 100000 && r > 0; i++) {
@@ -1843,6 +1853,16 @@ static void tcp_send_errors_map_to_transport_statuses(void **state)
     assert_int_equal(CLOSED, mqtt_client_last_error(&F.c));
     assert_int_equal(CLOSED, tma_tcp_send(&t, chunk, 1)); /* and every send after */
     tma_tcp_close(&t);
+    /* a reset seen first by recv (ECONNRESET) */
+    assert_int_equal(TMA_OK, tma_tcp_connect(&t, "127.0.0.1", port, 2000));
+    pfd = accept(lfd, NULL, NULL);
+    assert_true(pfd >= 0);
+    assert_int_equal(2, tma_tcp_send(&t, chunk, 2)); /* unread at the peer: its close resets */
+    assert_int_equal(0, setsockopt(pfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+    close(pfd);
+    t.recv_wait_ms = 1000;
+    assert_int_equal(CLOSED, tma_tcp_recv(&t, chunk, sizeof(chunk)));
+    tma_tcp_close(&t);
     assert_int_equal(param, tma_tcp_send(&t, chunk, 1)); /* closed: no descriptor */
     assert_int_equal(param, tma_tcp_send(NULL, chunk, 1));
     /* a descriptor that is no socket (ENOTSOCK): IO, for send and recv */
@@ -1855,7 +1875,13 @@ static void tcp_send_errors_map_to_transport_statuses(void **state)
     assert_int_equal(IOERR, tma_tcp_recv(&t, chunk, 1));
     close(pp[0]);
     close(pp[1]);
+    /* connect: nothing listening is REFUSED; bad arguments BAD_PARAM */
     close(lfd);
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(TMA_ERR(TMA_LAYER_TRANSPORT, TMA_C_REFUSED), tma_tcp_connect(&t, "127.0.0.1", port, 2000));
+    assert_int_equal(param, tma_tcp_connect(NULL, "127.0.0.1", port, 2000));
+    assert_int_equal(param, tma_tcp_connect(&t, "", port, 2000));
+    assert_int_equal(param, tma_tcp_connect(&t, "127.0.0.1", 0, 2000));
 }
 
 int main(void)
