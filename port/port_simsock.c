@@ -67,9 +67,10 @@ static int io_all(int fd, uint8_t *p, size_t n, int wr, uint64_t timeout_ms)
 }
 
 /* One request/reply. rbuf receives up to rcap data bytes; *rlen their count.
- * Returns the reply status (0 ok, 1 address NACK), -1 I/O error, -2 no
- * reply in time. After -2 the connection is shut down: a late reply must
- * not be taken for the answer to the next request. */
+ * Returns the reply status (0 ok, 1 address NACK), -1 I/O error or a reply
+ * longer than rcap, -2 no reply in time. After -1 or -2 the connection is
+ * shut down: a late reply, or the unread rest of a refused one, must not be
+ * taken for the answer to the next request. */
 static int rpc(struct trustm_port_handle *h, uint8_t op, const uint8_t *d, size_t dlen,
                uint16_t len, uint8_t *rbuf, size_t rcap, size_t *rlen)
 {
@@ -95,14 +96,15 @@ static int rpc(struct trustm_port_handle *h, uint8_t op, const uint8_t *d, size_
     if (r == 0) {
         n = (size_t)(rh[1] << 8 | rh[2]);
         if (n > rcap) {
-            return -1;
-        }
-        r = n ? io_all(h->fd, rbuf, n, 0, tmo) : 0;
-        if (r == 0 && rlen) {
-            *rlen = n;
+            r = -1; /* its data is still in the stream */
+        } else {
+            r = n ? io_all(h->fd, rbuf, n, 0, tmo) : 0;
+            if (r == 0 && rlen) {
+                *rlen = n;
+            }
         }
     }
-    if (r == -2) {
+    if (r < 0) {
         shutdown(h->fd, SHUT_RDWR);
     }
     return r == 0 ? rh[0] : r;

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -153,6 +156,182 @@ static void test_simsock_set_timeout_params(void **state)
     peer_close(&p);
 }
 
+/* ---- the address forms (coverage run: none of these ran) ------------------ */
+
+/* A TCP listener on every local address (0.0.0.0), port chosen by the
+ * kernel: whatever the port connects to, it would accept. */
+static int tcp_listen_any(int *out_port)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    sa.sin_port = 0;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *out_port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* 1 if a connection is waiting on the listener within ms. */
+static int pending(int lfd, int ms)
+{
+    struct pollfd pf = {lfd, POLLIN, 0};
+    return poll(&pf, 1, ms) == 1 && (pf.revents & POLLIN) != 0;
+}
+
+/* The simulator speaks an unauthenticated protocol that can drive the whole
+ * chip (write keys' metadata, sign): a "tcp:" address that is not the
+ * loopback host is refused before any packet leaves, even one the kernel
+ * would route to this machine (127.0.0.2, 0.0.0.0). */
+static void test_simsock_tcp_is_loopback_only(void **state)
+{
+    static const char *const refused[] = {"127.0.0.2", "0.0.0.0", "127.1", "LOCALHOST",
+                                          "localhost.", "10.1.2.3", "::ffff:127.0.0.1"};
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    char where[128];
+    int port_no, lfd, cfd;
+    size_t i;
+    (void)state;
+    lfd = tcp_listen_any(&port_no);
+
+    /* the control: the same listener is reachable by the allowed names */
+    snprintf(where, sizeof where, "127.0.0.1:%d", port_no);
+    assert_int_equal(trustm_port_simsock_open(where, false, &port, &h), TMA_OK);
+    assert_true(pending(lfd, 2000));
+    cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    close(cfd);
+    trustm_port_close(h);
+    snprintf(where, sizeof where, "tcp:localhost:%d", port_no);
+    h = NULL;
+    assert_int_equal(trustm_port_open(where, &port, &h), TMA_OK);
+    assert_true(pending(lfd, 2000));
+    cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    close(cfd);
+    trustm_port_close(h);
+
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(where, sizeof where, "%s:%d", refused[i], port_no);
+        h = (struct trustm_port_handle *)&port; /* must not be written on failure */
+        errno = 0;
+        assert_int_equal(trustm_port_simsock_open(where, false, &port, &h), BUS(TMA_C_IO));
+        assert_int_equal(errno, EINVAL);
+        assert_ptr_equal(h, (struct trustm_port_handle *)&port);
+        /* and through the device string the CLI and samples use */
+        snprintf(where, sizeof where, "tcp:%s:%d", refused[i], port_no);
+        assert_int_equal(trustm_port_open(where, &port, &h), BUS(TMA_C_IO));
+        snprintf(where, sizeof where, "sim:%s:%d", refused[i], port_no);
+        assert_int_equal(trustm_port_open(where, &port, &h), BUS(TMA_C_IO));
+        if (pending(lfd, 100)) {
+            fail_msg("'%s' reached the listener", refused[i]);
+        }
+    }
+    close(lfd);
+}
+
+/* Malformed and unreachable addresses: an I/O status, never a hang. */
+static void test_simsock_bad_addresses(void **state)
+{
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    char where[400];
+    int port_no, lfd;
+    (void)state;
+    /* nothing listening any more on a port that was just free */
+    lfd = tcp_listen_any(&port_no);
+    close(lfd);
+    snprintf(where, sizeof where, "127.0.0.1:%d", port_no);
+    assert_int_equal(trustm_port_simsock_open(where, false, &port, &h), BUS(TMA_C_IO));
+    /* a service name that does not resolve */
+    assert_int_equal(trustm_port_simsock_open("localhost:no-such-service-x", false, &port, &h),
+                     BUS(TMA_C_IO));
+    /* empty host part; host part longer than any loopback name */
+    assert_int_equal(trustm_port_simsock_open(":7000", false, &port, &h), BUS(TMA_C_IO));
+    memset(where, 'a', 100);
+    snprintf(where + 100, sizeof where - 100, ":7000");
+    assert_int_equal(trustm_port_simsock_open(where, false, &port, &h), BUS(TMA_C_IO));
+    /* a Unix path that leaves no room for sun_path's NUL: refused, not cut
+     * to another path */
+    where[0] = '/';
+    memset(where + 1, 'p', sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    where[sizeof(((struct sockaddr_un *)0)->sun_path)] = '\0';
+    errno = 0;
+    assert_int_equal(trustm_port_simsock_open(where, false, &port, &h), BUS(TMA_C_IO));
+    assert_int_equal(errno, ENAMETOOLONG);
+    /* a Unix path nobody listens on; NULL and empty */
+    assert_int_equal(trustm_port_simsock_open("/nonexistent/trustm.sock", false, &port, &h),
+                     BUS(TMA_C_IO));
+    assert_int_equal(trustm_port_simsock_open("", false, &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_simsock_open(NULL, false, &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_simsock_open("/x", false, NULL, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_simsock_open("/x", false, &port, NULL), BUS(TMA_C_BAD_PARAM));
+}
+
+/* Reply framing: a reply longer than what was asked, or shorter, is an I/O
+ * error; and the stream is not read out of step afterwards - the bytes of a
+ * rejected reply must never be taken for the answer to the next request. */
+static void test_simsock_reply_length_mismatch(void **state)
+{
+    struct peer p;
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    uint8_t req[4], b[4];
+    struct trustm_i2c_msg m;
+    int cfd;
+    /* status 0, 8 data bytes (asked: 4); the data looks like a whole reply */
+    static const uint8_t long_reply[] = {0x00, 0x00, 0x08, 0x00, 0x00, 0x04,
+                                         0xDE, 0xAD, 0xBE, 0xEF, 0x00};
+    static const uint8_t short_reply[] = {0x00, 0x00, 0x02, 0x11, 0x22};
+    static const uint8_t good_reply[] = {0x00, 0x00, 0x04, 0x01, 0x02, 0x03, 0x04};
+    (void)state;
+    peer_listen(&p);
+    assert_int_equal(trustm_port_simsock_open(p.path, false, &port, &h), TMA_OK);
+    assert_int_equal(trustm_port_simsock_set_timeout(h, 500), TMA_OK);
+    cfd = accept(p.lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    m.addr = 0x30;
+    m.flags = TRUSTM_I2C_READ;
+    m.len = sizeof b;
+    m.buf = b;
+
+    /* short reply first: the stream stays in step (all its bytes are read) */
+    assert_int_equal(write(cfd, short_reply, sizeof short_reply), (ssize_t)sizeof short_reply);
+    assert_int_equal(port.transfer(port.ctx, &m, 1), BUS(TMA_C_IO));
+    assert_int_equal(read(cfd, req, sizeof req), 4);
+    assert_int_equal(write(cfd, good_reply, sizeof good_reply), (ssize_t)sizeof good_reply);
+    memset(b, 0, sizeof b);
+    assert_int_equal(port.transfer(port.ctx, &m, 1), TMA_OK);
+    assert_memory_equal(b, good_reply + 3, 4);
+    assert_int_equal(read(cfd, req, sizeof req), 4);
+
+    /* long reply: refused, and then the connection is not trusted again */
+    assert_int_equal(write(cfd, long_reply, sizeof long_reply), (ssize_t)sizeof long_reply);
+    assert_int_equal(port.transfer(port.ctx, &m, 1), BUS(TMA_C_IO));
+    (void)send(cfd, good_reply, sizeof good_reply, MSG_NOSIGNAL); /* may meet the shutdown */
+    memset(b, 0, sizeof b);
+    if (port.transfer(port.ctx, &m, 1) == TMA_OK) {
+        fail_msg("after a refused long reply the next read returned %02x %02x %02x %02x", b[0],
+                 b[1], b[2], b[3]);
+    }
+    /* a transfer that is not one message, or without a buffer */
+    assert_int_equal(port.transfer(port.ctx, &m, 2), BUS(TMA_C_BAD_PARAM));
+    m.buf = NULL;
+    assert_int_equal(port.transfer(port.ctx, &m, 1), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(port.transfer(port.ctx, NULL, 1), BUS(TMA_C_BAD_PARAM));
+    close(cfd);
+    trustm_port_close(h);
+    peer_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +339,9 @@ int main(void)
         cmocka_unit_test(test_simsock_half_reply_times_out),
         cmocka_unit_test(test_simsock_closing_peer_is_io),
         cmocka_unit_test(test_simsock_set_timeout_params),
+        cmocka_unit_test(test_simsock_tcp_is_loopback_only),
+        cmocka_unit_test(test_simsock_bad_addresses),
+        cmocka_unit_test(test_simsock_reply_length_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
