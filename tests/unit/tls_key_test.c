@@ -15,6 +15,7 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/sha512.h>
+#include <mbedtls/x509_crt.h>
 
 #include "tls_soft_signer.h"
 #include "tma/tls.h"
@@ -865,6 +866,385 @@ static void trickling_peer_is_bounded_per_message(void **state)
     free(ca);
 }
 
+
+/* ---- paths no test ran (coverage run) ------------------------------------- */
+
+/* Components of 66 bytes (the public function's limit) with the top bit
+ * set: 2 * (2 + 1 + 66) = 138 content bytes, so the SEQUENCE takes the 0x81
+ * length form, and such a SEQUENCE is read back; a non-minimal 0x81 length
+ * (below 128) is refused, in the SEQUENCE and in an INTEGER. */
+static void sig_to_der_long_form(void **state)
+{
+    uint8_t in[160], out[TMA_TLS_MAX_SIG_DER + 80], again[TMA_TLS_MAX_SIG_DER + 80];
+    size_t n = 0, n2 = 0, i;
+    struct tma_span s;
+    (void)state;
+    /* chip form: 02 42 <66 bytes, top bit set> twice (no pad: the converter adds it) */
+    in[0] = 0x02;
+    in[1] = 66;
+    for (i = 0; i < 66; i++) in[2 + i] = (uint8_t)(0x80 + i);
+    in[68] = 0x02;
+    in[69] = 66;
+    for (i = 0; i < 66; i++) in[70 + i] = (uint8_t)(0xC0 ^ i);
+    s.ptr = in;
+    s.len = 136;
+    /* negative integers are refused, so pad with 00 as the chip does */
+    {
+        uint8_t padded[160];
+        padded[0] = 0x02;
+        padded[1] = 67;
+        padded[2] = 0;
+        memcpy(padded + 3, in + 2, 66);
+        padded[69] = 0x02;
+        padded[70] = 67;
+        padded[71] = 0;
+        memcpy(padded + 72, in + 70, 66);
+        s.ptr = padded;
+        s.len = 138;
+        assert_int_equal(tma_tls_sig_to_der(s, 66, out, sizeof(out), &n), TMA_OK);
+        assert_int_equal(n, 3 + 138);
+        assert_int_equal(out[0], 0x30);
+        assert_int_equal(out[1], 0x81);
+        assert_int_equal(out[2], 138);
+        assert_int_equal(memcmp(out + 3, padded, 138), 0);
+        /* one byte short of the output: TOO_SMALL with the size needed */
+        assert_int_equal(tma_tls_sig_to_der(s, 66, out, 140, &n2),
+                         TMA_ERR(TMA_LAYER_TLS, TMA_C_TOO_SMALL));
+        assert_int_equal(n2, 141);
+        /* 66 bytes do not fit a P-384 key */
+        assert_int_equal(tma_tls_sig_to_der(s, 48, out, sizeof(out), &n2),
+                         TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    }
+    /* the 0x81 SEQUENCE reads back to itself */
+    s.ptr = out;
+    s.len = n;
+    assert_int_equal(tma_tls_sig_to_der(s, 66, again, sizeof(again), &n2), TMA_OK);
+    assert_int_equal(tma_test_memcmp("0x81 sequence", again, n2, out, n), 0);
+    /* key_bytes out of range */
+    assert_int_equal(tma_tls_sig_to_der(s, 67, again, sizeof(again), &n2),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    assert_int_equal(tma_tls_sig_to_der(s, 0, again, sizeof(again), &n2),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    /* non-minimal long forms */
+    assert_int_equal(expect_der("30 81 06 0201 01 0201 02", 32, NULL),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_int_equal(expect_der("30 81 7f 0201 01 0201 02", 32, NULL),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_int_equal(expect_der("02 81 01 01 0201 02", 32, NULL),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_int_equal(expect_der("30 81", 32, NULL), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_int_equal(expect_der("30", 32, NULL), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+}
+
+/* A signature of the wrong length is reported as mbedTLS' own EC key
+ * reports it (PK_SIG_LEN_MISMATCH, which pk callers test for), not as an
+ * ECP code. */
+static void verify_reports_length_mismatch_like_mbedtls(void **state)
+{
+    struct bound b;
+    uint8_t hash[32], sig[MBEDTLS_ECDSA_MAX_LEN + 1];
+    size_t sig_len = 0;
+    (void)state;
+    bind_soft(&b, "dev-key.pem");
+    memset(hash, 0x3C, sizeof(hash));
+    assert_int_equal(mbedtls_pk_sign(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, &sig_len, rng_cb,
+                                     NULL), 0);
+    /* a valid signature followed by one byte inside the SEQUENCE */
+    assert_true(sig[1] < 0x7F);
+    sig[1]++;
+    sig[sig_len] = 0x00;
+    assert_int_equal(mbedtls_pk_verify(&b.soft.priv, MBEDTLS_MD_SHA256, hash, 32, sig,
+                                       sig_len + 1), MBEDTLS_ERR_PK_SIG_LEN_MISMATCH);
+    assert_int_equal(mbedtls_pk_verify(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len + 1),
+                     MBEDTLS_ERR_PK_SIG_LEN_MISMATCH);
+    sig[1]--;
+    assert_int_equal(mbedtls_pk_verify(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len), 0);
+    hash[0] ^= 1;
+    assert_int_not_equal(mbedtls_pk_verify(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len), 0);
+    unbind(&b);
+}
+
+/* A signer that breaks its contract: says it wrote more than out_size. */
+static tma_status overlong_signer(void *ctx, const uint8_t *hash, size_t hash_len, uint8_t *out,
+                                  size_t out_size, size_t *out_len)
+{
+    (void)ctx;
+    (void)hash;
+    (void)hash_len;
+    memset(out, 0x02, out_size);
+    *out_len = out_size + 1;
+    return TMA_OK;
+}
+
+static void overlong_signer_output_is_internal_error(void **state)
+{
+    struct bound b;
+    struct tma_tls_signer bad = {NULL, overlong_signer};
+    uint8_t hash[32] = {7}, sig[MBEDTLS_ECDSA_MAX_LEN];
+    size_t sig_len = 5;
+    struct tma_span pub;
+    (void)state;
+    load_soft(&b.soft, "dev-key.pem");
+    pub.ptr = b.soft.pub;
+    pub.len = b.soft.pub_len;
+    mbedtls_pk_init(&b.pk);
+    assert_int_equal(tma_tls_key_bind(&b.key, &b.pk, b.soft.group, pub, &bad), TMA_OK);
+    assert_int_not_equal(mbedtls_pk_sign(&b.pk, MBEDTLS_MD_SHA256, hash, 32, sig, &sig_len,
+                                         rng_cb, NULL), 0);
+    assert_int_equal(sig_len, 0);
+    assert_int_equal(b.key.last_signer_status, TMA_ERR(TMA_LAYER_TLS, TMA_C_INTERNAL));
+    assert_int_equal(b.key.sign_count, 0);
+    unbind(&b);
+}
+
+/* The chip's BIT STRING form of a public key: the unused-bits byte must be
+ * 0 and the length must match; the 0x81 length form is read too. */
+static void public_key_bit_string_checks(void **state)
+{
+    struct soft_signer s;
+    struct tma_tls_key key;
+    mbedtls_pk_context pk;
+    struct tma_tls_signer signer = {NULL, soft_signer_sign};
+    uint8_t buf[200];
+    struct tma_span pub;
+    const tma_status bad = TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED);
+    (void)state;
+    load_soft(&s, "dev-key.pem");
+    signer.ctx = &s;
+    mbedtls_pk_init(&pk);
+    pub.ptr = buf;
+    /* 03 42 01 04 X Y: unused bits 1 */
+    buf[0] = 0x03;
+    buf[1] = 0x42;
+    buf[2] = 0x01;
+    memcpy(buf + 3, s.pub, 65);
+    pub.len = 68;
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer), bad);
+    /* length byte one too many / one too few */
+    buf[2] = 0x00;
+    buf[1] = 0x43;
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer), bad);
+    buf[1] = 0x41;
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer), bad);
+    assert_null(pk.pk_info);
+    /* 03 81 42 00 04 X Y: the long length form is read */
+    buf[1] = 0x81;
+    buf[2] = 0x42;
+    buf[3] = 0x00;
+    memcpy(buf + 4, s.pub, 65);
+    pub.len = 69;
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer), TMA_OK);
+    assert_int_equal(mbedtls_ecp_point_cmp(&mbedtls_pk_ec(pk)->Q, &mbedtls_pk_ec(s.priv)->Q), 0);
+    mbedtls_pk_free(&pk);
+    /* ... with its unused-bits byte checked too */
+    buf[3] = 0x07;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(tma_tls_key_bind(&key, &pk, MBEDTLS_ECP_DP_SECP256R1, pub, &signer), bad);
+    soft_signer_free(&s);
+}
+
+static const char rsa_cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIB9jCCAV+gAwIBAgIUVRbmzBxxOEtKK7bFRK4EbAzh7iYwDQYJKoZIhvcNAQEL\n"
+    "BQAwDDEKMAgGA1UEAwwBcjAgFw0yNjExMjkxMTE3MDJaGA8yMTI2MTEwNTExMTcw\n"
+    "MlowDDEKMAgGA1UEAwwBcjCBnzANBgkqhkiG9w0BAQEFAAOBjQAwgYkCgYEAu5J6\n"
+    "qKXn+DaXrZYWG8jfPwhBDn0OG12QIJrrsPidgnCzcmYocf4b2Cx85zokHM75aL3Q\n"
+    "h9lO2PeIVZG9jB+zjciZmgQVuVRchFthTonfoHR59K/PgalKYpdI7DoEMhky9uQ+\n"
+    "lz9xts2+bipq6I++IIwv1OkaUuznjHCF1MRVYHkCAwEAAaNTMFEwHQYDVR0OBBYE\n"
+    "FDdqj9x9TlrAVjSLVvmQSpNEP9HzMB8GA1UdIwQYMBaAFDdqj9x9TlrAVjSLVvmQ\n"
+    "SpNEP9HzMA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADgYEAPu3gaxLh\n"
+    "IbZUcxZLWlbUeh8npV4hjpPFpnIIBJTfoES7tnG4OdJYRa2/c1O3CK40k+3QYOUk\n"
+    "Cp7bRmhuxYdTPZ9EDK1xhLFDZu5EWWNm0QXKCGvvTKVKH1m2Gxn7c5VTb34SDOsD\n"
+    "B2QLxYBuXd4Ym+c3vBD6LQGCIP4mRS6Uq7c=\n"
+    "-----END CERTIFICATE-----\n";
+
+/* Key/certificate match: NULL and a key that is not bound are bad
+ * parameters; an RSA certificate never matches an EC key. mbedtls_pk_debug
+ * on the delegated key shows the public point (as for mbedTLS' EC key). */
+static void key_matches_cert_edges_and_debug(void **state)
+{
+    struct bound k;
+    mbedtls_x509_crt rsa, ec;
+    mbedtls_pk_context empty;
+    size_t pem_len;
+    unsigned char *pem = slurp_vector("dev-cert.pem", &pem_len);
+    mbedtls_pk_debug_item items[MBEDTLS_PK_DEBUG_MAX_ITEMS];
+    (void)state;
+    mbedtls_x509_crt_init(&rsa);
+    mbedtls_x509_crt_init(&ec);
+    assert_int_equal(mbedtls_x509_crt_parse(&rsa, (const unsigned char *)rsa_cert_pem,
+                                            sizeof(rsa_cert_pem)), 0);
+    assert_int_equal(mbedtls_pk_get_type(&rsa.pk), MBEDTLS_PK_RSA);
+    {
+        struct tma_span in = {pem, pem_len};
+        assert_int_equal(tma_tls_parse_certs(&ec, in, NULL), TMA_OK);
+    }
+    bind_soft(&k, "dev-key.pem");
+    assert_int_equal(tma_tls_key_matches_cert(&k.pk, &ec), TMA_OK);
+    assert_int_equal(tma_tls_key_matches_cert(&k.pk, &rsa),
+                     TMA_ERR(TMA_LAYER_TLS, TMA_TLS_E_KEY_MISMATCH));
+    assert_int_equal(tma_tls_key_matches_cert(NULL, &ec), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    assert_int_equal(tma_tls_key_matches_cert(&k.pk, NULL), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    mbedtls_pk_init(&empty);
+    assert_int_equal(tma_tls_key_matches_cert(&empty, &ec), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+
+    memset(items, 0, sizeof(items));
+    assert_int_equal(mbedtls_pk_debug(&k.pk, items), 0);
+    assert_int_equal(items[0].type, MBEDTLS_PK_DEBUG_ECP);
+    assert_string_equal(items[0].name, "eckey.Q");
+    assert_int_equal(mbedtls_ecp_point_cmp((const mbedtls_ecp_point *)items[0].value,
+                                           &mbedtls_pk_ec(k.soft.priv)->Q), 0);
+    unbind(&k);
+    mbedtls_x509_crt_free(&rsa);
+    mbedtls_x509_crt_free(&ec);
+    free(pem);
+}
+
+/* A certificate below 256 bytes has a 0x81 length: read as DER, in a DER
+ * list and in the TLS-identity wrapper; an identity list of 1..2 bytes is
+ * malformed; NULL arguments are bad parameters. */
+static void short_certificate_and_identity_edges(void **state)
+{
+    mbedtls_x509_crt c;
+    size_t count = 9, n, off;
+    uint8_t buf[1200];
+    struct tma_span in;
+    const uint8_t *der;
+    (void)state;
+    /* a short certificate that parses, from mbedTLS' own writer: v1,
+     * serial 1, CN=a, a P-256 key signed by a P-192 issuer (a P-256
+     * signature would make it 260 bytes) */
+    {
+        mbedtls_x509write_cert w;
+        mbedtls_mpi serial;
+        mbedtls_pk_context issuer;
+        unsigned char out[400];
+        int len;
+        struct soft_signer s;
+        load_soft(&s, "dev-key.pem");
+        mbedtls_x509write_crt_init(&w);
+        mbedtls_mpi_init(&serial);
+        mbedtls_pk_init(&issuer);
+        assert_int_equal(mbedtls_pk_setup(&issuer, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+        assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP192R1, mbedtls_pk_ec(issuer),
+                                             mbedtls_ctr_drbg_random, &s.drbg), 0);
+        mbedtls_x509write_crt_set_subject_key(&w, &s.priv);
+        mbedtls_x509write_crt_set_issuer_key(&w, &issuer);
+        assert_int_equal(mbedtls_x509write_crt_set_subject_name(&w, "CN=a"), 0);
+        assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&w, "CN=a"), 0);
+        mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+        mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_1);
+        assert_int_equal(mbedtls_mpi_lset(&serial, 1), 0);
+        assert_int_equal(mbedtls_x509write_crt_set_serial(&w, &serial), 0);
+        assert_int_equal(mbedtls_x509write_crt_set_validity(&w, "20260101000000", "20360101000000"), 0);
+        len = mbedtls_x509write_crt_der(&w, out, sizeof(out), mbedtls_ctr_drbg_random, &s.drbg);
+        assert_true(len > 0);
+        der = out + sizeof(out) - (size_t)len;
+        n = (size_t)len;
+        assert_int_equal(der[1], 0x81); /* the point: 128..255 bytes */
+        mbedtls_x509write_crt_free(&w);
+        mbedtls_mpi_free(&serial);
+        mbedtls_pk_free(&issuer);
+
+        in.ptr = der;
+        in.len = n;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_OK);
+        assert_int_equal(count, 1);
+        mbedtls_x509_crt_free(&c);
+        /* two back to back */
+        memcpy(buf, der, n);
+        memcpy(buf + n, der, n);
+        in.ptr = buf;
+        in.len = 2 * n;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_OK);
+        assert_int_equal(count, 2);
+        mbedtls_x509_crt_free(&c);
+        /* truncated inside the 0x81 header / body */
+        in.len = 2;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        in.len = n - 1;
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        mbedtls_x509_crt_free(&c);
+        /* in the identity wrapper */
+        off = 0;
+        buf[off++] = 0xC0;
+        buf[off++] = (uint8_t)((3 + 3 + n) >> 8);
+        buf[off++] = (uint8_t)(3 + 3 + n);
+        buf[off++] = 0;
+        buf[off++] = (uint8_t)((3 + n) >> 8);
+        buf[off++] = (uint8_t)(3 + n);
+        buf[off++] = 0;
+        buf[off++] = (uint8_t)(n >> 8);
+        buf[off++] = (uint8_t)n;
+        memcpy(buf + off, der, n);
+        off += n;
+        in.ptr = buf;
+        in.len = off;
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_OK);
+        assert_int_equal(count, 1);
+        mbedtls_x509_crt_free(&c);
+        soft_signer_free(&s);
+    }
+    /* identity wrapper whose list holds 2 bytes (less than one length) */
+    {
+        static const uint8_t two[] = {0xC0, 0x00, 0x05, 0x00, 0x00, 0x02, 0x00, 0x00};
+        in.ptr = two;
+        in.len = sizeof(two);
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        mbedtls_x509_crt_free(&c);
+    }
+    /* NULL / empty */
+    in.ptr = buf;
+    in.len = 0;
+    assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    in.len = 4;
+    assert_int_equal(tma_tls_parse_certs(NULL, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    in.ptr = NULL;
+    assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+}
+
+/* Entropy: a poll without a source fails; mbedTLS' source table fills up
+ * and then adding says FULL. */
+static void entropy_without_rng_and_full_table(void **state)
+{
+    struct fake_rng fr = {0, 0, 1000, 0, 0};
+    struct tma_tls_rng rng = {&fr, fake_fill};
+    struct tma_tls_rng no_fill = {&fr, NULL};
+    uint8_t out[16];
+    size_t olen = 7;
+    int i, added = 0, initial;
+    mbedtls_entropy_context e;
+    (void)state;
+    assert_int_equal(tma_tls_entropy_poll(NULL, out, sizeof(out), &olen),
+                     MBEDTLS_ERR_ENTROPY_SOURCE_FAILED);
+    assert_int_equal(olen, 0);
+    olen = 7;
+    assert_int_equal(tma_tls_entropy_poll(&no_fill, out, sizeof(out), &olen),
+                     MBEDTLS_ERR_ENTROPY_SOURCE_FAILED);
+    assert_int_equal(olen, 0);
+    assert_int_equal(fr.calls, 0);
+    assert_int_equal(tma_tls_entropy_add(NULL, &rng), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    mbedtls_entropy_init(&e);
+    assert_int_equal(tma_tls_entropy_add(&e, NULL), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    assert_int_equal(tma_tls_entropy_add(&e, &no_fill), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    initial = e.source_count;
+    for (i = 0; i < MBEDTLS_ENTROPY_MAX_SOURCES + 1; i++) {
+        tma_status st = tma_tls_entropy_add(&e, &rng);
+        if (st != TMA_OK) {
+            assert_int_equal(st, TMA_ERR(TMA_LAYER_TLS, TMA_C_FULL));
+            break;
+        }
+        added++;
+    }
+    assert_int_equal(added, MBEDTLS_ENTROPY_MAX_SOURCES - initial);
+    mbedtls_entropy_free(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +1268,13 @@ int main(void)
         cmocka_unit_test(handshake_bound_clock_steps_back_1ms),
         cmocka_unit_test(lower_send_that_never_progresses_times_out),
         cmocka_unit_test(trickling_peer_is_bounded_per_message),
+        cmocka_unit_test(sig_to_der_long_form),
+        cmocka_unit_test(verify_reports_length_mismatch_like_mbedtls),
+        cmocka_unit_test(overlong_signer_output_is_internal_error),
+        cmocka_unit_test(public_key_bit_string_checks),
+        cmocka_unit_test(key_matches_cert_edges_and_debug),
+        cmocka_unit_test(short_certificate_and_identity_edges),
+        cmocka_unit_test(entropy_without_rng_and_full_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
