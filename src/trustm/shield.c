@@ -219,6 +219,12 @@ static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
          * large); the CBC-MAC needs the length first (B0/AD), so it starts
          * once the header is complete, with the header */
         trustm_ccm_run(&r->ccm, &b, 1, i < 4 ? TRUSTM_CCM_X : TRUSTM_CCM_X | TRUSTM_CCM_MAC_OUT);
+        /* a failed AES call leaves b garbage: end here as the tag check
+         * would (CRYPTO, out wiped), before a check of the header calls
+         * the record MALFORMED */
+        if (r->ccm.err) {
+            return rx_tag(r);
+        }
     }
     if (i == 3) {
         size_t len = (size_t)r->hdr[2] << 8 | b;
