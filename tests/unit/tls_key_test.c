@@ -15,6 +15,7 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/sha512.h>
+#include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
 #include "tls_soft_signer.h"
@@ -1245,6 +1246,335 @@ static void entropy_without_rng_and_full_table(void **state)
     mbedtls_entropy_free(&e);
 }
 
+
+/* ---- the client against an in-process mbedTLS server ---------------------- */
+
+/* The server runs inside the client's lower transport: each client recv
+ * that finds nothing to read steps the server once (handshake, then echo).
+ * Bytes travel through two in-memory pipes; time is a fake clock that
+ * advances 10 ms per empty poll. Modes: a raw fatal alert in answer to the
+ * ClientHello; the client's sends refused (0, "try again"). */
+struct loopsrv {
+    uint8_t c2s[20000];
+    size_t c2s_len;
+    uint8_t s2c[20000];
+    size_t s2c_len, s2c_off;
+    uint64_t now;
+    int alert;      /* >= 0: answer the ClientHello with fatal alert <alert> */
+    int stall;      /* client's send returns 0 */
+    bool hs_done, alert_sent;
+    mbedtls_ssl_context ssl;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt crt;
+    struct soft_signer key;
+};
+
+static int srv_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct loopsrv *l = ctx;
+    assert_true(l->s2c_len + len <= sizeof(l->s2c));
+    memcpy(l->s2c + l->s2c_len, buf, len);
+    l->s2c_len += len;
+    return (int)len;
+}
+
+static int srv_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    struct loopsrv *l = ctx;
+    if (l->c2s_len == 0) {
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    }
+    if (len > l->c2s_len) len = l->c2s_len;
+    memcpy(buf, l->c2s, len);
+    memmove(l->c2s, l->c2s + len, l->c2s_len - len);
+    l->c2s_len -= len;
+    return (int)len;
+}
+
+static void srv_step(struct loopsrv *l)
+{
+    if (l->alert >= 0) {
+        if (l->c2s_len > 0 && !l->alert_sent) {
+            const uint8_t rec[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (uint8_t)l->alert};
+            l->c2s_len = 0;
+            (void)srv_send(l, rec, sizeof(rec));
+            l->alert_sent = true;
+        }
+        return;
+    }
+    if (!l->hs_done) {
+        int ret = mbedtls_ssl_handshake(&l->ssl);
+        if (ret == 0) {
+            l->hs_done = true;
+        } else {
+            assert_true(ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+        }
+    }
+    if (l->hs_done) {
+        uint8_t b[256];
+        int n = mbedtls_ssl_read(&l->ssl, b, sizeof(b));
+        if (n > 0) {
+            assert_int_equal(mbedtls_ssl_write(&l->ssl, b, (size_t)n), n);
+        }
+    }
+}
+
+static int32_t loop_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct loopsrv *l = ctx;
+    if (l->stall) {
+        l->now += 1;
+        return 0;
+    }
+    assert_true(l->c2s_len + len <= sizeof(l->c2s));
+    memcpy(l->c2s + l->c2s_len, buf, len);
+    l->c2s_len += len;
+    return (int32_t)len;
+}
+
+static int32_t loop_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    struct loopsrv *l = ctx;
+    size_t avail;
+    if (l->s2c_off == l->s2c_len) {
+        l->s2c_off = l->s2c_len = 0;
+        srv_step(l);
+    }
+    avail = l->s2c_len - l->s2c_off;
+    if (avail == 0) {
+        l->now += 10;
+        return 0;
+    }
+    if (len > avail) len = avail;
+    memcpy(buf, l->s2c + l->s2c_off, len);
+    l->s2c_off += len;
+    return (int32_t)len;
+}
+
+static uint64_t loop_now(void *ctx)
+{
+    return ((struct loopsrv *)ctx)->now;
+}
+
+static int srv_rng(void *ctx, unsigned char *out, size_t len)
+{
+    struct soft_signer *k = ctx;
+    return mbedtls_ctr_drbg_random(&k->drbg, out, len);
+}
+
+static void loopsrv_start(struct loopsrv *l, int alert)
+{
+    size_t len;
+    unsigned char *pem = slurp_vector("dev-cert.pem", &len);
+    memset(l, 0, sizeof(*l));
+    l->alert = alert;
+    load_soft(&l->key, "dev-key.pem");
+    mbedtls_x509_crt_init(&l->crt);
+    assert_int_equal(mbedtls_x509_crt_parse(&l->crt, pem, len + 1), 0);
+    free(pem);
+    mbedtls_ssl_init(&l->ssl);
+    mbedtls_ssl_config_init(&l->conf);
+    assert_int_equal(mbedtls_ssl_config_defaults(&l->conf, MBEDTLS_SSL_IS_SERVER,
+                                                 MBEDTLS_SSL_TRANSPORT_STREAM,
+                                                 MBEDTLS_SSL_PRESET_DEFAULT), 0);
+    mbedtls_ssl_conf_rng(&l->conf, srv_rng, &l->key);
+    mbedtls_ssl_conf_authmode(&l->conf, MBEDTLS_SSL_VERIFY_NONE);
+    assert_int_equal(mbedtls_ssl_conf_own_cert(&l->conf, &l->crt, &l->key.priv), 0);
+    assert_int_equal(mbedtls_ssl_setup(&l->ssl, &l->conf), 0);
+    mbedtls_ssl_set_bio(&l->ssl, l, srv_send, srv_recv, NULL);
+}
+
+static void loopsrv_stop(struct loopsrv *l)
+{
+    mbedtls_ssl_free(&l->ssl);
+    mbedtls_ssl_config_free(&l->conf);
+    mbedtls_x509_crt_free(&l->crt);
+    soft_signer_free(&l->key);
+}
+
+/* Client of "tls-vector-device" (the vector certificate's CN, its own
+ * trust anchor) over the loop. */
+static unsigned char *loop_client(struct tma_tls_client *c, struct loopsrv *l,
+                                  struct tma_transport *lower, struct tma_clock *clk)
+{
+    struct tma_tls_client_config cfg;
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    lower->ctx = l;
+    lower->send = loop_send;
+    lower->recv = loop_recv;
+    clk->ctx = l;
+    clk->now_ms = loop_now;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "tls-vector-device";
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    cfg.lower = lower;
+    cfg.clock = clk;
+    cfg.timeout_ms = 200;
+    cfg.handshake_timeout_ms = 2000;
+    assert_int_equal(tma_tls_client_init(c, &cfg), TMA_OK);
+    return ca;
+}
+
+/* Connected: a second connect is a state error; a send the transport does
+ * not take returns 0 (try again) and goes out later; an idle read returns 0
+ * after timeout_ms; a connect before init is a bad parameter. */
+static void client_connected_states_and_stalled_send(void **state)
+{
+    struct loopsrv l;
+    struct tma_tls_client c;
+    struct tma_transport lower;
+    struct tma_clock clk;
+    unsigned char *ca;
+    uint8_t buf[16];
+    int32_t n;
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    assert_int_equal(tma_tls_client_connect(NULL), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    loopsrv_start(&l, -1);
+    ca = loop_client(&c, &l, &lower, &clk);
+    {
+        tma_status st = tma_tls_client_connect(&c);
+        if (st != TMA_OK) {
+            printf("connect: %s: %s\n", tma_status_str(st), tma_tls_client_error(&c));
+        }
+        assert_int_equal(st, TMA_OK);
+    }
+    assert_true(l.hs_done);
+    assert_false(tma_tls_client_resumed(&c));
+    assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_STATE));
+    /* still connected and usable after the refused second connect */
+    assert_int_equal(tma_tls_client_send(&c, (const uint8_t *)"ping", 4), 4);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(tma_tls_client_recv(&c, buf, sizeof(buf)), 4);
+    assert_memory_equal(buf, "ping", 4);
+    /* an empty read: 0 after the read timeout of the fake clock */
+    l.now = 0;
+    assert_int_equal(tma_tls_client_recv(&c, buf, sizeof(buf)), 0);
+    assert_true(l.now >= 200);
+    /* zero-length calls and NULL buffers */
+    assert_int_equal(tma_tls_client_send(&c, buf, 0), 0);
+    assert_int_equal(tma_tls_client_recv(&c, buf, 0), 0);
+    assert_int_equal(tma_tls_client_send(&c, NULL, 1), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    /* the transport takes nothing: 0, nothing lost */
+    l.stall = 1;
+    assert_int_equal(tma_tls_client_send(&c, (const uint8_t *)"late", 4), 0);
+    assert_int_equal(l.c2s_len, 0);
+    l.stall = 0;
+    n = tma_tls_client_send(&c, (const uint8_t *)"late", 4);
+    assert_int_equal(n, 4);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(tma_tls_client_recv(&c, buf, sizeof(buf)), 4);
+    assert_memory_equal(buf, "late", 4);
+    tma_tls_client_close(&c);
+    assert_int_equal(tma_tls_client_send(&c, buf, 1), TMA_ERR(TMA_LAYER_TLS, TMA_C_STATE));
+    tma_tls_client_deinit(&c);
+    loopsrv_stop(&l);
+    free(ca);
+}
+
+/* A fatal alert in answer to the ClientHello: PEER_ALERT, and the error
+ * text names the alert (every name of the table, and an unknown one). */
+static void client_names_the_server_alert(void **state)
+{
+    static const struct {
+        int code;
+        const char *name;
+    } alerts[] = {
+        {40, "handshake failure"}, {42, "bad certificate"}, {43, "unsupported certificate"},
+        {44, "certificate revoked"}, {45, "certificate expired"}, {46, "certificate unknown"},
+        {48, "unknown CA"}, {51, "decrypt error"}, {70, "protocol version"},
+        {71, "insufficient security"}, {80, "internal error"}, {112, "unrecognized name"},
+        {49, "see RFC 5246 section 7.2"},
+    };
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++) {
+        struct loopsrv l;
+        struct tma_tls_client c;
+        struct tma_transport lower;
+        struct tma_clock clk;
+        unsigned char *ca;
+        char want[128];
+        loopsrv_start(&l, alerts[i].code);
+        ca = loop_client(&c, &l, &lower, &clk);
+        assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_TLS_E_PEER_ALERT));
+        snprintf(want, sizeof(want), "server aborted the handshake: alert %d (%s", alerts[i].code,
+                 alerts[i].name);
+        if (strncmp(tma_tls_client_error(&c), want, strlen(want)) != 0) {
+            fail_msg("alert %d: '%s', want '%s...'", alerts[i].code, tma_tls_client_error(&c),
+                     want);
+        }
+        tma_tls_client_deinit(&c);
+        loopsrv_stop(&l);
+        free(ca);
+    }
+}
+
+/* Bad configurations: each refused with its reason, nothing to deinit. */
+static void client_init_refuses_bad_config(void **state)
+{
+    struct tma_tls_client c;
+    struct tma_tls_client_config cfg;
+    struct bound k;
+    size_t ca_len;
+    unsigned char *ca = slurp_vector("dev-cert.pem", &ca_len);
+    struct fake_rng fr = {0, 0, 1000, 1 /* fails */, 0};
+    struct tma_tls_rng bad_rng = {&fr, fake_fill};
+    char long_addr[300];
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "tls-vector-device";
+    cfg.port = "1";
+    cfg.ca.ptr = ca;
+    cfg.ca.len = ca_len;
+    /* address empty, or longer than the field */
+    cfg.address = "";
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    memset(long_addr, 'a', sizeof(long_addr) - 1);
+    long_addr[sizeof(long_addr) - 1] = '\0';
+    cfg.address = long_addr;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    cfg.address = NULL;
+    /* own chain that does not parse */
+    bind_soft(&k, "dev-key.pem");
+    cfg.own_key = &k.pk;
+    cfg.own_chain.ptr = (const uint8_t *)"not a certificate";
+    cfg.own_chain.len = 17;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+    assert_string_equal(tma_tls_client_error(&c), "client certificate chain does not parse");
+    /* own chain of another key */
+    {
+        size_t o_len;
+        unsigned char *other = slurp_vector("other-cert.pem", &o_len);
+        cfg.own_chain.ptr = other;
+        cfg.own_chain.len = o_len;
+        assert_int_equal(tma_tls_client_init(&c, &cfg),
+                         TMA_ERR(TMA_LAYER_TLS, TMA_TLS_E_KEY_MISMATCH));
+        assert_string_equal(tma_tls_client_error(&c),
+                            "client certificate does not carry the key's public key");
+        free(other);
+    }
+    cfg.own_chain.ptr = NULL;
+    cfg.own_chain.len = 0;
+    cfg.own_key = NULL;
+    /* an entropy source that fails: the DRBG cannot be seeded */
+    cfg.rng = &bad_rng;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_ERR(TMA_LAYER_TLS, TMA_C_CRYPTO));
+    assert_string_equal(tma_tls_client_error(&c), "random generator could not be seeded");
+    assert_true(fr.calls > 0);
+    /* the same source working: init succeeds and draws from it */
+    fr.fail = 0;
+    fr.calls = 0;
+    assert_int_equal(tma_tls_client_init(&c, &cfg), TMA_OK);
+    assert_true(fr.calls > 0);
+    tma_tls_client_deinit(&c);
+    unbind(&k);
+    free(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1275,6 +1605,9 @@ int main(void)
         cmocka_unit_test(key_matches_cert_edges_and_debug),
         cmocka_unit_test(short_certificate_and_identity_edges),
         cmocka_unit_test(entropy_without_rng_and_full_table),
+        cmocka_unit_test(client_connected_states_and_stalled_send),
+        cmocka_unit_test(client_names_the_server_alert),
+        cmocka_unit_test(client_init_refuses_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
