@@ -149,6 +149,37 @@ expect_fail "cannot connect to 127.0.0.1 port 1" \
 expect_fail "connect: the key in 0xE0F3 cannot be used with the certificate in 0xE0E1: chip: " \
   "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --key-oid 0xE0F3 --prove
 
+step "connect: client certificate objects the TLS binding reads (empty, RSA, under 256 bytes)"
+expect_fail "connect: no client certificate in 0xE0E3: not found$" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --cert-oid 0xE0E3
+openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -subj "/CN=rsa" -days 10 -out rsa.pem 2>/dev/null
+"${C[@]}" cert write --oid 0xE0E3 rsa.pem --der-object
+expect_fail "connect: the key in 0xE0F1 cannot be used with the certificate in 0xE0E3: not supported$" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --cert-oid 0xE0E3
+# A certificate for 0xE0F1's key (k3.csr) under 256 bytes: DER length
+# 30 81 xx. v1, serial 1, issued by a P-192 CA (a P-256 signature would
+# push it to 260 bytes). Loaded, and proven against the key, before the
+# network (nothing listens on port 1).
+openssl ecparam -name prime192v1 -genkey -noout -out c192.key 2>/dev/null
+openssl req -x509 -new -key c192.key -subj "/CN=c" -days 10 -out c192.pem 2>/dev/null
+openssl x509 -req -in k3.csr -CA c192.pem -CAkey c192.key -set_serial 1 -days 10 -outform DER \
+  -out short.der 2>/dev/null
+[ "$(stat -c %s short.der)" -lt 256 ] && [ "$(od -An -tx1 -j1 -N1 short.der | tr -d ' ')" = 81 ] \
+  || fail "short.der is $(stat -c %s short.der) bytes, not a 0x81 DER length"
+"${C[@]}" data write --oid 0xE0E3 --in short.der --erase
+expect_fail "connect: cannot connect to 127.0.0.1 port 1" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --cert-oid 0xE0E3 --prove
+# stale bytes after it in the object are not part of the certificate
+printf '\x30\x03\x02\x01\x05' >> short.der
+"${C[@]}" data write --oid 0xE0E3 --in short.der --erase
+expect_fail "connect: cannot connect to 127.0.0.1 port 1" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --cert-oid 0xE0E3 --prove
+# cut inside the certificate: malformed, not a partial certificate
+head -c 200 short.der > cut.der
+"${C[@]}" data write --oid 0xE0E3 --in cut.der --erase
+expect_fail "connect: no client certificate in 0xE0E3: malformed data$" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --cert-oid 0xE0E3
+
 step "bind: then every command runs over the shielded connection"
 "${C[@]}" bind --out "$W/binding.key" > bind.out
 grep -q 'shielded connection works' bind.out || fail "bind"
