@@ -521,9 +521,11 @@ struct reader {
     bool bad;
 };
 
+/* Nothing is read once bad: a hand-built packet with body.ptr NULL and a
+ * length starts bad (reader_init()), and its bytes are not there. */
 static uint8_t get_u8(struct reader *r)
 {
-    if (r->pos >= r->len) {
+    if (r->bad || r->pos >= r->len) {
         r->bad = true;
         return 0;
     }

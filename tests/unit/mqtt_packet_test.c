@@ -746,6 +746,22 @@ static void codec_arguments_and_truncations(void **state)
     assert_int_equal(PARAM, mqtt_stream_next(NULL, &pkt));
     assert_false(mqtt_sub_next(NULL, &sub));
 
+    /* a hand-built packet without body bytes (framing always sets them) */
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.body.len = 2;
+    pkt.type = MQTT_CONNACK;
+    assert_int_equal(MAL, mqtt_decode_connack(&pkt, &ack));
+    pkt.type = MQTT_PUBLISH;
+    assert_int_equal(MAL, mqtt_decode_publish(&pkt, &pub));
+    pkt.type = MQTT_PUBACK;
+    assert_int_equal(MAL, mqtt_decode_ack(&pkt, &id));
+    pkt.type = MQTT_SUBACK;
+    assert_int_equal(MAL, mqtt_decode_suback(&pkt, &sa));
+    pkt.type = MQTT_SUBSCRIBE;
+    assert_int_equal(MAL, mqtt_decode_subscribe(&pkt, &it));
+    pkt.type = MQTT_CONNECT;
+    assert_int_equal(MAL, mqtt_decode_connect(&pkt, &con));
+
     /* the fixed-size packets in a buffer too small: the size they need */
     assert_int_equal(SMALL, mqtt_encode_empty(MQTT_PINGREQ, buf, 1, &n));
     assert_int_equal(2, n);
