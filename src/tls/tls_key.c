@@ -91,11 +91,6 @@ static int key_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *ha
     return ret;
 }
 
-static void *key_alloc(void)
-{
-    return NULL; /* never used: tma_tls_key_bind() installs caller storage */
-}
-
 static void key_free(void *ctx)
 {
     struct tma_tls_key *key = ctx;
@@ -123,7 +118,11 @@ static const mbedtls_pk_info_t tma_key_info = {
     NULL, /* decrypt */
     NULL, /* encrypt */
     NULL, /* check_pair: no private value here; use tma_tls_key_matches_cert */
-    key_alloc,
+    /* ctx_alloc: mbedTLS 2.28 calls it only from mbedtls_pk_setup(), which
+     * cannot be given this table (it is static, and pk_setup takes the
+     * tables of mbedtls_pk_info_from_type()); tma_tls_key_bind() installs
+     * caller storage instead. */
+    NULL,
     key_free,
     key_debug,
 };
