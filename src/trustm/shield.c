@@ -128,13 +128,17 @@ tma_status trustm_rec_rx_finish(struct trustm_rec_rx *r, struct trustm_rsp *out_
 }
 
 #if TRUSTM_CFG_SHIELD
-/* The end of a protected record (spec 4.5): check the tag; a record that
- * fails it leaves nothing in out and r->hdr. */
-static tma_status rx_tag(struct trustm_rec_rx *r)
+/* The end of a protected record (spec 4.5), st: what the decoder found
+ * (TMA_OK or MALFORMED); then the tag (a failed AES call: CRYPTO, before
+ * anything else; a wrong tag: INTEGRITY). A record that fails leaves
+ * nothing in out and r->hdr: what was decrypted is unauthenticated. */
+static tma_status rx_tag(struct trustm_rec_rx *r, tma_status st)
 {
     uint8_t tag[8];
-    tma_status st = trustm_ccm_tag(&r->ccm, tag);
-    if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
+    tma_status c = trustm_ccm_tag(&r->ccm, tag);
+    if (c) {
+        st = c;
+    } else if (st == TMA_OK && trustm_ct_diff(tag, r->tag, 8)) {
         st = TRUSTM_ST(SHIELD, INTEGRITY);
     }
     if (st) {
@@ -157,6 +161,7 @@ static tma_status rx_tag(struct trustm_rec_rx *r)
 #define RX_TAKEN 0x100
 static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
 {
+    tma_status st;
     uint8_t b = (uint8_t)v;
     uint8_t prot = r->mode == TRUSTM_REC_PROT;
     size_t i = r->pos - 1u;
@@ -168,10 +173,10 @@ static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
         if (r->alert) {
             return TMA_ERR(TMA_LAYER_SHIELD, TRUSTM_E_ALERT);
         }
-        if (r->pos != r->npre + 4u + r->out_len + (prot ? 8u : 0u)) {
-            return TRUSTM_ST(SHIELD, MALFORMED);
-        }
-        return prot ? rx_tag(r) : TMA_OK;
+        st = r->pos != r->npre + 4u + r->out_len + (prot ? 8u : 0u)
+                 ? TRUSTM_ST(SHIELD, MALFORMED)
+                 : TMA_OK;
+        return prot ? rx_tag(r, st) : st;
     }
     if (r->mode == TRUSTM_REC_RAW) {
         if (i >= r->cap) {
@@ -208,8 +213,8 @@ static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
     i -= r->npre;
     if (i >= 4u + r->out_len) { /* past the APDU (out_len is set once i >= 4) */
         i -= 4u + r->out_len;
-        if (!prot || i >= 8) {
-            return TRUSTM_ST(SHIELD, MALFORMED); /* bytes after the end of the record */
+        if (!prot || i >= 8) { /* bytes after the end of the record */
+            return prot ? rx_tag(r, TRUSTM_ST(SHIELD, MALFORMED)) : TRUSTM_ST(SHIELD, MALFORMED);
         }
         r->tag[i] = b; /* the tag */
         return RX_TAKEN;
@@ -223,7 +228,7 @@ static int32_t rx_ext(struct trustm_rec_rx *r, int32_t v)
          * would (CRYPTO, out wiped), before a check of the header calls
          * the record MALFORMED */
         if (r->ccm.err) {
-            return rx_tag(r);
+            return rx_tag(r, TMA_OK);
         }
     }
     if (i == 3) {

@@ -18,13 +18,18 @@
  *    (a new handshake), so one failure does not brick the context;
  *  - unlike an integrity failure (the chip's MAC corrupted once): then the
  *    session is FAILED, and trustm_shield_restore() is refused too until a
- *    reset (that refusal never ran either).
+ *    reset (that refusal never ran either);
+ *  - a protected answer whose encrypted OutLen was changed on the bus (CTR
+ *    is malleable; the frame's CRC recomputed, as an attacker would) is
+ *    MALFORMED, shorter or longer, and leaves nothing in the caller's
+ *    buffer: unauthenticated bytes must not come back with the error.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "trustm/cmd.h"
 #include "trustm/crypto_ops.h"
+#include "trustm/transceive.h"
 #include "trustm/trustm.h"
 #include "trustm_sim/sim.h"
 
@@ -73,6 +78,67 @@ static tma_status flaky_hmac(void *ctx, const uint8_t *key, size_t key_len, cons
     return f->real->hmac_sha256(f->real->ctx, key, key_len, data, len, out);
 }
 
+/* Someone on the bus: once armed, XORs mask into the OutLen low byte of the
+ * next protected answer (a data frame carrying a record of plen bytes) and
+ * fixes the frame's CRC-16/KERMIT (spec 2.3). */
+struct mitm {
+    struct trustm_port real;
+    unsigned plen;
+    uint8_t mask;
+    int hits;
+};
+
+static uint16_t crc16(const uint8_t *p, size_t n)
+{
+    uint16_t crc = 0;
+    while (n--) {
+        crc = (uint16_t)(crc ^ *p++);
+        for (int k = 0; k < 8; k++) {
+            crc = (uint16_t)((crc & 1u) ? (crc >> 1) ^ 0x8408u : crc >> 1);
+        }
+    }
+    return crc;
+}
+
+static tma_status mitm_transfer(void *ctx, struct trustm_i2c_msg *m, size_t n)
+{
+    struct mitm *x = ctx;
+    tma_status st = x->real.transfer(x->real.ctx, m, n);
+    for (size_t i = 0; st == TMA_OK && i < n && x->mask != 0; i++) {
+        /* FCTR LEN LEN | PCTR (presentation bit) SCTR SEQ(4) Sta UnDef Len Len .. | CRC */
+        uint8_t *f = m[i].buf;
+        if ((m[i].flags & TRUSTM_I2C_READ) && m[i].len >= x->plen + 5u &&
+            ((unsigned)f[1] << 8 | f[2]) == x->plen && (f[3] & 0x08u) != 0) {
+            uint16_t crc;
+            f[12] ^= x->mask;
+            crc = crc16(f, x->plen + 3u);
+            f[x->plen + 3u] = (uint8_t)(crc >> 8);
+            f[x->plen + 4u] = (uint8_t)crc;
+            x->mask = 0;
+            x->hits++;
+        }
+    }
+    return st;
+}
+
+static void mitm_delay(void *ctx, uint32_t us)
+{
+    struct mitm *x = ctx;
+    x->real.delay_us(x->real.ctx, us);
+}
+
+static uint32_t mitm_now(void *ctx)
+{
+    struct mitm *x = ctx;
+    return x->real.now_ms(x->real.ctx);
+}
+
+static tma_status mitm_reset(void *ctx, enum trustm_reset_kind kind)
+{
+    struct mitm *x = ctx;
+    return x->real.reset(x->real.ctx, kind);
+}
+
 static int all_zero(const uint8_t *p, size_t n)
 {
     while (n--) {
@@ -89,6 +155,7 @@ int main(void)
     struct trustm_sim_config cfg;
     struct trustm_sim *sim = NULL;
     struct trustm_port port;
+    static struct mitm mitm;
     static struct trustm t;
     struct flaky f;
     struct trustm_crypto_ops ops;
@@ -102,7 +169,15 @@ int main(void)
         fprintf(stderr, "cannot create the simulator\n");
         return 1;
     }
-    trustm_sim_port(sim, &port);
+    trustm_sim_port(sim, &mitm.real);
+    port = mitm.real;
+    port.ctx = &mitm;
+    port.transfer = mitm_transfer;
+    port.delay_us = mitm_delay;
+    port.now_ms = mitm_now;
+    port.reset = mitm.real.reset != NULL ? mitm_reset : NULL;
+    port.lock = NULL;
+    port.unlock = NULL;
     EXPECT_ST(trustm_init(&t, &port, NULL), TMA_OK);
     EXPECT_ST(trustm_open(&t), TMA_OK);
     EXPECT_ST(trustm_open_app(&t, TRUSTM_PROTECT_NONE, NULL), TMA_OK);
@@ -186,6 +261,34 @@ int main(void)
         EXPECT_ST(trustm_sim_faults_json(sim, "{}", 2), TMA_OK);
         EXPECT_ST(trustm_reset(&t, TRUSTM_RESET_SOFT), TMA_OK);
         EXPECT_ST(trustm_open_app(&t, TRUSTM_PROTECT_NONE, NULL), TMA_OK);
+        EXPECT_ST(trustm_get_random(&t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, rnd, sizeof(rnd)),
+                  TMA_OK);
+    }
+
+    /* OutLen 32 of a protected GetRandom answer changed on the bus: to 16
+     * (the record then has bytes after its end) and to 34 (it ends early);
+     * the 64-byte buffer has room for either */
+    {
+        static const uint8_t get_random[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+        static const uint8_t masks[] = {0x30, 0x02};
+        struct tma_span sp = {get_random, sizeof(get_random)};
+        struct trustm_rsp rsp;
+        uint8_t out[64];
+        for (size_t k = 0; k < sizeof(masks); k++) {
+            EXPECT_ST(trustm_transceive(&t, TRUSTM_PROTECT_BOTH, &sp, 1, out, sizeof(out), &rsp),
+                      TMA_OK); /* a session, and a control that the APDU is right */
+            EXPECT(rsp.sta == 0 && rsp.out_len == 32, "GetRandom answer: Sta %02X, %u bytes",
+                   rsp.sta, (unsigned)rsp.out_len);
+            mitm.plen = 1 + 1 + 4 + 4 + 32 + 8; /* PCTR SCTR SEQ header data tag */
+            mitm.mask = masks[k];
+            memset(out, 0, sizeof(out));
+            EXPECT_ST(trustm_transceive(&t, TRUSTM_PROTECT_BOTH, &sp, 1, out, sizeof(out), &rsp),
+                      TMA_ERR(TMA_LAYER_SHIELD, TMA_C_MALFORMED));
+            EXPECT(mitm.hits == (int)k + 1, "OutLen changed %d time(s), want %d", mitm.hits,
+                   (int)k + 1);
+            EXPECT(all_zero(out, sizeof(out)),
+                   "OutLen ^ 0x%02X: unauthenticated bytes left in the buffer", masks[k]);
+        }
         EXPECT_ST(trustm_get_random(&t, TRUSTM_PROTECT_BOTH, TRUSTM_RNG_TRNG, rnd, sizeof(rnd)),
                   TMA_OK);
     }
