@@ -57,7 +57,9 @@
 #define APDU_WORST_SYM (4u + 2u + 3u + APDU_COPY_MAX + 3u)
 /* hmac_verify: OID, 01 TL, session, message (copied up to 66), 43 TL */
 #define APDU_WORST_HMAC_VERIFY (4u + 2u + 3u + 2u + APDU_COPY_MAX + 3u)
-/* sign 4 + 3 + 64 + 5; the other commands build under 30 bytes */
+/* sign: 01 digest (<= 64), 03 OID. The other commands copy at most 17
+ * bytes up to their last such piece (rsa_decrypt: the header, 61 TL, then
+ * 03 OID and 02 OID after the ciphertext); what follows it is caller data. */
 #define APDU_WORST_SIGN (4u + 3u + 64u + 5u)
 #define APDU_BUF 152u
 typedef char apdu_buf_holds_every_command[
