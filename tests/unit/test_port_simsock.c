@@ -4,6 +4,7 @@
  * timeout the connection is not reused (a late reply must not be taken for
  * the next answer). */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* flock() */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -21,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "tma/host_file.h"
 #include "trustm/port_open.h"
 
 #define BUS(code) TMA_ERR(TMA_LAYER_BUS, (code))
@@ -332,6 +336,162 @@ static void test_simsock_reply_length_mismatch(void **state)
     peer_close(&p);
 }
 
+/* ---- the other host ports (coverage run: these paths never ran) ---------- */
+
+/* The device lock is re-entrant within a handle (lock twice, one unlock
+ * frees it) and excludes every other opener of the same device. */
+static void test_port_lock_reentry(void **state)
+{
+    struct peer p;
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    char dir[64], lock[300];
+    int fd;
+    (void)state;
+    strcpy(dir, "/tmp/tma_lockdir_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(setenv("TRUSTM_LOCK_DIR", dir, 1), 0);
+    peer_listen(&p);
+    assert_int_equal(trustm_port_simsock_open(p.path, false, &port, &h), TMA_OK);
+    alarm(20); /* a lock that waits for itself would hang: fail instead */
+    port.lock(port.ctx);
+    port.lock(port.ctx);
+    alarm(0);
+    /* the lock file is named after the device, sanitised */
+    {
+        char clean[160];
+        size_t i;
+        for (i = 0; p.path[i] != '\0'; i++) {
+            char c = p.path[i];
+            clean[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+                           ? c : '_';
+        }
+        clean[i] = '\0';
+        snprintf(lock, sizeof lock, "%s/trustm-%s.lock", dir, clean);
+    }
+    fd = open(lock, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1);
+    assert_int_equal(errno, EWOULDBLOCK);
+    port.unlock(port.ctx);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    assert_int_equal(flock(fd, LOCK_UN), 0);
+    port.unlock(port.ctx); /* twice is harmless */
+    close(fd);
+    trustm_port_close(h);
+    peer_close(&p);
+    unlink(lock);
+    rmdir(dir);
+    unsetenv("TRUSTM_LOCK_DIR");
+}
+
+/* Device strings: a /dev path longer than the port's buffer is a bad
+ * parameter (one byte shorter reaches open() and fails there); address
+ * forms; unknown kinds. */
+static void test_port_open_device_strings(void **state)
+{
+    struct trustm_port port;
+    struct trustm_port_handle *h = (struct trustm_port_handle *)&port;
+    char dev[400];
+    (void)state;
+    memcpy(dev, "/dev/", 5);
+    memset(dev + 5, 'x', 251);
+    strcpy(dev + 256, "@0x30"); /* path part: 256 characters */
+    assert_int_equal(trustm_port_open(dev, &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_null(h);
+    strcpy(dev + 255, "@0x30"); /* 255: fits, does not exist */
+    assert_int_equal(trustm_port_open(dev, &port, &h), BUS(TMA_C_IO));
+    memset(dev + 5, 'x', 300);
+    dev[305] = '\0'; /* no address part, 305 characters */
+    assert_int_equal(trustm_port_open(dev, &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("/dev/null@0x80", &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("/dev/null@", &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("/dev/null@0x3g", &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("sim:", &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("tcp:", &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("i2c-1", &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open(NULL, &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("sim", NULL, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_open("sim", &port, NULL), BUS(TMA_C_BAD_PARAM));
+    trustm_port_close(NULL);
+}
+
+/* The i2c-dev port on a file that is not an I2C adapter: it opens (open()
+ * cannot tell), and a transfer's ioctl fails with ENOTTY, which is an I/O
+ * error - not an address NACK the driver would retry for ever. Transfers of
+ * more than one message or to a 10-bit address are refused first. */
+static void test_i2cdev_port_on_a_plain_file(void **state)
+{
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    char path[64];
+    uint8_t b[4] = {0};
+    struct trustm_i2c_msg m[2];
+    int fd;
+    (void)state;
+    strcpy(path, "/tmp/tma_i2c_XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(trustm_port_i2cdev_open(path, 0x80, &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_i2cdev_open(NULL, 0x30, &port, &h), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(trustm_port_i2cdev_open("/nonexistent/i2c-9", 0x30, &port, &h),
+                     BUS(TMA_C_IO));
+    assert_int_equal(trustm_port_i2cdev_open(path, 0x30, &port, &h), TMA_OK);
+    m[0].addr = 0x30;
+    m[0].flags = TRUSTM_I2C_READ;
+    m[0].len = sizeof b;
+    m[0].buf = b;
+    m[1] = m[0];
+    assert_int_equal(port.transfer(port.ctx, m, 1), BUS(TMA_C_IO));
+    assert_int_equal(port.transfer(port.ctx, m, 2), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(port.transfer(port.ctx, m, 0), BUS(TMA_C_BAD_PARAM));
+    m[0].addr = 0x80;
+    assert_int_equal(port.transfer(port.ctx, m, 1), BUS(TMA_C_BAD_PARAM));
+    m[0].addr = 0x30;
+    m[0].buf = NULL;
+    assert_int_equal(port.transfer(port.ctx, m, 1), BUS(TMA_C_BAD_PARAM));
+    assert_int_equal(port.transfer(port.ctx, NULL, 1), BUS(TMA_C_BAD_PARAM));
+    trustm_port_close(h);
+    unlink(path);
+}
+
+/* Two paths naming the same file: the cases of files that do not exist
+ * yet, in a folder directly under / and in a folder that does not exist. */
+static void test_host_same_file(void **state)
+{
+    char dir[64], a[128], b[128];
+    int fd;
+    (void)state;
+    strcpy(dir, "/tmp/tma_same_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(a, sizeof a, "%s/f", dir);
+    snprintf(b, sizeof b, "%s/../%s/f", dir, dir + 5);
+    /* neither exists: same canonical folder and name */
+    assert_true(tma_host_same_file(a, b));
+    assert_false(tma_host_same_file(a, "/tmp/tma_same_other/f"));
+    /* directly under /: folder "/" */
+    assert_true(tma_host_same_file("/tma-no-such-file-x", "/tmp/../tma-no-such-file-x"));
+    assert_false(tma_host_same_file("/tma-no-such-file-x", "/tma-no-such-file-y"));
+    /* a folder that does not exist resolves to nothing: not "the same" */
+    assert_false(tma_host_same_file("/tma-no-such-dir/x", "/tma-no-such-dir/x"));
+    /* relative name: the current folder */
+    assert_false(tma_host_same_file("tma-no-such-file-z", "/tma-no-such-file-z"));
+    /* one exists, the other not; both exist (hard link); NULL */
+    fd = open(a, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(b, sizeof b, "%s/g", dir);
+    assert_false(tma_host_same_file(a, b));
+    assert_int_equal(link(a, b), 0);
+    assert_true(tma_host_same_file(a, b));
+    assert_false(tma_host_same_file(a, NULL));
+    assert_false(tma_host_same_file(NULL, a));
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +502,10 @@ int main(void)
         cmocka_unit_test(test_simsock_tcp_is_loopback_only),
         cmocka_unit_test(test_simsock_bad_addresses),
         cmocka_unit_test(test_simsock_reply_length_mismatch),
+        cmocka_unit_test(test_port_lock_reentry),
+        cmocka_unit_test(test_port_open_device_strings),
+        cmocka_unit_test(test_i2cdev_port_on_a_plain_file),
+        cmocka_unit_test(test_host_same_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
