@@ -26,6 +26,7 @@
 
 #include "tma/host_file.h"
 #include "trustm/port_open.h"
+#include "trustm/trustm.h"
 
 #define BUS(code) TMA_ERR(TMA_LAYER_BUS, (code))
 
@@ -492,6 +493,74 @@ static void test_host_same_file(void **state)
     rmdir(dir);
 }
 
+/* Time over the socket port. Virtual (the default): delay_us does not
+ * sleep, now_ms advances by exactly the delay, and the delay reaches the
+ * daemon as one OP_SLEEP (0x07, 4-byte big-endian microseconds) before the
+ * next transfer - except a lone guard time, which the simulator accounts
+ * itself. Realtime: delay_us sleeps and now_ms is the monotonic clock. */
+static void test_simsock_virtual_and_real_time(void **state)
+{
+    struct peer p;
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    uint8_t req[8], b[4];
+    static const uint8_t ok_empty[] = {0x00, 0x00, 0x00};
+    static const uint8_t ok_read[] = {0x00, 0x00, 0x04, 9, 8, 7, 6};
+    uint32_t t0;
+    double s0;
+    int cfd;
+    (void)state;
+    peer_listen(&p);
+    assert_int_equal(trustm_port_simsock_open(p.path, false, &port, &h), TMA_OK);
+    cfd = accept(p.lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    t0 = port.now_ms(port.ctx);
+    s0 = now_s();
+    port.delay_us(port.ctx, 5000000u); /* 5 s of chip time */
+    assert_true(now_s() - s0 < 1.0);
+    assert_int_equal(port.now_ms(port.ctx) - t0, 5000);
+    /* the next transfer first sends the sleep */
+    assert_int_equal(write(cfd, ok_empty, 3), 3);
+    assert_int_equal(write(cfd, ok_read, sizeof ok_read), (ssize_t)sizeof ok_read);
+    assert_int_equal(read4(&port), TMA_OK);
+    assert_int_equal(read(cfd, req, 8), 8);
+    assert_int_equal(req[0], 0x07);
+    assert_int_equal(req[2], 0);
+    assert_int_equal(req[3], 4);
+    assert_int_equal((uint32_t)req[4] << 24 | (uint32_t)req[5] << 16 | (uint32_t)req[6] << 8 | req[7],
+                     5000000u);
+    assert_int_equal(read(cfd, req, 4), 4);
+    assert_int_equal(req[0], 0x02);
+    /* a lone guard time is not sent */
+    port.delay_us(port.ctx, TRUSTM_GUARD_US);
+    assert_int_equal(write(cfd, ok_read, sizeof ok_read), (ssize_t)sizeof ok_read);
+    assert_int_equal(read4(&port), TMA_OK);
+    assert_int_equal(read(cfd, req, 4), 4);
+    assert_int_equal(req[0], 0x02);
+    close(cfd);
+    trustm_port_close(h);
+
+    /* realtime */
+    h = NULL;
+    assert_int_equal(trustm_port_simsock_open(p.path, true, &port, &h), TMA_OK);
+    cfd = accept(p.lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    t0 = port.now_ms(port.ctx);
+    s0 = now_s();
+    port.delay_us(port.ctx, 50000u);
+    assert_true(now_s() - s0 >= 0.045);
+    assert_true(port.now_ms(port.ctx) - t0 >= 45);
+    /* nothing owed to the daemon: the read goes out alone */
+    assert_int_equal(write(cfd, ok_read, sizeof ok_read), (ssize_t)sizeof ok_read);
+    memset(b, 0, sizeof b);
+    assert_int_equal(read4(&port), TMA_OK);
+    assert_int_equal(read(cfd, req, 4), 4);
+    assert_int_equal(req[0], 0x02);
+    close(cfd);
+    trustm_port_close(h);
+    peer_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_port_open_device_strings),
         cmocka_unit_test(test_i2cdev_port_on_a_plain_file),
         cmocka_unit_test(test_host_same_file),
+        cmocka_unit_test(test_simsock_virtual_and_real_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
