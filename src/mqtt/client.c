@@ -166,12 +166,13 @@ static tma_status tx_flush(struct mqtt_client *c)
     return TMA_OK;
 }
 
-/* Flush inside an API call: a failure is reported by the next process(). */
+/* Flush inside an API call: a failure is reported by the next process().
+ * After one, no more sends: the transport said the link is gone (<0 is
+ * fatal), so an uncork or a later request does not try it again. */
 static void tx_kick(struct mqtt_client *c)
 {
-    tma_status st = tx_flush(c);
-    if (st < 0 && c->deferred == TMA_OK) {
-        c->deferred = st;
+    if (c->deferred == TMA_OK) {
+        c->deferred = tx_flush(c);
     }
 }
 

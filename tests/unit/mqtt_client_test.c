@@ -1730,6 +1730,44 @@ static void flush_on_stalled_transport_times_out(void **state)
     assert_memory_equal("wait", got.payload.ptr, 4);
 }
 
+/* Corked (the IoT client's outbox pump): a request that does not fit the
+ * full queue sends the queue and is queued after it; when that send fails,
+ * the request is not queued (WANT_WRITE) and the next process() reports the
+ * transport's status. */
+static void corked_full_queue_sent_to_make_room_or_send_error_deferred(void **state)
+{
+    char body[100];
+    struct mqtt_publish p;
+    struct mqtt_packet pkt;
+    size_t pos;
+    int i;
+    (void)state;
+    connect_ok(false);
+    memset(body, 'c', sizeof(body) - 1);
+    body[sizeof(body) - 1] = 0;
+    p = pub("t/1", body, 0); /* 106 bytes: two fit the 256-byte queue */
+    pos = F.net.out_len;
+    mqtt_client_cork(&F.c, true);
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    assert_int_equal(pos, F.net.out_len); /* corked: nothing sent yet */
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    for (i = 0; i < 2; i++) { /* the two queued went to make room */
+        assert_true(net_pop(&F.net, &pos, &pkt));
+        assert_int_equal(MQTT_PUBLISH, pkt.type);
+    }
+    assert_false(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    F.net.send_calls = 0;
+    F.net.fail_call = 1;
+    F.net.fail_with = CLOSED;
+    assert_int_equal(TMA_WANT_WRITE, mqtt_client_publish(&F.c, &p, 0, NULL));
+    mqtt_client_cork(&F.c, false);
+    assert_int_equal(CLOSED, mqtt_client_process(&F.c));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    assert_false(net_pop(&F.net, &pos, &pkt));
+}
+
 /* The public API's own checks (COV14 1.2): NULL client, transport, options
  * or message, a transport without send or recv, QoS 2, empty filter lists,
  * packet id 0: BAD_PARAM, nothing sent, the connection unchanged. */
@@ -1933,6 +1971,7 @@ int main(void)
         cmocka_unit_test_setup(transport_reporting_more_than_asked_ends_with_internal, setup),
         cmocka_unit_test_setup(resend_of_message_grown_past_tx_buffer_drops_only_it, setup),
         cmocka_unit_test_setup(flush_on_stalled_transport_times_out, setup),
+        cmocka_unit_test_setup(corked_full_queue_sent_to_make_room_or_send_error_deferred, setup),
         cmocka_unit_test_setup(api_refuses_bad_arguments, setup),
         cmocka_unit_test_setup(tcp_send_errors_map_to_transport_statuses, setup),
     };
