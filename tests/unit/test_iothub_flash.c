@@ -2183,6 +2183,414 @@ static void test_flash_rebase_passes_headerless_bad_sector(void **state)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* coverage gaps (session 14, IH14) */
+
+/* A port whose read call number @c flip_at (counted in the sim's read_ops)
+ * returns its bytes with one bit changed: a read that disagrees with the
+ * read before it (read disturb, a flaky bus). */
+struct flip_port {
+    struct nor_sim *n;
+    uint64_t flip_at;
+};
+
+static tma_status flip_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
+{
+    struct flip_port *fp = ctx;
+    uint64_t call = fp->n->read_ops;
+    tma_status st = nor_read(fp->n, addr, buf, len);
+    if (st == TMA_OK && call == fp->flip_at && len > 0u) {
+        buf[len - 1u] ^= 0x10u;
+    }
+    return st;
+}
+
+static tma_status flip_program(void *ctx, uint32_t addr, const uint8_t *data, size_t len)
+{
+    return nor_program(((struct flip_port *)ctx)->n, addr, data, len);
+}
+
+static tma_status flip_erase(void *ctx, uint32_t sector)
+{
+    return nor_erase(((struct flip_port *)ctx)->n, sector);
+}
+
+/* get() reads the data a second time after find() checked its CRC: when
+ * the second read differs it answers TMA_C_INTEGRITY (never the changed
+ * bytes as TMA_OK), with the size; the next get, read right, is TMA_OK.
+ * A record damaged in the flash itself is not live: get NOT_FOUND, next()
+ * passes over it, the outbox sends the next one. Mutant caught: the
+ * INTEGRITY return in iothub_flash_storage_get() removed (TMA_OK with a
+ * changed byte). */
+static void test_flash_get_reread_differs_is_integrity(void **state)
+{
+    struct nor_sim n;
+    struct flip_port fp;
+    struct iothub_flash f;
+    struct iothub_flash_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    struct iothub_outbox_msg m;
+    uint8_t p[100], buf[256], *at;
+    uint64_t r0, per_get;
+    uint32_t seq, next = 0;
+    size_t got = 0, i;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 3, 8), 0);
+    fp.n = &n;
+    fp.flip_at = NOR_NO_CUT;
+    f = nor_flash(&n);
+    f.ctx = &fp;
+    f.read = flip_read;
+    f.program = flip_program;
+    f.erase = flip_erase;
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+    for (seq = 0; seq < 3u; seq++) {
+        fill(p, sizeof p, seq);
+        assert_int_equal(put1(&st, seq, p, sizeof p), TMA_OK);
+    }
+    fill(p, sizeof p, 1);
+    expect_get(&st, 1, p, sizeof p); /* warm: the context's hints settle */
+    r0 = n.read_ops;
+    expect_get(&st, 1, p, sizeof p);
+    per_get = n.read_ops - r0;
+    assert_true(per_get >= 2u); /* the check and the read handed out */
+    /* the last read of the get (the data handed out) comes back changed */
+    fp.flip_at = n.read_ops + per_get - 1u;
+    assert_int_equal(st.get(st.ctx, 1, buf, sizeof buf, &got), S_ERR(TMA_C_INTEGRITY));
+    assert_int_equal(got, sizeof p);
+    assert_int_equal(n.read_ops - fp.flip_at, 1u); /* the flip was that read */
+    expect_get(&st, 1, p, sizeof p);
+    /* damage in the flash: one data bit of record 1 cleared */
+    at = NULL;
+    for (i = 0; i + sizeof p <= 3u * 512u; i++) {
+        if (memcmp(n.mem + i, p, sizeof p) == 0) {
+            at = n.mem + i;
+            break;
+        }
+    }
+    assert_non_null(at);
+    for (i = 40; at[i] == 0u; i++) {
+    }
+    at[i] &= (uint8_t)(at[i] - 1u); /* its lowest 1 bit programmed to 0 */
+    assert_int_equal(st.get(st.ctx, 1, buf, sizeof buf, &got), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(st.next(st.ctx, 1, &next), TMA_OK);
+    assert_int_equal(next, 2u);
+    fill(p, sizeof p, 0);
+    expect_get(&st, 0, p, sizeof p);
+    fill(p, sizeof p, 2);
+    expect_get(&st, 2, p, sizeof p);
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+    /* the outbox over it: a peek whose read differs reports the storage's
+     * INTEGRITY (the client's step returns it and keeps the connection) and
+     * drops nothing; the next peek gives the message */
+    assert_int_equal(nor_init(&n, 512, 3, 8), 0);
+    fp.flip_at = NOR_NO_CUT;
+    f = nor_flash(&n);
+    f.ctx = &fp;
+    f.read = flip_read;
+    f.program = flip_program;
+    f.erase = flip_erase;
+    assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 100, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    for (seq = 0; seq < 3u; seq++) {
+        fill(p, sizeof p, seq);
+        assert_int_equal(iothub_outbox_push(&ob, "devices/d/messages/events/", p, sizeof p, NULL), TMA_OK);
+    }
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, &m), TMA_OK);
+    r0 = n.read_ops;
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, &m), TMA_OK);
+    per_get = n.read_ops - r0;
+    fp.flip_at = n.read_ops + per_get - 1u;
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, &m), S_ERR(TMA_C_INTEGRITY));
+    assert_int_equal(iothub_outbox_count(&ob), 3u);
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, &m), TMA_OK);
+    assert_int_equal(m.seq, 0u);
+    fill(p, sizeof p, 0);
+    assert_int_equal(tma_test_memcmp("peek", m.payload.ptr, m.payload.len, p, sizeof p), 0);
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
+/* A port whose erase fails on sectors [bad_from, bad_to) (worn out; the
+ * sim's contents stay as they were). */
+struct band_port {
+    struct nor_sim *n;
+    uint32_t bad_from, bad_to, fails;
+};
+
+static tma_status band_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
+{
+    return nor_read(((struct band_port *)ctx)->n, addr, buf, len);
+}
+
+static tma_status band_program(void *ctx, uint32_t addr, const uint8_t *data, size_t len)
+{
+    return nor_program(((struct band_port *)ctx)->n, addr, data, len);
+}
+
+static tma_status band_erase(void *ctx, uint32_t sector)
+{
+    struct band_port *b = ctx;
+    if (sector >= b->bad_from && sector < b->bad_to) {
+        b->fails++;
+        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+    }
+    return nor_erase(b->n, sector);
+}
+
+/* Sectors past the IOTHUB_FLASH_BAD_SECTORS the context remembers
+ * (storage_flash.h): one failing sector there is skipped for the rest of
+ * the put that met it (the record lands in the next sector); two in a row
+ * give the put the port's error, as the header says, and lose nothing
+ * (every record put before reads back, also after a reopen). Mutants
+ * caught: make_room() returning the port's error at the first failing
+ * sector past the remembered ones (no skip), or skipping a second one
+ * (the record would land in sector 66). */
+static void test_flash_bad_sectors_past_the_remembered_ones(void **state)
+{
+    uint32_t nbad;
+    (void)state;
+    for (nbad = 1; nbad <= 2u; nbad++) {
+        const uint32_t first_bad = IOTHUB_FLASH_BAD_SECTORS, count = IOTHUB_FLASH_BAD_SECTORS + 6u;
+        struct nor_sim n;
+        struct band_port b;
+        struct iothub_flash f;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        uint8_t p[100];
+        uint32_t seq, s, stamped_past = 0, e_before = 0, held;
+        tma_status rc = TMA_OK;
+        assert_int_equal(nor_init(&n, 256, count, 8), 0);
+        memset(&b, 0, sizeof b);
+        b.n = &n;
+        b.bad_from = first_bad;
+        b.bad_to = first_bad + nbad;
+        f = nor_flash(&n);
+        f.ctx = &b;
+        f.read = band_read;
+        f.program = band_program;
+        f.erase = band_erase;
+        assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+        /* fill sectors 0 .. first_bad - 1 in order (two records each) */
+        for (seq = 0; b.fails == 0u; seq++) {
+            fill(p, sizeof p, seq);
+            rc = put1(&st, seq, p, sizeof p);
+            if (b.fails == 0u) {
+                assert_int_equal(rc, TMA_OK);
+            }
+            assert_true(seq < 4u * count);
+        }
+        held = seq - 1u; /* records 0 .. held - 1 are in; the put of held met the bad sector */
+        for (s = first_bad; s < count; s++) {
+            stamped_past += t_stamped(n.mem + (size_t)s * 256u);
+        }
+        if (nbad == 1u) {
+            assert_int_equal(rc, TMA_OK);
+            assert_int_equal(b.fails, 1u);
+            assert_false(t_stamped(n.mem + (size_t)first_bad * 256u));
+            assert_true(t_stamped(n.mem + (size_t)(first_bad + 1u) * 256u));
+            assert_int_equal(stamped_past, 1u);
+            held++;
+        } else {
+            assert_int_equal(rc, TMA_ERR(TMA_LAYER_STORE, TMA_C_IO));
+            assert_int_equal(b.fails, 2u);
+            assert_int_equal(stamped_past, 0u);
+            for (s = 0; s < count; s++) {
+                e_before += n.erases[s];
+            }
+            /* the next put meets them again: the same answer, no erase */
+            fill(p, sizeof p, held);
+            assert_int_equal(put1(&st, held, p, sizeof p), TMA_ERR(TMA_LAYER_STORE, TMA_C_IO));
+            assert_int_equal(b.fails, 4u);
+            for (s = 0; s < count; s++) {
+                e_before -= n.erases[s];
+            }
+            assert_int_equal(e_before, 0u);
+        }
+        for (seq = 0; seq < held; seq++) {
+            fill(p, sizeof p, seq);
+            expect_get(&st, seq, p, sizeof p);
+        }
+        assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+        assert_int_equal(st.seq_end(st.ctx), held);
+        for (seq = 0; seq < held; seq++) {
+            fill(p, sizeof p, seq);
+            expect_get(&st, seq, p, sizeof p);
+        }
+        assert_int_equal(n.v, 0u);
+        nor_free(&n);
+    }
+}
+
+/* No free sector, a dead one, and the sector sequence at its end (a
+ * crafted image: the newest stamp 0xFFFFFFFE): the put that needs a new
+ * sector answers TMA_C_STATE without erasing the dead sector (the reclaim's
+ * stamp could not follow), and every live record stays. Mutant caught: the
+ * top_sseq check in make_room() removed (the dead sector is erased, then
+ * the stamp refuses). */
+static void test_flash_no_free_sector_at_sequence_end_erases_nothing(void **state)
+{
+    struct nor_sim n;
+    struct iothub_flash_storage fs, fs2;
+    struct iothub_storage st, st2;
+    uint8_t p[100];
+    uint32_t seq = 0, s, end, erases = 0, top = 0, newest = 0;
+    (void)state;
+    assert_int_equal(nor_init(&n, 512, 3, 4), 0);
+    open_ok(&n, &fs, &st);
+    seq = put_until_full(&st, 0);
+    stamp_spare(&n, seq);
+    /* the spare (the newest) now says sequence 0xFFFFFFFE */
+    for (s = 0; s < 3u; s++) {
+        uint8_t *h = n.mem + s * 512u;
+        uint32_t q = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+        assert_true(t_stamped(h));
+        if (q > top) {
+            top = q;
+            newest = s;
+        }
+    }
+    {
+        uint8_t *h = n.mem + newest * 512u;
+        t_le32(h + 4, UINT32_MAX - 1u);
+        t_le32(h + 16, tma_test_crc32(0, h, 16));
+    }
+    open_ok(&n, &fs, &st);
+    seq = put_until_full(&st, seq);
+    end = seq;
+    /* the two old sectors' records acknowledged: both hold nothing live */
+    for (s = 0; st.next(st.ctx, s, &s) == TMA_OK && s < end - 3u; s++) {
+        assert_int_equal(st.del(st.ctx, s), TMA_OK);
+    }
+    for (s = 0; s < 3u; s++) {
+        erases += n.erases[s];
+    }
+    fill(p, sizeof p, seq);
+    assert_int_equal(put1(&st, seq, p, sizeof p), S_ERR(TMA_C_STATE));
+    for (s = 0; s < 3u; s++) {
+        erases -= n.erases[s];
+    }
+    assert_int_equal(erases, 0u);
+    open_ok(&n, &fs2, &st2);
+    assert_int_equal(st2.seq_end(st2.ctx), end);
+    for (s = end - 3u; s < end; s++) {
+        fill(p, sizeof p, s);
+        expect_get(&st2, s, p, sizeof p);
+    }
+    assert_int_equal(n.v, 0u);
+    nor_free(&n);
+}
+
+/* What a clean open of the image sees: seq_end and the live records
+ * (seq and a CRC of the data), in order. */
+struct open_view {
+    uint32_t end, count;
+    uint32_t seq[64], crc[64];
+};
+
+static void view_of(struct iothub_storage *st, struct open_view *v)
+{
+    uint8_t buf[512];
+    size_t got;
+    uint32_t s = 0;
+    memset(v, 0, sizeof *v);
+    v->end = st->seq_end(st->ctx);
+    while (v->count < 64u && st->next(st->ctx, s, &s) == TMA_OK) {
+        assert_int_equal(st->get(st->ctx, s, buf, sizeof buf, &got), TMA_OK);
+        v->seq[v->count] = s;
+        v->crc[v->count] = tma_test_crc32(0, buf, got);
+        v->count++;
+        s++;
+    }
+}
+
+/* A read error at every read of an open (its recovery: sector headers,
+ * record walks, the erase of a reclaim's source, the check of a partial
+ * copy) of images a power cut left at every program/erase of a reclaiming
+ * run: the open fails with the port's error or succeeds, breaks no flash
+ * rule, and the next open (reads fine) sees exactly what an open without
+ * the error sees. Reaches the read errors of walk() and of recover()'s
+ * partial-copy check, which the read-error test on a fresh flash did not. */
+static void test_flash_read_error_during_recovery(void **state)
+{
+    uint64_t cut;
+    unsigned images = 0, errors = 0, partial = 0;
+    (void)state;
+    for (cut = 0; cut < 400u; cut++) {
+        struct nor_sim n, n2;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        struct open_view want, seen;
+        uint8_t p[70];
+        uint32_t seq, oldest;
+        uint64_t r0, reads, k;
+        tma_status rc = TMA_OK;
+        int was_cut;
+        assert_int_equal(nor_init(&n, 256, 3, 8), 0);
+        open_ok(&n, &fs, &st);
+        nor_cut_after(&n, cut, (uint32_t)cut + 3u);
+        for (seq = 0; seq < 30u && rc == TMA_OK; seq++) {
+            fill(p, sizeof p, seq);
+            rc = put1(&st, seq, p, sizeof p);
+            if (rc == S_ERR(TMA_C_FULL)) {
+                rc = st.next(st.ctx, 0, &oldest);
+                if (rc == TMA_OK) {
+                    rc = st.del(st.ctx, oldest);
+                }
+                if (rc == TMA_OK) {
+                    rc = put1(&st, seq, p, sizeof p);
+                }
+            }
+        }
+        was_cut = n.dead;
+        nor_power_on(&n);
+        if (!was_cut) {
+            nor_free(&n);
+            break; /* the run ends before the cut: every point was tried */
+        }
+        images++;
+        assert_int_equal(nor_clone(&n2, &n), 0);
+        r0 = n2.read_ops;
+        open_ok(&n2, &fs, &st);
+        reads = n2.read_ops - r0;
+        view_of(&st, &want);
+        partial += n2.ops != n.ops; /* recovery wrote (erased) */
+        nor_free(&n2);
+        for (k = 0; k < reads; k++) {
+            struct iothub_flash f;
+            assert_int_equal(nor_clone(&n2, &n), 0);
+            n2.read_fail_at = n2.read_ops + k;
+            f = nor_flash(&n2);
+            rc = iothub_flash_storage_open(&fs, &f, &st);
+            if (rc != TMA_OK) {
+                assert_int_equal(rc, S_ERR(TMA_C_IO));
+                errors++;
+            }
+            n2.read_fail_at = NOR_NO_CUT;
+            open_ok(&n2, &fs, &st);
+            view_of(&st, &seen);
+            if (memcmp(&seen, &want, sizeof want) != 0) {
+                fail_msg("cut %llu, read error at read %llu of the open: the next open sees "
+                         "seq_end %u and %u records, a clean open %u and %u",
+                         (unsigned long long)cut, (unsigned long long)k, (unsigned)seen.end,
+                         (unsigned)seen.count, (unsigned)want.end, (unsigned)want.count);
+            }
+            if (n2.v != 0u) {
+                fail_msg("cut %llu, read error at read %llu: %s", (unsigned long long)cut,
+                         (unsigned long long)k, n2.why);
+            }
+            nor_free(&n2);
+        }
+        nor_free(&n);
+    }
+    printf("read errors in recovery: %u images, %u opens failed, %u recoveries that erase\n", images,
+           errors, partial);
+    assert_true(images > 50u);
+    assert_true(partial > 0u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2212,6 +2620,10 @@ int main(void)
         cmocka_unit_test(test_flash_retired_sector_records_stay_deleted),
         cmocka_unit_test(test_flash_rebase_blocked_by_retired_sector_erases_nothing),
         cmocka_unit_test(test_flash_rebase_passes_headerless_bad_sector),
+        cmocka_unit_test(test_flash_get_reread_differs_is_integrity),
+        cmocka_unit_test(test_flash_bad_sectors_past_the_remembered_ones),
+        cmocka_unit_test(test_flash_no_free_sector_at_sequence_end_erases_nothing),
+        cmocka_unit_test(test_flash_read_error_during_recovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
