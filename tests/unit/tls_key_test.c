@@ -1458,6 +1458,35 @@ static void client_connected_states_and_stalled_send(void **state)
     assert_int_equal(tma_tls_client_send(&c, buf, 0), 0);
     assert_int_equal(tma_tls_client_recv(&c, buf, 0), 0);
     assert_int_equal(tma_tls_client_send(&c, NULL, 1), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    /* a length beyond int32: clamped, one record's worth goes out and the
+     * count returned is what was taken */
+    {
+        static uint8_t big[20000];
+        size_t huge = (size_t)INT32_MAX + 10u;
+        memset(big, 'b', sizeof(big));
+        int32_t got = 0, k;
+        n = tma_tls_client_send(&c, big, huge);
+        assert_true(n > 0 && n <= 16384);
+        /* the echo comes back in pieces; a huge read length is clamped too */
+        memset(big, 0, sizeof(big));
+        while (got < n) {
+            k = tma_tls_client_recv(&c, big + got, huge);
+            assert_true(k > 0);
+            got += k;
+        }
+        assert_int_equal(got, n);
+        assert_int_equal(big[0], 'b');
+        assert_int_equal(big[n - 1], 'b');
+        assert_int_equal(tma_tls_client_recv(NULL, buf, 4), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+        assert_int_equal(tma_tls_client_recv(&c, NULL, 4), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    }
+    /* set_timeout: 0 means the default, NULL is ignored */
+    tma_tls_client_set_timeout(NULL, 5);
+    tma_tls_client_set_timeout(&c, 50);
+    l.now = 0;
+    assert_int_equal(tma_tls_client_recv(&c, buf, sizeof(buf)), 0);
+    assert_true(l.now >= 50 && l.now < 200);
+    tma_tls_client_set_timeout(&c, 200);
     /* the transport takes nothing: 0, nothing lost */
     l.stall = 1;
     assert_int_equal(tma_tls_client_send(&c, (const uint8_t *)"late", 4), 0);
