@@ -323,6 +323,252 @@ static void test_bad_parameters(void **state)
     assert_non_null(strstr(iothub_connack_reason(77), "unknown"));
 }
 
+/* ---- coverage gaps (session 14, IH14) ---------------------------------- */
+
+/* iothub_url_encode(): every byte but A-Z a-z 0-9 - _ . ~ as %XX (upper
+ * case, Embedded C's form: ../shared/spec/azure-iot-mqtt.md "URL
+ * encoding"), a NUL inside the given length encoded too, the size reported
+ * when the buffer is short. Mutant caught: lower-case hex digits. */
+static void test_url_encode_vectors(void **state)
+{
+    char out[64];
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(iothub_url_encode("azAZ09-_.~", 10, out, sizeof out, &n), TMA_OK);
+    assert_string_equal(out, "azAZ09-_.~");
+    assert_int_equal(n, 10u);
+    assert_int_equal(iothub_url_encode("a b/c$d&e=f\xc3\xa9", 13, out, sizeof out, &n), TMA_OK);
+    assert_string_equal(out, "a%20b%2Fc%24d%26e%3Df%C3%A9");
+    assert_int_equal(n, strlen("a%20b%2Fc%24d%26e%3Df%C3%A9"));
+    assert_int_equal(iothub_url_encode("a\0b\x7f\xff", 5, out, sizeof out, &n), TMA_OK);
+    assert_string_equal(out, "a%00b%7F%FF");
+    assert_int_equal(iothub_url_encode("", 0, out, sizeof out, &n), TMA_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(n, 0u);
+    assert_int_equal(iothub_url_encode(NULL, 0, out, sizeof out, &n), TMA_OK);
+    assert_int_equal(n, 0u);
+    /* "%2F" needs 3 + 1 bytes: 3 is short, the size is still reported */
+    assert_int_equal(iothub_url_encode("/", 1, out, 3, &n), I_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(n, 3u);
+    assert_int_equal(out[0], '\0');
+    assert_int_equal(iothub_url_encode("/", 1, out, 4, &n), TMA_OK);
+    assert_string_equal(out, "%2F");
+    assert_int_equal(iothub_url_encode(NULL, 1, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_url_encode("a", 1, NULL, 4, &n), I_ERR(TMA_C_BAD_PARAM));
+    /* decoding gives the input back */
+    {
+        char back[64];
+        size_t m = 0;
+        assert_int_equal(iothub_url_encode("a b/c$d&e=f\xc3\xa9", 13, out, sizeof out, &n), TMA_OK);
+        assert_int_equal(iothub_url_decode(sp(out), back, sizeof back, &m), TMA_OK);
+        assert_int_equal(m, 13u);
+        assert_memory_equal(back, "a b/c$d&e=f\xc3\xa9", 13);
+    }
+}
+
+/* iothub_property_bag(): "k=v&k2" with keys and values percent-encoded,
+ * a NULL value as a bare key, an empty value as "k=", and exactly the bytes
+ * iothub_telemetry_topic() puts after ".../messages/events/" for the same
+ * properties (the spec's body-routing example: $.ct and $.ce). */
+static void test_property_bag_vectors(void **state)
+{
+    static const struct iothub_property props[] = {
+        {"$.ct", "application/json;charset=utf-8"},
+        {"$.ce", "utf-8"},
+        {"my key", "a&b=c"},
+        {"flag", NULL},
+        {"empty", ""},
+    };
+    static const char want[] = "%24.ct=application%2Fjson%3Bcharset%3Dutf-8&%24.ce=utf-8"
+                               "&my%20key=a%26b%3Dc&flag&empty=";
+    struct iothub_identity id;
+    struct iothub_property bad[2];
+    char bag[160], topic[200];
+    size_t n = 0, tn = 0;
+    static const char prefix[] = "devices/dev-1/messages/events/";
+    (void)state;
+    assert_int_equal(iothub_property_bag(props, 5, bag, sizeof bag, &n), TMA_OK);
+    assert_string_equal(bag, want);
+    assert_int_equal(n, sizeof want - 1u);
+    memset(&id, 0, sizeof id);
+    id.host = "h.azure-devices.net";
+    id.device_id = "dev-1";
+    assert_int_equal(iothub_telemetry_topic(&id, props, 5, topic, sizeof topic, &tn), TMA_OK);
+    assert_int_equal(tn, strlen(prefix) + n);
+    assert_memory_equal(topic, prefix, strlen(prefix));
+    assert_string_equal(topic + strlen(prefix), bag);
+    /* no property: an empty bag */
+    assert_int_equal(iothub_property_bag(NULL, 0, bag, sizeof bag, &n), TMA_OK);
+    assert_string_equal(bag, "");
+    assert_int_equal(n, 0u);
+    /* short buffer: the size, an empty string */
+    assert_int_equal(iothub_property_bag(props, 5, bag, sizeof want - 1u, &n), I_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(n, sizeof want - 1u);
+    assert_int_equal(bag[0], '\0');
+    /* a missing or empty key, props NULL with a count */
+    bad[0].key = "a";
+    bad[0].value = "1";
+    bad[1].key = "";
+    bad[1].value = "2";
+    assert_int_equal(iothub_property_bag(bad, 2, bag, sizeof bag, &n), I_ERR(TMA_C_BAD_PARAM));
+    bad[1].key = NULL;
+    assert_int_equal(iothub_property_bag(bad, 2, bag, sizeof bag, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_property_bag(NULL, 1, bag, sizeof bag, &n), I_ERR(TMA_C_BAD_PARAM));
+    /* a size query (no buffer): TOO_SMALL with the size */
+    assert_int_equal(iothub_property_bag(props, 1, NULL, 0, &n), I_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(n, strlen("%24.ct=application%2Fjson%3Bcharset%3Dutf-8"));
+    assert_int_equal(iothub_property_bag(props, 1, NULL, 8, &n), I_ERR(TMA_C_BAD_PARAM));
+}
+
+/* iothub_connack_reason(): the MQTT 3.1.1 CONNACK codes 0-5 each have
+ * their own text, anything else one "unknown" text. */
+static void test_connack_reasons(void **state)
+{
+    const char *seen[7];
+    unsigned i, j;
+    (void)state;
+    assert_string_equal(iothub_connack_reason(0), "accepted");
+    assert_non_null(strstr(iothub_connack_reason(1), "protocol version"));
+    assert_non_null(strstr(iothub_connack_reason(2), "identifier"));
+    assert_non_null(strstr(iothub_connack_reason(3), "unavailable"));
+    assert_non_null(strstr(iothub_connack_reason(4), "user name or password"));
+    assert_non_null(strstr(iothub_connack_reason(5), "not authorized"));
+    for (i = 0; i < 7u; i++) {
+        seen[i] = iothub_connack_reason((uint8_t)(i == 6u ? 200u : i));
+        assert_non_null(seen[i]);
+        assert_true(seen[i][0] != '\0');
+        for (j = 0; j < i; j++) {
+            assert_string_not_equal(seen[i], seen[j]);
+        }
+    }
+    assert_string_equal(iothub_connack_reason(6), iothub_connack_reason(255));
+}
+
+static tma_status fake_hmac(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *msg,
+                            size_t msg_len, uint8_t out[32])
+{
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)msg;
+    (void)msg_len;
+    memset(out, 0x5A, 32);
+    return TMA_OK;
+}
+
+/* Base64 with non-zero padding bits in the 2-byte form, a SAS key that is
+ * not Base64 or decodes to nothing, renew_at over a span above 2^32 s, a
+ * response topic with a status below 100, a connection string's trailing
+ * ';' (accepted) and empty segment (refused), \u with a non-hex digit,
+ * iothub_json_skip() on a failed reader and on a scalar. */
+static void test_core_hostile_vectors(void **state)
+{
+    uint8_t bin[16];
+    char out[256];
+    size_t n = 0;
+    struct iothub_hmac_ops ops;
+    struct iothub_twin_msg tm;
+    struct iothub_connection_string cs;
+    struct iothub_json_reader r;
+    struct iothub_json_token t;
+    (void)state;
+    /* "QUI=" is "AB"; "QUJ=" sets padding bits */
+    assert_int_equal(iothub_base64_decode("QUI=", 4, bin, sizeof bin, &n), TMA_OK);
+    assert_int_equal(n, 2u);
+    assert_memory_equal(bin, "AB", 2);
+    assert_int_equal(iothub_base64_decode("QUJ=", 4, bin, sizeof bin, &n), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_base64_decode("QR==", 4, bin, sizeof bin, &n), I_ERR(TMA_C_MALFORMED));
+    /* SAS key */
+    ops.ctx = NULL;
+    ops.hmac_sha256 = fake_hmac;
+    assert_int_equal(iothub_sas_password("h/devices/d", "QUI=", NULL, 1000, &ops, out, sizeof out, &n), TMA_OK);
+    assert_non_null(strstr(out, "&se=1000"));
+    assert_int_equal(iothub_sas_password("h/devices/d", "not base64!", NULL, 1000, &ops, out, sizeof out, &n),
+                     I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_sas_password("h/devices/d", "", NULL, 1000, &ops, out, sizeof out, &n),
+                     I_ERR(TMA_C_BAD_PARAM));
+    /* a token lives at most 2^32 - 1 s: renew at 4/5 of that */
+    assert_int_equal(iothub_sas_renew_at(1000, 1000 + ((uint64_t)1 << 40)), 1000 + (uint64_t)(UINT32_MAX / 5u) * 4u);
+    assert_int_equal(iothub_sas_renew_at(1000, 1000 + (uint64_t)UINT32_MAX), 1000 + (uint64_t)(UINT32_MAX / 5u) * 4u);
+    assert_int_equal(iothub_sas_renew_at(0, 3600), 2880u);
+    /* response status: three digits, 100 and up */
+    assert_int_equal(iothub_twin_parse(sp("$iothub/twin/res/200/?$rid=1"), &tm), TMA_OK);
+    assert_int_equal(tm.status, 200);
+    assert_int_equal(iothub_twin_parse(sp("$iothub/twin/res/100/?$rid=1"), &tm), TMA_OK);
+    assert_int_equal(tm.status, 100);
+    assert_int_not_equal(iothub_twin_parse(sp("$iothub/twin/res/099/?$rid=1"), &tm), TMA_OK);
+    assert_int_not_equal(iothub_twin_parse(sp("$iothub/twin/res/000/?$rid=1"), &tm), TMA_OK);
+    /* connection strings */
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=d;x509=true;"), &cs), TMA_OK);
+    assert_memory_equal(cs.device_id.ptr, "d", 1);
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h;DeviceId=d;;x509=true"), &cs),
+                     I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp(";HostName=h;DeviceId=d;x509=true"), &cs),
+                     I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_connection_string_parse(sp(";"), &cs), I_ERR(TMA_C_MALFORMED));
+    /* \u with a non-hex digit: the token is read, unescaping refuses it */
+    assert_int_equal(iothub_json_reader_init(&r, sp("\"a\\u00g1\"")), TMA_OK);
+    if (iothub_json_next(&r, &t) == TMA_OK) {
+        assert_int_not_equal(iothub_json_token_string(&t, out, sizeof out, &n), TMA_OK);
+        assert_false(iothub_json_token_eq(&t, "a"));
+    }
+    /* skip: a scalar is skipped as it is; a broken container gives the
+     * reader's error; a name skips its value */
+    assert_int_equal(iothub_json_reader_init(&r, sp("[1,{\"a\":[2,3]},4]")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK); /* [ */
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK); /* 1 */
+    assert_int_equal(iothub_json_skip(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK); /* { */
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK); /* "a" */
+    assert_int_equal(t.kind, IOTHUB_JSON_NAME);
+    assert_int_equal(iothub_json_skip(&r, &t), TMA_OK); /* [2,3] */
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(t.kind, IOTHUB_JSON_END_OBJECT);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(t.kind, IOTHUB_JSON_NUMBER);
+    assert_int_equal(iothub_json_reader_init(&r, sp("{\"a\":x}")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK); /* { */
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK); /* "a" */
+    assert_int_equal(iothub_json_skip(&r, &t), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_json_reader_init(&r, sp("[1,[2")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_skip(&r, &t), I_ERR(TMA_C_MALFORMED));
+}
+
+/* DPS bodies a hostile or broken service may send: registrationState a
+ * string, number, array or true (not an object, not null), errorCode not
+ * an integer (a string, a fraction, out of range): MALFORMED, never a
+ * half-read result. registrationState null is a body without it. */
+static void test_dps_hostile_bodies(void **state)
+{
+    static const char *const bad[] = {
+        "{\"operationId\":\"op\",\"status\":\"assigning\",\"registrationState\":\"x\"}",
+        "{\"operationId\":\"op\",\"status\":\"assigning\",\"registrationState\":1}",
+        "{\"operationId\":\"op\",\"status\":\"assigning\",\"registrationState\":[]}",
+        "{\"operationId\":\"op\",\"status\":\"assigning\",\"registrationState\":true}",
+        "{\"errorCode\":\"401002\",\"message\":\"m\"}",
+        "{\"errorCode\":401.5,\"message\":\"m\"}",
+        "{\"errorCode\":1e3,\"message\":\"m\"}",
+        "{\"errorCode\":null,\"message\":\"m\"}",
+        "{\"errorCode\":99999999999999999999,\"message\":\"m\"}",
+    };
+    struct dps_response r;
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tma_status st = dps_parse_response(sp(bad[i]), &r);
+        if (st != D_ERR(TMA_C_MALFORMED)) {
+            fail_msg("body %u: %d, want MALFORMED", (unsigned)i, (int)st);
+        }
+    }
+    assert_int_equal(dps_parse_response(sp("{\"operationId\":\"op\",\"status\":\"assigning\",\"registrationState\":null}"), &r),
+                     TMA_OK);
+    assert_int_equal(r.status, DPS_STATUS_ASSIGNING);
+    assert_int_equal(dps_parse_response(sp("{\"errorCode\":-1,\"message\":\"m\"}"), &r), TMA_OK);
+    assert_true(r.has_error_code);
+    assert_int_equal(r.error_code, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +584,11 @@ int main(void)
         cmocka_unit_test(test_connection_strings),
         cmocka_unit_test(test_base64_and_urlcoding),
         cmocka_unit_test(test_bad_parameters),
+        cmocka_unit_test(test_url_encode_vectors),
+        cmocka_unit_test(test_property_bag_vectors),
+        cmocka_unit_test(test_connack_reasons),
+        cmocka_unit_test(test_core_hostile_vectors),
+        cmocka_unit_test(test_dps_hostile_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
