@@ -137,6 +137,18 @@ echo "$OUT" | grep_all -q '^error: .*timed out' || fail "trickle: no timeout: $O
 [ "$MS" -lt 8000 ] || fail "trickle: the handshake took $MS ms with a 2000 ms bound per message"
 echo "ok - trickled handshake ends in a timeout after $MS ms (bound 2000 ms per message)"
 
+echo "-- fatal alerts instead of a ServerHello: named in the error, over TCP"
+for a in "42:bad certificate: the server rejected the client certificate" "70:protocol version" \
+         "112:unrecognized name" "99:see RFC 5246 section 7.2"; do
+  hostile "alert:${a%%:*}"
+  run_client --port "$PORT" --hs-timeout 5000
+  hostile_stop
+  [ "$RC" -eq 2 ] || fail "alert ${a%%:*}: exit $RC: $OUT"
+  echo "$OUT" | grep_all -qF "error: server aborted the handshake: alert ${a%%:*} (${a#*:})" \
+    || fail "alert ${a%%:*}: $OUT"
+  echo "ok - alert ${a%%:*}: $(echo "$OUT" | grep '^error:')"
+done
+
 echo "-- a record header announcing 65,535 bytes"
 hostile oversize
 run_client --port "$PORT" --hs-timeout 5000

@@ -14,6 +14,8 @@ connection, then exits (at most 60 s in all).
            sends fill the socket buffers and block.
   close    TLS handshake (CERT, KEY), then close: the client's next sends
            meet a reset, then EPIPE.
+  alert:N  plain TCP: after the ClientHello, a fatal alert N (TLS 1.2
+           record) instead of a ServerHello, then close.
 """
 import socket
 import ssl
@@ -44,6 +46,10 @@ if mode == "trickle":
     except OSError:
         pass
     print("trickle: client left after %.1f s" % (time.monotonic() - start), flush=True)
+elif mode.startswith("alert:"):
+    s.recv(4096)
+    s.sendall(bytes([0x15, 3, 3, 0, 2, 2, int(mode[6:])]))
+    time.sleep(1)
 elif mode == "oversize":
     s.recv(4096)
     s.sendall(bytes([0x16, 3, 3, 0xFF, 0xFF]) + b"\x02" * 100)
