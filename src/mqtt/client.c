@@ -798,10 +798,11 @@ tma_status mqtt_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms)
     }
     /* Only tx_flush() here, never process(): nothing (a PUBACK, a PINGREQ)
      * may follow the DISCONNECT on the wire. A queue too full for it gets
-     * it once the queue has gone. */
+     * it once the queue has gone. Nothing at all after a send failed inside
+     * an API call (tx_kick()): the transport said the link is gone. */
     start = mqtt_time_ms(c);
     queued = put_fixed(c, MQTT_DISCONNECT, 0u);
-    while (tx_flush(c) == TMA_OK) {
+    while (c->deferred == TMA_OK && tx_flush(c) == TMA_OK) {
         if (c->tx_len == 0) {
             if (queued) {
                 break;

@@ -1768,6 +1768,33 @@ static void corked_full_queue_sent_to_make_room_or_send_error_deferred(void **st
     assert_false(net_pop(&F.net, &pos, &pkt));
 }
 
+/* mqtt_client_disconnect() after a send failed inside an API call: no
+ * DISCONNECT (nor the queue) is sent on the link the transport declared
+ * gone; the client is idle and the next connection starts with CONNECT. */
+static void disconnect_after_a_failed_send_sends_nothing(void **state)
+{
+    struct mqtt_publish p = pub("t/1", "lost", 0);
+    struct mqtt_packet pkt;
+    size_t pos;
+    (void)state;
+    connect_ok(false);
+    pos = F.net.out_len;
+    F.net.send_calls = 0;
+    F.net.fail_call = 1;
+    F.net.fail_with = CLOSED;
+    assert_int_equal(TMA_OK, mqtt_client_publish(&F.c, &p, 0, NULL));
+    assert_int_equal(TMA_OK, mqtt_client_disconnect_within(&F.c, 100));
+    assert_int_equal(1, F.net.send_calls);
+    assert_false(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_STATE_DISCONNECTED, mqtt_client_state(&F.c));
+    memset(&F.net, 0, sizeof(F.net));
+    connect_ok(false);
+    pos = 0;
+    assert_true(net_pop(&F.net, &pos, &pkt));
+    assert_int_equal(MQTT_CONNECT, pkt.type);
+    assert_false(net_pop(&F.net, &pos, &pkt));
+}
+
 /* The public API's own checks (COV14 1.2): NULL client, transport, options
  * or message, a transport without send or recv, QoS 2, empty filter lists,
  * packet id 0: BAD_PARAM, nothing sent, the connection unchanged. */
@@ -1972,6 +1999,7 @@ int main(void)
         cmocka_unit_test_setup(resend_of_message_grown_past_tx_buffer_drops_only_it, setup),
         cmocka_unit_test_setup(flush_on_stalled_transport_times_out, setup),
         cmocka_unit_test_setup(corked_full_queue_sent_to_make_room_or_send_error_deferred, setup),
+        cmocka_unit_test_setup(disconnect_after_a_failed_send_sends_nothing, setup),
         cmocka_unit_test_setup(api_refuses_bad_arguments, setup),
         cmocka_unit_test_setup(tcp_send_errors_map_to_transport_statuses, setup),
     };
