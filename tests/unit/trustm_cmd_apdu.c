@@ -1089,7 +1089,7 @@ static void worst_case_keys(void **state)
     e_mem(P, 64);
     e_hex("03 00 02 E0 F3");
     {
-        static char rsp[400];
+        static char rsp[8400];
         snprintf(rsp, sizeof(rsp), "%s", cat("00 00 00 44 02 20", R, 32, ""));
         snprintf(rsp + strlen(rsp), sizeof(rsp) - strlen(rsp), "%s", cat(" 02 20", X, 32, ""));
         e_send(rsp);
