@@ -223,10 +223,13 @@ tma_status mqtt_client_process(struct mqtt_client *c);
  * PUBACK.
  * @param tag caller value reported back with on_puback / resend
  * @param out_packet_id may be NULL; the id used (0 for QoS 0)
+ * The packet is sent at once unless corked; a transport error in that send
+ * is reported by the next mqtt_client_process(), and until then nothing
+ * more is sent on the transport (its <0 was fatal).
  * @return TMA_OK; TMA_WANT_WRITE when the tx buffer has no room now (from
- *         on_publish: none beyond the PUBACK owed) or retransmissions are
- *         still pending (call mqtt_client_process() and retry; order is
- *         kept); TMA_C_FULL (no free in-flight slot);
+ *         on_publish: none beyond the PUBACK owed), retransmissions are
+ *         still pending or a send failed (call mqtt_client_process() and
+ *         retry; order is kept); TMA_C_FULL (no free in-flight slot);
  *         TMA_C_STATE (not connected); TMA_C_BAD_PARAM (QoS > 1, bad topic);
  *         TMA_C_TOO_SMALL (packet larger than the whole tx buffer).
  */
@@ -261,8 +264,9 @@ tma_status mqtt_client_disconnect(struct mqtt_client *c);
  * DISCONNECTED. Without the wait a busy transport drops the DISCONNECT and
  * the server sees the connection vanish (IoT Hub then publishes the Will and
  * logs an unexpected drop). Only sends: nothing is received, no callback
- * runs, nothing follows the DISCONNECT. Blocks at most @p timeout_ms (plus
- * one send) on a clock that moves. Allowed from a callback.
+ * runs, nothing follows the DISCONNECT; nothing at all after a send failed
+ * inside an API call. Blocks at most @p timeout_ms (plus one send) on a
+ * clock that moves. Allowed from a callback.
  * @return as mqtt_client_disconnect().
  */
 tma_status mqtt_client_disconnect_within(struct mqtt_client *c, uint32_t timeout_ms);

@@ -1803,6 +1803,8 @@ static void api_refuses_bad_arguments(void **state)
     struct mqtt_publish p = pub("t/1", "x", 0);
     struct mqtt_subscription s;
     struct tma_transport half = F.tr;
+    uint16_t id = 0;
+    uint16_t next = 0;
     size_t sent;
     const tma_status param = MQ(TMA_C_BAD_PARAM);
     (void)state;
@@ -1846,6 +1848,12 @@ static void api_refuses_bad_arguments(void **state)
     assert_int_equal(sent, F.net.out_len);
     assert_int_equal(MQTT_STATE_CONNECTED, mqtt_client_state(&F.c));
     assert_int_equal(0, mqtt_client_inflight_publishes(&F.c));
+    /* a refused request took no packet id (client.h) */
+    assert_int_equal(TMA_OK, mqtt_client_subscribe(&F.c, &s, 1, &id));
+    assert_int_equal(param, mqtt_client_subscribe(&F.c, &s, 0, NULL));
+    assert_int_equal(param, mqtt_client_unsubscribe(&F.c, &s.filter, 0, NULL));
+    assert_int_equal(TMA_OK, mqtt_client_subscribe(&F.c, &s, 1, &next));
+    assert_int_equal(id + 1, next);
 }
 
 /* ---------------------------------------------------------- TCP transport (COV14 item 4) */
