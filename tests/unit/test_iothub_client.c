@@ -188,6 +188,7 @@ static char input_name[64], input_bag[128], input_body[64];
 static const char *setup_module; /* module id for setup_client(), NULL: a device */
 static uint16_t setup_keep_alive; /* keep-alive for setup_client(), 0: the default */
 static size_t setup_tx_cap;       /* tx_cap for setup_client(), 0: all of tx */
+static size_t setup_record_cap;   /* record_cap for setup_client(), 0: all of rec */
 
 static void on_event(void *u, enum iothub_event ev, tma_status r)
 {
@@ -244,6 +245,9 @@ static void setup_client(const char *sas_key, uint32_t window)
         cfg.tx_cap = setup_tx_cap;
     }
     TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, rec, cred);
+    if (setup_record_cap != 0u) {
+        cfg.record_cap = setup_record_cap;
+    }
     cfg.cb.on_event = on_event;
     cfg.cb.on_c2d = on_c2d;
     cfg.cb.on_input = on_input;
@@ -1572,6 +1576,197 @@ static void test_twin_get_waits_for_pending_subscribe(void **state)
     assert_int_equal(iothub_outbox_count(&ob), 0);
 }
 
+/* ---- coverage gaps (session 14, IH14) ------------------------------------ */
+
+/* A key-using client (X.509 on the chip) whose connects succeed and are
+ * ended by the application at once (disconnect + restart: no back-off):
+ * four handshakes go out together (the pacer's burst), the fifth waits for
+ * the pacer (about 5.3 s), and so does each one after. Mutant caught: the
+ * pacer's wait in start_connect() ignored (every connect at once). */
+static void test_client_pacer_postpones_connect(void **state)
+{
+    uint64_t t0, at[7];
+    int k;
+    (void)state;
+    setup_client(NULL, 0);
+    t0 = mono;
+    for (k = 0; k < 7; k++) {
+        int before = bk.open_calls;
+        while (bk.open_calls == before && mono - t0 < 120000) {
+            steps(1, 10);
+        }
+        assert_int_equal(bk.open_calls, before + 1);
+        at[k] = mono;
+        steps(3, 1);
+        assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+        iothub_client_disconnect(&cl);
+        iothub_client_restart(&cl);
+    }
+    for (k = 0; k < 4; k++) {
+        assert_true(at[k] - t0 < 200u);
+    }
+    assert_true(at[4] - t0 >= 5000u && at[4] - t0 <= 5600u);
+    assert_true(at[5] - at[4] >= 5000u && at[5] - at[4] <= 5600u);
+    assert_true(at[6] - at[5] >= 5000u && at[6] - at[5] <= 5600u);
+    assert_int_equal(iothub_client_stats(&cl).key_operations, 7u);
+}
+
+/* A keep-alive above IOTHUB_KEEPALIVE_MAX_S (the hub's limit) goes out as
+ * that maximum in CONNECT. Mutant caught: the clamp removed. */
+static void test_client_keepalive_clamped(void **state)
+{
+    (void)state;
+    setup_keep_alive = 65535u;
+    setup_client(NULL, 0);
+    setup_keep_alive = 0u;
+    steps(3, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(bk.last_keepalive, IOTHUB_KEEPALIVE_MAX_S);
+}
+
+/* Telemetry whose record (2 + topic + payload) is one byte over record_cap
+ * (400 here) is refused with TOO_SMALL and not stored; one that fills it exactly is
+ * stored and arrives whole. Mutant caught: the bound off by one. */
+static void test_client_telemetry_record_cap_bound(void **state)
+{
+    static uint8_t big[sizeof(rec)];
+    size_t fit = 400u - 2u - strlen("devices/dev-01/messages/events/");
+    (void)state;
+    setup_record_cap = 400u; /* within the RAM store's record size */
+    setup_client(NULL, 0);
+    setup_record_cap = 0u;
+    memset(big, 'q', sizeof big);
+    steps(3, 1);
+    assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, big, fit + 1u, NULL),
+                     TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_TOO_SMALL));
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+    assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, big, fit, NULL), TMA_OK);
+    assert_int_equal(iothub_outbox_count(&ob), 1u);
+    steps(5, 1);
+    assert_int_equal(bk.publishes, 1);
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+}
+
+/* A method response with an empty (or NULL) rid is refused before anything
+ * is sent: "$iothub/methods/res/200/?$rid=" would answer no request. Mutant
+ * caught: the empty-rid check removed. */
+static void test_client_method_respond_empty_rid(void **state)
+{
+    struct tma_span none = {NULL, 0}, empty = {(const uint8_t *)"", 0}, body = {(const uint8_t *)"{}", 2};
+    struct tma_span rid = {(const uint8_t *)"7", 1};
+    int pubs;
+    (void)state;
+    setup_client(NULL, 0);
+    steps(3, 1);
+    pubs = bk.publishes;
+    assert_int_equal(iothub_client_method_respond(&cl, empty, 200, body), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_client_method_respond(&cl, none, 200, body), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
+    steps(2, 1);
+    assert_int_equal(bk.publishes, pubs);
+    assert_int_equal(iothub_client_method_respond(&cl, rid, 200, body), TMA_OK);
+    steps(2, 1);
+    assert_int_equal(bk.publishes, pubs + 1);
+}
+
+/* An outbox storage whose get() fails with a chosen status (the rest is
+ * the RAM store). */
+static struct iothub_storage fs_inner;
+static tma_status fs_get_status;
+static int fs_get_fails;
+static tma_status fs_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t n)
+{
+    (void)ctx;
+    return fs_inner.put(fs_inner.ctx, seq, parts, n);
+}
+static tma_status fs_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    (void)ctx;
+    if (fs_get_status != TMA_OK) {
+        fs_get_fails++;
+        *out_len = 0;
+        return fs_get_status;
+    }
+    return fs_inner.get(fs_inner.ctx, seq, buf, cap, out_len);
+}
+static tma_status fs_del(void *ctx, uint32_t seq)
+{
+    (void)ctx;
+    return fs_inner.del(fs_inner.ctx, seq);
+}
+static tma_status fs_next(void *ctx, uint32_t from, uint32_t *out)
+{
+    (void)ctx;
+    return fs_inner.next(fs_inner.ctx, from, out);
+}
+static uint32_t fs_end(void *ctx)
+{
+    (void)ctx;
+    return fs_inner.seq_end(fs_inner.ctx);
+}
+static tma_status fs_rebase(void *ctx)
+{
+    (void)ctx;
+    return fs_inner.rebase(fs_inner.ctx);
+}
+
+/* The outbox pump fails: a storage error (layer STORE) is step()'s answer
+ * and the connection stays (nothing to gain from a reconnect; the message
+ * goes once the storage reads again); any other error from the pump drops
+ * the connection and retries (the message then goes after the reconnect).
+ * Mutants caught: the STORE test in step() removed (a storage read error
+ * reconnected), and the error not returned. */
+static void test_client_outbox_pump_failure(void **state)
+{
+    struct iothub_storage w;
+    tma_status st;
+    int i;
+    (void)state;
+    setup_client(NULL, 0);
+    fs_inner = tma_ram_store_init(&rs, TMA_RAM_STORE_MAX, TMA_RAM_STORE_RECORD);
+    memset(&w, 0, sizeof w);
+    w.ctx = NULL;
+    w.put = fs_put;
+    w.get = fs_get;
+    w.del = fs_del;
+    w.next = fs_next;
+    w.seq_end = fs_end;
+    w.rebase = fs_inner.rebase != NULL ? fs_rebase : NULL;
+    assert_int_equal(iothub_outbox_init(&ob, &w, 200, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    fs_get_status = TMA_OK;
+    fs_get_fails = 0;
+    steps(3, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    /* storage trouble: returned, still connected, nothing published */
+    fs_get_status = TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+    assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)"a", 1, NULL), TMA_OK);
+    st = iothub_client_step(&cl);
+    assert_int_equal(st, TMA_ERR(TMA_LAYER_STORE, TMA_C_IO));
+    assert_true(fs_get_fails >= 1);
+    steps(5, 10);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(bk.connects, 1);
+    assert_int_equal(ev_disconnected, 0);
+    assert_int_equal(bk.publishes, 0);
+    fs_get_status = TMA_OK;
+    steps(3, 1);
+    assert_int_equal(bk.publishes, 1);
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+    /* an error of another layer: the connection is dropped and made again */
+    fs_get_status = TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_FAILED);
+    assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)"b", 1, NULL), TMA_OK);
+    st = iothub_client_step(&cl);
+    assert_int_equal(st, TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_FAILED));
+    assert_int_not_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(ev_disconnected, 1);
+    fs_get_status = TMA_OK;
+    for (i = 0; i < 2000 && iothub_outbox_count(&ob) > 0u; i++) {
+        steps(1, 50);
+    }
+    assert_int_equal(bk.connects, 2);
+    assert_int_equal(bk.publishes, 2);
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1603,6 +1798,11 @@ int main(void)
         cmocka_unit_test(test_dps_register_payload),
         cmocka_unit_test(test_dps_reply_strings_ascii_only),
         cmocka_unit_test(test_dps_conn_settings),
+        cmocka_unit_test(test_client_pacer_postpones_connect),
+        cmocka_unit_test(test_client_keepalive_clamped),
+        cmocka_unit_test(test_client_telemetry_record_cap_bound),
+        cmocka_unit_test(test_client_method_respond_empty_rid),
+        cmocka_unit_test(test_client_outbox_pump_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
