@@ -561,6 +561,53 @@ static void test_simsock_virtual_and_real_time(void **state)
     peer_close(&p);
 }
 
+/* Resets on the wire: cold = OP_POWER (04), warm = OP_WARM (03), each after
+ * the virtual time still owed; soft is the driver's job (a register write),
+ * so the port refuses it without sending anything; a daemon that answers
+ * with an error status fails the reset. */
+static void test_simsock_reset_kinds(void **state)
+{
+    struct peer p;
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    uint8_t req[8];
+    static const uint8_t ok_empty[] = {0x00, 0x00, 0x00};
+    static const uint8_t bad_empty[] = {0x05, 0x00, 0x00};
+    int cfd;
+    (void)state;
+    peer_listen(&p);
+    assert_int_equal(trustm_port_simsock_open(p.path, false, &port, &h), TMA_OK);
+    cfd = accept(p.lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    assert_int_equal(port.reset(port.ctx, TRUSTM_RESET_SOFT), BUS(TMA_C_BAD_PARAM));
+    port.delay_us(port.ctx, 1000u);
+    assert_int_equal(write(cfd, ok_empty, 3), 3);
+    assert_int_equal(write(cfd, ok_empty, 3), 3);
+    assert_int_equal(port.reset(port.ctx, TRUSTM_RESET_COLD), TMA_OK);
+    /* the owed millisecond first (even below the transfer threshold), then the power cycle */
+    assert_int_equal(read(cfd, req, 8), 8);
+    assert_int_equal(req[0], 0x07);
+    assert_int_equal((uint32_t)req[6] << 8 | req[7], 1000u);
+    assert_int_equal(read(cfd, req, 4), 4);
+    assert_int_equal(req[0], 0x04);
+    assert_int_equal(req[2], 0);
+    assert_int_equal(req[3], 0);
+    port.delay_us(port.ctx, TRUSTM_GUARD_US);
+    assert_int_equal(write(cfd, ok_empty, 3), 3);
+    assert_int_equal(write(cfd, ok_empty, 3), 3);
+    assert_int_equal(port.reset(port.ctx, TRUSTM_RESET_WARM), TMA_OK);
+    assert_int_equal(read(cfd, req, 8), 8);
+    assert_int_equal(req[0], 0x07);
+    assert_int_equal(req[7], TRUSTM_GUARD_US);
+    assert_int_equal(read(cfd, req, 4), 4);
+    assert_int_equal(req[0], 0x03);
+    assert_int_equal(write(cfd, bad_empty, 3), 3);
+    assert_int_equal(port.reset(port.ctx, TRUSTM_RESET_WARM), BUS(TMA_C_IO));
+    close(cfd);
+    trustm_port_close(h);
+    peer_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_i2cdev_port_on_a_plain_file),
         cmocka_unit_test(test_host_same_file),
         cmocka_unit_test(test_simsock_virtual_and_real_time),
+        cmocka_unit_test(test_simsock_reset_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
