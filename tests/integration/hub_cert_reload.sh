@@ -40,14 +40,16 @@ s0=$(serial "$T/s0.pem")
 for d in d1 d2; do "$L" device create --id $d --auth sas >/dev/null; done
 TOK1=$("$L" generate-sas-token --device d1 --duration 3600)
 TOK2=$("$L" generate-sas-token --device d2 --duration 3600)
-sub() { # sub ID TOKEN OUT [mosquitto_sub args]
+# sub ID TOKEN OUT [mosquitto_sub args]: exec, so that "sub ... &" gives
+# mosquitto_sub's own pid in $!; -W ends it should the test fail meanwhile.
+sub() {
   local id=$1 tok=$2 out=$3; shift 3
-  mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" -V mqttv311 -i "$id" -u "$(user_for "$id")" -P "$tok" -q 1 \
+  exec mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" -V mqttv311 -i "$id" -u "$(user_for "$id")" -P "$tok" -q 1 \
     -t "devices/$id/messages/devicebound/#" "$@" >"$out" 2>&1
 }
-sub d1 "$TOK1" "$T/d1.out" &
+sub d1 "$TOK1" "$T/d1.out" -W 100 &
 d1pid=$!
-sub d2 "$TOK2" "$T/d2a.out" -c -W 2 || true   # subscribe, stay 2 s, leave the session
+(sub d2 "$TOK2" "$T/d2a.out" -c -W 2) || true   # subscribe, stay 2 s, leave the session
 wait_state d1 c2d
 # x1: an X.509 device (CA with proof of possession, leaf through an
 # intermediate: the TLS shim's chain) connected across the reloads.
@@ -58,7 +60,7 @@ ca_add_verified root
 mk_leaf x1 x1 inter
 cat "$T/x1.pem" "$T/inter.pem" >"$T/x1c.pem"; cp "$T/x1.key" "$T/x1c.key"
 mosquitto_sub -h localhost -p "$PORT" --cafile "$CAF" --cert "$T/x1c.pem" --key "$T/x1c.key" -V mqttv311 -i x1 \
-  -u "$(user_for x1)" -q 1 -t 'devices/x1/messages/devicebound/#' >"$T/x1.out" 2>&1 &
+  -u "$(user_for x1)" -q 1 -t 'devices/x1/messages/devicebound/#' -W 100 >"$T/x1.out" 2>&1 &
 x1pid=$!
 wait_state x1 c2d
 "$L" c2d send --device d1 --data before >/dev/null
@@ -112,7 +114,7 @@ ok "SAS and X.509 devices connected across the renewal and 2 reloads stay connec
 "$L" --json device show d2 | grep_all -q '"connectionState":[[:space:]]*"Disconnected"' ||
   fail "the reload marked the offline d2 Connected: $("$L" --json device show d2)"
 "$L" c2d list --device d2 | grep -q . || fail "d2's queued C2D message was lost"
-sub d2 "$TOK2" "$T/d2b.out" -c -C 1 -W 10 || fail "d2 did not get its queued message: $(cat "$T/d2b.out")"
+(sub d2 "$TOK2" "$T/d2b.out" -c -C 1 -W 10) || fail "d2 did not get its queued message: $(cat "$T/d2b.out")"
 grep -q queued-for-d2 "$T/d2b.out" || fail "d2 got: $(cat "$T/d2b.out")"
 ok "an offline persistent session kept its state and queued C2D across the reloads"
 kill "$d1pid" "$x1pid"; wait "$d1pid" "$x1pid" 2>/dev/null || true
