@@ -2,6 +2,7 @@
  * loopback TCP). Request op(1) addr(1) len(2 BE) data; reply status(1)
  * len(2 BE) data. Status 0x01 = address NACK. */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -179,6 +180,20 @@ static tma_status reset(void *ctx, enum trustm_reset_kind kind)
     return st == 0 ? TMA_OK : TMA_ERR(TMA_LAYER_BUS, st == -2 ? TMA_C_TIMEOUT : TMA_C_IO);
 }
 
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127u;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127u);
+    }
+    return false;
+}
+
 static int connect_to(const char *where)
 {
     const char *colon = strrchr(where, ':');
@@ -186,7 +201,7 @@ static int connect_to(const char *where)
     if (where[0] != '/' && colon) {
         /* host:port, loopback only */
         char host[64];
-        struct addrinfo hints, *ai = NULL;
+        struct addrinfo hints, *ai = NULL, *p;
         size_t hl = (size_t)(colon - where);
         int one = 1;
         if (hl == 0 || hl >= sizeof host) {
@@ -204,10 +219,20 @@ static int connect_to(const char *where)
         if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai) {
             return -1;
         }
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
+        /* Every address "localhost" has, in order (::1 often comes first
+         * while the daemon listens on 127.0.0.1), and only loopback ones
+         * (whatever the resolver was told). */
+        fd = -1;
+        for (p = ai; p != NULL && fd < 0; p = p->ai_next) {
+            if (!is_loopback(p->ai_addr)) {
+                errno = EINVAL;
+                continue;
+            }
+            fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, p->ai_addr, p->ai_addrlen) != 0) {
+                close(fd);
+                fd = -1;
+            }
         }
         freeaddrinfo(ai);
         if (fd >= 0) {

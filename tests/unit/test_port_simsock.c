@@ -5,6 +5,7 @@
  * the next answer). */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE /* flock() */
+#define _GNU_SOURCE     /* RTLD_NEXT */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,10 @@
 #include <string.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -608,6 +612,105 @@ static void test_simsock_reset_kinds(void **state)
     peer_close(&p);
 }
 
+/* ---- what "localhost" resolves to ------------------------------------------ */
+
+/* getaddrinfo() of this program: the real one unless a test scripts the
+ * answer for "localhost" (the resolver is the host's, e.g. /etc/hosts, so
+ * the port must cope with what it says). Nodes are single allocations, as
+ * glibc's freeaddrinfo() expects. */
+static const char *gai_script; /* NULL: real; else a list "4:127.0.0.1,6:::1" */
+
+static struct addrinfo *gai_node(const char *spec, const char *service)
+{
+    struct addrinfo *a = calloc(1, sizeof(struct addrinfo) + sizeof(struct sockaddr_in6));
+    int port = atoi(service);
+    assert_non_null(a);
+    a->ai_socktype = SOCK_STREAM;
+    a->ai_protocol = IPPROTO_TCP;
+    a->ai_addr = (struct sockaddr *)(void *)(a + 1);
+    if (spec[0] == '4') {
+        struct sockaddr_in *in = (struct sockaddr_in *)(void *)a->ai_addr;
+        a->ai_family = AF_INET;
+        a->ai_addrlen = sizeof *in;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET, spec + 2, &in->sin_addr), 1);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)a->ai_addr;
+        a->ai_family = AF_INET6;
+        a->ai_addrlen = sizeof *in6;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET6, spec + 2, &in6->sin6_addr), 1);
+    }
+    return a;
+}
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    if (gai_script == NULL || node == NULL || strcmp(node, "localhost") != 0) {
+        int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+        *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+        return real(node, service, hints, res);
+    }
+    {
+        char list[128], *tok, *save = NULL;
+        struct addrinfo *head = NULL, **tail = &head;
+        snprintf(list, sizeof list, "%s", gai_script);
+        for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            *tail = gai_node(tok, service);
+            tail = &(*tail)->ai_next;
+        }
+        *res = head;
+        return 0;
+    }
+}
+
+/* "localhost" with ::1 first (Debian's /etc/hosts) while the daemon listens
+ * on 127.0.0.1 only: the port tries the next address. And a resolver that
+ * maps "localhost" somewhere else is not followed off the machine. */
+static void test_simsock_localhost_every_loopback_address(void **state)
+{
+    struct trustm_port port;
+    struct trustm_port_handle *h = NULL;
+    char where[64];
+    int port_no, lfd, cfd;
+    (void)state;
+    lfd = tcp_listen_any(&port_no); /* IPv4 only */
+    snprintf(where, sizeof where, "localhost:%d", port_no);
+    gai_script = "6:::1,4:127.0.0.1";
+    {
+        tma_status st = trustm_port_simsock_open(where, false, &port, &h);
+        gai_script = NULL;
+        assert_int_equal(st, TMA_OK);
+    }
+    assert_true(pending(lfd, 2000));
+    cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    close(cfd);
+    trustm_port_close(h);
+    /* "localhost" told to be 10.1.2.3, or a non-loopback IPv6 before a
+     * loopback one: only the loopback one is used */
+    gai_script = "4:10.1.2.3";
+    errno = 0;
+    assert_int_equal(trustm_port_simsock_open(where, false, &port, &h), BUS(TMA_C_IO));
+    assert_int_equal(errno, EINVAL);
+    gai_script = "6:2001:db8::1,6:::ffff:127.0.0.1";
+    h = NULL;
+    {
+        tma_status st = trustm_port_simsock_open(where, false, &port, &h);
+        gai_script = NULL;
+        assert_int_equal(st, TMA_OK);
+    }
+    assert_true(pending(lfd, 2000));
+    cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    close(cfd);
+    trustm_port_close(h);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -624,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_host_same_file),
         cmocka_unit_test(test_simsock_virtual_and_real_time),
         cmocka_unit_test(test_simsock_reset_kinds),
+        cmocka_unit_test(test_simsock_localhost_every_loopback_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
