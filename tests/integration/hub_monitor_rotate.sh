@@ -8,6 +8,9 @@
 # Then a burst through the real broker with a 1 KB limit.
 . "$(dirname "$0")/hub_lib.sh"
 mkdir -p "$LOCALHUB_HOME"
+# A failure while the reader is stopped must not leave it stopped for ever.
+mon=""
+trap 'rc=$?; set +e; [ -n "$mon" ] && kill -CONT "$mon" 2>/dev/null && kill "$mon" 2>/dev/null; (exit $rc); hub_cleanup' EXIT
 F="$LOCALHUB_HOME/telemetry.jsonl"
 KEEP=3
 n=0
