@@ -156,6 +156,12 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -subj "/CN=rsa" -days 
 "${C[@]}" cert write --oid 0xE0E3 rsa.pem --der-object
 expect_fail "connect: the key in 0xE0F1 cannot be used with the certificate in 0xE0E3: not supported$" \
   "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --cert-oid 0xE0E3
+# an EC key the chip has no curve for (P-521): not supported either
+openssl ecparam -name secp521r1 -genkey -noout -out p521.key 2>/dev/null
+openssl req -x509 -new -key p521.key -subj "/CN=p521" -days 10 -out p521.pem 2>/dev/null
+"${C[@]}" cert write --oid 0xE0E3 p521.pem --der-object
+expect_fail "connect: the key in 0xE0F1 cannot be used with the certificate in 0xE0E3: not supported$" \
+  "${C[@]}" connect --host localhost --address 127.0.0.1 --port 1 --ca ca.pem --cert-oid 0xE0E3
 # A certificate for 0xE0F1's key (k3.csr) under 256 bytes: DER length
 # 30 81 xx. v1, serial 1, issued by a P-192 CA (a P-256 signature would
 # push it to 260 bytes). Loaded, and proven against the key, before the
