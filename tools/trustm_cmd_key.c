@@ -58,6 +58,9 @@ static const struct curve *curve_by_grp(mbedtls_ecp_group_id grp)
     return NULL;
 }
 
+/* Key usage words of an ECC key (the only keys this tool generates). Enc
+ * (0x02) is not one: the chip decrypts with RSA keys only, so an ECC key
+ * with it alone could do nothing at all. */
 int parse_usage(const char *s, uint8_t *out)
 {
     char tmp[128];
@@ -69,7 +72,6 @@ int parse_usage(const char *s, uint8_t *out)
         if (!strcmp(tok, "auth")) *out |= TRUSTM_KU_AUTH;
         else if (!strcmp(tok, "sign")) *out |= TRUSTM_KU_SIGN;
         else if (!strcmp(tok, "agreement")) *out |= TRUSTM_KU_AGREE;
-        else if (!strcmp(tok, "enc")) *out |= TRUSTM_KU_ENC;
         else return -1;
     }
     return *out ? 0 : -1;
@@ -786,16 +788,24 @@ int data_file(const char *name, char *path, size_t cap)
 int ta_prepare(const char *file, uint8_t **store, struct tma_span *cert)
 {
     mbedtls_x509_crt c;
-    int n = load_certs_file(file, store, cert, 2);
+    /* Room for as many as a file may bring (the caller has one span): a
+     * file with two used to write the second past the caller's variable. */
+    struct tma_span certs[MAX_CHAIN];
+    int n = load_certs_file(file, store, certs, MAX_CHAIN);
     if (n < 0) return 1;
+    /* On failure *store is freed and NULL: personalize frees it again on
+     * its way out (a double free before). */
     if (n != 1) {
         free(*store);
+        *store = NULL;
         return fail("'%s' holds %d certificates; a trust anchor object takes exactly one", file, n);
     }
+    *cert = certs[0];
     mbedtls_x509_crt_init(&c);
     if (mbedtls_x509_crt_parse_der(&c, cert->ptr, cert->len) != 0 || !c.ca_istrue) {
         mbedtls_x509_crt_free(&c);
         free(*store);
+        *store = NULL;
         return fail("'%s' is not a CA certificate (basicConstraints CA:TRUE)", file);
     }
     mbedtls_x509_crt_free(&c);

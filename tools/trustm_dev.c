@@ -53,11 +53,23 @@ static int open_port(struct dev *d, const char *spec)
     if (st != TMA_OK) {
         /* Say why when the OS knows: missing node or socket, permissions. */
         char path[300];
+        struct stat sb;
         const char *p = strncmp(spec, "sim:", 4) == 0 ? spec + 4 : spec;
         snprintf(path, sizeof(path), "%.*s", (int)strcspn(p, "@"), p);
         if (strncmp(spec, "tcp:", 4) != 0 && access(path, R_OK | W_OK) != 0) {
             return fail("cannot open '%s': %s%s", path, strerror(errno),
                         strncmp(spec, "sim:", 4) == 0 ? " (is trustm-sim running?)" : "");
+        }
+        /* It exists and may be opened: say what kind of file it is when
+         * that is the reason (a folder, a plain file), not only the port's
+         * status. */
+        if (strncmp(spec, "tcp:", 4) != 0 && stat(path, &sb) == 0) {
+            if (strncmp(spec, "/dev/", 5) == 0 && !S_ISCHR(sb.st_mode)) {
+                return fail("cannot open '%s': not a character device (an I2C bus is /dev/i2c-N)", path);
+            }
+            if (strncmp(spec, "sim:", 4) == 0 && !S_ISSOCK(sb.st_mode)) {
+                return fail("cannot reach the simulator at '%s': not a socket (is trustm-sim running?)", path);
+            }
         }
         if (strncmp(spec, "/dev/", 5) == 0) {
             return fail_st(st, "cannot open '%.*s'", (int)strcspn(spec, "@"), spec);

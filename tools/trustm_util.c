@@ -480,7 +480,8 @@ int load_certs_file(const char *path, uint8_t **store, struct tma_span *out, int
         if (n >= max) {
             mbedtls_x509_crt_free(&chain);
             free(*store);
-            fail("'%s' holds more than %d certificates", path, max);
+            *store = NULL; /* (personalize frees it on its way out) */
+            fail("'%s' holds %zu certificates; at most %d fit", path, count, max);
             return -1;
         }
         memcpy(*store + off, c->raw.p, c->raw.len);

@@ -137,6 +137,12 @@ expect_err "unknown command 'frob'" "${T[@]}" frob
 expect_err "cannot open '/dev/i2c-99'" "$TM" --device /dev/i2c-99 info
 expect_err "is trustm-sim running?" "$TM" --device "sim:$W/no.sock" info
 expect_err "unknown device" "$TM" --device "$W" info
+# it exists but is not what the device kind needs: say what it is
+expect_err "cannot open '/dev/shm': not a character device" "$TM" --device /dev/shm@0x30 info
+touch plain.sock
+expect_err "cannot reach the simulator at '$W/plain.sock': not a socket (is trustm-sim running?)" \
+  "$TM" --device "sim:$W/plain.sock" info
+expect_err "no chip answers on /dev/null" "$TM" --device /dev/null info
 expect_err "bad I2C address" "$TM" --device /dev/i2c-1@0x999 info
 expect_err "binding file '$W/none'" "${T[@]}" --binding "$W/none" info
 
@@ -155,6 +161,24 @@ expect_err "ECC key slot" "${T[@]}" keygen --slot 0xE0E1
 expect_err "ECC key slot" "${T[@]}" keygen --slot 0x1E0F1
 expect_err "--slot needs a value" "${T[@]}" keygen --slot
 expect_err "--curve must be p256 or p384" "${T[@]}" keygen --slot 0xE0F1 --curve p521
+# key usage: the three words of an ECC key; 'enc' (RSA decryption only) is
+# refused, it used to make an ECC key that could neither sign nor agree
+before=$(free_objects)
+expect_err "bad --usage 'enc' (auth,sign,agreement)" "${T[@]}" keygen --slot 0xE0F2 --usage enc
+expect_err "bad --usage 'sign,enc'" "${T[@]}" keygen --slot 0xE0F2 --usage sign,enc
+expect_err "bad --usage 'bogus'" "${T[@]}" keygen --slot 0xE0F2 --usage bogus
+expect_err "bad --usage ','" "${T[@]}" keygen --slot 0xE0F2 --usage ,
+expect_err "csr: bad --curve or --usage" "${T[@]}" csr --slot 0xE0F2 --subject CN=x --new-key --usage enc
+[ "$(free_objects)" = "$before" ] || bad "a refused --usage generated a key: free before '$before', after '$(free_objects)'"
+"${T[@]}" keygen --slot 0xE0F2 --usage agreement >/dev/null || bad "keygen --usage agreement failed"
+"${T[@]}" metadata show --oid 0xE0F2 | grep -q '^  key usage: *KeyAgree$' || bad "--usage agreement: $("${T[@]}" metadata show --oid 0xE0F2)"
+expect_err "bad subject" "${T[@]}" csr --slot 0xE0F1 --subject 'CN=x,BOGUS=y'
+# metadata set: locking only through 'trustm lock'; a bad --type; nothing written
+md_before=$("${T[@]}" metadata show --oid 0xF1D0)
+expect_err "locking goes through 'trustm lock --yes'" "${T[@]}" metadata set --oid 0xF1D0 --raw 2003C00107
+expect_err "bad --type '0x99'" "${T[@]}" metadata set --oid 0xF1D0 --type 0x99
+expect_err "bad --type '256'" "${T[@]}" metadata set --oid 0xF1D0 --type 256
+[ "$("${T[@]}" metadata show --oid 0xF1D0)" = "$md_before" ] || bad "a refused metadata set changed 0xF1D0"
 expect_err "holds no valid certificate" "${T[@]}" cert write --oid 0xE0E1 notpem.txt
 expect_err "too large" "${T[@]}" cert write --oid 0xE0E1 huge.bin
 expect_err "cannot open '$W/none'" "${T[@]}" cert write --oid 0xE0E1 "$W/none"
@@ -163,6 +187,29 @@ mkfifo infifo
 expect_err "'infifo' holds no valid certificate" "${T[@]}" cert write --oid 0xE0E2 infifo
 expect_err "'adir' is a directory" "${T[@]}" cert write --oid 0xE0E2 adir
 "${T[@]}" trust-anchor write --oid 0xE0E9 <(cat ca.pem) >/dev/null || bad "trust-anchor write <(...) failed"
+# more certificates than the object takes: refused, the object unchanged
+# (two in a trust-anchor file used to be written past the caller's one
+# certificate variable: an ASan stack-buffer-overflow)
+cat ca.pem ca.pem >two.pem
+cat ca.pem ca.pem ca.pem ca.pem ca.pem >five.pem
+ta_before=$("${T[@]}" data read --oid 0xE0E9)
+expect_err "'two.pem' holds 2 certificates; a trust anchor object takes exactly one" \
+  "${T[@]}" trust-anchor write --oid 0xE0E9 two.pem
+expect_err "'five.pem' holds 5 certificates; at most 4 fit" "${T[@]}" trust-anchor write --oid 0xE0E9 five.pem
+[ "$("${T[@]}" data read --oid 0xE0E9)" = "$ta_before" ] || bad "a refused trust-anchor write changed 0xE0E9"
+before=$(free_objects)
+expect_err "'two.pem' holds 2 certificates; a trust anchor object takes exactly one" \
+  "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --trust-anchor two.pem
+openssl req -x509 -new -key ca.key -subj "/CN=Not a CA" -days 2 -addext basicConstraints=critical,CA:FALSE -out leaf.pem 2>/dev/null
+# (these three used to free the file's bytes twice: an ASan double-free)
+expect_err "'five.pem' holds 5 certificates; at most 4 fit" \
+  "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --trust-anchor five.pem
+expect_err "'leaf.pem' is not a CA certificate" \
+  "${T[@]}" personalize --device-id d1 --ca-cert ca.pem --ca-key ca.key --trust-anchor leaf.pem
+[ "$(free_objects)" = "$before" ] || bad "a refused personalize --trust-anchor changed the chip"
+expect_err "'five.pem' holds 5 certificates; at most 4 fit" "${T[@]}" cert write --oid 0xE0E2 --chain five.pem
+# a file that opens but cannot be read
+expect_err "cannot read '/proc/self/mem'" "${T[@]}" cert write --oid 0xE0E2 /proc/self/mem
 expect_err "not valid hex" "${T[@]}" data write --oid 0xF1D0 --hex 0g
 expect_err "do not fit" "${T[@]}" data write --oid 0xF1D0 --hex 01 --offset 5000
 expect_err "object id 0xE000..0xFFFF" "${T[@]}" data read --oid 0x0001
