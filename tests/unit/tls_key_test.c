@@ -1190,6 +1190,35 @@ static void short_certificate_and_identity_edges(void **state)
         mbedtls_x509_crt_free(&c);
         soft_signer_free(&s);
     }
+    /* DER list: an element with a short-form length after a certificate is
+     * read as an element (and refused by mbedTLS); a lone tag byte is not
+     * an element */
+    {
+        static const uint8_t tiny[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+        static const uint8_t lone[] = {0x30};
+        in.ptr = tiny;
+        in.len = sizeof(tiny);
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        assert_int_equal(count, 0);
+        in.ptr = lone;
+        in.len = sizeof(lone);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        mbedtls_x509_crt_free(&c);
+    }
+    /* identity wrapper shorter than its 6-byte header; an entry of length 0 */
+    {
+        static const uint8_t hdr5[] = {0xC0, 0x00, 0x03, 0x00, 0x00};
+        static const uint8_t zero[] = {0xC0, 0x00, 0x06, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00};
+        in.ptr = hdr5;
+        in.len = sizeof(hdr5);
+        mbedtls_x509_crt_init(&c);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        in.ptr = zero;
+        in.len = sizeof(zero);
+        assert_int_equal(tma_tls_parse_certs(&c, in, &count), TMA_ERR(TMA_LAYER_TLS, TMA_C_MALFORMED));
+        mbedtls_x509_crt_free(&c);
+    }
     /* identity wrapper whose list holds 2 bytes (less than one length) */
     {
         static const uint8_t two[] = {0xC0, 0x00, 0x05, 0x00, 0x00, 0x02, 0x00, 0x00};
