@@ -156,7 +156,7 @@ tma_status ih_dps_topic(struct tma_span topic, struct dps_response_topic *out_re
     if (!ih_eat(&topic, DPS_RES_FILTER)) {
         return D_NF;
     }
-    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &t) || t.rid.len == 0u) {
+    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", UINT32_MAX, &t) || t.rid.len == 0u) {
         return D_MAL;
     }
     out_res->status = t.status;

@@ -75,8 +75,11 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
         return TMA_OK;
     }
     /* Ours is the decimal we sent (no leading zeros): anything else, an
-     * empty $rid included (ih_parse_u64() refuses it), is stale. */
-    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", 86400u, &rt) ||
+     * empty $rid included (ih_parse_u64() refuses it), is stale. Any
+     * retry-after that fits 32 bits is read (schedule_retry() clamps it):
+     * a reply with a larger one than a day used to be dropped as not ours,
+     * and the device asked again after 30 s instead of waiting 300 s. */
+    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", UINT32_MAX, &rt) ||
         !ih_parse_u64(rt.rid, UINT32_MAX, &rid) || rt.rid.ptr[0] == '0' || rid != c->rid) {
         return TMA_OK;
     }

@@ -937,13 +937,41 @@ static uint64_t dps_at[8];   /* mono when request n arrived */
 
 /* Answer request n with dps_reply_status[n] / dps_reply_body[n] (QoS 1,
  * echoing the request's $rid); NULL status: no answer. */
-static void dps_script(struct tma_span topic, struct tma_span payload)
+/* Per request n (session 14): the retry-after value sent with its reply
+ * (NULL: "3" for a 202, none otherwise); stale copies of the reply sent
+ * before it (the previous $rid, and the $rid with a leading zero), each
+ * claiming another hub; a conflicting copy sent after it (same $rid, once
+ * the client no longer waits). */
+static const char *dps_reply_retry[8];
+static bool dps_reply_stale[8];
+static bool dps_reply_dup[8];
+static const char dps_evil_body[] = "{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":"
+                                    "{\"assignedHub\":\"evil.azure-devices.net\",\"deviceId\":\"evil\","
+                                    "\"status\":\"assigned\"}}";
+
+static void dps_emit_reply(const char *status, const char *rid, const char *retry, const char *body, uint16_t pid)
 {
-    char t[256], rid[16];
-    const char *q;
+    char t[256];
     uint8_t pkt[1024];
     size_t n = 0;
     struct mqtt_publish p;
+    snprintf(t, sizeof(t), "$dps/registrations/res/%s/?$rid=%s%s%s", status, rid, retry != NULL ? "&retry-after=" : "",
+             retry != NULL ? retry : "");
+    memset(&p, 0, sizeof(p));
+    p.topic.ptr = (const uint8_t *)t;
+    p.topic.len = strlen(t);
+    p.payload.ptr = (const uint8_t *)body;
+    p.payload.len = strlen(body);
+    p.qos = 1;
+    p.packet_id = pid;
+    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
+    bk_emit(pkt, n);
+}
+
+static void dps_script(struct tma_span topic, struct tma_span payload)
+{
+    char rid[16], other[24];
+    const char *q, *retry;
     int i = dps_requests++;
     assert_true(i < 8);
     snprintf(dps_topics[i], sizeof(dps_topics[i]), "%.*s", (int)topic.len, (const char *)topic.ptr);
@@ -959,17 +987,19 @@ static void dps_script(struct tma_span topic, struct tma_span payload)
     q = strstr(dps_topics[i], "$rid=");
     assert_non_null(q);
     snprintf(rid, sizeof(rid), "%.*s", (int)strcspn(q + 5, "&"), q + 5);
-    snprintf(t, sizeof(t), "$dps/registrations/res/%s/?$rid=%s%s", dps_reply_status[i], rid,
-             strcmp(dps_reply_status[i], "202") == 0 ? "&retry-after=3" : "");
-    memset(&p, 0, sizeof(p));
-    p.topic.ptr = (const uint8_t *)t;
-    p.topic.len = strlen(t);
-    p.payload.ptr = (const uint8_t *)dps_reply_body[i];
-    p.payload.len = strlen(dps_reply_body[i]);
-    p.qos = 1;
-    p.packet_id = (uint16_t)(100 + i);
-    assert_int_equal(mqtt_encode_publish(&p, pkt, sizeof(pkt), &n), TMA_OK);
-    bk_emit(pkt, n);
+    retry = dps_reply_retry[i] != NULL ? dps_reply_retry[i] : strcmp(dps_reply_status[i], "202") == 0 ? "3" : NULL;
+    if (dps_reply_stale[i]) {
+        unsigned long r = strtoul(rid, NULL, 10);
+        assert_true(r > 0u);
+        snprintf(other, sizeof(other), "%lu", r - 1u);
+        dps_emit_reply("200", other, NULL, dps_evil_body, (uint16_t)(200 + i));
+        snprintf(other, sizeof(other), "0%s", rid);
+        dps_emit_reply("200", other, NULL, dps_evil_body, (uint16_t)(210 + i));
+    }
+    dps_emit_reply(dps_reply_status[i], rid, retry, dps_reply_body[i], (uint16_t)(100 + i));
+    if (dps_reply_dup[i]) {
+        dps_emit_reply("200", rid, NULL, dps_evil_body, (uint16_t)(220 + i));
+    }
 }
 
 /* The configuration every DPS test starts from: scope, registration id,
@@ -996,6 +1026,7 @@ static void dps_cfg_base(struct dps_client_config *cfg)
  * sends (set before dps_setup_and_step(), which clears it). */
 static int dps_busy_sends;
 static size_t dps_tx_cap; /* 0: all of tx */
+static uint32_t dps_timeout_ms; /* 0: the default (set before dps_setup_and_step(), which clears it) */
 /* For one test: the clock steps back by 1 ms (and stays behind) every 2 s
  * and right after each step that moved a packet, each time followed by one
  * more step at the same true time (set before dps_setup_and_step(), which
@@ -1038,6 +1069,8 @@ static tma_status dps_setup_and_step(const char *sas_key, int max_steps, uint64_
         cfg.conn.tx_cap = dps_tx_cap;
         dps_tx_cap = 0u;
     }
+    cfg.timeout_ms = dps_timeout_ms;
+    dps_timeout_ms = 0u;
     cfg.conn.sas_key = sas_key;
     cfg.conn.hmac.hmac_sha256 = hmac;
     cfg.conn.wall.now_ms = wall_ms;
@@ -1767,6 +1800,55 @@ static void test_client_outbox_pump_failure(void **state)
     assert_int_equal(iothub_outbox_count(&ob), 0u);
 }
 
+/* retry-after as the service sends it, clamped to 1 .. 300 s: 0 waits 1 s,
+ * 86400 and 999999 wait 300 s; replies with the previous $rid, with our
+ * $rid written with a leading zero, or a second reply to a request already
+ * answered (all claiming another hub) are ignored: the registration ends
+ * with the hub of the one reply that is ours. Mutants caught: either clamp
+ * removed; the $rid leading-zero check, the $rid comparison, or the
+ * "waiting for a reply" check removed (the registration takes evil's hub). */
+static void test_dps_retry_after_clamped_and_stale_replies(void **state)
+{
+    static const char assigning[] = "{\"operationId\":\"op\",\"status\":\"assigning\"}";
+    const struct dps_client_result *r;
+    (void)state;
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    dps_reply_status[0] = "202";
+    dps_reply_body[0] = assigning;
+    dps_reply_retry[0] = "0";
+    dps_reply_dup[0] = true;
+    dps_reply_status[1] = "202";
+    dps_reply_body[1] = assigning;
+    dps_reply_retry[1] = "86400";
+    dps_reply_stale[1] = true;
+    dps_reply_status[2] = "202";
+    dps_reply_body[2] = assigning;
+    dps_reply_retry[2] = "999999";
+    dps_reply_status[3] = "200";
+    dps_reply_body[3] = "{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"good.azure-devices.net\",\"deviceId\":\"dev-01\",\"status\":\"assigned\"}}";
+    dps_reply_stale[3] = true;
+    dps_reply_dup[3] = true;
+    dps_timeout_ms = 900000u;
+    assert_int_equal(dps_setup_and_step(NULL, 10000, 100), TMA_OK);
+    r = dps_client_result(&dc);
+    assert_string_equal(r->assigned_hub, "good.azure-devices.net");
+    assert_string_equal(r->device_id, "dev-01");
+    assert_int_equal(dps_requests, 4);
+    fprintf(stderr, "DPS polls after retry-after 0, 86400, 999999: %llu, %llu, %llu ms\n",
+            (unsigned long long)(dps_at[1] - dps_at[0]), (unsigned long long)(dps_at[2] - dps_at[1]),
+            (unsigned long long)(dps_at[3] - dps_at[2]));
+    /* the reply is read a step (100 ms) after the request */
+    assert_true(dps_at[1] - dps_at[0] >= 1000u && dps_at[1] - dps_at[0] <= 1300u);
+    assert_true(dps_at[2] - dps_at[1] >= 300000u && dps_at[2] - dps_at[1] <= 300300u);
+    assert_true(dps_at[3] - dps_at[2] >= 300000u && dps_at[3] - dps_at[2] <= 300300u);
+    dps_client_close(&dc);
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    memset(dps_reply_retry, 0, sizeof(dps_reply_retry));
+    memset(dps_reply_stale, 0, sizeof(dps_reply_stale));
+    memset(dps_reply_dup, 0, sizeof(dps_reply_dup));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1803,6 +1885,7 @@ int main(void)
         cmocka_unit_test(test_client_telemetry_record_cap_bound),
         cmocka_unit_test(test_client_method_respond_empty_rid),
         cmocka_unit_test(test_client_outbox_pump_failure),
+        cmocka_unit_test(test_dps_retry_after_clamped_and_stale_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
