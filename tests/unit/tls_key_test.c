@@ -1462,6 +1462,8 @@ static void client_connected_states_and_stalled_send(void **state)
     memset(&c, 0, sizeof(c));
     assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
     assert_int_equal(tma_tls_client_connect(NULL), TMA_ERR(TMA_LAYER_TLS, TMA_C_BAD_PARAM));
+    tma_tls_client_set_timeout(&c, 5); /* not initialised: ignored */
+    assert_int_equal(c.timeout_ms, 0);
     loopsrv_start(&l, -1);
     ca = loop_client(&c, &l, &lower, &clk);
     {
