@@ -603,8 +603,11 @@ out:
                                  : trustm_erase_data(&d.chip, d.protect, backup_oid);
         }
         if (rb != TMA_OK || rb2 != TMA_OK) {
-            fail("personalize: the previous trust anchor could not be restored to 0x%04X%s",
-                 rb != TMA_OK ? ta_oid : backup_oid, "; check it with 'trustm cert read'");
+            /* (not 'trustm cert read': it reads certificate objects only) */
+            uint16_t bad_oid = rb != TMA_OK ? ta_oid : backup_oid;
+            fail("personalize: the previous trust anchor could not be restored to 0x%04X; check it with "
+                 "'trustm data read --oid 0x%04X'",
+                 bad_oid, bad_oid);
         }
     }
     free(old_ta);

@@ -583,7 +583,13 @@ int obj_replace(struct dev *d, uint16_t oid, const uint8_t *data, size_t len,
                                 ? trustm_write_data(&d->chip, d->protect, oid, TRUSTM_WRITE_ERASE,
                                                     0, old, old_len)
                                 : trustm_erase_data(&d->chip, d->protect, oid);
-            (void)rb;
+            /* Not silently: the object may now hold part of the new content. */
+            if (rb != TMA_OK) {
+                return fail_st(st, "cannot write 0x%04X, and its previous content could not be put back "
+                                   "(it may hold part of the new one; check it with 'trustm data read --oid "
+                                   "0x%04X')",
+                               oid, oid);
+            }
         }
         return fail_st(st, "cannot write 0x%04X", oid);
     }

@@ -111,4 +111,69 @@ grep -q "^trustm: bind: the chip is bound (host copy in k.bind), but the Execute
 expect_fail "chip error 0x07" "${K[@]}" sign --slot 0xE0F1 --in m.txt
 "${K[@]}" --binding k.bind sign --slot 0xE0F1 --in m.txt --out kk.sig
 openssl dgst -sha256 -verify kk.pem -signature kk.sig m.txt | grep_all -q 'Verified OK' || fail "bound key signature"
+step "personalize: the chip refuses the certificate write after the trust anchor was written"
+for try in 1 2 3 4 5; do
+  SIMPORT=$((20000 + RANDOM % 40000))
+  start_sim "chipr$try" --tcp "127.0.0.1:$SIMPORT"
+  sleep 0.2
+  if kill -0 "${PIDS[-1]}" 2>/dev/null; then break; fi
+  [ "$try" = 5 ] && fail "trustm-sim could not listen on a TCP port"
+done
+R=("$T" --device "$DEV")
+"${R[@]}" personalize --device-id dev-old --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem >/dev/null
+"${R[@]}" data read --oid 0xE0E1 > r.e1
+"${R[@]}" data read --oid 0xE0E8 > r.e8
+start_proxy proxyr deny:E0E1:1
+PR=("$T" --device "tcp:127.0.0.1:$PROXYPORT")
+rc=0
+"${PR[@]}" personalize --device-id dev-new --ca-cert ca.pem --ca-key ca.key --trust-anchor other.pem >out 2>err || rc=$?
+cat err
+[ "$rc" -ne 0 ] || fail "personalize succeeded although the certificate write was refused"
+grep -q rewritten "$W/proxyr.port.log" || fail "the proxy did not rewrite (the test is blind)"
+grep -q "^trustm: cannot write 0xE0E1: chip" err || fail "the refused write is not reported"
+grep -q "could not be restored\|could not be put back" err && fail "a restore is reported as failed on a healthy link"
+grep -q "^trustm: personalize: FAILED AFTER THE KEY GENERATION: key slot 0xE0F1" err || fail "the key slot is not reported"
+"${R[@]}" data read --oid 0xE0E8 > r2.e8
+cmp -s r.e8 r2.e8 || fail "the trust anchor written before the refused certificate was not put back"
+"${R[@]}" data read --oid 0xE0E1 > r2.e1
+cmp -s r.e1 r2.e1 || fail "0xE0E1 changed"
+
+step "cert write longer than one APDU: the second chunk is refused, the old content put back"
+cat other.pem other.pem other.pem other.pem > big.pem
+"${R[@]}" cert write --oid 0xE0E2 ca.pem >/dev/null
+"${R[@]}" data read --oid 0xE0E2 > r.e2
+start_proxy proxyc deny:E0E2:2
+PC=("$T" --device "tcp:127.0.0.1:$PROXYPORT")
+rc=0; "${PC[@]}" cert write --oid 0xE0E2 --chain big.pem >out 2>err || rc=$?
+cat err
+[ "$rc" -ne 0 ] || fail "cert write succeeded although its second chunk was refused"
+grep -q rewritten "$W/proxyc.port.log" || fail "the proxy did not rewrite the second chunk (the test is blind)"
+[ "$(wc -l <err)" -eq 1 ] && grep -q "^trustm: cannot write 0xE0E2: chip" err || fail "not one line for the refused write"
+"${R[@]}" data read --oid 0xE0E2 > r2.e2
+cmp -s r.e2 r2.e2 || fail "0xE0E2 keeps the first chunk of the refused write: $(head -c 80 r2.e2)"
+"${R[@]}" cert write --oid 0xE0E2 --chain big.pem >/dev/null || fail "the direct write of big.pem fails (the test's file is bad)"
+
+step "personalize: the link is cut at the certificate write; the restore fails and says so"
+"${R[@]}" personalize --device-id dev-old --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem >/dev/null
+"${R[@]}" data read --oid 0xE0E1 > r.e1
+start_proxy proxyx cut:E0E1
+PX2=("$T" --device "tcp:127.0.0.1:$PROXYPORT")
+rc=0
+"${PX2[@]}" personalize --device-id dev-new --ca-cert ca.pem --ca-key ca.key --trust-anchor other.pem >out 2>err || rc=$?
+cat err
+[ "$rc" -ne 0 ] || fail "personalize succeeded although the link was cut"
+grep -q cut "$W/proxyx.port.log" || fail "the proxy did not cut (the test is blind)"
+grep -q "^trustm: cannot write 0xE0E1, and its previous content could not be put back (it may hold part of the new one; check it with 'trustm data read --oid 0xE0E1')" err \
+  || fail "the failed restore of 0xE0E1 is not reported"
+grep -q "^trustm: personalize: the previous trust anchor could not be restored to 0xE0E8; check it with 'trustm data read --oid 0xE0E8'$" err \
+  || fail "the failed restore of the trust anchor is not reported"
+# what the message says is true: 0xE0E8 holds the new anchor, 0xE0E1 the old certificate
+# (the command the message names: it reads the object; 'cert read', named
+# before, refuses a trust anchor object)
+"${R[@]}" data read --oid 0xE0E8 > r3.e8
+"${R[@]}" trust-anchor write --oid 0xE0E9 other.pem >/dev/null
+"${R[@]}" data read --oid 0xE0E9 > other.hex
+cmp -s r3.e8 other.hex || fail "0xE0E8 does not hold the anchor the message says was not restored"
+"${R[@]}" data read --oid 0xE0E1 > r3.e1
+cmp -s r.e1 r3.e1 || fail "0xE0E1 changed although the link was cut before its write"
 echo PASS
