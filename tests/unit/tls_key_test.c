@@ -1291,6 +1291,7 @@ struct loopsrv {
     uint64_t now;
     int alert;      /* >= 0: answer the ClientHello with fatal alert <alert> */
     int stall;      /* client's send returns 0 */
+    uint64_t data_cost; /* ms the first chunk handed to the client costs */
     bool hs_done, alert_sent;
     mbedtls_ssl_context ssl;
     mbedtls_ssl_config conf;
@@ -1377,6 +1378,8 @@ static int32_t loop_recv(void *ctx, uint8_t *buf, size_t len)
     if (len > avail) len = avail;
     memcpy(buf, l->s2c + l->s2c_off, len);
     l->s2c_off += len;
+    l->now += l->data_cost;
+    l->data_cost = 0;
     return (int32_t)len;
 }
 
@@ -1573,6 +1576,38 @@ static void client_names_the_server_alert(void **state)
     }
 }
 
+
+/* The handshake bound counts per message, across the reads of one record:
+ * the ServerHello's header arrives after 2500 ms (bound 2000), so the read
+ * of its body - bytes already there - is refused at once as a timeout
+ * instead of completing the message late. */
+static void handshake_bound_checked_before_each_read(void **state)
+{
+    struct loopsrv l;
+    struct tma_tls_client c;
+    struct tma_transport lower;
+    struct tma_clock clk;
+    unsigned char *ca;
+    (void)state;
+    loopsrv_start(&l, -1);
+    ca = loop_client(&c, &l, &lower, &clk);
+    l.data_cost = 2500;
+    assert_int_equal(tma_tls_client_connect(&c), TMA_ERR(TMA_LAYER_TLS, TMA_C_TIMEOUT));
+    assert_int_equal(l.now, 2500); /* no poll after the bound was gone */
+    assert_true(l.s2c_off < l.s2c_len); /* the rest of the flight was never read */
+    /* the same without the delay completes */
+    tma_tls_client_deinit(&c);
+    loopsrv_stop(&l);
+    free(ca);
+    loopsrv_start(&l, -1);
+    ca = loop_client(&c, &l, &lower, &clk);
+    l.data_cost = 1500;
+    assert_int_equal(tma_tls_client_connect(&c), TMA_OK);
+    tma_tls_client_deinit(&c);
+    loopsrv_stop(&l);
+    free(ca);
+}
+
 /* Bad configurations: each refused with its reason, nothing to deinit. */
 static void client_init_refuses_bad_config(void **state)
 {
@@ -1668,6 +1703,7 @@ int main(void)
         cmocka_unit_test(client_connected_states_and_stalled_send),
         cmocka_unit_test(client_names_the_server_alert),
         cmocka_unit_test(client_init_refuses_bad_config),
+        cmocka_unit_test(handshake_bound_checked_before_each_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
