@@ -1,6 +1,7 @@
 /* localhub registry (SQLite) and twin documents (cJSON). */
 #define _POSIX_C_SOURCE 200809L
 #include "localhub_db.h"
+#include "localhub_parse.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -334,6 +335,13 @@ int localhub_twin_patch(sqlite3 *db, const char *device, int desired, const char
     }
     if (has_nul(patch, patchlen)) {
         snprintf(err, errsz, "patch contains U+0000, which a twin cannot store");
+        rc = 400;
+        goto out;
+    }
+    /* JSON text is UTF-8 (RFC 8259) and cJSON copies string bytes as they
+     * come: a stray 0xFF would be stored and served to every reader. */
+    if (!localhub_utf8_valid(patch, patchlen)) {
+        snprintf(err, errsz, "patch is not UTF-8 text");
         rc = 400;
         goto out;
     }

@@ -362,6 +362,37 @@ int localhub_classify_subscription(const char *filter, const char *id, int is_dp
     return LOCALHUB_S_NONE;
 }
 
+int localhub_utf8_valid(const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    size_t i = 0;
+    if (!p && n) return 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+        size_t len;
+        if (c == 0) return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) len = 3;
+        else if (c >= 0xF0 && c <= 0xF4) len = 4;
+        else return 0; /* continuation byte, C0/C1 (overlong) or F5..FF */
+        if (c == 0xE0) lo = 0xA0;      /* overlong below U+0800 */
+        else if (c == 0xED) hi = 0x9F; /* surrogates U+D800..U+DFFF */
+        else if (c == 0xF0) lo = 0x90; /* overlong below U+10000 */
+        else if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
+        if (len > n - i) return 0;
+        if (p[i + 1] < lo || p[i + 1] > hi) return 0;
+        for (size_t k = 2; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+        i += len;
+    }
+    return 1;
+}
+
 tma_status localhub_bag_walk(const char *bag, size_t len,
                              int (*cb)(const char *key, const char *value, void *ctx), void *ctx)
 {
@@ -375,11 +406,12 @@ tma_status localhub_bag_walk(const char *bag, size_t len,
         const char *eq = memchr(bag + i, '=', end - i);
         size_t nlen = eq ? (size_t)(eq - (bag + i)) : end - i;
         if (nlen == 0) return LOCALHUB_E_MALFORMED;
-        if (localhub_url_decode(bag + i, nlen, key, sizeof(key)) < 0) return LOCALHUB_E_MALFORMED;
+        int32_t kl = localhub_url_decode(bag + i, nlen, key, sizeof(key)), vl;
+        if (kl < 0 || !localhub_utf8_valid(key, (size_t)kl)) return LOCALHUB_E_MALFORMED;
         const char *v = NULL;
         if (eq) {
-            if (localhub_url_decode(eq + 1, (size_t)(bag + end - (eq + 1)), val, sizeof(val)) < 0)
-                return LOCALHUB_E_MALFORMED;
+            vl = localhub_url_decode(eq + 1, (size_t)(bag + end - (eq + 1)), val, sizeof(val));
+            if (vl < 0 || !localhub_utf8_valid(val, (size_t)vl)) return LOCALHUB_E_MALFORMED;
             v = val;
         }
         int rc = cb(key, v, ctx);

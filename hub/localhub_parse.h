@@ -143,8 +143,18 @@ int localhub_classify_module_subscription(const char *filter, const char *device
 int localhub_input_name_valid(const char *name);
 
 /**
+ * 1 if the @p n bytes at @p s are well-formed UTF-8 (RFC 3629, the rule of
+ * MQTT 3.1.1 section 1.5.3) without U+0000, else 0. Refused: stray
+ * continuation bytes, C0/C1/F5..FF leads, overlong forms, surrogates
+ * (U+D800..U+DFFF), code points above U+10FFFF, sequences cut short.
+ */
+int localhub_utf8_valid(const void *s, size_t n);
+
+/**
  * Walk a property bag `k1=v1&k2&k3=` calling @p cb with decoded key and
- * value (value NULL for a bare key). Keys must be non-empty.
+ * value (value NULL for a bare key). Keys must be non-empty; decoded keys
+ * and values must be UTF-8 (localhub_utf8_valid()): the hub stores them in
+ * JSON, which is UTF-8 text.
  * @return TMA_OK, LOCALHUB_E_MALFORMED, or the first non-zero @p cb result.
  */
 tma_status localhub_bag_walk(const char *bag, size_t len,

@@ -640,26 +640,6 @@ static int app_last_wins(cJSON *app)
     return 0;
 }
 
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        if (c == 0) return 0;
-        if (c < 0x80) len = 1;
-        else if ((c & 0xE0) == 0xC0 && c >= 0xC2) len = 2;
-        else if ((c & 0xF0) == 0xE0) len = 3;
-        else if ((c & 0xF8) == 0xF0 && c <= 0xF4) len = 4;
-        else return 0;
-        if (i + len > n) return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* telemetry.jsonl: rotated to telemetry.jsonl.1 .. .N (oldest dropped) before
  * a line would take it past telemetry_max bytes; every write is checked. */
 static void telemetry_path(char *out, size_t outsz, int gen)
@@ -793,7 +773,7 @@ static int handle_telemetry(struct conn *c, const struct localhub_topic *t, cons
     cJSON_AddItemToObject(rec, "systemProperties", b.sys);
     cJSON_AddItemToObject(rec, "applicationProperties", b.app);
     b.sys = b.app = NULL;
-    if (utf8_valid(payload, payloadlen)) {
+    if (localhub_utf8_valid(payload, payloadlen)) {
         char *s = malloc((size_t)payloadlen + 1);
         if (!s) goto out;
         memcpy(s, payload, payloadlen);
