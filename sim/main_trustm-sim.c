@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "sim_int.h"
@@ -62,8 +63,19 @@ static void ready(void *ctx)
 static int check_socket_path(const char *path)
 {
     switch (sim_unix_path_claim(path)) {
-    case SIM_PATH_OK:
+    case SIM_PATH_OK: {
+        /* Free to take, but can a socket be made there? (A missing folder
+         * used to surface later as "cannot serve on ...: I/O error".) */
+        char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        const char *slash = strrchr(path, '/');
+        if (slash == NULL) return 0;
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        if (access(dir, W_OK | X_OK) != 0) {
+            fprintf(stderr, "trustm-sim: cannot use socket path '%s': %s\n", path, strerror(errno));
+            return 1;
+        }
         return 0;
+    }
     case SIM_PATH_NOT_SOCKET:
         fprintf(stderr, "trustm-sim: '%s' exists and is not a socket; not touching it\n", path);
         return 1;

@@ -46,6 +46,31 @@ check '[ $rc -eq 1 ] && [ -d "$tmp/d" ] && grep -q "not a socket" "$tmp/err"' "d
 "$BIN" --socket "$tmp/s0" --state /nonexistent/dir/x 2>"$tmp/err"; rc=$?
 check '[ $rc -eq 1 ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "/nonexistent/dir/x.*No such file or directory" "$tmp/err" && [ ! -e "$tmp/s0" ]' \
   "--state in a missing folder (rc $rc): $(cat "$tmp/err")"
+# one_err RC TEXT CMD...: exit RC, exactly one stderr line containing TEXT, no socket made
+one_err() {
+  local want=$1 text=$2 rc; shift 2
+  rm -f "$tmp/s1"
+  timeout 10 "$@" >/dev/null 2>"$tmp/err"; rc=$?
+  check '[ $rc -eq $want ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -qF -- "$text" "$tmp/err" && [ ! -e "$tmp/s1" ]' \
+    "$* (rc $rc, want $want and '$text'): $(cat "$tmp/err")"
+}
+one_err 2 "bad --chip-version '2' (1 or 3)" "$BIN" --socket "$tmp/s1" --chip-version 2
+one_err 2 "bad --chip-version '4' (1 or 3)" "$BIN" --socket "$tmp/s1" --chip-version 4
+one_err 2 "bad --chip-version 'x' (1 or 3)" "$BIN" --socket "$tmp/s1" --chip-version x
+one_err 1 "socket path '' is empty or too long" "$BIN" --socket ""
+long=$tmp/$(printf 'x%.0s' $(seq 1 120))
+one_err 1 "socket path '$long' is empty or too long" "$BIN" --socket "$long"
+one_err 1 "cannot use socket path '/nonexistent/dir/s'" "$BIN" --socket /nonexistent/dir/s
+# --state naming a folder: said, the folder untouched (no lock file made beside it)
+mkdir "$tmp/stdir"
+one_err 1 "state file '$tmp/stdir' is not a regular file" "$BIN" --socket "$tmp/s1" --state "$tmp/stdir"
+check '[ -z "$(ls -A "$tmp/stdir")" ] && [ ! -e "$tmp/stdir.lock" ]' "--state folder touched: $(ls -A "$tmp/stdir" "$tmp"/stdir.lock 2>&1)"
+# --export-ca into a folder that cannot be made
+one_err 1 "cannot create '/proc/x': " "$BIN" --export-ca /proc/x
+one_err 1 "cannot create '$tmp/none/ca': No such file or directory" "$BIN" --export-ca "$tmp/none/ca"
+echo plain >"$tmp/plainfile"
+one_err 1 "cannot export the factory CA to '$tmp/plainfile'" "$BIN" --export-ca "$tmp/plainfile"
+one_err 1 "cannot open trace file '$tmp/none/t'" "$BIN" --socket "$tmp/s1" --trace "$tmp/none/t"
 
 # --- daemon on a Unix socket and a random loopback TCP port
 port=""
