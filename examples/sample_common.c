@@ -551,6 +551,7 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
         /* Name the device and, when the OS knows it, the reason. */
         const char *d = o->device, *p = strncmp(d, "sim:", 4) == 0 ? d + 4 : d;
         char path[300];
+        struct stat sb;
         bool known = strcmp(d, "sim") == 0 || (strncmp(d, "sim:", 4) == 0 && d[4]) ||
                      (strncmp(d, "tcp:", 4) == 0 && d[4]) || strncmp(d, "/dev/", 5) == 0;
         if (!known) {
@@ -573,6 +574,20 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
             fprintf(stderr, "%s: cannot open '%s': %s%s\n", prog, path, strerror(errno),
                     strncmp(d, "sim:", 4) == 0 ? " (is trustm-sim running?)" : "");
             return 1;
+        }
+        /* It exists and may be opened: say what kind of file it is when
+         * that is the reason, not only the port's status. */
+        if (strncmp(d, "tcp:", 4) != 0 && strcmp(d, "sim") != 0 && stat(path, &sb) == 0) {
+            if (strncmp(d, "/dev/", 5) == 0 && !S_ISCHR(sb.st_mode)) {
+                fprintf(stderr, "%s: cannot open '%s': not a character device (an I2C bus is /dev/i2c-N)\n",
+                        prog, path);
+                return 1;
+            }
+            if (strncmp(d, "sim:", 4) == 0 && !S_ISSOCK(sb.st_mode)) {
+                fprintf(stderr, "%s: cannot open the chip at '%s': not a socket (is trustm-sim running?)\n", prog,
+                        d);
+                return 1;
+            }
         }
         fprintf(stderr, "%s: cannot open the chip at '%s': %s%s\n", prog, d, tma_status_str(st),
                 strncmp(d, "/dev/", 5) == 0 ? "" : " (is trustm-sim running?)");
@@ -650,7 +665,7 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
     mbedtls_pk_init(&n->pk);
     st = tma_tls_chip_key_bind(&n->key, &n->pk, &n->signer, &n->chain, false);
     if (st != TMA_OK) {
-        fprintf(stderr, "key 0x%04X does not fit the certificate in 0x%04X: %s\n", o->key_oid,
+        fprintf(stderr, "%s: key 0x%04X does not fit the certificate in 0x%04X: %s\n", prog, o->key_oid,
                 o->cert_oid, tma_status_str(st));
         return 1;
     }
@@ -1037,13 +1052,13 @@ static int storage_open_flash(struct sample_hub *h, const struct sample_opts *o,
         return 1;
     }
     if (s != TMA_OK) {
-        fprintf(stderr, "outbox %s: %s%s%s\n", o->outbox_flash, tma_status_str(s),
+        fprintf(stderr, "outbox: cannot open '%s': %s%s%s\n", o->outbox_flash, tma_status_str(s),
                 TMA_STATUS_CODE(s) == TMA_C_IO ? ": " : "", TMA_STATUS_CODE(s) == TMA_C_IO ? strerror(errno) : "");
         return 1;
     }
     s = iothub_flash_storage_open(&h->fls, &fl, out_st);
     if (s != TMA_OK) {
-        fprintf(stderr, "outbox %s: flash log: %s\n", o->outbox_flash, tma_status_str(s));
+        fprintf(stderr, "outbox: '%s': flash log: %s\n", o->outbox_flash, tma_status_str(s));
         iothub_flash_file_close(&h->ff);
         return 1;
     }
@@ -1083,8 +1098,12 @@ static int storage_open_file(struct sample_hub *h, const struct sample_opts *o, 
         return 1;
     }
     if (s != TMA_OK) {
+        /* The errno may be the lock file's (port/storage_file.c takes
+         * "<path>.lock" first): name both, or a reason like "No such file
+         * or directory" reads as if it were about the outbox itself. */
         int e = errno;
-        fprintf(stderr, "outbox %s: %s%s%s\n", path, tma_status_str(s), TMA_STATUS_CODE(s) == TMA_C_IO ? ": " : "",
+        fprintf(stderr, "outbox: cannot open '%s' (with its lock file '%s.lock'): %s%s%s\n", path, path,
+                tma_status_str(s), TMA_STATUS_CODE(s) == TMA_C_IO ? ": " : "",
                 TMA_STATUS_CODE(s) == TMA_C_IO ? strerror(e) : "");
         return 1;
     }

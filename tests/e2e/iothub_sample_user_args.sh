@@ -134,6 +134,37 @@ echo x >open.key
 chmod 644 open.key
 expect iothub-telemetry 1 "binding file '$W/open.key' is readable by others (chmod 600 it)" "${C[@]}" --binding "$W/open.key"
 expect iothub-telemetry 1 "binding file '$W/none.key': No such file or directory" "${C[@]}" --binding "$W/none.key"
+# it exists but is not what the device kind needs: said
+touch plain.sock
+expect iothub-telemetry 1 "cannot open the chip at 'sim:$W/plain.sock': not a socket (is trustm-sim running?)" \
+  "${C[@]}" --device "sim:$W/plain.sock"
+expect iothub-telemetry 1 "cannot open '/dev/shm': not a character device" "${C[@]}" --device /dev/shm@0x30
 ls ./*.outbox | grep -v shared.outbox && bad "an outbox was created by a refused run"
+
+echo "== the chip holds no trust anchor"
+# the in-process simulator's factory identity (certificate 0xE0E0, key
+# 0xE0F0) and no anchor written: the object is named, nothing connects
+F=(--connection-string "HostName=127.0.0.1;DeviceId=d;x509=true" --device sim --cert-oid 0xE0E0 --key-oid 0xE0F0
+   --port 1 --timeout-ms 300 --count 1)
+expect iothub-telemetry 1 "no trust anchor in 0xE0E8: not found" "${F[@]}"
+expect iothub-twin-methods 1 "no trust anchor in 0xE0E8: not found" "${F[@]:0:10}"
+expect iothub-telemetry 1 "no trust anchor in 0xE0E9: not found" "${F[@]}" --ca-oid 0xE0E9
+
+echo "== outbox files that cannot be opened"
+S=(--host 127.0.0.1 --port 1 --device-id d --sas-key "$SECRET" --ca ca.pem --count 1 --timeout-ms 300)
+mkdir obdir
+expect iothub-telemetry 2 "--outbox 'obdir' is not a regular file" "${S[@]}" --outbox obdir
+expect iothub-telemetry 2 "--outbox-flash 'obdir' is not a regular file" "${S[@]}" --outbox-flash obdir
+# the reason may be the lock file's ("<outbox>.lock" is taken first): both named
+PREFIX=outbox expect iothub-telemetry 1 "outbox: cannot open '$W/none/x' (with its lock file '$W/none/x.lock'): I/O error: No such file or directory" \
+  "${S[@]}" --outbox "$W/none/x"
+PREFIX=outbox expect iothub-telemetry 1 "outbox: cannot open '/proc/version' (with its lock file '/proc/version.lock')" \
+  "${S[@]}" --outbox /proc/version
+PREFIX=outbox expect iothub-telemetry 1 "outbox: cannot open '$W/none/f': I/O error: No such file or directory" \
+  "${S[@]}" --outbox-flash "$W/none/f"
+[ -z "$(ls -A obdir)" ] || bad "the folder given as --outbox was written into: $(ls -A obdir)"
+
+echo "== DPS: no registration id"
+expect iothub-dps 2 "--registration-id is needed (no certificate CN to use)" --id-scope 0ne00 --sas-key "$SECRET" --ca ca.pem
 
 finish
