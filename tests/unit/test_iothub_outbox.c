@@ -2280,6 +2280,277 @@ static void test_outbox_test_crc32_is_zlibs(void **state)
     assert_int_equal(tma_test_crc32(tma_test_crc32(0, digits, 4), digits + 4, 5), 0xCBF43926u);
 }
 
+/* ---- coverage gaps (session 14, IH14) ------------------------------------ */
+
+/* A storage fake with scripted failures: records in a small table (seq,
+ * bytes), next() failing from its n-th call, put() storing the record and
+ * then reporting an error (a commit the port could not confirm). */
+#define FF_MAX 8
+struct failing_store {
+    uint32_t seq[FF_MAX];
+    uint8_t data[FF_MAX][64];
+    size_t len[FF_MAX];
+    int n;
+    uint32_t end;
+    int next_calls, next_fail_from; /* next() fails from this call on (-1: never) */
+    tma_status next_fail;
+    tma_status put_after_store; /* TMA_OK, or reported after storing */
+};
+static struct failing_store ffs;
+
+static void ff_reset(void)
+{
+    memset(&ffs, 0, sizeof ffs);
+    ffs.next_fail_from = -1;
+}
+
+static void ff_add(uint32_t seq, const void *rec, size_t n)
+{
+    assert_true(ffs.n < FF_MAX && n <= sizeof ffs.data[0]);
+    ffs.seq[ffs.n] = seq;
+    memcpy(ffs.data[ffs.n], rec, n);
+    ffs.len[ffs.n] = n;
+    ffs.n++;
+    ffs.end = seq == UINT32_MAX ? UINT32_MAX : (seq + 1u > ffs.end ? seq + 1u : ffs.end);
+}
+
+static int ff_find(uint32_t seq)
+{
+    int i;
+    for (i = 0; i < ffs.n; i++) {
+        if (ffs.seq[i] == seq) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static tma_status ff_put(void *ctx, uint32_t seq, const struct tma_span *parts, size_t nparts)
+{
+    uint8_t b[64];
+    size_t i, n = 0;
+    (void)ctx;
+    for (i = 0; i < nparts; i++) {
+        assert_true(n + parts[i].len <= sizeof b);
+        memcpy(b + n, parts[i].ptr, parts[i].len);
+        n += parts[i].len;
+    }
+    ff_add(seq, b, n);
+    return ffs.put_after_store;
+}
+
+static tma_status ff_get(void *ctx, uint32_t seq, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    int i = ff_find(seq);
+    (void)ctx;
+    if (i < 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    *out_len = ffs.len[i];
+    if (cap < ffs.len[i]) {
+        return S_ERR(TMA_C_TOO_SMALL);
+    }
+    memcpy(buf, ffs.data[i], ffs.len[i]);
+    return TMA_OK;
+}
+
+static tma_status ff_del(void *ctx, uint32_t seq)
+{
+    int i = ff_find(seq);
+    (void)ctx;
+    if (i < 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    ffs.n--;
+    ffs.seq[i] = ffs.seq[ffs.n];
+    memcpy(ffs.data[i], ffs.data[ffs.n], sizeof ffs.data[0]);
+    ffs.len[i] = ffs.len[ffs.n];
+    return TMA_OK;
+}
+
+static tma_status ff_next(void *ctx, uint32_t from, uint32_t *out)
+{
+    int i, best = -1;
+    (void)ctx;
+    if (ffs.next_fail_from >= 0 && ffs.next_calls++ >= ffs.next_fail_from) {
+        return ffs.next_fail;
+    }
+    for (i = 0; i < ffs.n; i++) {
+        if (ffs.seq[i] >= from && (best < 0 || ffs.seq[i] < ffs.seq[best])) {
+            best = i;
+        }
+    }
+    if (best < 0) {
+        return S_ERR(TMA_C_NOT_FOUND);
+    }
+    *out = ffs.seq[best];
+    return TMA_OK;
+}
+
+static uint32_t ff_end(void *ctx)
+{
+    (void)ctx;
+    return ffs.end;
+}
+
+static struct iothub_storage ff_iface(void)
+{
+    struct iothub_storage st;
+    memset(&st, 0, sizeof st);
+    st.put = ff_put;
+    st.get = ff_get;
+    st.del = ff_del;
+    st.next = ff_next;
+    st.seq_end = ff_end;
+    return st;
+}
+
+/* The outbox over a storage that fails or holds odd records: next()
+ * failing during the scan of init (init returns the error), a stored seq
+ * UINT32_MAX (the scan stops there: counted once, no wrap to 0), a put
+ * reported failed that stored its record into an empty outbox (the next
+ * push adopts it as the head), the rescan of a DROP_OLDEST push failing,
+ * and records that do not decode (shorter than the topic length, topic
+ * length 0 or past the end: MALFORMED). Mutants caught: the scan not
+ * stopping at UINT32_MAX (counts 3: 0xFFFFFFFF wraps to 0), the adopted
+ * record not made the head, the scan's error ignored, decode()'s checks. */
+static void test_outbox_over_failing_and_odd_storage(void **state)
+{
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    struct iothub_outbox_msg m;
+    uint8_t buf[64];
+    uint32_t seq = 0;
+    static const uint8_t rec_a[] = {0, 1, 't', 'A'};
+    (void)state;
+    /* next() fails at once: init fails with it */
+    ff_reset();
+    ff_add(3, rec_a, sizeof rec_a);
+    ffs.next_fail_from = 0;
+    ffs.next_fail = S_ERR(TMA_C_IO);
+    st = ff_iface();
+    assert_int_equal(iothub_outbox_init(&ob, &st, 10, IOTHUB_OUTBOX_DROP_OLDEST), S_ERR(TMA_C_IO));
+    /* a record at seq UINT32_MAX (forged or damaged): counted once */
+    ff_reset();
+    ff_add(3, rec_a, sizeof rec_a);
+    ff_add(UINT32_MAX, rec_a, sizeof rec_a);
+    st = ff_iface();
+    assert_int_equal(iothub_outbox_init(&ob, &st, 10, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    assert_int_equal(iothub_outbox_count(&ob), 2u);
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, &m), TMA_OK);
+    assert_int_equal(m.seq, 3u);
+    /* a put reported failed that stored the record, into an empty outbox */
+    ff_reset();
+    st = ff_iface();
+    assert_int_equal(iothub_outbox_init(&ob, &st, 10, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    ffs.put_after_store = S_ERR(TMA_C_IO);
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"first", 5, &seq), S_ERR(TMA_C_IO));
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+    ffs.put_after_store = TMA_OK;
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"second", 6, &seq), TMA_OK);
+    assert_int_equal(seq, 1u);
+    assert_int_equal(iothub_outbox_count(&ob), 2u);
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, &m), TMA_OK);
+    assert_int_equal(m.seq, 0u);
+    assert_int_equal(m.payload.len, 5u);
+    assert_memory_equal(m.payload.ptr, "first", 5);
+    iothub_outbox_mark_sent(&ob, 0);
+    assert_int_equal(iothub_outbox_ack(&ob, 0), TMA_OK);
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, &m), TMA_OK);
+    assert_int_equal(m.seq, 1u);
+    /* DROP_OLDEST at capacity whose head is gone from the storage: the
+     * rescan's error is the push's answer */
+    ff_reset();
+    ff_add(0, rec_a, sizeof rec_a);
+    st = ff_iface();
+    assert_int_equal(iothub_outbox_init(&ob, &st, 1, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+    assert_int_equal(ff_del(NULL, 0), TMA_OK); /* gone behind the outbox's back */
+    ffs.next_fail_from = ffs.next_calls;
+    ffs.next_fail = S_ERR(TMA_C_IO);
+    assert_int_equal(iothub_outbox_push(&ob, "t", (const uint8_t *)"x", 1, NULL), S_ERR(TMA_C_IO));
+    /* records that do not decode */
+    {
+        static const uint8_t short1[] = {0};
+        static const uint8_t tlen0[] = {0, 0, 'x'};
+        static const uint8_t tlong[] = {0, 5, 't', 'x'};
+        static const uint8_t tfit[] = {0, 2, 't', 'x'};
+        ff_reset();
+        ff_add(0, short1, sizeof short1);
+        ff_add(1, tlen0, sizeof tlen0);
+        ff_add(2, tlong, sizeof tlong);
+        ff_add(3, tfit, sizeof tfit);
+        st = ff_iface();
+        assert_int_equal(iothub_outbox_init(&ob, &st, 10, IOTHUB_OUTBOX_DROP_OLDEST), TMA_OK);
+        assert_int_equal(iothub_outbox_get(&ob, 0, buf, sizeof buf, &m), S_ERR(TMA_C_MALFORMED));
+        assert_int_equal(iothub_outbox_get(&ob, 1, buf, sizeof buf, &m), S_ERR(TMA_C_MALFORMED));
+        assert_int_equal(iothub_outbox_get(&ob, 2, buf, sizeof buf, &m), S_ERR(TMA_C_MALFORMED));
+        assert_int_equal(iothub_outbox_get(&ob, 3, buf, sizeof buf, &m), TMA_OK);
+        assert_int_equal(m.topic.len, 2u);
+        assert_int_equal(m.payload.len, 0u);
+    }
+}
+
+/* The file log's own refusals (port/storage_file.c): a record of more
+ * than 6 parts or larger than 16 MiB (BAD_PARAM, nothing written), a put
+ * whose seq is not above the last (STATE), get/del of an unknown seq
+ * (NOT_FOUND), get into a buffer too small (TOO_SMALL with the size), and
+ * every call on a closed log (refused). Mutants caught: the parts limit,
+ * the size limit, the seq order check, the TOO_SMALL check. */
+static void test_outbox_file_storage_refusals(void **state)
+{
+    char path[300];
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct tma_span parts[7];
+    uint8_t buf[64];
+    size_t got = 0, i;
+    struct stat sb;
+    off_t size0;
+    uint32_t seq = 0;
+    (void)state;
+    path_of(path, sizeof path, "refusals.log");
+    assert_int_equal(iothub_file_storage_open(&fs, path, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    for (i = 0; i < 7; i++) {
+        parts[i].ptr = (const uint8_t *)"ab";
+        parts[i].len = 2;
+    }
+    assert_int_equal(stat(path, &sb), 0);
+    size0 = sb.st_size;
+    assert_int_equal(st.put(st.ctx, 0, parts, 7), S_ERR(TMA_C_BAD_PARAM));
+    /* larger than 16 MiB (the length alone is checked: nothing is read) */
+    parts[6].len = 16u * 1024u * 1024u - 9u; /* 5 x 2 + this = 16 MiB + 1 */
+    assert_int_equal(st.put(st.ctx, 0, parts + 1, 6), S_ERR(TMA_C_BAD_PARAM));
+    parts[6].len = 2;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, size0);
+    assert_int_equal(st.put(st.ctx, 0, parts, 6), TMA_OK);
+    assert_int_equal(st.put(st.ctx, 5, parts, 1), TMA_OK);
+    assert_int_equal(st.put(st.ctx, 5, parts, 1), S_ERR(TMA_C_STATE));
+    assert_int_equal(st.put(st.ctx, 3, parts, 1), S_ERR(TMA_C_STATE));
+    assert_int_equal(st.seq_end(st.ctx), 6u);
+    assert_int_equal(st.get(st.ctx, 4, buf, sizeof buf, &got), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(st.del(st.ctx, 4), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(st.get(st.ctx, 0, buf, 11, &got), S_ERR(TMA_C_TOO_SMALL));
+    assert_int_equal(got, 12u);
+    assert_int_equal(st.get(st.ctx, 0, buf, 12, &got), TMA_OK);
+    assert_memory_equal(buf, "abababababab", 12);
+    assert_int_equal(st.next(st.ctx, 1, &seq), TMA_OK);
+    assert_int_equal(seq, 5u);
+    iothub_file_storage_close(&fs);
+    assert_int_not_equal(st.put(st.ctx, 6, parts, 1), TMA_OK);
+    assert_int_not_equal(st.get(st.ctx, 5, buf, sizeof buf, &got), TMA_OK);
+    assert_int_not_equal(st.del(st.ctx, 5), TMA_OK);
+    assert_int_not_equal(st.rebase(st.ctx), TMA_OK);
+    /* reopened: what was put is there, nothing else */
+    assert_int_equal(iothub_file_storage_open(&fs, path, false), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(st.seq_end(st.ctx), 6u);
+    assert_int_equal(st.get(st.ctx, 5, buf, sizeof buf, &got), TMA_OK);
+    assert_int_equal(got, 2u);
+    iothub_file_storage_close(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2316,6 +2587,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_review11_zeroed_head_and_salt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_review11_v1_damage_and_torn_tail_and_concatenation, setup,
                                         teardown),
+        cmocka_unit_test(test_outbox_over_failing_and_odd_storage),
+        cmocka_unit_test_setup_teardown(test_outbox_file_storage_refusals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
