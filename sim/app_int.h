@@ -218,7 +218,6 @@ void app_put_be32(uint8_t *p, uint32_t v);
 tma_status app_obj_table_init(struct sim_app *app);
 void app_obj_table_free(struct sim_app *app);
 struct sim_obj *app_obj_find(struct sim_app *app, uint16_t oid);
-bool app_oid_is_key(uint16_t oid);
 bool app_oid_is_session(uint16_t oid);
 struct sim_session *app_session_get(struct sim_app *app, uint16_t oid);
 int app_cmd_get_data(struct sim_app *app, const struct cmd *c, struct rsp *r);

@@ -196,12 +196,6 @@ bool app_oid_is_session(uint16_t oid)
     return oid >= 0xE100 && oid <= 0xE103;
 }
 
-bool app_oid_is_key(uint16_t oid)
-{
-    return (oid >= 0xE0F0 && oid <= 0xE0F3) || oid == 0xE0FC || oid == 0xE0FD ||
-           app_oid_is_session(oid) || oid == 0xE200;
-}
-
 struct sim_session *app_session_get(struct sim_app *app, uint16_t oid)
 {
     return app_oid_is_session(oid) ? &app->sessions[oid - 0xE100] : NULL;

@@ -268,6 +268,77 @@ static void v1_chip_has_no_v3_features(void **state)
     sim_app_close(app);
 }
 
+/* True when the metadata of oid (GetDataObject Param 0x01) holds the TLV
+ * given as hex. */
+static bool md_has(struct sim_app *app, const char *oid_hex, const char *tlv_hex)
+{
+    char cmd[32];
+    uint8_t rsp[SIM_APDU_MAX], tlv[16];
+    snprintf(cmd, sizeof cmd, "81 01 00 02 %s", oid_hex);
+    size_t n = sa_ok(app, cmd, rsp), tl = (size_t)tma_test_hex(tlv_hex, tlv, sizeof tlv);
+    for (size_t i = 4 + 2; i + tl <= 4 + n; i++) {
+        if (memcmp(rsp + i, tlv, tl) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* V3 metadata tags a host may write (SRM Tab. 73-75): the version 0xC1
+ * (V3 only, 2 bytes, while LcsO < op), the key usage 0xE1 (key objects,
+ * known bits only, while LcsO < op); the algorithm 0xE0 never (the chip
+ * keeps it). And the V3 access conditions on the security status bits
+ * (0x10 on 0xE0C1, 0x90 on 0xF1C1): granted while the bit is set, denied
+ * once it is cleared, never on a V1 chip. */
+static void metadata_v3_tags_and_security_status_conditions(void **state)
+{
+    (void)state;
+    struct sim_app *app = sa_open_ready(40);
+    uint8_t rsp[SIM_APDU_MAX];
+    sa_ok(app, "82 01 00 0A F1 D1 00 00 20 04 C1 02 12 34", rsp);
+    assert_true(md_has(app, "F1 D1", "C1 02 12 34"));
+    sa_err(app, "82 01 00 09 F1 D1 00 00 20 03 C1 01 12", 0x05);
+    assert_true(md_has(app, "F1 D1", "C1 02 12 34"));
+    sa_err(app, "82 01 00 09 E0 F2 00 00 20 03 E0 01 03", 0x07);
+    sa_ok(app, "82 01 00 09 E0 F2 00 00 20 03 E1 01 20", rsp);
+    assert_true(md_has(app, "E0 F2", "E1 01 20"));
+    sa_err(app, "82 01 00 09 E0 F2 00 00 20 03 E1 01 04", 0x05);
+    assert_true(md_has(app, "E0 F2", "E1 01 20"));
+    /* operational: neither can change any more */
+    sa_ok(app, "82 01 00 09 F1 D1 00 00 20 03 C0 01 07", rsp);
+    sa_err(app, "82 01 00 0A F1 D1 00 00 20 04 C1 02 56 78", 0x07);
+    assert_true(md_has(app, "F1 D1", "C1 02 12 34"));
+    sa_ok(app, "82 01 00 09 E0 F2 00 00 20 03 C0 01 07", rsp);
+    sa_err(app, "82 01 00 09 E0 F2 00 00 20 03 E1 01 10", 0x07);
+    assert_true(md_has(app, "E0 F2", "E1 01 20"));
+
+    /* Read of 0xF1D2 needs F1C1 bit 0x20, of 0xF1D3 E0C1 bit 0x20 (both set
+     * at start-up) */
+    sa_ok(app, "82 40 00 05 F1 D2 00 00 42", rsp);
+    sa_ok(app, "82 40 00 05 F1 D3 00 00 43", rsp);
+    sa_ok(app, "82 01 00 0A F1 D2 00 00 20 04 D1 02 90 20", rsp);
+    sa_ok(app, "82 01 00 0A F1 D3 00 00 20 04 D1 02 10 20", rsp);
+    assert_int_equal(sa_ok(app, "81 00 00 02 F1 D2", rsp), 1);
+    assert_int_equal(rsp[4], 0x42);
+    assert_int_equal(sa_ok(app, "81 00 00 02 F1 D3", rsp), 1);
+    assert_int_equal(rsp[4], 0x43);
+    sa_ok(app, "82 00 00 05 F1 C1 00 00 DF", rsp);
+    sa_err(app, "81 00 00 02 F1 D2", 0x07);
+    assert_int_equal(sa_ok(app, "81 00 00 02 F1 D3", rsp), 1); /* E0C1 still has it */
+    sa_ok(app, "82 00 00 05 E0 C1 00 00 DF", rsp);
+    sa_err(app, "81 00 00 02 F1 D3", 0x07);
+    sim_app_close(app);
+
+    struct sim_app_config cfg = {NULL, 41, 1};
+    assert_int_equal(sim_app_open(&app, &cfg), TMA_OK);
+    sa_ok(app, "F0 00 00 10 D2 76 00 00 04 47 65 6E 41 75 74 68 41 70 70 6C", rsp);
+    sa_err(app, "82 01 00 0A F1 D1 00 00 20 04 C1 02 12 34", 0x05);
+    sa_ok(app, "82 40 00 05 F1 D2 00 00 42", rsp);
+    sa_ok(app, "82 01 00 0A F1 D2 00 00 20 04 D1 02 90 20", rsp);
+    sa_err(app, "81 00 00 02 F1 D2", 0x07);
+    sim_app_close(app);
+}
+
 /* GetDataObject timing (sim/app_timing.c): a small read such as the 27-byte
  * UID finishes under the 5 ms control-ACK threshold, so the chip answers with
  * the data frame alone as in the datasheet log; 256 bytes take ~30 ms (spec 10). */
@@ -302,6 +373,7 @@ int main(void)
         cmocka_unit_test(luc_counter_limits_key_use),
         cmocka_unit_test(factory_chain_verifies_with_openssl),
         cmocka_unit_test(v1_chip_has_no_v3_features),
+        cmocka_unit_test(metadata_v3_tags_and_security_status_conditions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
