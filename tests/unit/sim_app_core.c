@@ -140,6 +140,47 @@ static void restore_with_bad_handle_flushes(void **state)
     sim_app_close(app);
 }
 
+/* A clean OpenApplication (Param 0x00) while a context is saved drops it:
+ * the handle no longer restores and the saved session key is gone. */
+static void clean_open_drops_saved_context(void **state)
+{
+    (void)state;
+    struct sim_app *app = sa_open_ready(8);
+    uint8_t rsp[SIM_APDU_MAX];
+    size_t n = sa_ok(app, "B8 03 00 09 01 00 02 E1 00 02 00 01 20", rsp);
+    assert_int_equal(n, 0x47);
+    uint8_t pub[0x47];
+    memcpy(pub, rsp + 4, n);
+    sa_ok(app, "F1 01 00 00", rsp);
+    uint8_t handle[8];
+    memcpy(handle, rsp + 4, 8);
+    sim_app_reset(app, true);
+    assert_true(sim_app_hibernated(app));
+    sa_ok(app, "F0 00 00 10 " AID, rsp);
+    assert_false(sim_app_hibernated(app));
+    /* the saved session key is not there: ECDH with it is refused */
+    uint8_t ecdh[128];
+    size_t el =
+        (size_t)tma_test_hex("B3 01 00 53 01 00 02 E1 00 05 00 01 03 06 00 44", ecdh, sizeof ecdh);
+    memcpy(ecdh + el, pub + 3, 0x44);
+    el += 0x44;
+    ecdh[el++] = 0x07, ecdh[el++] = 0, ecdh[el++] = 0;
+    sa_exec(app, ecdh, el, rsp, NULL);
+    assert_int_equal(rsp[0], 0xFF);
+    /* and the handle restores nothing, also after another power cycle */
+    sim_app_reset(app, true);
+    assert_false(sim_app_hibernated(app));
+    uint8_t apdu[64];
+    size_t al = (size_t)tma_test_hex("F0 01 00 18 " AID, apdu, sizeof apdu);
+    memcpy(apdu + al, handle, 8);
+    sa_exec(app, apdu, al + 8, rsp, NULL);
+    assert_int_equal(rsp[0], 0xFF);
+    sa_ok(app, "F0 00 00 10 " AID, rsp);
+    sa_exec(app, ecdh, el, rsp, NULL);
+    assert_int_equal(rsp[0], 0xFF);
+    sim_app_close(app);
+}
+
 static void hibernate_refused_while_sec_nonzero(void **state)
 {
     (void)state;
@@ -207,6 +248,7 @@ int main(void)
         cmocka_unit_test(last_error_highest_wins_and_clears),
         cmocka_unit_test(hibernate_and_restore),
         cmocka_unit_test(restore_with_bad_handle_flushes),
+        cmocka_unit_test(clean_open_drops_saved_context),
         cmocka_unit_test(hibernate_refused_while_sec_nonzero),
         cmocka_unit_test(busy_time_follows_datasheet),
         cmocka_unit_test(bad_arguments_rejected),

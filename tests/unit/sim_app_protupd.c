@@ -79,6 +79,7 @@ struct update {
     size_t size;
     const uint8_t *component; /* NULL = broadcast */
     bool bad_sig;
+    bool encrypted; /* a decrypt processor instead of null */
 };
 
 /* Fragments of a payload; returns count. frag[i] with len[i]. */
@@ -122,7 +123,15 @@ static size_t manifest(const struct update *u, const uint8_t digest[32], uint8_t
     cint(&d, 41);
     bstr(&d, digest, 32);
     bstr(&m, d.b, d.n);
-    m.b[m.n++] = 0xF6;
+    if (u->encrypted) {
+        /* [alg, key OID]: the chip only has to see that one is there */
+        head(&m, 4, 2);
+        cint(&m, 1);
+        static const uint8_t key_oid[2] = {0xF1, 0xD4};
+        bstr(&m, key_oid, 2);
+    } else {
+        m.b[m.n++] = 0xF6;
+    }
     head(&m, 4, 2);
     bstr(&m, u->component, u->component ? 25 : 0);
     uint8_t oid[2] = {(uint8_t)(u->target >> 8), (uint8_t)u->target};
@@ -273,7 +282,7 @@ static void data_update_with_fragments(void **state)
     for (size_t i = 0; i < sizeof payload; i++) {
         payload[i] = (uint8_t)(i * 13 + 1);
     }
-    struct update u = {-1, 0xF1E0, 1, 0, 2, payload, sizeof payload, NULL, false};
+    struct update u = {-1, 0xF1E0, 1, 0, 2, payload, sizeof payload, NULL, false, false};
     /* without Int(E0E8) in the Change AC... it is LcsO<op, which also allows; lock
      * the object and require the trust anchor */
     sa_ok(app, "82 01 00 0E F1 E0 00 00 20 08 C0 01 07 D0 03 21 E0 E8", rsp);
@@ -339,7 +348,7 @@ static void key_updates(void **state)
     assert_int_equal(mbedtls_ecp_gen_keypair(&grp, &d, &q, host_rng, NULL), 0);
     uint8_t kp[35] = {0x01, 0x00, 0x20};
     mbedtls_mpi_write_binary(&d, kp + 3, 32);
-    struct update u = {-3, 0xE0F2, 1, 0x03, 0x10, kp, sizeof kp, NULL, false};
+    struct update u = {-3, 0xE0F2, 1, 0x03, 0x10, kp, sizeof kp, NULL, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     size_t n = sa_ok(app, "81 01 00 02 E0 F2", rsp);
     uint8_t alg[] = {0xE0, 0x01, 0x03, 0xE1, 0x01, 0x10};
@@ -370,7 +379,7 @@ static void key_updates(void **state)
     sa_ok(app, "82 01 00 0B E2 00 00 00 20 05 D0 03 21 E0 E8", rsp);
     uint8_t ak[19] = {0x01, 0x00, 0x10, 0x2B, 0x7E, 0x15, 0x16, 0x28, 0xAE, 0xD2,
                       0xA6, 0xAB, 0xF7, 0x15, 0x88, 0x09, 0xCF, 0x4F, 0x3C};
-    struct update k = {-3, 0xE200, 1, 0x81, 0x02, ak, sizeof ak, NULL, false};
+    struct update k = {-3, 0xE200, 1, 0x81, 0x02, ak, sizeof ak, NULL, false, false};
     assert_int_equal(run_update(app, &k, 0), 0);
     /* FIPS-197 / SP 800-38A F.1.1 ECB-AES128 block 1 */
     n = sa_ok(app, "94 08 00 15 E2 00 01 00 10 6B C1 BE E2 2E 40 9F 96 E9 3D 7E 11 73 93 17 2A",
@@ -394,7 +403,7 @@ static void metadata_update_reopens_object(void **state)
     sa_ok(app, "82 01 00 09 F1 DA 00 00 20 03 C0 01 07", rsp);
     sa_err(app, "82 01 00 09 F1 DA 00 00 20 03 D1 01 FF", 0x07);
     uint8_t md[] = {0x20, 0x03, 0xD1, 0x01, 0xFF};
-    struct update u = {-2, 0xF1DA, 1, 0, 0, md, sizeof md, NULL, false};
+    struct update u = {-2, 0xF1DA, 1, 0, 0, md, sizeof md, NULL, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     size_t n = sa_ok(app, "81 01 00 02 F1 DA", rsp);
     assert_int_equal(rsp[4 + 2], 0xC0);
@@ -431,6 +440,33 @@ static void malformed_manifests_refused(void **state)
     sim_app_close(app);
 }
 
+/* An encrypted payload (a decrypt processor in the manifest) is not offered:
+ * UNSUPPORTED (0x25), the object keeps its content and version. */
+static void encrypted_manifest_unsupported(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    uint8_t rsp[SIM_APDU_MAX], payload[40];
+    for (size_t i = 0; i < sizeof payload; i++) {
+        payload[i] = (uint8_t)(i + 7);
+    }
+    sa_ok(app, "82 40 00 06 F1 E1 00 00 AB CD", rsp);
+    sa_ok(app, "82 01 00 0E F1 E1 00 00 20 08 C0 01 07 D0 03 21 E0 E8", rsp);
+    struct update u = {-1, 0xF1E1, 1, 0, 2, payload, sizeof payload, NULL, false, true};
+    assert_int_equal(run_update(app, &u, 0), 0x25);
+    assert_int_equal(sa_ok(app, "81 00 00 02 F1 E1", rsp), 2);
+    assert_int_equal(rsp[4], 0xAB);
+    size_t n = sa_ok(app, "81 01 00 02 F1 E1", rsp);
+    static const uint8_t c1[] = {0xC1};
+    assert_null(memmem(rsp + 4, n, c1, 1));
+    /* the same update in plain goes through: only the processor differed */
+    u.encrypted = false;
+    assert_int_equal(run_update(app, &u, 0), 0);
+    assert_int_equal(sa_ok(app, "81 00 00 02 F1 E1", rsp), sizeof payload);
+    assert_int_equal(rsp[4], 7);
+    sim_app_close(app);
+}
+
 static void rsa_key_update(void **state)
 {
     (void)state;
@@ -446,7 +482,7 @@ static void rsa_key_update(void **state)
     p[262] = 0x03, p[263] = 0x00, p[264] = 0x04;
     assert_int_equal(
         mbedtls_rsa_export_raw(&rsa, p + 134, 128, NULL, 0, NULL, 0, p + 3, 128, p + 265, 4), 0);
-    struct update u = {-3, 0xE0FC, 1, 0x41, 0x10, p, sizeof p, NULL, false};
+    struct update u = {-3, 0xE0FC, 1, 0x41, 0x10, p, sizeof p, NULL, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     uint8_t dg[32];
     tma_test_hex("BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF "
@@ -475,6 +511,7 @@ int main(void)
         cmocka_unit_test(key_updates),
         cmocka_unit_test(metadata_update_reopens_object),
         cmocka_unit_test(malformed_manifests_refused),
+        cmocka_unit_test(encrypted_manifest_unsupported),
         cmocka_unit_test(rsa_key_update),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
