@@ -227,15 +227,13 @@ static size_t doc_size(const cJSON *v)
     return 4; /* null */
 }
 
-/* Metadata subtree for a freshly written value. */
-static cJSON *meta_for(const cJSON *v, const char *now, int64_t ver, int desired)
+/* Metadata of a freshly written scalar or array (merge() builds that of an
+ * object member by member). */
+static cJSON *meta_for(const char *now, int64_t ver, int desired)
 {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "$lastUpdated", now);
     if (desired) cJSON_AddNumberToObject(m, "$lastUpdatedVersion", (double)ver);
-    if (cJSON_IsObject(v)) {
-        for (const cJSON *c = v->child; c; c = c->next) cJSON_AddItemToObject(m, c->string, meta_for(c, now, ver, desired));
-    }
     return m;
 }
 
@@ -270,20 +268,22 @@ static void merge(cJSON *doc, cJSON *meta, const cJSON *patch, const char *now, 
             merge(cur, m, p, now, ver, desired);
             continue;
         }
-        cJSON *copy = cJSON_Duplicate(p, 1);
-        if (cJSON_IsObject(copy)) {
-            /* Nulls inside a new object mean nothing; drop them. */
-            cJSON *c = copy->child;
-            while (c) {
-                cJSON *next = c->next;
-                if (cJSON_IsNull(c)) cJSON_DeleteItemFromObjectCaseSensitive(copy, c->string);
-                c = next;
-            }
+        cJSON *copy, *m;
+        if (cJSON_IsObject(p)) {
+            /* A new object is the patch merged into {} (RFC 7396): its nulls
+             * mean nothing at any depth and are dropped (a copy kept the
+             * nested ones: the twin stored and served "c":null). */
+            copy = cJSON_CreateObject();
+            m = cJSON_CreateObject();
+            merge(copy, m, p, now, ver, desired);
+        } else {
+            copy = cJSON_Duplicate(p, 1);
+            m = meta_for(now, ver, desired);
         }
         cJSON_DeleteItemFromObjectCaseSensitive(doc, p->string);
         cJSON_AddItemToObject(doc, p->string, copy);
         cJSON_DeleteItemFromObjectCaseSensitive(meta, p->string);
-        cJSON_AddItemToObject(meta, p->string, meta_for(copy, now, ver, desired));
+        cJSON_AddItemToObject(meta, p->string, m);
     }
 }
 

@@ -81,3 +81,31 @@ ok "individual enrollment (device id from the enrollment), disabled enrollment r
 "$L" dps enrollment-group show g1 | grep_all -q dpsca || fail "group show"
 "$L" dps enrollment create --registration-id 'bad id' --attestation symmetric-key 2>/dev/null && fail "bad registration id accepted"
 ok "DPS suite"
+
+# The enrollment changes its attestation between register and poll (symmetric
+# key -> X.509): the poll, authenticated with the new certificate, cannot
+# create the device with the credential the operation was started with. DPS
+# answers status "failed" with 500000 and the registry gets no device.
+K=$("$L" --json dps enrollment create --registration-id reg-chg --attestation symmetric-key |
+    sed -n 's/.*"primaryKey":[[:space:]]*"\([^"]*\)".*/\1/p')
+TOK=$(sas_token "$SCOPE/registrations/reg-chg" "$K" $(( $(date +%s) + 600 )) registration)
+out=$(dps reg-chg --pass "$TOK" "${FLOW[@]}" "$(REGISTER reg-chg)" 'expect:res/202/' 'capture:op:operationId')
+op=$(grep_in "$out" -o 'CAPTURE op=.*' | cut -d= -f2)
+[ -n "$op" ] || fail "no operation id: $out"
+"$L" dps enrollment delete --registration-id reg-chg >/dev/null
+mk_leaf chg reg-chg - selfsigned
+"$L" dps enrollment create --registration-id reg-chg --cert "$T/chg.pem" >/dev/null
+out=$(dps reg-chg --cert "$T/chg.pem" --key "$T/chg.key" "${FLOW[@]}" \
+      "pub0:\$dps/registrations/GET/iotdps-get-operationstatus/?\$rid=2&operationId=$op:" 'expect:$rid=2')
+grep_in "$out" -q "res/200/?\$rid=2 {\"operationId\":\"$op\",\"status\":\"failed\"" || fail "poll after the change: $out"
+grep_in "$out" -qF '"errorCode":500000,"errorMessage":"Could not create the device in the hub."' ||
+  fail "no 500000 in the failed registration: $out"
+grep_in "$out" -q '"assignedHub"\|"deviceId"' && fail "a failed registration names a hub or device: $out"
+set +e; err=$("$L" device show reg-chg 2>&1); rc=$?; set -e
+[ $rc -ne 0 ] && grep_in "$err" -qi "not found\|no such\|unknown" || fail "device exists after the failed poll (rc $rc): $err"
+# registering again with the new attestation works
+out=$(dps reg-chg --cert "$T/chg.pem" --key "$T/chg.key" "${FLOW[@]}" "$(REGISTER reg-chg)" 'expect:res/202/' \
+      'capture:op:operationId' "$POLL" 'expect:res/200/')
+grep_in "$out" -qF '"status":"assigned"' || fail "register after the change: $out"
+"$L" --json device show reg-chg | grep_all -q selfSigned || fail "device not created with the new attestation"
+ok "attestation changed between register and poll: status failed with 500000, no device; a new register assigns"

@@ -53,3 +53,50 @@ ok "depth, key, JSON and string-size rules answer 400"
 grep -q "400" "$T/err" || fail "no 400 reason"
 "$L" twin show --device nobody 2>/dev/null && fail "twin of unknown device"
 ok "twin CLI refuses bad input"
+
+# RFC 7396: a null anywhere in a patch deletes, it is never stored - also
+# inside an object the twin does not have yet, at every depth (spec 4: a
+# twin holds no nulls); a scalar replaced by an object gets metadata for the
+# object's members
+out=$(mqttc t1 $(x509_args t1) "$RES" "pub0:${PATCH}n0:{\"sc\":5}" 'expect:$rid=n0' \
+      "pub0:${PATCH}n1:{\"sc\":{\"in\":1,\"gone\":null},\"nn\":{\"b\":{\"c\":null,\"d\":1},\"e\":null}}" 'expect:$rid=n1' \
+      'pub0:$iothub/twin/GET/?$rid=n2:' 'expect:$rid=n2')
+grep_in "$out" -qF 'res/204/?$rid=n1' || fail "null patch refused: $out"
+grep_in "$out" -q 'res/200/?$rid=n2 .*"sc":{"in":1},"nn":{"b":{"d":1}}' || fail "nulls in a new object stored: $out"
+"$L" twin show --device t1 >"$T/twin2.json"
+python3 - "$T/twin2.json" <<'PY' || fail "metadata of the new objects: $(cat "$T/twin2.json")"
+import json, sys
+t = json.load(open(sys.argv[1]))['properties']['reported']
+m = t['$metadata']
+assert t['sc'] == {'in': 1} and t['nn'] == {'b': {'d': 1}}, t
+assert set(m['sc']) == {'$lastUpdated', 'in'}, m['sc']
+assert set(m['nn']) == {'$lastUpdated', 'b'} and set(m['nn']['b']) == {'$lastUpdated', 'd'}, m['nn']
+PY
+ok "nulls inside new objects are dropped at every depth; a scalar replaced by an object gets member metadata"
+
+# a section over 32 KB -> 400 and nothing changes; 31 KB is fine
+v=$(head -c 3900 /dev/zero | tr '\0' 'v')
+big='{'; for k in 1 2 3 4 5 6 7; do big+="\"k$k\":\"$v\","; done; big+='"k8":"'$v'"}'
+out=$(mqttc t1 $(x509_args t1) "$RES" 'pub0:$iothub/twin/GET/?$rid=s0:' 'expect:$rid=s0' \
+      "pub0:${PATCH}s1:$big" 'expect:$rid=s1' "pub0:${PATCH}s2:{\"k9\":\"$v\"}" 'expect:$rid=s2' \
+      'pub0:$iothub/twin/GET/?$rid=s3:' 'expect:$rid=s3')
+ver=$(grep_in "$out" -m1 -o '"reported":{.*"\$version":[0-9]*' | grep -o '[0-9]*$')
+grep_in "$out" -qF "res/204/?\$rid=s1&\$version=$((ver + 1))" || fail "31 KB section refused: $(cut -c1-300 <<<"$out")"
+grep_in "$out" -qF 'res/400/?$rid=s2 {"errorCode":400004,"message":"twin section would exceed 32768 bytes"}' \
+  || fail "33 KB section not refused: $(grep_in "$out" s2 | cut -c1-300)"
+grep_in "$out" -q "res/200/?\$rid=s3 .*\"k8\":\"v*\",\"\$version\":$((ver + 1))}}" || fail "twin changed by the refused patch"
+grep_in "$out" -q '"k9"' && fail "k9 stored by the refused patch"
+ok "a section over 32 KB answers 400 and changes nothing"
+
+# a device whose twin row is missing (a crash between the two writes of a
+# DPS assignment, which creates the device, then its twin): GET and PATCH
+# answer 404, the connection stays
+"$L" device create --id t2 --auth x509-ca >/dev/null; mk_leaf t2 t2 root
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM twins WHERE device=?", ("t2",)); c.commit()' \
+  "$LOCALHUB_HOME/registry.db"
+out=$(mqttc t2 $(x509_args t2) "$RES" "pub0:${PATCH}x1:{\"a\":1}" 'expect:$rid=x1' \
+      'pub0:$iothub/twin/GET/?$rid=x2:' 'expect:$rid=x2' 'pub:devices/t2/messages/events/:after-404')
+grep_in "$out" -qF 'res/404/?$rid=x1 {"errorCode":404000,"message":"device has no twin"}' || fail "PATCH without a twin: $out"
+grep_in "$out" -qF 'res/404/?$rid=x2' || fail "GET without a twin: $out"
+grep_in "$out" -q PUBACK || fail "connection lost after the 404: $out"
+ok "PATCH and GET of a device without a twin row answer 404"
