@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -69,16 +70,15 @@ static int ccm(bool enc, const uint8_t *key, const uint8_t *prefix, uint8_t sctr
     return rc;
 }
 
-/* Handshake with the spec 4.10 randoms; returns the chip. */
-static struct trustm_sim *handshaken(void)
+/* Handshake with the spec 4.10 randoms on chip s (frame numbers go on
+ * from frnr). */
+static void handshake(struct trustm_sim *s)
 {
     uint8_t rnd[32], m[64], out[300];
-    struct trustm_sim *s = host_sim_new();
     for (int i = 0; i < 32; i++) {
         rnd[i] = (uint8_t)(0xA0 + i);
     }
     sim_shield_force_random(&s->shield, rnd, 0x1234, 0x5678);
-    frnr = 3;
     uint8_t pbs[64];
     for (int i = 0; i < 64; i++) {
         pbs[i] = (uint8_t)(i + 1);
@@ -95,6 +95,14 @@ static struct trustm_sim *handshaken(void)
     assert_int_equal(ccm(true, kb, kb + 32, 0x08, 0x1234, pt, 36, m + 5, m + 41), 0);
     assert_int_equal(xchg(s, 0x08, m, 49, out), 50);
     assert_int_equal(out[1], 0x08);
+}
+
+/* Handshake with the spec 4.10 randoms; returns the chip. */
+static struct trustm_sim *handshaken(void)
+{
+    struct trustm_sim *s = host_sim_new();
+    frnr = 3;
+    handshake(s);
     return s;
 }
 
@@ -201,6 +209,57 @@ static void corrupted_response_mac_is_resent_on_host_alert(void **state)
     trustm_sim_destroy(s);
 }
 
+/* The faults.injected and faults.corrupt_mac counts of the statistics. */
+static void mac_fault_counts(struct trustm_sim *s, unsigned *injected, unsigned *corrupt)
+{
+    char json[4096];
+    size_t jl = 0;
+    assert_int_equal(trustm_sim_stats_json(s, json, sizeof(json) - 1, &jl), TMA_OK);
+    json[jl] = '\0';
+    const char *f = strstr(json, "\"faults\":{\"injected\":");
+    assert_non_null(f);
+    assert_int_equal(sscanf(f, "\"faults\":{\"injected\":%u", injected), 1);
+    const char *c = strstr(f, "\"corrupt_mac\":");
+    assert_non_null(c);
+    assert_int_equal(sscanf(c, "\"corrupt_mac\":%u", corrupt), 1);
+}
+
+/* corrupt_mac scheduled for a command whose response is not protected
+ * corrupts nothing and is not counted: the one fault max_faults allows is
+ * still there for the next protected response. */
+static void corrupt_mac_skips_a_plain_response(void **state)
+{
+    (void)state;
+    fake_app_clear();
+    struct trustm_sim *s = host_sim_new();
+    const char *cfg = "{\"corrupt_mac\":1,\"max_faults\":1}";
+    assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+    uint8_t out[300], pt[64];
+    frnr = 3;
+    uint8_t m[16] = {0x20};
+    memcpy(m + 1, getrandom, sizeof(getrandom));
+    size_t n = xchg(s, 0x08, m, 7, out); /* a plain record */
+    assert_int_equal(n, 2 + 4 + 32);
+    assert_int_equal(out[1], 0x20);
+    assert_memory_equal(out + 2, "\x00\x00\x00\x20\x00\x01\x02", 7); /* the fake's random, intact */
+    unsigned inj = 99, cm = 99;
+    mac_fault_counts(s, &inj, &cm);
+    assert_int_equal(inj, 0);
+    assert_int_equal(cm, 0);
+    /* the handshake's Finished is not a protected response either */
+    handshake(s);
+    mac_fault_counts(s, &inj, &cm);
+    assert_int_equal(inj, 0);
+    /* the first protected response gets it */
+    n = protected_cmd(s, 0x23, 0x5679, getrandom, 6, out);
+    assert_int_equal(n, 1 + 1 + 4 + 36 + 8);
+    assert_int_not_equal(ccm(false, kb + 16, kb + 36, 0x23, 0x1235, out + 6, 36, pt, out + 42), 0);
+    mac_fault_counts(s, &inj, &cm);
+    assert_int_equal(inj, 1);
+    assert_int_equal(cm, 1);
+    trustm_sim_destroy(s);
+}
+
 static void hibernate_saves_and_restores_the_session(void **state)
 {
     (void)state;
@@ -246,6 +305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(protected_record_without_session_is_fatal),
         cmocka_unit_test(bad_finished_fails_the_handshake),
+        cmocka_unit_test(corrupt_mac_skips_a_plain_response),
         cmocka_unit_test(command_mac_failure_gives_integrity_alert_then_retry_works),
         cmocka_unit_test(corrupted_response_mac_is_resent_on_host_alert),
         cmocka_unit_test(hibernate_saves_and_restores_the_session),
