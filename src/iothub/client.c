@@ -408,25 +408,27 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
     }
 #endif
     c->stats.connect_attempts++;
-    st = c->cfg.connector.open(c->cfg.connector.ctx, &c->tr, &used_key);
-    if (used_key) {
-        ih_key_pacer_record(&c->cfg.retry.pacer, now);
-        c->stats.key_operations++;
-    }
-    if (st != TMA_OK) {
-        schedule_retry(c, st);
-        return st;
-    }
-    c->transport_open = true;
+    /* The CONNECT fields first: a cred_buf too small for them (TOO_SMALL)
+     * fails the attempt before the transport is opened, which would cost a
+     * TLS handshake (a chip key operation) for nothing at every retry. */
     st = build_connect(c, &opts);
     if (st == TMA_OK) {
-        /* no will: the writer without the will's checks */
-        st = mqtt_client_start(&c->mqtt, &c->tr, &opts, mqtt_connect_write);
-        if (st == TMA_IN_PROGRESS) {
-            st = TMA_OK;
+        st = c->cfg.connector.open(c->cfg.connector.ctx, &c->tr, &used_key);
+        if (used_key) {
+            ih_key_pacer_record(&c->cfg.retry.pacer, now);
+            c->stats.key_operations++;
+        }
+        if (st == TMA_OK) {
+            c->transport_open = true;
+            /* no will: the writer without the will's checks */
+            st = mqtt_client_start(&c->mqtt, &c->tr, &opts, mqtt_connect_write);
+            if (st == TMA_IN_PROGRESS) {
+                st = TMA_OK;
+            }
         }
     }
-    /* The password is not needed any more: CONNECT is encoded. */
+    /* The password is not needed any more: CONNECT is encoded (or will
+     * not be). */
     {
         volatile char *v = c->cfg.cred_buf;
         size_t i;
@@ -435,7 +437,7 @@ static tma_status start_connect(struct iothub_client *c, uint64_t now)
         }
     }
     if (st != TMA_OK) {
-        mqtt_abort(&c->mqtt);
+        mqtt_abort(&c->mqtt); /* a no-op unless CONNECT could not be sent */
         schedule_retry(c, st);
         return st;
     }

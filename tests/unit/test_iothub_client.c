@@ -189,6 +189,7 @@ static const char *setup_module; /* module id for setup_client(), NULL: a device
 static uint16_t setup_keep_alive; /* keep-alive for setup_client(), 0: the default */
 static size_t setup_tx_cap;       /* tx_cap for setup_client(), 0: all of tx */
 static size_t setup_record_cap;   /* record_cap for setup_client(), 0: all of rec */
+static size_t setup_cred_cap;     /* cred_cap for setup_client(), 0: all of cred */
 
 static void on_event(void *u, enum iothub_event ev, tma_status r)
 {
@@ -247,6 +248,9 @@ static void setup_client(const char *sas_key, uint32_t window)
     TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, rec, cred);
     if (setup_record_cap != 0u) {
         cfg.record_cap = setup_record_cap;
+    }
+    if (setup_cred_cap != 0u) {
+        cfg.cred_cap = setup_cred_cap;
     }
     cfg.cb.on_event = on_event;
     cfg.cb.on_c2d = on_c2d;
@@ -1849,6 +1853,65 @@ static void test_dps_retry_after_clamped_and_stale_replies(void **state)
     memset(dps_reply_dup, 0, sizeof(dps_reply_dup));
 }
 
+/* cred_buf (client id, user name, SAS resource and password laid out in
+ * it at each connect) from the 64 bytes init accepts up: each size either
+ * connects with the same CONNECT fields as a large buffer, or fails the
+ * attempt with TOO_SMALL (the reason, a DISCONNECTED event, a retry after
+ * the back-off) without opening the transport (no TLS handshake, no chip
+ * key operation spent on a connect that cannot be encoded); the smallest
+ * size that connects is the exact sum. X.509 and SAS, device and module.
+ * Mutants caught: an error of the client id, user name, SAS resource or
+ * password builder ignored. */
+static void test_client_cred_buffer_sizes(void **state)
+{
+    static const char key[] = "dHJ1c3RtLWF6dXJlIHRlc3Qga2V5IDAxMjM0NTY3ODk=";
+    unsigned mode;
+    (void)state;
+    for (mode = 0; mode < 3u; mode++) {
+        const char *sas = mode == 0u ? NULL : key;
+        char want_user[512], want_id[256];
+        size_t cap, smallest = 0, need;
+        setup_module = mode == 2u ? "mod-7" : NULL;
+        setup_client(sas, 0);
+        steps(3, 1);
+        assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+        snprintf(want_user, sizeof want_user, "%s", bk.last_user);
+        snprintf(want_id, sizeof want_id, "%s", bk.last_client_id);
+        /* client id, user name and (SAS) resource and password, each with
+         * its NUL */
+        need = strlen(want_id) + 1u + strlen(want_user) + 1u;
+        if (sas != NULL) {
+            need += strlen("myhub.azure-devices.net/devices/dev-01") + (mode == 2u ? strlen("/modules/mod-7") : 0u) +
+                    1u + strlen(bk.last_pass) + 1u;
+        }
+        for (cap = 64; cap <= 400u && smallest == 0u; cap++) {
+            setup_cred_cap = cap;
+            setup_client(sas, 0);
+            setup_cred_cap = 0u;
+            steps(3, 1);
+            if (iothub_client_state(&cl) == IOTHUB_STATE_CONNECTED) {
+                smallest = cap;
+                assert_string_equal(bk.last_user, want_user);
+                assert_string_equal(bk.last_client_id, want_id);
+                continue;
+            }
+            assert_int_equal(iothub_client_last_reason(&cl), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_TOO_SMALL));
+            assert_int_equal(bk.connects, 0);
+            assert_true(ev_disconnected >= 1);
+            if (bk.open_calls != 0) {
+                fail_msg("mode %u, cred_cap %zu: the transport was opened %d times for a CONNECT that "
+                         "cannot be encoded", mode, cap, bk.open_calls);
+            }
+            /* not a busy loop: the next attempt waits for the back-off */
+            assert_true(iothub_client_next_attempt_in_ms(&cl) > 0u);
+        }
+        fprintf(stderr, "cred_buf: mode %u connects from %zu bytes (sum of the fields: %zu)\n", mode, smallest,
+                need);
+        assert_int_equal(smallest, need);
+    }
+    setup_module = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1886,6 +1949,7 @@ int main(void)
         cmocka_unit_test(test_client_method_respond_empty_rid),
         cmocka_unit_test(test_client_outbox_pump_failure),
         cmocka_unit_test(test_dps_retry_after_clamped_and_stale_replies),
+        cmocka_unit_test(test_client_cred_buffer_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
