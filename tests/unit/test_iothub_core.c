@@ -506,12 +506,14 @@ static void test_core_hostile_vectors(void **state)
     assert_int_equal(iothub_connection_string_parse(sp(";HostName=h;DeviceId=d;x509=true"), &cs),
                      I_ERR(TMA_C_MALFORMED));
     assert_int_equal(iothub_connection_string_parse(sp(";"), &cs), I_ERR(TMA_C_MALFORMED));
-    /* \u with a non-hex digit: the token is read, unescaping refuses it */
+    /* \u with a non-hex digit: the reader refuses the string itself (so
+     * the unescaper never meets one), in a name as in a value */
     assert_int_equal(iothub_json_reader_init(&r, sp("\"a\\u00g1\"")), TMA_OK);
-    if (iothub_json_next(&r, &t) == TMA_OK) {
-        assert_int_not_equal(iothub_json_token_string(&t, out, sizeof out, &n), TMA_OK);
-        assert_false(iothub_json_token_eq(&t, "a"));
-    }
+    assert_int_equal(iothub_json_next(&r, &t), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_json_reader_init(&r, sp("{\"\\u0G00\":1}")), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), TMA_OK);
+    assert_int_equal(iothub_json_next(&r, &t), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_json_validate(sp("[\"\\u12\"]")), I_ERR(TMA_C_MALFORMED));
     /* skip: a scalar is skipped as it is; a broken container gives the
      * reader's error; a name skips its value */
     assert_int_equal(iothub_json_reader_init(&r, sp("[1,{\"a\":[2,3]},4]")), TMA_OK);
