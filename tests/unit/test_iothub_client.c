@@ -1912,6 +1912,30 @@ static void test_client_cred_buffer_sizes(void **state)
     setup_module = NULL;
 }
 
+/* A register request (topic, registration id and the custom payload) that
+ * does not fit cred_buf ends the registration with TOO_SMALL, the local
+ * fault dps_client_step() documents, and closes the connection; nothing is
+ * sent in pieces. Mutant caught: send_request()'s wb_finish() error
+ * ignored (a cut request goes out). */
+static void test_dps_request_larger_than_cred_buf(void **state)
+{
+    static char big[sizeof(cred) + 16];
+    size_t i;
+    (void)state;
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    strcpy(big, "{\"k\":\"");
+    for (i = strlen(big); i < sizeof(big) - 3u; i++) {
+        big[i] = 'x';
+    }
+    strcpy(big + i, "\"}");
+    dps_payload_json = big;
+    assert_int_equal(dps_setup_and_step(NULL, 50, 100), TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_TOO_SMALL));
+    dps_payload_json = NULL;
+    assert_int_equal(bk.connects, 1);
+    assert_int_equal(dps_requests, 0);
+    assert_false(bk.open);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1950,6 +1974,7 @@ int main(void)
         cmocka_unit_test(test_client_outbox_pump_failure),
         cmocka_unit_test(test_dps_retry_after_clamped_and_stale_replies),
         cmocka_unit_test(test_client_cred_buffer_sizes),
+        cmocka_unit_test_teardown(test_dps_request_larger_than_cred_buf, dps_busy_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
