@@ -393,6 +393,20 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             if (files[k] != NULL && lstat(files[k], &sb) == 0 && !S_ISREG(sb.st_mode)) {
                 die(name, "%s '%s' is not a regular file", opts[k], files[k]);
             }
+            /* A file still to be made: its folder must take it, or it is
+             * found only later (the DPS assignment after every successful
+             * registration, so each run would register again). */
+            if (files[k] != NULL && lstat(files[k], &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+                char dir[512];
+                const char *slash = strrchr(files[k], '/');
+                int e = errno;
+                snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == files[k] ? 1 : (int)(slash - files[k]),
+                         slash == NULL ? "." : files[k]);
+                if (e == ENOTDIR || access(dir, W_OK | X_OK) != 0) {
+                    die(name, "%s '%s': cannot make it in '%s': %s", opts[k], files[k], dir,
+                        strerror(e == ENOTDIR ? e : errno));
+                }
+            }
             for (j = 0; files[k] != NULL && j < 2; j++) {
                 if (tma_host_same_file(files[k], ins[j])) {
                     die(name, "%s '%s' is the %s file; it would be overwritten (give another name)", opts[k],

@@ -155,13 +155,21 @@ S=(--host 127.0.0.1 --port 1 --device-id d --sas-key "$SECRET" --ca ca.pem --cou
 mkdir obdir
 expect iothub-telemetry 2 "--outbox 'obdir' is not a regular file" "${S[@]}" --outbox obdir
 expect iothub-telemetry 2 "--outbox-flash 'obdir' is not a regular file" "${S[@]}" --outbox-flash obdir
-# the reason may be the lock file's ("<outbox>.lock" is taken first): both named
-PREFIX=outbox expect iothub-telemetry 1 "outbox: cannot open '$W/none/x' (with its lock file '$W/none/x.lock'): I/O error: No such file or directory" \
+# a file still to be made whose folder cannot take it: refused before anything
+expect iothub-telemetry 2 "--outbox '$W/none/x': cannot make it in '$W/none': No such file or directory" \
   "${S[@]}" --outbox "$W/none/x"
+expect iothub-telemetry 2 "--outbox-flash 'none/f': cannot make it in 'none': No such file or directory" \
+  "${S[@]}" --outbox-flash none/f
+expect iothub-telemetry 2 "--outbox 'ca.pem/x': cannot make it in 'ca.pem': Not a directory" "${S[@]}" --outbox ca.pem/x
+# (the DPS assignment used to be found unwritable only after a successful
+# registration, so every run registered again)
+expect iothub-dps 2 "--assignment '$W/none/a': cannot make it in '$W/none': No such file or directory" \
+  --id-scope 0ne00 --registration-id r1 --sas-key "$SECRET" --ca ca.pem --port 1 --assignment "$W/none/a"
+# the reason may be the lock file's ("<outbox>.lock" is taken first): both named
 PREFIX=outbox expect iothub-telemetry 1 "outbox: cannot open '/proc/version' (with its lock file '/proc/version.lock')" \
   "${S[@]}" --outbox /proc/version
-PREFIX=outbox expect iothub-telemetry 1 "outbox: cannot open '$W/none/f': I/O error: No such file or directory" \
-  "${S[@]}" --outbox-flash "$W/none/f"
+PREFIX=outbox expect iothub-telemetry 1 "outbox: cannot open '/proc/nofile': I/O error: No such file or directory" \
+  "${S[@]}" --outbox-flash /proc/nofile
 [ -z "$(ls -A obdir)" ] || bad "the folder given as --outbox was written into: $(ls -A obdir)"
 
 echo "== DPS: no registration id"
