@@ -2591,6 +2591,82 @@ static void test_flash_read_error_during_recovery(void **state)
     assert_true(partial > 0u);
 }
 
+/* Read errors in the paths the other read-error tests miss: the retry of a
+ * committed put (same_record() compares what is stored), and the recovery
+ * that the first call after a failed one runs (put, get); NULL contexts.
+ * Each call answers the port's error or the right result, and the log is
+ * intact once reads work. Mutants caught: same_record()'s read error taken
+ * as "different record" (BAD_PARAM) or as "same" (TMA_OK without a
+ * compare); the recovery's error ignored by put() or get(). */
+static void test_flash_read_error_in_retry_and_recovery(void **state)
+{
+    uint64_t k;
+    int reached_end = 0, ok_seen = 0, io_seen = 0;
+    uint8_t p0[90], p1[90], buf[256];
+    size_t got = 0;
+    (void)state;
+    fill(p0, sizeof p0, 0);
+    fill(p1, sizeof p1, 1);
+    for (k = 0; !reached_end && k < 200u; k++) {
+        struct nor_sim n;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        uint64_t r0;
+        tma_status rc;
+        assert_int_equal(nor_init(&n, 256, 3, 8), 0);
+        open_ok(&n, &fs, &st);
+        assert_int_equal(put1(&st, 0, p0, sizeof p0), TMA_OK);
+        assert_int_equal(put1(&st, 1, p1, sizeof p1), TMA_OK);
+        r0 = n.read_ops;
+        n.read_fail_at = r0 + k;
+        rc = put1(&st, 1, p1, sizeof p1); /* the retry of a put that went through */
+        reached_end = n.read_ops <= n.read_fail_at;
+        if (rc == TMA_OK) {
+            ok_seen++;
+        } else {
+            assert_int_equal(rc, S_ERR(TMA_C_IO));
+            io_seen++;
+        }
+        n.read_fail_at = NOR_NO_CUT;
+        /* a different record under a stored seq is still refused */
+        assert_int_equal(put1(&st, 1, p0, sizeof p0), S_ERR(TMA_C_BAD_PARAM));
+        expect_get(&st, 0, p0, sizeof p0);
+        expect_get(&st, 1, p1, sizeof p1);
+        assert_int_equal(st.seq_end(st.ctx), 2u);
+        assert_int_equal(n.v, 0u);
+        nor_free(&n);
+    }
+    assert_true(reached_end);
+    assert_true(ok_seen >= 1 && io_seen >= 1);
+    {
+        struct nor_sim n;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        assert_int_equal(nor_init(&n, 256, 3, 8), 0);
+        open_ok(&n, &fs, &st);
+        assert_int_equal(put1(&st, 0, p0, sizeof p0), TMA_OK);
+        /* a get whose read fails: the context re-reads the flash next time */
+        n.read_fail_at = n.read_ops;
+        assert_int_equal(st.get(st.ctx, 0, buf, sizeof buf, &got), S_ERR(TMA_C_IO));
+        /* that recovery's first read fails: put and get answer the error */
+        n.read_fail_at = n.read_ops;
+        assert_int_equal(put1(&st, 1, p1, sizeof p1), S_ERR(TMA_C_IO));
+        n.read_fail_at = n.read_ops;
+        assert_int_equal(st.get(st.ctx, 0, buf, sizeof buf, &got), S_ERR(TMA_C_IO));
+        n.read_fail_at = n.read_ops;
+        assert_int_equal(st.del(st.ctx, 0), S_ERR(TMA_C_IO));
+        n.read_fail_at = NOR_NO_CUT;
+        expect_get(&st, 0, p0, sizeof p0);
+        assert_int_equal(put1(&st, 1, p1, sizeof p1), TMA_OK);
+        expect_get(&st, 1, p1, sizeof p1);
+        assert_int_equal(n.v, 0u);
+        nor_free(&n);
+    }
+    assert_int_equal(iothub_flash_storage_del(NULL, 0), S_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_flash_storage_rebase(NULL), S_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_flash_storage_get(NULL, 0, buf, sizeof buf, &got), S_ERR(TMA_C_BAD_PARAM));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2624,6 +2700,7 @@ int main(void)
         cmocka_unit_test(test_flash_bad_sectors_past_the_remembered_ones),
         cmocka_unit_test(test_flash_no_free_sector_at_sequence_end_erases_nothing),
         cmocka_unit_test(test_flash_read_error_during_recovery),
+        cmocka_unit_test(test_flash_read_error_in_retry_and_recovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
