@@ -2667,6 +2667,152 @@ static void test_flash_read_error_in_retry_and_recovery(void **state)
     assert_int_equal(iothub_flash_storage_get(NULL, 0, buf, sizeof buf, &got), S_ERR(TMA_C_BAD_PARAM));
 }
 
+/* A port that, once armed, fails the @c fail_erase-th erase (counted from
+ * arming; the sector keeps its contents, as a worn one does) and then the
+ * program right after it (the retire flags a reclaim writes into that
+ * sector, or whatever comes next). */
+struct ep_port {
+    struct nor_sim *n;
+    int armed;
+    unsigned erases, fail_erase, erase_failed, prog_failed;
+};
+
+static tma_status ep_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
+{
+    return nor_read(((struct ep_port *)ctx)->n, addr, buf, len);
+}
+
+static tma_status ep_program(void *ctx, uint32_t addr, const uint8_t *data, size_t len)
+{
+    struct ep_port *e = ctx;
+    if (e->erase_failed && !e->prog_failed) {
+        e->prog_failed = 1;
+        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+    }
+    return nor_program(e->n, addr, data, len);
+}
+
+static tma_status ep_erase(void *ctx, uint32_t sector)
+{
+    struct ep_port *e = ctx;
+    if (e->armed && !e->erase_failed && e->erases++ == e->fail_erase) {
+        e->erase_failed = 1;
+        return TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+    }
+    return nor_erase(e->n, sector);
+}
+
+/* A failed erase followed by a failed program, at each erase of a run of
+ * FIFO puts that reclaims (the failed erase of a reclaim's source makes
+ * the log retire it, programming a flag in each of its records: here that
+ * program fails too): the puts answer the port's error or TMA_OK, no flash
+ * rule is broken, and after a reopen with a sound port every record put
+ * OK and not deleted reads back, and puts go on. */
+static void test_flash_retire_program_fails(void **state)
+{
+    unsigned m, hit_retire = 0, total_stored = 0;
+    (void)state;
+    for (m = 0; m < 12u; m++) {
+        struct nor_sim n;
+        struct ep_port e;
+        struct iothub_flash f;
+        struct iothub_flash_storage fs;
+        struct iothub_storage st;
+        uint8_t p[100];
+        uint32_t seq, oldest = 0, end, stored = 0;
+        tma_status rc;
+        int live[80];
+        assert_int_equal(nor_init(&n, 512, 3, 4), 0);
+        memset(&e, 0, sizeof e);
+        memset(live, 0, sizeof live);
+        e.n = &n;
+        e.fail_erase = m;
+        f = nor_flash(&n);
+        f.ctx = &e;
+        f.read = ep_read;
+        f.program = ep_program;
+        f.erase = ep_erase;
+        assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+        e.armed = 1;
+        for (seq = 0; seq < 60u; seq++) {
+            fill(p, sizeof p, seq);
+            rc = put1(&st, seq, p, sizeof p);
+            while (oldest < seq && !live[oldest]) {
+                oldest++;
+            }
+            if (rc == S_ERR(TMA_C_FULL) && oldest < seq) {
+                /* FIFO: the oldest goes */
+                /* a delete may fail with the program (it may come back:
+                 * not checked either way) */
+                rc = st.del(st.ctx, oldest);
+                if (rc != TMA_OK && rc != S_ERR(TMA_C_IO)) {
+                    fail_msg("m %u: del %u (seq %u) -> %d", m, (unsigned)oldest, (unsigned)seq, (int)rc);
+                }
+                live[oldest] = 0;
+                rc = put1(&st, seq, p, sizeof p);
+            }
+            if (rc == TMA_OK) {
+                live[seq] = 1;
+            } else {
+                assert_true(rc == S_ERR(TMA_C_IO) || rc == S_ERR(TMA_C_FULL));
+                if (st.seq_end(st.ctx) > seq) {
+                    live[seq] = 1; /* stored all the same (the commit's program failed after) */
+                }
+            }
+        }
+        /* the faults are over: every record put and not deleted reads back
+         * in this session, and once they are deleted nothing is left (the
+         * failed retire did not leave the old copies live behind them) */
+        for (seq = 0; seq < 60u; seq++) {
+            if (live[seq]) {
+                fill(p, sizeof p, seq);
+                expect_get(&st, seq, p, sizeof p);
+                stored++;
+            }
+        }
+        {
+            uint32_t o, guard;
+            for (guard = 0; guard < 100u && st.next(st.ctx, 0, &o) == TMA_OK; guard++) {
+                assert_int_equal(st.del(st.ctx, o), TMA_OK);
+                live[o < 80u ? o : 0] = 0;
+            }
+            assert_int_equal(st.next(st.ctx, 0, &o), S_ERR(TMA_C_NOT_FOUND));
+        }
+        /* a sound port: still nothing, and puts go on */
+        f.erase = nor_erase;
+        f.program = nor_program;
+        f.read = nor_read;
+        f.ctx = &n;
+        assert_int_equal(iothub_flash_storage_open(&fs, &f, &st), TMA_OK);
+        end = st.seq_end(st.ctx);
+        {
+            uint32_t o;
+            assert_int_equal(st.next(st.ctx, 0, &o), S_ERR(TMA_C_NOT_FOUND)); /* deleted stay deleted */
+        }
+        for (seq = end; seq < end + 10u; seq++) {
+            fill(p, sizeof p, seq);
+            rc = put1(&st, seq, p, sizeof p);
+            if (rc == S_ERR(TMA_C_FULL)) {
+                uint32_t o;
+                assert_int_equal(st.next(st.ctx, 0, &o), TMA_OK);
+                assert_int_equal(st.del(st.ctx, o), TMA_OK);
+                rc = put1(&st, seq, p, sizeof p);
+            }
+            assert_int_equal(rc, TMA_OK);
+            expect_get(&st, seq, p, sizeof p);
+        }
+        if (n.v != 0u) {
+            fail_msg("erase %u failed: %s", m, n.why);
+        }
+        total_stored += stored;
+        hit_retire += e.erase_failed && e.prog_failed;
+        nor_free(&n);
+    }
+    assert_true(hit_retire > 0u);
+    assert_true(total_stored > 12u); /* the runs stored records (an early double failure on three
+                                      * sectors leaves one usable: FULL for the session) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2701,6 +2847,7 @@ int main(void)
         cmocka_unit_test(test_flash_no_free_sector_at_sequence_end_erases_nothing),
         cmocka_unit_test(test_flash_read_error_during_recovery),
         cmocka_unit_test(test_flash_read_error_in_retry_and_recovery),
+        cmocka_unit_test(test_flash_retire_program_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
