@@ -586,6 +586,84 @@ static void test_dps_hostile_bodies(void **state)
     }
 }
 
+/* The public functions' argument checks (NULL output, NULL input with a
+ * length, an identity that is not valid) and a few forms no test sent: the
+ * SAS password with a key name (&skn=), a response topic with $rid twice,
+ * iothub_c2d_parse() for any device (id NULL) on other topics and on a
+ * malformed bag, iothub_bag_find() on a malformed bag. */
+static void test_public_api_arguments(void **state)
+{
+    char out[256];
+    uint8_t bin[16];
+    size_t n = 0;
+    struct iothub_identity id, bad_id;
+    struct iothub_bag_iter it;
+    struct tma_span k, v, bag;
+    bool has;
+    struct iothub_twin_msg tm;
+    struct iothub_method_request mr;
+    struct iothub_connection_string cs;
+    struct iothub_hmac_ops ops;
+    struct tma_span nul = {NULL, 3};
+    (void)state;
+    memset(&id, 0, sizeof id);
+    id.host = "h.azure-devices.net";
+    id.device_id = "dev-1";
+    bad_id = id;
+    bad_id.device_id = "";
+    assert_int_equal(iothub_url_decode(nul, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_url_decode(sp("a"), out, sizeof out, NULL), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_username(&bad_id, NULL, NULL, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_username(NULL, NULL, NULL, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_base64_encode(NULL, 1, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_base64_decode(NULL, 1, bin, sizeof bin, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_sas_resource(&bad_id, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_sas_resource(&id, out, sizeof out, &n), TMA_OK);
+    assert_string_equal(out, "h.azure-devices.net/devices/dev-1");
+    assert_int_equal(iothub_sas_string_to_sign(NULL, 1, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_telemetry_topic(&bad_id, NULL, 0, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_c2d_filter(&bad_id, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_c2d_parse(&bad_id, sp("devices/dev-1/messages/devicebound/"), &bag), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_c2d_parse(NULL, sp("x"), NULL), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_twin_parse(nul, &tm), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_twin_parse(sp("$iothub/twin/res/200/?$rid=1"), NULL), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_method_parse(nul, &mr), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_method_parse(sp("$iothub/methods/POST/m/?$rid=1"), NULL), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_method_response_topic(200, sp(""), out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_method_response_topic(200, sp("7"), out, sizeof out, &n), TMA_OK);
+    assert_string_equal(out, "$iothub/methods/res/200/?$rid=7");
+    assert_int_equal(iothub_connection_string_parse(nul, &cs), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_connection_string_parse(sp("HostName=h"), NULL), I_ERR(TMA_C_BAD_PARAM));
+    /* bag iterator: NULL is ignored / refused; a NULL bag is empty */
+    iothub_bag_iter_init(NULL, sp("a=1"));
+    iothub_bag_iter_init(&it, nul);
+    assert_int_equal(iothub_bag_next(&it, &k, &v, &has), I_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_bag_next(NULL, &k, &v, &has), I_ERR(TMA_C_BAD_PARAM));
+    assert_false(iothub_bag_key_is(sp("a"), NULL));
+    assert_int_equal(iothub_bag_find(sp("a=1"), NULL, &v), I_ERR(TMA_C_BAD_PARAM));
+    assert_int_equal(iothub_bag_find(sp("a=1&b=%zz"), "c", &v), I_ERR(TMA_C_MALFORMED));
+    assert_int_equal(iothub_bag_find(sp("a=1&b=2"), "b", &v), TMA_OK);
+    assert_memory_equal(v.ptr, "2", 1);
+    /* any device's C2D topic */
+    assert_int_equal(iothub_c2d_parse(NULL, sp("devices/other/messages/devicebound/a=1"), &bag), TMA_OK);
+    assert_memory_equal(bag.ptr, "a=1", 3);
+    assert_int_equal(iothub_c2d_parse(NULL, sp("devices//messages/devicebound/"), &bag), I_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_c2d_parse(NULL, sp("devices/d/messages/events/"), &bag), I_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_c2d_parse(NULL, sp("$iothub/twin/res/200/"), &bag), I_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_c2d_parse(NULL, sp("devices/d/messages/devicebound/a=%zz"), &bag), I_ERR(TMA_C_MALFORMED));
+    /* $rid twice: not a response */
+    assert_int_not_equal(iothub_twin_parse(sp("$iothub/twin/res/200/?$rid=1&$rid=2"), &tm), TMA_OK);
+    /* SAS with a key name: "&skn=<name>" at the end */
+    ops.ctx = NULL;
+    ops.hmac_sha256 = fake_hmac;
+    assert_int_equal(iothub_sas_password("scope/registrations/dev-1", "QUI=", "registration", 1000, &ops, out,
+                                         sizeof out, &n), TMA_OK);
+    assert_int_equal(n, strlen(out));
+    assert_true(n > strlen("&se=1000&skn=registration"));
+    assert_string_equal(out + n - strlen("&se=1000&skn=registration"), "&se=1000&skn=registration");
+    assert_int_equal(iothub_sas_password("r", "QUI=", NULL, 1000, NULL, out, sizeof out, &n), I_ERR(TMA_C_BAD_PARAM));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -606,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_connack_reasons),
         cmocka_unit_test(test_core_hostile_vectors),
         cmocka_unit_test(test_dps_hostile_bodies),
+        cmocka_unit_test(test_public_api_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
