@@ -2487,6 +2487,12 @@ static void test_outbox_over_failing_and_odd_storage(void **state)
         assert_int_equal(iothub_outbox_get(&ob, 3, buf, sizeof buf, &m), TMA_OK);
         assert_int_equal(m.topic.len, 2u);
         assert_int_equal(m.payload.len, 0u);
+        /* NULL arguments */
+        assert_int_equal(iothub_outbox_get(NULL, 3, buf, sizeof buf, &m), S_ERR(TMA_C_BAD_PARAM));
+        assert_int_equal(iothub_outbox_get(&ob, 3, NULL, sizeof buf, &m), S_ERR(TMA_C_BAD_PARAM));
+        assert_int_equal(iothub_outbox_get(&ob, 3, buf, sizeof buf, NULL), S_ERR(TMA_C_BAD_PARAM));
+        assert_int_equal(iothub_outbox_peek(NULL, buf, sizeof buf, &m), S_ERR(TMA_C_BAD_PARAM));
+        assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof buf, NULL), S_ERR(TMA_C_BAD_PARAM));
     }
 }
 
