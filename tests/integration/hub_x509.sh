@@ -119,4 +119,20 @@ expect_refused "thumbprint mismatch" pub_x509 thumbdev2 thumb2 -t devices/thumbd
 # IoT Hub checks only thumbprint and validity for self-signed devices (spec 7),
 # so the registered SHA-1 thumbprint lets that certificate in as thumbdev2.
 pub_x509 thumbdev2 thumb -t devices/thumbdev2/messages/events/ -m x || fail "SHA-1 thumbprint refused"
+# two intermediates (root > inter > inter2 > leaf): the shim keeps every
+# certificate that issues the previous one, in whatever order they were sent
+# and with an unrelated certificate among them; one link missing is refused
+mk_ca inter2 inter
+mk_leaf dev1ii dev1 inter2
+cat "$T/dev1ii.pem" "$T/inter2.pem" "$T/inter.pem" >"$T/deep1.pem"
+cat "$T/dev1ii.pem" "$T/inter.pem" "$T/other.pem" "$T/inter2.pem" >"$T/deep2.pem"
+cat "$T/dev1ii.pem" "$T/inter2.pem" >"$T/deep3.pem"
+for c in deep1 deep2 deep3; do cp "$T/dev1ii.key" "$T/$c.key"; done
+for c in deep1 deep2; do
+  out=$(mqttc dev1 --cert "$T/$c.pem" --key "$T/$c.key" --tls-max 1.3 reconnect 2>&1) ||
+    fail "two-intermediate chain ($c) refused: $out"
+  [ "$(grep_in "$out" -c '^CONNACK 0')" -eq 2 ] || fail "two-intermediate chain ($c) refused on resumption: $out"
+done
+expect_refused "chain with a missing link" pub_x509 dev1 deep3 -t devices/dev1/messages/events/ -m x
+ok "chains with two intermediates, in any order and with junk, authenticate (also resumed)"
 ok "x509 suite"
