@@ -285,6 +285,19 @@ static void step_done(sqlite3 *db, sqlite3_stmt *st)
     sqlite3_finalize(st);
 }
 
+/* Step an INSERT: 0 when done, 1 when the row exists already (primary key
+ * or unique constraint); any other failure dies with SQLite's reason. Every
+ * failure read "already exists" before, also a registry locked by another
+ * process ("device 'x' already exists" for a device that did not). */
+static int insert_step(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st), ext;
+    if (rc == SQLITE_DONE) return 0;
+    ext = sqlite3_extended_errcode(db);
+    if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE) return 1;
+    die("registry: %s", sqlite3_errmsg(db));
+}
+
 /* pid of the running broker, or 0. Checks that the pid is really ours. */
 static pid_t hub_pid(void)
 {
@@ -775,7 +788,7 @@ static void cmd_ca(const char *sub)
         sqlite3_bind_text(st, 5, s256, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 6, subj, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, localhub_now_s());
-        if (sqlite3_step(st) != SQLITE_DONE) die("a certificate named '%s' already exists", pos[2]);
+        if (insert_step(db, st)) die("a certificate named '%s' already exists", pos[2]);
         sqlite3_finalize(st);
         sqlite3_close(db);
         free(pem);
@@ -1033,7 +1046,7 @@ static void cmd_device(const char *sub)
         sqlite3_bind_text(st, 6, c.key2, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, disabled ? "disabled" : "enabled", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 8, localhub_now_s());
-        if (sqlite3_step(st) != SQLITE_DONE) die("device '%s' already exists", id);
+        if (insert_step(db, st)) die("device '%s' already exists", id);
         sqlite3_finalize(st);
         if (localhub_twin_ensure(db, id)) die("registry: cannot create the twin");
         st = device_row(db, id);
@@ -1798,7 +1811,7 @@ static void cmd_dps(const char *what, const char *sub)
             sqlite3_bind_int(st, 7, !disabled);
             sqlite3_bind_int64(st, 8, localhub_now_ms());
         }
-        if (sqlite3_step(st) != SQLITE_DONE) die("%s '%s' already exists", what, id);
+        if (insert_step(db, st)) die("%s '%s' already exists", what, id);
         sqlite3_finalize(st);
         ensure_identity(db, NULL);
         sqlite3_close(db);
@@ -2024,7 +2037,7 @@ static void cmd_module(const char *sub, const char *sub2)
         sqlite3_bind_text(st, 6, c.key1, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, c.key2, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 8, localhub_now_s());
-        if (sqlite3_step(st) != SQLITE_DONE) die("module '%s' of device '%s' already exists", who.module, who.device);
+        if (insert_step(db, st)) die("module '%s' of device '%s' already exists", who.module, who.device);
         sqlite3_finalize(st);
         if (localhub_twin_ensure(db, who.key)) die("registry: cannot create the module twin");
         st = module_row(db, who.device, who.module);

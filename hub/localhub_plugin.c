@@ -1062,14 +1062,30 @@ static int on_message(int event, void *event_data, void *userdata)
 /* ------------------------------------------------------------------ */
 /* periodic work                                                       */
 
+/* Run @write (one int64 parameter) only when @probe, a SELECT with the same
+ * parameter, finds a row. The tick's clean-ups ran their DELETE/UPDATE every
+ * 20 ms; each takes the registry's write lock even when it changes nothing,
+ * so while another process held that lock (an sqlite3 shell, a backup) every
+ * tick waited out the 5 s busy time and the broker served nobody. A read
+ * never waits in WAL mode. */
+static void write_if_any(const char *probe, const char *write, int64_t arg)
+{
+    sqlite3_stmt *st;
+    int any;
+    if (sqlite3_prepare_v2(g.db, probe, -1, &st, NULL) != SQLITE_OK) return;
+    sqlite3_bind_int64(st, 1, arg);
+    any = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!any || sqlite3_prepare_v2(g.db, write, -1, &st, NULL) != SQLITE_OK) return;
+    sqlite3_bind_int64(st, 1, arg);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
 static void deliver_c2d(int64_t now_s)
 {
     sqlite3_stmt *st, *del;
-    if (sqlite3_prepare_v2(g.db, "DELETE FROM c2d WHERE expires<=?", -1, &del, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(del, 1, now_s);
-        sqlite3_step(del);
-        sqlite3_finalize(del);
-    }
+    write_if_any("SELECT 1 FROM c2d WHERE expires<=? LIMIT 1", "DELETE FROM c2d WHERE expires<=?", now_s);
     if (sqlite3_prepare_v2(g.db, "SELECT seq,device,bag,payload,expires FROM c2d ORDER BY seq", -1, &st, NULL) !=
         SQLITE_OK)
         return;
@@ -1115,11 +1131,8 @@ static void deliver_c2d(int64_t now_s)
 static void deliver_inputs(int64_t now_s)
 {
     sqlite3_stmt *st, *del;
-    if (sqlite3_prepare_v2(g.db, "DELETE FROM module_inputs WHERE expires<=?", -1, &del, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(del, 1, now_s);
-        sqlite3_step(del);
-        sqlite3_finalize(del);
-    }
+    write_if_any("SELECT 1 FROM module_inputs WHERE expires<=? LIMIT 1", "DELETE FROM module_inputs WHERE expires<=?",
+                 now_s);
     if (sqlite3_prepare_v2(g.db, "SELECT seq,device,module,input,bag,payload FROM module_inputs ORDER BY seq", -1,
                            &st, NULL) != SQLITE_OK)
         return;
@@ -1223,12 +1236,8 @@ static void run_methods(int64_t mono_ms)
         }
         sqlite3_finalize(st);
     }
-    if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='done',status=504 WHERE state='sent' AND sent+timeout*1000<=?",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, mono_ms);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
-    }
+    write_if_any("SELECT 1 FROM methods WHERE state='sent' AND sent+timeout*1000<=? LIMIT 1",
+                 "UPDATE methods SET state='done',status=504 WHERE state='sent' AND sent+timeout*1000<=?", mono_ms);
 }
 
 /* Finished or abandoned DPS operations, older than the retention: a poll
@@ -1236,11 +1245,8 @@ static void run_methods(int64_t mono_ms)
  * again, as with DPS, which keeps operation results only for a while. */
 static void prune_dps_ops(int64_t now_s)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(g.db, "DELETE FROM dps_ops WHERE created<=?", -1, &st, NULL) != SQLITE_OK) return;
-    sqlite3_bind_int64(st, 1, now_s - g.dps_retention_s);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+    write_if_any("SELECT 1 FROM dps_ops WHERE created<=? LIMIT 1", "DELETE FROM dps_ops WHERE created<=?",
+                 now_s - g.dps_retention_s);
 }
 
 /* A broker that runs for years would keep the server certificate it loaded

@@ -94,6 +94,27 @@ expect_err "device 'x1' not found" "$L" --json device delete --id x1
 "$L" --json device list | js '[x["deviceId"] for x in d] == ["s1"]' || fail "device list after deletes"
 ok "device and module delete --json; deleting again is an error"
 
+# creating what exists says so; a registry locked by another process says
+# that instead (before: "device 'busy1' already exists" for a new device)
+expect_err "device 's1' already exists" "$L" device create --id s1
+expect_err "a certificate named 'root' already exists" "$L" ca add root "$T/root.pem"
+python3 - "$LOCALHUB_HOME/registry.db" >"$T/lock.out" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute('BEGIN EXCLUSIVE')
+print('locked', flush=True)
+time.sleep(7)
+db.execute('ROLLBACK')
+PY
+LOCK=$!
+for i in $(seq 1 50); do grep -q locked "$T/lock.out" && break; sleep 0.1; done
+expect_err "registry: database is locked" "$L" device create --id busy1
+wait $LOCK
+expect_err "device 'busy1' not found" "$L" device show busy1
+"$L" device create --id busy1 >/dev/null || fail "create after the lock"
+"$L" device delete --id busy1 >/dev/null
+ok "create: 'already exists' only for a duplicate; a locked registry is reported as such"
+
 # c2d --ack: each value IoT Hub knows goes into the bag as iothub-ack; any
 # other is refused before anything is queued
 tok=$("$L" --json generate-sas-token --device s1 --duration 600 | jget sas)
