@@ -67,7 +67,7 @@ sqlite3 *localhub_db_open(const char *state_dir, char *err, size_t errsz)
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_timeout(db, LOCALHUB_DB_BUSY_MS);
     if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
         if (err) snprintf(err, errsz, "cannot initialise %s: %s", path, sqlite3_errmsg(db));
         sqlite3_close(db);

@@ -9,6 +9,10 @@
 #ifndef LOCALHUB_DB_H
 #define LOCALHUB_DB_H
 
+/* How long a registry statement waits for another process's write lock
+ * before failing with SQLITE_BUSY (set by localhub_db_open()). */
+#define LOCALHUB_DB_BUSY_MS 5000
+
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>

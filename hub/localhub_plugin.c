@@ -1067,7 +1067,10 @@ static int on_message(int event, void *event_data, void *userdata)
  * 20 ms; each takes the registry's write lock even when it changes nothing,
  * so while another process held that lock (an sqlite3 shell, a backup) every
  * tick waited out the 5 s busy time and the broker served nobody. A read
- * never waits in WAL mode. */
+ * never waits in WAL mode. The write itself does not wait either (busy
+ * timeout 0): with a row due and the lock held elsewhere, a 5 s wait in the
+ * broker's only thread at every tick stalled every client just the same.
+ * A clean-up that finds the registry busy is simply tried at the next tick. */
 static void write_if_any(const char *probe, const char *write, int64_t arg)
 {
     sqlite3_stmt *st;
@@ -1078,7 +1081,9 @@ static void write_if_any(const char *probe, const char *write, int64_t arg)
     sqlite3_finalize(st);
     if (!any || sqlite3_prepare_v2(g.db, write, -1, &st, NULL) != SQLITE_OK) return;
     sqlite3_bind_int64(st, 1, arg);
+    sqlite3_busy_timeout(g.db, 0);
     sqlite3_step(st);
+    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
     sqlite3_finalize(st);
 }
 
@@ -1086,9 +1091,11 @@ static void deliver_c2d(int64_t now_s)
 {
     sqlite3_stmt *st, *del;
     write_if_any("SELECT 1 FROM c2d WHERE expires<=? LIMIT 1", "DELETE FROM c2d WHERE expires<=?", now_s);
-    if (sqlite3_prepare_v2(g.db, "SELECT seq,device,bag,payload,expires FROM c2d ORDER BY seq", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(g.db, "SELECT seq,device,bag,payload,expires FROM c2d WHERE expires>? ORDER BY seq", -1, &st,
+                           NULL) != SQLITE_OK)
         return;
+    /* Not the expired ones a busy registry kept (deleted at a later tick). */
+    sqlite3_bind_int64(st, 1, now_s);
     if (sqlite3_prepare_v2(g.db, "DELETE FROM c2d WHERE seq=?", -1, &del, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
         return;

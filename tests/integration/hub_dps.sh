@@ -148,6 +148,27 @@ grep -q released "$T/lock.out" && fail "telemetry acknowledged only after the lo
 grep -q PUBACK "$T/tel.out" || fail "no PUBACK during the lock: $(cat "$T/tel.out")"
 wait $LOCK
 wait_log during-lock
+# The same while a clean-up has work: a C2D message to an offline device
+# expires 1-2 s into an 8 s lock. Before, the tick's DELETE then waited the
+# 5 s busy time at every tick and the PUBACK, due about 3 s into the lock,
+# came 6.45 s in (REV14 F1); now the DELETE does not wait and is retried.
+"$L" device create --id c2d-off --auth sas >/dev/null
+mqttc reg-x1 --cert "$T/regx1.pem" --key "$T/regx1.key" sleep:3000 'pub:devices/reg-x1/messages/events/:c2d-lock' \
+  >"$T/tel.out" 2>&1 &
+TEL=$!
+wait_state reg-x1 Connected
+"$L" c2d send --device c2d-off --data x --ttl 2 >/dev/null
+t0=$(date +%s%N)
+lock_registry 8
+wait $TEL || fail "telemetry during the lock with a C2D expiring: $(cat "$T/tel.out")"
+took_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q PUBACK "$T/tel.out" || fail "no PUBACK during the lock: $(cat "$T/tel.out")"
+[ "$took_ms" -lt 4800 ] || fail "PUBACK ${took_ms} ms into the lock (publish at about 3000 ms): the expired C2D's clean-up stalled the broker"
+grep -q released "$T/lock.out" && fail "telemetry acknowledged only after the lock was gone"
+wait $LOCK
+sleep 0.5
+[ "$("$L" --json c2d list --device c2d-off | grep_all -c messageId)" = 0 ] || fail "expired C2D not deleted after the lock"
+ok "C2D expiring during a registry lock: telemetry acknowledged ${took_ms} ms into the lock (publish at 3000 ms), the message deleted after the lock"
 lock_registry 8
 out=$(dps reg-busy --pass "$TOK" --timeout 20 "${FLOW[@]}" "$POLLOP" 'expect:$rid=2' 2>&1) || fail "poll during the lock: $out"
 wait $LOCK
