@@ -390,6 +390,30 @@ static void set_conn_state(const char *id, const char *module, const char *state
     sqlite3_finalize(st);
 }
 
+/* During a reload: @client is a connection this plugin tracks, or @cid is
+ * an identity that may have a stored session ("{d}" of a device that has
+ * connected before, "{d}/{m}" of a registered module). A registry read,
+ * which never waits for the write lock (WAL). */
+static int known_client(const struct mosquitto *client, const char *cid)
+{
+    sqlite3_stmt *st;
+    const char *slash;
+    int known = 0;
+    if (conn_find(client)) return 1;
+    if (!cid || !*cid) return 0;
+    slash = strchr(cid, '/');
+    if (sqlite3_prepare_v2(g.db,
+                           slash ? "SELECT 1 FROM modules WHERE device=? AND id=?"
+                                 : "SELECT 1 FROM devices WHERE id=? AND had_session=1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, cid, slash ? (int)(slash - cid) : -1, SQLITE_STATIC);
+    if (slash) sqlite3_bind_text(st, 2, slash + 1, -1, SQLITE_STATIC);
+    known = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return known;
+}
+
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_basic_auth *ev = event_data;
@@ -408,8 +432,11 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
      * expiry are enforced by kicks; taken as new CONNECTs, they lost their
      * subscriptions and queued C2D (clean session) and offline ones showed
      * as Connected. The reload runs in the broker's loop before its tick
-     * (which ends g.reloading), so no real CONNECT is checked meanwhile. */
-    if (g.reloading) return MOSQ_ERR_SUCCESS;
+     * (which ends g.reloading), so no real CONNECT is checked meanwhile;
+     * that order is mosquitto's, not documented, so only clients the plugin
+     * knows skip the check: a tracked connection, or an offline session of
+     * a registered identity. Any other client id is checked as usual. */
+    if (g.reloading && known_client(ev->client, cid)) return MOSQ_ERR_SUCCESS;
     if (!cid || !ev->username || mosquitto_client_protocol_version(ev->client) != 4) goto out;
     if (localhub_parse_username(ev->username, &u) != TMA_OK) goto out;
     c = calloc(1, sizeof(*c));

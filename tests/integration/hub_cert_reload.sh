@@ -128,6 +128,44 @@ grep -q "Unable to\|Error: \|cannot" "$LOCALHUB_HOME/broker.log" &&
   fail "broker errors: $(grep "Unable to\|Error: \|cannot" "$LOCALHUB_HOME/broker.log")"
 ok "new SAS and X.509 (chain through an intermediate) connections work with the renewed certificate; no broker errors"
 
+# Reloads let no refused client in (REV14 F2): while mosquitto re-checks its
+# clients at a reload the plugin skips the check only for clients it knows.
+# During 20 reloads and after them, a bad SAS token (a known device id), a
+# client id the hub has never seen, and then a disabled device are refused,
+# and nothing they publish reaches telemetry.
+try_pub() {  # ID TOKEN PAYLOAD
+  mosquitto_pub -h localhost -p "$PORT" --cafile "$CAF" -V mqttv311 -i "$1" -u "$(user_for "$1")" -P "$2" -q 1 \
+    -t "devices/$1/messages/events/" -m "$3" >/dev/null 2>&1
+}
+se=${TOK1##*se=}
+se=${se%%&*}
+BAD1=${TOK1/se=$se/se=$((se - 1))}   # well formed, its signature does not match
+[ "$BAD1" != "$TOK1" ] || fail "setup: cannot make a bad token from $TOK1"
+reloads0=$(grep -c "broker reloaded" "$LOCALHUB_HOME/broker.log")
+try_pub d1 "$BAD1" refused-before && fail "bad token accepted before the reloads"
+( for i in $(seq 1 20); do kill -HUP "$pid"; sleep 0.05; done ) &
+hup=$!
+n=0
+end=$((SECONDS + 3))
+while [ $SECONDS -lt $end ]; do
+  n=$((n + 1))
+  try_pub d1 "$BAD1" "refused-d1-$n" && fail "bad token accepted during the reloads (attempt $n)"
+  try_pub ghost "$TOK1" "refused-ghost-$n" && fail "unknown client id accepted during the reloads (attempt $n)"
+done
+wait "$hup"
+sleep 0.5
+kill -0 "$pid" || fail "broker gone after the reloads"
+try_pub d1 "$BAD1" refused-after && fail "bad token accepted after the reloads"
+try_pub ghost "$TOK1" refused-ghost-after && fail "unknown client id accepted after the reloads"
+"$L" device disable --id d2 >/dev/null
+try_pub d2 "$TOK2" refused-disabled && fail "disabled device accepted after the reloads"
+try_pub d1 "$TOK1" accepted-after || fail "good token refused after the reloads"
+wait_log '"payload":"accepted-after"'
+grep -q '"payload":"refused-' "$LOCALHUB_HOME/telemetry.jsonl" && fail "a refused client's telemetry was stored"
+reloads=$(( $(grep -c "broker reloaded" "$LOCALHUB_HOME/broker.log") - reloads0 ))
+[ "$reloads" -ge 5 ] || fail "only $reloads reloads seen of 20 SIGHUPs"
+ok "during and after $reloads reloads: bad SAS token ($n tries), unknown client id and disabled device refused, nothing stored"
+
 # A broker that starts with a certificate already due (not through
 # 'localhub start', which renews first) renews it at its first tick.
 "$L" stop >/dev/null
