@@ -1295,7 +1295,7 @@ static int check_pki(int may_renew)
 {
     char ca[4096], cakey[4096], srv[4096], srvkey[4096], when[32];
     struct localhub_renewal r;
-    X509 *root, *cert;
+    X509 *root;
     int64_t left;
     int due = 0;
     snprintf(ca, sizeof(ca), "%s/pki/root-ca.pem", g.state_dir);
@@ -1303,19 +1303,23 @@ static int check_pki(int may_renew)
     snprintf(srv, sizeof(srv), "%s/pki/server.pem", g.state_dir);
     snprintf(srvkey, sizeof(srvkey), "%s/pki/server.key", g.state_dir);
     if (!may_renew) {
-        /* At plugin init: only say what the first tick will do. */
-        if ((cert = localhub_cert_load_file(srv)) && (root = localhub_cert_load_file(ca))) {
-            left = localhub_cert_seconds_left(cert);
-            if (left < (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400 && !localhub_cert_not_after(cert, when)) {
-                due = X509_check_issued(root, cert) == X509_V_OK;
-                mosquitto_log_printf(MOSQ_LOG_WARNING, "localhub: the server certificate %s %s: %s",
-                                     left < 0 ? "expired on" : "expires on", when,
-                                     due ? "the broker renews it now"
-                                         : "not issued by the root CA, localhub never renews it; replace it yourself");
-            }
-            X509_free(root);
-        }
-        X509_free(cert);
+        /* At plugin init: only say what the first tick will do, by the same
+         * rule (a dry run: no CA key, nothing written). */
+        int rc = localhub_server_cert_renew_due(ca, NULL, srv, NULL, 0, &r);
+        due = rc == 1;
+        if (rc == 1)
+            mosquitto_log_printf(MOSQ_LOG_WARNING, "localhub: the server certificate %s %s: the broker renews it now",
+                                 r.left_s < 0 ? "expired on" : "expires on", r.old_end);
+        else if (rc == -2)
+            mosquitto_log_printf(MOSQ_LOG_WARNING,
+                                 "localhub: the server certificate %s %s: not issued by the root CA, localhub never "
+                                 "renews it; replace it yourself",
+                                 r.left_s < 0 ? "expired on" : "expires on", r.old_end);
+        else if (rc == 0 && r.left_s < (int64_t)LOCALHUB_SERVER_RENEW_DAYS * 86400)
+            mosquitto_log_printf(MOSQ_LOG_WARNING,
+                                 "localhub: the server certificate expires on %s: not renewed, a new one would end "
+                                 "with the root CA too (see the root CA's line)",
+                                 r.old_end);
     }
     switch (may_renew ? localhub_server_cert_renew_due(ca, cakey, srv, srvkey, 0, &r) : 0) {
     case 1:
@@ -1346,7 +1350,8 @@ static int check_pki(int may_renew)
     default:
         break;
     }
-    if (!(root = localhub_cert_load_file(ca))) return due;
+    /* When due at init, the first tick (at once) says it: once, not twice. */
+    if (due || !(root = localhub_cert_load_file(ca))) return due;
     left = localhub_cert_seconds_left(root);
     if (left < (int64_t)LOCALHUB_ROOT_WARN_DAYS * 86400 && !localhub_cert_not_after(root, when))
         mosquitto_log_printf(MOSQ_LOG_WARNING, "localhub: the root CA %s %s: %s", left < 0 ? "expired on" : "expires on",

@@ -191,3 +191,25 @@ s3=$(serial "$T/s3.pem")
 [ "$s3" != "$s1" ] && [ "$s3" = "$(serial "$P/server.pem")" ] || fail "served serial $s3 after the first-tick renewal"
 openssl verify -CAfile "$P/root-ca.pem" "$T/s3.pem" >/dev/null || fail "renewed certificate does not verify"
 ok "a broker started with a due certificate renews it at its first tick (serial $s3)"
+
+# A root that ends first (REV14 F6): root 10 days, server certificate from it
+# 5 days. 'localhub start' renews it up to the root's end; the plugin must
+# then not promise a renewal ("the broker renews it now" was logged and
+# none came: a new certificate cannot outlive the root), and says the
+# root's end once (it was logged at init and again at the first tick).
+"$L" stop >/dev/null
+openssl ecparam -name prime256v1 -genkey -noout -out "$P/root-ca.key" 2>/dev/null
+openssl req -x509 -new -key "$P/root-ca.key" -subj "/CN=localhub root" -days 10 -out "$P/root-ca.pem" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+openssl req -new -key "$P/server.key" -subj "/O=localhub/CN=localhost" -out "$T/srv.csr" 2>/dev/null
+openssl x509 -req -in "$T/srv.csr" -CA "$P/root-ca.pem" -CAkey "$P/root-ca.key" -CAcreateserial \
+  -extfile "$T/srv.ext" -days 5 -out "$P/server.pem" 2>/dev/null
+hub_start
+for i in $(seq 1 100); do grep -q "plugin ready" "$LOCALHUB_HOME/broker.log" && break; sleep 0.1; done
+sleep 1   # first ticks
+log=$(grep "localhub:" "$LOCALHUB_HOME/broker.log")
+grep_in "$log" -q "renews it now\|renewed with the same root CA" && fail "a renewal promised or made that cannot outlive the root: $log"
+grep_in "$log" -q "server certificate expires on .*: not renewed, a new one would end with the root CA too" ||
+  fail "no word on the server certificate ending with the root: $log"
+[ "$(grep_in "$log" -c "the root CA expires on")" = 1 ] || fail "the root's end not said exactly once: $log"
+ok "root ending first: the plugin says the server certificate is not renewed, and the root's end once"
