@@ -374,6 +374,17 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     check_id(name, "the device id", o->device_id);
     check_id(name, "the module id", o->module_id);
     {
+        /* the outbox path goes into a 512-byte buffer, the assignment's
+         * temporary file name is FILE.tmp in 1,024: never cut short.
+         * Before the checks of their folders, which would say less. */
+        if (o->outbox != NULL && strlen(o->outbox) > SAMPLE_PATH_MAX) {
+            die(name, "--outbox: the path is longer than %d characters", SAMPLE_PATH_MAX);
+        }
+        if (dps && o->assignment != NULL && strlen(o->assignment) > SAMPLE_PATH_MAX) {
+            die(name, "--assignment: the path is longer than %d characters", SAMPLE_PATH_MAX);
+        }
+    }
+    {
         /* Files the samples keep: the assignment is written as FILE.tmp +
          * rename (a device, FIFO or link there would be replaced, or block
          * the read); the outboxes are logs of their own format, and their
@@ -400,8 +411,12 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                 char dir[512];
                 const char *slash = strrchr(files[k], '/');
                 int e = errno;
-                snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == files[k] ? 1 : (int)(slash - files[k]),
-                         slash == NULL ? "." : files[k]);
+                int dn = snprintf(dir, sizeof(dir), "%.*s",
+                                  slash == NULL ? 1 : slash == files[k] ? 1 : (int)(slash - files[k]),
+                                  slash == NULL ? "." : files[k]);
+                if (dn < 0 || (size_t)dn >= sizeof(dir)) {
+                    die(name, "%s: the folder name is longer than %d characters", opts[k], (int)sizeof(dir) - 1);
+                }
                 if (e == ENOTDIR || access(dir, W_OK | X_OK) != 0) {
                     die(name, "%s '%s': cannot make it in '%s': %s", opts[k], files[k], dir,
                         strerror(e == ENOTDIR ? e : errno));
@@ -448,16 +463,6 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
     }
     if (dps && o->registration_id != NULL && !sample_regid_ok(o->registration_id)) {
         die(name, "%s", "--registration-id takes 1..128 letters, digits and - . _ :");
-    }
-    {
-        /* the outbox path goes into a 512-byte buffer, the assignment's
-         * temporary file name is FILE.tmp in 1,024: never cut short */
-        if (o->outbox != NULL && strlen(o->outbox) > SAMPLE_PATH_MAX) {
-            die(name, "--outbox: the path is longer than %d characters", SAMPLE_PATH_MAX);
-        }
-        if (dps && o->assignment != NULL && strlen(o->assignment) > SAMPLE_PATH_MAX) {
-            die(name, "--assignment: the path is longer than %d characters", SAMPLE_PATH_MAX);
-        }
     }
     if (o->sas_key != NULL && !is_base64(o->sas_key)) {
         die(name, "%s", "the SharedAccessKey (--sas-key) is not base64 (copy it from the hub's device entry)");

@@ -92,6 +92,16 @@ expect iothub-telemetry 2 "--outbox 'bind.key' is the --binding file" --connecti
   --binding bind.key --outbox bind.key
 expect iothub-dps 2 "--assignment and --outbox name the same file 'a.txt'" --id-scope 0ne00 --assignment a.txt --outbox ./a.txt
 cmp -s bind.key bind.orig || bad "the binding file changed"
+# Over 500 characters in a folder that exists: the length is what is wrong,
+# not the folder (REV14 F4: the folder check ran first and said "cannot make
+# it in '<cut folder name>'").
+long=$(printf 'd%.0s' $(seq 1 200))
+mkdir -p "$long/$long/$long"
+expect iothub-telemetry 2 "--outbox: the path is longer than 500 characters" \
+  --connection-string "HostName=h;DeviceId=d;x509=true" --outbox "$W/$long/$long/$long/ob"
+expect iothub-dps 2 "--assignment: the path is longer than 500 characters" --id-scope 0ne00 \
+  --assignment "$W/$long/$long/$long/a.txt"
+rm -rf "${long:?}"
 
 echo "== trust-anchor files"
 openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
