@@ -207,7 +207,9 @@ static void capture(const char *name, const char *key)
         }
     }
     if (!val[0]) fail(3, "capture: key not found in the last message");
-    snprintf(vars[nvars].name, sizeof(vars[nvars].name), "%s", name);
+    /* A name cut short would never match its ${name}: refuse it. */
+    int len = snprintf(vars[nvars].name, sizeof(vars[nvars].name), "%s", name);
+    if (len < 0 || (size_t)len >= sizeof(vars[nvars].name)) fail(2, "capture: variable name longer than 63 characters");
     snprintf(vars[nvars].value, sizeof(vars[nvars].value), "%s", val);
     if (nvars < 31) nvars++;
     printf("CAPTURE %s=%s\n", name, val);
