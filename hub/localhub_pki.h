@@ -107,6 +107,9 @@ struct localhub_renewal {
  * @p ca_cert / @p ca_key (localhub_renew_server_cert()) when it ends within
  * LOCALHUB_SERVER_RENEW_DAYS or has ended, or always with @p force. One
  * rule for `localhub start` and for the running broker's daily check.
+ * With @p ca_key NULL it only decides (a dry run that writes nothing):
+ * 1 then means "due, and a renewal would be made", as the plugin's start
+ * message needs.
  * @return 1 renewed, 0 not due, -1 a file unreadable or the renewal failed,
  *         -2 due but not issued by this root (someone's own certificate:
  *         left alone). @p out is filled as far as known.

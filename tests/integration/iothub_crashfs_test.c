@@ -835,7 +835,9 @@ static void materialise(const char *dir, size_t p_dir, const size_t *sel)
         } else if (c->torn > 0) {
             apply_file(&f, &ops[cut.pend[ino][c->q]], c->torn);
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, d[i].name);
+        if (snprintf(path, sizeof(path), "%s/%s", dir, d[i].name) >= (int)sizeof(path)) {
+            fail_msg("path too long: %s/%s", dir, d[i].name);
+        }
         if (write_file(path, f.p, f.len) != 0) {
             fail_msg("cannot write %s", path);
         }
@@ -1140,7 +1142,9 @@ static void assert_model_matches_disk(void)
                 apply_file(&f, &ops[j], ops[j].len);
             }
         }
-        snprintf(path, sizeof(path), "%s/%s", rec_dir, d[i].name);
+        if (snprintf(path, sizeof(path), "%s/%s", rec_dir, d[i].name) >= (int)sizeof(path)) {
+            fail_msg("path too long: %s/%s", rec_dir, d[i].name);
+        }
         fp = fopen(path, "rb");
         assert_non_null(fp);
         real = malloc(f.len + 1);
