@@ -19,28 +19,14 @@
 #include "trustm/trustm.h"
 #include "trustm_sim/sim.h"
 
+#include "tma_check.h"
+
 #if TRUSTM_CFG_SHIELD
 #error "this test is for the library built with TRUSTM_CFG_SHIELD=0"
 #endif
 
 static int failures;
 
-#define EXPECT(cond, ...)                                   \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                   \
-            fputc('\n', stderr);                            \
-            failures++;                                     \
-        }                                                   \
-    } while (0)
-
-#define EXPECT_ST(expr, want)                                                           \
-    do {                                                                                \
-        tma_status got_ = (expr);                                                       \
-        EXPECT(got_ == (want), "%s -> %s, want %s", #expr, tma_status_str(got_),        \
-               tma_status_str(want));                                                   \
-    } while (0)
 
 /* Lines of the simulator's bus trace so far: one per bus event. */
 static unsigned long trace_lines;

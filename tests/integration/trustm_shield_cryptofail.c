@@ -37,24 +37,10 @@
 #include "trustm/trustm.h"
 #include "trustm_sim/sim.h"
 
+#include "tma_check.h"
+
 static int failures;
 
-#define EXPECT(cond, ...)                                   \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                   \
-            fputc('\n', stderr);                            \
-            failures++;                                     \
-        }                                                   \
-    } while (0)
-
-#define EXPECT_ST(expr, want)                                                    \
-    do {                                                                         \
-        tma_status got_ = (expr);                                                \
-        EXPECT(got_ == (want), "%s -> %s, want %s", #expr, tma_status_str(got_), \
-               tma_status_str(want));                                            \
-    } while (0)
 
 struct flaky {
     const struct trustm_crypto_ops *real;
