@@ -253,6 +253,17 @@ int outfile_open(struct outfile *f, const char *path, int mode, bool excl)
              * content until the commit. */
             f->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode); /* O_CREAT: a dangling link's target */
             if (f->fd < 0) return fail("cannot write '%s': %s", path, strerror(errno));
+            /* A secret (a mode only the owner may read: the binding) never
+             * goes into an existing regular file behind a link that others
+             * can read: its mode is not ours to change, and it would keep
+             * the secret readable (checked on the opened file, nothing is
+             * written yet). */
+            if ((mode & 077) == 0 && fstat(f->fd, &tb) == 0 && S_ISREG(tb.st_mode) && (tb.st_mode & 077) != 0) {
+                close(f->fd);
+                f->fd = -1;
+                return fail("'%s' leads to a file others can read (mode %03o); a secret is not written there "
+                            "(chmod 600 it, or give another name)", path, (unsigned)(tb.st_mode & 0777));
+            }
             f->direct = true;
             return 0;
         }

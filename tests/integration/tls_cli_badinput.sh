@@ -150,6 +150,24 @@ echo OLD > old.bind; chmod 600 old.bind
 [ "$(stat -c %s old.bind)" = 64 ] || fail "bind --force did not replace old.bind"
 "$T" --device "$DEV" --binding old.bind info >/dev/null
 
+step "bind --force never writes the secret into a file others can read behind a link (SEC15)"
+# A link is written through (its target is not replaced); a target that is
+# readable by others would keep the secret readable: refused before the
+# chip is touched, the file unchanged. A private target takes it.
+DEVC=$DEV
+start_sim chipl
+echo SHARED > shared.txt; chmod 644 shared.txt; ln -s shared.txt shared.link
+expect_fail "'shared.link' leads to a file others can read (mode 644); a secret is not written there" \
+  "$T" --device "$DEV" bind --force --out shared.link
+[ "$(cat shared.txt)" = SHARED ] && [ "$(stat -c %a shared.txt)" = 644 ] || fail "shared.txt changed"
+"$T" --device "$DEV" bind --out fresh.bind >/dev/null || fail "the chip was bound by the refused bind"
+echo MINE > mine.txt; chmod 600 mine.txt; ln -s mine.txt mine.link
+start_sim chipm
+"$T" --device "$DEV" bind --force --out mine.link >/dev/null
+[ "$(stat -c %s mine.txt)" = 64 ] && [ "$(stat -c %a mine.txt)" = 600 ] || fail "mine.txt did not take the secret"
+"$T" --device "$DEV" --binding mine.link info >/dev/null
+DEV=$DEVC
+
 step "a bound key (Execute Conf(0xE140)): refusals before anything changes"
 # chipc is bound: its 0xE0F1 signs only over the shielded connection, so a
 # personalize without --binding stops before the key generation.
