@@ -65,6 +65,12 @@ endif()
 if(TARGET localhub AND TARGET iothub_telemetry AND TARGET iothub_twin_methods AND TARGET iothub_dps)
   tma_add_script_test(NAME hub_e2e_devclient SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hub_e2e_devclient.sh
     LABELS e2e TIMEOUT 120)
+  # Security by default (docs/security.md): no secret in logs, outputs or
+  # files others can read, under umask 000; needs the trustm CLI too.
+  if(TARGET trustm-cli)
+    tma_add_script_test(NAME sec_no_secrets SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/sec_no_secrets.sh
+      LABELS e2e TIMEOUT 180)
+  endif()
 endif()
 if(TARGET localhub_core)
   tma_add_fuzz(NAME hub_twin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_hub_twin.c
