@@ -286,6 +286,15 @@ static void close_transport(struct iothub_client *c)
         c->cfg.connector.close(c->cfg.connector.ctx);
         c->transport_open = false;
     }
+#if IOTHUB_CFG_SAS
+    /* The connection is over (every end comes here): the CONNECT packet
+     * the transmit buffer may still hold ends with the SAS token, a bearer
+     * credential until its expiry. Nothing queued there outlives the
+     * connection (a resend is encoded again from the outbox). */
+    if (c->cfg.sas_key != NULL) {
+        ih_wipe(c->cfg.tx_buf, c->cfg.tx_cap);
+    }
+#endif
 }
 
 static void schedule_retry(struct iothub_client *c, tma_status reason)
@@ -598,6 +607,13 @@ static tma_status step(struct iothub_client *c)
         goto lost;
     }
     if (c->state == IOTHUB_STATE_CONNECTING && c->mqtt.state == MQTT_STATE_CONNECTED) {
+#if IOTHUB_CFG_SAS
+        /* CONNACK: the CONNECT was sent; what is left of it past the bytes
+         * queued now (the token is its last field) goes. */
+        if (c->cfg.sas_key != NULL) {
+            ih_wipe(c->cfg.tx_buf + c->mqtt.tx_len, c->cfg.tx_cap - c->mqtt.tx_len);
+        }
+#endif
         c->state = IOTHUB_STATE_CONNECTED;
         c->connected_ms = now;
         c->stats.connects++;

@@ -317,7 +317,7 @@ tma_status iothub_sas_string_to_sign(const char *resource, uint64_t expiry, char
     return wb_finish(&w, out_len);
 }
 
-static void wipe(void *p, size_t n)
+void ih_wipe(void *p, size_t n)
 {
     volatile uint8_t *v = (volatile uint8_t *)p;
     while (n-- > 0u) {
@@ -389,9 +389,9 @@ tma_status iothub_sas_password(const char *resource, const char *key_b64, const 
     write_password(&w, resource, sig, sig_len, (uint32_t)expiry, key_name);
     st = wb_finish(&w, out_len);
 cleanup:
-    wipe(key, sizeof(key));
-    wipe(mac, sizeof(mac));
-    wipe(sig, sizeof(sig));
+    ih_wipe(key, sizeof(key));
+    ih_wipe(mac, sizeof(mac));
+    ih_wipe(sig, sizeof(sig));
     return st;
 }
 

@@ -32,4 +32,9 @@ tma_status wb_finish(struct wbuf *w, size_t *out_len);
 
 #define IOTHUB_E(code) TMA_ERR(TMA_LAYER_IOTHUB, (code))
 
+/* Zero @p n bytes through a volatile pointer, so the compiler cannot drop
+ * it as a dead store: the SAS key, HMAC and signature (iothub.c), what is
+ * left of a CONNECT with a SAS token in the transmit buffer (client.c). */
+void ih_wipe(void *p, size_t n);
+
 #endif

@@ -609,6 +609,52 @@ static void test_client_sas_token_and_renewal(void **state)
     assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
 }
 
+/* Whether the shared access signature of the last CONNECT (bk.last_pass's
+ * sig=...) is still anywhere in the client's buffers. */
+static bool sig_left_in_buffers(void)
+{
+    const char *s = strstr(bk.last_pass, "&sig="), *e;
+    size_t n, i;
+    const uint8_t *bufs[4] = {tx, rx, rec, (const uint8_t *)cred};
+    const size_t caps[4] = {sizeof(tx), sizeof(rx), sizeof(rec), sizeof(cred)};
+    int b;
+    assert_non_null(s);
+    s += 5;
+    e = strstr(s, "&se=");
+    assert_non_null(e);
+    n = (size_t)(e - s);
+    assert_true(n >= 40u);
+    for (b = 0; b < 4; b++) {
+        for (i = 0; i + n <= caps[b]; i++) {
+            if (memcmp(bufs[b] + i, s, n) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The SAS token is a bearer credential (anyone who has it is the device
+ * until se=): once CONNECT is on its way it stays in none of the client's
+ * buffers, neither in cred_buf where it was made nor in the transmit buffer
+ * the CONNECT packet was encoded into, after a CONNACK that accepts or
+ * refuses it and after a connection lost before any answer. */
+static void test_client_sas_token_not_left_in_buffers(void **state)
+{
+    (void)state;
+    memset(tx, 0, sizeof(tx));
+    setup_client("dHJ1c3RtLWF6dXJlIHRlc3Qga2V5IDAxMjM0NTY3ODk=", 0);
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_false(sig_left_in_buffers());
+    /* refused: CONNACK 5 */
+    setup_client("dHJ1c3RtLWF6dXJlIHRlc3Qga2V5IDAxMjM0NTY3ODk=", 0);
+    bk.connack_rc = 5;
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_AUTH_FAILED);
+    assert_false(sig_left_in_buffers());
+}
+
 /* The SAS renewal's DISCONNECT reaches the hub also when the transport is
  * busy at that moment (send() 0 is allowed: a UART still shifting out):
  * dropped, the hub would see the connection vanish every renewal and log
@@ -1948,6 +1994,7 @@ int main(void)
         cmocka_unit_test_teardown(test_dps_busy_transport_after_connect, dps_busy_teardown),
         cmocka_unit_test(test_client_resend_read_error_still_delivers),
         cmocka_unit_test(test_client_sas_token_and_renewal),
+        cmocka_unit_test(test_client_sas_token_not_left_in_buffers),
         cmocka_unit_test(test_client_sas_renewal_disconnect_on_busy_transport),
         cmocka_unit_test(test_client_connack_refusal_stops),
         cmocka_unit_test(test_client_paces_chip_key_connects),
