@@ -104,7 +104,8 @@ enum trustm_sim_ack sim_bus_write(struct trustm_sim *s, const uint8_t *data, siz
         if (vlen != 2) {
             return TRUSTM_SIM_DATA_NACK;
         }
-        sim_engine_reset(s, TRUSTM_RESET_SOFT);
+        /* takes effect after the transaction (STOP), so the trace shows the write first */
+        s->soft_reset_req = true;
         return TRUSTM_SIM_ACK;
     case REG_I2C_MODE: {
         if (vlen != 2) {

@@ -377,6 +377,7 @@ void sim_engine_reset(struct trustm_sim *s, enum trustm_reset_kind kind)
     sim_bus_reset_registers(s, kind == TRUSTM_RESET_COLD);
     s->executing = false;
     s->reset_pending = false;
+    s->soft_reset_req = false;
     s->busy_until = 0;
     s->nack_until = now + SIM_STARTUP_US;
     s->stats.current = -1;
@@ -447,6 +448,10 @@ enum trustm_sim_ack trustm_sim_i2c_write(struct trustm_sim *s, uint8_t addr, con
         }
     }
     trace_txn(s, t0, 'W', addr, data, len, r);
+    if (s->soft_reset_req) {
+        s->soft_reset_req = false;
+        sim_engine_reset(s, TRUSTM_RESET_SOFT);
+    }
     s->last_end = sim_clock_now(&s->clock);
     return r;
 }

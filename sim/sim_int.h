@@ -317,6 +317,7 @@ struct trustm_sim {
     uint64_t last_end;       /* end of the previous transaction (guard time) */
     bool executing;          /* a command is being executed (busy_until in future) */
     bool reset_pending;      /* fault: reset in the middle of the command */
+    bool soft_reset_req;     /* SOFT_RESET written: reset once the write transaction ends */
     uint64_t reset_at;
 
     char trace_line[2048];
