@@ -1,9 +1,12 @@
-/* LD_PRELOAD shim for testing libtrustm's Linux i2c-dev port without
- * hardware: open()/openat() of /dev/i2c-N returns a connection to the
- * trustm-sim daemon (socket path in $TRUSTM_SHIM_SOCKET); ioctl(I2C_RDWR)
- * on it becomes socket-protocol requests (0x01 write, 0x02 read; reply
- * status 0x01 = address NACK -> errno EREMOTEIO, as i2c adapters report a
- * NACK); I2C_SLAVE is accepted. Every other fd goes to the real libc. */
+/* LD_PRELOAD shim for testing an i2c-dev host stack without hardware:
+ * open() of /dev/i2c-N returns a connection to the trustm-sim daemon
+ * (socket path in $TRUSTM_SHIM_SOCKET); ioctl(I2C_RDWR) on it becomes
+ * socket-protocol requests (0x01 write, 0x02 read; reply status 0x01 =
+ * address NACK -> errno EREMOTEIO, as i2c adapters report a NACK).
+ * ioctl(I2C_SLAVE / I2C_SLAVE_FORCE) sets the address that plain write()
+ * and read() on the fd use (one I2C transaction each, as i2c-dev does:
+ * libtrustm's port uses I2C_RDWR, Infineon's Linux PAL uses
+ * I2C_SLAVE + write/read). Every other fd goes to the real libc. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -20,6 +23,7 @@
 
 #define MAXFD 1024
 static unsigned char ours[MAXFD];
+static unsigned char slave_addr[MAXFD]; /* I2C_SLAVE address per fd */
 
 static int shim_connect(void)
 {
@@ -43,6 +47,7 @@ static int shim_connect(void)
         return -1;
     }
     ours[fd] = 1;
+    slave_addr[fd] = 0;
     return fd;
 }
 
@@ -155,6 +160,12 @@ int ioctl(int fd, unsigned long req, ...)
             return (int)d->nmsgs;
         }
         if (req == I2C_SLAVE || req == I2C_SLAVE_FORCE) {
+            unsigned long a = (unsigned long)(uintptr_t)arg;
+            if (a > 0x7F) {
+                errno = EINVAL;
+                return -1;
+            }
+            slave_addr[fd] = (unsigned char)a;
             return 0;
         }
         errno = ENOTTY;
@@ -164,6 +175,46 @@ int ioctl(int fd, unsigned long req, ...)
         real = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
     }
     return real(fd, req, arg);
+}
+
+/* plain read()/write() on an i2c-dev fd: one transaction to the I2C_SLAVE address */
+static ssize_t plain_xfer(int fd, void *buf, size_t n, int rd)
+{
+    struct i2c_msg m;
+    if (n > 0xFFFF) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(&m, 0, sizeof m);
+    m.addr = slave_addr[fd];
+    m.flags = rd ? I2C_M_RD : 0;
+    m.len = (uint16_t)n;
+    m.buf = buf;
+    return one_msg(fd, &m) == 0 ? (ssize_t)n : -1;
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    if (fd >= 0 && fd < MAXFD && ours[fd]) {
+        return plain_xfer(fd, (void *)(uintptr_t)buf, n, 0);
+    }
+    if (!real) {
+        real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    }
+    return real(fd, buf, n);
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+    static ssize_t (*real)(int, void *, size_t);
+    if (fd >= 0 && fd < MAXFD && ours[fd]) {
+        return plain_xfer(fd, buf, n, 1);
+    }
+    if (!real) {
+        real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+    }
+    return real(fd, buf, n);
 }
 
 int close(int fd)
