@@ -185,6 +185,16 @@ static bool is_base64(const char *k)
     return pad <= 2;
 }
 
+/* Whether a word of the command line may be a secret: a SharedAccessKey
+ * (16 or more base64 characters), or a connection string or token holding
+ * one. An error message never echoes such a word: stderr ends up in
+ * terminals, CI logs and the journal. */
+static bool may_be_secret(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
+    return (n >= 16 && s[n] == '\0') || strstr(s, "SharedAccess") != NULL || strstr(s, "sig=") != NULL;
+}
+
 /* The program name for messages printed after sample_parse(). */
 static const char *prog = "sample";
 
@@ -271,7 +281,16 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             exit(0);
         }
         if (strncmp(a, "--", 2) != 0) {
+            if (may_be_secret(a)) {
+                die(name, "unexpected argument %d, not shown: it may be a key (options start with --; see --help)",
+                    i);
+            }
             die(name, "unexpected argument '%s' (options start with --; see --help)", a);
+        }
+        if (strchr(a, '=') != NULL) {
+            /* --sas-key=KEY: the value (maybe a key) is not echoed */
+            int nl = (int)(strchr(a, '=') - a);
+            die(name, "%.*s=...: give the value as the next argument ('%.*s VALUE'; see --help)", nl, a, nl, a);
         }
         if (v == NULL) {
             die(name, "unknown option or missing value: %s (see --help)", a);

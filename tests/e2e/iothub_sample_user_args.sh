@@ -61,6 +61,17 @@ expect iothub-telemetry 2 "--device needs a value" --connection-string "HostName
 expect iothub-telemetry 2 "--connection-string needs a value" --connection-string ""
 expect iothub-telemetry 2 "unknown option or missing value: --bogus" --bogus
 expect iothub-telemetry 2 "unexpected argument 'y'" --connection-string "HostName=h;DeviceId=d;x509=true" --model-id x y
+# (SEC15) a key in a word the parser refuses is not echoed (expect() fails on
+# SECRET in stdout or stderr): --opt=VALUE, a key or connection string where
+# an option was expected
+expect iothub-telemetry 2 "--sas-key=...: give the value as the next argument ('--sas-key VALUE'" \
+  --host h --device-id d --sas-key="$SECRET"
+expect iothub-dps 2 "--sas-key=...: give the value as the next argument" --sas-key="$SECRET"
+expect iothub-telemetry 2 "--connection-string=...: give the value as the next argument" \
+  --connection-string="HostName=h;DeviceId=d;SharedAccessKey=$SECRET"
+expect iothub-telemetry 2 "unexpected argument 5, not shown: it may be a key" --host h --device-id d "$SECRET"
+expect iothub-twin-methods 2 "unexpected argument 1, not shown: it may be a key" \
+  "HostName=h;DeviceId=d;SharedAccessKey=$SECRET"
 expect iothub-telemetry 2 "--port takes a number in 1..65535" --connection-string "HostName=h;DeviceId=d;x509=true" --port 0
 expect iothub-telemetry 2 "the device id 'my device' has a character IoT Hub does not allow: ' '" \
   --host h --device-id "my device" --sas-key "$SECRET" --ca ca.pem
