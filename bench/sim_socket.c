@@ -6,7 +6,9 @@
  * Prints, per command: commands/s (wall clock), socket round trips per
  * command, and the modelled chip time per command from the statistics.
  *
- * Usage: bench_sim_socket PATH-TO-trustm-sim [iterations]
+ * Usage: bench_sim_socket [PATH-TO-trustm-sim [iterations]]
+ * Without a path it runs $TMA_BUILD_DIR/sim/trustm-sim (scripts/bench sets
+ * TMA_BUILD_DIR to its build tree).
  */
 #include <signal.h>
 #include <stdint.h>
@@ -177,9 +179,16 @@ static unsigned long long stat_value(const char *json, const char *name, const c
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_sim_socket PATH-TO-trustm-sim [iterations]\n");
-        return 2;
+    char simpath[4096];
+    const char *sim = argc > 1 ? argv[1] : NULL;
+    if (!sim) {
+        const char *b = getenv("TMA_BUILD_DIR");
+        if (!b || (size_t)snprintf(simpath, sizeof simpath, "%s/sim/trustm-sim", b) >= sizeof simpath) {
+            fprintf(stderr, "usage: bench_sim_socket [PATH-TO-trustm-sim [iterations]]\n"
+                            "(without a path, TMA_BUILD_DIR must name the build tree)\n");
+            return 2;
+        }
+        sim = simpath;
     }
     int iters = argc > 2 ? atoi(argv[2]) : 2000;
     if (iters < 1) {
@@ -193,7 +202,7 @@ int main(int argc, char **argv)
     snprintf(sock, sizeof(sock), "%s/s", dir);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(argv[1], argv[1], "--socket", sock, "--seed", "9", (char *)NULL);
+        execl(sim, sim, "--socket", sock, "--seed", "9", (char *)NULL);
         _exit(127);
     }
     struct sockaddr_un a = {0};
