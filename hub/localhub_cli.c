@@ -123,11 +123,22 @@ static const char *need_device(void)
     return d;
 }
 
+/* Whether a word may be a secret (a SAS key: 16 or more base64 characters;
+ * a connection string or token holding one): an error message names it by
+ * its position instead of echoing it into a terminal or a log. */
+static int may_be_secret(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
+    return (n >= 16 && s[n] == '\0') || strstr(s, "SharedAccess") || strstr(s, "sig=");
+}
+
 /* Every option must have been consumed by the command. */
 static void no_extra(int max_pos)
 {
     for (int i = 0; i < nopts; i++)
         if (!opts[i].used) die("unknown option %s for this command (see --help)", opts[i].name);
+    if (npos > max_pos && may_be_secret(pos[max_pos]))
+        die("an unexpected argument, not shown: it may be a key (see --help)");
     if (npos > max_pos) die("unexpected argument '%s' (see --help)", pos[max_pos]);
 }
 
@@ -2183,14 +2194,21 @@ int main(int argc, char **argv)
             strncmp(argv[i], "--", 2) != 0 && strcmp(argv[i], "-h") != 0)
             die("unknown option %s (see --help)", argv[i]);
         if (strncmp(argv[i], "--", 2) == 0 || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "-d") == 0) {
+            /* --name=VALUE, as az takes it; the value (maybe a key) is then
+             * never part of the name an error message quotes */
+            char *eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
+            if (eq) *eq = '\0';
             if (strcmp(argv[i], "--state") == 0) {
-                if (i + 1 >= argc) die("--state needs a folder");
-                snprintf(state_dir, sizeof(state_dir), "%s", argv[++i]);
+                if (!eq && i + 1 >= argc) die("--state needs a folder");
+                snprintf(state_dir, sizeof(state_dir), "%s", eq ? eq + 1 : argv[++i]);
                 continue;
             }
             if (nopts >= MAX_OPTS) die("too many options");
             opts[nopts].name = argv[i];
-            if (!is_flag(argv[i])) {
+            if (eq) {
+                if (is_flag(argv[i])) die("option %s takes no value", argv[i]);
+                opts[nopts].value = eq + 1;
+            } else if (!is_flag(argv[i])) {
                 if (i + 1 >= argc) die("option %s needs a value", argv[i]);
                 opts[nopts].value = argv[++i];
             }

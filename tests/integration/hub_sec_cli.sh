@@ -84,7 +84,10 @@ extra_cleanup() { # brokers of this folder the test may have started besides the
   local p
   for p in $(pgrep -f "mosquitto -c $CONF" || true); do kill "$p" 2>/dev/null || true; done
 }
-trap 'extra_cleanup; hub_cleanup' EXIT
+# hub_cleanup exits with the status it finds in $?: the test's, not
+# extra_cleanup's (with a bare 'extra_cleanup; hub_cleanup' every failure
+# from here on passed)
+trap 'rc_=$?; extra_cleanup; (exit $rc_); hub_cleanup' EXIT
 for try in 1 2 3 4 5; do
   p=$((20000 + RANDOM % 40000))
   "$L" start --port "$p" >"$T/start1.out" 2>&1 & S1=$!
@@ -128,3 +131,28 @@ refused=$(cat "$T"/c2d_refused_* 2>/dev/null | wc -l)
 n=$("$L" --json device list | grep -c '"deviceId"')
 [ "$n" -eq 11 ] || fail "$n devices after concurrent creates (expected q1 + cc1..cc10)"
 ok "3 CLIs queueing C2D + 2 creating devices with the plugin running: limit 50 exact, each device once"
+
+# --- keys on the command line (SEC15) ---------------------------------------
+# --name=VALUE is taken as az takes it; a refused option or stray word never
+# brings a key into the error line (stderr ends in terminals and CI logs).
+export LOCALHUB_HOME="$T/keys"
+K1=$(printf 'sec15 primary key, 32 bytes long' | base64)
+K2=$(printf 'sec15 second key, also 32 bytes.' | base64)
+"$L" device create --id kq --primary-key="$K1" --secondary-key="$K2" >/dev/null || fail "--primary-key=KEY refused"
+keys=$("$L" --json device show --id kq)
+grep_in "$keys" -qF "$K1" && grep_in "$keys" -qF "$K2" || fail "--primary-key=KEY not stored: $keys"
+"$L" generate-sas-token --device kq --key="$K1" | grep -q '^SharedAccessSignature sr=' || fail "--key=KEY refused"
+"$L" --state="$T/keys2" device create --id ks >/dev/null && [ -f "$T/keys2/registry.db" ] || fail "--state=DIR"
+nokey() {  # WANT args...: exit 1, one error line containing WANT, neither key in it
+  local want=$1; shift
+  if "$L" "$@" >"$T/ko" 2>"$T/ke"; then fail "accepted: $*"; fi
+  [ "$(wc -l <"$T/ke")" -eq 1 ] && grep -qF -- "$want" "$T/ke" || fail "'$want' not in: $(cat "$T/ke")"
+  if grep -qF -e "$K1" -e "$K2" -e "${K1:0:16}" -e "${K2:0:16}" "$T/ke" "$T/ko"; then fail "key echoed: $(cat "$T/ke")"; fi
+}
+nokey "unknown option --primarykey for this command" device create --id k2 --primarykey="$K1"
+nokey "an unexpected argument, not shown: it may be a key" device create --id k3 --primary-key "$K1" "$K2"
+nokey "an unexpected argument, not shown: it may be a key" generate-sas-token --device kq "$K2"
+nokey "an unexpected argument, not shown: it may be a key" device create --id k4 "HostName=x;DeviceId=k4;SharedAccessKey=$K2"
+nokey "unexpected argument 'extra'" device create --id k5 extra
+nokey "option --json takes no value" --json=yes device list
+ok "--name=VALUE accepted; keys in refused options or stray words are not echoed"
