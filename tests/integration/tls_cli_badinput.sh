@@ -256,6 +256,14 @@ expect_fail "bad I2C address" "$T" --device /dev/i2c-1@0x99 info
 
 step "bad arguments"
 expect_fail "unknown option '--frobnicate'" "${C[@]}" info --frobnicate
+# (SEC15) a secret in a refused word is not echoed: --hex=VALUE, a stray hex string
+SEC=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0
+expect_fail "unknown option '--hex=...' (give the value as the next argument" \
+  "${C[@]}" data write --oid 0xF1D0 --hex="$SEC"
+grep -q "${SEC:0:16}" "$W/err" && fail "the secret was echoed: $(cat "$W/err")"
+expect_fail "an unexpected argument, not shown: it may be a secret" "${C[@]}" data write --oid 0xF1D0 --hex "$SEC" "$SEC"
+grep -q "${SEC:0:16}" "$W/err" && fail "the secret was echoed: $(cat "$W/err")"
+expect_fail "unexpected argument 'extra'" "${C[@]}" data write --oid 0xF1D0 --hex "$SEC" extra
 expect_fail "unknown command 'frobnicate'" "$T" frobnicate
 expect_fail "needs a value" "${C[@]}" keygen --slot
 expect_fail "8..256" "${C[@]}" random --length 300
