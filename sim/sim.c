@@ -146,8 +146,15 @@ static void fault_outframe(struct trustm_sim *s, struct sim_outframe *o)
         o->len = (uint16_t)(o->len > cut + 1u ? (unsigned)o->len - cut : 1u);
         sim_tracef(s, "FAULT truncate -%u", cut);
     }
-    if (sim_fault_hit(&s->faults, SIM_FAULT_OVERSIZE) && o->len + 8u <= sizeof(o->buf)) {
-        uint16_t add = (uint16_t)(1u + sim_fault_rand(&s->faults, 8));
+    /* junk only up to DATA_REG_LEN: a chip never announces a longer frame, and a
+     * host that reads only 0 < len <= its frame size (Infineon's library) would
+     * poll a longer one forever; a frame that fills DATA_REG_LEN is left as it is */
+    size_t room = s->dreg_len > o->len ? (size_t)s->dreg_len - o->len : 0;
+    if (room > 8u) {
+        room = 8u;
+    }
+    if (room && o->len + room <= sizeof(o->buf) && sim_fault_hit(&s->faults, SIM_FAULT_OVERSIZE)) {
+        uint16_t add = (uint16_t)(1u + sim_fault_rand(&s->faults, (uint32_t)room));
         for (uint16_t i = 0; i < add; i++) {
             o->buf[o->len + i] = (uint8_t)sim_fault_rand(&s->faults, 256);
         }

@@ -420,6 +420,47 @@ static void fault_truncate_and_oversize_break_the_frame(void **state)
     }
 }
 
+/* A frame that already fills DATA_REG_LEN cannot grow: a chip never announces
+ * more than DATA_REG_LEN in I2C_STATE, and Infineon's host library only reads
+ * 0 < len <= its frame size, so a longer announcement wedged it (it polled
+ * I2C_STATE until its 180 s timeout; docs/decisions/sim-vendor-interop.md).
+ * Shorter frames still grow up to DATA_REG_LEN. */
+static void fault_oversize_stays_within_data_reg_len(void **state)
+{
+    (void)state;
+    for (int full = 0; full < 2; full++) {
+        fake_app_clear();
+        fake_app.busy_override = 1000;
+        struct trustm_sim *s = host_sim_new();
+        /* GetRandom 32: response frame 5 + 1 + 4 + 32 = 42 bytes */
+        uint16_t dlen = full ? 42 : 46;
+        uint8_t v[2] = {(uint8_t)(dlen >> 8), (uint8_t)dlen}, st[4], r[300];
+        assert_int_equal(host_reg_write(s, 0x81, v, 2), TRUSTM_SIM_ACK);
+        const char *cfg = "{\"oversize\":1,\"max_faults\":1,\"seed\":1}";
+        assert_int_equal(trustm_sim_faults_json(s, cfg, strlen(cfg)), TMA_OK);
+        assert_int_equal(host_send(s, 0x03, getrandom, sizeof(getrandom)), TRUSTM_SIM_ACK);
+        int seen = 0;
+        for (int i = 0; i < 200 && !seen; i++) {
+            trustm_sim_sleep_us(s, 1000);
+            assert_int_equal(host_reg_read(s, 0x82, st, 4), TRUSTM_SIM_ACK);
+            if ((st[0] & 0x40) && ((st[2] << 8) | st[3]) > 5) {
+                seen = (st[2] << 8) | st[3];
+            }
+        }
+        assert_true(seen > 0);
+        assert_true(seen <= dlen);
+        if (full) {
+            assert_int_equal(seen, 42); /* no room: the frame is sent as it is */
+        } else {
+            assert_true(seen > 42); /* room for up to 4 junk bytes: the fault still breaks the frame */
+        }
+        assert_int_equal(host_reg_read(s, 0x80, r, (size_t)seen), TRUSTM_SIM_ACK);
+        struct sim_frame fr;
+        assert_int_equal(sim_frame_decode(r, (size_t)seen, &fr) == SIM_FE_OK, full);
+        trustm_sim_destroy(s);
+    }
+}
+
 static void fault_spurious_resync_and_nak_storm(void **state)
 {
     (void)state;
@@ -492,6 +533,7 @@ int main(void)
         cmocka_unit_test(new_frame_while_executing_is_naked),
         cmocka_unit_test(fault_bitflip_tx_recovers_by_nak),
         cmocka_unit_test(fault_truncate_and_oversize_break_the_frame),
+        cmocka_unit_test(fault_oversize_stays_within_data_reg_len),
         cmocka_unit_test(fault_spurious_resync_and_nak_storm),
         cmocka_unit_test(fault_reset_mid_command_and_busy_nack),
     };
