@@ -9,6 +9,7 @@
 . "$(dirname "$0")/demo_lib.sh"
 
 MODE=${1:-}
+umask 000 # the demo's files must be private anyway (below)
 if [ "$MODE" = --dps ]; then
   ID=demo-dps-device-01
   run_demo --keep --dps
@@ -16,8 +17,18 @@ else
   ID=demo-device-01
   run_demo --keep
 fi
+umask 022
 [ "$RC" -eq 0 ] || fail "demo exit status $RC"
 cat "$W/demo.out"
+
+echo "== (SEC15) run under umask 000, the demo folder is still the user's alone"
+# binding.key, the CA keys, chip.state and chip.trace (the binding secret as
+# bind writes it in plaintext), the hub's state: the folder the demo made and
+# everything in it is closed to group and others (what lies deeper, such as
+# the hub's public root-ca.pem, is behind a closed folder)
+open_files=$(find "$D" -maxdepth 1 -perm /077 ! -type l ! -type s | head -5)
+[ -z "$open_files" ] || fail "readable by others after a demo under umask 000: $open_files"
+[ -f "$D/chip.trace" ] && [ -f "$D/binding.key" ] || fail "no chip.trace / binding.key in $D"
 
 echo "== the transcript shows each step with real data"
 need "Demo finished: every step succeeded"
