@@ -793,7 +793,7 @@ int sample_tls_setup(struct sample_net *n, const struct sample_opts *o, const ch
         const mbedtls_x509_crt *c;
         int i;
         if (!n->chip_open) {
-            fprintf(stderr, "trust anchors: give --ca FILE (no chip is used with SAS)\n");
+            fprintf(stderr, "%s: trust anchors: give --ca FILE (no chip is used with SAS)\n", prog);
             return 1;
         }
         mbedtls_x509_crt_init(&anchors);

@@ -121,6 +121,11 @@ S=(--host 127.0.0.1 --port 1 --device-id d --sas-key "$SECRET" --count 0)
 # A FIFO nobody writes reads as empty (it used to block the sample forever);
 # a pipe being written, as the shell's <(...), is read.
 expect iothub-telemetry 1 "trust anchors do not parse (--ca 'fifo')" "${S[@]}" --ca fifo
+# (SEC15) a SAS device given no trust anchor refuses before connecting: no
+# chip to read 0xE0E8 from, and no built-in default to fall back to
+expect iothub-telemetry 1 "trust anchors: give --ca FILE (no chip is used with SAS)" "${S[@]}"
+expect iothub-dps 1 "trust anchors: give --ca FILE (no chip is used with SAS)" --id-scope 0ne00 \
+  --registration-id r1 --sas-key "$SECRET" --port 1 --count 0
 expect iothub-telemetry 1 "'$W' is a directory" "${S[@]}" --ca "$W"
 timeout 20 "$EX/iothub-telemetry" "${S[@]}" --timeout-ms 300 --outbox ps.outbox --ca <(sleep 0.2; cat ca.pem) \
   >ps.out 2>&1 || true
