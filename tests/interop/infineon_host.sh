@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Interop check: Infineon's own OPTIGA Trust M host library (its comms stack:
+# optiga_comms + ifx_i2c physical/data-link/transport/presentation layers,
+# its Linux i2c-dev pal_i2c.c and its mbedTLS pal_crypt) driving trustm-sim
+# through tests/integration/i2cdev_shim.c, with our PAL glue and APDU driver
+# (tests/interop/infineon_host/, our code only).
+#
+# NOT RUN IN CI and not registered with ctest: the repository holds no
+# Infineon code. Run it by hand with your own checkout:
+#
+#   git clone https://github.com/Infineon/optiga-trust-m /tmp/optiga-trust-m
+#   git -C /tmp/optiga-trust-m checkout 358c88b1bf0d1c5228f8850a3c04611de5411b0c   # v5.0.x
+#   cmake -S . -B build/interop && cmake --build build/interop -j2 \
+#         --target trustm-sim trustm_i2cdev_shim trustm-cli
+#   OPTIGA_SRC=/tmp/optiga-trust-m TMA_BUILD_DIR=build/interop tests/interop/infineon_host.sh
+#
+# Needs gcc, libmbedtls-dev (2.28), openssl, xxd. What it runs and what was
+# found: docs/decisions/sim-vendor-interop.md. Prints one line per check and
+# "N passed, M failed"; exit 1 if anything failed. INTEROP_KEEP=1 keeps the
+# work folder (bus traces of every scenario, outputs).
+set -uo pipefail
+SRC=${OPTIGA_SRC:?set OPTIGA_SRC to a checkout of Infineon/optiga-trust-m (v5.0.x)}
+B=${TMA_BUILD_DIR:?set TMA_BUILD_DIR to a build with trustm-sim, trustm_i2cdev_shim and trustm-cli}
+HERE=$(cd "$(dirname "$0")" && pwd)
+GLUE=$HERE/infineon_host
+SIMD=$(find "$B" -type f -name trustm-sim -perm -u+x -print -quit)
+SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' -print -quit)
+CLI=$(find "$B" -type f -name trustm -perm -u+x -print -quit)
+[ -n "$SIMD" ] && [ -n "$SHIM" ] && [ -n "$CLI" ] || { echo "missing trustm-sim, the shim or trustm in $B"; exit 2; }
+for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_presentation_layer.c \
+         extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c include/ifx_i2c/ifx_i2c_config.h; do
+    [ -f "$SRC/$f" ] || { echo "$SRC/$f missing: not an optiga-trust-m v5 checkout"; exit 2; }
+done
+W=$(mktemp -d)
+PID=
+pass=0 fail=0
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null
+    wait 2>/dev/null
+    if [ -n "${INTEROP_KEEP:-}" ]; then echo "kept $W (traces, outputs)"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+check() { # check NAME COMMAND...
+    local name=$1; shift
+    if "$@" >"$W/last.log" 2>&1; then pass=$((pass + 1)); echo "PASS $name"
+    else fail=$((fail + 1)); echo "FAIL $name"; sed 's/^/    /' "$W/last.log" | tail -40; fi
+}
+
+# ---- build: the library's comms stack unmodified, our glue first on the include path
+build() { # build OUTDIR EXTRA-CFLAGS...
+    local o=$1; shift
+    mkdir -p "$o"
+    local inc="-I$GLUE -I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+               -I$SRC/include/pal -I$SRC/extras/pal/linux"
+    local def="-DOPTIGA_LIB_EXTERNAL=\"interop_config.h\" $*"
+    local f
+    for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c \
+             src/comms/ifx_i2c/ifx_i2c_data_link_layer.c src/comms/ifx_i2c/ifx_i2c_physical_layer.c \
+             src/comms/ifx_i2c/ifx_i2c_presentation_layer.c src/comms/ifx_i2c/ifx_i2c_transport_layer.c \
+             extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c; do
+        gcc -std=gnu99 -O1 -g -w $inc $def -c "$SRC/$f" -o "$o/v_$(basename "$f" .c).o" || return 1
+    done
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc $def -c "$GLUE/pal_glue.c" -o "$o/pal_glue.o" &&
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc $def -c "$GLUE/infineon_host.c" -o "$o/infineon_host.o" &&
+    gcc -o "$o/infineon_host" "$o"/*.o -lmbedcrypto
+}
+
+# ---- one simulated chip per scenario (real time: the library really sleeps)
+start_chip() {
+    D=$W/$1
+    mkdir -p "$D"
+    "$SIMD" --socket "$D/sim.sock" --state "$D/chip.state" --realtime --trace "$D/trace.txt" \
+        --export-ca "$D/ca" >"$D/sim.log" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do [ -S "$D/sim.sock" ] && break; sleep 0.05; done
+    [ -S "$D/sim.sock" ] || { echo "simulator did not start"; cat "$D/sim.log"; exit 2; }
+    export TRUSTM_SHIM_SOCKET=$D/sim.sock INTEROP_I2C_DEV=/dev/i2c-1 INTEROP_OUT=$D \
+        INTEROP_HANDLE_FILE=$D/handle INTEROP_CTX_FILE=$D/ctx
+}
+stop_chip() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=; }
+host() { LD_PRELOAD=$SHIM timeout 300 "$@"; }
+
+# the certificate in 0xE0E0 (TLS identity C0 wrapper, 9 header bytes) chains to the exported CA
+cert_ok() {
+    [ "$(xxd -p -l1 "$D/e0e0.bin")" = c0 ] &&
+    tail -c +10 "$D/e0e0.bin" | openssl x509 -inform der -out "$D/dev.pem" &&
+    openssl verify -CAfile "$D/ca/root.pem" -untrusted "$D/ca/ca.pem" "$D/dev.pem"
+}
+# ECDSA r||s (two DER INTEGERs) over digest.bin verifies with the public key in PEM $1
+sig_ok() { # sig_ok PUBPEM SIGFILE
+    local n
+    n=$(stat -c %s "$2")
+    { printf '\x30'; printf "\\x$(printf %02x "$n")"; cat "$2"; } >"$D/sig.der"
+    openssl pkeyutl -verify -pubin -inkey "$1" -in "$D/digest.bin" -sigfile "$D/sig.der"
+}
+# the GenKeyPair BIT STRING (03 42 00 04 X Y) as a PEM public key
+pub_pem() {
+    { printf '\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07'
+      cat "$D/pub.bin"; } | openssl pkey -pubin -inform der -out "$D/pub.pem"
+}
+
+check "build (shielded connection, cold reset)" build "$W/b-default"
+check "build (no presentation layer)" build "$W/b-noshield" -DINTEROP_NO_SHIELD
+check "build (soft reset)" build "$W/b-soft" -DINTEROP_RESET_TYPE=1U
+check "build (warm reset)" build "$W/b-warm" -DINTEROP_RESET_TYPE=2U
+check "build (64-byte frames)" build "$W/b-f64" -DIFX_I2C_FRAME_SIZE=64U
+
+start_chip all
+check "all commands, shielded connection" host "$W/b-default/infineon_host" all
+check "E0E0 read by the library verifies against the simulator's CA" cert_ok
+check "CalcSign signature verifies with openssl" bash -c "$(declare -f pub_pem sig_ok); D=$D; pub_pem && sig_ok \$D/pub.pem \$D/sig.bin"
+stop_chip
+
+start_chip hib
+check "hibernate: SEC wait, CloseApplication(1), context save (0x60)" host "$W/b-default/infineon_host" hibernate
+check "restore in a new process: cold reset, context restore (0x68), OpenApplication(1)" \
+    host "$W/b-default/infineon_host" restore
+check "restore used no new handshake" bash -c "[ \$(grep -c 'PRL SCTR 00 ' '$D/trace.txt') -eq 2 ] && grep -q 'SCTR 6C' '$D/trace.txt'"
+stop_chip
+
+for v in noshield soft warm f64; do
+    start_chip "$v"
+    check "all commands, build $v" host "$W/b-$v/infineon_host" all
+    stop_chip
+done
+check "64-byte frames: DATA_REG_LEN 0x0040 negotiated" grep -q '\] 81 00 40$' "$W/f64/trace.txt"
+check "soft reset: I2C_STATE read, SOFT_RESET 88 00 00 written" grep -q '\] 88 00 00$' "$W/soft/trace.txt"
+
+start_chip nogpio
+check "restart without a reset line (INTEROP_NO_GPIO), 1st process" env INTEROP_NO_GPIO=1 LD_PRELOAD="$SHIM" "$W/b-default/infineon_host" open
+check "restart without a reset line, 2nd process recovers (RESYNC)" env INTEROP_NO_GPIO=1 LD_PRELOAD="$SHIM" "$W/b-default/infineon_host" open
+check "2nd process needed a RESYNC" grep -q 'DL ctrl RESYNC' "$D/trace.txt"
+stop_chip
+
+# a chip personalized by our own tool with --bind: the library signs over the shielded connection
+start_chip bound
+openssl ecparam -name prime256v1 -genkey -noout -out "$D/ca.key" 2>/dev/null
+openssl req -x509 -new -key "$D/ca.key" -subj "/CN=Interop CA" -days 3650 -out "$D/ca.pem" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+check "trustm personalize --bind (libtrustm)" "$CLI" --device "sim:$D/sim.sock" personalize --device-id interop-1 \
+    --ca-cert "$D/ca.pem" --ca-key "$D/ca.key" --bind --binding-out "$D/binding.key"
+check "trustm cert read 0xE0E1 (libtrustm)" "$CLI" --device "sim:$D/sim.sock" --binding "$D/binding.key" \
+    cert read --oid 0xE0E1 --out "$D/dev.pem"
+check "library: E0F1 plain refused (0x07), signs over the shielded connection with the bound secret" \
+    env INTEROP_PBS="$(xxd -p -c 256 "$D/binding.key")" LD_PRELOAD="$SHIM" "$W/b-default/infineon_host" bound
+check "its signature verifies with the certificate libtrustm wrote" bash -c "$(declare -f sig_ok); D=$D;
+    openssl x509 -in \$D/dev.pem -noout -pubkey > \$D/devpub.pem && sig_ok \$D/devpub.pem \$D/sig_bound.bin"
+check "library with the factory secret: handshake error 0x0107, key unusable" bash -c \
+    "env LD_PRELOAD='$SHIM' '$W/b-default/infineon_host' bound > '$D/wrongpbs.log' 2>&1; [ \$? -ne 0 ] && grep -q 'comms status 0x0107' '$D/wrongpbs.log'"
+stop_chip
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,877 @@
+/* Interop driver: Infineon's OPTIGA Trust M host library comms stack
+ * (optiga_comms_* over ifx_i2c, its Linux i2c-dev pal_i2c.c) against
+ * trustm-sim. The APDUs are ours, built from the SRM/our spec sheet in the
+ * form the library's command layer sends (command code | 0x80, GetDataObject
+ * with offset and length 0x0611, F1C2 read after an error).
+ * Usage: infineon_host all|hibernate|restore|soft  (env: see pal_glue.c;
+ * INTEROP_OUT = folder for e0e0.bin, pub.bin, sig.bin, uid.bin, digest.bin,
+ * INTEROP_HANDLE_FILE = file for the hibernate handle).
+ * Prints "ok <step> ..." / "FAIL <step> ..."; exit 1 on any failure.
+ * No Infineon code in this file. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mbedtls/bignum.h"
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/ecdh.h"
+#include "mbedtls/ecdsa.h"
+#include "mbedtls/entropy.h"
+#include "mbedtls/pk.h"
+#include "mbedtls/sha256.h"
+#include "optiga_comms.h"
+#include "ifx_i2c_config.h"
+#include "pal_os_event.h"
+#include "pal_os_timer.h"
+
+int interop_run(volatile int *done, unsigned limit_ms);
+extern int interop_gpio_events[4];
+extern unsigned long interop_event_count;
+
+static optiga_comms_t *comms;
+static volatile int done;
+static volatile optiga_lib_status_t last_event;
+static int failures;
+
+#define OFS OPTIGA_COMMS_DATA_OFFSET
+#define BUFSZ (OFS + 0x615 + 32)
+static uint8_t txb[BUFSZ], rxb[BUFSZ];
+static uint8_t resp[0x700];
+static uint16_t resp_len;
+
+static void cb(void *ctx, optiga_lib_status_t ev)
+{
+    (void)ctx;
+    last_event = ev;
+    done = 1;
+}
+
+static void hex(const char *tag, const uint8_t *p, size_t n, size_t max)
+{
+    printf("   %s (%zu):", tag, n);
+    for (size_t i = 0; i < n && i < max; i++) {
+        printf(" %02X", p[i]);
+    }
+    printf("%s\n", n > max ? " ..." : "");
+}
+
+static void report(int ok, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(int ok, const char *step, const char *fmt, ...)
+{
+    va_list ap;
+    printf("%s %s", ok ? "ok" : "FAIL", step);
+    if (fmt && *fmt) {
+        printf(": ");
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+    }
+    printf("\n");
+    fflush(stdout);
+    if (!ok) {
+        failures++;
+    }
+}
+
+static int wait_done(const char *what)
+{
+    if (interop_run(&done, 60000) != 0) {
+        report(0, what, "stack stalled (no pending event, no completion)");
+        return -1;
+    }
+    return 0;
+}
+
+static int comms_open(uint8_t manage)
+{
+    comms = optiga_comms_create(cb, NULL);
+    if (!comms) {
+        report(0, "comms_create", "NULL");
+        return -1;
+    }
+    comms->p_pal_os_event_ctx = pal_os_event_create(NULL, NULL);
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    comms->manage_context_operation = manage;
+#else
+    (void)manage;
+#endif
+    done = 0;
+    if (optiga_comms_open(comms) != OPTIGA_COMMS_SUCCESS) {
+        report(0, "comms_open", "call refused");
+        return -1;
+    }
+    if (wait_done("comms_open") != 0) {
+        return -1;
+    }
+    if (last_event != OPTIGA_COMMS_SUCCESS) {
+        report(0, "comms_open", "status 0x%04X", last_event);
+        return -1;
+    }
+    report(1, "comms_open", "reset type %u, frame size %u, gpio power cycles %d warm resets %d",
+           (unsigned)OPTIGA_COMMS_DEFAULT_RESET_TYPE, (unsigned)ifx_i2c_context_0.frame_size,
+           interop_gpio_events[0], interop_gpio_events[1]);
+    return 0;
+}
+
+/* One APDU through optiga_comms_transceive. Returns the comms status;
+ * the response APDU is in resp/resp_len. */
+static optiga_lib_status_t xfer(uint8_t prot, const uint8_t *apdu, uint16_t len)
+{
+    uint16_t rl = (uint16_t)(sizeof rxb - OFS - 16);
+    memcpy(txb + OFS, apdu, len);
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    comms->protection_level = prot;
+    comms->protocol_version = 1;
+#else
+    (void)prot;
+#endif
+    done = 0;
+    resp_len = 0;
+    if (optiga_comms_transceive(comms, txb, len, rxb, &rl) != OPTIGA_COMMS_SUCCESS) {
+        return 0xFFFF;
+    }
+    if (interop_run(&done, 60000) != 0) {
+        return 0xFFFE;
+    }
+    if (last_event == OPTIGA_COMMS_SUCCESS) {
+        memcpy(resp, rxb + OFS, rl);
+        resp_len = rl;
+    }
+    return last_event;
+}
+
+/* the library's error path: Sta 0xFF, then GetDataObject F1C2 (no flush bit) */
+static int last_error(void)
+{
+    static const uint8_t rd[] = {0x01, 0x00, 0x00, 0x06, 0xF1, 0xC2, 0x00, 0x00, 0x00, 0x01};
+    if (xfer(0, rd, sizeof rd) != 0 || resp_len != 5 || resp[0] != 0) {
+        return -1;
+    }
+    return resp[4];
+}
+
+/* APDU with Sta 0x00 expected; returns OutLen or -1 */
+static int cmd(const char *step, uint8_t prot, const uint8_t *apdu, uint16_t len)
+{
+    optiga_lib_status_t st = xfer(prot, apdu, len);
+    if (st != OPTIGA_COMMS_SUCCESS) {
+        report(0, step, "comms status 0x%04X", st);
+        return -1;
+    }
+    if (resp_len < 4 || (uint16_t)(resp[2] << 8 | resp[3]) + 4 != resp_len) {
+        report(0, step, "malformed response (%u bytes)", resp_len);
+        hex("resp", resp, resp_len, 16);
+        return -1;
+    }
+    if (resp[0] != 0x00) {
+        int sta = resp[0];
+        report(0, step, "Sta 0x%02X, F1C2 0x%02X", sta, last_error());
+        return -1;
+    }
+    return resp_len - 4;
+}
+
+static int expect_error(const char *step, uint8_t prot, const uint8_t *apdu, uint16_t len, int code)
+{
+    optiga_lib_status_t st = xfer(prot, apdu, len);
+    int e;
+    if (st != OPTIGA_COMMS_SUCCESS) {
+        report(0, step, "comms status 0x%04X", st);
+        return -1;
+    }
+    if (resp_len != 4 || resp[0] != 0xFF || resp[2] || resp[3]) {
+        report(0, step, "expected FF xx 00 00");
+        hex("resp", resp, resp_len, 16);
+        return -1;
+    }
+    e = last_error();
+    report(e == code, step, "Sta FF, F1C2 = 0x%02X (expected 0x%02X)", e, code);
+    return e == code ? 0 : -1;
+}
+
+static void save(const char *name, const uint8_t *p, size_t n)
+{
+    const char *dir = getenv("INTEROP_OUT");
+    char path[512];
+    FILE *f;
+    if (!dir) {
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    if (f) {
+        fwrite(p, 1, n, f);
+        fclose(f);
+    }
+}
+
+static const uint8_t aid[16] = {0xD2, 0x76, 0x00, 0x00, 0x04, 0x47, 0x65, 0x6E,
+                                0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
+
+static int open_app(const uint8_t *handle)
+{
+    uint8_t a[4 + 16 + 8] = {0xF0, 0x00, 0x00, 0x10};
+    uint16_t n = 20;
+    memcpy(a + 4, aid, 16);
+    if (handle) {
+        a[1] = 0x01;
+        a[3] = 0x18;
+        memcpy(a + 20, handle, 8);
+        n = 28;
+    }
+    int r = cmd(handle ? "OpenApplication(restore)" : "OpenApplication", 0, a, n);
+    if (r == 0) {
+        report(1, handle ? "OpenApplication(restore)" : "OpenApplication", "00 00 00 00");
+        return 0;
+    }
+    return -1;
+}
+
+/* GetDataObject the way the library's util layer reads: offset + length 0x0611
+ * per chunk, until a chunk comes back shorter than asked */
+static int read_object(const char *step, uint16_t oid, uint8_t prot, uint8_t *out, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        uint16_t want = 0x0611;
+        uint8_t a[10] = {0x81, 0x00, 0x00, 0x06, (uint8_t)(oid >> 8), (uint8_t)oid,
+                         (uint8_t)(got >> 8), (uint8_t)got, (uint8_t)(want >> 8), (uint8_t)want};
+        optiga_lib_status_t st = xfer(prot, a, sizeof a);
+        if (st != 0) {
+            report(0, step, "comms status 0x%04X at offset %zu", st, got);
+            return -1;
+        }
+        if (resp_len >= 4 && resp[0] == 0xFF && got > 0) {
+            int e = last_error();
+            if (e == 0x08) { /* offset past the end on a follow-up chunk: the library's end */
+                break;
+            }
+            report(0, step, "Sta FF at offset %zu, F1C2 0x%02X", got, e);
+            return -1;
+        }
+        if (resp_len < 4 || resp[0] != 0 || (size_t)(resp[2] << 8 | resp[3]) + 4 != resp_len) {
+            report(0, step, "bad response at offset %zu", got);
+            hex("resp", resp, resp_len, 16);
+            return -1;
+        }
+        if (got + resp_len - 4 > cap) {
+            report(0, step, "object larger than %zu", cap);
+            return -1;
+        }
+        memcpy(out + got, resp + 4, resp_len - 4u);
+        got += resp_len - 4u;
+        if (resp_len - 4u < want) {
+            break;
+        }
+    }
+    return (int)got;
+}
+
+static const uint8_t abc_sha256[32] = {0xBA, 0x78, 0x16, 0xBF, 0x8F, 0x01, 0xCF, 0xEA, 0x41, 0x41, 0x40,
+                                       0xDE, 0x5D, 0xAE, 0x22, 0x23, 0xB0, 0x03, 0x61, 0xA3, 0x96, 0x17,
+                                       0x7A, 0x9C, 0xB4, 0x10, 0xFF, 0x61, 0xF2, 0x00, 0x15, 0xAD};
+
+static int host_verify_ecdsa(const uint8_t *pub, size_t publen, const uint8_t *dg, const uint8_t *sig,
+                             size_t siglen)
+{
+    mbedtls_ecdsa_context e;
+    uint8_t der[160];
+    int ok;
+    if (publen != 68 || pub[0] != 0x03 || pub[1] != 0x42 || pub[2] != 0 || siglen + 2 > sizeof der ||
+        siglen > 127) {
+        return 0;
+    }
+    der[0] = 0x30;
+    der[1] = (uint8_t)siglen;
+    memcpy(der + 2, sig, siglen);
+    mbedtls_ecdsa_init(&e);
+    ok = mbedtls_ecp_group_load(&e.grp, MBEDTLS_ECP_DP_SECP256R1) == 0 &&
+         mbedtls_ecp_point_read_binary(&e.grp, &e.Q, pub + 3, 65) == 0 &&
+         mbedtls_ecdsa_read_signature(&e, dg, 32, der, siglen + 2) == 0;
+    mbedtls_ecdsa_free(&e);
+    return ok;
+}
+
+static mbedtls_ctr_drbg_context drbg;
+static mbedtls_entropy_context entropy;
+
+static void step_crypto(void)
+{
+    uint8_t a[600], pub[80], sig[80];
+    int n, publen, siglen;
+
+    /* GetRandom TRNG 32 and DRNG 256 */
+    {
+        uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+        n = cmd("GetRandom TRNG 32", 0, r, sizeof r);
+        if (n >= 0) {
+            report(n == 32, "GetRandom TRNG 32", "%d bytes", n);
+        }
+        r[1] = 0x01;
+        r[5] = 0x00;
+        r[4] = 0x01;
+        n = cmd("GetRandom DRNG 256", 0, r, sizeof r);
+        if (n >= 0) {
+            report(n == 256, "GetRandom DRNG 256", "%d bytes (chained response)", n);
+        }
+        r[4] = 0x01;
+        r[5] = 0x01; /* 257: above the 0x100 limit */
+        /* the sheet does not say which code; the simulator answers 0x05 (parameter in data field) */
+        expect_error("GetRandom 257 refused", 0, r, sizeof r, 0x05);
+    }
+    /* GenKeyPair P-256 into E0F1, usage Sign */
+    {
+        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xF1, 0x02, 0x00, 0x01, 0x10};
+        n = cmd("GenKeyPair P-256 E0F1", 0, g, sizeof g);
+        publen = 0;
+        if (n == 71 && resp[4] == 0x02 && resp[5] == 0x00 && resp[6] == 0x44) {
+            publen = 68;
+            memcpy(pub, resp + 7, 68);
+            save("pub.bin", pub, 68);
+            report(1, "GenKeyPair P-256 E0F1", "public key BIT STRING %02X %02X %02X %02X", pub[0], pub[1],
+                   pub[2], pub[3]);
+        } else if (n >= 0) {
+            report(0, "GenKeyPair P-256 E0F1", "OutLen %d", n);
+        }
+    }
+    /* CalcSign ECDSA with E0F1 over SHA-256("abc") */
+    siglen = 0;
+    {
+        a[0] = 0xB1;
+        a[1] = 0x11;
+        a[2] = 0x00;
+        a[3] = 0x28;
+        a[4] = 0x01;
+        a[5] = 0x00;
+        a[6] = 0x20;
+        memcpy(a + 7, abc_sha256, 32);
+        memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xF1}, 5);
+        n = cmd("CalcSign ECDSA E0F1", 0, a, 44);
+        if (n > 0 && n <= 72) {
+            siglen = n;
+            memcpy(sig, resp + 4, (size_t)n);
+            save("sig.bin", sig, (size_t)n);
+            save("digest.bin", abc_sha256, 32);
+            report(publen && host_verify_ecdsa(pub, 68, abc_sha256, sig, (size_t)siglen), "CalcSign ECDSA E0F1",
+                   "%d-byte r||s, verified on the host with mbedTLS", n);
+        } else if (n >= 0) {
+            report(0, "CalcSign ECDSA E0F1", "OutLen %d", n);
+        }
+    }
+    /* VerifySign on the chip with the host-supplied public key, then a bad digest */
+    if (siglen && publen) {
+        uint16_t L = 0;
+        a[L++] = 0xB2;
+        a[L++] = 0x11;
+        L += 2;
+        a[L++] = 0x01;
+        a[L++] = 0x00;
+        a[L++] = 0x20;
+        memcpy(a + L, abc_sha256, 32);
+        L += 32;
+        a[L++] = 0x02;
+        a[L++] = 0x00;
+        a[L++] = (uint8_t)siglen;
+        memcpy(a + L, sig, (size_t)siglen);
+        L += (uint16_t)siglen;
+        memcpy(a + L, (const uint8_t[]){0x05, 0x00, 0x01, 0x03, 0x06, 0x00, 0x44}, 7);
+        L += 7;
+        memcpy(a + L, pub, 68);
+        L += 68;
+        a[2] = (uint8_t)((L - 4) >> 8);
+        a[3] = (uint8_t)(L - 4);
+        n = cmd("VerifySign host key", 0, a, L);
+        if (n >= 0) {
+            report(n == 0, "VerifySign host key", "OutLen %d", n);
+        }
+        a[7] ^= 0x01;
+        expect_error("VerifySign wrong digest", 0, a, L, 0x2C);
+    }
+    /* CalcHash SHA-256("abc") start&final */
+    {
+        static const uint8_t h[] = {0xB0, 0xE2, 0x00, 0x06, 0x01, 0x00, 0x03, 'a', 'b', 'c'};
+        n = cmd("CalcHash SHA-256", 0, h, sizeof h);
+        if (n >= 0) {
+            report(n == 35 && resp[4] == 0x01 && resp[5] == 0x00 && resp[6] == 0x20 &&
+                       memcmp(resp + 7, abc_sha256, 32) == 0,
+                   "CalcHash SHA-256", "OutLen %d, digest %s", n,
+                   n == 35 && memcmp(resp + 7, abc_sha256, 32) == 0 ? "matches" : "differs");
+        }
+    }
+    /* ECDH: key agreement key in E0F2, peer key from mbedTLS */
+    {
+        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xF2, 0x02, 0x00, 0x01, 0x20};
+        mbedtls_ecdh_context h;
+        uint8_t peer[65], chippub[68], ours[32];
+        size_t plen;
+        int ok = 0;
+        n = cmd("GenKeyPair P-256 E0F2 (KeyAgree)", 0, g, sizeof g);
+        if (n == 71) {
+            memcpy(chippub, resp + 7, 68);
+            mbedtls_ecdh_init(&h);
+            if (mbedtls_ecp_group_load(&h.grp, MBEDTLS_ECP_DP_SECP256R1) == 0 &&
+                mbedtls_ecdh_gen_public(&h.grp, &h.d, &h.Q, mbedtls_ctr_drbg_random, &drbg) == 0 &&
+                mbedtls_ecp_point_write_binary(&h.grp, &h.Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &plen, peer,
+                                               sizeof peer) == 0 &&
+                mbedtls_ecp_point_read_binary(&h.grp, &h.Qp, chippub + 3, 65) == 0 &&
+                mbedtls_ecdh_compute_shared(&h.grp, &h.z, &h.Qp, &h.d, mbedtls_ctr_drbg_random, &drbg) == 0 &&
+                mbedtls_mpi_write_binary(&h.z, ours, 32) == 0) {
+                uint16_t L = 0;
+                a[L++] = 0xB3;
+                a[L++] = 0x01;
+                L += 2;
+                memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xE0, 0xF2, 0x05, 0x00, 0x01, 0x03, 0x06,
+                                                0x00, 0x44, 0x03, 0x42, 0x00},
+                       15);
+                L += 15;
+                memcpy(a + L, peer, 65);
+                L += 65;
+                memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
+                L += 3;
+                a[2] = (uint8_t)((L - 4) >> 8);
+                a[3] = (uint8_t)(L - 4);
+                n = cmd("CalcSSec ECDH export", 0, a, L);
+                ok = n == 32 && memcmp(resp + 4, ours, 32) == 0;
+                if (n >= 0) {
+                    report(ok, "CalcSSec ECDH export", "OutLen %d, shared secret %s the host's", n,
+                           ok ? "equals" : "differs from");
+                }
+            } else {
+                report(0, "CalcSSec ECDH export", "host ECDH setup failed");
+            }
+            mbedtls_ecdh_free(&h);
+        }
+    }
+    /* DeriveKey TLS1.2 PRF SHA-256 from a session secret: a session key pair in E100, ECDH of it with
+     * its own public key stored in session E101, then the PRF over E101 (exported) */
+    {
+        uint16_t L = 0;
+        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE1, 0x00, 0x02, 0x00, 0x01, 0x20};
+        n = cmd("GenKeyPair P-256 session E100", 0, g, sizeof g);
+        if (n == 71) {
+            uint8_t chippub[68];
+            memcpy(chippub, resp + 7, 68);
+            a[L++] = 0xB3;
+            a[L++] = 0x01;
+            L += 2;
+            memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xE1, 0x00, 0x05, 0x00, 0x01, 0x03, 0x06, 0x00, 0x44},
+                   12);
+            L += 12;
+            memcpy(a + L, chippub, 68);
+            L += 68;
+            memcpy(a + L, (const uint8_t[]){0x08, 0x00, 0x02, 0xE1, 0x01}, 5);
+            L += 5;
+            a[2] = (uint8_t)((L - 4) >> 8);
+            a[3] = (uint8_t)(L - 4);
+            n = cmd("CalcSSec ECDH into session E101", 0, a, L);
+            if (n >= 0) {
+                report(n == 0, "CalcSSec ECDH into session E101", "OutLen %d", n);
+                L = 0;
+                a[L++] = 0xB4;
+                a[L++] = 0x01;
+                L += 2;
+                memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xE1, 0x01, 0x03, 0x00, 0x02, 0x00, 0x20, 0x02,
+                                                0x00, 0x10},
+                       13);
+                L += 13;
+                memcpy(a + L, "label-and-seed!!", 16);
+                L += 16;
+                memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
+                L += 3;
+                a[2] = (uint8_t)((L - 4) >> 8);
+                a[3] = (uint8_t)(L - 4);
+                /* a session secret must be used under command protection when the shield is in use */
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+                n = cmd("DeriveKey TLS-PRF from session (protected)", 3, a, L);
+#else
+                n = cmd("DeriveKey TLS-PRF from session", 0, a, L);
+#endif
+                if (n >= 0) {
+                    report(n == 32, "DeriveKey TLS-PRF from session", "OutLen %d", n);
+                }
+            }
+        }
+    }
+}
+
+static void step_objects(void)
+{
+    static uint8_t big[1600], back[1600];
+    int n;
+    /* UID */
+    n = read_object("GetDataObject E0C2 (UID)", 0xE0C2, 0, back, sizeof back);
+    if (n >= 0) {
+        save("uid.bin", back, (size_t)n);
+        report(n == 27, "GetDataObject E0C2 (UID)", "%d bytes", n);
+        hex("uid", back, (size_t)n, 27);
+    }
+    /* device certificate */
+    n = read_object("GetDataObject E0E0 (certificate)", 0xE0E0, 0, back, sizeof back);
+    if (n >= 0) {
+        save("e0e0.bin", back, (size_t)n);
+        report(n > 9 && back[0] == 0xC0, "GetDataObject E0E0 (certificate)", "%d bytes, first %02X", n, back[0]);
+    }
+    /* metadata */
+    {
+        static const uint8_t m[] = {0x81, 0x01, 0x00, 0x02, 0xE0, 0xE0};
+        n = cmd("GetDataObject E0E0 metadata", 0, m, sizeof m);
+        if (n > 2) {
+            report(resp[4] == 0x20 && resp[5] + 2 == n, "GetDataObject E0E0 metadata", "%d bytes", n);
+            hex("meta", resp + 4, (size_t)n, 32);
+        }
+    }
+    /* chained write of 1500 bytes into F1E0 (6 command frames), read back (6 response frames) */
+    for (int i = 0; i < 1500; i++) {
+        big[8 + i] = (uint8_t)(i * 7 + 3);
+    }
+    memcpy(big, (const uint8_t[]){0x82, 0x40, 0x05, 0xE0, 0xF1, 0xE0, 0x00, 0x00}, 8);
+    n = cmd("SetDataObject F1E0 1500 B (chained)", 0, big, 1508);
+    if (n >= 0) {
+        report(n == 0, "SetDataObject F1E0 1500 B (chained)", "OutLen %d", n);
+    }
+    n = read_object("GetDataObject F1E0 (chained)", 0xF1E0, 0, back, sizeof back);
+    if (n >= 0) {
+        report(n == 1500 && memcmp(back, big + 8, 1500) == 0, "GetDataObject F1E0 (chained)",
+               "%d bytes, %s", n, n == 1500 && memcmp(back, big + 8, 1500) == 0 ? "equal" : "differ");
+    }
+    /* metadata write and read back */
+    {
+        static const uint8_t w[] = {0x82, 0x01, 0x00, 0x09, 0xF1, 0xE1, 0x00, 0x00, 0x20, 0x03, 0xD1, 0x01, 0x00};
+        static const uint8_t r[] = {0x81, 0x01, 0x00, 0x02, 0xF1, 0xE1};
+        n = cmd("SetDataObject F1E1 metadata (D1 := ALW)", 0, w, sizeof w);
+        if (n >= 0) {
+            report(n == 0, "SetDataObject F1E1 metadata (D1 := ALW)", "OutLen %d", n);
+        }
+        n = cmd("GetDataObject F1E1 metadata", 0, r, sizeof r);
+        if (n > 0) {
+            int found = 0;
+            for (int i = 6; i + 2 < 4 + n; i++) {
+                if (resp[i] == 0xD1 && resp[i + 1] == 0x01 && resp[i + 2] == 0x00) {
+                    found = 1;
+                }
+            }
+            report(found, "GetDataObject F1E1 metadata", "D1 01 00 %s", found ? "present" : "missing");
+            hex("meta", resp + 4, (size_t)n, 32);
+        }
+    }
+    /* errors the library handles through F1C2 */
+    {
+        static const uint8_t k[] = {0x81, 0x00, 0x00, 0x06, 0xE0, 0xF0, 0x00, 0x00, 0x06, 0x11};
+        static const uint8_t u[] = {0x81, 0x00, 0x00, 0x06, 0xAB, 0xCD, 0x00, 0x00, 0x06, 0x11};
+        static const uint8_t bad[] = {0xEE, 0x00, 0x00, 0x00};
+        expect_error("GetDataObject E0F0 (private key) refused", 0, k, sizeof k, 0x07);
+        expect_error("GetDataObject unknown OID", 0, u, sizeof u, 0x01);
+        expect_error("unknown command 0x6E", 0, bad, sizeof bad, 0x0A);
+    }
+}
+
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+static void step_shield(void)
+{
+    static const uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+    static const uint8_t uid[] = {0x81, 0x00, 0x00, 0x06, 0xE0, 0xC2, 0x00, 0x00, 0x06, 0x11};
+    static const uint8_t pbs[] = {0x81, 0x00, 0x00, 0x06, 0xE1, 0x40, 0x00, 0x00, 0x06, 0x11};
+    int n;
+    n = cmd("GetRandom, full protection (handshake)", 3, r, sizeof r);
+    if (n >= 0) {
+        report(n == 32, "GetRandom, full protection (handshake)", "%d bytes", n);
+    }
+    n = cmd("GetDataObject E0C2, response protection", 2, uid, sizeof uid);
+    if (n >= 0) {
+        report(n == 27, "GetDataObject E0C2, response protection", "%d bytes", n);
+    }
+    n = cmd("GetRandom, command protection", 1, r, sizeof r);
+    if (n >= 0) {
+        report(n == 32, "GetRandom, command protection", "%d bytes", n);
+    }
+    n = cmd("GetRandom, plain record after handshake", 0, r, sizeof r);
+    if (n >= 0) {
+        report(n == 32, "GetRandom, plain record after handshake", "%d bytes", n);
+    }
+    /* factory E140: Read = LcsO < op, so the secret is readable until the object is locked */
+    n = cmd("GetDataObject E140 (PBS, factory read access)", 2, pbs, sizeof pbs);
+    if (n >= 0) {
+        int ok = n == 64;
+        for (int i = 0; ok && i < 64; i++) {
+            ok = resp[4 + i] == (uint8_t)(i + 1);
+        }
+        report(ok, "GetDataObject E140 (PBS, factory read access)", "%d bytes %s", n,
+               ok ? "= the harness's secret" : "differ");
+    }
+    n = cmd("GetRandom, re-establish (0x83)", 0x83, r, sizeof r);
+    if (n >= 0) {
+        report(n == 32, "GetRandom, re-establish (0x83)", "%d bytes", n);
+    }
+    /* AES: GenSymKey into E200, EncryptSym ECB under command protection, DecryptSym under response protection */
+    {
+        static const uint8_t g[] = {0xB9, 0x81, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE2, 0x00, 0x02, 0x00, 0x01, 0x02};
+        uint8_t e[64] = {0x94, 0x08, 0x00, 0x15, 0xE2, 0x00, 0x01, 0x00, 0x10};
+        uint8_t ct[16];
+        for (int i = 0; i < 16; i++) {
+            e[9 + i] = (uint8_t)(0xA0 + i);
+        }
+        n = cmd("GenSymKey AES-128 E200", 0, g, sizeof g);
+        if (n >= 0) {
+            report(n == 0, "GenSymKey AES-128 E200", "OutLen %d", n);
+        }
+        n = cmd("EncryptSym ECB (command protection)", 1, e, 25);
+        if (n == 19 && resp[4] == 0x61 && resp[5] == 0 && resp[6] == 16) {
+            memcpy(ct, resp + 7, 16);
+            report(1, "EncryptSym ECB (command protection)", "61 00 10 + 16 bytes");
+            e[0] = 0x95;
+            memcpy(e + 9, ct, 16);
+            n = cmd("DecryptSym ECB (response protection)", 2, e, 25);
+            if (n >= 0) {
+                int ok = n == 19 && resp[4] == 0x61;
+                for (int i = 0; ok && i < 16; i++) {
+                    ok = resp[7 + i] == (uint8_t)(0xA0 + i);
+                }
+                report(ok, "DecryptSym ECB (response protection)", "plaintext %s", ok ? "round-trips" : "differs");
+            }
+        } else if (n >= 0) {
+            report(0, "EncryptSym ECB (command protection)", "OutLen %d", n);
+        }
+        e[0] = 0x94;
+        for (int i = 0; i < 16; i++) {
+            e[9 + i] = (uint8_t)(0xA0 + i);
+        }
+        expect_error("EncryptSym ECB unprotected refused", 0, e, 25, 0x07);
+    }
+}
+#endif
+
+static void step_rsa(void)
+{
+    static const uint8_t g[] = {0xB8, 0x41, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xFC, 0x02, 0x00, 0x01, 0x10};
+    uint8_t a[64], spki[200], pub[160];
+    int n, publen;
+    n = cmd("GenKeyPair RSA-1024 E0FC", 0, g, sizeof g);
+    if (n < 0) {
+        return;
+    }
+    if (n < 4 || resp[4] != 0x02) {
+        report(0, "GenKeyPair RSA-1024 E0FC", "OutLen %d", n);
+        return;
+    }
+    publen = resp[5] << 8 | resp[6];
+    if (publen > (int)sizeof pub || publen + 3 != n) {
+        report(0, "GenKeyPair RSA-1024 E0FC", "public key length %d", publen);
+        return;
+    }
+    memcpy(pub, resp + 7, (size_t)publen);
+    report(1, "GenKeyPair RSA-1024 E0FC", "public key BIT STRING, %d bytes", publen);
+    hex("rsa pub", pub, (size_t)publen, 12);
+    memcpy(a, (const uint8_t[]){0xB1, 0x01, 0x00, 0x28, 0x01, 0x00, 0x20}, 7);
+    memcpy(a + 7, abc_sha256, 32);
+    memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xFC}, 5);
+    n = cmd("CalcSign RSA PKCS#1 v1.5 SHA-256", 0, a, 44);
+    if (n == 128) {
+        /* SPKI = SEQ { SEQ { rsaEncryption, NULL }, BIT STRING } */
+        static const uint8_t alg[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
+        size_t L = sizeof alg + (size_t)publen, o = 0;
+        mbedtls_pk_context pk;
+        int ok;
+        spki[o++] = 0x30;
+        spki[o++] = 0x81;
+        spki[o++] = (uint8_t)L;
+        memcpy(spki + o, alg, sizeof alg);
+        o += sizeof alg;
+        memcpy(spki + o, pub, (size_t)publen);
+        o += (size_t)publen;
+        mbedtls_pk_init(&pk);
+        ok = mbedtls_pk_parse_public_key(&pk, spki, o) == 0 &&
+             mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, abc_sha256, 32, resp + 4, 128) == 0;
+        mbedtls_pk_free(&pk);
+        report(ok, "CalcSign RSA PKCS#1 v1.5 SHA-256", "128 bytes, %s with mbedTLS", ok ? "verified" : "NOT verified");
+    } else if (n >= 0) {
+        report(0, "CalcSign RSA PKCS#1 v1.5 SHA-256", "OutLen %d", n);
+    }
+}
+
+static int close_app(int hibernate, uint8_t *handle)
+{
+    uint8_t c[4] = {0xF1, (uint8_t)(hibernate ? 0x01 : 0x00), 0x00, 0x00};
+    int n = cmd(hibernate ? "CloseApplication(hibernate)" : "CloseApplication", 0, c, 4);
+    if (n < 0) {
+        return -1;
+    }
+    if (hibernate) {
+        report(n == 8, "CloseApplication(hibernate)", "OutLen %d", n);
+        if (n != 8) {
+            return -1;
+        }
+        memcpy(handle, resp + 4, 8);
+        hex("handle", handle, 8, 8);
+    } else {
+        report(n == 0, "CloseApplication", "OutLen %d", n);
+    }
+    return 0;
+}
+
+static int comms_close(uint8_t manage)
+{
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    comms->manage_context_operation = manage;
+#else
+    (void)manage;
+#endif
+    done = 0;
+    if (optiga_comms_close(comms) != OPTIGA_COMMS_SUCCESS) {
+        report(0, "comms_close", "call refused");
+        return -1;
+    }
+    if (!done && wait_done("comms_close") != 0) {
+        return -1;
+    }
+    report(last_event == 0, "comms_close", "status 0x%04X", last_event);
+    optiga_comms_destroy(comms);
+    return last_event == 0 ? 0 : -1;
+}
+
+static int comms_reset(uint8_t type)
+{
+    done = 0;
+    if (optiga_comms_reset(comms, type) != OPTIGA_COMMS_SUCCESS) {
+        report(0, "comms_reset", "call refused");
+        return -1;
+    }
+    if (wait_done("comms_reset") != 0) {
+        return -1;
+    }
+    report(last_event == 0, "comms_reset", "type %u status 0x%04X", type, last_event);
+    return last_event == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "all";
+    const char *hf = getenv("INTEROP_HANDLE_FILE");
+    uint8_t handle[8];
+
+    mbedtls_entropy_init(&entropy);
+    mbedtls_ctr_drbg_init(&drbg);
+    if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const uint8_t *)"interop", 7) != 0) {
+        return 2;
+    }
+    if (!strcmp(mode, "all")) {
+        if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0) {
+            step_objects();
+            step_crypto();
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+            step_shield();
+#endif
+            if (!getenv("INTEROP_NO_RSA")) {
+                step_rsa();
+            }
+            /* the library's optiga_util_open_application after a reset: soft reset, OpenApplication again */
+            if (comms_reset(1) == 0) {
+                open_app(NULL);
+                static const uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x10};
+                int n = cmd("GetRandom after soft reset", 0, r, sizeof r);
+                if (n >= 0) {
+                    report(n == 16, "GetRandom after soft reset", "%d bytes", n);
+                }
+            }
+            close_app(0, NULL);
+            comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
+        }
+    } else if (!strcmp(mode, "hibernate")) {
+        if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0) {
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+            static const uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+            int n = cmd("GetRandom, full protection (handshake)", 3, r, sizeof r);
+            if (n >= 0) {
+                report(n == 32, "GetRandom, full protection (handshake)", "%d bytes", n);
+            }
+#endif
+            /* as the library's hibernate example: read SEC (E0C5) every second until it is 0 */
+            {
+                uint8_t sec[4];
+                int polls = 0, v = -1;
+                for (; polls < 30; polls++) {
+                    if (read_object("GetDataObject E0C5 (SEC)", 0xE0C5, 0, sec, sizeof sec) != 1) {
+                        break;
+                    }
+                    v = sec[0];
+                    if (v == 0) {
+                        break;
+                    }
+                    pal_os_timer_delay_in_milliseconds(1000);
+                }
+                report(v == 0, "wait for SEC = 0", "%d read(s) of E0C5, last %d", polls + 1, v);
+            }
+            if (close_app(1, handle) == 0) {
+                FILE *f = hf ? fopen(hf, "wb") : NULL;
+                if (f) {
+                    fwrite(handle, 1, 8, f);
+                    fclose(f);
+                }
+                comms_close(IFX_I2C_SESSION_CONTEXT_SAVE);
+            }
+        }
+    } else if (!strcmp(mode, "restore")) {
+        FILE *f = hf ? fopen(hf, "rb") : NULL;
+        if (!f || fread(handle, 1, 8, f) != 8) {
+            report(0, "restore", "no handle file");
+        } else if (comms_open(IFX_I2C_SESSION_CONTEXT_RESTORE) == 0 && open_app(handle) == 0) {
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+            static const uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
+            unsigned long before = interop_event_count;
+            int n = cmd("GetRandom, full protection on the restored session", 3, r, sizeof r);
+            if (n >= 0) {
+                report(n == 32, "GetRandom, full protection on the restored session", "%d bytes (%lu events)", n,
+                       interop_event_count - before);
+            }
+#endif
+            close_app(0, NULL);
+            comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
+        }
+        if (f) {
+            fclose(f);
+        }
+    } else if (!strcmp(mode, "bound")) {
+        /* a chip personalized by libtrustm's trustm tool with --bind: the key E0F1 executes only
+         * over the shielded connection (Execute = Conf(E140)); PBS from $INTEROP_PBS */
+        if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0) {
+            uint8_t a[44] = {0xB1, 0x11, 0x00, 0x28, 0x01, 0x00, 0x20};
+            static const uint8_t m[] = {0x81, 0x01, 0x00, 0x02, 0xE0, 0xF1};
+            int n;
+            memcpy(a + 7, abc_sha256, 32);
+            memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xF1}, 5);
+            n = cmd("GetDataObject E0F1 metadata", 0, m, sizeof m);
+            if (n > 0) {
+                int found = 0;
+                for (int i = 4; i + 4 < 4 + n; i++) {
+                    found |= !memcmp(resp + i, "\xD3\x03\x20\xE1\x40", 5);
+                }
+                report(found, "GetDataObject E0F1 metadata", "Execute D3 03 20 E1 40 %s", found ? "present" : "missing");
+                hex("meta", resp + 4, (size_t)n, 40);
+            }
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+            expect_error("CalcSign E0F1 plain refused", 0, a, 44, 0x07);
+            n = cmd("CalcSign E0F1 over the shielded connection", 3, a, 44);
+            if (n > 0) {
+                save("sig_bound.bin", resp + 4, (size_t)n);
+                save("digest.bin", abc_sha256, 32);
+                report(1, "CalcSign E0F1 over the shielded connection", "%d-byte r||s", n);
+            }
+#endif
+            close_app(0, NULL);
+            comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
+        }
+    } else if (!strcmp(mode, "open")) {
+        if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0) {
+            close_app(0, NULL);
+            comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
+        }
+    } else {
+        fprintf(stderr, "usage: %s all|hibernate|restore|open\n", argv[0]);
+        return 2;
+    }
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&entropy);
+    printf("%s: %d failure(s)\n", mode, failures);
+    return failures ? 1 : 0;
+}

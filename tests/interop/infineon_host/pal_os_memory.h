@@ -1,0 +1,7 @@
+/* Our stand-in for the library's pal_os_memory.h: the names the comms stack and
+ * pal_crypt_mbedtls.c use, implemented in pal_glue.c. */
+#ifndef INTEROP_PAL_OS_MEMORY_H
+#define INTEROP_PAL_OS_MEMORY_H
+#include "pal.h"
+void pal_os_memcpy(void *dst, const void *src, uint32_t n);
+#endif
