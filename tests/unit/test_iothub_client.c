@@ -1176,6 +1176,21 @@ static void test_dps_register_poll_assigned(void **state)
     assert_int_equal(bk.connects, 1);
 }
 
+/* A DPS registration with a symmetric key: once the result is in and the
+ * connection closed, its SAS token is in none of the buffers (the hub
+ * client's wipe at CONNACK and at close serve DPS too). */
+static void test_dps_sas_token_not_left_in_buffers(void **state)
+{
+    (void)state;
+    dps_reply_status[0] = "200";
+    dps_reply_body[0] = "{\"operationId\":\"4.a\",\"status\":\"assigned\",\"registrationState\":"
+                        "{\"assignedHub\":\"hub2.azure-devices.net\",\"deviceId\":\"dev-01\",\"status\":\"assigned\"}}";
+    assert_int_equal(dps_setup_and_step("dHJ1c3RtLWF6dXJlIHRlc3Qga2V5IDAxMjM0NTY3ODk=", 200, 100), TMA_OK);
+    assert_non_null(strstr(bk.last_pass, "&skn=registration"));
+    assert_false(bk.open);
+    assert_false(sig_left_in_buffers());
+}
+
 /* The transport takes the CONNECT, then nothing for a moment, and the
  * transmit buffer (a small MCU one) holds the unsent SUBSCRIBE but not also
  * the register request: mqtt_request() answers TMA_WANT_WRITE for it. The
@@ -1995,6 +2010,7 @@ int main(void)
         cmocka_unit_test(test_client_resend_read_error_still_delivers),
         cmocka_unit_test(test_client_sas_token_and_renewal),
         cmocka_unit_test(test_client_sas_token_not_left_in_buffers),
+        cmocka_unit_test(test_dps_sas_token_not_left_in_buffers),
         cmocka_unit_test(test_client_sas_renewal_disconnect_on_busy_transport),
         cmocka_unit_test(test_client_connack_refusal_stops),
         cmocka_unit_test(test_client_paces_chip_key_connects),
