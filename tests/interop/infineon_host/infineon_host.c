@@ -3,7 +3,8 @@
  * trustm-sim. The APDUs are ours, built from the SRM/our spec sheet in the
  * form the library's command layer sends (command code | 0x80, GetDataObject
  * with offset and length 0x0611, F1C2 read after an error).
- * Usage: infineon_host all|hibernate|restore|soft  (env: see pal_glue.c;
+ * Usage: infineon_host all|hibernate|restore|bound|open  (env: see pal_glue.c;
+ * INTEROP_CHIP_V1 = the daemon runs --chip-version 1;
  * INTEROP_OUT = folder for e0e0.bin, pub.bin, sig.bin, uid.bin, digest.bin,
  * INTEROP_HANDLE_FILE = file for the hibernate handle).
  * Prints "ok <step> ..." / "FAIL <step> ..."; exit 1 on any failure.
@@ -19,6 +20,9 @@
 #include "mbedtls/ecdh.h"
 #include "mbedtls/ecdsa.h"
 #include "mbedtls/entropy.h"
+#include "mbedtls/hkdf.h"
+#include "mbedtls/md.h"
+#include "mbedtls/ssl.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/sha256.h"
 #include "optiga_comms.h"
@@ -34,6 +38,7 @@ static optiga_comms_t *comms;
 static volatile int done;
 static volatile optiga_lib_status_t last_event;
 static int failures;
+static int chip_v1; /* $INTEROP_CHIP_V1: the daemon runs --chip-version 1 (no AES, HMAC, HKDF) */
 
 #define OFS OPTIGA_COMMS_DATA_OFFSET
 #define BUFSZ (OFS + 0x615 + 32)
@@ -567,6 +572,127 @@ static void step_objects(void)
     }
 }
 
+/* monotonic counter, a PRESSEC secret in F1D0, and what the chip derives from it
+ * (HKDF, TLS PRF, HMAC) compared with mbedTLS on the host */
+static void step_secrets(void)
+{
+    static const uint8_t secret[32] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB,
+                                       0xCC, 0xDD, 0xEE, 0xF0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+                                       0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x12};
+    static const uint8_t salt[13] = "interop-salt!";
+    static const uint8_t info[9] = "info-text";
+    static const uint8_t seed[24] = "label-and-seed-24-bytes!";
+    uint8_t a[200], want[64];
+    uint16_t L;
+    int n;
+    {
+        static const uint8_t inc[] = {0x82, 0x02, 0x00, 0x05, 0xE1, 0x20, 0x00, 0x00, 0x03};
+        uint8_t c[16];
+        n = cmd("SetDataObject E120 count +3", 0, inc, sizeof inc);
+        if (n >= 0) {
+            report(n == 0, "SetDataObject E120 count +3", "OutLen %d", n);
+        }
+        n = read_object("GetDataObject E120 (counter)", 0xE120, 0, c, sizeof c);
+        if (n >= 0) {
+            report(n == 8 && optiga_common_get_uint32(c) == 3, "GetDataObject E120 (counter)",
+                   "%d bytes, value %u, threshold %08X", n, n >= 4 ? (unsigned)optiga_common_get_uint32(c) : 0u,
+                   n == 8 ? (unsigned)optiga_common_get_uint32(c + 4) : 0u);
+        }
+    }
+    {
+        static const uint8_t meta[] = {0x82, 0x01, 0x00, 0x0C, 0xF1, 0xD0, 0x00, 0x00,
+                                       0x20, 0x06, 0xE8, 0x01, 0x21, 0xD3, 0x01, 0x00};
+        n = cmd("SetDataObject F1D0 metadata (type PRESSEC, Execute ALW)", 0, meta, sizeof meta);
+        if (n >= 0) {
+            report(n == 0, "SetDataObject F1D0 metadata (type PRESSEC, Execute ALW)", "OutLen %d", n);
+        }
+        memcpy(a, (const uint8_t[]){0x82, 0x40, 0x00, 0x24, 0xF1, 0xD0, 0x00, 0x00}, 8);
+        memcpy(a + 8, secret, 32);
+        n = cmd("SetDataObject F1D0 secret (32 B)", 0, a, 40);
+        if (n >= 0) {
+            report(n == 0, "SetDataObject F1D0 secret (32 B)", "OutLen %d", n);
+        }
+    }
+    /* HKDF-SHA256 export: tags 01, 03, 04, 02, 07 as the library orders them */
+    L = 0;
+    a[L++] = 0xB4;
+    a[L++] = 0x08;
+    L += 2;
+    memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xF1, 0xD0, 0x03, 0x00, 0x02, 0x00, 0x20, 0x04, 0x00,
+                                    sizeof info},
+           13);
+    L += 13;
+    memcpy(a + L, info, sizeof info);
+    L += sizeof info;
+    memcpy(a + L, (const uint8_t[]){0x02, 0x00, sizeof salt}, 3);
+    L += 3;
+    memcpy(a + L, salt, sizeof salt);
+    L += sizeof salt;
+    memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
+    L += 3;
+    a[2] = (uint8_t)((L - 4) >> 8);
+    a[3] = (uint8_t)(L - 4);
+    if (chip_v1) {
+        expect_error("DeriveKey HKDF on V1 refused (Param)", 0, a, L, 0x03);
+        n = -1;
+    } else {
+        n = cmd("DeriveKey HKDF-SHA256 from F1D0", 0, a, L);
+    }
+    if (n >= 0) {
+        int ok = n == 32 &&
+                 mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), salt, sizeof salt, secret, 32, info,
+                              sizeof info, want, 32) == 0 &&
+                 memcmp(want, resp + 4, 32) == 0;
+        report(ok, "DeriveKey HKDF-SHA256 from F1D0", "OutLen %d, %s mbedTLS HKDF", n, ok ? "equals" : "differs from");
+    }
+    /* TLS 1.2 PRF SHA-256 export: derivation data = label || seed */
+    L = 0;
+    a[L++] = 0xB4;
+    a[L++] = 0x01;
+    L += 2;
+    memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xF1, 0xD0, 0x03, 0x00, 0x02, 0x00, 0x30, 0x02, 0x00,
+                                    sizeof seed},
+           13);
+    L += 13;
+    memcpy(a + L, seed, sizeof seed);
+    L += sizeof seed;
+    memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
+    L += 3;
+    a[2] = (uint8_t)((L - 4) >> 8);
+    a[3] = (uint8_t)(L - 4);
+    n = cmd("DeriveKey TLS-PRF SHA-256 from F1D0", 0, a, L);
+    if (n >= 0) {
+        int ok = n == 48 && mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, secret, 32, "", seed, sizeof seed, want,
+                                                48) == 0 &&
+                 memcmp(want, resp + 4, 48) == 0;
+        report(ok, "DeriveKey TLS-PRF SHA-256 from F1D0", "OutLen %d, %s mbedTLS's PRF", n,
+               ok ? "equals" : "differs from");
+    }
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    /* HMAC-SHA256 with the F1D0 secret (EncryptSym mode 0x20, start&final), command-protected as the library sends it */
+    L = 0;
+    memcpy(a, (const uint8_t[]){0x94, 0x20, 0x00, 0x00, 0xF1, 0xD0, 0x01, 0x00, sizeof seed}, 9);
+    L = 9;
+    memcpy(a + L, seed, sizeof seed);
+    L += sizeof seed;
+    a[3] = (uint8_t)(L - 4);
+    if (chip_v1) {
+        expect_error("EncryptSym on V1 refused (no such command)", 1, a, L, 0x0A);
+        n = -1;
+    } else {
+        n = cmd("EncryptSym HMAC-SHA256 with F1D0 (command protection)", 1, a, L);
+    }
+    if (n >= 0) {
+        int ok = n == 35 && resp[4] == 0x61 && resp[6] == 32 &&
+                 mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), secret, 32, seed, sizeof seed,
+                                 want) == 0 &&
+                 memcmp(want, resp + 7, 32) == 0;
+        report(ok, "EncryptSym HMAC-SHA256 with F1D0 (command protection)", "OutLen %d, %s mbedTLS's HMAC", n,
+               ok ? "equals" : "differs from");
+    }
+#endif
+}
+
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
 static void step_shield(void)
 {
@@ -611,6 +737,10 @@ static void step_shield(void)
         uint8_t ct[16];
         for (int i = 0; i < 16; i++) {
             e[9 + i] = (uint8_t)(0xA0 + i);
+        }
+        if (chip_v1) {
+            expect_error("GenSymKey on V1 refused (no such command)", 0, g, sizeof g, 0x0A);
+            return;
         }
         n = cmd("GenSymKey AES-128 E200", 0, g, sizeof g);
         if (n >= 0) {
@@ -750,6 +880,7 @@ int main(int argc, char **argv)
     const char *hf = getenv("INTEROP_HANDLE_FILE");
     uint8_t handle[8];
 
+    chip_v1 = getenv("INTEROP_CHIP_V1") != NULL;
     mbedtls_entropy_init(&entropy);
     mbedtls_ctr_drbg_init(&drbg);
     if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const uint8_t *)"interop", 7) != 0) {
@@ -762,6 +893,7 @@ int main(int argc, char **argv)
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
             step_shield();
 #endif
+            step_secrets();
             if (!getenv("INTEROP_NO_RSA")) {
                 step_rsa();
             }
