@@ -341,7 +341,7 @@ int cmd_personalize(int argc, char **argv)
     uint8_t pt[97];
     size_t pl = 0;
     struct chipkey k;
-    bool key_bound = false, locked = false;
+    bool key_bound = false, locked = false, ta_was_locked = false, bk_was_locked = false;
     unsigned char csr[4096];
     uint8_t der[2048], obj[4096];
     size_t der_len = 0, obj_len = 0, max_cert = 0, max_ta = 0;
@@ -362,8 +362,10 @@ int cmd_personalize(int argc, char **argv)
              "written to the chip (TLS-identity wrapper; --chain adds the CA certificate).\n"
              "--bind pairs host and chip (see 'trustm bind') and makes the key usable only\n"
              "over the shielded connection (Execute 'Conf(0xE140)'; --key-exec-open keeps\n"
-             "its Execute condition as it is); --lock locks the written\n"
-             "objects and the key slot.\n"
+             "its Execute condition as it is); --lock locks the certificate object, the\n"
+             "key slot and, written or not, the trust anchor object (--ta-oid) and the\n"
+             "backup root 0xF1E0, which the samples read by default: left unlocked,\n"
+             "anyone on the bus could put a CA of their own there.\n"
              "The certificate ends with the CA certificate (its notAfter); --days N ends\n"
              "it N days from now, never after the CA. --lock is refused when the\n"
              "certificate would end within 20 years, unless --days was given (then a\n"
@@ -474,6 +476,13 @@ int cmd_personalize(int argc, char **argv)
             goto out;
         }
     }
+    /* --lock also locks the trust anchor objects the samples read by
+     * default (--ta-oid, and 0xF1E0, read whenever it holds a certificate)
+     * when this run does not write them: an unlocked one takes a plaintext
+     * write from anyone on the bus, and the device would trust that CA.
+     * One already locked is left as it is. */
+    if (do_lock && ta.ptr == NULL && obj_locked(&d, ta_oid, &ta_was_locked) != 0) goto out;
+    if (do_lock && backup.ptr == NULL && obj_locked(&d, backup_oid, &bk_was_locked) != 0) goto out;
     if (obj_locked(&d, slot, &locked) != 0) goto out;
     if (locked) {
         fail("personalize: key slot 0x%04X is locked; nothing changed", slot);
@@ -637,14 +646,10 @@ out:
     if (rc == 0 && do_lock) {
         char list[64];
         char *largv[] = {"lock", "--oid", list, "--yes", NULL};
-        if (backup.ptr != NULL) {
-            snprintf(list, sizeof(list), "0x%04X,0x%04X,0x%04X,0x%04X", cert_oid, ta_oid,
-                     backup_oid, slot);
-        } else if (ta.ptr != NULL) {
-            snprintf(list, sizeof(list), "0x%04X,0x%04X,0x%04X", cert_oid, ta_oid, slot);
-        } else {
-            snprintf(list, sizeof(list), "0x%04X,0x%04X", cert_oid, slot);
-        }
+        int ln = snprintf(list, sizeof(list), "0x%04X", cert_oid);
+        if (!ta_was_locked) ln += snprintf(list + ln, sizeof(list) - (size_t)ln, ",0x%04X", ta_oid);
+        if (!bk_was_locked) ln += snprintf(list + ln, sizeof(list) - (size_t)ln, ",0x%04X", backup_oid);
+        snprintf(list + ln, sizeof(list) - (size_t)ln, ",0x%04X", slot);
         rc = cmd_lock(4, largv);
     }
     if (rc == 0 && json) {

@@ -168,6 +168,22 @@ start_sim chip4
   || fail "30-year CA: notAfter $(openssl x509 -in p5.pem -noout -enddate) is not the CA's"
 openssl verify -CAfile ca30.pem p5.pem | grep_all -q 'p5.pem: OK' || fail "openssl verify (30-year CA)"
 grep -q '"locked":true,"not_after":"20[5-9][0-9]-' p5.json || fail "json: $(cat p5.json)"
+# (SEC15) --lock also locks 0xF1E0, which this run did not write: the samples
+# read it as a backup root whenever it holds a certificate, so left open a
+# plaintext write from the bus would add a trust anchor to a locked device
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout evil.key \
+  -subj "/CN=Someone Else's Root" -days 30 -outform DER -out evil.der 2>/dev/null
+for o in 0xE0E8 0xF1E0; do
+  "$T" --device "$DEV" metadata show --oid $o | grep -q 'life cycle (LcsO): op' || fail "$o not locked by --lock"
+  if "$T" --device "$DEV" data write --oid $o --in evil.der >/dev/null 2>&1; then fail "$o still takes a write after --lock"; fi
+done
+[ "$("$T" --device "$DEV" data read --oid 0xF1E0)" = "" ] || fail "0xF1E0 changed"
+step "--lock without --trust-anchor locks the (unwritten) trust anchor object and 0xF1E0 too"
+start_sim chip5
+"$T" --device "$DEV" personalize --device-id dev-006 --ca-cert ca30.pem --ca-key ca30.key --lock > p6.out \
+  || fail "personalize --lock without --trust-anchor"
+for o in 0xE0E1 0xE0E8 0xF1E0 0xE0F1; do grep -qx "$o locked (LcsO = op)" p6.out || fail "$o not locked: $(cat p6.out)"; done
+if "$T" --device "$DEV" data write --oid 0xE0E8 --in evil.der >/dev/null 2>&1; then fail "0xE0E8 takes a write"; fi
 
 step "renewal with 0xE0E1 locked (docs/trustm-cli.md): a new certificate for the same key in 0xE0E2, used with --cert-oid"
 expect_fail "0xE0E1 is locked" "$T" --device "$DEV" cert write --oid 0xE0E1 p5.pem
