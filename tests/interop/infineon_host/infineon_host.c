@@ -503,7 +503,7 @@ static void step_crypto(void)
 
 static void step_objects(void)
 {
-    static uint8_t big[1600], back[1600];
+    static uint8_t big[1600], back[1800];
     int n;
     /* UID */
     n = read_object("GetDataObject E0C2 (UID)", 0xE0C2, 0, back, sizeof back);
@@ -540,6 +540,49 @@ static void step_objects(void)
     if (n >= 0) {
         report(n == 1500 && memcmp(back, big + 8, 1500) == 0, "GetDataObject F1E0 (chained)",
                "%d bytes, %s", n, n == 1500 && memcmp(back, big + 8, 1500) == 0 ? "equal" : "differ");
+    }
+    /* SetDataObject the way the library's command layer splits a long write: at most 1549 data
+     * bytes per APDU (InLen 1553), the first with the caller's Param (0x40 erase&write), the rest
+     * Param 0x00 (write) at the next offset. 1728 B into E0E1 (its maximum), 1553 B into E0E2
+     * (exactly one read chunk: the library then reads at offset 1553 and takes 0x08 as the end) */
+    {
+        static const struct {
+            uint16_t oid, len;
+        } objs[] = {{0xE0E1, 1728}, {0xE0E2, 1553}};
+        for (unsigned k = 0; k < 2; k++) {
+            static uint8_t w[1600], img[1728];
+            char step[96];
+            uint16_t done_len = 0, oid = objs[k].oid, total = objs[k].len;
+            int ok = 1;
+            for (unsigned i = 0; i < total; i++) {
+                img[i] = (uint8_t)(i * 13 + k);
+            }
+            while (ok && done_len < total) {
+                uint16_t part = (uint16_t)(total - done_len > 1549 ? 1549 : total - done_len);
+                w[0] = 0x82;
+                w[1] = done_len ? 0x00 : 0x40;
+                w[2] = (uint8_t)((part + 4) >> 8);
+                w[3] = (uint8_t)(part + 4);
+                w[4] = (uint8_t)(oid >> 8);
+                w[5] = (uint8_t)oid;
+                w[6] = (uint8_t)(done_len >> 8);
+                w[7] = (uint8_t)done_len;
+                memcpy(w + 8, img + done_len, part);
+                snprintf(step, sizeof step, "SetDataObject %04X %u B at offset %u", oid, part, done_len);
+                n = cmd(step, 0, w, (uint16_t)(part + 8));
+                ok = n == 0;
+                if (n > 0) {
+                    report(0, step, "OutLen %d", n);
+                }
+                done_len = (uint16_t)(done_len + part);
+            }
+            snprintf(step, sizeof step, "GetDataObject %04X (%u B, library chunking)", oid, total);
+            n = ok ? read_object(step, oid, 0, back, sizeof back) : -1;
+            if (n >= 0) {
+                report(n == total && memcmp(back, img, total) == 0, step, "%d bytes, %s", n,
+                       n == total && memcmp(back, img, total) == 0 ? "equal" : "differ");
+            }
+        }
     }
     /* metadata write and read back */
     {
