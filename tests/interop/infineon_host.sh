@@ -127,6 +127,14 @@ done
 check "64-byte frames: DATA_REG_LEN 0x0040 negotiated" grep -q '\] 81 00 40$' "$W/f64/trace.txt"
 check "soft reset: I2C_STATE read, SOFT_RESET 88 00 00 written" grep -q '\] 88 00 00$' "$W/soft/trace.txt"
 
+start_chip throttle
+check "150 CalcSign until the Security Monitor throttles, every frame acknowledged in time" \
+    host "$W/b-default/infineon_host" throttle
+check "no retransmission or RESYNC while throttled" bash -c \
+    "! grep -q 'DL ctrl RESYNC' '$D/trace.txt' && [ \$(grep -c 'DL data' '$D/trace.txt') -gt 300 ] &&
+     [ \$(grep 'W 30 \[ACK\] 80 ' '$D/trace.txt' | grep 'DL data' | awk '{print \$5,\$6,\$7,\$8,\$9,\$10}' | uniq -d | wc -l) -eq 0 ]"
+stop_chip
+
 start_chip v1 --chip-version 1
 check "all commands on a V1 chip (AES, HMAC, HKDF refused as on V1)" env INTEROP_CHIP_V1=1 LD_PRELOAD="$SHIM" \
     "$W/b-default/infineon_host" all

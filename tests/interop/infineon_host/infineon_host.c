@@ -1036,6 +1036,34 @@ int main(int argc, char **argv)
             close_app(0, NULL);
             comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
         }
+    } else if (!strcmp(mode, "throttle")) {
+        /* CalcSign with a persistent key until the Security Monitor throttles: the chip must still
+         * acknowledge every frame within the library's 10 ms data-link timeout */
+        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xF1, 0x02, 0x00, 0x01, 0x10};
+        int count = getenv("INTEROP_SIGNS") ? atoi(getenv("INTEROP_SIGNS")) : 150;
+        if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0 &&
+            cmd("GenKeyPair P-256 E0F1", 0, g, sizeof g) == 71) {
+            uint8_t a[44] = {0xB1, 0x11, 0x00, 0x28, 0x01, 0x00, 0x20};
+            uint32_t t_first = 0, t_last = 0;
+            int okc = 0;
+            memcpy(a + 7, abc_sha256, 32);
+            memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xF1}, 5);
+            for (int i = 0; i < count; i++) {
+                uint32_t t0 = pal_os_timer_get_time_in_milliseconds();
+                if (cmd("CalcSign (throttle loop)", 0, a, 44) > 0) {
+                    okc++;
+                }
+                t0 = pal_os_timer_get_time_in_milliseconds() - t0;
+                if (i == 0) {
+                    t_first = t0;
+                }
+                t_last = t0;
+            }
+            report(okc == count, "CalcSign loop", "%d/%d signed, first %u ms, last %u ms", okc, count,
+                   (unsigned)t_first, (unsigned)t_last);
+            close_app(0, NULL);
+            comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
+        }
     } else if (!strcmp(mode, "open")) {
         if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0) {
             close_app(0, NULL);
