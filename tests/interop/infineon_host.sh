@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop check: Infineon's own OPTIGA Trust M host library (its comms stack:
 # optiga_comms + ifx_i2c physical/data-link/transport/presentation layers,
-# its Linux i2c-dev pal_i2c.c and its mbedTLS pal_crypt) driving trustm-sim
+# its Linux i2c-dev pal_i2c.c and its mbedTLS pal_crypt; and on top of it its
+# command and util layers, optiga_cmd.c / optiga_util.c) driving trustm-sim
 # through tests/integration/i2cdev_shim.c, with our PAL glue and APDU driver
 # (tests/interop/infineon_host/, our code only).
 #
@@ -76,7 +77,7 @@ start_chip() { # start_chip NAME [trustm-sim options]
     for _ in $(seq 100); do [ -S "$D/sim.sock" ] && break; sleep 0.05; done
     [ -S "$D/sim.sock" ] || { echo "simulator did not start"; cat "$D/sim.log"; exit 2; }
     export TRUSTM_SHIM_SOCKET=$D/sim.sock INTEROP_I2C_DEV=/dev/i2c-1 INTEROP_OUT=$D \
-        INTEROP_HANDLE_FILE=$D/handle INTEROP_CTX_FILE=$D/ctx
+        INTEROP_HANDLE_FILE=$D/handle INTEROP_CTX_FILE=$D/ctx INTEROP_APPCTX_FILE=$D/appctx
 }
 stop_chip() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=; }
 host() { LD_PRELOAD=$SHIM timeout 300 "$@"; }
@@ -106,6 +107,30 @@ check "build (soft reset)" build "$W/b-soft" -DINTEROP_RESET_TYPE=1U
 check "build (warm reset)" build "$W/b-warm" -DINTEROP_RESET_TYPE=2U
 check "build (64-byte frames)" build "$W/b-f64" -DIFX_I2C_FRAME_SIZE=64U
 
+# the library's command and util layers too (src/cmd/optiga_cmd.c, src/util/optiga_util.c):
+# the library's headers first on the include path, our stand-ins only for what it leaves to
+# the platform; pal_glue.c is built as above
+build_util() { # build_util OUTDIR
+    local o=$1
+    mkdir -p "$o"
+    local real="-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+                -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux -I$GLUE"
+    local glue="-I$GLUE -I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+                -I$SRC/include/pal -I$SRC/extras/pal/linux"
+    local def="-DOPTIGA_LIB_EXTERNAL=\"interop_config.h\""
+    local f
+    for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c \
+             src/comms/ifx_i2c/ifx_i2c_data_link_layer.c src/comms/ifx_i2c/ifx_i2c_physical_layer.c \
+             src/comms/ifx_i2c/ifx_i2c_presentation_layer.c src/comms/ifx_i2c/ifx_i2c_transport_layer.c \
+             extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c src/cmd/optiga_cmd.c src/util/optiga_util.c; do
+        gcc -std=gnu99 -O1 -g -w $real $def -c "$SRC/$f" -o "$o/v_$(basename "$f" .c).o" || return 1
+    done
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $glue $def -c "$GLUE/pal_glue.c" -o "$o/pal_glue.o" &&
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $real $def -c "$GLUE/util_host.c" -o "$o/util_host.o" &&
+    gcc -o "$o/util_host" "$o"/*.o -lmbedtls -lmbedx509 -lmbedcrypto
+}
+check "build (command and util layers)" build_util "$W/b-util"
+
 start_chip all
 check "all commands, shielded connection" host "$W/b-default/infineon_host" all
 check "E0E0 read by the library verifies against the simulator's CA" cert_ok
@@ -126,6 +151,19 @@ for v in noshield soft warm f64; do
 done
 check "64-byte frames: DATA_REG_LEN 0x0040 negotiated" grep -q '\] 81 00 40$' "$W/f64/trace.txt"
 check "soft reset: I2C_STATE read, SOFT_RESET 88 00 00 written" grep -q '\] 88 00 00$' "$W/soft/trace.txt"
+
+start_chip util
+check "util layer: open, read/write data and metadata (E0E1 1728 B, E0E2 1553 B), count, errors 0x8007/0x8001, protected reads" \
+    host "$W/b-util/util_host" all
+stop_chip
+
+start_chip utilhib
+check "util layer: hibernate (SEC wait, close_application(1): handle to datastore 0x33, context save)" \
+    host "$W/b-util/util_host" hibernate
+check "util layer: restore in a new process (open_application(1)), protected read without a new handshake" \
+    host "$W/b-util/util_host" restore
+check "util-layer restore used no new handshake" bash -c "[ \$(grep -c 'PRL SCTR 00 ' '$D/trace.txt') -eq 2 ] && grep -q 'OpenApplication param 01' '$D/trace.txt'"
+stop_chip
 
 start_chip throttle
 check "150 CalcSign until the Security Monitor throttles, every frame acknowledged in time" \

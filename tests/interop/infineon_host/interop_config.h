@@ -14,4 +14,5 @@
 #define OPTIGA_LIB_DEBUG_NULL_CHECK
 #define OPTIGA_PAL_INIT_ENABLED
 #define OPTIGA_MAX_COMMS_BUFFER_SIZE (0x615)
+#define OPTIGA_CMD_MAX_REGISTRATIONS (0x06) /* used by the command layer */
 #endif

@@ -14,4 +14,5 @@
 void optiga_common_set_uint16(uint8_t *out, uint16_t v);
 void optiga_common_set_uint32(uint8_t *out, uint32_t v);
 uint32_t optiga_common_get_uint32(const uint8_t *in);
+void optiga_common_get_uint16(const uint8_t *in, uint16_t *v);
 #endif

@@ -9,7 +9,9 @@
  *   - pal_os_datastore: the platform binding secret (ID 0x11, hex in
  *     $INTEROP_PBS, default 01..40 like the simulator's factory E140) and the
  *     saved shielded-connection context (ID 0x22, kept in the file
- *     $INTEROP_CTX_FILE when set, so a second process can restore it).
+ *     $INTEROP_CTX_FILE when set, so a second process can restore it) and
+ *     the hibernated application's handle (ID 0x33, $INTEROP_APPCTX_FILE);
+ *   - pal_os_memory / pal_os_lock for the library's command layer.
  * No Infineon code in this file. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +31,7 @@
 #include "pal_linux.h"
 #include "pal_os_datastore.h"
 #include "pal_os_event.h"
+#include "pal_os_lock.h"
 #include "pal_os_memory.h"
 #include "pal_os_timer.h"
 
@@ -167,10 +170,23 @@ static uint64_t ev_due;
 static int ev_armed;
 unsigned long interop_event_count;
 
+static int ev_started; /* the library's "is_event_triggered": the scheduler was started */
+
+void pal_os_event_start(pal_os_event_t *e, register_callback cb, void *arg)
+{
+    if (!ev_started) {
+        ev_started = 1;
+        pal_os_event_register_callback_oneshot(e, cb, arg, 1000);
+    }
+}
+
+/* With a callback (the command layer's scheduler) the event starts at once, as
+ * the library's Linux PAL does; the comms-only driver passes none. */
 pal_os_event_t *pal_os_event_create(register_callback callback, void *callback_args)
 {
-    (void)callback;
-    (void)callback_args;
+    if (callback && callback_args) {
+        pal_os_event_start(&the_event, callback, callback_args);
+    }
     return &the_event;
 }
 
@@ -178,6 +194,7 @@ void pal_os_event_destroy(pal_os_event_t *e)
 {
     (void)e;
     ev_armed = 0;
+    ev_started = 0;
 }
 
 void pal_os_event_register_callback_oneshot(pal_os_event_t *e, register_callback cb, void *arg,
@@ -194,16 +211,10 @@ void pal_os_event_trigger_registered_callback(void)
 {
 }
 
-void pal_os_event_start(pal_os_event_t *e, register_callback cb, void *arg)
-{
-    (void)e;
-    (void)cb;
-    (void)arg;
-}
-
 void pal_os_event_stop(pal_os_event_t *e)
 {
     (void)e;
+    ev_started = 0;
 }
 
 /* Runs pending callbacks until *done is set. Returns 0, or -1 when nothing
@@ -235,6 +246,48 @@ int interop_run(volatile int *done, unsigned limit_ms)
 /* ---- datastore ---- */
 static uint8_t ctx_store[256];
 static uint16_t ctx_len;
+static uint8_t app_store[8]; /* ID 0x33: the 8-byte handle CloseApplication(hibernate) returns */
+
+/* a fixed-size blob kept in memory and, when the variable names a file, there too */
+static pal_status_t blob_read(const char *var, uint8_t *mem, size_t cap, uint8_t *buf, uint16_t *len)
+{
+    const char *f = getenv(var);
+    if (*len < cap) {
+        return PAL_STATUS_FAILURE;
+    }
+    if (f && *f) {
+        FILE *fp = fopen(f, "rb");
+        if (fp) {
+            if (fread(mem, 1, cap, fp) != cap) {
+                memset(mem, 0, cap);
+            }
+            fclose(fp);
+        }
+    }
+    memcpy(buf, mem, cap);
+    *len = (uint16_t)cap;
+    return PAL_STATUS_SUCCESS;
+}
+
+static pal_status_t blob_write(const char *var, uint8_t *mem, size_t cap, const uint8_t *buf, uint16_t len)
+{
+    const char *f = getenv(var);
+    if (len != cap) {
+        return PAL_STATUS_FAILURE;
+    }
+    memcpy(mem, buf, cap);
+    if (f && *f) {
+        FILE *fp = fopen(f, "wb");
+        int ok = fp && fwrite(buf, 1, cap, fp) == cap;
+        if (fp) {
+            fclose(fp);
+        }
+        if (!ok) {
+            return PAL_STATUS_FAILURE;
+        }
+    }
+    return PAL_STATUS_SUCCESS;
+}
 
 static int hexval(int c)
 {
@@ -269,6 +322,9 @@ pal_status_t pal_os_datastore_read(uint16_t id, uint8_t *buf, uint16_t *len)
         *len = n;
         return PAL_STATUS_SUCCESS;
     }
+    if (id == OPTIGA_HIBERNATE_CONTEXT_ID) {
+        return blob_read("INTEROP_APPCTX_FILE", app_store, sizeof app_store, buf, len);
+    }
     if (id == OPTIGA_COMMS_MANAGE_CONTEXT_ID) {
         const char *f = getenv("INTEROP_CTX_FILE");
         if (f && *f) {
@@ -294,6 +350,9 @@ pal_status_t pal_os_datastore_read(uint16_t id, uint8_t *buf, uint16_t *len)
 
 pal_status_t pal_os_datastore_write(uint16_t id, const uint8_t *buf, uint16_t len)
 {
+    if (id == OPTIGA_HIBERNATE_CONTEXT_ID) {
+        return blob_write("INTEROP_APPCTX_FILE", app_store, sizeof app_store, buf, len);
+    }
     if (id == OPTIGA_COMMS_MANAGE_CONTEXT_ID && len <= sizeof ctx_store) {
         const char *f = getenv("INTEROP_CTX_FILE");
         memcpy(ctx_store, buf, len);
@@ -317,6 +376,35 @@ pal_status_t pal_os_datastore_write(uint16_t id, const uint8_t *buf, uint16_t le
 void pal_os_memcpy(void *d, const void *s, uint32_t n)
 {
     memcpy(d, s, n);
+}
+
+void pal_os_memset(void *d, uint32_t v, uint32_t n)
+{
+    memset(d, (int)v, n);
+}
+
+void *pal_os_calloc(uint32_t n, uint32_t size)
+{
+    return calloc(n, size);
+}
+
+void pal_os_free(void *p)
+{
+    free(p);
+}
+
+/* one thread runs the library here: the critical section has nothing to exclude */
+void pal_os_lock_enter_critical_section(void)
+{
+}
+
+void pal_os_lock_exit_critical_section(void)
+{
+}
+
+void optiga_common_get_uint16(const uint8_t *p, uint16_t *v)
+{
+    *v = (uint16_t)(p[0] << 8 | p[1]);
 }
 
 void optiga_common_set_uint16(uint8_t *p, uint16_t v)
