@@ -48,6 +48,14 @@ if(TARGET trustm-cli AND TARGET trustm-sim)
   target_include_directories(fuzz_tls_cli_args PRIVATE ${PROJECT_SOURCE_DIR}/tools)
   set_source_files_properties(${PROJECT_SOURCE_DIR}/tools/trustm_util.c
     PROPERTIES COMPILE_DEFINITIONS _DEFAULT_SOURCE)
+  # read_file() leaves no copy of a file (a secret, maybe) in memory it
+  # releases: free() and realloc() wrapped to search released blocks.
+  tma_add_test(NAME tls_cli_unit_readfile SOURCES unit/tls_cli_readfile_test.c
+               ${PROJECT_SOURCE_DIR}/tools/trustm_acparse.c ${PROJECT_SOURCE_DIR}/tools/trustm_util.c
+               LIBS tma_tls trustm tma_port LABELS unit)
+  target_include_directories(tls_cli_unit_readfile PRIVATE ${PROJECT_SOURCE_DIR}/tools)
+  target_compile_definitions(tls_cli_unit_readfile PRIVATE _DEFAULT_SOURCE)
+  target_link_options(tls_cli_unit_readfile PRIVATE -Wl,--wrap=free -Wl,--wrap=realloc)
   foreach(t personalize badinput commands install failstep)
     tma_add_script_test(NAME tls_cli_${t}
       SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_cli_${t}.sh LABELS integration TIMEOUT 180)

@@ -812,6 +812,19 @@ int ta_prepare(const char *file, uint8_t **store, struct tma_span *cert)
     return 0;
 }
 
+/* The reminder that a written trust anchor can be replaced until its
+ * object is locked, with the condition that allows it. */
+static int ta_unlocked_note(struct dev *d, uint16_t oid)
+{
+    char words[96];
+    bool ok = false;
+    if (obj_ac_ok(d, oid, false, &ok, words, sizeof(words)) != 0) return 1;
+    printf("note: 0x%04X is not locked: until it is ('trustm lock --oid 0x%04X --yes', or "
+           "'personalize --lock'), a write that meets its change condition (%s) can replace it\n",
+           oid, oid, words);
+    return 0;
+}
+
 int cmd_trust_anchor(int argc, char **argv)
 {
     bool help = false, azure = false;
@@ -885,6 +898,9 @@ int cmd_trust_anchor(int argc, char **argv)
         if (write_object(&d, boid, c2.ptr, c2.len, "the backup root") != 0) goto done;
         printf("backup root written to 0x%04X (%zu bytes) from %s\n", boid, c2.len, p2);
     }
+    /* Both were unlocked (checked above) and stay so: the chip trusts
+     * whatever is written there next (docs/security.md, rule 1). */
+    if (ta_unlocked_note(&d, oid) != 0 || (azure && ta_unlocked_note(&d, boid) != 0)) goto done;
     rc = 0;
 done:
     dev_close(&d);
@@ -971,6 +987,46 @@ int cmd_sign(int argc, char **argv)
     return rc;
 }
 
+/* VerifySign takes a certificate object only when it holds one plain DER
+ * certificate (spec 9.4); the TLS-identity wrapper (0xC0) that cert write,
+ * personalize and the factory object 0xE0E0 hold is refused by the chip
+ * ("invalid certificate format"). For a wrapper, key->cert_oid is replaced
+ * by the leaf certificate's public key, so the chip still checks the
+ * signature, with the key the object names. Other objects are left to the
+ * chip. */
+static int verify_key_of_object(struct dev *d, struct trustm_pubkey *key, uint8_t *pt, size_t cap)
+{
+    uint8_t obj[CERT_OBJ_MAX];
+    mbedtls_x509_crt chain;
+    const struct curve *cv;
+    size_t pl = 0;
+    uint16_t oid = key->cert_oid;
+    int rc = 0;
+    tma_status st;
+
+    mbedtls_x509_crt_init(&chain);
+    st = tma_tls_chip_load_certs(&d->chip, d->protect, oid, obj, sizeof(obj), &chain, NULL);
+    if (st == TMA_ERR(TMA_LAYER_TLS, TMA_C_NOT_FOUND)) {
+        rc = fail("verify: 0x%04X holds no certificate", oid);
+    } else if (st == TMA_OK && obj[0] == 0xC0) {
+        if (mbedtls_pk_get_type(&chain.pk) != MBEDTLS_PK_ECKEY ||
+            (cv = curve_by_grp(mbedtls_pk_ec(chain.pk)->grp.id)) == NULL ||
+            mbedtls_ecp_point_write_binary(&mbedtls_pk_ec(chain.pk)->grp, &mbedtls_pk_ec(chain.pk)->Q,
+                                           MBEDTLS_ECP_PF_UNCOMPRESSED, &pl, pt, cap) != 0) {
+            rc = fail("verify: the certificate in 0x%04X has no P-256/P-384 key", oid);
+        } else {
+            fprintf(stderr, "trustm: note: 0x%04X holds a TLS-identity wrapper, which VerifySign does "
+                    "not take: verifying with its leaf certificate's public key\n", oid);
+            key->cert_oid = 0;
+            key->alg = cv->alg;
+            key->key = pt;
+            key->key_len = pl;
+        }
+    }
+    mbedtls_x509_crt_free(&chain);
+    return rc;
+}
+
 int cmd_verify(int argc, char **argv)
 {
     bool help = false;
@@ -992,7 +1048,11 @@ int cmd_verify(int argc, char **argv)
         HELP("usage: trustm verify (--in FILE | --digest HEX) --sig sig.der\n"
              "                     (--pubkey pub.pem | --cert-oid 0xE0E1)\n"
              "Verifies a DER ECDSA signature on the chip (VerifySign) with a host public key\n"
-             "or the certificate in a chip object. Exit 0 only when it is valid.\n");
+             "or the certificate in a chip object (0xE0E0..0xE0E3). An object with one plain\n"
+             "DER certificate ('cert write --der-object') goes to the chip as it is; the\n"
+             "chip takes no other format, so for the TLS-identity wrapper that 'cert write',\n"
+             "'personalize' and the factory (0xE0E0) store, the leaf certificate's public\n"
+             "key is given to the chip instead (said in a note). Exit 0 only when it is valid.\n");
     if (sig_f == NULL) return fail("verify: --sig FILE is required");
     if ((pub_f == NULL) == (cert_s == NULL)) return fail("verify: give --pubkey or --cert-oid");
     memset(&key, 0, sizeof(key));
@@ -1013,6 +1073,11 @@ int cmd_verify(int argc, char **argv)
     }
     if (dev_open(&d) != 0) {
         free(sig);
+        return 1;
+    }
+    if (cert_s != NULL && verify_key_of_object(&d, &key, pt, sizeof(pt)) != 0) {
+        free(sig);
+        dev_close(&d);
         return 1;
     }
     st = trustm_verify(&d.chip, d.protect, TRUSTM_SIG_ECDSA, dg, dl, sig, sl, &key);

@@ -10,6 +10,7 @@
 #include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,67 +166,73 @@ void print_hex(const uint8_t *p, size_t n)
     printf("\n");
 }
 
+/* Frees a buffer that held what read_file() read, wiped first: files may be
+ * secrets (binding, CA key). */
+static void read_buf_free(uint8_t *buf, size_t cap)
+{
+    mbedtls_platform_zeroize(buf, cap);
+    free(buf);
+}
+
 int read_file(const char *path, uint8_t **out, size_t *out_len, size_t max)
 {
-    FILE *f = stdin;
+    int fd = STDIN_FILENO;
     uint8_t *buf;
     size_t n = 0, cap = 4096;
     if (strcmp(path, "-") != 0) {
         /* Opened without waiting: a FIFO nobody writes reads as empty
          * instead of blocking; a pipe being written (<(...)) is read. */
         struct stat sb;
-        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) return fail("cannot open '%s': %s", path, strerror(errno));
         if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
             close(fd);
             return fail("'%s' is a directory", path);
         }
         (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        f = fdopen(fd, "rb");
-        if (f == NULL) {
-            int e = errno;
-            close(fd);
-            return fail("cannot open '%s': %s", path, strerror(e));
-        }
     }
+    /* read(2) into the one buffer: no stdio buffer keeps an unwiped copy,
+     * and a growing buffer is copied and wiped, never realloc()ed (which
+     * may leave the old block as it was). */
     buf = malloc(cap + 1);
     if (buf == NULL) {
-        if (f != stdin) fclose(f);
+        if (fd != STDIN_FILENO) close(fd);
         return fail("out of memory");
     }
     for (;;) {
-        size_t r;
+        ssize_t r;
         if (n == cap) {
             uint8_t *nb;
             if (cap >= max) {
-                free(buf);
-                if (f != stdin) fclose(f);
+                read_buf_free(buf, cap + 1);
+                if (fd != STDIN_FILENO) close(fd);
                 return fail("'%s' is too large (more than %zu bytes)", path, max);
             }
-            cap *= 2;
-            nb = realloc(buf, cap + 1);
+            nb = malloc(2 * cap + 1);
             if (nb == NULL) {
-                free(buf);
-                if (f != stdin) fclose(f);
+                read_buf_free(buf, cap + 1);
+                if (fd != STDIN_FILENO) close(fd);
                 return fail("out of memory");
             }
+            memcpy(nb, buf, n);
+            read_buf_free(buf, cap + 1);
             buf = nb;
+            cap *= 2;
         }
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            break;
+        r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            read_buf_free(buf, cap + 1);
+            if (fd != STDIN_FILENO) close(fd);
+            return fail("cannot read '%s': %s", path, strerror(e));
         }
+        if (r == 0) break;
+        n += (size_t)r;
     }
-    if (ferror(f)) {
-        int e = errno;
-        free(buf);
-        if (f != stdin) fclose(f);
-        return fail("cannot read '%s': %s", path, strerror(e));
-    }
-    if (f != stdin) fclose(f);
+    if (fd != STDIN_FILENO) close(fd);
     if (n > max) {
-        free(buf);
+        read_buf_free(buf, cap + 1);
         return fail("'%s' is too large (more than %zu bytes)", path, max);
     }
     buf[n] = 0;
@@ -599,6 +606,24 @@ int obj_read(struct dev *d, uint16_t oid, uint8_t *buf, size_t cap, size_t *out_
     return 0;
 }
 
+/* Whether oid reads exactly data (an empty object reads as 0 bytes). */
+static bool obj_holds(struct dev *d, uint16_t oid, const uint8_t *data, size_t len)
+{
+    uint8_t *back = malloc(len + 1);
+    size_t n = 0;
+    tma_status st;
+    bool same;
+    if (back == NULL) return false;
+    st = trustm_read_data(&d->chip, d->protect, oid, 0, back, len + 1, &n);
+    if (st == TMA_CHIP_ERROR(0x08)) {
+        n = 0; /* empty */
+        st = TMA_OK;
+    }
+    same = st == TMA_OK && n == len && memcmp(back, data, len) == 0;
+    free(back);
+    return same;
+}
+
 int obj_replace(struct dev *d, uint16_t oid, const uint8_t *data, size_t len,
                 const uint8_t *old, size_t old_len)
 {
@@ -613,7 +638,15 @@ int obj_replace(struct dev *d, uint16_t oid, const uint8_t *data, size_t len,
                                 ? trustm_write_data(&d->chip, d->protect, oid, TRUSTM_WRITE_ERASE,
                                                     0, old, old_len)
                                 : trustm_erase_data(&d->chip, d->protect, oid);
-            /* Not silently: the object may now hold part of the new content. */
+            /* Not silently: the object may now hold part of the new content.
+             * A refusal of the first APDU (a locked object) wrote nothing, but
+             * the status does not tell the first APDU from a later one: the
+             * object read back tells. */
+            if (rb != TMA_OK && obj_holds(d, oid, old, old_len)) {
+                return fail_st(st, "cannot write 0x%04X; it reads back as before (nothing of the new "
+                                   "content is in it)",
+                               oid);
+            }
             if (rb != TMA_OK) {
                 return fail_st(st, "cannot write 0x%04X, and its previous content could not be put back "
                                    "(it may hold part of the new one; check it with 'trustm data read --oid "

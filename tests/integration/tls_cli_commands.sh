@@ -65,9 +65,12 @@ cmp leaf.der <(openssl x509 -in k3.pem -outform DER) || fail "leaf DER"
 openssl req -in renew.csr -noout -verify 2>&1 | grep_all -q 'verify OK' || fail "csr from 0xE0E1"
 
 step "trust-anchor write FILE and --azure"
-"${C[@]}" trust-anchor write --oid 0xE0E9 ca.pem
+"${C[@]}" trust-anchor write --oid 0xE0E9 ca.pem > ta.out
+grep -q "^note: 0xE0E9 is not locked: until it is ('trustm lock --oid 0xE0E9 --yes'.*change condition (LcsO < op)" ta.out \
+  || fail "no reminder that the trust anchor stays unlocked: $(cat ta.out)"
 cmp <("${C[@]}" data read --oid 0xE0E9 --out -) <(openssl x509 -in ca.pem -outform DER) || fail "TA"
-"${C[@]}" trust-anchor write --azure
+"${C[@]}" trust-anchor write --azure > ta.out
+[ "$(grep -c '^note: 0x\(E0E8\|F1E0\) is not locked' ta.out)" = 2 ] || fail "--azure: one note per object: $(cat ta.out)"
 "${C[@]}" data read --oid 0xE0E8 --out - > g2.der
 openssl x509 -inform DER -in g2.der -noout -subject | grep_all -q 'DigiCert Global Root G2' || fail "G2"
 openssl x509 -inform DER -in g2.der -noout -fingerprint -sha256 | \
@@ -101,6 +104,12 @@ expect_fail "bad --read" "${C[@]}" metadata set --oid 0xF1D4 --read 'Conf(0xE140
 "${C[@]}" lock --oid 0xF1D3 --yes | grep_all -q '0xF1D3 locked' || fail "lock"
 "${C[@]}" metadata show --oid 0xF1D3 | grep_all -q 'life cycle (LcsO): op' || fail "LcsO op"
 expect_fail "refused the change" "${C[@]}" metadata set --oid 0xF1D3 --read NEV
+# A locked object refuses the first APDU: nothing of the new content is in
+# it, and the message says so (it read back as before), not "may hold part".
+before=$("${C[@]}" data read --oid 0xF1D3)
+expect_fail "cannot write 0xF1D3; it reads back as before (nothing of the new content is in it): chip: access conditions not satisfied" \
+  "${C[@]}" data write --oid 0xF1D3 --hex 0102030405 --erase
+[ "$("${C[@]}" data read --oid 0xF1D3)" = "$before" ] || fail "the locked object changed"
 
 step "current-limit, random, counter"
 "${C[@]}" current-limit --set 10 | grep_all -q '^10 mA$' || fail "current-limit set"
@@ -119,7 +128,20 @@ openssl dgst -sha256 -verify k2.pem -signature m.sig m.txt | grep_all -q 'Verifi
 echo "other" > m2.txt
 expect_fail "does not verify" "${C[@]}" verify --in m2.txt --sig m.sig --pubkey k2.pem
 "${C[@]}" sign --slot 0xE0F1 --in m.txt --out m1.sig
-"${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E2 | grep_all -q 'signature valid' || fail "verify with cert object"
+"${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E2 2>v.err | grep_all -q 'signature valid' || fail "verify with cert object"
+[ ! -s v.err ] || fail "a plain DER object is given to the chip as it is: $(cat v.err)"
+# 0xE0E1 holds the TLS-identity wrapper (k3 and the CA), which VerifySign
+# refuses ("invalid certificate format"): the leaf's key is used, with a note.
+"${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E1 2>v.err | grep_all -q 'signature valid' \
+  || fail "verify with the TLS-identity wrapper of 0xE0E1: $(cat v.err)"
+grep -q "^trustm: note: 0xE0E1 holds a TLS-identity wrapper, which VerifySign does not take" v.err \
+  || fail "no note for the wrapper: $(cat v.err)"
+rc=0; "${C[@]}" verify --in m2.txt --sig m1.sig --cert-oid 0xE0E1 >/dev/null 2>v.err || rc=$?
+[ "$rc" = 1 ] && grep -q '^trustm: verify: signature does not verify$' v.err \
+  || fail "a wrong message verified with 0xE0E1's key (rc=$rc): $(cat v.err)"
+rc=0; "${C[@]}" verify --in m.txt --sig m.sig --cert-oid 0xE0E1 >/dev/null 2>v.err || rc=$?
+[ "$rc" = 1 ] && grep -q 'signature does not verify' v.err || fail "0xE0F2's signature verified with 0xE0E1"
+expect_fail "verify: 0xE0E3 holds no certificate" "${C[@]}" verify --in m.txt --sig m1.sig --cert-oid 0xE0E3
 
 step "connect --prove: the key slot is checked against the certificate before any network I/O"
 # 0xE0E1 holds k3 (issued for 0xE0F1's key) and the CA. The proof costs one
