@@ -238,8 +238,9 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "                         is given (other users can read a command line, not the\n"
                    "                         environment: use it for a SharedAccessKey)\n"
                    "Chip (X.509):\n"
-                   "  --device DEV           sim:/path.sock, tcp:HOST:PORT (trustm-sim), /dev/i2c-N[@0x30] (env\n"
-                   "                         TRUSTM_DEVICE; default sim: a blank simulator in this process)\n"
+                   "  --device DEV           sim:/path.sock or tcp:127.0.0.1:PORT (trustm-sim; loopback only:\n"
+                   "                         127.0.0.1, localhost, ::1), /dev/i2c-N[@0x30] (env TRUSTM_DEVICE;\n"
+                   "                         default sim: a blank simulator in this process)\n"
                    "  --binding FILE         platform binding secret: use the shielded connection (a key\n"
                    "                         bound to it signs only then)\n"
                    "  --cert-oid OID         client certificate object (default 0xE0E1)\n"
@@ -579,11 +580,31 @@ static int read_file(const char *path, uint8_t **out, size_t *out_len)
     return 0;
 }
 
+/* Whether "HOST:PORT" names a loopback host the simulator port connects
+ * to (port/port_simsock.c takes these three names only) and has a port. */
+static bool tcp_loopback(const char *hp)
+{
+    const char *colon = strrchr(hp, ':');
+    size_t hl = colon != NULL ? (size_t)(colon - hp) : 0;
+    if (colon == NULL || colon[1] == '\0') {
+        return false;
+    }
+    return (hl == 9 && strncmp(hp, "127.0.0.1", 9) == 0) ||
+           (hl == 9 && strncmp(hp, "localhost", 9) == 0) || (hl == 3 && strncmp(hp, "::1", 3) == 0);
+}
+
 int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
 {
     static uint8_t obj[1728];
     tma_status st;
     const mbedtls_x509_name *nm;
+    if (strncmp(o->device, "tcp:", 4) == 0 && !tcp_loopback(o->device + 4)) {
+        /* The port connects to loopback addresses only (the simulator's
+         * protocol has no authentication): say so, not "is it running?". */
+        fprintf(stderr, "%s: --device '%s': give tcp:HOST:PORT with HOST 127.0.0.1, localhost or ::1 "
+                        "(trustm-sim is reached over loopback only)\n", prog, o->device);
+        return 1;
+    }
     st = trustm_port_open(o->device, &n->port, &n->port_handle);
     if (st != TMA_OK) {
         /* Name the device and, when the OS knows it, the reason. */
@@ -593,7 +614,7 @@ int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
         bool known = strcmp(d, "sim") == 0 || (strncmp(d, "sim:", 4) == 0 && d[4]) ||
                      (strncmp(d, "tcp:", 4) == 0 && d[4]) || strncmp(d, "/dev/", 5) == 0;
         if (!known) {
-            fprintf(stderr, "%s: unknown --device '%s' (sim, sim:/path.sock, tcp:HOST:PORT or /dev/i2c-N[@0x30])\n",
+            fprintf(stderr, "%s: unknown --device '%s' (sim, sim:/path.sock, tcp:127.0.0.1:PORT or /dev/i2c-N[@0x30])\n",
                     prog, d);
             return 1;
         }

@@ -36,7 +36,8 @@ static void usage(FILE *f)
     const struct cmd *c;
     fprintf(f, "usage: trustm [--device DEV] [--state FILE] [--binding FILE] COMMAND [options]\n\n"
                "  --device DEV    sim (in-process simulator, default), sim:/path.sock or\n"
-               "                  tcp:127.0.0.1:PORT (trustm-sim daemon), /dev/i2c-N[@0x30];\n"
+               "                  tcp:127.0.0.1:PORT (trustm-sim daemon; loopback only: 127.0.0.1,\n"
+               "                  localhost, ::1), /dev/i2c-N[@0x30];\n"
                "                  also $TRUSTM_DEVICE\n"
                "  --state FILE    state file of the in-process simulator (default\n"
                "                  $TRUSTM_SIM_STATE or ./trustm-sim.state)\n"

@@ -156,6 +156,10 @@ expect iothub-telemetry 1 "cannot open '/dev/i2c-99': No such file or directory"
 expect iothub-telemetry 1 "bad I2C address in '/dev/i2c-1@0x999'" "${C[@]}" --device /dev/i2c-1@0x999
 expect iothub-telemetry 1 "cannot open '$W/none.sock': No such file or directory (is trustm-sim running?)" "${C[@]}" --device "sim:$W/none.sock"
 expect iothub-telemetry 1 "--device sim is a blank simulator in this process" "${C[@]}"
+# trustm-sim over TCP is reached on loopback only: said, not "is trustm-sim running?"
+expect iothub-telemetry 1 "--device 'tcp:10.0.0.1:5000': give tcp:HOST:PORT with HOST 127.0.0.1, localhost or ::1 (trustm-sim is reached over loopback only)" \
+  "${C[@]}" --device tcp:10.0.0.1:5000
+expect iothub-dps 1 "--device 'tcp:127.0.0.1': give tcp:HOST:PORT" --id-scope 0ne00000001 --device tcp:127.0.0.1
 echo x >open.key
 chmod 644 open.key
 expect iothub-telemetry 1 "binding file '$W/open.key' is readable by others (chmod 600 it)" "${C[@]}" --binding "$W/open.key"

@@ -252,6 +252,10 @@ step "missing device"
 expect_fail "nothing.sock.: No such file or directory (is trustm-sim running?)" "$T" --device "sim:$W/nothing.sock" info
 expect_fail "cannot open ./dev/i2c-99.: No such file or directory" "$T" --device /dev/i2c-99 info
 expect_fail "unknown device" "$T" --device bogus info
+# trustm-sim over TCP is reached on loopback only: said, not "is trustm-sim running?"
+expect_fail "'tcp:10.0.0.1:5000': give tcp:HOST:PORT with HOST 127.0.0.1, localhost or ::1 (the simulator is reached over loopback only)$" \
+  "$T" --device tcp:10.0.0.1:5000 info
+expect_fail "'tcp:127.0.0.1': give tcp:HOST:PORT" "$T" --device tcp:127.0.0.1 info
 expect_fail "bad I2C address" "$T" --device /dev/i2c-1@0x99 info
 
 step "bad arguments"
