@@ -257,7 +257,15 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "                         TCP and TLS go to it and its certificate is verified for NAME;\n"
                    "                         the MQTT user name and SAS token keep the hub's host name\n"
                    "Behaviour:\n"
-                   "  --count N --interval-ms N --run-ms N --timeout-ms N --model-id DTMI\n"
+                   "  --count N              messages to send (default 10)\n"
+                   "  --interval-ms N        between two messages (default 1000)\n"
+                   "  --run-ms N             exit 0 after N ms (default 0: no time limit). iothub-telemetry with\n"
+                   "                         it runs the whole N ms, without it ends once every message is\n"
+                   "                         acknowledged; iothub-dps ends at that or at N ms, whichever is\n"
+                   "                         first; iothub-twin-methods without it runs until interrupted\n"
+                   "  --timeout-ms N         exit 1 after N ms without a hub connection; with DPS also the\n"
+                   "                         limit of the registration (default 120000)\n"
+                   "  --model-id DTMI        IoT Plug and Play model id, sent when connecting\n"
                    "  --outbox FILE          the outbox as a log file (default ./<device id>.outbox)\n"
                    "  --outbox-flash FILE[:SECTORS:SECTOR_SIZE:UNIT]\n"
                    "                         the outbox as the microcontroller flash log, on FILE made to\n"
@@ -271,7 +279,8 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
                    "%s"
                    "  --version\n",
                    name, summary,
-                   dps ? "DPS:\n  --id-scope S --registration-id R (default: certificate CN) --dps-host H\n"
+                   dps ? "DPS:\n  --id-scope S --registration-id R (default: certificate CN)\n"
+                         "  --dps-host H           (default global.azure-devices-provisioning.net)\n"
                          "  --assignment FILE      keep the assigned hub and device id here: later runs connect\n"
                          "                         without DPS, and register again only if that hub refuses\n"
                        : "");
