@@ -34,3 +34,16 @@ if(TARGET trustm_sim AND SIM_APP_SOURCES AND TARGET trustm-sim
   tma_add_script_test(NAME sim_int_daemon SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/sim_daemon.sh
     LABELS integration TIMEOUT 120)
 endif()
+
+# Infineon's i2c-dev access pattern (I2C_SLAVE + plain write/read) through the
+# LD_PRELOAD shim that tests/trustm_stack.cmake builds (registered once every
+# tests/*.cmake ran, as that file comes later).
+function(sim_register_i2cdev_plain_test)
+  if(TARGET trustm-sim AND TARGET trustm_i2cdev_shim)
+    tma_add_script_test(NAME sim_int_i2cdev_plain
+      SCRIPT ${PROJECT_SOURCE_DIR}/tests/integration/sim_i2cdev_plain.sh LABELS integration TIMEOUT 120)
+    set_property(TEST sim_int_i2cdev_plain APPEND PROPERTY ENVIRONMENT
+      "TRUSTM_SIM=$<TARGET_FILE:trustm-sim>" "TRUSTM_I2C_SHIM=$<TARGET_FILE:trustm_i2cdev_shim>")
+  endif()
+endfunction()
+cmake_language(DEFER CALL sim_register_i2cdev_plain_test)
