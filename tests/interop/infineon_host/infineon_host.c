@@ -405,6 +405,61 @@ static void step_crypto(void)
                    n == 35 && memcmp(resp + 7, abc_sha256, 32) == 0 ? "matches" : "differs");
         }
     }
+    /* CalcHash with the host holding the context, as optiga_crypt_hash_start/update/finalize
+     * send it (read for facts): data TLV first, then 06 (context in), then 07 00 00
+     * (export); start is "00 00 00", final "03 00 00". A one-shot hash in between must
+     * not disturb it (the context travels with the host). */
+    {
+        uint8_t a[8 + 3 + 3 + 209 + 3], ctx[209];
+        static const uint8_t st[] = {0xB0, 0xE2, 0x00, 0x06, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00};
+        static const uint8_t other[] = {0xB0, 0xE2, 0x00, 0x06, 0x01, 0x00, 0x03, 'x', 'y', 'z'};
+        const char *parts[2] = {"ab", "c"};
+        int ok = 1;
+        n = cmd("CalcHash start, context exported", 0, st, sizeof st);
+        ok = n == 212 && resp[4] == 0x06 && resp[5] == 0x00 && resp[6] == 209;
+        for (int i = 0; ok && i < 2; i++) {
+            size_t L = strlen(parts[i]), o = 4;
+            memcpy(ctx, resp + 7, 209);
+            ok = cmd("CalcHash one-shot in between", 0, other, sizeof other) == 35;
+            a[0] = 0xB0;
+            a[1] = 0xE2;
+            a[o++] = 0x02;
+            a[o++] = 0x00;
+            a[o++] = (uint8_t)L;
+            memcpy(a + o, parts[i], L);
+            o += L;
+            a[o++] = 0x06;
+            a[o++] = 0x00;
+            a[o++] = 209;
+            memcpy(a + o, ctx, 209);
+            o += 209;
+            a[o++] = 0x07;
+            a[o++] = 0x00;
+            a[o++] = 0x00;
+            a[2] = (uint8_t)((o - 4) >> 8);
+            a[3] = (uint8_t)(o - 4);
+            n = ok ? cmd("CalcHash continue, context in and out", 0, a, (uint16_t)o) : -1;
+            ok = n == 212 && resp[4] == 0x06;
+        }
+        if (ok) {
+            size_t o = 4;
+            memcpy(ctx, resp + 7, 209);
+            a[o++] = 0x03;
+            a[o++] = 0x00;
+            a[o++] = 0x00;
+            a[o++] = 0x06;
+            a[o++] = 0x00;
+            a[o++] = 209;
+            memcpy(a + o, ctx, 209);
+            o += 209;
+            a[2] = (uint8_t)((o - 4) >> 8);
+            a[3] = (uint8_t)(o - 4);
+            n = cmd("CalcHash final from the context", 0, a, (uint16_t)o);
+            ok = n == 35 && resp[4] == 0x01 && memcmp(resp + 7, abc_sha256, 32) == 0;
+        }
+        report(ok, "CalcHash with host-held context (start, 2 updates, final)",
+               "209-byte contexts, one-shot hashes in between, digest %s", ok ? "= SHA-256(\"abc\")" : "wrong");
+    }
     /* ECDH: key agreement key in E0F2, peer key from mbedTLS */
     {
         static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xF2, 0x02, 0x00, 0x01, 0x20};
@@ -863,6 +918,110 @@ static void step_rsa(void)
     }
 }
 
+/* RSA encryption as optiga_crypt_rsa_encrypt_message / rsa_decrypt_and_export build it
+ * (read for facts): EncryptAsym 61 message, 05 00 01 algo, 06 public key; DecryptAsym
+ * 61 ciphertext, 03 00 02 key OID. The exported plaintext needs response protection
+ * once a shielded connection exists (the library forces it). */
+static void step_rsa_enc(void)
+{
+    static const uint8_t g[] = {0xB8, 0x41, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xFD, 0x02, 0x00, 0x01, 0x02};
+    static const uint8_t msg[] = "interop: RSAES-PKCS1-v1_5 round trip";
+    const size_t ml = sizeof msg - 1;
+    uint8_t a[400], pub[160], ct[128];
+    int n, publen;
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    const uint8_t rprot = 2;
+#else
+    const uint8_t rprot = 0;
+#endif
+    n = cmd("GenKeyPair RSA-1024 E0FD (Enc)", 0, g, sizeof g);
+    if (n < 4 || resp[4] != 0x02) {
+        return;
+    }
+    publen = resp[5] << 8 | resp[6];
+    if (publen > (int)sizeof pub || publen + 3 != n) {
+        report(0, "GenKeyPair RSA-1024 E0FD (Enc)", "public key length %d", publen);
+        return;
+    }
+    memcpy(pub, resp + 7, (size_t)publen);
+    report(1, "GenKeyPair RSA-1024 E0FD (Enc)", "public key BIT STRING, %d bytes", publen);
+    /* the chip encrypts with the key given by the host */
+    {
+        size_t o = 4;
+        a[0] = 0x9E;
+        a[1] = 0x11;
+        a[o++] = 0x61;
+        a[o++] = 0x00;
+        a[o++] = (uint8_t)ml;
+        memcpy(a + o, msg, ml);
+        o += ml;
+        memcpy(a + o, (const uint8_t[]){0x05, 0x00, 0x01, 0x41, 0x06, 0x00, (uint8_t)publen}, 7);
+        o += 7;
+        memcpy(a + o, pub, (size_t)publen);
+        o += (size_t)publen;
+        a[2] = (uint8_t)((o - 4) >> 8);
+        a[3] = (uint8_t)(o - 4);
+        n = cmd("EncryptAsym RSA-1024 (public key from host)", 0, a, (uint16_t)o);
+        if (n != 131 || resp[4] != 0x61 || resp[5] != 0x00 || resp[6] != 0x80) {
+            if (n >= 0) {
+                report(0, "EncryptAsym RSA-1024 (public key from host)", "OutLen %d", n);
+            }
+            return;
+        }
+        memcpy(ct, resp + 7, 128);
+        report(1, "EncryptAsym RSA-1024 (public key from host)", "61 00 80 + 128-byte ciphertext");
+    }
+    /* the chip decrypts its own ciphertext, then one made by mbedTLS with the same key */
+    for (int round = 0; round < 2; round++) {
+        const char *step = round ? "DecryptAsym of mbedTLS's ciphertext" : "DecryptAsym of the chip's ciphertext";
+        size_t o = 4;
+        if (round) {
+            /* SPKI around the BIT STRING, as in step_rsa */
+            static const uint8_t alg[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
+            uint8_t spki[200];
+            size_t L = sizeof alg + (size_t)publen, so = 0;
+            mbedtls_pk_context pk;
+            int e;
+            spki[so++] = 0x30;
+            spki[so++] = 0x81;
+            spki[so++] = (uint8_t)L;
+            memcpy(spki + so, alg, sizeof alg);
+            so += sizeof alg;
+            memcpy(spki + so, pub, (size_t)publen);
+            so += (size_t)publen;
+            mbedtls_pk_init(&pk);
+            e = mbedtls_pk_parse_public_key(&pk, spki, so) ||
+                mbedtls_rsa_pkcs1_encrypt(mbedtls_pk_rsa(pk), mbedtls_ctr_drbg_random, &drbg, MBEDTLS_RSA_PUBLIC, ml,
+                                          msg, ct);
+            mbedtls_pk_free(&pk);
+            if (e) {
+                report(0, step, "mbedTLS could not encrypt");
+                return;
+            }
+        }
+        a[0] = 0x9F;
+        a[1] = 0x11;
+        a[o++] = 0x61;
+        a[o++] = 0x00;
+        a[o++] = 0x80;
+        memcpy(a + o, ct, 128);
+        o += 128;
+        memcpy(a + o, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xFD}, 5);
+        o += 5;
+        a[2] = (uint8_t)((o - 4) >> 8);
+        a[3] = (uint8_t)(o - 4);
+        n = cmd(step, rprot, a, (uint16_t)o);
+        if (n >= 0) {
+            int ok = n == (int)ml + 3 && resp[4] == 0x61 && resp[6] == ml && memcmp(resp + 7, msg, ml) == 0;
+            report(ok, step, "OutLen %d, plaintext %s", n, ok ? "equal" : "differs");
+        }
+    }
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    /* the same APDU without response protection: the chip keeps the plaintext to itself */
+    expect_error("DecryptAsym export without response protection", 0, a, (uint16_t)(4 + 3 + 128 + 5), 0x07);
+#endif
+}
+
 static int close_app(int hibernate, uint8_t *handle)
 {
     uint8_t c[4] = {0xF1, (uint8_t)(hibernate ? 0x01 : 0x00), 0x00, 0x00};
@@ -939,6 +1098,7 @@ int main(int argc, char **argv)
             step_secrets();
             if (!getenv("INTEROP_NO_RSA")) {
                 step_rsa();
+                step_rsa_enc();
             }
             /* the library's optiga_util_open_application after a reset: soft reset, OpenApplication again */
             if (comms_reset(1) == 0) {
