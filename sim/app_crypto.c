@@ -1580,7 +1580,20 @@ static int sym_common(struct sim_app *app, const struct cmd *c, struct rsp *r, b
         return hmac_verify(app, c, key_oid, data, vv);
     }
     if (decrypt && hmac) {
-        return E_PARAM; /* HMAC "decryption" only exists as verification */
+        /* HMAC "decryption" only exists as verification. A start&final request on an
+         * AUTOREF object without a verification value is one that cannot succeed: like any
+         * failed verification it clears Auto(KeyOID) and uses up the session random it
+         * names. Infineon's host library clears the state this way (optiga_crypt_clear_auto_state
+         * sends KeyOID, 01 00 02 <session OID>, no 43, and ignores the answer). */
+        struct sim_obj *ko = app_obj_find(app, key_oid);
+        if (seq == 0x01 && ko && ko->kind == KIND_DATA && ko->has_type && ko->type == 0x31) {
+            auto_set(app, key_oid, false);
+            struct sim_session *s = data->len >= 2 ? app_session_get(app, app_be16(data->v)) : NULL;
+            if (s && s->kind == SESS_RANDOM) {
+                mbedtls_platform_zeroize(s, sizeof *s);
+            }
+        }
+        return E_PARAM;
     }
     if (c->sec->session && (decrypt ? !c->sec->rsp_protected : !c->sec->cmd_protected)) {
         return E_ACCESS; /* with a shielded connection these must be protected */

@@ -534,6 +534,58 @@ static void hmac_verify_sets_auto_state(void **state)
     sim_app_close(app);
 }
 
+/* Infineon's host library (optiga_cmd.c at 03a3ebe, optiga_crypt_clear_auto_state) sends
+ * the clear request as an HMAC verification with only the session OID as data and no
+ * verification value: KeyOID, 01 00 02 <session OID>. It reports success whatever the chip
+ * answers, so the chip has to clear the Auto state on it (a verification that cannot
+ * succeed is a failed one). The session random named in it is used up, as on any failure. */
+static void clear_auto_state_library_form(void **state)
+{
+    (void)state;
+    struct sim_app *app = sa_open_ready(18);
+    uint8_t rsp[SIM_APDU_MAX];
+    uint8_t key[16];
+    for (int i = 0; i < 16; i++) {
+        key[i] = (uint8_t)(0xA1 + i);
+    }
+    sa_ok(app, "82 40 00 14 F1 D1 00 00 A1 A2 A3 A4 A5 A6 A7 A8 A9 AA AB AC AD AE AF B0", rsp);
+    sa_ok(app, "82 01 00 0C F1 D1 00 00 20 06 E8 01 31 D3 01 00", rsp);
+    sa_ok(app, "82 01 00 0B F1 D2 00 00 20 05 D0 03 23 F1 D1", rsp);
+    static const char *const clear[] = {"95 20 00 07 F1 D1 01 00 02 00 00",
+                                        "95 20 00 07 F1 D1 01 00 02 E1 01"};
+    for (int form = 0; form < 2; form++) {
+        size_t n = sa_ok(app, "8C 00 00 07 00 20 E1 01 41 00 00", rsp);
+        assert_int_equal(n, 32);
+        uint8_t body[42] = {0xE1, 0x01}, mac[32], d[200], a[220];
+        memcpy(body + 2, rsp + 4, 32);
+        memcpy(body + 34, "arbitrar", 8);
+        mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, 16, body + 2, 40, mac);
+        d[0] = 0xF1, d[1] = 0xD1;
+        size_t dn = 2 + tlv(d + 2, 0x01, body, 42);
+        dn += tlv(d + dn, 0x43, mac, 32);
+        size_t al = apdu_build(a, 0x95, 0x20, d, dn);
+        assert_int_equal(sa_ok_bin(app, a, al, rsp), 0);
+        sa_ok(app, "82 00 00 05 F1 D2 00 00 55", rsp);
+        /* the library's clear request: refused, and the Auto state is gone */
+        sa_err(app, clear[form], 0x03);
+        sa_err(app, "82 00 00 05 F1 D2 00 00 55", 0x07);
+    }
+    /* a random stored in E101 is used up by a clear request that names E101 */
+    size_t n = sa_ok(app, "8C 00 00 07 00 20 E1 01 41 00 00", rsp);
+    assert_int_equal(n, 32);
+    uint8_t body[42] = {0xE1, 0x01}, mac[32], d[200], a[220];
+    memcpy(body + 2, rsp + 4, 32);
+    memcpy(body + 34, "arbitrar", 8);
+    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, 16, body + 2, 40, mac);
+    sa_err(app, clear[1], 0x03);
+    d[0] = 0xF1, d[1] = 0xD1;
+    size_t dn = 2 + tlv(d + 2, 0x01, body, 42);
+    dn += tlv(d + dn, 0x43, mac, 32);
+    size_t al = apdu_build(a, 0x95, 0x20, d, dn);
+    sa_err_bin(app, a, al, 0x2F);
+    sim_app_close(app);
+}
+
 static void security_monitor_throttles(void **state)
 {
     (void)state;
@@ -654,6 +706,7 @@ int main(void)
         cmocka_unit_test(verify_with_certificate_object),
         cmocka_unit_test(aes_modes_roundtrip_and_agree),
         cmocka_unit_test(hmac_verify_sets_auto_state),
+        cmocka_unit_test(clear_auto_state_library_form),
         cmocka_unit_test(security_monitor_throttles),
         cmocka_unit_test(hash_context_export_import),
         cmocka_unit_test(rsa_key_exchange_with_session_premaster),

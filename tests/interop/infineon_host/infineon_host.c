@@ -918,6 +918,134 @@ static void step_rsa(void)
     }
 }
 
+/* Authorization reference (V3), built as the spec sheet describes the library's
+ * optiga_crypt_generate_auth_code / optiga_crypt_hmac_verify / optiga_crypt_clear_auto_state:
+ * GetRandom with session OID and tag 41 stores a random in the session; DecryptSym
+ * HMAC-SHA256 with key OID = the AUTOREF object, data = session OID || M (M starts with
+ * that random) and 43 = HMAC(secret, M) sets Auto(key OID); the same with empty data and
+ * an empty 43 clears it (the chip answers with an error). F1D2 gets Read = Auto(F1D1). */
+static int set_object(const char *step, const uint8_t *head, const uint8_t *body, size_t blen)
+{
+    uint8_t a[64];
+    int n;
+    memcpy(a, head, 8);
+    memcpy(a + 8, body, blen);
+    a[3] = (uint8_t)(4 + blen);
+    n = cmd(step, 0, a, (uint16_t)(8 + blen));
+    if (n >= 0) {
+        report(n == 0, step, "OutLen %d", n);
+    }
+    return n == 0 ? 0 : -1;
+}
+
+/* DecryptSym HMAC verify over a fresh session random; bad != 0 flips one MAC bit */
+static int hmac_verify_apdu(const uint8_t *secret, size_t slen, int bad, uint8_t *a)
+{
+    static const uint8_t gr[] = {0x8C, 0x00, 0x00, 0x07, 0x00, 0x20, 0xE1, 0x00, 0x41, 0x00, 0x00};
+    static const uint8_t arb[] = "arbitrary data";
+    uint8_t m[32 + sizeof arb], mac[32];
+    size_t ml = 0, o = 4;
+    if (cmd("GetRandom 32 into session E100 (auth code)", 0, gr, sizeof gr) != 32) {
+        return -1;
+    }
+    memcpy(m, resp + 4, 32);
+    ml = 32;
+    memcpy(m + ml, arb, sizeof arb - 1);
+    ml += sizeof arb - 1;
+    if (mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), secret, slen, m, ml, mac) != 0) {
+        return -1;
+    }
+    mac[5] ^= (uint8_t)(bad ? 0x01 : 0x00);
+    a[0] = 0x95;
+    a[1] = 0x20;
+    a[o++] = 0xF1;
+    a[o++] = 0xD1;
+    a[o++] = 0x01;
+    a[o++] = 0x00;
+    a[o++] = (uint8_t)(2 + ml);
+    a[o++] = 0xE1;
+    a[o++] = 0x00;
+    memcpy(a + o, m, ml);
+    o += ml;
+    a[o++] = 0x43;
+    a[o++] = 0x00;
+    a[o++] = 0x20;
+    memcpy(a + o, mac, 32);
+    o += 32;
+    a[2] = (uint8_t)((o - 4) >> 8);
+    a[3] = (uint8_t)(o - 4);
+    return (int)o;
+}
+
+static void step_auto(void)
+{
+    static const uint8_t secret[32] = "interop: authorization reference";
+    static const uint8_t rd[] = {0x81, 0x00, 0x00, 0x06, 0xF1, 0xD2, 0x00, 0x00, 0x00, 0x04};
+    static const uint8_t clr[] = {0x95, 0x20, 0x00, 0x08, 0xF1, 0xD1, 0x01, 0x00, 0x00, 0x43, 0x00, 0x00};
+    static const uint8_t clr_lib[] = {0x95, 0x20, 0x00, 0x07, 0xF1, 0xD1, 0x01, 0x00, 0x02, 0x00, 0x00};
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    const uint8_t rprot = 2;
+#else
+    const uint8_t rprot = 0;
+#endif
+    uint8_t a[160];
+    int n, L;
+    if (set_object("SetDataObject F1D1 secret (32 B)", (const uint8_t[]){0x82, 0x40, 0x00, 0, 0xF1, 0xD1, 0x00, 0x00},
+                   secret, 32) ||
+        set_object("SetDataObject F1D1 metadata (type AUTOREF, Execute ALW)",
+                   (const uint8_t[]){0x82, 0x01, 0x00, 0, 0xF1, 0xD1, 0x00, 0x00},
+                   (const uint8_t[]){0x20, 0x06, 0xE8, 0x01, 0x31, 0xD3, 0x01, 0x00}, 8) ||
+        set_object("SetDataObject F1D2 data (4 B)", (const uint8_t[]){0x82, 0x40, 0x00, 0, 0xF1, 0xD2, 0x00, 0x00},
+                   (const uint8_t[]){0xCA, 0xFE, 0xF0, 0x0D}, 4) ||
+        set_object("SetDataObject F1D2 metadata (Read = Auto(F1D1))",
+                   (const uint8_t[]){0x82, 0x01, 0x00, 0, 0xF1, 0xD2, 0x00, 0x00},
+                   (const uint8_t[]){0x20, 0x05, 0xD1, 0x03, 0x23, 0xF1, 0xD1}, 7)) {
+        return;
+    }
+    expect_error("F1D2 read before HMAC verify", 0, rd, sizeof rd, 0x07);
+    L = hmac_verify_apdu(secret, sizeof secret, 1, a);
+    if (L > 0) {
+        expect_error("HMAC verify with a wrong MAC", rprot, a, (uint16_t)L, 0x2F);
+        expect_error("F1D2 read after the failed verify", 0, rd, sizeof rd, 0x07);
+    }
+    L = hmac_verify_apdu(secret, sizeof secret, 0, a);
+    if (L <= 0) {
+        return;
+    }
+    n = cmd("HMAC verify (DecryptSym 0x20, AUTOREF F1D1)", rprot, a, (uint16_t)L);
+    if (n >= 0) {
+        report(n == 0, "HMAC verify (DecryptSym 0x20, AUTOREF F1D1)", "OutLen %d", n);
+    }
+    n = cmd("F1D2 read in Auto(F1D1) state", 0, rd, sizeof rd);
+    if (n >= 0) {
+        report(n == 4 && resp[4] == 0xCA && resp[7] == 0x0D, "F1D2 read in Auto(F1D1) state", "%d bytes", n);
+    }
+    /* the session random is single-use: the same APDU again fails and clears the state */
+    expect_error("HMAC verify replayed (random used up)", rprot, a, (uint16_t)L, 0x2F);
+    expect_error("F1D2 read after the replay", 0, rd, sizeof rd, 0x07);
+    /* clearing the state: first as the library's optiga_crypt_clear_auto_state sends it
+     * (optiga_cmd.c 03a3ebe: KeyOID, 01 00 02 <its session OID, here none>, no 43; it
+     * ignores the answer), then as libtrustm sends it (01 00 00, 43 00 00) */
+    for (int form = 0; form < 2; form++) {
+        const uint8_t *c = form ? clr : clr_lib;
+        uint16_t cl = form ? (uint16_t)sizeof clr : (uint16_t)sizeof clr_lib;
+        const char *step = form ? "clear Auto state, libtrustm's form" : "clear Auto state, the library's form";
+        L = hmac_verify_apdu(secret, sizeof secret, 0, a);
+        n = L > 0 ? cmd("HMAC verify again", rprot, a, (uint16_t)L) : -1;
+        if (n != 0 || cmd("F1D2 read in Auto(F1D1) state again", 0, rd, sizeof rd) != 4) {
+            report(0, step, "no Auto state to clear");
+            continue;
+        }
+        optiga_lib_status_t st = xfer(rprot, c, cl);
+        int sta = st == OPTIGA_COMMS_SUCCESS && resp_len == 4 ? resp[0] : -1;
+        int code = last_error();
+        report(sta == 0xFF, step, "Sta 0x%02X, F1C2 0x%02X (the chip answers with an error and clears the state)",
+               (unsigned)sta & 0xFFu, (unsigned)code & 0xFFu);
+        expect_error(form ? "F1D2 read after libtrustm's clear" : "F1D2 read after the library's clear", 0, rd,
+                     sizeof rd, 0x07);
+    }
+}
+
 /* RSA encryption as optiga_crypt_rsa_encrypt_message / rsa_decrypt_and_export build it
  * (read for facts): EncryptAsym 61 message, 05 00 01 algo, 06 public key; DecryptAsym
  * 61 ciphertext, 03 00 02 key OID. The exported plaintext needs response protection
@@ -1099,6 +1227,9 @@ int main(int argc, char **argv)
             if (!getenv("INTEROP_NO_RSA")) {
                 step_rsa();
                 step_rsa_enc();
+            }
+            if (!chip_v1) {
+                step_auto();
             }
             /* the library's optiga_util_open_application after a reset: soft reset, OpenApplication again */
             if (comms_reset(1) == 0) {
