@@ -1046,6 +1046,90 @@ static void step_auto(void)
     }
 }
 
+/* RSA key exchange as optiga_crypt_rsa_generate_pre_master_secret /
+ * rsa_encrypt_session / tls_prf build it (read for facts: GetRandom Param 04 with length,
+ * session OID, 41 prefix; EncryptAsym 02 00 02 session OID then the key; DeriveKey 01 OID,
+ * 03 length, 02 data, 07 export). The session secret never leaves the chip in the
+ * library's flow; here E0FD (usage Enc) decrypts the chip's ciphertext so the host can
+ * check the PRF output against mbedTLS. The library protects the command of an
+ * EncryptAsym or DeriveKey on a session secret. */
+static void step_rsa_key_exchange(const uint8_t *pub, int publen)
+{
+    static const uint8_t gr[] = {0x8C, 0x04, 0x00, 0x09, 0x00, 0x2E, 0xE1, 0x00, 0x41, 0x00, 0x02, 0x03, 0x03};
+    static const uint8_t seed[] = "master secretinterop client+server random";
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    const uint8_t cprot = 1, rprot = 2;
+#else
+    const uint8_t cprot = 0, rprot = 0;
+#endif
+    uint8_t a[400], pms[48], want[48];
+    size_t o;
+    int n = cmd("GetRandom pre-master secret into E100 (Param 04, prefix 03 03)", 0, gr, sizeof gr);
+    if (n != 0) {
+        if (n > 0) {
+            report(0, "GetRandom pre-master secret into E100 (Param 04, prefix 03 03)", "OutLen %d", n);
+        }
+        return;
+    }
+    o = 4;
+    a[0] = 0x9E;
+    a[1] = 0x11;
+    memcpy(a + o, (const uint8_t[]){0x02, 0x00, 0x02, 0xE1, 0x00, 0x05, 0x00, 0x01, 0x41, 0x06, 0x00, (uint8_t)publen},
+           12);
+    o += 12;
+    memcpy(a + o, pub, (size_t)publen);
+    o += (size_t)publen;
+    a[2] = (uint8_t)((o - 4) >> 8);
+    a[3] = (uint8_t)(o - 4);
+    n = cmd("EncryptAsym of session E100", cprot, a, (uint16_t)o);
+    if (n != 131) {
+        if (n >= 0) {
+            report(0, "EncryptAsym of session E100", "OutLen %d", n);
+        }
+        return;
+    }
+    memmove(a + 7, resp + 7, 128);
+    a[0] = 0x9F;
+    a[1] = 0x11;
+    a[2] = 0x00;
+    a[3] = 3 + 128 + 5;
+    a[4] = 0x61;
+    a[5] = 0x00;
+    a[6] = 0x80;
+    memcpy(a + 7 + 128, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xFD}, 5);
+    n = cmd("DecryptAsym of the session's ciphertext", rprot, a, 4 + 3 + 128 + 5);
+    if (n != 51 || resp[4] != 0x61 || resp[6] != 48 || resp[7] != 0x03 || resp[8] != 0x03) {
+        if (n >= 0) {
+            report(0, "DecryptAsym of the session's ciphertext", "OutLen %d", n);
+        }
+        return;
+    }
+    memcpy(pms, resp + 7, 48);
+    report(1, "EncryptAsym of session E100", "ciphertext decrypts to 48 bytes starting 03 03");
+    o = 4;
+    a[0] = 0xB4;
+    a[1] = 0x01;
+    memcpy(a + o, (const uint8_t[]){0x01, 0x00, 0x02, 0xE1, 0x00, 0x03, 0x00, 0x02, 0x00, 0x30, 0x02, 0x00,
+                                    (uint8_t)(sizeof seed - 1)},
+           13);
+    o += 13;
+    memcpy(a + o, seed, sizeof seed - 1);
+    o += sizeof seed - 1;
+    memcpy(a + o, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
+    o += 3;
+    a[2] = (uint8_t)((o - 4) >> 8);
+    a[3] = (uint8_t)(o - 4);
+    n = cmd("DeriveKey TLS-PRF SHA-256 from session E100", cprot, a, (uint16_t)o);
+    if (n >= 0) {
+        int ok = n == 48 &&
+                 mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, pms, 48, "master secret",
+                                     seed + 13, sizeof seed - 1 - 13, want, 48) == 0 &&
+                 memcmp(want, resp + 4, 48) == 0;
+        report(ok, "DeriveKey TLS-PRF SHA-256 from session E100", "OutLen %d, %s mbedTLS's PRF over the decrypted secret",
+               n, ok ? "equals" : "differs from");
+    }
+}
+
 /* RSA encryption as optiga_crypt_rsa_encrypt_message / rsa_decrypt_and_export build it
  * (read for facts): EncryptAsym 61 message, 05 00 01 algo, 06 public key; DecryptAsym
  * 61 ciphertext, 03 00 02 key OID. The exported plaintext needs response protection
@@ -1148,6 +1232,7 @@ static void step_rsa_enc(void)
     /* the same APDU without response protection: the chip keeps the plaintext to itself */
     expect_error("DecryptAsym export without response protection", 0, a, (uint16_t)(4 + 3 + 128 + 5), 0x07);
 #endif
+    step_rsa_key_exchange(pub, publen);
 }
 
 static int close_app(int hibernate, uint8_t *handle)
