@@ -1106,6 +1106,13 @@ static void step_rsa_key_exchange(const uint8_t *pub, int publen)
     }
     memcpy(pms, resp + 7, 48);
     report(1, "EncryptAsym of session E100", "ciphertext decrypts to 48 bytes starting 03 03");
+    /* the same ciphertext decrypted into session E101 (rsa_decrypt_and_store: 02 00 02 after the key OID) */
+    a[3] = 3 + 128 + 5 + 5;
+    memcpy(a + 7 + 128 + 5, (const uint8_t[]){0x02, 0x00, 0x02, 0xE1, 0x01}, 5);
+    n = cmd("DecryptAsym into session E101", 0, a, 4 + 3 + 128 + 5 + 5);
+    if (n >= 0) {
+        report(n == 0, "DecryptAsym into session E101", "OutLen %d", n);
+    }
     o = 4;
     a[0] = 0xB4;
     a[1] = 0x01;
@@ -1119,14 +1126,17 @@ static void step_rsa_key_exchange(const uint8_t *pub, int publen)
     o += 3;
     a[2] = (uint8_t)((o - 4) >> 8);
     a[3] = (uint8_t)(o - 4);
-    n = cmd("DeriveKey TLS-PRF SHA-256 from session E100", cprot, a, (uint16_t)o);
-    if (n >= 0) {
-        int ok = n == 48 &&
-                 mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, pms, 48, "master secret",
-                                     seed + 13, sizeof seed - 1 - 13, want, 48) == 0 &&
-                 memcmp(want, resp + 4, 48) == 0;
-        report(ok, "DeriveKey TLS-PRF SHA-256 from session E100", "OutLen %d, %s mbedTLS's PRF over the decrypted secret",
-               n, ok ? "equals" : "differs from");
+    for (int sess = 0; sess < 2; sess++) {
+        const char *step = sess ? "DeriveKey TLS-PRF SHA-256 from session E101" : "DeriveKey TLS-PRF SHA-256 from session E100";
+        a[8] = (uint8_t)sess;
+        n = cmd(step, cprot, a, (uint16_t)o);
+        if (n >= 0) {
+            int ok = n == 48 &&
+                     mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, pms, 48, "master secret", seed + 13,
+                                         sizeof seed - 1 - 13, want, 48) == 0 &&
+                     memcmp(want, resp + 4, 48) == 0;
+            report(ok, step, "OutLen %d, %s mbedTLS's PRF over the decrypted secret", n, ok ? "equals" : "differs from");
+        }
     }
 }
 
