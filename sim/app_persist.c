@@ -161,7 +161,15 @@ tma_status app_persist_save(struct sim_app *app, const char *path)
     }
     memcpy(tmp, path, pl);
     memcpy(tmp + pl, ".tmp", 5);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* The file holds every key of the chip: always a new inode made 0600 here,
+     * never a leftover PATH.tmp reused (O_TRUNC kept its mode, e.g. 0644, and
+     * the rename then published it) nor written through a link. Under the
+     * state lock PATH.tmp can only be a dead writer's. */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        st = TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
+        goto out;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         st = TMA_ERR(TMA_LAYER_STORE, TMA_C_IO);
         goto out;

@@ -53,6 +53,48 @@ static void trace_file(void *ctx, const char *line)
     fflush(f);
 }
 
+/* The trace is a bus capture: whatever a host sends in the clear is in it,
+ * e.g. the platform binding secret of a first `bind` (written to 0xE140 before
+ * any shielded connection exists). So a trace file is private whatever the
+ * umask: created 0600; an existing regular file others could read is made
+ * 0600 before the first line (said on stderr), since it is about to receive
+ * the same bytes; one that cannot be made private (not ours) is refused. A
+ * FIFO, a terminal or /dev/stderr is left as it is: whoever names one chose
+ * its readers (as with `--trace -`, which goes where the shell sends stdout). */
+static FILE *open_trace(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "trustm-sim: cannot open trace file '%s': %s\n", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        fprintf(stderr, "trustm-sim: cannot open trace file '%s': %s\n", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+        if (fchmod(fd, 0600) != 0) {
+            fprintf(stderr,
+                    "trustm-sim: trace file '%s' is readable by others and cannot be made private "
+                    "(%s); a trace may hold secrets sent in the clear\n",
+                    path, strerror(errno));
+            close(fd);
+            return NULL;
+        }
+        fprintf(stderr, "trustm-sim: note: trace file '%s' was mode %04o, made 0600 "
+                        "(a trace may hold secrets sent in the clear)\n",
+                path, (unsigned)(st.st_mode & 07777));
+    }
+    FILE *f = fdopen(fd, "a");
+    if (!f) {
+        fprintf(stderr, "trustm-sim: cannot open trace file '%s': %s\n", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
 static void ready(void *ctx)
 {
     const char *path = ctx;
@@ -250,9 +292,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (trace) {
-        tf = strcmp(trace, "-") ? fopen(trace, "a") : stdout;
+        tf = strcmp(trace, "-") ? open_trace(trace) : stdout;
         if (!tf) {
-            fprintf(stderr, "trustm-sim: cannot open trace file '%s': %s\n", trace, strerror(errno));
             return 1;
         }
         cfg.trace = trace_file;

@@ -196,8 +196,15 @@ static int listen_unix(const char *path, dev_t *dev, ino_t *ino)
     a.sun_family = AF_UNIX;
     memcpy(a.sun_path, path, strlen(path) + 1);
     /* bind() never replaces an existing file: a daemon that got there first wins */
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 8) != 0 ||
-        lstat(path, &st) != 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    /* Whoever can connect drives the chip (the protocol has no authentication):
+     * the socket is the owner's alone, whatever the umask. bind() made it
+     * 0777 & ~umask; nobody can connect before listen(), so it is made 0600
+     * first. (To share it, its owner chmods it once "listening" is printed.) */
+    if (chmod(path, 0600) != 0 || listen(fd, 8) != 0 || lstat(path, &st) != 0) {
         close(fd);
         return -1;
     }

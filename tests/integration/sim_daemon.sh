@@ -171,5 +171,87 @@ check '[ $rc -eq 0 ] && [ ! -e "$tmp/s" ]' "second SIGTERM exit (rc $rc)"
 (cd "$tmp" && "$TMA_BUILD_DIR/tools/trustm" --state "$tmp/st" random) >"$tmp/out" 2>"$tmp/err"; rc=$?
 check '[ $rc -eq 0 ] && grep -qE "^[0-9a-f]{64}$" "$tmp/out"' "in-process simulator after the daemon (rc $rc): $(cat "$tmp/err")"
 
+# --- (SIMPERM15) private by default: under umask 000 the socket, the trace,
+# the state file and its lock are the owner's alone (the trace can hold the
+# plaintext binding secret, the state every key of the chip)
+priv=$tmp/priv
+( umask 000; mkdir "$priv" )
+chmod 711 "$tmp" # others may reach $priv (0777), as in a shared /tmp
+start_priv() { # ARGS...: daemon on $priv/s under umask 000; sets pid
+  rm -f "$tmp/p.err"
+  ( umask 000; exec "$BIN" --socket "$priv/s" "$@" ) 2>"$tmp/p.err" &
+  pid=$!
+  for i in $(seq 1 100); do grep -q listening "$tmp/p.err" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  grep -q listening "$tmp/p.err"
+}
+stop_priv() { kill -TERM "$pid"; wait "$pid"; pid=""; }
+# unix_req PATH: I2C_STATE through the Unix socket, the read's reply as hex (or the error)
+unix_req() {
+  /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print(type(e).__name__); sys.exit(0)
+s.sendall(bytes.fromhex("0130000182" "02300004")); r = b""
+while len(r) < 10:
+    d = s.recv(10 - len(r))
+    if not d: break
+    r += d
+print(r[3:].hex())' "$1"
+}
+as_nobody=""
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -x /usr/bin/python3 ]; then
+  as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+fi
+check 'start_priv --trace "$priv/t" --state "$priv/st" --seed 3' "daemon under umask 000: $(cat "$tmp/p.err")"
+r=$(unix_req "$priv/s")
+check '[ "${r:0:8}" = "00000408" ]' "owner through the 0600 socket ($r)"
+check '[ "$(stat -c %a "$priv/s")" = 600 ] && [ -S "$priv/s" ]' "socket mode $(stat -c %a "$priv/s") under umask 000"
+check '[ "$(stat -c %a "$priv/t")" = 600 ] && grep -q "\[ACK\]" "$priv/t" && ! grep -q note "$tmp/p.err"' \
+  "new trace: mode $(stat -c %a "$priv/t") under umask 000 (created so, no note: $(cat "$tmp/p.err"))"
+check '[ "$(stat -c %a "$priv/st")" = 600 ] && [ "$(stat -c %a "$priv/st.lock")" = 600 ]' \
+  "state $(stat -c %a "$priv/st"), lock $(stat -c %a "$priv/st.lock") under umask 000"
+if [ -n "$as_nobody" ]; then
+  r=$($as_nobody bash -c "$(declare -f unix_req); unix_req '$priv/s'")
+  check '[ "$r" = PermissionError ]' "another user connected to the socket ($r)"
+fi
+stop_priv
+# an existing trace others can read is made 0600 before the first line, said
+# once, its content kept; a stale STATE.tmp (0644, or a link) is never reused
+printf 'earlier run\n' >"$priv/t2"; chmod 644 "$priv/t2"
+printf 'junk' >"$priv/st.tmp"; chmod 644 "$priv/st.tmp"
+check 'start_priv --trace "$priv/t2" --state "$priv/st" --seed 3' "daemon on an existing trace: $(cat "$tmp/p.err")"
+check '[ "$(stat -c %a "$priv/t2")" = 600 ] && [ "$(head -n 1 "$priv/t2")" = "earlier run" ]' \
+  "existing 0644 trace: mode $(stat -c %a "$priv/t2"), first line '$(head -n 1 "$priv/t2")'"
+check 'grep -q "note: trace file .*t2. was mode 0644, made 0600" "$tmp/p.err" && [ $(wc -l <"$tmp/p.err") -eq 2 ]' \
+  "the trace's new mode not said in one line: $(cat "$tmp/p.err")"
+check '[ "$(stat -c %a "$priv/st")" = 600 ] && [ ! -e "$priv/st.tmp" ]' \
+  "state saved over a stale 0644 STATE.tmp: mode $(stat -c %a "$priv/st")"
+stop_priv
+printf 'precious\n' >"$priv/victim"; chmod 644 "$priv/victim"
+ln -s victim "$priv/st.tmp"
+(cd "$priv" && umask 000 && "$TMA_BUILD_DIR/tools/trustm" --state "$priv/st" random) >"$tmp/out" 2>"$tmp/err"; rc=$?
+check '[ $rc -eq 0 ] && [ "$(cat "$priv/victim")" = precious ] && [ "$(stat -c %a "$priv/victim")" = 644 ] && [ -f "$priv/st" ] && [ ! -L "$priv/st" ] && [ "$(stat -c %a "$priv/st")" = 600 ]' \
+  "state saved through a STATE.tmp link (rc $rc, victim '$(head -c 20 "$priv/victim")' $(stat -c %a "$priv/victim"), state $(stat -c %a "$priv/st")): $(cat "$tmp/err")"
+# a FIFO (or a terminal) is the caller's choice of reader: left as it is
+( umask 000; mkfifo "$priv/fifo" )
+cat "$priv/fifo" >"$tmp/fifo.out" &
+catpid=$!
+check 'start_priv --trace "$priv/fifo"' "daemon tracing into a FIFO: $(cat "$tmp/p.err")"
+r=$(unix_req "$priv/s")
+stop_priv
+wait "$catpid"
+check '[ "$(stat -c %a "$priv/fifo")" = 666 ] && grep -q "\[ACK\]" "$tmp/fifo.out" && ! grep -q note "$tmp/p.err"' \
+  "FIFO trace: mode $(stat -c %a "$priv/fifo"), $(wc -l <"$tmp/fifo.out") lines, $(cat "$tmp/p.err")"
+# a trace file others can read that is not ours to make private: refused
+if [ -n "$as_nobody" ]; then
+  printf 'root line\n' >"$priv/rt"; chmod 666 "$priv/rt"
+  timeout 10 $as_nobody "$BIN" --socket "$priv/sn" --trace "$priv/rt" >/dev/null 2>"$tmp/err"; rc=$?
+  check '[ $rc -eq 1 ] && [ $(wc -l <"$tmp/err") -eq 1 ] && grep -q "readable by others and cannot be made private" "$tmp/err" && [ "$(cat "$priv/rt")" = "root line" ] && [ ! -e "$priv/sn" ]' \
+    "someone else's 0666 trace (rc $rc): $(cat "$tmp/err")"
+fi
+
 echo "sim_daemon: $pass passed, $fail failed"
 [ $fail -eq 0 ]
