@@ -83,8 +83,9 @@ static FILE *open_trace(const char *path)
             close(fd);
             return NULL;
         }
-        fprintf(stderr, "trustm-sim: note: trace file '%s' was mode %04o, made 0600 "
-                        "(a trace may hold secrets sent in the clear)\n",
+        fprintf(stderr,
+                "trustm-sim: note: trace file '%s' was mode %04o, made 0600 "
+                "(a trace may hold secrets sent in the clear)\n",
                 path, (unsigned)(st.st_mode & 07777));
     }
     FILE *f = fdopen(fd, "a");
