@@ -47,23 +47,35 @@ check() { # check NAME COMMAND...
     else fail=$((fail + 1)); echo "FAIL $name"; sed 's/^/    /' "$W/last.log" | tail -40; fi
 }
 
-# ---- build: the library's comms stack unmodified, our glue first on the include path
+# ---- build: the library's code unmodified and without warnings, ours with warnings as errors
+COMMS="src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c
+       src/comms/ifx_i2c/ifx_i2c_data_link_layer.c src/comms/ifx_i2c/ifx_i2c_physical_layer.c
+       src/comms/ifx_i2c/ifx_i2c_presentation_layer.c src/comms/ifx_i2c/ifx_i2c_transport_layer.c
+       extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c"
+DEF="-DOPTIGA_LIB_EXTERNAL=\"interop_config.h\""
+vendor_objs() { # vendor_objs OUTDIR CFLAGS FILE... (under $SRC)
+    local o=$1 flags=$2 f
+    shift 2
+    for f in "$@"; do
+        gcc -std=gnu99 -O1 -g -w $flags -c "$SRC/$f" -o "$o/v_$(basename "$f" .c).o" || return 1
+    done
+}
+our_obj() { # our_obj OUTDIR CFLAGS FILE (under $GLUE)
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $2 -c "$GLUE/$3" -o "$1/$(basename "$3" .c).o"
+}
+link() { # link OUTDIR PROGRAM
+    gcc -o "$1/$2" "$1"/*.o -lmbedtls -lmbedx509 -lmbedcrypto
+}
+
+# the comms stack, our glue first on the include path
 build() { # build OUTDIR EXTRA-CFLAGS...
     local o=$1; shift
     mkdir -p "$o"
-    local inc="-I$GLUE -I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
-               -I$SRC/include/pal -I$SRC/extras/pal/linux"
-    local def="-DOPTIGA_LIB_EXTERNAL=\"interop_config.h\" $*"
-    local f
-    for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c \
-             src/comms/ifx_i2c/ifx_i2c_data_link_layer.c src/comms/ifx_i2c/ifx_i2c_physical_layer.c \
-             src/comms/ifx_i2c/ifx_i2c_presentation_layer.c src/comms/ifx_i2c/ifx_i2c_transport_layer.c \
-             extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c; do
-        gcc -std=gnu99 -O1 -g -w $inc $def -c "$SRC/$f" -o "$o/v_$(basename "$f" .c).o" || return 1
-    done
-    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc $def -c "$GLUE/pal_glue.c" -o "$o/pal_glue.o" &&
-    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc $def -c "$GLUE/infineon_host.c" -o "$o/infineon_host.o" &&
-    gcc -o "$o/infineon_host" "$o"/*.o -lmbedtls -lmbedx509 -lmbedcrypto
+    local flags="-I$GLUE -I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+                 -I$SRC/include/pal -I$SRC/extras/pal/linux $DEF $*"
+    # shellcheck disable=SC2086
+    vendor_objs "$o" "$flags" $COMMS && our_obj "$o" "$flags" pal_glue.c && our_obj "$o" "$flags" infineon_host.c &&
+    link "$o" infineon_host
 }
 
 # ---- one simulated chip per scenario (real time: the library really sleeps)
@@ -114,20 +126,12 @@ build_util() { # build_util OUTDIR
     local o=$1
     mkdir -p "$o"
     local real="-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
-                -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux -I$GLUE"
+                -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux -I$GLUE $DEF"
     local glue="-I$GLUE -I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
-                -I$SRC/include/pal -I$SRC/extras/pal/linux"
-    local def="-DOPTIGA_LIB_EXTERNAL=\"interop_config.h\""
-    local f
-    for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c \
-             src/comms/ifx_i2c/ifx_i2c_data_link_layer.c src/comms/ifx_i2c/ifx_i2c_physical_layer.c \
-             src/comms/ifx_i2c/ifx_i2c_presentation_layer.c src/comms/ifx_i2c/ifx_i2c_transport_layer.c \
-             extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c src/cmd/optiga_cmd.c src/util/optiga_util.c; do
-        gcc -std=gnu99 -O1 -g -w $real $def -c "$SRC/$f" -o "$o/v_$(basename "$f" .c).o" || return 1
-    done
-    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $glue $def -c "$GLUE/pal_glue.c" -o "$o/pal_glue.o" &&
-    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $real $def -c "$GLUE/util_host.c" -o "$o/util_host.o" &&
-    gcc -o "$o/util_host" "$o"/*.o -lmbedtls -lmbedx509 -lmbedcrypto
+                -I$SRC/include/pal -I$SRC/extras/pal/linux $DEF"
+    # shellcheck disable=SC2086
+    vendor_objs "$o" "$real" $COMMS src/cmd/optiga_cmd.c src/util/optiga_util.c &&
+    our_obj "$o" "$glue" pal_glue.c && our_obj "$o" "$real" util_host.c && link "$o" util_host
 }
 check "build (command and util layers)" build_util "$W/b-util"
 

@@ -35,6 +35,13 @@ extern int interop_gpio_events[4];
 extern unsigned long interop_event_count;
 
 static optiga_comms_t *comms;
+/* protection levels for a command on a session secret and for a secret exported: the library
+ * protects those once a shielded connection exists; none without one */
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+static const uint8_t CPROT = 1, RPROT = 2, CPROT_FULL = 3;
+#else
+static const uint8_t CPROT = 0, RPROT = 0, CPROT_FULL = 0;
+#endif
 static volatile int done;
 static volatile optiga_lib_status_t last_event;
 static int failures;
@@ -62,7 +69,8 @@ static void hex(const char *tag, const uint8_t *p, size_t n, size_t max)
     printf("%s\n", n > max ? " ..." : "");
 }
 
-static void report(int ok, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(int ok, const char *step, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void report(int ok, const char *step, const char *fmt, ...)
 {
     va_list ap;
@@ -80,9 +88,25 @@ static void report(int ok, const char *step, const char *fmt, ...)
     }
 }
 
-static int wait_done(const char *what)
+/* the shielded connection's context operation for the next open or close (save, restore, none) */
+static void set_manage(uint8_t manage)
 {
-    if (interop_run(&done, 60000) != 0) {
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    comms->manage_context_operation = manage;
+#else
+    (void)manage;
+#endif
+}
+
+/* an optiga_comms_* call made with done cleared, then its completion; 0 = completed */
+#define COMMS_CALL(what, call) (done = 0, comms_wait((what), (call)))
+static int comms_wait(const char *what, optiga_lib_status_t rc)
+{
+    if (rc != OPTIGA_COMMS_SUCCESS) {
+        report(0, what, "call refused");
+        return -1;
+    }
+    if (!done && interop_run(&done, 60000) != 0) {
         report(0, what, "stack stalled (no pending event, no completion)");
         return -1;
     }
@@ -97,17 +121,8 @@ static int comms_open(uint8_t manage)
         return -1;
     }
     comms->p_pal_os_event_ctx = pal_os_event_create(NULL, NULL);
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    comms->manage_context_operation = manage;
-#else
-    (void)manage;
-#endif
-    done = 0;
-    if (optiga_comms_open(comms) != OPTIGA_COMMS_SUCCESS) {
-        report(0, "comms_open", "call refused");
-        return -1;
-    }
-    if (wait_done("comms_open") != 0) {
+    set_manage(manage);
+    if (COMMS_CALL("comms_open", optiga_comms_open(comms)) != 0) {
         return -1;
     }
     if (last_event != OPTIGA_COMMS_SUCCESS) {
@@ -212,6 +227,54 @@ static void save(const char *name, const uint8_t *p, size_t n)
     }
 }
 
+/* cmd() with the outcome reported as "OutLen n" against the expected want */
+static int cmd_outlen(const char *step, uint8_t prot, const uint8_t *apdu, uint16_t len, int want)
+{
+    int n = cmd(step, prot, apdu, len);
+    if (n >= 0) {
+        report(n == want, step, "OutLen %d", n);
+    }
+    return n;
+}
+
+/* APDU building: apdu_begin() writes the command and param (InLen left open), put()/PUT()
+ * append bytes, put_tlv() a tag, 2-byte length and value, apdu_end() fills InLen and
+ * returns the APDU's length */
+static size_t apdu_begin(uint8_t *a, uint8_t command, uint8_t param)
+{
+    a[0] = command;
+    a[1] = param;
+    return 4;
+}
+
+static void put(uint8_t *a, size_t *o, const void *p, size_t n)
+{
+    memcpy(a + *o, p, n);
+    *o += n;
+}
+
+#define PUT(a, o, ...)                                                                             \
+    put((a), (o), (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__}))
+
+static void put_tlv(uint8_t *a, size_t *o, uint8_t tag, const void *v, size_t n)
+{
+    PUT(a, o, tag, (uint8_t)(n >> 8), (uint8_t)n);
+    put(a, o, v, n);
+}
+
+/* an OID as a TLV: tag 00 02 OID */
+static void put_oid(uint8_t *a, size_t *o, uint8_t tag, uint16_t oid)
+{
+    PUT(a, o, tag, 0x00, 0x02, (uint8_t)(oid >> 8), (uint8_t)oid);
+}
+
+static uint16_t apdu_end(uint8_t *a, size_t o)
+{
+    a[2] = (uint8_t)((o - 4) >> 8);
+    a[3] = (uint8_t)(o - 4);
+    return (uint16_t)o;
+}
+
 static const uint8_t aid[16] = {0xD2, 0x76, 0x00, 0x00, 0x04, 0x47, 0x65, 0x6E,
                                 0x41, 0x75, 0x74, 0x68, 0x41, 0x70, 0x70, 0x6C};
 
@@ -241,8 +304,16 @@ static int read_object(const char *step, uint16_t oid, uint8_t prot, uint8_t *ou
     size_t got = 0;
     for (;;) {
         uint16_t want = 0x0611;
-        uint8_t a[10] = {0x81, 0x00, 0x00, 0x06, (uint8_t)(oid >> 8), (uint8_t)oid,
-                         (uint8_t)(got >> 8), (uint8_t)got, (uint8_t)(want >> 8), (uint8_t)want};
+        uint8_t a[10] = {0x81,
+                         0x00,
+                         0x00,
+                         0x06,
+                         (uint8_t)(oid >> 8),
+                         (uint8_t)oid,
+                         (uint8_t)(got >> 8),
+                         (uint8_t)got,
+                         (uint8_t)(want >> 8),
+                         (uint8_t)want};
         optiga_lib_status_t st = xfer(prot, a, sizeof a);
         if (st != 0) {
             report(0, step, "comms status 0x%04X at offset %zu", st, got);
@@ -274,18 +345,48 @@ static int read_object(const char *step, uint16_t oid, uint8_t prot, uint8_t *ou
     return (int)got;
 }
 
-static const uint8_t abc_sha256[32] = {0xBA, 0x78, 0x16, 0xBF, 0x8F, 0x01, 0xCF, 0xEA, 0x41, 0x41, 0x40,
-                                       0xDE, 0x5D, 0xAE, 0x22, 0x23, 0xB0, 0x03, 0x61, 0xA3, 0x96, 0x17,
-                                       0x7A, 0x9C, 0xB4, 0x10, 0xFF, 0x61, 0xF2, 0x00, 0x15, 0xAD};
+static const uint8_t abc_sha256[32] = {
+    0xBA, 0x78, 0x16, 0xBF, 0x8F, 0x01, 0xCF, 0xEA, 0x41, 0x41, 0x40, 0xDE, 0x5D, 0xAE, 0x22, 0x23,
+    0xB0, 0x03, 0x61, 0xA3, 0x96, 0x17, 0x7A, 0x9C, 0xB4, 0x10, 0xFF, 0x61, 0xF2, 0x00, 0x15, 0xAD};
 
-static int host_verify_ecdsa(const uint8_t *pub, size_t publen, const uint8_t *dg, const uint8_t *sig,
-                             size_t siglen)
+/* CalcSign over SHA-256("abc") with the key in key_oid: 01 digest, 03 key OID; 44 bytes */
+static uint16_t calcsign_abc_apdu(uint8_t *a, uint8_t scheme, uint16_t key_oid)
+{
+    size_t o = apdu_begin(a, 0xB1, scheme);
+    put_tlv(a, &o, 0x01, abc_sha256, 32);
+    put_oid(a, &o, 0x03, key_oid);
+    return apdu_end(a, o);
+}
+
+/* GenKeyPair algo into key_oid with the given key usage, public key exported */
+static uint16_t genkey_apdu(uint8_t *a, uint8_t algo, uint16_t key_oid, uint8_t usage)
+{
+    size_t o = apdu_begin(a, 0xB8, algo);
+    put_oid(a, &o, 0x01, key_oid);
+    PUT(a, &o, 0x02, 0x00, 0x01, usage);
+    return apdu_end(a, o);
+}
+
+/* DeriveKey TLS 1.2 PRF SHA-256 from the secret in oid, as the library orders it: 01 OID,
+ * 03 output length, 02 derivation data, 07 export */
+static uint16_t prf_apdu(uint8_t *a, uint16_t oid, uint16_t outlen, const void *data, size_t dlen)
+{
+    size_t o = apdu_begin(a, 0xB4, 0x01);
+    put_oid(a, &o, 0x01, oid);
+    PUT(a, &o, 0x03, 0x00, 0x02, (uint8_t)(outlen >> 8), (uint8_t)outlen);
+    put_tlv(a, &o, 0x02, data, dlen);
+    PUT(a, &o, 0x07, 0x00, 0x00);
+    return apdu_end(a, o);
+}
+
+static int host_verify_ecdsa(const uint8_t *pub, size_t publen, const uint8_t *dg,
+                             const uint8_t *sig, size_t siglen)
 {
     mbedtls_ecdsa_context e;
     uint8_t der[160];
     int ok;
-    if (publen != 68 || pub[0] != 0x03 || pub[1] != 0x42 || pub[2] != 0 || siglen + 2 > sizeof der ||
-        siglen > 127) {
+    if (publen != 68 || pub[0] != 0x03 || pub[1] != 0x42 || pub[2] != 0 ||
+        siglen + 2 > sizeof der || siglen > 127) {
         return 0;
     }
     der[0] = 0x30;
@@ -310,10 +411,7 @@ static void step_crypto(void)
     /* GetRandom TRNG 32 and DRNG 256 */
     {
         uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
-        n = cmd("GetRandom TRNG 32", 0, r, sizeof r);
-        if (n >= 0) {
-            report(n == 32, "GetRandom TRNG 32", "%d bytes", n);
-        }
+        cmd_outlen("GetRandom TRNG 32", 0, r, sizeof r, 32);
         r[1] = 0x01;
         r[5] = 0x00;
         r[4] = 0x01;
@@ -323,20 +421,20 @@ static void step_crypto(void)
         }
         r[4] = 0x01;
         r[5] = 0x01; /* 257: above the 0x100 limit */
-        /* the sheet does not say which code; the simulator answers 0x05 (parameter in data field) */
+        /* the sheet does not say which code; the simulator answers 0x05 (parameter in data field)
+         */
         expect_error("GetRandom 257 refused", 0, r, sizeof r, 0x05);
     }
     /* GenKeyPair P-256 into E0F1, usage Sign */
     {
-        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xF1, 0x02, 0x00, 0x01, 0x10};
-        n = cmd("GenKeyPair P-256 E0F1", 0, g, sizeof g);
+        n = cmd("GenKeyPair P-256 E0F1", 0, a, genkey_apdu(a, 0x03, 0xE0F1, 0x10));
         publen = 0;
         if (n == 71 && resp[4] == 0x02 && resp[5] == 0x00 && resp[6] == 0x44) {
             publen = 68;
             memcpy(pub, resp + 7, 68);
             save("pub.bin", pub, 68);
-            report(1, "GenKeyPair P-256 E0F1", "public key BIT STRING %02X %02X %02X %02X", pub[0], pub[1],
-                   pub[2], pub[3]);
+            report(1, "GenKeyPair P-256 E0F1", "public key BIT STRING %02X %02X %02X %02X", pub[0],
+                   pub[1], pub[2], pub[3]);
         } else if (n >= 0) {
             report(0, "GenKeyPair P-256 E0F1", "OutLen %d", n);
         }
@@ -344,53 +442,28 @@ static void step_crypto(void)
     /* CalcSign ECDSA with E0F1 over SHA-256("abc") */
     siglen = 0;
     {
-        a[0] = 0xB1;
-        a[1] = 0x11;
-        a[2] = 0x00;
-        a[3] = 0x28;
-        a[4] = 0x01;
-        a[5] = 0x00;
-        a[6] = 0x20;
-        memcpy(a + 7, abc_sha256, 32);
-        memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xF1}, 5);
-        n = cmd("CalcSign ECDSA E0F1", 0, a, 44);
+        n = cmd("CalcSign ECDSA E0F1", 0, a, calcsign_abc_apdu(a, 0x11, 0xE0F1));
         if (n > 0 && n <= 72) {
             siglen = n;
             memcpy(sig, resp + 4, (size_t)n);
             save("sig.bin", sig, (size_t)n);
             save("digest.bin", abc_sha256, 32);
-            report(publen && host_verify_ecdsa(pub, 68, abc_sha256, sig, (size_t)siglen), "CalcSign ECDSA E0F1",
-                   "%d-byte r||s, verified on the host with mbedTLS", n);
+            report(publen && host_verify_ecdsa(pub, 68, abc_sha256, sig, (size_t)siglen),
+                   "CalcSign ECDSA E0F1", "%d-byte r||s, verified on the host with mbedTLS", n);
         } else if (n >= 0) {
             report(0, "CalcSign ECDSA E0F1", "OutLen %d", n);
         }
     }
     /* VerifySign on the chip with the host-supplied public key, then a bad digest */
     if (siglen && publen) {
-        uint16_t L = 0;
-        a[L++] = 0xB2;
-        a[L++] = 0x11;
-        L += 2;
-        a[L++] = 0x01;
-        a[L++] = 0x00;
-        a[L++] = 0x20;
-        memcpy(a + L, abc_sha256, 32);
-        L += 32;
-        a[L++] = 0x02;
-        a[L++] = 0x00;
-        a[L++] = (uint8_t)siglen;
-        memcpy(a + L, sig, (size_t)siglen);
-        L += (uint16_t)siglen;
-        memcpy(a + L, (const uint8_t[]){0x05, 0x00, 0x01, 0x03, 0x06, 0x00, 0x44}, 7);
-        L += 7;
-        memcpy(a + L, pub, 68);
-        L += 68;
-        a[2] = (uint8_t)((L - 4) >> 8);
-        a[3] = (uint8_t)(L - 4);
-        n = cmd("VerifySign host key", 0, a, L);
-        if (n >= 0) {
-            report(n == 0, "VerifySign host key", "OutLen %d", n);
-        }
+        size_t o = apdu_begin(a, 0xB2, 0x11);
+        uint16_t L;
+        put_tlv(a, &o, 0x01, abc_sha256, 32);
+        put_tlv(a, &o, 0x02, sig, (size_t)siglen);
+        PUT(a, &o, 0x05, 0x00, 0x01, 0x03);
+        put_tlv(a, &o, 0x06, pub, 68);
+        L = apdu_end(a, o);
+        cmd_outlen("VerifySign host key", 0, a, L, 0);
         a[7] ^= 0x01;
         expect_error("VerifySign wrong digest", 0, a, L, 0x2C);
     }
@@ -418,81 +491,50 @@ static void step_crypto(void)
         n = cmd("CalcHash start, context exported", 0, st, sizeof st);
         ok = n == 212 && resp[4] == 0x06 && resp[5] == 0x00 && resp[6] == 209;
         for (int i = 0; ok && i < 2; i++) {
-            size_t L = strlen(parts[i]), o = 4;
+            size_t o = apdu_begin(a, 0xB0, 0xE2);
             memcpy(ctx, resp + 7, 209);
             ok = cmd("CalcHash one-shot in between", 0, other, sizeof other) == 35;
-            a[0] = 0xB0;
-            a[1] = 0xE2;
-            a[o++] = 0x02;
-            a[o++] = 0x00;
-            a[o++] = (uint8_t)L;
-            memcpy(a + o, parts[i], L);
-            o += L;
-            a[o++] = 0x06;
-            a[o++] = 0x00;
-            a[o++] = 209;
-            memcpy(a + o, ctx, 209);
-            o += 209;
-            a[o++] = 0x07;
-            a[o++] = 0x00;
-            a[o++] = 0x00;
-            a[2] = (uint8_t)((o - 4) >> 8);
-            a[3] = (uint8_t)(o - 4);
-            n = ok ? cmd("CalcHash continue, context in and out", 0, a, (uint16_t)o) : -1;
+            put_tlv(a, &o, 0x02, parts[i], strlen(parts[i]));
+            put_tlv(a, &o, 0x06, ctx, 209);
+            PUT(a, &o, 0x07, 0x00, 0x00);
+            n = ok ? cmd("CalcHash continue, context in and out", 0, a, apdu_end(a, o)) : -1;
             ok = n == 212 && resp[4] == 0x06;
         }
         if (ok) {
-            size_t o = 4;
-            memcpy(ctx, resp + 7, 209);
-            a[o++] = 0x03;
-            a[o++] = 0x00;
-            a[o++] = 0x00;
-            a[o++] = 0x06;
-            a[o++] = 0x00;
-            a[o++] = 209;
-            memcpy(a + o, ctx, 209);
-            o += 209;
-            a[2] = (uint8_t)((o - 4) >> 8);
-            a[3] = (uint8_t)(o - 4);
-            n = cmd("CalcHash final from the context", 0, a, (uint16_t)o);
+            size_t o = apdu_begin(a, 0xB0, 0xE2);
+            PUT(a, &o, 0x03, 0x00, 0x00);
+            put_tlv(a, &o, 0x06, resp + 7, 209);
+            n = cmd("CalcHash final from the context", 0, a, apdu_end(a, o));
             ok = n == 35 && resp[4] == 0x01 && memcmp(resp + 7, abc_sha256, 32) == 0;
         }
         report(ok, "CalcHash with host-held context (start, 2 updates, final)",
-               "209-byte contexts, one-shot hashes in between, digest %s", ok ? "= SHA-256(\"abc\")" : "wrong");
+               "209-byte contexts, one-shot hashes in between, digest %s",
+               ok ? "= SHA-256(\"abc\")" : "wrong");
     }
     /* ECDH: key agreement key in E0F2, peer key from mbedTLS */
     {
-        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xF2, 0x02, 0x00, 0x01, 0x20};
         mbedtls_ecdh_context h;
         uint8_t peer[65], chippub[68], ours[32];
         size_t plen;
         int ok = 0;
-        n = cmd("GenKeyPair P-256 E0F2 (KeyAgree)", 0, g, sizeof g);
+        n = cmd("GenKeyPair P-256 E0F2 (KeyAgree)", 0, a, genkey_apdu(a, 0x03, 0xE0F2, 0x20));
         if (n == 71) {
             memcpy(chippub, resp + 7, 68);
             mbedtls_ecdh_init(&h);
             if (mbedtls_ecp_group_load(&h.grp, MBEDTLS_ECP_DP_SECP256R1) == 0 &&
                 mbedtls_ecdh_gen_public(&h.grp, &h.d, &h.Q, mbedtls_ctr_drbg_random, &drbg) == 0 &&
-                mbedtls_ecp_point_write_binary(&h.grp, &h.Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &plen, peer,
-                                               sizeof peer) == 0 &&
+                mbedtls_ecp_point_write_binary(&h.grp, &h.Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &plen,
+                                               peer, sizeof peer) == 0 &&
                 mbedtls_ecp_point_read_binary(&h.grp, &h.Qp, chippub + 3, 65) == 0 &&
-                mbedtls_ecdh_compute_shared(&h.grp, &h.z, &h.Qp, &h.d, mbedtls_ctr_drbg_random, &drbg) == 0 &&
+                mbedtls_ecdh_compute_shared(&h.grp, &h.z, &h.Qp, &h.d, mbedtls_ctr_drbg_random,
+                                            &drbg) == 0 &&
                 mbedtls_mpi_write_binary(&h.z, ours, 32) == 0) {
-                uint16_t L = 0;
-                a[L++] = 0xB3;
-                a[L++] = 0x01;
-                L += 2;
-                memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xE0, 0xF2, 0x05, 0x00, 0x01, 0x03, 0x06,
-                                                0x00, 0x44, 0x03, 0x42, 0x00},
-                       15);
-                L += 15;
-                memcpy(a + L, peer, 65);
-                L += 65;
-                memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
-                L += 3;
-                a[2] = (uint8_t)((L - 4) >> 8);
-                a[3] = (uint8_t)(L - 4);
-                n = cmd("CalcSSec ECDH export", 0, a, L);
+                size_t o = apdu_begin(a, 0xB3, 0x01);
+                PUT(a, &o, 0x01, 0x00, 0x02, 0xE0, 0xF2, 0x05, 0x00, 0x01, 0x03, 0x06, 0x00, 0x44,
+                    0x03, 0x42, 0x00);
+                put(a, &o, peer, 65);
+                PUT(a, &o, 0x07, 0x00, 0x00);
+                n = cmd("CalcSSec ECDH export", 0, a, apdu_end(a, o));
                 ok = n == 32 && memcmp(resp + 4, ours, 32) == 0;
                 if (n >= 0) {
                     report(ok, "CalcSSec ECDH export", "OutLen %d, shared secret %s the host's", n,
@@ -504,53 +546,24 @@ static void step_crypto(void)
             mbedtls_ecdh_free(&h);
         }
     }
-    /* DeriveKey TLS1.2 PRF SHA-256 from a session secret: a session key pair in E100, ECDH of it with
-     * its own public key stored in session E101, then the PRF over E101 (exported) */
+    /* DeriveKey TLS1.2 PRF SHA-256 from a session secret: a session key pair in E100, ECDH of it
+     * with its own public key stored in session E101, then the PRF over E101 (exported) */
     {
-        uint16_t L = 0;
-        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE1, 0x00, 0x02, 0x00, 0x01, 0x20};
-        n = cmd("GenKeyPair P-256 session E100", 0, g, sizeof g);
+        n = cmd("GenKeyPair P-256 session E100", 0, a, genkey_apdu(a, 0x03, 0xE100, 0x20));
         if (n == 71) {
             uint8_t chippub[68];
+            size_t o = apdu_begin(a, 0xB3, 0x01);
             memcpy(chippub, resp + 7, 68);
-            a[L++] = 0xB3;
-            a[L++] = 0x01;
-            L += 2;
-            memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xE1, 0x00, 0x05, 0x00, 0x01, 0x03, 0x06, 0x00, 0x44},
-                   12);
-            L += 12;
-            memcpy(a + L, chippub, 68);
-            L += 68;
-            memcpy(a + L, (const uint8_t[]){0x08, 0x00, 0x02, 0xE1, 0x01}, 5);
-            L += 5;
-            a[2] = (uint8_t)((L - 4) >> 8);
-            a[3] = (uint8_t)(L - 4);
-            n = cmd("CalcSSec ECDH into session E101", 0, a, L);
+            put_oid(a, &o, 0x01, 0xE100);
+            PUT(a, &o, 0x05, 0x00, 0x01, 0x03);
+            put_tlv(a, &o, 0x06, chippub, 68);
+            put_oid(a, &o, 0x08, 0xE101);
+            n = cmd_outlen("CalcSSec ECDH into session E101", 0, a, apdu_end(a, o), 0);
             if (n >= 0) {
-                report(n == 0, "CalcSSec ECDH into session E101", "OutLen %d", n);
-                L = 0;
-                a[L++] = 0xB4;
-                a[L++] = 0x01;
-                L += 2;
-                memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xE1, 0x01, 0x03, 0x00, 0x02, 0x00, 0x20, 0x02,
-                                                0x00, 0x10},
-                       13);
-                L += 13;
-                memcpy(a + L, "label-and-seed!!", 16);
-                L += 16;
-                memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
-                L += 3;
-                a[2] = (uint8_t)((L - 4) >> 8);
-                a[3] = (uint8_t)(L - 4);
-                /* a session secret must be used under command protection when the shield is in use */
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-                n = cmd("DeriveKey TLS-PRF from session (protected)", 3, a, L);
-#else
-                n = cmd("DeriveKey TLS-PRF from session", 0, a, L);
-#endif
-                if (n >= 0) {
-                    report(n == 32, "DeriveKey TLS-PRF from session", "OutLen %d", n);
-                }
+                /* a session secret must be used under command protection when the shield is in use
+                 */
+                cmd_outlen("DeriveKey TLS-PRF from session", CPROT_FULL, a,
+                           prf_apdu(a, 0xE101, 32, "label-and-seed!!", 16), 32);
             }
         }
     }
@@ -571,14 +584,16 @@ static void step_objects(void)
     n = read_object("GetDataObject E0E0 (certificate)", 0xE0E0, 0, back, sizeof back);
     if (n >= 0) {
         save("e0e0.bin", back, (size_t)n);
-        report(n > 9 && back[0] == 0xC0, "GetDataObject E0E0 (certificate)", "%d bytes, first %02X", n, back[0]);
+        report(n > 9 && back[0] == 0xC0, "GetDataObject E0E0 (certificate)", "%d bytes, first %02X",
+               n, back[0]);
     }
     /* metadata */
     {
         static const uint8_t m[] = {0x81, 0x01, 0x00, 0x02, 0xE0, 0xE0};
         n = cmd("GetDataObject E0E0 metadata", 0, m, sizeof m);
         if (n > 2) {
-            report(resp[4] == 0x20 && resp[5] + 2 == n, "GetDataObject E0E0 metadata", "%d bytes", n);
+            report(resp[4] == 0x20 && resp[5] + 2 == n, "GetDataObject E0E0 metadata", "%d bytes",
+                   n);
             hex("meta", resp + 4, (size_t)n, 32);
         }
     }
@@ -587,14 +602,12 @@ static void step_objects(void)
         big[8 + i] = (uint8_t)(i * 7 + 3);
     }
     memcpy(big, (const uint8_t[]){0x82, 0x40, 0x05, 0xE0, 0xF1, 0xE0, 0x00, 0x00}, 8);
-    n = cmd("SetDataObject F1E0 1500 B (chained)", 0, big, 1508);
-    if (n >= 0) {
-        report(n == 0, "SetDataObject F1E0 1500 B (chained)", "OutLen %d", n);
-    }
+    cmd_outlen("SetDataObject F1E0 1500 B (chained)", 0, big, 1508, 0);
     n = read_object("GetDataObject F1E0 (chained)", 0xF1E0, 0, back, sizeof back);
     if (n >= 0) {
         report(n == 1500 && memcmp(back, big + 8, 1500) == 0, "GetDataObject F1E0 (chained)",
-               "%d bytes, %s", n, n == 1500 && memcmp(back, big + 8, 1500) == 0 ? "equal" : "differ");
+               "%d bytes, %s", n,
+               n == 1500 && memcmp(back, big + 8, 1500) == 0 ? "equal" : "differ");
     }
     /* SetDataObject the way the library's command layer splits a long write: at most 1549 data
      * bytes per APDU (InLen 1553), the first with the caller's Param (0x40 erase&write), the rest
@@ -623,7 +636,8 @@ static void step_objects(void)
                 w[6] = (uint8_t)(done_len >> 8);
                 w[7] = (uint8_t)done_len;
                 memcpy(w + 8, img + done_len, part);
-                snprintf(step, sizeof step, "SetDataObject %04X %u B at offset %u", oid, part, done_len);
+                snprintf(step, sizeof step, "SetDataObject %04X %u B at offset %u", oid, part,
+                         done_len);
                 n = cmd(step, 0, w, (uint16_t)(part + 8));
                 ok = n == 0;
                 if (n > 0) {
@@ -641,12 +655,10 @@ static void step_objects(void)
     }
     /* metadata write and read back */
     {
-        static const uint8_t w[] = {0x82, 0x01, 0x00, 0x09, 0xF1, 0xE1, 0x00, 0x00, 0x20, 0x03, 0xD1, 0x01, 0x00};
+        static const uint8_t w[] = {0x82, 0x01, 0x00, 0x09, 0xF1, 0xE1, 0x00,
+                                    0x00, 0x20, 0x03, 0xD1, 0x01, 0x00};
         static const uint8_t r[] = {0x81, 0x01, 0x00, 0x02, 0xF1, 0xE1};
-        n = cmd("SetDataObject F1E1 metadata (D1 := ALW)", 0, w, sizeof w);
-        if (n >= 0) {
-            report(n == 0, "SetDataObject F1E1 metadata (D1 := ALW)", "OutLen %d", n);
-        }
+        cmd_outlen("SetDataObject F1E1 metadata (D1 := ALW)", 0, w, sizeof w, 0);
         n = cmd("GetDataObject F1E1 metadata", 0, r, sizeof r);
         if (n > 0) {
             int found = 0;
@@ -655,7 +667,8 @@ static void step_objects(void)
                     found = 1;
                 }
             }
-            report(found, "GetDataObject F1E1 metadata", "D1 01 00 %s", found ? "present" : "missing");
+            report(found, "GetDataObject F1E1 metadata", "D1 01 00 %s",
+                   found ? "present" : "missing");
             hex("meta", resp + 4, (size_t)n, 32);
         }
     }
@@ -670,123 +683,99 @@ static void step_objects(void)
     }
 }
 
+/* cmd() on a V3 chip; a V1 chip ($INTEROP_CHIP_V1) must refuse the same APDU with v1_code,
+ * reported as v1_step; then -1 */
+static int cmd_v3(const char *step, uint8_t prot, const uint8_t *apdu, uint16_t len,
+                  const char *v1_step, int v1_code)
+{
+    if (chip_v1) {
+        expect_error(v1_step, prot, apdu, len, v1_code);
+        return -1;
+    }
+    return cmd(step, prot, apdu, len);
+}
+
 /* monotonic counter, a PRESSEC secret in F1D0, and what the chip derives from it
  * (HKDF, TLS PRF, HMAC) compared with mbedTLS on the host */
 static void step_secrets(void)
 {
-    static const uint8_t secret[32] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB,
-                                       0xCC, 0xDD, 0xEE, 0xF0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
-                                       0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x12};
+    static const uint8_t secret[32] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+                                       0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xF0, 0x01,
+                                       0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09,
+                                       0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x12};
     static const uint8_t salt[13] = "interop-salt!";
     static const uint8_t info[9] = "info-text";
     static const uint8_t seed[24] = "label-and-seed-24-bytes!";
     uint8_t a[200], want[64];
     uint16_t L;
+    size_t o;
     int n;
     {
         static const uint8_t inc[] = {0x82, 0x02, 0x00, 0x05, 0xE1, 0x20, 0x00, 0x00, 0x03};
         uint8_t c[16];
-        n = cmd("SetDataObject E120 count +3", 0, inc, sizeof inc);
-        if (n >= 0) {
-            report(n == 0, "SetDataObject E120 count +3", "OutLen %d", n);
-        }
+        cmd_outlen("SetDataObject E120 count +3", 0, inc, sizeof inc, 0);
         n = read_object("GetDataObject E120 (counter)", 0xE120, 0, c, sizeof c);
         if (n >= 0) {
             report(n == 8 && optiga_common_get_uint32(c) == 3, "GetDataObject E120 (counter)",
-                   "%d bytes, value %u, threshold %08X", n, n >= 4 ? (unsigned)optiga_common_get_uint32(c) : 0u,
+                   "%d bytes, value %u, threshold %08X", n,
+                   n >= 4 ? (unsigned)optiga_common_get_uint32(c) : 0u,
                    n == 8 ? (unsigned)optiga_common_get_uint32(c + 4) : 0u);
         }
     }
     {
         static const uint8_t meta[] = {0x82, 0x01, 0x00, 0x0C, 0xF1, 0xD0, 0x00, 0x00,
                                        0x20, 0x06, 0xE8, 0x01, 0x21, 0xD3, 0x01, 0x00};
-        n = cmd("SetDataObject F1D0 metadata (type PRESSEC, Execute ALW)", 0, meta, sizeof meta);
-        if (n >= 0) {
-            report(n == 0, "SetDataObject F1D0 metadata (type PRESSEC, Execute ALW)", "OutLen %d", n);
-        }
+        cmd_outlen("SetDataObject F1D0 metadata (type PRESSEC, Execute ALW)", 0, meta, sizeof meta,
+                   0);
         memcpy(a, (const uint8_t[]){0x82, 0x40, 0x00, 0x24, 0xF1, 0xD0, 0x00, 0x00}, 8);
         memcpy(a + 8, secret, 32);
-        n = cmd("SetDataObject F1D0 secret (32 B)", 0, a, 40);
-        if (n >= 0) {
-            report(n == 0, "SetDataObject F1D0 secret (32 B)", "OutLen %d", n);
-        }
+        cmd_outlen("SetDataObject F1D0 secret (32 B)", 0, a, 40, 0);
     }
     /* HKDF-SHA256 export: tags 01, 03, 04, 02, 07 as the library orders them */
-    L = 0;
-    a[L++] = 0xB4;
-    a[L++] = 0x08;
-    L += 2;
-    memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xF1, 0xD0, 0x03, 0x00, 0x02, 0x00, 0x20, 0x04, 0x00,
-                                    sizeof info},
-           13);
-    L += 13;
-    memcpy(a + L, info, sizeof info);
-    L += sizeof info;
-    memcpy(a + L, (const uint8_t[]){0x02, 0x00, sizeof salt}, 3);
-    L += 3;
-    memcpy(a + L, salt, sizeof salt);
-    L += sizeof salt;
-    memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
-    L += 3;
-    a[2] = (uint8_t)((L - 4) >> 8);
-    a[3] = (uint8_t)(L - 4);
-    if (chip_v1) {
-        expect_error("DeriveKey HKDF on V1 refused (Param)", 0, a, L, 0x03);
-        n = -1;
-    } else {
-        n = cmd("DeriveKey HKDF-SHA256 from F1D0", 0, a, L);
-    }
+    o = apdu_begin(a, 0xB4, 0x08);
+    put_oid(a, &o, 0x01, 0xF1D0);
+    PUT(a, &o, 0x03, 0x00, 0x02, 0x00, 0x20);
+    put_tlv(a, &o, 0x04, info, sizeof info);
+    put_tlv(a, &o, 0x02, salt, sizeof salt);
+    PUT(a, &o, 0x07, 0x00, 0x00);
+    L = apdu_end(a, o);
+    n = cmd_v3("DeriveKey HKDF-SHA256 from F1D0", 0, a, L, "DeriveKey HKDF on V1 refused (Param)",
+               0x03);
     if (n >= 0) {
         int ok = n == 32 &&
-                 mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), salt, sizeof salt, secret, 32, info,
-                              sizeof info, want, 32) == 0 &&
+                 mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), salt, sizeof salt,
+                              secret, 32, info, sizeof info, want, 32) == 0 &&
                  memcmp(want, resp + 4, 32) == 0;
-        report(ok, "DeriveKey HKDF-SHA256 from F1D0", "OutLen %d, %s mbedTLS HKDF", n, ok ? "equals" : "differs from");
+        report(ok, "DeriveKey HKDF-SHA256 from F1D0", "OutLen %d, %s mbedTLS HKDF", n,
+               ok ? "equals" : "differs from");
     }
     /* TLS 1.2 PRF SHA-256 export: derivation data = label || seed */
-    L = 0;
-    a[L++] = 0xB4;
-    a[L++] = 0x01;
-    L += 2;
-    memcpy(a + L, (const uint8_t[]){0x01, 0x00, 0x02, 0xF1, 0xD0, 0x03, 0x00, 0x02, 0x00, 0x30, 0x02, 0x00,
-                                    sizeof seed},
-           13);
-    L += 13;
-    memcpy(a + L, seed, sizeof seed);
-    L += sizeof seed;
-    memcpy(a + L, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
-    L += 3;
-    a[2] = (uint8_t)((L - 4) >> 8);
-    a[3] = (uint8_t)(L - 4);
-    n = cmd("DeriveKey TLS-PRF SHA-256 from F1D0", 0, a, L);
+    n = cmd("DeriveKey TLS-PRF SHA-256 from F1D0", 0, a,
+            prf_apdu(a, 0xF1D0, 48, seed, sizeof seed));
     if (n >= 0) {
-        int ok = n == 48 && mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, secret, 32, "", seed, sizeof seed, want,
-                                                48) == 0 &&
+        int ok = n == 48 &&
+                 mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, secret, 32, "", seed, sizeof seed,
+                                     want, 48) == 0 &&
                  memcmp(want, resp + 4, 48) == 0;
         report(ok, "DeriveKey TLS-PRF SHA-256 from F1D0", "OutLen %d, %s mbedTLS's PRF", n,
                ok ? "equals" : "differs from");
     }
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    /* HMAC-SHA256 with the F1D0 secret (EncryptSym mode 0x20, start&final), command-protected as the library sends it */
-    L = 0;
-    memcpy(a, (const uint8_t[]){0x94, 0x20, 0x00, 0x00, 0xF1, 0xD0, 0x01, 0x00, sizeof seed}, 9);
-    L = 9;
-    memcpy(a + L, seed, sizeof seed);
-    L += sizeof seed;
-    a[3] = (uint8_t)(L - 4);
-    if (chip_v1) {
-        expect_error("EncryptSym on V1 refused (no such command)", 1, a, L, 0x0A);
-        n = -1;
-    } else {
-        n = cmd("EncryptSym HMAC-SHA256 with F1D0 (command protection)", 1, a, L);
-    }
+    /* HMAC-SHA256 with the F1D0 secret (EncryptSym mode 0x20, start&final), command-protected as
+     * the library sends it */
+    o = apdu_begin(a, 0x94, 0x20);
+    PUT(a, &o, 0xF1, 0xD0);
+    put_tlv(a, &o, 0x01, seed, sizeof seed);
+    L = apdu_end(a, o);
+    n = cmd_v3("EncryptSym HMAC-SHA256 with F1D0 (command protection)", 1, a, L,
+               "EncryptSym on V1 refused (no such command)", 0x0A);
     if (n >= 0) {
         int ok = n == 35 && resp[4] == 0x61 && resp[6] == 32 &&
-                 mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), secret, 32, seed, sizeof seed,
-                                 want) == 0 &&
+                 mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), secret, 32, seed,
+                                 sizeof seed, want) == 0 &&
                  memcmp(want, resp + 7, 32) == 0;
-        report(ok, "EncryptSym HMAC-SHA256 with F1D0 (command protection)", "OutLen %d, %s mbedTLS's HMAC", n,
-               ok ? "equals" : "differs from");
+        report(ok, "EncryptSym HMAC-SHA256 with F1D0 (command protection)",
+               "OutLen %d, %s mbedTLS's HMAC", n, ok ? "equals" : "differs from");
     }
 #endif
 }
@@ -798,22 +787,10 @@ static void step_shield(void)
     static const uint8_t uid[] = {0x81, 0x00, 0x00, 0x06, 0xE0, 0xC2, 0x00, 0x00, 0x06, 0x11};
     static const uint8_t pbs[] = {0x81, 0x00, 0x00, 0x06, 0xE1, 0x40, 0x00, 0x00, 0x06, 0x11};
     int n;
-    n = cmd("GetRandom, full protection (handshake)", 3, r, sizeof r);
-    if (n >= 0) {
-        report(n == 32, "GetRandom, full protection (handshake)", "%d bytes", n);
-    }
-    n = cmd("GetDataObject E0C2, response protection", 2, uid, sizeof uid);
-    if (n >= 0) {
-        report(n == 27, "GetDataObject E0C2, response protection", "%d bytes", n);
-    }
-    n = cmd("GetRandom, command protection", 1, r, sizeof r);
-    if (n >= 0) {
-        report(n == 32, "GetRandom, command protection", "%d bytes", n);
-    }
-    n = cmd("GetRandom, plain record after handshake", 0, r, sizeof r);
-    if (n >= 0) {
-        report(n == 32, "GetRandom, plain record after handshake", "%d bytes", n);
-    }
+    cmd_outlen("GetRandom, full protection (handshake)", 3, r, sizeof r, 32);
+    cmd_outlen("GetDataObject E0C2, response protection", 2, uid, sizeof uid, 27);
+    cmd_outlen("GetRandom, command protection", 1, r, sizeof r, 32);
+    cmd_outlen("GetRandom, plain record after handshake", 0, r, sizeof r, 32);
     /* factory E140: Read = LcsO < op, so the secret is readable until the object is locked */
     n = cmd("GetDataObject E140 (PBS, factory read access)", 2, pbs, sizeof pbs);
     if (n >= 0) {
@@ -824,13 +801,12 @@ static void step_shield(void)
         report(ok, "GetDataObject E140 (PBS, factory read access)", "%d bytes %s", n,
                ok ? "= the harness's secret" : "differ");
     }
-    n = cmd("GetRandom, re-establish (0x83)", 0x83, r, sizeof r);
-    if (n >= 0) {
-        report(n == 32, "GetRandom, re-establish (0x83)", "%d bytes", n);
-    }
-    /* AES: GenSymKey into E200, EncryptSym ECB under command protection, DecryptSym under response protection */
+    cmd_outlen("GetRandom, re-establish (0x83)", 0x83, r, sizeof r, 32);
+    /* AES: GenSymKey into E200, EncryptSym ECB under command protection, DecryptSym under response
+     * protection */
     {
-        static const uint8_t g[] = {0xB9, 0x81, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE2, 0x00, 0x02, 0x00, 0x01, 0x02};
+        static const uint8_t g[] = {0xB9, 0x81, 0x00, 0x09, 0x01, 0x00, 0x02,
+                                    0xE2, 0x00, 0x02, 0x00, 0x01, 0x02};
         uint8_t e[64] = {0x94, 0x08, 0x00, 0x15, 0xE2, 0x00, 0x01, 0x00, 0x10};
         uint8_t ct[16];
         for (int i = 0; i < 16; i++) {
@@ -840,10 +816,7 @@ static void step_shield(void)
             expect_error("GenSymKey on V1 refused (no such command)", 0, g, sizeof g, 0x0A);
             return;
         }
-        n = cmd("GenSymKey AES-128 E200", 0, g, sizeof g);
-        if (n >= 0) {
-            report(n == 0, "GenSymKey AES-128 E200", "OutLen %d", n);
-        }
+        cmd_outlen("GenSymKey AES-128 E200", 0, g, sizeof g, 0);
         n = cmd("EncryptSym ECB (command protection)", 1, e, 25);
         if (n == 19 && resp[4] == 0x61 && resp[5] == 0 && resp[6] == 16) {
             memcpy(ct, resp + 7, 16);
@@ -856,7 +829,8 @@ static void step_shield(void)
                 for (int i = 0; ok && i < 16; i++) {
                     ok = resp[7 + i] == (uint8_t)(0xA0 + i);
                 }
-                report(ok, "DecryptSym ECB (response protection)", "plaintext %s", ok ? "round-trips" : "differs");
+                report(ok, "DecryptSym ECB (response protection)", "plaintext %s",
+                       ok ? "round-trips" : "differs");
             }
         } else if (n >= 0) {
             report(0, "EncryptSym ECB (command protection)", "OutLen %d", n);
@@ -870,49 +844,85 @@ static void step_shield(void)
 }
 #endif
 
-static void step_rsa(void)
+/* GenKeyPair RSA-1024 into key_oid with the given usage; its public key BIT STRING into pub.
+ * Returns the BIT STRING's length, or -1 (reported) */
+static int gen_rsa_key(const char *step, uint16_t key_oid, uint8_t usage, uint8_t *pub, size_t cap)
 {
-    static const uint8_t g[] = {0xB8, 0x41, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xFC, 0x02, 0x00, 0x01, 0x10};
-    uint8_t a[64], spki[200], pub[160];
-    int n, publen;
-    n = cmd("GenKeyPair RSA-1024 E0FC", 0, g, sizeof g);
+    uint8_t g[16];
+    int n = cmd(step, 0, g, genkey_apdu(g, 0x41, key_oid, usage)), publen;
     if (n < 0) {
-        return;
+        return -1;
     }
     if (n < 4 || resp[4] != 0x02) {
-        report(0, "GenKeyPair RSA-1024 E0FC", "OutLen %d", n);
-        return;
+        report(0, step, "OutLen %d", n);
+        return -1;
     }
     publen = resp[5] << 8 | resp[6];
-    if (publen > (int)sizeof pub || publen + 3 != n) {
-        report(0, "GenKeyPair RSA-1024 E0FC", "public key length %d", publen);
-        return;
+    if (publen > (int)cap || publen + 3 != n) {
+        report(0, step, "public key length %d", publen);
+        return -1;
     }
     memcpy(pub, resp + 7, (size_t)publen);
-    report(1, "GenKeyPair RSA-1024 E0FC", "public key BIT STRING, %d bytes", publen);
+    report(1, step, "public key BIT STRING, %d bytes", publen);
+    return publen;
+}
+
+/* mbedTLS parses the GenKeyPair BIT STRING wrapped in an SPKI:
+ * SEQ { SEQ { rsaEncryption, NULL }, BIT STRING }; 0 = parsed */
+static int rsa_pk_parse(mbedtls_pk_context *pk, const uint8_t *pub, int publen)
+{
+    static const uint8_t alg[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
+                                  0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
+    uint8_t spki[3 + sizeof alg + 160];
+    size_t o = 0;
+    if (publen < 0 || publen > 160) {
+        return -1;
+    }
+    PUT(spki, &o, 0x30, 0x81, (uint8_t)(sizeof alg + (size_t)publen));
+    put(spki, &o, alg, sizeof alg);
+    put(spki, &o, pub, (size_t)publen);
+    return mbedtls_pk_parse_public_key(pk, spki, o);
+}
+
+/* the host-given RSA public key of an EncryptAsym: 05 algo (RSA-1024), 06 BIT STRING */
+static void put_rsa_key(uint8_t *a, size_t *o, const uint8_t *pub, int publen)
+{
+    PUT(a, o, 0x05, 0x00, 0x01, 0x41);
+    put_tlv(a, o, 0x06, pub, (size_t)publen);
+}
+
+/* DecryptAsym RSAES-PKCS1-v1_5 of a 128-byte ciphertext with key_oid: 61 ciphertext, 03 key
+ * OID, and with store_oid != 0 02 session OID (rsa_decrypt_and_store) */
+static uint16_t rsa_decrypt_apdu(uint8_t *a, const uint8_t *ct, uint16_t key_oid,
+                                 uint16_t store_oid)
+{
+    size_t o = apdu_begin(a, 0x9F, 0x11);
+    put_tlv(a, &o, 0x61, ct, 128);
+    put_oid(a, &o, 0x03, key_oid);
+    if (store_oid) {
+        put_oid(a, &o, 0x02, store_oid);
+    }
+    return apdu_end(a, o);
+}
+
+static void step_rsa(void)
+{
+    uint8_t a[64], pub[160];
+    int n, publen = gen_rsa_key("GenKeyPair RSA-1024 E0FC", 0xE0FC, 0x10, pub, sizeof pub);
+    if (publen < 0) {
+        return;
+    }
     hex("rsa pub", pub, (size_t)publen, 12);
-    memcpy(a, (const uint8_t[]){0xB1, 0x01, 0x00, 0x28, 0x01, 0x00, 0x20}, 7);
-    memcpy(a + 7, abc_sha256, 32);
-    memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xFC}, 5);
-    n = cmd("CalcSign RSA PKCS#1 v1.5 SHA-256", 0, a, 44);
+    n = cmd("CalcSign RSA PKCS#1 v1.5 SHA-256", 0, a, calcsign_abc_apdu(a, 0x01, 0xE0FC));
     if (n == 128) {
-        /* SPKI = SEQ { SEQ { rsaEncryption, NULL }, BIT STRING } */
-        static const uint8_t alg[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
-        size_t L = sizeof alg + (size_t)publen, o = 0;
         mbedtls_pk_context pk;
         int ok;
-        spki[o++] = 0x30;
-        spki[o++] = 0x81;
-        spki[o++] = (uint8_t)L;
-        memcpy(spki + o, alg, sizeof alg);
-        o += sizeof alg;
-        memcpy(spki + o, pub, (size_t)publen);
-        o += (size_t)publen;
         mbedtls_pk_init(&pk);
-        ok = mbedtls_pk_parse_public_key(&pk, spki, o) == 0 &&
+        ok = rsa_pk_parse(&pk, pub, publen) == 0 &&
              mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, abc_sha256, 32, resp + 4, 128) == 0;
         mbedtls_pk_free(&pk);
-        report(ok, "CalcSign RSA PKCS#1 v1.5 SHA-256", "128 bytes, %s with mbedTLS", ok ? "verified" : "NOT verified");
+        report(ok, "CalcSign RSA PKCS#1 v1.5 SHA-256", "128 bytes, %s with mbedTLS",
+               ok ? "verified" : "NOT verified");
     } else if (n >= 0) {
         report(0, "CalcSign RSA PKCS#1 v1.5 SHA-256", "OutLen %d", n);
     }
@@ -931,10 +941,7 @@ static int set_object(const char *step, const uint8_t *head, const uint8_t *body
     memcpy(a, head, 8);
     memcpy(a + 8, body, blen);
     a[3] = (uint8_t)(4 + blen);
-    n = cmd(step, 0, a, (uint16_t)(8 + blen));
-    if (n >= 0) {
-        report(n == 0, step, "OutLen %d", n);
-    }
+    n = cmd_outlen(step, 0, a, (uint16_t)(8 + blen), 0);
     return n == 0 ? 0 : -1;
 }
 
@@ -944,7 +951,7 @@ static int hmac_verify_apdu(const uint8_t *secret, size_t slen, int bad, uint8_t
     static const uint8_t gr[] = {0x8C, 0x00, 0x00, 0x07, 0x00, 0x20, 0xE1, 0x00, 0x41, 0x00, 0x00};
     static const uint8_t arb[] = "arbitrary data";
     uint8_t m[32 + sizeof arb], mac[32];
-    size_t ml = 0, o = 4;
+    size_t ml = 0, o;
     if (cmd("GetRandom 32 into session E100 (auth code)", 0, gr, sizeof gr) != 32) {
         return -1;
     }
@@ -952,50 +959,35 @@ static int hmac_verify_apdu(const uint8_t *secret, size_t slen, int bad, uint8_t
     ml = 32;
     memcpy(m + ml, arb, sizeof arb - 1);
     ml += sizeof arb - 1;
-    if (mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), secret, slen, m, ml, mac) != 0) {
+    if (mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), secret, slen, m, ml, mac) !=
+        0) {
         return -1;
     }
     mac[5] ^= (uint8_t)(bad ? 0x01 : 0x00);
-    a[0] = 0x95;
-    a[1] = 0x20;
-    a[o++] = 0xF1;
-    a[o++] = 0xD1;
-    a[o++] = 0x01;
-    a[o++] = 0x00;
-    a[o++] = (uint8_t)(2 + ml);
-    a[o++] = 0xE1;
-    a[o++] = 0x00;
-    memcpy(a + o, m, ml);
-    o += ml;
-    a[o++] = 0x43;
-    a[o++] = 0x00;
-    a[o++] = 0x20;
-    memcpy(a + o, mac, 32);
-    o += 32;
-    a[2] = (uint8_t)((o - 4) >> 8);
-    a[3] = (uint8_t)(o - 4);
-    return (int)o;
+    o = apdu_begin(a, 0x95, 0x20);
+    PUT(a, &o, 0xF1, 0xD1, 0x01, 0x00, (uint8_t)(2 + ml), 0xE1, 0x00);
+    put(a, &o, m, ml);
+    put_tlv(a, &o, 0x43, mac, 32);
+    return apdu_end(a, o);
 }
 
 static void step_auto(void)
 {
     static const uint8_t secret[32] = "interop: authorization reference";
     static const uint8_t rd[] = {0x81, 0x00, 0x00, 0x06, 0xF1, 0xD2, 0x00, 0x00, 0x00, 0x04};
-    static const uint8_t clr[] = {0x95, 0x20, 0x00, 0x08, 0xF1, 0xD1, 0x01, 0x00, 0x00, 0x43, 0x00, 0x00};
-    static const uint8_t clr_lib[] = {0x95, 0x20, 0x00, 0x07, 0xF1, 0xD1, 0x01, 0x00, 0x02, 0x00, 0x00};
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    const uint8_t rprot = 2;
-#else
-    const uint8_t rprot = 0;
-#endif
+    static const uint8_t clr[] = {0x95, 0x20, 0x00, 0x08, 0xF1, 0xD1,
+                                  0x01, 0x00, 0x00, 0x43, 0x00, 0x00};
+    static const uint8_t clr_lib[] = {0x95, 0x20, 0x00, 0x07, 0xF1, 0xD1,
+                                      0x01, 0x00, 0x02, 0x00, 0x00};
     uint8_t a[160];
     int n, L;
-    if (set_object("SetDataObject F1D1 secret (32 B)", (const uint8_t[]){0x82, 0x40, 0x00, 0, 0xF1, 0xD1, 0x00, 0x00},
-                   secret, 32) ||
+    if (set_object("SetDataObject F1D1 secret (32 B)",
+                   (const uint8_t[]){0x82, 0x40, 0x00, 0, 0xF1, 0xD1, 0x00, 0x00}, secret, 32) ||
         set_object("SetDataObject F1D1 metadata (type AUTOREF, Execute ALW)",
                    (const uint8_t[]){0x82, 0x01, 0x00, 0, 0xF1, 0xD1, 0x00, 0x00},
                    (const uint8_t[]){0x20, 0x06, 0xE8, 0x01, 0x31, 0xD3, 0x01, 0x00}, 8) ||
-        set_object("SetDataObject F1D2 data (4 B)", (const uint8_t[]){0x82, 0x40, 0x00, 0, 0xF1, 0xD2, 0x00, 0x00},
+        set_object("SetDataObject F1D2 data (4 B)",
+                   (const uint8_t[]){0x82, 0x40, 0x00, 0, 0xF1, 0xD2, 0x00, 0x00},
                    (const uint8_t[]){0xCA, 0xFE, 0xF0, 0x0D}, 4) ||
         set_object("SetDataObject F1D2 metadata (Read = Auto(F1D1))",
                    (const uint8_t[]){0x82, 0x01, 0x00, 0, 0xF1, 0xD2, 0x00, 0x00},
@@ -1005,23 +997,21 @@ static void step_auto(void)
     expect_error("F1D2 read before HMAC verify", 0, rd, sizeof rd, 0x07);
     L = hmac_verify_apdu(secret, sizeof secret, 1, a);
     if (L > 0) {
-        expect_error("HMAC verify with a wrong MAC", rprot, a, (uint16_t)L, 0x2F);
+        expect_error("HMAC verify with a wrong MAC", RPROT, a, (uint16_t)L, 0x2F);
         expect_error("F1D2 read after the failed verify", 0, rd, sizeof rd, 0x07);
     }
     L = hmac_verify_apdu(secret, sizeof secret, 0, a);
     if (L <= 0) {
         return;
     }
-    n = cmd("HMAC verify (DecryptSym 0x20, AUTOREF F1D1)", rprot, a, (uint16_t)L);
-    if (n >= 0) {
-        report(n == 0, "HMAC verify (DecryptSym 0x20, AUTOREF F1D1)", "OutLen %d", n);
-    }
+    cmd_outlen("HMAC verify (DecryptSym 0x20, AUTOREF F1D1)", RPROT, a, (uint16_t)L, 0);
     n = cmd("F1D2 read in Auto(F1D1) state", 0, rd, sizeof rd);
     if (n >= 0) {
-        report(n == 4 && resp[4] == 0xCA && resp[7] == 0x0D, "F1D2 read in Auto(F1D1) state", "%d bytes", n);
+        report(n == 4 && resp[4] == 0xCA && resp[7] == 0x0D, "F1D2 read in Auto(F1D1) state",
+               "%d bytes", n);
     }
     /* the session random is single-use: the same APDU again fails and clears the state */
-    expect_error("HMAC verify replayed (random used up)", rprot, a, (uint16_t)L, 0x2F);
+    expect_error("HMAC verify replayed (random used up)", RPROT, a, (uint16_t)L, 0x2F);
     expect_error("F1D2 read after the replay", 0, rd, sizeof rd, 0x07);
     /* clearing the state: first as the library's optiga_crypt_clear_auto_state sends it
      * (optiga_cmd.c 03a3ebe: KeyOID, 01 00 02 <its session OID, here none>, no 43; it
@@ -1029,20 +1019,23 @@ static void step_auto(void)
     for (int form = 0; form < 2; form++) {
         const uint8_t *c = form ? clr : clr_lib;
         uint16_t cl = form ? (uint16_t)sizeof clr : (uint16_t)sizeof clr_lib;
-        const char *step = form ? "clear Auto state, libtrustm's form" : "clear Auto state, the library's form";
+        const char *step =
+            form ? "clear Auto state, libtrustm's form" : "clear Auto state, the library's form";
         L = hmac_verify_apdu(secret, sizeof secret, 0, a);
-        n = L > 0 ? cmd("HMAC verify again", rprot, a, (uint16_t)L) : -1;
+        n = L > 0 ? cmd("HMAC verify again", RPROT, a, (uint16_t)L) : -1;
         if (n != 0 || cmd("F1D2 read in Auto(F1D1) state again", 0, rd, sizeof rd) != 4) {
             report(0, step, "no Auto state to clear");
             continue;
         }
-        optiga_lib_status_t st = xfer(rprot, c, cl);
+        optiga_lib_status_t st = xfer(RPROT, c, cl);
         int sta = st == OPTIGA_COMMS_SUCCESS && resp_len == 4 ? resp[0] : -1;
         int code = last_error();
-        report(sta == 0xFF, step, "Sta 0x%02X, F1C2 0x%02X (the chip answers with an error and clears the state)",
+        report(sta == 0xFF, step,
+               "Sta 0x%02X, F1C2 0x%02X (the chip answers with an error and clears the state)",
                (unsigned)sta & 0xFFu, (unsigned)code & 0xFFu);
-        expect_error(form ? "F1D2 read after libtrustm's clear" : "F1D2 read after the library's clear", 0, rd,
-                     sizeof rd, 0x07);
+        expect_error(form ? "F1D2 read after libtrustm's clear"
+                          : "F1D2 read after the library's clear",
+                     0, rd, sizeof rd, 0x07);
     }
 }
 
@@ -1055,49 +1048,32 @@ static void step_auto(void)
  * EncryptAsym or DeriveKey on a session secret. */
 static void step_rsa_key_exchange(const uint8_t *pub, int publen)
 {
-    static const uint8_t gr[] = {0x8C, 0x04, 0x00, 0x09, 0x00, 0x2E, 0xE1, 0x00, 0x41, 0x00, 0x02, 0x03, 0x03};
+    static const uint8_t gr[] = {0x8C, 0x04, 0x00, 0x09, 0x00, 0x2E, 0xE1,
+                                 0x00, 0x41, 0x00, 0x02, 0x03, 0x03};
     static const uint8_t seed[] = "master secretinterop client+server random";
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    const uint8_t cprot = 1, rprot = 2;
-#else
-    const uint8_t cprot = 0, rprot = 0;
-#endif
-    uint8_t a[400], pms[48], want[48];
+    uint8_t a[400], ct[128], pms[48], want[48];
     size_t o;
     int n = cmd("GetRandom pre-master secret into E100 (Param 04, prefix 03 03)", 0, gr, sizeof gr);
     if (n != 0) {
         if (n > 0) {
-            report(0, "GetRandom pre-master secret into E100 (Param 04, prefix 03 03)", "OutLen %d", n);
+            report(0, "GetRandom pre-master secret into E100 (Param 04, prefix 03 03)", "OutLen %d",
+                   n);
         }
         return;
     }
-    o = 4;
-    a[0] = 0x9E;
-    a[1] = 0x11;
-    memcpy(a + o, (const uint8_t[]){0x02, 0x00, 0x02, 0xE1, 0x00, 0x05, 0x00, 0x01, 0x41, 0x06, 0x00, (uint8_t)publen},
-           12);
-    o += 12;
-    memcpy(a + o, pub, (size_t)publen);
-    o += (size_t)publen;
-    a[2] = (uint8_t)((o - 4) >> 8);
-    a[3] = (uint8_t)(o - 4);
-    n = cmd("EncryptAsym of session E100", cprot, a, (uint16_t)o);
+    o = apdu_begin(a, 0x9E, 0x11);
+    put_oid(a, &o, 0x02, 0xE100);
+    put_rsa_key(a, &o, pub, publen);
+    n = cmd("EncryptAsym of session E100", CPROT, a, apdu_end(a, o));
     if (n != 131) {
         if (n >= 0) {
             report(0, "EncryptAsym of session E100", "OutLen %d", n);
         }
         return;
     }
-    memmove(a + 7, resp + 7, 128);
-    a[0] = 0x9F;
-    a[1] = 0x11;
-    a[2] = 0x00;
-    a[3] = 3 + 128 + 5;
-    a[4] = 0x61;
-    a[5] = 0x00;
-    a[6] = 0x80;
-    memcpy(a + 7 + 128, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xFD}, 5);
-    n = cmd("DecryptAsym of the session's ciphertext", rprot, a, 4 + 3 + 128 + 5);
+    memcpy(ct, resp + 7, 128);
+    n = cmd("DecryptAsym of the session's ciphertext", RPROT, a,
+            rsa_decrypt_apdu(a, ct, 0xE0FD, 0));
     if (n != 51 || resp[4] != 0x61 || resp[6] != 48 || resp[7] != 0x03 || resp[8] != 0x03) {
         if (n >= 0) {
             report(0, "DecryptAsym of the session's ciphertext", "OutLen %d", n);
@@ -1106,36 +1082,20 @@ static void step_rsa_key_exchange(const uint8_t *pub, int publen)
     }
     memcpy(pms, resp + 7, 48);
     report(1, "EncryptAsym of session E100", "ciphertext decrypts to 48 bytes starting 03 03");
-    /* the same ciphertext decrypted into session E101 (rsa_decrypt_and_store: 02 00 02 after the key OID) */
-    a[3] = 3 + 128 + 5 + 5;
-    memcpy(a + 7 + 128 + 5, (const uint8_t[]){0x02, 0x00, 0x02, 0xE1, 0x01}, 5);
-    n = cmd("DecryptAsym into session E101", 0, a, 4 + 3 + 128 + 5 + 5);
-    if (n >= 0) {
-        report(n == 0, "DecryptAsym into session E101", "OutLen %d", n);
-    }
-    o = 4;
-    a[0] = 0xB4;
-    a[1] = 0x01;
-    memcpy(a + o, (const uint8_t[]){0x01, 0x00, 0x02, 0xE1, 0x00, 0x03, 0x00, 0x02, 0x00, 0x30, 0x02, 0x00,
-                                    (uint8_t)(sizeof seed - 1)},
-           13);
-    o += 13;
-    memcpy(a + o, seed, sizeof seed - 1);
-    o += sizeof seed - 1;
-    memcpy(a + o, (const uint8_t[]){0x07, 0x00, 0x00}, 3);
-    o += 3;
-    a[2] = (uint8_t)((o - 4) >> 8);
-    a[3] = (uint8_t)(o - 4);
+    /* the same ciphertext decrypted into session E101 (rsa_decrypt_and_store: 02 00 02 after the
+     * key OID) */
+    cmd_outlen("DecryptAsym into session E101", 0, a, rsa_decrypt_apdu(a, ct, 0xE0FD, 0xE101), 0);
     for (int sess = 0; sess < 2; sess++) {
-        const char *step = sess ? "DeriveKey TLS-PRF SHA-256 from session E101" : "DeriveKey TLS-PRF SHA-256 from session E100";
-        a[8] = (uint8_t)sess;
-        n = cmd(step, cprot, a, (uint16_t)o);
+        const char *step = sess ? "DeriveKey TLS-PRF SHA-256 from session E101"
+                                : "DeriveKey TLS-PRF SHA-256 from session E100";
+        n = cmd(step, CPROT, a, prf_apdu(a, (uint16_t)(0xE100 + sess), 48, seed, sizeof seed - 1));
         if (n >= 0) {
             int ok = n == 48 &&
-                     mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, pms, 48, "master secret", seed + 13,
-                                         sizeof seed - 1 - 13, want, 48) == 0 &&
+                     mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, pms, 48, "master secret",
+                                         seed + 13, sizeof seed - 1 - 13, want, 48) == 0 &&
                      memcmp(want, resp + 4, 48) == 0;
-            report(ok, step, "OutLen %d, %s mbedTLS's PRF over the decrypted secret", n, ok ? "equals" : "differs from");
+            report(ok, step, "OutLen %d, %s mbedTLS's PRF over the decrypted secret", n,
+                   ok ? "equals" : "differs from");
         }
     }
 }
@@ -1146,44 +1106,20 @@ static void step_rsa_key_exchange(const uint8_t *pub, int publen)
  * once a shielded connection exists (the library forces it). */
 static void step_rsa_enc(void)
 {
-    static const uint8_t g[] = {0xB8, 0x41, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xFD, 0x02, 0x00, 0x01, 0x02};
     static const uint8_t msg[] = "interop: RSAES-PKCS1-v1_5 round trip";
     const size_t ml = sizeof msg - 1;
     uint8_t a[400], pub[160], ct[128];
-    int n, publen;
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    const uint8_t rprot = 2;
-#else
-    const uint8_t rprot = 0;
-#endif
-    n = cmd("GenKeyPair RSA-1024 E0FD (Enc)", 0, g, sizeof g);
-    if (n < 4 || resp[4] != 0x02) {
+    uint16_t L = 0;
+    int n, publen = gen_rsa_key("GenKeyPair RSA-1024 E0FD (Enc)", 0xE0FD, 0x02, pub, sizeof pub);
+    if (publen < 0) {
         return;
     }
-    publen = resp[5] << 8 | resp[6];
-    if (publen > (int)sizeof pub || publen + 3 != n) {
-        report(0, "GenKeyPair RSA-1024 E0FD (Enc)", "public key length %d", publen);
-        return;
-    }
-    memcpy(pub, resp + 7, (size_t)publen);
-    report(1, "GenKeyPair RSA-1024 E0FD (Enc)", "public key BIT STRING, %d bytes", publen);
     /* the chip encrypts with the key given by the host */
     {
-        size_t o = 4;
-        a[0] = 0x9E;
-        a[1] = 0x11;
-        a[o++] = 0x61;
-        a[o++] = 0x00;
-        a[o++] = (uint8_t)ml;
-        memcpy(a + o, msg, ml);
-        o += ml;
-        memcpy(a + o, (const uint8_t[]){0x05, 0x00, 0x01, 0x41, 0x06, 0x00, (uint8_t)publen}, 7);
-        o += 7;
-        memcpy(a + o, pub, (size_t)publen);
-        o += (size_t)publen;
-        a[2] = (uint8_t)((o - 4) >> 8);
-        a[3] = (uint8_t)(o - 4);
-        n = cmd("EncryptAsym RSA-1024 (public key from host)", 0, a, (uint16_t)o);
+        size_t o = apdu_begin(a, 0x9E, 0x11);
+        put_tlv(a, &o, 0x61, msg, ml);
+        put_rsa_key(a, &o, pub, publen);
+        n = cmd("EncryptAsym RSA-1024 (public key from host)", 0, a, apdu_end(a, o));
         if (n != 131 || resp[4] != 0x61 || resp[5] != 0x00 || resp[6] != 0x80) {
             if (n >= 0) {
                 report(0, "EncryptAsym RSA-1024 (public key from host)", "OutLen %d", n);
@@ -1195,52 +1131,32 @@ static void step_rsa_enc(void)
     }
     /* the chip decrypts its own ciphertext, then one made by mbedTLS with the same key */
     for (int round = 0; round < 2; round++) {
-        const char *step = round ? "DecryptAsym of mbedTLS's ciphertext" : "DecryptAsym of the chip's ciphertext";
-        size_t o = 4;
+        const char *step =
+            round ? "DecryptAsym of mbedTLS's ciphertext" : "DecryptAsym of the chip's ciphertext";
         if (round) {
-            /* SPKI around the BIT STRING, as in step_rsa */
-            static const uint8_t alg[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
-            uint8_t spki[200];
-            size_t L = sizeof alg + (size_t)publen, so = 0;
             mbedtls_pk_context pk;
             int e;
-            spki[so++] = 0x30;
-            spki[so++] = 0x81;
-            spki[so++] = (uint8_t)L;
-            memcpy(spki + so, alg, sizeof alg);
-            so += sizeof alg;
-            memcpy(spki + so, pub, (size_t)publen);
-            so += (size_t)publen;
             mbedtls_pk_init(&pk);
-            e = mbedtls_pk_parse_public_key(&pk, spki, so) ||
-                mbedtls_rsa_pkcs1_encrypt(mbedtls_pk_rsa(pk), mbedtls_ctr_drbg_random, &drbg, MBEDTLS_RSA_PUBLIC, ml,
-                                          msg, ct);
+            e = rsa_pk_parse(&pk, pub, publen) ||
+                mbedtls_rsa_pkcs1_encrypt(mbedtls_pk_rsa(pk), mbedtls_ctr_drbg_random, &drbg,
+                                          MBEDTLS_RSA_PUBLIC, ml, msg, ct);
             mbedtls_pk_free(&pk);
             if (e) {
                 report(0, step, "mbedTLS could not encrypt");
                 return;
             }
         }
-        a[0] = 0x9F;
-        a[1] = 0x11;
-        a[o++] = 0x61;
-        a[o++] = 0x00;
-        a[o++] = 0x80;
-        memcpy(a + o, ct, 128);
-        o += 128;
-        memcpy(a + o, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xFD}, 5);
-        o += 5;
-        a[2] = (uint8_t)((o - 4) >> 8);
-        a[3] = (uint8_t)(o - 4);
-        n = cmd(step, rprot, a, (uint16_t)o);
+        L = rsa_decrypt_apdu(a, ct, 0xE0FD, 0);
+        n = cmd(step, RPROT, a, L);
         if (n >= 0) {
-            int ok = n == (int)ml + 3 && resp[4] == 0x61 && resp[6] == ml && memcmp(resp + 7, msg, ml) == 0;
+            int ok = n == (int)ml + 3 && resp[4] == 0x61 && resp[6] == ml &&
+                     memcmp(resp + 7, msg, ml) == 0;
             report(ok, step, "OutLen %d, plaintext %s", n, ok ? "equal" : "differs");
         }
     }
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
     /* the same APDU without response protection: the chip keeps the plaintext to itself */
-    expect_error("DecryptAsym export without response protection", 0, a, (uint16_t)(4 + 3 + 128 + 5), 0x07);
+    expect_error("DecryptAsym export without response protection", 0, a, L, 0x07);
 #endif
     step_rsa_key_exchange(pub, publen);
 }
@@ -1267,17 +1183,8 @@ static int close_app(int hibernate, uint8_t *handle)
 
 static int comms_close(uint8_t manage)
 {
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    comms->manage_context_operation = manage;
-#else
-    (void)manage;
-#endif
-    done = 0;
-    if (optiga_comms_close(comms) != OPTIGA_COMMS_SUCCESS) {
-        report(0, "comms_close", "call refused");
-        return -1;
-    }
-    if (!done && wait_done("comms_close") != 0) {
+    set_manage(manage);
+    if (COMMS_CALL("comms_close", optiga_comms_close(comms)) != 0) {
         return -1;
     }
     report(last_event == 0, "comms_close", "status 0x%04X", last_event);
@@ -1287,12 +1194,7 @@ static int comms_close(uint8_t manage)
 
 static int comms_reset(uint8_t type)
 {
-    done = 0;
-    if (optiga_comms_reset(comms, type) != OPTIGA_COMMS_SUCCESS) {
-        report(0, "comms_reset", "call refused");
-        return -1;
-    }
-    if (wait_done("comms_reset") != 0) {
+    if (COMMS_CALL("comms_reset", optiga_comms_reset(comms, type)) != 0) {
         return -1;
     }
     report(last_event == 0, "comms_reset", "type %u status 0x%04X", type, last_event);
@@ -1308,7 +1210,8 @@ int main(int argc, char **argv)
     chip_v1 = getenv("INTEROP_CHIP_V1") != NULL;
     mbedtls_entropy_init(&entropy);
     mbedtls_ctr_drbg_init(&drbg);
-    if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const uint8_t *)"interop", 7) != 0) {
+    if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const uint8_t *)"interop",
+                              7) != 0) {
         return 2;
     }
     if (!strcmp(mode, "all")) {
@@ -1326,14 +1229,12 @@ int main(int argc, char **argv)
             if (!chip_v1) {
                 step_auto();
             }
-            /* the library's optiga_util_open_application after a reset: soft reset, OpenApplication again */
+            /* the library's optiga_util_open_application after a reset: soft reset, OpenApplication
+             * again */
             if (comms_reset(1) == 0) {
                 open_app(NULL);
                 static const uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x10};
-                int n = cmd("GetRandom after soft reset", 0, r, sizeof r);
-                if (n >= 0) {
-                    report(n == 16, "GetRandom after soft reset", "%d bytes", n);
-                }
+                cmd_outlen("GetRandom after soft reset", 0, r, sizeof r, 16);
             }
             close_app(0, NULL);
             comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
@@ -1342,10 +1243,7 @@ int main(int argc, char **argv)
         if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0) {
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
             static const uint8_t r[] = {0x8C, 0x00, 0x00, 0x02, 0x00, 0x20};
-            int n = cmd("GetRandom, full protection (handshake)", 3, r, sizeof r);
-            if (n >= 0) {
-                report(n == 32, "GetRandom, full protection (handshake)", "%d bytes", n);
-            }
+            cmd_outlen("GetRandom, full protection (handshake)", 3, r, sizeof r, 32);
 #endif
             /* as the library's hibernate example: read SEC (E0C5) every second until it is 0 */
             {
@@ -1382,8 +1280,8 @@ int main(int argc, char **argv)
             unsigned long before = interop_event_count;
             int n = cmd("GetRandom, full protection on the restored session", 3, r, sizeof r);
             if (n >= 0) {
-                report(n == 32, "GetRandom, full protection on the restored session", "%d bytes (%lu events)", n,
-                       interop_event_count - before);
+                report(n == 32, "GetRandom, full protection on the restored session",
+                       "%d bytes (%lu events)", n, interop_event_count - before);
             }
 #endif
             close_app(0, NULL);
@@ -1396,18 +1294,18 @@ int main(int argc, char **argv)
         /* a chip personalized by libtrustm's trustm tool with --bind: the key E0F1 executes only
          * over the shielded connection (Execute = Conf(E140)); PBS from $INTEROP_PBS */
         if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0) {
-            uint8_t a[44] = {0xB1, 0x11, 0x00, 0x28, 0x01, 0x00, 0x20};
+            uint8_t a[44];
             static const uint8_t m[] = {0x81, 0x01, 0x00, 0x02, 0xE0, 0xF1};
             int n;
-            memcpy(a + 7, abc_sha256, 32);
-            memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xF1}, 5);
+            calcsign_abc_apdu(a, 0x11, 0xE0F1);
             n = cmd("GetDataObject E0F1 metadata", 0, m, sizeof m);
             if (n > 0) {
                 int found = 0;
                 for (int i = 4; i + 4 < 4 + n; i++) {
                     found |= !memcmp(resp + i, "\xD3\x03\x20\xE1\x40", 5);
                 }
-                report(found, "GetDataObject E0F1 metadata", "Execute D3 03 20 E1 40 %s", found ? "present" : "missing");
+                report(found, "GetDataObject E0F1 metadata", "Execute D3 03 20 E1 40 %s",
+                       found ? "present" : "missing");
                 hex("meta", resp + 4, (size_t)n, 40);
             }
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
@@ -1425,15 +1323,13 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "throttle")) {
         /* CalcSign with a persistent key until the Security Monitor throttles: the chip must still
          * acknowledge every frame within the library's 10 ms data-link timeout */
-        static const uint8_t g[] = {0xB8, 0x03, 0x00, 0x09, 0x01, 0x00, 0x02, 0xE0, 0xF1, 0x02, 0x00, 0x01, 0x10};
+        uint8_t a[44];
         int count = getenv("INTEROP_SIGNS") ? atoi(getenv("INTEROP_SIGNS")) : 150;
         if (comms_open(IFX_I2C_SESSION_CONTEXT_NONE) == 0 && open_app(NULL) == 0 &&
-            cmd("GenKeyPair P-256 E0F1", 0, g, sizeof g) == 71) {
-            uint8_t a[44] = {0xB1, 0x11, 0x00, 0x28, 0x01, 0x00, 0x20};
+            cmd("GenKeyPair P-256 E0F1", 0, a, genkey_apdu(a, 0x03, 0xE0F1, 0x10)) == 71) {
             uint32_t t_first = 0, t_last = 0;
             int okc = 0;
-            memcpy(a + 7, abc_sha256, 32);
-            memcpy(a + 39, (const uint8_t[]){0x03, 0x00, 0x02, 0xE0, 0xF1}, 5);
+            calcsign_abc_apdu(a, 0x11, 0xE0F1);
             for (int i = 0; i < count; i++) {
                 uint32_t t0 = pal_os_timer_get_time_in_milliseconds();
                 if (cmd("CalcSign (throttle loop)", 0, a, 44) > 0) {
@@ -1445,8 +1341,8 @@ int main(int argc, char **argv)
                 }
                 t_last = t0;
             }
-            report(okc == count, "CalcSign loop", "%d/%d signed, first %u ms, last %u ms", okc, count,
-                   (unsigned)t_first, (unsigned)t_last);
+            report(okc == count, "CalcSign loop", "%d/%d signed, first %u ms, last %u ms", okc,
+                   count, (unsigned)t_first, (unsigned)t_last);
             close_app(0, NULL);
             comms_close(IFX_I2C_SESSION_CONTEXT_NONE);
         }
