@@ -534,6 +534,23 @@ static void hmac_verify_sets_auto_state(void **state)
     sim_app_close(app);
 }
 
+/* HMAC verification (DecryptSym 0x20) against the AUTOREF secret key (16 B) in F1D1 over
+ * a fresh random in session E101: data E101 || random || "arbitrar", 43 = the HMAC.
+ * The APDU goes to a (220 B); returns its length. */
+static size_t autoref_verify_apdu(struct sim_app *app, const uint8_t *key, uint8_t *a)
+{
+    uint8_t rsp[SIM_APDU_MAX], body[42] = {0xE1, 0x01}, mac[32], d[200];
+    size_t n = sa_ok(app, "8C 00 00 07 00 20 E1 01 41 00 00", rsp);
+    assert_int_equal(n, 32);
+    memcpy(body + 2, rsp + 4, 32);
+    memcpy(body + 34, "arbitrar", 8);
+    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, 16, body + 2, 40, mac);
+    d[0] = 0xF1, d[1] = 0xD1;
+    size_t dn = 2 + tlv(d + 2, 0x01, body, 42);
+    dn += tlv(d + dn, 0x43, mac, 32);
+    return apdu_build(a, 0x95, 0x20, d, dn);
+}
+
 /* Infineon's host library (optiga_cmd.c at 03a3ebe, optiga_crypt_clear_auto_state) sends
  * the clear request as an HMAC verification with only the session OID as data and no
  * verification value: KeyOID, 01 00 02 <session OID>. It reports success whatever the chip
@@ -543,7 +560,7 @@ static void clear_auto_state_library_form(void **state)
 {
     (void)state;
     struct sim_app *app = sa_open_ready(18);
-    uint8_t rsp[SIM_APDU_MAX];
+    uint8_t rsp[SIM_APDU_MAX], a[220];
     uint8_t key[16];
     for (int i = 0; i < 16; i++) {
         key[i] = (uint8_t)(0xA1 + i);
@@ -554,16 +571,7 @@ static void clear_auto_state_library_form(void **state)
     static const char *const clear[] = {"95 20 00 07 F1 D1 01 00 02 00 00",
                                         "95 20 00 07 F1 D1 01 00 02 E1 01"};
     for (int form = 0; form < 2; form++) {
-        size_t n = sa_ok(app, "8C 00 00 07 00 20 E1 01 41 00 00", rsp);
-        assert_int_equal(n, 32);
-        uint8_t body[42] = {0xE1, 0x01}, mac[32], d[200], a[220];
-        memcpy(body + 2, rsp + 4, 32);
-        memcpy(body + 34, "arbitrar", 8);
-        mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, 16, body + 2, 40, mac);
-        d[0] = 0xF1, d[1] = 0xD1;
-        size_t dn = 2 + tlv(d + 2, 0x01, body, 42);
-        dn += tlv(d + dn, 0x43, mac, 32);
-        size_t al = apdu_build(a, 0x95, 0x20, d, dn);
+        size_t al = autoref_verify_apdu(app, key, a);
         assert_int_equal(sa_ok_bin(app, a, al, rsp), 0);
         sa_ok(app, "82 00 00 05 F1 D2 00 00 55", rsp);
         /* the library's clear request: refused, and the Auto state is gone */
@@ -571,17 +579,8 @@ static void clear_auto_state_library_form(void **state)
         sa_err(app, "82 00 00 05 F1 D2 00 00 55", 0x07);
     }
     /* a random stored in E101 is used up by a clear request that names E101 */
-    size_t n = sa_ok(app, "8C 00 00 07 00 20 E1 01 41 00 00", rsp);
-    assert_int_equal(n, 32);
-    uint8_t body[42] = {0xE1, 0x01}, mac[32], d[200], a[220];
-    memcpy(body + 2, rsp + 4, 32);
-    memcpy(body + 34, "arbitrar", 8);
-    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, 16, body + 2, 40, mac);
+    size_t al = autoref_verify_apdu(app, key, a);
     sa_err(app, clear[1], 0x03);
-    d[0] = 0xF1, d[1] = 0xD1;
-    size_t dn = 2 + tlv(d + 2, 0x01, body, 42);
-    dn += tlv(d + dn, 0x43, mac, 32);
-    size_t al = apdu_build(a, 0x95, 0x20, d, dn);
     sa_err_bin(app, a, al, 0x2F);
     sim_app_close(app);
 }
