@@ -589,25 +589,12 @@ static int read_file(const char *path, uint8_t **out, size_t *out_len)
     return 0;
 }
 
-/* Whether "HOST:PORT" names a loopback host the simulator port connects
- * to (port/port_simsock.c takes these three names only) and has a port. */
-static bool tcp_loopback(const char *hp)
-{
-    const char *colon = strrchr(hp, ':');
-    size_t hl = colon != NULL ? (size_t)(colon - hp) : 0;
-    if (colon == NULL || colon[1] == '\0') {
-        return false;
-    }
-    return (hl == 9 && strncmp(hp, "127.0.0.1", 9) == 0) ||
-           (hl == 9 && strncmp(hp, "localhost", 9) == 0) || (hl == 3 && strncmp(hp, "::1", 3) == 0);
-}
-
 int sample_chip_open(struct sample_net *n, const struct sample_opts *o)
 {
     static uint8_t obj[1728];
     tma_status st;
     const mbedtls_x509_name *nm;
-    if (strncmp(o->device, "tcp:", 4) == 0 && !tcp_loopback(o->device + 4)) {
+    if (strncmp(o->device, "tcp:", 4) == 0 && !trustm_port_tcp_loopback(o->device + 4)) {
         /* The port connects to loopback addresses only (the simulator's
          * protocol has no authentication): say so, not "is it running?". */
         fprintf(stderr, "%s: --device '%s': give tcp:HOST:PORT with HOST 127.0.0.1, localhost or ::1 "

@@ -194,6 +194,17 @@ static bool is_loopback(const struct sockaddr *sa)
     return false;
 }
 
+bool trustm_port_tcp_loopback(const char *hp)
+{
+    const char *colon = hp != NULL ? strrchr(hp, ':') : NULL;
+    size_t hl = colon != NULL ? (size_t)(colon - hp) : 0u;
+    if (colon == NULL || colon[1] == '\0') {
+        return false;
+    }
+    return (hl == 9u && (strncmp(hp, "127.0.0.1", 9) == 0 || strncmp(hp, "localhost", 9) == 0)) ||
+           (hl == 3u && strncmp(hp, "::1", 3) == 0);
+}
+
 static int connect_to(const char *where)
 {
     const char *colon = strrchr(where, ':');
@@ -204,16 +215,12 @@ static int connect_to(const char *where)
         struct addrinfo hints, *ai = NULL, *p;
         size_t hl = (size_t)(colon - where);
         int one = 1;
-        if (hl == 0 || hl >= sizeof host) {
+        if (!trustm_port_tcp_loopback(where)) { /* also bounds hl: 3 or 9 */
+            errno = EINVAL;
             return -1;
         }
         memcpy(host, where, hl);
         host[hl] = 0;
-        if (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "localhost") != 0 &&
-            strcmp(host, "::1") != 0) {
-            errno = EINVAL;
-            return -1;
-        }
         memset(&hints, 0, sizeof hints);
         hints.ai_socktype = SOCK_STREAM;
         if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai) {

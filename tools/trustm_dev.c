@@ -14,17 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Whether "HOST:PORT" names a loopback host the simulator port connects
- * to (port/port_simsock.c takes these three names only) and has a port. */
-static bool tcp_loopback(const char *hp)
-{
-    const char *colon = strrchr(hp, ':');
-    size_t hl = colon != NULL ? (size_t)(colon - hp) : 0;
-    if (colon == NULL || colon[1] == '\0') return false;
-    return (hl == 9 && strncmp(hp, "127.0.0.1", 9) == 0) || (hl == 9 && strncmp(hp, "localhost", 9) == 0) ||
-           (hl == 3 && strncmp(hp, "::1", 3) == 0);
-}
-
 /* The ports themselves are libtrustm's host ports (port/port_open.c); this
  * file only turns their statuses into messages a user can act on, and keeps
  * the in-process simulator's state in a file. */
@@ -60,7 +49,7 @@ static int open_port(struct dev *d, const char *spec)
         return fail("unknown device '%s' (use sim, sim:/path.sock, tcp:127.0.0.1:PORT or "
                     "/dev/i2c-N[@0x30])", spec);
     }
-    if (strncmp(spec, "tcp:", 4) == 0 && !tcp_loopback(spec + 4)) {
+    if (strncmp(spec, "tcp:", 4) == 0 && !trustm_port_tcp_loopback(spec + 4)) {
         /* The port connects to loopback addresses only (the daemon's
          * protocol has no authentication): say so, not "is it running?". */
         return fail("'%s': give tcp:HOST:PORT with HOST 127.0.0.1, localhost or ::1 (the simulator "

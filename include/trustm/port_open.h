@@ -66,6 +66,15 @@ tma_status trustm_port_simsock_open(const char *where, bool realtime, struct tru
                                     struct trustm_port_handle **out_handle);
 
 /**
+ * @brief Whether @p hostport (what follows "tcp:" in a device string) names
+ * a host the socket port connects to, 127.0.0.1, localhost or ::1 (the
+ * simulator's protocol has no authentication, so loopback only), and a
+ * non-empty port. trustm_port_open() refuses anything else; tools call this
+ * to say so before trying.
+ */
+bool trustm_port_tcp_loopback(const char *hostport);
+
+/**
  * @brief Change a socket port's reply timeout (default 30,000 ms).
  * @return TMA_OK; TMA_ERR(TMA_LAYER_BUS, TMA_C_BAD_PARAM) for NULL, a handle
  *         that is not a socket port, or 0 ms.
