@@ -135,6 +135,24 @@ build_util() { # build_util OUTDIR
 }
 check "build (command and util layers)" build_util "$W/b-util"
 
+# the library's crypt layer too (src/crypt/optiga_crypt.c with the command layer's crypto handlers,
+# OPTIGA_CRYPT_* switched on): random, ECDSA sign and verify go through optiga_crypt_*
+CRYPT_DEF="-DOPTIGA_CRYPT_RANDOM_ENABLED -DOPTIGA_CRYPT_ECDSA_SIGN_ENABLED -DOPTIGA_CRYPT_ECDSA_VERIFY_ENABLED
+           -DOPTIGA_CRYPT_ECC_GENERATE_KEYPAIR_ENABLED -DOPTIGA_CRYPT_ECDH_ENABLED"
+build_crypt() { # build_crypt OUTDIR EXTRA-CFLAGS...
+    local o=$1; shift
+    mkdir -p "$o"
+    local real="-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+                -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux -I$GLUE $DEF $CRYPT_DEF $*"
+    local glue="-I$GLUE -I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+                -I$SRC/include/pal -I$SRC/extras/pal/linux $DEF $*"
+    # shellcheck disable=SC2086
+    vendor_objs "$o" "$real" $COMMS src/cmd/optiga_cmd.c src/util/optiga_util.c src/crypt/optiga_crypt.c &&
+    our_obj "$o" "$glue" pal_glue.c && our_obj "$o" "$real" crypt_host.c && link "$o" crypt_host
+}
+check "build (crypt layer)" build_crypt "$W/b-crypt"
+check "build (crypt layer, no presentation layer)" build_crypt "$W/b-crypt-noshield" -DINTEROP_NO_SHIELD
+
 start_chip all
 check "all commands, shielded connection" host "$W/b-default/infineon_host" all
 check "E0E0 read by the library verifies against the simulator's CA" cert_ok
@@ -167,6 +185,14 @@ check "util layer: hibernate (SEC wait, close_application(1): handle to datastor
 check "util layer: restore in a new process (open_application(1)), protected read without a new handshake" \
     host "$W/b-util/util_host" restore
 check "util-layer restore used no new handshake" bash -c "[ \$(grep -c 'PRL SCTR 00 ' '$D/trace.txt') -eq 2 ] && grep -q 'OpenApplication param 01' '$D/trace.txt'"
+stop_chip
+
+start_chip crypt
+check "crypt layer: random, ECDSA sign (E0F0, checked by mbedTLS), verify (host key, E0E0), plain and fully protected" \
+    host "$W/b-crypt/crypt_host"
+stop_chip
+start_chip cryptplain
+check "crypt layer without the presentation layer" host "$W/b-crypt-noshield/crypt_host"
 stop_chip
 
 start_chip throttle

@@ -1,0 +1,374 @@
+/* Drives trustm-sim through Infineon's optiga_crypt API: the library's
+ * crypt layer (optiga_crypt.c) and the command layer's crypto handlers
+ * (optiga_cmd.c, OPTIGA_CRYPT_* enabled) build the APDUs, not we. The
+ * application is opened with optiga_util. Checks: random (TRNG, DRNG, two
+ * draws differ, a length the chip refuses), ECDSA sign with the factory
+ * key E0F0 (verified with mbedTLS against the certificate read from E0E0),
+ * ECDSA verify with the public key given by the host and with a
+ * certificate OID (E0E8 holding the bare DER: accepted; E0E0 in its
+ * TLS-identity wrapper: 0x29 as on a real chip), a wrong digest refused; with the shielded
+ * connection the same sign and verify under full protection. Prints
+ * ok/FAIL lines; exit 1 on a failure. No Infineon code in this file. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecdh.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/md.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+
+#include "optiga_crypt.h"
+#include "optiga_util.h"
+
+int interop_run(volatile int *done, unsigned limit_ms);
+
+static volatile int done;
+static volatile optiga_lib_status_t st;
+static int failures;
+
+static void cb(void *ctx, optiga_lib_status_t e)
+{
+    (void)ctx;
+    st = e;
+    done = 1;
+}
+
+static void report(int ok, const char *step, const char *fmt, ...)
+{
+    va_list ap;
+    printf("%s %s: ", ok ? "ok" : "FAIL", step);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    failures += !ok;
+}
+
+/* waits for the callback; returns the library's status (0xFFFE: no callback in time) */
+static optiga_lib_status_t wait(optiga_lib_status_t call)
+{
+    if (call != OPTIGA_LIB_SUCCESS) {
+        return call;
+    }
+    if (interop_run(&done, 120000) != 0) {
+        return 0xFFFE;
+    }
+    return st;
+}
+
+#define RUN(expr) (done = 0, wait(expr))
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && p[i] == 0; i++) {
+    }
+    return i == n;
+}
+
+/* r||s as the chip returns it (two DER INTEGERs) verified by mbedTLS: wrapped in a SEQUENCE */
+static int mbedtls_verifies(mbedtls_pk_context *pk, const uint8_t *digest, const uint8_t *sig,
+                            uint16_t sig_len)
+{
+    uint8_t der[2 + 140];
+    if (sig_len > 127) {
+        return 0;
+    }
+    der[0] = 0x30;
+    der[1] = (uint8_t)sig_len;
+    memcpy(der + 2, sig, sig_len);
+    return mbedtls_pk_verify(pk, MBEDTLS_MD_SHA256, digest, 32, der, 2u + sig_len) == 0;
+}
+
+/* sign with E0F0 through optiga_crypt_ecdsa_sign, check with mbedTLS and with the library's
+ * own verify (host key and certificate OID); a wrong digest must be refused */
+static void sign_and_verify(optiga_crypt_t *c, mbedtls_pk_context *pk, const uint8_t *q65,
+                            uint8_t level, const char *tag)
+{
+    static const char msg[] = "trustm-sim driven by optiga_crypt";
+    uint8_t digest[32], bad[32], sig[80], bitstr[68];
+    uint16_t sig_len = sizeof sig;
+    char step[160];
+    optiga_lib_status_t s;
+    public_key_from_host_t host = {bitstr, sizeof bitstr, (uint8_t)OPTIGA_ECC_CURVE_NIST_P_256};
+    uint16_t cert_oid = 0xE0E0, anchor_oid = 0xE0E8;
+    (void)level;
+
+    if (mbedtls_sha256_ret((const unsigned char *)msg, sizeof msg - 1, digest, 0) != 0) {
+        report(0, "mbedtls_sha256_ret", "failed");
+        return;
+    }
+    memcpy(bad, digest, sizeof bad);
+    bad[5] ^= 0x40;
+    /* the GenKeyPair / VerifySign form of an ECC public key: BIT STRING 03 42 00 04 X Y */
+    bitstr[0] = 0x03;
+    bitstr[1] = 0x42;
+    bitstr[2] = 0x00;
+    memcpy(bitstr + 3, q65, 65);
+
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
+#endif
+    s = RUN(optiga_crypt_ecdsa_sign(c, digest, sizeof digest, OPTIGA_KEY_ID_E0F0, sig, &sig_len));
+    snprintf(step, sizeof step, "optiga_crypt_ecdsa_sign E0F0%s", tag);
+    report(s == 0 && sig_len >= 68 && sig_len <= 72 && sig[0] == 0x02, step, "0x%04X, %u bytes",
+           s, sig_len);
+    if (s != 0) {
+        return;
+    }
+    snprintf(step, sizeof step, "signature%s verifies with mbedTLS (E0E0 certificate key)", tag);
+    report(mbedtls_verifies(pk, digest, sig, sig_len), step, "%u bytes", sig_len);
+
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
+#endif
+    s = RUN(optiga_crypt_ecdsa_verify(c, digest, sizeof digest, sig, sig_len,
+                                      OPTIGA_CRYPT_HOST_DATA, &host));
+    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, public key from the host%s", tag);
+    report(s == 0, step, "0x%04X", s);
+
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
+#endif
+    s = RUN(optiga_crypt_ecdsa_verify(c, digest, sizeof digest, sig, sig_len,
+                                      OPTIGA_CRYPT_OID_DATA, &anchor_oid));
+    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, certificate OID E0E8 (bare DER)%s",
+             tag);
+    report(s == 0, step, "0x%04X", s);
+
+    /* E0E0 holds the certificate in the TLS-identity wrapper (C0 ...): a real chip answers
+     * 0x29, invalid certificate format (Infineon/optiga-trust-m issue #110: "the target
+     * Certificate shall be in bare DER encoding"; optiga-trust-x issue #44: 0x29 with E0E0) */
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
+#endif
+    s = RUN(optiga_crypt_ecdsa_verify(c, digest, sizeof digest, sig, sig_len,
+                                      OPTIGA_CRYPT_OID_DATA, &cert_oid));
+    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, certificate OID E0E0 (C0 wrapper)%s",
+             tag);
+    report(s == 0x8029, step, "0x%04X (expected 0x8029, invalid certificate format)", s);
+
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
+#endif
+    s = RUN(optiga_crypt_ecdsa_verify(c, bad, sizeof bad, sig, sig_len, OPTIGA_CRYPT_HOST_DATA,
+                                      &host));
+    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, wrong digest%s", tag);
+    report(s == 0x802C, step, "0x%04X (expected 0x802C)", s);
+}
+
+/* an ECC public key in the chip's form (BIT STRING 03 len 00 04 X Y) loaded into grp/q */
+static int load_bitstring(mbedtls_ecp_group *grp, mbedtls_ecp_point *q, mbedtls_ecp_group_id id,
+                          const uint8_t *bs, uint16_t n)
+{
+    if (n < 4 || bs[0] != 0x03 || bs[1] != n - 2 || bs[2] != 0x00) {
+        return -1;
+    }
+    if (mbedtls_ecp_group_load(grp, id) != 0) {
+        return -1;
+    }
+    if (mbedtls_ecp_point_read_binary(grp, q, bs + 3, (size_t)n - 3) != 0) {
+        return -1;
+    }
+    return mbedtls_ecp_check_pubkey(grp, q);
+}
+
+static mbedtls_ctr_drbg_context drbg;
+
+/* GenKeyPair through optiga_crypt_ecc_generate_keypair into a key slot, then a signature with
+ * that slot checked by mbedTLS against the public key the library returned */
+static void keygen_and_sign(optiga_crypt_t *c, optiga_ecc_curve_t curve, mbedtls_ecp_group_id id,
+                            uint16_t slot, const char *name)
+{
+    uint8_t pub[120], sig[120], digest[32];
+    uint16_t pub_len = sizeof pub, sig_len = sizeof sig;
+    uint16_t key = slot;
+    char step[160];
+    mbedtls_ecdsa_context ec;
+    optiga_lib_status_t s;
+    int ok;
+
+    s = RUN(optiga_crypt_ecc_generate_keypair(c, curve, (uint8_t)OPTIGA_KEY_USAGE_SIGN, FALSE, &key,
+                                              pub, &pub_len));
+    snprintf(step, sizeof step, "optiga_crypt_ecc_generate_keypair %s into %04X", name, slot);
+    report(s == 0 && pub_len == (id == MBEDTLS_ECP_DP_SECP256R1 ? 68 : 100), step,
+           "0x%04X, public key %u bytes", s, pub_len);
+    if (s != 0) {
+        return;
+    }
+    memset(digest, 0xA5, sizeof digest);
+    s = RUN(optiga_crypt_ecdsa_sign(c, digest, sizeof digest, (optiga_key_id_t)slot, sig, &sig_len));
+    snprintf(step, sizeof step, "optiga_crypt_ecdsa_sign %04X (%s)", slot, name);
+    report(s == 0, step, "0x%04X, %u bytes", s, sig_len);
+    if (s != 0) {
+        return;
+    }
+    mbedtls_ecdsa_init(&ec);
+    ok = load_bitstring(&ec.grp, &ec.Q, id, pub, pub_len) == 0;
+    if (ok) {
+        uint8_t der[2 + 120];
+        der[0] = 0x30;
+        der[1] = (uint8_t)sig_len;
+        memcpy(der + 2, sig, sig_len);
+        ok = sig_len < 120 &&
+             mbedtls_ecdsa_read_signature(&ec, digest, sizeof digest, der, 2u + sig_len) == 0;
+    }
+    mbedtls_ecdsa_free(&ec);
+    snprintf(step, sizeof step, "%s signature verifies with mbedTLS against the generated key",
+             name);
+    report(ok, step, "%u-byte signature", sig_len);
+}
+
+/* ECDH: a key-agreement key generated into E0F2 (P-384), optiga_crypt_ecdh with a host key,
+ * shared secret exported and compared with mbedTLS's */
+static void ecdh_p384(optiga_crypt_t *c)
+{
+    uint8_t pub[120], secret[64], hostbs[100], mine[48];
+    uint16_t pub_len = sizeof pub;
+    uint16_t key = 0xE0F2;
+    size_t olen = 0;
+    mbedtls_ecp_group grp;
+    mbedtls_ecp_point chip_q, host_q;
+    mbedtls_mpi d, z;
+    optiga_lib_status_t s;
+    int ok;
+    public_key_from_host_t host = {hostbs, sizeof hostbs, (uint8_t)OPTIGA_ECC_CURVE_NIST_P_384};
+
+    s = RUN(optiga_crypt_ecc_generate_keypair(c, OPTIGA_ECC_CURVE_NIST_P_384,
+                                              (uint8_t)OPTIGA_KEY_USAGE_KEY_AGREEMENT, FALSE, &key,
+                                              pub, &pub_len));
+    report(s == 0 && pub_len == 100, "optiga_crypt_ecc_generate_keypair P-384 into E0F2 (key agreement)",
+           "0x%04X, %u bytes", s, pub_len);
+    if (s != 0) {
+        return;
+    }
+    mbedtls_ecp_group_init(&grp);
+    mbedtls_ecp_point_init(&chip_q);
+    mbedtls_ecp_point_init(&host_q);
+    mbedtls_mpi_init(&d);
+    mbedtls_mpi_init(&z);
+    ok = load_bitstring(&grp, &chip_q, MBEDTLS_ECP_DP_SECP384R1, pub, pub_len) == 0 &&
+         mbedtls_ecp_gen_keypair(&grp, &d, &host_q, mbedtls_ctr_drbg_random, &drbg) == 0 &&
+         mbedtls_ecp_point_write_binary(&grp, &host_q, MBEDTLS_ECP_PF_UNCOMPRESSED, &olen,
+                                        hostbs + 3, sizeof hostbs - 3) == 0 &&
+         olen == 97 &&
+         mbedtls_ecdh_compute_shared(&grp, &z, &chip_q, &d, mbedtls_ctr_drbg_random, &drbg) == 0 &&
+         mbedtls_mpi_write_binary(&z, mine, sizeof mine) == 0;
+    hostbs[0] = 0x03;
+    hostbs[1] = 0x62;
+    hostbs[2] = 0x00;
+    report(ok, "host P-384 key and mbedTLS's shared secret", "%s", ok ? "ok" : "mbedTLS failed");
+    if (ok) {
+        memset(secret, 0, sizeof secret);
+        s = RUN(optiga_crypt_ecdh(c, OPTIGA_KEY_ID_E0F2, &host, TRUE, secret));
+        report(s == 0 && memcmp(secret, mine, sizeof mine) == 0,
+               "optiga_crypt_ecdh E0F2, exported secret = mbedTLS's", "0x%04X%s", s,
+               s == 0 && memcmp(secret, mine, sizeof mine) == 0 ? ", 48 bytes equal" : "");
+    }
+    mbedtls_mpi_free(&z);
+    mbedtls_mpi_free(&d);
+    mbedtls_ecp_point_free(&host_q);
+    mbedtls_ecp_point_free(&chip_q);
+    mbedtls_ecp_group_free(&grp);
+}
+
+int main(void)
+{
+    static uint8_t buf[1800];
+    uint8_t r1[64], r2[64], big[300], q65[65];
+    size_t qlen = 0;
+    uint16_t len;
+    optiga_lib_status_t s;
+    mbedtls_x509_crt crt;
+    optiga_util_t *u = optiga_util_create(0, cb, NULL);
+    optiga_crypt_t *c = optiga_crypt_create(0, cb, NULL);
+    if (!u || !c) {
+        printf("FAIL optiga_util_create / optiga_crypt_create\n");
+        return 1;
+    }
+    s = RUN(optiga_util_open_application(u, 0));
+    report(s == 0, "optiga_util_open_application(0)", "0x%04X", s);
+
+    /* random */
+    memset(r1, 0, sizeof r1);
+    memset(r2, 0, sizeof r2);
+    s = RUN(optiga_crypt_random(c, OPTIGA_RNG_TYPE_TRNG, r1, 32));
+    report(s == 0 && !all_zero(r1, 32), "optiga_crypt_random TRNG 32", "0x%04X", s);
+    s = RUN(optiga_crypt_random(c, OPTIGA_RNG_TYPE_TRNG, r2, 32));
+    report(s == 0 && memcmp(r1, r2, 32) != 0, "optiga_crypt_random TRNG 32, second draw differs",
+           "0x%04X", s);
+    s = RUN(optiga_crypt_random(c, OPTIGA_RNG_TYPE_DRNG, r1, 64));
+    report(s == 0 && !all_zero(r1 + 32, 32), "optiga_crypt_random DRNG 64", "0x%04X", s);
+    s = RUN(optiga_crypt_random(c, OPTIGA_RNG_TYPE_TRNG, big, 257));
+    report(s == 0x8005, "optiga_crypt_random 257 bytes (the chip refuses)",
+           "0x%04X (expected 0x8005)", s);
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, OPTIGA_COMMS_FULL_PROTECTION);
+    s = RUN(optiga_crypt_random(c, OPTIGA_RNG_TYPE_TRNG, r1, 48));
+    report(s == 0 && !all_zero(r1 + 16, 32), "optiga_crypt_random TRNG 48, full protection",
+           "0x%04X", s);
+#endif
+
+    /* the device certificate's public key, read through the util layer */
+    len = sizeof buf;
+    s = RUN(optiga_util_read_data(u, 0xE0E0, 0, buf, &len));
+    mbedtls_x509_crt_init(&crt);
+    if (s == 0 && len > 9 && buf[0] == 0xC0 &&
+        mbedtls_x509_crt_parse_der(&crt, buf + 9, (size_t)len - 9) == 0 &&
+        mbedtls_pk_get_type(&crt.pk) == MBEDTLS_PK_ECKEY) {
+        mbedtls_ecp_keypair *ec = mbedtls_pk_ec(crt.pk);
+        if (mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &qlen,
+                                           q65, sizeof q65) != 0) {
+            qlen = 0;
+        }
+    }
+    report(qlen == 65, "E0E0 certificate parsed by mbedTLS, P-256 public key", "0x%04X, %u bytes",
+           s, len);
+    if (qlen == 65) {
+        /* the bare DER certificate into the trust anchor E0E8, as Infineon advises for
+         * VerifySign with a certificate OID */
+        s = RUN(optiga_util_write_data(u, 0xE0E8, OPTIGA_UTIL_ERASE_AND_WRITE, 0, buf + 9,
+                                       (uint16_t)(len - 9)));
+        report(s == 0, "optiga_util_write_data E0E8 (bare DER certificate)", "0x%04X, %u bytes",
+               s, len - 9);
+        sign_and_verify(c, &crt.pk, q65, OPTIGA_COMMS_NO_PROTECTION, "");
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+        sign_and_verify(c, &crt.pk, q65, OPTIGA_COMMS_FULL_PROTECTION, ", full protection");
+#endif
+    }
+    mbedtls_x509_crt_free(&crt);
+
+    {
+        mbedtls_entropy_context ent;
+        mbedtls_entropy_init(&ent);
+        mbedtls_ctr_drbg_init(&drbg);
+        if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent,
+                                  (const unsigned char *)"crypt_host", 10) != 0) {
+            report(0, "mbedtls_ctr_drbg_seed", "failed");
+        } else {
+            keygen_and_sign(c, OPTIGA_ECC_CURVE_NIST_P_256, MBEDTLS_ECP_DP_SECP256R1, 0xE0F1,
+                            "P-256");
+            keygen_and_sign(c, OPTIGA_ECC_CURVE_NIST_P_384, MBEDTLS_ECP_DP_SECP384R1, 0xE0F3,
+                            "P-384");
+            ecdh_p384(c);
+        }
+        mbedtls_ctr_drbg_free(&drbg);
+        mbedtls_entropy_free(&ent);
+    }
+
+    s = RUN(optiga_util_close_application(u, 0));
+    report(s == 0, "optiga_util_close_application(0)", "0x%04X", s);
+    s = optiga_crypt_destroy(c);
+    report(s == 0, "optiga_crypt_destroy", "0x%04X", s);
+    optiga_util_destroy(u);
+    printf("crypt: %d failure(s)\n", failures);
+    return failures ? 1 : 0;
+}
