@@ -2,7 +2,7 @@
 # Interop check: Infineon's own OPTIGA Trust M host library (its comms stack:
 # optiga_comms + ifx_i2c physical/data-link/transport/presentation layers,
 # its Linux i2c-dev pal_i2c.c and its mbedTLS pal_crypt; and on top of it its
-# command and util layers, optiga_cmd.c / optiga_util.c) driving trustm-sim
+# command, util and crypt layers, optiga_cmd.c / optiga_util.c / optiga_crypt.c) driving trustm-sim
 # through tests/integration/i2cdev_shim.c, with our PAL glue and APDU driver
 # (tests/interop/infineon_host/, our code only).
 #
@@ -136,9 +136,11 @@ build_util() { # build_util OUTDIR
 check "build (command and util layers)" build_util "$W/b-util"
 
 # the library's crypt layer too (src/crypt/optiga_crypt.c with the command layer's crypto handlers,
-# OPTIGA_CRYPT_* switched on): random, ECDSA sign and verify go through optiga_crypt_*
+# OPTIGA_CRYPT_* switched on): random, ECDSA, GenKeyPair, ECDH, RSA sign/verify and the TLS PRF go
+# through optiga_crypt_* (tests/interop/infineon_host/crypt_host.c)
 CRYPT_DEF="-DOPTIGA_CRYPT_RANDOM_ENABLED -DOPTIGA_CRYPT_ECDSA_SIGN_ENABLED -DOPTIGA_CRYPT_ECDSA_VERIFY_ENABLED
-           -DOPTIGA_CRYPT_ECC_GENERATE_KEYPAIR_ENABLED -DOPTIGA_CRYPT_ECDH_ENABLED"
+           -DOPTIGA_CRYPT_ECC_GENERATE_KEYPAIR_ENABLED -DOPTIGA_CRYPT_ECDH_ENABLED -DOPTIGA_CRYPT_RSA_GENERATE_KEYPAIR_ENABLED
+           -DOPTIGA_CRYPT_RSA_SIGN_ENABLED -DOPTIGA_CRYPT_RSA_VERIFY_ENABLED -DOPTIGA_CRYPT_TLS_PRF_SHA256_ENABLED"
 build_crypt() { # build_crypt OUTDIR EXTRA-CFLAGS...
     local o=$1; shift
     mkdir -p "$o"
@@ -188,7 +190,7 @@ check "util-layer restore used no new handshake" bash -c "[ \$(grep -c 'PRL SCTR
 stop_chip
 
 start_chip crypt
-check "crypt layer: random, ECDSA sign (E0F0, checked by mbedTLS), verify (host key, E0E0), plain and fully protected" \
+check "crypt layer: random, ECDSA sign/verify (plain and fully protected), GenKeyPair P-256/P-384, ECDH, RSA-1024 keygen/sign/verify, TLS PRF (checked by mbedTLS)" \
     host "$W/b-crypt/crypt_host"
 stop_chip
 start_chip cryptplain

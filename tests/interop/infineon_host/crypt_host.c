@@ -7,7 +7,10 @@
  * ECDSA verify with the public key given by the host and with a
  * certificate OID (E0E8 holding the bare DER: accepted; E0E0 in its
  * TLS-identity wrapper: 0x29 as on a real chip), a wrong digest refused; with the shielded
- * connection the same sign and verify under full protection. Prints
+ * connection the same sign and verify under full protection; GenKeyPair
+ * P-256 / P-384 with a signature checked by mbedTLS; ECDH P-384 against
+ * mbedTLS; RSA-1024 GenKeyPair, sign (checked by mbedTLS) and verify; TLS
+ * PRF SHA-256 from a PRESSEC object against mbedTLS. Prints
  * ok/FAIL lines; exit 1 on a failure. No Infineon code in this file. */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
+#include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
 #include "optiga_crypt.h"
@@ -280,6 +284,95 @@ static void ecdh_p384(optiga_crypt_t *c)
     mbedtls_ecp_group_free(&grp);
 }
 
+/* RSA-1024 GenKeyPair into E0FC, PKCS#1 v1.5 SHA-256 signature checked by mbedTLS and by the
+ * library's own rsa_verify with the public key given by the host */
+static void rsa_1024(optiga_crypt_t *c)
+{
+    /* SubjectPublicKeyInfo header for rsaEncryption; the chip's BIT STRING follows */
+    static const uint8_t algid[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
+                                    0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
+    uint8_t pub[200], spki[220], sig[160], digest[32];
+    uint16_t pub_len = sizeof pub, sig_len = sizeof sig;
+    uint16_t key = 0xE0FC;
+    size_t n;
+    mbedtls_pk_context pk;
+    optiga_lib_status_t s;
+    int ok;
+    public_key_from_host_t host = {pub, 0, (uint8_t)OPTIGA_RSA_KEY_1024_BIT_EXPONENTIAL};
+
+    s = RUN(optiga_crypt_rsa_generate_keypair(c, OPTIGA_RSA_KEY_1024_BIT_EXPONENTIAL,
+                                              (uint8_t)OPTIGA_KEY_USAGE_SIGN, FALSE, &key, pub,
+                                              &pub_len));
+    report(s == 0 && pub_len > 140 && pub[0] == 0x03, "optiga_crypt_rsa_generate_keypair 1024 into E0FC",
+           "0x%04X, public key %u bytes", s, pub_len);
+    if (s != 0 || pub_len < 140 || pub_len > 180) {
+        return;
+    }
+    host.length = pub_len;
+    memset(digest, 0x3C, sizeof digest);
+    s = RUN(optiga_crypt_rsa_sign(c, OPTIGA_RSASSA_PKCS1_V15_SHA256, digest, sizeof digest,
+                                  OPTIGA_KEY_ID_E0FC, sig, &sig_len, 0));
+    report(s == 0 && sig_len == 128, "optiga_crypt_rsa_sign E0FC PKCS#1 v1.5 SHA-256",
+           "0x%04X, %u bytes", s, sig_len);
+    if (s != 0) {
+        return;
+    }
+    n = sizeof algid + pub_len;
+    spki[0] = 0x30;
+    spki[1] = 0x81;
+    spki[2] = (uint8_t)n;
+    memcpy(spki + 3, algid, sizeof algid);
+    memcpy(spki + 3 + sizeof algid, pub, pub_len);
+    mbedtls_pk_init(&pk);
+    ok = mbedtls_pk_parse_public_key(&pk, spki, n + 3) == 0 &&
+         mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, digest, sizeof digest, sig, sig_len) == 0;
+    mbedtls_pk_free(&pk);
+    report(ok, "RSA signature verifies with mbedTLS against the generated key", "%s",
+           ok ? "ok" : "no");
+    s = RUN(optiga_crypt_rsa_verify(c, OPTIGA_RSASSA_PKCS1_V15_SHA256, digest, sizeof digest, sig,
+                                    sig_len, OPTIGA_CRYPT_HOST_DATA, &host, 0));
+    report(s == 0, "optiga_crypt_rsa_verify, public key from the host", "0x%04X", s);
+    sig[40] ^= 1;
+    s = RUN(optiga_crypt_rsa_verify(c, OPTIGA_RSASSA_PKCS1_V15_SHA256, digest, sizeof digest, sig,
+                                    sig_len, OPTIGA_CRYPT_HOST_DATA, &host, 0));
+    report(s == 0x802C, "optiga_crypt_rsa_verify, damaged signature", "0x%04X (expected 0x802C)",
+           s);
+}
+
+/* TLS PRF SHA-256 from a pre-shared secret in F1D0 (type PRESSEC), exported and compared with
+ * mbedTLS's */
+static void tls_prf(optiga_util_t *u, optiga_crypt_t *c)
+{
+    static const uint8_t meta[] = {0x20, 0x06, 0xE8, 0x01, 0x21, 0xD3, 0x01, 0x00};
+    static const char label[] = "key expansion";
+    uint8_t secret[32], seed[40], out[48], mine[48];
+    optiga_lib_status_t s;
+
+    for (unsigned i = 0; i < sizeof secret; i++) {
+        secret[i] = (uint8_t)(0x90 + i * 7);
+    }
+    for (unsigned i = 0; i < sizeof seed; i++) {
+        seed[i] = (uint8_t)(i * 13 + 1);
+    }
+    s = RUN(optiga_util_write_metadata(u, 0xF1D0, meta, sizeof meta));
+    report(s == 0, "optiga_util_write_metadata F1D0 (PRESSEC, Execute ALW)", "0x%04X", s);
+    s = RUN(optiga_util_write_data(u, 0xF1D0, OPTIGA_UTIL_ERASE_AND_WRITE, 0, secret,
+                                   sizeof secret));
+    report(s == 0, "optiga_util_write_data F1D0 32-byte secret", "0x%04X", s);
+    if (mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, secret, sizeof secret, label, seed,
+                            sizeof seed, mine, sizeof mine) != 0) {
+        report(0, "mbedtls_ssl_tls_prf", "failed");
+        return;
+    }
+    memset(out, 0, sizeof out);
+    s = RUN(optiga_crypt_tls_prf(c, OPTIGA_TLS12_PRF_SHA_256, 0xF1D0, (const uint8_t *)label,
+                                 (uint16_t)(sizeof label - 1), seed, sizeof seed, sizeof out, TRUE,
+                                 out));
+    report(s == 0 && memcmp(out, mine, sizeof out) == 0,
+           "optiga_crypt_tls_prf SHA-256 from F1D0, 48 bytes = mbedtls_ssl_tls_prf", "0x%04X%s", s,
+           s == 0 && memcmp(out, mine, sizeof out) == 0 ? ", equal" : "");
+}
+
 int main(void)
 {
     static uint8_t buf[1800];
@@ -359,6 +452,8 @@ int main(void)
             keygen_and_sign(c, OPTIGA_ECC_CURVE_NIST_P_384, MBEDTLS_ECP_DP_SECP384R1, 0xE0F3,
                             "P-384");
             ecdh_p384(c);
+            rsa_1024(c);
+            tls_prf(u, c);
         }
         mbedtls_ctr_drbg_free(&drbg);
         mbedtls_entropy_free(&ent);
