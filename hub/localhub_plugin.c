@@ -1114,9 +1114,42 @@ static void write_if_any(const char *probe, const char *write, int64_t arg)
     sqlite3_finalize(st);
 }
 
+/* A queued message (C2D, module input) is published and its row deleted in
+ * one transaction whose write lock is taken without waiting (busy timeout 0)
+ * at the first row there is someone to deliver to. Before, the DELETE came
+ * after the publish, outside any transaction: while another process held
+ * the write lock (an sqlite3 shell, a backup) it failed at once (the open
+ * SELECT holds a read transaction, and SQLite does not wait to upgrade one),
+ * and the message was published again at every tick, each copy reaching the
+ * device, for as long as the lock lasted (31 copies in a 13 s lock,
+ * hub_c2d_lock). Now a
+ * locked registry skips delivery for this tick (tried again at the next one;
+ * nothing is published, nothing lost, the broker does not wait). If COMMIT
+ * fails after a publish, the rows come back and the message is delivered
+ * again later: at least once, as IoT Hub's C2D. */
+static int deliver_begin(void)
+{
+    int rc;
+    sqlite3_busy_timeout(g.db, 0);
+    rc = sqlite3_exec(g.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
+    return rc == SQLITE_OK;
+}
+
+static void deliver_end(int began)
+{
+    int rc;
+    if (!began) return;
+    sqlite3_busy_timeout(g.db, 0);
+    rc = sqlite3_exec(g.db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
+    if (rc != SQLITE_OK) sqlite3_exec(g.db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static void deliver_c2d(int64_t now_s)
 {
     sqlite3_stmt *st, *del;
+    int began = 0;
     write_if_any("SELECT 1 FROM c2d WHERE expires<=? LIMIT 1", "DELETE FROM c2d WHERE expires<=?", now_s);
     if (sqlite3_prepare_v2(g.db, "SELECT seq,device,bag,payload,expires FROM c2d WHERE expires>? ORDER BY seq", -1, &st,
                            NULL) != SQLITE_OK)
@@ -1136,6 +1169,7 @@ static void deliver_c2d(int64_t now_s)
         int sent;
         mosquitto_property *props = NULL;
         if (!c || !(c->subs & LOCALHUB_S_C2D) || !(cid = mosquitto_client_id(c->client))) continue;
+        if (!began && !(began = deliver_begin())) break; /* registry locked: next tick */
         /* Sized to fit: the CLI takes bags up to 8 KB, and a fixed 4 KB
          * topic cut the properties short (the last one changed, the rest
          * lost) without a word. */
@@ -1157,6 +1191,7 @@ static void deliver_c2d(int64_t now_s)
     }
     sqlite3_finalize(del);
     sqlite3_finalize(st);
+    deliver_end(began);
 }
 
 /* Module input messages queued by 'localhub module send-input' (localhub's
@@ -1165,6 +1200,7 @@ static void deliver_c2d(int64_t now_s)
 static void deliver_inputs(int64_t now_s)
 {
     sqlite3_stmt *st, *del;
+    int began = 0;
     write_if_any("SELECT 1 FROM module_inputs WHERE expires<=? LIMIT 1", "DELETE FROM module_inputs WHERE expires<=?",
                  now_s);
     if (sqlite3_prepare_v2(g.db, "SELECT seq,device,module,input,bag,payload FROM module_inputs ORDER BY seq", -1,
@@ -1183,6 +1219,7 @@ static void deliver_inputs(int64_t now_s)
         snprintf(key, sizeof(key), "%s/%s", col(st, 1), col(st, 2));
         c = conn_by_id(key, 0);
         if (!c || !(c->subs & LOCALHUB_S_INPUTS) || !(cid = mosquitto_client_id(c->client))) continue;
+        if (!began && !(began = deliver_begin())) break; /* registry locked: next tick */
         /* Sized to fit (an 8 KB bag with long ids overflowed a fixed 8 KB
          * topic, and the message then waited unsent until it expired). */
         tsz = strlen(col(st, 1)) + strlen(col(st, 2)) + strlen(col(st, 3)) + strlen(col(st, 4)) +
@@ -1200,6 +1237,7 @@ static void deliver_inputs(int64_t now_s)
     }
     sqlite3_finalize(del);
     sqlite3_finalize(st);
+    deliver_end(began);
 }
 
 static void push_desired(void)
