@@ -10,7 +10,8 @@
  * connection the same sign and verify under full protection; GenKeyPair
  * P-256 / P-384 with a signature checked by mbedTLS; ECDH P-384 against
  * mbedTLS; RSA-1024 GenKeyPair, sign (checked by mbedTLS) and verify; TLS
- * PRF SHA-256 from a PRESSEC object against mbedTLS. Prints
+ * PRF SHA-256 from a PRESSEC object against mbedTLS; CalcHash one-shot,
+ * chained, over object data and with a host-held context. Prints
  * ok/FAIL lines; exit 1 on a failure. No Infineon code in this file. */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -373,6 +374,55 @@ static void tls_prf(optiga_util_t *u, optiga_crypt_t *c)
            s == 0 && memcmp(out, mine, sizeof out) == 0 ? ", equal" : "");
 }
 
+/* CalcHash through the library: one-shot (short, and 3000 bytes, which the library splits into
+ * start/continue/final APDUs), over object data (E0E0 from offset 9 = the DER certificate), and
+ * with the context held by the host (start, update "ab", update "c", finalize) */
+static void hashes(optiga_crypt_t *c, const uint8_t *der, uint16_t der_len)
+{
+    static uint8_t big[3000];
+    static uint8_t ctxbuf[OPTIGA_HASH_CONTEXT_LENGTH_SHA_256];
+    uint8_t out[32], want[32];
+    optiga_lib_status_t s;
+    hash_data_from_host_t abc = {(const uint8_t *)"abc", 3};
+    hash_data_from_host_t ab = {(const uint8_t *)"ab", 2};
+    hash_data_from_host_t cc = {(const uint8_t *)"c", 1};
+    hash_data_from_host_t whole = {big, sizeof big};
+    hash_data_in_optiga_t obj = {0xE0E0, 9, der_len};
+    optiga_hash_context_t hctx = {ctxbuf, sizeof ctxbuf, (uint8_t)OPTIGA_HASH_TYPE_SHA_256};
+
+    for (unsigned i = 0; i < sizeof big; i++) {
+        big[i] = (uint8_t)(i * 7 + 3);
+    }
+    mbedtls_sha256_ret((const unsigned char *)"abc", 3, want, 0);
+    s = RUN(optiga_crypt_hash(c, OPTIGA_HASH_TYPE_SHA_256, OPTIGA_CRYPT_HOST_DATA, &abc, out));
+    report(s == 0 && !memcmp(out, want, 32), "optiga_crypt_hash SHA-256(\"abc\")", "0x%04X%s", s,
+           s == 0 && !memcmp(out, want, 32) ? ", digest equal" : "");
+
+    s = RUN(optiga_crypt_hash_start(c, &hctx));
+    report(s == 0, "optiga_crypt_hash_start", "0x%04X, context %u bytes", s,
+           hctx.context_buffer_length);
+    s = RUN(optiga_crypt_hash_update(c, &hctx, OPTIGA_CRYPT_HOST_DATA, &ab));
+    report(s == 0, "optiga_crypt_hash_update \"ab\"", "0x%04X", s);
+    s = RUN(optiga_crypt_hash_update(c, &hctx, OPTIGA_CRYPT_HOST_DATA, &cc));
+    report(s == 0, "optiga_crypt_hash_update \"c\"", "0x%04X", s);
+    memset(out, 0, sizeof out);
+    s = RUN(optiga_crypt_hash_finalize(c, &hctx, out));
+    report(s == 0 && !memcmp(out, want, 32), "optiga_crypt_hash_finalize = SHA-256(\"abc\")",
+           "0x%04X%s", s, s == 0 && !memcmp(out, want, 32) ? ", digest equal" : "");
+
+    mbedtls_sha256_ret(big, sizeof big, want, 0);
+    s = RUN(optiga_crypt_hash(c, OPTIGA_HASH_TYPE_SHA_256, OPTIGA_CRYPT_HOST_DATA, &whole, out));
+    report(s == 0 && !memcmp(out, want, 32),
+           "optiga_crypt_hash of 3000 bytes (the library chains start/continue/final)", "0x%04X%s",
+           s, s == 0 && !memcmp(out, want, 32) ? ", digest equal" : "");
+
+    mbedtls_sha256_ret(der, der_len, want, 0);
+    s = RUN(optiga_crypt_hash(c, OPTIGA_HASH_TYPE_SHA_256, OPTIGA_CRYPT_OID_DATA, &obj, out));
+    report(s == 0 && !memcmp(out, want, 32),
+           "optiga_crypt_hash over object data (E0E0 offset 9, the DER certificate)", "0x%04X%s",
+           s, s == 0 && !memcmp(out, want, 32) ? ", digest equal" : "");
+}
+
 int main(void)
 {
     static uint8_t buf[1800];
@@ -432,6 +482,7 @@ int main(void)
                                        (uint16_t)(len - 9)));
         report(s == 0, "optiga_util_write_data E0E8 (bare DER certificate)", "0x%04X, %u bytes",
                s, len - 9);
+        hashes(c, buf + 9, (uint16_t)(len - 9));
         sign_and_verify(c, &crt.pk, q65, OPTIGA_COMMS_NO_PROTECTION, "");
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
         sign_and_verify(c, &crt.pk, q65, OPTIGA_COMMS_FULL_PROTECTION, ", full protection");
