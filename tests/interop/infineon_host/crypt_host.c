@@ -10,7 +10,7 @@
  * connection the same sign and verify under full protection; GenKeyPair
  * P-256 / P-384 with a signature checked by mbedTLS; ECDH P-384 against
  * mbedTLS; RSA-1024 GenKeyPair, sign (checked by mbedTLS) and verify; TLS
- * PRF SHA-256 from a PRESSEC object against mbedTLS; CalcHash one-shot,
+ * PRF SHA-256 and HKDF-SHA256 from a PRESSEC object against mbedTLS; CalcHash one-shot,
  * chained, over object data and with a host-held context. Prints
  * ok/FAIL lines; exit 1 on a failure. No Infineon code in this file. */
 #define _GNU_SOURCE
@@ -23,6 +23,7 @@
 #include <mbedtls/ecdh.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
@@ -277,6 +278,24 @@ static void ecdh_p384(optiga_crypt_t *c)
         report(s == 0 && memcmp(secret, mine, sizeof mine) == 0,
                "optiga_crypt_ecdh E0F2, exported secret = mbedTLS's", "0x%04X%s", s,
                s == 0 && memcmp(secret, mine, sizeof mine) == 0 ? ", 48 bytes equal" : "");
+        /* the same agreement into a session (the library acquires one), then the TLS PRF
+         * from that session (the library adds command protection in the shielded build) */
+        s = RUN(optiga_crypt_ecdh(c, OPTIGA_KEY_ID_E0F2, &host, FALSE, NULL));
+        report(s == 0, "optiga_crypt_ecdh E0F2 into a session", "0x%04X", s);
+        if (s == 0) {
+            static const char label[] = "master secret";
+            uint8_t seed[64], out[48], want[48];
+            memset(seed, 0x5A, sizeof seed);
+            memset(out, 0, sizeof out);
+            ok = mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, mine, sizeof mine, label, seed,
+                                     sizeof seed, want, sizeof want) == 0;
+            s = RUN(optiga_crypt_tls_prf(c, OPTIGA_TLS12_PRF_SHA_256, OPTIGA_KEY_ID_SESSION_BASED,
+                                         (const uint8_t *)label, (uint16_t)(sizeof label - 1),
+                                         seed, sizeof seed, sizeof out, TRUE, out));
+            report(ok && s == 0 && memcmp(out, want, sizeof out) == 0,
+                   "optiga_crypt_tls_prf from the session = mbedtls_ssl_tls_prf over the secret",
+                   "0x%04X%s", s, s == 0 && memcmp(out, want, sizeof out) == 0 ? ", equal" : "");
+        }
     }
     mbedtls_mpi_free(&z);
     mbedtls_mpi_free(&d);
@@ -372,6 +391,24 @@ static void tls_prf(optiga_util_t *u, optiga_crypt_t *c)
     report(s == 0 && memcmp(out, mine, sizeof out) == 0,
            "optiga_crypt_tls_prf SHA-256 from F1D0, 48 bytes = mbedtls_ssl_tls_prf", "0x%04X%s", s,
            s == 0 && memcmp(out, mine, sizeof out) == 0 ? ", equal" : "");
+
+    /* HKDF-SHA256 (V3) from the same secret: salt and info, 42 bytes */
+    {
+        static const uint8_t info[] = "trustm-sim interop";
+        uint8_t salt[20], hk[42], want[42];
+        memset(salt, 0x0B, sizeof salt);
+        if (mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), salt, sizeof salt, secret,
+                         sizeof secret, info, sizeof info - 1, want, sizeof want) != 0) {
+            report(0, "mbedtls_hkdf", "failed");
+            return;
+        }
+        memset(hk, 0, sizeof hk);
+        s = RUN(optiga_crypt_hkdf(c, OPTIGA_HKDF_SHA_256, 0xF1D0, salt, sizeof salt, info,
+                                  (uint16_t)(sizeof info - 1), sizeof hk, TRUE, hk));
+        report(s == 0 && memcmp(hk, want, sizeof hk) == 0,
+               "optiga_crypt_hkdf SHA-256 from F1D0, 42 bytes = mbedtls_hkdf", "0x%04X%s", s,
+               s == 0 && memcmp(hk, want, sizeof hk) == 0 ? ", equal" : "");
+    }
 }
 
 /* CalcHash through the library: one-shot (short, and 3000 bytes, which the library splits into
