@@ -9,7 +9,8 @@
  * TLS-identity wrapper: 0x29 as on a real chip), a wrong digest refused; with the shielded
  * connection the same sign and verify under full protection; GenKeyPair
  * P-256 / P-384 with a signature checked by mbedTLS; ECDH P-384 against
- * mbedTLS; RSA-1024 GenKeyPair, sign (checked by mbedTLS) and verify; TLS
+ * mbedTLS; RSA-1024 GenKeyPair, sign (checked by mbedTLS) and verify,
+ * encrypt and decrypt (also an mbedTLS ciphertext); TLS
  * PRF SHA-256 and HKDF-SHA256 from a PRESSEC object against mbedTLS; CalcHash one-shot,
  * chained, over object data and with a host-held context. Prints
  * ok/FAIL lines; exit 1 on a failure. No Infineon code in this file. */
@@ -359,6 +360,71 @@ static void rsa_1024(optiga_crypt_t *c)
            s);
 }
 
+/* RSA encryption: RSA-1024 GenKeyPair into E0FD (usage Enc), optiga_crypt_rsa_encrypt_message
+ * with that public key from the host, optiga_crypt_rsa_decrypt_and_export back (the library asks
+ * for response protection in the shielded build); a ciphertext made by mbedTLS decrypts too */
+static void rsa_encryption(optiga_crypt_t *c)
+{
+    static const uint8_t algid[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
+                                    0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
+    static const uint8_t msg[] = "a message for the chip's RSA key";
+    uint8_t pub[200], spki[220], ct[160], pt[160];
+    uint16_t pub_len = sizeof pub, ct_len = sizeof ct, pt_len = sizeof pt;
+    uint16_t key = 0xE0FD;
+    size_t n, olen = 0;
+    mbedtls_pk_context pk;
+    optiga_lib_status_t s;
+    int ok;
+    public_key_from_host_t host = {pub, 0, (uint8_t)OPTIGA_RSA_KEY_1024_BIT_EXPONENTIAL};
+
+    s = RUN(optiga_crypt_rsa_generate_keypair(c, OPTIGA_RSA_KEY_1024_BIT_EXPONENTIAL,
+                                              (uint8_t)OPTIGA_KEY_USAGE_ENCRYPTION, FALSE, &key,
+                                              pub, &pub_len));
+    report(s == 0 && pub_len > 140 && pub_len < 180,
+           "optiga_crypt_rsa_generate_keypair 1024 into E0FD (usage Enc)", "0x%04X, %u bytes", s,
+           pub_len);
+    if (s != 0 || pub_len < 140 || pub_len > 180) {
+        return;
+    }
+    host.length = pub_len;
+    s = RUN(optiga_crypt_rsa_encrypt_message(c, OPTIGA_RSAES_PKCS1_V15, msg, sizeof msg - 1, NULL,
+                                             0, OPTIGA_CRYPT_HOST_DATA, &host, ct, &ct_len));
+    report(s == 0 && ct_len == 128, "optiga_crypt_rsa_encrypt_message, public key from the host",
+           "0x%04X, %u bytes", s, ct_len);
+    if (s != 0) {
+        return;
+    }
+    s = RUN(optiga_crypt_rsa_decrypt_and_export(c, OPTIGA_RSAES_PKCS1_V15, ct, ct_len, NULL, 0,
+                                                OPTIGA_KEY_ID_E0FD, pt, &pt_len));
+    report(s == 0 && pt_len == sizeof msg - 1 && !memcmp(pt, msg, pt_len),
+           "optiga_crypt_rsa_decrypt_and_export E0FD of the chip's ciphertext", "0x%04X, %u bytes",
+           s, pt_len);
+
+    n = sizeof algid + pub_len;
+    spki[0] = 0x30;
+    spki[1] = 0x81;
+    spki[2] = (uint8_t)n;
+    memcpy(spki + 3, algid, sizeof algid);
+    memcpy(spki + 3 + sizeof algid, pub, pub_len);
+    mbedtls_pk_init(&pk);
+    ok = mbedtls_pk_parse_public_key(&pk, spki, n + 3) == 0 &&
+         mbedtls_pk_encrypt(&pk, msg, sizeof msg - 1, ct, &olen, sizeof ct, mbedtls_ctr_drbg_random,
+                            &drbg) == 0 &&
+         olen == 128;
+    mbedtls_pk_free(&pk);
+    if (!ok) {
+        report(0, "mbedTLS RSA encryption with the generated key", "failed");
+        return;
+    }
+    pt_len = sizeof pt;
+    memset(pt, 0, sizeof pt);
+    s = RUN(optiga_crypt_rsa_decrypt_and_export(c, OPTIGA_RSAES_PKCS1_V15, ct, (uint16_t)olen, NULL,
+                                                0, OPTIGA_KEY_ID_E0FD, pt, &pt_len));
+    report(s == 0 && pt_len == sizeof msg - 1 && !memcmp(pt, msg, pt_len),
+           "optiga_crypt_rsa_decrypt_and_export E0FD of an mbedTLS ciphertext", "0x%04X, %u bytes",
+           s, pt_len);
+}
+
 /* TLS PRF SHA-256 from a pre-shared secret in F1D0 (type PRESSEC), exported and compared with
  * mbedTLS's */
 static void tls_prf(optiga_util_t *u, optiga_crypt_t *c)
@@ -541,6 +607,7 @@ int main(void)
                             "P-384");
             ecdh_p384(c);
             rsa_1024(c);
+            rsa_encryption(c);
             tls_prf(u, c);
         }
         mbedtls_ctr_drbg_free(&drbg);
