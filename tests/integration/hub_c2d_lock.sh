@@ -15,20 +15,6 @@ C2D="devices/d1/messages/devicebound/#"
 modc() { "$MQTTC" --port "$PORT" --cafile "$CAF" --id d1/m1 --user "localhost/d1/m1/?api-version=2021-04-12" \
   $(x509_args m1) "$@"; }
 
-lock_registry() {  # SECONDS: hold the registry's write lock from another process
-  python3 - "$LOCALHUB_HOME/registry.db" "$1" >"$T/lock.out" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute('BEGIN EXCLUSIVE')
-print('locked', flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute('ROLLBACK')
-print('released', flush=True)
-PY
-  LOCK=$!
-  for i in $(seq 1 50); do grep -q locked "$T/lock.out" && break; sleep 0.1; done
-  grep -q locked "$T/lock.out" || fail "could not lock the registry"
-}
 
 # d1 and its module m1: persistent sessions subscribed to C2D and inputs,
 # offline when the messages are queued

@@ -98,16 +98,7 @@ ok "device and module delete --json; deleting again is an error"
 # that instead (before: "device 'busy1' already exists" for a new device)
 expect_err "device 's1' already exists" "$L" device create --id s1
 expect_err "a certificate named 'root' already exists" "$L" ca add root "$T/root.pem"
-python3 - "$LOCALHUB_HOME/registry.db" >"$T/lock.out" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute('BEGIN EXCLUSIVE')
-print('locked', flush=True)
-time.sleep(7)
-db.execute('ROLLBACK')
-PY
-LOCK=$!
-for i in $(seq 1 50); do grep -q locked "$T/lock.out" && break; sleep 0.1; done
+lock_registry 7
 expect_err "registry: database is locked" "$L" device create --id busy1
 wait $LOCK
 expect_err "device 'busy1' not found" "$L" device show busy1

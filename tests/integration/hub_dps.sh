@@ -124,20 +124,6 @@ out=$(dps reg-busy --pass "$TOK" "${FLOW[@]}" "$(REGISTER reg-busy)" 'expect:res
 op=$(grep_in "$out" -o 'CAPTURE op=.*' | cut -d= -f2)
 [ -n "$op" ] || fail "no operation id: $out"
 POLLOP="pub0:\$dps/registrations/GET/iotdps-get-operationstatus/?\$rid=2&operationId=$op:"
-lock_registry() {  # SECONDS: hold the registry's write lock from another process
-  python3 - "$LOCALHUB_HOME/registry.db" "$1" >"$T/lock.out" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute('BEGIN EXCLUSIVE')
-print('locked', flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute('ROLLBACK')
-print('released', flush=True)
-PY
-  LOCK=$!
-  for i in $(seq 1 50); do grep -q locked "$T/lock.out" && break; sleep 0.1; done
-  grep -q locked "$T/lock.out" || fail "could not lock the registry"
-}
 mqttc reg-x1 --cert "$T/regx1.pem" --key "$T/regx1.key" sleep:1500 'pub:devices/reg-x1/messages/events/:during-lock' \
   >"$T/tel.out" 2>&1 &
 TEL=$!

@@ -194,3 +194,20 @@ sas_token() {
   sig=$(printf '%s\n%s' "$enc" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | base64)
   printf 'SharedAccessSignature sr=%s&sig=%s&se=%s%s' "$enc" "$(urlenc "$sig")" "$se" "${skn:+&skn=$skn}"
 }
+
+# Another process (an sqlite3 shell, a backup) holding the registry's write
+# lock for SECONDS; $LOCK is its pid, $T/lock.out says locked / released.
+lock_registry() {  # SECONDS: hold the registry's write lock from another process
+  python3 - "$LOCALHUB_HOME/registry.db" "$1" >"$T/lock.out" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute('BEGIN EXCLUSIVE')
+print('locked', flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute('ROLLBACK')
+print('released', flush=True)
+PY
+  LOCK=$!
+  for i in $(seq 1 50); do grep -q locked "$T/lock.out" && break; sleep 0.1; done
+  grep -q locked "$T/lock.out" || fail "could not lock the registry"
+}
