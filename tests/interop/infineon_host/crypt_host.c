@@ -34,44 +34,7 @@
 #include "optiga_crypt.h"
 #include "optiga_util.h"
 
-int interop_run(volatile int *done, unsigned limit_ms);
-
-static volatile int done;
-static volatile optiga_lib_status_t st;
-static int failures;
-
-static void cb(void *ctx, optiga_lib_status_t e)
-{
-    (void)ctx;
-    st = e;
-    done = 1;
-}
-
-static void report(int ok, const char *step, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%s %s: ", ok ? "ok" : "FAIL", step);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    failures += !ok;
-}
-
-/* waits for the callback; returns the library's status (0xFFFE: no callback in time) */
-static optiga_lib_status_t wait(optiga_lib_status_t call)
-{
-    if (call != OPTIGA_LIB_SUCCESS) {
-        return call;
-    }
-    if (interop_run(&done, 120000) != 0) {
-        return 0xFFFE;
-    }
-    return st;
-}
-
-#define RUN(expr) (done = 0, wait(expr))
+#include "driver.h"
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -93,6 +56,23 @@ static int mbedtls_verifies(mbedtls_pk_context *pk, const uint8_t *digest, const
     der[1] = (uint8_t)sig_len;
     memcpy(der + 2, sig, sig_len);
     return mbedtls_pk_verify(pk, MBEDTLS_MD_SHA256, digest, 32, der, 2u + sig_len) == 0;
+}
+
+/* one optiga_crypt_ecdsa_verify (protected at @p level in the shielded build):
+ * passes when the library answers @p want */
+static void verify_case(optiga_crypt_t *c, uint8_t level, const uint8_t *digest, const uint8_t *sig,
+                        uint16_t sig_len, uint8_t source, const void *key, optiga_lib_status_t want,
+                        const char *what, const char *tag)
+{
+    char step[160];
+    optiga_lib_status_t s;
+    (void)level;
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
+#endif
+    s = RUN(optiga_crypt_ecdsa_verify(c, digest, 32, sig, sig_len, source, key));
+    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, %s%s", what, tag);
+    report(s == want, step, "0x%04X (expected 0x%04X)", s, want);
 }
 
 /* sign with E0F0 through optiga_crypt_ecdsa_sign, check with mbedTLS and with the library's
@@ -134,42 +114,15 @@ static void sign_and_verify(optiga_crypt_t *c, mbedtls_pk_context *pk, const uin
     snprintf(step, sizeof step, "signature%s verifies with mbedTLS (E0E0 certificate key)", tag);
     report(mbedtls_verifies(pk, digest, sig, sig_len), step, "%u bytes", sig_len);
 
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
-#endif
-    s = RUN(optiga_crypt_ecdsa_verify(c, digest, sizeof digest, sig, sig_len,
-                                      OPTIGA_CRYPT_HOST_DATA, &host));
-    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, public key from the host%s", tag);
-    report(s == 0, step, "0x%04X", s);
-
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
-#endif
-    s = RUN(optiga_crypt_ecdsa_verify(c, digest, sizeof digest, sig, sig_len,
-                                      OPTIGA_CRYPT_OID_DATA, &anchor_oid));
-    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, certificate OID E0E8 (bare DER)%s",
-             tag);
-    report(s == 0, step, "0x%04X", s);
-
+    verify_case(c, level, digest, sig, sig_len, OPTIGA_CRYPT_HOST_DATA, &host, 0, "public key from the host", tag);
+    verify_case(c, level, digest, sig, sig_len, OPTIGA_CRYPT_OID_DATA, &anchor_oid, 0,
+                "certificate OID E0E8 (bare DER)", tag);
     /* E0E0 holds the certificate in the TLS-identity wrapper (C0 ...): a real chip answers
      * 0x29, invalid certificate format (Infineon/optiga-trust-m issue #110: "the target
      * Certificate shall be in bare DER encoding"; optiga-trust-x issue #44: 0x29 with E0E0) */
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
-#endif
-    s = RUN(optiga_crypt_ecdsa_verify(c, digest, sizeof digest, sig, sig_len,
-                                      OPTIGA_CRYPT_OID_DATA, &cert_oid));
-    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, certificate OID E0E0 (C0 wrapper)%s",
-             tag);
-    report(s == 0x8029, step, "0x%04X (expected 0x8029, invalid certificate format)", s);
-
-#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
-    OPTIGA_CRYPT_SET_COMMS_PROTECTION_LEVEL(c, level);
-#endif
-    s = RUN(optiga_crypt_ecdsa_verify(c, bad, sizeof bad, sig, sig_len, OPTIGA_CRYPT_HOST_DATA,
-                                      &host));
-    snprintf(step, sizeof step, "optiga_crypt_ecdsa_verify, wrong digest%s", tag);
-    report(s == 0x802C, step, "0x%04X (expected 0x802C)", s);
+    verify_case(c, level, digest, sig, sig_len, OPTIGA_CRYPT_OID_DATA, &cert_oid, 0x8029,
+                "certificate OID E0E0 (C0 wrapper; 0x8029 invalid certificate format)", tag);
+    verify_case(c, level, bad, sig, sig_len, OPTIGA_CRYPT_HOST_DATA, &host, 0x802C, "wrong digest", tag);
 }
 
 /* an ECC public key in the chip's form (BIT STRING 03 len 00 04 X Y) loaded into grp/q */

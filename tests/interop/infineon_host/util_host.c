@@ -14,44 +14,7 @@
 #include "optiga_util.h"
 #include "pal_os_timer.h"
 
-int interop_run(volatile int *done, unsigned limit_ms);
-
-static volatile int done;
-static volatile optiga_lib_status_t st;
-static int failures;
-
-static void cb(void *ctx, optiga_lib_status_t e)
-{
-    (void)ctx;
-    st = e;
-    done = 1;
-}
-
-static void report(int ok, const char *step, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%s %s: ", ok ? "ok" : "FAIL", step);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    failures += !ok;
-}
-
-/* waits for the callback; returns the library's status (0xFFFF: the call itself failed) */
-static optiga_lib_status_t wait(optiga_lib_status_t call)
-{
-    if (call != OPTIGA_LIB_SUCCESS) {
-        return call;
-    }
-    if (interop_run(&done, 120000) != 0) {
-        return 0xFFFE;
-    }
-    return st;
-}
-
-#define RUN(expr) (done = 0, wait(expr))
+#include "driver.h"
 
 #ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
 /* the 27-byte UID (E0C2) read under full protection; the first such read after an open
