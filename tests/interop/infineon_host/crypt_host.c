@@ -258,17 +258,33 @@ static void ecdh_p384(optiga_crypt_t *c)
     mbedtls_ecp_group_free(&grp);
 }
 
+/* mbedTLS key from the chip's RSA public key (its BIT STRING) wrapped in a
+ * SubjectPublicKeyInfo for rsaEncryption; free @p pk whatever the result */
+static int rsa_pk_parse(mbedtls_pk_context *pk, const uint8_t *pub, size_t pub_len)
+{
+    static const uint8_t algid[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
+                                    0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
+    uint8_t spki[220];
+    size_t n = sizeof algid + pub_len;
+    mbedtls_pk_init(pk);
+    if (n > 255 || n + 3 > sizeof spki) {
+        return -1;
+    }
+    spki[0] = 0x30;
+    spki[1] = 0x81;
+    spki[2] = (uint8_t)n;
+    memcpy(spki + 3, algid, sizeof algid);
+    memcpy(spki + 3 + sizeof algid, pub, pub_len);
+    return mbedtls_pk_parse_public_key(pk, spki, n + 3);
+}
+
 /* RSA-1024 GenKeyPair into E0FC, PKCS#1 v1.5 SHA-256 signature checked by mbedTLS and by the
  * library's own rsa_verify with the public key given by the host */
 static void rsa_1024(optiga_crypt_t *c)
 {
-    /* SubjectPublicKeyInfo header for rsaEncryption; the chip's BIT STRING follows */
-    static const uint8_t algid[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
-                                    0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
-    uint8_t pub[200], spki[220], sig[160], digest[32];
+    uint8_t pub[200], sig[160], digest[32];
     uint16_t pub_len = sizeof pub, sig_len = sizeof sig;
     uint16_t key = 0xE0FC;
-    size_t n;
     mbedtls_pk_context pk;
     optiga_lib_status_t s;
     int ok;
@@ -291,14 +307,7 @@ static void rsa_1024(optiga_crypt_t *c)
     if (s != 0) {
         return;
     }
-    n = sizeof algid + pub_len;
-    spki[0] = 0x30;
-    spki[1] = 0x81;
-    spki[2] = (uint8_t)n;
-    memcpy(spki + 3, algid, sizeof algid);
-    memcpy(spki + 3 + sizeof algid, pub, pub_len);
-    mbedtls_pk_init(&pk);
-    ok = mbedtls_pk_parse_public_key(&pk, spki, n + 3) == 0 &&
+    ok = rsa_pk_parse(&pk, pub, pub_len) == 0 &&
          mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, digest, sizeof digest, sig, sig_len) == 0;
     mbedtls_pk_free(&pk);
     report(ok, "RSA signature verifies with mbedTLS against the generated key", "%s",
@@ -318,13 +327,11 @@ static void rsa_1024(optiga_crypt_t *c)
  * for response protection in the shielded build); a ciphertext made by mbedTLS decrypts too */
 static void rsa_encryption(optiga_crypt_t *c)
 {
-    static const uint8_t algid[] = {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
-                                    0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00};
     static const uint8_t msg[] = "a message for the chip's RSA key";
-    uint8_t pub[200], spki[220], ct[160], pt[160];
+    uint8_t pub[200], ct[160], pt[160];
     uint16_t pub_len = sizeof pub, ct_len = sizeof ct, pt_len = sizeof pt;
     uint16_t key = 0xE0FD;
-    size_t n, olen = 0;
+    size_t olen = 0;
     mbedtls_pk_context pk;
     optiga_lib_status_t s;
     int ok;
@@ -353,14 +360,7 @@ static void rsa_encryption(optiga_crypt_t *c)
            "optiga_crypt_rsa_decrypt_and_export E0FD of the chip's ciphertext", "0x%04X, %u bytes",
            s, pt_len);
 
-    n = sizeof algid + pub_len;
-    spki[0] = 0x30;
-    spki[1] = 0x81;
-    spki[2] = (uint8_t)n;
-    memcpy(spki + 3, algid, sizeof algid);
-    memcpy(spki + 3 + sizeof algid, pub, pub_len);
-    mbedtls_pk_init(&pk);
-    ok = mbedtls_pk_parse_public_key(&pk, spki, n + 3) == 0 &&
+    ok = rsa_pk_parse(&pk, pub, pub_len) == 0 &&
          mbedtls_pk_encrypt(&pk, msg, sizeof msg - 1, ct, &olen, sizeof ct, mbedtls_ctr_drbg_random,
                             &drbg) == 0 &&
          olen == 128;
