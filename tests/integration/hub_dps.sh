@@ -82,16 +82,24 @@ ok "individual enrollment (device id from the enrollment), disabled enrollment r
 "$L" dps enrollment create --registration-id 'bad id' --attestation symmetric-key 2>/dev/null && fail "bad registration id accepted"
 ok "DPS suite"
 
+# Enrolls REG with a symmetric key and sends its register request: sets $TOK
+# to its SAS token and $op to the operation id DPS answers 202 with (the
+# device is not assigned yet).
+start_symkey_registration() {
+  local reg=$1 key reply
+  key=$("$L" --json dps enrollment create --registration-id "$reg" --attestation symmetric-key |
+    sed -n 's/.*"primaryKey":[[:space:]]*"\([^"]*\)".*/\1/p')
+  TOK=$(sas_token "$SCOPE/registrations/$reg" "$key" $(( $(date +%s) + 600 )) registration)
+  reply=$(dps "$reg" --pass "$TOK" "${FLOW[@]}" "$(REGISTER "$reg")" 'expect:res/202/' 'capture:op:operationId')
+  op=$(grep_in "$reply" -o 'CAPTURE op=.*' | cut -d= -f2)
+  [ -n "$op" ] || fail "$reg: no operation id: $reply"
+}
+
 # The enrollment changes its attestation between register and poll (symmetric
 # key -> X.509): the poll, authenticated with the new certificate, cannot
 # create the device with the credential the operation was started with. DPS
 # answers status "failed" with 500000 and the registry gets no device.
-K=$("$L" --json dps enrollment create --registration-id reg-chg --attestation symmetric-key |
-    sed -n 's/.*"primaryKey":[[:space:]]*"\([^"]*\)".*/\1/p')
-TOK=$(sas_token "$SCOPE/registrations/reg-chg" "$K" $(( $(date +%s) + 600 )) registration)
-out=$(dps reg-chg --pass "$TOK" "${FLOW[@]}" "$(REGISTER reg-chg)" 'expect:res/202/' 'capture:op:operationId')
-op=$(grep_in "$out" -o 'CAPTURE op=.*' | cut -d= -f2)
-[ -n "$op" ] || fail "no operation id: $out"
+start_symkey_registration reg-chg
 "$L" dps enrollment delete --registration-id reg-chg >/dev/null
 mk_leaf chg reg-chg - selfsigned
 "$L" dps enrollment create --registration-id reg-chg --cert "$T/chg.pem" >/dev/null
@@ -117,12 +125,7 @@ ok "attestation changed between register and poll: status failed with 500000, no
 # tick, and the broker served nobody until the lock was gone). A DPS poll
 # that must create its device cannot: status "failed" with 500000, no device;
 # once the lock is gone the next poll assigns it (nothing lost).
-K=$("$L" --json dps enrollment create --registration-id reg-busy --attestation symmetric-key |
-    sed -n 's/.*"primaryKey":[[:space:]]*"\([^"]*\)".*/\1/p')
-TOK=$(sas_token "$SCOPE/registrations/reg-busy" "$K" $(( $(date +%s) + 600 )) registration)
-out=$(dps reg-busy --pass "$TOK" "${FLOW[@]}" "$(REGISTER reg-busy)" 'expect:res/202/' 'capture:op:operationId')
-op=$(grep_in "$out" -o 'CAPTURE op=.*' | cut -d= -f2)
-[ -n "$op" ] || fail "no operation id: $out"
+start_symkey_registration reg-busy
 POLLOP="pub0:\$dps/registrations/GET/iotdps-get-operationstatus/?\$rid=2&operationId=$op:"
 mqttc reg-x1 --cert "$T/regx1.pem" --key "$T/regx1.key" sleep:1500 'pub:devices/reg-x1/messages/events/:during-lock' \
   >"$T/tel.out" 2>&1 &
