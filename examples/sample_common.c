@@ -1,6 +1,7 @@
 /* Shared plumbing of the IoT Hub samples (see sample_common.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "sample_common.h"
+#include "tma/host_args.h"
 #include "tma/host_file.h"
 #include "sample_args.h"
 
@@ -185,16 +186,6 @@ static bool is_base64(const char *k)
     return pad <= 2;
 }
 
-/* Whether a word of the command line may be a secret: a SharedAccessKey
- * (16 or more base64 characters), or a connection string or token holding
- * one. An error message never echoes such a word: stderr ends up in
- * terminals, CI logs and the journal. */
-static bool may_be_secret(const char *s)
-{
-    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
-    return (n >= 16 && s[n] == '\0') || strstr(s, "SharedAccess") != NULL || strstr(s, "sig=") != NULL;
-}
-
 /* The program name for messages printed after sample_parse(). */
 static const char *prog = "sample";
 
@@ -291,7 +282,7 @@ void sample_parse(int argc, char **argv, struct sample_opts *o, const char *name
             exit(0);
         }
         if (strncmp(a, "--", 2) != 0) {
-            if (may_be_secret(a)) {
+            if (tma_host_may_be_secret(a)) { /* stderr ends up in CI logs and the journal */
                 die(name, "unexpected argument %d, not shown: it may be a key (options start with --; see --help)",
                     i);
             }

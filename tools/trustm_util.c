@@ -1,6 +1,7 @@
 /* trustm CLI: options, files, hex, PEM, object helpers. */
 #include "trustm.h"
 
+#include "tma/host_args.h"
 #include "tma/host_file.h"
 #include "tma/tls.h"
 #include "trustm/metadata.h"
@@ -45,16 +46,6 @@ int fail_st(tma_status st, const char *fmt, ...)
     return 1;
 }
 
-/* Whether a word of the command line may be a secret: 16 or more hex or
- * base64 characters (a binding secret for 'data write --hex', a key). An
- * error names such a word by its position instead of echoing it into a
- * terminal or a log. */
-static bool may_be_secret(const char *s)
-{
-    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
-    return n >= 16 && s[n] == '\0';
-}
-
 int parse_opts(int argc, char **argv, const struct opt *opts, const char **pos, int max_pos,
                int *npos, bool *help)
 {
@@ -70,7 +61,7 @@ int parse_opts(int argc, char **argv, const struct opt *opts, const char **pos, 
         }
         if (a[0] != '-' || a[1] == '\0') {
             if (*npos >= max_pos) {
-                if (may_be_secret(a)) {
+                if (tma_host_may_be_secret(a)) { /* a binding secret for data write --hex, a key */
                     return fail("%s: an unexpected argument, not shown: it may be a secret (see --help)", argv[0]);
                 }
                 return fail("%s: unexpected argument '%s' (see --help)", argv[0], a);
