@@ -63,8 +63,8 @@ struct dps_response_topic {
 /**
  * @brief Parse "$dps/registrations/res/{status}/?$rid={rid}[&retry-after={s}]".
  * retry-after is taken as sent, 0 .. 4294967295 (dps_client clamps it to
- * 1 .. 300 s); a larger one, a second one or one that is not a decimal is
- * malformed.
+ * 1 .. 300 s); a larger one of up to 19 digits is given as 4294967295; a
+ * longer one, a second one or one that is not a decimal is malformed.
  * @return TMA_OK, TMA_C_NOT_FOUND (not a DPS response), TMA_C_MALFORMED.
  */
 tma_status dps_parse_response_topic(struct tma_span topic, struct dps_response_topic *out_res);

@@ -156,13 +156,16 @@ tma_status ih_dps_topic(struct tma_span topic, struct dps_response_topic *out_re
     if (!ih_eat(&topic, DPS_RES_FILTER)) {
         return D_NF;
     }
-    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", UINT32_MAX, &t) || t.rid.len == 0u) {
+    /* retry-after of up to 19 digits is read; one beyond 32 bits is
+     * reported as UINT32_MAX (a wait longer than anyone applies), not as a
+     * malformed reply. */
+    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", UINT64_MAX, &t) || t.rid.len == 0u) {
         return D_MAL;
     }
     out_res->status = t.status;
     out_res->rid = t.rid;
     out_res->has_retry_after = t.has_num;
-    out_res->retry_after_s = (uint32_t)t.num;
+    out_res->retry_after_s = t.num > UINT32_MAX ? UINT32_MAX : (uint32_t)t.num;
     return TMA_OK;
 }
 

@@ -34,14 +34,14 @@ static void finish(struct dps_client *c, tma_status st)
 /* retry-after (t->num when t->has_num) or the default, clamped. */
 static void schedule_retry(struct dps_client *c, const struct ih_topic *t)
 {
-    uint32_t s = t->has_num ? (uint32_t)t->num : DPS_DEFAULT_RETRY_S;
+    uint64_t s = t->has_num ? t->num : DPS_DEFAULT_RETRY_S;
     if (s < RETRY_MIN_S) {
         s = RETRY_MIN_S;
     }
     if (s > RETRY_MAX_S) {
         s = RETRY_MAX_S;
     }
-    c->due_ms = now_ms(c) + s * 1000u;
+    c->due_ms = now_ms(c) + (uint32_t)s * 1000u;
     c->phase = DPS_PHASE_WAIT_RETRY;
 }
 
@@ -76,10 +76,11 @@ static tma_status on_publish(void *user, const struct mqtt_publish *msg)
     }
     /* Ours is the decimal we sent (no leading zeros): anything else, an
      * empty $rid included (ih_parse_u64() refuses it), is stale. Any
-     * retry-after that fits 32 bits is read (schedule_retry() clamps it):
-     * a reply with a larger one than a day used to be dropped as not ours,
-     * and the device asked again after 30 s instead of waiting 300 s. */
-    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", UINT32_MAX, &rt) ||
+     * retry-after of up to 19 digits is read (schedule_retry() clamps it):
+     * a reply with a larger one than a day, and later one beyond 32 bits,
+     * used to be dropped as not ours, and the device asked again after 30 s
+     * instead of waiting 300 s. */
+    if (!ih_topic_parse(topic, IH_SEG_STATUS, "retry-after", UINT64_MAX, &rt) ||
         !ih_parse_u64(rt.rid, UINT32_MAX, &rid) || rt.rid.ptr[0] == '0' || rid != c->rid) {
         return TMA_OK;
     }

@@ -1866,11 +1866,12 @@ static void test_client_outbox_pump_failure(void **state)
 }
 
 /* retry-after as the service sends it, clamped to 1 .. 300 s: 0 waits 1 s,
- * 86400 and 999999 wait 300 s; replies with the previous $rid, with our
+ * 86400 and 4294967296 (2^32, beyond 32 bits: before session 16 the reply
+ * was dropped as malformed and the device asked again after 30 s) wait 300 s; replies with the previous $rid, with our
  * $rid written with a leading zero, or a second reply to a request already
  * answered (all claiming another hub) are ignored: the registration ends
  * with the hub of the one reply that is ours. Mutants caught: either clamp
- * removed; the $rid leading-zero check, the $rid comparison, or the
+ * removed; retry-after cast to 32 bits before the clamp (2^32 waits 1 s); the $rid leading-zero check, the $rid comparison, or the
  * "waiting for a reply" check removed (the registration takes evil's hub). */
 static void test_dps_retry_after_clamped_and_stale_replies(void **state)
 {
@@ -1888,7 +1889,7 @@ static void test_dps_retry_after_clamped_and_stale_replies(void **state)
     dps_reply_stale[1] = true;
     dps_reply_status[2] = "202";
     dps_reply_body[2] = assigning;
-    dps_reply_retry[2] = "999999";
+    dps_reply_retry[2] = "4294967296";
     dps_reply_status[3] = "200";
     dps_reply_body[3] = "{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":"
                         "{\"assignedHub\":\"good.azure-devices.net\",\"deviceId\":\"dev-01\",\"status\":\"assigned\"}}";
@@ -1900,7 +1901,7 @@ static void test_dps_retry_after_clamped_and_stale_replies(void **state)
     assert_string_equal(r->assigned_hub, "good.azure-devices.net");
     assert_string_equal(r->device_id, "dev-01");
     assert_int_equal(dps_requests, 4);
-    fprintf(stderr, "DPS polls after retry-after 0, 86400, 999999: %llu, %llu, %llu ms\n",
+    fprintf(stderr, "DPS polls after retry-after 0, 86400, 4294967296: %llu, %llu, %llu ms\n",
             (unsigned long long)(dps_at[1] - dps_at[0]), (unsigned long long)(dps_at[2] - dps_at[1]),
             (unsigned long long)(dps_at[3] - dps_at[2]));
     /* the reply is read a step (100 ms) after the request */

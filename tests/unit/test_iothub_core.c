@@ -568,8 +568,11 @@ static void test_dps_hostile_bodies(void **state)
     assert_int_equal(r.status, DPS_STATUS_ASSIGNING);
     assert_int_equal(dps_parse_response(sp("{\"errorCode\":-1,\"message\":\"m\"}"), &r), TMA_OK);
     assert_true(r.has_error_code);
-    assert_int_equal(r.error_code, -1);    /* retry-after is read as sent up to 32 bits (the client clamps it);
-     * before, one above 86400 made the whole reply topic malformed */
+    assert_int_equal(r.error_code, -1);    /* retry-after is read as sent up to 32 bits and beyond them
+     * reported as UINT32_MAX (the client clamps it); before, one above 86400
+     * (session 14) and then one above 32 bits (session 16) made the whole
+     * reply topic malformed. Mutant caught: the saturation replaced by a cast
+     * (2^32 read as 0). */
     {
         struct dps_response_topic rt;
         assert_int_equal(dps_parse_response_topic(sp("$dps/registrations/res/202/?$rid=5&retry-after=999999"), &rt),
@@ -580,6 +583,15 @@ static void test_dps_hostile_bodies(void **state)
                          TMA_OK);
         assert_int_equal(rt.retry_after_s, 4294967295u);
         assert_int_equal(dps_parse_response_topic(sp("$dps/registrations/res/429/?$rid=5&retry-after=4294967296"), &rt),
+                         TMA_OK);
+        assert_int_equal(rt.retry_after_s, 4294967295u);
+        assert_int_equal(dps_parse_response_topic(sp("$dps/registrations/res/429/?$rid=5&retry-after=9999999999999999999"),
+                                                  &rt),
+                         TMA_OK);
+        assert_int_equal(rt.retry_after_s, 4294967295u);
+        /* 20 digits: not a number this parser reads */
+        assert_int_equal(dps_parse_response_topic(sp("$dps/registrations/res/429/?$rid=5&retry-after=18446744073709551616"),
+                                                  &rt),
                          D_ERR(TMA_C_MALFORMED));
         assert_int_equal(dps_parse_response_topic(sp("$dps/registrations/res/202/?$rid=5&retry-after=0"), &rt), TMA_OK);
         assert_int_equal(rt.retry_after_s, 0u);
