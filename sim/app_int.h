@@ -112,7 +112,11 @@ struct sim_protupd {
     uint16_t offset;    /* data: offset of the payload in the object */
     uint8_t key_algo, key_usage;
     uint8_t content_reset; /* metadata: 0 per F0, 1 zeros, 2 random */
-    uint8_t buf[1100];     /* key / metadata payload */
+    bool encrypted;        /* confidentiality: fragments are AES-CCM-16-64-128 */
+    uint8_t cek[16];       /* content key and nonce prefix from the UPDATSEC secret */
+    uint8_t nonce[11];
+    uint16_t frag_no;  /* fragments accepted so far */
+    uint8_t buf[1100]; /* key / metadata payload */
 };
 
 #define SESSION_COUNT 4
@@ -197,7 +201,8 @@ struct cmd {
     size_t in_len;
     const struct sim_sec *sec;
     uint64_t now_us;
-    uint16_t int_oid; /* protected update: trust anchor that verified the manifest */
+    uint16_t int_oid;  /* protected update: trust anchor that verified the manifest */
+    uint16_t conf_oid; /* protected update: UPDATSEC secret its payload is encrypted with */
 };
 
 /* TLV walker over InData: finds tag; returns 1 found, 0 absent, <0 error code. */

@@ -180,7 +180,11 @@ static bool simple_eval(struct sim_app *app, const struct sim_obj *o, const uint
         return app->cfg.version >= 3 && (obj_byte(app, 0xE0C1) & b[1]) == b[1];
     case 0x90:
         return app->cfg.version >= 3 && (obj_byte(app, 0xF1C1) & b[1]) == b[1];
-    case 0x20: /* Conf: protected (encrypted) transfer with the binding secret */
+    case 0x20: /* Conf: protected (encrypted) transfer with the binding secret, or a
+                  protected update whose payload is encrypted with this secret */
+        if (c && c->conf_oid && c->conf_oid == oid) {
+            return true;
+        }
         if (oid != 0xE140 || !c || !c->sec->session) {
             return false;
         }

@@ -3,20 +3,29 @@
  * objects, keys and metadata. The manifest is a COSE_Sign1 (strict CBOR)
  * signed with ECDSA/SHA-256 (alg -7) by a trust anchor certificate stored on
  * the chip; the payload follows in 640-byte fragments chained by SHA-256.
- * Confidentiality (COSE_Encrypt processor) is not implemented: such a
- * manifest is answered with 0x25.
+ * Confidentiality (V3): the manifest's decrypt step names an UPDATSEC secret;
+ * TLS PRF SHA-256 over it gives the AES-CCM-16-64-128 key and nonce prefix,
+ * and each fragment's payload is decrypted before it is applied.
+ *
+ * The signature input is Infineon's Sig_structure, with "Signature1" as a
+ * CBOR byte string (0x4A), not the text string (0x6A) of RFC 8152 4.4: what
+ * Infineon's protected-update tool signs and its example data sets carry
+ * (docs/decisions/sim-vendor-interop.md, P1).
  */
 #include <string.h>
 
+#include <mbedtls/ccm.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
 #include "app_int.h"
+#include "sim_int.h"
 
 #define FRAG_MAX 640u
 #define FRAG_PAYLOAD 608u
+#define CCM_TAG 8u
 
 /* ---- strict CBOR reader ---- */
 
@@ -133,10 +142,78 @@ struct manifest {
     uint64_t add1, add2;
     uint8_t digest[32];
     bool encrypted;
+    uint16_t secret;             /* decrypt step: UPDATSEC object */
+    uint8_t label_seed[32 + 64]; /* KDF label || seed */
+    size_t label_seed_len;
     const uint8_t *component;
     size_t component_len;
     uint16_t target;
 };
+
+/* decrypt step = [1, COSE_Encrypt_Trust]; COSE_Encrypt_Trust = [bstr({1: 10}),
+ * [[bstr({4: bstr2 secret OID, 1: -65720, 5: [bstr label, bstr seed]}), nil]], nil]
+ * (Infineon's OPTIGA_Trust_M_V3_manifest.cddl; the keys of the recipient header in
+ * any order, each once) */
+static int parse_decrypt_step(struct cbor *b, struct manifest *m)
+{
+    uint64_t u;
+    int64_t i;
+    const uint8_t *p, *lab = NULL, *seed = NULL;
+    size_t pl, labl = 0, seedl = 0;
+    if (!cb_array(b, 2) || !cb_uint(b, &u) || u != 1 || !cb_array(b, 3) || !cb_bstr(b, &p, &pl)) {
+        return E_MANIFEST;
+    }
+    struct cbor ph = {p, p + pl, false};
+    if (cb_head(&ph, &u) != CB_MAP || u != 1 || !cb_uint(&ph, &u) || u != 1 || !cb_int(&ph, &i) ||
+        ph.p != ph.end) {
+        return E_MANIFEST;
+    }
+    if (i != 10) {
+        return E_UNSUPPORTED; /* only AES-CCM-16-64-128 */
+    }
+    if (!cb_array(b, 1) || !cb_array(b, 2) || !cb_bstr(b, &p, &pl) || !cb_null(b) || !cb_null(b)) {
+        return E_MANIFEST;
+    }
+    struct cbor r = {p, p + pl, false};
+    if (cb_head(&r, &u) != CB_MAP || u != 3) {
+        return E_MANIFEST;
+    }
+    unsigned seen = 0;
+    int64_t kdf = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!cb_uint(&r, &u) || u > 5 || (seen & (1u << u))) {
+            return E_MANIFEST;
+        }
+        seen |= 1u << u;
+        if (u == 4) {
+            if (!cb_bstr(&r, &p, &pl) || pl != 2) {
+                return E_MANIFEST;
+            }
+            m->secret = app_be16(p);
+        } else if (u == 1) {
+            if (!cb_int(&r, &kdf)) {
+                return E_MANIFEST;
+            }
+        } else if (u == 5) {
+            if (!cb_array(&r, 2) || !cb_bstr(&r, &lab, &labl) || !cb_bstr(&r, &seed, &seedl)) {
+                return E_MANIFEST;
+            }
+        } else {
+            return E_MANIFEST;
+        }
+    }
+    if (r.p != r.end || labl > 32 || seedl < 16 || seedl > 64) {
+        return E_MANIFEST;
+    }
+    if (kdf != -65720) {
+        return E_UNSUPPORTED; /* only IFX_KDF-TLS12_PRF_SHA256 */
+    }
+    memcpy(m->label_seed, lab, labl);
+    memcpy(m->label_seed + labl, seed, seedl);
+    m->label_seed_len = labl + seedl;
+    m->encrypted = true;
+    return 0;
+}
 
 static int parse_manifest(const uint8_t *in, size_t n, struct manifest *m)
 {
@@ -205,9 +282,10 @@ static int parse_manifest(const uint8_t *in, size_t n, struct manifest *m)
     }
     memcpy(m->digest, h, 32);
     if (!cb_null(&b)) {
-        m->encrypted = true;
-        /* skip the decrypt step: we only need to know that it is there */
-        return E_UNSUPPORTED;
+        int e = parse_decrypt_step(&b, m);
+        if (e) {
+            return e;
+        }
     }
     /* target = [component id, bstr2 OID] */
     const uint8_t *oid;
@@ -247,11 +325,12 @@ static int verify_manifest(struct sim_app *app, const struct cmd *c, const struc
     }
     uint8_t hash[32];
     if (!e) {
-        /* Sig_structure = ["Signature1", protected, h'', payload] */
+        /* Sig_structure = [h'Signature1', protected, h'', payload]: the context a
+         * byte string, as Infineon's tool signs it (header comment) */
         mbedtls_sha256_context h;
         mbedtls_sha256_init(&h);
         mbedtls_sha256_starts_ret(&h, 0);
-        static const uint8_t pre[] = {0x84, 0x6A, 'S', 'i', 'g', 'n', 'a', 't', 'u', 'r', 'e', '1'};
+        static const uint8_t pre[] = {0x84, 0x4A, 'S', 'i', 'g', 'n', 'a', 't', 'u', 'r', 'e', '1'};
         mbedtls_sha256_update_ret(&h, pre, sizeof pre);
         uint8_t hd[5];
         size_t hn;
@@ -311,6 +390,28 @@ static bool not_updatable(uint16_t oid)
     }
 }
 
+/* The decrypt step's secret: an UPDATSEC data object whose Execute AC the
+ * command meets; TLS PRF SHA-256 (secret, label || seed) gives 27 bytes =
+ * AES-128 key || 11-byte nonce prefix (spec 9.7). */
+static int derive_content_key(struct sim_app *app, const struct cmd *c, const struct manifest *m,
+                              uint8_t out[27])
+{
+    struct sim_obj *s = app_obj_find(app, m->secret);
+    if (!s || s->kind != KIND_DATA) {
+        return E_OID;
+    }
+    if (!s->has_type || s->type != 0x23 || s->used == 0 || s->used > 64) {
+        return E_ACCESS;
+    }
+    int e = app_ac_check(app, s, ACC_EXE, c);
+    if (e) {
+        return e;
+    }
+    return sim_tls_prf_sha256(s->data, s->used, "", m->label_seed, m->label_seed_len, out, 27)
+               ? E_INTERNAL
+               : 0;
+}
+
 static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, size_t n)
 {
     struct manifest m;
@@ -318,8 +419,8 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
     if (e) {
         return e;
     }
-    if (m.type != -1 && app->cfg.version < 3) {
-        return E_UNSUPPORTED; /* V1: data objects only */
+    if ((m.type != -1 || m.encrypted) && app->cfg.version < 3) {
+        return E_UNSUPPORTED; /* V1: data objects only, integrity only */
     }
     if (m.component_len != 0) {
         struct sim_obj *uid = app_obj_find(app, 0xE0C2);
@@ -338,9 +439,18 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
     if (e) {
         return e;
     }
-    /* the manifest now stands for Int(TA): evaluate the target's AC with it */
+    /* the manifest now stands for Int(TA), and with a decrypt step for
+     * Conf(secret): evaluate the target's AC with it */
     struct cmd pc = *c;
     pc.int_oid = m.ta;
+    uint8_t kdf[27];
+    if (m.encrypted) {
+        e = derive_content_key(app, c, &m, kdf);
+        if (e) {
+            return e;
+        }
+        pc.conf_oid = m.secret;
+    }
     if (m.type == -2) {
         if (!o->has_reset) {
             return E_ACCESS; /* a metadata update needs the reset-type tag F0 */
@@ -397,6 +507,12 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
     pu->key_algo = (uint8_t)m.add1;
     pu->key_usage = (uint8_t)m.add2;
     pu->content_reset = (uint8_t)m.add1;
+    if (m.encrypted) {
+        pu->encrypted = true;
+        memcpy(pu->cek, kdf, 16);
+        memcpy(pu->nonce, kdf + 16, 11);
+        mbedtls_platform_zeroize(kdf, sizeof kdf);
+    }
     return 0;
 }
 
@@ -523,6 +639,40 @@ static int apply_metadata(struct sim_app *app, struct sim_obj *o, const struct c
     return 0;
 }
 
+/* AES-CCM-16-64-128 of one fragment: nonce = prefix || fragment number (from 1),
+ * AD = payload version (2) || offset of this fragment's payload (3) || payload
+ * size (3), big-endian (spec 9.7) */
+static int decrypt_fragment(const struct sim_protupd *pu, const uint8_t *ct, size_t len,
+                            uint8_t *pt)
+{
+    uint8_t nonce[13], ad[8];
+    unsigned fn = pu->frag_no + 1u;
+    memcpy(nonce, pu->nonce, 11);
+    nonce[11] = (uint8_t)(fn >> 8);
+    nonce[12] = (uint8_t)fn;
+    ad[0] = (uint8_t)(pu->version >> 8);
+    ad[1] = (uint8_t)pu->version;
+    ad[2] = (uint8_t)(pu->received >> 16);
+    ad[3] = (uint8_t)(pu->received >> 8);
+    ad[4] = (uint8_t)pu->received;
+    ad[5] = (uint8_t)(pu->size >> 16);
+    ad[6] = (uint8_t)(pu->size >> 8);
+    ad[7] = (uint8_t)pu->size;
+    mbedtls_ccm_context ccm;
+    mbedtls_ccm_init(&ccm);
+    int rc = mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, pu->cek, 128);
+    if (!rc) {
+        rc = mbedtls_ccm_auth_decrypt(&ccm, len, nonce, sizeof nonce, ad, sizeof ad, ct, pt,
+                                      ct + len, CCM_TAG);
+    }
+    mbedtls_ccm_free(&ccm);
+    if (rc) {
+        mbedtls_platform_zeroize(pt, len);
+        return E_DECRYPT;
+    }
+    return 0;
+}
+
 int app_cmd_set_object_protected(struct sim_app *app, const struct cmd *c, struct rsp *r)
 {
     (void)r;
@@ -560,13 +710,30 @@ int app_cmd_set_object_protected(struct sim_app *app, const struct cmd *c, struc
         e = E_INTEGRITY; /* fragment does not match the signed digest chain */
         goto fail;
     }
+    uint8_t pt[FRAG_PAYLOAD];
+    if (pu->encrypted) {
+        /* payload part = ciphertext || 8-byte CCM tag */
+        if (payload <= CCM_TAG || payload > FRAG_PAYLOAD) {
+            e = E_LENGTH;
+            goto fail;
+        }
+        payload -= CCM_TAG;
+    }
     if ((uint64_t)pu->received + payload > pu->size ||
         (final && pu->received + payload != pu->size)) {
         e = E_MANIFEST;
         goto fail;
     }
+    if (pu->encrypted) {
+        e = decrypt_fragment(pu, v, payload, pt);
+        if (e) {
+            app_secmon_event(app, c->now_us); /* a decryption failure is a security event */
+            goto fail;
+        }
+        v = pt;
+    }
     if (!final) {
-        memcpy(pu->next_hash, v + FRAG_PAYLOAD, 32);
+        memcpy(pu->next_hash, c->in + 3 + FRAG_PAYLOAD, 32);
     }
     if (pu->type == -1) {
         if (pu->received == 0) {
@@ -592,6 +759,8 @@ int app_cmd_set_object_protected(struct sim_app *app, const struct cmd *c, struc
         memcpy(pu->buf + pu->received, v, payload);
     }
     pu->received += (uint32_t)payload;
+    pu->frag_no++;
+    mbedtls_platform_zeroize(pt, sizeof pt);
     if (!final) {
         return 0;
     }

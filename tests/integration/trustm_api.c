@@ -522,8 +522,9 @@ static void test_protected_update(struct trustm *t)
                 "\x82\x82\x20\x58\x25\x82\x18\x29\x58\x20", 22);
     memcpy(man + 22, h, 32);
     memcpy(man + 54, "\xF6\x82\x40\x42\xE0\xF2", 6);
-    /* Sig_structure ["Signature1", protected {1: -7}, h'', manifest] */
-    memcpy(sigst, "\x84\x6A" "Signature1" "\x43\xA1\x01\x26\x40\x58\x3C", 19);
+    /* Sig_structure [h'Signature1', protected {1: -7}, h'', manifest]: the context a byte
+     * string, as Infineon signs it (docs/decisions/sim-vendor-interop.md P1) */
+    memcpy(sigst, "\x84\x4A" "Signature1" "\x43\xA1\x01\x26\x40\x58\x3C", 19);
     memcpy(sigst + 19, man, 60);
     sha256(sigst, sizeof(sigst), h);
     OK(trustm_ecdsa_sign_rs(t, P, 0xE0F0, h, 32, 32, rs));

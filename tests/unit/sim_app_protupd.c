@@ -9,7 +9,9 @@
 
 #include <cmocka.h>
 #include <mbedtls/aes.h>
+#include <mbedtls/ccm.h>
 #include <mbedtls/ecdsa.h>
+#include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
@@ -41,10 +43,15 @@ static void head(struct cb *c, int major, uint64_t v)
     } else if (v < 0x100) {
         c->b[c->n++] = m | 24;
         c->b[c->n++] = (uint8_t)v;
-    } else {
+    } else if (v < 0x10000) {
         c->b[c->n++] = m | 25;
         c->b[c->n++] = (uint8_t)(v >> 8);
         c->b[c->n++] = (uint8_t)v;
+    } else {
+        c->b[c->n++] = m | 26;
+        for (int s = 24; s >= 0; s -= 8) {
+            c->b[c->n++] = (uint8_t)(v >> s);
+        }
     }
 }
 
@@ -79,8 +86,67 @@ struct update {
     size_t size;
     const uint8_t *component; /* NULL = broadcast */
     bool bad_sig;
-    bool encrypted; /* a decrypt processor instead of null */
+    bool encrypted;    /* a decrypt processor, fragments AES-CCM encrypted with upd_secret */
+    bool text_context; /* Sig_structure "Signature1" as a text string (RFC 8152) */
 };
+
+/* The UPDATSEC secret the host encrypts with (the chip's copy is in F1D4), the
+ * KDF label and seed the manifest carries */
+static uint8_t upd_secret[32];
+static const uint8_t upd_label[] = {'u', 'p', 'd'};
+static uint8_t upd_seed[32];
+
+/* TLS 1.2 PRF with HMAC-SHA256 (RFC 5246 5), written here from the RFC */
+static void prf_sha256(const uint8_t *key, size_t kl, const uint8_t *seed, size_t sl, uint8_t *out,
+                       size_t n)
+{
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    uint8_t a[32], in[32 + 128], blk[32];
+    assert_true(sl <= 128);
+    assert_int_equal(mbedtls_md_hmac(md, key, kl, seed, sl, a), 0);
+    for (size_t done = 0; done < n; done += 32) {
+        memcpy(in, a, 32);
+        memcpy(in + 32, seed, sl);
+        assert_int_equal(mbedtls_md_hmac(md, key, kl, in, 32 + sl, blk), 0);
+        memcpy(out + done, blk, n - done < 32 ? n - done : 32);
+        assert_int_equal(mbedtls_md_hmac(md, key, kl, a, 32, a), 0);
+    }
+}
+
+/* Encrypted fragments (spec 9.7): 600 plaintext bytes each, AES-CCM-16-64-128 with
+ * key || nonce prefix = PRF(secret, label || seed), nonce = prefix || fragment number,
+ * AD = version || offset || size; returns count */
+static int fragments_enc(const struct update *u, uint8_t frag[][640], size_t *len)
+{
+    uint8_t ls[sizeof upd_label + sizeof upd_seed], kdf[27];
+    memcpy(ls, upd_label, sizeof upd_label);
+    memcpy(ls + sizeof upd_label, upd_seed, sizeof upd_seed);
+    prf_sha256(upd_secret, sizeof upd_secret, ls, sizeof ls, kdf, sizeof kdf);
+    mbedtls_ccm_context ccm;
+    mbedtls_ccm_init(&ccm);
+    assert_int_equal(mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, kdf, 128), 0);
+    int k = 0;
+    for (size_t off = 0; off < u->size; off += 600, k++) {
+        size_t pl = u->size - off < 600 ? u->size - off : 600;
+        uint8_t nonce[13],
+            ad[8] = {(uint8_t)(u->version >> 8), (uint8_t)u->version, (uint8_t)(off >> 16),
+                     (uint8_t)(off >> 8),        (uint8_t)off,        (uint8_t)(u->size >> 16),
+                     (uint8_t)(u->size >> 8),    (uint8_t)u->size};
+        memcpy(nonce, kdf + 16, 11);
+        nonce[11] = (uint8_t)((k + 1) >> 8);
+        nonce[12] = (uint8_t)(k + 1);
+        assert_int_equal(mbedtls_ccm_encrypt_and_tag(&ccm, pl, nonce, 13, ad, 8, u->payload + off,
+                                                     frag[k], frag[k] + pl, 8),
+                         0);
+        len[k] = pl + 8;
+    }
+    mbedtls_ccm_free(&ccm);
+    for (int i = k - 2; i >= 0; i--) {
+        mbedtls_sha256_ret(frag[i + 1], len[i + 1], frag[i] + 608, 0);
+        len[i] = 640;
+    }
+    return k;
+}
 
 /* Fragments of a payload; returns count. frag[i] with len[i]. */
 static int fragments(const uint8_t *p, size_t n, uint8_t frag[][640], size_t *len)
@@ -124,11 +190,28 @@ static size_t manifest(const struct update *u, const uint8_t digest[32], uint8_t
     bstr(&d, digest, 32);
     bstr(&m, d.b, d.n);
     if (u->encrypted) {
-        /* [alg, key OID]: the chip only has to see that one is there */
+        /* [1, [bstr({1: 10}), [[bstr({4: h'F1D4', 1: -65720, 5: [label, seed]}), nil]], nil]] */
         head(&m, 4, 2);
         cint(&m, 1);
+        head(&m, 4, 3);
+        static const uint8_t alg[] = {0xA1, 0x01, 0x0A};
+        bstr(&m, alg, sizeof alg);
+        head(&m, 4, 1);
+        head(&m, 4, 2);
+        struct cb r = {.n = 0};
+        head(&r, 5, 3);
+        cint(&r, 4);
         static const uint8_t key_oid[2] = {0xF1, 0xD4};
-        bstr(&m, key_oid, 2);
+        bstr(&r, key_oid, 2);
+        cint(&r, 1);
+        cint(&r, -65720);
+        cint(&r, 5);
+        head(&r, 4, 2);
+        bstr(&r, upd_label, sizeof upd_label);
+        bstr(&r, upd_seed, sizeof upd_seed);
+        bstr(&m, r.b, r.n);
+        m.b[m.n++] = 0xF6;
+        m.b[m.n++] = 0xF6;
     } else {
         m.b[m.n++] = 0xF6;
     }
@@ -142,7 +225,7 @@ static size_t manifest(const struct update *u, const uint8_t digest[32], uint8_t
     /* Sig_structure to sign */
     struct cb ss = {.n = 0};
     head(&ss, 4, 4);
-    head(&ss, 3, 10);
+    head(&ss, u->text_context ? 3 : 2, 10); /* Infineon signs h'Signature1' */
     memcpy(ss.b + ss.n, "Signature1", 10);
     ss.n += 10;
     bstr(&ss, prot, sizeof prot);
@@ -192,7 +275,7 @@ static uint8_t run_update(struct sim_app *app, const struct update *u, int corru
 {
     static uint8_t frag[8][640];
     size_t len[8];
-    int nf = fragments(u->payload, u->size, frag, len);
+    int nf = u->encrypted ? fragments_enc(u, frag, len) : fragments(u->payload, u->size, frag, len);
     uint8_t digest[32], man[1024], apdu[SIM_APDU_MAX], rsp[SIM_APDU_MAX];
     mbedtls_sha256_ret(frag[0], len[0], digest, 0);
     size_t ml = manifest(u, digest, man);
@@ -282,7 +365,7 @@ static void data_update_with_fragments(void **state)
     for (size_t i = 0; i < sizeof payload; i++) {
         payload[i] = (uint8_t)(i * 13 + 1);
     }
-    struct update u = {-1, 0xF1E0, 1, 0, 2, payload, sizeof payload, NULL, false, false};
+    struct update u = {-1, 0xF1E0, 1, 0, 2, payload, sizeof payload, NULL, false, false, false};
     /* without Int(E0E8) in the Change AC... it is LcsO<op, which also allows; lock
      * the object and require the trust anchor */
     sa_ok(app, "82 01 00 0E F1 E0 00 00 20 08 C0 01 07 D0 03 21 E0 E8", rsp);
@@ -348,7 +431,7 @@ static void key_updates(void **state)
     assert_int_equal(mbedtls_ecp_gen_keypair(&grp, &d, &q, host_rng, NULL), 0);
     uint8_t kp[35] = {0x01, 0x00, 0x20};
     mbedtls_mpi_write_binary(&d, kp + 3, 32);
-    struct update u = {-3, 0xE0F2, 1, 0x03, 0x10, kp, sizeof kp, NULL, false, false};
+    struct update u = {-3, 0xE0F2, 1, 0x03, 0x10, kp, sizeof kp, NULL, false, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     size_t n = sa_ok(app, "81 01 00 02 E0 F2", rsp);
     uint8_t alg[] = {0xE0, 0x01, 0x03, 0xE1, 0x01, 0x10};
@@ -379,7 +462,7 @@ static void key_updates(void **state)
     sa_ok(app, "82 01 00 0B E2 00 00 00 20 05 D0 03 21 E0 E8", rsp);
     uint8_t ak[19] = {0x01, 0x00, 0x10, 0x2B, 0x7E, 0x15, 0x16, 0x28, 0xAE, 0xD2,
                       0xA6, 0xAB, 0xF7, 0x15, 0x88, 0x09, 0xCF, 0x4F, 0x3C};
-    struct update k = {-3, 0xE200, 1, 0x81, 0x02, ak, sizeof ak, NULL, false, false};
+    struct update k = {-3, 0xE200, 1, 0x81, 0x02, ak, sizeof ak, NULL, false, false, false};
     assert_int_equal(run_update(app, &k, 0), 0);
     /* FIPS-197 / SP 800-38A F.1.1 ECB-AES128 block 1 */
     n = sa_ok(app, "94 08 00 15 E2 00 01 00 10 6B C1 BE E2 2E 40 9F 96 E9 3D 7E 11 73 93 17 2A",
@@ -403,7 +486,7 @@ static void metadata_update_reopens_object(void **state)
     sa_ok(app, "82 01 00 09 F1 DA 00 00 20 03 C0 01 07", rsp);
     sa_err(app, "82 01 00 09 F1 DA 00 00 20 03 D1 01 FF", 0x07);
     uint8_t md[] = {0x20, 0x03, 0xD1, 0x01, 0xFF};
-    struct update u = {-2, 0xF1DA, 1, 0, 0, md, sizeof md, NULL, false, false};
+    struct update u = {-2, 0xF1DA, 1, 0, 0, md, sizeof md, NULL, false, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     size_t n = sa_ok(app, "81 01 00 02 F1 DA", rsp);
     assert_int_equal(rsp[4 + 2], 0xC0);
@@ -440,30 +523,69 @@ static void malformed_manifests_refused(void **state)
     sim_app_close(app);
 }
 
-/* An encrypted payload (a decrypt processor in the manifest) is not offered:
- * UNSUPPORTED (0x25), the object keeps its content and version. */
-static void encrypted_manifest_unsupported(void **state)
+/* Infineon's protected-update tool signs ["Signature1", ...] with the context as a
+ * byte string (0x4A) and chips accept its data sets: the simulator verifies that
+ * form and refuses the RFC 8152 text string (docs/decisions/sim-vendor-interop.md P1). */
+static void signature_context_is_a_byte_string(void **state)
 {
     (void)state;
     struct sim_app *app = setup_chip();
-    uint8_t rsp[SIM_APDU_MAX], payload[40];
+    uint8_t rsp[SIM_APDU_MAX], payload[100];
     for (size_t i = 0; i < sizeof payload; i++) {
-        payload[i] = (uint8_t)(i + 7);
+        payload[i] = (uint8_t)(i ^ 0x5A);
     }
+    sa_ok(app, "82 01 00 0B F1 D6 00 00 20 05 D0 03 21 E0 E8", rsp);
+    struct update u = {-1, 0xF1D6, 1, 0, 2, payload, sizeof payload, NULL, false, false, true};
+    assert_int_equal(run_update(app, &u, 0), 0x2C);
+    u.text_context = false;
+    assert_int_equal(run_update(app, &u, 0), 0);
+    assert_int_equal(sa_ok(app, "81 00 00 02 F1 D6", rsp), sizeof payload);
+    assert_int_equal(tma_test_memcmp("F1D6", rsp + 4, sizeof payload, payload, sizeof payload), 0);
+    sim_app_close(app);
+}
+
+/* Confidentiality (V3): the payload AES-CCM encrypted with a key derived from an
+ * UPDATSEC secret; the target's Change AC Int(TA) && Conf(secret) is met only by
+ * such a manifest. */
+static void encrypted_data_update(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    uint8_t rsp[SIM_APDU_MAX], payload[1300], apdu[64];
+    for (size_t i = 0; i < sizeof payload; i++) {
+        payload[i] = (uint8_t)(i * 7 + 3);
+    }
+    for (size_t i = 0; i < sizeof upd_secret; i++) {
+        upd_secret[i] = (uint8_t)(0xA0 + i);
+        upd_seed[i] = (uint8_t)(0x30 + 3 * i);
+    }
+    /* the secret in F1D4: UPDATSEC, Execute ALW; written while it is still a plain object */
+    apdu[0] = 0x82, apdu[1] = 0x40, apdu[2] = 0x00, apdu[3] = 4 + 32;
+    apdu[4] = 0xF1, apdu[5] = 0xD4, apdu[6] = 0, apdu[7] = 0;
+    memcpy(apdu + 8, upd_secret, 32);
+    sa_ok_bin(app, apdu, 8 + 32, rsp);
+    sa_ok(app, "82 01 00 0C F1 D4 00 00 20 06 D3 01 00 E8 01 23", rsp);
     sa_ok(app, "82 40 00 06 F1 E1 00 00 AB CD", rsp);
-    sa_ok(app, "82 01 00 0E F1 E1 00 00 20 08 C0 01 07 D0 03 21 E0 E8", rsp);
-    struct update u = {-1, 0xF1E1, 1, 0, 2, payload, sizeof payload, NULL, false, true};
-    assert_int_equal(run_update(app, &u, 0), 0x25);
+    sa_ok(app, "82 01 00 12 F1 E1 00 00 20 0C C0 01 07 D0 07 21 E0 E8 FD 20 F1 D4", rsp);
+    /* integrity only: Conf(F1D4) not met */
+    struct update u = {-1, 0xF1E1, 1, 0, 2, payload, sizeof payload, NULL, false, false, false};
+    assert_int_equal(run_update(app, &u, 0), 0x07);
+    /* the host encrypts with another secret: the first fragment fails its tag (0x2E),
+     * the object keeps its content */
+    u.encrypted = true;
+    upd_secret[0] ^= 0x01;
+    assert_int_equal(run_update(app, &u, 0), 0x2E);
+    upd_secret[0] ^= 0x01;
     assert_int_equal(sa_ok(app, "81 00 00 02 F1 E1", rsp), 2);
     assert_int_equal(rsp[4], 0xAB);
-    size_t n = sa_ok(app, "81 01 00 02 F1 E1", rsp);
-    static const uint8_t c1[] = {0xC1};
-    assert_null(memmem(rsp + 4, n, c1, 1));
-    /* the same update in plain goes through: only the processor differed */
-    u.encrypted = false;
+    /* the right secret: three fragments decrypted and applied */
     assert_int_equal(run_update(app, &u, 0), 0);
-    assert_int_equal(sa_ok(app, "81 00 00 02 F1 E1", rsp), sizeof payload);
-    assert_int_equal(rsp[4], 7);
+    assert_int_equal(sa_ok(app, "81 00 00 06 F1 E1 00 00 FF FF", rsp), sizeof payload);
+    assert_int_equal(tma_test_memcmp("F1E1", rsp + 4, sizeof payload, payload, sizeof payload), 0);
+    /* a secret object of another type does not decrypt updates */
+    sa_ok(app, "82 01 00 09 F1 D4 00 00 20 03 E8 01 00", rsp);
+    u.version = 2;
+    assert_int_equal(run_update(app, &u, 0), 0x07);
     sim_app_close(app);
 }
 
@@ -482,7 +604,7 @@ static void rsa_key_update(void **state)
     p[262] = 0x03, p[263] = 0x00, p[264] = 0x04;
     assert_int_equal(
         mbedtls_rsa_export_raw(&rsa, p + 134, 128, NULL, 0, NULL, 0, p + 3, 128, p + 265, 4), 0);
-    struct update u = {-3, 0xE0FC, 1, 0x41, 0x10, p, sizeof p, NULL, false, false};
+    struct update u = {-3, 0xE0FC, 1, 0x41, 0x10, p, sizeof p, NULL, false, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     uint8_t dg[32];
     tma_test_hex("BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF "
@@ -511,7 +633,8 @@ int main(void)
         cmocka_unit_test(key_updates),
         cmocka_unit_test(metadata_update_reopens_object),
         cmocka_unit_test(malformed_manifests_refused),
-        cmocka_unit_test(encrypted_manifest_unsupported),
+        cmocka_unit_test(signature_context_is_a_byte_string),
+        cmocka_unit_test(encrypted_data_update),
         cmocka_unit_test(rsa_key_update),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
