@@ -67,7 +67,8 @@ LIBSRC="src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/i
         extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c
         src/cmd/optiga_cmd.c src/util/optiga_util.c src/crypt/optiga_crypt.c"
 CRYPT_DEF="-DOPTIGA_CRYPT_RANDOM_ENABLED -DOPTIGA_CRYPT_ECDSA_SIGN_ENABLED -DOPTIGA_CRYPT_ECDSA_VERIFY_ENABLED
-           -DOPTIGA_CRYPT_ECC_GENERATE_KEYPAIR_ENABLED -DOPTIGA_CRYPT_ECDH_ENABLED -DOPTIGA_CRYPT_HASH_ENABLED"
+           -DOPTIGA_CRYPT_ECC_GENERATE_KEYPAIR_ENABLED -DOPTIGA_CRYPT_ECDH_ENABLED -DOPTIGA_CRYPT_HASH_ENABLED
+           -DOPTIGA_CRYPT_ECC_NIST_P_521_ENABLED -DOPTIGA_CRYPT_ECC_BRAINPOOL_P_R1_ENABLED"
 # the library's headers first; the platform headers the library leaves to the port
 # (pal_os_timer.h, pal_os_memory.h, pal_os_lock.h, pal_ifx_i2c_config.h) are the interop harness's stand-ins
 # the literal quotes are wanted: the macro names a header as #include "..." takes it
@@ -77,7 +78,8 @@ INC="-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/if
      -DOPTIGA_LIB_EXTERNAL=\"linux_tools_config.h\" $CRYPT_DEF"
 # the tools include the library's headers as "optiga/..." (their tree's layout) or bare
 TINC="-I$W/inc -I$TOOLS/trustm_helper/include"
-TOOLSET="trustm_chipinfo trustm_rng trustm_cert trustm_data trustm_metadata trustm_ecc_keygen trustm_ecc_sign"
+TOOLSET="trustm_chipinfo trustm_rng trustm_cert trustm_data trustm_metadata trustm_ecc_keygen trustm_ecc_sign
+         trustm_ecc_verify trustm_hash trustm_monotonic_counter"
 build() {
     local o=$W/bin f t
     mkdir -p "$o" "$W/inc" && ln -sfn "$SRC/include" "$W/inc/optiga" || return 1
@@ -168,6 +170,25 @@ meta_refused() { # a session context has no readable metadata: both get the chip
     ! ours metadata show --oid 0xE100 2>"$D/ours.err" && grep -q 'access conditions not satisfied' "$D/ours.err"
 }
 check "metadata of session context 0xE100: both refused with 0x07 (their tool still exits 0)" meta_refused
+hash_ok() {
+    head -c 5000 /dev/urandom >"$D/h5000.bin"
+    their trustm_hash -H -i "$D/h5000.bin" -o "$D/h.bin" && has 'filesize: 5000' trustm_hash &&
+    openssl dgst -sha256 -binary "$D/h5000.bin" >"$D/h_ossl.bin" && cmp "$D/h.bin" "$D/h_ossl.bin"
+}
+check "trustm_hash -H (5000 bytes in 2048-byte updates, command-protected): the chip's SHA-256 equals openssl's" hash_ok
+counter_both() {
+    their trustm_monotonic_counter -w 0xE120 -i 5 && has 'Write Success' trustm_monotonic_counter || return 1
+    ours counter read --oid 0xE120 | tee "$D/c.txt" && grep -Eq 'value 0 threshold 5$' "$D/c.txt" || return 1
+    their trustm_monotonic_counter -u 0xE120 -s 3 && has 'Update Counter Success' trustm_monotonic_counter || return 1
+    ours counter add --oid 0xE120 --step 1 && their trustm_monotonic_counter -r 0xE120 &&
+        has 'Counter Value       : 0x00000004' trustm_monotonic_counter && has 'Threshold           : 0x00000005' trustm_monotonic_counter || return 1
+    # reaching the threshold is allowed once: the value stops at the threshold (SRM), counting after it fails
+    their trustm_monotonic_counter -u 0xE120 -s 3 && their trustm_monotonic_counter -r 0xE120 &&
+        has 'Counter Value       : 0x00000005' trustm_monotonic_counter || return 1
+    ! their trustm_monotonic_counter -u 0xE120 -s 1 && has 'Error \[0x800E\]' trustm_monotonic_counter || return 1
+    ! ours counter add --oid 0xE120 --step 1 2>"$D/ours.err" && cat "$D/ours.err" && grep -q 'threshold' "$D/ours.err"
+}
+check "monotonic counter 0xE120: threshold 5 by theirs, +3 theirs, +1 ours, +3 theirs stops at 5, then 0x800E for theirs and ours" counter_both
 stop_chip
 
 
@@ -198,6 +219,14 @@ check "trustm_cert -r 0xE0E1: byte-equal to the PEM personalize wrote, verifies 
 check "trustm_ecc_sign -k 0xE0F1 (shielded): openssl verifies it with the certificate's key" their_sig_ok "$D/dev.pem" 0xE0F1
 check "... and 'trustm verify --cert-oid 0xE0E1' (the chip's VerifySign) accepts it" \
     ours verify --in "$W/msg.txt" --sig "$D/their.sig" --cert-oid 0xE0E1
+their_verify_host() {
+    their trustm_ecc_verify -p "$D/certpub.pem" -i "$W/msg.txt" -s "$D/their.sig" -H sha256 && has 'Verify Success' trustm_ecc_verify
+}
+check "trustm_ecc_verify -p (the certificate's public key from the host): Verify Success" their_verify_host
+their_verify_wrapped() { # VerifySign with an object holding the TLS-identity wrapper: 0x29 as on a real chip
+    ! their trustm_ecc_verify -k 0xE0E1 -i "$W/msg.txt" -s "$D/their.sig" -H sha256 && has 'Error \[0x8029\]' trustm_ecc_verify
+}
+check "trustm_ecc_verify -k 0xE0E1 (TLS-identity wrapper): 0x8029 invalid certificate format, as a real chip" their_verify_wrapped
 locked_ours() {
     local oid
     for oid in 0xE0E1 0xE0F1 0xE0E8; do
@@ -272,6 +301,8 @@ our_sign() {
 }
 check "trustm sign --slot 0xE0F2: openssl and the chip (verify --cert-oid 0xE0E2) accept it" our_sign
 check "trustm_ecc_sign -k 0xE0F2 verifies with the certificate their tool wrote" their_sig_ok "$D/dev2.pem" 0xE0F2
+their_verify_oid() { their trustm_ecc_verify -k 0xE0E2 -i "$W/msg.txt" -s "$D/our.sig" -H sha256 && has 'Verify Success' trustm_ecc_verify; }
+check "trustm_ecc_verify -k 0xE0E2 (plain DER certificate) accepts the signature 'trustm sign' made" their_verify_oid
 tls_theirs() { # mutual TLS with their key and certificate through our TLS binding
     local port=$((20000 + RANDOM % 20000))
     openssl ecparam -name prime256v1 -genkey -noout -out "$D/srv.key" 2>/dev/null &&
