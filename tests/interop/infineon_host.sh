@@ -4,7 +4,9 @@
 # its Linux i2c-dev pal_i2c.c and its mbedTLS pal_crypt; and on top of it its
 # command, util and crypt layers, optiga_cmd.c / optiga_util.c / optiga_crypt.c) driving trustm-sim
 # through tests/integration/i2cdev_shim.c, with our PAL glue and APDU driver
-# (tests/interop/infineon_host/, our code only).
+# (tests/interop/infineon_host/, our code only). With the checkout's example protected-update data
+# sets (examples/optiga/protected_update_data_set/) also SetObjectProtected through the library's
+# optiga_util_protected_update_* and through libtrustm's trustm_protected_update().
 #
 # NOT RUN IN CI and not registered with ctest: the repository holds no
 # Infineon code. Run it by hand with your own checkout:
@@ -156,6 +158,43 @@ build_crypt() { # build_crypt OUTDIR EXTRA-CFLAGS...
 check "build (crypt layer)" build_crypt "$W/b-crypt"
 check "build (crypt layer, no presentation layer)" build_crypt "$W/b-crypt-noshield" -DINTEROP_NO_SHIELD
 
+# protected update with Infineon's example data sets (examples/optiga/protected_update_data_set/*.h,
+# signed with its sample key) and the example's trust anchor, metadata and shared secret, cut out of
+# examples/optiga/example_optiga_util_protected_update.c: through the library's util layer
+# (optiga_util_protected_update_*, protupd_host.c) and through libtrustm (protupd_ours.c)
+PU_EX=examples/optiga/example_optiga_util_protected_update.c
+PU_INC="-I$SRC/examples/optiga/protected_update_data_set"
+pu_data() { # pu_data OUTDIR: the example's data part (trust_anchor ... shared_secret) as a header
+    awk '/^const uint8_t trust_anchor\[\]/{p=1} /^const optiga_protected_update_data_configuration_t/{p=0} p' \
+        "$SRC/$PU_EX" >"$1/pu_example_data.h" && grep -q 'shared_secret\[\]' "$1/pu_example_data.h"
+}
+build_protupd() { # build_protupd OUTDIR CRYPT-BUILD: the crypt build's objects, our driver
+    local o=$1 from=$2
+    mkdir -p "$o"
+    pu_data "$o" || return 1
+    cp "$from"/v_*.o "$from"/pal_glue.o "$o"/ || return 1
+    our_obj "$o" "-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+                  -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux -I$GLUE $DEF $CRYPT_DEF
+                  $PU_INC -I$o" protupd_host.c && link "$o" protupd_host
+}
+build_protupd_ours() { # build_protupd_ours OUTDIR: libtrustm from $B
+    local o=$1 root san=
+    root=$(cd "$HERE/../.." && pwd)
+    mkdir -p "$o"
+    # a sanitizer build of the project (TMA_SANITIZE, the default) needs its runtime at the link
+    nm "$B/libtma_common.a" 2>/dev/null | grep -q __asan_init && san=-fsanitize=address,undefined
+    pu_data "$o" &&
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror -I"$root/include" -I"$GLUE" $PU_INC -I"$o" \
+        -c "$GLUE/protupd_ours.c" -o "$o/protupd_ours.o" &&
+    gcc $san -o "$o/protupd_ours" "$o/protupd_ours.o" "$B/port/libtma_port.a" "$B/src/trustm/libtrustm.a" \
+        "$B/src/trustm_host/libtrustm_host.a" "$B/sim/libtrustm_sim.a" "$B/libtma_common.a" \
+        -lmbedtls -lmbedx509 -lmbedcrypto -lpthread
+}
+if [ -f "$SRC/$PU_EX" ] && [ -f "$SRC/examples/optiga/protected_update_data_set/data_object.h" ]; then
+    check "build (protected update over the util layer, Infineon's data sets)" build_protupd "$W/b-pu" "$W/b-crypt"
+    check "build (protected update over libtrustm, Infineon's data sets)" build_protupd_ours "$W/b-pu-ours"
+fi
+
 start_chip all
 check "all commands, shielded connection" host "$W/b-default/infineon_host" all
 check "E0E0 read by the library verifies against the simulator's CA" cert_ok
@@ -197,6 +236,19 @@ stop_chip
 start_chip cryptplain
 check "crypt layer without the presentation layer" host "$W/b-crypt-noshield/crypt_host"
 stop_chip
+
+if [ -x "$W/b-pu/protupd_host" ]; then
+    start_chip protupd
+    check "protected update (util layer): Infineon's integrity, confidentiality, AES/ECC/RSA key and metadata data sets applied and checked; flipped manifest/fragment bytes refused 0x802C/0x802D" \
+        host "$W/b-pu/protupd_host"
+    stop_chip
+fi
+if [ -x "$W/b-pu-ours/protupd_ours" ]; then
+    start_chip protupd_ours
+    check "protected update (libtrustm trustm_protected_update): the same data sets applied and checked; flipped bytes refused 0x2C/0x2D" \
+        "$W/b-pu-ours/protupd_ours" "sim:$D/sim.sock"
+    stop_chip
+fi
 
 start_chip throttle
 check "150 CalcSign until the Security Monitor throttles, every frame acknowledged in time" \
