@@ -267,6 +267,23 @@ bound_meta() {
     local rc=$?; unset LT_PBS; return $rc
 }
 check "trustm_metadata: 0xE0F1 'Execute:Conf-0xE140', 0xE140 PTFBIND, bytes equal ours" bound_meta
+no_reset_line() { # a board without reset lines: the two stacks take the chip from each other as it was left
+    local i
+    openssl x509 -in "$D/dev.pem" -noout -pubkey >"$D/devpub.pem" || return 1
+    for i in 1 2 3; do
+        if ! { LT_NO_GPIO=1 LT_PBS=$(xxd -p -c 256 "$D/binding.key") their trustm_ecc_sign -k 0xE0F1 -o "$D/t$i.sig" \
+                   -i "$W/msg.txt" -H sha256 &&
+               openssl dgst -sha256 -verify "$D/devpub.pem" -signature "$D/t$i.sig" "$W/msg.txt"; }; then
+            echo "theirs, round $i"; return 1
+        fi
+        if ! { ours --binding "$D/binding.key" sign --slot 0xE0F1 --in "$W/msg.txt" --out "$D/o$i.sig" &&
+               openssl dgst -sha256 -verify "$D/devpub.pem" -signature "$D/o$i.sig" "$W/msg.txt"; }; then
+            echo "ours, round $i"; return 1
+        fi
+    done
+    grep -c 'DL ctrl RESYNC' "$D/trace.txt"
+}
+check "no reset line (LT_NO_GPIO): their tool and our CLI sign in turn, 3 rounds, each over its own shielded session" no_reset_line
 stop_chip
 
 # ================= 3. their personalization, used by our CLI
@@ -303,6 +320,29 @@ check "trustm sign --slot 0xE0F2: openssl and the chip (verify --cert-oid 0xE0E2
 check "trustm_ecc_sign -k 0xE0F2 verifies with the certificate their tool wrote" their_sig_ok "$D/dev2.pem" 0xE0F2
 their_verify_oid() { their trustm_ecc_verify -k 0xE0E2 -i "$W/msg.txt" -s "$D/our.sig" -H sha256 && has 'Verify Success' trustm_ecc_verify; }
 check "trustm_ecc_verify -k 0xE0E2 (plain DER certificate) accepts the signature 'trustm sign' made" their_verify_oid
+curves() { # their keygen on every curve of a V3 chip, their signature (P-521: the long DER form) and ours verified by openssl
+    local k h
+    for k in 0x04 0x05 0x13 0x15 0x16; do
+        their trustm_ecc_keygen -g 0xE0F3 -t 0x10 -k $k -o "$D/p$k.pem" && ! grep -q 'Error' "$D/trustm_ecc_keygen.out" || return 1
+        for h in sha256 sha384; do
+            # the chip takes a digest up to the key size (SRM): SHA-384 is refused (0x8005) for the 256-bit curves
+            if [ $k = 0x13 ] && [ $h = sha384 ]; then
+                ! their trustm_ecc_sign -k 0xE0F3 -o "$D/c.sig" -i "$W/msg.txt" -H $h && has 'Error \[0x8005\]' trustm_ecc_sign || return 1
+                continue
+            fi
+            rm -f "$D/c.sig"
+            if ! { their trustm_ecc_sign -k 0xE0F3 -o "$D/c.sig" -i "$W/msg.txt" -H $h &&
+                   openssl dgst -$h -verify "$D/p$k.pem" -signature "$D/c.sig" "$W/msg.txt"; }; then
+                echo "curve $k $h"; return 1
+            fi
+        done
+        if ! { ours sign --slot 0xE0F3 --in "$W/msg.txt" --out "$D/o.sig" &&
+               openssl dgst -sha256 -verify "$D/p$k.pem" -signature "$D/o.sig" "$W/msg.txt"; }; then
+            echo "ours, curve $k"; return 1
+        fi
+    done
+}
+check "trustm_ecc_keygen P-384/P-521/brainpool 256/384/512 in 0xE0F3: their signatures (SHA-256/384) and 'trustm sign' verify with openssl" curves
 tls_theirs() { # mutual TLS with their key and certificate through our TLS binding
     local port=$((20000 + RANDOM % 20000))
     openssl ecparam -name prime256v1 -genkey -noout -out "$D/srv.key" 2>/dev/null &&

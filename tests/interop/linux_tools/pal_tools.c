@@ -16,6 +16,7 @@
  *   - pal_os_timer: CLOCK_MONOTONIC;
  *   - pal_gpio: the VDD and RST pins become socket ops on the daemon
  *     (VDD low->high = power cycle 0x04, RST low->high alone = warm reset 0x03);
+ *     LT_NO_GPIO=1: a board without those lines (the pins do nothing);
  *   - pal_os_datastore: the platform binding secret (ID 0x11, hex in
  *     $LT_PBS, default 01..40 like the simulator's factory E140); the
  *     shielded-connection context (0x22) and hibernate handle (0x33) only
@@ -103,7 +104,7 @@ static int vdd_low, rst_low;
 
 void pal_gpio_set_low(const pal_gpio_t *p)
 {
-    if (!p || !p->p_gpio_hw) {
+    if (!p || !p->p_gpio_hw || getenv("LT_NO_GPIO")) {
         return;
     }
     if (*(int *)p->p_gpio_hw == 1) {
@@ -115,7 +116,7 @@ void pal_gpio_set_low(const pal_gpio_t *p)
 
 void pal_gpio_set_high(const pal_gpio_t *p)
 {
-    if (!p || !p->p_gpio_hw) {
+    if (!p || !p->p_gpio_hw || getenv("LT_NO_GPIO")) {
         return;
     }
     if (*(int *)p->p_gpio_hw == 1) {
