@@ -143,7 +143,8 @@ check "build (command and util layers)" build_util "$W/b-util"
 CRYPT_DEF="-DOPTIGA_CRYPT_RANDOM_ENABLED -DOPTIGA_CRYPT_ECDSA_SIGN_ENABLED -DOPTIGA_CRYPT_ECDSA_VERIFY_ENABLED
            -DOPTIGA_CRYPT_ECC_GENERATE_KEYPAIR_ENABLED -DOPTIGA_CRYPT_ECDH_ENABLED -DOPTIGA_CRYPT_RSA_GENERATE_KEYPAIR_ENABLED
            -DOPTIGA_CRYPT_RSA_SIGN_ENABLED -DOPTIGA_CRYPT_RSA_VERIFY_ENABLED -DOPTIGA_CRYPT_TLS_PRF_SHA256_ENABLED
-           -DOPTIGA_CRYPT_HASH_ENABLED -DOPTIGA_CRYPT_HKDF_ENABLED -DOPTIGA_CRYPT_RSA_ENCRYPT_ENABLED -DOPTIGA_CRYPT_RSA_DECRYPT_ENABLED"
+           -DOPTIGA_CRYPT_HASH_ENABLED -DOPTIGA_CRYPT_HKDF_ENABLED -DOPTIGA_CRYPT_RSA_ENCRYPT_ENABLED -DOPTIGA_CRYPT_RSA_DECRYPT_ENABLED
+           -DOPTIGA_CRYPT_RSA_PRE_MASTER_SECRET_ENABLED"
 build_crypt() { # build_crypt OUTDIR EXTRA-CFLAGS...
     local o=$1; shift
     mkdir -p "$o"
@@ -230,7 +231,7 @@ check "util-layer restore used no new handshake" bash -c "[ \$(grep -c 'PRL SCTR
 stop_chip
 
 start_chip crypt
-check "crypt layer: random, ECDSA sign/verify (plain and fully protected), GenKeyPair P-256/P-384, ECDH, RSA-1024 keygen/sign/verify/encrypt/decrypt, TLS PRF, HKDF, hash (checked by mbedTLS)" \
+check "crypt layer: random, ECDSA sign/verify (plain and fully protected), GenKeyPair P-256/P-384, ECDH, RSA-1024 keygen/sign/verify/encrypt/decrypt, RSA key exchange (pre-master secret, encrypt session, decrypt and store), TLS PRF, HKDF, hash (checked by mbedTLS)" \
     host "$W/b-crypt/crypt_host"
 stop_chip
 start_chip cryptplain

@@ -10,7 +10,9 @@
  * connection the same sign and verify under full protection; GenKeyPair
  * P-256 / P-384 with a signature checked by mbedTLS; ECDH P-384 against
  * mbedTLS; RSA-1024 GenKeyPair, sign (checked by mbedTLS) and verify,
- * encrypt and decrypt (also an mbedTLS ciphertext); TLS
+ * encrypt and decrypt (also an mbedTLS ciphertext); the RSA key exchange (pre-master
+ * secret into a session, encrypted from the session to an mbedTLS key, a host secret
+ * decrypted into the session, each checked by the TLS PRF from the session); TLS
  * PRF SHA-256 and HKDF-SHA256 from a PRESSEC object against mbedTLS; CalcHash one-shot,
  * chained, over object data and with a host-held context. Prints
  * ok/FAIL lines; exit 1 on a failure. No Infineon code in this file. */
@@ -322,6 +324,10 @@ static void rsa_1024(optiga_crypt_t *c)
            s);
 }
 
+/* E0FD's public key (BIT STRING) as rsa_encryption() generated it, for rsa_key_exchange() */
+static uint8_t e0fd_pub[200];
+static uint16_t e0fd_pub_len;
+
 /* RSA encryption: RSA-1024 GenKeyPair into E0FD (usage Enc), optiga_crypt_rsa_encrypt_message
  * with that public key from the host, optiga_crypt_rsa_decrypt_and_export back (the library asks
  * for response protection in the shielded build); a ciphertext made by mbedTLS decrypts too */
@@ -347,6 +353,8 @@ static void rsa_encryption(optiga_crypt_t *c)
         return;
     }
     host.length = pub_len;
+    memcpy(e0fd_pub, pub, pub_len);
+    e0fd_pub_len = pub_len;
     s = RUN(optiga_crypt_rsa_encrypt_message(c, OPTIGA_RSAES_PKCS1_V15, msg, sizeof msg - 1, NULL,
                                              0, OPTIGA_CRYPT_HOST_DATA, &host, ct, &ct_len));
     report(s == 0 && ct_len == 128, "optiga_crypt_rsa_encrypt_message, public key from the host",
@@ -376,6 +384,99 @@ static void rsa_encryption(optiga_crypt_t *c)
     report(s == 0 && pt_len == sizeof msg - 1 && !memcmp(pt, msg, pt_len),
            "optiga_crypt_rsa_decrypt_and_export E0FD of an mbedTLS ciphertext", "0x%04X, %u bytes",
            s, pt_len);
+}
+
+/* TLS RSA key exchange through the library (VENDOR16): optiga_crypt_rsa_generate_pre_master_secret
+ * (GetRandom into a session, prefix 03 03), optiga_crypt_rsa_encrypt_session with an mbedTLS key
+ * (mbedTLS decrypts it: 48 bytes, 03 03 first), the TLS PRF from that session = mbedTLS's PRF over
+ * the decrypted secret; then a host-chosen secret encrypted by mbedTLS to E0FD and
+ * optiga_crypt_rsa_decrypt_and_store'd into the session: the PRF from the session = mbedTLS's PRF
+ * over the host's secret */
+static void rsa_key_exchange(optiga_crypt_t *c)
+{
+    static const uint8_t ver[] = {0x03, 0x03};
+    static const char label[] = "master secret";
+    uint8_t der[300], ct[160], pms[160], chosen[48], seed[64], out[48], want[48];
+    uint16_t ct_len = sizeof ct;
+    size_t olen = 0, pms_len = 0;
+    mbedtls_pk_context hk, ek;
+    optiga_lib_status_t s;
+    int n, ok;
+    public_key_from_host_t host = {NULL, 0, (uint8_t)OPTIGA_RSA_KEY_1024_BIT_EXPONENTIAL};
+
+    for (unsigned i = 0; i < sizeof seed; i++) {
+        seed[i] = (uint8_t)(0xC0 ^ i);
+    }
+    s = RUN(optiga_crypt_rsa_generate_pre_master_secret(c, ver, sizeof ver, 48));
+    report(s == 0,
+           "optiga_crypt_rsa_generate_pre_master_secret 48 (03 03 + 46 random) into a session",
+           "0x%04X", s);
+    if (s != 0) {
+        return;
+    }
+    /* the host's RSA-1024 key; its public key as the BIT STRING of its SubjectPublicKeyInfo */
+    mbedtls_pk_init(&hk);
+    n = -1;
+    if (mbedtls_pk_setup(&hk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)) == 0 &&
+        mbedtls_rsa_gen_key(mbedtls_pk_rsa(hk), mbedtls_ctr_drbg_random, &drbg, 1024, 65537) == 0) {
+        n = mbedtls_pk_write_pubkey_der(&hk, der, sizeof der);
+    }
+    /* SPKI = 30 81 9F, AlgorithmIdentifier (15 bytes), BIT STRING 03 81 8D 00 ... */
+    if (n < 18 + 4 || der[sizeof der - (size_t)n + 18] != 0x03) {
+        report(0, "mbedTLS RSA-1024 host key", "failed");
+        mbedtls_pk_free(&hk);
+        return;
+    }
+    host.public_key = der + sizeof der - (size_t)n + 18;
+    host.length = (uint16_t)(n - 18);
+    s = RUN(optiga_crypt_rsa_encrypt_session(c, OPTIGA_RSAES_PKCS1_V15, NULL, 0,
+                                             OPTIGA_CRYPT_HOST_DATA, &host, ct, &ct_len));
+    report(s == 0 && ct_len == 128, "optiga_crypt_rsa_encrypt_session with the host's key",
+           "0x%04X, %u bytes", s, ct_len);
+    ok = s == 0 && mbedtls_pk_decrypt(&hk, ct, ct_len, pms, &pms_len, sizeof pms,
+                                      mbedtls_ctr_drbg_random, &drbg) == 0;
+    mbedtls_pk_free(&hk);
+    report(ok && pms_len == 48 && pms[0] == 0x03 && pms[1] == 0x03,
+           "mbedTLS decrypts it: the pre-master secret", "%zu bytes", pms_len);
+    if (!ok || pms_len != 48) {
+        return;
+    }
+    memset(out, 0, sizeof out);
+    s = RUN(optiga_crypt_tls_prf(c, OPTIGA_TLS12_PRF_SHA_256, OPTIGA_KEY_ID_SESSION_BASED,
+                                 (const uint8_t *)label, (uint16_t)(sizeof label - 1), seed,
+                                 sizeof seed, sizeof out, TRUE, out));
+    ok = mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, pms, 48, label, seed, sizeof seed, want,
+                             sizeof want) == 0;
+    report(s == 0 && ok && !memcmp(out, want, sizeof out),
+           "optiga_crypt_tls_prf from that session = mbedTLS's PRF over the decrypted secret",
+           "0x%04X", s);
+
+    /* a secret of the host's, encrypted to E0FD by mbedTLS, decrypted into the session */
+    for (unsigned i = 0; i < sizeof chosen; i++) {
+        chosen[i] = i < 2 ? ver[i] : (uint8_t)(i * 5 + 1);
+    }
+    ok = e0fd_pub_len > 0 && rsa_pk_parse(&ek, e0fd_pub, e0fd_pub_len) == 0 &&
+         mbedtls_pk_encrypt(&ek, chosen, sizeof chosen, ct, &olen, sizeof ct,
+                            mbedtls_ctr_drbg_random, &drbg) == 0 &&
+         olen == 128;
+    mbedtls_pk_free(&ek);
+    if (!ok) {
+        report(0, "mbedTLS encryption to E0FD", "failed (E0FD generated: %u)", e0fd_pub_len);
+        return;
+    }
+    s = RUN(optiga_crypt_rsa_decrypt_and_store(c, OPTIGA_RSAES_PKCS1_V15, ct, (uint16_t)olen, NULL,
+                                               0, OPTIGA_KEY_ID_E0FD));
+    report(s == 0, "optiga_crypt_rsa_decrypt_and_store E0FD (the host's secret into the session)",
+           "0x%04X", s);
+    memset(out, 0, sizeof out);
+    s = RUN(optiga_crypt_tls_prf(c, OPTIGA_TLS12_PRF_SHA_256, OPTIGA_KEY_ID_SESSION_BASED,
+                                 (const uint8_t *)label, (uint16_t)(sizeof label - 1), seed,
+                                 sizeof seed, sizeof out, TRUE, out));
+    ok = mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, chosen, sizeof chosen, label, seed,
+                             sizeof seed, want, sizeof want) == 0;
+    report(s == 0 && ok && !memcmp(out, want, sizeof out),
+           "optiga_crypt_tls_prf from the session = mbedTLS's PRF over the host's secret", "0x%04X",
+           s);
 }
 
 /* TLS PRF SHA-256 from a pre-shared secret in F1D0 (type PRESSEC), exported and compared with
@@ -561,6 +662,7 @@ int main(void)
             ecdh_p384(c);
             rsa_1024(c);
             rsa_encryption(c);
+            rsa_key_exchange(c);
             tls_prf(u, c);
         }
         mbedtls_ctr_drbg_free(&drbg);
