@@ -241,6 +241,11 @@ write_locked() {
     has 'Error \[0x8007\]' trustm_cert && ours cert read --oid 0xE0E1 --out "$D/still.pem" && cmp "$D/still.pem" "$D/dev.pem"
 }
 check "trustm_cert -w 0xE0E1 on the locked object: refused 0x8007, our certificate still there" write_locked
+chain_theirs() { # a TLS-identity chain (leaf + CA) written by 'trustm cert write --chain': their tool takes the leaf
+    cat "$D/dev.pem" "$D/ca.pem" >"$D/chain.pem" && ours cert write --oid 0xE0E3 "$D/chain.pem" --chain &&
+    their trustm_cert -r 0xE0E3 -o "$D/e0e3.pem" && has 'Success!!!' trustm_cert && cmp "$D/e0e3.pem" "$D/dev.pem"
+}
+check "trustm cert write --chain 0xE0E3 (leaf + CA in the wrapper): trustm_cert -r gives the leaf" chain_theirs
 stop_chip
 
 start_chip bound
