@@ -32,6 +32,7 @@
 #include <openssl/x509v3.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,32 @@ struct kick {
     struct kick *next;
 };
 
+/* Registry writes kept in memory until the write lock can be had without
+ * waiting (flush_pending()): bookkeeping a device's answer does not depend
+ * on, and a device's method response, which must not be lost. */
+struct pend_state { /* connection state of a device or module */
+    struct pend_state *next;
+    char id[LOCALHUB_ID_MAX + 1];
+    char module[LOCALHUB_ID_MAX + 1]; /* "" for a device */
+    char state[16];
+    int64_t at_s;                     /* last_activity */
+    int subs, set_subs;               /* subs (and a device's had_session) written when set_subs */
+};
+
+struct pend_purge { /* a CleanSession CONNECT drops the C2D queued until then */
+    struct pend_purge *next;
+    char device[LOCALHUB_ID_MAX + 1];
+    int64_t max_seq;
+};
+
+struct pend_mres { /* a device's answer to a direct method */
+    struct pend_mres *next;
+    int64_t id;
+    int status, len;
+    char key[2 * LOCALHUB_ID_MAX + 2];
+    char payload[];
+};
+
 static struct {
     mosquitto_plugin_id_t *pid;
     sqlite3 *db;
@@ -102,6 +129,14 @@ static struct {
     int64_t generation;
     struct conn *buckets[CONN_BUCKETS];
     struct kick *kicks;
+    int64_t kicks_seen;         /* kick_requests up to this rowid done, not yet deleted */
+    struct pend_state *pend_states;
+    struct pend_purge *pend_purges;
+    struct pend_mres *pend_mres, **pend_mres_tail;
+    int pend_tel_errors;        /* telemetry_write_errors to write */
+    int pend_fail_logged;
+    int busy_seen;              /* a request found the registry locked at busy_seen_mono_ms */
+    int64_t busy_seen_mono_ms;
 } g;
 
 /* ------------------------------------------------------------------ */
@@ -182,6 +217,241 @@ static void schedule_kick(const char *id)
     snprintf(k->id, sizeof(k->id), "%s", id);
     k->next = g.kicks;
     g.kicks = k;
+}
+
+/* ------------------------------------------------------------------ */
+/* registry writes that do not stall the broker                        */
+
+/* mosquitto runs the plugin in its only thread: a write that waits for
+ * another process's lock on the registry (an sqlite3 shell, a backup, a
+ * CLI command) stops every client for as long. So no write in the broker
+ * waits the 5 s busy time (LOCALHUB_DB_BUSY_MS, the CLI's):
+ *  - bookkeeping (connection state, the C2D purge of a CleanSession
+ *    CONNECT, a method response, the telemetry error count) is kept in
+ *    memory and written by flush_pending() when the lock is free, at once
+ *    or at a later tick; what reads it in the broker reads the memory first;
+ *  - a device's request that needs a write (twin PATCH, DPS register and
+ *    poll) waits at most REQUEST_BUSY_MS, then gets the answer of a busy
+ *    service (twin 429, DPS 429 or "assigning") and asks again.
+ * 50 ms: a CLI command holds the lock for a statement or a few, well under
+ * that (docs/localhub.md), so a request that meets one still succeeds. Once
+ * a request has found the registry locked, the requests of the next
+ * BUSY_REMEMBER_MS do not wait at all: a long lock costs the broker 50 ms
+ * per second, however many devices ask (a client that retries at once
+ * would otherwise keep it waiting most of the time). */
+#define REQUEST_BUSY_MS 50
+#define BUSY_REMEMBER_MS 1000
+#define BUSY_RETRY_AFTER_S 1 /* retry-after of a DPS answer during a lock */
+
+/* How long a device's request may wait for the write lock now. */
+static int request_wait_ms(void)
+{
+    return g.busy_seen && localhub_mono_ms() - g.busy_seen_mono_ms < BUSY_REMEMBER_MS ? 0 : REQUEST_BUSY_MS;
+}
+
+/* A device's request found the registry locked. */
+static void request_was_busy(void)
+{
+    g.busy_seen = 1;
+    g.busy_seen_mono_ms = localhub_mono_ms();
+}
+
+/* BEGIN IMMEDIATE waiting at most @wait_ms for the write lock; 1 when held. */
+static int write_lock(int wait_ms)
+{
+    int rc;
+    sqlite3_busy_timeout(g.db, wait_ms);
+    rc = sqlite3_exec(g.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
+    return rc == SQLITE_OK;
+}
+
+/* COMMIT (@ok) or ROLLBACK the transaction of write_lock(); 1 when committed. */
+static int write_unlock(int ok)
+{
+    int rc = SQLITE_ERROR;
+    sqlite3_busy_timeout(g.db, 0);
+    if (ok) rc = sqlite3_exec(g.db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
+    if (rc != SQLITE_OK) sqlite3_exec(g.db, "ROLLBACK", NULL, NULL, NULL);
+    return rc == SQLITE_OK;
+}
+
+/* Run @sql with the bindings "t" (text) / "i" (int64) / "b" (blob: text
+ * and length) of @types; 0 when done. */
+static int write_stmt(const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    int rc, n = 1;
+    if (sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    va_start(ap, types);
+    for (const char *t = types; *t; t++, n++) {
+        if (*t == 't') {
+            sqlite3_bind_text(st, n, va_arg(ap, const char *), -1, SQLITE_STATIC);
+        } else if (*t == 'i') {
+            sqlite3_bind_int64(st, n, va_arg(ap, int64_t));
+        } else {
+            const char *b = va_arg(ap, const char *);
+            sqlite3_bind_text(st, n, b, va_arg(ap, int), SQLITE_STATIC);
+        }
+    }
+    va_end(ap);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int pend_state_write(const struct pend_state *p)
+{
+    if (p->module[0])
+        return p->set_subs ? write_stmt("UPDATE modules SET conn_state=?,last_activity=?,subs=? WHERE device=? AND id=?",
+                                        "tiitt", p->state, p->at_s, (int64_t)p->subs, p->id, p->module)
+                           : write_stmt("UPDATE modules SET conn_state=?,last_activity=? WHERE device=? AND id=?",
+                                        "titt", p->state, p->at_s, p->id, p->module);
+    return p->set_subs ? write_stmt("UPDATE devices SET conn_state=?,last_activity=?,subs=?,had_session=1 WHERE id=?",
+                                    "tiit", p->state, p->at_s, (int64_t)p->subs, p->id)
+                       : write_stmt("UPDATE devices SET conn_state=?,last_activity=? WHERE id=?", "tit", p->state,
+                                    p->at_s, p->id);
+}
+
+static void pend_free(void)
+{
+    while (g.pend_states) {
+        struct pend_state *p = g.pend_states;
+        g.pend_states = p->next;
+        free(p);
+    }
+    while (g.pend_purges) {
+        struct pend_purge *p = g.pend_purges;
+        g.pend_purges = p->next;
+        free(p);
+    }
+    while (g.pend_mres) {
+        struct pend_mres *p = g.pend_mres;
+        g.pend_mres = p->next;
+        free(p);
+    }
+    g.pend_mres_tail = &g.pend_mres;
+    g.pend_tel_errors = 0;
+}
+
+/* Write everything pending in one transaction, waiting at most @wait_ms
+ * for the lock (0 in the broker's callbacks); 1 when nothing is left. */
+static int flush_pending(int wait_ms)
+{
+    int ok = 1;
+    char v[32];
+    if (!g.pend_states && !g.pend_purges && !g.pend_mres && !g.pend_tel_errors) return 1;
+    if (!write_lock(wait_ms)) return 0;
+    for (const struct pend_state *p = g.pend_states; p && ok; p = p->next) ok = pend_state_write(p) == 0;
+    for (const struct pend_purge *p = g.pend_purges; p && ok; p = p->next)
+        ok = write_stmt("DELETE FROM c2d WHERE device=? AND seq<=?", "ti", p->device, p->max_seq) == 0;
+    /* The first answer wins, as when it was written at once; one that came
+     * after the hub's 504 changes nothing (state is no longer 'sent'). */
+    for (const struct pend_mres *p = g.pend_mres; p && ok; p = p->next)
+        ok = write_stmt("UPDATE methods SET state='done',status=?,response=? WHERE id=? AND device=? AND state='sent'",
+                        "ibit", (int64_t)p->status, p->payload, p->len, p->id, p->key) == 0;
+    snprintf(v, sizeof(v), "%lld", (long long)g.telemetry_errors);
+    if (ok && g.pend_tel_errors) ok = localhub_db_meta_set(g.db, "telemetry_write_errors", v) == 0;
+    if (!ok && !g.pend_fail_logged)
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: registry write failed (%s): kept, tried again at the next tick",
+                             sqlite3_errmsg(g.db));
+    if (!write_unlock(ok)) {
+        g.pend_fail_logged = !ok;
+        return 0;
+    }
+    g.pend_fail_logged = 0;
+    pend_free();
+    return 1;
+}
+
+static struct pend_state *pend_state_find(const char *id, const char *module)
+{
+    for (struct pend_state *p = g.pend_states; p; p = p->next)
+        if (strcmp(p->id, id) == 0 && strcmp(p->module, module ? module : "") == 0) return p;
+    return NULL;
+}
+
+/* Connection state of device @id, or of its module @module when not empty;
+ * @clean >= 0 also sets the session's subscription kinds @subs (and marks
+ * a device as having had a session). Written now if the registry is free,
+ * else at a later tick: a CONNECT, SUBSCRIBE or DISCONNECT never waits. */
+static void set_conn_state(const char *id, const char *module, const char *state, int subs, int clean)
+{
+    struct pend_state *p = pend_state_find(id, module);
+    if (!p) {
+        if (!(p = calloc(1, sizeof(*p)))) {
+            mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: out of memory: connection state of '%s' not recorded", id);
+            return;
+        }
+        snprintf(p->id, sizeof(p->id), "%s", id);
+        snprintf(p->module, sizeof(p->module), "%s", module ? module : "");
+        p->next = g.pend_states;
+        g.pend_states = p;
+    }
+    snprintf(p->state, sizeof(p->state), "%s", state);
+    p->at_s = localhub_now_s();
+    if (clean >= 0) {
+        p->subs = subs;
+        p->set_subs = 1;
+    }
+    (void)flush_pending(0);
+}
+
+/* The subscription kinds stored for a persistent session: the pending
+ * ones first, else the registry's. */
+static int stored_subs(const char *id, const char *module)
+{
+    const struct pend_state *p = pend_state_find(id, module);
+    sqlite3_stmt *st;
+    int subs = 0;
+    if (p && p->set_subs) return p->subs;
+    if (sqlite3_prepare_v2(g.db,
+                           module && *module ? "SELECT subs FROM modules WHERE device=? AND id=?"
+                                             : "SELECT subs FROM devices WHERE id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (module && *module) sqlite3_bind_text(st, 2, module, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) subs = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return subs;
+}
+
+/* CleanSession=1 drops the session and the C2D messages queued for @device
+ * so far (the newest seq now: a read, which never waits). */
+static void purge_c2d(const char *device)
+{
+    sqlite3_stmt *st;
+    int64_t max_seq = -1;
+    struct pend_purge *p;
+    if (sqlite3_prepare_v2(g.db, "SELECT max(seq) FROM c2d WHERE device=?", -1, &st, NULL) != SQLITE_OK) return;
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) max_seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (max_seq < 0) return;
+    for (p = g.pend_purges; p && strcmp(p->device, device) != 0; p = p->next) {
+    }
+    if (!p) {
+        if (!(p = calloc(1, sizeof(*p)))) {
+            mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: out of memory: C2D queue of '%s' not purged", device);
+            return;
+        }
+        snprintf(p->device, sizeof(p->device), "%s", device);
+        p->next = g.pend_purges;
+        g.pend_purges = p;
+    }
+    if (max_seq > p->max_seq) p->max_seq = max_seq;
+    (void)flush_pending(0);
+}
+
+/* 1 when C2D message @seq of @device is purged, not yet in the registry. */
+static int c2d_purged(const char *device, int64_t seq)
+{
+    for (const struct pend_purge *p = g.pend_purges; p; p = p->next)
+        if (strcmp(p->device, device) == 0) return seq <= p->max_seq;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -368,28 +638,6 @@ static int auth_dps(struct mosquitto *client, const struct localhub_user *u, con
     return ok;
 }
 
-/* Connection state of device @id, or of its module @module when not empty. */
-static void set_conn_state(const char *id, const char *module, const char *state, int subs, int clean)
-{
-    sqlite3_stmt *st;
-    const char *sql;
-    int n = 3;
-    if (module && *module)
-        sql = clean >= 0 ? "UPDATE modules SET conn_state=?,last_activity=?,subs=? WHERE device=? AND id=?"
-                         : "UPDATE modules SET conn_state=?,last_activity=? WHERE device=? AND id=?";
-    else
-        sql = clean >= 0 ? "UPDATE devices SET conn_state=?,last_activity=?,subs=?,had_session=1 WHERE id=?"
-                         : "UPDATE devices SET conn_state=?,last_activity=? WHERE id=?";
-    if (sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) != SQLITE_OK) return;
-    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, localhub_now_s());
-    if (clean >= 0) sqlite3_bind_int(st, n++, subs);
-    sqlite3_bind_text(st, n++, id, -1, SQLITE_STATIC);
-    if (module && *module) sqlite3_bind_text(st, n, module, -1, SQLITE_STATIC);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
-}
-
 /* During a reload: @client is a connection this plugin tracks, or @cid is
  * an identity that may have a stored session ("{d}" of a device that has
  * connected before, "{d}/{m}" of a registered module). A registry read,
@@ -399,9 +647,12 @@ static int known_client(const struct mosquitto *client, const char *cid)
     sqlite3_stmt *st;
     const char *slash;
     int known = 0;
+    const struct pend_state *p;
     if (conn_find(client)) return 1;
     if (!cid || !*cid) return 0;
     slash = strchr(cid, '/');
+    /* a device whose first session is not in the registry yet */
+    if (!slash && (p = pend_state_find(cid, NULL)) && p->set_subs) return 1;
     if (sqlite3_prepare_v2(g.db,
                            slash ? "SELECT 1 FROM modules WHERE device=? AND id=?"
                                  : "SELECT 1 FROM devices WHERE id=? AND had_session=1",
@@ -463,37 +714,15 @@ out:
     else
         snprintf(c->key, sizeof(c->key), "%s", u.id);
     snprintf(c->model_id, sizeof(c->model_id), "%s", u.model_id);
-    if (!u.is_dps && u.module[0]) {
-        /* A module: a persistent session keeps its subscriptions; queued
+    if (!u.is_dps) {
+        /* A persistent session keeps its subscriptions. CleanSession=1 drops
+         * the session and a device's queued C2D messages; a module's queued
          * input messages stay queued whatever the session flag (they stand
          * for an IoT Edge route, not for the hub's C2D queue). */
-        sqlite3_stmt *st;
         int clean = mosquitto_client_clean_session(ev->client);
-        if (!clean &&
-            sqlite3_prepare_v2(g.db, "SELECT subs FROM modules WHERE device=? AND id=?", -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, u.id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, u.module, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW) c->subs = sqlite3_column_int(st, 0);
-            sqlite3_finalize(st);
-        }
+        if (!clean) c->subs = stored_subs(u.id, u.module);
+        else if (!u.module[0]) purge_c2d(u.id);
         set_conn_state(u.id, u.module, "Connected", c->subs, clean);
-    } else if (!u.is_dps) {
-        sqlite3_stmt *st;
-        int clean = mosquitto_client_clean_session(ev->client);
-        if (clean) {
-            /* CleanSession=1 drops the session and the queued C2D messages. */
-            if (sqlite3_prepare_v2(g.db, "DELETE FROM c2d WHERE device=?", -1, &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, u.id, -1, SQLITE_STATIC);
-                sqlite3_step(st);
-                sqlite3_finalize(st);
-            }
-        } else if (sqlite3_prepare_v2(g.db, "SELECT subs FROM devices WHERE id=?", -1, &st, NULL) == SQLITE_OK) {
-            /* A persistent session keeps its subscriptions. */
-            sqlite3_bind_text(st, 1, u.id, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW) c->subs = sqlite3_column_int(st, 0);
-            sqlite3_finalize(st);
-        }
-        set_conn_state(u.id, NULL, "Connected", c->subs, clean);
     }
     size_t b = bucket_of(ev->client);
     c->next = g.buckets[b];
@@ -724,7 +953,6 @@ static int telemetry_write(const char *line, const char *who)
 {
     size_t len = strlen(line);
     int err = 0;
-    char v[32];
     if (g.telemetry && g.telemetry_max > 0 && g.telemetry_size > 0 &&
         g.telemetry_size + (int64_t)len + 1 > g.telemetry_max)
         telemetry_rotate();
@@ -747,8 +975,8 @@ static int telemetry_write(const char *line, const char *who)
                          "localhub: cannot write telemetry.jsonl (%s): message of '%s' not stored, not acknowledged"
                          " (%lld write errors)",
                          strerror(err), who, (long long)g.telemetry_errors);
-    snprintf(v, sizeof(v), "%lld", (long long)g.telemetry_errors);
-    (void)localhub_db_meta_set(g.db, "telemetry_write_errors", v);
+    g.pend_tel_errors = 1; /* meta telemetry_write_errors, when the registry is free */
+    (void)flush_pending(0);
     return -1;
 }
 
@@ -846,7 +1074,18 @@ static void handle_twin_patch(struct conn *c, const struct localhub_topic *t, co
 {
     char topic[300], err[160] = "";
     int64_t ver = 0;
-    int rc = localhub_twin_patch(g.db, c->key, 0, ev->payload, ev->payloadlen, &ver, err, sizeof(err));
+    int rc;
+    /* Another process holding the registry's lock longer than
+     * REQUEST_BUSY_MS: not applied, answered 429 (IoT Hub's throttling,
+     * 429001), which a device client takes as "try again later". */
+    sqlite3_busy_timeout(g.db, request_wait_ms());
+    rc = localhub_twin_patch(g.db, c->key, 0, ev->payload, ev->payloadlen, &ver, err, sizeof(err));
+    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
+    if (rc == 500 && (sqlite3_extended_errcode(g.db) & 0xff) == SQLITE_BUSY) {
+        request_was_busy();
+        rc = 429;
+        snprintf(err, sizeof(err), "The registry is busy (locked by another process): try again later.");
+    }
     if (!(c->subs & LOCALHUB_S_TWIN_RES)) return;
     if (rc == 0) {
         snprintf(topic, sizeof(topic), "$iothub/twin/res/204/?$rid=%s&$version=%lld", t->rid, (long long)ver);
@@ -855,7 +1094,7 @@ static void handle_twin_patch(struct conn *c, const struct localhub_topic *t, co
         char body[256];
         cJSON *o = cJSON_CreateObject();
         char *s;
-        cJSON_AddNumberToObject(o, "errorCode", rc == 400 ? 400004 : rc * 1000);
+        cJSON_AddNumberToObject(o, "errorCode", rc == 400 ? 400004 : rc == 429 ? 429001 : rc * 1000);
         cJSON_AddStringToObject(o, "message", err[0] ? err : "error");
         s = cJSON_PrintUnformatted(o);
         snprintf(body, sizeof(body), "%s", s ? s : "");
@@ -866,29 +1105,35 @@ static void handle_twin_patch(struct conn *c, const struct localhub_topic *t, co
     }
 }
 
+/* The device's answer is kept until the registry takes it (flush_pending()):
+ * never lost to another process's lock, and the broker does not wait. */
 static void handle_method_res(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
 {
-    sqlite3_stmt *st;
+    struct pend_mres *m;
     char *end = NULL;
     long long id = strtoll(t->rid, &end, 10);
     if (!end || *end) return; /* not one of ours */
-    if (sqlite3_prepare_v2(g.db,
-                           "UPDATE methods SET state='done',status=?,response=? WHERE id=? AND device=? AND state='sent'",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!(m = malloc(sizeof(*m) + (ev->payloadlen ? ev->payloadlen : 1)))) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: out of memory: answer of '%s' to method %lld lost", c->key, id);
         return;
-    sqlite3_bind_int(st, 1, t->status);
+    }
+    m->next = NULL;
+    m->id = id;
+    m->status = t->status;
     /* never NULL: NULL is the hub's own "no answer" (404/504), see the CLI */
-    sqlite3_bind_text(st, 2, ev->payload ? (const char *)ev->payload : "", (int)ev->payloadlen, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_text(st, 4, c->key, -1, SQLITE_STATIC);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+    m->len = (int)ev->payloadlen;
+    if (ev->payloadlen) memcpy(m->payload, ev->payload, ev->payloadlen);
+    else m->payload[0] = '\0';
+    snprintf(m->key, sizeof(m->key), "%s", c->key);
+    *g.pend_mres_tail = m;
+    g.pend_mres_tail = &m->next;
+    (void)flush_pending(0);
 }
 
 /* ------------------------------------------------------------------ */
 /* DPS                                                                 */
 
-static void dps_error(struct conn *c, const char *rid, int code, const char *msg)
+static void dps_error_after(struct conn *c, const char *rid, int code, const char *msg, int retry_after_s)
 {
     char topic[256], now[32], tracking[33] = "";
     cJSON *o = cJSON_CreateObject();
@@ -900,10 +1145,19 @@ static void dps_error(struct conn *c, const char *rid, int code, const char *msg
     cJSON_AddStringToObject(o, "message", msg);
     cJSON_AddStringToObject(o, "timestampUtc", now);
     s = cJSON_PrintUnformatted(o);
-    snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s", code / 1000, rid);
+    if (retry_after_s > 0)
+        snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s&retry-after=%d", code / 1000, rid,
+                 retry_after_s);
+    else
+        snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s", code / 1000, rid);
     reply(c, topic, s, 0, NULL);
     free(s);
     cJSON_Delete(o);
+}
+
+static void dps_error(struct conn *c, const char *rid, int code, const char *msg)
+{
+    dps_error_after(c, rid, code, msg, 0);
 }
 
 static void handle_dps_register(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
@@ -942,8 +1196,18 @@ static void handle_dps_register(struct conn *c, const struct localhub_topic *t, 
     /* No copy of the symmetric key: the poll takes it from its own
      * connection, authenticated against the same enrollment. */
     sqlite3_bind_int64(st, 6, localhub_now_s());
+    /* Another process holding the registry's lock: DPS's answer when it
+     * throttles, 429 with retry-after, after REQUEST_BUSY_MS at most. */
+    sqlite3_busy_timeout(g.db, request_wait_ms());
     int rc = sqlite3_step(st);
+    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
     sqlite3_finalize(st);
+    if ((rc & 0xff) == SQLITE_BUSY) {
+        request_was_busy();
+        dps_error_after(c, t->rid, 429001, "The service is busy (registry locked by another process): try again.",
+                        BUSY_RETRY_AFTER_S);
+        return;
+    }
     if (rc != SQLITE_DONE) {
         dps_error(c, t->rid, 500000, "Internal error.");
         return;
@@ -975,9 +1239,16 @@ static int dps_assign(const char *device, const char *auth, const char *thumb, c
     sqlite3_bind_text(st, 3, thumb, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, localhub_now_s());
+    /* the device and its twin, or neither (inside the poll's transaction) */
+    if (localhub_db_exec(g.db, "SAVEPOINT assign")) {
+        sqlite3_finalize(st);
+        return -1;
+    }
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
     if (rc == 0) rc = localhub_twin_ensure(g.db, device);
+    if (rc) localhub_db_exec(g.db, "ROLLBACK TO assign");
+    localhub_db_exec(g.db, "RELEASE assign");
     return rc;
 }
 
@@ -1011,7 +1282,7 @@ static void handle_dps_poll(struct conn *c, const struct localhub_topic *t)
     localhub_iso8601(created_s * 1000, created);
     cJSON *o = cJSON_CreateObject(), *rs = cJSON_CreateObject();
     const char *status = "assigned";
-    int code = 200;
+    int code = 200, busy = 0;
     /* The key the enrollment gives this registration: the poll's connection
      * authenticated with it (an individual enrollment's primary key or the
      * group's key derived for this registration id), as the register did. */
@@ -1019,43 +1290,63 @@ static void handle_dps_poll(struct conn *c, const struct localhub_topic *t)
         if (strcmp(c->dps_auth, "sas") == 0) snprintf(key, sizeof(key), "%s", c->dps_key);
         else auth[0] = '\0'; /* the enrollment changed its attestation since */
     }
-    if (!c->dps_enabled) {
-        status = "disabled";
-    } else if (!auth[0] || dps_assign(device, auth, thumb, key)) {
-        status = "failed";
-        cJSON_AddNumberToObject(rs, "errorCode", 500000);
-        cJSON_AddStringToObject(rs, "errorMessage", "Could not create the device in the hub.");
+    /* The device, its twin and the operation's status in one transaction.
+     * With the registry locked by another process (more than
+     * REQUEST_BUSY_MS), nothing is written and the answer is DPS's while it
+     * is still working, 202 "assigning" with retry-after: the device polls
+     * again and is assigned once the lock is gone. */
+    if (!write_lock(request_wait_ms())) {
+        request_was_busy();
+        busy = 1;
+    } else {
+        if (!c->dps_enabled) {
+            status = "disabled";
+        } else if (!auth[0] || dps_assign(device, auth, thumb, key)) {
+            status = "failed";
+            cJSON_AddNumberToObject(rs, "errorCode", 500000);
+            cJSON_AddStringToObject(rs, "errorMessage", "Could not create the device in the hub.");
+        }
+        busy = !write_unlock(write_stmt("UPDATE dps_ops SET status=?,polls=polls+1 WHERE op_id=?", "tt", status,
+                                        t->op_id) == 0);
     }
     OPENSSL_cleanse(key, sizeof(key));
+    if (busy) {
+        cJSON_Delete(rs);
+        rs = cJSON_CreateObject();
+        status = "assigning";
+        code = 202;
+    }
     cJSON_AddStringToObject(o, "operationId", t->op_id);
     cJSON_AddStringToObject(o, "status", status);
     cJSON_AddStringToObject(rs, "registrationId", c->id);
-    cJSON_AddStringToObject(rs, "createdDateTimeUtc", created);
-    if (strcmp(status, "assigned") == 0) {
-        cJSON_AddStringToObject(rs, "assignedHub", g.hostname);
-        cJSON_AddStringToObject(rs, "deviceId", device);
-        cJSON_AddStringToObject(rs, "substatus", "initialAssignment");
+    if (busy) {
+        /* DPS's pending answer: registrationId and status only */
+        cJSON_AddStringToObject(rs, "status", status);
+    } else {
+        cJSON_AddStringToObject(rs, "createdDateTimeUtc", created);
+        if (strcmp(status, "assigned") == 0) {
+            cJSON_AddStringToObject(rs, "assignedHub", g.hostname);
+            cJSON_AddStringToObject(rs, "deviceId", device);
+            cJSON_AddStringToObject(rs, "substatus", "initialAssignment");
+        }
+        cJSON_AddStringToObject(rs, "status", status);
+        cJSON_AddStringToObject(rs, "lastUpdatedDateTimeUtc", now);
+        cJSON_AddStringToObject(rs, "etag", "\"localhub\"");
+        if (strcmp(c->auth_type, "sas") == 0)
+            cJSON_AddItemToObject(rs, "symmetricKey", cJSON_CreateObject());
+        else
+            cJSON_AddItemToObject(rs, "x509", cJSON_CreateObject());
     }
-    cJSON_AddStringToObject(rs, "status", status);
-    cJSON_AddStringToObject(rs, "lastUpdatedDateTimeUtc", now);
-    cJSON_AddStringToObject(rs, "etag", "\"localhub\"");
-    if (strcmp(c->auth_type, "sas") == 0)
-        cJSON_AddItemToObject(rs, "symmetricKey", cJSON_CreateObject());
-    else
-        cJSON_AddItemToObject(rs, "x509", cJSON_CreateObject());
     cJSON_AddItemToObject(o, "registrationState", rs);
     char *s = cJSON_PrintUnformatted(o);
-    snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s", code, t->rid);
+    if (busy)
+        snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s&retry-after=%d", code, t->rid,
+                 BUSY_RETRY_AFTER_S);
+    else
+        snprintf(topic, sizeof(topic), "$dps/registrations/res/%d/?$rid=%s", code, t->rid);
     reply(c, topic, s, 0, NULL);
     free(s);
     cJSON_Delete(o);
-    if (sqlite3_prepare_v2(g.db, "UPDATE dps_ops SET status=?,polls=polls+1 WHERE op_id=?", -1, &st, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, t->op_id, -1, SQLITE_STATIC);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1129,21 +1420,12 @@ static void write_if_any(const char *probe, const char *write, int64_t arg)
  * again later: at least once, as IoT Hub's C2D. */
 static int deliver_begin(void)
 {
-    int rc;
-    sqlite3_busy_timeout(g.db, 0);
-    rc = sqlite3_exec(g.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
-    return rc == SQLITE_OK;
+    return write_lock(0);
 }
 
 static void deliver_end(int began)
 {
-    int rc;
-    if (!began) return;
-    sqlite3_busy_timeout(g.db, 0);
-    rc = sqlite3_exec(g.db, "COMMIT", NULL, NULL, NULL);
-    sqlite3_busy_timeout(g.db, LOCALHUB_DB_BUSY_MS);
-    if (rc != SQLITE_OK) sqlite3_exec(g.db, "ROLLBACK", NULL, NULL, NULL);
+    if (began) (void)write_unlock(1);
 }
 
 static void deliver_c2d(int64_t now_s)
@@ -1169,6 +1451,7 @@ static void deliver_c2d(int64_t now_s)
         int sent;
         mosquitto_property *props = NULL;
         if (!c || !(c->subs & LOCALHUB_S_C2D) || !(cid = mosquitto_client_id(c->client))) continue;
+        if (c2d_purged(device, sqlite3_column_int64(st, 0))) continue; /* by a CleanSession CONNECT */
         if (!began && !(began = deliver_begin())) break; /* registry locked: next tick */
         /* Sized to fit: the CLI takes bags up to 8 KB, and a fixed 4 KB
          * topic cut the properties short (the last one changed, the rest
@@ -1240,14 +1523,20 @@ static void deliver_inputs(int64_t now_s)
     deliver_end(began);
 }
 
+/* Desired-property pushes queued by the CLI: sent to the subscribed devices
+ * and removed in one transaction whose lock is taken without waiting, as a
+ * C2D message (before, a locked registry made the DELETE wait 5 s, fail,
+ * and every tick pushed the same patches again). */
 static void push_desired(void)
 {
     sqlite3_stmt *st;
     int64_t last = 0;
+    int began = 0;
     if (sqlite3_prepare_v2(g.db, "SELECT seq,device,version,patch FROM desired_push ORDER BY seq", -1, &st, NULL) !=
         SQLITE_OK)
         return;
     while (sqlite3_step(st) == SQLITE_ROW) {
+        if (!began && !(began = deliver_begin())) break; /* registry locked: next tick */
         struct conn *c = conn_by_id(col(st, 1), 0);
         last = sqlite3_column_int64(st, 0);
         if (!c || !(c->subs & LOCALHUB_S_TWIN_DESIRED)) continue; /* not kept for offline devices */
@@ -1262,54 +1551,44 @@ static void push_desired(void)
         cJSON_Delete(p);
     }
     sqlite3_finalize(st);
-    if (last && sqlite3_prepare_v2(g.db, "DELETE FROM desired_push WHERE seq<=?", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, last);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
-    }
-}
-
-static void method_done(int64_t id, int status)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='done',status=? WHERE id=?", -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_int(st, 1, status);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+    if (last) (void)write_stmt("DELETE FROM desired_push WHERE seq<=?", "i", last);
+    deliver_end(began);
 }
 
 /* @mono_ms: CLOCK_MONOTONIC, for methods.sent and the timeouts (the column
- * is the plugin's alone; calls in flight end with the broker, see init). */
+ * is the plugin's alone; calls in flight end with the broker, see init).
+ * A call is sent and marked 'sent' (or answered 404 for an offline device)
+ * in one transaction whose lock is taken without waiting: with the registry
+ * locked elsewhere, the mark waited 5 s, failed, and the call went out
+ * again at every tick. */
 static void run_methods(int64_t mono_ms)
 {
     sqlite3_stmt *st;
+    int began = 0;
     if (sqlite3_prepare_v2(g.db, "SELECT id,device,name,payload FROM methods WHERE state='new'", -1, &st, NULL) ==
         SQLITE_OK) {
         while (sqlite3_step(st) == SQLITE_ROW) {
             int64_t id = sqlite3_column_int64(st, 0);
             struct conn *c = conn_by_id(col(st, 1), 0);
+            if (!began && !(began = deliver_begin())) break; /* registry locked: next tick */
             if (!c || !(c->subs & LOCALHUB_S_METHODS)) {
-                method_done(id, 404); /* 404103 DeviceNotOnline */
+                /* 404103 DeviceNotOnline */
+                (void)write_stmt("UPDATE methods SET state='done',status=404 WHERE id=?", "i", id);
                 continue;
             }
             char topic[300];
-            sqlite3_stmt *up;
             snprintf(topic, sizeof(topic), "$iothub/methods/POST/%s/?$rid=%lld", col(st, 2), (long long)id);
             reply(c, topic, col(st, 3), 0, NULL);
-            if (sqlite3_prepare_v2(g.db, "UPDATE methods SET state='sent',sent=? WHERE id=?", -1, &up, NULL) ==
-                SQLITE_OK) {
-                sqlite3_bind_int64(up, 1, mono_ms);
-                sqlite3_bind_int64(up, 2, id);
-                sqlite3_step(up);
-                sqlite3_finalize(up);
-            }
+            (void)write_stmt("UPDATE methods SET state='sent',sent=? WHERE id=?", "ii", mono_ms, id);
         }
         sqlite3_finalize(st);
+        deliver_end(began);
     }
-    write_if_any("SELECT 1 FROM methods WHERE state='sent' AND sent+timeout*1000<=? LIMIT 1",
-                 "UPDATE methods SET state='done',status=504 WHERE state='sent' AND sent+timeout*1000<=?", mono_ms);
+    /* Not while an answer waits in memory for the registry: it came in time. */
+    if (!g.pend_mres)
+        write_if_any("SELECT 1 FROM methods WHERE state='sent' AND sent+timeout*1000<=? LIMIT 1",
+                     "UPDATE methods SET state='done',status=504 WHERE state='sent' AND sent+timeout*1000<=?",
+                     mono_ms);
 }
 
 /* Finished or abandoned DPS operations, older than the retention: a poll
@@ -1441,24 +1720,29 @@ static int on_tick(int event, void *event_data, void *userdata)
                 mosquitto_log_printf(MOSQ_LOG_NOTICE, "localhub: SAS token of '%s' expired; disconnecting", c->key);
                 schedule_kick(c->key);
             }
+    /* Bookkeeping the registry could not take at once (locked elsewhere). */
+    (void)flush_pending(0);
     {
-        /* Only the requests seen are deleted: a CLI may add one (a device
-         * just disabled) between this SELECT and the DELETE, and a blanket
-         * DELETE lost it, leaving that device connected. */
+        /* Kicks asked by the CLI: done at once, their rows deleted when the
+         * registry can be written without waiting; until then the rows
+         * already done (rowid <= kicks_seen) are not done again. Only the
+         * requests seen are deleted: a CLI may add one (a device just
+         * disabled) between this SELECT and the DELETE, and a blanket
+         * DELETE lost it, leaving that device connected. While done rows
+         * are kept, a new one gets a larger rowid. */
         sqlite3_stmt *st;
-        int64_t last = 0;
-        if (sqlite3_prepare_v2(g.db, "SELECT rowid,device FROM kick_requests ORDER BY rowid", -1, &st, NULL) ==
-            SQLITE_OK) {
+        if (sqlite3_prepare_v2(g.db, "SELECT rowid,device FROM kick_requests WHERE rowid>? ORDER BY rowid", -1, &st,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, g.kicks_seen);
             while (sqlite3_step(st) == SQLITE_ROW) {
                 mosquitto_kick_client_by_clientid(col(st, 1), false);
-                last = sqlite3_column_int64(st, 0);
+                g.kicks_seen = sqlite3_column_int64(st, 0);
             }
             sqlite3_finalize(st);
         }
-        if (last && sqlite3_prepare_v2(g.db, "DELETE FROM kick_requests WHERE rowid<=?", -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, last);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
+        if (g.kicks_seen && deliver_begin()) {
+            int done = write_stmt("DELETE FROM kick_requests WHERE rowid<=?", "i", g.kicks_seen) == 0;
+            if (write_unlock(done)) g.kicks_seen = 0;
         }
     }
     deliver_c2d(now_s);
@@ -1508,6 +1792,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
     (void)userdata;
     memset(&g, 0, sizeof(g));
     g.pid = identifier;
+    g.pend_mres_tail = &g.pend_mres;
     for (int i = 0; i < opt_count; i++)
         if (strcmp(opts[i].key, "state_dir") == 0) snprintf(g.state_dir, sizeof(g.state_dir), "%s", opts[i].value);
     if (!g.state_dir[0]) {
@@ -1577,6 +1862,12 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
     mosquitto_callback_unregister(g.pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
     mosquitto_callback_unregister(g.pid, MOSQ_EVT_RELOAD, on_reload, NULL);
     if (g.telemetry) fclose(g.telemetry);
+    /* What the registry could not take during the run: the broker is
+     * stopping, it may wait now (the CLI's busy time). */
+    if (!flush_pending(LOCALHUB_DB_BUSY_MS))
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: registry locked at stop: connection states and method answers "
+                                           "not written");
+    pend_free();
     for (size_t b = 0; b < CONN_BUCKETS; b++)
         while (g.buckets[b]) conn_remove(g.buckets[b]->client);
     while (g.kicks) {

@@ -23,9 +23,9 @@ modc --clean 0 'sub:devices/d1/modules/m1/inputs/#' >/dev/null
 "$L" c2d send --device d1 --data c2d-once >/dev/null
 "$L" module send-input --device d1 --module m1 --input in1 --data input-once >/dev/null
 # d2: connected before the lock; sends telemetry 12.3 s after it starts,
-# when the CONNECTs of d1 and m1 (whose connection-state writes still wait
-# the 5 s busy time each, see docs/localhub.md) are over and the plugin has
-# had ticks to deliver to them.
+# when the CONNECTs of d1 and m1 are over and the plugin has had ticks to
+# deliver to them (their connection-state writes once waited the 5 s busy
+# time each; they no longer wait since HUBLOCK16, hub_write_lock.sh).
 mqttc d2 $(x509_args d2) sleep:12300 'pub:devices/d2/messages/events/:during-lock' >"$T/tel.out" 2>&1 &
 TEL=$!
 t0=$(date +%s%N)
