@@ -144,7 +144,9 @@ CRYPT_DEF="-DOPTIGA_CRYPT_RANDOM_ENABLED -DOPTIGA_CRYPT_ECDSA_SIGN_ENABLED -DOPT
            -DOPTIGA_CRYPT_ECC_GENERATE_KEYPAIR_ENABLED -DOPTIGA_CRYPT_ECDH_ENABLED -DOPTIGA_CRYPT_RSA_GENERATE_KEYPAIR_ENABLED
            -DOPTIGA_CRYPT_RSA_SIGN_ENABLED -DOPTIGA_CRYPT_RSA_VERIFY_ENABLED -DOPTIGA_CRYPT_TLS_PRF_SHA256_ENABLED
            -DOPTIGA_CRYPT_HASH_ENABLED -DOPTIGA_CRYPT_HKDF_ENABLED -DOPTIGA_CRYPT_RSA_ENCRYPT_ENABLED -DOPTIGA_CRYPT_RSA_DECRYPT_ENABLED
-           -DOPTIGA_CRYPT_RSA_PRE_MASTER_SECRET_ENABLED"
+           -DOPTIGA_CRYPT_RSA_PRE_MASTER_SECRET_ENABLED -DOPTIGA_CRYPT_SYM_ENCRYPT_ENABLED -DOPTIGA_CRYPT_SYM_DECRYPT_ENABLED
+           -DOPTIGA_CRYPT_HMAC_ENABLED -DOPTIGA_CRYPT_HMAC_VERIFY_ENABLED -DOPTIGA_CRYPT_CLEAR_AUTO_STATE_ENABLED
+           -DOPTIGA_CRYPT_SYM_GENERATE_KEY_ENABLED -DOPTIGA_CRYPT_GENERATE_AUTH_CODE_ENABLED"
 build_crypt() { # build_crypt OUTDIR EXTRA-CFLAGS...
     local o=$1; shift
     mkdir -p "$o"
@@ -231,7 +233,7 @@ check "util-layer restore used no new handshake" bash -c "[ \$(grep -c 'PRL SCTR
 stop_chip
 
 start_chip crypt
-check "crypt layer: random, ECDSA sign/verify (plain and fully protected), GenKeyPair P-256/P-384, ECDH, RSA-1024 keygen/sign/verify/encrypt/decrypt, RSA key exchange (pre-master secret, encrypt session, decrypt and store), TLS PRF, HKDF, hash (checked by mbedTLS)" \
+check "crypt layer: random, ECDSA sign/verify (plain and fully protected), GenKeyPair P-256/P-384, ECDH, RSA-1024 keygen/sign/verify/encrypt/decrypt, RSA key exchange (pre-master secret, encrypt session, decrypt and store), TLS PRF, HKDF, hash, HMAC, HMAC verify with an AUTOREF secret, clear Auto state, GenSymKey, AES ECB/CBC (checked by mbedTLS)" \
     host "$W/b-crypt/crypt_host"
 stop_chip
 start_chip cryptplain
@@ -240,7 +242,7 @@ stop_chip
 
 if [ -x "$W/b-pu/protupd_host" ]; then
     start_chip protupd
-    check "protected update (util layer): Infineon's integrity, confidentiality, AES/ECC/RSA key and metadata data sets applied and checked; flipped manifest/fragment bytes refused 0x802C/0x802D" \
+    check "protected update (util layer): Infineon's integrity, confidentiality, AES/ECC/RSA key and metadata data sets applied and checked (the imported keys used: AES ECB/CBC/CBC-MAC/CMAC, ECDSA, RSA); flipped manifest/fragment bytes refused 0x802C/0x802D" \
         host "$W/b-pu/protupd_host"
     stop_chip
 fi

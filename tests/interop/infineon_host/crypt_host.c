@@ -481,6 +481,14 @@ static void rsa_key_exchange(optiga_crypt_t *c)
 
 /* TLS PRF SHA-256 from a pre-shared secret in F1D0 (type PRESSEC), exported and compared with
  * mbedTLS's */
+/* the 32-byte PRESSEC secret tls_prf() writes to F1D0 (the HMAC checks use it too) */
+static void pressec_bytes(uint8_t out[32])
+{
+    for (unsigned i = 0; i < 32; i++) {
+        out[i] = (uint8_t)(0x90 + i * 7);
+    }
+}
+
 static void tls_prf(optiga_util_t *u, optiga_crypt_t *c)
 {
     static const uint8_t meta[] = {0x20, 0x06, 0xE8, 0x01, 0x21, 0xD3, 0x01, 0x00};
@@ -488,9 +496,7 @@ static void tls_prf(optiga_util_t *u, optiga_crypt_t *c)
     uint8_t secret[32], seed[40], out[48], mine[48];
     optiga_lib_status_t s;
 
-    for (unsigned i = 0; i < sizeof secret; i++) {
-        secret[i] = (uint8_t)(0x90 + i * 7);
-    }
+    pressec_bytes(secret);
     for (unsigned i = 0; i < sizeof seed; i++) {
         seed[i] = (uint8_t)(i * 13 + 1);
     }
@@ -580,6 +586,160 @@ static void hashes(optiga_crypt_t *c, const uint8_t *der, uint16_t der_len)
            s, s == 0 && !memcmp(out, want, 32) ? ", digest equal" : "");
 }
 
+/* HMAC (V3) through the library's optiga_crypt_hmac / _start / _update / _finalize with the
+ * PRESSEC secret tls_prf() wrote to F1D0, each MAC = mbedTLS's; the authorization reference:
+ * optiga_crypt_generate_auth_code (a random into the session), optiga_crypt_hmac_verify over
+ * it with an AUTOREF secret in F1D1 sets Auto(F1D1) (F1D2 readable), a wrong MAC is refused,
+ * optiga_crypt_clear_auto_state clears it (VENDOR16) */
+static void hmac_and_autoref(optiga_util_t *u, optiga_crypt_t *c, const uint8_t *pressec,
+                             size_t pressec_len)
+{
+    static const uint8_t autoref_md[] = {0x20, 0x06, 0xE8, 0x01, 0x31, 0xD3, 0x01, 0x00};
+    static const uint8_t f1d2_md[] = {0x20, 0x05, 0xD1, 0x03, 0x23, 0xF1, 0xD1};
+    static const uint8_t f1d2[] = {0xCA, 0xFE, 0xF0, 0x0D};
+    static const uint8_t secret[32] = "interop: an AUTOREF secret, 32 B";
+    static const uint8_t arb[] = "arbitrary data";
+    static uint8_t msg[1500];
+    uint8_t mac[64], want[64], code[32], m[32 + sizeof arb], rd[8];
+    uint32_t ml = sizeof mac;
+    uint16_t rl;
+    optiga_lib_status_t s;
+    const mbedtls_md_info_t *sha256 = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+
+    for (unsigned i = 0; i < sizeof msg; i++) {
+        msg[i] = (uint8_t)(i * 7 + 3);
+    }
+    s = RUN(optiga_crypt_hmac(c, OPTIGA_HMAC_SHA_256, 0xF1D0, msg, 100, mac, &ml));
+    mbedtls_md_hmac(sha256, pressec, pressec_len, msg, 100, want);
+    report(s == 0 && ml == 32 && !memcmp(mac, want, 32),
+           "optiga_crypt_hmac SHA-256 F1D0, 100 bytes = mbedTLS", "0x%04X, %u bytes", s, ml);
+    ml = sizeof mac;
+    s = RUN(optiga_crypt_hmac(c, OPTIGA_HMAC_SHA_512, 0xF1D0, msg, 100, mac, &ml));
+    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA512), pressec, pressec_len, msg, 100,
+                    want);
+    report(s == 0 && ml == 64 && !memcmp(mac, want, 64), "optiga_crypt_hmac SHA-512 F1D0 = mbedTLS",
+           "0x%04X, %u bytes", s, ml);
+    /* 1,500 bytes one-shot: the command layer chains it (start, continue, final) */
+    ml = sizeof mac;
+    s = RUN(optiga_crypt_hmac(c, OPTIGA_HMAC_SHA_256, 0xF1D0, msg, sizeof msg, mac, &ml));
+    mbedtls_md_hmac(sha256, pressec, pressec_len, msg, sizeof msg, want);
+    report(s == 0 && ml == 32 && !memcmp(mac, want, 32),
+           "optiga_crypt_hmac SHA-256 over 1,500 bytes (chained by the library) = mbedTLS",
+           "0x%04X", s);
+    /* the caller's own sequence: start 700, update 500, finalize 300 */
+    ml = sizeof mac;
+    memset(mac, 0, sizeof mac);
+    s = RUN(optiga_crypt_hmac_start(c, OPTIGA_HMAC_SHA_256, 0xF1D0, msg, 700));
+    if (s == 0) {
+        s = RUN(optiga_crypt_hmac_update(c, msg + 700, 500));
+    }
+    if (s == 0) {
+        s = RUN(optiga_crypt_hmac_finalize(c, msg + 1200, 300, mac, &ml));
+    }
+    report(s == 0 && ml == 32 && !memcmp(mac, want, 32),
+           "optiga_crypt_hmac_start / _update / _finalize (700 + 500 + 300) = mbedTLS", "0x%04X",
+           s);
+
+    /* authorization reference */
+    s = RUN(
+        optiga_util_write_data(u, 0xF1D1, OPTIGA_UTIL_ERASE_AND_WRITE, 0, secret, sizeof secret));
+    if (s == 0) {
+        s = RUN(optiga_util_write_metadata(u, 0xF1D1, autoref_md, sizeof autoref_md));
+    }
+    if (s == 0) {
+        s = RUN(
+            optiga_util_write_data(u, 0xF1D2, OPTIGA_UTIL_ERASE_AND_WRITE, 0, f1d2, sizeof f1d2));
+    }
+    if (s == 0) {
+        s = RUN(optiga_util_write_metadata(u, 0xF1D2, f1d2_md, sizeof f1d2_md));
+    }
+    report(s == 0, "F1D1 AUTOREF secret (Execute ALW), F1D2 with Read = Auto(F1D1)", "0x%04X", s);
+    rl = sizeof rd;
+    s = RUN(optiga_util_read_data(u, 0xF1D2, 0, rd, &rl));
+    report(s == 0x8007, "F1D2 read before the verification", "0x%04X (expected 0x8007)", s);
+    for (int good = 0; good < 2; good++) {
+        s = RUN(
+            optiga_crypt_generate_auth_code(c, OPTIGA_RNG_TYPE_TRNG, NULL, 0, code, sizeof code));
+        report(s == 0 && !all_zero(code, sizeof code),
+               "optiga_crypt_generate_auth_code 32 (into the session)", "0x%04X", s);
+        memcpy(m, code, sizeof code);
+        memcpy(m + sizeof code, arb, sizeof arb - 1);
+        mbedtls_md_hmac(sha256, secret, sizeof secret, m, sizeof code + sizeof arb - 1, mac);
+        mac[9] ^= (uint8_t)(good ? 0 : 0x20);
+        s = RUN(optiga_crypt_hmac_verify(c, OPTIGA_HMAC_SHA_256, 0xF1D1, m,
+                                         (uint32_t)(sizeof code + sizeof arb - 1), mac, 32));
+        report(good ? s == 0 : s == 0x802F,
+               good ? "optiga_crypt_hmac_verify F1D1 with mbedTLS's MAC over the auth code"
+                    : "optiga_crypt_hmac_verify with one MAC bit flipped",
+               "0x%04X (expected 0x%04X)", s, good ? 0 : 0x802F);
+    }
+    rl = sizeof rd;
+    s = RUN(optiga_util_read_data(u, 0xF1D2, 0, rd, &rl));
+    report(s == 0 && rl == 4 && !memcmp(rd, f1d2, 4), "F1D2 read in Auto(F1D1) state",
+           "0x%04X, %u bytes", s, rl);
+    s = RUN(optiga_crypt_clear_auto_state(c, 0xF1D1));
+    report(s == 0, "optiga_crypt_clear_auto_state F1D1", "0x%04X (the library ignores the answer)",
+           s);
+    rl = sizeof rd;
+    s = RUN(optiga_util_read_data(u, 0xF1D2, 0, rd, &rl));
+    report(s == 0x8007, "F1D2 read after the clear", "0x%04X (expected 0x8007)", s);
+}
+
+/* GenSymKey (V3) through optiga_crypt_symmetric_generate_key: AES-128 into E200 (usage Enc),
+ * then ECB and CBC through optiga_crypt_symmetric_encrypt / _decrypt with that unknown key:
+ * decryption gives the plaintext back, the chip's CBC equals CBC built by the host from the
+ * chip's own ECB (the key never leaves the chip); with export the key comes back (16 bytes).
+ * The known-key AES checks against mbedTLS are in protupd_host.c (the key a data set
+ * imports) (VENDOR16) */
+static void gensymkey_aes(optiga_crypt_t *c)
+{
+    static const uint8_t iv[16] = "interop IV 16 B";
+    uint8_t p[64], e[64], cbc[64], back[64], x[16], key[16];
+    uint32_t el = sizeof e, cl = sizeof cbc, bl = sizeof back;
+    optiga_key_id_t oid = OPTIGA_KEY_ID_SECRET_BASED;
+    optiga_lib_status_t s;
+
+    for (unsigned i = 0; i < sizeof p; i++) {
+        p[i] = (uint8_t)(0x11 * i);
+    }
+    s = RUN(optiga_crypt_symmetric_generate_key(c, OPTIGA_SYMMETRIC_AES_128,
+                                                (uint8_t)OPTIGA_KEY_USAGE_ENCRYPTION, FALSE, &oid));
+    report(s == 0, "optiga_crypt_symmetric_generate_key AES-128 into E200", "0x%04X", s);
+    if (s != 0) {
+        return;
+    }
+    s = RUN(optiga_crypt_symmetric_encrypt_ecb(c, OPTIGA_KEY_ID_SECRET_BASED, p, sizeof p, e, &el));
+    report(s == 0 && el == sizeof p, "optiga_crypt_symmetric_encrypt_ecb E200, 64 bytes",
+           "0x%04X, %u bytes", s, el);
+    s = RUN(optiga_crypt_symmetric_decrypt_ecb(c, OPTIGA_KEY_ID_SECRET_BASED, e, el, back, &bl));
+    report(s == 0 && bl == sizeof p && !memcmp(back, p, sizeof p),
+           "optiga_crypt_symmetric_decrypt_ecb gives the plaintext back", "0x%04X, %u bytes", s,
+           bl);
+    s = RUN(optiga_crypt_symmetric_encrypt(c, OPTIGA_SYMMETRIC_CBC, OPTIGA_KEY_ID_SECRET_BASED, p,
+                                           sizeof p, iv, sizeof iv, NULL, 0, cbc, &cl));
+    /* CBC block 1 = ECB(P1 ^ IV), through the chip's ECB */
+    for (int i = 0; i < 16; i++) {
+        x[i] = (uint8_t)(p[i] ^ iv[i]);
+    }
+    el = sizeof e;
+    optiga_lib_status_t s2 =
+        RUN(optiga_crypt_symmetric_encrypt_ecb(c, OPTIGA_KEY_ID_SECRET_BASED, x, 16, e, &el));
+    report(s == 0 && cl == sizeof p && s2 == 0 && !memcmp(cbc, e, 16),
+           "optiga_crypt_symmetric_encrypt CBC: block 1 = the chip's ECB of P1 xor IV",
+           "0x%04X, %u bytes", s, cl);
+    bl = sizeof back;
+    memset(back, 0, sizeof back);
+    s = RUN(optiga_crypt_symmetric_decrypt(c, OPTIGA_SYMMETRIC_CBC, OPTIGA_KEY_ID_SECRET_BASED, cbc,
+                                           cl, iv, sizeof iv, NULL, 0, back, &bl));
+    report(s == 0 && bl == sizeof p && !memcmp(back, p, sizeof p),
+           "optiga_crypt_symmetric_decrypt CBC gives the plaintext back", "0x%04X", s);
+    memset(key, 0, sizeof key);
+    s = RUN(optiga_crypt_symmetric_generate_key(c, OPTIGA_SYMMETRIC_AES_128,
+                                                (uint8_t)OPTIGA_KEY_USAGE_ENCRYPTION, TRUE, key));
+    report(s == 0 && !all_zero(key, sizeof key),
+           "optiga_crypt_symmetric_generate_key AES-128 exported", "0x%04X", s);
+}
+
 int main(void)
 {
     static uint8_t buf[1800];
@@ -664,6 +824,12 @@ int main(void)
             rsa_encryption(c);
             rsa_key_exchange(c);
             tls_prf(u, c);
+            {
+                uint8_t pressec[32];
+                pressec_bytes(pressec);
+                hmac_and_autoref(u, c, pressec, sizeof pressec);
+            }
+            gensymkey_aes(c);
         }
         mbedtls_ctr_drbg_free(&drbg);
         mbedtls_entropy_free(&ent);

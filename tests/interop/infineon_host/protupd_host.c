@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/aes.h>
 #include <mbedtls/bignum.h>
+#include <mbedtls/cipher.h>
+#include <mbedtls/cmac.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
@@ -297,6 +300,83 @@ static void rsa_key(void)
     }
 }
 
+/* the imported AES key used through the library's optiga_crypt_symmetric_* (ECB over 1,024
+ * bytes, which the command layer chains; CBC; the caller's start/continue/final; CBC-MAC;
+ * CMAC), every result = mbedTLS with the key the payload carried */
+static void aes_modes(const uint8_t key[16])
+{
+    static const uint8_t iv[16] = "an IV, 16 bytes";
+    static uint8_t p[1024], out[1100], want[1024], back[1024];
+    uint8_t ivc[16], mac[16];
+    uint32_t ol = sizeof out, bl = sizeof back;
+    size_t n = 0;
+    optiga_lib_status_t st;
+    mbedtls_aes_context a;
+    const mbedtls_cipher_info_t *cmac = mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_128_ECB);
+    for (size_t i = 0; i < sizeof p; i++) {
+        p[i] = (uint8_t)(i * 29 + 5);
+    }
+    mbedtls_aes_init(&a);
+    mbedtls_aes_setkey_enc(&a, key, 128);
+    for (n = 0; n < sizeof p; n += 16) {
+        mbedtls_aes_crypt_ecb(&a, MBEDTLS_AES_ENCRYPT, p + n, want + n);
+    }
+    st = RUN(
+        optiga_crypt_symmetric_encrypt_ecb(c, OPTIGA_KEY_ID_SECRET_BASED, p, sizeof p, out, &ol));
+    report(st == 0 && ol == sizeof p && !memcmp(out, want, sizeof p),
+           "optiga_crypt_symmetric_encrypt_ecb E200, 1,024 bytes (chained) = mbedTLS",
+           "0x%04X, %u bytes", st, ol);
+    st = RUN(optiga_crypt_symmetric_decrypt_ecb(c, OPTIGA_KEY_ID_SECRET_BASED, want, sizeof p, back,
+                                                &bl));
+    report(st == 0 && bl == sizeof p && !memcmp(back, p, sizeof p),
+           "optiga_crypt_symmetric_decrypt_ecb of mbedTLS's ciphertext", "0x%04X, %u bytes", st,
+           bl);
+    memcpy(ivc, iv, 16);
+    mbedtls_aes_crypt_cbc(&a, MBEDTLS_AES_ENCRYPT, 256, ivc, p, want);
+    ol = sizeof out;
+    st = RUN(optiga_crypt_symmetric_encrypt(c, OPTIGA_SYMMETRIC_CBC, OPTIGA_KEY_ID_SECRET_BASED, p,
+                                            256, iv, sizeof iv, NULL, 0, out, &ol));
+    report(st == 0 && ol == 256 && !memcmp(out, want, 256),
+           "optiga_crypt_symmetric_encrypt CBC, 256 bytes = mbedTLS", "0x%04X, %u bytes", st, ol);
+    bl = sizeof back;
+    st = RUN(optiga_crypt_symmetric_decrypt(c, OPTIGA_SYMMETRIC_CBC, OPTIGA_KEY_ID_SECRET_BASED,
+                                            want, 256, iv, sizeof iv, NULL, 0, back, &bl));
+    report(st == 0 && bl == 256 && !memcmp(back, p, 256),
+           "optiga_crypt_symmetric_decrypt CBC of mbedTLS's ciphertext", "0x%04X", st);
+    /* the caller's sequence: CBC start 64, continue 128, final 64 = the same 256 bytes */
+    {
+        uint32_t l1 = 64, l2 = 128, l3 = 64;
+        st = RUN(optiga_crypt_symmetric_encrypt_start(c, OPTIGA_SYMMETRIC_CBC,
+                                                      OPTIGA_KEY_ID_SECRET_BASED, p, 64, iv,
+                                                      sizeof iv, NULL, 0, 0, out, &l1));
+        if (st == 0) {
+            st = RUN(optiga_crypt_symmetric_encrypt_continue(c, p + 64, 128, out + 64, &l2));
+        }
+        if (st == 0) {
+            st = RUN(optiga_crypt_symmetric_encrypt_final(c, p + 192, 64, out + 192, &l3));
+        }
+        report(st == 0 && l1 + l2 + l3 == 256 && !memcmp(out, want, 256),
+               "optiga_crypt_symmetric_encrypt_start / _continue / _final CBC = mbedTLS", "0x%04X",
+               st);
+    }
+    /* CBC-MAC (zero IV): the last block of the CBC encryption */
+    memset(ivc, 0, 16);
+    mbedtls_aes_crypt_cbc(&a, MBEDTLS_AES_ENCRYPT, 256, ivc, p, back);
+    ol = sizeof mac;
+    st = RUN(optiga_crypt_symmetric_encrypt(c, OPTIGA_SYMMETRIC_CBC_MAC, OPTIGA_KEY_ID_SECRET_BASED,
+                                            p, 256, NULL, 0, NULL, 0, mac, &ol));
+    report(st == 0 && ol == 16 && !memcmp(mac, back + 240, 16),
+           "optiga_crypt_symmetric_encrypt CBC-MAC, 256 bytes = mbedTLS", "0x%04X, %u bytes", st,
+           ol);
+    ol = sizeof mac;
+    st = RUN(optiga_crypt_symmetric_encrypt(c, OPTIGA_SYMMETRIC_CMAC, OPTIGA_KEY_ID_SECRET_BASED, p,
+                                            100, NULL, 0, NULL, 0, mac, &ol));
+    int ok = mbedtls_cipher_cmac(cmac, key, 128, p, 100, want) == 0;
+    report(st == 0 && ok && ol == 16 && !memcmp(mac, want, 16),
+           "optiga_crypt_symmetric_encrypt CMAC, 100 bytes = mbedTLS", "0x%04X, %u bytes", st, ol);
+    mbedtls_aes_free(&a);
+}
+
 static void aes_key(void)
 {
     const struct pu_set *s = &pu_sets[PU_AES];
@@ -307,14 +387,16 @@ static void aes_key(void)
     if (!apply(PU_AES)) {
         return;
     }
-    /* the key is used by protupd_ours (EncryptSym through libtrustm); here its
-     * algorithm and usage as the manifest gave them */
+    /* its algorithm and usage as the manifest gave them, then the key used */
     size_t m = rmeta(s->target, md, sizeof md);
     const uint8_t *alg = pu_md_tag(md, m, 0xE0, &l);
     int ok = alg && l == 1 && alg[0] == 0x81;
     const uint8_t *use = pu_md_tag(md, m, 0xE1, &l);
     report(ok && use && l == 1 && use[0] == 0x02, "E200 metadata: algorithm AES-128, usage Enc",
            "%zu bytes", m);
+    if (n == 19) {
+        aes_modes(plain + 3);
+    }
 }
 
 int main(void)
