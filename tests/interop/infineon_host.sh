@@ -244,12 +244,16 @@ if [ -x "$W/b-pu/protupd_host" ]; then
     start_chip protupd
     check "protected update (util layer): Infineon's integrity, confidentiality, AES/ECC/RSA key and metadata data sets applied and checked (the imported keys used: AES ECB/CBC/CBC-MAC/CMAC, ECDSA, RSA); flipped manifest/fragment bytes refused 0x802C/0x802D" \
         host "$W/b-pu/protupd_host"
+    check "the full-protection update: its start, continue and final went as protected records both ways" \
+        bash -c "[ \$(grep -c 'SCTR 23' '$D/trace.txt') -ge 6 ]"
     stop_chip
 fi
 if [ -x "$W/b-pu-ours/protupd_ours" ]; then
     start_chip protupd_ours
     check "protected update (libtrustm trustm_protected_update): the same data sets applied and checked; flipped bytes refused 0x2C/0x2D" \
         "$W/b-pu-ours/protupd_ours" "sim:$D/sim.sock"
+    check "libtrustm's shielded update: manifest and fragments went as protected records both ways" \
+        bash -c "[ \$(grep -c 'SCTR 23' '$D/trace.txt') -ge 6 ]"
     stop_chip
 fi
 

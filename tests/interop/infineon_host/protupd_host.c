@@ -399,6 +399,33 @@ static void aes_key(void)
     }
 }
 
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+/* the integrity set again with OPTIGA_UTIL_SET_COMMS_PROTECTION_LEVEL(FULL) before the start: the
+ * library keeps the level for the whole strict sequence (start, continue, final protected) */
+static void shielded(void)
+{
+    const struct pu_set *s = &pu_sets[PU_INT];
+    static uint8_t plain[1800], want[1800];
+    uint16_t len = sizeof want;
+    const char *where;
+    long n = pu_plaintext(s, plain, sizeof plain);
+    optiga_lib_status_t st = RUN(optiga_util_read_data(u, s->target, 0, want, &len));
+    if (st != 0 || n <= 0 || len < n) {
+        report(0, "E0E1 read before the protected update", "0x%04X, %u bytes", st, len);
+        return;
+    }
+    memcpy(want, plain, (size_t)n);
+    st = wmeta(s->target, s->md, s->md_len);
+    OPTIGA_UTIL_SET_COMMS_PROTECTION_LEVEL(u, OPTIGA_COMMS_FULL_PROTECTION);
+    if (st == 0) {
+        st = pu_run(s, NULL, NULL, NULL, &where);
+    }
+    report(st == 0 && version_of(s->target) == 3 && data_equal(s->target, want, len),
+           "integrity set under full protection (start / continue / final protected)",
+           "0x%04X, E0E1 = the payload over the old content", st);
+}
+#endif
+
 int main(void)
 {
     optiga_lib_status_t st;
@@ -430,6 +457,9 @@ int main(void)
     ecc_key();
     metadata_update();
     rsa_key();
+#ifdef OPTIGA_COMMS_SHIELDED_CONNECTION
+    shielded();
+#endif
 
     st = RUN(optiga_util_close_application(u, 0));
     report(st == 0, "optiga_util_close_application(0)", "0x%04X", st);

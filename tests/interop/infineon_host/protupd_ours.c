@@ -22,6 +22,7 @@
 #include <mbedtls/sha256.h>
 
 #include "trustm/cmd.h"
+#include "trustm/crypto_ops.h"
 #include "trustm/port_open.h"
 #include "trustm/trustm.h"
 
@@ -29,6 +30,7 @@
 
 static struct trustm t;
 static int failures;
+static uint8_t prot = TRUSTM_PROTECT_NONE; /* the SetObjectProtected APDUs' protection */
 
 static void report(int ok, const char *step, const char *fmt, ...)
 {
@@ -56,7 +58,7 @@ static size_t payload_of(const struct pu_set *s, uint8_t *out)
 
 static tma_status update(const struct pu_set *s, const uint8_t *man, const uint8_t *frags, size_t n)
 {
-    return trustm_protected_update(&t, TRUSTM_PROTECT_NONE, man, s->man_len, frags, n);
+    return trustm_protected_update(&t, prot, man, s->man_len, frags, n);
 }
 
 static long version_of(uint16_t oid)
@@ -237,6 +239,37 @@ static void rsa_key(void)
            tma_status_str(st));
 }
 
+/* the integrity set again over the shielded connection (factory binding secret 01..40 of the
+ * simulator's E140), every SetObjectProtected APDU protected both ways */
+static void shielded(void)
+{
+    static uint8_t plain[1800], want[1800];
+    uint8_t pbs[64];
+    const struct pu_set *s = &pu_sets[PU_INT];
+    long n = pu_plaintext(s, plain, sizeof plain);
+    size_t len = 0;
+    for (unsigned i = 0; i < sizeof pbs; i++) {
+        pbs[i] = (uint8_t)(i + 1);
+    }
+    tma_status st = trustm_shield_set_secret(&t, trustm_crypto_mbedtls(), pbs, sizeof pbs);
+    report(st == TMA_OK, "trustm_shield_set_secret (the factory binding secret)", "%s",
+           tma_status_str(st));
+    /* E0E1 holds the confidential set's 814 bytes: the integrity payload over its start */
+    st = trustm_read_data(&t, TRUSTM_PROTECT_NONE, s->target, 0, want, sizeof want, &len);
+    if (st != TMA_OK || n <= 0 || len < (size_t)n) {
+        report(0, "E0E1 read before the shielded update", "%s, %zu bytes", tma_status_str(st), len);
+        return;
+    }
+    memcpy(want, plain, (size_t)n);
+    prot = TRUSTM_PROTECT_BOTH;
+    if (apply(s)) {
+        report(data_equal(s->target, want, len) && trustm_shield_state(&t) != 0,
+               "E0E1 after the shielded update = the payload over the old content",
+               "shield state %u", trustm_shield_state(&t));
+    }
+    prot = TRUSTM_PROTECT_NONE;
+}
+
 int main(int argc, char **argv)
 {
     struct trustm_port port;
@@ -278,6 +311,7 @@ int main(int argc, char **argv)
     ecc_key();
     metadata_update();
     rsa_key();
+    shielded();
     trustm_deinit(&t);
     trustm_port_close(h);
     printf("protupd_ours: %d failure(s)\n", failures);
