@@ -1,8 +1,8 @@
 /*
  * SetObjectProtected (spec 5.3, 9.7): integrity-protected update of data
  * objects, keys and metadata. The manifest is a COSE_Sign1 (strict CBOR)
- * signed with ECDSA/SHA-256 (alg -7) by a trust anchor certificate stored on
- * the chip; the payload follows in 640-byte fragments chained by SHA-256.
+ * signed with ECDSA/SHA-256 (alg -7) or RSASSA-PKCS1-v1_5/SHA-256 (alg -65700) by a trust anchor
+ * certificate stored on the chip; the payload follows in 640-byte fragments chained by SHA-256.
  * Confidentiality (V3): the manifest's decrypt step names an UPDATSEC secret;
  * TLS PRF SHA-256 over it gives the AES-CCM-16-64-128 key and nonce prefix,
  * and each fragment's payload is decrypted before it is applied.
@@ -26,6 +26,11 @@
 #define FRAG_MAX 640u
 #define FRAG_PAYLOAD 608u
 #define CCM_TAG 8u
+
+/* signature algorithms (spec 9.7): ECDSA with SHA-256, raw r||s; RSASSA-PKCS1-v1_5 with SHA-256
+ * (Infineon's private value), a key-size signature */
+#define ALG_ES256 (-7)
+#define ALG_RSA_PKCS1_SHA256 (-65700)
 
 /* ---- strict CBOR reader ---- */
 
@@ -137,6 +142,7 @@ struct manifest {
     uint16_t ta;
     const uint8_t *prot, *body, *sig;
     size_t prot_len, body_len, sig_len;
+    int64_t alg; /* ALG_ES256 or ALG_RSA_PKCS1_SHA256 */
     int64_t type;
     uint64_t size, version;
     uint64_t add1, add2;
@@ -230,9 +236,10 @@ static int parse_manifest(const uint8_t *in, size_t n, struct manifest *m)
         p.p != p.end) {
         return E_MANIFEST;
     }
-    if (i != -7) {
-        return E_UNSUPPORTED; /* only ECDSA with SHA-256 is offered */
+    if (i != ALG_ES256 && i != ALG_RSA_PKCS1_SHA256) {
+        return E_UNSUPPORTED;
     }
+    m->alg = i;
     const uint8_t *ta;
     size_t tal;
     if (cb_head(&c, &u) != CB_MAP || u != 1 || !cb_uint(&c, &u) || u != 4 ||
@@ -320,8 +327,9 @@ static int verify_manifest(struct sim_app *app, const struct cmd *c, const struc
     }
     e = 0;
     mbedtls_pk_type_t t = mbedtls_pk_get_type(&crt.pk);
-    if (t != MBEDTLS_PK_ECKEY && t != MBEDTLS_PK_ECDSA) {
-        e = E_CERT_UNSUPPORTED;
+    bool ec = t == MBEDTLS_PK_ECKEY || t == MBEDTLS_PK_ECDSA;
+    if (m->alg == ALG_ES256 ? !ec : t != MBEDTLS_PK_RSA) {
+        e = E_CERT_UNSUPPORTED; /* the trust anchor's key does not match the algorithm */
     }
     uint8_t hash[32];
     if (!e) {
@@ -354,6 +362,13 @@ static int verify_manifest(struct sim_app *app, const struct cmd *c, const struc
         }
         mbedtls_sha256_finish_ret(&h, hash);
         mbedtls_sha256_free(&h);
+    }
+    if (!e && m->alg == ALG_RSA_PKCS1_SHA256) {
+        if (m->sig_len != mbedtls_pk_get_len(&crt.pk) ||
+            mbedtls_pk_verify(&crt.pk, MBEDTLS_MD_SHA256, hash, sizeof hash, m->sig, m->sig_len)) {
+            e = E_SIGNATURE;
+        }
+    } else if (!e) {
         mbedtls_ecp_keypair *kp = mbedtls_pk_ec(crt.pk);
         size_t fl = (kp->grp.pbits + 7) / 8;
         mbedtls_mpi r, s;

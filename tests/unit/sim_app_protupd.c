@@ -88,7 +88,11 @@ struct update {
     bool bad_sig;
     bool encrypted;    /* a decrypt processor, fragments AES-CCM encrypted with upd_secret */
     bool text_context; /* Sig_structure "Signature1" as a text string (RFC 8152) */
+    bool rsa_sig;      /* alg -65700 (RSASSA-PKCS1-v1_5 SHA-256) with rsa_ta */
 };
+
+/* the RSA-1024 key of the RSA trust anchor (rsa_signed_manifest) */
+static mbedtls_rsa_context rsa_ta;
 
 /* The UPDATSEC secret the host encrypts with (the chip's copy is in F1D4), the
  * KDF label and seed the manifest carries */
@@ -220,7 +224,10 @@ static size_t manifest(const struct update *u, const uint8_t digest[32], uint8_t
     uint8_t oid[2] = {(uint8_t)(u->target >> 8), (uint8_t)u->target};
     bstr(&m, oid, 2);
     /* COSE_Sign1 */
-    static const uint8_t prot[] = {0xA1, 0x01, 0x26};
+    static const uint8_t prot_es256[] = {0xA1, 0x01, 0x26};
+    static const uint8_t prot_rsa[] = {0xA1, 0x01, 0x3A, 0x00, 0x01, 0x00, 0xA3};
+    const uint8_t *prot = u->rsa_sig ? prot_rsa : prot_es256;
+    size_t prot_len = u->rsa_sig ? sizeof prot_rsa : sizeof prot_es256;
     struct cb s = {.n = 0};
     /* Sig_structure to sign */
     struct cb ss = {.n = 0};
@@ -228,30 +235,38 @@ static size_t manifest(const struct update *u, const uint8_t digest[32], uint8_t
     head(&ss, u->text_context ? 3 : 2, 10); /* Infineon signs h'Signature1' */
     memcpy(ss.b + ss.n, "Signature1", 10);
     ss.n += 10;
-    bstr(&ss, prot, sizeof prot);
+    bstr(&ss, prot, prot_len);
     bstr(&ss, NULL, 0);
     bstr(&ss, m.b, m.n);
-    uint8_t h[32], sig[64];
+    uint8_t h[32], sig[128];
+    size_t sig_len = 64;
     mbedtls_sha256_ret(ss.b, ss.n, h, 0);
-    mbedtls_mpi r, sv;
-    mbedtls_mpi_init(&r);
-    mbedtls_mpi_init(&sv);
-    assert_int_equal(mbedtls_ecdsa_sign(&grp, &r, &sv, &ta_d, h, 32, host_rng, NULL), 0);
-    mbedtls_mpi_write_binary(&r, sig, 32);
-    mbedtls_mpi_write_binary(&sv, sig + 32, 32);
-    mbedtls_mpi_free(&r);
-    mbedtls_mpi_free(&sv);
+    if (u->rsa_sig) {
+        sig_len = 128;
+        assert_int_equal(mbedtls_rsa_pkcs1_sign(&rsa_ta, host_rng, NULL, MBEDTLS_RSA_PRIVATE,
+                                                MBEDTLS_MD_SHA256, 32, h, sig),
+                         0);
+    } else {
+        mbedtls_mpi r, sv;
+        mbedtls_mpi_init(&r);
+        mbedtls_mpi_init(&sv);
+        assert_int_equal(mbedtls_ecdsa_sign(&grp, &r, &sv, &ta_d, h, 32, host_rng, NULL), 0);
+        mbedtls_mpi_write_binary(&r, sig, 32);
+        mbedtls_mpi_write_binary(&sv, sig + 32, 32);
+        mbedtls_mpi_free(&r);
+        mbedtls_mpi_free(&sv);
+    }
     if (u->bad_sig) {
         sig[10] ^= 1;
     }
     head(&s, 4, 4);
-    bstr(&s, prot, sizeof prot);
+    bstr(&s, prot, prot_len);
     head(&s, 5, 1);
     cint(&s, 4);
     static const uint8_t ta[2] = {0xE0, 0xE8};
     bstr(&s, ta, 2);
     bstr(&s, m.b, m.n);
-    bstr(&s, sig, 64);
+    bstr(&s, sig, sig_len);
     memcpy(out, s.b, s.n);
     return s.n;
 }
@@ -345,6 +360,10 @@ static int group_setup(void **state)
         mbedtls_ecp_gen_keypair(&grp, &ta_d, &ta_q, host_rng, NULL)) {
         return -1;
     }
+    mbedtls_rsa_init(&rsa_ta, MBEDTLS_RSA_PKCS_V15, 0);
+    if (mbedtls_rsa_gen_key(&rsa_ta, host_rng, NULL, 1024, 65537)) {
+        return -1;
+    }
     return 0;
 }
 
@@ -354,6 +373,7 @@ static int group_teardown(void **state)
     mbedtls_ecp_group_free(&grp);
     mbedtls_mpi_free(&ta_d);
     mbedtls_ecp_point_free(&ta_q);
+    mbedtls_rsa_free(&rsa_ta);
     return 0;
 }
 
@@ -365,7 +385,8 @@ static void data_update_with_fragments(void **state)
     for (size_t i = 0; i < sizeof payload; i++) {
         payload[i] = (uint8_t)(i * 13 + 1);
     }
-    struct update u = {-1, 0xF1E0, 1, 0, 2, payload, sizeof payload, NULL, false, false, false};
+    struct update u = {-1,   0xF1E0, 1,     0,     2,    payload, sizeof payload,
+                       NULL, false,  false, false, false};
     /* without Int(E0E8) in the Change AC... it is LcsO<op, which also allows; lock
      * the object and require the trust anchor */
     sa_ok(app, "82 01 00 0E F1 E0 00 00 20 08 C0 01 07 D0 03 21 E0 E8", rsp);
@@ -431,7 +452,7 @@ static void key_updates(void **state)
     assert_int_equal(mbedtls_ecp_gen_keypair(&grp, &d, &q, host_rng, NULL), 0);
     uint8_t kp[35] = {0x01, 0x00, 0x20};
     mbedtls_mpi_write_binary(&d, kp + 3, 32);
-    struct update u = {-3, 0xE0F2, 1, 0x03, 0x10, kp, sizeof kp, NULL, false, false, false};
+    struct update u = {-3, 0xE0F2, 1, 0x03, 0x10, kp, sizeof kp, NULL, false, false, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     size_t n = sa_ok(app, "81 01 00 02 E0 F2", rsp);
     uint8_t alg[] = {0xE0, 0x01, 0x03, 0xE1, 0x01, 0x10};
@@ -462,7 +483,7 @@ static void key_updates(void **state)
     sa_ok(app, "82 01 00 0B E2 00 00 00 20 05 D0 03 21 E0 E8", rsp);
     uint8_t ak[19] = {0x01, 0x00, 0x10, 0x2B, 0x7E, 0x15, 0x16, 0x28, 0xAE, 0xD2,
                       0xA6, 0xAB, 0xF7, 0x15, 0x88, 0x09, 0xCF, 0x4F, 0x3C};
-    struct update k = {-3, 0xE200, 1, 0x81, 0x02, ak, sizeof ak, NULL, false, false, false};
+    struct update k = {-3, 0xE200, 1, 0x81, 0x02, ak, sizeof ak, NULL, false, false, false, false};
     assert_int_equal(run_update(app, &k, 0), 0);
     /* FIPS-197 / SP 800-38A F.1.1 ECB-AES128 block 1 */
     n = sa_ok(app, "94 08 00 15 E2 00 01 00 10 6B C1 BE E2 2E 40 9F 96 E9 3D 7E 11 73 93 17 2A",
@@ -486,7 +507,7 @@ static void metadata_update_reopens_object(void **state)
     sa_ok(app, "82 01 00 09 F1 DA 00 00 20 03 C0 01 07", rsp);
     sa_err(app, "82 01 00 09 F1 DA 00 00 20 03 D1 01 FF", 0x07);
     uint8_t md[] = {0x20, 0x03, 0xD1, 0x01, 0xFF};
-    struct update u = {-2, 0xF1DA, 1, 0, 0, md, sizeof md, NULL, false, false, false};
+    struct update u = {-2, 0xF1DA, 1, 0, 0, md, sizeof md, NULL, false, false, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     size_t n = sa_ok(app, "81 01 00 02 F1 DA", rsp);
     assert_int_equal(rsp[4 + 2], 0xC0);
@@ -514,8 +535,10 @@ static void malformed_manifests_refused(void **state)
     sa_err(app, "83 01 00 08 30 00 05 84 58 03 A1 01", 0x0F);
     /* indefinite-length array */
     sa_err(app, "83 01 00 05 30 00 02 9F FF", 0x0F);
-    /* RSA signature algorithm (-65700) not offered */
-    sa_err(app, "83 01 00 0C 30 00 09 84 47 A1 01 3A 00 01 00 A3", 0x25);
+    /* RSA signature algorithm (-65700), the manifest cut after its protected header */
+    sa_err(app, "83 01 00 0C 30 00 09 84 47 A1 01 3A 00 01 00 A3", 0x0F);
+    /* an unknown signature algorithm (-8) */
+    sa_err(app, "83 01 00 08 30 00 05 84 43 A1 01 27", 0x25);
     /* wrong tag, wrong param, bad length */
     sa_err(app, "83 01 00 03 33 00 00", 0x05);
     sa_err(app, "83 02 00 03 30 00 00", 0x03);
@@ -535,7 +558,8 @@ static void signature_context_is_a_byte_string(void **state)
         payload[i] = (uint8_t)(i ^ 0x5A);
     }
     sa_ok(app, "82 01 00 0B F1 D6 00 00 20 05 D0 03 21 E0 E8", rsp);
-    struct update u = {-1, 0xF1D6, 1, 0, 2, payload, sizeof payload, NULL, false, false, true};
+    struct update u = {-1,   0xF1D6, 1,     0,    2,    payload, sizeof payload,
+                       NULL, false,  false, true, false};
     assert_int_equal(run_update(app, &u, 0), 0x2C);
     u.text_context = false;
     assert_int_equal(run_update(app, &u, 0), 0);
@@ -568,7 +592,8 @@ static void encrypted_data_update(void **state)
     sa_ok(app, "82 40 00 06 F1 E1 00 00 AB CD", rsp);
     sa_ok(app, "82 01 00 12 F1 E1 00 00 20 0C C0 01 07 D0 07 21 E0 E8 FD 20 F1 D4", rsp);
     /* integrity only: Conf(F1D4) not met */
-    struct update u = {-1, 0xF1E1, 1, 0, 2, payload, sizeof payload, NULL, false, false, false};
+    struct update u = {-1,   0xF1E1, 1,     0,     2,    payload, sizeof payload,
+                       NULL, false,  false, false, false};
     assert_int_equal(run_update(app, &u, 0), 0x07);
     /* the host encrypts with another secret: the first fragment fails its tag (0x2E),
      * the object keeps its content */
@@ -589,6 +614,58 @@ static void encrypted_data_update(void **state)
     sim_app_close(app);
 }
 
+/* alg -65700: RSASSA-PKCS1-v1_5 SHA-256 with an RSA trust anchor (spec 9.7); the algorithm must
+ * match the anchor's key (0x2A otherwise, as for any unusable certificate) */
+static void rsa_signed_manifest(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    uint8_t rsp[SIM_APDU_MAX], payload[700], der[1024], a[1100];
+    mbedtls_pk_context pk;
+    mbedtls_x509write_cert w;
+    mbedtls_mpi serial;
+    for (size_t i = 0; i < sizeof payload; i++) {
+        payload[i] = (uint8_t)(i * 3 + 11);
+    }
+    /* the RSA anchor's self-signed certificate replaces the EC one in E0E8 */
+    mbedtls_pk_init(&pk);
+    assert_int_equal(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)), 0);
+    assert_int_equal(mbedtls_rsa_copy(mbedtls_pk_rsa(pk), &rsa_ta), 0);
+    mbedtls_x509write_crt_init(&w);
+    mbedtls_mpi_init(&serial);
+    mbedtls_mpi_lset(&serial, 9);
+    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&w, &pk);
+    mbedtls_x509write_crt_set_issuer_key(&w, &pk);
+    mbedtls_x509write_crt_set_serial(&w, &serial);
+    mbedtls_x509write_crt_set_subject_name(&w, "CN=rsa update signer");
+    mbedtls_x509write_crt_set_issuer_name(&w, "CN=rsa update signer");
+    mbedtls_x509write_crt_set_validity(&w, "20240101000000", "20440101000000");
+    int n = mbedtls_x509write_crt_der(&w, der, sizeof der, host_rng, NULL);
+    assert_true(n > 0 && n + 8 <= (int)sizeof a);
+    a[0] = 0x82, a[1] = 0x40, a[2] = (uint8_t)((n + 4) >> 8), a[3] = (uint8_t)(n + 4);
+    a[4] = 0xE0, a[5] = 0xE8, a[6] = 0, a[7] = 0;
+    memcpy(a + 8, der + sizeof der - (size_t)n, (size_t)n);
+    sa_ok_bin(app, a, (size_t)n + 8, rsp);
+    mbedtls_mpi_free(&serial);
+    mbedtls_x509write_crt_free(&w);
+    mbedtls_pk_free(&pk);
+
+    sa_ok(app, "82 01 00 0B F1 D7 00 00 20 05 D0 03 21 E0 E8", rsp);
+    struct update u = {-1, 0xF1D7, 1, 0, 2, payload, 100, NULL, false, false, false, false};
+    /* an ECDSA manifest against the RSA anchor */
+    assert_int_equal(run_update(app, &u, 0), 0x2A);
+    u.rsa_sig = true;
+    u.bad_sig = true;
+    assert_int_equal(run_update(app, &u, 0), 0x2C);
+    u.bad_sig = false;
+    assert_int_equal(run_update(app, &u, 0), 0);
+    assert_int_equal(sa_ok(app, "81 00 00 02 F1 D7", rsp), 100);
+    assert_int_equal(tma_test_memcmp("F1D7", rsp + 4, 100, payload, 100), 0);
+    sim_app_close(app);
+}
+
 static void rsa_key_update(void **state)
 {
     (void)state;
@@ -604,7 +681,7 @@ static void rsa_key_update(void **state)
     p[262] = 0x03, p[263] = 0x00, p[264] = 0x04;
     assert_int_equal(
         mbedtls_rsa_export_raw(&rsa, p + 134, 128, NULL, 0, NULL, 0, p + 3, 128, p + 265, 4), 0);
-    struct update u = {-3, 0xE0FC, 1, 0x41, 0x10, p, sizeof p, NULL, false, false, false};
+    struct update u = {-3, 0xE0FC, 1, 0x41, 0x10, p, sizeof p, NULL, false, false, false, false};
     assert_int_equal(run_update(app, &u, 0), 0);
     uint8_t dg[32];
     tma_test_hex("BA 78 16 BF 8F 01 CF EA 41 41 40 DE 5D AE 22 23 B0 03 61 A3 96 17 7A 9C B4 10 FF "
@@ -636,6 +713,7 @@ int main(void)
         cmocka_unit_test(signature_context_is_a_byte_string),
         cmocka_unit_test(encrypted_data_update),
         cmocka_unit_test(rsa_key_update),
+        cmocka_unit_test(rsa_signed_manifest),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
