@@ -13,16 +13,28 @@ PORT=""
 FAILED=0
 
 hub_cleanup() {
-  local rc=$?
-  "$L" stop >/dev/null 2>&1 || true
-  # The plugin runs under ASan/UBSan inside mosquitto: any report fails the test.
-  local f
-  for f in "$LOCALHUB_HOME"/asan* "$LOCALHUB_HOME"/ubsan*; do
-    [ -e "$f" ] || continue
-    echo "FAIL: sanitizer report from the broker ($f):" >&2
-    cat "$f" >&2
-    rc=1
+  local rc=$? d f
+  # Every state folder of this test, not only the last LOCALHUB_HOME: a test
+  # that moves to another folder (hub_sec_cli.sh) left its first broker
+  # running before (a sanitizer-built mosquitto of about 370 MB per run) and
+  # never read that broker's sanitizer reports.
+  for d in $(printf '%s\n' "$LOCALHUB_HOME" "$T"/*/ | sed 's:/*$::' | sort -u); do
+    [ -d "$d" ] || continue
+    LOCALHUB_HOME="$d" "$L" stop >/dev/null 2>&1 || true
+    # The plugin runs under ASan/UBSan inside mosquitto: any report fails the test.
+    for f in "$d"/asan* "$d"/ubsan*; do
+      [ -e "$f" ] || continue
+      echo "FAIL: sanitizer report from the broker ($f):" >&2
+      cat "$f" >&2
+      rc=1
+    done
   done
+  if pgrep -f "mosquitto -c $T/" >/dev/null 2>&1; then
+    echo "FAIL: a broker of this test survived 'localhub stop':" >&2
+    pgrep -af "mosquitto -c $T/" >&2
+    pkill -f "mosquitto -c $T/" 2>/dev/null || true
+    rc=1
+  fi
   if [ $rc -ne 0 ] && [ -f "$LOCALHUB_HOME/broker.log" ]; then
     echo "--- broker.log (tail)" >&2
     tail -30 "$LOCALHUB_HOME/broker.log" >&2
