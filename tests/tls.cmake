@@ -56,7 +56,7 @@ if(TARGET trustm-cli AND TARGET trustm-sim)
   target_include_directories(tls_cli_unit_readfile PRIVATE ${PROJECT_SOURCE_DIR}/tools)
   target_compile_definitions(tls_cli_unit_readfile PRIVATE _DEFAULT_SOURCE)
   target_link_options(tls_cli_unit_readfile PRIVATE -Wl,--wrap=free -Wl,--wrap=realloc)
-  foreach(t personalize badinput commands install failstep)
+  foreach(t personalize badinput commands install failstep update)
     tma_add_script_test(NAME tls_cli_${t}
       SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/tls_cli_${t}.sh LABELS integration TIMEOUT 180)
     set_property(TEST tls_cli_${t} APPEND PROPERTY ENVIRONMENT

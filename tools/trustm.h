@@ -170,5 +170,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_personalize(int argc, char **argv);
 int cmd_bind(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
+int cmd_update(int argc, char **argv);
 
 #endif

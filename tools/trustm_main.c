@@ -27,6 +27,7 @@ static const struct cmd cmds[] = {
     {"verify", cmd_verify, "verify an ECDSA signature on the chip"},
     {"counter", cmd_counter, "read or advance a monotonic counter (read|add)"},
     {"personalize", cmd_personalize, "key, CSR, CA signature, certificate, trust anchors in one go"},
+    {"update", cmd_update, "protected update: build a signed data set, apply it (build|apply)"},
     {"connect", cmd_connect, "mutual-TLS handshake with the chip identity (for checks)"},
     {NULL, NULL, NULL},
 };
