@@ -4,7 +4,10 @@
  * ("desiredVersion"), and answers direct methods. Twin requests live as long
  * as their connection: after a reconnect the sample reads the twin again
  * (desired updates pushed while it was away are not resent by the hub) and
- * reports again what the hub has not confirmed. */
+ * reports again what the hub has not confirmed. A request the hub answers
+ * as busy (429 throttled, 5xx: iothub_status_retriable()) is sent again
+ * after a back-off, 1 s doubling up to 60 s, back to none after a success;
+ * one refused for good (another 4xx) is not sent again. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,14 +16,15 @@
 
 struct state {
     struct sample_hub *hub;
-    bool asked;
+    bool need_get, need_patch; /* twin read / initial report still to send */
+    uint64_t retry_at_ms;      /* no twin request before this (busy answer) */
+    uint32_t backoff_ms;       /* 0, or the last back-off after a busy answer */
     uint32_t get_rid, patch_rid;
     int64_t desired_version;
     bool have_twin;
-    bool reported;
     uint32_t ver_rid;          /* PATCH reporting desiredVersion, while pending */
     bool ver_pending;
-    int64_t ver_sent, ver_acked; /* desiredVersion sent / confirmed by the hub (-1: none) */
+    int64_t ver_sent, ver_done; /* desiredVersion sent / confirmed or refused for good (-1: none) */
 };
 
 static struct state s;
@@ -30,10 +34,34 @@ static void on_event(void *user, enum iothub_event ev, tma_status reason)
     (void)user;
     printf("%s: %s\n", sample_event_name(ev), iothub_reason_text(reason));
     if (ev == IOTHUB_EVENT_CONNECTED) {
-        s.asked = false; /* read the twin again after every (re)connect */
+        /* read the twin and report again after every (re)connect */
+        s.need_get = true;
+        s.need_patch = true;
         s.ver_pending = false; /* requests of the old connection are gone */
     }
     fflush(stdout);
+}
+
+/* The answer @p status to one of our twin requests: true when the request
+ * is to be sent again, after the back-off this schedules (busy hub). */
+static bool retry_after_answer(uint16_t status)
+{
+    uint64_t now;
+    if (status < 300u) {
+        s.backoff_ms = 0u;
+        return false;
+    }
+    if (!iothub_status_retriable(status)) {
+        printf("  not sent again (status %u is final)\n", status);
+        return false;
+    }
+    now = sample_mono_ms(NULL);
+    if (s.retry_at_ms <= now) { /* a new round: the answers of one round back off once */
+        s.backoff_ms = s.backoff_ms == 0u ? 1000u : s.backoff_ms >= 30000u ? 60000u : s.backoff_ms * 2u;
+        s.retry_at_ms = now + s.backoff_ms;
+    }
+    printf("  sent again in %u ms (hub busy)\n", (unsigned)(s.retry_at_ms - now));
+    return true;
 }
 
 static void on_twin(void *user, const struct iothub_twin_msg *m, struct tma_span body)
@@ -41,26 +69,31 @@ static void on_twin(void *user, const struct iothub_twin_msg *m, struct tma_span
     int64_t v = 0;
     (void)user;
     if (m->kind == IOTHUB_TWIN_RESPONSE) {
-        if (m->rid_is_number && m->rid_number == s.get_rid && m->status == 200) {
-            if (iothub_twin_desired_version(body, true, &v) == TMA_OK) {
-                s.desired_version = v;
-                printf("desired version now %lld (twin read)\n", (long long)v);
+        if (m->rid_is_number && m->rid_number == s.get_rid && !s.need_get) {
+            if (m->status == 200) {
+                if (iothub_twin_desired_version(body, true, &v) == TMA_OK) {
+                    s.desired_version = v;
+                    printf("desired version now %lld (twin read)\n", (long long)v);
+                }
+                s.have_twin = true;
+                fputs("twin: ", stdout);
+                sample_put(body.ptr, body.len);
+                putchar('\n');
+            } else {
+                printf("twin read failed with status %u\n", m->status);
             }
-            s.have_twin = true;
-            fputs("twin: ", stdout);
-            sample_put(body.ptr, body.len);
-            putchar('\n');
+            s.need_get = retry_after_answer(m->status);
         } else if (s.ver_pending && m->rid_is_number && m->rid_number == s.ver_rid) {
             s.ver_pending = false;
-            if (m->status == 204) {
-                s.ver_acked = s.ver_sent;
-            }
             printf("reported desiredVersion %lld: status %u\n", (long long)s.ver_sent, m->status);
-        } else if (m->rid_is_number && m->rid_number == s.patch_rid) {
+            if (!retry_after_answer(m->status)) {
+                s.ver_done = s.ver_sent;
+            }
+        } else if (m->rid_is_number && m->rid_number == s.patch_rid && !s.need_patch) {
             printf("reported properties %s (status %u, version %lld)\n",
                    m->status == 204 ? "accepted" : "refused", m->status,
                    m->has_version ? (long long)m->version : -1LL);
-            s.reported = m->status == 204;
+            s.need_patch = retry_after_answer(m->status);
         } else if (m->status >= 400) {
             fputs("twin request ", stdout);
             sample_put(m->rid.ptr, m->rid.len);
@@ -111,18 +144,22 @@ static void on_method(void *user, struct tma_span name, struct tma_span rid, str
 
 static void tick(void *ctx)
 {
+    static const char report[] = "{\"sample\":\"twin_methods\",\"firmware\":\"0.1.0\"}";
     (void)ctx;
-    if (!s.asked && iothub_client_state(&s.hub->client) == IOTHUB_STATE_CONNECTED) {
-        static const char patch[] = "{\"sample\":\"twin_methods\",\"firmware\":\"0.1.0\"}";
-        struct tma_span p = {(const uint8_t *)patch, sizeof(patch) - 1};
-        s.asked = true;
-        if (iothub_client_twin_get(&s.hub->client, &s.get_rid) != TMA_OK ||
-            iothub_client_twin_patch(&s.hub->client, p, &s.patch_rid) != TMA_OK) {
-            s.asked = false; /* try again on the next tick */
+    if (iothub_client_state(&s.hub->client) != IOTHUB_STATE_CONNECTED || sample_mono_ms(NULL) < s.retry_at_ms) {
+        return;
+    }
+    /* a call that fails (no room now) is tried again on the next tick */
+    if (s.need_get && iothub_client_twin_get(&s.hub->client, &s.get_rid) == TMA_OK) {
+        s.need_get = false;
+    }
+    if (s.need_patch) {
+        struct tma_span p = {(const uint8_t *)report, sizeof(report) - 1};
+        if (iothub_client_twin_patch(&s.hub->client, p, &s.patch_rid) == TMA_OK) {
+            s.need_patch = false;
         }
     }
-    if (s.have_twin && !s.ver_pending && s.desired_version != s.ver_acked &&
-        iothub_client_state(&s.hub->client) == IOTHUB_STATE_CONNECTED) {
+    if (s.have_twin && !s.ver_pending && s.desired_version != s.ver_done) {
         char patch[48];
         struct tma_span p;
         int n = snprintf(patch, sizeof(patch), "{\"desiredVersion\":%lld}", (long long)s.desired_version);
@@ -169,7 +206,7 @@ int main(int argc, char **argv)
         return 1;
     }
     s.hub = &hub;
-    s.ver_acked = -1;
+    s.ver_done = -1;
     rc = sample_run(&hub, &o, NULL, NULL, tick, NULL);
     sample_hub_close(&hub);
     sample_net_close(&net);

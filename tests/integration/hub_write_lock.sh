@@ -155,3 +155,25 @@ grep -q released "$T/lock.out" || fail "iothub-dps assigned while the registry w
 grep -q 'assigned to localhost as ours-dps' "$T/dps.out" || fail "iothub-dps: $(cat "$T/dps.out")"
 wait $LOCK
 ok "our DPS client registering during a lock retries after the 429 and is assigned after the lock"
+
+# Our twin sample (examples/twin_methods.c) during a lock: a reported PATCH
+# answered 429 is sent again after a back-off (1 s, 2 s, 4 s ... up to 60 s),
+# not at every loop, and the initial report refused is sent again and
+# accepted after the lock. Before (session 16): the desiredVersion report
+# went again at every loop (about 20 ms: hundreds of 429s in a 6 s lock) and
+# the initial report was never sent again.
+KEYT=$("$L" --json device create --id tw --auth sas | sed -n 's/.*"primaryKey":[[:space:]]*"\([^"]*\)".*/\1/p')
+[ -n "$KEYT" ] || fail "no key for device tw"
+lock_registry 6
+(cd "$T" && timeout 40 "$TMA_BUILD_DIR/examples/iothub-twin-methods" --connection-string \
+  "HostName=localhost;DeviceId=tw;SharedAccessKey=$KEYT" --port "$PORT" --ca "$CAF" --run-ms 14000 >"$T/tw.out" 2>&1) ||
+  fail "iothub-twin-methods during a lock: $(tail -5 "$T/tw.out")"
+wait $LOCK
+busy=$(grep -c 'status 429' "$T/tw.out" || true)
+[ "$busy" -ge 2 ] && [ "$busy" -le 8 ] || fail "$busy twin reports answered 429 in a 6 s lock (want 2..8: one per back-off round): $(head -40 "$T/tw.out")"
+grep -q '^reported properties accepted (status 204' "$T/tw.out" ||
+  fail "the initial report refused during the lock was not sent again: $(cat "$T/tw.out")"
+grep -q '^reported desiredVersion [0-9]*: status 204' "$T/tw.out" ||
+  fail "the desiredVersion report was not accepted after the lock: $(cat "$T/tw.out")"
+"$L" --json twin show --device tw | grep_all -q '"firmware"' || fail "the sample's report is not in the twin"
+ok "our twin sample during a lock: $busy reports answered 429, sent again after a back-off, accepted after the lock"
