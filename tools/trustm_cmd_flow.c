@@ -298,6 +298,44 @@ out:
     return rc;
 }
 
+/* personalize --update-anchor: the signer certificate of protected updates
+ * (one certificate, an EC P-256 or P-384 key: manifests are ECDSA-signed). */
+static int ua_prepare(const char *file, uint8_t **store, struct tma_span *cert)
+{
+    struct tma_span certs[4];
+    mbedtls_x509_crt c;
+    mbedtls_ecp_group_id grp = MBEDTLS_ECP_DP_NONE;
+    int n = load_certs_file(file, store, certs, 4);
+    if (n < 0) return 1;
+    if (n != 1) {
+        free(*store);
+        *store = NULL;
+        return fail("personalize: '%s' holds %d certificates; --update-anchor takes exactly one", file, n);
+    }
+    *cert = certs[0];
+    mbedtls_x509_crt_init(&c);
+    if (mbedtls_x509_crt_parse_der(&c, cert->ptr, cert->len) == 0 && mbedtls_pk_can_do(&c.pk, MBEDTLS_PK_ECKEY)) {
+        grp = mbedtls_pk_ec(c.pk)->grp.id;
+    }
+    mbedtls_x509_crt_free(&c);
+    if (grp != MBEDTLS_ECP_DP_SECP256R1 && grp != MBEDTLS_ECP_DP_SECP384R1) {
+        free(*store);
+        *store = NULL;
+        return fail("personalize: '%s' does not hold an EC P-256 or P-384 key (the update signer's)", file);
+    }
+    return 0;
+}
+
+/* Change condition 'LcsO < op || Int(anchor)': writable until the object is
+ * locked, and after that by a protected update signed for the anchor. */
+static tma_status set_change_int(struct dev *d, uint16_t oid, uint16_t anchor)
+{
+    uint8_t md[11] = {0x20, 0x09, 0xD0, 0x07, 0xE1, 0xFC, 0x07, 0xFE, 0x21, 0, 0};
+    md[9] = (uint8_t)(anchor >> 8);
+    md[10] = (uint8_t)anchor;
+    return trustm_write_metadata(&d->chip, d->protect, oid, md, sizeof(md));
+}
+
 /* Set by personalize --bind --lock: the key slot is locked right after the
  * binding, so bind's note about an unlocked key would only confuse. */
 static bool bind_lock_follows;
@@ -308,7 +346,8 @@ int cmd_personalize(int argc, char **argv)
          json = false, exec_open = false;
     const char *id = NULL, *ca_cert = NULL, *ca_key = NULL, *slot_s = "0xE0F1",
                *cert_s = "0xE0E1", *ta_s = "0xE0E8", *ta_file = NULL, *days_s = NULL,
-               *curve_s = "p256", *out = NULL, *csr_out = NULL, *bind_out = NULL;
+               *curve_s = "p256", *out = NULL, *csr_out = NULL, *bind_out = NULL,
+               *ua_file = NULL, *ua_s = NULL;
     const struct opt opts[] = {
         {"--device-id", 1, &id, NULL},     {"--ca-cert", 1, &ca_cert, NULL},
         {"--ca-key", 1, &ca_key, NULL},    {"--slot", 1, &slot_s, NULL},
@@ -319,9 +358,13 @@ int cmd_personalize(int argc, char **argv)
         {"--chain", 0, NULL, &chain_f},    {"--bind", 0, NULL, &do_bind},
         {"--binding-out", 1, &bind_out, NULL}, {"--lock", 0, NULL, &do_lock},
         {"--json", 0, NULL, &json}, {"--key-exec-open", 0, NULL, &exec_open},
+        {"--update-anchor", 1, &ua_file, NULL}, {"--update-anchor-oid", 1, &ua_s, NULL},
         {NULL, 0, NULL, NULL}};
     int np, rc = 1;
-    uint16_t slot, cert_oid, ta_oid;
+    uint16_t slot, cert_oid, ta_oid, ua_oid = 0xE0EF;
+    struct tma_span ua = {NULL, 0};
+    uint8_t *ua_store = NULL;
+    bool ta_locked_now = false, bk_locked_now = false, ua_was_locked = false;
     unsigned long days = 0;
     int64_t now_s = (int64_t)time(NULL), not_after, ca_end;
     char until[40];
@@ -345,7 +388,7 @@ int cmd_personalize(int argc, char **argv)
     unsigned char csr[4096];
     uint8_t der[2048], obj[4096];
     size_t der_len = 0, obj_len = 0, max_cert = 0, max_ta = 0;
-    char subj[600], sha1[41], sha256[65], ta_hex[8];
+    char subj[600], sha1[41], sha256[65], ta_hex[8], ua_hex[8];
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 1;
     if (help)
@@ -356,6 +399,7 @@ int cmd_personalize(int argc, char **argv)
              "          2017 -> 0xF1E0, as 'trust-anchor write --azure')\n"
              "         [--out device.pem] [--csr-out device.csr]\n"
              "         [--bind --binding-out FILE [--key-exec-open]] [--lock] [--json]\n"
+             "         [--update-anchor SIGNER.pem [--update-anchor-oid 0xE0EF]]\n"
              "The seed's personalization in one command: a key pair generated in SLOT, a CSR\n"
              "signed by that key, the device certificate (CN=ID, clientAuth) issued by the\n"
              "CA, verified against the CA, then the trust anchor and last the certificate\n"
@@ -371,6 +415,13 @@ int cmd_personalize(int argc, char **argv)
              "certificate would end within 20 years, unless --days was given (then a\n"
              "warning): a locked certificate object cannot take a renewed certificate\n"
              "(docs/trustm-cli.md, \"Certificate lifetime and --lock\").\n"
+             "--update-anchor writes the certificate of an update signer (EC P-256/P-384) to\n"
+             "0xE0EF (--update-anchor-oid: 0xE0E2, 0xE0E3, 0xE0E8, 0xE0E9, 0xE0EF; type TA,\n"
+             "change 'LcsO < op') and sets the change condition of the certificate object, the\n"
+             "trust anchor and 0xF1E0 to 'LcsO < op || Int(anchor)': once locked, they take\n"
+             "only a data set signed with the signer's key ('trustm update'), and --lock needs\n"
+             "no 20-year certificate. --lock also locks the update anchor: it can never be\n"
+             "replaced (docs/trustm-cli.md, \"Renewing locked objects: protected update\").\n"
              "Prints what IoT Hub / DPS enrollment needs: the subject, the SHA-1 and\n"
              "SHA-256 thumbprints and the end of validity (--json: one JSON object, no\n"
              "progress lines).\n"
@@ -392,6 +443,14 @@ int cmd_personalize(int argc, char **argv)
     if (days_s != NULL && parse_uint(days_s, 1, 36500, &days) != 0) return fail("personalize: --days takes 1..36500");
     if ((cv = curve_by_name(curve_s)) == NULL) return fail("personalize: --curve must be p256 or p384");
     if (ta_file != NULL && azure) return fail("personalize: --trust-anchor and --azure exclude each other");
+    if (ua_s != NULL && ua_file == NULL) return fail("personalize: --update-anchor-oid goes with --update-anchor FILE");
+    if (ua_s != NULL && (parse_oid(ua_s, &ua_oid) != 0 || !(tool_oid_is_ta(ua_oid) || ua_oid == 0xE0E2 || ua_oid == 0xE0E3))) {
+        return fail("personalize: --update-anchor-oid must be 0xE0E2, 0xE0E3, 0xE0E8, 0xE0E9 or 0xE0EF");
+    }
+    if (ua_file != NULL && (ua_oid == cert_oid || ua_oid == ta_oid)) {
+        return fail("personalize: the update anchor 0x%04X cannot also be the %s", ua_oid,
+                    ua_oid == cert_oid ? "certificate object (--cert-oid)" : "trust anchor (--ta-oid)");
+    }
     if (do_bind && bind_out == NULL) return fail("personalize: --bind needs --binding-out FILE for the host copy of the secret");
     if (exec_open && !do_bind) return fail("personalize: --key-exec-open only goes with --bind");
     if (do_bind && access(bind_out, F_OK) == 0) {
@@ -400,9 +459,9 @@ int cmd_personalize(int argc, char **argv)
     {
         const char *outs[3] = {out, csr_out, do_bind ? bind_out : NULL};
         const char *out_names[3] = {"--out", "--csr-out", "--binding-out"};
-        const char *ins[3] = {ca_cert, ca_key, ta_file};
-        const char *in_names[3] = {"--ca-cert", "--ca-key", "--trust-anchor"};
-        if (out_clash("personalize", outs, out_names, 3, ins, in_names, 3) != 0) return 1;
+        const char *ins[4] = {ca_cert, ca_key, ta_file, ua_file};
+        const char *in_names[4] = {"--ca-cert", "--ca-key", "--trust-anchor", "--update-anchor"};
+        if (out_clash("personalize", outs, out_names, 3, ins, in_names, 4) != 0) return 1;
     }
     of_out.fd = of_csr.fd = -1;
     if (load_ca(&ca, ca_cert, ca_key) != 0) {
@@ -419,7 +478,8 @@ int cmd_personalize(int argc, char **argv)
         capped = true;
     }
     fmt_date(not_after, until, sizeof(until));
-    if (do_lock && not_after - now_s < LOCK_MIN_DAYS * 86400) {
+    /* With an update anchor a locked certificate can be renewed: no floor. */
+    if (do_lock && ua_file == NULL && not_after - now_s < LOCK_MIN_DAYS * 86400) {
         if (days_s == NULL) {
             fail("personalize: --lock refused: the certificate would end on %s (the CA's notAfter), in "
                  "%lld days; locked, 0x%04X could never take a renewed certificate. Use a CA that lives "
@@ -448,6 +508,7 @@ int cmd_personalize(int argc, char **argv)
             goto out_ca;
         }
     }
+    if (ua_file != NULL && ua_prepare(ua_file, &ua_store, &ua) != 0) goto out_ca;
     if (dev_open(&d) != 0) goto out_ca;
 
     /* 1. Check the objects before touching anything. */
@@ -483,6 +544,18 @@ int cmd_personalize(int argc, char **argv)
      * One already locked is left as it is. */
     if (do_lock && ta.ptr == NULL && obj_locked(&d, ta_oid, &ta_was_locked) != 0) goto out;
     if (do_lock && backup.ptr == NULL && obj_locked(&d, backup_oid, &bk_was_locked) != 0) goto out;
+    if (ua.ptr != NULL) {
+        /* The anchor is written and its metadata set; the trust anchors'
+         * change condition is set unless they are locked already. */
+        size_t max_u = 0;
+        if (obj_sizes(&d, ua_oid, &max_u, NULL) != 0 || obj_locked(&d, ua_oid, &ua_was_locked) != 0) goto out;
+        if (ua_was_locked || ua.len > max_u) {
+            fail("personalize: the update anchor does not fit 0x%04X (%zu bytes) or it is locked; nothing changed",
+                 ua_oid, max_u);
+            goto out;
+        }
+        if (obj_locked(&d, ta_oid, &ta_locked_now) != 0 || obj_locked(&d, backup_oid, &bk_locked_now) != 0) goto out;
+    }
     if (obj_locked(&d, slot, &locked) != 0) goto out;
     if (locked) {
         fail("personalize: key slot 0x%04X is locked; nothing changed", slot);
@@ -491,12 +564,12 @@ int cmd_personalize(int argc, char **argv)
     {
         /* A condition the chip would refuse at the write must stop us
          * before the key generation (e.g. Conf(0xE140) without --binding). */
-        const uint16_t oids[4] = {slot, cert_oid, ta.ptr != NULL ? ta_oid : 0,
-                                  backup.ptr != NULL ? backup_oid : 0};
+        const uint16_t oids[5] = {slot, cert_oid, ta.ptr != NULL ? ta_oid : 0,
+                                  backup.ptr != NULL ? backup_oid : 0, ua.ptr != NULL ? ua_oid : 0};
         char words[128];
         bool ok = false;
         int i;
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < 5; i++) {
             if (oids[i] == 0) continue;
             if (obj_change_ok(&d, oids[i], &ok, words, sizeof(words)) != 0) goto out;
             if (!ok) {
@@ -508,6 +581,15 @@ int cmd_personalize(int argc, char **argv)
         /* The CSR needs a signature by the new key: a key slot that a
          * binding restricted (Execute Conf(0xE140)) signs only over the
          * shielded connection. */
+        if (ua.ptr != NULL) {
+            /* the chip evaluates the anchor's Execute condition for every update */
+            if (obj_exec_ok(&d, ua_oid, &ok, words, sizeof(words)) != 0) goto out;
+            if (!ok) {
+                fail("personalize: the Execute condition of the update anchor 0x%04X (%s) is not met "
+                     "by this session; nothing changed", ua_oid, words);
+                goto out;
+            }
+        }
         if (obj_exec_ok(&d, slot, &ok, words, sizeof(words)) != 0) goto out;
         if (!ok) {
             fail("personalize: the Execute condition of key slot 0x%04X (%s) is not met by this "
@@ -587,8 +669,34 @@ int cmd_personalize(int argc, char **argv)
     say(json, "[5/5] certificate -> 0x%04X\n", cert_oid);
     if (write_object(&d, cert_oid, obj, obj_len, "the certificate object") != 0) goto out;
     cert_written = true;
+    if (ua.ptr != NULL) {
+        /* 6. The update authority, last: its certificate (type TA, change
+         * 'LcsO < op', so --lock freezes it), then the objects it may renew. */
+        static const uint8_t ua_md[] = {0x20, 0x08, 0xD0, 0x03, 0xE1, 0xFC, 0x07, 0xE8, 0x01, 0x11};
+        const uint16_t upd[3] = {cert_oid, ta_locked_now ? 0 : ta_oid, bk_locked_now ? 0 : backup_oid};
+        tma_status st = TMA_OK;
+        uint16_t at = ua_oid;
+        int i;
+        say(json, "      update anchor -> 0x%04X (type TA)\n", ua_oid);
+        if (write_object(&d, ua_oid, ua.ptr, ua.len, "the update anchor") != 0) goto ua_failed;
+        st = trustm_write_metadata(&d.chip, d.protect, ua_oid, ua_md, sizeof(ua_md));
+        for (i = 0; i < 3 && st == TMA_OK; i++) {
+            if (upd[i] == 0) {
+                say(json, "      0x%04X is locked already: not made updatable\n", i == 1 ? ta_oid : backup_oid);
+                continue;
+            }
+            at = upd[i];
+            st = set_change_int(&d, upd[i], ua_oid);
+            if (st == TMA_OK) say(json, "      0x%04X: change 'LcsO < op || Int(0x%04X)'\n", upd[i], ua_oid);
+        }
+        if (st != TMA_OK) {
+            fail_st(st, "personalize: cannot set the metadata of 0x%04X", at);
+            goto ua_failed;
+        }
+    }
     thumbprints(der, der_len, sha1, sha256);
     snprintf(ta_hex, sizeof(ta_hex), "0x%04X", ta_oid);
+    snprintf(ua_hex, sizeof(ua_hex), "0x%04X", ua_oid);
     if (!json) {
         printf("device id:          %s\nsubject:            CN=%s\nissuer:             %s\n"
                "thumbprint SHA-1:   %s\nthumbprint SHA-256: %s\n"
@@ -597,6 +705,15 @@ int cmd_personalize(int argc, char **argv)
                days_s == NULL || capped ? " (the CA's notAfter)" : "");
     }
     rc = 0;
+    if (0) {
+    ua_failed:
+        /* The key, its certificate and the trust anchors are in place; nothing
+         * is locked. Keep them (the certificate matches the key). */
+        fail("personalize: the update anchor was not installed in full; the key, certificate and trust "
+             "anchors are written and nothing is locked: check 0x%04X with 'trustm metadata show' and "
+             "run 'personalize' again", ua_oid);
+        ta_written = bk_written = false;
+    }
 out:
     if (rc != 0 && (ta_written || bk_written)) {
         /* The certificate did not make it: the trust anchors go back too. */
@@ -649,6 +766,7 @@ out:
         int ln = snprintf(list, sizeof(list), "0x%04X", cert_oid);
         if (!ta_was_locked) ln += snprintf(list + ln, sizeof(list) - (size_t)ln, ",0x%04X", ta_oid);
         if (!bk_was_locked) ln += snprintf(list + ln, sizeof(list) - (size_t)ln, ",0x%04X", backup_oid);
+        if (ua.ptr != NULL) ln += snprintf(list + ln, sizeof(list) - (size_t)ln, ",0x%04X", ua_oid);
         snprintf(list + ln, sizeof(list) - (size_t)ln, ",0x%04X", slot);
         rc = cmd_lock(4, largv);
     }
@@ -658,16 +776,18 @@ out:
         printf("\",\"thumbprint_sha1\":\"%s\",\"thumbprint_sha256\":\"%s\","
                "\"key_slot\":\"0x%04X\",\"certificate_oid\":\"0x%04X\","
                "\"trust_anchor_oid\":%s%s%s,\"bound\":%s,\"key_shielded_only\":%s,\"locked\":%s,"
-               "\"not_after\":\"%s\"}\n",
+               "\"not_after\":\"%s\",\"update_anchor_oid\":%s%s%s}\n",
                sha1, sha256, slot, cert_oid, ta.ptr ? "\"" : "", ta.ptr ? ta_hex : "null",
                ta.ptr ? "\"" : "", do_bind ? "true" : "false", do_bind && !exec_open ? "true" : "false",
-               do_lock ? "true" : "false", until);
+               do_lock ? "true" : "false", until, ua.ptr ? "\"" : "", ua.ptr ? ua_hex : "null",
+               ua.ptr ? "\"" : "");
     }
 out_ca:
     outfile_abort(&of_out);
     outfile_abort(&of_csr);
     free(ta_store);
     free(backup_store);
+    free(ua_store);
     free_ca(&ca);
     return rc;
 }

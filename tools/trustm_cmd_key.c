@@ -333,6 +333,13 @@ int write_object(struct dev *d, uint16_t oid, const uint8_t *obj, size_t len,
                     len, oid, max_size);
     }
     if (locked) {
+        char words[96];
+        bool ok = false;
+        /* locked, but renewable by its owner: say how */
+        if (obj_change_ok(d, oid, &ok, words, sizeof(words)) == 0 && strstr(words, "Int(0x") != NULL) {
+            return fail("object 0x%04X is locked (change condition %s); nothing written: renew it with a "
+                        "signed data set ('trustm update build', 'trustm update apply')", oid, words);
+        }
         return fail("object 0x%04X is locked (operational, or change condition NEV); nothing written", oid);
     }
     old = malloc(max_size + 1);

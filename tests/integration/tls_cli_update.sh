@@ -42,16 +42,30 @@ openssl ecparam -name secp384r1 -genkey -noout -out u384.key 2>/dev/null
 openssl req -x509 -new -key u384.key -subj "/CN=Update Authority 384" -days 3650 -out u384.pem
 openssl ecparam -name prime256v1 -genkey -noout -out evil.key 2>/dev/null
 
-step "personalized chip; 0xE0E1, 0xE0E8 updatable by Int(0xE0EF), 0xE0E2 by Int(0xE0E9); locked"
+step "personalize --update-anchor --lock: 0xE0E1, 0xE0E8, 0xF1E0 updatable by Int(0xE0EF), all locked"
+# the CA lives 30 days: without an update anchor --lock is refused (tls_cli_personalize); with one it is not
 "${C[@]}" personalize --device-id dev-upd --ca-cert ca.pem --ca-key ca.key --trust-anchor ca.pem \
-  --out dev.pem >/dev/null
-"${C[@]}" trust-anchor write --oid 0xE0EF upd.pem >/dev/null
+  --update-anchor upd.pem --lock --out dev.pem --json > pers.json
+python3 - pers.json <<'EOF2'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["update_anchor_oid"] == "0xE0EF" and j["locked"] is True, j
+EOF2
+md() { "${C[@]}" metadata show --oid "$1"; }
+for o in 0xE0E1 0xE0E8 0xF1E0; do
+  md $o > md.$o
+  grep -q 'change: *LcsO < op || Int(0xE0EF)$' md.$o || fail "$o change condition: $(cat md.$o)"
+  grep -q 'life cycle (LcsO): op' md.$o || fail "$o not locked"
+done
+md 0xE0EF > md.e0ef
+grep -q 'change: *LcsO < op$' md.e0ef && grep -q 'type: *TA$' md.e0ef && grep -q 'life cycle (LcsO): op' md.e0ef \
+  || fail "update anchor metadata: $(cat md.e0ef)"
+cmp -s <("${C[@]}" data read --oid 0xE0EF --out /dev/stdout) <(der upd.pem) || fail "0xE0EF does not hold the signer certificate"
+# 'metadata set' expresses Int(OID) too: 0xE0E2 renewable by a P-384 authority in 0xE0E9
 "${C[@]}" trust-anchor write --oid 0xE0E9 u384.pem >/dev/null
-for o in 0xE0E1 0xE0E8; do "${C[@]}" metadata set --oid $o --change 'LcsO < op || Int(0xE0EF)' >/dev/null; done
 "${C[@]}" metadata set --oid 0xE0E2 --change 'LcsO < op || Int(0xE0E9)' >/dev/null
-"${C[@]}" metadata show --oid 0xE0E1 | grep -q 'change: *LcsO < op || Int(0xE0EF)' \
-  || fail "metadata set did not express Int(0xE0EF)"
-"${C[@]}" lock --oid 0xE0E1,0xE0E8,0xE0E2,0xE0EF,0xE0E9 --yes >/dev/null
+md 0xE0E2 | grep -q 'change: *LcsO < op || Int(0xE0E9)' || fail "metadata set did not express Int(0xE0E9)"
+"${C[@]}" lock --oid 0xE0E2,0xE0E9 --yes >/dev/null
 
 step "a plain write to the locked objects is refused"
 "${C[@]}" csr --slot 0xE0F1 --subject CN=dev-upd --out dev.csr >/dev/null
@@ -59,7 +73,8 @@ printf 'extendedKeyUsage=clientAuth\n' > dev.ext
 openssl x509 -req -in dev.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 400 -extfile dev.ext \
   -out renewed.pem 2>/dev/null
 snap 0xE0E1 > e0e1.before
-expect_fail "0xE0E1 is locked" "${C[@]}" cert write --oid 0xE0E1 renewed.pem
+expect_fail "0xE0E1 is locked (change condition LcsO < op || Int(0xE0EF)); nothing written: renew it with a signed data set" \
+  "${C[@]}" cert write --oid 0xE0E1 renewed.pem
 expect_fail "access conditions" "${C[@]}" data write --oid 0xE0E1 --hex 00112233
 same_as 0xE0E1 e0e1.before
 
@@ -132,6 +147,20 @@ cmp -s e0e8.der "$DATA/DigiCert_Global_Root_G2.der" || fail "0xE0E8 does not hol
 expect_arg "is not a CA certificate" "${C[@]}" update build --target 0xE0E8 --cert renewed.pem \
   --version 2 --signer-key upd.key --out x
 
+step "the backup root 0xF1E0 renewed (Microsoft RSA Root CA 2017, 1452 bytes, 3 fragments)"
+"${C[@]}" update build --target 0xF1E0 --cert "$DATA/Microsoft_RSA_Root_Certificate_Authority_2017.der" \
+  --version 1 --signer-key upd.key --out ms | grep -q '1452 payload bytes .* in 3 fragments' || fail "F1E0 build"
+"${C[@]}" update apply --manifest ms.manifest --fragments ms.fragments | grep -q '^0xF1E0 updated: version 1 (was none), 1452 bytes used'
+"${C[@]}" data read --oid 0xF1E0 --out f1e0.der >/dev/null
+cmp -s f1e0.der "$DATA/Microsoft_RSA_Root_Certificate_Authority_2017.der" || fail "0xF1E0 does not hold the new root"
+
+step "the update anchor itself can never be replaced once locked"
+openssl req -x509 -new -key evil.key -subj "/CN=Usurper" -days 30 -out evil.pem
+expect_fail "0xE0EF is locked" "${C[@]}" trust-anchor write --oid 0xE0EF evil.pem
+"${C[@]}" update build --target 0xE0EF --cert evil.pem --version 1 --anchor 0xE0E9 --signer-key u384.key --out usurp >/dev/null
+expect_fail "(0x07)" "${C[@]}" update apply --manifest usurp.manifest --fragments usurp.fragments
+cmp -s <("${C[@]}" data read --oid 0xE0EF --out /dev/stdout) <(der upd.pem) || fail "0xE0EF changed"
+
 step "P-384 signer (0xE0E9): 1700 bytes into 0xE0E2, then 1216 bytes erase-and-write, then 640 at offset 100"
 head -c 1700 /dev/urandom > p1.bin
 "${C[@]}" update build --target 0xE0E2 --payload p1.bin --version 5 --anchor 0xE0E9 --signer-key u384.key \
@@ -165,6 +194,29 @@ step "over the shielded connection (bound chip)"
   | grep -q '^0xE0E1 updated: version 4 (was 3)' || fail "apply over the shielded connection"
 cmp -s <(der <("${C[@]}" --binding bind.secret cert read --oid 0xE0E1)) <(der renewed.pem) \
   || fail "0xE0E1 after the shielded update"
+
+step "a second chip: the P-384 authority in 0xE0E3 (typed TA by personalize), locked; renewal signed by it"
+start_sim chip2
+C2=("$T" --device "$DEV")
+expect_fail "--update-anchor-oid goes with --update-anchor FILE" "${C2[@]}" personalize --device-id d2 \
+  --ca-cert ca.pem --ca-key ca.key --update-anchor-oid 0xE0E3
+expect_fail "the update anchor 0xE0E8 cannot also be the trust anchor" "${C2[@]}" personalize --device-id d2 \
+  --ca-cert ca.pem --ca-key ca.key --update-anchor u384.pem --update-anchor-oid 0xE0E8
+expect_fail "--update-anchor-oid must be" "${C2[@]}" personalize --device-id d2 \
+  --ca-cert ca.pem --ca-key ca.key --update-anchor u384.pem --update-anchor-oid 0xF1D0
+openssl req -x509 -new -key <(openssl genrsa 2048 2>/dev/null) -subj "/CN=rsa" -days 30 -out rsa.pem 2>/dev/null
+expect_fail "'rsa.pem' does not hold an EC P-256 or P-384 key" "${C2[@]}" personalize --device-id d2 \
+  --ca-cert ca.pem --ca-key ca.key --update-anchor rsa.pem
+"${C2[@]}" metadata show --oid 0xE0E3 | grep -q 'type: *DEVCERT' || fail "0xE0E3 is not DEVCERT before"
+"${C2[@]}" personalize --device-id d2 --ca-cert ca.pem --ca-key ca.key --update-anchor u384.pem \
+  --update-anchor-oid 0xE0E3 --lock --out d2.pem >/dev/null
+"${C2[@]}" metadata show --oid 0xE0E3 > md2
+grep -q 'type: *TA$' md2 && grep -q 'life cycle (LcsO): op' md2 || fail "0xE0E3 after personalize: $(cat md2)"
+"${C2[@]}" update build --target 0xE0E1 --cert ca.pem --der-object --version 1 --anchor 0xE0E3 \
+  --signer-key u384.key --out c2 >/dev/null
+"${C2[@]}" update apply --manifest c2.manifest --fragments c2.fragments | grep -q '^0xE0E1 updated: version 1' \
+  || fail "update signed by the 0xE0E3 authority"
+cmp -s <("${C2[@]}" data read --oid 0xE0E1 --out /dev/stdout) <(der ca.pem) || fail "0xE0E1 on chip2"
 
 step "bad arguments: one line, exit 2, nothing sent"
 openssl genrsa -out rsa.key 2048 2>/dev/null
