@@ -161,10 +161,13 @@ static int make_fragments(const uint8_t *pl, size_t n, struct dataset *ds, uint8
 struct build_args {
     uint16_t target, anchor;
     unsigned long version, offset, write_type;
+    uint8_t component[27]; /* --chip-uid: the first 25 bytes of 0xE0C2 */
+    size_t component_len;  /* 0: any chip (broadcast) */
 };
 
 /* manifest = [1, null, null, [-1 data, size, version, [offset, write type]],
- *             [[-1, bstr([41 SHA-256, bstr digest])], null], [h'' (any chip), h'OID']]
+ *             [[-1, bstr([41 SHA-256, bstr digest])], null], [component id, h'OID']]
+ * (component id: h'' for any chip, or the 25-byte UID prefix of one chip)
  * COSE_Sign1 = [bstr({1: -7}), {4: h'anchor'}, bstr(manifest), bstr(r || s)] */
 static int make_manifest(const struct build_args *a, size_t payload_len, const uint8_t digest[32],
                          mbedtls_ecp_keypair *key, struct rng *rng, struct dataset *ds)
@@ -198,7 +201,7 @@ static int make_manifest(const struct build_args *a, size_t payload_len, const u
     cbw_bstr(&b, dg, d.n);
     cbw_put(&b, "\xF6", 1);
     cbw_head(&b, 4, 2);
-    cbw_bstr(&b, NULL, 0);
+    cbw_bstr(&b, a->component, a->component_len);
     cbw_oid(&b, a->target);
 
     cbw_head(&s, 4, 4);
@@ -346,7 +349,7 @@ static int update_build(int argc, char **argv)
     bool help = false, chain = false, der_obj = false;
     const char *target_s = NULL, *payload = NULL, *cert = NULL, *version_s = NULL,
                *anchor_s = "0xE0EF", *key_f = NULL, *anchor_cert = NULL, *offset_s = "0",
-               *wt_s = "2", *out = NULL;
+               *wt_s = "2", *out = NULL, *uid_s = NULL;
     const struct opt opts[] = {
         {"--target", 1, &target_s, NULL},   {"--payload", 1, &payload, NULL},
         {"--cert", 1, &cert, NULL},         {"--chain", 0, NULL, &chain},
@@ -354,7 +357,7 @@ static int update_build(int argc, char **argv)
         {"--anchor", 1, &anchor_s, NULL},   {"--signer-key", 1, &key_f, NULL},
         {"--anchor-cert", 1, &anchor_cert, NULL}, {"--offset", 1, &offset_s, NULL},
         {"--write-type", 1, &wt_s, NULL},   {"--out", 1, &out, NULL},
-        {NULL, 0, NULL, NULL}};
+        {"--chip-uid", 1, &uid_s, NULL},    {NULL, 0, NULL, NULL}};
     struct build_args a;
     struct dataset *ds;
     uint8_t pl[OBJ_MAX], digest[32];
@@ -367,7 +370,7 @@ static int update_build(int argc, char **argv)
     if (help)
         HELP("usage: trustm update build --target OID (--payload FILE | --cert FILE [--chain|--der-object])\n"
              "         --version N --signer-key KEY.pem [--anchor 0xE0EF] [--anchor-cert CERT.pem]\n"
-             "         [--offset 0] [--write-type 2] --out PREFIX\n"
+             "         [--offset 0] [--write-type 2] [--chip-uid HEX] --out PREFIX\n"
              "Makes, on the host (no chip), a protected-update data set for a data object whose\n"
              "Change condition names the trust anchor (e.g. 'LcsO < op || Int(0xE0EF)', what\n"
              "'personalize --update-anchor' sets): PREFIX.manifest, signed with the ECDSA P-256\n"
@@ -379,6 +382,9 @@ static int update_build(int argc, char **argv)
              "--version 1..32767: the chip takes only a version above the object's (rollback\n"
              "protection). --write-type 2 erases the object first (default), 1 writes over it\n"
              "at --offset. --anchor-cert checks that KEY is that certificate's key.\n"
+             "--chip-uid: the coprocessor UID of one chip ('trustm data read --oid 0xE0C2',\n"
+             "its first 25 bytes count): only that chip accepts the set; without it every\n"
+             "chip whose anchor verifies it does.\n"
              "Send the set with 'trustm update apply' (docs/trustm-cli.md).\n");
     if (target_s == NULL || parse_oid(target_s, &a.target) != 0 || !upd_data_oid(a.target)) {
         return arg_fail("update build: --target must be a data object (0xE0E0..0xE0E3, 0xE0E8, 0xE0E9, "
@@ -400,6 +406,16 @@ static int update_build(int argc, char **argv)
     }
     if (parse_uint(wt_s, 1, 2, &a.write_type) != 0) {
         return arg_fail("update build: --write-type takes 1 (write) or 2 (erase and write)");
+    }
+    memset(a.component, 0, sizeof(a.component));
+    a.component_len = 0;
+    if (uid_s != NULL) {
+        long n = parse_hex(uid_s, a.component, sizeof(a.component));
+        if (n != 25 && n != 27) {
+            return arg_fail("update build: --chip-uid takes the chip's UID in hex (0xE0C2: 27 bytes, "
+                            "or its first 25)");
+        }
+        a.component_len = 25;
     }
     if ((payload == NULL) == (cert == NULL)) {
         return arg_fail("update build: give exactly one of --payload FILE and --cert FILE");
@@ -437,10 +453,10 @@ static int update_build(int argc, char **argv)
         rng_free(&rng);
     }
     if (rc == 0) {
-        printf("data set for 0x%04X: version %lu, %zu payload bytes at offset %lu (%s) in %u "
+        printf("data set for 0x%04X%s: version %lu, %zu payload bytes at offset %lu (%s) in %u "
                "fragment%s, signed for trust anchor 0x%04X (ECDSA %s)\n"
                "%s.manifest (%zu bytes), %s.fragments (%zu bytes)\n",
-               a.target, a.version, pl_len, a.offset, a.write_type == 2 ? "erase and write" : "write",
+               a.target, a.component_len ? " of one chip (--chip-uid)" : "", a.version, pl_len, a.offset, a.write_type == 2 ? "erase and write" : "write",
                ds->nfrags, ds->nfrags == 1 ? "" : "s", a.anchor,
                mbedtls_pk_ec(pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1 ? "P-256" : "P-384", out,
                ds->manifest_len, out, ds->frags_len);
@@ -551,7 +567,7 @@ static const char *refusal(uint8_t code)
                       "accept this trust anchor (Int(OID)), or the anchor is not a trust anchor "
                       "object (type TA) or is the target";
     case 0x08: return "the payload does not fit the object";
-    case 0x0F: return "invalid manifest";
+    case 0x0F: return "invalid manifest, or one made for another chip (--chip-uid)";
     case 0x10: return "the payload version is not above the object's (rollback protection)";
     case 0x25: return "not supported by this chip";
     case 0x29: case 0x2A: return "the trust anchor object holds no usable certificate";

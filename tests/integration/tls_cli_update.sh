@@ -126,13 +126,29 @@ expect_fail "refused by the chip (0x10): the payload version is not above the ob
 expect_fail "(0x10)" "${C[@]}" update apply --manifest old.manifest --fragments old.fragments
 same_as 0xE0E1 e0e1.v2
 
+step "a data set for one chip (--chip-uid): another chip's is refused (0x0F), this chip's applies"
+uid=$("${C[@]}" data read --oid 0xE0C2)
+[ ${#uid} -eq 54 ] || fail "UID: $uid"
+other=$(printf '%s' "$uid" | cut -c1-48)$(printf '%02x' $(( (0x$(printf '%s' "$uid" | cut -c49-50) + 1) % 256 )))
+"${C[@]}" update build --target 0xE0E1 --cert renewed.pem --version 3 --signer-key upd.key \
+  --chip-uid "$other" --out notme | grep -q '^data set for 0xE0E1 of one chip (--chip-uid)' || fail "chip-uid build"
+expect_fail "refused by the chip (0x0F): invalid manifest, or one made for another chip" \
+  "${C[@]}" update apply --manifest notme.manifest --fragments notme.fragments
+same_as 0xE0E1 e0e1.v2
+"${C[@]}" update build --target 0xE0E1 --cert renewed.pem --version 3 --signer-key upd.key \
+  --chip-uid "$uid" --out me >/dev/null
+"${C[@]}" update apply --manifest me.manifest --fragments me.fragments | grep -q 'version 3 (was 2)' \
+  || fail "the set for this chip's UID"
+expect_arg "--chip-uid takes the chip's UID in hex" "${C[@]}" update build --target 0xE0E1 --cert renewed.pem \
+  --version 4 --signer-key upd.key --chip-uid 0102 --out x
+
 step "a chain (two fragments) whose last fragment is altered: partly written, then completed"
-"${C[@]}" update build --target 0xE0E1 --cert <(cat renewed.pem ca.pem) --chain --version 3 \
+"${C[@]}" update build --target 0xE0E1 --cert <(cat renewed.pem ca.pem) --chain --version 4 \
   --signer-key upd.key --out r3 | grep -q ' in 2 fragments,' || fail "the chain is not two fragments"
 flip r3.fragments -5 r3bad.fragments
-expect_fail "(0x2D): .*0xE0E1 was partly written (version 0x8003): send the same data set again" \
+expect_fail "(0x2D): .*0xE0E1 was partly written (version 0x8004): send the same data set again" \
   "${C[@]}" update apply --manifest r3.manifest --fragments r3bad.fragments
-"${C[@]}" update apply --manifest r3.manifest --fragments r3.fragments | grep -q 'version 3 (was 0x8003: interrupted)' \
+"${C[@]}" update apply --manifest r3.manifest --fragments r3.fragments | grep -q 'version 4 (was 0x8004: interrupted)' \
   || fail "the interrupted update was not completed"
 "${C[@]}" cert read --oid 0xE0E1 --chain --out chain.pem
 [ "$(grep -c 'BEGIN CERTIFICATE' chain.pem)" -eq 2 ] || fail "0xE0E1 does not hold the chain"
@@ -189,9 +205,9 @@ same_as 0xE0E2 e0e2.now
 
 step "over the shielded connection (bound chip)"
 "${C[@]}" bind --out bind.secret --key-exec-open >/dev/null
-"${C[@]}" update build --target 0xE0E1 --cert renewed.pem --version 4 --signer-key upd.key --out r4 >/dev/null
+"${C[@]}" update build --target 0xE0E1 --cert renewed.pem --version 5 --signer-key upd.key --out r4 >/dev/null
 "${C[@]}" --binding bind.secret update apply --manifest r4.manifest --fragments r4.fragments \
-  | grep -q '^0xE0E1 updated: version 4 (was 3)' || fail "apply over the shielded connection"
+  | grep -q '^0xE0E1 updated: version 5 (was 4)' || fail "apply over the shielded connection"
 cmp -s <(der <("${C[@]}" --binding bind.secret cert read --oid 0xE0E1)) <(der renewed.pem) \
   || fail "0xE0E1 after the shielded update"
 
