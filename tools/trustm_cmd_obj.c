@@ -62,10 +62,12 @@ int cmd_info(int argc, char **argv)
         HELP("usage: trustm info [--json]\n"
              "Coprocessor UID fields, global/application life cycle, security event counter,\n"
              "current limit, maximum communication buffer, and the objects still free\n"
-             "(certificate, trust-anchor and data objects with used size 0, key slots\n"
-             "without a key); whether the chip is bound (0xE140 holds a locked platform-\n"
-             "binding secret) and which keys are bound to it (Execute 'Conf(0xE140)': used\n"
-             "only over the shielded connection) or usable without it.\n");
+             "(certificate, trust-anchor and data objects with used size 0, or a\n"
+             "certificate or trust-anchor object holding the one 0x00 byte Infineon's\n"
+             "trustm_cert -c leaves; key slots without a key); whether the chip is bound\n"
+             "(0xE140 holds a locked platform-binding secret) and which keys are bound to\n"
+             "it (Execute 'Conf(0xE140)': used only over the shielded connection) or\n"
+             "usable without it.\n");
     if (dev_open(&d) != 0) return 1;
     st = trustm_read_data(&d.chip, d.protect, TRUSTM_OID_UID, 0, uidb, sizeof(uidb), &n);
     if (st != TMA_OK || trustm_uid_decode(uidb, n, &uid) != TMA_OK) {
@@ -112,6 +114,16 @@ int cmd_info(int argc, char **argv)
             free_obj = !(m.present & TRUSTM_MDF_ALGORITHM);
         } else {
             free_obj = (m.present & TRUSTM_MDF_USED_SIZE) && m.used_size == 0;
+            /* One 0x00 byte in a certificate or trust-anchor object is no
+             * certificate ('cert read' says so): it is how Infineon's
+             * trustm_cert -c clears one. A data object's 0x00 is data. */
+            if ((tool_oid_is_cert(listed[i]) || tool_oid_is_ta(listed[i])) &&
+                (m.present & TRUSTM_MDF_USED_SIZE) && m.used_size == 1) {
+                uint8_t b = 0xFF;
+                size_t bn = 0;
+                free_obj = trustm_read_data(&d.chip, d.protect, listed[i], 0, &b, 1, &bn) == TMA_OK &&
+                           bn == 1 && b == 0x00;
+            }
         }
         if (free_obj) {
             size_t l = strlen(freelist);

@@ -35,6 +35,16 @@ step "info --json"
 "${C[@]}" info --json > info.json
 python3 -c 'import json,sys; d=json.load(open("info.json")); assert len(d["uid"])==54 and "0xE0E1" in d["free_objects"] and d["shielded"] is False' \
   || fail "info --json"
+step "info: a certificate object holding one 0x00 byte is free (Infineon's trustm_cert -c clears it so); another byte, or a data object's 0x00, is not"
+"${C[@]}" data write --oid 0xE0E2 --hex 30 --erase > /dev/null
+"${C[@]}" data write --oid 0xF1DB --hex 00 --erase > /dev/null
+"${C[@]}" info --json > info2.json
+python3 -c 'import json; f=json.load(open("info2.json"))["free_objects"]; assert "0xE0E2" not in f and "0xF1DB" not in f and "0xE0E3" in f, f' \
+  || fail "info: one byte that is not 0x00, or a data object"
+"${C[@]}" data write --oid 0xE0E2 --hex 00 --erase > /dev/null
+"${C[@]}" info --json > info3.json
+python3 -c 'import json; f=json.load(open("info3.json"))["free_objects"]; assert "0xE0E2" in f, f' || fail "info: cleared certificate object"
+expect_fail "cert read: 0xE0E2 holds no certificate" "${C[@]}" cert read --oid 0xE0E2
 
 step "keygen / csr (--pubkey, --new-key, public key recovered from signatures)"
 "${C[@]}" keygen --slot 0xE0F2 --usage sign --out k2.pem
