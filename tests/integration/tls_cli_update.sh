@@ -193,9 +193,26 @@ cmp -s got2.bin p2.bin || fail "erase and write left other bytes in 0xE0E2"
 head -c 640 /dev/urandom > p3.bin
 "${C[@]}" update build --target 0xE0E2 --payload p3.bin --version 7 --anchor 0xE0E9 --signer-key u384.key \
   --write-type 1 --offset 100 --out p3 >/dev/null
-"${C[@]}" update apply --manifest p3.manifest --fragments p3.fragments >/dev/null
+"${C[@]}" update apply --manifest p3.manifest --fragments p3.fragments | grep -q 'version 7 (was 6)' \
+  || fail "write at offset 100: apply"
 "${C[@]}" data read --oid 0xE0E2 --out got3.bin >/dev/null
 cmp -s got3.bin <(head -c 100 p2.bin; cat p3.bin; tail -c +741 p2.bin) || fail "write at offset 100"
+"${C[@]}" update build --target 0xE0E2 --payload p3.bin --version 9 --anchor 0xE0E9 --signer-key u384.key --out p9 >/dev/null
+"${C[@]}" update apply --manifest p9.manifest --fragments p9.fragments | grep -q 'version 9 (was 7)' || fail "a version gap"
+# fragment boundaries: 640 bytes is one final fragment, 641 two (608 + 33), 1248 two (608 + 640), 1728 three
+v=10
+for sz_nf in 640:1 641:2 1248:2 1728:3; do
+  sz=${sz_nf%:*}; nf=${sz_nf#*:}
+  head -c "$sz" /dev/urandom > b.bin
+  "${C[@]}" update build --target 0xE0E2 --payload b.bin --version $v --anchor 0xE0E9 --signer-key u384.key --out b \
+    | grep -q " $sz payload bytes .* in $nf fragment" || fail "$sz bytes: not $nf fragments"
+  [ "$(stat -c %s b.fragments)" -eq $((sz + 32 * (nf - 1))) ] || fail "$sz bytes: fragments file size"
+  "${C[@]}" update apply --manifest b.manifest --fragments b.fragments | grep -q "version $v (was $((v - 1))), $sz bytes used" \
+    || fail "$sz bytes: apply"
+  "${C[@]}" data read --oid 0xE0E2 --out gotb.bin >/dev/null
+  cmp -s gotb.bin b.bin || fail "$sz bytes: read back"
+  v=$((v + 1))
+done
 # a set for 0xE0E2 signed for the other anchor: 0xE0E2 accepts only Int(0xE0E9)
 "${C[@]}" update build --target 0xE0E2 --payload p1.bin --version 9 --anchor 0xE0EF --signer-key upd.key --out wrongta >/dev/null
 snap 0xE0E2 > e0e2.now
