@@ -170,6 +170,13 @@ meta_refused() { # a session context has no readable metadata: both get the chip
     ! ours metadata show --oid 0xE100 2>"$D/ours.err" && grep -q 'access conditions not satisfied' "$D/ours.err"
 }
 check "metadata of session context 0xE100: both refused with 0x07 (their tool still exits 0)" meta_refused
+cleared() { # trustm_cert -c leaves one 0x00 byte: our CLI counts the object free and finds no certificate in it
+    their trustm_cert -c 0xE0E1 && has 'Cleared.' trustm_cert &&
+    [ "$(ours data read --oid 0xE0E1)" = 00 ] &&
+    ours info --json | python3 -c 'import json,sys; f=json.load(sys.stdin)["free_objects"]; assert "0xE0E1" in f, f' &&
+    ! ours cert read --oid 0xE0E1 2>"$D/ours.err" && grep -q 'holds no certificate' "$D/ours.err"
+}
+check "trustm_cert -c 0xE0E1 (one 0x00 byte): 'trustm info' lists it free, 'trustm cert read' finds no certificate" cleared
 hash_ok() {
     head -c 5000 /dev/urandom >"$D/h5000.bin"
     their trustm_hash -H -i "$D/h5000.bin" -o "$D/h.bin" && has 'filesize: 5000' trustm_hash &&
