@@ -140,7 +140,7 @@ uid_same() {
     a=$(grep -E '^[A-Z].*\[[A-Za-z]+\]: ' "$D/trustm_chipinfo.out" | sed 's/.*\]: //; s/0x//g; s/ //g' | tr -d '\n')
     b=$(ours info --json | sed -n 's/.*"uid":"\([0-9a-f]*\)".*/\1/p')
     echo "theirs: $a"; echo "ours:   $b"
-    [ ${#a} -eq 54 ] && [ "$a" = "$b" ] && has 'Trust M rev.3; Firmware Version: 3.00.2440' trustm_chipinfo
+    [ ${#a} -eq 54 ] && [ "$a" = "$b" ] && has "${1:-Trust M rev.3; Firmware Version: 3.00.2440}" trustm_chipinfo
 }
 check "trustm_chipinfo: the 27-byte UID (0xE0C2) equals 'trustm info', firmware named V3 3.00.2440" uid_same
 rng_ok() {
@@ -417,6 +417,17 @@ offset_w() {
     [ "$(stat -c %s "$D/f1d5.bin")" -eq 11 ] && [ "$(xxd -p -s 10 "$D/f1d5.bin")" = a5 ] && [ "$(xxd -p -l 10 "$D/f1d5.bin")" = 00000000000000000000 ]
 }
 check "trustm_data -w 0xF1D5 -p 10 -I 0xA5: our CLI reads 11 bytes, zero-filled, A5 at offset 10" offset_w
+stop_chip
+
+# ================= 1b. a Trust M V1 chip
+start_chip v1 --chip-version 1
+check "V1 chip: trustm_chipinfo names 'Trust M rev.1; 1.30.809', UID equals 'trustm info'" \
+    uid_same 'Trust M rev.1; Firmware Version: 1.30.809'
+check "V1 chip (shielded): trustm_rng" rng_ok
+check "V1 chip: trustm_cert -r 0xE0E0 = 'trustm cert read', verifies to the sim's CA" e0e0_ok
+for oid in 0xE0F0 0xE0F1 0xF1D0; do
+    check "V1 chip: trustm_metadata -r $oid = 'trustm metadata show'" meta_same $oid
+done
 stop_chip
 
 # ================= 5. two processes at once on one chip (through /dev/i2c-1 and the shim)
