@@ -265,6 +265,12 @@ bound_factory_pbs() { # their tools still hold the factory secret: the handshake
     grep -E 'Error \[0x(0107|8021|802D)\]|handshake' "$D/trustm_ecc_sign.out"
 }
 check "their tools with the factory binding secret: no signature (handshake refused)" bound_factory_pbs
+bound_plain_tools() { # what needs no shielded connection still works for them without the new secret
+    their trustm_chipinfo && has 'Read Chip Info \[0xE0C2\]: Success' trustm_chipinfo &&
+    their trustm_cert -X -r 0xE0E1 -o "$D/e0e1_x.pem" && cmp "$D/e0e1_x.pem" "$D/dev.pem" &&
+    ! their trustm_rng -l 16 -o "$D/r.bin" && ! [ -s "$D/r.bin" ]
+}
+check "bound chip, their tools without the new secret: chipinfo and trustm_cert -X work, shielded trustm_rng does not" bound_plain_tools
 bound_plain() {
     LT_PBS=$(xxd -p -c 256 "$D/binding.key") their trustm_ecc_sign -k 0xE0F1 -X -o "$D/x.sig" -i "$W/msg.txt" -H sha256
     has 'Error \[0x8007\]' trustm_ecc_sign && ! grep -q '^Success' "$D/trustm_ecc_sign.out"
