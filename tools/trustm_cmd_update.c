@@ -15,7 +15,9 @@
 #include "trustm_key.h"
 #include "trustm/metadata.h"
 
+#include <mbedtls/ccm.h>
 #include <mbedtls/ecdsa.h>
+#include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
@@ -33,6 +35,9 @@
 
 #define FRAG 640u      /* a fragment (the last one 1..640 bytes) */
 #define FRAG_PART 608u /* payload in a non-final fragment: 640 - SHA-256 */
+#define CCM_TAG 8u     /* confidentiality: AES-CCM-16-64-128 tag per fragment */
+#define SECRET_MAX 64u /* an UPDATSEC secret (spec 9.7: the PRF's key) */
+#define KDF_SEED 64u
 #define OBJ_MAX 1728u  /* the largest data object (0xE0E0..0xE0E3) */
 #define MANIFEST_MAX 1550u
 #define FRAGS_MAX (((OBJ_MAX + FRAG_PART - 1) / FRAG_PART) * FRAG)
@@ -136,34 +141,120 @@ struct dataset {
     unsigned nfrags;
 };
 
-/* Fragments back to front: the last holds the rest of the payload (1..640
- * bytes), each earlier one 608 payload bytes and the SHA-256 of the
- * fragment after it; digest = SHA-256 of the first, for the manifest. */
-static int make_fragments(const uint8_t *pl, size_t n, struct dataset *ds, uint8_t digest[32])
-{
-    size_t nf = n <= FRAG ? 1 : 1 + (n - FRAG + FRAG_PART - 1) / FRAG_PART;
-    size_t last = n - (nf - 1) * FRAG_PART, i, at;
-    if (n == 0 || (nf - 1) * FRAG + last > sizeof(ds->frags)) return -1;
-    ds->frags_len = (nf - 1) * FRAG + last;
-    ds->nfrags = (unsigned)nf;
-    at = (nf - 1) * FRAG;
-    memcpy(ds->frags + at, pl + (nf - 1) * FRAG_PART, last);
-    mbedtls_sha256_ret(ds->frags + at, last, digest, 0);
-    for (i = nf - 1; i-- > 0;) {
-        at = i * FRAG;
-        memcpy(ds->frags + at, pl + i * FRAG_PART, FRAG_PART);
-        memcpy(ds->frags + at + FRAG_PART, digest, 32);
-        mbedtls_sha256_ret(ds->frags + at, FRAG, digest, 0);
-    }
-    return 0;
-}
-
 struct build_args {
-    uint16_t target, anchor;
+    uint16_t target, anchor, secret_oid;
+    uint8_t secret[SECRET_MAX];
+    size_t secret_len;           /* 0: integrity only */
+    uint8_t seed[KDF_SEED];      /* KDF seed, fresh per data set */
     unsigned long version, offset, write_type;
     uint8_t component[27]; /* --chip-uid: the first 25 bytes of 0xE0C2 */
     size_t component_len;  /* 0: any chip (broadcast) */
 };
+
+/* TLS 1.2 PRF with SHA-256 (RFC 5246 5): P_SHA256(secret, seed). */
+static int prf_sha256(const uint8_t *secret, size_t sl, const uint8_t *seed, size_t seedl,
+                      uint8_t *out, size_t n)
+{
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    uint8_t a[32], blk[32];
+    size_t k;
+    if (mbedtls_md_hmac(md, secret, sl, seed, seedl, a) != 0) return -1; /* A(1) */
+    while (n > 0) {
+        mbedtls_md_context_t c;
+        int ret;
+        mbedtls_md_init(&c);
+        ret = mbedtls_md_setup(&c, md, 1);
+        if (ret == 0) ret = mbedtls_md_hmac_starts(&c, secret, sl);
+        if (ret == 0) ret = mbedtls_md_hmac_update(&c, a, 32);
+        if (ret == 0) ret = mbedtls_md_hmac_update(&c, seed, seedl);
+        if (ret == 0) ret = mbedtls_md_hmac_finish(&c, blk);
+        mbedtls_md_free(&c);
+        if (ret != 0 || mbedtls_md_hmac(md, secret, sl, a, 32, a) != 0) return -1; /* A(i+1) */
+        k = n < 32 ? n : 32;
+        memcpy(out, blk, k);
+        out += k;
+        n -= k;
+    }
+    mbedtls_platform_zeroize(a, sizeof(a));
+    mbedtls_platform_zeroize(blk, sizeof(blk));
+    return 0;
+}
+
+/* The KDF label with the seed: Infineon's example data sets use "test"
+ * and a 64-byte seed (sim-vendor-interop.md), which chips accept. */
+static const char kdf_label[] = "test";
+
+/* Confidentiality (spec 9.7): key (16) || nonce prefix (11) = PRF(secret,
+ * label || seed); fragment i (from 1) is AES-CCM with nonce prefix || i
+ * (2 bytes), AD version (2) || offset of its plaintext in the payload (3)
+ * || payload size (3), tag 8 bytes after the ciphertext. */
+static int encrypt_part(const struct build_args *a, const uint8_t kdf[27], unsigned frag_no,
+                        size_t at, size_t total, const uint8_t *pt, size_t n, uint8_t *out)
+{
+    uint8_t nonce[13], ad[8];
+    mbedtls_ccm_context ccm;
+    int ret;
+    memcpy(nonce, kdf + 16, 11);
+    nonce[11] = (uint8_t)(frag_no >> 8);
+    nonce[12] = (uint8_t)frag_no;
+    ad[0] = (uint8_t)(a->version >> 8);
+    ad[1] = (uint8_t)a->version;
+    ad[2] = (uint8_t)(at >> 16);
+    ad[3] = (uint8_t)(at >> 8);
+    ad[4] = (uint8_t)at;
+    ad[5] = (uint8_t)(total >> 16);
+    ad[6] = (uint8_t)(total >> 8);
+    ad[7] = (uint8_t)total;
+    mbedtls_ccm_init(&ccm);
+    ret = mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, kdf, 128);
+    if (ret == 0) ret = mbedtls_ccm_encrypt_and_tag(&ccm, n, nonce, sizeof(nonce), ad, sizeof(ad), pt, out,
+                                                    out + n, CCM_TAG);
+    mbedtls_ccm_free(&ccm);
+    return ret;
+}
+
+/* Fragments back to front: the last holds the rest of the payload (1..608
+ * bytes), each earlier one 608 payload bytes and the SHA-256 of the
+ * fragment after it; digest = SHA-256 of the first, for the manifest.
+ * Encrypted: 600 bytes of ciphertext + the 8-byte tag in place of 608. */
+static int make_fragments(const struct build_args *a, const uint8_t *pl, size_t n, struct dataset *ds,
+                          uint8_t digest[32])
+{
+    /* plaintext per fragment: at most 608 (encrypted: 600 + the tag), the last
+     * one too: the spec allows a final fragment of up to 640 bytes, but
+     * Infineon's tool cuts every fragment this way (the form chips are known
+     * to take), and trustm-sim takes no more for an encrypted one */
+    size_t tag = a->secret_len ? CCM_TAG : 0, part = FRAG_PART - tag;
+    size_t nf = (n + part - 1) / part;
+    size_t last = n - (nf - 1) * part, i, at;
+    uint8_t kdf[27];
+    if (n == 0 || (nf - 1) * FRAG + last + tag > sizeof(ds->frags)) return -1;
+    if (tag) {
+        uint8_t ls[sizeof(kdf_label) - 1 + KDF_SEED];
+        memcpy(ls, kdf_label, sizeof(kdf_label) - 1);
+        memcpy(ls + sizeof(kdf_label) - 1, a->seed, KDF_SEED);
+        if (prf_sha256(a->secret, a->secret_len, ls, sizeof(ls), kdf, sizeof(kdf)) != 0) return -1;
+    }
+    ds->frags_len = (nf - 1) * FRAG + last + tag;
+    ds->nfrags = (unsigned)nf;
+    for (i = nf; i-- > 0;) {
+        size_t len = i == nf - 1 ? last : part;
+        at = i * FRAG;
+        if (tag) {
+            if (encrypt_part(a, kdf, (unsigned)i + 1, i * part, n, pl + i * part, len, ds->frags + at) != 0) {
+                mbedtls_platform_zeroize(kdf, sizeof(kdf));
+                return -1;
+            }
+        } else {
+            memcpy(ds->frags + at, pl + i * part, len);
+        }
+        if (i != nf - 1) memcpy(ds->frags + at + FRAG_PART, digest, 32);
+        mbedtls_sha256_ret(ds->frags + at, i == nf - 1 ? len + tag : FRAG, digest, 0);
+    }
+    mbedtls_platform_zeroize(kdf, sizeof(kdf));
+    return 0;
+}
+
 
 /* manifest = [1, null, null, [-1 data, size, version, [offset, write type]],
  *             [[-1, bstr([41 SHA-256, bstr digest])], null], [component id, h'OID']]
@@ -173,7 +264,7 @@ static int make_manifest(const struct build_args *a, size_t payload_len, const u
                          mbedtls_ecp_keypair *key, struct rng *rng, struct dataset *ds)
 {
     static const uint8_t prot[3] = {0xA1, 0x01, ALG_ES256};
-    uint8_t body[160], dg[40], sigst[200], hash[32], rs[2 * 66];
+    uint8_t body[300], dg[40], sigst[340], hash[32], rs[2 * 66];
     struct cbw b = {body, 0, sizeof(body), false}, d = {dg, 0, sizeof(dg), false};
     struct cbw s = {sigst, 0, sizeof(sigst), false};
     struct cbw m = {ds->manifest, 0, sizeof(ds->manifest), false};
@@ -199,7 +290,33 @@ static int make_manifest(const struct build_args *a, size_t payload_len, const u
     cbw_head(&b, 4, 2);
     cbw_int(&b, -1);
     cbw_bstr(&b, dg, d.n);
-    cbw_put(&b, "\xF6", 1);
+    if (a->secret_len == 0) {
+        cbw_put(&b, "\xF6", 1);
+    } else {
+        /* [1, [bstr({1: 10 AES-CCM-16-64-128}), [[bstr({4: h'secret', 1: -65720
+         * TLS PRF SHA-256, 5: [label, seed]}), null]], null]] (Infineon's order) */
+        static const uint8_t alg[3] = {0xA1, 0x01, 0x0A};
+        uint8_t rh[120];
+        struct cbw rw = {rh, 0, sizeof(rh), false};
+        cbw_head(&rw, 5, 3);
+        cbw_int(&rw, 4);
+        cbw_oid(&rw, a->secret_oid);
+        cbw_int(&rw, 1);
+        cbw_int(&rw, -65720);
+        cbw_int(&rw, 5);
+        cbw_head(&rw, 4, 2);
+        cbw_bstr(&rw, (const uint8_t *)kdf_label, sizeof(kdf_label) - 1);
+        cbw_bstr(&rw, a->seed, KDF_SEED);
+        if (rw.bad) return fail("update build: manifest too large");
+        cbw_head(&b, 4, 2);
+        cbw_int(&b, 1);
+        cbw_head(&b, 4, 3);
+        cbw_bstr(&b, alg, sizeof(alg));
+        cbw_head(&b, 4, 1);
+        cbw_head(&b, 4, 2);
+        cbw_bstr(&b, rh, rw.n);
+        cbw_put(&b, "\xF6\xF6", 2);
+    }
     cbw_head(&b, 4, 2);
     cbw_bstr(&b, a->component, a->component_len);
     cbw_oid(&b, a->target);
@@ -349,7 +466,7 @@ static int update_build(int argc, char **argv)
     bool help = false, chain = false, der_obj = false;
     const char *target_s = NULL, *payload = NULL, *cert = NULL, *version_s = NULL,
                *anchor_s = "0xE0EF", *key_f = NULL, *anchor_cert = NULL, *offset_s = "0",
-               *wt_s = "2", *out = NULL, *uid_s = NULL;
+               *wt_s = "2", *out = NULL, *uid_s = NULL, *secret_f = NULL, *secret_s = NULL;
     const struct opt opts[] = {
         {"--target", 1, &target_s, NULL},   {"--payload", 1, &payload, NULL},
         {"--cert", 1, &cert, NULL},         {"--chain", 0, NULL, &chain},
@@ -357,7 +474,8 @@ static int update_build(int argc, char **argv)
         {"--anchor", 1, &anchor_s, NULL},   {"--signer-key", 1, &key_f, NULL},
         {"--anchor-cert", 1, &anchor_cert, NULL}, {"--offset", 1, &offset_s, NULL},
         {"--write-type", 1, &wt_s, NULL},   {"--out", 1, &out, NULL},
-        {"--chip-uid", 1, &uid_s, NULL},    {NULL, 0, NULL, NULL}};
+        {"--chip-uid", 1, &uid_s, NULL},    {"--secret", 1, &secret_f, NULL},
+        {"--secret-oid", 1, &secret_s, NULL}, {NULL, 0, NULL, NULL}};
     struct build_args a;
     struct dataset *ds;
     uint8_t pl[OBJ_MAX], digest[32];
@@ -370,7 +488,8 @@ static int update_build(int argc, char **argv)
     if (help)
         HELP("usage: trustm update build --target OID (--payload FILE | --cert FILE [--chain|--der-object])\n"
              "         --version N --signer-key KEY.pem [--anchor 0xE0EF] [--anchor-cert CERT.pem]\n"
-             "         [--offset 0] [--write-type 2] [--chip-uid HEX] --out PREFIX\n"
+             "         [--offset 0] [--write-type 2] [--chip-uid HEX]\n"
+             "         [--secret FILE --secret-oid 0xF1D1] --out PREFIX\n"
              "Makes, on the host (no chip), a protected-update data set for a data object whose\n"
              "Change condition names the trust anchor (e.g. 'LcsO < op || Int(0xE0EF)', what\n"
              "'personalize --update-anchor' sets): PREFIX.manifest, signed with the ECDSA P-256\n"
@@ -385,6 +504,9 @@ static int update_build(int argc, char **argv)
              "--chip-uid: the coprocessor UID of one chip ('trustm data read --oid 0xE0C2',\n"
              "its first 25 bytes count): only that chip accepts the set; without it every\n"
              "chip whose anchor verifies it does.\n"
+             "--secret: confidentiality: the payload AES-CCM encrypted with a key derived from\n"
+             "the shared secret (1..64 bytes) the chip holds in --secret-oid (type UPDATSEC),\n"
+             "for objects whose Change condition also asks Conf(that object).\n"
              "Send the set with 'trustm update apply' (docs/trustm-cli.md).\n");
     if (target_s == NULL || parse_oid(target_s, &a.target) != 0 || !upd_data_oid(a.target)) {
         return arg_fail("update build: --target must be a data object (0xE0E0..0xE0E3, 0xE0E8, 0xE0E9, "
@@ -417,6 +539,16 @@ static int update_build(int argc, char **argv)
         }
         a.component_len = 25;
     }
+    a.secret_len = 0;
+    a.secret_oid = 0;
+    if ((secret_f == NULL) != (secret_s == NULL)) {
+        return arg_fail("update build: --secret FILE and --secret-oid OID go together");
+    }
+    if (secret_s != NULL && (parse_oid(secret_s, &a.secret_oid) != 0 || !upd_data_oid(a.secret_oid) ||
+                             a.secret_oid == a.target)) {
+        return arg_fail("update build: --secret-oid must be the data object holding the secret (type "
+                        "UPDATSEC, e.g. 0xF1D1), not the target");
+    }
     if ((payload == NULL) == (cert == NULL)) {
         return arg_fail("update build: give exactly one of --payload FILE and --cert FILE");
     }
@@ -432,20 +564,34 @@ static int update_build(int argc, char **argv)
         return arg_fail("update build: --offset %lu + %zu payload bytes exceed %u bytes", a.offset,
                         pl_len, OBJ_MAX);
     }
+    if (secret_f != NULL) {
+        uint8_t *sb = NULL;
+        size_t sn = 0;
+        if (read_file(secret_f, &sb, &sn, 1u << 16) != 0) return 2;
+        if (sn == 0 || sn > SECRET_MAX) {
+            mbedtls_platform_zeroize(sb, sn);
+            free(sb);
+            return arg_fail("update build: '%s' holds %zu bytes; a secret is 1..%u bytes", secret_f, sn,
+                            SECRET_MAX);
+        }
+        memcpy(a.secret, sb, sn);
+        a.secret_len = sn;
+        mbedtls_platform_zeroize(sb, sn);
+        free(sb);
+    }
     mbedtls_pk_init(&pk);
     rc = load_signer(key_f, anchor_cert, &pk);
-    if (rc != 0) {
-        mbedtls_pk_free(&pk);
-        return rc;
-    }
-    ds = calloc(1, sizeof(*ds));
+    ds = rc == 0 ? calloc(1, sizeof(*ds)) : NULL;
     if (ds == NULL) {
+        mbedtls_platform_zeroize(&a, sizeof(a));
         mbedtls_pk_free(&pk);
-        return fail("out of memory");
+        return rc != 0 ? rc : fail("out of memory");
     }
     rc = 1;
     if (rng_init(&rng) == 0) {
-        if (make_fragments(pl, pl_len, ds, digest) != 0) {
+        if (mbedtls_ctr_drbg_random(&rng.d, a.seed, sizeof(a.seed)) != 0) {
+            fail("update build: host random generator failed");
+        } else if (make_fragments(&a, pl, pl_len, ds, digest) != 0) {
             fail("update build: the payload does not fit the fragments");
         } else if (make_manifest(&a, pl_len, digest, mbedtls_pk_ec(pk), &rng, ds) == 0) {
             rc = write_pair(out, ds);
@@ -453,15 +599,18 @@ static int update_build(int argc, char **argv)
         rng_free(&rng);
     }
     if (rc == 0) {
+        char enc[64] = "";
+        if (a.secret_len) snprintf(enc, sizeof(enc), ", encrypted for the secret in 0x%04X", a.secret_oid);
         printf("data set for 0x%04X%s: version %lu, %zu payload bytes at offset %lu (%s) in %u "
-               "fragment%s, signed for trust anchor 0x%04X (ECDSA %s)\n"
+               "fragment%s, signed for trust anchor 0x%04X (ECDSA %s)%s\n"
                "%s.manifest (%zu bytes), %s.fragments (%zu bytes)\n",
-               a.target, a.component_len ? " of one chip (--chip-uid)" : "", a.version, pl_len, a.offset, a.write_type == 2 ? "erase and write" : "write",
-               ds->nfrags, ds->nfrags == 1 ? "" : "s", a.anchor,
-               mbedtls_pk_ec(pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1 ? "P-256" : "P-384", out,
-               ds->manifest_len, out, ds->frags_len);
+               a.target, a.component_len ? " of one chip (--chip-uid)" : "", a.version, pl_len, a.offset,
+               a.write_type == 2 ? "erase and write" : "write", ds->nfrags, ds->nfrags == 1 ? "" : "s",
+               a.anchor, mbedtls_pk_ec(pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1 ? "P-256" : "P-384", enc,
+               out, ds->manifest_len, out, ds->frags_len);
     }
     mbedtls_platform_zeroize(pl, sizeof(pl));
+    mbedtls_platform_zeroize(&a, sizeof(a));
     free(ds);
     mbedtls_pk_free(&pk);
     return rc;
@@ -564,8 +713,9 @@ static const char *refusal(uint8_t code)
     switch (code) {
     case 0x01: return "an object of the manifest does not exist";
     case 0x07: return "access conditions not satisfied: the object's Change condition does not "
-                      "accept this trust anchor (Int(OID)), or the anchor is not a trust anchor "
-                      "object (type TA) or is the target";
+                      "accept this data set (Int(anchor); Conf(secret) needs --secret), or the "
+                      "anchor (type TA, not the target) or the secret (type UPDATSEC, its Execute "
+                      "condition) cannot be used";
     case 0x08: return "the payload does not fit the object";
     case 0x0F: return "invalid manifest, or one made for another chip (--chip-uid)";
     case 0x10: return "the payload version is not above the object's (rollback protection)";

@@ -199,9 +199,10 @@ head -c 640 /dev/urandom > p3.bin
 cmp -s got3.bin <(head -c 100 p2.bin; cat p3.bin; tail -c +741 p2.bin) || fail "write at offset 100"
 "${C[@]}" update build --target 0xE0E2 --payload p3.bin --version 9 --anchor 0xE0E9 --signer-key u384.key --out p9 >/dev/null
 "${C[@]}" update apply --manifest p9.manifest --fragments p9.fragments | grep -q 'version 9 (was 7)' || fail "a version gap"
-# fragment boundaries: 640 bytes is one final fragment, 641 two (608 + 33), 1248 two (608 + 640), 1728 three
+# fragment boundaries (each fragment at most 608 payload bytes, as Infineon's tool cuts them):
+# 608 bytes one fragment, 609 two (608 + 1), 1216 two, 1217 three, 1728 three
 v=10
-for sz_nf in 640:1 641:2 1248:2 1728:3; do
+for sz_nf in 608:1 609:2 1216:2 1217:3 1728:3; do
   sz=${sz_nf%:*}; nf=${sz_nf#*:}
   head -c "$sz" /dev/urandom > b.bin
   "${C[@]}" update build --target 0xE0E2 --payload b.bin --version $v --anchor 0xE0E9 --signer-key u384.key --out b \
@@ -251,6 +252,44 @@ grep -q 'type: *TA$' md2 && grep -q 'life cycle (LcsO): op' md2 || fail "0xE0E3 
   || fail "update signed by the 0xE0E3 authority"
 cmp -s <("${C2[@]}" data read --oid 0xE0E1 --out /dev/stdout) <(der ca.pem) || fail "0xE0E1 on chip2"
 
+step "confidentiality: 0xE0E2 of chip2 asks Int(0xE0E3) && Conf(0xF1D1); the payload AES-CCM encrypted"
+head -c 64 /dev/urandom > upd.secret
+head -c 64 /dev/urandom > other.secret
+"${C2[@]}" data write --oid 0xF1D1 --in upd.secret >/dev/null
+"${C2[@]}" metadata set --oid 0xF1D1 --type 0x23 --read NEV --execute ALW >/dev/null
+"${C2[@]}" metadata set --oid 0xE0E2 --change 'LcsO < op || Int(0xE0E3) && Conf(0xF1D1)' >/dev/null
+"${C2[@]}" lock --oid 0xF1D1,0xE0E2 --yes >/dev/null
+python3 -c "import sys; sys.stdout.write(''.join('line %03d: a confidential payload\\n' % i for i in range(60)))" | head -c 1700 > conf.bin
+[ "$(stat -c %s conf.bin)" -eq 1700 ] && grep -q 'confidential' conf.bin || fail "conf.bin"
+snap2() { "${C2[@]}" data read --oid 0xE0E2; }
+snap2 > e0e2.c2
+"${C2[@]}" update build --target 0xE0E2 --payload conf.bin --version 1 --anchor 0xE0E3 --signer-key u384.key --out plain2 >/dev/null
+expect_fail "(0x07): access conditions not satisfied" "${C2[@]}" update apply --manifest plain2.manifest --fragments plain2.fragments
+"${C2[@]}" update build --target 0xE0E2 --payload conf.bin --version 1 --anchor 0xE0E3 --signer-key u384.key \
+  --secret other.secret --secret-oid 0xF1D1 --out wrong2 >/dev/null
+expect_fail "(0x2E): a fragment does not decrypt" "${C2[@]}" update apply --manifest wrong2.manifest --fragments wrong2.fragments
+snap2 > now; cmp -s now e0e2.c2 || fail "0xE0E2 changed by a refused update"
+"${C2[@]}" update build --target 0xE0E2 --payload conf.bin --version 1 --anchor 0xE0E3 --signer-key u384.key \
+  --secret upd.secret --secret-oid 0xF1D1 --out enc | tee enc.out
+grep -q '1700 payload bytes .* in 3 fragments, .*, encrypted for the secret in 0xF1D1' enc.out || fail "encrypted build"
+[ "$(stat -c %s enc.fragments)" -eq $((1700 + 3 * 8 + 2 * 32)) ] || fail "encrypted fragments: not 600 + tag each"
+grep -c 'confidential' enc.fragments >/dev/null && fail "the fragments carry the plaintext"
+"${C2[@]}" update apply --manifest enc.manifest --fragments enc.fragments | grep -q '^0xE0E2 updated: version 1 (was none), 1700 bytes used' \
+  || fail "encrypted apply"
+"${C2[@]}" data read --oid 0xE0E2 --out conf.back >/dev/null
+cmp -s conf.back conf.bin || fail "0xE0E2 does not hold the decrypted payload"
+v=2
+for sz_nf in 600:1 601:2; do
+  sz=${sz_nf%:*}; nf=${sz_nf#*:}
+  head -c "$sz" conf.bin > c.bin
+  "${C2[@]}" update build --target 0xE0E2 --payload c.bin --version $v --anchor 0xE0E3 --signer-key u384.key \
+    --secret upd.secret --secret-oid 0xF1D1 --out c | grep -q " in $nf fragment" || fail "encrypted $sz: not $nf fragments"
+  "${C2[@]}" update apply --manifest c.manifest --fragments c.fragments >/dev/null
+  "${C2[@]}" data read --oid 0xE0E2 --out c.back >/dev/null
+  cmp -s c.back c.bin || fail "encrypted $sz bytes: read back"
+  v=$((v + 1))
+done
+
 step "bad arguments: one line, exit 2, nothing sent"
 openssl genrsa -out rsa.key 2048 2>/dev/null
 openssl ecparam -name secp521r1 -genkey -noout -out p521.key 2>/dev/null
@@ -274,6 +313,10 @@ expect_arg "exactly one of --payload FILE and --cert FILE" "${B[@]}" --payload p
 expect_arg "--out PREFIX is required" "${C[@]}" update build --target 0xE0E1 --cert renewed.pem --version 9 --signer-key upd.key
 : > empty.bin
 expect_arg "holds 0 bytes; a payload is 1..1728 bytes" "${C[@]}" update build --target 0xE0E2 --payload empty.bin --version 9 --signer-key upd.key --out bad
+head -c 65 /dev/urandom > long.secret
+expect_arg "--secret FILE and --secret-oid OID go together" "${B[@]}" --secret upd.secret
+expect_arg "--secret-oid must be the data object holding the secret" "${B[@]}" --secret upd.secret --secret-oid 0xE0F1
+expect_arg "'long.secret' holds 65 bytes; a secret is 1..64 bytes" "${B[@]}" --secret long.secret --secret-oid 0xF1D1
 expect_arg "--manifest FILE and --fragments FILE are required" "${C[@]}" update apply --manifest r2.manifest
 expect_arg "cannot open 'none.fragments'" "${C[@]}" update apply --manifest r2.manifest --fragments none.fragments
 expect_arg "unknown action 'send'" "${C[@]}" update send
