@@ -100,6 +100,10 @@ expect_fail "refused by the chip (0x2D): a fragment does not match the digest ch
 "${C[@]}" update build --target 0xE0E1 --cert renewed.pem --version 2 --anchor 0xE0EF \
   --signer-key evil.key --out evil >/dev/null
 expect_fail "(0x2C)" "${C[@]}" update apply --manifest evil.manifest --fragments evil.fragments
+printf 'not a manifest at all, not CBOR either' > junk.manifest   # sent as it is: the chip judges
+expect_fail "refused by the chip (0x0F): invalid manifest" "${C[@]}" update apply --manifest junk.manifest --fragments r2.fragments
+head -c 37 r2.manifest > short.manifest
+expect_fail "refused by the chip (0x0F)" "${C[@]}" update apply --manifest short.manifest --fragments r2.fragments
 same_as 0xE0E1 e0e1.before
 "${C[@]}" metadata show --oid 0xE0E1 > md.txt
 grep -q 'version:' md.txt && fail "a refused update left a version: $(cat md.txt)"
