@@ -142,6 +142,8 @@ struct dataset {
 };
 
 struct build_args {
+    int type;                    /* -1 data, -2 metadata */
+    unsigned long reset;         /* metadata: content reset (0 as F0 says, 1 zeros, 2 random) */
     uint16_t target, anchor, secret_oid;
     uint8_t secret[SECRET_MAX];
     size_t secret_len;           /* 0: integrity only */
@@ -280,12 +282,17 @@ static int make_manifest(const struct build_args *a, size_t payload_len, const u
     cbw_int(&b, 1);
     cbw_put(&b, "\xF6\xF6", 2);
     cbw_head(&b, 4, 4);
-    cbw_int(&b, -1);
+    cbw_int(&b, a->type);
     cbw_int(&b, (int64_t)payload_len);
     cbw_int(&b, (int64_t)a->version);
     cbw_head(&b, 4, 2);
-    cbw_int(&b, (int64_t)a->offset);
-    cbw_int(&b, (int64_t)a->write_type);
+    if (a->type == -2) {
+        cbw_int(&b, (int64_t)a->reset); /* [content reset, reserved] */
+        cbw_int(&b, 0);
+    } else {
+        cbw_int(&b, (int64_t)a->offset); /* [offset, write type] */
+        cbw_int(&b, (int64_t)a->write_type);
+    }
     cbw_head(&b, 4, 2);
     cbw_head(&b, 4, 2);
     cbw_int(&b, -1);
@@ -466,7 +473,8 @@ static int update_build(int argc, char **argv)
     bool help = false, chain = false, der_obj = false;
     const char *target_s = NULL, *payload = NULL, *cert = NULL, *version_s = NULL,
                *anchor_s = "0xE0EF", *key_f = NULL, *anchor_cert = NULL, *offset_s = "0",
-               *wt_s = "2", *out = NULL, *uid_s = NULL, *secret_f = NULL, *secret_s = NULL;
+               *wt_s = "2", *out = NULL, *uid_s = NULL, *secret_f = NULL, *secret_s = NULL,
+               *md_s = NULL, *reset_s = NULL;
     const struct opt opts[] = {
         {"--target", 1, &target_s, NULL},   {"--payload", 1, &payload, NULL},
         {"--cert", 1, &cert, NULL},         {"--chain", 0, NULL, &chain},
@@ -475,7 +483,8 @@ static int update_build(int argc, char **argv)
         {"--anchor-cert", 1, &anchor_cert, NULL}, {"--offset", 1, &offset_s, NULL},
         {"--write-type", 1, &wt_s, NULL},   {"--out", 1, &out, NULL},
         {"--chip-uid", 1, &uid_s, NULL},    {"--secret", 1, &secret_f, NULL},
-        {"--secret-oid", 1, &secret_s, NULL}, {NULL, 0, NULL, NULL}};
+        {"--secret-oid", 1, &secret_s, NULL}, {"--metadata", 1, &md_s, NULL},
+        {"--content-reset", 1, &reset_s, NULL}, {NULL, 0, NULL, NULL}};
     struct build_args a;
     struct dataset *ds;
     uint8_t pl[OBJ_MAX], digest[32];
@@ -486,7 +495,8 @@ static int update_build(int argc, char **argv)
 
     if (parse_opts(argc, argv, opts, NULL, 0, &np, &help) != 0) return 2;
     if (help)
-        HELP("usage: trustm update build --target OID (--payload FILE | --cert FILE [--chain|--der-object])\n"
+        HELP("usage: trustm update build --target OID (--payload FILE | --cert FILE [--chain|--der-object]\n"
+             "         | --metadata 20LL... [--content-reset 0|1|2])\n"
              "         --version N --signer-key KEY.pem [--anchor 0xE0EF] [--anchor-cert CERT.pem]\n"
              "         [--offset 0] [--write-type 2] [--chip-uid HEX]\n"
              "         [--secret FILE --secret-oid 0xF1D1] --out PREFIX\n"
@@ -507,8 +517,18 @@ static int update_build(int argc, char **argv)
              "--secret: confidentiality: the payload AES-CCM encrypted with a key derived from\n"
              "the shared secret (1..64 bytes) the chip holds in --secret-oid (type UPDATSEC),\n"
              "for objects whose Change condition also asks Conf(that object).\n"
+             "--metadata: a metadata update instead (hex container 20 LL ..., no C1, C4, C5 or\n"
+             "E0 tag) for an object (also a key slot) whose metadata has a reset type (F0) and\n"
+             "whose metadata-update condition (D8) names the anchor; --content-reset 1 zeroes\n"
+             "the content, 2 randomizes it, 0 (default) does as F0 says.\n"
              "Send the set with 'trustm update apply' (docs/trustm-cli.md).\n");
-    if (target_s == NULL || parse_oid(target_s, &a.target) != 0 || !upd_data_oid(a.target)) {
+    a.type = md_s != NULL ? -2 : -1;
+    if (target_s == NULL || parse_oid(target_s, &a.target) != 0 ||
+        !(upd_data_oid(a.target) || (md_s != NULL && tool_oid_is_key(a.target)))) {
+        if (md_s != NULL) {
+            return arg_fail("update build: --target must be a data object or a key slot (0xE0F0..0xE0F3, "
+                            "0xE0FC, 0xE0FD, 0xE200)");
+        }
         return arg_fail("update build: --target must be a data object (0xE0E0..0xE0E3, 0xE0E8, 0xE0E9, "
                         "0xE0EF, 0xF1D0..0xF1DB, 0xF1E0, 0xF1E1)");
     }
@@ -549,8 +569,12 @@ static int update_build(int argc, char **argv)
         return arg_fail("update build: --secret-oid must be the data object holding the secret (type "
                         "UPDATSEC, e.g. 0xF1D1), not the target");
     }
-    if ((payload == NULL) == (cert == NULL)) {
-        return arg_fail("update build: give exactly one of --payload FILE and --cert FILE");
+    if ((payload != NULL) + (cert != NULL) + (md_s != NULL) != 1) {
+        return arg_fail("update build: give exactly one of --payload FILE, --cert FILE and --metadata HEX");
+    }
+    a.reset = 0;
+    if (reset_s != NULL && (md_s == NULL || parse_uint(reset_s, 0, 2, &a.reset) != 0)) {
+        return arg_fail("update build: --content-reset takes 0, 1 or 2 and goes with --metadata");
     }
     if (payload != NULL && (chain || der_obj)) {
         return arg_fail("update build: --chain and --der-object go with --cert");
@@ -558,8 +582,27 @@ static int update_build(int argc, char **argv)
     if (key_f == NULL) return arg_fail("update build: --signer-key KEY.pem is required");
     if (out == NULL) return arg_fail("update build: --out PREFIX is required");
 
-    rc = load_payload(payload, cert, chain, der_obj, a.target, pl, &pl_len);
-    if (rc != 0) return rc;
+    if (md_s != NULL) {
+        long n = parse_hex(md_s, pl, 46);
+        size_t i;
+        if (n < 2 || pl[0] != 0x20 || pl[1] != (uint8_t)(n - 2)) {
+            return arg_fail("update build: --metadata takes a metadata container in hex: 20 LL "
+                            "followed by LL bytes of tags (at most 44)");
+        }
+        for (i = 2; i < (size_t)n; i += 2u + pl[i + 1]) {
+            if (i + 1 >= (size_t)n || i + 2u + pl[i + 1] > (size_t)n) {
+                return arg_fail("update build: --metadata: the tag at byte %zu runs past the end", i);
+            }
+            if (pl[i] == 0xC1 || pl[i] == 0xC4 || pl[i] == 0xC5 || pl[i] == 0xE0) {
+                return arg_fail("update build: --metadata may not set tag %02X (version, sizes and "
+                                "algorithm are the chip's)", pl[i]);
+            }
+        }
+        pl_len = (size_t)n;
+    } else {
+        rc = load_payload(payload, cert, chain, der_obj, a.target, pl, &pl_len);
+        if (rc != 0) return rc;
+    }
     if (a.offset + pl_len > OBJ_MAX) {
         return arg_fail("update build: --offset %lu + %zu payload bytes exceed %u bytes", a.offset,
                         pl_len, OBJ_MAX);
@@ -601,11 +644,18 @@ static int update_build(int argc, char **argv)
     if (rc == 0) {
         char enc[64] = "";
         if (a.secret_len) snprintf(enc, sizeof(enc), ", encrypted for the secret in 0x%04X", a.secret_oid);
-        printf("data set for 0x%04X%s: version %lu, %zu payload bytes at offset %lu (%s) in %u "
+        char how[48];
+        if (a.type == -2) {
+            snprintf(how, sizeof(how), "metadata, content reset %lu", a.reset);
+        } else {
+            snprintf(how, sizeof(how), "at offset %lu (%s)", a.offset,
+                     a.write_type == 2 ? "erase and write" : "write");
+        }
+        printf("data set for 0x%04X%s: version %lu, %zu payload bytes %s in %u "
                "fragment%s, signed for trust anchor 0x%04X (ECDSA %s)%s\n"
                "%s.manifest (%zu bytes), %s.fragments (%zu bytes)\n",
-               a.target, a.component_len ? " of one chip (--chip-uid)" : "", a.version, pl_len, a.offset,
-               a.write_type == 2 ? "erase and write" : "write", ds->nfrags, ds->nfrags == 1 ? "" : "s",
+               a.target, a.component_len ? " of one chip (--chip-uid)" : "", a.version, pl_len, how,
+               ds->nfrags, ds->nfrags == 1 ? "" : "s",
                a.anchor, mbedtls_pk_ec(pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1 ? "P-256" : "P-384", enc,
                out, ds->manifest_len, out, ds->frags_len);
     }
@@ -713,7 +763,8 @@ static const char *refusal(uint8_t code)
     switch (code) {
     case 0x01: return "an object of the manifest does not exist";
     case 0x07: return "access conditions not satisfied: the object's Change condition does not "
-                      "accept this data set (Int(anchor); Conf(secret) needs --secret), or the "
+                      "accept this data set (Int(anchor); Conf(secret) needs --secret; a metadata "
+                      "update needs tag F0 and Int(anchor) in D8), or the "
                       "anchor (type TA, not the target) or the secret (type UPDATSEC, its Execute "
                       "condition) cannot be used";
     case 0x08: return "the payload does not fit the object";

@@ -294,6 +294,28 @@ for sz_nf in 600:1 601:2; do
   v=$((v + 1))
 done
 
+step "metadata update: 0xF1D5 (F0 00, D8 Int(0xE0E3)) locked with Read NEV; the owner opens it, then wipes it"
+"${C2[@]}" data write --oid 0xF1D5 --hex 68656c6c6f >/dev/null
+"${C2[@]}" metadata set --oid 0xF1D5 --raw 2008D80321E0E3F00100 >/dev/null
+"${C2[@]}" metadata set --oid 0xF1D5 --read NEV >/dev/null
+"${C2[@]}" lock --oid 0xF1D5 --yes >/dev/null
+expect_fail "access conditions not satisfied" "${C2[@]}" data read --oid 0xF1D5
+"${C2[@]}" update build --target 0xF1D5 --metadata 2003D10100 --version 1 --anchor 0xE0E3 --signer-key u384.key \
+  --out md1 | grep -q '^data set for 0xF1D5: version 1, 5 payload bytes metadata, content reset 0 in 1 fragment'
+"${C2[@]}" update apply --manifest md1.manifest --fragments md1.fragments | grep -q '^0xF1D5 updated: version 1 (was none), 5 bytes used'
+[ "$("${C2[@]}" data read --oid 0xF1D5)" = 68656c6c6f ] || fail "0xF1D5 after the metadata update"
+"${C2[@]}" metadata show --oid 0xF1D5 > mdu
+grep -q 'read: *ALW$' mdu && grep -q 'life cycle (LcsO): op' mdu && grep -q 'version: *1$' mdu || fail "0xF1D5 metadata: $(cat mdu)"
+"${C2[@]}" update build --target 0xF1D5 --metadata 2003D10100 --content-reset 1 --version 2 --anchor 0xE0E3 \
+  --signer-key u384.key --out md2 >/dev/null
+"${C2[@]}" update apply --manifest md2.manifest --fragments md2.fragments | grep -q 'version 2 (was 1), 0 bytes used' \
+  || fail "content reset"
+[ -z "$("${C2[@]}" data read --oid 0xF1D5)" ] || fail "0xF1D5 not wiped"
+# an object without a reset type (F0) takes no metadata update
+"${C2[@]}" update build --target 0xE0E1 --metadata 2003D10100 --version 9 --anchor 0xE0E3 --signer-key u384.key --out md3 >/dev/null
+expect_fail "(0x07): .*a metadata update needs tag F0 and Int(anchor) in D8" \
+  "${C2[@]}" update apply --manifest md3.manifest --fragments md3.fragments
+
 step "bad arguments: one line, exit 2, nothing sent"
 openssl genrsa -out rsa.key 2048 2>/dev/null
 openssl ecparam -name secp521r1 -genkey -noout -out p521.key 2>/dev/null
@@ -313,7 +335,7 @@ expect_arg "'rsa.key' is not an EC key" "${B[@]}" --signer-key rsa.key
 expect_arg "curve other than P-256 or P-384" "${B[@]}" --signer-key p521.key
 expect_arg "'dev.csr' is not a private key" "${B[@]}" --signer-key dev.csr
 expect_arg "'evil.key' is not the key of 'upd.pem'" "${B[@]}" --signer-key evil.key --anchor-cert upd.pem
-expect_arg "exactly one of --payload FILE and --cert FILE" "${B[@]}" --payload p1.bin
+expect_arg "exactly one of --payload FILE, --cert FILE and --metadata HEX" "${B[@]}" --payload p1.bin
 expect_arg "--out PREFIX is required" "${C[@]}" update build --target 0xE0E1 --cert renewed.pem --version 9 --signer-key upd.key
 : > empty.bin
 expect_arg "holds 0 bytes; a payload is 1..1728 bytes" "${C[@]}" update build --target 0xE0E2 --payload empty.bin --version 9 --signer-key upd.key --out bad
@@ -321,6 +343,12 @@ head -c 65 /dev/urandom > long.secret
 expect_arg "--secret FILE and --secret-oid OID go together" "${B[@]}" --secret upd.secret
 expect_arg "--secret-oid must be the data object holding the secret" "${B[@]}" --secret upd.secret --secret-oid 0xE0F1
 expect_arg "'long.secret' holds 65 bytes; a secret is 1..64 bytes" "${B[@]}" --secret long.secret --secret-oid 0xF1D1
+expect_arg "--metadata may not set tag C1" "${C[@]}" update build --target 0xF1D5 --metadata 2004C1020005 --version 9 --signer-key upd.key --out bad
+expect_arg "--metadata takes a metadata container in hex" "${C[@]}" update build --target 0xF1D5 --metadata 2005D10100 --version 9 --signer-key upd.key --out bad
+expect_arg "the tag at byte 5 runs past the end" "${C[@]}" update build --target 0xF1D5 --metadata 2004D10100D1 --version 9 --signer-key upd.key --out bad
+expect_arg "--content-reset takes 0, 1 or 2 and goes with --metadata" "${B[@]}" --content-reset 1
+expect_arg "exactly one of --payload FILE, --cert FILE and --metadata HEX" "${B[@]}" --metadata 2003D10100
+expect_arg "--target must be a data object or a key slot" "${C[@]}" update build --target 0xE0C2 --metadata 2003D10100 --version 9 --signer-key upd.key --out bad
 expect_arg "--manifest FILE and --fragments FILE are required" "${C[@]}" update apply --manifest r2.manifest
 expect_arg "cannot open 'none.fragments'" "${C[@]}" update apply --manifest r2.manifest --fragments none.fragments
 expect_arg "unknown action 'send'" "${C[@]}" update send
