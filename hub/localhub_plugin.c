@@ -1105,14 +1105,39 @@ static void handle_twin_patch(struct conn *c, const struct localhub_topic *t, co
     }
 }
 
+/* 1 when call @id of device @key is in flight (sent, its time-out not
+ * reached: a read, which never waits) and no answer to it waits in memory. */
+static int method_awaits_answer(int64_t id, const char *key)
+{
+    sqlite3_stmt *st;
+    int in_flight = 0;
+    for (const struct pend_mres *p = g.pend_mres; p; p = p->next)
+        if (p->id == id) return 0; /* the first answer wins */
+    if (sqlite3_prepare_v2(g.db, "SELECT 1 FROM methods WHERE id=? AND device=? AND state='sent' AND sent+timeout*1000>?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, localhub_mono_ms());
+    in_flight = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return in_flight;
+}
+
 /* The device's answer is kept until the registry takes it (flush_pending()):
- * never lost to another process's lock, and the broker does not wait. */
+ * never lost to another process's lock, and the broker does not wait. Only
+ * an answer to a call of this device in flight is kept, the first one: one
+ * after the call's time-out is dropped (the caller gets the hub's 504, as
+ * from IoT Hub), and so is one to no call of this device (a forged id,
+ * another device's call, a second answer), so the memory held during a lock
+ * is bounded by the calls in flight, not by what devices send. */
 static void handle_method_res(struct conn *c, const struct localhub_topic *t, const struct mosquitto_evt_message *ev)
 {
     struct pend_mres *m;
     char *end = NULL;
     long long id = strtoll(t->rid, &end, 10);
     if (!end || *end) return; /* not one of ours */
+    if (!method_awaits_answer(id, c->key)) return;
     if (!(m = malloc(sizeof(*m) + (ev->payloadlen ? ev->payloadlen : 1)))) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: out of memory: answer of '%s' to method %lld lost", c->key, id);
         return;
