@@ -33,6 +33,16 @@ static const char *lcs_word(uint8_t v)
     return n != NULL ? n : "?";
 }
 
+/* The reset type (tag F0, SRM Tab. 50) in words: what a protected metadata
+ * update with a reset does to the content, and the LcsO it sets. */
+static void reset_type_words(uint8_t v, char *out, size_t cap)
+{
+    unsigned content = v & 0xF0u, lcs = v & 0x0Fu;
+    snprintf(out, cap, "0x%02X (content %s%s%s)", v,
+             content == 0x00u ? "kept" : content == 0x10u ? "zeroed" : content == 0x20u ? "randomised" : "?",
+             lcs != 0u ? ", LcsO " : "", lcs != 0u ? lcs_word((uint8_t)lcs) : "");
+}
+
 /* ---- info ------------------------------------------------------------------ */
 
 static const uint16_t listed[] = {0xE0E0, 0xE0E1, 0xE0E2, 0xE0E3, 0xE0E8, 0xE0E9, 0xE0EF,
@@ -343,7 +353,8 @@ int cmd_metadata(int argc, char **argv)
              "       trustm metadata set  --oid 0xF1D0 [--change AC] [--read AC] [--execute AC]\n"
              "                            [--type 0xNN] [--key-usage 0xNN] | --raw 20LL...\n"
              "show decodes the metadata into words: life cycle, sizes, access conditions,\n"
-             "algorithm, key usage, object type.\n"
+             "algorithm, key usage, object type, version, the metadata-update condition (D8)\n"
+             "and the reset type (F0).\n"
              "AC in the words 'show' prints: ALW, NEV, 'LcsO < op', 'Conf(0xE140)', Int(..),\n"
              "Auto(..), Luc(..), SecStaG(..), joined by && and ||; or the condition bytes in\n"
              "hex (e.g. E1FC07).\n"
@@ -358,7 +369,7 @@ int cmd_metadata(int argc, char **argv)
         uint8_t md[64];
         size_t n = 0;
         struct trustm_md m;
-        char c[128], r[128], e[128], ku[64] = "";
+        char c[128], r[128], e[128], mu[128] = "", rt[64] = "", ku[64] = "";
         tma_status st;
         if (dev_open(&d) != 0) return 1;
         st = trustm_read_metadata(&d.chip, d.protect, oid, md, sizeof(md), &n);
@@ -374,6 +385,8 @@ int cmd_metadata(int argc, char **argv)
         render_ac(&m.read, r, sizeof(r));
         render_ac(&m.execute, e, sizeof(e));
         if (m.present & TRUSTM_MDF_KEY_USAGE) (void)trustm_key_usage_render(m.key_usage, ku, sizeof(ku));
+        if (m.present & TRUSTM_MDF_MUPD) render_ac(&m.mupd, mu, sizeof(mu));
+        if (m.present & TRUSTM_MDF_RESET_TYPE) reset_type_words(m.reset_type, rt, sizeof(rt));
         if (json) {
             size_t i;
             printf("{\"oid\":\"0x%04X\",\"raw\":\"", oid);
@@ -385,6 +398,9 @@ int cmd_metadata(int argc, char **argv)
             if (m.present & TRUSTM_MDF_ALGORITHM) printf(",\"algorithm\":\"%s\"", trustm_alg_name(m.algorithm) ? trustm_alg_name(m.algorithm) : "?");
             if (m.present & TRUSTM_MDF_KEY_USAGE) printf(",\"key_usage\":\"%s\"", ku);
             if (m.present & TRUSTM_MDF_TYPE) printf(",\"type\":\"%s\"", trustm_md_type_name(m.type) ? trustm_md_type_name(m.type) : "?");
+            if (m.present & TRUSTM_MDF_VERSION) printf(",\"version\":%u", m.version);
+            if (m.present & TRUSTM_MDF_MUPD) printf(",\"metadata_update\":\"%s\"", mu);
+            if (m.present & TRUSTM_MDF_RESET_TYPE) printf(",\"reset_type\":\"%s\"", rt);
             printf("}\n");
         } else {
             printf("object 0x%04X metadata: ", oid);
@@ -401,6 +417,8 @@ int cmd_metadata(int argc, char **argv)
             if (m.present & TRUSTM_MDF_KEY_USAGE) printf("  key usage:         %s\n", ku);
             if (m.present & TRUSTM_MDF_TYPE) printf("  type:              %s\n", trustm_md_type_name(m.type) ? trustm_md_type_name(m.type) : "?");
             if (m.present & TRUSTM_MDF_VERSION) printf("  version:           %u\n", m.version);
+            if (m.present & TRUSTM_MDF_MUPD) printf("  metadata update:   %s (protected metadata update)\n", mu);
+            if (m.present & TRUSTM_MDF_RESET_TYPE) printf("  reset type:        %s\n", rt);
         }
         rc = 0;
     sout:

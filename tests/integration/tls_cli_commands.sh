@@ -111,6 +111,14 @@ grep -q 'read: *LcsO < op && Int(0xE0EF)$' md4.txt || fail "AC words round trip 
 "${C[@]}" metadata show --oid 0xF1D4 | grep_all -q '^object 0xF1D4 metadata: 20.*d007e1fc07fe20e140' \
   || fail "AC bytes"
 expect_fail "bad --read" "${C[@]}" metadata set --oid 0xF1D4 --read 'Conf(0xE140) && ALW'
+# the metadata-update condition (D8) and the reset type (F0) in words, not
+# only in the hex line (before session 16)
+"${C[@]}" metadata set --oid 0xF1D5 --raw 2008D80321E0EFF00111
+"${C[@]}" metadata show --oid 0xF1D5 > md5.txt
+grep -q 'metadata update: *Int(0xE0EF) (protected metadata update)$' md5.txt || fail "D8 in words: $(cat md5.txt)"
+grep -q 'reset type: *0x11 (content zeroed, LcsO cr)$' md5.txt || fail "F0 in words: $(cat md5.txt)"
+"${C[@]}" metadata show --oid 0xF1D5 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["metadata_update"] == "Int(0xE0EF)" and d["reset_type"].startswith("0x11 (content zeroed"), d' \
+  || fail "D8/F0 in the JSON"
 "${C[@]}" lock --oid 0xF1D3 --yes | grep_all -q '0xF1D3 locked' || fail "lock"
 "${C[@]}" metadata show --oid 0xF1D3 | grep_all -q 'life cycle (LcsO): op' || fail "LcsO op"
 expect_fail "refused the change" "${C[@]}" metadata set --oid 0xF1D3 --read NEV
