@@ -406,10 +406,8 @@ static bool not_updatable(uint16_t oid)
 }
 
 /* The decrypt step's secret: an UPDATSEC data object whose Execute AC the
- * command meets; TLS PRF SHA-256 (secret, label || seed) gives 27 bytes =
- * AES-128 key || 11-byte nonce prefix (spec 9.7). */
-static int derive_content_key(struct sim_app *app, const struct cmd *c, const struct manifest *m,
-                              uint8_t out[27])
+ * command meets; 0 or the error. */
+static int content_secret_check(struct sim_app *app, const struct cmd *c, const struct manifest *m)
 {
     struct sim_obj *s = app_obj_find(app, m->secret);
     if (!s || s->kind != KIND_DATA) {
@@ -418,13 +416,26 @@ static int derive_content_key(struct sim_app *app, const struct cmd *c, const st
     if (!s->has_type || s->type != 0x23 || s->used == 0 || s->used > 64) {
         return E_ACCESS;
     }
-    int e = app_ac_check(app, s, ACC_EXE, c);
-    if (e) {
-        return e;
-    }
-    return sim_tls_prf_sha256(s->data, s->used, "", m->label_seed, m->label_seed_len, out, 27)
-               ? E_INTERNAL
-               : 0;
+    return app_ac_check(app, s, ACC_EXE, c);
+}
+
+/* TLS PRF SHA-256 (secret, label || seed) gives 27 bytes = AES-128 key ||
+ * 11-byte nonce prefix (spec 9.7), straight into the sequence's state: the
+ * derivation comes after every check of start(), so no refused manifest
+ * leaves the key on the stack (review REV16: it was derived before the
+ * target's checks, and each refusal after it returned with the key and
+ * nonce prefix in a local buffer). */
+static int derive_content_key(struct sim_app *app, const struct manifest *m, struct sim_protupd *pu)
+{
+    const struct sim_obj *s = app_obj_find(app, m->secret);
+    uint8_t kdf[27];
+    int e = sim_tls_prf_sha256(s->data, s->used, "", m->label_seed, m->label_seed_len, kdf, 27)
+                ? E_INTERNAL
+                : 0;
+    memcpy(pu->cek, kdf, 16);
+    memcpy(pu->nonce, kdf + 16, 11);
+    mbedtls_platform_zeroize(kdf, sizeof kdf);
+    return e;
 }
 
 static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, size_t n)
@@ -458,9 +469,8 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
      * Conf(secret): evaluate the target's AC with it */
     struct cmd pc = *c;
     pc.int_oid = m.ta;
-    uint8_t kdf[27];
     if (m.encrypted) {
-        e = derive_content_key(app, c, &m, kdf);
+        e = content_secret_check(app, c, &m);
         if (e) {
             return e;
         }
@@ -524,9 +534,11 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
     pu->content_reset = (uint8_t)m.add1;
     if (m.encrypted) {
         pu->encrypted = true;
-        memcpy(pu->cek, kdf, 16);
-        memcpy(pu->nonce, kdf + 16, 11);
-        mbedtls_platform_zeroize(kdf, sizeof kdf);
+        e = derive_content_key(app, &m, pu);
+        if (e) {
+            mbedtls_platform_zeroize(pu, sizeof *pu);
+            return e;
+        }
     }
     return 0;
 }

@@ -703,6 +703,66 @@ static void rsa_key_update(void **state)
     sim_app_close(app);
 }
 
+/* A sequence cut by a reset (review REV16): the chip keeps no volatile state over
+ * it, so the next fragment is out of sequence (0x0B); the object, rewritten in
+ * part, keeps its version marked invalid, and only that version is accepted
+ * again (spec 5.3). An encrypted final fragment holding only its 8-byte tag is
+ * refused (0x04, nothing to decrypt) and ends the sequence. */
+static void sequence_cut_by_reset(void **state)
+{
+    (void)state;
+    struct sim_app *app = setup_chip();
+    static uint8_t frag[8][640];
+    size_t len[8];
+    uint8_t rsp[SIM_APDU_MAX], apdu[SIM_APDU_MAX], payload[1300], digest[32], man[1024];
+    for (size_t i = 0; i < sizeof payload; i++) {
+        payload[i] = (uint8_t)(i * 5 + 2);
+    }
+    sa_ok(app, "82 40 00 06 F1 E1 00 00 11 22", rsp);
+    sa_ok(app, "82 01 00 0B F1 E1 00 00 20 05 D0 03 21 E0 E8", rsp);
+    struct update u = {-1,   0xF1E1, 1,     0,     2,    payload, sizeof payload,
+                       NULL, false,  false, false, false};
+    assert_int_equal(fragments(payload, sizeof payload, frag, len), 3);
+    mbedtls_sha256_ret(frag[0], len[0], digest, 0);
+    size_t ml = manifest(&u, digest, man);
+    sa_ok_bin(app, apdu, sop(apdu, 0x30, man, ml), rsp);
+    sa_ok_bin(app, apdu, sop(apdu, 0x32, frag[0], len[0]), rsp);
+    sim_app_reset(app, false);
+    sa_ok(app, "F0 00 00 10 D2 76 00 00 04 47 65 6E 41 75 74 68 41 70 70 6C", rsp);
+    sa_err_bin(app, apdu, sop(apdu, 0x32, frag[1], len[1]), 0x0B);
+    size_t n = sa_ok(app, "81 01 00 02 F1 E1", rsp);
+    uint8_t invalid_c1[] = {0xC1, 0x02, 0x80, 0x01};
+    assert_non_null(memmem(rsp + 4, n, invalid_c1, 4));
+    u.version = 2;
+    assert_int_equal(run_update(app, &u, 0), 0x10);
+    u.version = 1;
+    assert_int_equal(run_update(app, &u, 0), 0);
+    assert_int_equal(sa_ok(app, "81 00 00 06 F1 E1 00 00 FF FF", rsp), sizeof payload);
+    assert_int_equal(tma_test_memcmp("F1E1", rsp + 4, sizeof payload, payload, sizeof payload), 0);
+
+    /* encrypted, the final fragment only a tag: signed over its digest, refused 0x04 */
+    for (size_t i = 0; i < sizeof upd_secret; i++) {
+        upd_secret[i] = (uint8_t)(0x11 * i);
+        upd_seed[i] = (uint8_t)(0x40 + i);
+    }
+    apdu[0] = 0x82, apdu[1] = 0x40, apdu[2] = 0x00, apdu[3] = 4 + 32;
+    apdu[4] = 0xF1, apdu[5] = 0xD4, apdu[6] = 0, apdu[7] = 0;
+    memcpy(apdu + 8, upd_secret, 32);
+    sa_ok_bin(app, apdu, 8 + 32, rsp);
+    sa_ok(app, "82 01 00 0C F1 D4 00 00 20 06 D3 01 00 E8 01 23", rsp);
+    uint8_t tag_only[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    u.version = 2;
+    u.size = 1;
+    u.encrypted = true;
+    mbedtls_sha256_ret(tag_only, sizeof tag_only, digest, 0);
+    ml = manifest(&u, digest, man);
+    sa_ok_bin(app, apdu, sop(apdu, 0x30, man, ml), rsp);
+    sa_err_bin(app, apdu, sop(apdu, 0x31, tag_only, sizeof tag_only), 0x04);
+    sa_err_bin(app, apdu, sop(apdu, 0x31, tag_only, sizeof tag_only), 0x0B);
+    assert_int_equal(sa_ok(app, "81 00 00 06 F1 E1 00 00 FF FF", rsp), sizeof payload);
+    sim_app_close(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -714,6 +774,7 @@ int main(void)
         cmocka_unit_test(encrypted_data_update),
         cmocka_unit_test(rsa_key_update),
         cmocka_unit_test(rsa_signed_manifest),
+        cmocka_unit_test(sequence_cut_by_reset),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
