@@ -80,6 +80,13 @@ struct kick {
     struct kick *next;
 };
 
+/* A kick_requests row done, its row not deleted yet (registry locked). */
+struct kick_done {
+    struct kick_done *next;
+    int64_t rowid;
+    char device[]; /* the row's device: a VACUUM renumbers the rows */
+};
+
 /* Registry writes kept in memory until the write lock can be had without
  * waiting (flush_pending()): bookkeeping a device's answer does not depend
  * on, and a device's method response, which must not be lost. */
@@ -129,7 +136,7 @@ static struct {
     int64_t generation;
     struct conn *buckets[CONN_BUCKETS];
     struct kick *kicks;
-    int64_t kicks_seen;         /* kick_requests up to this rowid done, not yet deleted */
+    struct kick_done *kicks_done; /* kick_requests rows done, not yet deleted */
     struct pend_state *pend_states;
     struct pend_purge *pend_purges;
     struct pend_mres *pend_mres, **pend_mres_tail;
@@ -313,6 +320,15 @@ static int pend_state_write(const struct pend_state *p)
                                     "tiit", p->state, p->at_s, (int64_t)p->subs, p->id)
                        : write_stmt("UPDATE devices SET conn_state=?,last_activity=? WHERE id=?", "tit", p->state,
                                     p->at_s, p->id);
+}
+
+static void kicks_done_free(void)
+{
+    while (g.kicks_done) {
+        struct kick_done *k = g.kicks_done;
+        g.kicks_done = k->next;
+        free(k);
+    }
 }
 
 static void pend_free(void)
@@ -1750,24 +1766,43 @@ static int on_tick(int event, void *event_data, void *userdata)
     {
         /* Kicks asked by the CLI: done at once, their rows deleted when the
          * registry can be written without waiting; until then the rows
-         * already done (rowid <= kicks_seen) are not done again. Only the
-         * requests seen are deleted: a CLI may add one (a device just
-         * disabled) between this SELECT and the DELETE, and a blanket
-         * DELETE lost it, leaving that device connected. While done rows
-         * are kept, a new one gets a larger rowid. */
+         * already done (kicks_done: rowid and device) are not done again.
+         * Only the requests seen are deleted: a CLI may add one (a device
+         * just disabled) between this SELECT and the DELETE, and a blanket
+         * DELETE lost it, leaving that device connected. Not "every rowid
+         * up to the last done": kick_requests has no INTEGER PRIMARY KEY,
+         * so a VACUUM renumbers its rows, and a kick written after it got a
+         * rowid below that mark, was never done and was deleted (review
+         * REV16, hub_kick_lock). A done row a VACUUM renumbered is done
+         * once more: a second kick of the same client, harmless. */
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(g.db, "SELECT rowid,device FROM kick_requests WHERE rowid>? ORDER BY rowid", -1, &st,
-                               NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, g.kicks_seen);
+        if (sqlite3_prepare_v2(g.db, "SELECT rowid,device FROM kick_requests ORDER BY rowid", -1, &st, NULL) ==
+            SQLITE_OK) {
             while (sqlite3_step(st) == SQLITE_ROW) {
-                mosquitto_kick_client_by_clientid(col(st, 1), false);
-                g.kicks_seen = sqlite3_column_int64(st, 0);
+                int64_t rowid = sqlite3_column_int64(st, 0);
+                const char *dev = col(st, 1);
+                const struct kick_done *d = g.kicks_done;
+                struct kick_done *k;
+                while (d && (d->rowid != rowid || strcmp(d->device, dev) != 0)) d = d->next;
+                if (d) continue;
+                if (!(k = malloc(sizeof(*k) + strlen(dev) + 1))) {
+                    mosquitto_kick_client_by_clientid(dev, false); /* done again at the next tick */
+                    continue;
+                }
+                k->rowid = rowid;
+                memcpy(k->device, dev, strlen(dev) + 1);
+                k->next = g.kicks_done;
+                g.kicks_done = k;
+                mosquitto_kick_client_by_clientid(k->device, false);
             }
             sqlite3_finalize(st);
         }
-        if (g.kicks_seen && deliver_begin()) {
-            int done = write_stmt("DELETE FROM kick_requests WHERE rowid<=?", "i", g.kicks_seen) == 0;
-            if (write_unlock(done)) g.kicks_seen = 0;
+        if (g.kicks_done && deliver_begin()) {
+            int done = 1;
+            for (const struct kick_done *k = g.kicks_done; k && done; k = k->next)
+                done = write_stmt("DELETE FROM kick_requests WHERE rowid=? AND device=?", "it", k->rowid, k->device) ==
+                       0;
+            if (write_unlock(done)) kicks_done_free();
         }
     }
     deliver_c2d(now_s);
@@ -1900,6 +1935,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
         g.kicks = k->next;
         free(k);
     }
+    kicks_done_free();
     sqlite3_close(g.db);
     return MOSQ_ERR_SUCCESS;
 }

@@ -12,7 +12,7 @@ if(TARGET localhub)
   find_package(OpenSSL REQUIRED)
   add_executable(hub_mqttc integration/hub_mqttc.c)
   target_link_libraries(hub_mqttc PRIVATE OpenSSL::SSL)
-  foreach(t lifecycle x509 authz c2d c2d_lock write_lock lock_answers twin methods sas dps restart utf8 cli_json)
+  foreach(t lifecycle x509 authz c2d c2d_lock write_lock lock_answers kick_lock twin methods sas dps restart utf8 cli_json)
     tma_add_script_test(NAME hub_${t} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/hub_${t}.sh
       LABELS integration TIMEOUT 120)
   endforeach()
