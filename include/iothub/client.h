@@ -135,7 +135,9 @@ struct iothub_client_config {
     /* Authentication: X.509 (sas_key NULL, the key is in the TLS layer) or SAS. */
     const char *sas_key;          /**< Base64 device key, or NULL for X.509 */
     const char *sas_key_name;     /**< policy name or NULL */
-    uint32_t sas_lifetime_s;      /**< 0: 3600; renewed at 80 % by reconnecting */
+    uint32_t sas_lifetime_s;      /**< 0: 3600; renewed at 80 % by reconnecting (after a
+                                   *   connection under 60 s, i.e. a lifetime under 75 s,
+                                   *   the reconnect waits for the back-off) */
     struct iothub_hmac_ops hmac;  /**< SAS only */
     /** Monotonic ms. Only its low 32 bits are used, as wrapping
      *  differences between reads: a 32-bit tick zero-extended (SysTick)

@@ -637,15 +637,15 @@ static tma_status step(struct iothub_client *c)
     /* SAS renewal: MQTT 3.1.1 cannot re-authenticate in band, so reconnect.
      * A transport busy right now gets up to 1 s for the DISCONNECT, as in
      * iothub_client_disconnect(): lost, the hub would log an unexpected
-     * drop (and publish a Will) at every renewal. */
+     * drop (and publish a Will) at every renewal. The reconnect is
+     * scheduled as after any end: due at once after a connection that
+     * lasted IOTHUB_STABLE_CONNECTION_MS, else after the back-off, growing
+     * (a lifetime under 75 s; under 5 s, or a wall clock jumping ahead, the
+     * renewal is due right after CONNACK: reset and due now, that was a
+     * CONNECT, SUBSCRIBE and DISCONNECT at every step for as long as it ran). */
     if (c->sas_renew_ms != 0u && c->cfg.wall.now_ms(c->cfg.wall.ctx) >= c->sas_renew_ms) {
         (void)mqtt_disconnect_within(&c->mqtt, 1000u);
-        close_transport(c);
-        c->state = IOTHUB_STATE_IDLE;
-        c->attempt = 0u;
-        c->next_attempt_ms = 0u; /* due now: the glue's time is never below 0 */
-        c->last_reason = IOTHUB_E(TMA_C_TIMEOUT);
-        emit(c, IOTHUB_EVENT_DISCONNECTED, c->last_reason);
+        schedule_retry(c, IOTHUB_E(TMA_C_TIMEOUT));
         return TMA_OK;
     }
 #endif

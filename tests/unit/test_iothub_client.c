@@ -190,6 +190,7 @@ static uint16_t setup_keep_alive; /* keep-alive for setup_client(), 0: the defau
 static size_t setup_tx_cap;       /* tx_cap for setup_client(), 0: all of tx */
 static size_t setup_record_cap;   /* record_cap for setup_client(), 0: all of rec */
 static size_t setup_cred_cap;     /* cred_cap for setup_client(), 0: all of cred */
+static uint32_t setup_sas_lifetime; /* sas_lifetime_s for setup_client(), 0: the default */
 
 static void on_event(void *u, enum iothub_event ev, tma_status r)
 {
@@ -233,6 +234,7 @@ static void setup_client(const char *sas_key, uint32_t window)
     cfg.id.module_id = setup_module;
     cfg.keep_alive_s = setup_keep_alive;
     cfg.sas_key = sas_key;
+    cfg.sas_lifetime_s = setup_sas_lifetime;
     cfg.hmac.hmac_sha256 = hmac;
     cfg.clock.now_ms = mono_ms;
     cfg.wall.now_ms = wall_ms;
@@ -673,6 +675,29 @@ static void test_client_sas_renewal_disconnect_on_busy_transport(void **state)
     steps(5, 1);
     assert_int_equal(bk.connects, 2);
     assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+}
+
+/* A SAS renewal that is due as soon as the connection is up (a lifetime of
+ * 1..4 s renews at 80 % = at once, or a wall clock that jumps forward past
+ * the renewal time at every connect) is a connection that did not last: the
+ * next one waits for the back-off. Before: the renewal reconnected at the
+ * next step with the back-off reset, so a 1 s token made a CONNECT, SUBSCRIBE
+ * and DISCONNECT every few steps (2,000+ connections in 60 s here) for as
+ * long as it ran. */
+static void test_client_sas_renewal_due_at_once_is_paced(void **state)
+{
+    uint64_t start;
+    (void)state;
+    setup_sas_lifetime = 1u;
+    setup_client("dHJ1c3RtLWF6dXJlIHRlc3Qga2V5IDAxMjM0NTY3ODk=", 0);
+    setup_sas_lifetime = 0u;
+    start = mono;
+    while (mono - start < 60000) steps(1, 10); /* 60 s */
+    fprintf(stderr, "connections in 60 s with a 1 s SAS lifetime: %d\n", bk.connects);
+    /* back-off 1, 2, 4, 8, 16, 32 s (+ up to 5 s jitter each): at most 7 */
+    assert_true(bk.connects >= 2);
+    assert_true(bk.connects <= 7);
+    assert_int_equal(bk.disconnects, bk.connects - (iothub_client_state(&cl) == IOTHUB_STATE_CONNECTED));
 }
 
 static void test_client_connack_refusal_stops(void **state)
@@ -2013,6 +2038,7 @@ int main(void)
         cmocka_unit_test(test_client_sas_token_not_left_in_buffers),
         cmocka_unit_test(test_dps_sas_token_not_left_in_buffers),
         cmocka_unit_test(test_client_sas_renewal_disconnect_on_busy_transport),
+        cmocka_unit_test(test_client_sas_renewal_due_at_once_is_paced),
         cmocka_unit_test(test_client_connack_refusal_stops),
         cmocka_unit_test(test_client_paces_chip_key_connects),
         cmocka_unit_test(test_client_pacer_under_flapping_connection),
