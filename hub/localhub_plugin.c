@@ -1925,8 +1925,8 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
     /* What the registry could not take during the run: the broker is
      * stopping, it may wait now (the CLI's busy time). */
     if (!flush_pending(LOCALHUB_DB_BUSY_MS))
-        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: registry locked at stop: connection states and method answers "
-                                           "not written");
+        mosquitto_log_printf(MOSQ_LOG_ERR, "localhub: registry locked at stop: connection states, C2D purges and "
+                                           "method answers not written");
     pend_free();
     for (size_t b = 0; b < CONN_BUCKETS; b++)
         while (g.buckets[b]) conn_remove(g.buckets[b]->client);
