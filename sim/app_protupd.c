@@ -501,6 +501,9 @@ static int start(struct sim_app *app, const struct cmd *c, const uint8_t *v, siz
         if (o->kind == KIND_DATA) {
             return E_ACCESS;
         }
+        if (m.add1 > 0xFF) {
+            return E_MANIFEST; /* a key algorithm is one byte: 0x103 is not P-256 */
+        }
         bool aes = m.add1 >= 0x81 && m.add1 <= 0x83;
         bool ecc = app_ecc_field_len((uint8_t)m.add1) != 0;
         bool rsa = m.add1 == 0x41 || m.add1 == 0x42;

@@ -479,6 +479,12 @@ static void key_updates(void **state)
     u.payload = zero;
     u.version = 2;
     assert_int_equal(run_update(app, &u, 0), 0x0F);
+    /* a key algorithm beyond one byte (0x103) is no algorithm, not P-256 (0x03) (review
+     * REV16: it was cut to its low byte and the key stored as P-256) */
+    u.payload = kp;
+    u.add1 = 0x103;
+    assert_int_equal(run_update(app, &u, 0), 0x0F);
+    u.add1 = 0x03;
     /* AES-128 key into E200, then a known-answer ECB encryption */
     sa_ok(app, "82 01 00 0B E2 00 00 00 20 05 D0 03 21 E0 E8", rsp);
     uint8_t ak[19] = {0x01, 0x00, 0x10, 0x2B, 0x7E, 0x15, 0x16, 0x28, 0xAE, 0xD2,
