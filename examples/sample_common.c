@@ -1221,7 +1221,8 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
     uint64_t start = sample_mono_ms(NULL), last_connected = start;
     while (!sample_stop) {
         uint64_t now;
-        (void)iothub_client_step(&h->client);
+        const struct iothub_outbox *ob = &h->outbox;
+        tma_status st = iothub_client_step(&h->client);
         now = sample_mono_ms(NULL);
         if (iothub_client_state(&h->client) == IOTHUB_STATE_AUTH_FAILED) {
             fprintf(stderr, "hub refused the connection: %s\n",
@@ -1247,9 +1248,15 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
         if (iothub_client_state(&h->client) != IOTHUB_STATE_CONNECTED) {
             uint64_t w = iothub_client_next_attempt_in_ms(&h->client);
             sample_sleep_ms(w > 100 ? 100 : (w == 0 ? 1 : w));
-        } else if (iothub_outbox_count(&h->outbox) == 0 ||
-                   mqtt_client_inflight_publishes(&h->client.mqtt) >= h->client.cfg.window) {
-            /* Nothing to send now: wait for the hub (or 20 ms for the next tick). */
+        } else if (ob->count == 0 || ob->cursor >= ob->next_seq ||
+                   mqtt_client_inflight_publishes(&h->client.mqtt) >= h->client.cfg.window ||
+                   (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_STORE)) {
+            /* Nothing to send now: wait for the hub (or 20 ms for the next
+             * tick). Also when every stored message is in flight (nothing
+             * left to hand out: a late PUBACK, as IoT Hub sends under
+             * throttling) and when the outbox could not be read (the next
+             * read in 20 ms, not at once): before (RETRY16) both asked the
+             * client again at once, one core at 100 % until the PUBACK came. */
             struct pollfd p;
             p.fd = h->net->tls->net.fd;
             p.events = POLLIN;
