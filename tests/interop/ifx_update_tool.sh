@@ -10,13 +10,19 @@
 # decryption with each set's own seed with it). Then every Infineon data set is
 # sent with OUR 'trustm update apply' to a trustm-sim chip and every one of ours
 # to a second chip set up the same way (same --seed, so the same UID), and both
-# chips' objects are read back and compared with the payload.
+# chips' objects are read back and compared with the payload. When the checkout
+# also has Infineon's host library (src/util/optiga_util.c with
+# optiga_util_protected_update_*) and the build has trustm_i2cdev_shim, the same
+# sets go through the library too (ifx_update_tool/apply_lib.c on the glue of
+# tests/interop/infineon_host/): Infineon's to a third chip, ours to a fourth,
+# all four read back alike.
 #
 # NOT RUN IN CI and not registered with ctest: the repository holds no
 # Infineon code. Run it by hand with your own checkout:
 #
 #   git clone https://github.com/Infineon/optiga-trust-m /tmp/optiga-trust-m
-#   cmake -S . -B build/interop && cmake --build build/interop -j2 --target trustm-sim trustm-cli
+#   cmake -S . -B build/interop && cmake --build build/interop -j2 \
+#         --target trustm-sim trustm-cli trustm_i2cdev_shim
 #   OPTIGA_SRC=/tmp/optiga-trust-m TMA_BUILD_DIR=build/interop tests/interop/ifx_update_tool.sh
 #
 # Needs gcc, libmbedtls-dev 2.28 (the tool uses the 2.x *_ret SHA-256 calls),
@@ -93,11 +99,12 @@ fi
 xxd -r -p secret.hex > secret.bin
 
 # ---- two chips set up alike: A takes Infineon's data sets, B ours
-start_sim() { # start_sim NAME
-    "$SIMD" --socket "$W/$1.sock" --state "$W/$1.state" --seed 16 >"$W/$1.log" 2>&1 &
+start_sim() { # start_sim NAME [trustm-sim options]
+    local n=$1; shift
+    "$SIMD" --socket "$W/$n.sock" --state "$W/$n.state" --seed 16 "$@" >"$W/$n.log" 2>&1 &
     PIDS+=($!)
-    for _ in $(seq 1 100); do [ -S "$W/$1.sock" ] && break; sleep 0.05; done
-    [ -S "$W/$1.sock" ]
+    for _ in $(seq 1 100); do [ -S "$W/$n.sock" ] && break; sleep 0.05; done
+    [ -S "$W/$n.sock" ]
 }
 setup_chip() { # setup_chip NAME: anchors E0E8 (P-256) and E0E9 (P-384), secret F1D1, targets
     local c=("$T" --device "sim:$W/$1.sock")
@@ -112,9 +119,47 @@ setup_chip() { # setup_chip NAME: anchors E0E8 (P-256) and E0E9 (P-384), secret 
     "${c[@]}" data write --oid 0xF1D5 --hex 68656c6c6f && "${c[@]}" metadata set --oid 0xF1D5 --raw 2008D80321E0E8F00100 &&
     "${c[@]}" data write --oid 0xF1D6 --hex 776f726c64 && "${c[@]}" metadata set --oid 0xF1D6 --raw 2008D80321E0E8F00100
 }
-for chip in A B; do
-    check "trustm-sim chip $chip started (--seed 16) and set up (anchors, secret, Change conditions)" \
-        eval "start_sim $chip && setup_chip $chip >/dev/null"
+# ---- optional: Infineon's host library (util layer over its I2C stack, tests/interop/infineon_host/
+# glue and the i2c-dev shim) sends the same data sets to chips C (Infineon's) and D (ours)
+GLUE=$HERE/infineon_host
+SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' -print -quit)
+LIB=
+build_lib() {
+    mkdir -p lib
+    local def="-DOPTIGA_LIB_EXTERNAL=\"interop_config.h\"" f
+    local inc="-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
+               -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux"
+    # shellcheck disable=SC2086
+    for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c \
+             src/comms/ifx_i2c/ifx_i2c_data_link_layer.c src/comms/ifx_i2c/ifx_i2c_physical_layer.c \
+             src/comms/ifx_i2c/ifx_i2c_presentation_layer.c src/comms/ifx_i2c/ifx_i2c_transport_layer.c \
+             extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c src/cmd/optiga_cmd.c src/util/optiga_util.c; do
+        gcc -std=gnu99 -O1 -g -w $inc -I"$GLUE" $def -c "$SRC/$f" -o "lib/v_$(basename "$f" .c).o" || return 1
+    done
+    # shellcheck disable=SC2086
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror -I"$GLUE" $inc $def -c "$GLUE/pal_glue.c" -o lib/pal_glue.o &&
+    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc -I"$GLUE" $def -c "$HERE/ifx_update_tool/apply_lib.c" \
+        -o lib/apply_lib.o &&
+    gcc -o apply_lib lib/*.o -lmbedtls -lmbedx509 -lmbedcrypto
+}
+if [ -f "$SRC/src/util/optiga_util.c" ] && grep -q optiga_util_protected_update_start "$SRC/src/util/optiga_util.c" &&
+   [ -n "$SHIM" ]; then
+    check "build Infineon's host library (util layer) with our apply_lib driver" build_lib && LIB=1
+else
+    echo "SKIP Infineon's host library: no src/util/optiga_util.c in $SRC or no libtrustm_i2cdev_shim.so in $B"
+fi
+lib_apply() { # lib_apply CHIP PREFIX
+    env TRUSTM_SHIM_SOCKET="$W/$1.sock" INTEROP_I2C_DEV=/dev/i2c-1 INTEROP_OUT="$W" LD_PRELOAD="$SHIM" \
+        timeout 300 ./apply_lib "$2.manifest" "$2.fragments"
+}
+
+CHIPS="A B"
+[ -n "$LIB" ] && CHIPS="A B C D"
+for chip in $CHIPS; do
+    # C and D serve Infineon's library, which sleeps in real time (as in infineon_host.sh)
+    rt=; case $chip in C|D) rt=--realtime ;; esac
+    check "trustm-sim chip $chip started (--seed 16 $rt) and set up (anchors, secret, Change conditions)" \
+        eval "start_sim $chip $rt && setup_chip $chip >/dev/null"
 done
 UID_A=$("$T" --device "sim:$W/A.sock" data read --oid 0xE0C2 | cut -c1-50)
 UID_B=$("$T" --device "sim:$W/B.sock" data read --oid 0xE0C2 | cut -c1-50)
@@ -163,16 +208,25 @@ case_() {
         "$T" --device "sim:$W/A.sock" update apply --manifest "ifx_$name.manifest" --fragments "ifx_$name.fragments"
     check "$name: our set applied (chip B)" \
         "$T" --device "sim:$W/B.sock" update apply --manifest "ours_$name.manifest" --fragments "ours_$name.fragments"
+    if [ -n "$LIB" ]; then
+        check "$name: Infineon's set applied by Infineon's library (chip C)" lib_apply C "ifx_$name"
+        check "$name: our set applied by Infineon's library (chip D)" lib_apply D "ours_$name"
+    fi
+    local ch same=1
     if [ "${extra%%:*}" = meta ]; then
-        "$T" --device "sim:$W/A.sock" metadata show --oid "$tgt" > "mdA_$name"
-        "$T" --device "sim:$W/B.sock" metadata show --oid "$tgt" > "mdB_$name"
-        check "$name: both chips' metadata of $tgt alike, version $ver" \
-            eval "cmp -s mdA_$name mdB_$name && grep -q 'version: *$ver\$' mdA_$name"
+        for ch in $CHIPS; do
+            "$T" --device "sim:$W/$ch.sock" metadata show --oid "$tgt" > "md${ch}_$name"
+            cmp -s "mdA_$name" "md${ch}_$name" || same=0
+        done
+        check "$name: the metadata of $tgt alike on chips $CHIPS, version $ver" \
+            eval "[ $same = 1 ] && grep -q 'version: *$ver\$' mdA_$name"
     else
-        "$T" --device "sim:$W/A.sock" data read --oid "$tgt" --out "A_$name.bin" >/dev/null
-        "$T" --device "sim:$W/B.sock" data read --oid "$tgt" --out "B_$name.bin" >/dev/null
-        check "$name: both chips hold the payload at offset $off of $tgt" \
-            eval "cmp -s A_$name.bin B_$name.bin && cmp -s <(tail -c +$((off + 1)) A_$name.bin | head -c $(stat -c %s "$pl")) $pl"
+        for ch in $CHIPS; do
+            "$T" --device "sim:$W/$ch.sock" data read --oid "$tgt" --out "${ch}_$name.bin" >/dev/null
+            cmp -s "A_$name.bin" "${ch}_$name.bin" || same=0
+        done
+        check "$name: chips $CHIPS hold the same $tgt, the payload at offset $off" \
+            eval "[ $same = 1 ] && cmp -s <(tail -c +$((off + 1)) A_$name.bin | head -c $(stat -c %s "$pl")) $pl"
     fi
 }
 
