@@ -1890,6 +1890,55 @@ static void test_client_outbox_pump_failure(void **state)
     assert_int_equal(iothub_outbox_count(&ob), 0u);
 }
 
+/* DPS busy (429 throttled, 5xx): the register request goes again after
+ * retry-after, or 3 s (DPS_DEFAULT_RETRY_S) without one, at least 1 s; a
+ * DPS that stays at 503 gets one request per 3 s until the registration's
+ * timeout, not one per reply. */
+static void test_dps_busy_answers_wait(void **state)
+{
+    static const char assigned[] = "{\"operationId\":\"op\",\"status\":\"assigned\",\"registrationState\":"
+                                   "{\"assignedHub\":\"good.azure-devices.net\",\"deviceId\":\"dev-01\",\"status\":\"assigned\"}}";
+    int k;
+    (void)state;
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    dps_reply_status[0] = "429";
+    dps_reply_body[0] = "{\"errorCode\":429001,\"message\":\"throttled\"}";
+    dps_reply_retry[0] = "5";
+    dps_reply_status[1] = "503";
+    dps_reply_body[1] = "{}";
+    dps_reply_status[2] = "500";
+    dps_reply_body[2] = "{}";
+    dps_reply_retry[2] = "0";
+    dps_reply_status[3] = "200";
+    dps_reply_body[3] = assigned;
+    assert_int_equal(dps_setup_and_step(NULL, 1000, 100), TMA_OK);
+    assert_int_equal(dps_requests, 4);
+    for (k = 1; k < 4; k++) {
+        assert_non_null(strstr(dps_topics[k], "PUT/iotdps-register/"));
+    }
+    /* the reply is read a step (100 ms) after the request */
+    assert_true(dps_at[1] - dps_at[0] >= 5000u && dps_at[1] - dps_at[0] <= 5300u);
+    assert_true(dps_at[2] - dps_at[1] >= 3000u && dps_at[2] - dps_at[1] <= 3300u);
+    assert_true(dps_at[3] - dps_at[2] >= 1000u && dps_at[3] - dps_at[2] <= 1300u);
+    assert_true(dps_client_result(&dc)->has_error_code);
+    assert_int_equal(dps_client_result(&dc)->error_code, 429001);
+    dps_client_close(&dc);
+    /* 503 at every request, for 20 s: 0, 3, 6, ... 18 s */
+    for (k = 0; k < 8; k++) {
+        dps_reply_status[k] = "503";
+        dps_reply_body[k] = "{}";
+        dps_reply_retry[k] = NULL;
+    }
+    dps_timeout_ms = 20000u;
+    assert_int_equal(dps_setup_and_step(NULL, 1000, 100), TMA_ERR(TMA_LAYER_DPS, TMA_C_TIMEOUT));
+    fprintf(stderr, "DPS requests in 20 s of 503 answers: %d\n", dps_requests);
+    assert_int_equal(dps_requests, 7);
+    assert_int_equal(dps_client_result(&dc)->last_status, 503);
+    assert_int_equal(bk.connects, 1);
+    memset(dps_reply_status, 0, sizeof(dps_reply_status));
+    memset(dps_reply_retry, 0, sizeof(dps_reply_retry));
+}
+
 /* retry-after as the service sends it, clamped to 1 .. 300 s: 0 waits 1 s,
  * 86400 and 4294967296 (2^32, beyond 32 bits: before session 16 the reply
  * was dropped as malformed and the device asked again after 30 s) wait 300 s; replies with the previous $rid, with our
@@ -2063,6 +2112,7 @@ int main(void)
         cmocka_unit_test(test_client_method_respond_empty_rid),
         cmocka_unit_test(test_client_outbox_pump_failure),
         cmocka_unit_test(test_dps_retry_after_clamped_and_stale_replies),
+        cmocka_unit_test(test_dps_busy_answers_wait),
         cmocka_unit_test(test_client_cred_buffer_sizes),
         cmocka_unit_test_teardown(test_dps_request_larger_than_cred_buf, dps_busy_teardown),
     };
