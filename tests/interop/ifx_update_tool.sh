@@ -117,7 +117,8 @@ setup_chip() { # setup_chip NAME: anchors E0E8 (P-256) and E0E9 (P-384), secret 
     "${c[@]}" metadata set --oid 0xF1D1 --type 0x23 --read NEV --execute ALW &&
     "${c[@]}" metadata set --oid 0xE0E3 --change 'Int(0xE0E8) && Conf(0xF1D1)' &&
     "${c[@]}" data write --oid 0xF1D5 --hex 68656c6c6f && "${c[@]}" metadata set --oid 0xF1D5 --raw 2008D80321E0E8F00100 &&
-    "${c[@]}" data write --oid 0xF1D6 --hex 776f726c64 && "${c[@]}" metadata set --oid 0xF1D6 --raw 2008D80321E0E8F00100
+    "${c[@]}" data write --oid 0xF1D6 --hex 776f726c64 && "${c[@]}" metadata set --oid 0xF1D6 --raw 2008D80321E0E8F00100 &&
+    "${c[@]}" data write --oid 0xF1D7 --hex 2121 && "${c[@]}" metadata set --oid 0xF1D7 --raw 200CD80721E0E8FD20F1D1F00100
 }
 # ---- optional: Infineon's host library (util layer over its I2C stack, tests/interop/infineon_host/
 # glue and the i2c-dev shim) sends the same data sets to chips C (Infineon's) and D (ours)
@@ -172,9 +173,9 @@ run_ifx() { # run_ifx PREFIX ARG...: Infineon's tool, its C arrays into PREFIX.m
 }
 
 # ---- one case: both tools, compare, apply theirs on A and ours on B, read both back
-# case NAME TARGET ANCHOR KEY VERSION WRITE_TYPE OFFSET PAYLOAD [conf|uid|meta:RESET]
+# case NAME TARGET ANCHOR KEY VERSION WRITE_TYPE OFFSET PAYLOAD [conf|conf-label|uid|meta:RESET [conf]]
 case_() {
-    local name=$1 tgt=$2 ta=$3 key=$4 ver=$5 wt=$6 off=$7 pl=$8 extra=${9:-}
+    local name=$1 tgt=$2 ta=$3 key=$4 ver=$5 wt=$6 off=$7 pl=$8 extra=${9:-} enc=${10:-}
     local ifx=(payload_version="$ver" trust_anchor_oid="${ta#0x}" target_oid="${tgt#0x}" sign_algo=ES_256
                priv_key="$key.pem")
     local ours=(--target "$tgt" --version "$ver" --anchor "$ta" --signer-key "$key.pem" --anchor-cert "$key.crt")
@@ -193,7 +194,7 @@ case_() {
         ours+=(--secret secret.bin --secret-oid 0xF1D1)
         sec=(secret.hex)
     fi
-    if [ "$extra" = conf ]; then
+    if [ "$extra" = conf ] || [ "$enc" = conf ]; then
         ifx+=(secret=secret.hex secret_oid=F1D1 label=test seed_length=64 enc_algo=AES-CCM-16-64-128)
         ours+=(--secret secret.bin --secret-oid 0xF1D1)
         sec=(secret.hex)
@@ -256,6 +257,21 @@ case_ meta-reset2         0xF1D6 0xE0E8 k256 1 0 0   m1.bin    meta:2
 tr -d ' \r\n' < "$TOOL/samples/payload/metadata/metadata.txt" 2>/dev/null | xxd -r -p > m0.bin
 [ -s m0.bin ] || printf '\x20\x0B\xC0\x01\x03\xD1\x01\x00\xD0\x03\xE1\xFC\x07' > m0.bin
 case_ meta-sample-reset0  0xF1D5 0xE0E8 k256 1 0 0   m0.bin    meta:0
+# the metadata update of gen_metadata_update_data_set.bat: confidential, for an object whose
+# metadata-update condition (D8) is Int(0xE0E8) && Conf(0xF1D1)
+case_ meta-conf-reset0    0xF1D7 0xE0E8 k256 1 0 0   m1.bin    meta:0 conf
+refused() { # refused CHIP PREFIX CODE: our update apply sends it, the chip refuses it with CODE
+    local rc=0
+    "$T" --device "sim:$W/$1.sock" update apply --manifest "$2.manifest" --fragments "$2.fragments" 2>"$2.err" || rc=$?
+    [ $rc -ne 0 ] && grep -q "refused by the chip ($3)" "$2.err"
+}
+xxd -p m1.bin > m1.hex
+run_ifx ifx_meta-plain payload_version=2 trust_anchor_oid=E0E8 target_oid=F1D7 priv_key=k256.pem \
+    payload_type=metadata metadata=m1.hex content_reset=0 >/dev/null
+"$T" update build --target 0xF1D7 --metadata "$(cat m1.hex)" --version 2 --anchor 0xE0E8 --signer-key k256.pem \
+    --out ours_meta-plain >/dev/null
+check "meta-conf: both tools' integrity-only sets for 0xF1D7 (D8 asks Conf) refused (0x07)" \
+    eval "refused A ifx_meta-plain 0x07 && refused B ours_meta-plain 0x07"
 
 # ---- what Infineon's tool does not check (documented; ours refuses each with exit 2)
 printf 'ab' > ab.bin; xxd -p ab.bin > ab.hex
