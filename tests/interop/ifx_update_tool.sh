@@ -127,17 +127,19 @@ SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' -print -quit)
 LIB=
 build_lib() {
     mkdir -p lib
+    # the macro's value is a quoted file name: the quotes are meant literally (as in infineon_host.sh)
+    # shellcheck disable=SC2089,SC2090
     local def="-DOPTIGA_LIB_EXTERNAL=\"interop_config.h\"" f
     local inc="-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
                -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2090
     for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c \
              src/comms/ifx_i2c/ifx_i2c_data_link_layer.c src/comms/ifx_i2c/ifx_i2c_physical_layer.c \
              src/comms/ifx_i2c/ifx_i2c_presentation_layer.c src/comms/ifx_i2c/ifx_i2c_transport_layer.c \
              extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c src/cmd/optiga_cmd.c src/util/optiga_util.c; do
         gcc -std=gnu99 -O1 -g -w $inc -I"$GLUE" $def -c "$SRC/$f" -o "lib/v_$(basename "$f" .c).o" || return 1
     done
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2090
     gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror -I"$GLUE" $inc $def -c "$GLUE/pal_glue.c" -o lib/pal_glue.o &&
     gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc -I"$GLUE" $def -c "$HERE/ifx_update_tool/apply_lib.c" \
         -o lib/apply_lib.o &&
@@ -204,7 +206,7 @@ case_() {
     check "$name: update build builds it" "$T" update build "${ours[@]}" --out "ours_$name"
     [ -s "ifx_$name.manifest" ] && [ -s "ours_$name.manifest" ] || return
     check "$name: manifests field by field, signatures, fragment chains, fragments" \
-        env CMP_LABEL_FREE=$([ "$extra" = conf-label ] && echo 1 || echo 0) $CMP cmp "ifx_$name" "ours_$name" "$pl" "$key.crt" "${sec[@]}"
+        env CMP_LABEL_FREE="$([ "$extra" = conf-label ] && echo 1 || echo 0)" $CMP cmp "ifx_$name" "ours_$name" "$pl" "$key.crt" "${sec[@]}"
     check "$name: Infineon's set applied by our update apply (chip A)" \
         "$T" --device "sim:$W/A.sock" update apply --manifest "ifx_$name.manifest" --fragments "ifx_$name.fragments"
     check "$name: our set applied (chip B)" \
