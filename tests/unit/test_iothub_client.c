@@ -763,6 +763,36 @@ static void test_client_pacer_under_flapping_connection(void **state)
     (void)first; (void)last;
 }
 
+/* A hub that completes the TLS handshake (a chip signature) and then never
+ * answers the CONNECT: each attempt ends at the 60 s CONNACK wait
+ * (IOTHUB_CONNACK_TIMEOUT_MS), so there is at most one attempt, and one
+ * signature, per minute; the back-off subtracts the minute spent and adds
+ * what is left (from the 7th attempt on): 9 attempts in 10 minutes. With
+ * the MQTT client's 30 s default instead (a mutant) they come every 30 s. */
+static void test_client_connack_never_comes_paced(void **state)
+{
+    uint64_t start, last = 0;
+    int opens = 0;
+    (void)state;
+    setup_client(NULL, 0);
+    bk.silent = true;
+    start = mono;
+    while (mono - start < 600000) {
+        steps(1, 100);
+        if (bk.open_calls != opens) {
+            if (opens > 0) {
+                assert_true(mono - last >= 60000u);
+            }
+            opens = bk.open_calls;
+            last = mono;
+        }
+    }
+    fprintf(stderr, "attempts in 10 min against a hub that never sends CONNACK: %d\n", opens);
+    assert_true(opens >= 8 && opens <= 10);
+    assert_int_equal((int)iothub_client_stats(&cl).key_operations, opens);
+    assert_int_equal(iothub_client_stats(&cl).connects, 0u);
+}
+
 static void test_client_bad_incoming_acked_not_delivered(void **state)
 {
     uint8_t pkt[256];
@@ -2091,6 +2121,7 @@ int main(void)
         cmocka_unit_test(test_client_connack_refusal_stops),
         cmocka_unit_test(test_client_paces_chip_key_connects),
         cmocka_unit_test(test_client_pacer_under_flapping_connection),
+        cmocka_unit_test(test_client_connack_never_comes_paced),
         cmocka_unit_test(test_client_bad_incoming_acked_not_delivered),
         cmocka_unit_test(test_client_c2d_without_handler_not_acked),
         cmocka_unit_test(test_client_module_input_messages),
