@@ -69,7 +69,9 @@ enum iothub_event {
     /** A SUBACK refused a subscription (reason MQTT_E_SUBSCRIBE_REFUSED):
      *  the C2D, twin or method messages it was for will not arrive on this
      *  connection. The connection stays (telemetry goes on); to subscribe
-     *  again, iothub_client_disconnect() and iothub_client_restart(). */
+     *  again, iothub_client_disconnect() and iothub_client_restart(), after
+     *  a wait: restart() connects at once, and a refusal answered by a loop
+     *  of restarts is a reconnect storm (docs/design/iothub-client.md). */
     IOTHUB_EVENT_SUBSCRIBE_REFUSED = 4
 };
 
