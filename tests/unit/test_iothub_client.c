@@ -326,6 +326,14 @@ static void test_client_subscribe_refused_is_reported(void **state)
     assert_int_equal(bk.publishes, 1);
     assert_int_equal(iothub_client_stats(&cl).acked, 1);
     assert_int_equal(ev_sub_refused, 1);
+    /* and it is never asked again on its own: 10 minutes later still one
+     * refused SUBSCRIBE on this connection, no reconnect (RETRY16) */
+    steps(6000, 100);
+    assert_int_equal(bk.subscribes, 2);
+    assert_int_equal(bk.connects, 2);
+    assert_int_equal(ev_sub_refused, 1);
+    assert_int_equal(ev_disconnected, 0);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
 }
 
 /* A message whose retransmission cannot be read (a storage read error, not
