@@ -15,24 +15,26 @@ hub_start
 mk_ca root; ca_add_verified root
 for d in m1 m2; do "$L" device create --id $d --auth x509-ca >/dev/null; mk_leaf $d $d root; done
 
-# 1. The call reaches m1, the registry is locked, m1 answers 1.5 s after the
-# call's 5 s time-out, the lock ends 1.5 s later (within the CLI's own wait,
-# time-out + 5 s): the caller gets the hub's 504, not the late answer.
+# 1. The call reaches m1, the registry is locked, m1 answers 1 s after the
+# call's 5 s time-out, the lock ends about 2 s later (within the CLI's own
+# wait, time-out + 5 s): the caller gets the hub's 504, not the late answer
+# (or, on a machine so slow that the lock outlasts the CLI's wait, the CLI's
+# own 504: still not the late answer).
 mqttc m1 $(x509_args m1) --timeout 30 'sub:$iothub/methods/POST/#' 'expect:methods/POST/late/' 'capture:rid:$rid' \
-  sleep:6500 'pub:$iothub/methods/res/200/?$rid=${rid}:{"late":true}' sleep:300 >"$T/m1.out" 2>&1 &
+  sleep:6000 'pub:$iothub/methods/res/200/?$rid=${rid}:{"late":true}' sleep:300 >"$T/m1.out" 2>&1 &
 M1=$!
 wait_state m1 methods
 "$L" --json method invoke --device m1 --name late --timeout 5 >"$T/late.json" 2>"$T/late.err" &
 INV=$!
 for i in $(seq 1 50); do grep -q '^CAPTURE rid=' "$T/m1.out" && break; sleep 0.1; done
 grep -q '^CAPTURE rid=' "$T/m1.out" || fail "method call not at the device: $(cat "$T/m1.out")"
-lock_registry 8
+lock_registry 7.5
 wait $M1 || fail "m1: $(cat "$T/m1.out")"
 grep -q released "$T/lock.out" && fail "the lock ended before m1's late answer: the test proves nothing"
 rc=0; wait $INV || rc=$?
 wait $LOCK
-grep -q '"late"' "$T/late.json" && fail "an answer 1.5 s after the call's time-out reached the caller: $(cat "$T/late.json")"
-[ $rc -ne 0 ] && grep -q '504101 GatewayTimeout: device .m1. did not answer within 5 s' "$T/late.err" ||
+grep -q '"late"' "$T/late.json" && fail "an answer 1 s after the call's time-out reached the caller: $(cat "$T/late.json")"
+[ $rc -ne 0 ] && grep -q '504101 GatewayTimeout' "$T/late.err" ||
   fail "late answer during a lock: the caller did not get 504 (exit $rc): $(cat "$T/late.json" "$T/late.err")"
 ok "an answer after the call's time-out, during a lock: the caller gets 504, not the late answer"
 
