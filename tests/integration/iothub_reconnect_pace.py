@@ -4,9 +4,13 @@ iothub_reconnect_pace.sh: MODE close answers CONNACK 0 (accepted) and closes
 the connection at the next packet, the SUBSCRIBE (a hub dropping a throttled
 or over-quota device right after CONNACK); MODE refuse3 answers CONNACK 3 (server unavailable) and
 closes; MODE silent takes the CONNECT and answers nothing, closing after
-HOLD seconds. One line per connection in LOG: "<ms since start> <mode>".
+HOLD seconds. One line per connection in LOG: "<ms since start> <mode>
+<resumed>". With CLIENT_CA the server asks for a client certificate signed
+by it, and every connection gets a new TLS context, so no session is
+resumed: a device with the key in the chip signs in every handshake.
 
-usage: iothub_reconnect_pace.py CERT KEY PORT_FILE LOG MODE [HOLD]"""
+usage: iothub_reconnect_pace.py CERT KEY PORT_FILE LOG MODE [HOLD [CLIENT_CA]]"""
+import os
 import socket
 import ssl
 import sys
@@ -15,6 +19,7 @@ import time
 
 cert, key, port_file, log, mode = sys.argv[1:6]
 hold = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
+client_ca = sys.argv[7] if len(sys.argv) > 7 else None
 t0 = time.monotonic()
 lock = threading.Lock()
 
@@ -49,7 +54,7 @@ def serve(conn):
             return
         with lock:
             with open(log, "a") as f:
-                f.write("%d %s\n" % (int((time.monotonic() - t0) * 1000), mode))
+                f.write("%d %s %d\n" % (int((time.monotonic() - t0) * 1000), mode, conn.session_reused))
         if mode == "close":
             conn.sendall(b"\x20\x02\x00\x00")
             read_packet(conn)  # the SUBSCRIBE: the device saw the CONNACK
@@ -66,9 +71,17 @@ def serve(conn):
             pass
 
 
-def main():
+def context():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(client_ca)
+    return ctx
+
+
+def main():
+    ctx = context()
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))
@@ -76,12 +89,13 @@ def main():
     tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(ls.getsockname()[1]))
-    import os
     os.replace(tmp, port_file)
     while True:
         raw, _ = ls.accept()
         try:
             raw.settimeout(20)
+            if client_ca:
+                ctx = context()
             conn = ctx.wrap_socket(raw, server_side=True)
         except (OSError, ssl.SSLError):
             raw.close()
