@@ -1219,11 +1219,20 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
                void (*tick)(void *), void *tick_ctx)
 {
     uint64_t start = sample_mono_ms(NULL), last_connected = start;
+    bool told_store = false;
     while (!sample_stop) {
         uint64_t now;
         const struct iothub_outbox *ob = &h->outbox;
         tma_status st = iothub_client_step(&h->client);
         now = sample_mono_ms(NULL);
+        if (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_STORE && !told_store) {
+            /* The connection stays and the client tries again at every
+             * step; said once, or a stuck outbox would look like silence. */
+            fprintf(stderr, "outbox: the next message cannot be read (%s): it stays stored and "
+                            "holds back the messages after it; tried again every 20 ms\n",
+                    tma_status_str(st));
+            told_store = true;
+        }
         if (iothub_client_state(&h->client) == IOTHUB_STATE_AUTH_FAILED) {
             fprintf(stderr, "hub refused the connection: %s\n",
                     iothub_reason_text(iothub_client_last_reason(&h->client)));
