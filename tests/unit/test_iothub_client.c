@@ -801,6 +801,31 @@ static void test_client_connack_never_comes_paced(void **state)
     assert_int_equal(iothub_client_stats(&cl).connects, 0u);
 }
 
+/* A PUBLISH the hub never acknowledges is not sent again while the
+ * connection lives (no in-session retransmission timer: 10 minutes, the
+ * link answering its pings), only after a reconnect, once, with DUP. */
+static void test_client_unacked_publish_resent_after_reconnect_only(void **state)
+{
+    (void)state;
+    setup_client(NULL, 0);
+    bk.auto_puback = false;
+    steps(5, 1);
+    assert_int_equal(iothub_client_state(&cl), IOTHUB_STATE_CONNECTED);
+    assert_int_equal(iothub_client_send_telemetry(&cl, NULL, 0, (const uint8_t *)"t", 1, NULL), TMA_OK);
+    steps(6000, 100);
+    assert_int_equal(bk.publishes, 1);
+    assert_true(bk.pings >= 2);
+    assert_int_equal(bk.connects, 1);
+    assert_int_equal(iothub_client_stats(&cl).retransmitted, 0u);
+    bk.open = false; /* the link dies */
+    bk.auto_puback = true;
+    steps(300, 100);
+    assert_int_equal(bk.connects, 2);
+    assert_int_equal(bk.publishes, 2);
+    assert_int_equal(iothub_client_stats(&cl).retransmitted, 1u);
+    assert_int_equal(iothub_outbox_count(&ob), 0u);
+}
+
 static void test_client_bad_incoming_acked_not_delivered(void **state)
 {
     uint8_t pkt[256];
@@ -2130,6 +2155,7 @@ int main(void)
         cmocka_unit_test(test_client_paces_chip_key_connects),
         cmocka_unit_test(test_client_pacer_under_flapping_connection),
         cmocka_unit_test(test_client_connack_never_comes_paced),
+        cmocka_unit_test(test_client_unacked_publish_resent_after_reconnect_only),
         cmocka_unit_test(test_client_bad_incoming_acked_not_delivered),
         cmocka_unit_test(test_client_c2d_without_handler_not_acked),
         cmocka_unit_test(test_client_module_input_messages),
