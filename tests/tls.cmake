@@ -46,6 +46,11 @@ if(TARGET trustm-cli AND TARGET trustm-sim)
                ${PROJECT_SOURCE_DIR}/tools/trustm_acparse.c ${PROJECT_SOURCE_DIR}/tools/trustm_util.c
                LIBS tma_tls trustm tma_port CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/tls/fuzz_cli)
   target_include_directories(fuzz_tls_cli_args PRIVATE ${PROJECT_SOURCE_DIR}/tools)
+  # The protected-update manifest reader 'update apply' runs on a user's file.
+  tma_add_fuzz(NAME tls_cli_manifest SOURCES fuzz/fuzz_tls_cli_manifest.c
+               ${PROJECT_SOURCE_DIR}/tools/trustm_manifest.c
+               LIBS trustm CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/tls/fuzz_manifest)
+  target_include_directories(fuzz_tls_cli_manifest PRIVATE ${PROJECT_SOURCE_DIR}/tools)
   set_source_files_properties(${PROJECT_SOURCE_DIR}/tools/trustm_util.c
     PROPERTIES COMPILE_DEFINITIONS _DEFAULT_SOURCE)
   # read_file() leaves no copy of a file (a secret, maybe) in memory it

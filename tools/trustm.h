@@ -151,6 +151,16 @@ int obj_read(struct dev *d, uint16_t oid, uint8_t *buf, size_t cap, size_t *out_
 int obj_replace(struct dev *d, uint16_t oid, const uint8_t *data, size_t len,
                 const uint8_t *old, size_t old_len);
 
+/* ---- protected-update manifests (trustm_manifest.c) -------------------- */
+
+struct manifest_claims {
+    uint16_t target, anchor;
+    uint64_t version, size;
+};
+/* What a COSE_Sign1 manifest of SetObjectProtected claims; false when the
+ * bytes are not such a manifest (nothing else is promised about *out). */
+bool manifest_claims(const uint8_t *m, size_t n, struct manifest_claims *out);
+
 /* ---- subcommands ------------------------------------------------------ */
 
 typedef int (*cmd_fn)(int argc, char **argv);

@@ -668,81 +668,6 @@ static int update_build(int argc, char **argv)
 
 /* ---- apply ---- */
 
-/* Strict enough to report what a manifest claims (target, version, anchor);
- * the chip is the judge: a manifest this does not understand is sent all
- * the same. */
-struct cbr {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static int cbr_head(struct cbr *c, uint64_t *v)
-{
-    uint8_t b, ai;
-    int k;
-    if (c->bad || c->p >= c->end) {
-        c->bad = true;
-        return -1;
-    }
-    b = *c->p++;
-    ai = b & 0x1F;
-    *v = ai;
-    if (ai >= 24) {
-        int n = ai == 24 ? 1 : ai == 25 ? 2 : ai == 26 ? 4 : ai == 27 ? 8 : 0;
-        if (n == 0 || c->end - c->p < n) {
-            c->bad = true;
-            return -1;
-        }
-        for (*v = 0, k = 0; k < n; k++) *v = (*v << 8) | *c->p++;
-    }
-    return b >> 5;
-}
-
-static bool cbr_skip_bstr(struct cbr *c, const uint8_t **p, size_t *n)
-{
-    uint64_t v;
-    if (cbr_head(c, &v) != 2 || v > (uint64_t)(c->end - c->p)) return false;
-    *p = c->p;
-    *n = (size_t)v;
-    c->p += v;
-    return true;
-}
-
-struct claims {
-    uint16_t target, anchor;
-    uint64_t version, size;
-};
-
-static bool read_claims(const uint8_t *m, size_t n, struct claims *out)
-{
-    struct cbr c = {m, m + n, false}, b;
-    const uint8_t *p, *body, *oid;
-    size_t pl, bl, ol;
-    uint64_t v;
-    int64_t t;
-    if (cbr_head(&c, &v) != 4 || v != 4 || !cbr_skip_bstr(&c, &p, &pl)) return false;
-    if (cbr_head(&c, &v) != 5 || v != 1 || cbr_head(&c, &v) != 0 || v != 4 ||
-        !cbr_skip_bstr(&c, &oid, &ol) || ol != 2) {
-        return false;
-    }
-    out->anchor = (uint16_t)(oid[0] << 8 | oid[1]);
-    if (!cbr_skip_bstr(&c, &body, &bl)) return false;
-    b.p = body;
-    b.end = body + bl;
-    b.bad = false;
-    /* [1, null, null, [type, size, version, ...], processors, [component, OID]] */
-    if (cbr_head(&b, &v) != 4 || v != 6 || cbr_head(&b, &v) != 0 || cbr_head(&b, &v) != 7 ||
-        cbr_head(&b, &v) != 7 || cbr_head(&b, &v) != 4 || v != 4) {
-        return false;
-    }
-    t = cbr_head(&b, &v);
-    if (t != 1 || cbr_head(&b, &out->size) != 0 || cbr_head(&b, &out->version) != 0) return false;
-    /* the target OID: the manifest's last 3 bytes are bstr(2) */
-    if (bl < 3 || body[bl - 3] != 0x42) return false;
-    out->target = (uint16_t)(body[bl - 2] << 8 | body[bl - 1]);
-    return !b.bad;
-}
-
 static int read_version(struct dev *d, uint16_t oid, bool *has, uint16_t *version, size_t *used)
 {
     uint8_t md[64];
@@ -788,7 +713,7 @@ static int update_apply(int argc, char **argv)
     uint8_t *man = NULL, *frags = NULL;
     size_t ml = 0, fl = 0, used = 0;
     uint16_t v0 = 0, v1 = 0;
-    struct claims cl;
+    struct manifest_claims cl;
     struct dev d;
     tma_status st;
     int np, rc = 1;
@@ -819,7 +744,7 @@ static int update_apply(int argc, char **argv)
         free(frags);
         return arg_fail("update apply: '%s' holds %zu bytes; fragments are 1..65535 bytes", frag_f, fl);
     }
-    known = read_claims(man, ml, &cl);
+    known = manifest_claims(man, ml, &cl);
     if (dev_open(&d) != 0) goto out;
     if (known && read_version(&d, cl.target, &has0, &v0, NULL) != 0) goto out_dev;
     st = trustm_protected_update(&d.chip, d.protect, man, ml, frags, fl);
