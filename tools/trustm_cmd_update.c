@@ -22,7 +22,6 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,18 +43,8 @@
 #define VERSION_MAX 0x7FFFu
 #define ALG_ES256 0x26 /* CBOR -7 */
 
-/* A bad argument: one line on stderr, exit 2 (as a missing sub-command). */
-static int arg_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int arg_fail(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("trustm: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return 2;
-}
+/* A bad argument: fail()'s line on stderr, exit 2 (as a missing sub-command). */
+#define arg_fail(...) (fail(__VA_ARGS__), 2)
 
 /* Data objects a protected update can replace: certificates, trust
  * anchors, the application data objects. Keys and the life-cycle, security
