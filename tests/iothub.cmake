@@ -6,6 +6,22 @@ foreach(_t iothub iothub_client iothub_telemetry localhub trustm-cli trustm-sim)
     message(FATAL_ERROR "iothub tests: target ${_t} is missing (install the dependencies with scripts/setup)")
   endif()
 endforeach()
+# iothub_sample_test(NAME n SCRIPT s LABELS l TIMEOUT t [CHIP] [HUB]): a script
+# test that runs the samples: its environment names the build, the sample
+# binaries (IOTHUB_SAMPLES), with CHIP trustm-cli and trustm-sim, with HUB
+# localhub. Also used by samples_anchor.cmake (included after this file).
+function(iothub_sample_test)
+  cmake_parse_arguments(S "CHIP;HUB" "NAME;SCRIPT;LABELS;TIMEOUT" "" ${ARGN})
+  set(env "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>")
+  if(S_CHIP)
+    string(APPEND env ";TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>")
+  endif()
+  if(S_HUB)
+    string(APPEND env ";LOCALHUB=$<TARGET_FILE:localhub>")
+  endif()
+  tma_add_script_test(NAME ${S_NAME} SCRIPT ${S_SCRIPT} LABELS ${S_LABELS} TIMEOUT ${S_TIMEOUT})
+  set_tests_properties(${S_NAME} PROPERTIES ENVIRONMENT "${env}")
+endfunction()
 if(TARGET iothub)
   tma_add_test(NAME iothub_vectors SOURCES vectors/test_iothub_vectors.c
     LIBS iothub tma_testlib mbedcrypto LABELS vectors)
@@ -52,38 +68,31 @@ if(TARGET iothub_telemetry AND TARGET localhub AND TARGET trustm-cli AND TARGET 
     string(REPLACE ":" ";" _p ${t})
     list(GET _p 0 _n)
     list(GET _p 1 _timeout)
-    tma_add_script_test(NAME iothub_e2e_${_n} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_e2e_${_n}.sh
-      LABELS e2e TIMEOUT ${_timeout})
-    set_tests_properties(iothub_e2e_${_n} PROPERTIES ENVIRONMENT
-      "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+    iothub_sample_test(NAME iothub_e2e_${_n} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/e2e/iothub_e2e_${_n}.sh
+      LABELS e2e TIMEOUT ${_timeout} CHIP HUB)
   endforeach()
 endif()
 # The samples' loop waits while a PUBACK is late (RETRY16): the telemetry
 # sample with SAS against mosquitto over TLS, through iothub_proxy.py.
 if(TARGET iothub_telemetry)
-  tma_add_script_test(NAME iothub_it_sample_pace SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_sample_pace.sh
+  iothub_sample_test(NAME iothub_it_sample_pace SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_sample_pace.sh
     LABELS integration TIMEOUT 60)
-  set_tests_properties(iothub_it_sample_pace PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>")
 endif()
 # Reconnects paced by the back-off against a hub that drops the device right
 # after CONNACK and one answering CONNACK 3, and by the chip-key pacer with
 # the key in trustm-sim (RETRY16): a TLS fake in Python.
 if(TARGET iothub_telemetry)
-  set(_pace_env "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>")
+  set(_chip)
   if(TARGET trustm-cli AND TARGET trustm-sim)
-    string(APPEND _pace_env ";TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>")
+    set(_chip CHIP)
   endif()
-  tma_add_script_test(NAME iothub_it_reconnect_pace SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_reconnect_pace.sh
-    LABELS integration TIMEOUT 120)
-  set_tests_properties(iothub_it_reconnect_pace PROPERTIES ENVIRONMENT "${_pace_env}")
+  iothub_sample_test(NAME iothub_it_reconnect_pace SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_reconnect_pace.sh
+    LABELS integration TIMEOUT 120 ${_chip})
 endif()
 # The samples on bad input (F14, F15): no broker, no chip needed.
 if(TARGET iothub_telemetry)
-  tma_add_script_test(NAME iothub_it_samples_errors SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_samples_errors.sh
+  iothub_sample_test(NAME iothub_it_samples_errors SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_samples_errors.sh
     LABELS integration TIMEOUT 60)
-  set_tests_properties(iothub_it_samples_errors PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>")
 endif()
 if(TARGET iothub_client)
   tma_add_test(NAME iothub_glue SOURCES unit/test_iothub_client.c
@@ -122,10 +131,8 @@ if(IOTHUB_VALGRIND AND NOT TMA_SANITIZE AND NOT TMA_FUZZ)
 endif()
 # IoT Edge downstream device (GatewayHostName) against localhub (brief EDGE).
 if(TARGET iothub_telemetry AND TARGET localhub)
-  tma_add_script_test(NAME iothub_edge SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_edge.sh
-    LABELS integration TIMEOUT 120)
-  set_tests_properties(iothub_edge PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;LOCALHUB=$<TARGET_FILE:localhub>")
+  iothub_sample_test(NAME iothub_edge SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_edge.sh
+    LABELS integration TIMEOUT 120 HUB)
 endif()
 # Network faults (brief CHAOS, docs/design/network-faults.md): the TLS client
 # keeps its session across a handshake the network cuts (F2), and the
@@ -136,18 +143,14 @@ if(TARGET tma_tls)
     LIBS tma_tls tma_testlib LABELS unit)
 endif()
 if(TARGET iothub_telemetry AND TARGET iothub_dps AND TARGET trustm-cli AND TARGET trustm-sim AND TARGET localhub)
-  tma_add_script_test(NAME iothub_it_chaos SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_chaos.sh
-    LABELS integration TIMEOUT 300)
-  set_tests_properties(iothub_it_chaos PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+  iothub_sample_test(NAME iothub_it_chaos SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_chaos.sh
+    LABELS integration TIMEOUT 300 CHIP HUB)
 endif()
 # Brief CHAOS2 (network-faults.md, "Silent link", "Corrupted bytes", "Twin,
 # methods and C2D"): twin, methods and C2D through the chaos proxy against
 # localhub; bit flips; blackouts. (The silent-link unit test is in
 # iothub_glue, on its fake broker.)
 if(TARGET iothub_telemetry AND TARGET iothub_twin_methods AND TARGET trustm-cli AND TARGET trustm-sim AND TARGET localhub)
-  tma_add_script_test(NAME iothub_it_chaos2 SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_chaos2.sh
-    LABELS integration TIMEOUT 300)
-  set_tests_properties(iothub_it_chaos2 PROPERTIES ENVIRONMENT
-    "TMA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TMA_BUILD_DIR=${PROJECT_BINARY_DIR};IOTHUB_SAMPLES=$<TARGET_FILE_DIR:iothub_telemetry>;TRUSTM_CLI=$<TARGET_FILE:trustm-cli>;TRUSTM_SIM=$<TARGET_FILE:trustm-sim>;LOCALHUB=$<TARGET_FILE:localhub>")
+  iothub_sample_test(NAME iothub_it_chaos2 SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/iothub_chaos2.sh
+    LABELS integration TIMEOUT 300 CHIP HUB)
 endif()
