@@ -140,7 +140,9 @@ build_lib() {
         gcc -std=gnu99 -O1 -g -w $inc -I"$GLUE" $def -c "$SRC/$f" -o "lib/v_$(basename "$f" .c).o" || return 1
     done
     # shellcheck disable=SC2086,SC2090
-    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror -I"$GLUE" $inc $def -c "$GLUE/pal_glue.c" -o lib/pal_glue.o &&
+    for f in "$GLUE/pal_glue.c" "$HERE/common/pal_sim.c"; do
+        gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror -I"$GLUE" $inc $def -c "$f" -o "lib/$(basename "$f" .c).o" || return 1
+    done
     gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc -I"$GLUE" $def -c "$HERE/ifx_update_tool/apply_lib.c" \
         -o lib/apply_lib.o &&
     gcc -o apply_lib lib/*.o -lmbedtls -lmbedx509 -lmbedcrypto

@@ -65,6 +65,9 @@ vendor_objs() { # vendor_objs OUTDIR CFLAGS FILE... (under $SRC)
 our_obj() { # our_obj OUTDIR CFLAGS FILE (under $GLUE)
     gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $2 -c "$GLUE/$3" -o "$1/$(basename "$3" .c).o"
 }
+our_pal() { # our_pal OUTDIR CFLAGS: our PAL, this harness's event loop and the part shared with linux_tools
+    our_obj "$1" "$2" pal_glue.c && our_obj "$1" "$2" ../common/pal_sim.c
+}
 link() { # link OUTDIR PROGRAM
     gcc -o "$1/$2" "$1"/*.o -lmbedtls -lmbedx509 -lmbedcrypto
 }
@@ -76,7 +79,7 @@ build() { # build OUTDIR EXTRA-CFLAGS...
     local flags="-I$GLUE -I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
                  -I$SRC/include/pal -I$SRC/extras/pal/linux $DEF $*"
     # shellcheck disable=SC2086
-    vendor_objs "$o" "$flags" $COMMS && our_obj "$o" "$flags" pal_glue.c && our_obj "$o" "$flags" infineon_host.c &&
+    vendor_objs "$o" "$flags" $COMMS && our_pal "$o" "$flags" && our_obj "$o" "$flags" infineon_host.c &&
     link "$o" infineon_host
 }
 
@@ -123,7 +126,7 @@ check "build (64-byte frames)" build "$W/b-f64" -DIFX_I2C_FRAME_SIZE=64U
 
 # the library's command and util layers too (src/cmd/optiga_cmd.c, src/util/optiga_util.c):
 # the library's headers first on the include path, our stand-ins only for what it leaves to
-# the platform; pal_glue.c is built as above
+# the platform; our PAL is built as above
 build_util() { # build_util OUTDIR
     local o=$1
     mkdir -p "$o"
@@ -133,7 +136,7 @@ build_util() { # build_util OUTDIR
                 -I$SRC/include/pal -I$SRC/extras/pal/linux $DEF"
     # shellcheck disable=SC2086
     vendor_objs "$o" "$real" $COMMS src/cmd/optiga_cmd.c src/util/optiga_util.c &&
-    our_obj "$o" "$glue" pal_glue.c && our_obj "$o" "$real" util_host.c && link "$o" util_host
+    our_pal "$o" "$glue" && our_obj "$o" "$real" util_host.c && link "$o" util_host
 }
 check "build (command and util layers)" build_util "$W/b-util"
 
@@ -156,7 +159,7 @@ build_crypt() { # build_crypt OUTDIR EXTRA-CFLAGS...
                 -I$SRC/include/pal -I$SRC/extras/pal/linux $DEF $*"
     # shellcheck disable=SC2086
     vendor_objs "$o" "$real" $COMMS src/cmd/optiga_cmd.c src/util/optiga_util.c src/crypt/optiga_crypt.c &&
-    our_obj "$o" "$glue" pal_glue.c && our_obj "$o" "$real" crypt_host.c && link "$o" crypt_host
+    our_pal "$o" "$glue" && our_obj "$o" "$real" crypt_host.c && link "$o" crypt_host
 }
 check "build (crypt layer)" build_crypt "$W/b-crypt"
 check "build (crypt layer, no presentation layer)" build_crypt "$W/b-crypt-noshield" -DINTEROP_NO_SHIELD
@@ -175,7 +178,7 @@ build_protupd() { # build_protupd OUTDIR CRYPT-BUILD: the crypt build's objects,
     local o=$1 from=$2
     mkdir -p "$o"
     pu_data "$o" || return 1
-    cp "$from"/v_*.o "$from"/pal_glue.o "$o"/ || return 1
+    cp "$from"/v_*.o "$from"/pal_glue.o "$from"/pal_sim.o "$o"/ || return 1
     our_obj "$o" "-I$SRC/include -I$SRC/include/common -I$SRC/include/comms -I$SRC/include/ifx_i2c
                   -I$SRC/include/cmd -I$SRC/include/pal -I$SRC/extras/pal/linux -I$GLUE $DEF $CRYPT_DEF
                   $PU_INC -I$o" protupd_host.c && link "$o" protupd_host

@@ -88,7 +88,12 @@ build() {
         gcc -std=gnu99 -O1 -g -w $INC -c "$SRC/$f" -o "$o/lib_$(basename "$f" .c).o" || return 1
     done
     # shellcheck disable=SC2086,SC2090
-    gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $INC -c "$GLUE/pal_tools.c" -o "$o/lib_pal_tools.o" || return 1
+    # our PAL: the threaded event loop and the part shared with infineon_host (its variables named LT_*)
+    for f in "$GLUE/pal_tools.c" "$HERE/common/pal_sim.c"; do
+        # shellcheck disable=SC2086,SC2090
+        gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $INC -DPAL_SIM_ENV=\"LT_\" -c "$f" -o "$o/lib_$(basename "$f" .c).o" ||
+        return 1
+    done
     for f in trustm_helper/trustm_helper.c trustm_helper/trustm_helper_ipc_lock.c trustm_helper/shared_mutex.c; do
         # shellcheck disable=SC2086,SC2090
         gcc -std=gnu99 -O1 -g -w $TINC $INC -c "$TOOLS/$f" -o "$o/lib_$(basename "$f" .c).o" || return 1

@@ -1,166 +1,16 @@
-/* Our PAL pieces for running the Infineon host library's comms stack
- * (ifx_i2c + optiga_comms) against trustm-sim, next to the library's own
- * Linux i2c-dev pal_i2c.c (run under tests/integration/i2cdev_shim.c):
+/* Our PAL for running the Infineon host library (comms stack, and the
+ * command, util and crypt layers on top) in one thread against trustm-sim;
+ * the pieces shared with the Linux tools' harness are ../common/pal_sim.c:
  *   - pal_os_event: one pending one-shot callback, run by interop_run()
  *     with real sleeps (the daemon runs with --realtime);
- *   - pal_os_timer: CLOCK_MONOTONIC;
- *   - pal_gpio: the VDD and RST pins become socket ops on the daemon
- *     (VDD low->high = power cycle 0x04, RST low->high alone = warm reset 0x03);
- *   - pal_os_datastore: the platform binding secret (ID 0x11, hex in
- *     $INTEROP_PBS, default 01..40 like the simulator's factory E140) and the
- *     saved shielded-connection context (ID 0x22, kept in the file
- *     $INTEROP_CTX_FILE when set, so a second process can restore it) and
- *     the hibernated application's handle (ID 0x33, $INTEROP_APPCTX_FILE);
- *   - pal_os_memory / pal_os_lock for the library's command layer.
+ *   - pal_os_lock: one thread, nothing to exclude.
  * No Infineon code in this file. */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
+#include <stdint.h>
 
-#include "optiga_lib_common.h"
+#include "../common/pal_sim.h"
 #include "pal.h"
-#include "pal_gpio.h"
-#include "pal_i2c.h"
-#include "pal_ifx_i2c_config.h"
-#include "pal_linux.h"
-#include "pal_os_datastore.h"
 #include "pal_os_event.h"
 #include "pal_os_lock.h"
-#include "pal_os_memory.h"
-#include "pal_os_timer.h"
-
-/* ---- instances the library's ifx_i2c_config.c refers to ---- */
-static pal_linux_t linux_i2c = {"/dev/i2c-1", -1, NULL};
-pal_i2c_t optiga_pal_i2c_context_0 = {&linux_i2c, NULL, NULL, 0x30};
-static int pin_vdd = 1, pin_rst = 2;
-pal_gpio_t optiga_vdd_0 = {&pin_vdd};
-pal_gpio_t optiga_reset_0 = {&pin_rst};
-
-int interop_gpio_events[4]; /* power cycles, warm resets, vdd lows, rst lows */
-
-pal_status_t pal_init(void)
-{
-    const char *dev = getenv("INTEROP_I2C_DEV");
-    if (dev && *dev) {
-        linux_i2c.i2c_if = dev;
-    }
-    return PAL_STATUS_SUCCESS;
-}
-
-pal_status_t pal_deinit(void)
-{
-    return PAL_STATUS_SUCCESS;
-}
-
-/* ---- one control request on the daemon's socket (own connection) ---- */
-static int sim_ctl(uint8_t op)
-{
-    const char *path = getenv("TRUSTM_SHIM_SOCKET");
-    struct sockaddr_un sa;
-    uint8_t req[4] = {op, 0x30, 0, 0}, rep[3];
-    int fd, ok = -1;
-    if (!path || strlen(path) >= sizeof sa.sun_path) {
-        return -1;
-    }
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    strcpy(sa.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return -1;
-    }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && send(fd, req, 4, MSG_NOSIGNAL) == 4 &&
-        recv(fd, rep, 3, MSG_WAITALL) == 3 && rep[0] == 0) {
-        ok = 0;
-    }
-    close(fd);
-    return ok;
-}
-
-static int vdd_low, rst_low;
-
-void pal_gpio_set_low(const pal_gpio_t *p)
-{
-    if (!p || !p->p_gpio_hw || getenv("INTEROP_NO_GPIO")) {
-        return;
-    }
-    if (*(int *)p->p_gpio_hw == 1) {
-        vdd_low = 1;
-        interop_gpio_events[2]++;
-    } else {
-        rst_low = 1;
-        interop_gpio_events[3]++;
-    }
-}
-
-void pal_gpio_set_high(const pal_gpio_t *p)
-{
-    if (!p || !p->p_gpio_hw || getenv("INTEROP_NO_GPIO")) {
-        return;
-    }
-    if (*(int *)p->p_gpio_hw == 1) {
-        if (vdd_low) {
-            vdd_low = 0;
-            rst_low = 0; /* the power cycle resets the chip: RST high is no second reset */
-            if (sim_ctl(0x04) == 0) {
-                interop_gpio_events[0]++;
-            }
-        }
-    } else if (rst_low) {
-        rst_low = 0;
-        if (sim_ctl(0x03) == 0) {
-            interop_gpio_events[1]++;
-        }
-    }
-}
-
-pal_status_t pal_gpio_init(const pal_gpio_t *p)
-{
-    (void)p;
-    return PAL_STATUS_SUCCESS;
-}
-
-pal_status_t pal_gpio_deinit(const pal_gpio_t *p)
-{
-    (void)p;
-    return PAL_STATUS_SUCCESS;
-}
-
-/* ---- time ---- */
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint32_t pal_os_timer_get_time_in_microseconds(void)
-{
-    return (uint32_t)now_us();
-}
-
-uint32_t pal_os_timer_get_time_in_milliseconds(void)
-{
-    return (uint32_t)(now_us() / 1000u);
-}
-
-static void sleep_us(uint64_t us)
-{
-    struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-void pal_os_timer_delay_in_milliseconds(uint16_t ms)
-{
-    sleep_us((uint64_t)ms * 1000u);
-}
 
 /* ---- event: a single pending one-shot callback ---- */
 static pal_os_event_t the_event;
@@ -203,7 +53,7 @@ void pal_os_event_register_callback_oneshot(pal_os_event_t *e, register_callback
     (void)e;
     ev_cb = cb;
     ev_arg = arg;
-    ev_due = now_us() + time_us;
+    ev_due = pal_sim_now_us() + time_us;
     ev_armed = 1;
 }
 
@@ -221,19 +71,19 @@ void pal_os_event_stop(pal_os_event_t *e)
  * is pending any more (the stack stalled) or the time limit passed. */
 int interop_run(volatile int *done, unsigned limit_ms)
 {
-    uint64_t end = now_us() + (uint64_t)limit_ms * 1000u;
+    uint64_t end = pal_sim_now_us() + (uint64_t)limit_ms * 1000u;
     while (!*done) {
         uint64_t t;
         register_callback cb;
         if (!ev_armed) {
             return -1;
         }
-        t = now_us();
+        t = pal_sim_now_us();
         if (t > end) {
             return -1;
         }
         if (ev_due > t) {
-            sleep_us(ev_due - t);
+            pal_sim_sleep_us(ev_due - t);
         }
         ev_armed = 0;
         cb = ev_cb;
@@ -243,156 +93,6 @@ int interop_run(volatile int *done, unsigned limit_ms)
     return 0;
 }
 
-/* ---- datastore ---- */
-static uint8_t ctx_store[256];
-static uint16_t ctx_len;
-static uint8_t app_store[8]; /* ID 0x33: the 8-byte handle CloseApplication(hibernate) returns */
-
-/* a fixed-size blob kept in memory and, when the variable names a file, there too */
-static pal_status_t blob_read(const char *var, uint8_t *mem, size_t cap, uint8_t *buf, uint16_t *len)
-{
-    const char *f = getenv(var);
-    if (*len < cap) {
-        return PAL_STATUS_FAILURE;
-    }
-    if (f && *f) {
-        FILE *fp = fopen(f, "rb");
-        if (fp) {
-            if (fread(mem, 1, cap, fp) != cap) {
-                memset(mem, 0, cap);
-            }
-            fclose(fp);
-        }
-    }
-    memcpy(buf, mem, cap);
-    *len = (uint16_t)cap;
-    return PAL_STATUS_SUCCESS;
-}
-
-static pal_status_t blob_write(const char *var, uint8_t *mem, size_t cap, const uint8_t *buf, uint16_t len)
-{
-    const char *f = getenv(var);
-    if (len != cap) {
-        return PAL_STATUS_FAILURE;
-    }
-    memcpy(mem, buf, cap);
-    if (f && *f) {
-        FILE *fp = fopen(f, "wb");
-        int ok = fp && fwrite(buf, 1, cap, fp) == cap;
-        if (fp) {
-            fclose(fp);
-        }
-        if (!ok) {
-            return PAL_STATUS_FAILURE;
-        }
-    }
-    return PAL_STATUS_SUCCESS;
-}
-
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-pal_status_t pal_os_datastore_read(uint16_t id, uint8_t *buf, uint16_t *len)
-{
-    if (id == OPTIGA_PLATFORM_BINDING_SHARED_SECRET_ID) {
-        const char *h = getenv("INTEROP_PBS");
-        uint16_t n = 0;
-        if (h && *h) {
-            size_t L = strlen(h);
-            if (L % 2 || L / 2 > *len) {
-                return PAL_STATUS_FAILURE;
-            }
-            for (size_t i = 0; i < L; i += 2) {
-                int a = hexval(h[i]), b = hexval(h[i + 1]);
-                if (a < 0 || b < 0) {
-                    return PAL_STATUS_FAILURE;
-                }
-                buf[n++] = (uint8_t)(a << 4 | b);
-            }
-        } else {
-            if (*len < 64) {
-                return PAL_STATUS_FAILURE;
-            }
-            for (n = 0; n < 64; n++) {
-                buf[n] = (uint8_t)(n + 1);
-            }
-        }
-        *len = n;
-        return PAL_STATUS_SUCCESS;
-    }
-    if (id == OPTIGA_HIBERNATE_CONTEXT_ID) {
-        return blob_read("INTEROP_APPCTX_FILE", app_store, sizeof app_store, buf, len);
-    }
-    if (id == OPTIGA_COMMS_MANAGE_CONTEXT_ID) {
-        const char *f = getenv("INTEROP_CTX_FILE");
-        if (f && *f) {
-            FILE *fp = fopen(f, "rb");
-            if (fp) {
-                ctx_len = (uint16_t)fread(ctx_store, 1, sizeof ctx_store, fp);
-                fclose(fp);
-            }
-        }
-        if (ctx_len > *len) {
-            return PAL_STATUS_FAILURE;
-        }
-        if (ctx_len == 0) {
-            memset(buf, 0, *len); /* nothing saved: stored_context_flag reads FALSE */
-            return PAL_STATUS_SUCCESS;
-        }
-        memcpy(buf, ctx_store, ctx_len);
-        *len = ctx_len;
-        return PAL_STATUS_SUCCESS;
-    }
-    return PAL_STATUS_FAILURE;
-}
-
-pal_status_t pal_os_datastore_write(uint16_t id, const uint8_t *buf, uint16_t len)
-{
-    if (id == OPTIGA_HIBERNATE_CONTEXT_ID) {
-        return blob_write("INTEROP_APPCTX_FILE", app_store, sizeof app_store, buf, len);
-    }
-    if (id == OPTIGA_COMMS_MANAGE_CONTEXT_ID && len <= sizeof ctx_store) {
-        const char *f = getenv("INTEROP_CTX_FILE");
-        memcpy(ctx_store, buf, len);
-        ctx_len = len;
-        if (f && *f) {
-            FILE *fp = fopen(f, "wb");
-            if (!fp || fwrite(buf, 1, len, fp) != len) {
-                if (fp) {
-                    fclose(fp);
-                }
-                return PAL_STATUS_FAILURE;
-            }
-            fclose(fp);
-        }
-        return PAL_STATUS_SUCCESS;
-    }
-    return PAL_STATUS_FAILURE;
-}
-
-/* ---- small helpers the comms stack calls ---- */
-void pal_os_memcpy(void *d, const void *s, uint32_t n)
-{
-    memcpy(d, s, n);
-}
-
-void pal_os_memset(void *d, uint32_t v, uint32_t n)
-{
-    memset(d, (int)v, n);
-}
-
-void *pal_os_calloc(uint32_t n, uint32_t size)
-{
-    return calloc(n, size);
-}
-
-void pal_os_free(void *p)
-{
-    free(p);
-}
-
 /* one thread runs the library here: the critical section has nothing to exclude */
 void pal_os_lock_enter_critical_section(void)
 {
@@ -400,28 +100,4 @@ void pal_os_lock_enter_critical_section(void)
 
 void pal_os_lock_exit_critical_section(void)
 {
-}
-
-void optiga_common_get_uint16(const uint8_t *p, uint16_t *v)
-{
-    *v = (uint16_t)(p[0] << 8 | p[1]);
-}
-
-void optiga_common_set_uint16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-void optiga_common_set_uint32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-uint32_t optiga_common_get_uint32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
