@@ -12,10 +12,29 @@ import socket
 import sys
 import threading
 
-broker_port = int(sys.argv[1])
-port_file, blackhole, count_file = sys.argv[2], sys.argv[3], sys.argv[4]
 swallowed = 0
 lock = threading.Lock()
+
+
+def write_file(path, text):
+    """Writes TEXT to PATH through a rename, so a reader polling PATH never
+    sees it half-written."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def listen(port_file):
+    """A socket listening on a free port of 127.0.0.1, its number written to
+    PORT_FILE (the test scripts wait for that file). Also used by
+    iothub_reconnect_pace.py."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    write_file(port_file, str(ls.getsockname()[1]))
+    return ls
 
 
 def pump(src, dst, from_device):
@@ -28,10 +47,7 @@ def pump(src, dst, from_device):
             if from_device and os.path.exists(blackhole):
                 with lock:
                     swallowed += len(data)
-                    tmp = count_file + ".tmp"
-                    with open(tmp, "w") as f:
-                        f.write(str(swallowed))
-                    os.replace(tmp, count_file)
+                    write_file(count_file, str(swallowed))
                 continue
             dst.sendall(data)
     except OSError:
@@ -44,13 +60,7 @@ def pump(src, dst, from_device):
 
 
 def main():
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(8)
-    tmp = port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(ls.getsockname()[1]))
-    os.replace(tmp, port_file)
+    ls = listen(port_file)
     while True:
         dev, _ = ls.accept()
         try:
@@ -62,4 +72,7 @@ def main():
         threading.Thread(target=pump, args=(up, dev, False), daemon=True).start()
 
 
-main()
+if __name__ == "__main__":
+    broker_port = int(sys.argv[1])
+    port_file, blackhole, count_file = sys.argv[2], sys.argv[3], sys.argv[4]
+    main()

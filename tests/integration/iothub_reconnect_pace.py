@@ -10,12 +10,12 @@ by it, and every connection gets a new TLS context, so no session is
 resumed: a device with the key in the chip signs in every handshake.
 
 usage: iothub_reconnect_pace.py CERT KEY PORT_FILE LOG MODE [HOLD [CLIENT_CA]]"""
-import os
-import socket
 import ssl
 import sys
 import threading
 import time
+
+from iothub_proxy import listen  # the same listening socket and port file
 
 cert, key, port_file, log, mode = sys.argv[1:6]
 hold = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
@@ -82,14 +82,7 @@ def context():
 
 def main():
     ctx = context()
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(8)
-    tmp = port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(ls.getsockname()[1]))
-    os.replace(tmp, port_file)
+    ls = listen(port_file)
     while True:
         raw, _ = ls.accept()
         try:
