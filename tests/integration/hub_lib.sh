@@ -207,6 +207,20 @@ sas_token() {
   printf 'SharedAccessSignature sr=%s&sig=%s&se=%s%s' "$enc" "$(urlenc "$sig")" "$se" "${skn:+&skn=$skn}"
 }
 
+# invoke_pending DEVICE NAME TIMEOUT DEVICE_OUT JSON ERR: with DEVICE's mqttc
+# already running in the background (its output in DEVICE_OUT, subscribed to
+# methods, capturing the call's rid), invoke method NAME on it in the
+# background ($INV is that pid, the answer goes to JSON, errors to ERR) and
+# wait until the call reached the device (a CAPTURE rid= line).
+invoke_pending() {
+  local i
+  wait_state "$1" methods
+  "$L" --json method invoke --device "$1" --name "$2" --timeout "$3" >"$5" 2>"$6" &
+  INV=$!
+  for i in $(seq 1 50); do grep -q '^CAPTURE rid=' "$4" && break; sleep 0.1; done
+  grep -q '^CAPTURE rid=' "$4" || fail "method call not at $1: $(cat "$4")"
+}
+
 # Another process (an sqlite3 shell, a backup) holding the registry's write
 # lock for SECONDS; $LOCK is its pid, $T/lock.out says locked / released.
 lock_registry() {  # SECONDS: hold the registry's write lock from another process

@@ -23,11 +23,7 @@ for d in m1 m2; do "$L" device create --id $d --auth x509-ca >/dev/null; mk_leaf
 mqttc m1 $(x509_args m1) --timeout 30 'sub:$iothub/methods/POST/#' 'expect:methods/POST/late/' 'capture:rid:$rid' \
   sleep:6000 'pub:$iothub/methods/res/200/?$rid=${rid}:{"late":true}' sleep:300 >"$T/m1.out" 2>&1 &
 M1=$!
-wait_state m1 methods
-"$L" --json method invoke --device m1 --name late --timeout 5 >"$T/late.json" 2>"$T/late.err" &
-INV=$!
-for i in $(seq 1 50); do grep -q '^CAPTURE rid=' "$T/m1.out" && break; sleep 0.1; done
-grep -q '^CAPTURE rid=' "$T/m1.out" || fail "method call not at the device: $(cat "$T/m1.out")"
+invoke_pending m1 late 5 "$T/m1.out" "$T/late.json" "$T/late.err"
 lock_registry 7.5
 wait $M1 || fail "m1: $(cat "$T/m1.out")"
 grep -q released "$T/lock.out" && fail "the lock ended before m1's late answer: the test proves nothing"
@@ -57,11 +53,7 @@ mqttc m2 $(x509_args m2) --timeout 60 "${FORGED[@]}" >"$T/m2a.out" 2>&1 || fail 
 mqttc m2 $(x509_args m2) --timeout 60 'sub:$iothub/methods/POST/#' 'expect:methods/POST/big/' 'capture:rid:$rid' \
   sleep:1500 'pub:$iothub/methods/res/200/?$rid=${rid}:{"first":true}' "${DUP[@]}" "${FORGED[@]}" >"$T/m2b.out" 2>&1 &
 M2=$!
-wait_state m2 methods
-"$L" --json method invoke --device m2 --name big --timeout 60 >"$T/big.out" 2>"$T/big.err" &
-INV=$!
-for i in $(seq 1 50); do grep -q '^CAPTURE rid=' "$T/m2b.out" && break; sleep 0.1; done
-grep -q '^CAPTURE rid=' "$T/m2b.out" || fail "method call not at m2: $(cat "$T/m2b.out")"
+invoke_pending m2 big 60 "$T/m2b.out" "$T/big.out" "$T/big.err"
 r0=$(rss_kb)
 lock_registry 30
 wait $M2 || fail "m2 during the lock: $(cat "$T/m2b.out")"

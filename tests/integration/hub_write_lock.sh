@@ -48,11 +48,7 @@ wait_state d2 Connected
 mqttc m1 $(x509_args m1) 'sub:$iothub/methods/POST/#' 'expect:methods/POST/reboot/' 'capture:rid:$rid' sleep:3000 \
   'pub0:$iothub/methods/res/201/?$rid=${rid}:{"done":true}' sleep:300 >"$T/m1.out" 2>&1 &
 M1=$!
-wait_state m1 methods
-"$L" --json method invoke --device m1 --name reboot --timeout 40 >"$T/method.json" 2>"$T/method.err" &
-INV=$!
-for i in $(seq 1 50); do grep -q '^CAPTURE rid=' "$T/m1.out" && break; sleep 0.1; done
-grep -q '^CAPTURE rid=' "$T/m1.out" || fail "method call not at the device: $(cat "$T/m1.out")"
+invoke_pending m1 reboot 40 "$T/m1.out" "$T/method.json" "$T/method.err"
 
 lock_registry 14
 t0=$(date +%s%N)
