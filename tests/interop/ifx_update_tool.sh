@@ -42,31 +42,15 @@ B=$(cd "${TMA_BUILD_DIR:?set TMA_BUILD_DIR to a build with trustm-sim and trustm
 HERE=$(cd "$(dirname "$0")" && pwd)
 CMP="python3 $HERE/ifx_update_tool/compare.py"
 TOOL=$SRC/examples/tools/protected_update_data_set
-SIMD=$(find "$B" -type f -name trustm-sim -perm -u+x -print -quit)
-T=$(find "$B" -type f -name trustm -perm -u+x -print -quit)
+. "$HERE/interop_lib.sh"
+SIMD=$(interop_bin trustm-sim) T=$(interop_bin trustm)
 [ -n "$SIMD" ] && [ -n "$T" ] || { echo "missing trustm-sim or trustm in $B"; exit 2; }
-for f in src/protected_update_data_set.c src/cbor.c src/common_utilities.c src/user_input_parser.c \
-         pal/pal_crypt_mbedtls.c pal/pal_file_system.c pal/pal_logger.c pal/pal_os_memory.c \
-         include/pal/pal_crypt.h; do
-    [ -f "$TOOL/$f" ] || { echo "$TOOL/$f missing: not an optiga-trust-m checkout with the v5 tool"; exit 2; }
-done
+interop_need "$TOOL" "an optiga-trust-m checkout with the v5 tool" src/protected_update_data_set.c src/cbor.c \
+    src/common_utilities.c src/user_input_parser.c pal/pal_crypt_mbedtls.c pal/pal_file_system.c pal/pal_logger.c \
+    pal/pal_os_memory.c include/pal/pal_crypt.h
 MAIN=$TOOL/visual_studio/main.c
 [ -f "$MAIN" ] || { echo "$MAIN missing"; exit 2; }
-W=$(mktemp -d)
-PIDS=()
-pass=0 fail=0
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    if [ -n "${INTEROP_KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
 cd "$W" || exit 2
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@" >"$W/last.log" 2>&1; then pass=$((pass + 1)); echo "PASS $name"
-    else fail=$((fail + 1)); echo "FAIL $name"; sed 's/^/    /' "$W/last.log" | tail -40; fi
-}
 
 # ---- build Infineon's tool, unmodified, warnings off (it is not ours)
 build_tool() {
@@ -123,7 +107,7 @@ setup_chip() { # setup_chip NAME: anchors E0E8 (P-256) and E0E9 (P-384), secret 
 # ---- optional: Infineon's host library (util layer over its I2C stack, tests/interop/infineon_host/
 # glue and the i2c-dev shim) sends the same data sets to chips C (Infineon's) and D (ours)
 GLUE=$HERE/infineon_host
-SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' -print -quit)
+SHIM=$(interop_bin libtrustm_i2cdev_shim.so)
 LIB=
 build_lib() {
     mkdir -p lib
@@ -297,5 +281,4 @@ check "Infineon's tool writes write type 5 and offset 5000 (82191388 05); ours r
 check "Infineon's tool writes its default version 0 (842002 00); ours asks --version 1..32767" \
     lax 84200200 -- --version 0
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+interop_done

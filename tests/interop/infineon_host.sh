@@ -26,28 +26,12 @@ SRC=${OPTIGA_SRC:?set OPTIGA_SRC to a checkout of Infineon/optiga-trust-m (v5.0.
 B=${TMA_BUILD_DIR:?set TMA_BUILD_DIR to a build with trustm-sim, trustm_i2cdev_shim and trustm-cli}
 HERE=$(cd "$(dirname "$0")" && pwd)
 GLUE=$HERE/infineon_host
-SIMD=$(find "$B" -type f -name trustm-sim -perm -u+x -print -quit)
-SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' -print -quit)
-CLI=$(find "$B" -type f -name trustm -perm -u+x -print -quit)
+. "$HERE/interop_lib.sh"
+SIMD=$(interop_bin trustm-sim) SHIM=$(interop_bin libtrustm_i2cdev_shim.so) CLI=$(interop_bin trustm)
 [ -n "$SIMD" ] && [ -n "$SHIM" ] && [ -n "$CLI" ] || { echo "missing trustm-sim, the shim or trustm in $B"; exit 2; }
-for f in src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_presentation_layer.c \
-         extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c include/ifx_i2c/ifx_i2c_config.h; do
-    [ -f "$SRC/$f" ] || { echo "$SRC/$f missing: not an optiga-trust-m v5 checkout"; exit 2; }
-done
-W=$(mktemp -d)
-PID=
-pass=0 fail=0
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null
-    wait 2>/dev/null
-    if [ -n "${INTEROP_KEEP:-}" ]; then echo "kept $W (traces, outputs)"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@" >"$W/last.log" 2>&1; then pass=$((pass + 1)); echo "PASS $name"
-    else fail=$((fail + 1)); echo "FAIL $name"; sed 's/^/    /' "$W/last.log" | tail -40; fi
-}
+interop_need "$SRC" "an optiga-trust-m v5 checkout" src/comms/optiga_comms_ifx_i2c.c \
+    src/comms/ifx_i2c/ifx_i2c_presentation_layer.c extras/pal/linux/pal_i2c.c extras/pal/pal_crypt_mbedtls.c \
+    include/ifx_i2c/ifx_i2c_config.h
 
 # ---- build: the library's code unmodified and without warnings, ours with warnings as errors
 COMMS="src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c
@@ -83,20 +67,12 @@ build() { # build OUTDIR EXTRA-CFLAGS...
     link "$o" infineon_host
 }
 
-# ---- one simulated chip per scenario (real time: the library really sleeps)
+# ---- one simulated chip per scenario, its socket and files for our PAL and drivers
 start_chip() { # start_chip NAME [trustm-sim options]
-    D=$W/$1
-    shift
-    mkdir -p "$D"
-    "$SIMD" --socket "$D/sim.sock" --state "$D/chip.state" --realtime "$@" --trace "$D/trace.txt" \
-        --export-ca "$D/ca" >"$D/sim.log" 2>&1 &
-    PID=$!
-    for _ in $(seq 100); do [ -S "$D/sim.sock" ] && break; sleep 0.05; done
-    [ -S "$D/sim.sock" ] || { echo "simulator did not start"; cat "$D/sim.log"; exit 2; }
+    interop_start_chip "$@"
     export TRUSTM_SHIM_SOCKET=$D/sim.sock INTEROP_I2C_DEV=/dev/i2c-1 INTEROP_OUT=$D \
         INTEROP_HANDLE_FILE=$D/handle INTEROP_CTX_FILE=$D/ctx INTEROP_APPCTX_FILE=$D/appctx
 }
-stop_chip() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=; }
 host() { LD_PRELOAD=$SHIM timeout 300 "$@"; }
 
 # the certificate in 0xE0E0 (TLS identity C0 wrapper, 9 header bytes) chains to the exported CA
@@ -296,5 +272,4 @@ check "library with the factory secret: handshake error 0x0107, key unusable" ba
     "env LD_PRELOAD='$SHIM' '$W/b-default/infineon_host' bound > '$D/wrongpbs.log' 2>&1; [ \$? -ne 0 ] && grep -q 'comms status 0x0107' '$D/wrongpbs.log'"
 stop_chip
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+interop_done

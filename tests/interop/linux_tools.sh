@@ -35,30 +35,13 @@ TOOLS=${LINUX_TOOLS_SRC:?set LINUX_TOOLS_SRC to a checkout of Infineon/linux-opt
 B=${TMA_BUILD_DIR:?set TMA_BUILD_DIR to a build with trustm-sim, trustm_i2cdev_shim and trustm-cli}
 HERE=$(cd "$(dirname "$0")" && pwd)
 GLUE=$HERE/linux_tools
-SIMD=$(find "$B" -type f -name trustm-sim -perm -u+x -print -quit)
-SHIM=$(find "$B" -type f -name 'libtrustm_i2cdev_shim.so' -print -quit)
-CLI=$(find "$B" -type f -name trustm -perm -u+x -print -quit)
+. "$HERE/interop_lib.sh"
+SIMD=$(interop_bin trustm-sim) SHIM=$(interop_bin libtrustm_i2cdev_shim.so) CLI=$(interop_bin trustm)
 { [ -n "$SIMD" ] && [ -n "$SHIM" ] && [ -n "$CLI" ]; } || { echo "missing trustm-sim, the shim or trustm in $B"; exit 2; }
-for f in src/util/optiga_util.c src/crypt/optiga_crypt.c extras/pal/linux/pal_i2c.c include/optiga_util.h; do
-    [ -f "$SRC/$f" ] || { echo "$SRC/$f missing: not an optiga-trust-m v5 checkout"; exit 2; }
-done
-for f in trustm_helper/trustm_helper.c trustm_helper/include/trustm_helper.h ex_cli_applications/trustm_cert.c; do
-    [ -f "$TOOLS/$f" ] || { echo "$TOOLS/$f missing: not a linux-optiga-trust-m checkout"; exit 2; }
-done
-W=$(mktemp -d)
-PID=
-pass=0 fail=0
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null
-    wait 2>/dev/null
-    if [ -n "${INTEROP_KEEP:-}" ]; then echo "kept $W (traces, outputs)"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@" >"$W/last.log" 2>&1; then pass=$((pass + 1)); echo "PASS $name"
-    else fail=$((fail + 1)); echo "FAIL $name"; sed 's/^/    /' "$W/last.log" | tail -40; fi
-}
+interop_need "$SRC" "an optiga-trust-m v5 checkout" src/util/optiga_util.c src/crypt/optiga_crypt.c \
+    extras/pal/linux/pal_i2c.c include/optiga_util.h
+interop_need "$TOOLS" "a linux-optiga-trust-m checkout" trustm_helper/trustm_helper.c \
+    trustm_helper/include/trustm_helper.h ex_cli_applications/trustm_cert.c
 
 # ---- build: Infineon's code unmodified and without warnings, ours with warnings as errors
 LIBSRC="src/comms/optiga_comms_ifx_i2c.c src/comms/ifx_i2c/ifx_i2c.c src/comms/ifx_i2c/ifx_i2c_config.c
@@ -106,22 +89,14 @@ build() {
     done
 }
 check "build the library, trustm_helper and $(echo "$TOOLSET" | wc -w) tools" build
-[ -x "$W/bin/trustm_ecc_sign" ] || { echo "$pass passed, $fail failed"; exit 1; }
+[ -x "$W/bin/trustm_ecc_sign" ] || { interop_done; exit 1; }
 
-# ---- one simulated chip per scenario (real time: the library really sleeps)
+# ---- one simulated chip per scenario, its socket for our PAL
 start_chip() { # start_chip NAME [trustm-sim options]
-    D=$W/$1
-    shift
-    mkdir -p "$D"
-    "$SIMD" --socket "$D/sim.sock" --state "$D/chip.state" --realtime "$@" --trace "$D/trace.txt" \
-        --export-ca "$D/ca" >"$D/sim.log" 2>&1 &
-    PID=$!
-    for _ in $(seq 100); do [ -S "$D/sim.sock" ] && break; sleep 0.05; done
-    [ -S "$D/sim.sock" ] || { echo "simulator did not start"; cat "$D/sim.log"; exit 2; }
+    interop_start_chip "$@"
     export TRUSTM_SHIM_SOCKET=$D/sim.sock LT_I2C_DEV=/dev/i2c-1
     unset LT_PBS
 }
-stop_chip() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=; }
 # their tool NAME ARGS... (output in $D/NAME.out); exit status as the tool's
 their() { local t=$1; shift; LD_PRELOAD=$SHIM timeout 120 "$W/bin/$t" "$@" >"$D/$t.out" 2>&1; }
 ours() { timeout 120 "$CLI" --device "sim:$D/sim.sock" "$@"; }
@@ -468,5 +443,4 @@ twice rng_a our_a >"$D/mixed.log" 2>&1
 echo "note: their trustm_rng and our trustm random at once (2 x 10): $(tail -1 "$D/mixed.log") (different locks, Q3)"
 stop_chip
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+interop_done
