@@ -1,35 +1,21 @@
-/* What the two drivers over Infineon's asynchronous API share (util_host.c,
- * crypt_host.c; each includes this once): the completion callback, the
- * ok/FAIL report and RUN(), which starts a call and runs the event loop of
+/* What the drivers over Infineon's asynchronous API share (util_host.c,
+ * crypt_host.c, protupd_host.c; each includes this once): the completion callback, the
+ * ok/FAIL report (report.h) and RUN(), which starts a call and runs the event loop of
  * pal_glue.c until its callback. No Infineon code in this file. */
 #ifndef INTEROP_DRIVER_H
 #define INTEROP_DRIVER_H
-#include <stdarg.h>
-#include <stdio.h>
+#include "report.h"
 
 int interop_run(volatile int *done, unsigned limit_ms);
 
 static volatile int done;
 static volatile optiga_lib_status_t st;
-static int failures;
 
 static void cb(void *ctx, optiga_lib_status_t e)
 {
     (void)ctx;
     st = e;
     done = 1;
-}
-
-static void report(int ok, const char *step, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%s %s: ", ok ? "ok" : "FAIL", step);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    failures += !ok;
 }
 
 /* waits for the callback; returns the library's status: the call's own when it

@@ -29,6 +29,7 @@
 #include "ifx_i2c_config.h"
 #include "pal_os_event.h"
 #include "pal_os_timer.h"
+#include "report.h"
 
 int interop_run(volatile int *done, unsigned limit_ms);
 extern int interop_gpio_events[4];
@@ -44,7 +45,6 @@ static const uint8_t CPROT = 0, RPROT = 0, CPROT_FULL = 0;
 #endif
 static volatile int done;
 static volatile optiga_lib_status_t last_event;
-static int failures;
 static int chip_v1; /* $INTEROP_CHIP_V1: the daemon runs --chip-version 1 (no AES, HMAC, HKDF) */
 
 #define OFS OPTIGA_COMMS_DATA_OFFSET
@@ -67,25 +67,6 @@ static void hex(const char *tag, const uint8_t *p, size_t n, size_t max)
         printf(" %02X", p[i]);
     }
     printf("%s\n", n > max ? " ..." : "");
-}
-
-static void report(int ok, const char *step, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void report(int ok, const char *step, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%s %s", ok ? "ok" : "FAIL", step);
-    if (fmt && *fmt) {
-        printf(": ");
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-    }
-    printf("\n");
-    fflush(stdout);
-    if (!ok) {
-        failures++;
-    }
 }
 
 /* the shielded connection's context operation for the next open or close (save, restore, none) */

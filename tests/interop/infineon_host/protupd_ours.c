@@ -27,22 +27,10 @@
 #include "trustm/trustm.h"
 
 #include "protupd_sets.h"
+#include "report.h"
 
 static struct trustm t;
-static int failures;
 static uint8_t prot = TRUSTM_PROTECT_NONE; /* the SetObjectProtected APDUs' protection */
-
-static void report(int ok, const char *step, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%s %s: ", ok ? "ok" : "FAIL", step);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    failures += !ok;
-}
 
 /* the set's fragments as trustm_protected_update() takes them: concatenated */
 static size_t payload_of(const struct pu_set *s, uint8_t *out)
@@ -270,6 +258,17 @@ static void shielded(void)
     prot = TRUSTM_PROTECT_NONE;
 }
 
+/* one of the example's preconditions: OID's metadata, then its data */
+static void provision(uint16_t oid, const uint8_t *md, size_t md_len, const uint8_t *data, size_t len,
+                      const char *step)
+{
+    tma_status st = trustm_write_metadata(&t, TRUSTM_PROTECT_NONE, oid, md, md_len);
+    if (st == TMA_OK) {
+        st = trustm_write_data(&t, TRUSTM_PROTECT_NONE, oid, TRUSTM_WRITE_ERASE, 0, data, len);
+    }
+    report(st == TMA_OK, step, "%s", tma_status_str(st));
+}
+
 int main(int argc, char **argv)
 {
     struct trustm_port port;
@@ -290,22 +289,10 @@ int main(int argc, char **argv)
         st = trustm_open_app(&t, TRUSTM_PROTECT_NONE, NULL);
     }
     report(st == TMA_OK, "trustm_open, trustm_open_app", "%s", tma_status_str(st));
-    st = trustm_write_metadata(&t, TRUSTM_PROTECT_NONE, PU_TRUST_ANCHOR, trust_anchor_metadata,
-                               sizeof trust_anchor_metadata);
-    if (st == TMA_OK) {
-        st = trustm_write_data(&t, TRUSTM_PROTECT_NONE, PU_TRUST_ANCHOR, TRUSTM_WRITE_ERASE, 0,
-                               trust_anchor, sizeof trust_anchor);
-    }
-    report(st == TMA_OK, "E0E3: the example's trust anchor (metadata, certificate)", "%s",
-           tma_status_str(st));
-    st = trustm_write_metadata(&t, TRUSTM_PROTECT_NONE, PU_SECRET, confidentiality_oid_metadata,
-                               sizeof confidentiality_oid_metadata);
-    if (st == TMA_OK) {
-        st = trustm_write_data(&t, TRUSTM_PROTECT_NONE, PU_SECRET, TRUSTM_WRITE_ERASE, 0,
-                               shared_secret, sizeof shared_secret);
-    }
-    report(st == TMA_OK, "F1D1: the example's shared secret (metadata, data)", "%s",
-           tma_status_str(st));
+    provision(PU_TRUST_ANCHOR, trust_anchor_metadata, sizeof trust_anchor_metadata, trust_anchor,
+              sizeof trust_anchor, "E0E3: the example's trust anchor (metadata, certificate)");
+    provision(PU_SECRET, confidentiality_oid_metadata, sizeof confidentiality_oid_metadata, shared_secret,
+              sizeof shared_secret, "F1D1: the example's shared secret (metadata, data)");
     data_sets();
     aes_key();
     ecc_key();
