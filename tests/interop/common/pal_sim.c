@@ -9,6 +9,8 @@
  *     (VDD low->high = power cycle 0x04, RST low->high alone = warm reset 0x03);
  *     $<P>NO_GPIO set: a board without those lines (the pins do nothing);
  *   - pal_os_timer: CLOCK_MONOTONIC;
+ *   - pal_os_event: the one pending callback's registration, start and stop
+ *     (running it and the lock around it are the harness's, see pal_sim.h);
  *   - pal_os_datastore: the platform binding secret (ID 0x11, hex in
  *     $<P>PBS, default 01..40 like the simulator's factory E140), the saved
  *     shielded-connection context (ID 0x22, kept in the file $<P>CTX_FILE
@@ -34,6 +36,7 @@
 #include "pal_ifx_i2c_config.h"
 #include "pal_linux.h"
 #include "pal_os_datastore.h"
+#include "pal_os_event.h"
 #include "pal_os_memory.h"
 #include "pal_os_timer.h"
 #include "pal_sim.h"
@@ -173,6 +176,65 @@ void pal_sim_sleep_us(uint64_t us)
 void pal_os_timer_delay_in_milliseconds(uint16_t ms)
 {
     pal_sim_sleep_us((uint64_t)ms * 1000u);
+}
+
+/* ---- event: registration, start, stop ---- */
+struct pal_sim_event pal_sim_ev;
+static pal_os_event_t the_event;
+
+void pal_os_event_register_callback_oneshot(pal_os_event_t *e, register_callback cb, void *arg,
+                                            uint32_t time_us)
+{
+    (void)e;
+    pal_sim_event_lock();
+    pal_sim_ev.cb = cb;
+    pal_sim_ev.arg = arg;
+    pal_sim_ev.due = pal_sim_now_us() + time_us;
+    pal_sim_ev.armed = 1;
+    pal_sim_event_unlock();
+}
+
+void pal_os_event_start(pal_os_event_t *e, register_callback cb, void *arg)
+{
+    int start;
+    pal_sim_event_lock();
+    start = !pal_sim_ev.started;
+    pal_sim_ev.started = 1;
+    pal_sim_event_unlock();
+    if (start) {
+        pal_os_event_register_callback_oneshot(e, cb, arg, 1000);
+    }
+}
+
+/* With a callback (the command layer's scheduler) the event starts at once, as
+ * the library's Linux PAL does; the comms-only driver passes none. */
+pal_os_event_t *pal_os_event_create(register_callback callback, void *callback_args)
+{
+    if (callback && callback_args) {
+        pal_os_event_start(&the_event, callback, callback_args);
+    }
+    return &the_event;
+}
+
+void pal_os_event_destroy(pal_os_event_t *e)
+{
+    (void)e;
+    pal_sim_event_lock();
+    pal_sim_ev.armed = 0;
+    pal_sim_ev.started = 0;
+    pal_sim_event_unlock();
+}
+
+void pal_os_event_trigger_registered_callback(void)
+{
+}
+
+void pal_os_event_stop(pal_os_event_t *e)
+{
+    (void)e;
+    pal_sim_event_lock();
+    pal_sim_ev.started = 0;
+    pal_sim_event_unlock();
 }
 
 /* ---- datastore ---- */

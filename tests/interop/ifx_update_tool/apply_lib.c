@@ -5,7 +5,7 @@
  * final; a failed sequence ended with final(NULL)). Used by
  * tests/interop/ifx_update_tool.sh to apply the data sets of Infineon's tool
  * and of 'trustm update build' to trustm-sim through the library
- * (tests/interop/infineon_host/ glue: pal_glue.c, driver.h, the i2c-dev shim).
+ * (tests/interop/infineon_host/ glue: pal_glue.c, ../common/pal_sim.c, driver.h, the i2c-dev shim).
  *
  * usage: apply_lib MANIFEST FRAGMENTS
  * Prints "ok final: ..." or "FAIL <step>: 0xSSSS ..."; exit 0 / 1.

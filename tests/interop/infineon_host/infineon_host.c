@@ -3,7 +3,7 @@
  * trustm-sim. The APDUs are ours, built from the SRM/our spec sheet in the
  * form the library's command layer sends (command code | 0x80, GetDataObject
  * with offset and length 0x0611, F1C2 read after an error).
- * Usage: infineon_host all|hibernate|restore|bound|open  (env: see pal_glue.c;
+ * Usage: infineon_host all|hibernate|restore|bound|open  (env: see ../common/pal_sim.c;
  * INTEROP_CHIP_V1 = the daemon runs --chip-version 1;
  * INTEROP_OUT = folder for e0e0.bin, pub.bin, sig.bin, uid.bin, digest.bin,
  * INTEROP_HANDLE_FILE = file for the hibernate handle).

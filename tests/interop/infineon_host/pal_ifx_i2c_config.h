@@ -1,5 +1,5 @@
 /* Our stand-in for the library's pal_ifx_i2c_config.h: the names the comms stack and
- * pal_crypt_mbedtls.c use, implemented in pal_glue.c. */
+ * pal_crypt_mbedtls.c use, implemented in ../common/pal_sim.c. */
 #ifndef INTEROP_PAL_IFX_I2C_CONFIG_H
 #define INTEROP_PAL_IFX_I2C_CONFIG_H
 #include "pal_gpio.h"

@@ -1,5 +1,5 @@
 /* Our stand-in for the library's pal_os_memory.h: the names the comms stack and
- * pal_crypt_mbedtls.c use, implemented in pal_glue.c. */
+ * pal_crypt_mbedtls.c use, implemented in ../common/pal_sim.c. */
 #ifndef INTEROP_PAL_OS_MEMORY_H
 #define INTEROP_PAL_OS_MEMORY_H
 #include "pal.h"

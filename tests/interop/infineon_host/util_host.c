@@ -3,7 +3,7 @@
  * the F1C2 read after an error, the hibernate handle in the datastore) on
  * top of its comms stack. Modes: all | hibernate | restore (run hibernate
  * and restore as two processes, with $INTEROP_APPCTX_FILE and
- * $INTEROP_CTX_FILE set: pal_glue.c). Prints ok/FAIL lines; exit 1 on a
+ * $INTEROP_CTX_FILE set: ../common/pal_sim.c). Prints ok/FAIL lines; exit 1 on a
  * failure. No Infineon code in this file. */
 #define _GNU_SOURCE
 #include <stdarg.h>

@@ -1,17 +1,18 @@
 /* Our PAL for running Infineon's linux-optiga-trust-m command-line tools
  * (ex_cli_applications + trustm_helper) on the Infineon host library against
  * trustm-sim; the pieces shared with ../infineon_host/pal_glue.c (pins,
- * timer, datastore, memory) are ../common/pal_sim.c, built here with
- * PAL_SIM_ENV "LT_" ($LT_I2C_DEV, $LT_NO_GPIO, $LT_PBS; the tools run without
- * hibernate, so the context and handle stay in memory).
+ * timer, datastore, memory, the event's registration) are
+ * ../common/pal_sim.c, built here with PAL_SIM_ENV "LT_" ($LT_I2C_DEV,
+ * $LT_NO_GPIO, $LT_PBS; the tools run without hibernate, so the context and
+ * handle stay in memory).
  *
  * The tools are written for the library's Linux PAL, where a timer thread
  * runs the library's callbacks while main() sleeps and polls a status
  * variable (trustm_WaitForCompletion). So, unlike the single-threaded
  * harness in ../infineon_host/pal_glue.c, the event here is served by a
  * thread of its own:
- *   - pal_os_event: one pending one-shot callback, run by a worker thread at
- *     its due time; pal_os_event_arm/disarm/destroy1 (the tools' "CLI
+ *   - pal_os_event: the pending one-shot callback (pal_sim.c) is run by a
+ *     worker thread at its due time; pal_os_event_arm/disarm/destroy1 (the tools' "CLI
  *     workaround" names from Infineon's patched Linux PAL) let the worker run
  *     callbacks or hold them;
  *   - pal_os_lock: the critical section is a recursive mutex (two threads).
@@ -25,7 +26,6 @@
 
 #include "../common/pal_sim.h"
 #include "pal.h"
-#include "pal_os_event.h"
 #include "pal_os_lock.h"
 
 void pal_os_event_arm(void);
@@ -56,17 +56,25 @@ void pal_os_lock_exit_critical_section(void)
     pthread_mutex_unlock(&crit_mu);
 }
 
-/* ---- event: one pending one-shot callback, run by a worker thread ---- */
+/* ---- event: pal_sim.c registers the callback, a worker thread runs it ---- */
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cv;
 static pthread_once_t ev_once = PTHREAD_ONCE_INIT;
-static pal_os_event_t the_event;
-static register_callback ev_cb;
-static void *ev_arg;
-static uint64_t ev_due;
-static int ev_armed;       /* a callback is registered */
-static int ev_held;        /* pal_os_event_disarm(): callbacks wait until pal_os_event_arm() */
-static int ev_started;     /* the library's "is_event_triggered": the scheduler was started */
+static int ev_held; /* pal_os_event_disarm(): callbacks wait until pal_os_event_arm() */
+static void ev_init(void);
+
+void pal_sim_event_lock(void)
+{
+    pthread_once(&ev_once, ev_init);
+    pthread_mutex_lock(&ev_mu);
+}
+
+/* wakes the worker: the callback, its due time or ev_held may have changed */
+void pal_sim_event_unlock(void)
+{
+    pthread_cond_signal(&ev_cv);
+    pthread_mutex_unlock(&ev_mu);
+}
 
 static void *ev_worker(void *unused)
 {
@@ -76,14 +84,14 @@ static void *ev_worker(void *unused)
         register_callback cb;
         void *arg;
         uint64_t t;
-        if (!ev_armed || ev_held) {
+        if (!pal_sim_ev.armed || ev_held) {
             pthread_cond_wait(&ev_cv, &ev_mu);
             continue;
         }
         t = pal_sim_now_us();
-        if (ev_due > t) {
+        if (pal_sim_ev.due > t) {
             struct timespec ts;
-            uint64_t until = ev_due;
+            uint64_t until = pal_sim_ev.due;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_sec += (time_t)((until - t) / 1000000u);
             ts.tv_nsec += (long)((until - t) % 1000000u) * 1000L;
@@ -94,9 +102,9 @@ static void *ev_worker(void *unused)
             pthread_cond_timedwait(&ev_cv, &ev_mu, &ts);
             continue;
         }
-        cb = ev_cb;
-        arg = ev_arg;
-        ev_armed = 0;
+        cb = pal_sim_ev.cb;
+        arg = pal_sim_ev.arg;
+        pal_sim_ev.armed = 0;
         pthread_mutex_unlock(&ev_mu);
         cb(arg);
         pthread_mutex_lock(&ev_mu);
@@ -119,77 +127,18 @@ static void ev_init(void)
     pthread_detach(th);
 }
 
-void pal_os_event_register_callback_oneshot(pal_os_event_t *e, register_callback cb, void *arg,
-                                            uint32_t time_us)
-{
-    (void)e;
-    pthread_once(&ev_once, ev_init);
-    pthread_mutex_lock(&ev_mu);
-    ev_cb = cb;
-    ev_arg = arg;
-    ev_due = pal_sim_now_us() + time_us;
-    ev_armed = 1;
-    pthread_cond_signal(&ev_cv);
-    pthread_mutex_unlock(&ev_mu);
-}
-
-void pal_os_event_start(pal_os_event_t *e, register_callback cb, void *arg)
-{
-    int start;
-    pthread_mutex_lock(&ev_mu);
-    start = !ev_started;
-    ev_started = 1;
-    pthread_mutex_unlock(&ev_mu);
-    if (start) {
-        pal_os_event_register_callback_oneshot(e, cb, arg, 1000);
-    }
-}
-
-/* With a callback (the command layer's scheduler) the event starts at once,
- * as the library's Linux PAL does. */
-pal_os_event_t *pal_os_event_create(register_callback callback, void *callback_args)
-{
-    if (callback && callback_args) {
-        pal_os_event_start(&the_event, callback, callback_args);
-    }
-    return &the_event;
-}
-
-void pal_os_event_destroy(pal_os_event_t *e)
-{
-    (void)e;
-    pthread_mutex_lock(&ev_mu);
-    ev_armed = 0;
-    ev_started = 0;
-    pthread_mutex_unlock(&ev_mu);
-}
-
-void pal_os_event_trigger_registered_callback(void)
-{
-}
-
-void pal_os_event_stop(pal_os_event_t *e)
-{
-    (void)e;
-    pthread_mutex_lock(&ev_mu);
-    ev_started = 0;
-    pthread_mutex_unlock(&ev_mu);
-}
-
 void pal_os_event_arm(void)
 {
-    pthread_once(&ev_once, ev_init);
-    pthread_mutex_lock(&ev_mu);
+    pal_sim_event_lock();
     ev_held = 0;
-    pthread_cond_signal(&ev_cv);
-    pthread_mutex_unlock(&ev_mu);
+    pal_sim_event_unlock();
 }
 
 void pal_os_event_disarm(void)
 {
-    pthread_mutex_lock(&ev_mu);
+    pal_sim_event_lock();
     ev_held = 1;
-    pthread_mutex_unlock(&ev_mu);
+    pal_sim_event_unlock();
 }
 
 void pal_os_event_destroy1(void)
