@@ -42,6 +42,7 @@ B=$(cd "${TMA_BUILD_DIR:?set TMA_BUILD_DIR to a build with trustm-sim and trustm
 HERE=$(cd "$(dirname "$0")" && pwd)
 CMP="python3 $HERE/ifx_update_tool/compare.py"
 TOOL=$SRC/examples/tools/protected_update_data_set
+# shellcheck source=SCRIPTDIR/interop_lib.sh
 . "$HERE/interop_lib.sh"
 SIMD=$(interop_bin trustm-sim) T=$(interop_bin trustm)
 [ -n "$SIMD" ] && [ -n "$T" ] || { echo "missing trustm-sim or trustm in $B"; exit 2; }
@@ -127,6 +128,7 @@ build_lib() {
     for f in "$GLUE/pal_glue.c" "$HERE/common/pal_sim.c"; do
         gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror -I"$GLUE" $inc $def -c "$f" -o "lib/$(basename "$f" .c).o" || return 1
     done
+    # shellcheck disable=SC2086,SC2090
     gcc -std=gnu99 -O1 -g -Wall -Wextra -Werror $inc -I"$GLUE" $def -c "$HERE/ifx_update_tool/apply_lib.c" \
         -o lib/apply_lib.o &&
     gcc -o apply_lib lib/*.o -lmbedtls -lmbedx509 -lmbedcrypto

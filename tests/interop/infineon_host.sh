@@ -26,6 +26,7 @@ SRC=${OPTIGA_SRC:?set OPTIGA_SRC to a checkout of Infineon/optiga-trust-m (v5.0.
 B=${TMA_BUILD_DIR:?set TMA_BUILD_DIR to a build with trustm-sim, trustm_i2cdev_shim and trustm-cli}
 HERE=$(cd "$(dirname "$0")" && pwd)
 GLUE=$HERE/infineon_host
+# shellcheck source=SCRIPTDIR/interop_lib.sh
 . "$HERE/interop_lib.sh"
 SIMD=$(interop_bin trustm-sim) SHIM=$(interop_bin libtrustm_i2cdev_shim.so) CLI=$(interop_bin trustm)
 [ -n "$SIMD" ] && [ -n "$SHIM" ] && [ -n "$CLI" ] || { echo "missing trustm-sim, the shim or trustm in $B"; exit 2; }

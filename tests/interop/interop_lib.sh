@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The start-up and bookkeeping the interop scripts share (infineon_host.sh,
 # linux_tools.sh, ifx_update_tool.sh): sourced, not run. It gives
 #   interop_bin NAME            the first file NAME in the build $B (executable
