@@ -17,10 +17,10 @@
 
 #include <mbedtls/ccm.h>
 #include <mbedtls/ecdsa.h>
-#include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
+#include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,35 +142,6 @@ struct build_args {
     size_t component_len;  /* 0: any chip (broadcast) */
 };
 
-/* TLS 1.2 PRF with SHA-256 (RFC 5246 5): P_SHA256(secret, seed). */
-static int prf_sha256(const uint8_t *secret, size_t sl, const uint8_t *seed, size_t seedl,
-                      uint8_t *out, size_t n)
-{
-    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    uint8_t a[32], blk[32];
-    size_t k;
-    if (mbedtls_md_hmac(md, secret, sl, seed, seedl, a) != 0) return -1; /* A(1) */
-    while (n > 0) {
-        mbedtls_md_context_t c;
-        int ret;
-        mbedtls_md_init(&c);
-        ret = mbedtls_md_setup(&c, md, 1);
-        if (ret == 0) ret = mbedtls_md_hmac_starts(&c, secret, sl);
-        if (ret == 0) ret = mbedtls_md_hmac_update(&c, a, 32);
-        if (ret == 0) ret = mbedtls_md_hmac_update(&c, seed, seedl);
-        if (ret == 0) ret = mbedtls_md_hmac_finish(&c, blk);
-        mbedtls_md_free(&c);
-        if (ret != 0 || mbedtls_md_hmac(md, secret, sl, a, 32, a) != 0) return -1; /* A(i+1) */
-        k = n < 32 ? n : 32;
-        memcpy(out, blk, k);
-        out += k;
-        n -= k;
-    }
-    mbedtls_platform_zeroize(a, sizeof(a));
-    mbedtls_platform_zeroize(blk, sizeof(blk));
-    return 0;
-}
-
 /* The KDF label with the seed: Infineon's example data sets use "test"
  * and a 64-byte seed (sim-vendor-interop.md), which chips accept. */
 static const char kdf_label[] = "test";
@@ -224,7 +195,10 @@ static int make_fragments(const struct build_args *a, const uint8_t *pl, size_t 
         uint8_t ls[sizeof(kdf_label) - 1 + KDF_SEED];
         memcpy(ls, kdf_label, sizeof(kdf_label) - 1);
         memcpy(ls + sizeof(kdf_label) - 1, a->seed, KDF_SEED);
-        if (prf_sha256(a->secret, a->secret_len, ls, sizeof(ls), kdf, sizeof(kdf)) != 0) return -1;
+        /* TLS 1.2 PRF SHA-256 with an empty label: the seed carries it */
+        if (mbedtls_ssl_tls_prf(MBEDTLS_SSL_TLS_PRF_SHA256, a->secret, a->secret_len, "", ls, sizeof(ls), kdf,
+                                sizeof(kdf)) != 0)
+            return -1;
     }
     ds->frags_len = (nf - 1) * FRAG + last + tag;
     ds->nfrags = (unsigned)nf;
