@@ -1257,7 +1257,7 @@ int sample_run(struct sample_hub *h, const struct sample_opts *o, bool (*done)(v
         if (iothub_client_state(&h->client) != IOTHUB_STATE_CONNECTED) {
             uint64_t w = iothub_client_next_attempt_in_ms(&h->client);
             sample_sleep_ms(w > 100 ? 100 : (w == 0 ? 1 : w));
-        } else if (ob->count == 0 || ob->cursor >= ob->next_seq ||
+        } else if (!iothub_outbox_has_due(ob) ||
                    mqtt_client_inflight_publishes(&h->client.mqtt) >= h->client.cfg.window ||
                    (st < 0 && TMA_STATUS_LAYER(st) == TMA_LAYER_STORE)) {
             /* Nothing to send now: wait for the hub (or 20 ms for the next

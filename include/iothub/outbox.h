@@ -143,6 +143,14 @@ void iothub_outbox_rewind(struct iothub_outbox *ob);
 /** @brief Stored messages. */
 uint32_t iothub_outbox_count(const struct iothub_outbox *ob);
 
+/**
+ * @brief Whether a stored message waits to be handed to MQTT: false means
+ * iothub_outbox_peek() would answer TMA_C_NOT_FOUND without reading storage
+ * (nothing stored, or every stored message is in flight). For a loop that
+ * decides whether to sleep; reads no storage. False for a NULL outbox.
+ */
+bool iothub_outbox_has_due(const struct iothub_outbox *ob);
+
 /** @brief Counters. */
 struct iothub_outbox_stats iothub_outbox_stats(const struct iothub_outbox *ob);
 

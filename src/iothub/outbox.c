@@ -164,6 +164,11 @@ uint32_t iothub_outbox_count(const struct iothub_outbox *ob)
     return ob == NULL ? 0u : ob->count;
 }
 
+bool iothub_outbox_has_due(const struct iothub_outbox *ob)
+{
+    return ob != NULL && ih_outbox_has_due(ob);
+}
+
 struct iothub_outbox_stats iothub_outbox_stats(const struct iothub_outbox *ob)
 {
     struct iothub_outbox_stats s;

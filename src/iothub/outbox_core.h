@@ -158,13 +158,19 @@ static inline tma_status ih_outbox_push(struct iothub_outbox *ob, const char *to
     return TMA_OK;
 }
 
+/* iothub_outbox_has_due() without its argument check. */
+static inline bool ih_outbox_has_due(const struct iothub_outbox *ob)
+{
+    return ob->count != 0u && ob->cursor < ob->next_seq;
+}
+
 /* iothub_outbox_peek() without its argument checks. */
 static inline tma_status ih_outbox_peek(struct iothub_outbox *ob, uint8_t *buf, size_t cap,
                           struct iothub_outbox_msg *out_msg)
 {
     uint32_t seq;
     tma_status st;
-    if (ob->count == 0u || ob->cursor >= ob->next_seq) {
+    if (!ih_outbox_has_due(ob)) {
         return S_ERR(TMA_C_NOT_FOUND);
     }
     st = ob->st.next(ob->st.ctx, ob->cursor, &seq);

@@ -134,6 +134,47 @@ static void test_outbox_order_ack_and_recovery(void **state)
     iothub_file_storage_close(&fs);
 }
 
+/* has_due: true exactly while a stored message is not yet handed to MQTT
+ * (what a loop asks before it sleeps), whatever is in flight or acked. */
+static void test_outbox_has_due(void **state)
+{
+    struct iothub_file_storage fs;
+    struct iothub_storage st;
+    struct iothub_outbox ob;
+    uint32_t seq;
+    char p[300];
+    uint8_t buf[256];
+    struct iothub_outbox_msg m;
+    (void)state;
+    assert_false(iothub_outbox_has_due(NULL));
+    path_of(p, sizeof(p), "due.log");
+    assert_int_equal(iothub_file_storage_open(&fs, p, true), TMA_OK);
+    st = iothub_file_storage_iface(&fs);
+    assert_int_equal(iothub_outbox_init(&ob, &st, 10, IOTHUB_OUTBOX_REFUSE_NEW), TMA_OK);
+    assert_false(iothub_outbox_has_due(&ob));
+    push_str(&ob, "a", &seq);
+    push_str(&ob, "b", &seq);
+    assert_true(iothub_outbox_has_due(&ob));
+    iothub_outbox_mark_sent(&ob, 0);
+    assert_true(iothub_outbox_has_due(&ob));
+    iothub_outbox_mark_sent(&ob, 1);
+    /* both in flight: nothing due, and peek agrees */
+    assert_false(iothub_outbox_has_due(&ob));
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof(buf), &m), S_ERR(TMA_C_NOT_FOUND));
+    assert_int_equal(iothub_outbox_ack(&ob, 0), TMA_OK);
+    assert_false(iothub_outbox_has_due(&ob));
+    /* a new session: the unacknowledged one is due again */
+    iothub_outbox_rewind(&ob);
+    assert_true(iothub_outbox_has_due(&ob));
+    assert_int_equal(iothub_outbox_peek(&ob, buf, sizeof(buf), &m), TMA_OK);
+    assert_int_equal(m.seq, 1u);
+    assert_int_equal(iothub_outbox_ack(&ob, 1), TMA_OK);
+    assert_false(iothub_outbox_has_due(&ob));
+    iothub_outbox_rewind(&ob);
+    assert_false(iothub_outbox_has_due(&ob));
+    iothub_file_storage_close(&fs);
+}
+
 static void test_outbox_policies_are_counted(void **state)
 {
     struct iothub_file_storage fs;
@@ -2574,6 +2615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_file_rebase_dir_fsync_fails_after_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_file_renumber_fails_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_ack_and_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_has_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_policies_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_crash_truncation_every_byte, setup, teardown),
