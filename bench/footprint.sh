@@ -5,6 +5,9 @@
 # configuration with --gc-sections against a tiny application:
 #   full-shield    every public function of the library kept, shielding on
 #   full-noshield  every public function kept, TRUSTM_CFG_SHIELD=0
+#   full-{shield,noshield}-{norsa,nov3,norsa-nov3}  the same with the RSA
+#                  commands (TRUSTM_CFG_RSA=0) and/or the Trust M V3
+#                  commands (TRUSTM_CFG_V3=0) compiled out (include/trustm/config.h)
 #   stack-shield / stack-noshield  the protocol stack alone (trustm_transceive + life cycle)
 #   minimal-app    open, read a certificate, random, one ECDSA signature, close
 # Output: one line per configuration, "CONFIG text data bss" (bytes of the
@@ -88,6 +91,20 @@ keep_all "$W/full0" "$W/full0.c"
 echo "CONFIG text data bss"
 link full-shield "$W/full1" "$W/full1.c" -DTRUSTM_CFG_SHIELD=1
 link full-noshield "$W/full0" "$W/full0.c" -DTRUSTM_CFG_SHIELD=0
+
+# the configuration switches of include/trustm/config.h: every public
+# function the objects still define is kept, as above
+for s in 1 0; do
+    for sw in "norsa|-DTRUSTM_CFG_RSA=0" "nov3|-DTRUSTM_CFG_V3=0" \
+              "norsa-nov3|-DTRUSTM_CFG_RSA=0 -DTRUSTM_CFG_V3=0"; do
+        IFS='|' read -r tag defs <<<"$sw"
+        sh=shield; [ "$s" = 1 ] || sh=noshield
+        # shellcheck disable=SC2086
+        compile "sw$s-$tag" "-DTRUSTM_CFG_SHIELD=$s $defs" $ALL
+        keep_all "$W/sw$s-$tag" "$W/sw$s-$tag.c"
+        link "full-$sh-$tag" "$W/sw$s-$tag" "$W/sw$s-$tag.c" "-DTRUSTM_CFG_SHIELD=$s $defs"
+    done
+done
 
 mkdir -p "$W/st1" "$W/st0"
 for f in $STACK; do cp "$W/full1/$f.o" "$W/st1/"; cp "$W/full0/$f.o" "$W/st0/"; done
