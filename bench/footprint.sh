@@ -18,6 +18,13 @@
 # build names): tools link them, a device does not, so no configuration
 # above includes them.
 # Usage: bench/footprint.sh            (needs gcc-arm-none-eabi, libnewlib-arm-none-eabi)
+# Two measuring aids, off by default (the lines above are the figures to quote):
+#   FOOTPRINT_LEAVE_OUT="trustm_x trustm_y ..."  leave these public functions
+#       out of the full-*/stack-* address tables (what an image without them
+#       would link; docs/decisions/size-options-17.md uses it)
+#   FOOTPRINT_LIB=1  add a fifth column: the .text/.rodata bytes of the
+#       library's own objects in the image (no address table, application,
+#       vectors or C start-up), read from the linker map with map_own.awk
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CC=${CC_ARM:-arm-none-eabi-gcc}
@@ -56,7 +63,9 @@ keep_all() { # objdir out.c
     local pub
     pub=$(cat "$ROOT"/include/trustm/*.h | grep -o 'trustm_[a-z0-9_]*(' | tr -d '(' | sort -u)
     arm-none-eabi-nm -g --defined-only "$1"/*.o | awk '$2=="T"{print $3}' | sort -u >"$W/defined"
-    echo "$pub" | sort -u | comm -12 - "$W/defined" >"$W/keep"
+    # shellcheck disable=SC2086
+    printf '%s\n' ${FOOTPRINT_LEAVE_OUT:-} | sort -u >"$W/leave_out"
+    echo "$pub" | sort -u | comm -12 - "$W/defined" | comm -23 - "$W/leave_out" >"$W/keep"
     {
         echo '#include <stddef.h>'
         sed 's/.*/extern void &(void);/' "$W/keep"
@@ -73,12 +82,16 @@ keep_all() { # objdir out.c
 link() { # name objdir app.c defs
     $CC $CFLAGS $4 -c "$3" -o "$W/$1.app.o"
     $CC $CFLAGS $4 -c "$W/start.c" -o "$W/$1.start.o"
-    $CC $LDFLAGS "$W/$1.start.o" "$W/$1.app.o" "$2"/*.o -o "$W/$1.elf"
-    arm-none-eabi-size -A "$W/$1.elf" | awk -v n="$1" '
+    $CC $LDFLAGS -Wl,-Map="$W/$1.map" "$W/$1.start.o" "$W/$1.app.o" "$2"/*.o -o "$W/$1.elf"
+    lib=
+    if [ -n "${FOOTPRINT_LIB:-}" ]; then # library objects are named <file>.o
+        lib=" $(awk -v OBJ='^[a-z_0-9]+[.]o$' -f "$ROOT/bench/map_own.awk" "$W/$1.map")"
+    fi
+    arm-none-eabi-size -A "$W/$1.elf" | awk -v n="$1" -v lib="$lib" '
         $1 ~ /^\.(text|rodata|isr_vector|ARM)/ {t += $2}
         $1 == ".data" {d += $2}
         $1 == ".bss" {b += $2}
-        END {printf "%s %d %d %d\n", n, t, d, b}'
+        END {printf "%s %d %d %d%s\n", n, t, d, b, lib}'
 }
 
 ALL=$(cd "$ROOT/src/trustm" && ls *.c | sed 's/\.c$//')
