@@ -35,15 +35,7 @@ static int failures;
 static uint8_t prot; /* protection of every command of the run */
 
 
-static int host_rng(void *ctx, unsigned char *out, size_t len)
-{
-    (void)ctx;
-    for (size_t i = 0; i < len; i++) {
-        out[i] = (unsigned char)(rand() >> 5);
-    }
-    return 0;
-}
-
+#if TRUSTM_CFG_V3
 static const mbedtls_md_info_t *md(mbedtls_md_type_t t)
 {
     return mbedtls_md_info_from_type(t);
@@ -170,6 +162,17 @@ static void test_kdf_and_hmac(struct trustm *t)
                "HMAC 0x%02X: %zu bytes, differs from mbedTLS", macs[i].mode, n);
     }
 }
+#endif
+
+#if TRUSTM_CFG_RSA
+static int host_rng(void *ctx, unsigned char *out, size_t len)
+{
+    (void)ctx;
+    for (size_t i = 0; i < len; i++) {
+        out[i] = (unsigned char)(rand() >> 5);
+    }
+    return 0;
+}
 
 /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }, as
  * the chip returns it, into an mbedTLS context. */
@@ -280,6 +283,7 @@ static void test_rsa2048(struct trustm *t)
     }
     mbedtls_rsa_free(&r);
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -320,8 +324,12 @@ int main(int argc, char **argv)
 #endif
     }
     if (failures == 0) {
+#if TRUSTM_CFG_V3
         test_kdf_and_hmac(&t);
+#endif
+#if TRUSTM_CFG_RSA
         test_rsa2048(&t);
+#endif
     }
 #if TRUSTM_CFG_SHIELD
     if (shield) {

@@ -136,6 +136,7 @@ static void key_agreement_and_derivation(void **s)
                               0, 32, TRUSTM_OID_EXPORT, NULL));
 }
 
+#if TRUSTM_CFG_RSA
 static void rsa(void **s)
 {
     size_t n;
@@ -156,6 +157,9 @@ static void rsa(void **s)
     REFUSED(trustm_rsa_decrypt(T, 0, 0xE0FC, buf, 128, TRUSTM_OID_EXPORT, NULL, 0, &n));
 }
 
+#endif
+
+#if TRUSTM_CFG_V3
 static void symmetric(void **s)
 {
     size_t n;
@@ -167,6 +171,7 @@ static void symmetric(void **s)
     REFUSED(trustm_hmac(T, 0, 0x30, 0xF1D0, buf, 10, out, sizeof(out), &n));
     REFUSED(trustm_clear_auto_state(T, 0, 0x30, 0xF1D0));
 }
+#endif
 
 static void der_codecs(void **s)
 {
@@ -322,8 +327,12 @@ int main(void)
         cmocka_unit_test(data_objects),
         cmocka_unit_test(signatures),
         cmocka_unit_test(key_agreement_and_derivation),
+#if TRUSTM_CFG_RSA
         cmocka_unit_test(rsa),
+#endif
+#if TRUSTM_CFG_V3
         cmocka_unit_test(symmetric),
+#endif
         cmocka_unit_test(der_codecs),
         cmocka_unit_test(certificates_and_uid),
         cmocka_unit_test(metadata),
