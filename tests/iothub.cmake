@@ -40,8 +40,17 @@ if(TARGET iothub)
   tma_add_fuzz(NAME iothub_json SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_json.c
     LIBS iothub CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/vectors/iothub/fuzz/iothub_json)
 endif()
+# The IoT Hub and DPS clients as state machines against a hostile broker
+# (whole sessions: CONNACK codes, SUBACK refusals, stray PUBACKs, PUBLISHes
+# on every topic with fuzzed fields, cuts, time jumps; see the sources).
+if(TARGET iothub_client)
+  tma_add_fuzz(NAME iothub_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_iothub_client.c
+    LIBS iothub_client CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/iothub_client)
+  tma_add_fuzz(NAME dps_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_dps_client.c
+    LIBS iothub_client CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/dps_client)
+endif()
 # The shared replay driver uses scandir(), which strict C11 hides.
-foreach(t fuzz_iothub_topic fuzz_iothub_json)
+foreach(t fuzz_iothub_topic fuzz_iothub_json fuzz_iothub_client fuzz_dps_client)
   if(TARGET ${t})
     target_compile_definitions(${t} PRIVATE _POSIX_C_SOURCE=200809L)
   endif()
