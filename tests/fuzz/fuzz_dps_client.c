@@ -119,7 +119,7 @@ static void dps_publish_op(void)
         assigned_body,
         "{\"status\":\"failed\",\"errorCode\":401002,\"message\":\"no\"}",
         "{\"operationId\":\"op1\",\"status\":\"unassigned\"}",
-        "{\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"\",\"deviceId\":\"d\"}}",
+        "{\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"h x\",\"deviceId\":\"d\"}}",
         "{\"status\":\"disabled\"}",
         "{\"operationId\":\"\",\"status\":\"assigning\"}",
         "{\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"h\\u0041\",\"deviceId\":\"d\\\"\"}}",
@@ -197,6 +197,10 @@ static bool dps_step(void)
         started = true;
     }
     st = dps_client_step(&dc);
+    if (st != TMA_IN_PROGRESS) {
+        TRACE("t=%llu registration ended: %d, hub '%s', device '%s'\n", (unsigned long long)model, (int)st,
+              dps_client_result(&dc)->assigned_hub, dps_client_result(&dc)->device_id);
+    }
     if (st == TMA_IN_PROGRESS) {
         if (back_gen == 0u) {
             CHECK(model - start_model <= (uint64_t)timeout_ms + 64u);
