@@ -376,7 +376,9 @@ static inline tma_status trustm_rec_feed(struct trustm_rec_rx *r, const uint8_t 
         if (i >= r->out_len) {
             return TRUSTM_REC_ERR; /* bytes after the end of the answer */
         }
-        if (r->out_len <= r->cap) { /* (too large for out: drained) */
+        /* (too large for out, or an error answer's data: drained; the
+         * caller's buffer never holds more than a successful call reports) */
+        if (r->out_len <= r->cap && !r->hdr[0]) {
             r->out[i] = b;
         }
     }

@@ -485,6 +485,34 @@ static void response_too_small_is_drained(void **s)
     assert_int_equal(fk_done(&fk), 0);
 }
 
+/* An error answer (Sta != 0) that carries OutData: the data is not written
+ * into out (found by fuzz_trustm_stack: trustm_read_data() returned TMA_OK
+ * with the length of its earlier chunks while the follow-up chunk's error
+ * answer had written its bytes past that length). */
+static void error_answer_data_is_not_written(void **s)
+{
+    static const struct fk_step script[] = {
+        {"*", {"@0"}},
+        {"*", {NULL}},
+    };
+    struct trustm_rsp rsp;
+    uint8_t out[8];
+    size_t i;
+    (void)s;
+    open_ctx(script, 2);
+    tm.lk.tx_nr = 0;
+    tm.lk.rx_nr = 0;
+    fk_pre_hex(&fk, 0, 0x05, "00 FF 00 00 04 DE AD BE EF");
+    memset(out, 0xA5, sizeof out);
+    assert_int_equal(xchg_hex(0, "81 00 00 06 E0 E0 06 11 00 04", out, sizeof out, &rsp), TMA_OK);
+    assert_int_equal(rsp.sta, 0xFF);
+    assert_int_equal(rsp.out_len, 4);
+    for (i = 0; i < sizeof out; i++) {
+        assert_int_equal(out[i], 0xA5);
+    }
+    assert_int_equal(fk_done(&fk), 0);
+}
+
 static void flood_corrupt(struct fakeport *f)
 {
     static const uint8_t junk[10] = {0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0xDE, 0xAD};
@@ -800,6 +828,7 @@ int main(void)
         cmocka_unit_test(busy_nack_is_retried),
         cmocka_unit_test(chained_command_split_and_chip_chain_error),
         cmocka_unit_test(response_too_small_is_drained),
+        cmocka_unit_test(error_answer_data_is_not_written),
         cmocka_unit_test(bad_params),
         cmocka_unit_test(misbehaving_chip_never_hangs),
         cmocka_unit_test(chip_chaining_past_the_largest_answer_is_refused),
