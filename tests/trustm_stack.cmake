@@ -64,3 +64,14 @@ if(TARGET trustm_stack_ports AND TARGET trustm-sim)
     SCRIPT ${PROJECT_SOURCE_DIR}/tests/integration/trustm_i2cdev.sh LABELS integration TIMEOUT 120)
   add_dependencies(trustm_i2cdev_client trustm_i2cdev_shim trustm-sim)
 endif()
+
+# The whole of libtrustm (stack and command layer) against a hostile chip
+# model at the I2C register level, plain and shielded
+# (tests/fuzz/fuzz_trustm_stack.c says what it checks).
+if(TARGET trustm)
+  tma_add_fuzz(NAME trustm_stack
+    SOURCES fuzz/fuzz_trustm_stack.c ${PROJECT_SOURCE_DIR}/port/crypto_mbedtls.c
+    LIBS trustm mbedcrypto
+    CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/trustm_stack)
+  target_compile_definitions(fuzz_trustm_stack PRIVATE _POSIX_C_SOURCE=200809L)
+endif()
