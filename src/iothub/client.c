@@ -222,8 +222,21 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
 #endif
     memset(c, 0, sizeof(*c));
     c->cfg = *cfg;
+    /* A zeroed back-off: ih_retry_policy_defaults()'s; its pacer part is
+     * below, for every policy (written out: 20 B less than the call). */
     if (c->cfg.retry.min_ms == 0u && c->cfg.retry.max_ms == 0u) {
-        ih_retry_policy_defaults(&c->cfg.retry);
+        c->cfg.retry.min_ms = 1000u;
+        c->cfg.retry.max_ms = 100000u;
+        c->cfg.retry.jitter_max_ms = 5000u;
+    }
+    /* A back-off given with the pacer left zero keeps the chip's pacing
+     * (iothub_key_pacer_init()'s defaults): t_max 0, or burst 0 (burst - 1
+     * wraps), paced nothing, a signature at every retry. */
+    if (c->cfg.retry.pacer.t_max_ms == 0u) {
+        c->cfg.retry.pacer.t_max_ms = PACER_T_MAX_DEFAULT_MS;
+    }
+    if (c->cfg.retry.pacer.burst == 0u) {
+        c->cfg.retry.pacer.burst = PACER_BURST_DEFAULT;
     }
     if (c->cfg.keep_alive_s == 0u) {
         c->cfg.keep_alive_s = IOTHUB_KEEPALIVE_DEFAULT_S;

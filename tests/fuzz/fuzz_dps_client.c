@@ -252,7 +252,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.conn.cred_buf = dcred;
     cfg.conn.cred_cap = sizeof(dcred);
     if ((setup & 0x40u) != 0u) {
-        iothub_retry_policy_init(&cfg.conn.retry);
+        /* a back-off of its own, the pacer left zero: the chip's pacing
+         * still holds (checked at every open) */
         cfg.conn.retry.min_ms = 200u;
         cfg.conn.retry.max_ms = 2000u;
         cfg.conn.retry.jitter_max_ms = 100u;

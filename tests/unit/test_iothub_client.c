@@ -1762,6 +1762,42 @@ static void test_twin_get_waits_for_pending_subscribe(void **state)
     assert_int_equal(iothub_outbox_count(&ob), 0);
 }
 
+/* A retry policy given with its own back-off but the pacer left zero (or
+ * a burst of 0) keeps the chip-key pacer's defaults, as
+ * iothub_key_pacer_init(p, 0, 0) does: 60 s of handshakes that use the key
+ * and fail, at most 4 + 60000 / 5300 + 1 key operations. Before: t_max 0
+ * (or burst 0, whose burst - 1 wraps) paced nothing, 151 signatures in the
+ * 60 s with a 200..400 ms back-off, in both variants (found by
+ * fuzz_dps_client, whose config did that). */
+static void test_client_custom_retry_keeps_pacer_defaults(void **state)
+{
+    int variant;
+    (void)state;
+    for (variant = 0; variant < 2; variant++) {
+        struct iothub_client_config cfg;
+        uint64_t start;
+        int ops;
+        setup_client(NULL, 0);
+        cfg = cl.cfg;
+        memset(&cfg.retry, 0, sizeof(cfg.retry));
+        cfg.retry.min_ms = 200u;
+        cfg.retry.max_ms = 400u;
+        if (variant == 1) {
+            cfg.retry.pacer.t_max_ms = 5300u; /* burst left 0 */
+        }
+        assert_int_equal(iothub_client_init(&cl, &cfg), TMA_OK);
+        bk.refuse_open = true;
+        start = mono;
+        while (mono - start < 60000) steps(1, 10);
+        ops = (int)iothub_client_stats(&cl).key_operations;
+        fprintf(stderr, "key operations in 60 s, custom back-off, pacer %s: %d\n",
+                variant == 0 ? "zeroed" : "burst 0", ops);
+        assert_int_equal(ops, bk.open_calls);
+        assert_true(ops >= 5);
+        assert_true(ops <= 4 + 60000 / 5300 + 1);
+    }
+}
+
 /* ---- coverage gaps (session 14, IH14) ------------------------------------ */
 
 /* A key-using client (X.509 on the chip) whose connects succeed and are
@@ -2172,6 +2208,7 @@ int main(void)
         cmocka_unit_test(test_dps_reply_strings_ascii_only),
         cmocka_unit_test(test_dps_conn_settings),
         cmocka_unit_test(test_client_pacer_postpones_connect),
+        cmocka_unit_test(test_client_custom_retry_keeps_pacer_defaults),
         cmocka_unit_test(test_client_keepalive_clamped),
         cmocka_unit_test(test_client_telemetry_record_cap_bound),
         cmocka_unit_test(test_client_method_respond_empty_rid),
