@@ -1,16 +1,19 @@
 /* Fuzz target: the IoT Hub client (src/iothub/client.c, twin.c) as a state
  * machine, fed whole sessions by a hostile but mostly well-framed broker.
  *
- * The input is a script. Byte 0 sets up the session (outbox policy,
- * persistent or clean session, whether the broker answers CONNECT, SUBSCRIBE
- * and PUBLISH on its own); each later op byte picks what the "broker" sends
- * next (CONNACK with any code, SUBACK granting or refusing, PUBACK for a
- * pending, repeated or unknown id, PUBLISH on the C2D, twin response,
- * desired-patch and method topics built from a template with fuzzed status,
- * $rid, property bag and JSON body, raw bytes, a cut), what the application
- * does (telemetry, twin GET and PATCH, method answer, disconnect, restart)
- * and how the clock moves (small steps, jumps, a step back). A step of the
- * client follows each op; after the script a well-behaved broker runs.
+ * The input is a script. Bytes 0 and 1 set up the session (outbox policy,
+ * persistent or clean session, whether the broker answers CONNECT,
+ * SUBSCRIBE and PUBLISH on its own, X.509 with the chip key or SAS with a
+ * short token lifetime and a wall clock not set yet, the back-off); each
+ * later op byte picks what the "broker" sends next (CONNACK with any code,
+ * SUBACK granting or refusing, PUBACK for a pending, repeated or unknown
+ * id, PUBLISH on the C2D, twin response, desired-patch and method topics
+ * built from a template with fuzzed status, $rid, property bag and JSON
+ * body, raw bytes, a cut), what the application does (telemetry, twin GET
+ * and PATCH, method answer, disconnect, restart) and how the clocks move
+ * (small steps, jumps, a step back; the wall clock set or jumping). A step
+ * of the client follows each op; after the script a well-behaved broker
+ * runs.
  *
  * Invariants (each one a CHECK that aborts; mutants each one caught are in
  * the commit that added the target):
@@ -31,7 +34,11 @@
  *     back-off minimum (retry.min_ms) apart unless the application called
  *     restart() in between; opens that cost a key operation keep to the
  *     chip-key pacer's bucket (burst 4, 5.3 s each);
- *  5. a twin desired $version only from a body that carries one.
+ *  5. a twin desired $version only from a body that carries one;
+ *  6. SAS: no token left in the transmit or credential buffer once no
+ *     CONNECT is on its way (idle, refused).
+ * The seeds (tests/fuzz/iothub_client/) are short scripts named after what
+ * they do.
  *
  * fuzz_dps_client.c includes this file with FUZZ_BROKER_ONLY defined for
  * the broker, the clock and the output checks (parts 1 and 2). */
@@ -428,14 +435,16 @@ static void fb_reset(void)
     reads = 0u;
 }
 
-/* A short fuzzed string, into @p out (NUL-terminated, no NUL inside). */
+/* A short fuzzed string, into @p out (NUL-terminated, no NUL inside; no
+ * 'S' either, so the application never hands the client the words of a
+ * SAS token, which check_no_token() looks for). */
 static size_t sc_str(char *out, size_t cap)
 {
     size_t n = sc_byte() % 24u, i, k = 0;
     for (i = 0; i < n && k + 1u < cap; i++) {
         uint8_t ch = sc_byte();
         if (ch != 0u) {
-            out[k++] = (char)ch;
+            out[k++] = (char)(ch == 'S' ? 's' : ch);
         }
     }
     out[k] = '\0';
@@ -630,6 +639,47 @@ static void on_acked(void *u, uint32_t seq)
     acks_reported++;
 }
 
+/* SAS: a stand-in HMAC (the token's bytes do not matter to the client's
+ * state) and a wall clock that follows the model, from 2026 or, for a
+ * device without an RTC, from 1970 until a "network time" op sets it. */
+static uint64_t wall_base;
+
+static tma_status fake_hmac(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len,
+                            uint8_t out[32])
+{
+    size_t i;
+    (void)ctx;
+    memset(out, 0x5a, 32);
+    for (i = 0; i < msg_len; i++) {
+        out[i % 32u] = (uint8_t)(out[i % 32u] ^ msg[i] ^ (key_len > 0u ? key[i % key_len] : 0u));
+    }
+    return TMA_OK;
+}
+
+static uint64_t fz_wall(void *ctx)
+{
+    (void)ctx;
+    return wall_base + model;
+}
+
+/* A SAS token (a bearer credential until it expires) is not left in the
+ * client's buffers once no CONNECT is on its way (idle, refused). */
+static void check_no_token(void)
+{
+    static const char sig[] = "SharedAccessSignature";
+    size_t i;
+    uint8_t st = (uint8_t)iothub_client_state(&cl);
+    if (cl.cfg.sas_key == NULL || (st != IOTHUB_STATE_IDLE && st != IOTHUB_STATE_AUTH_FAILED)) {
+        return;
+    }
+    for (i = 0; i + sizeof(sig) - 1u <= sizeof(tx); i++) {
+        CHECK(memcmp(tx + i, sig, sizeof(sig) - 1u) != 0);
+    }
+    for (i = 0; i + sizeof(sig) - 1u <= sizeof(cred); i++) {
+        CHECK(memcmp(cred + i, sig, sizeof(sig) - 1u) != 0);
+    }
+}
+
 /* Every telemetry PUBLISH carries a stored message, byte for byte. */
 static void hub_on_publish(const struct mqtt_publish *p)
 {
@@ -683,6 +733,7 @@ static void hub_step(void)
     st = iothub_client_step(&cl);
     CHECK(st != TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_STATE) && st != TMA_ERR(TMA_LAYER_IOTHUB, TMA_C_BAD_PARAM));
     check_outbox();
+    check_no_token();
 }
 
 static void app_op(uint8_t op)
@@ -742,10 +793,13 @@ static void app_op(uint8_t op)
         fz_call_begin();
         iothub_client_disconnect(&cl);
         break;
-    default:
+    case 5:
         fz_call_begin();
         iothub_client_restart(&cl);
         fb.restart_since_open = true;
+        break;
+    default: /* the wall clock set (network time), or jumping ahead */
+        wall_base = (a & 1u) != 0u ? IOTHUB_WALL_PLAUSIBLE_MS : wall_base + ((uint64_t)a << 20);
         break;
     }
 }
@@ -821,6 +875,9 @@ static void drain(void)
     fb.connack_rc = 0u;
     fb.sub_refuse = false;
     fb.session_present = false;
+    if (wall_base < IOTHUB_WALL_PLAUSIBLE_MS) {
+        wall_base = IOTHUB_WALL_PLAUSIBLE_MS; /* network time came */
+    }
     /* PUBACK what the broker held back */
     while (fb.n_pending > 0u) {
         fb_emit_ack(MQTT_PUBACK, fb.pending[fb.n_pending - 1u]);
@@ -848,7 +905,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct iothub_client_config cfg;
     struct iothub_storage st;
-    uint8_t setup;
+    uint8_t setup, setup2;
     int ops = 0;
     if (size < 1u) {
         return 0;
@@ -857,6 +914,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sc_len = size;
     sc_pos = 0;
     setup = sc_byte();
+    setup2 = sc_byte();
     fb_reset();
     fb.auto_connack = (setup & 1u) != 0u;
     fb.auto_suback = (setup & 2u) != 0u;
@@ -882,6 +940,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.outbox = &ob;
     TMA_TEST_CFG_BUFFERS(cfg, tx, rx, infl);
     TMA_TEST_CFG_IOTHUB_BUFFERS(cfg, rec, cred);
+    /* setup2: SAS (lifetime 3600, 60, 5 or 120 s; wall clock set or not
+     * yet), a back-off of its own with the key pacer left zero */
+    if ((setup2 & 1u) != 0u) {
+        static const uint32_t lifetimes[4] = {0u, 60u, 5u, 120u};
+        cfg.sas_key = "c2VjcmV0a2V5MTIzNDU2Nzg=";
+        cfg.sas_lifetime_s = lifetimes[setup2 >> 1 & 3u];
+        cfg.hmac.hmac_sha256 = fake_hmac;
+        cfg.wall.now_ms = fz_wall;
+        fb.open_uses_key = false; /* SAS: TLS without a client key */
+    }
+    wall_base = (setup2 & 8u) != 0u ? 0u : IOTHUB_WALL_PLAUSIBLE_MS + 86400000u;
+    if ((setup2 & 16u) != 0u) {
+        cfg.retry.min_ms = 200u;
+        cfg.retry.max_ms = 2000u;
+        cfg.retry.jitter_max_ms = setup2 >> 5;
+    }
     cfg.cb.on_event = on_event;
     cfg.cb.on_c2d = on_c2d;
     cfg.cb.on_twin = on_twin;
@@ -898,7 +972,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (op < 0xb0u) {
             hub_publish_op();
         } else {
-            app_op((uint8_t)((op - 0xb0u) % 6u));
+            app_op((uint8_t)((op - 0xb0u) % 7u));
         }
         hub_step();
     }
