@@ -241,6 +241,15 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
         }
         if (err == TMA_OK) {
             err = trustm_rec_feed(r, d.fr.pkt + 1, d.fr.plen - 1u);
+#if TRUSTM_CFG_SHIELD
+            /* A used SSEQ shows in a record's first packet: that failure
+             * is the answer now, not a timeout, RESYNC or broken chain
+             * that may follow (the session fails on it; a reset brings
+             * the link back in step). */
+            if (err == TRUSTM_ST(SHIELD, INTEGRITY)) {
+                return err;
+            }
+#endif
         }
         if (nr.st == TRUSTM_NET_DONE) {
             break; /* a bad record is drained to its end before failing */

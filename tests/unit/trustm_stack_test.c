@@ -725,6 +725,49 @@ static void shield_mac_failure_fails_and_wipes(void **s)
     assert_int_equal(tm.prl, 0);
 }
 
+/* A chained protected answer whose first packet shows a used SSEQ, then
+ * the chip goes silent: the sequence failure, not the link timeout, ends
+ * the exchange, and the session is FAILED (found by fuzz_trustm_stack: the
+ * timeout, or a RESYNC, after the failure left the session ACTIVE). */
+static void shield_sequence_failure_survives_link_end(void **s)
+{
+    uint8_t pkt[272], out[512], zero[40] = {0};
+    struct trustm_rsp rsp;
+    (void)s;
+    shield_setup(0);
+    memset(pkt, 0x5A, sizeof pkt);
+    pkt[0] = 0x09; /* PRL, first of a chain */
+    pkt[1] = 0x23;
+    pkt[2] = 0x00; /* SSEQ 0x1234: the Hello's, already used */
+    pkt[3] = 0x00;
+    pkt[4] = 0x12;
+    pkt[5] = 0x34;
+    fk_pre(&fk, 4, 0x0A, pkt, sizeof pkt);
+    assert_int_equal(xchg_hex(TRUSTM_PROTECT_BOTH, "8C 00 00 02 00 20", out, sizeof out, &rsp),
+                     TRUSTM_ST(SHIELD, INTEGRITY));
+    assert_int_equal(fk_done(&fk), 0);
+    assert_int_equal(trustm_shield_state(&tm), TRUSTM_SHIELD_FAILED);
+    assert_memory_equal(tm.sess.keys, zero, 40);
+    trustm_deinit(&tm);
+    /* the same with a RESYNC from the chip after that packet: no restart
+     * (a restarted exchange could pass and leave the session ACTIVE) */
+    shield_setup(0);
+    fk_pre(&fk, 4, 0x0A, pkt, sizeof pkt);
+    fk_pre(&fk, 5, 0xC0, pkt, 0); /* RESYNC */
+    {
+        static struct fk_step script[sizeof shield_script / sizeof shield_script[0]];
+        memcpy(script, shield_script, sizeof script);
+        script[5].reply[0] = "@5";
+        fk.script = script;
+    }
+    assert_int_equal(xchg_hex(TRUSTM_PROTECT_BOTH, "8C 00 00 02 00 20", out, sizeof out, &rsp),
+                     TRUSTM_ST(SHIELD, INTEGRITY));
+    assert_int_equal(fk_done(&fk), 0);
+    assert_int_equal(trustm_shield_state(&tm), TRUSTM_SHIELD_FAILED);
+    assert_memory_equal(tm.sess.keys, zero, 40);
+    trustm_deinit(&tm);
+}
+
 static void shield_wrong_secret_is_handshake_error(void **s)
 {
     static const struct fk_step script[] = {
@@ -835,6 +878,7 @@ int main(void)
         cmocka_unit_test(ccm_known_answer),
         cmocka_unit_test(shield_vector_4_10),
         cmocka_unit_test(shield_mac_failure_fails_and_wipes),
+        cmocka_unit_test(shield_sequence_failure_survives_link_end),
         cmocka_unit_test(shield_wrong_secret_is_handshake_error),
         cmocka_unit_test(shield_save_restore_checks),
     };
