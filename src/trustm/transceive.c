@@ -175,6 +175,15 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
     uint32_t deadline;
     unsigned last;
 
+    /* The last exchange ended early (bus error, timeout, broken chain): the
+     * chip's frame numbers are unknown, an answer may still be on its way
+     * that this command would take for its own. Start from a RESYNC. */
+    if (t->lk.st != TRUSTM_LK_IDLE) {
+        st = resync(t);
+        if (st) {
+            return st;
+        }
+    }
     do {
         size_t n = m->total - off;
         if (n > maxp - 1u) {
@@ -255,6 +264,7 @@ tma_status trustm_exchange(struct trustm *t, struct trustm_msg_tx *m, struct tru
             break; /* a bad record is drained to its end before failing */
         }
     }
+    t->lk.st = TRUSTM_LK_IDLE; /* the whole answer is in: in step */
     return err ? err : trustm_rec_finish(r, out_rsp);
 }
 
@@ -412,6 +422,9 @@ static tma_status run(struct trustm *t, const struct trustm_call *c)
         if (st != TRUSTM_RESTART) {
             break;
         }
+        /* (a restart is in step: after a RESYNC, ours or the chip's, or
+         * the chip's chaining error) */
+        t->lk.st = TRUSTM_LK_IDLE;
     }
 #if TRUSTM_CFG_SHIELD
     if (level) { /* (only the shielded layer asks for a level) */
@@ -530,6 +543,7 @@ static tma_status restart_link(struct trustm *t, int how)
 {
     tma_status st = trustm_phys_start(t, how == 1);
     numbers_reset(t);
+    t->lk.st = TRUSTM_LK_IDLE;
     t->prl = 0;
 #if TRUSTM_CFG_SHIELD
     /* (without a secret there is no session to drop) */

@@ -513,6 +513,34 @@ static void error_answer_data_is_not_written(void **s)
     assert_int_equal(fk_done(&fk), 0);
 }
 
+/* The chip ACKs a command and stays silent past the response bound: the
+ * next exchange starts with a RESYNC, so that an answer to the first
+ * command that comes late is not taken for the second's (found by
+ * fuzz_trustm_stack: after an exchange cut short, the next command's frame
+ * could carry the number the chip received last, was taken for a repeat,
+ * and the host read the old answer as the new command's). */
+static void early_end_resyncs_before_the_next_exchange(void **s)
+{
+    static const struct fk_step script[] = {
+        {"*", {"80 00 00 0C EC"}},
+        {"C0 00 00 0A 9A", {NULL}},
+        {"C0 00 00 0A 9A", {NULL}},
+        {"*", {"@0"}},
+        {"80 00 00 0C EC", {NULL}},
+    };
+    struct trustm_rsp rsp;
+    uint8_t out[8];
+    (void)s;
+    open_ctx(script, sizeof script / sizeof script[0]);
+    fk_pre_hex(&fk, 0, 0x00, "00 00 00 00 00");
+    assert_int_equal(xchg_hex(0, "81 00 00 06 E0 E0 00 00 00 04", out, sizeof out, &rsp),
+                     TRUSTM_ST(LINK, TIMEOUT));
+    assert_int_equal(xchg_hex(0, "81 00 00 06 E0 E0 00 00 00 04", out, sizeof out, &rsp), TMA_OK);
+    assert_int_equal(rsp.out_len, 0);
+    assert_int_equal(fk_done(&fk), 0);
+    trustm_deinit(&tm);
+}
+
 static void flood_corrupt(struct fakeport *f)
 {
     static const uint8_t junk[10] = {0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0xDE, 0xAD};
@@ -872,6 +900,7 @@ int main(void)
         cmocka_unit_test(chained_command_split_and_chip_chain_error),
         cmocka_unit_test(response_too_small_is_drained),
         cmocka_unit_test(error_answer_data_is_not_written),
+        cmocka_unit_test(early_end_resyncs_before_the_next_exchange),
         cmocka_unit_test(bad_params),
         cmocka_unit_test(misbehaving_chip_never_hangs),
         cmocka_unit_test(chip_chaining_past_the_largest_answer_is_refused),
