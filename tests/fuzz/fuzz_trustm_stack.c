@@ -36,7 +36,8 @@
  *    CRC, crafted data frames: "tainted"), the length and bytes returned are
  *    those of the chip's last answer, which had a true OutLen, a good MAC and
  *    sequence number, proper chaining;
- *  - (shield) after a MAC or sequence failure the session is FAILED, stays
+ *  - (shield) after a MAC or sequence failure (one the call returns, or one
+ *    in a record whose packet the host took) the session is FAILED, stays
  *    FAILED with no bus traffic until a reset or a new open, and the session
  *    keys in the context are zero whenever no session is active;
  *  - (chipcode) a chip error returned is the code the chip gave for 0xF1C2.
@@ -56,9 +57,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const uint8_t *cur_in; /* the input under way (for FUZZ_STACK_DUMP) */
+static size_t cur_len;
+
 static void fail(int line, const char *what)
 {
+    const char *dump = getenv("FUZZ_STACK_DUMP"); /* a file to keep the input in */
     fprintf(stderr, "fuzz_trustm_stack: invariant broken at line %d: %s\n", line, what);
+    if (dump) {
+        FILE *f = fopen(dump, "wb");
+        if (f) {
+            fwrite(cur_in, 1, cur_len, f);
+            fclose(f);
+        }
+    }
     __builtin_trap();
 }
 #define CHECK(c, what)                                                                             \
@@ -142,12 +154,14 @@ struct chip {
     uint8_t drl[2];
     int chain_err; /* answer the next packet with a chaining error */
     int drop_write;
+    int dropped; /* a write was dropped: the chip may join two attempts */
     /* data link */
     uint8_t tx_nr, rx_nr;
     struct qf q[QMAX];
     unsigned qh, qn;
     struct qf fl; /* our data frame in flight (awaiting its ACK) */
     int have_fl;
+    unsigned fl_retx; /* times it was sent again */
     uint64_t fl_us;
     /* network: the host's message, our answer */
     uint8_t msg[APDU_MAX + 64];
@@ -158,6 +172,8 @@ struct chip {
     int rsp_on, rsp_prl;
     unsigned rsp_pk; /* packetisation: 0 honest, 1 a short middle, 2 no LAST */
     unsigned rsp_pkt_i;
+    int rsp_bad; /* the answer is a record with 1 a bad SSEQ, 2 a bad tag */
+    int sec_seen; /* the host got to see such a failure */
     /* presentation layer */
     uint8_t pbs[64];
     struct sess s, saved;
@@ -297,6 +313,7 @@ static void send_packet(struct chip *c)
     queue(c, (uint8_t)(c->tx_nr << 2 | c->rx_nr), pkt, n + 1, c->tx_nr);
     c->fl = c->q[(c->qh + c->qn - 1) % QMAX];
     c->have_fl = 1;
+    c->fl_retx = 0;
     c->fl_us = c->now_us;
 }
 
@@ -305,6 +322,12 @@ static void acked(struct chip *c)
     c->have_fl = 0;
     if (!c->rsp_on) {
         return;
+    }
+    /* the host took the packet that shows a record's bad SSEQ (the
+     * first) or bad tag (the last) */
+    if ((c->rsp_bad == 1 && c->rsp_pkt_i == 0) ||
+        (c->rsp_bad == 2 && c->rsp_off + c->rsp_chunk >= c->rsp_len)) {
+        c->sec_seen = 1;
     }
     c->rsp_off += c->rsp_chunk;
     c->rsp_pkt_i++;
@@ -425,7 +448,7 @@ static size_t app(struct chip *c, const uint8_t *apdu, size_t n, uint8_t *out)
         out[4] = 0x20; /* a metadata container */
         out[5] = (uint8_t)(len - 2);
     }
-    if (cmd == 0x31 && sta == 0 && len == 70) {
+    if (cmd == 0x31 && sta == 0 && len == 70 && field == 70) {
         /* a raw ECDSA signature: 02 20 r 02 20 s, r and s positive */
         out[4] = 0x02;
         out[5] = 0x20;
@@ -435,6 +458,7 @@ static size_t app(struct chip *c, const uint8_t *apdu, size_t n, uint8_t *out)
         out[40] = (uint8_t)((out[40] & 0x7Fu) | 1u);
         len = 68;
         field = 68;
+        out[2] = 0;
         out[3] = 68;
     }
     c->last.cmd = cmd;
@@ -459,6 +483,7 @@ static void message(struct chip *c)
     unsigned shop = 0;
 
     c->rsp_pk = take(&c->ops) % 4u == 3 ? (unsigned)(take(&c->ops) % 3u) : 0u;
+    c->rsp_bad = 0;
     c->rsp_prl = c->msg_prl;
     if (!c->msg_prl) {
         len = app(c, m, n, r);
@@ -497,7 +522,7 @@ static void message(struct chip *c)
             /* the host's Finished is exactly what the key block gives,
              * unless the host was given another secret or the chip's
              * frames were not the model's */
-            CHECK(c->tainted || (m[1] == pt[32] && m[2] == pt[33] && m[3] == pt[34] &&
+            CHECK(c->tainted || c->dropped || (m[1] == pt[32] && m[2] == pt[33] && m[3] == pt[34] &&
                                  m[4] == pt[35] && !memcmp(m + 5, ct, 36) && !memcmp(m + 41, tag, 8)) ||
                       memcmp(c->pbs, "host-other", 10) == 0,
                   "the host's Finished record does not match its key block");
@@ -532,13 +557,13 @@ static void message(struct chip *c)
                 alert = 0x40;
             } else if (ccm(0, c->s.keys, c->s.keys + 32, sctr, mseq, m + 5, n - 13, apdu,
                            m + n - 8) != 0) {
-                CHECK(c->tainted, "the host's protected command fails its MAC");
+                CHECK(c->tainted || c->dropped, "the host's protected command fails its MAC");
                 alert = 0x44;
             } else if (mseq <= c->s.mseq) {
                 /* the same record again is the data link resending a frame
                  * the chip took after a RESYNC of its own; another record
                  * under a used MSEQ would reuse a nonce */
-                CHECK(c->tainted || (n == c->lastrec_len && !memcmp(m, c->lastrec, n)),
+                CHECK(c->tainted || c->dropped || (n == c->lastrec_len && !memcmp(m, c->lastrec, n)),
                       "the host reused a master sequence number");
                 alert = 0x44;
             } else {
@@ -586,7 +611,14 @@ static void message(struct chip *c)
                 /* bad as the host sees it: a wrong tag, or an SSEQ outside
                  * (last accepted, + 3] (a "replay" of a record the host
                  * never took is no replay to it) */
-                if (shop == 1 || sseq <= tm.sess.sseq || sseq - tm.sess.sseq > 3u) {
+                if (shop != 7 && (sseq <= tm.sess.sseq || sseq - tm.sess.sseq > 3u)) {
+                    c->rsp_bad = 1; /* seen in the first packet (after the SCTR) */
+                } else if (shop == 1 && c->last.well && c->rsp_pk == 0) {
+                    c->rsp_bad = 2; /* seen at the end (where a lying OutLen
+                                     * or broken chaining would make the
+                                     * record MALFORMED first) */
+                }
+                if (c->rsp_bad || shop == 1) {
                     c->last.well = 0;
                 }
                 if (shop != 1 && shop != 2 && shop != 3) {
@@ -637,6 +669,11 @@ static void message(struct chip *c)
 static void host_frame(struct chip *c, const uint8_t *b, size_t n)
 {
     uint8_t f, fr, an;
+    if (trace > 1) {
+        fprintf(stderr, "    host frame %02x len %zu (chip tx %u rx %u fl %d/%d q %u) %02x %02x %02x %02x %02x %02x\n",
+                b[0], n, c->tx_nr, c->rx_nr, c->have_fl, c->fl.nr, c->qn, n > 3 ? b[3] : 0,
+                n > 4 ? b[4] : 0, n > 5 ? b[5] : 0, n > 6 ? b[6] : 0, n > 7 ? b[7] : 0, n > 8 ? b[8] : 0);
+    }
     if (!frame_ok(b, n)) {
         if (n > 5 && !(b[0] & 0x80u)) {
             queue(c, (uint8_t)(0xA0u | ((c->rx_nr + 1u) & 3u)), NULL, 0, -1);
@@ -651,6 +688,10 @@ static void host_frame(struct chip *c, const uint8_t *b, size_t n)
             acked(c);
         } else if (kind == 1 && c->have_fl && an == (uint8_t)c->fl.nr) {
             unsigned i;
+            if (++c->fl_retx > TRUSTM_TRANS_REPEAT) {
+                c->have_fl = 0; /* the chip, too, gives up after 3 resends */
+                return;
+            }
             for (i = 0; i < c->qn; i++) {
                 if (c->q[(c->qh + i) % QMAX].nr == c->fl.nr) {
                     return;
@@ -693,6 +734,7 @@ static void host_frame(struct chip *c, const uint8_t *b, size_t n)
             queue(c, (uint8_t)(c->tx_nr << 2 | c->rx_nr), &e, 1, c->tx_nr);
             c->fl = c->q[(c->qh + c->qn - 1) % QMAX];
             c->have_fl = 1;
+            c->fl_retx = 0;
             c->fl_us = c->now_us;
             return;
         }
@@ -737,6 +779,10 @@ static tma_status behave(struct chip *c, const struct trustm_i2c_msg *m)
         return TMA_OK;
     }
     op = take(&c->ops);
+    if (trace > 1 && op >= 0xA0u) {
+        fprintf(stderr, "    op %02x on %s of %u bytes\n", op, (m->flags & TRUSTM_I2C_READ) ? "read" : "write",
+                m->len);
+    }
     if (op < 0xA0u) {
         c->run = op;
         return TMA_OK;
@@ -756,8 +802,13 @@ static tma_status behave(struct chip *c, const struct trustm_i2c_msg *m)
     case 0xA7: /* busy for a while */
         c->busy_until = c->now_us + (uint64_t)(take(&c->ops) + 1u) * 250u * (1u + (take(&c->ops) & 31u));
         return TMA_OK;
-    case 0xA8: /* the chip misses this write */
+    case 0xA8: /* the chip misses this write (ACKed on the bus) */
         c->drop_write = !(m->flags & TRUSTM_I2C_READ);
+        /* (both of the host's RESYNCs may go: the chip may then take a
+         * restarted message's first packet for a repeat of the last one
+         * and join two attempts; its MAC check catches that, it is no
+         * fault of the host's) */
+        c->dropped |= c->drop_write;
         return TMA_OK;
     case 0xA9: /* spurious RESYNC */
         link_reset(c);
@@ -852,6 +903,9 @@ static tma_status port_transfer(void *ctx, struct trustm_i2c_msg *msgs, size_t n
             c->q[c->qh] = c->fl; /* our retransmission timer */
             c->qn = 1;
             c->fl_us = c->now_us;
+            if (++c->fl_retx > TRUSTM_TRANS_REPEAT) {
+                c->have_fl = 0;
+            }
         }
         if (c->now_us < c->busy_until) {
             s[0] |= 0x80;
@@ -864,6 +918,9 @@ static tma_status port_transfer(void *ctx, struct trustm_i2c_msg *msgs, size_t n
     } else if (c->reg == 0x80) {
         if (c->qn && c->now_us >= c->busy_until) {
             struct qf *f = &c->q[c->qh];
+            if (trace > 1) {
+                fprintf(stderr, "    chip frame %02x len %u\n", f->b[0], f->n);
+            }
             memcpy(m->buf, f->b, m->len < f->n ? m->len : f->n);
             if (c->have_fl && f->nr == c->fl.nr) {
                 c->fl_us = c->now_us;
@@ -1011,6 +1068,14 @@ static void after(struct host *h, tma_status st, int resets)
     }
     if (st == TMA_ERR(TMA_LAYER_SHIELD, TMA_C_INTEGRITY)) {
         CHECK(s == TRUSTM_SHIELD_FAILED, "MAC/sequence failure did not fail the session");
+    }
+    /* a MAC or sequence failure the host saw leaves the session FAILED,
+     * whatever came after it on the link, until a reset or a new open */
+    if (chip.sec_seen && !chip.tainted && !resets) {
+        CHECK(s == TRUSTM_SHIELD_FAILED, "a MAC/sequence failure the host saw left the session usable");
+    }
+    if (resets) {
+        chip.sec_seen = 0;
     }
     if (h->failed && !resets) {
         CHECK(s == TRUSTM_SHIELD_FAILED, "FAILED session left without a reset");
@@ -1231,7 +1296,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2) {
         return 0;
     }
-    trace = getenv("FUZZ_STACK_TRACE") != NULL;
+    trace = getenv("FUZZ_STACK_TRACE") ? atoi(getenv("FUZZ_STACK_TRACE")) : 0;
+    cur_in = data;
+    cur_len = size;
     conf = data[0];
     l = data[1];
     data += 2;
