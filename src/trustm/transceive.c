@@ -425,6 +425,9 @@ static tma_status run(struct trustm *t, const struct trustm_call *c)
         /* (a restart is in step: after a RESYNC, ours or the chip's, or
          * the chip's chaining error) */
         t->lk.st = TRUSTM_LK_IDLE;
+        /* what the abandoned answer put into out goes (unauthenticated, and
+         * maybe longer than the answer that will count) */
+        trustm_wipe(c->out, x.r.cap);
     }
 #if TRUSTM_CFG_SHIELD
     if (level) { /* (only the shielded layer asks for a level) */

@@ -541,6 +541,40 @@ static void early_end_resyncs_before_the_next_exchange(void **s)
     trustm_deinit(&tm);
 }
 
+/* The chip RESYNCs in the middle of a long answer; the answer after the
+ * restart is shorter: out holds nothing of the abandoned one (found by
+ * fuzz_trustm_stack: its OutData stayed in out past the length reported). */
+static void restart_leaves_nothing_of_the_abandoned_answer(void **s)
+{
+    static const struct fk_step script[] = {
+        {"*", {"@0"}},
+        {"80 00 00 0C EC", {"C0 00 00 0A 9A"}},
+        {"*", {"@1"}},
+        {"80 00 00 0C EC", {NULL}},
+    };
+    struct trustm_rsp rsp;
+    uint8_t pkt[272], out[300];
+    size_t i;
+    (void)s;
+    open_ctx(script, sizeof script / sizeof script[0]);
+    memset(pkt, 0xDE, sizeof pkt);
+    pkt[0] = 0x01; /* first of a chain: 00 00 01 00 (OutLen 256), then data */
+    pkt[1] = 0x00;
+    pkt[2] = 0x00;
+    pkt[3] = 0x01;
+    pkt[4] = 0x00;
+    fk_pre(&fk, 0, 0x00, pkt, sizeof pkt);
+    fk_pre_hex(&fk, 1, 0x00, "00 00 00 00 00");
+    memset(out, 0xA5, sizeof out);
+    assert_int_equal(xchg_hex(0, "81 00 00 06 E0 E0 00 00 01 00", out, sizeof out, &rsp), TMA_OK);
+    assert_int_equal(rsp.out_len, 0);
+    assert_int_equal(fk_done(&fk), 0);
+    for (i = 0; i < sizeof out; i++) {
+        assert_int_not_equal(out[i], 0xDE);
+    }
+    trustm_deinit(&tm);
+}
+
 static void flood_corrupt(struct fakeport *f)
 {
     static const uint8_t junk[10] = {0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0xDE, 0xAD};
@@ -901,6 +935,7 @@ int main(void)
         cmocka_unit_test(response_too_small_is_drained),
         cmocka_unit_test(error_answer_data_is_not_written),
         cmocka_unit_test(early_end_resyncs_before_the_next_exchange),
+        cmocka_unit_test(restart_leaves_nothing_of_the_abandoned_answer),
         cmocka_unit_test(bad_params),
         cmocka_unit_test(misbehaving_chip_never_hangs),
         cmocka_unit_test(chip_chaining_past_the_largest_answer_is_refused),
