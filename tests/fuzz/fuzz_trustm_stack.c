@@ -29,8 +29,9 @@
  *    documents: trustm_transceive_bound_ms() per APDU, the NACK window per
  *    transfer for open and reset;
  *  - (tail) output buffers carry a poisoned guard: nothing beyond cap is
- *    ever written, and on success nothing beyond the length reported (an
- *    error answer's data, Sta != 0, is not written at all);
+ *    ever written, and on success nothing beyond the length reported holds
+ *    data (wiped to zero at most; an error answer's data, Sta != 0, is not
+ *    written at all);
  *  - (wellformed) a call that succeeds had a well-formed answer: unless the
  *    chip sent frames the model cannot vouch for (raw bytes that pass the
  *    CRC, crafted data frames: "tainted"), the length and bytes returned are
@@ -1005,12 +1006,13 @@ static void poison(size_t n)
     memset(buf, POISON, n + GUARD);
 }
 
-/* nothing written from `from` to cap + GUARD */
+/* nothing from `from` to cap holds data (poison, or wiped to zero), and
+ * nothing at all was written past cap */
 static int untouched(size_t from, size_t cap)
 {
     size_t i;
     for (i = from; i < cap + GUARD; i++) {
-        if (buf[i] != POISON) {
+        if (buf[i] != POISON && (i >= cap || buf[i] != 0)) {
             return 0;
         }
     }
