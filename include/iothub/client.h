@@ -160,7 +160,11 @@ struct iothub_client_config {
     struct iothub_connector connector;
     uint32_t (*random)(void *ctx);/**< jitter source; NULL: a fixed LCG */
     void *random_ctx;
-    struct iothub_retry_policy retry; /**< zeroed: iothub_retry_policy_init() defaults */
+    struct iothub_retry_policy retry; /**< zeroed: iothub_retry_policy_init() defaults;
+                                       *   a back-off of its own with the pacer's
+                                       *   t_max_ms or burst zero: those two get the
+                                       *   pacer's defaults (5300 ms, 4), so chip
+                                       *   signatures are always paced */
     struct iothub_outbox *outbox; /**< required for telemetry */
     uint32_t window;              /**< max telemetry in flight (0: inflight_count - 1) */
     /* Buffers, all owned by the caller. */
