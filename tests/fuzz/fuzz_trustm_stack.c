@@ -877,6 +877,12 @@ static tma_status port_transfer(void *ctx, struct trustm_i2c_msg *msgs, size_t n
     if (!(m->flags & TRUSTM_I2C_READ)) {
         if (c->drop_write) {
             c->drop_write = 0;
+            if (m->len == 6 && m->buf[0] == 0x80 && m->buf[1] == 0xC0) {
+                /* a RESYNC the chip ACKs and ignores: the host cannot know
+                 * the chip still counts on (it may take a new command for
+                 * a repeat and answer it with an old answer) */
+                c->tainted = 1;
+            }
             return TMA_OK;
         }
         if (m->len == 0) {
