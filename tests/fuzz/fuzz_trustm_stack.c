@@ -548,7 +548,8 @@ static void message(struct chip *c)
         }
     } else if ((m[0] & 0xFCu) == 0x20) { /* a record */
         uint8_t lvl = (uint8_t)(m[0] & 3u), sctr = m[0];
-        uint8_t apdu[APDU_MAX + 16], ans[APDU_MAX + 16];
+        /* (a message joined from two attempts may be longer than an APDU) */
+        uint8_t apdu[sizeof c->msg], ans[APDU_MAX + 16];
         size_t an = 0, k;
         int alert = 0;
         shop = take(&c->ops) & 7u;
