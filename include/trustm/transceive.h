@@ -56,10 +56,21 @@ struct trustm_rsp {
  * @param out_cap  size of out
  * @param out_rsp  response header
  *
+ * On return, @p out holds OutData only for a success answer (Sta 0x00):
+ * an error answer's OutData is drained, never written (out_rsp->out_len
+ * still says how long it was). Bytes of @p out past out_rsp->out_len may
+ * be zero (an answer the chip restarted, a record that failed its check,
+ * are wiped) but never hold data of another answer; nothing is written
+ * past @p out_cap.
+ *
  * @return TMA_OK when a response APDU arrived (whatever its Sta);
  *         TMA_ERR(TMA_LAYER_CMD, TMA_C_TOO_SMALL) when OutLen > out_cap (the
  *         response is drained; out_rsp->out_len says how much was needed);
  *         bus/link/net/shield errors as documented in trustm/trustm.h.
+ *         When an error ends an exchange before the whole answer was
+ *         received (a bus error, a timeout, a broken chain), the next
+ *         exchange starts with a RESYNC, so a late answer to this command
+ *         is never taken for the next one's.
  */
 tma_status trustm_transceive(struct trustm *t, uint8_t protect, const struct tma_span *seg,
                              size_t nseg, uint8_t *out, size_t out_cap,
