@@ -68,10 +68,10 @@ endif()
 # The whole of libtrustm (stack and command layer) against a hostile chip
 # model at the I2C register level, plain and shielded
 # (tests/fuzz/fuzz_trustm_stack.c says what it checks).
-if(TARGET trustm)
+if(TARGET trustm AND TARGET trustm_sim)
   tma_add_fuzz(NAME trustm_stack
     SOURCES fuzz/fuzz_trustm_stack.c ${PROJECT_SOURCE_DIR}/port/crypto_mbedtls.c
-    LIBS trustm mbedcrypto
+    LIBS trustm trustm_sim mbedcrypto
     CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/trustm_stack)
   target_compile_definitions(fuzz_trustm_stack PRIVATE _POSIX_C_SOURCE=200809L)
 endif()
