@@ -225,9 +225,9 @@ tma_status iothub_client_init(struct iothub_client *c, const struct iothub_clien
     /* A zeroed back-off: ih_retry_policy_defaults()'s; its pacer part is
      * below, for every policy (written out: 20 B less than the call). */
     if (c->cfg.retry.min_ms == 0u && c->cfg.retry.max_ms == 0u) {
-        c->cfg.retry.min_ms = 1000u;
-        c->cfg.retry.max_ms = 100000u;
-        c->cfg.retry.jitter_max_ms = 5000u;
+        c->cfg.retry.min_ms = RETRY_MIN_DEFAULT_MS;
+        c->cfg.retry.max_ms = RETRY_MAX_DEFAULT_MS;
+        c->cfg.retry.jitter_max_ms = RETRY_JITTER_DEFAULT_MS;
     }
     /* A back-off given with the pacer left zero keeps the chip's pacing
      * (iothub_key_pacer_init()'s defaults): t_max 0, or burst 0 (burst - 1

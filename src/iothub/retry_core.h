@@ -13,6 +13,10 @@
 
 #define PACER_T_MAX_DEFAULT_MS 5300u
 #define PACER_BURST_DEFAULT 4u
+/* The back-off's defaults (spec 8, Embedded C) */
+#define RETRY_MIN_DEFAULT_MS 1000u
+#define RETRY_MAX_DEFAULT_MS 100000u
+#define RETRY_JITTER_DEFAULT_MS 5000u
 
 /* iothub_retry_delay_ms() */
 static inline uint32_t ih_retry_delay_ms(uint32_t attempt, uint32_t min_ms, uint32_t max_ms,
@@ -58,9 +62,9 @@ static inline void ih_key_pacer_record(struct iothub_key_pacer *p, uint64_t now_
 /* iothub_retry_policy_init() without its NULL check. */
 static inline void ih_retry_policy_defaults(struct iothub_retry_policy *p)
 {
-    p->min_ms = 1000u;
-    p->max_ms = 100000u;
-    p->jitter_max_ms = 5000u;
+    p->min_ms = RETRY_MIN_DEFAULT_MS;
+    p->max_ms = RETRY_MAX_DEFAULT_MS;
+    p->jitter_max_ms = RETRY_JITTER_DEFAULT_MS;
     /* iothub_key_pacer_init(&p->pacer, 0u, 0u) written out: its defaults */
     p->pacer.t_max_ms = PACER_T_MAX_DEFAULT_MS;
     p->pacer.burst = PACER_BURST_DEFAULT;
