@@ -145,16 +145,7 @@ static void dps_publish_op(void)
         snprintf(topic, sizeof(topic), "%s", f1);
         break;
     }
-    if ((a & 4u) != 0u) {
-        blen = strlen(bodies[b & 7u]);
-        memcpy(body, bodies[b & 7u], blen);
-    } else {
-        size_t i;
-        blen = sc_byte() % 64u;
-        for (i = 0; i < blen; i++) {
-            body[i] = (char)sc_byte();
-        }
-    }
+    blen = sc_body((uint8_t *)body, bodies, b, (a & 4u) != 0u, 64u);
     TRACE("reply %s %.*s\n", topic, (int)blen, body);
     dps_reply(topic, body, blen);
 }

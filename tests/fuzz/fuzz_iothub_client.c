@@ -530,6 +530,24 @@ static bool fb_common_op(uint8_t op)
     }
 }
 
+/* A PUBLISH body: bodies[sel & 7] when @p tmpl, else up to @p max - 1 fuzz
+ * bytes (a length byte, then the bytes). Returns its length. */
+static size_t sc_body(uint8_t *body, const char *const bodies[8], unsigned sel, bool tmpl,
+                      size_t max)
+{
+    size_t i, n;
+    if (tmpl) {
+        n = strlen(bodies[sel & 7u]);
+        memcpy(body, bodies[sel & 7u], n);
+        return n;
+    }
+    n = sc_byte() % max;
+    for (i = 0; i < n; i++) {
+        body[i] = sc_byte();
+    }
+    return n;
+}
+
 #ifndef FUZZ_BROKER_ONLY
 
 /* ---- the IoT Hub client's session -------------------------------------------- */
@@ -850,16 +868,7 @@ static void hub_publish_op(void)
         snprintf(topic, sizeof(topic), "%s%s", f1, f2);
         break;
     }
-    if ((b & 8u) != 0u) {
-        blen = strlen(bodies[b & 7u]);
-        memcpy(body, bodies[b & 7u], blen);
-    } else {
-        size_t i;
-        blen = sc_byte() % 48u;
-        for (i = 0; i < blen; i++) {
-            body[i] = sc_byte();
-        }
-    }
+    blen = sc_body(body, bodies, b, (b & 8u) != 0u, 48u);
     fb_emit_publish((const uint8_t *)topic, strlen(topic), body, blen, qos, id);
 }
 
